@@ -1,0 +1,3 @@
+from cti_exchange.cli.app import main
+
+main()

@@ -1,0 +1,105 @@
+"""`cti-exchange keys`: show, export, rotate and revoke our agency's keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cti_exchange.agency import export_key_document, revoke_key, rotate_keys
+from cti_exchange.cli.context import JsonOption, profile_home
+from cti_exchange.cli.output import Output
+from cti_exchange.cli.render_keys import key_json, key_rows, key_table_columns
+from cti_exchange.errors import UsageError
+from cti_exchange.home.safe_files import atomic_write
+from cti_exchange.keys.model import KeyUse
+
+keys_app = typer.Typer(
+    help="Our agency's keys: show, export for partners, rotate, revoke.",
+    no_args_is_help=True,
+)
+
+
+@keys_app.command("show", epilog="Example: cti-exchange keys show --json")
+def show(ctx: typer.Context, json_mode: JsonOption = False) -> None:
+    """List our keys with their RFC 7638 thumbprints, to compare with partners out of band."""
+    home = profile_home(ctx)
+    profile = home.load_profile()
+    keyring = home.keyring()
+    out = Output(json_mode=json_mode)
+    if json_mode:
+        out.data({"agency": profile.agency_id, "keys": [key_json(k) for k in keyring.keys]})
+        return
+    out.table(key_table_columns(), key_rows(keyring), title=f"Keys of {profile.agency_id}")
+
+
+@keys_app.command("export", epilog="Example: cti-exchange keys export -o cert-fr.keys.json")
+def export(
+    ctx: typer.Context,
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
+) -> None:
+    """Write our public keys (a signed JWK Set, no private member) for partners to pin."""
+    home = profile_home(ctx)
+    document = export_key_document(home)
+    if output == Path("-"):
+        typer.echo(document.decode(), nl=False)
+        return
+    atomic_write(output, document, 0o644)
+    keyring = home.keyring()
+    out = Output()
+    out.line(f"Wrote {output}")
+    out.line(f"Signing key fingerprint: {keyring.current(KeyUse.SIG).thumbprint}")
+    out.note("Read this fingerprint to the partner over a second channel (phone, in person).")
+
+
+@keys_app.command("rotate", epilog="Example: cti-exchange keys rotate --use both")
+def rotate(
+    ctx: typer.Context,
+    use: Annotated[
+        str, typer.Option("--use", help="Which keys to renew: sig, enc or both.")
+    ] = "both",
+    json_mode: JsonOption = False,
+) -> None:
+    """Make new current keys; old public keys stay to verify and decrypt older envelopes."""
+    uses = {"sig": (KeyUse.SIG,), "enc": (KeyUse.ENC,), "both": (KeyUse.SIG, KeyUse.ENC)}
+    if use not in uses:
+        raise UsageError(f"--use must be sig, enc or both, not {use!r}")
+    home = profile_home(ctx)
+    new = rotate_keys(home, uses[use])
+    out = Output(json_mode=json_mode)
+    if json_mode:
+        out.data({"new_keys": [key_json(k) for k in new]})
+        return
+    for key in new:
+        out.line(f"New current {key.use.value} key {key.kid} (thumbprint {key.thumbprint})")
+    out.note("Send partners a fresh `keys export`; they run `partners update-keys`.")
+
+
+@keys_app.command("revoke", epilog="Example: cti-exchange keys revoke cert-fr-sig-20261123-uaAxdM8G --reason compromised")
+def revoke(
+    ctx: typer.Context,
+    kid: Annotated[str, typer.Argument(help="Key id to revoke (see `keys show`).")],
+    reason: Annotated[str | None, typer.Option("--reason", help="Why, for the record.")] = None,
+    json_mode: JsonOption = False,
+) -> None:
+    """Revoke a key: never used again; signatures it makes after now are rejected."""
+    home = profile_home(ctx)
+    result = revoke_key(home, kid, reason)
+    out = Output(json_mode=json_mode)
+    if json_mode:
+        out.data(
+            {
+                "revoked": key_json(result.revoked),
+                "replacement": key_json(result.replacement) if result.replacement else None,
+            }
+        )
+        return
+    out.line(f"Revoked {result.revoked.kid}")
+    if result.replacement:
+        out.line(f"New current {result.replacement.use.value} key {result.replacement.kid}")
+    out.note("Send partners a fresh `keys export` so they learn of the revocation.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(keys_app, name="keys")

@@ -1,0 +1,69 @@
+"""Rendering for humans and for scripts.
+
+On a terminal: rich tables and colours. Without one (pipes, cron): plain tab-separated lines,
+no colours, no progress bars. With --json: one JSON document on stdout and nothing else there.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+class Output:
+    def __init__(self, *, json_mode: bool = False) -> None:
+        self.json_mode = json_mode
+        self.console = Console(highlight=False, soft_wrap=True)
+        self.stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.console.is_terminal
+
+    def data(self, payload: Any) -> None:
+        """The command's result as JSON (only in --json mode)."""
+        sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+
+    def line(self, text: str = "", *, style: str | None = None) -> None:
+        if self.json_mode:
+            return
+        if self.is_terminal:
+            self.console.print(text, style=style, markup=False)
+        else:
+            sys.stdout.write(text + "\n")
+
+    def note(self, text: str) -> None:
+        """Progress and advice: stderr, so stdout stays clean for data."""
+        if self.stderr.is_terminal:
+            self.stderr.print(text, style="dim", markup=False)
+        else:
+            sys.stderr.write(text + "\n")
+
+    def warn(self, text: str) -> None:
+        if self.stderr.is_terminal:
+            self.stderr.print(f"warning: {text}", style="yellow", markup=False)
+        else:
+            sys.stderr.write(f"warning: {text}\n")
+
+    def table(
+        self, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None
+    ) -> None:
+        if self.json_mode:
+            return
+        rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
+        if self.is_terminal:
+            table = Table(title=title, show_lines=False)
+            for column in columns:
+                table.add_column(column, overflow="fold")
+            for row in rows:
+                table.add_row(*row)
+            self.console.print(table)
+        else:
+            sys.stdout.write("\t".join(columns) + "\n")
+            for row in rows:
+                sys.stdout.write("\t".join(cell.replace("\t", " ") for cell in row) + "\n")

@@ -1,0 +1,266 @@
+"""`cti-exchange partners`: pin partner agencies' keys and set how we exchange with them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cti_exchange.cli.context import JsonOption, profile_home
+from cti_exchange.cli.output import Output
+from cti_exchange.cli.render_keys import key_json, key_rows, key_table_columns
+from cti_exchange.errors import UsageError
+from cti_exchange.home.safe_files import read_bytes
+from cti_exchange.keys.key_document import MAX_KEY_DOCUMENT_BYTES
+from cti_exchange.partnership import (
+    add_partner,
+    configure_partner,
+    get_partner,
+    remove_partner,
+    update_partner_keys,
+)
+from cti_exchange.profile.model import PartnerConfig
+from cti_exchange.stix.tlp import Tlp
+
+partners_app = typer.Typer(
+    help="Partner agencies: pin their keys, list, show, update, remove, configure TAXII.",
+    no_args_is_help=True,
+)
+
+
+def _tlp_option(value: str | None, option: str) -> Tlp | None:
+    if value is None:
+        return None
+    try:
+        return Tlp.parse(value)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
+def _partner_json(partner: PartnerConfig) -> dict[str, object]:
+    data = partner.to_dict()
+    data["name"] = partner.name
+    data["display_name"] = partner.display_name
+    return data
+
+
+@partners_app.command(
+    "add",
+    epilog="Example: cti-exchange partners add cert-in --jwks cert-in.keys.json "
+    "--fingerprint uaAxdM8GeB2OAEcjEL9ALgkSbywAlqmMr3gpImTcfCE",
+)
+def add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Local name for the partner, e.g. cert-in.")],
+    jwks: Annotated[Path, typer.Option("--jwks", help="The partner's `keys export` file.")],
+    fingerprint: Annotated[
+        str,
+        typer.Option("--fingerprint", help="Partner's signing key thumbprint, got out of band."),
+    ],
+    max_tlp: Annotated[
+        str, typer.Option("--max-tlp", help="Highest TLP we may send this partner.")
+    ] = "amber",
+    allow_red: Annotated[
+        bool, typer.Option("--allow-red", help="Allow TLP:RED (push also needs --allow-red).")
+    ] = False,
+    json_mode: JsonOption = False,
+) -> None:
+    """Pin a partner's keys after checking the fingerprint you were given out of band."""
+    home = profile_home(ctx)
+    document = read_bytes(jwks, what="key file", limit=MAX_KEY_DOCUMENT_BYTES)
+    partner, keyring = add_partner(
+        home,
+        name,
+        document,
+        fingerprint=fingerprint,
+        source=str(jwks),
+        max_tlp=_tlp_option(max_tlp, "--max-tlp") or Tlp.AMBER,
+        allow_red=allow_red,
+    )
+    out = Output(json_mode=json_mode)
+    if json_mode:
+        out.data(_partner_json(partner) | {"keys": [key_json(k) for k in keyring.keys]})
+        return
+    out.line(
+        f"Pinned {partner.display_name} ({partner.agency_id}) as {partner.name}; "
+        f"signing key {partner.fingerprint}"
+    )
+    out.note(f"Set its TAXII server with `cti-exchange partners set {name} --api-root URL ...`")
+
+
+@partners_app.command("list", epilog="Example: cti-exchange partners list --json")
+def list_(ctx: typer.Context, json_mode: JsonOption = False) -> None:
+    """List pinned partners and what we may send them."""
+    profile = profile_home(ctx).load_profile()
+    partners = sorted(profile.partners.values(), key=lambda p: p.name)
+    out = Output(json_mode=json_mode)
+    if json_mode:
+        out.data([_partner_json(p) for p in partners])
+        return
+    if not partners:
+        out.line("No partners yet; pin one with `cti-exchange partners add`.")
+        return
+    out.table(
+        ["name", "agency", "country", "max TLP", "TAXII API root", "pinned signing key"],
+        [
+            [
+                p.name,
+                p.agency_id,
+                p.country or "",
+                p.max_tlp.label + (" (RED allowed)" if p.allow_red else ""),
+                p.taxii.api_root if p.taxii else "-",
+                p.fingerprint,
+            ]
+            for p in partners
+        ],
+    )
+
+
+@partners_app.command("show", epilog="Example: cti-exchange partners show cert-in")
+def show(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Partner name.")],
+    json_mode: JsonOption = False,
+) -> None:
+    """Show a partner's settings and pinned keys."""
+    home = profile_home(ctx)
+    partner = get_partner(home, name)
+    keyring = home.partner_keyring(partner)
+    out = Output(json_mode=json_mode)
+    if json_mode:
+        out.data(_partner_json(partner) | {"keys": [key_json(k) for k in keyring.keys]})
+        return
+    out.line(f"{partner.display_name} ({partner.agency_id}), country {partner.country or '?'}")
+    out.line(f"Max TLP we send: {partner.max_tlp.label}; RED allowed: {partner.allow_red}")
+    if partner.taxii:
+        t = partner.taxii
+        out.line(f"TAXII: {t.api_root} read={t.read_collection} write={t.write_collection} auth={t.auth}")
+    out.table(key_table_columns(), key_rows(keyring), title="Pinned keys")
+
+
+@partners_app.command("remove", epilog="Example: cti-exchange partners remove cert-in --yes")
+def remove(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Partner name.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Forget a partner and its pinned keys."""
+    home = profile_home(ctx)
+    get_partner(home, name)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("refusing to remove a partner without --yes when not on a terminal")
+        typer.confirm(f"Remove partner {name} and its pinned keys?", abort=True)
+    remove_partner(home, name)
+    Output().line(f"Removed partner {name}")
+
+
+@partners_app.command(
+    "update-keys",
+    epilog="Example: cti-exchange partners update-keys cert-in --jwks cert-in.keys.json",
+)
+def update_keys(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Partner name.")],
+    jwks: Annotated[Path, typer.Option("--jwks", help="The partner's new `keys export` file.")],
+    fingerprint: Annotated[
+        str | None,
+        typer.Option(
+            "--fingerprint",
+            help="Only if no pinned key signed the file: new signing key thumbprint, out of band.",
+        ),
+    ] = None,
+    json_mode: JsonOption = False,
+) -> None:
+    """Accept a partner's rotated or revoked keys (signed by a key already pinned)."""
+    home = profile_home(ctx)
+    document = read_bytes(jwks, what="key file", limit=MAX_KEY_DOCUMENT_BYTES)
+    update = update_partner_keys(home, name, document, source=str(jwks), fingerprint=fingerprint)
+    out = Output(json_mode=json_mode)
+    if json_mode:
+        out.data(
+            {
+                "partner": name,
+                "trusted_by": update.trusted_by,
+                "added": list(update.added),
+                "newly_revoked": list(update.newly_revoked),
+                "pinned_signing_key": update.anchor.thumbprint,
+            }
+        )
+        return
+    out.line(f"Updated keys of {name} (trusted by {update.trusted_by})")
+    for kid in update.added:
+        out.line(f"  added {kid}")
+    for kid in update.newly_revoked:
+        out.line(f"  revoked {kid}")
+
+
+@partners_app.command(
+    "set",
+    epilog="Example: cti-exchange partners set cert-in --api-root https://taxii.cert-in.org.in/exchange/ "
+    "--read-collection ID --write-collection ID --auth basic --username cert-fr "
+    "--secret-env CTI_TAXII_PASSWORD",
+)
+def set_(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Partner name.")],
+    max_tlp: Annotated[str | None, typer.Option("--max-tlp", help="Highest TLP we send.")] = None,
+    allow_red: Annotated[
+        bool | None, typer.Option("--allow-red/--no-allow-red", help="Allow TLP:RED.")
+    ] = None,
+    api_root: Annotated[str | None, typer.Option("--api-root", help="TAXII 2.1 API root URL.")] = None,
+    read_collection: Annotated[
+        str | None, typer.Option("--read-collection", help="Collection id we pull from.")
+    ] = None,
+    write_collection: Annotated[
+        str | None, typer.Option("--write-collection", help="Collection id we push to.")
+    ] = None,
+    auth: Annotated[str | None, typer.Option("--auth", help="none, basic or bearer.")] = None,
+    username: Annotated[str | None, typer.Option("--username", help="Basic auth user.")] = None,
+    secret_env: Annotated[
+        str | None, typer.Option("--secret-env", help="Env variable holding password/token.")
+    ] = None,
+    secret_file: Annotated[
+        str | None, typer.Option("--secret-file", help="0600 file holding password/token.")
+    ] = None,
+    ca_bundle: Annotated[str | None, typer.Option("--ca-bundle", help="CA bundle (PEM).")] = None,
+    client_cert: Annotated[
+        str | None, typer.Option("--client-cert", help="Client certificate (mutual TLS).")
+    ] = None,
+    client_key: Annotated[
+        str | None, typer.Option("--client-key", help="Client key (mutual TLS), 0600.")
+    ] = None,
+    json_mode: JsonOption = False,
+) -> None:
+    """Set what we may send a partner and how to reach its TAXII server (no secrets here)."""
+    if auth is not None and auth not in ("none", "basic", "bearer"):
+        raise UsageError(f"--auth must be none, basic or bearer, not {auth!r}")
+    partner = configure_partner(
+        profile_home(ctx),
+        name,
+        max_tlp=_tlp_option(max_tlp, "--max-tlp"),
+        allow_red=allow_red,
+        taxii_changes={
+            "api_root": api_root,
+            "read_collection": read_collection,
+            "write_collection": write_collection,
+            "auth": auth,
+            "username": username,
+            "secret_env": secret_env,
+            "secret_file": secret_file,
+            "ca_bundle": ca_bundle,
+            "client_cert": client_cert,
+            "client_key": client_key,
+        },
+    )
+    out = Output(json_mode=json_mode)
+    if json_mode:
+        out.data(_partner_json(partner))
+        return
+    out.line(f"Updated partner {name}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(partners_app, name="partners")

@@ -1,0 +1,1 @@
+"""Adapter for the profile home directory: config, key files, partner pins, passphrase input."""

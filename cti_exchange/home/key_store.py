@@ -1,0 +1,85 @@
+"""Our own keys on disk, in `<home>/keys/` (mode 0700):
+
+- `public.json`: our key ring (public JWKs with status), not secret;
+- `private.jwe`: every private key we hold, encrypted with the passphrase (mode 0600).
+
+See keys/README.md for the layout and the rotation procedure.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from cti_exchange.errors import KeyStoreError
+from cti_exchange.home.safe_files import (
+    PRIVATE_FILE_MODE,
+    atomic_write,
+    check_private_file,
+    create_exclusive,
+    ensure_private_dir,
+    read_bytes,
+)
+from cti_exchange.keys.model import Keyring
+from cti_exchange.keys.protection import protect_private_keys, unprotect_private_keys
+
+PrivateKeys = dict[str, dict[str, Any]]  # kid -> private JWK
+
+
+class KeyStore:
+    def __init__(self, keys_dir: Path) -> None:
+        self.dir = keys_dir
+        self.public_path = keys_dir / "public.json"
+        self.private_path = keys_dir / "private.jwe"
+
+    def exists(self) -> bool:
+        return self.public_path.exists() or self.private_path.exists()
+
+    def load_keyring(self) -> Keyring:
+        raw = read_bytes(self.public_path, what="public key ring")
+        try:
+            doc = json.loads(raw)
+        except ValueError as exc:
+            raise KeyStoreError(f"{self.public_path} is not valid JSON ({exc})") from None
+        return Keyring.from_document(doc, source=str(self.public_path))
+
+    def unlock(self, passphrase: str) -> PrivateKeys:
+        check_private_file(self.private_path, what="private key file")
+        blob = read_bytes(self.private_path, what="private key file")
+        keys = unprotect_private_keys(blob, passphrase, source=str(self.private_path))
+        return {str(key["kid"]): key for key in keys}
+
+    def create(self, keyring: Keyring, private_keys: PrivateKeys, passphrase: str) -> None:
+        """First write of a key store; refuses to overwrite anything that exists."""
+        ensure_private_dir(self.dir)
+        try:
+            create_exclusive(
+                self.private_path,
+                protect_private_keys(list(private_keys.values()), passphrase),
+                PRIVATE_FILE_MODE,
+            )
+            create_exclusive(self.public_path, _ring_bytes(keyring), 0o644)
+        except FileExistsError:
+            raise KeyStoreError(
+                f"keys already exist in {self.dir}; init never overwrites a key",
+                hint="use another --home, or `keys rotate` to make new keys",
+            ) from None
+
+    def save(self, keyring: Keyring, private_keys: PrivateKeys, passphrase: str) -> None:
+        """Replaces both files; the private one first, so a crash never leaves a public key
+        whose private half is missing."""
+        atomic_write(
+            self.private_path,
+            protect_private_keys(list(private_keys.values()), passphrase),
+            PRIVATE_FILE_MODE,
+        )
+        atomic_write(self.public_path, _ring_bytes(keyring), 0o644)
+
+    def save_keyring(self, keyring: Keyring) -> None:
+        """Status-only changes (revocation) need no private key and no passphrase."""
+        atomic_write(self.public_path, _ring_bytes(keyring), 0o644)
+
+
+def _ring_bytes(keyring: Keyring) -> bytes:
+    return (json.dumps(keyring.to_document(), indent=2, sort_keys=True) + "\n").encode()

@@ -1,0 +1,69 @@
+"""Where the key passphrase comes from: a prompt on a terminal, or for unattended use the
+environment variable CTI_EXCHANGE_PASSPHRASE or the 0600 file named by
+CTI_EXCHANGE_PASSPHRASE_FILE. Never a command-line argument: argv is visible to every user of
+the machine through /proc and `ps`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from cti_exchange.errors import AuthError, ConfigError
+from cti_exchange.home.safe_files import check_private_file
+
+PASSPHRASE_ENV = "CTI_EXCHANGE_PASSPHRASE"
+PASSPHRASE_FILE_ENV = "CTI_EXCHANGE_PASSPHRASE_FILE"
+MIN_PASSPHRASE_LENGTH = 12
+
+
+def passphrase_source(environ: Mapping[str, str] | None = None) -> str:
+    """Describes where the passphrase would come from (for `doctor`), without reading it."""
+    env = os.environ if environ is None else environ
+    if env.get(PASSPHRASE_FILE_ENV):
+        return f"file {env[PASSPHRASE_FILE_ENV]} ({PASSPHRASE_FILE_ENV})"
+    if env.get(PASSPHRASE_ENV):
+        return f"environment variable {PASSPHRASE_ENV}"
+    if sys.stdin.isatty():
+        return "terminal prompt"
+    return "none"
+
+
+def read_passphrase(
+    *, confirm: bool = False, environ: Mapping[str, str] | None = None, purpose: str = "key"
+) -> str:
+    env = os.environ if environ is None else environ
+    file_name = env.get(PASSPHRASE_FILE_ENV)
+    if file_name:
+        path = Path(file_name)
+        check_private_file(path, what="passphrase file")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read passphrase file {path}: {exc.strerror}") from None
+        passphrase = text.rstrip("\r\n")
+    elif env.get(PASSPHRASE_ENV):
+        passphrase = env[PASSPHRASE_ENV]
+    elif sys.stdin.isatty():
+        passphrase = getpass.getpass(f"Passphrase for the {purpose}: ")
+        if confirm and getpass.getpass("Repeat the passphrase: ") != passphrase:
+            raise AuthError("the two passphrases differ", hint="run the command again")
+    else:
+        raise AuthError(
+            "no passphrase available: there is no terminal to prompt on",
+            hint=f"set {PASSPHRASE_FILE_ENV} to a 0600 file holding it (or {PASSPHRASE_ENV})",
+        )
+    if not passphrase:
+        raise AuthError("the passphrase is empty")
+    return passphrase
+
+
+def check_new_passphrase(passphrase: str) -> None:
+    if len(passphrase) < MIN_PASSPHRASE_LENGTH:
+        raise AuthError(
+            f"the passphrase is shorter than {MIN_PASSPHRASE_LENGTH} characters",
+            hint="choose a longer one (a few random words work well)",
+        )

@@ -1,0 +1,179 @@
+"""The profile home: the directory that holds one agency's config, keys, partner pins and store.
+
+Chosen by `--home DIR`, else `CTI_EXCHANGE_HOME`, else the platform's user config directory
+(platformdirs), so one machine can hold several agencies side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import platformdirs
+import tomli_w
+
+from cti_exchange.errors import ConfigError
+from cti_exchange.home.key_store import KeyStore, PrivateKeys
+from cti_exchange.home.passphrase import read_passphrase
+from cti_exchange.home.safe_files import (
+    atomic_write,
+    create_exclusive,
+    ensure_private_dir,
+    read_bytes,
+    read_text,
+)
+from cti_exchange.keys.model import Keyring
+from cti_exchange.profile.model import PartnerConfig, Profile
+from cti_exchange.resources import load_schema
+
+HOME_ENV = "CTI_EXCHANGE_HOME"
+CONFIG_NAME = "config.toml"
+PROFILE_SCHEMA = "profile.schema.json"
+
+
+def default_home() -> Path:
+    return Path(platformdirs.user_config_dir("cti-exchange", appauthor=False))
+
+
+def validate_profile_data(data: Any, *, source: str) -> None:
+    """Raises ConfigError naming the first offending field of a profile document."""
+    validator = jsonschema.Draft202012Validator(load_schema(PROFILE_SCHEMA))
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        field = ".".join(str(part) for part in first.absolute_path) or "(top level)"
+        raise ConfigError(
+            f"{source}: {field}: {first.message}",
+            hint="fix that field (see schemas/profile.schema.json)",
+        )
+
+
+class ProfileHome:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.config_path = root / CONFIG_NAME
+        self.keys = KeyStore(root / "keys")
+        self.partners_dir = root / "partners"
+        self.logs_dir = root / "logs"
+        self._profile: Profile | None = None
+        self._private_keys: PrivateKeys | None = None
+        self._passphrase: str | None = None
+
+    @classmethod
+    def resolve(cls, explicit: Path | None, environ: Mapping[str, str] | None = None) -> ProfileHome:
+        env = os.environ if environ is None else environ
+        if explicit is not None:
+            return cls(explicit.expanduser().absolute())
+        if env.get(HOME_ENV):
+            return cls(Path(env[HOME_ENV]).expanduser().absolute())
+        return cls(default_home())
+
+    # -- config ---------------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return self.config_path.exists()
+
+    def load_profile(self) -> Profile:
+        if self._profile is None:
+            if not self.config_path.exists():
+                raise ConfigError(
+                    f"no agency profile in {self.root}",
+                    hint="run `cti-exchange init --agency ID --name NAME`, or pass --home / "
+                    f"set {HOME_ENV} to the right directory",
+                )
+            text = read_text(self.config_path, what="config file")
+            try:
+                data = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{self.config_path}: invalid TOML: {exc}") from None
+            validate_profile_data(data, source=str(self.config_path))
+            self._profile = Profile.from_dict(data)
+        return self._profile
+
+    def create_profile(self, profile: Profile) -> None:
+        ensure_private_dir(self.root)
+        try:
+            create_exclusive(self.config_path, self._profile_bytes(profile), 0o600)
+        except FileExistsError:
+            raise ConfigError(
+                f"a profile already exists at {self.config_path}; init never overwrites it",
+                hint="use another --home for a second agency",
+            ) from None
+        self._profile = profile
+
+    def save_profile(self, profile: Profile) -> None:
+        atomic_write(self.config_path, self._profile_bytes(profile), 0o600)
+        self._profile = profile
+
+    def _profile_bytes(self, profile: Profile) -> bytes:
+        data = profile.to_dict()
+        validate_profile_data(data, source="the new profile")
+        header = "# cti-exchange agency profile; schema: schemas/profile.schema.json\n"
+        return (header + tomli_w.dumps(data)).encode()
+
+    def resolve_path(self, relative: str) -> Path:
+        path = Path(relative).expanduser()
+        return path if path.is_absolute() else self.root / path
+
+    def store_path(self) -> Path:
+        return self.resolve_path(self.load_profile().store_path)
+
+    # -- our keys -------------------------------------------------------------------------
+
+    def keyring(self) -> Keyring:
+        return self.keys.load_keyring()
+
+    def passphrase(self) -> str:
+        if self._passphrase is None:
+            self._passphrase = read_passphrase(purpose=f"keys in {self.keys.dir}")
+        return self._passphrase
+
+    def private_keys(self) -> PrivateKeys:
+        """Unlocks our private keys once per process (the KDF is deliberately slow)."""
+        if self._private_keys is None:
+            self._private_keys = self.keys.unlock(self.passphrase())
+        return self._private_keys
+
+    def remember_unlocked(self, passphrase: str, private_keys: PrivateKeys) -> None:
+        self._passphrase = passphrase
+        self._private_keys = private_keys
+
+    # -- partner pins ---------------------------------------------------------------------
+
+    def partner_keys_path(self, name: str) -> Path:
+        return self.partners_dir / f"{name}.keys.json"
+
+    def partner_keyring(self, partner: PartnerConfig) -> Keyring:
+        path = self.resolve_path(partner.jwks)
+        raw = read_bytes(path, what=f"pinned keys of partner {partner.name}")
+        try:
+            doc = json.loads(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{path} is not valid JSON ({exc})") from None
+        keyring = Keyring.from_document(doc, source=str(path))
+        if keyring.by_thumbprint(partner.fingerprint) is None:
+            raise ConfigError(
+                f"{path} does not hold the key pinned for {partner.name} "
+                f"(fingerprint {partner.fingerprint})",
+                hint=f"re-pin with `cti-exchange partners update-keys {partner.name}`",
+            )
+        return keyring
+
+    def save_partner_keys(self, name: str, keyring: Keyring, signed_document: bytes) -> str:
+        """Keeps the partner's ring and, as evidence, the signed document it came in."""
+        ensure_private_dir(self.partners_dir)
+        path = self.partner_keys_path(name)
+        atomic_write(
+            path, (json.dumps(keyring.to_document(), indent=2, sort_keys=True) + "\n").encode(), 0o644
+        )
+        atomic_write(self.partners_dir / f"{name}.signed.json", signed_document, 0o644)
+        return str(path.relative_to(self.root))
+
+    def remove_partner_keys(self, name: str) -> None:
+        for path in (self.partner_keys_path(name), self.partners_dir / f"{name}.signed.json"):
+            path.unlink(missing_ok=True)

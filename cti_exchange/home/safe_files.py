@@ -1,0 +1,108 @@
+"""File writes that survive interruption and keep secrets private.
+
+Every write goes to a temporary file in the same directory, is fsynced, then renamed over the
+target (rename is atomic on POSIX), and the directory is fsynced so the rename itself is durable.
+Private files are created 0600 from the start (never chmod'ed after the secret is written).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from cti_exchange.errors import ConfigError, KeyStoreError
+
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def ensure_private_dir(directory: Path) -> None:
+    """Creates `directory` (and parents) with mode 0700; tightens an existing one we own."""
+    directory.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    mode = stat.S_IMODE(directory.stat().st_mode)
+    if mode & 0o077:
+        os.chmod(directory, PRIVATE_DIR_MODE)
+
+
+def atomic_write(path: Path, data: bytes, mode: int = PRIVATE_FILE_MODE) -> None:
+    """Replaces `path` with `data` atomically and durably."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    fsync_dir(path.parent)
+
+
+def create_exclusive(path: Path, data: bytes, mode: int = PRIVATE_FILE_MODE) -> None:
+    """Creates `path` with `data`; fails if it already exists (never overwrites)."""
+    tmp = path.with_name(f".{path.name}.new")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        # link() fails with FileExistsError if the target exists: an atomic create-if-absent.
+        os.link(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    fsync_dir(path.parent)
+
+
+def check_private_file(path: Path, *, what: str) -> None:
+    """Refuses a secret-bearing file that group or others can read or write."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        raise KeyStoreError(f"{what} {path} does not exist") from None
+    if mode & 0o077:
+        raise KeyStoreError(
+            f"{what} {path} is readable by group or others (mode {mode:04o})",
+            hint=f"run `chmod 600 {path}` and check who else could have read it",
+        )
+
+
+def read_text(path: Path, *, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} {path} is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def read_bytes(path: Path, *, what: str, limit: int | None = None) -> bytes:
+    try:
+        size = path.stat().st_size
+        if limit is not None and size > limit:
+            raise ConfigError(f"{what} {path} is {size} bytes, more than the {limit}-byte limit")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what} {path} is a directory, not a file") from None
+    except PermissionError:
+        raise ConfigError(f"cannot read {what} {path}: permission denied") from None

@@ -1,0 +1,263 @@
+"""Key rings as plain data: whose keys they are, which is current, which are retired or revoked.
+
+A `Keyring` holds public keys only. Our own ring and every partner's pinned ring share this
+shape, which is also the payload of the signed JWKS document agencies hand each other
+(`keys export`): a JWK Set (RFC 7517 section 5) with two extra top-level members, `agency` and
+`key_status`, which RFC 7517 lets JWK Set readers ignore.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from cti_exchange.clock import parse_timestamp, stix_timestamp
+from cti_exchange.errors import IntegrityError, KeyStoreError
+
+SIGNING_ALG = "EdDSA"  # RFC 8037 section 3.1, with crv Ed25519
+KEY_AGREEMENT_ALG = "ECDH-ES+A256KW"  # RFC 7518 section 4.6 over X25519 (RFC 8037 section 3.2)
+
+# JWK members that carry private or symmetric key material (RFC 7518 section 6, RFC 8037).
+PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+
+
+class KeyUse(StrEnum):
+    SIG = "sig"
+    ENC = "enc"
+
+
+class KeyStatus(StrEnum):
+    CURRENT = "current"  # used for new signatures / new envelopes addressed to us
+    RETIRED = "retired"  # rotated out: still verifies and decrypts older material
+    REVOKED = "revoked"  # never used again; its signatures after revoked_at are rejected
+
+
+class KeyRejection(StrEnum):
+    """Why a key may not verify a signature; the names go into quarantine records and logs."""
+
+    UNKNOWN = "unknown-key"
+    WRONG_USE = "wrong-key-use"
+    REVOKED = "revoked-key"
+    EXPIRED = "expired-key"
+    NOT_YET_VALID = "key-not-yet-valid"
+
+
+class KeyCheckError(IntegrityError):
+    def __init__(self, reason: KeyRejection, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class AgencyRef:
+    id: str
+    name: str
+    country: str | None = None
+    identity_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "name": self.name}
+        if self.country:
+            out["country"] = self.country
+        if self.identity_id:
+            out["identity_id"] = self.identity_id
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AgencyRef:
+        return cls(
+            id=str(data["id"]),
+            name=str(data.get("name", data["id"])),
+            country=data.get("country"),
+            identity_id=data.get("identity_id"),
+        )
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    kid: str
+    use: KeyUse
+    alg: str
+    created: datetime
+    expires: datetime
+    status: KeyStatus
+    public_jwk: dict[str, Any]
+    thumbprint: str  # RFC 7638, SHA-256, base64url
+    revoked_at: datetime | None = None
+    revocation_reason: str | None = None
+
+    def status_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "use": self.use.value,
+            "created": stix_timestamp(self.created),
+            "expires": stix_timestamp(self.expires),
+            "status": self.status.value,
+        }
+        if self.revoked_at is not None:
+            out["revoked_at"] = stix_timestamp(self.revoked_at)
+        if self.revocation_reason:
+            out["revocation_reason"] = self.revocation_reason
+        return out
+
+    def check_usable_for_signature_at(self, moment: datetime) -> None:
+        """A signature made at `moment` by this key may be trusted (RFC 7515 leaves this to us)."""
+        if self.use is not KeyUse.SIG:
+            raise KeyCheckError(KeyRejection.WRONG_USE, f"key {self.kid} is not a signing key")
+        if self.revoked_at is not None and moment >= self.revoked_at:
+            raise KeyCheckError(
+                KeyRejection.REVOKED,
+                f"key {self.kid} was revoked at {stix_timestamp(self.revoked_at)}",
+            )
+        if moment > self.expires:
+            raise KeyCheckError(
+                KeyRejection.EXPIRED, f"key {self.kid} expired at {stix_timestamp(self.expires)}"
+            )
+        if moment < self.created:
+            raise KeyCheckError(
+                KeyRejection.NOT_YET_VALID,
+                f"key {self.kid} was created at {stix_timestamp(self.created)}, after the signature",
+            )
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """The public keys of one agency, with their status."""
+
+    agency: AgencyRef
+    keys: tuple[KeyInfo, ...]
+    issued: datetime | None = None
+
+    def find(self, kid: str) -> KeyInfo | None:
+        for key in self.keys:
+            if key.kid == kid:
+                return key
+        return None
+
+    def current(self, use: KeyUse) -> KeyInfo:
+        for key in self.keys:
+            if key.use is use and key.status is KeyStatus.CURRENT:
+                return key
+        raise KeyStoreError(
+            f"{self.agency.id} has no current {use.value} key",
+            hint="run `cti-exchange keys rotate` to create one",
+        )
+
+    def current_or_none(self, use: KeyUse) -> KeyInfo | None:
+        try:
+            return self.current(use)
+        except KeyStoreError:
+            return None
+
+    def signing_key(self, kid: str, at: datetime) -> KeyInfo:
+        key = self.find(kid)
+        if key is None:
+            raise KeyCheckError(
+                KeyRejection.UNKNOWN, f"key {kid} is not among the keys pinned for {self.agency.id}"
+            )
+        key.check_usable_for_signature_at(at)
+        return key
+
+    def by_thumbprint(self, thumbprint: str) -> KeyInfo | None:
+        for key in self.keys:
+            if key.thumbprint == thumbprint:
+                return key
+        return None
+
+    def replace_keys(self, keys: tuple[KeyInfo, ...], issued: datetime) -> Keyring:
+        return replace(self, keys=keys, issued=issued)
+
+    def to_document(self) -> dict[str, Any]:
+        """The JWK Set plus status, as exported to partners and kept on disk."""
+        doc: dict[str, Any] = {
+            "agency": self.agency.to_dict(),
+            "keys": [dict(key.public_jwk) for key in self.keys],
+            "key_status": {key.kid: key.status_dict() for key in self.keys},
+        }
+        if self.issued is not None:
+            doc["issued"] = stix_timestamp(self.issued)
+        return doc
+
+    @classmethod
+    def from_document(cls, doc: Any, *, source: str) -> Keyring:
+        """Builds a ring from an untrusted document, refusing private members and odd keys."""
+        from cti_exchange.keys.material import thumbprint  # local: material imports this module
+
+        if not isinstance(doc, dict) or not isinstance(doc.get("keys"), list):
+            raise KeyStoreError(f"{source} is not a JWK Set (no 'keys' array)")
+        if not isinstance(doc.get("agency"), dict) or "id" not in doc["agency"]:
+            raise KeyStoreError(
+                f"{source} does not name its agency",
+                hint="use a file written by `cti-exchange keys export`",
+            )
+        statuses = doc.get("key_status") or {}
+        keys: list[KeyInfo] = []
+        seen: set[str] = set()
+        for index, jwk in enumerate(doc["keys"]):
+            where = f"{source}: keys[{index}]"
+            if not isinstance(jwk, dict):
+                raise KeyStoreError(f"{where} is not a JSON object")
+            private = PRIVATE_MEMBERS.intersection(jwk)
+            if private:
+                raise KeyStoreError(
+                    f"{where} holds private key material ({', '.join(sorted(private))})",
+                    hint="a partner must only ever send public keys; ask for `keys export` output",
+                )
+            kid = jwk.get("kid")
+            if not isinstance(kid, str) or not kid or kid in seen:
+                raise KeyStoreError(f"{where} has a missing or duplicate 'kid'")
+            seen.add(kid)
+            use = _key_use(jwk, where)
+            status = statuses.get(kid, {})
+            try:
+                created = parse_timestamp(status["created"])
+                expires = parse_timestamp(status["expires"])
+                revoked_at = (
+                    parse_timestamp(status["revoked_at"]) if status.get("revoked_at") else None
+                )
+                key_status = KeyStatus(status.get("status", "current"))
+            except (KeyError, ValueError, TypeError):
+                raise KeyStoreError(f"{source}: key_status for {kid} is missing or malformed") from None
+            if revoked_at is not None:
+                key_status = KeyStatus.REVOKED
+            public = {
+                name: jwk[name] for name in ("kty", "crv", "x", "kid", "use", "alg") if name in jwk
+            }
+            keys.append(
+                KeyInfo(
+                    kid=kid,
+                    use=use,
+                    alg=str(jwk["alg"]),
+                    created=created,
+                    expires=expires,
+                    status=key_status,
+                    public_jwk=public,
+                    thumbprint=thumbprint(public),
+                    revoked_at=revoked_at,
+                    revocation_reason=status.get("revocation_reason"),
+                )
+            )
+        issued = doc.get("issued")
+        return cls(
+            agency=AgencyRef.from_dict(doc["agency"]),
+            keys=tuple(keys),
+            issued=parse_timestamp(issued) if isinstance(issued, str) else None,
+        )
+
+
+def _key_use(jwk: dict[str, Any], where: str) -> KeyUse:
+    kty, crv, alg = jwk.get("kty"), jwk.get("crv"), jwk.get("alg")
+    if kty == "OKP" and crv == "Ed25519" and alg == SIGNING_ALG and jwk.get("use", "sig") == "sig":
+        return KeyUse.SIG
+    if (
+        kty == "OKP"
+        and crv == "X25519"
+        and alg == KEY_AGREEMENT_ALG
+        and jwk.get("use", "enc") == "enc"
+    ):
+        return KeyUse.ENC
+    raise KeyStoreError(
+        f"{where} is not an Ed25519/{SIGNING_ALG} signing key or an X25519/{KEY_AGREEMENT_ALG} "
+        f"encryption key (kty={kty!r}, crv={crv!r}, alg={alg!r})"
+    )

@@ -1,0 +1,131 @@
+"""Partner agencies: pinning their keys, updating them, and their TAXII and sharing settings.
+
+These functions are the Python API behind the `partners` commands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from cti_exchange.clock import stix_timestamp, utc_now
+from cti_exchange.errors import ConfigError, UsageError
+from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.keys.key_document import verify_key_document
+from cti_exchange.keys.model import Keyring
+from cti_exchange.keys.pinning import KeyUpdate, merge_key_update, pin_first_keys
+from cti_exchange.profile.model import PartnerConfig, TaxiiSettings
+from cti_exchange.stix.tlp import Tlp
+
+
+def get_partner(home: ProfileHome, name: str) -> PartnerConfig:
+    profile = home.load_profile()
+    partner = profile.partners.get(name)
+    if partner is None:
+        known = ", ".join(sorted(profile.partners)) or "none yet"
+        raise UsageError(
+            f"no partner named {name!r}",
+            hint=f"known partners: {known}; add one with `cti-exchange partners add`",
+        )
+    return partner
+
+
+def add_partner(
+    home: ProfileHome,
+    name: str,
+    document: bytes,
+    *,
+    fingerprint: str,
+    source: str,
+    max_tlp: Tlp = Tlp.AMBER,
+    allow_red: bool = False,
+    now: datetime | None = None,
+) -> tuple[PartnerConfig, Keyring]:
+    profile = home.load_profile()
+    if name in profile.partners:
+        raise UsageError(
+            f"partner {name!r} is already pinned",
+            hint=f"use `cti-exchange partners update-keys {name}` for new keys",
+        )
+    verified = verify_key_document(document, source=source)
+    anchor = pin_first_keys(verified, fingerprint)
+    keyring = verified.keyring
+    if keyring.agency.id == profile.agency_id:
+        raise UsageError("that key file is our own agency's", hint="pin the partner's file instead")
+    other = profile.partner_by_agency(keyring.agency.id)
+    if other is not None:
+        raise UsageError(f"agency {keyring.agency.id} is already pinned as partner {other.name!r}")
+    relative = home.save_partner_keys(name, keyring, verified.raw)
+    partner = PartnerConfig(
+        name=name,
+        agency_id=keyring.agency.id,
+        display_name=keyring.agency.name,
+        fingerprint=anchor.thumbprint,
+        jwks=relative,
+        max_tlp=max_tlp,
+        allow_red=allow_red,
+        country=keyring.agency.country,
+        identity_id=keyring.agency.identity_id,
+        added=stix_timestamp(now or utc_now()),
+    )
+    home.save_profile(profile.with_partner(partner))
+    return partner, keyring
+
+
+def update_partner_keys(
+    home: ProfileHome,
+    name: str,
+    document: bytes,
+    *,
+    source: str,
+    fingerprint: str | None = None,
+    now: datetime | None = None,
+) -> KeyUpdate:
+    partner = get_partner(home, name)
+    pinned = home.partner_keyring(partner)
+    verified = verify_key_document(document, source=source)
+    update = merge_key_update(pinned, verified, fingerprint=fingerprint, now=now or utc_now())
+    relative = home.save_partner_keys(name, update.keyring, verified.raw)
+    profile = home.load_profile()
+    home.save_profile(
+        profile.with_partner(replace(partner, jwks=relative, fingerprint=update.anchor.thumbprint))
+    )
+    return update
+
+
+def remove_partner(home: ProfileHome, name: str) -> PartnerConfig:
+    partner = get_partner(home, name)
+    home.save_profile(home.load_profile().without_partner(name))
+    home.remove_partner_keys(name)
+    return partner
+
+
+def configure_partner(
+    home: ProfileHome,
+    name: str,
+    *,
+    max_tlp: Tlp | None = None,
+    allow_red: bool | None = None,
+    taxii_changes: dict[str, Any] | None = None,
+) -> PartnerConfig:
+    """Changes what we may send a partner and how we reach it over TAXII."""
+    partner = get_partner(home, name)
+    if max_tlp is not None:
+        partner = replace(partner, max_tlp=max_tlp)
+    if allow_red is not None:
+        partner = replace(partner, allow_red=allow_red)
+    changes = {k: v for k, v in (taxii_changes or {}).items() if v is not None}
+    if changes:
+        if partner.taxii is None:
+            if "api_root" not in changes:
+                raise ConfigError(
+                    f"partner {name} has no TAXII settings yet",
+                    hint="give --api-root with the first TAXII setting",
+                )
+            taxii = TaxiiSettings(**changes)
+        else:
+            taxii = replace(partner.taxii, **changes)
+        partner = replace(partner, taxii=taxii)
+    home.save_profile(home.load_profile().with_partner(partner))
+    return partner

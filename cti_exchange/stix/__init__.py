@@ -1,0 +1,1 @@
+"""STIX 2.1 knowledge: TLP markings, IOC types, patterns, object building and validation."""

@@ -1,0 +1,142 @@
+"""Traffic Light Protocol 2.0 as STIX 2.1 marking definitions.
+
+The ids and objects are the official OASIS ones (cti-stix-common-objects,
+extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d). TLP 1.0 names and the TLP 1.0
+marking ids that STIX 2.1 section 7.2.1.4 predefines are mapped onto TLP 2.0, with WHITE
+becoming CLEAR as FIRST's TLP 2.0 text says.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+TLP2_EXTENSION_ID = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
+TLP2_CREATED = "2022-10-01T00:00:00.000Z"
+
+
+class Tlp(Enum):
+    """A TLP 2.0 level. Comparison follows strictness: CLEAR < GREEN < AMBER < AMBER+STRICT < RED."""
+
+    CLEAR = "clear"
+    GREEN = "green"
+    AMBER = "amber"
+    AMBER_STRICT = "amber+strict"
+    RED = "red"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    @property
+    def label(self) -> str:
+        """As TLP 2.0 writes it, e.g. 'TLP:AMBER+STRICT'."""
+        return "TLP:" + self.value.upper()
+
+    @property
+    def marking_id(self) -> str:
+        return _MARKING_IDS[self]
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Tlp):
+            return NotImplemented
+        return self.rank < other.rank
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Tlp):
+            return NotImplemented
+        return self.rank <= other.rank
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, Tlp):
+            return NotImplemented
+        return self.rank > other.rank
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, Tlp):
+            return NotImplemented
+        return self.rank >= other.rank
+
+    @classmethod
+    def parse(cls, text: str) -> Tlp:
+        """Accepts 'amber', 'TLP:AMBER', 'tlp:amber+strict', 'AMBER STRICT', TLP 1.0 'white'.
+
+        Raises ValueError for anything else: unknown TLP values are rejected, never guessed.
+        """
+        key = " ".join(str(text).strip().lower().replace("_", " ").split())
+        if key.startswith("tlp:"):
+            key = key[4:].strip()
+        elif key.startswith("tlp "):
+            key = key[4:].strip()
+        key = key.replace(" + ", "+").replace(" ", "+")
+        try:
+            return _NAMES[key]
+        except KeyError:
+            raise ValueError(
+                f"unknown TLP value {text!r} (use clear, green, amber, amber+strict or red)"
+            ) from None
+
+    @classmethod
+    def from_marking_id(cls, marking_id: str) -> Tlp | None:
+        return _BY_MARKING_ID.get(marking_id)
+
+    @classmethod
+    def strictest(cls, levels: list[Tlp]) -> Tlp:
+        return max(levels, key=lambda level: level.rank)
+
+
+_RANK = {Tlp.CLEAR: 0, Tlp.GREEN: 1, Tlp.AMBER: 2, Tlp.AMBER_STRICT: 3, Tlp.RED: 4}
+
+_MARKING_IDS = {
+    Tlp.CLEAR: "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
+    Tlp.GREEN: "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+    Tlp.AMBER: "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+    Tlp.AMBER_STRICT: "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+    Tlp.RED: "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+}
+
+# TLP 1.0 marking definitions predefined by STIX 2.1 (section 7.2.1.4), mapped to TLP 2.0.
+TLP1_MARKING_IDS = {
+    "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9": Tlp.CLEAR,  # WHITE
+    "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da": Tlp.GREEN,
+    "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82": Tlp.AMBER,
+    "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed": Tlp.RED,
+}
+
+_BY_MARKING_ID = {mid: level for level, mid in _MARKING_IDS.items()} | TLP1_MARKING_IDS
+
+_NAMES = {
+    "clear": Tlp.CLEAR,
+    "white": Tlp.CLEAR,
+    "green": Tlp.GREEN,
+    "amber": Tlp.AMBER,
+    "amber+strict": Tlp.AMBER_STRICT,
+    "red": Tlp.RED,
+}
+
+
+def marking_definition(level: Tlp) -> dict[str, Any]:
+    """The official OASIS TLP 2.0 marking-definition object for `level` (a fresh dict)."""
+    return {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": level.marking_id,
+        "created": TLP2_CREATED,
+        "name": level.label,
+        "extensions": {
+            TLP2_EXTENSION_ID: {
+                "extension_type": "property-extension",
+                "tlp_2_0": level.value,
+            }
+        },
+    }
+
+
+def tlp_of(obj: dict[str, Any]) -> Tlp | None:
+    """The strictest TLP among an object's object_marking_refs, or None if it has none."""
+    levels = [
+        level
+        for ref in obj.get("object_marking_refs", ()) or ()
+        if (level := _BY_MARKING_ID.get(ref)) is not None
+    ]
+    return Tlp.strictest(levels) if levels else None

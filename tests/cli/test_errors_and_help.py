@@ -1,0 +1,73 @@
+"""Errors are one line with a documented exit code; every command has --help with an example."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+import typer
+
+from cti_exchange.cli.app import app
+from tests.conftest import Agency, run_cli
+
+
+def _all_command_paths() -> list[list[str]]:
+    root = typer.main.get_command(app)
+    paths: list[list[str]] = []
+
+    def walk(command: click.Command, prefix: list[str]) -> None:
+        paths.append(prefix)
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                walk(sub, [*prefix, name])
+
+    walk(root, [])
+    return paths
+
+
+@pytest.mark.parametrize("path", _all_command_paths(), ids=lambda p: " ".join(p) or "(root)")
+def test_every_command_has_help_with_an_example(path: list[str]) -> None:
+    result = run_cli(*path, "--help")
+    assert result.exit_code == 0
+    assert "Example" in result.stdout, f"`{' '.join(path)} --help` has no example"
+
+
+def test_missing_profile_says_how_to_fix(tmp_path: Path) -> None:
+    result = run_cli("keys", "show", home=tmp_path / "nothing")
+    assert result.exit_code == 2
+    assert "cti-exchange init" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_malformed_config_names_the_file(cert_fr: Agency) -> None:
+    config = cert_fr.home / "config.toml"
+    config.write_text(config.read_text() + "\n[broken\n")
+    result = cert_fr.run("keys", "show")
+    assert result.exit_code == 2
+    assert str(config) in result.stderr and "invalid TOML" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_schema_violation_names_the_field(cert_fr: Agency) -> None:
+    config = cert_fr.home / "config.toml"
+    config.write_text(config.read_text().replace('default_tlp = "amber"', 'default_tlp = "purple"'))
+    result = cert_fr.run("partners", "list")
+    assert result.exit_code == 2
+    assert "sharing.default_tlp" in result.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    env = {"CTI_EXCHANGE_HOME": str(tmp_path / "none"), "PATH": "/usr/bin:/bin"}
+    plain = subprocess.run([sys.executable, "-m", "cti_exchange", "keys", "show"],
+                           capture_output=True, text=True, env=env)
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr
+    debug = subprocess.run([sys.executable, "-m", "cti_exchange", "--debug", "keys", "show"],
+                           capture_output=True, text=True, env=env)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+def test_usage_error_exit_code() -> None:
+    result = run_cli("keys", "rotate", "--use", "bogus")
+    assert result.exit_code == 2

@@ -1,0 +1,128 @@
+"""`init`: profile and keys in a home directory, secrets handled as the issue requires."""
+
+from __future__ import annotations
+
+import json
+import stat
+import tomllib
+from pathlib import Path
+
+import jsonschema
+
+from cti_exchange.resources import load_schema
+from tests.conftest import PASSPHRASE, run_cli
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_init_creates_valid_profile_and_private_keys(tmp_path: Path) -> None:
+    home = tmp_path / "fr"
+    result = run_cli("init", "--agency", "cert-fr", "--name", "CERT-FR", "--json", home=home)
+    assert result.exit_code == 0, result.stderr
+    out = result.json()
+    assert out["agency"] == "cert-fr"
+    assert out["identity"].startswith("identity--")
+    assert {k["kid"].split("-")[2] for k in out["keys"]} == {"sig", "enc"}
+    assert all(k["kid"].split("-")[3].isdigit() for k in out["keys"])  # dated key ids
+
+    config = tomllib.loads((home / "config.toml").read_text())
+    jsonschema.validate(config, load_schema("profile.schema.json"))
+    assert config["agency"]["country"] == "FR"
+    assert config["agency"]["identity"]["type"] == "identity"
+
+    assert _mode(home / "keys") == 0o700
+    private = home / "keys" / "private.jwe"
+    assert _mode(private) == 0o600
+    blob = private.read_text()
+    assert blob.count(".") == 4  # a compact JWE, not a JSON key
+    assert '"d"' not in blob and "kty" not in blob
+    public = json.loads((home / "keys" / "public.json").read_text())
+    assert all("d" not in key for key in public["keys"])
+
+
+def test_identity_id_is_stable_for_an_agency(tmp_path: Path) -> None:
+    ids = []
+    for n in range(2):
+        result = run_cli("init", "--agency", "cert-fr", "--name", "CERT-FR", "--json",
+                         home=tmp_path / f"h{n}")
+        ids.append(result.json()["identity"])
+    assert ids[0] == ids[1]
+
+
+def test_init_never_overwrites(tmp_path: Path) -> None:
+    home = tmp_path / "fr"
+    assert run_cli("init", "--agency", "cert-fr", "--name", "CERT-FR", home=home).exit_code == 0
+    before = (home / "keys" / "private.jwe").read_bytes()
+    again = run_cli("init", "--agency", "cert-fr", "--name", "Other", home=home)
+    assert again.exit_code == 2
+    assert again.stderr.count("\n") == 1 and "already exists" in again.stderr
+    assert "Traceback" not in again.stderr
+    assert (home / "keys" / "private.jwe").read_bytes() == before
+
+
+def test_init_refuses_leftover_keys_without_profile(tmp_path: Path) -> None:
+    home = tmp_path / "fr"
+    assert run_cli("init", "--agency", "cert-fr", "--name", "CERT-FR", home=home).exit_code == 0
+    (home / "config.toml").unlink()
+    again = run_cli("init", "--agency", "cert-fr", "--name", "CERT-FR", home=home)
+    assert again.exit_code == 2
+    assert "interrupted init" in again.stderr
+
+
+def test_home_from_environment(tmp_path: Path) -> None:
+    home = tmp_path / "env-home"
+    result = run_cli("init", "--agency", "cert-in", "--name", "CERT-In",
+                     env={"CTI_EXCHANGE_HOME": str(home)})
+    assert result.exit_code == 0, result.stderr
+    assert (home / "config.toml").exists()
+    shown = run_cli("keys", "show", "--json", env={"CTI_EXCHANGE_HOME": str(home)})
+    assert shown.json()["agency"] == "cert-in"
+
+
+def test_passphrase_rules(tmp_path: Path) -> None:
+    short = run_cli("init", "--agency", "cert-fr", "--name", "F", home=tmp_path / "a",
+                    env={"CTI_EXCHANGE_PASSPHRASE": "short"})
+    assert short.exit_code == 3 and "shorter than 12" in short.stderr
+
+    none = run_cli("init", "--agency", "cert-fr", "--name", "F", home=tmp_path / "b",
+                   env={"CTI_EXCHANGE_PASSPHRASE": ""})
+    assert none.exit_code == 3
+    assert "CTI_EXCHANGE_PASSPHRASE_FILE" in none.stderr
+
+    loose = tmp_path / "pass.txt"
+    loose.write_text(PASSPHRASE + "\n")
+    loose.chmod(0o644)
+    refused = run_cli("init", "--agency", "cert-fr", "--name", "F", home=tmp_path / "c",
+                      env={"CTI_EXCHANGE_PASSPHRASE": "", "CTI_EXCHANGE_PASSPHRASE_FILE": str(loose)})
+    assert refused.exit_code == 2 and "chmod 600" in refused.stderr
+
+    loose.chmod(0o600)
+    ok = run_cli("init", "--agency", "cert-fr", "--name", "F", home=tmp_path / "c",
+                 env={"CTI_EXCHANGE_PASSPHRASE": "", "CTI_EXCHANGE_PASSPHRASE_FILE": str(loose)})
+    assert ok.exit_code == 0, ok.stderr
+    # the file's passphrase (without its newline) unlocks the keys
+    shown = run_cli("keys", "export", "-o", str(tmp_path / "x.json"), home=tmp_path / "c")
+    assert shown.exit_code == 0, shown.stderr
+
+
+def test_country_needed_when_not_in_id(tmp_path: Path) -> None:
+    result = run_cli("init", "--agency", "ncsc", "--name", "NCSC", home=tmp_path / "x")
+    assert result.exit_code == 2 and "--country" in result.stderr
+    ok = run_cli("init", "--agency", "ncsc", "--name", "NCSC", "--country", "gb", home=tmp_path / "x")
+    assert ok.exit_code == 0
+
+
+def test_bad_agency_id_names_the_field(tmp_path: Path) -> None:
+    result = run_cli("init", "--agency", "CERT FR", "--name", "x", "--country", "FR",
+                     home=tmp_path / "x")
+    assert result.exit_code == 2
+    assert "agency.id" in result.stderr
+    assert not (tmp_path / "x" / "keys").exists()
+
+
+def test_clear_default_tlp_refused(tmp_path: Path) -> None:
+    result = run_cli("init", "--agency", "cert-fr", "--name", "F", "--default-tlp", "clear",
+                     home=tmp_path / "x")
+    assert result.exit_code == 2 and "CLEAR" in result.stderr

@@ -1,0 +1,133 @@
+"""`partners add|list|show|remove|update-keys|set`."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import jsonschema
+
+from cti_exchange.resources import load_schema
+from tests.conftest import Agency, make_agency, pin
+
+
+def test_two_agencies_exchange_and_pin_keys(partnered: tuple[Agency, Agency]) -> None:
+    cert_fr, cert_in = partnered
+    listed = cert_fr.run("partners", "list", "--json").json()
+    assert [p["agency_id"] for p in listed] == ["cert-in"]
+    assert listed[0]["fingerprint"] == cert_in.signing_fingerprint()
+    shown = cert_in.run("partners", "show", "cert-fr", "--json").json()
+    assert shown["country"] == "FR" and len(shown["keys"]) == 2
+    text = cert_in.run("partners", "list")
+    assert "cert-fr" in text.stdout
+
+
+def test_wrong_fingerprint_refused_in_one_line(cert_fr: Agency, cert_in: Agency, tmp_path: Path) -> None:
+    doc = cert_fr.export_keys(tmp_path / "fr.json")
+    wrong = cert_in.signing_fingerprint()  # a real thumbprint, of the wrong agency
+    result = cert_in.run("partners", "add", "cert-fr", "--jwks", str(doc), "--fingerprint", wrong)
+    assert result.exit_code == 4
+    assert result.stderr.count("\n") == 1 and "does not match" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert cert_in.run("partners", "list", "--json").json() == []
+
+
+def test_encryption_key_fingerprint_is_not_enough(cert_fr: Agency, cert_in: Agency, tmp_path: Path) -> None:
+    doc = cert_fr.export_keys(tmp_path / "fr.json")
+    keys = cert_fr.run("keys", "show", "--json").json()["keys"]
+    enc = next(k["thumbprint"] for k in keys if k["use"] == "enc")
+    result = cert_in.run("partners", "add", "cert-fr", "--jwks", str(doc), "--fingerprint", enc)
+    assert result.exit_code == 4 and "did not sign" in result.stderr
+
+
+def test_private_member_refused(cert_fr: Agency, cert_in: Agency, tmp_path: Path) -> None:
+    doc = json.loads(cert_fr.export_keys(tmp_path / "fr.json").read_text())
+    import base64
+
+    payload = json.loads(base64.urlsafe_b64decode(doc["payload"] + "=="))
+    payload["keys"][0]["d"] = "AAAA"
+    doc["payload"] = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    result = cert_in.run("partners", "add", "cert-fr", "--jwks", str(bad),
+                         "--fingerprint", cert_fr.signing_fingerprint())
+    assert result.exit_code == 2
+    assert "private key material" in result.stderr
+
+
+def test_unsigned_or_tampered_files_refused(cert_fr: Agency, cert_in: Agency, tmp_path: Path) -> None:
+    plain = tmp_path / "plain.json"
+    plain.write_text((cert_fr.home / "keys" / "public.json").read_text())
+    fp = cert_fr.signing_fingerprint()
+    r1 = cert_in.run("partners", "add", "cert-fr", "--jwks", str(plain), "--fingerprint", fp)
+    assert r1.exit_code == 2 and "unsigned" in r1.stderr
+
+    doc = json.loads(cert_fr.export_keys(tmp_path / "fr.json").read_text())
+    sig = doc["signatures"][0]["signature"]
+    doc["signatures"][0]["signature"] = ("A" if sig[0] != "A" else "B") + sig[1:]
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(doc))
+    r2 = cert_in.run("partners", "add", "cert-fr", "--jwks", str(tampered), "--fingerprint", fp)
+    assert r2.exit_code == 4 and "no signature verifies" in r2.stderr
+
+    missing = cert_in.run("partners", "add", "cert-fr", "--jwks", str(tmp_path / "nope.json"),
+                          "--fingerprint", fp)
+    assert missing.exit_code == 2 and "does not exist" in missing.stderr
+
+    garbage = tmp_path / "garbage.json"
+    garbage.write_bytes(b"\x00\xff{not json")
+    r3 = cert_in.run("partners", "add", "cert-fr", "--jwks", str(garbage), "--fingerprint", fp)
+    assert r3.exit_code == 2 and r3.stderr.count("\n") == 1
+
+
+def test_own_keys_and_duplicates_refused(cert_fr: Agency, cert_in: Agency, tmp_path: Path) -> None:
+    own = cert_fr.export_keys(tmp_path / "own.json")
+    r = cert_fr.run("partners", "add", "me", "--jwks", str(own), "--fingerprint",
+                    cert_fr.signing_fingerprint())
+    assert r.exit_code == 2 and "our own" in r.stderr
+    pin(cert_in, cert_fr, tmp_path)
+    doc = tmp_path / "cert-fr.keys.json"
+    again = cert_in.run("partners", "add", "cert-fr", "--jwks", str(doc), "--fingerprint",
+                        cert_fr.signing_fingerprint())
+    assert again.exit_code == 2 and "already pinned" in again.stderr
+    alias = cert_in.run("partners", "add", "france", "--jwks", str(doc), "--fingerprint",
+                        cert_fr.signing_fingerprint())
+    assert alias.exit_code == 2 and "already pinned as partner" in alias.stderr
+
+
+def test_update_keys_from_another_agency_refused(tmp_path: Path, partnered: tuple[Agency, Agency]) -> None:
+    cert_fr, cert_in = partnered
+    impostor = make_agency(tmp_path, "cert-xx", "Impostor")
+    doc = impostor.export_keys(tmp_path / "xx.json")
+    r = cert_in.run("partners", "update-keys", "cert-fr", "--jwks", str(doc),
+                    "--fingerprint", impostor.signing_fingerprint())
+    assert r.exit_code == 4 and "not of cert-fr" in r.stderr
+
+
+def test_set_taxii_settings_validates_against_schema(partnered: tuple[Agency, Agency]) -> None:
+    cert_fr, _ = partnered
+    r = cert_fr.run("partners", "set", "cert-in", "--api-root", "https://taxii.example.in/exchange/",
+                    "--read-collection", "c-in", "--write-collection", "c-out", "--auth", "basic",
+                    "--username", "cert-fr", "--secret-env", "CTI_TAXII_SECRET", "--max-tlp", "green")
+    assert r.exit_code == 0, r.stderr
+    config = tomllib.loads((cert_fr.home / "config.toml").read_text())
+    jsonschema.validate(config, load_schema("profile.schema.json"))
+    taxii = config["partners"]["cert-in"]["taxii"]
+    assert taxii["auth"] == "basic" and taxii["secret_env"] == "CTI_TAXII_SECRET"
+    assert config["partners"]["cert-in"]["max_tlp"] == "green"
+    bad = cert_fr.run("partners", "set", "cert-in", "--secret-env", "lower-case")
+    assert bad.exit_code == 2 and "secret_env" in bad.stderr
+    unknown = cert_fr.run("partners", "set", "nobody", "--max-tlp", "red")
+    assert unknown.exit_code == 2 and "no partner named" in unknown.stderr
+    bad_tlp = cert_fr.run("partners", "set", "cert-in", "--max-tlp", "purple")
+    assert bad_tlp.exit_code == 2 and "unknown TLP" in bad_tlp.stderr
+
+
+def test_remove(partnered: tuple[Agency, Agency]) -> None:
+    cert_fr, _ = partnered
+    refused = cert_fr.run("partners", "remove", "cert-in")
+    assert refused.exit_code == 2 and "--yes" in refused.stderr
+    assert cert_fr.run("partners", "remove", "cert-in", "--yes").exit_code == 0
+    assert cert_fr.run("partners", "list", "--json").json() == []
+    assert not (cert_fr.home / "partners" / "cert-in.keys.json").exists()

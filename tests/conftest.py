@@ -1,0 +1,104 @@
+"""Shared fixtures: agencies initialised in temporary homes, driven through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cti_exchange.cli.app import app
+
+PASSPHRASE = "correct horse battery staple"
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> object:
+        return json.loads(self.stdout)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test may touch the real user's profile or depend on the caller's environment."""
+    for name in list(os.environ):
+        if name.startswith("CTI_EXCHANGE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path / "user-home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "user-home" / ".config"))
+
+
+def run_cli(
+    *args: str, home: Path | None = None, env: dict[str, str] | None = None, input: str | None = None
+) -> CliResult:
+    full_env = {"CTI_EXCHANGE_PASSPHRASE": PASSPHRASE}
+    full_env.update(env or {})
+    argv = (["--home", str(home)] if home is not None else []) + list(args)
+    result = CliRunner().invoke(app, argv, env=full_env, input=input, catch_exceptions=False)
+    return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+@pytest.fixture
+def cli() -> Callable[..., CliResult]:
+    return run_cli
+
+
+@dataclass
+class Agency:
+    agency_id: str
+    name: str
+    home: Path
+
+    def run(self, *args: str, env: dict[str, str] | None = None, input: str | None = None) -> CliResult:
+        return run_cli(*args, home=self.home, env=env, input=input)
+
+    def signing_fingerprint(self) -> str:
+        keys = self.run("keys", "show", "--json").json()["keys"]  # type: ignore[index]
+        return next(k["thumbprint"] for k in keys if k["use"] == "sig" and k["status"] == "current")
+
+    def export_keys(self, path: Path) -> Path:
+        result = self.run("keys", "export", "-o", str(path))
+        assert result.exit_code == 0, result.stderr
+        return path
+
+
+def make_agency(root: Path, agency_id: str, name: str) -> Agency:
+    agency = Agency(agency_id, name, root / agency_id)
+    result = agency.run("init", "--agency", agency_id, "--name", name)
+    assert result.exit_code == 0, result.stderr
+    return agency
+
+
+def pin(receiver: Agency, sender: Agency, tmp: Path) -> None:
+    doc = sender.export_keys(tmp / f"{sender.agency_id}.keys.json")
+    result = receiver.run(
+        "partners", "add", sender.agency_id, "--jwks", str(doc),
+        "--fingerprint", sender.signing_fingerprint(),
+    )
+    assert result.exit_code == 0, result.stderr
+
+
+@pytest.fixture
+def cert_fr(tmp_path: Path) -> Agency:
+    return make_agency(tmp_path, "cert-fr", "CERT-FR")
+
+
+@pytest.fixture
+def cert_in(tmp_path: Path) -> Agency:
+    return make_agency(tmp_path, "cert-in", "CERT-In")
+
+
+@pytest.fixture
+def partnered(cert_fr: Agency, cert_in: Agency, tmp_path: Path) -> Iterator[tuple[Agency, Agency]]:
+    """CERT-FR and CERT-In, each having pinned the other's keys."""
+    pin(cert_in, cert_fr, tmp_path)
+    pin(cert_fr, cert_in, tmp_path)
+    yield cert_fr, cert_in
