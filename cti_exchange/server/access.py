@@ -1,0 +1,94 @@
+"""Per-account access for the exchange server: hashed-password authentication and collection
+ACLs, enforced through medallion's own permission checks.
+
+medallion gives each collection one can_read / can_write pair for everybody, and its views
+refuse a read (403) when the collection says can_read is false and a write when can_write is
+false (medallion/views/objects.py: permission_to_read, permission_to_write,
+permission_to_read_and_write). `AccountScopedBackend` makes those flags per account: it
+answers get_collection / get_collections with the authenticated account's rights from the
+`collection_acl` table, so every endpoint medallion routes (objects, object, versions,
+manifest, POST, DELETE) enforces the ACL, the collections list shows only what the account
+may use, and a collection the account has no right on answers 404 as if it did not exist.
+Status resources are shown only to accounts that may write their collection (the poster).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+
+from flask import has_request_context
+from medallion import auth
+
+from cti_exchange.server.passwords import hash_password, verify_password
+from cti_exchange.server.sqlite_backend import SqliteBackend
+
+
+def current_account() -> str | None:
+    """The username medallion's HTTPBasicAuth accepted for this request, if any."""
+    if not has_request_context():
+        return None
+    user = auth.current_user()
+    return user if isinstance(user, str) else None
+
+
+class AccountScopedBackend(SqliteBackend):
+    """SqliteBackend as the authenticated account may see it. Loaded by medallion as
+    {"module": "cti_exchange.server.access", "module_class": "AccountScopedBackend", ...}."""
+
+    def collection_rights(self, collection_id: str, stored: tuple[bool, bool]) -> tuple[bool, bool]:
+        username = current_account()
+        if username is None:
+            return (False, False)
+        row = self._fetch_one(
+            "SELECT can_read, can_write FROM collection_acl"
+            " WHERE collection_id = ? AND username = ?",
+            (collection_id, username),
+        )
+        return (False, False) if row is None else (bool(row[0]), bool(row[1]))
+
+    def status_visible(self, collection_id: str) -> bool:
+        return self.collection_rights(collection_id, (False, False))[1]
+
+    def account_password_hash(self, username: str) -> str | None:
+        row = self._fetch_one("SELECT password_hash FROM accounts WHERE username = ?", (username,))
+        return None if row is None else str(row[0])
+
+
+class CredentialVerifier:
+    """Checks HTTP Basic credentials against the stored scrypt hashes.
+
+    scrypt costs about 0.1 s by design, too much for every page of a paginated read, so a
+    successful check is remembered for the life of the process as an HMAC of the password
+    under a random per-process key (never the password itself). A changed stored hash
+    invalidates it. Failed checks are never cached: every wrong guess pays the full scrypt cost.
+    """
+
+    def __init__(self, backend: AccountScopedBackend) -> None:
+        self._backend = backend
+        self._key = secrets.token_bytes(32)
+        self._verified: dict[str, tuple[str, bytes]] = {}
+        self._lock = threading.Lock()
+        # Compared against for unknown usernames, so they cost as much as a wrong password.
+        self._decoy_hash = hash_password(secrets.token_urlsafe(16))
+
+    def authenticate(self, username: str, password: str) -> str | None:
+        """The username if the credentials are right, else None (medallion then answers 401)."""
+        if not username or not password:
+            return None
+        stored = self._backend.account_password_hash(username)
+        if stored is None:
+            verify_password(self._decoy_hash, password)
+            return None
+        tag = hmac.new(self._key, f"{username}\0{password}".encode(), hashlib.sha256).digest()
+        with self._lock:
+            cached = self._verified.get(username)
+        if cached is not None and cached[0] == stored and hmac.compare_digest(cached[1], tag):
+            return username
+        if not verify_password(stored, password):
+            return None
+        with self._lock:
+            self._verified[username] = (stored, tag)
+        return username

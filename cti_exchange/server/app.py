@@ -1,0 +1,113 @@
+"""The exchange server's WSGI app: medallion's Flask app on the SQLite backend, with hashed
+passwords, per-account collection ACLs and TAXII-format errors everywhere.
+
+medallion keeps its Flask app (`medallion.application_instance`) and its HTTP Basic auth
+(`medallion.auth`) as module globals, so a process serves one app for one data directory.
+That is fine: the server always runs in a process of its own (see runner.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from flask import Flask, Response
+from medallion import application_instance, auth, register_blueprints, set_config
+from medallion.views import MEDIA_TYPE_TAXII_V21
+from werkzeug.exceptions import HTTPException
+
+from cti_exchange.errors import ConfigError
+from cti_exchange.server.access import AccountScopedBackend, CredentialVerifier
+from cti_exchange.server.provisioning import database_path
+
+DEFAULT_MAX_PAGE_SIZE = 1000
+
+log = logging.getLogger(__name__)
+
+_served_dir: Path | None = None
+
+
+def taxii_error(status: int, title: str, description: str) -> Response:
+    """An error message resource (TAXII 2.1, "Error Message"), as medallion's own handlers
+    write it."""
+    body = {"title": title, "http_status": str(status), "description": description}
+    return Response(json.dumps(body), status=status, mimetype=MEDIA_TYPE_TAXII_V21)
+
+
+def build_app(data_dir: Path, *, max_page_size: int = DEFAULT_MAX_PAGE_SIZE) -> Flask:
+    """The WSGI app serving the exchange laid out in `data_dir` (see provisioning.provision).
+
+    max_page_size caps `limit` (medallion's `taxii.max_page_size`); the API root's
+    max_content_length, set when provisioning, caps request bodies.
+    """
+    global _served_dir
+    data_dir = data_dir.resolve()
+    if _served_dir is not None:
+        if _served_dir == data_dir:
+            return application_instance
+        raise ConfigError(f"this process already serves {_served_dir}; start another process")
+    if max_page_size < 1:
+        raise ConfigError("max_page_size must be at least 1")
+    db_path = database_path(data_dir)
+    if not db_path.is_file():
+        raise ConfigError(
+            f"no TAXII server database in {data_dir}",
+            hint="provision the data directory first (cti-exchange serve sets it up)",
+        )
+
+    app = application_instance
+    set_config(app, "taxii", {"taxii": {"max_page_size": max_page_size}})
+    set_config(
+        app,
+        "backend",
+        {
+            "backend": {
+                "module": "cti_exchange.server.access",
+                "module_class": "AccountScopedBackend",
+                "db_path": str(db_path),
+            }
+        },
+    )
+    backend = app.medallion_backend
+    assert isinstance(backend, AccountScopedBackend)
+
+    # medallion's own `get_password` callback compares plaintext passwords from its config;
+    # flask-httpauth never calls it once a `verify_password` callback is registered, which is
+    # its documented hook for hashed passwords. No users in medallion's table either.
+    app.users_backend = {}
+    auth.verify_password(CredentialVerifier(backend).authenticate)
+    auth.error_handler(_unauthorized)
+
+    # Bodies larger than the API root's max_content_length are refused with 413 by medallion
+    # from the Content-Length header; this also covers bodies sent without one.
+    app.config["MAX_CONTENT_LENGTH"] = backend.largest_max_content_length()
+    # Keep each object's keys in the order it was posted (and skip the cost of sorting).
+    app.json.sort_keys = False
+    app.register_error_handler(HTTPException, _http_error)
+    # Replaces medallion's 500 handler, which reads error.args[0] and fails on a bare
+    # InternalServerError; the traceback goes to the log, not to the client.
+    app.register_error_handler(500, _internal_error)
+    register_blueprints(app)
+    _served_dir = data_dir
+    return app
+
+
+def _unauthorized(status: int) -> Response:
+    # flask-httpauth adds the WWW-Authenticate header.
+    return taxii_error(status, "Unauthorized", "Missing or wrong username or password")
+
+
+def _http_error(error: HTTPException) -> Response:
+    """Flask's own errors (unknown URL, wrong method, unreadable JSON, body too large) in the
+    TAXII format instead of HTML."""
+    status = error.code or 500
+    response = taxii_error(status, error.name, error.description or error.name)
+    for header, value in error.get_headers():
+        if header.lower() != "content-type":
+            response.headers[header] = value
+    return response
+
+
+def _internal_error(error: Exception) -> Response:
+    return taxii_error(500, "InternalError", "The server failed to process the request")
