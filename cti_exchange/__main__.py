@@ -1,3 +1,3 @@
-from cti_exchange.cli.app import main
+from cti_exchange.cli.entry import main
 
 main()

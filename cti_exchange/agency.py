@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from cti_exchange.audit.trail import record_event
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.errors import KeyStoreError, UsageError
 from cti_exchange.home.passphrase import check_new_passphrase
@@ -88,6 +89,12 @@ def init_agency(
     home.keys.create(keyring, private, passphrase)
     home.create_profile(profile)
     home.remember_unlocked(passphrase, private)
+    record_event(
+        home,
+        "key-change",
+        details={"change": "created", "keys": {k.kid: k.thumbprint for k in keyring.keys}},
+        now=moment,
+    )
     return InitResult(profile=profile, keyring=keyring)
 
 
@@ -121,6 +128,12 @@ def rotate_keys(
     updated = keyring.replace_keys(tuple(keys), issued=moment)
     home.keys.save(updated, private, home.passphrase())
     home.remember_unlocked(home.passphrase(), private)
+    record_event(
+        home,
+        "key-change",
+        details={"change": "rotated", "new_keys": {k.kid: k.thumbprint for k in new_infos}},
+        now=moment,
+    )
     return new_infos
 
 
@@ -148,6 +161,12 @@ def revoke_key(
     )
     keys = tuple(revoked if key.kid == kid else key for key in keyring.keys)
     home.keys.save_keyring(keyring.replace_keys(keys, issued=moment))
+    record_event(
+        home,
+        "key-change",
+        details={"change": "revoked", "kid": kid, "reason": reason},
+        now=moment,
+    )
     replacement = None
     if target.status is KeyStatus.CURRENT:
         replacement = rotate_keys(home, uses=(target.use,), now=moment)[0]

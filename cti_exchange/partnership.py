@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from cti_exchange.audit.trail import record_event
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.errors import ConfigError, UsageError
 from cti_exchange.home.profile_home import ProfileHome
@@ -70,6 +71,18 @@ def add_partner(
         added=stix_timestamp(now or utc_now()),
     )
     home.save_profile(profile.with_partner(partner))
+    record_event(
+        home,
+        "key-change",
+        partner=name,
+        details={
+            "change": "partner-pinned",
+            "agency": keyring.agency.id,
+            "pinned_signing_key": anchor.thumbprint,
+            "keys": {k.kid: k.thumbprint for k in keyring.keys},
+        },
+        now=now,
+    )
     return partner, keyring
 
 
@@ -91,6 +104,19 @@ def update_partner_keys(
     home.save_profile(
         profile.with_partner(replace(partner, jwks=relative, fingerprint=update.anchor.thumbprint))
     )
+    record_event(
+        home,
+        "key-change",
+        partner=name,
+        details={
+            "change": "partner-keys-updated",
+            "trusted_by": update.trusted_by,
+            "added": list(update.added),
+            "revoked": list(update.newly_revoked),
+            "pinned_signing_key": update.anchor.thumbprint,
+        },
+        now=now,
+    )
     return update
 
 
@@ -98,6 +124,7 @@ def remove_partner(home: ProfileHome, name: str) -> PartnerConfig:
     partner = get_partner(home, name)
     home.save_profile(home.load_profile().without_partner(name))
     home.remove_partner_keys(name)
+    record_event(home, "key-change", partner=name, details={"change": "partner-removed"})
     return partner
 
 

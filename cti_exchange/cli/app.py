@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -29,7 +28,7 @@ EXIT_CODES_HELP = (
 )
 
 
-def _debug_requested(ctx: click.Context) -> bool:
+def _debug_requested(ctx: Any) -> bool:
     state = ctx.find_root().obj
     if isinstance(state, AppState) and state.debug:
         return True
@@ -44,7 +43,7 @@ def _print_error(text: str) -> None:
 class CtiGroup(TyperGroup):
     """Top-level group: renders errors once for every sub-command."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except CtiExchangeError as exc:
@@ -52,7 +51,9 @@ class CtiGroup(TyperGroup):
                 raise
             _print_error(exc.diagnostics())
             raise typer.Exit(int(exc.exit_code)) from None
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        except (typer.TyperException, typer.Exit, typer.Abort):
+            # Usage errors, --help, Ctrl-C at a prompt: Typer renders those itself. (Typer
+            # ships its own copy of click, so these are not `click.exceptions` classes.)
             raise
         except KeyboardInterrupt:
             _print_error("interrupted")
@@ -112,11 +113,31 @@ def root(
 
 def _register() -> None:
     # One line per command module; each module adds its commands or group to `app`.
-    from cti_exchange.cli import init_cmd, keys_cmd, partners_cmd
+    from cti_exchange.cli import (
+        audit_cmd,
+        demo_cmd,
+        doctor_cmd,
+        envelope_cmd,
+        exchange_cmd,
+        ingest_cmd,
+        init_cmd,
+        keys_cmd,
+        partners_cmd,
+        server_cmd,
+        sync_cmd,
+    )
 
     init_cmd.register(app)
     keys_cmd.register(app)
     partners_cmd.register(app)
+    envelope_cmd.register(app)
+    exchange_cmd.register(app)
+    server_cmd.register(app)
+    demo_cmd.register(app)
+    sync_cmd.register(app)
+    ingest_cmd.register(app)
+    audit_cmd.register(app)
+    doctor_cmd.register(app)
 
 
 _register()

@@ -17,6 +17,7 @@ from cti_exchange.keys.model import KeyUse
 
 keys_app = typer.Typer(
     help="Our agency's keys: show, export for partners, rotate, revoke.",
+    epilog="Example: cti-exchange keys export -o cert-fr.keys.json",
     no_args_is_help=True,
 )
 

@@ -26,6 +26,7 @@ from cti_exchange.stix.tlp import Tlp
 
 partners_app = typer.Typer(
     help="Partner agencies: pin their keys, list, show, update, remove, configure TAXII.",
+    epilog="Example: cti-exchange partners add cert-in --jwks cert-in.keys.json --fingerprint THUMBPRINT",
     no_args_is_help=True,
 )
 
@@ -232,6 +233,16 @@ def set_(
     client_key: Annotated[
         str | None, typer.Option("--client-key", help="Client key (mutual TLS), 0600.")
     ] = None,
+    page_size: Annotated[
+        int | None, typer.Option("--page-size", min=1, help="Objects per TAXII page (pull).")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", min=0.1, help="Seconds per TAXII request.")
+    ] = None,
+    retry_budget: Annotated[
+        float | None,
+        typer.Option("--retry-budget", min=0, help="Seconds to keep retrying a failing request."),
+    ] = None,
     json_mode: JsonOption = False,
 ) -> None:
     """Set what we may send a partner and how to reach its TAXII server (no secrets here)."""
@@ -253,6 +264,9 @@ def set_(
             "ca_bundle": ca_bundle,
             "client_cert": client_cert,
             "client_key": client_key,
+            "page_size": page_size,
+            "timeout_seconds": timeout,
+            "retry_budget_seconds": retry_budget,
         },
     )
     out = Output(json_mode=json_mode)

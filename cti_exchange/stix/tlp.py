@@ -134,9 +134,14 @@ def marking_definition(level: Tlp) -> dict[str, Any]:
 
 def tlp_of(obj: dict[str, Any]) -> Tlp | None:
     """The strictest TLP among an object's object_marking_refs, or None if it has none."""
-    levels = [
-        level
-        for ref in obj.get("object_marking_refs", ()) or ()
-        if (level := _BY_MARKING_ID.get(ref)) is not None
-    ]
-    return Tlp.strictest(levels) if levels else None
+    refs = obj.get("object_marking_refs")
+    if not refs or not isinstance(refs, list):
+        return None
+    if len(refs) == 1:  # the common case, on the hot path of storing and exporting
+        return _BY_MARKING_ID.get(refs[0]) if isinstance(refs[0], str) else None
+    best: Tlp | None = None
+    for ref in refs:
+        level = _BY_MARKING_ID.get(ref) if isinstance(ref, str) else None
+        if level is not None and (best is None or _RANK[level] > _RANK[best]):
+            best = level
+    return best

@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import click
 import pytest
 import typer
 
@@ -18,11 +17,10 @@ def _all_command_paths() -> list[list[str]]:
     root = typer.main.get_command(app)
     paths: list[list[str]] = []
 
-    def walk(command: click.Command, prefix: list[str]) -> None:
+    def walk(command: object, prefix: list[str]) -> None:
         paths.append(prefix)
-        if isinstance(command, click.Group):
-            for name, sub in command.commands.items():
-                walk(sub, [*prefix, name])
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*prefix, name])
 
     walk(root, [])
     return paths
@@ -71,3 +69,7 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 def test_usage_error_exit_code() -> None:
     result = run_cli("keys", "rotate", "--use", "bogus")
     assert result.exit_code == 2
+    unknown = run_cli("no-such-command")
+    assert unknown.exit_code == 2 and "internal error" not in unknown.stderr
+    bad_option = run_cli("keys", "show", "--no-such-option")
+    assert bad_option.exit_code == 2 and "internal error" not in bad_option.stderr

@@ -1,0 +1,128 @@
+"""The hash chain and its signed heads, as plain data (no I/O).
+
+Each record carries the hash of the previous one, so editing, inserting or deleting a record
+breaks every later link; the chain's head is signed with the agency's key from time to time,
+so truncating the end, or rewriting the whole chain, shows against the last signed head.
+
+record hash = base64url(SHA-256(canonical JSON of
+    {"seq", "at", "actor", "action", "partner", "details", "prev"}))
+where canonical JSON sorts keys and has no spaces. The first record's `prev` is GENESIS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pybase64
+
+from cti_exchange.clock import parse_timestamp, stix_timestamp
+from cti_exchange.envelope.jose_framing import jws_sign_compact, jws_split, jws_verify
+from cti_exchange.envelope.reasons import EnvelopeRejected
+from cti_exchange.keys.model import KeyCheckError, Keyring
+
+GENESIS = "0" * 43
+HEAD_TYPE = "cti-audit-head+jws"
+EXTRACT_TYPE = "cti-audit-extract+jws"
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    seq: int
+    at: str
+    actor: str
+    action: str
+    partner: str | None
+    details: dict[str, Any]
+    prev: str
+    hash: str
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "actor": self.actor,
+            "action": self.action,
+            "partner": self.partner,
+            "details": self.details,
+            "prev": self.prev,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.body() | {"hash": self.hash}
+
+
+def record_hash(body: dict[str, Any]) -> str:
+    digest = hashlib.sha256(canonical_json(body).encode()).digest()
+    return pybase64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def chain_problem(records: list[AuditRecord], *, start_prev: str = GENESIS, start_seq: int = 1) -> tuple[int, str] | None:
+    """The first record that does not fit the chain, and why; None if all fit."""
+    prev = start_prev
+    expected_seq = start_seq
+    for record in records:
+        if record.seq != expected_seq:
+            what = "missing before it" if record.seq > expected_seq else "inserted or out of order"
+            return record.seq, f"sequence {record.seq} where {expected_seq} was expected (records {what})"
+        if record.prev != prev:
+            return record.seq, "its link to the previous record is broken (a record before it was edited, inserted or deleted)"
+        if record_hash(record.body()) != record.hash:
+            return record.seq, "its content does not match its hash (edited)"
+        prev = record.hash
+        expected_seq += 1
+    return None
+
+
+@dataclass(frozen=True)
+class SignedHead:
+    seq: int
+    hash: str
+    signed_at: str
+    kid: str
+    jws: str
+
+
+def sign_head(agency_id: str, seq: int, head_hash: str, signing_key: dict[str, Any], now: datetime) -> SignedHead:
+    signed_at = stix_timestamp(now)
+    payload = canonical_json({"agency": agency_id, "seq": seq, "hash": head_hash, "signed_at": signed_at})
+    jws = jws_sign_compact(
+        {"alg": "EdDSA", "kid": signing_key["kid"], "typ": HEAD_TYPE}, payload.encode(), signing_key
+    )
+    return SignedHead(seq=seq, hash=head_hash, signed_at=signed_at, kid=signing_key["kid"], jws=jws.decode())
+
+
+def head_problem(head: SignedHead, keyring: Keyring) -> str | None:
+    """Why a signed head cannot be trusted, or None."""
+    try:
+        header, signing_input, signature = jws_split(head.jws.encode())
+    except EnvelopeRejected as exc:
+        return f"signed head {head.seq} is malformed ({exc.detail})"
+    if header.get("typ") != HEAD_TYPE or header.get("alg") != "EdDSA":
+        return f"signed head {head.seq} has the wrong type or algorithm"
+    try:
+        key = keyring.signing_key(str(header.get("kid")), at=parse_timestamp(head.signed_at))
+    except KeyCheckError as exc:
+        return f"signed head {head.seq}: {exc.message}"
+    if not jws_verify(signing_input, signature, key.public_jwk):
+        return f"signed head {head.seq}: the signature does not verify"
+    payload = json.loads(pybase64.urlsafe_b64decode(signing_input.split(b".")[1] + b"=="))
+    if payload.get("seq") != head.seq or payload.get("hash") != head.hash:
+        return f"signed head {head.seq}: the signed values differ from the stored ones"
+    return None
+
+
+def sign_extract(document: dict[str, Any], signing_key: dict[str, Any]) -> str:
+    """An audit extract as a compact JWS any JOSE library can verify with our public key."""
+    return jws_sign_compact(
+        {"alg": "EdDSA", "kid": signing_key["kid"], "typ": EXTRACT_TYPE, "cty": "application/json"},
+        canonical_json(document).encode(),
+        signing_key,
+    ).decode()

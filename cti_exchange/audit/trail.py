@@ -1,0 +1,49 @@
+"""The audit trail's Python API: record an event, sign the chain head."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from cti_exchange.audit.chain import SignedHead, sign_head
+from cti_exchange.clock import stix_timestamp, utc_now
+from cti_exchange.home.analyst import current_analyst
+from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.keys.model import KeyUse
+from cti_exchange.store.store import Store
+
+
+def record_event(
+    home: ProfileHome,
+    action: str,
+    *,
+    partner: str | None = None,
+    details: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Appends one record for an action that does not write the store itself (key changes,
+    partner pins, exports)."""
+    with Store(home.store_path(), actor=current_analyst()) as store:
+        store.audit.append(
+            at=stix_timestamp(now or utc_now()),
+            actor=store.actor,
+            action=action,
+            partner=partner,
+            details=details or {},
+        )
+
+
+def sign_audit_head(home: ProfileHome, store: Store, now: datetime | None = None) -> SignedHead | None:
+    """Signs the current head with our signing key (needs the unlocked keys); None if empty or
+    already signed."""
+    seq, head_hash = store.audit.head()
+    if seq == 0:
+        return None
+    heads = store.audit.signed_heads()
+    if heads and heads[-1].seq == seq:
+        return None
+    profile = home.load_profile()
+    signing = home.keyring().current(KeyUse.SIG)
+    head = sign_head(profile.agency_id, seq, head_hash, home.private_keys()[signing.kid], now or utc_now())
+    store.audit.add_signed_head(head)
+    return head

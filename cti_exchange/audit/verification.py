@@ -1,0 +1,302 @@
+"""Checking the audit trail: the hash chain, and every signed head against our key ring.
+
+`check_trail` works on plain data (records, signed heads, a key ring), so `audit verify`,
+`audit export`, `doctor` and the tests share one judgement; `verify_audit_trail` reads that
+data from the store. What each finding means:
+
+- a record whose content no longer matches its hash was EDITED;
+- a record whose successor links to the record before it was INSERTED;
+- a gap in the sequence numbers means records were DELETED;
+- a signed head beyond the last record means the END of the trail was deleted;
+- a signed head whose hash differs from the record it names means the chain was REWRITTEN
+  (every hash recomputed) somewhere after the previous good head;
+- a head whose signature does not verify with our key ring (a retired key still verifies the
+  heads it signed; a key revoked before the head was signed does not) is FORGED.
+
+Records after the last signed head are the unsigned tail: the chain links them, but nothing
+signed yet vouches for them, so cutting them off would go unnoticed until the next head.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from cti_exchange.audit.chain import (
+    GENESIS,
+    AuditRecord,
+    SignedHead,
+    head_problem,
+    record_hash,
+    sign_head,
+)
+from cti_exchange.clock import utc_now
+from cti_exchange.envelope.jose_framing import jws_payload, jws_split
+from cti_exchange.envelope.reasons import EnvelopeRejected
+from cti_exchange.errors import ConfigError
+from cti_exchange.home.analyst import current_analyst
+from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.keys.model import Keyring, KeyUse
+from cti_exchange.store.store import Store
+
+
+@dataclass(frozen=True)
+class AuditProblem:
+    """One finding: the first record it concerns, a kind (a stable name for scripts and
+    tests) and a sentence for people."""
+
+    seq: int
+    kind: str  # edited | inserted | deleted | broken-link | rewritten | deleted-tail | bad-head
+    reason: str
+
+    def describe(self) -> str:
+        return f"record {self.seq}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class TrailReport:
+    records: int
+    head_seq: int  # 0 for an empty trail
+    head_hash: str
+    signed_heads: int
+    last_signed_seq: int  # highest seq a verified signed head vouches for, 0 if none
+    problems: tuple[AuditProblem, ...]  # sorted by seq: the first is the first bad record
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_bad(self) -> AuditProblem | None:
+        return self.problems[0] if self.problems else None
+
+    @property
+    def unsigned_tail(self) -> int:
+        """Records after the last verified signed head."""
+        return max(0, self.head_seq - self.last_signed_seq)
+
+    @property
+    def deleted_tail(self) -> bool:
+        return any(p.kind == "deleted-tail" for p in self.problems)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "head": {"seq": self.head_seq, "hash": self.head_hash},
+            "signed_heads": self.signed_heads,
+            "last_signed_seq": self.last_signed_seq,
+            "unsigned_tail": self.unsigned_tail,
+            "deleted_tail": self.deleted_tail,
+            "first_bad": None if self.first_bad is None else _problem_dict(self.first_bad),
+            "problems": [_problem_dict(p) for p in self.problems],
+        }
+
+
+def _problem_dict(problem: AuditProblem) -> dict[str, object]:
+    return {"seq": problem.seq, "kind": problem.kind, "reason": problem.reason}
+
+
+# -- the judgement, on plain data ---------------------------------------------------------
+
+
+def _span(first: int, last: int) -> str:
+    return str(first) if first == last else f"{first} to {last}"
+
+
+def first_chain_problem(
+    records: list[AuditRecord], *, start_prev: str = GENESIS, start_seq: int = 1
+) -> AuditProblem | None:
+    """Walks the chain in seq order and explains the first break (None if it holds)."""
+    prev, expected = start_prev, start_seq
+    seen: dict[str, int] = {start_prev: start_seq - 1}  # hash -> seq, to recognise insertions
+    for index, record in enumerate(records):
+        if record.seq > expected:
+            return AuditProblem(
+                expected,
+                "deleted",
+                f"missing: record(s) {_span(expected, record.seq - 1)} were deleted "
+                f"(record {record.seq} follows {expected - 1})",
+            )
+        if record.seq < expected:
+            return AuditProblem(
+                record.seq,
+                "inserted",
+                f"appears again after record {expected - 1}: inserted or reordered",
+            )
+        hash_ok = record_hash(record.body()) == record.hash
+        if record.prev != prev:
+            linked = seen.get(record.prev)
+            if linked is not None:
+                # It still links to an earlier record: what sits in between was added (a forger
+                # renumbers the records after an insertion, which also breaks their hashes).
+                first_inserted = linked + 1
+                return AuditProblem(
+                    first_inserted,
+                    "inserted",
+                    f"inserted: record {record.seq} links to record {linked}, so record(s) "
+                    f"{_span(first_inserted, record.seq - 1)} were added in between",
+                )
+            if not hash_ok:
+                return AuditProblem(
+                    record.seq,
+                    "edited",
+                    "its content no longer matches its hash: edited (or a record before it was "
+                    "deleted and the rest renumbered)",
+                )
+            if index == 0:
+                return AuditProblem(
+                    record.seq, "broken-link", "does not link to the start of the trail"
+                )
+            return AuditProblem(
+                records[index - 1].seq,
+                "broken-link",
+                f"record {record.seq} does not link to it: it was replaced (edited and re-hashed)",
+            )
+        if not hash_ok:
+            return AuditProblem(
+                record.seq, "edited", "its content no longer matches its hash: edited"
+            )
+        seen[record.hash] = record.seq
+        prev, expected = record.hash, expected + 1
+    return None
+
+
+def head_payload_problem(head: SignedHead, agency_id: str) -> str | None:
+    """What `head_problem` leaves out: the signed payload names our agency and the same
+    signing time as the stored row (the time decides whether a revoked key may vouch)."""
+    try:
+        _, signing_input, _ = jws_split(head.jws.encode())
+        payload = json.loads(jws_payload(signing_input))
+    except (EnvelopeRejected, ValueError):
+        return "its signed payload is unreadable"
+    signer = payload.get("agency") if isinstance(payload, dict) else None
+    if signer != agency_id:
+        return f"it was signed for agency {signer}, not {agency_id}"
+    if payload.get("signed_at") != head.signed_at:
+        return "its stored signing time differs from the signed one"
+    return None
+
+
+def check_trail(
+    records: list[AuditRecord], heads: list[SignedHead], keyring: Keyring, agency_id: str
+) -> TrailReport:
+    """The whole trail judged: chain links, then each signed head (signature and position)."""
+    problems: list[AuditProblem] = []
+    chain = first_chain_problem(records)
+    if chain is not None:
+        problems.append(chain)
+    by_seq = {record.seq: record for record in records}
+    last_seq = records[-1].seq if records else 0
+    last_good_head = 0
+    for head in sorted(heads, key=lambda h: h.seq):
+        why = head_problem(head, keyring) or head_payload_problem(head, agency_id)
+        if why is not None:
+            problems.append(
+                AuditProblem(
+                    head.seq, "bad-head", f"the head signed over it cannot be trusted: {why}"
+                )
+            )
+            continue
+        if head.seq > last_seq:
+            problems.append(
+                AuditProblem(
+                    last_seq + 1,
+                    "deleted-tail",
+                    f"missing: record(s) {_span(last_seq + 1, head.seq)} were deleted from the end "
+                    f"(a head signed at {head.signed_at} covers record {head.seq}; "
+                    f"the trail ends at {last_seq})",
+                )
+            )
+            continue
+        record = by_seq.get(head.seq)
+        if record is None or record.hash != head.hash:
+            problems.append(
+                AuditProblem(
+                    last_good_head + 1,
+                    "rewritten",
+                    f"record(s) {_span(last_good_head + 1, head.seq)} were rewritten: record "
+                    f"{head.seq} no longer matches the head signed at {head.signed_at}",
+                )
+            )
+            continue
+        last_good_head = head.seq
+    # In record order; at the same record, a broken chain is named before a bad head.
+    problems.sort(key=lambda p: (p.seq, p.kind == "bad-head"))
+    head_hash = records[-1].hash if records else GENESIS
+    return TrailReport(
+        records=len(records),
+        head_seq=last_seq,
+        head_hash=head_hash,
+        signed_heads=len(heads),
+        last_signed_seq=min(last_good_head, last_seq),
+        problems=tuple(problems),
+    )
+
+
+# -- reading the store --------------------------------------------------------------------
+
+
+def open_existing_store(home: ProfileHome) -> Store:
+    """The store, refusing to create an empty one where the config says it is."""
+    path = home.store_path()
+    if not path.exists():
+        raise ConfigError(
+            f"the store {path} does not exist",
+            hint="check [store] path in config.toml, or restore the store from backup",
+        )
+    return Store(path, actor=current_analyst())
+
+
+@contextmanager
+def _snapshot(store: Store) -> Iterator[None]:
+    # One read transaction: records and heads come from the same state, even while a sync
+    # appends (WAL readers see the snapshot taken at their first read).
+    store.db.conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        store.db.conn.execute("COMMIT")
+
+
+def read_trail(store: Store) -> tuple[list[AuditRecord], list[SignedHead]]:
+    with _snapshot(store):
+        return store.audit.records(), store.audit.signed_heads()
+
+
+def verify_audit_trail(home: ProfileHome, store: Store | None = None) -> TrailReport:
+    """Verifies the whole trail of the profile's store against our own key ring."""
+    profile = home.load_profile()
+    keyring = home.keyring()
+    if store is None:
+        with open_existing_store(home) as opened:
+            records, heads = read_trail(opened)
+    else:
+        records, heads = read_trail(store)
+    return check_trail(records, heads, keyring, profile.agency_id)
+
+
+def sign_verified_head(
+    home: ProfileHome, store: Store, report: TrailReport, now: datetime | None = None
+) -> SignedHead | None:
+    """Signs the head that `report` verified (not whatever was appended since), and only if
+    the trail is intact: signing a tampered chain would vouch for the tampering. None when
+    there is nothing new to sign. Needs our unlocked private keys."""
+    if not report.ok or report.head_seq == 0 or report.head_seq <= report.last_signed_seq:
+        return None
+    moment = now or utc_now()
+    profile = home.load_profile()
+    signing = home.keyring().current(KeyUse.SIG)
+    signing.check_usable_for_signature_at(moment)  # an expired key would sign a head that fails
+    head = sign_head(
+        profile.agency_id,
+        report.head_seq,
+        report.head_hash,
+        home.private_keys()[signing.kid],
+        moment,
+    )
+    store.audit.add_signed_head(head)
+    return head

@@ -1,0 +1,253 @@
+"""`cti-exchange audit`: verify the hash-chained audit trail, show it, export signed extracts."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cti_exchange.audit.chain import AuditRecord
+from cti_exchange.audit.extract import export_audit_extract
+from cti_exchange.audit.verification import (
+    TrailReport,
+    open_existing_store,
+    sign_verified_head,
+    verify_audit_trail,
+)
+from cti_exchange.cli.context import JsonOption, profile_home
+from cti_exchange.cli.output import Output
+from cti_exchange.clock import parse_timestamp, stix_timestamp, utc_now
+from cti_exchange.errors import CtiExchangeError, IntegrityError, UsageError
+
+audit_app = typer.Typer(
+    help="The tamper-evident audit trail: verify it, show it, export signed extracts.",
+    epilog="Example: cti-exchange audit verify && cti-exchange audit show --since 24h",
+    no_args_is_help=True,
+)
+
+_RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+TIME_HELP = "RFC 3339 time, a date (UTC), or an age such as 30m, 24h, 7d, 2w."
+
+
+def parse_when(
+    text: str, option: str, *, end_of_day: bool = False, now: datetime | None = None
+) -> datetime:
+    """A point in time from the command line. A bare date means the start of that day (UTC),
+    or its end for --until, so `--since 2026-03-01 --until 2026-03-31` covers all of March."""
+    value = text.strip()
+    relative = _RELATIVE.match(value)
+    if relative:
+        return (now or utc_now()) - timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
+    if _DATE.match(value):
+        try:
+            day = datetime.strptime(value, "%Y-%m-%d").date()
+        except ValueError:
+            raise UsageError(f"{option}: {value!r} is not a valid date") from None
+        return datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC)
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        raise UsageError(f"{option}: {value!r} is not a time", hint=TIME_HELP) from None
+
+
+def _details_text(record: AuditRecord) -> str:
+    return json.dumps(record.details, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+# -- verify -------------------------------------------------------------------------------
+
+
+@audit_app.command(
+    "verify",
+    epilog="Example: cti-exchange audit verify --json",
+)
+def verify(
+    ctx: typer.Context,
+    no_sign: Annotated[
+        bool,
+        typer.Option("--no-sign", help="Only check; do not sign the verified head (read-only)."),
+    ] = False,
+    json_mode: JsonOption = False,
+) -> None:
+    """Check every record's hash and link and every signed head; exit 4 naming the first bad
+    record if anything was edited, inserted or deleted.
+
+    When the trail is intact and has records no signed head covers yet, the verified head is
+    signed with our key (if the passphrase is available), so a later truncation shows. A
+    tampered trail is never signed. Use --no-sign to leave the store untouched.
+    """
+    home = profile_home(ctx)
+    out = Output(json_mode=json_mode)
+    signed_now = None
+    not_signed: str | None = None
+    with open_existing_store(home) as store:
+        report = verify_audit_trail(home, store)
+        if report.ok and report.unsigned_tail and not no_sign:
+            try:
+                signed_now = sign_verified_head(home, store, report)
+            except CtiExchangeError as exc:  # no passphrase, wrong passphrase, expired key
+                not_signed = exc.diagnostics()
+    if json_mode:
+        data = report.to_dict()
+        data["signed_now"] = (
+            None if signed_now is None else {"seq": signed_now.seq, "kid": signed_now.kid}
+        )
+        data["not_signed"] = not_signed
+        out.data(data)
+    else:
+        _render_verify(out, report)
+        if signed_now is not None:
+            out.line(f"Signed the head at record {signed_now.seq} with key {signed_now.kid}.")
+    if not_signed:
+        out.warn(f"the head was not signed: {not_signed}")
+    if not report.ok:
+        first = report.problems[0]
+        raise IntegrityError(
+            f"the audit trail was tampered with: first bad record {first.seq}: {first.reason}",
+            hint="keep a copy of the store as evidence, then compare it with a backup or an "
+            "exported extract",
+        )
+
+
+def _render_verify(out: Output, report: TrailReport) -> None:
+    if report.ok:
+        out.line(
+            f"Audit trail intact: {report.records} record(s), head {report.head_seq} "
+            f"({report.head_hash}), {report.signed_heads} signed head(s)."
+        )
+        if report.unsigned_tail:
+            after = (
+                f"after the last signed head ({report.last_signed_seq})"
+                if report.last_signed_seq
+                else "(no head signed yet)"
+            )
+            out.line(f"{report.unsigned_tail} record(s) {after} are linked but not yet signed.")
+        return
+    out.line(f"Audit trail TAMPERED: {len(report.problems)} problem(s).")
+    out.table(
+        ["record", "problem", "detail"],
+        [[str(p.seq), p.kind, p.reason] for p in report.problems],
+    )
+
+
+# -- show ---------------------------------------------------------------------------------
+
+
+@audit_app.command(
+    "show",
+    epilog="Example: cti-exchange audit show --since 7d --partner cert-in --action accept",
+)
+def show(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None, typer.Option("--since", help=f"From this time. {TIME_HELP}")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help=f"Up to this time. {TIME_HELP}")
+    ] = None,
+    partner: Annotated[
+        str | None, typer.Option("--partner", help="Only records about this partner.")
+    ] = None,
+    action: Annotated[
+        str | None,
+        typer.Option(
+            "--action",
+            help="Only this action: push, pull, seal, accept, reject, triage, export, sighting, "
+            "key-change, audit-export.",
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Only the most recent N matching records.")
+    ] = None,
+    json_mode: JsonOption = False,
+) -> None:
+    """List audit records, oldest first (this lists; `audit verify` checks)."""
+    start = parse_when(since, "--since") if since else None
+    end = parse_when(until, "--until", end_of_day=True) if until else None
+    home = profile_home(ctx)
+    home.load_profile()
+    with open_existing_store(home) as store:
+        records = store.audit.records(action=action)
+    chosen = [
+        r
+        for r in records
+        # A sealed envelope names all its recipients, comma-separated.
+        if (partner is None or partner in (r.partner or "").split(","))
+        and (start is None or parse_timestamp(r.at) >= start)
+        and (end is None or parse_timestamp(r.at) <= end)
+    ]
+    if limit is not None:
+        chosen = chosen[-limit:]
+    out = Output(json_mode=json_mode)
+    if json_mode:
+        out.data([r.to_dict() for r in chosen])
+        return
+    if not chosen:
+        out.note("No audit record matches.")
+        return
+    out.table(
+        ["seq", "at", "actor", "action", "partner", "details"],
+        [[str(r.seq), r.at, r.actor, r.action, r.partner or "", _details_text(r)] for r in chosen],
+    )
+
+
+# -- export -------------------------------------------------------------------------------
+
+
+@audit_app.command(
+    "export",
+    epilog="Example: cti-exchange audit export --since 2026-03-01 --until 2026-03-31 "
+    "-o cert-fr-audit-2026-03.jws",
+)
+def export(
+    ctx: typer.Context,
+    since: Annotated[str, typer.Option("--since", help=f"Period start. {TIME_HELP}")],
+    until: Annotated[
+        str, typer.Option("--until", help=f"Period end (a date: its end). {TIME_HELP}")
+    ],
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write (compact JWS).")],
+    json_mode: JsonOption = False,
+) -> None:
+    """Write a signed extract of a period (chain-of-custody evidence); see docs/AUDIT.md for
+    how anyone can check it with any JOSE library and our public key."""
+    start = parse_when(since, "--since")
+    end = parse_when(until, "--until", end_of_day=True)
+    if end < start:
+        raise UsageError("--until is before --since")
+    extract = export_audit_extract(profile_home(ctx), output, since=start, until=end)
+    document = extract.document
+    out = Output(json_mode=json_mode)
+    if json_mode:
+        out.data(
+            {
+                "file": str(output),
+                "since": document["period"]["since"],
+                "until": document["period"]["until"],
+                "first_seq": extract.first_seq,
+                "last_seq": extract.last_seq,
+                "records": extract.record_count,
+                "signed_head": document["signed_head"]["seq"],
+                "signing_kid": document["signing_kid"],
+                "signing_key_thumbprint": document["signing_key_thumbprint"],
+                "sha256": extract.sha256,
+            }
+        )
+        return
+    out.line(
+        f"Wrote {output}: records {extract.first_seq} to {extract.last_seq} "
+        f"({extract.record_count}) from {stix_timestamp(start)} to {stix_timestamp(end)}"
+    )
+    kid, thumbprint = document["signing_kid"], document["signing_key_thumbprint"]
+    out.line(f"Signed with key {kid} (thumbprint {thumbprint})")
+    out.line(f"SHA-256 of the file's JWS: {extract.sha256}")
+    out.note("The reader checks it against our signing key fingerprint, obtained out of band.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(audit_app, name="audit")

@@ -1,0 +1,149 @@
+"""`cti-exchange seal` and `cti-exchange open`: envelopes as files, for offline exchange."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cti_exchange.cli.context import JsonOption, profile_home
+from cti_exchange.cli.output import Output
+from cti_exchange.clock import stix_timestamp
+from cti_exchange.exchange.offline import (
+    EnvelopeRefused,
+    envelope_from_document,
+    open_envelope_file,
+    seal_bundle_for,
+)
+from cti_exchange.errors import InputError
+from cti_exchange.home.safe_files import atomic_write, read_bytes
+
+MAX_FILE_BYTES = 1024 * 1024 * 1024
+
+
+def seal(
+    ctx: typer.Context,
+    bundle: Annotated[Path, typer.Argument(help="STIX 2.1 bundle file to seal (sent byte for byte).")],
+    to: Annotated[list[str], typer.Option("--to", help="Partner to seal for (repeatable).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Envelope file to write.")],
+    allow_red: Annotated[
+        bool, typer.Option("--allow-red", help="Allow TLP:RED to partners whose entry allows it.")
+    ] = False,
+    json_mode: JsonOption = False,
+) -> None:
+    """Sign a bundle with our key and encrypt it to partners (and ourselves), into a file."""
+    home = profile_home(ctx)
+    raw = read_bytes(bundle, what="bundle", limit=MAX_FILE_BYTES)
+    sealed = seal_bundle_for(home, raw, to, source=str(bundle), allow_red=allow_red)
+    atomic_write(output, (json.dumps(sealed.artifact, indent=1) + "\n").encode(), 0o644)
+    header = sealed.header
+    out = Output(json_mode=json_mode)
+    summary = {
+        "envelope_id": header.envelope_id,
+        "recipients": list(header.recipients),
+        "sequences": {r: p.sequence for r, p in header.channels.items()},
+        "objects": header.object_count,
+        "signing_kid": header.signing_kid,
+        "output": str(output),
+    }
+    if json_mode:
+        out.data(summary)
+        return
+    out.line(
+        f"Sealed {header.object_count} objects for {', '.join(header.recipients)} "
+        f"into {output} (envelope {header.envelope_id})"
+    )
+
+
+def open_(
+    ctx: typer.Context,
+    envelope: Annotated[Path, typer.Argument(help="Envelope file (from `seal` or a TAXII read).")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the verified bundle here.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Verify only: store nothing, quarantine nothing.")
+    ] = False,
+    accept_gap: Annotated[
+        bool,
+        typer.Option("--accept-gap", help="Accept despite missing sequence numbers (recorded)."),
+    ] = False,
+    json_mode: JsonOption = False,
+) -> None:
+    """Verify an envelope (decrypt, signature, pinned signer, header, sequence, STIX) and accept it.
+
+    Prints the verdict: signer, key fingerprint, times, sequence, or why it was rejected.
+    """
+    home = profile_home(ctx)
+    raw = read_bytes(envelope, what="envelope", limit=MAX_FILE_BYTES)
+    try:
+        document = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise InputError(f"{envelope} is not JSON (truncated?)") from None
+    artifact = envelope_from_document(document, source=str(envelope))
+    out = Output(json_mode=json_mode)
+    try:
+        verdict = open_envelope_file(home, artifact, store_result=not dry_run, accept_gap=accept_gap)
+    except EnvelopeRefused as refused:
+        if json_mode:
+            out.data(
+                {
+                    "verdict": "rejected",
+                    "reason": refused.rejected.reason.value,
+                    "detail": refused.rejected.detail,
+                    "envelope_id": refused.rejected.envelope_id,
+                    "sender": refused.rejected.sender,
+                }
+            )
+        raise
+    opened = verdict.opened
+    header = opened.header
+    if output is not None:
+        atomic_write(output, opened.bundle_bytes, 0o600)
+    result = {
+        "verdict": "accepted" if verdict.stored else "verified",
+        "envelope_id": header.envelope_id,
+        "sender": header.sender,
+        "partner": verdict.partner,
+        "signing_kid": opened.signer.kid,
+        "signing_key_thumbprint": opened.signer.thumbprint,
+        "issued_at": stix_timestamp(header.issued_at),
+        "sequence": opened.channel.sequence if opened.channel else None,
+        "gap_accepted": list(opened.gap_skipped),
+        "bundle_id": header.bundle_id,
+        "objects": header.object_count,
+        "new_versions": verdict.new_versions,
+        "own_copy": verdict.partner is None,
+    }
+    if json_mode:
+        out.data(result)
+        return
+    out.line(f"Verdict: {result['verdict'].upper()}" + (" (our own copy)" if verdict.partner is None else ""))
+    out.table(
+        ["field", "value"],
+        [
+            ["envelope", header.envelope_id],
+            ["sender", header.sender],
+            ["signed by", opened.signer.kid],
+            ["key fingerprint", opened.signer.thumbprint],
+            ["issued at", result["issued_at"]],
+            ["sequence", str(result["sequence"] or "-")],
+            ["objects", str(header.object_count)],
+            ["new versions stored", str(verdict.new_versions)],
+        ],
+    )
+    if opened.gap_skipped:
+        out.warn(f"accepted despite missing sequence numbers {list(opened.gap_skipped)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
+        "seal",
+        epilog="Example: cti-exchange seal bundle.json --to cert-in -o envelope.json",
+    )(seal)
+    app.command(
+        "open",
+        epilog="Example: cti-exchange open envelope.json -o bundle.json",
+    )(open_)

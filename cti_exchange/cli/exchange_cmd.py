@@ -1,0 +1,238 @@
+"""`cti-exchange push` and `cti-exchange pull`: exchange over TAXII 2.1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cti_exchange.cli.context import JsonOption, profile_home
+from cti_exchange.cli.output import Output
+from cti_exchange.cli.progress import progress_for
+from cti_exchange.errors import (
+    AuthError,
+    IntegrityError,
+    NetworkError,
+    PartialFailure,
+    UsageError,
+)
+from cti_exchange.exchange.pull import PullResult, pull
+from cti_exchange.exchange.push import PushRequest, PushResult, push
+from cti_exchange.home.lock import profile_lock
+from cti_exchange.ingest import IngestOptions
+from cti_exchange.stix.tlp import Tlp
+
+# An interactive push or pull waits this long for a running sync to finish.
+LOCK_WAIT_SECONDS = 60.0
+
+
+def push_command(
+    ctx: typer.Context,
+    inputs: Annotated[list[Path], typer.Argument(help="CSV, IOC list, STIX bundle or MISP event files.")],
+    to: Annotated[list[str], typer.Option("--to", help="Partner to send to (repeatable).")],
+    input_format: Annotated[
+        str | None, typer.Option("--format", help="Force the input format: csv, text, stix, misp.")
+    ] = None,
+    tlp: Annotated[
+        str | None, typer.Option("--tlp", help="TLP for rows that carry none (default: profile).")
+    ] = None,
+    allow_red: Annotated[
+        bool, typer.Option("--allow-red", help="Send TLP:RED to partners whose entry allows it.")
+    ] = False,
+    skip_refused: Annotated[
+        bool, typer.Option("--skip-refused", help="Send what the TLP policy allows, skip the rest.")
+    ] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Reject likely false positives.")] = False,
+    keep_personal_data: Annotated[
+        bool, typer.Option("--keep-personal-data", help="Keep values that look like personal data.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be sent to whom; send nothing.")
+    ] = False,
+    queue: Annotated[
+        bool, typer.Option("--queue", help="Seal into the outbox only; `sync` posts it.")
+    ] = False,
+    reshare: Annotated[
+        bool,
+        typer.Option(
+            "--reshare",
+            help="Share again what the same push already shared (as new versions). Without it, "
+            "re-running a push resumes it if it was interrupted and otherwise sends nothing.",
+        ),
+    ] = False,
+    json_mode: JsonOption = False,
+) -> None:
+    """Turn indicators into signed, encrypted envelopes and post them to partners' TAXII collections."""
+    default_tlp = None
+    if tlp is not None:
+        try:
+            default_tlp = Tlp.parse(tlp)
+        except ValueError as exc:
+            raise UsageError(f"--tlp: {exc}") from None
+        if default_tlp is Tlp.CLEAR:
+            raise UsageError("--tlp: the default TLP may not be CLEAR")
+    out = Output(json_mode=json_mode)
+    request = PushRequest(
+        inputs=inputs,
+        partners=to,
+        allow_red=allow_red,
+        skip_refused=skip_refused,
+        dry_run=dry_run,
+        queue_only=queue,
+        reshare=reshare,
+        ingest=IngestOptions(format=input_format, strict=strict, keep_personal_data=keep_personal_data),
+    )
+    home = profile_home(ctx)
+    with profile_lock(home.root, wait_seconds=LOCK_WAIT_SECONDS, what="push"), progress_for(out) as progress:
+        result = push(home, request, reporter=progress, default_tlp=default_tlp)
+    render_push(out, result)
+    raise_for_push(result)
+
+
+def render_push(out: Output, result: PushResult) -> None:
+    report = result.ingest
+    data = {
+        "already_shared_at": result.already_shared_at,
+        "dry_run": result.dry_run,
+        "queued_only": result.queued_only,
+        "accepted_by_type": dict(report.accepted_by_type),
+        "rejected_rows": len(report.rejections),
+        "warnings": len(report.warnings),
+        "refused": [r.describe() for r in result.refusals],
+        "partners": [
+            {
+                "partner": plan.partner,
+                "objects": plan.objects,
+                "by_tlp": plan.by_tlp,
+                "envelopes": plan.envelopes,
+                "delivered": next((d.delivered for d in result.deliveries if d.partner == plan.partner), []),
+                "failed": next((d.failed for d in result.deliveries if d.partner == plan.partner), {}),
+            }
+            for plan in result.plans
+        ],
+    }
+    if out.json_mode:
+        out.data(data)
+        return
+    for warning in report.warnings[:20]:
+        out.warn(str(warning))
+    for rejection in report.rejections[:20]:
+        out.warn(f"rejected {rejection}")
+    for refusal in result.refusals:
+        out.warn(f"not sent: {refusal.describe()}")
+    if result.already_shared_at:
+        out.line(
+            f"Already shared by the same push on {result.already_shared_at}; nothing sent "
+            "(use --reshare to share it again as new versions)."
+        )
+        return
+    verb = "would send" if result.dry_run else ("queued" if result.queued_only else "sent")
+    rows = []
+    for entry in data["partners"]:
+        tlps = ", ".join(f"{k} {v}" for k, v in sorted(entry["by_tlp"].items()))
+        status = f"{len(entry['delivered'])}/{len(entry['envelopes'])} delivered" if entry["envelopes"] and not result.queued_only else ""
+        if entry["failed"]:
+            status += f", {len(entry['failed'])} failed"
+        rows.append([entry["partner"], str(entry["objects"]), tlps, str(len(entry["envelopes"])), status])
+    out.table(["partner", f"objects {verb}", "TLP", "envelopes", "delivery"], rows)
+
+
+def raise_for_push(result: PushResult) -> None:
+    failures = result.failed
+    if failures:
+        auth = any(d.auth_failed for d in result.deliveries)
+        names = "; ".join(
+            f"{partner}: {len(envs)} envelope(s) ({next(iter(envs.values()))})"
+            for partner, envs in failures.items()
+        )
+        error = (AuthError if auth else NetworkError)(
+            f"delivery failed for {names}",
+            hint="the envelopes are kept in the outbox and are posted again by the next push or sync",
+        )
+        if any(d.delivered for d in result.deliveries):
+            raise PartialFailure(error.message, hint=error.hint)
+        raise error
+    if result.ingest.rejections:
+        raise PartialFailure(
+            f"{len(result.ingest.rejections)} input row(s) were rejected; the rest was "
+            + ("checked" if result.dry_run else "sent"),
+            hint="see the warnings above, or run `cti-exchange validate` on the input",
+        )
+
+
+def pull_command(
+    ctx: typer.Context,
+    from_: Annotated[
+        list[str] | None, typer.Option("--from", help="Only these partners (repeatable).")
+    ] = None,
+    json_mode: JsonOption = False,
+) -> None:
+    """Fetch new envelopes from partners' collections, verify each before accepting it, store it."""
+    out = Output(json_mode=json_mode)
+    home = profile_home(ctx)
+    with profile_lock(home.root, wait_seconds=LOCK_WAIT_SECONDS, what="pull"), progress_for(out) as progress:
+        result = pull(home, from_ or None, reporter=progress)
+    render_pull(out, result)
+    raise_for_pull(result)
+
+
+def render_pull(out: Output, result: PullResult) -> None:
+    if out.json_mode:
+        out.data(
+            {
+                "partners": [
+                    {
+                        "partner": p.partner,
+                        "accepted_envelopes": p.accepted,
+                        "objects_received": p.objects_received,
+                        "new_versions": p.new_versions,
+                        "quarantined": [q.__dict__ for q in p.quarantined],
+                        "skipped": p.skipped,
+                        "pages": p.pages,
+                        "error": p.error,
+                    }
+                    for p in result.partners
+                ]
+            }
+        )
+        return
+    out.table(
+        ["partner", "envelopes accepted", "objects", "new versions", "rejected", "error"],
+        [
+            [p.partner, str(len(p.accepted)), str(p.objects_received), str(p.new_versions),
+             str(len(p.quarantined)), p.error or ""]
+            for p in result.partners
+        ],
+    )
+    for p in result.partners:
+        for q in p.quarantined:
+            out.warn(f"{p.partner}: envelope {q.envelope_id} rejected: {q.reason}: {q.detail}")
+
+
+def raise_for_pull(result: PullResult) -> None:
+    alerts = [(p.partner, q) for p in result.partners for q in p.integrity_alerts]
+    if alerts:
+        partner, first = alerts[0]
+        raise IntegrityError(
+            f"{len(alerts)} envelope(s) rejected (first: {partner} {first.envelope_id}: "
+            f"{first.reason}: {first.detail})",
+            hint="they are in quarantine; see `cti-exchange quarantine list`",
+        )
+    errors = [p for p in result.partners if p.error]
+    if errors:
+        names = "; ".join(f"{p.partner}: {p.error}" for p in errors)
+        if len(errors) < len(result.partners):
+            raise PartialFailure(f"pull failed for {names}")
+        if any(p.auth_failed for p in errors):
+            raise AuthError(f"pull failed for {names}")
+        raise NetworkError(f"pull failed for {names}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
+        "push",
+        epilog="Example: cti-exchange push iocs.csv --to cert-in",
+    )(push_command)
+    app.command("pull", epilog="Example: cti-exchange pull --from cert-in --json")(pull_command)
+

@@ -1,0 +1,323 @@
+"""`cti-exchange validate` and `cti-exchange convert`: check inputs, or turn them into a bundle.
+
+Both read CSV, plain-text IOC lists, STIX 2.0/2.1 and MISP event JSON (detected per file, or
+forced with --format) through `cti_exchange.ingest`, and report what was accepted per type,
+each rejection with where and why, and the warnings. Exit codes: 0 all accepted, 1 some
+rejected, 6 nothing usable.
+
+The agency profile gives the identity (`created_by_ref`) and the defaults (TLP, confidence,
+lifetimes). `validate` also works without a profile: it then uses a placeholder identity and
+the built-in defaults, and says so. `convert` needs a profile: a bundle meant to be shared must
+carry the real agency identity.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cti_exchange.cli.context import JsonOption, profile_home
+from cti_exchange.cli.output import Output
+from cti_exchange.cli.progress import progress_for
+from cti_exchange.clock import stix_timestamp, utc_now
+from cti_exchange.errors import InputError, PartialFailure, UsageError
+from cti_exchange.ingest import (
+    IngestContext,
+    IngestOptions,
+    IngestResult,
+    IngestVerdict,
+    ingest_files,
+)
+from cti_exchange.profile.model import DEFAULT_LIFETIME_DAYS
+from cti_exchange.stix.bundle import build_bundle, write_bundle
+from cti_exchange.stix.tlp import Tlp
+
+SHOWN_REJECTIONS = 50
+SHOWN_WARNINGS_PER_CODE = 5
+PLACEHOLDER_IDENTITY_ID = f"identity--{uuid.uuid5(uuid.NAMESPACE_URL, 'cti-exchange:no-profile')}"
+
+InputsArgument = Annotated[
+    list[Path],
+    typer.Argument(
+        help="CSV, plain-text IOC list, STIX bundle or MISP event files.",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+    ),
+]
+FormatOption = Annotated[
+    str | None, typer.Option("--format", help="Force the format: csv, text, stix or misp.")
+]
+StrictOption = Annotated[
+    bool, typer.Option("--strict", help="Reject likely false positives instead of warning.")
+]
+KeepPersonalOption = Annotated[
+    bool,
+    typer.Option(
+        "--keep-personal-data",
+        help="Keep individuals' e-mail addresses and phone numbers (withheld by default).",
+    ),
+]
+NonIdsOption = Annotated[
+    bool,
+    typer.Option("--include-non-ids", help="MISP: also read attributes with to_ids false."),
+]
+TlpOption = Annotated[
+    str | None,
+    typer.Option("--tlp", help="TLP for rows and objects that carry none (default: profile)."),
+]
+WorkersOption = Annotated[
+    int,
+    typer.Option(
+        "--workers",
+        min=1,
+        max=64,
+        help="Processes for large CSV files (4 MiB and more); helps on idle cores only.",
+    ),
+]
+MaxJsonOption = Annotated[
+    int, typer.Option("--max-json-mb", min=1, help="Largest STIX or MISP JSON file read, in MiB.")
+]
+
+
+def _options(
+    input_format: str | None,
+    strict: bool,
+    keep: bool,
+    non_ids: bool,
+    max_json_mb: int,
+    workers: int,
+) -> IngestOptions:
+    return IngestOptions(
+        format=input_format,
+        strict=strict,
+        keep_personal_data=keep,
+        include_non_ids=non_ids,
+        max_json_bytes=max_json_mb * 1024 * 1024,
+        workers=workers,
+    )
+
+
+def _default_tlp(text: str | None) -> Tlp | None:
+    if text is None:
+        return None
+    try:
+        level = Tlp.parse(text)
+    except ValueError as exc:
+        raise UsageError(f"--tlp: {exc}") from None
+    if level is Tlp.CLEAR:
+        raise UsageError(
+            "--tlp: the default TLP may not be CLEAR",
+            hint="mark shareable rows 'clear' in a tlp column instead",
+        )
+    return level
+
+
+def _context(ctx: typer.Context, tlp: Tlp | None, *, profile_required: bool) -> IngestContext:
+    home = profile_home(ctx)
+    now = utc_now()
+    if profile_required or home.exists():
+        profile = home.load_profile()
+        sharing = profile.sharing
+        return IngestContext(
+            identity=profile.identity,
+            default_tlp=tlp or sharing.default_tlp,
+            default_confidence=sharing.default_confidence,
+            lifetime_days=dict(sharing.lifetime_days),
+            now=now,
+        )
+    created = stix_timestamp(now)
+    placeholder = {
+        "type": "identity",
+        "spec_version": "2.1",
+        "id": PLACEHOLDER_IDENTITY_ID,
+        "created": created,
+        "modified": created,
+        "name": "cti-exchange (no agency profile)",
+        "identity_class": "organization",
+    }
+    return IngestContext(
+        identity=placeholder,
+        default_tlp=tlp or Tlp.AMBER,
+        default_confidence=50,
+        lifetime_days=dict(DEFAULT_LIFETIME_DAYS),
+        now=now,
+    )
+
+
+def validate(
+    ctx: typer.Context,
+    inputs: InputsArgument,
+    input_format: FormatOption = None,
+    strict: StrictOption = False,
+    keep_personal_data: KeepPersonalOption = False,
+    include_non_ids: NonIdsOption = False,
+    tlp: TlpOption = None,
+    max_json_mb: MaxJsonOption = 64,
+    workers: WorkersOption = 1,
+    json_mode: JsonOption = False,
+) -> None:
+    """Check input files and report what would be shared, rejected and warned about.
+
+    Nothing is written. Exit code 0: all accepted; 1: some rejected; 6: nothing usable.
+    """
+    out = Output(json_mode=json_mode)
+    context = _context(ctx, _default_tlp(tlp), profile_required=False)
+    if context.identity["id"] == PLACEHOLDER_IDENTITY_ID:
+        out.note("No agency profile: using a placeholder identity and the built-in defaults.")
+    options = _options(
+        input_format, strict, keep_personal_data, include_non_ids, max_json_mb, workers
+    )
+    with progress_for(out) as progress:
+        result = ingest_files(inputs, context, options, progress=progress)
+    render_report(out, result)
+    raise_for_verdict(result)
+
+
+def convert(
+    ctx: typer.Context,
+    inputs: InputsArgument,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Bundle file to write ('-' for stdout).")
+    ],
+    input_format: FormatOption = None,
+    strict: StrictOption = False,
+    keep_personal_data: KeepPersonalOption = False,
+    include_non_ids: NonIdsOption = False,
+    tlp: TlpOption = None,
+    max_json_mb: MaxJsonOption = 64,
+    workers: WorkersOption = 1,
+    json_mode: JsonOption = False,
+) -> None:
+    """Turn input files into one STIX 2.1 bundle with our identity and TLP 2.0 markings.
+
+    The bundle is written only when something is usable. Exit code 0: all accepted; 1: some
+    rejected (the rest is in the bundle); 6: nothing usable (nothing written).
+    """
+    out = Output(json_mode=json_mode or str(output) == "-")
+    context = _context(ctx, _default_tlp(tlp), profile_required=True)
+    options = _options(
+        input_format, strict, keep_personal_data, include_non_ids, max_json_mb, workers
+    )
+    with progress_for(out) as progress:
+        result = ingest_files(inputs, context, options, progress=progress)
+        written = None
+        if result.objects:
+            progress.step("writing the bundle")
+            bundle = build_bundle(result.objects, context.identity)
+            written = _write(bundle, output)
+    if str(output) == "-":
+        render_report(Output(json_mode=False), result, to_stderr=True)
+    else:
+        render_report(out, result, extra={"output": str(output), "bytes": written})
+        if written is not None and not json_mode:
+            out.line(f"Wrote {len(result.objects):,} objects to {output} ({written:,} bytes)")
+    raise_for_verdict(result, wrote=written is not None)
+
+
+def raise_for_verdict(result: IngestResult, *, wrote: bool = False) -> None:
+    """Exit 0 when everything was accepted; else the error whose exit code says what happened
+    (1 some rejected, 6 nothing usable), rendered by the CLI as one line."""
+    verdict = result.verdict
+    if verdict is IngestVerdict.NOTHING_USABLE:
+        raise InputError(
+            "nothing usable in the input"
+            + ("" if not result.rejected_count else f" ({result.rejected_count:,} rejected)"),
+            hint="see the rejections and warnings above",
+        )
+    if verdict is IngestVerdict.SOME_REJECTED:
+        rest = "the rest is in the bundle" if wrote else "the rest is usable"
+        raise PartialFailure(
+            f"{result.rejected_count:,} input item(s) rejected; {rest}",
+            hint="see the rejections above (or --json)",
+        )
+
+
+def _write(bundle: dict[str, Any], output: Path) -> int:
+    if str(output) == "-":
+        size = write_bundle(bundle, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return size
+    # Write beside the target and rename: a reader never sees half a bundle.
+    directory = output.parent if str(output.parent) else Path(".")
+    handle, temporary = tempfile.mkstemp(prefix=f".{output.name}.", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            size = write_bundle(bundle, stream)
+        os.replace(temporary, output)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return size
+
+
+def report_data(result: IngestResult) -> dict[str, Any]:
+    """The report as JSON-ready data (what --json prints)."""
+    return {
+        "verdict": result.verdict.value,
+        "exit_code": int(result.verdict.exit_code),
+        "formats": result.formats,
+        "objects": len(result.objects),
+        "accepted_by_type": dict(sorted(result.accepted_by_type.items())),
+        "duplicates_merged": result.duplicates_merged,
+        "rejected": result.rejected_count,
+        "rejections_by_code": result.rejections_by_code,
+        "rejections": [r.to_dict() for r in result.rejections],
+        "warning_count": result.warning_count,
+        "warnings_by_code": result.warnings_by_code,
+        "warnings": [w.to_dict() for w in result.warnings],
+    }
+
+
+def render_report(
+    out: Output,
+    result: IngestResult,
+    *,
+    extra: dict[str, Any] | None = None,
+    to_stderr: bool = False,
+) -> None:
+    if out.json_mode and not to_stderr:
+        out.data(report_data(result) | (extra or {}))
+        return
+    say = out.note if to_stderr else out.line
+    for path, name in result.formats.items():
+        say(f"{path}: read as {name}")
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for warning in result.warnings:
+        grouped[warning.code].append(str(warning))
+    for code, texts in grouped.items():
+        for text in texts[:SHOWN_WARNINGS_PER_CODE]:
+            out.warn(text)
+        hidden = result.warnings_by_code.get(code, len(texts)) - SHOWN_WARNINGS_PER_CODE
+        if hidden > 0:
+            out.warn(f"... and {hidden:,} more '{code}' warning(s) (see --json)")
+    for rejection in result.rejections[:SHOWN_REJECTIONS]:
+        out.warn(f"rejected: {rejection}")
+    if result.rejected_count > SHOWN_REJECTIONS:
+        out.warn(f"... and {result.rejected_count - SHOWN_REJECTIONS:,} more rejection(s)")
+    rows = [[kind, f"{count:,}"] for kind, count in sorted(result.accepted_by_type.items())]
+    if rows and not to_stderr:
+        out.table(["accepted", "count"], rows)
+    merged = f", {result.duplicates_merged:,} duplicates merged" if result.duplicates_merged else ""
+    say(
+        f"{result.verdict.value}: {len(result.objects):,} objects{merged}; "
+        f"{result.rejected_count:,} rejected; {result.warning_count:,} warnings"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
+        "validate",
+        epilog="Example: cti-exchange validate iocs.csv advisory.txt --strict",
+    )(validate)
+    app.command(
+        "convert",
+        epilog="Example: cti-exchange convert iocs.csv event.misp.json -o bundle.json --tlp green",
+    )(convert)

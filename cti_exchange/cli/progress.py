@@ -1,0 +1,42 @@
+"""A rich progress display on a terminal, nothing otherwise (cron, pipes, --json)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from cti_exchange.cli.output import Output
+from cti_exchange.progress import NoProgress, ProgressReporter
+
+
+class RichProgress:
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._task = progress.add_task("starting", total=None)
+        self._count = 0
+
+    def step(self, message: str) -> None:
+        self._count = 0
+        self._progress.update(self._task, description=message, completed=0)
+
+    def advance(self, count: int = 1) -> None:
+        self._count += count
+        self._progress.update(self._task, completed=self._count)
+
+
+@contextmanager
+def progress_for(out: Output) -> Iterator[ProgressReporter]:
+    if out.json_mode or not out.stderr.is_terminal:
+        yield NoProgress()
+        return
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed}"),
+        TimeElapsedColumn(),
+        console=out.stderr,
+        transient=True,
+    ) as progress:
+        yield RichProgress(progress)

@@ -1,0 +1,63 @@
+"""`cti-exchange serve`: the exchange's own TAXII 2.1 server."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cti_exchange.cli.context import profile_home
+from cti_exchange.cli.output import Output
+from cti_exchange.home.safe_files import create_exclusive, ensure_private_dir
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port (0 picks a free one).")] = 9443,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Server data directory (default: <home>/taxii-server).")
+    ] = None,
+    public: Annotated[
+        bool, typer.Option("--public", help="Allow a non-loopback --host (put TLS in front!).")
+    ] = False,
+) -> None:
+    """Run the exchange's own TAXII 2.1 server for our agency and its partners.
+
+    One API root `exchange`; one collection per direction between agencies; one account per
+    agency that may write only its outbound collections and read only its inbound ones. New
+    accounts get a random password written once to <data>/credentials/<agency>.secret (0600).
+    """
+    # Imported here: the server brings flask and medallion, which no other command needs.
+    from cti_exchange.server.provisioning import load_accounts, plan_exchange, provision
+    from cti_exchange.server.runner import run_server
+
+    home = profile_home(ctx)
+    profile = home.load_profile()
+    data_dir = data or home.root / "taxii-server"
+    agencies = [(profile.agency_id, profile.agency_name)] + [
+        (p.agency_id, p.display_name) for p in profile.partners.values()
+    ]
+    try:
+        known = {account.username for account in load_accounts(data_dir)}
+    except Exception:  # not provisioned yet
+        known = set()
+    passwords = {agency: secrets.token_urlsafe(24) for agency, _ in agencies if agency not in known}
+    provision(data_dir, plan_exchange(agencies), passwords=passwords)
+    out = Output()
+    if passwords:
+        credentials = data_dir / "credentials"
+        ensure_private_dir(credentials)
+        for agency, password in passwords.items():
+            path = credentials / f"{agency}.secret"
+            path.unlink(missing_ok=True)
+            create_exclusive(path, (password + "\n").encode(), 0o600)
+            out.note(f"New account {agency}: password written to {path}; hand it over, then delete it.")
+    out.note(f"Serving {len(agencies)} agencies on http://{host}:{port}/exchange/ (Ctrl-C stops)")
+    run_server(data_dir, host, port, allow_public=public)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve", epilog="Example: cti-exchange serve --port 9443")(serve)

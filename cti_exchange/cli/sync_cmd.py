@@ -1,0 +1,150 @@
+"""`cti-exchange sync`, `status` and `sent`: unattended operation and the sent log."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+
+from cti_exchange.cli.context import JsonOption, profile_home
+from cti_exchange.cli.exchange_cmd import raise_for_pull
+from cti_exchange.cli.output import Output
+from cti_exchange.cli.progress import progress_for
+from cti_exchange.clock import parse_timestamp, utc_now
+from cti_exchange.errors import AuthError, NetworkError, PartialFailure
+from cti_exchange.exchange.parties import open_store
+from cti_exchange.exchange.sync import SyncResult, sync
+from cti_exchange.home.lock import profile_lock
+from cti_exchange.home.logs import enable_file_log
+
+SYNC_HELP = (
+    "Pull from every partner, send receipts, then post the outbox; one line of summary. "
+    "Safe every minute from cron: a second run while one is going exits at once (code 5); it "
+    "never prompts without a terminal; it logs to <home>/logs/cti-exchange.log.\n\n"
+    "Exit codes: 0 success; 1 partial failure; 2 configuration error; 3 authentication "
+    "failure; 4 integrity alert (a rejected envelope, a sequence gap, a revoked key); "
+    "5 another instance holds the lock; 7 network failure."
+)
+
+
+def sync_command(ctx: typer.Context, json_mode: JsonOption = False) -> None:
+    home = profile_home(ctx)
+    home.load_profile()
+    enable_file_log(home.logs_dir)
+    out = Output(json_mode=json_mode)
+    with profile_lock(home.root, wait_seconds=0, what="sync"), progress_for(out) as progress:
+        result = sync(home, reporter=progress)
+    if json_mode:
+        out.data(_sync_json(result))
+    else:
+        out.line(result.summary())
+    raise_for_sync(result)
+
+
+def _sync_json(result: SyncResult) -> dict[str, object]:
+    return {
+        "summary": result.summary(),
+        "pulled": [
+            {
+                "partner": p.partner,
+                "accepted_envelopes": p.accepted,
+                "objects_received": p.objects_received,
+                "quarantined": [q.__dict__ for q in p.quarantined],
+                "error": p.error,
+            }
+            for p in result.pull.partners
+        ],
+        "receipts_sent": result.receipts_sent,
+        "posted": {d.partner: d.delivered for d in result.deliveries},
+        "failed": {d.partner: d.failed for d in result.deliveries if d.failed},
+    }
+
+
+def raise_for_sync(result: SyncResult) -> None:
+    raise_for_pull(result.pull)  # integrity alerts first, then pull failures
+    failed = [d for d in result.deliveries if d.failed]
+    if failed:
+        names = "; ".join(f"{d.partner}: {d.error or next(iter(d.failed.values()))}" for d in failed)
+        if any(d.auth_failed for d in failed):
+            raise AuthError(f"posting failed for {names}")
+        if any(d.delivered for d in result.deliveries) or len(failed) < len(result.deliveries):
+            raise PartialFailure(f"posting failed for {names}", hint="it stays in the outbox")
+        raise NetworkError(f"posting failed for {names}", hint="it stays in the outbox")
+
+
+def status(ctx: typer.Context, json_mode: JsonOption = False) -> None:
+    """What is still undelivered, what waits in quarantine, and when each partner last synced."""
+    home = profile_home(ctx)
+    profile = home.load_profile()
+    threshold = timedelta(hours=profile.operations.undelivered_after_hours)
+    now = utc_now()
+    with open_store(home) as store:
+        deliveries = store.outbound.deliveries()
+        quarantined = store.inbound.quarantined()
+    late = [
+        d for d in deliveries
+        if d.status not in ("received", "exported") and now - parse_timestamp(d.created_at) > threshold
+    ]
+    counts: dict[str, dict[str, int]] = {}
+    for d in deliveries:
+        counts.setdefault(d.partner, {}).setdefault(d.status, 0)
+        counts[d.partner][d.status] += 1
+    out = Output(json_mode=json_mode)
+    if json_mode:
+        out.data(
+            {
+                "deliveries_by_partner": counts,
+                "undelivered_after_hours": profile.operations.undelivered_after_hours,
+                "undelivered": [d.__dict__ for d in late],
+                "quarantined": len(quarantined),
+            }
+        )
+        return
+    out.table(
+        ["partner", "sealed", "posted", "received (receipt)", "failed", "exported (file)"],
+        [
+            [p, *(str(c.get(s, 0)) for s in ("sealed", "posted", "received", "failed", "exported"))]
+            for p, c in sorted(counts.items())
+        ],
+        title="Sent envelopes",
+    )
+    if late:
+        out.line(f"{len(late)} envelope(s) without a receipt after {threshold.total_seconds() / 3600:g} h:")
+        out.table(
+            ["envelope", "partner", "status", "created", "last error"],
+            [[d.envelope_id, d.partner, d.status, d.created_at, d.last_error or ""] for d in late],
+        )
+    else:
+        out.line("Every envelope older than the threshold has a receipt.")
+    out.line(f"Quarantined envelopes waiting for review: {len(quarantined)}")
+
+
+def sent(
+    ctx: typer.Context,
+    partner: Annotated[str | None, typer.Option("--partner", help="Only this partner.")] = None,
+    json_mode: JsonOption = False,
+) -> None:
+    """The sent log: every envelope we shared, with whom, when, and its delivery status."""
+    home = profile_home(ctx)
+    home.load_profile()
+    with open_store(home) as store:
+        deliveries = store.outbound.deliveries(partner)
+    out = Output(json_mode=json_mode)
+    if json_mode:
+        out.data([d.__dict__ for d in deliveries])
+        return
+    out.table(
+        ["envelope", "partner", "objects", "created", "status", "posted", "receipt"],
+        [
+            [d.envelope_id, d.partner, str(d.object_count), d.created_at, d.status,
+             d.posted_at or "", d.received_at or ""]
+            for d in deliveries
+        ],
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sync", help=SYNC_HELP, epilog="Example: */5 * * * * cti-exchange sync")(sync_command)
+    app.command("status", epilog="Example: cti-exchange status --json")(status)
+    app.command("sent", epilog="Example: cti-exchange sent --partner cert-in")(sent)

@@ -1,0 +1,135 @@
+"""`cti-exchange demo`: the whole exchange between CERT-FR and CERT-In on one machine.
+
+Starts the embedded TAXII server on a free loopback port, creates both agencies in a temporary
+directory, exchanges and pins their keys, pushes the sample indicators from CERT-FR to CERT-In,
+pulls and verifies them as CERT-In, then stops the server and cleans up. Everything goes
+through the same Python API the commands use.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cti_exchange.agency import export_key_document, init_agency
+from cti_exchange.exchange.pull import PullResult, pull
+from cti_exchange.exchange.push import PushRequest, PushResult, push
+from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.home.safe_files import create_exclusive
+from cti_exchange.keys.model import KeyUse
+from cti_exchange.partnership import add_partner, configure_partner
+from cti_exchange.resources import examples_dir
+from cti_exchange.server.provisioning import collection_id_for, plan_exchange, provision
+from cti_exchange.server.runner import ServerProcess
+
+AGENCIES = (("cert-fr", "CERT-FR"), ("cert-in", "CERT-In"))
+
+
+@dataclass
+class ReceivedIndicator:
+    value: str
+    ioc_type: str
+    tlp: str
+    signer: str
+    envelope_id: str
+
+
+@dataclass
+class DemoResult:
+    sent: int = 0
+    received: list[ReceivedIndicator] = field(default_factory=list)
+    push: PushResult | None = None
+    pull: PullResult | None = None
+    server_url: str = ""
+
+    @property
+    def all_arrived(self) -> bool:
+        return self.sent > 0 and len(self.received) == self.sent
+
+
+def sample_input() -> Path:
+    return examples_dir() / "sample-iocs.csv"
+
+
+def run_demo(
+    work_dir: Path, *, say: Callable[[str], None] = lambda _: None, sample: Path | None = None
+) -> DemoResult:
+    result = DemoResult()
+    data_dir = work_dir / "taxii-server"
+    passwords = {agency: secrets.token_urlsafe(24) for agency, _ in AGENCIES}
+    provision(data_dir, plan_exchange(list(AGENCIES)), passwords=passwords)
+    with ServerProcess(data_dir) as server:
+        server.start()
+        result.server_url = server.api_root_url
+        say(f"1. TAXII 2.1 server (medallion, SQLite backend) listening at {server.api_root_url}")
+
+        homes = {agency: ProfileHome(work_dir / agency) for agency, _ in AGENCIES}
+        for agency, name in AGENCIES:
+            init_agency(homes[agency], agency_id=agency, name=name, country=None,
+                        passphrase=secrets.token_urlsafe(24))
+        say("2. Created CERT-FR and CERT-In, each with Ed25519 signing and X25519 encryption keys")
+
+        for agency, _ in AGENCIES:
+            home = homes[agency]
+            for other, _name in AGENCIES:
+                if other == agency:
+                    continue
+                other_home = homes[other]
+                document = export_key_document(other_home)
+                fingerprint = other_home.keyring().current(KeyUse.SIG).thumbprint
+                add_partner(home, other, document, fingerprint=fingerprint, source=f"{other}.keys.json")
+                secret_file = home.root / f"taxii-{agency}.secret"
+                if not secret_file.exists():
+                    create_exclusive(secret_file, passwords[agency].encode(), 0o600)
+                configure_partner(
+                    home,
+                    other,
+                    taxii_changes={
+                        "api_root": server.api_root_url,
+                        "read_collection": collection_id_for(other, agency),
+                        "write_collection": collection_id_for(agency, other),
+                        "auth": "basic",
+                        "username": agency,
+                        "secret_file": secret_file.name,
+                    },
+                )
+        say("3. Exchanged public keys and pinned each other's signing key by RFC 7638 fingerprint")
+
+        source = sample or sample_input()
+        result.push = push(homes["cert-fr"], PushRequest(inputs=[source], partners=["cert-in"]))
+        result.sent = sum(1 for o in result.push.ingest.objects if o.get("type") == "indicator")
+        envelopes = sum(len(p.envelopes) for p in result.push.plans)
+        failed = result.push.failed
+        say(
+            f"4. CERT-FR read {source.name}: {result.sent} indicators, signed and encrypted them "
+            f"into {envelopes} envelope(s) and posted them to CERT-In's collection"
+            + (f" (FAILED: {failed})" if failed else "")
+        )
+
+        result.pull = pull(homes["cert-in"])
+        partner = result.pull.partners[0]
+        say(
+            f"5. CERT-In pulled {len(partner.accepted)} envelope(s): decrypted, verified the "
+            f"signature against the pinned CERT-FR key, checked header, sequence and STIX; "
+            f"{partner.objects_received} objects accepted, {len(partner.quarantined)} rejected"
+            + (f" (error: {partner.error})" if partner.error else "")
+        )
+        result.received = received_indicators(homes["cert-in"])
+    say("6. Stopped the TAXII server")
+    return result
+
+
+def received_indicators(home: ProfileHome) -> list[ReceivedIndicator]:
+    conn = sqlite3.connect(home.store_path())
+    try:
+        rows = conn.execute(
+            "SELECT o.value, o.ioc_type, o.tlp, e.signer_kid, e.envelope_id FROM objects o "
+            "JOIN envelopes_in e ON e.envelope_id = o.envelope_id "
+            "WHERE o.type = 'indicator' AND o.is_current = 1 ORDER BY o.ioc_type, o.value"
+        ).fetchall()
+    finally:
+        conn.close()
+    return [ReceivedIndicator(*(str(v or "") for v in row)) for row in rows]

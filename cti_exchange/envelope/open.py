@@ -1,0 +1,303 @@
+"""Opening an envelope: verify before accept.
+
+The checks run in the order the envelope format requires (docs/ENVELOPE.md, "Receiving"):
+decrypt with our key; verify the signature with the sender's pinned key; check the signing key
+was valid when the envelope was issued; check the header (addressed to us, never seen, fresh,
+clear-text hints equal to the signed header); check channel continuity; validate the bundle.
+Each check is a small function that raises `EnvelopeRejected` with a named reason; nothing from
+an envelope is returned until every check has passed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cti_exchange.clock import stix_timestamp
+from cti_exchange.envelope.artifact import RoutingHints, artifact_jwe, routing_hints
+from cti_exchange.envelope.header import ChannelPosition, EnvelopeHeader
+from cti_exchange.envelope.jose_framing import (
+    COMPRESSION,
+    SIGNATURE_ALG,
+    bounded_inflate,
+    deflate,
+    jwe_decrypt_compressed,
+    jws_payload,
+    jws_split,
+    jws_verify,
+)
+from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
+from cti_exchange.envelope.seal import envelope_digest
+from cti_exchange.keys.model import KeyCheckError, KeyInfo, Keyring, KeyRejection, KeyUse
+
+
+@dataclass(frozen=True)
+class ChannelState:
+    """The last envelope accepted on a sender-to-us channel."""
+
+    sequence: int
+    digest: str
+
+
+@dataclass(frozen=True)
+class ReceiverContext:
+    agency_id: str
+    decryption_keys: dict[str, dict[str, Any]]  # kid -> our private X25519 JWK (current, retired)
+    keyrings: dict[str, Keyring]  # agency id -> pinned keys (partners, and our own ring)
+    now: datetime
+    seen_envelope: Callable[[str], bool]
+    channel_state: Callable[[str], ChannelState | None]  # by sender agency id
+    validate_bundle: Callable[[dict[str, Any]], list[str]]
+    max_clock_skew: timedelta = timedelta(minutes=5)
+    max_age: timedelta = timedelta(days=30)
+    max_plaintext_bytes: int = 512 * 1024 * 1024
+    max_envelope_bytes: int = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class OpenedEnvelope:
+    header: EnvelopeHeader
+    signer: KeyInfo
+    jws: bytes  # the original signed bytes, as received
+    jws_deflated: bytes  # the same bytes, raw DEFLATE (RFC 1951): what the store archives
+    digest: str
+    bundle_bytes: bytes
+    bundle: dict[str, Any]
+    channel: ChannelPosition | None  # our position on the sender's channel (None: our own copy)
+    gap_skipped: tuple[int, ...] = ()
+
+
+@dataclass
+class _Opening:
+    """What the checks learn, step by step."""
+
+    artifact: dict[str, Any]
+    hints: RoutingHints | None = None
+    jws: bytes = b""
+    jws_deflated: bytes = b""
+    jws_header: dict[str, Any] = field(default_factory=dict)
+    signing_input: bytes = b""
+    signature: bytes = b""
+    header: EnvelopeHeader | None = None
+    signer: KeyInfo | None = None
+    bundle_bytes: bytes = b""
+    bundle: dict[str, Any] = field(default_factory=dict)
+
+
+def open_envelope(
+    artifact: dict[str, Any], ctx: ReceiverContext, *, accept_gap: bool = False
+) -> OpenedEnvelope:
+    state = _Opening(artifact=artifact)
+    try:
+        check_decrypts(state, ctx)
+        check_signature(state, ctx)
+        check_signing_key_valid(state, ctx)
+        check_addressed_to_us(state, ctx)
+        check_not_replayed(state, ctx)
+        check_fresh(state, ctx)
+        check_hints_match(state)
+        skipped = check_channel_continuity(state, ctx, accept_gap=accept_gap)
+        check_bundle_valid(state, ctx)
+    except EnvelopeRejected as rejected:
+        if state.header is not None:
+            rejected.envelope_id = state.header.envelope_id
+            rejected.sender = state.header.sender
+        elif state.hints is not None:
+            rejected.envelope_id = state.hints.envelope_id
+            rejected.sender = state.hints.sender
+        raise
+    assert state.header is not None and state.signer is not None
+    return OpenedEnvelope(
+        header=state.header,
+        signer=state.signer,
+        jws=state.jws,
+        jws_deflated=state.jws_deflated,
+        digest=envelope_digest(state.jws),
+        bundle_bytes=state.bundle_bytes,
+        bundle=state.bundle,
+        channel=state.header.channels.get(ctx.agency_id),
+        gap_skipped=skipped,
+    )
+
+
+def check_decrypts(state: _Opening, ctx: ReceiverContext) -> None:
+    jwe = artifact_jwe(state.artifact, max_envelope_bytes=ctx.max_envelope_bytes)
+    state.hints = routing_hints(state.artifact)
+    protected, data = jwe_decrypt_compressed(jwe, ctx.decryption_keys)
+    if protected.get("zip") == COMPRESSION:
+        state.jws_deflated = data
+        state.jws = bounded_inflate(data, ctx.max_plaintext_bytes)
+    else:
+        if len(data) > ctx.max_plaintext_bytes:
+            raise EnvelopeRejected(RejectReason.DECOMPRESSION_LIMIT, "plaintext exceeds the limit")
+        state.jws = data
+        state.jws_deflated = deflate(data)
+
+
+def check_signature(state: _Opening, ctx: ReceiverContext) -> None:
+    header, state.signing_input, state.signature = jws_split(state.jws)
+    state.jws_header = header
+    if header.get("alg") != SIGNATURE_ALG:
+        # Covers alg "none" and HS256 signed with our public key as the HMAC secret.
+        raise EnvelopeRejected(
+            RejectReason.UNSUPPORTED_ALGORITHM, f"JWS alg {header.get('alg')!r} is not EdDSA"
+        )
+    kid = header.get("kid")
+    cti = header.get("cti")
+    sender = cti.get("sender") if isinstance(cti, dict) else None
+    if not isinstance(kid, str) or not isinstance(sender, str):
+        raise EnvelopeRejected(RejectReason.BAD_HEADER, "the JWS header lacks kid or cti.sender")
+    keyring = ctx.keyrings.get(sender)
+    if keyring is None:
+        raise EnvelopeRejected(
+            RejectReason.UNKNOWN_SENDER, f"sender {sender!r} is not a pinned partner"
+        )
+    key = keyring.find(kid)
+    if key is None:
+        owner = next((a for a, ring in ctx.keyrings.items() if ring.find(kid)), None)
+        if owner is not None:
+            raise EnvelopeRejected(
+                RejectReason.SENDER_KEY_MISMATCH,
+                f"key {kid} belongs to {owner}, but the envelope claims sender {sender}",
+            )
+        raise EnvelopeRejected(RejectReason.UNKNOWN_KEY, f"key {kid} is not pinned for {sender}")
+    if key.use is not KeyUse.SIG:
+        # Never use a key for what it is not for (RFC 7517 section 4.2); an X25519 key cannot
+        # verify EdDSA anyway, so without this the reason would be a misleading bad-signature.
+        raise EnvelopeRejected(RejectReason.WRONG_KEY_USE, f"key {kid} is not a signing key")
+    if not jws_verify(state.signing_input, state.signature, key.public_jwk):
+        raise EnvelopeRejected(RejectReason.BAD_SIGNATURE, f"signature does not verify with {kid}")
+    state.header = EnvelopeHeader.from_protected(header)
+    state.signer = key
+
+
+def check_signing_key_valid(state: _Opening, ctx: ReceiverContext) -> None:
+    assert state.header is not None and state.signer is not None
+    try:
+        ctx.keyrings[state.header.sender].signing_key(state.signer.kid, at=state.header.issued_at)
+    except KeyCheckError as exc:
+        raise EnvelopeRejected(_KEY_REASONS[exc.reason], exc.message) from None
+
+
+_KEY_REASONS = {
+    KeyRejection.UNKNOWN: RejectReason.UNKNOWN_KEY,
+    KeyRejection.WRONG_USE: RejectReason.WRONG_KEY_USE,
+    KeyRejection.REVOKED: RejectReason.REVOKED_KEY,
+    KeyRejection.EXPIRED: RejectReason.EXPIRED_KEY,
+    KeyRejection.NOT_YET_VALID: RejectReason.KEY_NOT_YET_VALID,
+}
+
+
+def check_addressed_to_us(state: _Opening, ctx: ReceiverContext) -> None:
+    assert state.header is not None
+    if ctx.agency_id not in state.header.recipients and ctx.agency_id != state.header.sender:
+        raise EnvelopeRejected(
+            RejectReason.NOT_ADDRESSED_TO_US,
+            f"signed recipients are {list(state.header.recipients)}, not {ctx.agency_id}",
+        )
+
+
+def check_not_replayed(state: _Opening, ctx: ReceiverContext) -> None:
+    assert state.header is not None
+    if ctx.seen_envelope(state.header.envelope_id):
+        raise EnvelopeRejected(
+            RejectReason.REPLAYED, f"envelope {state.header.envelope_id} was already received"
+        )
+
+
+def check_fresh(state: _Opening, ctx: ReceiverContext) -> None:
+    assert state.header is not None
+    issued = state.header.issued_at
+    if issued > ctx.now + ctx.max_clock_skew:
+        raise EnvelopeRejected(
+            RejectReason.ISSUED_IN_FUTURE,
+            f"issued at {stix_timestamp(issued)}, beyond the allowed clock skew",
+        )
+    if issued < ctx.now - ctx.max_age:
+        raise EnvelopeRejected(
+            RejectReason.TOO_OLD,
+            f"issued at {stix_timestamp(issued)}, older than {ctx.max_age.days} days",
+        )
+
+
+def check_hints_match(state: _Opening) -> None:
+    assert state.header is not None and state.hints is not None
+    signed = RoutingHints.of(state.header)
+    if state.hints != signed:
+        differing = [
+            name
+            for name in ("envelope_id", "sender", "recipients", "sequences", "issued_at")
+            if getattr(state.hints, name) != getattr(signed, name)
+        ]
+        raise EnvelopeRejected(
+            RejectReason.HINT_MISMATCH,
+            f"clear-text routing hints differ from the signed header in {', '.join(differing)}",
+        )
+
+
+def check_channel_continuity(
+    state: _Opening, ctx: ReceiverContext, *, accept_gap: bool
+) -> tuple[int, ...]:
+    """Sequence numbers and the hash chain detect withheld, replayed or reordered envelopes."""
+    assert state.header is not None
+    position = state.header.channels.get(ctx.agency_id)
+    if position is None:  # our own copy of an envelope we sent: not on an inbound channel
+        return ()
+    last = ctx.channel_state(state.header.sender)
+    expected = 1 if last is None else last.sequence + 1
+    if position.sequence < expected:
+        raise EnvelopeRejected(
+            RejectReason.SEQUENCE_REORDER,
+            f"sequence {position.sequence} from {state.header.sender} comes after "
+            f"{expected - 1} was accepted",
+        )
+    if position.sequence > expected:
+        missing = tuple(range(expected, position.sequence))
+        if not accept_gap:
+            raise EnvelopeRejected(
+                RejectReason.SEQUENCE_GAP,
+                f"missing sequence numbers {_ranges(missing)} from {state.header.sender} "
+                f"before {position.sequence}",
+            )
+        return missing
+    if last is not None and position.previous != last.digest:
+        raise EnvelopeRejected(
+            RejectReason.CHAIN_MISMATCH,
+            f"sequence {position.sequence} names a previous envelope we did not accept",
+        )
+    return ()
+
+
+def check_bundle_valid(state: _Opening, ctx: ReceiverContext) -> None:
+    assert state.header is not None
+    state.bundle_bytes = jws_payload(state.signing_input)
+    try:
+        bundle = json.loads(state.bundle_bytes)
+    except (ValueError, RecursionError):
+        raise EnvelopeRejected(RejectReason.INVALID_STIX, "the signed payload is not JSON") from None
+    if not isinstance(bundle, dict) or bundle.get("type") != "bundle":
+        raise EnvelopeRejected(RejectReason.INVALID_STIX, "the signed payload is not a STIX bundle")
+    objects = bundle.get("objects")
+    if bundle.get("id") != state.header.bundle_id or not isinstance(objects, list):
+        raise EnvelopeRejected(
+            RejectReason.BUNDLE_MISMATCH, "the bundle id differs from the signed header"
+        )
+    if len(objects) != state.header.object_count:
+        raise EnvelopeRejected(
+            RejectReason.BUNDLE_MISMATCH,
+            f"the bundle holds {len(objects)} objects, the header says {state.header.object_count}",
+        )
+    problems = ctx.validate_bundle(bundle)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise EnvelopeRejected(RejectReason.INVALID_STIX, problems[0] + more)
+    state.bundle = bundle
+
+
+def _ranges(numbers: tuple[int, ...]) -> str:
+    if len(numbers) <= 5:
+        return ", ".join(map(str, numbers))
+    return f"{numbers[0]}-{numbers[-1]}"

@@ -1,0 +1,150 @@
+"""Posting sealed envelopes to partners' TAXII collections and following the TAXII status.
+
+Works from the outbound log, not from memory: whatever was sealed and not yet acknowledged
+(pushes interrupted, servers down, `push --queue`) is posted, oldest first, until the server
+acknowledges it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cti_exchange.clock import stix_timestamp, utc_now
+from cti_exchange.errors import AuthError, ConfigError, CtiExchangeError, NetworkError
+from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.profile.model import PartnerConfig
+from cti_exchange.progress import NoProgress, ProgressReporter
+from cti_exchange.store.outbound import PendingDelivery
+from cti_exchange.store.store import Store
+from cti_exchange.taxii.client import AddStatus, TaxiiClient
+from cti_exchange.taxii.secrets import resolve_secret
+
+STATUS_WAIT_SECONDS = 120.0
+_ENVELOPE_OVERHEAD = 64  # {"objects":[...]} around the artifacts
+
+
+@dataclass
+class DeliveryOutcome:
+    partner: str
+    delivered: list[str] = field(default_factory=list)  # envelope ids acknowledged
+    failed: dict[str, str] = field(default_factory=dict)  # envelope id -> error
+    error: str | None = None  # why the partner could not be reached at all
+    auth_failed: bool = False
+
+
+def taxii_client_for(home: ProfileHome, partner: PartnerConfig) -> TaxiiClient:
+    if partner.taxii is None:
+        raise ConfigError(
+            f"partner {partner.name} has no TAXII settings",
+            hint=f"cti-exchange partners set {partner.name} --api-root URL --read-collection ID "
+            "--write-collection ID",
+        )
+    secret = resolve_secret(partner.taxii, partner=partner.name, base_dir=home.root)
+    return TaxiiClient(partner.taxii, partner=partner.name, secret=secret, base_dir=home.root)
+
+
+def wait_until_final(
+    client: TaxiiClient,
+    status: AddStatus,
+    *,
+    timeout: float = STATUS_WAIT_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> AddStatus:
+    """TAXII 2.1 section 4.3: a status may stay 'pending' for a while; poll with backoff."""
+    deadline = time.monotonic() + timeout
+    pause = 0.2
+    while status.status != "complete" and time.monotonic() < deadline:
+        sleep(pause)
+        pause = min(pause * 2, 5.0)
+        status = client.refresh_status(status.id)
+    return status
+
+
+def _batches(pending: list[PendingDelivery], limit: int) -> list[list[PendingDelivery]]:
+    """Groups envelopes into POSTs that stay under the API root's max_content_length."""
+    batches: list[list[PendingDelivery]] = []
+    size = 0
+    for delivery in pending:
+        length = len(json.dumps(delivery.artifact, separators=(",", ":"))) + 1
+        if batches and size + length + _ENVELOPE_OVERHEAD <= limit:
+            batches[-1].append(delivery)
+            size += length
+        else:
+            batches.append([delivery])
+            size = length
+    return batches
+
+
+def deliver_pending(
+    home: ProfileHome,
+    store: Store,
+    partners: list[PartnerConfig],
+    reporter: ProgressReporter | None = None,
+) -> list[DeliveryOutcome]:
+    progress = reporter or NoProgress()
+    outcomes = []
+    for partner in partners:
+        pending = store.outbound.pending(partner.name)
+        outcome = DeliveryOutcome(partner=partner.name)
+        outcomes.append(outcome)
+        if not pending:
+            continue
+        progress.step(f"posting {len(pending)} envelope(s) to {partner.name}")
+        try:
+            client = taxii_client_for(home, partner)
+            assert partner.taxii is not None
+            collection = partner.taxii.write_collection
+            if not collection:
+                raise ConfigError(
+                    f"partner {partner.name} has no write_collection",
+                    hint=f"cti-exchange partners set {partner.name} --write-collection ID",
+                )
+            limit = client.max_content_length()
+        except CtiExchangeError as exc:
+            outcome.error = exc.diagnostics()
+            outcome.auth_failed = isinstance(exc, AuthError)
+            for delivery in pending:
+                store.outbound.mark_failed(delivery.envelope_id, partner.name, outcome.error)
+                outcome.failed[delivery.envelope_id] = outcome.error
+            continue
+        with client:
+            for batch in _batches(pending, limit):
+                try:
+                    status = client.post_objects(collection, [d.artifact for d in batch])
+                    status = wait_until_final(client, status)
+                except (NetworkError, AuthError) as exc:
+                    # The server is down or refuses us: everything stays queued for next time.
+                    outcome.error = exc.diagnostics()
+                    outcome.auth_failed = isinstance(exc, AuthError)
+                    for delivery in pending[pending.index(batch[0]) :]:
+                        store.outbound.mark_failed(delivery.envelope_id, partner.name, outcome.error)
+                        outcome.failed[delivery.envelope_id] = outcome.error
+                    break
+                _record_status(store, partner, batch, status, outcome)
+                progress.advance(len(batch))
+    return outcomes
+
+
+def _record_status(
+    store: Store,
+    partner: PartnerConfig,
+    batch: list[PendingDelivery],
+    status: AddStatus,
+    outcome: DeliveryOutcome,
+) -> None:
+    failed_ids = {str(f.get("id")): str(f.get("message", "")) for f in status.failures}
+    for delivery in batch:
+        artifact_id = str(delivery.artifact.get("id"))
+        if artifact_id in failed_ids or status.status != "complete":
+            reason = (
+                f"TAXII status {status.status}: "
+                + (failed_ids.get(artifact_id) or f"{status.pending_count} still pending")
+            )
+            store.outbound.mark_failed(delivery.envelope_id, partner.name, reason)
+            outcome.failed[delivery.envelope_id] = reason
+            continue
+        store.outbound.mark_posted(delivery.envelope_id, partner.name, stix_timestamp(utc_now()))
+        outcome.delivered.append(delivery.envelope_id)

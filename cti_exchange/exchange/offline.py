@@ -1,0 +1,164 @@
+"""Offline exchange: sealing a bundle to a file and opening an envelope file (e-mail, removable
+media, or when TAXII is down). The same channels, sequence numbers, replay protection and
+quarantine apply as over TAXII."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cti_exchange.clock import stix_timestamp, utc_now
+from cti_exchange.envelope.artifact import is_envelope_artifact
+from cti_exchange.envelope.open import OpenedEnvelope, open_envelope
+from cti_exchange.envelope.reasons import EnvelopeRejected
+from cti_exchange.envelope.seal import SealedEnvelope, seal_bundle
+from cti_exchange.errors import InputError, IntegrityError, PolicyError
+from cti_exchange.exchange.parties import (
+    open_store,
+    receiver_context,
+    recipient_key,
+    sender_keys,
+)
+from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.partnership import get_partner
+from cti_exchange.policy.sharing import decide_sharing
+from cti_exchange.stix.tlp import Tlp
+from cti_exchange.stix.validate import validate_bundle
+from cti_exchange.store.outbound import EXPORTED
+
+
+def parse_bundle(bundle_bytes: bytes, *, source: str) -> dict[str, Any]:
+    try:
+        bundle = json.loads(bundle_bytes)
+    except (ValueError, RecursionError) as exc:
+        raise InputError(f"{source} is not valid JSON ({str(exc)[:120]})") from None
+    if not isinstance(bundle, dict) or bundle.get("type") != "bundle":
+        raise InputError(
+            f"{source} is not a STIX 2.1 bundle",
+            hint="use `cti-exchange convert` to turn other inputs into a bundle",
+        )
+    problems = validate_bundle(bundle)
+    if problems:
+        raise InputError(f"{source}: {problems[0]}", hint="fix the bundle or re-create it with convert")
+    return bundle
+
+
+def seal_bundle_for(
+    home: ProfileHome,
+    bundle_bytes: bytes,
+    partner_names: list[str],
+    *,
+    source: str,
+    allow_red: bool = False,
+    now: datetime | None = None,
+) -> SealedEnvelope:
+    """Seals the exact bytes of a bundle file to the named partners (and to ourselves)."""
+    bundle = parse_bundle(bundle_bytes, source=source)
+    objects = bundle["objects"]
+    partners = [get_partner(home, name) for name in dict.fromkeys(partner_names)]
+    decision = decide_sharing(objects, partners, allow_red=allow_red)
+    if decision.refusals:
+        shown = "; ".join(r.describe() for r in decision.refusals[:5])
+        more = f" and {len(decision.refusals) - 5} more" if len(decision.refusals) > 5 else ""
+        raise PolicyError(
+            f"TLP policy refuses {len(decision.refusals)} object(s): {shown}{more}",
+            hint="a sealed file carries the bundle as is; remove those objects or change the recipients",
+        )
+    levels = [lvl for lvl in decision.strictest.values() if lvl is not None]
+    with open_store(home) as store:
+        sealed = seal_bundle(
+            bundle_bytes,
+            bundle_id=bundle["id"],
+            object_count=len(objects),
+            sender=sender_keys(home),
+            recipients=[recipient_key(home, p) for p in partners],
+            channels=store.outbound.next_positions([p.agency_id for p in partners]),
+            now=now or utc_now(),
+        )
+        store.outbound.record_sealed(
+            sealed,
+            partners={p.agency_id: p.name for p in partners},
+            tlp=Tlp.strictest(levels).value if levels else None,
+            objects=[o for o in objects if o.get("type") not in ("marking-definition", "identity")],
+            status=EXPORTED,
+        )
+    return sealed
+
+
+@dataclass(frozen=True)
+class OpenVerdict:
+    opened: OpenedEnvelope
+    partner: str | None  # None: our own copy
+    new_versions: int
+    stored: bool
+
+
+def envelope_from_document(document: Any, *, source: str) -> dict[str, Any]:
+    """An envelope file is the artifact itself, or a bundle holding one envelope artifact."""
+    if is_envelope_artifact(document):
+        return document  # type: ignore[no-any-return]
+    if isinstance(document, dict) and isinstance(document.get("objects"), list):
+        found = [o for o in document["objects"] if is_envelope_artifact(o)]
+        if len(found) == 1:
+            return found[0]  # type: ignore[no-any-return]
+        if len(found) > 1:
+            raise InputError(f"{source} holds {len(found)} envelopes; open them one at a time")
+    raise InputError(
+        f"{source} is not a cti-exchange envelope",
+        hint="expected the file written by `cti-exchange seal` (an artifact object)",
+    )
+
+
+def open_envelope_file(
+    home: ProfileHome,
+    artifact: dict[str, Any],
+    *,
+    store_result: bool = True,
+    accept_gap: bool = False,
+    now: datetime | None = None,
+) -> OpenVerdict:
+    profile = home.load_profile()
+    moment = now or utc_now()
+    with open_store(home) as store:
+        ctx = receiver_context(home, store, moment)
+        try:
+            opened = open_envelope(artifact, ctx, accept_gap=accept_gap)
+        except EnvelopeRejected as rejected:
+            partner = profile.partner_by_agency(rejected.sender) if rejected.sender else None
+            if store_result:
+                store.inbound.quarantine(
+                    artifact,
+                    rejected,
+                    partner=partner.name if partner else None,
+                    received_at=stix_timestamp(moment),
+                )
+            raise EnvelopeRefused(rejected, quarantined=store_result) from None
+        if opened.header.sender == profile.agency_id:
+            return OpenVerdict(opened=opened, partner=None, new_versions=0, stored=False)
+        partner = profile.partner_by_agency(opened.header.sender)
+        assert partner is not None  # the signature check found its pinned keys
+        new_versions = 0
+        if store_result:
+            new_versions = store.inbound.accept(
+                opened,
+                partner=partner.name,
+                received_at=stix_timestamp(moment),
+                artifact_id=artifact.get("id"),
+            )
+        return OpenVerdict(opened=opened, partner=partner.name, new_versions=new_versions, stored=store_result)
+
+
+class EnvelopeRefused(IntegrityError):
+    """An envelope failed a check; carries the named reason for output and exit codes."""
+
+    def __init__(self, rejected: EnvelopeRejected, *, quarantined: bool) -> None:
+        where = " (kept in quarantine)" if quarantined else ""
+        super().__init__(
+            f"envelope rejected: {rejected.reason.value}: {rejected.detail}{where}",
+            hint="nothing from it was accepted; see `cti-exchange quarantine list`"
+            if quarantined
+            else "nothing from it was accepted",
+        )
+        self.rejected = rejected

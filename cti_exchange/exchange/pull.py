@@ -1,0 +1,292 @@
+"""pull: read each partner's collection from where we stopped, open every envelope (verify
+before accept), store what passes, quarantine what fails.
+
+Exactly once, whatever happens:
+- every TAXII object read is recorded as processed in the same transaction as its outcome, so
+  re-reading it (after a crash, a retry, an expired `next` token, a server restart) skips it;
+- the cursor (`added_after`) only moves once everything it covers is committed. Objects of one
+  POST share one `date_added` and may span pages, so after a page the cursor stops just before
+  the page's last `date_added`; only at the end of the collection does it reach it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cti_exchange.audit.trail import sign_audit_head
+from cti_exchange.clock import parse_timestamp, stix_timestamp, utc_now
+from cti_exchange.envelope.artifact import is_envelope_artifact
+from cti_exchange.envelope.open import ReceiverContext, open_envelope
+from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
+from cti_exchange.errors import AuthError, ConfigError, NetworkError
+from cti_exchange.exchange.delivery import taxii_client_for
+from cti_exchange.exchange.parties import open_store, receiver_context
+from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.partnership import get_partner
+from cti_exchange.profile.model import PartnerConfig
+from cti_exchange.progress import NoProgress, ProgressReporter
+from cti_exchange.store.inbound import TaxiiOrigin
+from cti_exchange.store.store import Store
+from cti_exchange.taxii.client import TaxiiClient
+
+_MAX_RECOVERY_PAGE = 10_000
+_MAX_STALLED_PAGES = 8
+
+
+@dataclass
+class Quarantined:
+    envelope_id: str | None
+    reason: str
+    detail: str
+
+
+@dataclass
+class PartnerPull:
+    partner: str
+    accepted: list[str] = field(default_factory=list)  # envelope ids
+    new_versions: int = 0
+    objects_received: int = 0
+    quarantined: list[Quarantined] = field(default_factory=list)
+    skipped: int = 0  # already processed, duplicates, not for us
+    pages: int = 0
+    error: str | None = None
+    auth_failed: bool = False
+
+    @property
+    def integrity_alerts(self) -> list[Quarantined]:
+        return [q for q in self.quarantined if RejectReason(q.reason).is_integrity_alert]
+
+
+@dataclass
+class PullResult:
+    partners: list[PartnerPull]
+
+
+def pull(
+    home: ProfileHome,
+    partner_names: list[str] | None = None,
+    *,
+    reporter: ProgressReporter | None = None,
+    now: datetime | None = None,
+) -> PullResult:
+    profile = home.load_profile()
+    if partner_names:
+        partners = [get_partner(home, name) for name in partner_names]
+    else:
+        partners = [p for p in profile.partners.values() if p.taxii and p.taxii.read_collection]
+        if not partners:
+            raise ConfigError(
+                "no partner has a TAXII collection to read",
+                hint="cti-exchange partners set NAME --api-root URL --read-collection ID",
+            )
+    results = []
+    with open_store(home) as store:
+        for partner in partners:
+            outcome = pull_partner(home, store, partner, reporter=reporter, now=now)
+            results.append(outcome)
+            store.audit.append(
+                at=stix_timestamp(utc_now()),
+                actor=store.actor,
+                action="pull",
+                partner=partner.name,
+                details={
+                    "accepted": outcome.accepted,
+                    "rejected": [q.envelope_id for q in outcome.quarantined],
+                    "objects": outcome.objects_received,
+                    "pages": outcome.pages,
+                    "error": outcome.error,
+                },
+            )
+        sign_audit_head(home, store)
+    return PullResult(results)
+
+
+def pull_partner(
+    home: ProfileHome,
+    store: Store,
+    partner: PartnerConfig,
+    *,
+    reporter: ProgressReporter | None = None,
+    now: datetime | None = None,
+) -> PartnerPull:
+    progress = reporter or NoProgress()
+    outcome = PartnerPull(partner=partner.name)
+    try:
+        if partner.taxii is None or not partner.taxii.read_collection:
+            raise ConfigError(
+                f"partner {partner.name} has no read_collection",
+                hint=f"cti-exchange partners set {partner.name} --read-collection ID",
+            )
+        collection = partner.taxii.read_collection
+        ctx = receiver_context(home, store, now or utc_now())
+        progress.step(f"pulling from {partner.name}")
+        with taxii_client_for(home, partner) as client:
+            _read_collection(client, store, ctx, partner, collection, outcome, progress)
+        _retry_held_envelopes(store, ctx, partner, outcome)
+    except (NetworkError, AuthError, ConfigError) as exc:
+        outcome.error = exc.diagnostics()
+        outcome.auth_failed = isinstance(exc, AuthError)
+    return outcome
+
+
+def _read_collection(
+    client: TaxiiClient,
+    store: Store,
+    ctx: ReceiverContext,
+    partner: PartnerConfig,
+    collection: str,
+    outcome: PartnerPull,
+    progress: ProgressReporter,
+) -> None:
+    assert partner.taxii is not None
+    cursor = store.inbound.cursor(partner.name, collection)
+    next_token: str | None = None
+    limit = partner.taxii.page_size
+    stalled = 0  # pages in a row that brought nothing new (guards against endless loops)
+    while True:
+        try:
+            page = client.get_page(collection, added_after=cursor, next_token=next_token, limit=limit)
+        except NetworkError:
+            if next_token is None:
+                raise
+            # An expired or unknown `next` token: start again from the durable cursor; objects
+            # already processed are skipped. Objects sharing the cursor's date_added may fill
+            # the first page again, so ask for larger pages until we get past them.
+            next_token = None
+            cursor = store.inbound.cursor(partner.name, collection)
+            limit = min(limit * 4, _MAX_RECOVERY_PAGE)
+            continue
+        outcome.pages += 1
+        fresh = 0
+        for obj in page.objects:
+            fresh += _process(store, ctx, partner, collection, obj, outcome)
+            progress.advance()
+        last = page.date_added_last
+        if not page.more:
+            if last:
+                _move_cursor(store, partner, collection, parse_timestamp(last))
+            return
+        if last:
+            # Everything before `last` is committed; objects at `last` may continue on the next
+            # page (one POST shares one date_added), so the cursor stops just before it.
+            _move_cursor(store, partner, collection, parse_timestamp(last) - timedelta(microseconds=1))
+        # Following `next` always moves forward; re-reading from a cursor may not.
+        from_cursor = next_token is None
+        stalled = stalled + 1 if (from_cursor and not fresh) else 0
+        if stalled > _MAX_STALLED_PAGES:
+            raise NetworkError(
+                f"{partner.name}: reading collection {collection} makes no progress "
+                f"({stalled} pages in a row held nothing new)",
+                hint="the server's `next` tokens may expire too fast for the page size",
+            )
+        if page.next:
+            next_token = page.next
+        elif last:
+            cursor = store.inbound.cursor(partner.name, collection)  # paginate by added_after
+            if not fresh:
+                limit = min(limit * 4, _MAX_RECOVERY_PAGE)
+        else:
+            raise NetworkError(
+                f"{partner.name}: the server says there is more but gives no way to read it",
+                hint="the TAXII server must return `next` or X-TAXII-Date-Added-Last",
+            )
+
+
+def _move_cursor(store: Store, partner: PartnerConfig, collection: str, moment: datetime) -> None:
+    # Microsecond precision, so stepping back one microsecond is exact.
+    added_after = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    store.inbound.move_cursor(partner.name, collection, added_after, stix_timestamp(utc_now()))
+
+
+def _process(
+    store: Store,
+    ctx: ReceiverContext,
+    partner: PartnerConfig,
+    collection: str,
+    obj: dict[str, Any],
+    outcome: PartnerPull,
+) -> int:
+    """Opens one TAXII object; returns 1 if it had not been processed before, else 0."""
+    version = str(obj.get("modified") or obj.get("created") or "")
+    origin = TaxiiOrigin(partner.name, collection, str(obj.get("id")), version)
+    if store.inbound.processed(origin):
+        outcome.skipped += 1
+        return 0
+    received_at = stix_timestamp(utc_now())
+    if not is_envelope_artifact(obj):
+        store.inbound.mark_processed(origin, "not-an-envelope")
+        outcome.skipped += 1
+        return 1
+    if store.inbound.accepted_artifact(str(obj.get("id"))):
+        # The same artifact posted twice (a retried POST whose answer was lost): no new content.
+        store.inbound.mark_processed(origin, "duplicate")
+        outcome.skipped += 1
+        return 1
+    try:
+        opened = open_envelope(obj, ctx)
+    except EnvelopeRejected as rejected:
+        if rejected.reason is RejectReason.NOT_ADDRESSED_TO_US:
+            store.inbound.mark_processed(origin, "not-for-us")
+            outcome.skipped += 1
+            return 1
+        store.inbound.quarantine(obj, rejected, partner=partner.name, received_at=received_at, origin=origin)
+        outcome.quarantined.append(Quarantined(rejected.envelope_id, rejected.reason.value, rejected.detail))
+        return 1
+    if opened.header.sender != partner.agency_id:
+        rejected = EnvelopeRejected(
+            RejectReason.SENDER_KEY_MISMATCH,
+            f"signed by {opened.header.sender}, found in {partner.name}'s collection",
+        )
+        rejected.envelope_id, rejected.sender = opened.header.envelope_id, opened.header.sender
+        store.inbound.quarantine(obj, rejected, partner=partner.name, received_at=received_at, origin=origin)
+        outcome.quarantined.append(Quarantined(rejected.envelope_id, rejected.reason.value, rejected.detail))
+        return 1
+    outcome.new_versions += store.inbound.accept(
+        opened, partner=partner.name, received_at=received_at, artifact_id=obj.get("id"), origin=origin
+    )
+    outcome.accepted.append(opened.header.envelope_id)
+    outcome.objects_received += opened.header.object_count
+    return 1
+
+
+def _retry_held_envelopes(
+    store: Store, ctx: ReceiverContext, partner: PartnerConfig, outcome: PartnerPull
+) -> None:
+    """Envelopes held for a sequence gap are opened again once the gap may have been filled."""
+    held = [
+        record
+        for record in store.inbound.quarantined()
+        if record.partner == partner.name and record.reason == RejectReason.SEQUENCE_GAP.value
+    ]
+    progress_made = True
+    while held and progress_made:
+        progress_made = False
+        for record in list(held):
+            artifact = store.inbound.quarantined_artifact(record.id)
+            if artifact is None:
+                continue
+            try:
+                opened = open_envelope(artifact, ctx)
+            except EnvelopeRejected as rejected:
+                if rejected.reason is not RejectReason.SEQUENCE_GAP:
+                    store.inbound.resolve_quarantine(
+                        record.id, f"rejected again: {rejected.reason.value}", stix_timestamp(utc_now())
+                    )
+                    held.remove(record)
+                continue
+            outcome.new_versions += store.inbound.accept(
+                opened,
+                partner=partner.name,
+                received_at=stix_timestamp(utc_now()),
+                artifact_id=artifact.get("id"),
+            )
+            store.inbound.resolve_quarantine(record.id, "accepted once the gap was filled", stix_timestamp(utc_now()))
+            outcome.accepted.append(opened.header.envelope_id)
+            outcome.objects_received += opened.header.object_count
+            # The alert for this envelope is resolved: drop it from this run's alerts.
+            outcome.quarantined = [q for q in outcome.quarantined if q.envelope_id != opened.header.envelope_id]
+            held.remove(record)
+            progress_made = True
+

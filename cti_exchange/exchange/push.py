@@ -1,0 +1,300 @@
+"""push: inputs -> STIX 2.1 -> sharing policy -> sealed envelopes -> partners' TAXII collections.
+
+Every envelope is recorded in the outbound log (with its channel position) before it is posted,
+so an interrupted push resumes with the same envelopes: nothing lost, nothing doubled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cti_exchange.audit.trail import sign_audit_head
+from cti_exchange.clock import stix_timestamp, utc_now
+from cti_exchange.envelope.seal import SealedEnvelope, seal_bundle
+from cti_exchange.errors import ConfigError, InputError, PolicyError
+from cti_exchange.exchange.delivery import DeliveryOutcome, deliver_pending, taxii_client_for
+from cti_exchange.exchange.parties import open_store, recipient_key, sender_keys
+from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.ingest import IngestContext, IngestOptions, IngestResult, ingest_files
+from cti_exchange.partnership import get_partner
+from cti_exchange.policy.sharing import Refusal, decide_sharing
+from cti_exchange.profile.model import PartnerConfig, Profile
+from cti_exchange.progress import NoProgress, ProgressReporter
+from cti_exchange.stix.bundle import build_bundle, serialise_bundle
+from cti_exchange.stix.tlp import Tlp, tlp_of
+from cti_exchange.store.store import Store
+
+# Room for the TAXII envelope around the artifact and for JSON escaping differences.
+_REQUEST_OVERHEAD = 1024
+DEFAULT_MAX_CONTENT_LENGTH = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PushRequest:
+    inputs: list[Path]
+    partners: list[str]
+    allow_red: bool = False
+    skip_refused: bool = False
+    dry_run: bool = False
+    queue_only: bool = False
+    reshare: bool = False  # share again what an identical earlier push already shared
+    ingest: IngestOptions = field(default_factory=IngestOptions)
+
+
+@dataclass
+class PartnerPlan:
+    partner: str
+    objects: int
+    by_tlp: dict[str, int]
+    envelopes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ShareResult:
+    refusals: list[Refusal]
+    plans: list[PartnerPlan]
+    deliveries: list[DeliveryOutcome]
+    dry_run: bool
+    queued_only: bool
+    already_shared_at: str | None = None  # the same request finished before: nothing sent
+
+    @property
+    def failed(self) -> dict[str, dict[str, str]]:
+        return {d.partner: d.failed for d in self.deliveries if d.failed}
+
+
+@dataclass
+class PushResult(ShareResult):
+    ingest: IngestResult = field(default_factory=IngestResult)
+
+
+def ingest_context(profile: Profile, now: datetime, default_tlp: Tlp | None = None) -> IngestContext:
+    return IngestContext(
+        identity=profile.identity,
+        default_tlp=default_tlp or profile.sharing.default_tlp,
+        default_confidence=profile.sharing.default_confidence,
+        lifetime_days=dict(profile.sharing.lifetime_days),
+        now=now,
+    )
+
+
+def _content_objects(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What a partner learns from: everything but markings and identities we add anyway."""
+    return [o for o in objects if o.get("type") not in ("marking-definition", "identity")]
+
+
+def push(
+    home: ProfileHome,
+    request: PushRequest,
+    *,
+    reporter: ProgressReporter | None = None,
+    now: datetime | None = None,
+    default_tlp: Tlp | None = None,
+) -> PushResult:
+    """Reads the inputs and shares what they hold with the named partners."""
+    progress = reporter or NoProgress()
+    moment = now or utc_now()
+    profile = home.load_profile()
+    if not request.partners:
+        raise ConfigError("name at least one partner with --to", hint="see `cti-exchange partners list`")
+    partners = [get_partner(home, name) for name in dict.fromkeys(request.partners)]
+    progress.step("reading inputs")
+    ingested = ingest_files(request.inputs, ingest_context(profile, moment, default_tlp), request.ingest)
+    if not _content_objects(ingested.objects):
+        raise InputError(
+            "nothing usable to share in " + ", ".join(str(p) for p in request.inputs),
+            hint="run `cti-exchange validate` on the input to see what was rejected",
+        )
+    shared = share_objects(
+        home,
+        ingested.objects,
+        partners,
+        allow_red=request.allow_red,
+        skip_refused=request.skip_refused,
+        dry_run=request.dry_run,
+        queue_only=request.queue_only,
+        reporter=progress,
+        now=moment,
+        request_id=push_request_id(profile.agency_id, request, default_tlp, moment),
+    )
+    return PushResult(**shared.__dict__, ingest=ingested)
+
+
+def push_request_id(
+    agency_id: str, request: PushRequest, default_tlp: Tlp | None, now: datetime
+) -> str:
+    """The same push (same input bytes, partners and options) has the same id, so running it
+    again after an interruption resumes it instead of sharing the same intelligence twice.
+    `--reshare` makes a new request (new versions of the same objects)."""
+    digest = hashlib.sha256()
+    digest.update(
+        json.dumps(
+            {
+                "agency": agency_id,
+                "partners": sorted(set(request.partners)),
+                "allow_red": request.allow_red,
+                "skip_refused": request.skip_refused,
+                "format": request.ingest.format,
+                "strict": request.ingest.strict,
+                "keep_personal_data": request.ingest.keep_personal_data,
+                "tlp": default_tlp.value if default_tlp else None,
+            },
+            sort_keys=True,
+        ).encode()
+    )
+    for path in request.inputs:
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    if request.reshare:
+        digest.update(stix_timestamp(now).encode())
+    return "push-" + digest.hexdigest()
+
+
+def share_objects(
+    home: ProfileHome,
+    objects: list[dict[str, Any]],
+    partners: list[PartnerConfig],
+    *,
+    allow_red: bool = False,
+    skip_refused: bool = False,
+    dry_run: bool = False,
+    queue_only: bool = False,
+    reporter: ProgressReporter | None = None,
+    now: datetime | None = None,
+    request_id: str | None = None,
+) -> ShareResult:
+    """Sharing policy, then sealed envelopes recorded in the outbox, then delivery.
+
+    The Python API behind `push` once inputs are read, and behind `sight`. With a
+    `request_id`, an unfinished earlier run of the same request is resumed: objects already
+    sealed for a partner are not sealed again, and its envelopes are (re)posted.
+    """
+    progress = reporter or NoProgress()
+    moment = now or utc_now()
+    decision = decide_sharing(objects, partners, allow_red=allow_red)
+    if decision.refusals and not skip_refused:
+        shown = "; ".join(r.describe() for r in decision.refusals[:5])
+        more = f" and {len(decision.refusals) - 5} more" if len(decision.refusals) > 5 else ""
+        raise PolicyError(
+            f"TLP policy refuses {len(decision.refusals)} object(s): {shown}{more}; nothing was sent",
+            hint="send the rest with --skip-refused, or change the TLP or the partner's max TLP",
+        )
+    plans = []
+    for partner in partners:
+        allowed = decision.allowed[partner.name]
+        counts: dict[str, int] = {}
+        for obj in _content_objects(allowed):
+            level = tlp_of(obj)
+            label = level.label if level else "unmarked"
+            counts[label] = counts.get(label, 0) + 1
+        plans.append(PartnerPlan(partner.name, len(_content_objects(allowed)), counts))
+    result = ShareResult(decision.refusals, plans, [], dry_run, queue_only)
+    if dry_run:
+        return result
+    with open_store(home) as store:
+        sender = sender_keys(home)
+        state, finished_at = store.requests.state(request_id) if request_id else ("new", None)
+        if state == "finished" and request_id is not None:
+            for plan in plans:
+                plan.envelopes.extend(store.requests.envelopes(request_id, plan.partner))
+            result.already_shared_at = finished_at
+            return result
+        if request_id is not None:
+            store.requests.start(request_id, stix_timestamp(moment))
+        for partner, plan in zip(partners, plans, strict=True):
+            allowed = _content_objects(decision.allowed[partner.name])
+            if request_id is not None:
+                # Resuming an interrupted run: what it sealed is not sealed again.
+                done = store.requests.sealed_object_ids(request_id, partner.name)
+                plan.envelopes.extend(store.requests.envelopes(request_id, partner.name))
+                allowed = [o for o in allowed if o["id"] not in done]
+            if not allowed:
+                continue
+            progress.step(f"sealing {len(allowed)} objects for {partner.name}")
+            limit = DEFAULT_MAX_CONTENT_LENGTH
+            if not queue_only:
+                with taxii_client_for(home, partner) as client:
+                    limit = client.max_content_length()
+            for sealed in seal_for_partner(
+                home, store, partner, allowed, sender=sender, now=moment,
+                max_request_bytes=limit, request_id=request_id,
+            ):
+                plan.envelopes.append(sealed.header.envelope_id)
+        if not queue_only:
+            result.deliveries = deliver_pending(home, store, partners, progress)
+        sign_audit_head(home, store)
+        if request_id is not None:
+            store.requests.finish_if_done(request_id, stix_timestamp(utc_now()), queued=queue_only)
+    return result
+
+
+def seal_for_partner(
+    home: ProfileHome,
+    store: Store,
+    partner: PartnerConfig,
+    objects: list[dict[str, Any]],
+    *,
+    sender: Any,
+    now: datetime,
+    max_request_bytes: int,
+    request_id: str | None = None,
+) -> list[SealedEnvelope]:
+    """Seals `objects` for one partner in as few envelopes as fit the server's request limit,
+    recording each one (and its channel position) before sealing the next."""
+    profile = home.load_profile()
+    recipient = recipient_key(home, partner)
+    budget = max(max_request_bytes - _REQUEST_OVERHEAD, 4096)
+    content = _content_objects(objects)
+
+    def seal(part: list[dict[str, Any]]) -> SealedEnvelope:
+        bundle = build_bundle(part, profile.identity, validate=False)
+        positions = store.outbound.next_positions([partner.agency_id])
+        return seal_bundle(
+            serialise_bundle(bundle),
+            bundle_id=bundle["id"],
+            object_count=len(bundle["objects"]),
+            sender=sender,
+            recipients=[recipient],
+            channels=positions,
+            now=now,
+        )
+
+    def size(sealed: SealedEnvelope) -> int:
+        return len(json.dumps(sealed.artifact, separators=(",", ":")))
+
+    first = seal(content)
+    if size(first) <= budget:
+        parts = [(content, first)]
+    else:
+        pieces = math.ceil(size(first) / (budget * 0.85))
+        step = math.ceil(len(content) / pieces)
+        parts = [(content[i : i + step], None) for i in range(0, len(content), step)]
+    sealed_all: list[SealedEnvelope] = []
+    queue: list[tuple[list[dict[str, Any]], SealedEnvelope | None]] = list(parts)
+    while queue:
+        part, sealed = queue.pop(0)
+        sealed = sealed or seal(part)
+        if size(sealed) > budget:
+            if len(part) == 1:
+                raise InputError(
+                    f"object {part[0].get('id')} alone is larger than the server accepts "
+                    f"({max_request_bytes} bytes)"
+                )
+            half = len(part) // 2
+            queue[:0] = [(part[:half], None), (part[half:], None)]
+            continue
+        levels = [lvl for o in part if (lvl := tlp_of(o)) is not None]
+        store.outbound.record_sealed(
+            sealed,
+            partners={partner.agency_id: partner.name},
+            tlp=Tlp.strictest(levels).value if levels else None,
+            objects=part,
+            request_id=request_id,
+        )
+        sealed_all.append(sealed)
+    return sealed_all

@@ -1,0 +1,71 @@
+"""sync: the unattended run. Pull from every partner, send the receipts we owe, then post the
+outbox (queued pushes, receipts, and anything that failed before). Safe to run every minute:
+every step is idempotent, so a run with nothing new changes nothing."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from cti_exchange.audit.trail import sign_audit_head
+from cti_exchange.exchange.delivery import DeliveryOutcome, deliver_pending
+from cti_exchange.exchange.parties import open_store
+from cti_exchange.exchange.pull import PullResult, pull
+from cti_exchange.exchange.receipts import send_owed_receipts
+from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.progress import ProgressReporter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SyncResult:
+    pull: PullResult
+    receipts_sent: dict[str, int] = field(default_factory=dict)
+    deliveries: list[DeliveryOutcome] = field(default_factory=list)
+
+    def summary(self) -> str:
+        accepted = sum(len(p.accepted) for p in self.pull.partners)
+        objects = sum(p.objects_received for p in self.pull.partners)
+        rejected = sum(len(p.quarantined) for p in self.pull.partners)
+        posted = sum(len(d.delivered) for d in self.deliveries)
+        failed = sum(len(d.failed) for d in self.deliveries)
+        errors = [p.partner for p in self.pull.partners if p.error] + [
+            d.partner for d in self.deliveries if d.error
+        ]
+        text = (
+            f"sync: pulled {accepted} envelope(s), {objects} object(s), {rejected} rejected; "
+            f"posted {posted} envelope(s), {failed} left in the outbox; "
+            f"{sum(self.receipts_sent.values())} receipt(s) sent"
+        )
+        if errors:
+            text += f"; unreachable: {', '.join(sorted(set(errors)))}"
+        return text
+
+
+def sync(
+    home: ProfileHome, *, reporter: ProgressReporter | None = None, now: datetime | None = None
+) -> SyncResult:
+    profile = home.load_profile()
+    readable = [p.name for p in profile.partners.values() if p.taxii and p.taxii.read_collection]
+    pulled = pull(home, readable, reporter=reporter, now=now) if readable else PullResult([])
+    for partner in pulled.partners:
+        if partner.error:
+            log.warning("pull from %s failed: %s", partner.partner, partner.error)
+        for rejected in partner.quarantined:
+            log.warning(
+                "rejected envelope %s from %s: %s: %s",
+                rejected.envelope_id, partner.partner, rejected.reason, rejected.detail,
+            )
+    result = SyncResult(pull=pulled)
+    with open_store(home) as store:
+        result.receipts_sent = send_owed_receipts(home, store, queue_only=True).by_partner
+        writable = [p for p in profile.partners.values() if p.taxii and p.taxii.write_collection]
+        result.deliveries = deliver_pending(home, store, writable, reporter)
+        sign_audit_head(home, store)
+    for outcome in result.deliveries:
+        if outcome.error:
+            log.warning("posting to %s failed: %s", outcome.partner, outcome.error)
+    log.info("%s", result.summary())
+    return result

@@ -1,0 +1,38 @@
+"""One writer at a time per profile: push, pull and sync take an exclusive lock on
+`<home>/.lock` (flock(2); released by the kernel when the process dies, even by SIGKILL, so a
+crash never leaves a stale lock behind)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from cti_exchange.errors import LockHeldError
+
+
+@contextmanager
+def profile_lock(root: Path, *, wait_seconds: float = 0.0, what: str = "this command") -> Iterator[None]:
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockHeldError(
+                        f"another cti-exchange process is working on {root}; {what} did not start",
+                        hint="wait for it to finish (a cron sync usually takes seconds)",
+                    ) from None
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

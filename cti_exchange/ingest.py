@@ -1,0 +1,433 @@
+"""Ingestion: input files in any supported format -> validated STIX 2.1 objects and a report.
+
+This is the API behind `cti-exchange validate`, `convert` and `push`:
+
+    result = ingest_files([Path("iocs.csv")], context, IngestOptions())
+    bundle = build_bundle(result.objects, context.identity)      # cti_exchange.stix.bundle
+
+Each file goes to the reader its content calls for (or the forced `format`); candidates are
+converted and checked by the core (`cti_exchange.stix.conversion`), STIX objects are prepared
+for passing through (`cti_exchange.stix.passthrough`), duplicates are merged
+(`cti_exchange.stix.collection`). Nothing here raises for bad input: every problem is a
+`Rejection` or a `Finding` in the result, and `IngestResult.verdict` sums them up.
+
+Reports stay bounded on hostile input: the first `max_reported` rejections and warnings are kept
+in full, the rest only counted by code. With `workers` > 1, a large CSV file is cut at line
+starts and its parts are converted in forked processes, then merged in file order, so that
+the result is the same as with one process.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from cti_exchange.errors import ExitCode, InputError, UsageError
+from cti_exchange.progress import NoProgress, ProgressReporter
+from cti_exchange.readers.csv_reader import CsvLayout, CsvReader
+from cti_exchange.readers.detect import reader_for
+from cti_exchange.readers.file_parts import split_at_lines
+from cti_exchange.readers.interface import (
+    Finding,
+    ReadLimits,
+    Rejection,
+    RemarkLog,
+    StixInput,
+    describe_value,
+)
+from cti_exchange.readers.warning_list import bundled_warning_lists
+from cti_exchange.stix.candidate import IndicatorCandidate
+from cti_exchange.stix.collection import ObjectCollection
+from cti_exchange.stix.conversion import CandidateConverter, ConversionSettings
+from cti_exchange.stix.guardrails import Guardrails, WarningLists
+from cti_exchange.stix.objects import StixObjectBuilder
+from cti_exchange.stix.passthrough import PassthroughPreparer, PassthroughSettings
+from cti_exchange.stix.tlp import Tlp
+
+DEFAULT_MAX_REPORTED = 10_000
+_PROGRESS_EVERY = 10_000
+# Below this size a file is read in one process: starting workers costs more than it saves.
+PARALLEL_MIN_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class IngestContext:
+    """Who we are and the defaults we apply: from the agency profile, or built by hand."""
+
+    identity: dict[str, Any]  # the agency's STIX identity object
+    default_tlp: Tlp  # for rows and objects that carry no TLP; never CLEAR
+    default_confidence: int
+    lifetime_days: dict[str, int]  # ipv4-addr, ipv6-addr, domain-name, url, email-addr, ...
+    now: datetime  # injected so that runs (and tests) are reproducible
+
+    def __post_init__(self) -> None:
+        identity_id = self.identity.get("id") if isinstance(self.identity, dict) else None
+        if not isinstance(identity_id, str) or not identity_id.startswith("identity--"):
+            raise UsageError("the ingest context needs an identity object with an identity id")
+        if self.default_tlp is Tlp.CLEAR:
+            # Unmarked input must not become publicly shareable by default.
+            raise UsageError("the default TLP may not be CLEAR", hint="mark CLEAR rows explicitly")
+        if not 0 <= self.default_confidence <= 100:
+            raise UsageError("the default confidence must be between 0 and 100")
+        if self.now.tzinfo is None:
+            raise UsageError("the ingest clock must be timezone-aware")
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    format: str | None = None  # csv | text | stix | misp; None: detected per file
+    strict: bool = False  # reject likely false positives instead of warning
+    keep_personal_data: bool = False  # share values that look like personal data
+    include_non_ids: bool = False  # MISP: also read attributes with to_ids false
+    max_json_bytes: int = ReadLimits.max_json_bytes
+    max_line_bytes: int = ReadLimits.max_line_bytes
+    max_reported: int = DEFAULT_MAX_REPORTED
+    # Processes for large CSV files (forked, Linux/macOS only); 1 reads everything in this
+    # process. The CLI passes the number of CPUs.
+    workers: int = 1
+
+
+class IngestVerdict(Enum):
+    ALL_ACCEPTED = "all accepted"
+    SOME_REJECTED = "some rejected"
+    NOTHING_USABLE = "nothing usable"
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return {
+            IngestVerdict.ALL_ACCEPTED: ExitCode.OK,
+            IngestVerdict.SOME_REJECTED: ExitCode.PARTIAL,
+            IngestVerdict.NOTHING_USABLE: ExitCode.INPUT,
+        }[self]
+
+
+@dataclass
+class IngestResult:
+    """What came out of the inputs, and what did not.
+
+    `objects` are the STIX objects to share: our indicators and vulnerabilities, and objects
+    passed through from STIX input; not the identity and TLP marking-definitions, which
+    `build_bundle` adds. `accepted_by_type` counts them by indicator type (`ipv4-addr`,
+    `sha256`, `cve`, ...) or, for passed-through objects, by STIX type.
+    """
+
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    accepted_by_type: dict[str, int] = field(default_factory=dict)
+    rejections: list[Rejection] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+    rejected_count: int = 0  # all rejections, including those beyond max_reported
+    warning_count: int = 0
+    rejections_by_code: dict[str, int] = field(default_factory=dict)
+    warnings_by_code: dict[str, int] = field(default_factory=dict)
+    duplicates_merged: int = 0
+    formats: dict[str, str] = field(default_factory=dict)  # file -> format read as
+
+    @property
+    def verdict(self) -> IngestVerdict:
+        if not self.objects:
+            return IngestVerdict.NOTHING_USABLE
+        if self.rejected_count:
+            return IngestVerdict.SOME_REJECTED
+        return IngestVerdict.ALL_ACCEPTED
+
+
+class _Run:
+    """One call of ingest_files: the shared state of all its files."""
+
+    def __init__(
+        self,
+        context: IngestContext,
+        options: IngestOptions,
+        warning_lists: WarningLists,
+        progress: ProgressReporter,
+    ) -> None:
+        self.context = context
+        self.options = options
+        self.warning_lists = warning_lists
+        self.progress = progress
+        self.label = ""
+        self.formats: dict[str, str] = {}
+        self.log = RemarkLog(options.max_reported)
+        self.collection = ObjectCollection()
+        self.guardrails = Guardrails(warning_lists)
+        identity = context.identity
+        self.builder = StixObjectBuilder(
+            identity["id"], context.now, context.lifetime_days, context.default_confidence
+        )
+        self.converter = CandidateConverter(
+            self.builder,
+            self.guardrails,
+            ConversionSettings(
+                default_tlp=context.default_tlp,
+                strict=options.strict,
+                keep_personal_data=options.keep_personal_data,
+                incident_source_name=str(identity.get("name") or "incident"),
+            ),
+            self._candidate_issue,
+        )
+        self.passthrough_settings = PassthroughSettings(
+            identity_id=identity["id"],
+            default_tlp=context.default_tlp,
+            strict=options.strict,
+            keep_personal_data=options.keep_personal_data,
+        )
+
+    def remark(self, remark: Rejection | Finding) -> None:
+        self.log.add(remark)
+
+    def _candidate_issue(
+        self,
+        candidate: IndicatorCandidate,
+        code: str,
+        field_name: str | None,
+        reason: str,
+        *,
+        rejected: bool,
+    ) -> None:
+        kind = Rejection if rejected else Finding
+        value = candidate.value if field_name == (candidate.field or "value") else None
+        self.remark(
+            kind(
+                self.label,
+                reason,
+                line=candidate.line,
+                where=candidate.where,
+                field=field_name,
+                value=describe_value(value) if value is not None else None,
+                code=code,
+            )
+        )
+
+    def _object_issue(
+        self,
+        index: int,
+        object_id: str | None,
+        code: str,
+        field_name: str | None,
+        reason: str,
+        *,
+        rejected: bool,
+    ) -> None:
+        where = f"objects[{index}]" + (f" {describe_value(object_id, 100)}" if object_id else "")
+        kind = Rejection if rejected else Finding
+        self.remark(kind(self.label, reason, where=where, field=field_name, code=code))
+
+    def read_file(self, path: Path) -> None:
+        self.label = str(path)
+        limits = ReadLimits(self.options.max_line_bytes, self.options.max_json_bytes)
+        default_before = self.converter.default_tlp_count
+        try:
+            reader = reader_for(
+                path, self.options.format, limits, include_non_ids=self.options.include_non_ids
+            )
+            self.formats[self.label] = reader.format_name
+            self.progress.step(f"reading {path.name} ({reader.format_name})")
+            if not (isinstance(reader, CsvReader) and self._read_in_parts(path, reader)):
+                self._consume(reader.read(path))
+        except InputError as error:
+            self.remark(Rejection(self.label, error.diagnostics(), code="unreadable-file"))
+        defaulted = self.converter.default_tlp_count - default_before
+        if defaulted:
+            self._announce_default_tlp(defaulted, "value(s) had no TLP")
+
+    def _read_in_parts(self, path: Path, reader: CsvReader) -> bool:
+        """Read a large CSV file in parallel parts; False when it must be read in one piece."""
+        workers = self.options.workers
+        if (
+            workers < 2
+            or "fork" not in multiprocessing.get_all_start_methods()
+            or path.stat().st_size < PARALLEL_MIN_BYTES
+        ):
+            return False
+        layout, remarks = reader.layout(path)
+        parts = split_at_lines(path, layout.data_offset, workers, layout.header_line + 1)
+        if parts is None:
+            return False
+        for remark in remarks:
+            self.remark(remark)  # type: ignore[arg-type]
+        # fork: the workers start with this process's code and state, and run only the
+        # conversion, which neither prints nor takes a lock another thread could hold.
+        pool = ProcessPoolExecutor(len(parts) - 1, mp_context=multiprocessing.get_context("fork"))
+        with pool:
+            futures = [
+                pool.submit(
+                    _read_part, path, layout, part, self.context, self.options, self.warning_lists
+                )
+                for part in parts[1:]
+            ]
+            start, end, first_line = parts[0]
+            self._consume(reader.read_part(path, layout, (start, end), first_line))
+            for future in futures:
+                self._absorb(future.result())
+        return True
+
+    def _absorb(self, part: _PartResult) -> None:
+        """Add a part read by a worker, in file order, as if it had been read here."""
+        add = self.collection.add_authored
+        for kind, obj in zip(part.kinds, part.objects, strict=True):
+            add(kind, obj)
+        self.collection.duplicates_merged += part.duplicates_merged
+        self.converter.default_tlp_count += part.default_tlp_count
+        self.log.absorb(part.log)
+
+    def _consume(self, items: Iterable[Any]) -> None:
+        converted = self.converter.converted
+        add = self.collection.add_authored
+        advance = self.progress.advance
+        count = 0
+        for item in items:
+            cls = item.__class__
+            if cls is IndicatorCandidate:
+                result = converted(item)
+                if result is not None:
+                    add(result[0]._value_, result[1])
+                count += 1
+                if count == _PROGRESS_EVERY:
+                    advance(count)
+                    count = 0
+            elif cls is StixInput:
+                self._pass_through(item)
+            else:
+                self.remark(item)
+        if count:
+            advance(count)
+
+    def _pass_through(self, stix_input: StixInput) -> None:
+        preparer = PassthroughPreparer(
+            self.passthrough_settings, self.guardrails, self._object_issue
+        )
+        for obj in preparer.prepared(stix_input.objects, stix20=stix_input.stix20):
+            self.collection.add_passed_through(obj)
+        if preparer.upgraded_count:
+            self.remark(
+                Finding(
+                    self.label,
+                    f"{preparer.upgraded_count} STIX 2.0 object(s) upgraded to STIX 2.1",
+                    code="stix20-upgraded",
+                )
+            )
+        if preparer.default_tlp_count:
+            self._announce_default_tlp(preparer.default_tlp_count, "object(s) had no TLP marking")
+        if preparer.attributed_count:
+            self.remark(
+                Finding(
+                    self.label,
+                    f"{preparer.attributed_count} object(s) had no created_by_ref: attributed "
+                    f"to {self.context.identity['id']}",
+                    code="attributed",
+                )
+            )
+
+    def _announce_default_tlp(self, count: int, what: str) -> None:
+        tlp = self.context.default_tlp
+        self.remark(
+            Finding(
+                self.label,
+                f"{count:,} {what}: marked {tlp.label}, the default (set another with --tlp or "
+                "a tlp column)",
+                code="default-tlp",
+            )
+        )
+
+    def result(self) -> IngestResult:
+        collection = self.collection
+        return IngestResult(
+            objects=collection.objects,
+            accepted_by_type=dict(collection.accepted_by_type),
+            rejections=self.log.rejections,
+            warnings=self.log.warnings,
+            rejected_count=sum(self.log.rejection_codes.values()),
+            warning_count=sum(self.log.warning_codes.values()),
+            rejections_by_code=dict(self.log.rejection_codes),
+            warnings_by_code=dict(self.log.warning_codes),
+            duplicates_merged=collection.duplicates_merged,
+            formats=self.formats,
+        )
+
+
+@dataclass
+class _PartResult:
+    """What a worker sends back for one part of a file."""
+
+    kinds: list[str]
+    objects: list[dict[str, Any]]
+    duplicates_merged: int
+    default_tlp_count: int
+    log: RemarkLog
+
+
+def _read_part(
+    path: Path,
+    layout: CsvLayout,
+    part: tuple[int, int, int],
+    context: IngestContext,
+    options: IngestOptions,
+    warning_lists: WarningLists,
+) -> _PartResult:
+    """Runs in a worker process: convert the rows of one part of a CSV file."""
+    run = _Run(context, options, warning_lists, NoProgress())
+    run.label = str(path)
+    start, end, first_line = part
+    limits = ReadLimits(options.max_line_bytes, options.max_json_bytes)
+    run._consume(CsvReader(limits).read_part(path, layout, (start, end), first_line))
+    collection = run.collection
+    return _PartResult(
+        collection.kinds,
+        collection.objects,
+        collection.duplicates_merged,
+        run.converter.default_tlp_count,
+        run.log,
+    )
+
+
+def ingest_files(
+    paths: list[Path],
+    context: IngestContext,
+    options: IngestOptions | None = None,
+    *,
+    progress: ProgressReporter | None = None,
+    warning_lists: WarningLists | None = None,
+) -> IngestResult:
+    """Read, check and convert `paths` into STIX 2.1 objects (see the module docstring).
+
+    Raises UsageError when no file is given; every problem with the files themselves is
+    reported in the result.
+    """
+    if not paths:
+        raise UsageError("no input file given")
+    run = _Run(
+        context,
+        options or IngestOptions(),
+        warning_lists if warning_lists is not None else bundled_warning_lists(),
+        progress or NoProgress(),
+    )
+    with _cyclic_gc_paused():
+        for path in paths:
+            run.read_file(Path(path))
+    return run.result()
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while a run builds its objects.
+
+    A run keeps millions of small dicts alive, and the collector rescans all of them each time
+    it runs, which made ingestion several times slower on large inputs. Nothing a run builds
+    has reference cycles, so reference counting alone frees it; the previous state is
+    restored afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

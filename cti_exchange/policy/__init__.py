@@ -1,0 +1,1 @@
+"""Sharing policy: what may leave the agency, to whom."""

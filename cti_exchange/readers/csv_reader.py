@@ -1,0 +1,312 @@
+"""CSV and spreadsheet exports: one indicator per row (or one per indicator column).
+
+The header row names the columns. Names are matched ignoring case, spaces, `_`, `-` and `.`,
+with common aliases (see `COLUMN_ALIASES` and docs/INGEST.md):
+- `value` (also indicator, ioc, observable, c2): the indicator, its type detected or given by
+  a `type` column;
+- a column named after an indicator type (`SHA256`, `Domain`, `IP address`, `URL`, ...): an
+  indicator of that type; a `Filename` column next to another indicator column is context (it
+  goes into the description), not an indicator of its own;
+- optional: type, tlp, confidence, description, valid_from, valid_until, indicator_types
+  (or labels), kill_chain_phases, reference, incident_id.
+Columns with other names are ignored, and listed once in a warning.
+
+Excel artefacts are handled: a `sep=;` first line, `,` `;` tab or `|` delimiters (detected
+from the header), padding columns and empty rows, BOMs, UTF-16, CRLF, line breaks inside
+quoted fields (see `lines.py` for encodings and line limits).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from cti_exchange.errors import InputError
+from cti_exchange.readers.interface import Finding, Reader, ReadItem, Rejection, describe_value
+from cti_exchange.readers.lines import LineSource
+from cti_exchange.stix.candidate import IndicatorCandidate
+from cti_exchange.stix.ioc_types import IocType, parse_type_hint
+
+_ROLE_ALIASES = {
+    "value": "value indicator indicatorvalue ioc iocs iocvalue observable observablevalue c2 "
+    "c2server",
+    "type": "type ioctype indicatortype valuetype observabletype kind attributetype",
+    "tlp": "tlp tlplevel tlpmarking marking trafficlightprotocol",
+    "confidence": "confidence confidencelevel conf",
+    "description": "description comment comments note notes details context remarks",
+    "valid_from": "validfrom firstseen from start starttime validstart",
+    "valid_until": "validuntil expires expiry expiration expirationdate validto until end",
+    "indicator_types": "indicatortypes labels label",
+    "kill_chain_phases": "killchainphases killchainphase killchain phase phases tactic tactics",
+    "reference": "reference references externalreference externalreferences source sourceurl "
+    "referenceurl link",
+    "incident_id": "incidentid incident caseid case ticket ticketid incidentnumber",
+}
+_ROLES = tuple(_ROLE_ALIASES)
+COLUMN_ALIASES = {alias: role for role, text in _ROLE_ALIASES.items() for alias in text.split()}
+
+_DELIMITERS = (",", ";", "\t", "|")
+_SEP_LINE = re.compile(r"\s*sep=(.)\s*", re.IGNORECASE)
+
+
+def header_key(name: str) -> str:
+    """A header name as compared with the aliases: 'Valid Until' -> 'validuntil'."""
+    return re.sub(r"[\s_\-.\"'\ufeff]", "", name.lower())
+
+
+def detect_delimiter(line: str) -> str:
+    """The delimiter a header line uses most, outside quotes; ',' when it has none."""
+    counts = dict.fromkeys(_DELIMITERS, 0)
+    quoted = False
+    for char in line:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    best = max(_DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+class _Columns:
+    """What each column of a header means."""
+
+    def __init__(self, header: list[str]) -> None:
+        self.names = header
+        self.roles: dict[str, int] = {}
+        self.value_columns: list[tuple[int, str | None]] = []  # (index, type hint or None)
+        self.context_columns: list[int] = []
+        self.unused: list[str] = []
+        typed: list[tuple[int, str, frozenset[IocType]]] = []
+        for index, name in enumerate(header):
+            key = header_key(name)
+            if not key:
+                continue  # padding column
+            role = COLUMN_ALIASES.get(key)
+            if role is not None and role not in self.roles:
+                self.roles[role] = index
+                continue
+            try:
+                typed.append((index, name.strip(), parse_type_hint(name)))
+            except ValueError:
+                self.unused.append(name.strip())
+        if "value" in self.roles:
+            self.value_columns.append((self.roles["value"], None))
+        for index, name, types in typed:
+            if types == frozenset({IocType.FILE_NAME}) and (self.value_columns or len(typed) > 1):
+                self.context_columns.append(index)
+            else:
+                self.value_columns.append((index, name))
+
+    def cell(self, row: list[str], role: str) -> str | None:
+        index = self.roles.get(role)
+        if index is None or index >= len(row):
+            return None
+        return row[index].strip() or None
+
+
+def _looks_like_header(columns: _Columns) -> bool:
+    return bool(columns.value_columns)
+
+
+def header_columns(line: str) -> tuple[str, list[str]] | None:
+    """(delimiter, header cells) when `line` is a CSV header naming an indicator column."""
+    delimiter = detect_delimiter(line)
+    try:
+        header = next(csv.reader([line], delimiter=delimiter))
+    except (csv.Error, StopIteration):
+        return None
+    return (delimiter, header) if _looks_like_header(_Columns(header)) else None
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """Where a CSV file's rows start, and how to read them (for reading it in parts)."""
+
+    delimiter: str
+    header: tuple[str, ...]
+    header_line: int  # line number of the header row
+    data_offset: int  # byte offset of the first line after the header
+
+
+class CsvReader(Reader):
+    format_name = "csv"
+
+    def read(self, path: Path) -> Iterator[ReadItem]:
+        label = str(path)
+        source = LineSource(path, self.limits, label)
+        lines = iter(source)
+        layout = yield from self._header(source, lines, label)
+        columns = _Columns(list(layout.header))
+        if columns.unused:
+            yield Finding(
+                label,
+                "columns not used: " + ", ".join(describe_value(n, 30) for n in columns.unused),
+                line=source.line_number,
+                code="unused-columns",
+            )
+        yield from self._rows(source, lines, layout.delimiter, columns, label)
+
+    def layout(self, path: Path) -> tuple[CsvLayout, list[ReadItem]]:
+        """(the header and where the rows start, remarks about the lines before the rows);
+        InputError when there is no usable header."""
+        source = LineSource(path, self.limits, str(path))
+        generator = self._header(source, iter(source), str(path))
+        remarks: list[ReadItem] = []
+        try:
+            while True:
+                remarks.append(next(generator))
+        except StopIteration as done:
+            layout: CsvLayout = done.value
+        columns = _Columns(list(layout.header))
+        if columns.unused:
+            shown = ", ".join(describe_value(n, 30) for n in columns.unused)
+            remarks.append(
+                Finding(
+                    str(path),
+                    f"columns not used: {shown}",
+                    line=layout.header_line,
+                    code="unused-columns",
+                )
+            )
+        return layout, remarks
+
+    def read_part(
+        self, path: Path, layout: CsvLayout, byte_range: tuple[int, int], first_line: int
+    ) -> Iterator[ReadItem]:
+        """The rows in `byte_range` (cut at line starts, no quoted line breaks across cuts)."""
+        label = str(path)
+        source = LineSource(path, self.limits, label, byte_range=byte_range, first_line=first_line)
+        columns = _Columns(list(layout.header))
+        yield from self._rows(source, iter(source), layout.delimiter, columns, label)
+
+    def _header(
+        self, source: LineSource, lines: Iterator[str], label: str
+    ) -> Generator[ReadItem, None, CsvLayout]:
+        delimiter, header_line = None, None
+        for line in lines:
+            yield from source.drain()
+            stripped = line.strip()
+            if not stripped or (stripped.startswith("#") and header_line is None):
+                continue
+            sep = _SEP_LINE.fullmatch(stripped)
+            if sep and delimiter is None:
+                delimiter = sep.group(1)
+                continue
+            header_line = line
+            break
+        yield from source.drain()
+        if header_line is None:
+            raise InputError(f"{label} has no header row", hint="the first row must name columns")
+        delimiter = delimiter or detect_delimiter(header_line)
+        try:
+            header = next(csv.reader([header_line], delimiter=delimiter), [])
+        except csv.Error as error:
+            raise InputError(f"{label}: malformed header row: {error}") from None
+        columns = _Columns(header)
+        if not columns.value_columns:
+            shown = ", ".join(describe_value(h, 30) for h in header[:12]) or "nothing"
+            raise InputError(
+                f"{label}: no indicator column in the header ({shown})",
+                hint="name the column 'value', or after an indicator type such as 'sha256'",
+            )
+        return CsvLayout(delimiter, tuple(header), source.line_number, source.offset)
+
+    def _rows(
+        self,
+        source: LineSource,
+        lines: Iterator[str],
+        delimiter: str,
+        columns: _Columns,
+        label: str,
+    ) -> Iterator[ReadItem]:
+        reader = csv.reader(lines, delimiter=delimiter)
+        width = len(columns.names)
+        value_columns = [
+            (i, h, columns.names[i].strip() or "value") for i, h in columns.value_columns
+        ]
+        # Rows are padded to the header's width plus one empty cell, the cell of every role
+        # the header lacks: each field is then one index, without a test per field.
+        empty = width
+        role = {name: columns.roles.get(name, empty) for name in _ROLES}
+        i_type, i_tlp, i_confidence = role["type"], role["tlp"], role["confidence"]
+        i_from, i_until, i_types = role["valid_from"], role["valid_until"], role["indicator_types"]
+        i_phases, i_reference, i_incident = (
+            role["kill_chain_phases"],
+            role["reference"],
+            role["incident_id"],
+        )
+        padding = [""] * (width + 1)
+        has_context = bool(columns.context_columns)
+        i_description = role["description"]
+        while True:
+            source.row_start = None
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as error:
+                yield from source.drain()
+                yield Rejection(
+                    label, f"malformed CSV: {error}", line=source.row_start, code="malformed-row"
+                )
+                continue
+            if source.remarks:
+                yield from source.drain()
+            line = source.row_start
+            if len(row) <= width:
+                row.extend(padding[len(row) :])
+            else:
+                if any(cell_text.strip() for cell_text in row[width:]):
+                    yield Finding(
+                        label,
+                        "cells beyond the last named column are ignored",
+                        line=line,
+                        code="extra-cells",
+                    )
+                row = row[:width]
+                row.append("")
+            produced = False
+            description = (
+                _description(row, columns) if has_context else row[i_description].strip() or None
+            )
+            for index, hint, field_name in value_columns:
+                value = row[index]
+                if not value or value.isspace():
+                    continue
+                produced = True
+                yield IndicatorCandidate(
+                    value,
+                    line,
+                    None,
+                    field_name,
+                    hint if hint is not None else row[i_type].strip() or None,
+                    row[i_tlp].strip() or None,
+                    row[i_confidence].strip() or None,
+                    description,
+                    row[i_from].strip() or None,
+                    row[i_until].strip() or None,
+                    row[i_types].strip() or None,
+                    row[i_phases].strip() or None,
+                    row[i_reference].strip() or None,
+                    row[i_incident].strip() or None,
+                )
+            if not produced and any(c and not c.isspace() for c in row):
+                yield Rejection(
+                    label, "the row has no indicator value", line=line, code="empty-value"
+                )
+        yield from source.drain()
+
+
+def _description(row: list[str], columns: _Columns) -> str | None:
+    description = columns.cell(row, "description")
+    if not columns.context_columns:
+        return description
+    context = [
+        f"{columns.names[i].strip()}: {row[i].strip()}"
+        for i in columns.context_columns
+        if i < len(row) and row[i].strip()
+    ]
+    return "; ".join(([description] if description else []) + context) or None

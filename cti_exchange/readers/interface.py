@@ -1,0 +1,190 @@
+"""The reader interface: one small abstract base, one module per input format.
+
+A reader turns one file into a stream of items:
+- `IndicatorCandidate`: a value to become an indicator (CSV, text, MISP);
+- `StixInput`: the objects of a STIX bundle or a bare object, to be passed through;
+- `Rejection`: something in the file that cannot be used, with where and why;
+- `Finding`: something usable but worth a warning.
+
+Readers stream: memory stays bounded by the longest line they accept (`ReadLimits`), not by
+the file, except for JSON, which is read whole up to `max_json_bytes`. A reader raises only
+`InputError`, for problems with the whole file (binary, too big, not JSON, not its format);
+everything else is reported as items.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from cti_exchange.stix.candidate import IndicatorCandidate
+
+MAX_SHOWN_VALUE = 80
+
+# Control and invisible characters are shown escaped, so a report cannot be used to inject
+# terminal escape sequences or reorder text (bidirectional overrides, CVE-2021-42574).
+_ESCAPED = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]"
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def describe_value(value: Any, limit: int = MAX_SHOWN_VALUE) -> str:
+    """`value` as text safe to print: control characters escaped, cut to about `limit`."""
+    text = value if isinstance(value, str) else repr(value)
+    shown = _ESCAPED.sub(_escape, text[:limit])
+    if len(text) > limit:
+        return f"{shown}... ({len(text):,} characters)"
+    return shown
+
+
+@dataclass(frozen=True, slots=True)
+class _InputRemark:
+    """Where in an input something was found, and what."""
+
+    file: str
+    reason: str
+    line: int | None = None
+    where: str | None = None  # when there are no lines: "objects[3] indicator--...", a MISP uuid
+    field: str | None = None
+    value: str | None = None  # already cut and escaped (describe_value)
+    code: str = "remark"
+
+    def location(self) -> str:
+        parts = [self.file]
+        if self.line is not None:
+            parts.append(f"line {self.line}")
+        if self.where:
+            parts.append(self.where)
+        return ", ".join(parts)
+
+    def __str__(self) -> str:
+        field_text = f"{self.field}: " if self.field else ""
+        value_text = f" [{self.value}]" if self.value is not None else ""
+        return f"{self.location()}: {field_text}{self.reason}{value_text}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            key: getattr(self, key)
+            for key in ("file", "line", "where", "field", "value", "code", "reason")
+            if getattr(self, key) is not None
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection(_InputRemark):
+    """Something in an input that was not used, and why."""
+
+    code: str = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding(_InputRemark):
+    """Something usable but worth a warning (a likely false positive, a default applied)."""
+
+    code: str = "warning"
+
+
+@dataclass(slots=True)
+class StixInput:
+    """The objects of one STIX file, and whether the file is STIX 2.0."""
+
+    objects: list[Any]
+    stix20: bool = False
+
+
+ReadItem = IndicatorCandidate | StixInput | Rejection | Finding
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Bounds that keep memory and time in check whatever the input."""
+
+    max_line_bytes: int = 1024 * 1024
+    max_json_bytes: int = 64 * 1024 * 1024
+
+
+@dataclass
+class ReadResult:
+    """Everything one reader produced for one file, collected (see `Reader.read_all`)."""
+
+    candidates: list[IndicatorCandidate] = field(default_factory=list)
+    stix_inputs: list[StixInput] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+
+class Reader(ABC):
+    """Reads one input format. Subclasses set `format_name` and implement `read`."""
+
+    format_name: ClassVar[str]
+
+    def __init__(self, limits: ReadLimits | None = None) -> None:
+        self.limits = limits or ReadLimits()
+
+    @abstractmethod
+    def read(self, path: Path) -> Iterator[ReadItem]:
+        """The items of the file at `path`, in file order. Raises InputError only."""
+
+    def read_all(self, path: Path) -> ReadResult:
+        """`read`, collected into lists: convenient for small files and tests."""
+        result = ReadResult()
+        for item in self.read(path):
+            if isinstance(item, IndicatorCandidate):
+                result.candidates.append(item)
+            elif isinstance(item, StixInput):
+                result.stix_inputs.append(item)
+            elif isinstance(item, Finding):
+                result.findings.append(item)
+            else:
+                result.rejections.append(item)
+        return result
+
+
+class RemarkLog:
+    """Rejections and warnings of a run: the first `limit` of each kept in full, all counted.
+
+    The bound keeps reports (and memory) small on hostile input with millions of bad rows.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.rejections: list[Rejection] = []
+        self.warnings: list[Finding] = []
+        self.rejection_codes: Counter[str] = Counter()
+        self.warning_codes: Counter[str] = Counter()
+
+    def add(self, remark: Rejection | Finding) -> None:
+        if isinstance(remark, Finding):
+            self.warning_codes[remark.code] += 1
+            if len(self.warnings) < self.limit:
+                self.warnings.append(remark)
+        else:
+            self.rejection_codes[remark.code] += 1
+            if len(self.rejections) < self.limit:
+                self.rejections.append(remark)
+
+    def absorb(self, other: RemarkLog) -> None:
+        """Add another log's remarks after ours, with its exact counts."""
+        for remark in self._kept(other):
+            if isinstance(remark, Finding):
+                if len(self.warnings) < self.limit:
+                    self.warnings.append(remark)
+            elif len(self.rejections) < self.limit:
+                self.rejections.append(remark)
+        self.rejection_codes.update(other.rejection_codes)
+        self.warning_codes.update(other.warning_codes)
+
+    @staticmethod
+    def _kept(other: RemarkLog) -> Iterable[Rejection | Finding]:
+        yield from other.rejections
+        yield from other.warnings

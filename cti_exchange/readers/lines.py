@@ -1,0 +1,183 @@
+"""Reading the lines of a text input with bounded memory, whatever its encoding.
+
+- A byte-order mark selects UTF-8, UTF-16 or UTF-32 (Excel writes "Unicode text" as UTF-16 LE
+  with a BOM, and "CSV UTF-8" with a UTF-8 BOM).
+- Without a BOM the text is UTF-8; a line that is not valid UTF-8 is read as Windows-1252 (what
+  Excel writes for "CSV" on Western-European Windows), with one warning per file.
+- A file with NUL bytes and no UTF-16/32 BOM is binary and refused.
+- A line longer than `max_line_bytes` is skipped, without ever being held in memory whole,
+  and reported.
+
+Line endings (LF, CRLF, mixed) are kept on each line, so the csv module can tell a line break
+inside a quoted field from the end of a record.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from cti_exchange.errors import InputError
+from cti_exchange.readers.interface import Finding, ReadLimits, Rejection
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_SNIFF_BYTES = 8192
+_SKIP_CHUNK = 64 * 1024
+
+
+def sniff_encoding(head: bytes) -> tuple[str | None, int]:
+    """(encoding named by a BOM, BOM length) or (None, 0)."""
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return encoding, len(bom)
+    return None, 0
+
+
+def looks_binary(head: bytes) -> bool:
+    """NUL bytes without a UTF-16/32 BOM: not text."""
+    return b"\x00" in head and sniff_encoding(head)[0] in (None, "utf-8")
+
+
+class LineSource:
+    """Iterates the decoded lines of a file; remarks about skipped lines collect in `remarks`.
+
+    `line_number` is the number of the last line read; `row_start` is set to the number of the
+    first line read after the caller clears it (to locate a CSV record spanning lines).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        limits: ReadLimits,
+        label: str,
+        *,
+        byte_range: tuple[int, int] | None = None,
+        first_line: int = 1,
+    ) -> None:
+        self.path = path
+        self.limits = limits
+        self.label = label
+        # A part of a UTF-8 file cut at line starts (parallel reading): [start, end) bytes.
+        self.byte_range = byte_range
+        self.line_number = first_line - 1
+        self.offset = 0  # bytes consumed, for the caller to find where the data starts
+        self.row_start: int | None = None
+        self.remarks: list[Rejection | Finding] = []
+        self._fallback_announced = False
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            stream = self.path.open("rb")
+        except OSError as error:
+            raise InputError(f"cannot read {self.label}: {error.strerror or error}") from None
+        with stream:
+            if self.byte_range is not None:
+                start, end = self.byte_range
+                stream.seek(start)
+                yield from self._byte_lines(stream, end - start)
+                return
+            head = stream.read(_SNIFF_BYTES)
+            encoding, bom_length = sniff_encoding(head)
+            if looks_binary(head):
+                raise InputError(
+                    f"{self.label} looks like a binary file (it contains NUL bytes)",
+                    hint="give a text, CSV, STIX or MISP JSON file",
+                )
+            stream.seek(bom_length)
+            self.offset = bom_length
+            if encoding is None or encoding == "utf-8":
+                yield from self._byte_lines(stream)
+            else:
+                yield from self._wide_lines(stream, encoding)
+
+    def drain(self) -> Iterator[Rejection | Finding]:
+        """The remarks collected so far, emptied as they are handed over."""
+        while self.remarks:
+            yield self.remarks.pop(0)
+
+    def _started(self) -> None:
+        self.line_number += 1
+        if self.row_start is None:
+            self.row_start = self.line_number
+
+    def _too_long(self, unit: str) -> None:
+        self.remarks.append(
+            Rejection(
+                self.label,
+                f"line longer than {self.limits.max_line_bytes:,} {unit}; skipped",
+                line=self.line_number,
+                code="line-too-long",
+            )
+        )
+
+    def _byte_lines(self, stream: BinaryIO, budget: int | None = None) -> Iterator[str]:
+        limit = self.limits.max_line_bytes
+        while True:
+            if budget is not None and self.offset >= budget:
+                return
+            raw = stream.readline(limit + 1)
+            if not raw:
+                return
+            self.offset += len(raw)
+            if len(raw) > limit and not raw.endswith(b"\n"):
+                self.line_number += 1
+                self._too_long("bytes")
+                while raw and not raw.endswith(b"\n"):  # skip the rest, chunk by chunk
+                    raw = stream.readline(_SKIP_CHUNK)
+                    self.offset += len(raw)
+                continue
+            self._started()
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError:
+                yield self._legacy(raw)
+
+    def _legacy(self, raw: bytes) -> str:
+        if not self._fallback_announced:
+            self._fallback_announced = True
+            self.remarks.append(
+                Finding(
+                    self.label,
+                    "not UTF-8: read as Windows-1252 from here on where UTF-8 fails; "
+                    "save the file as UTF-8 to be sure of the characters",
+                    line=self.line_number,
+                    code="not-utf8",
+                )
+            )
+        try:
+            return raw.decode("cp1252")
+        except UnicodeDecodeError:  # the five bytes cp1252 leaves undefined
+            return raw.decode("latin-1")
+
+    def _wide_lines(self, stream: BinaryIO, encoding: str) -> Iterator[str]:
+        limit = self.limits.max_line_bytes
+        text = io.TextIOWrapper(stream, encoding=encoding, errors="strict", newline="")
+        try:
+            while True:
+                line = text.readline(limit + 1)
+                if not line:
+                    return
+                if len(line) > limit and not line.endswith("\n"):
+                    self.line_number += 1
+                    self._too_long("characters")
+                    while line and not line.endswith("\n"):
+                        line = text.readline(_SKIP_CHUNK)
+                    continue
+                self._started()
+                yield line
+        except UnicodeDecodeError as error:
+            raise InputError(
+                f"{self.label} is not valid {encoding.upper()} after line {self.line_number}: "
+                f"{error.reason}"
+            ) from None
+        finally:
+            text.detach()

@@ -1,0 +1,351 @@
+"""Turning indicator candidates from any reader into STIX 2.1 indicators and vulnerabilities.
+
+For each candidate: refang (unless it is a rule or a STIX pattern), settle the type (the
+input's type hint, else detection), normalise, check the guardrails, parse the optional fields,
+then build the object with a pattern made by construction. Everything wrong with a candidate is
+reported through the `IssueSink` with a code, the field and a reason; nothing raises.
+
+What is rejected and what is only warned about:
+- rejected: empty or over-long values, unknown type names, values that are not what their type
+  says or not a recognised indicator at all, invalid TLP / confidence / timestamps / kill chain
+  phases, valid_until not after valid_from; with `strict`, the likely false positives too;
+- warned, and kept: likely false positives (private and reserved addresses, internal names,
+  benign domains, hashes and file names), internationalised domain names (check for
+  homographs), indicators already expired;
+- warned, and withheld unless `keep_personal_data`: individuals' e-mail addresses and phone
+  numbers; free-text fields are scrubbed of them.
+
+This module is the hot path of ingestion: it avoids per-row allocations it can do without.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NoReturn, Protocol
+
+from cti_exchange.stix.candidate import IndicatorCandidate
+from cti_exchange.stix.guardrails import (
+    Guardrails,
+    is_individual_email,
+    looks_like_phone_number,
+    scrub_personal_data,
+)
+from cti_exchange.stix.ioc_types import (
+    HASH_TYPES,
+    IocType,
+    detect_ioc_type,
+    is_hash_shaped,
+    parse_type_hint,
+    type_hint_name,
+)
+from cti_exchange.stix.normalise import check_printable, normalise, normalise_any_hash
+from cti_exchange.stix.objects import StixObjectBuilder
+from cti_exchange.stix.patterns import pattern_for
+from cti_exchange.stix.properties import (
+    parse_confidence,
+    parse_indicator_types,
+    parse_kill_chain_phases,
+    parse_timestamp,
+)
+from cti_exchange.stix.refang import refang
+from cti_exchange.stix.tlp import Tlp
+
+_TYPE_ORDER = list(IocType)
+MAX_VALUE_LENGTH = 128 * 1024  # the largest rule we accept; other types have lower limits
+MAX_DESCRIPTION_LENGTH = 16 * 1024
+
+
+class IssueSink(Protocol):
+    """Receives what conversion finds wrong with a candidate."""
+
+    def __call__(
+        self,
+        candidate: IndicatorCandidate,
+        code: str,
+        field: str | None,
+        reason: str,
+        /,
+        *,
+        rejected: bool,
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class ConversionSettings:
+    default_tlp: Tlp
+    strict: bool = False
+    keep_personal_data: bool = False
+    # source_name of the external reference made from an incident id column: our agency.
+    incident_source_name: str = "incident"
+
+
+class _Rejected(Exception):
+    """Internal: ends the conversion of one candidate (the sink has been told why)."""
+
+
+class CandidateConverter:
+    """Converts candidates one at a time; `converted` returns the STIX object or None."""
+
+    def __init__(
+        self,
+        builder: StixObjectBuilder,
+        guardrails: Guardrails,
+        settings: ConversionSettings,
+        sink: IssueSink,
+    ) -> None:
+        self.builder = builder
+        self.guardrails = guardrails
+        self.settings = settings
+        self.sink = sink
+        # How many candidates took the default TLP, per run; the caller announces it.
+        self.default_tlp_count = 0
+        self._hints: dict[str, frozenset[IocType] | str] = {}
+        self._tlps: dict[str, Tlp | str] = {}
+
+    def converted(self, candidate: IndicatorCandidate) -> tuple[IocType, dict[str, Any]] | None:
+        """(type, object) for an accepted candidate; None when it was rejected or withheld."""
+        try:
+            return self._convert(candidate)
+        except _Rejected:
+            return None
+
+    def _reject(
+        self, candidate: IndicatorCandidate, code: str, field: str | None, reason: str
+    ) -> NoReturn:
+        self.sink(candidate, code, field, reason, rejected=True)
+        raise _Rejected
+
+    def _warn(
+        self, candidate: IndicatorCandidate, code: str, field: str | None, reason: str
+    ) -> None:
+        self.sink(candidate, code, field, reason, rejected=False)
+
+    def _convert(self, c: IndicatorCandidate) -> tuple[IocType, dict[str, Any]] | None:
+        value_field = c.field or "value"
+        raw = c.value
+        if len(raw) > MAX_VALUE_LENGTH:
+            self._reject(c, "value-too-long", value_field, f"longer than {MAX_VALUE_LENGTH:,}")
+        value = raw.strip()
+        if not value:
+            self._reject(c, "empty-value", value_field, "no value")
+        allowed = self._allowed_types(c) if c.type_hint else None
+        if allowed is None or not all(t.is_rule or t is IocType.STIX_PATTERN for t in allowed):
+            value = refang(value)
+        ioc_type = detect_ioc_type(value) if allowed is None else None
+        if ioc_type is None:
+            ioc_type = self._resolve_type(c, value, allowed, value_field)
+            if ioc_type is None:
+                return None
+        try:
+            normalised = normalise(ioc_type, value)
+        except ValueError as error:
+            self._reject(c, "invalid-value", value_field, f"not a valid {ioc_type.value}: {error}")
+        return self._build(c, ioc_type, normalised, value_field)
+
+    def _allowed_types(self, c: IndicatorCandidate) -> frozenset[IocType]:
+        hint = c.type_hint or ""
+        allowed = self._hints.get(hint)
+        if allowed is None:
+            try:
+                allowed = parse_type_hint(hint)
+            except ValueError as error:
+                allowed = str(error)
+            self._hints[hint] = allowed
+        if isinstance(allowed, str):
+            self._reject(c, "unknown-type", "type", allowed)
+        return allowed
+
+    def _resolve_type(
+        self,
+        c: IndicatorCandidate,
+        value: str,
+        allowed: frozenset[IocType] | None,
+        value_field: str,
+    ) -> IocType | None:
+        if allowed is not None and len(allowed) == 1:
+            return next(iter(allowed))
+        detected = detect_ioc_type(value)
+        if allowed is not None and detected not in allowed:
+            if allowed == HASH_TYPES:
+                try:
+                    return normalise_any_hash(value)[0]
+                except ValueError as error:
+                    self._reject(c, "invalid-value", value_field, f"not a valid hash: {error}")
+            expected = type_hint_name(allowed)
+            if detected is not None:
+                reason = f"the type says {expected} but it looks like {detected.value}"
+                self._reject(c, "type-mismatch", value_field, reason)
+            # Not recognised: say what is wrong with it as the first type the hint allows.
+            first = min(allowed, key=lambda t: _TYPE_ORDER.index(t))
+            try:
+                normalise(first, value)
+            except ValueError as error:
+                self._reject(c, "invalid-value", value_field, f"not a valid {expected}: {error}")
+            return first
+        if detected is not None:
+            return detected
+        if is_hash_shaped(value):
+            try:
+                normalise_any_hash(value)
+            except ValueError as error:
+                self._reject(c, "invalid-value", value_field, str(error))
+        if looks_like_phone_number(value):
+            if self.settings.keep_personal_data:
+                self._reject(c, "unrecognised", value_field, "phone numbers have no STIX type")
+            self._warn(c, "personal-data", value_field, "a phone number: personal data, withheld")
+            return None
+        self._reject(c, "unrecognised", value_field, "not a recognised indicator")
+        return None  # unreachable: _reject raises
+
+    def _build(
+        self, c: IndicatorCandidate, ioc_type: IocType, value: str, value_field: str
+    ) -> tuple[IocType, dict[str, Any]] | None:
+        settings = self.settings
+        if (
+            ioc_type is IocType.EMAIL
+            and not settings.keep_personal_data
+            and is_individual_email(value)
+        ):
+            self._warn(
+                c,
+                "personal-data",
+                value_field,
+                "an individual's e-mail address is personal data (GDPR, DPDP Act): withheld; "
+                "use --keep-personal-data to share it",
+            )
+            return None
+        hit = self.guardrails.check(ioc_type, value)
+        if hit is not None:
+            if settings.strict:
+                self._reject(c, hit.code, value_field, f"likely false positive: {hit.message}")
+            self._warn(c, hit.code, value_field, f"likely false positive: {hit.message}")
+        if ioc_type is IocType.DOMAIN and "xn--" in value:
+            self._warn(c, "idn-domain", value_field, f"internationalised name, shared as {value}")
+
+        tlp = self._tlp(c)
+        confidence = None
+        text = c.confidence
+        if text:
+            if text.isdigit() and len(text) <= 3 and int(text) <= 100:
+                confidence = int(text)  # the common case, without the general parser
+            else:
+                try:
+                    confidence = parse_confidence(text)
+                except ValueError as error:
+                    self._reject(c, "invalid-confidence", "confidence", str(error))
+        valid_from = self._timestamp(c, "valid_from", c.valid_from) if c.valid_from else None
+        valid_until = self._timestamp(c, "valid_until", c.valid_until) if c.valid_until else None
+        if valid_until is not None:
+            start = valid_from or self.builder.now
+            if valid_until <= start:
+                self._reject(c, "invalid-validity", "valid_until", "not later than valid_from")
+            if valid_until < self.builder.now:
+                self._warn(c, "expired", "valid_until", "the indicator has already expired")
+        description = self._description(c) if c.description else None
+        external_references = (
+            self._external_references(c)
+            if c.reference or c.incident_id or c.external_references
+            else None
+        )
+
+        if ioc_type is IocType.CVE:
+            return ioc_type, self.builder.vulnerability_from(
+                value,
+                tlp=tlp,
+                confidence=confidence,
+                description=description,
+                external_references=external_references,
+            )
+        indicator_types = kill_chain_phases = None
+        if c.indicator_types and c.indicator_types.strip():
+            try:
+                indicator_types = parse_indicator_types(c.indicator_types)
+            except ValueError as error:
+                self._reject(c, "invalid-indicator-types", "indicator_types", str(error))
+        if c.kill_chain_phases and c.kill_chain_phases.strip():
+            try:
+                kill_chain_phases = parse_kill_chain_phases(c.kill_chain_phases)
+            except ValueError as error:
+                self._reject(c, "invalid-kill-chain-phases", "kill_chain_phases", str(error))
+        return ioc_type, self.builder.indicator_from(
+            ioc_type,
+            value,
+            pattern_for(ioc_type, value),
+            tlp=tlp,
+            confidence=confidence,
+            valid_from=valid_from,
+            valid_until=valid_until,
+            description=description,
+            indicator_types=indicator_types,
+            kill_chain_phases=kill_chain_phases,
+            external_references=external_references,
+        )
+
+    def _tlp(self, c: IndicatorCandidate) -> Tlp:
+        text = c.tlp
+        tlp = self._tlps.get(text) if text else None
+        if tlp.__class__ is Tlp:
+            return tlp
+        if text is None or not text.strip():
+            self.default_tlp_count += 1
+            return self.settings.default_tlp
+        if tlp is None:
+            try:
+                tlp = Tlp.parse(text)
+            except ValueError as error:
+                tlp = str(error)
+            self._tlps[text] = tlp
+        if isinstance(tlp, str):
+            self._reject(c, "invalid-tlp", "tlp", tlp)
+        return tlp
+
+    def _timestamp(self, c: IndicatorCandidate, field: str, text: str | None) -> Any:
+        if text is None or not text.strip():
+            return None
+        try:
+            return parse_timestamp(text)
+        except ValueError as error:
+            self._reject(c, "invalid-timestamp", field, str(error))
+
+    def _description(self, c: IndicatorCandidate) -> str | None:
+        text = c.description
+        if not text or not text.strip():
+            return None
+        if text.isprintable() and "  " not in text and "@" not in text and "+" not in text:
+            return text.strip()  # the common case: nothing to tidy, check or scrub
+        text = " ".join(text.split()) if "\n" not in text else text.strip()
+        if len(text) > MAX_DESCRIPTION_LENGTH:
+            self._reject(c, "value-too-long", "description", "description too long")
+        try:
+            check_printable(text.replace("\n", " "), "description")
+        except ValueError as error:
+            self._reject(c, "invalid-value", "description", str(error))
+        if not self.settings.keep_personal_data:
+            text, removed = scrub_personal_data(text)
+            if removed:
+                self._warn(
+                    c,
+                    "personal-data",
+                    "description",
+                    f"{removed} e-mail address(es) or phone number(s) removed from the text",
+                )
+        return text
+
+    def _external_references(self, c: IndicatorCandidate) -> list[dict[str, str]] | None:
+        references: list[dict[str, str]] = list(c.external_references)
+        for field, text in (("reference", c.reference), ("incident_id", c.incident_id)):
+            if text and (len(text) > 4096 or not text.isprintable()):
+                self._reject(c, "invalid-value", field, "too long or holds control characters")
+        if c.reference and c.reference.strip():
+            reference = c.reference.strip()
+            key = "url" if reference.startswith(("http://", "https://")) else "description"
+            references.append({"source_name": "reference", key: reference})
+        if c.incident_id and c.incident_id.strip():
+            references.append(
+                {
+                    "source_name": self.settings.incident_source_name,
+                    "external_id": c.incident_id.strip(),
+                    "description": "incident",
+                }
+            )
+        return references or None

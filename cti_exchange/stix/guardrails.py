@@ -1,0 +1,329 @@
+"""Guardrails: values that are likely false positives, and values that look like personal data.
+
+False positives. An indicator on a private, loopback, link-local, multicast or unspecified
+address, on an internal name, on a very broad network range, or on a well-known benign domain,
+hash or system file name would raise alerts on every partner's own network. These are warnings
+(rejections with `--strict`). Documentation values (192.0.2.0/24, 198.51.100.0/24,
+203.0.113.0/24 from RFC 5737, 2001:db8::/32 from RFC 3849, and the names RFC 2606 / RFC 6761
+reserve: .test, .example, .invalid, example.com/.net/.org) are accepted without a warning, so
+that exercises and examples can be shared.
+
+Personal data. GDPR (art. 4(1)) and India's DPDP Act 2023 (s. 2(t)) cover any data about an
+identifiable person: an individual's e-mail address or phone number. Such values are withheld
+unless the analyst keeps them explicitly; role mailboxes (abuse@, postmaster@, ...) are not
+personal data. Free-text fields are scrubbed of individuals' e-mail addresses and
+international phone numbers.
+
+The lists of benign domains, hashes and file names are data (`cti_exchange/data/warninglists/`),
+loaded by `cti_exchange.readers.warning_list`; the reserved address ranges are standards and
+live here.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+import re
+from dataclasses import dataclass
+
+from cti_exchange.stix.ioc_types import HASH_TYPES, IocType
+
+
+@dataclass(frozen=True)
+class GuardrailHit:
+    """A likely false positive: `code` names the rule (for tests and JSON), `message` explains."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class WarningLists:
+    """Well-known benign values (the syntax is in data/warninglists/README.md).
+
+    `domains` match themselves and their sub-domains; `platform_domains` too, but a URL with a
+    path on them is a real indicator (one user's content); `exact_domains` match only
+    themselves (their sub-domains belong to users of a hosting or dynamic DNS service)."""
+
+    domains: frozenset[str] = frozenset()
+    platform_domains: frozenset[str] = frozenset()
+    exact_domains: frozenset[str] = frozenset()
+    hashes: frozenset[str] = frozenset()
+    file_names: frozenset[str] = frozenset()
+
+    @classmethod
+    def parse(cls, domains: str = "", hashes: str = "", file_names: str = "") -> WarningLists:
+        """Build from list texts: one entry a line, `#` comments, `+name` / `=name` prefixes."""
+        entries = _entries(domains)
+        return cls(
+            domains=frozenset(d for d in entries if d[0] not in "+="),
+            platform_domains=frozenset(d[1:] for d in entries if d[0] == "+"),
+            exact_domains=frozenset(d[1:] for d in entries if d[0] == "="),
+            hashes=frozenset(_entries(hashes)),
+            file_names=frozenset(_entries(file_names)),
+        )
+
+
+def _entries(text: str) -> list[str]:
+    return [
+        line.split("#", 1)[0].strip().lower()
+        for line in text.splitlines()
+        if line.split("#", 1)[0].strip()
+    ]
+
+
+def _v4(cidr: str) -> tuple[int, int]:
+    network = ipaddress.IPv4Network(cidr)
+    return int(network.network_address), int(network.broadcast_address)
+
+
+# (range, code, why). Sorted by start for bisection; none overlap.
+_IPV4_RESERVED = sorted(
+    (
+        (
+            *_v4("0.0.0.0/8"),
+            "unspecified-ip",
+            "the 'this network' block (RFC 1122 section 3.2.1.3)",
+        ),
+        (*_v4("10.0.0.0/8"), "private-ip", "private-use space (RFC 1918)"),
+        (*_v4("100.64.0.0/10"), "private-ip", "carrier-grade NAT space (RFC 6598)"),
+        (*_v4("127.0.0.0/8"), "loopback-ip", "the loopback block (RFC 1122 section 3.2.1.3)"),
+        (*_v4("169.254.0.0/16"), "link-local-ip", "link-local space (RFC 3927)"),
+        (*_v4("172.16.0.0/12"), "private-ip", "private-use space (RFC 1918)"),
+        (*_v4("192.0.0.0/24"), "reserved-ip", "the IETF protocol assignments block (RFC 6890)"),
+        (*_v4("192.168.0.0/16"), "private-ip", "private-use space (RFC 1918)"),
+        (*_v4("198.18.0.0/15"), "reserved-ip", "the benchmarking block (RFC 2544)"),
+        (*_v4("224.0.0.0/4"), "multicast-ip", "multicast space (RFC 5771)"),
+        (
+            *_v4("240.0.0.0/4"),
+            "reserved-ip",
+            "reserved space or the broadcast address (RFC 1112, RFC 919)",
+        ),
+    )
+)
+_IPV4_STARTS = [entry[0] for entry in _IPV4_RESERVED]
+_IPV4_DOCUMENTATION = [_v4(c) for c in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")]
+
+_IPV6_RESERVED = [
+    (ipaddress.IPv6Network(cidr), code, why)
+    for cidr, code, why in (
+        ("::/128", "unspecified-ip", "the unspecified address (RFC 4291 section 2.5.2)"),
+        ("::1/128", "loopback-ip", "the loopback address (RFC 4291 section 2.5.3)"),
+        ("fe80::/10", "link-local-ip", "link-local space (RFC 4291 section 2.5.6)"),
+        ("fec0::/10", "private-ip", "deprecated site-local space (RFC 3879)"),
+        ("fc00::/7", "private-ip", "unique local space (RFC 4193)"),
+        ("ff00::/8", "multicast-ip", "multicast space (RFC 4291 section 2.7)"),
+        ("100::/64", "reserved-ip", "the discard-only block (RFC 6666)"),
+    )
+]
+_IPV6_DOCUMENTATION = ipaddress.IPv6Network("2001:db8::/32")
+_IPV6_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+
+# Broader than this is almost certainly a mistake or a shared-infrastructure block.
+MIN_IPV4_PREFIX = 16
+MIN_IPV6_PREFIX = 32
+
+_DOCUMENTATION_SUFFIXES = (
+    "test",
+    "example",
+    "invalid",
+    "example.com",
+    "example.net",
+    "example.org",
+)
+_INTERNAL_SUFFIXES = (
+    "local",
+    "localhost",
+    "localdomain",
+    "internal",
+    "intranet",
+    "lan",
+    "home.arpa",
+    "corp",
+)
+
+
+class Guardrails:
+    """Checks normalised values against the reserved ranges and the warning lists."""
+
+    def __init__(self, lists: WarningLists) -> None:
+        self.lists = lists
+
+    def check(self, ioc_type: IocType, value: str) -> GuardrailHit | None:
+        """The likely-false-positive rule `value` breaks, or None."""
+        if ioc_type is IocType.IPV4 or ioc_type is IocType.IPV4_PORT:
+            return self._ipv4_range(_ipv4_int(value.partition(":")[0]), None)
+        if ioc_type is IocType.DOMAIN:
+            return self._domain(value)
+        if ioc_type is IocType.URL:
+            return self._url(value)
+        if ioc_type in HASH_TYPES:
+            if value in self.lists.hashes:
+                return GuardrailHit(
+                    "benign-hash", "hash of a well-known benign file (warning list)"
+                )
+            return None
+        if ioc_type is IocType.FILE_NAME:
+            if value.lower() in self.lists.file_names:
+                return GuardrailHit(
+                    "benign-file-name", "name of a standard system file: matches on every host"
+                )
+            return None
+        if ioc_type is IocType.IPV4_CIDR:
+            address, _, prefix = value.partition("/")
+            return self._ipv4_range(_ipv4_int(address), int(prefix))
+        if ioc_type in (IocType.IPV6, IocType.IPV6_PORT, IocType.IPV6_CIDR):
+            return self._ipv6(value)
+        return None
+
+    def _ipv4_range(self, start: int, prefix: int | None) -> GuardrailHit | None:
+        end = start if prefix is None else start + (1 << (32 - prefix)) - 1
+        for doc_start, doc_end in _IPV4_DOCUMENTATION:
+            if doc_start <= start and end <= doc_end:
+                return None
+        if prefix is not None and prefix < MIN_IPV4_PREFIX:
+            return GuardrailHit(
+                "broad-range", f"a /{prefix} range covers {1 << (32 - prefix):,} addresses"
+            )
+        # The last reserved range starting at or before `end` is the only one that can
+        # overlap [start, end]: the ranges are sorted and disjoint.
+        index = bisect.bisect_right(_IPV4_STARTS, end) - 1
+        if index >= 0 and _IPV4_RESERVED[index][1] >= start:
+            _, _, code, why = _IPV4_RESERVED[index]
+            return GuardrailHit(code, _reserved_message(why, prefix is None))
+        return None
+
+    def _ipv6(self, value: str) -> GuardrailHit | None:
+        text = value
+        if text.startswith("["):
+            text = text[1:].partition("]")[0]
+        if "/" not in text:
+            # Canonical (RFC 5952) text: the first group decides for everything but "::..."
+            # and 100::, which go the slow way. Most addresses are global unicast.
+            first = text.partition(":")[0]
+            if first and first != "100" and not first.startswith("f"):
+                return None  # global unicast (2001:db8::/32, documentation, included)
+        network = ipaddress.IPv6Network(text, strict=False)
+        if network.subnet_of(_IPV6_DOCUMENTATION):
+            return None
+        if network.subnet_of(_IPV6_MAPPED):
+            mapped = network.network_address.ipv4_mapped
+            prefix = None if network.prefixlen == 128 else max(network.prefixlen - 96, 0)
+            return self._ipv4_range(int(mapped), prefix) if mapped else None
+        if network.prefixlen < MIN_IPV6_PREFIX:
+            return GuardrailHit("broad-range", f"a /{network.prefixlen} IPv6 range is very broad")
+        for reserved, code, why in _IPV6_RESERVED:
+            if network.overlaps(reserved):
+                return GuardrailHit(code, _reserved_message(why, network.prefixlen == 128))
+        return None
+
+    def _domain(self, name: str) -> GuardrailHit | None:
+        hit, _ = self._domain_hit(name)
+        return hit
+
+    def _domain_hit(self, name: str) -> tuple[GuardrailHit | None, bool]:
+        """(hit, whether the match is a shared platform) for a domain name."""
+        if _has_suffix(name, _DOCUMENTATION_SUFFIXES):
+            return None, False
+        if _has_suffix(name, _INTERNAL_SUFFIXES):
+            message = "an internal name, not resolvable on the Internet"
+            return GuardrailHit("internal-name", message), False
+        lists = self.lists
+        if name in lists.exact_domains:
+            return GuardrailHit("benign-domain", "well-known benign domain (warning list)"), False
+        labels = name.split(".")
+        for start in range(len(labels) - 1):
+            suffix = ".".join(labels[start:])
+            platform = suffix in lists.platform_domains
+            if platform or suffix in lists.domains:
+                message = f"domain of a well-known benign service ({suffix})"
+                return GuardrailHit("benign-domain", message), platform
+        return None, False
+
+    def _url(self, url: str) -> GuardrailHit | None:
+        authority = url.partition("://")[2]
+        end = len(authority)
+        for separator in "/?#":
+            position = authority.find(separator)
+            if position != -1:
+                end = min(end, position)
+        host_port, rest = authority[:end], authority[end:]
+        host = host_port.rpartition("@")[2]
+        if host.startswith("["):
+            return self._ipv6(host.partition("]")[0] + "]")
+        host = host.partition(":")[0]
+        if host.replace(".", "").isdigit():
+            return self._ipv4_range(_ipv4_int(host), None)
+        hit, platform = self._domain_hit(host)
+        # A path on a shared platform (a paste, a repository) is one user's content: a real
+        # indicator. The bare platform would match everyone's traffic.
+        if platform and rest not in ("", "/"):
+            return None
+        return hit
+
+
+def _reserved_message(why: str, single_address: bool) -> str:
+    if single_address:
+        return f"in {why}, not routable on the Internet"
+    return f"the range overlaps {why}, not routable on the Internet"
+
+
+def _ipv4_int(address: str) -> int:
+    a, b, c, d = address.split(".")
+    return (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)
+
+
+def _has_suffix(name: str, suffixes: tuple[str, ...]) -> bool:
+    return any(name == s or name.endswith("." + s) for s in suffixes)
+
+
+# Mailboxes of a role, not of a person (RFC 2142 and common practice).
+ROLE_MAILBOXES = frozenset(
+    """abuse admin administrator billing cert contact csirt help helpdesk hostmaster info
+    mailer-daemon marketing noc no-reply noreply nobody office postmaster root sales security
+    service soc support sysadmin team webmaster www""".split()
+)
+_EMAIL_IN_TEXT = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# International numbers only ("+33 1 23 45 67 89"): bare digit runs are too often ids or dates.
+_PHONE_IN_TEXT = re.compile(r"\+\d[\d ().-]{5,22}\d")
+_PHONE_VALUE = re.compile(r"\+?\(?\d[\d ().-]{5,22}\d")
+
+
+def is_individual_email(address: str) -> bool:
+    """True unless the local part is a role mailbox (abuse@, postmaster@, ...)."""
+    local = address.rpartition("@")[0].lower().split("+", 1)[0]
+    return local not in ROLE_MAILBOXES
+
+
+def looks_like_phone_number(value: str) -> bool:
+    """A value of 7 to 15 digits (E.164) with the punctuation phone numbers are written with."""
+    if _PHONE_VALUE.fullmatch(value) is None:
+        return False
+    digits = sum(ch.isdigit() for ch in value)
+    return 7 <= digits <= 15 and (value.startswith("+") or any(c in value for c in " ()-"))
+
+
+def scrub_personal_data(text: str) -> tuple[str, int]:
+    """`text` with individuals' e-mail addresses and phone numbers replaced; and how many."""
+    if "@" not in text and "+" not in text:
+        return text, 0
+    count = 0
+
+    def redact_email(match: re.Match[str]) -> str:
+        nonlocal count
+        if not is_individual_email(match.group()):
+            return match.group()
+        count += 1
+        return "[e-mail address removed]"
+
+    def redact_phone(match: re.Match[str]) -> str:
+        nonlocal count
+        digits = sum(ch.isdigit() for ch in match.group())
+        if not 8 <= digits <= 15:  # E.164 numbers have at most 15 digits
+            return match.group()
+        count += 1
+        return "[phone number removed]"
+
+    text = _EMAIL_IN_TEXT.sub(redact_email, text)
+    text = _PHONE_IN_TEXT.sub(redact_phone, text)
+    return text, count

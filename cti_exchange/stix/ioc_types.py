@@ -1,0 +1,350 @@
+"""The kinds of indicator cti-exchange turns into STIX 2.1, and how a bare value is recognised.
+
+Detection looks at the *shape* of a value only (four dotted numbers, 64 hex digits, a
+`scheme://`), never at whether it is valid: `999.1.1.1` is detected as an IPv4 address so that
+`normalise` can reject it with a precise reason ("octet 999 is above 255") instead of the row
+falling through as "unrecognised". Values are expected refanged (see `refang.py`).
+
+Ambiguities are settled on purpose:
+- a name whose last label is a file extension that is not a top-level domain (`.exe`, `.dll`,
+  `.docx`, ...) is a file name; `.zip` and `.mov` are real TLDs, so `update.zip` is a domain
+  unless the input says otherwise (a type column, a MISP type, a `# Filename` section);
+- a hex string is a hash only at 32, 40, 64 or 128 digits; other lengths are still detected as
+  hash-shaped (`HASH_SHAPED`) so that the rejection can say why.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+
+
+class IocType(Enum):
+    """A kind of indicator. The value is the name used in reports, type columns and counts."""
+
+    IPV4 = "ipv4-addr"
+    IPV4_CIDR = "ipv4-cidr"
+    IPV4_PORT = "ipv4-port"
+    IPV6 = "ipv6-addr"
+    IPV6_CIDR = "ipv6-cidr"
+    IPV6_PORT = "ipv6-port"
+    DOMAIN = "domain-name"
+    URL = "url"
+    EMAIL = "email-addr"
+    MD5 = "md5"
+    SHA1 = "sha1"
+    SHA256 = "sha256"
+    SHA512 = "sha512"
+    FILE_NAME = "file-name"
+    YARA = "yara"
+    SIGMA = "sigma"
+    SNORT = "snort"
+    SURICATA = "suricata"
+    STIX_PATTERN = "stix-pattern"
+    CVE = "cve"
+
+    # Members are singletons compared by identity; Enum's own __hash__ is a Python-level call,
+    # measurably slow on the per-row path where types are dict keys.
+    __hash__ = object.__hash__
+
+    @property
+    def is_rule(self) -> bool:
+        """Rule-based indicators keep their text: it is the pattern, with its own pattern_type."""
+        return self in _RULE_TYPES
+
+    @property
+    def pattern_type(self) -> str:
+        """The STIX 2.1 pattern-type-ov value for this kind of indicator."""
+        return self.value if self in _RULE_TYPES else "stix"
+
+    @property
+    def lifetime_key(self) -> str:
+        """The key of the profile's `lifetime_days` table that sets this type's valid_until."""
+        return _LIFETIME_KEYS[self]
+
+
+_RULE_TYPES = frozenset({IocType.YARA, IocType.SIGMA, IocType.SNORT, IocType.SURICATA})
+HASH_TYPES = frozenset({IocType.MD5, IocType.SHA1, IocType.SHA256, IocType.SHA512})
+HASH_LENGTHS = {32: IocType.MD5, 40: IocType.SHA1, 64: IocType.SHA256, 128: IocType.SHA512}
+
+_LIFETIME_KEYS = {
+    IocType.IPV4: "ipv4-addr",
+    IocType.IPV4_CIDR: "ipv4-addr",
+    IocType.IPV4_PORT: "ipv4-addr",
+    IocType.IPV6: "ipv6-addr",
+    IocType.IPV6_CIDR: "ipv6-addr",
+    IocType.IPV6_PORT: "ipv6-addr",
+    IocType.DOMAIN: "domain-name",
+    IocType.URL: "url",
+    IocType.EMAIL: "email-addr",
+    IocType.MD5: "file",
+    IocType.SHA1: "file",
+    IocType.SHA256: "file",
+    IocType.SHA512: "file",
+    IocType.FILE_NAME: "file",
+    IocType.YARA: "rule",
+    IocType.SIGMA: "rule",
+    IocType.SNORT: "rule",
+    IocType.SURICATA: "rule",
+    IocType.STIX_PATTERN: "other",
+    IocType.CVE: "other",
+}
+
+# A value whose shape is a hash but whose length is not one we share; detection returns it so
+# that normalisation can explain the rejection. It is not a member of IocType on purpose: it
+# never reaches a STIX object.
+HASH_SHAPED = "hash-shaped"
+
+# File extensions that are not delegated top-level domains, so a dotted name ending in one of
+# them is a file name. (.com, .zip, .mov, .py, .sh, .pl, .app, .one, .run, .dot are TLDs.)
+FILE_EXTENSIONS = frozenset(
+    """
+    exe dll sys scr bat cmd ps1 psm1 psd1 vbs vbe js jse wsf wsh hta lnk cpl ocx drv pif msi msp
+    msc doc docx docm xls xlsx xlsm xlsb ppt pptx pptm pdf rtf odt ods odp iso img vhd vhdx rar
+    7z gz tgz bz2 xz tar jar war apk ipa elf so dylib bin dat tmp txt log cab chm jpg jpeg png
+    gif bmp svg ico htm html php asp aspx jsp cgi inf ini cfg conf bak db sqlite json xml yml
+    yaml csv eml msg mp3 mp4 avi wav dmg pkg deb rpm torrent swf class dex ko lib pdb pyc sct
+    xll wll ace arj lzh dotm xltm potm ppam ppsm sldm
+    """.split()
+)
+
+# Shape of a bare value with no whitespace. The named alternatives are tried in order and the
+# first full match wins, so the specific shapes come before the general ones.
+_LDH_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = rf"(?:{_LDH_LABEL}\.)+(?:[A-Za-z][A-Za-z0-9-]*|xn--[A-Za-z0-9-]+)\.?"
+_IPV4 = r"\d{1,3}(?:\.\d{1,3}){3}"
+_IPV6 = r"[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*"  # at least two colons
+_SHAPE = re.compile(
+    rf"""
+      (?P<ipv4>{_IPV4})
+    | (?P<hex>[0-9A-Fa-f]{{16,}})
+    | (?P<domain>{_HOSTNAME})
+    | (?P<ipv4_cidr>{_IPV4}/\d{{1,3}})
+    | (?P<ipv4_port>{_IPV4}:\d{{1,6}})
+    | (?P<cve>[Cc][Vv][Ee]-\d{{4}}-\d{{4,}})
+    | (?P<stix>\[\s*\(*\s*[a-z][a-z0-9-]*:.*\])
+    | (?P<url>[A-Za-z][A-Za-z0-9+.-]*://\S+)
+    | (?P<url_noscheme>(?:{_HOSTNAME}|{_IPV4})(?::\d{{1,5}})?/\S*)
+    | (?P<ipv6_port>\[[0-9A-Fa-f:.%\w]+\]:\d{{1,6}})
+    | (?P<ipv6_cidr>{_IPV6}/\d{{1,3}})
+    | (?P<ipv6>{_IPV6}(?:%\w+)?|\[{_IPV6}\])
+    | (?P<email>[^@\s/\\]+@[^@\s/\\]+)
+    | (?P<idn>(?:[^\W_](?:[\w-]{{0,61}}[^\W_])?\.)+[^\W\d_][\w-]*\.?)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+_SHAPE_TYPES: dict[str, IocType] = {
+    "ipv4": IocType.IPV4,
+    "ipv4_cidr": IocType.IPV4_CIDR,
+    "ipv4_port": IocType.IPV4_PORT,
+    "cve": IocType.CVE,
+    "stix": IocType.STIX_PATTERN,
+    "url": IocType.URL,
+    "url_noscheme": IocType.URL,
+    "ipv6_port": IocType.IPV6_PORT,
+    "ipv6_cidr": IocType.IPV6_CIDR,
+    "ipv6": IocType.IPV6,
+    "email": IocType.EMAIL,
+    "domain": IocType.DOMAIN,
+    "idn": IocType.DOMAIN,
+}
+
+_HAS_SPACE = re.compile(r"\s")
+_FILE_EXTENSION = re.compile(r"\.([A-Za-z0-9_]{1,10})\Z")
+
+# Rule languages, recognised from their first lines. YARA: "rule name {" after optional
+# imports and modifiers. Snort/Suricata: "action proto src port -> dst port (options)".
+_YARA = re.compile(
+    r"\s*(?:(?:import|include)\s+\"[^\"\n]*\"\s*)*(?:(?:private|global)\s+)*rule\s+[A-Za-z_]\w*"
+    r"[^{]*\{",
+)
+_IDS_RULE = re.compile(
+    r"\s*(?:alert|drop|reject|pass|log|sdrop|rejectsrc|rejectdst|rejectboth)\s+([a-z0-9-]+)\s+"
+    r"\S+\s+\S+\s+(?:->|<>)\s+\S+\s+\S+\s*\(",
+)
+_SURICATA_PROTOCOLS = frozenset(
+    "http http2 tls dns smb ftp ftp-data ssh smtp dcerpc dhcp dnp3 enip ikev2 krb5 modbus mqtt "
+    "nfs ntp quic rdp rfb sip snmp tftp pkthdr".split()
+)
+_SURICATA_KEYWORDS = re.compile(
+    r"\b(?:http|tls|dns|ja3|ja3s|ja4|file|smb|ssh|krb5|quic|sip|rfb|dcerpc|smtp)\.[a-z_]+\s*;"
+)
+_SIGMA_TITLE = re.compile(r"^title\s*:", re.MULTILINE)
+_SIGMA_DETECTION = re.compile(r"^detection\s*:", re.MULTILINE)
+
+
+def detect_ioc_type(value: str) -> IocType | None:
+    """The kind of indicator `value` looks like, or None.
+
+    `value` should be stripped and refanged. See the module docstring for the rules.
+    """
+    if not value:
+        return None
+    if _HAS_SPACE.search(value) is not None:
+        return _detect_with_whitespace(value)
+    match = _SHAPE.fullmatch(value)
+    if match is None:
+        return IocType.FILE_NAME if _looks_like_file_name(value) else None
+    kind = match.lastgroup
+    if kind == "hex":
+        return HASH_LENGTHS.get(len(value))  # other lengths: see is_hash_shaped
+    if kind == "idn" and (value.isascii() or "_" in value):
+        # Not a host name (an underscore, or ASCII outside letters-digits-hyphen).
+        return IocType.FILE_NAME if _looks_like_file_name(value) else None
+    if kind in ("domain", "idn"):
+        last_label = value.rstrip(".").rsplit(".", 1)[-1].lower()
+        if last_label in FILE_EXTENSIONS:
+            return IocType.FILE_NAME
+    return _SHAPE_TYPES[kind]  # type: ignore[index]
+
+
+def is_hash_shaped(value: str) -> bool:
+    """True for a hex string of 16+ digits, whatever its length (a hash attempt)."""
+    match = _SHAPE.fullmatch(value)
+    return match is not None and match.lastgroup == "hex"
+
+
+def detect_rule_type(value: str) -> IocType | None:
+    """YARA, Sigma, Snort or Suricata when `value` is a rule in one of these languages."""
+    if _YARA.match(value):
+        return IocType.YARA
+    ids = _IDS_RULE.match(value)
+    if ids is not None:
+        if ids.group(1) in _SURICATA_PROTOCOLS or _SURICATA_KEYWORDS.search(value):
+            return IocType.SURICATA
+        return IocType.SNORT
+    if _SIGMA_TITLE.search(value) and _SIGMA_DETECTION.search(value):
+        return IocType.SIGMA
+    return None
+
+
+def _detect_with_whitespace(value: str) -> IocType | None:
+    rule = detect_rule_type(value)
+    if rule is not None:
+        return rule
+    if value.lstrip().startswith("[") and _SHAPE.fullmatch(value.strip()) is not None:
+        return IocType.STIX_PATTERN
+    # A file name may contain spaces ("legal paper,07.14.20.doc"), never a line break.
+    if "\n" not in value and "\r" not in value and _looks_like_file_name(value):
+        return IocType.FILE_NAME
+    return None
+
+
+def _looks_like_file_name(value: str) -> bool:
+    match = _FILE_EXTENSION.search(value)
+    if match is None or "://" in value or "@" in value:
+        return False
+    extension = match.group(1).lower()
+    name = value.replace("\\", "/").rsplit("/", 1)[-1]
+    if extension in FILE_EXTENSIONS:
+        return True
+    # A single-dot name that cannot be a host name (an underscore, a tilde, a space) is a file
+    # name: "Monlam_Grand_Tibetan_Dictionary_2018.zip". With more dots it may be a sub-domain.
+    return (
+        name.count(".") == 1
+        and len(name) > len(extension) + 1
+        and re.fullmatch(_HOSTNAME, name) is None
+    )
+
+
+# Type names as they appear in type columns, MISP attributes and `# Section` comments, mapped to
+# the set of types they allow. Keys are compared after lower-casing and removing spaces, "_",
+# "-" and a final plural "s".
+_ALL_IP = frozenset(
+    {
+        IocType.IPV4,
+        IocType.IPV4_CIDR,
+        IocType.IPV4_PORT,
+        IocType.IPV6,
+        IocType.IPV6_CIDR,
+        IocType.IPV6_PORT,
+    }
+)
+_TYPE_ALIASES: dict[str, frozenset[IocType]] = {
+    **{key: _ALL_IP for key in ("ip", "ipaddres", "ipaddress", "ipsrc", "ipdst", "address")},
+    **{key: frozenset({IocType.IPV4}) for key in ("ipv4", "ipv4addr", "ipv4address")},
+    **{key: frozenset({IocType.IPV6}) for key in ("ipv6", "ipv6addr", "ipv6address")},
+    **{
+        key: frozenset({IocType.IPV4_CIDR, IocType.IPV6_CIDR})
+        for key in ("cidr", "network", "netblock", "iprange", "subnet")
+    },
+    "ipv4cidr": frozenset({IocType.IPV4_CIDR}),
+    "ipv6cidr": frozenset({IocType.IPV6_CIDR}),
+    **{
+        key: frozenset({IocType.IPV4_PORT, IocType.IPV6_PORT})
+        for key in ("ip:port", "ipport", "ipv4:port", "ipv4port", "ipv6:port", "ipv6port")
+    },
+    **{
+        key: frozenset({IocType.DOMAIN})
+        for key in ("domain", "domainname", "hostname", "host", "fqdn", "dns", "dnsname")
+    },
+    **{key: frozenset({IocType.URL}) for key in ("url", "link", "uri", "weburl")},
+    **{
+        key: frozenset({IocType.EMAIL})
+        for key in ("email", "emailaddress", "emailaddr", "mail", "emailsrc", "emaildst")
+    },
+    "md5": frozenset({IocType.MD5}),
+    **{key: frozenset({IocType.SHA1}) for key in ("sha1",)},
+    **{key: frozenset({IocType.SHA256}) for key in ("sha256",)},
+    **{key: frozenset({IocType.SHA512}) for key in ("sha512",)},
+    **{key: HASH_TYPES for key in ("hash", "filehash", "sample", "checksum", "digest")},
+    **{
+        key: frozenset({IocType.FILE_NAME})
+        for key in ("file", "filename", "name", "filepath", "path")
+    },
+    "yara": frozenset({IocType.YARA}),
+    "sigma": frozenset({IocType.SIGMA}),
+    "snort": frozenset({IocType.SNORT}),
+    "suricata": frozenset({IocType.SURICATA}),
+    "rule": _RULE_TYPES,
+    **{key: frozenset({IocType.STIX_PATTERN}) for key in ("stix", "stixpattern", "pattern")},
+    **{key: frozenset({IocType.CVE}) for key in ("cve", "vulnerability", "cveid")},
+}
+# Our own type names are always accepted too ("ipv4-addr", "domain-name", "file-name", ...).
+_TYPE_ALIASES.update({t.value.replace("-", ""): frozenset({t}) for t in IocType})
+
+_WORD = re.compile(r"[a-z0-9][a-z0-9-]*(?::[a-z0-9]+)?")
+
+
+def _alias_key(text: str) -> str:
+    return "".join(text.lower().split()).replace("_", "").replace("-", "")
+
+
+def parse_type_hint(text: str) -> frozenset[IocType]:
+    """The types a type name allows: "IPv4" -> {IPV4}, "hash" -> the four hashes.
+
+    Accepts our names, STIX names, MISP attribute names and common spreadsheet headers.
+    A longer label is searched for a type word: "C2 @ Pastebin URL" -> {URL}.
+    Raises ValueError naming the text when nothing matches, or when two types match.
+    """
+    key = _alias_key(text)
+    found = _TYPE_ALIASES.get(key) or _TYPE_ALIASES.get(key[:-1] if key.endswith("s") else key)
+    if found:
+        return found
+    kinds = [
+        _TYPE_ALIASES[alias]
+        for word in _WORD.findall(text.lower())
+        for alias in {_alias_key(word), _alias_key(word).removesuffix("s")}
+        if alias in _TYPE_ALIASES and alias not in _VAGUE_WORDS
+    ]
+    if not kinds:
+        raise ValueError(f"unknown indicator type {text!r}")
+    # "SHA256 hash" names both {SHA256} and the hashes: the most specific one is meant.
+    common = frozenset.intersection(*kinds)
+    if not common:
+        raise ValueError(f"ambiguous indicator type {text!r}")
+    return common
+
+
+# Words too vague to decide a type on their own inside a longer label.
+_VAGUE_WORDS = frozenset({"name", "address", "file", "host", "path", "network", "pattern", "mail"})
+
+
+def type_hint_name(allowed: frozenset[IocType]) -> str:
+    """A short human name for a set of allowed types, for messages."""
+    if allowed == HASH_TYPES:
+        return "hash"
+    if allowed == _ALL_IP:
+        return "IP address"
+    return " or ".join(sorted(t.value for t in allowed))

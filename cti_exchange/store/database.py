@@ -1,0 +1,56 @@
+"""Opening the store: connection settings, migrations, transactions.
+
+WAL lets readers (triage) work while a sync writes. synchronous=FULL makes every commit durable
+before it returns, which is what "cursors move only after data is durably stored" needs: a
+cursor update is committed in the same transaction as the data it covers, or after it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from cti_exchange.errors import ConfigError
+from cti_exchange.failpoints import failpoint
+from cti_exchange.store.migrations import apply_migrations
+
+
+class Database:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly
+            # what `transaction()` encloses.
+            self.conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+            self.conn.execute("PRAGMA busy_timeout=30000")
+            self.schema_version = apply_migrations(self.conn)
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(
+                f"cannot open the store {path}: {exc}",
+                hint="check the path in config.toml [store] and that the file is a cti-exchange store",
+            ) from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit of work: all of it is committed, or none of it."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        failpoint("commit-before")
+        self.conn.execute("COMMIT")
+        failpoint("commit-after")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def integrity_check(self) -> str:
+        row = self.conn.execute("PRAGMA integrity_check").fetchone()
+        return str(row[0])

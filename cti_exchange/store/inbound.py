@@ -1,0 +1,247 @@
+"""What we received: accepted envelopes, inbound channel state, quarantine, TAXII cursors."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from cti_exchange.clock import stix_timestamp
+from cti_exchange.envelope.open import ChannelState, OpenedEnvelope
+from cti_exchange.envelope.reasons import EnvelopeRejected
+from cti_exchange.store.audit_log import append_audit
+from cti_exchange.store.receipts import apply_receipts, is_receipt_only, owe_receipt
+from cti_exchange.store.database import Database
+from cti_exchange.store.objects import write_objects
+
+
+@dataclass(frozen=True)
+class TaxiiOrigin:
+    """Where an envelope was read from, so a re-read never processes it twice."""
+
+    partner: str
+    collection: str
+    object_id: str
+    version: str
+
+
+@dataclass(frozen=True)
+class QuarantineRecord:
+    id: int
+    partner: str | None
+    envelope_id: str | None
+    sender: str | None
+    reason: str
+    detail: str
+    received_at: str
+    resolved_at: str | None
+
+
+class Inbound:
+    def __init__(self, db: Database, actor: str = "cti-exchange") -> None:
+        self.db = db
+        self.actor = actor
+
+    def seen_envelope(self, envelope_id: str) -> bool:
+        row = self.db.conn.execute(
+            "SELECT 1 FROM envelopes_in WHERE envelope_id = ?", (envelope_id,)
+        ).fetchone()
+        return row is not None
+
+    def accepted_artifact(self, artifact_id: str) -> bool:
+        row = self.db.conn.execute(
+            "SELECT 1 FROM envelopes_in WHERE artifact_id = ?", (artifact_id,)
+        ).fetchone()
+        return row is not None
+
+    def channel_state(self, sender: str) -> ChannelState | None:
+        row = self.db.conn.execute(
+            "SELECT sequence, digest FROM channels_in WHERE sender = ?", (sender,)
+        ).fetchone()
+        return ChannelState(sequence=row[0], digest=row[1]) if row else None
+
+    def accept(
+        self,
+        opened: OpenedEnvelope,
+        *,
+        partner: str,
+        received_at: str,
+        artifact_id: str | None,
+        origin: TaxiiOrigin | None = None,
+    ) -> int:
+        """Stores an opened envelope and its objects in one transaction; returns new versions."""
+        header = opened.header
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO envelopes_in (envelope_id, partner, sender, sequence, digest, "
+                "issued_at, received_at, signer_kid, signer_thumbprint, bundle_id, object_count, "
+                "artifact_id, jws_deflated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    header.envelope_id,
+                    partner,
+                    header.sender,
+                    opened.channel.sequence if opened.channel else None,
+                    opened.digest,
+                    stix_timestamp(header.issued_at),
+                    received_at,
+                    opened.signer.kid,
+                    opened.signer.thumbprint,
+                    header.bundle_id,
+                    header.object_count,
+                    artifact_id,
+                    opened.jws_deflated,
+                ),
+            )
+            if opened.channel is not None:
+                conn.execute(
+                    "INSERT INTO channels_in (sender, sequence, digest, updated_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (sender) DO UPDATE SET "
+                    "sequence = excluded.sequence, digest = excluded.digest, "
+                    "updated_at = excluded.updated_at",
+                    (header.sender, opened.channel.sequence, opened.digest, received_at),
+                )
+            new_versions = write_objects(
+                conn,
+                opened.bundle["objects"],
+                envelope_id=header.envelope_id,
+                partner=partner,
+                received_at=received_at,
+            )
+            if origin is not None:
+                _mark_processed(conn, origin, "accepted")
+            objects = opened.bundle["objects"]
+            if opened.channel is not None and not is_receipt_only(objects):
+                owe_receipt(
+                    conn, envelope_id=header.envelope_id, partner=partner,
+                    digest=opened.digest, at=received_at,
+                )
+            acknowledged = apply_receipts(conn, partner=partner, objects=objects)
+            append_audit(
+                conn,
+                at=received_at,
+                actor=self.actor,
+                action="accept",
+                partner=partner,
+                details={
+                    "envelope_id": header.envelope_id,
+                    "sender": header.sender,
+                    "sequence": opened.channel.sequence if opened.channel else None,
+                    "gap_accepted": list(opened.gap_skipped),
+                    "digest": opened.digest,
+                    "signer_kid": opened.signer.kid,
+                    "signer_thumbprint": opened.signer.thumbprint,
+                    "bundle_id": header.bundle_id,
+                    "objects": header.object_count,
+                    "new_versions": new_versions,
+                    "receipts_for_our_envelopes": acknowledged,
+                },
+            )
+        return new_versions
+
+    def quarantine(
+        self,
+        artifact: dict[str, Any],
+        rejected: EnvelopeRejected,
+        *,
+        partner: str | None,
+        received_at: str,
+        origin: TaxiiOrigin | None = None,
+    ) -> int:
+        """Keeps the raw envelope and why it was refused; nothing from it is accepted."""
+        with self.db.transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO quarantine (partner, collection, taxii_object_id, envelope_id, "
+                "sender, reason, detail, received_at, artifact) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    partner,
+                    origin.collection if origin else None,
+                    artifact.get("id") if isinstance(artifact, dict) else None,
+                    rejected.envelope_id,
+                    rejected.sender,
+                    rejected.reason.value,
+                    rejected.detail,
+                    received_at,
+                    json.dumps(artifact, separators=(",", ":")),
+                ),
+            )
+            if origin is not None:
+                _mark_processed(conn, origin, "quarantined")
+            append_audit(
+                conn,
+                at=received_at,
+                actor=self.actor,
+                action="reject",
+                partner=partner,
+                details={
+                    "envelope_id": rejected.envelope_id,
+                    "sender": rejected.sender,
+                    "reason": rejected.reason.value,
+                    "detail": rejected.detail,
+                    "quarantine_id": cursor.lastrowid,
+                },
+            )
+        return int(cursor.lastrowid or 0)
+
+    def quarantined(self, *, include_resolved: bool = False) -> list[QuarantineRecord]:
+        sql = (
+            "SELECT id, partner, envelope_id, sender, reason, detail, received_at, resolved_at "
+            "FROM quarantine"
+        )
+        if not include_resolved:
+            sql += " WHERE resolved_at IS NULL"
+        return [QuarantineRecord(*row) for row in self.db.conn.execute(sql + " ORDER BY id")]
+
+    def quarantined_artifact(self, record_id: int) -> dict[str, Any] | None:
+        row = self.db.conn.execute(
+            "SELECT artifact FROM quarantine WHERE id = ?", (record_id,)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def resolve_quarantine(self, record_id: int, resolution: str, at: str) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE quarantine SET resolved_at = ?, resolution = ? WHERE id = ?",
+                (at, resolution, record_id),
+            )
+
+    # -- TAXII reading position --------------------------------------------------------------
+
+    def processed(self, origin: TaxiiOrigin) -> bool:
+        row = self.db.conn.execute(
+            "SELECT 1 FROM taxii_processed WHERE partner = ? AND collection = ? "
+            "AND object_id = ? AND version = ?",
+            (origin.partner, origin.collection, origin.object_id, origin.version),
+        ).fetchone()
+        return row is not None
+
+    def mark_processed(self, origin: TaxiiOrigin, outcome: str) -> None:
+        with self.db.transaction() as conn:
+            _mark_processed(conn, origin, outcome)
+
+    def cursor(self, partner: str, collection: str) -> str | None:
+        row = self.db.conn.execute(
+            "SELECT added_after FROM pull_cursors WHERE partner = ? AND collection = ?",
+            (partner, collection),
+        ).fetchone()
+        return row[0] if row else None
+
+    def move_cursor(self, partner: str, collection: str, added_after: str, at: str) -> None:
+        """Called only once everything up to `added_after` is committed (see exchange/pull.py)."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO pull_cursors (partner, collection, added_after, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (partner, collection) DO UPDATE SET "
+                "added_after = excluded.added_after, updated_at = excluded.updated_at "
+                "WHERE excluded.added_after > pull_cursors.added_after "
+                "OR pull_cursors.added_after IS NULL",
+                (partner, collection, added_after, at),
+            )
+
+
+def _mark_processed(conn: sqlite3.Connection, origin: TaxiiOrigin, outcome: str) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO taxii_processed (partner, collection, object_id, version, outcome) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (origin.partner, origin.collection, origin.object_id, origin.version, outcome),
+    )

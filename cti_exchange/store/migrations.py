@@ -1,0 +1,241 @@
+"""Versioned schema migrations of the local store. Append, never edit, a migration."""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE envelopes_in (
+            envelope_id TEXT PRIMARY KEY,
+            partner TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            sequence INTEGER,
+            digest TEXT NOT NULL,
+            issued_at TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            signer_kid TEXT NOT NULL,
+            signer_thumbprint TEXT NOT NULL,
+            bundle_id TEXT NOT NULL,
+            object_count INTEGER NOT NULL,
+            artifact_id TEXT,
+            jws_deflated BLOB NOT NULL
+        );
+        CREATE INDEX envelopes_in_by_artifact ON envelopes_in (artifact_id);
+        CREATE TABLE channels_in (
+            sender TEXT PRIMARY KEY,
+            sequence INTEGER NOT NULL,
+            digest TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE channels_out (
+            recipient TEXT PRIMARY KEY,
+            sequence INTEGER NOT NULL,
+            digest TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE objects (
+            object_id TEXT NOT NULL,
+            version TEXT NOT NULL,
+            is_current INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            ioc_type TEXT,
+            value TEXT,
+            name TEXT,
+            pattern_type TEXT,
+            tlp TEXT,
+            confidence INTEGER,
+            valid_from TEXT,
+            valid_until TEXT,
+            revoked INTEGER NOT NULL DEFAULT 0,
+            created_by_ref TEXT,
+            envelope_id TEXT NOT NULL,
+            partner TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'new',
+            status_by TEXT,
+            status_at TEXT,
+            status_note TEXT,
+            json TEXT NOT NULL,
+            PRIMARY KEY (object_id, version)
+        );
+        CREATE INDEX objects_current_by_received ON objects (received_at) WHERE is_current = 1;
+        CREATE INDEX objects_current_by_status ON objects (status, received_at) WHERE is_current = 1;
+        CREATE INDEX objects_current_by_value ON objects (ioc_type, value) WHERE is_current = 1;
+        CREATE TABLE object_sources (
+            object_id TEXT NOT NULL,
+            version TEXT NOT NULL,
+            envelope_id TEXT NOT NULL,
+            partner TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (object_id, version, envelope_id)
+        );
+        CREATE TABLE quarantine (
+            id INTEGER PRIMARY KEY,
+            partner TEXT,
+            collection TEXT,
+            taxii_object_id TEXT,
+            envelope_id TEXT,
+            sender TEXT,
+            reason TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            artifact TEXT NOT NULL,
+            resolved_at TEXT,
+            resolution TEXT
+        );
+        CREATE INDEX quarantine_open ON quarantine (resolved_at, partner);
+        CREATE TABLE taxii_processed (
+            partner TEXT NOT NULL,
+            collection TEXT NOT NULL,
+            object_id TEXT NOT NULL,
+            version TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            PRIMARY KEY (partner, collection, object_id, version)
+        );
+        CREATE TABLE pull_cursors (
+            partner TEXT NOT NULL,
+            collection TEXT NOT NULL,
+            added_after TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (partner, collection)
+        );
+        CREATE TABLE share_requests (
+            request_id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            sealed_at TEXT,
+            finished_at TEXT
+        );
+        CREATE TABLE sent_envelopes (
+            envelope_id TEXT PRIMARY KEY,
+            request_id TEXT,
+            created_at TEXT NOT NULL,
+            bundle_id TEXT NOT NULL,
+            object_count INTEGER NOT NULL,
+            recipients TEXT NOT NULL,
+            tlp TEXT,
+            digest TEXT NOT NULL,
+            artifact TEXT NOT NULL
+        );
+        CREATE TABLE deliveries (
+            envelope_id TEXT NOT NULL,
+            partner TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            posted_at TEXT,
+            received_at TEXT,
+            PRIMARY KEY (envelope_id, partner)
+        );
+        CREATE INDEX deliveries_by_status ON deliveries (status, partner);
+        CREATE TABLE sent_objects (
+            envelope_id TEXT NOT NULL,
+            object_id TEXT NOT NULL,
+            version TEXT NOT NULL,
+            type TEXT NOT NULL,
+            ioc_type TEXT,
+            value TEXT,
+            tlp TEXT,
+            PRIMARY KEY (envelope_id, object_id)
+        );
+        CREATE INDEX sent_objects_by_object ON sent_objects (object_id);
+        CREATE INDEX sent_envelopes_by_request ON sent_envelopes (request_id);
+        CREATE TABLE receipts_owed (
+            envelope_id TEXT PRIMARY KEY,
+            partner TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            accepted_at TEXT NOT NULL,
+            receipt_envelope_id TEXT
+        );
+        CREATE INDEX receipts_owed_by_partner ON receipts_owed (partner, receipt_envelope_id);
+        CREATE TABLE audit_log (
+            seq INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            partner TEXT,
+            details TEXT NOT NULL,
+            prev TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE INDEX audit_log_by_time ON audit_log (at);
+        CREATE TABLE audit_heads (
+            seq INTEGER PRIMARY KEY,
+            hash TEXT NOT NULL,
+            signed_at TEXT NOT NULL,
+            kid TEXT NOT NULL,
+            jws TEXT NOT NULL
+        );
+        CREATE TABLE triage_log (
+            id INTEGER PRIMARY KEY,
+            object_id TEXT NOT NULL,
+            decision TEXT NOT NULL,
+            analyst TEXT NOT NULL,
+            decided_at TEXT NOT NULL,
+            note TEXT
+        );
+        """,
+    ),
+    (
+        2,
+        # Triage, export and sightings (issue 7). No semicolons inside comments: the runner
+        # splits statements on them.
+        """
+        -- triage list --partner X: the first page in received order without a scan
+        CREATE INDEX objects_current_by_partner ON objects (partner, received_at)
+            WHERE is_current = 1;
+        -- Objects that are not simple indicators (malware, sightings, relationships, complex
+        -- patterns): bulk indicator rows never enter this index, so it costs them nothing.
+        CREATE INDEX objects_current_other_by_type ON objects (type, received_at)
+            WHERE is_current = 1 AND ioc_type IS NULL;
+        -- Related objects and sightings of an object (triage show, triage list --sighted).
+        CREATE INDEX objects_relationship_source ON objects (json_extract(json, '$.source_ref'))
+            WHERE type = 'relationship';
+        CREATE INDEX objects_relationship_target ON objects (json_extract(json, '$.target_ref'))
+            WHERE type = 'relationship';
+        CREATE INDEX objects_sighting_of ON objects (json_extract(json, '$.sighting_of_ref'))
+            WHERE type = 'sighting';
+        -- Text search reads the value index for indicator values, and this one for names
+        -- that say more than the value (partner indicators named by the value stay out).
+        CREATE INDEX objects_current_named ON objects (name)
+            WHERE is_current = 1 AND name IS NOT value;
+        CREATE INDEX triage_log_by_object ON triage_log (object_id, id);
+        -- Suricata / Snort signature ids: once a rule key (IOC type, value, rule kind) has a
+        -- sid it keeps it in every later export, whatever else is exported with it.
+        CREATE TABLE ids_sids (
+            rule_key TEXT PRIMARY KEY,
+            sid INTEGER NOT NULL UNIQUE,
+            assigned_at TEXT NOT NULL
+        ) WITHOUT ROWID
+        """,
+    ),
+]
+
+
+def apply_migrations(conn: sqlite3.Connection) -> int:
+    """Brings the schema to the newest version; each migration in its own transaction."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+    )
+    applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    newest = max(applied, default=0)
+    for version, script in MIGRATIONS:
+        if version in applied:
+            continue
+        # executescript would COMMIT on its own; run statement by statement inside one
+        # transaction so a crash mid-migration leaves the previous version intact.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        newest = version
+    return newest

@@ -1,0 +1,263 @@
+"""What we sent: outbound channel positions, sealed envelopes and their delivery to each partner.
+
+A sealed envelope, the channel position it takes and its pending deliveries are recorded in one
+transaction before anything is posted, so an interrupted push re-posts the same envelope (same
+id, same sequence) instead of sealing a new one: nothing is lost, nothing doubled, and the
+partner never sees a gap.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from cti_exchange.clock import stix_timestamp
+from cti_exchange.envelope.header import ChannelPosition
+from cti_exchange.envelope.seal import SealedEnvelope
+from cti_exchange.errors import LockHeldError
+from cti_exchange.store.audit_log import append_audit
+from cti_exchange.store.database import Database
+from cti_exchange.store.projection import project
+
+# Delivery states. EXPORTED: sealed to a file (`seal`), handed over outside TAXII.
+SEALED, POSTED, FAILED, RECEIVED, EXPORTED = "sealed", "posted", "failed", "received", "exported"
+
+
+@dataclass(frozen=True)
+class PendingDelivery:
+    envelope_id: str
+    partner: str
+    status: str
+    attempts: int
+    artifact: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    envelope_id: str
+    partner: str
+    status: str
+    attempts: int
+    created_at: str
+    posted_at: str | None
+    received_at: str | None
+    object_count: int
+    last_error: str | None
+
+
+class Outbound:
+    def __init__(self, db: Database, actor: str = "cti-exchange") -> None:
+        self.db = db
+        self.actor = actor
+
+    def next_positions(self, recipients: list[str]) -> dict[str, ChannelPosition]:
+        positions = {}
+        for recipient in recipients:
+            row = self.db.conn.execute(
+                "SELECT sequence, digest FROM channels_out WHERE recipient = ?", (recipient,)
+            ).fetchone()
+            positions[recipient] = (
+                ChannelPosition(sequence=row[0] + 1, previous=row[1])
+                if row
+                else ChannelPosition(sequence=1, previous=None)
+            )
+        return positions
+
+    def record_sealed(
+        self,
+        sealed: SealedEnvelope,
+        *,
+        partners: dict[str, str],  # recipient agency id -> local partner name
+        tlp: str | None,
+        objects: list[dict[str, Any]],  # the STIX objects the envelope carries
+        status: str = SEALED,
+        request_id: str | None = None,
+    ) -> None:
+        header = sealed.header
+        created = stix_timestamp(header.issued_at)
+        with self.db.transaction() as conn:
+            for recipient, position in header.channels.items():
+                # The position must still be the next one: two pushes racing would collide here.
+                row = conn.execute(
+                    "SELECT sequence FROM channels_out WHERE recipient = ?", (recipient,)
+                ).fetchone()
+                if (row[0] if row else 0) != position.sequence - 1:
+                    raise LockHeldError(
+                        f"another push sealed on the channel to {recipient} at the same time",
+                        hint="run the command again",
+                    )
+                conn.execute(
+                    "INSERT INTO channels_out (recipient, sequence, digest, updated_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (recipient) DO UPDATE SET "
+                    "sequence = excluded.sequence, digest = excluded.digest, "
+                    "updated_at = excluded.updated_at",
+                    (recipient, position.sequence, sealed.digest, created),
+                )
+            conn.execute(
+                "INSERT INTO sent_envelopes (envelope_id, request_id, created_at, bundle_id, "
+                "object_count, recipients, tlp, digest, artifact) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    header.envelope_id,
+                    request_id,
+                    created,
+                    header.bundle_id,
+                    header.object_count,
+                    json.dumps(list(header.recipients)),
+                    tlp,
+                    sealed.digest,
+                    json.dumps(sealed.artifact, separators=(",", ":")),
+                ),
+            )
+            conn.executemany(
+                "INSERT INTO deliveries (envelope_id, partner, status) VALUES (?, ?, ?)",
+                [(header.envelope_id, partners[r], status) for r in header.recipients],
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO sent_objects (envelope_id, object_id, version, type, "
+                "ioc_type, value, tlp) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (header.envelope_id, row[0], row[1], row[2], row[3], row[4], row[7])
+                    for row in map(project, objects)
+                ],
+            )
+            append_audit(
+                conn,
+                at=created,
+                actor=self.actor,
+                action="seal",
+                partner=",".join(partners[r] for r in header.recipients),
+                details={
+                    "envelope_id": header.envelope_id,
+                    "recipients": list(header.recipients),
+                    "sequences": {r: p.sequence for r, p in header.channels.items()},
+                    "digest": sealed.digest,
+                    "bundle_id": header.bundle_id,
+                    "objects": header.object_count,
+                    "tlp": tlp,
+                    "transport": "file" if status == EXPORTED else "taxii",
+                },
+            )
+
+    def pending(self, partner: str | None = None) -> list[PendingDelivery]:
+        """Deliveries sealed but not yet acknowledged by a TAXII server, oldest first."""
+        sql = (
+            "SELECT d.envelope_id, d.partner, d.status, d.attempts, s.artifact "
+            "FROM deliveries d JOIN sent_envelopes s USING (envelope_id) "
+            "WHERE d.status IN (?, ?)"
+        )
+        params: list[Any] = [SEALED, FAILED]
+        if partner is not None:
+            sql += " AND d.partner = ?"
+            params.append(partner)
+        sql += " ORDER BY s.created_at, d.envelope_id"
+        return [
+            PendingDelivery(row[0], row[1], row[2], row[3], json.loads(row[4]))
+            for row in self.db.conn.execute(sql, params)
+        ]
+
+    def mark_posted(self, envelope_id: str, partner: str, at: str) -> None:
+        with self.db.transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE deliveries SET status = ?, posted_at = ?, attempts = attempts + 1, "
+                "last_error = NULL WHERE envelope_id = ? AND partner = ? AND status != ? "
+                "AND status != ?",
+                (POSTED, at, envelope_id, partner, RECEIVED, POSTED),
+            )
+            if cursor.rowcount:
+                append_audit(
+                    conn, at=at, actor=self.actor, action="push", partner=partner,
+                    details={"envelope_id": envelope_id, "status": POSTED},
+                )
+
+    def mark_failed(self, envelope_id: str, partner: str, error: str) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE deliveries SET status = ?, attempts = attempts + 1, last_error = ? "
+                "WHERE envelope_id = ? AND partner = ? AND status IN (?, ?)",
+                (FAILED, error[:500], envelope_id, partner, SEALED, FAILED),
+            )
+
+    def mark_received(self, envelope_id: str, partner: str, at: str) -> bool:
+        with self.db.transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE deliveries SET status = ?, received_at = ? "
+                "WHERE envelope_id = ? AND partner = ? AND status != ?",
+                (RECEIVED, at, envelope_id, partner, RECEIVED),
+            )
+        return cursor.rowcount > 0
+
+    def deliveries(self, partner: str | None = None) -> list[DeliveryRecord]:
+        sql = (
+            "SELECT d.envelope_id, d.partner, d.status, d.attempts, s.created_at, d.posted_at, "
+            "d.received_at, s.object_count, d.last_error FROM deliveries d "
+            "JOIN sent_envelopes s USING (envelope_id)"
+        )
+        params: list[Any] = []
+        if partner is not None:
+            sql += " WHERE d.partner = ?"
+            params.append(partner)
+        return [DeliveryRecord(*row) for row in self.db.conn.execute(sql + " ORDER BY s.created_at", params)]
+
+
+class ShareRequests:
+    """Makes a share idempotent. A request (e.g. one push of given files to given partners) is
+    finished once every envelope it needs is sealed and acknowledged by a server (or queued,
+    for `push --queue`). Running it again before that resumes it: only what was not sealed is
+    sealed, only what was not posted is posted. Running it again after that shares nothing."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def state(self, request_id: str) -> tuple[str, str | None]:
+        """("new", None), ("unfinished", None) or ("finished", finished_at)."""
+        row = self.db.conn.execute(
+            "SELECT finished_at FROM share_requests WHERE request_id = ?", (request_id,)
+        ).fetchone()
+        if row is None:
+            return "new", None
+        return ("finished", row[0]) if row[0] else ("unfinished", None)
+
+    def start(self, request_id: str, at: str) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO share_requests (request_id, created_at) VALUES (?, ?)",
+                (request_id, at),
+            )
+
+    def sealed_object_ids(self, request_id: str, partner: str) -> set[str]:
+        return {
+            row[0]
+            for row in self.db.conn.execute(
+                "SELECT o.object_id FROM sent_objects o JOIN sent_envelopes s USING (envelope_id) "
+                "JOIN deliveries d USING (envelope_id) WHERE s.request_id = ? AND d.partner = ?",
+                (request_id, partner),
+            )
+        }
+
+    def envelopes(self, request_id: str, partner: str) -> list[str]:
+        return [
+            row[0]
+            for row in self.db.conn.execute(
+                "SELECT s.envelope_id FROM sent_envelopes s JOIN deliveries d USING (envelope_id) "
+                "WHERE s.request_id = ? AND d.partner = ? ORDER BY s.created_at, s.envelope_id",
+                (request_id, partner),
+            )
+        ]
+
+    def finish_if_done(self, request_id: str, at: str, *, queued: bool) -> bool:
+        """Marks the request finished when nothing of it is left to post (or it was queued)."""
+        with self.db.transaction() as conn:
+            if not queued:
+                pending = conn.execute(
+                    "SELECT 1 FROM deliveries d JOIN sent_envelopes s USING (envelope_id) "
+                    "WHERE s.request_id = ? AND d.status IN (?, ?) LIMIT 1",
+                    (request_id, SEALED, FAILED),
+                ).fetchone()
+                if pending is not None:
+                    return False
+            conn.execute(
+                "UPDATE share_requests SET finished_at = ? WHERE request_id = ? AND finished_at IS NULL",
+                (at, request_id),
+            )
+        return True

@@ -1,0 +1,106 @@
+"""How a STIX object is summarised in the `objects` table, for fast triage and export.
+
+The full object is kept as JSON in `object_versions`; the columns here are what filters, sorts
+and exports read. Simple single-comparison patterns (those cti-exchange builds) yield the
+indicator's type and value; anything more complex keeps only the pattern.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from cti_exchange.stix.tlp import tlp_of
+
+# [ipv4-addr:value = '203.0.113.7'] or [file:hashes.'SHA-256' = '...'] (STIX 2.1 section 9).
+_SIMPLE_PATTERN = re.compile(
+    r"^\[(?P<type>[a-z0-9-]+):(?P<path>[A-Za-z0-9_.'\-]+) = '(?P<value>(?:[^'\\]|\\.)*)'\]$"
+)
+_IOC_TYPES = {
+    ("ipv4-addr", "value"): "ipv4-addr",
+    ("ipv6-addr", "value"): "ipv6-addr",
+    ("domain-name", "value"): "domain-name",
+    ("url", "value"): "url",
+    ("email-addr", "value"): "email-addr",
+    ("file", "name"): "file-name",
+    ("file", "hashes.'MD5'"): "md5",
+    ("file", "hashes.MD5"): "md5",
+    ("file", "hashes.'SHA-1'"): "sha1",
+    ("file", "hashes.'SHA-256'"): "sha256",
+    ("file", "hashes.'SHA-512'"): "sha512",
+}
+
+
+def normalise_version(timestamp: str | None) -> str:
+    """Fixed-width UTC timestamps compare correctly as strings (2026-11-23T10:00:00.000000Z)."""
+    if not timestamp:
+        return ""
+    if len(timestamp) == 24 and timestamp[19] == "." and timestamp[23] == "Z":
+        return timestamp[:23] + "000Z"  # the common millisecond form, without parsing
+    try:
+        value = timestamp[:-1] + "+00:00" if timestamp.endswith("Z") else timestamp
+        moment = datetime.fromisoformat(value).astimezone(UTC)
+    except ValueError:
+        return timestamp
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def indicator_value(pattern: str | None) -> tuple[str | None, str | None]:
+    if not pattern:
+        return None, None
+    # Fast path, same result as the regular expression: "[type:path = 'value']" where the
+    # value holds no quote or backslash (nothing to unescape, no second comparison).
+    if pattern[0] == "[" and pattern[-2:] == "']":
+        head, sep, value = pattern[1:-2].partition(" = '")
+        if sep and "'" not in value and "\\" not in value:
+            kind = _IOC_TYPES.get(tuple(head.split(":", 1)))  # type: ignore[arg-type]
+            return (kind, value) if kind is not None else (None, None)
+    match = _SIMPLE_PATTERN.match(pattern)
+    if not match:
+        return None, None
+    kind = _IOC_TYPES.get((match["type"], match["path"]))
+    if kind is None:
+        return None, None
+    value = match["value"]
+    if "\\" in value:
+        value = re.sub(r"\\(.)", r"\1", value)
+    return kind, value
+
+
+# Column order of `objects` rows written by store/objects.py (after object_id and version).
+PROJECTED_COLUMNS = (
+    "type", "ioc_type", "value", "name", "pattern_type", "tlp", "confidence",
+    "valid_from", "valid_until", "revoked", "created_by_ref",
+)
+
+
+def project(obj: dict[str, Any]) -> tuple[Any, ...]:
+    """(object_id, version, *PROJECTED_COLUMNS) of one STIX object; hot path, kept lean."""
+    get = obj.get
+    kind = obj["type"]
+    ioc_type = value = None
+    if kind == "indicator":
+        if get("pattern_type", "stix") == "stix":
+            ioc_type, value = indicator_value(get("pattern"))
+    elif kind == "vulnerability":
+        ioc_type, value = "cve", get("name")
+    refs = get("object_marking_refs")
+    level = tlp_of(obj) if refs or get("granular_markings") else None
+    name = get("name")
+    confidence = get("confidence")
+    return (
+        obj["id"],
+        normalise_version(get("modified") or get("created")),
+        kind,
+        ioc_type,
+        value,
+        name if isinstance(name, str) else None,
+        get("pattern_type"),
+        level.value if level else None,
+        confidence if isinstance(confidence, int) and not isinstance(confidence, bool) else None,
+        get("valid_from"),
+        get("valid_until"),
+        1 if get("revoked") is True else 0,
+        get("created_by_ref"),
+    )

@@ -1,0 +1,205 @@
+"""One object in full for `triage show`, and the sightings partners sent of what we shared.
+
+Related objects come from relationships on either side of the object, then one hop further
+(an indicator `indicates` a malware that a course of action `mitigates`): the analyst sees the
+malware, threat actor, infrastructure and course of action around an indicator in one place.
+Relationship and sighting lookups use the expression indexes of migration 2, so they cost the
+same however many indicators the store holds.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+_RELATED_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    version: str
+    is_current: bool
+    revoked: bool
+    partner: str
+    envelope_id: str
+    received_at: str
+
+
+@dataclass(frozen=True)
+class RelatedObject:
+    relationship_type: str
+    direction: str  # "to" (this object is the source) or "from" (it is the target)
+    object_id: str
+    type: str | None  # None: not in the store
+    name: str | None
+    via: str | None  # the id of the object in between, for a second hop
+
+
+@dataclass(frozen=True)
+class Decision:
+    decision: str
+    analyst: str
+    decided_at: str
+    note: str | None
+
+
+@dataclass(frozen=True)
+class ReceivedSighting:
+    """A sighting a partner sent, of an object we shared with it (or of one we received)."""
+
+    sighting_id: str
+    partner: str
+    received_at: str
+    sighting_of_ref: str
+    value: str | None
+    ioc_type: str | None
+    count: int | None
+    first_seen: str | None
+    last_seen: str | None
+    description: str | None
+    created_by_ref: str | None
+
+
+def object_json(conn: sqlite3.Connection, object_id: str, version: str | None = None) -> dict[str, Any] | None:
+    if version is None:
+        row = conn.execute(
+            "SELECT json FROM objects WHERE object_id = ? AND is_current = 1", (object_id,)
+        ).fetchone()
+    else:
+        row = conn.execute(
+            "SELECT json FROM objects WHERE object_id = ? AND version = ?", (object_id, version)
+        ).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def versions_of(conn: sqlite3.Connection, object_id: str) -> list[StoredVersion]:
+    return [
+        StoredVersion(r[0], bool(r[1]), bool(r[2]), r[3], r[4], r[5])
+        for r in conn.execute(
+            "SELECT version, is_current, revoked, partner, envelope_id, received_at FROM objects "
+            "WHERE object_id = ? ORDER BY version DESC",
+            (object_id,),
+        )
+    ]
+
+
+def _label(conn: sqlite3.Connection, object_id: str) -> tuple[str | None, str | None]:
+    row = conn.execute(
+        "SELECT type, COALESCE(name, value) FROM objects WHERE object_id = ? AND is_current = 1",
+        (object_id,),
+    ).fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def _relationships(conn: sqlite3.Connection, object_id: str) -> list[tuple[str, str, str]]:
+    """(relationship_type, direction, other end) of current relationships touching the object."""
+    found = []
+    for side, other, direction in (("source_ref", "target_ref", "to"), ("target_ref", "source_ref", "from")):
+        found += [
+            (r[0] or "related-to", direction, r[1])
+            for r in conn.execute(
+                "SELECT json_extract(json, '$.relationship_type'), "
+                f"json_extract(json, '$.{other}') FROM objects "
+                f"WHERE type = 'relationship' AND json_extract(json, '$.{side}') = ? "
+                "AND is_current = 1 AND revoked = 0 LIMIT ?",
+                (object_id, _RELATED_LIMIT),
+            )
+        ]
+    return found
+
+
+def related_objects(conn: sqlite3.Connection, object_id: str) -> list[RelatedObject]:
+    """Objects one relationship away, then those one more away (labelled with `via`)."""
+    related: list[RelatedObject] = []
+    seen = {object_id}
+    first_hop = _relationships(conn, object_id)
+    for kind, direction, other in first_hop:
+        if other in seen:
+            continue
+        seen.add(other)
+        related.append(RelatedObject(kind, direction, other, *_label(conn, other), None))
+    for _, _, middle in first_hop:
+        for kind, direction, other in _relationships(conn, middle):
+            if other in seen or len(related) >= _RELATED_LIMIT:
+                continue
+            seen.add(other)
+            related.append(RelatedObject(kind, direction, other, *_label(conn, other), middle))
+    return related
+
+
+def decisions_of(conn: sqlite3.Connection, object_id: str) -> list[Decision]:
+    return [
+        Decision(*r)
+        for r in conn.execute(
+            "SELECT decision, analyst, decided_at, note FROM triage_log WHERE object_id = ? "
+            "ORDER BY id",
+            (object_id,),
+        )
+    ]
+
+
+def _sighting(row: tuple[Any, ...]) -> ReceivedSighting:
+    sighting_id, partner, received_at, text, value, ioc_type = row
+    obj = json.loads(text)
+    return ReceivedSighting(
+        sighting_id,
+        partner,
+        received_at,
+        obj.get("sighting_of_ref", ""),
+        value,
+        ioc_type,
+        obj.get("count"),
+        obj.get("first_seen"),
+        obj.get("last_seen"),
+        obj.get("description"),
+        obj.get("created_by_ref"),
+    )
+
+
+def sightings_of(conn: sqlite3.Connection, object_id: str) -> list[ReceivedSighting]:
+    """Sightings in the store whose `sighting_of_ref` is this object."""
+    return [
+        _sighting(r)
+        for r in conn.execute(
+            "SELECT s.object_id, s.partner, s.received_at, s.json, NULL, NULL FROM objects s "
+            "WHERE s.type = 'sighting' AND json_extract(s.json, '$.sighting_of_ref') = ? "
+            "AND s.is_current = 1 ORDER BY s.received_at",
+            (object_id,),
+        )
+    ]
+
+
+def sightings_of_shared(
+    conn: sqlite3.Connection,
+    *,
+    partners: tuple[str, ...] = (),
+    since: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[ReceivedSighting], int | None]:
+    """Sightings received of objects we sent (`sent_objects`), newest first, one page."""
+    terms = ["s.type = 'sighting'", "s.is_current = 1"]
+    params: list[Any] = []
+    if partners:
+        terms.append(f"s.partner IN ({','.join('?' * len(partners))})")
+        params += partners
+    if since is not None:
+        terms.append("s.received_at >= ?")
+        params.append(since)
+    # The indicator's value as we sent it: any one of the rows for it (sent to several
+    # partners, or in several envelopes, it has one row per envelope).
+    of_ref = "json_extract(s.json, '$.sighting_of_ref')"
+    rows = conn.execute(
+        "SELECT s.object_id, s.partner, s.received_at, s.json, "
+        f"(SELECT value FROM sent_objects WHERE object_id = {of_ref} LIMIT 1), "
+        f"(SELECT ioc_type FROM sent_objects WHERE object_id = {of_ref} LIMIT 1) "
+        "FROM objects s INDEXED BY objects_sighting_of "
+        f"WHERE {' AND '.join(terms)} "
+        f"AND EXISTS (SELECT 1 FROM sent_objects WHERE object_id = {of_ref}) "
+        "ORDER BY s.received_at DESC, s.rowid DESC LIMIT ? OFFSET ?",
+        [*params, limit + 1, offset],
+    ).fetchall()
+    more = len(rows) > limit
+    return [_sighting(r) for r in rows[:limit]], (offset + limit if more else None)

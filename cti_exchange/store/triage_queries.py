@@ -1,0 +1,457 @@
+"""Triage and export queries over the local store: filters to SQL, sorting, paging, decisions.
+
+Only current versions (`is_current = 1`) are listed, so every query can drive one of the
+partial indexes, and the first page comes from an index range scan that stops after `limit`
+rows, however many objects the store holds. Which index drives a query is chosen here
+(`INDEXED BY`), not left to the planner, which has no statistics on a fresh store and may
+otherwise pick an index that matches a filter but forces a sort of every match.
+
+De-duplication: the same indicator value from several partners is several objects (each
+agency mints its own id). A list shows one line per value among the matching rows (the first
+one stored), and the sources of every object holding that value; an export writes each value
+once.
+
+Paging: received order (the default) pages by keyset, `(received_at, rowid)` of the last row,
+so a page costs the same at any depth and a pull in between neither skips nor repeats lines;
+other orders page by offset.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+# The `ioc_type` values store/projection.py writes.
+IOC_TYPES = (
+    "ipv4-addr", "ipv6-addr", "domain-name", "url", "email-addr", "file-name",
+    "md5", "sha1", "sha256", "sha512", "cve",
+)
+# Plumbing, not intelligence to triage: listed only when asked for by type.
+NOT_TRIAGED = (
+    "identity", "marking-definition", "relationship", "sighting", "extension-definition",
+    "language-content",
+)
+ORDERED_SCAN_BUDGET = 0.03  # seconds
+STATUSES = ("new", "accepted", "rejected", "false-positive")
+TLP_RANK = {"clear": 0, "green": 1, "amber": 2, "amber+strict": 3, "red": 4}
+# Sort key -> (SQL expression, default descending). NULLS LAST keeps blanks out of the top.
+SORTS = {
+    "received": ("o.received_at", True),
+    "confidence": ("o.confidence", True),
+    "value": ("COALESCE(o.value, o.name)", False),
+    "valid-until": ("o.valid_until", False),
+    "partner": ("o.partner", False),
+    "status": ("o.status", False),
+}
+_COLUMNS = (
+    "o.rowid, o.object_id, o.version, o.type, o.ioc_type, o.value, o.name, o.tlp, o.confidence, "
+    "o.valid_from, o.valid_until, o.revoked, o.created_by_ref, o.envelope_id, o.partner, "
+    "o.received_at, o.status, o.status_by, o.status_at, o.status_note"
+)
+
+
+@dataclass(frozen=True)
+class TriageFilter:
+    """What to list or export. Empty tuples and None mean "any"."""
+
+    partners: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()  # IOC types (IOC_TYPES) or STIX object types
+    tlps: tuple[str, ...] = ()  # Tlp values: "amber", "amber+strict", ...
+    max_tlp: str | None = None  # unmarked objects pass
+    min_confidence: int | None = None
+    since: str | None = None  # received at or after (STIX timestamp)
+    statuses: tuple[str, ...] = ()
+    text: str | None = None  # case-insensitive substring of the value or the name
+    expired: bool | None = None  # True: only expired (valid_until < now); False: only valid
+    include_revoked: bool = False
+    now: str = ""  # STIX timestamp that `expired` compares with
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One current object as the triage list shows it."""
+
+    rowid: int
+    object_id: str
+    version: str
+    type: str
+    ioc_type: str | None
+    value: str | None
+    name: str | None
+    tlp: str | None
+    confidence: int | None
+    valid_from: str | None
+    valid_until: str | None
+    revoked: int
+    created_by_ref: str | None
+    envelope_id: str
+    partner: str
+    received_at: str
+    status: str
+    status_by: str | None
+    status_at: str | None
+    status_note: str | None
+
+
+@dataclass(frozen=True)
+class Source:
+    """One arrival of an object version: which partner, which envelope, signed by which key."""
+
+    object_id: str
+    partner: str
+    envelope_id: str
+    received_at: str
+    signer_kid: str | None
+    signer_thumbprint: str | None
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _marks(values: tuple[Any, ...]) -> str:
+    return ",".join("?" * len(values))
+
+
+def filter_sql(f: TriageFilter, alias: str = "o") -> tuple[str, list[Any]]:
+    """The WHERE terms (joined by AND) for `f` on table alias `alias`, and their parameters."""
+    a = alias
+    terms = [f"{a}.is_current = 1"]
+    params: list[Any] = []
+    ioc = tuple(t for t in f.types if t in IOC_TYPES)
+    stix = tuple(t for t in f.types if t not in IOC_TYPES)
+    if ioc and stix:
+        terms.append(f"({a}.ioc_type IN ({_marks(ioc)}) OR {a}.type IN ({_marks(stix)}))")
+        params += [*ioc, *stix]
+    elif ioc:
+        terms.append(f"{a}.ioc_type IN ({_marks(ioc)})")
+        params += ioc
+    elif stix:
+        terms.append(f"{a}.type IN ({_marks(stix)})")
+        params += stix
+    else:
+        terms.append(f"{a}.type NOT IN ({_marks(NOT_TRIAGED)})")
+        params += NOT_TRIAGED
+    for column, values in ((f"{a}.partner", f.partners), (f"{a}.status", f.statuses), (f"{a}.tlp", f.tlps)):
+        if values:
+            terms.append(f"{column} IN ({_marks(values)})")
+            params += values
+    if f.max_tlp is not None:
+        allowed = tuple(t for t, rank in TLP_RANK.items() if rank <= TLP_RANK[f.max_tlp])
+        terms.append(f"({a}.tlp IS NULL OR {a}.tlp IN ({_marks(allowed)}))")
+        params += allowed
+    if f.min_confidence is not None:
+        terms.append(f"{a}.confidence >= ?")
+        params.append(f.min_confidence)
+    if f.since is not None:
+        terms.append(f"{a}.received_at >= ?")
+        params.append(f.since)
+    if f.text:
+        terms.append(f"({a}.value LIKE ? ESCAPE '\\' OR {a}.name LIKE ? ESCAPE '\\')")
+        params += [_like_pattern(f.text)] * 2
+    if f.expired is True:
+        terms.append(f"({a}.valid_until IS NOT NULL AND {a}.valid_until < ?)")
+        params.append(f.now)
+    elif f.expired is False:
+        terms.append(f"({a}.valid_until IS NULL OR {a}.valid_until >= ?)")
+        params.append(f.now)
+    if not f.include_revoked:
+        terms.append(f"{a}.revoked = 0")
+    return " AND ".join(terms), params
+
+
+def _first_of_value(f: TriageFilter) -> tuple[str, list[Any]]:
+    """Keeps one line per indicator value: the first-stored matching object holding it."""
+    where, params = filter_sql(f, "d")
+    return (
+        "(o.ioc_type IS NULL OR NOT EXISTS (SELECT 1 FROM objects d INDEXED BY "
+        "objects_current_by_value WHERE d.ioc_type = o.ioc_type AND d.value = o.value "
+        f"AND d.rowid < o.rowid AND {where}))",
+        params,
+    )
+
+
+def _driving_index(f: TriageFilter) -> tuple[str, str]:
+    """(index, extra WHERE term) for a query in received order."""
+    if len(f.partners) == 1:
+        return "objects_current_by_partner", ""
+    if len(f.statuses) == 1:
+        return "objects_current_by_status", ""
+    if f.types and not any(t in IOC_TYPES or t == "indicator" for t in f.types):
+        return "objects_current_other_by_type", "o.ioc_type IS NULL"
+    return "objects_current_by_received", ""
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    sort: str = "received"
+    descending: bool | None = None  # None: the sort's natural direction
+    limit: int = 50
+    after: tuple[str, int] | None = None  # keyset position, received order only
+    offset: int = 0  # other orders
+
+
+def _fallback(f: TriageFilter) -> tuple[str, str, list[Any]] | None:
+    """(index, extra WHERE term, its parameters) reading a small superset of the matches, for
+    filters an ordered scan may have to read the whole store for: rare text, rare types."""
+    if f.text:
+        pattern = _like_pattern(f.text)
+        return (
+            "NOT INDEXED",
+            "o.rowid IN (SELECT rowid FROM objects INDEXED BY objects_current_by_value "
+            "WHERE is_current = 1 AND value LIKE ? ESCAPE '\\' UNION SELECT rowid FROM objects "
+            "INDEXED BY objects_current_named WHERE is_current = 1 AND name IS NOT value "
+            "AND name LIKE ? ESCAPE '\\')",
+            [pattern, pattern],
+        )
+    if f.types and all(t in IOC_TYPES for t in f.types):
+        return "INDEXED BY objects_current_by_value", "", []
+    return None
+
+
+class _Budget:
+    """Interrupts a query that runs past `seconds` (SQLite progress handler)."""
+
+    def __init__(self, conn: sqlite3.Connection, seconds: float) -> None:
+        self.conn, self.deadline = conn, time.perf_counter() + seconds
+
+    def __enter__(self) -> None:
+        self.conn.set_progress_handler(lambda: int(time.perf_counter() > self.deadline), 2000)
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.set_progress_handler(None, 0)
+
+
+def _received_page(
+    conn: sqlite3.Connection, f: TriageFilter, page: PageRequest, descending: bool
+) -> tuple[list[StoredObject], tuple[str, int] | None]:
+    where, params = filter_sql(f)
+    unique, unique_params = _first_of_value(f)
+    order = "DESC" if descending else "ASC"
+    terms, all_params = [where, unique], params + unique_params
+    if page.after is not None:
+        # The redundant first term lets the index range scan start at the position.
+        compare = "<" if descending else ">"
+        terms.append(
+            f"o.received_at {compare}= ? AND (o.received_at {compare} ? OR o.rowid {compare} ?)"
+        )
+        all_params += [page.after[0], page.after[0], page.after[1]]
+    tail = f"ORDER BY o.received_at {order}, o.rowid {order} LIMIT ?"
+    index, extra = _driving_index(f)
+    ordered = (
+        f"SELECT {_COLUMNS} FROM objects o INDEXED BY {index} "
+        f"WHERE {' AND '.join(terms + ([extra] if extra else []))} {tail}"
+    )
+    fallback = _fallback(f)
+    try:
+        # Matches that are common fill a page after a short ordered scan; rare ones would
+        # have it read every row, so past the budget the fallback plan takes over.
+        with _Budget(conn, ORDERED_SCAN_BUDGET) if fallback else nullcontext():
+            found = conn.execute(ordered, [*all_params, page.limit + 1]).fetchall()
+    except sqlite3.OperationalError as exc:
+        if fallback is None or "interrupt" not in str(exc):
+            raise
+        chosen, term, term_params = fallback
+        sql = (
+            f"SELECT {_COLUMNS} FROM objects o {chosen} "
+            f"WHERE {' AND '.join(terms + ([term] if term else []))} {tail}"
+        )
+        found = conn.execute(sql, [*all_params, *term_params, page.limit + 1]).fetchall()
+    rows = [StoredObject(*r) for r in found]
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    return rows, ((rows[-1].received_at, rows[-1].rowid) if more and rows else None)
+
+
+def list_page(
+    conn: sqlite3.Connection, f: TriageFilter, page: PageRequest
+) -> tuple[list[StoredObject], tuple[str, int] | int | None]:
+    """One page of matching objects and where the next page starts (None: no more)."""
+    expression, natural_desc = SORTS[page.sort]
+    descending = natural_desc if page.descending is None else page.descending
+    if page.sort == "received":
+        return _received_page(conn, f, page, descending)
+    where, params = filter_sql(f)
+    unique, unique_params = _first_of_value(f)
+    order = "DESC" if descending else "ASC"
+    sql = (
+        f"SELECT {_COLUMNS} FROM objects o WHERE {where} AND {unique} "
+        f"ORDER BY {expression} {order} NULLS LAST, o.rowid {order} LIMIT ? OFFSET ?"
+    )
+    rows = [
+        StoredObject(*r)
+        for r in conn.execute(sql, [*params, *unique_params, page.limit + 1, page.offset])
+    ]
+    more = len(rows) > page.limit
+    return rows[: page.limit], (page.offset + page.limit if more else None)
+
+
+def count_matching(conn: sqlite3.Connection, f: TriageFilter) -> int:
+    """How many lines the whole list has: a full pass over the matches, so only when asked."""
+    where, params = filter_sql(f)
+    unique, unique_params = _first_of_value(f)
+    row = conn.execute(
+        f"SELECT count(*) FROM objects o WHERE {where} AND {unique}", [*params, *unique_params]
+    ).fetchone()
+    return int(row[0])
+
+
+def same_value(conn: sqlite3.Connection, ioc_type: str, value: str) -> list[tuple[str, str]]:
+    """(object_id, version) of every current object holding this indicator value."""
+    return [
+        (r[0], r[1])
+        for r in conn.execute(
+            "SELECT object_id, version FROM objects INDEXED BY objects_current_by_value "
+            "WHERE is_current = 1 AND ioc_type = ? AND value = ? ORDER BY rowid",
+            (ioc_type, value),
+        )
+    ]
+
+
+def sources_of(conn: sqlite3.Connection, object_id: str, version: str) -> list[Source]:
+    """Every arrival of one object version, with the key that signed its envelope."""
+    return [
+        Source(object_id, *r)
+        for r in conn.execute(
+            "SELECT s.partner, s.envelope_id, s.received_at, e.signer_kid, e.signer_thumbprint "
+            "FROM (SELECT partner, envelope_id, received_at FROM objects "
+            "      WHERE object_id = ? AND version = ? "
+            "      UNION SELECT partner, envelope_id, received_at FROM object_sources "
+            "      WHERE object_id = ? AND version = ?) s "
+            "LEFT JOIN envelopes_in e ON e.envelope_id = s.envelope_id ORDER BY s.received_at",
+            (object_id, version, object_id, version),
+        )
+    ]
+
+
+def value_sources(conn: sqlite3.Connection, obj: StoredObject) -> list[Source]:
+    """Sources of an object and of every other current object with the same indicator value."""
+    holders = (
+        same_value(conn, obj.ioc_type, obj.value)
+        if obj.ioc_type is not None and obj.value is not None
+        else [(obj.object_id, obj.version)]
+    )
+    return [source for holder in holders for source in sources_of(conn, *holder)]
+
+
+def current_object(conn: sqlite3.Connection, object_id: str) -> StoredObject | None:
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM objects o WHERE o.object_id = ? AND o.is_current = 1",
+        (object_id,),
+    ).fetchone()
+    return StoredObject(*row) if row else None
+
+
+def find_objects(conn: sqlite3.Connection, reference: str) -> list[str]:
+    """Object ids a reference names: a full id, a unique id prefix, or an indicator value."""
+    if "--" in reference:
+        rows = conn.execute(
+            "SELECT DISTINCT object_id FROM objects WHERE object_id >= ? AND object_id < ? "
+            "AND is_current = 1 LIMIT 2",
+            (reference, reference + "\uffff"),
+        ).fetchall()
+        exact = [r[0] for r in rows if r[0] == reference]
+        return exact or [r[0] for r in rows]
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT object_id FROM objects INDEXED BY objects_current_by_value "
+            f"WHERE is_current = 1 AND ioc_type IN ({_marks(IOC_TYPES)}) AND value = ? "
+            "ORDER BY rowid",
+            (*IOC_TYPES, reference),
+        )
+    ]
+
+
+def record_decision(
+    conn: sqlite3.Connection,
+    object_ids: list[str],
+    *,
+    decision: str,
+    analyst: str,
+    at: str,
+    note: str | None,
+) -> list[str]:
+    """Sets the triage status of the objects and of every current object with the same value,
+    inside the caller's transaction; returns every object id changed."""
+    changed: dict[str, None] = {}
+    for object_id in object_ids:
+        obj = current_object(conn, object_id)
+        if obj is None:
+            continue
+        holders = (
+            [h[0] for h in same_value(conn, obj.ioc_type, obj.value)]
+            if obj.ioc_type is not None and obj.value is not None
+            else [object_id]
+        )
+        for holder in holders:
+            changed.setdefault(holder)
+    for object_id in changed:
+        conn.execute(
+            "UPDATE objects SET status = ?, status_by = ?, status_at = ?, status_note = ? "
+            "WHERE object_id = ? AND is_current = 1",
+            (decision, analyst, at, note, object_id),
+        )
+        conn.execute(
+            "INSERT INTO triage_log (object_id, decision, analyst, decided_at, note) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (object_id, decision, analyst, at, note),
+        )
+    return list(changed)
+
+
+@dataclass
+class ExportGroup:
+    """One indicator value to export, merged over every matching object that holds it."""
+
+    ioc_type: str
+    value: str
+    tlp: str | None  # the strictest among its objects
+    confidence: int | None  # the highest
+    valid_until: str | None  # the latest
+    partners: list[str]
+    object_id: str  # the first-stored object (its JSON for a STIX export)
+    received_at: str
+    json: str | None
+
+
+def iter_export_groups(
+    conn: sqlite3.Connection, f: TriageFilter, *, with_json: bool = False
+) -> Iterator[ExportGroup]:
+    """Matching indicator values in (type, value) order, each once: one pass over the value
+    index, duplicates being adjacent in it, so memory does not grow with the store."""
+    where, params = filter_sql(f)
+    json_column = "o.json" if with_json else "NULL"
+    cursor = conn.execute(
+        "SELECT o.ioc_type, o.value, o.tlp, o.confidence, o.valid_until, o.partner, "
+        f"o.object_id, o.received_at, {json_column} FROM objects o INDEXED BY "
+        f"objects_current_by_value WHERE {where} AND o.ioc_type IS NOT NULL "
+        "AND o.value IS NOT NULL ORDER BY o.ioc_type, o.value, o.rowid",
+        params,
+    )
+    group: ExportGroup | None = None
+    rank = TLP_RANK.get
+    while rows := cursor.fetchmany(5000):
+        for ioc_type, value, tlp, confidence, valid_until, partner, object_id, received, text in rows:
+            if group is not None and group.value == value and group.ioc_type == ioc_type:
+                if tlp is not None and (group.tlp is None or rank(tlp, 0) > rank(group.tlp, 0)):
+                    group.tlp = tlp
+                if confidence is not None and (group.confidence or -1) < confidence:
+                    group.confidence = confidence
+                if valid_until is not None and (group.valid_until or "") < valid_until:
+                    group.valid_until = valid_until
+                if partner not in group.partners:
+                    group.partners.append(partner)
+                continue
+            if group is not None:
+                yield group
+            group = ExportGroup(
+                ioc_type, value, tlp, confidence, valid_until, [partner], object_id, received, text
+            )
+    if group is not None:
+        yield group

@@ -1,0 +1,223 @@
+"""A TAXII 2.1 client for one partner server: taxii2-client underneath, with request timeouts
+(taxii2-client has none), retries, TLS verification, mutual TLS, basic or bearer auth.
+
+Plain HTTP is refused except to a loopback address (the embedded server of `demo` and tests).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlparse
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+from taxii2client.common import _HTTPConnection
+from taxii2client.v21 import ApiRoot, Collection, Status
+
+from cti_exchange.errors import ConfigError, NetworkError
+from cti_exchange.failpoints import failpoint
+from cti_exchange.profile.model import TaxiiSettings
+from cti_exchange.taxii.retry import RequestFailed, RetryPolicy, call_with_retries
+
+MEDIA_TYPE_TAXII = "application/taxii+json;version=2.1"
+
+
+@dataclass(frozen=True)
+class Page:
+    objects: list[dict[str, Any]]
+    more: bool
+    next: str | None
+    date_added_first: str | None
+    date_added_last: str | None
+
+
+@dataclass(frozen=True)
+class AddStatus:
+    id: str
+    status: str
+    success_count: int
+    failure_count: int
+    pending_count: int
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self._timeout = timeout
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._timeout
+        failpoint("http-before")
+        response = super().send(request, **kwargs)
+        failpoint("http-after")
+        return response
+
+
+class _BearerAuth(requests.auth.AuthBase):
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:  # never show the token, even in a debugger or a traceback
+        return "_BearerAuth(<hidden>)"
+
+
+def check_url_is_safe(url: str, *, partner: str) -> None:
+    parsed = urlparse(url)
+    if parsed.scheme == "https":
+        return
+    if parsed.scheme == "http":
+        host = parsed.hostname or ""
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if loopback:
+            return
+        raise ConfigError(
+            f"partner {partner}: {url} is plain HTTP to a non-loopback host",
+            hint="use https:// (TLS verification stays on; give --ca-bundle for a private CA)",
+        )
+    raise ConfigError(f"partner {partner}: {url} is not an http(s) URL")
+
+
+class TaxiiClient:
+    def __init__(
+        self, settings: TaxiiSettings, *, partner: str, secret: str | None, base_dir: Path
+    ) -> None:
+        check_url_is_safe(settings.api_root, partner=partner)
+        self.partner = partner
+        self.settings = settings
+        self.api_root_url = settings.api_root if settings.api_root.endswith("/") else settings.api_root + "/"
+        self.policy = RetryPolicy(total_seconds=settings.retry_budget_seconds)
+        verify: bool | str = True
+        if settings.ca_bundle:
+            verify = str(_resolve(settings.ca_bundle, base_dir))
+        cert: tuple[str, str] | str | None = None
+        if settings.client_cert:
+            cert_path = str(_resolve(settings.client_cert, base_dir))
+            cert = (cert_path, str(_resolve(settings.client_key, base_dir))) if settings.client_key else cert_path
+        user = password = None
+        auth: requests.auth.AuthBase | None = None
+        if settings.auth == "basic":
+            user, password = settings.username, secret
+            if not user:
+                raise ConfigError(f"partner {partner}: basic auth needs a username")
+        elif settings.auth == "bearer":
+            auth = _BearerAuth(secret or "")
+        self.conn = _HTTPConnection(
+            user=user, password=password, verify=verify, version="2.1", auth=auth, cert=cert
+        )
+        adapter = _TimeoutAdapter(settings.timeout_seconds)
+        self.conn.session.mount("http://", adapter)
+        self.conn.session.mount("https://", adapter)
+        self._last_headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+        self.conn.session.hooks["response"].append(self._remember_headers)
+
+    def _remember_headers(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self._last_headers = CaseInsensitiveDict(response.headers)
+
+    def last_response_date(self) -> str | None:
+        """The Date header of the last response (RFC 9110 section 6.6.1), for `doctor`'s
+        clock-skew check; error answers carry one too."""
+        return self._last_headers.get("Date")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> TaxiiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, what: str, action: Any) -> Any:
+        try:
+            return call_with_retries(action, what=f"{self.partner}: {what}", policy=self.policy)
+        except RequestFailed as exc:
+            raise NetworkError(str(exc), hint="check the partner's TAXII settings") from None
+
+    def _collection(self, collection_id: str) -> Collection:
+        url = urljoin(self.api_root_url, f"collections/{collection_id}/")
+        # Known rights: the per-account ACL on the server is what is enforced.
+        info = {"id": collection_id, "title": collection_id, "can_read": True, "can_write": True}
+        return Collection(url, conn=self.conn, collection_info=info)
+
+    def max_content_length(self) -> int:
+        def fetch() -> int:
+            root = ApiRoot(self.api_root_url, conn=self.conn)
+            root.refresh_information()
+            return int(root.max_content_length)
+
+        return int(self._call("reading the API root", fetch))
+
+    def get_page(
+        self, collection_id: str, *, added_after: str | None, next_token: str | None, limit: int
+    ) -> Page:
+        collection = self._collection(collection_id)
+        params: dict[str, Any] = {"limit": limit}
+        if added_after:
+            params["added_after"] = added_after
+        if next_token:
+            params["next"] = next_token
+
+        def fetch() -> tuple[dict[str, Any], CaseInsensitiveDict[str]]:
+            body = collection.get_objects(**params)
+            if not isinstance(body, dict):
+                raise ValueError("the envelope is not a JSON object")
+            # HTTP header names are case-insensitive (RFC 9110 section 5.1).
+            return body, CaseInsensitiveDict(self._last_headers)
+
+        body, headers = self._call(f"reading collection {collection_id}", fetch)
+        objects = body.get("objects") or []
+        return Page(
+            objects=[o for o in objects if isinstance(o, dict)],
+            more=bool(body.get("more")),
+            next=body.get("next"),
+            date_added_first=headers.get("X-TAXII-Date-Added-First"),
+            date_added_last=headers.get("X-TAXII-Date-Added-Last"),
+        )
+
+    def post_objects(self, collection_id: str, objects: list[dict[str, Any]]) -> AddStatus:
+        body = json.dumps({"objects": objects}, separators=(",", ":")).encode()
+        collection = self._collection(collection_id)
+
+        def post() -> Status:
+            return collection.add_objects(body, wait_for_completion=False)
+
+        status = self._call(f"posting to collection {collection_id}", post)
+        return _summary(status)
+
+    def refresh_status(self, status_id: str) -> AddStatus:
+        url = urljoin(self.api_root_url, f"status/{status_id}/")
+
+        def fetch() -> Status:
+            return Status(url, conn=self.conn)
+
+        return _summary(self._call(f"reading status {status_id}", fetch))
+
+
+def _summary(status: Status) -> AddStatus:
+    return AddStatus(
+        id=str(status.id),
+        status=str(status.status),
+        success_count=int(status.success_count or 0),
+        failure_count=int(status.failure_count or 0),
+        pending_count=int(status.pending_count or 0),
+        failures=list(status.failures or []),
+    )
+
+
+def _resolve(path: str | None, base_dir: Path) -> Path:
+    resolved = Path(path or "").expanduser()
+    return resolved if resolved.is_absolute() else base_dir / resolved

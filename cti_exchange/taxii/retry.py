@@ -1,0 +1,113 @@
+"""Retrying TAXII requests: exponential backoff with full jitter on connection errors,
+timeouts, truncated bodies, 429 (honouring Retry-After) and 5xx, within a bounded total time.
+
+4xx other than 408/429 are not retried: the request itself is wrong and would fail again.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+import requests
+from taxii2client.exceptions import InvalidJSONError, TAXIIServiceException
+
+from cti_exchange.errors import AuthError, NetworkError
+
+T = TypeVar("T")
+RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    total_seconds: float = 120.0  # stop retrying once this much time has passed
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.max_delay)
+        # "Full jitter" (AWS architecture blog): spreads retries of many clients apart.
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))  # noqa: S311
+
+
+class RequestFailed(Exception):
+    """A non-retryable HTTP error (e.g. 400, 404) with the server's TAXII error text."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _retry_after(response: requests.Response | None) -> float | None:
+    if response is None:
+        return None
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def _server_text(response: requests.Response) -> str:
+    try:
+        body = response.json()
+        if isinstance(body, dict):
+            return str(body.get("description") or body.get("title") or "")[:200]
+    except ValueError:
+        pass
+    return response.text[:200]
+
+
+def call_with_retries(
+    action: Callable[[], T],
+    *,
+    what: str,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
+    started = clock()
+    attempt = 0
+    while True:
+        retry_after: float | None = None
+        try:
+            return action()
+        except requests.HTTPError as exc:
+            response = exc.response
+            status = response.status_code if response is not None else 0
+            if status in (401, 403):
+                raise AuthError(
+                    f"{what}: the server refused our credentials (HTTP {status})",
+                    hint="check the partner's TAXII username and secret, and its collection rights",
+                ) from None
+            if status not in RETRYABLE_STATUS:
+                text = _server_text(response) if response is not None else ""
+                raise RequestFailed(status, f"{what}: HTTP {status} {text}".strip()) from None
+            retry_after = _retry_after(response)
+            problem = f"HTTP {status}"
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            problem = type(exc).__name__
+        except (InvalidJSONError, requests.exceptions.ChunkedEncodingError, ValueError) as exc:
+            problem = f"truncated or invalid response ({type(exc).__name__})"
+        except TAXIIServiceException as exc:
+            problem = f"unexpected response ({str(exc).splitlines()[0][:120]})"
+        elapsed = clock() - started
+        pause = policy.delay(attempt, retry_after)
+        if elapsed + pause > policy.total_seconds:
+            raise NetworkError(
+                f"{what}: still failing after {attempt + 1} attempts over {elapsed:.0f} s "
+                f"(last: {problem})",
+                hint="check the server is up and reachable; the work is kept and resumes next run",
+            )
+        sleep(pause)
+        attempt += 1

@@ -1,0 +1,188 @@
+"""`audit export`: a compact JWS that an independent JOSE library (joserfc) verifies with our
+exported public key, and whose records re-chain by the recipe in docs/AUDIT.md alone."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from joserfc import jws as rfc_jws
+from joserfc.errors import BadSignatureError
+from joserfc.jwk import OKPKey
+
+from cti_exchange.audit.chain import sign_extract
+from cti_exchange.audit.extract import embedded_keyring, verify_extract
+from cti_exchange.errors import IntegrityError
+from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.keys.model import AgencyRef, KeyUse
+from tests.conftest import PASSPHRASE, Agency
+
+
+def _b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _export(
+    agency: Agency, out: Path, since: str = "2030-01-03", until: str = "2030-01-04"
+) -> dict:
+    result = agency.run(
+        "audit", "export", "--since", since, "--until", until, "-o", str(out), "--json"
+    )
+    assert result.exit_code == 0, result.stderr
+    return result.json()  # type: ignore[return-value]
+
+
+def _exported_public_keys(agency: Agency, tmp_path: Path) -> dict[str, dict[str, Any]]:
+    """Our public keys as a partner receives them (`keys export`), by kid."""
+    signed = json.loads(agency.export_keys(tmp_path / "cert-fr.keys.json").read_text())
+    ring = json.loads(_b64url_decode(signed["payload"]))
+    return {key["kid"]: key for key in ring["keys"]}
+
+
+def _rehash(record: dict[str, Any]) -> str:
+    """docs/AUDIT.md: SHA-256 over the canonical JSON of the record without its hash."""
+    body = {k: record[k] for k in ("seq", "at", "actor", "action", "partner", "details", "prev")}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return (
+        base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+    )
+
+
+def test_joserfc_verifies_the_extract_and_its_records_rechain(
+    trail: Agency, tmp_path: Path
+) -> None:
+    out = tmp_path / "extract.jws"
+    summary = _export(trail, out)
+    assert (summary["first_seq"], summary["last_seq"], summary["records"]) == (3, 4, 2)
+    text = out.read_text().strip()
+    assert hashlib.sha256(text.encode()).hexdigest() == summary["sha256"]
+
+    keys = _exported_public_keys(trail, tmp_path)
+    header = json.loads(_b64url_decode(text.split(".")[0]))
+    assert header["typ"] == "cti-audit-extract+jws" and header["alg"] == "EdDSA"
+    signed = rfc_jws.deserialize_compact(
+        text, OKPKey.import_key(keys[header["kid"]]), algorithms=["EdDSA"]
+    )
+    document = json.loads(signed.payload)
+
+    assert document["format"] == "cti-exchange-audit-extract/1"
+    assert document["agency"]["id"] == "cert-fr"
+    assert [r["seq"] for r in document["records"]] == [3, 4]
+    assert all("2030-01-03" <= r["at"][:10] <= "2030-01-04" for r in document["records"])
+    # No head was signed yet, so the export signed one over the current head (6); the records
+    # after the period up to it are carried so the link to the head can be checked.
+    assert [r["seq"] for r in document["continuation"]] == [5, 6]
+
+    prev = document["prev"]
+    for record in document["records"] + document["continuation"]:
+        assert record["prev"] == prev and _rehash(record) == record["hash"]
+        prev = record["hash"]
+
+    head = document["signed_head"]
+    head_signed = rfc_jws.deserialize_compact(
+        head["jws"], OKPKey.import_key(keys[head["kid"]]), algorithms=["EdDSA"]
+    )
+    head_payload = json.loads(head_signed.payload)
+    assert head_payload == {
+        "agency": "cert-fr",
+        "seq": 6,
+        "hash": prev,
+        "signed_at": head["signed_at"],
+    }
+    assert document["signing_key_thumbprint"] == trail.signing_fingerprint()
+
+    # A changed payload no longer verifies.
+    parts = text.split(".")
+    tampered = json.dumps(document | {"first_seq": 2}).encode()
+    forged = ".".join(
+        [parts[0], base64.urlsafe_b64encode(tampered).rstrip(b"=").decode(), parts[2]]
+    )
+    with pytest.raises(BadSignatureError):
+        rfc_jws.deserialize_compact(
+            forged, OKPKey.import_key(keys[header["kid"]]), algorithms=["EdDSA"]
+        )
+
+
+def test_verify_extract_checks_signature_chain_head_and_agency(
+    trail: Agency, tmp_path: Path
+) -> None:
+    out = tmp_path / "extract.jws"
+    _export(trail, out, since="2030-01-01", until="2030-01-06")
+    text = out.read_text()
+    home = ProfileHome(trail.home)
+    ring = home.keyring()
+
+    verified = verify_extract(text, ring)
+    assert [r.seq for r in verified.records] == [2, 3, 4, 5, 6]
+    assert verified.signed_head.seq == 6 and verified.agency_id == "cert-fr"
+    # The ring inside the extract is what a court expert starts from, after comparing the
+    # thumbprint with the one obtained out of band.
+    assert embedded_keyring(text).current(KeyUse.SIG).thumbprint == trail.signing_fingerprint()
+
+    with pytest.raises(IntegrityError, match="the keys are cert-in's"):
+        verify_extract(text, replace(ring, agency=AgencyRef(id="cert-in", name="CERT-In")))
+
+    # Even signed with our own key, an extract whose records do not chain is refused.
+    document = json.loads(_b64url_decode(text.split(".")[1]))
+    document["records"][1]["details"] = {"day": 33}
+    signing_key = home.keys.unlock(PASSPHRASE)[ring.current(KeyUse.SIG).kid]
+    with pytest.raises(IntegrityError, match=r"record 3: .*edited"):
+        verify_extract(sign_extract(document, signing_key), ring)
+
+    with pytest.raises(IntegrityError, match="not a signed audit extract"):
+        verify_extract("not a jws", ring)
+
+
+def test_export_refuses_a_tampered_trail(
+    trail: Agency, store_sql: sqlite3.Connection, tmp_path: Path
+) -> None:
+    store_sql.execute("""UPDATE audit_log SET details = '{"day":0}' WHERE seq = 2""")
+    out = tmp_path / "extract.jws"
+    result = trail.run(
+        "audit", "export", "--since", "2030-01-01", "--until", "2030-01-09", "-o", str(out)
+    )
+    assert result.exit_code == 4
+    assert "record 2: its content no longer matches its hash" in result.stderr
+    assert not out.exists()
+
+
+def test_export_of_an_empty_period_and_the_export_record(trail: Agency, tmp_path: Path) -> None:
+    out = tmp_path / "extract.jws"
+    empty = trail.run(
+        "audit", "export", "--since", "2031-01-01", "--until", "2031-12-31", "-o", str(out)
+    )
+    assert empty.exit_code == 6 and "no audit record between" in empty.stderr
+    assert not out.exists()
+
+    summary = _export(trail, out)
+    exports = trail.run("audit", "show", "--action", "audit-export", "--json").json()
+    assert len(exports) == 1  # type: ignore[arg-type]
+    details = exports[0]["details"]  # type: ignore[index]
+    assert details["sha256"] == summary["sha256"] and details["first_seq"] == 3
+    assert trail.run("audit", "verify").exit_code == 0
+
+
+def test_the_recipe_in_docs_audit_md_checks_a_real_extract(trail: Agency, tmp_path: Path) -> None:
+    out = tmp_path / "extract.jws"
+    _export(trail, out)
+    keys = _exported_public_keys(trail, tmp_path)
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "AUDIT.md").read_text()
+    recipe = (
+        docs.split("In Python with joserfc", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    )
+    # The recipe's placeholders: the extract's file and the keys checked out of band.
+    recipe = recipe.replace('"cert-fr-audit-2026-03.jws"', repr(str(out)))
+    recipe = recipe.replace(
+        "trusted_key = {...}", "trusted_key = KEYS[json.loads(_b64(text.split('.')[0]))['kid']]"
+    )
+    recipe = recipe.replace("head_key = {...}", 'head_key = KEYS[head["kid"]]')
+    assert "{...}" not in recipe
+    namespace: dict[str, Any] = {"KEYS": keys, "_b64": _b64url_decode}
+    exec(compile(recipe, "docs/AUDIT.md", "exec"), namespace)  # noqa: S102 - our own docs
+    assert namespace["seq"] - 1 == namespace["signed"]["seq"] == 6

@@ -1,0 +1,344 @@
+"""`doctor`: every check passes on a healthy exchange; each failure is found, with its fix and
+the exit code of its family."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+from cti_exchange.doctor import (
+    CheckResult,
+    CheckStatus,
+    DoctorContext,
+    judge_clock_skew,
+    run_doctor,
+)
+from cti_exchange.errors import AuthError, ExitCode
+from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.keys.model import KeyUse
+from tests.conftest import PASSPHRASE, Agency, run_cli
+from tests.exchange.conftest import Exchange, write_iocs
+
+
+def _doctor(
+    agency: Agency, *args: str, env: dict[str, str | None] | None = None
+) -> tuple[int, dict[str, dict], str]:
+    result = agency.run("doctor", "--json", *args, env=env)  # type: ignore[arg-type]
+    data = result.json()
+    assert data["exit_code"] == result.exit_code  # type: ignore[index]
+    return result.exit_code, {c["name"]: c for c in data["checks"]}, result.stderr  # type: ignore[index]
+
+
+def _statuses(checks: dict[str, dict]) -> dict[str, str]:
+    return {name: check["status"] for name, check in checks.items()}
+
+
+def _offline_taxii(agency: Agency, partner: str) -> None:
+    """TAXII settings that validate; --offline never contacts them."""
+    result = agency.run(
+        "partners",
+        "set",
+        partner,
+        "--api-root",
+        "http://127.0.0.1:9/exchange/",
+        "--read-collection",
+        "r",
+        "--write-collection",
+        "w",
+    )
+    assert result.exit_code == 0, result.stderr
+
+
+# -- a healthy exchange ---------------------------------------------------------------------
+
+
+def test_every_check_passes_on_a_healthy_exchange(exchange: Exchange) -> None:
+    for agency, partner in ((exchange.fr, "cert-in"), (exchange.india, "cert-fr")):
+        code, checks, stderr = _doctor(agency)
+        assert code == 0, stderr
+        assert set(_statuses(checks).values()) == {"ok"}, checks
+        for what in ("pinned keys", "TAXII settings", "reachable", "access", "clock"):
+            assert checks[f"partner {partner}: {what}"]["status"] == "ok"
+        assert {"config", "key files", "passphrase", "store", "audit trail", "outbox"} <= set(
+            checks
+        )
+
+    text = exchange.fr.run("doctor")
+    assert text.exit_code == 0
+    assert text.stdout.splitlines()[0].split("\t") == ["", "check", "result", "fix"]
+    assert "0 failed" in text.stdout.splitlines()[-1]
+
+
+def test_wrong_taxii_secret_fails_auth_and_a_dead_server_fails_network(exchange: Exchange) -> None:
+    secret = exchange.fr.home / "taxii.secret"
+    secret.write_text("not-the-password-at-all")
+    code, checks, stderr = _doctor(exchange.fr)
+    assert code == 3
+    assert checks["partner cert-in: reachable"]["status"] == "ok"  # it answered: with a 401
+    access = checks["partner cert-in: access"]
+    assert access["status"] == "fail" and "HTTP 401" in access["detail"]
+    assert "username and secret" in access["fix"]
+    assert "doctor: 1 check(s) failed; first: partner cert-in: access" in stderr
+
+    secret.write_text(exchange.passwords["cert-fr"])
+    exchange.server.stop()
+    code, checks, _ = _doctor(exchange.fr)
+    assert code == 7
+    reach = checks["partner cert-in: reachable"]
+    assert reach["status"] == "fail" and "server is up" in reach["fix"]
+    assert checks["partner cert-in: access"]["status"] == "skip"
+    assert checks["partner cert-in: clock"]["status"] == "skip"
+
+    code, checks, _ = _doctor(exchange.fr, "--offline")
+    assert code == 0 and checks["partner cert-in: reachable"]["status"] == "skip"
+
+
+# -- local failures -------------------------------------------------------------------------
+
+
+def test_loose_key_file_and_directory_permissions(cert_fr: Agency) -> None:
+    private = cert_fr.home / "keys" / "private.jwe"
+    private.chmod(0o644)
+    code, checks, _ = _doctor(cert_fr, "--offline")
+    assert code == 2
+    assert checks["key files"]["status"] == "fail" and checks["key files"]["fix"].startswith(
+        f"chmod 600 {private}"
+    )
+    # What needs the key files is not tried.
+    assert checks["passphrase"]["status"] == "skip" and checks["audit trail"]["status"] == "skip"
+
+    private.chmod(0o600)
+    (cert_fr.home / "keys").chmod(0o755)
+    code, checks, _ = _doctor(cert_fr, "--offline")
+    assert code == 2 and checks["key files"]["fix"].startswith(f"chmod 700 {cert_fr.home / 'keys'}")
+
+
+def test_passphrase_for_unattended_use(cert_fr: Agency, tmp_path: Path) -> None:
+    no_env: dict[str, str | None] = {"CTI_EXCHANGE_PASSPHRASE": None}
+    code, checks, _ = _doctor(cert_fr, "--offline", env=no_env)
+    assert code == 3
+    assert checks["passphrase"]["status"] == "fail"
+    assert "CTI_EXCHANGE_PASSPHRASE_FILE" in checks["passphrase"]["fix"]
+
+    passphrase_file = tmp_path / "passphrase"
+    passphrase_file.write_text("a wrong passphrase\n")
+    passphrase_file.chmod(0o600)
+    code, checks, _ = _doctor(
+        cert_fr, "--offline", env=no_env | {"CTI_EXCHANGE_PASSPHRASE_FILE": str(passphrase_file)}
+    )
+    assert code == 3 and "wrong passphrase" in checks["passphrase"]["detail"]
+
+    passphrase_file.write_text(PASSPHRASE + "\n")
+    passphrase_file.chmod(0o644)
+    code, checks, _ = _doctor(
+        cert_fr, "--offline", env=no_env | {"CTI_EXCHANGE_PASSPHRASE_FILE": str(passphrase_file)}
+    )
+    assert code == 2 and checks["passphrase"]["fix"].startswith(
+        f"run `chmod 600 {passphrase_file}`"
+    )
+
+    passphrase_file.chmod(0o600)
+    code, checks, _ = _doctor(
+        cert_fr, "--offline", env=no_env | {"CTI_EXCHANGE_PASSPHRASE_FILE": str(passphrase_file)}
+    )
+    assert (
+        checks["passphrase"]["status"] == "ok"
+        and f"file {passphrase_file}" in checks["passphrase"]["detail"]
+    )
+
+
+def test_tampered_audit_trail_and_corrupt_store(cert_fr: Agency) -> None:
+    import sqlite3
+
+    store = cert_fr.home / "store.sqlite"
+    conn = sqlite3.connect(store)
+    conn.execute("""UPDATE audit_log SET details = '{}' WHERE seq = 1""")
+    conn.commit()
+    conn.close()
+    code, checks, _ = _doctor(cert_fr, "--offline")
+    assert code == 4
+    assert checks["store"]["status"] == "ok"
+    audit = checks["audit trail"]
+    assert audit["status"] == "fail" and audit["detail"].startswith("first bad record 1: ")
+    assert "audit verify" in audit["fix"]
+
+    # An index that no longer matches its table: the store opens, integrity_check objects.
+    conn = sqlite3.connect(store)
+    conn.execute("PRAGMA writable_schema = ON")
+    conn.execute(
+        "UPDATE sqlite_master SET sql = 'CREATE INDEX audit_log_by_time ON audit_log (actor)' "
+        "WHERE name = 'audit_log_by_time'"
+    )
+    conn.commit()
+    conn.close()
+    code, checks, _ = _doctor(cert_fr, "--offline")
+    assert code == 4
+    assert checks["store"]["status"] == "fail"
+    assert (
+        "integrity_check: row 1 missing from index audit_log_by_time" in checks["store"]["detail"]
+    )
+
+    # Overwritten pages: the store does not even open.
+    data = bytearray(store.read_bytes())
+    assert len(data) > 3 * 4096
+    data[4096 : 3 * 4096] = b"\xa5" * (2 * 4096)  # pages 2 and 3: tables and indexes
+    store.write_bytes(bytes(data))
+    code, checks, _ = _doctor(cert_fr, "--offline")
+    assert code == 4
+    assert checks["store"]["status"] == "fail" and "malformed" in checks["store"]["detail"]
+    assert "backup" in checks["store"]["fix"]
+    assert checks["audit trail"]["status"] == "skip" and checks["outbox"]["status"] == "skip"
+
+
+def _set_expiry(keys_file: Path, use: str, expires: datetime) -> None:
+    doc = json.loads(keys_file.read_text())
+    for status in doc["key_status"].values():
+        if status["use"] == use and status["status"] == "current":
+            status["expires"] = expires.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    keys_file.write_text(json.dumps(doc))
+
+
+def test_partner_settings_and_pinned_key_expiry(partnered: tuple[Agency, Agency]) -> None:
+    fr, _ = partnered
+    code, checks, _ = _doctor(fr, "--offline")
+    assert code == 2
+    settings = checks["partner cert-in: TAXII settings"]
+    assert settings["status"] == "fail" and settings["fix"].startswith(
+        "cti-exchange partners set cert-in"
+    )
+
+    _offline_taxii(fr, "cert-in")
+    pinned = fr.home / "partners" / "cert-in.keys.json"
+    now = datetime.now(UTC)
+    _set_expiry(pinned, "enc", now + timedelta(days=10))
+    code, checks, _ = _doctor(fr, "--offline")
+    assert code == 0  # a warning does not fail
+    keys = checks["partner cert-in: pinned keys"]
+    assert keys["status"] == "warn" and "their encryption key" in keys["detail"]
+    assert "expires in 9 day(s)" in keys["detail"]
+
+    _set_expiry(pinned, "sig", now - timedelta(days=1))
+    code, checks, _ = _doctor(fr, "--offline")
+    assert code == 2
+    keys = checks["partner cert-in: pinned keys"]
+    assert (
+        keys["status"] == "fail"
+        and "their signing key" in keys["detail"]
+        and "expired" in keys["detail"]
+    )
+    assert "cti-exchange partners update-keys cert-in" in keys["fix"]
+
+    # A pinned file that no longer holds the pinned fingerprint.
+    doc = json.loads(pinned.read_text())
+    doc["keys"] = [k for k in doc["keys"] if k.get("use") != "sig"]
+    doc["key_status"] = {k["kid"]: doc["key_status"][k["kid"]] for k in doc["keys"]}
+    pinned.write_text(json.dumps(doc))
+    code, checks, _ = _doctor(fr, "--offline")
+    assert (
+        code == 2
+        and "does not hold the key pinned" in checks["partner cert-in: pinned keys"]["detail"]
+    )
+
+
+def test_our_keys_expiring_soon_warn_and_expired_fail(cert_fr: Agency) -> None:
+    home = ProfileHome(cert_fr.home)
+    expires = home.keyring().current(KeyUse.SIG).expires
+    env = {"CTI_EXCHANGE_PASSPHRASE": PASSPHRASE}
+    soon = run_doctor(home, offline=True, environ=env, now=expires - timedelta(days=10))
+    assert soon.result("our signing key").status is CheckStatus.WARN
+    assert "keys rotate" in (soon.result("our signing key").fix or "")
+    assert soon.exit_code is ExitCode.OK
+
+    late = run_doctor(
+        ProfileHome(cert_fr.home), offline=True, environ=env, now=expires + timedelta(days=1)
+    )
+    assert late.result("our signing key").status is CheckStatus.FAIL
+    assert late.exit_code is ExitCode.USAGE
+
+
+def test_outbox_warns_about_envelopes_undelivered_too_long(
+    partnered: tuple[Agency, Agency], tmp_path: Path
+) -> None:
+    fr, _ = partnered
+    _offline_taxii(fr, "cert-in")
+    queued = fr.run("push", str(write_iocs(tmp_path / "a.csv", 2)), "--to", "cert-in", "--queue")
+    assert queued.exit_code == 0, queued.stderr
+    env = {"CTI_EXCHANGE_PASSPHRASE": PASSPHRASE}
+    assert (
+        run_doctor(ProfileHome(fr.home), offline=True, environ=env).result("outbox").status
+        is CheckStatus.OK
+    )
+    later = run_doctor(
+        ProfileHome(fr.home), offline=True, environ=env, now=datetime.now(UTC) + timedelta(hours=25)
+    )
+    outbox = later.result("outbox")
+    assert (
+        outbox.status is CheckStatus.WARN
+        and "1 envelope(s) undelivered for more than 24 h" in outbox.detail
+    )
+    assert later.ok
+
+
+def test_without_a_profile_config_fails_and_the_rest_is_skipped(tmp_path: Path) -> None:
+    result = run_cli("doctor", "--json", home=tmp_path / "nowhere")
+    assert result.exit_code == 2
+    checks: Any = result.json()["checks"]  # type: ignore[index]
+    assert checks[0]["name"] == "config" and checks[0]["status"] == "fail"
+    assert "cti-exchange init" in checks[0]["fix"]
+    assert {c["status"] for c in checks[1:]} == {"skip"}
+
+
+def test_no_check_raises(tmp_path: Path) -> None:
+    def broken(ctx: DoctorContext) -> Iterable[CheckResult]:
+        raise KeyError("bug")
+        yield  # a generator, like the real checks
+
+    def refused(ctx: DoctorContext) -> Iterable[CheckResult]:
+        raise AuthError("refused", hint="fix it")
+
+    report = run_doctor(
+        ProfileHome(tmp_path),
+        checks=[(broken, (), "broken"), (refused, (), "refused"), (broken, ("broken",), "after")],
+    )
+    assert [(r.name, r.status) for r in report.results] == [
+        ("broken", CheckStatus.FAIL),
+        ("refused", CheckStatus.FAIL),
+        ("after", CheckStatus.SKIP),
+    ]
+    assert (
+        report.results[0].exit_code is ExitCode.INTERNAL and "KeyError" in report.results[0].detail
+    )
+    assert report.results[1].exit_code is ExitCode.AUTH and report.results[1].fix == "fix it"
+    assert report.exit_code is ExitCode.INTERNAL
+
+
+# -- clock skew, judged from a Date header ------------------------------------------------------
+
+
+def test_clock_skew_is_judged_from_the_date_header() -> None:
+    now = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
+
+    def judge(offset_seconds: float) -> CheckStatus:
+        header = format_datetime(now - timedelta(seconds=offset_seconds), usegmt=True)
+        return judge_clock_skew("clock", header, now, max_skew_seconds=300).status
+
+    assert judge(0) is CheckStatus.OK
+    assert judge(59) is CheckStatus.OK
+    assert judge(-61) is CheckStatus.WARN  # we are behind
+    assert judge(299) is CheckStatus.WARN
+    assert judge(301) is CheckStatus.FAIL
+    assert judge(-3600) is CheckStatus.FAIL
+    failed = judge_clock_skew(
+        "clock", format_datetime(now - timedelta(seconds=400), usegmt=True), now, 300
+    )
+    assert (
+        failed.detail
+        == "our clock is 400 s ahead of the server's, beyond the 300 s envelopes allow"
+    )
+    assert "time synchronisation" in (failed.fix or "")
+    assert judge_clock_skew("clock", None, now, 300).status is CheckStatus.WARN
+    assert judge_clock_skew("clock", "yesterday-ish", now, 300).status is CheckStatus.WARN

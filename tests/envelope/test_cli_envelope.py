@@ -1,0 +1,341 @@
+"""`cti-exchange seal` and `cti-exchange open`, as users run them: real agencies in temporary
+homes (tests/conftest.py), real keys, real store files (`<home>/store.sqlite`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+import sqlite3
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cti_exchange.clock import parse_timestamp
+from cti_exchange.envelope.artifact import ROUTING_EXTENSION_ID
+from cti_exchange.stix.tlp import Tlp
+from tests.conftest import Agency, make_agency, pin
+
+from .conftest import Bundle, artifact_jwe, flip_b64url, indicator, make_bundle, with_jwe
+
+Pair = tuple[Agency, Agency]
+Trio = tuple[Agency, Agency, Agency]
+
+
+@pytest.fixture
+def trio(partnered: Pair, tmp_path: Path) -> Iterator[Trio]:
+    """CERT-FR and CERT-In as in `partnered`, plus CERT-DE, partner of CERT-FR only."""
+    cert_fr, cert_in = partnered
+    cert_de = make_agency(tmp_path, "cert-de", "CERT-DE")
+    pin(cert_fr, cert_de, tmp_path)
+    pin(cert_de, cert_fr, tmp_path)
+    yield cert_fr, cert_in, cert_de
+
+
+def bundle_file(tmp_path: Path, name: str = "bundle.json", bundle: Bundle | None = None) -> Path:
+    """A bundle as an analyst's tool might write it: indented, with non-ASCII text. The
+    envelope must carry these exact bytes, not a re-serialisation."""
+    if bundle is None:
+        bundle = make_bundle(
+            [indicator(f"198.51.100.{i}", seed=i) | {"description": "Serveur C2 — Île-de-France"}
+             for i in range(1, 4)],
+            indent=2,
+        )
+    path = tmp_path / name
+    path.write_bytes(bundle.data)
+    return path
+
+
+def seal(sender: Agency, bundle: Path, *partners: str, name: str = "envelope.json") -> Path:
+    out = bundle.parent / name
+    args = ["seal", str(bundle), "-o", str(out)]
+    for partner in partners:
+        args += ["--to", partner]
+    result = sender.run(*args)
+    assert result.exit_code == 0, result.stderr
+    return out
+
+
+def open_json(receiver: Agency, envelope: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
+    result = receiver.run("open", str(envelope), "--json", *extra)
+    return result.exit_code, json.loads(result.stdout), result.stderr
+
+
+def rows(agency: Agency, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(f"file:{agency.home / 'store.sqlite'}?mode=ro", uri=True) as db:
+        return db.execute(sql).fetchall()
+
+
+def count(agency: Agency, table: str) -> int:
+    if not (agency.home / "store.sqlite").exists():
+        return 0  # never opened anything: nothing can have been stored
+    return int(rows(agency, f"SELECT count(*) FROM {table}")[0][0])  # noqa: S608
+
+
+def current_key(agency: Agency, use: str) -> dict[str, Any]:
+    keys = agency.run("keys", "show", "--json").json()["keys"]  # type: ignore[index]
+    return next(k for k in keys if k["use"] == use and k["status"] == "current")
+
+
+def tampered_copy(envelope: Path) -> Path:
+    """The envelope with one bit of the GCM tag flipped (the JWE, hashes and id kept
+    consistent, as an attacker would)."""
+    artifact = json.loads(envelope.read_text())
+    jwe = artifact_jwe(artifact)
+    jwe["tag"] = flip_b64url(jwe["tag"], 3)
+    out = envelope.with_name("tampered.json")
+    out.write_text(json.dumps(with_jwe(artifact, jwe)))
+    return out
+
+
+# -- accepted --------------------------------------------------------------------------------
+
+
+def test_seal_then_open_gives_the_exact_bundle_bytes(partnered: Pair, tmp_path: Path) -> None:
+    cert_fr, cert_in = partnered
+    bundle = bundle_file(tmp_path)
+    envelope = seal(cert_fr, bundle, "cert-in")
+    received = tmp_path / "received.json"
+    result = cert_in.run("open", str(envelope), "-o", str(received))
+    assert result.exit_code == 0, result.stderr
+    assert received.read_bytes() == bundle.read_bytes()
+    assert count(cert_in, "objects") == 3
+    # The evidence: the JWS exactly as received (kept DEFLATE-compressed), whose payload is the
+    # bundle bytes and whose SHA-256 is the channel digest.
+    ((deflated, digest),) = rows(cert_in, "SELECT jws_deflated, digest FROM envelopes_in")
+    jws = zlib.decompress(deflated, -zlib.MAX_WBITS)
+    payload = jws.split(b".")[1]
+    assert base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4)) == bundle.read_bytes()
+    assert base64.urlsafe_b64encode(hashlib.sha256(jws).digest()).rstrip(b"=").decode() == digest
+
+
+def test_the_json_verdict_names_signer_key_times_and_sequence(
+    partnered: Pair, tmp_path: Path
+) -> None:
+    cert_fr, cert_in = partnered
+    bundle = bundle_file(tmp_path)
+    first = seal(cert_fr, bundle, "cert-in", name="first.json")
+    second = seal(cert_fr, bundle, "cert-in", name="second.json")
+    hints = json.loads(first.read_text())["extensions"][ROUTING_EXTENSION_ID]
+    code, verdict, _ = open_json(cert_in, first)
+    assert code == 0
+    signing = current_key(cert_fr, "sig")
+    assert verdict["verdict"] == "accepted"
+    assert verdict["sender"] == "cert-fr" and verdict["partner"] == "cert-fr"
+    assert verdict["signing_kid"] == signing["kid"]
+    assert verdict["signing_key_thumbprint"] == signing["thumbprint"]
+    assert signing["thumbprint"] == cert_fr.signing_fingerprint()
+    assert abs(parse_timestamp(verdict["issued_at"]) - datetime.now(UTC)) < timedelta(minutes=1)
+    assert verdict["sequence"] == 1 and verdict["objects"] == 3 and verdict["new_versions"] == 3
+    assert verdict["own_copy"] is False and verdict["gap_accepted"] == []
+    assert verdict["envelope_id"] == hints["envelope_id"]
+    assert open_json(cert_in, second)[1]["sequence"] == 2
+
+
+def test_the_text_verdict(partnered: Pair, tmp_path: Path) -> None:
+    cert_fr, cert_in = partnered
+    envelope = seal(cert_fr, bundle_file(tmp_path), "cert-in")
+    result = cert_in.run("open", str(envelope))
+    assert result.exit_code == 0, result.stderr
+    lines = dict(line.split("\t", 1) for line in result.stdout.splitlines()[1:])
+    assert result.stdout.startswith("Verdict: ACCEPTED")
+    assert lines["sender"] == "cert-fr"
+    assert lines["signed by"] == current_key(cert_fr, "sig")["kid"]
+    assert lines["key fingerprint"] == cert_fr.signing_fingerprint()
+    assert lines["sequence"] == "1" and lines["objects"] == "3"
+    parse_timestamp(lines["issued at"])
+
+
+def test_the_sender_opens_its_own_copy(partnered: Pair, tmp_path: Path) -> None:
+    cert_fr, _ = partnered
+    bundle = bundle_file(tmp_path)
+    envelope = seal(cert_fr, bundle, "cert-in")
+    received = tmp_path / "own.json"
+    code, verdict, _ = open_json(cert_fr, envelope, "-o", str(received))
+    assert code == 0
+    assert verdict["own_copy"] is True and verdict["verdict"] == "verified"
+    assert verdict["sequence"] is None and verdict["new_versions"] == 0
+    assert received.read_bytes() == bundle.read_bytes()
+
+
+# -- rejected: exit 4, one line on stderr, quarantined, nothing stored -------------------------
+
+
+def test_a_tampered_envelope_is_rejected_quarantined_and_nothing_stored(
+    partnered: Pair, tmp_path: Path
+) -> None:
+    cert_fr, cert_in = partnered
+    tampered = tampered_copy(seal(cert_fr, bundle_file(tmp_path), "cert-in"))
+    received = tmp_path / "received.json"
+    result = cert_in.run("open", str(tampered), "-o", str(received))
+    assert result.exit_code == 4
+    assert result.stderr.count("\n") == 1 and "decryption-failed" in result.stderr
+    assert not received.exists()
+    ((reason, detail, sender, raw),) = rows(
+        cert_in, "SELECT reason, detail, sender, artifact FROM quarantine"
+    )
+    assert reason == "decryption-failed" and detail and sender == "cert-fr"
+    assert json.loads(raw) == json.loads(tampered.read_text())  # the raw envelope, kept
+    assert count(cert_in, "objects") == 0
+    assert count(cert_in, "envelopes_in") == 0 and count(cert_in, "channels_in") == 0
+
+
+def test_the_json_rejection(partnered: Pair, tmp_path: Path) -> None:
+    cert_fr, cert_in = partnered
+    tampered = tampered_copy(seal(cert_fr, bundle_file(tmp_path), "cert-in"))
+    code, verdict, stderr = open_json(cert_in, tampered)
+    assert code == 4
+    assert verdict["verdict"] == "rejected" and verdict["reason"] == "decryption-failed"
+    assert verdict["sender"] == "cert-fr" and verdict["envelope_id"]
+    assert stderr.count("\n") == 1
+
+
+def test_opening_the_same_file_twice_is_a_replay(partnered: Pair, tmp_path: Path) -> None:
+    cert_fr, cert_in = partnered
+    envelope = seal(cert_fr, bundle_file(tmp_path), "cert-in")
+    assert open_json(cert_in, envelope)[0] == 0
+    code, verdict, _ = open_json(cert_in, envelope)
+    assert code == 4 and verdict["reason"] == "replayed-envelope"
+    assert rows(cert_in, "SELECT reason FROM quarantine") == [("replayed-envelope",)]
+    assert count(cert_in, "envelopes_in") == 1 and count(cert_in, "objects") == 3
+
+
+def test_an_envelope_for_a_third_agency(trio: Trio, tmp_path: Path) -> None:
+    cert_fr, cert_in, _ = trio
+    envelope = seal(cert_fr, bundle_file(tmp_path), "cert-de")
+    code, verdict, _ = open_json(cert_in, envelope)
+    assert code == 4 and verdict["reason"] == "not-addressed-to-us"
+    assert count(cert_in, "objects") == 0
+
+
+def test_a_revoked_keys_later_envelopes_are_rejected(partnered: Pair, tmp_path: Path) -> None:
+    """CERT-FR's home is stolen (encrypted key and passphrase). CERT-FR revokes the signing key
+    and CERT-In takes the revocation; what the thief seals afterwards is rejected, while an
+    envelope CERT-FR sealed before the revocation still opens."""
+    cert_fr, cert_in = partnered
+    bundle = bundle_file(tmp_path)
+    before = seal(cert_fr, bundle, "cert-in", name="before.json")
+    thief = Agency("cert-fr", "CERT-FR", tmp_path / "stolen")
+    shutil.copytree(cert_fr.home, thief.home)
+    stolen_kid = current_key(cert_fr, "sig")["kid"]
+
+    assert cert_fr.run("keys", "revoke", stolen_kid, "--reason", "compromised").exit_code == 0
+    update = cert_in.run(
+        "partners", "update-keys", "cert-fr",
+        "--jwks", str(cert_fr.export_keys(tmp_path / "fr-after-revocation.json")),
+        "--fingerprint", cert_fr.signing_fingerprint(),  # the new key, confirmed out of band
+    )
+    assert update.exit_code == 0, update.stderr
+
+    code, verdict, _ = open_json(cert_in, before)
+    assert code == 0 and verdict["signing_kid"] == stolen_kid
+    after = seal(thief, bundle, "cert-in", name="after.json")
+    code, verdict, _ = open_json(cert_in, after)
+    assert code == 4 and verdict["reason"] == "revoked-key"
+    assert stolen_kid in verdict["detail"]
+    assert count(cert_in, "envelopes_in") == 1
+
+
+def test_envelopes_sealed_before_a_key_rotation_still_verify(
+    partnered: Pair, tmp_path: Path
+) -> None:
+    cert_fr, cert_in = partnered
+    bundle = bundle_file(tmp_path)
+    old_kid = current_key(cert_fr, "sig")["kid"]
+    before = seal(cert_fr, bundle, "cert-in", name="before.json")
+    assert cert_fr.run("keys", "rotate").exit_code == 0
+    update = cert_in.run(
+        "partners", "update-keys", "cert-fr",
+        "--jwks", str(cert_fr.export_keys(tmp_path / "fr-rotated.json")),
+    )
+    assert update.exit_code == 0, update.stderr  # signed by the old, pinned key
+    after = seal(cert_fr, bundle, "cert-in", name="after.json")
+
+    code, verdict, _ = open_json(cert_in, before)
+    assert code == 0 and verdict["signing_kid"] == old_kid and verdict["sequence"] == 1
+    code, verdict, _ = open_json(cert_in, after)
+    assert code == 0 and verdict["signing_kid"] == current_key(cert_fr, "sig")["kid"] != old_kid
+    assert verdict["sequence"] == 2
+
+
+def test_a_gap_is_reported_and_can_be_accepted(partnered: Pair, tmp_path: Path) -> None:
+    cert_fr, cert_in = partnered
+    bundle = bundle_file(tmp_path)
+    first, _, third = (seal(cert_fr, bundle, "cert-in", name=f"{n}.json") for n in (1, 2, 3))
+    assert open_json(cert_in, first)[0] == 0
+    code, verdict, _ = open_json(cert_in, third)
+    assert code == 4 and verdict["reason"] == "sequence-gap"
+    assert "missing sequence numbers 2 " in verdict["detail"]
+    result = cert_in.run("open", str(third), "--accept-gap")
+    assert result.exit_code == 0, result.stderr
+    assert "missing sequence numbers [2]" in result.stderr
+    assert rows(cert_in, "SELECT sequence FROM channels_in") == [(3,)]
+
+
+def test_dry_run_stores_nothing(partnered: Pair, tmp_path: Path) -> None:
+    cert_fr, cert_in = partnered
+    envelope = seal(cert_fr, bundle_file(tmp_path), "cert-in")
+    code, verdict, _ = open_json(cert_in, envelope, "--dry-run")
+    assert code == 0 and verdict["verdict"] == "verified" and verdict["new_versions"] == 0
+    code, _, _ = open_json(cert_in, tampered_copy(envelope), "--dry-run")
+    assert code == 4
+    for table in ("objects", "envelopes_in", "channels_in", "quarantine"):
+        assert count(cert_in, table) == 0, table
+    # Not even remembered as seen: the real opening afterwards is not a replay.
+    code, verdict, _ = open_json(cert_in, envelope)
+    assert code == 0 and verdict["verdict"] == "accepted"
+
+
+def test_a_truncated_envelope_file(partnered: Pair, tmp_path: Path) -> None:
+    cert_fr, cert_in = partnered
+    envelope = seal(cert_fr, bundle_file(tmp_path), "cert-in")
+    truncated = tmp_path / "truncated.json"
+    truncated.write_bytes(envelope.read_bytes()[: len(envelope.read_bytes()) // 2])
+    result = cert_in.run("open", str(truncated))
+    assert result.exit_code == 6
+    assert "truncated" in result.stderr and result.stderr.count("\n") == 1
+    assert count(cert_in, "objects") == 0
+
+
+# -- TLP on the way out ------------------------------------------------------------------------
+
+
+def test_tlp_red_needs_the_partner_entry_and_the_flag(partnered: Pair, tmp_path: Path) -> None:
+    cert_fr, _ = partnered
+    red = indicator("203.0.113.9", tlp=Tlp.RED)
+    bundle = bundle_file(tmp_path, bundle=make_bundle([indicator("198.51.100.1"), red]))
+    out = tmp_path / "red.json"
+    result = cert_fr.run("seal", str(bundle), "--to", "cert-in", "-o", str(out), "--allow-red")
+    assert result.exit_code == 8
+    assert red["id"] in result.stderr and "tlp-red-needs-partner-and-flag" in result.stderr
+    assert not out.exists()
+
+    assert cert_fr.run("partners", "set", "cert-in", "--allow-red").exit_code == 0
+    result = cert_fr.run("seal", str(bundle), "--to", "cert-in", "-o", str(out))
+    assert result.exit_code == 8 and "tlp-red-needs-partner-and-flag" in result.stderr
+    result = cert_fr.run("seal", str(bundle), "--to", "cert-in", "-o", str(out), "--allow-red",
+                         "--json")
+    assert result.exit_code == 0, result.stderr
+    # Refusals consumed no channel position: this is the first envelope on the channel.
+    assert json.loads(result.stdout)["sequences"] == {"cert-in": 1}
+
+
+def test_amber_strict_goes_to_one_partner_at_a_time(trio: Trio, tmp_path: Path) -> None:
+    cert_fr, _, _ = trio
+    strict = indicator("203.0.113.10", tlp=Tlp.AMBER_STRICT)
+    bundle = bundle_file(tmp_path, bundle=make_bundle([strict]))
+    out = tmp_path / "strict.json"
+    args = ["seal", str(bundle), "-o", str(out), "--to", "cert-in", "--to", "cert-de"]
+    result = cert_fr.run(*args)
+    assert result.exit_code == 8
+    assert strict["id"] in result.stderr and "amber-strict-single-partner" in result.stderr
+    assert not out.exists()
+    assert cert_fr.run("partners", "set", "cert-in", "--max-tlp", "amber+strict").exit_code == 0
+    result = cert_fr.run("seal", str(bundle), "-o", str(out), "--to", "cert-in")
+    assert result.exit_code == 0, result.stderr

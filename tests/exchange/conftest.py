@@ -1,0 +1,111 @@
+"""Two agencies wired to a real TAXII server (medallion + the SQLite backend) on 127.0.0.1.
+
+Each test gets a fresh server data directory and fresh agencies: no state leaks between tests,
+and every server is stopped by its fixture, even when the test fails.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from cti_exchange.server.provisioning import collection_id_for, plan_exchange, provision
+from cti_exchange.server.runner import ServerProcess
+from tests.conftest import Agency
+from tests.fault_proxy import FaultProxy, FaultScript
+
+
+@dataclass
+class Exchange:
+    fr: Agency
+    india: Agency
+    server: ServerProcess
+    passwords: dict[str, str]
+
+    def wire(self, agency: Agency, partner: Agency, api_root: str | None = None, **extra: str) -> None:
+        secret = agency.home / "taxii.secret"
+        if not secret.exists():
+            secret.write_text(self.passwords[agency.agency_id])
+            secret.chmod(0o600)
+        args = [
+            "partners", "set", partner.agency_id,
+            "--api-root", api_root or self.server.api_root_url,
+            "--read-collection", collection_id_for(partner.agency_id, agency.agency_id),
+            "--write-collection", collection_id_for(agency.agency_id, partner.agency_id),
+            "--auth", "basic", "--username", agency.agency_id, "--secret-file", str(secret),
+            "--retry-budget", "20", "--timeout", "10",
+        ]
+        for name, value in extra.items():
+            args += [f"--{name.replace('_', '-')}", value]
+        result = agency.run(*args)
+        assert result.exit_code == 0, result.stderr
+
+    def through(self, proxy: FaultProxy, **extra: str) -> None:
+        """Both agencies talk to the server through `proxy`."""
+        url = f"{proxy.url}exchange/"
+        self.wire(self.fr, self.india, url, **extra)
+        self.wire(self.india, self.fr, url, **extra)
+
+
+def start_exchange(
+    tmp_path: Path, fr: Agency, india: Agency, *, max_content_length: int | None = None
+) -> tuple[ServerProcess, dict[str, str]]:
+    passwords = {a: secrets.token_urlsafe(16) for a in (fr.agency_id, india.agency_id)}
+    kwargs = {} if max_content_length is None else {"max_content_length": max_content_length}
+    layout = plan_exchange([(fr.agency_id, fr.name), (india.agency_id, india.name)], **kwargs)
+    provision(tmp_path / "taxii-server", layout, passwords=passwords)
+    server = ServerProcess(tmp_path / "taxii-server").start()
+    return server, passwords
+
+
+@pytest.fixture
+def exchange(tmp_path: Path, partnered: tuple[Agency, Agency]) -> Iterator[Exchange]:
+    fr, india = partnered
+    server, passwords = start_exchange(tmp_path, fr, india)
+    try:
+        wired = Exchange(fr, india, server, passwords)
+        wired.wire(fr, india)
+        wired.wire(india, fr)
+        yield wired
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fault_proxy(exchange: Exchange) -> Iterator[FaultProxy]:
+    proxy = FaultProxy(exchange.server.url, FaultScript()).start()
+    try:
+        exchange.through(proxy)
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+def write_iocs(path: Path, count: int, *, tlp: str = "amber", start: int = 0) -> Path:
+    """A CSV of `count` distinct indicators (documentation names and ranges)."""
+    lines = ["value,type,tlp"]
+    for n in range(start, start + count):
+        if n % 2:
+            lines.append(f"c2-{n}.example,domain-name,{tlp}")
+        else:
+            lines.append(f"203.0.{(n // 256) % 256}.{n % 256},ipv4-addr,{tlp}" if n < 65536
+                         else f"c2x-{n}.test,domain-name,{tlp}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def received_values(agency: Agency) -> list[str]:
+    import sqlite3
+
+    conn = sqlite3.connect(agency.home / "store.sqlite")
+    try:
+        rows = conn.execute(
+            "SELECT value FROM objects WHERE type = 'indicator' AND is_current = 1"
+        ).fetchall()
+    finally:
+        conn.close()
+    return [row[0] for row in rows]

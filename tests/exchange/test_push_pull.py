@@ -1,0 +1,230 @@
+"""push and pull through the CLI against the real TAXII server."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+from cti_exchange.server.runner import ServerProcess
+from tests.conftest import Agency
+from tests.exchange.conftest import Exchange, received_values, start_exchange, write_iocs
+
+
+def test_push_then_pull_delivers_every_indicator_once(exchange: Exchange, tmp_path: Path) -> None:
+    iocs = write_iocs(tmp_path / "iocs.csv", 50)
+    pushed = exchange.fr.run("push", str(iocs), "--to", "cert-in", "--json")
+    assert pushed.exit_code == 0, pushed.stderr
+    plan = pushed.json()["partners"][0]
+    assert plan["objects"] == 50 and len(plan["delivered"]) == len(plan["envelopes"]) == 1
+
+    pulled = exchange.india.run("pull", "--json")
+    assert pulled.exit_code == 0, pulled.stderr
+    summary = pulled.json()["partners"][0]
+    assert summary["accepted_envelopes"] == plan["envelopes"]
+    assert sorted(received_values(exchange.india)) == sorted(
+        line.split(",")[0] for line in iocs.read_text().splitlines()[1:]
+    )
+    again = exchange.india.run("pull", "--json").json()["partners"][0]
+    assert again["accepted_envelopes"] == [] and again["quarantined"] == []
+
+
+def test_dry_run_sends_nothing(exchange: Exchange, tmp_path: Path) -> None:
+    iocs = write_iocs(tmp_path / "iocs.csv", 10)
+    dry = exchange.fr.run("push", str(iocs), "--to", "cert-in", "--dry-run")
+    assert dry.exit_code == 0, dry.stderr
+    assert "would send" in dry.stdout and "cert-in" in dry.stdout
+    assert exchange.india.run("pull", "--json").json()["partners"][0]["accepted_envelopes"] == []
+
+
+def test_tlp_policy_refuses_red_and_names_objects(exchange: Exchange, tmp_path: Path) -> None:
+    csv = tmp_path / "mixed.csv"
+    csv.write_text("value,tlp\nred-1.example,red\nfine-1.example,amber\n")
+    refused = exchange.fr.run("push", str(csv), "--to", "cert-in")
+    assert refused.exit_code == 8
+    assert "TLP:RED" in refused.stderr and "tlp-red-needs-partner-and-flag" in refused.stderr
+    assert "nothing was sent" in refused.stderr
+
+    # --allow-red alone is not enough: the partner entry must allow it too.
+    assert exchange.fr.run("push", str(csv), "--to", "cert-in", "--allow-red").exit_code == 8
+
+    sent = exchange.fr.run("push", str(csv), "--to", "cert-in", "--skip-refused", "--json")
+    assert sent.exit_code == 0, sent.stderr
+    assert sent.json()["partners"][0]["objects"] == 1
+    exchange.india.run("pull")
+    assert received_values(exchange.india) == ["fine-1.example"]
+
+    exchange.fr.run("partners", "set", "cert-in", "--allow-red")
+    red = exchange.fr.run("push", str(csv), "--to", "cert-in", "--allow-red", "--json")
+    assert red.exit_code == 0, red.stderr
+    exchange.india.run("pull")
+    assert sorted(received_values(exchange.india)) == ["fine-1.example", "red-1.example"]
+
+
+def test_amber_strict_needs_a_single_partner(exchange: Exchange, tmp_path: Path) -> None:
+    csv = tmp_path / "strict.csv"
+    csv.write_text("value,tlp\nstrict-1.example,amber+strict\n")
+    exchange.fr.run("partners", "set", "cert-in", "--max-tlp", "amber+strict")
+    ok = exchange.fr.run("push", str(csv), "--to", "cert-in")
+    assert ok.exit_code == 0, ok.stderr
+
+
+def test_max_tlp_of_partner(exchange: Exchange, tmp_path: Path) -> None:
+    exchange.fr.run("partners", "set", "cert-in", "--max-tlp", "green")
+    csv = tmp_path / "amber.csv"
+    csv.write_text("value,tlp\namber-1.example,amber\n")
+    refused = exchange.fr.run("push", str(csv), "--to", "cert-in")
+    assert refused.exit_code == 8 and "above-partner-max-tlp" in refused.stderr
+
+
+def test_envelopes_split_under_max_content_length(
+    tmp_path: Path, partnered: tuple[Agency, Agency]
+) -> None:
+    fr, india = partnered
+    server, passwords = start_exchange(tmp_path, fr, india, max_content_length=48 * 1024)
+    try:
+        wired = Exchange(fr, india, server, passwords)
+        wired.wire(fr, india)
+        wired.wire(india, fr, page_size="3")
+        iocs = write_iocs(tmp_path / "many.csv", 3000)
+        pushed = fr.run("push", str(iocs), "--to", "cert-in", "--json")
+        assert pushed.exit_code == 0, pushed.stderr
+        envelopes = pushed.json()["partners"][0]["envelopes"]
+        assert len(envelopes) > 1
+        pulled = india.run("pull", "--json")
+        assert pulled.exit_code == 0, pulled.stderr
+        assert pulled.json()["partners"][0]["accepted_envelopes"] == envelopes  # in sequence
+        values = received_values(india)
+        assert len(values) == len(set(values)) == 3000
+    finally:
+        server.stop()
+
+
+def test_queued_envelopes_share_one_date_added_and_small_pages(exchange: Exchange, tmp_path: Path) -> None:
+    """Many envelopes in one POST get one date_added; read 2 per page, nothing lost or doubled."""
+    for n in range(7):
+        iocs = write_iocs(tmp_path / f"batch{n}.csv", 5, start=n * 5)
+        queued = exchange.fr.run("push", str(iocs), "--to", "cert-in", "--queue")
+        assert queued.exit_code == 0, queued.stderr
+    assert exchange.india.run("pull", "--json").json()["partners"][0]["accepted_envelopes"] == []
+    flushed = exchange.fr.run("push", str(write_iocs(tmp_path / "last.csv", 5, start=35)),
+                              "--to", "cert-in", "--json")
+    assert flushed.exit_code == 0, flushed.stderr
+    assert len(flushed.json()["partners"][0]["delivered"]) == 8  # the queue went in one POST
+
+    exchange.wire(exchange.india, exchange.fr, page_size="2")
+    pulled = exchange.india.run("pull", "--json").json()["partners"][0]
+    assert len(pulled["accepted_envelopes"]) == 8 and pulled["pages"] >= 4
+    values = received_values(exchange.india)
+    assert len(values) == len(set(values)) == 40
+
+
+def test_pull_survives_a_server_restart_between_pages(exchange: Exchange, tmp_path: Path) -> None:
+    for n in range(6):
+        exchange.fr.run("push", str(write_iocs(tmp_path / f"b{n}.csv", 3, start=n * 3)),
+                        "--to", "cert-in", "--queue")
+    exchange.fr.run("push", str(write_iocs(tmp_path / "b6.csv", 3, start=18)), "--to", "cert-in")
+    exchange.wire(exchange.india, exchange.fr, page_size="2")
+
+    from tests.fault_proxy import FaultProxy, FaultScript
+
+    def restart_on_third(method: str, path: str, number: int) -> str | None:
+        if number == 3:
+            exchange.server.restart()
+        return None
+
+    with FaultProxy(exchange.server.url, FaultScript(rule=restart_on_third)) as proxy:
+        exchange.wire(exchange.india, exchange.fr, f"{proxy.url}exchange/", page_size="2")
+        pulled = exchange.india.run("pull", "--json")
+    assert pulled.exit_code == 0, pulled.stderr
+    values = received_values(exchange.india)
+    assert len(values) == len(set(values)) == 21
+
+
+def test_plain_medallion_second_opinion(tmp_path: Path, partnered: tuple[Agency, Agency]) -> None:
+    """The same push and pull against medallion's own memory backend."""
+    import json
+    import secrets
+
+    from cti_exchange.server.provisioning import collection_id_for
+
+    fr, india = partnered
+    passwords = {"cert-fr": secrets.token_urlsafe(12), "cert-in": secrets.token_urlsafe(12)}
+    fr_to_in = collection_id_for("cert-fr", "cert-in")
+    data = {
+        "/discovery": {"title": "medallion", "default": "/exchange/", "api_roots": ["/exchange/"]},
+        "exchange": {
+            "information": {"title": "exchange", "versions": ["application/taxii+json;version=2.1"],
+                            "max_content_length": 10485760},
+            "status": [],
+            "collections": [
+                {"id": fr_to_in, "title": "fr-to-in", "can_read": True, "can_write": True,
+                 "media_types": ["application/stix+json;version=2.1"], "objects": [], "manifest": []},
+            ],
+        },
+    }
+    (tmp_path / "medallion-data.json").write_text(json.dumps(data))
+    config = {
+        "backend": {"module_class": "MemoryBackend", "module": "medallion.backends.memory_backend",
+                    "filename": str(tmp_path / "medallion-data.json"), "interop_requirements": True},
+        "users": passwords,
+        "taxii": {"max_page_size": 100},
+    }
+    (tmp_path / "medallion.json").write_text(json.dumps(config))
+    server = ServerProcess.plain_medallion(tmp_path / "medallion.json", tmp_path / "med", api_root="exchange")
+    server.start()
+    try:
+        wired = Exchange(fr, india, server, passwords)
+        for me, other in ((fr, india), (india, fr)):
+            wired.wire(me, other)
+            me.run("partners", "set", other.agency_id, "--read-collection", fr_to_in,
+                   "--write-collection", fr_to_in)
+        pushed = fr.run("push", str(write_iocs(tmp_path / "i.csv", 20)), "--to", "cert-in")
+        assert pushed.exit_code == 0, pushed.stderr
+        pulled = india.run("pull", "--json")
+        assert pulled.exit_code == 0, pulled.stderr
+        assert len(received_values(india)) == 20
+    finally:
+        server.stop()
+
+
+def test_pull_quarantines_and_alerts(exchange: Exchange, tmp_path: Path) -> None:
+    """An envelope that fails verification: exit 4, quarantined, nothing stored."""
+    exchange.fr.run("push", str(write_iocs(tmp_path / "a.csv", 5)), "--to", "cert-in")
+    # CERT-In forgets CERT-FR's keys and pins an impostor under the same name: the signature
+    # no longer verifies against the pinned keys.
+    from tests.conftest import make_agency, pin
+
+    impostor = make_agency(tmp_path / "other", "cert-fr", "Impostor")
+    exchange.india.run("partners", "remove", "cert-fr", "--yes")
+    pin(exchange.india, impostor, tmp_path / "other")
+    exchange.wire(exchange.india, exchange.fr)
+    pulled = exchange.india.run("pull", "--json")
+    assert pulled.exit_code == 4
+    reasons = Counter(q["reason"] for q in pulled.json()["partners"][0]["quarantined"])
+    assert reasons == {"unknown-key": 1}
+    conn = sqlite3.connect(exchange.india.home / "store.sqlite")
+    assert conn.execute("SELECT COUNT(*) FROM objects").fetchone()[0] == 0
+    assert conn.execute("SELECT reason FROM quarantine").fetchall() == [("unknown-key",)]
+
+
+def test_same_push_twice_shares_once_unless_reshare(exchange: Exchange, tmp_path: Path) -> None:
+    iocs = write_iocs(tmp_path / "iocs.csv", 4)
+    assert exchange.fr.run("push", str(iocs), "--to", "cert-in").exit_code == 0
+    again = exchange.fr.run("push", str(iocs), "--to", "cert-in", "--json")
+    assert again.exit_code == 0 and again.json()["already_shared_at"]
+    text = exchange.fr.run("push", str(iocs), "--to", "cert-in")
+    assert "Already shared" in text.stdout and "--reshare" in text.stdout
+    exchange.india.run("pull")
+    assert len(received_values(exchange.india)) == 4
+
+    reshared = exchange.fr.run("push", str(iocs), "--to", "cert-in", "--reshare", "--json")
+    assert reshared.exit_code == 0 and not reshared.json()["already_shared_at"]
+    exchange.india.run("pull")
+    conn = sqlite3.connect(exchange.india.home / "store.sqlite")
+    versions = conn.execute(
+        "SELECT object_id, COUNT(*), SUM(is_current) FROM objects WHERE type = 'indicator' "
+        "GROUP BY object_id"
+    ).fetchall()
+    # Same STIX ids (deterministic), a newer version each, one of them current.
+    assert len(versions) == 4 and all(n == 2 and cur == 1 for _, n, cur in versions)

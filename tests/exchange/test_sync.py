@@ -1,0 +1,98 @@
+"""sync: unattended, idempotent, single-instance, logged; delivery receipts close the loop."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+from tests.conftest import PASSPHRASE
+from tests.exchange.conftest import Exchange, received_values, write_iocs
+
+
+def _counts(agency_home: Path) -> dict[str, int]:
+    conn = sqlite3.connect(agency_home / "store.sqlite")
+    try:
+        return {
+            table: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: S608
+            for table in ("objects", "envelopes_in", "sent_envelopes", "deliveries", "quarantine")
+        }
+    finally:
+        conn.close()
+
+
+def test_sync_round_trip_with_receipts_and_idempotence(exchange: Exchange, tmp_path: Path) -> None:
+    fr, india = exchange.fr, exchange.india
+    queued = fr.run("push", str(write_iocs(tmp_path / "a.csv", 12)), "--to", "cert-in", "--queue")
+    assert queued.exit_code == 0, queued.stderr
+    assert fr.run("sent", "--json").json()[0]["status"] == "sealed"
+
+    first = fr.run("sync", "--json")
+    assert first.exit_code == 0, first.stderr
+    assert sum(len(v) for v in first.json()["posted"].values()) == 1
+
+    india_sync = india.run("sync")
+    assert india_sync.exit_code == 0, india_sync.stderr
+    assert india_sync.stdout.startswith("sync: pulled 1 envelope(s)")
+    assert "1 receipt(s) sent" in india_sync.stdout
+    assert len(received_values(india)) == 12
+
+    back = fr.run("sync", "--json")
+    assert back.exit_code == 0, back.stderr
+    sent = fr.run("sent", "--json").json()
+    assert [d["status"] for d in sent] == ["received"] and sent[0]["received_at"]
+    assert fr.run("status", "--json").json()["undelivered"] == []
+
+    # Nothing new: a second round changes nothing on either side (no receipts for receipts).
+    before = (_counts(fr.home), _counts(india.home))
+    for agency in (india, fr, india, fr):
+        again = agency.run("sync", "--json")
+        assert again.exit_code == 0, again.stderr
+    assert (_counts(fr.home), _counts(india.home)) == before
+
+
+def test_second_sync_exits_at_once_while_one_runs(exchange: Exchange) -> None:
+    lock = os.open(exchange.fr.home / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = exchange.fr.run("sync")
+        assert result.exit_code == 5
+        assert "another cti-exchange process" in result.stderr
+    finally:
+        os.close(lock)
+    assert exchange.fr.run("sync").exit_code == 0
+
+
+def test_sync_logs_to_a_private_rotating_file(exchange: Exchange, tmp_path: Path) -> None:
+    exchange.fr.run("push", str(write_iocs(tmp_path / "a.csv", 3)), "--to", "cert-in")
+    assert exchange.india.run("sync").exit_code == 0
+    log = exchange.india.home / "logs" / "cti-exchange.log"
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    text = log.read_text()
+    assert "sync: pulled 1 envelope(s)" in text
+    secret = (exchange.india.home / "taxii.secret").read_text()
+    assert secret not in text and PASSPHRASE not in text
+
+
+def test_sync_never_prompts_without_a_terminal(exchange: Exchange) -> None:
+    result = exchange.fr.run("sync", env={"CTI_EXCHANGE_PASSPHRASE": ""})
+    assert result.exit_code == 3
+    assert result.stderr.count("\n") == 1 and "no terminal" in result.stderr
+
+
+def test_sync_reports_integrity_alerts(exchange: Exchange, tmp_path: Path) -> None:
+    exchange.fr.run("push", str(write_iocs(tmp_path / "a.csv", 3)), "--to", "cert-in")
+    conn = sqlite3.connect(exchange.india.home / "store.sqlite")
+    # CERT-In's store believes it already accepted 5 envelopes from CERT-FR: the next one (1)
+    # is then out of order. (Editing the store stands in for a replayed or reordered channel.)
+    conn.execute(
+        "INSERT INTO channels_in (sender, sequence, digest, updated_at) "
+        "VALUES ('cert-fr', 5, 'x', 'now')"
+    )
+    conn.commit()
+    conn.close()
+    result = exchange.india.run("sync", "--json")
+    assert result.exit_code == 4
+    assert result.json()["pulled"][0]["quarantined"][0]["reason"] == "sequence-reorder"

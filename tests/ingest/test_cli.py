@@ -1,0 +1,113 @@
+"""`cti-exchange validate` and `convert` through the real CLI (typer's CliRunner)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from cti_exchange.stix.tlp import Tlp, tlp_of
+from cti_exchange.stix.validate import validate_bundle
+from tests.conftest import Agency, CliResult
+
+from .conftest import CORPUS, oasis_validate
+
+Cli = Callable[..., CliResult]
+
+
+def _file(tmp_path: Path, name: str, content: str) -> str:
+    path = tmp_path / name
+    path.write_text(content)
+    return str(path)
+
+
+def test_validate_without_a_profile(cli: Cli, tmp_path: Path) -> None:
+    conti = str(CORPUS / "iocs" / "unit42-Conti_IOCs.txt")
+    result = cli("validate", conti, home=tmp_path / "no-profile")
+    assert result.exit_code == 0, result.stderr
+    assert "placeholder identity" in result.stderr
+    assert "all accepted: 54 objects" in result.stdout
+    assert "TLP:AMBER, the default" in result.stderr
+
+
+def test_validate_exit_codes_and_json(cli: Cli, tmp_path: Path) -> None:
+    some = _file(tmp_path, "some.txt", "1.2.3.4\nnot-an-indicator\n")
+    result = cli("validate", "--json", some, home=tmp_path / "none")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "some rejected" and report["rejected"] == 1
+    assert report["rejections"][0] == {
+        "file": some,
+        "line": 2,
+        "value": "not-an-indicator",
+        "code": "unrecognised",
+        "reason": "not a recognised indicator",
+    }
+    nothing = _file(tmp_path, "nothing.txt", "nothing-here\n")
+    result = cli("validate", nothing, home=tmp_path / "none")
+    assert result.exit_code == 6
+    assert result.stderr.strip().splitlines()[-1].startswith("cti-exchange: error: nothing usable")
+
+
+def test_validate_strict_and_format_options(cli: Cli, tmp_path: Path) -> None:
+    listing = _file(tmp_path, "list.csv", "10.0.0.1\n8.8.4.4\n")
+    assert cli("validate", listing, home=tmp_path / "none").exit_code == 0
+    assert cli("validate", "--strict", listing, home=tmp_path / "none").exit_code == 1
+    forced = cli("validate", "--format", "stix", listing, home=tmp_path / "none")
+    assert forced.exit_code == 6 and "malformed JSON" in forced.stderr
+
+
+def test_tlp_option_rejects_clear_and_unknown(cli: Cli, tmp_path: Path) -> None:
+    listing = _file(tmp_path, "list.txt", "8.8.4.4\n")
+    for value in ("clear", "white", "purple"):
+        result = cli("validate", "--tlp", value, listing, home=tmp_path / "none")
+        assert result.exit_code == 2, value
+
+
+def test_convert_writes_a_valid_bundle_with_our_identity(
+    cli: Cli, cert_fr: Agency, tmp_path: Path
+) -> None:
+    inputs = [
+        str(CORPUS / "iocs" / "unit42-venomrat_iocs.csv"),
+        str(CORPUS / "stix21" / "oasis-indicator-for-malicious-url.json"),
+    ]
+    out = tmp_path / "bundle.json"
+    result = cert_fr.run("convert", *inputs, "-o", str(out), "--tlp", "green")
+    assert result.exit_code == 1, result.stderr  # one venomrat row is rejected
+    assert "Wrote" in result.stdout and "rest is in the bundle" in result.stderr
+    bundle = json.loads(out.read_bytes())
+    assert validate_bundle(bundle) == []
+    oasis_validate(bundle)
+    identity = bundle["objects"][0]
+    assert identity["type"] == "identity" and identity["name"] == "CERT-FR"
+    ours = [o for o in bundle["objects"] if o.get("created_by_ref") == identity["id"]]
+    assert len(ours) > 600
+    assert {tlp_of(o) for o in ours} == {Tlp.GREEN}
+
+
+def test_convert_needs_a_profile_and_writes_nothing_when_nothing_is_usable(
+    cli: Cli, cert_fr: Agency, tmp_path: Path
+) -> None:
+    listing = _file(tmp_path, "list.txt", "8.8.4.4\n")
+    out = tmp_path / "out.json"
+    no_profile = cli("convert", listing, "-o", str(out), home=tmp_path / "none")
+    assert no_profile.exit_code == 2 and "no agency profile" in no_profile.stderr
+    nothing = _file(tmp_path, "nothing.txt", "nothing-here\n")
+    result = cert_fr.run("convert", nothing, "-o", str(out))
+    assert result.exit_code == 6 and not out.exists()
+
+
+def test_convert_json_report(cert_fr: Agency, tmp_path: Path) -> None:
+    out = tmp_path / "b.json"
+    listing = _file(tmp_path, "l.txt", "hxxp://evil[.]example/x\n")
+    result = cert_fr.run("convert", "--json", listing, "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["accepted_by_type"] == {"url": 1} and report["output"] == str(out)
+    assert report["bytes"] == out.stat().st_size
+
+
+def test_help_has_examples(cli: Cli) -> None:
+    for command in ("validate", "convert"):
+        result = cli(command, "--help")
+        assert "Example: cti-exchange " + command in result.stdout
