@@ -6,7 +6,7 @@ measures peak memory at several sizes, each in a fresh process so that sizes do 
 heap. Not a test: run it by hand and record the figures in docs/BENCHMARKS.md.
 
     .venv/bin/python bench/bench_ingest.py                      # 100k throughput, 5k naive
-    .venv/bin/python bench/bench_ingest.py --memory 100000 300000 1000000
+    .venv/bin/python bench/bench_ingest.py --memory 100000 300000 1000000   # + peak memory
 
 The CSV has nine indicator types in equal shares (IPv4, IPv6, domain, URL, e-mail, MD5,
 SHA-1, SHA-256, IPv4 CIDR), a TLP, a confidence and a description per row, no type column
@@ -77,6 +77,26 @@ def generate_csv(path: Path, rows: int, seed: int = 4) -> None:
             else:
                 value = f"{(r >> 24) % 200 + 20}.{(r >> 16) & 255}.{(r >> 8) & 255}.0/24"
             stream.write(f"{value},{TLPS[i % 5]},{50 + i % 50},row {i}\n")
+
+
+def _spin(loops: int) -> float:
+    started = time.perf_counter()
+    total = 0
+    for i in range(loops):
+        total += i
+    return time.perf_counter() - started
+
+
+def parallel_capacity(loops: int = 10_000_000) -> float:
+    """How many CPUs two processes actually get right now (2.0 on two idle cores): other work
+    on a shared machine leaves less, and the parallel figures must be read with it."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    alone = _spin(loops)
+    started = time.perf_counter()
+    with ProcessPoolExecutor(2) as pool:
+        list(pool.map(_spin, [loops, loops]))
+    return 2 * alone / (time.perf_counter() - started)
 
 
 def context() -> IngestContext:
@@ -159,6 +179,59 @@ def measure_memory(rows: int, workers: int, directory: Path) -> dict[str, float]
     }
 
 
+def print_memory_table(sizes: list[int], workers_list: list[int], folder: str) -> None:
+    """Each size in a fresh process. Run before anything grows this process: a child's peak
+    RSS (ru_maxrss) counts from the fork, so it would include this process's size."""
+    columns = ["rows", "processes", "objects", "seconds", "peak RSS, MiB", "workers' peak, MiB",
+               "bundle, MiB"]  # fmt: skip
+    print("| " + " | ".join(columns) + " |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for workers in workers_list:
+        for rows in sizes:
+            command = [sys.executable, __file__, "--child", str(rows), "--dir", folder,
+                       "--workers", str(workers)]  # fmt: skip
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            m = json.loads(done.stdout)
+            print(
+                f"| {m['rows']:,} | {workers} | {m['objects']:,} | {m['seconds']:.1f} | "
+                f"{m['peak_mib']:.0f} | {m['worker_peak_mib']:.0f} | {m['bundle_mib']:.0f} |"
+            )
+
+
+def print_throughput_table(path: Path, args: argparse.Namespace) -> None:
+    print(f"Best of {args.repeat} runs (wall clock); CPU is all processes' user+system time.\n")
+    print("| path | rows | objects | seconds | indicators/s | CPU seconds |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for workers in sorted({1, args.workers}):
+        runs = [run_ours(path, workers) for _ in range(args.repeat)]
+        objects, seconds, cpu = min(runs, key=lambda run: run[1])
+        print(
+            f"| cti-exchange, {workers} process(es) | {args.rows:,} | {objects:,} | "
+            f"{seconds:.2f} | {objects / seconds:,.0f} | {cpu:.2f} |"
+        )
+    cpu = _cpu_seconds()
+    objects, seconds = run_naive(path, args.naive_rows)
+    cpu = _cpu_seconds() - cpu
+    print(
+        f"| naive stix2.Indicator per row | {args.naive_rows:,} | {objects:,} | "
+        f"{seconds:.2f} | {objects / seconds:,.0f} | {cpu:.2f} |"
+    )
+    bundle = build_bundle(
+        ingest_files([path], context(), IngestOptions(keep_personal_data=True)).objects,
+        IDENTITY,
+        validate=False,
+    )
+    timings = []
+    for _ in range(args.repeat):
+        started = time.perf_counter()
+        assert validate_bundle(bundle) == []
+        timings.append(time.perf_counter() - started)
+    print(
+        f"\nvalidate_bundle on {len(bundle['objects']):,} objects (this bundle, best of "
+        f"{args.repeat}): {min(timings):.3f} s"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000, help="rows for the throughput run")
@@ -174,67 +247,17 @@ def main() -> None:
         print(json.dumps(measure_memory(args.child, args.workers, args.dir)))
         return
 
-    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs\n")
+    print(
+        f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; "
+        f"two processes get {parallel_capacity():.2f} CPUs\n"
+    )
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as folder:
-        directory = Path(folder)
-        path = directory / "mixed.csv"
-        generate_csv(path, args.rows)
-        print(f"Best of {args.repeat} runs (wall clock); CPU is all processes' user+system time.\n")
-        print("| path | rows | objects | seconds | indicators/s | CPU seconds |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: |")
-        for workers in sorted({1, args.workers}):
-            runs = [run_ours(path, workers) for _ in range(args.repeat)]
-            objects, seconds, cpu = min(runs, key=lambda run: run[1])
-            print(
-                f"| cti-exchange, {workers} process(es) | {args.rows:,} | {objects:,} | "
-                f"{seconds:.2f} | {objects / seconds:,.0f} | {cpu:.2f} |"
-            )
-        objects_list = ingest_files(
-            [path], context(), IngestOptions(keep_personal_data=True)
-        ).objects
-        bundle = build_bundle(objects_list, IDENTITY, validate=False)
-        timings = []
-        for _ in range(args.repeat):
-            started = time.perf_counter()
-            assert validate_bundle(bundle) == []
-            timings.append(time.perf_counter() - started)
-        validate_seconds = min(timings)
-        cpu = _cpu_seconds()
-        objects, seconds = run_naive(path, args.naive_rows)
-        cpu = _cpu_seconds() - cpu
-        print(
-            f"| naive stix2.Indicator per row | {args.naive_rows:,} | {objects:,} | "
-            f"{seconds:.2f} | {objects / seconds:,.0f} | {cpu:.2f} |"
-        )
-
-        print(
-            f"\nvalidate_bundle on {len(bundle['objects']):,} objects (this bundle, best of "
-            f"{args.repeat}): {validate_seconds:.3f} s"
-        )
-
         if args.memory:
-            print(
-                "\n| rows | objects | seconds | peak RSS (MiB) | worker peak (MiB) | bundle (MiB) |"
-            )
-            print("| ---: | ---: | ---: | ---: | ---: | ---: |")
-            for rows in args.memory:
-                command = [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    str(rows),
-                    "--dir",
-                    folder,
-                    "--workers",
-                    str(args.workers),
-                ]
-                done = subprocess.run(command, capture_output=True, text=True, check=True)
-                m = json.loads(done.stdout)
-                print(
-                    f"| {m['rows']:,} | {m['objects']:,} | {m['seconds']:.1f} | "
-                    f"{m['peak_mib']:.0f} | {m['worker_peak_mib']:.0f} | "
-                    f"{m['bundle_mib']:.0f} |"
-                )
+            print_memory_table(args.memory, sorted({1, args.workers}), folder)
+            print()
+        path = Path(folder) / "mixed.csv"
+        generate_csv(path, args.rows)
+        print_throughput_table(path, args)
 
 
 if __name__ == "__main__":

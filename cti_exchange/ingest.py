@@ -43,6 +43,7 @@ from cti_exchange.readers.interface import (
     StixInput,
     describe_value,
 )
+from cti_exchange.readers.lines import sniff_encoding
 from cti_exchange.readers.warning_list import bundled_warning_lists
 from cti_exchange.stix.candidate import IndicatorCandidate
 from cti_exchange.stix.collection import ObjectCollection
@@ -247,6 +248,10 @@ class _Run:
             or path.stat().st_size < PARALLEL_MIN_BYTES
         ):
             return False
+        with path.open("rb") as stream:
+            encoding, _ = sniff_encoding(stream.read(4))
+        if encoding not in (None, "utf-8"):
+            return False  # UTF-16/32 cannot be cut at a newline byte
         layout, remarks = reader.layout(path)
         parts = split_at_lines(path, layout.data_offset, workers, layout.header_line + 1)
         if parts is None:

@@ -9,8 +9,10 @@ client never learns its POST succeeded), "expire-next" (400 for a request carryi
 
 from __future__ import annotations
 
+import base64
 import http.client
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -41,7 +43,19 @@ class FaultScript:
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, script: FaultScript | None = None) -> None:
+    """With `tls`, the proxy terminates TLS (a TLS front end, as docs/SERVER.md recommends);
+    with `bearer`, it requires `Authorization: Bearer <token>` and passes `upstream_basic`
+    credentials on, like an API gateway in front of the server."""
+
+    def __init__(
+        self,
+        upstream: str,
+        script: FaultScript | None = None,
+        *,
+        tls: ssl.SSLContext | None = None,
+        bearer: str | None = None,
+        upstream_basic: tuple[str, str] | None = None,
+    ) -> None:
         parts = urlsplit(upstream)
         self.upstream_host = parts.hostname or "127.0.0.1"
         self.upstream_port = parts.port or 80
@@ -57,6 +71,19 @@ class FaultProxy:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if bearer is not None:
+                    if self.headers.get("Authorization") != f"Bearer {bearer}":
+                        payload = b'{"title":"Unauthorized","http_status":"401"}'
+                        self.send_response(401)
+                        self.send_header("Content-Type", "application/taxii+json;version=2.1")
+                        self.send_header("Content-Length", str(len(payload)))
+                        self.end_headers()
+                        self.wfile.write(payload)
+                        return
+                    del self.headers["Authorization"]
+                    if upstream_basic is not None:
+                        token = base64.b64encode(":".join(upstream_basic).encode()).decode()
+                        self.headers["Authorization"] = f"Basic {token}"
                 fault = proxy.script.fault_for(self.command, self.path)
                 if fault == "reset":
                     self._reset()
@@ -119,6 +146,9 @@ class FaultProxy:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        self.scheme = "https" if tls is not None else "http"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -136,7 +166,7 @@ class FaultProxy:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return f"{self.scheme}://127.0.0.1:{self.port}/"
 
     def start(self) -> FaultProxy:
         self._thread.start()

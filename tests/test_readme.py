@@ -1,17 +1,46 @@
-"""The README's two commands are the ones users and CI run."""
+"""The README's two commands are the ones users and CI run, and its command reference matches
+`--help`. Regenerate the reference with `python -m tests.test_readme --update`."""
 
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+START, END = "<!-- commands:start -->", "<!-- commands:end -->"
 
 
 def _readme_commands() -> list[str]:
     text = (REPO / "README.md").read_text()
     section = text.split("## Two commands", 1)[1].split("\n## ", 1)[0]
     return [c.strip() for c in re.findall(r"```sh\n(.+?)\n\s*```", section, flags=re.S)]
+
+
+def command_reference() -> str:
+    import typer
+
+    from cti_exchange.cli.app import app
+
+    lines = ["| command | what it does |", "| --- | --- |"]
+
+    def walk(command: object, prefix: list[str]) -> None:
+        for name, sub in getattr(command, "commands", {}).items():
+            path = [*prefix, name]
+            if hasattr(sub, "commands"):
+                walk(sub, path)
+                continue
+            summary = (sub.help or "").strip().split("\n\n")[0]
+            first = " ".join(summary.split()).split(". ")[0].rstrip(".")
+            lines.append(f"| `cti-exchange {' '.join(path)}` | {first} |")
+
+    walk(typer.main.get_command(app), [])
+    return "\n".join(lines)
+
+
+def _current_reference() -> str:
+    text = (REPO / "README.md").read_text()
+    return text.split(START, 1)[1].split(END, 1)[0].strip()
 
 
 def test_readme_has_exactly_two_setup_commands() -> None:
@@ -24,3 +53,18 @@ def test_readme_has_exactly_two_setup_commands() -> None:
 def test_ci_runs_the_readme_test_command_verbatim() -> None:
     ci = (REPO / ".ci" / "run").read_text()
     assert _readme_commands()[1].strip() in ci.splitlines()
+
+
+def test_command_reference_matches_help() -> None:
+    assert _current_reference() == command_reference(), (
+        "README.md's command reference is stale: run `python -m tests.test_readme --update`"
+    )
+
+
+if __name__ == "__main__" and "--update" in sys.argv:
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{START}\n{command_reference()}\n{END}{tail}")
+    print("README.md command reference updated")

@@ -138,6 +138,11 @@ def _register() -> None:
     ingest_cmd.register(app)
     audit_cmd.register(app)
     doctor_cmd.register(app)
+    from cti_exchange.cli import export_cmd, sight_cmd, triage_cmd  # issue 7
+
+    triage_cmd.register(app)
+    export_cmd.register(app)
+    sight_cmd.register(app)
 
 
 _register()

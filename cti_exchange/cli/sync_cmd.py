@@ -82,6 +82,9 @@ def status(ctx: typer.Context, json_mode: JsonOption = False) -> None:
     with open_store(home) as store:
         deliveries = store.outbound.deliveries()
         quarantined = store.inbound.quarantined()
+        last_pull = {
+            name: store.audit.latest_at(action="pull", partner=name) for name in profile.partners
+        }
     late = [
         d for d in deliveries
         if d.status not in ("received", "exported") and now - parse_timestamp(d.created_at) > threshold
@@ -98,9 +101,15 @@ def status(ctx: typer.Context, json_mode: JsonOption = False) -> None:
                 "undelivered_after_hours": profile.operations.undelivered_after_hours,
                 "undelivered": [d.__dict__ for d in late],
                 "quarantined": len(quarantined),
+                "last_pull": last_pull,
             }
         )
         return
+    out.table(
+        ["partner", "last pull"],
+        [[name, at or "never"] for name, at in sorted(last_pull.items())],
+        title="Partners",
+    )
     out.table(
         ["partner", "sealed", "posted", "received (receipt)", "failed", "exported (file)"],
         [

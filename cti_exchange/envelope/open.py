@@ -10,11 +10,12 @@ an envelope is returned until every check has passed.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+
+import orjson
 
 from cti_exchange.clock import stix_timestamp
 from cti_exchange.envelope.artifact import RoutingHints, artifact_jwe, routing_hints
@@ -275,8 +276,10 @@ def check_bundle_valid(state: _Opening, ctx: ReceiverContext) -> None:
     assert state.header is not None
     state.bundle_bytes = jws_payload(state.signing_input)
     try:
-        bundle = json.loads(state.bundle_bytes)
-    except (ValueError, RecursionError):
+        # orjson parses ~3x faster than the standard library, rejects NaN/Infinity, and stops
+        # at 1024 levels of nesting instead of exhausting the stack.
+        bundle = orjson.loads(state.bundle_bytes)
+    except orjson.JSONDecodeError:
         raise EnvelopeRejected(RejectReason.INVALID_STIX, "the signed payload is not JSON") from None
     if not isinstance(bundle, dict) or bundle.get("type") != "bundle":
         raise EnvelopeRejected(RejectReason.INVALID_STIX, "the signed payload is not a STIX bundle")

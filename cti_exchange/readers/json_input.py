@@ -13,11 +13,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from cti_exchange.errors import InputError
-from cti_exchange.readers.lines import looks_binary
+from cti_exchange.readers.lines import looks_binary, sniff_encoding
 
 
 class _DuplicateKey(ValueError):
@@ -57,7 +58,7 @@ def load_json(path: Path, max_bytes: int, label: str) -> Any:
     if looks_binary(data[:8192]):
         raise InputError(f"{label} looks like a binary file (it contains NUL bytes)")
     try:
-        return json.loads(data, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
+        document = json.loads(data, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
     except json.JSONDecodeError as error:
         where = f"line {error.lineno} column {error.colno}"
         what = "truncated JSON" if error.pos >= len(data.rstrip()) else "malformed JSON"
@@ -72,3 +73,19 @@ def load_json(path: Path, max_bytes: int, label: str) -> Any:
         ) from None
     except ValueError as error:  # NaN / Infinity, or json's own ValueErrors
         raise InputError(f"{label}: invalid JSON: {str(error)[:100]}") from None
+    wide = sniff_encoding(data[:4])[0] not in (None, "utf-8")
+    if wide or _SURROGATE_ESCAPE.search(data) is not None:
+        _refuse_lone_surrogates(document, label)
+    return document
+
+
+# "\ud800".."\udfff" escapes: a pair encodes one character, a lone one is not Unicode text and
+# could not be written out again as UTF-8. Only files that have such escapes are walked.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _refuse_lone_surrogates(document: Any, label: str) -> None:
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"{label} holds an invalid Unicode escape (a lone surrogate)") from None

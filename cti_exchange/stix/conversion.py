@@ -129,9 +129,23 @@ class CandidateConverter:
         if not value:
             self._reject(c, "empty-value", value_field, "no value")
         allowed = self._allowed_types(c) if c.type_hint else None
-        if allowed is None or not all(t.is_rule or t is IocType.STIX_PATTERN for t in allowed):
+        ioc_type = None
+        if allowed is None:
+            # Rules and STIX patterns are detected before refanging, which would rewrite a
+            # regular expression's "(.)" or a literal "[.]" inside them.
+            if value[0] == "[" or " " in value or "\n" in value or "\t" in value:
+                ioc_type = detect_ioc_type(value)
+                if (
+                    ioc_type is not None
+                    and not ioc_type.is_rule
+                    and (ioc_type is not IocType.STIX_PATTERN)
+                ):
+                    ioc_type = None
+            if ioc_type is None:
+                value = refang(value)
+                ioc_type = detect_ioc_type(value)
+        elif not all(t.is_rule or t is IocType.STIX_PATTERN for t in allowed):
             value = refang(value)
-        ioc_type = detect_ioc_type(value) if allowed is None else None
         if ioc_type is None:
             ioc_type = self._resolve_type(c, value, allowed, value_field)
             if ioc_type is None:

@@ -141,10 +141,18 @@ _PLAIN_INDICATOR_KEYS = frozenset(
     pattern pattern_type pattern_version valid_from valid_until confidence
     object_marking_refs""".split()
 )
-_PLAIN_REQUIRED = frozenset(_REQUIRED_BY_TYPE["indicator"])
 
 
 def _plain_indicator_is_valid(obj: dict[str, Any]) -> bool:
+    try:
+        return _plain_indicator_checks(obj)
+    except KeyError:  # a required property is missing: the general path says which
+        return False
+
+
+def _plain_indicator_checks(obj: dict[str, Any]) -> bool:
+    if obj["type"] != "indicator" or obj["pattern_type"].__class__ is not str:
+        return False
     created = obj["created"]
     modified = obj["modified"]
     valid_from = obj["valid_from"]
@@ -176,7 +184,6 @@ def _plain_indicator_is_valid(obj: dict[str, Any]) -> bool:
     return (
         pattern.__class__ is str
         and pattern != ""
-        and obj["pattern_type"].__class__ is str
         and (confidence is None or (confidence.__class__ is int and 0 <= confidence <= 100))
         and (
             creator is None
@@ -194,7 +201,14 @@ def _plain_indicator_is_valid(obj: dict[str, Any]) -> bool:
         )
         and (
             types is None
-            or (types.__class__ is list and types and all(t.__class__ is str for t in types))
+            or (
+                types.__class__ is list
+                and len(types) > 0
+                and (
+                    (len(types) == 1 and types[0].__class__ is str)
+                    or all(t.__class__ is str for t in types)
+                )
+            )
         )
         and (obj.get("pattern_version") is None or obj["pattern_version"].__class__ is str)
     )
@@ -206,8 +220,7 @@ def validate_object(obj: Any) -> list[str]:
         return [f"an object must be a JSON object, not {type(obj).__name__}"]
     if (
         obj.get("type") == "indicator"
-        and obj.keys() <= _PLAIN_INDICATOR_KEYS
-        and obj.keys() >= _PLAIN_REQUIRED
+        and _PLAIN_INDICATOR_KEYS.issuperset(obj)
         and _plain_indicator_is_valid(obj)
     ):
         return []

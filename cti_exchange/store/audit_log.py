@@ -72,6 +72,14 @@ class AuditLog:
             for r in self.db.conn.execute(sql + " ORDER BY seq", params)
         ]
 
+    def latest_at(self, *, action: str, partner: str) -> str | None:
+        """When `action` last happened for `partner` (newest first through the time index)."""
+        row = self.db.conn.execute(
+            "SELECT at FROM audit_log WHERE action = ? AND partner = ? ORDER BY seq DESC LIMIT 1",
+            (action, partner),
+        ).fetchone()
+        return row[0] if row else None
+
     def head(self) -> tuple[int, str]:
         row = self.db.conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
         return (row[0], row[1]) if row else (0, GENESIS)

@@ -62,7 +62,9 @@ class ReceivedSighting:
     created_by_ref: str | None
 
 
-def object_json(conn: sqlite3.Connection, object_id: str, version: str | None = None) -> dict[str, Any] | None:
+def object_json(
+    conn: sqlite3.Connection, object_id: str, version: str | None = None
+) -> dict[str, Any] | None:
     if version is None:
         row = conn.execute(
             "SELECT json FROM objects WHERE object_id = ? AND is_current = 1", (object_id,)
@@ -96,11 +98,14 @@ def _label(conn: sqlite3.Connection, object_id: str) -> tuple[str | None, str | 
 def _relationships(conn: sqlite3.Connection, object_id: str) -> list[tuple[str, str, str]]:
     """(relationship_type, direction, other end) of current relationships touching the object."""
     found = []
-    for side, other, direction in (("source_ref", "target_ref", "to"), ("target_ref", "source_ref", "from")):
+    for side, other, direction in (
+        ("source_ref", "target_ref", "to"),
+        ("target_ref", "source_ref", "from"),
+    ):
         found += [
             (r[0] or "related-to", direction, r[1])
             for r in conn.execute(
-                "SELECT json_extract(json, '$.relationship_type'), "
+                "SELECT json_extract(json, '$.relationship_type'), "  # noqa: S608 - only placeholders and fixed names; values are bound
                 f"json_extract(json, '$.{other}') FROM objects "
                 f"WHERE type = 'relationship' AND json_extract(json, '$.{side}') = ? "
                 "AND is_current = 1 AND revoked = 0 LIMIT ?",
@@ -192,7 +197,7 @@ def sightings_of_shared(
     # partners, or in several envelopes, it has one row per envelope).
     of_ref = "json_extract(s.json, '$.sighting_of_ref')"
     rows = conn.execute(
-        "SELECT s.object_id, s.partner, s.received_at, s.json, "
+        "SELECT s.object_id, s.partner, s.received_at, s.json, "  # noqa: S608 - only placeholders and fixed names; values are bound
         f"(SELECT value FROM sent_objects WHERE object_id = {of_ref} LIMIT 1), "
         f"(SELECT ioc_type FROM sent_objects WHERE object_id = {of_ref} LIMIT 1) "
         "FROM objects s INDEXED BY objects_sighting_of "

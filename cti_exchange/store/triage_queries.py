@@ -1,4 +1,4 @@
-"""Triage and export queries over the local store: filters to SQL, sorting, paging, decisions.
+"""Triage queries over the local store: filters to SQL, sorting, paging, decisions.
 
 Only current versions (`is_current = 1`) are listed, so every query can drive one of the
 partial indexes, and the first page comes from an index range scan that stops after `limit`
@@ -8,8 +8,8 @@ otherwise pick an index that matches a filter but forces a sort of every match.
 
 De-duplication: the same indicator value from several partners is several objects (each
 agency mints its own id). A list shows one line per value among the matching rows (the first
-one stored), and the sources of every object holding that value; an export writes each value
-once.
+one stored), and the sources of every object holding that value (export_queries.py writes
+each value once).
 
 Paging: received order (the default) pages by keyset, `(received_at, rowid)` of the last row,
 so a page costs the same at any depth and a pull in between neither skips nor repeats lines;
@@ -20,22 +20,34 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 # The `ioc_type` values store/projection.py writes.
 IOC_TYPES = (
-    "ipv4-addr", "ipv6-addr", "domain-name", "url", "email-addr", "file-name",
-    "md5", "sha1", "sha256", "sha512", "cve",
+    "ipv4-addr",
+    "ipv6-addr",
+    "domain-name",
+    "url",
+    "email-addr",
+    "file-name",
+    "md5",
+    "sha1",
+    "sha256",
+    "sha512",
+    "cve",
 )
 # Plumbing, not intelligence to triage: listed only when asked for by type.
 NOT_TRIAGED = (
-    "identity", "marking-definition", "relationship", "sighting", "extension-definition",
+    "identity",
+    "marking-definition",
+    "relationship",
+    "sighting",
+    "extension-definition",
     "language-content",
 )
-ORDERED_SCAN_BUDGET = 0.03  # seconds
+ORDERED_SCAN_BUDGET = 0.02  # seconds
 STATUSES = ("new", "accepted", "rejected", "false-positive")
 TLP_RANK = {"clear": 0, "green": 1, "amber": 2, "amber+strict": 3, "red": 4}
 # Sort key -> (SQL expression, default descending). NULLS LAST keeps blanks out of the top.
@@ -107,6 +119,7 @@ class Source:
     received_at: str
     signer_kid: str | None
     signer_thumbprint: str | None
+    tlp: str | None  # of the object version that arrived
 
 
 def _like_pattern(text: str) -> str:
@@ -137,7 +150,11 @@ def filter_sql(f: TriageFilter, alias: str = "o") -> tuple[str, list[Any]]:
     else:
         terms.append(f"{a}.type NOT IN ({_marks(NOT_TRIAGED)})")
         params += NOT_TRIAGED
-    for column, values in ((f"{a}.partner", f.partners), (f"{a}.status", f.statuses), (f"{a}.tlp", f.tlps)):
+    for column, values in (
+        (f"{a}.partner", f.partners),
+        (f"{a}.status", f.statuses),
+        (f"{a}.tlp", f.tlps),
+    ):
         if values:
             terms.append(f"{column} IN ({_marks(values)})")
             params += values
@@ -169,7 +186,7 @@ def _first_of_value(f: TriageFilter) -> tuple[str, list[Any]]:
     """Keeps one line per indicator value: the first-stored matching object holding it."""
     where, params = filter_sql(f, "d")
     return (
-        "(o.ioc_type IS NULL OR NOT EXISTS (SELECT 1 FROM objects d INDEXED BY "
+        "(o.ioc_type IS NULL OR NOT EXISTS (SELECT 1 FROM objects d INDEXED BY "  # noqa: S608 - only placeholders and fixed names; values are bound
         "objects_current_by_value WHERE d.ioc_type = o.ioc_type AND d.value = o.value "
         f"AND d.rowid < o.rowid AND {where}))",
         params,
@@ -196,18 +213,40 @@ class PageRequest:
     offset: int = 0  # other orders
 
 
+_HEX = frozenset("0123456789abcdef")
+# Characters an indicator value of these types can hold (any case): a text with another
+# character cannot be inside one, and the text search skips those types' index ranges.
+_ALPHABETS = {
+    "ipv4-addr": frozenset("0123456789./"),
+    "ipv6-addr": _HEX | frozenset(":./"),
+    "md5": _HEX,
+    "sha1": _HEX,
+    "sha256": _HEX,
+    "sha512": _HEX,
+    "cve": frozenset("cve-0123456789"),
+}
+
+
+def _types_that_can_hold(text: str, types: tuple[str, ...]) -> tuple[str, ...]:
+    chars = set(text.lower())
+    candidates = [t for t in types if t in IOC_TYPES] or list(IOC_TYPES)
+    return tuple(t for t in candidates if t not in _ALPHABETS or chars <= _ALPHABETS[t])
+
+
 def _fallback(f: TriageFilter) -> tuple[str, str, list[Any]] | None:
     """(index, extra WHERE term, its parameters) reading a small superset of the matches, for
     filters an ordered scan may have to read the whole store for: rare text, rare types."""
     if f.text:
         pattern = _like_pattern(f.text)
+        kinds = _types_that_can_hold(f.text, f.types)
         return (
             "NOT INDEXED",
-            "o.rowid IN (SELECT rowid FROM objects INDEXED BY objects_current_by_value "
-            "WHERE is_current = 1 AND value LIKE ? ESCAPE '\\' UNION SELECT rowid FROM objects "
+            "o.rowid IN (SELECT rowid FROM objects INDEXED BY objects_current_by_value "  # noqa: S608 - placeholders only
+            f"WHERE is_current = 1 AND ioc_type IN ({_marks(kinds) or 'NULL'}) "
+            "AND value LIKE ? ESCAPE '\\' UNION SELECT rowid FROM objects "
             "INDEXED BY objects_current_named WHERE is_current = 1 AND name IS NOT value "
             "AND name LIKE ? ESCAPE '\\')",
-            [pattern, pattern],
+            [*kinds, pattern, pattern],
         )
     if f.types and all(t in IOC_TYPES for t in f.types):
         return "INDEXED BY objects_current_by_value", "", []
@@ -244,7 +283,7 @@ def _received_page(
     tail = f"ORDER BY o.received_at {order}, o.rowid {order} LIMIT ?"
     index, extra = _driving_index(f)
     ordered = (
-        f"SELECT {_COLUMNS} FROM objects o INDEXED BY {index} "
+        f"SELECT {_COLUMNS} FROM objects o INDEXED BY {index} "  # noqa: S608 - only placeholders and fixed names; values are bound
         f"WHERE {' AND '.join(terms + ([extra] if extra else []))} {tail}"
     )
     fallback = _fallback(f)
@@ -258,7 +297,7 @@ def _received_page(
             raise
         chosen, term, term_params = fallback
         sql = (
-            f"SELECT {_COLUMNS} FROM objects o {chosen} "
+            f"SELECT {_COLUMNS} FROM objects o {chosen} "  # noqa: S608 - only placeholders and fixed names; values are bound
             f"WHERE {' AND '.join(terms + ([term] if term else []))} {tail}"
         )
         found = conn.execute(sql, [*all_params, *term_params, page.limit + 1]).fetchall()
@@ -280,7 +319,7 @@ def list_page(
     unique, unique_params = _first_of_value(f)
     order = "DESC" if descending else "ASC"
     sql = (
-        f"SELECT {_COLUMNS} FROM objects o WHERE {where} AND {unique} "
+        f"SELECT {_COLUMNS} FROM objects o WHERE {where} AND {unique} "  # noqa: S608 - only placeholders and fixed names; values are bound
         f"ORDER BY {expression} {order} NULLS LAST, o.rowid {order} LIMIT ? OFFSET ?"
     )
     rows = [
@@ -296,7 +335,8 @@ def count_matching(conn: sqlite3.Connection, f: TriageFilter) -> int:
     where, params = filter_sql(f)
     unique, unique_params = _first_of_value(f)
     row = conn.execute(
-        f"SELECT count(*) FROM objects o WHERE {where} AND {unique}", [*params, *unique_params]
+        f"SELECT count(*) FROM objects o WHERE {where} AND {unique}",  # noqa: S608 - placeholders only
+        [*params, *unique_params],
     ).fetchone()
     return int(row[0])
 
@@ -315,9 +355,13 @@ def same_value(conn: sqlite3.Connection, ioc_type: str, value: str) -> list[tupl
 
 def sources_of(conn: sqlite3.Connection, object_id: str, version: str) -> list[Source]:
     """Every arrival of one object version, with the key that signed its envelope."""
+    row = conn.execute(
+        "SELECT tlp FROM objects WHERE object_id = ? AND version = ?", (object_id, version)
+    ).fetchone()
+    tlp = row[0] if row else None
     return [
-        Source(object_id, *r)
-        for r in conn.execute(
+        Source(object_id, partner, envelope, received, kid, thumbprint, tlp)
+        for partner, envelope, received, kid, thumbprint in conn.execute(
             "SELECT s.partner, s.envelope_id, s.received_at, e.signer_kid, e.signer_thumbprint "
             "FROM (SELECT partner, envelope_id, received_at FROM objects "
             "      WHERE object_id = ? AND version = ? "
@@ -341,14 +385,15 @@ def value_sources(conn: sqlite3.Connection, obj: StoredObject) -> list[Source]:
 
 def current_object(conn: sqlite3.Connection, object_id: str) -> StoredObject | None:
     row = conn.execute(
-        f"SELECT {_COLUMNS} FROM objects o WHERE o.object_id = ? AND o.is_current = 1",
+        f"SELECT {_COLUMNS} FROM objects o WHERE o.object_id = ? AND o.is_current = 1",  # noqa: S608 - only placeholders and fixed names; values are bound
         (object_id,),
     ).fetchone()
     return StoredObject(*row) if row else None
 
 
 def find_objects(conn: sqlite3.Connection, reference: str) -> list[str]:
-    """Object ids a reference names: a full id, a unique id prefix, or an indicator value."""
+    """Object ids a reference names: a full id, a unique id prefix, or an indicator value
+    (tried as a value too when no id matches: an IDN domain holds "--" as well)."""
     if "--" in reference:
         rows = conn.execute(
             "SELECT DISTINCT object_id FROM objects WHERE object_id >= ? AND object_id < ? "
@@ -356,11 +401,12 @@ def find_objects(conn: sqlite3.Connection, reference: str) -> list[str]:
             (reference, reference + "\uffff"),
         ).fetchall()
         exact = [r[0] for r in rows if r[0] == reference]
-        return exact or [r[0] for r in rows]
+        if rows:
+            return exact or [r[0] for r in rows]
     return [
         r[0]
         for r in conn.execute(
-            "SELECT object_id FROM objects INDEXED BY objects_current_by_value "
+            "SELECT object_id FROM objects INDEXED BY objects_current_by_value "  # noqa: S608 - only placeholders and fixed names; values are bound
             f"WHERE is_current = 1 AND ioc_type IN ({_marks(IOC_TYPES)}) AND value = ? "
             "ORDER BY rowid",
             (*IOC_TYPES, reference),
@@ -403,55 +449,3 @@ def record_decision(
             (object_id, decision, analyst, at, note),
         )
     return list(changed)
-
-
-@dataclass
-class ExportGroup:
-    """One indicator value to export, merged over every matching object that holds it."""
-
-    ioc_type: str
-    value: str
-    tlp: str | None  # the strictest among its objects
-    confidence: int | None  # the highest
-    valid_until: str | None  # the latest
-    partners: list[str]
-    object_id: str  # the first-stored object (its JSON for a STIX export)
-    received_at: str
-    json: str | None
-
-
-def iter_export_groups(
-    conn: sqlite3.Connection, f: TriageFilter, *, with_json: bool = False
-) -> Iterator[ExportGroup]:
-    """Matching indicator values in (type, value) order, each once: one pass over the value
-    index, duplicates being adjacent in it, so memory does not grow with the store."""
-    where, params = filter_sql(f)
-    json_column = "o.json" if with_json else "NULL"
-    cursor = conn.execute(
-        "SELECT o.ioc_type, o.value, o.tlp, o.confidence, o.valid_until, o.partner, "
-        f"o.object_id, o.received_at, {json_column} FROM objects o INDEXED BY "
-        f"objects_current_by_value WHERE {where} AND o.ioc_type IS NOT NULL "
-        "AND o.value IS NOT NULL ORDER BY o.ioc_type, o.value, o.rowid",
-        params,
-    )
-    group: ExportGroup | None = None
-    rank = TLP_RANK.get
-    while rows := cursor.fetchmany(5000):
-        for ioc_type, value, tlp, confidence, valid_until, partner, object_id, received, text in rows:
-            if group is not None and group.value == value and group.ioc_type == ioc_type:
-                if tlp is not None and (group.tlp is None or rank(tlp, 0) > rank(group.tlp, 0)):
-                    group.tlp = tlp
-                if confidence is not None and (group.confidence or -1) < confidence:
-                    group.confidence = confidence
-                if valid_until is not None and (group.valid_until or "") < valid_until:
-                    group.valid_until = valid_until
-                if partner not in group.partners:
-                    group.partners.append(partner)
-                continue
-            if group is not None:
-                yield group
-            group = ExportGroup(
-                ioc_type, value, tlp, confidence, valid_until, [partner], object_id, received, text
-            )
-    if group is not None:
-        yield group

@@ -47,13 +47,20 @@ class AddStatus:
 
 
 class _TimeoutAdapter(HTTPAdapter):
-    def __init__(self, timeout: float) -> None:
+    """Every request gets a timeout, and the partner's CA bundle when one is configured:
+    requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's `verify`
+    (psf/requests#3829), which must not silently replace a pinned private CA."""
+
+    def __init__(self, timeout: float, ca_bundle: str | None) -> None:
         super().__init__()
         self._timeout = timeout
+        self._ca_bundle = ca_bundle
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
+        if self._ca_bundle is not None:
+            kwargs["verify"] = self._ca_bundle
         failpoint("http-before")
         response = super().send(request, **kwargs)
         failpoint("http-after")
@@ -118,7 +125,7 @@ class TaxiiClient:
         self.conn = _HTTPConnection(
             user=user, password=password, verify=verify, version="2.1", auth=auth, cert=cert
         )
-        adapter = _TimeoutAdapter(settings.timeout_seconds)
+        adapter = _TimeoutAdapter(settings.timeout_seconds, verify if isinstance(verify, str) else None)
         self.conn.session.mount("http://", adapter)
         self.conn.session.mount("https://", adapter)
         self._last_headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()

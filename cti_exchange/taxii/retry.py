@@ -95,6 +95,14 @@ def call_with_retries(
                 raise RequestFailed(status, f"{what}: HTTP {status} {text}".strip()) from None
             retry_after = _retry_after(response)
             problem = f"HTTP {status}"
+        except requests.exceptions.SSLError as exc:
+            # A certificate that does not verify will not verify on the next try either.
+            reason = str(exc.args[0] if exc.args else exc)
+            detail = reason.split("(Caused by ")[-1][:160]
+            raise NetworkError(
+                f"{what}: TLS failed ({detail.rstrip(')')})",
+                hint="check the server certificate; for a private CA set the partner's --ca-bundle",
+            ) from None
         except (requests.ConnectionError, requests.Timeout) as exc:
             problem = type(exc).__name__
         except (InvalidJSONError, requests.exceptions.ChunkedEncodingError, ValueError) as exc:

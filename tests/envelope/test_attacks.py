@@ -691,11 +691,11 @@ def test_a_signed_payload_that_is_not_a_bundle(
 
 
 def test_an_oversized_payload(world: World) -> None:
-    """2,000 indicators with random descriptions (they do not compress away), over 256 KiB."""
+    """3,000 indicators with random descriptions (they do not compress away), over 256 KiB."""
     big = make_bundle(
         [
-            indicator(f"10.0.{i // 256}.{i % 256}", seed=i) | {"description": os.urandom(24).hex()}
-            for i in range(2_000)
+            indicator(f"10.0.{i // 256}.{i % 256}", seed=i) | {"description": os.urandom(32).hex()}
+            for i in range(3_000)
         ]
     )
     sealed = world.fr.seal(big, [world.in_.party])

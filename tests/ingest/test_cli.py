@@ -111,3 +111,12 @@ def test_help_has_examples(cli: Cli) -> None:
     for command in ("validate", "convert"):
         result = cli(command, "--help")
         assert "Example: cti-exchange " + command in result.stdout
+
+
+def test_convert_to_stdout_keeps_the_report_on_stderr(cert_fr: Agency, tmp_path: Path) -> None:
+    listing = _file(tmp_path, "l.txt", "evil[.]example\n")
+    result = cert_fr.run("convert", listing, "-o", "-")
+    assert result.exit_code == 0, result.stderr
+    bundle = json.loads(result.stdout)
+    assert [o["type"] for o in bundle["objects"]][-1] == "indicator"
+    assert "all accepted: 1 objects" in result.stderr

@@ -23,6 +23,7 @@ from .conftest import (
     indicators,
     make_context,
     oasis_validate,
+    patterns,
 )
 
 
@@ -284,12 +285,15 @@ def test_parallel_reading_gives_the_same_result(
     lines += ["bad", "10.0.0.1,red"]  # a rejection, and a duplicate across parts
     path = tmp_path / "big.csv"
     path.write_text("\n".join(lines) + "\n")
-    one = ingest_files([path], make_context(), IngestOptions(workers=1))
-    two = ingest_files([path], make_context(), IngestOptions(workers=3))
-    assert one.objects == two.objects
-    assert [str(r) for r in one.rejections] == [str(r) for r in two.rejections]
-    assert one.warnings_by_code == two.warnings_by_code
-    assert one.duplicates_merged == two.duplicates_merged == 1
+    wide = tmp_path / "big-utf16.csv"
+    wide.write_text("\n".join(lines) + "\n", encoding="utf-16")  # read in one piece
+    for source in (path, wide):
+        one = ingest_files([source], make_context(), IngestOptions(workers=1))
+        two = ingest_files([source], make_context(), IngestOptions(workers=3))
+        assert one.objects == two.objects
+        assert [str(r) for r in one.rejections] == [str(r) for r in two.rejections]
+        assert one.warnings_by_code == two.warnings_by_code
+        assert one.duplicates_merged == two.duplicates_merged == 1
 
 
 _FIELD = st.one_of(
@@ -360,3 +364,18 @@ def test_random_stix_and_misp_documents_never_raise(
         result = ingest_text(json.dumps(document), "doc.json", format=input_format, strict=True)
         if result.objects:
             assert validate_bundle(bundle_of(result)) == []
+
+
+def test_rules_and_patterns_are_not_refanged(ingest_text: IngestText) -> None:
+    content = (
+        'value\n"rule r { strings: $a = /evil(.)example/ condition: $a }"\n'
+        "\"[file:name = 'a[.]b']\"\n"
+        "evil[.]example\n"
+    )
+    result = ingest_text(content, "rules.csv")
+    assert result.rejected_count == 0, result.rejections
+    assert patterns(result) == {
+        "rule r { strings: $a = /evil(.)example/ condition: $a }",
+        "[file:name = 'a[.]b']",
+        "[domain-name:value = 'evil.example']",
+    }

@@ -342,3 +342,11 @@ def test_pathological_lines_are_handled_in_linear_time(tmp_path: Path, line: str
         reader.read_all(_write(tmp_path, content))
     ingest_files([_write(tmp_path, "value\n" + line[:100_000] + "\n", "v.csv")], make_context())
     assert time.process_time() - started < 3.0
+
+
+def test_lone_surrogate_escapes_are_refused(tmp_path: Path) -> None:
+    obj = '{"type": "x-a", "id": "x-a--6b1c0f5e-1f0a-4c3e-9a51-3f0b7d1c2e44", "name": "%s"}'
+    with pytest.raises(InputError, match="lone surrogate"):
+        list(StixReader().read(_write(tmp_path, obj % "\\ud800")))
+    paired = StixReader().read_all(_write(tmp_path, obj % "\\ud83d\\ude00"))
+    assert paired.stix_inputs[0].objects[0]["name"] == "\U0001f600"

@@ -355,3 +355,15 @@ def test_module_level_builders() -> None:
         "CVE-2021-44228", identity_id=IDENTITY["id"], now=NOW, tlp=Tlp.RED
     )
     assert validate_object(indicator) == [] and validate_object(vulnerability) == []
+
+
+def test_serialisation_matches_the_standard_library_and_handles_big_integers() -> None:
+    builder = _builder()
+    objects = [
+        builder.indicator_from(T.URL, v, pattern_for(T.URL, v), tlp=Tlp.GREEN)
+        for v in ("http://x.example/é", "http://x.example/\"'\\")
+    ]
+    custom = {"type": "x-a", "id": "x-a--6b1c0f5e-1f0a-4c3e-9a51-3f0b7d1c2e44", "n": 10**30}
+    bundle = build_bundle([*objects, custom], IDENTITY)
+    data = serialise_bundle(bundle)
+    assert data == json.dumps(bundle, ensure_ascii=False, separators=(",", ":")).encode()

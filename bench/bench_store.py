@@ -1,0 +1,491 @@
+"""Benchmark: the local store at analyst scale (issue 7). Not a test: run it by hand and record
+the figures in docs/BENCHMARKS.md.
+
+    .venv/bin/python bench/bench_store.py                    # 1,000,000 indicators
+    .venv/bin/python bench/bench_store.py --objects 100000   # quicker
+    .venv/bin/python bench/bench_store.py --keep /tmp/bench-store   # reuse the big store
+
+Measures, on real files:
+1. storing pulled indicators: `write_objects` inside one transaction, batches of 10,000 and
+   100,000 into a fresh store, and 100,000 more into the big store at the end;
+2. a store of N indicators built through the same `write_objects` path (three partners, one
+   envelope of 10,000 per write, 5% of values sent by two partners, 2% updated to a second
+   version, 0.5% revoked, 10% expired, five TLP levels), then 70% of it accepted;
+3. `triage list` first page with filters, through the API and through the CLI process (which
+   adds Python start-up and imports), beside a naive list (every row's JSON parsed, filtered
+   and sorted in Python);
+4. `export --format plain` of all of it (any status, expired included) and of the default
+   export (accepted, not expired), through the API and the CLI (time, size, peak memory),
+   beside a naive export (every row's JSON parsed, values de-duplicated in a Python set).
+Times are medians of --repeat runs (the machine is shared and noisy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from cti_exchange.export import ExportRequest, export_indicators
+from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.stix.tlp import Tlp
+from cti_exchange.store.objects import write_objects
+from cti_exchange.store.projection import indicator_value
+from cti_exchange.store.store import Store
+from cti_exchange.store.triage_queries import STATUSES
+from cti_exchange.triage import build_filter, list_objects
+
+PASSPHRASE = "bench passphrase, not a secret"  # noqa: S105 - a throwaway benchmark profile
+CLI = Path(sys.executable).with_name("cti-exchange")
+ENVELOPE = 10_000
+PARTNERS = [("cert-fr", 0.60), ("cert-uk", 0.35), ("cert-jp", 0.05)]
+MARKINGS = [
+    level.marking_id for level in (Tlp.CLEAR, Tlp.GREEN, Tlp.AMBER, Tlp.AMBER_STRICT, Tlp.RED)
+]
+TLP_WEIGHTS = [10, 30, 50, 7, 3]
+IDENTITY = "identity--6b1c0f5e-1f0a-5c3e-9a51-3f0b7d1c2e44"
+
+
+def _value(i: int, r: int) -> tuple[str, str]:
+    """(pattern, value) of the i-th indicator; six types in equal shares."""
+    kind = i % 6
+    if kind == 0:
+        v = f"{(r >> 24) % 200 + 20}.{(r >> 16) & 255}.{(r >> 8) & 255}.{r & 255}"
+        return f"[ipv4-addr:value = '{v}']", v
+    if kind == 1:
+        v = f"host{i}.evil{r % 97}.net"
+        return f"[domain-name:value = '{v}']", v
+    if kind == 2:
+        v = f"http://bad{r % 100_000}.evil{r % 89}.org/p/{r % 1000}.php?id={i}"
+        return f"[url:value = '{v}']", v
+    if kind == 3:
+        v = f"{r:016x}{r * 3 % 2**64:016x}{r * 5 % 2**64:016x}{r * 7 % 2**64:016x}"
+        return f"[file:hashes.'SHA-256' = '{v}']", v
+    if kind == 4:
+        v = f"noreply{i}@phish{r % 500}.biz"
+        return f"[email-addr:value = '{v}']", v
+    v = f"{r:016x}{r * 3 % 2**64:016x}"
+    return f"[file:hashes.MD5 = '{v}']", v
+
+
+def indicators(start: int, count: int, rng: random.Random, *, day: int = 0) -> list[dict[str, Any]]:
+    """Indicators as a partner's cti-exchange writes them (about 560 bytes of JSON each)."""
+    out = []
+    stamp = f"2026-10-{1 + day % 28:02d}T10:00:00.000Z"
+    for i in range(start, start + count):
+        r = rng.getrandbits(64)
+        pattern, value = _value(i, r)
+        expired = i % 10 == 9
+        out.append(
+            {
+                "type": "indicator",
+                "spec_version": "2.1",
+                "id": f"indicator--{uuid.UUID(int=rng.getrandbits(128), version=4)}",
+                "created": stamp,
+                "modified": stamp,
+                "created_by_ref": IDENTITY,
+                "name": value,
+                "indicator_types": ["malicious-activity"],
+                "pattern": pattern,
+                "pattern_type": "stix",
+                "valid_from": stamp,
+                "valid_until": "2026-10-20T00:00:00.000Z"
+                if expired
+                else "2027-10-01T00:00:00.000Z",
+                "confidence": 30 + r % 71,
+                "object_marking_refs": [rng.choices(MARKINGS, TLP_WEIGHTS)[0]],
+            }
+        )
+    return out
+
+
+def _median(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def _timed(action: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    samples, result = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = action()
+        samples.append(time.perf_counter() - started)
+    return _median(samples), result
+
+
+# -- 1. storing ---------------------------------------------------------------------------
+
+
+def bench_storing(directory: Path, repeat: int) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    rng = random.Random(7)  # noqa: S311 - test data, not secrets
+    for batch in (10_000, 100_000):
+        rates, cpu_rates = [], []
+        path = directory / f"storing-{batch}.sqlite"
+        with Store(path) as store:
+            for n in range(max(repeat, 3)):
+                objects = indicators(n * batch, batch, rng)
+                cpu, started = time.process_time(), time.perf_counter()
+                with store.db.transaction() as conn:
+                    write_objects(
+                        conn,
+                        objects,
+                        envelope_id=f"envelope--{uuid.uuid4()}",
+                        partner="cert-fr",
+                        received_at="2026-10-01T12:00:00.000Z",
+                    )
+                rates.append(batch / (time.perf_counter() - started))
+                cpu_rates.append(batch / (time.process_time() - cpu))
+        results[f"batch_{batch}"] = {
+            "objects_per_s": _median(rates),
+            "cpu_objects_per_s": _median(cpu_rates),
+            "runs": [round(r) for r in rates],
+        }
+        path.unlink()
+    return results
+
+
+# -- 2. the big store ---------------------------------------------------------------------
+
+
+def make_home(directory: Path) -> Path:
+    home = directory / "cert-in"
+    if not (home / "config.toml").exists():
+        subprocess.run(
+            [str(CLI), "--home", str(home), "init", "--agency", "cert-in", "--name", "CERT-In"],
+            check=True,
+            capture_output=True,
+            env=_env(),
+        )
+    return home
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, CTI_EXCHANGE_PASSPHRASE=PASSPHRASE, CTI_EXCHANGE_ANALYST="bench")
+
+
+def build_store(path: Path, total: int) -> dict[str, Any]:
+    rng = random.Random(42)  # noqa: S311 - test data, not secrets
+    envelopes = total // ENVELOPE
+    started = time.perf_counter()
+    rates = []
+    earlier: list[tuple[str, str]] = []  # (pattern, value) samples of envelopes already stored
+    with Store(path) as store:
+        for e in range(envelopes):
+            partner = rng.choices([p for p, _ in PARTNERS], [w for _, w in PARTNERS])[0]
+            objects = indicators(e * ENVELOPE, ENVELOPE, rng, day=e * 28 // envelopes)
+            if earlier:  # 5% of values were sent before, by this or another partner
+                for obj in objects[: ENVELOPE // 20]:
+                    obj["pattern"], obj["name"] = rng.choice(earlier)
+            earlier += [(o["pattern"], o["name"]) for o in rng.sample(objects, 500)]
+            envelope_id = f"envelope--{uuid.uuid4()}"
+            received = f"2026-10-{1 + e * 28 // envelopes:02d}T{e % 24:02d}:00:00.000Z"
+            t = time.perf_counter()
+            with store.db.transaction() as conn:
+                conn.execute(
+                    "INSERT INTO envelopes_in (envelope_id, partner, sender, sequence, digest, "
+                    "issued_at, received_at, signer_kid, signer_thumbprint, bundle_id, "
+                    "object_count, artifact_id, jws_deflated) "
+                    "VALUES (?, ?, ?, ?, 'sha256:0', ?, ?, ?, ?, ?, ?, NULL, x'')",
+                    (
+                        envelope_id,
+                        partner,
+                        partner,
+                        e + 1,
+                        received,
+                        received,
+                        f"{partner}-sig-1",
+                        f"thumb-{partner}",
+                        f"bundle--{uuid.uuid4()}",
+                        ENVELOPE,
+                    ),
+                )
+                write_objects(
+                    conn, objects, envelope_id=envelope_id, partner=partner, received_at=received
+                )
+            rates.append(ENVELOPE / (time.perf_counter() - t))
+            if e % 10 == 9:
+                # 2% of what came before gets a newer version, 0.5% a revocation.
+                with store.db.transaction() as conn:
+                    top = conn.execute("SELECT max(rowid) FROM objects").fetchone()[0]
+                    picks = rng.sample(range(1, top + 1), ENVELOPE // 4)
+                    rows = conn.execute(
+                        f"SELECT json FROM objects WHERE is_current = 1 AND rowid IN "  # noqa: S608 - only placeholders and fixed names; values are bound
+                        f"({','.join(map(str, picks))})"
+                    ).fetchall()
+                    updates = []
+                    for k, (text,) in enumerate(rows):
+                        obj = json.loads(text)
+                        obj["modified"] = f"2026-10-{1 + e * 28 // envelopes:02d}T11:00:00.000Z"
+                        obj["confidence"] = 90
+                        if k % 5 == 0:
+                            obj["revoked"] = True
+                        updates.append(obj)
+                    write_objects(
+                        conn,
+                        updates,
+                        envelope_id=envelope_id + "-u",
+                        partner=partner,
+                        received_at=received,
+                    )
+        with store.db.transaction() as conn:  # setup, not measured: analysts accepted 70%
+            conn.execute(
+                "UPDATE objects SET status = 'accepted', status_by = 'bench', "
+                "status_at = received_at WHERE is_current = 1 AND abs(random()) % 10 < 7"
+            )
+        current = store.db.conn.execute(
+            "SELECT count(*) FROM objects WHERE is_current = 1"
+        ).fetchone()[0]
+    return {
+        "seconds": time.perf_counter() - started,
+        "objects_per_s_median": _median(rates),
+        "current_objects": current,
+        "file_mb": path.stat().st_size / 1e6,
+    }
+
+
+# -- 3. triage list -----------------------------------------------------------------------
+
+LIST_CASES = [
+    ("--type domain-name --status new", {"types": ["domain-name"], "statuses": ["new"]}),
+    ("--partner cert-jp --min-confidence 70", {"partners": ["cert-jp"], "min_confidence": 70}),
+    ("--partner cert-fr --min-confidence 70", {"partners": ["cert-fr"], "min_confidence": 70}),
+    ("--search evil42.", {"text": "evil42."}),
+    ("--search host12345.", {"text": "host12345."}),
+    ("--tlp red --since 7d", {"tlps": ["red"], "since": "2026-10-20T00:00:00Z"}),
+    ("(no filter)", {}),
+]
+
+
+# Run through a small launcher: a child forked from this (large) benchmark process would count
+# our pages in its peak RSS until it execs, so the launcher reports its own child's peak.
+_LAUNCHER = (
+    "import resource, subprocess, sys\n"
+    "done = subprocess.run(sys.argv[1:], check=False)\n"
+    "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "sys.stderr.write(f'\\npeak-rss-kib {peak}')\n"
+    "sys.exit(done.returncode)\n"
+)
+
+
+def _cli(home: Path, *args: str) -> tuple[float, int, bytes]:
+    """Wall seconds (launcher included, about 20 ms), peak RSS (KiB) and stdout of one CLI run."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, str(CLI), "--home", str(home), *args],
+        capture_output=True,
+        env=_env(),
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{args}: {done.stderr.decode()}")
+    peak = int(done.stderr.rsplit(b"peak-rss-kib ", 1)[1])
+    return elapsed, peak, done.stdout
+
+
+def naive_list(path: Path, predicate: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    """What a script would do: every current row's JSON, filtered and sorted in Python."""
+    with Store(path) as store:
+        rows = store.db.conn.execute(
+            "SELECT json, partner, received_at, status FROM objects WHERE is_current = 1"
+        )
+        matches = []
+        for text, partner, received, status in rows:
+            obj = json.loads(text)
+            obj["_partner"], obj["_received"], obj["_status"] = partner, received, status
+            if predicate(obj):
+                matches.append(obj)
+    matches.sort(key=lambda o: o["_received"], reverse=True)
+    return matches[:50]
+
+
+def bench_list(path: Path, home: Path, repeat: int) -> list[dict[str, Any]]:
+    results = []
+    with Store(path) as store:
+        for label, filters in LIST_CASES:
+            f = build_filter(**filters)  # type: ignore[arg-type]
+            api, page = _timed(partial(list_objects, store, f), repeat)
+            cli_times = (
+                [_cli(home, "triage", "list", "--json", *label.split())[0] for _ in range(repeat)]
+                if label != "(no filter)"
+                else [_cli(home, "triage", "list", "--json")[0] for _ in range(repeat)]
+            )
+            results.append(
+                {
+                    "filter": label,
+                    "api_ms": api * 1000,
+                    "cli_ms": _median(cli_times) * 1000,
+                    "lines": len(page.lines),
+                }
+            )
+    started = time.perf_counter()
+    naive_list(
+        path,
+        lambda o: indicator_value(o.get("pattern"))[0] == "domain-name" and o["_status"] == "new",
+    )
+    results.append(
+        {
+            "filter": "naive: --type domain-name --status new",
+            "api_ms": (time.perf_counter() - started) * 1000,
+            "cli_ms": None,
+            "lines": 50,
+        }
+    )
+    return results
+
+
+# -- 4. export ----------------------------------------------------------------------------
+
+
+def naive_export(path: Path, target: Path) -> int:
+    seen: set[tuple[str, str]] = set()
+    with Store(path) as store, target.open("w") as out:
+        for (text,) in store.db.conn.execute("SELECT json FROM objects WHERE is_current = 1"):
+            obj = json.loads(text)
+            if obj.get("revoked"):
+                continue
+            kind, value = indicator_value(obj.get("pattern"))
+            if kind and value is not None and (kind, value) not in seen:
+                seen.add((kind, value))
+                out.write(value + "\n")
+    return len(seen)
+
+
+def bench_export(path: Path, home: Path, directory: Path, repeat: int) -> list[dict[str, Any]]:
+    results = []
+    target = directory / "export.txt"
+    everything = build_filter(statuses=STATUSES)
+    default = build_filter(statuses=["accepted"], expired=False)
+    with Store(path) as store:
+        for label, f in (
+            ("all (any status, expired too)", everything),
+            ("default (accepted, not expired)", default),
+        ):
+            request = ExportRequest("plain", f, target, i_understand_tlp=True)
+            api, result = _timed(
+                partial(
+                    export_indicators, store, request, producer="cert-in", identity={"id": IDENTITY}
+                ),
+                repeat,
+            )
+            args = ["export", "-o", str(target), "--i-understand-tlp"]
+            args += ["--any-status", "--include-expired"] if f is everything else []
+            cli = [_cli(home, *args) for _ in range(repeat)]
+            results.append(
+                {
+                    "export": label,
+                    "values": result.values,
+                    "api_s": api,
+                    "cli_s": _median([c[0] for c in cli]),
+                    "bytes": target.stat().st_size,
+                    "cli_peak_rss_mb": max(c[1] for c in cli) / 1024,
+                }
+            )
+    # The naive export runs in its own process (through the launcher) for its peak memory.
+    started = time.perf_counter()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _LAUNCHER,
+            sys.executable,
+            __file__,
+            "--naive-export",
+            str(path),
+            str(target),
+        ],
+        capture_output=True,
+        check=True,
+    )
+    results.append(
+        {
+            "export": "naive (all, JSON parsed per row, set)",
+            "values": int(done.stdout),
+            "api_s": time.perf_counter() - started,
+            "cli_s": None,
+            "bytes": target.stat().st_size,
+            "cli_peak_rss_mb": int(done.stderr.rsplit(b"peak-rss-kib ", 1)[1]) / 1024,
+        }
+    )
+    return results
+
+
+def bench_into_big(path: Path) -> float:
+    rng = random.Random(99)  # noqa: S311 - test data, not secrets
+    objects = indicators(50_000_000, 100_000, rng)
+    with Store(path) as store:
+        started = time.perf_counter()
+        with store.db.transaction() as conn:
+            write_objects(
+                conn,
+                objects,
+                envelope_id="envelope--late",
+                partner="cert-fr",
+                received_at="2026-10-29T00:00:00.000Z",
+            )
+        return 100_000 / (time.perf_counter() - started)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--objects", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--keep", type=Path, help="directory to keep (and reuse) the big store in")
+    parser.add_argument("--json", type=Path, help="write the figures here too")
+    parser.add_argument("--naive-export", nargs=2, type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.naive_export:  # the child process of bench_export
+        print(naive_export(*args.naive_export))
+        return 0
+    directory = args.keep or Path(tempfile.mkdtemp(prefix="bench-store-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"objects": args.objects, "repeat": args.repeat}
+    try:
+        print("storing ...", flush=True)
+        report["storing"] = bench_storing(directory, args.repeat)
+        print(json.dumps(report["storing"], indent=1), flush=True)
+        home = make_home(directory)
+        path = ProfileHome(home).store_path()
+        with Store(path) as store:
+            stored = store.db.conn.execute("SELECT count(*) FROM objects").fetchone()[0]
+        if not stored:
+            print(f"building a store of {args.objects:,} ...", flush=True)
+            report["build"] = build_store(path, args.objects)
+            print(json.dumps(report["build"], indent=1), flush=True)
+        print("triage list ...", flush=True)
+        report["list"] = bench_list(path, home, args.repeat)
+        for row in report["list"]:
+            print(row, flush=True)
+        print("export ...", flush=True)
+        report["export"] = bench_export(path, home, directory, max(1, args.repeat // 2))
+        for row in report["export"]:
+            print(row, flush=True)
+        if args.keep is None:
+            report["storing"]["batch_100000_into_big_store"] = bench_into_big(path)
+            print(
+                "100,000 more into the big store:",
+                round(report["storing"]["batch_100000_into_big_store"]),
+            )
+    finally:
+        if args.keep is None:
+            shutil.rmtree(directory, ignore_errors=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

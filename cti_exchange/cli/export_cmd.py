@@ -1,0 +1,152 @@
+"""`cti-exchange export`: accepted indicators as blocklists, CSV, STIX, IDS rules or MISP."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cti_exchange.cli.context import JsonOption, profile_home
+from cti_exchange.cli.output import Output
+from cti_exchange.cli.triage_cmd import (
+    MaxTlpOpt,
+    MinConfidenceOpt,
+    PartnerOpt,
+    RevokedOpt,
+    SearchOpt,
+    SinceOpt,
+    StatusOpt,
+    TlpOpt,
+    TypeOpt,
+    filters_from_options,
+)
+from cti_exchange.errors import UsageError
+from cti_exchange.exchange.parties import open_store
+from cti_exchange.export import EXPORTERS, ExportRequest, ExportResult, export_indicators
+from cti_exchange.store.triage_queries import STATUSES
+
+
+def export_command(
+    ctx: typer.Context,
+    format_: Annotated[
+        str,
+        typer.Option(
+            "--format", metavar="FORMAT", help="plain, csv, stix, suricata, snort or misp."
+        ),
+    ] = "plain",
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="PATH",
+            help="File to write; a directory gives one plain file per type. Default: stdout.",
+        ),
+    ] = None,
+    i_understand_tlp: Annotated[
+        bool,
+        typer.Option(
+            "--i-understand-tlp", help="Allow TLP:RED and TLP:AMBER+STRICT content in the file."
+        ),
+    ] = False,
+    partner: PartnerOpt = None,
+    type_: TypeOpt = None,
+    tlp: TlpOpt = None,
+    max_tlp: MaxTlpOpt = None,
+    min_confidence: MinConfidenceOpt = None,
+    since: SinceOpt = None,
+    status: StatusOpt = None,
+    any_status: Annotated[
+        bool, typer.Option("--any-status", help="Whatever the triage status.")
+    ] = False,
+    search: SearchOpt = None,
+    include_expired: Annotated[
+        bool,
+        typer.Option("--include-expired", help="Also indicators whose valid_until has passed."),
+    ] = False,
+    include_revoked: RevokedOpt = False,
+    json_mode: JsonOption = False,
+) -> None:
+    """Write indicators for defensive tools (default: accepted, not expired, not revoked), each
+    value once, headed by its TLP."""
+    out = Output(json_mode=json_mode)
+    if json_mode and output is None:
+        raise UsageError(
+            "--json writes the export's summary to stdout", hint="give the file with --output"
+        )
+    filters = filters_from_options(
+        partner=partner,
+        type_=type_,
+        tlp=tlp,
+        max_tlp=max_tlp,
+        min_confidence=min_confidence,
+        since=since,
+        status=status,
+        search=search,
+        expired=None,
+        include_revoked=include_revoked,
+    )
+    filters = replace(
+        filters,
+        statuses=STATUSES if any_status else (filters.statuses or ("accepted",)),
+        expired=None if include_expired else False,
+    )
+    home = profile_home(ctx)
+    profile = home.load_profile()
+    request = ExportRequest(format_, filters, output, i_understand_tlp)
+    with open_store(home) as store:
+        result = export_indicators(
+            store, request, producer=profile.agency_id, identity=profile.identity, stream=sys.stdout
+        )
+    render_export(out, result)
+
+
+def render_export(out: Output, result: ExportResult) -> None:
+    data = {
+        "format": result.format,
+        "values": result.values,
+        "sids_assigned": result.sids_assigned,
+        "files": [
+            {
+                "path": f.path,
+                "values": f.values,
+                "bytes": f.bytes,
+                "sha256": f.sha256,
+                "tlp": f.tlp,
+                "by_type": dict(f.summary.by_type),
+                "skipped": dict(f.summary.skipped),
+                "rules": f.summary.rules,
+            }
+            for f in result.files
+        ],
+    }
+    if out.json_mode:
+        out.data(data)
+        return
+    for f in result.files:
+        if f.path == "-":
+            continue
+        skipped = sum(f.summary.skipped.values())
+        level = "TLP:" + f.tlp.upper() if f.tlp else "no TLP"
+        out.note(
+            f"wrote {f.values:,} values to {f.path} ({level})"
+            + (f", {skipped:,} not expressible in {result.format}" if skipped else "")
+        )
+    if result.values == 0:
+        out.warn(
+            "nothing matched: exports hold accepted indicators (see `triage accept`), "
+            "or use --any-status"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
+        "export",
+        epilog="Example: cti-exchange export --format suricata --type domain-name -o cti.rules",
+        help=inspect.cleandoc(export_command.__doc__ or "")
+        + f"\n\nFormats: {', '.join(EXPORTERS)}.",
+    )(export_command)

@@ -1,0 +1,120 @@
+"""`cti-exchange sight`: tell the partner that shared an indicator that we saw it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+from cti_exchange.cli.context import JsonOption, profile_home
+from cti_exchange.cli.output import Output
+from cti_exchange.cli.progress import progress_for
+from cti_exchange.clock import parse_timestamp
+from cti_exchange.errors import NetworkError, PartialFailure, UsageError
+from cti_exchange.sighting import SightingRequest, SightingResult, sight
+from cti_exchange.stix.tlp import Tlp
+
+
+def _moment(text: str | None, option: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return parse_timestamp(text)
+    except ValueError:
+        raise UsageError(
+            f"{option}: {text!r} is not a timestamp", hint="e.g. 2026-11-23T08:15:00Z"
+        ) from None
+
+
+def sight_command(
+    ctx: typer.Context,
+    reference: Annotated[str, typer.Argument(help="Indicator id, unique id prefix, or value.")],
+    count: Annotated[
+        int, typer.Option("--count", metavar="N", help="How many times it was seen.")
+    ] = 1,
+    first_seen: Annotated[
+        str | None,
+        typer.Option("--first-seen", metavar="WHEN", help="First seen (default: last seen)."),
+    ] = None,
+    last_seen: Annotated[
+        str | None, typer.Option("--last-seen", metavar="WHEN", help="Last seen (default: now).")
+    ] = None,
+    note: Annotated[
+        str | None,
+        typer.Option("--note", metavar="TEXT", help="What was seen where, for the partner."),
+    ] = None,
+    tlp: Annotated[
+        str | None,
+        typer.Option(
+            "--tlp", metavar="TLP", help="Mark stricter than the indicator (never less strict)."
+        ),
+    ] = None,
+    allow_red: Annotated[
+        bool,
+        typer.Option(
+            "--allow-red", help="Send a TLP:RED sighting to partners whose entry allows it."
+        ),
+    ] = False,
+    queue: Annotated[
+        bool, typer.Option("--queue", help="Seal into the outbox only; `sync` posts it.")
+    ] = False,
+    json_mode: JsonOption = False,
+) -> None:
+    """Send a STIX sighting of a partner's indicator back to every partner that shared it."""
+    level = None
+    if tlp is not None:
+        try:
+            level = Tlp.parse(tlp)
+        except ValueError as exc:
+            raise UsageError(f"--tlp: {exc}") from None
+    request = SightingRequest(
+        reference=reference,
+        count=count,
+        first_seen=_moment(first_seen, "--first-seen"),
+        last_seen=_moment(last_seen, "--last-seen"),
+        note=note,
+        tlp=level,
+        allow_red=allow_red,
+        queue_only=queue,
+    )
+    out = Output(json_mode=json_mode)
+    with progress_for(out) as progress:
+        result = sight(profile_home(ctx), request, reporter=progress)
+    render_sighting(out, result)
+    if result.failed:
+        names = "; ".join(f"{p}: {next(iter(f.values()))}" for p, f in result.failed.items())
+        error = f"delivery failed for {names}"
+        hint = "the sighting is in the outbox; the next push or sync posts it"
+        if any(s.delivered for s in result.sightings):
+            raise PartialFailure(error, hint=hint)
+        raise NetworkError(error, hint=hint)
+
+
+def render_sighting(out: Output, result: SightingResult) -> None:
+    if out.json_mode:
+        out.data({"value": result.value, "sightings": [s.__dict__ for s in result.sightings]})
+        return
+    verb = "queued" if result.queued_only else "sent"
+    out.table(
+        ["partner", "sighting", "of indicator", "TLP", "envelopes", "delivery"],
+        [
+            [
+                s.partner,
+                s.sighting_id,
+                s.sighting_of_ref,
+                "TLP:" + s.tlp.upper(),
+                " ".join(s.envelopes),
+                verb if result.queued_only else ("failed" if s.failed else "delivered"),
+            ]
+            for s in result.sightings
+        ],
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
+        "sight",
+        epilog="Example: cti-exchange sight 203.0.113.7 --count 12 "
+        "--first-seen 2026-11-22T08:00:00Z --note 'outbound proxy logs'",
+    )(sight_command)

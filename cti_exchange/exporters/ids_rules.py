@@ -1,0 +1,128 @@
+"""What Suricata and Snort rules built from indicators share: escaping, messages, URL parts.
+
+Values come from partners and are untrusted: nothing from them reaches a rule unescaped. In
+`content`, every byte outside plain printable ASCII, and every byte the rule grammar gives a
+meaning to (`"`, `;`, `\\`, `|`, and `:` for good measure), is written as hex (`|3B|`), which
+both engines read the same way. In `msg`, which takes no hex, `\\`, `"` and `;` are
+backslash-escaped (Suricata "Meta keywords: msg"; Snort 2.9 manual 3.2) and control
+characters dropped.
+"""
+
+from __future__ import annotations
+
+from typing import TextIO
+from urllib.parse import urlsplit
+
+from cti_exchange.exporters.interface import ExportItem, ExportSummary
+from cti_exchange.stix.tlp import Tlp
+
+_LITERAL = frozenset(range(0x20, 0x7F)) - {ord(c) for c in '";\\|:'}
+_MSG_VALUE_LIMIT = 120
+CLASSTYPE = "trojan-activity"
+_HASH_REASON = (
+    "file hashes are matched against hash list files (filemd5 / filesha1 / filesha256 "
+    "keywords), not written inline in rules: export them with --format plain --type sha256 "
+    "and point a file-hash rule at that list"
+)
+# Why a type gets no rule; the reason is written in the file's head.
+SKIP_REASONS = {
+    "email-addr": "no rule keyword matches mail addresses reliably across engine versions; "
+    "give them to the mail gateway (--format plain --type email-addr)",
+    "file-name": "a file name alone matches too broadly as a network signature",
+    "cve": "a CVE is not a network pattern: use the vendor rules for it",
+    "md5": _HASH_REASON,
+    "sha1": _HASH_REASON,
+    "sha256": _HASH_REASON,
+    "sha512": _HASH_REASON,
+}
+
+
+def content(text: str) -> str:
+    """`text` as the inside of a content:"..." option."""
+    out: list[str] = []
+    hex_run: list[str] = []
+    for byte in text.encode("utf-8"):
+        if byte in _LITERAL:
+            if hex_run:
+                out.append("|" + " ".join(hex_run) + "|")
+                hex_run = []
+            out.append(chr(byte))
+        else:
+            hex_run.append(f"{byte:02X}")
+    if hex_run:
+        out.append("|" + " ".join(hex_run) + "|")
+    return "".join(out)
+
+
+def message(text: str) -> str:
+    """`text` as the inside of a msg:"..." option."""
+    clean = "".join(ch for ch in text if ch.isprintable())
+    return clean.replace("\\", "\\\\").replace('"', '\\"').replace(";", "\\;")
+
+
+def describe(item: ExportItem) -> str:
+    value = (
+        item.value if len(item.value) <= _MSG_VALUE_LIMIT else item.value[:_MSG_VALUE_LIMIT] + "..."
+    )
+    tlp = Tlp(item.tlp).label if item.tlp else "no TLP"
+    return message(f"cti-exchange {item.ioc_type} {value} ({tlp}, from {' '.join(item.partners)})")
+
+
+def metadata(item: ExportItem) -> str:
+    parts = [f"stix_id {item.object_id}", f"tlp {item.tlp or 'none'}"]
+    parts += [
+        f"source {partner}" for partner in item.partners if partner.replace("-", "").isalnum()
+    ]
+    return ", ".join(parts)
+
+
+def rule_options(item: ExportItem, sid: int, detection: list[str]) -> list[str]:
+    return [
+        f'msg:"{describe(item)}";',
+        *detection,
+        f"classtype:{CLASSTYPE};",
+        f"sid:{sid};",
+        "rev:1;",
+        f"metadata:{metadata(item)};",
+    ]
+
+
+def address(item: ExportItem) -> str | None:
+    """An IP address or CIDR for a rule header; IPv6 in brackets (a one-entry list), which
+    both engines accept and which keeps its colons apart from the port field."""
+    value = item.value
+    allowed = "0123456789abcdefABCDEF.:/"
+    if not value or any(ch not in allowed for ch in value):
+        return None
+    return f"[{value}]" if ":" in value else value
+
+
+def dns_labels(domain: str) -> str | None:
+    """A domain in DNS wire form for a content match (|04|evil|07|example|00|): it matches the
+    name and every name under it. None when a label cannot be a DNS label."""
+    labels = domain.rstrip(".").split(".")
+    if not labels or any(not 0 < len(label.encode("utf-8")) < 64 for label in labels):
+        return None
+    return (
+        "".join(f"|{len(label.encode('utf-8')):02X}|" + content(label) for label in labels) + "|00|"
+    )
+
+
+def url_parts(url: str) -> tuple[str, str] | None:
+    """(host as sent in the Host header, path and query) of an http(s) URL."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not host:
+        return None
+    host_header = host if port is None else f"{host}:{port}"
+    uri = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return host_header, uri
+
+
+def write_rule(out: TextIO, summary: ExportSummary, header: str, options: list[str]) -> None:
+    out.write(f"{header} ({' '.join(options)})\n")
+    summary.rules += 1

@@ -1,0 +1,106 @@
+"""The exporter interface: one small abstract base, one module per output format.
+
+An export streams `ExportItem`s (one per indicator value, already de-duplicated across
+partners and filtered) through an exporter into a body file, then puts `header()` in front of
+it. The header is written last because it states what only the whole pass knows: the strictest
+TLP of what was written, how many values of each type, what was skipped and why. Formats that
+carry TLP inside the data (STIX markings, MISP tags) write it in `end()` instead and return no
+header.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar, TextIO
+
+from cti_exchange.stix.tlp import Tlp
+from cti_exchange.store.export_queries import ExportGroup as ExportItem
+
+__all__ = ["TLP_MEANING", "ExportContext", "ExportItem", "ExportSummary", "Exporter", "SidLookup"]
+
+# What each TLP 2.0 level allows the recipient (FIRST TLP 2.0, "TLP:..." definitions).
+TLP_MEANING = {
+    Tlp.CLEAR: "recipients can spread this to the world, there is no limit on disclosure",
+    Tlp.GREEN: "limited disclosure, recipients can spread this within their community",
+    Tlp.AMBER: "limited disclosure, recipients can only spread this on a need-to-know basis "
+    "within their organization and its clients",
+    Tlp.AMBER_STRICT: "limited disclosure, restricted to the recipient's organization only",
+    Tlp.RED: "for the eyes and ears of individual recipients only, no further disclosure",
+}
+
+SidLookup = Callable[[str], int]  # rule key -> its stable signature id
+
+
+@dataclass(frozen=True)
+class ExportContext:
+    """What an exporter may need besides the items."""
+
+    generated_at: str  # STIX timestamp
+    producer: str  # our agency id
+    producer_identity: dict[str, object]  # our STIX identity object
+    sid_for: SidLookup | None = None  # IDS formats
+    identities: Callable[[list[str]], list[str]] | None = None  # ids -> stored JSON texts
+
+
+@dataclass
+class ExportSummary:
+    values: int = 0
+    by_type: Counter[str] = field(default_factory=Counter)
+    by_tlp: Counter[str] = field(default_factory=Counter)  # "unmarked" for no TLP
+    skipped: Counter[str] = field(default_factory=Counter)  # IOC type -> values not written
+    skip_reasons: dict[str, str] = field(default_factory=dict)
+    rules: int = 0  # IDS formats: rules written (a domain gives two in Suricata)
+
+    @property
+    def strictest(self) -> Tlp | None:
+        levels = [Tlp(value) for value in self.by_tlp if value != "unmarked"]
+        return Tlp.strictest(levels) if levels else None
+
+
+class Exporter(ABC):
+    name: ClassVar[str]
+    extension: ClassVar[str]
+    comment: ClassVar[str | None] = "#"  # None: the format has no comments (JSON)
+
+    def __init__(self, context: ExportContext) -> None:
+        self.context = context
+
+    def begin(self, out: TextIO) -> None:  # noqa: B027 - optional hook
+        """Writes what comes before the first item (JSON openers)."""
+
+    @abstractmethod
+    def write(self, item: ExportItem, out: TextIO, summary: ExportSummary) -> bool:
+        """Writes one item; False when this format cannot express its type (see skip_reason)."""
+
+    def skip_reason(self, ioc_type: str) -> str:
+        return f"{self.name} has no form for {ioc_type}"
+
+    def end(self, out: TextIO, summary: ExportSummary) -> None:  # noqa: B027 - optional hook
+        """Writes what comes after the last item (JSON closers, TLP markings)."""
+
+    def header(self, summary: ExportSummary) -> str:
+        """Comment lines for the head of the file: the TLP first, then what is in it."""
+        if self.comment is None:
+            return ""
+        c = self.comment
+        level = summary.strictest
+        tlp = f"{level.label} — {TLP_MEANING[level]}" if level else "no TLP marking"
+        lines = [
+            f"{c} {tlp}",
+            f"{c} cti-exchange {self.name} export by {self.context.producer} at "
+            f"{self.context.generated_at}: {summary.values:,} values",
+        ]
+        if summary.by_type:
+            lines.append(
+                f"{c} types: " + ", ".join(f"{t} {n:,}" for t, n in sorted(summary.by_type.items()))
+            )
+        if len(summary.by_tlp) > 1:
+            lines.append(
+                f"{c} TLP: " + ", ".join(f"{t} {n:,}" for t, n in sorted(summary.by_tlp.items()))
+            )
+        for ioc_type, count in sorted(summary.skipped.items()):
+            lines.append(f"{c} not written: {count:,} {ioc_type}: {summary.skip_reasons[ioc_type]}")
+        return "\n".join(lines) + "\n"

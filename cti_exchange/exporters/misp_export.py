@@ -1,0 +1,91 @@
+"""A MISP event (JSON, as MISP's "Add event from JSON" and PyMISP read it).
+
+One attribute per value, typed for MISP (`ip-dst`, `domain`, `url`, `email-src`, `filename`,
+`md5`...), `to_ids` set so MISP pushes it to its IDS exports, tagged with its own TLP (MISP's
+`tlp:` taxonomy); the event carries the strictest TLP of its attributes. Attribute UUIDs are
+derived from the type and value, so importing a later export updates attributes instead of
+duplicating them. The event's distribution is "your organisation only": partner intelligence
+must not be synchronised onwards by MISP on its own; its TLP says who may see it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import TextIO
+
+from cti_exchange.clock import parse_timestamp
+from cti_exchange.exporters.interface import Exporter, ExportItem, ExportSummary
+from cti_exchange.stix.tlp import Tlp
+
+# Our IOC type -> (MISP attribute type, MISP category).
+MISP_TYPES = {
+    "ipv4-addr": ("ip-dst", "Network activity"),
+    "ipv6-addr": ("ip-dst", "Network activity"),
+    "domain-name": ("domain", "Network activity"),
+    "url": ("url", "Network activity"),
+    "email-addr": ("email-src", "Payload delivery"),
+    "file-name": ("filename", "Payload delivery"),
+    "md5": ("md5", "Payload delivery"),
+    "sha1": ("sha1", "Payload delivery"),
+    "sha256": ("sha256", "Payload delivery"),
+    "sha512": ("sha512", "Payload delivery"),
+    "cve": ("vulnerability", "External analysis"),
+}
+# Attribute UUIDs: uuid5 in a namespace of our own, from "type:value".
+_ATTRIBUTE_NAMESPACE = uuid.UUID("5d3c7f0e-7a43-5b8e-9a5e-2f6f0f4c1c07")
+_ORGANISATION_ONLY = "0"
+_INHERIT_EVENT = "5"
+
+
+def misp_tag(level: Tlp) -> dict[str, str]:
+    return {"name": f"tlp:{level.value}"}
+
+
+class MispExporter(Exporter):
+    name = "misp"
+    extension = "json"
+    comment = None
+
+    def begin(self, out: TextIO) -> None:
+        moment = parse_timestamp(self.context.generated_at)
+        self._timestamp = str(int(moment.timestamp()))
+        self._first = True
+        event = {
+            "uuid": str(uuid.uuid4()),
+            "info": f"cti-exchange export by {self.context.producer} "
+            f"at {self.context.generated_at}",
+            "date": moment.date().isoformat(),
+            "timestamp": self._timestamp,
+            "published": False,
+            "analysis": "2",
+            "threat_level_id": "4",
+            "distribution": _ORGANISATION_ONLY,
+        }
+        head = json.dumps(event, ensure_ascii=False)[:-1]
+        out.write('{"Event": ' + head + ', "Attribute": [\n')
+
+    def write(self, item: ExportItem, out: TextIO, summary: ExportSummary) -> bool:
+        misp_type, category = MISP_TYPES[item.ioc_type]
+        attribute = {
+            "uuid": str(uuid.uuid5(_ATTRIBUTE_NAMESPACE, f"{item.ioc_type}:{item.value}")),
+            "type": misp_type,
+            "category": category,
+            "value": item.value,
+            "to_ids": True,
+            "distribution": _INHERIT_EVENT,
+            "timestamp": self._timestamp,
+            "comment": f"from {', '.join(item.partners)}; STIX {item.object_id}",
+        }
+        if item.tlp is not None:
+            attribute["Tag"] = [misp_tag(Tlp(item.tlp))]
+        if not self._first:
+            out.write(",\n")
+        self._first = False
+        out.write(json.dumps(attribute, ensure_ascii=False))
+        return True
+
+    def end(self, out: TextIO, summary: ExportSummary) -> None:
+        level = summary.strictest
+        tags = [misp_tag(level)] if level is not None else []
+        out.write('\n], "Tag": ' + json.dumps(tags) + "}}\n")

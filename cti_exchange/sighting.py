@@ -1,0 +1,268 @@
+"""Sightings back to the source: the API behind `sight`.
+
+When an indicator a partner shared is seen in our networks, the partner learns of it: a STIX
+2.1 `sighting` (section 5.2) of the partner's own indicator id, with how many times and when it
+was seen, where (`where_sighted_refs`: our identity), sealed and pushed like any envelope
+(`share_objects`: TLP policy, outbox, TAXII). A value several partners sent is several
+indicators (each agency mints its own id): each partner gets a sighting of its own indicator.
+
+The sighting carries the indicator's TLP, or a stricter one if the analyst asks: telling a
+partner where its indicator was seen says something about our networks, so it is never marked
+less strictly than what it is about.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cti_exchange.clock import stix_timestamp, utc_now
+from cti_exchange.errors import PolicyError, UsageError
+from cti_exchange.exchange.parties import open_store
+from cti_exchange.exchange.push import ShareResult, share_objects
+from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.partnership import get_partner
+from cti_exchange.policy.sharing import decide_sharing
+from cti_exchange.progress import ProgressReporter
+from cti_exchange.stix.tlp import Tlp
+from cti_exchange.stix.validate import SDO_TYPES, validate_object
+from cti_exchange.store.audit_log import append_audit
+from cti_exchange.store.store import Store
+from cti_exchange.store.triage_detail import ReceivedSighting, sightings_of_shared
+from cti_exchange.store.triage_queries import current_object, same_value, sources_of
+from cti_exchange.triage import decode_position, encode_position, resolve_reference
+
+MAX_COUNT = 999_999_999  # STIX 2.1 section 5.2.1
+
+
+@dataclass(frozen=True)
+class SightingRequest:
+    reference: str  # object id, unique id prefix, or indicator value
+    count: int = 1
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    note: str | None = None
+    tlp: Tlp | None = None  # stricter than the indicator's, if wanted
+    allow_red: bool = False
+    queue_only: bool = False
+
+
+@dataclass
+class SentSighting:
+    partner: str
+    sighting_id: str
+    sighting_of_ref: str
+    tlp: str
+    envelopes: list[str] = field(default_factory=list)
+    delivered: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SightingResult:
+    value: str | None
+    sightings: list[SentSighting]
+    queued_only: bool = False
+
+    @property
+    def failed(self) -> dict[str, dict[str, str]]:
+        return {s.partner: s.failed for s in self.sightings if s.failed}
+
+
+def build_sighting(
+    *,
+    identity_id: str,
+    sighting_of_ref: str,
+    count: int,
+    first_seen: str,
+    last_seen: str,
+    tlp: Tlp,
+    created: str,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """A STIX 2.1 sighting by us of `sighting_of_ref`; ValueError if it would not be valid."""
+    sighting: dict[str, Any] = {
+        "type": "sighting",
+        "spec_version": "2.1",
+        "id": f"sighting--{uuid.uuid4()}",
+        "created": created,
+        "modified": created,
+        "created_by_ref": identity_id,
+        "sighting_of_ref": sighting_of_ref,
+        "count": count,
+        "first_seen": first_seen,
+        "last_seen": last_seen,
+        "where_sighted_refs": [identity_id],
+        "object_marking_refs": [tlp.marking_id],
+    }
+    if note:
+        sighting["description"] = note
+    problems = validate_object(sighting)
+    if problems:
+        raise ValueError(f"the sighting is not valid STIX 2.1: {problems[0]}")
+    return sighting
+
+
+def _window(request: SightingRequest, now: datetime) -> tuple[str, str]:
+    # Neither given: seen now. Only the first given: seen since then, until now.
+    last = request.last_seen or max(now, request.first_seen or now)
+    first = request.first_seen or last
+    if first > last:
+        raise UsageError("--first-seen is after --last-seen", hint="swap them")
+    return stix_timestamp(first), stix_timestamp(last)
+
+
+def _targets(
+    home: ProfileHome, reference: str
+) -> tuple[str | None, list[tuple[str, str | None, list[str]]]]:
+    """(value, [(object id, its TLP, partners that sent it)]) for every object of the value."""
+    with open_store(home) as store:
+        conn = store.db.conn
+        obj = current_object(conn, resolve_reference(store, reference))
+        assert obj is not None
+        if obj.type not in SDO_TYPES or obj.type == "identity":
+            raise UsageError(
+                f"{obj.object_id} is a {obj.type}: a sighting is of an indicator, malware or "
+                "other domain object"
+            )
+        holders = (
+            same_value(conn, obj.ioc_type, obj.value)
+            if obj.ioc_type is not None and obj.value is not None
+            else [(obj.object_id, obj.version)]
+        )
+        targets = []
+        for object_id, version in holders:
+            holder = current_object(conn, object_id)
+            partners = list(dict.fromkeys(s.partner for s in sources_of(conn, object_id, version)))
+            targets.append((object_id, holder.tlp if holder else None, partners))
+    return obj.value, targets
+
+
+def sight(
+    home: ProfileHome,
+    request: SightingRequest,
+    *,
+    reporter: ProgressReporter | None = None,
+    now: datetime | None = None,
+) -> SightingResult:
+    """Sends a sighting of the named indicator to every partner that shared it with us."""
+    if not 0 <= request.count <= MAX_COUNT:
+        raise UsageError(f"--count: give a number from 0 to {MAX_COUNT:,}")
+    moment = now or utc_now()
+    first_seen, last_seen = _window(request, moment)
+    profile = home.load_profile()
+    value, targets = _targets(home, request.reference)
+    created = stix_timestamp(moment)
+    note = " ".join(request.note.split())[:2000] if request.note else None
+    by_partner: dict[str, list[tuple[dict[str, Any], SentSighting]]] = {}
+    for object_id, tlp_value, partners in targets:
+        own = Tlp(tlp_value) if tlp_value else profile.sharing.default_tlp
+        if request.tlp is not None and request.tlp < own:
+            raise UsageError(
+                f"--tlp: a sighting of {object_id} cannot be less strict than its {own.label}"
+            )
+        level = max(own, request.tlp) if request.tlp is not None else own
+        for partner in partners:
+            sighting = build_sighting(
+                identity_id=profile.identity_id,
+                sighting_of_ref=object_id,
+                count=request.count,
+                first_seen=first_seen,
+                last_seen=last_seen,
+                tlp=level,
+                created=created,
+                note=note,
+            )
+            record = SentSighting(partner, sighting["id"], object_id, level.value)
+            by_partner.setdefault(partner, []).append((sighting, record))
+    # The sharing policy is checked for every partner before anything is sent: all or none.
+    configs = {name: get_partner(home, name) for name in by_partner}
+    for name, entries in by_partner.items():
+        refusals = decide_sharing(
+            [sighting for sighting, _ in entries], [configs[name]], allow_red=request.allow_red
+        ).refusals
+        if refusals:
+            raise PolicyError(
+                f"TLP policy refuses the sighting for {name}: {refusals[0].describe()}; "
+                "nothing was sent",
+                hint="see `cti-exchange partners show` for what the partner may receive",
+            )
+    results: list[SentSighting] = []
+    for partner_name, entries in by_partner.items():
+        shared: ShareResult = share_objects(
+            home,
+            [sighting for sighting, _ in entries],
+            [configs[partner_name]],
+            allow_red=request.allow_red,
+            queue_only=request.queue_only,
+            reporter=reporter,
+            now=moment,
+        )
+        envelopes = [e for plan in shared.plans for e in plan.envelopes]
+        outcome = next((d for d in shared.deliveries if d.partner == partner_name), None)
+        for _, record in entries:
+            record.envelopes = envelopes
+            if outcome is not None:
+                record.delivered = list(outcome.delivered)
+                record.failed = dict(outcome.failed) or (
+                    {e: outcome.error for e in envelopes} if outcome.error else {}
+                )
+            results.append(record)
+        _audit(
+            home, entries, partner_name, envelopes, created, request.count, first_seen, last_seen
+        )
+    return SightingResult(value, results, request.queue_only)
+
+
+def _audit(
+    home: ProfileHome,
+    entries: list[tuple[dict[str, Any], SentSighting]],
+    partner: str,
+    envelopes: list[str],
+    at: str,
+    count: int,
+    first_seen: str,
+    last_seen: str,
+) -> None:
+    # After share_objects, which seals and records the envelopes in its own transactions: the
+    # "seal" record already holds the envelope; this one says what it was about.
+    with open_store(home) as store, store.db.transaction() as conn:
+        for sighting, record in entries:
+            append_audit(
+                conn,
+                at=at,
+                actor=store.actor,
+                action="sighting",
+                partner=partner,
+                details={
+                    "sighting_id": record.sighting_id,
+                    "sighting_of_ref": record.sighting_of_ref,
+                    "count": count,
+                    "first_seen": first_seen,
+                    "last_seen": last_seen,
+                    "tlp": record.tlp,
+                    "envelopes": envelopes,
+                    "note": sighting.get("description"),
+                },
+            )
+
+
+def sightings_received(
+    store: Store,
+    *,
+    partners: tuple[str, ...] = (),
+    since: str | None = None,
+    limit: int = 50,
+    after: str | None = None,
+) -> tuple[list[ReceivedSighting], str | None]:
+    """`triage list --sighted`: partners' sightings of indicators we shared with them, a page
+    at a time (newest first)."""
+    position = decode_position(after) if after else 0
+    if not isinstance(position, int):
+        raise UsageError("--after: this token is not for --sighted")
+    rows, following = sightings_of_shared(
+        store.db.conn, partners=partners, since=since, limit=limit, offset=position
+    )
+    return rows, encode_position(following)

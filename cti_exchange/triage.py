@@ -1,0 +1,424 @@
+"""Triage: what partners sent, looked at and decided on by analysts. The API behind `triage`.
+
+An analyst lists what arrived (filters, sorting, pages), opens one object with its versions,
+sources, signatures and related objects, and decides: accepted (exported to defensive tools),
+rejected, or false positive. A decision applies to every current object holding the same
+indicator value (one indicator, several sources), is recorded with the analyst and the time in
+the object's row and in `triage_log`, and is appended to the audit trail in the same
+transaction. `review_loop` steps through a queue with single-key decisions; it takes its input
+and output as functions, so the terminal stays in the CLI.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from cti_exchange.clock import parse_timestamp, stix_timestamp, utc_now
+from cti_exchange.errors import UsageError
+from cti_exchange.stix.tlp import Tlp
+from cti_exchange.store.audit_log import append_audit
+from cti_exchange.store.store import Store
+from cti_exchange.store.triage_detail import (
+    Decision,
+    ReceivedSighting,
+    RelatedObject,
+    StoredVersion,
+    decisions_of,
+    object_json,
+    related_objects,
+    sightings_of,
+    versions_of,
+)
+from cti_exchange.store.triage_queries import (
+    SORTS,
+    STATUSES,
+    PageRequest,
+    Source,
+    StoredObject,
+    TriageFilter,
+    count_matching,
+    current_object,
+    find_objects,
+    list_page,
+    record_decision,
+    sources_of,
+    value_sources,
+)
+
+# Command word -> stored status.
+DECISIONS = {"accept": "accepted", "reject": "rejected", "false-positive": "false-positive"}
+REVIEW_KEYS = {"a": "accept", "r": "reject", "f": "false-positive", "s": "skip", "q": "quit"}
+MAX_PAGE = 1000
+_DURATION = re.compile(r"^(\d+)([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_TYPE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,249}$")
+
+
+def parse_since(text: str, now: datetime) -> str:
+    """'24h', '7d', '30m', '2w' before now, or an RFC 3339 timestamp; as a STIX timestamp."""
+    match = _DURATION.match(text.strip().lower())
+    if match:
+        return stix_timestamp(now - timedelta(**{_UNITS[match[2]]: int(match[1])}))
+    try:
+        return stix_timestamp(parse_timestamp(text))
+    except ValueError:
+        raise UsageError(
+            f"--since: {text!r} is neither a duration (24h, 7d) nor a timestamp",
+            hint="e.g. --since 24h or --since 2026-11-23T08:00:00Z",
+        ) from None
+
+
+def build_filter(
+    *,
+    partners: Iterable[str] = (),
+    types: Iterable[str] = (),
+    tlps: Iterable[str] = (),
+    max_tlp: str | None = None,
+    min_confidence: int | None = None,
+    since: str | None = None,
+    statuses: Iterable[str] = (),
+    text: str | None = None,
+    expired: bool | None = None,
+    include_revoked: bool = False,
+    now: datetime | None = None,
+) -> TriageFilter:
+    """A TriageFilter from what a user typed; UsageError names the option that is wrong."""
+    moment = now or utc_now()
+    kinds = tuple(dict.fromkeys(t.strip().lower() for t in types))
+    bad = [t for t in kinds if not _TYPE_NAME.match(t)]
+    if bad:
+        raise UsageError(f"--type: {bad[0]!r} is not an object or indicator type")
+    unknown = [s for s in statuses if s not in STATUSES]
+    if unknown:
+        raise UsageError(f"--status: {unknown[0]!r} is not one of {', '.join(STATUSES)}")
+    if min_confidence is not None and not 0 <= min_confidence <= 100:
+        raise UsageError("--min-confidence: give a number from 0 to 100")
+    return TriageFilter(
+        partners=tuple(dict.fromkeys(partners)),
+        types=kinds,
+        tlps=tuple(dict.fromkeys(_tlp(t, "--tlp").value for t in tlps)),
+        max_tlp=_tlp(max_tlp, "--max-tlp").value if max_tlp else None,
+        min_confidence=min_confidence,
+        since=parse_since(since, moment) if since else None,
+        statuses=tuple(dict.fromkeys(statuses)),
+        text=text or None,
+        expired=expired,
+        include_revoked=include_revoked,
+        now=stix_timestamp(moment),
+    )
+
+
+def _tlp(text: str, option: str) -> Tlp:
+    try:
+        return Tlp.parse(text)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
+# -- listing -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TriageLine:
+    """One line of the list: an object (one per indicator value) and every source of it."""
+
+    object: StoredObject
+    sources: list[Source]
+    expired: bool
+
+    @property
+    def partners(self) -> list[str]:
+        return list(dict.fromkeys(s.partner for s in self.sources)) or [self.object.partner]
+
+    @property
+    def signers(self) -> list[str]:
+        return list(dict.fromkeys(s.signer_kid for s in self.sources if s.signer_kid))
+
+    @property
+    def strictest_tlp(self) -> str | None:
+        """The strictest marking any source put on this value: what the line is shown as."""
+        levels = [Tlp(s.tlp) for s in self.sources if s.tlp] + (
+            [Tlp(self.object.tlp)] if self.object.tlp else []
+        )
+        return Tlp.strictest(levels).value if levels else None
+
+    def to_dict(self) -> dict[str, Any]:
+        o = self.object
+        return {
+            "id": o.object_id,
+            "type": o.type,
+            "ioc_type": o.ioc_type,
+            "value": o.value,
+            "name": o.name,
+            "tlp": o.tlp,
+            "strictest_tlp": self.strictest_tlp,
+            "confidence": o.confidence,
+            "status": o.status,
+            "status_by": o.status_by,
+            "status_at": o.status_at,
+            "status_note": o.status_note,
+            "received_at": o.received_at,
+            "valid_from": o.valid_from,
+            "valid_until": o.valid_until,
+            "expired": self.expired,
+            "revoked": bool(o.revoked),
+            "partners": self.partners,
+            "sources": [s.__dict__ for s in self.sources],
+        }
+
+
+@dataclass(frozen=True)
+class TriagePage:
+    lines: list[TriageLine]
+    next_page: str | None  # pass as `after` for the next page; None: this was the last
+    total: int | None  # only when asked for
+
+
+def encode_position(position: tuple[str, int] | int | None) -> str | None:
+    if position is None:
+        return None
+    raw = json.dumps(position if isinstance(position, int) else list(position))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_position(token: str) -> tuple[str, int] | int:
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if isinstance(raw, int) and raw >= 0:
+            return raw
+        if (
+            isinstance(raw, list)
+            and len(raw) == 2
+            and isinstance(raw[0], str)
+            and isinstance(raw[1], int)
+        ):
+            return raw[0], raw[1]
+    except ValueError:
+        pass
+    raise UsageError(
+        f"--after: {token[:40]!r} is not a page token", hint="copy it from the previous page"
+    )
+
+
+def _line(store: Store, obj: StoredObject, now: str) -> TriageLine:
+    expired = obj.valid_until is not None and obj.valid_until < now
+    return TriageLine(obj, value_sources(store.db.conn, obj), expired)
+
+
+def list_objects(
+    store: Store,
+    filters: TriageFilter,
+    *,
+    sort: str = "received",
+    descending: bool | None = None,
+    limit: int = 50,
+    after: str | None = None,
+    count: bool = False,
+) -> TriagePage:
+    if sort not in SORTS:
+        raise UsageError(f"--sort: {sort!r} is not one of {', '.join(SORTS)}")
+    if not 1 <= limit <= MAX_PAGE:
+        raise UsageError(f"--limit: give a number from 1 to {MAX_PAGE}")
+    position = decode_position(after) if after else None
+    request = PageRequest(sort=sort, descending=descending, limit=limit)
+    if isinstance(position, int):
+        request = replace(request, offset=position)
+    elif position is not None:
+        if sort != "received":
+            raise UsageError("--after: this token is for the received order", hint="drop --sort")
+        request = replace(request, after=position)
+    conn = store.db.conn
+    conn.execute("BEGIN")  # one snapshot for the page and its sources
+    try:
+        rows, following = list_page(conn, filters, request)
+        lines = [_line(store, row, filters.now) for row in rows]
+        total = count_matching(conn, filters) if count else None
+    finally:
+        conn.execute("COMMIT")
+    return TriagePage(lines, encode_position(following), total)
+
+
+def iter_queue(store: Store, filters: TriageFilter, *, page_size: int = 50) -> Iterator[TriageLine]:
+    """Every matching line in received order, newest first, fetched a page at a time."""
+    after: str | None = None
+    while True:
+        page = list_objects(store, filters, limit=page_size, after=after)
+        yield from page.lines
+        if page.next_page is None:
+            return
+        after = page.next_page
+
+
+# -- one object --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObjectDetail:
+    line: TriageLine
+    stix: dict[str, Any]
+    versions: list[StoredVersion]
+    sources: list[Source]  # of this object's current version
+    same_value: list[TriageLine]  # other objects (other partners) holding the same value
+    related: list[RelatedObject]
+    sightings: list[ReceivedSighting]
+    decisions: list[Decision]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.line.to_dict(),
+            "object": self.stix,
+            "versions": [v.__dict__ for v in self.versions],
+            "own_sources": [s.__dict__ for s in self.sources],
+            "same_value": [line.to_dict() for line in self.same_value],
+            "related": [r.__dict__ for r in self.related],
+            "sightings": [s.__dict__ for s in self.sightings],
+            "decisions": [d.__dict__ for d in self.decisions],
+        }
+
+
+def resolve_reference(store: Store, reference: str) -> str:
+    """The one object id a reference (id, unique id prefix, indicator value) names."""
+    found = find_objects(store.db.conn, reference.strip())
+    if not found:
+        raise UsageError(
+            f"no object {reference!r} in the store",
+            hint="see `cti-exchange triage list`; give an id, a unique id prefix or a value",
+        )
+    if len(found) > 1 and found[0].startswith(reference):
+        raise UsageError(f"{reference!r} names several objects", hint="give more of the id")
+    return found[0]
+
+
+def show_object(store: Store, reference: str, *, now: datetime | None = None) -> ObjectDetail:
+    conn = store.db.conn
+    object_id = resolve_reference(store, reference)
+    moment = stix_timestamp(now or utc_now())
+    obj = current_object(conn, object_id)
+    assert obj is not None  # resolve_reference only returns current objects
+    line = _line(store, obj, moment)
+    siblings = [
+        _line(store, other, moment)
+        for s in line.sources
+        if s.object_id != object_id and (other := current_object(conn, s.object_id)) is not None
+    ]
+    return ObjectDetail(
+        line=line,
+        stix=object_json(conn, object_id) or {},
+        versions=versions_of(conn, object_id),
+        sources=sources_of(conn, obj.object_id, obj.version),
+        same_value=list({s.object.object_id: s for s in siblings}.values()),
+        related=related_objects(conn, object_id),
+        sightings=sightings_of(conn, object_id),
+        decisions=decisions_of(conn, object_id),
+    )
+
+
+# -- decisions ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    decision: str  # stored status: accepted, rejected, false-positive
+    analyst: str
+    decided_at: str
+    object_ids: list[str]  # every object changed, same-value objects included
+
+
+def decide(
+    store: Store,
+    references: list[str],
+    decision: str,
+    *,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> DecisionResult:
+    """Records one decision on objects (all or none), with the analyst (`store.actor`)."""
+    if decision not in DECISIONS:
+        raise UsageError(f"unknown decision {decision!r}; use {', '.join(DECISIONS)}")
+    if not references:
+        raise UsageError("name at least one object", hint="see `cti-exchange triage list`")
+    status = DECISIONS[decision]
+    at = stix_timestamp(now or utc_now())
+    note = " ".join(note.split())[:1000] if note else None
+    object_ids = [resolve_reference(store, ref) for ref in references]
+    with store.db.transaction() as conn:
+        changed = record_decision(
+            conn, object_ids, decision=status, analyst=store.actor, at=at, note=note
+        )
+        partners = sorted(
+            {
+                row[0]
+                for oid in changed
+                for row in conn.execute(
+                    "SELECT partner FROM objects WHERE object_id = ? AND is_current = 1", (oid,)
+                )
+            }
+        )
+        append_audit(
+            conn,
+            at=at,
+            actor=store.actor,
+            action="triage",
+            partner=",".join(partners) or None,
+            details={"decision": status, "objects": changed, "note": note},
+        )
+    return DecisionResult(status, store.actor, at, changed)
+
+
+# -- review ------------------------------------------------------------------------------
+
+
+@dataclass
+class ReviewSummary:
+    decided: dict[str, int] = field(default_factory=dict)  # status -> lines decided
+    object_ids: list[str] = field(default_factory=list)  # every object changed
+    skipped: int = 0
+    quit: bool = False
+
+    @property
+    def reviewed(self) -> int:
+        return sum(self.decided.values()) + self.skipped
+
+
+def review_loop(
+    queue: Iterable[TriageLine],
+    *,
+    read_key: Callable[[], str],
+    present: Callable[[TriageLine, int], None],
+    apply: Callable[[TriageLine, str], DecisionResult],
+    warn: Callable[[str], None] = lambda text: None,
+) -> ReviewSummary:
+    """Shows each line, reads single keys until one means something, applies the decision.
+
+    a accept, r reject, f false positive, s skip, q quit. Objects already decided while the
+    review ran (a same-value object decided with an earlier line) are passed over.
+    """
+    summary = ReviewSummary()
+    done: set[str] = set()
+    for number, line in enumerate(queue, start=1):
+        if line.object.object_id in done:
+            continue
+        present(line, number)
+        while True:
+            key = read_key().lower()
+            if key in REVIEW_KEYS:
+                break
+            warn(f"unknown key {key!r}: " + ", ".join(f"{k} {v}" for k, v in REVIEW_KEYS.items()))
+        action = REVIEW_KEYS[key]
+        if action == "quit":
+            summary.quit = True
+            break
+        if action == "skip":
+            summary.skipped += 1
+            continue
+        result = apply(line, action)
+        done.update(result.object_ids)
+        summary.decided[result.decision] = summary.decided.get(result.decision, 0) + 1
+        summary.object_ids += result.object_ids
+    return summary

@@ -1,0 +1,115 @@
+"""Stores with known content for triage and export tests.
+
+Two ways in, both on real SQLite files: `put` writes objects with the store's own
+`write_objects` (as a pull does, without the network), fast enough to build a store per test;
+the `exchange` fixture (tests/exchange/conftest.py) runs the real push and pull for what needs
+envelopes, signatures and sightings on the wire.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cti_exchange.stix.tlp import Tlp
+from cti_exchange.store.objects import write_objects
+from cti_exchange.store.store import Store
+from tests.conftest import Agency
+from tests.exchange.conftest import exchange  # noqa: F401 - fixture re-exported for this package
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "triage"
+FR_IDENTITY = "identity--11111111-1111-4111-8111-111111111111"
+IN_IDENTITY = "identity--22222222-2222-4222-8222-222222222222"
+_PATHS = {
+    "ipv4-addr": "ipv4-addr:value",
+    "ipv6-addr": "ipv6-addr:value",
+    "domain-name": "domain-name:value",
+    "url": "url:value",
+    "email-addr": "email-addr:value",
+    "file-name": "file:name",
+    "md5": "file:hashes.MD5",
+    "sha1": "file:hashes.'SHA-1'",
+    "sha256": "file:hashes.'SHA-256'",
+}
+
+
+def indicator(
+    value: str,
+    ioc_type: str = "domain-name",
+    *,
+    tlp: str = "amber",
+    confidence: int | None = 70,
+    modified: str = "2026-01-10T10:00:00.000Z",
+    valid_until: str | None = "2099-01-01T00:00:00.000Z",
+    revoked: bool = False,
+    object_id: str | None = None,
+    created_by: str = FR_IDENTITY,
+    name: str | None = None,
+) -> dict[str, Any]:
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    obj: dict[str, Any] = {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": object_id or f"indicator--{uuid.uuid4()}",
+        "created": "2026-01-10T10:00:00.000Z",
+        "modified": modified,
+        "created_by_ref": created_by,
+        "name": name or value,
+        "indicator_types": ["malicious-activity"],
+        "pattern": f"[{_PATHS[ioc_type]} = '{escaped}']",
+        "pattern_type": "stix",
+        "valid_from": "2026-01-10T10:00:00.000Z",
+        "object_marking_refs": [Tlp.parse(tlp).marking_id],
+    }
+    if valid_until is not None:
+        obj["valid_until"] = valid_until
+    if confidence is not None:
+        obj["confidence"] = confidence
+    if revoked:
+        obj["revoked"] = True
+    return obj
+
+
+def identity(identity_id: str, name: str) -> dict[str, Any]:
+    return {
+        "type": "identity",
+        "spec_version": "2.1",
+        "id": identity_id,
+        "created": "2026-01-01T00:00:00.000Z",
+        "modified": "2026-01-01T00:00:00.000Z",
+        "name": name,
+        "identity_class": "organization",
+    }
+
+
+def store_path(agency: Agency) -> Path:
+    return agency.home / "store.sqlite"
+
+
+def put(
+    target: Agency | Path,
+    objects: Iterable[dict[str, Any]],
+    *,
+    partner: str = "cert-fr",
+    envelope_id: str | None = None,
+    received_at: str = "2026-01-10T12:00:00.000Z",
+) -> int:
+    """Stores objects as a pull of one envelope from `partner` would."""
+    path = store_path(target) if isinstance(target, Agency) else target
+    with Store(path) as store, store.db.transaction() as conn:
+        return write_objects(
+            conn,
+            list(objects),
+            envelope_id=envelope_id or f"envelope--{uuid.uuid4()}",
+            partner=partner,
+            received_at=received_at,
+        )
+
+
+@pytest.fixture
+def store_file(tmp_path: Path) -> Path:
+    return tmp_path / "store.sqlite"

@@ -1,0 +1,302 @@
+"""`export` through the CLI: every format parsed back, defaults, de-duplication, TLP, sids."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+from stix2validator import ValidationOptions, validate_instance
+
+from cti_exchange.exporters import sids
+from cti_exchange.exporters.ids_rules import content, message
+from cti_exchange.store.store import Store
+from tests.conftest import Agency
+from tests.triage.conftest import FR_IDENTITY, identity, indicator, put, store_path
+
+URL = 'http://bad.example:8080/p/x.php?id=1;"q"'
+SHA = "e" * 64
+ACCEPTED = [
+    "a.example",
+    "203.0.113.7",
+    "2001:db8::7",
+    URL,
+    SHA,
+    "noreply@phish.example",
+    "shared.example",
+    "revoked.example",
+    "expired.example",
+]
+
+
+@pytest.fixture
+def soc(cert_in: Agency) -> Agency:
+    put(
+        cert_in,
+        [
+            identity(FR_IDENTITY, "CERT-FR"),
+            indicator("a.example", tlp="green", confidence=90),
+            indicator("203.0.113.7", "ipv4-addr"),
+            indicator("2001:db8::7", "ipv6-addr"),
+            indicator(URL, "url"),
+            indicator(SHA, "sha256"),
+            indicator("noreply@phish.example", "email-addr"),
+            indicator("shared.example", tlp="green"),
+            indicator("revoked.example"),
+            indicator("expired.example", valid_until="2020-01-02T00:00:00.000Z"),
+            indicator("new.example"),
+        ],
+        partner="cert-fr",
+    )
+    put(
+        cert_in,
+        [indicator("shared.example", tlp="amber", created_by="identity--x")],
+        partner="cert-uk",
+    )
+    accepted = cert_in.run("triage", "accept", *ACCEPTED)
+    assert accepted.exit_code == 0, accepted.stderr
+    revoked_id = cert_in.run("triage", "show", "revoked.example", "--json").json()["object"]
+    put(
+        cert_in,
+        [dict(revoked_id, revoked=True, modified="2026-02-01T00:00:00.000Z")],
+        partner="cert-fr",
+    )
+    return cert_in
+
+
+EXPECTED = {
+    "a.example",
+    "203.0.113.7",
+    "2001:db8::7",
+    URL,
+    SHA,
+    "noreply@phish.example",
+    "shared.example",
+}
+
+
+def _export(agency: Agency, *args: str) -> str:
+    result = agency.run("export", *args)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout
+
+
+def _body(text: str) -> list[str]:
+    return [line for line in text.splitlines() if not line.startswith("#")]
+
+
+def test_plain_default_is_accepted_not_expired_not_revoked_each_value_once(soc: Agency) -> None:
+    text = _export(soc, "--format", "plain")
+    assert text.startswith("# TLP:AMBER — limited disclosure")
+    assert sorted(_body(text)) == sorted(EXPECTED)
+    assert "7 values" in text.splitlines()[1]
+    assert set(_body(_export(soc, "--any-status"))) == EXPECTED | {"new.example"}
+    assert set(_body(_export(soc, "--include-expired"))) == EXPECTED | {"expired.example"}
+    assert "revoked.example" in _body(_export(soc, "--include-revoked"))
+    assert _body(_export(soc, "--type", "ipv6-addr")) == ["2001:db8::7"]
+    assert _body(_export(soc, "--partner", "cert-uk")) == ["shared.example"]
+    # cert-fr marked shared.example GREEN: at most GREEN, it is exported as cert-fr marked it.
+    assert set(_body(_export(soc, "--max-tlp", "green"))) == {"a.example", "shared.example"}
+    assert _body(_export(soc, "--search", "PHISH")) == ["noreply@phish.example"]
+    assert _body(_export(soc, "--min-confidence", "80")) == ["a.example"]
+    assert _body(_export(soc, "--since", "2026-01-10T12:00:00Z", "--tlp", "green")) == [
+        "a.example",
+        "shared.example",
+    ]
+    assert _body(_export(soc, "--since", "2030-01-01T00:00:00Z")) == []
+
+
+def test_plain_into_a_directory_gives_one_file_per_type(soc: Agency, tmp_path: Path) -> None:
+    out = tmp_path / "lists"
+    out.mkdir()
+    result = soc.run("export", "-o", str(out), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert _body((out / "domain-name.txt").read_text()) == ["a.example", "shared.example"]
+    assert _body((out / "ipv6-addr.txt").read_text()) == ["2001:db8::7"]
+    assert (out / "ipv6-addr.txt").read_text().startswith("# TLP:AMBER")
+    assert _body((out / "md5.txt").read_text()) == []
+    files = {Path(f["path"]).name: f for f in result.json()["files"]}
+    assert files["sha256.txt"]["values"] == 1 and len(files) == 11
+    assert (out / "url.txt").stat().st_mode & 0o777 == 0o640
+
+
+def test_csv(soc: Agency) -> None:
+    lines = _export(soc, "--format", "csv").splitlines()
+    assert lines[0].startswith("# TLP:AMBER")
+    rows = list(csv.DictReader(line for line in lines if not line.startswith("#")))
+    assert {r["value"] for r in rows} == EXPECTED
+    shared = next(r for r in rows if r["value"] == "shared.example")
+    assert shared["sources"] == "cert-fr cert-uk" and shared["tlp"] == "amber"
+    assert next(r for r in rows if r["value"] == "a.example")["confidence"] == "90"
+    assert next(r for r in rows if r["value"] == URL)["type"] == "url"
+
+
+def test_csv_cells_never_start_a_formula(cert_in: Agency) -> None:
+    put(cert_in, [indicator("=cmd|' /C calc'!A0.exe", "file-name")])
+    cert_in.run("triage", "accept", "=cmd|' /C calc'!A0.exe")
+    rows = list(csv.reader(_body(_export(cert_in, "--format", "csv"))))
+    assert rows[1][0] == "'=cmd|' /C calc'!A0.exe"
+
+
+def test_stix_bundle_is_valid_and_keeps_markings(soc: Agency) -> None:
+    bundle = json.loads(_export(soc, "--format", "stix"))
+    results = validate_instance(bundle, ValidationOptions(version="2.1"))
+    assert results.is_valid, [str(e) for e in results.errors][:5]
+    indicators = [o for o in bundle["objects"] if o["type"] == "indicator"]
+    assert len(indicators) == len(EXPECTED)
+    types = {o["type"] for o in bundle["objects"]}
+    assert {"identity", "marking-definition"} <= types
+    ids = {o["id"] for o in bundle["objects"]}
+    assert FR_IDENTITY in ids  # the source's identity comes along
+    for obj in indicators:
+        assert set(obj["object_marking_refs"]) <= ids
+
+
+def test_misp_event(soc: Agency) -> None:
+    event = json.loads(_export(soc, "--format", "misp"))["Event"]
+    assert event["distribution"] == "0" and event["Tag"] == [{"name": "tlp:amber"}]
+    by_value = {a["value"]: a for a in event["Attribute"]}
+    assert set(by_value) == EXPECTED
+    assert by_value["203.0.113.7"]["type"] == "ip-dst" and by_value[SHA]["type"] == "sha256"
+    assert by_value["a.example"]["type"] == "domain" and by_value["a.example"]["Tag"] == [
+        {"name": "tlp:green"}
+    ]
+    assert by_value["noreply@phish.example"]["category"] == "Payload delivery"
+    assert all(a["to_ids"] is True for a in event["Attribute"])
+    again = json.loads(_export(soc, "--format", "misp"))["Event"]
+    assert {a["uuid"] for a in again["Attribute"]} == {a["uuid"] for a in event["Attribute"]}
+
+
+_RULE = re.compile(
+    r"^alert (ip|dns|tls|http|udp|tcp) (\$HOME_NET) (any) (->|<>) (\S+) (\S+) "
+    r'\((msg:"(?:[^"\\]|\\.)*";'
+    r"(?: [a-z_.]+(?::(?:\"(?:[^\"\\]|\\.)*\"|[^;\"]+))?;)+)\)$"
+)
+
+
+def _rules(text: str) -> list[re.Match[str]]:
+    lines = _body(text)
+    matches = [_RULE.match(line) for line in lines]
+    assert all(matches), [line for line, m in zip(lines, matches, strict=True) if not m]
+    return [m for m in matches if m]
+
+
+def _sids(text: str) -> dict[str, str]:
+    return {re.search(r" sid:(\d+);", line)[1]: line for line in _body(text)}  # type: ignore[index]
+
+
+def test_suricata_rules(soc: Agency) -> None:
+    text = _export(soc, "--format", "suricata")
+    rules = _rules(text)
+    protocols = sorted(m[1] for m in rules)
+    assert protocols == ["dns", "dns", "http", "ip", "ip", "tls", "tls"]
+    body = "\n".join(_body(text))
+    assert "alert ip $HOME_NET any <> 203.0.113.7 any" in body
+    assert "alert ip $HOME_NET any <> [2001:db8::7] any" in body
+    assert 'dns.query; dotprefix; content:".a.example"; nocase; endswith;' in body
+    assert 'tls.sni; dotprefix; content:".shared.example"' in body
+    # The URL's `;` and `"` are hex in content, escaped in msg.
+    assert 'http.host; content:"bad.example|3A|8080"' in body
+    assert 'http.uri; content:"/p/x.php?id=1|3B 22|q|22|"; startswith; endswith;' in body
+    assert '\\;\\"q\\"' in body
+    assert "not written: 1 sha256: file hashes" in text and "not written: 1 email-addr" in text
+    sid_map = _sids(text)
+    assert len(sid_map) == 7 and all(
+        sids.SID_BASE <= int(s) < sids.SID_BASE + sids.SID_SPAN for s in sid_map
+    )
+    assert _sids(_export(soc, "--format", "suricata")).keys() == sid_map.keys()  # stable
+
+
+def test_snort_rules_and_sids_kept_whatever_else_is_exported(soc: Agency) -> None:
+    full = _export(soc, "--format", "snort")
+    rules = _rules(full)
+    assert sorted(m[1] for m in rules) == ["ip", "ip", "tcp", "udp", "udp"]
+    body = "\n".join(_body(full))
+    assert "alert udp $HOME_NET any -> any 53 (msg:" in body
+    assert 'content:"|01|a|07|example|00|"; nocase; fast_pattern:only;' in body
+    assert 'content:"Host|3A| bad.example|3A|8080|0D 0A|"; http_header; nocase;' in body
+    dns_sid = next(s for s, line in _sids(full).items() if "|01|a|07|example" in line)
+    only_domains = _sids(_export(soc, "--format", "snort", "--type", "domain-name"))
+    assert dns_sid in only_domains
+    suricata_dns = next(
+        s
+        for s, line in _sids(_export(soc, "--format", "suricata")).items()
+        if 'dns.query; dotprefix; content:".a.example"' in line
+    )
+    assert suricata_dns == dns_sid  # one key, one sid, in both engines
+
+
+def test_sid_collisions_are_resolved_and_remembered(
+    store_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sids, "candidate_sid", lambda key: sids.SID_BASE + 5)
+    with Store(store_file) as store, store.db.transaction() as conn:
+        registry = sids.SidRegistry(conn, assigned_at="2026-01-01T00:00:00.000Z")
+        first, second = registry.sid_for("a"), registry.sid_for("b")
+        assert (first, second) == (sids.SID_BASE + 5, sids.SID_BASE + 6)
+        assert registry.collisions == 1
+    monkeypatch.setattr(sids, "candidate_sid", lambda key: sids.SID_BASE + 6)
+    with Store(store_file) as store, store.db.transaction() as conn:
+        registry = sids.SidRegistry(conn, assigned_at="2026-01-02T00:00:00.000Z")
+        assert registry.sid_for("b") == sids.SID_BASE + 6  # remembered
+        assert registry.sid_for("c") == sids.SID_BASE + 7
+        assert registry.sid_for("a") == sids.SID_BASE + 5
+
+
+def test_rule_escaping() -> None:
+    assert content('a;b"c\\d|e:f g') == "a|3B|b|22|c|5C|d|7C|e|3A|f g"
+    assert content("é\x00") == "|C3 A9 00|"
+    assert message('x;"y"\\\x07z') == 'x\\;\\"y\\"\\\\z'
+
+
+@pytest.mark.parametrize("level", ["red", "amber+strict"])
+def test_tlp_gate_on_export(cert_in: Agency, tmp_path: Path, level: str) -> None:
+    put(cert_in, [indicator("secret.example", tlp=level), indicator("open.example", tlp="clear")])
+    cert_in.run("triage", "accept", "secret.example", "open.example")
+    (tmp_path / "out").mkdir()
+    target = tmp_path / "out" / "list.txt"
+    refused = cert_in.run("export", "-o", str(target))
+    assert refused.exit_code == 8 and f"TLP:{level.upper()}" in refused.stderr
+    assert "--i-understand-tlp" in refused.stderr and not target.exists()
+    assert list(target.parent.iterdir()) == []  # no temporary file left behind
+    allowed = cert_in.run("export", "-o", str(target), "--i-understand-tlp", "--json")
+    assert allowed.exit_code == 0, allowed.stderr
+    assert target.read_text().startswith(f"# TLP:{level.upper()} — ")
+    assert _body(_export(cert_in, "--max-tlp", "amber")) == ["open.example"]
+    # The export is in the audit trail, with the file's digest.
+    conn = sqlite3.connect(store_path(cert_in))
+    details = [
+        json.loads(r[0])
+        for r in conn.execute("SELECT details FROM audit_log WHERE action = 'export' ORDER BY seq")
+    ]
+    conn.close()
+    written = next(d for d in details if d["files"][0]["path"] == str(target))
+    assert written["files"][0]["sha256"] == hashlib.sha256(target.read_bytes()).hexdigest()
+    assert written["i_understand_tlp"] is True
+
+
+def test_stix_and_misp_exports_are_gated_too(cert_in: Agency) -> None:
+    put(cert_in, [indicator("secret.example", tlp="red")])
+    cert_in.run("triage", "accept", "secret.example")
+    for fmt in ("stix", "misp", "suricata"):
+        assert cert_in.run("export", "--format", fmt).exit_code == 8
+    event = json.loads(_export(cert_in, "--format", "misp", "--i-understand-tlp"))["Event"]
+    assert event["Tag"] == [{"name": "tlp:red"}]
+
+
+def test_export_usage_errors(soc: Agency, tmp_path: Path) -> None:
+    bad = soc.run("export", "--format", "pdf")
+    assert bad.exit_code == 2 and "--format" in bad.stderr
+    missing = soc.run("export", "-o", str(tmp_path / "no" / "such" / "dir.txt"))
+    assert missing.exit_code == 2
+    assert soc.run("export", "--json").exit_code == 2
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    assert soc.run("export", "--format", "suricata", "-o", str(rules_dir)).exit_code == 0
+    assert (rules_dir / "cti-exchange.rules").read_text().startswith("# TLP:AMBER")
+    empty = soc.run("export", "--status", "rejected")
+    assert empty.exit_code == 0 and "nothing matched" in empty.stderr
