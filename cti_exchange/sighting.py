@@ -20,7 +20,7 @@ from typing import Any
 
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.errors import PolicyError, UsageError
-from cti_exchange.exchange.parties import open_store
+from cti_exchange.store.store import open_store
 from cti_exchange.exchange.push import ShareResult, share_objects
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.partnership import get_partner
@@ -30,9 +30,8 @@ from cti_exchange.stix.tlp import Tlp
 from cti_exchange.stix.validate import SDO_TYPES, validate_object
 from cti_exchange.store.audit_log import append_audit
 from cti_exchange.store.store import Store
-from cti_exchange.store.triage_detail import ReceivedSighting, sightings_of_shared
 from cti_exchange.store.triage_queries import current_object, same_value, sources_of
-from cti_exchange.triage import decode_position, encode_position, resolve_reference
+from cti_exchange.triage import resolve_reference
 
 MAX_COUNT = 999_999_999  # STIX 2.1 section 5.2.1
 
@@ -247,22 +246,3 @@ def _audit(
                     "note": sighting.get("description"),
                 },
             )
-
-
-def sightings_received(
-    store: Store,
-    *,
-    partners: tuple[str, ...] = (),
-    since: str | None = None,
-    limit: int = 50,
-    after: str | None = None,
-) -> tuple[list[ReceivedSighting], str | None]:
-    """`triage list --sighted`: partners' sightings of indicators we shared with them, a page
-    at a time (newest first)."""
-    position = decode_position(after) if after else 0
-    if not isinstance(position, int):
-        raise UsageError("--after: this token is not for --sighted")
-    rows, following = sightings_of_shared(
-        store.db.conn, partners=partners, since=since, limit=limit, offset=position
-    )
-    return rows, encode_position(following)

@@ -33,6 +33,7 @@ from cti_exchange.store.triage_detail import (
     object_json,
     related_objects,
     sightings_of,
+    sightings_of_shared,
     versions_of,
 )
 from cti_exchange.store.triage_queries import (
@@ -422,3 +423,22 @@ def review_loop(
         summary.decided[result.decision] = summary.decided.get(result.decision, 0) + 1
         summary.object_ids += result.object_ids
     return summary
+
+
+def sightings_received(
+    store: Store,
+    *,
+    partners: tuple[str, ...] = (),
+    since: str | None = None,
+    limit: int = 50,
+    after: str | None = None,
+) -> tuple[list[ReceivedSighting], str | None]:
+    """`triage list --sighted`: partners' sightings of indicators we shared with them, a page
+    at a time (newest first)."""
+    position = decode_position(after) if after else 0
+    if not isinstance(position, int):
+        raise UsageError("--after: this token is not for --sighted")
+    rows, following = sightings_of_shared(
+        store.db.conn, partners=partners, since=since, limit=limit, offset=position
+    )
+    return rows, encode_position(following)

@@ -20,21 +20,15 @@ def _readme_commands() -> list[str]:
 def command_reference() -> str:
     import typer
 
-    from cti_exchange.cli.app import app
+    from cti_exchange.cli.app import app, iter_commands
 
     lines = ["| command | what it does |", "| --- | --- |"]
-
-    def walk(command: object, prefix: list[str]) -> None:
-        for name, sub in getattr(command, "commands", {}).items():
-            path = [*prefix, name]
-            if hasattr(sub, "commands"):
-                walk(sub, path)
-                continue
-            summary = (sub.help or "").strip().split("\n\n")[0]
-            first = " ".join(summary.split()).split(". ")[0].rstrip(".")
-            lines.append(f"| `cti-exchange {' '.join(path)}` | {first} |")
-
-    walk(typer.main.get_command(app), [])
+    for path, command in iter_commands(typer.main.get_command(app)):
+        if not path or hasattr(command, "list_commands"):
+            continue  # the root and groups: their commands are listed
+        summary = (command.help or "").strip().split("\n\n")[0]
+        first = " ".join(summary.split()).split(". ")[0].rstrip(".")
+        lines.append(f"| `cti-exchange {' '.join(path)}` | {first} |")
     return "\n".join(lines)
 
 

@@ -20,8 +20,6 @@ from typing import Any
 import pybase64
 
 from cti_exchange.clock import parse_timestamp, stix_timestamp
-from cti_exchange.envelope.jose_framing import jws_sign_compact, jws_split, jws_verify
-from cti_exchange.envelope.reasons import EnvelopeRejected
 from cti_exchange.keys.model import KeyCheckError, Keyring
 
 GENESIS = "0" * 43
@@ -91,6 +89,8 @@ class SignedHead:
 
 
 def sign_head(agency_id: str, seq: int, head_hash: str, signing_key: dict[str, Any], now: datetime) -> SignedHead:
+    from cti_exchange.envelope.jose_framing import jws_sign_compact  # JOSE only when signing
+
     signed_at = stix_timestamp(now)
     payload = canonical_json({"agency": agency_id, "seq": seq, "hash": head_hash, "signed_at": signed_at})
     jws = jws_sign_compact(
@@ -101,6 +101,9 @@ def sign_head(agency_id: str, seq: int, head_hash: str, signing_key: dict[str, A
 
 def head_problem(head: SignedHead, keyring: Keyring) -> str | None:
     """Why a signed head cannot be trusted, or None."""
+    from cti_exchange.envelope.jose_framing import jws_split, jws_verify
+    from cti_exchange.envelope.reasons import EnvelopeRejected
+
     try:
         header, signing_input, signature = jws_split(head.jws.encode())
     except EnvelopeRejected as exc:
@@ -121,6 +124,8 @@ def head_problem(head: SignedHead, keyring: Keyring) -> str | None:
 
 def sign_extract(document: dict[str, Any], signing_key: dict[str, Any]) -> str:
     """An audit extract as a compact JWS any JOSE library can verify with our public key."""
+    from cti_exchange.envelope.jose_framing import jws_sign_compact
+
     return jws_sign_compact(
         {"alg": "EdDSA", "kid": signing_key["kid"], "typ": EXTRACT_TYPE, "cty": "application/json"},
         canonical_json(document).encode(),

@@ -7,9 +7,11 @@ exception is a bug and says so. `--debug` shows the traceback instead.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
@@ -40,8 +42,62 @@ def _print_error(text: str) -> None:
     sys.stderr.flush()
 
 
-class CtiGroup(TyperGroup):
-    """Top-level group: renders errors once for every sub-command."""
+# Each command's module, loaded only when that command runs (or when help lists them all), so
+# `cti-exchange triage list` does not import what `push` needs (TAXII, JOSE, ingest...).
+# Each module's `register(app)` adds its commands or group to a Typer app.
+COMMAND_MODULES: dict[str, str] = {
+    "init": "init_cmd",
+    "keys": "keys_cmd",
+    "partners": "partners_cmd",
+    "validate": "ingest_cmd",
+    "convert": "ingest_cmd",
+    "push": "exchange_cmd",
+    "pull": "exchange_cmd",
+    "sync": "sync_cmd",
+    "status": "sync_cmd",
+    "sent": "sync_cmd",
+    "triage": "triage_cmd",
+    "quarantine": "triage_cmd",
+    "export": "export_cmd",
+    "sight": "sight_cmd",
+    "seal": "envelope_cmd",
+    "open": "envelope_cmd",
+    "serve": "server_cmd",
+    "demo": "demo_cmd",
+    "audit": "audit_cmd",
+    "doctor": "doctor_cmd",
+}
+
+
+def _load_commands(module_name: str) -> dict[str, Any]:
+    """The click commands a command module registers, by name."""
+    module = importlib.import_module(f"cti_exchange.cli.{module_name}")
+    holder = typer.Typer(rich_markup_mode=None)
+    module.register(holder)
+    group = typer.main.get_group(holder)
+    return dict(group.commands)
+
+
+class _LazyCommands:
+    """Mixin for the top-level group: commands come from COMMAND_MODULES on first use."""
+
+    _loaded: dict[str, dict[str, Any]] = {}
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMAND_MODULES)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        module_name = COMMAND_MODULES.get(cmd_name)
+        if module_name is None:
+            return None
+        if module_name not in self._loaded:
+            self._loaded[module_name] = _load_commands(module_name)
+        return self._loaded[module_name].get(cmd_name)
+
+
+
+class CtiGroup(_LazyCommands, TyperGroup):
+    """Top-level group: loads commands lazily, renders errors once for every sub-command."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -111,42 +167,19 @@ def root(
     ctx.obj = AppState(home=ProfileHome.resolve(home), debug=debug)
 
 
-def _register() -> None:
-    # One line per command module; each module adds its commands or group to `app`.
-    from cti_exchange.cli import (
-        audit_cmd,
-        demo_cmd,
-        doctor_cmd,
-        envelope_cmd,
-        exchange_cmd,
-        ingest_cmd,
-        init_cmd,
-        keys_cmd,
-        partners_cmd,
-        server_cmd,
-        sync_cmd,
-    )
-
-    init_cmd.register(app)
-    keys_cmd.register(app)
-    partners_cmd.register(app)
-    envelope_cmd.register(app)
-    exchange_cmd.register(app)
-    server_cmd.register(app)
-    demo_cmd.register(app)
-    sync_cmd.register(app)
-    ingest_cmd.register(app)
-    audit_cmd.register(app)
-    doctor_cmd.register(app)
-    from cti_exchange.cli import export_cmd, sight_cmd, triage_cmd  # issue 7
-
-    triage_cmd.register(app)
-    export_cmd.register(app)
-    sight_cmd.register(app)
-
-
-_register()
 
 
 def main() -> None:
     app(prog_name="cti-exchange")
+
+
+def iter_commands(command: Any, path: list[str] | None = None) -> Iterator[tuple[list[str], Any]]:
+    """Every command and group below `command` (loading lazy ones), with its path."""
+    path = path or []
+    yield path, command
+    if hasattr(command, "list_commands"):
+        ctx = typer.Context(command)
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            if sub is not None:
+                yield from iter_commands(sub, [*path, name])

@@ -25,7 +25,7 @@ from cti_exchange.cli.triage_cmd import (
     filters_from_options,
 )
 from cti_exchange.errors import UsageError
-from cti_exchange.exchange.parties import open_store
+from cti_exchange.store.store import open_store
 from cti_exchange.export import EXPORTERS, ExportRequest, ExportResult, export_indicators
 from cti_exchange.store.triage_queries import STATUSES
 

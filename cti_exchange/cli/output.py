@@ -11,19 +11,40 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def _console(*, stderr: bool) -> Console:
+    # rich is imported only when a terminal will see its output: cron runs and scripts
+    # (and `triage list` in a pipe) start without it.
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 class Output:
     def __init__(self, *, json_mode: bool = False) -> None:
         self.json_mode = json_mode
-        self.console = Console(highlight=False, soft_wrap=True)
-        self.stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    @cached_property
+    def console(self) -> Console:
+        return _console(stderr=False)
+
+    @cached_property
+    def stderr(self) -> Console:
+        return _console(stderr=True)
 
     @property
     def is_terminal(self) -> bool:
-        return self.console.is_terminal
+        return sys.stdout.isatty()
+
+    @property
+    def stderr_is_terminal(self) -> bool:
+        return sys.stderr.isatty()
 
     def data(self, payload: Any) -> None:
         """The command's result as JSON (only in --json mode)."""
@@ -39,13 +60,13 @@ class Output:
 
     def note(self, text: str) -> None:
         """Progress and advice: stderr, so stdout stays clean for data."""
-        if self.stderr.is_terminal:
+        if self.stderr_is_terminal:
             self.stderr.print(text, style="dim", markup=False)
         else:
             sys.stderr.write(text + "\n")
 
     def warn(self, text: str) -> None:
-        if self.stderr.is_terminal:
+        if self.stderr_is_terminal:
             self.stderr.print(f"warning: {text}", style="yellow", markup=False)
         else:
             sys.stderr.write(f"warning: {text}\n")
@@ -57,6 +78,8 @@ class Output:
             return
         rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
         if self.is_terminal:
+            from rich.table import Table
+
             table = Table(title=title, show_lines=False)
             for column in columns:
                 table.add_column(column, overflow="fold")

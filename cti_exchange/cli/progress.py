@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from typing import Any
 
 from cti_exchange.cli.output import Output
 from cti_exchange.progress import NoProgress, ProgressReporter
 
 
 class RichProgress:
-    def __init__(self, progress: Progress) -> None:
+    def __init__(self, progress: Any) -> None:
         self._progress = progress
         self._task = progress.add_task("starting", total=None)
         self._count = 0
@@ -28,9 +27,11 @@ class RichProgress:
 
 @contextmanager
 def progress_for(out: Output) -> Iterator[ProgressReporter]:
-    if out.json_mode or not out.stderr.is_terminal:
+    if out.json_mode or not out.stderr_is_terminal:
         yield NoProgress()
         return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),

@@ -13,7 +13,7 @@ from cti_exchange.cli.output import Output
 from cti_exchange.cli.progress import progress_for
 from cti_exchange.clock import parse_timestamp, utc_now
 from cti_exchange.errors import AuthError, NetworkError, PartialFailure
-from cti_exchange.exchange.parties import open_store
+from cti_exchange.store.store import open_store
 from cti_exchange.exchange.sync import SyncResult, sync
 from cti_exchange.home.lock import profile_lock
 from cti_exchange.home.logs import enable_file_log

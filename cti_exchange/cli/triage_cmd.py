@@ -10,15 +10,13 @@ import json
 import sys
 from typing import Annotated, Any
 
-import click
 import typer
 
 from cti_exchange.cli.context import JsonOption, profile_home
 from cti_exchange.cli.output import Output
 from cti_exchange.errors import UsageError
-from cti_exchange.exchange.parties import open_store
+from cti_exchange.store.store import open_store
 from cti_exchange.readers.interface import describe_value
-from cti_exchange.sighting import sightings_received
 from cti_exchange.store.triage_queries import TriageFilter
 from cti_exchange.triage import (
     DECISIONS,
@@ -30,6 +28,7 @@ from cti_exchange.triage import (
     list_objects,
     review_loop,
     show_object,
+    sightings_received,
 )
 
 triage_app = typer.Typer(
@@ -530,7 +529,7 @@ def review(
 
         summary = review_loop(
             iter_queue(store, filters),
-            read_key=lambda: click.getchar(echo=False),
+            read_key=lambda: typer.getchar(echo=False),
             present=present,
             apply=lambda line, decision: decide(
                 store, [line.object.object_id], decision, note=note

@@ -37,6 +37,14 @@ class ChannelPosition:
 
 
 @dataclass(frozen=True)
+class ChannelState:
+    """The last envelope a receiver accepted on a sender-to-us channel."""
+
+    sequence: int
+    digest: str
+
+
+@dataclass(frozen=True)
 class EnvelopeHeader:
     envelope_id: str  # a UUID (v4)
     sender: str  # agency id

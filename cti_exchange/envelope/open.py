@@ -19,7 +19,7 @@ import orjson
 
 from cti_exchange.clock import stix_timestamp
 from cti_exchange.envelope.artifact import RoutingHints, artifact_jwe, routing_hints
-from cti_exchange.envelope.header import ChannelPosition, EnvelopeHeader
+from cti_exchange.envelope.header import ChannelPosition, ChannelState, EnvelopeHeader
 from cti_exchange.envelope.jose_framing import (
     COMPRESSION,
     SIGNATURE_ALG,
@@ -33,14 +33,6 @@ from cti_exchange.envelope.jose_framing import (
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.envelope.seal import envelope_digest
 from cti_exchange.keys.model import KeyCheckError, KeyInfo, Keyring, KeyRejection, KeyUse
-
-
-@dataclass(frozen=True)
-class ChannelState:
-    """The last envelope accepted on a sender-to-us channel."""
-
-    sequence: int
-    digest: str
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from cti_exchange.envelope.reasons import EnvelopeRejected
 from cti_exchange.envelope.seal import SealedEnvelope, seal_bundle
 from cti_exchange.errors import InputError, IntegrityError, PolicyError
 from cti_exchange.exchange.parties import (
-    open_store,
     receiver_context,
     recipient_key,
     sender_keys,
@@ -27,6 +26,7 @@ from cti_exchange.policy.sharing import decide_sharing
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.stix.validate import validate_bundle
 from cti_exchange.store.outbound import EXPORTED
+from cti_exchange.store.store import open_store
 
 
 def parse_bundle(bundle_bytes: bytes, *, source: str) -> dict[str, Any]:

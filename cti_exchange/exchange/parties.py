@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from cti_exchange.envelope.open import ReceiverContext
 from cti_exchange.envelope.seal import RecipientKey, SenderKeys
 from cti_exchange.errors import KeyStoreError
-from cti_exchange.home.analyst import current_analyst
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.model import Keyring, KeyStatus, KeyUse
 from cti_exchange.profile.model import PartnerConfig
@@ -73,6 +72,3 @@ def receiver_context(home: ProfileHome, store: Store, now: datetime) -> Receiver
         max_plaintext_bytes=limits.max_plaintext_bytes,
     )
 
-
-def open_store(home: ProfileHome) -> Store:
-    return Store(home.store_path(), actor=current_analyst())

@@ -22,13 +22,13 @@ from cti_exchange.envelope.open import ReceiverContext, open_envelope
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.errors import AuthError, ConfigError, NetworkError
 from cti_exchange.exchange.delivery import taxii_client_for
-from cti_exchange.exchange.parties import open_store, receiver_context
+from cti_exchange.exchange.parties import receiver_context
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.partnership import get_partner
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.progress import NoProgress, ProgressReporter
 from cti_exchange.store.inbound import TaxiiOrigin
-from cti_exchange.store.store import Store
+from cti_exchange.store.store import Store, open_store
 from cti_exchange.taxii.client import TaxiiClient
 
 _MAX_RECOVERY_PAGE = 10_000

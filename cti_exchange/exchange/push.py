@@ -19,7 +19,7 @@ from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.envelope.seal import SealedEnvelope, seal_bundle
 from cti_exchange.errors import ConfigError, InputError, PolicyError
 from cti_exchange.exchange.delivery import DeliveryOutcome, deliver_pending, taxii_client_for
-from cti_exchange.exchange.parties import open_store, recipient_key, sender_keys
+from cti_exchange.exchange.parties import recipient_key, sender_keys
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.ingest import IngestContext, IngestOptions, IngestResult, ingest_files
 from cti_exchange.partnership import get_partner
@@ -28,7 +28,7 @@ from cti_exchange.profile.model import PartnerConfig, Profile
 from cti_exchange.progress import NoProgress, ProgressReporter
 from cti_exchange.stix.bundle import build_bundle, serialise_bundle
 from cti_exchange.stix.tlp import Tlp, tlp_of
-from cti_exchange.store.store import Store
+from cti_exchange.store.store import Store, open_store
 
 # Room for the TAXII envelope around the artifact and for JSON escaping differences.
 _REQUEST_OVERHEAD = 1024

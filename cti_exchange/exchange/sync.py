@@ -10,7 +10,7 @@ from datetime import datetime
 
 from cti_exchange.audit.trail import sign_audit_head
 from cti_exchange.exchange.delivery import DeliveryOutcome, deliver_pending
-from cti_exchange.exchange.parties import open_store
+from cti_exchange.store.store import open_store
 from cti_exchange.exchange.pull import PullResult, pull
 from cti_exchange.exchange.receipts import send_owed_receipts
 from cti_exchange.home.profile_home import ProfileHome

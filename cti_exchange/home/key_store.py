@@ -22,7 +22,6 @@ from cti_exchange.home.safe_files import (
     read_bytes,
 )
 from cti_exchange.keys.model import Keyring
-from cti_exchange.keys.protection import protect_private_keys, unprotect_private_keys
 
 PrivateKeys = dict[str, dict[str, Any]]  # kid -> private JWK
 
@@ -45,6 +44,8 @@ class KeyStore:
         return Keyring.from_document(doc, source=str(self.public_path))
 
     def unlock(self, passphrase: str) -> PrivateKeys:
+        from cti_exchange.keys.protection import unprotect_private_keys  # jwcrypto: only here
+
         check_private_file(self.private_path, what="private key file")
         blob = read_bytes(self.private_path, what="private key file")
         keys = unprotect_private_keys(blob, passphrase, source=str(self.private_path))
@@ -52,6 +53,8 @@ class KeyStore:
 
     def create(self, keyring: Keyring, private_keys: PrivateKeys, passphrase: str) -> None:
         """First write of a key store; refuses to overwrite anything that exists."""
+        from cti_exchange.keys.protection import protect_private_keys
+
         ensure_private_dir(self.dir)
         try:
             create_exclusive(
@@ -69,6 +72,8 @@ class KeyStore:
     def save(self, keyring: Keyring, private_keys: PrivateKeys, passphrase: str) -> None:
         """Replaces both files; the private one first, so a crash never leaves a public key
         whose private half is missing."""
+        from cti_exchange.keys.protection import protect_private_keys
+
         atomic_write(
             self.private_path,
             protect_private_keys(list(private_keys.values()), passphrase),

@@ -6,6 +6,7 @@ Chosen by `--home DIR`, else `CTI_EXCHANGE_HOME`, else the platform's user confi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tomllib
@@ -13,9 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import platformdirs
-import tomli_w
 
 from cti_exchange.errors import ConfigError
 from cti_exchange.home.key_store import KeyStore, PrivateKeys
@@ -29,7 +28,7 @@ from cti_exchange.home.safe_files import (
 )
 from cti_exchange.keys.model import Keyring
 from cti_exchange.profile.model import PartnerConfig, Profile
-from cti_exchange.resources import load_schema
+from cti_exchange.resources import load_schema, schemas_dir
 
 HOME_ENV = "CTI_EXCHANGE_HOME"
 CONFIG_NAME = "config.toml"
@@ -42,6 +41,8 @@ def default_home() -> Path:
 
 def validate_profile_data(data: Any, *, source: str) -> None:
     """Raises ConfigError naming the first offending field of a profile document."""
+    import jsonschema  # ~0.2 s to import: only when a config is new or changed (see below)
+
     validator = jsonschema.Draft202012Validator(load_schema(PROFILE_SCHEMA))
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
@@ -91,26 +92,55 @@ class ProfileHome:
                 data = tomllib.loads(text)
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"{self.config_path}: invalid TOML: {exc}") from None
-            validate_profile_data(data, source=str(self.config_path))
+            stamp = self._validation_stamp(text)
+            if not self._stamp_path.exists() or self._stamp_path.read_text() != stamp:
+                validate_profile_data(data, source=str(self.config_path))
+                self._write_stamp(stamp)
             self._profile = Profile.from_dict(data)
         return self._profile
 
+    # A config that passed schema validation once is not validated again while it is unchanged:
+    # most commands (a `triage list` in particular) then start without importing jsonschema.
+    # The stamp is the SHA-256 of the config text and of the schema; whoever can rewrite the
+    # stamp can rewrite the config too, so it guards nothing that was not already theirs.
+
+    @property
+    def _stamp_path(self) -> Path:
+        return self.root / ".config.validated"
+
+    def _validation_stamp(self, text: str) -> str:
+        digest = hashlib.sha256(text.encode())
+        digest.update((schemas_dir() / PROFILE_SCHEMA).read_bytes())
+        return digest.hexdigest()
+
+    def _write_stamp(self, stamp: str) -> None:
+        try:
+            atomic_write(self._stamp_path, stamp.encode(), 0o600)
+        except OSError:
+            pass  # a read-only home still works, it just validates every time
+
     def create_profile(self, profile: Profile) -> None:
         ensure_private_dir(self.root)
+        content = self._profile_bytes(profile)
         try:
-            create_exclusive(self.config_path, self._profile_bytes(profile), 0o600)
+            create_exclusive(self.config_path, content, 0o600)
         except FileExistsError:
             raise ConfigError(
                 f"a profile already exists at {self.config_path}; init never overwrites it",
                 hint="use another --home for a second agency",
             ) from None
+        self._write_stamp(self._validation_stamp(content.decode()))
         self._profile = profile
 
     def save_profile(self, profile: Profile) -> None:
-        atomic_write(self.config_path, self._profile_bytes(profile), 0o600)
+        content = self._profile_bytes(profile)
+        atomic_write(self.config_path, content, 0o600)
+        self._write_stamp(self._validation_stamp(content.decode()))
         self._profile = profile
 
     def _profile_bytes(self, profile: Profile) -> bytes:
+        import tomli_w
+
         data = profile.to_dict()
         validate_profile_data(data, source="the new profile")
         header = "# cti-exchange agency profile; schema: schemas/profile.schema.json\n"

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cti_exchange.clock import stix_timestamp
-from cti_exchange.envelope.open import ChannelState, OpenedEnvelope
+from cti_exchange.envelope.header import ChannelState
 from cti_exchange.envelope.reasons import EnvelopeRejected
 from cti_exchange.store.audit_log import append_audit
+if TYPE_CHECKING:  # the envelope code (and JOSE) loads only when envelopes are opened
+    from cti_exchange.envelope.open import OpenedEnvelope
+
 from cti_exchange.store.receipts import apply_receipts, is_receipt_only, owe_receipt
 from cti_exchange.store.database import Database
 from cti_exchange.store.objects import write_objects

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cti_exchange.clock import stix_timestamp
 from cti_exchange.envelope.header import ChannelPosition
-from cti_exchange.envelope.seal import SealedEnvelope
 from cti_exchange.errors import LockHeldError
 from cti_exchange.store.audit_log import append_audit
 from cti_exchange.store.database import Database
 from cti_exchange.store.projection import project
+
+if TYPE_CHECKING:  # sealing (and JOSE) loads only when something is sealed
+    from cti_exchange.envelope.seal import SealedEnvelope
 
 # Delivery states. EXPORTED: sealed to a file (`seal`), handed over outside TAXII.
 SEALED, POSTED, FAILED, RECEIVED, EXPORTED = "sealed", "posted", "failed", "received", "exported"

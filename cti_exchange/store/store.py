@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cti_exchange.home.analyst import current_analyst
+from cti_exchange.home.profile_home import ProfileHome
+
 from cti_exchange.store.audit_log import AuditLog
 from cti_exchange.store.database import Database
 from cti_exchange.store.inbound import Inbound
@@ -27,3 +30,8 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def open_store(home: ProfileHome) -> Store:
+    """The store of a profile home, acting as the current analyst (for the audit trail)."""
+    return Store(home.store_path(), actor=current_analyst())

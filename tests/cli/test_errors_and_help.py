@@ -9,21 +9,12 @@ from pathlib import Path
 import pytest
 import typer
 
-from cti_exchange.cli.app import app
+from cti_exchange.cli.app import app, iter_commands
 from tests.conftest import Agency, run_cli
 
 
 def _all_command_paths() -> list[list[str]]:
-    root = typer.main.get_command(app)
-    paths: list[list[str]] = []
-
-    def walk(command: object, prefix: list[str]) -> None:
-        paths.append(prefix)
-        for name, sub in getattr(command, "commands", {}).items():
-            walk(sub, [*prefix, name])
-
-    walk(root, [])
-    return paths
+    return [path for path, _ in iter_commands(typer.main.get_command(app))]
 
 
 @pytest.mark.parametrize("path", _all_command_paths(), ids=lambda p: " ".join(p) or "(root)")
