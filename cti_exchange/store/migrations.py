@@ -211,6 +211,14 @@ MIGRATIONS: list[tuple[int, str]] = [
         ) WITHOUT ROWID
         """,
     ),
+    (
+        3,
+        # STIX 2.1 section 3.6: every version of an object keeps the `created` of its first;
+        # a re-share reads it from what we sent before.
+        """
+        ALTER TABLE sent_objects ADD COLUMN created TEXT
+        """,
+    ),
 ]
 
 

@@ -17,7 +17,7 @@ from cti_exchange.envelope.header import ChannelPosition
 from cti_exchange.errors import LockHeldError
 from cti_exchange.store.audit_log import append_audit
 from cti_exchange.store.database import Database
-from cti_exchange.store.projection import project
+from cti_exchange.store.projection import summary
 
 if TYPE_CHECKING:  # sealing (and JOSE) loads only when something is sealed
     from cti_exchange.envelope.seal import SealedEnvelope
@@ -117,11 +117,8 @@ class Outbound:
             )
             conn.executemany(
                 "INSERT OR IGNORE INTO sent_objects (envelope_id, object_id, version, type, "
-                "ioc_type, value, tlp) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (header.envelope_id, row[0], row[1], row[2], row[3], row[4], row[7])
-                    for row in map(project, objects)
-                ],
+                "ioc_type, value, tlp, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(header.envelope_id, *row) for row in map(summary, objects)],
             )
             append_audit(
                 conn,
@@ -140,6 +137,20 @@ class Outbound:
                     "transport": "file" if status == EXPORTED else "taxii",
                 },
             )
+
+    def first_created(self, object_ids: list[str]) -> dict[str, str]:
+        """The `created` we gave objects we already shared, by id (for re-shares)."""
+        found: dict[str, str] = {}
+        for start in range(0, len(object_ids), 500):
+            chunk = object_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for object_id, created in self.db.conn.execute(
+                f"SELECT object_id, MIN(created) FROM sent_objects WHERE object_id IN ({marks}) "  # noqa: S608
+                "AND created IS NOT NULL GROUP BY object_id",
+                chunk,
+            ):
+                found[object_id] = created
+        return found
 
     def pending(self, partner: str | None = None) -> list[PendingDelivery]:
         """Deliveries sealed but not yet acknowledged by a TAXII server, oldest first."""

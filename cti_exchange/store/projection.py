@@ -104,3 +104,24 @@ def project(obj: dict[str, Any]) -> tuple[Any, ...]:
         1 if get("revoked") is True else 0,
         get("created_by_ref"),
     )
+
+
+def summary(obj: dict[str, Any]) -> tuple[Any, ...]:
+    """(object_id, version, type, ioc_type, value, tlp, created): what the sent log keeps."""
+    kind = obj["type"]
+    ioc_type = value = None
+    if kind == "indicator":
+        if obj.get("pattern_type", "stix") == "stix":
+            ioc_type, value = indicator_value(obj.get("pattern"))
+    elif kind == "vulnerability":
+        ioc_type, value = "cve", obj.get("name")
+    level = tlp_of(obj)
+    return (
+        obj["id"],
+        normalise_version(obj.get("modified") or obj.get("created")),
+        kind,
+        ioc_type,
+        value,
+        level.value if level else None,
+        obj.get("created"),
+    )

@@ -228,3 +228,23 @@ def test_same_push_twice_shares_once_unless_reshare(exchange: Exchange, tmp_path
     ).fetchall()
     # Same STIX ids (deterministic), a newer version each, one of them current.
     assert len(versions) == 4 and all(n == 2 and cur == 1 for _, n, cur in versions)
+
+
+def test_a_reshare_keeps_the_first_created(exchange: Exchange, tmp_path: Path) -> None:
+    """STIX 2.1 section 3.6: versions of one object share `created`; `modified` moves on."""
+    import json
+
+    iocs = write_iocs(tmp_path / "iocs.csv", 2)
+    exchange.fr.run("push", str(iocs), "--to", "cert-in")
+    exchange.fr.run("push", str(iocs), "--to", "cert-in", "--reshare")
+    exchange.india.run("pull")
+    conn = sqlite3.connect(exchange.india.home / "store.sqlite")
+    by_id: dict[str, list[dict[str, str]]] = {}
+    for (text,) in conn.execute("SELECT json FROM objects WHERE type = 'indicator'"):
+        obj = json.loads(text)
+        by_id.setdefault(obj["id"], []).append(obj)
+    assert len(by_id) == 2
+    for versions in by_id.values():
+        assert len(versions) == 2
+        assert versions[0]["created"] == versions[1]["created"]
+        assert versions[0]["modified"] != versions[1]["modified"]
