@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from cti_exchange.cli.bulk import collector_paused
 from cti_exchange.cli.context import JsonOption, profile_home
 from cti_exchange.cli.output import Output
 from cti_exchange.cli.progress import progress_for
@@ -81,10 +83,21 @@ def push_command(
         dry_run=dry_run,
         queue_only=queue,
         reshare=reshare,
-        ingest=IngestOptions(format=input_format, strict=strict, keep_personal_data=keep_personal_data),
+        ingest=IngestOptions(
+            format=input_format,
+            strict=strict,
+            keep_personal_data=keep_personal_data,
+            # Large CSV inputs are read by two processes: while a push reads its input the
+            # TAXII server (if local) and the rest of the pipeline are idle.
+            workers=min(2, os.cpu_count() or 1),
+        ),
     )
     home = profile_home(ctx)
-    with profile_lock(home.root, wait_seconds=LOCK_WAIT_SECONDS, what="push"), progress_for(out) as progress:
+    with (
+        profile_lock(home.root, wait_seconds=LOCK_WAIT_SECONDS, what="push"),
+        progress_for(out) as progress,
+        collector_paused(),
+    ):
         result = push(home, request, reporter=progress, default_tlp=default_tlp)
     render_push(out, result)
     raise_for_push(result)
@@ -171,7 +184,11 @@ def pull_command(
     """Fetch new envelopes from partners' collections, verify each before accepting it, store it."""
     out = Output(json_mode=json_mode)
     home = profile_home(ctx)
-    with profile_lock(home.root, wait_seconds=LOCK_WAIT_SECONDS, what="pull"), progress_for(out) as progress:
+    with (
+        profile_lock(home.root, wait_seconds=LOCK_WAIT_SECONDS, what="pull"),
+        progress_for(out) as progress,
+        collector_paused(),
+    ):
         result = pull(home, from_ or None, reporter=progress)
     render_pull(out, result)
     raise_for_pull(result)

@@ -23,6 +23,7 @@ from typing import Annotated, Any
 
 import typer
 
+from cti_exchange.cli.bulk import collector_paused
 from cti_exchange.cli.context import JsonOption, profile_home
 from cti_exchange.cli.output import Output
 from cti_exchange.cli.progress import progress_for
@@ -175,7 +176,7 @@ def validate(
     options = _options(
         input_format, strict, keep_personal_data, include_non_ids, max_json_mb, workers
     )
-    with progress_for(out) as progress:
+    with progress_for(out) as progress, collector_paused():
         result = ingest_files(inputs, context, options, progress=progress)
     render_report(out, result)
     raise_for_verdict(result)
@@ -206,7 +207,7 @@ def convert(
     options = _options(
         input_format, strict, keep_personal_data, include_non_ids, max_json_mb, workers
     )
-    with progress_for(out) as progress:
+    with progress_for(out) as progress, collector_paused():
         result = ingest_files(inputs, context, options, progress=progress)
         written = None
         if result.objects:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from cti_exchange.cli.bulk import collector_paused
 from cti_exchange.cli.context import JsonOption, profile_home
 from cti_exchange.cli.exchange_cmd import raise_for_pull
 from cti_exchange.cli.output import Output
@@ -33,7 +34,11 @@ def sync_command(ctx: typer.Context, json_mode: JsonOption = False) -> None:
     home.load_profile()
     enable_file_log(home.logs_dir)
     out = Output(json_mode=json_mode)
-    with profile_lock(home.root, wait_seconds=0, what="sync"), progress_for(out) as progress:
+    with (
+        profile_lock(home.root, wait_seconds=0, what="sync"),
+        progress_for(out) as progress,
+        collector_paused(),
+    ):
         result = sync(home, reporter=progress)
     if json_mode:
         out.data(_sync_json(result))

@@ -219,6 +219,33 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE sent_objects ADD COLUMN created TEXT
         """,
     ),
+    (
+        4,
+        # The sent log per object in one row per object (a WITHOUT ROWID table keyed by the
+        # STIX id: one b-tree write per object shared instead of three), and per envelope the
+        # ids it carried (read only to resume an interrupted share).
+        """
+        CREATE TABLE shared_objects (
+            object_id TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            ioc_type TEXT,
+            value TEXT,
+            tlp TEXT,
+            first_created TEXT,
+            last_version TEXT NOT NULL,
+            last_envelope_id TEXT NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO shared_objects
+            SELECT object_id, MAX(type), MAX(ioc_type), MAX(value), MAX(tlp), MIN(created),
+                   MAX(version), MAX(envelope_id)
+            FROM sent_objects GROUP BY object_id;
+        ALTER TABLE sent_envelopes ADD COLUMN object_ids TEXT;
+        UPDATE sent_envelopes SET object_ids = (
+            SELECT json_group_array(object_id) FROM sent_objects
+            WHERE sent_objects.envelope_id = sent_envelopes.envelope_id);
+        DROP TABLE sent_objects
+        """,
+    ),
 ]
 
 

@@ -96,9 +96,11 @@ class Outbound:
                     "updated_at = excluded.updated_at",
                     (recipient, position.sequence, sealed.digest, created),
                 )
+            summaries = [summary(obj) for obj in objects]
             conn.execute(
                 "INSERT INTO sent_envelopes (envelope_id, request_id, created_at, bundle_id, "
-                "object_count, recipients, tlp, digest, artifact) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "object_count, recipients, tlp, digest, artifact, object_ids) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     header.envelope_id,
                     request_id,
@@ -109,6 +111,7 @@ class Outbound:
                     tlp,
                     sealed.digest,
                     json.dumps(sealed.artifact, separators=(",", ":")),
+                    json.dumps([row[0] for row in summaries]),
                 ),
             )
             conn.executemany(
@@ -116,9 +119,13 @@ class Outbound:
                 [(header.envelope_id, partners[r], status) for r in header.recipients],
             )
             conn.executemany(
-                "INSERT OR IGNORE INTO sent_objects (envelope_id, object_id, version, type, "
-                "ioc_type, value, tlp, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(header.envelope_id, *row) for row in map(summary, objects)],
+                "INSERT INTO shared_objects (object_id, last_version, type, ioc_type, value, tlp, "
+                "first_created, last_envelope_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (object_id) DO UPDATE SET last_version = excluded.last_version, "
+                "type = excluded.type, ioc_type = excluded.ioc_type, value = excluded.value, "
+                "tlp = excluded.tlp, last_envelope_id = excluded.last_envelope_id, "
+                "first_created = COALESCE(shared_objects.first_created, excluded.first_created)",
+                [(*row, header.envelope_id) for row in sorted(summaries)],
             )
             append_audit(
                 conn,
@@ -145,8 +152,8 @@ class Outbound:
             chunk = object_ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for object_id, created in self.db.conn.execute(
-                f"SELECT object_id, MIN(created) FROM sent_objects WHERE object_id IN ({marks}) "  # noqa: S608
-                "AND created IS NOT NULL GROUP BY object_id",
+                "SELECT object_id, first_created FROM shared_objects "
+                f"WHERE object_id IN ({marks}) AND first_created IS NOT NULL",  # noqa: S608
                 chunk,
             ):
                 found[object_id] = created
@@ -239,14 +246,14 @@ class ShareRequests:
             )
 
     def sealed_object_ids(self, request_id: str, partner: str) -> set[str]:
-        return {
-            row[0]
-            for row in self.db.conn.execute(
-                "SELECT o.object_id FROM sent_objects o JOIN sent_envelopes s USING (envelope_id) "
-                "JOIN deliveries d USING (envelope_id) WHERE s.request_id = ? AND d.partner = ?",
-                (request_id, partner),
-            )
-        }
+        ids: set[str] = set()
+        for (object_ids,) in self.db.conn.execute(
+            "SELECT s.object_ids FROM sent_envelopes s JOIN deliveries d USING (envelope_id) "
+            "WHERE s.request_id = ? AND d.partner = ?",
+            (request_id, partner),
+        ):
+            ids.update(json.loads(object_ids or "[]"))
+        return ids
 
     def envelopes(self, request_id: str, partner: str) -> list[str]:
         return [

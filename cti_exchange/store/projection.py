@@ -32,6 +32,9 @@ _IOC_TYPES = {
 }
 
 
+_RANGE_TYPES = {"ipv4-addr:value": "ipv4-addr", "ipv6-addr:value": "ipv6-addr"}
+
+
 def normalise_version(timestamp: str | None) -> str:
     """Fixed-width UTC timestamps compare correctly as strings (2026-11-23T10:00:00.000000Z)."""
     if not timestamp:
@@ -56,6 +59,11 @@ def indicator_value(pattern: str | None) -> tuple[str | None, str | None]:
         if sep and "'" not in value and "\\" not in value:
             kind = _IOC_TYPES.get(tuple(head.split(":", 1)))  # type: ignore[arg-type]
             return (kind, value) if kind is not None else (None, None)
+        # A CIDR range: [ipv4-addr:value ISSUBSET '198.51.100.0/24']. Blocklists and IDS rules
+        # take ranges where they take addresses, so it is listed with the addresses.
+        head, sep, value = pattern[1:-2].partition(" ISSUBSET '")
+        if sep and head in _RANGE_TYPES and "'" not in value and "\\" not in value:
+            return _RANGE_TYPES[head], value
     match = _SIMPLE_PATTERN.match(pattern)
     if not match:
         return None, None

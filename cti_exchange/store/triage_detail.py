@@ -184,7 +184,7 @@ def sightings_of_shared(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[ReceivedSighting], int | None]:
-    """Sightings received of objects we sent (`sent_objects`), newest first, one page."""
+    """Sightings received of objects we sent (`shared_objects`), newest first, one page."""
     terms = ["s.type = 'sighting'", "s.is_current = 1"]
     params: list[Any] = []
     if partners:
@@ -198,11 +198,11 @@ def sightings_of_shared(
     of_ref = "json_extract(s.json, '$.sighting_of_ref')"
     rows = conn.execute(
         "SELECT s.object_id, s.partner, s.received_at, s.json, "  # noqa: S608 - only placeholders and fixed names; values are bound
-        f"(SELECT value FROM sent_objects WHERE object_id = {of_ref} LIMIT 1), "
-        f"(SELECT ioc_type FROM sent_objects WHERE object_id = {of_ref} LIMIT 1) "
+        f"(SELECT value FROM shared_objects WHERE object_id = {of_ref}), "
+        f"(SELECT ioc_type FROM shared_objects WHERE object_id = {of_ref}) "
         "FROM objects s INDEXED BY objects_sighting_of "
         f"WHERE {' AND '.join(terms)} "
-        f"AND EXISTS (SELECT 1 FROM sent_objects WHERE object_id = {of_ref}) "
+        f"AND EXISTS (SELECT 1 FROM shared_objects WHERE object_id = {of_ref}) "
         "ORDER BY s.received_at DESC, s.rowid DESC LIMIT ? OFFSET ?",
         [*params, limit + 1, offset],
     ).fetchall()

@@ -92,7 +92,7 @@ def test_sighting_goes_back_to_the_source(exchange: Exchange, tmp_path: Path) ->
     ).fetchone()
     assert actor == "priya" and json.loads(details)["sighting_of_ref"] == item["id"]
     assert (
-        conn.execute("SELECT count(*) FROM sent_objects WHERE type = 'sighting'").fetchone()[0] == 1
+        conn.execute("SELECT count(*) FROM shared_objects WHERE type = 'sighting'").fetchone()[0] == 1
     )
     conn.close()
 

@@ -1,0 +1,43 @@
+"""Schema migrations: a fresh store gets them all; an older store is upgraded with its data."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from cti_exchange.store import migrations
+from cti_exchange.store.store import Store
+
+
+def test_a_fresh_store_has_every_migration(tmp_path: Path) -> None:
+    with Store(tmp_path / "store.sqlite") as store:
+        assert store.db.schema_version == migrations.MIGRATIONS[-1][0]
+        assert store.db.integrity_check() == "ok"
+
+
+def test_an_old_store_is_upgraded_keeping_its_sent_log(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "store.sqlite"
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:3])
+    Store(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "INSERT INTO sent_envelopes (envelope_id, created_at, bundle_id, object_count, recipients, "
+        "digest, artifact) VALUES ('e1', 't', 'bundle--1', 1, '[]', 'd', '{}')"
+    )
+    conn.execute(
+        "INSERT INTO sent_objects (envelope_id, object_id, version, type, ioc_type, value, tlp, "
+        "created) VALUES ('e1', 'indicator--1', 'v1', 'indicator', 'ipv4-addr', '203.0.113.9', "
+        "'amber', '2026-01-01T00:00:00.000Z')"
+    )
+    conn.commit()
+    conn.close()
+    monkeypatch.undo()
+
+    with Store(path) as store:
+        assert store.db.schema_version == migrations.MIGRATIONS[-1][0]
+        conn = store.db.conn
+        assert conn.execute("SELECT object_id, value, first_created FROM shared_objects").fetchall() == [
+            ("indicator--1", "203.0.113.9", "2026-01-01T00:00:00.000Z")
+        ]
+        assert store.requests.sealed_object_ids("none", "x") == set()
+        assert conn.execute("SELECT object_ids FROM sent_envelopes").fetchone() == ('["indicator--1"]',)
