@@ -41,6 +41,7 @@ from typing import Any
 from cti_exchange.export import ExportRequest, export_indicators
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.stix.tlp import Tlp
+from cti_exchange.cli.bulk import collector_paused
 from cti_exchange.store.objects import write_objects
 from cti_exchange.store.projection import indicator_value
 from cti_exchange.store.store import Store
@@ -137,7 +138,8 @@ def bench_storing(directory: Path, repeat: int) -> dict[str, Any]:
             for n in range(max(repeat, 3)):
                 objects = indicators(n * batch, batch, rng)
                 cpu, started = time.process_time(), time.perf_counter()
-                with store.db.transaction() as conn:
+                # As in `pull`, which runs with the cyclic collector paused (cli/bulk.py).
+                with collector_paused(), store.db.transaction() as conn:
                     write_objects(
                         conn,
                         objects,

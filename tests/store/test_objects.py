@@ -1,0 +1,75 @@
+"""Storing objects: versions, the current one, sources; on real SQLite files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cti_exchange.store.objects import write_objects
+from cti_exchange.store.store import Store
+
+IDENTITY = "identity--f7057009-c6c7-5705-914f-068f8d8b4ab1"
+
+
+def indicator(object_id: str, modified: str, value: str = "203.0.113.5", **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "indicator", "spec_version": "2.1", "id": object_id,
+        "created": "2026-01-01T00:00:00.000Z", "modified": modified, "created_by_ref": IDENTITY,
+        "name": value, "pattern": f"[ipv4-addr:value = '{value}']", "pattern_type": "stix",
+        "valid_from": "2026-01-01T00:00:00.000Z",
+        "object_marking_refs": ["marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421"],
+        **extra,
+    }
+
+
+def _write(store: Store, objects: list[dict[str, Any]], envelope: str, partner: str = "cert-fr") -> int:
+    with store.db.transaction() as conn:
+        return write_objects(conn, objects, envelope_id=envelope, partner=partner,
+                             received_at="2026-11-23T10:00:00.000Z")
+
+
+def _rows(store: Store, object_id: str) -> list[tuple[Any, ...]]:
+    return store.db.conn.execute(
+        "SELECT version, is_current, status FROM objects WHERE object_id = ? ORDER BY version",
+        (object_id,),
+    ).fetchall()
+
+
+OID = "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f"
+V1, V2, V3 = "2026-01-01T00:00:00.000Z", "2026-02-01T00:00:00.000Z", "2026-03-01T00:00:00.000Z"
+
+
+def test_two_versions_in_one_batch_leave_one_current(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite") as store:
+        assert _write(store, [indicator(OID, V1), indicator(OID, V2)], "e1") == 2
+        assert [(v[:10], cur) for v, cur, _ in _rows(store, OID)] == [("2026-01-01", 0), ("2026-02-01", 1)]
+
+
+def test_newer_version_later_becomes_current_and_keeps_the_decision(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite") as store:
+        _write(store, [indicator(OID, V2)], "e1")
+        store.db.conn.execute("UPDATE objects SET status = 'accepted' WHERE object_id = ?", (OID,))
+        _write(store, [indicator(OID, V3)], "e2")
+        _write(store, [indicator(OID, V1)], "e3")  # an older version arriving late stays old
+        rows = _rows(store, OID)
+        assert [cur for _, cur, _ in rows] == [0, 0, 1]
+        assert rows[-1][2] == "accepted"
+
+
+def test_the_same_version_from_another_source_is_recorded_once(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite") as store:
+        assert _write(store, [indicator(OID, V1)], "e1", "cert-fr") == 1
+        assert _write(store, [indicator(OID, V1)], "e2", "cert-jp") == 0
+        assert len(_rows(store, OID)) == 1
+        sources = store.db.conn.execute("SELECT partner FROM object_sources").fetchall()
+        assert sources == [("cert-jp",)]
+
+
+def test_revocation_is_applied(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite") as store:
+        _write(store, [indicator(OID, V1)], "e1")
+        _write(store, [indicator(OID, V2, revoked=True)], "e2")
+        revoked = store.db.conn.execute(
+            "SELECT revoked FROM objects WHERE object_id = ? AND is_current = 1", (OID,)
+        ).fetchone()
+        assert revoked == (1,)
