@@ -46,7 +46,7 @@ class ReceiverContext:
     validate_bundle: Callable[[dict[str, Any]], list[str]]
     max_clock_skew: timedelta = timedelta(minutes=5)
     max_age: timedelta = timedelta(days=30)
-    max_plaintext_bytes: int = 512 * 1024 * 1024
+    max_plaintext_bytes: int = 256 * 1024 * 1024
     max_envelope_bytes: int = 256 * 1024 * 1024
 
 

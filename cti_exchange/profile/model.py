@@ -127,7 +127,8 @@ class SharingDefaults:
 class EnvelopeLimits:
     max_clock_skew_seconds: int = 300
     max_age_days: int = 30
-    max_plaintext_bytes: int = 512 * 1024 * 1024
+    # A bomb is stopped here; inflating costs about twice this in memory (docs/BENCHMARKS.md).
+    max_plaintext_bytes: int = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
