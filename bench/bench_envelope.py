@@ -46,8 +46,8 @@ from jwcrypto import jwk, jws
 from cti_exchange.envelope.artifact import artifact_jwe, envelope_artifact
 from cti_exchange.envelope.header import ChannelPosition
 from cti_exchange.envelope.jose_framing import (
-    CONTENT_ENCRYPTION,
     COMPRESSION,
+    CONTENT_ENCRYPTION,
     bounded_inflate,
     jwe_decrypt_compressed,
     jwe_encrypt_general,
@@ -152,9 +152,7 @@ def main() -> None:
 
     sender_sig, sender_sig_info = generate_key_pair(KeyUse.SIG, "cert-fr", NOW, 365)
     sender_enc, sender_enc_info = generate_key_pair(KeyUse.ENC, "cert-fr", NOW, 365)
-    partners = [
-        generate_key_pair(KeyUse.ENC, f"cert-p{i}", NOW, 365) for i in range(args.recipients)
-    ]
+    partners = [generate_key_pair(KeyUse.ENC, f"cert-p{i}", NOW, 365) for i in range(args.recipients)]
     receiver_private, _ = partners[0]
     public = {k: v for k, v in sender_enc.items() if k != "d"}
     recipients = [
@@ -178,8 +176,13 @@ def main() -> None:
 
     def seal() -> Any:
         return seal_bundle(
-            bundle_bytes, bundle_id=bundle["id"], object_count=object_count, sender=sender,
-            recipients=recipients, channels=channels, now=NOW,
+            bundle_bytes,
+            bundle_id=bundle["id"],
+            object_count=object_count,
+            sender=sender,
+            recipients=recipients,
+            channels=channels,
+            now=NOW,
         )
 
     rows["seal_bundle (total)"], sealed = timed(seal, repeat)
@@ -227,9 +230,7 @@ def main() -> None:
     )
     rows["  payload: base64url decode"], payload = timed(lambda: jws_payload(signing_input), repeat)
     rows["  JSON parse of the bundle"], parsed = timed(lambda: orjson.loads(payload), repeat)
-    rows["  STIX validation (validate_bundle)"], problems = timed(
-        lambda: validate_bundle(parsed), repeat
-    )
+    rows["  STIX validation (validate_bundle)"], problems = timed(lambda: validate_bundle(parsed), repeat)
     assert not problems, problems[:3]
     unvalidated = replace(context, validate_bundle=lambda bundle: [])
     rows["open_envelope without STIX validation"], _ = timed(

@@ -41,9 +41,20 @@ def cli(home: Path, *args: str) -> tuple[float, int, subprocess.CompletedProcess
     env = {**os.environ, "CTI_EXCHANGE_PASSPHRASE": PASSPHRASE}
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("rss_of.py")), sys.executable, "-m",
-         "cti_exchange", "--home", str(home), *args],
-        env=env, capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            str(Path(__file__).with_name("rss_of.py")),
+            sys.executable,
+            "-m",
+            "cti_exchange",
+            "--home",
+            str(home),
+            *args,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     seconds = time.perf_counter() - started
     if done.returncode != 0:
@@ -54,8 +65,11 @@ def cli(home: Path, *args: str) -> tuple[float, int, subprocess.CompletedProcess
 
 def set_up(work: Path) -> tuple[ServerProcess, dict[str, str], Path, Path]:
     passwords = {"cert-fr": secrets.token_urlsafe(16), "cert-in": secrets.token_urlsafe(16)}
-    provision(work / "server", plan_exchange([("cert-fr", "CERT-FR"), ("cert-in", "CERT-In")]),
-              passwords=passwords)
+    provision(
+        work / "server",
+        plan_exchange([("cert-fr", "CERT-FR"), ("cert-in", "CERT-In")]),
+        passwords=passwords,
+    )
     server = ServerProcess(work / "server").start()
     fr, india = work / "cert-fr", work / "cert-in"
     for home, agency, name in ((fr, "cert-fr", "CERT-FR"), (india, "cert-in", "CERT-In")):
@@ -69,10 +83,24 @@ def set_up(work: Path) -> tuple[ServerProcess, dict[str, str], Path, Path]:
         secret = me / "taxii.secret"
         secret.write_text(passwords[me.name])
         secret.chmod(0o600)
-        cli(me, "partners", "set", other.name, "--api-root", server.api_root_url,
-            "--read-collection", collection_id_for(other.name, me.name),
-            "--write-collection", collection_id_for(me.name, other.name),
-            "--auth", "basic", "--username", me.name, "--secret-file", str(secret))
+        cli(
+            me,
+            "partners",
+            "set",
+            other.name,
+            "--api-root",
+            server.api_root_url,
+            "--read-collection",
+            collection_id_for(other.name, me.name),
+            "--write-collection",
+            collection_id_for(me.name, other.name),
+            "--auth",
+            "basic",
+            "--username",
+            me.name,
+            "--secret-file",
+            str(secret),
+        )
     return server, passwords, fr, india
 
 
@@ -85,9 +113,16 @@ def ours(fr: Path, india: Path, iocs: Path) -> dict[str, float]:
     ).fetchone()[0]
     conn.close()
     sent = sum(json.loads(pushed.stdout)["accepted_by_type"].values())
-    return {"push_s": push_s, "push_rss": push_rss, "pull_s": pull_s, "pull_rss": pull_rss,
-            "total_s": push_s + pull_s, "sent": sent, "received": received,
-            "envelopes": len(json.loads(pulled.stdout)["partners"][0]["accepted_envelopes"])}
+    return {
+        "push_s": push_s,
+        "push_rss": push_rss,
+        "pull_s": pull_s,
+        "pull_rss": pull_rss,
+        "total_s": push_s + pull_s,
+        "sent": sent,
+        "received": received,
+        "envelopes": len(json.loads(pulled.stdout)["partners"][0]["accepted_envelopes"]),
+    }
 
 
 def plain(server: ServerProcess, passwords: dict[str, str], iocs: Path, work: Path) -> dict[str, float]:
@@ -95,10 +130,20 @@ def plain(server: ServerProcess, passwords: dict[str, str], iocs: Path, work: Pa
     script.write_text(PLAIN_SCRIPT)
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("rss_of.py")), sys.executable, str(script),
-         str(iocs), server.api_root_url, collection_id_for("cert-fr", "cert-in"),
-         passwords["cert-fr"], passwords["cert-in"]],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            str(Path(__file__).with_name("rss_of.py")),
+            sys.executable,
+            str(script),
+            str(iocs),
+            server.api_root_url,
+            collection_id_for("cert-fr", "cert-in"),
+            passwords["cert-fr"],
+            passwords["cert-in"],
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     seconds = time.perf_counter() - started
     if done.returncode != 0:
@@ -109,7 +154,7 @@ def plain(server: ServerProcess, passwords: dict[str, str], iocs: Path, work: Pa
     return figures
 
 
-PLAIN_SCRIPT = r'''
+PLAIN_SCRIPT = r"""
 import csv, ipaddress, json, sys, time
 import stix2
 from taxii2client.v21 import Collection, as_pages
@@ -156,7 +201,7 @@ for page in as_pages(reader.get_objects, per_request=1000):
 t3 = time.perf_counter()
 print(json.dumps({"build_s": t1 - t0, "post_s": t2 - t1, "pull_parse_s": t3 - t2,
                   "sent": len(objects), "received": len(received)}))
-'''
+"""
 
 
 def main() -> None:
@@ -176,7 +221,9 @@ def main() -> None:
             writer = csv.writer(stream)
             writer.writerow(rows[0])
             for row in rows[1:]:
-                writer.writerow([row[0], "amber" if row[1] in ("red", "amber+strict", "") else row[1], *row[2:]])
+                writer.writerow(
+                    [row[0], "amber" if row[1] in ("red", "amber+strict", "") else row[1], *row[2:]]
+                )
         runs = []
         theirs = None
         for n in range(args.repeat):
@@ -206,21 +253,31 @@ def report(rows: int, mine: dict[str, float], theirs: dict[str, float] | None) -
     print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}\n")
     print("| approach | step | seconds | peak RSS (MiB) |")
     print("| --- | --- | ---: | ---: |")
-    print(f"| cti-exchange | `push` (read CSV, STIX 2.1, sign, encrypt, post) | {mine['push_s']:.2f} | {mine['push_rss']} |")
-    print(f"| cti-exchange | `pull` (fetch, decrypt, verify, validate, store) | {mine['pull_s']:.2f} | {mine['pull_rss']} |")
-    print(f"| cti-exchange | **end to end** | **{mine['total_s']:.2f}** | {max(mine['push_rss'], mine['pull_rss'])} |")
+    print(
+        f"| cti-exchange | `push` (read CSV, STIX 2.1, sign, encrypt, post) | {mine['push_s']:.2f} | {mine['push_rss']} |"
+    )
+    print(
+        f"| cti-exchange | `pull` (fetch, decrypt, verify, validate, store) | {mine['pull_s']:.2f} | {mine['pull_rss']} |"
+    )
+    print(
+        f"| cti-exchange | **end to end** | **{mine['total_s']:.2f}** | {max(mine['push_rss'], mine['pull_rss'])} |"
+    )
     if theirs:
         print(f"| plain | build stix2.Indicator per row | {theirs['build_s']:.2f} | |")
         print(f"| plain | post unencrypted (taxii2-client, 5,000/request) | {theirs['post_s']:.2f} | |")
         print(f"| plain | as_pages (1,000/page) + stix2.parse | {theirs['pull_parse_s']:.2f} | |")
         print(f"| plain | **end to end** | **{theirs['total_s']:.2f}** | {theirs['rss']} |")
     print()
-    print(f"cti-exchange: {mine['sent']:,} indicators sent, {mine['received']:,} received and "
-          f"verified in {int(mine['envelopes'])} envelope(s).")
+    print(
+        f"cti-exchange: {mine['sent']:,} indicators sent, {mine['received']:,} received and "
+        f"verified in {int(mine['envelopes'])} envelope(s)."
+    )
     if theirs:
         print(f"plain: {theirs['sent']:,} sent, {theirs['received']:,} received.")
-        print(f"Speed-up: {theirs['total_s'] / mine['total_s']:.1f}x (each figure includes "
-              "starting the Python process).")
+        print(
+            f"Speed-up: {theirs['total_s'] / mine['total_s']:.1f}x (each figure includes "
+            "starting the Python process)."
+        )
 
 
 if __name__ == "__main__":

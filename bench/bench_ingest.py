@@ -160,9 +160,7 @@ def measure_memory(rows: int, workers: int, directory: Path) -> dict[str, float]
     if not path.exists():
         generate_csv(path, rows)
     started = time.perf_counter()
-    result = ingest_files(
-        [path], context(), IngestOptions(keep_personal_data=True, workers=workers)
-    )
+    result = ingest_files([path], context(), IngestOptions(keep_personal_data=True, workers=workers))
     bundle = build_bundle(result.objects, IDENTITY)
     with (directory / f"mem-{rows}.json").open("wb") as stream:
         size = write_bundle(bundle, stream)

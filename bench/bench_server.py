@@ -106,15 +106,11 @@ def timed_read(collection: Collection, expected: int, label: str, per_page: int)
         figures.note = f"stopped: {type(exc).__name__}"
     figures.total_s = time.perf_counter() - start
     if figures.complete and (figures.objects_read != expected or len(seen) != expected):
-        raise SystemExit(
-            f"{label}: read {figures.objects_read} ({len(seen)} distinct) of {expected}"
-        )
+        raise SystemExit(f"{label}: read {figures.objects_read} ({len(seen)} distinct) of {expected}")
     return figures
 
 
-def post_all(
-    collection: Collection, objects: list[dict[str, Any]], batch: int
-) -> tuple[float, list[float]]:
+def post_all(collection: Collection, objects: list[dict[str, Any]], batch: int) -> tuple[float, list[float]]:
     times = []
     start = time.perf_counter()
     for i in range(0, len(objects), batch):
@@ -126,17 +122,14 @@ def post_all(
     return time.perf_counter() - start, times
 
 
-def memory_backend_config(
-    work: Path, objects: list[dict[str, Any]], batch: int, password: str
-) -> Path:
+def memory_backend_config(work: Path, objects: list[dict[str, Any]], batch: int, password: str) -> Path:
     """A medallion memory-backend data file holding `objects` as if posted `batch` at a time."""
     collection_id = "91a7b528-80eb-42ed-a74d-c6fbd5a26116"
     base = time.time()
     manifest = [
         {
             "id": obj["id"],
-            "date_added": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(base + i // batch))
-            + ".000000Z",
+            "date_added": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(base + i // batch)) + ".000000Z",
             "version": obj["modified"],
             "media_type": "application/stix+json;version=2.1",
         }
@@ -229,9 +222,7 @@ def run(args: argparse.Namespace, work: Path, passwords: dict[str, str]) -> None
             return Collection(url, user=user, password=passwords[user])
 
         print(f"# POST {args.objects} objects in requests of {args.batch}", file=sys.stderr)
-        post_total, post_times = post_all(
-            collection("cert-fr", "cert-in", "cert-fr"), large, args.batch
-        )
+        post_total, post_times = post_all(collection("cert-fr", "cert-in", "cert-fr"), large, args.batch)
         small_total, _ = post_all(collection("cert-in", "cert-fr", "cert-in"), small, args.batch)
         results["post"] = {
             "objects": args.objects,
@@ -241,12 +232,8 @@ def run(args: argparse.Namespace, work: Path, passwords: dict[str, str]) -> None
             "small_total_s": small_total,
         }
         print("# paginated reads", file=sys.stderr)
-        read_small = timed_read(
-            collection("cert-in", "cert-fr", "cert-fr"), args.small, "ours", args.page
-        )
-        read_large = timed_read(
-            collection("cert-fr", "cert-in", "cert-in"), args.objects, "ours", args.page
-        )
+        read_small = timed_read(collection("cert-in", "cert-fr", "cert-fr"), args.small, "ours", args.page)
+        read_large = timed_read(collection("cert-fr", "cert-in", "cert-in"), args.objects, "ours", args.page)
         db_size = sum(p.stat().st_size for p in (work / "ours").glob("taxii.sqlite3*"))
 
     read_memory = None
@@ -258,9 +245,7 @@ def run(args: argparse.Namespace, work: Path, passwords: dict[str, str]) -> None
         )
         (work / "medallion").mkdir()
         password = secrets.token_urlsafe(16)
-        config = memory_backend_config(
-            work / "medallion", small[:medallion_objects], args.batch, password
-        )
+        config = memory_backend_config(work / "medallion", small[:medallion_objects], args.batch, password)
         with ServerProcess.plain_medallion(
             config, work / "medallion", api_root="api1", startup_timeout=120
         ) as memory:

@@ -38,23 +38,21 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from cti_exchange.collector import collector_paused
 from cti_exchange.export import ExportRequest, export_indicators
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.stix.tlp import Tlp
-from cti_exchange.cli.bulk import collector_paused
 from cti_exchange.store.objects import write_objects
 from cti_exchange.store.projection import indicator_value
 from cti_exchange.store.store import Store
 from cti_exchange.store.triage_queries import STATUSES
 from cti_exchange.triage import build_filter, list_objects
 
-PASSPHRASE = "bench passphrase, not a secret"  # noqa: S105 - a throwaway benchmark profile
+PASSPHRASE = "bench passphrase, not a secret"
 CLI = Path(sys.executable).with_name("cti-exchange")
 ENVELOPE = 10_000
 PARTNERS = [("cert-fr", 0.60), ("cert-uk", 0.35), ("cert-jp", 0.05)]
-MARKINGS = [
-    level.marking_id for level in (Tlp.CLEAR, Tlp.GREEN, Tlp.AMBER, Tlp.AMBER_STRICT, Tlp.RED)
-]
+MARKINGS = [level.marking_id for level in (Tlp.CLEAR, Tlp.GREEN, Tlp.AMBER, Tlp.AMBER_STRICT, Tlp.RED)]
 TLP_WEIGHTS = [10, 30, 50, 7, 3]
 IDENTITY = "identity--6b1c0f5e-1f0a-5c3e-9a51-3f0b7d1c2e44"
 
@@ -102,9 +100,7 @@ def indicators(start: int, count: int, rng: random.Random, *, day: int = 0) -> l
                 "pattern": pattern,
                 "pattern_type": "stix",
                 "valid_from": stamp,
-                "valid_until": "2026-10-20T00:00:00.000Z"
-                if expired
-                else "2027-10-01T00:00:00.000Z",
+                "valid_until": "2026-10-20T00:00:00.000Z" if expired else "2027-10-01T00:00:00.000Z",
                 "confidence": 30 + r % 71,
                 "object_marking_refs": [rng.choices(MARKINGS, TLP_WEIGHTS)[0]],
             }
@@ -138,7 +134,7 @@ def bench_storing(directory: Path, repeat: int) -> dict[str, Any]:
             for n in range(max(repeat, 3)):
                 objects = indicators(n * batch, batch, rng)
                 cpu, started = time.process_time(), time.perf_counter()
-                # As in `pull`, which runs with the cyclic collector paused (cli/bulk.py).
+                # As in `pull`, which runs with the cyclic collector paused (cti_exchange/collector.py).
                 with collector_paused(), store.db.transaction() as conn:
                     write_objects(
                         conn,
@@ -213,9 +209,7 @@ def build_store(path: Path, total: int) -> dict[str, Any]:
                         ENVELOPE,
                     ),
                 )
-                write_objects(
-                    conn, objects, envelope_id=envelope_id, partner=partner, received_at=received
-                )
+                write_objects(conn, objects, envelope_id=envelope_id, partner=partner, received_at=received)
             rates.append(ENVELOPE / (time.perf_counter() - t))
             if e % 10 == 9:
                 # 2% of what came before gets a newer version, 0.5% a revocation.
@@ -223,7 +217,7 @@ def build_store(path: Path, total: int) -> dict[str, Any]:
                     top = conn.execute("SELECT max(rowid) FROM objects").fetchone()[0]
                     picks = rng.sample(range(1, top + 1), ENVELOPE // 4)
                     rows = conn.execute(
-                        f"SELECT json FROM objects WHERE is_current = 1 AND rowid IN "  # noqa: S608 - only placeholders and fixed names; values are bound
+                        f"SELECT json FROM objects WHERE is_current = 1 AND rowid IN "
                         f"({','.join(map(str, picks))})"
                     ).fetchall()
                     updates = []
@@ -246,9 +240,7 @@ def build_store(path: Path, total: int) -> dict[str, Any]:
                 "UPDATE objects SET status = 'accepted', status_by = 'bench', "
                 "status_at = received_at WHERE is_current = 1 AND abs(random()) % 10 < 7"
             )
-        current = store.db.conn.execute(
-            "SELECT count(*) FROM objects WHERE is_current = 1"
-        ).fetchone()[0]
+        current = store.db.conn.execute("SELECT count(*) FROM objects WHERE is_current = 1").fetchone()[0]
     return {
         "seconds": time.perf_counter() - started,
         "objects_per_s_median": _median(rates),
@@ -377,9 +369,7 @@ def bench_export(path: Path, home: Path, directory: Path, repeat: int) -> list[d
         ):
             request = ExportRequest("plain", f, target, i_understand_tlp=True)
             api, result = _timed(
-                partial(
-                    export_indicators, store, request, producer="cert-in", identity={"id": IDENTITY}
-                ),
+                partial(export_indicators, store, request, producer="cert-in", identity={"id": IDENTITY}),
                 repeat,
             )
             args = ["export", "-o", str(target), "--i-understand-tlp"]

@@ -105,7 +105,9 @@ def export_key_document(home: ProfileHome) -> bytes:
 
 
 def rotate_keys(
-    home: ProfileHome, uses: tuple[KeyUse, ...] = (KeyUse.SIG, KeyUse.ENC), now: datetime | None = None
+    home: ProfileHome,
+    uses: tuple[KeyUse, ...] = (KeyUse.SIG, KeyUse.ENC),
+    now: datetime | None = None,
 ) -> list[KeyInfo]:
     """New current keys; the old ones are retired but kept to verify and decrypt older material."""
     moment = now or utc_now()
@@ -143,9 +145,7 @@ class RevokeResult:
     replacement: KeyInfo | None
 
 
-def revoke_key(
-    home: ProfileHome, kid: str, reason: str | None, now: datetime | None = None
-) -> RevokeResult:
+def revoke_key(home: ProfileHome, kid: str, reason: str | None, now: datetime | None = None) -> RevokeResult:
     """Marks a key revoked from now on; a revoked current key is replaced at once."""
     moment = now or utc_now()
     home.load_profile()
@@ -156,9 +156,7 @@ def revoke_key(
         raise UsageError(f"no key {kid!r} in our key ring", hint=f"known keys: {known}")
     if target.status is KeyStatus.REVOKED:
         raise UsageError(f"key {kid} is already revoked")
-    revoked = replace(
-        target, status=KeyStatus.REVOKED, revoked_at=moment, revocation_reason=reason or None
-    )
+    revoked = replace(target, status=KeyStatus.REVOKED, revoked_at=moment, revocation_reason=reason or None)
     keys = tuple(revoked if key.kid == kid else key for key in keyring.keys)
     home.keys.save_keyring(keyring.replace_keys(keys, issued=moment))
     record_event(

@@ -68,8 +68,13 @@ def run_demo(
 
         homes = {agency: ProfileHome(work_dir / agency) for agency, _ in AGENCIES}
         for agency, name in AGENCIES:
-            init_agency(homes[agency], agency_id=agency, name=name, country=None,
-                        passphrase=secrets.token_urlsafe(24))
+            init_agency(
+                homes[agency],
+                agency_id=agency,
+                name=name,
+                country=None,
+                passphrase=secrets.token_urlsafe(24),
+            )
         say("2. Created CERT-FR and CERT-In, each with Ed25519 signing and X25519 encryption keys")
 
         for agency, _ in AGENCIES:

@@ -151,16 +151,12 @@ def judge_clock_skew(
     return ok(name, detail)
 
 
-def judge_key_expiry(
-    name: str, expires: datetime, now: datetime, whose: str, fix: str
-) -> CheckResult:
+def judge_key_expiry(name: str, expires: datetime, now: datetime, whose: str, fix: str) -> CheckResult:
     if expires <= now:
         return fail(name, f"{whose} expired at {stix_timestamp(expires)}", fix)
     left = expires - now
     if left < timedelta(days=EXPIRY_WARNING_DAYS):
-        return warn(
-            name, f"{whose} expires in {left.days} day(s), at {stix_timestamp(expires)}", fix
-        )
+        return warn(name, f"{whose} expires in {left.days} day(s), at {stix_timestamp(expires)}", fix)
     return ok(name, f"{whose} valid until {expires:%Y-%m-%d}")
 
 
@@ -174,9 +170,7 @@ def _mode(path: Any) -> int:
 def check_config(ctx: DoctorContext) -> Iterable[CheckResult]:
     ctx.profile = ctx.home.load_profile()
     partners = len(ctx.profile.partners)
-    yield ok(
-        "config", f"{ctx.home.config_path} valid: {ctx.profile.agency_id}, {partners} partner(s)"
-    )
+    yield ok("config", f"{ctx.home.config_path} valid: {ctx.profile.agency_id}, {partners} partner(s)")
 
 
 def check_key_files(ctx: DoctorContext) -> Iterable[CheckResult]:
@@ -214,9 +208,7 @@ def check_passphrase(ctx: DoctorContext) -> Iterable[CheckResult]:
     passphrase = read_passphrase(environ=ctx.environ)  # never prompts: a source is set
     private = ctx.home.keys.unlock(passphrase)
     assert ctx.keyring is not None
-    missing = [
-        k.kid for k in ctx.keyring.keys if k.status is KeyStatus.CURRENT and k.kid not in private
-    ]
+    missing = [k.kid for k in ctx.keyring.keys if k.status is KeyStatus.CURRENT and k.kid not in private]
     if missing:
         yield fail(
             name,
@@ -234,9 +226,7 @@ def check_our_keys(ctx: DoctorContext) -> Iterable[CheckResult]:
         name = f"our {label} key"
         key = ctx.keyring.current_or_none(use)
         if key is None:
-            yield fail(
-                name, f"no current {label} key", f"cti-exchange keys rotate --use {use.value}"
-            )
+            yield fail(name, f"no current {label} key", f"cti-exchange keys rotate --use {use.value}")
             continue
         yield judge_key_expiry(
             name,
@@ -260,9 +250,7 @@ def check_partner_keys(ctx: DoctorContext, partner: PartnerConfig) -> Iterable[C
         if key is None:
             results.append(fail(name, f"no current {label} key pinned", fix))
             continue
-        results.append(
-            judge_key_expiry(name, key.expires, ctx.now, f"their {label} key {key.kid}", fix)
-        )
+        results.append(judge_key_expiry(name, key.expires, ctx.now, f"their {label} key {key.kid}", fix))
     worst = next((r for r in results if r.status is CheckStatus.FAIL), None) or next(
         (r for r in results if r.status is CheckStatus.WARN), None
     )
@@ -279,9 +267,7 @@ def _partner_client(ctx: DoctorContext, partner: PartnerConfig) -> TaxiiClient:
         retry_budget_seconds=min(settings.retry_budget_seconds, NETWORK_RETRY_SECONDS),
         timeout_seconds=min(settings.timeout_seconds, NETWORK_TIMEOUT_SECONDS),
     )
-    secret = resolve_secret(
-        settings, partner=partner.name, base_dir=ctx.home.root, environ=ctx.environ
-    )
+    secret = resolve_secret(settings, partner=partner.name, base_dir=ctx.home.root, environ=ctx.environ)
     return TaxiiClient(quick, partner=partner.name, secret=secret, base_dir=ctx.home.root)
 
 
@@ -299,8 +285,7 @@ def check_partner_server(ctx: DoctorContext, partner: PartnerConfig) -> Iterable
     prefix = f"partner {partner.name}"
     settings = partner.taxii
     fix_set = (
-        f"cti-exchange partners set {partner.name} --api-root URL --read-collection ID "
-        "--write-collection ID"
+        f"cti-exchange partners set {partner.name} --api-root URL --read-collection ID --write-collection ID"
     )
     if settings is None:
         yield fail(f"{prefix}: TAXII settings", "no TAXII server configured", fix_set)
@@ -399,9 +384,7 @@ def check_partners(ctx: DoctorContext) -> Iterable[CheckResult]:
         yield from _guarded(f"{name}: TAXII settings", partial(check_partner_server, ctx, partner))
 
 
-_RESTORE_STORE = (
-    "restore the store from backup (or try `sqlite3 FILE .recover`), keeping the damaged copy"
-)
+_RESTORE_STORE = "restore the store from backup (or try `sqlite3 FILE .recover`), keeping the damaged copy"
 
 
 def check_store(ctx: DoctorContext) -> Iterable[CheckResult]:

@@ -95,9 +95,7 @@ def export_filter(filters: TriageFilter) -> TriageFilter:
     )
 
 
-def _targets(
-    request: ExportRequest, exporter: type[Exporter]
-) -> list[tuple[Path | None, TriageFilter]]:
+def _targets(request: ExportRequest, exporter: type[Exporter]) -> list[tuple[Path | None, TriageFilter]]:
     """Where each part goes: a plain export into a directory gives one file per IOC type."""
     output = request.output
     if output is None or not output.is_dir():
@@ -113,8 +111,7 @@ def _identities(conn: sqlite3.Connection) -> Any:
         texts = []
         for object_id in ids:
             row = conn.execute(
-                "SELECT json FROM objects WHERE object_id = ? AND is_current = 1 "
-                "AND type = 'identity'",
+                "SELECT json FROM objects WHERE object_id = ? AND is_current = 1 AND type = 'identity'",
                 (object_id,),
             ).fetchone()
             if row:
@@ -154,9 +151,7 @@ def _write_body(
     return summary
 
 
-def _publish(
-    header: str, body_path: Path, target: Path | None, stream: TextIO | None
-) -> tuple[int, str]:
+def _publish(header: str, body_path: Path, target: Path | None, stream: TextIO | None) -> tuple[int, str]:
     """Header then body, renamed into place (or copied to the stream); (bytes, sha256)."""
     digest = hashlib.sha256()
     size = 0
@@ -208,9 +203,7 @@ def export_indicators(
     if exporter_cls is None:
         raise UsageError(f"--format: {request.format!r} is not one of {', '.join(EXPORTERS)}")
     if request.output is not None and not request.output.parent.is_dir():
-        raise ConfigError(
-            f"cannot write {request.output}: {request.output.parent} is not a directory"
-        )
+        raise ConfigError(f"cannot write {request.output}: {request.output.parent} is not a directory")
     at = stix_timestamp(now or utc_now())
     files: list[ExportedFile] = []
     with store.db.transaction() as conn:
@@ -253,13 +246,10 @@ def export_indicators(
             action="export",
             details={
                 "format": request.format,
-                "filters": {
-                    k: v for k, v in asdict(request.filters).items() if v not in ((), None, "")
-                },
+                "filters": {k: v for k, v in asdict(request.filters).items() if v not in ((), None, "")},
                 "i_understand_tlp": request.i_understand_tlp,
                 "files": [
-                    {"path": f.path, "values": f.values, "sha256": f.sha256, "tlp": f.tlp}
-                    for f in files
+                    {"path": f.path, "values": f.values, "sha256": f.sha256, "tlp": f.tlp} for f in files
                 ],
                 "sids_assigned": sids.assigned,
             },

@@ -19,17 +19,16 @@ the result is the same as with one process.
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from cti_exchange.collector import collector_paused
 from cti_exchange.errors import ExitCode, InputError, UsageError
 from cti_exchange.progress import NoProgress, ProgressReporter
 from cti_exchange.readers.csv_reader import CsvLayout, CsvReader
@@ -263,9 +262,7 @@ class _Run:
         pool = ProcessPoolExecutor(len(parts) - 1, mp_context=multiprocessing.get_context("fork"))
         with pool:
             futures = [
-                pool.submit(
-                    _read_part, path, layout, part, self.context, self.options, self.warning_lists
-                )
+                pool.submit(_read_part, path, layout, part, self.context, self.options, self.warning_lists)
                 for part in parts[1:]
             ]
             start, end, first_line = parts[0]
@@ -306,9 +303,7 @@ class _Run:
             advance(count)
 
     def _pass_through(self, stix_input: StixInput) -> None:
-        preparer = PassthroughPreparer(
-            self.passthrough_settings, self.guardrails, self._object_issue
-        )
+        preparer = PassthroughPreparer(self.passthrough_settings, self.guardrails, self._object_issue)
         for obj in preparer.prepared(stix_input.objects, stix20=stix_input.stix20):
             self.collection.add_passed_through(obj)
         if preparer.upgraded_count:
@@ -336,8 +331,7 @@ class _Run:
         self.remark(
             Finding(
                 self.label,
-                f"{count:,} {what}: marked {tlp.label}, the default (set another with --tlp or "
-                "a tlp column)",
+                f"{count:,} {what}: marked {tlp.label}, the default (set another with --tlp or a tlp column)",
                 code="default-tlp",
             )
         )
@@ -414,25 +408,7 @@ def ingest_files(
         warning_lists if warning_lists is not None else bundled_warning_lists(),
         progress or NoProgress(),
     )
-    with _cyclic_gc_paused():
+    with collector_paused():
         for path in paths:
             run.read_file(Path(path))
     return run.result()
-
-
-@contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """Pause Python's cycle collector while a run builds its objects.
-
-    A run keeps millions of small dicts alive, and the collector rescans all of them each time
-    it runs, which made ingestion several times slower on large inputs. Nothing a run builds
-    has reference cycles, so reference counting alone frees it; the previous state is
-    restored afterwards.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()

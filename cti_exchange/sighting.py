@@ -20,7 +20,6 @@ from typing import Any
 
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.errors import PolicyError, UsageError
-from cti_exchange.store.store import open_store
 from cti_exchange.exchange.push import ShareResult, share_objects
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.partnership import get_partner
@@ -29,7 +28,7 @@ from cti_exchange.progress import ProgressReporter
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.stix.validate import SDO_TYPES, validate_object
 from cti_exchange.store.audit_log import append_audit
-from cti_exchange.store.store import Store
+from cti_exchange.store.store import open_store
 from cti_exchange.store.triage_queries import current_object, same_value, sources_of
 from cti_exchange.triage import resolve_reference
 
@@ -113,9 +112,7 @@ def _window(request: SightingRequest, now: datetime) -> tuple[str, str]:
     return stix_timestamp(first), stix_timestamp(last)
 
 
-def _targets(
-    home: ProfileHome, reference: str
-) -> tuple[str | None, list[tuple[str, str | None, list[str]]]]:
+def _targets(home: ProfileHome, reference: str) -> tuple[str | None, list[tuple[str, str | None, list[str]]]]:
     """(value, [(object id, its TLP, partners that sent it)]) for every object of the value."""
     with open_store(home) as store:
         conn = store.db.conn
@@ -159,9 +156,7 @@ def sight(
     for object_id, tlp_value, partners in targets:
         own = Tlp(tlp_value) if tlp_value else profile.sharing.default_tlp
         if request.tlp is not None and request.tlp < own:
-            raise UsageError(
-                f"--tlp: a sighting of {object_id} cannot be less strict than its {own.label}"
-            )
+            raise UsageError(f"--tlp: a sighting of {object_id} cannot be less strict than its {own.label}")
         level = max(own, request.tlp) if request.tlp is not None else own
         for partner in partners:
             sighting = build_sighting(
@@ -184,8 +179,7 @@ def sight(
         ).refusals
         if refusals:
             raise PolicyError(
-                f"TLP policy refuses the sighting for {name}: {refusals[0].describe()}; "
-                "nothing was sent",
+                f"TLP policy refuses the sighting for {name}: {refusals[0].describe()}; nothing was sent",
                 hint="see `cti-exchange partners show` for what the partner may receive",
             )
     results: list[SentSighting] = []
@@ -209,9 +203,7 @@ def sight(
                     {e: outcome.error for e in envelopes} if outcome.error else {}
                 )
             results.append(record)
-        _audit(
-            home, entries, partner_name, envelopes, created, request.count, first_seen, last_seen
-        )
+        _audit(home, entries, partner_name, envelopes, created, request.count, first_seen, last_seen)
     return SightingResult(value, results, request.queue_only)
 
 

@@ -193,18 +193,11 @@ def decode_position(token: str) -> tuple[str, int] | int:
         raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         if isinstance(raw, int) and raw >= 0:
             return raw
-        if (
-            isinstance(raw, list)
-            and len(raw) == 2
-            and isinstance(raw[0], str)
-            and isinstance(raw[1], int)
-        ):
+        if isinstance(raw, list) and len(raw) == 2 and isinstance(raw[0], str) and isinstance(raw[1], int):
             return raw[0], raw[1]
     except ValueError:
         pass
-    raise UsageError(
-        f"--after: {token[:40]!r} is not a page token", hint="copy it from the previous page"
-    )
+    raise UsageError(f"--after: {token[:40]!r} is not a page token", hint="copy it from the previous page")
 
 
 def _line(store: Store, obj: StoredObject, now: str) -> TriageLine:
@@ -349,9 +342,7 @@ def decide(
     note = " ".join(note.split())[:1000] if note else None
     object_ids = [resolve_reference(store, ref) for ref in references]
     with store.db.transaction() as conn:
-        changed = record_decision(
-            conn, object_ids, decision=status, analyst=store.actor, at=at, note=note
-        )
+        changed = record_decision(conn, object_ids, decision=status, analyst=store.actor, at=at, note=note)
         partners = sorted(
             {
                 row[0]

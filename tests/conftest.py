@@ -37,7 +37,10 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 
 
 def run_cli(
-    *args: str, home: Path | None = None, env: dict[str, str] | None = None, input: str | None = None
+    *args: str,
+    home: Path | None = None,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
 ) -> CliResult:
     full_env = {"CTI_EXCHANGE_PASSPHRASE": PASSPHRASE}
     full_env.update(env or {})
@@ -80,8 +83,13 @@ def make_agency(root: Path, agency_id: str, name: str) -> Agency:
 def pin(receiver: Agency, sender: Agency, tmp: Path) -> None:
     doc = sender.export_keys(tmp / f"{sender.agency_id}.keys.json")
     result = receiver.run(
-        "partners", "add", sender.agency_id, "--jwks", str(doc),
-        "--fingerprint", sender.signing_fingerprint(),
+        "partners",
+        "add",
+        sender.agency_id,
+        "--jwks",
+        str(doc),
+        "--fingerprint",
+        sender.signing_fingerprint(),
     )
     assert result.exit_code == 0, result.stderr
 

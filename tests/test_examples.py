@@ -54,16 +54,8 @@ def test_sample_agencies_are_wired_to_each_other() -> None:
     fr, india = profiles["cert-fr"], profiles["cert-in"]
     assert fr["api_root"] == india["api_root"]  # one exchange server
     # What one writes the other reads, with the ids `cti-exchange serve` provisions.
-    assert (
-        fr["write_collection"]
-        == india["read_collection"]
-        == collection_id_for("cert-fr", "cert-in")
-    )
-    assert (
-        india["write_collection"]
-        == fr["read_collection"]
-        == collection_id_for("cert-in", "cert-fr")
-    )
+    assert fr["write_collection"] == india["read_collection"] == collection_id_for("cert-fr", "cert-in")
+    assert india["write_collection"] == fr["read_collection"] == collection_id_for("cert-in", "cert-fr")
 
 
 # -- crontab ------------------------------------------------------------------------------
@@ -87,9 +79,7 @@ def test_crontab_line_runs_sync_every_five_minutes_unattended() -> None:
     assignments = dict(w.split("=", 1) for w in words if re.match(r"^[A-Z_][A-Z0-9_]*=", w))
     assert {"CTI_EXCHANGE_HOME", "CTI_EXCHANGE_PASSPHRASE_FILE"} <= set(assignments)
     program = words[len(assignments)]
-    assert (
-        Path(program).name == "cti-exchange" and Path(program).is_absolute()
-    )  # cron's PATH is short
+    assert Path(program).name == "cti-exchange" and Path(program).is_absolute()  # cron's PATH is short
     assert words[len(assignments) + 1] == "sync"
     # cti-exchange writes its own log; only the summary line on stdout is dropped.
     assert words[len(assignments) + 2 :] == [">/dev/null"]

@@ -62,15 +62,17 @@ def test_no_tracked_file_holds_a_private_jwk() -> None:
 def test_private_key_files_are_ignored() -> None:
     ignored = subprocess.run(
         ["git", "check-ignore", "keys/private.jwe", "keys/public.json", "x/private.jwe"],
-        cwd=REPO, capture_output=True, text=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert "keys/private.jwe" in ignored.stdout and "x/private.jwe" in ignored.stdout
 
 
 def test_the_detector_catches_a_real_private_jwk() -> None:
+    from cti_exchange.clock import utc_now
     from cti_exchange.keys.material import generate_key_pair
     from cti_exchange.keys.model import KeyUse
-    from cti_exchange.clock import utc_now
 
     private, _ = generate_key_pair(KeyUse.SIG, "cert-fr", utc_now(), 30)
     assert _walk_json({"keys": [private]})

@@ -62,16 +62,25 @@ def record_hash(body: dict[str, Any]) -> str:
     return pybase64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def chain_problem(records: list[AuditRecord], *, start_prev: str = GENESIS, start_seq: int = 1) -> tuple[int, str] | None:
+def chain_problem(
+    records: list[AuditRecord], *, start_prev: str = GENESIS, start_seq: int = 1
+) -> tuple[int, str] | None:
     """The first record that does not fit the chain, and why; None if all fit."""
     prev = start_prev
     expected_seq = start_seq
     for record in records:
         if record.seq != expected_seq:
             what = "missing before it" if record.seq > expected_seq else "inserted or out of order"
-            return record.seq, f"sequence {record.seq} where {expected_seq} was expected (records {what})"
+            return (
+                record.seq,
+                f"sequence {record.seq} where {expected_seq} was expected (records {what})",
+            )
         if record.prev != prev:
-            return record.seq, "its link to the previous record is broken (a record before it was edited, inserted or deleted)"
+            return (
+                record.seq,
+                "its link to the previous record is broken "
+                "(a record before it was edited, inserted or deleted)",
+            )
         if record_hash(record.body()) != record.hash:
             return record.seq, "its content does not match its hash (edited)"
         prev = record.hash
@@ -88,7 +97,9 @@ class SignedHead:
     jws: str
 
 
-def sign_head(agency_id: str, seq: int, head_hash: str, signing_key: dict[str, Any], now: datetime) -> SignedHead:
+def sign_head(
+    agency_id: str, seq: int, head_hash: str, signing_key: dict[str, Any], now: datetime
+) -> SignedHead:
     from cti_exchange.envelope.jose_framing import jws_sign_compact  # JOSE only when signing
 
     signed_at = stix_timestamp(now)

@@ -135,9 +135,7 @@ def build_audit_extract(
         "signing_key_thumbprint": signing.thumbprint,
         "keys": keyring.to_document(),
     }
-    return AuditExtract(
-        jws=sign_extract(document, home.private_keys()[signing.kid]), document=document
-    )
+    return AuditExtract(jws=sign_extract(document, home.private_keys()[signing.kid]), document=document)
 
 
 def export_audit_extract(
@@ -235,9 +233,7 @@ def verify_extract(jws_text: str, public_keyring: Keyring) -> VerifiedExtract:
     agency = document.get("agency")
     named = agency.get("id") if isinstance(agency, dict) else None
     if named != public_keyring.agency.id:
-        raise IntegrityError(
-            f"the extract names agency {named}, the keys are {public_keyring.agency.id}'s"
-        )
+        raise IntegrityError(f"the extract names agency {named}, the keys are {public_keyring.agency.id}'s")
     records = [_record(r) for r in document.get("records") or []]
     continuation = [_record(r) for r in document.get("continuation") or []]
     if not records:

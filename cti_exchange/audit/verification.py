@@ -148,18 +148,14 @@ def first_chain_problem(
                     "deleted and the rest renumbered)",
                 )
             if index == 0:
-                return AuditProblem(
-                    record.seq, "broken-link", "does not link to the start of the trail"
-                )
+                return AuditProblem(record.seq, "broken-link", "does not link to the start of the trail")
             return AuditProblem(
                 records[index - 1].seq,
                 "broken-link",
                 f"record {record.seq} does not link to it: it was replaced (edited and re-hashed)",
             )
         if not hash_ok:
-            return AuditProblem(
-                record.seq, "edited", "its content no longer matches its hash: edited"
-            )
+            return AuditProblem(record.seq, "edited", "its content no longer matches its hash: edited")
         seen[record.hash] = record.seq
         prev, expected = record.hash, expected + 1
     return None
@@ -196,9 +192,7 @@ def check_trail(
         why = head_problem(head, keyring) or head_payload_problem(head, agency_id)
         if why is not None:
             problems.append(
-                AuditProblem(
-                    head.seq, "bad-head", f"the head signed over it cannot be trusted: {why}"
-                )
+                AuditProblem(head.seq, "bad-head", f"the head signed over it cannot be trusted: {why}")
             )
             continue
         if head.seq > last_seq:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from pathlib import Path
 from collections.abc import Iterator
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
 
 import typer
 from typer.core import TyperGroup
@@ -81,7 +81,7 @@ def _load_commands(module_name: str) -> dict[str, Any]:
 class _LazyCommands:
     """Mixin for the top-level group: commands come from COMMAND_MODULES on first use."""
 
-    _loaded: dict[str, dict[str, Any]] = {}
+    _loaded: ClassVar[dict[str, dict[str, Any]]] = {}  # per process, shared by design
 
     def list_commands(self, ctx: Any) -> list[str]:
         return list(COMMAND_MODULES)
@@ -93,7 +93,6 @@ class _LazyCommands:
         if module_name not in self._loaded:
             self._loaded[module_name] = _load_commands(module_name)
         return self._loaded[module_name].get(cmd_name)
-
 
 
 class CtiGroup(_LazyCommands, TyperGroup):
@@ -156,17 +155,13 @@ def root(
             show_default=False,
         ),
     ] = None,
-    debug: Annotated[
-        bool, typer.Option("--debug", help="Show Python tracebacks for errors.")
-    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks for errors.")] = False,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
     ctx.obj = AppState(home=ProfileHome.resolve(home), debug=debug)
-
-
 
 
 def main() -> None:

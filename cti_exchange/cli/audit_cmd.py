@@ -35,9 +35,7 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 TIME_HELP = "RFC 3339 time, a date (UTC), or an age such as 30m, 24h, 7d, 2w."
 
 
-def parse_when(
-    text: str, option: str, *, end_of_day: bool = False, now: datetime | None = None
-) -> datetime:
+def parse_when(text: str, option: str, *, end_of_day: bool = False, now: datetime | None = None) -> datetime:
     """A point in time from the command line. A bare date means the start of that day (UTC),
     or its end for --until, so `--since 2026-03-01 --until 2026-03-31` covers all of March."""
     value = text.strip()
@@ -95,9 +93,7 @@ def verify(
                 not_signed = exc.diagnostics()
     if json_mode:
         data = report.to_dict()
-        data["signed_now"] = (
-            None if signed_now is None else {"seq": signed_now.seq, "kid": signed_now.kid}
-        )
+        data["signed_now"] = None if signed_now is None else {"seq": signed_now.seq, "kid": signed_now.kid}
         data["not_signed"] = not_signed
         out.data(data)
     else:
@@ -110,8 +106,7 @@ def verify(
         first = report.problems[0]
         raise IntegrityError(
             f"the audit trail was tampered with: first bad record {first.seq}: {first.reason}",
-            hint="keep a copy of the store as evidence, then compare it with a backup or an "
-            "exported extract",
+            hint="keep a copy of the store as evidence, then compare it with a backup or an exported extract",
         )
 
 
@@ -145,15 +140,9 @@ def _render_verify(out: Output, report: TrailReport) -> None:
 )
 def show(
     ctx: typer.Context,
-    since: Annotated[
-        str | None, typer.Option("--since", help=f"From this time. {TIME_HELP}")
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option("--until", help=f"Up to this time. {TIME_HELP}")
-    ] = None,
-    partner: Annotated[
-        str | None, typer.Option("--partner", help="Only records about this partner.")
-    ] = None,
+    since: Annotated[str | None, typer.Option("--since", help=f"From this time. {TIME_HELP}")] = None,
+    until: Annotated[str | None, typer.Option("--until", help=f"Up to this time. {TIME_HELP}")] = None,
+    partner: Annotated[str | None, typer.Option("--partner", help="Only records about this partner.")] = None,
     action: Annotated[
         str | None,
         typer.Option(
@@ -208,9 +197,7 @@ def show(
 def export(
     ctx: typer.Context,
     since: Annotated[str, typer.Option("--since", help=f"Period start. {TIME_HELP}")],
-    until: Annotated[
-        str, typer.Option("--until", help=f"Period end (a date: its end). {TIME_HELP}")
-    ],
+    until: Annotated[str, typer.Option("--until", help=f"Period end (a date: its end). {TIME_HELP}")],
     output: Annotated[Path, typer.Option("-o", "--output", help="File to write (compact JWS).")],
     json_mode: JsonOption = False,
 ) -> None:

@@ -11,13 +11,13 @@ import typer
 from cti_exchange.cli.context import JsonOption, profile_home
 from cti_exchange.cli.output import Output
 from cti_exchange.clock import stix_timestamp
+from cti_exchange.errors import InputError
 from cti_exchange.exchange.offline import (
     EnvelopeRefused,
     envelope_from_document,
     open_envelope_file,
     seal_bundle_for,
 )
-from cti_exchange.errors import InputError
 from cti_exchange.home.safe_files import atomic_write, read_bytes
 
 MAX_FILE_BYTES = 1024 * 1024 * 1024
@@ -120,7 +120,8 @@ def open_(
     if json_mode:
         out.data(result)
         return
-    out.line(f"Verdict: {result['verdict'].upper()}" + (" (our own copy)" if verdict.partner is None else ""))
+    word = "ACCEPTED" if verdict.stored else "VERIFIED"
+    out.line(f"Verdict: {word}" + (" (our own copy)" if verdict.partner is None else ""))
     out.table(
         ["field", "value"],
         [

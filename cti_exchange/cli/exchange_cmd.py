@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from cti_exchange.cli.bulk import collector_paused
 from cti_exchange.cli.context import JsonOption, profile_home
 from cti_exchange.cli.output import Output
 from cti_exchange.cli.progress import progress_for
+from cti_exchange.collector import collector_paused
 from cti_exchange.errors import (
     AuthError,
     IntegrityError,
@@ -141,13 +141,20 @@ def render_push(out: Output, result: PushResult) -> None:
         )
         return
     verb = "would send" if result.dry_run else ("queued" if result.queued_only else "sent")
+    outcomes = {d.partner: d for d in result.deliveries}
     rows = []
-    for entry in data["partners"]:
-        tlps = ", ".join(f"{k} {v}" for k, v in sorted(entry["by_tlp"].items()))
-        status = f"{len(entry['delivered'])}/{len(entry['envelopes'])} delivered" if entry["envelopes"] and not result.queued_only else ""
-        if entry["failed"]:
-            status += f", {len(entry['failed'])} failed"
-        rows.append([entry["partner"], str(entry["objects"]), tlps, str(len(entry["envelopes"])), status])
+    for plan in result.plans:
+        tlps = ", ".join(f"{k} {v}" for k, v in sorted(plan.by_tlp.items()))
+        outcome = outcomes.get(plan.partner)
+        delivered = len(outcome.delivered) if outcome else 0
+        status = (
+            f"{delivered}/{len(plan.envelopes)} delivered"
+            if plan.envelopes and not result.queued_only
+            else ""
+        )
+        if outcome and outcome.failed:
+            status += f", {len(outcome.failed)} failed"
+        rows.append([plan.partner, str(plan.objects), tlps, str(len(plan.envelopes)), status])
     out.table(["partner", f"objects {verb}", "TLP", "envelopes", "delivery"], rows)
 
 
@@ -217,8 +224,14 @@ def render_pull(out: Output, result: PullResult) -> None:
     out.table(
         ["partner", "envelopes accepted", "objects", "new versions", "rejected", "error"],
         [
-            [p.partner, str(len(p.accepted)), str(p.objects_received), str(p.new_versions),
-             str(len(p.quarantined)), p.error or ""]
+            [
+                p.partner,
+                str(len(p.accepted)),
+                str(p.objects_received),
+                str(p.new_versions),
+                str(len(p.quarantined)),
+                p.error or "",
+            ]
             for p in result.partners
         ],
     )
@@ -252,4 +265,3 @@ def register(app: typer.Typer) -> None:
         epilog="Example: cti-exchange push iocs.csv --to cert-in",
     )(push_command)
     app.command("pull", epilog="Example: cti-exchange pull --from cert-in --json")(pull_command)
-

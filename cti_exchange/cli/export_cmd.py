@@ -25,8 +25,8 @@ from cti_exchange.cli.triage_cmd import (
     filters_from_options,
 )
 from cti_exchange.errors import UsageError
-from cti_exchange.store.store import open_store
 from cti_exchange.export import EXPORTERS, ExportRequest, ExportResult, export_indicators
+from cti_exchange.store.store import open_store
 from cti_exchange.store.triage_queries import STATUSES
 
 
@@ -34,9 +34,7 @@ def export_command(
     ctx: typer.Context,
     format_: Annotated[
         str,
-        typer.Option(
-            "--format", metavar="FORMAT", help="plain, csv, stix, suricata, snort or misp."
-        ),
+        typer.Option("--format", metavar="FORMAT", help="plain, csv, stix, suricata, snort or misp."),
     ] = "plain",
     output: Annotated[
         Path | None,
@@ -49,9 +47,7 @@ def export_command(
     ] = None,
     i_understand_tlp: Annotated[
         bool,
-        typer.Option(
-            "--i-understand-tlp", help="Allow TLP:RED and TLP:AMBER+STRICT content in the file."
-        ),
+        typer.Option("--i-understand-tlp", help="Allow TLP:RED and TLP:AMBER+STRICT content in the file."),
     ] = False,
     partner: PartnerOpt = None,
     type_: TypeOpt = None,
@@ -60,9 +56,7 @@ def export_command(
     min_confidence: MinConfidenceOpt = None,
     since: SinceOpt = None,
     status: StatusOpt = None,
-    any_status: Annotated[
-        bool, typer.Option("--any-status", help="Whatever the triage status.")
-    ] = False,
+    any_status: Annotated[bool, typer.Option("--any-status", help="Whatever the triage status.")] = False,
     search: SearchOpt = None,
     include_expired: Annotated[
         bool,
@@ -75,9 +69,7 @@ def export_command(
     value once, headed by its TLP."""
     out = Output(json_mode=json_mode)
     if json_mode and output is None:
-        raise UsageError(
-            "--json writes the export's summary to stdout", hint="give the file with --output"
-        )
+        raise UsageError("--json writes the export's summary to stdout", hint="give the file with --output")
     filters = filters_from_options(
         partner=partner,
         type_=type_,
@@ -138,8 +130,7 @@ def render_export(out: Output, result: ExportResult) -> None:
         )
     if result.values == 0:
         out.warn(
-            "nothing matched: exports hold accepted indicators (see `triage accept`), "
-            "or use --any-status"
+            "nothing matched: exports hold accepted indicators (see `triage accept`), or use --any-status"
         )
 
 
@@ -147,6 +138,5 @@ def register(app: typer.Typer) -> None:
     app.command(
         "export",
         epilog="Example: cti-exchange export --format suricata --type domain-name -o cti.rules",
-        help=inspect.cleandoc(export_command.__doc__ or "")
-        + f"\n\nFormats: {', '.join(EXPORTERS)}.",
+        help=inspect.cleandoc(export_command.__doc__ or "") + f"\n\nFormats: {', '.join(EXPORTERS)}.",
     )(export_command)

@@ -23,11 +23,11 @@ from typing import Annotated, Any
 
 import typer
 
-from cti_exchange.cli.bulk import collector_paused
 from cti_exchange.cli.context import JsonOption, profile_home
 from cti_exchange.cli.output import Output
 from cti_exchange.cli.progress import progress_for
 from cti_exchange.clock import stix_timestamp, utc_now
+from cti_exchange.collector import collector_paused
 from cti_exchange.errors import InputError, PartialFailure, UsageError
 from cti_exchange.ingest import (
     IngestContext,
@@ -173,9 +173,7 @@ def validate(
     context = _context(ctx, _default_tlp(tlp), profile_required=False)
     if context.identity["id"] == PLACEHOLDER_IDENTITY_ID:
         out.note("No agency profile: using a placeholder identity and the built-in defaults.")
-    options = _options(
-        input_format, strict, keep_personal_data, include_non_ids, max_json_mb, workers
-    )
+    options = _options(input_format, strict, keep_personal_data, include_non_ids, max_json_mb, workers)
     with progress_for(out) as progress, collector_paused():
         result = ingest_files(inputs, context, options, progress=progress)
     render_report(out, result)
@@ -185,9 +183,7 @@ def validate(
 def convert(
     ctx: typer.Context,
     inputs: InputsArgument,
-    output: Annotated[
-        Path, typer.Option("-o", "--output", help="Bundle file to write ('-' for stdout).")
-    ],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Bundle file to write ('-' for stdout).")],
     input_format: FormatOption = None,
     strict: StrictOption = False,
     keep_personal_data: KeepPersonalOption = False,
@@ -204,9 +200,7 @@ def convert(
     """
     out = Output(json_mode=json_mode or str(output) == "-")
     context = _context(ctx, _default_tlp(tlp), profile_required=True)
-    options = _options(
-        input_format, strict, keep_personal_data, include_non_ids, max_json_mb, workers
-    )
+    options = _options(input_format, strict, keep_personal_data, include_non_ids, max_json_mb, workers)
     with progress_for(out) as progress, collector_paused():
         result = ingest_files(inputs, context, options, progress=progress)
         written = None

@@ -53,8 +53,7 @@ def init(
                 "agency": profile.agency_id,
                 "identity": profile.identity_id,
                 "keys": [
-                    {"kid": k.kid, "use": k.use.value, "thumbprint": k.thumbprint}
-                    for k in keyring.keys
+                    {"kid": k.kid, "use": k.use.value, "thumbprint": k.thumbprint} for k in keyring.keys
                 ],
             }
         )

@@ -57,9 +57,7 @@ def export(
 @keys_app.command("rotate", epilog="Example: cti-exchange keys rotate --use both")
 def rotate(
     ctx: typer.Context,
-    use: Annotated[
-        str, typer.Option("--use", help="Which keys to renew: sig, enc or both.")
-    ] = "both",
+    use: Annotated[str, typer.Option("--use", help="Which keys to renew: sig, enc or both.")] = "both",
     json_mode: JsonOption = False,
 ) -> None:
     """Make new current keys; old public keys stay to verify and decrypt older envelopes."""
@@ -77,7 +75,10 @@ def rotate(
     out.note("Send partners a fresh `keys export`; they run `partners update-keys`.")
 
 
-@keys_app.command("revoke", epilog="Example: cti-exchange keys revoke cert-fr-sig-20261123-uaAxdM8G --reason compromised")
+@keys_app.command(
+    "revoke",
+    epilog="Example: cti-exchange keys revoke cert-fr-sig-20261123-uaAxdM8G --reason compromised",
+)
 def revoke(
     ctx: typer.Context,
     kid: Annotated[str, typer.Argument(help="Key id to revoke (see `keys show`).")],

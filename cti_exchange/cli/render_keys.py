@@ -18,8 +18,7 @@ def key_rows(keyring: Keyring) -> list[list[str]]:
             key.alg,
             key.created.strftime("%Y-%m-%d"),
             key.expires.strftime("%Y-%m-%d"),
-            key.status.value
-            + (f" since {key.revoked_at:%Y-%m-%d %H:%M}Z" if key.revoked_at else ""),
+            key.status.value + (f" since {key.revoked_at:%Y-%m-%d %H:%M}Z" if key.revoked_at else ""),
             key.thumbprint,
         ]
         for key in keyring.keys

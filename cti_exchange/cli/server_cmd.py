@@ -18,7 +18,8 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port (0 picks a free one).")] = 9443,
     data: Annotated[
-        Path | None, typer.Option("--data", help="Server data directory (default: <home>/taxii-server).")
+        Path | None,
+        typer.Option("--data", help="Server data directory (default: <home>/taxii-server)."),
     ] = None,
     public: Annotated[
         bool, typer.Option("--public", help="Allow a non-loopback --host (put TLS in front!).")

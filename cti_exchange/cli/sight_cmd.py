@@ -22,17 +22,13 @@ def _moment(text: str | None, option: str) -> datetime | None:
     try:
         return parse_timestamp(text)
     except ValueError:
-        raise UsageError(
-            f"{option}: {text!r} is not a timestamp", hint="e.g. 2026-11-23T08:15:00Z"
-        ) from None
+        raise UsageError(f"{option}: {text!r} is not a timestamp", hint="e.g. 2026-11-23T08:15:00Z") from None
 
 
 def sight_command(
     ctx: typer.Context,
     reference: Annotated[str, typer.Argument(help="Indicator id, unique id prefix, or value.")],
-    count: Annotated[
-        int, typer.Option("--count", metavar="N", help="How many times it was seen.")
-    ] = 1,
+    count: Annotated[int, typer.Option("--count", metavar="N", help="How many times it was seen.")] = 1,
     first_seen: Annotated[
         str | None,
         typer.Option("--first-seen", metavar="WHEN", help="First seen (default: last seen)."),
@@ -46,15 +42,11 @@ def sight_command(
     ] = None,
     tlp: Annotated[
         str | None,
-        typer.Option(
-            "--tlp", metavar="TLP", help="Mark stricter than the indicator (never less strict)."
-        ),
+        typer.Option("--tlp", metavar="TLP", help="Mark stricter than the indicator (never less strict)."),
     ] = None,
     allow_red: Annotated[
         bool,
-        typer.Option(
-            "--allow-red", help="Send a TLP:RED sighting to partners whose entry allows it."
-        ),
+        typer.Option("--allow-red", help="Send a TLP:RED sighting to partners whose entry allows it."),
     ] = False,
     queue: Annotated[
         bool, typer.Option("--queue", help="Seal into the outbox only; `sync` posts it.")

@@ -7,17 +7,17 @@ from typing import Annotated
 
 import typer
 
-from cti_exchange.cli.bulk import collector_paused
 from cti_exchange.cli.context import JsonOption, profile_home
 from cti_exchange.cli.exchange_cmd import raise_for_pull
 from cti_exchange.cli.output import Output
 from cti_exchange.cli.progress import progress_for
 from cti_exchange.clock import parse_timestamp, utc_now
+from cti_exchange.collector import collector_paused
 from cti_exchange.errors import AuthError, NetworkError, PartialFailure
-from cti_exchange.store.store import open_store
 from cti_exchange.exchange.sync import SyncResult, sync
 from cti_exchange.home.lock import profile_lock
 from cti_exchange.home.logs import enable_file_log
+from cti_exchange.store.store import open_store
 
 SYNC_HELP = (
     "Pull from every partner, send receipts, then post the outbox; one line of summary. "
@@ -87,11 +87,10 @@ def status(ctx: typer.Context, json_mode: JsonOption = False) -> None:
     with open_store(home) as store:
         deliveries = store.outbound.deliveries()
         quarantined = store.inbound.quarantined()
-        last_pull = {
-            name: store.audit.latest_at(action="pull", partner=name) for name in profile.partners
-        }
+        last_pull = {name: store.audit.latest_at(action="pull", partner=name) for name in profile.partners}
     late = [
-        d for d in deliveries
+        d
+        for d in deliveries
         if d.status not in ("received", "exported") and now - parse_timestamp(d.created_at) > threshold
     ]
     counts: dict[str, dict[str, int]] = {}
@@ -151,8 +150,15 @@ def sent(
     out.table(
         ["envelope", "partner", "objects", "created", "status", "posted", "receipt"],
         [
-            [d.envelope_id, d.partner, str(d.object_count), d.created_at, d.status,
-             d.posted_at or "", d.received_at or ""]
+            [
+                d.envelope_id,
+                d.partner,
+                str(d.object_count),
+                d.created_at,
+                d.status,
+                d.posted_at or "",
+                d.received_at or "",
+            ]
             for d in deliveries
         ],
     )

@@ -15,8 +15,8 @@ import typer
 from cti_exchange.cli.context import JsonOption, profile_home
 from cti_exchange.cli.output import Output
 from cti_exchange.errors import UsageError
-from cti_exchange.store.store import open_store
 from cti_exchange.readers.interface import describe_value
+from cti_exchange.store.store import open_store
 from cti_exchange.store.triage_queries import TriageFilter
 from cti_exchange.triage import (
     DECISIONS,
@@ -53,8 +53,7 @@ TypeOpt = Annotated[
     typer.Option(
         "--type",
         metavar="TYPE",
-        help="IOC type (ipv4-addr, domain-name, url, sha256, ...) or STIX type (malware, ...); "
-        "repeatable.",
+        help="IOC type (ipv4-addr, domain-name, url, sha256, ...) or STIX type (malware, ...); repeatable.",
     ),
 ]
 TlpOpt = Annotated[
@@ -75,9 +74,7 @@ SinceOpt = Annotated[
 ]
 StatusOpt = Annotated[
     list[str] | None,
-    typer.Option(
-        "--status", metavar="STATUS", help="new, accepted, rejected, false-positive (repeatable)."
-    ),
+    typer.Option("--status", metavar="STATUS", help="new, accepted, rejected, false-positive (repeatable)."),
 ]
 SearchOpt = Annotated[
     str | None,
@@ -91,9 +88,7 @@ ExpiredOpt = Annotated[
         show_default=False,
     ),
 ]
-RevokedOpt = Annotated[
-    bool, typer.Option("--include-revoked", help="Also objects their source revoked.")
-]
+RevokedOpt = Annotated[bool, typer.Option("--include-revoked", help="Also objects their source revoked.")]
 
 
 def filters_from_options(
@@ -347,16 +342,12 @@ def list_(
             show_default=False,
         ),
     ] = None,
-    limit: Annotated[
-        int, typer.Option("--limit", metavar="N", help="Lines per page (1-1000).")
-    ] = 50,
+    limit: Annotated[int, typer.Option("--limit", metavar="N", help="Lines per page (1-1000).")] = 50,
     after: Annotated[
         str | None,
         typer.Option("--after", metavar="TOKEN", help="Page token printed by the previous page."),
     ] = None,
-    count: Annotated[
-        bool, typer.Option("--count", help="Also count every match (reads them all).")
-    ] = False,
+    count: Annotated[bool, typer.Option("--count", help="Also count every match (reads them all).")] = False,
     json_mode: JsonOption = False,
 ) -> None:
     """List current objects from partners, one line per indicator value with all its sources."""
@@ -441,9 +432,7 @@ def list_(
 @triage_app.command("show", epilog="Example: cti-exchange triage show indicator--53fe3b22")
 def show(
     ctx: typer.Context,
-    reference: Annotated[
-        str, typer.Argument(help="Object id, unique id prefix, or indicator value.")
-    ],
+    reference: Annotated[str, typer.Argument(help="Object id, unique id prefix, or indicator value.")],
     json_mode: JsonOption = False,
 ) -> None:
     """Show one object: its versions, sources and signatures, related objects, sightings."""
@@ -459,9 +448,7 @@ def show(
 def _decision_command(decision: str) -> Any:
     def command(
         ctx: typer.Context,
-        references: Annotated[
-            list[str], typer.Argument(help="Object ids, unique id prefixes or values.")
-        ],
+        references: Annotated[list[str], typer.Argument(help="Object ids, unique id prefixes or values.")],
         note: Annotated[
             str | None, typer.Option("--note", metavar="TEXT", help="Why, for the record.")
         ] = None,
@@ -523,17 +510,13 @@ def review(
         def present(line: TriageLine, number: int) -> None:
             out.line("")
             render_lines(out, [line])
-            out.line(
-                f"#{number}  [a]ccept  [r]eject  [f]alse positive  [s]kip  [q]uit > ", style="bold"
-            )
+            out.line(f"#{number}  [a]ccept  [r]eject  [f]alse positive  [s]kip  [q]uit > ", style="bold")
 
         summary = review_loop(
             iter_queue(store, filters),
             read_key=lambda: typer.getchar(echo=False),
             present=present,
-            apply=lambda line, decision: decide(
-                store, [line.object.object_id], decision, note=note
-            ),
+            apply=lambda line, decision: decide(store, [line.object.object_id], decision, note=note),
             warn=out.warn,
         )
     decided = ", ".join(f"{n} {status}" for status, n in summary.decided.items()) or "no decisions"
@@ -593,18 +576,13 @@ def quarantine_show(
         )
         raw = store.inbound.quarantined_artifact(record_id) if record else None
     if record is None:
-        raise UsageError(
-            f"no quarantine record {record_id}", hint="see `cti-exchange quarantine list --all`"
-        )
+        raise UsageError(f"no quarantine record {record_id}", hint="see `cti-exchange quarantine list --all`")
     if json_mode:
         out.data(record.__dict__ | ({"artifact": raw} if artifact else {}))
         return
     out.table(
         ["field", "value"],
-        [
-            [k, describe_value("" if v is None else str(v), 2000)]
-            for k, v in record.__dict__.items()
-        ],
+        [[k, describe_value("" if v is None else str(v), 2000)] for k, v in record.__dict__.items()],
         title=f"Quarantine record {record_id}",
     )
     if artifact:
@@ -617,8 +595,7 @@ def register(app: typer.Typer) -> None:
     for decision in DECISIONS:
         triage_app.command(
             decision,
-            epilog=f"Example: cti-exchange triage {decision} indicator--53fe3b22 "
-            "--note 'seen in proxy logs'",
+            epilog=f"Example: cti-exchange triage {decision} indicator--53fe3b22 --note 'seen in proxy logs'",
         )(_decision_command(decision))
     app.add_typer(triage_app, name="triage")
     app.add_typer(quarantine_app, name="quarantine")

@@ -38,8 +38,7 @@ def b64url_encode(data: bytes) -> bytes:
 
 
 _B64URL_VALUE = {
-    c: i
-    for i, c in enumerate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    c: i for i, c in enumerate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 }
 _UNUSED_BITS = {1: 0, 2: 0b1111, 3: 0b11}  # by length mod 4 (1 is invalid anyway)
 
@@ -124,9 +123,7 @@ def jwe_encrypt_general(
         header = {"alg": KEY_MANAGEMENT_ALG, "kid": public["kid"]}
         wrapped = wrap.wrap(jwk.JWK(**public), _CEK_BITS, cek, dict(header, enc=CONTENT_ENCRYPTION))
         header["epk"] = wrapped["header"]["epk"]
-        recipients.append(
-            {"header": header, "encrypted_key": b64url_encode(wrapped["ek"]).decode()}
-        )
+        recipients.append({"header": header, "encrypted_key": b64url_encode(wrapped["ek"]).decode()})
     if protected.get("zip") == COMPRESSION:
         plaintext = deflate(plaintext)
     iv, ciphertext, tag = JWA.encryption_alg(CONTENT_ENCRYPTION).encrypt(cek, protected_b64, plaintext)
@@ -167,7 +164,12 @@ def jwe_decrypt_compressed(
         tag = b64url_decode(jwe["tag"], what="JWE tag")
         protected = json.loads(b64url_decode(protected_b64, what="JWE protected header"))
     except (
-        KeyError, TypeError, AttributeError, UnicodeEncodeError, ValueError, RecursionError
+        KeyError,
+        TypeError,
+        AttributeError,
+        UnicodeEncodeError,
+        ValueError,
+        RecursionError,
     ) as exc:
         if isinstance(exc, EnvelopeRejected):
             raise
@@ -212,19 +214,16 @@ def jwe_decrypt_compressed(
             encrypted_key,
             dict(header, enc=CONTENT_ENCRYPTION),
         )
-        plaintext = JWA.encryption_alg(CONTENT_ENCRYPTION).decrypt(
-            cek, protected_b64, iv, ciphertext, tag
-        )
+        plaintext = JWA.encryption_alg(CONTENT_ENCRYPTION).decrypt(cek, protected_b64, iv, ciphertext, tag)
     except Exception as exc:  # InvalidTag, InvalidUnwrap, low-order point ValueError, ...
         raise EnvelopeRejected(
-            RejectReason.DECRYPTION_FAILED, f"cannot decrypt with key {header['kid']} ({type(exc).__name__})"
+            RejectReason.DECRYPTION_FAILED,
+            f"cannot decrypt with key {header['kid']} ({type(exc).__name__})",
         ) from None
     return protected, plaintext
 
 
-def _our_recipient(
-    recipients: list[Any], private_keys: dict[str, dict[str, Any]]
-) -> dict[str, Any]:
+def _our_recipient(recipients: list[Any], private_keys: dict[str, dict[str, Any]]) -> dict[str, Any]:
     for entry in recipients:
         if not isinstance(entry, dict) or not isinstance(entry.get("header"), dict):
             raise EnvelopeRejected(RejectReason.MALFORMED_ENVELOPE, "malformed JWE recipient entry")

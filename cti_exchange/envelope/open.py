@@ -32,7 +32,7 @@ from cti_exchange.envelope.jose_framing import (
 )
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.envelope.seal import envelope_digest
-from cti_exchange.keys.model import KeyCheckError, KeyInfo, Keyring, KeyRejection, KeyUse
+from cti_exchange.keys.model import KeyCheckError, KeyInfo, KeyRejection, Keyring, KeyUse
 
 
 @dataclass(frozen=True)
@@ -145,9 +145,7 @@ def check_signature(state: _Opening, ctx: ReceiverContext) -> None:
         raise EnvelopeRejected(RejectReason.BAD_HEADER, "the JWS header lacks kid or cti.sender")
     keyring = ctx.keyrings.get(sender)
     if keyring is None:
-        raise EnvelopeRejected(
-            RejectReason.UNKNOWN_SENDER, f"sender {sender!r} is not a pinned partner"
-        )
+        raise EnvelopeRejected(RejectReason.UNKNOWN_SENDER, f"sender {sender!r} is not a pinned partner")
     key = keyring.find(kid)
     if key is None:
         owner = next((a for a, ring in ctx.keyrings.items() if ring.find(kid)), None)
@@ -231,9 +229,7 @@ def check_hints_match(state: _Opening) -> None:
         )
 
 
-def check_channel_continuity(
-    state: _Opening, ctx: ReceiverContext, *, accept_gap: bool
-) -> tuple[int, ...]:
+def check_channel_continuity(state: _Opening, ctx: ReceiverContext, *, accept_gap: bool) -> tuple[int, ...]:
     """Sequence numbers and the hash chain detect withheld, replayed or reordered envelopes."""
     assert state.header is not None
     position = state.header.channels.get(ctx.agency_id)
@@ -277,9 +273,7 @@ def check_bundle_valid(state: _Opening, ctx: ReceiverContext) -> None:
         raise EnvelopeRejected(RejectReason.INVALID_STIX, "the signed payload is not a STIX bundle")
     objects = bundle.get("objects")
     if bundle.get("id") != state.header.bundle_id or not isinstance(objects, list):
-        raise EnvelopeRejected(
-            RejectReason.BUNDLE_MISMATCH, "the bundle id differs from the signed header"
-        )
+        raise EnvelopeRejected(RejectReason.BUNDLE_MISMATCH, "the bundle id differs from the signed header")
     if len(objects) != state.header.object_count:
         raise EnvelopeRejected(
             RejectReason.BUNDLE_MISMATCH,

@@ -139,9 +139,8 @@ def _record_status(
     for delivery in batch:
         artifact_id = str(delivery.artifact.get("id"))
         if artifact_id in failed_ids or status.status != "complete":
-            reason = (
-                f"TAXII status {status.status}: "
-                + (failed_ids.get(artifact_id) or f"{status.pending_count} still pending")
+            reason = f"TAXII status {status.status}: " + (
+                failed_ids.get(artifact_id) or f"{status.pending_count} still pending"
             )
             store.outbound.mark_failed(delivery.envelope_id, partner.name, reason)
             outcome.failed[delivery.envelope_id] = reason

@@ -98,11 +98,11 @@ class OpenVerdict:
 def envelope_from_document(document: Any, *, source: str) -> dict[str, Any]:
     """An envelope file is the artifact itself, or a bundle holding one envelope artifact."""
     if is_envelope_artifact(document):
-        return document  # type: ignore[no-any-return]
+        return document  # type: ignore[no-any-return, unused-ignore]
     if isinstance(document, dict) and isinstance(document.get("objects"), list):
         found = [o for o in document["objects"] if is_envelope_artifact(o)]
         if len(found) == 1:
-            return found[0]  # type: ignore[no-any-return]
+            return found[0]  # type: ignore[no-any-return, unused-ignore]
         if len(found) > 1:
             raise InputError(f"{source} holds {len(found)} envelopes; open them one at a time")
     raise InputError(
@@ -147,7 +147,9 @@ def open_envelope_file(
                 received_at=stix_timestamp(moment),
                 artifact_id=artifact.get("id"),
             )
-        return OpenVerdict(opened=opened, partner=partner.name, new_versions=new_versions, stored=store_result)
+        return OpenVerdict(
+            opened=opened, partner=partner.name, new_versions=new_versions, stored=store_result
+        )
 
 
 class EnvelopeRefused(IntegrityError):

@@ -71,4 +71,3 @@ def receiver_context(home: ProfileHome, store: Store, now: datetime) -> Receiver
         max_age=timedelta(days=limits.max_age_days),
         max_plaintext_bytes=limits.max_plaintext_bytes,
     )
-

@@ -235,16 +235,22 @@ def _process(
         outcome.quarantined.append(Quarantined(rejected.envelope_id, rejected.reason.value, rejected.detail))
         return 1
     if opened.header.sender != partner.agency_id:
-        rejected = EnvelopeRejected(
+        misplaced = EnvelopeRejected(
             RejectReason.SENDER_KEY_MISMATCH,
             f"signed by {opened.header.sender}, found in {partner.name}'s collection",
         )
-        rejected.envelope_id, rejected.sender = opened.header.envelope_id, opened.header.sender
-        store.inbound.quarantine(obj, rejected, partner=partner.name, received_at=received_at, origin=origin)
-        outcome.quarantined.append(Quarantined(rejected.envelope_id, rejected.reason.value, rejected.detail))
+        misplaced.envelope_id, misplaced.sender = opened.header.envelope_id, opened.header.sender
+        store.inbound.quarantine(obj, misplaced, partner=partner.name, received_at=received_at, origin=origin)
+        outcome.quarantined.append(
+            Quarantined(misplaced.envelope_id, misplaced.reason.value, misplaced.detail)
+        )
         return 1
     outcome.new_versions += store.inbound.accept(
-        opened, partner=partner.name, received_at=received_at, artifact_id=obj.get("id"), origin=origin
+        opened,
+        partner=partner.name,
+        received_at=received_at,
+        artifact_id=obj.get("id"),
+        origin=origin,
     )
     outcome.accepted.append(opened.header.envelope_id)
     outcome.objects_received += opened.header.object_count
@@ -272,7 +278,9 @@ def _retry_held_envelopes(
             except EnvelopeRejected as rejected:
                 if rejected.reason is not RejectReason.SEQUENCE_GAP:
                     store.inbound.resolve_quarantine(
-                        record.id, f"rejected again: {rejected.reason.value}", stix_timestamp(utc_now())
+                        record.id,
+                        f"rejected again: {rejected.reason.value}",
+                        stix_timestamp(utc_now()),
                     )
                     held.remove(record)
                 continue
@@ -282,11 +290,14 @@ def _retry_held_envelopes(
                 received_at=stix_timestamp(utc_now()),
                 artifact_id=artifact.get("id"),
             )
-            store.inbound.resolve_quarantine(record.id, "accepted once the gap was filled", stix_timestamp(utc_now()))
+            store.inbound.resolve_quarantine(
+                record.id, "accepted once the gap was filled", stix_timestamp(utc_now())
+            )
             outcome.accepted.append(opened.header.envelope_id)
             outcome.objects_received += opened.header.object_count
             # The alert for this envelope is resolved: drop it from this run's alerts.
-            outcome.quarantined = [q for q in outcome.quarantined if q.envelope_id != opened.header.envelope_id]
+            outcome.quarantined = [
+                q for q in outcome.quarantined if q.envelope_id != opened.header.envelope_id
+            ]
             held.remove(record)
             progress_made = True
-

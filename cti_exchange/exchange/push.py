@@ -129,9 +129,7 @@ def push(
     return PushResult(**shared.__dict__, ingest=ingested)
 
 
-def push_request_id(
-    agency_id: str, request: PushRequest, default_tlp: Tlp | None, now: datetime
-) -> str:
+def push_request_id(agency_id: str, request: PushRequest, default_tlp: Tlp | None, now: datetime) -> str:
     """The same push (same input bytes, partners and options) has the same id, so running it
     again after an interruption resumes it instead of sharing the same intelligence twice.
     `--reshare` makes a new request (new versions of the same objects)."""
@@ -225,8 +223,14 @@ def share_objects(
                 with taxii_client_for(home, partner) as client:
                     limit = client.max_content_length()
             for sealed in seal_for_partner(
-                home, store, partner, allowed, sender=sender, now=moment,
-                max_request_bytes=limit, request_id=request_id,
+                home,
+                store,
+                partner,
+                allowed,
+                sender=sender,
+                now=moment,
+                max_request_bytes=limit,
+                request_id=request_id,
             ):
                 plan.envelopes.append(sealed.header.envelope_id)
         if not queue_only:

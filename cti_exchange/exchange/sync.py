@@ -10,11 +10,11 @@ from datetime import datetime
 
 from cti_exchange.audit.trail import sign_audit_head
 from cti_exchange.exchange.delivery import DeliveryOutcome, deliver_pending
-from cti_exchange.store.store import open_store
 from cti_exchange.exchange.pull import PullResult, pull
 from cti_exchange.exchange.receipts import send_owed_receipts
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.progress import ProgressReporter
+from cti_exchange.store.store import open_store
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,10 @@ def sync(
         for rejected in partner.quarantined:
             log.warning(
                 "rejected envelope %s from %s: %s: %s",
-                rejected.envelope_id, partner.partner, rejected.reason, rejected.detail,
+                rejected.envelope_id,
+                partner.partner,
+                rejected.reason,
+                rejected.detail,
             )
     result = SyncResult(pull=pulled)
     with open_store(home) as store:

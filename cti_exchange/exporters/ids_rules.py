@@ -61,18 +61,14 @@ def message(text: str) -> str:
 
 
 def describe(item: ExportItem) -> str:
-    value = (
-        item.value if len(item.value) <= _MSG_VALUE_LIMIT else item.value[:_MSG_VALUE_LIMIT] + "..."
-    )
+    value = item.value if len(item.value) <= _MSG_VALUE_LIMIT else item.value[:_MSG_VALUE_LIMIT] + "..."
     tlp = Tlp(item.tlp).label if item.tlp else "no TLP"
     return message(f"cti-exchange {item.ioc_type} {value} ({tlp}, from {' '.join(item.partners)})")
 
 
 def metadata(item: ExportItem) -> str:
     parts = [f"stix_id {item.object_id}", f"tlp {item.tlp or 'none'}"]
-    parts += [
-        f"source {partner}" for partner in item.partners if partner.replace("-", "").isalnum()
-    ]
+    parts += [f"source {partner}" for partner in item.partners if partner.replace("-", "").isalnum()]
     return ", ".join(parts)
 
 
@@ -103,9 +99,7 @@ def dns_labels(domain: str) -> str | None:
     labels = domain.rstrip(".").split(".")
     if not labels or any(not 0 < len(label.encode("utf-8")) < 64 for label in labels):
         return None
-    return (
-        "".join(f"|{len(label.encode('utf-8')):02X}|" + content(label) for label in labels) + "|00|"
-    )
+    return "".join(f"|{len(label.encode('utf-8')):02X}|" + content(label) for label in labels) + "|00|"
 
 
 def url_parts(url: str) -> tuple[str, str] | None:

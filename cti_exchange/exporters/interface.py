@@ -94,13 +94,9 @@ class Exporter(ABC):
             f"{self.context.generated_at}: {summary.values:,} values",
         ]
         if summary.by_type:
-            lines.append(
-                f"{c} types: " + ", ".join(f"{t} {n:,}" for t, n in sorted(summary.by_type.items()))
-            )
+            lines.append(f"{c} types: " + ", ".join(f"{t} {n:,}" for t, n in sorted(summary.by_type.items())))
         if len(summary.by_tlp) > 1:
-            lines.append(
-                f"{c} TLP: " + ", ".join(f"{t} {n:,}" for t, n in sorted(summary.by_tlp.items()))
-            )
+            lines.append(f"{c} TLP: " + ", ".join(f"{t} {n:,}" for t, n in sorted(summary.by_tlp.items())))
         for ioc_type, count in sorted(summary.skipped.items()):
             lines.append(f"{c} not written: {count:,} {ioc_type}: {summary.skip_reasons[ioc_type]}")
         return "\n".join(lines) + "\n"

@@ -53,8 +53,7 @@ class MispExporter(Exporter):
         self._first = True
         event = {
             "uuid": str(uuid.uuid4()),
-            "info": f"cti-exchange export by {self.context.producer} "
-            f"at {self.context.generated_at}",
+            "info": f"cti-exchange export by {self.context.producer} at {self.context.generated_at}",
             "date": moment.date().isoformat(),
             "timestamp": self._timestamp,
             "published": False,

@@ -15,8 +15,8 @@ from pathlib import Path
 from cti_exchange.errors import AuthError, ConfigError
 from cti_exchange.home.safe_files import check_private_file
 
-PASSPHRASE_ENV = "CTI_EXCHANGE_PASSPHRASE"
-PASSPHRASE_FILE_ENV = "CTI_EXCHANGE_PASSPHRASE_FILE"
+PASSPHRASE_ENV = "CTI_EXCHANGE_PASSPHRASE"  # noqa: S105 - the name of a variable
+PASSPHRASE_FILE_ENV = "CTI_EXCHANGE_PASSPHRASE_FILE"  # noqa: S105 - ditto
 MIN_PASSPHRASE_LENGTH = 12
 
 

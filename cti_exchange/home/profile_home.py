@@ -188,8 +188,7 @@ class ProfileHome:
         keyring = Keyring.from_document(doc, source=str(path))
         if keyring.by_thumbprint(partner.fingerprint) is None:
             raise ConfigError(
-                f"{path} does not hold the key pinned for {partner.name} "
-                f"(fingerprint {partner.fingerprint})",
+                f"{path} does not hold the key pinned for {partner.name} (fingerprint {partner.fingerprint})",
                 hint=f"re-pin with `cti-exchange partners update-keys {partner.name}`",
             )
         return keyring
@@ -199,7 +198,9 @@ class ProfileHome:
         ensure_private_dir(self.partners_dir)
         path = self.partner_keys_path(name)
         atomic_write(
-            path, (json.dumps(keyring.to_document(), indent=2, sort_keys=True) + "\n").encode(), 0o644
+            path,
+            (json.dumps(keyring.to_document(), indent=2, sort_keys=True) + "\n").encode(),
+            0o644,
         )
         atomic_write(self.partners_dir / f"{name}.signed.json", signed_document, 0o644)
         return str(path.relative_to(self.root))

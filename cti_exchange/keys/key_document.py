@@ -29,9 +29,7 @@ class VerifiedKeyDocument:
     raw: bytes
 
     def signer_thumbprints(self) -> set[str]:
-        return {
-            key.thumbprint for kid in self.signer_kids if (key := self.keyring.find(kid)) is not None
-        }
+        return {key.thumbprint for kid in self.signer_kids if (key := self.keyring.find(kid)) is not None}
 
 
 def sign_key_document(keyring: Keyring, private_keys: dict[str, dict[str, Any]]) -> bytes:
@@ -121,4 +119,3 @@ def verify_key_document(raw: bytes, *, source: str) -> VerifiedKeyDocument:
             hint="the file was altered or not produced by `keys export`; ask for a fresh copy",
         )
     return VerifiedKeyDocument(keyring=keyring, signer_kids=tuple(verified), raw=raw)
-

@@ -36,7 +36,14 @@ def generate_key_pair(
     public = key.export_public(as_dict=True)
     print_ = thumbprint(public)
     kid = f"{agency_id}-{use.value}-{now:%Y%m%d}-{print_[:8]}"
-    public_jwk = {"kty": "OKP", "crv": crv, "x": public["x"], "kid": kid, "use": use.value, "alg": alg}
+    public_jwk = {
+        "kty": "OKP",
+        "crv": crv,
+        "x": public["x"],
+        "kid": kid,
+        "use": use.value,
+        "alg": alg,
+    }
     private_jwk = dict(public_jwk, d=key.export_private(as_dict=True)["d"])
     info = KeyInfo(
         kid=kid,

@@ -213,17 +213,13 @@ class Keyring:
             try:
                 created = parse_timestamp(status["created"])
                 expires = parse_timestamp(status["expires"])
-                revoked_at = (
-                    parse_timestamp(status["revoked_at"]) if status.get("revoked_at") else None
-                )
+                revoked_at = parse_timestamp(status["revoked_at"]) if status.get("revoked_at") else None
                 key_status = KeyStatus(status.get("status", "current"))
             except (KeyError, ValueError, TypeError):
                 raise KeyStoreError(f"{source}: key_status for {kid} is missing or malformed") from None
             if revoked_at is not None:
                 key_status = KeyStatus.REVOKED
-            public = {
-                name: jwk[name] for name in ("kty", "crv", "x", "kid", "use", "alg") if name in jwk
-            }
+            public = {name: jwk[name] for name in ("kty", "crv", "x", "kid", "use", "alg") if name in jwk}
             keys.append(
                 KeyInfo(
                     kid=kid,
@@ -250,12 +246,7 @@ def _key_use(jwk: dict[str, Any], where: str) -> KeyUse:
     kty, crv, alg = jwk.get("kty"), jwk.get("crv"), jwk.get("alg")
     if kty == "OKP" and crv == "Ed25519" and alg == SIGNING_ALG and jwk.get("use", "sig") == "sig":
         return KeyUse.SIG
-    if (
-        kty == "OKP"
-        and crv == "X25519"
-        and alg == KEY_AGREEMENT_ALG
-        and jwk.get("use", "enc") == "enc"
-    ):
+    if kty == "OKP" and crv == "X25519" and alg == KEY_AGREEMENT_ALG and jwk.get("use", "enc") == "enc":
         return KeyUse.ENC
     raise KeyStoreError(
         f"{where} is not an Ed25519/{SIGNING_ALG} signing key or an X25519/{KEY_AGREEMENT_ALG} "

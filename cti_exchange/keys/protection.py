@@ -34,9 +34,7 @@ def protect_private_keys(private_jwks: list[dict[str, Any]], passphrase: str) ->
     plaintext = json.dumps({"keys": private_jwks}, separators=(",", ":")).encode()
     token = jwe.JWE(
         plaintext,
-        protected=json_encode(
-            {"alg": _ALG, "enc": _ENC, "p2c": PBKDF2_ITERATIONS, "cty": "jwk-set+json"}
-        ),
+        protected=json_encode({"alg": _ALG, "enc": _ENC, "p2c": PBKDF2_ITERATIONS, "cty": "jwk-set+json"}),
     )
     token.add_recipient(_password_key(passphrase))
     return token.serialize(compact=True).encode()

@@ -174,8 +174,7 @@ class Profile:
             envelope=EnvelopeLimits(**data.get("envelope", {})),
             operations=Operations(**data.get("operations", {})),
             partners={
-                name: PartnerConfig.from_dict(name, entry)
-                for name, entry in data.get("partners", {}).items()
+                name: PartnerConfig.from_dict(name, entry) for name, entry in data.get("partners", {}).items()
             },
         )
 

@@ -31,8 +31,7 @@ from cti_exchange.stix.candidate import IndicatorCandidate
 from cti_exchange.stix.ioc_types import IocType, parse_type_hint
 
 _ROLE_ALIASES = {
-    "value": "value indicator indicatorvalue ioc iocs iocvalue observable observablevalue c2 "
-    "c2server",
+    "value": "value indicator indicatorvalue ioc iocs iocvalue observable observablevalue c2 c2server",
     "type": "type ioctype indicatortype valuetype observabletype kind attributetype",
     "tlp": "tlp tlplevel tlpmarking marking trafficlightprotocol",
     "confidence": "confidence confidencelevel conf",
@@ -224,9 +223,7 @@ class CsvReader(Reader):
     ) -> Iterator[ReadItem]:
         reader = csv.reader(lines, delimiter=delimiter)
         width = len(columns.names)
-        value_columns = [
-            (i, h, columns.names[i].strip() or "value") for i, h in columns.value_columns
-        ]
+        value_columns = [(i, h, columns.names[i].strip() or "value") for i, h in columns.value_columns]
         # Rows are padded to the header's width plus one empty cell, the cell of every role
         # the header lacks: each field is then one index, without a test per field.
         empty = width
@@ -249,9 +246,7 @@ class CsvReader(Reader):
                 break
             except csv.Error as error:
                 yield from source.drain()
-                yield Rejection(
-                    label, f"malformed CSV: {error}", line=source.row_start, code="malformed-row"
-                )
+                yield Rejection(label, f"malformed CSV: {error}", line=source.row_start, code="malformed-row")
                 continue
             if source.remarks:
                 yield from source.drain()
@@ -269,9 +264,7 @@ class CsvReader(Reader):
                 row = row[:width]
                 row.append("")
             produced = False
-            description = (
-                _description(row, columns) if has_context else row[i_description].strip() or None
-            )
+            description = _description(row, columns) if has_context else row[i_description].strip() or None
             for index, hint, field_name in value_columns:
                 value = row[index]
                 if not value or value.isspace():
@@ -294,9 +287,7 @@ class CsvReader(Reader):
                     row[i_incident].strip() or None,
                 )
             if not produced and any(c and not c.isspace() for c in row):
-                yield Rejection(
-                    label, "the row has no indicator value", line=line, code="empty-value"
-                )
+                yield Rejection(label, "the row has no indicator value", line=line, code="empty-value")
         yield from source.drain()
 
 

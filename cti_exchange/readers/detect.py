@@ -69,9 +69,7 @@ def reader_for(
     if forced_format is not None:
         name = forced_format.lower()
         if name not in READERS:
-            raise UsageError(
-                f"unknown format {forced_format!r}", hint=f"use one of {', '.join(FORMATS)}"
-            )
+            raise UsageError(f"unknown format {forced_format!r}", hint=f"use one of {', '.join(FORMATS)}")
     else:
         name = detect_format(path)
     if name == "misp":

@@ -13,9 +13,7 @@ from pathlib import Path
 _CHUNK = 1024 * 1024
 
 
-def split_at_lines(
-    path: Path, start: int, parts: int, first_line: int
-) -> list[tuple[int, int, int]] | None:
+def split_at_lines(path: Path, start: int, parts: int, first_line: int) -> list[tuple[int, int, int]] | None:
     """[(start, end, first line number)] covering `start`..end of file in about equal parts
     cut at line starts; None when the file holds a double quote (or cannot be cut)."""
     size = path.stat().st_size

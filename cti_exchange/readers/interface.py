@@ -28,9 +28,7 @@ MAX_SHOWN_VALUE = 80
 
 # Control and invisible characters are shown escaped, so a report cannot be used to inject
 # terminal escape sequences or reorder text (bidirectional overrides, CVE-2021-42574).
-_ESCAPED = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]"
-)
+_ESCAPED = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
 
 
 def _escape(match: re.Match[str]) -> str:

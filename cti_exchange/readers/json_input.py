@@ -68,9 +68,7 @@ def load_json(path: Path, max_bytes: int, label: str) -> Any:
     except RecursionError:
         raise InputError(f"{label}: JSON nested too deeply to be a STIX or MISP file") from None
     except _DuplicateKey as error:
-        raise InputError(
-            f"{label}: the key {str(error)[:60]!r} appears twice in one object"
-        ) from None
+        raise InputError(f"{label}: the key {str(error)[:60]!r} appears twice in one object") from None
     except ValueError as error:  # NaN / Infinity, or json's own ValueErrors
         raise InputError(f"{label}: invalid JSON: {str(error)[:100]}") from None
     wide = sniff_encoding(data[:4])[0] not in (None, "utf-8")

@@ -176,8 +176,7 @@ class LineSource:
                 yield line
         except UnicodeDecodeError as error:
             raise InputError(
-                f"{self.label} is not valid {encoding.upper()} after line {self.line_number}: "
-                f"{error.reason}"
+                f"{self.label} is not valid {encoding.upper()} after line {self.line_number}: {error.reason}"
             ) from None
         finally:
             text.detach()

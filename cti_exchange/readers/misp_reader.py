@@ -168,9 +168,7 @@ class MispReader(Reader):
                 if isinstance(url, str) and url.startswith(("http://", "https://")):
                     references.append({"source_name": "reference", "url": url})
         for attribute, misp_object in attributes:
-            yield from self._attribute(
-                label, event_uuid, event_tlp, info, references, attribute, misp_object
-            )
+            yield from self._attribute(label, event_uuid, event_tlp, info, references, attribute, misp_object)
 
     def _attribute(
         self,

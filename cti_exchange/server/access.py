@@ -43,8 +43,7 @@ class AccountScopedBackend(SqliteBackend):
         if username is None:
             return (False, False)
         row = self._fetch_one(
-            "SELECT can_read, can_write FROM collection_acl"
-            " WHERE collection_id = ? AND username = ?",
+            "SELECT can_read, can_write FROM collection_acl WHERE collection_id = ? AND username = ?",
             (collection_id, username),
         )
         return (False, False) if row is None else (bool(row[0]), bool(row[1]))

@@ -90,21 +90,14 @@ class ObjectWriter:
             described = describe_object(obj, self._date_added)
         except ValueError as exc:
             object_id = obj.get("id") if isinstance(obj, dict) else None
-            return StatusDetail(
-                "failure", object_id if isinstance(object_id, str) else "", "", str(exc)
-            )
+            return StatusDetail("failure", object_id if isinstance(object_id, str) else "", "", str(exc))
         existing = self._conn.execute(
-            "SELECT seq, version, version_key FROM objects"
-            " WHERE collection_id = ? AND object_id = ?",
+            "SELECT seq, version, version_key FROM objects WHERE collection_id = ? AND object_id = ?",
             (self._collection_id, described.object_id),
         ).fetchall()
-        same_version = [
-            row for row in existing if described.immutable or row[2] == described.version_key
-        ]
+        same_version = [row for row in existing if described.immutable or row[2] == described.version_key]
         if same_version:
-            return self._duplicate(
-                obj, described, seq=same_version[0][0], version=same_version[0][1]
-            )
+            return self._duplicate(obj, described, seq=same_version[0][0], version=same_version[0][1])
 
         is_new_object = not existing
         self._conn.execute(
@@ -136,9 +129,7 @@ class ObjectWriter:
     ) -> StatusDetail:
         (stored,) = self._conn.execute("SELECT body FROM objects WHERE seq = ?", (seq,)).fetchone()
         if json.loads(stored) == obj:
-            return StatusDetail(
-                "success", described.object_id, version, "already in the collection"
-            )
+            return StatusDetail("success", described.object_id, version, "already in the collection")
         return StatusDetail(
             "failure",
             described.object_id,
@@ -166,6 +157,4 @@ def refresh_version_flags(conn: sqlite3.Connection, collection_id: str, object_i
     for seq, _, _, is_last, is_first in rows:
         wanted = (int(seq == last[0]), int(seq == first[0]))
         if wanted != (is_last, is_first):
-            conn.execute(
-                "UPDATE objects SET is_last = ?, is_first = ? WHERE seq = ?", (*wanted, seq)
-            )
+            conn.execute("UPDATE objects SET is_last = ?, is_first = ? WHERE seq = ?", (*wanted, seq))

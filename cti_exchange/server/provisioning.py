@@ -165,9 +165,7 @@ def plan_exchange(
         for recipient in parsed
         if sender != recipient
     )
-    return ExchangeLayout(
-        agencies=parsed, collections=collections, max_content_length=max_content_length
-    )
+    return ExchangeLayout(agencies=parsed, collections=collections, max_content_length=max_content_length)
 
 
 # -- the database ------------------------------------------------------------------------
@@ -189,9 +187,7 @@ def provision(data_dir: Path, layout: ExchangeLayout, *, passwords: Mapping[str,
             raise ConfigError(f"a password was given for {username!r}, which is not in the layout")
     for username, secret in passwords.items():
         if len(secret) < MIN_PASSWORD_LENGTH:
-            raise ConfigError(
-                f"the password for {username} is shorter than {MIN_PASSWORD_LENGTH} characters"
-            )
+            raise ConfigError(f"the password for {username} is shorter than {MIN_PASSWORD_LENGTH} characters")
     _create_private_dir(data_dir)
     db_path = database_path(data_dir)
     conn = open_database(db_path)
@@ -222,14 +218,10 @@ def _create_private_dir(data_dir: Path) -> None:
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(data_dir, 0o700)
     except OSError as exc:
-        raise ConfigError(
-            f"cannot create the TAXII server data directory {data_dir}: {exc}"
-        ) from exc
+        raise ConfigError(f"cannot create the TAXII server data directory {data_dir}: {exc}") from exc
 
 
-def _write_layout(
-    conn: sqlite3.Connection, layout: ExchangeLayout, hashes: Mapping[str, str]
-) -> None:
+def _write_layout(conn: sqlite3.Connection, layout: ExchangeLayout, hashes: Mapping[str, str]) -> None:
     conn.execute(
         "INSERT INTO server_info (id, title, description, default_api_root) VALUES (1, ?, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET title = excluded.title,"
@@ -274,8 +266,7 @@ def _write_layout(
         )
         conn.execute("DELETE FROM collection_acl WHERE collection_id = ?", (collection.id,))
         conn.executemany(
-            "INSERT INTO collection_acl (collection_id, username, can_read, can_write)"
-            " VALUES (?, ?, ?, ?)",
+            "INSERT INTO collection_acl (collection_id, username, can_read, can_write) VALUES (?, ?, ?, ?)",
             [
                 (
                     collection.id,
@@ -328,8 +319,7 @@ def load_layout(data_dir: Path) -> ExchangeLayout:
                 ),
             )
             for collection_id, alias, title, description in conn.execute(
-                "SELECT id, alias, title, description FROM collections WHERE api_root = ?"
-                " ORDER BY alias, id",
+                "SELECT id, alias, title, description FROM collections WHERE api_root = ? ORDER BY alias, id",
                 (root[0],),
             )
         )
@@ -354,9 +344,7 @@ def load_accounts(data_dir: Path) -> list[ExchangeAccount]:
         conn.close()
 
 
-def add_agency(
-    data_dir: Path, agency_id: str, display_name: str, *, password: str
-) -> ExchangeLayout:
+def add_agency(data_dir: Path, agency_id: str, display_name: str, *, password: str) -> ExchangeLayout:
     """Let a new partner join: its account and a collection to and from every existing agency.
     Existing collections, objects and passwords are untouched."""
     current = load_layout(data_dir)

@@ -136,9 +136,7 @@ def _version_value(value: str) -> str:
     try:
         return version_key(value)
     except ValueError:
-        raise FilterError(
-            f"match[version]: {value!r} is neither last, first, all nor a timestamp"
-        ) from None
+        raise FilterError(f"match[version]: {value!r} is neither last, first, all nor a timestamp") from None
 
 
 def _placeholders(values: Collection[object]) -> str:
@@ -265,7 +263,6 @@ def decode_next(token: str, fingerprint: str) -> PagePosition:
         raise FilterError("'next' is not a value this server issued")
     if token_fingerprint != fingerprint:
         raise FilterError(
-            "'next' was issued for a different query: "
-            "repeat the filters of the request that returned it"
+            "'next' was issued for a different query: repeat the filters of the request that returned it"
         )
     return PagePosition(key=key, seq=seq)

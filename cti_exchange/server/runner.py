@@ -86,9 +86,7 @@ def run_medallion_config(
     _serve(app, host, port, ready_file, threads, max_body=32 * 1024 * 1024)
 
 
-def _serve(
-    app: Any, host: str, port: int, ready_file: Path | None, threads: int, max_body: int
-) -> None:
+def _serve(app: Any, host: str, port: int, ready_file: Path | None, threads: int, max_body: int) -> None:
     try:
         # Bodies up to twice the API root's max_content_length reach medallion, which refuses
         # them with a TAXII-format 413; waitress only cuts off absurd ones.
@@ -101,9 +99,7 @@ def _serve(
             max_request_body_size=2 * max_body + 1024 * 1024,
         )
     except OSError as exc:
-        raise NetworkError(
-            f"cannot listen on {host}:{port}: {exc}", hint="choose another port"
-        ) from exc
+        raise NetworkError(f"cannot listen on {host}:{port}: {exc}", hint="choose another port") from exc
     bound_host, bound_port = _bound_address(server)
     url = f"http://{_url_host(bound_host)}:{bound_port}/"
 

@@ -139,9 +139,7 @@ class SqliteBackend(Backend):
 
     def _collection_resource(self, row: Sequence[Any]) -> dict[str, Any] | None:
         collection_id, title, description, alias, can_read, can_write, media_types = row
-        can_read, can_write = self.collection_rights(
-            collection_id, (bool(can_read), bool(can_write))
-        )
+        can_read, can_write = self.collection_rights(collection_id, (bool(can_read), bool(can_write)))
         if not (can_read or can_write):
             return None  # neither right: the collection does not exist for this requester
         resource: dict[str, Any] = {"id": collection_id, "title": title}
@@ -187,16 +185,12 @@ class SqliteBackend(Backend):
     ) -> tuple[list[Sequence[Any]], bool, str | None, dict[str, str]]:
         """One page: (rows, more, next, X-TAXII-Date-Added headers)."""
         try:
-            flt = ObjectFilter.from_args(
-                filter_args, allowed_filters, default_versions=default_versions
-            )
+            flt = ObjectFilter.from_args(filter_args, allowed_filters, default_versions=default_versions)
             fingerprint = flt.fingerprint(f"{scope}|{collection_id}|{object_id or ''}")
             token = filter_args.get("next")
             after = decode_next(token, fingerprint) if token else None
         except FilterError as exc:
-            raise ProcessingError(
-                f"The server did not understand the filters: {exc}", 400
-            ) from None
+            raise ProcessingError(f"The server did not understand the filters: {exc}", 400) from None
         sql, params = select_page(
             flt,
             columns=f"{columns}, {_POSITION_COLUMNS}",
@@ -285,8 +279,7 @@ class SqliteBackend(Backend):
         )
         # Manifest records (TAXII 2.1 section 5.3.1).
         records = [
-            {"id": row[0], "date_added": row[3], "version": row[1], "media_type": row[2]}
-            for row in rows
+            {"id": row[0], "date_added": row[3], "version": row[1], "media_type": row[2]} for row in rows
         ]
         return create_resource("objects", records, more, next_token), headers
 
@@ -321,16 +314,13 @@ class SqliteBackend(Backend):
     ) -> dict[str, Any]:
         objects = objs.get("objects") if isinstance(objs, dict) else None
         if not isinstance(objects, list):
-            raise ProcessingError(
-                "The request body is not a TAXII envelope with an 'objects' list", 422
-            )
+            raise ProcessingError("The request body is not a TAXII envelope with an 'objects' list", 422)
         status_id = str(uuid.uuid4())
         request_timestamp = format_date_added(request_time)
         conn = self._conn()
         with write_transaction(conn):
             row = conn.execute(
-                "SELECT last_date_added, media_types FROM collections"
-                " WHERE id = ? AND api_root = ?",
+                "SELECT last_date_added, media_types FROM collections WHERE id = ? AND api_root = ?",
                 (collection_id, api_root),
             ).fetchone()
             if row is None:
@@ -366,18 +356,12 @@ class SqliteBackend(Backend):
         # returned any more (TAXII 2.1 section 5.7); match[version] / match[spec_version]
         # narrow the deletion to some versions.
         try:
-            flt = ObjectFilter.from_args(
-                filter_args, allowed_filters, default_versions=(VERSION_ALL,)
-            )
+            flt = ObjectFilter.from_args(filter_args, allowed_filters, default_versions=(VERSION_ALL,))
         except FilterError as exc:
-            raise ProcessingError(
-                f"The server did not understand the filters: {exc}", 400
-            ) from None
+            raise ProcessingError(f"The server did not understand the filters: {exc}", 400) from None
         conn = self._conn()
         with write_transaction(conn):
-            sql, params = select_page(
-                flt, columns="o.seq", collection_id=collection_id, object_id=object_id
-            )
+            sql, params = select_page(flt, columns="o.seq", collection_id=collection_id, object_id=object_id)
             seqs = [seq for (seq,) in conn.execute(sql, params)]
             if not seqs:
                 raise ProcessingError(f"Object '{object_id}' not found", 404)

@@ -83,9 +83,7 @@ def load_status(conn: sqlite3.Connection, api_root: str, status_id: str) -> Stor
     return StoredStatus(row[0], status_resource(status_id, row[1], details))
 
 
-def status_resource(
-    status_id: str, request_timestamp: str, details: list[StatusDetail]
-) -> dict[str, Any]:
+def status_resource(status_id: str, request_timestamp: str, details: list[StatusDetail]) -> dict[str, Any]:
     """The status resource, shaped as medallion.common.generate_status shapes it."""
     lists: dict[str, list[dict[str, str]]] = {"success": [], "failure": [], "pending": []}
     for detail in details:

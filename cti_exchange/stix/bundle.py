@@ -26,7 +26,7 @@ from cti_exchange.stix.validate import validate_bundle
 try:  # orjson encodes about eight times faster; the standard library is the fallback
     import orjson
 except ImportError:  # pragma: no cover - orjson is a dependency
-    orjson = None
+    orjson = None  # type: ignore[assignment]
 
 _CHUNK = 2000  # objects per encoder call: large enough to keep the C encoder busy
 # No circular-reference bookkeeping (a dict per container, measurably slower): STIX objects

@@ -109,15 +109,11 @@ class CandidateConverter:
         except _Rejected:
             return None
 
-    def _reject(
-        self, candidate: IndicatorCandidate, code: str, field: str | None, reason: str
-    ) -> NoReturn:
+    def _reject(self, candidate: IndicatorCandidate, code: str, field: str | None, reason: str) -> NoReturn:
         self.sink(candidate, code, field, reason, rejected=True)
         raise _Rejected
 
-    def _warn(
-        self, candidate: IndicatorCandidate, code: str, field: str | None, reason: str
-    ) -> None:
+    def _warn(self, candidate: IndicatorCandidate, code: str, field: str | None, reason: str) -> None:
         self.sink(candidate, code, field, reason, rejected=False)
 
     def _convert(self, c: IndicatorCandidate) -> tuple[IocType, dict[str, Any]] | None:
@@ -135,11 +131,7 @@ class CandidateConverter:
             # regular expression's "(.)" or a literal "[.]" inside them.
             if value[0] == "[" or " " in value or "\n" in value or "\t" in value:
                 ioc_type = detect_ioc_type(value)
-                if (
-                    ioc_type is not None
-                    and not ioc_type.is_rule
-                    and (ioc_type is not IocType.STIX_PATTERN)
-                ):
+                if ioc_type is not None and not ioc_type.is_rule and (ioc_type is not IocType.STIX_PATTERN):
                     ioc_type = None
             if ioc_type is None:
                 value = refang(value)
@@ -215,11 +207,7 @@ class CandidateConverter:
         self, c: IndicatorCandidate, ioc_type: IocType, value: str, value_field: str
     ) -> tuple[IocType, dict[str, Any]] | None:
         settings = self.settings
-        if (
-            ioc_type is IocType.EMAIL
-            and not settings.keep_personal_data
-            and is_individual_email(value)
-        ):
+        if ioc_type is IocType.EMAIL and not settings.keep_personal_data and is_individual_email(value):
             self._warn(
                 c,
                 "personal-data",
@@ -257,9 +245,7 @@ class CandidateConverter:
                 self._warn(c, "expired", "valid_until", "the indicator has already expired")
         description = self._description(c) if c.description else None
         external_references = (
-            self._external_references(c)
-            if c.reference or c.incident_id or c.external_references
-            else None
+            self._external_references(c) if c.reference or c.incident_id or c.external_references else None
         )
 
         if ioc_type is IocType.CVE:

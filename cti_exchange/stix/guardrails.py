@@ -66,9 +66,7 @@ class WarningLists:
 
 def _entries(text: str) -> list[str]:
     return [
-        line.split("#", 1)[0].strip().lower()
-        for line in text.splitlines()
-        if line.split("#", 1)[0].strip()
+        line.split("#", 1)[0].strip().lower() for line in text.splitlines() if line.split("#", 1)[0].strip()
     ]
 
 
@@ -159,9 +157,7 @@ class Guardrails:
             return self._url(value)
         if ioc_type in HASH_TYPES:
             if value in self.lists.hashes:
-                return GuardrailHit(
-                    "benign-hash", "hash of a well-known benign file (warning list)"
-                )
+                return GuardrailHit("benign-hash", "hash of a well-known benign file (warning list)")
             return None
         if ioc_type is IocType.FILE_NAME:
             if value.lower() in self.lists.file_names:
@@ -182,9 +178,7 @@ class Guardrails:
             if doc_start <= start and end <= doc_end:
                 return None
         if prefix is not None and prefix < MIN_IPV4_PREFIX:
-            return GuardrailHit(
-                "broad-range", f"a /{prefix} range covers {1 << (32 - prefix):,} addresses"
-            )
+            return GuardrailHit("broad-range", f"a /{prefix} range covers {1 << (32 - prefix):,} addresses")
         # The last reserved range starting at or before `end` is the only one that can
         # overlap [start, end]: the ranges are sorted and disjoint.
         index = bisect.bisect_right(_IPV4_STARTS, end) - 1

@@ -241,11 +241,7 @@ def _looks_like_file_name(value: str) -> bool:
         return True
     # A single-dot name that cannot be a host name (an underscore, a tilde, a space) is a file
     # name: "Monlam_Grand_Tibetan_Dictionary_2018.zip". With more dots it may be a sub-domain.
-    return (
-        name.count(".") == 1
-        and len(name) > len(extension) + 1
-        and re.fullmatch(_HOSTNAME, name) is None
-    )
+    return name.count(".") == 1 and len(name) > len(extension) + 1 and re.fullmatch(_HOSTNAME, name) is None
 
 
 # Type names as they appear in type columns, MISP attributes and `# Section` comments, mapped to
@@ -289,10 +285,7 @@ _TYPE_ALIASES: dict[str, frozenset[IocType]] = {
     **{key: frozenset({IocType.SHA256}) for key in ("sha256",)},
     **{key: frozenset({IocType.SHA512}) for key in ("sha512",)},
     **{key: HASH_TYPES for key in ("hash", "filehash", "sample", "checksum", "digest")},
-    **{
-        key: frozenset({IocType.FILE_NAME})
-        for key in ("file", "filename", "name", "filepath", "path")
-    },
+    **{key: frozenset({IocType.FILE_NAME}) for key in ("file", "filename", "name", "filepath", "path")},
     "yara": frozenset({IocType.YARA}),
     "sigma": frozenset({IocType.SIGMA}),
     "snort": frozenset({IocType.SNORT}),

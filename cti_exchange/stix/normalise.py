@@ -302,8 +302,7 @@ def normalise_any_hash(value: str) -> tuple[IocType, str]:
     hash_type = HASH_LENGTHS.get(len(value))
     if hash_type is None:
         raise ValueError(
-            f"{len(value)} hex digits is not an MD5 (32), SHA-1 (40), SHA-256 (64) "
-            "or SHA-512 (128) hash"
+            f"{len(value)} hex digits is not an MD5 (32), SHA-1 (40), SHA-256 (64) or SHA-512 (128) hash"
         )
     return hash_type, value.lower()
 
@@ -364,9 +363,7 @@ _NORMALISERS: dict[IocType, Callable[[str], str]] = {
     IocType.EMAIL: _email,
     **{hash_type: _hash(hash_type) for hash_type in HASH_TYPES},
     IocType.FILE_NAME: _file_name,
-    **{
-        rule: _rule(rule) for rule in (IocType.YARA, IocType.SIGMA, IocType.SNORT, IocType.SURICATA)
-    },
+    **{rule: _rule(rule) for rule in (IocType.YARA, IocType.SIGMA, IocType.SNORT, IocType.SURICATA)},
     IocType.STIX_PATTERN: _stix_pattern,
     IocType.CVE: _cve,
 }

@@ -64,9 +64,7 @@ def _uuid5_id(object_type: str, data: bytes) -> str:
     # RFC 4122 section 4.3: SHA-1 of namespace + name; the 13th hex digit becomes the version
     # (5) and the 17th carries the variant. Done on the hex text: faster than on bytes.
     h = hashlib.sha1(data).hexdigest()  # noqa: S324 - UUIDv5 is SHA-1 by definition
-    return (
-        f"{object_type}--{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:32]}"
-    )
+    return f"{object_type}--{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def indicator_id(identity_id: str, pattern: str) -> str:

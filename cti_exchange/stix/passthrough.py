@@ -74,9 +74,7 @@ class PassthroughSettings:
 class PassthroughPreparer:
     """Prepares the objects of one STIX input (see the module docstring)."""
 
-    def __init__(
-        self, settings: PassthroughSettings, guardrails: Guardrails, sink: ObjectIssueSink
-    ) -> None:
+    def __init__(self, settings: PassthroughSettings, guardrails: Guardrails, sink: ObjectIssueSink) -> None:
         self.settings = settings
         self.guardrails = guardrails
         self.sink = sink
@@ -100,9 +98,7 @@ class PassthroughPreparer:
                 kept.append((index, prepared))
         return self._without_dangling(kept, dropped)
 
-    def _issue(
-        self, index: int, obj: Any, code: str, field: str | None, reason: str, rejected: bool
-    ) -> None:
+    def _issue(self, index: int, obj: Any, code: str, field: str | None, reason: str, rejected: bool) -> None:
         object_id = obj.get("id") if isinstance(obj, dict) else None
         self.sink(
             index,
@@ -187,9 +183,7 @@ class PassthroughPreparer:
             return None
         return obj
 
-    def _mark_and_attribute(
-        self, index: int, obj: dict[str, Any], defined_markings: set[str]
-    ) -> None:
+    def _mark_and_attribute(self, index: int, obj: dict[str, Any], defined_markings: set[str]) -> None:
         refs = obj.get("object_marking_refs")
         if refs is not None and not _is_string_list(refs):
             return  # malformed: validation rejects it
@@ -202,11 +196,7 @@ class PassthroughPreparer:
         if isinstance(granular, list):
             markings += [g.get("marking_ref") for g in granular if isinstance(g, dict)]
         for ref in markings:
-            if (
-                isinstance(ref, str)
-                and Tlp.from_marking_id(ref) is None
-                and ref not in defined_markings
-            ):
+            if isinstance(ref, str) and Tlp.from_marking_id(ref) is None and ref not in defined_markings:
                 self._issue(
                     index,
                     obj,

@@ -100,9 +100,7 @@ def parse_kill_chain_phases(text: str) -> list[dict[str, str]]:
         elif phase_name in MITRE_ATTACK_TACTICS and phase_name not in LOCKHEED_MARTIN_PHASES:
             chain_name = "mitre-attack"
         else:
-            raise ValueError(
-                f"kill chain phase {item!r} needs its chain, e.g. 'mitre-attack:{phase_name}'"
-            )
+            raise ValueError(f"kill chain phase {item!r} needs its chain, e.g. 'mitre-attack:{phase_name}'")
         entry = {"kill_chain_name": chain_name, "phase_name": phase_name}
         if entry not in phases:
             phases.append(entry)

@@ -47,12 +47,7 @@ def _check_time_order(first: str, last: str, inclusive: bool) -> Any:
         for name, value in ((first, start), (last, end)):
             if value is not None and not is_timestamp(value):
                 problems.append(f"{label}: '{name}' is not a STIX timestamp")
-        if (
-            isinstance(start, str)
-            and isinstance(end, str)
-            and is_timestamp(start)
-            and (is_timestamp(end))
-        ):
+        if isinstance(start, str) and isinstance(end, str) and is_timestamp(start) and (is_timestamp(end)):
             ordered = later_or_equal(end, start) and (inclusive or end != start)
             if not ordered:
                 relation = "later than or equal to" if inclusive else "later than"

@@ -171,9 +171,7 @@ def _plain_indicator_checks(obj: dict[str, Any]) -> bool:
         return False
     if modified is not created and not later_or_equal(modified, created):
         return False
-    if valid_until is not None and (
-        valid_until == valid_from or not later_or_equal(valid_until, valid_from)
-    ):
+    if valid_until is not None and (valid_until == valid_from or not later_or_equal(valid_until, valid_from)):
         return False
     pattern = obj["pattern"]
     confidence = obj.get("confidence")
@@ -186,8 +184,7 @@ def _plain_indicator_checks(obj: dict[str, Any]) -> bool:
         and pattern != ""
         and (confidence is None or (confidence.__class__ is int and 0 <= confidence <= 100))
         and (
-            creator is None
-            or (creator.__class__ is str and creator in ids and creator[:10] == "identity--")
+            creator is None or (creator.__class__ is str and creator in ids and creator[:10] == "identity--")
         )
         and (
             refs is None
@@ -205,8 +202,7 @@ def _plain_indicator_checks(obj: dict[str, Any]) -> bool:
                 types.__class__ is list
                 and len(types) > 0
                 and (
-                    (len(types) == 1 and types[0].__class__ is str)
-                    or all(t.__class__ is str for t in types)
+                    (len(types) == 1 and types[0].__class__ is str) or all(t.__class__ is str for t in types)
                 )
             )
         )
@@ -250,11 +246,7 @@ def validate_object(obj: Any) -> list[str]:
     if modified is not None and modified is not created:
         if not is_timestamp(modified):
             problems.append(f"{label}: 'modified' is not a STIX timestamp")
-        elif (
-            isinstance(created, str)
-            and is_timestamp(created)
-            and not (later_or_equal(modified, created))
-        ):
+        elif isinstance(created, str) and is_timestamp(created) and not (later_or_equal(modified, created)):
             problems.append(f"{label}: 'modified' is earlier than 'created'")
 
     checker = TYPE_CHECKS.get(object_type)
@@ -292,9 +284,7 @@ def _check_common_properties(obj: dict[str, Any], label: str, problems: list[str
 def _check_refs(key: str, value: Any, label: str, problems: list[str]) -> None:
     if not isinstance(value, list) or not value or not all(is_id(v) for v in value):
         problems.append(f"{label}: '{key}' must be a non-empty list of identifiers")
-    elif key == "object_marking_refs" and not all(
-        v.startswith("marking-definition--") for v in value
-    ):
+    elif key == "object_marking_refs" and not all(v.startswith("marking-definition--") for v in value):
         problems.append(f"{label}: 'object_marking_refs' may only hold marking ids")
 
 
@@ -374,9 +364,7 @@ def _boolean(name: str) -> Any:
     return check
 
 
-_EXTENSION_KEY = re.compile(
-    rf"extension-definition--{UUID_PATTERN}|[a-z][a-z0-9]*(?:-[a-z0-9]+)*-ext"
-)
+_EXTENSION_KEY = re.compile(rf"extension-definition--{UUID_PATTERN}|[a-z][a-z0-9]*(?:-[a-z0-9]+)*-ext")
 
 
 def _extensions(value: Any) -> str | None:

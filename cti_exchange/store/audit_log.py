@@ -22,22 +22,23 @@ def append_audit(
     """Appends one record inside the caller's (write) transaction."""
     row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
     seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+    details = details or {}
     body = {
         "seq": seq,
         "at": at,
         "actor": actor,
         "action": action,
         "partner": partner,
-        "details": details or {},
+        "details": details,
         "prev": prev,
     }
     digest = record_hash(body)
     conn.execute(
         "INSERT INTO audit_log (seq, at, actor, action, partner, details, prev, hash) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (seq, at, actor, action, partner, canonical_json(body["details"]), prev, digest),
+        (seq, at, actor, action, partner, canonical_json(details), prev, digest),
     )
-    return AuditRecord(seq, at, actor, action, partner, body["details"], prev, digest)
+    return AuditRecord(seq, at, actor, action, partner, details, prev, digest)
 
 
 class AuditLog:

@@ -11,12 +11,13 @@ from cti_exchange.clock import stix_timestamp
 from cti_exchange.envelope.header import ChannelState
 from cti_exchange.envelope.reasons import EnvelopeRejected
 from cti_exchange.store.audit_log import append_audit
+
 if TYPE_CHECKING:  # the envelope code (and JOSE) loads only when envelopes are opened
     from cti_exchange.envelope.open import OpenedEnvelope
 
-from cti_exchange.store.receipts import apply_receipts, is_receipt_only, owe_receipt
 from cti_exchange.store.database import Database
 from cti_exchange.store.objects import write_objects
+from cti_exchange.store.receipts import apply_receipts, is_receipt_only, owe_receipt
 
 
 @dataclass(frozen=True)
@@ -116,8 +117,11 @@ class Inbound:
             objects = opened.bundle["objects"]
             if opened.channel is not None and not is_receipt_only(objects):
                 owe_receipt(
-                    conn, envelope_id=header.envelope_id, partner=partner,
-                    digest=opened.digest, at=received_at,
+                    conn,
+                    envelope_id=header.envelope_id,
+                    partner=partner,
+                    digest=opened.digest,
+                    at=received_at,
                 )
             acknowledged = apply_receipts(conn, partner=partner, objects=objects)
             append_audit(
@@ -196,9 +200,7 @@ class Inbound:
         return [QuarantineRecord(*row) for row in self.db.conn.execute(sql + " ORDER BY id")]
 
     def quarantined_artifact(self, record_id: int) -> dict[str, Any] | None:
-        row = self.db.conn.execute(
-            "SELECT artifact FROM quarantine WHERE id = ?", (record_id,)
-        ).fetchone()
+        row = self.db.conn.execute("SELECT artifact FROM quarantine WHERE id = ?", (record_id,)).fetchone()
         return json.loads(row[0]) if row else None
 
     def resolve_quarantine(self, record_id: int, resolution: str, at: str) -> None:

@@ -56,8 +56,8 @@ def _existing_versions(
         chunk = object_ids[start : start + _LOOKUP_CHUNK]
         marks = ",".join("?" * len(chunk))
         for row in conn.execute(
-            "SELECT object_id, version, is_current, status, status_by, status_at, status_note "
-            f"FROM objects WHERE object_id IN ({marks})",  # noqa: S608 (placeholders only)
+            "SELECT object_id, version, is_current, status, status_by, status_at, status_note "  # noqa: S608
+            f"FROM objects WHERE object_id IN ({marks})",  # placeholders only
             chunk,
         ):
             found.setdefault(row[0], []).append(tuple(row[1:]))
@@ -112,9 +112,7 @@ def write_objects(
     conn.executemany(_INSERT, inserts)
     if demote:
         # After the inserts: a version superseded within this same batch is in the table now.
-        conn.executemany(
-            "UPDATE objects SET is_current = 0 WHERE object_id = ? AND version = ?", demote
-        )
+        conn.executemany("UPDATE objects SET is_current = 0 WHERE object_id = ? AND version = ?", demote)
     if sources:
         conn.executemany(
             "INSERT OR IGNORE INTO object_sources (object_id, version, envelope_id, partner, "

@@ -152,8 +152,8 @@ class Outbound:
             chunk = object_ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for object_id, created in self.db.conn.execute(
-                "SELECT object_id, first_created FROM shared_objects "
-                f"WHERE object_id IN ({marks}) AND first_created IS NOT NULL",  # noqa: S608
+                "SELECT object_id, first_created FROM shared_objects "  # noqa: S608
+                f"WHERE object_id IN ({marks}) AND first_created IS NOT NULL",  # placeholders only
                 chunk,
             ):
                 found[object_id] = created
@@ -186,7 +186,11 @@ class Outbound:
             )
             if cursor.rowcount:
                 append_audit(
-                    conn, at=at, actor=self.actor, action="push", partner=partner,
+                    conn,
+                    at=at,
+                    actor=self.actor,
+                    action="push",
+                    partner=partner,
                     details={"envelope_id": envelope_id, "status": POSTED},
                 )
 

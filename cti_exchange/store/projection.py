@@ -78,8 +78,17 @@ def indicator_value(pattern: str | None) -> tuple[str | None, str | None]:
 
 # Column order of `objects` rows written by store/objects.py (after object_id and version).
 PROJECTED_COLUMNS = (
-    "type", "ioc_type", "value", "name", "pattern_type", "tlp", "confidence",
-    "valid_from", "valid_until", "revoked", "created_by_ref",
+    "type",
+    "ioc_type",
+    "value",
+    "name",
+    "pattern_type",
+    "tlp",
+    "confidence",
+    "valid_from",
+    "valid_until",
+    "revoked",
+    "created_by_ref",
 )
 
 

@@ -21,8 +21,7 @@ def is_receipt_only(objects: list[dict[str, Any]]) -> bool:
 
 def owe_receipt(conn: sqlite3.Connection, *, envelope_id: str, partner: str, digest: str, at: str) -> None:
     conn.execute(
-        "INSERT OR IGNORE INTO receipts_owed (envelope_id, partner, digest, accepted_at) "
-        "VALUES (?, ?, ?, ?)",
+        "INSERT OR IGNORE INTO receipts_owed (envelope_id, partner, digest, accepted_at) VALUES (?, ?, ?, ?)",
         (envelope_id, partner, digest, at),
     )
 

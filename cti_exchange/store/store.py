@@ -6,7 +6,6 @@ from pathlib import Path
 
 from cti_exchange.home.analyst import current_analyst
 from cti_exchange.home.profile_home import ProfileHome
-
 from cti_exchange.store.audit_log import AuditLog
 from cti_exchange.store.database import Database
 from cti_exchange.store.inbound import Inbound

@@ -138,8 +138,7 @@ def decisions_of(conn: sqlite3.Connection, object_id: str) -> list[Decision]:
     return [
         Decision(*r)
         for r in conn.execute(
-            "SELECT decision, analyst, decided_at, note FROM triage_log WHERE object_id = ? "
-            "ORDER BY id",
+            "SELECT decision, analyst, decided_at, note FROM triage_log WHERE object_id = ? ORDER BY id",
             (object_id,),
         )
     ]

@@ -276,9 +276,7 @@ def _received_page(
     if page.after is not None:
         # The redundant first term lets the index range scan start at the position.
         compare = "<" if descending else ">"
-        terms.append(
-            f"o.received_at {compare}= ? AND (o.received_at {compare} ? OR o.rowid {compare} ?)"
-        )
+        terms.append(f"o.received_at {compare}= ? AND (o.received_at {compare} ? OR o.rowid {compare} ?)")
         all_params += [page.after[0], page.after[0], page.after[1]]
     tail = f"ORDER BY o.received_at {order}, o.rowid {order} LIMIT ?"
     index, extra = _driving_index(f)
@@ -323,8 +321,7 @@ def list_page(
         f"ORDER BY {expression} {order} NULLS LAST, o.rowid {order} LIMIT ? OFFSET ?"
     )
     rows = [
-        StoredObject(*r)
-        for r in conn.execute(sql, [*params, *unique_params, page.limit + 1, page.offset])
+        StoredObject(*r) for r in conn.execute(sql, [*params, *unique_params, page.limit + 1, page.offset])
     ]
     more = len(rows) > page.limit
     return rows[: page.limit], (page.offset + page.limit if more else None)
@@ -444,8 +441,7 @@ def record_decision(
             (decision, analyst, at, note, object_id),
         )
         conn.execute(
-            "INSERT INTO triage_log (object_id, decision, analyst, decided_at, note) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO triage_log (object_id, decision, analyst, decided_at, note) VALUES (?, ?, ?, ?, ?)",
             (object_id, decision, analyst, at, note),
         )
     return list(changed)

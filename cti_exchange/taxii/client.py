@@ -99,9 +99,7 @@ def check_url_is_safe(url: str, *, partner: str) -> None:
 
 
 class TaxiiClient:
-    def __init__(
-        self, settings: TaxiiSettings, *, partner: str, secret: str | None, base_dir: Path
-    ) -> None:
+    def __init__(self, settings: TaxiiSettings, *, partner: str, secret: str | None, base_dir: Path) -> None:
         check_url_is_safe(settings.api_root, partner=partner)
         self.partner = partner
         self.settings = settings
@@ -113,7 +111,11 @@ class TaxiiClient:
         cert: tuple[str, str] | str | None = None
         if settings.client_cert:
             cert_path = str(_resolve(settings.client_cert, base_dir))
-            cert = (cert_path, str(_resolve(settings.client_key, base_dir))) if settings.client_key else cert_path
+            cert = (
+                (cert_path, str(_resolve(settings.client_key, base_dir)))
+                if settings.client_key
+                else cert_path
+            )
         user = password = None
         auth: requests.auth.AuthBase | None = None
         if settings.auth == "basic":

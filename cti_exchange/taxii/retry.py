@@ -113,8 +113,7 @@ def call_with_retries(
         pause = policy.delay(attempt, retry_after)
         if elapsed + pause > policy.total_seconds:
             raise NetworkError(
-                f"{what}: still failing after {attempt + 1} attempts over {elapsed:.0f} s "
-                f"(last: {problem})",
+                f"{what}: still failing after {attempt + 1} attempts over {elapsed:.0f} s (last: {problem})",
                 hint="check the server is up and reachable; the work is kept and resumes next run",
             )
         sleep(pause)

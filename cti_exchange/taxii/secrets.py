@@ -14,7 +14,11 @@ from cti_exchange.profile.model import TaxiiSettings
 
 
 def resolve_secret(
-    settings: TaxiiSettings, *, partner: str, base_dir: Path, environ: Mapping[str, str] | None = None
+    settings: TaxiiSettings,
+    *,
+    partner: str,
+    base_dir: Path,
+    environ: Mapping[str, str] | None = None,
 ) -> str | None:
     if settings.auth == "none":
         return None

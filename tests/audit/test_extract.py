@@ -28,12 +28,8 @@ def _b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _export(
-    agency: Agency, out: Path, since: str = "2030-01-03", until: str = "2030-01-04"
-) -> dict:
-    result = agency.run(
-        "audit", "export", "--since", since, "--until", until, "-o", str(out), "--json"
-    )
+def _export(agency: Agency, out: Path, since: str = "2030-01-03", until: str = "2030-01-04") -> dict:
+    result = agency.run("audit", "export", "--since", since, "--until", until, "-o", str(out), "--json")
     assert result.exit_code == 0, result.stderr
     return result.json()  # type: ignore[return-value]
 
@@ -49,14 +45,10 @@ def _rehash(record: dict[str, Any]) -> str:
     """docs/AUDIT.md: SHA-256 over the canonical JSON of the record without its hash."""
     body = {k: record[k] for k in ("seq", "at", "actor", "action", "partner", "details", "prev")}
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return (
-        base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
-    )
+    return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
 
 
-def test_joserfc_verifies_the_extract_and_its_records_rechain(
-    trail: Agency, tmp_path: Path
-) -> None:
+def test_joserfc_verifies_the_extract_and_its_records_rechain(trail: Agency, tmp_path: Path) -> None:
     out = tmp_path / "extract.jws"
     summary = _export(trail, out)
     assert (summary["first_seq"], summary["last_seq"], summary["records"]) == (3, 4, 2)
@@ -66,9 +58,7 @@ def test_joserfc_verifies_the_extract_and_its_records_rechain(
     keys = _exported_public_keys(trail, tmp_path)
     header = json.loads(_b64url_decode(text.split(".")[0]))
     assert header["typ"] == "cti-audit-extract+jws" and header["alg"] == "EdDSA"
-    signed = rfc_jws.deserialize_compact(
-        text, OKPKey.import_key(keys[header["kid"]]), algorithms=["EdDSA"]
-    )
+    signed = rfc_jws.deserialize_compact(text, OKPKey.import_key(keys[header["kid"]]), algorithms=["EdDSA"])
     document = json.loads(signed.payload)
 
     assert document["format"] == "cti-exchange-audit-extract/1"
@@ -100,18 +90,12 @@ def test_joserfc_verifies_the_extract_and_its_records_rechain(
     # A changed payload no longer verifies.
     parts = text.split(".")
     tampered = json.dumps(document | {"first_seq": 2}).encode()
-    forged = ".".join(
-        [parts[0], base64.urlsafe_b64encode(tampered).rstrip(b"=").decode(), parts[2]]
-    )
+    forged = ".".join([parts[0], base64.urlsafe_b64encode(tampered).rstrip(b"=").decode(), parts[2]])
     with pytest.raises(BadSignatureError):
-        rfc_jws.deserialize_compact(
-            forged, OKPKey.import_key(keys[header["kid"]]), algorithms=["EdDSA"]
-        )
+        rfc_jws.deserialize_compact(forged, OKPKey.import_key(keys[header["kid"]]), algorithms=["EdDSA"])
 
 
-def test_verify_extract_checks_signature_chain_head_and_agency(
-    trail: Agency, tmp_path: Path
-) -> None:
+def test_verify_extract_checks_signature_chain_head_and_agency(trail: Agency, tmp_path: Path) -> None:
     out = tmp_path / "extract.jws"
     _export(trail, out, since="2030-01-01", until="2030-01-06")
     text = out.read_text()
@@ -144,9 +128,7 @@ def test_export_refuses_a_tampered_trail(
 ) -> None:
     store_sql.execute("""UPDATE audit_log SET details = '{"day":0}' WHERE seq = 2""")
     out = tmp_path / "extract.jws"
-    result = trail.run(
-        "audit", "export", "--since", "2030-01-01", "--until", "2030-01-09", "-o", str(out)
-    )
+    result = trail.run("audit", "export", "--since", "2030-01-01", "--until", "2030-01-09", "-o", str(out))
     assert result.exit_code == 4
     assert "record 2: its content no longer matches its hash" in result.stderr
     assert not out.exists()
@@ -154,9 +136,7 @@ def test_export_refuses_a_tampered_trail(
 
 def test_export_of_an_empty_period_and_the_export_record(trail: Agency, tmp_path: Path) -> None:
     out = tmp_path / "extract.jws"
-    empty = trail.run(
-        "audit", "export", "--since", "2031-01-01", "--until", "2031-12-31", "-o", str(out)
-    )
+    empty = trail.run("audit", "export", "--since", "2031-01-01", "--until", "2031-12-31", "-o", str(out))
     assert empty.exit_code == 6 and "no audit record between" in empty.stderr
     assert not out.exists()
 
@@ -173,9 +153,7 @@ def test_the_recipe_in_docs_audit_md_checks_a_real_extract(trail: Agency, tmp_pa
     _export(trail, out)
     keys = _exported_public_keys(trail, tmp_path)
     docs = (Path(__file__).resolve().parents[2] / "docs" / "AUDIT.md").read_text()
-    recipe = (
-        docs.split("In Python with joserfc", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
-    )
+    recipe = docs.split("In Python with joserfc", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     # The recipe's placeholders: the extract's file and the keys checked out of band.
     recipe = recipe.replace('"cert-fr-audit-2026-03.jws"', repr(str(out)))
     recipe = recipe.replace(

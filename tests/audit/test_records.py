@@ -14,21 +14,14 @@ def _actions(agency: Agency, *filters: str) -> list[dict]:
     return result.json()  # type: ignore[return-value]
 
 
-def test_push_pull_accept_reject_and_key_changes_are_recorded(
-    exchange: Exchange, tmp_path: Path
-) -> None:
+def test_push_pull_accept_reject_and_key_changes_are_recorded(exchange: Exchange, tmp_path: Path) -> None:
     fr, india = exchange.fr, exchange.india
     assert fr.run("push", str(write_iocs(tmp_path / "a.csv", 3)), "--to", "cert-in").exit_code == 0
     assert india.run("pull").exit_code == 0
     # CERT-FR rotates its keys and pushes before CERT-In learns the new ones: CERT-In rejects
     # the envelope (unknown signing key).
     assert fr.run("keys", "rotate").exit_code == 0
-    assert (
-        fr.run(
-            "push", str(write_iocs(tmp_path / "b.csv", 2, start=10)), "--to", "cert-in"
-        ).exit_code
-        == 0
-    )
+    assert fr.run("push", str(write_iocs(tmp_path / "b.csv", 2, start=10)), "--to", "cert-in").exit_code == 0
     assert india.run("pull").exit_code == 4
 
     fr_records = _actions(fr)

@@ -53,6 +53,4 @@ def test_times_on_the_command_line() -> None:
     assert parse_when("2030-01-04", "--until", end_of_day=True).isoformat() == (
         "2030-01-04T23:59:59.999999+00:00"
     )
-    assert parse_when("2030-01-04T10:00:00+05:30", "--since") == datetime(
-        2030, 1, 4, 4, 30, tzinfo=UTC
-    )
+    assert parse_when("2030-01-04T10:00:00+05:30", "--since") == datetime(2030, 1, 4, 4, 30, tzinfo=UTC)

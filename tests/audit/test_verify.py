@@ -110,9 +110,7 @@ def test_record_deleted_in_the_middle(trail: Agency, store_sql: sqlite3.Connecti
     _assert_tampered(trail, 4, "deleted")
 
 
-def test_record_deleted_and_the_rest_renumbered(
-    trail: Agency, store_sql: sqlite3.Connection
-) -> None:
+def test_record_deleted_and_the_rest_renumbered(trail: Agency, store_sql: sqlite3.Connection) -> None:
     store_sql.execute("DELETE FROM audit_log WHERE seq = 4")
     store_sql.execute("UPDATE audit_log SET seq = seq - 1 WHERE seq > 4")
     _assert_tampered(trail, 4, "edited")
@@ -155,9 +153,7 @@ def test_forged_head_signature(trail: Agency, store_sql: sqlite3.Connection) -> 
     assert "signature does not verify" in report["first_bad"]["reason"]
 
 
-def test_rewritten_chain_is_caught_by_the_signed_head(
-    trail: Agency, store_sql: sqlite3.Connection
-) -> None:
+def test_rewritten_chain_is_caught_by_the_signed_head(trail: Agency, store_sql: sqlite3.Connection) -> None:
     """Every hash recomputed after an edit: the links hold, the signed head does not."""
     _sign_head(trail)  # head at 6
     record_event(ProfileHome(trail.home), "triage", details={"day": 7})

@@ -49,11 +49,19 @@ def test_schema_violation_names_the_field(cert_fr: Agency) -> None:
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     env = {"CTI_EXCHANGE_HOME": str(tmp_path / "none"), "PATH": "/usr/bin:/bin"}
-    plain = subprocess.run([sys.executable, "-m", "cti_exchange", "keys", "show"],
-                           capture_output=True, text=True, env=env)
+    plain = subprocess.run(
+        [sys.executable, "-m", "cti_exchange", "keys", "show"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert plain.returncode == 2 and "Traceback" not in plain.stderr
-    debug = subprocess.run([sys.executable, "-m", "cti_exchange", "--debug", "keys", "show"],
-                           capture_output=True, text=True, env=env)
+    debug = subprocess.run(
+        [sys.executable, "-m", "cti_exchange", "--debug", "keys", "show"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert debug.returncode != 0 and "Traceback" in debug.stderr
 
 

@@ -45,8 +45,9 @@ def test_init_creates_valid_profile_and_private_keys(tmp_path: Path) -> None:
 def test_identity_id_is_stable_for_an_agency(tmp_path: Path) -> None:
     ids = []
     for n in range(2):
-        result = run_cli("init", "--agency", "cert-fr", "--name", "CERT-FR", "--json",
-                         home=tmp_path / f"h{n}")
+        result = run_cli(
+            "init", "--agency", "cert-fr", "--name", "CERT-FR", "--json", home=tmp_path / f"h{n}"
+        )
         ids.append(result.json()["identity"])
     assert ids[0] == ids[1]
 
@@ -73,8 +74,7 @@ def test_init_refuses_leftover_keys_without_profile(tmp_path: Path) -> None:
 
 def test_home_from_environment(tmp_path: Path) -> None:
     home = tmp_path / "env-home"
-    result = run_cli("init", "--agency", "cert-in", "--name", "CERT-In",
-                     env={"CTI_EXCHANGE_HOME": str(home)})
+    result = run_cli("init", "--agency", "cert-in", "--name", "CERT-In", env={"CTI_EXCHANGE_HOME": str(home)})
     assert result.exit_code == 0, result.stderr
     assert (home / "config.toml").exists()
     shown = run_cli("keys", "show", "--json", env={"CTI_EXCHANGE_HOME": str(home)})
@@ -82,25 +82,53 @@ def test_home_from_environment(tmp_path: Path) -> None:
 
 
 def test_passphrase_rules(tmp_path: Path) -> None:
-    short = run_cli("init", "--agency", "cert-fr", "--name", "F", home=tmp_path / "a",
-                    env={"CTI_EXCHANGE_PASSPHRASE": "short"})
+    short = run_cli(
+        "init",
+        "--agency",
+        "cert-fr",
+        "--name",
+        "F",
+        home=tmp_path / "a",
+        env={"CTI_EXCHANGE_PASSPHRASE": "short"},
+    )
     assert short.exit_code == 3 and "shorter than 12" in short.stderr
 
-    none = run_cli("init", "--agency", "cert-fr", "--name", "F", home=tmp_path / "b",
-                   env={"CTI_EXCHANGE_PASSPHRASE": ""})
+    none = run_cli(
+        "init",
+        "--agency",
+        "cert-fr",
+        "--name",
+        "F",
+        home=tmp_path / "b",
+        env={"CTI_EXCHANGE_PASSPHRASE": ""},
+    )
     assert none.exit_code == 3
     assert "CTI_EXCHANGE_PASSPHRASE_FILE" in none.stderr
 
     loose = tmp_path / "pass.txt"
     loose.write_text(PASSPHRASE + "\n")
     loose.chmod(0o644)
-    refused = run_cli("init", "--agency", "cert-fr", "--name", "F", home=tmp_path / "c",
-                      env={"CTI_EXCHANGE_PASSPHRASE": "", "CTI_EXCHANGE_PASSPHRASE_FILE": str(loose)})
+    refused = run_cli(
+        "init",
+        "--agency",
+        "cert-fr",
+        "--name",
+        "F",
+        home=tmp_path / "c",
+        env={"CTI_EXCHANGE_PASSPHRASE": "", "CTI_EXCHANGE_PASSPHRASE_FILE": str(loose)},
+    )
     assert refused.exit_code == 2 and "chmod 600" in refused.stderr
 
     loose.chmod(0o600)
-    ok = run_cli("init", "--agency", "cert-fr", "--name", "F", home=tmp_path / "c",
-                 env={"CTI_EXCHANGE_PASSPHRASE": "", "CTI_EXCHANGE_PASSPHRASE_FILE": str(loose)})
+    ok = run_cli(
+        "init",
+        "--agency",
+        "cert-fr",
+        "--name",
+        "F",
+        home=tmp_path / "c",
+        env={"CTI_EXCHANGE_PASSPHRASE": "", "CTI_EXCHANGE_PASSPHRASE_FILE": str(loose)},
+    )
     assert ok.exit_code == 0, ok.stderr
     # the file's passphrase (without its newline) unlocks the keys
     shown = run_cli("keys", "export", "-o", str(tmp_path / "x.json"), home=tmp_path / "c")
@@ -115,14 +143,14 @@ def test_country_needed_when_not_in_id(tmp_path: Path) -> None:
 
 
 def test_bad_agency_id_names_the_field(tmp_path: Path) -> None:
-    result = run_cli("init", "--agency", "CERT FR", "--name", "x", "--country", "FR",
-                     home=tmp_path / "x")
+    result = run_cli("init", "--agency", "CERT FR", "--name", "x", "--country", "FR", home=tmp_path / "x")
     assert result.exit_code == 2
     assert "agency.id" in result.stderr
     assert not (tmp_path / "x" / "keys").exists()
 
 
 def test_clear_default_tlp_refused(tmp_path: Path) -> None:
-    result = run_cli("init", "--agency", "cert-fr", "--name", "F", "--default-tlp", "clear",
-                     home=tmp_path / "x")
+    result = run_cli(
+        "init", "--agency", "cert-fr", "--name", "F", "--default-tlp", "clear", home=tmp_path / "x"
+    )
     assert result.exit_code == 2 and "CLEAR" in result.stderr

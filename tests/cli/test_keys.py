@@ -44,8 +44,13 @@ def test_export_is_a_signed_public_jwks(cert_fr: Agency, tmp_path: Path) -> None
 
 
 def test_wrong_passphrase_is_one_line_auth_error(cert_fr: Agency, tmp_path: Path) -> None:
-    result = cert_fr.run("keys", "export", "-o", str(tmp_path / "x.json"),
-                         env={"CTI_EXCHANGE_PASSPHRASE": "wrong wrong wrong"})
+    result = cert_fr.run(
+        "keys",
+        "export",
+        "-o",
+        str(tmp_path / "x.json"),
+        env={"CTI_EXCHANGE_PASSPHRASE": "wrong wrong wrong"},
+    )
     assert result.exit_code == 3
     assert result.stderr.startswith("cti-exchange: error: wrong passphrase")
     assert result.stderr.count("\n") == 1
@@ -70,9 +75,7 @@ def test_rotation_keeps_old_keys_verifying(cert_fr: Agency, cert_in: Agency, tmp
     new_kids = {k["kid"] for k in rotated.json()["new_keys"]}
     assert len(new_kids) == 2 and not new_kids & old_kids
     keys = cert_fr.run("keys", "show", "--json").json()["keys"]
-    assert {k["kid"]: k["status"] for k in keys if k["kid"] in old_kids} == dict.fromkeys(
-        old_kids, "retired"
-    )
+    assert {k["kid"]: k["status"] for k in keys if k["kid"] in old_kids} == dict.fromkeys(old_kids, "retired")
     assert stat.S_IMODE((cert_fr.home / "keys" / "private.jwe").stat().st_mode) == 0o600
 
     # The partner accepts the rotation because a key it already pinned signed it ...
@@ -108,7 +111,8 @@ def test_revocation(cert_fr: Agency, cert_in: Agency, tmp_path: Path) -> None:
 
     # Revoking the current key makes a replacement at once: a revoked key is never used again.
     current = next(
-        k["kid"] for k in cert_fr.run("keys", "show", "--json").json()["keys"]
+        k["kid"]
+        for k in cert_fr.run("keys", "show", "--json").json()["keys"]
         if k["use"] == "sig" and k["status"] == "current"
     )
     replaced = cert_fr.run("keys", "revoke", current, "--json").json()
@@ -118,8 +122,16 @@ def test_revocation(cert_fr: Agency, cert_in: Agency, tmp_path: Path) -> None:
     doc = cert_fr.export_keys(tmp_path / "revoked.json")
     refused = cert_in.run("partners", "update-keys", "cert-fr", "--jwks", str(doc))
     assert refused.exit_code == 4 and "--fingerprint" in refused.stderr
-    accepted = cert_in.run("partners", "update-keys", "cert-fr", "--jwks", str(doc),
-                           "--fingerprint", replaced["replacement"]["thumbprint"], "--json")
+    accepted = cert_in.run(
+        "partners",
+        "update-keys",
+        "cert-fr",
+        "--jwks",
+        str(doc),
+        "--fingerprint",
+        replaced["replacement"]["thumbprint"],
+        "--json",
+    )
     assert accepted.exit_code == 0, accepted.stderr
     assert set(accepted.json()["newly_revoked"]) == {old_sig}
     assert current in accepted.json()["added"]  # never pinned before, arrives already revoked
@@ -138,8 +150,15 @@ def test_rollback_to_an_older_key_document_refused(cert_fr: Agency, cert_in: Age
     old = cert_fr.export_keys(tmp_path / "old.json")
     cert_fr.run("keys", "rotate")
     new = cert_fr.export_keys(tmp_path / "new.json")
-    result = cert_in.run("partners", "add", "cert-fr", "--jwks", str(new),
-                         "--fingerprint", cert_fr.signing_fingerprint())
+    result = cert_in.run(
+        "partners",
+        "add",
+        "cert-fr",
+        "--jwks",
+        str(new),
+        "--fingerprint",
+        cert_fr.signing_fingerprint(),
+    )
     assert result.exit_code == 0, result.stderr
     rollback = cert_in.run("partners", "update-keys", "cert-fr", "--jwks", str(old))
     assert rollback.exit_code == 4 and "rollback" in rollback.stderr

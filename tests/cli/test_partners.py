@@ -50,8 +50,15 @@ def test_private_member_refused(cert_fr: Agency, cert_in: Agency, tmp_path: Path
     doc["payload"] = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(doc))
-    result = cert_in.run("partners", "add", "cert-fr", "--jwks", str(bad),
-                         "--fingerprint", cert_fr.signing_fingerprint())
+    result = cert_in.run(
+        "partners",
+        "add",
+        "cert-fr",
+        "--jwks",
+        str(bad),
+        "--fingerprint",
+        cert_fr.signing_fingerprint(),
+    )
     assert result.exit_code == 2
     assert "private key material" in result.stderr
 
@@ -71,8 +78,9 @@ def test_unsigned_or_tampered_files_refused(cert_fr: Agency, cert_in: Agency, tm
     r2 = cert_in.run("partners", "add", "cert-fr", "--jwks", str(tampered), "--fingerprint", fp)
     assert r2.exit_code == 4 and "no signature verifies" in r2.stderr
 
-    missing = cert_in.run("partners", "add", "cert-fr", "--jwks", str(tmp_path / "nope.json"),
-                          "--fingerprint", fp)
+    missing = cert_in.run(
+        "partners", "add", "cert-fr", "--jwks", str(tmp_path / "nope.json"), "--fingerprint", fp
+    )
     assert missing.exit_code == 2 and "does not exist" in missing.stderr
 
     garbage = tmp_path / "garbage.json"
@@ -83,16 +91,31 @@ def test_unsigned_or_tampered_files_refused(cert_fr: Agency, cert_in: Agency, tm
 
 def test_own_keys_and_duplicates_refused(cert_fr: Agency, cert_in: Agency, tmp_path: Path) -> None:
     own = cert_fr.export_keys(tmp_path / "own.json")
-    r = cert_fr.run("partners", "add", "me", "--jwks", str(own), "--fingerprint",
-                    cert_fr.signing_fingerprint())
+    r = cert_fr.run(
+        "partners", "add", "me", "--jwks", str(own), "--fingerprint", cert_fr.signing_fingerprint()
+    )
     assert r.exit_code == 2 and "our own" in r.stderr
     pin(cert_in, cert_fr, tmp_path)
     doc = tmp_path / "cert-fr.keys.json"
-    again = cert_in.run("partners", "add", "cert-fr", "--jwks", str(doc), "--fingerprint",
-                        cert_fr.signing_fingerprint())
+    again = cert_in.run(
+        "partners",
+        "add",
+        "cert-fr",
+        "--jwks",
+        str(doc),
+        "--fingerprint",
+        cert_fr.signing_fingerprint(),
+    )
     assert again.exit_code == 2 and "already pinned" in again.stderr
-    alias = cert_in.run("partners", "add", "france", "--jwks", str(doc), "--fingerprint",
-                        cert_fr.signing_fingerprint())
+    alias = cert_in.run(
+        "partners",
+        "add",
+        "france",
+        "--jwks",
+        str(doc),
+        "--fingerprint",
+        cert_fr.signing_fingerprint(),
+    )
     assert alias.exit_code == 2 and "already pinned as partner" in alias.stderr
 
 
@@ -100,16 +123,39 @@ def test_update_keys_from_another_agency_refused(tmp_path: Path, partnered: tupl
     cert_fr, cert_in = partnered
     impostor = make_agency(tmp_path, "cert-xx", "Impostor")
     doc = impostor.export_keys(tmp_path / "xx.json")
-    r = cert_in.run("partners", "update-keys", "cert-fr", "--jwks", str(doc),
-                    "--fingerprint", impostor.signing_fingerprint())
+    r = cert_in.run(
+        "partners",
+        "update-keys",
+        "cert-fr",
+        "--jwks",
+        str(doc),
+        "--fingerprint",
+        impostor.signing_fingerprint(),
+    )
     assert r.exit_code == 4 and "not of cert-fr" in r.stderr
 
 
 def test_set_taxii_settings_validates_against_schema(partnered: tuple[Agency, Agency]) -> None:
     cert_fr, _ = partnered
-    r = cert_fr.run("partners", "set", "cert-in", "--api-root", "https://taxii.example.in/exchange/",
-                    "--read-collection", "c-in", "--write-collection", "c-out", "--auth", "basic",
-                    "--username", "cert-fr", "--secret-env", "CTI_TAXII_SECRET", "--max-tlp", "green")
+    r = cert_fr.run(
+        "partners",
+        "set",
+        "cert-in",
+        "--api-root",
+        "https://taxii.example.in/exchange/",
+        "--read-collection",
+        "c-in",
+        "--write-collection",
+        "c-out",
+        "--auth",
+        "basic",
+        "--username",
+        "cert-fr",
+        "--secret-env",
+        "CTI_TAXII_SECRET",
+        "--max-tlp",
+        "green",
+    )
     assert r.exit_code == 0, r.stderr
     config = tomllib.loads((cert_fr.home / "config.toml").read_text())
     jsonschema.validate(config, load_schema("profile.schema.json"))

@@ -63,9 +63,7 @@ def test_every_check_passes_on_a_healthy_exchange(exchange: Exchange) -> None:
         assert set(_statuses(checks).values()) == {"ok"}, checks
         for what in ("pinned keys", "TAXII settings", "reachable", "access", "clock"):
             assert checks[f"partner {partner}: {what}"]["status"] == "ok"
-        assert {"config", "key files", "passphrase", "store", "audit trail", "outbox"} <= set(
-            checks
-        )
+        assert {"config", "key files", "passphrase", "store", "audit trail", "outbox"} <= set(checks)
 
     text = exchange.fr.run("doctor")
     assert text.exit_code == 0
@@ -137,17 +135,14 @@ def test_passphrase_for_unattended_use(cert_fr: Agency, tmp_path: Path) -> None:
     code, checks, _ = _doctor(
         cert_fr, "--offline", env=no_env | {"CTI_EXCHANGE_PASSPHRASE_FILE": str(passphrase_file)}
     )
-    assert code == 2 and checks["passphrase"]["fix"].startswith(
-        f"run `chmod 600 {passphrase_file}`"
-    )
+    assert code == 2 and checks["passphrase"]["fix"].startswith(f"run `chmod 600 {passphrase_file}`")
 
     passphrase_file.chmod(0o600)
     code, checks, _ = _doctor(
         cert_fr, "--offline", env=no_env | {"CTI_EXCHANGE_PASSPHRASE_FILE": str(passphrase_file)}
     )
     assert (
-        checks["passphrase"]["status"] == "ok"
-        and f"file {passphrase_file}" in checks["passphrase"]["detail"]
+        checks["passphrase"]["status"] == "ok" and f"file {passphrase_file}" in checks["passphrase"]["detail"]
     )
 
 
@@ -178,9 +173,7 @@ def test_tampered_audit_trail_and_corrupt_store(cert_fr: Agency) -> None:
     code, checks, _ = _doctor(cert_fr, "--offline")
     assert code == 4
     assert checks["store"]["status"] == "fail"
-    assert (
-        "integrity_check: row 1 missing from index audit_log_by_time" in checks["store"]["detail"]
-    )
+    assert "integrity_check: row 1 missing from index audit_log_by_time" in checks["store"]["detail"]
 
     # Overwritten pages: the store does not even open.
     data = bytearray(store.read_bytes())
@@ -207,9 +200,7 @@ def test_partner_settings_and_pinned_key_expiry(partnered: tuple[Agency, Agency]
     code, checks, _ = _doctor(fr, "--offline")
     assert code == 2
     settings = checks["partner cert-in: TAXII settings"]
-    assert settings["status"] == "fail" and settings["fix"].startswith(
-        "cti-exchange partners set cert-in"
-    )
+    assert settings["status"] == "fail" and settings["fix"].startswith("cti-exchange partners set cert-in")
 
     _offline_taxii(fr, "cert-in")
     pinned = fr.home / "partners" / "cert-in.keys.json"
@@ -225,11 +216,7 @@ def test_partner_settings_and_pinned_key_expiry(partnered: tuple[Agency, Agency]
     code, checks, _ = _doctor(fr, "--offline")
     assert code == 2
     keys = checks["partner cert-in: pinned keys"]
-    assert (
-        keys["status"] == "fail"
-        and "their signing key" in keys["detail"]
-        and "expired" in keys["detail"]
-    )
+    assert keys["status"] == "fail" and "their signing key" in keys["detail"] and "expired" in keys["detail"]
     assert "cti-exchange partners update-keys cert-in" in keys["fix"]
 
     # A pinned file that no longer holds the pinned fingerprint.
@@ -238,10 +225,7 @@ def test_partner_settings_and_pinned_key_expiry(partnered: tuple[Agency, Agency]
     doc["key_status"] = {k["kid"]: doc["key_status"][k["kid"]] for k in doc["keys"]}
     pinned.write_text(json.dumps(doc))
     code, checks, _ = _doctor(fr, "--offline")
-    assert (
-        code == 2
-        and "does not hold the key pinned" in checks["partner cert-in: pinned keys"]["detail"]
-    )
+    assert code == 2 and "does not hold the key pinned" in checks["partner cert-in: pinned keys"]["detail"]
 
 
 def test_our_keys_expiring_soon_warn_and_expired_fail(cert_fr: Agency) -> None:
@@ -253,9 +237,7 @@ def test_our_keys_expiring_soon_warn_and_expired_fail(cert_fr: Agency) -> None:
     assert "keys rotate" in (soon.result("our signing key").fix or "")
     assert soon.exit_code is ExitCode.OK
 
-    late = run_doctor(
-        ProfileHome(cert_fr.home), offline=True, environ=env, now=expires + timedelta(days=1)
-    )
+    late = run_doctor(ProfileHome(cert_fr.home), offline=True, environ=env, now=expires + timedelta(days=1))
     assert late.result("our signing key").status is CheckStatus.FAIL
     assert late.exit_code is ExitCode.USAGE
 
@@ -269,16 +251,14 @@ def test_outbox_warns_about_envelopes_undelivered_too_long(
     assert queued.exit_code == 0, queued.stderr
     env = {"CTI_EXCHANGE_PASSPHRASE": PASSPHRASE}
     assert (
-        run_doctor(ProfileHome(fr.home), offline=True, environ=env).result("outbox").status
-        is CheckStatus.OK
+        run_doctor(ProfileHome(fr.home), offline=True, environ=env).result("outbox").status is CheckStatus.OK
     )
     later = run_doctor(
         ProfileHome(fr.home), offline=True, environ=env, now=datetime.now(UTC) + timedelta(hours=25)
     )
     outbox = later.result("outbox")
     assert (
-        outbox.status is CheckStatus.WARN
-        and "1 envelope(s) undelivered for more than 24 h" in outbox.detail
+        outbox.status is CheckStatus.WARN and "1 envelope(s) undelivered for more than 24 h" in outbox.detail
     )
     assert later.ok
 
@@ -309,9 +289,7 @@ def test_no_check_raises(tmp_path: Path) -> None:
         ("refused", CheckStatus.FAIL),
         ("after", CheckStatus.SKIP),
     ]
-    assert (
-        report.results[0].exit_code is ExitCode.INTERNAL and "KeyError" in report.results[0].detail
-    )
+    assert report.results[0].exit_code is ExitCode.INTERNAL and "KeyError" in report.results[0].detail
     assert report.results[1].exit_code is ExitCode.AUTH and report.results[1].fix == "fix it"
     assert report.exit_code is ExitCode.INTERNAL
 
@@ -332,13 +310,8 @@ def test_clock_skew_is_judged_from_the_date_header() -> None:
     assert judge(299) is CheckStatus.WARN
     assert judge(301) is CheckStatus.FAIL
     assert judge(-3600) is CheckStatus.FAIL
-    failed = judge_clock_skew(
-        "clock", format_datetime(now - timedelta(seconds=400), usegmt=True), now, 300
-    )
-    assert (
-        failed.detail
-        == "our clock is 400 s ahead of the server's, beyond the 300 s envelopes allow"
-    )
+    failed = judge_clock_skew("clock", format_datetime(now - timedelta(seconds=400), usegmt=True), now, 300)
+    assert failed.detail == "our clock is 400 s ahead of the server's, beyond the 300 s envelopes allow"
     assert "time synchronisation" in (failed.fix or "")
     assert judge_clock_skew("clock", None, now, 300).status is CheckStatus.WARN
     assert judge_clock_skew("clock", "yesterday-ish", now, 300).status is CheckStatus.WARN

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
+from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 from jwcrypto.jwa import JWA
 
 from cti_exchange.envelope.artifact import ROUTING_EXTENSION_ID, SCO_NAMESPACE
@@ -93,15 +93,11 @@ class Party:
 
     def with_signing_key(self, key_change: dict[str, Any]) -> Party:
         """The same party as a receiver pins it after a status change of its signing key."""
-        keys = tuple(
-            replace(k, **key_change) if k.kid == self.signing_kid else k for k in self.keyring.keys
-        )
+        keys = tuple(replace(k, **key_change) if k.kid == self.signing_kid else k for k in self.keyring.keys)
         return replace(self, keyring=self.keyring.replace_keys(keys, NOW))
 
 
-def make_party(
-    agency_id: str, *, created: datetime = KEYS_CREATED, lifetime_days: int = 365
-) -> Party:
+def make_party(agency_id: str, *, created: datetime = KEYS_CREATED, lifetime_days: int = 365) -> Party:
     signing, signing_info = generate_key_pair(KeyUse.SIG, agency_id, created, lifetime_days)
     encryption, encryption_info = generate_key_pair(KeyUse.ENC, agency_id, created, lifetime_days)
     ring = Keyring(AgencyRef(agency_id, agency_id.upper()), (signing_info, encryption_info))
@@ -141,9 +137,7 @@ def indicator(value: str, *, tlp: Tlp = Tlp.AMBER, seed: int = 0) -> dict[str, A
     }
 
 
-def make_bundle(
-    objects: list[dict[str, Any]] | None = None, *, indent: int | None = None
-) -> Bundle:
+def make_bundle(objects: list[dict[str, Any]] | None = None, *, indent: int | None = None) -> Bundle:
     objects = objects if objects is not None else [indicator("198.51.100.7")]
     bundle_id = f"bundle--{uuid.uuid4()}"
     doc = {"type": "bundle", "id": bundle_id, "objects": objects}
@@ -255,9 +249,7 @@ class Node:
         self.inbox.record(opened)
         return opened
 
-    def rejects(
-        self, artifact: dict[str, Any], reason: RejectReason, **kwargs: Any
-    ) -> EnvelopeRejected:
+    def rejects(self, artifact: dict[str, Any], reason: RejectReason, **kwargs: Any) -> EnvelopeRejected:
         """Asserts opening fails with exactly `reason` and nothing is recorded as received."""
         before = (set(self.inbox.seen), dict(self.inbox.channels))
         with pytest.raises(EnvelopeRejected) as caught:
@@ -279,9 +271,7 @@ class World:
 
 
 def make_world() -> World:
-    fr, in_, de, mallory = (
-        Node(make_party(a)) for a in ("cert-fr", "cert-in", "cert-de", "mallory")
-    )
+    fr, in_, de, mallory = (Node(make_party(a)) for a in ("cert-fr", "cert-in", "cert-de", "mallory"))
     fr.pin(in_.party, de.party)
     in_.pin(fr.party, de.party)
     de.pin(fr.party, in_.party)
@@ -396,9 +386,7 @@ def deflate(data: bytes) -> bytes:
 def concat_kdf_kek(shared_secret: bytes) -> bytes:
     """RFC 7518 section 4.6.2 for ECDH-ES+A256KW with no apu/apv (docs/ENVELOPE.md section 2)."""
     alg = b"ECDH-ES+A256KW"
-    other_info = (
-        struct.pack(">I", len(alg)) + alg + struct.pack(">I", 0) * 2 + struct.pack(">I", 256)
-    )
+    other_info = struct.pack(">I", len(alg)) + alg + struct.pack(">I", 0) * 2 + struct.pack(">I", 256)
     return ConcatKDFHash(hashes.SHA256(), 32, other_info).derive(shared_secret)
 
 
@@ -417,9 +405,7 @@ def recipient_entry(kid: str, epk_x: bytes, shared_secret: bytes, cek: bytes) ->
 def honest_entry(recipient: Party, cek: bytes) -> dict[str, Any]:
     """What a correct sender does: a fresh ephemeral key agreed with the recipient's key."""
     ephemeral = X25519PrivateKey.generate()
-    peer = X25519PublicKey.from_public_bytes(
-        b64url_decode(recipient.encryption_key["x"], what="x")
-    )
+    peer = X25519PublicKey.from_public_bytes(b64url_decode(recipient.encryption_key["x"], what="x"))
     epk_x = ephemeral.public_key().public_bytes_raw()
     return recipient_entry(recipient.encryption_kid, epk_x, ephemeral.exchange(peer), cek)
 

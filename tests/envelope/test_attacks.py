@@ -111,9 +111,7 @@ def flip_jwe_part(jwe: dict[str, Any], part: str, entry: int = 0) -> None:
     elif part in ("iv", "ciphertext", "tag"):
         jwe[part] = flip_b64url(jwe[part], 5)
     elif part == "encrypted_key":
-        jwe["recipients"][entry]["encrypted_key"] = flip_b64url(
-            jwe["recipients"][entry]["encrypted_key"], 17
-        )
+        jwe["recipients"][entry]["encrypted_key"] = flip_b64url(jwe["recipients"][entry]["encrypted_key"], 17)
     elif part == "epk":
         epk = jwe["recipients"][entry]["header"]["epk"]
         epk["x"] = flip_b64url(epk["x"], 9)
@@ -189,9 +187,7 @@ def test_a_signature_re_encoded_to_the_same_bytes(world: World, sealed: SealedEn
 
 
 @pytest.mark.parametrize("member", ["tag", "encrypted_key", "epk"])
-def test_a_jwe_member_re_encoded_to_the_same_bytes(
-    world: World, sealed: SealedEnvelope, member: str
-) -> None:
+def test_a_jwe_member_re_encoded_to_the_same_bytes(world: World, sealed: SealedEnvelope, member: str) -> None:
     jwe = artifact_jwe(sealed.artifact)
     if member == "tag":
         jwe["tag"] = respell_last_character(jwe["tag"].encode()).decode()
@@ -207,9 +203,7 @@ def test_a_jwe_member_re_encoded_to_the_same_bytes(
 # -- who signed ------------------------------------------------------------------------------
 
 
-def test_a_signature_by_another_key_under_the_senders_kid(
-    world: World, sealed: SealedEnvelope
-) -> None:
+def test_a_signature_by_another_key_under_the_senders_kid(world: World, sealed: SealedEnvelope) -> None:
     impostor = make_party("cert-fr")  # a fresh key pretending to be CERT-FR's
     key = impostor.signing_key | {"kid": world.fr.party.signing_kid}
     forged = resign(sealed, world.in_.party, key, [world.in_.party])
@@ -226,28 +220,41 @@ def test_a_signer_who_is_not_a_pinned_partner(world: World, bundle: Bundle) -> N
 def test_a_key_the_sender_never_published(world: World, sealed: SealedEnvelope) -> None:
     """CERT-FR rotated, but CERT-In has not pinned the new key yet (or it is not CERT-FR's)."""
     unpublished = make_party("cert-fr").signing_key
-    forged = resign(sealed, world.in_.party, unpublished, [world.in_.party],
-                    change=lambda h: h.update(kid=unpublished["kid"]))
+    forged = resign(
+        sealed,
+        world.in_.party,
+        unpublished,
+        [world.in_.party],
+        change=lambda h: h.update(kid=unpublished["kid"]),
+    )
     world.in_.rejects(forged, RejectReason.UNKNOWN_KEY)
 
 
 def test_a_partner_impersonating_another_partner(world: World, sealed: SealedEnvelope) -> None:
     """CERT-DE, pinned by CERT-In, signs with its own genuine key but claims to be CERT-FR."""
-    forged = resign(sealed, world.in_.party, world.de.party.signing_key, [world.in_.party],
-                    change=lambda h: h.update(kid=world.de.party.signing_kid))
+    forged = resign(
+        sealed,
+        world.in_.party,
+        world.de.party.signing_key,
+        [world.in_.party],
+        change=lambda h: h.update(kid=world.de.party.signing_kid),
+    )
     rejected = world.in_.rejects(forged, RejectReason.SENDER_KEY_MISMATCH)
     assert "cert-de" in rejected.detail and "cert-fr" in rejected.detail
 
 
 def test_a_kid_naming_the_senders_encryption_key(world: World, sealed: SealedEnvelope) -> None:
-    forged = resign(sealed, world.in_.party, world.fr.party.signing_key, [world.in_.party],
-                    change=lambda h: h.update(kid=world.fr.party.encryption_kid))
+    forged = resign(
+        sealed,
+        world.in_.party,
+        world.fr.party.signing_key,
+        [world.in_.party],
+        change=lambda h: h.update(kid=world.fr.party.encryption_kid),
+    )
     world.in_.rejects(forged, RejectReason.WRONG_KEY_USE)
 
 
-def test_a_revoked_key_is_rejected_for_envelopes_after_revocation(
-    world: World, bundle: Bundle
-) -> None:
+def test_a_revoked_key_is_rejected_for_envelopes_after_revocation(world: World, bundle: Bundle) -> None:
     """CERT-FR revoked its signing key yesterday (say it leaked); CERT-In has the revocation."""
     world.in_.pin(world.fr.party.with_signing_key(revoked_at(NOW - timedelta(days=1))))
     sealed_by_thief = world.fr.seal(bundle, [world.in_.party])
@@ -289,8 +296,9 @@ def _signing_input(sealed: SealedEnvelope, reader: Party, alg: str) -> bytes:
 @pytest.mark.parametrize("alg", ["none", "None", "NONE", ""])
 def test_alg_none(world: World, sealed: SealedEnvelope, alg: str) -> None:
     unsigned = _signing_input(sealed, world.in_.party, alg) + b"."
-    world.in_.rejects(reencrypt(sealed.artifact, unsigned, [world.in_.party]),
-                      RejectReason.UNSUPPORTED_ALGORITHM)
+    world.in_.rejects(
+        reencrypt(sealed.artifact, unsigned, [world.in_.party]), RejectReason.UNSUPPORTED_ALGORITHM
+    )
 
 
 def _public_key_encodings(party: Party) -> dict[str, bytes]:
@@ -321,8 +329,13 @@ def test_hmac_keyed_with_the_pinned_public_key(
 @pytest.mark.parametrize("alg", ["Ed25519", "ES256", "RS256", "eddsa"])
 def test_any_other_signature_algorithm(world: World, sealed: SealedEnvelope, alg: str) -> None:
     """Only exactly "EdDSA" (docs/ENVELOPE.md section 1), even the RFC 9864 spelling."""
-    forged = resign(sealed, world.in_.party, world.fr.party.signing_key, [world.in_.party],
-                    change=lambda h: h.update(alg=alg))
+    forged = resign(
+        sealed,
+        world.in_.party,
+        world.fr.party.signing_key,
+        [world.in_.party],
+        change=lambda h: h.update(alg=alg),
+    )
     world.in_.rejects(forged, RejectReason.UNSUPPORTED_ALGORITHM)
 
 
@@ -368,9 +381,7 @@ def test_an_unsupported_enc_zip_or_protected_alg(
 
 
 @pytest.mark.parametrize("alg", ["ECDH-ES", "ECDH-ES+A128KW", "A256KW", "RSA-OAEP-256", "dir"])
-def test_an_unsupported_key_management_algorithm(
-    world: World, sealed: SealedEnvelope, alg: str
-) -> None:
+def test_an_unsupported_key_management_algorithm(world: World, sealed: SealedEnvelope, alg: str) -> None:
     jwe = artifact_jwe(sealed.artifact)
     jwe["recipients"][0]["header"]["alg"] = alg
     world.in_.rejects(with_jwe(sealed.artifact, jwe), RejectReason.UNSUPPORTED_ALGORITHM)
@@ -456,10 +467,18 @@ def test_a_low_order_epk(world: World, sealed: SealedEnvelope, point: str) -> No
         {"kty": "OKP", "crv": "X25519", "x": b64(os.urandom(33)).decode()},
         {"kty": "OKP", "crv": "X25519"},
         {"kty": "OKP", "crv": "Ed25519", "x": b64(os.urandom(32)).decode()},
-        {"kty": "EC", "crv": "P-256", "x": b64(os.urandom(32)).decode(),
-         "y": b64(os.urandom(32)).decode()},
-        {"kty": "OKP", "crv": "X25519", "x": b64(os.urandom(32)).decode(),
-         "d": b64(os.urandom(32)).decode()},
+        {
+            "kty": "EC",
+            "crv": "P-256",
+            "x": b64(os.urandom(32)).decode(),
+            "y": b64(os.urandom(32)).decode(),
+        },
+        {
+            "kty": "OKP",
+            "crv": "X25519",
+            "x": b64(os.urandom(32)).decode(),
+            "d": b64(os.urandom(32)).decode(),
+        },
         "not-a-key",
     ],
     ids=["31-bytes", "33-bytes", "no-x", "ed25519", "p-256", "with-private-d", "string"],
@@ -482,8 +501,7 @@ def test_a_partner_forwarding_an_envelope_it_received(world: World, bundle: Bund
     """CERT-DE decrypts what CERT-FR sent it and re-encrypts the genuine, validly signed JWS to
     CERT-In. The signed recipients say CERT-DE only."""
     sealed = world.fr.seal(bundle, [world.de.party])
-    forwarded = reencrypt(sealed.artifact, decrypt_jws(sealed.artifact, world.de.party),
-                          [world.in_.party])
+    forwarded = reencrypt(sealed.artifact, decrypt_jws(sealed.artifact, world.de.party), [world.in_.party])
     forwarded = with_hints(forwarded, recipients=["cert-in"], sequences={"cert-in": 1})
     rejected = world.in_.rejects(forwarded, RejectReason.NOT_ADDRESSED_TO_US)
     assert "cert-de" in rejected.detail
@@ -497,8 +515,7 @@ def test_a_replay(world: World, sealed: SealedEnvelope) -> None:
 def test_a_replay_in_a_fresh_jwe(world: World, sealed: SealedEnvelope) -> None:
     """Re-encrypting the same signed JWS changes every JWE byte but not the envelope id."""
     world.in_.open(sealed.artifact)
-    again = reencrypt(sealed.artifact, decrypt_jws(sealed.artifact, world.in_.party),
-                      [world.in_.party])
+    again = reencrypt(sealed.artifact, decrypt_jws(sealed.artifact, world.in_.party), [world.in_.party])
     assert again["payload_bin"] != sealed.artifact["payload_bin"]
     world.in_.rejects(again, RejectReason.REPLAYED)
 
@@ -515,8 +532,16 @@ def test_a_replay_in_a_fresh_jwe(world: World, sealed: SealedEnvelope) -> None:
         {"sequences": {"cert-in": 1}},
         {"issued_at": "2026-11-23T10:04:59.999Z"},
     ],
-    ids=["envelope_id", "sender", "fewer-recipients", "recipient-order", "extra-recipient",
-         "sequence", "fewer-sequences", "issued_at"],
+    ids=[
+        "envelope_id",
+        "sender",
+        "fewer-recipients",
+        "recipient-order",
+        "extra-recipient",
+        "sequence",
+        "fewer-sequences",
+        "issued_at",
+    ],
 )
 def test_outer_hints_that_disagree_with_the_signed_header(
     world: World, sealed: SealedEnvelope, change: dict[str, Any]
@@ -526,9 +551,7 @@ def test_outer_hints_that_disagree_with_the_signed_header(
 
 
 @pytest.mark.parametrize("sequence", [1.0, "1", True, float("inf"), None])
-def test_hint_sequences_must_be_integers(
-    world: World, sealed: SealedEnvelope, sequence: Any
-) -> None:
+def test_hint_sequences_must_be_integers(world: World, sealed: SealedEnvelope, sequence: Any) -> None:
     """Not coerced: 1.0 or "1" is not the signed 1 (and json accepts Infinity)."""
     tampered = with_hints(sealed.artifact, sequences={"cert-in": sequence, "cert-de": 1})
     world.in_.rejects(tampered, RejectReason.MALFORMED_ENVELOPE)
@@ -539,14 +562,16 @@ def test_hint_sequences_must_be_integers(
 
 def test_issued_in_the_future(world: World, sealed: SealedEnvelope) -> None:
     """Five minutes of clock skew are allowed (the default), not more."""
-    world.in_.rejects(sealed.artifact, RejectReason.ISSUED_IN_FUTURE,
-                      now=NOW - timedelta(minutes=5, milliseconds=1))
+    world.in_.rejects(
+        sealed.artifact,
+        RejectReason.ISSUED_IN_FUTURE,
+        now=NOW - timedelta(minutes=5, milliseconds=1),
+    )
     assert world.in_.open(sealed.artifact, now=NOW - timedelta(minutes=5))
 
 
 def test_too_old(world: World, sealed: SealedEnvelope) -> None:
-    world.in_.rejects(sealed.artifact, RejectReason.TOO_OLD,
-                      now=NOW + timedelta(days=30, milliseconds=1))
+    world.in_.rejects(sealed.artifact, RejectReason.TOO_OLD, now=NOW + timedelta(days=30, milliseconds=1))
     assert world.in_.open(sealed.artifact, now=NOW + timedelta(days=30))
 
 
@@ -585,8 +610,7 @@ def test_a_validly_signed_but_malformed_header(
     world: World, sealed: SealedEnvelope, change: Callable[[dict[str, Any]], Any]
 ) -> None:
     """Signed by CERT-FR's real key (a buggy or compromised sender): still refused."""
-    forged = resign(sealed, world.in_.party, world.fr.party.signing_key, [world.in_.party],
-                    change=change)
+    forged = resign(sealed, world.in_.party, world.fr.party.signing_key, [world.in_.party], change=change)
     world.in_.rejects(forged, RejectReason.BAD_HEADER)
 
 
@@ -665,9 +689,7 @@ def test_an_object_count_other_than_the_signed_one(world: World, bundle: Bundle)
     ],
     ids=["no-pattern", "confidence-101", "id-of-another-type", "spec-2.0", "string"],
 )
-def test_invalid_stix_in_a_validly_signed_bundle(
-    world: World, objects: list[Any]
-) -> None:
+def test_invalid_stix_in_a_validly_signed_bundle(world: World, objects: list[Any]) -> None:
     bad = make_bundle(objects)
     sealed = world.fr.seal(bad, [world.in_.party])
     world.in_.rejects(sealed.artifact, RejectReason.INVALID_STIX)
@@ -675,15 +697,17 @@ def test_invalid_stix_in_a_validly_signed_bundle(
 
 @pytest.mark.parametrize(
     "payload",
-    [b'{"type":"bundle","id":"bundle--1","objects":[', b"\xff\xfe", b"[]", b'{"type":"report"}',
-     b"[" * 100_000],
+    [
+        b'{"type":"bundle","id":"bundle--1","objects":[',
+        b"\xff\xfe",
+        b"[]",
+        b'{"type":"report"}',
+        b"[" * 100_000,
+    ],
     ids=["truncated-json", "not-utf8", "array", "not-a-bundle", "nested-too-deep"],
 )
-def test_a_signed_payload_that_is_not_a_bundle(
-    world: World, sealed: SealedEnvelope, payload: bytes
-) -> None:
-    forged = resign(sealed, world.in_.party, world.fr.party.signing_key, [world.in_.party],
-                    payload=payload)
+def test_a_signed_payload_that_is_not_a_bundle(world: World, sealed: SealedEnvelope, payload: bytes) -> None:
+    forged = resign(sealed, world.in_.party, world.fr.party.signing_key, [world.in_.party], payload=payload)
     world.in_.rejects(forged, RejectReason.INVALID_STIX)
 
 
@@ -700,14 +724,10 @@ def test_an_oversized_payload(world: World) -> None:
     )
     sealed = world.fr.seal(big, [world.in_.party])
     assert len(sealed.artifact["payload_bin"]) > 256 * 1024 * 4 // 3
-    world.in_.rejects(
-        sealed.artifact, RejectReason.OVERSIZED_ENVELOPE, max_envelope_bytes=256 * 1024
-    )
+    world.in_.rejects(sealed.artifact, RejectReason.OVERSIZED_ENVELOPE, max_envelope_bytes=256 * 1024)
 
 
-def test_an_oversized_payload_is_refused_before_it_is_decoded(
-    world: World, sealed: SealedEnvelope
-) -> None:
+def test_an_oversized_payload_is_refused_before_it_is_decoded(world: World, sealed: SealedEnvelope) -> None:
     """Not even valid base64: the size is the first thing checked, so it costs nothing."""
     huge = dict(sealed.artifact, payload_bin="!" * (4 * 1024 * 1024))
     world.in_.rejects(huge, RejectReason.OVERSIZED_ENVELOPE, max_envelope_bytes=1024 * 1024)
@@ -718,8 +738,11 @@ def test_an_uncompressed_plaintext_over_the_limit(world: World, sealed: SealedEn
     cek = os.urandom(32)
     protected = {"enc": "A256GCM", "cty": "cti-envelope+jws"}  # zip is optional in the profile
     jwe = jwe_by_hand(jws, [honest_entry(world.in_.party, cek)], cek, protected)
-    world.in_.rejects(with_jwe(sealed.artifact, jwe), RejectReason.DECOMPRESSION_LIMIT,
-                      max_plaintext_bytes=len(jws) - 1)
+    world.in_.rejects(
+        with_jwe(sealed.artifact, jwe),
+        RejectReason.DECOMPRESSION_LIMIT,
+        max_plaintext_bytes=len(jws) - 1,
+    )
     assert world.in_.open(with_jwe(sealed.artifact, jwe), max_plaintext_bytes=len(jws))
 
 
@@ -784,7 +807,11 @@ def test_a_decompression_bomb_does_not_grow_the_process(tmp_path: Path) -> None:
         """
     )
     done = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
         check=False,
     )
     assert done.returncode == 0, done.stderr
@@ -857,8 +884,15 @@ def test_a_truncated_jws(
         lambda a: a.update(hashes={"SHA-256": "00" * 32}),
         lambda a: a["extensions"].update({next(iter(a["extensions"])): "hints"}),
     ],
-    ids=["not-artifact", "mime-type", "no-extension", "no-payload", "payload-not-string",
-         "hash-mismatch", "hints-not-object"],
+    ids=[
+        "not-artifact",
+        "mime-type",
+        "no-extension",
+        "no-payload",
+        "payload-not-string",
+        "hash-mismatch",
+        "hints-not-object",
+    ],
 )
 def test_a_malformed_artifact(
     world: World, sealed: SealedEnvelope, change: Callable[[dict[str, Any]], Any]
@@ -880,33 +914,40 @@ def test_a_malformed_artifact(
         ("recipients", ["entry"]),
         ("ciphertext", None),
     ],
-    ids=["iv-number", "tag-list", "protected-object", "protected-deep", "recipients-object",
-         "kid-list", "entry-string", "ciphertext-null"],
+    ids=[
+        "iv-number",
+        "tag-list",
+        "protected-object",
+        "protected-deep",
+        "recipients-object",
+        "kid-list",
+        "entry-string",
+        "ciphertext-null",
+    ],
 )
-def test_a_malformed_jwe_member(
-    world: World, sealed: SealedEnvelope, member: str, value: Any
-) -> None:
+def test_a_malformed_jwe_member(world: World, sealed: SealedEnvelope, member: str, value: Any) -> None:
     jwe = artifact_jwe(sealed.artifact)
     if member == "protected" and isinstance(value, str):
         value = b64(value.encode()).decode()
     jwe[member] = value
     with_value = with_jwe(sealed.artifact, jwe)
     expected = (
-        RejectReason.NOT_ADDRESSED_TO_US if member == "recipients" and "unhashable" in str(value)
+        RejectReason.NOT_ADDRESSED_TO_US
+        if member == "recipients" and "unhashable" in str(value)
         else RejectReason.MALFORMED_ENVELOPE
     )
     world.in_.rejects(with_value, expected)
 
 
 def test_a_jwe_nested_too_deep_for_the_json_parser(world: World, sealed: SealedEnvelope) -> None:
-    world.in_.rejects(with_jwe(sealed.artifact, b"[" * 100_000 + b"]" * 100_000),
-                      RejectReason.MALFORMED_ENVELOPE)
+    world.in_.rejects(
+        with_jwe(sealed.artifact, b"[" * 100_000 + b"]" * 100_000), RejectReason.MALFORMED_ENVELOPE
+    )
 
 
 def test_a_jws_header_nested_too_deep(world: World, sealed: SealedEnvelope) -> None:
     deep = b64(b"[" * 100_000) + b"." + b64(b"{}") + b"." + b64(bytes(64))
-    world.in_.rejects(reencrypt(sealed.artifact, deep, [world.in_.party]),
-                      RejectReason.MALFORMED_SIGNATURE)
+    world.in_.rejects(reencrypt(sealed.artifact, deep, [world.in_.party]), RejectReason.MALFORMED_SIGNATURE)
 
 
 def test_a_rejection_names_what_was_trusted(world: World, sealed: SealedEnvelope) -> None:

@@ -43,8 +43,10 @@ def bundle_file(tmp_path: Path, name: str = "bundle.json", bundle: Bundle | None
     envelope must carry these exact bytes, not a re-serialisation."""
     if bundle is None:
         bundle = make_bundle(
-            [indicator(f"198.51.100.{i}", seed=i) | {"description": "Serveur C2 — Île-de-France"}
-             for i in range(1, 4)],
+            [
+                indicator(f"198.51.100.{i}", seed=i) | {"description": "Serveur C2 — Île-de-France"}
+                for i in range(1, 4)
+            ],
             indent=2,
         )
     path = tmp_path / name
@@ -75,7 +77,7 @@ def rows(agency: Agency, sql: str) -> list[tuple[Any, ...]]:
 def count(agency: Agency, table: str) -> int:
     if not (agency.home / "store.sqlite").exists():
         return 0  # never opened anything: nothing can have been stored
-    return int(rows(agency, f"SELECT count(*) FROM {table}")[0][0])  # noqa: S608
+    return int(rows(agency, f"SELECT count(*) FROM {table}")[0][0])
 
 
 def current_key(agency: Agency, use: str) -> dict[str, Any]:
@@ -115,9 +117,7 @@ def test_seal_then_open_gives_the_exact_bundle_bytes(partnered: Pair, tmp_path: 
     assert base64.urlsafe_b64encode(hashlib.sha256(jws).digest()).rstrip(b"=").decode() == digest
 
 
-def test_the_json_verdict_names_signer_key_times_and_sequence(
-    partnered: Pair, tmp_path: Path
-) -> None:
+def test_the_json_verdict_names_signer_key_times_and_sequence(partnered: Pair, tmp_path: Path) -> None:
     cert_fr, cert_in = partnered
     bundle = bundle_file(tmp_path)
     first = seal(cert_fr, bundle, "cert-in", name="first.json")
@@ -227,9 +227,13 @@ def test_a_revoked_keys_later_envelopes_are_rejected(partnered: Pair, tmp_path: 
 
     assert cert_fr.run("keys", "revoke", stolen_kid, "--reason", "compromised").exit_code == 0
     update = cert_in.run(
-        "partners", "update-keys", "cert-fr",
-        "--jwks", str(cert_fr.export_keys(tmp_path / "fr-after-revocation.json")),
-        "--fingerprint", cert_fr.signing_fingerprint(),  # the new key, confirmed out of band
+        "partners",
+        "update-keys",
+        "cert-fr",
+        "--jwks",
+        str(cert_fr.export_keys(tmp_path / "fr-after-revocation.json")),
+        "--fingerprint",
+        cert_fr.signing_fingerprint(),  # the new key, confirmed out of band
     )
     assert update.exit_code == 0, update.stderr
 
@@ -242,17 +246,18 @@ def test_a_revoked_keys_later_envelopes_are_rejected(partnered: Pair, tmp_path: 
     assert count(cert_in, "envelopes_in") == 1
 
 
-def test_envelopes_sealed_before_a_key_rotation_still_verify(
-    partnered: Pair, tmp_path: Path
-) -> None:
+def test_envelopes_sealed_before_a_key_rotation_still_verify(partnered: Pair, tmp_path: Path) -> None:
     cert_fr, cert_in = partnered
     bundle = bundle_file(tmp_path)
     old_kid = current_key(cert_fr, "sig")["kid"]
     before = seal(cert_fr, bundle, "cert-in", name="before.json")
     assert cert_fr.run("keys", "rotate").exit_code == 0
     update = cert_in.run(
-        "partners", "update-keys", "cert-fr",
-        "--jwks", str(cert_fr.export_keys(tmp_path / "fr-rotated.json")),
+        "partners",
+        "update-keys",
+        "cert-fr",
+        "--jwks",
+        str(cert_fr.export_keys(tmp_path / "fr-rotated.json")),
     )
     assert update.exit_code == 0, update.stderr  # signed by the old, pinned key
     after = seal(cert_fr, bundle, "cert-in", name="after.json")
@@ -319,8 +324,7 @@ def test_tlp_red_needs_the_partner_entry_and_the_flag(partnered: Pair, tmp_path:
     assert cert_fr.run("partners", "set", "cert-in", "--allow-red").exit_code == 0
     result = cert_fr.run("seal", str(bundle), "--to", "cert-in", "-o", str(out))
     assert result.exit_code == 8 and "tlp-red-needs-partner-and-flag" in result.stderr
-    result = cert_fr.run("seal", str(bundle), "--to", "cert-in", "-o", str(out), "--allow-red",
-                         "--json")
+    result = cert_fr.run("seal", str(bundle), "--to", "cert-in", "-o", str(out), "--allow-red", "--json")
     assert result.exit_code == 0, result.stderr
     # Refusals consumed no channel position: this is the first envelope on the channel.
     assert json.loads(result.stdout)["sequences"] == {"cert-in": 1}

@@ -81,9 +81,7 @@ class EnvelopeJWSRegistry(rfc_jws.JWSRegistry):
 
 def jwe_registry() -> EnvelopeJWERegistry:
     # verify_all_recipients=False: a recipient holds one key and reads its own entry only.
-    return EnvelopeJWERegistry(
-        algorithms=["ECDH-ES+A256KW", "A256GCM", "DEF"], verify_all_recipients=False
-    )
+    return EnvelopeJWERegistry(algorithms=["ECDH-ES+A256KW", "A256GCM", "DEF"], verify_all_recipients=False)
 
 
 def jws_registry() -> EnvelopeJWSRegistry:
@@ -123,16 +121,12 @@ def test_joserfc_opens_an_envelope_sealed_by_cti_exchange(world: World, size: in
         )
         assert payload == bundle.data
         assert header == sealed.header.to_protected()
-        assert base64.urlsafe_b64encode(hashlib.sha256(jws).digest()).rstrip(b"=").decode() == (
-            sealed.digest
-        )
+        assert base64.urlsafe_b64encode(hashlib.sha256(jws).digest()).rstrip(b"=").decode() == (sealed.digest)
 
 
 def test_joserfc_opens_the_worked_example_with_the_rfc_keys() -> None:
     """What docs/ENVELOPE.md §6 tells a reader to do with any JOSE library."""
-    header, payload, _ = joserfc_open(
-        EXAMPLE["artifact"], RECIPIENT_ENCRYPTION, public(SENDER_SIGNING)
-    )
+    header, payload, _ = joserfc_open(EXAMPLE["artifact"], RECIPIENT_ENCRYPTION, public(SENDER_SIGNING))
     assert payload == EXAMPLE["bundle"].encode()
     assert header["cti"]["envelope_id"] == "0b6f0d4e-6c1a-4a59-9a8e-2f1d3c4b5a69"
 
@@ -141,8 +135,7 @@ def test_joserfc_refuses_the_wrong_signer(world: World, bundle: Bundle) -> None:
     """joserfc is really verifying: with CERT-DE's key the same envelope fails."""
     sealed = world.fr.seal(bundle, [world.in_.party])
     with pytest.raises(Exception, match="signature"):
-        joserfc_open(sealed.artifact, world.in_.party.encryption_key,
-                     world.de.party.public_signing_key)
+        joserfc_open(sealed.artifact, world.in_.party.encryption_key, world.de.party.public_signing_key)
 
 
 # -- (b) cti-exchange opens what joserfc made from the document ---------------------------------
@@ -222,9 +215,7 @@ def joserfc_seal(
     return artifact, digest
 
 
-def test_cti_exchange_opens_an_envelope_joserfc_made_from_the_spec(
-    world: World, bundle: Bundle
-) -> None:
+def test_cti_exchange_opens_an_envelope_joserfc_made_from_the_spec(world: World, bundle: Bundle) -> None:
     artifact, digest = joserfc_seal(bundle, world.fr.party, [world.in_.party, world.de.party])
     for receiver in (world.in_, world.de, world.fr):
         opened = receiver.open(artifact)
@@ -236,8 +227,7 @@ def test_cti_exchange_opens_an_envelope_joserfc_made_from_the_spec(
 def test_a_joserfc_channel_chains_as_the_spec_says(world: World, bundle: Bundle) -> None:
     """Sequence 2 names the SHA-256 of sequence 1's JWS, computed with joserfc's bytes."""
     first, digest = joserfc_seal(bundle, world.fr.party, [world.in_.party])
-    second, _ = joserfc_seal(bundle, world.fr.party, [world.in_.party], sequence=2,
-                             previous=digest)
+    second, _ = joserfc_seal(bundle, world.fr.party, [world.in_.party], sequence=2, previous=digest)
     world.in_.open(first)
     assert world.in_.open(second).channel.sequence == 2  # type: ignore[union-attr]
 
@@ -295,9 +285,7 @@ def test_cti_exchange_opens_an_envelope_made_with_jwcrypto_high_level_api(
     sealed_by_us = world.fr.seal(bundle, [world.in_.party], record=False)
     header = sealed_by_us.header.to_protected()
     signer = jwcrypto_jws.JWS(bundle.data)
-    signer.add_signature(
-        jwcrypto_jwk.JWK(**world.fr.party.signing_key), None, protected=json.dumps(header)
-    )
+    signer.add_signature(jwcrypto_jwk.JWK(**world.fr.party.signing_key), None, protected=json.dumps(header))
     jws = signer.serialize(compact=True)
     token = jwcrypto.jwe.JWE(jws.encode(), protected=dict(JWE_PROTECTED))
     for party in (world.in_.party, world.fr.party):

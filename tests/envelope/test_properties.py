@@ -46,7 +46,9 @@ FAST = settings(
     deadline=None,
     database=None,
     suppress_health_check=[
-        HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
     ],
 )
 
@@ -78,9 +80,7 @@ PATTERNS = st.one_of(
     st.from_regex(r"[a-z0-9]{1,12}\.(fr|in|example)", fullmatch=True).map(
         lambda d: f"[domain-name:value = '{d}']"
     ),
-    st.binary(min_size=32, max_size=32).map(
-        lambda h: f"[file:hashes.'SHA-256' = '{h.hex()}']"
-    ),
+    st.binary(min_size=32, max_size=32).map(lambda h: f"[file:hashes.'SHA-256' = '{h.hex()}']"),
 )
 
 
@@ -110,16 +110,27 @@ def bundles(draw: st.DrawFn) -> Bundle:
     objects: list[dict[str, Any]] = draw(st.lists(indicators(), min_size=1, max_size=6))
     if draw(st.booleans()):
         malware = {
-            "type": "malware", "spec_version": "2.1", "id": draw(stix_id("malware")),
-            "created": TIMESTAMP, "modified": TIMESTAMP, "name": draw(st.text(max_size=20)),
+            "type": "malware",
+            "spec_version": "2.1",
+            "id": draw(stix_id("malware")),
+            "created": TIMESTAMP,
+            "modified": TIMESTAMP,
+            "name": draw(st.text(max_size=20)),
             "is_family": draw(st.booleans()),
         }
         objects.append(malware)
-        objects.append({
-            "type": "relationship", "spec_version": "2.1", "id": draw(stix_id("relationship")),
-            "created": TIMESTAMP, "modified": TIMESTAMP, "relationship_type": "indicates",
-            "source_ref": objects[0]["id"], "target_ref": malware["id"],
-        })
+        objects.append(
+            {
+                "type": "relationship",
+                "spec_version": "2.1",
+                "id": draw(stix_id("relationship")),
+                "created": TIMESTAMP,
+                "modified": TIMESTAMP,
+                "relationship_type": "indicates",
+                "source_ref": objects[0]["id"],
+                "target_ref": malware["id"],
+            }
+        )
     bundle_id = draw(stix_id("bundle"))
     doc = {"type": "bundle", "id": bundle_id, "objects": objects}
     # Any serialisation a producer might use: what is signed is these bytes, whatever they are.
@@ -138,13 +149,9 @@ def bundles(draw: st.DrawFn) -> Bundle:
 @FAST
 @given(
     bundle=bundles(),
-    recipients=st.lists(
-        st.sampled_from(PARTNERS), min_size=1, max_size=3, unique_by=lambda p: p.agency_id
-    ),
+    recipients=st.lists(st.sampled_from(PARTNERS), min_size=1, max_size=3, unique_by=lambda p: p.agency_id),
 )
-def test_seal_then_open_gives_the_identical_bundle_bytes(
-    bundle: Bundle, recipients: list[Any]
-) -> None:
+def test_seal_then_open_gives_the_identical_bundle_bytes(bundle: Bundle, recipients: list[Any]) -> None:
     sealed = Node(FR).seal(bundle, recipients)
     readers = [*recipients, FR]
     for party in readers:
@@ -167,11 +174,16 @@ GENUINE_BUNDLE = Bundle(
             "id": "bundle--6b1bd1e3-6a86-4e37-a4fb-2a4c4e9b1f0e",
             "objects": [
                 {
-                    "type": "indicator", "spec_version": "2.1",
+                    "type": "indicator",
+                    "spec_version": "2.1",
                     "id": "indicator--0c0b0f4e-2f39-4f2c-9d8d-1f6f4c3c7a11",
-                    "created": TIMESTAMP, "modified": TIMESTAMP, "name": "C2 — 198.51.100.7",
-                    "pattern": "[ipv4-addr:value = '198.51.100.7']", "pattern_type": "stix",
-                    "valid_from": TIMESTAMP, "object_marking_refs": [Tlp.AMBER.marking_id],
+                    "created": TIMESTAMP,
+                    "modified": TIMESTAMP,
+                    "name": "C2 — 198.51.100.7",
+                    "pattern": "[ipv4-addr:value = '198.51.100.7']",
+                    "pattern_type": "stix",
+                    "valid_from": TIMESTAMP,
+                    "object_marking_refs": [Tlp.AMBER.marking_id],
                 }
             ],
         },
@@ -250,9 +262,7 @@ JWE_MEMBERS = ["protected", "iv", "ciphertext", "tag", "encrypted_key", "epk.x"]
 
 @FAST
 @given(st.data(), st.sampled_from(JWE_MEMBERS), st.integers(0, 1), st.booleans())
-def test_a_mutated_base64url_member(
-    data: st.DataObject, member: str, entry: int, in_alphabet: bool
-) -> None:
+def test_a_mutated_base64url_member(data: st.DataObject, member: str, entry: int, in_alphabet: bool) -> None:
     """One base64url member of the JWE, for CERT-In's recipient entry or CERT-DE's."""
     jwe = artifact_jwe(GENUINE.artifact)
     holder: dict[str, Any] = jwe
@@ -272,9 +282,7 @@ def test_a_mutated_base64url_member(
 
 @FAST
 @given(st.data(), st.booleans())
-def test_a_mutated_jws_re_encrypted_by_a_co_recipient(
-    data: st.DataObject, in_alphabet: bool
-) -> None:
+def test_a_mutated_jws_re_encrypted_by_a_co_recipient(data: st.DataObject, in_alphabet: bool) -> None:
     """CERT-DE can read the JWS and re-encrypt anything to CERT-In. No change to the signed
     bytes may survive: not even a re-encoding that decodes to the same signature."""
     mutated = data.draw(mutations(GENUINE_JWS, B64URL + b"." if in_alphabet else None))
@@ -298,8 +306,7 @@ def test_base64url_round_trips(raw: bytes) -> None:
 
 
 @settings(max_examples=300, deadline=None, database=None)
-@given(st.text(alphabet=st.sampled_from(list(B64URL.decode()) + ["=", "+", "/", " ", "é"]),
-               max_size=60))
+@given(st.text(alphabet=st.sampled_from(list(B64URL.decode()) + ["=", "+", "/", " ", "é"]), max_size=60))
 def test_base64url_has_one_encoding_per_value(text: str) -> None:
     """Whatever decodes must be the canonical encoding of what it decodes to."""
     try:
@@ -312,9 +319,7 @@ def test_base64url_has_one_encoding_per_value(text: str) -> None:
 
 @settings(max_examples=200, deadline=None, database=None)
 @given(st.binary(max_size=4096), st.integers(0, 5000), st.integers(1, 9))
-def test_bounded_inflate_never_returns_more_than_the_limit(
-    plain: bytes, limit: int, level: int
-) -> None:
+def test_bounded_inflate_never_returns_more_than_the_limit(plain: bytes, limit: int, level: int) -> None:
     compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
     compressed = compressor.compress(plain) + compressor.flush()
     try:
@@ -333,16 +338,20 @@ def test_bounded_inflate_of_garbage_only_rejects(garbage: bytes) -> None:
         out = bounded_inflate(garbage, 1024)
     except EnvelopeRejected as rejected:
         assert rejected.reason in (
-            RejectReason.MALFORMED_ENVELOPE, RejectReason.DECOMPRESSION_LIMIT
+            RejectReason.MALFORMED_ENVELOPE,
+            RejectReason.DECOMPRESSION_LIMIT,
         )
         return
     assert len(out) <= 1024
 
 
 @settings(max_examples=300, deadline=None, database=None)
-@given(st.one_of(st.binary(max_size=200), st.lists(
-    st.binary(max_size=60).map(b64url_encode), min_size=1, max_size=5
-).map(b".".join)))
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        st.lists(st.binary(max_size=60).map(b64url_encode), min_size=1, max_size=5).map(b".".join),
+    )
+)
 def test_splitting_a_jws_never_crashes(compact: bytes) -> None:
     try:
         header, signing_input, _signature = jws_split(compact)
@@ -354,19 +363,24 @@ def test_splitting_a_jws_never_crashes(compact: bytes) -> None:
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=8,
 )
-CTI_MEMBERS = ["version", "envelope_id", "sender", "recipients", "issued_at", "channels",
-               "bundle_id", "object_count"]
+CTI_MEMBERS = [
+    "version",
+    "envelope_id",
+    "sender",
+    "recipients",
+    "issued_at",
+    "channels",
+    "bundle_id",
+    "object_count",
+]
 
 
 @settings(max_examples=300, deadline=None, database=None)
 @given(st.sampled_from(CTI_MEMBERS), JSON_VALUES)
-def test_any_value_in_a_signed_header_member_is_parsed_or_bad_header(
-    member: str, value: Any
-) -> None:
+def test_any_value_in_a_signed_header_member_is_parsed_or_bad_header(member: str, value: Any) -> None:
     """Signed headers come from pinned partners only, but a buggy one must not crash us."""
     header = json.loads(json.dumps(GENUINE.header.to_protected()))
     header["cti"][member] = value

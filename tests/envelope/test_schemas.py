@@ -22,13 +22,23 @@ from tests.data.envelope.rfc_test_keys import (
     public,
 )
 
-BUNDLE = json.dumps({
-    "type": "bundle", "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d",
-    "objects": [{"type": "identity", "spec_version": "2.1",
-                 "id": "identity--f7057009-c6c7-5705-914f-068f8d8b4ab1",
-                 "created": "2026-11-23T10:00:00.000Z", "modified": "2026-11-23T10:00:00.000Z",
-                 "name": "CERT-FR", "identity_class": "organization"}],
-}).encode()
+BUNDLE = json.dumps(
+    {
+        "type": "bundle",
+        "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d",
+        "objects": [
+            {
+                "type": "identity",
+                "spec_version": "2.1",
+                "id": "identity--f7057009-c6c7-5705-914f-068f8d8b4ab1",
+                "created": "2026-11-23T10:00:00.000Z",
+                "modified": "2026-11-23T10:00:00.000Z",
+                "name": "CERT-FR",
+                "identity_class": "organization",
+            }
+        ],
+    }
+).encode()
 
 
 def _validator(name: str) -> jsonschema.Draft202012Validator:
@@ -41,7 +51,9 @@ def _validator(name: str) -> jsonschema.Draft202012Validator:
 
 def test_a_sealed_envelope_matches_the_published_schemas() -> None:
     sealed = seal_bundle(
-        BUNDLE, bundle_id="bundle--5d0092c5-5f74-4287-9642-33f4c354e56d", object_count=1,
+        BUNDLE,
+        bundle_id="bundle--5d0092c5-5f74-4287-9642-33f4c354e56d",
+        object_count=1,
         sender=SenderKeys("cert-fr", SENDER_SIGNING, public(SENDER_ENCRYPTION)),
         recipients=[RecipientKey("cert-in", public(RECIPIENT_ENCRYPTION))],
         channels={"cert-in": ChannelPosition(3, "A" * 43)},
@@ -53,16 +65,24 @@ def test_a_sealed_envelope_matches_the_published_schemas() -> None:
     schema = load_schema("envelope.schema.json")
     jwe = json.loads(base64.b64decode(sealed.artifact["payload_bin"]))
     jsonschema.validate(jwe, schema["$defs"]["jwe"])
-    _, jws = jwe_decrypt_general(jwe, {RECIPIENT_ENCRYPTION["kid"]: RECIPIENT_ENCRYPTION},
-                                 max_plaintext_bytes=1 << 20)
+    _, jws = jwe_decrypt_general(
+        jwe, {RECIPIENT_ENCRYPTION["kid"]: RECIPIENT_ENCRYPTION}, max_plaintext_bytes=1 << 20
+    )
     header, _, _ = jws_split(jws)
     jsonschema.validate(header, {**schema["$defs"]["jws_protected_header"], "$defs": schema["$defs"]})
 
 
 def test_the_schema_rejects_a_wrong_envelope() -> None:
-    errors = list(_validator("envelope.schema.json").iter_errors(
-        {"type": "artifact", "spec_version": "2.1", "id": "artifact--x", "mime_type": "text/plain"}
-    ))
+    errors = list(
+        _validator("envelope.schema.json").iter_errors(
+            {
+                "type": "artifact",
+                "spec_version": "2.1",
+                "id": "artifact--x",
+                "mime_type": "text/plain",
+            }
+        )
+    )
     assert errors
 
 

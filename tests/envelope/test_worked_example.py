@@ -112,9 +112,7 @@ def test_the_sender_opens_its_own_copy_with_alices_key() -> None:
 
 
 def test_the_bundle_in_the_doc_is_the_signed_bundle(opened: OpenedEnvelope) -> None:
-    assert block_after("The bundle (these exact bytes are signed)").strip().encode() == (
-        opened.bundle_bytes
-    )
+    assert block_after("The bundle (these exact bytes are signed)").strip().encode() == (opened.bundle_bytes)
 
 
 def test_the_jws_in_the_doc_is_the_one_in_the_envelope(opened: OpenedEnvelope) -> None:

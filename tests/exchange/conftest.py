@@ -32,12 +32,25 @@ class Exchange:
             secret.write_text(self.passwords[agency.agency_id])
             secret.chmod(0o600)
         args = [
-            "partners", "set", partner.agency_id,
-            "--api-root", api_root or self.server.api_root_url,
-            "--read-collection", collection_id_for(partner.agency_id, agency.agency_id),
-            "--write-collection", collection_id_for(agency.agency_id, partner.agency_id),
-            "--auth", "basic", "--username", agency.agency_id, "--secret-file", str(secret),
-            "--retry-budget", "20", "--timeout", "10",
+            "partners",
+            "set",
+            partner.agency_id,
+            "--api-root",
+            api_root or self.server.api_root_url,
+            "--read-collection",
+            collection_id_for(partner.agency_id, agency.agency_id),
+            "--write-collection",
+            collection_id_for(agency.agency_id, partner.agency_id),
+            "--auth",
+            "basic",
+            "--username",
+            agency.agency_id,
+            "--secret-file",
+            str(secret),
+            "--retry-budget",
+            "20",
+            "--timeout",
+            "10",
         ]
         for name, value in extra.items():
             args += [f"--{name.replace('_', '-')}", value]
@@ -92,8 +105,11 @@ def write_iocs(path: Path, count: int, *, tlp: str = "amber", start: int = 0) ->
         if n % 2:
             lines.append(f"c2-{n}.example,domain-name,{tlp}")
         else:
-            lines.append(f"203.0.{(n // 256) % 256}.{n % 256},ipv4-addr,{tlp}" if n < 65536
-                         else f"c2x-{n}.test,domain-name,{tlp}")
+            lines.append(
+                f"203.0.{(n // 256) % 256}.{n % 256},ipv4-addr,{tlp}"
+                if n < 65536
+                else f"c2x-{n}.test,domain-name,{tlp}"
+            )
     path.write_text("\n".join(lines) + "\n")
     return path
 

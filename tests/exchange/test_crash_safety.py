@@ -31,7 +31,10 @@ def run(agency: Agency, *args: str, failpoint: str | None = None) -> int:
         env["CTI_EXCHANGE_FAILPOINT"] = failpoint
     done = subprocess.run(
         [sys.executable, "-m", "cti_exchange", "--home", str(agency.home), *args],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode in (0, -signal.SIGKILL), done.stderr
     return done.returncode
@@ -88,16 +91,23 @@ def test_kill_anywhere_then_rerun_loses_and_doubles_nothing(exchange: Exchange, 
 
     # We sealed each push once (a rerun resumed it), and every envelope was received.
     sent = fr.home / "store.sqlite"
-    per_request = _rows(sent, "SELECT request_id, COUNT(*) FROM sent_envelopes "
-                              "WHERE request_id LIKE 'push-%' GROUP BY request_id")
+    per_request = _rows(
+        sent,
+        "SELECT request_id, COUNT(*) FROM sent_envelopes WHERE request_id LIKE 'push-%' GROUP BY request_id",
+    )
     assert len(per_request) == batch and all(count == 1 for _, count in per_request)
-    statuses = _rows(sent, "SELECT DISTINCT d.status FROM deliveries d "
-                           "JOIN sent_envelopes s USING (envelope_id) WHERE s.request_id LIKE 'push-%'")
+    statuses = _rows(
+        sent,
+        "SELECT DISTINCT d.status FROM deliveries d "
+        "JOIN sent_envelopes s USING (envelope_id) WHERE s.request_id LIKE 'push-%'",
+    )
     assert statuses == [("received",)]
 
     # The server holds each envelope once, although some POSTs were sent twice.
     server_db = exchange.server.data_dir / "taxii.sqlite3"
     collection = collection_id_for("cert-fr", "cert-in")
-    stored = _rows(server_db, "SELECT COUNT(*), COUNT(DISTINCT object_id) FROM objects "
-                              f"WHERE collection_id = '{collection}'")  # noqa: S608
+    stored = _rows(
+        server_db,
+        f"SELECT COUNT(*), COUNT(DISTINCT object_id) FROM objects WHERE collection_id = '{collection}'",
+    )
     assert stored[0][0] == stored[0][1]

@@ -19,7 +19,9 @@ def _quarantine(exchange: Exchange) -> list[tuple[str]]:
         conn.close()
 
 
-def test_push_and_pull_survive_every_fault(exchange: Exchange, fault_proxy: FaultProxy, tmp_path: Path) -> None:
+def test_push_and_pull_survive_every_fault(
+    exchange: Exchange, fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
     posts = {"n": 0}
     gets = {"n": 0}
     post_faults = ["after-reset", "500", "429", "reset", None]
@@ -58,8 +60,9 @@ def test_failed_push_stays_queued_and_goes_next_time(
     assert "kept in the outbox" in first.stderr
 
     fault_proxy.script.rule = None
-    second = exchange.fr.run("push", str(write_iocs(tmp_path / "b.csv", 4, start=4)),
-                             "--to", "cert-in", "--json")
+    second = exchange.fr.run(
+        "push", str(write_iocs(tmp_path / "b.csv", 4, start=4)), "--to", "cert-in", "--json"
+    )
     assert second.exit_code == 0, second.stderr
     assert len(second.json()["partners"][0]["delivered"]) == 2
     assert exchange.india.run("pull").exit_code == 0
@@ -70,8 +73,13 @@ def test_expired_next_token_falls_back_to_the_cursor(
     exchange: Exchange, fault_proxy: FaultProxy, tmp_path: Path
 ) -> None:
     for n in range(5):
-        exchange.fr.run("push", str(write_iocs(tmp_path / f"q{n}.csv", 2, start=2 * n)),
-                        "--to", "cert-in", "--queue")
+        exchange.fr.run(
+            "push",
+            str(write_iocs(tmp_path / f"q{n}.csv", 2, start=2 * n)),
+            "--to",
+            "cert-in",
+            "--queue",
+        )
     exchange.fr.run("push", str(write_iocs(tmp_path / "q5.csv", 2, start=10)), "--to", "cert-in")
     fault_proxy.script.rule = lambda method, path, number: "expire-next"
     exchange.wire(exchange.india, exchange.fr, f"{fault_proxy.url}exchange/", page_size="2")

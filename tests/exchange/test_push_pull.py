@@ -77,9 +77,7 @@ def test_max_tlp_of_partner(exchange: Exchange, tmp_path: Path) -> None:
     assert refused.exit_code == 8 and "above-partner-max-tlp" in refused.stderr
 
 
-def test_envelopes_split_under_max_content_length(
-    tmp_path: Path, partnered: tuple[Agency, Agency]
-) -> None:
+def test_envelopes_split_under_max_content_length(tmp_path: Path, partnered: tuple[Agency, Agency]) -> None:
     fr, india = partnered
     server, passwords = start_exchange(tmp_path, fr, india, max_content_length=48 * 1024)
     try:
@@ -107,8 +105,9 @@ def test_queued_envelopes_share_one_date_added_and_small_pages(exchange: Exchang
         queued = exchange.fr.run("push", str(iocs), "--to", "cert-in", "--queue")
         assert queued.exit_code == 0, queued.stderr
     assert exchange.india.run("pull", "--json").json()["partners"][0]["accepted_envelopes"] == []
-    flushed = exchange.fr.run("push", str(write_iocs(tmp_path / "last.csv", 5, start=35)),
-                              "--to", "cert-in", "--json")
+    flushed = exchange.fr.run(
+        "push", str(write_iocs(tmp_path / "last.csv", 5, start=35)), "--to", "cert-in", "--json"
+    )
     assert flushed.exit_code == 0, flushed.stderr
     assert len(flushed.json()["partners"][0]["delivered"]) == 8  # the queue went in one POST
 
@@ -121,8 +120,13 @@ def test_queued_envelopes_share_one_date_added_and_small_pages(exchange: Exchang
 
 def test_pull_survives_a_server_restart_between_pages(exchange: Exchange, tmp_path: Path) -> None:
     for n in range(6):
-        exchange.fr.run("push", str(write_iocs(tmp_path / f"b{n}.csv", 3, start=n * 3)),
-                        "--to", "cert-in", "--queue")
+        exchange.fr.run(
+            "push",
+            str(write_iocs(tmp_path / f"b{n}.csv", 3, start=n * 3)),
+            "--to",
+            "cert-in",
+            "--queue",
+        )
     exchange.fr.run("push", str(write_iocs(tmp_path / "b6.csv", 3, start=18)), "--to", "cert-in")
     exchange.wire(exchange.india, exchange.fr, page_size="2")
 
@@ -154,19 +158,33 @@ def test_plain_medallion_second_opinion(tmp_path: Path, partnered: tuple[Agency,
     data = {
         "/discovery": {"title": "medallion", "default": "/exchange/", "api_roots": ["/exchange/"]},
         "exchange": {
-            "information": {"title": "exchange", "versions": ["application/taxii+json;version=2.1"],
-                            "max_content_length": 10485760},
+            "information": {
+                "title": "exchange",
+                "versions": ["application/taxii+json;version=2.1"],
+                "max_content_length": 10485760,
+            },
             "status": [],
             "collections": [
-                {"id": fr_to_in, "title": "fr-to-in", "can_read": True, "can_write": True,
-                 "media_types": ["application/stix+json;version=2.1"], "objects": [], "manifest": []},
+                {
+                    "id": fr_to_in,
+                    "title": "fr-to-in",
+                    "can_read": True,
+                    "can_write": True,
+                    "media_types": ["application/stix+json;version=2.1"],
+                    "objects": [],
+                    "manifest": [],
+                },
             ],
         },
     }
     (tmp_path / "medallion-data.json").write_text(json.dumps(data))
     config = {
-        "backend": {"module_class": "MemoryBackend", "module": "medallion.backends.memory_backend",
-                    "filename": str(tmp_path / "medallion-data.json"), "interop_requirements": True},
+        "backend": {
+            "module_class": "MemoryBackend",
+            "module": "medallion.backends.memory_backend",
+            "filename": str(tmp_path / "medallion-data.json"),
+            "interop_requirements": True,
+        },
         "users": passwords,
         "taxii": {"max_page_size": 100},
     }
@@ -177,8 +195,15 @@ def test_plain_medallion_second_opinion(tmp_path: Path, partnered: tuple[Agency,
         wired = Exchange(fr, india, server, passwords)
         for me, other in ((fr, india), (india, fr)):
             wired.wire(me, other)
-            me.run("partners", "set", other.agency_id, "--read-collection", fr_to_in,
-                   "--write-collection", fr_to_in)
+            me.run(
+                "partners",
+                "set",
+                other.agency_id,
+                "--read-collection",
+                fr_to_in,
+                "--write-collection",
+                fr_to_in,
+            )
         pushed = fr.run("push", str(write_iocs(tmp_path / "i.csv", 20)), "--to", "cert-in")
         assert pushed.exit_code == 0, pushed.stderr
         pulled = india.run("pull", "--json")
@@ -223,8 +248,7 @@ def test_same_push_twice_shares_once_unless_reshare(exchange: Exchange, tmp_path
     exchange.india.run("pull")
     conn = sqlite3.connect(exchange.india.home / "store.sqlite")
     versions = conn.execute(
-        "SELECT object_id, COUNT(*), SUM(is_current) FROM objects WHERE type = 'indicator' "
-        "GROUP BY object_id"
+        "SELECT object_id, COUNT(*), SUM(is_current) FROM objects WHERE type = 'indicator' GROUP BY object_id"
     ).fetchall()
     # Same STIX ids (deterministic), a newer version each, one of them current.
     assert len(versions) == 4 and all(n == 2 and cur == 1 for _, n, cur in versions)

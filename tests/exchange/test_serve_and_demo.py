@@ -9,7 +9,6 @@ import stat
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import requests
 
@@ -29,7 +28,12 @@ def test_demo_delivers_every_indicator_verified() -> None:
     assert result.exit_code == 0, result.stderr
     summary = result.json()
     assert summary["all_arrived"] and summary["sent"] == summary["received"] == 16
-    assert {i["ioc_type"] for i in summary["indicators"]} == {"ipv4-addr", "domain-name", "url", "sha256"}
+    assert {i["ioc_type"] for i in summary["indicators"]} == {
+        "ipv4-addr",
+        "domain-name",
+        "url",
+        "sha256",
+    }
 
 
 def test_serve_provisions_accounts_from_the_profile(partnered: tuple[Agency, Agency]) -> None:
@@ -37,8 +41,19 @@ def test_serve_provisions_accounts_from_the_profile(partnered: tuple[Agency, Age
     port = _free_port()
     env = {**os.environ, "CTI_EXCHANGE_PASSPHRASE": PASSPHRASE}
     server = subprocess.Popen(
-        [sys.executable, "-m", "cti_exchange", "--home", str(cert_fr.home), "serve", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "cti_exchange",
+            "--home",
+            str(cert_fr.home),
+            "serve",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         credentials = cert_fr.home / "taxii-server" / "credentials"
@@ -50,7 +65,9 @@ def test_serve_provisions_accounts_from_the_profile(partnered: tuple[Agency, Age
                     break
             except requests.ConnectionError:
                 pass
-            assert time.monotonic() < deadline, server.stderr.read().decode() if server.poll() is not None else "no answer"
+            assert time.monotonic() < deadline, (
+                server.stderr.read().decode() if server.poll() is not None else "no answer"
+            )
             time.sleep(0.2)
         for agency in ("cert-fr", "cert-in"):
             secret = credentials / f"{agency}.secret"
@@ -58,8 +75,9 @@ def test_serve_provisions_accounts_from_the_profile(partnered: tuple[Agency, Age
             password = secret.read_text().strip()
             ok = requests.get(url, auth=(agency, password), headers={"Accept": TAXII}, timeout=5)
             assert ok.status_code == 200, ok.text
-            listed = requests.get(f"{url}collections/", auth=(agency, password),
-                                  headers={"Accept": TAXII}, timeout=5).json()["collections"]
+            listed = requests.get(
+                f"{url}collections/", auth=(agency, password), headers={"Accept": TAXII}, timeout=5
+            ).json()["collections"]
             assert len(listed) == 2  # its inbound (read) and outbound (write) collection
         config = (cert_fr.home / "taxii-server").glob("*.json")
         assert not any(password in p.read_text() for p in config)  # only hashes are stored

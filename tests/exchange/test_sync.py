@@ -16,7 +16,7 @@ def _counts(agency_home: Path) -> dict[str, int]:
     conn = sqlite3.connect(agency_home / "store.sqlite")
     try:
         return {
-            table: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: S608
+            table: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
             for table in ("objects", "envelopes_in", "sent_envelopes", "deliveries", "quarantine")
         }
     finally:
@@ -88,8 +88,7 @@ def test_sync_reports_integrity_alerts(exchange: Exchange, tmp_path: Path) -> No
     # CERT-In's store believes it already accepted 5 envelopes from CERT-FR: the next one (1)
     # is then out of order. (Editing the store stands in for a replayed or reordered channel.)
     conn.execute(
-        "INSERT INTO channels_in (sender, sequence, digest, updated_at) "
-        "VALUES ('cert-fr', 5, 'x', 'now')"
+        "INSERT INTO channels_in (sender, sequence, digest, updated_at) VALUES ('cert-fr', 5, 'x', 'now')"
     )
     conn.commit()
     conn.close()

@@ -59,8 +59,14 @@ def test_mutual_tls(exchange: Exchange, pki: Pki, tmp_path: Path) -> None:
         exchange.wire(exchange.fr, exchange.india, url, ca_bundle=str(pki.ca_cert), retry_budget="0")
         without = exchange.fr.run("push", str(write_iocs(tmp_path / "a.csv", 2)), "--to", "cert-in")
         assert without.exit_code == 7
-        exchange.wire(exchange.fr, exchange.india, url, ca_bundle=str(pki.ca_cert),
-                      client_cert=str(pki.client_cert), client_key=str(pki.client_key))
+        exchange.wire(
+            exchange.fr,
+            exchange.india,
+            url,
+            ca_bundle=str(pki.ca_cert),
+            client_cert=str(pki.client_cert),
+            client_key=str(pki.client_key),
+        )
         with_cert = exchange.fr.run("push", str(write_iocs(tmp_path / "a.csv", 2)), "--to", "cert-in")
         assert with_cert.exit_code == 0, with_cert.stderr
 
@@ -72,17 +78,34 @@ def test_bearer_token_from_environment(exchange: Exchange, tmp_path: Path) -> No
     )
     with gateway:
         exchange.fr.run(
-            "partners", "set", "cert-in", "--api-root", f"{gateway.url}exchange/",
-            "--auth", "bearer", "--secret-env", "CTI_TAXII_TOKEN",
+            "partners",
+            "set",
+            "cert-in",
+            "--api-root",
+            f"{gateway.url}exchange/",
+            "--auth",
+            "bearer",
+            "--secret-env",
+            "CTI_TAXII_TOKEN",
         )
         (exchange.fr.home / "taxii.secret").unlink()  # only the environment holds the token now
         missing = exchange.fr.run("push", str(write_iocs(tmp_path / "a.csv", 2)), "--to", "cert-in")
         assert missing.exit_code == 2 and missing.stderr.count("\n") == 1
-        wrong = exchange.fr.run("push", str(write_iocs(tmp_path / "b.csv", 2)), "--to", "cert-in",
-                                env={"CTI_TAXII_TOKEN": "wrong"})
+        wrong = exchange.fr.run(
+            "push",
+            str(write_iocs(tmp_path / "b.csv", 2)),
+            "--to",
+            "cert-in",
+            env={"CTI_TAXII_TOKEN": "wrong"},
+        )
         assert wrong.exit_code == 3
-        right = exchange.fr.run("push", str(write_iocs(tmp_path / "c.csv", 2)), "--to", "cert-in",
-                                env={"CTI_TAXII_TOKEN": token})
+        right = exchange.fr.run(
+            "push",
+            str(write_iocs(tmp_path / "c.csv", 2)),
+            "--to",
+            "cert-in",
+            env={"CTI_TAXII_TOKEN": token},
+        )
         assert right.exit_code == 0, right.stderr
         assert token not in right.stdout + right.stderr
 

@@ -64,9 +64,7 @@ def test_tlp_option_rejects_clear_and_unknown(cli: Cli, tmp_path: Path) -> None:
         assert result.exit_code == 2, value
 
 
-def test_convert_writes_a_valid_bundle_with_our_identity(
-    cli: Cli, cert_fr: Agency, tmp_path: Path
-) -> None:
+def test_convert_writes_a_valid_bundle_with_our_identity(cli: Cli, cert_fr: Agency, tmp_path: Path) -> None:
     inputs = [
         str(CORPUS / "iocs" / "unit42-venomrat_iocs.csv"),
         str(CORPUS / "stix21" / "oasis-indicator-for-malicious-url.json"),

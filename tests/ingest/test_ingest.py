@@ -111,9 +111,7 @@ def test_duplicates_merge_and_the_stricter_tlp_wins(ingest_text: IngestText) -> 
 def test_same_value_same_agency_same_id(ingest_text: IngestText) -> None:
     first = indicators(ingest_text("evil.example\n"))[0]
     again = indicators(
-        ingest_text(
-            "EVIL.example.\n", context=make_context(now=make_context().now.replace(year=2026))
-        )
+        ingest_text("EVIL.example.\n", context=make_context(now=make_context().now.replace(year=2026)))
     )[0]
     assert first["id"] == again["id"] and again["modified"] > first["modified"]
 
@@ -175,9 +173,7 @@ def test_personal_data_is_withheld_unless_kept(ingest_text: IngestText) -> None:
         ("nothing-here\n", IngestVerdict.NOTHING_USABLE),
     ],
 )
-def test_verdicts_and_exit_codes(
-    ingest_text: IngestText, content: str, verdict: IngestVerdict
-) -> None:
+def test_verdicts_and_exit_codes(ingest_text: IngestText, content: str, verdict: IngestVerdict) -> None:
     result = ingest_text(content)
     assert result.verdict is verdict
     assert (
@@ -200,9 +196,7 @@ def test_verdicts_and_exit_codes(
         "évil.example\n".encode("latin-1"),
     ],
 )
-def test_hostile_input_is_reported_not_raised(
-    ingest_text: IngestText, content: bytes | str
-) -> None:
+def test_hostile_input_is_reported_not_raised(ingest_text: IngestText, content: bytes | str) -> None:
     result = ingest_text(content)
     assert result.verdict is not IngestVerdict.ALL_ACCEPTED or result.objects
     for remark in [*result.rejections, *result.warnings]:
@@ -264,9 +258,7 @@ def test_stix_passthrough_keeps_objects_and_marks_them(ingest_text: IngestText) 
 def test_unrelated_files_keep_their_own_reports(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("1.2.3.4\n")
     (tmp_path / "b.csv").write_text("value\nbad\n")
-    result = ingest_files(
-        [tmp_path / "a.txt", tmp_path / "b.csv", tmp_path / "missing"], make_context()
-    )
+    result = ingest_files([tmp_path / "a.txt", tmp_path / "b.csv", tmp_path / "missing"], make_context())
     assert result.formats == {str(tmp_path / "a.txt"): "text", str(tmp_path / "b.csv"): "csv"}
     assert [(r.file.rsplit("/", 1)[-1], r.code) for r in result.rejections] == [
         ("b.csv", "unrecognised"),
@@ -275,9 +267,7 @@ def test_unrelated_files_keep_their_own_reports(tmp_path: Path) -> None:
     assert result.objects[0]["created_by_ref"] == IDENTITY["id"]
 
 
-def test_parallel_reading_gives_the_same_result(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_parallel_reading_gives_the_same_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import cti_exchange.ingest as ingest_module
 
     monkeypatch.setattr(ingest_module, "PARALLEL_MIN_BYTES", 1)
@@ -306,15 +296,11 @@ _FIELD = st.one_of(
 )  # fmt: skip
 
 
-@settings(
-    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(st.lists(_FIELD, min_size=1, max_size=11), max_size=8))
 def test_random_rows_never_raise(ingest_text: IngestText, rows: list[list[str]]) -> None:
     """Any CSV row reaches a verdict, and whatever is accepted makes a valid bundle."""
-    header = (
-        "value,type,tlp,confidence,description,valid_from,valid_until,labels,phase,reference,case"
-    )
+    header = "value,type,tlp,confidence,description,valid_from,valid_until,labels,phase,reference,case"
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header.split(","))
@@ -347,9 +333,7 @@ _STIX_OR_MISP = st.recursive(
 )
 
 
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(document=_STIX_OR_MISP, wrapper=st.sampled_from(["bundle", "event", "response", "raw"]))
 def test_random_stix_and_misp_documents_never_raise(
     ingest_text: IngestText, document: object, wrapper: str

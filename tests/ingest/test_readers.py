@@ -173,9 +173,7 @@ def test_stix_reader_forms(tmp_path: Path) -> None:
         ("42", "not a STIX"),
     ],
 )
-def test_stix_reader_refuses_bad_json_in_one_line(
-    tmp_path: Path, content: str | bytes, reason: str
-) -> None:
+def test_stix_reader_refuses_bad_json_in_one_line(tmp_path: Path, content: str | bytes, reason: str) -> None:
     with pytest.raises(InputError, match=reason) as caught:
         list(StixReader().read(_write(tmp_path, content)))
     assert "\n" not in caught.value.diagnostics()
@@ -306,9 +304,7 @@ _HOSTILE = st.one_of(
 )
 
 
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=_HOSTILE, reader_name=st.sampled_from(sorted(READERS)))
 def test_readers_never_crash_on_random_input(tmp_path: Path, data: bytes, reader_name: str) -> None:
     path = _write(tmp_path, data, "random.bin")

@@ -97,9 +97,7 @@ def test_cve_has_no_pattern() -> None:
         pattern_for(T.CVE, "CVE-2021-44228")
 
 
-@pytest.mark.parametrize(
-    "pattern", ["", "[ipv4-addr:value = '1.2.3.4'", "ipv4-addr:value = '1'", "(" * 5000]
-)
+@pytest.mark.parametrize("pattern", ["", "[ipv4-addr:value = '1.2.3.4'", "ipv4-addr:value = '1'", "(" * 5000])
 def test_invalid_patterns_are_reported(pattern: str) -> None:
     assert validate_stix_pattern(pattern)
 
@@ -123,9 +121,7 @@ def test_reimport_is_a_new_version_of_the_same_object() -> None:
 
 
 def test_indicator_has_every_required_property() -> None:
-    obj = _builder().indicator_from(
-        T.SHA256, "ab" * 32, pattern_for(T.SHA256, "ab" * 32), tlp=Tlp.RED
-    )
+    obj = _builder().indicator_from(T.SHA256, "ab" * 32, pattern_for(T.SHA256, "ab" * 32), tlp=Tlp.RED)
     assert obj["spec_version"] == "2.1"
     assert obj["created_by_ref"] == IDENTITY["id"]
     assert obj["object_marking_refs"] == [Tlp.RED.marking_id]
@@ -208,9 +204,7 @@ def test_serialise_is_compact_utf8() -> None:
     ],
 )
 def test_validator_finds_problems(change: dict[str, object], problem: str) -> None:
-    obj = _builder().indicator_from(
-        T.IPV4, "1.2.3.4", pattern_for(T.IPV4, "1.2.3.4"), tlp=Tlp.GREEN
-    )
+    obj = _builder().indicator_from(T.IPV4, "1.2.3.4", pattern_for(T.IPV4, "1.2.3.4"), tlp=Tlp.GREEN)
     obj.update(change)
     problems = validate_object(obj)
     assert any(problem in p for p in problems), problems
@@ -228,9 +222,7 @@ def test_validator_missing_properties_and_custom_types() -> None:
         "created": "2023-05-02T20:00:00.0002Z",
         "modified": "2023-05-02T20:00:00.0002Z",
         "extensions": {
-            "extension-definition--7cc33dd6-f6a1-489b-98ea-522d351d71b9": {
-                "extension_type": "new-sdo"
-            }
+            "extension-definition--7cc33dd6-f6a1-489b-98ea-522d351d71b9": {"extension_type": "new-sdo"}
         },
     }
     assert validate_object(new_sdo) == []
@@ -331,9 +323,7 @@ def test_build_bundle_reports_malformed_objects_as_value_error() -> None:
 
 def test_remembered_identifiers_are_not_timestamps() -> None:
     """The validator caches valid strings per kind: an id seen before is still no timestamp."""
-    obj = _builder().indicator_from(
-        T.IPV4, "1.2.3.4", pattern_for(T.IPV4, "1.2.3.4"), tlp=Tlp.GREEN
-    )
+    obj = _builder().indicator_from(T.IPV4, "1.2.3.4", pattern_for(T.IPV4, "1.2.3.4"), tlp=Tlp.GREEN)
     assert validate_object(obj) == []  # fills the caches
     for key in ("valid_from", "created", "modified"):
         bad = dict(obj, **{key: IDENTITY["id"]})
@@ -351,9 +341,7 @@ def test_module_level_builders() -> None:
     )  # fmt: skip
     assert indicator["pattern"] == "[domain-name:value = 'evil.example']"
     assert indicator["id"] == indicator_id(IDENTITY["id"], indicator["pattern"])
-    vulnerability = vulnerability_from(
-        "CVE-2021-44228", identity_id=IDENTITY["id"], now=NOW, tlp=Tlp.RED
-    )
+    vulnerability = vulnerability_from("CVE-2021-44228", identity_id=IDENTITY["id"], now=NOW, tlp=Tlp.RED)
     assert validate_object(indicator) == [] and validate_object(vulnerability) == []
 
 

@@ -62,9 +62,7 @@ class Exchange:
         return self.collection_url(collection_id_for(sender, recipient))
 
     def collection(self, collection_id: str, *, user: str) -> Collection:
-        return Collection(
-            self.collection_url(collection_id), user=user, password=self.passwords[user]
-        )
+        return Collection(self.collection_url(collection_id), user=user, password=self.passwords[user])
 
     def api_root(self, *, user: str) -> ApiRoot:
         return ApiRoot(self.server.api_root_url, user=user, password=self.passwords[user])
@@ -140,9 +138,7 @@ def fresh_exchange(tmp_path: Path) -> Iterator[Exchange]:
 class StixFactory:
     """Plain STIX 2.1 objects with fresh ids."""
 
-    def indicator(
-        self, *, modified: str = "2026-01-01T00:00:00.000Z", **extra: Any
-    ) -> dict[str, Any]:
+    def indicator(self, *, modified: str = "2026-01-01T00:00:00.000Z", **extra: Any) -> dict[str, Any]:
         value = f"198.51.100.{secrets.randbelow(255)}"
         obj: dict[str, Any] = {
             "type": "indicator",

@@ -80,9 +80,7 @@ def test_every_read_endpoint_enforces_the_acl(exchange: Exchange, endpoint: str)
 
 def test_delete_needs_read_and_write(exchange: Exchange, stix: StixFactory) -> None:
     obj = stix.indicator()
-    exchange.post(
-        exchange.collection_url(FR_TO_IN) + "objects/", {"objects": [obj]}, user="cert-fr"
-    )
+    exchange.post(exchange.collection_url(FR_TO_IN) + "objects/", {"objects": [obj]}, user="cert-fr")
     for user in ("cert-fr", "cert-in"):
         response = exchange._session(user).delete(
             exchange.collection_url(FR_TO_IN) + f"objects/{obj['id']}/", headers={"Accept": TAXII}
@@ -116,9 +114,7 @@ def test_status_is_visible_to_the_poster_only(exchange: Exchange, stix: StixFact
         ("cert-fr", ""),
     ],
 )
-def test_bad_or_missing_credentials_are_401(
-    exchange: Exchange, credentials: tuple[str, str] | None
-) -> None:
+def test_bad_or_missing_credentials_are_401(exchange: Exchange, credentials: tuple[str, str] | None) -> None:
     response = requests.get(
         exchange.server.api_root_url, auth=credentials, headers={"Accept": TAXII}, timeout=30
     )
@@ -144,9 +140,7 @@ def test_a_partner_joining_later_gets_its_own_collections_only(
     )
 
     # The running server sees the new account and collections at once.
-    seen = {
-        c.id: (c.can_read, c.can_write) for c in fresh_exchange.api_root(user="cert-de").collections
-    }
+    seen = {c.id: (c.can_read, c.can_write) for c in fresh_exchange.api_root(user="cert-de").collections}
     assert seen == {
         collection_id_for("cert-de", "cert-fr"): (False, True),
         collection_id_for("cert-de", "cert-in"): (False, True),
@@ -235,7 +229,7 @@ def test_provisioning_refuses_what_it_cannot_do_safely(tmp_path: Path) -> None:
 
 def test_the_server_refuses_a_public_address_unless_allowed(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="plain HTTP"):
-        run_server(tmp_path, host="0.0.0.0")  # noqa: S104 - the point of the test
+        run_server(tmp_path, host="0.0.0.0")
 
 
 def test_collection_ids_are_stable() -> None:

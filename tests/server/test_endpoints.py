@@ -16,9 +16,7 @@ IN_TO_FR = collection_id_for("cert-in", "cert-fr")
 
 
 def test_discovery_lists_the_exchange_api_root(exchange: Exchange) -> None:
-    server = Server(
-        exchange.server.discovery_url, user="cert-fr", password=exchange.passwords["cert-fr"]
-    )
+    server = Server(exchange.server.discovery_url, user="cert-fr", password=exchange.passwords["cert-fr"])
     assert server.title == "cti-exchange TAXII server"
     assert [root.url for root in server.api_roots] == [exchange.server.api_root_url]
     assert server.default.url == exchange.server.api_root_url
@@ -98,13 +96,9 @@ def test_post_then_get_objects_manifest_object_versions_and_status(
     assert DATE_ADDED.match(manifest[0]["date_added"])
 
 
-def test_date_added_headers_on_objects_manifest_and_versions(
-    exchange: Exchange, stix: StixFactory
-) -> None:
+def test_date_added_headers_on_objects_manifest_and_versions(exchange: Exchange, stix: StixFactory) -> None:
     obj = stix.indicator()
-    exchange.post(
-        exchange.collection_url(SANDBOX_ID) + "objects/", {"objects": [obj]}, user="cert-fr"
-    )
+    exchange.post(exchange.collection_url(SANDBOX_ID) + "objects/", {"objects": [obj]}, user="cert-fr")
     base = exchange.collection_url(SANDBOX_ID)
     for url in (base + "objects/", base + "manifest/", base + f"objects/{obj['id']}/versions/"):
         response = exchange.get(url, user="cert-fr", params={"match[id]": obj["id"]})
@@ -126,17 +120,12 @@ def test_empty_results_are_empty_envelopes_without_date_headers(exchange: Exchan
 
 
 def test_get_unknown_object_and_versions_are_404(exchange: Exchange) -> None:
-    url = (
-        exchange.collection_url(SANDBOX_ID)
-        + "objects/indicator--00000000-0000-4000-8000-000000000000/"
-    )
+    url = exchange.collection_url(SANDBOX_ID) + "objects/indicator--00000000-0000-4000-8000-000000000000/"
     assert exchange.get(url, user="cert-fr").status_code == 404
     assert exchange.get(url + "versions/", user="cert-fr").status_code == 404
 
 
-def test_delete_object_removes_every_version_by_default(
-    exchange: Exchange, stix: StixFactory
-) -> None:
+def test_delete_object_removes_every_version_by_default(exchange: Exchange, stix: StixFactory) -> None:
     first = stix.indicator()
     second = stix.version_of(first, "2026-03-01T00:00:00.000Z")
     sandbox = exchange.collection(SANDBOX_ID, user="cert-fr")
@@ -164,9 +153,6 @@ def test_delete_object_with_match_version_removes_only_that_version(
 
 
 def test_delete_unknown_object_is_404(exchange: Exchange) -> None:
-    url = (
-        exchange.collection_url(SANDBOX_ID)
-        + "objects/indicator--00000000-0000-4000-8000-000000000000/"
-    )
+    url = exchange.collection_url(SANDBOX_ID) + "objects/indicator--00000000-0000-4000-8000-000000000000/"
     response = exchange._session("cert-fr").delete(url, headers={"Accept": TAXII})
     assert response.status_code == 404

@@ -23,13 +23,9 @@ def assert_taxii_error(response, status: int) -> dict:  # type: ignore[no-untype
     return body
 
 
-@pytest.mark.parametrize(
-    "accept", ["application/json", "application/taxii+json;version=2.0", "text/html"]
-)
+@pytest.mark.parametrize("accept", ["application/json", "application/taxii+json;version=2.0", "text/html"])
 def test_wrong_accept_media_type_is_406(exchange: Exchange, accept: str) -> None:
-    response = exchange.get(
-        exchange.collection_url(SANDBOX_ID) + "objects/", user="cert-fr", accept=accept
-    )
+    response = exchange.get(exchange.collection_url(SANDBOX_ID) + "objects/", user="cert-fr", accept=accept)
     assert_taxii_error(response, 406)
 
 
@@ -37,9 +33,7 @@ def test_wrong_accept_media_type_is_406(exchange: Exchange, accept: str) -> None
     "content_type",
     ["application/json", "application/stix+json;version=2.1", "application/taxii+json;version=2.0"],
 )
-def test_wrong_content_type_is_415(
-    exchange: Exchange, stix: StixFactory, content_type: str
-) -> None:
+def test_wrong_content_type_is_415(exchange: Exchange, stix: StixFactory, content_type: str) -> None:
     response = exchange.post(
         exchange.collection_url(SANDBOX_ID) + "objects/",
         {"objects": [stix.indicator()]},
@@ -81,18 +75,12 @@ def test_unknown_api_root_is_404(exchange: Exchange) -> None:
         {"match[spec_version]": "two"},
         {"next": "garbage"},
         {"next": "MjAyNi0wMS0wMVQwMDowMDowMC4wMDAwMDBafDF8ZmZmZg"},  # a well-formed stranger
-        {
-            "match[id]": ",".join(
-                f"indicator--{i:08d}-0000-4000-8000-000000000000" for i in range(1001)
-            )
-        },
+        {"match[id]": ",".join(f"indicator--{i:08d}-0000-4000-8000-000000000000" for i in range(1001))},
     ],
 )
 def test_bad_filter_values_are_400(exchange: Exchange, params: dict[str, str]) -> None:
     for endpoint in ("objects/", "manifest/"):
-        response = exchange.get(
-            exchange.collection_url(SANDBOX_ID) + endpoint, user="cert-fr", params=params
-        )
+        response = exchange.get(exchange.collection_url(SANDBOX_ID) + endpoint, user="cert-fr", params=params)
         assert_taxii_error(response, 400)
 
 
@@ -150,9 +138,7 @@ def _basic(user: str, password: str) -> str:
 
 
 def test_invalid_json_is_400(exchange: Exchange) -> None:
-    response = exchange.post(
-        exchange.collection_url(SANDBOX_ID) + "objects/", b"{not json", user="cert-fr"
-    )
+    response = exchange.post(exchange.collection_url(SANDBOX_ID) + "objects/", b"{not json", user="cert-fr")
     assert_taxii_error(response, 400)
 
 
@@ -181,15 +167,11 @@ def test_malformed_objects_fail_alone(exchange: Exchange, stix: StixFactory) -> 
     assert all(failure["message"] for failure in status["failures"])
 
 
-def test_duplicates_succeed_and_conflicting_versions_fail(
-    exchange: Exchange, stix: StixFactory
-) -> None:
+def test_duplicates_succeed_and_conflicting_versions_fail(exchange: Exchange, stix: StixFactory) -> None:
     obj, sco = stix.indicator(), stix.ipv4()
     url = exchange.collection_url(SANDBOX_ID) + "objects/"
     first = exchange.post(url, {"objects": [obj, sco]}, user="cert-fr").json()
-    again = exchange.post(
-        url, {"objects": [obj, sco, {**obj, "name": "changed"}]}, user="cert-fr"
-    ).json()
+    again = exchange.post(url, {"objects": [obj, sco, {**obj, "name": "changed"}]}, user="cert-fr").json()
     assert first["success_count"] == 2
     # A retried POST gets the same answer; a different object under the same version fails.
     assert (again["success_count"], again["failure_count"]) == (2, 1)

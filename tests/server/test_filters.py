@@ -29,9 +29,7 @@ def post(exchange: Exchange, objects: list[dict[str, Any]]) -> str:
 
 
 def get(exchange: Exchange, endpoint: str = "objects/", **params: str) -> list[dict[str, Any]]:
-    response = exchange.get(
-        exchange.collection_url(SANDBOX_ID) + endpoint, user="cert-fr", params=params
-    )
+    response = exchange.get(exchange.collection_url(SANDBOX_ID) + endpoint, user="cert-fr", params=params)
     assert response.status_code == 200, response.text
     return response.json().get("objects", [])
 
@@ -70,17 +68,14 @@ def test_added_after_is_strictly_later(exchange: Exchange, history: dict[str, An
         **{"added_after": history["first_added"], "match[id]": ids, "match[version]": "all"},
     ) == [history["v2"]]
     just_before = (
-        datetime.strptime(history["first_added"], "%Y-%m-%dT%H:%M:%S.%fZ")
-        - timedelta(microseconds=1)
+        datetime.strptime(history["first_added"], "%Y-%m-%dT%H:%M:%S.%fZ") - timedelta(microseconds=1)
     ).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     found = get(exchange, **{"added_after": just_before, "match[id]": ids, "match[version]": "all"})
     assert len(found) == 5
     assert get(exchange, **{"added_after": history["second_added"], "match[id]": ids}) == []
 
 
-def test_added_after_accepts_any_stix_precision(
-    exchange: Exchange, history: dict[str, Any]
-) -> None:
+def test_added_after_accepts_any_stix_precision(exchange: Exchange, history: dict[str, Any]) -> None:
     seconds = history["first_added"][:19]  # "YYYY-MM-DDTHH:MM:SS"
     found = get(
         exchange,
@@ -95,9 +90,7 @@ def test_match_version_last_is_the_default(exchange: Exchange, history: dict[str
     assert get(exchange, **{"match[id]": v1["id"], "match[version]": "last"}) == [history["v3"]]
 
 
-def test_match_version_first_all_and_timestamps(
-    exchange: Exchange, history: dict[str, Any]
-) -> None:
+def test_match_version_first_all_and_timestamps(exchange: Exchange, history: dict[str, Any]) -> None:
     v1 = history["v1"]
     assert get(exchange, **{"match[id]": v1["id"], "match[version]": "first"}) == [v1]
     # "all", in date_added order: v1 and v3 (first POST), then v2.
@@ -107,9 +100,9 @@ def test_match_version_first_all_and_timestamps(
         (v1["id"], V2),
     ]
     # A timestamp matches whatever its precision: V2 was posted as ".5Z".
-    assert get(
-        exchange, **{"match[id]": v1["id"], "match[version]": "2026-02-01T00:00:00.500000Z"}
-    ) == [history["v2"]]
+    assert get(exchange, **{"match[id]": v1["id"], "match[version]": "2026-02-01T00:00:00.500000Z"}) == [
+        history["v2"]
+    ]
     combined = get(exchange, **{"match[id]": v1["id"], "match[version]": f"first,{V2}"})
     assert versions_of(combined) == [(v1["id"], V1), (v1["id"], V2)]
 
@@ -142,9 +135,10 @@ def test_match_spec_version(exchange: Exchange, stix: StixFactory) -> None:
     assert get(
         exchange, **{"match[id]": oid, "match[spec_version]": "2.0,2.1", "match[version]": "last"}
     ) == [legacy]
-    assert get(
-        exchange, **{"match[id]": oid, "match[spec_version]": "2.0,2.1", "match[version]": "all"}
-    ) == [modern, legacy]
+    assert get(exchange, **{"match[id]": oid, "match[spec_version]": "2.0,2.1", "match[version]": "all"}) == [
+        modern,
+        legacy,
+    ]
     manifest = get(exchange, "manifest/", **{"match[id]": oid, "match[spec_version]": "2.0"})
     assert [m["media_type"] for m in manifest] == ["application/stix+json;version=2.0"]
 

@@ -90,9 +90,7 @@ class Side:
         return response.json()
 
     def date_added(self, object_id: str) -> list[str]:
-        records = self.get("manifest/", **{"match[id]": object_id, "match[version]": "all"})[
-            "objects"
-        ]
+        records = self.get("manifest/", **{"match[id]": object_id, "match[version]": "all"})["objects"]
         return sorted({r["date_added"] for r in records})
 
 
@@ -108,9 +106,7 @@ def scenario(
     batch1 = [v1, v3, stix.malware(), stix.ipv4(), legacy, modern_of_legacy]
     batch2 = [v2, stix.indicator(), stix.ipv4()]
     sides = {
-        "ours": Side(
-            exchange.collection_url(SANDBOX_ID), ("cert-fr", exchange.passwords["cert-fr"])
-        ),
+        "ours": Side(exchange.collection_url(SANDBOX_ID), ("cert-fr", exchange.passwords["cert-fr"])),
         "medallion": Side(*memory_medallion),
     }
     for side in sides.values():
@@ -123,9 +119,7 @@ def scenario(
 def picked(body: dict[str, Any]) -> list[tuple[str, str]]:
     """(id, version) of what came back, ordered (ties in date_added broken by id)."""
     items = body.get("objects", [])
-    return sorted(
-        (o["id"], o.get("version") or o.get("modified") or o.get("created") or "") for o in items
-    )
+    return sorted((o["id"], o.get("version") or o.get("modified") or o.get("created") or "") for o in items)
 
 
 FILTERS = [
@@ -144,13 +138,9 @@ FILTERS = [
 
 @pytest.mark.parametrize("endpoint", ["objects/", "manifest/"])
 @pytest.mark.parametrize("filters", FILTERS, ids=[json.dumps(f) for f in FILTERS])
-def test_same_answers_as_medallion(
-    scenario: dict[str, Any], endpoint: str, filters: dict[str, str]
-) -> None:
+def test_same_answers_as_medallion(scenario: dict[str, Any], endpoint: str, filters: dict[str, str]) -> None:
     params = {"match[id]": scenario["ids"], **filters}
-    ours, theirs = (
-        scenario["sides"][name].get(endpoint, **params) for name in ("ours", "medallion")
-    )
+    ours, theirs = (scenario["sides"][name].get(endpoint, **params) for name in ("ours", "medallion"))
     # SCO versions are each server's own date_added: only their ids are compared.
     assert _without_sco_versions(picked(ours)) == _without_sco_versions(picked(theirs))
     assert picked(ours)  # every filter here selects something
@@ -191,8 +181,7 @@ def test_object_endpoint_same_as_medallion(scenario: dict[str, Any]) -> None:
     oid = scenario["v1"]["id"]
     for version in ("last", "first", "all"):
         ours, theirs = (
-            side.get(f"objects/{oid}/", **{"match[version]": version})
-            for side in scenario["sides"].values()
+            side.get(f"objects/{oid}/", **{"match[version]": version}) for side in scenario["sides"].values()
         )
         assert picked(ours) == picked(theirs), version
 

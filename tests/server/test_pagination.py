@@ -104,9 +104,7 @@ def test_next_token_is_bound_to_its_query(
     url = exchange.collection_url(FR_TO_IN) + "objects/"
     params = {"limit": 10, "added_after": start}
     token = exchange.get(url, user="cert-in", params=params).json()["next"]
-    changed = exchange.get(
-        url, user="cert-in", params={**params, "next": token, "match[type]": "malware"}
-    )
+    changed = exchange.get(url, user="cert-in", params={**params, "next": token, "match[type]": "malware"})
     assert changed.status_code == 400
     assert changed.json()["http_status"] == "400"
     elsewhere = exchange.get(
@@ -117,9 +115,7 @@ def test_next_token_is_bound_to_its_query(
     assert elsewhere.status_code == 400
 
 
-def test_restart_in_the_middle_of_a_paginated_read(
-    fresh_exchange: Exchange, stix: StixFactory
-) -> None:
+def test_restart_in_the_middle_of_a_paginated_read(fresh_exchange: Exchange, stix: StixFactory) -> None:
     posted = [stix.indicator() for _ in range(2500)]
     fresh_exchange.collection(FR_TO_IN, user="cert-fr").add_objects({"objects": posted})
     url = fresh_exchange.collection_url(FR_TO_IN) + "objects/"

@@ -13,9 +13,15 @@ IDENTITY = "identity--f7057009-c6c7-5705-914f-068f8d8b4ab1"
 
 def indicator(object_id: str, modified: str, value: str = "203.0.113.5", **extra: Any) -> dict[str, Any]:
     return {
-        "type": "indicator", "spec_version": "2.1", "id": object_id,
-        "created": "2026-01-01T00:00:00.000Z", "modified": modified, "created_by_ref": IDENTITY,
-        "name": value, "pattern": f"[ipv4-addr:value = '{value}']", "pattern_type": "stix",
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": object_id,
+        "created": "2026-01-01T00:00:00.000Z",
+        "modified": modified,
+        "created_by_ref": IDENTITY,
+        "name": value,
+        "pattern": f"[ipv4-addr:value = '{value}']",
+        "pattern_type": "stix",
         "valid_from": "2026-01-01T00:00:00.000Z",
         "object_marking_refs": ["marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421"],
         **extra,
@@ -24,8 +30,13 @@ def indicator(object_id: str, modified: str, value: str = "203.0.113.5", **extra
 
 def _write(store: Store, objects: list[dict[str, Any]], envelope: str, partner: str = "cert-fr") -> int:
     with store.db.transaction() as conn:
-        return write_objects(conn, objects, envelope_id=envelope, partner=partner,
-                             received_at="2026-11-23T10:00:00.000Z")
+        return write_objects(
+            conn,
+            objects,
+            envelope_id=envelope,
+            partner=partner,
+            received_at="2026-11-23T10:00:00.000Z",
+        )
 
 
 def _rows(store: Store, object_id: str) -> list[tuple[Any, ...]]:
@@ -42,7 +53,10 @@ V1, V2, V3 = "2026-01-01T00:00:00.000Z", "2026-02-01T00:00:00.000Z", "2026-03-01
 def test_two_versions_in_one_batch_leave_one_current(tmp_path: Path) -> None:
     with Store(tmp_path / "s.sqlite") as store:
         assert _write(store, [indicator(OID, V1), indicator(OID, V2)], "e1") == 2
-        assert [(v[:10], cur) for v, cur, _ in _rows(store, OID)] == [("2026-01-01", 0), ("2026-02-01", 1)]
+        assert [(v[:10], cur) for v, cur, _ in _rows(store, OID)] == [
+            ("2026-01-01", 0),
+            ("2026-02-01", 1),
+        ]
 
 
 def test_newer_version_later_becomes_current_and_keeps_the_decision(tmp_path: Path) -> None:

@@ -17,9 +17,7 @@ def _pull(exchange: Exchange, agency: str) -> None:
     assert pulled.exit_code == 0, pulled.stderr
 
 
-def test_show_has_sources_signer_versions_and_related_objects(
-    exchange: Exchange, tmp_path: Path
-) -> None:
+def test_show_has_sources_signer_versions_and_related_objects(exchange: Exchange, tmp_path: Path) -> None:
     bundle = shutil.copy(DATA / "oasis-indicators-for-C2-with-COA.json", tmp_path / "c2.json")
     pushed = exchange.fr.run("push", str(bundle), "--to", "cert-in", "--json")
     assert pushed.exit_code in (0, 1), pushed.stderr  # 10.0.0.0 may be refused as private
@@ -53,9 +51,7 @@ def test_sighting_goes_back_to_the_source(exchange: Exchange, tmp_path: Path) ->
     iocs = write_iocs(tmp_path / "iocs.csv", 4)
     assert exchange.fr.run("push", str(iocs), "--to", "cert-in").exit_code == 0
     _pull(exchange, "cert-in")
-    item = exchange.india.run("triage", "list", "--type", "domain-name", "--json").json()["items"][
-        0
-    ]
+    item = exchange.india.run("triage", "list", "--type", "domain-name", "--json").json()["items"][0]
 
     sent = exchange.india.run(
         "sight",
@@ -87,13 +83,9 @@ def test_sighting_goes_back_to_the_source(exchange: Exchange, tmp_path: Path) ->
 
     # The sighting is in CERT-In's audit trail with the analyst, and in its sent log.
     conn = sqlite3.connect(exchange.india.home / "store.sqlite")
-    actor, details = conn.execute(
-        "SELECT actor, details FROM audit_log WHERE action = 'sighting'"
-    ).fetchone()
+    actor, details = conn.execute("SELECT actor, details FROM audit_log WHERE action = 'sighting'").fetchone()
     assert actor == "priya" and json.loads(details)["sighting_of_ref"] == item["id"]
-    assert (
-        conn.execute("SELECT count(*) FROM shared_objects WHERE type = 'sighting'").fetchone()[0] == 1
-    )
+    assert conn.execute("SELECT count(*) FROM shared_objects WHERE type = 'sighting'").fetchone()[0] == 1
     conn.close()
 
 

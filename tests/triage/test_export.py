@@ -205,9 +205,7 @@ def test_suricata_rules(soc: Agency) -> None:
     assert '\\;\\"q\\"' in body
     assert "not written: 1 sha256: file hashes" in text and "not written: 1 email-addr" in text
     sid_map = _sids(text)
-    assert len(sid_map) == 7 and all(
-        sids.SID_BASE <= int(s) < sids.SID_BASE + sids.SID_SPAN for s in sid_map
-    )
+    assert len(sid_map) == 7 and all(sids.SID_BASE <= int(s) < sids.SID_BASE + sids.SID_SPAN for s in sid_map)
     assert _sids(_export(soc, "--format", "suricata")).keys() == sid_map.keys()  # stable
 
 

@@ -254,7 +254,7 @@ def test_first_pages_use_the_partial_indexes(mixed: Store) -> None:
         chosen, extra = triage_queries._driving_index(f)
         where += f" AND {extra}" if extra else ""
         plan = conn.execute(
-            f"EXPLAIN QUERY PLAN SELECT o.rowid FROM objects o INDEXED BY {chosen} WHERE {where} "  # noqa: S608 - only placeholders and fixed names; values are bound
+            f"EXPLAIN QUERY PLAN SELECT o.rowid FROM objects o INDEXED BY {chosen} WHERE {where} "
             "ORDER BY o.received_at DESC, o.rowid DESC LIMIT 10",
             params,
         ).fetchall()

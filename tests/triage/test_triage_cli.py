@@ -109,12 +109,7 @@ def test_decisions_record_analyst_time_note_and_audit(analyst_store: Agency) -> 
     assert result["analyst"] == "amelie" and result["decision"] == "accepted"
     assert len(result["object_ids"]) == 3  # fr-0.example from two partners
     ids = [i["id"] for i in analyst_store.run("triage", "list", "--json").json()["items"]]
-    ip = next(
-        i
-        for i in analyst_store.run("triage", "list", "--json", "--type", "ipv4-addr").json()[
-            "items"
-        ]
-    )
+    ip = next(i for i in analyst_store.run("triage", "list", "--json", "--type", "ipv4-addr").json()["items"])
     assert ip["id"] in ids
     assert analyst_store.run("triage", "reject", ip["id"][:24], env=env).exit_code == 0
     fp = analyst_store.run("triage", "false-positive", "fr-2.example", "--note", "CDN", env=env)
@@ -134,14 +129,10 @@ def test_decisions_record_analyst_time_note_and_audit(analyst_store: Agency) -> 
     ]
     assert all(r[2] == "amelie" and r[3].endswith("Z") for r in rows)
     assert rows[1][4] == "seen in sandbox"
-    assert (
-        conn.execute("SELECT count(*) FROM triage_log WHERE analyst = 'amelie'").fetchone()[0] == 5
-    )
+    assert conn.execute("SELECT count(*) FROM triage_log WHERE analyst = 'amelie'").fetchone()[0] == 5
     audits = [
         json.loads(r[1]) | {"actor": r[0]}
-        for r in conn.execute(
-            "SELECT actor, details FROM audit_log WHERE action = 'triage' ORDER BY seq"
-        )
+        for r in conn.execute("SELECT actor, details FROM audit_log WHERE action = 'triage' ORDER BY seq")
     ]
     assert [a["decision"] for a in audits] == ["accepted", "rejected", "false-positive"]
     assert audits[0]["actor"] == "amelie" and audits[0]["note"] == "seen in sandbox"
@@ -155,15 +146,11 @@ def test_unknown_or_ambiguous_ids_change_nothing(analyst_store: Agency) -> None:
     assert refused.exit_code == 2 and "no object 'nope.example'" in refused.stderr
     ambiguous = analyst_store.run("triage", "show", "indicator--")
     assert ambiguous.exit_code == 2 and "several objects" in ambiguous.stderr
-    assert (
-        analyst_store.run("triage", "list", "--json", "--status", "accepted").json()["items"] == []
-    )
+    assert analyst_store.run("triage", "list", "--json", "--status", "accepted").json()["items"] == []
 
 
 def test_untrusted_values_are_shown_escaped(cert_in: Agency) -> None:
-    put(
-        cert_in, [indicator("invoice\u202egpj.exe", "file-name"), indicator("evil\x1b[31m.example")]
-    )
+    put(cert_in, [indicator("invoice\u202egpj.exe", "file-name"), indicator("evil\x1b[31m.example")])
     text = cert_in.run("triage", "list").stdout
     assert "\u202e" not in text and "\x1b" not in text
     assert "\\u202e" in text and "\\x1b" in text

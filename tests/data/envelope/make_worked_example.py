@@ -7,7 +7,7 @@ keys. Run once; the committed file is what the docs show and what tests open.
 from __future__ import annotations
 
 import json
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cti_exchange.envelope.header import ChannelPosition
