@@ -4,13 +4,15 @@ and, following a script, answers some requests with a fault instead of forwardin
 Faults: "reset" (close the connection without an answer), "500", "503", "429" (with
 Retry-After: 0), "delay:SECONDS" (then forward), "truncate" (forward, but cut the answer body
 in half and close), "after-reset" (forward, let the server act, then drop the answer: the
-client never learns its POST succeeded), "expire-next" (400 for a request carrying `next=`).
+client never learns its POST succeeded), "expire-next" (400 for a request carrying `next=`),
+"pending" (the POST's status resource is answered as still pending).
 """
 
 from __future__ import annotations
 
 import base64
 import http.client
+import json
 import socket
 import ssl
 import threading
@@ -112,6 +114,17 @@ class FaultProxy:
                 if fault == "after-reset":
                     self._reset()
                     return
+                if fault == "pending" and self.command == "POST":
+                    # TAXII 2.1 section 5.4: a server may answer "pending" and finish later; the
+                    # client must follow the status resource (which the real server has complete).
+                    resource = json.loads(answer)
+                    resource.update(
+                        status="pending",
+                        pending_count=resource.get("total_count", 1),
+                        success_count=0,
+                        successes=[],
+                    )
+                    answer = json.dumps(resource).encode()
                 if fault == "truncate":
                     self.send_response(status)
                     for name, value in headers:

@@ -105,3 +105,14 @@ def test_plain_http_to_a_remote_host_is_refused(exchange: Exchange, tmp_path: Pa
     result = exchange.fr.run("push", str(write_iocs(tmp_path / "a.csv", 2)), "--to", "cert-in")
     assert result.exit_code == 7 or result.exit_code == 2
     assert "plain HTTP" in result.stderr
+
+
+def test_a_pending_status_is_followed_until_complete(
+    exchange: Exchange, fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    fault_proxy.script.rule = lambda method, path, number: "pending" if method == "POST" else None
+    pushed = exchange.fr.run("push", str(write_iocs(tmp_path / "a.csv", 3)), "--to", "cert-in", "--json")
+    assert pushed.exit_code == 0, pushed.stderr
+    assert len(pushed.json()["partners"][0]["delivered"]) == 1
+    status_reads = [p for m, p, _ in fault_proxy.script.seen if m == "GET" and "/status/" in p]
+    assert status_reads  # the client asked for the status resource

@@ -95,3 +95,16 @@ def test_sync_reports_integrity_alerts(exchange: Exchange, tmp_path: Path) -> No
     result = exchange.india.run("sync", "--json")
     assert result.exit_code == 4
     assert result.json()["pulled"][0]["quarantined"][0]["reason"] == "sequence-reorder"
+
+
+def test_status_lists_what_is_undelivered_after_the_threshold(exchange: Exchange, tmp_path: Path) -> None:
+    exchange.fr.run("push", str(write_iocs(tmp_path / "a.csv", 2)), "--to", "cert-in", "--queue")
+    assert exchange.fr.run("status", "--json").json()["undelivered"] == []  # not late yet
+    conn = sqlite3.connect(exchange.fr.home / "store.sqlite")
+    conn.execute("UPDATE sent_envelopes SET created_at = '2020-01-01T00:00:00.000Z'")
+    conn.commit()
+    conn.close()
+    late = exchange.fr.run("status", "--json").json()["undelivered"]
+    assert [d["status"] for d in late] == ["sealed"] and late[0]["partner"] == "cert-in"
+    text = exchange.fr.run("status")
+    assert "without a receipt" in text.stdout
