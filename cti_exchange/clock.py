@@ -24,11 +24,3 @@ def parse_timestamp(text: str) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
-
-
-def epoch_seconds(moment: datetime) -> int:
-    return int(moment.timestamp())
-
-
-def from_epoch(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)

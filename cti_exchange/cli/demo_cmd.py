@@ -44,6 +44,7 @@ def demo(
                 "sent": result.sent,
                 "received": len(result.received),
                 "all_arrived": result.all_arrived,
+                "server": result.server_url,
                 "indicators": [r.__dict__ for r in result.received],
             }
         )

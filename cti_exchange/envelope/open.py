@@ -71,7 +71,6 @@ class _Opening:
     hints: RoutingHints | None = None
     jws: bytes = b""
     jws_deflated: bytes = b""
-    jws_header: dict[str, Any] = field(default_factory=dict)
     signing_input: bytes = b""
     signature: bytes = b""
     header: EnvelopeHeader | None = None
@@ -132,7 +131,6 @@ def check_decrypts(state: _Opening, ctx: ReceiverContext) -> None:
 
 def check_signature(state: _Opening, ctx: ReceiverContext) -> None:
     header, state.signing_input, state.signature = jws_split(state.jws)
-    state.jws_header = header
     if header.get("alg") != SIGNATURE_ALG:
         # Covers alg "none" and HS256 signed with our public key as the HMAC secret.
         raise EnvelopeRejected(

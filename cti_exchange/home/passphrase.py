@@ -20,18 +20,6 @@ PASSPHRASE_FILE_ENV = "CTI_EXCHANGE_PASSPHRASE_FILE"  # noqa: S105 - ditto
 MIN_PASSPHRASE_LENGTH = 12
 
 
-def passphrase_source(environ: Mapping[str, str] | None = None) -> str:
-    """Describes where the passphrase would come from (for `doctor`), without reading it."""
-    env = os.environ if environ is None else environ
-    if env.get(PASSPHRASE_FILE_ENV):
-        return f"file {env[PASSPHRASE_FILE_ENV]} ({PASSPHRASE_FILE_ENV})"
-    if env.get(PASSPHRASE_ENV):
-        return f"environment variable {PASSPHRASE_ENV}"
-    if sys.stdin.isatty():
-        return "terminal prompt"
-    return "none"
-
-
 def read_passphrase(
     *, confirm: bool = False, environ: Mapping[str, str] | None = None, purpose: str = "key"
 ) -> str:

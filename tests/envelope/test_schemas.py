@@ -90,3 +90,10 @@ def test_the_published_extension_definition_is_valid_stix() -> None:
     bundle = json.loads((schemas_dir() / "envelope-routing-extension-definition.json").read_text())
     result = validate_instance(bundle, ValidationOptions(version="2.1"))
     assert result.is_valid, [str(e) for e in result.errors]
+
+
+def test_the_published_extension_definition_is_the_one_the_code_uses() -> None:
+    from cti_exchange.envelope.artifact import routing_extension_definition
+
+    bundle = json.loads((schemas_dir() / "envelope-routing-extension-definition.json").read_text())
+    assert routing_extension_definition() in bundle["objects"]
