@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cti_exchange.collector import collector_paused
 from cti_exchange.errors import ExitCode, InputError, UsageError
@@ -40,7 +40,6 @@ from cti_exchange.readers.interface import (
     Rejection,
     RemarkLog,
     StixInput,
-    describe_value,
 )
 from cti_exchange.readers.lines import sniff_encoding
 from cti_exchange.readers.warning_list import bundled_warning_lists
@@ -51,6 +50,10 @@ from cti_exchange.stix.guardrails import Guardrails, WarningLists
 from cti_exchange.stix.objects import StixObjectBuilder
 from cti_exchange.stix.passthrough import PassthroughPreparer, PassthroughSettings
 from cti_exchange.stix.tlp import Tlp
+from cti_exchange.untrusted_text import describe_value
+
+if TYPE_CHECKING:
+    from cti_exchange.profile.model import Profile
 
 DEFAULT_MAX_REPORTED = 10_000
 _PROGRESS_EVERY = 10_000
@@ -79,6 +82,18 @@ class IngestContext:
             raise UsageError("the default confidence must be between 0 and 100")
         if self.now.tzinfo is None:
             raise UsageError("the ingest clock must be timezone-aware")
+
+    @classmethod
+    def for_profile(cls, profile: Profile, now: datetime, default_tlp: Tlp | None = None) -> IngestContext:
+        """The agency's identity and sharing defaults; `default_tlp` overrides the profile's."""
+        sharing = profile.sharing
+        return cls(
+            identity=profile.identity,
+            default_tlp=default_tlp or sharing.default_tlp,
+            default_confidence=sharing.default_confidence,
+            lifetime_days=dict(sharing.lifetime_days),
+            now=now,
+        )
 
 
 @dataclass(frozen=True)

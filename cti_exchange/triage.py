@@ -17,25 +17,12 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cti_exchange.clock import parse_timestamp, stix_timestamp, utc_now
 from cti_exchange.errors import UsageError
 from cti_exchange.stix.tlp import Tlp
-from cti_exchange.store.audit_log import append_audit
 from cti_exchange.store.store import Store
-from cti_exchange.store.triage_detail import (
-    Decision,
-    ReceivedSighting,
-    RelatedObject,
-    StoredVersion,
-    decisions_of,
-    object_json,
-    related_objects,
-    sightings_of,
-    sightings_of_shared,
-    versions_of,
-)
 from cti_exchange.store.triage_queries import (
     SORTS,
     STATUSES,
@@ -51,6 +38,9 @@ from cti_exchange.store.triage_queries import (
     sources_of,
     value_sources,
 )
+
+if TYPE_CHECKING:  # `triage show` and `--sighted` load the detail queries when they run
+    from cti_exchange.store.triage_detail import Decision, ReceivedSighting, RelatedObject, StoredVersion
 
 # Command word -> stored status.
 DECISIONS = {"accept": "accepted", "reject": "rejected", "false-positive": "false-positive"}
@@ -290,6 +280,14 @@ def resolve_reference(store: Store, reference: str) -> str:
 
 
 def show_object(store: Store, reference: str, *, now: datetime | None = None) -> ObjectDetail:
+    from cti_exchange.store.triage_detail import (
+        decisions_of,
+        object_json,
+        related_objects,
+        sightings_of,
+        versions_of,
+    )
+
     conn = store.db.conn
     object_id = resolve_reference(store, reference)
     moment = stix_timestamp(now or utc_now())
@@ -333,6 +331,8 @@ def decide(
     now: datetime | None = None,
 ) -> DecisionResult:
     """Records one decision on objects (all or none), with the analyst (`store.actor`)."""
+    from cti_exchange.store.audit_log import append_audit
+
     if decision not in DECISIONS:
         raise UsageError(f"unknown decision {decision!r}; use {', '.join(DECISIONS)}")
     if not references:
@@ -426,6 +426,8 @@ def sightings_received(
 ) -> tuple[list[ReceivedSighting], str | None]:
     """`triage list --sighted`: partners' sightings of indicators we shared with them, a page
     at a time (newest first)."""
+    from cti_exchange.store.triage_detail import sightings_of_shared
+
     position = decode_position(after) if after else 0
     if not isinstance(position, int):
         raise UsageError("--after: this token is not for --sighted")

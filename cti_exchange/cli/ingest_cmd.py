@@ -125,15 +125,7 @@ def _context(ctx: typer.Context, tlp: Tlp | None, *, profile_required: bool) -> 
     home = profile_home(ctx)
     now = utc_now()
     if profile_required or home.exists():
-        profile = home.load_profile()
-        sharing = profile.sharing
-        return IngestContext(
-            identity=profile.identity,
-            default_tlp=tlp or sharing.default_tlp,
-            default_confidence=sharing.default_confidence,
-            lifetime_days=dict(sharing.lifetime_days),
-            now=now,
-        )
+        return IngestContext.for_profile(home.load_profile(), now, tlp)
     created = stix_timestamp(now)
     placeholder = {
         "type": "identity",

@@ -15,7 +15,6 @@ import typer
 from cti_exchange.cli.context import JsonOption, profile_home
 from cti_exchange.cli.output import Output
 from cti_exchange.errors import UsageError
-from cti_exchange.readers.interface import describe_value
 from cti_exchange.store.store import open_store
 from cti_exchange.store.triage_queries import TriageFilter
 from cti_exchange.triage import (
@@ -30,6 +29,7 @@ from cti_exchange.triage import (
     show_object,
     sightings_received,
 )
+from cti_exchange.untrusted_text import describe_value
 
 triage_app = typer.Typer(
     help="Review what partners sent: list, show, accept, reject, mark false positives.",

@@ -27,7 +27,7 @@ from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.ingest import IngestContext, IngestOptions, IngestResult, ingest_files
 from cti_exchange.partnership import get_partner
 from cti_exchange.policy.sharing import Refusal, decide_sharing
-from cti_exchange.profile.model import PartnerConfig, Profile
+from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.progress import NoProgress, ProgressReporter
 from cti_exchange.stix.bundle import build_bundle, serialise_bundle
 from cti_exchange.stix.tlp import Tlp, tlp_of
@@ -77,16 +77,6 @@ class PushResult(ShareResult):
     ingest: IngestResult = field(default_factory=IngestResult)
 
 
-def ingest_context(profile: Profile, now: datetime, default_tlp: Tlp | None = None) -> IngestContext:
-    return IngestContext(
-        identity=profile.identity,
-        default_tlp=default_tlp or profile.sharing.default_tlp,
-        default_confidence=profile.sharing.default_confidence,
-        lifetime_days=dict(profile.sharing.lifetime_days),
-        now=now,
-    )
-
-
 def _content_objects(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What a partner learns from: everything but markings and identities we add anyway."""
     return [o for o in objects if o.get("type") not in ("marking-definition", "identity")]
@@ -108,7 +98,9 @@ def push(
         raise ConfigError("name at least one partner with --to", hint="see `cti-exchange partners list`")
     partners = [get_partner(home, name) for name in dict.fromkeys(request.partners)]
     progress.step("reading inputs")
-    ingested = ingest_files(request.inputs, ingest_context(profile, moment, default_tlp), request.ingest)
+    ingested = ingest_files(
+        request.inputs, IngestContext.for_profile(profile, moment, default_tlp), request.ingest
+    )
     if not _content_objects(ingested.objects):
         raise InputError(
             "nothing usable to share in " + ", ".join(str(p) for p in request.inputs),

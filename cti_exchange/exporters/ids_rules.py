@@ -10,10 +10,12 @@ characters dropped.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from cti_exchange.exporters.interface import ExportItem, ExportSummary
+from cti_exchange.exporters.interface import Exporter, ExportItem, ExportSummary
+from cti_exchange.exporters.sids import rule_key
 from cti_exchange.stix.tlp import Tlp
 
 _LITERAL = frozenset(range(0x20, 0x7F)) - {ord(c) for c in '";\\|:'}
@@ -120,3 +122,45 @@ def url_parts(url: str) -> tuple[str, str] | None:
 def write_rule(out: TextIO, summary: ExportSummary, header: str, options: list[str]) -> None:
     out.write(f"{header} ({' '.join(options)})\n")
     summary.rules += 1
+
+
+# One rule to write: (header, rule kind, detection options). The kind ("ip", "dns", "tls",
+# "http") is part of the rule key, so each rule of a value keeps its own stable sid.
+Rule = tuple[str, str, list[str]]
+
+
+class IdsRuleExporter(Exporter):
+    """The rules of one IDS engine. An address rule is the same in Snort and Suricata; each
+    engine says how it matches a domain and a URL."""
+
+    extension = "rules"
+
+    @abstractmethod
+    def domain_rules(self, domain: str) -> list[Rule]:
+        """Rules matching the name and every name under it; none if no rule can hold it."""
+
+    @abstractmethod
+    def url_rules(self, host: str, uri: str) -> list[Rule]:
+        """Rules matching requests for this Host header and path-and-query."""
+
+    def write(self, item: ExportItem, out: TextIO, summary: ExportSummary) -> bool:
+        rules = self._rules(item)
+        for header, kind, detection in rules:
+            assert self.context.sid_for is not None
+            sid = self.context.sid_for(rule_key(item.ioc_type, item.value, kind))
+            write_rule(out, summary, header, rule_options(item, sid, detection))
+        return bool(rules)
+
+    def _rules(self, item: ExportItem) -> list[Rule]:
+        if item.ioc_type in ("ipv4-addr", "ipv6-addr"):
+            target = address(item)
+            return [] if target is None else [(f"alert ip $HOME_NET any <> {target} any", "ip", [])]
+        if item.ioc_type == "domain-name":
+            return self.domain_rules(item.value)
+        if item.ioc_type == "url":
+            parts = url_parts(item.value)
+            return [] if parts is None else self.url_rules(*parts)
+        return []
+
+    def skip_reason(self, ioc_type: str) -> str:
+        return SKIP_REASONS.get(ioc_type, "not an http(s) URL or an address a rule can hold")

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cti_exchange.errors import InputError
-from cti_exchange.readers.interface import Finding, Reader, ReadItem, Rejection, describe_value
+from cti_exchange.readers.interface import Finding, Reader, ReadItem, Rejection
 from cti_exchange.readers.lines import LineSource
 from cti_exchange.stix.candidate import IndicatorCandidate
 from cti_exchange.stix.ioc_types import IocType, parse_type_hint
+from cti_exchange.untrusted_text import describe_value
 
 _ROLE_ALIASES = {
     "value": "value indicator indicatorvalue ioc iocs iocvalue observable observablevalue c2 c2server",

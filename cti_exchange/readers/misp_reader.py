@@ -35,11 +35,11 @@ from cti_exchange.readers.interface import (
     ReadItem,
     ReadLimits,
     Rejection,
-    describe_value,
 )
 from cti_exchange.readers.json_input import load_json
 from cti_exchange.stix.candidate import IndicatorCandidate
 from cti_exchange.stix.tlp import Tlp
+from cti_exchange.untrusted_text import describe_value
 
 # MISP attribute type -> our type hint.
 MISP_TYPES = {

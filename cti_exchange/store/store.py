@@ -1,25 +1,53 @@
-"""The local store as one object: `Store(path)` gives the inbound and outbound logs."""
+"""The local store as one object: `Store(path)` gives the inbound and outbound logs.
+
+Each log is built (and its module imported) on first use: a command that only reads, such
+as `triage list`, does not load the envelope and sent-log code it never touches.
+"""
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cti_exchange.home.analyst import current_analyst
 from cti_exchange.home.profile_home import ProfileHome
-from cti_exchange.store.audit_log import AuditLog
 from cti_exchange.store.database import Database
-from cti_exchange.store.inbound import Inbound
-from cti_exchange.store.outbound import Outbound, ShareRequests
+
+if TYPE_CHECKING:
+    from cti_exchange.store.audit_log import AuditLog
+    from cti_exchange.store.inbound import Inbound
+    from cti_exchange.store.outbound import Outbound, ShareRequests
 
 
 class Store:
     def __init__(self, path: Path, *, actor: str = "cti-exchange") -> None:
         self.db = Database(path)
         self.actor = actor  # recorded in the audit trail for what this store handle does
-        self.inbound = Inbound(self.db, actor)
-        self.outbound = Outbound(self.db, actor)
-        self.audit = AuditLog(self.db)
-        self.requests = ShareRequests(self.db)
+
+    @cached_property
+    def inbound(self) -> Inbound:
+        from cti_exchange.store.inbound import Inbound
+
+        return Inbound(self.db, self.actor)
+
+    @cached_property
+    def outbound(self) -> Outbound:
+        from cti_exchange.store.outbound import Outbound
+
+        return Outbound(self.db, self.actor)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        from cti_exchange.store.audit_log import AuditLog
+
+        return AuditLog(self.db)
+
+    @cached_property
+    def requests(self) -> ShareRequests:
+        from cti_exchange.store.outbound import ShareRequests
+
+        return ShareRequests(self.db)
 
     def close(self) -> None:
         self.db.close()

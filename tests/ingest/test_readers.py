@@ -14,11 +14,12 @@ from cti_exchange.errors import InputError
 from cti_exchange.ingest import ingest_files
 from cti_exchange.readers.csv_reader import CsvReader, detect_delimiter
 from cti_exchange.readers.detect import READERS, detect_format
-from cti_exchange.readers.interface import Finding, ReadLimits, Rejection, describe_value
+from cti_exchange.readers.interface import Finding, ReadLimits, Rejection
 from cti_exchange.readers.misp_reader import MispReader, tlp_from_tags
 from cti_exchange.readers.stix_reader import StixReader
 from cti_exchange.readers.text_reader import TextReader
 from cti_exchange.stix.tlp import Tlp
+from cti_exchange.untrusted_text import describe_value
 
 from .conftest import make_context
 

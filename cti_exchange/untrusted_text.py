@@ -1,0 +1,29 @@
+"""Showing untrusted text (partner data, input files) safely on a terminal or in a report.
+
+Control and invisible characters are shown escaped, so a value cannot inject terminal escape
+sequences or reorder text (bidirectional overrides, CVE-2021-42574), and long values are cut.
+Kept apart from the readers so commands that only display (triage) do not load them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+MAX_SHOWN_VALUE = 80
+
+_ESCAPED = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def describe_value(value: Any, limit: int = MAX_SHOWN_VALUE) -> str:
+    """`value` as text safe to print: control characters escaped, cut to about `limit`."""
+    text = value if isinstance(value, str) else repr(value)
+    shown = _ESCAPED.sub(_escape, text[:limit])
+    if len(text) > limit:
+        return f"{shown}... ({len(text):,} characters)"
+    return shown
