@@ -11,8 +11,7 @@ from typing import Annotated
 import typer
 
 from cti_exchange.cli.context import JsonOption, profile_home
-from cti_exchange.cli.output import Output
-from cti_exchange.cli.triage_cmd import (
+from cti_exchange.cli.filter_options import (
     MaxTlpOpt,
     MinConfidenceOpt,
     PartnerOpt,
@@ -24,6 +23,7 @@ from cti_exchange.cli.triage_cmd import (
     TypeOpt,
     filters_from_options,
 )
+from cti_exchange.cli.output import Output
 from cti_exchange.errors import UsageError
 from cti_exchange.export import EXPORTERS, ExportRequest, ExportResult, export_indicators
 from cti_exchange.store.store import open_store

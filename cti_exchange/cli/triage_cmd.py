@@ -6,22 +6,32 @@ Partner data is untrusted: every value shown on a terminal goes through `describ
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated, Any
 
 import typer
 
 from cti_exchange.cli.context import JsonOption, profile_home
+from cti_exchange.cli.filter_options import (
+    ExpiredOpt,
+    MaxTlpOpt,
+    MinConfidenceOpt,
+    PartnerOpt,
+    RevokedOpt,
+    SearchOpt,
+    SinceOpt,
+    StatusOpt,
+    TlpOpt,
+    TypeOpt,
+    filters_from_options,
+)
 from cti_exchange.cli.output import Output
+from cti_exchange.cli.render_triage import ascii_json, render_detail, render_lines, short_time
 from cti_exchange.errors import UsageError
 from cti_exchange.store.store import open_store
-from cti_exchange.store.triage_queries import TriageFilter
 from cti_exchange.triage import (
     DECISIONS,
-    ObjectDetail,
     TriageLine,
-    build_filter,
     decide,
     iter_queue,
     list_objects,
@@ -41,268 +51,6 @@ quarantine_app = typer.Typer(
     epilog="Example: cti-exchange quarantine list",
     no_args_is_help=True,
 )
-
-# -- filter options, shared with `export` -------------------------------------------------
-
-PartnerOpt = Annotated[
-    list[str] | None,
-    typer.Option("--partner", metavar="PARTNER", help="Sent by this partner (repeatable)."),
-]
-TypeOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--type",
-        metavar="TYPE",
-        help="IOC type (ipv4-addr, domain-name, url, sha256, ...) or STIX type (malware, ...); repeatable.",
-    ),
-]
-TlpOpt = Annotated[
-    list[str] | None,
-    typer.Option("--tlp", metavar="TLP", help="Marked with this TLP (repeatable)."),
-]
-MaxTlpOpt = Annotated[
-    str | None,
-    typer.Option("--max-tlp", metavar="TLP", help="Marked at most this TLP (unmarked passes)."),
-]
-MinConfidenceOpt = Annotated[
-    int | None,
-    typer.Option("--min-confidence", metavar="N", help="Confidence at least this (0-100)."),
-]
-SinceOpt = Annotated[
-    str | None,
-    typer.Option("--since", metavar="WHEN", help="Received since: 24h, 7d, or a timestamp."),
-]
-StatusOpt = Annotated[
-    list[str] | None,
-    typer.Option("--status", metavar="STATUS", help="new, accepted, rejected, false-positive (repeatable)."),
-]
-SearchOpt = Annotated[
-    str | None,
-    typer.Option("--search", metavar="TEXT", help="Text in the value or the name (any case)."),
-]
-ExpiredOpt = Annotated[
-    bool | None,
-    typer.Option(
-        "--expired/--not-expired",
-        help="Only expired (valid_until passed) / only still valid.",
-        show_default=False,
-    ),
-]
-RevokedOpt = Annotated[bool, typer.Option("--include-revoked", help="Also objects their source revoked.")]
-
-
-def filters_from_options(
-    *,
-    partner: list[str] | None,
-    type_: list[str] | None,
-    tlp: list[str] | None,
-    max_tlp: str | None,
-    min_confidence: int | None,
-    since: str | None,
-    status: list[str] | None,
-    search: str | None,
-    expired: bool | None,
-    include_revoked: bool,
-) -> TriageFilter:
-    return build_filter(
-        partners=partner or (),
-        types=type_ or (),
-        tlps=tlp or (),
-        max_tlp=max_tlp,
-        min_confidence=min_confidence,
-        since=since,
-        statuses=status or (),
-        text=search,
-        expired=expired,
-        include_revoked=include_revoked,
-    )
-
-
-# -- rendering ----------------------------------------------------------------------------
-
-
-def _when(timestamp: str | None) -> str:
-    return timestamp[:16].replace("T", " ") if timestamp else ""
-
-
-def _label(line: TriageLine, limit: int) -> str:
-    o = line.object
-    return describe_value(o.value if o.value is not None else (o.name or ""), limit)
-
-
-def _short_id(object_id: str) -> str:
-    kind, _, rest = object_id.partition("--")
-    return f"{kind}--{rest[:8]}"
-
-
-def _tlp(value: str | None) -> str:
-    return "TLP:" + value.upper() if value else "-"
-
-
-def _status(line: TriageLine) -> str:
-    o = line.object
-    flags = [o.status] + (["expired"] if line.expired else []) + (["revoked"] if o.revoked else [])
-    return ", ".join(flags)
-
-
-def render_lines(out: Output, lines: list[TriageLine]) -> None:
-    terminal = out.is_terminal
-    out.table(
-        [
-            "id",
-            "type",
-            "value / name",
-            "TLP",
-            "conf",
-            "status",
-            "sources",
-            "signed by",
-            "received",
-            "valid until",
-        ],
-        [
-            [
-                _short_id(line.object.object_id) if terminal else line.object.object_id,
-                line.object.ioc_type or line.object.type,
-                _label(line, 60 if terminal else 100_000),
-                _tlp(line.strictest_tlp),
-                "" if line.object.confidence is None else str(line.object.confidence),
-                _status(line),
-                " ".join(line.partners),
-                " ".join(k[:16] for k in line.signers) if terminal else " ".join(line.signers),
-                _when(line.object.received_at),
-                _when(line.object.valid_until),
-            ]
-            for line in lines
-        ],
-    )
-
-
-def _ascii_json(data: Any) -> str:
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=True)
-
-
-def render_detail(out: Output, detail: ObjectDetail) -> None:
-    o = detail.line.object
-    facts = [
-        ("id", o.object_id),
-        ("type", o.type + (f" ({o.ioc_type})" if o.ioc_type else "")),
-        ("value", describe_value(o.value or "", 500)),
-        ("name", describe_value(o.name or "", 500)),
-        (
-            "TLP",
-            _tlp(o.tlp)
-            + (
-                f" (strictest of all sources: {_tlp(detail.line.strictest_tlp)})"
-                if detail.line.strictest_tlp != o.tlp
-                else ""
-            ),
-        ),
-        ("confidence", "" if o.confidence is None else str(o.confidence)),
-        (
-            "valid",
-            f"{o.valid_from or '?'} to {o.valid_until or 'no end'}"
-            + (" (expired)" if detail.line.expired else ""),
-        ),
-        (
-            "status",
-            o.status
-            + (f" by {o.status_by} at {o.status_at}" if o.status_by else "")
-            + (f": {describe_value(o.status_note, 300)}" if o.status_note else ""),
-        ),
-        ("revoked", "yes" if o.revoked else "no"),
-        ("sources", " ".join(detail.line.partners)),
-    ]
-    out.table(["field", "value"], facts, title="Object")
-    out.table(
-        ["partner", "envelope", "received", "TLP", "signer key", "signer thumbprint"],
-        [
-            [
-                s.partner,
-                s.envelope_id,
-                s.received_at,
-                _tlp(s.tlp),
-                s.signer_kid or "?",
-                s.signer_thumbprint or "?",
-            ]
-            for s in detail.sources
-        ],
-        title="Sources and signatures",
-    )
-    if detail.same_value:
-        out.table(
-            ["id", "partner", "TLP", "conf", "status", "received"],
-            [
-                [
-                    s.object.object_id,
-                    s.object.partner,
-                    _tlp(s.object.tlp),
-                    str(s.object.confidence or ""),
-                    s.object.status,
-                    s.object.received_at,
-                ]
-                for s in detail.same_value
-            ],
-            title="Same value from other sources",
-        )
-    out.table(
-        ["version", "current", "revoked", "partner", "envelope", "received"],
-        [
-            [
-                v.version,
-                "yes" if v.is_current else "",
-                "yes" if v.revoked else "",
-                v.partner,
-                v.envelope_id,
-                v.received_at,
-            ]
-            for v in detail.versions
-        ],
-        title="Versions",
-    )
-    if detail.related:
-        out.table(
-            ["relationship", "type", "name", "id", "via"],
-            [
-                [
-                    ("-> " if r.direction == "to" else "<- ") + r.relationship_type,
-                    r.type or "(not stored)",
-                    describe_value(r.name or "", 80),
-                    r.object_id,
-                    r.via or "",
-                ]
-                for r in detail.related
-            ],
-            title="Related objects",
-        )
-    if detail.sightings:
-        out.table(
-            ["sighting", "partner", "count", "first seen", "last seen", "received"],
-            [
-                [
-                    s.sighting_id,
-                    s.partner,
-                    str(s.count or ""),
-                    s.first_seen or "",
-                    s.last_seen or "",
-                    s.received_at,
-                ]
-                for s in detail.sightings
-            ],
-            title="Sightings",
-        )
-    if detail.decisions:
-        out.table(
-            ["decision", "analyst", "at", "note"],
-            [
-                [d.decision, d.analyst, d.decided_at, describe_value(d.note or "", 200)]
-                for d in detail.decisions
-            ],
-            title="Decisions",
-        )
-    out.line("STIX object:")
-    out.line(_ascii_json(detail.stix))
-
 
 # -- triage commands ----------------------------------------------------------------------
 
@@ -390,9 +138,9 @@ def list_(
                         describe_value(s.value or "", 100),
                         s.partner,
                         str(s.count or ""),
-                        _when(s.first_seen),
-                        _when(s.last_seen),
-                        _when(s.received_at),
+                        short_time(s.first_seen),
+                        short_time(s.last_seen),
+                        short_time(s.received_at),
                         describe_value(s.description or "", 80),
                     ]
                     for s in sightings
@@ -547,7 +295,7 @@ def quarantine_list(
         [
             [
                 str(r.id),
-                _when(r.received_at),
+                short_time(r.received_at),
                 r.partner or "",
                 describe_value(r.sender or "", 60),
                 describe_value(r.envelope_id or "", 60),
@@ -586,7 +334,7 @@ def quarantine_show(
         title=f"Quarantine record {record_id}",
     )
     if artifact:
-        out.line(_ascii_json(raw))
+        out.line(ascii_json(raw))
     elif isinstance(raw, dict):
         out.note(f"envelope fields: {', '.join(sorted(map(str, raw)))}; --artifact prints it")
 
