@@ -10,13 +10,9 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-from cti_exchange.doctor import (
-    CheckResult,
-    CheckStatus,
-    DoctorContext,
-    judge_clock_skew,
-    run_doctor,
-)
+from cti_exchange.doctor import run_doctor
+from cti_exchange.doctor.checklist import CheckResult, CheckStatus, DoctorContext
+from cti_exchange.doctor.partner_checks import judge_clock_skew
 from cti_exchange.errors import AuthError, ExitCode
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.model import KeyUse

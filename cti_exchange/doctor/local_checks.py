@@ -1,0 +1,165 @@
+"""The doctor's checks of this machine: config, key files and their modes, the passphrase
+for unattended runs, our keys' expiry, the store's integrity, the audit chain, the outbox."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from cti_exchange.audit.verification import verify_audit_trail
+from cti_exchange.clock import parse_timestamp
+from cti_exchange.doctor.checklist import CheckResult, DoctorContext, fail, judge_key_expiry, ok, warn
+from cti_exchange.errors import CtiExchangeError, ExitCode
+from cti_exchange.home.passphrase import PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, read_passphrase
+from cti_exchange.keys.model import KeyStatus, KeyUse
+from cti_exchange.store.outbound import FAILED, SEALED
+from cti_exchange.store.store import Store
+
+
+def _mode(path: Any) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def check_config(ctx: DoctorContext) -> Iterable[CheckResult]:
+    ctx.profile = ctx.home.load_profile()
+    partners = len(ctx.profile.partners)
+    yield ok("config", f"{ctx.home.config_path} valid: {ctx.profile.agency_id}, {partners} partner(s)")
+
+
+def check_key_files(ctx: DoctorContext) -> Iterable[CheckResult]:
+    keys = ctx.home.keys
+    for path, mode in ((keys.dir, "700"), (keys.private_path, "600")):
+        if not path.exists():
+            yield fail("key files", f"{path} is missing", "restore it from backup")
+            return
+        if _mode(path) & 0o077:
+            yield fail(
+                "key files",
+                f"{path} is open to group or others (mode {_mode(path):04o})",
+                f"chmod {mode} {path}, and rotate the keys if others could have copied them",
+            )
+            return
+    ctx.keyring = ctx.home.keyring()  # public.json: missing or malformed raises
+    yield ok("key files", f"{keys.dir} (0700) holds public.json and private.jwe (0600)")
+
+
+def check_passphrase(ctx: DoctorContext) -> Iterable[CheckResult]:
+    name = "passphrase"
+    if ctx.environ.get(PASSPHRASE_FILE_ENV):
+        source = f"file {ctx.environ[PASSPHRASE_FILE_ENV]}"
+    elif ctx.environ.get(PASSPHRASE_ENV):
+        source = f"environment variable {PASSPHRASE_ENV}"
+    else:
+        yield fail(
+            name,
+            "no passphrase for unattended runs: without a terminal, sync could not unlock the keys",
+            f"set {PASSPHRASE_FILE_ENV} to a 0600 file holding it (run doctor with the same "
+            "environment as cron or the systemd unit)",
+            ExitCode.AUTH,
+        )
+        return
+    passphrase = read_passphrase(environ=ctx.environ)  # never prompts: a source is set
+    private = ctx.home.keys.unlock(passphrase)
+    assert ctx.keyring is not None
+    missing = [k.kid for k in ctx.keyring.keys if k.status is KeyStatus.CURRENT and k.kid not in private]
+    if missing:
+        yield fail(
+            name,
+            f"the private half of {', '.join(missing)} is missing",
+            "restore private.jwe from backup",
+            ExitCode.INTEGRITY,
+        )
+        return
+    yield ok(name, f"from the {source}; it unlocks our keys")
+
+
+def check_our_keys(ctx: DoctorContext) -> Iterable[CheckResult]:
+    assert ctx.keyring is not None
+    for use, label in ((KeyUse.SIG, "signing"), (KeyUse.ENC, "encryption")):
+        name = f"our {label} key"
+        key = ctx.keyring.current_or_none(use)
+        if key is None:
+            yield fail(name, f"no current {label} key", f"cti-exchange keys rotate --use {use.value}")
+            continue
+        yield judge_key_expiry(
+            name,
+            key.expires,
+            ctx.now,
+            f"{key.kid}",
+            f"cti-exchange keys rotate --use {use.value}, then send partners a fresh `keys export`",
+        )
+
+
+_RESTORE_STORE = "restore the store from backup (or try `sqlite3 FILE .recover`), keeping the damaged copy"
+
+
+def check_store(ctx: DoctorContext) -> Iterable[CheckResult]:
+    path = ctx.home.store_path()
+    if not path.exists():
+        yield fail(
+            "store",
+            f"{path} does not exist",
+            "check [store] path in config.toml, or restore the store from backup",
+        )
+        return
+    try:
+        ctx.store = Store(path)
+        verdict = ctx.store.db.integrity_check()
+    except (sqlite3.DatabaseError, CtiExchangeError) as exc:
+        # Database() reports an unreadable file as a ConfigError naming the path already.
+        detail = exc.message if isinstance(exc, CtiExchangeError) else f"{path}: {exc}"
+        yield fail("store", detail, _RESTORE_STORE, ExitCode.INTEGRITY)
+        return
+    if verdict != "ok":
+        yield fail(
+            "store",
+            f"{path}: PRAGMA integrity_check: {verdict}",
+            _RESTORE_STORE,
+            ExitCode.INTEGRITY,
+        )
+        return
+    yield ok("store", f"{path}: integrity_check ok")
+
+
+def check_audit_trail(ctx: DoctorContext) -> Iterable[CheckResult]:
+    assert ctx.store is not None
+    report = verify_audit_trail(ctx.home, ctx.store)
+    if report.first_bad is not None:
+        yield fail(
+            "audit trail",
+            f"first bad record {report.first_bad.seq}: {report.first_bad.reason}",
+            "run `cti-exchange audit verify`; keep a copy of the store as evidence",
+            ExitCode.INTEGRITY,
+        )
+        return
+    yield ok(
+        "audit trail",
+        f"{report.records} record(s) chained, {report.signed_heads} signed head(s), "
+        f"{report.unsigned_tail} record(s) not yet signed",
+    )
+
+
+def check_outbox(ctx: DoctorContext) -> Iterable[CheckResult]:
+    assert ctx.store is not None and ctx.profile is not None
+    hours = ctx.profile.operations.undelivered_after_hours
+    cutoff = ctx.now - timedelta(hours=hours)
+    stale = [
+        d
+        for d in ctx.store.outbound.deliveries()
+        if d.status in (SEALED, FAILED) and parse_timestamp(d.created_at) < cutoff
+    ]
+    if stale:
+        partners = sorted({d.partner for d in stale})
+        oldest = min(d.created_at for d in stale)
+        yield warn(
+            "outbox",
+            f"{len(stale)} envelope(s) undelivered for more than {hours} h "
+            f"(to {', '.join(partners)}; oldest {oldest})",
+            "check that `cti-exchange sync` runs and that those partners' servers are reachable",
+        )
+        return
+    yield ok("outbox", f"nothing undelivered for more than {hours} h")

@@ -1,0 +1,214 @@
+"""The doctor's checks of each partner: pinned keys, TAXII settings, and (unless --offline)
+its server: reachable, our credentials and collection rights, the clock skew.
+
+They read the API root and the two collections' descriptions, never their objects, with a
+short retry budget so a dead server costs seconds, not the sync's full two minutes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from functools import partial
+from typing import Any
+from urllib.parse import urljoin
+
+from cti_exchange.clock import utc_now
+from cti_exchange.doctor.checklist import (
+    CheckResult,
+    CheckStatus,
+    DoctorContext,
+    fail,
+    failed_with,
+    guarded,
+    judge_key_expiry,
+    ok,
+    skip,
+    warn,
+)
+from cti_exchange.errors import AuthError, CtiExchangeError, ExitCode, NetworkError
+from cti_exchange.keys.model import KeyUse
+from cti_exchange.profile.model import PartnerConfig
+from cti_exchange.taxii.client import MEDIA_TYPE_TAXII, TaxiiClient
+from cti_exchange.taxii.retry import RequestFailed, call_with_retries
+from cti_exchange.taxii.secrets import resolve_secret
+
+SKEW_WARNING_SECONDS = 60
+NETWORK_RETRY_SECONDS = 2.0
+NETWORK_TIMEOUT_SECONDS = 10.0
+
+
+def judge_clock_skew(
+    name: str, date_header: str | None, local_now: datetime, max_skew_seconds: int
+) -> CheckResult:
+    """Our clock against a server's HTTP Date (one-second resolution, so a second or two of
+    difference is only latency). Envelopes are refused beyond max_skew_seconds (the profile's
+    envelope.max_clock_skew_seconds), so that is the failure threshold."""
+    if not date_header:
+        return warn(
+            name,
+            "the server sent no Date header; skew unknown",
+            "compare clocks by hand (e.g. `date -u`)",
+        )
+    try:
+        server = parsedate_to_datetime(date_header)
+    except (TypeError, ValueError):
+        return warn(name, f"unreadable Date header {date_header!r}", "compare clocks by hand")
+    skew = (local_now - server).total_seconds()
+    where = "ahead of" if skew > 0 else "behind"
+    detail = f"our clock is {abs(skew):.0f} s {where} the server's"
+    fix = "enable time synchronisation (chrony, systemd-timesyncd) here; ask the partner too"
+    if abs(skew) > max_skew_seconds:
+        return fail(name, f"{detail}, beyond the {max_skew_seconds} s envelopes allow", fix)
+    if abs(skew) > SKEW_WARNING_SECONDS:
+        return warn(name, f"{detail} (more than {SKEW_WARNING_SECONDS} s)", fix)
+    return ok(name, detail)
+
+
+def check_partner_keys(ctx: DoctorContext, partner: PartnerConfig) -> Iterable[CheckResult]:
+    name = f"partner {partner.name}: pinned keys"
+    fix = (
+        f"ask {partner.name} for a fresh `keys export`, then "
+        f"`cti-exchange partners update-keys {partner.name} --jwks FILE`"
+    )
+    keyring = ctx.home.partner_keyring(partner)  # checks the pinned fingerprint is in the file
+    results = []
+    for use, label in ((KeyUse.SIG, "signing"), (KeyUse.ENC, "encryption")):
+        key = keyring.current_or_none(use)
+        if key is None:
+            results.append(fail(name, f"no current {label} key pinned", fix))
+            continue
+        results.append(judge_key_expiry(name, key.expires, ctx.now, f"their {label} key {key.kid}", fix))
+    worst = next((r for r in results if r.status is CheckStatus.FAIL), None) or next(
+        (r for r in results if r.status is CheckStatus.WARN), None
+    )
+    yield worst or ok(
+        name, f"fingerprint {partner.fingerprint[:12]}... pinned; signing and encryption keys valid"
+    )
+
+
+def _partner_client(ctx: DoctorContext, partner: PartnerConfig) -> TaxiiClient:
+    settings = partner.taxii
+    assert settings is not None
+    quick = replace(
+        settings,
+        retry_budget_seconds=min(settings.retry_budget_seconds, NETWORK_RETRY_SECONDS),
+        timeout_seconds=min(settings.timeout_seconds, NETWORK_TIMEOUT_SECONDS),
+    )
+    secret = resolve_secret(settings, partner=partner.name, base_dir=ctx.home.root, environ=ctx.environ)
+    return TaxiiClient(quick, partner=partner.name, secret=secret, base_dir=ctx.home.root)
+
+
+def _collection_rights(client: TaxiiClient, collection_id: str) -> dict[str, Any]:
+    url = urljoin(client.api_root_url, f"collections/{collection_id}/")
+    info = call_with_retries(
+        lambda: client.conn.get(url, headers={"Accept": MEDIA_TYPE_TAXII}),
+        what=f"{client.partner}: reading collection {collection_id}'s description",
+        policy=client.policy,
+    )
+    return info if isinstance(info, dict) else {}
+
+
+def check_partner_server(ctx: DoctorContext, partner: PartnerConfig) -> Iterable[CheckResult]:
+    prefix = f"partner {partner.name}"
+    settings = partner.taxii
+    fix_set = (
+        f"cti-exchange partners set {partner.name} --api-root URL --read-collection ID --write-collection ID"
+    )
+    if settings is None:
+        yield fail(f"{prefix}: TAXII settings", "no TAXII server configured", fix_set)
+        return
+    missing = [n for n in ("read_collection", "write_collection") if not getattr(settings, n)]
+    if missing:
+        yield fail(f"{prefix}: TAXII settings", f"no {' or '.join(missing)}", fix_set)
+        return
+    try:
+        client = _partner_client(ctx, partner)
+    except CtiExchangeError as exc:
+        yield failed_with(f"{prefix}: TAXII settings", exc)
+        return
+    yield ok(f"{prefix}: TAXII settings", f"{settings.api_root}, auth {settings.auth}")
+    if ctx.offline:
+        for what in ("reachable", "access", "clock"):
+            yield skip(f"{prefix}: {what}", "--offline")
+        return
+    with client:
+        yield from _probe_server(ctx, client, partner, prefix)
+
+
+def _probe_server(
+    ctx: DoctorContext, client: TaxiiClient, partner: PartnerConfig, prefix: str
+) -> Iterable[CheckResult]:
+    assert ctx.profile is not None and partner.taxii is not None
+    refused: AuthError | None = None
+    try:
+        client.max_content_length()
+    except AuthError as exc:
+        refused = exc  # it answered: reachable, but will not let us in
+    except NetworkError as exc:
+        yield fail(
+            f"{prefix}: reachable",
+            exc.message,
+            "check the api_root URL, DNS, the firewall, and that the server is up",
+            ExitCode.NETWORK,
+        )
+        yield skip(f"{prefix}: access", "server unreachable")
+        yield skip(f"{prefix}: clock", "server unreachable")
+        return
+    answered_at = utc_now()
+    date_header = client.last_response_date()
+    yield ok(f"{prefix}: reachable", f"{client.api_root_url} answered")
+    if refused is not None:
+        yield failed_with(f"{prefix}: access", refused)
+    else:
+        yield _check_access(client, partner, prefix)
+    yield judge_clock_skew(
+        f"{prefix}: clock", date_header, answered_at, ctx.profile.envelope.max_clock_skew_seconds
+    )
+
+
+def _check_access(client: TaxiiClient, partner: PartnerConfig, prefix: str) -> CheckResult:
+    assert partner.taxii is not None
+    name = f"{prefix}: access"
+    fix = f"ask {partner.name} to check our account's rights on its collections"
+    for collection, right in (
+        (partner.taxii.read_collection, "can_read"),
+        (partner.taxii.write_collection, "can_write"),
+    ):
+        assert collection is not None
+        try:
+            info = _collection_rights(client, collection)
+        except RequestFailed as exc:
+            return fail(
+                name,
+                f"collection {collection}: {exc} (wrong id, or no right on it)",
+                fix,
+                ExitCode.AUTH,
+            )
+        except (AuthError, NetworkError) as exc:
+            return failed_with(name, exc)
+        if not info.get(right):
+            return fail(
+                name,
+                f"our account has no {right.replace('can_', '')} right on collection {collection}",
+                fix,
+                ExitCode.AUTH,
+            )
+    return ok(name, "credentials accepted; read and write rights on our two collections")
+
+
+def check_partners(ctx: DoctorContext) -> Iterable[CheckResult]:
+    assert ctx.profile is not None
+    if not ctx.profile.partners:
+        yield warn(
+            "partners",
+            "no partner pinned yet",
+            "cti-exchange partners add NAME --jwks FILE --fingerprint FP",
+        )
+        return
+    for partner in sorted(ctx.profile.partners.values(), key=lambda p: p.name):
+        name = f"partner {partner.name}"
+        yield from guarded(f"{name}: pinned keys", partial(check_partner_keys, ctx, partner))
+        yield from guarded(f"{name}: TAXII settings", partial(check_partner_server, ctx, partner))
