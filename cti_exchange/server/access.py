@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import threading
 
-from flask import has_request_context
+from flask import has_request_context, request
 from medallion import auth
+from werkzeug.exceptions import TooManyRequests
 
+from cti_exchange.server.login_throttle import LoginThrottle
 from cti_exchange.server.passwords import hash_password, verify_password
 from cti_exchange.server.sqlite_backend import SqliteBackend
 
@@ -62,11 +65,13 @@ class CredentialVerifier:
     scrypt costs about 0.1 s by design, too much for every page of a paginated read, so a
     successful check is remembered for the life of the process as an HMAC of the password
     under a random per-process key (never the password itself). A changed stored hash
-    invalidates it. Failed checks are never cached: every wrong guess pays the full scrypt cost.
+    invalidates it. Failed checks are never cached: every wrong guess pays the full scrypt cost,
+    and too many of them for one username from one address are refused (login_throttle.py).
     """
 
-    def __init__(self, backend: AccountScopedBackend) -> None:
+    def __init__(self, backend: AccountScopedBackend, throttle: LoginThrottle | None = None) -> None:
         self._backend = backend
+        self._throttle = throttle or LoginThrottle()
         self._key = secrets.token_bytes(32)
         self._verified: dict[str, tuple[str, bytes]] = {}
         self._lock = threading.Lock()
@@ -76,18 +81,32 @@ class CredentialVerifier:
     def authenticate(self, username: str, password: str) -> str | None:
         """The username if the credentials are right, else None (medallion then answers 401)."""
         if not username or not password:
-            return None
+            return None  # no credentials: nothing guessed, nothing counted
+        key = (request.remote_addr or "", username)
+        wait = self._throttle.retry_after(key)
+        if wait is not None:
+            raise TooManyRequests(
+                "Too many failed logins for this account from this address; try again later",
+                retry_after=math.ceil(wait),
+            )
+        if self._check(username, password):
+            self._throttle.succeeded(key)
+            return username
+        self._throttle.failed(key)
+        return None
+
+    def _check(self, username: str, password: str) -> bool:
         stored = self._backend.account_password_hash(username)
         if stored is None:
             verify_password(self._decoy_hash, password)
-            return None
+            return False
         tag = hmac.new(self._key, f"{username}\0{password}".encode(), hashlib.sha256).digest()
         with self._lock:
             cached = self._verified.get(username)
         if cached is not None and cached[0] == stored and hmac.compare_digest(cached[1], tag):
-            return username
+            return True
         if not verify_password(stored, password):
-            return None
+            return False
         with self._lock:
             self._verified[username] = (stored, tag)
-        return username
+        return True
