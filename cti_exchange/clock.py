@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 
 
 def utc_now() -> datetime:
@@ -24,3 +25,16 @@ def parse_timestamp(text: str) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+_AGE = re.compile(r"^(\d+)\s*([mhdw])$")
+_AGE_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def time_ago(text: str, now: datetime) -> datetime | None:
+    """`now` minus an age written as on the command line (30m, 24h, 7d, 2w); None if `text`
+    is not an age."""
+    match = _AGE.match(text.strip().lower())
+    if match is None:
+        return None
+    return now - timedelta(**{_AGE_UNITS[match[2]]: int(match[1])})

@@ -108,6 +108,7 @@ class IngestOptions:
     # Processes for large CSV files (forked, Linux/macOS only); 1 reads everything in this
     # process. The CLI passes the number of CPUs.
     workers: int = 1
+    parallel_min_bytes: int = PARALLEL_MIN_BYTES  # smaller CSV files are read in one process
 
 
 class IngestVerdict(Enum):
@@ -259,7 +260,7 @@ class _Run:
         if (
             workers < 2
             or "fork" not in multiprocessing.get_all_start_methods()
-            or path.stat().st_size < PARALLEL_MIN_BYTES
+            or path.stat().st_size < self.options.parallel_min_bytes
         ):
             return False
         with path.open("rb") as stream:

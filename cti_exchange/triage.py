@@ -16,10 +16,10 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from cti_exchange.clock import parse_timestamp, stix_timestamp, utc_now
+from cti_exchange.clock import parse_timestamp, stix_timestamp, time_ago, utc_now
 from cti_exchange.errors import UsageError
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.store.store import Store
@@ -46,16 +46,14 @@ if TYPE_CHECKING:  # `triage show` and `--sighted` load the detail queries when 
 DECISIONS = {"accept": "accepted", "reject": "rejected", "false-positive": "false-positive"}
 REVIEW_KEYS = {"a": "accept", "r": "reject", "f": "false-positive", "s": "skip", "q": "quit"}
 MAX_PAGE = 1000
-_DURATION = re.compile(r"^(\d+)([mhdw])$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _TYPE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,249}$")
 
 
 def parse_since(text: str, now: datetime) -> str:
     """'24h', '7d', '30m', '2w' before now, or an RFC 3339 timestamp; as a STIX timestamp."""
-    match = _DURATION.match(text.strip().lower())
-    if match:
-        return stix_timestamp(now - timedelta(**{_UNITS[match[2]]: int(match[1])}))
+    moment = time_ago(text, now)
+    if moment is not None:
+        return stix_timestamp(moment)
     try:
         return stix_timestamp(parse_timestamp(text))
     except ValueError:

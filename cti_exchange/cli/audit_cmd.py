@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +20,7 @@ from cti_exchange.audit.verification import (
 )
 from cti_exchange.cli.context import JsonOption, profile_home
 from cti_exchange.cli.output import Output
-from cti_exchange.clock import parse_timestamp, stix_timestamp, utc_now
+from cti_exchange.clock import parse_timestamp, stix_timestamp, time_ago, utc_now
 from cti_exchange.errors import CtiExchangeError, IntegrityError, UsageError
 
 audit_app = typer.Typer(
@@ -29,8 +29,6 @@ audit_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 TIME_HELP = "RFC 3339 time, a date (UTC), or an age such as 30m, 24h, 7d, 2w."
 
@@ -39,9 +37,9 @@ def parse_when(text: str, option: str, *, end_of_day: bool = False, now: datetim
     """A point in time from the command line. A bare date means the start of that day (UTC),
     or its end for --until, so `--since 2026-03-01 --until 2026-03-31` covers all of March."""
     value = text.strip()
-    relative = _RELATIVE.match(value)
-    if relative:
-        return (now or utc_now()) - timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
+    relative = time_ago(value, now or utc_now())
+    if relative is not None:
+        return relative
     if _DATE.match(value):
         try:
             day = datetime.strptime(value, "%Y-%m-%d").date()

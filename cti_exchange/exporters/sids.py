@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Callable
 
 SID_BASE = 1_700_000_000
 SID_SPAN = 100_000_000
@@ -33,8 +34,15 @@ def candidate_sid(key: str) -> int:
 class SidRegistry:
     """Gives out sids inside the caller's (write) transaction."""
 
-    def __init__(self, conn: sqlite3.Connection, *, assigned_at: str) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        assigned_at: str,
+        candidate: Callable[[str], int] = candidate_sid,
+    ) -> None:
         self.conn = conn
+        self.candidate = candidate  # a rule key's first choice of sid (a test forces collisions)
         self.assigned_at = assigned_at
         self.assigned = 0  # new sids given out by this registry
         self.collisions = 0
@@ -43,7 +51,7 @@ class SidRegistry:
         row = self.conn.execute("SELECT sid FROM ids_sids WHERE rule_key = ?", (key,)).fetchone()
         if row is not None:
             return int(row[0])
-        sid = candidate_sid(key)
+        sid = self.candidate(key)
         while self.conn.execute("SELECT 1 FROM ids_sids WHERE sid = ?", (sid,)).fetchone():
             self.collisions += 1
             sid = SID_BASE + (sid - SID_BASE + 1) % SID_SPAN

@@ -249,15 +249,16 @@ MIGRATIONS: list[tuple[int, str]] = [
 ]
 
 
-def apply_migrations(conn: sqlite3.Connection) -> int:
-    """Brings the schema to the newest version; each migration in its own transaction."""
+def apply_migrations(conn: sqlite3.Connection, migrations: list[tuple[int, str]] = MIGRATIONS) -> int:
+    """Brings the schema to the newest of `migrations` (all of them unless a test builds an
+    older store); each migration in its own transaction."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
     )
     applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
     newest = max(applied, default=0)
-    for version, script in MIGRATIONS:
+    for version, script in migrations:
         if version in applied:
             continue
         # executescript would COMMIT on its own; run statement by statement inside one

@@ -211,6 +211,8 @@ class PageRequest:
     limit: int = 50
     after: tuple[str, int] | None = None  # keyset position, received order only
     offset: int = 0  # other orders
+    # How long an ordered scan may run before a rare filter's fallback plan takes over.
+    scan_budget: float = ORDERED_SCAN_BUDGET
 
 
 _HEX = frozenset("0123456789abcdef")
@@ -288,7 +290,7 @@ def _received_page(
     try:
         # Matches that are common fill a page after a short ordered scan; rare ones would
         # have it read every row, so past the budget the fallback plan takes over.
-        with _Budget(conn, ORDERED_SCAN_BUDGET) if fallback else nullcontext():
+        with _Budget(conn, page.scan_budget) if fallback else nullcontext():
             found = conn.execute(ordered, [*all_params, page.limit + 1]).fetchall()
     except sqlite3.OperationalError as exc:
         if fallback is None or "interrupt" not in str(exc):

@@ -267,10 +267,7 @@ def test_unrelated_files_keep_their_own_reports(tmp_path: Path) -> None:
     assert result.objects[0]["created_by_ref"] == IDENTITY["id"]
 
 
-def test_parallel_reading_gives_the_same_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import cti_exchange.ingest as ingest_module
-
-    monkeypatch.setattr(ingest_module, "PARALLEL_MIN_BYTES", 1)
+def test_parallel_reading_gives_the_same_result(tmp_path: Path) -> None:
     lines = ["value,tlp"] + [f"10.{i // 250}.{i % 250}.1,green" for i in range(3000)]
     lines += ["bad", "10.0.0.1,red"]  # a rejection, and a duplicate across parts
     path = tmp_path / "big.csv"
@@ -279,7 +276,7 @@ def test_parallel_reading_gives_the_same_result(tmp_path: Path, monkeypatch: pyt
     wide.write_text("\n".join(lines) + "\n", encoding="utf-16")  # read in one piece
     for source in (path, wide):
         one = ingest_files([source], make_context(), IngestOptions(workers=1))
-        two = ingest_files([source], make_context(), IngestOptions(workers=3))
+        two = ingest_files([source], make_context(), IngestOptions(workers=3, parallel_min_bytes=1))
         assert one.objects == two.objects
         assert [str(r) for r in one.rejections] == [str(r) for r in two.rejections]
         assert one.warnings_by_code == two.warnings_by_code

@@ -228,18 +228,18 @@ def test_snort_rules_and_sids_kept_whatever_else_is_exported(soc: Agency) -> Non
     assert suricata_dns == dns_sid  # one key, one sid, in both engines
 
 
-def test_sid_collisions_are_resolved_and_remembered(
-    store_file: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(sids, "candidate_sid", lambda key: sids.SID_BASE + 5)
+def test_sid_collisions_are_resolved_and_remembered(store_file: Path) -> None:
     with Store(store_file) as store, store.db.transaction() as conn:
-        registry = sids.SidRegistry(conn, assigned_at="2026-01-01T00:00:00.000Z")
+        registry = sids.SidRegistry(
+            conn, assigned_at="2026-01-01T00:00:00.000Z", candidate=lambda key: sids.SID_BASE + 5
+        )
         first, second = registry.sid_for("a"), registry.sid_for("b")
         assert (first, second) == (sids.SID_BASE + 5, sids.SID_BASE + 6)
         assert registry.collisions == 1
-    monkeypatch.setattr(sids, "candidate_sid", lambda key: sids.SID_BASE + 6)
     with Store(store_file) as store, store.db.transaction() as conn:
-        registry = sids.SidRegistry(conn, assigned_at="2026-01-02T00:00:00.000Z")
+        registry = sids.SidRegistry(
+            conn, assigned_at="2026-01-02T00:00:00.000Z", candidate=lambda key: sids.SID_BASE + 6
+        )
         assert registry.sid_for("b") == sids.SID_BASE + 6  # remembered
         assert registry.sid_for("c") == sids.SID_BASE + 7
         assert registry.sid_for("a") == sids.SID_BASE + 5

@@ -207,19 +207,25 @@ def test_pages_cover_everything_once(store_file: Path, sort: str) -> None:
     assert len(list(iter_queue(store, build_filter(now=NOW), page_size=25))) == stored
 
 
-def test_rare_text_falls_back_to_the_narrow_indexes(
-    store_file: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _fallback_values(store: Store, **filters: object) -> list[str]:
+    """As `_values`, with an ordered scan that always gives up: the fallback plan answers."""
+    rows, _ = triage_queries.list_page(
+        store.db.conn,
+        build_filter(now=NOW, **filters),  # type: ignore[arg-type]
+        triage_queries.PageRequest(limit=1000, scan_budget=-1.0),
+    )
+    return [row.value or row.name or "" for row in rows]
+
+
+def test_rare_text_falls_back_to_the_narrow_indexes(store_file: Path) -> None:
     put(
         store_file,
         [indicator(f"bulk{n}.example") for n in range(300)] + [indicator("needle.example")],
     )
     store = Store(store_file)
     expected = _values(store, text="needle")
-    # The ordered scan always gives up: the fallback plan answers.
-    monkeypatch.setattr(triage_queries, "ORDERED_SCAN_BUDGET", -1.0)
-    assert _values(store, text="needle") == expected == ["needle.example"]
-    assert len(_values(store, types=["domain-name"])) == 301
+    assert _fallback_values(store, text="needle") == expected == ["needle.example"]
+    assert len(_fallback_values(store, types=["domain-name"])) == 301
     put(
         store_file,
         [
@@ -228,9 +234,9 @@ def test_rare_text_falls_back_to_the_narrow_indexes(
             indicator("Trojan.Agent", "file-name", name="Dropper of the week"),
         ],
     )
-    assert _values(store, text="ABAB") == ["ab" * 32]  # hashes only hold hex: looked at
-    assert _values(store, text="51.100.") == ["198.51.100.7"]
-    assert _values(store, text="of the WEEK") == ["Trojan.Agent"]  # the name
+    assert _fallback_values(store, text="ABAB") == ["ab" * 32]  # hashes only hold hex: looked at
+    assert _fallback_values(store, text="51.100.") == ["198.51.100.7"]
+    assert _fallback_values(store, text="of the WEEK") == ["Trojan.Agent"]  # the name
     assert triage_queries._types_that_can_hold("host1.", ()) == (
         "domain-name",
         "url",
