@@ -28,7 +28,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cti_exchange.ingest import IngestContext, IngestOptions, ingest_files
+from cti_exchange.ingest import ingest_files
+from cti_exchange.ingest_settings import IngestContext, IngestOptions
 from cti_exchange.profile.model import DEFAULT_LIFETIME_DAYS
 from cti_exchange.stix.bundle import build_bundle, serialise_bundle, write_bundle
 from cti_exchange.stix.ioc_types import detect_ioc_type

@@ -28,8 +28,8 @@ from cti_exchange.progress import ProgressReporter
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.stix.validate import SDO_TYPES, validate_object
 from cti_exchange.store.audit_log import append_audit
+from cti_exchange.store.object_queries import current_object, same_value, sources_of
 from cti_exchange.store.store import open_store
-from cti_exchange.store.triage_queries import current_object, same_value, sources_of
 from cti_exchange.triage import resolve_reference
 
 MAX_COUNT = 999_999_999  # STIX 2.1 section 5.2.1

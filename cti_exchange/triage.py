@@ -1,12 +1,8 @@
 """Triage: what partners sent, looked at and decided on by analysts. The API behind `triage`.
 
-An analyst lists what arrived (filters, sorting, pages), opens one object with its versions,
-sources, signatures and related objects, and decides: accepted (exported to defensive tools),
-rejected, or false positive. A decision applies to every current object holding the same
-indicator value (one indicator, several sources), is recorded with the analyst and the time in
-the object's row and in `triage_log`, and is appended to the audit trail in the same
-transaction. `review_loop` steps through a queue with single-key decisions; it takes its input
-and output as functions, so the terminal stays in the CLI.
+An analyst lists what arrived (filters, sorting, pages) and opens one object with its
+versions, sources, signatures and related objects; the decisions on them are in
+triage_decisions.py.
 """
 
 from __future__ import annotations
@@ -14,37 +10,29 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from cti_exchange.clock import parse_timestamp, stix_timestamp, time_ago, utc_now
 from cti_exchange.errors import UsageError
 from cti_exchange.stix.tlp import Tlp
+from cti_exchange.store.object_queries import Source, current_object, find_objects, sources_of, value_sources
 from cti_exchange.store.store import Store
 from cti_exchange.store.triage_queries import (
     SORTS,
     STATUSES,
     PageRequest,
-    Source,
     StoredObject,
     TriageFilter,
     count_matching,
-    current_object,
-    find_objects,
     list_page,
-    record_decision,
-    sources_of,
-    value_sources,
 )
 
 if TYPE_CHECKING:  # `triage show` and `--sighted` load the detail queries when they run
     from cti_exchange.store.triage_detail import Decision, ReceivedSighting, RelatedObject, StoredVersion
 
-# Command word -> stored status.
-DECISIONS = {"accept": "accepted", "reject": "rejected", "false-positive": "false-positive"}
-REVIEW_KEYS = {"a": "accept", "r": "reject", "f": "false-positive", "s": "skip", "q": "quit"}
 MAX_PAGE = 1000
 _TYPE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,249}$")
 
@@ -307,111 +295,6 @@ def show_object(store: Store, reference: str, *, now: datetime | None = None) ->
         sightings=sightings_of(conn, object_id),
         decisions=decisions_of(conn, object_id),
     )
-
-
-# -- decisions ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DecisionResult:
-    decision: str  # stored status: accepted, rejected, false-positive
-    analyst: str
-    decided_at: str
-    object_ids: list[str]  # every object changed, same-value objects included
-
-
-def decide(
-    store: Store,
-    references: list[str],
-    decision: str,
-    *,
-    note: str | None = None,
-    now: datetime | None = None,
-) -> DecisionResult:
-    """Records one decision on objects (all or none), with the analyst (`store.actor`)."""
-    from cti_exchange.store.audit_log import append_audit
-
-    if decision not in DECISIONS:
-        raise UsageError(f"unknown decision {decision!r}; use {', '.join(DECISIONS)}")
-    if not references:
-        raise UsageError("name at least one object", hint="see `cti-exchange triage list`")
-    status = DECISIONS[decision]
-    at = stix_timestamp(now or utc_now())
-    note = " ".join(note.split())[:1000] if note else None
-    object_ids = [resolve_reference(store, ref) for ref in references]
-    with store.db.transaction() as conn:
-        changed = record_decision(conn, object_ids, decision=status, analyst=store.actor, at=at, note=note)
-        partners = sorted(
-            {
-                row[0]
-                for oid in changed
-                for row in conn.execute(
-                    "SELECT partner FROM objects WHERE object_id = ? AND is_current = 1", (oid,)
-                )
-            }
-        )
-        append_audit(
-            conn,
-            at=at,
-            actor=store.actor,
-            action="triage",
-            partner=",".join(partners) or None,
-            details={"decision": status, "objects": changed, "note": note},
-        )
-    return DecisionResult(status, store.actor, at, changed)
-
-
-# -- review ------------------------------------------------------------------------------
-
-
-@dataclass
-class ReviewSummary:
-    decided: dict[str, int] = field(default_factory=dict)  # status -> lines decided
-    object_ids: list[str] = field(default_factory=list)  # every object changed
-    skipped: int = 0
-    quit: bool = False
-
-    @property
-    def reviewed(self) -> int:
-        return sum(self.decided.values()) + self.skipped
-
-
-def review_loop(
-    queue: Iterable[TriageLine],
-    *,
-    read_key: Callable[[], str],
-    present: Callable[[TriageLine, int], None],
-    apply: Callable[[TriageLine, str], DecisionResult],
-    warn: Callable[[str], None] = lambda text: None,
-) -> ReviewSummary:
-    """Shows each line, reads single keys until one means something, applies the decision.
-
-    a accept, r reject, f false positive, s skip, q quit. Objects already decided while the
-    review ran (a same-value object decided with an earlier line) are passed over.
-    """
-    summary = ReviewSummary()
-    done: set[str] = set()
-    for number, line in enumerate(queue, start=1):
-        if line.object.object_id in done:
-            continue
-        present(line, number)
-        while True:
-            key = read_key().lower()
-            if key in REVIEW_KEYS:
-                break
-            warn(f"unknown key {key!r}: " + ", ".join(f"{k} {v}" for k, v in REVIEW_KEYS.items()))
-        action = REVIEW_KEYS[key]
-        if action == "quit":
-            summary.quit = True
-            break
-        if action == "skip":
-            summary.skipped += 1
-            continue
-        result = apply(line, action)
-        done.update(result.object_ids)
-        summary.decided[result.decision] = summary.decided.get(result.decision, 0) + 1
-        summary.object_ids += result.object_ids
-    return summary
 
 
 def sightings_received(

@@ -29,13 +29,8 @@ from cti_exchange.cli.progress import progress_for
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.collector import collector_paused
 from cti_exchange.errors import InputError, PartialFailure, UsageError
-from cti_exchange.ingest import (
-    IngestContext,
-    IngestOptions,
-    IngestResult,
-    IngestVerdict,
-    ingest_files,
-)
+from cti_exchange.ingest import IngestResult, IngestVerdict, ingest_files
+from cti_exchange.ingest_settings import IngestContext, IngestOptions
 from cti_exchange.profile.model import DEFAULT_LIFETIME_DAYS
 from cti_exchange.stix.bundle import build_bundle, write_bundle
 from cti_exchange.stix.tlp import Tlp

@@ -30,15 +30,13 @@ from cti_exchange.cli.render_triage import ascii_json, render_detail, render_lin
 from cti_exchange.errors import UsageError
 from cti_exchange.store.store import open_store
 from cti_exchange.triage import (
-    DECISIONS,
     TriageLine,
-    decide,
     iter_queue,
     list_objects,
-    review_loop,
     show_object,
     sightings_received,
 )
+from cti_exchange.triage_decisions import DECISIONS, decide, review_loop
 from cti_exchange.untrusted_text import describe_value
 
 triage_app = typer.Typer(

@@ -24,7 +24,8 @@ from cti_exchange.errors import ConfigError, InputError, PolicyError
 from cti_exchange.exchange.delivery import DeliveryOutcome, deliver_pending, taxii_client_for
 from cti_exchange.exchange.parties import recipient_key, sender_keys
 from cti_exchange.home.profile_home import ProfileHome
-from cti_exchange.ingest import IngestContext, IngestOptions, IngestResult, ingest_files
+from cti_exchange.ingest import IngestResult, ingest_files
+from cti_exchange.ingest_settings import IngestContext, IngestOptions
 from cti_exchange.partnership import get_partner
 from cti_exchange.policy.sharing import Refusal, decide_sharing
 from cti_exchange.profile.model import PartnerConfig

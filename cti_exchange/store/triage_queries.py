@@ -1,4 +1,4 @@
-"""Triage queries over the local store: filters to SQL, sorting, paging, decisions.
+"""Triage queries over the local store: filters to SQL, sorting, paging.
 
 Only current versions (`is_current = 1`) are listed, so every query can drive one of the
 partial indexes, and the first page comes from an index range scan that stops after `limit`
@@ -59,7 +59,7 @@ SORTS = {
     "partner": ("o.partner", False),
     "status": ("o.status", False),
 }
-_COLUMNS = (
+OBJECT_COLUMNS = (
     "o.rowid, o.object_id, o.version, o.type, o.ioc_type, o.value, o.name, o.tlp, o.confidence, "
     "o.valid_from, o.valid_until, o.revoked, o.created_by_ref, o.envelope_id, o.partner, "
     "o.received_at, o.status, o.status_by, o.status_at, o.status_note"
@@ -109,25 +109,12 @@ class StoredObject:
     status_note: str | None
 
 
-@dataclass(frozen=True)
-class Source:
-    """One arrival of an object version: which partner, which envelope, signed by which key."""
-
-    object_id: str
-    partner: str
-    envelope_id: str
-    received_at: str
-    signer_kid: str | None
-    signer_thumbprint: str | None
-    tlp: str | None  # of the object version that arrived
-
-
 def _like_pattern(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
-def _marks(values: tuple[Any, ...]) -> str:
+def placeholders(values: tuple[Any, ...]) -> str:
     return ",".join("?" * len(values))
 
 
@@ -139,16 +126,16 @@ def filter_sql(f: TriageFilter, alias: str = "o") -> tuple[str, list[Any]]:
     ioc = tuple(t for t in f.types if t in IOC_TYPES)
     stix = tuple(t for t in f.types if t not in IOC_TYPES)
     if ioc and stix:
-        terms.append(f"({a}.ioc_type IN ({_marks(ioc)}) OR {a}.type IN ({_marks(stix)}))")
+        terms.append(f"({a}.ioc_type IN ({placeholders(ioc)}) OR {a}.type IN ({placeholders(stix)}))")
         params += [*ioc, *stix]
     elif ioc:
-        terms.append(f"{a}.ioc_type IN ({_marks(ioc)})")
+        terms.append(f"{a}.ioc_type IN ({placeholders(ioc)})")
         params += ioc
     elif stix:
-        terms.append(f"{a}.type IN ({_marks(stix)})")
+        terms.append(f"{a}.type IN ({placeholders(stix)})")
         params += stix
     else:
-        terms.append(f"{a}.type NOT IN ({_marks(NOT_TRIAGED)})")
+        terms.append(f"{a}.type NOT IN ({placeholders(NOT_TRIAGED)})")
         params += NOT_TRIAGED
     for column, values in (
         (f"{a}.partner", f.partners),
@@ -156,11 +143,11 @@ def filter_sql(f: TriageFilter, alias: str = "o") -> tuple[str, list[Any]]:
         (f"{a}.tlp", f.tlps),
     ):
         if values:
-            terms.append(f"{column} IN ({_marks(values)})")
+            terms.append(f"{column} IN ({placeholders(values)})")
             params += values
     if f.max_tlp is not None:
         allowed = tuple(t for t, rank in TLP_RANK.items() if rank <= TLP_RANK[f.max_tlp])
-        terms.append(f"({a}.tlp IS NULL OR {a}.tlp IN ({_marks(allowed)}))")
+        terms.append(f"({a}.tlp IS NULL OR {a}.tlp IN ({placeholders(allowed)}))")
         params += allowed
     if f.min_confidence is not None:
         terms.append(f"{a}.confidence >= ?")
@@ -244,7 +231,7 @@ def _fallback(f: TriageFilter) -> tuple[str, str, list[Any]] | None:
         return (
             "NOT INDEXED",
             "o.rowid IN (SELECT rowid FROM objects INDEXED BY objects_current_by_value "  # noqa: S608 - placeholders only
-            f"WHERE is_current = 1 AND ioc_type IN ({_marks(kinds) or 'NULL'}) "
+            f"WHERE is_current = 1 AND ioc_type IN ({placeholders(kinds) or 'NULL'}) "
             "AND value LIKE ? ESCAPE '\\' UNION SELECT rowid FROM objects "
             "INDEXED BY objects_current_named WHERE is_current = 1 AND name IS NOT value "
             "AND name LIKE ? ESCAPE '\\')",
@@ -283,7 +270,7 @@ def _received_page(
     tail = f"ORDER BY o.received_at {order}, o.rowid {order} LIMIT ?"
     index, extra = _driving_index(f)
     ordered = (
-        f"SELECT {_COLUMNS} FROM objects o INDEXED BY {index} "  # noqa: S608 - only placeholders and fixed names; values are bound
+        f"SELECT {OBJECT_COLUMNS} FROM objects o INDEXED BY {index} "  # noqa: S608 - only placeholders and fixed names; values are bound
         f"WHERE {' AND '.join(terms + ([extra] if extra else []))} {tail}"
     )
     fallback = _fallback(f)
@@ -297,7 +284,7 @@ def _received_page(
             raise
         chosen, term, term_params = fallback
         sql = (
-            f"SELECT {_COLUMNS} FROM objects o {chosen} "  # noqa: S608 - only placeholders and fixed names; values are bound
+            f"SELECT {OBJECT_COLUMNS} FROM objects o {chosen} "  # noqa: S608 - only placeholders and fixed names; values are bound
             f"WHERE {' AND '.join(terms + ([term] if term else []))} {tail}"
         )
         found = conn.execute(sql, [*all_params, *term_params, page.limit + 1]).fetchall()
@@ -319,7 +306,7 @@ def list_page(
     unique, unique_params = _first_of_value(f)
     order = "DESC" if descending else "ASC"
     sql = (
-        f"SELECT {_COLUMNS} FROM objects o WHERE {where} AND {unique} "  # noqa: S608 - only placeholders and fixed names; values are bound
+        f"SELECT {OBJECT_COLUMNS} FROM objects o WHERE {where} AND {unique} "  # noqa: S608 - only placeholders and fixed names; values are bound
         f"ORDER BY {expression} {order} NULLS LAST, o.rowid {order} LIMIT ? OFFSET ?"
     )
     rows = [
@@ -338,112 +325,3 @@ def count_matching(conn: sqlite3.Connection, f: TriageFilter) -> int:
         [*params, *unique_params],
     ).fetchone()
     return int(row[0])
-
-
-def same_value(conn: sqlite3.Connection, ioc_type: str, value: str) -> list[tuple[str, str]]:
-    """(object_id, version) of every current object holding this indicator value."""
-    return [
-        (r[0], r[1])
-        for r in conn.execute(
-            "SELECT object_id, version FROM objects INDEXED BY objects_current_by_value "
-            "WHERE is_current = 1 AND ioc_type = ? AND value = ? ORDER BY rowid",
-            (ioc_type, value),
-        )
-    ]
-
-
-def sources_of(conn: sqlite3.Connection, object_id: str, version: str) -> list[Source]:
-    """Every arrival of one object version, with the key that signed its envelope."""
-    row = conn.execute(
-        "SELECT tlp FROM objects WHERE object_id = ? AND version = ?", (object_id, version)
-    ).fetchone()
-    tlp = row[0] if row else None
-    return [
-        Source(object_id, partner, envelope, received, kid, thumbprint, tlp)
-        for partner, envelope, received, kid, thumbprint in conn.execute(
-            "SELECT s.partner, s.envelope_id, s.received_at, e.signer_kid, e.signer_thumbprint "
-            "FROM (SELECT partner, envelope_id, received_at FROM objects "
-            "      WHERE object_id = ? AND version = ? "
-            "      UNION SELECT partner, envelope_id, received_at FROM object_sources "
-            "      WHERE object_id = ? AND version = ?) s "
-            "LEFT JOIN envelopes_in e ON e.envelope_id = s.envelope_id ORDER BY s.received_at",
-            (object_id, version, object_id, version),
-        )
-    ]
-
-
-def value_sources(conn: sqlite3.Connection, obj: StoredObject) -> list[Source]:
-    """Sources of an object and of every other current object with the same indicator value."""
-    holders = (
-        same_value(conn, obj.ioc_type, obj.value)
-        if obj.ioc_type is not None and obj.value is not None
-        else [(obj.object_id, obj.version)]
-    )
-    return [source for holder in holders for source in sources_of(conn, *holder)]
-
-
-def current_object(conn: sqlite3.Connection, object_id: str) -> StoredObject | None:
-    row = conn.execute(
-        f"SELECT {_COLUMNS} FROM objects o WHERE o.object_id = ? AND o.is_current = 1",  # noqa: S608 - only placeholders and fixed names; values are bound
-        (object_id,),
-    ).fetchone()
-    return StoredObject(*row) if row else None
-
-
-def find_objects(conn: sqlite3.Connection, reference: str) -> list[str]:
-    """Object ids a reference names: a full id, a unique id prefix, or an indicator value
-    (tried as a value too when no id matches: an IDN domain holds "--" as well)."""
-    if "--" in reference:
-        rows = conn.execute(
-            "SELECT DISTINCT object_id FROM objects WHERE object_id >= ? AND object_id < ? "
-            "AND is_current = 1 LIMIT 2",
-            (reference, reference + "\uffff"),
-        ).fetchall()
-        exact = [r[0] for r in rows if r[0] == reference]
-        if rows:
-            return exact or [r[0] for r in rows]
-    return [
-        r[0]
-        for r in conn.execute(
-            "SELECT object_id FROM objects INDEXED BY objects_current_by_value "  # noqa: S608 - only placeholders and fixed names; values are bound
-            f"WHERE is_current = 1 AND ioc_type IN ({_marks(IOC_TYPES)}) AND value = ? "
-            "ORDER BY rowid",
-            (*IOC_TYPES, reference),
-        )
-    ]
-
-
-def record_decision(
-    conn: sqlite3.Connection,
-    object_ids: list[str],
-    *,
-    decision: str,
-    analyst: str,
-    at: str,
-    note: str | None,
-) -> list[str]:
-    """Sets the triage status of the objects and of every current object with the same value,
-    inside the caller's transaction; returns every object id changed."""
-    changed: dict[str, None] = {}
-    for object_id in object_ids:
-        obj = current_object(conn, object_id)
-        if obj is None:
-            continue
-        holders = (
-            [h[0] for h in same_value(conn, obj.ioc_type, obj.value)]
-            if obj.ioc_type is not None and obj.value is not None
-            else [object_id]
-        )
-        for holder in holders:
-            changed.setdefault(holder)
-    for object_id in changed:
-        conn.execute(
-            "UPDATE objects SET status = ?, status_by = ?, status_at = ?, status_note = ? "
-            "WHERE object_id = ? AND is_current = 1",
-            (decision, analyst, at, note, object_id),
-        )
-        conn.execute(
-            "INSERT INTO triage_log (object_id, decision, analyst, decided_at, note) VALUES (?, ?, ?, ?, ?)",
-            (object_id, decision, analyst, at, note),
-        )
-    return list(changed)

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from stix2validator import ValidationOptions, validate_instance
 
-from cti_exchange.ingest import IngestContext, IngestOptions, IngestResult, ingest_files
+from cti_exchange.ingest import IngestResult, ingest_files
+from cti_exchange.ingest_settings import IngestContext, IngestOptions
 from cti_exchange.profile.model import DEFAULT_LIFETIME_DAYS
 from cti_exchange.stix.bundle import build_bundle, serialise_bundle
 from cti_exchange.stix.tlp import Tlp

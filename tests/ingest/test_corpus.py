@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cti_exchange.ingest import IngestOptions, IngestResult, IngestVerdict, ingest_files
+from cti_exchange.ingest import IngestResult, IngestVerdict, ingest_files
+from cti_exchange.ingest_settings import IngestOptions
 from cti_exchange.stix.tlp import Tlp, tlp_of
 
 from .conftest import CORPUS, bundle_of, indicators, make_context, oasis_validate, patterns

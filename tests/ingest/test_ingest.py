@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cti_exchange.errors import ExitCode, UsageError
-from cti_exchange.ingest import IngestOptions, IngestVerdict, ingest_files
+from cti_exchange.ingest import IngestVerdict, ingest_files
+from cti_exchange.ingest_settings import IngestOptions
 from cti_exchange.stix.tlp import Tlp, tlp_of
 from cti_exchange.stix.validate import validate_bundle
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from cti_exchange.errors import UsageError
-from cti_exchange.store import triage_queries
+from cti_exchange.store import object_queries, triage_queries
 from cti_exchange.store.store import Store
-from cti_exchange.triage import build_filter, decide, iter_queue, list_objects
+from cti_exchange.triage import build_filter, iter_queue, list_objects
+from cti_exchange.triage_decisions import decide
 from tests.triage.conftest import indicator, put
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -272,7 +273,7 @@ def test_an_interrupted_write_leaves_the_previous_state(store_file: Path) -> Non
     put(store_file, [indicator("kept.example")])
     store = Store(store_file)
     with pytest.raises(RuntimeError), store.db.transaction() as conn:
-        triage_queries.record_decision(
+        object_queries.record_decision(
             conn,
             [_ids(conn)[0]],
             decision="accepted",

@@ -16,7 +16,8 @@ import pytest
 
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.store.store import Store
-from cti_exchange.triage import DecisionResult, TriageLine, review_loop
+from cti_exchange.triage import TriageLine
+from cti_exchange.triage_decisions import DecisionResult, review_loop
 from tests.conftest import PASSPHRASE, Agency
 from tests.triage.conftest import indicator, put, store_path
 
@@ -163,7 +164,8 @@ def test_review_needs_a_terminal(analyst_store: Agency) -> None:
 
 
 def test_review_loop_single_key_decisions(analyst_store: Agency) -> None:
-    from cti_exchange.triage import build_filter, decide, iter_queue
+    from cti_exchange.triage import build_filter, iter_queue
+    from cti_exchange.triage_decisions import decide
 
     keys = iter(["x", "a", "s", "R", "f", "q"])
     shown: list[str] = []

@@ -1,0 +1,127 @@
+"""Analysts' decisions on what partners sent: accepted (exported to defensive tools), rejected,
+or false positive. The API behind `triage accept|reject|false-positive` and `triage review`.
+
+A decision applies to every current object holding the same indicator value (one indicator,
+several sources), is recorded with the analyst and the time in the object's row and in
+`triage_log`, and is appended to the audit trail in the same transaction. `review_loop` steps
+through a queue with single-key decisions; it takes its input and output as functions, so the
+terminal stays in the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from cti_exchange.clock import stix_timestamp, utc_now
+from cti_exchange.errors import UsageError
+from cti_exchange.store.object_queries import record_decision
+from cti_exchange.store.store import Store
+from cti_exchange.triage import TriageLine, resolve_reference
+
+# Command word -> stored status.
+DECISIONS = {"accept": "accepted", "reject": "rejected", "false-positive": "false-positive"}
+REVIEW_KEYS = {"a": "accept", "r": "reject", "f": "false-positive", "s": "skip", "q": "quit"}
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    decision: str  # stored status: accepted, rejected, false-positive
+    analyst: str
+    decided_at: str
+    object_ids: list[str]  # every object changed, same-value objects included
+
+
+def decide(
+    store: Store,
+    references: list[str],
+    decision: str,
+    *,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> DecisionResult:
+    """Records one decision on objects (all or none), with the analyst (`store.actor`)."""
+    from cti_exchange.store.audit_log import append_audit
+
+    if decision not in DECISIONS:
+        raise UsageError(f"unknown decision {decision!r}; use {', '.join(DECISIONS)}")
+    if not references:
+        raise UsageError("name at least one object", hint="see `cti-exchange triage list`")
+    status = DECISIONS[decision]
+    at = stix_timestamp(now or utc_now())
+    note = " ".join(note.split())[:1000] if note else None
+    object_ids = [resolve_reference(store, ref) for ref in references]
+    with store.db.transaction() as conn:
+        changed = record_decision(conn, object_ids, decision=status, analyst=store.actor, at=at, note=note)
+        partners = sorted(
+            {
+                row[0]
+                for oid in changed
+                for row in conn.execute(
+                    "SELECT partner FROM objects WHERE object_id = ? AND is_current = 1", (oid,)
+                )
+            }
+        )
+        append_audit(
+            conn,
+            at=at,
+            actor=store.actor,
+            action="triage",
+            partner=",".join(partners) or None,
+            details={"decision": status, "objects": changed, "note": note},
+        )
+    return DecisionResult(status, store.actor, at, changed)
+
+
+# -- review ------------------------------------------------------------------------------
+
+
+@dataclass
+class ReviewSummary:
+    decided: dict[str, int] = field(default_factory=dict)  # status -> lines decided
+    object_ids: list[str] = field(default_factory=list)  # every object changed
+    skipped: int = 0
+    quit: bool = False
+
+    @property
+    def reviewed(self) -> int:
+        return sum(self.decided.values()) + self.skipped
+
+
+def review_loop(
+    queue: Iterable[TriageLine],
+    *,
+    read_key: Callable[[], str],
+    present: Callable[[TriageLine, int], None],
+    apply: Callable[[TriageLine, str], DecisionResult],
+    warn: Callable[[str], None] = lambda text: None,
+) -> ReviewSummary:
+    """Shows each line, reads single keys until one means something, applies the decision.
+
+    a accept, r reject, f false positive, s skip, q quit. Objects already decided while the
+    review ran (a same-value object decided with an earlier line) are passed over.
+    """
+    summary = ReviewSummary()
+    done: set[str] = set()
+    for number, line in enumerate(queue, start=1):
+        if line.object.object_id in done:
+            continue
+        present(line, number)
+        while True:
+            key = read_key().lower()
+            if key in REVIEW_KEYS:
+                break
+            warn(f"unknown key {key!r}: " + ", ".join(f"{k} {v}" for k, v in REVIEW_KEYS.items()))
+        action = REVIEW_KEYS[key]
+        if action == "quit":
+            summary.quit = True
+            break
+        if action == "skip":
+            summary.skipped += 1
+            continue
+        result = apply(line, action)
+        done.update(result.object_ids)
+        summary.decided[result.decision] = summary.decided.get(result.decision, 0) + 1
+        summary.object_ids += result.object_ids
+    return summary
