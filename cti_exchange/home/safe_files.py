@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from cti_exchange.errors import ConfigError, KeyStoreError
+from cti_exchange.home.posix_acl import others_with_access, read_acl
 
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
@@ -71,15 +72,30 @@ def create_exclusive(path: Path, data: bytes, mode: int = PRIVATE_FILE_MODE) -> 
 
 
 def check_private_file(path: Path, *, what: str) -> None:
-    """Refuses a secret-bearing file that group or others can read or write."""
+    """Refuses a secret-bearing file that group or others can read or write.
+
+    A file whose group bits are an ACL mask is judged by its ACL: it passes when it is ours or
+    root's, nobody else has a mode bit, and only we are named in it. That is how systemd
+    hands over credentials (`LoadCredential=`, see docs/OPERATIONS.md)."""
     try:
-        mode = stat.S_IMODE(path.stat().st_mode)
+        info = path.stat()
     except FileNotFoundError:
         raise KeyStoreError(f"{what} {path} does not exist") from None
-    if mode & 0o077:
+    mode = stat.S_IMODE(info.st_mode)
+    if not mode & 0o077:
+        return
+    hint = f"run `chmod 600 {path}` and check who else could have read it"
+    acl = None if mode & 0o007 else read_acl(path)
+    if acl is None:
+        raise KeyStoreError(f"{what} {path} is readable by group or others (mode {mode:04o})", hint=hint)
+    me = os.geteuid()
+    others = others_with_access(acl, {me})
+    if info.st_uid not in (me, 0):
+        others.insert(0, f"its owner (user {info.st_uid})")
+    if others:
         raise KeyStoreError(
-            f"{what} {path} is readable by group or others (mode {mode:04o})",
-            hint=f"run `chmod 600 {path}` and check who else could have read it",
+            f"{what} {path} is readable by {', '.join(others)} through its ACL (mode {mode:04o})",
+            hint=f"{hint}; `getfacl {path}` shows the ACL",
         )
 
 
