@@ -24,6 +24,14 @@ def serve(
     public: Annotated[
         bool, typer.Option("--public", help="Allow a non-loopback --host (put TLS in front!).")
     ] = False,
+    trusted_proxy: Annotated[
+        str | None,
+        typer.Option(
+            "--trusted-proxy",
+            help="Address of the reverse proxy in front: the client address of its requests is "
+            "read from X-Forwarded-For (failed logins are throttled per client address).",
+        ),
+    ] = None,
 ) -> None:
     """Run the exchange's own TAXII 2.1 server for our agency and its partners.
 
@@ -33,8 +41,10 @@ def serve(
     """
     # Imported here: the server brings flask and medallion, which no other command needs.
     from cti_exchange.server.provisioning import load_accounts, plan_exchange, provision
-    from cti_exchange.server.runner import run_server
+    from cti_exchange.server.runner import proxy_settings, run_server
 
+    if trusted_proxy:
+        proxy_settings(trusted_proxy)  # a wrong address fails before anything is provisioned
     home = profile_home(ctx)
     profile = home.load_profile()
     data_dir = data or home.root / "taxii-server"
@@ -57,7 +67,7 @@ def serve(
             create_exclusive(path, (password + "\n").encode(), 0o600)
             out.note(f"New account {agency}: password written to {path}; hand it over, then delete it.")
     out.note(f"Serving {len(agencies)} agencies on http://{host}:{port}/exchange/ (Ctrl-C stops)")
-    run_server(data_dir, host, port, allow_public=public)
+    run_server(data_dir, host, port, allow_public=public, trusted_proxy=trusted_proxy)
 
 
 def register(app: typer.Typer) -> None:

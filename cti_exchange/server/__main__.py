@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--allow-public", action="store_true", help="allow a non-loopback host")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)
     parser.add_argument("--max-page-size", type=int, default=DEFAULT_MAX_PAGE_SIZE)
+    parser.add_argument("--trusted-proxy", help="address of the reverse proxy (X-Forwarded-For)")
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument(
         "--stop-with-parent", action="store_true", help="stop when stdin closes (ServerProcess)"
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                 allow_public=args.allow_public,
                 threads=args.threads,
                 max_page_size=args.max_page_size,
+                trusted_proxy=args.trusted_proxy,
             )
     except CtiExchangeError as exc:
         print(f"cti-exchange server: {exc.diagnostics()}", file=sys.stderr)

@@ -7,9 +7,9 @@ and a Retry-After saying when the oldest of those failures leaves the window, wi
 checking the password (no scrypt either, so a flood of guesses cannot load the CPU).
 
 Keyed by (address, username), so a stranger failing against one account from elsewhere does
-not lock out the partner that owns it; behind a reverse proxy every client shares the proxy's
-address, and the proxy should limit requests per client itself (docs/SERVER.md). A success
-clears the pair. Memory is bounded: at most `max_tracked` pairs are remembered.
+not lock out the partner that owns it; behind a reverse proxy the address is the client the
+proxy names in X-Forwarded-For (`serve --trusted-proxy`, docs/SERVER.md). A success clears
+the pair. Memory is bounded: at most `max_tracked` pairs are remembered.
 """
 
 from __future__ import annotations

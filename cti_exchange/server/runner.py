@@ -51,11 +51,14 @@ def run_server(
     allow_public: bool = False,
     threads: int = DEFAULT_THREADS,
     max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
+    trusted_proxy: str | None = None,
 ) -> None:
     """Serve the exchange laid out in `data_dir` until SIGTERM or SIGINT.
 
     port=0 picks a free port; the one bound is written, with the URL, to `ready_file` (JSON)
-    once the server accepts connections.
+    once the server accepts connections. With `trusted_proxy` (the reverse proxy's address),
+    a request from that address is taken to come from the client its X-Forwarded-For names
+    last; the header is ignored on requests from anywhere else.
     """
     if not is_loopback(host) and not allow_public:
         raise ConfigError(
@@ -63,8 +66,27 @@ def run_server(
             hint="listen on 127.0.0.1 behind a TLS-terminating proxy (docs/SERVER.md), "
             "or allow a public address explicitly",
         )
+    proxy = proxy_settings(trusted_proxy) if trusted_proxy else {}
     app = build_app(data_dir, max_page_size=max_page_size)
-    _serve(app, host, port, ready_file, threads, app.config["MAX_CONTENT_LENGTH"])
+    _serve(app, host, port, ready_file, threads, app.config["MAX_CONTENT_LENGTH"], **proxy)
+
+
+def proxy_settings(address: str) -> dict[str, Any]:
+    """waitress's own handling of a trusted reverse proxy: it rewrites REMOTE_ADDR from the
+    last X-Forwarded-For hop (the one the proxy added) and drops the header from other peers."""
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise ConfigError(
+            f"--trusted-proxy {address!r} is not an IP address",
+            hint="give the address the proxy connects from, e.g. 127.0.0.1",
+        ) from None
+    return {
+        "trusted_proxy": address,
+        "trusted_proxy_headers": {"x-forwarded-for"},
+        "trusted_proxy_count": 1,
+        "clear_untrusted_proxy_headers": True,
+    }
 
 
 def run_medallion_config(
@@ -86,7 +108,9 @@ def run_medallion_config(
     _serve(app, host, port, ready_file, threads, max_body=32 * 1024 * 1024)
 
 
-def _serve(app: Any, host: str, port: int, ready_file: Path | None, threads: int, max_body: int) -> None:
+def _serve(
+    app: Any, host: str, port: int, ready_file: Path | None, threads: int, max_body: int, **proxy: Any
+) -> None:
     try:
         # Bodies up to twice the API root's max_content_length reach medallion, which refuses
         # them with a TAXII-format 413; waitress only cuts off absurd ones.
@@ -97,6 +121,7 @@ def _serve(app: Any, host: str, port: int, ready_file: Path | None, threads: int
             threads=threads,
             ident="cti-exchange",
             max_request_body_size=2 * max_body + 1024 * 1024,
+            **proxy,
         )
     except OSError as exc:
         raise NetworkError(f"cannot listen on {host}:{port}: {exc}", hint="choose another port") from exc
@@ -185,8 +210,10 @@ class ServerProcess:
         threads: int = DEFAULT_THREADS,
         startup_timeout: float = 30.0,
         medallion_config: Path | None = None,
+        trusted_proxy: str | None = None,
     ) -> None:
         self.data_dir = data_dir
+        self.trusted_proxy = trusted_proxy
         self.host = host
         self.api_root = api_root
         self.log_path = data_dir / LOG_FILENAME
@@ -238,7 +265,8 @@ class ServerProcess:
         command += ["--threads", str(self._threads), "--stop-with-parent"]
         if self._medallion_config is not None:
             return [*command, "--medallion-config", str(self._medallion_config)]
-        return [*command, "--data", str(self.data_dir), "--max-page-size", str(self._max_page_size)]
+        command += ["--data", str(self.data_dir), "--max-page-size", str(self._max_page_size)]
+        return command + (["--trusted-proxy", self.trusted_proxy] if self.trusted_proxy else [])
 
     def start(self) -> ServerProcess:
         """Start the server and wait until it accepts connections."""

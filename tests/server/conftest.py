@@ -105,10 +105,10 @@ class Exchange:
             session.close()
 
 
-def start_exchange(data_dir: Path) -> Exchange:
+def start_exchange(data_dir: Path, *, trusted_proxy: str | None = None) -> Exchange:
     passwords = {agency: secrets.token_urlsafe(18) for agency, _ in AGENCIES}
     provision(data_dir, exchange_layout(), passwords=passwords)
-    server = ServerProcess(data_dir).start()
+    server = ServerProcess(data_dir, trusted_proxy=trusted_proxy).start()
     return Exchange(server=server, data_dir=data_dir, passwords=passwords)
 
 

@@ -3,11 +3,14 @@ with Retry-After until the window passes; other accounts and a success are unaff
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import requests
 
 from cti_exchange.server.login_throttle import LoginThrottle
+from tests.conftest import run_cli
 
-from .conftest import TAXII, Exchange
+from .conftest import TAXII, Exchange, start_exchange
 
 
 class FakeClock:
@@ -79,3 +82,45 @@ def test_the_server_answers_429_after_ten_wrong_passwords(fresh_exchange: Exchan
     # Requests without credentials are 401, never counted (discovery probes, health checks).
     for _ in range(12):
         assert requests.get(url, headers={"Accept": TAXII}, timeout=30).status_code == 401
+
+
+def _failures_then_refused(url: str, forwarded_for: str) -> None:
+    wrong = ("cert-fr", "a wrong password, long enough")
+    headers = {"Accept": TAXII, "X-Forwarded-For": forwarded_for}
+    for _ in range(10):
+        assert requests.get(url, auth=wrong, headers=headers, timeout=30).status_code == 401
+    assert requests.get(url, auth=wrong, headers=headers, timeout=30).status_code == 429
+
+
+def test_behind_a_trusted_proxy_clients_are_throttled_apart(tmp_path: Path) -> None:
+    """`serve --trusted-proxy`: the test client plays the proxy on 127.0.0.1; a client
+    guessing one account's password does not lock out the same account from another client."""
+    running = start_exchange(tmp_path / "exchange", trusted_proxy="127.0.0.1")
+    try:
+        url = running.server.api_root_url
+        _failures_then_refused(url, "203.0.113.5")
+        right = ("cert-fr", running.passwords["cert-fr"])
+        elsewhere = {"Accept": TAXII, "X-Forwarded-For": "198.51.100.8"}
+        assert requests.get(url, auth=right, headers=elsewhere, timeout=30).status_code == 200
+        # The proxy appends the client it saw; only that last hop counts, so a client cannot
+        # escape its throttle by sending a forged X-Forwarded-For of its own.
+        forged = {"Accept": TAXII, "X-Forwarded-For": "192.0.2.99, 203.0.113.5"}
+        assert requests.get(url, auth=right, headers=forged, timeout=30).status_code == 429
+    finally:
+        running.close()
+        running.server.stop()
+
+
+def test_without_a_trusted_proxy_x_forwarded_for_is_ignored(fresh_exchange: Exchange) -> None:
+    url = fresh_exchange.server.api_root_url
+    _failures_then_refused(url, "203.0.113.5")
+    right = ("cert-fr", fresh_exchange.passwords["cert-fr"])
+    spoofed = {"Accept": TAXII, "X-Forwarded-For": "198.51.100.8"}
+    assert requests.get(url, auth=right, headers=spoofed, timeout=30).status_code == 429
+
+
+def test_a_trusted_proxy_must_be_an_address(tmp_path: Path) -> None:
+    result = run_cli("serve", "--trusted-proxy", "proxy.example", home=tmp_path / "home")
+    assert result.exit_code == 2
+    assert "--trusted-proxy 'proxy.example' is not an IP address" in result.stderr
+    assert not (tmp_path / "home" / "taxii-server").exists()
