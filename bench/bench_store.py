@@ -4,10 +4,12 @@ the figures in docs/BENCHMARKS.md.
     .venv/bin/python bench/bench_store.py                    # 1,000,000 indicators
     .venv/bin/python bench/bench_store.py --objects 100000   # quicker
     .venv/bin/python bench/bench_store.py --keep /tmp/bench-store   # reuse the big store
+    .venv/bin/python bench/bench_store.py --only-storing             # part 1 only
 
 Measures, on real files:
 1. storing pulled indicators: `write_objects` inside one transaction, batches of 10,000 and
-   100,000 into a fresh store, and 100,000 more into the big store at the end;
+   100,000 into a fresh store, and 100,000 more into the big store at the end; beside the
+   naive way (stix2.parse and stix2's FileSystemSink, batches of 2,000);
 2. a store of N indicators built through the same `write_objects` path (three partners, one
    envelope of 10,000 per write, 5% of values sent by two partners, 2% updated to a second
    version, 0.5% revoked, 10% expired, five TLP levels), then 70% of it accepted;
@@ -152,6 +154,34 @@ def bench_storing(directory: Path, repeat: int) -> dict[str, Any]:
         }
         path.unlink()
     return results
+
+
+NAIVE_STORING = 2_000  # objects per run: the naive way takes milliseconds each
+
+
+def naive_storing(directory: Path, repeat: int) -> dict[str, Any]:
+    """What a user would script with the STIX library alone: stix2.parse each object, then
+    stix2's own FileSystemSink (one JSON file per object version; not fsynced, no provenance,
+    no current-version marking, no triage columns)."""
+    import stix2
+
+    rates = []
+    rng = random.Random(11)  # noqa: S311 - test data, not secrets
+    for n in range(max(repeat, 3)):
+        objects = indicators(n * NAIVE_STORING, NAIVE_STORING, rng)
+        target = directory / f"naive-storing-{n}"
+        target.mkdir()
+        started = time.perf_counter()
+        stix2.FileSystemSink(str(target), allow_custom=True).add(
+            [stix2.parse(obj, allow_custom=True) for obj in objects]
+        )
+        rates.append(NAIVE_STORING / (time.perf_counter() - started))
+        shutil.rmtree(target)
+    return {
+        "objects_per_s": _median(rates),
+        "objects_per_run": NAIVE_STORING,
+        "runs": [round(r) for r in rates],
+    }
 
 
 # -- 2. the big store ---------------------------------------------------------------------
@@ -436,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--keep", type=Path, help="directory to keep (and reuse) the big store in")
     parser.add_argument("--json", type=Path, help="write the figures here too")
+    parser.add_argument("--only-storing", action="store_true", help="measure storing only (part 1)")
     parser.add_argument("--naive-export", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.naive_export:  # the child process of bench_export
@@ -447,7 +478,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print("storing ...", flush=True)
         report["storing"] = bench_storing(directory, args.repeat)
+        report["storing"]["naive_stix2_filesystem"] = naive_storing(directory, args.repeat)
         print(json.dumps(report["storing"], indent=1), flush=True)
+        if args.only_storing:
+            return _write_report(args.json, report)
         home = make_home(directory)
         path = ProfileHome(home).store_path()
         with Store(path) as store:
@@ -473,9 +507,13 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if args.keep is None:
             shutil.rmtree(directory, ignore_errors=True)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
+    return _write_report(args.json, report)
+
+
+def _write_report(path: Path | None, report: dict[str, Any]) -> int:
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2))
     return 0
 
 
