@@ -12,7 +12,6 @@ u16 permissions, u32 id).
 
 from __future__ import annotations
 
-import errno
 import os
 import struct
 from pathlib import Path
@@ -53,15 +52,13 @@ def others_with_access(entries: list[tuple[int, int, int]], allowed_uids: set[in
 
 
 def read_acl(path: Path) -> list[tuple[int, int, int]] | None:
-    """The file's ACL entries, or None when it has none (or the platform has no ACLs)."""
+    """The file's ACL entries, or None when it has none, the platform has no ACLs, or it
+    cannot be read or understood: the caller then judges by the mode bits alone, which refuses
+    the file."""
     getxattr = getattr(os, "getxattr", None)
     if getxattr is None:
         return None
     try:
         return parse_acl(getxattr(path, _XATTR))
-    except OSError as exc:
-        if exc.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP):
-            return None
-        raise
-    except AclError:
+    except (OSError, AclError):  # ENODATA: no ACL; ENOTSUP: none on this file system
         return None
