@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -22,7 +23,8 @@ class CliResult:
     stdout: str
     stderr: str
 
-    def json(self) -> object:
+    def json(self) -> Any:
+        """The command's JSON output, as `json.loads` gives it."""
         return json.loads(self.stdout)
 
 
@@ -64,7 +66,7 @@ class Agency:
         return run_cli(*args, home=self.home, env=env, input=input)
 
     def signing_fingerprint(self) -> str:
-        keys = self.run("keys", "show", "--json").json()["keys"]  # type: ignore[index]
+        keys = self.run("keys", "show", "--json").json()["keys"]
         return next(k["thumbprint"] for k in keys if k["use"] == "sig" and k["status"] == "current")
 
     def export_keys(self, path: Path) -> Path:

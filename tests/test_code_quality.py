@@ -22,7 +22,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize(
     "command",
-    [("ruff", "check", *SOURCES), ("ruff", "format", "--check", *SOURCES), ("mypy", "cti_exchange")],
+    [("ruff", "check", *SOURCES), ("ruff", "format", "--check", *SOURCES), ("mypy", "cti_exchange", "tests")],
     ids=["ruff-check", "ruff-format", "mypy"],
 )
 def test_the_code_passes_its_linters(command: tuple[str, ...]) -> None:

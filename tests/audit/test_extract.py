@@ -31,7 +31,7 @@ def _b64url_decode(text: str) -> bytes:
 def _export(agency: Agency, out: Path, since: str = "2030-01-03", until: str = "2030-01-04") -> dict:
     result = agency.run("audit", "export", "--since", since, "--until", until, "-o", str(out), "--json")
     assert result.exit_code == 0, result.stderr
-    return result.json()  # type: ignore[return-value]
+    return result.json()
 
 
 def _exported_public_keys(agency: Agency, tmp_path: Path) -> dict[str, dict[str, Any]]:
@@ -142,8 +142,8 @@ def test_export_of_an_empty_period_and_the_export_record(trail: Agency, tmp_path
 
     summary = _export(trail, out)
     exports = trail.run("audit", "show", "--action", "audit-export", "--json").json()
-    assert len(exports) == 1  # type: ignore[arg-type]
-    details = exports[0]["details"]  # type: ignore[index]
+    assert len(exports) == 1
+    details = exports[0]["details"]
     assert details["sha256"] == summary["sha256"] and details["first_seq"] == 3
     assert trail.run("audit", "verify").exit_code == 0
 

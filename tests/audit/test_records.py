@@ -11,7 +11,7 @@ from tests.exchange.conftest import Exchange, write_iocs
 def _actions(agency: Agency, *filters: str) -> list[dict]:
     result = agency.run("audit", "show", "--json", *filters)
     assert result.exit_code == 0, result.stderr
-    return result.json()  # type: ignore[return-value]
+    return result.json()
 
 
 def test_push_pull_accept_reject_and_key_changes_are_recorded(exchange: Exchange, tmp_path: Path) -> None:
@@ -52,4 +52,4 @@ def test_push_pull_accept_reject_and_key_changes_are_recorded(exchange: Exchange
         result = agency.run("audit", "verify", "--json", "--no-sign")
         assert result.exit_code == 0, result.stderr
         report = result.json()
-        assert report["ok"] and report["signed_heads"] >= 1  # type: ignore[index]
+        assert report["ok"] and report["signed_heads"] >= 1

@@ -19,7 +19,7 @@ from tests.conftest import PASSPHRASE, Agency
 
 def _verify(agency: Agency, *args: str, env: dict[str, str] | None = None) -> tuple[int, dict, str]:
     result = agency.run("audit", "verify", "--json", *args, env=env)
-    return result.exit_code, result.json(), result.stderr  # type: ignore[return-value]
+    return result.exit_code, result.json(), result.stderr
 
 
 def _sign_head(agency: Agency) -> None:

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cti_exchange.home.posix_acl import AclError, others_with_access, parse_acl
-from tests.conftest import PASSPHRASE, run_cli
+from tests.conftest import PASSPHRASE, CliResult, run_cli
 
 USER_OBJ, USER, GROUP_OBJ, GROUP, MASK, OTHER = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
 UNDEFINED = 0xFFFFFFFF
@@ -57,7 +57,7 @@ def _credential_file(tmp_path: Path, data: bytes) -> Path:
     return path
 
 
-def _init(tmp_path: Path, passphrase_file: Path, name: str):  # type: ignore[no-untyped-def]
+def _init(tmp_path: Path, passphrase_file: Path, name: str) -> CliResult:
     return run_cli(
         "init",
         "--agency",

@@ -90,7 +90,10 @@ def test_rotation_keeps_old_keys_verifying(cert_fr: Agency, cert_in: Agency, tmp
     ring = home.partner_keyring(home.load_profile().partners["cert-fr"])
     old_doc = verify_key_document(before, source="before.json")
     (old_signer,) = old_doc.signer_kids
-    assert ring.find(old_signer).status.value == "retired"
+    old_key = ring.find(old_signer)
+    assert old_key is not None
+    assert old_key.status.value == "retired"
+    assert old_doc.keyring.issued is not None
     assert ring.signing_key(old_signer, at=old_doc.keyring.issued).kid == old_signer
 
 
@@ -139,6 +142,7 @@ def test_revocation(cert_fr: Agency, cert_in: Agency, tmp_path: Path) -> None:
     home = ProfileHome(cert_in.home)
     ring = home.partner_keyring(home.load_profile().partners["cert-fr"])
     key = ring.find(old_sig)
+    assert key is not None
     assert key.revoked_at is not None and key.revocation_reason == "laptop stolen"
     ring.signing_key(old_sig, at=key.created + (key.revoked_at - key.created) / 2)  # before: fine
     with pytest.raises(KeyCheckError) as err:

@@ -25,8 +25,8 @@ def _doctor(
 ) -> tuple[int, dict[str, dict], str]:
     result = agency.run("doctor", "--json", *args, env=env)  # type: ignore[arg-type]
     data = result.json()
-    assert data["exit_code"] == result.exit_code  # type: ignore[index]
-    return result.exit_code, {c["name"]: c for c in data["checks"]}, result.stderr  # type: ignore[index]
+    assert data["exit_code"] == result.exit_code
+    return result.exit_code, {c["name"]: c for c in data["checks"]}, result.stderr
 
 
 def _statuses(checks: dict[str, dict]) -> dict[str, str]:
@@ -262,7 +262,7 @@ def test_outbox_warns_about_envelopes_undelivered_too_long(
 def test_without_a_profile_config_fails_and_the_rest_is_skipped(tmp_path: Path) -> None:
     result = run_cli("doctor", "--json", home=tmp_path / "nowhere")
     assert result.exit_code == 2
-    checks: Any = result.json()["checks"]  # type: ignore[index]
+    checks: Any = result.json()["checks"]
     assert checks[0]["name"] == "config" and checks[0]["status"] == "fail"
     assert "cti-exchange init" in checks[0]["fix"]
     assert {c["status"] for c in checks[1:]} == {"skip"}

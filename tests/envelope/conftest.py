@@ -158,7 +158,7 @@ class Outbox:
     def next_positions(self, recipients: list[str]) -> dict[str, ChannelPosition]:
         out = {}
         for r in recipients:
-            seq, digest = self.last.get(r, (0, None))  # type: ignore[arg-type]
+            seq, digest = self.last.get(r, (0, None))
             out[r] = ChannelPosition(sequence=seq + 1, previous=digest)
         return out
 
@@ -297,7 +297,7 @@ def artifact_jwe_bytes(artifact: dict[str, Any]) -> bytes:
 
 
 def artifact_jwe(artifact: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(artifact_jwe_bytes(artifact))  # type: ignore[no-any-return]
+    return json.loads(artifact_jwe_bytes(artifact))
 
 
 def with_jwe(artifact: dict[str, Any], jwe: dict[str, Any] | bytes) -> dict[str, Any]:
@@ -317,17 +317,17 @@ def with_jwe(artifact: dict[str, Any], jwe: dict[str, Any] | bytes) -> dict[str,
         hashes={"SHA-256": digest},
         id=f"artifact--{uuid.uuid5(SCO_NAMESPACE, contributing)}",
     )
-    return out  # type: ignore[no-any-return]
+    return out
 
 
 def hints(artifact: dict[str, Any]) -> dict[str, Any]:
-    return artifact["extensions"][ROUTING_EXTENSION_ID]  # type: ignore[no-any-return]
+    return artifact["extensions"][ROUTING_EXTENSION_ID]
 
 
 def with_hints(artifact: dict[str, Any], **changes: Any) -> dict[str, Any]:
     out = json.loads(json.dumps(artifact))
     hints(out).update(changes)
-    return out  # type: ignore[no-any-return]
+    return out
 
 
 def decrypt_jws(artifact: dict[str, Any], reader: Party) -> bytes:
@@ -359,7 +359,7 @@ def jws_parts(jws: bytes) -> tuple[bytes, bytes, bytes]:
 
 def jws_header(jws: bytes) -> dict[str, Any]:
     header = json.loads(b64url_decode(jws_parts(jws)[0], what="header"))
-    return header  # type: ignore[no-any-return]
+    return header
 
 
 def b64(data: bytes) -> bytes:

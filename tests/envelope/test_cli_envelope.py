@@ -81,7 +81,7 @@ def count(agency: Agency, table: str) -> int:
 
 
 def current_key(agency: Agency, use: str) -> dict[str, Any]:
-    keys = agency.run("keys", "show", "--json").json()["keys"]  # type: ignore[index]
+    keys = agency.run("keys", "show", "--json").json()["keys"]
     return next(k for k in keys if k["use"] == use and k["status"] == "current")
 
 

@@ -31,6 +31,7 @@ import jwcrypto.jwe
 import pytest
 from joserfc import jwe as rfc_jwe
 from joserfc import jws as rfc_jws
+from joserfc.jwa import DeflateZipModel
 from joserfc.jwk import OKPKey
 from joserfc.registry import HeaderParameter
 from jwcrypto import jwk as jwcrypto_jwk
@@ -70,6 +71,7 @@ class EnvelopeJWERegistry(rfc_jwe.JWERegistry):
 
     def get_zip(self, name: str) -> Any:
         model = copy.copy(super().get_zip(name))
+        assert isinstance(model, DeflateZipModel)  # "DEF", the only zip algorithm registered
         model.MAX_SIZE = 1 << 30  # instance attribute: joserfc's shared model is left alone
         return model
 
@@ -102,6 +104,7 @@ def joserfc_open(
         json.loads(jwe_bytes), OKPKey.import_key(decryption_key), registry=jwe_registry()
     )
     assert decrypted.protected == JWE_PROTECTED
+    assert decrypted.plaintext is not None
     signed = rfc_jws.deserialize_compact(
         decrypted.plaintext, OKPKey.import_key(signer_public), registry=jws_registry()
     )
@@ -157,7 +160,7 @@ def joserfc_seal(
     """An envelope made with joserfc, step by step as docs/ENVELOPE.md §1-4 describes.
     Returns the artifact and the digest the next envelope names as `previous`."""
     names = [r.agency_id for r in recipients]
-    header = {  # §1
+    header: dict[str, Any] = {  # §1
         "alg": "EdDSA",
         "kid": sender.signing_kid,
         "typ": "cti-envelope+jws",

@@ -86,7 +86,7 @@ PATTERNS = st.one_of(
 
 @st.composite
 def indicators(draw: st.DrawFn) -> dict[str, Any]:
-    obj = {
+    obj: dict[str, Any] = {
         "type": "indicator",
         "spec_version": "2.1",
         "id": draw(stix_id("indicator")),

@@ -56,6 +56,7 @@ def test_serve_provisions_accounts_from_the_profile(partnered: tuple[Agency, Age
         stderr=subprocess.PIPE,
     )
     try:
+        assert server.stderr is not None  # stderr=PIPE
         credentials = cert_fr.home / "taxii-server" / "credentials"
         url = f"http://127.0.0.1:{port}/exchange/"
         deadline = time.monotonic() + 30

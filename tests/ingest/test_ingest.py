@@ -253,6 +253,7 @@ def test_stix_passthrough_keeps_objects_and_marks_them(ingest_text: IngestText) 
     assert malware["object_marking_refs"] == [Tlp.GREEN.marking_id]  # TLP 1.0 GREEN -> 2.0
     assert malware["created_by_ref"] == "identity--f431f809-377b-45e0-aa1c-6a4751cae5ff"
     assert [r.code for r in result.rejections] == ["invalid-pattern", "dangling-reference"]
+    assert result.rejections[0].where is not None
     assert result.rejections[0].where.startswith("objects[1] indicator--")
 
 

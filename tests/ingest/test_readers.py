@@ -14,7 +14,7 @@ from cti_exchange.errors import InputError
 from cti_exchange.ingest import ingest_files
 from cti_exchange.readers.csv_reader import CsvReader, detect_delimiter
 from cti_exchange.readers.detect import READERS, detect_format
-from cti_exchange.readers.interface import Finding, ReadLimits, Rejection
+from cti_exchange.readers.interface import Finding, ReadLimits, ReadResult, Rejection
 from cti_exchange.readers.misp_reader import MispReader, tlp_from_tags
 from cti_exchange.readers.stix_reader import StixReader
 from cti_exchange.readers.text_reader import TextReader
@@ -30,7 +30,7 @@ def _write(tmp_path: Path, content: str | bytes, name: str = "in") -> Path:
     return path
 
 
-def _values(result) -> list[str]:  # type: ignore[no-untyped-def]
+def _values(result: ReadResult) -> list[str]:
     return [c.value for c in result.candidates]
 
 

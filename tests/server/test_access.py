@@ -29,7 +29,7 @@ FR_TO_IN = collection_id_for("cert-fr", "cert-in")
 IN_TO_FR = collection_id_for("cert-in", "cert-fr")
 
 
-def taxii_error(response, status: int) -> None:  # type: ignore[no-untyped-def]
+def taxii_error(response: requests.Response, status: int) -> None:
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"] == TAXII
     body = response.json()

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 from cti_exchange.server.provisioning import DEFAULT_MAX_CONTENT_LENGTH
 
 from .conftest import SANDBOX_ID, TAXII, Exchange, StixFactory
 
 
-def assert_taxii_error(response, status: int) -> dict:  # type: ignore[no-untyped-def]
+def assert_taxii_error(response: requests.Response, status: int) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"] == TAXII
     body = response.json()
@@ -93,13 +95,13 @@ def test_oversized_body_is_413_before_it_is_read(exchange: Exchange) -> None:
 def test_a_chunked_body_is_measured_too(exchange: Exchange) -> None:
     """waitress reassembles chunked bodies and sets their length, which medallion checks."""
 
-    def chunks(total: int):  # type: ignore[no-untyped-def]
+    def chunks(total: int) -> Iterator[bytes]:
         sent = 0
         while sent < total:
             yield b"x" * 1024 * 1024
             sent += 1024 * 1024
 
-    def post(total: int):  # type: ignore[no-untyped-def]
+    def post(total: int) -> requests.Response:
         return exchange._session("cert-fr").post(
             exchange.collection_url(SANDBOX_ID) + "objects/",
             data=chunks(total),

@@ -34,7 +34,7 @@ def get(exchange: Exchange, endpoint: str = "objects/", **params: str) -> list[d
     return response.json().get("objects", [])
 
 
-def versions_of(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
+def versions_of(items: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
     return [(o["id"], o.get("modified") or o.get("version")) for o in items]
 
 

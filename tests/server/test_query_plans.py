@@ -5,6 +5,7 @@ bench/bench_server.py)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 
@@ -14,7 +15,16 @@ from cti_exchange.server.schema import ensure_schema
 
 AFTER = PagePosition("2026-01-01T00:00:00.000000Z", 42)
 
-CASES = {
+
+class PageOptions(TypedDict, total=False):
+    """The keyword arguments of `select_page` that a case sets."""
+
+    object_id: str
+    order: PageOrder
+    after: PagePosition
+
+
+CASES: dict[str, tuple[ObjectFilter, PageOptions]] = {
     "default": (ObjectFilter(), {}),
     "default, next page": (ObjectFilter(), {"after": AFTER}),
     "added_after": (ObjectFilter(added_after="2026-01-01T00:00:00.000000Z"), {"after": AFTER}),
