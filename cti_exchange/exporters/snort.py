@@ -1,9 +1,11 @@
 """Snort 2.9 rules (also what Snort 3's snort2lua converts), one per value, stable sids.
 
 - IPv4 / IPv6 addresses and CIDRs: `alert ip` between $HOME_NET and the address, both ways.
-- Domains: DNS queries over UDP to port 53 that hold the name in wire form
-  (`|04|evil|07|example|00|`), which matches the name and every name under it. Snort 2.9 has
-  no TLS SNI buffer, so there is no second rule as in Suricata.
+- Domains: DNS queries to port 53 that hold the name in wire form (`|04|evil|07|example|00|`),
+  which matches the name and every name under it; one rule over UDP and one over TCP (large
+  answers, resolvers retrying after truncation, and malware that talks DNS over TCP on
+  purpose; the two-byte length prefix does not disturb a content match). Snort 2.9 has no TLS
+  SNI buffer, so there is no rule on the TLS handshake as in Suricata.
 - URLs: HTTP requests whose normalised URI holds the path and query and whose Host header is
   exactly the URL's host (`Host|3A| evil.example|0D 0A|` in http_header).
 - Not written, with the reason in the file's head: e-mail addresses, file names, file hashes,
@@ -23,7 +25,10 @@ class SnortExporter(IdsRuleExporter):
         if wire is None:
             return []
         detection = [f'content:"{wire}";', "nocase;", "fast_pattern:only;"]
-        return [("alert udp $HOME_NET any -> any 53", "dns", detection)]
+        return [
+            ("alert udp $HOME_NET any -> any 53", "dns", detection),
+            ("alert tcp $HOME_NET any -> any 53", "dns-tcp", ["flow:to_server,established;", *detection]),
+        ]
 
     def url_rules(self, host: str, uri: str) -> list[Rule]:
         detection = [

@@ -212,10 +212,13 @@ def test_suricata_rules(soc: Agency) -> None:
 def test_snort_rules_and_sids_kept_whatever_else_is_exported(soc: Agency) -> None:
     full = _export(soc, "--format", "snort")
     rules = _rules(full)
-    assert sorted(m[1] for m in rules) == ["ip", "ip", "tcp", "udp", "udp"]
+    # two addresses; one URL; two domains, each over UDP and TCP
+    assert sorted(m[1] for m in rules) == ["ip", "ip", "tcp", "tcp", "tcp", "udp", "udp"]
     body = "\n".join(_body(full))
     assert "alert udp $HOME_NET any -> any 53 (msg:" in body
     assert 'content:"|01|a|07|example|00|"; nocase; fast_pattern:only;' in body
+    tcp_dns = next(line for line in _body(full) if line.startswith("alert tcp $HOME_NET any -> any 53 "))
+    assert 'flow:to_server,established; content:"|' in tcp_dns and "fast_pattern:only;" in tcp_dns
     assert 'content:"Host|3A| bad.example|3A|8080|0D 0A|"; http_header; nocase;' in body
     dns_sid = next(s for s, line in _sids(full).items() if "|01|a|07|example" in line)
     only_domains = _sids(_export(soc, "--format", "snort", "--type", "domain-name"))
