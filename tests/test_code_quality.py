@@ -22,7 +22,11 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize(
     "command",
-    [("ruff", "check", *SOURCES), ("ruff", "format", "--check", *SOURCES), ("mypy", "cti_exchange", "tests")],
+    [
+        ("ruff", "check", *SOURCES),
+        ("ruff", "format", "--check", *SOURCES),
+        ("mypy", *SOURCES),
+    ],
     ids=["ruff-check", "ruff-format", "mypy"],
 )
 def test_the_code_passes_its_linters(command: tuple[str, ...]) -> None:
