@@ -28,7 +28,8 @@ def parse_timestamp(text: str) -> datetime:
 
 
 _AGE = re.compile(r"^(\d+)\s*([mhdw])$")
-_AGE_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# unit letter -> timedelta keyword
+_AGE_UNITS = dict(zip("mhdw", ("minutes", "hours", "days", "weeks"), strict=True))
 
 
 def time_ago(text: str, now: datetime) -> datetime | None:
