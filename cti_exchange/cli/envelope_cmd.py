@@ -115,6 +115,7 @@ def open_(
         "bundle_id": header.bundle_id,
         "objects": header.object_count,
         "new_versions": verdict.new_versions,
+        "versions_not_applied": [n.__dict__ for n in verdict.not_applied],
         "own_copy": verdict.partner is None,
     }
     if json_mode:
@@ -137,6 +138,12 @@ def open_(
     )
     if opened.gap_skipped:
         out.warn(f"accepted despite missing sequence numbers {list(opened.gap_skipped)}")
+    if verdict.not_applied:
+        owners = ", ".join(sorted({n.owner for n in verdict.not_applied}))
+        out.warn(
+            f"{len(verdict.not_applied)} newer version(s) of objects shared by {owners}: kept, "
+            f"not applied (only the partner that shared an object, or its creator, updates it)"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -211,6 +211,7 @@ def render_pull(out: Output, result: PullResult) -> None:
                         "accepted_envelopes": p.accepted,
                         "objects_received": p.objects_received,
                         "new_versions": p.new_versions,
+                        "versions_not_applied": [n.__dict__ for n in p.not_applied],
                         "quarantined": [q.__dict__ for q in p.quarantined],
                         "skipped": p.skipped,
                         "pages": p.pages,
@@ -238,6 +239,8 @@ def render_pull(out: Output, result: PullResult) -> None:
     for p in result.partners:
         for q in p.quarantined:
             out.warn(f"{p.partner}: envelope {q.envelope_id} rejected: {q.reason}: {q.detail}")
+        if warning := p.not_applied_warning():
+            out.warn(warning)
 
 
 def raise_for_pull(result: PullResult) -> None:

@@ -55,6 +55,7 @@ def _sync_json(result: SyncResult) -> dict[str, object]:
                 "partner": p.partner,
                 "accepted_envelopes": p.accepted,
                 "objects_received": p.objects_received,
+                "versions_not_applied": [n.__dict__ for n in p.not_applied],
                 "quarantined": [q.__dict__ for q in p.quarantined],
                 "error": p.error,
             }

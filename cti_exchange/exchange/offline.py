@@ -5,7 +5,7 @@ quarantine apply as over TAXII."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ from cti_exchange.partnership import get_partner
 from cti_exchange.policy.sharing import decide_sharing
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.stix.validate import validate_bundle
+from cti_exchange.store.objects import NotApplied, StoredObjects
 from cti_exchange.store.outbound import EXPORTED
 from cti_exchange.store.store import open_store
 
@@ -93,6 +94,7 @@ class OpenVerdict:
     partner: str | None  # None: our own copy
     new_versions: int
     stored: bool
+    not_applied: list[NotApplied] = field(default_factory=list)
 
 
 def envelope_from_document(document: Any, *, source: str) -> dict[str, Any]:
@@ -139,16 +141,21 @@ def open_envelope_file(
             return OpenVerdict(opened=opened, partner=None, new_versions=0, stored=False)
         partner = profile.partner_by_agency(opened.header.sender)
         assert partner is not None  # the signature check found its pinned keys
-        new_versions = 0
+        stored = StoredObjects()
         if store_result:
-            new_versions = store.inbound.accept(
+            stored = store.inbound.accept(
                 opened,
                 partner=partner.name,
                 received_at=stix_timestamp(moment),
                 artifact_id=artifact.get("id"),
+                partner_identity=partner.identity_id,
             )
         return OpenVerdict(
-            opened=opened, partner=partner.name, new_versions=new_versions, stored=store_result
+            opened=opened,
+            partner=partner.name,
+            new_versions=stored.new_versions,
+            stored=store_result,
+            not_applied=stored.not_applied,
         )
 
 

@@ -28,6 +28,7 @@ from cti_exchange.partnership import get_partner
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.progress import NoProgress, ProgressReporter
 from cti_exchange.store.inbound import TaxiiOrigin
+from cti_exchange.store.objects import NotApplied
 from cti_exchange.store.store import Store, open_store
 from cti_exchange.taxii.client import TaxiiClient
 
@@ -47,6 +48,8 @@ class PartnerPull:
     partner: str
     accepted: list[str] = field(default_factory=list)  # envelope ids
     new_versions: int = 0
+    # Newer versions of objects another partner owns: kept, not made current (store/objects.py).
+    not_applied: list[NotApplied] = field(default_factory=list)
     objects_received: int = 0
     quarantined: list[Quarantined] = field(default_factory=list)
     skipped: int = 0  # already processed, duplicates, not for us
@@ -57,6 +60,18 @@ class PartnerPull:
     @property
     def integrity_alerts(self) -> list[Quarantined]:
         return [q for q in self.quarantined if RejectReason(q.reason).is_integrity_alert]
+
+    def not_applied_warning(self) -> str | None:
+        """One line on newer versions kept but not applied, or None if there were none."""
+        if not self.not_applied:
+            return None
+        owners = ", ".join(sorted({n.owner for n in self.not_applied}))
+        first = self.not_applied[0]
+        return (
+            f"{self.partner} sent {len(self.not_applied)} newer version(s) of objects shared by "
+            f"{owners}: kept, not applied (only the partner that shared an object, or its "
+            f"creator, updates it); first: {first.object_id}, see `cti-exchange triage show`"
+        )
 
 
 @dataclass
@@ -245,13 +260,16 @@ def _process(
             Quarantined(misplaced.envelope_id, misplaced.reason.value, misplaced.detail)
         )
         return 1
-    outcome.new_versions += store.inbound.accept(
+    stored = store.inbound.accept(
         opened,
         partner=partner.name,
         received_at=received_at,
         artifact_id=obj.get("id"),
         origin=origin,
+        partner_identity=partner.identity_id,
     )
+    outcome.new_versions += stored.new_versions
+    outcome.not_applied.extend(stored.not_applied)
     outcome.accepted.append(opened.header.envelope_id)
     outcome.objects_received += opened.header.object_count
     return 1
@@ -284,12 +302,15 @@ def _retry_held_envelopes(
                     )
                     held.remove(record)
                 continue
-            outcome.new_versions += store.inbound.accept(
+            stored = store.inbound.accept(
                 opened,
                 partner=partner.name,
                 received_at=stix_timestamp(utc_now()),
                 artifact_id=artifact.get("id"),
+                partner_identity=partner.identity_id,
             )
+            outcome.new_versions += stored.new_versions
+            outcome.not_applied.extend(stored.not_applied)
             store.inbound.resolve_quarantine(
                 record.id, "accepted once the gap was filled", stix_timestamp(utc_now())
             )

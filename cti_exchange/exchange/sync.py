@@ -53,6 +53,8 @@ def sync(
     for partner in pulled.partners:
         if partner.error:
             log.warning("pull from %s failed: %s", partner.partner, partner.error)
+        if warning := partner.not_applied_warning():
+            log.warning("%s", warning)
         for rejected in partner.quarantined:
             log.warning(
                 "rejected envelope %s from %s: %s: %s",

@@ -16,8 +16,11 @@ if TYPE_CHECKING:  # the envelope code (and JOSE) loads only when envelopes are 
     from cti_exchange.envelope.open import OpenedEnvelope
 
 from cti_exchange.store.database import Database
-from cti_exchange.store.objects import write_objects
+from cti_exchange.store.objects import StoredObjects, write_objects
 from cti_exchange.store.receipts import apply_receipts, is_receipt_only, owe_receipt
+
+# Versions not applied are counted in the audit record; this many are named.
+_AUDITED_NOT_APPLIED = 20
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,11 @@ class Inbound:
         received_at: str,
         artifact_id: str | None,
         origin: TaxiiOrigin | None = None,
-    ) -> int:
-        """Stores an opened envelope and its objects in one transaction; returns new versions."""
+        partner_identity: str | None = None,
+    ) -> StoredObjects:
+        """Stores an opened envelope and its objects in one transaction. `partner_identity` is
+        the STIX identity the partner's signed key document names: objects it created are its
+        to version even when another partner sent them first (store/objects.py)."""
         header = opened.header
         with self.db.transaction() as conn:
             conn.execute(
@@ -105,12 +111,13 @@ class Inbound:
                     "updated_at = excluded.updated_at",
                     (header.sender, opened.channel.sequence, opened.digest, received_at),
                 )
-            new_versions = write_objects(
+            stored = write_objects(
                 conn,
                 opened.bundle["objects"],
                 envelope_id=header.envelope_id,
                 partner=partner,
                 received_at=received_at,
+                partner_identity=partner_identity,
             )
             if origin is not None:
                 _mark_processed(conn, origin, "accepted")
@@ -140,11 +147,16 @@ class Inbound:
                     "signer_thumbprint": opened.signer.thumbprint,
                     "bundle_id": header.bundle_id,
                     "objects": header.object_count,
-                    "new_versions": new_versions,
+                    "new_versions": stored.new_versions,
+                    "versions_not_applied": len(stored.not_applied),
+                    "not_applied_sample": [
+                        {"object_id": n.object_id, "version": n.version, "owner": n.owner}
+                        for n in stored.not_applied[:_AUDITED_NOT_APPLIED]
+                    ],
                     "receipts_for_our_envelopes": acknowledged,
                 },
             )
-        return new_versions
+        return stored
 
     def quarantine(
         self,

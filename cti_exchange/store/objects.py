@@ -5,6 +5,13 @@ One row per object version keeps the hot path to a single insert per object; the
 indexes are partial (`WHERE is_current = 1`) so old versions cost nothing to search. The first
 source of a version is on its row; the same version arriving again (another partner, a re-share)
 adds a row to `object_sources`.
+
+Only an object's owner moves it on. STIX 2.1 (section 3.6) lets only the creator of an object
+make new versions of it, and with several partners one of them must not be able to revoke or
+rewrite another's intelligence in our store by sending a newer version of its object id. A
+newer version becomes current when it comes from the partner that sent the current version, or
+from the partner whose identity (from its signed key document) created the object. Otherwise it
+is kept as a non-current version, visible in `triage show`, and reported as not applied.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
@@ -48,20 +56,46 @@ _INSERT_NEW = (
 )
 
 
-def _existing_versions(
-    conn: sqlite3.Connection, object_ids: list[str]
-) -> dict[str, list[tuple[str, int, str, Any, Any, Any]]]:
-    found: dict[str, list[tuple[str, int, str, Any, Any, Any]]] = {}
+# One stored version: (version, is_current, partner, created_by_ref, status, status_by,
+# status_at, status_note).
+_Version = tuple[Any, ...]
+_STATUS = slice(4, 8)
+
+
+@dataclass(frozen=True)
+class NotApplied:
+    """A newer version from a partner that does not own the object: kept, not made current."""
+
+    object_id: str
+    version: str
+    owner: str  # the partner whose version stays current
+
+
+@dataclass
+class StoredObjects:
+    new_versions: int = 0
+    not_applied: list[NotApplied] = field(default_factory=list)
+
+
+def _existing_versions(conn: sqlite3.Connection, object_ids: list[str]) -> dict[str, list[_Version]]:
+    found: dict[str, list[_Version]] = {}
     for start in range(0, len(object_ids), _LOOKUP_CHUNK):
         chunk = object_ids[start : start + _LOOKUP_CHUNK]
         marks = ",".join("?" * len(chunk))
         for row in conn.execute(
-            "SELECT object_id, version, is_current, status, status_by, status_at, status_note "  # noqa: S608
-            f"FROM objects WHERE object_id IN ({marks})",  # placeholders only
+            "SELECT object_id, version, is_current, partner, created_by_ref, status, status_by, "  # noqa: S608
+            f"status_at, status_note FROM objects WHERE object_id IN ({marks})",  # placeholders only
             chunk,
         ):
             found.setdefault(row[0], []).append(tuple(row[1:]))
     return found
+
+
+def may_supersede(current: _Version, object_id: str, partner: str, partner_identity: str | None) -> bool:
+    """Whether `partner` may replace the current version: it sent it, or it created the object."""
+    if current[2] == partner:
+        return True
+    return partner_identity is not None and partner_identity in (current[3], object_id)
 
 
 def write_objects(
@@ -71,10 +105,14 @@ def write_objects(
     envelope_id: str,
     partner: str,
     received_at: str,
-) -> int:
-    """Stores objects inside the caller's transaction; returns how many new versions arrived."""
+    partner_identity: str | None = None,
+) -> StoredObjects:
+    """Stores objects inside the caller's transaction: how many new versions arrived, and which
+    newer versions were not made current because `partner` does not own the object
+    (`partner_identity`: the STIX identity its signed key document names, if any)."""
     projected = [(project(obj), obj) for obj in objects]
     existing = _existing_versions(conn, list({row[0] for row, _ in projected}))
+    result = StoredObjects()
     inserts = []
     fresh = []
     demote = []
@@ -84,7 +122,7 @@ def write_objects(
         known = existing.get(object_id)
         status: tuple[Any, ...] = ("new", None, None, None)
         if not known:
-            existing[object_id] = [(version, 1, *status)]
+            existing[object_id] = [(version, 1, partner, row[12], *status)]
             fresh.append((*row, envelope_id, partner, received_at, object_json(obj)))
             continue
         elif any(v[0] == version for v in known):
@@ -92,16 +130,19 @@ def write_objects(
             continue
         else:
             current = next((v for v in known if v[1] == 1), None)
-            if current is None or version > current[0]:
-                is_current = 1
-                if current is not None:
+            if current is not None and version > current[0]:
+                if may_supersede(current, object_id, partner, partner_identity):
+                    is_current = 1
                     demote.append((object_id, current[0]))
-                    status = current[2:]  # an analyst's decision carries over to the new version
+                    status = current[_STATUS]  # an analyst's decision carries over to the new version
                     known.remove(current)
-                    known.append((current[0], 0, *current[2:]))
+                    known.append((*current[:1], 0, *current[2:]))
+                else:
+                    is_current = 0
+                    result.not_applied.append(NotApplied(object_id, version, current[2]))
             else:
-                is_current = 0
-        existing.setdefault(object_id, []).append((version, is_current, *status))
+                is_current = 1 if current is None else 0
+        known.append((version, is_current, partner, row[12], *status))
         inserts.append((*row, is_current, envelope_id, partner, received_at, *status, object_json(obj)))
     # In key order, each page of the primary-key index is visited once per batch instead of
     # once per row (ids are random UUIDs): about a third less insert time. Row order within
@@ -119,4 +160,5 @@ def write_objects(
             "received_at) VALUES (?, ?, ?, ?, ?)",
             sources,
         )
-    return len(fresh) + len(inserts)
+    result.new_versions = len(fresh) + len(inserts)
+    return result

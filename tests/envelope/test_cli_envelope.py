@@ -343,3 +343,41 @@ def test_amber_strict_goes_to_one_partner_at_a_time(trio: Trio, tmp_path: Path) 
     assert cert_fr.run("partners", "set", "cert-in", "--max-tlp", "amber+strict").exit_code == 0
     result = cert_fr.run("seal", str(bundle), "-o", str(out), "--to", "cert-in")
     assert result.exit_code == 0, result.stderr
+
+
+def test_a_partner_cannot_revoke_another_partners_indicator(trio: Trio, tmp_path: Path) -> None:
+    """CERT-In shares an indicator with CERT-FR; CERT-DE then sends a newer, revoked version of
+    the same object id. CERT-FR keeps CERT-In's version current and says so."""
+    cert_fr, cert_in, cert_de = trio
+    original = indicator("203.0.113.77")
+    from_in = seal(
+        cert_in, bundle_file(tmp_path, "in.json", make_bundle([original])), "cert-fr", name="e1.json"
+    )
+    assert open_json(cert_fr, from_in)[0] == 0
+    forged = original | {"modified": "2026-11-24T10:00:00.000Z", "revoked": True}
+    from_de = seal(
+        cert_de, bundle_file(tmp_path, "de.json", make_bundle([forged])), "cert-fr", name="e2.json"
+    )
+
+    code, verdict, stderr = open_json(cert_fr, from_de)
+    assert code == 0, stderr  # a valid envelope from a pinned partner: accepted and stored
+    assert verdict["versions_not_applied"] == [
+        {"object_id": original["id"], "version": "2026-11-24T10:00:00.000000Z", "owner": "cert-in"}
+    ]
+    again = original | {"modified": "2026-11-25T10:00:00.000Z", "description": "rewritten"}
+    second = seal(cert_de, bundle_file(tmp_path, "de2.json", make_bundle([again])), "cert-fr", name="e3.json")
+    shown = cert_fr.run("open", str(second))
+    assert shown.exit_code == 0, shown.stderr
+    assert "1 newer version(s) of objects shared by cert-in: kept, not applied" in shown.stderr
+    listed = cert_fr.run("triage", "list", "--json").json()["items"]
+    (item,) = [i for i in listed if i["id"] == original["id"]]
+    assert item["partners"] == ["cert-in"] and not item["revoked"]
+    versions = cert_fr.run("triage", "show", original["id"], "--json").json()["versions"]
+    assert [(v["partner"], v["is_current"], v["revoked"]) for v in versions] == [
+        ("cert-de", False, False),
+        ("cert-de", False, True),
+        ("cert-in", True, False),
+    ]
+    accepts = cert_fr.run("audit", "show", "--action", "accept", "--partner", "cert-de", "--json").json()
+    assert [r["details"]["versions_not_applied"] for r in accepts] == [1, 1]
+    assert accepts[0]["details"]["not_applied_sample"][0]["owner"] == "cert-in"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cti_exchange.store.objects import write_objects
+from cti_exchange.store.objects import NotApplied, StoredObjects, write_objects
 from cti_exchange.store.store import Store
 
 IDENTITY = "identity--f7057009-c6c7-5705-914f-068f8d8b4ab1"
@@ -28,7 +28,13 @@ def indicator(object_id: str, modified: str, value: str = "203.0.113.5", **extra
     }
 
 
-def _write(store: Store, objects: list[dict[str, Any]], envelope: str, partner: str = "cert-fr") -> int:
+def _store(
+    store: Store,
+    objects: list[dict[str, Any]],
+    envelope: str,
+    partner: str = "cert-fr",
+    partner_identity: str | None = None,
+) -> StoredObjects:
     with store.db.transaction() as conn:
         return write_objects(
             conn,
@@ -36,7 +42,12 @@ def _write(store: Store, objects: list[dict[str, Any]], envelope: str, partner: 
             envelope_id=envelope,
             partner=partner,
             received_at="2026-11-23T10:00:00.000Z",
+            partner_identity=partner_identity,
         )
+
+
+def _write(store: Store, objects: list[dict[str, Any]], envelope: str, partner: str = "cert-fr") -> int:
+    return _store(store, objects, envelope, partner).new_versions
 
 
 def _rows(store: Store, object_id: str) -> list[tuple[Any, ...]]:
@@ -87,3 +98,57 @@ def test_revocation_is_applied(tmp_path: Path) -> None:
             "SELECT revoked FROM objects WHERE object_id = ? AND is_current = 1", (OID,)
         ).fetchone()
         assert revoked == (1,)
+
+
+JP_IDENTITY = "identity--0b7f4d0e-7d1c-5b55-9a61-4c3a5d0f2b10"
+
+
+def _current(store: Store, object_id: str) -> tuple[Any, ...]:
+    return store.db.conn.execute(
+        "SELECT version, partner, revoked FROM objects WHERE object_id = ? AND is_current = 1",
+        (object_id,),
+    ).fetchone()
+
+
+def test_another_partner_cannot_revoke_or_rewrite_an_object_it_did_not_share(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite") as store:
+        _write(store, [indicator(OID, V1)], "e1", "cert-fr")
+        stored = _store(store, [indicator(OID, V2, revoked=True)], "e2", "cert-jp", JP_IDENTITY)
+        # Kept as evidence, counted as a version, but cert-fr's version stays current.
+        assert stored.new_versions == 1
+        assert stored.not_applied == [NotApplied(OID, "2026-02-01T00:00:00.000000Z", "cert-fr")]
+        assert _current(store, OID) == ("2026-01-01T00:00:00.000000Z", "cert-fr", 0)
+        assert [cur for _, cur, _ in _rows(store, OID)] == [1, 0]
+        # The owner's own next version still moves the object on (newer than the held one too).
+        assert _store(store, [indicator(OID, V3)], "e3", "cert-fr").not_applied == []
+        assert _current(store, OID)[:2] == ("2026-03-01T00:00:00.000000Z", "cert-fr")
+
+
+def test_the_creator_may_version_an_object_another_partner_relayed_first(tmp_path: Path) -> None:
+    relayed = indicator(OID, V1, created_by_ref=JP_IDENTITY)
+    with Store(tmp_path / "s.sqlite") as store:
+        _write(store, [relayed], "e1", "cert-fr")  # cert-fr relays cert-jp's indicator
+        update = indicator(OID, V2, created_by_ref=JP_IDENTITY, revoked=True)
+        assert _store(store, [update], "e2", "cert-jp", JP_IDENTITY).not_applied == []
+        assert _current(store, OID) == ("2026-02-01T00:00:00.000000Z", "cert-jp", 1)
+        # ...but a partner that merely claims to be the creator, without that identity, may not.
+        third = indicator(OID, V3, created_by_ref=JP_IDENTITY)
+        assert len(_store(store, [third], "e3", "cert-uk", None).not_applied) == 1
+        assert _current(store, OID)[:2] == ("2026-02-01T00:00:00.000000Z", "cert-jp")
+
+
+def test_a_partner_may_update_its_own_identity_object(tmp_path: Path) -> None:
+    first = {
+        "type": "identity",
+        "spec_version": "2.1",
+        "id": JP_IDENTITY,
+        "created": V1,
+        "modified": V1,
+        "name": "CERT-JP",
+        "identity_class": "organization",
+    }
+    with Store(tmp_path / "s.sqlite") as store:
+        _write(store, [first], "e1", "cert-fr")  # relayed inside cert-fr's bundle
+        renamed = {**first, "modified": V2, "name": "JPCERT/CC"}
+        assert _store(store, [renamed], "e2", "cert-jp", JP_IDENTITY).not_applied == []
+        assert _current(store, JP_IDENTITY)[:2] == ("2026-02-01T00:00:00.000000Z", "cert-jp")

@@ -107,7 +107,7 @@ def put(
             envelope_id=envelope_id or f"envelope--{uuid.uuid4()}",
             partner=partner,
             received_at=received_at,
-        )
+        ).new_versions
 
 
 @pytest.fixture

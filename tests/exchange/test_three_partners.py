@@ -1,0 +1,97 @@
+"""Three agencies on one real TAXII server: what one partner sends cannot overwrite what
+another shared (store/objects.py: only the partner that shared an object, or its creator,
+moves it to a newer version)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cti_exchange.server.provisioning import plan_exchange, provision
+from cti_exchange.server.runner import ServerProcess
+from tests.conftest import Agency, make_agency, pin
+from tests.exchange.conftest import Exchange
+
+OBJECT_ID = "indicator--3f1d2c4b-5a69-4e7f-8a9b-0c1d2e3f4a5b"
+FIRST, LATER = "2026-11-20T10:00:00.000Z", "2026-11-21T10:00:00.000Z"
+
+
+@pytest.fixture
+def trio(tmp_path: Path, partnered: tuple[Agency, Agency]) -> Iterator[tuple[Exchange, Agency]]:
+    """CERT-FR and CERT-In as usual, plus CERT-DE sharing with CERT-In, on one server."""
+    fr, india = partnered
+    de = make_agency(tmp_path, "cert-de", "CERT-DE")
+    pin(india, de, tmp_path)
+    pin(de, india, tmp_path)
+    agencies = (fr, india, de)
+    passwords = {a.agency_id: secrets.token_urlsafe(16) for a in agencies}
+    provision(
+        tmp_path / "taxii-server",
+        plan_exchange([(a.agency_id, a.name) for a in agencies]),
+        passwords=passwords,
+    )
+    server = ServerProcess(tmp_path / "taxii-server").start()
+    try:
+        wired = Exchange(fr, india, server, passwords)
+        wired.wire(fr, india)
+        wired.wire(india, fr)
+        wired.wire(india, de)
+        wired.wire(de, india)
+        yield wired, de
+    finally:
+        server.stop()
+
+
+def _bundle(path: Path, **changes: Any) -> Path:
+    indicator = {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": OBJECT_ID,
+        "created": FIRST,
+        "modified": FIRST,
+        "name": "C2 server",
+        "pattern": "[ipv4-addr:value = '203.0.113.88']",
+        "pattern_type": "stix",
+        "valid_from": FIRST,
+        **changes,
+    }
+    path.write_text(json.dumps({"type": "bundle", "id": f"bundle--{OBJECT_ID[11:]}", "objects": [indicator]}))
+    return path
+
+
+def test_a_partner_cannot_revoke_what_another_partner_shared(
+    trio: tuple[Exchange, Agency], tmp_path: Path
+) -> None:
+    exchange, de = trio
+    fr, india = exchange.fr, exchange.india
+    pushed = fr.run("push", str(_bundle(tmp_path / "fr.json")), "--to", "cert-in", "--tlp", "green")
+    assert pushed.exit_code == 0, pushed.stderr
+    first = india.run("pull", "--json")
+    assert first.exit_code == 0, first.stderr
+
+    revoked = _bundle(tmp_path / "de.json", modified=LATER, revoked=True)
+    pushed = de.run("push", str(revoked), "--to", "cert-in", "--tlp", "green")
+    assert pushed.exit_code == 0, pushed.stderr
+    pulled = india.run("pull", "--json")
+    assert pulled.exit_code == 0, pulled.stderr  # a valid envelope: accepted, only not applied
+    by_partner = {p["partner"]: p for p in pulled.json()["partners"]}
+    (held,) = by_partner["cert-de"]["versions_not_applied"]
+    assert held["object_id"] == OBJECT_ID and held["owner"] == "cert-fr"
+
+    listed = india.run("triage", "list", "--json").json()["items"]
+    (item,) = [i for i in listed if i["id"] == OBJECT_ID]
+    assert item["partners"] == ["cert-fr"] and not item["revoked"]
+    assert india.run("export", "--format", "plain", "--any-status").stdout.count("203.0.113.88") == 1
+
+    # In plain output the analyst is told, in one line, and cron's log gets the same line.
+    again = _bundle(tmp_path / "de2.json", modified="2026-11-22T10:00:00.000Z", description="rewritten")
+    assert de.run("push", str(again), "--to", "cert-in", "--tlp", "green").exit_code == 0
+    text = india.run("sync")
+    assert text.exit_code == 0, text.stderr
+    log = "\n".join(p.read_text() for p in (india.home / "logs").glob("*.log*"))
+    assert "cert-de sent 1 newer version(s) of objects shared by cert-fr: kept, not applied" in log
