@@ -18,6 +18,7 @@ from cti_exchange.keys.model import Keyring
 from cti_exchange.keys.pinning import KeyUpdate, merge_key_update, pin_first_keys
 from cti_exchange.profile.model import PartnerConfig, TaxiiSettings
 from cti_exchange.stix.tlp import Tlp
+from cti_exchange.taxii.endpoint import refuse_credentials_in_url
 
 
 def get_partner(home: ProfileHome, name: str) -> PartnerConfig:
@@ -143,6 +144,8 @@ def configure_partner(
     if allow_red is not None:
         partner = replace(partner, allow_red=allow_red)
     changes = {k: v for k, v in (taxii_changes or {}).items() if v is not None}
+    if "api_root" in changes:
+        refuse_credentials_in_url(changes["api_root"], partner=name)  # refused before it is saved
     if changes:
         if partner.taxii is None:
             if "api_root" not in changes:

@@ -6,12 +6,11 @@ Plain HTTP is refused except to a loopback address (the embedded server of `demo
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlparse
+from urllib.parse import urljoin
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -22,6 +21,7 @@ from taxii2client.v21 import ApiRoot, Collection, Status
 from cti_exchange.errors import ConfigError, NetworkError
 from cti_exchange.failpoints import failpoint
 from cti_exchange.profile.model import TaxiiSettings
+from cti_exchange.taxii.endpoint import check_url_is_safe
 from cti_exchange.taxii.retry import RequestFailed, RetryPolicy, call_with_retries
 
 MEDIA_TYPE_TAXII = "application/taxii+json;version=2.1"
@@ -77,25 +77,6 @@ class _BearerAuth(requests.auth.AuthBase):
 
     def __repr__(self) -> str:  # never show the token, even in a debugger or a traceback
         return "_BearerAuth(<hidden>)"
-
-
-def check_url_is_safe(url: str, *, partner: str) -> None:
-    parsed = urlparse(url)
-    if parsed.scheme == "https":
-        return
-    if parsed.scheme == "http":
-        host = parsed.hostname or ""
-        try:
-            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = False
-        if loopback:
-            return
-        raise ConfigError(
-            f"partner {partner}: {url} is plain HTTP to a non-loopback host",
-            hint="use https:// (TLS verification stays on; give --ca-bundle for a private CA)",
-        )
-    raise ConfigError(f"partner {partner}: {url} is not an http(s) URL")
 
 
 class TaxiiClient:

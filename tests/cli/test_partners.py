@@ -170,6 +170,29 @@ def test_set_taxii_settings_validates_against_schema(partnered: tuple[Agency, Ag
     assert bad_tlp.exit_code == 2 and "unknown TLP" in bad_tlp.stderr
 
 
+def test_a_password_in_the_api_root_url_is_refused_and_never_echoed(
+    partnered: tuple[Agency, Agency], tmp_path: Path
+) -> None:
+    cert_fr, _ = partnered
+    before = (cert_fr.home / "config.toml").read_text()
+    url = "https://cert-fr:hunter2-secret@taxii.example.in/exchange/"
+    refused = cert_fr.run("partners", "set", "cert-in", "--api-root", url)
+    assert refused.exit_code == 2
+    assert "holds a user name or password" in refused.stderr and "--secret-file" in refused.stderr
+    assert "hunter2" not in refused.stderr + refused.stdout
+    assert (cert_fr.home / "config.toml").read_text() == before  # nothing saved
+    # The same URL written into config.toml by hand is refused before any request, unechoed.
+    ok = cert_fr.run("partners", "set", "cert-in", "--api-root", "https://taxii.example.in/exchange/")
+    assert ok.exit_code == 0, ok.stderr
+    config = cert_fr.home / "config.toml"
+    config.write_text(config.read_text().replace("https://taxii.example.in/exchange/", url))
+    iocs = tmp_path / "iocs.txt"
+    iocs.write_text("203.0.113.5\n")
+    pushed = cert_fr.run("push", str(iocs), "--to", "cert-in")
+    assert pushed.exit_code == 2 and "holds a user name or password" in pushed.stderr
+    assert "hunter2" not in pushed.stderr + pushed.stdout
+
+
 def test_remove(partnered: tuple[Agency, Agency]) -> None:
     cert_fr, _ = partnered
     refused = cert_fr.run("partners", "remove", "cert-in")

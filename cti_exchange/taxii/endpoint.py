@@ -1,0 +1,40 @@
+"""Checks on a partner's TAXII API root URL, before anything is sent to it."""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlparse
+
+from cti_exchange.errors import ConfigError
+
+
+def refuse_credentials_in_url(url: str, *, partner: str) -> None:
+    """A password in the URL would sit in config.toml, in argv and in every message naming the
+    URL; so the URL is refused, and not echoed here for the same reason."""
+    if "@" in urlparse(url).netloc:
+        raise ConfigError(
+            f"partner {partner}: the TAXII API root URL holds a user name or password",
+            hint="give the URL without them, and --auth basic --username NAME with --secret-file "
+            "or --secret-env for the password",
+        )
+
+
+def check_url_is_safe(url: str, *, partner: str) -> None:
+    """TLS, or plain HTTP to this machine only; and no credentials in the URL."""
+    refuse_credentials_in_url(url, partner=partner)
+    parsed = urlparse(url)
+    if parsed.scheme == "https":
+        return
+    if parsed.scheme == "http":
+        host = parsed.hostname or ""
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if loopback:
+            return
+        raise ConfigError(
+            f"partner {partner}: {url} is plain HTTP to a non-loopback host",
+            hint="use https:// (TLS verification stays on; give --ca-bundle for a private CA)",
+        )
+    raise ConfigError(f"partner {partner}: {url} is not an http(s) URL")
