@@ -247,24 +247,27 @@ def build_store(path: Path, total: int) -> dict[str, Any]:
                     top = conn.execute("SELECT max(rowid) FROM objects").fetchone()[0]
                     picks = rng.sample(range(1, top + 1), ENVELOPE // 4)
                     rows = conn.execute(
-                        f"SELECT json FROM objects WHERE is_current = 1 AND rowid IN "
+                        f"SELECT json, partner FROM objects WHERE is_current = 1 AND rowid IN "
                         f"({','.join(map(str, picks))})"
                     ).fetchall()
-                    updates = []
-                    for k, (text,) in enumerate(rows):
+                    # Each update comes from the partner that shared the object: only the owner
+                    # moves an object on (store/objects.py).
+                    updates: dict[str, list[dict[str, Any]]] = {}
+                    for k, (text, owner) in enumerate(rows):
                         obj = json.loads(text)
                         obj["modified"] = f"2026-10-{1 + e * 28 // envelopes:02d}T11:00:00.000Z"
                         obj["confidence"] = 90
                         if k % 5 == 0:
                             obj["revoked"] = True
-                        updates.append(obj)
-                    write_objects(
-                        conn,
-                        updates,
-                        envelope_id=envelope_id + "-u",
-                        partner=partner,
-                        received_at=received,
-                    )
+                        updates.setdefault(owner, []).append(obj)
+                    for owner, objects in updates.items():
+                        write_objects(
+                            conn,
+                            objects,
+                            envelope_id=f"{envelope_id}-u-{owner}",
+                            partner=owner,
+                            received_at=received,
+                        )
         with store.db.transaction() as conn:  # setup, not measured: analysts accepted 70%
             conn.execute(
                 "UPDATE objects SET status = 'accepted', status_by = 'bench', "
