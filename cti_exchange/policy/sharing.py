@@ -2,9 +2,13 @@
 
 For each object and each partner: TLP:RED leaves only when the partner entry allows it
 (`allow_red`) and the analyst says so on this push (`--allow-red`); TLP:AMBER+STRICT only when
-exactly one partner is named; anything else only up to the partner's `max_tlp`. Objects with no
-TLP marking (marking-definitions, the agency identity, extension-definitions) carry no content
-of their own and always go along.
+exactly one partner is named; anything else only up to the partner's `max_tlp`.
+
+An object's level is the strictest TLP anywhere on it: object markings and granular markings,
+TLP marking ids in any case, and marking-definitions in the bundle that state a TLP under an id
+of their own (stix/tlp.py). Marking-definitions, identities and extension-definitions carry no
+content of their own and go along unmarked; any other object with no TLP found is refused
+(`push` marks unmarked objects with the default TLP first; `seal` sends a bundle as it is).
 """
 
 from __future__ import annotations
@@ -13,22 +17,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from cti_exchange.profile.model import PartnerConfig
-from cti_exchange.stix.tlp import Tlp, tlp_of
+from cti_exchange.stix.tlp import Tlp, tlp_markings_defined_in, tlp_of
 
 RULE_RED = "tlp-red-needs-partner-and-flag"
 RULE_STRICT = "amber-strict-single-partner"
 RULE_MAX = "above-partner-max-tlp"
+RULE_UNMARKED = "no-tlp-marking"
+
+# Objects that carry no content of their own: they go along without a TLP.
+_PLUMBING = frozenset({"marking-definition", "identity", "extension-definition"})
 
 
 @dataclass(frozen=True)
 class Refusal:
     object_id: str
-    tlp: Tlp
+    tlp: Tlp | None  # None: no TLP marking found (RULE_UNMARKED)
     partner: str
     rule: str
 
     def describe(self) -> str:
-        return f"{self.object_id} ({self.tlp.label}) to {self.partner}: {self.rule}"
+        label = self.tlp.label if self.tlp is not None else "no TLP"
+        return f"{self.object_id} ({label}) to {self.partner}: {self.rule}"
 
 
 @dataclass(frozen=True)
@@ -60,17 +69,16 @@ def decide_sharing(
 ) -> SharingDecision:
     allowed: dict[str, list[dict[str, Any]]] = {p.name: [] for p in partners}
     refusals: list[Refusal] = []
+    inline = tlp_markings_defined_in(objects) or None
     for obj in objects:
-        level = tlp_of(obj)
+        level = tlp_of(obj, inline)
         for partner in partners:
-            rule = (
-                None
-                if level is None
-                else refusal_rule(level, partner, partners_named=len(partners), allow_red=allow_red)
-            )
+            if level is not None:
+                rule = refusal_rule(level, partner, partners_named=len(partners), allow_red=allow_red)
+            else:
+                rule = None if obj.get("type") in _PLUMBING else RULE_UNMARKED
             if rule is None:
                 allowed[partner.name].append(obj)
             else:
-                assert level is not None
                 refusals.append(Refusal(str(obj.get("id")), level, partner.name, rule))
     return SharingDecision(allowed=allowed, refusals=refusals)

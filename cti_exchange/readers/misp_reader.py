@@ -24,6 +24,7 @@ Galaxies, object references, sightings and the event's own description are not m
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -80,19 +81,25 @@ def _tags(container: dict[str, Any]) -> list[str]:
     names = []
     for key in ("Tag", "EventTag", "AttributeTag"):
         for entry in _list(container.get(key)):
-            if isinstance(entry, dict):
+            if isinstance(entry, str):  # some exports list tags as plain names
+                names.append(entry)
+            elif isinstance(entry, dict):
                 tag = entry.get("Tag", entry)
                 if isinstance(tag, dict) and isinstance(tag.get("name"), str):
                     names.append(tag["name"])
     return names
 
 
+# `tlp:red`, `TLP : Red`, `tlp:"amber+strict"`: the tlp namespace, however spaced.
+_TLP_TAG = re.compile(r"^\s*tlp\s*:(.*)$", re.IGNORECASE | re.DOTALL)
+
+
 def tlp_from_tags(tags: list[str]) -> Tlp | None:
     """The strictest TLP among MISP `tlp:*` tags; ValueError for an unknown level."""
     levels = []
     for tag in tags:
-        if tag.strip().lower().startswith("tlp:"):
-            levels.append(Tlp.parse(tag.split(":", 1)[1].strip().strip('"')))
+        if match := _TLP_TAG.match(tag):
+            levels.append(Tlp.parse(match[1].strip().strip('"').strip()))
     return Tlp.strictest(levels) if levels else None
 
 

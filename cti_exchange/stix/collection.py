@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cti_exchange.stix.tlp import tlp_of
+from cti_exchange.stix.tlp import object_tlp
 
 MAX_MERGED_DESCRIPTION = 4096
 
@@ -69,7 +69,7 @@ class ObjectCollection:
 
 
 def _merge(kept: dict[str, Any], other: dict[str, Any]) -> None:
-    kept_tlp, other_tlp = tlp_of(kept), tlp_of(other)
+    kept_tlp, other_tlp = object_tlp(kept), object_tlp(other)
     if other_tlp is not None and (kept_tlp is None or other_tlp > kept_tlp):
         kept["object_marking_refs"] = other["object_marking_refs"]
     if other.get("confidence", 0) > kept.get("confidence", 0):

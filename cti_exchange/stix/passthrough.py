@@ -28,7 +28,7 @@ from cti_exchange.stix.guardrails import Guardrails, is_individual_email
 from cti_exchange.stix.ioc_types import IocType
 from cti_exchange.stix.normalise import normalise
 from cti_exchange.stix.patterns import comparisons_in, validate_stix_pattern
-from cti_exchange.stix.tlp import TLP1_MARKING_IDS, TLP2_EXTENSION_ID, Tlp, tlp_of
+from cti_exchange.stix.tlp import TLP1_MARKING_IDS, Tlp, canonical_marking_id, object_tlp, stated_tlp
 from cti_exchange.stix.upgrade import upgrade_object
 from cti_exchange.stix.validate import SCO_TYPES, object_category, validate_object
 
@@ -120,7 +120,7 @@ class PassthroughPreparer:
             marking_id = obj.get("id")
             if not isinstance(marking_id, str):
                 continue  # validation rejects it
-            stated = _stated_tlp(obj)
+            stated = stated_tlp(obj)
             if stated is None:
                 defined.add(marking_id)
                 continue
@@ -187,7 +187,7 @@ class PassthroughPreparer:
         refs = obj.get("object_marking_refs")
         if refs is not None and not _is_string_list(refs):
             return  # malformed: validation rejects it
-        if refs is None or tlp_of(obj) is None:
+        if refs is None or object_tlp(obj) is None:
             refs = [*(refs or ()), self.settings.default_tlp.marking_id]
             obj["object_marking_refs"] = refs
             self.default_tlp_count += 1
@@ -322,33 +322,21 @@ class PassthroughPreparer:
         return result
 
 
-def _stated_tlp(marking: dict[str, Any]) -> tuple[str, str] | None:
-    """(level text, "1.0" or "2.0") when a marking-definition states a TLP level."""
-    extensions = marking.get("extensions")
-    if isinstance(extensions, dict):
-        extension = extensions.get(TLP2_EXTENSION_ID)
-        if isinstance(extension, dict) and "tlp_2_0" in extension:
-            return str(extension["tlp_2_0"]), "2.0"
-    if marking.get("definition_type") == "tlp":
-        definition = marking.get("definition")
-        level = definition.get("tlp") if isinstance(definition, dict) else None
-        return str(level), "1.0"
-    return None
-
-
 def _is_string_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
 def _map_markings(obj: dict[str, Any], tlp_map: dict[str, str]) -> None:
     refs = obj.get("object_marking_refs")
-    if isinstance(refs, list) and _is_string_list(refs) and any(r in tlp_map for r in refs):
-        obj["object_marking_refs"] = list(dict.fromkeys(tlp_map.get(r, r) for r in refs))
+    if isinstance(refs, list) and _is_string_list(refs):
+        mapped = list(dict.fromkeys(tlp_map.get(r) or canonical_marking_id(r) for r in refs))
+        if mapped != refs:
+            obj["object_marking_refs"] = mapped
     granular_markings = obj.get("granular_markings")
     if not isinstance(granular_markings, list):
         return
     for granular in granular_markings:
         if isinstance(granular, dict):
             ref = granular.get("marking_ref")
-            if isinstance(ref, str) and ref in tlp_map:
-                granular["marking_ref"] = tlp_map[ref]
+            if isinstance(ref, str):
+                granular["marking_ref"] = tlp_map.get(ref) or canonical_marking_id(ref)

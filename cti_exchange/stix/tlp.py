@@ -8,6 +8,7 @@ becoming CLEAR as FIRST's TLP 2.0 text says.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any
 
@@ -78,7 +79,7 @@ class Tlp(Enum):
 
     @classmethod
     def from_marking_id(cls, marking_id: str) -> Tlp | None:
-        return _BY_MARKING_ID.get(marking_id)
+        return _level(marking_id)
 
     @classmethod
     def strictest(cls, levels: list[Tlp]) -> Tlp:
@@ -132,16 +133,88 @@ def marking_definition(level: Tlp) -> dict[str, Any]:
     }
 
 
-def tlp_of(obj: dict[str, Any]) -> Tlp | None:
-    """The strictest TLP among an object's object_marking_refs, or None if it has none."""
-    refs = obj.get("object_marking_refs")
-    if not refs or not isinstance(refs, list):
+def _level(ref: Any, inline: Mapping[str, Tlp] | None = None) -> Tlp | None:
+    if not isinstance(ref, str):
         return None
-    if len(refs) == 1:  # the common case, on the hot path of storing and exporting
-        return _BY_MARKING_ID.get(refs[0]) if isinstance(refs[0], str) else None
+    level = _BY_MARKING_ID.get(ref)
+    if level is None:
+        # UUIDs compare case-insensitively (RFC 9562): an upper-case TLP id is still that TLP.
+        level = _BY_MARKING_ID.get(ref.lower())
+        if level is None and inline is not None:
+            level = inline.get(ref)
+    return level
+
+
+def _strictest(refs: Iterable[Any], inline: Mapping[str, Tlp] | None) -> Tlp | None:
     best: Tlp | None = None
     for ref in refs:
-        level = _BY_MARKING_ID.get(ref) if isinstance(ref, str) else None
+        level = _level(ref, inline)
         if level is not None and (best is None or _RANK[level] > _RANK[best]):
             best = level
     return best
+
+
+def canonical_marking_id(ref: str) -> str:
+    """A TLP marking id written in another case, as STIX writes it (lower case); others as is."""
+    if ref in _BY_MARKING_ID:
+        return ref
+    lowered = ref.lower()
+    return lowered if lowered in _BY_MARKING_ID else ref
+
+
+def object_tlp(obj: dict[str, Any]) -> Tlp | None:
+    """The strictest TLP among an object's object_marking_refs alone (its object-level marking),
+    or None if it has none."""
+    refs = obj.get("object_marking_refs")
+    if not refs or not isinstance(refs, list):
+        return None
+    return _level(refs[0]) if len(refs) == 1 else _strictest(refs, None)
+
+
+def tlp_of(obj: dict[str, Any], inline: Mapping[str, Tlp] | None = None) -> Tlp | None:
+    """The strictest TLP anywhere on an object: its object_marking_refs and the marking_ref of
+    each granular marking (a TLP:RED field makes the object TLP:RED to share, store and export).
+    `inline` maps other marking-definition ids that state a TLP (tlp_markings_defined_in).
+    None if no TLP is found."""
+    refs = obj.get("object_marking_refs")
+    granular = obj.get("granular_markings")
+    if not granular and inline is None:  # the common case, on the hot path of storing
+        if not refs or not isinstance(refs, list):
+            return None
+        return _level(refs[0]) if len(refs) == 1 else _strictest(refs, None)
+    found = list(refs) if isinstance(refs, list) else []
+    if isinstance(granular, list):
+        found += [g.get("marking_ref") for g in granular if isinstance(g, dict)]
+    return _strictest(found, inline)
+
+
+def stated_tlp(marking: dict[str, Any]) -> tuple[str, str] | None:
+    """(level text, "1.0" or "2.0") when a marking-definition states a TLP level: the TLP 2.0
+    extension's `tlp_2_0`, or a TLP 1.0 `definition_type` of tlp (in any case)."""
+    extensions = marking.get("extensions")
+    if isinstance(extensions, dict):
+        extension = extensions.get(TLP2_EXTENSION_ID)
+        if isinstance(extension, dict) and "tlp_2_0" in extension:
+            return str(extension["tlp_2_0"]), "2.0"
+    definition_type = marking.get("definition_type")
+    if isinstance(definition_type, str) and definition_type.lower() == "tlp":
+        definition = marking.get("definition")
+        level = definition.get("tlp") if isinstance(definition, dict) else None
+        return str(level), "1.0"
+    return None
+
+
+def tlp_markings_defined_in(objects: Iterable[dict[str, Any]]) -> dict[str, Tlp]:
+    """Marking-definitions among `objects` that state a TLP level under an id of their own.
+    A level that does not parse counts as TLP:RED: an unknown TLP is never read as a lower one."""
+    found: dict[str, Tlp] = {}
+    for obj in objects:
+        if not isinstance(obj, dict) or obj.get("type") != "marking-definition":
+            continue
+        stated = stated_tlp(obj)
+        if stated is not None and isinstance(obj.get("id"), str):
+            try:
+                found[obj["id"]] = Tlp.parse(stated[0])
+            except ValueError:
+                found[obj["id"]] = Tlp.RED
+    return found

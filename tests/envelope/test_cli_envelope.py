@@ -330,6 +330,35 @@ def test_tlp_red_needs_the_partner_entry_and_the_flag(partnered: Pair, tmp_path:
     assert json.loads(result.stdout)["sequences"] == {"cert-in": 1}
 
 
+def test_red_written_another_way_or_no_tlp_at_all_does_not_leave(partnered: Pair, tmp_path: Path) -> None:
+    """seal sends a bundle as it is, push marks and maps it first: both read TLP:RED however it
+    is written, and seal refuses content with no TLP (push would give it the default)."""
+    cert_fr, _ = partnered
+    assert cert_fr.run("partners", "set", "cert-in", "--max-tlp", "green").exit_code == 0
+    granular = indicator("203.0.113.21", tlp=Tlp.CLEAR) | {
+        "granular_markings": [{"marking_ref": Tlp.RED.marking_id, "selectors": ["name"]}]
+    }
+    upper = indicator("203.0.113.22") | {"object_marking_refs": [Tlp.RED.marking_id.upper()]}
+    unmarked = {k: v for k, v in indicator("203.0.113.23").items() if k != "object_marking_refs"}
+    # (what seal says, its exit code): an upper-case id is not a valid STIX identifier.
+    cases = {
+        "granular": (granular, "tlp-red-needs-partner-and-flag", 8),
+        "upper": (upper, "'object_marking_refs' must be", 6),
+        "unmarked": (unmarked, "no-tlp-marking", 8),
+    }
+    for name, (obj, said, code) in cases.items():
+        bundle = bundle_file(tmp_path, f"{name}.json", make_bundle([obj]))
+        out = tmp_path / f"{name}.envelope.json"
+        sealed = cert_fr.run("seal", str(bundle), "--to", "cert-in", "-o", str(out))
+        assert sealed.exit_code == code, (name, sealed.stderr)
+        assert said in sealed.stderr and not out.exists()
+        pushed = cert_fr.run("push", str(bundle), "--to", "cert-in", "--dry-run", "--json")
+        if name == "unmarked":  # push marks it with the profile's default, TLP:AMBER: above green
+            assert pushed.exit_code == 8 and "above-partner-max-tlp" in pushed.stderr, pushed.stderr
+        else:
+            assert pushed.exit_code == 8 and "tlp-red-needs-partner-and-flag" in pushed.stderr, pushed.stderr
+
+
 def test_amber_strict_goes_to_one_partner_at_a_time(trio: Trio, tmp_path: Path) -> None:
     cert_fr, _, _ = trio
     strict = indicator("203.0.113.10", tlp=Tlp.AMBER_STRICT)

@@ -242,6 +242,10 @@ def test_misp_tlp_tags() -> None:
     assert tlp_from_tags(["tlp:green", "tlp:amber"]) is Tlp.AMBER
     assert tlp_from_tags(['tlp:"red"']) is Tlp.RED
     assert tlp_from_tags(["ESET"]) is None
+    # However spaced or cased, a tlp tag is read, never skipped (skipped would mean the default).
+    assert tlp_from_tags(["tlp : red"]) is Tlp.RED
+    assert tlp_from_tags(["TLP:Amber+Strict", "tlp:green"]) is Tlp.AMBER_STRICT
+    assert tlp_from_tags(["tlpish:red"]) is None
 
 
 # --- detection and reports -----------------------------------------------------------------

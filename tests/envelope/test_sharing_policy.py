@@ -1,0 +1,84 @@
+"""The sharing policy's view of an object's TLP (policy/sharing.py, stix/tlp.py): whatever way
+a TLP:RED marking is written, it is read as TLP:RED; an object with no TLP does not leave."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cti_exchange.policy.sharing import RULE_MAX, RULE_RED, RULE_UNMARKED, decide_sharing
+from cti_exchange.profile.model import PartnerConfig
+from cti_exchange.stix.tlp import Tlp, object_tlp, tlp_markings_defined_in, tlp_of
+
+RED, CLEAR = Tlp.RED.marking_id, Tlp.CLEAR.marking_id
+GREEN_PARTNER = PartnerConfig(
+    name="cert-in", agency_id="cert-in", display_name="CERT-In", fingerprint="x", jwks="k", max_tlp=Tlp.GREEN
+)
+CUSTOM = "marking-definition--aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
+
+
+def _indicator(**markings: Any) -> dict[str, Any]:
+    return {"type": "indicator", "id": "indicator--3f1d2c4b-5a69-4e7f-8a9b-0c1d2e3f4a5b", **markings}
+
+
+def _custom_marking(**body: Any) -> dict[str, Any]:
+    return {"type": "marking-definition", "spec_version": "2.1", "id": CUSTOM, **body}
+
+
+def _rules(objects: list[dict[str, Any]]) -> list[str]:
+    return [r.rule for r in decide_sharing(objects, [GREEN_PARTNER], allow_red=False).refusals]
+
+
+def test_a_red_granular_marking_makes_the_object_red() -> None:
+    obj = _indicator(
+        object_marking_refs=[CLEAR], granular_markings=[{"marking_ref": RED, "selectors": ["pattern"]}]
+    )
+    assert tlp_of(obj) is Tlp.RED and object_tlp(obj) is Tlp.CLEAR
+    assert _rules([obj]) == [RULE_RED]
+
+
+def test_a_tlp_id_in_upper_case_is_that_tlp() -> None:
+    assert tlp_of(_indicator(object_marking_refs=[RED.upper()])) is Tlp.RED
+    assert _rules([_indicator(object_marking_refs=[RED.upper()])]) == [RULE_RED]
+
+
+@pytest.mark.parametrize(
+    "marking",
+    [
+        _custom_marking(
+            extensions={
+                "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d": {
+                    "extension_type": "property-extension",
+                    "tlp_2_0": "red",
+                }
+            }
+        ),
+        _custom_marking(definition_type="tlp", definition={"tlp": "red"}),
+        _custom_marking(definition_type="TLP", definition={"tlp": "RED"}),
+        _custom_marking(definition_type="tlp", definition={"tlp": "crimson"}),  # unknown: as red
+    ],
+    ids=["tlp2-extension", "tlp1", "tlp1-upper-case", "unknown-level"],
+)
+def test_a_tlp_stated_by_a_marking_in_the_bundle_counts(marking: dict[str, Any]) -> None:
+    obj = _indicator(object_marking_refs=[CUSTOM])
+    assert tlp_markings_defined_in([marking, obj]) == {CUSTOM: Tlp.RED}
+    assert _rules([marking, obj]) == [RULE_RED]
+
+
+def test_content_with_no_tlp_does_not_leave_but_plumbing_does() -> None:
+    statement = _custom_marking(definition_type="statement", definition={"statement": "Copyright"})
+    unmarked = _indicator()
+    only_a_statement = _indicator(object_marking_refs=[CUSTOM])
+    identity = {"type": "identity", "id": "identity--0b7f4d0e-7d1c-5b55-9a61-4c3a5d0f2b10"}
+    decision = decide_sharing(
+        [statement, identity, unmarked, only_a_statement], [GREEN_PARTNER], allow_red=False
+    )
+    assert [(r.tlp, r.rule) for r in decision.refusals] == [(None, RULE_UNMARKED)] * 2
+    assert "(no TLP) to cert-in: no-tlp-marking" in decision.refusals[0].describe()
+    assert decision.allowed["cert-in"] == [statement, identity]
+
+
+def test_the_strictest_of_several_markings_counts() -> None:
+    amber = _indicator(object_marking_refs=[CLEAR, Tlp.AMBER.marking_id])
+    assert _rules([amber]) == [RULE_MAX]
