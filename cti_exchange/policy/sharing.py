@@ -49,7 +49,8 @@ class SharingDecision:
     def strictest(self) -> dict[str, Tlp | None]:
         out: dict[str, Tlp | None] = {}
         for partner, objects in self.allowed.items():
-            levels = [level for obj in objects if (level := tlp_of(obj)) is not None]
+            inline = tlp_markings_defined_in(objects) or None
+            levels = [level for obj in objects if (level := tlp_of(obj, inline)) is not None]
             out[partner] = Tlp.strictest(levels) if levels else None
         return out
 

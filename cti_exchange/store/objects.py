@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from cti_exchange.store.projection import project
+from cti_exchange.store.projection import PROJECTED_COLUMNS, project
 
 _LOOKUP_CHUNK = 500
 _stdlib_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -60,6 +60,8 @@ _INSERT_NEW = (
 # status_at, status_note).
 _Version = tuple[Any, ...]
 _STATUS = slice(4, 8)
+# Where created_by_ref sits in a projected row (object_id, version, *PROJECTED_COLUMNS).
+_CREATED_BY = 2 + PROJECTED_COLUMNS.index("created_by_ref")
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ def write_objects(
         known = existing.get(object_id)
         status: tuple[Any, ...] = ("new", None, None, None)
         if not known:
-            existing[object_id] = [(version, 1, partner, row[12], *status)]
+            existing[object_id] = [(version, 1, partner, row[_CREATED_BY], *status)]
             fresh.append((*row, envelope_id, partner, received_at, object_json(obj)))
             continue
         elif any(v[0] == version for v in known):
@@ -136,13 +138,13 @@ def write_objects(
                     demote.append((object_id, current[0]))
                     status = current[_STATUS]  # an analyst's decision carries over to the new version
                     known.remove(current)
-                    known.append((*current[:1], 0, *current[2:]))
+                    known.append((current[0], 0, *current[2:]))
                 else:
                     is_current = 0
                     result.not_applied.append(NotApplied(object_id, version, current[2]))
             else:
                 is_current = 1 if current is None else 0
-        known.append((version, is_current, partner, row[12], *status))
+        known.append((version, is_current, partner, row[_CREATED_BY], *status))
         inserts.append((*row, is_current, envelope_id, partner, received_at, *status, object_json(obj)))
     # In key order, each page of the primary-key index is visited once per batch instead of
     # once per row (ids are random UUIDs): about a third less insert time. Row order within
