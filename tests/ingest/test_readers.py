@@ -237,6 +237,13 @@ def test_misp_unknown_tlp_rejects_the_event(tmp_path: Path) -> None:
     assert result.candidates == [] and [r.code for r in result.rejections] == ["invalid-tlp"]
 
 
+def test_misp_tags_given_as_plain_strings_are_read(tmp_path: Path) -> None:
+    path = _write(tmp_path, json.dumps({"Event": _event(Tag=["tlp : red", "osint"])}))
+    result = MispReader().read_all(path)
+    # Read as the event's TLP (strictest with the attribute's own tag), not left to the default.
+    assert [c.tlp for c in result.candidates] == ["red", "red"]
+
+
 def test_misp_tlp_tags() -> None:
     assert tlp_from_tags(["tlp:white", "misp-galaxy:x"]) is Tlp.CLEAR
     assert tlp_from_tags(["tlp:green", "tlp:amber"]) is Tlp.AMBER
