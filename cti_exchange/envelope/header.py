@@ -20,6 +20,8 @@ ENVELOPE_VERSION = 1
 JWS_TYPE = "cti-envelope+jws"
 JWE_CONTENT_TYPE = "cti-envelope+jws"
 BUNDLE_CONTENT_TYPE = "application/stix+json;version=2.1"
+# Far more envelopes than a channel will ever carry; bounds what a gap can name.
+MAX_SEQUENCE = 2**31 - 1
 _AGENCY_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _DIGEST = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -123,7 +125,7 @@ def _header_problem(header: dict[str, Any], cti: Any) -> str | None:
         return "recipients is not a non-empty list of distinct agency ids"
     try:
         parse_timestamp(cti["issued_at"])
-    except (KeyError, TypeError, ValueError, AttributeError):
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
         return "issued_at is not a timestamp"
     channels = cti.get("channels")
     if not isinstance(channels, dict) or set(channels) != set(recipients):
@@ -133,9 +135,9 @@ def _header_problem(header: dict[str, Any], cti: Any) -> str | None:
             not isinstance(position, dict)
             or not isinstance(position.get("sequence"), int)
             or isinstance(position.get("sequence"), bool)
-            or position["sequence"] < 1
+            or not 1 <= position["sequence"] <= MAX_SEQUENCE
         ):
-            return f"channel {name}: sequence must be a positive integer"
+            return f"channel {name}: sequence must be a positive integer up to {MAX_SEQUENCE}"
         previous = position.get("previous")
         if position["sequence"] == 1 and previous is not None:
             return f"channel {name}: the first envelope has no previous digest"

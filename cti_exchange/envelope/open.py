@@ -227,6 +227,10 @@ def check_hints_match(state: _Opening) -> None:
         )
 
 
+# A gap this large is not lost envelopes but a forged or broken sequence number.
+MAX_ACCEPTED_GAP = 10_000
+
+
 def check_channel_continuity(state: _Opening, ctx: ReceiverContext, *, accept_gap: bool) -> tuple[int, ...]:
     """Sequence numbers and the hash chain detect withheld, replayed or reordered envelopes."""
     assert state.header is not None
@@ -242,14 +246,19 @@ def check_channel_continuity(state: _Opening, ctx: ReceiverContext, *, accept_ga
             f"{expected - 1} was accepted",
         )
     if position.sequence > expected:
-        missing = tuple(range(expected, position.sequence))
-        if not accept_gap:
+        gap = position.sequence - expected
+        if not accept_gap or gap > MAX_ACCEPTED_GAP:
+            last_missing = position.sequence - 1
+            missing = (
+                f"{expected}-{last_missing}" if gap > 5 else _ranges(tuple(range(expected, last_missing + 1)))
+            )
             raise EnvelopeRejected(
                 RejectReason.SEQUENCE_GAP,
-                f"missing sequence numbers {_ranges(missing)} from {state.header.sender} "
-                f"before {position.sequence}",
+                f"missing sequence numbers {missing} from {state.header.sender} "
+                f"before {position.sequence}"
+                + (f" (more than {MAX_ACCEPTED_GAP} cannot be accepted)" if accept_gap else ""),
             )
-        return missing
+        return tuple(range(expected, position.sequence))
     if last is not None and position.previous != last.digest:
         raise EnvelopeRejected(
             RejectReason.CHAIN_MISMATCH,

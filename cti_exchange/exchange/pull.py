@@ -302,6 +302,17 @@ def _retry_held_envelopes(
                     )
                     held.remove(record)
                 continue
+            if opened.header.sender != partner.agency_id:
+                # Signed by another agency but read from this partner's collection: as on the
+                # direct path, never accepted under this partner's name.
+                store.inbound.resolve_quarantine(
+                    record.id,
+                    f"rejected again: {RejectReason.SENDER_KEY_MISMATCH.value}: signed by "
+                    f"{opened.header.sender}, found in {partner.name}'s collection",
+                    stix_timestamp(utc_now()),
+                )
+                held.remove(record)
+                continue
             stored = store.inbound.accept(
                 opened,
                 partner=partner.name,

@@ -595,6 +595,10 @@ BAD_HEADERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "no-recipients": _cti(lambda c: c.update(recipients=[], channels={})),
     "duplicate-recipients": _cti(lambda c: c.update(recipients=["cert-in", "cert-in"])),
     "issued-at-garbage": _cti(lambda c: c.update(issued_at="yesterday")),
+    # Parses, but overflows when turned to UTC (it once escaped as an OverflowError traceback).
+    "issued-at-overflow": _cti(lambda c: c.update(issued_at="0001-01-01T00:00:00+01:00")),
+    # Would have named a trillion missing envelopes (it once ran out of memory).
+    "sequence-huge": _cti(lambda c: c["channels"]["cert-in"].update(sequence=10**12, previous="A" * 43)),
     "channels-mismatch": _cti(lambda c: c["channels"].pop("cert-de")),
     "sequence-zero": _cti(lambda c: c["channels"]["cert-in"].update(sequence=0)),
     "sequence-bool": _cti(lambda c: c["channels"]["cert-in"].update(sequence=True)),
@@ -968,3 +972,13 @@ def test_every_reject_reason_is_shown_by_an_attack_here() -> None:
     source = Path(__file__).read_text()
     missing = [r.name for r in RejectReason if f"RejectReason.{r.name}" not in source]
     assert not missing, f"no attack test rejects with {missing}"
+
+
+def test_a_gap_too_large_to_be_lost_envelopes_is_never_accepted(world: World, sealed: SealedEnvelope) -> None:
+    def far_ahead(header: dict[str, Any]) -> None:
+        header["cti"]["channels"]["cert-in"].update(sequence=20_002, previous="A" * 43)
+
+    forged = resign(sealed, world.in_.party, world.fr.party.signing_key, [world.in_.party], change=far_ahead)
+    forged = with_hints(forged, sequences={"cert-in": 20_002, "cert-de": 1})
+    rejected = world.in_.rejects(forged, RejectReason.SEQUENCE_GAP, accept_gap=True)
+    assert "missing sequence numbers 1-20001" in str(rejected) and "cannot be accepted" in str(rejected)

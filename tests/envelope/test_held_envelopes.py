@@ -1,0 +1,58 @@
+"""Envelopes held for a sequence gap and retried at the end of a pull (exchange/pull.py):
+the retry applies the same sender check as the first reading, on a real SQLite store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cti_exchange.envelope.open import ReceiverContext
+from cti_exchange.exchange import pull
+from cti_exchange.profile.model import PartnerConfig
+from cti_exchange.stix.tlp import Tlp
+from cti_exchange.stix.validate import validate_bundle
+from cti_exchange.store.store import Store
+
+from .conftest import NOW, Node, indicator, make_bundle, make_world
+
+
+def _partner(name: str) -> PartnerConfig:
+    return PartnerConfig(
+        name=name, agency_id=name, display_name=name, fingerprint="x", jwks="x", max_tlp=Tlp.AMBER
+    )
+
+
+def _context(node: Node, store: Store) -> ReceiverContext:
+    keyrings = dict(node.pinned)
+    keyrings[node.agency_id] = node.party.keyring
+    return ReceiverContext(
+        agency_id=node.agency_id,
+        decryption_keys={node.party.encryption_kid: node.party.encryption_key},
+        keyrings=keyrings,
+        now=NOW,
+        seen_envelope=store.inbound.seen_envelope,
+        channel_state=store.inbound.channel_state,
+        validate_bundle=validate_bundle,
+    )
+
+
+def test_an_envelope_held_in_the_wrong_partners_collection_is_never_accepted_there(tmp_path: Path) -> None:
+    """CERT-FR's second envelope shows up in CERT-DE's collection before its first one arrived:
+    held as a gap, it must not later be accepted as CERT-DE's."""
+    world = make_world()
+    first = world.fr.seal(make_bundle([indicator("198.51.100.1")]), [world.in_.party])
+    second = world.fr.seal(make_bundle([indicator("198.51.100.2")]), [world.in_.party])
+    fr, de = _partner("cert-fr"), _partner("cert-de")
+    with Store(tmp_path / "store.sqlite") as store:
+        ctx = _context(world.in_, store)
+        held = pull.PartnerPull(partner="cert-de")
+        pull._process(store, ctx, de, "from-de", second.artifact, held)
+        assert [q.reason for q in held.quarantined] == ["sequence-gap"]
+        pull._process(store, ctx, fr, "from-fr", first.artifact, pull.PartnerPull(partner="cert-fr"))
+
+        retried = pull.PartnerPull(partner="cert-de")
+        pull._retry_held_envelopes(store, ctx, de, retried)
+        assert retried.accepted == []
+        partners = store.db.conn.execute("SELECT DISTINCT partner FROM objects").fetchall()
+        assert partners == [("cert-fr",)]
+        (reason,) = store.db.conn.execute("SELECT resolution FROM quarantine").fetchone()
+        assert "sender-key-mismatch" in reason and "cert-de's collection" in reason
