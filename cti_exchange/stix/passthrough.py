@@ -130,6 +130,9 @@ class PassthroughPreparer:
                 level = Tlp.parse(level_text)
             except ValueError as error:
                 self._issue(index, obj, "invalid-tlp", "definition", str(error), True)
+                # What refers to it is marked TLP:RED, never the default: an unreadable TLP is
+                # not read as a lower one (the sharing policy does the same for `seal`).
+                tlp_map[marking_id] = Tlp.RED.marking_id
                 continue
             official = _OFFICIAL_TLP2.get(marking_id) or TLP1_MARKING_IDS.get(marking_id)
             if official is not None and official is not level:

@@ -11,7 +11,7 @@ from cti_exchange.errors import ConfigError
 def refuse_credentials_in_url(url: str, *, partner: str) -> None:
     """A password in the URL would sit in config.toml, in argv and in every message naming the
     URL; so the URL is refused, and not echoed here for the same reason."""
-    if "@" in urlparse(url).netloc:
+    if "@" in url:  # not only the parsed netloc: "http:user:pw@host/" has none
         raise ConfigError(
             f"partner {partner}: the TAXII API root URL holds a user name or password",
             hint="give the URL without them, and --auth basic --username NAME with --secret-file "

@@ -181,6 +181,8 @@ def test_a_password_in_the_api_root_url_is_refused_and_never_echoed(
     assert "holds a user name or password" in refused.stderr and "--secret-file" in refused.stderr
     assert "hunter2" not in refused.stderr + refused.stdout
     assert (cert_fr.home / "config.toml").read_text() == before  # nothing saved
+    odd = cert_fr.run("partners", "set", "cert-in", "--api-root", "http:cert-fr:S3cretPW@taxii.example/")
+    assert odd.exit_code == 2 and "S3cretPW" not in odd.stderr + odd.stdout
     # The same URL written into config.toml by hand is refused before any request, unechoed.
     ok = cert_fr.run("partners", "set", "cert-in", "--api-root", "https://taxii.example.in/exchange/")
     assert ok.exit_code == 0, ok.stderr

@@ -410,3 +410,27 @@ def test_a_partner_cannot_revoke_another_partners_indicator(trio: Trio, tmp_path
     accepts = cert_fr.run("audit", "show", "--action", "accept", "--partner", "cert-de", "--json").json()
     assert [r["details"]["versions_not_applied"] for r in accepts] == [1, 1]
     assert accepts[0]["details"]["not_applied_sample"][0]["owner"] == "cert-in"
+
+
+def test_a_tlp_marking_with_an_unreadable_level_makes_push_read_red(partnered: Pair, tmp_path: Path) -> None:
+    """Not the default TLP: `tlp_2_0: "rouge"` is rejected, and what refers to it counts as RED."""
+    cert_fr, _ = partnered
+    custom = "marking-definition--aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
+    marking = {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": custom,
+        "created": "2026-11-23T10:00:00.000Z",
+        "name": "TLP:RED",
+        "extensions": {
+            "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d": {
+                "extension_type": "property-extension",
+                "tlp_2_0": "rouge",
+            }
+        },
+    }
+    obj = indicator("203.0.113.31") | {"object_marking_refs": [custom]}
+    bundle = bundle_file(tmp_path, "rouge.json", make_bundle([marking, obj]))
+    pushed = cert_fr.run("push", str(bundle), "--to", "cert-in", "--tlp", "green", "--dry-run", "--json")
+    assert pushed.exit_code == 8, pushed.stderr
+    assert obj["id"] in pushed.stderr and "TLP:RED" in pushed.stderr
