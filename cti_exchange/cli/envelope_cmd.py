@@ -19,6 +19,7 @@ from cti_exchange.exchange.offline import (
     seal_bundle_for,
 )
 from cti_exchange.home.safe_files import atomic_write, read_bytes
+from cti_exchange.store.objects import not_applied_summary
 
 MAX_FILE_BYTES = 1024 * 1024 * 1024
 
@@ -138,12 +139,8 @@ def open_(
     )
     if opened.gap_skipped:
         out.warn(f"accepted despite missing sequence numbers {list(opened.gap_skipped)}")
-    if verdict.not_applied:
-        owners = ", ".join(sorted({n.owner for n in verdict.not_applied}))
-        out.warn(
-            f"{len(verdict.not_applied)} newer version(s) of objects shared by {owners}: kept, "
-            f"not applied (only the partner that shared an object, or its creator, updates it)"
-        )
+    if summary := not_applied_summary(verdict.not_applied):
+        out.warn(summary)
 
 
 def register(app: typer.Typer) -> None:

@@ -248,14 +248,10 @@ def check_channel_continuity(state: _Opening, ctx: ReceiverContext, *, accept_ga
     if position.sequence > expected:
         gap = position.sequence - expected
         if not accept_gap or gap > MAX_ACCEPTED_GAP:
-            last_missing = position.sequence - 1
-            missing = (
-                f"{expected}-{last_missing}" if gap > 5 else _ranges(tuple(range(expected, last_missing + 1)))
-            )
             raise EnvelopeRejected(
                 RejectReason.SEQUENCE_GAP,
-                f"missing sequence numbers {missing} from {state.header.sender} "
-                f"before {position.sequence}"
+                f"missing sequence numbers {_ranges(expected, position.sequence - 1)} from "
+                f"{state.header.sender} before {position.sequence}"
                 + (f" (more than {MAX_ACCEPTED_GAP} cannot be accepted)" if accept_gap else ""),
             )
         return tuple(range(expected, position.sequence))
@@ -293,7 +289,8 @@ def check_bundle_valid(state: _Opening, ctx: ReceiverContext) -> None:
     state.bundle = bundle
 
 
-def _ranges(numbers: tuple[int, ...]) -> str:
-    if len(numbers) <= 5:
-        return ", ".join(map(str, numbers))
-    return f"{numbers[0]}-{numbers[-1]}"
+def _ranges(first: int, last: int) -> str:
+    """first..last as "3, 4, 5" or, past five numbers, "3-40" (without listing them)."""
+    if last - first < 5:
+        return ", ".join(map(str, range(first, last + 1)))
+    return f"{first}-{last}"

@@ -18,7 +18,7 @@ from typing import Any
 from cti_exchange.audit.trail import sign_audit_head
 from cti_exchange.clock import parse_timestamp, stix_timestamp, utc_now
 from cti_exchange.envelope.artifact import is_envelope_artifact
-from cti_exchange.envelope.open import ReceiverContext, open_envelope
+from cti_exchange.envelope.open import OpenedEnvelope, ReceiverContext, open_envelope
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.errors import AuthError, ConfigError, NetworkError
 from cti_exchange.exchange.delivery import taxii_client_for
@@ -28,7 +28,7 @@ from cti_exchange.partnership import get_partner
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.progress import NoProgress, ProgressReporter
 from cti_exchange.store.inbound import TaxiiOrigin
-from cti_exchange.store.objects import NotApplied
+from cti_exchange.store.objects import NotApplied, not_applied_summary
 from cti_exchange.store.store import Store, open_store
 from cti_exchange.taxii.client import TaxiiClient
 
@@ -63,15 +63,11 @@ class PartnerPull:
 
     def not_applied_warning(self) -> str | None:
         """One line on newer versions kept but not applied, or None if there were none."""
-        if not self.not_applied:
+        summary = not_applied_summary(self.not_applied)
+        if summary is None:
             return None
-        owners = ", ".join(sorted({n.owner for n in self.not_applied}))
-        first = self.not_applied[0]
-        return (
-            f"{self.partner} sent {len(self.not_applied)} newer version(s) of objects shared by "
-            f"{owners}: kept, not applied (only the partner that shared an object, or its "
-            f"creator, updates it); first: {first.object_id}, see `cti-exchange triage show`"
-        )
+        first = self.not_applied[0].object_id
+        return f"{self.partner} sent {summary}; first: {first}, see `cti-exchange triage show`"
 
 
 @dataclass
@@ -215,6 +211,18 @@ def _move_cursor(store: Store, partner: PartnerConfig, collection: str, moment: 
     store.inbound.move_cursor(partner.name, collection, added_after, stix_timestamp(utc_now()))
 
 
+def _misplaced(opened: OpenedEnvelope, partner: PartnerConfig) -> EnvelopeRejected | None:
+    """An envelope signed by another agency but read from this partner's collection."""
+    if opened.header.sender == partner.agency_id:
+        return None
+    misplaced = EnvelopeRejected(
+        RejectReason.SENDER_KEY_MISMATCH,
+        f"signed by {opened.header.sender}, found in {partner.name}'s collection",
+    )
+    misplaced.envelope_id, misplaced.sender = opened.header.envelope_id, opened.header.sender
+    return misplaced
+
+
 def _process(
     store: Store,
     ctx: ReceiverContext,
@@ -249,12 +257,7 @@ def _process(
         store.inbound.quarantine(obj, rejected, partner=partner.name, received_at=received_at, origin=origin)
         outcome.quarantined.append(Quarantined(rejected.envelope_id, rejected.reason.value, rejected.detail))
         return 1
-    if opened.header.sender != partner.agency_id:
-        misplaced = EnvelopeRejected(
-            RejectReason.SENDER_KEY_MISMATCH,
-            f"signed by {opened.header.sender}, found in {partner.name}'s collection",
-        )
-        misplaced.envelope_id, misplaced.sender = opened.header.envelope_id, opened.header.sender
+    if (misplaced := _misplaced(opened, partner)) is not None:
         store.inbound.quarantine(obj, misplaced, partner=partner.name, received_at=received_at, origin=origin)
         outcome.quarantined.append(
             Quarantined(misplaced.envelope_id, misplaced.reason.value, misplaced.detail)
@@ -302,14 +305,10 @@ def _retry_held_envelopes(
                     )
                     held.remove(record)
                 continue
-            if opened.header.sender != partner.agency_id:
-                # Signed by another agency but read from this partner's collection: as on the
-                # direct path, never accepted under this partner's name.
+            if (misplaced := _misplaced(opened, partner)) is not None:
+                # As on the direct path: never accepted under this partner's name.
                 store.inbound.resolve_quarantine(
-                    record.id,
-                    f"rejected again: {RejectReason.SENDER_KEY_MISMATCH.value}: signed by "
-                    f"{opened.header.sender}, found in {partner.name}'s collection",
-                    stix_timestamp(utc_now()),
+                    record.id, f"rejected again: {misplaced}", stix_timestamp(utc_now())
                 )
                 held.remove(record)
                 continue

@@ -44,13 +44,14 @@ class Refusal:
 class SharingDecision:
     allowed: dict[str, list[dict[str, Any]]]  # partner name -> objects it may receive
     refusals: list[Refusal]
+    # TLPs stated by marking-definitions in the objects under ids of their own.
+    inline: dict[str, Tlp] | None = None
 
     @property
     def strictest(self) -> dict[str, Tlp | None]:
         out: dict[str, Tlp | None] = {}
         for partner, objects in self.allowed.items():
-            inline = tlp_markings_defined_in(objects) or None
-            levels = [level for obj in objects if (level := tlp_of(obj, inline)) is not None]
+            levels = [level for obj in objects if (level := tlp_of(obj, self.inline)) is not None]
             out[partner] = Tlp.strictest(levels) if levels else None
         return out
 
@@ -82,4 +83,4 @@ def decide_sharing(
                 allowed[partner.name].append(obj)
             else:
                 refusals.append(Refusal(str(obj.get("id")), level, partner.name, rule))
-    return SharingDecision(allowed=allowed, refusals=refusals)
+    return SharingDecision(allowed=allowed, refusals=refusals, inline=inline)

@@ -176,12 +176,10 @@ def tlp_of(obj: dict[str, Any], inline: Mapping[str, Tlp] | None = None) -> Tlp 
     each granular marking (a TLP:RED field makes the object TLP:RED to share, store and export).
     `inline` maps other marking-definition ids that state a TLP (tlp_markings_defined_in).
     None if no TLP is found."""
-    refs = obj.get("object_marking_refs")
     granular = obj.get("granular_markings")
     if not granular and inline is None:  # the common case, on the hot path of storing
-        if not refs or not isinstance(refs, list):
-            return None
-        return _level(refs[0]) if len(refs) == 1 else _strictest(refs, None)
+        return object_tlp(obj)
+    refs = obj.get("object_marking_refs")
     found = list(refs) if isinstance(refs, list) else []
     if isinstance(granular, list):
         found += [g.get("marking_ref") for g in granular if isinstance(g, dict)]

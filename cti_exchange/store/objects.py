@@ -73,6 +73,17 @@ class NotApplied:
     owner: str  # the partner whose version stays current
 
 
+def not_applied_summary(not_applied: list[NotApplied]) -> str | None:
+    """One line on newer versions kept but not applied, or None if there were none."""
+    if not not_applied:
+        return None
+    owners = ", ".join(sorted({n.owner for n in not_applied}))
+    return (
+        f"{len(not_applied)} newer version(s) of objects shared by {owners}: kept, not applied "
+        f"(only the partner that shared an object, or its creator, updates it)"
+    )
+
+
 @dataclass
 class StoredObjects:
     new_versions: int = 0
