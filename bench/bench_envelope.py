@@ -207,7 +207,7 @@ def main() -> None:
         decryption_keys={receiver_private["kid"]: receiver_private},
         keyrings={"cert-fr": ring},
         now=NOW,
-        seen_envelope=lambda envelope_id: False,
+        seen_envelope=lambda sender, envelope_id: False,
         channel_state=lambda agency: None,
         validate_bundle=validate_bundle,
     )

@@ -132,7 +132,7 @@ def received_indicators(home: ProfileHome) -> list[ReceivedIndicator]:
     try:
         rows = conn.execute(
             "SELECT o.value, o.ioc_type, o.tlp, e.signer_kid, e.envelope_id FROM objects o "
-            "JOIN envelopes_in e ON e.envelope_id = o.envelope_id "
+            "JOIN envelopes_in e ON e.envelope_id = o.envelope_id AND e.partner = o.partner "
             "WHERE o.type = 'indicator' AND o.is_current = 1 ORDER BY o.ioc_type, o.value"
         ).fetchall()
     finally:

@@ -3,7 +3,8 @@
 The checks run in the order the envelope format requires (docs/ENVELOPE.md, "Receiving"):
 decrypt with our key; verify the signature with the sender's pinned key; check the signing key
 was valid when the envelope was issued; check the header (addressed to us, never seen, fresh,
-clear-text hints equal to the signed header); check channel continuity; validate the bundle.
+clear-text hints equal to the signed header); check channel continuity; validate the bundle,
+whose objects may not be dated after the envelope was issued.
 Each check is a small function that raises `EnvelopeRejected` with a named reason; nothing from
 an envelope is returned until every check has passed.
 """
@@ -41,7 +42,7 @@ class ReceiverContext:
     decryption_keys: dict[str, dict[str, Any]]  # kid -> our private X25519 JWK (current, retired)
     keyrings: dict[str, Keyring]  # agency id -> pinned keys (partners, and our own ring)
     now: datetime
-    seen_envelope: Callable[[str], bool]
+    seen_envelope: Callable[[str, str], bool]  # (sender agency id, envelope id)
     channel_state: Callable[[str], ChannelState | None]  # by sender agency id
     validate_bundle: Callable[[dict[str, Any]], list[str]]
     max_clock_skew: timedelta = timedelta(minutes=5)
@@ -93,6 +94,7 @@ def open_envelope(
         check_hints_match(state)
         skipped = check_channel_continuity(state, ctx, accept_gap=accept_gap)
         check_bundle_valid(state, ctx)
+        check_objects_not_dated_after_issue(state, ctx)
     except EnvelopeRejected as rejected:
         if state.header is not None:
             rejected.envelope_id = state.header.envelope_id
@@ -191,7 +193,7 @@ def check_addressed_to_us(state: _Opening, ctx: ReceiverContext) -> None:
 
 def check_not_replayed(state: _Opening, ctx: ReceiverContext) -> None:
     assert state.header is not None
-    if ctx.seen_envelope(state.header.envelope_id):
+    if ctx.seen_envelope(state.header.sender, state.header.envelope_id):
         raise EnvelopeRejected(
             RejectReason.REPLAYED, f"envelope {state.header.envelope_id} was already received"
         )
@@ -287,6 +289,24 @@ def check_bundle_valid(state: _Opening, ctx: ReceiverContext) -> None:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise EnvelopeRejected(RejectReason.INVALID_STIX, problems[0] + more)
     state.bundle = bundle
+
+
+def check_objects_not_dated_after_issue(state: _Opening, ctx: ReceiverContext) -> None:
+    """The store keeps the latest `modified` of an id current, and ids are predictable (uuidv5
+    of the creator and the pattern): an object dated after the envelope that carries it would
+    pre-claim the id against every real version to come."""
+    assert state.header is not None
+    limit = stix_timestamp(state.header.issued_at + ctx.max_clock_skew)
+    seconds = limit[:19]  # to the second: timestamps may carry any sub-second precision
+    for obj in state.bundle["objects"]:
+        for name in ("modified", "created"):
+            value = obj.get(name)
+            if isinstance(value, str) and value[:19] > seconds:
+                raise EnvelopeRejected(
+                    RejectReason.INVALID_STIX,
+                    f"{obj.get('id')}: {name} {value} is after the envelope was issued "
+                    f"({stix_timestamp(state.header.issued_at)}) beyond the allowed clock skew",
+                )
 
 
 def _ranges(first: int, last: int) -> str:

@@ -242,7 +242,7 @@ def _process(
         store.inbound.mark_processed(origin, "not-an-envelope")
         outcome.skipped += 1
         return 1
-    if store.inbound.accepted_artifact(str(obj.get("id"))):
+    if store.inbound.accepted_artifact(partner.name, str(obj.get("id"))):
         # The same artifact posted twice (a retried POST whose answer was lost): no new content.
         store.inbound.mark_processed(origin, "duplicate")
         outcome.skipped += 1

@@ -76,8 +76,8 @@ def send_owed_receipts(home: ProfileHome, store: Store, *, queue_only: bool = Tr
         envelope_ids = result.plans[0].envelopes if result.plans else []
         with store.db.transaction() as conn:
             conn.executemany(
-                "UPDATE receipts_owed SET receipt_envelope_id = ? WHERE envelope_id = ?",
-                [(envelope_ids[-1] if envelope_ids else "none", e) for e, _, _ in rows],
+                "UPDATE receipts_owed SET receipt_envelope_id = ? WHERE partner = ? AND envelope_id = ?",
+                [(envelope_ids[-1] if envelope_ids else "none", partner_name, e) for e, _, _ in rows],
             )
         sent.by_partner[partner_name] = len(rows)
         sent.shares.append(result)

@@ -50,15 +50,17 @@ class Inbound:
         self.db = db
         self.actor = actor
 
-    def seen_envelope(self, envelope_id: str) -> bool:
+    def seen_envelope(self, sender: str, envelope_id: str) -> bool:
+        """Per sender: an envelope id is the sender's choice, so another partner must not be
+        able to use it up (migration 5)."""
         row = self.db.conn.execute(
-            "SELECT 1 FROM envelopes_in WHERE envelope_id = ?", (envelope_id,)
+            "SELECT 1 FROM envelopes_in WHERE sender = ? AND envelope_id = ?", (sender, envelope_id)
         ).fetchone()
         return row is not None
 
-    def accepted_artifact(self, artifact_id: str) -> bool:
+    def accepted_artifact(self, partner: str, artifact_id: str) -> bool:
         row = self.db.conn.execute(
-            "SELECT 1 FROM envelopes_in WHERE artifact_id = ?", (artifact_id,)
+            "SELECT 1 FROM envelopes_in WHERE partner = ? AND artifact_id = ?", (partner, artifact_id)
         ).fetchone()
         return row is not None
 

@@ -246,6 +246,63 @@ MIGRATIONS: list[tuple[int, str]] = [
         DROP TABLE sent_objects
         """,
     ),
+    (
+        5,
+        # Envelope ids are chosen by the sender and travel in clear-text routing hints: keyed on
+        # the id alone, one partner could send an envelope under the id another partner is
+        # about to use and have the real one refused as a replay. An id is now unique per
+        # sender, and receipts and sources per partner.
+        """
+        CREATE TABLE envelopes_in_v5 (
+            envelope_id TEXT NOT NULL,
+            partner TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            sequence INTEGER,
+            digest TEXT NOT NULL,
+            issued_at TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            signer_kid TEXT NOT NULL,
+            signer_thumbprint TEXT NOT NULL,
+            bundle_id TEXT NOT NULL,
+            object_count INTEGER NOT NULL,
+            artifact_id TEXT,
+            jws_deflated BLOB NOT NULL,
+            PRIMARY KEY (sender, envelope_id)
+        );
+        INSERT INTO envelopes_in_v5 SELECT envelope_id, partner, sender, sequence, digest,
+            issued_at, received_at, signer_kid, signer_thumbprint, bundle_id, object_count,
+            artifact_id, jws_deflated FROM envelopes_in;
+        DROP TABLE envelopes_in;
+        ALTER TABLE envelopes_in_v5 RENAME TO envelopes_in;
+        CREATE INDEX envelopes_in_by_artifact ON envelopes_in (partner, artifact_id);
+        CREATE INDEX envelopes_in_by_id ON envelopes_in (envelope_id, partner);
+        CREATE TABLE receipts_owed_v5 (
+            envelope_id TEXT NOT NULL,
+            partner TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            accepted_at TEXT NOT NULL,
+            receipt_envelope_id TEXT,
+            PRIMARY KEY (partner, envelope_id)
+        );
+        INSERT INTO receipts_owed_v5 SELECT envelope_id, partner, digest, accepted_at,
+            receipt_envelope_id FROM receipts_owed;
+        DROP TABLE receipts_owed;
+        ALTER TABLE receipts_owed_v5 RENAME TO receipts_owed;
+        CREATE INDEX receipts_owed_by_partner ON receipts_owed (partner, receipt_envelope_id);
+        CREATE TABLE object_sources_v5 (
+            object_id TEXT NOT NULL,
+            version TEXT NOT NULL,
+            envelope_id TEXT NOT NULL,
+            partner TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (object_id, version, partner, envelope_id)
+        );
+        INSERT INTO object_sources_v5 SELECT object_id, version, envelope_id, partner,
+            received_at FROM object_sources;
+        DROP TABLE object_sources;
+        ALTER TABLE object_sources_v5 RENAME TO object_sources
+        """,
+    ),
 ]
 
 

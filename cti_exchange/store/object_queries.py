@@ -51,7 +51,8 @@ def sources_of(conn: sqlite3.Connection, object_id: str, version: str) -> list[S
             "      WHERE object_id = ? AND version = ? "
             "      UNION SELECT partner, envelope_id, received_at FROM object_sources "
             "      WHERE object_id = ? AND version = ?) s "
-            "LEFT JOIN envelopes_in e ON e.envelope_id = s.envelope_id ORDER BY s.received_at",
+            "LEFT JOIN envelopes_in e ON e.envelope_id = s.envelope_id AND e.partner = s.partner "
+            "ORDER BY s.received_at",
             (object_id, version, object_id, version),
         )
     ]

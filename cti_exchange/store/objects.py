@@ -11,7 +11,10 @@ make new versions of it, and with several partners one of them must not be able 
 rewrite another's intelligence in our store by sending a newer version of its object id. A
 newer version becomes current when it comes from the partner that sent the current version, or
 from the partner whose identity (from its signed key document) created the object. Otherwise it
-is kept as a non-current version, visible in `triage show`, and reported as not applied.
+is kept as a non-current version, visible in `triage show`, and reported as not applied. The
+creator's version also replaces a version another partner relayed when it is the older of the
+two: the creator's word outranks a relay (envelope opening already refuses objects dated after
+their envelope, so a relay cannot date its copy far ahead).
 """
 
 from __future__ import annotations
@@ -111,6 +114,15 @@ def may_supersede(current: _Version, object_id: str, partner: str, partner_ident
     return partner_identity is not None and partner_identity in (current[3], object_id)
 
 
+def creator_reclaims(current: _Version, object_id: str, partner: str, partner_identity: str | None) -> bool:
+    """The creator's own version outranks one another partner relayed, even a later-dated one:
+    otherwise whoever relays an id first, dated a little ahead, would keep the creator's word
+    out of the current view."""
+    return (
+        current[2] != partner and partner_identity is not None and partner_identity in (current[3], object_id)
+    )
+
+
 def write_objects(
     conn: sqlite3.Connection,
     objects: Iterable[dict[str, Any]],
@@ -143,18 +155,20 @@ def write_objects(
             continue
         else:
             current = next((v for v in known if v[1] == 1), None)
-            if current is not None and version > current[0]:
-                if may_supersede(current, object_id, partner, partner_identity):
-                    is_current = 1
-                    demote.append((object_id, current[0]))
-                    status = current[_STATUS]  # an analyst's decision carries over to the new version
-                    known.remove(current)
-                    known.append((current[0], 0, *current[2:]))
-                else:
-                    is_current = 0
-                    result.not_applied.append(NotApplied(object_id, version, current[2]))
+            if current is None:
+                is_current = 1
+            elif (version > current[0] and may_supersede(current, object_id, partner, partner_identity)) or (
+                version < current[0] and creator_reclaims(current, object_id, partner, partner_identity)
+            ):
+                is_current = 1
+                demote.append((object_id, current[0]))
+                status = current[_STATUS]  # an analyst's decision carries over to the new version
+                known.remove(current)
+                known.append((current[0], 0, *current[2:]))
             else:
-                is_current = 1 if current is None else 0
+                is_current = 0
+                if version > current[0]:
+                    result.not_applied.append(NotApplied(object_id, version, current[2]))
         known.append((version, is_current, partner, row[_CREATED_BY], *status))
         inserts.append((*row, is_current, envelope_id, partner, received_at, *status, object_json(obj)))
     # In key order, each page of the primary-key index is visited once per batch instead of

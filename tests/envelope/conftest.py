@@ -171,11 +171,11 @@ class Outbox:
 class Inbox:
     """The receiver's seen-envelope set and per-sender channel state."""
 
-    seen: set[str] = field(default_factory=set)
+    seen: set[tuple[str, str]] = field(default_factory=set)  # (sender, envelope id)
     channels: dict[str, ChannelState] = field(default_factory=dict)
 
     def record(self, opened: OpenedEnvelope) -> None:
-        self.seen.add(opened.header.envelope_id)
+        self.seen.add((opened.header.sender, opened.header.envelope_id))
         if opened.channel is not None:
             position = ChannelState(opened.channel.sequence, opened.digest)
             self.channels[opened.header.sender] = position
@@ -230,7 +230,7 @@ class Node:
             decryption_keys={self.party.encryption_kid: self.party.encryption_key},
             keyrings=rings,
             now=now,
-            seen_envelope=self.inbox.seen.__contains__,
+            seen_envelope=lambda sender, envelope_id: (sender, envelope_id) in self.inbox.seen,
             channel_state=self.inbox.channels.get,
             validate_bundle=validate_bundle,
             **limits,

@@ -19,7 +19,7 @@ import tracemalloc
 import uuid
 import zlib
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ import pytest
 from jwcrypto import jwe as jwcrypto_jwe
 from jwcrypto import jwk
 
+from cti_exchange.clock import stix_timestamp
 from cti_exchange.envelope.jose_framing import (
     b64url_decode,
     jws_payload,
@@ -262,7 +263,13 @@ def test_a_revoked_key_is_rejected_for_envelopes_after_revocation(world: World, 
     assert world.fr.party.signing_kid in rejected.detail
 
 
-def test_an_envelope_signed_before_the_revocation_still_opens(world: World, bundle: Bundle) -> None:
+def _dated(value: str, moment: datetime) -> dict[str, Any]:
+    stamp = stix_timestamp(moment)
+    return {**indicator(value), "created": stamp, "modified": stamp, "valid_from": stamp}
+
+
+def test_an_envelope_signed_before_the_revocation_still_opens(world: World) -> None:
+    bundle = make_bundle([_dated("198.51.100.1", NOW - timedelta(days=3))])
     before = world.fr.seal(bundle, [world.in_.party], now=NOW - timedelta(days=2))
     world.in_.pin(world.fr.party.with_signing_key(revoked_at(NOW - timedelta(days=1))))
     assert world.in_.open(before.artifact).header.issued_at == NOW - timedelta(days=2)
@@ -982,3 +989,24 @@ def test_a_gap_too_large_to_be_lost_envelopes_is_never_accepted(world: World, se
     forged = with_hints(forged, sequences={"cert-in": 20_002, "cert-de": 1})
     rejected = world.in_.rejects(forged, RejectReason.SEQUENCE_GAP, accept_gap=True)
     assert "missing sequence numbers 1-20001" in str(rejected) and "cannot be accepted" in str(rejected)
+
+
+# -- objects dated after their envelope -------------------------------------------------------
+
+
+def test_an_object_dated_after_its_envelope_was_issued_is_refused(world: World) -> None:
+    """Indicator ids are predictable (uuidv5); a version dated ahead would stay current against
+    every real version of the id to come."""
+    ahead = stix_timestamp(NOW + timedelta(days=365))
+    obj = {**_dated("198.51.100.1", NOW - timedelta(days=1)), "modified": ahead}
+    sealed = world.de.seal(make_bundle([obj]), [world.in_.party])
+    rejected = world.in_.rejects(sealed.artifact, RejectReason.INVALID_STIX)
+    assert (
+        rejected.detail.startswith(f"{obj['id']}: ") and f"{ahead} is after the envelope" in rejected.detail
+    )
+
+
+def test_an_object_dated_within_the_clock_skew_of_its_envelope_opens(world: World) -> None:
+    obj = _dated("198.51.100.1", NOW + timedelta(minutes=4))
+    sealed = world.fr.seal(make_bundle([obj]), [world.in_.party])
+    assert world.in_.open(sealed.artifact).bundle["objects"][0]["modified"] == obj["modified"]

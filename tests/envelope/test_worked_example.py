@@ -84,7 +84,7 @@ def open_as(agency: str, decryption_key: dict[str, str]) -> OpenedEnvelope:
         decryption_keys={decryption_key["kid"]: decryption_key},
         keyrings={"cert-fr": keyring("cert-fr", SENDER_SIGNING, SENDER_ENCRYPTION)},
         now=ISSUED_AT,
-        seen_envelope=lambda envelope_id: False,
+        seen_envelope=lambda sender, envelope_id: False,
         channel_state=lambda sender: None,
         validate_bundle=validate_bundle,
     )

@@ -38,3 +38,49 @@ def test_an_old_store_is_upgraded_keeping_its_sent_log(tmp_path: Path) -> None:
         ]
         assert store.requests.sealed_object_ids("none", "x") == set()
         assert conn.execute("SELECT object_ids FROM sent_envelopes").fetchone() == ('["indicator--1"]',)
+
+
+def test_a_version_4_store_keys_received_envelopes_per_sender_keeping_them(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrations.apply_migrations(conn, migrations.MIGRATIONS[:4]) == 4
+    conn.execute(
+        "INSERT INTO envelopes_in (envelope_id, partner, sender, sequence, digest, issued_at, "
+        "received_at, signer_kid, signer_thumbprint, bundle_id, object_count, artifact_id, "
+        "jws_deflated) VALUES ('e1', 'cert-fr', 'cert-fr', 1, 'd', 't', 't', 'k', 'th', "
+        "'bundle--1', 1, 'artifact--1', x'00')"
+    )
+    conn.execute(
+        "INSERT INTO receipts_owed (envelope_id, partner, digest, accepted_at) "
+        "VALUES ('e1', 'cert-fr', 'd', 't')"
+    )
+    conn.execute(
+        "INSERT INTO object_sources (object_id, version, envelope_id, partner, received_at) "
+        "VALUES ('indicator--1', 'v1', 'e1', 'cert-fr', 't')"
+    )
+    conn.close()
+
+    with Store(path) as store:
+        assert store.db.schema_version == 5
+        assert store.db.integrity_check() == "ok"
+        assert store.inbound.seen_envelope("cert-fr", "e1")
+        assert not store.inbound.seen_envelope("cert-de", "e1")
+        assert store.inbound.accepted_artifact("cert-fr", "artifact--1")
+        assert not store.inbound.accepted_artifact("cert-de", "artifact--1")
+        conn = store.db.conn
+        # The same id from another sender now fits beside it, in every table keyed by it.
+        with store.db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO envelopes_in SELECT 'e1', 'cert-de', 'cert-de', sequence, digest, "
+                "issued_at, received_at, signer_kid, signer_thumbprint, bundle_id, object_count, "
+                "artifact_id, jws_deflated FROM envelopes_in"
+            )
+            tx.execute(
+                "INSERT INTO receipts_owed (envelope_id, partner, digest, accepted_at) VALUES ('e1', 'cert-de', 'd', 't')"
+            )
+            tx.execute(
+                "INSERT INTO object_sources (object_id, version, envelope_id, partner, received_at) "
+                "VALUES ('indicator--1', 'v1', 'e1', 'cert-de', 't')"
+            )
+        assert conn.execute("SELECT COUNT(*) FROM receipts_owed").fetchone() == (2,)
+        assert conn.execute("SELECT COUNT(*) FROM object_sources").fetchone() == (2,)

@@ -137,6 +137,27 @@ def test_the_creator_may_version_an_object_another_partner_relayed_first(tmp_pat
         assert _current(store, OID)[:2] == ("2026-02-01T00:00:00.000000Z", "cert-jp")
 
 
+def test_the_creators_version_outranks_a_later_dated_relayed_copy(tmp_path: Path) -> None:
+    """A relay that gets an id in first, dated a little after the creator's version, must not
+    keep the creator's own word out of the current view; the creator's later versions then
+    move on as usual, and an older one of its own does not go back."""
+    with Store(tmp_path / "s.sqlite") as store:
+        _write(store, [indicator(OID, V2, created_by_ref=JP_IDENTITY, revoked=True)], "e1", "cert-de")
+        assert (
+            _store(
+                store, [indicator(OID, V1, created_by_ref=JP_IDENTITY)], "e2", "cert-jp", JP_IDENTITY
+            ).not_applied
+            == []
+        )
+        assert _current(store, OID) == ("2026-01-01T00:00:00.000000Z", "cert-jp", 0)
+        assert [cur for _, cur, _ in _rows(store, OID)] == [1, 0]
+        _store(store, [indicator(OID, V3, created_by_ref=JP_IDENTITY)], "e3", "cert-jp", JP_IDENTITY)
+        assert _current(store, OID)[:2] == ("2026-03-01T00:00:00.000000Z", "cert-jp")
+        older = indicator(OID, "2026-01-15T00:00:00.000Z", created_by_ref=JP_IDENTITY)
+        assert _store(store, [older], "e4", "cert-jp", JP_IDENTITY).not_applied == []
+        assert _current(store, OID)[:2] == ("2026-03-01T00:00:00.000000Z", "cert-jp")
+
+
 def test_a_partner_may_update_its_own_identity_object(tmp_path: Path) -> None:
     first = {
         "type": "identity",
