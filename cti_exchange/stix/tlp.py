@@ -205,14 +205,37 @@ def stated_tlp(marking: dict[str, Any]) -> tuple[str, str] | None:
 def tlp_markings_defined_in(objects: Iterable[dict[str, Any]]) -> dict[str, Tlp]:
     """Marking-definitions among `objects` that state a TLP level under an id of their own.
     A level that does not parse counts as TLP:RED: an unknown TLP is never read as a lower one."""
-    found: dict[str, Tlp] = {}
+    return {mid: level for mid, level in marking_levels(objects).items() if level is not None}
+
+
+def marking_levels(objects: Iterable[dict[str, Any]]) -> dict[str, Tlp | None]:
+    """Every marking-definition among `objects` by id: the TLP it states (TLP:RED if the level
+    does not parse), or None for a marking that states no TLP (a statement, a copyright)."""
+    found: dict[str, Tlp | None] = {}
     for obj in objects:
         if not isinstance(obj, dict) or obj.get("type") != "marking-definition":
             continue
+        if not isinstance(obj.get("id"), str):
+            continue
         stated = stated_tlp(obj)
-        if stated is not None and isinstance(obj.get("id"), str):
-            try:
-                found[obj["id"]] = Tlp.parse(stated[0])
-            except ValueError:
-                found[obj["id"]] = Tlp.RED
+        try:
+            found[obj["id"]] = None if stated is None else Tlp.parse(stated[0])
+        except ValueError:
+            found[obj["id"]] = Tlp.RED
     return found
+
+
+def refs_beyond_tlp(obj: dict[str, Any]) -> list[str]:
+    """The marking refs of an object (object-level and granular) that are not predefined TLP
+    ids: custom markings whose meaning only their marking-definition tells. Fast for the usual
+    object with one TLP ref and no granular markings."""
+    refs = obj.get("object_marking_refs")
+    granular = obj.get("granular_markings")
+    if not granular and (
+        not refs or (isinstance(refs, list) and len(refs) == 1 and refs[0] in _BY_MARKING_ID)
+    ):
+        return []
+    found = list(refs) if isinstance(refs, list) else []
+    if isinstance(granular, list):
+        found += [g.get("marking_ref") for g in granular if isinstance(g, dict)]
+    return [r for r in found if isinstance(r, str) and canonical_marking_id(r) not in _BY_MARKING_ID]

@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from cti_exchange.stix.tlp import Tlp, marking_levels, refs_beyond_tlp
 from cti_exchange.store.projection import PROJECTED_COLUMNS, project
 
 _LOOKUP_CHUNK = 500
@@ -65,6 +66,7 @@ _Version = tuple[Any, ...]
 _STATUS = slice(4, 8)
 # Where created_by_ref sits in a projected row (object_id, version, *PROJECTED_COLUMNS).
 _CREATED_BY = 2 + PROJECTED_COLUMNS.index("created_by_ref")
+_TLP = 2 + PROJECTED_COLUMNS.index("tlp")
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,41 @@ def creator_reclaims(current: _Version, object_id: str, partner: str, partner_id
     )
 
 
+def _stored_marking_levels(conn: sqlite3.Connection, marking_ids: list[str]) -> dict[str, Tlp | None]:
+    found: dict[str, Tlp | None] = {}
+    for start in range(0, len(marking_ids), _LOOKUP_CHUNK):
+        chunk = marking_ids[start : start + _LOOKUP_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT json FROM objects WHERE object_id IN ({marks}) AND is_current = 1",  # noqa: S608 - placeholders only
+            chunk,
+        )
+        found |= marking_levels(json.loads(row[0]) for row in rows)
+    return found
+
+
+def _with_custom_markings(
+    conn: sqlite3.Connection,
+    projected: list[tuple[tuple[Any, ...], dict[str, Any]]],
+    custom: dict[int, list[str]],
+) -> None:
+    """The TLP column of objects that carry custom markings, read from their marking-definitions
+    (in the same bundle, or stored from an earlier one). A marking nobody defined counts as
+    TLP:RED, so content marked in a way we cannot read is never exported or re-shared as if it
+    carried no TLP."""
+    levels = marking_levels(obj for _, obj in projected)
+    wanted = sorted({ref for refs in custom.values() for ref in refs} - levels.keys())
+    if wanted:
+        levels |= _stored_marking_levels(conn, wanted)
+    for index, refs in custom.items():
+        row, obj = projected[index]
+        found = [level for level in (levels.get(ref, Tlp.RED) for ref in refs) if level is not None]
+        if row[_TLP] is not None:
+            found.append(Tlp(row[_TLP]))
+        if found:
+            projected[index] = ((*row[:_TLP], Tlp.strictest(found).value, *row[_TLP + 1 :]), obj)
+
+
 def write_objects(
     conn: sqlite3.Connection,
     objects: Iterable[dict[str, Any]],
@@ -136,6 +173,9 @@ def write_objects(
     newer versions were not made current because `partner` does not own the object
     (`partner_identity`: the STIX identity its signed key document names, if any)."""
     projected = [(project(obj), obj) for obj in objects]
+    custom = {index: refs for index, (_, obj) in enumerate(projected) if (refs := refs_beyond_tlp(obj))}
+    if custom:
+        _with_custom_markings(conn, projected, custom)
     existing = _existing_versions(conn, list({row[0] for row, _ in projected}))
     result = StoredObjects()
     inserts = []

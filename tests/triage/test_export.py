@@ -14,6 +14,7 @@ from stix2validator import ValidationOptions, validate_instance
 
 from cti_exchange.exporters import sids
 from cti_exchange.exporters.ids_rules import content, message
+from cti_exchange.stix.tlp import Tlp
 from cti_exchange.store.store import Store
 from tests.conftest import Agency
 from tests.triage.conftest import FR_IDENTITY, identity, indicator, put, store_path
@@ -301,3 +302,50 @@ def test_export_usage_errors(soc: Agency, tmp_path: Path) -> None:
     assert (rules_dir / "cti-exchange.rules").read_text().startswith("# TLP:AMBER")
     empty = soc.run("export", "--status", "rejected")
     assert empty.exit_code == 0 and "nothing matched" in empty.stderr
+
+
+CUSTOM_RED = "marking-definition--3a1f0c5e-2b1d-4c7a-9f3e-0d6c1b2a7e11"
+CUSTOM_STATEMENT = "marking-definition--7c2e9b44-1f0a-4d3b-8e6f-5a9d2c3b1e20"
+
+
+def _custom(value: str, *refs: str) -> dict[str, object]:
+    return {**indicator(value), "object_marking_refs": list(refs)}
+
+
+def test_a_tlp_stated_by_a_custom_marking_or_an_unknown_marking_gates_the_export(cert_in: Agency) -> None:
+    """A partner's own marking-definition saying TLP:RED (in this envelope or an earlier one),
+    or a marking nobody defined, must not leave our store as if it carried no TLP."""
+    red = {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": CUSTOM_RED,
+        "created": "2026-01-01T00:00:00.000Z",
+        "definition_type": "tlp",
+        "definition": {"tlp": "red"},
+    }
+    statement = {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": CUSTOM_STATEMENT,
+        "created": "2026-01-01T00:00:00.000Z",
+        "definition_type": "statement",
+        "definition": {"statement": "Copyright CERT-FR"},
+    }
+    put(cert_in, [red, statement, _custom("same-bundle.example", CUSTOM_RED)])
+    put(cert_in, [_custom("earlier-bundle.example", CUSTOM_RED, CUSTOM_STATEMENT)])
+    undefined = "marking-definition--00000000-0000-4000-8000-000000000001"
+    put(cert_in, [_custom("undefined-marking.example", undefined)])
+    put(cert_in, [_custom("statement-only.example", CUSTOM_STATEMENT, Tlp.GREEN.marking_id)])
+    conn = sqlite3.connect(store_path(cert_in))
+    levels = dict(conn.execute("SELECT value, tlp FROM objects WHERE type = 'indicator'").fetchall())
+    conn.close()
+    assert levels == {
+        "same-bundle.example": "red",
+        "earlier-bundle.example": "red",
+        "undefined-marking.example": "red",
+        "statement-only.example": "green",
+    }
+    cert_in.run("triage", "accept", *levels)
+    refused = cert_in.run("export")
+    assert refused.exit_code == 8 and "TLP:RED" in refused.stderr
+    assert _body(_export(cert_in, "--max-tlp", "amber")) == ["statement-only.example"]
