@@ -223,6 +223,22 @@ def _misplaced(opened: OpenedEnvelope, partner: PartnerConfig) -> EnvelopeReject
     return misplaced
 
 
+def _open(artifact: dict[str, Any], ctx: ReceiverContext) -> OpenedEnvelope:
+    """open_envelope, with an unforeseen failure (a bug some input trips) turned into a
+    rejection: otherwise that one envelope would stop every later pull at the same place."""
+    try:
+        return open_envelope(artifact, ctx)
+    except EnvelopeRejected:
+        raise
+    except Exception as exc:
+        raise EnvelopeRejected(
+            RejectReason.MALFORMED_ENVELOPE,
+            f"opening failed unexpectedly ({type(exc).__name__}); kept in quarantine: "
+            "`cti-exchange quarantine show ID --artifact > a.json` and "
+            "`cti-exchange open a.json --dry-run --debug` show why",
+        ) from exc
+
+
 def _process(
     store: Store,
     ctx: ReceiverContext,
@@ -248,7 +264,7 @@ def _process(
         outcome.skipped += 1
         return 1
     try:
-        opened = open_envelope(obj, ctx)
+        opened = _open(obj, ctx)
     except EnvelopeRejected as rejected:
         if rejected.reason is RejectReason.NOT_ADDRESSED_TO_US:
             store.inbound.mark_processed(origin, "not-for-us")
@@ -295,7 +311,7 @@ def _retry_held_envelopes(
             if artifact is None:
                 continue
             try:
-                opened = open_envelope(artifact, ctx)
+                opened = _open(artifact, ctx)
             except EnvelopeRejected as rejected:
                 if rejected.reason is not RejectReason.SEQUENCE_GAP:
                     store.inbound.resolve_quarantine(
