@@ -76,17 +76,34 @@ class NotApplied:
     object_id: str
     version: str
     owner: str  # the partner whose version stays current
+    kind: str = "newer"  # or "different-content": a stored version's id and date, other content
+
+
+NEWER = "newer"
+DIFFERENT_CONTENT = "different-content"
 
 
 def not_applied_summary(not_applied: list[NotApplied]) -> str | None:
-    """One line on newer versions kept but not applied, or None if there were none."""
+    """One line on versions not applied, or None if there were none."""
     if not not_applied:
         return None
-    owners = ", ".join(sorted({n.owner for n in not_applied}))
-    return (
-        f"{len(not_applied)} newer version(s) of objects shared by {owners}: kept, not applied "
-        f"(only the partner that shared an object, or its creator, updates it)"
-    )
+    parts = []
+    newer = [n for n in not_applied if n.kind == NEWER]
+    if newer:
+        parts.append(
+            f"{len(newer)} newer version(s) of objects shared by {_owners(newer)}: kept, not applied"
+        )
+    different = [n for n in not_applied if n.kind == DIFFERENT_CONTENT]
+    if different:
+        parts.append(
+            f"{len(different)} copy(ies) of versions shared by {_owners(different)} with other "
+            "content: not recorded as a source (the envelope archive keeps them)"
+        )
+    return "; ".join(parts) + " (only the partner that shared an object, or its creator, updates it)"
+
+
+def _owners(not_applied: list[NotApplied]) -> str:
+    return ", ".join(sorted({n.owner for n in not_applied}))
 
 
 @dataclass
@@ -106,6 +123,23 @@ def _existing_versions(conn: sqlite3.Connection, object_ids: list[str]) -> dict[
             chunk,
         ):
             found.setdefault(row[0], []).append(tuple(row[1:]))
+    return found
+
+
+def _stored_objects(conn: sqlite3.Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """The stored content of (object id, version) pairs, parsed."""
+    wanted = set(keys)
+    found: dict[tuple[str, str], Any] = {}
+    object_ids = sorted({object_id for object_id, _ in wanted})
+    for start in range(0, len(object_ids), _LOOKUP_CHUNK):
+        chunk = object_ids[start : start + _LOOKUP_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        for object_id, version, text in conn.execute(
+            f"SELECT object_id, version, json FROM objects WHERE object_id IN ({marks})",  # noqa: S608 - placeholders only
+            chunk,
+        ):
+            if (object_id, version) in wanted:
+                found[(object_id, version)] = json.loads(text)
     return found
 
 
@@ -181,7 +215,7 @@ def write_objects(
     inserts = []
     fresh = []
     demote = []
-    sources = []
+    same_version: list[tuple[str, str, str, dict[str, Any]]] = []
     for row, obj in projected:
         object_id, version = row[0], row[1]
         known = existing.get(object_id)
@@ -190,8 +224,8 @@ def write_objects(
             existing[object_id] = [(version, 1, partner, row[_CREATED_BY], *status)]
             fresh.append((*row, envelope_id, partner, received_at, object_json(obj)))
             continue
-        elif any(v[0] == version for v in known):
-            sources.append((object_id, version, envelope_id, partner, received_at))
+        elif (same := next((v for v in known if v[0] == version), None)) is not None:
+            same_version.append((object_id, version, same[2], obj))
             continue
         else:
             current = next((v for v in known if v[1] == 1), None)
@@ -221,6 +255,18 @@ def write_objects(
     if demote:
         # After the inserts: a version superseded within this same batch is in the table now.
         conn.executemany("UPDATE objects SET is_current = 0 WHERE object_id = ? AND version = ?", demote)
+    sources = []
+    if same_version:
+        # After the inserts: a version first stored by this same batch is in the table now.
+        stored = _stored_objects(conn, [(o, v) for o, v, _, _ in same_version])
+        for object_id, version, owner, obj in same_version:
+            if stored.get((object_id, version)) == obj:
+                sources.append((object_id, version, envelope_id, partner, received_at))
+            else:
+                # Same id and date, other content: not the same version, and a partner echoing
+                # an id must not become a source of what it did not send (sightings go to
+                # sources). The envelope archive keeps what it sent.
+                result.not_applied.append(NotApplied(object_id, version, owner, DIFFERENT_CONTENT))
     if sources:
         conn.executemany(
             "INSERT OR IGNORE INTO object_sources (object_id, version, envelope_id, partner, "

@@ -391,7 +391,12 @@ def test_a_partner_cannot_revoke_another_partners_indicator(trio: Trio, tmp_path
     code, verdict, stderr = open_json(cert_fr, from_de)
     assert code == 0, stderr  # a valid envelope from a pinned partner: accepted and stored
     assert verdict["versions_not_applied"] == [
-        {"object_id": original["id"], "version": "2026-11-24T10:00:00.000000Z", "owner": "cert-in"}
+        {
+            "object_id": original["id"],
+            "version": "2026-11-24T10:00:00.000000Z",
+            "owner": "cert-in",
+            "kind": "newer",
+        }
     ]
     again = original | {"modified": "2026-11-25T10:00:00.000Z", "description": "rewritten"}
     second = seal(cert_de, bundle_file(tmp_path, "de2.json", make_bundle([again])), "cert-fr", name="e3.json")

@@ -5,7 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cti_exchange.store.objects import NotApplied, StoredObjects, write_objects
+from cti_exchange.store.objects import (
+    DIFFERENT_CONTENT,
+    NotApplied,
+    StoredObjects,
+    not_applied_summary,
+    write_objects,
+)
 from cti_exchange.store.store import Store
 
 IDENTITY = "identity--f7057009-c6c7-5705-914f-068f8d8b4ab1"
@@ -88,6 +94,26 @@ def test_the_same_version_from_another_source_is_recorded_once(tmp_path: Path) -
         assert len(_rows(store, OID)) == 1
         sources = store.db.conn.execute("SELECT partner FROM object_sources").fetchall()
         assert sources == [("cert-jp",)]
+
+
+def test_the_same_version_with_other_content_is_not_recorded_as_a_source(tmp_path: Path) -> None:
+    """A partner echoing an id and date with content of its own did not send that version:
+    it must not become a source (sightings of the object would go to it)."""
+    with Store(tmp_path / "s.sqlite") as store:
+        _write(store, [indicator(OID, V1)], "e1", "cert-fr")
+        echoed = indicator(OID, V1, value="198.51.100.200")
+        stored = _store(store, [echoed], "e2", "cert-jp", JP_IDENTITY)
+        assert stored.not_applied == [
+            NotApplied(OID, "2026-01-01T00:00:00.000000Z", "cert-fr", DIFFERENT_CONTENT)
+        ]
+        assert store.db.conn.execute("SELECT COUNT(*) FROM object_sources").fetchone() == (0,)
+        assert "1 copy(ies) of versions shared by cert-fr with other content" in str(
+            not_applied_summary(stored.not_applied)
+        )
+        # The same content with its keys in another order is the same version.
+        reordered = dict(reversed(list(indicator(OID, V1).items())))
+        assert _store(store, [reordered], "e3", "cert-jp", JP_IDENTITY).not_applied == []
+        assert store.db.conn.execute("SELECT partner FROM object_sources").fetchall() == [("cert-jp",)]
 
 
 def test_revocation_is_applied(tmp_path: Path) -> None:
