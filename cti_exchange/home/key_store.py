@@ -3,6 +3,10 @@
 - `public.json`: our key ring (public JWKs with status), not secret;
 - `private.jwe`: every private key we hold, encrypted with the passphrase (mode 0600).
 
+Before the keys are read or written, the profile home (the parent of `keys/`) and `keys/`
+must belong to us or root and be writable by nobody else: whoever can write there can swap
+our keys.
+
 See keys/README.md for the layout and the rotation procedure.
 """
 
@@ -16,6 +20,7 @@ from cti_exchange.errors import KeyStoreError
 from cti_exchange.home.safe_files import (
     PRIVATE_FILE_MODE,
     atomic_write,
+    check_private_dir,
     check_private_file,
     create_exclusive,
     ensure_private_dir,
@@ -46,6 +51,7 @@ class KeyStore:
     def unlock(self, passphrase: str) -> PrivateKeys:
         from cti_exchange.keys.protection import unprotect_private_keys  # jwcrypto: only here
 
+        self._check_dirs()
         check_private_file(self.private_path, what="private key file")
         blob = read_bytes(self.private_path, what="private key file")
         keys = unprotect_private_keys(blob, passphrase, source=str(self.private_path))
@@ -55,7 +61,8 @@ class KeyStore:
         """First write of a key store; refuses to overwrite anything that exists."""
         from cti_exchange.keys.protection import protect_private_keys
 
-        ensure_private_dir(self.dir)
+        ensure_private_dir(self.dir.parent, what="profile home")
+        ensure_private_dir(self.dir, what="key directory")
         try:
             create_exclusive(
                 self.private_path,
@@ -74,6 +81,7 @@ class KeyStore:
         whose private half is missing."""
         from cti_exchange.keys.protection import protect_private_keys
 
+        self._check_dirs()
         atomic_write(
             self.private_path,
             protect_private_keys(list(private_keys.values()), passphrase),
@@ -83,7 +91,12 @@ class KeyStore:
 
     def save_keyring(self, keyring: Keyring) -> None:
         """Status-only changes (revocation) need no private key and no passphrase."""
+        self._check_dirs()
         atomic_write(self.public_path, _ring_bytes(keyring), 0o644)
+
+    def _check_dirs(self) -> None:
+        check_private_dir(self.dir.parent, what="profile home")
+        check_private_dir(self.dir, what="key directory")
 
 
 def _ring_bytes(keyring: Keyring) -> bytes:

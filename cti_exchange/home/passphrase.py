@@ -12,8 +12,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from cti_exchange.errors import AuthError, ConfigError
-from cti_exchange.home.safe_files import check_private_file
+from cti_exchange.errors import AuthError
+from cti_exchange.home.safe_files import check_private_file, read_text
 
 PASSPHRASE_ENV = "CTI_EXCHANGE_PASSPHRASE"  # noqa: S105 - the name of a variable
 PASSPHRASE_FILE_ENV = "CTI_EXCHANGE_PASSPHRASE_FILE"  # noqa: S105 - ditto
@@ -28,11 +28,7 @@ def read_passphrase(
     if file_name:
         path = Path(file_name)
         check_private_file(path, what="passphrase file")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read passphrase file {path}: {exc.strerror}") from None
-        passphrase = text.rstrip("\r\n")
+        passphrase = read_text(path, what="passphrase file").rstrip("\r\n")
     elif env.get(PASSPHRASE_ENV):
         passphrase = env[PASSPHRASE_ENV]
     elif sys.stdin.isatty():

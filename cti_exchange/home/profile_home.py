@@ -120,7 +120,7 @@ class ProfileHome:
             pass  # a read-only home still works, it just validates every time
 
     def create_profile(self, profile: Profile) -> None:
-        ensure_private_dir(self.root)
+        ensure_private_dir(self.root, what="profile home")
         content = self._profile_bytes(profile)
         try:
             create_exclusive(self.config_path, content, 0o600)
@@ -195,7 +195,7 @@ class ProfileHome:
 
     def save_partner_keys(self, name: str, keyring: Keyring, signed_document: bytes) -> str:
         """Keeps the partner's ring and, as evidence, the signed document it came in."""
-        ensure_private_dir(self.partners_dir)
+        ensure_private_dir(self.partners_dir, what="partner key directory")
         path = self.partner_keys_path(name)
         atomic_write(
             path,

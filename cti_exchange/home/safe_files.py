@@ -28,12 +28,41 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def ensure_private_dir(directory: Path) -> None:
-    """Creates `directory` (and parents) with mode 0700; tightens an existing one we own."""
+def ensure_private_dir(directory: Path, *, what: str = "directory") -> None:
+    """Creates `directory` (and parents) with mode 0700; tightens an existing one we own and
+    refuses one that someone else could write into (see check_private_dir)."""
     directory.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
-    mode = stat.S_IMODE(directory.stat().st_mode)
-    if mode & 0o077:
+    info = directory.stat()
+    if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) & 0o077:
         os.chmod(directory, PRIVATE_DIR_MODE)
+    check_private_dir(directory, what=what)
+
+
+def check_private_dir(directory: Path, *, what: str) -> None:
+    """Refuses a directory that anyone but us and root could write into: they could swap the
+    files in it or plant links there. A symlink is followed and its target judged, and the
+    parents are not judged at all: users legitimately reach a home through links (~/.local ->
+    /data/...), and a link to `keys/` lies in the home, which is judged itself."""
+    try:
+        info = directory.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {directory} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot inspect {what} {directory}: {exc.strerror}") from None
+    me = os.geteuid()
+    if not stat.S_ISDIR(info.st_mode):
+        raise ConfigError(f"{what} {directory} is not a directory")
+    if info.st_uid not in (me, 0):
+        raise ConfigError(
+            f"{what} {directory} belongs to user {info.st_uid}, who could replace the files in it",
+            hint=f"use a directory of your own (user {me}), or have root `chown {me} {directory}`",
+        )
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o022:
+        raise ConfigError(
+            f"{what} {directory} is writable by group or others (mode {mode:04o})",
+            hint=f"run `chmod 700 {directory}` and check that nobody replaced the files in it",
+        )
 
 
 def atomic_write(path: Path, data: bytes, mode: int = PRIVATE_FILE_MODE) -> None:
@@ -55,32 +84,49 @@ def atomic_write(path: Path, data: bytes, mode: int = PRIVATE_FILE_MODE) -> None
 
 def create_exclusive(path: Path, data: bytes, mode: int = PRIVATE_FILE_MODE) -> None:
     """Creates `path` with `data`; fails if it already exists (never overwrites)."""
-    tmp = path.with_name(f".{path.name}.new")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    # mkstemp: a random name opened O_EXCL|O_NOFOLLOW, so a link planted in the directory is
+    # never written through.
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".new")
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        # link() fails with FileExistsError if the target exists: an atomic create-if-absent.
-        os.link(tmp, path)
+        # link() fails with FileExistsError if the target exists (a symlink included): an
+        # atomic create-if-absent.
+        os.link(tmp_name, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+            os.unlink(tmp_name)
     fsync_dir(path.parent)
 
 
 def check_private_file(path: Path, *, what: str) -> None:
-    """Refuses a secret-bearing file that group or others can read or write.
+    """Refuses a secret-bearing file that is a symlink, belongs to someone else, or that group
+    or others can read or write.
 
     A file whose group bits are an ACL mask is judged by its ACL: it passes when it is ours or
     root's, nobody else has a mode bit, and only we are named in it. That is how systemd
     hands over credentials (`LoadCredential=`, see docs/OPERATIONS.md)."""
     try:
-        info = path.stat()
+        info = os.lstat(path)
     except FileNotFoundError:
         raise KeyStoreError(f"{what} {path} does not exist") from None
+    except OSError as exc:
+        raise KeyStoreError(f"cannot inspect {what} {path}: {exc.strerror}") from None
+    if stat.S_ISLNK(info.st_mode) and not _is_our_pipe(path):
+        # Its target's owner and mode say nothing about who can re-point the link.
+        raise KeyStoreError(
+            f"{what} {path} is a symbolic link",
+            hint="replace the link by the file itself (mode 0600)",
+        )
+    me = os.geteuid()
+    if info.st_uid not in (me, 0):
+        raise KeyStoreError(
+            f"{what} {path} belongs to user {info.st_uid}, who can read and change it",
+            hint=f"use a file of your own (user {me}, mode 0600)",
+        )
     mode = stat.S_IMODE(info.st_mode)
     if not mode & 0o077:
         return
@@ -88,15 +134,22 @@ def check_private_file(path: Path, *, what: str) -> None:
     acl = None if mode & 0o007 else read_acl(path)
     if acl is None:
         raise KeyStoreError(f"{what} {path} is readable by group or others (mode {mode:04o})", hint=hint)
-    me = os.geteuid()
     others = others_with_access(acl, {me, 0})  # root reads every file anyway
-    if info.st_uid not in (me, 0):
-        others.insert(0, f"its owner (user {info.st_uid})")
     if others:
         raise KeyStoreError(
             f"{what} {path} is readable by {', '.join(others)} through its ACL (mode {mode:04o})",
             hint=f"{hint}; `getfacl {path}` shows the ACL",
         )
+
+
+def _is_our_pipe(path: Path) -> bool:
+    """`/dev/fd/N` from the shell's process substitution (`<(pass show cti-exchange)`): a link
+    to a pipe only this process holds, which nobody can re-point or read after us."""
+    try:
+        target = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISFIFO(target.st_mode) and target.st_uid == os.geteuid()
 
 
 def read_text(path: Path, *, what: str) -> str:
@@ -105,7 +158,9 @@ def read_text(path: Path, *, what: str) -> str:
     except FileNotFoundError:
         raise ConfigError(f"{what} {path} does not exist") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{what} {path} is not UTF-8 text (byte {exc.start})") from None
+        raise ConfigError(
+            f"{what} {path} is not UTF-8 text (byte {exc.start})", hint="save it as UTF-8"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
 
