@@ -19,6 +19,7 @@ from cti_exchange.keys.pinning import KeyUpdate, merge_key_update, pin_first_key
 from cti_exchange.profile.model import PartnerConfig, TaxiiSettings
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.taxii.endpoint import refuse_credentials_in_url
+from cti_exchange.taxii.secrets import refuse_our_own_secrets
 
 
 def get_partner(home: ProfileHome, name: str) -> PartnerConfig:
@@ -146,6 +147,14 @@ def configure_partner(
     changes = {k: v for k, v in (taxii_changes or {}).items() if v is not None}
     if "api_root" in changes:
         refuse_credentials_in_url(changes["api_root"], partner=name)  # refused before it is saved
+    # Only what is being set is judged: a bad value already in config.toml is refused when used,
+    # and must not stop the command that replaces it.
+    refuse_our_own_secrets(
+        partner=name,
+        base_dir=home.root,
+        secret_env=changes.get("secret_env"),
+        secret_file=changes.get("secret_file"),
+    )
     if changes:
         if partner.taxii is None:
             if "api_root" not in changes:

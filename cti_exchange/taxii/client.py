@@ -20,6 +20,7 @@ from taxii2client.v21 import ApiRoot, Collection, Status
 
 from cti_exchange.errors import ConfigError, NetworkError
 from cti_exchange.failpoints import failpoint
+from cti_exchange.home.safe_files import check_private_file
 from cti_exchange.profile.model import TaxiiSettings
 from cti_exchange.taxii.endpoint import check_url_is_safe
 from cti_exchange.taxii.retry import RequestFailed, RetryPolicy, call_with_retries
@@ -88,15 +89,8 @@ class TaxiiClient:
         self.policy = RetryPolicy(total_seconds=settings.retry_budget_seconds)
         verify: bool | str = True
         if settings.ca_bundle:
-            verify = str(_resolve(settings.ca_bundle, base_dir))
-        cert: tuple[str, str] | str | None = None
-        if settings.client_cert:
-            cert_path = str(_resolve(settings.client_cert, base_dir))
-            cert = (
-                (cert_path, str(_resolve(settings.client_key, base_dir)))
-                if settings.client_key
-                else cert_path
-            )
+            verify = str(_tls_file(settings.ca_bundle, base_dir, partner=partner, option="--ca-bundle"))
+        cert = _client_certificate(settings, base_dir, partner=partner)
         user = password = None
         auth: requests.auth.AuthBase | None = None
         if settings.auth == "basic":
@@ -108,6 +102,10 @@ class TaxiiClient:
         self.conn = _HTTPConnection(
             user=user, password=password, verify=verify, version="2.1", auth=auth, cert=cert
         )
+        # TAXII 2.1 servers have no use for redirects, and following one could take our
+        # credentials or envelopes to another host, or to plain HTTP: requests raises
+        # TooManyRedirects at the first one instead, which retry.py reports without retrying.
+        self.conn.session.max_redirects = 0
         adapter = _TimeoutAdapter(settings.timeout_seconds, verify if isinstance(verify, str) else None)
         self.conn.session.mount("http://", adapter)
         self.conn.session.mount("https://", adapter)
@@ -211,3 +209,41 @@ def _summary(status: Status) -> AddStatus:
 def _resolve(path: str | None, base_dir: Path) -> Path:
     resolved = Path(path or "").expanduser()
     return resolved if resolved.is_absolute() else base_dir / resolved
+
+
+def _tls_file(name: str, base_dir: Path, *, partner: str, option: str) -> Path:
+    """requests reports a missing CA bundle or certificate as a bare OSError on the first request,
+    which would look like a bug; checked here, it is a configuration error naming the file."""
+    path = _resolve(name, base_dir)
+    hint = f"fix the path with `cti-exchange partners set {partner} {option} FILE`"
+    if not path.exists():
+        raise ConfigError(f"partner {partner}: {option} {path} does not exist", hint=hint)
+    if path.is_file():  # a CA bundle may also be a directory of hashed certificates
+        try:
+            path.open("rb").close()
+        except OSError as exc:
+            raise ConfigError(f"partner {partner}: cannot read {option} {path}: {exc.strerror}") from None
+    return path
+
+
+def _client_certificate(
+    settings: TaxiiSettings, base_dir: Path, *, partner: str
+) -> tuple[str, str] | str | None:
+    """The mutual-TLS certificate and its private key, which must be as private as our own keys."""
+    if not settings.client_cert:
+        if settings.client_key:
+            raise ConfigError(
+                f"partner {partner}: --client-key is set without --client-cert",
+                hint=f"give both: `cti-exchange partners set {partner} --client-cert FILE --client-key FILE`",
+            )
+        return None
+    cert_path = _tls_file(settings.client_cert, base_dir, partner=partner, option="--client-cert")
+    if not settings.client_key:
+        # Without a key file, ssl reads the private key from the certificate file itself.
+        check_private_file(
+            cert_path, what=f"partner {partner}: the TLS client certificate and key (--client-cert)"
+        )
+        return str(cert_path)
+    key_path = _resolve(settings.client_key, base_dir)
+    check_private_file(key_path, what=f"partner {partner}: the TLS client key (--client-key)")
+    return str(cert_path), str(key_path)

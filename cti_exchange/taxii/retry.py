@@ -1,7 +1,8 @@
 """Retrying TAXII requests: exponential backoff with full jitter on connection errors,
 timeouts, truncated bodies, 429 (honouring Retry-After) and 5xx, within a bounded total time.
 
-4xx other than 408/429 are not retried: the request itself is wrong and would fail again.
+4xx other than 408/429 are not retried: the request itself is wrong and would fail again. Nor
+is a redirect: the client never follows one (see client.py), and it would come again.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 from taxii2client.exceptions import InvalidJSONError, TAXIIServiceException
@@ -68,6 +70,23 @@ def _server_text(response: requests.Response) -> str:
     return response.text[:200]
 
 
+def _redirect_target(response: requests.Response | None) -> str:
+    """Where a refused redirect pointed: without user info or query (they may carry someone's
+    credentials or tokens), nothing unprintable (the text comes from the server), and short."""
+    if response is None or not response.headers.get("Location"):
+        return "an unnamed location"
+    parts = urlsplit(urljoin(response.url or "", response.headers["Location"]))
+    netloc = parts.hostname or ""
+    if ":" in netloc:
+        netloc = f"[{netloc}]"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    shown = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    if parts.query:
+        shown += "?..."
+    return "".join(c if c.isprintable() and not c.isspace() else "?" for c in shown)[:200]
+
+
 def call_with_retries(
     action: Callable[[], T],
     *,
@@ -82,6 +101,15 @@ def call_with_retries(
         retry_after: float | None = None
         try:
             return action()
+        except requests.TooManyRedirects as exc:
+            response = exc.response
+            status = response.status_code if response is not None else 0
+            raise NetworkError(
+                f"{what}: the server redirected (HTTP {status}) to {_redirect_target(response)}, "
+                "and TAXII redirects are not followed",
+                hint="confirm the new address with the partner out of band, then set it with "
+                "`cti-exchange partners set PARTNER --api-root URL`",
+            ) from None
         except requests.HTTPError as exc:
             response = exc.response
             status = response.status_code if response is not None else 0

@@ -9,8 +9,81 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from cti_exchange.errors import ConfigError
+from cti_exchange.home.passphrase import PASSPHRASE_ENV, PASSPHRASE_FILE_ENV
 from cti_exchange.home.safe_files import check_private_file
 from cti_exchange.profile.model import TaxiiSettings
+
+# Every variable cti-exchange reads itself: the key passphrase, its file, the profile home.
+OWN_ENV_PREFIX = "CTI_EXCHANGE_"
+assert PASSPHRASE_ENV.startswith(OWN_ENV_PREFIX) and PASSPHRASE_FILE_ENV.startswith(OWN_ENV_PREFIX)
+KEYS_DIR_NAME = "keys"  # ProfileHome keeps our key store in <home>/keys
+
+
+def refuse_our_own_secrets(
+    *,
+    partner: str,
+    base_dir: Path,
+    secret_env: str | None,
+    secret_file: str | None,
+    environ: Mapping[str, str] | None = None,
+    in_config: bool = False,
+) -> None:
+    """A partner entry naming our key passphrase or a key file would send it to the partner's
+    server as its bearer token or password. Refused when the entry is set and again when it is
+    used, since config.toml can be edited by hand. Names and paths are reported, never values."""
+    env = os.environ if environ is None else environ
+    env_option, file_option = (
+        ("secret_env", "secret_file") if in_config else ("--secret-env", "--secret-file")
+    )
+    where = f" in {base_dir / 'config.toml'}" if in_config else ""
+    if secret_env and secret_env.upper().startswith(OWN_ENV_PREFIX):
+        raise ConfigError(
+            f"partner {partner}: {env_option} {secret_env}{where} names one of cti-exchange's own "
+            f"variables ({OWN_ENV_PREFIX}*), not a TAXII secret",
+            hint=f"keep the partner's TAXII password or token in another variable: "
+            f"`cti-exchange partners set {partner} --secret-env CTI_TAXII_TOKEN`",
+        )
+    if not secret_file:
+        return
+    path = Path(secret_file).expanduser()  # resolved as resolve_secret resolves it
+    if not path.is_absolute():
+        path = base_dir / path
+    hint = (
+        "put only the partner's TAXII password or token in a 0600 file outside the profile's keys "
+        f"directory: `cti-exchange partners set {partner} --secret-file FILE`"
+    )
+    keys_dir = base_dir / KEYS_DIR_NAME
+    if _inside(path, keys_dir):
+        raise ConfigError(
+            f"partner {partner}: {file_option} {secret_file}{where} is in our key directory {keys_dir}",
+            hint=hint,
+        )
+    passphrase_file = env.get(PASSPHRASE_FILE_ENV)
+    if passphrase_file and _same_file(path, Path(passphrase_file)):
+        raise ConfigError(
+            f"partner {partner}: {file_option} {secret_file}{where} is our key passphrase file "
+            f"(named by {PASSPHRASE_FILE_ENV})",
+            hint=hint,
+        )
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    # resolve() follows symbolic links; comparing inodes also catches a hard link made elsewhere.
+    if path.resolve().is_relative_to(directory.resolve()):
+        return True
+    try:
+        return any(_same_file(path, entry) for entry in directory.iterdir())
+    except OSError:
+        return False
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one does not exist (yet); comparing the resolved names was all there was
+        return False
 
 
 def resolve_secret(
@@ -23,6 +96,14 @@ def resolve_secret(
     if settings.auth == "none":
         return None
     env = os.environ if environ is None else environ
+    refuse_our_own_secrets(
+        partner=partner,
+        base_dir=base_dir,
+        secret_env=settings.secret_env,
+        secret_file=settings.secret_file,
+        environ=env,
+        in_config=True,
+    )
     if settings.secret_env:
         value = env.get(settings.secret_env)
         if value:
@@ -41,6 +122,11 @@ def resolve_secret(
             value = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"TAXII secret file {path} is not UTF-8 text (byte {exc.start})",
+                hint="write the password or token into it as plain UTF-8 text",
+            ) from None
         if not value:
             raise ConfigError(f"TAXII secret file {path} is empty")
         return value

@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 
 from cti_exchange.resources import load_schema
-from tests.conftest import Agency, make_agency, pin
+from tests.conftest import PASSPHRASE, Agency, make_agency, pin
 
 
 def test_two_agencies_exchange_and_pin_keys(partnered: tuple[Agency, Agency]) -> None:
@@ -202,3 +202,43 @@ def test_remove(partnered: tuple[Agency, Agency]) -> None:
     assert cert_fr.run("partners", "remove", "cert-in", "--yes").exit_code == 0
     assert cert_fr.run("partners", "list", "--json").json() == []
     assert not (cert_fr.home / "partners" / "cert-in.keys.json").exists()
+
+
+def test_our_passphrase_and_key_files_cannot_be_a_partner_secret(
+    partnered: tuple[Agency, Agency], tmp_path: Path
+) -> None:
+    """Named as a partner's secret, they would go to its server as the password or token."""
+    cert_fr, _ = partnered
+    base = ["partners", "set", "cert-in", "--api-root", "https://taxii.example.in/exchange/"]
+    base += ["--auth", "bearer"]
+    config = cert_fr.home / "config.toml"
+    before = config.read_text()
+    passphrase_file = tmp_path / "passphrase"
+    passphrase_file.write_text(PASSPHRASE + "\n")
+    passphrase_file.chmod(0o600)
+    keys = cert_fr.home / "keys"
+    linked = tmp_path / "innocent-looking.secret"
+    linked.symlink_to(keys / "private.jwe")
+    refused = {
+        "--secret-env CTI_EXCHANGE_PASSPHRASE": ["--secret-env", "CTI_EXCHANGE_PASSPHRASE"],
+        "--secret-env CTI_EXCHANGE_PASSPHRASE_FILE": ["--secret-env", "CTI_EXCHANGE_PASSPHRASE_FILE"],
+        "--secret-env CTI_EXCHANGE_HOME": ["--secret-env", "CTI_EXCHANGE_HOME"],
+        "--secret-file keys/private.jwe": ["--secret-file", "keys/private.jwe"],
+        f"--secret-file {keys}": ["--secret-file", str(keys / "sub" / ".." / "private.jwe")],
+        f"--secret-file {linked}": ["--secret-file", str(linked)],
+        f"--secret-file {passphrase_file}": ["--secret-file", str(passphrase_file)],
+    }
+    for label, option in refused.items():
+        result = cert_fr.run(*base, *option, env={"CTI_EXCHANGE_PASSPHRASE_FILE": str(passphrase_file)})
+        assert result.exit_code == 2, label
+        assert result.stderr.count("\n") == 1, label
+        assert "partner cert-in" in result.stderr and option[0] in result.stderr, label
+        assert "; " in result.stderr, label  # followed by how to fix it
+        assert PASSPHRASE not in result.stdout + result.stderr, label
+        assert config.read_text() == before, label  # nothing saved
+    # A file next to the passphrase file, and a CTI_ variable outside our namespace, are fine.
+    other = tmp_path / "taxii.secret"
+    other.write_text("token")
+    other.chmod(0o600)
+    ok = cert_fr.run(*base, "--secret-file", str(other), "--secret-env", "CTI_TAXII_TOKEN")
+    assert ok.exit_code == 0, ok.stderr
