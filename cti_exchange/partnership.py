@@ -18,7 +18,7 @@ from cti_exchange.keys.model import Keyring
 from cti_exchange.keys.pinning import KeyUpdate, merge_key_update, pin_first_keys
 from cti_exchange.profile.model import PartnerConfig, TaxiiSettings
 from cti_exchange.stix.tlp import Tlp
-from cti_exchange.taxii.endpoint import refuse_credentials_in_url
+from cti_exchange.taxii.endpoint import check_url_is_safe
 from cti_exchange.taxii.secrets import refuse_our_own_secrets
 
 
@@ -146,7 +146,7 @@ def configure_partner(
         partner = replace(partner, allow_red=allow_red)
     changes = {k: v for k, v in (taxii_changes or {}).items() if v is not None}
     if "api_root" in changes:
-        refuse_credentials_in_url(changes["api_root"], partner=name)  # refused before it is saved
+        check_url_is_safe(changes["api_root"], partner=name)  # refused before it is saved
     # Only what is being set is judged: a bad value already in config.toml is refused when used,
     # and must not stop the command that replaces it.
     refuse_our_own_secrets(

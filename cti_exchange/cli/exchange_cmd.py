@@ -14,6 +14,7 @@ from cti_exchange.cli.progress import progress_for
 from cti_exchange.collector import collector_paused
 from cti_exchange.errors import (
     AuthError,
+    ConfigError,
     IntegrityError,
     NetworkError,
     PartialFailure,
@@ -259,6 +260,8 @@ def raise_for_pull(result: PullResult) -> None:
             raise PartialFailure(f"pull failed for {names}")
         if any(p.auth_failed for p in errors):
             raise AuthError(f"pull failed for {names}")
+        if all(p.config_failed for p in errors):
+            raise ConfigError(f"pull failed for {names}")
         raise NetworkError(f"pull failed for {names}")
 
 

@@ -56,6 +56,7 @@ class PartnerPull:
     pages: int = 0
     error: str | None = None
     auth_failed: bool = False
+    config_failed: bool = False  # the partner entry (or a file it names) is wrong: exit 2, not 7
 
     @property
     def integrity_alerts(self) -> list[Quarantined]:
@@ -139,6 +140,7 @@ def pull_partner(
     except (NetworkError, AuthError, ConfigError) as exc:
         outcome.error = exc.diagnostics()
         outcome.auth_failed = isinstance(exc, AuthError)
+        outcome.config_failed = isinstance(exc, ConfigError)
     return outcome
 
 

@@ -101,10 +101,17 @@ def test_wrong_credentials_are_an_auth_failure(exchange: Exchange, tmp_path: Pat
 
 
 def test_plain_http_to_a_remote_host_is_refused(exchange: Exchange, tmp_path: Path) -> None:
-    exchange.fr.run("partners", "set", "cert-in", "--api-root", "http://taxii.example.org/exchange/")
-    result = exchange.fr.run("push", str(write_iocs(tmp_path / "a.csv", 2)), "--to", "cert-in")
-    assert result.exit_code == 7 or result.exit_code == 2
-    assert "plain HTTP" in result.stderr
+    """Refused as a configuration error (exit 2) when set, and when used after a hand edit."""
+    remote = "http://taxii.example.org/exchange/"
+    refused = exchange.fr.run("partners", "set", "cert-in", "--api-root", remote)
+    assert refused.exit_code == 2 and "plain HTTP" in refused.stderr
+    config = exchange.fr.home / "config.toml"
+    config.write_text(config.read_text().replace(exchange.server.api_root_url, remote))
+    assert remote in config.read_text()
+    pushed = exchange.fr.run("push", str(write_iocs(tmp_path / "a.csv", 2)), "--to", "cert-in")
+    assert pushed.exit_code == 2 and "plain HTTP" in pushed.stderr
+    pulled = exchange.fr.run("pull")
+    assert pulled.exit_code == 2 and "plain HTTP" in pulled.stderr
 
 
 def test_a_pending_status_is_followed_until_complete(
