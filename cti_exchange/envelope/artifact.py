@@ -134,8 +134,12 @@ def artifact_jwe(obj: dict[str, Any], *, max_envelope_bytes: int) -> dict[str, A
         ) from None
     if not isinstance(jwe, dict):
         raise EnvelopeRejected(RejectReason.MALFORMED_ENVELOPE, "the JWE is not a JSON object")
+    # Every envelope carries the hash (seal_bundle writes it): one without is not ours, and
+    # optional checks are checks an attacker switches off.
     expected = obj.get("hashes", {}).get("SHA-256") if isinstance(obj.get("hashes"), dict) else None
-    if expected is not None and expected != hashlib.sha256(raw).hexdigest():
+    if expected is None:
+        raise EnvelopeRejected(RejectReason.MALFORMED_ENVELOPE, "the artifact has no SHA-256 in hashes")
+    if expected != hashlib.sha256(raw).hexdigest():
         raise EnvelopeRejected(RejectReason.MALFORMED_ENVELOPE, "payload_bin does not match hashes")
     return jwe
 

@@ -151,6 +151,12 @@ def jwe_decrypt_general(
     return protected, data
 
 
+def _names_critical_extensions(jwe: dict[str, Any], protected: dict[str, Any], recipients: list[Any]) -> bool:
+    headers = [protected, jwe.get("unprotected")]
+    headers += [r.get("header") for r in recipients if isinstance(r, dict)]
+    return any(isinstance(h, dict) and "crit" in h for h in headers)
+
+
 def jwe_decrypt_compressed(
     jwe: dict[str, Any], private_keys: dict[str, dict[str, Any]]
 ) -> tuple[dict[str, Any], bytes]:
@@ -178,6 +184,10 @@ def jwe_decrypt_compressed(
         ) from None
     if not isinstance(protected, dict) or not isinstance(recipients, list):
         raise EnvelopeRejected(RejectReason.MALFORMED_ENVELOPE, "JWE members have the wrong types")
+    if _names_critical_extensions(jwe, protected, recipients):
+        # RFC 7516 section 4.1.13 (RFC 7515 section 4.1.11): a recipient must reject critical
+        # extensions it does not understand, and this profile defines none.
+        raise EnvelopeRejected(RejectReason.UNSUPPORTED_ALGORITHM, "the JWE names critical extensions (crit)")
     if protected.get("enc") != CONTENT_ENCRYPTION:
         raise EnvelopeRejected(
             RejectReason.UNSUPPORTED_ALGORITHM, f"JWE enc {protected.get('enc')!r} is not A256GCM"

@@ -39,6 +39,7 @@ from cti_exchange.envelope.seal import SealedEnvelope
 from .conftest import (
     KEYS_CREATED,
     NOW,
+    PROTECTED,
     Bundle,
     Node,
     Party,
@@ -893,6 +894,8 @@ def test_a_truncated_jws(
         lambda a: a.pop("payload_bin"),
         lambda a: a.update(payload_bin=12345),
         lambda a: a.update(hashes={"SHA-256": "00" * 32}),
+        lambda a: a.pop("hashes"),
+        lambda a: a.update(hashes={"SHA-512": "00" * 64}),
         lambda a: a["extensions"].update({next(iter(a["extensions"])): "hints"}),
     ],
     ids=[
@@ -902,6 +905,8 @@ def test_a_truncated_jws(
         "no-payload",
         "payload-not-string",
         "hash-mismatch",
+        "no-hashes",
+        "no-sha256",
         "hints-not-object",
     ],
 )
@@ -1010,3 +1015,25 @@ def test_an_object_dated_within_the_clock_skew_of_its_envelope_opens(world: Worl
     obj = _dated("198.51.100.1", NOW + timedelta(minutes=4))
     sealed = world.fr.seal(make_bundle([obj]), [world.in_.party])
     assert world.in_.open(sealed.artifact).bundle["objects"][0]["modified"] == obj["modified"]
+
+
+@pytest.mark.parametrize("where", ["protected", "unprotected", "recipient"])
+def test_a_jwe_naming_critical_extensions_is_refused(
+    world: World, sealed: SealedEnvelope, where: str
+) -> None:
+    """RFC 7516 section 4.1.13: critical extensions a recipient does not understand must be
+    refused; this profile defines none."""
+    jws = decrypt_jws(sealed.artifact, world.in_.party)
+    if where == "protected":
+        crafted = reencrypt(
+            sealed.artifact, jws, [world.in_.party], protected={**PROTECTED, "crit": ["x-new"], "x-new": 1}
+        )
+    else:
+        jwe = artifact_jwe(reencrypt(sealed.artifact, jws, [world.in_.party]))
+        if where == "unprotected":
+            jwe["unprotected"] = {"crit": ["x-new"]}
+        else:
+            jwe["recipients"][0]["header"]["crit"] = ["x-new"]
+        crafted = with_jwe(sealed.artifact, jwe)
+    rejected = world.in_.rejects(crafted, RejectReason.UNSUPPORTED_ALGORITHM)
+    assert "crit" in rejected.detail
