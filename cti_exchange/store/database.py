@@ -12,14 +12,32 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cti_exchange.errors import ConfigError
+from cti_exchange.errors import ConfigError, IntegrityError
 from cti_exchange.failpoints import failpoint
 from cti_exchange.store.migrations import apply_migrations
+
+
+def _refuse_emptied_store(path: Path) -> None:
+    """SQLite takes an empty file for a new database. A store that exists but is empty was
+    truncated: opening it would silently start over, without the replay protection, cursors,
+    channel state and audit trail it held."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return  # a new store
+    wal = path.with_name(path.name + "-wal")
+    if size == 0 and not (wal.exists() and wal.stat().st_size > 0):
+        raise IntegrityError(
+            f"the store {path} is an empty file: it was truncated, and starting a new store in "
+            "its place would lose the replay protection, cursors and audit trail it held",
+            hint="restore it from a backup; to start over knowingly, remove the empty file",
+        )
 
 
 class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
+        _refuse_emptied_store(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly

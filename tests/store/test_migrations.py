@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cti_exchange.store import migrations
 from cti_exchange.store.store import Store
+from tests.conftest import Agency
 
 
 def test_a_fresh_store_has_every_migration(tmp_path: Path) -> None:
@@ -84,3 +85,19 @@ def test_a_version_4_store_keys_received_envelopes_per_sender_keeping_them(tmp_p
             )
         assert conn.execute("SELECT COUNT(*) FROM receipts_owed").fetchone() == (2,)
         assert conn.execute("SELECT COUNT(*) FROM object_sources").fetchone() == (2,)
+
+
+def test_an_emptied_store_is_refused_not_started_over(cert_in: Agency) -> None:
+    """SQLite would take the empty file for a new store and forget every envelope seen."""
+    assert cert_in.run("triage", "list").exit_code == 0
+    path = cert_in.home / "store.sqlite"
+    assert path.stat().st_size > 0
+    for leftover in (path.with_name("store.sqlite-wal"), path.with_name("store.sqlite-shm")):
+        leftover.unlink(missing_ok=True)
+    path.write_bytes(b"")
+    refused = cert_in.run("triage", "list")
+    assert refused.exit_code == 4, refused.stderr
+    assert refused.stderr.count("\n") == 1 and "is an empty file" in refused.stderr
+    assert path.stat().st_size == 0  # left as found, for the operator to restore
+    path.unlink()  # removing it knowingly starts a new store
+    assert cert_in.run("triage", "list").exit_code == 0
