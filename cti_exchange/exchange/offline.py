@@ -30,15 +30,49 @@ from cti_exchange.store.outbound import EXPORTED
 from cti_exchange.store.store import open_store
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
+# STIX 2.1 section 8: a bundle has these and no other properties.
+_BUNDLE_PROPERTIES = frozenset({"type", "id", "objects"})
+
+
 def parse_bundle(bundle_bytes: bytes, *, source: str) -> dict[str, Any]:
+    """The bundle `seal` sends as is, byte for byte: so what the sharing policy reads must be
+    all the bytes say. A key given twice in one object (the policy would read only the last
+    one, while the bytes carry both) and properties outside the bundle's objects (which no
+    marking covers) are refused."""
     try:
-        bundle = json.loads(bundle_bytes)
+        bundle = json.loads(bundle_bytes, object_pairs_hook=_refuse_duplicate_keys)
+    except _DuplicateKey as exc:
+        raise InputError(
+            f"{source}: the key {str(exc)[:80]!r} appears twice in one JSON object",
+            hint="keep one of them: the file is sealed byte for byte, so both would be sent",
+        ) from None
     except (ValueError, RecursionError) as exc:
         raise InputError(f"{source} is not valid JSON ({str(exc)[:120]})") from None
     if not isinstance(bundle, dict) or bundle.get("type") != "bundle":
         raise InputError(
             f"{source} is not a STIX 2.1 bundle",
             hint="use `cti-exchange convert` to turn other inputs into a bundle",
+        )
+    extra = sorted(set(bundle) - _BUNDLE_PROPERTIES)
+    if extra:
+        raise InputError(
+            f"{source}: the bundle has properties besides type, id and objects: {', '.join(extra)[:120]}",
+            hint="remove them: no TLP marking covers them, and the file is sealed byte for byte",
         )
     problems = validate_bundle(bundle)
     if problems:

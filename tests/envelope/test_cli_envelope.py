@@ -359,6 +359,31 @@ def test_red_written_another_way_or_no_tlp_at_all_does_not_leave(partnered: Pair
             assert pushed.exit_code == 8 and "tlp-red-needs-partner-and-flag" in pushed.stderr, pushed.stderr
 
 
+@pytest.mark.parametrize("case", ["duplicate-key", "bundle-property"])
+def test_seal_refuses_bytes_the_policy_would_not_read(partnered: Pair, tmp_path: Path, case: str) -> None:
+    """seal sends the file byte for byte: a key given twice (the policy reads the last, the
+    bytes carry both) or a property outside the objects (no marking covers it) would slip
+    content past the TLP check."""
+    cert_fr, _ = partnered
+    green = json.dumps(indicator("198.51.100.7", tlp=Tlp.GREEN), indent=1)
+    head = '{"type": "bundle", "id": "bundle--0b0e3c6a-7a55-4c3e-9d2a-5f1c3b9e8d21", '
+    if case == "duplicate-key":
+        twice = ', "description": "TLP:RED source: our informant", "description": "public"}'
+        text = head + '"objects": [' + green.rstrip()[:-1] + twice + "]}"
+        said = "appears twice"
+    else:
+        text = head + '"x_notes": "TLP:RED source: our informant", "objects": [' + green + "]}"
+        said = "x_notes"
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(text)
+    assert "our informant" in bundle.read_text()
+    out = tmp_path / "sealed.json"
+    sealed = cert_fr.run("seal", str(bundle), "--to", "cert-in", "-o", str(out))
+    assert sealed.exit_code == 6, sealed.stderr
+    assert said in sealed.stderr and sealed.stderr.count("\n") == 1 and not out.exists()
+    assert "informant" not in sealed.stderr
+
+
 def test_amber_strict_goes_to_one_partner_at_a_time(trio: Trio, tmp_path: Path) -> None:
     cert_fr, _, _ = trio
     strict = indicator("203.0.113.10", tlp=Tlp.AMBER_STRICT)
