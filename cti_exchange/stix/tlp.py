@@ -8,6 +8,7 @@ becoming CLEAR as FIRST's TLP 2.0 text says.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any
@@ -219,10 +220,30 @@ def marking_levels(objects: Iterable[dict[str, Any]]) -> dict[str, Tlp | None]:
             continue
         stated = stated_tlp(obj)
         try:
-            found[obj["id"]] = None if stated is None else Tlp.parse(stated[0])
+            found[obj["id"]] = statement_tlp(obj) if stated is None else Tlp.parse(stated[0])
         except ValueError:
             found[obj["id"]] = Tlp.RED
     return found
+
+
+# "TLP:RED", "TLP: AMBER+STRICT - do not forward", "tlp amber": what a person reads as a TLP.
+_TLP_STATEMENT = re.compile(r"\s*TLP\s*[:\-]?\s*(AMBER\s*\+\s*STRICT|RED|AMBER|GREEN|CLEAR|WHITE)\b", re.I)
+
+
+def statement_tlp(marking: dict[str, Any]) -> Tlp | None:
+    """A statement marking that reads as a TLP of AMBER or stricter ("TLP:RED - no further
+    disclosure"): some tools write TLP that way, and a person reading it would honour it, so
+    the sharing policy and the store do too. A milder one is left as a statement: it must not
+    loosen what the default or a refusal of unmarked content would do."""
+    if str(marking.get("definition_type", "")).lower() != "statement":
+        return None
+    definition = marking.get("definition")
+    text = definition.get("statement") if isinstance(definition, dict) else None
+    match = _TLP_STATEMENT.match(text) if isinstance(text, str) else None
+    if match is None:
+        return None
+    level = Tlp.parse(match[1])
+    return level if level >= Tlp.AMBER else None
 
 
 def refs_beyond_tlp(obj: dict[str, Any]) -> list[str]:

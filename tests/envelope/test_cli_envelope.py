@@ -332,7 +332,8 @@ def test_tlp_red_needs_the_partner_entry_and_the_flag(partnered: Pair, tmp_path:
 
 def test_red_written_another_way_or_no_tlp_at_all_does_not_leave(partnered: Pair, tmp_path: Path) -> None:
     """seal sends a bundle as it is, push marks and maps it first: both read TLP:RED however it
-    is written, and seal refuses content with no TLP (push would give it the default)."""
+    is written (a statement marking that says "TLP:RED" included), and seal refuses content
+    with no TLP (push would give it the default)."""
     cert_fr, _ = partnered
     assert cert_fr.run("partners", "set", "cert-in", "--max-tlp", "green").exit_code == 0
     granular = indicator("203.0.113.21", tlp=Tlp.CLEAR) | {
@@ -340,14 +341,26 @@ def test_red_written_another_way_or_no_tlp_at_all_does_not_leave(partnered: Pair
     }
     upper = indicator("203.0.113.22") | {"object_marking_refs": [Tlp.RED.marking_id.upper()]}
     unmarked = {k: v for k, v in indicator("203.0.113.23").items() if k != "object_marking_refs"}
+    statement = {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": "marking-definition--4f1c9a2e-8b3d-4e5f-9a6b-7c8d9e0f1a2b",
+        "created": "2026-01-01T00:00:00.000Z",
+        "definition_type": "statement",
+        "definition": {"statement": "TLP:RED - for the named recipients only"},
+    }
+    said_red = indicator("203.0.113.24") | {"object_marking_refs": [statement["id"]]}
     # (what seal says, its exit code): an upper-case id is not a valid STIX identifier.
     cases = {
         "granular": (granular, "tlp-red-needs-partner-and-flag", 8),
         "upper": (upper, "'object_marking_refs' must be", 6),
         "unmarked": (unmarked, "no-tlp-marking", 8),
+        "statement": (said_red, "tlp-red-needs-partner-and-flag", 8),
     }
     for name, (obj, said, code) in cases.items():
-        bundle = bundle_file(tmp_path, f"{name}.json", make_bundle([obj]))
+        bundle = bundle_file(
+            tmp_path, f"{name}.json", make_bundle([obj] + ([statement] if name == "statement" else []))
+        )
         out = tmp_path / f"{name}.envelope.json"
         sealed = cert_fr.run("seal", str(bundle), "--to", "cert-in", "-o", str(out))
         assert sealed.exit_code == code, (name, sealed.stderr)

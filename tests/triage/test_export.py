@@ -306,6 +306,7 @@ def test_export_usage_errors(soc: Agency, tmp_path: Path) -> None:
 
 CUSTOM_RED = "marking-definition--3a1f0c5e-2b1d-4c7a-9f3e-0d6c1b2a7e11"
 CUSTOM_STATEMENT = "marking-definition--7c2e9b44-1f0a-4d3b-8e6f-5a9d2c3b1e20"
+CUSTOM_SAYS_RED = "marking-definition--9d3f0b55-2a1b-4c6d-8e7f-6b0a1c2d3e40"
 
 
 def _custom(value: str, *refs: str) -> dict[str, object]:
@@ -336,6 +337,8 @@ def test_a_tlp_stated_by_a_custom_marking_or_an_unknown_marking_gates_the_export
     undefined = "marking-definition--00000000-0000-4000-8000-000000000001"
     put(cert_in, [_custom("undefined-marking.example", undefined)])
     put(cert_in, [_custom("statement-only.example", CUSTOM_STATEMENT, Tlp.GREEN.marking_id)])
+    said_red = {**statement, "id": CUSTOM_SAYS_RED, "definition": {"statement": "TLP:RED, do not forward"}}
+    put(cert_in, [said_red, _custom("statement-says-red.example", CUSTOM_SAYS_RED, Tlp.GREEN.marking_id)])
     conn = sqlite3.connect(store_path(cert_in))
     levels = dict(conn.execute("SELECT value, tlp FROM objects WHERE type = 'indicator'").fetchall())
     conn.close()
@@ -344,6 +347,7 @@ def test_a_tlp_stated_by_a_custom_marking_or_an_unknown_marking_gates_the_export
         "earlier-bundle.example": "red",
         "undefined-marking.example": "red",
         "statement-only.example": "green",
+        "statement-says-red.example": "red",
     }
     cert_in.run("triage", "accept", *levels)
     refused = cert_in.run("export")
