@@ -61,9 +61,11 @@ _INSERT_NEW = (
 
 
 # One stored version: (version, is_current, partner, created_by_ref, status, status_by,
-# status_at, status_note).
+# status_at, status_note, detects).
 _Version = tuple[Any, ...]
 _STATUS = slice(4, 8)
+_DETECTS = 8
+_SYSTEM_ANALYST = "cti-exchange"  # triage_log entries the store writes itself
 # Where created_by_ref sits in a projected row (object_id, version, *PROJECTED_COLUMNS).
 _CREATED_BY = 2 + PROJECTED_COLUMNS.index("created_by_ref")
 _TLP = 2 + PROJECTED_COLUMNS.index("tlp")
@@ -119,11 +121,17 @@ def _existing_versions(conn: sqlite3.Connection, object_ids: list[str]) -> dict[
         marks = ",".join("?" * len(chunk))
         for row in conn.execute(
             "SELECT object_id, version, is_current, partner, created_by_ref, status, status_by, "  # noqa: S608
-            f"status_at, status_note FROM objects WHERE object_id IN ({marks})",  # placeholders only
+            "status_at, status_note, CASE WHEN type = 'indicator' THEN json_extract(json, '$.pattern') END "
+            f"FROM objects WHERE object_id IN ({marks})",  # placeholders only
             chunk,
         ):
             found.setdefault(row[0], []).append(tuple(row[1:]))
     return found
+
+
+def _detects(obj: dict[str, Any]) -> Any:
+    """What an indicator version detects: its pattern (None for other objects)."""
+    return obj.get("pattern") if obj.get("type") == "indicator" else None
 
 
 def _stored_objects(conn: sqlite3.Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
@@ -215,13 +223,14 @@ def write_objects(
     inserts = []
     fresh = []
     demote = []
+    reset = []
     same_version: list[tuple[str, str, str, dict[str, Any]]] = []
     for row, obj in projected:
         object_id, version = row[0], row[1]
         known = existing.get(object_id)
         status: tuple[Any, ...] = ("new", None, None, None)
         if not known:
-            existing[object_id] = [(version, 1, partner, row[_CREATED_BY], *status)]
+            existing[object_id] = [(version, 1, partner, row[_CREATED_BY], *status, _detects(obj))]
             fresh.append((*row, envelope_id, partner, received_at, object_json(obj)))
             continue
         elif (same := next((v for v in known if v[0] == version), None)) is not None:
@@ -236,14 +245,20 @@ def write_objects(
             ):
                 is_current = 1
                 demote.append((object_id, current[0]))
-                status = current[_STATUS]  # an analyst's decision carries over to the new version
+                # An analyst's decision carries over to the new version, unless it detects
+                # something else: accepting c2.example must not accept whatever value a later
+                # version (buggy, or signed with a stolen key) puts in its place.
+                status = current[_STATUS]
+                if status[0] != "new" and _detects(obj) != current[_DETECTS]:
+                    reset.append((object_id, status[0], version, current[_DETECTS], _detects(obj)))
+                    status = ("new", None, None, None)
                 known.remove(current)
                 known.append((current[0], 0, *current[2:]))
             else:
                 is_current = 0
                 if version > current[0]:
                     result.not_applied.append(NotApplied(object_id, version, current[2]))
-        known.append((version, is_current, partner, row[_CREATED_BY], *status))
+        known.append((version, is_current, partner, row[_CREATED_BY], *status, _detects(obj)))
         inserts.append((*row, is_current, envelope_id, partner, received_at, *status, object_json(obj)))
     # In key order, each page of the primary-key index is visited once per batch instead of
     # once per row (ids are random UUIDs): about a third less insert time. Row order within
@@ -255,6 +270,21 @@ def write_objects(
     if demote:
         # After the inserts: a version superseded within this same batch is in the table now.
         conn.executemany("UPDATE objects SET is_current = 0 WHERE object_id = ? AND version = ?", demote)
+    if reset:
+        conn.executemany(
+            "INSERT INTO triage_log (object_id, decision, analyst, decided_at, note) "
+            "VALUES (?, 'new', ?, ?, ?)",
+            [
+                (
+                    object_id,
+                    _SYSTEM_ANALYST,
+                    received_at,
+                    f"'{decision}' not carried over to version {version}: it detects "
+                    f"{str(after)[:200]} instead of {str(before)[:200]}",
+                )
+                for object_id, decision, version, before, after in reset
+            ],
+        )
     sources = []
     if same_version:
         # After the inserts: a version first stored by this same batch is in the table now.

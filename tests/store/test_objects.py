@@ -87,6 +87,23 @@ def test_newer_version_later_becomes_current_and_keeps_the_decision(tmp_path: Pa
         assert rows[-1][2] == "accepted"
 
 
+def test_a_decision_is_not_carried_over_to_a_version_that_detects_something_else(tmp_path: Path) -> None:
+    """Accepting c2.example must not accept what a later version (buggy, or signed with a stolen
+    key) puts in its place: the decision goes back to new, and the triage log says why."""
+    with Store(tmp_path / "s.sqlite") as store:
+        _write(store, [indicator(OID, V1, value="203.0.113.5")], "e1")
+        store.db.conn.execute("UPDATE objects SET status = 'accepted' WHERE object_id = ?", (OID,))
+        _write(store, [indicator(OID, V2, value="203.0.113.5", confidence=90)], "e2")
+        assert _rows(store, OID)[-1] == ("2026-02-01T00:00:00.000000Z", 1, "accepted")
+        _write(store, [indicator(OID, V3, value="0.0.0.0")], "e3")
+        assert _rows(store, OID)[-1] == ("2026-03-01T00:00:00.000000Z", 1, "new")
+        ((decision, analyst, note),) = store.db.conn.execute(
+            "SELECT decision, analyst, note FROM triage_log WHERE object_id = ?", (OID,)
+        ).fetchall()
+        assert (decision, analyst) == ("new", "cti-exchange")
+        assert "'accepted' not carried over" in note and "0.0.0.0" in note and "203.0.113.5" in note
+
+
 def test_the_same_version_from_another_source_is_recorded_once(tmp_path: Path) -> None:
     with Store(tmp_path / "s.sqlite") as store:
         assert _write(store, [indicator(OID, V1)], "e1", "cert-fr") == 1
