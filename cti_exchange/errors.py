@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from cti_exchange.untrusted_text import escape_controls
+
 
 class ExitCode(IntEnum):
     """Process exit codes, documented in the README and in `cti-exchange --help`."""
@@ -38,8 +40,9 @@ class CtiExchangeError(Exception):
     def diagnostics(self) -> str:
         """One line: what is wrong, then how to fix it."""
         text = self.message if not self.hint else f"{self.message}; {self.hint}"
-        # A diagnostic is one line whatever the input held.
-        return " ".join(text.split())
+        # A diagnostic is one line whatever the input held, and quotes of the input (an id, a
+        # uuid) cannot send escape sequences to the terminal.
+        return escape_controls(" ".join(text.split()))
 
 
 class UsageError(CtiExchangeError):

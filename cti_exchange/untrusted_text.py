@@ -20,6 +20,12 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+def escape_controls(text: str) -> str:
+    """`text` with control and invisible characters escaped (idempotent: an escape is plain
+    text), for messages that may quote an input anywhere: ids, uuids, file names."""
+    return _ESCAPED.sub(_escape, text)
+
+
 def describe_value(value: Any, limit: int = MAX_SHOWN_VALUE) -> str:
     """`value` as text safe to print: control characters escaped, cut to about `limit`."""
     text = value if isinstance(value, str) else repr(value)

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from cti_exchange.untrusted_text import escape_controls
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -64,6 +66,7 @@ class Output:
             sys.stderr.write(text + "\n")
 
     def warn(self, text: str) -> None:
+        text = escape_controls(text)  # warnings quote partner data and input files
         if self.stderr_is_terminal:
             self.stderr.print(f"warning: {text}", style="yellow", markup=False)
         else:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from cti_exchange.stix.candidate import IndicatorCandidate
+from cti_exchange.untrusted_text import escape_controls
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,9 @@ class _InputRemark:
     def __str__(self) -> str:
         field_text = f"{self.field}: " if self.field else ""
         value_text = f" [{self.value}]" if self.value is not None else ""
-        return f"{self.location()}: {field_text}{self.reason}{value_text}"
+        # Where, field and reason may quote the input (a MISP uuid, a STIX id): escaped here,
+        # once for every reader.
+        return escape_controls(f"{self.location()}: {field_text}{self.reason}{value_text}")
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -118,3 +118,31 @@ def test_convert_to_stdout_keeps_the_report_on_stderr(cert_fr: Agency, tmp_path:
     bundle = json.loads(result.stdout)
     assert [o["type"] for o in bundle["objects"]][-1] == "indicator"
     assert "all accepted: 1 objects" in result.stderr
+
+
+def test_ids_quoted_from_an_input_cannot_drive_the_terminal(cli: Cli, tmp_path: Path) -> None:
+    """A MISP uuid or a STIX id is quoted in reports and errors: escape sequences in it (clear
+    the screen, set the window title, fake a verdict on a new line) are shown escaped."""
+    event = {
+        "Event": {
+            "info": "x",
+            "uuid": "\u001b[2J\u001b[31mFAKE: all accepted\nline2",
+            "Attribute": [
+                {"type": "ip-dst", "value": "not an ip", "uuid": "\u001b]0;pwn\u0007", "to_ids": True},
+                {"type": "domain", "value": "evil.example", "to_ids": True},
+            ],
+        }
+    }
+    misp = _file(tmp_path, "event.json", json.dumps(event))
+    bundle = {
+        "type": "bundle",
+        "id": "bundle--6d3c4f1e-5b2a-4c9d-8e7f-1a2b3c4d5e6f",
+        "objects": [{"type": "indicator", "spec_version": "2.1", "id": "\u001b[31mindicator--x\nfake"}],
+    }
+    stix = _file(tmp_path, "bundle.json", json.dumps(bundle))
+    for source in (misp, stix):
+        result = cli("validate", source, home=tmp_path / "none")
+        shown = result.stdout + result.stderr
+        assert result.exit_code in (1, 6), shown
+        assert "\x1b" not in shown and "\x07" not in shown, shown
+        assert "\\x1b" in shown
