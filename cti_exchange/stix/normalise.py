@@ -232,6 +232,11 @@ def _url(value: str) -> str:
     scheme = scheme.lower()
     if not authority:
         raise ValueError("URL has no host")
+    if "\\" in authority:
+        # Browsers (WHATWG URL) read a backslash as "/" in http(s) URLs, so the host of
+        # http://evil.example\@good.example/ is evil.example, while IDS rules would watch
+        # good.example.
+        raise ValueError("backslash before the path: browsers read it as '/', so the host is ambiguous")
     userinfo, at, hostport = authority.rpartition("@")
     host, port = hostport, ""
     if hostport.startswith("["):

@@ -134,6 +134,7 @@ def test_normalise(ioc_type: IocType, value: str, expected: str) -> None:
         (T.DOMAIN, "-bad.example", "letters"),
         (T.URL, "http://evil.example/a b", "whitespace"),
         (T.URL, "http:///path", "no host"),
+        (T.URL, "http://evil.example\\@good.example/x", "backslash before the path"),
         (T.EMAIL, "not-an-address", "local@domain"),
         (T.MD5, "7768fd2812ceff05db8f969a7bed1de561500000", "SHA-1"),
         (T.SHA256, "273633eee4776aef40904124ed1722a0793e6567", "64 hex digits, not 40"),
