@@ -9,6 +9,10 @@ TLP marking ids in any case, and marking-definitions in the bundle that state a 
 of their own (stix/tlp.py). Marking-definitions, identities and extension-definitions carry no
 content of their own and go along unmarked; any other object with no TLP found is refused
 (`push` marks unmarked objects with the default TLP first; `seal` sends a bundle as it is).
+
+An object that refers to one refused for the same partner (a relationship, a sighting, a report
+listing it) is refused too: the id alone can tell what was withheld, since our indicator ids are
+uuidv5 of our identity and the pattern, so a partner could confirm a guessed TLP:RED value.
 """
 
 from __future__ import annotations
@@ -23,9 +27,12 @@ RULE_RED = "tlp-red-needs-partner-and-flag"
 RULE_STRICT = "amber-strict-single-partner"
 RULE_MAX = "above-partner-max-tlp"
 RULE_UNMARKED = "no-tlp-marking"
+RULE_REFERS = "refers-to-refused"
 
 # Objects that carry no content of their own: they go along without a TLP.
 _PLUMBING = frozenset({"marking-definition", "identity", "extension-definition"})
+# References that name who made an object or how it is marked, not content it is about.
+_NOT_CONTENT_REFS = frozenset({"created_by_ref", "object_marking_refs"})
 
 
 @dataclass(frozen=True)
@@ -83,4 +90,45 @@ def decide_sharing(
                 allowed[partner.name].append(obj)
             else:
                 refusals.append(Refusal(str(obj.get("id")), level, partner.name, rule))
+    if refusals:  # the common case has none, and costs nothing here
+        for partner in partners:
+            allowed[partner.name] = _without_references_to_refused(
+                allowed[partner.name], partner.name, refusals, inline
+            )
     return SharingDecision(allowed=allowed, refusals=refusals, inline=inline)
+
+
+def _content_refs(obj: dict[str, Any]) -> set[str]:
+    found: set[str] = set()
+    for key, value in obj.items():
+        if key in _NOT_CONTENT_REFS:
+            continue
+        if key.endswith("_ref") and isinstance(value, str):
+            found.add(value)
+        elif key.endswith("_refs") and isinstance(value, list):
+            found.update(v for v in value if isinstance(v, str))
+    return found
+
+
+def _without_references_to_refused(
+    objects: list[dict[str, Any]], partner: str, refusals: list[Refusal], inline: dict[str, Tlp] | None
+) -> list[dict[str, Any]]:
+    """Refuses, until nothing changes, every object that refers to one refused for `partner`
+    (a report listing a relationship that points at a TLP:RED indicator goes too)."""
+    refused = {r.object_id for r in refusals if r.partner == partner}
+    if not refused:
+        return objects
+    kept = objects
+    changed = True
+    while changed:
+        changed = False
+        still = []
+        for obj in kept:
+            if _content_refs(obj) & refused:
+                refused.add(str(obj.get("id")))
+                refusals.append(Refusal(str(obj.get("id")), tlp_of(obj, inline), partner, RULE_REFERS))
+                changed = True
+            else:
+                still.append(obj)
+        kept = still
+    return kept

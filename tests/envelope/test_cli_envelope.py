@@ -477,3 +477,27 @@ def test_a_tlp_marking_with_an_unreadable_level_makes_push_read_red(partnered: P
     pushed = cert_fr.run("push", str(bundle), "--to", "cert-in", "--tlp", "green", "--dry-run", "--json")
     assert pushed.exit_code == 8, pushed.stderr
     assert obj["id"] in pushed.stderr and "TLP:RED" in pushed.stderr
+
+
+def test_push_withholds_what_refers_to_a_withheld_object(partnered: Pair, tmp_path: Path) -> None:
+    cert_fr, _ = partnered
+    red = indicator("203.0.113.31", tlp=Tlp.RED)
+    green = indicator("203.0.113.32", tlp=Tlp.GREEN)
+    relationship = {
+        "type": "relationship",
+        "spec_version": "2.1",
+        "id": "relationship--7b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e",
+        "created": "2026-11-23T10:00:00.000Z",
+        "modified": "2026-11-23T10:00:00.000Z",
+        "relationship_type": "related-to",
+        "source_ref": red["id"],
+        "target_ref": green["id"],
+        "object_marking_refs": [Tlp.GREEN.marking_id],
+    }
+    bundle = bundle_file(tmp_path, "related.json", make_bundle([red, green, relationship]))
+    pushed = cert_fr.run("push", str(bundle), "--to", "cert-in", "--dry-run", "--skip-refused", "--json")
+    assert pushed.exit_code == 0, pushed.stderr
+    refused = json.loads(pushed.stdout)["refused"]
+    assert any(red["id"] in r and "tlp-red-needs-partner-and-flag" in r for r in refused)
+    assert any(relationship["id"] in r and "refers-to-refused" in r for r in refused)
+    assert len(refused) == 2

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cti_exchange.policy.sharing import RULE_MAX, RULE_RED, RULE_UNMARKED, decide_sharing
+from cti_exchange.policy.sharing import RULE_MAX, RULE_RED, RULE_REFERS, RULE_UNMARKED, decide_sharing
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.stix.tlp import Tlp, object_tlp, tlp_markings_defined_in, tlp_of
 
@@ -82,3 +82,37 @@ def test_content_with_no_tlp_does_not_leave_but_plumbing_does() -> None:
 def test_the_strictest_of_several_markings_counts() -> None:
     amber = _indicator(object_marking_refs=[CLEAR, Tlp.AMBER.marking_id])
     assert _rules([amber]) == [RULE_MAX]
+
+
+def test_what_refers_to_a_refused_object_is_refused_too() -> None:
+    """Our indicator ids are uuidv5 of identity and pattern: a GREEN relationship naming a
+    withheld RED indicator would let the partner confirm a guessed value."""
+    red = _indicator(object_marking_refs=[RED])
+    malware = {
+        "type": "malware",
+        "id": "malware--6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+        "object_marking_refs": [CLEAR],
+    }
+    relationship = {
+        "type": "relationship",
+        "id": "relationship--7b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e",
+        "source_ref": red["id"],
+        "target_ref": malware["id"],
+        "object_marking_refs": [CLEAR],
+        "created_by_ref": "identity--f7057009-c6c7-5705-914f-068f8d8b4ab1",
+    }
+    report = {
+        "type": "report",
+        "id": "report--8c3d4e5f-6a7b-4c8d-8e9f-1a2b3c4d5e6f",
+        "object_refs": [relationship["id"], malware["id"]],
+        "object_marking_refs": [CLEAR],
+    }
+    decision = decide_sharing([report, relationship, malware, red], [GREEN_PARTNER], allow_red=False)
+    assert [(r.object_id, r.rule) for r in decision.refusals] == [
+        (red["id"], RULE_RED),
+        (relationship["id"], RULE_REFERS),
+        (report["id"], RULE_REFERS),  # through the relationship, on the next pass
+    ]
+    assert decision.allowed["cert-in"] == [malware]
+    # Nothing refused: nothing is scanned or dropped.
+    assert decide_sharing([relationship, malware], [GREEN_PARTNER], allow_red=False).refusals == []
