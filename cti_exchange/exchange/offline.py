@@ -4,7 +4,6 @@ quarantine apply as over TAXII."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,27 +22,12 @@ from cti_exchange.exchange.parties import (
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.partnership import get_partner
 from cti_exchange.policy.sharing import decide_sharing
+from cti_exchange.readers.json_input import parse_json
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.stix.validate import validate_bundle
 from cti_exchange.store.objects import NotApplied, StoredObjects
 from cti_exchange.store.outbound import EXPORTED
 from cti_exchange.store.store import open_store
-
-
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _DuplicateKey(key)
-            seen.add(key)
-    return obj
-
 
 # STIX 2.1 section 8: a bundle has these and no other properties.
 _BUNDLE_PROPERTIES = frozenset({"type", "id", "objects"})
@@ -54,15 +38,7 @@ def parse_bundle(bundle_bytes: bytes, *, source: str) -> dict[str, Any]:
     all the bytes say. A key given twice in one object (the policy would read only the last
     one, while the bytes carry both) and properties outside the bundle's objects (which no
     marking covers) are refused."""
-    try:
-        bundle = json.loads(bundle_bytes, object_pairs_hook=_refuse_duplicate_keys)
-    except _DuplicateKey as exc:
-        raise InputError(
-            f"{source}: the key {str(exc)[:80]!r} appears twice in one JSON object",
-            hint="keep one of them: the file is sealed byte for byte, so both would be sent",
-        ) from None
-    except (ValueError, RecursionError) as exc:
-        raise InputError(f"{source} is not valid JSON ({str(exc)[:120]})") from None
+    bundle = parse_json(bundle_bytes, source)
     if not isinstance(bundle, dict) or bundle.get("type") != "bundle":
         raise InputError(
             f"{source} is not a STIX 2.1 bundle",

@@ -57,6 +57,12 @@ def load_json(path: Path, max_bytes: int, label: str) -> Any:
         raise InputError(f"{label} is larger than {max_bytes:,} bytes")
     if looks_binary(data[:8192]):
         raise InputError(f"{label} looks like a binary file (it contains NUL bytes)")
+    return parse_json(data, label)
+
+
+def parse_json(data: bytes, label: str) -> Any:
+    """The parsed document; InputError with a one-line reason for malformed JSON, a key given
+    twice in one object (parsers disagree on which one counts), NaN or a lone surrogate."""
     try:
         document = json.loads(data, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
     except json.JSONDecodeError as error:
