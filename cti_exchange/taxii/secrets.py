@@ -86,6 +86,20 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def _usable_in_a_header(value: str, source: str, partner: str) -> str:
+    """A password or token travels in the Authorization header: a line end inside it would
+    start another header, and HTTP headers carry Latin-1 only. Refused here, naming where it
+    came from and never the value (requests would fail deep inside, and be retried as a
+    network fault)."""
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or ord(c) > 0xFF for c in value):
+        raise ConfigError(
+            f"partner {partner}: the TAXII secret in {source} holds a line end, a control "
+            "character or a character beyond Latin-1, which an HTTP header cannot carry",
+            hint="copy the password or token again, on one line, without anything around it",
+        )
+    return value
+
+
 def resolve_secret(
     settings: TaxiiSettings,
     *,
@@ -105,9 +119,9 @@ def resolve_secret(
         in_config=True,
     )
     if settings.secret_env:
-        value = env.get(settings.secret_env)
+        value = (env.get(settings.secret_env) or "").strip()
         if value:
-            return value
+            return _usable_in_a_header(value, f"environment variable {settings.secret_env}", partner)
         if not settings.secret_file:
             raise ConfigError(
                 f"partner {partner}: environment variable {settings.secret_env} is not set",
@@ -129,7 +143,7 @@ def resolve_secret(
             ) from None
         if not value:
             raise ConfigError(f"TAXII secret file {path} is empty")
-        return value
+        return _usable_in_a_header(value, f"TAXII secret file {path}", partner)
     raise ConfigError(
         f"partner {partner} uses {settings.auth} auth but names no secret",
         hint=f"cti-exchange partners set {partner} --secret-env VAR (or --secret-file FILE)",

@@ -100,12 +100,29 @@ def test_bearer_token_from_environment(exchange: Exchange, tmp_path: Path) -> No
             env={"CTI_TAXII_TOKEN": "wrong"},
         )
         assert wrong.exit_code == 3
+        # A token copied with its line end, or with a character no HTTP header can carry: one
+        # line naming the variable, not an internal error, and never the token itself.
+        for unusable in (f"{token}\nX-Injected: 1", "tok\u00e9n-\u20ac"):
+            refused = exchange.fr.run(
+                "push",
+                str(write_iocs(tmp_path / "u.csv", 2)),
+                "--to",
+                "cert-in",
+                env={"CTI_TAXII_TOKEN": unusable},
+            )
+            assert refused.exit_code == 2 and refused.stderr.count("\n") == 1, refused.stderr
+            assert "CTI_TAXII_TOKEN" in refused.stderr
+            assert (
+                token not in refused.stderr
+                and "X-Injected" not in refused.stderr
+                and "tok\u00e9n" not in refused.stderr
+            )
         right = exchange.fr.run(
             "push",
             str(write_iocs(tmp_path / "c.csv", 2)),
             "--to",
             "cert-in",
-            env={"CTI_TAXII_TOKEN": token},
+            env={"CTI_TAXII_TOKEN": token + "\n"},  # a trailing line end is only trimmed
         )
         assert right.exit_code == 0, right.stderr
         assert token not in right.stdout + right.stderr
