@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cti_exchange.errors import CtiExchangeError
 from cti_exchange.server.app import DEFAULT_MAX_PAGE_SIZE
+from cti_exchange.server.connection import BUSY_TIMEOUT_SECONDS
 from cti_exchange.server.runner import (
     DEFAULT_THREADS,
     run_medallion_config,
@@ -32,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)
     parser.add_argument("--max-page-size", type=int, default=DEFAULT_MAX_PAGE_SIZE)
     parser.add_argument("--trusted-proxy", help="address of the reverse proxy (X-Forwarded-For)")
+    parser.add_argument(
+        "--busy-timeout",
+        type=float,
+        default=BUSY_TIMEOUT_SECONDS,
+        help="seconds a POST waits for the write lock before 503",
+    )
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument(
         "--stop-with-parent", action="store_true", help="stop when stdin closes (ServerProcess)"
@@ -67,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                 threads=args.threads,
                 max_page_size=args.max_page_size,
                 trusted_proxy=args.trusted_proxy,
+                busy_timeout=args.busy_timeout,
             )
     except CtiExchangeError as exc:
         print(f"cti-exchange server: {exc.diagnostics()}", file=sys.stderr)

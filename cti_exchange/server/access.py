@@ -22,9 +22,9 @@ import threading
 
 from flask import has_request_context, request
 from medallion import auth
-from werkzeug.exceptions import TooManyRequests
+from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 
-from cti_exchange.server.login_throttle import LoginThrottle
+from cti_exchange.server.login_throttle import ChecksBusy, CheckSlots, LoginThrottle, Throttled
 from cti_exchange.server.passwords import hash_password, verify_password
 from cti_exchange.server.sqlite_backend import SqliteBackend
 
@@ -66,12 +66,19 @@ class CredentialVerifier:
     successful check is remembered for the life of the process as an HMAC of the password
     under a random per-process key (never the password itself). A changed stored hash
     invalidates it. Failed checks are never cached: every wrong guess pays the full scrypt cost,
-    and too many of them for one username from one address are refused (login_throttle.py).
+    and too many of them for one username, or for any usernames, from one address are refused
+    (login_throttle.py); at most a few checks run at once (CheckSlots).
     """
 
-    def __init__(self, backend: AccountScopedBackend, throttle: LoginThrottle | None = None) -> None:
+    def __init__(
+        self,
+        backend: AccountScopedBackend,
+        throttle: LoginThrottle | None = None,
+        slots: CheckSlots | None = None,
+    ) -> None:
         self._backend = backend
         self._throttle = throttle or LoginThrottle()
+        self._slots = slots or CheckSlots()
         self._key = secrets.token_bytes(32)
         self._verified: dict[str, tuple[str, bytes]] = {}
         self._lock = threading.Lock()
@@ -83,30 +90,57 @@ class CredentialVerifier:
         if not username or not password:
             return None  # no credentials: nothing guessed, nothing counted
         key = (request.remote_addr or "", username)
-        wait = self._throttle.retry_after(key)
-        if wait is not None:
-            raise TooManyRequests(
-                "Too many failed logins for this account from this address; try again later",
-                retry_after=math.ceil(wait),
-            )
-        if self._check(username, password):
+        # Refused while throttled even if the password is right and cached: otherwise the
+        # answer would tell a guesser when a guess is right.
+        refusal = self._throttle.refusal(key)
+        if refusal is not None:
+            raise _too_many(refusal)
+        stored = self._backend.account_password_hash(username)
+        if stored is not None and self._cached(username, password, stored):
             self._throttle.succeeded(key)
             return username
-        self._throttle.failed(key)
-        return None
+        try:
+            with self._slots.check():
+                # Counted before the check, so that concurrent guesses cannot all be checked
+                # before the first failure is recorded; given back below if it was right.
+                reserved_at = self._throttle.reserve(key)
+                right = self._verify(username, password, stored)
+        except Throttled as exc:
+            raise _too_many(exc) from None
+        except ChecksBusy:
+            raise ServiceUnavailable(
+                "Too many logins are being checked at once; try again shortly", retry_after=1
+            ) from None
+        if not right:
+            return None
+        self._throttle.succeeded(key, reserved_at)
+        return username
 
-    def _check(self, username: str, password: str) -> bool:
-        stored = self._backend.account_password_hash(username)
+    def _tag(self, username: str, password: str) -> bytes:
+        return hmac.new(self._key, f"{username}\0{password}".encode(), hashlib.sha256).digest()
+
+    def _cached(self, username: str, password: str, stored: str) -> bool:
+        with self._lock:
+            cached = self._verified.get(username)
+        return (
+            cached is not None
+            and cached[0] == stored
+            and hmac.compare_digest(cached[1], self._tag(username, password))
+        )
+
+    def _verify(self, username: str, password: str, stored: str | None) -> bool:
         if stored is None:
             verify_password(self._decoy_hash, password)
             return False
-        tag = hmac.new(self._key, f"{username}\0{password}".encode(), hashlib.sha256).digest()
-        with self._lock:
-            cached = self._verified.get(username)
-        if cached is not None and cached[0] == stored and hmac.compare_digest(cached[1], tag):
-            return True
         if not verify_password(stored, password):
             return False
         with self._lock:
-            self._verified[username] = (stored, tag)
+            self._verified[username] = (stored, self._tag(username, password))
         return True
+
+
+def _too_many(throttled: Throttled) -> TooManyRequests:
+    whom = "from this address" if throttled.per_address else "for this account from this address"
+    return TooManyRequests(
+        f"Too many failed logins {whom}; try again later", retry_after=math.ceil(throttled.wait)
+    )

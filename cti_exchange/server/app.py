@@ -11,14 +11,17 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, Response
+from flask.json.provider import DefaultJSONProvider
 from medallion import application_instance, auth, register_blueprints, set_config
 from medallion.views import MEDIA_TYPE_TAXII_V21
 from werkzeug.exceptions import HTTPException
 
 from cti_exchange.errors import ConfigError
 from cti_exchange.server.access import AccountScopedBackend, CredentialVerifier
+from cti_exchange.server.connection import BUSY_TIMEOUT_SECONDS
 from cti_exchange.server.provisioning import database_path
 
 DEFAULT_MAX_PAGE_SIZE = 1000
@@ -35,11 +38,32 @@ def taxii_error(status: int, title: str, description: str) -> Response:
     return Response(json.dumps(body), status=status, mimetype=MEDIA_TYPE_TAXII_V21)
 
 
-def build_app(data_dir: Path, *, max_page_size: int = DEFAULT_MAX_PAGE_SIZE) -> Flask:
+class _JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, keeping each object's keys in the order it was posted (which also skips
+    the cost of sorting), and with a request body nested too deeply to parse answered 400."""
+
+    sort_keys = False
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            # Raised past Flask's handling of bad JSON (it catches ValueError only), so it
+            # would be a 500; as a ValueError it is the 400 of any other unreadable body.
+            raise ValueError("JSON nested too deeply") from None
+
+
+def build_app(
+    data_dir: Path,
+    *,
+    max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
+    busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+) -> Flask:
     """The WSGI app serving the exchange laid out in `data_dir` (see provisioning.provision).
 
     max_page_size caps `limit` (medallion's `taxii.max_page_size`); the API root's
-    max_content_length, set when provisioning, caps request bodies.
+    max_content_length, set when provisioning, caps request bodies and the bytes of a page.
+    busy_timeout: seconds a POST waits for another to release the write lock before 503.
     """
     global _served_dir
     data_dir = data_dir.resolve()
@@ -57,6 +81,8 @@ def build_app(data_dir: Path, *, max_page_size: int = DEFAULT_MAX_PAGE_SIZE) -> 
         )
 
     app = application_instance
+    # Before the backend and the views: medallion's views encode and decode with app.json.
+    app.json = _JSONProvider(app)
     set_config(app, "taxii", {"taxii": {"max_page_size": max_page_size}})
     set_config(
         app,
@@ -66,6 +92,7 @@ def build_app(data_dir: Path, *, max_page_size: int = DEFAULT_MAX_PAGE_SIZE) -> 
                 "module": "cti_exchange.server.access",
                 "module_class": "AccountScopedBackend",
                 "db_path": str(db_path),
+                "busy_timeout": busy_timeout,
             }
         },
     )
@@ -82,8 +109,6 @@ def build_app(data_dir: Path, *, max_page_size: int = DEFAULT_MAX_PAGE_SIZE) -> 
     # Bodies larger than the API root's max_content_length are refused with 413 by medallion
     # from the Content-Length header; this also covers bodies sent without one.
     app.config["MAX_CONTENT_LENGTH"] = backend.largest_max_content_length()
-    # Keep each object's keys in the order it was posted (and skip the cost of sorting).
-    app.json.sort_keys = False
     app.register_error_handler(HTTPException, _http_error)
     # Replaces medallion's 500 handler, which reads error.args[0] and fails on a bare
     # InternalServerError; the traceback goes to the log, not to the client.

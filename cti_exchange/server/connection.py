@@ -19,9 +19,11 @@ from cti_exchange.errors import ConfigError
 
 DB_FILENAME = "taxii.sqlite3"
 
-# A writer holds the database lock for one POST at most (a few hundred milliseconds for
-# 5,000 objects); readers never block in WAL mode. Ten seconds is ample headroom.
-BUSY_TIMEOUT_MS = 10_000
+# A writer holds the database lock for the inserts of one POST at most (a few hundred
+# milliseconds for 5,000 objects: objects are checked and serialised before the lock is
+# taken); readers never block in WAL mode. Ten seconds is ample headroom. A writer that waited
+# this long gets DatabaseBusy, which the backend answers with 503 and Retry-After.
+BUSY_TIMEOUT_SECONDS = 10.0
 
 # The unique, monotonically increasing sequence that orders objects sharing one date_added.
 # AUTOINCREMENT (not a bare rowid) so that a deleted highest row never has its number reused.
@@ -29,12 +31,26 @@ BUSY_TIMEOUT_MS = 10_000
 IDENTITY_COLUMN = "INTEGER PRIMARY KEY AUTOINCREMENT"
 
 
-def open_database(path: Path) -> sqlite3.Connection:
-    """Open (creating if needed) the database at `path`, set up for durable concurrent use."""
+class DatabaseBusy(sqlite3.OperationalError):
+    """Another writer held the write lock for longer than the busy timeout. A subclass of the
+    error sqlite3 raises, so callers that handle that one keep working."""
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    # Extended codes (SQLITE_BUSY_SNAPSHOT, ...) carry the primary code in their low byte.
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def open_database(path: Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> sqlite3.Connection:
+    """Open (creating if needed) the database at `path`, set up for durable concurrent use.
+
+    busy_timeout: how many seconds a write waits for the lock another writer holds.
+    """
     try:
         # isolation_level=None: the sqlite3 module must not open transactions behind our
         # back; `write_transaction` and `read_transaction` say exactly where they begin.
-        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
         # WAL: readers see the last committed state and never block the writer, and a
         # crash at any instant leaves the database at its last commit.
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -42,7 +58,7 @@ def open_database(path: Path) -> sqlite3.Connection:
         # disk. NORMAL would only fsync at checkpoints and can lose the last commits on
         # power failure, which breaks "answered => durable".
         conn.execute("PRAGMA synchronous=FULL")
-        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         conn.execute("PRAGMA foreign_keys=ON")
     except sqlite3.Error as exc:
         raise ConfigError(
@@ -64,14 +80,25 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
     IMMEDIATE takes the write lock up front, so concurrent POSTs are serialised before they
     read `collections.last_date_added` and date_added stays increasing in commit order.
+    DatabaseBusy if the lock did not come within the busy timeout (nothing was written).
     """
-    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if _is_busy(exc):
+            raise DatabaseBusy(str(exc)) from exc
+        raise
     try:
         yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        # A failed COMMIT leaves the transaction open; the connection is reused by the next
+        # request on this thread, which must not find it inside a transaction.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.OperationalError) and not isinstance(exc, DatabaseBusy) and _is_busy(exc):
+            raise DatabaseBusy(str(exc)) from exc
         raise
-    conn.execute("COMMIT")
 
 
 @contextmanager
@@ -89,13 +116,14 @@ class ThreadConnections:
     an sqlite3 connection must stay on the thread that opened it. Connections live as long as
     their thread; the process exit closes them (every commit is already on disk)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         self.path = path
+        self.busy_timeout = busy_timeout
         self._local = threading.local()
 
     def get(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = open_database(self.path)
+            conn = open_database(self.path, busy_timeout=self.busy_timeout)
             self._local.conn = conn
         return conn

@@ -29,8 +29,9 @@ _VERSION_KEYWORDS = (VERSION_LAST, VERSION_FIRST, VERSION_ALL)
 # A query string can name many ids or types; bound it well below SQLite's variable limit.
 MAX_FILTER_VALUES = 1000
 
-_SPEC_VERSION = re.compile(r"^\d\.\d$")
-_POSITION_KEY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{8,20}Z$")
+# ASCII digits only, matched whole (fullmatch): see timestamps._STIX_TIMESTAMP.
+_SPEC_VERSION = re.compile(r"[0-9]\.[0-9]")
+_POSITION_KEY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{8,20}Z")
 
 
 class FilterError(ValueError):
@@ -103,7 +104,7 @@ class ObjectFilter:
         if "spec_version" in allowed:
             spec_versions = _values(args.get("match[spec_version]"))
             for value in spec_versions:
-                if not _SPEC_VERSION.match(value):
+                if not _SPEC_VERSION.fullmatch(value):
                     raise FilterError(f"match[spec_version]: {value!r} is not like 2.1")
 
         return cls(
@@ -256,10 +257,12 @@ def decode_next(token: str, fingerprint: str) -> PagePosition:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
         key, seq_text, token_fingerprint = raw.split("|")
+        if not (seq_text.isascii() and seq_text.isdigit()):
+            raise ValueError(seq_text)
         seq = int(seq_text)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise FilterError("'next' is not a value this server issued") from None
-    if not _POSITION_KEY.match(key) or seq < 0:
+    if not _POSITION_KEY.fullmatch(key) or seq < 0:
         raise FilterError("'next' is not a value this server issued")
     if token_fingerprint != fingerprint:
         raise FilterError(

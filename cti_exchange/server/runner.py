@@ -27,6 +27,7 @@ from medallion import load_app
 
 from cti_exchange.errors import ConfigError, NetworkError
 from cti_exchange.server.app import DEFAULT_MAX_PAGE_SIZE, build_app
+from cti_exchange.server.connection import BUSY_TIMEOUT_SECONDS
 from cti_exchange.server.provisioning import API_ROOT_NAME
 
 DEFAULT_THREADS = 4
@@ -52,13 +53,15 @@ def run_server(
     threads: int = DEFAULT_THREADS,
     max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
     trusted_proxy: str | None = None,
+    busy_timeout: float = BUSY_TIMEOUT_SECONDS,
 ) -> None:
     """Serve the exchange laid out in `data_dir` until SIGTERM or SIGINT.
 
     port=0 picks a free port; the one bound is written, with the URL, to `ready_file` (JSON)
     once the server accepts connections. With `trusted_proxy` (the reverse proxy's address),
     a request from that address is taken to come from the client its X-Forwarded-For names
-    last; the header is ignored on requests from anywhere else.
+    last; the header is ignored on requests from anywhere else. A POST that waits
+    `busy_timeout` seconds for another to release the write lock is answered 503.
     """
     if not is_loopback(host) and not allow_public:
         raise ConfigError(
@@ -67,7 +70,7 @@ def run_server(
             "or allow a public address explicitly",
         )
     proxy = proxy_settings(trusted_proxy) if trusted_proxy else {}
-    app = build_app(data_dir, max_page_size=max_page_size)
+    app = build_app(data_dir, max_page_size=max_page_size, busy_timeout=busy_timeout)
     _serve(app, host, port, ready_file, threads, app.config["MAX_CONTENT_LENGTH"], **proxy)
 
 
@@ -211,8 +214,10 @@ class ServerProcess:
         startup_timeout: float = 30.0,
         medallion_config: Path | None = None,
         trusted_proxy: str | None = None,
+        busy_timeout: float = BUSY_TIMEOUT_SECONDS,
     ) -> None:
         self.data_dir = data_dir
+        self.busy_timeout = busy_timeout
         self.trusted_proxy = trusted_proxy
         self.host = host
         self.api_root = api_root
@@ -266,6 +271,7 @@ class ServerProcess:
         if self._medallion_config is not None:
             return [*command, "--medallion-config", str(self._medallion_config)]
         command += ["--data", str(self.data_dir), "--max-page-size", str(self._max_page_size)]
+        command += ["--busy-timeout", str(self.busy_timeout)]
         return command + (["--trusted-proxy", self.trusted_proxy] if self.trusted_proxy else [])
 
     def start(self) -> ServerProcess:

@@ -100,6 +100,11 @@ _SCHEMA_V1 = (
         failure_count INTEGER NOT NULL,
         pending_count INTEGER NOT NULL
     )""",
+    # Expiry of old statuses (statuses.expire_statuses). IF NOT EXISTS: databases laid out
+    # before this index get it when the server next opens them.
+    """
+    CREATE INDEX IF NOT EXISTS statuses_by_request_timestamp
+        ON statuses (request_timestamp)""",
     """
     CREATE TABLE IF NOT EXISTS status_details (
         status_id VARCHAR(64) NOT NULL REFERENCES statuses (id),

@@ -8,8 +8,9 @@ medallion loads it through its documented backend interface:
 Every method returns the shapes medallion's views expect (the same as its memory backend:
 `medallion.common.create_resource` envelopes plus X-TAXII-Date-Added-First/-Last headers).
 Reads are single indexed queries, so a page costs the same in a collection of 10,000 or
-10,000,000 objects; each POST is one transaction, committed and fsynced before medallion
-answers. The database must have been laid out by `cti_exchange.server.provisioning`.
+10,000,000 objects, and a page of objects stops at the API root's max_content_length in
+bytes as well as at `limit`; each POST is one transaction, committed and fsynced before
+medallion answers. The database must have been laid out by `cti_exchange.server.provisioning`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,25 +30,27 @@ from medallion.exceptions import ProcessingError
 from medallion.views import MEDIA_TYPE_TAXII_V21
 
 from cti_exchange.errors import ConfigError
-from cti_exchange.server.connection import ThreadConnections, write_transaction
-from cti_exchange.server.object_writer import ObjectWriter, refresh_version_flags
-from cti_exchange.server.queries import (
-    VERSION_ALL,
-    VERSION_LAST,
-    FilterError,
-    ObjectFilter,
-    PageOrder,
-    PagePosition,
-    decode_next,
-    encode_next,
-    select_page,
+from cti_exchange.server.connection import (
+    BUSY_TIMEOUT_SECONDS,
+    DatabaseBusy,
+    ThreadConnections,
+    write_transaction,
 )
+from cti_exchange.server.intake import EnvelopeRefused, envelope_objects, max_envelope_items, prepare
+from cti_exchange.server.object_writer import ObjectWriter, PreparedObject, refresh_version_flags
+from cti_exchange.server.pages import Page, read_page
+from cti_exchange.server.queries import VERSION_ALL, FilterError, ObjectFilter, PageOrder, select_page
 from cti_exchange.server.schema import ensure_schema
-from cti_exchange.server.statuses import load_status, save_status, status_resource
+from cti_exchange.server.statuses import (
+    expire_statuses,
+    load_status,
+    save_status,
+    status_resource,
+)
 from cti_exchange.server.timestamps import format_date_added, next_date_added
 
-# Every paged query ends with these columns, so the page logic can find its position.
-_POSITION_COLUMNS = "o.date_added, o.version_key, o.seq"
+# Seconds a client told 503 (another POST holds the write lock) should wait.
+BUSY_RETRY_AFTER = 2
 
 _COLLECTION_COLUMNS = "id, title, description, alias, can_read, can_write, media_types"
 
@@ -65,7 +69,8 @@ class SqliteBackend(Backend):
                 hint="lay out the data directory first (cti_exchange.server.provisioning)",
             )
         self.db_path = path
-        self._connections = ThreadConnections(path)
+        busy_timeout = float(kwargs.get("busy_timeout", BUSY_TIMEOUT_SECONDS))
+        self._connections = ThreadConnections(path, busy_timeout=busy_timeout)
         ensure_schema(self._conn())
 
     def _conn(self) -> sqlite3.Connection:
@@ -76,6 +81,19 @@ class SqliteBackend(Backend):
 
     def _fetch_all(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
         return self._conn().execute(sql, params).fetchall()
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """write_transaction, with a write lock that did not come in time answered 503."""
+        try:
+            with write_transaction(self._conn()) as conn:
+                yield conn
+        except DatabaseBusy:
+            # 503 with Retry-After (RFC 9110 section 15.6.4): retry later, which clients,
+            # cti-exchange's among them, do. A 500 would read as a server fault.
+            error = ProcessingError("The server is busy writing other objects; try again shortly", 503)
+            error.headers = {"Retry-After": str(BUSY_RETRY_AFTER)}
+            raise error from None
 
     # -- access hooks: the exchange server narrows these per account (see access.py) -------
 
@@ -125,6 +143,12 @@ class SqliteBackend(Backend):
         info["max_content_length"] = row[2]
         return info
 
+    def max_content_length(self, api_root: str) -> int:
+        row = self._fetch_one("SELECT max_content_length FROM api_roots WHERE name = ?", (api_root,))
+        if row is None:
+            raise ProcessingError(f"API root '{api_root}' not found", 404)
+        return int(row[0])
+
     def largest_max_content_length(self) -> int:
         row = self._conn().execute("SELECT MAX(max_content_length) FROM api_roots").fetchone()
         return int(row[0] or 0)
@@ -170,53 +194,6 @@ class SqliteBackend(Backend):
 
     # -- reading objects ---------------------------------------------------------------------
 
-    def _page(
-        self,
-        scope: str,
-        collection_id: str,
-        filter_args: Mapping[str, str],
-        allowed_filters: Sequence[str],
-        limit: int,
-        *,
-        columns: str,
-        object_id: str | None = None,
-        order: PageOrder = PageOrder.DATE_ADDED,
-        default_versions: tuple[str, ...] = (VERSION_LAST,),
-    ) -> tuple[list[Sequence[Any]], bool, str | None, dict[str, str]]:
-        """One page: (rows, more, next, X-TAXII-Date-Added headers)."""
-        try:
-            flt = ObjectFilter.from_args(filter_args, allowed_filters, default_versions=default_versions)
-            fingerprint = flt.fingerprint(f"{scope}|{collection_id}|{object_id or ''}")
-            token = filter_args.get("next")
-            after = decode_next(token, fingerprint) if token else None
-        except FilterError as exc:
-            raise ProcessingError(f"The server did not understand the filters: {exc}", 400) from None
-        sql, params = select_page(
-            flt,
-            columns=f"{columns}, {_POSITION_COLUMNS}",
-            collection_id=collection_id,
-            object_id=object_id,
-            order=order,
-            after=after,
-            limit=limit + 1,  # one more than asked tells whether there is a next page
-        )
-        rows = self._conn().execute(sql, params).fetchall()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        next_token = None
-        if more:
-            date_added, key, seq = rows[-1][-3:]
-            position_key = date_added if order is PageOrder.DATE_ADDED else key
-            next_token = encode_next(PagePosition(position_key, seq), fingerprint)
-        headers: dict[str, str] = {}
-        if rows:
-            # TAXII 2.1 "Pagination": the date_added range of this page, which a client may use
-            # as added_after for its next request.
-            added = [row[-3] for row in rows]
-            headers["X-TAXII-Date-Added-First"] = min(added)
-            headers["X-TAXII-Date-Added-Last"] = max(added)
-        return rows, more, next_token, headers
-
     def _require_object(self, collection_id: str, object_id: str) -> None:
         row = self._fetch_one(
             "SELECT 1 FROM objects WHERE collection_id = ? AND object_id = ? LIMIT 1",
@@ -233,11 +210,25 @@ class SqliteBackend(Backend):
         allowed_filters: Sequence[str],
         limit: int,
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        rows, more, next_token, headers = self._page(
-            "objects", collection_id, filter_args, allowed_filters, limit, columns="o.body"
+        # TAXII 2.1 "Pagination" lets the server limit a page by its own limit as well as the
+        # client's; the API root's max_content_length, what the server accepts in one request,
+        # is also what it sends in one page, so large objects never make one huge reply.
+        page = read_page(
+            self._conn(),
+            "objects",
+            collection_id,
+            filter_args,
+            allowed_filters,
+            limit,
+            columns="o.body",
+            budget=self.max_content_length(api_root),
         )
-        objects = [json.loads(row[0]) for row in rows]
-        return create_resource("objects", objects, more, next_token), headers
+        return self._objects_page(page)
+
+    @staticmethod
+    def _objects_page(page: Page) -> tuple[dict[str, Any], dict[str, str]]:
+        objects = [json.loads(row[0]) for row in page.rows]
+        return create_resource("objects", objects, page.more, page.next_token), page.headers
 
     def get_object(
         self,
@@ -249,7 +240,8 @@ class SqliteBackend(Backend):
         limit: int,
     ) -> tuple[dict[str, Any], dict[str, str]]:
         self._require_object(collection_id, object_id)
-        rows, more, next_token, headers = self._page(
+        page = read_page(
+            self._conn(),
             "object",
             collection_id,
             filter_args,
@@ -257,9 +249,9 @@ class SqliteBackend(Backend):
             limit,
             columns="o.body",
             object_id=object_id,
+            budget=self.max_content_length(api_root),
         )
-        objects = [json.loads(row[0]) for row in rows]
-        return create_resource("objects", objects, more, next_token), headers
+        return self._objects_page(page)
 
     def get_object_manifest(
         self,
@@ -269,7 +261,8 @@ class SqliteBackend(Backend):
         allowed_filters: Sequence[str],
         limit: int,
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        rows, more, next_token, headers = self._page(
+        page = read_page(
+            self._conn(),
             "manifest",
             collection_id,
             filter_args,
@@ -279,9 +272,9 @@ class SqliteBackend(Backend):
         )
         # Manifest records (TAXII 2.1 section 5.3.1).
         records = [
-            {"id": row[0], "date_added": row[3], "version": row[1], "media_type": row[2]} for row in rows
+            {"id": row[0], "date_added": row[3], "version": row[1], "media_type": row[2]} for row in page.rows
         ]
-        return create_resource("objects", records, more, next_token), headers
+        return create_resource("objects", records, page.more, page.next_token), page.headers
 
     def get_object_versions(
         self,
@@ -293,7 +286,8 @@ class SqliteBackend(Backend):
         limit: int,
     ) -> tuple[dict[str, Any], dict[str, str]]:
         self._require_object(collection_id, object_id)
-        rows, more, next_token, headers = self._page(
+        page = read_page(
+            self._conn(),
             "versions",
             collection_id,
             filter_args,
@@ -304,21 +298,23 @@ class SqliteBackend(Backend):
             order=PageOrder.VERSION,
             default_versions=(VERSION_ALL,),
         )
-        versions = [row[0] for row in rows]
-        return create_resource("versions", versions, more, next_token), headers
+        versions = [row[0] for row in page.rows]
+        return create_resource("versions", versions, page.more, page.next_token), page.headers
 
     # -- writing objects ---------------------------------------------------------------------
 
     def add_objects(
         self, api_root: str, collection_id: str, objs: Any, request_time: datetime
     ) -> dict[str, Any]:
-        objects = objs.get("objects") if isinstance(objs, dict) else None
-        if not isinstance(objects, list):
-            raise ProcessingError("The request body is not a TAXII envelope with an 'objects' list", 422)
+        try:
+            items = envelope_objects(objs, max_items=max_envelope_items(self.max_content_length(api_root)))
+            prepared = prepare(items)
+        except EnvelopeRefused as exc:
+            raise ProcessingError(exc.description, exc.status) from None
         status_id = str(uuid.uuid4())
         request_timestamp = format_date_added(request_time)
-        conn = self._conn()
-        with write_transaction(conn):
+        # The write lock is held from here to the commit: only lookups and inserts inside.
+        with self._writing() as conn:
             row = conn.execute(
                 "SELECT last_date_added, media_types FROM collections WHERE id = ? AND api_root = ?",
                 (collection_id, api_root),
@@ -327,13 +323,14 @@ class SqliteBackend(Backend):
                 raise ProcessingError(f"Collection '{collection_id}' not found", 404)
             # All objects of one POST share one date_added, assigned under the write lock so
             # that date_added order is commit order (see timestamps.next_date_added).
-            date_added = next_date_added(datetime.now(UTC), row[0])
+            now = datetime.now(UTC)
+            date_added = next_date_added(now, row[0])
             conn.execute(
                 "UPDATE collections SET last_date_added = ? WHERE id = ?",
                 (date_added, collection_id),
             )
             writer = ObjectWriter(conn, collection_id, date_added)
-            details = [writer.add(obj) for obj in objects]
+            details = [writer.add(item) if isinstance(item, PreparedObject) else item for item in prepared]
             media_types = json.loads(row[1])
             if not writer.media_types.issubset(media_types):
                 conn.execute(
@@ -341,6 +338,7 @@ class SqliteBackend(Backend):
                     (json.dumps(sorted(set(media_types) | writer.media_types)), collection_id),
                 )
             save_status(conn, status_id, api_root, collection_id, request_timestamp, details)
+            expire_statuses(conn, now)
         # Committed and fsynced: only now may medallion answer 202.
         return status_resource(status_id, request_timestamp, details)
 
@@ -359,8 +357,7 @@ class SqliteBackend(Backend):
             flt = ObjectFilter.from_args(filter_args, allowed_filters, default_versions=(VERSION_ALL,))
         except FilterError as exc:
             raise ProcessingError(f"The server did not understand the filters: {exc}", 400) from None
-        conn = self._conn()
-        with write_transaction(conn):
+        with self._writing() as conn:
             sql, params = select_page(flt, columns="o.seq", collection_id=collection_id, object_id=object_id)
             seqs = [seq for (seq,) in conn.execute(sql, params)]
             if not seqs:

@@ -3,15 +3,26 @@ their POST, read back by id.
 
 Writes are synchronous, so a stored status is always "complete" with nothing pending; the
 pending columns and outcome exist so that an asynchronous writer could use them later.
+
+Status resources are kept for STATUS_LIFETIME (7 days), long enough for any client to read
+the outcome of its POST (cti-exchange's push reads it at once), then removed by later POSTs,
+a few at a time: without that, every POST ever made would stay in the database.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from cti_exchange.server.connection import read_transaction
+from cti_exchange.server.timestamps import format_date_added
+
+STATUS_LIFETIME = timedelta(days=7)
+# Statuses removed per POST: the first POST after a long quiet period must not hold the
+# write lock while it deletes weeks of them; each POST adds one, so removal keeps up.
+EXPIRED_PER_WRITE = 20
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,22 @@ def save_status(
             for position, d in enumerate(details)
         ],
     )
+
+
+def expire_statuses(conn: sqlite3.Connection, now: datetime) -> int:
+    """Inside the caller's write transaction: removes up to EXPIRED_PER_WRITE of the statuses
+    older than STATUS_LIFETIME, oldest first. How many were removed."""
+    cutoff = format_date_added(now - STATUS_LIFETIME)
+    expired = [
+        (status_id,)
+        for (status_id,) in conn.execute(
+            "SELECT id FROM statuses WHERE request_timestamp < ? ORDER BY request_timestamp LIMIT ?",
+            (cutoff, EXPIRED_PER_WRITE),
+        )
+    ]
+    conn.executemany("DELETE FROM status_details WHERE status_id = ?", expired)
+    conn.executemany("DELETE FROM statuses WHERE id = ?", expired)
+    return len(expired)
 
 
 def load_status(conn: sqlite3.Connection, api_root: str, status_id: str) -> StoredStatus | None:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-_STIX_TIMESTAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,12}))?Z$")
+# [0-9], not \d (which matches any Unicode digit: a year in full-width digits would be stored and
+# sort after every real year), and fullmatch, not "$" (which also matches before a final
+# newline). strptime below accepts full-width digits too, so this pattern is the only gate.
+_STIX_TIMESTAMP = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,12}))?Z")
 
 DATE_ADDED_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -21,7 +24,7 @@ def format_date_added(moment: datetime) -> str:
 
 
 def _split(text: str) -> tuple[str, str]:
-    match = _STIX_TIMESTAMP.match(text) if isinstance(text, str) else None
+    match = _STIX_TIMESTAMP.fullmatch(text) if isinstance(text, str) else None
     if match is None:
         raise ValueError(f"{text!r} is not a timestamp like 2026-01-31T12:00:00.000Z")
     seconds, fraction = match.group(1), match.group(2) or ""

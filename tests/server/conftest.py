@@ -18,6 +18,7 @@ import requests
 from taxii2client.v21 import ApiRoot, Collection
 
 from cti_exchange.server.provisioning import (
+    DEFAULT_MAX_CONTENT_LENGTH,
     CollectionAcl,
     ExchangeCollection,
     ExchangeLayout,
@@ -34,8 +35,8 @@ AGENCIES = [("cert-fr", "CERT-FR"), ("cert-in", "CERT-In")]
 SANDBOX_ID = "0b7f3c1e-5d2a-4c8e-9f61-3a4b5c6d7e8f"
 
 
-def exchange_layout() -> ExchangeLayout:
-    layout = plan_exchange(AGENCIES)
+def exchange_layout(**plan: Any) -> ExchangeLayout:
+    layout = plan_exchange(AGENCIES, **plan)
     sandbox = ExchangeCollection(
         id=SANDBOX_ID,
         alias="sandbox",
@@ -105,11 +106,18 @@ class Exchange:
             session.close()
 
 
-def start_exchange(data_dir: Path, *, trusted_proxy: str | None = None) -> Exchange:
+def start_exchange(
+    data_dir: Path,
+    *,
+    trusted_proxy: str | None = None,
+    max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH,
+    **server: Any,
+) -> Exchange:
+    """A provisioned exchange and its server; `server` goes to ServerProcess (busy_timeout, ...)."""
     passwords = {agency: secrets.token_urlsafe(18) for agency, _ in AGENCIES}
-    provision(data_dir, exchange_layout(), passwords=passwords)
-    server = ServerProcess(data_dir, trusted_proxy=trusted_proxy).start()
-    return Exchange(server=server, data_dir=data_dir, passwords=passwords)
+    provision(data_dir, exchange_layout(max_content_length=max_content_length), passwords=passwords)
+    process = ServerProcess(data_dir, trusted_proxy=trusted_proxy, **server).start()
+    return Exchange(server=process, data_dir=data_dir, passwords=passwords)
 
 
 @pytest.fixture(scope="session")

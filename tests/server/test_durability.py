@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from cti_exchange.server.connection import DB_FILENAME
+from cti_exchange.server.intake import max_envelope_items
 from cti_exchange.server.provisioning import DEFAULT_MAX_CONTENT_LENGTH, collection_id_for
 
 from .conftest import Exchange, StixFactory
@@ -91,11 +92,12 @@ def test_kill_9_during_a_large_post_keeps_all_or_nothing(
     acknowledged = [stix.indicator() for _ in range(300)]
     assert fresh_exchange.post(url, {"objects": acknowledged}, user="cert-fr").status_code == 202
 
-    # About 8 MB, under the 10 MiB limit: long enough to be caught while being received,
-    # parsed or written.
-    large = [stix.indicator(description="x" * 100) for _ in range(16_000)]
+    # About 8 MB, under the 10 MiB limit and the 10,000 objects a POST may hold: long enough
+    # to be caught while being received, parsed or written.
+    large = [stix.indicator(description="x" * 600) for _ in range(8_000)]
     body = requests.models.complexjson.dumps({"objects": large}).encode()
     assert len(body) < DEFAULT_MAX_CONTENT_LENGTH
+    assert len(large) <= max_envelope_items(DEFAULT_MAX_CONTENT_LENGTH)
     outcome: dict[str, Any] = {}
 
     def post_large() -> None:

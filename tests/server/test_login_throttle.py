@@ -1,13 +1,19 @@
-"""Failed-login throttling: ten wrong passwords for one account from one address, then 429
-with Retry-After until the window passes; other accounts and a success are unaffected."""
+"""Failed-login throttling: ten wrong passwords for one account from one address, or thirty
+for any user names, then 429 with Retry-After until the window passes; other accounts and a
+success are unaffected; concurrent guesses do not get past the limit."""
 
 from __future__ import annotations
 
+import collections
+import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 import requests
 
-from cti_exchange.server.login_throttle import LoginThrottle
+from cti_exchange.server.login_throttle import ChecksBusy, CheckSlots, LoginThrottle, Throttled
 from tests.conftest import run_cli
 
 from .conftest import TAXII, Exchange, start_exchange
@@ -57,9 +63,63 @@ def test_memory_stays_bounded_under_a_flood_of_new_pairs() -> None:
     throttle = LoginThrottle(max_failures=3, window_seconds=60, max_tracked=100, clock=clock)
     for n in range(10_000):
         clock.now += 0.001
-        throttle.failed(("203.0.113.9", f"user{n}"))
-        assert len(throttle) <= 100
-    assert throttle.retry_after(("203.0.113.9", "user9999")) is None  # one failure: not locked
+        throttle.failed((f"203.0.{n // 256}.{n % 256}", f"user{n}"))
+        assert len(throttle) <= 100 and throttle.addresses_tracked <= 100
+    assert throttle.retry_after(("203.0.39.15", "user9999")) is None  # one failure: not locked
+
+
+def test_an_address_is_refused_after_max_failures_across_all_usernames() -> None:
+    clock = FakeClock()
+    throttle = LoginThrottle(max_failures=3, max_failures_per_address=5, window_seconds=60, clock=clock)
+    for n in range(5):
+        throttle.reserve(("192.0.2.7", f"invented-{n}"))
+        clock.now += 1
+    refused = throttle.refusal(("192.0.2.7", "cert-in"))  # any username, known or not
+    assert refused is not None and refused.per_address and refused.wait == 55
+    assert throttle.retry_after(("198.51.100.1", "invented-0")) is None  # another address
+    clock.now = 1060  # the first failure left the window
+    assert throttle.retry_after(("192.0.2.7", "cert-in")) is None
+
+
+def test_an_attempt_is_counted_before_its_check_and_given_back_if_right() -> None:
+    """Concurrent guesses each reserve a failure before their password is checked, so no more
+    than max_failures of them are ever checked."""
+    clock = FakeClock()
+    throttle = LoginThrottle(max_failures=3, max_failures_per_address=5, window_seconds=60, clock=clock)
+    reserved = [throttle.reserve(KEY) for _ in range(3)]  # three checks in flight at once
+    with pytest.raises(Throttled) as refused:
+        throttle.reserve(KEY)
+    assert not refused.value.per_address
+    # The last of them had the right password: the pair is cleared, and the address gets that
+    # attempt back but keeps the two failures.
+    throttle.succeeded(KEY, reserved[-1])
+    for _ in range(3):
+        throttle.reserve(("192.0.2.7", "cert-in"))
+    with pytest.raises(Throttled) as refused:
+        throttle.reserve(KEY)
+    assert refused.value.per_address
+
+
+def test_at_most_the_given_number_of_checks_run_at_once() -> None:
+    slots = CheckSlots(slots=1, wait_seconds=0.05)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with slots.check():
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        with pytest.raises(ChecksBusy), slots.check():
+            pass
+    finally:
+        release.set()
+        holder.join()
+    with slots.check():  # free again
+        pass
 
 
 def test_the_server_answers_429_after_ten_wrong_passwords(fresh_exchange: Exchange) -> None:
@@ -124,3 +184,44 @@ def test_a_trusted_proxy_must_be_an_address(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "--trusted-proxy 'proxy.example' is not an IP address" in result.stderr
     assert not (tmp_path / "home" / "taxii-server").exists()
+
+
+def test_concurrent_wrong_passwords_do_not_get_past_the_limit(fresh_exchange: Exchange) -> None:
+    url = fresh_exchange.server.api_root_url
+
+    def guess(n: int) -> int:
+        wrong = ("cert-fr", f"a wrong password, long enough {n}")
+        return requests.get(url, auth=wrong, headers={"Accept": TAXII}, timeout=60).status_code
+
+    with ThreadPoolExecutor(40) as pool:
+        codes = collections.Counter(pool.map(guess, range(40)))
+    # At most ten were checked (401); the others were refused unchecked (429), or told to
+    # come back (503) had they waited too long for a check slot.
+    assert set(codes) <= {401, 429, 503}
+    assert codes[401] <= 10 and codes[429] >= 20, codes
+    right = ("cert-fr", fresh_exchange.passwords["cert-fr"])
+    assert requests.get(url, auth=right, headers={"Accept": TAXII}, timeout=30).status_code == 429
+
+
+def test_inventing_user_names_does_not_escape_the_throttle(tmp_path: Path) -> None:
+    """Each unknown user name costs a full scrypt check against the decoy hash: an address gets
+    thirty failures in the window, whatever the names, then 429 without any check."""
+    running = start_exchange(tmp_path / "exchange", trusted_proxy="127.0.0.1")
+    try:
+        url = running.server.api_root_url
+        guesser = {"Accept": TAXII, "X-Forwarded-For": "203.0.113.5"}
+        for _ in range(30):
+            invented = (secrets.token_hex(8), "any password at all")
+            assert requests.get(url, auth=invented, headers=guesser, timeout=30).status_code == 401
+        refused = requests.get(url, auth=(secrets.token_hex(8), "x" * 20), headers=guesser, timeout=30)
+        assert refused.status_code == 429
+        assert 0 < int(refused.headers["Retry-After"]) <= 600
+        assert "from this address" in refused.json()["description"]
+        # The whole address is refused, a real account included; another client is not.
+        right = ("cert-in", running.passwords["cert-in"])
+        assert requests.get(url, auth=right, headers=guesser, timeout=30).status_code == 429
+        elsewhere = {"Accept": TAXII, "X-Forwarded-For": "198.51.100.8"}
+        assert requests.get(url, auth=right, headers=elsewhere, timeout=30).status_code == 200
+    finally:
+        running.close()
+        running.server.stop()

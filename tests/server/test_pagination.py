@@ -3,17 +3,19 @@ survive a restart, and objects that arrive while a client is paging."""
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from taxii2client.v21 import as_pages
 
-from cti_exchange.server.provisioning import collection_id_for
+from cti_exchange.server.provisioning import collection_id_for, provision
 
-from .conftest import TAXII, Exchange, StixFactory
+from .conftest import TAXII, Exchange, StixFactory, exchange_layout, start_exchange
 
 FR_TO_IN = collection_id_for("cert-fr", "cert-in")
 
@@ -197,3 +199,74 @@ def test_a_client_tailing_with_added_after_misses_nothing_from_concurrent_posts(
     posted = [o["id"] for batch in batches for o in batch]
     assert len(seen) == len(set(seen)) == len(posted)
     assert set(seen) == set(posted)
+
+
+def _pages(exchange: Exchange, url: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every page of a paginated read, following `next` until `more` is false."""
+    params = dict(params or {})
+    pages = []
+    while True:
+        body = exchange.get(url, user="cert-in", params=params).json()
+        pages.append(body)
+        if not body.get("more"):
+            assert "next" not in body
+            return pages
+        params["next"] = body["next"]
+
+
+def _size(obj: dict[str, Any]) -> int:
+    return len(json.dumps(obj, separators=(",", ":")))
+
+
+def test_a_page_of_objects_stops_at_max_content_length(tmp_path: Path, stix: StixFactory) -> None:
+    """Pages are cut by bytes as well as by count: a collection of large objects is served in
+    pages of at most the API root's max_content_length (always at least one object), and
+    `next` continues exactly where a page stopped, also within the objects of one POST."""
+    budget = 64 * 1024
+    running = start_exchange(tmp_path / "exchange", max_content_length=budget)
+    try:
+        url = running.collection_url(FR_TO_IN) + "objects/"
+        posted: list[dict[str, Any]] = []
+        for _ in range(4):  # three objects of about 20 KB per POST, sharing one date_added
+            batch = [stix.indicator(description="x" * 20_000) for _ in range(3)]
+            assert running.post(url, {"objects": batch}, user="cert-fr").status_code == 202
+            posted.extend(batch)
+
+        pages = _pages(running, url)
+        served = [o for page in pages for o in page["objects"]]
+        assert [o["id"] for o in served] == [o["id"] for o in posted]  # each once, in order
+        assert len(pages) > 1
+        assert all(sum(map(_size, page["objects"])) <= budget for page in pages)
+        assert all(len(page["objects"]) == 3 for page in pages)  # a fourth would not fit
+
+        # With 50 KB two objects fit: pages stop inside a POST (whose objects share one
+        # date_added) and continue from there, without a gap or a repeat.
+        provision(running.data_dir, exchange_layout(max_content_length=50 * 1024), passwords={})
+        pages = _pages(running, url)
+        assert [len(page["objects"]) for page in pages] == [2] * 6
+        assert [o["id"] for page in pages for o in page["objects"]] == [o["id"] for o in posted]
+
+        # Objects larger than the budget (posted before it was lowered) come one per page.
+        provision(running.data_dir, exchange_layout(max_content_length=8 * 1024), passwords={})
+        pages = _pages(running, url, {"limit": 5})
+        assert [len(page["objects"]) for page in pages] == [1] * len(posted)
+        assert [o["id"] for page in pages for o in page["objects"]] == [o["id"] for o in posted]
+    finally:
+        running.close()
+        running.server.stop()
+
+
+def test_the_versions_of_one_object_are_paged_by_bytes_too(tmp_path: Path, stix: StixFactory) -> None:
+    running = start_exchange(tmp_path / "exchange", max_content_length=64 * 1024)
+    try:
+        first = stix.indicator(description="x" * 25_000)
+        versions = [stix.version_of(first, f"2026-01-0{day}T00:00:00.000Z") for day in (1, 2, 3)]
+        url = running.collection_url(FR_TO_IN) + "objects/"
+        for version in versions:
+            assert running.post(url, {"objects": [version]}, user="cert-fr").status_code == 202
+        pages = _pages(running, f"{url}{first['id']}/", {"match[version]": "all"})
+        assert [len(page["objects"]) for page in pages] == [2, 1]
+        assert [o["modified"] for page in pages for o in page["objects"]] == [v["modified"] for v in versions]
+    finally:
+        running.close()
+        running.server.stop()
