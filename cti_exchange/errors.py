@@ -25,6 +25,7 @@ class ExitCode(IntEnum):
     NETWORK = 7  # server unreachable or failing after all retries
     POLICY = 8  # sharing policy (TLP) refused what was asked
     INTERNAL = 70  # a bug: please report it (EX_SOFTWARE)
+    BROKEN_PIPE = 141  # stdout was closed early (`export | head`): 128 + SIGPIPE, as a shell reports
 
 
 class CtiExchangeError(Exception):

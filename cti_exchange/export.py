@@ -9,33 +9,49 @@ TLP:RED or TLP:AMBER+STRICT is only written when the analyst says they understan
 marking asks (`i_understand_tlp`), and every text file starts with its strictest TLP and what
 that level allows (STIX keeps the objects' markings, MISP gets `tlp:` tags).
 
+Partner values pass the normalisers and guardrails ours pass at ingest before they are written
+(exporters/safety.py): invalid ones never, overly broad ones only with `allow_broad`; the
+file's head and the result list them.
+
 The whole export runs in one store transaction: the values read, the signature ids given out
-(IDS formats) and the audit record are one consistent unit. Files are written beside their
-destination and renamed into place, so a reader never sees half a blocklist.
+(IDS formats) and the audit record are one consistent unit. Every part (one file per IOC type
+into a directory) is written to a temporary file beside its destination and passes the TLP
+gate before any is renamed into place, so a reader never sees half a blocklist and a refused
+export leaves nothing behind. FIFOs, character devices and descriptor paths (`/dev/stdout`)
+are written straight into instead: renaming over them would replace them, not feed them.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import itertools
 import os
+import re
 import sqlite3
+import stat
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.errors import ConfigError, PolicyError, UsageError
 from cti_exchange.exporters.csv_export import CsvExporter
-from cti_exchange.exporters.interface import ExportContext, Exporter, ExportSummary
+from cti_exchange.exporters.interface import ExportContext, Exporter, ExportSummary, RefusedValue
 from cti_exchange.exporters.misp_export import MispExporter
 from cti_exchange.exporters.plain import PlainExporter
+from cti_exchange.exporters.safety import ValueCheck
 from cti_exchange.exporters.sids import SidRegistry
 from cti_exchange.exporters.snort import SnortExporter
 from cti_exchange.exporters.stix_export import StixExporter
 from cti_exchange.exporters.suricata import SuricataExporter
+from cti_exchange.readers.warning_list import bundled_warning_lists
+from cti_exchange.stix.guardrails import Guardrails
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.store.audit_log import append_audit
 from cti_exchange.store.export_queries import iter_export_groups
@@ -63,6 +79,7 @@ class ExportRequest:
     filters: TriageFilter
     output: Path | None = None  # None: the `stream` given to export_indicators
     i_understand_tlp: bool = False
+    allow_broad: bool = False  # write overly broad values too (exporters/safety.py)
 
 
 @dataclass(frozen=True)
@@ -71,8 +88,13 @@ class ExportedFile:
     values: int
     bytes: int
     sha256: str
-    tlp: str | None  # strictest level written
+    tlp: str | None  # strictest level in the file
     summary: ExportSummary = field(repr=False)
+    complete: bool = True  # False: the reader of a stream or FIFO stopped before the end
+
+    @property
+    def refused(self) -> int:
+        return sum(self.summary.refused.values())
 
 
 @dataclass(frozen=True)
@@ -84,6 +106,14 @@ class ExportResult:
     @property
     def values(self) -> int:
         return sum(f.values for f in self.files)
+
+    @property
+    def refused(self) -> int:
+        return sum(f.refused for f in self.files)
+
+    @property
+    def complete(self) -> bool:
+        return all(f.complete for f in self.files)
 
 
 def export_filter(filters: TriageFilter) -> TriageFilter:
@@ -128,10 +158,12 @@ def _write_body(
     body: TextIO,
     *,
     i_understand_tlp: bool,
+    check: ValueCheck,
 ) -> ExportSummary:
-    summary = ExportSummary()
+    summary = ExportSummary(head_lists_refused=exporter.comment is not None)
     exporter.begin(body)
     groups = iter_export_groups(conn, filters, with_json=isinstance(exporter, StixExporter))
+    ioc_type, ordinary = "", check.fast_path("")
     for item in groups:
         if item.tlp in GATED_TLP and not i_understand_tlp:
             raise PolicyError(
@@ -140,6 +172,21 @@ def _write_body(
                 hint="pass --i-understand-tlp if the file stays with the people the marking "
                 "names, or leave it out with --max-tlp amber",
             )
+        if item.ioc_type != ioc_type:  # items come in type order
+            ioc_type, ordinary = item.ioc_type, check.fast_path(item.ioc_type)
+        if not ordinary(item.value) and (refused := check.close_look(item.ioc_type, item.value)):
+            summary.refuse(
+                RefusedValue(
+                    item.ioc_type,
+                    item.value,
+                    refused.code,
+                    refused.reason,
+                    refused.broad,
+                    item.tlp,
+                    item.object_id,
+                )
+            )
+            continue
         if exporter.write(item, body, summary):
             summary.values += 1
             summary.by_type[item.ioc_type] += 1
@@ -151,42 +198,169 @@ def _write_body(
     return summary
 
 
-def _publish(header: str, body_path: Path, target: Path | None, stream: TextIO | None) -> tuple[int, str]:
-    """Header then body, renamed into place (or copied to the stream); (bytes, sha256)."""
-    digest = hashlib.sha256()
-    size = 0
-    head = header.encode("utf-8")
-    if target is None:
-        out = stream or sys.stdout
-        out.write(header)
-        digest.update(head)
-        size += len(head)
-        with body_path.open(encoding="utf-8", newline="") as text:
-            while part := text.read(1 << 20):
-                out.write(part)
-                encoded = part.encode("utf-8")
-                digest.update(encoded)
-                size += len(encoded)
-        out.flush()
-        return size, digest.hexdigest()
-    fd, final_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+# Paths that name an open file descriptor (`-o /dev/stdout`, `/proc/self/fd/1`): written
+# through, never replaced.
+_DESCRIPTOR_PATH = re.compile(r"/dev/(?:std(?:in|out|err)|fd/\d+)|/proc/[^/]+(?:/task/\d+)?/fd/\d+")
+
+
+def _names_a_descriptor(path: Path) -> bool:
+    """True when `path`, or a symbolic link on the way from it, names a file descriptor."""
+    current = os.path.abspath(path)
+    for _ in range(40):  # the kernel's own limit on links followed
+        if _DESCRIPTOR_PATH.fullmatch(current):
+            return True
+        if not os.path.islink(current):
+            return False
+        current = os.path.normpath(os.path.join(os.path.dirname(current), os.readlink(current)))
+    return False
+
+
+def _written_through(target: Path) -> bool:
+    """How a target is written: False, to a temporary file renamed into place (a new or
+    regular file); True, straight into it (a character device such as a terminal or
+    /dev/null, a FIFO, or a descriptor path such as /dev/stdout), which a rename would replace
+    instead of feeding."""
     try:
-        with os.fdopen(fd, "wb") as final, body_path.open("rb") as body:
-            final.write(head)
-            digest.update(head)
-            size += len(head)
-            while chunk := body.read(1 << 20):
-                final.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
+        mode = os.stat(target).st_mode  # through symbolic links
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        raise ConfigError(f"cannot write {target}: {error.strerror or error}") from None
+    if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+        return True
+    if stat.S_ISREG(mode):
+        return _names_a_descriptor(target)
+    if stat.S_ISDIR(mode):
+        raise UsageError(
+            f"cannot write {target}: it is a directory", hint="move it away or give another path"
+        )
+    raise UsageError(
+        f"cannot write {target}: it is not a regular file, a directory, a character device or a FIFO",
+        hint="give a file or a directory to write into",
+    )
+
+
+def _temporary(directory: Path | None, prefix: str, target: Path | None) -> tuple[int, Path]:
+    try:
+        fd, name = tempfile.mkstemp(prefix=prefix, dir=directory)
+    except OSError as error:
+        where = target if target is not None else Path(tempfile.gettempdir())
+        raise ConfigError(
+            f"cannot write {where}: cannot create a file in {directory or tempfile.gettempdir()}: "
+            f"{error.strerror or error}",
+            hint="check the directory exists and is writable",
+        ) from None
+    return fd, Path(name)
+
+
+def file_mode(level: Tlp | None) -> int:
+    """Owner only for TLP:RED and TLP:AMBER+STRICT; else owner and group, never wider than the
+    process umask allows."""
+    if level is not None and level.value in GATED_TLP:
+        return 0o600
+    umask = os.umask(0o077)  # read it; the restrictive value stands for the instant it is set
+    os.umask(umask)
+    return 0o640 & ~umask
+
+
+@dataclass
+class _Part:
+    """One output of an export, from its body to its place."""
+
+    target: Path | None  # None: the stream
+    filters: TriageFilter
+    through: bool  # written straight into the target (see _written_through)
+    body_path: Path | None = None
+    summary: ExportSummary | None = None
+    header: str = ""
+    ready: Path | None = None  # the complete file, beside its target, to rename into place
+    size: int = 0
+    sha256: str = ""
+    complete: bool = True
+
+
+def _copy(part: _Part, write: Callable[[bytes], object]) -> None:
+    """The part's header then its body through `write`, counted in `part.size` and
+    `part.sha256` as they go (what was written, when a reader stops early)."""
+    assert part.body_path is not None
+    digest = hashlib.sha256()
+    part.size, part.sha256 = 0, digest.hexdigest()
+    with part.body_path.open("rb") as body:
+        for chunk in itertools.chain([part.header.encode("utf-8")], iter(partial(body.read, 1 << 20), b"")):
+            write(chunk)
+            digest.update(chunk)
+            part.size += len(chunk)
+            part.sha256 = digest.hexdigest()
+
+
+def _prepare_file(part: _Part) -> None:
+    """The complete file beside its target (not yet in place), with its mode."""
+    assert part.target is not None and part.body_path is not None and part.summary is not None
+    fd, name = _temporary(part.target.parent, f".{part.target.name}.", part.target)
+    part.ready = name
+    try:
+        with os.fdopen(fd, "wb") as final:
+            _copy(part, final.write)
             final.flush()
+            os.fchmod(final.fileno(), file_mode(part.summary.strictest))
             os.fsync(final.fileno())
-        os.chmod(final_name, 0o640)  # blocklists may carry TLP:AMBER content: not world-readable
-        os.replace(final_name, target)
-    except BaseException:
-        Path(final_name).unlink(missing_ok=True)
-        raise
-    return size, digest.hexdigest()
+    except OSError as error:
+        raise ConfigError(f"cannot write {part.target}: {error.strerror or error}") from None
+
+
+def _stream_out(part: _Part, stream: TextIO | None) -> None:
+    """Header and body to the stream; a reader that stops early leaves the part incomplete."""
+    out = stream or sys.stdout
+    binary = getattr(out, "buffer", None)
+    decoder = codecs.getincrementaldecoder("utf-8")()  # a chunk may end inside a character
+
+    def write(data: bytes) -> None:
+        if binary is None:
+            out.write(decoder.decode(data))
+            return
+        # Bytes, checking what was taken: a buffered writer whose pipe closed in the middle
+        # of a large write can report a short write instead of raising.
+        view = memoryview(data)
+        while view:
+            taken = binary.write(view)
+            if not taken:
+                raise BrokenPipeError("the stream took nothing")
+            view = view[taken:]
+
+    try:
+        out.flush()
+        _copy(part, write)
+        out.write(decoder.decode(b"", final=True))
+        out.flush()
+    except BrokenPipeError:
+        part.complete = False
+
+
+def _write_through(part: _Part) -> None:
+    """Straight into a FIFO, a character device or a descriptor path (appending, as `>>`
+    would: a descriptor path can name the regular file our stdout is redirected to)."""
+    assert part.target is not None and part.body_path is not None
+    flags = os.O_WRONLY | os.O_APPEND | os.O_NOCTTY | os.O_CLOEXEC
+    try:
+        fd = os.open(part.target, flags)  # never O_CREAT: it exists, or it is not written
+    except OSError as error:
+        raise ConfigError(f"cannot write {part.target}: {error.strerror or error}") from None
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode) and not _names_a_descriptor(part.target):
+            raise ConfigError(f"cannot write {part.target}: it was replaced while the export ran")
+
+        def write_all(data: bytes) -> None:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+
+        _copy(part, write_all)
+    except BrokenPipeError:
+        part.complete = False  # the reader of the FIFO went away
+    except OSError as error:
+        raise ConfigError(f"cannot write {part.target}: {error.strerror or error}") from None
+    finally:
+        os.close(fd)
 
 
 def export_indicators(
@@ -198,60 +372,104 @@ def export_indicators(
     stream: TextIO | None = None,
     now: datetime | None = None,
 ) -> ExportResult:
-    """Writes the export (one file, one file per IOC type, or `stream`) and audits it."""
+    """Writes the export (one file, one file per IOC type, or `stream`) and audits it.
+
+    Every part is written to a temporary file and passes the TLP gate before any of them is
+    put in place: a refusal leaves nothing written and nothing audited."""
     exporter_cls = EXPORTERS.get(request.format)
     if exporter_cls is None:
         raise UsageError(f"--format: {request.format!r} is not one of {', '.join(EXPORTERS)}")
     if request.output is not None and not request.output.parent.is_dir():
         raise ConfigError(f"cannot write {request.output}: {request.output.parent} is not a directory")
+    parts = [
+        _Part(target, filters, target is not None and _written_through(target))
+        for target, filters in _targets(request, exporter_cls)
+    ]
+    check = ValueCheck(Guardrails(bundled_warning_lists()), allow_broad=request.allow_broad)
     at = stix_timestamp(now or utc_now())
-    files: list[ExportedFile] = []
-    with store.db.transaction() as conn:
-        sids = SidRegistry(conn, assigned_at=at)
-        context = ExportContext(
-            generated_at=at,
-            producer=producer,
-            producer_identity=identity,
-            sid_for=sids.sid_for,
-            identities=_identities(conn),
-        )
-        for target, filters in _targets(request, exporter_cls):
-            exporter = exporter_cls(context)
-            scratch = target.parent if target is not None else None
-            fd, body_name = tempfile.mkstemp(prefix=".cti-export-body.", dir=scratch)
-            body_path = Path(body_name)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8", newline="") as body:
-                    summary = _write_body(
-                        conn, exporter, filters, body, i_understand_tlp=request.i_understand_tlp
-                    )
-                size, digest = _publish(exporter.header(summary), body_path, target, stream)
-            finally:
-                body_path.unlink(missing_ok=True)
-            strictest = summary.strictest
-            files.append(
-                ExportedFile(
-                    str(target) if target is not None else "-",
-                    summary.values,
-                    size,
-                    digest,
-                    strictest.value if strictest else None,
-                    summary,
-                )
+    try:
+        with store.db.transaction() as conn:
+            sids = SidRegistry(conn, assigned_at=at)
+            context = ExportContext(
+                generated_at=at,
+                producer=producer,
+                producer_identity=identity,
+                sid_for=sids.sid_for,
+                identities=_identities(conn),
             )
-        append_audit(
-            conn,
-            at=at,
-            actor=store.actor,
-            action="export",
-            details={
-                "format": request.format,
-                "filters": {k: v for k, v in asdict(request.filters).items() if v not in ((), None, "")},
-                "i_understand_tlp": request.i_understand_tlp,
-                "files": [
-                    {"path": f.path, "values": f.values, "sha256": f.sha256, "tlp": f.tlp} for f in files
-                ],
-                "sids_assigned": sids.assigned,
-            },
-        )
+            # 1. Every body, through the TLP gate and the value checks.
+            for part in parts:
+                exporter = exporter_cls(context)
+                scratch = part.target.parent if part.target is not None and not part.through else None
+                fd, part.body_path = _temporary(scratch, ".cti-export-body.", part.target)
+                with os.fdopen(fd, "w", encoding="utf-8", newline="") as body:
+                    part.summary = _write_body(
+                        conn,
+                        exporter,
+                        part.filters,
+                        body,
+                        i_understand_tlp=request.i_understand_tlp,
+                        check=check,
+                    )
+                part.header = exporter.header(part.summary)
+            # 2. Every file complete beside its target; 3. all in place, then the audit record.
+            for part in parts:
+                if part.target is not None and not part.through:
+                    _prepare_file(part)
+            for part in parts:
+                if part.target is None:
+                    _stream_out(part, stream)
+                elif part.through:
+                    _write_through(part)
+                else:
+                    assert part.ready is not None
+                    try:
+                        os.replace(part.ready, part.target)
+                    except OSError as error:
+                        raise ConfigError(f"cannot write {part.target}: {error.strerror or error}") from None
+                    part.ready = None
+            files = [_exported(part) for part in parts]
+            append_audit(
+                conn,
+                at=at,
+                actor=store.actor,
+                action="export",
+                details={
+                    "format": request.format,
+                    "filters": {k: v for k, v in asdict(request.filters).items() if v not in ((), None, "")},
+                    "i_understand_tlp": request.i_understand_tlp,
+                    "allow_broad": request.allow_broad,
+                    "files": [
+                        {
+                            "path": f.path,
+                            "values": f.values,
+                            "refused": f.refused,
+                            "sha256": f.sha256,
+                            "tlp": f.tlp,
+                            "complete": f.complete,
+                        }
+                        for f in files
+                    ],
+                    "sids_assigned": sids.assigned,
+                },
+            )
+    finally:
+        for part in parts:
+            for leftover in (part.body_path, part.ready):
+                if leftover is not None:
+                    leftover.unlink(missing_ok=True)
     return ExportResult(request.format, files, sids.assigned)
+
+
+def _exported(part: _Part) -> ExportedFile:
+    assert part.summary is not None
+    strictest = part.summary.strictest
+    return ExportedFile(
+        str(part.target) if part.target is not None else "-",
+        part.summary.values,
+        part.size,
+        part.sha256,
+        strictest.value if strictest else None,
+        part.summary,
+        part.complete,
+    )

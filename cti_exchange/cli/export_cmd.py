@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import inspect
+import io
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -24,7 +26,7 @@ from cti_exchange.cli.filter_options import (
     filters_from_options,
 )
 from cti_exchange.cli.output import Output
-from cti_exchange.errors import UsageError
+from cti_exchange.errors import ExitCode, UsageError
 from cti_exchange.export import EXPORTERS, ExportRequest, ExportResult, export_indicators
 from cti_exchange.store.store import open_store
 from cti_exchange.store.triage_queries import STATUSES
@@ -48,6 +50,15 @@ def export_command(
     i_understand_tlp: Annotated[
         bool,
         typer.Option("--i-understand-tlp", help="Allow TLP:RED and TLP:AMBER+STRICT content in the file."),
+    ] = False,
+    allow_broad: Annotated[
+        bool,
+        typer.Option(
+            "--allow-broad",
+            help="Also write overly broad values (the default route, reserved ranges, bare "
+            "top-level domains, localhost, wildcards, well-known benign values), which are "
+            "otherwise left out and listed in the file's head.",
+        ),
     ] = False,
     partner: PartnerOpt = None,
     type_: TypeOpt = None,
@@ -89,12 +100,27 @@ def export_command(
     )
     home = profile_home(ctx)
     profile = home.load_profile()
-    request = ExportRequest(format_, filters, output, i_understand_tlp)
+    request = ExportRequest(format_, filters, output, i_understand_tlp, allow_broad)
     with open_store(home) as store:
         result = export_indicators(
             store, request, producer=profile.agency_id, identity=profile.identity, stream=sys.stdout
         )
+    if not result.complete:
+        _reader_went_away()
     render_export(out, result)
+
+
+def _reader_went_away() -> NoReturn:
+    """The reader of stdout or of a FIFO stopped early (`export | head`): quiet, and the
+    status a shell reports for a process ended by SIGPIPE, as `cat` or `grep` would give. The
+    export is in the audit trail, marked incomplete."""
+    try:  # what is still buffered for the closed pipe goes nowhere (Python docs, "SIGPIPE")
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # not a real descriptor (a test runner's capture)
+    raise typer.Exit(ExitCode.BROKEN_PIPE)
 
 
 def render_export(out: Output, result: ExportResult) -> None:
@@ -111,14 +137,18 @@ def render_export(out: Output, result: ExportResult) -> None:
                 "tlp": f.tlp,
                 "by_type": dict(f.summary.by_type),
                 "skipped": dict(f.summary.skipped),
+                "refused": dict(f.summary.refused),
+                "refused_values": [r.to_dict() for r in f.summary.refused_listed],
                 "rules": f.summary.rules,
             }
             for f in result.files
         ],
+        "refused": result.refused,
     }
     if out.json_mode:
         out.data(data)
         return
+    listed_in = "the file's head" if EXPORTERS[result.format].comment else "--json, with -o"
     for f in result.files:
         if f.path == "-":
             continue
@@ -127,6 +157,12 @@ def render_export(out: Output, result: ExportResult) -> None:
         out.note(
             f"wrote {f.values:,} values to {f.path} ({level})"
             + (f", {skipped:,} not expressible in {result.format}" if skipped else "")
+            + (f", {f.refused:,} invalid or overly broad left out (see {listed_in})" if f.refused else "")
+        )
+    if result.refused and all(f.path == "-" for f in result.files):
+        out.warn(
+            f"{result.refused:,} invalid or overly broad values left out (listed in {listed_in}; "
+            "--allow-broad writes the overly broad ones)"
         )
     if result.values == 0:
         out.warn(

@@ -28,7 +28,7 @@ from cti_exchange.cli.output import Output
 from cti_exchange.cli.progress import progress_for
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.collector import collector_paused
-from cti_exchange.errors import InputError, PartialFailure, UsageError
+from cti_exchange.errors import ConfigError, InputError, PartialFailure, UsageError
 from cti_exchange.ingest import IngestResult, IngestVerdict, ingest_files
 from cti_exchange.ingest_settings import IngestContext, IngestOptions
 from cti_exchange.profile.model import DEFAULT_LIFETIME_DAYS
@@ -186,6 +186,11 @@ def convert(
     rejected (the rest is in the bundle); 6: nothing usable (nothing written).
     """
     out = Output(json_mode=json_mode or str(output) == "-")
+    if str(output) != "-" and not _parent(output).is_dir():
+        raise ConfigError(
+            f"cannot write {output}: {_parent(output)} is not a directory",
+            hint="create it first, or give -o a path in an existing directory",
+        )
     context = _context(ctx, _default_tlp(tlp), profile_required=True)
     options = _options(input_format, strict, keep_personal_data, include_non_ids, max_json_mb, workers)
     with progress_for(out) as progress, collector_paused():
@@ -222,14 +227,24 @@ def raise_for_verdict(result: IngestResult, *, wrote: bool = False) -> None:
         )
 
 
+def _parent(output: Path) -> Path:
+    return output.parent if str(output.parent) else Path(".")
+
+
 def _write(bundle: dict[str, Any], output: Path) -> int:
     if str(output) == "-":
         size = write_bundle(bundle, sys.stdout.buffer)
         sys.stdout.buffer.flush()
         return size
     # Write beside the target and rename: a reader never sees half a bundle.
-    directory = output.parent if str(output.parent) else Path(".")
-    handle, temporary = tempfile.mkstemp(prefix=f".{output.name}.", dir=directory)
+    directory = _parent(output)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{output.name}.", dir=directory)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot write {output}: cannot create a file in {directory}: {error.strerror or error}",
+            hint="check the directory exists and is writable",
+        ) from None
     try:
         with os.fdopen(handle, "wb") as stream:
             size = write_bundle(bundle, stream)

@@ -10,6 +10,7 @@ characters dropped.
 
 from __future__ import annotations
 
+import ipaddress
 from abc import abstractmethod
 from typing import TextIO
 from urllib.parse import urlsplit
@@ -87,12 +88,18 @@ def rule_options(item: ExportItem, sid: int, detection: list[str]) -> list[str]:
 
 def address(item: ExportItem) -> str | None:
     """An IP address or CIDR for a rule header; IPv6 in brackets (a one-entry list), which
-    both engines accept and which keeps its colons apart from the port field."""
+    both engines accept and which keeps its colons apart from the port field. None unless
+    `ipaddress` reads the value as an address or a network without host bits set: a rule
+    header is no place for anything else (`a`, `1.2.3.4/8`)."""
     value = item.value
     allowed = "0123456789abcdefABCDEF.:/"
     if not value or any(ch not in allowed for ch in value):
         return None
-    return f"[{value}]" if ":" in value else value
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        return None
+    return f"[{value}]" if network.version == 6 else value
 
 
 def dns_labels(domain: str) -> str | None:

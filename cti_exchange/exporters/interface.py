@@ -18,8 +18,18 @@ from typing import ClassVar, TextIO
 
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.store.export_queries import ExportGroup as ExportItem
+from cti_exchange.untrusted_text import describe_value, escape_controls
 
-__all__ = ["TLP_MEANING", "ExportContext", "ExportItem", "ExportSummary", "Exporter", "SidLookup"]
+__all__ = [
+    "MAX_LISTED_REFUSALS",
+    "TLP_MEANING",
+    "ExportContext",
+    "ExportItem",
+    "ExportSummary",
+    "Exporter",
+    "RefusedValue",
+    "SidLookup",
+]
 
 # What each TLP 2.0 level allows the recipient (FIRST TLP 2.0, "TLP:..." definitions).
 TLP_MEANING = {
@@ -34,6 +44,12 @@ TLP_MEANING = {
 SidLookup = Callable[[str], int]  # rule key -> its stable signature id
 
 
+def shown(value: str) -> str:
+    """A partner's value as a file's head quotes it: one line (control, invisible and line
+    separator characters escaped), cut when long."""
+    return describe_value(value, 120)
+
+
 @dataclass(frozen=True)
 class ExportContext:
     """What an exporter may need besides the items."""
@@ -45,6 +61,33 @@ class ExportContext:
     identities: Callable[[list[str]], list[str]] | None = None  # ids -> stored JSON texts
 
 
+MAX_LISTED_REFUSALS = 100  # refused values listed per file (all are counted)
+
+
+@dataclass(frozen=True)
+class RefusedValue:
+    """A value left out because it is invalid or overly broad (exporters/safety.py)."""
+
+    ioc_type: str
+    value: str
+    code: str
+    reason: str
+    broad: bool  # --allow-broad would write it
+    tlp: str | None
+    object_id: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "type": self.ioc_type,
+            "value": self.value,
+            "code": self.code,
+            "reason": self.reason,
+            "broad": self.broad,
+            "tlp": self.tlp,
+            "stix_id": self.object_id,
+        }
+
+
 @dataclass
 class ExportSummary:
     values: int = 0
@@ -53,10 +96,22 @@ class ExportSummary:
     skipped: Counter[str] = field(default_factory=Counter)  # IOC type -> values not written
     skip_reasons: dict[str, str] = field(default_factory=dict)
     rules: int = 0  # IDS formats: rules written (a domain gives two in Suricata)
+    refused: Counter[str] = field(default_factory=Counter)  # IOC type -> invalid or broad values
+    refused_listed: list[RefusedValue] = field(default_factory=list)  # the first ones
+    head_lists_refused: bool = True  # False: the format has no head (JSON) to list them in
+
+    def refuse(self, value: RefusedValue) -> None:
+        self.refused[value.ioc_type] += 1
+        if len(self.refused_listed) < MAX_LISTED_REFUSALS:
+            self.refused_listed.append(value)
 
     @property
     def strictest(self) -> Tlp | None:
+        """The strictest TLP of what the file holds: the values written, and the refused
+        values its head lists."""
         levels = [Tlp(value) for value in self.by_tlp if value != "unmarked"]
+        if self.head_lists_refused:
+            levels += [Tlp(r.tlp) for r in self.refused_listed if r.tlp is not None]
         return Tlp.strictest(levels) if levels else None
 
 
@@ -99,4 +154,17 @@ class Exporter(ABC):
             lines.append(f"{c} TLP: " + ", ".join(f"{t} {n:,}" for t, n in sorted(summary.by_tlp.items())))
         for ioc_type, count in sorted(summary.skipped.items()):
             lines.append(f"{c} not written: {count:,} {ioc_type}: {summary.skip_reasons[ioc_type]}")
+        for ioc_type, count in sorted(summary.refused.items()):
+            lines.append(f"{c} not written: {count:,} {ioc_type}: invalid or overly broad (listed below)")
+        if summary.refused:
+            lines.append(f"{c} not written, invalid or overly broad (--allow-broad writes the [broad] ones):")
+        for refused in summary.refused_listed:
+            note = " [broad]" if refused.broad else ""
+            lines.append(
+                f'{c}   {refused.ioc_type} "{shown(refused.value)}": {refused.code}{note}: '
+                f"{escape_controls(refused.reason)}"
+            )
+        unlisted = sum(summary.refused.values()) - len(summary.refused_listed)
+        if unlisted > 0:
+            lines.append(f"{c}   ... and {unlisted:,} more")
         return "\n".join(lines) + "\n"

@@ -1,8 +1,8 @@
 """Plain lists: one value per line, for firewalls, proxies, DNS sinkholes and EDR blocklists.
 
-Values are written as stored (already normalised on the way in: lower-case domains, canonical
-IP addresses, lower-case hashes). A value that holds a line break (possible in a partner's URL
-or file name) is left out rather than split into two entries.
+Values are written as stored, once they passed the checks of safety.py (valid for their type,
+no control or line-separator character, not overly broad unless asked). A value that holds a
+line break is left out here too rather than split into two entries.
 """
 
 from __future__ import annotations

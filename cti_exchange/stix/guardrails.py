@@ -76,7 +76,7 @@ def _v4(cidr: str) -> tuple[int, int]:
 
 
 # (range, code, why). Sorted by start for bisection; none overlap.
-_IPV4_RESERVED = sorted(
+IPV4_RESERVED = sorted(
     (
         (
             *_v4("0.0.0.0/8"),
@@ -99,7 +99,7 @@ _IPV4_RESERVED = sorted(
         ),
     )
 )
-_IPV4_STARTS = [entry[0] for entry in _IPV4_RESERVED]
+_IPV4_STARTS = [entry[0] for entry in IPV4_RESERVED]
 _IPV4_DOCUMENTATION = [_v4(c) for c in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")]
 
 _IPV6_RESERVED = [
@@ -121,7 +121,7 @@ _IPV6_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 MIN_IPV4_PREFIX = 16
 MIN_IPV6_PREFIX = 32
 
-_DOCUMENTATION_SUFFIXES = (
+DOCUMENTATION_SUFFIXES = (
     "test",
     "example",
     "invalid",
@@ -129,7 +129,7 @@ _DOCUMENTATION_SUFFIXES = (
     "example.net",
     "example.org",
 )
-_INTERNAL_SUFFIXES = (
+INTERNAL_SUFFIXES = (
     "local",
     "localhost",
     "localdomain",
@@ -182,8 +182,8 @@ class Guardrails:
         # The last reserved range starting at or before `end` is the only one that can
         # overlap [start, end]: the ranges are sorted and disjoint.
         index = bisect.bisect_right(_IPV4_STARTS, end) - 1
-        if index >= 0 and _IPV4_RESERVED[index][1] >= start:
-            _, _, code, why = _IPV4_RESERVED[index]
+        if index >= 0 and IPV4_RESERVED[index][1] >= start:
+            _, _, code, why = IPV4_RESERVED[index]
             return GuardrailHit(code, _reserved_message(why, prefix is None))
         return None
 
@@ -217,9 +217,9 @@ class Guardrails:
 
     def _domain_hit(self, name: str) -> tuple[GuardrailHit | None, bool]:
         """(hit, whether the match is a shared platform) for a domain name."""
-        if _has_suffix(name, _DOCUMENTATION_SUFFIXES):
+        if _has_suffix(name, DOCUMENTATION_SUFFIXES):
             return None, False
-        if _has_suffix(name, _INTERNAL_SUFFIXES):
+        if _has_suffix(name, INTERNAL_SUFFIXES):
             message = "an internal name, not resolvable on the Internet"
             return GuardrailHit("internal-name", message), False
         lists = self.lists
