@@ -11,15 +11,27 @@ from typing import Any
 
 from cti_exchange.audit.trail import record_event
 from cti_exchange.clock import stix_timestamp, utc_now
-from cti_exchange.errors import ConfigError, UsageError
+from cti_exchange.errors import ConfigError, IntegrityError, UsageError
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.key_document import verify_key_document
 from cti_exchange.keys.model import Keyring
 from cti_exchange.keys.pinning import KeyUpdate, merge_key_update, pin_first_keys
-from cti_exchange.profile.model import PartnerConfig, TaxiiSettings
+from cti_exchange.profile.model import PartnerConfig, TaxiiSettings, identity_id_for
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.taxii.endpoint import check_url_is_safe
 from cti_exchange.taxii.secrets import refuse_our_own_secrets
+
+
+def check_claimed_identity(agency_id: str, identity_id: str | None) -> None:
+    """A partner's STIX identity decides which objects it may version in our store
+    (store/objects.py): it must be the one its agency id gives (profile.model.identity_id_for),
+    not one it claims, such as ours or another partner's."""
+    if identity_id is not None and identity_id != identity_id_for(agency_id):
+        raise IntegrityError(
+            f"the key file of {agency_id} names the STIX identity {identity_id}, but {agency_id}'s "
+            f"is {identity_id_for(agency_id)}",
+            hint="the file was not written by `cti-exchange keys export` of that agency; ask for a fresh one",
+        )
 
 
 def get_partner(home: ProfileHome, name: str) -> PartnerConfig:
@@ -52,10 +64,11 @@ def add_partner(
             hint=f"use `cti-exchange partners update-keys {name}` for new keys",
         )
     verified = verify_key_document(document, source=source)
-    anchor = pin_first_keys(verified, fingerprint)
+    anchor = pin_first_keys(verified, fingerprint, now=now or utc_now())
     keyring = verified.keyring
     if keyring.agency.id == profile.agency_id:
         raise UsageError("that key file is our own agency's", hint="pin the partner's file instead")
+    check_claimed_identity(keyring.agency.id, keyring.agency.identity_id)
     other = profile.partner_by_agency(keyring.agency.id)
     if other is not None:
         raise UsageError(f"agency {keyring.agency.id} is already pinned as partner {other.name!r}")
@@ -100,6 +113,7 @@ def update_partner_keys(
     partner = get_partner(home, name)
     pinned = home.partner_keyring(partner)
     verified = verify_key_document(document, source=source)
+    check_claimed_identity(verified.keyring.agency.id, verified.keyring.agency.identity_id)
     update = merge_key_update(pinned, verified, fingerprint=fingerprint, now=now or utc_now())
     relative = home.save_partner_keys(name, update.keyring, verified.raw)
     profile = home.load_profile()

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from jwcrypto import jwk, jws
 from jwcrypto.common import JWException, json_encode
 
+from cti_exchange.clock import utc_now
 from cti_exchange.errors import IntegrityError, KeyStoreError
 from cti_exchange.keys.model import SIGNING_ALG, Keyring, KeyStatus, KeyUse
 
@@ -28,16 +30,29 @@ class VerifiedKeyDocument:
     signer_kids: tuple[str, ...]  # signatures that verified with a non-revoked key of the ring
     raw: bytes
 
-    def signer_thumbprints(self) -> set[str]:
-        return {key.thumbprint for kid in self.signer_kids if (key := self.keyring.find(kid)) is not None}
 
-
-def sign_key_document(keyring: Keyring, private_keys: dict[str, dict[str, Any]]) -> bytes:
+def sign_key_document(
+    keyring: Keyring, private_keys: dict[str, dict[str, Any]], *, now: datetime | None = None
+) -> bytes:
+    # keys/public.json is not encrypted: a key added there by someone who can write our files
+    # but lacks the passphrase must not be vouched for to partners. Every key we create keeps
+    # its private half in keys/private.jwe, retired and revoked ones too.
+    for key in keyring.keys:
+        private = private_keys.get(key.kid)
+        if private is None or private.get("x") != key.public_jwk.get("x"):
+            raise KeyStoreError(
+                f"key {key.kid} in keys/public.json has no matching private key in keys/private.jwe",
+                hint="public.json was changed outside cti-exchange: restore it from a backup "
+                "before exporting keys",
+            )
+    moment = now or utc_now()
     payload = json.dumps(keyring.to_document(), separators=(",", ":"), sort_keys=True).encode()
     signers = [
         key
         for key in keyring.keys
-        if key.use is KeyUse.SIG and key.status is not KeyStatus.REVOKED and key.kid in private_keys
+        if key.use is KeyUse.SIG
+        and key.status is not KeyStatus.REVOKED
+        and key.created <= moment <= key.expires
     ]
     if not signers:
         raise KeyStoreError("no signing key to sign the key document", hint="run `keys rotate`")

@@ -8,6 +8,7 @@ shape, which is also the payload of the signed JWKS document agencies hand each 
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -220,6 +221,8 @@ class Keyring:
             if revoked_at is not None:
                 key_status = KeyStatus.REVOKED
             public = {name: jwk[name] for name in ("kty", "crv", "x", "kid", "use", "alg") if name in jwk}
+            if not _is_raw_32_bytes(jwk.get("x")):
+                raise KeyStoreError(f"{where}: 'x' is not a 32-byte base64url public key (RFC 8037)")
             keys.append(
                 KeyInfo(
                     kid=kid,
@@ -240,6 +243,15 @@ class Keyring:
             keys=tuple(keys),
             issued=parse_timestamp(issued) if isinstance(issued, str) else None,
         )
+
+
+def _is_raw_32_bytes(value: Any) -> bool:
+    if not isinstance(value, str) or len(value) != 43:  # 32 bytes, base64url without padding
+        return False
+    try:
+        return len(base64.urlsafe_b64decode(value + "=")) == 32
+    except ValueError:
+        return False
 
 
 def _key_use(jwk: dict[str, Any], where: str) -> KeyUse:

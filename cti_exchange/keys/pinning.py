@@ -6,28 +6,41 @@ a key we already trust (pinned, signing, not revoked), or, when that is impossib
 revoked every key we knew), confirmed by a thumbprint given out of band again. Revocations are
 sticky: no later document can bring a revoked key back, and key material under a known kid
 can never change.
+
+The newest trusted document is the partner's whole key list. A pinned key it no longer lists
+is withdrawn (revoked from its creation): otherwise a key added with a stolen signing key would
+outlive the revocation of the stolen key. cti-exchange's own `keys export` lists every key an
+agency ever had, so an honest partner never drops one. A key that pins or vouches for an update
+must be valid now (not expired, not yet to come), and a document may name one current signing
+key only: the one pinned as the partner's anchor. A document dated beyond the clock skew is
+refused, so a stolen key cannot date one far ahead and make every later one a "rollback".
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
+from cti_exchange.clock import stix_timestamp
 from cti_exchange.errors import IntegrityError
 from cti_exchange.keys.key_document import VerifiedKeyDocument
 from cti_exchange.keys.model import KeyInfo, Keyring, KeyStatus, KeyUse
+
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
 def normalise_fingerprint(text: str) -> str:
     return "".join(text.split()).rstrip("=")
 
 
-def pin_first_keys(document: VerifiedKeyDocument, fingerprint: str) -> KeyInfo:
+def pin_first_keys(document: VerifiedKeyDocument, fingerprint: str, *, now: datetime) -> KeyInfo:
     """The signing key the out-of-band fingerprint names, if it signed the document."""
+    _check_document(document.keyring, now)
     wanted = normalise_fingerprint(fingerprint)
     for kid in document.signer_kids:
         key = document.keyring.find(kid)
         if key is not None and key.thumbprint == wanted:
+            _check_valid_now(key, now)
             return key
     carried = document.keyring.by_thumbprint(wanted)
     if carried is not None:
@@ -61,12 +74,16 @@ def merge_key_update(
             f"the file holds keys of {incoming.agency.id}, not of {pinned.agency.id}",
             hint="check you picked the right partner and file",
         )
-    if pinned.issued and incoming.issued and incoming.issued < pinned.issued:
+    _check_document(incoming, now)
+    # A pinned date beyond the skew came from a document dated ahead (before that was refused):
+    # it cannot make every honest document a rollback.
+    pinned_date_credible = pinned.issued is not None and pinned.issued <= now + MAX_CLOCK_SKEW
+    if pinned_date_credible and incoming.issued and pinned.issued and incoming.issued < pinned.issued:
         raise IntegrityError(
             "the file is older than the keys already pinned (a rollback)",
             hint="ask the partner for a fresh `keys export`",
         )
-    trusted_by = _trust_for_update(pinned, incoming, document, fingerprint)
+    trusted_by = _trust_for_update(pinned, incoming, document, fingerprint, now)
 
     merged: dict[str, KeyInfo] = {key.kid: key for key in pinned.keys}
     added: list[str] = []
@@ -87,6 +104,16 @@ def merge_key_update(
         if key.status is KeyStatus.REVOKED:
             newly_revoked.append(key.kid)
         merged[key.kid] = key
+    listed = {key.kid for key in incoming.keys}
+    for kid, key in list(merged.items()):
+        if kid not in listed and key.status is not KeyStatus.REVOKED:
+            merged[kid] = replace(
+                key,
+                status=KeyStatus.REVOKED,
+                revoked_at=key.created,
+                revocation_reason="withdrawn: not in the partner's newest key file",
+            )
+            newly_revoked.append(kid)
     keys = tuple(sorted(merged.values(), key=lambda k: (k.created, k.kid)))
     keyring = Keyring(agency=incoming.agency, keys=keys, issued=incoming.issued or now)
     anchor = keyring.current(KeyUse.SIG)
@@ -99,8 +126,32 @@ def merge_key_update(
     )
 
 
+def _check_document(keyring: Keyring, now: datetime) -> None:
+    if keyring.issued is not None and keyring.issued > now + MAX_CLOCK_SKEW:
+        raise IntegrityError(
+            f"the key file is dated {stix_timestamp(keyring.issued)}, in the future",
+            hint="check the partner's clock and ask for a fresh `keys export`",
+        )
+    current = [k.kid for k in keyring.keys if k.use is KeyUse.SIG and k.status is KeyStatus.CURRENT]
+    if len(current) != 1:
+        raise IntegrityError(
+            f"the key file names {len(current)} current signing keys ({', '.join(current) or 'none'}); "
+            "there must be exactly one",
+            hint="ask the partner for a fresh `keys export`",
+        )
+
+
+def _check_valid_now(key: KeyInfo, now: datetime) -> None:
+    if not key.created - MAX_CLOCK_SKEW <= now <= key.expires:
+        raise IntegrityError(
+            f"key {key.kid} is valid from {stix_timestamp(key.created)} to "
+            f"{stix_timestamp(key.expires)}, not now: it cannot vouch for keys",
+            hint="ask the partner to rotate its keys (`keys rotate`) and send a fresh `keys export`",
+        )
+
+
 def _trust_for_update(
-    pinned: Keyring, incoming: Keyring, document: VerifiedKeyDocument, fingerprint: str | None
+    pinned: Keyring, incoming: Keyring, document: VerifiedKeyDocument, fingerprint: str | None, now: datetime
 ) -> str:
     for kid in document.signer_kids:
         known = pinned.find(kid)
@@ -111,11 +162,21 @@ def _trust_for_update(
             and known.use is KeyUse.SIG
             and known.status is not KeyStatus.REVOKED
             and known.public_jwk == new.public_jwk
+            and known.created - MAX_CLOCK_SKEW <= now <= known.expires
         ):
             return f"pinned-key {kid}"
     if fingerprint:
         wanted = normalise_fingerprint(fingerprint)
-        if wanted in document.signer_thumbprints():
+        signer = next(
+            (
+                k
+                for kid in document.signer_kids
+                if (k := incoming.find(kid)) is not None and k.thumbprint == wanted
+            ),
+            None,
+        )
+        if signer is not None:
+            _check_valid_now(signer, now)
             return f"fingerprint {wanted}"
         raise IntegrityError(
             f"fingerprint {wanted} does not match any key that signed the file",

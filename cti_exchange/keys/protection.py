@@ -50,6 +50,15 @@ def unprotect_private_keys(blob: bytes, passphrase: str, *, source: str) -> list
             f"{source} is not a cti-exchange private key file (expected a JWE)",
             hint="restore it from your backup",
         ) from None
+    # The file names its own key derivation: one rewritten with a weaker one (a single PBKDF2
+    # round) would still open with the right passphrase, and then give way to guessing.
+    header = token.jose_header
+    if header.get("alg") != _ALG or header.get("enc") != _ENC or not _strong_enough(header.get("p2c")):
+        raise KeyStoreError(
+            f"{source} is not protected as cti-exchange protects keys ({_ALG}, {_ENC}, "
+            f"{PBKDF2_ITERATIONS:,} PBKDF2 rounds): it was altered",
+            hint="restore it from your backup",
+        )
     try:
         token.decrypt(_password_key(passphrase))
     except JWException:
@@ -57,8 +66,17 @@ def unprotect_private_keys(blob: bytes, passphrase: str, *, source: str) -> list
             f"wrong passphrase for {source}",
             hint="check CTI_EXCHANGE_PASSPHRASE / CTI_EXCHANGE_PASSPHRASE_FILE",
         ) from None
-    data = json.loads(token.payload)
-    keys = data.get("keys")
-    if not isinstance(keys, list):
-        raise KeyStoreError(f"{source} decrypted but holds no key set")
+    try:
+        data = json.loads(token.payload)
+    except ValueError:
+        data = None
+    keys = data.get("keys") if isinstance(data, dict) else None
+    if not isinstance(keys, list) or not all(
+        isinstance(k, dict) and isinstance(k.get("kid"), str) for k in keys
+    ):
+        raise KeyStoreError(f"{source} decrypted but holds no key set", hint="restore it from your backup")
     return keys
+
+
+def _strong_enough(rounds: Any) -> bool:
+    return isinstance(rounds, int) and not isinstance(rounds, bool) and rounds >= PBKDF2_ITERATIONS
