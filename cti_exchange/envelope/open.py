@@ -207,11 +207,26 @@ def check_fresh(state: _Opening, ctx: ReceiverContext) -> None:
             RejectReason.ISSUED_IN_FUTURE,
             f"issued at {stix_timestamp(issued)}, beyond the allowed clock skew",
         )
-    if issued < ctx.now - ctx.max_age:
+    if issued < ctx.now - ctx.max_age and not _continues_our_channel(state, ctx):
         raise EnvelopeRejected(
             RejectReason.TOO_OLD,
             f"issued at {stix_timestamp(issued)}, older than {ctx.max_age.days} days",
         )
+
+
+def _continues_our_channel(state: _Opening, ctx: ReceiverContext) -> bool:
+    """The next envelope on the sender's channel to us, chained to the last one we accepted (or
+    the channel's first): it cannot be a replay, so its age is only news, shown with it. Without
+    this, a receiver offline longer than max_age would refuse it, hold every later one as a
+    gap, and the channel would stay blocked."""
+    assert state.header is not None
+    position = state.header.channels.get(ctx.agency_id)
+    if position is None:
+        return False
+    last = ctx.channel_state(state.header.sender)
+    if last is None:
+        return position.sequence == 1
+    return position.sequence == last.sequence + 1 and position.previous == last.digest
 
 
 def check_hints_match(state: _Opening) -> None:

@@ -296,14 +296,22 @@ def _process(
     return 1
 
 
+# Held, not refused for good: a gap may fill, a sender's clock that ran ahead comes back, and
+# an envelope too old to open alone opens once it is the next on its channel (envelope/open.py).
+_HELD_REASONS = frozenset(
+    {RejectReason.SEQUENCE_GAP.value, RejectReason.ISSUED_IN_FUTURE.value, RejectReason.TOO_OLD.value}
+)
+
+
 def _retry_held_envelopes(
     store: Store, ctx: ReceiverContext, partner: PartnerConfig, outcome: PartnerPull
 ) -> None:
-    """Envelopes held for a sequence gap are opened again once the gap may have been filled."""
+    """Envelopes held for a sequence gap, or issued ahead of our clock, are opened again: the
+    gap may have been filled, the clocks may agree now."""
     held = [
         record
         for record in store.inbound.quarantined()
-        if record.partner == partner.name and record.reason == RejectReason.SEQUENCE_GAP.value
+        if record.partner == partner.name and record.reason in _HELD_REASONS
     ]
     progress_made = True
     while held and progress_made:
@@ -315,7 +323,7 @@ def _retry_held_envelopes(
             try:
                 opened = _open(artifact, ctx)
             except EnvelopeRejected as rejected:
-                if rejected.reason is not RejectReason.SEQUENCE_GAP:
+                if rejected.reason.value not in _HELD_REASONS:
                     store.inbound.resolve_quarantine(
                         record.id,
                         f"rejected again: {rejected.reason.value}",
@@ -336,12 +344,12 @@ def _retry_held_envelopes(
                 received_at=stix_timestamp(utc_now()),
                 artifact_id=artifact.get("id"),
                 partner_identity=partner.identity_id,
+                # In the same transaction: an interruption in between would leave it accepted
+                # but held, and the next retry would call it a replay.
+                resolves=(record.id, f"accepted when retried (held for {record.reason})"),
             )
             outcome.new_versions += stored.new_versions
             outcome.not_applied.extend(stored.not_applied)
-            store.inbound.resolve_quarantine(
-                record.id, "accepted once the gap was filled", stix_timestamp(utc_now())
-            )
             outcome.accepted.append(opened.header.envelope_id)
             outcome.objects_received += opened.header.object_count
             # The alert for this envelope is resolved: drop it from this run's alerts.

@@ -4,7 +4,8 @@ sent log marks those envelopes as received and verified by that partner.
 
 A receipt is a STIX 2.1 custom object in its own envelope:
 
-    {"type": "x-cti-exchange-receipt", "spec_version": "2.1", "id": "x-cti-exchange-receipt--<uuid4>",
+    {"type": "x-cti-exchange-receipt", "spec_version": "2.1",
+     "id": "x-cti-exchange-receipt--<uuid5 of our identity and the envelope ids>",
      "created": T, "modified": T, "created_by_ref": <our identity>,
      "object_marking_refs": [TLP:CLEAR],
      "receipts": [{"envelope_id": E, "digest": D, "accepted_at": T}, ...]}
@@ -33,11 +34,15 @@ MAX_RECEIPTS_PER_OBJECT = 1000
 
 
 def receipt_object(identity_id: str, entries: list[dict[str, str]], now: datetime) -> dict[str, Any]:
-    created = stix_timestamp(now)
+    """One receipt object for `entries`. Its id and date follow from what it acknowledges, so a
+    run interrupted after sealing it and resumed finds it already sealed instead of sealing a
+    second receipt under a new sequence number."""
+    created = max((e["accepted_at"] for e in entries), default=stix_timestamp(now))
+    name = f"{identity_id}|" + ",".join(e["envelope_id"] for e in entries)
     return {
         "type": RECEIPT_TYPE,
         "spec_version": "2.1",
-        "id": f"{RECEIPT_TYPE}--{uuid.uuid4()}",
+        "id": f"{RECEIPT_TYPE}--{uuid.uuid5(uuid.NAMESPACE_URL, name)}",
         "created": created,
         "modified": created,
         "created_by_ref": identity_id,

@@ -79,10 +79,12 @@ class Inbound:
         artifact_id: str | None,
         origin: TaxiiOrigin | None = None,
         partner_identity: str | None = None,
+        resolves: tuple[int, str] | None = None,
     ) -> StoredObjects:
         """Stores an opened envelope and its objects in one transaction. `partner_identity` is
         the STIX identity the partner's signed key document names: objects it created are its
-        to version even when another partner sent them first (store/objects.py)."""
+        to version even when another partner sent them first (store/objects.py). `resolves`
+        (quarantine record id, resolution) closes the record of a held envelope with it."""
         header = opened.header
         with self.db.transaction() as conn:
             conn.execute(
@@ -123,6 +125,11 @@ class Inbound:
             )
             if origin is not None:
                 _mark_processed(conn, origin, "accepted")
+            if resolves is not None:  # a held envelope, accepted when retried
+                conn.execute(
+                    "UPDATE quarantine SET resolved_at = ?, resolution = ? WHERE id = ?",
+                    (received_at, resolves[1], resolves[0]),
+                )
             objects = opened.bundle["objects"]
             if opened.channel is not None and not is_receipt_only(objects):
                 owe_receipt(

@@ -170,7 +170,11 @@ class Outbound:
         if partner is not None:
             sql += " AND d.partner = ?"
             params.append(partner)
-        sql += " ORDER BY s.created_at, d.envelope_id"
+        # In the order they were sealed, which is each channel's sequence order (sealing
+        # records the envelope and moves the channel in one transaction): envelopes of one
+        # push share created_at, and the clock may step back between pushes, so neither the
+        # time nor the random envelope id gives that order.
+        sql += " ORDER BY s.rowid"
         return [
             PendingDelivery(row[0], row[1], row[2], row[3], json.loads(row[4]))
             for row in self.db.conn.execute(sql, params)

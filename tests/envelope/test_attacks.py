@@ -578,9 +578,17 @@ def test_issued_in_the_future(world: World, sealed: SealedEnvelope) -> None:
     assert world.in_.open(sealed.artifact, now=NOW - timedelta(minutes=5))
 
 
-def test_too_old(world: World, sealed: SealedEnvelope) -> None:
-    world.in_.rejects(sealed.artifact, RejectReason.TOO_OLD, now=NOW + timedelta(days=30, milliseconds=1))
-    assert world.in_.open(sealed.artifact, now=NOW + timedelta(days=30))
+def test_too_old(world: World, sealed: SealedEnvelope, bundle: Bundle) -> None:
+    """Past the maximum age an envelope is refused, unless it is the next one on our channel:
+    chained to the last one accepted, it cannot be a replay (a receiver offline for longer must
+    not find its channel blocked)."""
+    world.fr.seal(bundle, [world.in_.party, world.de.party])  # sequence 2, not delivered yet
+    third = world.fr.seal(bundle, [world.in_.party, world.de.party])
+    later = NOW + timedelta(days=30, milliseconds=1)
+    world.in_.rejects(third.artifact, RejectReason.TOO_OLD, now=later)
+    assert world.in_.open(sealed.artifact, now=later)  # sequence 1: the channel's first
+    world.in_.rejects(third.artifact, RejectReason.TOO_OLD, now=later)  # still not the next one
+    assert world.in_.open(third.artifact, now=NOW + timedelta(days=30), accept_gap=True)
 
 
 # -- the signed header itself ------------------------------------------------------------------

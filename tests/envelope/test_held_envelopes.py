@@ -3,6 +3,8 @@ the retry applies the same sender check as the first reading, on a real SQLite s
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import timedelta
 from pathlib import Path
 
 from cti_exchange.envelope.open import ReceiverContext
@@ -56,3 +58,31 @@ def test_an_envelope_held_in_the_wrong_partners_collection_is_never_accepted_the
         assert partners == [("cert-fr",)]
         (reason,) = store.db.conn.execute("SELECT resolution FROM quarantine").fetchone()
         assert "sender-key-mismatch" in reason and "cert-de's collection" in reason
+
+
+def test_envelopes_held_for_time_are_accepted_once_they_can_be(tmp_path: Path) -> None:
+    """A sender whose clock ran ahead, and a receiver offline past the maximum age: held and
+    retried, not refused for good (every later envelope would be held as a gap behind them)."""
+    world = make_world()
+    ahead = NOW + timedelta(minutes=10)
+    first = world.fr.seal(make_bundle([indicator("198.51.100.1")]), [world.in_.party], now=ahead)
+    # The sender's clock is put right before its next push.
+    second = world.fr.seal(make_bundle([indicator("198.51.100.2")]), [world.in_.party], now=NOW)
+    fr = _partner("cert-fr")
+    with Store(tmp_path / "store.sqlite") as store:
+        early = _context(world.in_, store)
+        outcome = pull.PartnerPull(partner="cert-fr")
+        pull._process(store, early, fr, "from-fr", first.artifact, outcome)
+        pull._process(store, early, fr, "from-fr", second.artifact, outcome)
+        assert [q.reason for q in outcome.quarantined] == ["issued-in-future", "sequence-gap"]
+
+        # Forty days later: the clocks agree, and both are past the maximum age.
+        later = dataclasses.replace(early, now=NOW + timedelta(days=40))
+        retried = pull.PartnerPull(partner="cert-fr")
+        pull._retry_held_envelopes(store, later, fr, retried)
+        assert retried.accepted == [first.header.envelope_id, second.header.envelope_id]
+        rows = store.db.conn.execute("SELECT resolution FROM quarantine ORDER BY id").fetchall()
+        assert [r[0] for r in rows] == [
+            "accepted when retried (held for issued-in-future)",
+            "accepted when retried (held for sequence-gap)",
+        ]
