@@ -78,6 +78,14 @@ def _batches(pending: list[PendingDelivery], limit: int) -> list[list[PendingDel
     return batches
 
 
+def _larger_than(batch: list[PendingDelivery], limit: int) -> int | None:
+    """The request size of a batch of one envelope that alone exceeds `limit`, else None."""
+    if len(batch) != 1:
+        return None
+    size = len(json.dumps(batch[0].artifact, separators=(",", ":"))) + 1 + _ENVELOPE_OVERHEAD
+    return size if size > limit else None
+
+
 def deliver_pending(
     home: ProfileHome,
     store: Store,
@@ -103,6 +111,7 @@ def deliver_pending(
                     hint=f"cti-exchange partners set {partner.name} --write-collection ID",
                 )
             limit = client.max_content_length()
+            store.outbound.remember_max_content_length(partner.name, limit, stix_timestamp(utc_now()))
         except CtiExchangeError as exc:
             outcome.error = exc.diagnostics()
             outcome.auth_failed = isinstance(exc, AuthError)
@@ -112,6 +121,18 @@ def deliver_pending(
             continue
         with client:
             for batch in _batches(pending, limit):
+                if (too_large := _larger_than(batch, limit)) is not None:
+                    # Never postable as it is (413): said as what it is, not as "unreachable".
+                    outcome.error = (
+                        f"envelope {batch[0].envelope_id} is {too_large:,} bytes, more than "
+                        f"{partner.name}'s server accepts ({limit:,}): it was sealed for a larger "
+                        "limit, and the envelopes after it wait behind it; ask the partner to "
+                        "raise max_content_length (see docs/OPERATIONS.md)"
+                    )
+                    for delivery in pending[pending.index(batch[0]) :]:
+                        store.outbound.mark_failed(delivery.envelope_id, partner.name, outcome.error)
+                        outcome.failed[delivery.envelope_id] = outcome.error
+                    break
                 try:
                     status = client.post_objects(collection, [d.artifact for d in batch])
                     status = wait_until_final(client, status)

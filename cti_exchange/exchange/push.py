@@ -36,7 +36,7 @@ from cti_exchange.store.store import Store, open_store
 
 # Room for the TAXII envelope around the artifact and for JSON escaping differences.
 _REQUEST_OVERHEAD = 1024
-DEFAULT_MAX_CONTENT_LENGTH = 10 * 1024 * 1024
+QUEUED_MAX_CONTENT_LENGTH = 1024 * 1024  # for a partner whose server we have never read
 
 
 @dataclass(frozen=True)
@@ -211,10 +211,15 @@ def share_objects(
             if not allowed:
                 continue
             progress.step(f"sealing {len(allowed)} objects for {partner.name}")
-            limit = DEFAULT_MAX_CONTENT_LENGTH
-            if not queue_only:
+            if queue_only:
+                # Sealed now, posted later: cut to the server's limit as last read, or to a
+                # size most servers take. Sealed too large, an envelope could never be posted,
+                # and every later one on the channel would wait behind it.
+                limit = store.outbound.known_max_content_length(partner.name) or QUEUED_MAX_CONTENT_LENGTH
+            else:
                 with taxii_client_for(home, partner) as client:
                     limit = client.max_content_length()
+                store.outbound.remember_max_content_length(partner.name, limit, stix_timestamp(utc_now()))
             for sealed in seal_for_partner(
                 home,
                 store,

@@ -303,6 +303,18 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE object_sources_v5 RENAME TO object_sources
         """,
     ),
+    (
+        6,
+        # Each partner server's max_content_length as last read: an envelope sealed while the
+        # server is out of reach (push --queue, sight --queue) is cut to fit it.
+        """
+        CREATE TABLE partner_servers (
+            partner TEXT PRIMARY KEY,
+            max_content_length INTEGER NOT NULL,
+            seen_at TEXT NOT NULL
+        )
+        """,
+    ),
 ]
 
 

@@ -159,6 +159,23 @@ class Outbound:
                 found[object_id] = created
         return found
 
+    def remember_max_content_length(self, partner: str, limit: int, at: str) -> None:
+        if self.known_max_content_length(partner) == limit:
+            return  # no commit (and fsync) for what is already known
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO partner_servers (partner, max_content_length, seen_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (partner) DO UPDATE SET max_content_length = excluded.max_content_length, "
+                "seen_at = excluded.seen_at",
+                (partner, limit, at),
+            )
+
+    def known_max_content_length(self, partner: str) -> int | None:
+        row = self.db.conn.execute(
+            "SELECT max_content_length FROM partner_servers WHERE partner = ?", (partner,)
+        ).fetchone()
+        return int(row[0]) if row else None
+
     def pending(self, partner: str | None = None) -> list[PendingDelivery]:
         """Deliveries sealed but not yet acknowledged by a TAXII server, oldest first."""
         sql = (

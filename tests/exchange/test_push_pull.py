@@ -272,3 +272,47 @@ def test_a_reshare_keeps_the_first_created(exchange: Exchange, tmp_path: Path) -
         assert len(versions) == 2
         assert versions[0]["created"] == versions[1]["created"]
         assert versions[0]["modified"] != versions[1]["modified"]
+
+
+def test_queued_envelopes_are_cut_to_the_servers_limit_as_last_read(
+    tmp_path: Path, partnered: tuple[Agency, Agency]
+) -> None:
+    """Sealed while the server is out of reach, an envelope too large for it could never be
+    posted, and every later one on the channel would wait behind it."""
+    fr, india = partnered
+    server, passwords = start_exchange(tmp_path, fr, india, max_content_length=48 * 1024)
+    try:
+        wired = Exchange(fr, india, server, passwords)
+        wired.wire(fr, india)
+        wired.wire(india, fr)
+        assert fr.run("push", str(write_iocs(tmp_path / "a.csv", 2)), "--to", "cert-in").exit_code == 0
+        # The server is read once; a queued push is then cut to its 48 KiB.
+        queued = fr.run(
+            "push", str(write_iocs(tmp_path / "b.csv", 1500, start=2)), "--to", "cert-in", "--queue"
+        )
+        assert queued.exit_code == 0, queued.stderr
+        synced = fr.run("sync")
+        assert synced.exit_code == 0, synced.stderr
+        assert india.run("pull").exit_code == 0
+        assert len(received_values(india)) == 1502
+    finally:
+        server.stop()
+
+
+def test_an_envelope_too_large_for_the_server_is_named_as_such(
+    tmp_path: Path, partnered: tuple[Agency, Agency]
+) -> None:
+    """Queued before any contact, it was cut to 1 MiB: the sync says so, not "unreachable"."""
+    fr, india = partnered
+    server, passwords = start_exchange(tmp_path, fr, india, max_content_length=48 * 1024)
+    try:
+        wired = Exchange(fr, india, server, passwords)
+        wired.wire(fr, india)
+        queued = fr.run("push", str(write_iocs(tmp_path / "a.csv", 1500)), "--to", "cert-in", "--queue")
+        assert queued.exit_code == 0, queued.stderr
+        synced = fr.run("sync")
+        assert synced.exit_code != 0
+        assert "more than cert-in's server accepts (49,152)" in synced.stderr, synced.stderr
+        assert "unreachable" not in synced.stderr
+    finally:
+        server.stop()
