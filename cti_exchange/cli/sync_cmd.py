@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Annotated
 
@@ -13,7 +14,7 @@ from cti_exchange.cli.output import Output
 from cti_exchange.cli.progress import progress_for
 from cti_exchange.clock import parse_timestamp, utc_now
 from cti_exchange.collector import collector_paused
-from cti_exchange.errors import AuthError, NetworkError, PartialFailure
+from cti_exchange.errors import AuthError, CtiExchangeError, NetworkError, PartialFailure
 from cti_exchange.exchange.sync import SyncResult, sync
 from cti_exchange.home.lock import profile_lock
 from cti_exchange.home.logs import enable_file_log
@@ -29,22 +30,33 @@ SYNC_HELP = (
 )
 
 
+_log = logging.getLogger("cti_exchange.sync")
+
+
 def sync_command(ctx: typer.Context, json_mode: JsonOption = False) -> None:
     home = profile_home(ctx)
     home.load_profile()
     enable_file_log(home.logs_dir)
     out = Output(json_mode=json_mode)
-    with (
-        profile_lock(home.root, wait_seconds=0, what="sync"),
-        progress_for(out) as progress,
-        collector_paused(),
-    ):
-        result = sync(home, reporter=progress)
-    if json_mode:
-        out.data(_sync_json(result))
-    else:
-        out.line(result.summary())
-    raise_for_sync(result)
+    try:
+        with (
+            profile_lock(home.root, wait_seconds=0, what="sync"),
+            progress_for(out) as progress,
+            collector_paused(),
+        ):
+            result = sync(home, reporter=progress)
+        if json_mode:
+            out.data(_sync_json(result))
+        else:
+            out.line(result.summary())
+        raise_for_sync(result)
+    except CtiExchangeError as exc:
+        # cron mails stderr at best: the log keeps every run's ending, failures included.
+        _log.error("sync ended with exit code %d: %s", int(exc.exit_code), exc.diagnostics())
+        raise
+    except Exception as exc:
+        _log.error("sync ended with an internal error: %s", type(exc).__name__)
+        raise
 
 
 def _sync_json(result: SyncResult) -> dict[str, object]:

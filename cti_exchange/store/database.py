@@ -7,6 +7,8 @@ cursor update is committed in the same transaction as the data it covers, or aft
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +42,7 @@ class Database:
         _refuse_emptied_store(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            new_store = not path.exists()
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly
             # what `transaction()` encloses.
             self.conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
@@ -50,10 +53,20 @@ class Database:
             # 64 MiB page cache (default 2 MiB) keeps a 100,000-object envelope in memory.
             self.conn.execute("PRAGMA cache_size=-65536")
             self.schema_version = apply_migrations(self.conn)
+            if new_store:
+                # Partner intelligence, TLP:RED included: for us alone. (Not created 0600
+                # beforehand: an empty file left by an interrupted first run would then be
+                # refused as a truncated store.)
+                for name in (path.name, path.name + "-wal", path.name + "-shm"):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.chmod(path.with_name(name), 0o600)
         except sqlite3.DatabaseError as exc:
+            full = "disk is full" in str(exc) or "disk I/O error" in str(exc)
             raise ConfigError(
                 f"cannot open the store {path}: {exc}",
-                hint="check the path in config.toml [store] and that the file is a cti-exchange store",
+                hint="free space (or fix the device) and run the command again"
+                if full
+                else "check the path in config.toml [store] and that the file is a cti-exchange store",
             ) from None
 
     @contextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import resource
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +12,7 @@ import pytest
 import typer
 
 from cti_exchange.cli.app import app, iter_commands
-from tests.conftest import Agency, run_cli
+from tests.conftest import PASSPHRASE, Agency, run_cli
 
 
 def _all_command_paths() -> list[list[str]]:
@@ -72,3 +74,30 @@ def test_usage_error_exit_code() -> None:
     assert unknown.exit_code == 2 and "internal error" not in unknown.stderr
     bad_option = run_cli("keys", "show", "--no-such-option")
     assert bad_option.exit_code == 2 and "internal error" not in bad_option.stderr
+
+
+def _with_tiny_file_size_limit() -> None:
+    """In the child: writing past 64 KiB fails with EFBIG (as a full disk fails with ENOSPC)."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def test_a_full_disk_is_reported_as_such_not_as_a_bug(cert_in: Agency, tmp_path: Path) -> None:
+    """A file that cannot be written for want of space: one line saying so, exit 2, nothing
+    half-written left."""
+    ingest = tmp_path / "many.txt"
+    ingest.write_text("".join(f"host-{i}.example.org\n" for i in range(3000)))
+    # No bytecode written: under the size limit CPython would leave truncated .pyc files.
+    env = {"CTI_EXCHANGE_PASSPHRASE": PASSPHRASE, "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"}
+    cli = [sys.executable, "-m", "cti_exchange", "--home", str(cert_in.home)]
+    full = subprocess.run(
+        [*cli, "convert", str(ingest), "-o", str(tmp_path / "out.json")],
+        capture_output=True,
+        text=True,
+        env=env,
+        preexec_fn=_with_tiny_file_size_limit,
+    )
+    assert full.returncode == 2, full.stderr
+    assert full.stderr.count("\n") == 1 and "cannot write to disk" in full.stderr
+    assert "internal error" not in full.stderr and "Traceback" not in full.stderr
+    assert not (tmp_path / "out.json").exists()

@@ -35,6 +35,7 @@ def test_init_creates_valid_profile_and_private_keys(tmp_path: Path) -> None:
     assert _mode(home / "keys") == 0o700
     private = home / "keys" / "private.jwe"
     assert _mode(private) == 0o600
+    assert _mode(home / "store.sqlite") == 0o600  # partner intelligence, TLP:RED included
     blob = private.read_text()
     assert blob.count(".") == 4  # a compact JWE, not a JSON key
     assert '"d"' not in blob and "kty" not in blob

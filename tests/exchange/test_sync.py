@@ -63,6 +63,9 @@ def test_second_sync_exits_at_once_while_one_runs(exchange: Exchange) -> None:
     finally:
         os.close(lock)
     assert exchange.fr.run("sync").exit_code == 0
+    # cron mails stderr at best: the log has the ending of the refused run too.
+    log = (exchange.fr.home / "logs" / "cti-exchange.log").read_text()
+    assert "sync ended with exit code 5: another cti-exchange process" in log
 
 
 def test_sync_logs_to_a_private_rotating_file(exchange: Exchange, tmp_path: Path) -> None:
