@@ -146,7 +146,8 @@ def _check_valid_now(key: KeyInfo, now: datetime) -> None:
         raise IntegrityError(
             f"key {key.kid} is valid from {stix_timestamp(key.created)} to "
             f"{stix_timestamp(key.expires)}, not now: it cannot vouch for keys",
-            hint="ask the partner to rotate its keys (`keys rotate`) and send a fresh `keys export`",
+            hint="if it expired, ask the partner to rotate its keys (`keys rotate`) and send a fresh "
+            "`keys export`; if it is not valid yet, compare the two machines' clocks",
         )
 
 
