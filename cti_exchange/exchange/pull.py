@@ -306,8 +306,8 @@ _HELD_REASONS = frozenset(
 def _retry_held_envelopes(
     store: Store, ctx: ReceiverContext, partner: PartnerConfig, outcome: PartnerPull
 ) -> None:
-    """Envelopes held for a sequence gap, or issued ahead of our clock, are opened again: the
-    gap may have been filled, the clocks may agree now."""
+    """Envelopes held (_HELD_REASONS) are opened again: a gap may have been filled, the clocks
+    may agree now, an old envelope may now be the next on its channel."""
     held = [
         record
         for record in store.inbound.quarantined()
