@@ -7,6 +7,7 @@ never calls `sys.exit`.
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 
 from cti_exchange.untrusted_text import escape_controls
@@ -100,3 +101,14 @@ class PartialFailure(CtiExchangeError):
     """Part of the work was done and part failed; the message names what failed."""
 
     exit_code = ExitCode.PARTIAL
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """A full disk or an I/O error, from the file system or from SQLite (which says it in
+    words: "database or disk is full", "disk I/O error"): the machine's problem, not a bug."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
+    text = str(exc)
+    return type(exc).__name__ in ("OperationalError", "DatabaseError") and (
+        "disk is full" in text or "disk I/O error" in text
+    )

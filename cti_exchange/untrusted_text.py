@@ -12,7 +12,11 @@ from typing import Any
 
 MAX_SHOWN_VALUE = 80
 
-_ESCAPED = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
+# Control and invisible characters: C0/C1 controls, the soft hyphen, zero-width and
+# bidirectional formatting characters, line and paragraph separators, the BOM, lone surrogates.
+UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]"
+)
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -23,13 +27,13 @@ def _escape(match: re.Match[str]) -> str:
 def escape_controls(text: str) -> str:
     """`text` with control and invisible characters escaped (idempotent: an escape is plain
     text), for messages that may quote an input anywhere: ids, uuids, file names."""
-    return _ESCAPED.sub(_escape, text)
+    return UNPRINTABLE.sub(_escape, text)
 
 
 def describe_value(value: Any, limit: int = MAX_SHOWN_VALUE) -> str:
     """`value` as text safe to print: control characters escaped, cut to about `limit`."""
     text = value if isinstance(value, str) else repr(value)
-    shown = _ESCAPED.sub(_escape, text[:limit])
+    shown = escape_controls(text[:limit])
     if len(text) > limit:
         return f"{shown}... ({len(text):,} characters)"
     return shown

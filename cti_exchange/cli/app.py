@@ -7,7 +7,6 @@ exception is a bug and says so. `--debug` shows the traceback instead.
 
 from __future__ import annotations
 
-import errno
 import importlib
 import os
 import sys
@@ -20,7 +19,7 @@ from typer.core import TyperGroup
 
 from cti_exchange import __version__
 from cti_exchange.cli.context import AppState
-from cti_exchange.errors import CtiExchangeError, ExitCode
+from cti_exchange.errors import CtiExchangeError, ExitCode, is_storage_failure
 from cti_exchange.home.profile_home import ProfileHome
 
 EXIT_CODES_HELP = (
@@ -96,15 +95,6 @@ class _LazyCommands:
         return self._loaded[module_name].get(cmd_name)
 
 
-def _is_storage_failure(exc: BaseException) -> bool:
-    """A full disk or an I/O error, from the file system or from SQLite (which says it in
-    words: "database or disk is full", "disk I/O error")."""
-    if isinstance(exc, OSError):
-        return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
-    text = str(exc)
-    return type(exc).__name__ == "OperationalError" and ("disk is full" in text or "disk I/O error" in text)
-
-
 class CtiGroup(_LazyCommands, TyperGroup):
     """Top-level group: loads commands lazily, renders errors once for every sub-command."""
 
@@ -126,7 +116,7 @@ class CtiGroup(_LazyCommands, TyperGroup):
         except Exception as exc:  # a bug: say so, without a traceback unless asked
             if _debug_requested(ctx):
                 raise
-            if _is_storage_failure(exc):
+            if is_storage_failure(exc):
                 # A full disk, a quota, an I/O error: the machine's problem, not a bug. Store
                 # writes are transactions and files are written aside then renamed, so nothing
                 # half-written was kept, and a re-run resumes.
@@ -135,8 +125,6 @@ class CtiGroup(_LazyCommands, TyperGroup):
                     "half-written was kept; free space (or fix the device) and run the command again"
                 )
                 raise typer.Exit(int(ExitCode.USAGE)) from None
-            if _debug_requested(ctx):
-                raise
             _print_error(
                 f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}; "
                 "run again with --debug for the traceback and please report it"

@@ -63,27 +63,34 @@ def wait_until_final(
     return status
 
 
-def _batches(pending: list[PendingDelivery], limit: int) -> list[list[PendingDelivery]]:
-    """Groups envelopes into POSTs that stay under the API root's max_content_length."""
-    batches: list[list[PendingDelivery]] = []
-    size = 0
+def _batches(pending: list[PendingDelivery], limit: int) -> list[tuple[list[PendingDelivery], int]]:
+    """Groups envelopes into POSTs that stay under the API root's max_content_length, each
+    with its request size (a lone envelope may exceed the limit: sealed for a larger one)."""
+    batches: list[tuple[list[PendingDelivery], int]] = []
     for delivery in pending:
         length = len(json.dumps(delivery.artifact, separators=(",", ":"))) + 1
-        if batches and size + length + _ENVELOPE_OVERHEAD <= limit:
-            batches[-1].append(delivery)
-            size += length
+        if batches and batches[-1][1] + length <= limit:
+            group, size = batches[-1]
+            group.append(delivery)
+            batches[-1] = (group, size + length)
         else:
-            batches.append([delivery])
-            size = length
+            batches.append(([delivery], length + _ENVELOPE_OVERHEAD))
     return batches
 
 
-def _larger_than(batch: list[PendingDelivery], limit: int) -> int | None:
-    """The request size of a batch of one envelope that alone exceeds `limit`, else None."""
-    if len(batch) != 1:
-        return None
-    size = len(json.dumps(batch[0].artifact, separators=(",", ":"))) + 1 + _ENVELOPE_OVERHEAD
-    return size if size > limit else None
+def _fail_from(
+    store: Store,
+    partner: str,
+    pending: list[PendingDelivery],
+    first: PendingDelivery,
+    error: str,
+    outcome: DeliveryOutcome,
+) -> None:
+    """`first` and every envelope after it stay in the outbox, marked with `error`."""
+    outcome.error = error
+    for delivery in pending[pending.index(first) :]:
+        store.outbound.mark_failed(delivery.envelope_id, partner, error)
+        outcome.failed[delivery.envelope_id] = error
 
 
 def deliver_pending(
@@ -113,36 +120,28 @@ def deliver_pending(
             limit = client.max_content_length()
             store.outbound.remember_max_content_length(partner.name, limit, stix_timestamp(utc_now()))
         except CtiExchangeError as exc:
-            outcome.error = exc.diagnostics()
             outcome.auth_failed = isinstance(exc, AuthError)
-            for delivery in pending:
-                store.outbound.mark_failed(delivery.envelope_id, partner.name, outcome.error)
-                outcome.failed[delivery.envelope_id] = outcome.error
+            _fail_from(store, partner.name, pending, pending[0], exc.diagnostics(), outcome)
             continue
         with client:
-            for batch in _batches(pending, limit):
-                if (too_large := _larger_than(batch, limit)) is not None:
+            for batch, size in _batches(pending, limit):
+                if size > limit:
                     # Never postable as it is (413): said as what it is, not as "unreachable".
-                    outcome.error = (
-                        f"envelope {batch[0].envelope_id} is {too_large:,} bytes, more than "
+                    too_large = (
+                        f"envelope {batch[0].envelope_id} is {size:,} bytes, more than "
                         f"{partner.name}'s server accepts ({limit:,}): it was sealed for a larger "
                         "limit, and the envelopes after it wait behind it; ask the partner to "
                         "raise max_content_length (see docs/OPERATIONS.md)"
                     )
-                    for delivery in pending[pending.index(batch[0]) :]:
-                        store.outbound.mark_failed(delivery.envelope_id, partner.name, outcome.error)
-                        outcome.failed[delivery.envelope_id] = outcome.error
+                    _fail_from(store, partner.name, pending, batch[0], too_large, outcome)
                     break
                 try:
                     status = client.post_objects(collection, [d.artifact for d in batch])
                     status = wait_until_final(client, status)
                 except (NetworkError, AuthError) as exc:
                     # The server is down or refuses us: everything stays queued for next time.
-                    outcome.error = exc.diagnostics()
                     outcome.auth_failed = isinstance(exc, AuthError)
-                    for delivery in pending[pending.index(batch[0]) :]:
-                        store.outbound.mark_failed(delivery.envelope_id, partner.name, outcome.error)
-                        outcome.failed[delivery.envelope_id] = outcome.error
+                    _fail_from(store, partner.name, pending, batch[0], exc.diagnostics(), outcome)
                     break
                 _record_status(store, partner, batch, status, outcome)
                 progress.advance(len(batch))

@@ -45,6 +45,7 @@ from cti_exchange.stix.normalise import (
     MAX_URL_LENGTH,
     normalise,
 )
+from cti_exchange.untrusted_text import UNPRINTABLE
 
 # The store's IOC types (store/triage_queries.IOC_TYPES) as the normalisers know them.
 _KINDS = {
@@ -61,11 +62,6 @@ _KINDS = {
     "cve": IocType.CVE,
 }
 _RANGES = {IocType.IPV4: IocType.IPV4_CIDR, IocType.IPV6: IocType.IPV6_CIDR}
-# As in normalise._UNPRINTABLE: C0/C1 controls, zero-width and bidirectional formatting
-# characters, line and paragraph separators, the BOM, lone surrogates; and any whitespace.
-_UNPRINTABLE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]"
-)
 _SPACE = re.compile(r"\s")
 # Second-level labels registries hand out names under (co.uk, com.au, gov.in, ac.jp, ...): a
 # two-label name made of one of these and a country code is a registry suffix, not a site.
@@ -168,14 +164,14 @@ class ValueCheck:
         """The checks in full, without the fast paths (which must agree with it)."""
         if value.isascii():
             if not value.isprintable():
-                bad = _UNPRINTABLE.search(value)
+                bad = UNPRINTABLE.search(value)
                 code = ord(bad.group()) if bad else 0
                 return Refusal("unprintable", f"holds the control character U+{code:04X}", False)
             if " " in value and (ioc_type != "file-name" or value != value.strip()):
                 where = "begins or ends with" if ioc_type == "file-name" else "holds"
                 return Refusal("whitespace", f"{where} a space", False)
         else:
-            bad = _UNPRINTABLE.search(value)
+            bad = UNPRINTABLE.search(value)
             if bad is not None:
                 return Refusal(
                     "unprintable", f"holds the invisible or control character U+{ord(bad.group()):04X}", False

@@ -31,6 +31,9 @@ from cti_exchange.keys.model import Keyring
 PrivateKeys = dict[str, dict[str, Any]]  # kid -> private JWK
 
 
+KEYS_DIR_NAME = "keys"  # the key store's directory in the profile home
+
+
 class KeyStore:
     def __init__(self, keys_dir: Path) -> None:
         self.dir = keys_dir

@@ -17,7 +17,7 @@ from typing import Any
 import platformdirs
 
 from cti_exchange.errors import ConfigError
-from cti_exchange.home.key_store import KeyStore, PrivateKeys
+from cti_exchange.home.key_store import KEYS_DIR_NAME, KeyStore, PrivateKeys
 from cti_exchange.home.passphrase import read_passphrase
 from cti_exchange.home.safe_files import (
     atomic_write,
@@ -58,7 +58,7 @@ class ProfileHome:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.config_path = root / CONFIG_NAME
-        self.keys = KeyStore(root / "keys")
+        self.keys = KeyStore(root / KEYS_DIR_NAME)
         self.partners_dir = root / "partners"
         self.logs_dir = root / "logs"
         self._profile: Profile | None = None

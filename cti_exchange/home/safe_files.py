@@ -20,6 +20,12 @@ PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
 
 
+def resolve_in_home(name: str, home: Path) -> Path:
+    """A file named in the profile's config: `~` expanded, and relative to the home."""
+    path = Path(name).expanduser()
+    return path if path.is_absolute() else home / path
+
+
 def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:

@@ -32,6 +32,7 @@ import idna
 
 from cti_exchange.stix.ioc_types import HASH_LENGTHS, HASH_TYPES, IocType, detect_rule_type
 from cti_exchange.stix.patterns import validate_stix_pattern
+from cti_exchange.untrusted_text import UNPRINTABLE
 
 MAX_DOMAIN_LENGTH = 253  # RFC 1035 section 2.3.4, without the trailing dot
 MAX_URL_LENGTH = 16 * 1024
@@ -41,10 +42,7 @@ MAX_RULE_LENGTH = 128 * 1024
 
 # Characters no indicator value may hold: C0/C1 controls, zero-width and bidirectional
 # formatting characters (the "Trojan Source" trick, CVE-2021-42574), the BOM, lone surrogates.
-_UNPRINTABLE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]"
-)
-_SPACE_OR_UNPRINTABLE = re.compile(r"\s|" + _UNPRINTABLE.pattern)
+_SPACE_OR_UNPRINTABLE = re.compile(r"\s|" + UNPRINTABLE.pattern)
 _UNPRINTABLE_IN_RULE = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]"
 )
@@ -70,7 +68,7 @@ def normalise(ioc_type: IocType, value: str) -> str:
 
 def check_printable(value: str, what: str = "value") -> None:
     """ValueError if `value` holds control, invisible or bidirectional-override characters."""
-    bad = _UNPRINTABLE.search(value)
+    bad = UNPRINTABLE.search(value)
     if bad is not None:
         raise ValueError(f"{what} contains the unprintable character U+{ord(bad.group()):04X}")
 

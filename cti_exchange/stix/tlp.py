@@ -177,14 +177,19 @@ def tlp_of(obj: dict[str, Any], inline: Mapping[str, Tlp] | None = None) -> Tlp 
     each granular marking (a TLP:RED field makes the object TLP:RED to share, store and export).
     `inline` maps other marking-definition ids that state a TLP (tlp_markings_defined_in).
     None if no TLP is found."""
-    granular = obj.get("granular_markings")
-    if not granular and inline is None:  # the common case, on the hot path of storing
+    if not obj.get("granular_markings") and inline is None:  # the common case, on the hot path
         return object_tlp(obj)
+    return _strictest(_marking_refs(obj), inline)
+
+
+def _marking_refs(obj: dict[str, Any]) -> list[Any]:
+    """Every marking ref on an object: object_marking_refs, then each granular marking_ref."""
     refs = obj.get("object_marking_refs")
     found = list(refs) if isinstance(refs, list) else []
+    granular = obj.get("granular_markings")
     if isinstance(granular, list):
         found += [g.get("marking_ref") for g in granular if isinstance(g, dict)]
-    return _strictest(found, inline)
+    return found
 
 
 def stated_tlp(marking: dict[str, Any]) -> tuple[str, str] | None:
@@ -251,12 +256,10 @@ def refs_beyond_tlp(obj: dict[str, Any]) -> list[str]:
     ids: custom markings whose meaning only their marking-definition tells. Fast for the usual
     object with one TLP ref and no granular markings."""
     refs = obj.get("object_marking_refs")
-    granular = obj.get("granular_markings")
-    if not granular and (
+    if not obj.get("granular_markings") and (
         not refs or (isinstance(refs, list) and len(refs) == 1 and refs[0] in _BY_MARKING_ID)
     ):
         return []
-    found = list(refs) if isinstance(refs, list) else []
-    if isinstance(granular, list):
-        found += [g.get("marking_ref") for g in granular if isinstance(g, dict)]
-    return [r for r in found if isinstance(r, str) and canonical_marking_id(r) not in _BY_MARKING_ID]
+    return [
+        r for r in _marking_refs(obj) if isinstance(r, str) and canonical_marking_id(r) not in _BY_MARKING_ID
+    ]

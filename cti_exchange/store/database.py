@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cti_exchange.errors import ConfigError, IntegrityError
+from cti_exchange.errors import ConfigError, IntegrityError, is_storage_failure
 from cti_exchange.failpoints import failpoint
 from cti_exchange.store.migrations import apply_migrations
 
@@ -61,11 +61,10 @@ class Database:
                     with contextlib.suppress(FileNotFoundError):
                         os.chmod(path.with_name(name), 0o600)
         except sqlite3.DatabaseError as exc:
-            full = "disk is full" in str(exc) or "disk I/O error" in str(exc)
             raise ConfigError(
                 f"cannot open the store {path}: {exc}",
                 hint="free space (or fix the device) and run the command again"
-                if full
+                if is_storage_failure(exc)
                 else "check the path in config.toml [store] and that the file is a cti-exchange store",
             ) from None
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -71,6 +71,10 @@ _CREATED_BY = 2 + PROJECTED_COLUMNS.index("created_by_ref")
 _TLP = 2 + PROJECTED_COLUMNS.index("tlp")
 
 
+NEWER = "newer"
+DIFFERENT_CONTENT = "different-content"
+
+
 @dataclass(frozen=True)
 class NotApplied:
     """A newer version from a partner that does not own the object: kept, not made current."""
@@ -78,11 +82,7 @@ class NotApplied:
     object_id: str
     version: str
     owner: str  # the partner whose version stays current
-    kind: str = "newer"  # or "different-content": a stored version's id and date, other content
-
-
-NEWER = "newer"
-DIFFERENT_CONTENT = "different-content"
+    kind: str = NEWER  # or DIFFERENT_CONTENT: a stored version's id and date, other content
 
 
 def not_applied_summary(not_applied: list[NotApplied]) -> str | None:
@@ -114,18 +114,25 @@ class StoredObjects:
     not_applied: list[NotApplied] = field(default_factory=list)
 
 
-def _existing_versions(conn: sqlite3.Connection, object_ids: list[str]) -> dict[str, list[_Version]]:
-    found: dict[str, list[_Version]] = {}
+def _rows_of(conn: sqlite3.Connection, columns: str, object_ids: list[str], where: str = "") -> Iterator[Any]:
+    """`SELECT columns FROM objects` for the given ids, in chunks SQLite's parameter limit allows."""
     for start in range(0, len(object_ids), _LOOKUP_CHUNK):
         chunk = object_ids[start : start + _LOOKUP_CHUNK]
         marks = ",".join("?" * len(chunk))
-        for row in conn.execute(
-            "SELECT object_id, version, is_current, partner, created_by_ref, status, status_by, "  # noqa: S608
-            "status_at, status_note, CASE WHEN type = 'indicator' THEN json_extract(json, '$.pattern') END "
-            f"FROM objects WHERE object_id IN ({marks})",  # placeholders only
+        yield from conn.execute(
+            f"SELECT {columns} FROM objects WHERE object_id IN ({marks}){where}",  # noqa: S608 - fixed names and placeholders only
             chunk,
-        ):
-            found.setdefault(row[0], []).append(tuple(row[1:]))
+        )
+
+
+def _existing_versions(conn: sqlite3.Connection, object_ids: list[str]) -> dict[str, list[_Version]]:
+    found: dict[str, list[_Version]] = {}
+    columns = (
+        "object_id, version, is_current, partner, created_by_ref, status, status_by, status_at, "
+        "status_note, CASE WHEN type = 'indicator' THEN json_extract(json, '$.pattern') END"
+    )
+    for row in _rows_of(conn, columns, object_ids):
+        found.setdefault(row[0], []).append(tuple(row[1:]))
     return found
 
 
@@ -137,47 +144,34 @@ def _detects(obj: dict[str, Any]) -> Any:
 def _stored_objects(conn: sqlite3.Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
     """The stored content of (object id, version) pairs, parsed."""
     wanted = set(keys)
-    found: dict[tuple[str, str], Any] = {}
     object_ids = sorted({object_id for object_id, _ in wanted})
-    for start in range(0, len(object_ids), _LOOKUP_CHUNK):
-        chunk = object_ids[start : start + _LOOKUP_CHUNK]
-        marks = ",".join("?" * len(chunk))
-        for object_id, version, text in conn.execute(
-            f"SELECT object_id, version, json FROM objects WHERE object_id IN ({marks})",  # noqa: S608 - placeholders only
-            chunk,
-        ):
-            if (object_id, version) in wanted:
-                found[(object_id, version)] = json.loads(text)
-    return found
+    return {
+        (object_id, version): json.loads(text)
+        for object_id, version, text in _rows_of(conn, "object_id, version, json", object_ids)
+        if (object_id, version) in wanted
+    }
+
+
+def _is_creator(current: _Version, object_id: str, partner_identity: str | None) -> bool:
+    """The partner's identity created the object (its created_by_ref), or is the object."""
+    return partner_identity is not None and partner_identity in (current[3], object_id)
 
 
 def may_supersede(current: _Version, object_id: str, partner: str, partner_identity: str | None) -> bool:
     """Whether `partner` may replace the current version: it sent it, or it created the object."""
-    if current[2] == partner:
-        return True
-    return partner_identity is not None and partner_identity in (current[3], object_id)
+    return current[2] == partner or _is_creator(current, object_id, partner_identity)
 
 
 def creator_reclaims(current: _Version, object_id: str, partner: str, partner_identity: str | None) -> bool:
     """The creator's own version outranks one another partner relayed, even a later-dated one:
     otherwise whoever relays an id first, dated a little ahead, would keep the creator's word
     out of the current view."""
-    return (
-        current[2] != partner and partner_identity is not None and partner_identity in (current[3], object_id)
-    )
+    return current[2] != partner and _is_creator(current, object_id, partner_identity)
 
 
 def _stored_marking_levels(conn: sqlite3.Connection, marking_ids: list[str]) -> dict[str, Tlp | None]:
-    found: dict[str, Tlp | None] = {}
-    for start in range(0, len(marking_ids), _LOOKUP_CHUNK):
-        chunk = marking_ids[start : start + _LOOKUP_CHUNK]
-        marks = ",".join("?" * len(chunk))
-        rows = conn.execute(
-            f"SELECT json FROM objects WHERE object_id IN ({marks}) AND is_current = 1",  # noqa: S608 - placeholders only
-            chunk,
-        )
-        found |= marking_levels(json.loads(row[0]) for row in rows)
-    return found
+    rows = _rows_of(conn, "json", marking_ids, " AND is_current = 1")
+    return marking_levels(json.loads(row[0]) for row in rows)
 
 
 def _with_custom_markings(

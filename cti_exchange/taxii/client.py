@@ -20,7 +20,7 @@ from taxii2client.v21 import ApiRoot, Collection, Status
 
 from cti_exchange.errors import ConfigError, NetworkError
 from cti_exchange.failpoints import failpoint
-from cti_exchange.home.safe_files import check_private_file
+from cti_exchange.home.safe_files import check_private_file, resolve_in_home
 from cti_exchange.profile.model import TaxiiSettings
 from cti_exchange.taxii.endpoint import check_url_is_safe
 from cti_exchange.taxii.retry import RequestFailed, RetryPolicy, call_with_retries
@@ -206,15 +206,10 @@ def _summary(status: Status) -> AddStatus:
     )
 
 
-def _resolve(path: str | None, base_dir: Path) -> Path:
-    resolved = Path(path or "").expanduser()
-    return resolved if resolved.is_absolute() else base_dir / resolved
-
-
 def _tls_file(name: str, base_dir: Path, *, partner: str, option: str) -> Path:
     """requests reports a missing CA bundle or certificate as a bare OSError on the first request,
     which would look like a bug; checked here, it is a configuration error naming the file."""
-    path = _resolve(name, base_dir)
+    path = resolve_in_home(name, base_dir)
     hint = f"fix the path with `cti-exchange partners set {partner} {option} FILE`"
     if not path.exists():
         raise ConfigError(f"partner {partner}: {option} {path} does not exist", hint=hint)
@@ -244,6 +239,6 @@ def _client_certificate(
             cert_path, what=f"partner {partner}: the TLS client certificate and key (--client-cert)"
         )
         return str(cert_path)
-    key_path = _resolve(settings.client_key, base_dir)
+    key_path = resolve_in_home(settings.client_key, base_dir)
     check_private_file(key_path, what=f"partner {partner}: the TLS client key (--client-key)")
     return str(cert_path), str(key_path)

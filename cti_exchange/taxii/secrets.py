@@ -9,14 +9,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from cti_exchange.errors import ConfigError
+from cti_exchange.home.key_store import KEYS_DIR_NAME
 from cti_exchange.home.passphrase import PASSPHRASE_ENV, PASSPHRASE_FILE_ENV
-from cti_exchange.home.safe_files import check_private_file
+from cti_exchange.home.safe_files import check_private_file, resolve_in_home
 from cti_exchange.profile.model import TaxiiSettings
 
 # Every variable cti-exchange reads itself: the key passphrase, its file, the profile home.
 OWN_ENV_PREFIX = "CTI_EXCHANGE_"
 assert PASSPHRASE_ENV.startswith(OWN_ENV_PREFIX) and PASSPHRASE_FILE_ENV.startswith(OWN_ENV_PREFIX)
-KEYS_DIR_NAME = "keys"  # ProfileHome keeps our key store in <home>/keys
 
 
 def refuse_our_own_secrets(
@@ -45,9 +45,7 @@ def refuse_our_own_secrets(
         )
     if not secret_file:
         return
-    path = Path(secret_file).expanduser()  # resolved as resolve_secret resolves it
-    if not path.is_absolute():
-        path = base_dir / path
+    path = resolve_in_home(secret_file, base_dir)
     hint = (
         "put only the partner's TAXII password or token in a 0600 file outside the profile's keys "
         f"directory: `cti-exchange partners set {partner} --secret-file FILE`"
@@ -128,9 +126,7 @@ def resolve_secret(
                 hint=f"export {settings.secret_env} (or set secret_file to a 0600 file)",
             )
     if settings.secret_file:
-        path = Path(settings.secret_file).expanduser()
-        if not path.is_absolute():
-            path = base_dir / path
+        path = resolve_in_home(settings.secret_file, base_dir)
         check_private_file(path, what=f"TAXII secret file of partner {partner}")
         try:
             value = path.read_text(encoding="utf-8").strip()
