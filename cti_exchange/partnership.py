@@ -5,19 +5,21 @@ These functions are the Python API behind the `partners` commands.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from cti_exchange.audit.trail import record_event
 from cti_exchange.clock import stix_timestamp, utc_now
+from cti_exchange.envelope.readdress import recipient_kids
 from cti_exchange.errors import ConfigError, IntegrityError, UsageError
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.key_document import verify_key_document
-from cti_exchange.keys.model import Keyring
+from cti_exchange.keys.model import Keyring, KeyUse
 from cti_exchange.keys.pinning import KeyUpdate, merge_key_update, pin_first_keys
 from cti_exchange.profile.model import PartnerConfig, TaxiiSettings, identity_id_for
 from cti_exchange.stix.tlp import Tlp
+from cti_exchange.store.store import open_store
 from cti_exchange.taxii.endpoint import check_url_is_safe
 from cti_exchange.taxii.secrets import refuse_our_own_secrets
 
@@ -101,6 +103,12 @@ def add_partner(
     return partner, keyring
 
 
+@dataclass(frozen=True)
+class PartnerKeysUpdated:
+    update: KeyUpdate
+    requeued: list[str]  # posted envelopes to post again, re-addressed (envelope/readdress.py)
+
+
 def update_partner_keys(
     home: ProfileHome,
     name: str,
@@ -109,7 +117,7 @@ def update_partner_keys(
     source: str,
     fingerprint: str | None = None,
     now: datetime | None = None,
-) -> KeyUpdate:
+) -> PartnerKeysUpdated:
     partner = get_partner(home, name)
     pinned = home.partner_keyring(partner)
     verified = verify_key_document(document, source=source)
@@ -133,7 +141,37 @@ def update_partner_keys(
         },
         now=now,
     )
-    return update
+    return PartnerKeysUpdated(update, _requeue_to_revoked_keys(home, name, update, now or utc_now()))
+
+
+def _requeue_to_revoked_keys(home: ProfileHome, name: str, update: KeyUpdate, now: datetime) -> list[str]:
+    """Envelopes the partner's server took but the partner has not confirmed, encrypted to an
+    encryption key it has now revoked: it cannot open them (and whoever holds that key can).
+    They go back to the outbox, where delivery re-addresses them to its current key. One the
+    partner did open before revoking (its receipt not back yet) then comes to it a second time
+    and is refused there as a replay: nothing is lost or accepted twice."""
+    revoked = {
+        kid
+        for kid in update.newly_revoked
+        if (key := update.keyring.find(kid)) is not None and key.use is KeyUse.ENC
+    }
+    if not revoked:
+        return []
+    with open_store(home) as store:
+        requeued = [
+            delivery.envelope_id
+            for delivery in store.outbound.posted_unconfirmed(name)
+            if revoked & set(recipient_kids(delivery.artifact))
+        ]
+        if requeued:
+            store.outbound.requeue(
+                name,
+                requeued,
+                f"encrypted to {name}'s revoked key(s) {', '.join(sorted(revoked))}: posted again, "
+                "re-addressed to its current key",
+                stix_timestamp(now),
+            )
+    return requeued
 
 
 def remove_partner(home: ProfileHome, name: str) -> PartnerConfig:

@@ -178,7 +178,8 @@ def update_keys(
     """Accept a partner's rotated or revoked keys (signed by a key already pinned)."""
     home = profile_home(ctx)
     document = read_bytes(jwks, what="key file", limit=MAX_KEY_DOCUMENT_BYTES)
-    update = update_partner_keys(home, name, document, source=str(jwks), fingerprint=fingerprint)
+    updated = update_partner_keys(home, name, document, source=str(jwks), fingerprint=fingerprint)
+    update = updated.update
     out = Output(json_mode=json_mode)
     if json_mode:
         out.data(
@@ -188,6 +189,7 @@ def update_keys(
                 "added": list(update.added),
                 "newly_revoked": list(update.newly_revoked),
                 "pinned_signing_key": update.anchor.thumbprint,
+                "requeued_envelopes": updated.requeued,
             }
         )
         return
@@ -196,6 +198,11 @@ def update_keys(
         out.line(f"  added {kid}")
     for kid in update.newly_revoked:
         out.line(f"  revoked {kid}")
+    if updated.requeued:
+        out.line(
+            f"  {len(updated.requeued)} envelope(s) posted to {name} but not confirmed were encrypted "
+            "to a revoked key: queued again, re-addressed at the next `sync` or `push`"
+        )
 
 
 @partners_app.command(

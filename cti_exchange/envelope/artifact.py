@@ -58,6 +58,16 @@ class RoutingHints:
 
 
 def envelope_artifact(jwe_json: bytes, header: EnvelopeHeader) -> dict[str, Any]:
+    return _artifact(jwe_json, RoutingHints.of(header).to_extension())
+
+
+def artifact_with_jwe(artifact: dict[str, Any], jwe_json: bytes) -> dict[str, Any]:
+    """The same envelope carrying another serialisation of its JWE (re-addressed): the routing
+    hints stay, the payload, hash and content-derived id follow the new bytes."""
+    return _artifact(jwe_json, artifact["extensions"][ROUTING_EXTENSION_ID])
+
+
+def _artifact(jwe_json: bytes, routing: dict[str, Any]) -> dict[str, Any]:
     payload_bin = pybase64.b64encode(jwe_json).decode("ascii")
     digest = hashlib.sha256(jwe_json).hexdigest()
     contributing = json.dumps(
@@ -73,7 +83,7 @@ def envelope_artifact(jwe_json: bytes, header: EnvelopeHeader) -> dict[str, Any]
         "payload_bin": payload_bin,
         "hashes": {"SHA-256": digest},
         "encryption_algorithm": "mime-type-indicated",
-        "extensions": {ROUTING_EXTENSION_ID: RoutingHints.of(header).to_extension()},
+        "extensions": {ROUTING_EXTENSION_ID: routing},
     }
 
 

@@ -117,13 +117,7 @@ def jwe_encrypt_general(
     """Compresses (if protected says zip DEF), encrypts once, wraps the CEK for each recipient."""
     protected_b64 = json_b64(protected)
     cek = os.urandom(_CEK_BITS // 8)
-    wrap = JWA.keymgmt_alg(KEY_MANAGEMENT_ALG)
-    recipients = []
-    for public in recipient_keys:
-        header = {"alg": KEY_MANAGEMENT_ALG, "kid": public["kid"]}
-        wrapped = wrap.wrap(jwk.JWK(**public), _CEK_BITS, cek, dict(header, enc=CONTENT_ENCRYPTION))
-        header["epk"] = wrapped["header"]["epk"]
-        recipients.append({"header": header, "encrypted_key": b64url_encode(wrapped["ek"]).decode()})
+    recipients = [_recipient_entry(cek, public) for public in recipient_keys]
     if protected.get("zip") == COMPRESSION:
         plaintext = deflate(plaintext)
     iv, ciphertext, tag = JWA.encryption_alg(CONTENT_ENCRYPTION).encrypt(cek, protected_b64, plaintext)
@@ -218,12 +212,7 @@ def jwe_decrypt_compressed(
         raise EnvelopeRejected(RejectReason.DECRYPTION_FAILED, "epk is not a public X25519 key")
     encrypted_key = b64url_decode(entry.get("encrypted_key", ""), what="encrypted_key")
     try:
-        cek = JWA.keymgmt_alg(KEY_MANAGEMENT_ALG).unwrap(
-            jwk.JWK(**private_keys[header["kid"]]),
-            _CEK_BITS,
-            encrypted_key,
-            dict(header, enc=CONTENT_ENCRYPTION),
-        )
+        cek = _unwrap_cek(header, encrypted_key, private_keys[header["kid"]])
         plaintext = JWA.encryption_alg(CONTENT_ENCRYPTION).decrypt(cek, protected_b64, iv, ciphertext, tag)
     except Exception as exc:  # InvalidTag, InvalidUnwrap, low-order point ValueError, ...
         raise EnvelopeRejected(
@@ -231,6 +220,67 @@ def jwe_decrypt_compressed(
             f"cannot decrypt with key {header['kid']} ({type(exc).__name__})",
         ) from None
     return protected, plaintext
+
+
+def _recipient_entry(cek: bytes, public: dict[str, Any]) -> dict[str, Any]:
+    """One `recipients` member: the CEK wrapped for `public` (ECDH-ES+A256KW, fresh epk)."""
+    header = {"alg": KEY_MANAGEMENT_ALG, "kid": public["kid"]}
+    wrapped = JWA.keymgmt_alg(KEY_MANAGEMENT_ALG).wrap(
+        jwk.JWK(**public), _CEK_BITS, cek, dict(header, enc=CONTENT_ENCRYPTION)
+    )
+    header["epk"] = wrapped["header"]["epk"]
+    return {"header": header, "encrypted_key": b64url_encode(wrapped["ek"]).decode()}
+
+
+def _unwrap_cek(header: dict[str, Any], encrypted_key: bytes, private: dict[str, Any]) -> bytes:
+    cek: bytes = JWA.keymgmt_alg(KEY_MANAGEMENT_ALG).unwrap(
+        jwk.JWK(**private), _CEK_BITS, encrypted_key, dict(header, enc=CONTENT_ENCRYPTION)
+    )
+    return cek
+
+
+def jwe_rewrap_recipients(
+    jwe: dict[str, Any],
+    private_keys: dict[str, dict[str, Any]],
+    replacements: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """The same JWE (protected header, iv, ciphertext and tag unchanged) with the recipient
+    entries whose kid is in `replacements` wrapped again for the public key given there.
+
+    The CEK comes from our own entry (`private_keys`), and is checked by decrypting the
+    ciphertext before it is wrapped for anyone: a damaged entry is never passed on. The
+    plaintext (the signed JWS) is not touched, so the envelope keeps its signature, id and
+    channel position."""
+    protected_b64 = jwe["protected"].encode("ascii")
+    entry = _our_recipient(jwe["recipients"], private_keys)
+    header = entry["header"]
+    try:
+        cek = _unwrap_cek(
+            header,
+            b64url_decode(entry["encrypted_key"], what="encrypted_key"),
+            private_keys[header["kid"]],
+        )
+        JWA.encryption_alg(CONTENT_ENCRYPTION).decrypt(
+            cek,
+            protected_b64,
+            b64url_decode(jwe["iv"], what="JWE iv"),
+            b64url_decode(jwe["ciphertext"], what="JWE ciphertext"),
+            b64url_decode(jwe["tag"], what="JWE tag"),
+        )
+    except EnvelopeRejected:
+        raise
+    except Exception as exc:  # InvalidTag, InvalidUnwrap, ...
+        raise EnvelopeRejected(
+            RejectReason.DECRYPTION_FAILED,
+            f"cannot recover the content key with {header['kid']} ({type(exc).__name__})",
+        ) from None
+    recipients = [
+        _recipient_entry(cek, replacements[kid])
+        if isinstance(kid := r["header"].get("kid"), str) and kid in replacements
+        else r
+        for r in jwe["recipients"]
+    ]
+    return {**jwe, "recipients": recipients}
 
 
 def _our_recipient(recipients: list[Any], private_keys: dict[str, dict[str, Any]]) -> dict[str, Any]:

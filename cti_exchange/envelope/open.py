@@ -33,7 +33,7 @@ from cti_exchange.envelope.jose_framing import (
 )
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.envelope.seal import envelope_digest
-from cti_exchange.keys.model import KeyCheckError, KeyInfo, KeyRejection, Keyring, KeyUse
+from cti_exchange.keys.model import KeyCheckError, KeyInfo, KeyRejection, Keyring, KeyStatus, KeyUse
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,16 @@ def open_envelope(
 def check_decrypts(state: _Opening, ctx: ReceiverContext) -> None:
     jwe = artifact_jwe(state.artifact, max_envelope_bytes=ctx.max_envelope_bytes)
     state.hints = routing_hints(state.artifact)
-    protected, data = jwe_decrypt_compressed(jwe, ctx.decryption_keys)
+    try:
+        protected, data = jwe_decrypt_compressed(jwe, ctx.decryption_keys)
+    except EnvelopeRejected as rejected:
+        if rejected.reason is RejectReason.NOT_ADDRESSED_TO_US and (revoked := _our_revoked_kids(jwe, ctx)):
+            raise EnvelopeRejected(
+                RejectReason.ENCRYPTED_TO_REVOKED_KEY,
+                f"encrypted to our revoked key {revoked[0]}: the sender has not pinned our current "
+                "keys; once it has, it sends the same envelope wrapped for them",
+            ) from None
+        raise
     if protected.get("zip") == COMPRESSION:
         state.jws_deflated = data
         state.jws = bounded_inflate(data, ctx.max_plaintext_bytes)
@@ -129,6 +138,16 @@ def check_decrypts(state: _Opening, ctx: ReceiverContext) -> None:
             raise EnvelopeRejected(RejectReason.DECOMPRESSION_LIMIT, "plaintext exceeds the limit")
         state.jws = data
         state.jws_deflated = deflate(data)
+
+
+def _our_revoked_kids(jwe: dict[str, Any], ctx: ReceiverContext) -> list[str]:
+    """The kids of the JWE's recipient entries that are encryption keys of ours we revoked."""
+    ours = ctx.keyrings.get(ctx.agency_id)
+    if ours is None:
+        return []
+    revoked = {k.kid for k in ours.keys if k.use is KeyUse.ENC and k.status is KeyStatus.REVOKED}
+    kids = [r.get("header", {}).get("kid") for r in jwe.get("recipients", []) if isinstance(r, dict)]
+    return [kid for kid in kids if isinstance(kid, str) and kid in revoked]
 
 
 def check_signature(state: _Opening, ctx: ReceiverContext) -> None:

@@ -14,6 +14,9 @@ class RejectReason(StrEnum):
     UNSUPPORTED_ALGORITHM = "unsupported-algorithm"  # alg none, HS256, anything not in the profile
     NOT_ADDRESSED_TO_US = "not-addressed-to-us"
     DECRYPTION_FAILED = "decryption-failed"  # wrong key, altered ciphertext, bad or low-order point
+    # For us, but only to a key of ours we revoked: the sender re-addresses it once it pins our
+    # current keys (envelope/readdress.py), and the record is closed when that copy is accepted.
+    ENCRYPTED_TO_REVOKED_KEY = "encrypted-to-revoked-key"
     DECOMPRESSION_LIMIT = "decompression-limit"
     MALFORMED_SIGNATURE = "malformed-signature"
     UNKNOWN_SENDER = "unknown-sender"  # the sender is not a pinned partner

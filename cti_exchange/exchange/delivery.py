@@ -8,12 +8,15 @@ acknowledges it.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cti_exchange.clock import stix_timestamp, utc_now
+from cti_exchange.envelope.readdress import readdress_envelope
 from cti_exchange.errors import AuthError, ConfigError, CtiExchangeError, NetworkError
+from cti_exchange.exchange.parties import all_keyrings
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.progress import NoProgress, ProgressReporter
@@ -21,6 +24,8 @@ from cti_exchange.store.outbound import PendingDelivery
 from cti_exchange.store.store import Store
 from cti_exchange.taxii.client import AddStatus, TaxiiClient
 from cti_exchange.taxii.secrets import resolve_secret
+
+log = logging.getLogger(__name__)
 
 STATUS_WAIT_SECONDS = 120.0
 _ENVELOPE_OVERHEAD = 64  # {"objects":[...]} around the artifacts
@@ -93,6 +98,38 @@ def _fail_from(
         outcome.failed[delivery.envelope_id] = error
 
 
+def _readdressed(
+    home: ProfileHome,
+    store: Store,
+    partner: str,
+    pending: list[PendingDelivery],
+    outcome: DeliveryOutcome,
+) -> list[PendingDelivery]:
+    """The envelopes to post, each wrapped for current keys where a recipient key it was sealed
+    to has been revoked since (envelope/readdress.py). One that cannot be re-addressed stays in
+    the outbox, and the ones after it wait behind it (channel order)."""
+    rings = list(all_keyrings(home).values())
+    ready = []
+    for delivery in pending:
+        try:
+            readdressed = readdress_envelope(delivery.artifact, rings, home.private_keys)
+        except CtiExchangeError as exc:
+            _fail_from(store, partner, pending, delivery, exc.diagnostics(), outcome)
+            break
+        if readdressed is not None:
+            store.outbound.readdress(
+                delivery.envelope_id, readdressed.artifact, readdressed.replaced, stix_timestamp(utc_now())
+            )
+            log.info(
+                "envelope %s re-addressed from revoked key(s) %s",
+                delivery.envelope_id,
+                ", ".join(f"{old} to {new}" for old, new in readdressed.replaced.items()),
+            )
+            delivery = replace(delivery, artifact=readdressed.artifact)
+        ready.append(delivery)
+    return ready
+
+
 def deliver_pending(
     home: ProfileHome,
     store: Store,
@@ -108,6 +145,9 @@ def deliver_pending(
         if not pending:
             continue
         progress.step(f"posting {len(pending)} envelope(s) to {partner.name}")
+        pending = _readdressed(home, store, partner.name, pending, outcome)
+        if not pending:
+            continue
         try:
             client = taxii_client_for(home, partner)
             assert partner.taxii is not None

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from cti_exchange.clock import stix_timestamp
 from cti_exchange.envelope.header import ChannelState
-from cti_exchange.envelope.reasons import EnvelopeRejected
+from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.store.audit_log import append_audit
 
 if TYPE_CHECKING:  # the envelope code (and JOSE) loads only when envelopes are opened
@@ -130,6 +130,19 @@ class Inbound:
                     "UPDATE quarantine SET resolved_at = ?, resolution = ? WHERE id = ?",
                     (received_at, resolves[1], resolves[0]),
                 )
+            # A copy we could not open because it was wrapped for a key we revoked: the sender
+            # re-addressed it (envelope/readdress.py), and this is the same signed envelope.
+            conn.execute(
+                "UPDATE quarantine SET resolved_at = ?, resolution = ? WHERE resolved_at IS NULL "
+                "AND sender = ? AND envelope_id = ? AND reason = ?",
+                (
+                    received_at,
+                    "accepted when re-addressed to our current key",
+                    header.sender,
+                    header.envelope_id,
+                    RejectReason.ENCRYPTED_TO_REVOKED_KEY.value,
+                ),
+            )
             objects = opened.bundle["objects"]
             if opened.channel is not None and not is_receipt_only(objects):
                 owe_receipt(

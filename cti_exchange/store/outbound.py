@@ -197,6 +197,54 @@ class Outbound:
             for row in self.db.conn.execute(sql, params)
         ]
 
+    def posted_unconfirmed(self, partner: str) -> list[PendingDelivery]:
+        """Envelopes a partner's server acknowledged, with no receipt from the partner yet."""
+        return [
+            PendingDelivery(row[0], row[1], row[2], row[3], json.loads(row[4]))
+            for row in self.db.conn.execute(
+                "SELECT d.envelope_id, d.partner, d.status, d.attempts, s.artifact "
+                "FROM deliveries d JOIN sent_envelopes s USING (envelope_id) "
+                "WHERE d.status = ? AND d.partner = ? ORDER BY s.rowid",
+                (POSTED, partner),
+            )
+        ]
+
+    def requeue(self, partner: str, envelope_ids: list[str], reason: str, at: str) -> None:
+        """Posted envelopes to post again (the partner could not open them), with the audit
+        record saying why, in one transaction."""
+        with self.db.transaction() as conn:
+            conn.executemany(
+                "UPDATE deliveries SET status = ?, last_error = ? "
+                "WHERE envelope_id = ? AND partner = ? AND status = ?",
+                [(SEALED, reason[:500], envelope_id, partner, POSTED) for envelope_id in envelope_ids],
+            )
+            append_audit(
+                conn,
+                at=at,
+                actor=self.actor,
+                action="requeue",
+                partner=partner,
+                details={"envelope_ids": envelope_ids, "reason": reason},
+            )
+
+    def readdress(
+        self, envelope_id: str, artifact: dict[str, Any], replaced: dict[str, str], at: str
+    ) -> None:
+        """The queued envelope now wrapped for other keys (envelope/readdress.py), with the
+        audit record saying which, in one transaction."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE sent_envelopes SET artifact = ? WHERE envelope_id = ?",
+                (json.dumps(artifact, separators=(",", ":")), envelope_id),
+            )
+            append_audit(
+                conn,
+                at=at,
+                actor=self.actor,
+                action="readdress",
+                details={"envelope_id": envelope_id, "artifact_id": artifact["id"], "replaced": replaced},
+            )
+
     def mark_posted(self, envelope_id: str, partner: str, at: str) -> None:
         with self.db.transaction() as conn:
             cursor = conn.execute(

@@ -1045,3 +1045,16 @@ def test_a_jwe_naming_critical_extensions_is_refused(
         crafted = with_jwe(sealed.artifact, jwe)
     rejected = world.in_.rejects(crafted, RejectReason.UNSUPPORTED_ALGORITHM)
     assert "crit" in rejected.detail
+
+
+def test_an_envelope_wrapped_for_a_key_we_revoked_is_not_opened_with_it(
+    world: World, sealed: SealedEnvelope
+) -> None:
+    """Whoever holds our revoked (compromised) encryption key can read what is wrapped for it,
+    so nothing wrapped for it is accepted: it is named, not skipped as another agency's."""
+    from .test_readdress import with_new_encryption_key
+
+    old = world.in_.party
+    world.in_.party = with_new_encryption_key(old)
+    rejected = world.in_.rejects(sealed.artifact, RejectReason.ENCRYPTED_TO_REVOKED_KEY)
+    assert old.encryption_kid in rejected.detail and rejected.sender == "cert-fr"

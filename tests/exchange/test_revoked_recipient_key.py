@@ -1,0 +1,100 @@
+"""A partner revokes its encryption key while our envelopes to it wait in the outbox or sit,
+unopened, on its server: they are re-addressed to its new key (envelope/readdress.py) and
+nothing is lost, through the CLI against a real TAXII server."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import Agency
+from tests.exchange.conftest import Exchange, received_values, write_iocs
+
+
+def _rows(agency: Agency, sql: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(agency.home / "store.sqlite")
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def _revoke_encryption_key(agency: Agency) -> str:
+    keys = agency.run("keys", "show", "--json").json()["keys"]
+    kid = next(k["kid"] for k in keys if k["use"] == "enc" and k["status"] == "current")
+    result = agency.run("keys", "revoke", kid, "--reason", "compromised")
+    assert result.exit_code == 0, result.stderr
+    return str(kid)
+
+
+def _pin_new_keys(receiver: Agency, partner: Agency, tmp_path: Path) -> dict[str, Any]:
+    document = partner.export_keys(tmp_path / f"{partner.agency_id}-after.json")
+    result = receiver.run("partners", "update-keys", partner.agency_id, "--jwks", str(document), "--json")
+    assert result.exit_code == 0, result.stderr
+    return dict(result.json())
+
+
+def test_a_queued_envelope_reaches_a_partner_that_revoked_its_key(exchange: Exchange, tmp_path: Path) -> None:
+    fr, india = exchange.fr, exchange.india
+    queued = fr.run("push", str(write_iocs(tmp_path / "a.csv", 5)), "--to", "cert-in", "--queue")
+    assert queued.exit_code == 0, queued.stderr
+    revoked = _revoke_encryption_key(india)
+    assert _pin_new_keys(fr, india, tmp_path)["requeued_envelopes"] == []  # never posted
+
+    posted = fr.run("sync", "--json")
+    assert posted.exit_code == 0, posted.stderr
+
+    pulled = india.run("sync", "--json")
+    assert pulled.exit_code == 0, pulled.stderr
+    assert len(received_values(india)) == 5
+    assert _rows(india, "SELECT reason FROM quarantine") == []
+    readdressed = _rows(fr, "SELECT details FROM audit_log WHERE action = 'readdress'")
+    assert len(readdressed) == 1 and revoked in readdressed[0][0]
+    # The channel goes on from the re-addressed envelope: the next one is not a gap.
+    assert fr.run("push", str(write_iocs(tmp_path / "b.csv", 2, start=10)), "--to", "cert-in").exit_code == 0
+    assert india.run("sync").exit_code == 0
+    assert len(received_values(india)) == 7
+
+
+def test_an_envelope_posted_to_a_revoked_key_is_posted_again_once_we_pin_the_new_one(
+    exchange: Exchange, tmp_path: Path
+) -> None:
+    fr, india = exchange.fr, exchange.india
+    revoked = _revoke_encryption_key(india)
+    pushed = fr.run("push", str(write_iocs(tmp_path / "a.csv", 4)), "--to", "cert-in")
+    assert pushed.exit_code == 0, pushed.stderr  # sealed for the key CERT-FR still has pinned
+
+    # CERT-In cannot open it, and says why instead of skipping it as not for it.
+    refused = india.run("sync")
+    assert refused.exit_code == 4, refused.stderr
+    [(reason, detail)] = _rows(india, "SELECT reason, detail FROM quarantine")
+    assert reason == "encrypted-to-revoked-key" and revoked in detail
+    assert received_values(india) == []
+
+    update = _pin_new_keys(fr, india, tmp_path)
+    [envelope_id] = update["requeued_envelopes"]
+    assert fr.run("sent", "--json").json()[0]["status"] == "sealed"
+    assert fr.run("sync").exit_code == 0
+
+    accepted = india.run("sync", "--json")
+    assert accepted.exit_code == 0, accepted.stderr
+    assert len(received_values(india)) == 4
+    [(resolved_at, resolution)] = _rows(india, "SELECT resolved_at, resolution FROM quarantine")
+    assert resolved_at and "re-addressed" in resolution
+    assert _rows(india, "SELECT envelope_id, sequence FROM envelopes_in") == [(envelope_id, 1)]
+    assert fr.run("sync").exit_code == 0  # the receipt comes back
+    assert fr.run("sent", "--json").json()[0]["status"] == "received"
+
+
+def test_an_envelope_the_partner_confirmed_is_not_posted_again(exchange: Exchange, tmp_path: Path) -> None:
+    fr, india = exchange.fr, exchange.india
+    assert fr.run("push", str(write_iocs(tmp_path / "a.csv", 3)), "--to", "cert-in").exit_code == 0
+    assert india.run("sync").exit_code == 0  # accepted, receipt sent
+    assert fr.run("sync").exit_code == 0  # receipt read
+    assert fr.run("sent", "--json").json()[0]["status"] == "received"
+    _revoke_encryption_key(india)
+    assert _pin_new_keys(fr, india, tmp_path)["requeued_envelopes"] == []
+    assert fr.run("sync").exit_code == 0
+    assert india.run("sync").exit_code == 0
+    assert _rows(india, "SELECT reason FROM quarantine") == []
