@@ -222,6 +222,15 @@ def jwe_decrypt_compressed(
     return protected, plaintext
 
 
+def jwe_recipient_kids(jwe: dict[str, Any]) -> list[str]:
+    """The key ids of a JWE's recipient entries (those that name one)."""
+    recipients = jwe.get("recipients")
+    entries = recipients if isinstance(recipients, list) else []
+    headers = [e.get("header") for e in entries if isinstance(e, dict)]
+    kids = [h.get("kid") for h in headers if isinstance(h, dict)]
+    return [kid for kid in kids if isinstance(kid, str)]
+
+
 def _recipient_entry(cek: bytes, public: dict[str, Any]) -> dict[str, Any]:
     """One `recipients` member: the CEK wrapped for `public` (ECDH-ES+A256KW, fresh epk)."""
     header = {"alg": KEY_MANAGEMENT_ALG, "kid": public["kid"]}

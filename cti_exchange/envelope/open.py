@@ -27,13 +27,14 @@ from cti_exchange.envelope.jose_framing import (
     bounded_inflate,
     deflate,
     jwe_decrypt_compressed,
+    jwe_recipient_kids,
     jws_payload,
     jws_split,
     jws_verify,
 )
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.envelope.seal import envelope_digest
-from cti_exchange.keys.model import KeyCheckError, KeyInfo, KeyRejection, Keyring, KeyStatus, KeyUse
+from cti_exchange.keys.model import KeyCheckError, KeyInfo, KeyRejection, Keyring, KeyUse
 
 
 @dataclass(frozen=True)
@@ -143,11 +144,8 @@ def check_decrypts(state: _Opening, ctx: ReceiverContext) -> None:
 def _our_revoked_kids(jwe: dict[str, Any], ctx: ReceiverContext) -> list[str]:
     """The kids of the JWE's recipient entries that are encryption keys of ours we revoked."""
     ours = ctx.keyrings.get(ctx.agency_id)
-    if ours is None:
-        return []
-    revoked = {k.kid for k in ours.keys if k.use is KeyUse.ENC and k.status is KeyStatus.REVOKED}
-    kids = [r.get("header", {}).get("kid") for r in jwe.get("recipients", []) if isinstance(r, dict)]
-    return [kid for kid in kids if isinstance(kid, str) and kid in revoked]
+    revoked = ours.revoked_kids(KeyUse.ENC) if ours is not None else set()
+    return [kid for kid in jwe_recipient_kids(jwe) if kid in revoked]
 
 
 def check_signature(state: _Opening, ctx: ReceiverContext) -> None:

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from cti_exchange.envelope.artifact import artifact_jwe, artifact_with_jwe, routing_hints
-from cti_exchange.envelope.jose_framing import jwe_rewrap_recipients
+from cti_exchange.envelope.jose_framing import jwe_recipient_kids, jwe_rewrap_recipients
 from cti_exchange.envelope.reasons import EnvelopeRejected
 from cti_exchange.errors import IntegrityError, KeyStoreError
-from cti_exchange.keys.model import Keyring, KeyStatus, KeyUse
+from cti_exchange.keys.model import Keyring, KeyUse
 
 PrivateKeys = dict[str, dict[str, Any]]  # kid -> private JWK
 
@@ -36,12 +36,7 @@ class Readdressed:
 
 
 def _revoked_encryption_keys(rings: Iterable[Keyring]) -> dict[str, Keyring]:
-    return {
-        key.kid: ring
-        for ring in rings
-        for key in ring.keys
-        if key.use is KeyUse.ENC and key.status is KeyStatus.REVOKED
-    }
+    return {kid: ring for ring in rings for kid in ring.revoked_kids(KeyUse.ENC)}
 
 
 def _read_queued(artifact: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -50,25 +45,17 @@ def _read_queued(artifact: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     try:
         envelope_id = routing_hints(artifact).envelope_id
         jwe = artifact_jwe(artifact, max_envelope_bytes=len(str(artifact.get("payload_bin", ""))))
-        if not isinstance(jwe.get("recipients"), list):
-            raise TypeError("recipients")
-    except (EnvelopeRejected, TypeError) as exc:
-        detail = exc.detail if isinstance(exc, EnvelopeRejected) else "its JWE has no recipients"
+    except EnvelopeRejected as exc:
         raise IntegrityError(
-            f"the queued envelope {envelope_id} in the store is damaged: {detail}",
+            f"the queued envelope {envelope_id} in the store is damaged: {exc.detail}",
             hint="run `cti-exchange doctor`; restore the store from a backup if it persists",
         ) from None
     return envelope_id, jwe
 
 
-def _kids(jwe: dict[str, Any]) -> list[str]:
-    kids = [entry.get("header", {}).get("kid") for entry in jwe["recipients"] if isinstance(entry, dict)]
-    return [kid for kid in kids if isinstance(kid, str)]
-
-
 def recipient_kids(artifact: dict[str, Any]) -> list[str]:
     """The key ids an envelope from our outbox is encrypted to."""
-    return _kids(_read_queued(artifact)[1])
+    return jwe_recipient_kids(_read_queued(artifact)[1])
 
 
 def readdress_envelope(
@@ -83,7 +70,7 @@ def readdress_envelope(
     if not revoked:
         return None  # the common case: no envelope needs to be read
     envelope_id, jwe = _read_queued(artifact)
-    stale = [kid for kid in _kids(jwe) if kid in revoked]
+    stale = [kid for kid in jwe_recipient_kids(jwe) if kid in revoked]
     if not stale:
         return None
     replacements: dict[str, dict[str, Any]] = {}

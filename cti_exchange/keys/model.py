@@ -145,6 +145,9 @@ class Keyring:
             hint="run `cti-exchange keys rotate` to create one",
         )
 
+    def revoked_kids(self, use: KeyUse) -> set[str]:
+        return {key.kid for key in self.keys if key.use is use and key.status is KeyStatus.REVOKED}
+
     def current_or_none(self, use: KeyUse) -> KeyInfo | None:
         try:
             return self.current(use)
