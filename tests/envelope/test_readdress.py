@@ -7,6 +7,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cti_exchange.envelope.readdress import readdress_envelope, recipient_kids
 from cti_exchange.envelope.reasons import RejectReason
@@ -14,7 +16,20 @@ from cti_exchange.errors import IntegrityError, KeyStoreError
 from cti_exchange.keys.material import generate_key_pair
 from cti_exchange.keys.model import KeyStatus, KeyUse
 
-from .conftest import NOW, Bundle, Party, World, artifact_jwe, decrypt_jws, hints, with_jwe
+from .conftest import (
+    NOW,
+    Bundle,
+    Node,
+    Party,
+    World,
+    artifact_jwe,
+    decrypt_jws,
+    hints,
+    indicator,
+    make_bundle,
+    make_party,
+    with_jwe,
+)
 
 
 def with_new_encryption_key(party: Party) -> Party:
@@ -147,3 +162,52 @@ def test_a_receiver_names_an_envelope_wrapped_only_for_its_revoked_key(world: Wo
     # An envelope for somebody else altogether is still only not for us.
     other = world.fr.seal(bundle, [world.de.party])
     world.in_.rejects(other.artifact, RejectReason.NOT_ADDRESSED_TO_US)
+
+
+# -- property: whichever recipient keys were revoked, every recipient still opens the same JWS
+
+_FR, _IN, _DE, _XX = (make_party(a) for a in ("cert-fr", "cert-in", "cert-de", "cert-xx"))
+_SUCCESSORS = {p.agency_id: with_new_encryption_key(p) for p in (_FR, _IN, _DE, _XX)}
+
+
+@settings(max_examples=25, deadline=None, database=None)
+@given(
+    recipients=st.lists(
+        st.sampled_from([_IN, _DE, _XX]), min_size=1, max_size=3, unique_by=lambda p: p.agency_id
+    ),
+    revoked=st.sets(st.sampled_from(["cert-fr", "cert-in", "cert-de", "cert-xx"])),
+    objects=st.integers(1, 5),
+)
+def test_readdressing_keeps_the_envelope_for_every_recipient(
+    recipients: list[Party], revoked: set[str], objects: int
+) -> None:
+    sender = Node(_FR)
+    sealed = sender.seal(
+        make_bundle([indicator(f"198.51.100.{i}", seed=i) for i in range(objects)]), recipients
+    )
+    after = {
+        p.agency_id: (_SUCCESSORS[p.agency_id] if p.agency_id in revoked else p) for p in (_FR, *recipients)
+    }
+    private = {
+        _FR.encryption_kid: _FR.encryption_key,
+        after["cert-fr"].encryption_kid: after["cert-fr"].encryption_key,
+    }
+
+    readdressed = readdress_envelope(sealed.artifact, [p.keyring for p in after.values()], lambda: private)
+
+    if not revoked & set(after):
+        assert readdressed is None
+        return
+    assert readdressed is not None
+    assert set(readdressed.replaced) == {
+        p.encryption_kid for p in (_FR, *recipients) if p.agency_id in revoked
+    }
+    assert recipient_kids(readdressed.artifact) == [
+        after[p.agency_id].encryption_kid for p in (*recipients, _FR)
+    ]
+    for party in after.values():
+        assert decrypt_jws(readdressed.artifact, party) == decrypt_jws(sealed.artifact, _FR)
+    for party in recipients:
+        node = Node(after[party.agency_id])
+        node.pin(_FR)
+        assert node.open(readdressed.artifact).digest == sealed.digest
