@@ -251,10 +251,12 @@ def _unwrap_cek(header: dict[str, Any], encrypted_key: bytes, private: dict[str,
 def jwe_rewrap_recipients(
     jwe: dict[str, Any],
     private_keys: dict[str, dict[str, Any]],
-    replacements: dict[str, dict[str, Any]],
+    replacements: dict[str, dict[str, Any] | None],
+    additions: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """The same JWE (protected header, iv, ciphertext and tag unchanged) with the recipient
-    entries whose kid is in `replacements` wrapped again for the public key given there.
+    entries whose kid is in `replacements` wrapped again for the public key given there, or
+    dropped where it gives None, and entries for `additions` appended.
 
     The CEK comes from our own entry (`private_keys`), and is checked by decrypting the
     ciphertext before it is wrapped for anyone: a damaged entry is never passed on. The
@@ -283,12 +285,14 @@ def jwe_rewrap_recipients(
             RejectReason.DECRYPTION_FAILED,
             f"cannot recover the content key with {header['kid']} ({type(exc).__name__})",
         ) from None
-    recipients = [
-        _recipient_entry(cek, replacements[kid])
-        if isinstance(kid := r["header"].get("kid"), str) and kid in replacements
-        else r
-        for r in jwe["recipients"]
-    ]
+    recipients = []
+    for r in jwe["recipients"]:
+        kid = r["header"].get("kid")
+        if not (isinstance(kid, str) and kid in replacements):
+            recipients.append(r)
+        elif (public := replacements[kid]) is not None:
+            recipients.append(_recipient_entry(cek, public))
+    recipients += [_recipient_entry(cek, public) for public in additions]
     return {**jwe, "recipients": recipients}
 
 

@@ -16,14 +16,14 @@ entry when we revoked our own encryption key.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from cti_exchange.envelope.artifact import artifact_jwe, artifact_with_jwe, routing_hints
 from cti_exchange.envelope.jose_framing import jwe_recipient_kids, jwe_rewrap_recipients
 from cti_exchange.envelope.reasons import EnvelopeRejected
-from cti_exchange.errors import IntegrityError, KeyStoreError
+from cti_exchange.errors import IntegrityError
 from cti_exchange.keys.model import Keyring, KeyUse
 
 PrivateKeys = dict[str, dict[str, Any]]  # kid -> private JWK
@@ -32,11 +32,12 @@ PrivateKeys = dict[str, dict[str, Any]]  # kid -> private JWK
 @dataclass(frozen=True)
 class Readdressed:
     artifact: dict[str, Any]
-    replaced: dict[str, str]  # revoked kid -> the kid the content key is now wrapped for
+    removed: list[str]  # revoked kids whose entries are gone
+    added: list[str]  # kids the content key is now wrapped for as well
 
 
-def _revoked_encryption_keys(rings: Iterable[Keyring]) -> dict[str, Keyring]:
-    return {kid: ring for ring in rings for kid in ring.revoked_kids(KeyUse.ENC)}
+def _revoked_encryption_keys(rings: Iterable[Keyring]) -> set[str]:
+    return {kid for ring in rings for kid in ring.revoked_kids(KeyUse.ENC)}
 
 
 def _read_queued(artifact: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -60,41 +61,57 @@ def recipient_kids(artifact: dict[str, Any]) -> list[str]:
 
 def readdress_envelope(
     artifact: dict[str, Any],
-    rings: Iterable[Keyring],
+    rings: Mapping[str, Keyring],
     private_keys: Callable[[], PrivateKeys],
 ) -> Readdressed | None:
-    """The envelope wrapped for current keys in place of revoked ones, or None if none of its
-    recipient keys is revoked. `rings`: every partner's pinned ring and our own.
-    `private_keys` is called only when there is something to re-address (it may unlock)."""
-    revoked = _revoked_encryption_keys(rings)
+    """The envelope with no entry for a revoked key, and an entry for the current key of each
+    agency it is for (its recipients and us) that has none usable; None if nothing changes.
+    `rings`: every partner's pinned ring and our own, by agency id. An agency with no current
+    key pinned is left without an entry (its delivery waits, see `wrapped_for`), so that the
+    others' copies carry nothing a revoked key opens. `private_keys` is called only when there
+    is something to change (it may unlock)."""
+    revoked = _revoked_encryption_keys(rings.values())
     if not revoked:
         return None  # the common case: no envelope needs to be read
     envelope_id, jwe = _read_queued(artifact)
-    stale = [kid for kid in jwe_recipient_kids(jwe) if kid in revoked]
-    if not stale:
+    hints = routing_hints(artifact)
+    kids = jwe_recipient_kids(jwe)
+    replacements: dict[str, dict[str, Any] | None] = {}
+    additions: list[dict[str, Any]] = []
+    for agency in (*hints.recipients, hints.sender):
+        ring = rings.get(agency)
+        if ring is None:
+            continue  # a partner removed since: its entry stays as it was
+        theirs = [kid for kid in kids if ring.find(kid) is not None]
+        stale = [kid for kid in theirs if kid in revoked]
+        if len(stale) == len(theirs) and (current := ring.current_or_none(KeyUse.ENC)) is not None:
+            new: dict[str, Any] | None = current.public_jwk
+        else:
+            new = None  # it still has a usable entry, or no current key to wrap for
+        replacements.update(dict.fromkeys(stale))
+        if new is not None and stale:
+            replacements[stale[0]] = new  # in the place of the entry it replaces
+        elif new is not None:
+            additions.append(new)
+    if not replacements and not additions:
         return None
-    replacements: dict[str, dict[str, Any]] = {}
-    for kid in stale:
-        ring = revoked[kid]
-        current = ring.current_or_none(KeyUse.ENC)
-        if current is None:
-            raise KeyStoreError(
-                f"envelope {envelope_id} is encrypted to {ring.agency.id}'s key {kid}, which is "
-                f"revoked, and no current encryption key of {ring.agency.id} is pinned: it waits "
-                "in the outbox",
-                hint=f"ask {ring.agency.id} for a fresh `keys export`, then "
-                "`cti-exchange partners update-keys PARTNER --jwks FILE`",
-            )
-        replacements[kid] = current.public_jwk
     try:
-        rewrapped = jwe_rewrap_recipients(jwe, private_keys(), replacements)
+        rewrapped = jwe_rewrap_recipients(jwe, private_keys(), replacements, additions)
     except EnvelopeRejected as exc:
         raise IntegrityError(
             f"the queued envelope {envelope_id} cannot be re-addressed: {exc.detail}",
             hint="our own recipient entry does not open with our keys; seal its content again "
             "with `cti-exchange push`",
         ) from None
+    added = [public["kid"] for public in (*replacements.values(), *additions) if public is not None]
     return Readdressed(
         artifact=artifact_with_jwe(artifact, json.dumps(rewrapped, separators=(",", ":")).encode()),
-        replaced={kid: public["kid"] for kid, public in replacements.items()},
+        removed=sorted(replacements),
+        added=added,
     )
+
+
+def wrapped_for(artifact: dict[str, Any], ring: Keyring) -> bool:
+    """Whether the envelope has an entry for a key of the ring's agency that is not revoked."""
+    revoked = ring.revoked_kids(KeyUse.ENC)
+    return any(ring.find(kid) is not None and kid not in revoked for kid in recipient_kids(artifact))

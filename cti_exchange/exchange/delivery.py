@@ -14,10 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from cti_exchange.clock import stix_timestamp, utc_now
-from cti_exchange.envelope.readdress import readdress_envelope
-from cti_exchange.errors import AuthError, ConfigError, CtiExchangeError, NetworkError
+from cti_exchange.envelope.readdress import readdress_envelope, wrapped_for
+from cti_exchange.errors import AuthError, ConfigError, CtiExchangeError, KeyStoreError, NetworkError
 from cti_exchange.exchange.parties import all_keyrings
 from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.keys.model import KeyUse
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.progress import NoProgress, ProgressReporter
 from cti_exchange.store.outbound import PendingDelivery
@@ -101,31 +102,45 @@ def _fail_from(
 def _readdressed(
     home: ProfileHome,
     store: Store,
-    partner: str,
+    partner: PartnerConfig,
     pending: list[PendingDelivery],
     outcome: DeliveryOutcome,
 ) -> list[PendingDelivery]:
-    """The envelopes to post, each wrapped for current keys where a recipient key it was sealed
-    to has been revoked since (envelope/readdress.py). One that cannot be re-addressed stays in
-    the outbox, and the ones after it wait behind it (channel order)."""
-    rings = list(all_keyrings(home).values())
+    """The envelopes to post, each wrapped for current keys where a key it was sealed to has
+    been revoked since (envelope/readdress.py). One the partner cannot open (it revoked its key
+    and none is pinned in its place) stays in the outbox, and the ones after it wait behind it
+    (channel order)."""
+    rings = all_keyrings(home)
+    ring = rings[partner.agency_id]
     ready = []
     for delivery in pending:
         try:
             readdressed = readdress_envelope(delivery.artifact, rings, home.private_keys)
+            if readdressed is not None:
+                store.outbound.readdress(
+                    delivery.envelope_id,
+                    readdressed.artifact,
+                    {"removed": readdressed.removed, "added": readdressed.added},
+                    stix_timestamp(utc_now()),
+                )
+                log.info(
+                    "envelope %s re-addressed: revoked key(s) %s removed, key(s) %s added",
+                    delivery.envelope_id,
+                    ", ".join(readdressed.removed) or "none",
+                    ", ".join(readdressed.added) or "none",
+                )
+                delivery = replace(delivery, artifact=readdressed.artifact)
+            if ring.revoked_kids(KeyUse.ENC) and not wrapped_for(delivery.artifact, ring):
+                raise KeyStoreError(
+                    f"envelope {delivery.envelope_id} cannot be posted to {partner.name}: it "
+                    "revoked the encryption key it was sealed to, and no current key of it is "
+                    "pinned; it waits in the outbox",
+                    hint=f"ask {partner.name} for a fresh `keys export`, then "
+                    f"`cti-exchange partners update-keys {partner.name} --jwks FILE`",
+                )
         except CtiExchangeError as exc:
-            _fail_from(store, partner, pending, delivery, exc.diagnostics(), outcome)
+            _fail_from(store, partner.name, pending, delivery, exc.diagnostics(), outcome)
             break
-        if readdressed is not None:
-            store.outbound.readdress(
-                delivery.envelope_id, readdressed.artifact, readdressed.replaced, stix_timestamp(utc_now())
-            )
-            log.info(
-                "envelope %s re-addressed from revoked key(s) %s",
-                delivery.envelope_id,
-                ", ".join(f"{old} to {new}" for old, new in readdressed.replaced.items()),
-            )
-            delivery = replace(delivery, artifact=readdressed.artifact)
         ready.append(delivery)
     return ready
 
@@ -145,7 +160,7 @@ def deliver_pending(
         if not pending:
             continue
         progress.step(f"posting {len(pending)} envelope(s) to {partner.name}")
-        pending = _readdressed(home, store, partner.name, pending, outcome)
+        pending = _readdressed(home, store, partner, pending, outcome)
         if not pending:
             continue
         try:

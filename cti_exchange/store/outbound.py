@@ -228,7 +228,7 @@ class Outbound:
             )
 
     def readdress(
-        self, envelope_id: str, artifact: dict[str, Any], replaced: dict[str, str], at: str
+        self, envelope_id: str, artifact: dict[str, Any], keys: dict[str, list[str]], at: str
     ) -> None:
         """The queued envelope now wrapped for other keys (envelope/readdress.py), with the
         audit record saying which, in one transaction."""
@@ -242,7 +242,7 @@ class Outbound:
                 at=at,
                 actor=self.actor,
                 action="readdress",
-                details={"envelope_id": envelope_id, "artifact_id": artifact["id"], "replaced": replaced},
+                details={"envelope_id": envelope_id, "artifact_id": artifact["id"], **keys},
             )
 
     def mark_posted(self, envelope_id: str, partner: str, at: str) -> None:

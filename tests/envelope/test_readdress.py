@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cti_exchange.envelope.readdress import readdress_envelope, recipient_kids
+from cti_exchange.envelope.readdress import readdress_envelope, recipient_kids, wrapped_for
 from cti_exchange.envelope.reasons import RejectReason
-from cti_exchange.errors import IntegrityError, KeyStoreError
+from cti_exchange.errors import IntegrityError
 from cti_exchange.keys.material import generate_key_pair
-from cti_exchange.keys.model import KeyStatus, KeyUse
+from cti_exchange.keys.model import Keyring, KeyStatus, KeyUse
 
 from .conftest import (
     NOW,
@@ -52,8 +52,8 @@ def revoke_in(world: World) -> Party:
     return old
 
 
-def rings(world: World) -> list[Any]:
-    return [*world.fr.pinned.values(), world.fr.party.keyring]
+def rings(world: World) -> dict[str, Keyring]:
+    return {**world.fr.pinned, "cert-fr": world.fr.party.keyring}
 
 
 def own_keys(world: World) -> dict[str, dict[str, Any]]:
@@ -70,7 +70,10 @@ def test_a_queued_envelope_is_wrapped_for_the_new_key_and_keeps_its_signed_conte
     readdressed = readdress_envelope(sealed.artifact, rings(world), lambda: own_keys(world))
 
     assert readdressed is not None
-    assert readdressed.replaced == {old.encryption_kid: world.in_.party.encryption_kid}
+    assert (readdressed.removed, readdressed.added) == (
+        [old.encryption_kid],
+        [world.in_.party.encryption_kid],
+    )
     artifact = readdressed.artifact
     assert recipient_kids(artifact) == [
         world.in_.party.encryption_kid,
@@ -108,18 +111,34 @@ def test_an_envelope_sealed_after_the_new_keys_were_pinned_is_left_as_it_is(
     assert readdress_envelope(sealed.artifact, rings(world), lambda: own_keys(world)) is None
 
 
-def test_a_revoked_key_without_a_current_successor_keeps_the_envelope_waiting(
+def test_a_revoked_key_without_a_successor_loses_its_entry_until_one_is_pinned(
     world: World, bundle: Bundle
 ) -> None:
-    sealed = world.fr.seal(bundle, [world.in_.party])
-    revoke_in(world)
+    """CERT-In revoked its key and published none in its place: its entry goes (nothing a
+    revoked key opens goes on to CERT-DE's server), its own delivery waits, and once its new
+    key is pinned an entry for it comes back."""
+    sealed = world.fr.seal(bundle, [world.in_.party, world.de.party])
+    old = revoke_in(world)
     ring = world.fr.pinned["cert-in"]
     only_revoked = ring.replace_keys(
         tuple(k for k in ring.keys if not (k.use is KeyUse.ENC and k.status is KeyStatus.CURRENT)), NOW
     )
     world.fr.pinned["cert-in"] = only_revoked
-    with pytest.raises(KeyStoreError, match="no current encryption key of cert-in is pinned"):
-        readdress_envelope(sealed.artifact, rings(world), lambda: own_keys(world))
+
+    dropped = readdress_envelope(sealed.artifact, rings(world), lambda: own_keys(world))
+
+    assert dropped is not None and (dropped.removed, dropped.added) == ([old.encryption_kid], [])
+    assert recipient_kids(dropped.artifact) == [world.de.party.encryption_kid, world.fr.party.encryption_kid]
+    assert not wrapped_for(dropped.artifact, only_revoked)
+    assert wrapped_for(dropped.artifact, world.fr.pinned["cert-de"])
+    assert world.de.open(dropped.artifact).digest == sealed.digest
+    assert readdress_envelope(dropped.artifact, rings(world), lambda: own_keys(world)) is None
+
+    world.fr.pin(world.in_.party)  # its new key file arrives
+    back = readdress_envelope(dropped.artifact, rings(world), lambda: own_keys(world))
+    assert back is not None and (back.removed, back.added) == ([], [world.in_.party.encryption_kid])
+    assert wrapped_for(back.artifact, world.fr.pinned["cert-in"])
+    assert world.in_.open(back.artifact).digest == sealed.digest
 
 
 def test_our_own_revoked_entry_is_wrapped_for_our_new_key(world: World, bundle: Bundle) -> None:
@@ -134,7 +153,10 @@ def test_our_own_revoked_entry_is_wrapped_for_our_new_key(world: World, bundle: 
     readdressed = readdress_envelope(sealed.artifact, rings(world), lambda: keys)
 
     assert readdressed is not None
-    assert readdressed.replaced == {old_fr.encryption_kid: world.fr.party.encryption_kid}
+    assert (readdressed.removed, readdressed.added) == (
+        [old_fr.encryption_kid],
+        [world.fr.party.encryption_kid],
+    )
     assert decrypt_jws(readdressed.artifact, world.fr.party) == decrypt_jws(sealed.artifact, old_fr)
     assert world.in_.open(readdressed.artifact).digest == sealed.digest
 
@@ -193,15 +215,18 @@ def test_readdressing_keeps_the_envelope_for_every_recipient(
         after["cert-fr"].encryption_kid: after["cert-fr"].encryption_key,
     }
 
-    readdressed = readdress_envelope(sealed.artifact, [p.keyring for p in after.values()], lambda: private)
+    readdressed = readdress_envelope(
+        sealed.artifact, {a: p.keyring for a, p in after.items()}, lambda: private
+    )
 
     if not revoked & set(after):
         assert readdressed is None
         return
     assert readdressed is not None
-    assert set(readdressed.replaced) == {
+    assert set(readdressed.removed) == {
         p.encryption_kid for p in (_FR, *recipients) if p.agency_id in revoked
     }
+    assert set(readdressed.added) == {after[a].encryption_kid for a in revoked & set(after)}
     assert recipient_kids(readdressed.artifact) == [
         after[p.agency_id].encryption_kid for p in (*recipients, _FR)
     ]
