@@ -178,12 +178,20 @@ class Outbound:
 
     def pending(self, partner: str | None = None) -> list[PendingDelivery]:
         """Deliveries sealed but not yet acknowledged by a TAXII server, oldest first."""
+        return self._deliveries_in((SEALED, FAILED), partner)
+
+    def posted_unconfirmed(self, partner: str) -> list[PendingDelivery]:
+        """Envelopes a partner's server acknowledged, with no receipt from the partner yet."""
+        return self._deliveries_in((POSTED,), partner)
+
+    def _deliveries_in(self, statuses: tuple[str, ...], partner: str | None) -> list[PendingDelivery]:
+        marks = ",".join("?" * len(statuses))
         sql = (
-            "SELECT d.envelope_id, d.partner, d.status, d.attempts, s.artifact "
+            "SELECT d.envelope_id, d.partner, d.status, d.attempts, s.artifact "  # noqa: S608 - placeholders only
             "FROM deliveries d JOIN sent_envelopes s USING (envelope_id) "
-            "WHERE d.status IN (?, ?)"
+            f"WHERE d.status IN ({marks})"
         )
-        params: list[Any] = [SEALED, FAILED]
+        params: list[Any] = list(statuses)
         if partner is not None:
             sql += " AND d.partner = ?"
             params.append(partner)
@@ -195,18 +203,6 @@ class Outbound:
         return [
             PendingDelivery(row[0], row[1], row[2], row[3], json.loads(row[4]))
             for row in self.db.conn.execute(sql, params)
-        ]
-
-    def posted_unconfirmed(self, partner: str) -> list[PendingDelivery]:
-        """Envelopes a partner's server acknowledged, with no receipt from the partner yet."""
-        return [
-            PendingDelivery(row[0], row[1], row[2], row[3], json.loads(row[4]))
-            for row in self.db.conn.execute(
-                "SELECT d.envelope_id, d.partner, d.status, d.attempts, s.artifact "
-                "FROM deliveries d JOIN sent_envelopes s USING (envelope_id) "
-                "WHERE d.status = ? AND d.partner = ? ORDER BY s.rowid",
-                (POSTED, partner),
-            )
         ]
 
     def requeue(self, partner: str, envelope_ids: list[str], reason: str, at: str) -> None:
