@@ -110,7 +110,11 @@ def _readdressed(
     been revoked since (envelope/readdress.py). One the partner cannot open (it revoked its key
     and none is pinned in its place) stays in the outbox, and the ones after it wait behind it
     (channel order)."""
-    rings = all_keyrings(home)
+    try:
+        rings = all_keyrings(home)
+    except CtiExchangeError as exc:  # a pinned key file unreadable: nothing is posted blind
+        _fail_from(store, partner.name, pending, pending[0], exc.diagnostics(), outcome)
+        return []
     ring = rings[partner.agency_id]
     ready = []
     for delivery in pending:
