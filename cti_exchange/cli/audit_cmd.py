@@ -19,7 +19,7 @@ from cti_exchange.audit.verification import (
     verify_audit_trail,
 )
 from cti_exchange.cli.context import JsonOption, profile_home
-from cti_exchange.cli.output import Output
+from cti_exchange.cli.output import Output, refuse_stdout
 from cti_exchange.clock import parse_timestamp, stix_timestamp, time_ago, utc_now
 from cti_exchange.errors import CtiExchangeError, IntegrityError, UsageError
 
@@ -201,6 +201,7 @@ def export(
 ) -> None:
     """Write a signed extract of a period (chain-of-custody evidence); see docs/AUDIT.md for
     how anyone can check it with any JOSE library and our public key."""
+    refuse_stdout(output, "the extract is evidence, written 0600 and named in the audit trail")
     start = parse_when(since, "--since")
     end = parse_when(until, "--until", end_of_day=True)
     if end < start:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from cti_exchange.cli.context import JsonOption, profile_home
-from cti_exchange.cli.output import Output
+from cti_exchange.cli.output import Output, refuse_stdout
 from cti_exchange.clock import stix_timestamp
 from cti_exchange.errors import InputError
 from cti_exchange.exchange.offline import (
@@ -35,6 +35,7 @@ def seal(
     json_mode: JsonOption = False,
 ) -> None:
     """Sign a bundle with our key and encrypt it to partners (and ourselves), into a file."""
+    refuse_stdout(output, "seal writes the envelope to a file")
     home = profile_home(ctx)
     raw = read_bytes(bundle, what="bundle", limit=MAX_FILE_BYTES)
     sealed = seal_bundle_for(home, raw, to, source=str(bundle), allow_red=allow_red)
@@ -77,6 +78,7 @@ def open_(
 
     Prints the verdict: signer, key fingerprint, times, sequence, or why it was rejected.
     """
+    refuse_stdout(output, "the verified bundle may be TLP:RED and is written 0600")
     home = profile_home(ctx)
     raw = read_bytes(envelope, what="envelope", limit=MAX_FILE_BYTES)
     try:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import inspect
-import io
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
@@ -25,8 +23,8 @@ from cti_exchange.cli.filter_options import (
     TypeOpt,
     filters_from_options,
 )
-from cti_exchange.cli.output import Output
-from cti_exchange.errors import ExitCode, UsageError
+from cti_exchange.cli.output import Output, reader_went_away
+from cti_exchange.errors import UsageError
 from cti_exchange.export import EXPORTERS, ExportRequest, ExportResult, export_indicators
 from cti_exchange.store.store import open_store
 from cti_exchange.store.triage_queries import STATUSES
@@ -105,22 +103,9 @@ def export_command(
         result = export_indicators(
             store, request, producer=profile.agency_id, identity=profile.identity, stream=sys.stdout
         )
-    if not result.complete:
-        _reader_went_away()
+    if not result.complete:  # the export is in the audit trail, marked incomplete
+        reader_went_away()
     render_export(out, result)
-
-
-def _reader_went_away() -> NoReturn:
-    """The reader of stdout or of a FIFO stopped early (`export | head`): quiet, and the
-    status a shell reports for a process ended by SIGPIPE, as `cat` or `grep` would give. The
-    export is in the audit trail, marked incomplete."""
-    try:  # what is still buffered for the closed pipe goes nowhere (Python docs, "SIGPIPE")
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError, io.UnsupportedOperation):
-        pass  # not a real descriptor (a test runner's capture)
-    raise typer.Exit(ExitCode.BROKEN_PIPE)
 
 
 def render_export(out: Output, result: ExportResult) -> None:

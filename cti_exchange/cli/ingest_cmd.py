@@ -24,7 +24,7 @@ from typing import Annotated, Any
 import typer
 
 from cti_exchange.cli.context import JsonOption, profile_home
-from cti_exchange.cli.output import Output
+from cti_exchange.cli.output import Output, streaming_to_stdout
 from cti_exchange.cli.progress import progress_for
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.collector import collector_paused
@@ -233,8 +233,9 @@ def _parent(output: Path) -> Path:
 
 def _write(bundle: dict[str, Any], output: Path) -> int:
     if str(output) == "-":
-        size = write_bundle(bundle, sys.stdout.buffer)
-        sys.stdout.buffer.flush()
+        with streaming_to_stdout():
+            size = write_bundle(bundle, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
         return size
     # Write beside the target and rename: a reader never sees half a bundle.
     directory = _parent(output)

@@ -9,7 +9,7 @@ import typer
 
 from cti_exchange.agency import export_key_document, revoke_key, rotate_keys
 from cti_exchange.cli.context import JsonOption, profile_home
-from cti_exchange.cli.output import Output
+from cti_exchange.cli.output import Output, streaming_to_stdout
 from cti_exchange.cli.render_keys import key_json, key_rows, key_table_columns
 from cti_exchange.errors import UsageError
 from cti_exchange.home.safe_files import atomic_write
@@ -38,13 +38,14 @@ def show(ctx: typer.Context, json_mode: JsonOption = False) -> None:
 @keys_app.command("export", epilog="Example: cti-exchange keys export -o cert-fr.keys.json")
 def export(
     ctx: typer.Context,
-    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write ('-' for stdout).")],
 ) -> None:
     """Write our public keys (a signed JWK Set, no private member) for partners to pin."""
     home = profile_home(ctx)
     document = export_key_document(home)
     if output == Path("-"):
-        typer.echo(document.decode(), nl=False)
+        with streaming_to_stdout():
+            typer.echo(document.decode(), nl=False)
         return
     atomic_write(output, document, 0o644)
     keyring = home.keyring()

@@ -2,16 +2,28 @@
 
 On a terminal: rich tables and colours. Without one (pipes, cron): plain tab-separated lines,
 no colours, no progress bars. With --json: one JSON document on stdout and nothing else there.
+
+`-o -` means stdout for the commands that stream data there (export, convert, keys export); a
+reader that stops early (`export | head -1`) ends each of them the same way, through
+`reader_went_away`. Commands that write files only refuse `-o -` (`refuse_stdout`) rather than
+create a file named `-`.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
+import typer
+
+from cti_exchange.errors import ExitCode, UsageError
 from cti_exchange.untrusted_text import escape_controls
 
 if TYPE_CHECKING:
@@ -24,6 +36,36 @@ def _console(*, stderr: bool) -> Console:
     from rich.console import Console
 
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def reader_went_away() -> NoReturn:
+    """The reader of stdout or of a FIFO stopped early (`export | head`): quiet, and the
+    status a shell reports for a process ended by SIGPIPE, as `cat` or `grep` would give."""
+    try:  # what is still buffered for the closed pipe goes nowhere (Python docs, "SIGPIPE")
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # not a real descriptor (a test runner's capture)
+    raise typer.Exit(ExitCode.BROKEN_PIPE)
+
+
+@contextmanager
+def streaming_to_stdout() -> Iterator[None]:
+    """Around a write of data to stdout (`-o -`): a reader that stops early ends the command
+    through `reader_went_away`, not as an internal error."""
+    try:
+        yield
+    except BrokenPipeError:
+        reader_went_away()
+
+
+def refuse_stdout(output: Path | None, reason: str) -> None:
+    """For a command that writes a file only: `-o -` is a usage error, not a file named `-`."""
+    if output is not None and str(output) == "-":
+        raise UsageError(
+            f"-o - (stdout) is not supported: {reason}", hint="give a file path (./- for a file named '-')"
+        )
 
 
 class Output:

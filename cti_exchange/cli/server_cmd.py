@@ -11,6 +11,11 @@ import typer
 from cti_exchange.cli.context import profile_home
 from cti_exchange.cli.output import Output
 from cti_exchange.home.safe_files import create_exclusive, ensure_private_dir
+from cti_exchange.server.connection import (
+    BUSY_TIMEOUT_SECONDS,
+    MAX_BUSY_TIMEOUT_SECONDS,
+    check_busy_timeout,
+)
 
 
 def serve(
@@ -32,6 +37,16 @@ def serve(
             "read from X-Forwarded-For (failed logins are throttled per client address).",
         ),
     ] = None,
+    busy_timeout: Annotated[
+        float,
+        typer.Option(
+            "--busy-timeout",
+            metavar="SECONDS",
+            help="Seconds a POST or DELETE waits for another writer to finish before it is "
+            "answered 503 with Retry-After (nothing written; the client retries). Raise it when "
+            f"many partners post large bundles at once; at most {MAX_BUSY_TIMEOUT_SECONDS:g}.",
+        ),
+    ] = BUSY_TIMEOUT_SECONDS,
 ) -> None:
     """Run the exchange's own TAXII 2.1 server for our agency and its partners.
 
@@ -43,8 +58,10 @@ def serve(
     from cti_exchange.server.provisioning import load_accounts, plan_exchange, provision
     from cti_exchange.server.runner import proxy_settings, run_server
 
+    # Wrong settings fail before anything is provisioned.
+    check_busy_timeout(busy_timeout)
     if trusted_proxy:
-        proxy_settings(trusted_proxy)  # a wrong address fails before anything is provisioned
+        proxy_settings(trusted_proxy)
     home = profile_home(ctx)
     profile = home.load_profile()
     data_dir = data or home.root / "taxii-server"
@@ -67,8 +84,10 @@ def serve(
             create_exclusive(path, (password + "\n").encode(), 0o600)
             out.note(f"New account {agency}: password written to {path}; hand it over, then delete it.")
     out.note(f"Serving {len(agencies)} agencies on http://{host}:{port}/exchange/ (Ctrl-C stops)")
-    run_server(data_dir, host, port, allow_public=public, trusted_proxy=trusted_proxy)
+    run_server(
+        data_dir, host, port, allow_public=public, trusted_proxy=trusted_proxy, busy_timeout=busy_timeout
+    )
 
 
 def register(app: typer.Typer) -> None:
-    app.command("serve", epilog="Example: cti-exchange serve --port 9443")(serve)
+    app.command("serve", epilog="Example: cti-exchange serve --port 9443 --busy-timeout 30")(serve)

@@ -32,19 +32,23 @@ def check_config(ctx: DoctorContext) -> Iterable[CheckResult]:
 
 def check_key_files(ctx: DoctorContext) -> Iterable[CheckResult]:
     keys = ctx.home.keys
-    for path, mode in ((keys.dir, "700"), (keys.private_path, "600")):
+    for path in (keys.dir, keys.private_path):
         if not path.exists():
             yield fail("key files", f"{path} is missing", "restore it from backup")
             return
-        if _mode(path) & 0o077:
-            yield fail(
-                "key files",
-                f"{path} is open to group or others (mode {_mode(path):04o})",
-                f"chmod {mode} {path}, and rotate the keys if others could have copied them",
-            )
-            return
+    # The directories are judged by the rule unlocking applies (key_store.check_key_dir), so
+    # doctor fails exactly what `sync` would refuse; a ConfigError becomes this check's failure.
+    keys.check_dirs()
+    private = keys.private_path
+    if _mode(private) & 0o077:
+        yield fail(
+            "key files",
+            f"{private} is open to group or others (mode {_mode(private):04o})",
+            f"chmod 600 {private}, and rotate the keys if others could have copied them",
+        )
+        return
     ctx.keyring = ctx.home.keyring()  # public.json: missing or malformed raises
-    yield ok("key files", f"{keys.dir} (0700) holds public.json and private.jwe (0600)")
+    yield ok("key files", f"{keys.dir} ({_mode(keys.dir):04o}) holds public.json and private.jwe (0600)")
 
 
 def check_passphrase(ctx: DoctorContext) -> Iterable[CheckResult]:

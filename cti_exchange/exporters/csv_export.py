@@ -5,18 +5,29 @@ export can be shared onwards as it is. The TLP head line is a `#` comment before
 row; most SIEM importers skip it, the `csv` module needs it skipped (`next(reader)`).
 
 Partner data is untrusted: a cell that a spreadsheet would run as a formula (starting with
-`=`, `+`, `-`, `@`, tab or carriage return: OWASP "CSV Injection") gets a leading `'`.
+`=`, `+`, `-`, `@`, tab or carriage return: OWASP "CSV Injection") gets a leading `'`. The
+first character is compared after NFKC normalisation, because spreadsheet apps may fold
+full-width and small-form lookalikes (U+FF1D FULLWIDTH EQUALS SIGN, U+FE66 SMALL EQUALS SIGN,
+U+FF0B, U+FF0D, U+FF20...) into the ASCII sign and then run the cell.
 """
 
 from __future__ import annotations
 
 import csv
+import unicodedata
 from typing import TextIO
 
 from cti_exchange.exporters.interface import Exporter, ExportItem, ExportSummary
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 COLUMNS = ["value", "type", "tlp", "confidence", "valid_until", "sources", "stix_id", "received_at"]
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """The cell with a leading `'` if a spreadsheet could take it for a formula."""
+    if unicodedata.normalize("NFKC", cell[:1]).startswith(_FORMULA_START):
+        return "'" + cell
+    return cell
 
 
 class CsvExporter(Exporter):
@@ -30,14 +41,16 @@ class CsvExporter(Exporter):
     def write(self, item: ExportItem, out: TextIO, summary: ExportSummary) -> bool:
         self._writer.writerow(
             [
-                "'" + item.value if item.value.startswith(_FORMULA_START) else item.value,
+                spreadsheet_safe(item.value),
                 item.ioc_type,
                 item.tlp or "",
                 "" if item.confidence is None else item.confidence,
-                item.valid_until or "",
-                " ".join(item.partners),
-                item.object_id,
-                item.received_at,
+                # Checked timestamps, ids and partner names; guarded anyway, so that no cell
+                # relies on validation done elsewhere.
+                spreadsheet_safe(item.valid_until or ""),
+                spreadsheet_safe(" ".join(item.partners)),
+                spreadsheet_safe(item.object_id),
+                spreadsheet_safe(item.received_at),
             ]
         )
         return True

@@ -5,7 +5,8 @@
 
 Before the keys are read or written, the profile home (the parent of `keys/`) and `keys/`
 must belong to us or root and be writable by nobody else: whoever can write there can swap
-our keys.
+our keys. `keys/` is also closed to others; its group may list it (`check_key_dir`, the one
+rule that unlocking, writing and `doctor` apply).
 
 See keys/README.md for the layout and the rotation procedure.
 """
@@ -13,10 +14,11 @@ See keys/README.md for the layout and the rotation procedure.
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 from typing import Any
 
-from cti_exchange.errors import KeyStoreError
+from cti_exchange.errors import ConfigError, KeyStoreError
 from cti_exchange.home.safe_files import (
     PRIVATE_FILE_MODE,
     atomic_write,
@@ -32,6 +34,23 @@ PrivateKeys = dict[str, dict[str, Any]]  # kid -> private JWK
 
 
 KEYS_DIR_NAME = "keys"  # the key store's directory in the profile home
+
+# The most `keys/` may allow: 0750. Nobody but us (or root) may write there, or they could
+# swap our keys (check_private_dir). Its group may list and enter it, as an admin group's
+# backup or monitoring tools might: what it holds is public.json, public anyway, and
+# private.jwe, 0600, encrypted, and checked on its own (check_private_file). Others may not.
+KEY_DIR_MAX_MODE = 0o750
+
+
+def check_key_dir(directory: Path) -> None:
+    """Refuses a key directory that does not follow the rule above (ConfigError, exit 2)."""
+    check_private_dir(directory, what="key directory")  # ours or root's, no group/other write
+    mode = stat.S_IMODE(directory.stat().st_mode)
+    if mode & 0o777 & ~KEY_DIR_MAX_MODE:  # setgid, as group-shared trees use, is not access
+        raise ConfigError(
+            f"key directory {directory} is open to others (mode {mode:04o})",
+            hint=f"run `chmod 700 {directory}` (at most {KEY_DIR_MAX_MODE:04o})",
+        )
 
 
 class KeyStore:
@@ -54,7 +73,7 @@ class KeyStore:
     def unlock(self, passphrase: str) -> PrivateKeys:
         from cti_exchange.keys.protection import unprotect_private_keys  # jwcrypto: only here
 
-        self._check_dirs()
+        self.check_dirs()
         check_private_file(self.private_path, what="private key file")
         blob = read_bytes(self.private_path, what="private key file")
         keys = unprotect_private_keys(blob, passphrase, source=str(self.private_path))
@@ -84,7 +103,7 @@ class KeyStore:
         whose private half is missing."""
         from cti_exchange.keys.protection import protect_private_keys
 
-        self._check_dirs()
+        self.check_dirs()
         atomic_write(
             self.private_path,
             protect_private_keys(list(private_keys.values()), passphrase),
@@ -94,12 +113,13 @@ class KeyStore:
 
     def save_keyring(self, keyring: Keyring) -> None:
         """Status-only changes (revocation) need no private key and no passphrase."""
-        self._check_dirs()
+        self.check_dirs()
         atomic_write(self.public_path, _ring_bytes(keyring), 0o644)
 
-    def _check_dirs(self) -> None:
+    def check_dirs(self) -> None:
+        """What unlocking and every write check first: the profile home and `keys/`."""
         check_private_dir(self.dir.parent, what="profile home")
-        check_private_dir(self.dir, what="key directory")
+        check_key_dir(self.dir)
 
 
 def _ring_bytes(keyring: Keyring) -> bytes:

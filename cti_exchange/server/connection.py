@@ -9,13 +9,14 @@ SQLite's AUTOINCREMENT. See docs/SERVER.md.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cti_exchange.errors import ConfigError
+from cti_exchange.errors import ConfigError, UsageError
 
 DB_FILENAME = "taxii.sqlite3"
 
@@ -24,6 +25,10 @@ DB_FILENAME = "taxii.sqlite3"
 # taken); readers never block in WAL mode. Ten seconds is ample headroom. A writer that waited
 # this long gets DatabaseBusy, which the backend answers with 503 and Retry-After.
 BUSY_TIMEOUT_SECONDS = 10.0
+# A waiting POST holds one of waitress's few worker threads, and our TAXII client gives up
+# after 30 s by default: waiting minutes helps no one. The bound also keeps the value within
+# what `PRAGMA busy_timeout` (milliseconds, a C int) takes.
+MAX_BUSY_TIMEOUT_SECONDS = 600.0
 
 # The unique, monotonically increasing sequence that orders objects sharing one date_added.
 # AUTOINCREMENT (not a bare rowid) so that a deleted highest row never has its number reused.
@@ -34,6 +39,17 @@ IDENTITY_COLUMN = "INTEGER PRIMARY KEY AUTOINCREMENT"
 class DatabaseBusy(sqlite3.OperationalError):
     """Another writer held the write lock for longer than the busy timeout. A subclass of the
     error sqlite3 raises, so callers that handle that one keep working."""
+
+
+def check_busy_timeout(seconds: float) -> float:
+    """`seconds` if it is a usable busy timeout (above 0, at most the maximum)."""
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_BUSY_TIMEOUT_SECONDS):
+        raise UsageError(
+            f"--busy-timeout {seconds:g}: give the seconds a write waits for the lock, "
+            f"above 0 and at most {MAX_BUSY_TIMEOUT_SECONDS:g}",
+            hint=f"the default is {BUSY_TIMEOUT_SECONDS:g}",
+        )
+    return seconds
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:

@@ -27,7 +27,7 @@ from medallion import load_app
 
 from cti_exchange.errors import ConfigError, NetworkError
 from cti_exchange.server.app import DEFAULT_MAX_PAGE_SIZE, build_app
-from cti_exchange.server.connection import BUSY_TIMEOUT_SECONDS
+from cti_exchange.server.connection import BUSY_TIMEOUT_SECONDS, check_busy_timeout
 from cti_exchange.server.provisioning import API_ROOT_NAME
 
 DEFAULT_THREADS = 4
@@ -63,6 +63,7 @@ def run_server(
     last; the header is ignored on requests from anywhere else. A POST that waits
     `busy_timeout` seconds for another to release the write lock is answered 503.
     """
+    check_busy_timeout(busy_timeout)
     if not is_loopback(host) and not allow_public:
         raise ConfigError(
             f"refusing to listen on {host}: the TAXII server speaks plain HTTP",

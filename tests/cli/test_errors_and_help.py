@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import typer
 
 from cti_exchange.cli.app import app, iter_commands
 from tests.conftest import PASSPHRASE, Agency, run_cli
+from tests.triage.conftest import indicator, put
 
 
 def _all_command_paths() -> list[list[str]]:
@@ -101,3 +103,57 @@ def test_a_full_disk_is_reported_as_such_not_as_a_bug(cert_in: Agency, tmp_path:
     assert full.stderr.count("\n") == 1 and "cannot write to disk" in full.stderr
     assert "internal error" not in full.stderr and "Traceback" not in full.stderr
     assert not (tmp_path / "out.json").exists()
+
+
+def _closed_pipe() -> int:
+    """The write end of a pipe whose reader has already gone, as `| head -1` leaves it."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    return write_end
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["export", "--any-status"], ["convert", "{iocs}", "-o", "-"], ["keys", "export", "-o", "-"]],
+    ids=" ".join,
+)
+def test_a_closed_stdout_ends_a_stream_quietly(cert_in: Agency, tmp_path: Path, command: list[str]) -> None:
+    """Every command that streams data to stdout ends like `cat` does when its reader stops
+    early: nothing on stderr, the status a shell reports for SIGPIPE."""
+    put(cert_in, [indicator("evil.example")])
+    iocs = tmp_path / "iocs.txt"
+    iocs.write_text("evil.example\n")
+    args = [part.format(iocs=iocs) for part in command]
+    stdout = _closed_pipe()
+    try:
+        process = subprocess.run(
+            [sys.executable, "-m", "cti_exchange", "--home", str(cert_in.home), *args],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            env={"CTI_EXCHANGE_PASSPHRASE": PASSPHRASE, "PATH": "/usr/bin:/bin"},
+            timeout=120,
+        )
+    finally:
+        os.close(stdout)
+    assert process.returncode == 141, process.stderr
+    assert process.stderr == b""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["audit", "export", "--since", "2026-01-01", "--until", "2026-12-31"],
+        ["seal", "bundle.json", "--to", "cert-fr"],
+        ["open", "envelope.json"],
+    ],
+    ids=" ".join,
+)
+def test_commands_that_write_files_only_refuse_stdout(
+    cert_in: Agency, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """`-o -` is stdout where a command streams; elsewhere a one-line error, not a file named `-`."""
+    monkeypatch.chdir(tmp_path)
+    result = cert_in.run(*command, "-o", "-")
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "-o - (stdout) is not supported" in result.stderr
+    assert not (tmp_path / "-").exists()

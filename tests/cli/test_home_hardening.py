@@ -219,6 +219,40 @@ def test_a_log_left_0644_is_tightened(small_logs: logging.Logger, tmp_path: Path
     assert _mode(old) == 0o600 and old.read_text().startswith("an older version's line\n")
 
 
+def _old_rotated_logs(home: Path, *numbers: int) -> list[Path]:
+    """Rotated logs as an older version left them: 0644."""
+    (home / "logs").mkdir(mode=0o700, exist_ok=True)
+    paths = [home / "logs" / f"{logs.LOG_NAME}.{n}" for n in numbers]
+    for path in paths:
+        path.write_text(f"an older version's line in {path.name}\n")
+        path.chmod(0o644)
+    return paths
+
+
+def test_rotated_logs_left_0644_are_tightened_never_through_a_link(
+    small_logs: logging.Logger, cert_fr: Agency, tmp_path: Path
+) -> None:
+    rotated = _old_rotated_logs(cert_fr.home, 1, 2)
+    elsewhere = tmp_path / "not-a-log.txt"
+    elsewhere.write_text("someone else's file\n")
+    elsewhere.chmod(0o644)
+    link = cert_fr.home / "logs" / f"{logs.LOG_NAME}.3"
+    link.symlink_to(elsewhere)
+    result = cert_fr.run("sync")  # the command that logs, from cron
+    assert result.exit_code == 0, result.stderr
+    assert {p.name: _mode(p) for p in rotated} == {p.name: 0o600 for p in rotated}
+    assert rotated[0].read_text() == f"an older version's line in {rotated[0].name}\n"
+    assert link.is_symlink() and _mode(elsewhere) == 0o644
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a file to another user")
+def test_a_rotated_log_of_another_user_is_left_alone(small_logs: logging.Logger, cert_fr: Agency) -> None:
+    ours, theirs = _old_rotated_logs(cert_fr.home, 1, 2)
+    os.chown(theirs, STRANGER, STRANGER)
+    assert cert_fr.run("sync").exit_code == 0
+    assert _mode(ours) == 0o600 and _mode(theirs) == 0o644
+
+
 # -- non-UTF-8 secret files --------------------------------------------------------------------
 
 

@@ -108,7 +108,24 @@ def test_loose_key_file_and_directory_permissions(cert_fr: Agency) -> None:
     private.chmod(0o600)
     (cert_fr.home / "keys").chmod(0o755)
     code, checks, _ = _doctor(cert_fr, "--offline")
-    assert code == 2 and checks["key files"]["fix"].startswith(f"chmod 700 {cert_fr.home / 'keys'}")
+    assert code == 2 and f"chmod 700 {cert_fr.home / 'keys'}" in checks["key files"]["fix"]
+
+
+def test_doctor_judges_the_key_directory_as_unlocking_does(cert_fr: Agency, tmp_path: Path) -> None:
+    keys = cert_fr.home / "keys"
+    unlock = ("keys", "export", "-o", str(tmp_path / "cert-fr.keys.json"))  # signs: unlocks
+    for mode in (0o750, 0o2750):  # the group may list it: private.jwe is 0600 and encrypted
+        keys.chmod(mode)
+        code, checks, stderr = _doctor(cert_fr, "--offline")
+        assert code == 0 and checks["key files"]["status"] == "ok", stderr
+        assert f"({mode:04o})" in checks["key files"]["detail"]
+        assert cert_fr.run(*unlock).exit_code == 0
+    for mode in (0o755, 0o705, 0o751, 0o770, 0o720):  # others may look in; group may write
+        keys.chmod(mode)
+        refused = cert_fr.run(*unlock)
+        code, checks, _ = _doctor(cert_fr, "--offline")
+        assert (refused.exit_code, code, checks["key files"]["status"]) == (2, 2, "fail"), oct(mode)
+        assert checks["key files"]["detail"] in refused.stderr
 
 
 def test_passphrase_for_unattended_use(cert_fr: Agency, tmp_path: Path) -> None:

@@ -5,13 +5,18 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import pytest
 import requests
 
+from cti_exchange.server.connection import DB_FILENAME
 from tests.conftest import PASSPHRASE, Agency, run_cli
 
 TAXII = "application/taxii+json;version=2.1"
@@ -36,8 +41,9 @@ def test_demo_delivers_every_indicator_verified() -> None:
     }
 
 
-def test_serve_provisions_accounts_from_the_profile(partnered: tuple[Agency, Agency]) -> None:
-    cert_fr, _ = partnered
+@contextmanager
+def _serving(agency: Agency, *options: str) -> Iterator[str]:
+    """`cti-exchange serve` in a child process, until it answers; yields the API root URL."""
     port = _free_port()
     env = {**os.environ, "CTI_EXCHANGE_PASSPHRASE": PASSPHRASE}
     server = subprocess.Popen(
@@ -46,10 +52,11 @@ def test_serve_provisions_accounts_from_the_profile(partnered: tuple[Agency, Age
             "-m",
             "cti_exchange",
             "--home",
-            str(cert_fr.home),
+            str(agency.home),
             "serve",
             "--port",
             str(port),
+            *options,
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -57,7 +64,6 @@ def test_serve_provisions_accounts_from_the_profile(partnered: tuple[Agency, Age
     )
     try:
         assert server.stderr is not None  # stderr=PIPE
-        credentials = cert_fr.home / "taxii-server" / "credentials"
         url = f"http://127.0.0.1:{port}/exchange/"
         deadline = time.monotonic() + 30
         while True:
@@ -70,6 +76,20 @@ def test_serve_provisions_accounts_from_the_profile(partnered: tuple[Agency, Age
                 server.stderr.read().decode() if server.poll() is not None else "no answer"
             )
             time.sleep(0.2)
+        yield url
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def _password(agency: Agency) -> str:
+    return (agency.home / "taxii-server" / "credentials" / f"{agency.agency_id}.secret").read_text().strip()
+
+
+def test_serve_provisions_accounts_from_the_profile(partnered: tuple[Agency, Agency]) -> None:
+    cert_fr, _ = partnered
+    with _serving(cert_fr) as url:
+        credentials = cert_fr.home / "taxii-server" / "credentials"
         for agency in ("cert-fr", "cert-in"):
             secret = credentials / f"{agency}.secret"
             assert stat.S_IMODE(secret.stat().st_mode) == 0o600
@@ -82,9 +102,48 @@ def test_serve_provisions_accounts_from_the_profile(partnered: tuple[Agency, Age
             assert len(listed) == 2  # its inbound (read) and outbound (write) collection
         config = (cert_fr.home / "taxii-server").glob("*.json")
         assert not any(password in p.read_text() for p in config)  # only hashes are stored
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+
+
+def test_serve_busy_timeout_is_how_long_a_post_waits_for_the_write_lock(
+    partnered: tuple[Agency, Agency],
+) -> None:
+    cert_fr, _ = partnered
+    with _serving(cert_fr, "--busy-timeout", "0.3") as url:
+        auth = ("cert-fr", _password(cert_fr))
+        headers = {"Accept": TAXII, "Content-Type": TAXII}
+        listed = requests.get(f"{url}collections/", auth=auth, headers=headers, timeout=5).json()
+        outbound = next(c for c in listed["collections"] if c["can_write"])
+        indicator = {
+            "type": "indicator",
+            "spec_version": "2.1",
+            "id": "indicator--44af6c39-c09b-49c5-9de2-394224b04982",
+            "created": "2026-01-01T00:00:00.000Z",
+            "modified": "2026-01-01T00:00:00.000Z",
+            "pattern": "[ipv4-addr:value = '198.51.100.7']",
+            "pattern_type": "stix",
+            "valid_from": "2026-01-01T00:00:00Z",
+        }
+        objects_url = f"{url}collections/{outbound['id']}/objects/"
+        holder = sqlite3.connect(cert_fr.home / "taxii-server" / DB_FILENAME, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")  # another writer holding the lock
+            started = time.monotonic()
+            busy = requests.post(
+                objects_url, json={"objects": [indicator]}, auth=auth, headers=headers, timeout=30
+            )
+            waited = time.monotonic() - started
+        finally:
+            holder.close()
+        assert busy.status_code == 503, busy.text
+        assert 0.3 <= waited < 5  # the default would wait 10 s
+
+
+@pytest.mark.parametrize("seconds", ["0", "-1", "nan", "inf", "601"])
+def test_serve_refuses_an_unusable_busy_timeout_before_provisioning(cert_fr: Agency, seconds: str) -> None:
+    result = cert_fr.run("serve", "--busy-timeout", seconds)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "--busy-timeout" in result.stderr
+    assert not (cert_fr.home / "taxii-server").exists()
 
 
 def test_serve_refuses_a_public_address_without_consent(partnered: tuple[Agency, Agency]) -> None:

@@ -143,6 +143,18 @@ def test_csv_cells_never_start_a_formula(cert_in: Agency) -> None:
     assert rows[1][0] == "'=cmd|' /C calc'!A0.exe"
 
 
+# Full-width and small-form signs that spreadsheet apps may fold into the ASCII ones.
+LOOKALIKES = ["\uff1d", "\uff0b", "\uff0d", "\uff20", "\ufe66"]
+
+
+def test_csv_cells_never_start_a_formula_with_a_lookalike_sign(cert_in: Agency) -> None:
+    values = [f"{sign}cmd|' /C calc'!A0.exe" for sign in LOOKALIKES]
+    put(cert_in, [indicator(value, "file-name") for value in values])
+    assert cert_in.run("triage", "accept", *values).exit_code == 0
+    rows = list(csv.reader(_body(_export(cert_in, "--format", "csv"))))
+    assert sorted(row[0] for row in rows[1:]) == sorted("'" + value for value in values)
+
+
 def test_stix_bundle_is_valid_and_keeps_markings(soc: Agency) -> None:
     bundle = json.loads(_export(soc, "--format", "stix"))
     results = validate_instance(bundle, ValidationOptions(version="2.1"))
