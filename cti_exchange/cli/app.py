@@ -95,12 +95,32 @@ class _LazyCommands:
         return self._loaded[module_name].get(cmd_name)
 
 
+def _end_if_reader_went_away() -> None:
+    """`triage list | head`: the reader had what it wanted; end as `cat` would (exit 141)."""
+    from cti_exchange.cli.output import reader_went_away, stdout_reader_gone
+
+    if stdout_reader_gone():
+        reader_went_away()
+
+
+def _flush_stdout() -> None:
+    """Flushed here, not at interpreter exit, where a closed pipe becomes exit 120 and a
+    message on stderr."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _end_if_reader_went_away()
+        raise
+
+
 class CtiGroup(_LazyCommands, TyperGroup):
     """Top-level group: loads commands lazily, renders errors once for every sub-command."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            _flush_stdout()
+            return result
         except CtiExchangeError as exc:
             if _debug_requested(ctx):
                 raise
@@ -109,6 +129,7 @@ class CtiGroup(_LazyCommands, TyperGroup):
         except (typer.TyperException, typer.Exit, typer.Abort):
             # Usage errors, --help, Ctrl-C at a prompt: Typer renders those itself. (Typer
             # ships its own copy of click, so these are not `click.exceptions` classes.)
+            _flush_stdout()
             raise
         except KeyboardInterrupt:
             _print_error("interrupted")
@@ -116,6 +137,8 @@ class CtiGroup(_LazyCommands, TyperGroup):
         except Exception as exc:  # a bug: say so, without a traceback unless asked
             if _debug_requested(ctx):
                 raise
+            if isinstance(exc, BrokenPipeError):
+                _end_if_reader_went_away()
             if is_storage_failure(exc):
                 # A full disk, a quota, an I/O error: the machine's problem, not a bug. Store
                 # writes are transactions and files are written aside then renamed, so nothing

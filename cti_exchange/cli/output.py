@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import select
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -48,6 +49,17 @@ def reader_went_away() -> NoReturn:
     except (OSError, ValueError, io.UnsupportedOperation):
         pass  # not a real descriptor (a test runner's capture)
     raise typer.Exit(ExitCode.BROKEN_PIPE)
+
+
+def stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe whose reader has closed it: the write end of such a pipe polls
+    as an error (POLLERR). A broken pipe elsewhere (a socket) is not taken for it."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return False
 
 
 @contextmanager

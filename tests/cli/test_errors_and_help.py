@@ -114,7 +114,14 @@ def _closed_pipe() -> int:
 
 @pytest.mark.parametrize(
     "command",
-    [["export", "--any-status"], ["convert", "{iocs}", "-o", "-"], ["keys", "export", "-o", "-"]],
+    [
+        ["export", "--any-status"],
+        ["convert", "{iocs}", "-o", "-"],
+        ["keys", "export", "-o", "-"],
+        ["triage", "list"],  # what the other commands print, as `triage list | head` reads it
+        ["triage", "list", "--json"],
+        ["audit", "show"],
+    ],
     ids=" ".join,
 )
 def test_a_closed_stdout_ends_a_stream_quietly(cert_in: Agency, tmp_path: Path, command: list[str]) -> None:
