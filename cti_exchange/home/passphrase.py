@@ -12,8 +12,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from cti_exchange.errors import AuthError
-from cti_exchange.home.safe_files import check_private_file, read_text
+from cti_exchange.errors import AuthError, ConfigError
+from cti_exchange.home.safe_files import read_private_file
 
 PASSPHRASE_ENV = "CTI_EXCHANGE_PASSPHRASE"  # noqa: S105 - the name of a variable
 PASSPHRASE_FILE_ENV = "CTI_EXCHANGE_PASSPHRASE_FILE"  # noqa: S105 - ditto
@@ -27,8 +27,7 @@ def read_passphrase(
     file_name = env.get(PASSPHRASE_FILE_ENV)
     if file_name:
         path = Path(file_name)
-        check_private_file(path, what="passphrase file")
-        passphrase = read_text(path, what="passphrase file").rstrip("\r\n")
+        passphrase = _utf8(read_private_file(path, what="passphrase file"), path).rstrip("\r\n")
     elif env.get(PASSPHRASE_ENV):
         passphrase = env[PASSPHRASE_ENV]
     elif sys.stdin.isatty():
@@ -51,3 +50,12 @@ def check_new_passphrase(passphrase: str) -> None:
             f"the passphrase is shorter than {MIN_PASSPHRASE_LENGTH} characters",
             hint="choose a longer one (a few random words work well)",
         )
+
+
+def _utf8(data: bytes, path: Path) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"passphrase file {path} is not UTF-8 text (byte {exc.start})", hint="save it as UTF-8"
+        ) from None

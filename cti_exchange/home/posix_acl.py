@@ -51,10 +51,10 @@ def others_with_access(entries: list[tuple[int, int, int]], allowed_uids: set[in
     return found
 
 
-def read_acl(path: Path) -> list[tuple[int, int, int]] | None:
+def read_acl(path: Path | int) -> list[tuple[int, int, int]] | None:
     """The file's ACL entries, or None when it has none, the platform has no ACLs, or it
     cannot be read or understood: the caller then judges by the mode bits alone, which refuses
-    the file."""
+    the file. `path` may be an open descriptor (os.getxattr takes one)."""
     getxattr = getattr(os, "getxattr", None)
     if getxattr is None:
         return None

@@ -8,6 +8,7 @@ Private files are created 0600 from the start (never chmod'ed after the secret i
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
@@ -114,7 +115,10 @@ def check_private_file(path: Path, *, what: str) -> None:
 
     A file whose group bits are an ACL mask is judged by its ACL: it passes when it is ours or
     root's, nobody else has a mode bit, and only we are named in it. That is how systemd
-    hands over credentials (`LoadCredential=`, see docs/OPERATIONS.md)."""
+    hands over credentials (`LoadCredential=`, see docs/OPERATIONS.md).
+
+    For a file that is read, `read_private_file` makes the same checks on the open file: this
+    one is for files another library opens by path (a TLS client key)."""
     try:
         info = os.lstat(path)
     except FileNotFoundError:
@@ -122,11 +126,57 @@ def check_private_file(path: Path, *, what: str) -> None:
     except OSError as exc:
         raise KeyStoreError(f"cannot inspect {what} {path}: {exc.strerror}") from None
     if stat.S_ISLNK(info.st_mode) and not _is_our_pipe(path):
-        # Its target's owner and mode say nothing about who can re-point the link.
-        raise KeyStoreError(
-            f"{what} {path} is a symbolic link",
-            hint="replace the link by the file itself (mode 0600)",
-        )
+        raise _symlink_refused(path, what)
+    _judge_private(info, path, path, what)
+
+
+def read_private_file(path: Path, *, what: str, limit: int = 1 << 20) -> bytes:
+    """The content of a secret-bearing file, judged as `check_private_file` does but on the
+    file as opened (O_NOFOLLOW), and read from that same descriptor: the file cannot be
+    swapped between the check and the read."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    pipe_link = False
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise KeyStoreError(f"{what} {path} does not exist") from None
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise KeyStoreError(f"cannot open {what} {path}: {exc.strerror}") from None
+        if not _is_our_pipe(path):
+            raise _symlink_refused(path, what) from None
+        fd = os.open(path, flags & ~os.O_NOFOLLOW)  # /dev/fd/N: procfs, nobody re-points it
+        pipe_link = True
+    try:
+        info = os.fstat(fd)
+        if pipe_link and stat.S_ISFIFO(info.st_mode):
+            if info.st_uid != os.geteuid():
+                raise KeyStoreError(f"{what} {path} is a pipe of user {info.st_uid}, not ours")
+            os.set_blocking(fd, True)  # a pipe (process substitution): read until its writer ends
+        elif not stat.S_ISREG(info.st_mode):
+            raise KeyStoreError(f"{what} {path} is not a regular file", hint="give the file itself")
+        else:
+            _judge_private(info, fd, path, what)
+        chunks, size = [], 0
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise KeyStoreError(f"{what} {path} is more than {limit} bytes", hint="is it the right file?")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _symlink_refused(path: Path, what: str) -> KeyStoreError:
+    # Its target's owner and mode say nothing about who can re-point the link.
+    return KeyStoreError(
+        f"{what} {path} is a symbolic link",
+        hint="replace the link by the file itself (mode 0600)",
+    )
+
+
+def _judge_private(info: os.stat_result, acl_of: Path | int, path: Path, what: str) -> None:
     me = os.geteuid()
     if info.st_uid not in (me, 0):
         raise KeyStoreError(
@@ -137,7 +187,7 @@ def check_private_file(path: Path, *, what: str) -> None:
     if not mode & 0o077:
         return
     hint = f"run `chmod 600 {path}` and check who else could have read it"
-    acl = None if mode & 0o007 else read_acl(path)
+    acl = None if mode & 0o007 else read_acl(acl_of)
     if acl is None:
         raise KeyStoreError(f"{what} {path} is readable by group or others (mode {mode:04o})", hint=hint)
     others = others_with_access(acl, {me, 0})  # root reads every file anyway

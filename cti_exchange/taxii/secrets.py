@@ -11,7 +11,7 @@ from pathlib import Path
 from cti_exchange.errors import ConfigError
 from cti_exchange.home.key_store import KEYS_DIR_NAME
 from cti_exchange.home.passphrase import PASSPHRASE_ENV, PASSPHRASE_FILE_ENV
-from cti_exchange.home.safe_files import check_private_file, resolve_in_home
+from cti_exchange.home.safe_files import read_private_file, resolve_in_home
 from cti_exchange.profile.model import TaxiiSettings
 
 # Every variable cti-exchange reads itself: the key passphrase, its file, the profile home.
@@ -127,11 +127,9 @@ def resolve_secret(
             )
     if settings.secret_file:
         path = resolve_in_home(settings.secret_file, base_dir)
-        check_private_file(path, what=f"TAXII secret file of partner {partner}")
+        data = read_private_file(path, what=f"TAXII secret file of partner {partner}")
         try:
-            value = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+            value = data.decode("utf-8").strip()
         except UnicodeDecodeError as exc:
             raise ConfigError(
                 f"TAXII secret file {path} is not UTF-8 text (byte {exc.start})",

@@ -17,6 +17,7 @@ from cti_exchange.home.safe_files import (
     check_private_file,
     create_exclusive,
     ensure_private_dir,
+    read_private_file,
     read_text,
 )
 
@@ -191,3 +192,51 @@ def test_ensure_private_dir_tightens_our_own_directory(tmp_path: Path) -> None:
     ensure_private_dir(directory / "keys", what="key directory")
     ensure_private_dir(directory, what="profile home")
     assert _mode(directory) == 0o700 and _mode(directory / "keys") == 0o700
+
+
+# -- read_private_file: judged and read through one descriptor ---------------------------------
+
+
+def test_read_private_file_reads_what_it_judged(tmp_path: Path) -> None:
+    assert read_private_file(_private(tmp_path / "secret"), what="secret file") == b"secret\n"
+
+
+def test_read_private_file_never_follows_a_link(tmp_path: Path) -> None:
+    """O_NOFOLLOW: a link put in place after any earlier look is refused at the open itself."""
+    target = _private(tmp_path / "target")
+    link = tmp_path / "secret"
+    link.symlink_to(target)
+    with pytest.raises(KeyStoreError, match="is a symbolic link"):
+        read_private_file(link, what="secret file")
+
+
+def test_read_private_file_judges_the_open_file(tmp_path: Path) -> None:
+    loose = _private(tmp_path / "secret")
+    loose.chmod(0o644)
+    with pytest.raises(KeyStoreError, match="readable by group or others"):
+        read_private_file(loose, what="secret file")
+    with pytest.raises(KeyStoreError, match="not a regular file"):
+        read_private_file(tmp_path, what="secret file")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo, 0o600)
+    # A FIFO planted under the name: refused, never waited on (O_NONBLOCK at the open).
+    with pytest.raises(KeyStoreError):
+        read_private_file(fifo, what="secret file")
+
+
+def test_read_private_file_takes_process_substitution(tmp_path: Path) -> None:
+    reader, writer = os.pipe()
+    try:
+        os.write(writer, b"correct horse\n")
+        os.close(writer)
+        assert read_private_file(Path(f"/dev/fd/{reader}"), what="passphrase file") == b"correct horse\n"
+    finally:
+        os.close(reader)
+
+
+def test_read_private_file_refuses_another_users_file(tmp_path: Path) -> None:
+    _as_root_only()
+    secret = _private(tmp_path / "secret")
+    os.chown(secret, STRANGER, STRANGER)
+    with pytest.raises(KeyStoreError, match="belongs to user"):
+        read_private_file(secret, what="secret file")
