@@ -23,10 +23,10 @@ from cti_exchange.home.safe_files import (
     PRIVATE_FILE_MODE,
     atomic_write,
     check_private_dir,
-    check_private_file,
     create_exclusive,
     ensure_private_dir,
     read_bytes,
+    read_private_file,
 )
 from cti_exchange.keys.model import Keyring
 
@@ -38,7 +38,7 @@ KEYS_DIR_NAME = "keys"  # the key store's directory in the profile home
 # The most `keys/` may allow: 0750. Nobody but us (or root) may write there, or they could
 # swap our keys (check_private_dir). Its group may list and enter it, as an admin group's
 # backup or monitoring tools might: what it holds is public.json, public anyway, and
-# private.jwe, 0600, encrypted, and checked on its own (check_private_file). Others may not.
+# private.jwe, 0600, encrypted, and checked on its own (read_private_file). Others may not.
 KEY_DIR_MAX_MODE = 0o750
 
 
@@ -74,8 +74,7 @@ class KeyStore:
         from cti_exchange.keys.protection import unprotect_private_keys  # jwcrypto: only here
 
         self.check_dirs()
-        check_private_file(self.private_path, what="private key file")
-        blob = read_bytes(self.private_path, what="private key file")
+        blob = read_private_file(self.private_path, what="private key file")
         keys = unprotect_private_keys(blob, passphrase, source=str(self.private_path))
         return {str(key["kid"]): key for key in keys}
 
