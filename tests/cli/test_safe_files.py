@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,18 @@ def _private(path: Path, data: bytes = b"secret\n") -> Path:
     path.write_bytes(data)
     path.chmod(0o600)
     return path
+
+
+@contextmanager
+def _process_substitution(data: bytes) -> Iterator[Path]:
+    """/dev/fd/N for a pipe holding `data`, as the shell's `<(...)` gives it."""
+    reader, writer = os.pipe()
+    try:
+        os.write(writer, data)
+        os.close(writer)
+        yield Path(f"/dev/fd/{reader}")
+    finally:
+        os.close(reader)
 
 
 def _as_root_only() -> None:
@@ -109,16 +123,10 @@ def test_a_dangling_link_is_refused_as_a_link(tmp_path: Path) -> None:
 def test_process_substitution_passes(tmp_path: Path) -> None:
     """`CTI_EXCHANGE_PASSPHRASE_FILE=<(pass show cti)`: /dev/fd/N is a link to a pipe only
     this process holds."""
-    reader, writer = os.pipe()
-    try:
-        os.write(writer, b"correct horse\n")
-        os.close(writer)
-        path = Path(f"/dev/fd/{reader}")
+    with _process_substitution(b"correct horse\n") as path:
         assert path.is_symlink()
         check_private_file(path, what="passphrase file")
         assert read_text(path, what="passphrase file") == "correct horse\n"
-    finally:
-        os.close(reader)
 
 
 def test_a_0600_file_of_another_user_is_refused(tmp_path: Path) -> None:
@@ -225,13 +233,8 @@ def test_read_private_file_judges_the_open_file(tmp_path: Path) -> None:
 
 
 def test_read_private_file_takes_process_substitution(tmp_path: Path) -> None:
-    reader, writer = os.pipe()
-    try:
-        os.write(writer, b"correct horse\n")
-        os.close(writer)
-        assert read_private_file(Path(f"/dev/fd/{reader}"), what="passphrase file") == b"correct horse\n"
-    finally:
-        os.close(reader)
+    with _process_substitution(b"correct horse\n") as path:
+        assert read_private_file(path, what="passphrase file") == b"correct horse\n"
 
 
 def test_read_private_file_refuses_another_users_file(tmp_path: Path) -> None:
