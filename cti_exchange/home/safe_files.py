@@ -133,7 +133,10 @@ def check_private_file(path: Path, *, what: str) -> None:
 def read_private_file(path: Path, *, what: str, limit: int = 1 << 20) -> bytes:
     """The content of a secret-bearing file, judged as `check_private_file` does but on the
     file as opened (O_NOFOLLOW), and read from that same descriptor: the file cannot be
-    swapped between the check and the read."""
+    swapped between the check and the read.
+
+    O_NONBLOCK is for the open only: a FIFO planted under the name would otherwise hold the
+    open until someone writes into it. It is cleared once the file is judged."""
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
     pipe_link = False
     try:
@@ -143,20 +146,22 @@ def read_private_file(path: Path, *, what: str, limit: int = 1 << 20) -> bytes:
     except OSError as exc:
         if exc.errno != errno.ELOOP:
             raise KeyStoreError(f"cannot open {what} {path}: {exc.strerror}") from None
-        if not _is_our_pipe(path):
+        if not _is_our_pipe_link(path):
             raise _symlink_refused(path, what) from None
         fd = os.open(path, flags & ~os.O_NOFOLLOW)  # /dev/fd/N: procfs, nobody re-points it
         pipe_link = True
     try:
         info = os.fstat(fd)
-        if pipe_link and stat.S_ISFIFO(info.st_mode):
-            if info.st_uid != os.geteuid():
-                raise KeyStoreError(f"{what} {path} is a pipe of user {info.st_uid}, not ours")
-            os.set_blocking(fd, True)  # a pipe (process substitution): read until its writer ends
+        if pipe_link:
+            # What was opened through the link must still be our pipe: a link that led
+            # elsewhere by the time of the open is judged as the link it is.
+            if not (stat.S_ISFIFO(info.st_mode) and info.st_uid == os.geteuid()):
+                raise _symlink_refused(path, what)
         elif not stat.S_ISREG(info.st_mode):
             raise KeyStoreError(f"{what} {path} is not a regular file", hint="give the file itself")
         else:
             _judge_private(info, fd, path, what)
+        os.set_blocking(fd, True)  # judged: a pipe (process substitution) is read to its end
         chunks, size = [], 0
         while chunk := os.read(fd, 65536):
             chunks.append(chunk)
@@ -206,6 +211,22 @@ def _is_our_pipe(path: Path) -> bool:
     except OSError:
         return False
     return stat.S_ISFIFO(target.st_mode) and target.st_uid == os.geteuid()
+
+
+def _is_our_pipe_link(path: Path) -> bool:
+    """A link `check_private_file` lets through: our pipe, reached by a link that is ours (or
+    root's) and that nobody else may use. Only procfs fd links (`/dev/fd/N`, mode 0500 or 0700)
+    look like that; an ordinary link shows mode 0777 and is refused, as /dev/stdin is."""
+    try:
+        link = os.lstat(path)
+    except OSError:
+        return False
+    return (
+        stat.S_ISLNK(link.st_mode)
+        and link.st_uid in (os.geteuid(), 0)
+        and not stat.S_IMODE(link.st_mode) & 0o077
+        and _is_our_pipe(path)
+    )
 
 
 def read_text(path: Path, *, what: str) -> str:
