@@ -156,6 +156,14 @@ def jwe_decrypt_compressed(
 ) -> tuple[dict[str, Any], bytes]:
     """Decrypts without inflating: the plaintext as encrypted (DEFLATE-compressed if the
     protected header says zip DEF), for callers that also archive it compressed."""
+    protected, _, plaintext = _decrypt(jwe, private_keys)
+    return protected, plaintext
+
+
+def _decrypt(
+    jwe: dict[str, Any], private_keys: dict[str, dict[str, Any]]
+) -> tuple[dict[str, Any], bytes, bytes]:
+    """(protected header, CEK, plaintext) after every check of the JWE and our entry in it."""
     try:
         protected_b64 = jwe["protected"].encode("ascii")
         recipients = jwe["recipients"]
@@ -219,7 +227,7 @@ def jwe_decrypt_compressed(
             RejectReason.DECRYPTION_FAILED,
             f"cannot decrypt with key {header['kid']} ({type(exc).__name__})",
         ) from None
-    return protected, plaintext
+    return protected, cek, plaintext
 
 
 def jwe_recipient_kids(jwe: dict[str, Any]) -> list[str]:
@@ -262,29 +270,7 @@ def jwe_rewrap_recipients(
     ciphertext before it is wrapped for anyone: a damaged entry is never passed on. The
     plaintext (the signed JWS) is not touched, so the envelope keeps its signature, id and
     channel position."""
-    protected_b64 = jwe["protected"].encode("ascii")
-    entry = _our_recipient(jwe["recipients"], private_keys)
-    header = entry["header"]
-    try:
-        cek = _unwrap_cek(
-            header,
-            b64url_decode(entry["encrypted_key"], what="encrypted_key"),
-            private_keys[header["kid"]],
-        )
-        JWA.encryption_alg(CONTENT_ENCRYPTION).decrypt(
-            cek,
-            protected_b64,
-            b64url_decode(jwe["iv"], what="JWE iv"),
-            b64url_decode(jwe["ciphertext"], what="JWE ciphertext"),
-            b64url_decode(jwe["tag"], what="JWE tag"),
-        )
-    except EnvelopeRejected:
-        raise
-    except Exception as exc:  # InvalidTag, InvalidUnwrap, ...
-        raise EnvelopeRejected(
-            RejectReason.DECRYPTION_FAILED,
-            f"cannot recover the content key with {header['kid']} ({type(exc).__name__})",
-        ) from None
+    _, cek, _ = _decrypt(jwe, private_keys)
     recipients = []
     for r in jwe["recipients"]:
         kid = r["header"].get("kid")

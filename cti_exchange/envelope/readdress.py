@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cti_exchange.envelope.artifact import artifact_jwe, artifact_with_jwe, routing_hints
+from cti_exchange.envelope.artifact import RoutingHints, artifact_jwe, artifact_with_jwe, routing_hints
 from cti_exchange.envelope.jose_framing import jwe_recipient_kids, jwe_rewrap_recipients
 from cti_exchange.envelope.reasons import EnvelopeRejected
 from cti_exchange.errors import IntegrityError
@@ -40,18 +40,19 @@ def _revoked_encryption_keys(rings: Iterable[Keyring]) -> set[str]:
     return {kid for ring in rings for kid in ring.revoked_kids(KeyUse.ENC)}
 
 
-def _read_queued(artifact: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """(envelope id, JWE) of an envelope from our own outbox."""
+def _read_queued(artifact: dict[str, Any]) -> tuple[RoutingHints, dict[str, Any]]:
+    """(routing hints, JWE) of an envelope from our own outbox."""
     envelope_id = "?"
     try:
-        envelope_id = routing_hints(artifact).envelope_id
+        hints = routing_hints(artifact)
+        envelope_id = hints.envelope_id
         jwe = artifact_jwe(artifact, max_envelope_bytes=len(str(artifact.get("payload_bin", ""))))
     except EnvelopeRejected as exc:
         raise IntegrityError(
             f"the queued envelope {envelope_id} in the store is damaged: {exc.detail}",
             hint="run `cti-exchange doctor`; restore the store from a backup if it persists",
         ) from None
-    return envelope_id, jwe
+    return hints, jwe
 
 
 def recipient_kids(artifact: dict[str, Any]) -> list[str]:
@@ -70,11 +71,20 @@ def readdress_envelope(
     key pinned is left without an entry (its delivery waits, see `wrapped_for`), so that the
     others' copies carry nothing a revoked key opens. `private_keys` is called only when there
     is something to change (it may unlock)."""
+    return readdressing(artifact, rings, private_keys)[0]
+
+
+def readdressing(
+    artifact: dict[str, Any],
+    rings: Mapping[str, Keyring],
+    private_keys: Callable[[], PrivateKeys],
+) -> tuple[Readdressed | None, list[str] | None]:
+    """`readdress_envelope`, and the kids the envelope is wrapped for afterwards, read in the
+    same pass (None when no key is revoked anywhere: then nothing is read)."""
     revoked = _revoked_encryption_keys(rings.values())
     if not revoked:
-        return None  # the common case: no envelope needs to be read
-    envelope_id, jwe = _read_queued(artifact)
-    hints = routing_hints(artifact)
+        return None, None  # the common case: no envelope needs to be read
+    hints, jwe = _read_queued(artifact)
     kids = jwe_recipient_kids(jwe)
     replacements: dict[str, dict[str, Any] | None] = {}
     additions: list[dict[str, Any]] = []
@@ -94,24 +104,30 @@ def readdress_envelope(
         elif new is not None:
             additions.append(new)
     if not replacements and not additions:
-        return None
+        return None, kids
     try:
         rewrapped = jwe_rewrap_recipients(jwe, private_keys(), replacements, additions)
     except EnvelopeRejected as exc:
         raise IntegrityError(
-            f"the queued envelope {envelope_id} cannot be re-addressed: {exc.detail}",
+            f"the queued envelope {hints.envelope_id} cannot be re-addressed: {exc.detail}",
             hint="our own recipient entry does not open with our keys; seal its content again "
             "with `cti-exchange push`",
         ) from None
     added = [public["kid"] for public in (*replacements.values(), *additions) if public is not None]
-    return Readdressed(
+    readdressed = Readdressed(
         artifact=artifact_with_jwe(artifact, json.dumps(rewrapped, separators=(",", ":")).encode()),
         removed=sorted(replacements),
         added=added,
     )
+    return readdressed, jwe_recipient_kids(rewrapped)
 
 
 def wrapped_for(artifact: dict[str, Any], ring: Keyring) -> bool:
     """Whether the envelope has an entry for a key of the ring's agency that is not revoked."""
+    return has_usable_entry(recipient_kids(artifact), ring)
+
+
+def has_usable_entry(kids: list[str], ring: Keyring) -> bool:
+    """Whether one of the recipient `kids` is a key of the ring's agency that is not revoked."""
     revoked = ring.revoked_kids(KeyUse.ENC)
-    return any(ring.find(kid) is not None and kid not in revoked for kid in recipient_kids(artifact))
+    return any(ring.find(kid) is not None and kid not in revoked for kid in kids)

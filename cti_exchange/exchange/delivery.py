@@ -10,15 +10,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from cti_exchange.clock import stix_timestamp, utc_now
-from cti_exchange.envelope.readdress import readdress_envelope, wrapped_for
+from cti_exchange.envelope.readdress import has_usable_entry, readdressing
 from cti_exchange.errors import AuthError, ConfigError, CtiExchangeError, KeyStoreError, NetworkError
 from cti_exchange.exchange.parties import all_keyrings
 from cti_exchange.home.profile_home import ProfileHome
-from cti_exchange.keys.model import KeyUse
+from cti_exchange.keys.model import Keyring, KeyUse
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.progress import NoProgress, ProgressReporter
 from cti_exchange.store.outbound import PendingDelivery
@@ -103,23 +103,22 @@ def _readdressed(
     home: ProfileHome,
     store: Store,
     partner: PartnerConfig,
+    rings: Mapping[str, Keyring] | CtiExchangeError,
     pending: list[PendingDelivery],
     outcome: DeliveryOutcome,
 ) -> list[PendingDelivery]:
     """The envelopes to post, each wrapped for current keys where a key it was sealed to has
     been revoked since (envelope/readdress.py). One the partner cannot open (it revoked its key
     and none is pinned in its place) stays in the outbox, and the ones after it wait behind it
-    (channel order)."""
-    try:
-        rings = all_keyrings(home)
-    except CtiExchangeError as exc:  # a pinned key file unreadable: nothing is posted blind
-        _fail_from(store, partner.name, pending, pending[0], exc.diagnostics(), outcome)
+    (channel order). `rings`: every pinned ring and ours, or why they could not be read."""
+    if isinstance(rings, CtiExchangeError):  # a pinned key file unreadable: nothing posted blind
+        _fail_from(store, partner.name, pending, pending[0], rings.diagnostics(), outcome)
         return []
     ring = rings[partner.agency_id]
     ready = []
     for delivery in pending:
         try:
-            readdressed = readdress_envelope(delivery.artifact, rings, home.private_keys)
+            readdressed, kids = readdressing(delivery.artifact, rings, home.private_keys)
             if readdressed is not None:
                 store.outbound.readdress(
                     delivery.envelope_id,
@@ -134,7 +133,7 @@ def _readdressed(
                     ", ".join(readdressed.added) or "none",
                 )
                 delivery = replace(delivery, artifact=readdressed.artifact)
-            if ring.revoked_kids(KeyUse.ENC) and not wrapped_for(delivery.artifact, ring):
+            if kids is not None and ring.revoked_kids(KeyUse.ENC) and not has_usable_entry(kids, ring):
                 raise KeyStoreError(
                     f"envelope {delivery.envelope_id} cannot be posted to {partner.name}: it "
                     "revoked the encryption key it was sealed to, and no current key of it is "
@@ -149,6 +148,13 @@ def _readdressed(
     return ready
 
 
+def _pinned_rings(home: ProfileHome) -> Mapping[str, Keyring] | CtiExchangeError:
+    try:
+        return all_keyrings(home)
+    except CtiExchangeError as exc:
+        return exc
+
+
 def deliver_pending(
     home: ProfileHome,
     store: Store,
@@ -157,6 +163,7 @@ def deliver_pending(
 ) -> list[DeliveryOutcome]:
     progress = reporter or NoProgress()
     outcomes = []
+    rings: Mapping[str, Keyring] | CtiExchangeError | None = None  # read once, when first needed
     for partner in partners:
         pending = store.outbound.pending(partner.name)
         outcome = DeliveryOutcome(partner=partner.name)
@@ -164,7 +171,9 @@ def deliver_pending(
         if not pending:
             continue
         progress.step(f"posting {len(pending)} envelope(s) to {partner.name}")
-        pending = _readdressed(home, store, partner, pending, outcome)
+        if rings is None:
+            rings = _pinned_rings(home)
+        pending = _readdressed(home, store, partner, rings, pending, outcome)
         if not pending:
             continue
         try:
