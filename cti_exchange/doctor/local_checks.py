@@ -13,8 +13,9 @@ from typing import Any
 from cti_exchange.audit.verification import verify_audit_trail
 from cti_exchange.clock import parse_timestamp
 from cti_exchange.doctor.checklist import CheckResult, DoctorContext, fail, judge_key_expiry, ok, warn
-from cti_exchange.errors import CtiExchangeError, ExitCode
+from cti_exchange.errors import CtiExchangeError, ExitCode, KeyStoreError
 from cti_exchange.home.passphrase import PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, read_passphrase
+from cti_exchange.home.safe_files import check_private_file
 from cti_exchange.keys.model import KeyStatus, KeyUse
 from cti_exchange.store.outbound import FAILED, SEALED
 from cti_exchange.store.store import Store
@@ -40,15 +41,22 @@ def check_key_files(ctx: DoctorContext) -> Iterable[CheckResult]:
     # doctor fails exactly what `sync` would refuse; a ConfigError becomes this check's failure.
     keys.check_dirs()
     private = keys.private_path
-    if _mode(private) & 0o077:
+    try:
+        # The rule unlocking applies (read_private_file): ours or root's, not a link, no
+        # group or other access except through an ACL that names only us.
+        check_private_file(private, what="private key file")
+    except KeyStoreError as exc:
         yield fail(
             "key files",
-            f"{private} is open to group or others (mode {_mode(private):04o})",
-            f"chmod 600 {private}, and rotate the keys if others could have copied them",
+            exc.message,
+            f"{exc.hint or 'see the message'}; rotate the keys if others could have copied them",
         )
         return
     ctx.keyring = ctx.home.keyring()  # public.json: missing or malformed raises
-    yield ok("key files", f"{keys.dir} ({_mode(keys.dir):04o}) holds public.json and private.jwe (0600)")
+    yield ok(
+        "key files",
+        f"{keys.dir} ({_mode(keys.dir):04o}) holds public.json and private.jwe ({_mode(private):04o})",
+    )
 
 
 def check_passphrase(ctx: DoctorContext) -> Iterable[CheckResult]:

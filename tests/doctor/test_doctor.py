@@ -3,12 +3,17 @@ the exit code of its family."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from cti_exchange.doctor import run_doctor
 from cti_exchange.doctor.checklist import CheckResult, CheckStatus, DoctorContext
@@ -16,6 +21,7 @@ from cti_exchange.doctor.partner_checks import judge_clock_skew
 from cti_exchange.errors import AuthError, ExitCode
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.model import KeyUse
+from tests.cli.test_credentials_acl import GROUP_OBJ, MASK, OTHER, STRANGER, UNDEFINED, USER, USER_OBJ, acl
 from tests.conftest import PASSPHRASE, Agency, run_cli
 from tests.exchange.conftest import Exchange, write_iocs
 
@@ -99,9 +105,9 @@ def test_loose_key_file_and_directory_permissions(cert_fr: Agency) -> None:
     private.chmod(0o644)
     code, checks, _ = _doctor(cert_fr, "--offline")
     assert code == 2
-    assert checks["key files"]["status"] == "fail" and checks["key files"]["fix"].startswith(
-        f"chmod 600 {private}"
-    )
+    assert checks["key files"]["status"] == "fail"
+    assert f"`chmod 600 {private}`" in checks["key files"]["fix"]
+    assert "rotate the keys" in checks["key files"]["fix"]
     # What needs the key files is not tried.
     assert checks["passphrase"]["status"] == "skip" and checks["audit trail"]["status"] == "skip"
 
@@ -126,6 +132,59 @@ def test_doctor_judges_the_key_directory_as_unlocking_does(cert_fr: Agency, tmp_
         code, checks, _ = _doctor(cert_fr, "--offline")
         assert (refused.exit_code, code, checks["key files"]["status"]) == (2, 2, "fail"), oct(mode)
         assert checks["key files"]["detail"] in refused.stderr
+
+
+def test_doctor_judges_private_jwe_as_unlocking_does(cert_fr: Agency, tmp_path: Path) -> None:
+    """Doctor used to look at the mode bits alone: a private.jwe shared through an ACL naming
+    only us (how systemd hands over credentials) failed doctor but unlocked, and a symbolic
+    link to a 0600 file passed doctor but was refused at unlock."""
+    private = cert_fr.home / "keys" / "private.jwe"
+    unlock = ("keys", "export", "-o", str(tmp_path / "cert-fr.keys.json"))  # signs: unlocks
+
+    moved = tmp_path / "elsewhere.jwe"
+    private.rename(moved)
+    private.symlink_to(moved)
+    refused = cert_fr.run(*unlock)
+    code, checks, _ = _doctor(cert_fr, "--offline")
+    assert (refused.exit_code, code, checks["key files"]["status"]) == (2, 2, "fail")
+    assert "is a symbolic link" in checks["key files"]["detail"]
+    assert checks["key files"]["detail"] in refused.stderr
+    private.unlink()
+    moved.rename(private)
+
+    me = os.geteuid()
+    only_us = acl(
+        (USER_OBJ, 6, UNDEFINED),
+        (USER, 4, me),
+        (GROUP_OBJ, 0, UNDEFINED),
+        (MASK, 4, UNDEFINED),
+        (OTHER, 0, UNDEFINED),
+    )
+    with_stranger = acl(
+        (USER_OBJ, 6, UNDEFINED),
+        (USER, 4, me),
+        (USER, 4, STRANGER),
+        (GROUP_OBJ, 0, UNDEFINED),
+        (MASK, 4, UNDEFINED),
+        (OTHER, 0, UNDEFINED),
+    )
+    try:
+        os.setxattr(private, "system.posix_acl_access", only_us)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+        pytest.skip(f"no POSIX ACLs on this file system: {exc}")
+    assert stat.S_IMODE(private.stat().st_mode) == 0o640  # the group bits are the ACL's mask
+    assert cert_fr.run(*unlock).exit_code == 0
+    code, checks, stderr = _doctor(cert_fr, "--offline")
+    assert code == 0 and checks["key files"]["status"] == "ok", stderr
+
+    os.setxattr(private, "system.posix_acl_access", with_stranger)
+    refused = cert_fr.run(*unlock)
+    code, checks, _ = _doctor(cert_fr, "--offline")
+    assert (refused.exit_code, code, checks["key files"]["status"]) == (2, 2, "fail")
+    assert "through its ACL" in checks["key files"]["detail"]
+    assert checks["key files"]["detail"] in refused.stderr
 
 
 def test_passphrase_for_unattended_use(cert_fr: Agency, tmp_path: Path) -> None:
