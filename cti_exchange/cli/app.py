@@ -57,7 +57,7 @@ COMMAND_MODULES: dict[str, str] = {
     "status": "sync_cmd",
     "sent": "sync_cmd",
     "triage": "triage_cmd",
-    "quarantine": "triage_cmd",
+    "quarantine": "quarantine_cmd",
     "export": "export_cmd",
     "sight": "sight_cmd",
     "seal": "envelope_cmd",

@@ -134,12 +134,16 @@ class Output:
         rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
         if self.is_terminal:
             from rich.table import Table
+            from rich.text import Text
 
-            table = Table(title=title, show_lines=False)
+            # Cells as Text, never as markup: they quote partners' values, names and refusal
+            # details, where `[/x]` would stop the command and `[link=...]` would change what
+            # the analyst sees.
+            table = Table(title=Text(title) if title else None, show_lines=False)
             for column in columns:
                 table.add_column(column, overflow="fold")
             for row in rows:
-                table.add_row(*row)
+                table.add_row(*(Text(cell) for cell in row))
             self.console.print(table)
         else:
             sys.stdout.write("\t".join(columns) + "\n")

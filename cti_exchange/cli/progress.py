@@ -34,7 +34,7 @@ def progress_for(out: Output) -> Iterator[ProgressReporter]:
 
     with Progress(
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),  # names files and partners
         TextColumn("{task.completed}"),
         TimeElapsedColumn(),
         console=out.stderr,

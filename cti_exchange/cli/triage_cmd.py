@@ -1,4 +1,4 @@
-"""`cti-exchange triage` and `cti-exchange quarantine`: what partners sent, and what was refused.
+"""`cti-exchange triage`: what partners sent.
 
 Partner data is untrusted: every value shown on a terminal goes through `describe_value`
 (control and bidirectional characters escaped) and JSON is shown ASCII-escaped.
@@ -26,7 +26,7 @@ from cti_exchange.cli.filter_options import (
     filters_from_options,
 )
 from cti_exchange.cli.output import Output
-from cti_exchange.cli.render_triage import ascii_json, render_detail, render_lines, short_time
+from cti_exchange.cli.render_triage import render_detail, render_lines, short_time
 from cti_exchange.errors import UsageError
 from cti_exchange.store.store import open_store
 from cti_exchange.triage import (
@@ -42,11 +42,6 @@ from cti_exchange.untrusted_text import describe_value
 triage_app = typer.Typer(
     help="Review what partners sent: list, show, accept, reject, mark false positives.",
     epilog="Example: cti-exchange triage list --status new --since 24h",
-    no_args_is_help=True,
-)
-quarantine_app = typer.Typer(
-    help="Envelopes refused on arrival, kept with the reason: list and show.",
-    epilog="Example: cti-exchange quarantine list",
     no_args_is_help=True,
 )
 
@@ -269,74 +264,6 @@ def review(
     out.line(f"Reviewed {summary.reviewed}: {decided}, {summary.skipped} skipped.")
 
 
-# -- quarantine ---------------------------------------------------------------------------
-
-
-@quarantine_app.command("list", epilog="Example: cti-exchange quarantine list --all --json")
-def quarantine_list(
-    ctx: typer.Context,
-    all_: Annotated[bool, typer.Option("--all", help="Also records already resolved.")] = False,
-    json_mode: JsonOption = False,
-) -> None:
-    """List envelopes refused on arrival, with the check that refused them."""
-    out = Output(json_mode=json_mode)
-    with open_store(profile_home(ctx)) as store:
-        records = store.inbound.quarantined(include_resolved=all_)
-    if json_mode:
-        out.data([r.__dict__ for r in records])
-        return
-    if not records:
-        out.note("the quarantine is empty")
-        return
-    out.table(
-        ["id", "received", "partner", "sender", "envelope", "reason", "detail"],
-        [
-            [
-                str(r.id),
-                short_time(r.received_at),
-                r.partner or "",
-                describe_value(r.sender or "", 60),
-                describe_value(r.envelope_id or "", 60),
-                r.reason,
-                describe_value(r.detail, 120),
-            ]
-            for r in records
-        ],
-    )
-
-
-@quarantine_app.command("show", epilog="Example: cti-exchange quarantine show 3 --artifact")
-def quarantine_show(
-    ctx: typer.Context,
-    record_id: Annotated[int, typer.Argument(help="The id from `quarantine list`.")],
-    artifact: Annotated[
-        bool, typer.Option("--artifact", help="Print the refused envelope as received.")
-    ] = False,
-    json_mode: JsonOption = False,
-) -> None:
-    """Show one refused envelope: why, from whom, when; and, if asked, the envelope itself."""
-    out = Output(json_mode=json_mode)
-    with open_store(profile_home(ctx)) as store:
-        record = next(
-            (r for r in store.inbound.quarantined(include_resolved=True) if r.id == record_id), None
-        )
-        raw = store.inbound.quarantined_artifact(record_id) if record else None
-    if record is None:
-        raise UsageError(f"no quarantine record {record_id}", hint="see `cti-exchange quarantine list --all`")
-    if json_mode:
-        out.data(record.__dict__ | ({"artifact": raw} if artifact else {}))
-        return
-    out.table(
-        ["field", "value"],
-        [[k, describe_value("" if v is None else str(v), 2000)] for k, v in record.__dict__.items()],
-        title=f"Quarantine record {record_id}",
-    )
-    if artifact:
-        out.line(ascii_json(raw))
-    elif isinstance(raw, dict):
-        out.note(f"envelope fields: {', '.join(sorted(map(str, raw)))}; --artifact prints it")
-
-
 def register(app: typer.Typer) -> None:
     for decision in DECISIONS:
         triage_app.command(
@@ -344,4 +271,3 @@ def register(app: typer.Typer) -> None:
             epilog=f"Example: cti-exchange triage {decision} indicator--53fe3b22 --note 'seen in proxy logs'",
         )(_decision_command(decision))
     app.add_typer(triage_app, name="triage")
-    app.add_typer(quarantine_app, name="quarantine")

@@ -18,10 +18,11 @@ from typing import Any
 from cti_exchange.audit.trail import sign_audit_head
 from cti_exchange.clock import parse_timestamp, stix_timestamp, utc_now
 from cti_exchange.envelope.artifact import is_envelope_artifact
-from cti_exchange.envelope.open import OpenedEnvelope, ReceiverContext, open_envelope
+from cti_exchange.envelope.open import ReceiverContext
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.errors import AuthError, ConfigError, NetworkError
 from cti_exchange.exchange.delivery import taxii_client_for
+from cti_exchange.exchange.held import misplaced, open_artifact, retry_held_envelopes
 from cti_exchange.exchange.parties import receiver_context
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.partnership import get_partner
@@ -136,7 +137,13 @@ def pull_partner(
         progress.step(f"pulling from {partner.name}")
         with taxii_client_for(home, partner) as client:
             _read_collection(client, store, ctx, partner, collection, outcome, progress)
-        _retry_held_envelopes(store, ctx, partner, outcome)
+        released = retry_held_envelopes(store, ctx, partner)
+        outcome.accepted += released.envelope_ids
+        outcome.objects_received += released.objects
+        outcome.new_versions += released.new_versions
+        outcome.not_applied += released.not_applied
+        # The alerts for these envelopes are resolved: drop them from this run's alerts.
+        outcome.quarantined = [q for q in outcome.quarantined if q.envelope_id not in released.envelope_ids]
     except (NetworkError, AuthError, ConfigError) as exc:
         outcome.error = exc.diagnostics()
         outcome.auth_failed = isinstance(exc, AuthError)
@@ -213,34 +220,6 @@ def _move_cursor(store: Store, partner: PartnerConfig, collection: str, moment: 
     store.inbound.move_cursor(partner.name, collection, added_after, stix_timestamp(utc_now()))
 
 
-def _misplaced(opened: OpenedEnvelope, partner: PartnerConfig) -> EnvelopeRejected | None:
-    """An envelope signed by another agency but read from this partner's collection."""
-    if opened.header.sender == partner.agency_id:
-        return None
-    misplaced = EnvelopeRejected(
-        RejectReason.SENDER_KEY_MISMATCH,
-        f"signed by {opened.header.sender}, found in {partner.name}'s collection",
-    )
-    misplaced.envelope_id, misplaced.sender = opened.header.envelope_id, opened.header.sender
-    return misplaced
-
-
-def _open(artifact: dict[str, Any], ctx: ReceiverContext) -> OpenedEnvelope:
-    """open_envelope, with an unforeseen failure (a bug some input trips) turned into a
-    rejection: otherwise that one envelope would stop every later pull at the same place."""
-    try:
-        return open_envelope(artifact, ctx)
-    except EnvelopeRejected:
-        raise
-    except Exception as exc:
-        raise EnvelopeRejected(
-            RejectReason.MALFORMED_ENVELOPE,
-            f"opening failed unexpectedly ({type(exc).__name__}); kept in quarantine: "
-            "`cti-exchange quarantine show ID --artifact > a.json` and "
-            "`cti-exchange open a.json --dry-run --debug` show why",
-        ) from exc
-
-
 def _process(
     store: Store,
     ctx: ReceiverContext,
@@ -266,7 +245,7 @@ def _process(
         outcome.skipped += 1
         return 1
     try:
-        opened = _open(obj, ctx)
+        opened = open_artifact(obj, ctx)
     except EnvelopeRejected as rejected:
         if rejected.reason is RejectReason.NOT_ADDRESSED_TO_US:
             store.inbound.mark_processed(origin, "not-for-us")
@@ -275,11 +254,9 @@ def _process(
         store.inbound.quarantine(obj, rejected, partner=partner.name, received_at=received_at, origin=origin)
         outcome.quarantined.append(Quarantined(rejected.envelope_id, rejected.reason.value, rejected.detail))
         return 1
-    if (misplaced := _misplaced(opened, partner)) is not None:
-        store.inbound.quarantine(obj, misplaced, partner=partner.name, received_at=received_at, origin=origin)
-        outcome.quarantined.append(
-            Quarantined(misplaced.envelope_id, misplaced.reason.value, misplaced.detail)
-        )
+    if (wrong := misplaced(opened, partner)) is not None:
+        store.inbound.quarantine(obj, wrong, partner=partner.name, received_at=received_at, origin=origin)
+        outcome.quarantined.append(Quarantined(wrong.envelope_id, wrong.reason.value, wrong.detail))
         return 1
     stored = store.inbound.accept(
         opened,
@@ -294,67 +271,3 @@ def _process(
     outcome.accepted.append(opened.header.envelope_id)
     outcome.objects_received += opened.header.object_count
     return 1
-
-
-# Held, not refused for good: a gap may fill, a sender's clock that ran ahead comes back, and
-# an envelope too old to open alone opens once it is the next on its channel (envelope/open.py).
-_HELD_REASONS = frozenset(
-    {RejectReason.SEQUENCE_GAP.value, RejectReason.ISSUED_IN_FUTURE.value, RejectReason.TOO_OLD.value}
-)
-
-
-def _retry_held_envelopes(
-    store: Store, ctx: ReceiverContext, partner: PartnerConfig, outcome: PartnerPull
-) -> None:
-    """Envelopes held (_HELD_REASONS) are opened again: a gap may have been filled, the clocks
-    may agree now, an old envelope may now be the next on its channel."""
-    held = [
-        record
-        for record in store.inbound.quarantined()
-        if record.partner == partner.name and record.reason in _HELD_REASONS
-    ]
-    progress_made = True
-    while held and progress_made:
-        progress_made = False
-        for record in list(held):
-            artifact = store.inbound.quarantined_artifact(record.id)
-            if artifact is None:
-                continue
-            try:
-                opened = _open(artifact, ctx)
-            except EnvelopeRejected as rejected:
-                if rejected.reason.value not in _HELD_REASONS:
-                    store.inbound.resolve_quarantine(
-                        record.id,
-                        f"rejected again: {rejected.reason.value}",
-                        stix_timestamp(utc_now()),
-                    )
-                    held.remove(record)
-                continue
-            if (misplaced := _misplaced(opened, partner)) is not None:
-                # As on the direct path: never accepted under this partner's name.
-                store.inbound.resolve_quarantine(
-                    record.id, f"rejected again: {misplaced}", stix_timestamp(utc_now())
-                )
-                held.remove(record)
-                continue
-            stored = store.inbound.accept(
-                opened,
-                partner=partner.name,
-                received_at=stix_timestamp(utc_now()),
-                artifact_id=artifact.get("id"),
-                partner_identity=partner.identity_id,
-                # In the same transaction: an interruption in between would leave it accepted
-                # but held, and the next retry would call it a replay.
-                resolves=(record.id, f"accepted when retried (held for {record.reason})"),
-            )
-            outcome.new_versions += stored.new_versions
-            outcome.not_applied.extend(stored.not_applied)
-            outcome.accepted.append(opened.header.envelope_id)
-            outcome.objects_received += opened.header.object_count
-            # The alert for this envelope is resolved: drop it from this run's alerts.
-            outcome.quarantined = [
-                q for q in outcome.quarantined if q.envelope_id != opened.header.envelope_id
-            ]
-            held.remove(record)
-            progress_made = True

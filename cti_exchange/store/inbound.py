@@ -19,6 +19,19 @@ from cti_exchange.store.database import Database
 from cti_exchange.store.objects import StoredObjects, write_objects
 from cti_exchange.store.receipts import apply_receipts, is_receipt_only, owe_receipt
 
+# Refused for now, not for good: a gap may fill, a sender's clock that ran ahead comes back, and
+# an envelope too old to open alone opens once it is the next on its channel (envelope/open.py).
+# Pull opens them again (exchange/held.py).
+HELD_REASONS = (
+    RejectReason.SEQUENCE_GAP.value,
+    RejectReason.ISSUED_IN_FUTURE.value,
+    RejectReason.TOO_OLD.value,
+)
+_QUARANTINE_RECORD = (
+    "SELECT id, partner, envelope_id, sender, reason, detail, received_at, resolved_at, resolution "
+    "FROM quarantine"
+)
+
 # Versions not applied are counted in the audit record; this many are named.
 _AUDITED_NOT_APPLIED = 20
 
@@ -43,6 +56,7 @@ class QuarantineRecord:
     detail: str
     received_at: str
     resolved_at: str | None
+    resolution: str | None = None
 
 
 class Inbound:
@@ -130,17 +144,23 @@ class Inbound:
                     "UPDATE quarantine SET resolved_at = ?, resolution = ? WHERE id = ?",
                     (received_at, resolves[1], resolves[0]),
                 )
-            # A copy we could not open because it was wrapped for a key we revoked: the sender
-            # re-addressed it (envelope/readdress.py), and this is the same signed envelope.
+            # Other records of this same envelope waiting in quarantine are closed with it:
+            # - a copy we could not open because it was wrapped for a key we revoked: the sender
+            #   re-addressed it (envelope/readdress.py), and this is the same signed envelope;
+            # - a copy held (a gap, a clock) and now accepted another way (`open --accept-gap`,
+            #   or read again from a file): otherwise its next retry would call it a replay.
             conn.execute(
-                "UPDATE quarantine SET resolved_at = ?, resolution = ? WHERE resolved_at IS NULL "
-                "AND sender = ? AND envelope_id = ? AND reason = ?",
+                "UPDATE quarantine SET resolved_at = ?1, resolution = CASE reason WHEN ?2 THEN ?3 "
+                "ELSE ?4 END WHERE resolved_at IS NULL AND sender = ?5 AND envelope_id = ?6 "
+                "AND reason IN (?2, ?7, ?8, ?9)",
                 (
                     received_at,
+                    RejectReason.ENCRYPTED_TO_REVOKED_KEY.value,
                     "accepted when re-addressed to our current key",
+                    f"accepted: the same envelope, received again ({header.envelope_id})",
                     header.sender,
                     header.envelope_id,
-                    RejectReason.ENCRYPTED_TO_REVOKED_KEY.value,
+                    *HELD_REASONS,
                 ),
             )
             objects = opened.bundle["objects"]
@@ -225,24 +245,46 @@ class Inbound:
         return int(cursor.lastrowid or 0)
 
     def quarantined(self, *, include_resolved: bool = False) -> list[QuarantineRecord]:
-        sql = (
-            "SELECT id, partner, envelope_id, sender, reason, detail, received_at, resolved_at "
-            "FROM quarantine"
-        )
+        sql = _QUARANTINE_RECORD
         if not include_resolved:
             sql += " WHERE resolved_at IS NULL"
         return [QuarantineRecord(*row) for row in self.db.conn.execute(sql + " ORDER BY id")]
+
+    def quarantine_record(self, record_id: int) -> QuarantineRecord | None:
+        row = self.db.conn.execute(_QUARANTINE_RECORD + " WHERE id = ?", (record_id,)).fetchone()
+        return QuarantineRecord(*row) if row else None
 
     def quarantined_artifact(self, record_id: int) -> dict[str, Any] | None:
         row = self.db.conn.execute("SELECT artifact FROM quarantine WHERE id = ?", (record_id,)).fetchone()
         return json.loads(row[0]) if row else None
 
-    def resolve_quarantine(self, record_id: int, resolution: str, at: str) -> None:
+    def resolve_quarantine(self, record_ids: list[int], resolution: str, at: str) -> None:
+        """Closes records (all or none), each with an audit `quarantine-resolve` record: what
+        was refused is never deleted, and closing it is on the record too."""
         with self.db.transaction() as conn:
-            conn.execute(
-                "UPDATE quarantine SET resolved_at = ?, resolution = ? WHERE id = ?",
-                (at, resolution, record_id),
-            )
+            for record_id in record_ids:
+                row = conn.execute(
+                    "SELECT partner, envelope_id, sender, reason FROM quarantine WHERE id = ?",
+                    (record_id,),
+                ).fetchone()
+                conn.execute(
+                    "UPDATE quarantine SET resolved_at = ?, resolution = ? WHERE id = ?",
+                    (at, resolution, record_id),
+                )
+                append_audit(
+                    conn,
+                    at=at,
+                    actor=self.actor,
+                    action="quarantine-resolve",
+                    partner=row[0] if row else None,
+                    details={
+                        "quarantine_id": record_id,
+                        "envelope_id": row[1] if row else None,
+                        "sender": row[2] if row else None,
+                        "reason": row[3] if row else None,
+                        "resolution": resolution,
+                    },
+                )
 
     # -- TAXII reading position --------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Envelopes held for a sequence gap and retried at the end of a pull (exchange/pull.py):
+"""Envelopes held for a sequence gap and retried at the end of a pull (exchange/held.py):
 the retry applies the same sender check as the first reading, on a real SQLite store."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cti_exchange.envelope.open import ReceiverContext
 from cti_exchange.exchange import pull
+from cti_exchange.exchange.held import retry_held_envelopes
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.stix.validate import validate_bundle
@@ -51,9 +52,8 @@ def test_an_envelope_held_in_the_wrong_partners_collection_is_never_accepted_the
         assert [q.reason for q in held.quarantined] == ["sequence-gap"]
         pull._process(store, ctx, fr, "from-fr", first.artifact, pull.PartnerPull(partner="cert-fr"))
 
-        retried = pull.PartnerPull(partner="cert-de")
-        pull._retry_held_envelopes(store, ctx, de, retried)
-        assert retried.accepted == []
+        retried = retry_held_envelopes(store, ctx, de)
+        assert retried.envelope_ids == []
         partners = store.db.conn.execute("SELECT DISTINCT partner FROM objects").fetchall()
         assert partners == [("cert-fr",)]
         (reason,) = store.db.conn.execute("SELECT resolution FROM quarantine").fetchone()
@@ -78,9 +78,8 @@ def test_envelopes_held_for_time_are_accepted_once_they_can_be(tmp_path: Path) -
 
         # Forty days later: the clocks agree, and both are past the maximum age.
         later = dataclasses.replace(early, now=NOW + timedelta(days=40))
-        retried = pull.PartnerPull(partner="cert-fr")
-        pull._retry_held_envelopes(store, later, fr, retried)
-        assert retried.accepted == [first.header.envelope_id, second.header.envelope_id]
+        retried = retry_held_envelopes(store, later, fr)
+        assert retried.envelope_ids == [first.header.envelope_id, second.header.envelope_id]
         rows = store.db.conn.execute("SELECT resolution FROM quarantine ORDER BY id").fetchall()
         assert [r[0] for r in rows] == [
             "accepted when retried (held for issued-in-future)",

@@ -271,8 +271,10 @@ def test_quarantine_list_and_show(cert_in: Agency) -> None:
     assert listed[0]["reason"] == "unknown-sender" and listed[0]["envelope_id"] == "envelope--q1"
     assert "unknown-sender" in cert_in.run("quarantine", "list").stdout
     shown = cert_in.run("quarantine", "show", str(record_id), "--artifact")
-    assert shown.exit_code == 0 and "sender cert-xx is not pinned" in shown.stdout
-    assert '"protected": "eyJ9"' in shown.stdout
+    assert shown.exit_code == 0 and "sender cert-xx is not pinned" in shown.stderr
+    assert json.loads(shown.stdout) == {"id": "artifact--1", "protected": "eyJ9"}  # the envelope alone
+    table = cert_in.run("quarantine", "show", str(record_id))
+    assert table.exit_code == 0 and "sender cert-xx is not pinned" in table.stdout
     assert cert_in.run("quarantine", "show", "99").exit_code == 2
 
 

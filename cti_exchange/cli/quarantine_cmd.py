@@ -1,0 +1,183 @@
+"""`cti-exchange quarantine`: envelopes refused on arrival, kept with the reason; closing them
+once reviewed, and accepting a sequence gap that will never fill (exchange/held.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cti_exchange.cli.context import JsonOption, profile_home
+from cti_exchange.cli.output import Output
+from cti_exchange.cli.render_triage import ascii_json, short_time
+from cti_exchange.errors import UsageError
+from cti_exchange.store.store import open_store
+from cti_exchange.untrusted_text import describe_value
+
+quarantine_app = typer.Typer(
+    help="Envelopes refused on arrival, kept with the reason: list, show, resolve, accept a gap.",
+    epilog="Example: cti-exchange quarantine list",
+    no_args_is_help=True,
+)
+
+NoteOpt = Annotated[str | None, typer.Option("--note", metavar="TEXT", help="Why, for the record.")]
+
+
+@quarantine_app.command("list", epilog="Example: cti-exchange quarantine list --all --json")
+def quarantine_list(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", help="Also records already resolved.")] = False,
+    json_mode: JsonOption = False,
+) -> None:
+    """List envelopes refused on arrival, with the check that refused them.
+
+    sequence-gap, issued-in-future and too-old are held: every pull opens them again.
+    """
+    out = Output(json_mode=json_mode)
+    with open_store(profile_home(ctx)) as store:
+        records = store.inbound.quarantined(include_resolved=all_)
+    if json_mode:
+        out.data([r.__dict__ for r in records])
+        return
+    if not records:
+        out.note("the quarantine is empty")
+        return
+    columns = ["id", "received", "partner", "sender", "envelope", "reason", "detail"]
+    out.table(
+        columns + (["resolution"] if all_ else []),
+        [
+            [
+                str(r.id),
+                short_time(r.received_at),
+                r.partner or "",
+                describe_value(r.sender or "", 60),
+                describe_value(r.envelope_id or "", 60),
+                r.reason,
+                describe_value(r.detail, 120),
+            ]
+            + ([describe_value(r.resolution or "", 120)] if all_ else [])
+            for r in records
+        ],
+    )
+
+
+@quarantine_app.command("show", epilog="Example: cti-exchange quarantine show 3 --artifact > envelope.json")
+def quarantine_show(
+    ctx: typer.Context,
+    record_id: Annotated[int, typer.Argument(help="The id from `quarantine list`.")],
+    artifact: Annotated[
+        bool,
+        typer.Option(
+            "--artifact",
+            help="Print only the refused envelope, as received (JSON; `open` reads it back).",
+        ),
+    ] = False,
+    json_mode: JsonOption = False,
+) -> None:
+    """Show one refused envelope: why, from whom, when, and how it was resolved."""
+    out = Output(json_mode=json_mode)
+    with open_store(profile_home(ctx)) as store:
+        record = store.inbound.quarantine_record(record_id)
+        raw = store.inbound.quarantined_artifact(record_id) if record else None
+    if record is None:
+        raise UsageError(f"no quarantine record {record_id}", hint="see `cti-exchange quarantine list --all`")
+    if json_mode:
+        out.data(record.__dict__ | ({"artifact": raw} if artifact else {}))
+        return
+    if artifact:
+        # Only the envelope on stdout, so `> envelope.json` is a file `open` reads.
+        out.note(f"quarantine record {record_id}: {record.reason}: {describe_value(record.detail, 300)}")
+        out.line(ascii_json(raw))
+        return
+    out.table(
+        ["field", "value"],
+        [[k, describe_value("" if v is None else str(v), 2000)] for k, v in record.__dict__.items()],
+        title=f"Quarantine record {record_id}",
+    )
+    if isinstance(raw, dict):
+        out.note(f"envelope fields: {', '.join(sorted(map(str, raw)))}; --artifact prints it")
+
+
+@quarantine_app.command(
+    "resolve",
+    epilog="Example: cti-exchange quarantine resolve 3 4 --note 'reported to CERT-FR, ticket 1234'",
+)
+def quarantine_resolve(
+    ctx: typer.Context,
+    record_ids: Annotated[list[int], typer.Argument(help="Ids from `quarantine list`.")],
+    note: NoteOpt = None,
+    discard: Annotated[
+        bool,
+        typer.Option(
+            "--discard",
+            help="Also close held records (sequence-gap, issued-in-future, too-old): pull stops "
+            "retrying them and their content is never accepted.",
+        ),
+    ] = False,
+    json_mode: JsonOption = False,
+) -> None:
+    """Close records you have reviewed, with your name, the time and a note.
+
+    They leave `quarantine list` and `status`; `quarantine list --all` keeps them, and the audit
+    trail records each as `quarantine-resolve`. Nothing is deleted.
+    """
+    from cti_exchange.exchange.held import resolve_records
+
+    out = Output(json_mode=json_mode)
+    result = resolve_records(profile_home(ctx), record_ids, note=note, discard_held=discard)
+    if json_mode:
+        out.data(result.__dict__)
+        return
+    out.line(f"{len(result.record_ids)} record(s) closed: {describe_value(result.resolution, 300)}")
+
+
+@quarantine_app.command(
+    "accept-gap", epilog="Example: cti-exchange quarantine accept-gap 7 --note 'CERT-FR lost 41'"
+)
+def quarantine_accept_gap(
+    ctx: typer.Context,
+    record_id: Annotated[int, typer.Argument(help="A sequence-gap record from `quarantine list`.")],
+    note: NoteOpt = None,
+    json_mode: JsonOption = False,
+) -> None:
+    """Accept a held envelope although envelopes before it never arrived.
+
+    For a gap that will not fill (ask the partner first: a withheld envelope is what the check
+    is for). The envelope is opened again with every other check, accepted under the partner
+    it came from, and the envelopes held behind it follow. The missing ones can no longer be
+    accepted afterwards (they would be refused as sequence-reorder).
+    """
+    from cti_exchange.exchange.held import accept_gap
+
+    out = Output(json_mode=json_mode)
+    result = accept_gap(profile_home(ctx), record_id, note=note)
+    released = result.released
+    if json_mode:
+        out.data(
+            {
+                "record_id": result.record_id,
+                "partner": result.partner,
+                "envelope_id": result.envelope_id,
+                "sequence": result.sequence,
+                "missing": result.missing,
+                "objects": result.objects,
+                "new_versions": result.new_versions,
+                "released_envelopes": released.envelope_ids,
+                "released_objects": released.objects,
+            }
+        )
+        return
+    out.warn(f"accepted despite missing sequence numbers {result.missing} from {result.partner}")
+    out.line(
+        f"Accepted envelope {result.envelope_id} (sequence {result.sequence}, {result.objects} objects, "
+        f"{result.new_versions} new versions) from {result.partner}"
+    )
+    if released.envelope_ids:
+        out.line(
+            f"Then {len(released.envelope_ids)} envelope(s) held behind it: {released.objects} objects, "
+            f"{released.new_versions} new versions"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(quarantine_app, name="quarantine")
