@@ -103,6 +103,12 @@ def _end_if_reader_went_away() -> None:
         reader_went_away()
 
 
+def _drop_stdout_if_reader_gone() -> None:
+    from cti_exchange.cli.output import drop_stdout_if_reader_gone
+
+    drop_stdout_if_reader_gone()
+
+
 def _flush_stdout() -> None:
     """Flushed here, not at interpreter exit, where a closed pipe becomes exit 120 and a
     message on stderr."""
@@ -125,6 +131,7 @@ class CtiGroup(_LazyCommands, TyperGroup):
             if _debug_requested(ctx):
                 raise
             _print_error(exc.diagnostics())
+            _drop_stdout_if_reader_gone()
             raise typer.Exit(int(exc.exit_code)) from None
         except (typer.TyperException, typer.Exit, typer.Abort):
             # Usage errors, --help, Ctrl-C at a prompt: Typer renders those itself. (Typer

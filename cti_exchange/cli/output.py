@@ -42,13 +42,29 @@ def _console(*, stderr: bool) -> Console:
 def reader_went_away() -> NoReturn:
     """The reader of stdout or of a FIFO stopped early (`export | head`): quiet, and the
     status a shell reports for a process ended by SIGPIPE, as `cat` or `grep` would give."""
+    _discard_stdout()
+    raise typer.Exit(ExitCode.BROKEN_PIPE)
+
+
+def drop_stdout_if_reader_gone() -> None:
+    """Before ending with an error: output still buffered for a reader that went away is
+    dropped, so the error's own exit code stands (not CPython's 120 when the flush at exit
+    fails on the closed pipe)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+    except (OSError, ValueError):
+        pass  # the error being reported matters more than this output
+
+
+def _discard_stdout() -> None:
     try:  # what is still buffered for the closed pipe goes nowhere (Python docs, "SIGPIPE")
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
     except (OSError, ValueError, io.UnsupportedOperation):
         pass  # not a real descriptor (a test runner's capture)
-    raise typer.Exit(ExitCode.BROKEN_PIPE)
 
 
 def stdout_reader_gone() -> bool:

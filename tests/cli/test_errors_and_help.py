@@ -146,6 +146,45 @@ def test_a_closed_stdout_ends_a_stream_quietly(cert_in: Agency, tmp_path: Path, 
     assert process.stderr == b""
 
 
+_FAILS_AFTER_SOME_OUTPUT = """
+import sys, types
+from cti_exchange.cli import app as cli_app
+from cti_exchange.errors import UsageError
+
+def register(app):
+    @app.command("spill")
+    def spill():
+        sys.stdout.write("a first line, still in the buffer\\n")
+        raise UsageError("failed after some output")
+
+module = types.ModuleType("cti_exchange.cli.spill_cmd")
+module.register = register
+sys.modules[module.__name__] = module
+cli_app.COMMAND_MODULES["spill"] = "spill_cmd"
+cli_app.main()
+"""
+
+
+def test_an_error_after_some_output_keeps_its_exit_code_on_a_closed_stdout() -> None:
+    """A command that printed a little, then failed, while its reader had gone: the error's
+    exit code and one line, not CPython's 120 and "Exception ignored ... BrokenPipeError"
+    from the flush at exit."""
+    stdout = _closed_pipe()
+    try:
+        process = subprocess.run(
+            [sys.executable, "-c", _FAILS_AFTER_SOME_OUTPUT, "spill"],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={"PATH": "/usr/bin:/bin"},  # stdout buffered, as for users (no PYTHONUNBUFFERED)
+            timeout=120,
+        )
+    finally:
+        os.close(stdout)
+    assert process.returncode == 2, process.stderr
+    assert process.stderr == "cti-exchange: error: failed after some output\n"
+
+
 @pytest.mark.parametrize(
     "command",
     [
