@@ -84,6 +84,9 @@ def retry_held_envelopes(store: Store, ctx: ReceiverContext, partner: PartnerCon
     while held and progress_made:
         progress_made = False
         for record in list(held):
+            gap = record.reason == RejectReason.SEQUENCE_GAP.value
+            if gap and store.inbound.gap_unchanged(record.id, record.sender):
+                continue  # its sender's channel has not moved: the gap is still there
             artifact = store.inbound.quarantined_artifact(record.id)
             if artifact is None:
                 continue
@@ -93,6 +96,8 @@ def retry_held_envelopes(store: Store, ctx: ReceiverContext, partner: PartnerCon
                 if rejected.reason.value not in HELD_REASONS:
                     _close(store, record, f"rejected again: {rejected.reason.value}")
                     held.remove(record)
+                elif rejected.reason is RejectReason.SEQUENCE_GAP:
+                    store.inbound.note_gap_tried(record.id, rejected.sender)
                 continue
             if (wrong := misplaced(opened, partner)) is not None:
                 # As on the direct path: never accepted under this partner's name.

@@ -213,7 +213,8 @@ class Inbound:
         with self.db.transaction() as conn:
             cursor = conn.execute(
                 "INSERT INTO quarantine (partner, collection, taxii_object_id, envelope_id, "
-                "sender, reason, detail, received_at, artifact) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "sender, reason, detail, received_at, artifact, tried_at_sequence) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     partner,
                     origin.collection if origin else None,
@@ -224,6 +225,9 @@ class Inbound:
                     rejected.detail,
                     received_at,
                     json.dumps(artifact, separators=(",", ":")),
+                    _channel_sequence(conn, rejected.sender)
+                    if rejected.reason is RejectReason.SEQUENCE_GAP
+                    else None,
                 ),
             )
             if origin is not None:
@@ -253,6 +257,21 @@ class Inbound:
     def quarantine_record(self, record_id: int) -> QuarantineRecord | None:
         row = self.db.conn.execute(_QUARANTINE_RECORD + " WHERE id = ?", (record_id,)).fetchone()
         return QuarantineRecord(*row) if row else None
+
+    def gap_unchanged(self, record_id: int, sender: str | None) -> bool:
+        """Whether a record held for a sequence gap was last opened with its sender's channel
+        where it is now: opening it again would only find the same gap."""
+        row = self.db.conn.execute(
+            "SELECT tried_at_sequence FROM quarantine WHERE id = ?", (record_id,)
+        ).fetchone()
+        return row is not None and row[0] is not None and row[0] == _channel_sequence(self.db.conn, sender)
+
+    def note_gap_tried(self, record_id: int, sender: str | None) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE quarantine SET tried_at_sequence = ? WHERE id = ?",
+                (_channel_sequence(conn, sender), record_id),
+            )
 
     def quarantined_artifact(self, record_id: int) -> dict[str, Any] | None:
         row = self.db.conn.execute("SELECT artifact FROM quarantine WHERE id = ?", (record_id,)).fetchone()
@@ -326,3 +345,9 @@ def _mark_processed(conn: sqlite3.Connection, origin: TaxiiOrigin, outcome: str)
         "VALUES (?, ?, ?, ?, ?)",
         (origin.partner, origin.collection, origin.object_id, origin.version, outcome),
     )
+
+
+def _channel_sequence(conn: sqlite3.Connection, sender: str | None) -> int:
+    """The last sequence accepted on a sender's channel; 0 before the first."""
+    row = conn.execute("SELECT sequence FROM channels_in WHERE sender = ?", (sender,)).fetchone()
+    return int(row[0]) if row else 0

@@ -315,6 +315,13 @@ MIGRATIONS: list[tuple[int, str]] = [
         )
         """,
     ),
+    (
+        7,
+        # A record held for a sequence gap can only pass once its sender's channel has moved:
+        # the channel's sequence when it was last opened, so a pull does not decrypt and verify
+        # again every envelope waiting behind a gap that has not changed (exchange/held.py).
+        "ALTER TABLE quarantine ADD COLUMN tried_at_sequence INTEGER",
+    ),
 ]
 
 
