@@ -24,7 +24,7 @@ from cti_exchange.exchange.parties import receiver_context
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.store.inbound import HELD_REASONS, QuarantineRecord
-from cti_exchange.store.objects import NotApplied
+from cti_exchange.store.objects import NotApplied, StoredObjects
 from cti_exchange.store.store import Store, open_store
 
 _LIST_HINT = "see `cti-exchange quarantine list`"
@@ -104,15 +104,13 @@ def retry_held_envelopes(store: Store, ctx: ReceiverContext, partner: PartnerCon
                 _close(store, record, f"rejected again: {wrong}")
                 held.remove(record)
                 continue
-            stored = store.inbound.accept(
+            stored = _accept_held(
+                store,
                 opened,
-                partner=partner.name,
-                received_at=stix_timestamp(utc_now()),
-                artifact_id=artifact.get("id"),
-                partner_identity=partner.identity_id,
-                # In the same transaction: an interruption in between would leave it accepted
-                # but held, and the next retry would call it a replay.
-                resolves=(record.id, f"accepted when retried (held for {record.reason})"),
+                partner,
+                artifact,
+                record.id,
+                f"accepted when retried (held for {record.reason})",
             )
             released.envelope_ids.append(opened.header.envelope_id)
             released.objects += opened.header.object_count
@@ -121,6 +119,26 @@ def retry_held_envelopes(store: Store, ctx: ReceiverContext, partner: PartnerCon
             held.remove(record)
             progress_made = True
     return released
+
+
+def _accept_held(
+    store: Store,
+    opened: OpenedEnvelope,
+    partner: PartnerConfig,
+    artifact: dict[str, Any],
+    record_id: int,
+    resolution: str,
+) -> StoredObjects:
+    # The record is closed in the same transaction: an interruption in between would leave it
+    # accepted but held, and the next retry would call it a replay.
+    return store.inbound.accept(
+        opened,
+        partner=partner.name,
+        received_at=stix_timestamp(utc_now()),
+        artifact_id=artifact.get("id"),
+        partner_identity=partner.identity_id,
+        resolves=(record_id, resolution),
+    )
 
 
 def _close(store: Store, record: QuarantineRecord, resolution: str) -> None:
@@ -179,14 +197,7 @@ def accept_gap(
                 hint="nothing from it was accepted and it stays in quarantine",
             ) from None
         by = f"gap accepted by {store.actor}" + (f": {note}" if note else "")
-        stored = store.inbound.accept(
-            opened,
-            partner=partner.name,
-            received_at=stix_timestamp(utc_now()),
-            artifact_id=artifact.get("id"),
-            partner_identity=partner.identity_id,
-            resolves=(record_id, by),
-        )
+        stored = _accept_held(store, opened, partner, artifact, record_id, by)
         released = retry_held_envelopes(store, ctx, partner)
     return GapAccepted(
         record_id=record_id,

@@ -153,21 +153,9 @@ def test_doctor_judges_private_jwe_as_unlocking_does(cert_fr: Agency, tmp_path: 
     moved.rename(private)
 
     me = os.geteuid()
-    only_us = acl(
-        (USER_OBJ, 6, UNDEFINED),
-        (USER, 4, me),
-        (GROUP_OBJ, 0, UNDEFINED),
-        (MASK, 4, UNDEFINED),
-        (OTHER, 0, UNDEFINED),
-    )
-    with_stranger = acl(
-        (USER_OBJ, 6, UNDEFINED),
-        (USER, 4, me),
-        (USER, 4, STRANGER),
-        (GROUP_OBJ, 0, UNDEFINED),
-        (MASK, 4, UNDEFINED),
-        (OTHER, 0, UNDEFINED),
-    )
+    entries = [(USER_OBJ, 6, UNDEFINED), (USER, 4, me), (GROUP_OBJ, 0, UNDEFINED), (MASK, 4, UNDEFINED)]
+    only_us = acl(*entries, (OTHER, 0, UNDEFINED))
+    with_stranger = acl(*entries, (USER, 4, STRANGER), (OTHER, 0, UNDEFINED))
     try:
         os.setxattr(private, "system.posix_acl_access", only_us)
     except OSError as exc:
