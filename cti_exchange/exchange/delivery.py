@@ -192,28 +192,86 @@ def deliver_pending(
             _fail_from(store, partner.name, pending, pending[0], exc.diagnostics(), outcome)
             continue
         with client:
-            for batch, size in _batches(pending, limit):
-                if size > limit:
-                    # Never postable as it is (413): said as what it is, not as "unreachable".
-                    too_large = (
-                        f"envelope {batch[0].envelope_id} is {size:,} bytes, more than "
-                        f"{partner.name}'s server accepts ({limit:,}): it was sealed for a larger "
-                        "limit, and the envelopes after it wait behind it; ask the partner to "
-                        "raise max_content_length (see docs/OPERATIONS.md)"
-                    )
-                    _fail_from(store, partner.name, pending, batch[0], too_large, outcome)
-                    break
-                try:
-                    status = client.post_objects(collection, [d.artifact for d in batch])
-                    status = wait_until_final(client, status)
-                except (NetworkError, AuthError) as exc:
-                    # The server is down or refuses us: everything stays queued for next time.
-                    outcome.auth_failed = isinstance(exc, AuthError)
-                    _fail_from(store, partner.name, pending, batch[0], exc.diagnostics(), outcome)
-                    break
-                _record_status(store, partner, batch, status, outcome)
-                progress.advance(len(batch))
+            _post_pending(home, store, partner, client, collection, pending, limit, outcome, progress)
     return outcomes
+
+
+def _post_pending(
+    home: ProfileHome,
+    store: Store,
+    partner: PartnerConfig,
+    client: TaxiiClient,
+    collection: str,
+    pending: list[PendingDelivery],
+    limit: int,
+    outcome: DeliveryOutcome,
+    progress: ProgressReporter,
+) -> None:
+    """Posts in channel order, in requests under `limit`. An envelope sealed for a larger
+    limit than the server now takes is sealed again smaller, with those after it (once a
+    run); then posting starts again from it."""
+    resealed = False
+    restart = True
+    while restart:
+        restart = False
+        for batch, size in _batches(pending, limit):
+            if size > limit:
+                # Never postable as it is (413): said as what it is, not as "unreachable".
+                too_large = (
+                    f"envelope {batch[0].envelope_id} is {size:,} bytes, more than "
+                    f"{partner.name}'s server accepts ({limit:,})"
+                )
+                queued = pending[pending.index(batch[0]) :]
+                try:
+                    fresh = None if resealed else _resealed(home, store, partner, queued, limit, too_large)
+                except CtiExchangeError as exc:
+                    why = f"sealing it again failed ({exc.message})"
+                else:
+                    if fresh:
+                        log.info("%s: sealed again as %s", too_large, ", ".join(sorted(fresh)))
+                        pending = [d for d in store.outbound.pending(partner.name) if d.envelope_id in fresh]
+                        resealed = restart = True
+                        break
+                    why = (
+                        "even sealed again"
+                        if resealed
+                        else "it is for other partners too, so it cannot be sealed again alone"
+                    )
+                _fail_from(
+                    store,
+                    partner.name,
+                    pending,
+                    batch[0],
+                    f"{too_large}: {why}, and the envelopes after it wait behind it; ask the partner "
+                    "to raise max_content_length (see docs/OPERATIONS.md)",
+                    outcome,
+                )
+                return
+            try:
+                status = client.post_objects(collection, [d.artifact for d in batch])
+                status = wait_until_final(client, status)
+            except (NetworkError, AuthError) as exc:
+                # The server is down or refuses us: everything stays queued for next time.
+                outcome.auth_failed = isinstance(exc, AuthError)
+                _fail_from(store, partner.name, pending, batch[0], exc.diagnostics(), outcome)
+                return
+            _record_status(store, partner, batch, status, outcome)
+            progress.advance(len(batch))
+
+
+def _resealed(
+    home: ProfileHome,
+    store: Store,
+    partner: PartnerConfig,
+    queued: list[PendingDelivery],
+    limit: int,
+    reason: str,
+) -> set[str] | None:
+    """The ids of the envelopes that now replace `queued`, or None if they cannot be."""
+    from cti_exchange.exchange.reseal import reseal_for_limit  # loads sealing only when needed
+
+    resealed = reseal_for_limit(home, store, partner, queued, limit, reason=reason)
+    return set(resealed.sealed) if resealed else None
 
 
 def _record_status(

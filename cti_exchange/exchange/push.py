@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from cti_exchange.audit.trail import sign_audit_head
 from cti_exchange.clock import stix_timestamp, utc_now
-from cti_exchange.envelope.jose_framing import b64url_encode, deflate
-from cti_exchange.envelope.seal import SealedEnvelope, seal_bundle
+from cti_exchange.envelope.seal import SealedEnvelope
 from cti_exchange.errors import ConfigError, InputError, PolicyError
 from cti_exchange.exchange.delivery import DeliveryOutcome, deliver_pending, taxii_client_for
-from cti_exchange.exchange.parties import recipient_key, sender_keys
+from cti_exchange.exchange.parties import sender_keys
+from cti_exchange.exchange.sealing import PartnerSealing, content_objects, strictest_tlp
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.ingest import IngestResult, ingest_files
 from cti_exchange.ingest_settings import IngestContext, IngestOptions
@@ -30,12 +27,9 @@ from cti_exchange.partnership import get_partner
 from cti_exchange.policy.sharing import Refusal, decide_sharing
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.progress import NoProgress, ProgressReporter
-from cti_exchange.stix.bundle import build_bundle, serialise_bundle
 from cti_exchange.stix.tlp import Tlp, tlp_of
 from cti_exchange.store.store import Store, open_store
 
-# Room for the TAXII envelope around the artifact and for JSON escaping differences.
-_REQUEST_OVERHEAD = 1024
 QUEUED_MAX_CONTENT_LENGTH = 1024 * 1024  # for a partner whose server we have never read
 
 
@@ -78,11 +72,6 @@ class PushResult(ShareResult):
     ingest: IngestResult = field(default_factory=IngestResult)
 
 
-def _content_objects(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """What a partner learns from: everything but markings and identities we add anyway."""
-    return [o for o in objects if o.get("type") not in ("marking-definition", "identity")]
-
-
 def push(
     home: ProfileHome,
     request: PushRequest,
@@ -102,7 +91,7 @@ def push(
     ingested = ingest_files(
         request.inputs, IngestContext.for_profile(profile, moment, default_tlp), request.ingest
     )
-    if not _content_objects(ingested.objects):
+    if not content_objects(ingested.objects):
         raise InputError(
             "nothing usable to share in " + ", ".join(str(p) for p in request.inputs),
             hint="run `cti-exchange validate` on the input to see what was rejected",
@@ -182,11 +171,11 @@ def share_objects(
     for partner in partners:
         allowed = decision.allowed[partner.name]
         counts: dict[str, int] = {}
-        for obj in _content_objects(allowed):
+        for obj in content_objects(allowed):
             level = tlp_of(obj)
             label = level.label if level else "unmarked"
             counts[label] = counts.get(label, 0) + 1
-        plans.append(PartnerPlan(partner.name, len(_content_objects(allowed)), counts))
+        plans.append(PartnerPlan(partner.name, len(content_objects(allowed)), counts))
     result = ShareResult(decision.refusals, plans, [], dry_run, queue_only)
     if dry_run:
         return result
@@ -202,7 +191,7 @@ def share_objects(
             store.requests.start(request_id, stix_timestamp(moment))
         keep_first_created(store, objects, home.load_profile().identity_id)
         for partner, plan in zip(partners, plans, strict=True):
-            allowed = _content_objects(decision.allowed[partner.name])
+            allowed = content_objects(decision.allowed[partner.name])
             if request_id is not None:
                 # Resuming an interrupted run: what it sealed is not sealed again.
                 done = store.requests.sealed_object_ids(request_id, partner.name)
@@ -263,64 +252,17 @@ def seal_for_partner(
 ) -> list[SealedEnvelope]:
     """Seals `objects` for one partner in as few envelopes as fit the server's request limit,
     recording each one (and its channel position) before sealing the next."""
-    profile = home.load_profile()
-    recipient = recipient_key(home, partner)
-    budget = max(max_request_bytes - _REQUEST_OVERHEAD, 4096)
-    content = _content_objects(objects)
-
-    def seal(part: list[dict[str, Any]]) -> tuple[SealedEnvelope, int]:
-        bundle = build_bundle(part, profile.identity, validate=False)
-        positions = store.outbound.next_positions([partner.agency_id])
-        sealed = seal_bundle(
-            serialise_bundle(bundle),
-            bundle_id=bundle["id"],
-            object_count=len(bundle["objects"]),
-            sender=sender,
-            recipients=[recipient],
-            channels=positions,
-            now=now,
-        )
-        return sealed, len(orjson.dumps(sealed.artifact))
-
-    # Cut into pieces up front from an estimate, rather than sealing everything once to learn
-    # its size: sealing 100,000 indicators costs most of a second.
-    pieces = math.ceil(estimated_artifact_bytes(content) / (budget * 0.85))
-    step = math.ceil(len(content) / max(pieces, 1))
-    queue = [content[i : i + step] for i in range(0, len(content), step)]
+    sealing = PartnerSealing(home, partner, sender, now)
     sealed_all: list[SealedEnvelope] = []
-    while queue:
-        part = queue.pop(0)
-        sealed, size = seal(part)
-        if size > budget:  # the estimate was short: halve and try again (nothing was recorded)
-            if len(part) == 1:
-                raise InputError(
-                    f"object {part[0].get('id')} alone is larger than the server accepts "
-                    f"({max_request_bytes} bytes)"
-                )
-            half = len(part) // 2
-            queue[:0] = [part[:half], part[half:]]
-            continue
-        levels = [lvl for o in part if (lvl := tlp_of(o)) is not None]
+    for sealed, part in sealing.pieces(
+        objects, max_request_bytes, lambda: store.outbound.next_positions([partner.agency_id])
+    ):
         store.outbound.record_sealed(
             sealed,
             partners={partner.agency_id: partner.name},
-            tlp=Tlp.strictest(levels).value if levels else None,
+            tlp=strictest_tlp(part),
             objects=part,
             request_id=request_id,
         )
         sealed_all.append(sealed)
     return sealed_all
-
-
-_SAMPLE_OBJECTS = 2000
-
-
-def estimated_artifact_bytes(objects: list[dict[str, Any]]) -> int:
-    """The size of the artifact sealing `objects` would make, from a sample: the JWS payload is
-    base64url of the bundle, DEFLATE-compressed, encrypted, then base64 twice (JWE, payload_bin).
-    """
-    stride = max(1, len(objects) // _SAMPLE_OBJECTS)
-    sample = objects[::stride]
-    text = orjson.dumps(sample)
-    compressed = len(deflate(b64url_encode(text)))
-    return int(compressed * 1.34 * 1.34 * len(objects) / max(len(sample), 1)) + 4096

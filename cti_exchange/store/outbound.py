@@ -9,11 +9,12 @@ partner never sees a gap.
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cti_exchange.clock import stix_timestamp
-from cti_exchange.envelope.header import ChannelPosition
+from cti_exchange.envelope.header import ChannelPosition, ChannelState
 from cti_exchange.errors import LockHeldError
 from cti_exchange.store.audit_log import append_audit
 from cti_exchange.store.database import Database
@@ -22,8 +23,10 @@ from cti_exchange.store.projection import summary
 if TYPE_CHECKING:  # sealing (and JOSE) loads only when something is sealed
     from cti_exchange.envelope.seal import SealedEnvelope
 
-# Delivery states. EXPORTED: sealed to a file (`seal`), handed over outside TAXII.
+# Delivery states. EXPORTED: sealed to a file (`seal`), handed over outside TAXII. RESEALED:
+# never posted; its content was sealed again in smaller envelopes (exchange/reseal.py).
 SEALED, POSTED, FAILED, RECEIVED, EXPORTED = "sealed", "posted", "failed", "received", "exported"
+RESEALED = "resealed"
 
 
 @dataclass(frozen=True)
@@ -76,74 +79,162 @@ class Outbound:
         status: str = SEALED,
         request_id: str | None = None,
     ) -> None:
+        with self.db.transaction() as conn:
+            self._insert_sealed(
+                conn,
+                sealed,
+                partners=partners,
+                tlp=tlp,
+                objects=objects,
+                status=status,
+                request_id=request_id,
+            )
+
+    def _insert_sealed(
+        self,
+        conn: sqlite3.Connection,
+        sealed: SealedEnvelope,
+        *,
+        partners: dict[str, str],
+        tlp: str | None,
+        objects: list[dict[str, Any]],
+        status: str,
+        request_id: str | None,
+    ) -> None:
         header = sealed.header
         created = stix_timestamp(header.issued_at)
+        for recipient, position in header.channels.items():
+            # The position must still be the next one: two pushes racing would collide here.
+            row = conn.execute(
+                "SELECT sequence FROM channels_out WHERE recipient = ?", (recipient,)
+            ).fetchone()
+            if (row[0] if row else 0) != position.sequence - 1:
+                raise LockHeldError(
+                    f"another push sealed on the channel to {recipient} at the same time",
+                    hint="run the command again",
+                )
+            conn.execute(
+                "INSERT INTO channels_out (recipient, sequence, digest, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (recipient) DO UPDATE SET "
+                "sequence = excluded.sequence, digest = excluded.digest, "
+                "updated_at = excluded.updated_at",
+                (recipient, position.sequence, sealed.digest, created),
+            )
+        summaries = [summary(obj) for obj in objects]
+        conn.execute(
+            "INSERT INTO sent_envelopes (envelope_id, request_id, created_at, bundle_id, "
+            "object_count, recipients, tlp, digest, artifact, object_ids) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                header.envelope_id,
+                request_id,
+                created,
+                header.bundle_id,
+                header.object_count,
+                json.dumps(list(header.recipients)),
+                tlp,
+                sealed.digest,
+                json.dumps(sealed.artifact, separators=(",", ":")),
+                json.dumps([row[0] for row in summaries]),
+            ),
+        )
+        conn.executemany(
+            "INSERT INTO deliveries (envelope_id, partner, status) VALUES (?, ?, ?)",
+            [(header.envelope_id, partners[r], status) for r in header.recipients],
+        )
+        conn.executemany(
+            "INSERT INTO shared_objects (object_id, last_version, type, ioc_type, value, tlp, "
+            "first_created, last_envelope_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (object_id) DO UPDATE SET last_version = excluded.last_version, "
+            "type = excluded.type, ioc_type = excluded.ioc_type, value = excluded.value, "
+            "tlp = excluded.tlp, last_envelope_id = excluded.last_envelope_id, "
+            "first_created = COALESCE(shared_objects.first_created, excluded.first_created)",
+            [(*row, header.envelope_id) for row in sorted(summaries)],
+        )
+        append_audit(
+            conn,
+            at=created,
+            actor=self.actor,
+            action="seal",
+            partner=",".join(partners[r] for r in header.recipients),
+            details={
+                "envelope_id": header.envelope_id,
+                "recipients": list(header.recipients),
+                "sequences": {r: p.sequence for r, p in header.channels.items()},
+                "digest": sealed.digest,
+                "bundle_id": header.bundle_id,
+                "objects": header.object_count,
+                "tlp": tlp,
+                "transport": "file" if status == EXPORTED else "taxii",
+            },
+        )
+
+    def replace_sealed(
+        self,
+        partner: str,
+        recipient: str,
+        replaced: list[tuple[str, list[tuple[SealedEnvelope, str | None, list[dict[str, Any]]]]]],
+        *,
+        start: ChannelPosition,
+        last: ChannelState,
+        reason: str,
+        at: str,
+    ) -> None:
+        """Queued envelopes to `recipient` sealed again (exchange/reseal.py), in one transaction:
+        each old envelope (id, [(new envelope, tlp, its objects)]) leaves the outbox as RESEALED,
+        the channel goes back to just before the first of them (`start`), and the new ones take
+        its positions from there. `last` is where the channel must stand (the last old envelope):
+        if anything was sealed or posted since they were read, nothing changes."""
         with self.db.transaction() as conn:
-            for recipient, position in header.channels.items():
-                # The position must still be the next one: two pushes racing would collide here.
-                row = conn.execute(
-                    "SELECT sequence FROM channels_out WHERE recipient = ?", (recipient,)
+            row = conn.execute(
+                "SELECT sequence, digest FROM channels_out WHERE recipient = ?", (recipient,)
+            ).fetchone()
+            if row is None or ChannelState(sequence=row[0], digest=row[1]) != last:
+                raise LockHeldError(
+                    f"another command sealed on the channel to {recipient} at the same time",
+                    hint="run the command again",
+                )
+            for old_id, pieces in replaced:
+                request = conn.execute(
+                    "SELECT request_id FROM sent_envelopes WHERE envelope_id = ?", (old_id,)
                 ).fetchone()
-                if (row[0] if row else 0) != position.sequence - 1:
+                new_ids = [sealed.header.envelope_id for sealed, _, _ in pieces]
+                cursor = conn.execute(
+                    "UPDATE deliveries SET status = ?, last_error = ? "
+                    "WHERE envelope_id = ? AND partner = ? AND status IN (?, ?)",
+                    (RESEALED, f"sealed again as {', '.join(new_ids)}", old_id, partner, SEALED, FAILED),
+                )
+                if cursor.rowcount != 1:
                     raise LockHeldError(
-                        f"another push sealed on the channel to {recipient} at the same time",
+                        f"envelope {old_id} to {partner} was posted or changed at the same time",
                         hint="run the command again",
                     )
-                conn.execute(
-                    "INSERT INTO channels_out (recipient, sequence, digest, updated_at) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT (recipient) DO UPDATE SET "
-                    "sequence = excluded.sequence, digest = excluded.digest, "
-                    "updated_at = excluded.updated_at",
-                    (recipient, position.sequence, sealed.digest, created),
+                append_audit(
+                    conn,
+                    at=at,
+                    actor=self.actor,
+                    action="reseal",
+                    partner=partner,
+                    details={"envelope_id": old_id, "sealed_as": new_ids, "reason": reason},
                 )
-            summaries = [summary(obj) for obj in objects]
-            conn.execute(
-                "INSERT INTO sent_envelopes (envelope_id, request_id, created_at, bundle_id, "
-                "object_count, recipients, tlp, digest, artifact, object_ids) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    header.envelope_id,
-                    request_id,
-                    created,
-                    header.bundle_id,
-                    header.object_count,
-                    json.dumps(list(header.recipients)),
-                    tlp,
-                    sealed.digest,
-                    json.dumps(sealed.artifact, separators=(",", ":")),
-                    json.dumps([row[0] for row in summaries]),
-                ),
-            )
-            conn.executemany(
-                "INSERT INTO deliveries (envelope_id, partner, status) VALUES (?, ?, ?)",
-                [(header.envelope_id, partners[r], status) for r in header.recipients],
-            )
-            conn.executemany(
-                "INSERT INTO shared_objects (object_id, last_version, type, ioc_type, value, tlp, "
-                "first_created, last_envelope_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (object_id) DO UPDATE SET last_version = excluded.last_version, "
-                "type = excluded.type, ioc_type = excluded.ioc_type, value = excluded.value, "
-                "tlp = excluded.tlp, last_envelope_id = excluded.last_envelope_id, "
-                "first_created = COALESCE(shared_objects.first_created, excluded.first_created)",
-                [(*row, header.envelope_id) for row in sorted(summaries)],
-            )
-            append_audit(
-                conn,
-                at=created,
-                actor=self.actor,
-                action="seal",
-                partner=",".join(partners[r] for r in header.recipients),
-                details={
-                    "envelope_id": header.envelope_id,
-                    "recipients": list(header.recipients),
-                    "sequences": {r: p.sequence for r, p in header.channels.items()},
-                    "digest": sealed.digest,
-                    "bundle_id": header.bundle_id,
-                    "objects": header.object_count,
-                    "tlp": tlp,
-                    "transport": "file" if status == EXPORTED else "taxii",
-                },
-            )
+                if old_id == replaced[0][0]:
+                    if start.previous is None:
+                        conn.execute("DELETE FROM channels_out WHERE recipient = ?", (recipient,))
+                    else:
+                        conn.execute(
+                            "UPDATE channels_out SET sequence = ?, digest = ? WHERE recipient = ?",
+                            (start.sequence - 1, start.previous, recipient),
+                        )
+                for sealed, tlp, objects in pieces:
+                    self._insert_sealed(
+                        conn,
+                        sealed,
+                        partners={recipient: partner},
+                        tlp=tlp,
+                        objects=objects,
+                        status=SEALED,
+                        request_id=request[0] if request else None,
+                    )
 
     def first_created(self, object_ids: list[str]) -> dict[str, str]:
         """The `created` we gave objects we already shared, by id (for re-shares)."""

@@ -25,7 +25,7 @@ ANALYST = {"CTI_EXCHANGE_ANALYST": "a.dupont"}
 def _records(agency: Agency, *args: str) -> list[dict[str, Any]]:
     result = agency.run("quarantine", "list", "--json", *args)
     assert result.exit_code == 0, result.stderr
-    return result.json()  # type: ignore[no-any-return]
+    return result.json()
 
 
 def _five_envelopes(partnered: Pair, tmp_path: Path) -> list[Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -299,20 +300,83 @@ def test_queued_envelopes_are_cut_to_the_servers_limit_as_last_read(
         server.stop()
 
 
-def test_an_envelope_too_large_for_the_server_is_named_as_such(
+def test_queued_envelopes_too_large_for_the_server_are_sealed_again(
     tmp_path: Path, partnered: tuple[Agency, Agency]
 ) -> None:
-    """Queued before any contact, it was cut to 1 MiB: the sync says so, not "unreachable"."""
+    """Queued before any contact, an envelope was cut to 1 MiB, more than the server takes:
+    it could never be posted and every later one on the channel waited behind it. Its content
+    is sealed again in envelopes that fit, with the queued envelope after it (its position
+    moves), and the partner receives everything on an unbroken channel."""
     fr, india = partnered
     server, passwords = start_exchange(tmp_path, fr, india, max_content_length=48 * 1024)
     try:
         wired = Exchange(fr, india, server, passwords)
         wired.wire(fr, india)
-        queued = fr.run("push", str(write_iocs(tmp_path / "a.csv", 1500)), "--to", "cert-in", "--queue")
-        assert queued.exit_code == 0, queued.stderr
+        wired.wire(india, fr)
+        for name, count, start in (("a.csv", 1500, 0), ("b.csv", 3, 1500)):
+            queued = fr.run(
+                "push", str(write_iocs(tmp_path / name, count, start=start)), "--to", "cert-in", "--queue"
+            )
+            assert queued.exit_code == 0, queued.stderr
+        (big, small) = [d["envelope_id"] for d in fr.run("sent", "--json").json()]
+
         synced = fr.run("sync")
-        assert synced.exit_code != 0
-        assert "more than cert-in's server accepts (49,152)" in synced.stderr, synced.stderr
-        assert "unreachable" not in synced.stderr
+        assert synced.exit_code == 0, synced.stderr
+        sent = {d["envelope_id"]: d for d in fr.run("sent", "--json").json()}
+        assert sent[big]["status"] == sent[small]["status"] == "resealed"
+        new_ids = [e for e, d in sent.items() if d["status"] == "posted"]
+        assert len(new_ids) >= 3 and sent[big]["last_error"].startswith("sealed again as ")
+        assert set(new_ids) == {
+            e
+            for old in (big, small)
+            for e in sent[old]["last_error"].removeprefix("sealed again as ").split(", ")
+        }
+        with sqlite3.connect(fr.home / "store.sqlite") as db:
+            audit = [
+                json.loads(d) for (d,) in db.execute("SELECT details FROM audit_log WHERE action = 'reseal'")
+            ]
+        assert [a["envelope_id"] for a in audit] == [big, small]
+        assert "more than cert-in's server accepts (49,152)" in audit[0]["reason"]
+
+        pulled = india.run("pull", "--json")
+        assert pulled.exit_code == 0, pulled.stderr
+        assert len(received_values(india)) == 1503
+        assert india.run("quarantine", "list", "--json").json() == []
+        # The channel goes on from the last new envelope: a later push is not a gap.
+        assert (
+            fr.run("push", str(write_iocs(tmp_path / "c.csv", 2, start=1503)), "--to", "cert-in").exit_code
+            == 0
+        )
+        assert india.run("pull").exit_code == 0
+        assert len(received_values(india)) == 1505
+        # The receipts confirm the new envelopes; the replaced ones stay as they are.
+        assert india.run("sync").exit_code == 0 and fr.run("sync").exit_code == 0
+        statuses = Counter(d["status"] for d in fr.run("sent", "--json").json())
+        assert statuses == Counter({"received": len(new_ids) + 1, "resealed": 2})
+    finally:
+        server.stop()
+
+
+def test_an_envelope_that_cannot_fit_even_sealed_again_is_named_as_such(
+    tmp_path: Path, partnered: tuple[Agency, Agency]
+) -> None:
+    """A server taking less than one indicator's envelope: the sync says what is too large
+    for whom, not "unreachable"; the envelope waits in the outbox as it was (sealing it again
+    at every sync would only fill the sent log)."""
+    fr, india = partnered
+    server, passwords = start_exchange(tmp_path, fr, india, max_content_length=2048)
+    try:
+        wired = Exchange(fr, india, server, passwords)
+        wired.wire(fr, india)
+        queued = fr.run("push", str(write_iocs(tmp_path / "a.csv", 1)), "--to", "cert-in", "--queue")
+        assert queued.exit_code == 0, queued.stderr
+        (envelope,) = fr.run("sent", "--json").json()
+        for _ in range(2):
+            synced = fr.run("sync")
+            assert synced.exit_code != 0
+            assert "more than cert-in's server accepts (2,048): sealing it again failed" in synced.stderr
+            assert "unreachable" not in synced.stderr and "Traceback" not in synced.stderr
+        (still,) = fr.run("sent", "--json").json()
+        assert (still["envelope_id"], still["status"]) == (envelope["envelope_id"], "failed")
     finally:
         server.stop()

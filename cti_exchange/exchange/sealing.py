@@ -1,0 +1,102 @@
+"""Cutting objects into envelopes that each fit a partner server's request limit, and sealing
+them for that partner: for a push (exchange/push.py) and to seal queued envelopes again
+(exchange/reseal.py)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from cti_exchange.envelope.header import ChannelPosition
+from cti_exchange.envelope.jose_framing import b64url_encode, deflate
+from cti_exchange.envelope.seal import SealedEnvelope, seal_bundle
+from cti_exchange.errors import InputError
+from cti_exchange.exchange.parties import recipient_key
+from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.profile.model import PartnerConfig
+from cti_exchange.stix.bundle import build_bundle, serialise_bundle
+from cti_exchange.stix.tlp import Tlp, tlp_of
+
+# Room for the TAXII envelope around the artifact and for JSON escaping differences.
+_REQUEST_OVERHEAD = 1024
+
+
+def content_objects(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What a partner learns from: everything but markings and identities we add anyway."""
+    return [o for o in objects if o.get("type") not in ("marking-definition", "identity")]
+
+
+def strictest_tlp(objects: list[dict[str, Any]]) -> str | None:
+    levels = [level for o in objects if (level := tlp_of(o)) is not None]
+    return Tlp.strictest(levels).value if levels else None
+
+
+class PartnerSealing:
+    """Cutting objects into envelopes for one partner that each fit its server's request
+    limit. Where each envelope sits on the channel is the caller's (`positions`, asked again
+    for every envelope): the store's next position for a push, a rewound one to seal queued
+    envelopes again (exchange/reseal.py)."""
+
+    def __init__(self, home: ProfileHome, partner: PartnerConfig, sender: Any, now: datetime) -> None:
+        self.identity = home.load_profile().identity
+        self.recipient = recipient_key(home, partner)
+        self.partner = partner
+        self.sender = sender
+        self.now = now
+
+    def pieces(
+        self,
+        objects: list[dict[str, Any]],
+        max_request_bytes: int,
+        positions: Callable[[], dict[str, ChannelPosition]],
+    ) -> Iterator[tuple[SealedEnvelope, list[dict[str, Any]]]]:
+        """(envelope, the objects it carries), one at a time: the next one is sealed only once
+        the caller has taken this one (and moved the channel)."""
+        budget = max(max_request_bytes - _REQUEST_OVERHEAD, 4096)
+        content = content_objects(objects)
+        # Cut into pieces up front from an estimate, rather than sealing everything once to
+        # learn its size: sealing 100,000 indicators costs most of a second.
+        count = math.ceil(estimated_artifact_bytes(content) / (budget * 0.85))
+        step = math.ceil(len(content) / max(count, 1))
+        queue = [content[i : i + step] for i in range(0, len(content), step)]
+        while queue:
+            part = queue.pop(0)
+            bundle = build_bundle(part, self.identity, validate=False)
+            sealed = seal_bundle(
+                serialise_bundle(bundle),
+                bundle_id=bundle["id"],
+                object_count=len(bundle["objects"]),
+                sender=self.sender,
+                recipients=[self.recipient],
+                channels=positions(),
+                now=self.now,
+            )
+            if len(orjson.dumps(sealed.artifact)) > budget:
+                # The estimate was short: halve and try again (nothing was recorded).
+                if len(part) == 1:
+                    raise InputError(
+                        f"object {part[0].get('id')} alone is larger than "
+                        f"{self.partner.name}'s server accepts ({max_request_bytes:,} bytes)"
+                    )
+                half = len(part) // 2
+                queue[:0] = [part[:half], part[half:]]
+                continue
+            yield sealed, part
+
+
+_SAMPLE_OBJECTS = 2000
+
+
+def estimated_artifact_bytes(objects: list[dict[str, Any]]) -> int:
+    """The size of the artifact sealing `objects` would make, from a sample: the JWS payload is
+    base64url of the bundle, DEFLATE-compressed, encrypted, then base64 twice (JWE, payload_bin).
+    """
+    stride = max(1, len(objects) // _SAMPLE_OBJECTS)
+    sample = objects[::stride]
+    text = orjson.dumps(sample)
+    compressed = len(deflate(b64url_encode(text)))
+    return int(compressed * 1.34 * 1.34 * len(objects) / max(len(sample), 1)) + 4096
