@@ -18,7 +18,7 @@ import pytest
 
 from cti_exchange.server.provisioning import collection_id_for
 from tests.conftest import PASSPHRASE, Agency
-from tests.exchange.conftest import Exchange, write_iocs
+from tests.exchange.conftest import Exchange, start_exchange, write_iocs
 
 POINTS = ("commit-before", "commit-after", "http-before", "http-after")
 pytestmark = pytest.mark.slow
@@ -111,3 +111,42 @@ def test_kill_anywhere_then_rerun_loses_and_doubles_nothing(exchange: Exchange, 
         f"SELECT COUNT(*), COUNT(DISTINCT object_id) FROM objects WHERE collection_id = '{collection}'",
     )
     assert stored[0][0] == stored[0][1]
+
+
+def test_kill_anywhere_while_sealing_queued_envelopes_again(
+    tmp_path: Path, partnered: tuple[Agency, Agency]
+) -> None:
+    """Queued envelopes too large for the server are sealed again by `sync`
+    (exchange/reseal.py): killed at any store commit or request and run again, the partner
+    still gets every indicator once, on an unbroken channel."""
+    fr, india = partnered
+    server, passwords = start_exchange(tmp_path, fr, india, max_content_length=48 * 1024)
+    try:
+        wired = Exchange(fr, india, server, passwords)
+        wired.wire(fr, india)
+        wired.wire(india, fr)
+        expected: set[str] = set()
+        kills = 0
+        for point in POINTS:
+            for n in (1, 2, 3, 5, 8, 13):  # a sync here makes about 7 commits and 4 requests
+                # Each round queues a large and a small push (sealed for 1 MiB: never read).
+                for count in (600, 2):
+                    iocs = write_iocs(tmp_path / f"q-{len(expected)}.csv", count, start=len(expected))
+                    expected |= {line.split(",")[0] for line in iocs.read_text().splitlines()[1:]}
+                    assert run(fr, "push", str(iocs), "--to", "cert-in", "--queue") == 0
+                if run(fr, "sync", failpoint=f"{point}:{n}") == 0:
+                    break
+                kills += 1
+                assert run(fr, "sync") == 0
+            assert run(india, "pull") == 0
+        assert kills >= 8
+        store = india.home / "store.sqlite"
+        values = [v for (v,) in _rows(store, "SELECT value FROM objects WHERE type = 'indicator'")]
+        assert len(values) == len(set(values)) and set(values) == expected
+        assert _rows(store, "SELECT reason FROM quarantine") == []
+        statuses = dict(
+            _rows(fr.home / "store.sqlite", "SELECT status, COUNT(*) FROM deliveries GROUP BY status")
+        )
+        assert set(statuses) == {"posted", "resealed"}, statuses
+    finally:
+        server.stop()
