@@ -144,9 +144,7 @@ def test_kill_anywhere_while_sealing_queued_envelopes_again(
         values = [v for (v,) in _rows(store, "SELECT value FROM objects WHERE type = 'indicator'")]
         assert len(values) == len(set(values)) and set(values) == expected
         assert _rows(store, "SELECT reason FROM quarantine") == []
-        statuses = dict(
-            _rows(fr.home / "store.sqlite", "SELECT status, COUNT(*) FROM deliveries GROUP BY status")
-        )
-        assert set(statuses) == {"posted", "resealed"}, statuses
+        statuses = _rows(fr.home / "store.sqlite", "SELECT DISTINCT status FROM deliveries ORDER BY status")
+        assert statuses == [("posted",), ("resealed",)]
     finally:
         server.stop()
