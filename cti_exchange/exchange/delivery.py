@@ -17,6 +17,7 @@ from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.envelope.readdress import has_usable_entry, readdressing
 from cti_exchange.errors import AuthError, ConfigError, CtiExchangeError, KeyStoreError, NetworkError
 from cti_exchange.exchange.parties import all_keyrings
+from cti_exchange.exchange.reseal import reseal_for_limit
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.model import Keyring, KeyUse
 from cti_exchange.profile.model import PartnerConfig
@@ -223,13 +224,19 @@ def _post_pending(
                 )
                 queued = pending[pending.index(batch[0]) :]
                 try:
-                    fresh = None if resealed else _resealed(home, store, partner, queued, limit, too_large)
+                    done = (
+                        None
+                        if resealed
+                        else reseal_for_limit(home, store, partner, queued, limit, reason=too_large)
+                    )
                 except CtiExchangeError as exc:
                     why = f"sealing it again failed ({exc.message})"
                 else:
-                    if fresh:
-                        log.info("%s: sealed again as %s", too_large, ", ".join(sorted(fresh)))
-                        pending = [d for d in store.outbound.pending(partner.name) if d.envelope_id in fresh]
+                    if done is not None:
+                        log.info("%s: sealed again as %s", too_large, ", ".join(done.sealed))
+                        pending = [
+                            d for d in store.outbound.pending(partner.name) if d.envelope_id in done.sealed
+                        ]
                         resealed = restart = True
                         break
                     why = (
@@ -257,21 +264,6 @@ def _post_pending(
                 return
             _record_status(store, partner, batch, status, outcome)
             progress.advance(len(batch))
-
-
-def _resealed(
-    home: ProfileHome,
-    store: Store,
-    partner: PartnerConfig,
-    queued: list[PendingDelivery],
-    limit: int,
-    reason: str,
-) -> set[str] | None:
-    """The ids of the envelopes that now replace `queued`, or None if they cannot be."""
-    from cti_exchange.exchange.reseal import reseal_for_limit  # loads sealing only when needed
-
-    resealed = reseal_for_limit(home, store, partner, queued, limit, reason=reason)
-    return set(resealed.sealed) if resealed else None
 
 
 def _record_status(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,10 +76,12 @@ def start_exchange(
     return server, passwords
 
 
-@pytest.fixture
-def exchange(tmp_path: Path, partnered: tuple[Agency, Agency]) -> Iterator[Exchange]:
-    fr, india = partnered
-    server, passwords = start_exchange(tmp_path, fr, india)
+@contextmanager
+def running_exchange(
+    tmp_path: Path, fr: Agency, india: Agency, *, max_content_length: int | None = None
+) -> Iterator[Exchange]:
+    """The server running, both agencies wired to it both ways; stopped on the way out."""
+    server, passwords = start_exchange(tmp_path, fr, india, max_content_length=max_content_length)
     try:
         wired = Exchange(fr, india, server, passwords)
         wired.wire(fr, india)
@@ -86,6 +89,13 @@ def exchange(tmp_path: Path, partnered: tuple[Agency, Agency]) -> Iterator[Excha
         yield wired
     finally:
         server.stop()
+
+
+@pytest.fixture
+def exchange(tmp_path: Path, partnered: tuple[Agency, Agency]) -> Iterator[Exchange]:
+    fr, india = partnered
+    with running_exchange(tmp_path, fr, india) as wired:
+        yield wired
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 
 from cti_exchange.server.provisioning import collection_id_for
 from tests.conftest import PASSPHRASE, Agency
-from tests.exchange.conftest import Exchange, start_exchange, write_iocs
+from tests.exchange.conftest import Exchange, running_exchange, write_iocs
 
 POINTS = ("commit-before", "commit-after", "http-before", "http-after")
 pytestmark = pytest.mark.slow
@@ -120,11 +120,7 @@ def test_kill_anywhere_while_sealing_queued_envelopes_again(
     (exchange/reseal.py): killed at any store commit or request and run again, the partner
     still gets every indicator once, on an unbroken channel."""
     fr, india = partnered
-    server, passwords = start_exchange(tmp_path, fr, india, max_content_length=48 * 1024)
-    try:
-        wired = Exchange(fr, india, server, passwords)
-        wired.wire(fr, india)
-        wired.wire(india, fr)
+    with running_exchange(tmp_path, fr, india, max_content_length=48 * 1024):
         expected: set[str] = set()
         kills = 0
         for point in POINTS:
@@ -146,5 +142,3 @@ def test_kill_anywhere_while_sealing_queued_envelopes_again(
         assert _rows(store, "SELECT reason FROM quarantine") == []
         statuses = _rows(fr.home / "store.sqlite", "SELECT DISTINCT status FROM deliveries ORDER BY status")
         assert statuses == [("posted",), ("resealed",)]
-    finally:
-        server.stop()

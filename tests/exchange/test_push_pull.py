@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cti_exchange.server.runner import ServerProcess
 from tests.conftest import Agency
-from tests.exchange.conftest import Exchange, received_values, start_exchange, write_iocs
+from tests.exchange.conftest import Exchange, received_values, running_exchange, write_iocs
 
 
 def test_push_then_pull_delivers_every_indicator_once(exchange: Exchange, tmp_path: Path) -> None:
@@ -80,10 +80,7 @@ def test_max_tlp_of_partner(exchange: Exchange, tmp_path: Path) -> None:
 
 def test_envelopes_split_under_max_content_length(tmp_path: Path, partnered: tuple[Agency, Agency]) -> None:
     fr, india = partnered
-    server, passwords = start_exchange(tmp_path, fr, india, max_content_length=48 * 1024)
-    try:
-        wired = Exchange(fr, india, server, passwords)
-        wired.wire(fr, india)
+    with running_exchange(tmp_path, fr, india, max_content_length=48 * 1024) as wired:
         wired.wire(india, fr, page_size="3")
         iocs = write_iocs(tmp_path / "many.csv", 3000)
         pushed = fr.run("push", str(iocs), "--to", "cert-in", "--json")
@@ -95,8 +92,6 @@ def test_envelopes_split_under_max_content_length(tmp_path: Path, partnered: tup
         assert pulled.json()["partners"][0]["accepted_envelopes"] == envelopes  # in sequence
         values = received_values(india)
         assert len(values) == len(set(values)) == 3000
-    finally:
-        server.stop()
 
 
 def test_queued_envelopes_share_one_date_added_and_small_pages(exchange: Exchange, tmp_path: Path) -> None:
@@ -281,11 +276,7 @@ def test_queued_envelopes_are_cut_to_the_servers_limit_as_last_read(
     """Sealed while the server is out of reach, an envelope too large for it could never be
     posted, and every later one on the channel would wait behind it."""
     fr, india = partnered
-    server, passwords = start_exchange(tmp_path, fr, india, max_content_length=48 * 1024)
-    try:
-        wired = Exchange(fr, india, server, passwords)
-        wired.wire(fr, india)
-        wired.wire(india, fr)
+    with running_exchange(tmp_path, fr, india, max_content_length=48 * 1024):
         assert fr.run("push", str(write_iocs(tmp_path / "a.csv", 2)), "--to", "cert-in").exit_code == 0
         # The server is read once; a queued push is then cut to its 48 KiB.
         queued = fr.run(
@@ -296,8 +287,6 @@ def test_queued_envelopes_are_cut_to_the_servers_limit_as_last_read(
         assert synced.exit_code == 0, synced.stderr
         assert india.run("pull").exit_code == 0
         assert len(received_values(india)) == 1502
-    finally:
-        server.stop()
 
 
 def test_queued_envelopes_too_large_for_the_server_are_sealed_again(
@@ -308,11 +297,7 @@ def test_queued_envelopes_too_large_for_the_server_are_sealed_again(
     is sealed again in envelopes that fit, with the queued envelope after it (its position
     moves), and the partner receives everything on an unbroken channel."""
     fr, india = partnered
-    server, passwords = start_exchange(tmp_path, fr, india, max_content_length=48 * 1024)
-    try:
-        wired = Exchange(fr, india, server, passwords)
-        wired.wire(fr, india)
-        wired.wire(india, fr)
+    with running_exchange(tmp_path, fr, india, max_content_length=48 * 1024):
         for name, count, start in (("a.csv", 1500, 0), ("b.csv", 3, 1500)):
             queued = fr.run(
                 "push", str(write_iocs(tmp_path / name, count, start=start)), "--to", "cert-in", "--queue"
@@ -353,8 +338,6 @@ def test_queued_envelopes_too_large_for_the_server_are_sealed_again(
         assert india.run("sync").exit_code == 0 and fr.run("sync").exit_code == 0
         statuses = Counter(d["status"] for d in fr.run("sent", "--json").json())
         assert statuses == Counter({"received": len(new_ids) + 1, "resealed": 2})
-    finally:
-        server.stop()
 
 
 def test_an_envelope_that_cannot_fit_even_sealed_again_is_named_as_such(
@@ -364,10 +347,7 @@ def test_an_envelope_that_cannot_fit_even_sealed_again_is_named_as_such(
     for whom, not "unreachable"; the envelope waits in the outbox as it was (sealing it again
     at every sync would only fill the sent log)."""
     fr, india = partnered
-    server, passwords = start_exchange(tmp_path, fr, india, max_content_length=2048)
-    try:
-        wired = Exchange(fr, india, server, passwords)
-        wired.wire(fr, india)
+    with running_exchange(tmp_path, fr, india, max_content_length=2048):
         queued = fr.run("push", str(write_iocs(tmp_path / "a.csv", 1)), "--to", "cert-in", "--queue")
         assert queued.exit_code == 0, queued.stderr
         (envelope,) = fr.run("sent", "--json").json()
@@ -378,5 +358,3 @@ def test_an_envelope_that_cannot_fit_even_sealed_again_is_named_as_such(
             assert "unreachable" not in synced.stderr and "Traceback" not in synced.stderr
         (still,) = fr.run("sent", "--json").json()
         assert (still["envelope_id"], still["status"]) == (envelope["envelope_id"], "failed")
-    finally:
-        server.stop()
