@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cti_exchange.clock import stix_timestamp, utc_now
@@ -33,6 +33,7 @@ from cti_exchange.store.store import open_store
 from cti_exchange.triage import resolve_reference
 
 MAX_COUNT = 999_999_999  # STIX 2.1 section 5.2.1
+_CLOCK_SKEW = timedelta(minutes=5)  # how far a sighting time may run ahead of our clock
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,14 @@ def build_sighting(
 
 def _window(request: SightingRequest, now: datetime) -> tuple[str, str]:
     # Neither given: seen now. Only the first given: seen since then, until now.
+    for option, moment in (("--first-seen", request.first_seen), ("--last-seen", request.last_seen)):
+        if moment is not None and moment > now + _CLOCK_SKEW:
+            # A typo in the year, or a time zone taken for UTC: the partner would be told of
+            # something seen in the future.
+            raise UsageError(
+                f"{option}: {stix_timestamp(moment)} is in the future (now {stix_timestamp(now)})",
+                hint="give the time in UTC (Z) or with its offset, e.g. 2026-11-23T08:15:00+01:00",
+            )
     last = request.last_seen or max(now, request.first_seen or now)
     first = request.first_seen or last
     if first > last:

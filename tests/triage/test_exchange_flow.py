@@ -98,6 +98,12 @@ def test_sighting_never_less_strict_than_the_indicator(exchange: Exchange, tmp_p
     assert refused.exit_code == 2 and "less strict" in refused.stderr
     unknown = exchange.india.run("sight", "nothing-like-this.example")
     assert unknown.exit_code == 2 and "no object" in unknown.stderr
+    ahead = exchange.india.run("sight", value, "--last-seen", "2099-01-01T00:00:00Z")
+    assert ahead.exit_code == 2 and "--last-seen: 2099-01-01T00:00:00.000Z is in the future" in ahead.stderr
+    swapped = exchange.india.run(
+        "sight", value, "--first-seen", "2026-11-22T00:00:00Z", "--last-seen", "2026-11-21T00:00:00Z"
+    )
+    assert swapped.exit_code == 2 and "--first-seen is after --last-seen" in swapped.stderr
 
     # A TLP:RED indicator gets a TLP:RED sighting, which our partner entry must allow.
     red = tmp_path / "red.csv"
