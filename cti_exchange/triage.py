@@ -21,6 +21,7 @@ from cti_exchange.stix.tlp import Tlp
 from cti_exchange.store.object_queries import Source, current_object, find_objects, sources_of, value_sources
 from cti_exchange.store.store import Store
 from cti_exchange.store.triage_queries import (
+    IOC_TYPES,
     SORTS,
     STATUSES,
     PageRequest,
@@ -68,9 +69,13 @@ def build_filter(
     """A TriageFilter from what a user typed; UsageError names the option that is wrong."""
     moment = now or utc_now()
     kinds = tuple(dict.fromkeys(t.strip().lower() for t in types))
-    bad = [t for t in kinds if not _TYPE_NAME.match(t)]
+    bad = [t for t in kinds if not _TYPE_NAME.match(t) or not _known_type(t)]
     if bad:
-        raise UsageError(f"--type: {bad[0]!r} is not an object or indicator type")
+        # `--type domain` used to list nothing, as if nothing had come in.
+        raise UsageError(
+            f"--type: {bad[0]!r} is not an object or indicator type",
+            hint=f"indicator types: {', '.join(IOC_TYPES)}; or a STIX 2.1 type (indicator, malware, ...)",
+        )
     unknown = [s for s in statuses if s not in STATUSES]
     if unknown:
         raise UsageError(f"--status: {unknown[0]!r} is not one of {', '.join(STATUSES)}")
@@ -89,6 +94,15 @@ def build_filter(
         include_revoked=include_revoked,
         now=stix_timestamp(moment),
     )
+
+
+def _known_type(name: str) -> bool:
+    """An IOC type, a STIX 2.1 object type, or a custom one (`x-...`)."""
+    if name in IOC_TYPES or name.startswith("x-"):
+        return True
+    from cti_exchange.stix.validate import META_TYPES, SCO_TYPES, SDO_TYPES, SRO_TYPES  # only then
+
+    return name in SDO_TYPES | SRO_TYPES | SCO_TYPES | META_TYPES
 
 
 def _tlp(text: str, option: str) -> Tlp:

@@ -104,9 +104,12 @@ def test_bad_filter_values_name_the_option() -> None:
         ({"since": "yesterday-ish"}, "--since"),
         ({"min_confidence": 101}, "--min-confidence"),
         ({"types": ["Not A Type"]}, "--type"),
+        ({"types": ["domain"]}, "--type: 'domain' is not"),  # used to list nothing
     ):
         with pytest.raises(UsageError, match=option):
             build_filter(**kwargs)
+    for known in ("domain-name", "SHA256", "malware", "sighting", "x-acme-asset", "marking-definition"):
+        assert build_filter(types=[known]).types == (known.lower(),)
 
 
 def test_same_value_from_two_partners_is_one_line_with_both_sources(store_file: Path) -> None:
