@@ -28,7 +28,8 @@ from cti_exchange.cli.filter_options import (
 from cti_exchange.cli.output import Output
 from cti_exchange.cli.render_triage import render_detail, render_lines, short_time
 from cti_exchange.errors import UsageError
-from cti_exchange.store.store import open_store
+from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.store.store import Store, open_store
 from cti_exchange.triage import (
     TriageLine,
     iter_queue,
@@ -151,6 +152,7 @@ def list_(
             after=after,
             count=count,
         )
+        strangers = [] if page.lines else _partners_never_seen(home, store, filters.partners)
     if json_mode:
         out.data(
             {
@@ -160,7 +162,10 @@ def list_(
             }
         )
         return
-    if not page.lines:
+    if strangers:
+        known = ", ".join(home.load_profile().partners) or "none yet"
+        out.note(f"nothing matches: no partner named {strangers[0]!r} (partners: {known})")
+    elif not page.lines:
         out.note("nothing matches; `cti-exchange pull` fetches what partners sent")
     else:
         render_lines(out, page.lines)
@@ -168,6 +173,19 @@ def list_(
         out.note(f"{page.total:,} matching")
     if page.next_page:
         out.note(f"more: add --after {page.next_page}")
+
+
+def _partners_never_seen(home: ProfileHome, store: Store, names: tuple[str, ...]) -> list[str]:
+    """`--partner` names neither configured nor in the store (a typo): said when nothing
+    matches, so an empty list is not taken for "nothing came in"."""
+    configured = home.load_profile().partners
+    return [
+        name
+        for name in names
+        if name not in configured
+        and store.db.conn.execute("SELECT 1 FROM objects WHERE partner = ? LIMIT 1", (name,)).fetchone()
+        is None
+    ]
 
 
 @triage_app.command("show", epilog="Example: cti-exchange triage show indicator--53fe3b22")

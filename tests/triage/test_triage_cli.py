@@ -285,3 +285,13 @@ def test_references_by_value_prefix_and_idn(cert_in: Agency) -> None:
     full_id = idn.json()["id"]
     assert cert_in.run("triage", "show", full_id[:18], "--json").json()["id"] == full_id
     assert cert_in.run("triage", "accept", full_id).exit_code == 0
+
+
+def test_an_unknown_partner_is_named_when_nothing_matches(analyst_store: Agency) -> None:
+    """`--partner cert-fn` (a typo) used to say only "nothing matches", as if nothing had come
+    in; a partner whose objects are in the store (configured or not) is not a typo."""
+    typo = analyst_store.run("triage", "list", "--partner", "cert-fn")
+    assert typo.exit_code == 0 and "no partner named 'cert-fn'" in typo.stderr
+    known = analyst_store.run("triage", "list", "--partner", "cert-uk", "--type", "url")
+    assert known.exit_code == 0 and "no partner named" not in known.stderr
+    assert "nothing matches" in known.stderr
