@@ -122,6 +122,7 @@ def render_push(out: Output, result: PushResult) -> None:
                 "envelopes": plan.envelopes,
                 "delivered": next((d.delivered for d in result.deliveries if d.partner == plan.partner), []),
                 "failed": next((d.failed for d in result.deliveries if d.partner == plan.partner), {}),
+                "withheld": next((d.withheld for d in result.deliveries if d.partner == plan.partner), 0),
             }
             for plan in result.plans
         ],
@@ -135,6 +136,12 @@ def render_push(out: Output, result: PushResult) -> None:
         out.warn(f"rejected {rejection}")
     for refusal in result.refusals:
         out.warn(f"not sent: {refusal.describe()}")
+    for delivery in result.deliveries:
+        if delivery.withheld:
+            out.warn(
+                f"{delivery.withheld} queued object(s) withheld from {delivery.partner}: its entry no "
+                "longer allows their TLP (see the audit trail, `reseal`)"
+            )
     if result.already_shared_at:
         out.line(
             f"Already shared by the same push on {result.already_shared_at}; nothing sent "

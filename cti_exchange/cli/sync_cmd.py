@@ -76,6 +76,7 @@ def _sync_json(result: SyncResult) -> dict[str, object]:
         "receipts_sent": result.receipts_sent,
         "posted": {d.partner: d.delivered for d in result.deliveries},
         "failed": {d.partner: d.failed for d in result.deliveries if d.failed},
+        "withheld": {d.partner: d.withheld for d in result.deliveries if d.withheld},
     }
 
 

@@ -17,11 +17,13 @@ from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.envelope.readdress import has_usable_entry, readdressing
 from cti_exchange.errors import AuthError, ConfigError, CtiExchangeError, KeyStoreError, NetworkError
 from cti_exchange.exchange.parties import all_keyrings
-from cti_exchange.exchange.reseal import reseal_for_limit
+from cti_exchange.exchange.reseal import reseal_queued
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.model import Keyring, KeyUse
+from cti_exchange.policy.sharing import delivery_refusal
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.progress import NoProgress, ProgressReporter
+from cti_exchange.stix.tlp import Tlp
 from cti_exchange.store.outbound import PendingDelivery
 from cti_exchange.store.store import Store
 from cti_exchange.taxii.client import AddStatus, TaxiiClient
@@ -40,6 +42,7 @@ class DeliveryOutcome:
     failed: dict[str, str] = field(default_factory=dict)  # envelope id -> error
     error: str | None = None  # why the partner could not be reached at all
     auth_failed: bool = False
+    withheld: int = 0  # queued objects its entry no longer lets it receive (exchange/reseal.py)
 
 
 def taxii_client_for(home: ProfileHome, partner: PartnerConfig) -> TaxiiClient:
@@ -208,9 +211,11 @@ def _post_pending(
     outcome: DeliveryOutcome,
     progress: ProgressReporter,
 ) -> None:
-    """Posts in channel order, in requests under `limit`. An envelope sealed for a larger
-    limit than the server now takes is sealed again smaller, with those after it (once a
-    run); then posting starts again from it."""
+    """Posts in channel order, in requests under `limit`. An envelope holding what the
+    partner's entry no longer lets it receive, or sealed for a larger limit than the server now
+    takes, is sealed again (exchange/reseal.py), with those after it; then posting starts again
+    from it."""
+    pending = _within_policy(home, store, partner, pending, limit, outcome)
     resealed = False
     restart = True
     while restart:
@@ -227,7 +232,7 @@ def _post_pending(
                     done = (
                         None
                         if resealed
-                        else reseal_for_limit(home, store, partner, queued, limit, reason=too_large)
+                        else reseal_queued(home, store, partner, queued, limit, reason=too_large)
                     )
                 except CtiExchangeError as exc:
                     why = f"sealing it again failed ({exc.message})"
@@ -264,6 +269,45 @@ def _post_pending(
                 return
             _record_status(store, partner, batch, status, outcome)
             progress.advance(len(batch))
+
+
+def _within_policy(
+    home: ProfileHome,
+    store: Store,
+    partner: PartnerConfig,
+    pending: list[PendingDelivery],
+    limit: int,
+    outcome: DeliveryOutcome,
+) -> list[PendingDelivery]:
+    """The envelopes to post once what the partner may no longer receive is taken out; those
+    before the first such envelope, only, if that cannot be done."""
+    first = next((d for d in pending if delivery_refusal(Tlp(d.tlp) if d.tlp else None, partner)), None)
+    if first is None:
+        return pending
+    index = pending.index(first)
+    assert first.tlp is not None
+    reason = (
+        f"envelope {first.envelope_id} holds {Tlp(first.tlp).label}, which {partner.name}'s entry no "
+        "longer allows (max_tlp or allow_red changed after it was queued)"
+    )
+    try:
+        done = reseal_queued(home, store, partner, pending[index:], limit, reason=reason)
+    except CtiExchangeError as exc:
+        why = f"sealing it again without that failed ({exc.message})"
+    else:
+        if done is not None:
+            log.warning("%s: %d object(s) withheld, the rest sealed again", reason, done.withheld)
+            outcome.withheld += done.withheld
+            fresh = [d for d in store.outbound.pending(partner.name) if d.envelope_id in done.sealed]
+            return pending[:index] + fresh
+        why = "it is for other partners too, so it cannot be sealed again alone"
+    # Never posted as it is: the envelopes before it go, it and those after it wait.
+    error = f"{reason}: {why}; it and the envelopes after it wait in the outbox"
+    for delivery in pending[index:]:
+        store.outbound.mark_failed(delivery.envelope_id, partner.name, error)
+        outcome.failed[delivery.envelope_id] = error
+    outcome.error = error
+    return pending[:index]
 
 
 def _record_status(

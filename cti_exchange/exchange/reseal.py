@@ -1,17 +1,20 @@
-"""Sealing queued envelopes again, smaller, when a partner's server takes less than they were
-sealed for.
+"""Sealing queued envelopes again when they cannot go as they are: larger than the partner's
+server now takes, or holding what the partner's entry no longer lets it receive.
 
 `push --queue`, `sight --queue` and receipts are sealed to the server's limit as last read. If
 the partner lowers that limit before they are posted, the first one too large could never be
 posted (413), and every later envelope on the channel waits behind it: posting them first
-would show the partner a gap. So the outbox seals that envelope's content again in envelopes
-that fit, and the later queued ones after them, since their channel positions move:
+would show the partner a gap. Likewise, TLP is enforced when an envelope leaves: if the
+partner's `max_tlp` was lowered or `allow_red` withdrawn after an envelope was queued, what it
+holds above that must not go. So the outbox seals that envelope's content again (what may go,
+in envelopes that fit), and the later queued ones after it, since their channel positions move:
 
 - the content is read back from our own copy (every envelope is also encrypted to us), after
   checking it is signed by our key (envelope/own_copy.py);
-- the same objects, byte for byte the same STIX, go into new envelopes with new ids, signed
-  now, from the first one's channel position and previous digest: the partner sees an unbroken
-  channel, because none of the old envelopes was ever posted to it;
+- the same objects, byte for byte the same STIX (less those the sharing policy now refuses,
+  which are withheld), go into new envelopes with new ids, signed now, from the first one's
+  channel position and previous digest: the partner sees an unbroken channel, because none of
+  the old envelopes was ever posted to it;
 - in one transaction the old envelopes leave the outbox as `resealed` (the sent log names
   what replaced them, the audit trail has a `reseal` record), and the new ones take their
   place. An interruption before the commit changes nothing.
@@ -34,8 +37,9 @@ from cti_exchange.envelope.own_copy import OwnCopy, read_own_copy
 from cti_exchange.envelope.seal import SealedEnvelope
 from cti_exchange.errors import InputError
 from cti_exchange.exchange.parties import sender_keys
-from cti_exchange.exchange.sealing import PartnerSealing, strictest_tlp
+from cti_exchange.exchange.sealing import PartnerSealing, content_objects, strictest_tlp
 from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.policy.sharing import decide_sharing
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.store.outbound import PendingDelivery
 from cti_exchange.store.store import Store
@@ -48,9 +52,10 @@ _REQUEST_OVERHEAD = 128
 class Resealed:
     replaced: list[str]  # the old envelope ids, in channel order
     sealed: list[str]  # the new ones, in channel order
+    withheld: int = 0  # objects left out: the partner's entry refuses them now
 
 
-def reseal_for_limit(
+def reseal_queued(
     home: ProfileHome,
     store: Store,
     partner: PartnerConfig,
@@ -60,9 +65,11 @@ def reseal_for_limit(
     reason: str,
     now: datetime | None = None,
 ) -> Resealed | None:
-    """Seals `queued` (the partner's unposted envelopes from the first too large on, in
-    channel order) again for a server that takes `limit` bytes a request. None when one of
-    them is also for another partner: its position is on their channels too."""
+    """Seals `queued` (the partner's unposted envelopes from the first one that cannot go as
+    it is, in channel order) again for a server that takes `limit` bytes a request, with only
+    what the partner's entry lets it receive now (policy/sharing.py; the rest is withheld).
+    None when one of them is also for another partner: its position is on their channels
+    too."""
     profile = home.load_profile()
     private = home.private_keys()
     ring = home.keyring()
@@ -82,9 +89,18 @@ def reseal_for_limit(
     start = copies[0].header.channels[agency]
     position = [start]  # where the next new envelope goes
     replaced: list[tuple[str, list[tuple[SealedEnvelope, str | None, list[dict[str, Any]]]]]] = []
+    withheld: dict[str, list[str]] = {}
     for delivery, copy in zip(queued, copies, strict=True):
-        pieces = []
-        for sealed, part in sealing.pieces(copy.objects, limit, lambda: {agency: position[0]}):
+        # `--allow-red` was given when it was sealed: the partner entry decides now.
+        decision = decide_sharing(content_objects(copy.objects), [partner], allow_red=True)
+        allowed = decision.allowed[partner.name]
+        if decision.refusals:
+            withheld[delivery.envelope_id] = [r.object_id for r in decision.refusals]
+        pieces: list[tuple[SealedEnvelope, str | None, list[dict[str, Any]]]] = []
+        if not allowed:
+            replaced.append((delivery.envelope_id, pieces))
+            continue
+        for sealed, part in sealing.pieces(allowed, limit, lambda: {agency: position[0]}):
             if len(orjson.dumps(sealed.artifact)) + _REQUEST_OVERHEAD > limit:
                 # Sealing pieces never cuts below a few KiB: sealing again would not help, and
                 # doing it at every sync would only fill the sent log.
@@ -103,10 +119,12 @@ def reseal_for_limit(
         last=_channel_after(copies[-1], agency),
         reason=reason,
         at=stix_timestamp(utc_now()),
+        withheld=withheld,
     )
     return Resealed(
         replaced=[old for old, _ in replaced],
         sealed=[sealed.header.envelope_id for _, pieces in replaced for sealed, _, _ in pieces],
+        withheld=sum(len(ids) for ids in withheld.values()),
     )
 
 

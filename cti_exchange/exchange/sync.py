@@ -39,6 +39,11 @@ class SyncResult:
             f"posted {posted} envelope(s), {failed} left in the outbox; "
             f"{sum(self.receipts_sent.values())} receipt(s) sent"
         )
+        withheld = {d.partner: d.withheld for d in self.deliveries if d.withheld}
+        if withheld:
+            text += "; withheld by the sharing policy: " + ", ".join(
+                f"{n} object(s) for {partner}" for partner, n in sorted(withheld.items())
+            )
         if errors:
             text += f"; unreachable: {', '.join(sorted(set(errors)))}"
         return text

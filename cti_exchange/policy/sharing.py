@@ -73,6 +73,16 @@ def refusal_rule(level: Tlp, partner: PartnerConfig, *, partners_named: int, all
     return None
 
 
+def delivery_refusal(level: Tlp | None, partner: PartnerConfig) -> str | None:
+    """For an envelope sealed earlier and still queued: the rule the partner entry now breaks
+    for its strictest TLP, if any. TLP is enforced when an envelope leaves, not only when it is
+    sealed: lowering a partner's `max_tlp` or withdrawing `allow_red` holds back what was queued
+    for it (`--allow-red` was given when a TLP:RED envelope was sealed)."""
+    if level is None:
+        return None
+    return refusal_rule(level, partner, partners_named=1, allow_red=True)
+
+
 def decide_sharing(
     objects: list[dict[str, Any]], partners: list[PartnerConfig], *, allow_red: bool
 ) -> SharingDecision:

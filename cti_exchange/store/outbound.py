@@ -36,6 +36,7 @@ class PendingDelivery:
     status: str
     attempts: int
     artifact: dict[str, Any]
+    tlp: str | None = None  # the strictest TLP of what it carries, as recorded when sealed
 
 
 @dataclass(frozen=True)
@@ -179,12 +180,15 @@ class Outbound:
         last: ChannelState,
         reason: str,
         at: str,
+        withheld: dict[str, list[str]] | None = None,
     ) -> None:
         """Queued envelopes to `recipient` sealed again (exchange/reseal.py), in one transaction:
         each old envelope (id, [(new envelope, tlp, its objects)]) leaves the outbox as RESEALED,
         the channel goes back to just before the first of them (`start`), and the new ones take
         its positions from there. `last` is where the channel must stand (the last old envelope):
-        if anything was sealed or posted since they were read, nothing changes."""
+        if anything was sealed or posted since they were read, nothing changes. `withheld`: the
+        ids of objects of each old envelope left out (the sharing policy now refuses them)."""
+        withheld = withheld or {}
         with self.db.transaction() as conn:
             row = conn.execute(
                 "SELECT sequence, digest FROM channels_out WHERE recipient = ?", (recipient,)
@@ -199,10 +203,15 @@ class Outbound:
                     "SELECT request_id FROM sent_envelopes WHERE envelope_id = ?", (old_id,)
                 ).fetchone()
                 new_ids = [sealed.header.envelope_id for sealed, _, _ in pieces]
+                what = (
+                    f"sealed again as {', '.join(new_ids)}"
+                    if new_ids
+                    else "withheld: nothing in it may be sent now"
+                )
                 cursor = conn.execute(
                     "UPDATE deliveries SET status = ?, last_error = ? "
                     "WHERE envelope_id = ? AND partner = ? AND status IN (?, ?)",
-                    (RESEALED, f"sealed again as {', '.join(new_ids)}", old_id, partner, SEALED, FAILED),
+                    (RESEALED, what, old_id, partner, SEALED, FAILED),
                 )
                 if cursor.rowcount != 1:
                     raise LockHeldError(
@@ -215,7 +224,12 @@ class Outbound:
                     actor=self.actor,
                     action="reseal",
                     partner=partner,
-                    details={"envelope_id": old_id, "sealed_as": new_ids, "reason": reason},
+                    details={
+                        "envelope_id": old_id,
+                        "sealed_as": new_ids,
+                        "withheld": withheld.get(old_id, []),
+                        "reason": reason,
+                    },
                 )
                 if old_id == replaced[0][0]:
                     if start.previous is None:
@@ -278,7 +292,7 @@ class Outbound:
     def _deliveries_in(self, statuses: tuple[str, ...], partner: str | None) -> list[PendingDelivery]:
         marks = ",".join("?" * len(statuses))
         sql = (
-            "SELECT d.envelope_id, d.partner, d.status, d.attempts, s.artifact "  # noqa: S608 - placeholders only
+            "SELECT d.envelope_id, d.partner, d.status, d.attempts, s.artifact, s.tlp "  # noqa: S608 - placeholders only
             "FROM deliveries d JOIN sent_envelopes s USING (envelope_id) "
             f"WHERE d.status IN ({marks})"
         )
@@ -292,7 +306,7 @@ class Outbound:
         # time nor the random envelope id gives that order.
         sql += " ORDER BY s.rowid"
         return [
-            PendingDelivery(row[0], row[1], row[2], row[3], json.loads(row[4]))
+            PendingDelivery(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5])
             for row in self.db.conn.execute(sql, params)
         ]
 
