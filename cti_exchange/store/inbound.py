@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from cti_exchange.clock import stix_timestamp
 from cti_exchange.envelope.header import ChannelState
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
+from cti_exchange.errors import LockHeldError
 from cti_exchange.store.audit_log import append_audit
 
 if TYPE_CHECKING:  # the envelope code (and JOSE) loads only when envelopes are opened
@@ -286,10 +287,16 @@ class Inbound:
                     "SELECT partner, envelope_id, sender, reason FROM quarantine WHERE id = ?",
                     (record_id,),
                 ).fetchone()
-                conn.execute(
-                    "UPDATE quarantine SET resolved_at = ?, resolution = ? WHERE id = ?",
+                closed = conn.execute(
+                    "UPDATE quarantine SET resolved_at = ?, resolution = ? "
+                    "WHERE id = ? AND resolved_at IS NULL",
                     (at, resolution, record_id),
                 )
+                if not closed.rowcount:  # closed meanwhile (a pull accepted it): keep its resolution
+                    raise LockHeldError(
+                        f"quarantine record {record_id} was resolved at the same time",
+                        hint="see `cti-exchange quarantine list --all`",
+                    )
                 append_audit(
                     conn,
                     at=at,
