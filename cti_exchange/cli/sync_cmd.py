@@ -19,6 +19,7 @@ from cti_exchange.exchange.sync import SyncResult, sync
 from cti_exchange.home.lock import profile_lock
 from cti_exchange.home.logs import enable_file_log
 from cti_exchange.store.store import open_store
+from cti_exchange.untrusted_text import describe_value
 
 SYNC_HELP = (
     "Pull from every partner, send receipts, then post the outbox; one line of summary. "
@@ -162,7 +163,7 @@ def sent(
         out.data([d.__dict__ for d in deliveries])
         return
     out.table(
-        ["envelope", "partner", "objects", "created", "status", "posted", "receipt"],
+        ["envelope", "partner", "objects", "created", "status", "posted", "receipt", "note"],
         [
             [
                 d.envelope_id,
@@ -172,6 +173,8 @@ def sent(
                 d.status,
                 d.posted_at or "",
                 d.received_at or "",
+                # Why it failed, or what replaced it (`resealed`): partner text may be quoted.
+                describe_value(d.last_error or "", 160),
             ]
             for d in deliveries
         ],

@@ -52,6 +52,8 @@ def test_queued_content_the_partner_may_no_longer_receive_is_withheld(
     sent = {d["envelope_id"]: d for d in fr.run("sent", "--json").json()}
     assert [sent[e]["status"] for e in old] == ["resealed"] * 3
     assert sent[old[1]]["last_error"] == "withheld: nothing in it may be sent now"
+    table = fr.run("sent").stdout  # the note column says it too
+    assert "withheld: nothing in it may be sent now" in table and "sealed again as" in table
     with sqlite3.connect(fr.home / "store.sqlite") as db:
         audit = [
             json.loads(d) for (d,) in db.execute("SELECT details FROM audit_log WHERE action = 'reseal'")
