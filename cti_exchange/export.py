@@ -137,14 +137,18 @@ def _targets(request: ExportRequest, exporter: type[Exporter]) -> list[tuple[Pat
 
 
 def _identities(conn: sqlite3.Connection) -> Any:
-    def lookup(ids: list[str]) -> list[str]:
+    def lookup(ids: list[str], ceiling: Tlp | None) -> list[str]:
+        """The stored identities among `ids` whose TLP is no stricter than `ceiling` (None:
+        unmarked ones only): an identity is a related object, and must not take the file
+        above what its values are marked, nor past the TLP gate (created_by_ref may stay
+        unresolved in a bundle)."""
         texts = []
         for object_id in ids:
             row = conn.execute(
-                "SELECT json FROM objects WHERE object_id = ? AND is_current = 1 AND type = 'identity'",
+                "SELECT json, tlp FROM objects WHERE object_id = ? AND is_current = 1 AND type = 'identity'",
                 (object_id,),
             ).fetchone()
-            if row:
+            if row and (row[1] is None or (ceiling is not None and Tlp(row[1]) <= ceiling)):
                 texts.append(row[0])
         return texts
 

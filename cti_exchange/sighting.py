@@ -25,12 +25,14 @@ from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.partnership import get_partner
 from cti_exchange.policy.sharing import decide_sharing
 from cti_exchange.progress import ProgressReporter
+from cti_exchange.stix.guardrails import scrub_personal_data
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.stix.validate import SDO_TYPES, validate_object
 from cti_exchange.store.audit_log import append_audit
 from cti_exchange.store.object_queries import current_object, same_value, sources_of
 from cti_exchange.store.store import open_store
 from cti_exchange.triage import resolve_reference
+from cti_exchange.untrusted_text import UNPRINTABLE
 
 MAX_COUNT = 999_999_999  # STIX 2.1 section 5.2.1
 _CLOCK_SKEW = timedelta(minutes=5)  # how far a sighting time may run ahead of our clock
@@ -122,7 +124,9 @@ def _window(request: SightingRequest, now: datetime) -> tuple[str, str]:
 
 
 def _targets(home: ProfileHome, reference: str) -> tuple[str | None, list[tuple[str, str | None, list[str]]]]:
-    """(value, [(object id, its TLP, partners that sent it)]) for every object of the value."""
+    """(value, [(object id, its TLP, partners that sent it)]) for every object of the value
+    that a partner created: our own indicator, relayed back to us, is nobody else's to hear of."""
+    own_identity = home.load_profile().identity_id
     with open_store(home) as store:
         conn = store.db.conn
         obj = current_object(conn, resolve_reference(store, reference))
@@ -140,8 +144,16 @@ def _targets(home: ProfileHome, reference: str) -> tuple[str | None, list[tuple[
         targets = []
         for object_id, version in holders:
             holder = current_object(conn, object_id)
+            if holder is not None and holder.created_by_ref == own_identity:
+                continue
             partners = list(dict.fromkeys(s.partner for s in sources_of(conn, object_id, version)))
             targets.append((object_id, holder.tlp if holder else None, partners))
+    if not targets:
+        raise UsageError(
+            f"{obj.object_id} is our own {obj.type} (a partner sent it back to us): a sighting "
+            "goes to the partner that created what was seen",
+            hint="record it in our own tools; `sight` is for partners' indicators",
+        )
     return obj.value, targets
 
 
@@ -157,10 +169,25 @@ def sight(
         raise UsageError(f"--count: give a number from 0 to {MAX_COUNT:,}")
     moment = now or utc_now()
     first_seen, last_seen = _window(request, moment)
+    note = " ".join(request.note.split())[:2000] if request.note else None
+    if note:
+        # The note leaves the agency: no control, invisible or bidirectional-formatting
+        # character, and no personal data (the checks free text passes on every other way out).
+        bad = UNPRINTABLE.search(note)
+        if bad is not None:
+            raise UsageError(
+                f"--note: holds the control or invisible character U+{ord(bad.group()):04X}",
+                hint="write the note as plain text",
+            )
+        if scrub_personal_data(note)[1]:
+            raise UsageError(
+                "--note: holds an individual's e-mail address or phone number, personal data "
+                "(GDPR, DPDP Act) that must not go to the partner",
+                hint="leave it out, or name the host or a role mailbox (soc@, abuse@) instead",
+            )
     profile = home.load_profile()
     value, targets = _targets(home, request.reference)
     created = stix_timestamp(moment)
-    note = " ".join(request.note.split())[:2000] if request.note else None
     by_partner: dict[str, list[tuple[dict[str, Any], SentSighting]]] = {}
     for object_id, tlp_value, partners in targets:
         own = Tlp(tlp_value) if tlp_value else profile.sharing.default_tlp

@@ -7,11 +7,25 @@ bidirectional characters escaped) and JSON is shown ASCII-escaped.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from cti_exchange.cli.output import Output
 from cti_exchange.triage import ObjectDetail, TriageLine
-from cti_exchange.untrusted_text import describe_value
+from cti_exchange.untrusted_text import describe_value, escape_controls
+
+
+def table(
+    out: Output, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None
+) -> None:
+    """`out.table` with control characters escaped in every cell: besides the values and names
+    (already cut by `describe_value`), ids, versions, timestamps, relationship types and key ids
+    come from partners too, and a cell must not reach the terminal as an escape sequence."""
+    out.table(
+        columns,
+        [["" if cell is None else escape_controls(str(cell)) for cell in row] for row in rows],
+        title=title,
+    )
 
 
 def short_time(timestamp: str | None) -> str:
@@ -40,7 +54,8 @@ def _status(line: TriageLine) -> str:
 
 def render_lines(out: Output, lines: list[TriageLine]) -> None:
     terminal = out.is_terminal
-    out.table(
+    table(
+        out,
         [
             "id",
             "type",
@@ -106,8 +121,9 @@ def render_detail(out: Output, detail: ObjectDetail) -> None:
         ("revoked", "yes" if o.revoked else "no"),
         ("sources", " ".join(detail.line.partners)),
     ]
-    out.table(["field", "value"], facts, title="Object")
-    out.table(
+    table(out, ["field", "value"], facts, title="Object")
+    table(
+        out,
         ["partner", "envelope", "received", "TLP", "signer key", "signer thumbprint"],
         [
             [
@@ -123,7 +139,8 @@ def render_detail(out: Output, detail: ObjectDetail) -> None:
         title="Sources and signatures",
     )
     if detail.same_value:
-        out.table(
+        table(
+            out,
             ["id", "partner", "TLP", "conf", "status", "received"],
             [
                 [
@@ -138,7 +155,8 @@ def render_detail(out: Output, detail: ObjectDetail) -> None:
             ],
             title="Same value from other sources",
         )
-    out.table(
+    table(
+        out,
         ["version", "current", "revoked", "partner", "envelope", "received"],
         [
             [
@@ -154,7 +172,8 @@ def render_detail(out: Output, detail: ObjectDetail) -> None:
         title="Versions",
     )
     if detail.related:
-        out.table(
+        table(
+            out,
             ["relationship", "type", "name", "id", "via"],
             [
                 [
@@ -169,7 +188,8 @@ def render_detail(out: Output, detail: ObjectDetail) -> None:
             title="Related objects",
         )
     if detail.sightings:
-        out.table(
+        table(
+            out,
             ["sighting", "partner", "count", "first seen", "last seen", "received"],
             [
                 [
@@ -185,7 +205,8 @@ def render_detail(out: Output, detail: ObjectDetail) -> None:
             title="Sightings",
         )
     if detail.decisions:
-        out.table(
+        table(
+            out,
             ["decision", "analyst", "at", "note"],
             [
                 [d.decision, d.analyst, d.decided_at, describe_value(d.note or "", 200)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -15,14 +15,23 @@ from cti_exchange.errors import NetworkError, PartialFailure, UsageError
 from cti_exchange.sighting import SightingRequest, SightingResult, sight
 from cti_exchange.stix.tlp import Tlp
 
+# Nothing was sighted on a network before this; an earlier year is a typo (and a year before
+# 1000 cannot be written as a STIX timestamp, nor one near 0001-01-01 moved to UTC at all).
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def _moment(text: str | None, option: str) -> datetime | None:
     if text is None:
         return None
     try:
-        return parse_timestamp(text)
-    except ValueError:
-        raise UsageError(f"{option}: {text!r} is not a timestamp", hint="e.g. 2026-11-23T08:15:00Z") from None
+        moment = parse_timestamp(text)
+    except (ValueError, OverflowError):
+        moment = None
+    if moment is None or moment < _EARLIEST:
+        raise UsageError(
+            f"{option}: {text!r} is not a timestamp after 1970", hint="e.g. 2026-11-23T08:15:00Z"
+        )
+    return moment
 
 
 def sight_command(

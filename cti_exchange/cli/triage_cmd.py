@@ -26,7 +26,7 @@ from cti_exchange.cli.filter_options import (
     filters_from_options,
 )
 from cti_exchange.cli.output import Output
-from cti_exchange.cli.render_triage import render_detail, render_lines, short_time
+from cti_exchange.cli.render_triage import render_detail, render_lines, short_time, table
 from cti_exchange.errors import UsageError
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.store.store import Store, open_store
@@ -115,7 +115,8 @@ def list_(
             if json_mode:
                 out.data({"sightings": [s.__dict__ for s in sightings], "next": token})
                 return
-            out.table(
+            table(
+                out,
                 [
                     "indicator",
                     "value",
@@ -197,7 +198,7 @@ def show(
     """Show one object: its versions, sources and signatures, related objects, sightings."""
     out = Output(json_mode=json_mode)
     with open_store(profile_home(ctx)) as store:
-        detail = show_object(store, reference)
+        detail = show_object(store, reference.strip())
     if json_mode:
         out.data(detail.to_dict())
     else:
@@ -215,7 +216,9 @@ def _decision_command(decision: str) -> Any:
     ) -> None:
         out = Output(json_mode=json_mode)
         with open_store(profile_home(ctx)) as store:
-            result = decide(store, references, decision, note=note)
+            # Stripped here: a reference with spaces around it (copied, from a script) must
+            # get the same "names several objects" check as without them.
+            result = decide(store, [r.strip() for r in references], decision, note=note)
         if json_mode:
             out.data(result.__dict__)
             return

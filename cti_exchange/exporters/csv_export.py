@@ -20,6 +20,10 @@ from typing import TextIO
 from cti_exchange.exporters.interface import Exporter, ExportItem, ExportSummary
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Spreadsheets read the `#` head lines as rows too: partner text quoted there must not hold a
+# separator (`,`, or `;` where the locale uses it) or a quote, which would start a new cell,
+# one that could begin with `=`.
+_HEAD_ESCAPES = str.maketrans({",": "\\x2c", ";": "\\x3b", '"': "\\x22"})
 COLUMNS = ["value", "type", "tlp", "confidence", "valid_until", "sources", "stix_id", "received_at"]
 
 
@@ -33,6 +37,9 @@ def spreadsheet_safe(cell: str) -> str:
 class CsvExporter(Exporter):
     name = "csv"
     extension = "csv"
+
+    def head_quote(self, text: str) -> str:
+        return text.translate(_HEAD_ESCAPES)
 
     def begin(self, out: TextIO) -> None:
         self._writer = csv.writer(out, lineterminator="\n")

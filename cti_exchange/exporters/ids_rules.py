@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 from cti_exchange.exporters.interface import Exporter, ExportItem, ExportSummary
 from cti_exchange.exporters.sids import rule_key
+from cti_exchange.stix.ioc_types import IocType
+from cti_exchange.stix.normalise import normalise
 from cti_exchange.stix.tlp import Tlp
 
 _LITERAL = frozenset(range(0x20, 0x7F)) - {ord(c) for c in '";\\|:'}
@@ -111,6 +113,17 @@ def dns_labels(domain: str) -> str | None:
     return "".join(f"|{len(label.encode('utf-8')):02X}|" + content(label) for label in labels) + "|00|"
 
 
+def on_the_wire(kind: IocType, value: str) -> str:
+    """A name or URL with its host as the traffic a rule watches carries it: a partner's value
+    is stored as written (`Bücher.Example`, `HTTP://EVIL.EXAMPLE:80/x`), but DNS queries, TLS
+    SNI and Host headers hold the IDNA A-label (`xn--bcher-kva.example`), without the default
+    port. The value as `stix.normalise` writes it, or unchanged when it does not normalise."""
+    try:
+        return normalise(kind, value)
+    except ValueError:
+        return value
+
+
 def url_parts(url: str) -> tuple[str, str] | None:
     """(host as sent in the Host header, path and query) of an http(s) URL."""
     try:
@@ -163,10 +176,13 @@ class IdsRuleExporter(Exporter):
             target = address(item)
             return [] if target is None else [(f"alert ip $HOME_NET any <> {target} any", "ip", [])]
         if item.ioc_type == "domain-name":
-            return self.domain_rules(item.value)
+            return self.domain_rules(on_the_wire(IocType.DOMAIN, item.value))
         if item.ioc_type == "url":
+            # The host as the Host header carries it; the path and query as written, which is
+            # what the engines' normalised URI buffers hold (they decode %-escapes).
             parts = url_parts(item.value)
-            return [] if parts is None else self.url_rules(*parts)
+            wire = url_parts(on_the_wire(IocType.URL, item.value))
+            return [] if parts is None else self.url_rules(wire[0] if wire else parts[0], parts[1])
         return []
 
     def skip_reason(self, ioc_type: str) -> str:

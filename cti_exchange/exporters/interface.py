@@ -58,7 +58,8 @@ class ExportContext:
     producer: str  # our agency id
     producer_identity: dict[str, object]  # our STIX identity object
     sid_for: SidLookup | None = None  # IDS formats
-    identities: Callable[[list[str]], list[str]] | None = None  # ids -> stored JSON texts
+    # (ids, strictest TLP allowed) -> stored JSON texts of those identities no stricter than it
+    identities: Callable[[list[str], Tlp | None], list[str]] | None = None
 
 
 MAX_LISTED_REFUSALS = 100  # refused values listed per file (all are counted)
@@ -136,6 +137,11 @@ class Exporter(ABC):
     def end(self, out: TextIO, summary: ExportSummary) -> None:  # noqa: B027 - optional hook
         """Writes what comes after the last item (JSON closers, TLP markings)."""
 
+    def head_quote(self, text: str) -> str:
+        """Partner-derived text (a refused value, a reason quoting it) as the head writes it,
+        already on one line; a format whose readers parse comment lines too escapes more."""
+        return text
+
     def header(self, summary: ExportSummary) -> str:
         """Comment lines for the head of the file: the TLP first, then what is in it."""
         if self.comment is None:
@@ -161,8 +167,8 @@ class Exporter(ABC):
         for refused in summary.refused_listed:
             note = " [broad]" if refused.broad else ""
             lines.append(
-                f'{c}   {refused.ioc_type} "{shown(refused.value)}": {refused.code}{note}: '
-                f"{escape_controls(refused.reason)}"
+                f'{c}   {refused.ioc_type} "{self.head_quote(shown(refused.value))}": {refused.code}{note}: '
+                f"{self.head_quote(escape_controls(refused.reason))}"
             )
         unlisted = sum(summary.refused.values()) - len(summary.refused_listed)
         if unlisted > 0:

@@ -2,7 +2,8 @@
 
 Each value's first-stored indicator is written byte for byte as it was received (markings,
 `created_by_ref`, confidence, validity all kept), followed by the identities those indicators
-name (when the store holds them), our own identity, and the official TLP 2.0
+name (when the store holds them, and their TLP is no stricter than the values': an identity
+marked TLP:RED stays out of a TLP:GREEN bundle), our own identity, and the official TLP 2.0
 marking-definitions they reference, so the bundle has no dangling reference a consumer needs.
 Streamed: the stored JSON texts are copied, never parsed or held together in memory.
 """
@@ -53,9 +54,11 @@ class StixExporter(Exporter):
     def end(self, out: TextIO, summary: ExportSummary) -> None:
         own = self.context.producer_identity
         creators = [ref for ref in self._creators if ref != own.get("id")]
-        for text in self.context.identities(creators) if self.context.identities else []:
+        lookup = self.context.identities
+        for text in lookup(creators, summary.strictest) if lookup else []:
             self._separator(out)
             out.write(text)
+            self._levels.update(level for level in _LEVELS if level.marking_id in text)
         self._separator(out)
         out.write(json.dumps(own, separators=(",", ":"), ensure_ascii=False))
         for level in sorted(self._levels):

@@ -180,13 +180,18 @@ def _first_of_value(f: TriageFilter) -> tuple[str, list[Any]]:
     )
 
 
+# STIX types whose rows projection.py may give an `ioc_type` (a vulnerability is a `cve`):
+# the index of other types, which holds only rows without one, cannot list them.
+_MAY_CARRY_IOC = frozenset({"indicator", "vulnerability"})
+
+
 def _driving_index(f: TriageFilter) -> tuple[str, str]:
     """(index, extra WHERE term) for a query in received order."""
     if len(f.partners) == 1:
         return "objects_current_by_partner", ""
     if len(f.statuses) == 1:
         return "objects_current_by_status", ""
-    if f.types and not any(t in IOC_TYPES or t == "indicator" for t in f.types):
+    if f.types and not any(t in IOC_TYPES or t in _MAY_CARRY_IOC for t in f.types):
         return "objects_current_other_by_type", "o.ioc_type IS NULL"
     return "objects_current_by_received", ""
 
@@ -228,6 +233,10 @@ def _fallback(f: TriageFilter) -> tuple[str, str, list[Any]] | None:
     if f.text:
         pattern = _like_pattern(f.text)
         kinds = _types_that_can_hold(f.text, f.types)
+        if "cve" not in kinds:
+            # The `cve` value of a vulnerability is its name, any text ("Log4Shell"), and is
+            # not in the named index (name = value): its small range is always read.
+            kinds += ("cve",)
         return (
             "NOT INDEXED",
             "o.rowid IN (SELECT rowid FROM objects INDEXED BY objects_current_by_value "  # noqa: S608 - placeholders only

@@ -1,0 +1,103 @@
+"""Audit regressions for `export`: the CSV head as spreadsheet rows, IDS rules for what is on
+the wire, and identities in a STIX bundle under the TLP gate."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from cti_exchange.stix.tlp import Tlp
+from tests.conftest import Agency
+from tests.triage.conftest import FR_IDENTITY, identity, indicator, put
+
+FORMULA = ("=", "+", "-", "@")
+
+
+def _export(agency: Agency, *args: str) -> str:
+    result = agency.run("export", *args)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout
+
+
+def test_refused_values_in_the_csv_head_cannot_open_a_formula_cell(cert_in: Agency) -> None:
+    hostile = [
+        'x.example,=HYPERLINK("http://attacker.example"),',
+        "y.example;=1+2;",
+        '"z.example",@SUM(1+1)',
+    ]
+    put(cert_in, [indicator(v, tlp="green") for v in [*hostile, "ok.example"]])
+    assert cert_in.run("triage", "accept", *hostile, "ok.example").exit_code == 0
+    text = _export(cert_in, "--format", "csv")
+    assert text.count("not written, invalid or overly broad") == 1  # they are listed in the head
+    for delimiter in (",", ";"):
+        for row in csv.reader(io.StringIO(text), delimiter=delimiter):
+            for cell in row:
+                assert not cell.lstrip().startswith(FORMULA), (delimiter, row)
+    rows = list(csv.reader(line for line in text.splitlines() if not line.startswith("#")))
+    assert [r[0] for r in rows] == ["value", "ok.example"]
+
+
+def test_ids_rules_match_names_and_hosts_as_the_traffic_carries_them(cert_in: Agency) -> None:
+    values = [
+        ("Bücher.Example", "domain-name"),
+        ("http://Bücher.example/ä?x=1", "url"),
+        ("HTTP://EVIL.EXAMPLE:80/x", "url"),
+    ]
+    put(cert_in, [indicator(v, t, tlp="green") for v, t in values])
+    assert cert_in.run("triage", "accept", *[v for v, _ in values]).exit_code == 0
+    suricata = _export(cert_in, "--format", "suricata")
+    assert 'dns.query; dotprefix; content:".xn--bcher-kva.example"' in suricata
+    assert 'tls.sni; dotprefix; content:".xn--bcher-kva.example"' in suricata
+    assert 'http.host; content:"xn--bcher-kva.example"' in suricata
+    # The path as the engines' normalised URI buffer holds it: decoded, not %-escaped.
+    assert 'http.uri; content:"/|C3 A4|?x=1"' in suricata
+    assert 'http.host; content:"evil.example"; startswith; endswith' in suricata
+    assert "|C3 BC|" not in suricata and "|3A|80" not in suricata and "%C3%A4" not in suricata
+    snort = _export(cert_in, "--format", "snort")
+    assert 'content:"|0D|xn--bcher-kva|07|example|00|"' in snort
+    assert 'content:"Host|3A| xn--bcher-kva.example|0D 0A|"' in snort
+    assert 'content:"Host|3A| evil.example|0D 0A|"' in snort
+    assert 'content:"/|C3 A4|?x=1"; http_uri;' in snort
+    assert "|C3 BC|" not in snort and "|3A|80" not in snort
+
+
+def _bundle(agency: Agency, *args: str) -> Any:
+    return json.loads(_export(agency, "--format", "stix", *args))
+
+
+def _check_markings_resolve(bundle: Any) -> None:
+    objects = bundle["objects"]
+    defined = {o["id"] for o in objects if o["type"] == "marking-definition"}
+    for obj in objects:
+        assert set(obj.get("object_marking_refs", [])) <= defined, obj["id"]
+
+
+def test_a_red_creator_identity_stays_out_of_a_green_stix_bundle(cert_in: Agency) -> None:
+    secret = {
+        **identity(FR_IDENTITY, "CERT-FR duty officer"),
+        "contact_information": "duty officer, direct line",
+        "object_marking_refs": [Tlp.RED.marking_id],
+    }
+    put(cert_in, [secret, indicator("green.example", tlp="green")])
+    assert cert_in.run("triage", "accept", "green.example").exit_code == 0
+    for args in ((), ("--i-understand-tlp",)):
+        bundle = _bundle(cert_in, *args)
+        ids = [o["id"] for o in bundle["objects"]]
+        assert FR_IDENTITY not in ids and Tlp.RED.marking_id not in ids
+        _check_markings_resolve(bundle)
+
+
+def test_a_creator_identity_as_strict_as_the_values_is_kept_with_its_marking(cert_in: Agency) -> None:
+    amber = {**identity(FR_IDENTITY, "CERT-FR"), "object_marking_refs": [Tlp.AMBER.marking_id]}
+    put(cert_in, [amber, indicator("amber.example", tlp="amber"), indicator("green.example", tlp="green")])
+    assert cert_in.run("triage", "accept", "amber.example", "green.example").exit_code == 0
+    bundle = _bundle(cert_in)
+    ids = [o["id"] for o in bundle["objects"]]
+    assert FR_IDENTITY in ids
+    _check_markings_resolve(bundle)
+    # Without the amber value the bundle is green, and the amber identity stays out.
+    green_only = _bundle(cert_in, "--max-tlp", "green")
+    assert FR_IDENTITY not in [o["id"] for o in green_only["objects"]]
+    _check_markings_resolve(green_only)
