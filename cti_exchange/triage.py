@@ -40,11 +40,9 @@ _TYPE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,249}$")
 
 def parse_since(text: str, now: datetime) -> str:
     """'24h', '7d', '30m', '2w' before now, or an RFC 3339 timestamp; as a STIX timestamp."""
-    moment = time_ago(text, now)
-    if moment is not None:
-        return stix_timestamp(moment)
     try:
-        return stix_timestamp(parse_timestamp(text))
+        moment = time_ago(text, now)
+        return stix_timestamp(moment if moment is not None else parse_timestamp(text))
     except ValueError:
         raise UsageError(
             f"--since: {text!r} is neither a duration (24h, 7d) nor a timestamp",
@@ -171,23 +169,66 @@ class TriagePage:
     total: int | None  # only when asked for
 
 
-def encode_position(position: tuple[str, int] | int | None) -> str | None:
+# The largest offset or rowid a token may carry: SQLite binds 64-bit signed integers.
+_MAX_POSITION = 2**63 - 1
+SIGHTED_ORDER = "sighted"
+
+
+def page_order(sort: str, descending: bool | None) -> str:
+    """What a page token is for: the sort and its direction, e.g. "value:asc"."""
+    if descending is None:
+        descending = SORTS[sort][1]
+    return f"{sort}:{'desc' if descending else 'asc'}"
+
+
+def encode_position(position: tuple[str, int] | int | None, order: str) -> str | None:
+    """A page token: a keyset position (received order) or an offset, with the order it is
+    for, so that it is refused under another order instead of paging the wrong list."""
     if position is None:
         return None
-    raw = json.dumps(position if isinstance(position, int) else list(position))
+    where: dict[str, object] = (
+        {"key": list(position)} if isinstance(position, tuple) else {"offset": position}
+    )
+    raw = json.dumps({"order": order, **where}, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_position(token: str) -> tuple[str, int] | int:
+def decode_position(token: str, order: str) -> tuple[str, int] | int:
+    """The position in `token`, which must be for `order`; UsageError names --after if not."""
     try:
         raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if isinstance(raw, int) and raw >= 0:
-            return raw
-        if isinstance(raw, list) and len(raw) == 2 and isinstance(raw[0], str) and isinstance(raw[1], int):
-            return raw[0], raw[1]
     except ValueError:
-        pass
-    raise UsageError(f"--after: {token[:40]!r} is not a page token", hint="copy it from the previous page")
+        raw = None
+    position = _position(raw)
+    if position is None:
+        raise UsageError(
+            f"--after: {token[:40]!r} is not a page token", hint="copy it from the previous page"
+        )
+    if raw["order"] != order:
+        theirs = raw["order"]
+        theirs = "--sighted" if theirs == SIGHTED_ORDER else f"--sort {theirs.replace(':', ' --')}"
+        raise UsageError(
+            f"--after: this token is for another order ({theirs})",
+            hint="list with the same --sort and direction as the previous page, or drop --after",
+        )
+    return position
+
+
+def _position(raw: object) -> tuple[str, int] | int | None:
+    if not isinstance(raw, dict) or not isinstance(raw.get("order"), str) or len(raw) != 2:
+        return None
+    offset, key = raw.get("offset"), raw.get("key")
+    if type(offset) is int and 0 <= offset <= _MAX_POSITION:
+        return offset
+    if (
+        isinstance(key, list)
+        and len(key) == 2
+        and isinstance(key[0], str)
+        and type(key[1]) is int
+        and abs(key[1]) <= _MAX_POSITION
+    ):
+        return key[0], key[1]
+    return None
 
 
 def _line(store: Store, obj: StoredObject, now: str) -> TriageLine:
@@ -209,13 +250,12 @@ def list_objects(
         raise UsageError(f"--sort: {sort!r} is not one of {', '.join(SORTS)}")
     if not 1 <= limit <= MAX_PAGE:
         raise UsageError(f"--limit: give a number from 1 to {MAX_PAGE}")
-    position = decode_position(after) if after else None
+    order = page_order(sort, descending)
+    position = decode_position(after, order) if after else None
     request = PageRequest(sort=sort, descending=descending, limit=limit)
     if isinstance(position, int):
         request = replace(request, offset=position)
     elif position is not None:
-        if sort != "received":
-            raise UsageError("--after: this token is for the received order", hint="drop --sort")
         request = replace(request, after=position)
     conn = store.db.conn
     conn.execute("BEGIN")  # one snapshot for the page and its sources
@@ -225,7 +265,7 @@ def list_objects(
         total = count_matching(conn, filters) if count else None
     finally:
         conn.execute("COMMIT")
-    return TriagePage(lines, encode_position(following), total)
+    return TriagePage(lines, encode_position(following, order), total)
 
 
 def iter_queue(store: Store, filters: TriageFilter, *, page_size: int = 50) -> Iterator[TriageLine]:
@@ -323,10 +363,9 @@ def sightings_received(
     at a time (newest first)."""
     from cti_exchange.store.triage_detail import sightings_of_shared
 
-    position = decode_position(after) if after else 0
-    if not isinstance(position, int):
-        raise UsageError("--after: this token is not for --sighted")
+    position = decode_position(after, SIGHTED_ORDER) if after else 0
+    assert isinstance(position, int)  # decode_position refuses a keyset token for "sighted"
     rows, following = sightings_of_shared(
         store.db.conn, partners=partners, since=since, limit=limit, offset=position
     )
-    return rows, encode_position(following)
+    return rows, encode_position(following, SIGHTED_ORDER)

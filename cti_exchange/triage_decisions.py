@@ -3,7 +3,8 @@ or false positive. The API behind `triage accept|reject|false-positive` and `tri
 
 A decision applies to every current object holding the same indicator value (one indicator,
 several sources), is recorded with the analyst and the time in the object's row and in
-`triage_log`, and is appended to the audit trail in the same transaction. `review_loop` steps
+`triage_log`, and is appended to the audit trail in the same transaction. The same decision
+again without a note keeps the note already there; another decision replaces it. `review_loop` steps
 through a queue with single-key decisions; it takes its input and output as functions, so the
 terminal stays in the CLI.
 """
@@ -19,9 +20,11 @@ from cti_exchange.errors import UsageError
 from cti_exchange.store.object_queries import record_decision
 from cti_exchange.store.store import Store
 from cti_exchange.triage import TriageLine, resolve_reference
+from cti_exchange.untrusted_text import UNPRINTABLE
 
 # Command word -> stored status.
 DECISIONS = {"accept": "accepted", "reject": "rejected", "false-positive": "false-positive"}
+MAX_NOTE = 1000  # characters, once runs of whitespace are folded
 REVIEW_KEYS = {"a": "accept", "r": "reject", "f": "false-positive", "s": "skip", "q": "quit"}
 
 
@@ -31,6 +34,7 @@ class DecisionResult:
     analyst: str
     decided_at: str
     object_ids: list[str]  # every object changed, same-value objects included
+    revoked: list[str] = field(default_factory=list)  # of those, revoked by their creator
 
 
 def decide(
@@ -50,10 +54,26 @@ def decide(
         raise UsageError("name at least one object", hint="see `cti-exchange triage list`")
     status = DECISIONS[decision]
     at = stix_timestamp(now or utc_now())
-    note = " ".join(note.split())[:1000] if note else None
+    note = " ".join(note.split()) if note else None
+    if note is not None and len(note) > MAX_NOTE:
+        raise UsageError(f"--note: {len(note):,} characters; at most {MAX_NOTE:,}", hint="shorten it")
+    bad = UNPRINTABLE.search(note) if note else None
+    if bad is not None:
+        # The note is shown by `triage show`, `audit show` and whatever reads the audit export.
+        raise UsageError(
+            f"--note: holds the control or invisible character U+{ord(bad.group()):04X}",
+            hint="write the note as plain text",
+        )
     object_ids = [resolve_reference(store, ref) for ref in references]
     with store.db.transaction() as conn:
         changed = record_decision(conn, object_ids, decision=status, analyst=store.actor, at=at, note=note)
+        revoked = [
+            oid
+            for oid in changed
+            if conn.execute(
+                "SELECT 1 FROM objects WHERE object_id = ? AND is_current = 1 AND revoked = 1", (oid,)
+            ).fetchone()
+        ]
         partners = sorted(
             {
                 row[0]
@@ -71,7 +91,7 @@ def decide(
             partner=",".join(partners) or None,
             details={"decision": status, "objects": changed, "note": note},
         )
-    return DecisionResult(status, store.actor, at, changed)
+    return DecisionResult(status, store.actor, at, changed, revoked)
 
 
 # -- review ------------------------------------------------------------------------------

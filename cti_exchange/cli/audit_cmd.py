@@ -37,7 +37,10 @@ def parse_when(text: str, option: str, *, end_of_day: bool = False, now: datetim
     """A point in time from the command line. A bare date means the start of that day (UTC),
     or its end for --until, so `--since 2026-03-01 --until 2026-03-31` covers all of March."""
     value = text.strip()
-    relative = time_ago(value, now or utc_now())
+    try:
+        relative = time_ago(value, now or utc_now())
+    except ValueError:
+        raise UsageError(f"{option}: {value!r} reaches back too far", hint=TIME_HELP) from None
     if relative is not None:
         return relative
     if _DATE.match(value):

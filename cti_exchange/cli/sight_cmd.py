@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -18,11 +19,19 @@ from cti_exchange.stix.tlp import Tlp
 # Nothing was sighted on a network before this; an earlier year is a typo (and a year before
 # 1000 cannot be written as a STIX timestamp, nor one near 0001-01-01 moved to UTC at all).
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+# A date and a time of day with neither Z nor an offset after it (a bare date is midnight UTC).
+_LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$", re.IGNORECASE)
 
 
 def _moment(text: str | None, option: str) -> datetime | None:
     if text is None:
         return None
+    if _LOCAL_TIME.match(text.strip()):
+        # 08:00 typed in Delhi or Paris, taken for UTC, would tell the partner a time hours off.
+        raise UsageError(
+            f"{option}: {text!r} has no time zone",
+            hint="add Z for UTC or the offset, e.g. 2026-11-23T08:15:00+05:30",
+        )
     try:
         moment = parse_timestamp(text)
     except (ValueError, OverflowError):

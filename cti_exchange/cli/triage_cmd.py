@@ -224,6 +224,11 @@ def _decision_command(decision: str) -> Any:
             return
         count = len(result.object_ids)
         out.line(f"{result.decision}: {count} object(s) by {result.analyst} at {result.decided_at}")
+        if result.revoked and result.decision == "accepted":
+            out.note(
+                f"{len(result.revoked)} of them revoked by their source: revoked objects never go "
+                "into exports (see `triage show`)"
+            )
 
     command.__doc__ = {
         "accept": "Accept objects: they go into exports to defensive tools.",

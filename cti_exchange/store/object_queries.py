@@ -124,9 +124,11 @@ def record_decision(
             changed.setdefault(holder)
     for object_id in changed:
         conn.execute(
-            "UPDATE objects SET status = ?, status_by = ?, status_at = ?, status_note = ? "
+            # The same decision again without a note keeps the note that explains it.
+            "UPDATE objects SET status = ?, status_by = ?, status_at = ?, "
+            "status_note = CASE WHEN ? IS NULL AND status = ? THEN status_note ELSE ? END "
             "WHERE object_id = ? AND is_current = 1",
-            (decision, analyst, at, note, object_id),
+            (decision, analyst, at, note, decision, note, object_id),
         )
         conn.execute(
             "INSERT INTO triage_log (object_id, decision, analyst, decided_at, note) VALUES (?, ?, ?, ?, ?)",
