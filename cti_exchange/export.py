@@ -42,7 +42,13 @@ from typing import Any, TextIO
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.errors import ConfigError, PolicyError, UsageError
 from cti_exchange.exporters.csv_export import CsvExporter
-from cti_exchange.exporters.interface import ExportContext, Exporter, ExportSummary, RefusedValue
+from cti_exchange.exporters.interface import (
+    ExportContext,
+    Exporter,
+    ExportItem,
+    ExportSummary,
+    RefusedValue,
+)
 from cti_exchange.exporters.misp_export import MispExporter
 from cti_exchange.exporters.plain import PlainExporter
 from cti_exchange.exporters.safety import ValueCheck
@@ -54,7 +60,7 @@ from cti_exchange.readers.warning_list import bundled_warning_lists
 from cti_exchange.stix.guardrails import Guardrails
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.store.audit_log import append_audit
-from cti_exchange.store.export_queries import iter_export_groups
+from cti_exchange.store.export_queries import in_selection, iter_export_groups
 from cti_exchange.store.store import Store
 from cti_exchange.store.triage_queries import IOC_TYPES, TriageFilter
 
@@ -168,6 +174,7 @@ def _write_body(
     exporter.begin(body)
     groups = iter_export_groups(conn, filters, with_json=isinstance(exporter, StixExporter))
     ioc_type, ordinary = "", check.fast_path("")
+    respelt: set[tuple[str, str]] = set()  # (type, canonical value) written for another spelling
     for item in groups:
         if item.tlp in GATED_TLP and not i_understand_tlp:
             raise PolicyError(
@@ -178,19 +185,23 @@ def _write_body(
             )
         if item.ioc_type != ioc_type:  # items come in type order
             ioc_type, ordinary = item.ioc_type, check.fast_path(item.ioc_type)
-        if not ordinary(item.value) and (refused := check.close_look(item.ioc_type, item.value)):
-            summary.refuse(
-                RefusedValue(
-                    item.ioc_type,
-                    item.value,
-                    refused.code,
-                    refused.reason,
-                    refused.broad,
-                    item.tlp,
-                    item.object_id,
+        if not ordinary(item.value):
+            if refused := check.close_look(item.ioc_type, item.value):
+                summary.refuse(
+                    RefusedValue(
+                        item.ioc_type,
+                        item.value,
+                        refused.code,
+                        refused.reason,
+                        refused.broad,
+                        item.tlp,
+                        item.object_id,
+                    )
                 )
-            )
-            continue
+                continue
+            if exporter.canonical_values and not _canonical_spelling(conn, filters, item, check, respelt):
+                summary.merged += 1
+                continue
         if exporter.write(item, body, summary):
             summary.values += 1
             summary.by_type[item.ioc_type] += 1
@@ -200,6 +211,28 @@ def _write_body(
             summary.skip_reasons.setdefault(item.ioc_type, exporter.skip_reason(item.ioc_type))
     exporter.end(body, summary)
     return summary
+
+
+def _canonical_spelling(
+    conn: sqlite3.Connection,
+    filters: TriageFilter,
+    item: ExportItem,
+    check: ValueCheck,
+    respelt: set[tuple[str, str]],
+) -> bool:
+    """Puts a value stored in another spelling (`Bücher.Example`, `HTTP://EVIL.EXAMPLE:80/x`)
+    into its canonical form, which DNS, proxies and blocklists match; False when that form is
+    written anyway (stored so too, in this export's selection, or already given by another
+    spelling), so the file holds each value once."""
+    canonical = check.canonical(item.ioc_type, item.value)
+    if canonical == item.value:
+        return True
+    key = (item.ioc_type, canonical)
+    if key in respelt or in_selection(conn, filters, item.ioc_type, canonical):
+        return False
+    respelt.add(key)
+    item.value = canonical
+    return True
 
 
 # Paths that name an open file descriptor (`-o /dev/stdout`, `/proc/self/fd/1`): written

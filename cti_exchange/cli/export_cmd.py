@@ -125,6 +125,7 @@ def render_export(out: Output, result: ExportResult) -> None:
                 "refused": dict(f.summary.refused),
                 "refused_values": [r.to_dict() for r in f.summary.refused_listed],
                 "rules": f.summary.rules,
+                "merged_spellings": f.summary.merged,
             }
             for f in result.files
         ],
@@ -143,6 +144,7 @@ def render_export(out: Output, result: ExportResult) -> None:
             f"wrote {f.values:,} values to {f.path} ({level})"
             + (f", {skipped:,} not expressible in {result.format}" if skipped else "")
             + (f", {f.refused:,} invalid or overly broad left out (see {listed_in})" if f.refused else "")
+            + (f", {f.summary.merged:,} other spellings of values written" if f.summary.merged else "")
         )
     if result.refused and all(f.path == "-" for f in result.files):
         out.warn(

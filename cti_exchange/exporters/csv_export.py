@@ -37,6 +37,7 @@ def spreadsheet_safe(cell: str) -> str:
 class CsvExporter(Exporter):
     name = "csv"
     extension = "csv"
+    canonical_values = True
 
     def head_quote(self, text: str) -> str:
         return text.translate(_HEAD_ESCAPES)

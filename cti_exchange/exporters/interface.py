@@ -98,6 +98,7 @@ class ExportSummary:
     skip_reasons: dict[str, str] = field(default_factory=dict)
     rules: int = 0  # IDS formats: rules written (a domain gives two in Suricata)
     refused: Counter[str] = field(default_factory=Counter)  # IOC type -> invalid or broad values
+    merged: int = 0  # values stored in another spelling of one written (canonical_values)
     refused_listed: list[RefusedValue] = field(default_factory=list)  # the first ones
     head_lists_refused: bool = True  # False: the format has no head (JSON) to list them in
 
@@ -120,6 +121,9 @@ class Exporter(ABC):
     name: ClassVar[str]
     extension: ClassVar[str]
     comment: ClassVar[str | None] = "#"  # None: the format has no comments (JSON)
+    # True: values are written in canonical form (lists that tools match as text); IDS rules
+    # put each part where the traffic carries it themselves, STIX keeps the source's object.
+    canonical_values: ClassVar[bool] = False
 
     def __init__(self, context: ExportContext) -> None:
         self.context = context

@@ -201,6 +201,22 @@ class ValueCheck:
             return Refusal("wildcard", "a wildcard file name matches many files", True)
         return None
 
+    def canonical(self, ioc_type: str, value: str) -> str:
+        """The value as ingest writes ours (`stix.normalise`: lower-case IDNA A-label host,
+        default port dropped, compressed IPv6...), or unchanged when it does not normalise.
+        Only a value that left the fast path can differ: the fast paths take canonical ones.
+        File names and vulnerabilities stay as written: a file name's canonical form is its
+        last path component, which names another file."""
+        kind = _KINDS.get(ioc_type)
+        if kind is None or kind in (IocType.FILE_NAME, IocType.CVE):
+            return value
+        if "/" in value and kind in _RANGES:
+            kind = _RANGES[kind]
+        try:
+            return normalise(kind, value)
+        except ValueError:
+            return value
+
     # Fast paths: true only for a value the slow path would pass; false says "look closer".
 
     def _plain_name(self) -> Callable[[str], bool]:

@@ -86,3 +86,13 @@ def iter_export_groups(
             )
     if group is not None:
         yield group
+
+
+def in_selection(conn: sqlite3.Connection, f: TriageFilter, ioc_type: str, value: str) -> bool:
+    """Whether an export with filter `f` reads this exact value (an index seek on the value)."""
+    where, params = filter_sql(f)
+    row = conn.execute(
+        f"SELECT 1 FROM objects o WHERE {where} AND o.ioc_type = ? AND o.value = ? LIMIT 1",  # noqa: S608 - only placeholders and fixed names; values are bound
+        [*params, ioc_type, value],
+    ).fetchone()
+    return row is not None
