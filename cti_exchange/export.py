@@ -433,6 +433,7 @@ def export_indicators(
                 producer_identity=identity,
                 sid_for=sids.sid_for,
                 identities=_identities(conn),
+                selection=ExportContext.selection_of(request.filters),
             )
             # 1. Every body, through the TLP gate and the value checks.
             for part in parts:

@@ -6,6 +6,11 @@ meaning to (`"`, `;`, `\\`, `|`, and `:` for good measure), is written as hex (`
 both engines read the same way. In `msg`, which takes no hex, `\\`, `"` and `;` are
 backslash-escaped (Suricata "Meta keywords: msg"; Snort 2.9 manual 3.2) and control
 characters dropped.
+
+A URL's path and query go to the engines' normalised URI buffers (Suricata `http.uri`, Snort
+`http_uri`), which hold them %-decoded; a path or query written with a `%` escape would never
+match there, so those rules match the raw URI buffer (`http.uri.raw`, `http_raw_uri`) with the
+value exactly as written instead.
 """
 
 from __future__ import annotations
@@ -139,6 +144,12 @@ def url_parts(url: str) -> tuple[str, str] | None:
     return host_header, uri
 
 
+def raw_uri(uri: str) -> bool:
+    """Whether a path and query must be matched in the raw URI buffer: it holds a %-escape,
+    which the normalised buffer decodes, so content written with it never matches there."""
+    return "%" in uri
+
+
 def write_rule(out: TextIO, summary: ExportSummary, header: str, options: list[str]) -> None:
     out.write(f"{header} ({' '.join(options)})\n")
     summary.rules += 1
@@ -161,7 +172,8 @@ class IdsRuleExporter(Exporter):
 
     @abstractmethod
     def url_rules(self, host: str, uri: str) -> list[Rule]:
-        """Rules matching requests for this Host header and path-and-query."""
+        """Rules matching requests for this Host header and path-and-query (in the raw URI
+        buffer when `raw_uri(uri)`, in the normalised one otherwise)."""
 
     def write(self, item: ExportItem, out: TextIO, summary: ExportSummary) -> bool:
         rules = self._rules(item)
@@ -178,8 +190,9 @@ class IdsRuleExporter(Exporter):
         if item.ioc_type == "domain-name":
             return self.domain_rules(on_the_wire(IocType.DOMAIN, item.value))
         if item.ioc_type == "url":
-            # The host as the Host header carries it; the path and query as written, which is
-            # what the engines' normalised URI buffers hold (they decode %-escapes).
+            # The host as the Host header carries it; the path and query as written: what the
+            # engines' normalised URI buffers hold when it has no %-escape (they decode them),
+            # what their raw URI buffers hold when it has one (url_rules picks the buffer).
             parts = url_parts(item.value)
             wire = url_parts(on_the_wire(IocType.URL, item.value))
             return [] if parts is None else self.url_rules(wire[0] if wire else parts[0], parts[1])

@@ -10,14 +10,16 @@ header.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import ClassVar, TextIO
 
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.store.export_queries import ExportGroup as ExportItem
+from cti_exchange.store.triage_queries import TriageFilter
 from cti_exchange.untrusted_text import describe_value, escape_controls
 
 __all__ = [
@@ -60,6 +62,19 @@ class ExportContext:
     sid_for: SidLookup | None = None  # IDS formats
     # (ids, strictest TLP allowed) -> stored JSON texts of those identities no stricter than it
     identities: Callable[[list[str], Tlp | None], list[str]] | None = None
+    # What the export selected (selection_of its filter): the same text for the same choice
+    selection: str = ""
+
+    @staticmethod
+    def selection_of(filters: TriageFilter) -> str:
+        """The filter in a canonical form: every choice, lists sorted and de-duplicated,
+        without `now` (the moment of the run, which `expired` compares with)."""
+        choices = {
+            name: sorted(set(value)) if isinstance(value, tuple) else value
+            for name, value in asdict(filters).items()
+            if name != "now"
+        }
+        return json.dumps(choices, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 MAX_LISTED_REFUSALS = 100  # refused values listed per file (all are counted)

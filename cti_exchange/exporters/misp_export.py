@@ -2,10 +2,20 @@
 
 One attribute per value, typed for MISP (`ip-dst`, `domain`, `url`, `email-src`, `filename`,
 `md5`...), `to_ids` set so MISP pushes it to its IDS exports, tagged with its own TLP (MISP's
-`tlp:` taxonomy); the event carries the strictest TLP of its attributes. Attribute UUIDs are
-derived from the type and value, so importing a later export updates attributes instead of
-duplicating them. The event's distribution is "your organisation only": partner intelligence
-must not be synchronised onwards by MISP on its own; its TLP says who may see it.
+`tlp:` taxonomy); the event carries the strictest TLP of its attributes. Values are written in
+canonical form, once whatever the spellings stored (as in plain lists, export.py
+`_canonical_spelling`): MISP correlates attributes by their text.
+
+MISP wants attribute UUIDs unique across the instance, so they cannot be the same in two
+events. The event UUID is derived from the producer and the export's selection (its filter, in
+canonical form), and each attribute UUID from the event UUID, the type and the value: the same
+selection exported again is the same event, and importing it updates that event and its
+attributes instead of duplicating them (as a MISP feed does); a different selection is another
+event and never reuses an attribute UUID. A relative `--since` (`1d`) is a different moment,
+so a different selection, on every run.
+
+The event's distribution is "your organisation only": partner intelligence must not be
+synchronised onwards by MISP on its own; its TLP says who may see it.
 """
 
 from __future__ import annotations
@@ -32,8 +42,9 @@ MISP_TYPES = {
     "sha512": ("sha512", "Payload delivery"),
     "cve": ("vulnerability", "External analysis"),
 }
-# Attribute UUIDs: uuid5 in a namespace of our own, from "type:value".
-_ATTRIBUTE_NAMESPACE = uuid.UUID("5d3c7f0e-7a43-5b8e-9a5e-2f6f0f4c1c07")
+# Event UUIDs: uuid5 in a namespace of our own, from the producer and the selection; attribute
+# UUIDs: uuid5 in the event's UUID, from "type:value".
+_EVENT_NAMESPACE = uuid.UUID("5d3c7f0e-7a43-5b8e-9a5e-2f6f0f4c1c07")
 _ORGANISATION_ONLY = "0"
 _INHERIT_EVENT = "5"
 
@@ -46,13 +57,18 @@ class MispExporter(Exporter):
     name = "misp"
     extension = "json"
     comment = None
+    # MISP correlates attribute values as text: `Bücher.Example` and `xn--bcher-kva.example`
+    # are one attribute, written as DNS carries it.
+    canonical_values = True
 
     def begin(self, out: TextIO) -> None:
         moment = parse_timestamp(self.context.generated_at)
         self._timestamp = str(int(moment.timestamp()))
         self._first = True
+        name = json.dumps([self.context.producer, self.context.selection], ensure_ascii=False)
+        self._event_uuid = uuid.uuid5(_EVENT_NAMESPACE, name)
         event = {
-            "uuid": str(uuid.uuid4()),
+            "uuid": str(self._event_uuid),
             "info": f"cti-exchange export by {self.context.producer} at {self.context.generated_at}",
             "date": moment.date().isoformat(),
             "timestamp": self._timestamp,
@@ -67,7 +83,7 @@ class MispExporter(Exporter):
     def write(self, item: ExportItem, out: TextIO, summary: ExportSummary) -> bool:
         misp_type, category = MISP_TYPES[item.ioc_type]
         attribute = {
-            "uuid": str(uuid.uuid5(_ATTRIBUTE_NAMESPACE, f"{item.ioc_type}:{item.value}")),
+            "uuid": str(uuid.uuid5(self._event_uuid, f"{item.ioc_type}:{item.value}")),
             "type": misp_type,
             "category": category,
             "value": item.value,

@@ -7,14 +7,16 @@
   purpose; the two-byte length prefix does not disturb a content match). Snort 2.9 has no TLS
   SNI buffer, so there is no rule on the TLS handshake as in Suricata.
 - URLs: HTTP requests whose normalised URI holds the path and query and whose Host header is
-  exactly the URL's host (`Host|3A| evil.example|0D 0A|` in http_header).
+  exactly the URL's host (`Host|3A| evil.example|0D 0A|` in http_header). `http_uri` is
+  normalised (%-escapes decoded), so a path or query written with a `%` is matched as written
+  with `http_raw_uri` instead, where it would otherwise never match.
 - Not written, with the reason in the file's head: e-mail addresses, file names, file hashes,
   CVEs (ids_rules.SKIP_REASONS says why).
 """
 
 from __future__ import annotations
 
-from cti_exchange.exporters.ids_rules import IdsRuleExporter, Rule, content, dns_labels
+from cti_exchange.exporters.ids_rules import IdsRuleExporter, Rule, content, dns_labels, raw_uri
 
 
 class SnortExporter(IdsRuleExporter):
@@ -34,7 +36,7 @@ class SnortExporter(IdsRuleExporter):
         detection = [
             "flow:to_server,established;",
             f'content:"{content(uri)}";',
-            "http_uri;",
+            "http_raw_uri;" if raw_uri(uri) else "http_uri;",
             f'content:"Host|3A| {content(host)}|0D 0A|";',
             "http_header;",
             "nocase;",

@@ -4,7 +4,9 @@
 - Domains: a DNS query rule and a TLS SNI rule, each matching the name and any name under it
   (`dotprefix; content:".evil.example"; endswith`), without case.
 - URLs: an HTTP rule on the exact Host and the exact URI (path and query, `startswith;
-  endswith`). An https URL only matches where TLS is decrypted before Suricata.
+  endswith`). An https URL only matches where TLS is decrypted before Suricata. `http.uri` is
+  normalised (%-escapes decoded), so a path or query written with a `%` is matched as written
+  in `http.uri.raw` instead, where it would otherwise never match.
 - Not written, with the reason in the file's head: e-mail addresses and file names (no
   keyword matches them reliably across Suricata versions and protocols), file hashes (matched
   against hash list files, not inline), CVEs (not a network pattern).
@@ -12,7 +14,7 @@
 
 from __future__ import annotations
 
-from cti_exchange.exporters.ids_rules import IdsRuleExporter, Rule, content
+from cti_exchange.exporters.ids_rules import IdsRuleExporter, Rule, content, raw_uri
 
 
 class SuricataExporter(IdsRuleExporter):
@@ -33,7 +35,7 @@ class SuricataExporter(IdsRuleExporter):
             f'content:"{content(host)}";',
             "startswith;",
             "endswith;",
-            "http.uri;",
+            "http.uri.raw;" if raw_uri(uri) else "http.uri;",
             f'content:"{content(uri)}";',
             "startswith;",
             "endswith;",

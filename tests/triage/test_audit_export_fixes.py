@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from typing import Any
 
 from cti_exchange.stix.tlp import Tlp
@@ -61,6 +62,27 @@ def test_ids_rules_match_names_and_hosts_as_the_traffic_carries_them(cert_in: Ag
     assert 'content:"Host|3A| evil.example|0D 0A|"' in snort
     assert 'content:"/|C3 A4|?x=1"; http_uri;' in snort
     assert "|C3 BC|" not in snort and "|3A|80" not in snort
+
+
+def test_ids_rules_match_percent_escaped_urls_in_the_raw_uri_buffer(cert_in: Agency) -> None:
+    # http.uri / http_uri hold the URI %-decoded: content with a `%` escape never matches there.
+    escaped, plain = "http://evil.example/a%20b?q=%2e", "http://evil.example/plain?x=1"
+    put(cert_in, [indicator(v, "url", tlp="green") for v in (escaped, plain)])
+    assert cert_in.run("triage", "accept", escaped, plain).exit_code == 0
+    suricata = _export(cert_in, "--format", "suricata")
+    assert 'http.uri.raw; content:"/a%20b?q=%2e"; startswith; endswith;' in suricata
+    assert 'http.uri; content:"/plain?x=1"; startswith; endswith;' in suricata
+    assert 'http.uri; content:"/a%20b' not in suricata
+    assert suricata.count('http.host; content:"evil.example"; startswith; endswith;') == 2
+    snort = _export(cert_in, "--format", "snort")
+    assert 'content:"/a%20b?q=%2e"; http_raw_uri;' in snort
+    assert 'content:"/plain?x=1"; http_uri;' in snort
+    assert snort.count('content:"Host|3A| evil.example|0D 0A|"; http_header; nocase;') == 2
+    # Sids keep following the stored value: the same in a later export.
+    sids = [re.findall(r" sid:(\d+);", text) for text in (suricata, snort)]
+    assert sids == [
+        re.findall(r" sid:(\d+);", _export(cert_in, "--format", f)) for f in ("suricata", "snort")
+    ]
 
 
 def _bundle(agency: Agency, *args: str) -> Any:

@@ -180,8 +180,26 @@ def test_misp_event(soc: Agency) -> None:
     ]
     assert by_value["noreply@phish.example"]["category"] == "Payload delivery"
     assert all(a["to_ids"] is True for a in event["Attribute"])
+    # The same selection is the same MISP event, with the same attribute UUIDs: a later
+    # export updates it.
     again = json.loads(_export(soc, "--format", "misp"))["Event"]
+    assert again["uuid"] == event["uuid"]
     assert {a["uuid"] for a in again["Attribute"]} == {a["uuid"] for a in event["Attribute"]}
+    # Another selection is another event, and never reuses an attribute UUID (MISP wants them
+    # unique across the instance), even for the values both hold.
+    uuids = {a["uuid"] for a in event["Attribute"]}
+    for args in (
+        ("--partner", "cert-fr"),
+        ("--type", "domain-name"),
+        ("--partner", "cert-fr", "--type", "url"),
+    ):
+        other = json.loads(_export(soc, "--format", "misp", *args))["Event"]
+        assert other["Attribute"] and {a["value"] for a in other["Attribute"]} <= EXPECTED
+        assert other["uuid"] != event["uuid"]
+        assert not uuids & {a["uuid"] for a in other["Attribute"]}
+    # The order the options come in does not make another selection.
+    swapped = json.loads(_export(soc, "--format", "misp", "--type", "url", "--partner", "cert-fr"))["Event"]
+    assert swapped["uuid"] == other["uuid"]
 
 
 _RULE = re.compile(

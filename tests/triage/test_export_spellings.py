@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,16 @@ def test_csv_and_json_say_how_many_spellings_were_merged(spelt: Agency, tmp_path
     described = spelt.run("export", "--format", "plain", "--allow-broad", "--json", "-o", str(target))
     assert described.exit_code == 0, described.stderr
     assert described.json()["files"][0]["merged_spellings"] == 3
+
+
+def test_misp_events_hold_each_value_once_in_canonical_form(spelt: Agency) -> None:
+    result = spelt.run("export", "--format", "misp", "--allow-broad")
+    assert result.exit_code == 0, result.stderr
+    attributes = json.loads(result.stdout)["Event"]["Attribute"]
+    values = [a["value"] for a in attributes]
+    assert len(values) == len(set(values)) == 6
+    assert "xn--bcher-kva.example" in values and "2001:db8::1" in values
+    assert len({a["uuid"] for a in attributes}) == 6
 
 
 def test_ids_rules_keep_one_rule_per_stored_spelling(spelt: Agency) -> None:
