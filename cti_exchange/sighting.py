@@ -5,6 +5,9 @@ When an indicator a partner shared is seen in our networks, the partner learns o
 was seen, where (`where_sighted_refs`: our identity), sealed and pushed like any envelope
 (`share_objects`: TLP policy, outbox, TAXII). A value several partners sent is several
 indicators (each agency mints its own id): each partner gets a sighting of its own indicator.
+A TLP:RED or TLP:AMBER+STRICT indicator a second partner relayed is sighted to its creator only:
+those levels reach the named recipients and no one else, and the relay was never meant to hold
+it. A partner we have since removed is skipped (and said to be).
 
 The sighting carries the indicator's TLP, or a stricter one if the analyst asks: telling a
 partner where its indicator was seen says something about our networks, so it is never marked
@@ -22,8 +25,8 @@ from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.errors import PolicyError, UsageError
 from cti_exchange.exchange.push import ShareResult, share_objects
 from cti_exchange.home.profile_home import ProfileHome
-from cti_exchange.partnership import get_partner
 from cti_exchange.policy.sharing import decide_sharing
+from cti_exchange.profile.model import PartnerConfig, identity_id_for
 from cti_exchange.progress import ProgressReporter
 from cti_exchange.stix.guardrails import scrub_personal_data
 from cti_exchange.stix.tlp import Tlp
@@ -66,6 +69,7 @@ class SightingResult:
     value: str | None
     sightings: list[SentSighting]
     queued_only: bool = False
+    skipped: list[str] = field(default_factory=list)  # sources no longer configured as partners
 
     @property
     def failed(self) -> dict[str, dict[str, str]]:
@@ -123,9 +127,17 @@ def _window(request: SightingRequest, now: datetime) -> tuple[str, str]:
     return stix_timestamp(first), stix_timestamp(last)
 
 
-def _targets(home: ProfileHome, reference: str) -> tuple[str | None, list[tuple[str, str | None, list[str]]]]:
-    """(value, [(object id, its TLP, partners that sent it)]) for every object of the value
-    that a partner created: our own indicator, relayed back to us, is nobody else's to hear of."""
+@dataclass(frozen=True)
+class _Target:
+    object_id: str
+    tlp: str | None
+    created_by_ref: str | None
+    sources: list[str]  # the partners that sent it to us, as object_sources names them
+
+
+def _targets(home: ProfileHome, reference: str) -> tuple[str | None, list[_Target]]:
+    """The value, and every object of it that a partner created: our own indicator, relayed
+    back to us, is nobody else's to hear of."""
     own_identity = home.load_profile().identity_id
     with open_store(home) as store:
         conn = store.db.conn
@@ -147,7 +159,14 @@ def _targets(home: ProfileHome, reference: str) -> tuple[str | None, list[tuple[
             if holder is not None and holder.created_by_ref == own_identity:
                 continue
             partners = list(dict.fromkeys(s.partner for s in sources_of(conn, object_id, version)))
-            targets.append((object_id, holder.tlp if holder else None, partners))
+            targets.append(
+                _Target(
+                    object_id,
+                    holder.tlp if holder else None,
+                    holder.created_by_ref if holder else None,
+                    partners,
+                )
+            )
     if not targets:
         raise UsageError(
             f"{obj.object_id} is our own {obj.type} (a partner sent it back to us): a sighting "
@@ -155,6 +174,42 @@ def _targets(home: ProfileHome, reference: str) -> tuple[str | None, list[tuple[
             hint="record it in our own tools; `sight` is for partners' indicators",
         )
     return obj.value, targets
+
+
+def _identity(partner: PartnerConfig) -> str:
+    # Pinning checks the identity a key file names against the agency id's (partnership.py):
+    # an entry without one has that one.
+    return partner.identity_id or identity_id_for(partner.agency_id)
+
+
+def _recipients(
+    target: _Target, level: Tlp, configured: dict[str, PartnerConfig]
+) -> tuple[list[str], list[str]]:
+    """(partners to send the sighting of `target` to, sources skipped as no longer partners).
+
+    CLEAR, GREEN, AMBER: every partner that sent it. RED and AMBER+STRICT: its creator only
+    (a relay of such an indicator is not among those its creator shared it with); failing that,
+    the one partner that sent it, if only one did."""
+    if level not in (Tlp.RED, Tlp.AMBER_STRICT):
+        live = [p for p in target.sources if p in configured]
+        return live, [p for p in target.sources if p not in configured]
+    creators = [
+        p for p in target.sources if p in configured and _identity(configured[p]) == target.created_by_ref
+    ]
+    if creators:
+        return creators, []
+    if not target.sources:
+        return [], []
+    if len(target.sources) == 1:  # the only one that gave it to us
+        only = target.sources[0]
+        return ([only], []) if only in configured else ([], [only])
+    raise PolicyError(
+        f"{target.object_id} is {level.label}: a sighting of it goes to its creator only, and "
+        f"the creator ({target.created_by_ref or 'not named'}) is none of the partners that sent "
+        f"it ({', '.join(target.sources)}); nothing was sent",
+        hint="the creator's identity is not among our partners' identities; compare it with "
+        "`identity_id` in `cti-exchange partners show NAME --json`",
+    )
 
 
 def sight(
@@ -189,11 +244,15 @@ def sight(
     value, targets = _targets(home, request.reference)
     created = stix_timestamp(moment)
     by_partner: dict[str, list[tuple[dict[str, Any], SentSighting]]] = {}
-    for object_id, tlp_value, partners in targets:
-        own = Tlp(tlp_value) if tlp_value else profile.sharing.default_tlp
+    skipped: list[str] = []
+    for target in targets:
+        object_id = target.object_id
+        own = Tlp(target.tlp) if target.tlp else profile.sharing.default_tlp
         if request.tlp is not None and request.tlp < own:
             raise UsageError(f"--tlp: a sighting of {object_id} cannot be less strict than its {own.label}")
         level = max(own, request.tlp) if request.tlp is not None else own
+        partners, gone = _recipients(target, own, profile.partners)
+        skipped += gone
         for partner in partners:
             sighting = build_sighting(
                 identity_id=profile.identity_id,
@@ -207,8 +266,15 @@ def sight(
             )
             record = SentSighting(partner, sighting["id"], object_id, level.value)
             by_partner.setdefault(partner, []).append((sighting, record))
+    skipped = list(dict.fromkeys(skipped))
+    if skipped and not by_partner:
+        raise UsageError(
+            f"{value or targets[0].object_id} came only from {', '.join(skipped)}, no longer "
+            "among our partners: there is no one to send the sighting to",
+            hint="see `cti-exchange partners list`; a partner pinned again under the same name gets it",
+        )
     # The sharing policy is checked for every partner before anything is sent: all or none.
-    configs = {name: get_partner(home, name) for name in by_partner}
+    configs = {name: profile.partners[name] for name in by_partner}
     for name, entries in by_partner.items():
         refusals = decide_sharing(
             [sighting for sighting, _ in entries], [configs[name]], allow_red=request.allow_red
@@ -240,7 +306,7 @@ def sight(
                 )
             results.append(record)
         _audit(home, entries, partner_name, envelopes, created, request.count, first_seen, last_seen)
-    return SightingResult(value, results, request.queue_only)
+    return SightingResult(value, results, request.queue_only, skipped)
 
 
 def _audit(

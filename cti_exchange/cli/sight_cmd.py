@@ -102,8 +102,20 @@ def sight_command(
 
 
 def render_sighting(out: Output, result: SightingResult) -> None:
+    if result.skipped:
+        # On stderr in --json mode too: stdout stays the JSON document.
+        out.note(
+            f"Not sent to {', '.join(result.skipped)}: no longer among our partners "
+            "(`cti-exchange partners list`)."
+        )
     if out.json_mode:
-        out.data({"value": result.value, "sightings": [s.__dict__ for s in result.sightings]})
+        out.data(
+            {
+                "value": result.value,
+                "sightings": [s.__dict__ for s in result.sightings],
+                "skipped": result.skipped,
+            }
+        )
         return
     verb = "queued" if result.queued_only else "sent"
     out.table(

@@ -322,6 +322,26 @@ MIGRATIONS: list[tuple[int, str]] = [
         # again every envelope waiting behind a gap that has not changed (exchange/held.py).
         "ALTER TABLE quarantine ADD COLUMN tried_at_sequence INTEGER",
     ),
+    (
+        8,
+        # Which partners each object was sealed for: a sighting counts only from a partner we
+        # shared the object with (triage_detail.sightings_of_shared), one primary-key lookup.
+        # `shared_objects` names only the last envelope; the ids every envelope carried are in
+        # `sent_envelopes.object_ids`, read here once. A delivery replaced by `reseal` carried
+        # nothing: what it held is in the new envelopes.
+        """
+        CREATE TABLE shared_with (
+            object_id TEXT NOT NULL,
+            partner TEXT NOT NULL,
+            PRIMARY KEY (object_id, partner)
+        ) WITHOUT ROWID;
+        INSERT OR IGNORE INTO shared_with
+            SELECT j.value, d.partner
+            FROM sent_envelopes e JOIN deliveries d ON d.envelope_id = e.envelope_id,
+                 json_each(e.object_ids) j
+            WHERE d.status != 'resealed' AND e.object_ids IS NOT NULL
+        """,
+    ),
 ]
 
 

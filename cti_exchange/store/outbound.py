@@ -121,7 +121,7 @@ class Outbound:
                 "updated_at = excluded.updated_at",
                 (recipient, position.sequence, sealed.digest, created),
             )
-        summaries = [summary(obj) for obj in objects]
+        summaries = sorted(summary(obj) for obj in objects)  # b-tree inserts in key order
         conn.execute(
             "INSERT INTO sent_envelopes (envelope_id, request_id, created_at, bundle_id, "
             "object_count, recipients, tlp, digest, artifact, object_ids) "
@@ -150,7 +150,11 @@ class Outbound:
             "type = excluded.type, ioc_type = excluded.ioc_type, value = excluded.value, "
             "tlp = excluded.tlp, last_envelope_id = excluded.last_envelope_id, "
             "first_created = COALESCE(shared_objects.first_created, excluded.first_created)",
-            [(*row, header.envelope_id) for row in sorted(summaries)],
+            [(*row, header.envelope_id) for row in summaries],
+        )
+        conn.executemany(  # which partners each object was sealed for (a sighting's check)
+            "INSERT OR IGNORE INTO shared_with (object_id, partner) VALUES (?, ?)",
+            [(row[0], partners[r]) for r in header.recipients for row in summaries],
         )
         append_audit(
             conn,

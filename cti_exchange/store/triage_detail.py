@@ -175,6 +175,15 @@ def sightings_of(conn: sqlite3.Connection, object_id: str) -> list[ReceivedSight
     ]
 
 
+# A sighting counts only from a partner we shared the object with (`shared_with`, filled as
+# each envelope is sealed): any other partner that learnt the id (a relay, one sent our
+# indicator by another partner) would otherwise put its sighting among those of our partners,
+# or forge one.
+_SHARED_WITH_SENDER = (
+    "EXISTS (SELECT 1 FROM shared_with w WHERE w.object_id = {of_ref} AND w.partner = s.partner)"
+)
+
+
 def sightings_of_shared(
     conn: sqlite3.Connection,
     *,
@@ -183,7 +192,8 @@ def sightings_of_shared(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[ReceivedSighting], int | None]:
-    """Sightings received of objects we sent (`shared_objects`), newest first, one page."""
+    """Sightings received of objects we sent (`shared_objects`) to the partner that sent the
+    sighting, newest first, one page."""
     terms = ["s.type = 'sighting'", "s.is_current = 1"]
     params: list[Any] = []
     if partners:
@@ -201,7 +211,7 @@ def sightings_of_shared(
         f"(SELECT ioc_type FROM shared_objects WHERE object_id = {of_ref}) "
         "FROM objects s INDEXED BY objects_sighting_of "
         f"WHERE {' AND '.join(terms)} "
-        f"AND EXISTS (SELECT 1 FROM shared_objects WHERE object_id = {of_ref}) "
+        f"AND {_SHARED_WITH_SENDER.format(of_ref=of_ref)} "
         "ORDER BY s.received_at DESC, s.rowid DESC LIMIT ? OFFSET ?",
         [*params, limit + 1, offset],
     ).fetchall()

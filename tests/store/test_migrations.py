@@ -101,3 +101,35 @@ def test_an_emptied_store_is_refused_not_started_over(cert_in: Agency) -> None:
     assert path.stat().st_size == 0  # left as found, for the operator to restore
     path.unlink()  # removing it knowingly starts a new store
     assert cert_in.run("triage", "list").exit_code == 0
+
+
+def test_a_version_7_store_learns_which_partners_each_object_was_sealed_for(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrations.apply_migrations(conn, migrations.MIGRATIONS[:7]) == 7
+    envelopes = [
+        ("e1", '["indicator--1","indicator--2"]', [("cert-in", "posted"), ("cert-de", "sealed")]),
+        ("e2", '["indicator--1"]', [("cert-uk", "received")]),
+        ("e3", '["indicator--3"]', [("cert-in", "resealed")]),  # carried nothing, sealed again
+    ]
+    for envelope_id, object_ids, deliveries in envelopes:
+        conn.execute(
+            "INSERT INTO sent_envelopes (envelope_id, created_at, bundle_id, object_count, "
+            "recipients, digest, artifact, object_ids) VALUES (?, 't', 'bundle--1', 1, '[]', 'd', '{}', ?)",
+            (envelope_id, object_ids),
+        )
+        conn.executemany(
+            "INSERT INTO deliveries (envelope_id, partner, status) VALUES (?, ?, ?)",
+            [(envelope_id, partner, status) for partner, status in deliveries],
+        )
+    conn.close()
+
+    with Store(path) as store:
+        assert store.db.schema_version == migrations.MIGRATIONS[-1][0]
+        assert sorted(store.db.conn.execute("SELECT object_id, partner FROM shared_with")) == [
+            ("indicator--1", "cert-de"),
+            ("indicator--1", "cert-in"),
+            ("indicator--1", "cert-uk"),
+            ("indicator--2", "cert-de"),
+            ("indicator--2", "cert-in"),
+        ]
