@@ -13,9 +13,9 @@ from cti_exchange.audit.trail import record_event
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.envelope.readdress import recipient_kids
 from cti_exchange.errors import ConfigError, IntegrityError, UsageError
-from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.home.profile_home import ProfileHome, validate_profile_data
 from cti_exchange.keys.key_document import verify_key_document
-from cti_exchange.keys.model import Keyring, KeyUse
+from cti_exchange.keys.model import AGENCY_ID, Keyring, KeyUse
 from cti_exchange.keys.pinning import KeyUpdate, merge_key_update, pin_first_keys
 from cti_exchange.profile.model import PartnerConfig, TaxiiSettings, identity_id_for
 from cti_exchange.stix.tlp import Tlp
@@ -33,6 +33,18 @@ def check_claimed_identity(agency_id: str, identity_id: str | None) -> None:
             f"the key file of {agency_id} names the STIX identity {identity_id}, but {agency_id}'s "
             f"is {identity_id_for(agency_id)}",
             hint="the file was not written by `cti-exchange keys export` of that agency; ask for a fresh one",
+        )
+
+
+def check_partner_name(name: str) -> None:
+    """A partner's local name names its files in `partners/` and its entry in config.toml
+    (schemas/profile.schema.json): checked before anything is written, so `../x` or `a/b`
+    can never place a file outside `partners/`."""
+    if not AGENCY_ID.fullmatch(name):
+        raise UsageError(
+            f"partner name {name!r} is not usable: lower-case letters, digits and '-', starting "
+            "with a letter or digit, at most 63 characters",
+            hint="use the partner's agency id, e.g. cert-in",
         )
 
 
@@ -59,6 +71,7 @@ def add_partner(
     allow_red: bool = False,
     now: datetime | None = None,
 ) -> tuple[PartnerConfig, Keyring]:
+    check_partner_name(name)
     profile = home.load_profile()
     if name in profile.partners:
         raise UsageError(
@@ -74,20 +87,23 @@ def add_partner(
     other = profile.partner_by_agency(keyring.agency.id)
     if other is not None:
         raise UsageError(f"agency {keyring.agency.id} is already pinned as partner {other.name!r}")
-    relative = home.save_partner_keys(name, keyring, verified.raw)
     partner = PartnerConfig(
         name=name,
         agency_id=keyring.agency.id,
         display_name=keyring.agency.name,
         fingerprint=anchor.thumbprint,
-        jwks=relative,
+        jwks=str(home.partner_keys_path(name).relative_to(home.root)),
         max_tlp=max_tlp,
         allow_red=allow_red,
         country=keyring.agency.country,
         identity_id=keyring.agency.identity_id,
         added=stix_timestamp(now or utc_now()),
     )
-    home.save_profile(profile.with_partner(partner))
+    # The new entry is judged before the pinned files are written: a refusal leaves nothing.
+    updated = profile.with_partner(partner)
+    validate_profile_data(updated.to_dict(), source=f"the entry for partner {name} made from {source}")
+    home.save_partner_keys(name, keyring, verified.raw)
+    home.save_profile(updated)
     record_event(
         home,
         "key-change",
@@ -174,11 +190,39 @@ def _requeue_to_revoked_keys(home: ProfileHome, name: str, update: KeyUpdate, no
     return requeued
 
 
-def remove_partner(home: ProfileHome, name: str) -> PartnerConfig:
+def undelivered_envelopes(home: ProfileHome, name: str) -> list[str]:
+    """Envelopes sealed to a partner and not yet taken by its server (the outbox)."""
+    with open_store(home) as store:
+        return [delivery.envelope_id for delivery in store.outbound.pending(name)]
+
+
+def outbox_not_empty(name: str, count: int) -> UsageError:
+    return UsageError(
+        f"partner {name} still has {count} envelope(s) in the outbox, not yet posted; removed, "
+        "they are never delivered and the partner sees a sequence gap if pinned again",
+        hint="run `cti-exchange sync` to deliver them first, or pass --drop-outbox to drop them",
+    )
+
+
+def remove_partner(home: ProfileHome, name: str, *, drop_outbox: bool = False) -> PartnerConfig:
+    """Forgets a partner. Envelopes still in its outbox hold positions in its channel: dropped,
+    the partner would see a sequence gap in whatever we send it later (if it is pinned again),
+    so they must be delivered first (`sync`) or dropped knowingly."""
     partner = get_partner(home, name)
+    waiting = undelivered_envelopes(home, name)
+    if waiting and not drop_outbox:
+        raise outbox_not_empty(name, len(waiting))
+    if waiting:
+        # Dropped first, in one store transaction: interrupted before the profile is saved, the
+        # partner is still there with an empty outbox, and running the command again finishes.
+        with open_store(home) as store:
+            waiting = store.outbound.drop_pending(name, stix_timestamp(utc_now()))
     home.save_profile(home.load_profile().without_partner(name))
     home.remove_partner_keys(name)
-    record_event(home, "key-change", partner=name, details={"change": "partner-removed"})
+    details: dict[str, Any] = {"change": "partner-removed"}
+    if waiting:
+        details["dropped_envelopes"] = waiting
+    record_event(home, "key-change", partner=name, details=details)
     return partner
 
 

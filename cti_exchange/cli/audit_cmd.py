@@ -149,7 +149,7 @@ def show(
         typer.Option(
             "--action",
             help="Only this action: push, pull, seal, accept, reject, triage, export, sighting, "
-            "key-change, audit-export.",
+            "key-change, drop, audit-export (docs/AUDIT.md lists them all).",
         ),
     ] = None,
     limit: Annotated[

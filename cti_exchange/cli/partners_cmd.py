@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -18,11 +19,14 @@ from cti_exchange.partnership import (
     add_partner,
     configure_partner,
     get_partner,
+    outbox_not_empty,
     remove_partner,
+    undelivered_envelopes,
     update_partner_keys,
 )
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.stix.tlp import Tlp
+from cti_exchange.untrusted_text import escape_controls
 
 partners_app = typer.Typer(
     help="Partner agencies: pin their keys, list, show, update, remove, configure TAXII.",
@@ -85,7 +89,7 @@ def add(
         out.data(_partner_json(partner) | {"keys": [key_json(k) for k in keyring.keys]})
         return
     out.line(
-        f"Pinned {partner.display_name} ({partner.agency_id}) as {partner.name}; "
+        f"Pinned {escape_controls(partner.display_name)} ({partner.agency_id}) as {partner.name}; "
         f"signing key {partner.fingerprint}"
     )
     out.note(f"Set its TAXII server with `cti-exchange partners set {name} --api-root URL ...`")
@@ -133,11 +137,18 @@ def show(
     if json_mode:
         out.data(_partner_json(partner) | {"keys": [key_json(k) for k in keyring.keys]})
         return
-    out.line(f"{partner.display_name} ({partner.agency_id}), country {partner.country or '?'}")
+    # The name comes from the partner's key file: shown with control characters escaped.
+    out.line(
+        f"{escape_controls(partner.display_name)} ({partner.agency_id}), country {partner.country or '?'}"
+    )
     out.line(f"Max TLP we send: {partner.max_tlp.label}; RED allowed: {partner.allow_red}")
     if partner.taxii:
         t = partner.taxii
-        out.line(f"TAXII: {t.api_root} read={t.read_collection} write={t.write_collection} auth={t.auth}")
+        out.line(
+            escape_controls(
+                f"TAXII: {t.api_root} read={t.read_collection} write={t.write_collection} auth={t.auth}"
+            )
+        )
     out.table(key_table_columns(), key_rows(keyring), title="Pinned keys")
 
 
@@ -146,16 +157,29 @@ def remove(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Partner name.")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    drop_outbox: Annotated[
+        bool,
+        typer.Option(
+            "--drop-outbox",
+            help="Remove it even with envelopes still in its outbox; they are never delivered.",
+        ),
+    ] = False,
 ) -> None:
     """Forget a partner and its pinned keys."""
     home = profile_home(ctx)
     get_partner(home, name)
+    waiting = undelivered_envelopes(home, name)
+    if waiting and not drop_outbox:
+        raise outbox_not_empty(name, len(waiting))
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError("refusing to remove a partner without --yes when not on a terminal")
         typer.confirm(f"Remove partner {name} and its pinned keys?", abort=True)
-    remove_partner(home, name)
-    Output().line(f"Removed partner {name}")
+    remove_partner(home, name, drop_outbox=drop_outbox)
+    out = Output()
+    out.line(f"Removed partner {name}")
+    if waiting:
+        out.note(f"Dropped {len(waiting)} envelope(s) from its outbox; they will not be delivered.")
 
 
 @partners_app.command(
@@ -240,21 +264,28 @@ def set_(
     client_key: Annotated[
         str | None, typer.Option("--client-key", help="Client key (mutual TLS), 0600.")
     ] = None,
+    # The bounds are those of schemas/profile.schema.json, so a value out of range is refused
+    # naming the option, not as a field of config.toml.
     page_size: Annotated[
-        int | None, typer.Option("--page-size", min=1, help="Objects per TAXII page (pull).")
+        int | None,
+        typer.Option("--page-size", min=1, max=10000, help="Objects per TAXII page (pull)."),
     ] = None,
     timeout: Annotated[
-        float | None, typer.Option("--timeout", min=0.1, help="Seconds per TAXII request.")
+        float | None,
+        typer.Option("--timeout", min=0.1, max=600, help="Seconds per TAXII request."),
     ] = None,
     retry_budget: Annotated[
         float | None,
-        typer.Option("--retry-budget", min=0, help="Seconds to keep retrying a failing request."),
+        typer.Option("--retry-budget", min=0, max=3600, help="Seconds to keep retrying a failing request."),
     ] = None,
     json_mode: JsonOption = False,
 ) -> None:
     """Set what we may send a partner and how to reach its TAXII server (no secrets here)."""
     if auth is not None and auth not in ("none", "basic", "bearer"):
         raise UsageError(f"--auth must be none, basic or bearer, not {auth!r}")
+    for option, seconds in (("--timeout", timeout), ("--retry-budget", retry_budget)):
+        if seconds is not None and not math.isfinite(seconds):  # nan passes every range check
+            raise UsageError(f"{option} must be a number of seconds, not {seconds}")
     partner = configure_partner(
         profile_home(ctx),
         name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cti_exchange.clock import stix_timestamp
 from cti_exchange.keys.model import KeyInfo, Keyring
+from cti_exchange.untrusted_text import escape_controls
 
 
 def key_table_columns() -> list[str]:
@@ -13,7 +14,7 @@ def key_table_columns() -> list[str]:
 def key_rows(keyring: Keyring) -> list[list[str]]:
     return [
         [
-            key.kid,
+            escape_controls(key.kid),  # a partner's kid: shown, never interpreted by the terminal
             key.use.value,
             key.alg,
             key.created.strftime("%Y-%m-%d"),

@@ -80,6 +80,8 @@ def verify_key_document(raw: bytes, *, source: str) -> VerifiedKeyDocument:
         outer = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise KeyStoreError(f"{source} is not valid JSON ({exc})") from None
+    except RecursionError:  # "[[[[..." nested deeper than the parser goes
+        raise KeyStoreError(f"{source} is not a key document (JSON nested too deeply)") from None
     if not isinstance(outer, dict):
         raise KeyStoreError(f"{source} is not a JSON object")
     if "keys" in outer and "payload" not in outer:
@@ -97,7 +99,7 @@ def verify_key_document(raw: bytes, *, source: str) -> VerifiedKeyDocument:
         token = jws.JWS()
         token.deserialize(json.dumps({"payload": payload_b64, "signatures": signatures}))
         payload = json.loads(token.objects["payload"])
-    except (JWException, ValueError, KeyError, TypeError):
+    except (JWException, ValueError, KeyError, TypeError, RecursionError):
         raise KeyStoreError(f"{source}: the signed payload is not readable JSON") from None
     keyring = Keyring.from_document(payload, source=source)
 
@@ -106,7 +108,9 @@ def verify_key_document(raw: bytes, *, source: str) -> VerifiedKeyDocument:
         protected_b64 = entry.get("protected") if isinstance(entry, dict) else None
         try:
             header = json.loads(jws.base64url_decode(protected_b64))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
+            continue
+        if not isinstance(header, dict):
             continue
         if header.get("alg") != SIGNING_ALG or not isinstance(header.get("kid"), str):
             continue

@@ -9,6 +9,7 @@ shape, which is also the payload of the signed JWKS document agencies hand each 
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -16,12 +17,19 @@ from typing import Any
 
 from cti_exchange.clock import parse_timestamp, stix_timestamp
 from cti_exchange.errors import IntegrityError, KeyStoreError
+from cti_exchange.untrusted_text import UNPRINTABLE, describe_value
 
 SIGNING_ALG = "EdDSA"  # RFC 8037 section 3.1, with crv Ed25519
 KEY_AGREEMENT_ALG = "ECDH-ES+A256KW"  # RFC 7518 section 4.6 over X25519 (RFC 8037 section 3.2)
 
 # JWK members that carry private or symmetric key material (RFC 7518 section 6, RFC 8037).
 PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+
+# What an agency id may be (schemas/profile.schema.json, $defs/agency_id): a partner's key file
+# names its agency, and that id becomes part of our profile and of envelope headers.
+AGENCY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+COUNTRY = re.compile(r"[A-Z]{2}")
+MAX_NAME_LENGTH = 200
 
 
 class KeyUse(StrEnum):
@@ -74,6 +82,44 @@ class AgencyRef:
             country=data.get("country"),
             identity_id=data.get("identity_id"),
         )
+
+    @classmethod
+    def from_untrusted(cls, data: Any, *, source: str) -> AgencyRef:
+        """The `agency` member of a key document, refusing what `keys export` never writes."""
+        if not isinstance(data, dict) or "id" not in data:
+            raise KeyStoreError(
+                f"{source} does not name its agency",
+                hint="use a file written by `cti-exchange keys export`",
+            )
+        agency_id = data["id"]
+        if not isinstance(agency_id, str) or not AGENCY_ID.fullmatch(agency_id):
+            raise KeyStoreError(
+                f"{source}: agency.id {describe_value(agency_id)} is not an agency id "
+                "(lower-case letters, digits and '-', at most 63 characters)",
+                hint="use a file written by `cti-exchange keys export`",
+            )
+        name = data.get("name", agency_id)
+        # Not refused for control characters: `init --name` takes them, so an agency's own
+        # ring may hold them. They are escaped wherever the name is shown.
+        if not isinstance(name, str) or not name or len(name) > MAX_NAME_LENGTH:
+            raise KeyStoreError(
+                f"{source}: agency.name {describe_value(name)} is not a name of 1 to "
+                f"{MAX_NAME_LENGTH} characters",
+                hint="use a file written by `cti-exchange keys export`",
+            )
+        country = data.get("country")
+        if country is not None and (not isinstance(country, str) or not COUNTRY.fullmatch(country)):
+            raise KeyStoreError(
+                f"{source}: agency.country {describe_value(country)} is not an ISO 3166 code such as FR",
+                hint="use a file written by `cti-exchange keys export`",
+            )
+        identity_id = data.get("identity_id")
+        if identity_id is not None and not isinstance(identity_id, str):
+            raise KeyStoreError(
+                f"{source}: agency.identity_id {describe_value(identity_id)} is not a STIX identity id",
+                hint="use a file written by `cti-exchange keys export`",
+            )
+        return cls(id=agency_id, name=name, country=country, identity_id=identity_id)
 
 
 @dataclass(frozen=True)
@@ -190,12 +236,13 @@ class Keyring:
 
         if not isinstance(doc, dict) or not isinstance(doc.get("keys"), list):
             raise KeyStoreError(f"{source} is not a JWK Set (no 'keys' array)")
-        if not isinstance(doc.get("agency"), dict) or "id" not in doc["agency"]:
+        agency = AgencyRef.from_untrusted(doc.get("agency"), source=source)
+        statuses = doc.get("key_status") or {}
+        if not isinstance(statuses, dict):
             raise KeyStoreError(
-                f"{source} does not name its agency",
+                f"{source}: 'key_status' is not a JSON object (kid -> status)",
                 hint="use a file written by `cti-exchange keys export`",
             )
-        statuses = doc.get("key_status") or {}
         keys: list[KeyInfo] = []
         seen: set[str] = set()
         for index, jwk in enumerate(doc["keys"]):
@@ -211,13 +258,21 @@ class Keyring:
             kid = jwk.get("kid")
             if not isinstance(kid, str) or not kid or kid in seen:
                 raise KeyStoreError(f"{where} has a missing or duplicate 'kid'")
+            if UNPRINTABLE.search(kid) or len(kid) > MAX_NAME_LENGTH:
+                raise KeyStoreError(
+                    f"{where}: kid {describe_value(kid)} holds control characters or is too long",
+                    hint="use a file written by `cti-exchange keys export`",
+                )
             seen.add(kid)
             use = _key_use(jwk, where)
             status = statuses.get(kid, {})
+            reason = status.get("revocation_reason") if isinstance(status, dict) else None
             try:
-                created = parse_timestamp(status["created"])
-                expires = parse_timestamp(status["expires"])
-                revoked_at = parse_timestamp(status["revoked_at"]) if status.get("revoked_at") else None
+                if not isinstance(status, dict) or not (reason is None or isinstance(reason, str)):
+                    raise ValueError(kid)
+                created = _timestamp(status["created"])
+                expires = _timestamp(status["expires"])
+                revoked_at = _timestamp(status["revoked_at"]) if status.get("revoked_at") else None
                 key_status = KeyStatus(status.get("status", "current"))
             except (KeyError, ValueError, TypeError):
                 raise KeyStoreError(f"{source}: key_status for {kid} is missing or malformed") from None
@@ -237,15 +292,25 @@ class Keyring:
                     public_jwk=public,
                     thumbprint=thumbprint(public),
                     revoked_at=revoked_at,
-                    revocation_reason=status.get("revocation_reason"),
+                    revocation_reason=reason,
                 )
             )
         issued = doc.get("issued")
-        return cls(
-            agency=AgencyRef.from_dict(doc["agency"]),
-            keys=tuple(keys),
-            issued=parse_timestamp(issued) if isinstance(issued, str) else None,
-        )
+        try:
+            issued_at = _timestamp(issued) if issued is not None else None
+        except ValueError:
+            raise KeyStoreError(
+                f"{source}: 'issued' {describe_value(issued)} is not an RFC 3339 timestamp",
+                hint="use a file written by `cti-exchange keys export`",
+            ) from None
+        return cls(agency=agency, keys=tuple(keys), issued=issued_at)
+
+
+def _timestamp(value: Any) -> datetime:
+    """An RFC 3339 timestamp from untrusted data; ValueError for anything else."""
+    if not isinstance(value, str):
+        raise ValueError(f"not a timestamp: {value!r}")
+    return parse_timestamp(value)
 
 
 def _is_raw_32_bytes(value: Any) -> bool:

@@ -104,6 +104,16 @@ def merge_key_update(
         if key.status is KeyStatus.REVOKED:
             newly_revoked.append(key.kid)
         merged[key.kid] = key
+    anchor_kid = incoming.current(KeyUse.SIG).kid  # exactly one (_check_document)
+    if merged[anchor_kid].status is KeyStatus.REVOKED:
+        revoked_at = merged[anchor_kid].revoked_at
+        raise IntegrityError(
+            f"the file names {anchor_kid} as the current signing key, but that key was revoked"
+            + (f" at {stix_timestamp(revoked_at)}" if revoked_at else "")
+            + "; a revoked key is never trusted again",
+            hint="treat it as a security event: confirm the partner's keys out of band and ask "
+            "for a fresh `keys export`",
+        )
     listed = {key.kid for key in incoming.keys}
     for kid, key in list(merged.items()):
         if kid not in listed and key.status is not KeyStatus.REVOKED:
@@ -141,8 +151,13 @@ def _check_document(keyring: Keyring, now: datetime) -> None:
         )
 
 
+def _valid_now(key: KeyInfo, now: datetime) -> bool:
+    # Arithmetic on `now` only: a key dated 0001-01-01 must not overflow (OverflowError).
+    return key.created <= now + MAX_CLOCK_SKEW and now <= key.expires
+
+
 def _check_valid_now(key: KeyInfo, now: datetime) -> None:
-    if not key.created - MAX_CLOCK_SKEW <= now <= key.expires:
+    if not _valid_now(key, now):
         raise IntegrityError(
             f"key {key.kid} is valid from {stix_timestamp(key.created)} to "
             f"{stix_timestamp(key.expires)}, not now: it cannot vouch for keys",
@@ -163,7 +178,7 @@ def _trust_for_update(
             and known.use is KeyUse.SIG
             and known.status is not KeyStatus.REVOKED
             and known.public_jwk == new.public_jwk
-            and known.created - MAX_CLOCK_SKEW <= now <= known.expires
+            and _valid_now(known, now)
         ):
             return f"pinned-key {kid}"
     if fingerprint:

@@ -25,8 +25,9 @@ if TYPE_CHECKING:  # sealing (and JOSE) loads only when something is sealed
 
 # Delivery states. EXPORTED: sealed to a file (`seal`), handed over outside TAXII. RESEALED:
 # never posted; its content was sealed again in smaller envelopes (exchange/reseal.py).
+# DROPPED: never posted; the partner was removed with `partners remove --drop-outbox`.
 SEALED, POSTED, FAILED, RECEIVED, EXPORTED = "sealed", "posted", "failed", "received", "exported"
-RESEALED = "resealed"
+RESEALED, DROPPED = "resealed", "dropped"
 
 
 @dataclass(frozen=True)
@@ -313,6 +314,34 @@ class Outbound:
             PendingDelivery(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5])
             for row in self.db.conn.execute(sql, params)
         ]
+
+    def drop_pending(self, partner: str, at: str) -> list[str]:
+        """Takes every envelope still queued for `partner` out of the outbox for good (DROPPED),
+        with the audit record, in one transaction: the partner is being removed, and a partner
+        pinned again under the same name must not be sent what was sealed to the old one."""
+        with self.db.transaction() as conn:
+            dropped = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT d.envelope_id FROM deliveries d JOIN sent_envelopes s USING (envelope_id) "
+                    "WHERE d.partner = ? AND d.status IN (?, ?) ORDER BY s.rowid",
+                    (partner, SEALED, FAILED),
+                )
+            ]
+            conn.execute(
+                "UPDATE deliveries SET status = ?, last_error = ? WHERE partner = ? AND status IN (?, ?)",
+                (DROPPED, "dropped: partner removed", partner, SEALED, FAILED),
+            )
+            if dropped:
+                append_audit(
+                    conn,
+                    at=at,
+                    actor=self.actor,
+                    action="drop",
+                    partner=partner,
+                    details={"envelope_ids": dropped, "reason": "partner removed with --drop-outbox"},
+                )
+        return dropped
 
     def requeue(self, partner: str, envelope_ids: list[str], reason: str, at: str) -> None:
         """Posted envelopes to post again (the partner could not open them), with the audit
