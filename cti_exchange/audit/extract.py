@@ -47,7 +47,7 @@ from cti_exchange.envelope.reasons import EnvelopeRejected
 from cti_exchange.errors import InputError, IntegrityError, KeyStoreError
 from cti_exchange.home.analyst import current_analyst
 from cti_exchange.home.profile_home import ProfileHome
-from cti_exchange.home.safe_files import atomic_write
+from cti_exchange.home.safe_files import write_output_file
 from cti_exchange.keys.model import Keyring, KeyUse
 
 EXTRACT_FORMAT = "cti-exchange-audit-extract/1"
@@ -148,7 +148,7 @@ def export_audit_extract(
 ) -> AuditExtract:
     """Writes the signed extract to `output` and records the export in the trail itself."""
     extract = build_audit_extract(home, since=since, until=until, now=now)
-    atomic_write(output, (extract.jws + "\n").encode(), 0o600)
+    write_output_file(output, (extract.jws + "\n").encode(), 0o600)
     record_event(
         home,
         EXPORT_ACTION,

@@ -18,7 +18,7 @@ from cti_exchange.exchange.offline import (
     open_envelope_file,
     seal_bundle_for,
 )
-from cti_exchange.home.safe_files import atomic_write, read_bytes
+from cti_exchange.home.safe_files import check_output_target, read_bytes, write_output_file
 from cti_exchange.store.objects import not_applied_summary
 
 MAX_FILE_BYTES = 1024 * 1024 * 1024
@@ -36,10 +36,13 @@ def seal(
 ) -> None:
     """Sign a bundle with our key and encrypt it to partners (and ourselves), into a file."""
     refuse_stdout(output, "seal writes the envelope to a file")
+    # Before sealing, which moves the partners' channels: a target that cannot be written
+    # would otherwise leave a sealed envelope no one can send (a gap in the channel).
+    check_output_target(output)
     home = profile_home(ctx)
     raw = read_bytes(bundle, what="bundle", limit=MAX_FILE_BYTES)
     sealed = seal_bundle_for(home, raw, to, source=str(bundle), allow_red=allow_red)
-    atomic_write(output, (json.dumps(sealed.artifact, indent=1) + "\n").encode(), 0o644)
+    write_output_file(output, (json.dumps(sealed.artifact, indent=1) + "\n").encode(), 0o644)
     header = sealed.header
     out = Output(json_mode=json_mode)
     summary = {
@@ -79,6 +82,8 @@ def open_(
     Prints the verdict: signer, key fingerprint, times, sequence, or why it was rejected.
     """
     refuse_stdout(output, "the verified bundle may be TLP:RED and is written 0600")
+    if output is not None:
+        check_output_target(output)  # before the envelope is accepted (it cannot be opened twice)
     home = profile_home(ctx)
     raw = read_bytes(envelope, what="envelope", limit=MAX_FILE_BYTES)
     try:
@@ -104,7 +109,7 @@ def open_(
     opened = verdict.opened
     header = opened.header
     if output is not None:
-        atomic_write(output, opened.bundle_bytes, 0o600)
+        write_output_file(output, opened.bundle_bytes, 0o600)
     result = {
         "verdict": "accepted" if verdict.stored else "verified",
         "envelope_id": header.envelope_id,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import stat
 from pathlib import Path
 from typing import Annotated
 
@@ -12,8 +11,8 @@ from cti_exchange.agency import export_key_document, revoke_key, rotate_keys
 from cti_exchange.cli.context import JsonOption, profile_home
 from cti_exchange.cli.output import Output, streaming_to_stdout
 from cti_exchange.cli.render_keys import key_json, key_rows, key_table_columns
-from cti_exchange.errors import ConfigError, UsageError, is_storage_failure
-from cti_exchange.home.safe_files import atomic_write
+from cti_exchange.errors import UsageError
+from cti_exchange.home.safe_files import write_output_file
 from cti_exchange.keys.model import KeyStatus, KeyUse
 
 keys_app = typer.Typer(
@@ -48,47 +47,12 @@ def export(
         with streaming_to_stdout():
             typer.echo(document.decode(), nl=False)
         return
-    _write_key_file(output, document)
+    write_output_file(output, document, 0o644, hint="give a file path, or -o - for standard output")
     keyring = home.keyring()
     out = Output()
     out.line(f"Wrote {output}")
     out.line(f"Signing key fingerprint: {keyring.current(KeyUse.SIG).thumbprint}")
     out.note("Read this fingerprint to the partner over a second channel (phone, in person).")
-
-
-def _write_key_file(output: Path, document: bytes) -> None:
-    """Writes the file beside its target and renames it into place: so only a new or regular
-    file is written (a rename would replace a device or a FIFO instead of writing into it)."""
-    try:
-        mode = output.stat().st_mode
-    except FileNotFoundError:
-        if not output.parent.is_dir():
-            raise ConfigError(
-                f"cannot write {output}: directory {output.parent} does not exist",
-                hint="create it first or give another path",
-            ) from None
-        mode = None
-    except OSError as error:
-        raise ConfigError(f"cannot write {output}: {error.strerror or error}") from None
-    if mode is not None and stat.S_ISDIR(mode):
-        raise UsageError(
-            f"cannot write {output}: it is a directory",
-            hint=f"give a file path, e.g. {output / 'AGENCY.keys.json'}",
-        )
-    if mode is not None and not stat.S_ISREG(mode):
-        raise UsageError(
-            f"cannot write {output}: it is not a regular file",
-            hint="give a file path, or -o - for standard output",
-        )
-    try:
-        atomic_write(output, document, 0o644)
-    except OSError as error:
-        if is_storage_failure(error):
-            raise  # a full disk: reported as such by the CLI
-        raise ConfigError(
-            f"cannot write {output}: {error.strerror or error}",
-            hint="check the directory is writable, or give another path",
-        ) from None
 
 
 @keys_app.command("rotate", epilog="Example: cti-exchange keys rotate --use both")

@@ -14,7 +14,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from cti_exchange.errors import ConfigError, KeyStoreError
+from cti_exchange.errors import ConfigError, KeyStoreError, UsageError, is_storage_failure
 from cti_exchange.home.posix_acl import others_with_access, read_acl
 
 PRIVATE_FILE_MODE = 0o600
@@ -87,6 +87,42 @@ def atomic_write(path: Path, data: bytes, mode: int = PRIVATE_FILE_MODE) -> None
             os.unlink(tmp_name)
         raise
     fsync_dir(path.parent)
+
+
+def check_output_target(output: Path, *, hint: str = "give a file path") -> None:
+    """Refuses an `-o` target that write_output_file would not write: checked before a command
+    changes anything (a sealed envelope moves the channel), so a mistyped path costs nothing."""
+    try:
+        current = output.stat().st_mode
+    except FileNotFoundError:
+        if not output.parent.is_dir():
+            raise ConfigError(
+                f"cannot write {output}: directory {output.parent} does not exist",
+                hint="create it first or give another path",
+            ) from None
+        return
+    except OSError as error:
+        raise ConfigError(f"cannot write {output}: {error.strerror or error}") from None
+    if stat.S_ISDIR(current):
+        raise UsageError(f"cannot write {output}: it is a directory", hint=hint)
+    if not stat.S_ISREG(current):
+        raise UsageError(f"cannot write {output}: it is not a regular file", hint=hint)
+
+
+def write_output_file(output: Path, data: bytes, mode: int, *, hint: str = "give a file path") -> None:
+    """A file the user named with `-o`, written beside its target and renamed into place
+    (atomic_write): so only a new or a regular file is replaced. A rename would replace a
+    directory entry such as `/dev/null` or a FIFO itself instead of writing into it."""
+    check_output_target(output, hint=hint)
+    try:
+        atomic_write(output, data, mode)
+    except OSError as error:
+        if is_storage_failure(error):
+            raise  # a full disk: reported as such by the CLI
+        raise ConfigError(
+            f"cannot write {output}: {error.strerror or error}",
+            hint="check the directory is writable, or give another path",
+        ) from None
 
 
 def create_exclusive(path: Path, data: bytes, mode: int = PRIVATE_FILE_MODE) -> None:
@@ -243,11 +279,19 @@ def read_text(path: Path, *, what: str) -> str:
 
 
 def read_bytes(path: Path, *, what: str, limit: int | None = None) -> bytes:
+    """The file's bytes; with `limit`, at most that many: a file's size says nothing of a pipe
+    or a device (`/dev/zero` has size 0), so the limit holds on what is read, not on stat."""
     try:
         size = path.stat().st_size
         if limit is not None and size > limit:
             raise ConfigError(f"{what} {path} is {size} bytes, more than the {limit}-byte limit")
-        return path.read_bytes()
+        if limit is None:
+            return path.read_bytes()
+        with path.open("rb") as stream:
+            data = stream.read(limit + 1)
+        if len(data) > limit:
+            raise ConfigError(f"{what} {path} is more than the {limit}-byte limit")
+        return data
     except FileNotFoundError:
         raise ConfigError(f"{what} {path} does not exist") from None
     except IsADirectoryError:

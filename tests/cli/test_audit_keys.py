@@ -317,3 +317,10 @@ def test_partners_show_escapes_taxii_settings(partnered: tuple[Agency, Agency]) 
     assert set_.exit_code == 0, set_.stderr
     shown = fr.run("partners", "show", "cert-in")
     assert "\x1b" not in shown.stdout and "read=a\\x0a\\x1b[2J" in shown.stdout
+
+
+def test_a_key_file_that_never_ends_is_refused_at_the_limit(cert_in: Agency) -> None:
+    # /dev/zero has size 0 to stat: the limit holds on what is read, not on what stat says.
+    result = cert_in.run("partners", "add", "cert-fr", "--jwks", "/dev/zero", "--fingerprint", "x" * 43)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "/dev/zero is more than the 1048576-byte limit" in result.stderr

@@ -7,8 +7,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
+import stat
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -501,3 +503,28 @@ def test_push_withholds_what_refers_to_a_withheld_object(partnered: Pair, tmp_pa
     assert any(red["id"] in r and "tlp-red-needs-partner-and-flag" in r for r in refused)
     assert any(relationship["id"] in r and "refers-to-refused" in r for r in refused)
     assert len(refused) == 2
+
+
+def test_seal_to_a_path_it_cannot_write_moves_no_channel(partnered: Pair, tmp_path: Path) -> None:
+    # Checked before sealing: a sealed envelope that never reached a file would be a gap in
+    # the partner's channel, and every later envelope would wait behind it.
+    cert_fr, cert_in = partnered
+    bundle = bundle_file(tmp_path)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for target, expected in (
+        (tmp_path, "is a directory"),
+        (fifo, "not a regular file"),
+        (tmp_path / "missing" / "e.json", "does not exist"),
+    ):
+        result = cert_fr.run("seal", str(bundle), "--to", "cert-in", "-o", str(target))
+        assert result.exit_code == 2, result.stderr
+        assert result.stderr.count("\n") == 1 and expected in result.stderr
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert rows(cert_fr, "SELECT COUNT(*) FROM sent_envelopes") == [(0,)]
+    # The next envelope is the channel's first, and opens.
+    envelope = seal(cert_fr, bundle, "cert-in")
+    code, verdict, stderr = open_json(cert_in, envelope)
+    assert code == 0, stderr
+    assert verdict["verdict"] == "accepted" and verdict["sequence"] == 1
+    assert verdict["gap_accepted"] == []
