@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -43,6 +44,13 @@ def validate_profile_data(data: Any, *, source: str) -> None:
     """Raises ConfigError naming the first offending field of a profile document."""
     import jsonschema  # ~0.2 s to import: only when a config is new or changed (see below)
 
+    field = _not_a_number(data)
+    if field is not None:
+        # TOML has `nan`, and NaN passes every JSON Schema bound (no comparison holds): a
+        # `timeout_seconds = nan` would make every request wait for ever.
+        raise ConfigError(
+            f"{source}: {field}: nan is not a number", hint="give a number (see schemas/profile.schema.json)"
+        )
     validator = jsonschema.Draft202012Validator(load_schema(PROFILE_SCHEMA))
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
@@ -52,6 +60,18 @@ def validate_profile_data(data: Any, *, source: str) -> None:
             f"{source}: {field}: {first.message}",
             hint="fix that field (see schemas/profile.schema.json)",
         )
+
+
+def _not_a_number(data: Any, path: str = "") -> str | None:
+    """The dotted path of the first NaN in a profile document, if any."""
+    if isinstance(data, float) and math.isnan(data):
+        return path or "(top level)"
+    children = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in children:
+        found = _not_a_number(value, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 class ProfileHome:

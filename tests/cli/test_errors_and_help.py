@@ -51,6 +51,20 @@ def test_schema_violation_names_the_field(cert_fr: Agency) -> None:
     assert "sharing.default_tlp" in result.stderr
 
 
+def test_nan_in_the_config_names_the_field(partnered: tuple[Agency, Agency]) -> None:
+    # TOML has nan, and NaN passes every JSON Schema bound: a nan timeout would wait for ever.
+    cert_fr, _ = partnered
+    assert (
+        cert_fr.run("partners", "set", "cert-in", "--api-root", "https://taxii.example/api/").exit_code == 0
+    )
+    config = cert_fr.home / "config.toml"
+    config.write_text(config.read_text() + "timeout_seconds = nan\n")  # in [partners.cert-in.taxii]
+    result = cert_fr.run("partners", "list")
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "partners.cert-in.taxii.timeout_seconds: nan is not a number" in result.stderr
+
+
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     env = {"CTI_EXCHANGE_HOME": str(tmp_path / "none"), "PATH": "/usr/bin:/bin"}
     plain = subprocess.run(
