@@ -161,6 +161,24 @@ def _identities(conn: sqlite3.Connection) -> Any:
     return lookup
 
 
+def _markings(conn: sqlite3.Connection) -> Any:
+    def lookup(ids: list[str]) -> list[str]:
+        """The stored marking-definitions among `ids` (statements and other non-TLP markings
+        the exported indicators reference), as received."""
+        texts = []
+        for object_id in ids:
+            row = conn.execute(
+                "SELECT json FROM objects WHERE object_id = ? AND is_current = 1 "
+                "AND type = 'marking-definition'",
+                (object_id,),
+            ).fetchone()
+            if row:
+                texts.append(row[0])
+        return texts
+
+    return lookup
+
+
 def _write_body(
     conn: sqlite3.Connection,
     exporter: Exporter,
@@ -433,6 +451,7 @@ def export_indicators(
                 producer_identity=identity,
                 sid_for=sids.sid_for,
                 identities=_identities(conn),
+                markings=_markings(conn),
                 selection=ExportContext.selection_of(request.filters),
             )
             # 1. Every body, through the TLP gate and the value checks.

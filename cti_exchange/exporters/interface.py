@@ -62,6 +62,8 @@ class ExportContext:
     sid_for: SidLookup | None = None  # IDS formats
     # (ids, strictest TLP allowed) -> stored JSON texts of those identities no stricter than it
     identities: Callable[[list[str], Tlp | None], list[str]] | None = None
+    # marking-definition ids -> stored JSON texts of those the store holds (STIX)
+    markings: Callable[[list[str]], list[str]] | None = None
     # What the export selected (selection_of its filter): the same text for the same choice
     selection: str = ""
 

@@ -5,12 +5,15 @@ Each value's first-stored indicator is written byte for byte as it was received 
 name (when the store holds them, and their TLP is no stricter than the values': an identity
 marked TLP:RED stays out of a TLP:GREEN bundle), our own identity, and the official TLP 2.0
 marking-definitions they reference, so the bundle has no dangling reference a consumer needs.
+A marking-definition of another kind (a statement, a custom marking) that the indicators
+reference is added from the store as received, when the store holds it.
 Streamed: the stored JSON texts are copied, never parsed or held together in memory.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import TextIO
 
@@ -18,6 +21,8 @@ from cti_exchange.exporters.interface import Exporter, ExportItem, ExportSummary
 from cti_exchange.stix.tlp import Tlp, marking_definition
 
 _LEVELS = tuple(Tlp)
+_MARKING_REF = re.compile(r'"(marking-definition--[0-9a-fA-F-]{36})"')
+_TLP_IDS = frozenset(level.marking_id for level in _LEVELS)
 
 
 class StixExporter(Exporter):
@@ -29,6 +34,7 @@ class StixExporter(Exporter):
         self._first = True
         self._creators: dict[str, None] = {}
         self._levels: set[Tlp] = set()
+        self._other_markings: dict[str, None] = {}
         out.write('{"type":"bundle","id":"bundle--' + str(uuid.uuid4()) + '","objects":[')
 
     def _separator(self, out: TextIO) -> None:
@@ -46,9 +52,15 @@ class StixExporter(Exporter):
         if '"created_by_ref":"' in item.json:
             start = item.json.index('"created_by_ref":"') + 18
             self._creators.setdefault(item.json[start : item.json.index('"', start)])
+        found = 0
         for level in _LEVELS:
             if level.marking_id in item.json:
                 self._levels.add(level)
+                found += 1
+        if item.json.count('"marking-definition--') > found:  # a marking other than TLP
+            for ref in _MARKING_REF.findall(item.json):
+                if ref not in _TLP_IDS:
+                    self._other_markings.setdefault(ref)
         return True
 
     def end(self, out: TextIO, summary: ExportSummary) -> None:
@@ -61,6 +73,10 @@ class StixExporter(Exporter):
             self._levels.update(level for level in _LEVELS if level.marking_id in text)
         self._separator(out)
         out.write(json.dumps(own, separators=(",", ":"), ensure_ascii=False))
+        markings = self.context.markings
+        for text in markings(list(self._other_markings)) if markings else []:
+            self._separator(out)
+            out.write(text)
         for level in sorted(self._levels):
             self._separator(out)
             out.write(json.dumps(marking_definition(level), separators=(",", ":")))

@@ -9,6 +9,8 @@ import json
 import re
 from typing import Any
 
+from stix2validator import ValidationOptions, validate_instance
+
 from cti_exchange.stix.tlp import Tlp
 from tests.conftest import Agency
 from tests.triage.conftest import FR_IDENTITY, identity, indicator, put
@@ -123,3 +125,36 @@ def test_a_creator_identity_as_strict_as_the_values_is_kept_with_its_marking(cer
     green_only = _bundle(cert_in, "--max-tlp", "green")
     assert FR_IDENTITY not in [o["id"] for o in green_only["objects"]]
     _check_markings_resolve(green_only)
+
+
+def test_a_statement_marking_the_indicators_reference_travels_with_them(cert_in: Agency) -> None:
+    statement = {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": "marking-definition--4d7b1ba6-52c4-4d6f-a1b3-6a8d5d7d2f11",
+        "created": "2026-01-10T10:00:00.000Z",
+        "created_by_ref": FR_IDENTITY,
+        "definition_type": "statement",
+        "definition": {"statement": "Copyright 2026 CERT-FR"},
+    }
+    marked = indicator("marked.example", tlp="green")
+    marked["object_marking_refs"] = [*marked["object_marking_refs"], statement["id"]]
+    # A marking the store never received stays a reference only: nothing to add, no error
+    # (the store counts content marked in a way it cannot read as TLP:RED).
+    unknown = "marking-definition--0a0a0a0a-0000-4000-8000-000000000001"
+    elsewhere = indicator("elsewhere.example", tlp="green")
+    elsewhere["object_marking_refs"] = [*elsewhere["object_marking_refs"], unknown]
+    put(cert_in, [statement, marked, elsewhere, indicator("plain.example", tlp="green")])
+    assert (
+        cert_in.run("triage", "accept", "marked.example", "elsewhere.example", "plain.example").exit_code == 0
+    )
+    bundle = _bundle(cert_in, "--i-understand-tlp")
+    by_id = {o["id"]: o for o in bundle["objects"]}
+    assert by_id[statement["id"]] == statement
+    assert [o["id"] for o in bundle["objects"]].count(statement["id"]) == 1
+    assert unknown not in by_id and by_id[elsewhere["id"]]["object_marking_refs"][-1] == unknown
+    results = validate_instance(bundle, ValidationOptions(version="2.1"))
+    assert results.is_valid, [str(e) for e in results.errors]
+    # Not exported, it is not added.
+    alone = _bundle(cert_in, "--search", "plain.example")
+    assert statement["id"] not in {o["id"] for o in alone["objects"]}
