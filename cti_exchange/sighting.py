@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from cti_exchange.clock import stix_timestamp, utc_now
+from cti_exchange.clock import parse_timestamp, stix_timestamp, utc_now
 from cti_exchange.errors import PolicyError, UsageError
 from cti_exchange.exchange.push import ShareResult, share_objects
 from cti_exchange.home.profile_home import ProfileHome
@@ -34,10 +34,12 @@ from cti_exchange.stix.validate import SDO_TYPES, validate_object
 from cti_exchange.store.audit_log import append_audit
 from cti_exchange.store.object_queries import current_object, same_value, sources_of
 from cti_exchange.store.store import open_store
+from cti_exchange.store.triage_queries import StoredObject
 from cti_exchange.triage import resolve_reference
 from cti_exchange.untrusted_text import UNPRINTABLE
 
 MAX_COUNT = 999_999_999  # STIX 2.1 section 5.2.1
+MAX_NOTE = 2000  # characters of --note, after runs of white space become one space
 _CLOCK_SKEW = timedelta(minutes=5)  # how far a sighting time may run ahead of our clock
 
 
@@ -70,6 +72,9 @@ class SightingResult:
     sightings: list[SentSighting]
     queued_only: bool = False
     skipped: list[str] = field(default_factory=list)  # sources no longer configured as partners
+    # object id -> "revoked" or "expired": sighted all the same (the partner may want to know
+    # its withdrawn indicator is still seen), and the analyst is told
+    stale: dict[str, str] = field(default_factory=dict)
 
     @property
     def failed(self) -> dict[str, dict[str, str]]:
@@ -133,9 +138,24 @@ class _Target:
     tlp: str | None
     created_by_ref: str | None
     sources: list[str]  # the partners that sent it to us, as object_sources names them
+    stale: str | None = None  # "revoked" or "expired": the partner withdrew it or let it lapse
 
 
-def _targets(home: ProfileHome, reference: str) -> tuple[str | None, list[_Target]]:
+def _staleness(holder: StoredObject | None, now: datetime) -> str | None:
+    if holder is None:
+        return None
+    if holder.revoked:
+        return "revoked"
+    if holder.valid_until is not None:
+        try:
+            if parse_timestamp(holder.valid_until) <= now:
+                return "expired"
+        except ValueError:
+            return None
+    return None
+
+
+def _targets(home: ProfileHome, reference: str, now: datetime) -> tuple[str | None, list[_Target]]:
     """The value, and every object of it that a partner created: our own indicator, relayed
     back to us, is nobody else's to hear of."""
     own_identity = home.load_profile().identity_id
@@ -165,6 +185,7 @@ def _targets(home: ProfileHome, reference: str) -> tuple[str | None, list[_Targe
                     holder.tlp if holder else None,
                     holder.created_by_ref if holder else None,
                     partners,
+                    _staleness(holder, now),
                 )
             )
     if not targets:
@@ -224,7 +245,13 @@ def sight(
         raise UsageError(f"--count: give a number from 0 to {MAX_COUNT:,}")
     moment = now or utc_now()
     first_seen, last_seen = _window(request, moment)
-    note = " ".join(request.note.split())[:2000] if request.note else None
+    note = " ".join(request.note.split()) if request.note else None
+    if note and len(note) > MAX_NOTE:
+        # Refused, not cut: the partner would read half a sentence as the whole of it.
+        raise UsageError(
+            f"--note: {len(note):,} characters, more than {MAX_NOTE:,}",
+            hint="shorten it; details stay in our own case tools",
+        )
     if note:
         # The note leaves the agency: no control, invisible or bidirectional-formatting
         # character, and no personal data (the checks free text passes on every other way out).
@@ -241,7 +268,7 @@ def sight(
                 hint="leave it out, or name the host or a role mailbox (soc@, abuse@) instead",
             )
     profile = home.load_profile()
-    value, targets = _targets(home, request.reference)
+    value, targets = _targets(home, request.reference, moment)
     created = stix_timestamp(moment)
     by_partner: dict[str, list[tuple[dict[str, Any], SentSighting]]] = {}
     skipped: list[str] = []
@@ -306,7 +333,8 @@ def sight(
                 )
             results.append(record)
         _audit(home, entries, partner_name, envelopes, created, request.count, first_seen, last_seen)
-    return SightingResult(value, results, request.queue_only, skipped)
+    stale = {t.object_id: t.stale for t in targets if t.stale is not None}
+    return SightingResult(value, results, request.queue_only, skipped, stale)
 
 
 def _audit(

@@ -108,12 +108,18 @@ def render_sighting(out: Output, result: SightingResult) -> None:
             f"Not sent to {', '.join(result.skipped)}: no longer among our partners "
             "(`cti-exchange partners list`)."
         )
+    for object_id, why in result.stale.items():
+        out.note(
+            f"{object_id} is {why} at its source; the sighting goes to it all the same "
+            "(the source learns its indicator is still seen)."
+        )
     if out.json_mode:
         out.data(
             {
                 "value": result.value,
                 "sightings": [s.__dict__ for s in result.sightings],
                 "skipped": result.skipped,
+                "stale": result.stale,
             }
         )
         return

@@ -248,3 +248,48 @@ def test_sighted_lists_every_partner_an_object_was_shared_with(
     scans = [step for step in plan if step.startswith("SCAN")]
     assert scans == ["SCAN s USING INDEX objects_sighting_of"], plan
     assert "SEARCH w USING PRIMARY KEY (object_id=? AND partner=?)" in plan, plan
+
+
+# S4, S9: what the analyst is told
+
+
+def test_a_revoked_or_expired_indicator_is_sighted_with_a_note(partnered: tuple[Agency, Agency]) -> None:
+    _, india = partnered
+    revoked = indicator("withdrawn.example", tlp="green", revoked=True)
+    lapsed = indicator("lapsed.example", tlp="green", valid_until="2026-02-01T00:00:00.000Z")
+    put(india, [revoked, lapsed], partner="cert-fr")
+    for obj, why in ((revoked, "revoked"), (lapsed, "expired")):
+        sent = india.run("sight", obj["id"], "--queue", "--json")
+        assert sent.exit_code == 0, sent.stderr
+        assert sent.json()["stale"] == {obj["id"]: why}
+        assert sent.stderr.count("\n") == 1 and f"is {why} at its source" in sent.stderr
+    assert _sightings_sealed(india) == [revoked["id"], lapsed["id"]]
+    current = india.run("sight", _put_green(india), "--queue", "--json")
+    assert current.exit_code == 0 and current.json()["stale"] == {} and current.stderr == ""
+
+
+def _put_green(agency: Agency) -> str:
+    obj = indicator("current.example", tlp="green")
+    put(agency, [obj], partner="cert-fr")
+    return str(obj["id"])
+
+
+def test_a_note_too_long_is_refused_not_cut(partnered: tuple[Agency, Agency]) -> None:
+    _, india = partnered
+    put(india, [indicator("long.example", tlp="green")], partner="cert-fr")
+    refused = india.run("sight", "long.example", "--queue", "--note", "seen " * 401)
+    assert refused.exit_code == 2, refused.stderr
+    assert refused.stderr.count("\n") == 1 and "2,004 characters, more than 2,000" in refused.stderr
+    assert _sightings_sealed(india) == []
+    # Runs of white space count once: 2,000 characters after that are sent whole.
+    whole = "x" * 1990 + "   \n\n  " + "y" * 9
+    sent = india.run("sight", "long.example", "--queue", "--note", whole, "--json")
+    assert sent.exit_code == 0, sent.stderr
+    conn = sqlite3.connect(store_path(india))
+    try:
+        [(note,)] = conn.execute(
+            "SELECT json_extract(details, '$.note') FROM audit_log WHERE action = 'sighting'"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert note == "x" * 1990 + " " + "y" * 9
