@@ -25,7 +25,7 @@ from cti_exchange.clock import parse_timestamp, stix_timestamp, utc_now
 from cti_exchange.errors import PolicyError, UsageError
 from cti_exchange.exchange.push import ShareResult, share_objects
 from cti_exchange.home.profile_home import ProfileHome
-from cti_exchange.policy.sharing import decide_sharing
+from cti_exchange.policy.sharing import RULE_RED, decide_sharing
 from cti_exchange.profile.model import PartnerConfig, identity_id_for
 from cti_exchange.progress import ProgressReporter
 from cti_exchange.stix.guardrails import scrub_personal_data
@@ -307,9 +307,15 @@ def sight(
             [sighting for sighting, _ in entries], [configs[name]], allow_red=request.allow_red
         ).refusals
         if refusals:
+            red = refusals[0].rule == RULE_RED
             raise PolicyError(
                 f"TLP policy refuses the sighting for {name}: {refusals[0].describe()}; nothing was sent",
-                hint="see `cti-exchange partners show` for what the partner may receive",
+                hint=(
+                    "a TLP:RED sighting needs --allow-red here and a partner entry that allows it "
+                    f"(`cti-exchange partners set {name} --allow-red`)"
+                    if red
+                    else f"see `cti-exchange partners show {name}` for what the partner may receive"
+                ),
             )
     results: list[SentSighting] = []
     for partner_name, entries in by_partner.items():

@@ -293,3 +293,13 @@ def test_a_note_too_long_is_refused_not_cut(partnered: tuple[Agency, Agency]) ->
     finally:
         conn.close()
     assert note == "x" * 1990 + " " + "y" * 9
+
+
+def test_a_red_sighting_refused_says_how_to_allow_it(partnered: tuple[Agency, Agency]) -> None:
+    _, india = partnered
+    put(india, [indicator("red.example", tlp="red")], partner="cert-fr")
+    refused = india.run("sight", "red.example", "--queue")
+    assert refused.exit_code == 8, refused.stderr
+    assert "--allow-red" in refused.stderr and "partners set cert-fr --allow-red" in refused.stderr
+    assert refused.stderr.count("\n") == 1
+    assert _sightings_sealed(india) == []
