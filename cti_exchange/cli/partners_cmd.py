@@ -28,6 +28,10 @@ from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.untrusted_text import escape_controls
 
+# File options are stored as given in config.toml, where a relative path is read from the
+# profile home (home/safe_files.resolve_in_home), not from the directory the command ran in.
+_RELATIVE = "A relative path is relative to the profile home; give an absolute one otherwise."
+
 partners_app = typer.Typer(
     help="Partner agencies: pin their keys, list, show, update, remove, configure TAXII.",
     epilog="Example: cti-exchange partners add cert-in --jwks cert-in.keys.json --fingerprint THUMBPRINT",
@@ -255,14 +259,16 @@ def set_(
         str | None, typer.Option("--secret-env", help="Env variable holding password/token.")
     ] = None,
     secret_file: Annotated[
-        str | None, typer.Option("--secret-file", help="0600 file holding password/token.")
+        str | None, typer.Option("--secret-file", help=f"0600 file holding password/token. {_RELATIVE}")
     ] = None,
-    ca_bundle: Annotated[str | None, typer.Option("--ca-bundle", help="CA bundle (PEM).")] = None,
+    ca_bundle: Annotated[
+        str | None, typer.Option("--ca-bundle", help=f"CA bundle (PEM). {_RELATIVE}")
+    ] = None,
     client_cert: Annotated[
-        str | None, typer.Option("--client-cert", help="Client certificate (mutual TLS).")
+        str | None, typer.Option("--client-cert", help=f"Client certificate (mutual TLS). {_RELATIVE}")
     ] = None,
     client_key: Annotated[
-        str | None, typer.Option("--client-key", help="Client key (mutual TLS), 0600.")
+        str | None, typer.Option("--client-key", help=f"Client key (mutual TLS), 0600. {_RELATIVE}")
     ] = None,
     # The bounds are those of schemas/profile.schema.json, so a value out of range is refused
     # naming the option, not as a field of config.toml.
