@@ -147,10 +147,16 @@ def quarantine_accept_gap(
     it came from, and the envelopes held behind it follow. The missing ones can no longer be
     accepted afterwards (they would be refused as sequence-reorder).
     """
+    from cti_exchange.cli.exchange_cmd import LOCK_WAIT_SECONDS
     from cti_exchange.exchange.held import accept_gap
+    from cti_exchange.home.lock import profile_lock
 
     out = Output(json_mode=json_mode)
-    result = accept_gap(profile_home(ctx), record_id, note=note)
+    home = profile_home(ctx)
+    # It opens held envelopes and accepts them, as pull does: under the same lock, or a sync
+    # running meanwhile could accept the same envelope (one of the two would fail).
+    with profile_lock(home.root, wait_seconds=LOCK_WAIT_SECONDS, what="quarantine accept-gap"):
+        result = accept_gap(home, record_id, note=note)
     released = result.released
     if json_mode:
         out.data(
@@ -164,10 +170,14 @@ def quarantine_accept_gap(
                 "new_versions": result.new_versions,
                 "released_envelopes": released.envelope_ids,
                 "released_objects": released.objects,
+                "released_new_versions": released.new_versions,
             }
         )
         return
-    out.warn(f"accepted despite missing sequence numbers {result.missing} from {result.partner}")
+    if result.missing:
+        out.warn(f"accepted despite missing sequence numbers {result.missing} from {result.partner}")
+    else:
+        out.note(f"no gap left before it: the envelopes missing from {result.partner} had arrived")
     out.line(
         f"Accepted envelope {result.envelope_id} (sequence {result.sequence}, {result.objects} objects, "
         f"{result.new_versions} new versions) from {result.partner}"

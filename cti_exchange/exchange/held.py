@@ -83,7 +83,13 @@ def retry_held_envelopes(store: Store, ctx: ReceiverContext, partner: PartnerCon
     progress_made = True
     while held and progress_made:
         progress_made = False
-        for record in list(held):
+        for listed in list(held):
+            # Read again: accepting an envelope closes every other open record of it (another
+            # copy held), and closing one again would fail.
+            record = store.inbound.quarantine_record(listed.id)
+            if record is None or record.resolved_at is not None:
+                held.remove(listed)
+                continue
             gap = record.reason == RejectReason.SEQUENCE_GAP.value
             if gap and store.inbound.gap_unchanged(record.id, record.sender):
                 continue  # its sender's channel has not moved: the gap is still there
@@ -95,14 +101,16 @@ def retry_held_envelopes(store: Store, ctx: ReceiverContext, partner: PartnerCon
             except EnvelopeRejected as rejected:
                 if rejected.reason.value not in HELD_REASONS:
                     _close(store, record, f"rejected again: {rejected.reason.value}")
-                    held.remove(record)
-                elif rejected.reason is RejectReason.SEQUENCE_GAP:
+                    held.remove(listed)
+                    continue
+                store.inbound.note_held_again(record, rejected)
+                if rejected.reason is RejectReason.SEQUENCE_GAP:
                     store.inbound.note_gap_tried(record.id, rejected.sender)
                 continue
             if (wrong := misplaced(opened, partner)) is not None:
                 # As on the direct path: never accepted under this partner's name.
                 _close(store, record, f"rejected again: {wrong}")
-                held.remove(record)
+                held.remove(listed)
                 continue
             stored = _accept_held(
                 store,
@@ -116,7 +124,7 @@ def retry_held_envelopes(store: Store, ctx: ReceiverContext, partner: PartnerCon
             released.objects += opened.header.object_count
             released.new_versions += stored.new_versions
             released.not_applied.extend(stored.not_applied)
-            held.remove(record)
+            held.remove(listed)
             progress_made = True
     return released
 
@@ -196,7 +204,13 @@ def accept_gap(
                 f"quarantine record {record_id} still fails: {rejected.reason.value}: {rejected.detail}",
                 hint="nothing from it was accepted and it stays in quarantine",
             ) from None
-        by = f"gap accepted by {store.actor}" + (f": {note}" if note else "")
+        # The missing envelopes may have arrived since (by `open`, which retries nothing):
+        # then no gap is accepted, and the record must not say one was.
+        by = (
+            f"gap accepted by {store.actor}"
+            if opened.gap_skipped
+            else f"accepted by {store.actor} (no gap left: the missing envelopes had arrived)"
+        ) + (f": {note}" if note else "")
         stored = _accept_held(store, opened, partner, artifact, record_id, by)
         released = retry_held_envelopes(store, ctx, partner)
     return GapAccepted(

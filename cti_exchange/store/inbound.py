@@ -256,6 +256,9 @@ class Inbound:
         return [QuarantineRecord(*row) for row in self.db.conn.execute(sql + " ORDER BY id")]
 
     def quarantine_record(self, record_id: int) -> QuarantineRecord | None:
+        """None for an id no record has, including one SQLite cannot even hold (a typo)."""
+        if not _storable_id(record_id):
+            return None
         row = self.db.conn.execute(_QUARANTINE_RECORD + " WHERE id = ?", (record_id,)).fetchone()
         return QuarantineRecord(*row) if row else None
 
@@ -274,7 +277,22 @@ class Inbound:
                 (_channel_sequence(conn, sender), record_id),
             )
 
+    def note_held_again(self, record: QuarantineRecord, rejected: EnvelopeRejected) -> None:
+        """A held envelope opened again and held for another reason (its sender's clock came
+        back, and now the gap behind it shows): the open record says why it is held now, so
+        `quarantine list` names the right check and `accept-gap` takes a gap. The first
+        refusal stays in the audit trail (`reject`)."""
+        if (record.reason, record.detail) == (rejected.reason.value, rejected.detail):
+            return
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE quarantine SET reason = ?, detail = ? WHERE id = ? AND resolved_at IS NULL",
+                (rejected.reason.value, rejected.detail, record.id),
+            )
+
     def quarantined_artifact(self, record_id: int) -> dict[str, Any] | None:
+        if not _storable_id(record_id):
+            return None
         row = self.db.conn.execute("SELECT artifact FROM quarantine WHERE id = ?", (record_id,)).fetchone()
         return json.loads(row[0]) if row else None
 
@@ -352,6 +370,11 @@ def _mark_processed(conn: sqlite3.Connection, origin: TaxiiOrigin, outcome: str)
         "VALUES (?, ?, ?, ?, ?)",
         (origin.partner, origin.collection, origin.object_id, origin.version, outcome),
     )
+
+
+def _storable_id(record_id: int) -> bool:
+    """Whether an id fits SQLite's INTEGER; binding a larger one raises OverflowError."""
+    return -(2**63) <= record_id < 2**63
 
 
 def _channel_sequence(conn: sqlite3.Connection, sender: str | None) -> int:

@@ -1,0 +1,222 @@
+"""Audit of `cti-exchange quarantine` and of held envelopes opened again (exchange/held.py):
+each test is a fault an analyst or a cron run met, through the CLI, with real agencies, keys,
+store files and (where pull is involved) a real TAXII server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cti_exchange.clock import utc_now
+from cti_exchange.exchange import held, pull, push
+from cti_exchange.home.lock import profile_lock
+from tests.conftest import Agency
+from tests.envelope.conftest import indicator, make_bundle
+from tests.envelope.test_cli_envelope import bundle_file, open_json, rows, seal
+from tests.exchange.conftest import Exchange, write_iocs
+
+Pair = tuple[Agency, Agency]
+
+
+def _records(agency: Agency, *args: str) -> list[dict[str, Any]]:
+    result = agency.run("quarantine", "list", "--json", *args)
+    assert result.exit_code == 0, result.stderr
+    return result.json()
+
+
+def _envelopes(sender: Agency, tmp_path: Path, count: int) -> list[Path]:
+    """`count` envelopes to cert-in, each with its own indicators (so each adds versions)."""
+    paths = []
+    for n in range(1, count + 1):
+        bundle = make_bundle([indicator(f"198.51.{n}.{i}") for i in range(1, 3)])
+        paths.append(
+            seal(sender, bundle_file(tmp_path, f"bundle-{n}.json", bundle), "cert-in", name=f"{n}.json")
+        )
+    return paths
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("show", "99999999999999999999"),
+        ("show", "99999999999999999999", "--json"),
+        ("resolve", "99999999999999999999", "--discard"),
+        ("accept-gap", "99999999999999999999"),
+    ],
+)
+def test_an_id_larger_than_sqlite_holds_is_an_unknown_record(partnered: Pair, args: tuple[str, ...]) -> None:
+    """A mistyped id (a pasted timestamp) stopped show, resolve and accept-gap with an internal
+    error (OverflowError binding it to SQLite), exit 70."""
+    _, cert_in = partnered
+    result = cert_in.run("quarantine", *args)
+    assert result.exit_code == 2, result.stderr
+    assert "no quarantine record 99999999999999999999" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "internal error" not in result.stderr
+
+
+def test_accept_gap_releases_an_envelope_held_twice_once(partnered: Pair, tmp_path: Path) -> None:
+    """Envelope 4 was held twice (read again from a file while waiting). Accepting the gap on 3
+    accepted 4 and closed its other copy's record with it; the retry then tried to close that
+    copy again, "was resolved at the same time", exit 5 - although the gap was accepted."""
+    cert_fr, cert_in = partnered
+    envelopes = _envelopes(cert_fr, tmp_path, 5)
+    assert open_json(cert_in, envelopes[0])[0] == 0
+    for envelope in (envelopes[2], envelopes[3], envelopes[3], envelopes[4]):
+        assert open_json(cert_in, envelope)[0] == 4
+    gap = _records(cert_in)[0]
+
+    result = cert_in.run("quarantine", "accept-gap", str(gap["id"]), "--json")
+    assert result.exit_code == 0, result.stderr
+    accepted = result.json()
+    assert len(accepted["released_envelopes"]) == 2
+    assert rows(cert_in, "SELECT sequence FROM channels_in") == [(5,)]
+    assert rows(cert_in, "SELECT count(*) FROM envelopes_in") == [(4,)]
+    assert _records(cert_in) == []
+    assert rows(cert_in, "SELECT count(*) FROM audit_log WHERE action = 'accept'") == [(4,)]
+
+
+def test_accept_gap_json_carries_the_counts_the_text_shows(partnered: Pair, tmp_path: Path) -> None:
+    """The text says how many new versions the envelopes held behind the gap brought; --json
+    had no such field."""
+    cert_fr, cert_in = partnered
+    envelopes = _envelopes(cert_fr, tmp_path, 4)
+    assert open_json(cert_in, envelopes[0])[0] == 0
+    assert open_json(cert_in, envelopes[2])[0] == 4
+    assert open_json(cert_in, envelopes[3])[0] == 4
+    gap = _records(cert_in)[0]
+
+    accepted = cert_in.run("quarantine", "accept-gap", str(gap["id"]), "--json")
+    assert accepted.exit_code == 0, accepted.stderr
+    data = accepted.json()
+    assert data["new_versions"] == 2 and data["released_objects"] == 2
+    assert data["released_new_versions"] == 2
+
+
+def test_accept_gap_once_the_gap_has_filled_does_not_claim_a_gap(partnered: Pair, tmp_path: Path) -> None:
+    """The missing envelope arrived by `open` (which retries nothing) before the analyst
+    accepted the gap: the warning said "accepted despite missing sequence numbers []" and the
+    record and audit trail said a gap was accepted."""
+    cert_fr, cert_in = partnered
+    envelopes = _envelopes(cert_fr, tmp_path, 3)
+    assert open_json(cert_in, envelopes[0])[0] == 0
+    assert open_json(cert_in, envelopes[2])[0] == 4
+    assert open_json(cert_in, envelopes[1])[0] == 0
+    (gap,) = _records(cert_in)
+
+    result = cert_in.run("quarantine", "accept-gap", str(gap["id"]), env={"CTI_EXCHANGE_ANALYST": "a.dupont"})
+    assert result.exit_code == 0, result.stderr
+    assert "missing sequence numbers" not in result.stderr and "warning" not in result.stderr
+    assert "had arrived" in result.stderr
+    (closed,) = _records(cert_in, "--all")
+    assert not closed["resolution"].startswith("gap accepted")
+    assert closed["resolution"].startswith("accepted by a.dupont")
+    assert rows(cert_in, "SELECT sequence FROM channels_in") == [(3,)]
+
+
+# -- through a TAXII server ----------------------------------------------------------------
+
+
+def _pulled(exchange: Exchange) -> dict[str, Any]:
+    result = exchange.india.run("pull", "--json")
+    assert result.exit_code in (0, 4), result.stderr
+    return result.json()["partners"][0]
+
+
+def test_a_pull_releases_an_envelope_held_twice_once(exchange: Exchange, tmp_path: Path) -> None:
+    """Envelope 2 was pulled and held behind a lost 1, and also opened from a file (a second
+    held record). Once 1 arrived, the next pull accepted 2, then tried to close its second
+    record again: `pull` ended with exit 5 ("another instance holds the lock" to cron)."""
+    fr, india = exchange.fr, exchange.india
+    (first,) = _envelopes(fr, tmp_path, 1)  # a file, not posted: missing from the collection
+    assert fr.run("push", str(write_iocs(tmp_path / "a.csv", 3)), "--to", "cert-in").exit_code == 0
+    pulled = _pulled(exchange)
+    assert [q["reason"] for q in pulled["quarantined"]] == ["sequence-gap"]
+    (record,) = _records(india)
+
+    shown = india.run("quarantine", "show", str(record["id"]), "--artifact")
+    copy = tmp_path / "copy.json"
+    copy.write_text(shown.stdout)
+    assert open_json(india, copy)[1]["reason"] == "sequence-gap"
+    assert len(_records(india)) == 2
+    assert open_json(india, first)[0] == 0
+
+    result = india.run("pull", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["partners"][0]["accepted_envelopes"] == [record["envelope_id"]]
+    assert _records(india) == []
+    assert rows(india, "SELECT sequence FROM channels_in") == [(2,)]
+
+
+def test_a_held_envelope_that_turns_out_to_be_behind_a_gap_can_be_accepted(
+    exchange: Exchange, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CERT-FR's clock ran an hour ahead when it pushed envelope 2, and its envelope 1 was
+    lost. Held as issued-in-future; once the clocks agree, the retry finds the gap, but the
+    record kept saying issued-in-future, and `accept-gap` refused it as not a gap: the channel
+    stayed blocked with no way for the analyst to unblock it."""
+    fr, india = exchange.fr, exchange.india
+    _envelopes(fr, tmp_path, 1)  # envelope 1, never posted
+    start = utc_now()
+
+    def clock(offset: timedelta) -> Any:
+        return lambda: start + offset
+
+    monkeypatch.setattr(push, "utc_now", clock(timedelta(hours=1)))
+    assert fr.run("push", str(write_iocs(tmp_path / "a.csv", 3)), "--to", "cert-in").exit_code == 0
+    monkeypatch.undo()
+    pulled = _pulled(exchange)
+    assert [q["reason"] for q in pulled["quarantined"]] == ["issued-in-future"]
+
+    # Two hours later on CERT-In's clock: envelope 2 is no longer in the future.
+    later: Any = clock(timedelta(hours=2))
+    monkeypatch.setattr(pull, "utc_now", later)
+    monkeypatch.setattr(held, "utc_now", later)
+    assert _pulled(exchange)["accepted_envelopes"] == []
+    (record,) = _records(india)
+    assert record["reason"] == "sequence-gap", record
+    assert "missing sequence numbers 1" in record["detail"]
+
+    result = india.run("quarantine", "accept-gap", str(record["id"]), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["missing"] == [1]
+    assert _records(india) == []
+    assert rows(india, "SELECT sequence FROM channels_in") == [(2,)]
+
+
+def test_accept_gap_waits_for_a_sync_holding_the_profile_lock(partnered: Pair, tmp_path: Path) -> None:
+    """accept-gap opens and accepts held envelopes as pull does, but did it without the lock
+    pull and sync hold: a cron sync retrying the same envelopes meanwhile could accept one
+    of them too, and one of the two then failed on the store's key (exit 70)."""
+    cert_fr, cert_in = partnered
+    envelopes = _envelopes(cert_fr, tmp_path, 4)
+    assert open_json(cert_in, envelopes[0])[0] == 0
+    assert open_json(cert_in, envelopes[2])[0] == 4
+    assert open_json(cert_in, envelopes[3])[0] == 4
+    gap = _records(cert_in)[0]
+
+    locked, release = threading.Event(), threading.Event()
+
+    def a_sync_running() -> None:
+        with profile_lock(cert_in.home):
+            locked.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=a_sync_running)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        threading.Timer(1.0, release.set).start()
+        started = time.monotonic()
+        result = cert_in.run("quarantine", "accept-gap", str(gap["id"]), "--json")
+        waited = time.monotonic() - started
+    finally:
+        release.set()
+        holder.join()
+    assert result.exit_code == 0, result.stderr
+    assert waited >= 0.9
+    assert len(result.json()["released_envelopes"]) == 1
