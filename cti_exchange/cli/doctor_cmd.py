@@ -13,7 +13,8 @@ from cti_exchange.errors import CtiExchangeError, ExitCode
 
 DOCTOR_HELP = (
     "Check that this profile can run unattended: config, key files and permissions, the "
-    "passphrase without a terminal, our keys and partners' pinned keys (expiry), each "
+    "passphrase without a terminal, our keys and partners' pinned keys (expiry), the log "
+    "sync writes, each "
     "partner's TAXII server (reachable, credentials, collection rights, clock skew), the "
     "store's integrity and the audit chain, and the outbox. Prints a checklist with a fix for "
     "each failure; warnings do not fail.\n\n"
@@ -21,7 +22,7 @@ DOCTOR_HELP = (
     "CTI_EXCHANGE_PASSPHRASE_FILE, TAXII secrets).\n\n"
     "Exit codes: 0 no check failed; otherwise the family of the first failed check in the "
     "list: 2 configuration or files, 3 authentication (passphrase, TAXII credentials or "
-    "rights), 4 integrity (store or audit trail), 7 network."
+    "rights), 4 integrity (store or audit trail), 7 network; 70 if a check itself hit a bug."
 )
 
 _MARKS = {

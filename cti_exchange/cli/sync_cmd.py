@@ -14,11 +14,14 @@ from cti_exchange.cli.output import Output
 from cti_exchange.cli.progress import progress_for
 from cti_exchange.clock import parse_timestamp, utc_now
 from cti_exchange.collector import collector_paused
-from cti_exchange.errors import AuthError, CtiExchangeError, NetworkError, PartialFailure
+from cti_exchange.errors import AuthError, ConfigError, CtiExchangeError, NetworkError, PartialFailure
 from cti_exchange.exchange.sync import SyncResult, sync
 from cti_exchange.home.lock import profile_lock
-from cti_exchange.home.logs import enable_file_log
-from cti_exchange.store.store import open_store
+from cti_exchange.home.logs import LOG_NAME, enable_file_log
+from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.profile.model import Profile
+from cti_exchange.store.outbound import DROPPED, EXPORTED, RECEIVED, RESEALED
+from cti_exchange.store.store import Store, open_store
 from cti_exchange.untrusted_text import describe_value
 
 SYNC_HELP = (
@@ -27,17 +30,30 @@ SYNC_HELP = (
     "never prompts without a terminal; it logs to <home>/logs/cti-exchange.log.\n\n"
     "Exit codes: 0 success; 1 partial failure; 2 configuration error; 3 authentication "
     "failure; 4 integrity alert (a rejected envelope, a sequence gap, a revoked key); "
-    "5 another instance holds the lock; 7 network failure."
+    "5 another instance holds the lock; 7 network failure; 70 internal error (a bug)."
 )
 
 
 _log = logging.getLogger("cti_exchange.sync")
 
 
+def enable_sync_log(home: ProfileHome) -> None:
+    """The run's log, or a configuration error naming what is wrong with it (not exit 70)."""
+    try:
+        enable_file_log(home.logs_dir)
+    except OSError as exc:
+        where = exc.filename or home.logs_dir / LOG_NAME
+        raise ConfigError(
+            f"cannot open the log {where}: {exc.strerror or exc}",
+            hint=f"make {home.logs_dir} a directory (mode 0700) where the user running sync can "
+            f"write {LOG_NAME}",
+        ) from None
+
+
 def sync_command(ctx: typer.Context, json_mode: JsonOption = False) -> None:
     home = profile_home(ctx)
-    home.load_profile()
-    enable_file_log(home.logs_dir)
+    profile = home.load_profile()
+    enable_sync_log(home)
     out = Output(json_mode=json_mode)
     try:
         with (
@@ -46,11 +62,13 @@ def sync_command(ctx: typer.Context, json_mode: JsonOption = False) -> None:
             collector_paused(),
         ):
             result = sync(home, reporter=progress)
+            waiting = _waiting_without_taxii(home, profile)
         if json_mode:
-            out.data(_sync_json(result))
+            out.data(_sync_json(result) | {"waiting_without_taxii": waiting})
         else:
-            out.line(result.summary())
+            out.line(result.summary() + _waiting_summary(waiting))
         raise_for_sync(result)
+        raise_for_waiting(waiting)
     except CtiExchangeError as exc:
         # cron mails stderr at best: the log keeps every run's ending, failures included.
         _log.error("sync ended with exit code %d: %s", int(exc.exit_code), exc.diagnostics())
@@ -58,6 +76,38 @@ def sync_command(ctx: typer.Context, json_mode: JsonOption = False) -> None:
     except Exception as exc:
         _log.error("sync ended with an internal error: %s", type(exc).__name__)
         raise
+
+
+def _waiting_without_taxii(home: ProfileHome, profile: Profile) -> dict[str, int]:
+    """Envelopes in the outbox (sealed or failed) for partners sync does not post to: no
+    TAXII settings or no write collection. They would wait there for good, unseen."""
+    names = [p.name for p in profile.partners.values() if not (p.taxii and p.taxii.write_collection)]
+    if not names:
+        return {}
+    with open_store(home) as store:
+        counts = {name: len(store.outbound.pending(name)) for name in names}
+    return {name: n for name, n in sorted(counts.items()) if n}
+
+
+def _waiting_summary(waiting: dict[str, int]) -> str:
+    if not waiting:
+        return ""
+    return "; without a TAXII server to post to: " + ", ".join(
+        f"{n} envelope(s) waiting for {partner}" for partner, n in waiting.items()
+    )
+
+
+def raise_for_waiting(waiting: dict[str, int]) -> None:
+    if not waiting:
+        return
+    partner, n = next(iter(waiting.items()))
+    others = f" (and for {', '.join(list(waiting)[1:])})" if len(waiting) > 1 else ""
+    raise ConfigError(
+        f"{n} envelope(s) wait in the outbox for {partner}{others}, which has no TAXII server "
+        "or write collection to post them to",
+        hint=f"cti-exchange partners set {partner} --api-root URL --read-collection ID "
+        f"--write-collection ID (or `partners remove {partner} --drop-outbox` to give them up)",
+    )
 
 
 def _sync_json(result: SyncResult) -> dict[str, object]:
@@ -102,11 +152,15 @@ def status(ctx: typer.Context, json_mode: JsonOption = False) -> None:
     with open_store(home) as store:
         deliveries = store.outbound.deliveries()
         quarantined = store.inbound.quarantined()
-        last_pull = {name: store.audit.latest_at(action="pull", partner=name) for name in profile.partners}
+        pulls = {name: _last_pulls(store, name) for name in profile.partners}
+    last_pull = {name: ok for name, (ok, _) in pulls.items()}
+    last_pull_error = {name: error for name, (_, error) in pulls.items()}
+    # Resealed and dropped envelopes were never posted and never will be: nothing to wait for.
     late = [
         d
         for d in deliveries
-        if d.status not in ("received", "exported") and now - parse_timestamp(d.created_at) > threshold
+        if d.status not in (RECEIVED, EXPORTED, RESEALED, DROPPED)
+        and now - parse_timestamp(d.created_at) > threshold
     ]
     counts: dict[str, dict[str, int]] = {}
     for d in deliveries:
@@ -121,12 +175,16 @@ def status(ctx: typer.Context, json_mode: JsonOption = False) -> None:
                 "undelivered": [d.__dict__ for d in late],
                 "quarantined": len(quarantined),
                 "last_pull": last_pull,
+                "last_pull_error": last_pull_error,
             }
         )
         return
     out.table(
-        ["partner", "last pull"],
-        [[name, at or "never"] for name, at in sorted(last_pull.items())],
+        ["partner", "last pull", "last attempt failed"],
+        [
+            [name, at or "never", describe_value(last_pull_error[name] or "", 160)]
+            for name, at in sorted(last_pull.items())
+        ],
         title="Partners",
     )
     out.table(
@@ -146,6 +204,23 @@ def status(ctx: typer.Context, json_mode: JsonOption = False) -> None:
     else:
         out.line("Every envelope older than the threshold has a receipt.")
     out.line(f"Quarantined envelopes waiting for review: {len(quarantined)}")
+
+
+def _last_pulls(store: Store, partner: str) -> tuple[str | None, str | None]:
+    """When a pull from `partner` last reached its server (every attempt is audited, failed
+    ones with their error), and the error of the latest attempt if it failed."""
+    conn = store.db.conn
+    ok = conn.execute(
+        "SELECT at FROM audit_log WHERE action = 'pull' AND partner = ? "
+        "AND json_extract(details, '$.error') IS NULL ORDER BY seq DESC LIMIT 1",
+        (partner,),
+    ).fetchone()
+    latest = conn.execute(
+        "SELECT json_extract(details, '$.error') FROM audit_log WHERE action = 'pull' "
+        "AND partner = ? ORDER BY seq DESC LIMIT 1",
+        (partner,),
+    ).fetchone()
+    return (ok[0] if ok else None), (latest[0] if latest else None)
 
 
 def sent(

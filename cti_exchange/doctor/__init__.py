@@ -5,7 +5,7 @@ No check raises: whatever goes wrong inside one (including a bug) becomes its fa
 the checklist is always complete. A failure carries the exit-code family of what failed
 (configuration 2, authentication 3, integrity 4, network 7); `DoctorReport.exit_code` is the
 family of the first failure in checklist order, because the checks run from the ground up
-(config, keys, passphrase, partners, servers, store) and an early failure usually explains the
+(config, keys, passphrase, log, partners, servers, store) and an early failure usually explains the
 later ones. Warnings never fail.
 
 The checks: `local_checks` (this machine) and `partner_checks` (each partner and its server);
@@ -25,6 +25,7 @@ from cti_exchange.doctor.local_checks import (
     check_audit_trail,
     check_config,
     check_key_files,
+    check_log,
     check_our_keys,
     check_outbox,
     check_passphrase,
@@ -43,6 +44,7 @@ CHECKS: list[tuple[Check, tuple[str, ...], str]] = [
     (check_key_files, ("config",), "key files"),
     (check_passphrase, ("key files",), "passphrase"),
     (check_our_keys, ("key files",), "our keys"),
+    (check_log, ("config",), "log"),
     (check_partners, ("config",), "partners"),
     (check_store, ("config",), "store"),
     (check_audit_trail, ("store", "key files"), "audit trail"),

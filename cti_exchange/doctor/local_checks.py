@@ -1,5 +1,6 @@
 """The doctor's checks of this machine: config, key files and their modes, the passphrase
-for unattended runs, our keys' expiry, the store's integrity, the audit chain, the outbox."""
+for unattended runs, our keys' expiry, the log sync writes, the store's integrity, the audit
+chain, the outbox."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from cti_exchange.audit.verification import verify_audit_trail
 from cti_exchange.clock import parse_timestamp
 from cti_exchange.doctor.checklist import CheckResult, DoctorContext, fail, judge_key_expiry, ok, warn
 from cti_exchange.errors import CtiExchangeError, ExitCode, KeyStoreError
+from cti_exchange.home.logs import LOG_NAME
 from cti_exchange.home.passphrase import PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, read_passphrase
-from cti_exchange.home.safe_files import check_private_file
+from cti_exchange.home.safe_files import check_private_dir, check_private_file
 from cti_exchange.keys.model import KeyStatus, KeyUse
 from cti_exchange.store.outbound import FAILED, SEALED
 from cti_exchange.store.store import Store
@@ -104,6 +106,37 @@ def check_our_keys(ctx: DoctorContext) -> Iterable[CheckResult]:
             f"{key.kid}",
             f"cti-exchange keys rotate --use {use.value}, then send partners a fresh `keys export`",
         )
+
+
+def check_log(ctx: DoctorContext) -> Iterable[CheckResult]:
+    """What `sync` needs to open its log (home/logs.py), judged without creating anything: a
+    sync that cannot open it ends with exit 2 before doing any work."""
+    name = "log"
+    logs = ctx.home.logs_dir
+    path = logs / LOG_NAME
+    fix = f"make {logs} a directory (mode 0700) where the user running sync can write {LOG_NAME}"
+    if not logs.exists() and not logs.is_symlink():
+        if os.access(ctx.home.root, os.W_OK | os.X_OK):
+            yield ok(name, f"{logs} will be created by the first sync")
+        else:
+            yield fail(name, f"{logs} does not exist and {ctx.home.root} is not writable", fix)
+        return
+    if not logs.is_dir():
+        yield fail(name, f"{logs} is not a directory", fix)
+        return
+    if logs.stat().st_uid != os.geteuid():  # ours is tightened to 0700 by sync itself
+        check_private_dir(logs, what="log directory")
+    if path.exists() or path.is_symlink():
+        if not path.is_file():
+            yield fail(name, f"{path} is not a regular file", fix)
+            return
+        if not os.access(path, os.W_OK):
+            yield fail(name, f"{path} is not writable", fix)
+            return
+    elif not os.access(logs, os.W_OK | os.X_OK):
+        yield fail(name, f"{logs} is not writable: {LOG_NAME} cannot be created there", fix)
+        return
+    yield ok(name, f"{path} can be written")
 
 
 _RESTORE_STORE = "restore the store from backup (or try `sqlite3 FILE .recover`), keeping the damaged copy"
