@@ -103,6 +103,15 @@ class PartialFailure(CtiExchangeError):
     exit_code = ExitCode.PARTIAL
 
 
+class DeliveryFailed(CtiExchangeError):
+    """Nothing due could be posted; the exit code is the cause's (exchange/delivery.py
+    `failure_exit_code`): a server that answered and refused is not a network failure."""
+
+    def __init__(self, message: str, *, exit_code: ExitCode, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code
+
+
 def is_storage_failure(exc: BaseException) -> bool:
     """A full disk or an I/O error, from the file system or from SQLite (which says it in
     words: "database or disk is full", "disk I/O error"): the machine's problem, not a bug."""

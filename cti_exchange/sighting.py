@@ -23,6 +23,7 @@ from typing import Any
 
 from cti_exchange.clock import parse_timestamp, stix_timestamp, utc_now
 from cti_exchange.errors import PolicyError, UsageError
+from cti_exchange.exchange.delivery import DeliveryOutcome
 from cti_exchange.exchange.push import ShareResult, share_objects
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.policy.sharing import RULE_RED, decide_sharing
@@ -75,6 +76,7 @@ class SightingResult:
     # object id -> "revoked" or "expired": sighted all the same (the partner may want to know
     # its withdrawn indicator is still seen), and the analyst is told
     stale: dict[str, str] = field(default_factory=dict)
+    deliveries: list[DeliveryOutcome] = field(default_factory=list)  # per partner posted to
 
     @property
     def failed(self) -> dict[str, dict[str, str]]:
@@ -318,6 +320,7 @@ def sight(
                 ),
             )
     results: list[SentSighting] = []
+    outcomes: list[DeliveryOutcome] = []
     for partner_name, entries in by_partner.items():
         shared: ShareResult = share_objects(
             home,
@@ -330,6 +333,8 @@ def sight(
         )
         envelopes = [e for plan in shared.plans for e in plan.envelopes]
         outcome = next((d for d in shared.deliveries if d.partner == partner_name), None)
+        if outcome is not None:
+            outcomes.append(outcome)
         for _, record in entries:
             record.envelopes = envelopes
             if outcome is not None:
@@ -340,7 +345,7 @@ def sight(
             results.append(record)
         _audit(home, entries, partner_name, envelopes, created, request.count, first_seen, last_seen)
     stale = {t.object_id: t.stale for t in targets if t.stale is not None}
-    return SightingResult(value, results, request.queue_only, skipped, stale)
+    return SightingResult(value, results, request.queue_only, skipped, stale, outcomes)
 
 
 def _audit(

@@ -15,6 +15,7 @@ from cti_exchange.collector import collector_paused
 from cti_exchange.errors import (
     AuthError,
     ConfigError,
+    DeliveryFailed,
     IntegrityError,
     NetworkError,
     PartialFailure,
@@ -169,18 +170,17 @@ def render_push(out: Output, result: PushResult) -> None:
 def raise_for_push(result: PushResult) -> None:
     failures = result.failed
     if failures:
-        auth = any(d.auth_failed for d in result.deliveries)
         names = "; ".join(
             f"{partner}: {len(envs)} envelope(s) ({next(iter(envs.values()))})"
             for partner, envs in failures.items()
         )
-        error = (AuthError if auth else NetworkError)(
-            f"delivery failed for {names}",
-            hint="the envelopes are kept in the outbox and are posted again by the next push or sync",
-        )
+        message = f"delivery failed for {names}"
+        hint = "the envelopes are kept in the outbox and are posted again by the next push or sync"
         if any(d.delivered for d in result.deliveries):
-            raise PartialFailure(error.message, hint=error.hint)
-        raise error
+            raise PartialFailure(message, hint=hint)
+        from cti_exchange.exchange.delivery import failure_exit_code
+
+        raise DeliveryFailed(message, exit_code=failure_exit_code(result.deliveries), hint=hint)
     if result.ingest.rejections:
         raise PartialFailure(
             f"{len(result.ingest.rejections)} input row(s) were rejected; the rest was "

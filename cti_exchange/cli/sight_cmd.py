@@ -12,7 +12,7 @@ from cti_exchange.cli.context import JsonOption, profile_home
 from cti_exchange.cli.output import Output
 from cti_exchange.cli.progress import progress_for
 from cti_exchange.clock import parse_timestamp
-from cti_exchange.errors import NetworkError, PartialFailure, UsageError
+from cti_exchange.errors import DeliveryFailed, PartialFailure, UsageError
 from cti_exchange.sighting import SightingRequest, SightingResult, sight
 from cti_exchange.stix.tlp import Tlp
 
@@ -98,7 +98,9 @@ def sight_command(
         hint = "the sighting is in the outbox; the next push or sync posts it"
         if any(s.delivered for s in result.sightings):
             raise PartialFailure(error, hint=hint)
-        raise NetworkError(error, hint=hint)
+        from cti_exchange.exchange.delivery import failure_exit_code
+
+        raise DeliveryFailed(error, exit_code=failure_exit_code(result.deliveries), hint=hint)
 
 
 def render_sighting(out: Output, result: SightingResult) -> None:

@@ -14,7 +14,13 @@ from cti_exchange.cli.output import Output
 from cti_exchange.cli.progress import progress_for
 from cti_exchange.clock import parse_timestamp, utc_now
 from cti_exchange.collector import collector_paused
-from cti_exchange.errors import AuthError, ConfigError, CtiExchangeError, NetworkError, PartialFailure
+from cti_exchange.errors import (
+    AuthError,
+    ConfigError,
+    CtiExchangeError,
+    DeliveryFailed,
+    PartialFailure,
+)
 from cti_exchange.exchange.sync import SyncResult, sync
 from cti_exchange.home.lock import profile_lock
 from cti_exchange.home.logs import LOG_NAME, enable_file_log
@@ -140,7 +146,14 @@ def raise_for_sync(result: SyncResult) -> None:
             raise AuthError(f"posting failed for {names}")
         if any(d.delivered for d in result.deliveries) or len(failed) < len(result.deliveries):
             raise PartialFailure(f"posting failed for {names}", hint="it stays in the outbox")
-        raise NetworkError(f"posting failed for {names}", hint="it stays in the outbox")
+        from cti_exchange.exchange.delivery import failure_exit_code
+
+        # The cause's exit code: 7 only when every server was out of reach.
+        raise DeliveryFailed(
+            f"posting failed for {names}",
+            exit_code=failure_exit_code(result.deliveries),
+            hint="it stays in the outbox",
+        )
 
 
 def status(ctx: typer.Context, json_mode: JsonOption = False) -> None:

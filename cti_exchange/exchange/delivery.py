@@ -15,7 +15,14 @@ from dataclasses import dataclass, field, replace
 
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.envelope.readdress import has_usable_entry, readdressing
-from cti_exchange.errors import AuthError, ConfigError, CtiExchangeError, KeyStoreError, NetworkError
+from cti_exchange.errors import (
+    AuthError,
+    ConfigError,
+    CtiExchangeError,
+    ExitCode,
+    KeyStoreError,
+    NetworkError,
+)
 from cti_exchange.exchange.parties import all_keyrings
 from cti_exchange.exchange.reseal import reseal_queued
 from cti_exchange.home.profile_home import ProfileHome
@@ -43,6 +50,22 @@ class DeliveryOutcome:
     error: str | None = None  # why the partner could not be reached at all
     auth_failed: bool = False
     withheld: int = 0  # queued objects its entry no longer lets it receive (exchange/reseal.py)
+    # Why posting stopped, as an exit-code family: NETWORK (unreachable), AUTH, USAGE (settings,
+    # keys), POLICY (its entry no longer allows what is queued); None when its server answered
+    # and refused (too large, a failed TAXII status)
+    failure_code: ExitCode | None = None
+
+
+def failure_exit_code(outcomes: list[DeliveryOutcome]) -> ExitCode:
+    """The exit code of a run in which nothing due could be posted: authentication if a server
+    refused our credentials; network only if every failure was one; else the first other
+    cause named; PARTIAL when the servers answered and refused (too large, a failed status)."""
+    codes = [o.failure_code for o in outcomes if o.failed]
+    if ExitCode.AUTH in codes:
+        return ExitCode.AUTH
+    if codes and all(code is ExitCode.NETWORK for code in codes):
+        return ExitCode.NETWORK
+    return next((code for code in codes if code not in (None, ExitCode.NETWORK)), ExitCode.PARTIAL)
 
 
 def taxii_client_for(home: ProfileHome, partner: PartnerConfig) -> TaxiiClient:
@@ -95,9 +118,12 @@ def _fail_from(
     first: PendingDelivery,
     error: str,
     outcome: DeliveryOutcome,
+    code: ExitCode | None,
 ) -> None:
-    """`first` and every envelope after it stay in the outbox, marked with `error`."""
+    """`first` and every envelope after it stay in the outbox, marked with `error` (`code`: its
+    exit-code family, DeliveryOutcome.failure_code)."""
     outcome.error = error
+    outcome.failure_code = code
     for delivery in pending[pending.index(first) :]:
         store.outbound.mark_failed(delivery.envelope_id, partner, error)
         outcome.failed[delivery.envelope_id] = error
@@ -116,7 +142,7 @@ def _readdressed(
     and none is pinned in its place) stays in the outbox, and the ones after it wait behind it
     (channel order). `rings`: every pinned ring and ours, or why they could not be read."""
     if isinstance(rings, CtiExchangeError):  # a pinned key file unreadable: nothing posted blind
-        _fail_from(store, partner.name, pending, pending[0], rings.diagnostics(), outcome)
+        _fail_from(store, partner.name, pending, pending[0], rings.diagnostics(), outcome, rings.exit_code)
         return []
     ring = rings[partner.agency_id]
     ready = []
@@ -146,7 +172,7 @@ def _readdressed(
                     f"`cti-exchange partners update-keys {partner.name} --jwks FILE`",
                 )
         except CtiExchangeError as exc:
-            _fail_from(store, partner.name, pending, delivery, exc.diagnostics(), outcome)
+            _fail_from(store, partner.name, pending, delivery, exc.diagnostics(), outcome, exc.exit_code)
             break
         ready.append(delivery)
     return ready
@@ -193,7 +219,7 @@ def deliver_pending(
             store.outbound.remember_max_content_length(partner.name, limit, stix_timestamp(utc_now()))
         except CtiExchangeError as exc:
             outcome.auth_failed = isinstance(exc, AuthError)
-            _fail_from(store, partner.name, pending, pending[0], exc.diagnostics(), outcome)
+            _fail_from(store, partner.name, pending, pending[0], exc.diagnostics(), outcome, exc.exit_code)
             continue
         with client:
             _post_pending(home, store, partner, client, collection, pending, limit, outcome, progress)
@@ -257,6 +283,7 @@ def _post_pending(
                     f"{too_large}: {why}, and the envelopes after it wait behind it; ask the partner "
                     "to raise max_content_length (see docs/OPERATIONS.md)",
                     outcome,
+                    None,  # the server answered: not a network failure
                 )
                 return
             try:
@@ -265,7 +292,7 @@ def _post_pending(
             except (NetworkError, AuthError) as exc:
                 # The server is down or refuses us: everything stays queued for next time.
                 outcome.auth_failed = isinstance(exc, AuthError)
-                _fail_from(store, partner.name, pending, batch[0], exc.diagnostics(), outcome)
+                _fail_from(store, partner.name, pending, batch[0], exc.diagnostics(), outcome, exc.exit_code)
                 return
             _record_status(store, partner, batch, status, outcome)
             progress.advance(len(batch))
@@ -307,6 +334,7 @@ def _within_policy(
         store.outbound.mark_failed(delivery.envelope_id, partner.name, error)
         outcome.failed[delivery.envelope_id] = error
     outcome.error = error
+    outcome.failure_code = ExitCode.POLICY
     return pending[:index]
 
 

@@ -31,6 +31,8 @@ class SyncResult:
         rejected = sum(len(p.quarantined) for p in self.pull.partners)
         posted = sum(len(d.delivered) for d in self.deliveries)
         failed = sum(len(d.failed) for d in self.deliveries)
+        # Partners whose pull or posting stopped on an error (stderr says which and why): not
+        # all "unreachable", a server that answered and refused is named here too.
         errors = [p.partner for p in self.pull.partners if p.error] + [
             d.partner for d in self.deliveries if d.error
         ]
@@ -45,7 +47,7 @@ class SyncResult:
                 f"{n} object(s) for {partner}" for partner, n in sorted(withheld.items())
             )
         if errors:
-            text += f"; unreachable: {', '.join(sorted(set(errors)))}"
+            text += f"; errors with: {', '.join(sorted(set(errors)))}"
         return text
 
 
