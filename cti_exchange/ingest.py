@@ -192,7 +192,8 @@ class _Run:
             if not (isinstance(reader, CsvReader) and self._read_in_parts(path, reader)):
                 self._consume(reader.read(path))
         except InputError as error:
-            self.remark(Rejection(self.label, error.diagnostics(), code="unreadable-file"))
+            reason = _without_file_name(error.diagnostics(), self.label)
+            self.remark(Rejection(self.label, reason, code="unreadable-file"))
         defaulted = self.converter.default_tlp_count - default_before
         if defaulted:
             self._announce_default_tlp(defaulted, "value(s) had no TLP")
@@ -309,6 +310,16 @@ class _Run:
             duplicates_merged=collection.duplicates_merged,
             formats=self.formats,
         )
+
+
+def _without_file_name(reason: str, label: str) -> str:
+    """A reader's one-line error without the file name it starts with: the rejection names
+    the file already ("a.csv: a.csv: malformed header row" otherwise)."""
+    if reason.startswith(f"{label}: "):
+        return reason[len(label) + 2 :]
+    if reason.startswith(f"{label} "):
+        return "the file" + reason[len(label) :]
+    return reason
 
 
 @dataclass

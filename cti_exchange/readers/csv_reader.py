@@ -26,7 +26,7 @@ from pathlib import Path
 
 from cti_exchange.errors import InputError
 from cti_exchange.readers.interface import Finding, Reader, ReadItem, Rejection
-from cti_exchange.readers.lines import LineSource
+from cti_exchange.readers.lines import LineSource, unify_line_breaks
 from cti_exchange.stix.candidate import IndicatorCandidate
 from cti_exchange.stix.ioc_types import IocType, parse_type_hint
 from cti_exchange.untrusted_text import describe_value
@@ -252,6 +252,19 @@ class CsvReader(Reader):
             if source.remarks:
                 yield from source.drain()
             line = source.row_start
+            if source.exhausted:
+                # The csv module ends a quoted field left open at the end of the file without
+                # a word: every line after the stray quote would be lost in this one cell.
+                last = source.line_number
+                span = f": lines {line}-{last} were read as one row" if last != line else " at the end"
+                yield Rejection(
+                    label,
+                    f"unterminated quoted field{span}; close the quote opened on line {line} "
+                    f'(a quote inside a field is written "")',
+                    line=line,
+                    code="malformed-row",
+                )
+                continue
             if len(row) <= width:
                 row.extend(padding[len(row) :])
             else:
@@ -266,6 +279,8 @@ class CsvReader(Reader):
                 row.append("")
             produced = False
             description = _description(row, columns) if has_context else row[i_description].strip() or None
+            if description is not None and "\r" in description:
+                description = unify_line_breaks(description)  # a quoted cell written with CRLF
             for index, hint, field_name in value_columns:
                 value = row[index]
                 if not value or value.isspace():

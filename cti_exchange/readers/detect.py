@@ -4,7 +4,8 @@ Only the first 64 KiB are looked at:
 - JSON (the first character is `{`, or `[` followed by `{`): MISP when it has an `"Event"` or
   `"response"` key, STIX otherwise;
 - text whose first row (after blank lines, `#` comments and an Excel `sep=` line) is a CSV
-  header naming an indicator column: CSV;
+  header naming an indicator column: CSV; but a one-cell first row that ends with a colon, or
+  is followed by such a row ("Domains:" ... "IP addresses:"), titles a section of a text list;
 - anything else: a plain-text IOC list.
 The file extension is not used: exports are often misnamed (`.txt` CSVs, `.json` MISP events).
 """
@@ -54,12 +55,26 @@ def detect_format(path: Path) -> str:
         if _MISP_KEY.search(text) and not _STIX_BUNDLE.search(text):
             return "misp"
         return "stix"
-    for line in text.splitlines()[:50]:
+    lines = text.splitlines()
+    for index, line in enumerate(lines[:50]):
         stripped = line.strip()
         if not stripped or stripped.startswith("#") or _SEP_LINE.fullmatch(stripped):
             continue
-        return "csv" if header_columns(line) is not None else "text"
+        header = header_columns(line)
+        if header is None:
+            return "text"
+        if len(header[1]) == 1 and (
+            stripped.endswith(":") or any(_is_title(later) for later in lines[index + 1 :])
+        ):
+            return "text"  # "Domains:" titles a section of a text list: not a column name
+        return "csv"
     return "text"
+
+
+def _is_title(line: str) -> bool:
+    """A line such as "IP addresses:": a type name ending with a colon, alone on its line."""
+    stripped = line.strip()
+    return stripped.endswith(":") and header_columns(stripped) is not None
 
 
 def reader_for(

@@ -9,7 +9,8 @@
   and reported.
 
 Line endings (LF, CRLF, mixed) are kept on each line, so the csv module can tell a line break
-inside a quoted field from the end of a record.
+inside a quoted field from the end of a record. A file whose lines end with CR alone (classic
+Mac OS; Excel's "Macintosh" CSV) has no LF at all: its CRs are read as LFs.
 """
 
 from __future__ import annotations
@@ -42,6 +43,13 @@ def sniff_encoding(head: bytes) -> tuple[str | None, int]:
     return None, 0
 
 
+def unify_line_breaks(text: str) -> str:
+    """`text` with CRLF and lone CR line breaks as LF: a multi-line cell or comment written on
+    Windows (or by a browser form) keeps its lines, and its CRs do not read as control
+    characters."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
 def looks_binary(head: bytes) -> bool:
     """NUL bytes without a UTF-16/32 BOM: not text."""
     return b"\x00" in head and sniff_encoding(head)[0] in (None, "utf-8")
@@ -51,7 +59,9 @@ class LineSource:
     """Iterates the decoded lines of a file; remarks about skipped lines collect in `remarks`.
 
     `line_number` is the number of the last line read; `row_start` is set to the number of the
-    first line read after the caller clears it (to locate a CSV record spanning lines).
+    first line read after the caller clears it (to locate a CSV record spanning lines);
+    `exhausted` turns true once a read found no more lines (a CSV record returned after that
+    was cut by the end of the file: an unterminated quoted field).
     """
 
     def __init__(
@@ -72,6 +82,7 @@ class LineSource:
         self.offset = 0  # bytes consumed, for the caller to find where the data starts
         self.row_start: int | None = None
         self.remarks: list[Rejection | Finding] = []
+        self.exhausted = False
         self._fallback_announced = False
 
     def __iter__(self) -> Iterator[str]:
@@ -84,6 +95,7 @@ class LineSource:
                 start, end = self.byte_range
                 stream.seek(start)
                 yield from self._byte_lines(stream, end - start)
+                self.exhausted = True
                 return
             head = stream.read(_SNIFF_BYTES)
             encoding, bom_length = sniff_encoding(head)
@@ -95,9 +107,13 @@ class LineSource:
             stream.seek(bom_length)
             self.offset = bom_length
             if encoding is None or encoding == "utf-8":
-                yield from self._byte_lines(stream)
+                if b"\r" in head and b"\n" not in head:
+                    yield from self._byte_lines(_CarriageReturnLines(stream))
+                else:
+                    yield from self._byte_lines(stream)
             else:
                 yield from self._wide_lines(stream, encoding)
+            self.exhausted = True
 
     def drain(self) -> Iterator[Rejection | Finding]:
         """The remarks collected so far, emptied as they are handed over."""
@@ -119,7 +135,9 @@ class LineSource:
             )
         )
 
-    def _byte_lines(self, stream: BinaryIO, budget: int | None = None) -> Iterator[str]:
+    def _byte_lines(
+        self, stream: BinaryIO | _CarriageReturnLines, budget: int | None = None
+    ) -> Iterator[str]:
         limit = self.limits.max_line_bytes
         while True:
             if budget is not None and self.offset >= budget:
@@ -180,3 +198,30 @@ class LineSource:
             ) from None
         finally:
             text.detach()
+
+
+class _CarriageReturnLines:
+    """The lines of a binary stream that ends them with CR alone, each ending with LF instead
+    (same length, so byte offsets stay exact); `readline` as on a binary file."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._buffer = b""
+        self._position = 0
+
+    def readline(self, size: int) -> bytes:
+        while True:
+            start = self._position
+            end = self._buffer.find(b"\r", start, start + size)
+            if end != -1:
+                self._position = end + 1
+                return self._buffer[start:end] + b"\n"
+            if len(self._buffer) - start >= size:
+                self._position = start + size
+                return self._buffer[start : start + size]
+            chunk = self._stream.read(_SKIP_CHUNK)
+            self._buffer = self._buffer[start:] + chunk
+            self._position = 0
+            if not chunk:
+                line, self._buffer = self._buffer, b""
+                return line

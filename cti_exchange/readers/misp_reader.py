@@ -15,9 +15,9 @@ The mapping (docs/INGEST.md has the full table):
   its object's) own tag; several tags on one level take the strictest; an unknown TLP tag
   rejects what it is on;
 - skipped with a warning: attributes with `to_ids: false` (context, not for detection: they
-  would raise false positives; `include_non_ids` reads them anyway), and attributes and
-  events with distribution 0 ("your organisation only"); deleted attributes are skipped
-  silently;
+  would raise false positives; `include_non_ids` reads them anyway), and attributes
+  (`link` ones too), objects and events with distribution 0 ("your organisation only");
+  deleted attributes are skipped silently;
 - rejected: `to_ids` attributes of a type with no STIX indicator (text, mutex, regkey, ...).
 Galaxies, object references, sightings and the event's own description are not mapped.
 """
@@ -38,6 +38,7 @@ from cti_exchange.readers.interface import (
     Rejection,
 )
 from cti_exchange.readers.json_input import load_json
+from cti_exchange.readers.lines import unify_line_breaks
 from cti_exchange.stix.candidate import IndicatorCandidate
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.untrusted_text import describe_value
@@ -167,10 +168,28 @@ class MispReader(Reader):
         for misp_object in _list(event.get("Object")):
             if not isinstance(misp_object, dict) or _flag(misp_object.get("deleted")):
                 continue
+            if str(misp_object.get("distribution")) == _NOT_SHARED:
+                # The object's distribution bounds its attributes' (theirs is usually
+                # "inherit"): none of them may leave the organisation.
+                name = misp_object.get("name")
+                yield Finding(
+                    label,
+                    "distribution is 'your organisation only': MISP object"
+                    + (f" {describe_value(name, 40)}" if isinstance(name, str) else "")
+                    + " not shared",
+                    where=f"{where} object {misp_object.get('uuid', '?')}",
+                    code="not-shareable",
+                )
+                continue
             for attribute in _list(misp_object.get("Attribute")):
                 attributes.append((attribute, misp_object))
         for attribute, _ in attributes:
-            if isinstance(attribute, dict) and attribute.get("type") == "link":
+            if (
+                isinstance(attribute, dict)
+                and attribute.get("type") == "link"
+                and not _flag(attribute.get("deleted"))
+                and str(attribute.get("distribution")) != _NOT_SHARED
+            ):
                 url = attribute.get("value")
                 if isinstance(url, str) and url.startswith(("http://", "https://")):
                     references.append({"source_name": "reference", "url": url})
@@ -205,7 +224,7 @@ class MispReader(Reader):
                 code="invalid-attribute",
             )
             return
-        if _flag(attribute.get("deleted")) or misp_type == "link":
+        if _flag(attribute.get("deleted")):
             return
         if str(attribute.get("distribution")) == _NOT_SHARED:
             yield Finding(
@@ -216,6 +235,8 @@ class MispReader(Reader):
                 code="not-shareable",
             )
             return
+        if misp_type == "link":
+            return  # read above, as a reference of the event's indicators
         if not self.include_non_ids and not _flag(attribute.get("to_ids", True)):
             yield Finding(
                 label,
@@ -294,4 +315,5 @@ def _description(
         parts.append(f"MISP object {misp_object['name']}" + (f" ({relation})" if relation else ""))
     if info:
         parts.append(f"MISP event: {info.strip()}")
-    return "; ".join(parts) or None
+    # Comments typed into MISP's web form have CRLF line breaks.
+    return unify_line_breaks("; ".join(parts)) or None

@@ -11,7 +11,8 @@ Line by line:
   line is its description (`185.178.209[.]193<TAB>Cobalt Strike C2`), unless the rest is itself
   only indicators (`evil[.]com - 1.2.3[.]4`), which are then read too;
 - a line whose first word is not an indicator is prose and skipped: such lines are counted in
-  one warning per file. A single word that is not an indicator is rejected;
+  one warning per file, as are titles ending with a colon (`Domains:`). A single word that is
+  not an indicator is rejected;
 - table rows (`|...|`, as in AsciiDoc and Markdown) are skipped and counted in a warning: a
   table's columns say what its values are (ESET pages list victims' networks in tables), so
   export the table as CSV to share it. Document markup (`:toc:`, `[options=...]`, `----`) is
@@ -157,7 +158,8 @@ class TextReader(Reader):
             return
         tokens = [first, *extra]
         if _kind(first) is None:
-            if description and not is_defanged(first):
+            # Prose: words before an indicator, or a title such as "Domains:" or "IP addresses:".
+            if (description or first.endswith(":")) and not is_defanged(first):
                 prose.append(number)
                 return
             if hint is None:
