@@ -243,6 +243,18 @@ class CandidateConverter:
                 self._reject(c, "invalid-validity", "valid_until", "not later than valid_from")
             if valid_until < self.builder.now:
                 self._warn(c, "expired", "valid_until", "the indicator has already expired")
+        elif valid_from is not None and ioc_type is not IocType.CVE:
+            # valid_until defaults to valid_from plus the type's lifetime: an old first-seen
+            # date gives an indicator expired on arrival, which exports leave out.
+            lifetime = self.builder.lifetime(ioc_type)
+            if valid_from + lifetime < self.builder.now:
+                self._warn(
+                    c,
+                    "expired",
+                    "valid_from",
+                    f"the indicator has already expired: valid for {lifetime.days} days from "
+                    "valid_from, the lifetime of its type (give valid_until to say otherwise)",
+                )
         description = self._description(c) if c.description else None
         external_references = (
             self._external_references(c) if c.reference or c.incident_id or c.external_references else None

@@ -272,3 +272,19 @@ def test_one_column_csv_is_still_csv(tmp_path: Path) -> None:
         path = tmp_path / "one.csv"
         path.write_text(content)
         assert detect_format(path) == "csv", content
+
+
+def test_an_old_first_seen_date_warns_the_indicator_is_already_expired(
+    cert_fr: Agency, tmp_path: Path
+) -> None:
+    # valid_until defaults to valid_from plus the type's lifetime (domain-name: 90 days).
+    path = tmp_path / "old.csv"
+    path.write_text("indicator,first seen\nold.example.net,2019-05-01\nnew.example.net,2099-01-01\n")
+    out = tmp_path / "out.json"
+    result = cert_fr.run("convert", str(path), "-o", str(out), "--json")
+    assert result.exit_code == 0, result.stderr
+    warnings = [w for w in result.json()["warnings"] if w["code"] == "expired"]
+    assert [w["line"] for w in warnings] == [2]
+    assert "valid for 90 days from valid_from" in warnings[0]["reason"]
+    (old,) = [o for o in json.loads(out.read_text())["objects"] if o.get("name") == "old.example.net"]
+    assert old["valid_until"] == "2019-07-30T00:00:00.000Z"
