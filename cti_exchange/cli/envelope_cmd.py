@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,7 @@ from cti_exchange.exchange.offline import (
     open_envelope_file,
     seal_bundle_for,
 )
+from cti_exchange.home.lock import LOCK_WAIT_SECONDS, profile_lock
 from cti_exchange.home.safe_files import check_output_target, read_bytes, write_output_file
 from cti_exchange.store.objects import not_applied_summary
 
@@ -92,8 +94,12 @@ def open_(
         raise InputError(f"{envelope} is not JSON (truncated?)") from None
     artifact = envelope_from_document(document, source=str(envelope))
     out = Output(json_mode=json_mode)
+    # Accepting stores the envelope and moves the sender's channel, as pull and sync do: under
+    # the same lock, or a sync taking the same envelope meanwhile would make one of the two fail.
+    guard = nullcontext() if dry_run else profile_lock(home.root, wait_seconds=LOCK_WAIT_SECONDS, what="open")
     try:
-        verdict = open_envelope_file(home, artifact, store_result=not dry_run, accept_gap=accept_gap)
+        with guard:
+            verdict = open_envelope_file(home, artifact, store_result=not dry_run, accept_gap=accept_gap)
     except EnvelopeRefused as refused:
         if json_mode:
             out.data(

@@ -23,12 +23,9 @@ from cti_exchange.errors import (
 )
 from cti_exchange.exchange.pull import PullResult, pull
 from cti_exchange.exchange.push import PushRequest, PushResult, push
-from cti_exchange.home.lock import profile_lock
+from cti_exchange.home.lock import LOCK_WAIT_SECONDS, profile_lock
 from cti_exchange.ingest_settings import IngestOptions
 from cti_exchange.stix.tlp import Tlp
-
-# An interactive push or pull waits this long for a running sync to finish.
-LOCK_WAIT_SECONDS = 60.0
 
 
 def push_command(

@@ -147,9 +147,8 @@ def quarantine_accept_gap(
     it came from, and the envelopes held behind it follow. The missing ones can no longer be
     accepted afterwards (they would be refused as sequence-reorder).
     """
-    from cti_exchange.cli.exchange_cmd import LOCK_WAIT_SECONDS
     from cti_exchange.exchange.held import accept_gap
-    from cti_exchange.home.lock import profile_lock
+    from cti_exchange.home.lock import LOCK_WAIT_SECONDS, profile_lock
 
     out = Output(json_mode=json_mode)
     home = profile_home(ctx)

@@ -1,6 +1,6 @@
-"""One writer at a time per profile: push, pull and sync take an exclusive lock on
-`<home>/.lock` (flock(2); released by the kernel when the process dies, even by SIGKILL, so a
-crash never leaves a stale lock behind)."""
+"""One writer at a time per profile: push, pull, sync, open and quarantine accept-gap take an
+exclusive lock on `<home>/.lock` (flock(2); released by the kernel when the process dies, even
+by SIGKILL, so a crash never leaves a stale lock behind)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cti_exchange.errors import LockHeldError
+
+# An interactive command waits this long for a running sync to finish (sync itself waits 0).
+LOCK_WAIT_SECONDS = 60.0
 
 
 @contextmanager

@@ -11,6 +11,8 @@ import os
 import shutil
 import sqlite3
 import stat
+import threading
+import time
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +23,7 @@ import pytest
 
 from cti_exchange.clock import parse_timestamp
 from cti_exchange.envelope.artifact import ROUTING_EXTENSION_ID
+from cti_exchange.home.lock import profile_lock
 from cti_exchange.stix.tlp import Tlp
 from tests.conftest import Agency, make_agency, pin
 
@@ -528,3 +531,34 @@ def test_seal_to_a_path_it_cannot_write_moves_no_channel(partnered: Pair, tmp_pa
     assert code == 0, stderr
     assert verdict["verdict"] == "accepted" and verdict["sequence"] == 1
     assert verdict["gap_accepted"] == []
+
+
+def test_open_waits_for_a_sync_holding_the_profile_lock(partnered: Pair, tmp_path: Path) -> None:
+    # Accepting moves the sender's channel, as pull does: a sync taking the same envelope at
+    # the same moment would make one of the two fail on the store's key.
+    cert_fr, cert_in = partnered
+    envelope = seal(cert_fr, bundle_file(tmp_path), "cert-in")
+    locked, release = threading.Event(), threading.Event()
+
+    def a_sync_running() -> None:
+        with profile_lock(cert_in.home):
+            locked.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=a_sync_running)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        threading.Timer(1.0, release.set).start()
+        started = time.monotonic()
+        code, verdict, stderr = open_json(cert_in, envelope)
+        waited = time.monotonic() - started
+    finally:
+        release.set()
+        holder.join()
+    assert code == 0 and verdict["verdict"] == "accepted", stderr
+    assert waited >= 0.9
+    # A dry run stores nothing and does not wait.
+    with profile_lock(cert_in.home):
+        dry = cert_in.run("open", str(envelope), "--dry-run", "--json")
+    assert dry.exit_code == 4 and "replayed-envelope" in dry.stdout
