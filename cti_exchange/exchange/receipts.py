@@ -68,7 +68,10 @@ def send_owed_receipts(home: ProfileHome, store: Store, *, queue_only: bool = Tr
     ):
         owed.setdefault(partner, []).append((envelope_id, digest, accepted_at))
     for partner_name, rows in owed.items():
-        if partner_name not in profile.partners:
+        configured = profile.partners.get(partner_name)
+        if configured is None or not (configured.taxii and configured.taxii.write_collection):
+            # Removed, or exchanging by files only (`seal`/`open`): a receipt could only wait
+            # in the outbox for good. It stays owed, and goes once the partner has a server.
             continue
         partner = get_partner(home, partner_name)
         entries = [{"envelope_id": e, "digest": d, "accepted_at": a} for e, d, a in rows]

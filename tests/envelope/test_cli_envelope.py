@@ -562,3 +562,17 @@ def test_open_waits_for_a_sync_holding_the_profile_lock(partnered: Pair, tmp_pat
     with profile_lock(cert_in.home):
         dry = cert_in.run("open", str(envelope), "--dry-run", "--json")
     assert dry.exit_code == 4 and "replayed-envelope" in dry.stdout
+
+
+def test_an_offline_partner_is_not_queued_receipts_sync_cannot_post(partnered: Pair, tmp_path: Path) -> None:
+    # Envelopes exchanged as files, with no TAXII server for the partner: a receipt for them
+    # could only wait in the outbox for good (and make every cron sync report it).
+    cert_fr, cert_in = partnered
+    code, _, stderr = open_json(cert_in, seal(cert_fr, bundle_file(tmp_path), "cert-in"))
+    assert code == 0, stderr
+    synced = cert_in.run("sync", "--json")
+    assert synced.exit_code == 0, synced.stderr
+    assert synced.json()["waiting_without_taxii"] == {}
+    assert rows(cert_in, "SELECT COUNT(*) FROM deliveries") == [(0,)]
+    # Owed still: sent once the partner has a TAXII server to post to.
+    assert rows(cert_in, "SELECT COUNT(*) FROM receipts_owed WHERE receipt_envelope_id IS NULL") == [(1,)]
