@@ -38,7 +38,7 @@ class AuditRecord:
     actor: str
     action: str
     partner: str | None
-    details: dict[str, Any]
+    details: dict[str, Any]  # as stored: its raw text if that is not JSON (a tampered record)
     prev: str
     hash: str
 
@@ -122,7 +122,11 @@ def head_problem(head: SignedHead, keyring: Keyring) -> str | None:
     if header.get("typ") != HEAD_TYPE or header.get("alg") != "EdDSA":
         return f"signed head {head.seq} has the wrong type or algorithm"
     try:
-        key = keyring.signing_key(str(header.get("kid")), at=parse_timestamp(head.signed_at))
+        signed_at = parse_timestamp(head.signed_at)
+    except ValueError:
+        return f"signed head {head.seq}: its signing time {head.signed_at!r} is not a time"
+    try:
+        key = keyring.signing_key(str(header.get("kid")), at=signed_at)
     except KeyCheckError as exc:
         return f"signed head {head.seq}: {exc.message}"
     if not jws_verify(signing_input, signature, key.public_jwk):

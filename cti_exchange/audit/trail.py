@@ -9,7 +9,7 @@ from cti_exchange.audit.chain import SignedHead, sign_head
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.home.analyst import current_analyst
 from cti_exchange.home.profile_home import ProfileHome
-from cti_exchange.keys.model import KeyUse
+from cti_exchange.keys.model import KeyCheckError, KeyUse
 from cti_exchange.store.store import Store
 
 
@@ -34,16 +34,23 @@ def record_event(
 
 
 def sign_audit_head(home: ProfileHome, store: Store, now: datetime | None = None) -> SignedHead | None:
-    """Signs the current head with our signing key (needs the unlocked keys); None if empty or
-    already signed."""
+    """Signs the current head with our signing key (needs the unlocked keys); None if empty,
+    already signed, or our signing key cannot sign now (expired)."""
     seq, head_hash = store.audit.head()
     if seq == 0:
         return None
     heads = store.audit.signed_heads()
     if heads and heads[-1].seq == seq:
         return None
+    moment = now or utc_now()
     profile = home.load_profile()
     signing = home.keyring().current(KeyUse.SIG)
-    head = sign_head(profile.agency_id, seq, head_hash, home.private_keys()[signing.kid], now or utc_now())
+    try:
+        signing.check_usable_for_signature_at(moment)
+    except KeyCheckError:
+        # An expired key would sign a head `audit verify` then takes for a forgery; the tail
+        # stays unsigned, and `audit verify` says why until the key is rotated.
+        return None
+    head = sign_head(profile.agency_id, seq, head_hash, home.private_keys()[signing.kid], moment)
     store.audit.add_signed_head(head)
     return head

@@ -22,6 +22,7 @@ from cti_exchange.cli.context import JsonOption, profile_home
 from cti_exchange.cli.output import Output, refuse_stdout
 from cti_exchange.clock import parse_timestamp, stix_timestamp, time_ago, utc_now
 from cti_exchange.errors import CtiExchangeError, IntegrityError, UsageError
+from cti_exchange.untrusted_text import escape_controls
 
 audit_app = typer.Typer(
     help="The tamper-evident audit trail: verify it, show it, export signed extracts.",
@@ -29,7 +30,10 @@ audit_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+# RFC 3339 starts with the full date: other ISO 8601 forms Python would also read (20300104,
+# 2030-W01) are refused, or a compact --until date would silently mean the start of its day.
+_RFC3339_START = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
 TIME_HELP = "RFC 3339 time, a date (UTC), or an age such as 30m, 24h, 7d, 2w."
 
 
@@ -50,6 +54,8 @@ def parse_when(text: str, option: str, *, end_of_day: bool = False, now: datetim
             raise UsageError(f"{option}: {value!r} is not a valid date") from None
         return datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC)
     try:
+        if not _RFC3339_START.match(value):
+            raise ValueError(value)
         return parse_timestamp(value)
     except ValueError:
         raise UsageError(f"{option}: {value!r} is not a time", hint=TIME_HELP) from None
@@ -57,6 +63,20 @@ def parse_when(text: str, option: str, *, end_of_day: bool = False, now: datetim
 
 def _details_text(record: AuditRecord) -> str:
     return json.dumps(record.details, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _record_time(record: AuditRecord) -> datetime | None:
+    """When the record says it happened; None if its `at` is not a time (edited by hand)."""
+    try:
+        return parse_timestamp(record.at)
+    except ValueError:
+        return None
+
+
+def _cells(row: list[str]) -> list[str]:
+    # Records and findings quote partners' data (reject details, ids) and whatever a hand on
+    # the store wrote: no terminal escape sequence or bidi override gets through to the screen.
+    return [escape_controls(cell) for cell in row]
 
 
 # -- verify -------------------------------------------------------------------------------
@@ -128,7 +148,7 @@ def _render_verify(out: Output, report: TrailReport) -> None:
     out.line(f"Audit trail TAMPERED: {len(report.problems)} problem(s).")
     out.table(
         ["record", "problem", "detail"],
-        [[str(p.seq), p.kind, p.reason] for p in report.problems],
+        [_cells([str(p.seq), p.kind, p.reason]) for p in report.problems],
     )
 
 
@@ -158,23 +178,35 @@ def show(
     json_mode: JsonOption = False,
 ) -> None:
     """List audit records, oldest first (this lists; `audit verify` checks)."""
-    start = parse_when(since, "--since") if since else None
-    end = parse_when(until, "--until", end_of_day=True) if until else None
+    # An empty value (an unset shell variable) is refused, not taken as no filter at all.
+    start = parse_when(since, "--since") if since is not None else None
+    end = parse_when(until, "--until", end_of_day=True) if until is not None else None
     home = profile_home(ctx)
     home.load_profile()
     with open_existing_store(home) as store:
         records = store.audit.records(action=action)
-    chosen = [
-        r
-        for r in records
+    out = Output(json_mode=json_mode)
+    chosen = []
+    undated = []
+    for r in records:
         # A sealed envelope names all its recipients, comma-separated.
-        if (partner is None or partner in (r.partner or "").split(","))
-        and (start is None or parse_timestamp(r.at) >= start)
-        and (end is None or parse_timestamp(r.at) <= end)
-    ]
+        if partner is not None and partner not in (r.partner or "").split(","):
+            continue
+        if start is not None or end is not None:
+            moment = _record_time(r)
+            if moment is None:
+                undated.append(r.seq)
+                continue
+            if (start is not None and moment < start) or (end is not None and moment > end):
+                continue
+        chosen.append(r)
+    if undated:
+        out.warn(
+            f"record(s) {', '.join(map(str, undated))} left out: their time is unreadable; "
+            "run `cti-exchange audit verify`"
+        )
     if limit is not None:
         chosen = chosen[-limit:]
-    out = Output(json_mode=json_mode)
     if json_mode:
         out.data([r.to_dict() for r in chosen])
         return
@@ -183,7 +215,7 @@ def show(
         return
     out.table(
         ["seq", "at", "actor", "action", "partner", "details"],
-        [[str(r.seq), r.at, r.actor, r.action, r.partner or "", _details_text(r)] for r in chosen],
+        [_cells([str(r.seq), r.at, r.actor, r.action, r.partner or "", _details_text(r)]) for r in chosen],
     )
 
 
@@ -229,7 +261,7 @@ def export(
         )
         return
     out.line(
-        f"Wrote {output}: records {extract.first_seq} to {extract.last_seq} "
+        f"Wrote {escape_controls(str(output))}: records {extract.first_seq} to {extract.last_seq} "
         f"({extract.record_count}) from {stix_timestamp(start)} to {stix_timestamp(end)}"
     )
     kid, thumbprint = document["signing_kid"], document["signing_key_thumbprint"]

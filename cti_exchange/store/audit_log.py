@@ -3,11 +3,41 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from typing import Any
 
 from cti_exchange.audit.chain import GENESIS, AuditRecord, SignedHead, canonical_json, record_hash
 from cti_exchange.store.database import Database
+
+# A lone surrogate (a file name in an undecodable encoding, kept by Python's surrogateescape)
+# has no UTF-8 form: neither SQLite nor the hash (UTF-8 of the canonical JSON) can take it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _storable(value: Any) -> Any:
+    """`value` with each lone surrogate in its strings written as `\\udcff` text."""
+    if isinstance(value, str):
+        return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
+
+
+def _text(raw: bytes | None) -> str | None:
+    """A column read as bytes: exact for what we wrote (UTF-8 text); whatever else a hand on
+    the file put there (another type, invalid UTF-8) still reads, and fails its hash."""
+    return None if raw is None else raw.decode("utf-8", "replace")
+
+
+def _details(raw: str) -> Any:
+    """The stored details; their raw text if it is not JSON (edited by hand: fails its hash)."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
 
 
 def append_audit(
@@ -22,7 +52,10 @@ def append_audit(
     """Appends one record inside the caller's (write) transaction."""
     row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
     seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
-    details = details or {}
+    at, actor, action, partner = _storable(at), _storable(actor), _storable(action), _storable(partner)
+    # Hashed as it reads back from the store (JSON object keys are strings), so a key that is
+    # not a string (an int) does not make the intact record fail its hash.
+    details = json.loads(canonical_json(_storable(details or {})))
     body = {
         "seq": seq,
         "at": at,
@@ -57,7 +90,13 @@ class AuditLog:
         partner: str | None = None,
         action: str | None = None,
     ) -> list[AuditRecord]:
-        sql = "SELECT seq, at, actor, action, partner, details, prev, hash FROM audit_log WHERE 1 = 1"
+        # Text columns as bytes (decoded by `_text`): a tampered row must fail its hash in
+        # `audit verify`, not stop it with a decoding or type error.
+        sql = (
+            "SELECT seq, CAST(at AS BLOB), CAST(actor AS BLOB), CAST(action AS BLOB), "
+            "CAST(partner AS BLOB), CAST(details AS BLOB), CAST(prev AS BLOB), CAST(hash AS BLOB) "
+            "FROM audit_log WHERE 1 = 1"
+        )
         params: list[Any] = []
         for clause, value in (
             (" AND at >= ?", since),
@@ -68,10 +107,22 @@ class AuditLog:
             if value is not None:
                 sql += clause
                 params.append(value)
-        return [
-            AuditRecord(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7])
-            for r in self.db.conn.execute(sql + " ORDER BY seq", params)
-        ]
+        records = []
+        for row in self.db.conn.execute(sql + " ORDER BY seq", params):
+            at, actor, action, partner, details, prev, digest = (_text(v) for v in row[1:])
+            records.append(
+                AuditRecord(
+                    row[0],
+                    at or "",
+                    actor or "",
+                    action or "",
+                    partner,
+                    _details(details or ""),
+                    prev or "",
+                    digest or "",
+                )
+            )
+        return records
 
     def latest_at(self, *, action: str, partner: str) -> str | None:
         """When `action` last happened for `partner` (newest first through the time index)."""
@@ -87,9 +138,10 @@ class AuditLog:
 
     def signed_heads(self) -> list[SignedHead]:
         return [
-            SignedHead(*row)
+            SignedHead(row[0], *(_text(v) or "" for v in row[1:]))
             for row in self.db.conn.execute(
-                "SELECT seq, hash, signed_at, kid, jws FROM audit_heads ORDER BY seq"
+                "SELECT seq, CAST(hash AS BLOB), CAST(signed_at AS BLOB), CAST(kid AS BLOB), "
+                "CAST(jws AS BLOB) FROM audit_heads ORDER BY seq"
             )
         ]
 
