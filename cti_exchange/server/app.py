@@ -13,10 +13,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from flask.json.provider import DefaultJSONProvider
-from medallion import application_instance, auth, register_blueprints, set_config
-from medallion.views import MEDIA_TYPE_TAXII_V21
+from medallion import application_instance, auth, handle_processing_error, register_blueprints, set_config
+from medallion.exceptions import ProcessingError
+from medallion.views import MEDIA_TYPE_TAXII_ANY, MEDIA_TYPE_TAXII_V21
 from werkzeug.exceptions import HTTPException
 
 from cti_exchange.errors import ConfigError
@@ -113,6 +114,9 @@ def build_app(
     # Replaces medallion's 500 handler, which reads error.args[0] and fails on a bare
     # InternalServerError; the traceback goes to the log, not to the client.
     app.register_error_handler(500, _internal_error)
+    app.register_error_handler(ProcessingError, _processing_error)
+    app.before_request(_negotiate_media_types)
+    app.before_request(_head_as_get)
     register_blueprints(app)
     _served_dir = data_dir
     return app
@@ -136,3 +140,74 @@ def _http_error(error: HTTPException) -> Response:
 
 def _internal_error(error: Exception) -> Response:
     return taxii_error(500, "InternalError", "The server failed to process the request")
+
+
+def _processing_error(error: ProcessingError) -> Response:
+    """medallion's handler, except that an empty POST body is 400, like any other body that is
+    not JSON: medallion answers it 413, which tells a client its POST is too large to take."""
+    if error.status == 413 and request.content_length == 0:
+        error = ProcessingError("The request body is empty; it must be a TAXII envelope", 400)
+    return handle_processing_error(error)
+
+
+def _media_ranges(header: str) -> list[tuple[str, dict[str, str]]]:
+    """The media types of an Accept or Content-Type header, lowercased, with their parameters
+    (names lowercased, quotes removed)."""
+    ranges = []
+    for item in header.split(","):
+        kind, *params = item.split(";")
+        parsed = {}
+        for param in params:
+            name, _, value = param.partition("=")
+            parsed[name.strip().lower()] = value.strip().strip('"')
+        ranges.append((kind.strip().lower(), parsed))
+    return ranges
+
+
+def _is_taxii_21(kind: str, params: dict[str, str]) -> bool:
+    # TAXII 2.1 section 1.6.8: without a version, the latest the server supports, 2.1 here.
+    return kind == MEDIA_TYPE_TAXII_ANY and params.get("version", "2.1") == "2.1"
+
+
+def _accepts_taxii_21(accept: str) -> bool:
+    for kind, params in _media_ranges(accept):
+        try:
+            quality = float(params.get("q", "1"))
+        except ValueError:
+            continue
+        if _is_taxii_21(kind, params) and quality > 0:
+            return True
+    return False
+
+
+def _is_taxii_21_content(content_type: str) -> bool:
+    ranges = _media_ranges(content_type)
+    if len(ranges) != 1:
+        return False
+    kind, params = ranges[0]
+    return (
+        _is_taxii_21(kind, params)
+        and set(params) <= {"version", "charset"}
+        and params.get("charset", "utf-8").lower() == "utf-8"
+    )
+
+
+def _negotiate_media_types() -> None:
+    """HTTP content negotiation (RFC 9110 sections 8.3 and 12.5.1) before medallion's checks,
+    which take only the exact strings "application/taxii+json;version=2.1" (first in the
+    Accept list) and refuse a bare "application/taxii+json", though TAXII 2.1 section 3.1 says
+    the media types it defines MUST NOT get 406 or 415. A header naming TAXII 2.1 in any form
+    is rewritten to the exact string; any other is left for medallion to refuse."""
+    environ = request.environ
+    if _accepts_taxii_21(environ.get("HTTP_ACCEPT", "")):
+        environ["HTTP_ACCEPT"] = MEDIA_TYPE_TAXII_V21
+    if _is_taxii_21_content(environ.get("CONTENT_TYPE", "")):
+        environ["CONTENT_TYPE"] = MEDIA_TYPE_TAXII_V21
+
+
+def _head_as_get() -> None:
+    """Flask routes HEAD to every view that takes GET, but medallion's objects and object
+    views only handle GET and POST / DELETE, so a HEAD there returned nothing: a 500. Served as
+    GET; werkzeug leaves the body out of the response to a HEAD request."""
+    if request.method == "HEAD":
+        request.method = "GET"

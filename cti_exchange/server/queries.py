@@ -32,6 +32,9 @@ MAX_FILTER_VALUES = 1000
 # ASCII digits only, matched whole (fullmatch): see timestamps._STIX_TIMESTAMP.
 _SPEC_VERSION = re.compile(r"[0-9]\.[0-9]")
 _POSITION_KEY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{8,20}Z")
+# seq is a SQLite INTEGER (signed 64 bits): a larger one in a `next` value the client made up
+# would fail the query with OverflowError (a 500) instead of a 400.
+_MAX_SEQ = 2**63 - 1
 
 
 class FilterError(ValueError):
@@ -262,7 +265,7 @@ def decode_next(token: str, fingerprint: str) -> PagePosition:
         seq = int(seq_text)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise FilterError("'next' is not a value this server issued") from None
-    if not _POSITION_KEY.fullmatch(key) or seq < 0:
+    if not _POSITION_KEY.fullmatch(key) or not 0 <= seq <= _MAX_SEQ:
         raise FilterError("'next' is not a value this server issued")
     if token_fingerprint != fingerprint:
         raise FilterError(
