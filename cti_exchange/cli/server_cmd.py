@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import secrets
+import sqlite3
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from cti_exchange.cli.context import profile_home
 from cti_exchange.cli.output import Output
+from cti_exchange.errors import ConfigError
 from cti_exchange.home.safe_files import create_exclusive, ensure_private_dir
 from cti_exchange.server.connection import (
     BUSY_TIMEOUT_SECONDS,
@@ -55,7 +58,7 @@ def serve(
     accounts get a random password written once to <data>/credentials/<agency>.secret (0600).
     """
     # Imported here: the server brings flask and medallion, which no other command needs.
-    from cti_exchange.server.provisioning import load_accounts, plan_exchange, provision
+    from cti_exchange.server.provisioning import database_path, load_accounts, plan_exchange, provision
     from cti_exchange.server.runner import proxy_settings, run_server
 
     # Wrong settings fail before anything is provisioned.
@@ -68,10 +71,7 @@ def serve(
     agencies = [(profile.agency_id, profile.agency_name)] + [
         (p.agency_id, p.display_name) for p in profile.partners.values()
     ]
-    try:
-        known = {account.username for account in load_accounts(data_dir)}
-    except Exception:  # not provisioned yet
-        known = set()
+    known = _known_accounts(data_dir, load_accounts, database_path(data_dir))
     passwords = {agency: secrets.token_urlsafe(24) for agency, _ in agencies if agency not in known}
     provision(data_dir, plan_exchange(agencies), passwords=passwords)
     out = Output()
@@ -87,6 +87,30 @@ def serve(
     run_server(
         data_dir, host, port, allow_public=public, trusted_proxy=trusted_proxy, busy_timeout=busy_timeout
     )
+
+
+def _known_accounts(
+    data_dir: Path, load_accounts: Callable[[Path], Iterable[Any]], database: Path
+) -> set[str]:
+    """The agencies that already have an account. Only a server never provisioned has none: a
+    database that cannot be read is an error, never a reason to give every agency a new
+    password (which would lock every partner out)."""
+    if not database.exists():
+        return set()
+    try:
+        return {account.username for account in load_accounts(data_dir)}
+    except sqlite3.OperationalError as error:
+        if "no such table" in str(error):  # created, interrupted before its tables
+            return set()
+        raise ConfigError(
+            f"cannot read the accounts of the TAXII server in {database}: {error}",
+            hint="stop any other process using it and run the command again; existing passwords are kept",
+        ) from None
+    except sqlite3.DatabaseError as error:
+        raise ConfigError(
+            f"cannot read the accounts of the TAXII server in {database}: {error}",
+            hint="restore it from a backup; serve never replaces existing accounts",
+        ) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -150,3 +150,18 @@ def test_serve_refuses_a_public_address_without_consent(partnered: tuple[Agency,
     cert_fr, _ = partnered
     result = cert_fr.run("serve", "--host", "0.0.0.0", "--port", str(_free_port()))
     assert result.exit_code == 2 and "0.0.0.0" in result.stderr
+
+
+def test_serve_never_gives_new_passwords_when_the_accounts_cannot_be_read(
+    partnered: tuple[Agency, Agency],
+) -> None:
+    # Only a server never provisioned has no accounts: new passwords for every agency would
+    # lock every partner out.
+    cert_fr, _ = partnered
+    data = cert_fr.home / "taxii-server"
+    data.mkdir()
+    (data / DB_FILENAME).write_bytes(b"not a SQLite database, but an existing file" * 100)
+    result = cert_fr.run("serve", "--port", str(_free_port()))
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "file is not a database" in result.stderr
+    assert not (data / "credentials").exists()
