@@ -8,9 +8,11 @@ through the same Python API the commands use.
 
 from __future__ import annotations
 
+import os
 import secrets
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,9 +56,34 @@ def sample_input() -> Path:
     return examples_dir() / "sample-iocs.csv"
 
 
+@contextmanager
+def loopback_without_proxy() -> Iterator[None]:
+    """The demo's server is on 127.0.0.1: a proxy from the environment (http_proxy, common on
+    agency workstations) cannot reach it, so loopback addresses bypass it meanwhile."""
+    names = ("no_proxy", "NO_PROXY")
+    saved = {name: os.environ.get(name) for name in names}
+    current = [v for v in (saved["no_proxy"] or saved["NO_PROXY"] or "").split(",") if v.strip()]
+    bypass = ",".join([*current, "127.0.0.1", "localhost", "::1"])
+    try:
+        for name in names:
+            os.environ[name] = bypass
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def run_demo(
     work_dir: Path, *, say: Callable[[str], None] = lambda _: None, sample: Path | None = None
 ) -> DemoResult:
+    with loopback_without_proxy():
+        return _run_demo(work_dir, say, sample)
+
+
+def _run_demo(work_dir: Path, say: Callable[[str], None], sample: Path | None) -> DemoResult:
     result = DemoResult()
     data_dir = work_dir / "taxii-server"
     passwords = {agency: secrets.token_urlsafe(24) for agency, _ in AGENCIES}

@@ -3,20 +3,59 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
 
 from cti_exchange.cli.context import JsonOption
 from cti_exchange.cli.output import Output
-from cti_exchange.errors import IntegrityError
+from cti_exchange.errors import IntegrityError, UsageError
+
+# Ending the demo as Ctrl-C does (exit 130) lets it stop its server and remove its temporary
+# directory, which holds private keys and the server's passwords.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _prepare_keep(keep: Path) -> None:
+    """--keep DIR: a new or empty directory, never one whose files the demo would overwrite."""
+    hint = "give a new or empty directory"
+    try:
+        if keep.exists() and not keep.is_dir():
+            raise UsageError(f"--keep {keep}: not a directory", hint=hint)
+        if keep.is_dir() and any(keep.iterdir()):
+            raise UsageError(f"--keep {keep}: the directory is not empty", hint=hint)
+        keep.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--keep {keep}: {exc.strerror or exc}", hint=hint) from None
 
 
 def demo(
     keep: Annotated[
-        Path | None, typer.Option("--keep", help="Keep the demo's files in this directory.")
+        Path | None, typer.Option("--keep", help="Keep the demo's files in this directory (new or empty).")
     ] = None,
     json_mode: JsonOption = False,
 ) -> None:
@@ -30,14 +69,15 @@ def demo(
     from cti_exchange.demo import run_demo  # starts a server: keep flask out of other commands
 
     out = Output(json_mode=json_mode)
-    work = keep or Path(tempfile.mkdtemp(prefix="cti-exchange-demo-"))
-    if keep:
-        work.mkdir(parents=True, exist_ok=True)
-    try:
-        result = run_demo(work, say=out.line)
-    finally:
-        if keep is None:
-            shutil.rmtree(work, ignore_errors=True)
+    if keep is not None:
+        _prepare_keep(keep)
+    with _stop_signals_interrupt():
+        work = keep or Path(tempfile.mkdtemp(prefix="cti-exchange-demo-"))
+        try:
+            result = run_demo(work, say=out.line)
+        finally:
+            if keep is None:
+                shutil.rmtree(work, ignore_errors=True)
     if json_mode:
         out.data(
             {

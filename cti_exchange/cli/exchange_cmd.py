@@ -19,6 +19,7 @@ from cti_exchange.errors import (
     IntegrityError,
     NetworkError,
     PartialFailure,
+    PolicyError,
     UsageError,
 )
 from cti_exchange.exchange.pull import PullResult, pull
@@ -30,7 +31,15 @@ from cti_exchange.stix.tlp import Tlp
 
 def push_command(
     ctx: typer.Context,
-    inputs: Annotated[list[Path], typer.Argument(help="CSV, IOC list, STIX bundle or MISP event files.")],
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="CSV, IOC list, STIX bundle or MISP event files.",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
     to: Annotated[list[str], typer.Option("--to", help="Partner to send to (repeatable).")],
     input_format: Annotated[
         str | None, typer.Option("--format", help="Force the input format: csv, text, stix, misp.")
@@ -78,7 +87,8 @@ def push_command(
         inputs=inputs,
         partners=to,
         allow_red=allow_red,
-        skip_refused=skip_refused,
+        # A dry run goes past refusals to show the whole plan; it still ends as a refusal.
+        skip_refused=skip_refused or dry_run,
         dry_run=dry_run,
         queue_only=queue,
         reshare=reshare,
@@ -99,7 +109,19 @@ def push_command(
     ):
         result = push(home, request, reporter=progress, default_tlp=default_tlp)
     render_push(out, result)
+    if dry_run and result.refusals and not skip_refused:
+        # The message a real push gives, after the plan and every refusal were shown.
+        refused = result.refusals
+        shown = "; ".join(r.describe() for r in refused[:5])
+        more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
+        raise PolicyError(
+            f"TLP policy refuses {len(refused)} object(s): {shown}{more}; nothing was sent (dry run)",
+            hint="send the rest with --skip-refused, or change the TLP or the partner's max TLP",
+        )
     raise_for_push(result)
+
+
+SHOWN_REMARKS = 20
 
 
 def render_push(out: Output, result: PushResult) -> None:
@@ -109,8 +131,9 @@ def render_push(out: Output, result: PushResult) -> None:
         "dry_run": result.dry_run,
         "queued_only": result.queued_only,
         "accepted_by_type": dict(report.accepted_by_type),
-        "rejected_rows": len(report.rejections),
-        "warnings": len(report.warnings),
+        "rejected_rows": report.rejected_count,
+        "rejections": [r.to_dict() for r in report.rejections],
+        "warnings": report.warning_count,
         "refused": [r.describe() for r in result.refusals],
         "partners": [
             {
@@ -128,10 +151,14 @@ def render_push(out: Output, result: PushResult) -> None:
     if out.json_mode:
         out.data(data)
         return
-    for warning in report.warnings[:20]:
+    for warning in report.warnings[:SHOWN_REMARKS]:
         out.warn(str(warning))
-    for rejection in report.rejections[:20]:
+    if report.warning_count > SHOWN_REMARKS:
+        out.warn(f"... and {report.warning_count - SHOWN_REMARKS:,} more warning(s) (see --json)")
+    for rejection in report.rejections[:SHOWN_REMARKS]:
         out.warn(f"rejected {rejection}")
+    if report.rejected_count > SHOWN_REMARKS:
+        out.warn(f"... and {report.rejected_count - SHOWN_REMARKS:,} more rejected row(s) (see --json)")
     for refusal in result.refusals:
         out.warn(f"not sent: {refusal.describe()}")
     for delivery in result.deliveries:
@@ -152,14 +179,18 @@ def render_push(out: Output, result: PushResult) -> None:
     for plan in result.plans:
         tlps = ", ".join(f"{k} {v}" for k, v in sorted(plan.by_tlp.items()))
         outcome = outcomes.get(plan.partner)
-        delivered = len(outcome.delivered) if outcome else 0
-        status = (
-            f"{delivered}/{len(plan.envelopes)} delivered"
-            if plan.envelopes and not result.queued_only
-            else ""
-        )
+        # The delivery also posts what waited in the outbox: counted apart from this push's.
+        ours = set(plan.envelopes)
+        delivered = [e for e in outcome.delivered if e in ours] if outcome else []
+        earlier = len(outcome.delivered) - len(delivered) if outcome else 0
+        parts = []
+        if plan.envelopes and not result.queued_only:
+            parts.append(f"{len(delivered)}/{len(plan.envelopes)} delivered")
+        if earlier:
+            parts.append(f"{earlier} queued earlier delivered")
         if outcome and outcome.failed:
-            status += f", {len(outcome.failed)} failed"
+            parts.append(f"{len(outcome.failed)} failed")
+        status = ", ".join(parts)
         rows.append([plan.partner, str(plan.objects), tlps, str(len(plan.envelopes)), status])
     out.table(["partner", f"objects {verb}", "TLP", "envelopes", "delivery"], rows)
 
@@ -178,9 +209,9 @@ def raise_for_push(result: PushResult) -> None:
         from cti_exchange.exchange.delivery import failure_exit_code
 
         raise DeliveryFailed(message, exit_code=failure_exit_code(result.deliveries), hint=hint)
-    if result.ingest.rejections:
+    if result.ingest.rejected_count:
         raise PartialFailure(
-            f"{len(result.ingest.rejections)} input row(s) were rejected; the rest was "
+            f"{result.ingest.rejected_count:,} input row(s) were rejected; the rest was "
             + ("checked" if result.dry_run else "sent"),
             hint="see the warnings above, or run `cti-exchange validate` on the input",
         )
