@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,3 +114,26 @@ def partnered(cert_fr: Agency, cert_in: Agency, tmp_path: Path) -> Iterator[tupl
     pin(cert_in, cert_fr, tmp_path)
     pin(cert_fr, cert_in, tmp_path)
     yield cert_fr, cert_in
+
+
+@contextmanager
+def lock_held_by_another_run(home: Path, seconds: float) -> Iterator[None]:
+    """Another run (a cron sync) holding the profile lock, released `seconds` after entry."""
+    from cti_exchange.home.lock import profile_lock
+
+    locked, release = threading.Event(), threading.Event()
+
+    def a_sync_running() -> None:
+        with profile_lock(home):
+            locked.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=a_sync_running)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        threading.Timer(seconds, release.set).start()
+        yield
+    finally:
+        release.set()
+        holder.join()

@@ -11,7 +11,6 @@ import os
 import shutil
 import sqlite3
 import stat
-import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from cti_exchange.clock import parse_timestamp
 from cti_exchange.envelope.artifact import ROUTING_EXTENSION_ID
 from cti_exchange.home.lock import profile_lock
 from cti_exchange.stix.tlp import Tlp
-from tests.conftest import Agency, make_agency, pin
+from tests.conftest import Agency, lock_held_by_another_run, make_agency, pin
 
 from .conftest import Bundle, artifact_jwe, flip_b64url, indicator, make_bundle, with_jwe
 
@@ -538,24 +537,10 @@ def test_open_waits_for_a_sync_holding_the_profile_lock(partnered: Pair, tmp_pat
     # the same moment would make one of the two fail on the store's key.
     cert_fr, cert_in = partnered
     envelope = seal(cert_fr, bundle_file(tmp_path), "cert-in")
-    locked, release = threading.Event(), threading.Event()
-
-    def a_sync_running() -> None:
-        with profile_lock(cert_in.home):
-            locked.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=a_sync_running)
-    holder.start()
-    try:
-        assert locked.wait(10)
-        threading.Timer(1.0, release.set).start()
+    with lock_held_by_another_run(cert_in.home, 1.0):
         started = time.monotonic()
         code, verdict, stderr = open_json(cert_in, envelope)
         waited = time.monotonic() - started
-    finally:
-        release.set()
-        holder.join()
     assert code == 0 and verdict["verdict"] == "accepted", stderr
     assert waited >= 0.9
     # A dry run stores nothing and does not wait.

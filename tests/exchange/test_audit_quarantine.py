@@ -4,7 +4,6 @@ store files and (where pull is involved) a real TAXII server."""
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -14,8 +13,7 @@ import pytest
 
 from cti_exchange.clock import utc_now
 from cti_exchange.exchange import held, pull, push
-from cti_exchange.home.lock import profile_lock
-from tests.conftest import Agency
+from tests.conftest import Agency, lock_held_by_another_run
 from tests.envelope.conftest import indicator, make_bundle
 from tests.envelope.test_cli_envelope import bundle_file, open_json, rows, seal
 from tests.exchange.conftest import Exchange, write_iocs
@@ -199,24 +197,10 @@ def test_accept_gap_waits_for_a_sync_holding_the_profile_lock(partnered: Pair, t
     assert open_json(cert_in, envelopes[3])[0] == 4
     gap = _records(cert_in)[0]
 
-    locked, release = threading.Event(), threading.Event()
-
-    def a_sync_running() -> None:
-        with profile_lock(cert_in.home):
-            locked.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=a_sync_running)
-    holder.start()
-    try:
-        assert locked.wait(10)
-        threading.Timer(1.0, release.set).start()
+    with lock_held_by_another_run(cert_in.home, 1.0):
         started = time.monotonic()
         result = cert_in.run("quarantine", "accept-gap", str(gap["id"]), "--json")
         waited = time.monotonic() - started
-    finally:
-        release.set()
-        holder.join()
     assert result.exit_code == 0, result.stderr
     assert waited >= 0.9
     assert len(result.json()["released_envelopes"]) == 1
