@@ -15,17 +15,16 @@ from cti_exchange.collector import collector_paused
 from cti_exchange.errors import (
     AuthError,
     ConfigError,
-    DeliveryFailed,
     IntegrityError,
     NetworkError,
     PartialFailure,
-    PolicyError,
     UsageError,
 )
 from cti_exchange.exchange.pull import PullResult, pull
-from cti_exchange.exchange.push import PushRequest, PushResult, push
+from cti_exchange.exchange.push import REFUSAL_HINT, PushRequest, PushResult, push
 from cti_exchange.home.lock import LOCK_WAIT_SECONDS, profile_lock
 from cti_exchange.ingest_settings import IngestOptions
+from cti_exchange.policy.sharing import refusal_error
 from cti_exchange.stix.tlp import Tlp
 
 
@@ -111,13 +110,7 @@ def push_command(
     render_push(out, result)
     if dry_run and result.refusals and not skip_refused:
         # The message a real push gives, after the plan and every refusal were shown.
-        refused = result.refusals
-        shown = "; ".join(r.describe() for r in refused[:5])
-        more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
-        raise PolicyError(
-            f"TLP policy refuses {len(refused)} object(s): {shown}{more}; nothing was sent (dry run)",
-            hint="send the rest with --skip-refused, or change the TLP or the partner's max TLP",
-        )
+        raise refusal_error(result.refusals, outcome="; nothing was sent (dry run)", hint=REFUSAL_HINT)
     raise_for_push(result)
 
 
@@ -204,11 +197,10 @@ def raise_for_push(result: PushResult) -> None:
         )
         message = f"delivery failed for {names}"
         hint = "the envelopes are kept in the outbox and are posted again by the next push or sync"
-        if any(d.delivered for d in result.deliveries):
-            raise PartialFailure(message, hint=hint)
-        from cti_exchange.exchange.delivery import failure_exit_code
+        from cti_exchange.exchange.delivery import delivery_failure
 
-        raise DeliveryFailed(message, exit_code=failure_exit_code(result.deliveries), hint=hint)
+        partial = any(d.delivered for d in result.deliveries)
+        raise delivery_failure(result.deliveries, message, hint=hint, partial=partial)
     if result.ingest.rejected_count:
         raise PartialFailure(
             f"{result.ingest.rejected_count:,} input row(s) were rejected; the rest was "

@@ -12,7 +12,7 @@ from cti_exchange.cli.context import JsonOption, profile_home
 from cti_exchange.cli.output import Output
 from cti_exchange.cli.progress import progress_for
 from cti_exchange.clock import parse_timestamp
-from cti_exchange.errors import DeliveryFailed, PartialFailure, UsageError
+from cti_exchange.errors import UsageError
 from cti_exchange.sighting import SightingRequest, SightingResult, sight
 from cti_exchange.stix.tlp import Tlp
 
@@ -96,11 +96,10 @@ def sight_command(
         names = "; ".join(f"{p}: {next(iter(f.values()))}" for p, f in result.failed.items())
         error = f"delivery failed for {names}"
         hint = "the sighting is in the outbox; the next push or sync posts it"
-        if any(s.delivered for s in result.sightings):
-            raise PartialFailure(error, hint=hint)
-        from cti_exchange.exchange.delivery import failure_exit_code
+        from cti_exchange.exchange.delivery import delivery_failure
 
-        raise DeliveryFailed(error, exit_code=failure_exit_code(result.deliveries), hint=hint)
+        partial = any(s.delivered for s in result.sightings)
+        raise delivery_failure(result.deliveries, error, hint=hint, partial=partial)
 
 
 def render_sighting(out: Output, result: SightingResult) -> None:

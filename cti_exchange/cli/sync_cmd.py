@@ -18,8 +18,6 @@ from cti_exchange.errors import (
     AuthError,
     ConfigError,
     CtiExchangeError,
-    DeliveryFailed,
-    PartialFailure,
 )
 from cti_exchange.exchange.sync import SyncResult, sync
 from cti_exchange.home.lock import profile_lock
@@ -27,7 +25,7 @@ from cti_exchange.home.logs import LOG_NAME, enable_file_log
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.profile.model import Profile
 from cti_exchange.store.outbound import DROPPED, EXPORTED, RECEIVED, RESEALED
-from cti_exchange.store.store import Store, open_store
+from cti_exchange.store.store import open_store
 from cti_exchange.untrusted_text import describe_value
 
 SYNC_HELP = (
@@ -144,15 +142,12 @@ def raise_for_sync(result: SyncResult) -> None:
         names = "; ".join(f"{d.partner}: {d.error or next(iter(d.failed.values()))}" for d in failed)
         if any(d.auth_failed for d in failed):
             raise AuthError(f"posting failed for {names}")
-        if any(d.delivered for d in result.deliveries) or len(failed) < len(result.deliveries):
-            raise PartialFailure(f"posting failed for {names}", hint="it stays in the outbox")
-        from cti_exchange.exchange.delivery import failure_exit_code
+        from cti_exchange.exchange.delivery import delivery_failure
 
-        # The cause's exit code: 7 only when every server was out of reach.
-        raise DeliveryFailed(
-            f"posting failed for {names}",
-            exit_code=failure_exit_code(result.deliveries),
-            hint="it stays in the outbox",
+        # Not partial: the cause's exit code, 7 only when every server was out of reach.
+        partial = any(d.delivered for d in result.deliveries) or len(failed) < len(result.deliveries)
+        raise delivery_failure(
+            result.deliveries, f"posting failed for {names}", hint="it stays in the outbox", partial=partial
         )
 
 
@@ -165,7 +160,7 @@ def status(ctx: typer.Context, json_mode: JsonOption = False) -> None:
     with open_store(home) as store:
         deliveries = store.outbound.deliveries()
         quarantined = store.inbound.quarantined()
-        pulls = {name: _last_pulls(store, name) for name in profile.partners}
+        pulls = {name: store.audit.last_pull(name) for name in profile.partners}
     last_pull = {name: ok for name, (ok, _) in pulls.items()}
     last_pull_error = {name: error for name, (_, error) in pulls.items()}
     # Resealed and dropped envelopes were never posted and never will be: nothing to wait for.
@@ -217,23 +212,6 @@ def status(ctx: typer.Context, json_mode: JsonOption = False) -> None:
     else:
         out.line("Every envelope older than the threshold has a receipt.")
     out.line(f"Quarantined envelopes waiting for review: {len(quarantined)}")
-
-
-def _last_pulls(store: Store, partner: str) -> tuple[str | None, str | None]:
-    """When a pull from `partner` last reached its server (every attempt is audited, failed
-    ones with their error), and the error of the latest attempt if it failed."""
-    conn = store.db.conn
-    ok = conn.execute(
-        "SELECT at FROM audit_log WHERE action = 'pull' AND partner = ? "
-        "AND json_extract(details, '$.error') IS NULL ORDER BY seq DESC LIMIT 1",
-        (partner,),
-    ).fetchone()
-    latest = conn.execute(
-        "SELECT json_extract(details, '$.error') FROM audit_log WHERE action = 'pull' "
-        "AND partner = ? ORDER BY seq DESC LIMIT 1",
-        (partner,),
-    ).fetchone()
-    return (ok[0] if ok else None), (latest[0] if latest else None)
 
 
 def sent(

@@ -15,6 +15,7 @@ from typing import Any
 
 from cti_exchange.clock import parse_timestamp, stix_timestamp
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
+from cti_exchange.keys.model import AGENCY_ID
 
 ENVELOPE_VERSION = 1
 JWS_TYPE = "cti-envelope+jws"
@@ -22,7 +23,6 @@ JWE_CONTENT_TYPE = "cti-envelope+jws"
 BUNDLE_CONTENT_TYPE = "application/stix+json;version=2.1"
 # Far more envelopes than a channel will ever carry; bounds what a gap can name.
 MAX_SEQUENCE = 2**31 - 1
-_AGENCY_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _DIGEST = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
@@ -113,13 +113,13 @@ def _header_problem(header: dict[str, Any], cti: Any) -> str | None:
         return f"envelope version {cti.get('version')!r} is not supported"
     if not isinstance(cti.get("envelope_id"), str) or not _UUID.match(cti["envelope_id"]):
         return "envelope_id is not a UUID"
-    if not isinstance(cti.get("sender"), str) or not _AGENCY_ID.match(cti["sender"]):
+    if not isinstance(cti.get("sender"), str) or not AGENCY_ID.fullmatch(cti["sender"]):
         return "sender is not an agency id"
     recipients = cti.get("recipients")
     if (
         not isinstance(recipients, list)
         or not recipients
-        or not all(isinstance(r, str) and _AGENCY_ID.match(r) for r in recipients)
+        or not all(isinstance(r, str) and AGENCY_ID.fullmatch(r) for r in recipients)
         or len(set(recipients)) != len(recipients)
     ):
         return "recipients is not a non-empty list of distinct agency ids"

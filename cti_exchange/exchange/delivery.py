@@ -19,9 +19,11 @@ from cti_exchange.errors import (
     AuthError,
     ConfigError,
     CtiExchangeError,
+    DeliveryFailed,
     ExitCode,
     KeyStoreError,
     NetworkError,
+    PartialFailure,
 )
 from cti_exchange.exchange.parties import all_keyrings
 from cti_exchange.exchange.reseal import reseal_queued
@@ -66,6 +68,16 @@ def failure_exit_code(outcomes: list[DeliveryOutcome]) -> ExitCode:
     if codes and all(code is ExitCode.NETWORK for code in codes):
         return ExitCode.NETWORK
     return next((code for code in codes if code not in (None, ExitCode.NETWORK)), ExitCode.PARTIAL)
+
+
+def delivery_failure(
+    outcomes: list[DeliveryOutcome], message: str, *, hint: str, partial: bool
+) -> CtiExchangeError:
+    """The error of a run whose posting failed: a partial failure when part of the work went
+    through (`partial`), else the cause's code (`failure_exit_code`)."""
+    if partial:
+        return PartialFailure(message, hint=hint)
+    return DeliveryFailed(message, exit_code=failure_exit_code(outcomes), hint=hint)
 
 
 def taxii_client_for(home: ProfileHome, partner: PartnerConfig) -> TaxiiClient:

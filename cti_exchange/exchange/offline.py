@@ -13,7 +13,7 @@ from cti_exchange.envelope.artifact import is_envelope_artifact
 from cti_exchange.envelope.open import OpenedEnvelope, open_envelope
 from cti_exchange.envelope.reasons import EnvelopeRejected
 from cti_exchange.envelope.seal import SealedEnvelope, seal_bundle
-from cti_exchange.errors import InputError, IntegrityError, PolicyError
+from cti_exchange.errors import InputError, IntegrityError
 from cti_exchange.exchange.parties import (
     receiver_context,
     recipient_key,
@@ -21,7 +21,7 @@ from cti_exchange.exchange.parties import (
 )
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.partnership import get_partner
-from cti_exchange.policy.sharing import decide_sharing
+from cti_exchange.policy.sharing import decide_sharing, refusal_error
 from cti_exchange.readers.json_input import parse_json
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.stix.validate import validate_bundle
@@ -71,10 +71,9 @@ def seal_bundle_for(
     partners = [get_partner(home, name) for name in dict.fromkeys(partner_names)]
     decision = decide_sharing(objects, partners, allow_red=allow_red)
     if decision.refusals:
-        shown = "; ".join(r.describe() for r in decision.refusals[:5])
-        more = f" and {len(decision.refusals) - 5} more" if len(decision.refusals) > 5 else ""
-        raise PolicyError(
-            f"TLP policy refuses {len(decision.refusals)} object(s): {shown}{more}",
+        raise refusal_error(
+            decision.refusals,
+            outcome="",
             hint="a sealed file carries the bundle as is; remove those objects or change the recipients",
         )
     levels = [lvl for lvl in decision.strictest.values() if lvl is not None]

@@ -16,7 +16,7 @@ from typing import Any
 from cti_exchange.audit.trail import sign_audit_head
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.envelope.seal import SealedEnvelope
-from cti_exchange.errors import ConfigError, InputError, PolicyError
+from cti_exchange.errors import ConfigError, InputError
 from cti_exchange.exchange.delivery import DeliveryOutcome, deliver_pending, taxii_client_for
 from cti_exchange.exchange.parties import sender_keys
 from cti_exchange.exchange.sealing import PartnerSealing, content_objects, strictest_tlp
@@ -24,13 +24,15 @@ from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.ingest import IngestResult, ingest_files
 from cti_exchange.ingest_settings import IngestContext, IngestOptions
 from cti_exchange.partnership import get_partner
-from cti_exchange.policy.sharing import Refusal, decide_sharing
+from cti_exchange.policy.sharing import Refusal, decide_sharing, refusal_error
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.progress import NoProgress, ProgressReporter
 from cti_exchange.stix.tlp import Tlp, tlp_of
 from cti_exchange.store.store import Store, open_store
 
 QUEUED_MAX_CONTENT_LENGTH = 1024 * 1024  # for a partner whose server we have never read
+
+REFUSAL_HINT = "send the rest with --skip-refused, or change the TLP or the partner's max TLP"
 
 
 @dataclass(frozen=True)
@@ -161,12 +163,7 @@ def share_objects(
     moment = now or utc_now()
     decision = decide_sharing(objects, partners, allow_red=allow_red)
     if decision.refusals and not skip_refused:
-        shown = "; ".join(r.describe() for r in decision.refusals[:5])
-        more = f" and {len(decision.refusals) - 5} more" if len(decision.refusals) > 5 else ""
-        raise PolicyError(
-            f"TLP policy refuses {len(decision.refusals)} object(s): {shown}{more}; nothing was sent",
-            hint="send the rest with --skip-refused, or change the TLP or the partner's max TLP",
-        )
+        raise refusal_error(decision.refusals, outcome="; nothing was sent", hint=REFUSAL_HINT)
     plans = []
     for partner in partners:
         allowed = decision.allowed[partner.name]

@@ -22,7 +22,6 @@ from cti_exchange.stix.tlp import Tlp, marking_definition
 
 _LEVELS = tuple(Tlp)
 _MARKING_REF = re.compile(r'"(marking-definition--[0-9a-fA-F-]{36})"')
-_TLP_IDS = frozenset(level.marking_id for level in _LEVELS)
 
 
 class StixExporter(Exporter):
@@ -59,7 +58,7 @@ class StixExporter(Exporter):
                 found += 1
         if item.json.count('"marking-definition--') > found:  # a marking other than TLP
             for ref in _MARKING_REF.findall(item.json):
-                if ref not in _TLP_IDS:
+                if Tlp.from_marking_id(ref) is None:
                     self._other_markings.setdefault(ref)
         return True
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cti_exchange.errors import PolicyError
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.stix.tlp import Tlp, tlp_markings_defined_in, tlp_of
 
@@ -142,3 +143,14 @@ def _without_references_to_refused(
                 still.append(obj)
         kept = still
     return kept
+
+
+SHOWN_REFUSALS = 5  # named in the one-line error; all are counted
+
+
+def refusal_error(refusals: list[Refusal], *, outcome: str, hint: str) -> PolicyError:
+    """The one-line error of a share the policy refused: the count, the first refusals named,
+    then `outcome` (what became of the share, e.g. "; nothing was sent")."""
+    shown = "; ".join(r.describe() for r in refusals[:SHOWN_REFUSALS])
+    more = f" and {len(refusals) - SHOWN_REFUSALS} more" if len(refusals) > SHOWN_REFUSALS else ""
+    return PolicyError(f"TLP policy refuses {len(refusals)} object(s): {shown}{more}{outcome}", hint=hint)

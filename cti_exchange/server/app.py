@@ -19,6 +19,7 @@ from medallion import application_instance, auth, handle_processing_error, regis
 from medallion.exceptions import ProcessingError
 from medallion.views import MEDIA_TYPE_TAXII_ANY, MEDIA_TYPE_TAXII_V21
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import parse_accept_header, parse_options_header
 
 from cti_exchange.errors import ConfigError
 from cti_exchange.server.access import AccountScopedBackend, CredentialVerifier
@@ -150,43 +151,27 @@ def _processing_error(error: ProcessingError) -> Response:
     return handle_processing_error(error)
 
 
-def _media_ranges(header: str) -> list[tuple[str, dict[str, str]]]:
-    """The media types of an Accept or Content-Type header, lowercased, with their parameters
-    (names lowercased, quotes removed)."""
-    ranges = []
-    for item in header.split(","):
-        kind, *params = item.split(";")
-        parsed = {}
-        for param in params:
-            name, _, value = param.partition("=")
-            parsed[name.strip().lower()] = value.strip().strip('"')
-        ranges.append((kind.strip().lower(), parsed))
-    return ranges
-
-
-def _is_taxii_21(kind: str, params: dict[str, str]) -> bool:
-    # TAXII 2.1 section 1.6.8: without a version, the latest the server supports, 2.1 here.
-    return kind == MEDIA_TYPE_TAXII_ANY and params.get("version", "2.1") == "2.1"
+def _taxii_21_params(media_type: str) -> dict[str, str] | None:
+    """The parameters of a TAXII 2.1 media type (names lowercased); None for any other type.
+    TAXII 2.1 section 1.6.8: without a version, the latest the server supports, 2.1 here."""
+    kind, params = parse_options_header(media_type)
+    lowered = {name.lower(): value for name, value in params.items()}
+    if kind.lower() != MEDIA_TYPE_TAXII_ANY or lowered.get("version", "2.1") != "2.1":
+        return None
+    return lowered
 
 
 def _accepts_taxii_21(accept: str) -> bool:
-    for kind, params in _media_ranges(accept):
-        try:
-            quality = float(params.get("q", "1"))
-        except ValueError:
-            continue
-        if _is_taxii_21(kind, params) and quality > 0:
-            return True
-    return False
+    # werkzeug drops a range whose q is not a number; q=0 means "not acceptable".
+    return any(
+        quality > 0 and _taxii_21_params(value) is not None for value, quality in parse_accept_header(accept)
+    )
 
 
 def _is_taxii_21_content(content_type: str) -> bool:
-    ranges = _media_ranges(content_type)
-    if len(ranges) != 1:
-        return False
-    kind, params = ranges[0]
+    params = _taxii_21_params(content_type) if "," not in content_type else None
     return (
-        _is_taxii_21(kind, params)
+        params is not None
         and set(params) <= {"version", "charset"}
         and params.get("charset", "utf-8").lower() == "utf-8"
     )

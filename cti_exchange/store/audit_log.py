@@ -124,13 +124,21 @@ class AuditLog:
             )
         return records
 
-    def latest_at(self, *, action: str, partner: str) -> str | None:
-        """When `action` last happened for `partner` (newest first through the time index)."""
-        row = self.db.conn.execute(
-            "SELECT at FROM audit_log WHERE action = ? AND partner = ? ORDER BY seq DESC LIMIT 1",
-            (action, partner),
+    def last_pull(self, partner: str) -> tuple[str | None, str | None]:
+        """When a pull from `partner` last reached its server (every attempt is audited, a
+        failed one with its error), and the error of the latest attempt if it failed."""
+        conn = self.db.conn
+        ok = conn.execute(
+            "SELECT at FROM audit_log WHERE action = 'pull' AND partner = ? "
+            "AND json_extract(details, '$.error') IS NULL ORDER BY seq DESC LIMIT 1",
+            (partner,),
         ).fetchone()
-        return row[0] if row else None
+        latest = conn.execute(
+            "SELECT json_extract(details, '$.error') FROM audit_log WHERE action = 'pull' "
+            "AND partner = ? ORDER BY seq DESC LIMIT 1",
+            (partner,),
+        ).fetchone()
+        return (ok[0] if ok else None), (latest[0] if latest else None)
 
     def head(self) -> tuple[int, str]:
         row = self.db.conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()

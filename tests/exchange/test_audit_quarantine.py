@@ -78,15 +78,20 @@ def test_accept_gap_releases_an_envelope_held_twice_once(partnered: Pair, tmp_pa
     assert rows(cert_in, "SELECT count(*) FROM audit_log WHERE action = 'accept'") == [(4,)]
 
 
-def test_accept_gap_json_carries_the_counts_the_text_shows(partnered: Pair, tmp_path: Path) -> None:
-    """The text says how many new versions the envelopes held behind the gap brought; --json
-    had no such field."""
-    cert_fr, cert_in = partnered
+def _held_behind_a_gap(cert_fr: Agency, cert_in: Agency, tmp_path: Path) -> dict[str, Any]:
+    """Envelopes 1, 3 and 4 opened (2 lost): the quarantine record of 3, held for the gap."""
     envelopes = _envelopes(cert_fr, tmp_path, 4)
     assert open_json(cert_in, envelopes[0])[0] == 0
     assert open_json(cert_in, envelopes[2])[0] == 4
     assert open_json(cert_in, envelopes[3])[0] == 4
-    gap = _records(cert_in)[0]
+    return _records(cert_in)[0]
+
+
+def test_accept_gap_json_carries_the_counts_the_text_shows(partnered: Pair, tmp_path: Path) -> None:
+    """The text says how many new versions the envelopes held behind the gap brought; --json
+    had no such field."""
+    cert_fr, cert_in = partnered
+    gap = _held_behind_a_gap(cert_fr, cert_in, tmp_path)
 
     accepted = cert_in.run("quarantine", "accept-gap", str(gap["id"]), "--json")
     assert accepted.exit_code == 0, accepted.stderr
@@ -191,11 +196,7 @@ def test_accept_gap_waits_for_a_sync_holding_the_profile_lock(partnered: Pair, t
     pull and sync hold: a cron sync retrying the same envelopes meanwhile could accept one
     of them too, and one of the two then failed on the store's key (exit 70)."""
     cert_fr, cert_in = partnered
-    envelopes = _envelopes(cert_fr, tmp_path, 4)
-    assert open_json(cert_in, envelopes[0])[0] == 0
-    assert open_json(cert_in, envelopes[2])[0] == 4
-    assert open_json(cert_in, envelopes[3])[0] == 4
-    gap = _records(cert_in)[0]
+    gap = _held_behind_a_gap(cert_fr, cert_in, tmp_path)
 
     with lock_held_by_another_run(cert_in.home, 1.0):
         started = time.monotonic()

@@ -33,7 +33,12 @@ def test_wrong_accept_media_type_is_406(exchange: Exchange, accept: str) -> None
 
 @pytest.mark.parametrize(
     "content_type",
-    ["application/json", "application/stix+json;version=2.1", "application/taxii+json;version=2.0"],
+    [
+        "application/json",
+        "application/stix+json;version=2.1",
+        "application/taxii+json;version=2.0",
+        "application/taxii+json;version=2.1;charset=latin-1",  # TAXII, but not in UTF-8
+    ],
 )
 def test_wrong_content_type_is_415(exchange: Exchange, stix: StixFactory, content_type: str) -> None:
     response = exchange.post(
