@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 from abc import abstractmethod
+from dataclasses import replace
 from typing import TextIO
 from urllib.parse import urlsplit
 
@@ -40,6 +41,9 @@ SKIP_REASONS = {
     "give them to the mail gateway (--format plain --type email-addr)",
     "file-name": "a file name alone matches too broadly as a network signature",
     "cve": "a CVE is not a network pattern: use the vendor rules for it",
+    "domain-port": "a rule cannot tie a name to a port (a name-only rule would match every "
+    "service on a shared relay such as a tunnelling service): block name:port at the proxy "
+    "(--format plain --type domain-port)",
     "md5": _HASH_REASON,
     "sha1": _HASH_REASON,
     "sha256": _HASH_REASON,
@@ -107,6 +111,22 @@ def address(item: ExportItem) -> str | None:
     except ValueError:
         return None
     return f"[{value}]" if network.version == 6 else value
+
+
+def address_and_port(item: ExportItem) -> tuple[str, str] | None:
+    """(address as a rule header writes it, port) of an `ipv4-port` or `ipv6-port` value
+    (`1.2.3.4:443`, `[2001:db8::1]:443`); None unless both parts are what they claim."""
+    host, sep, port = item.value.rpartition(":")
+    if not sep or not port.isdigit() or len(port) > 5 or not 1 <= int(port) <= 65535:
+        return None
+    if item.ioc_type == "ipv6-port":
+        if not (host.startswith("[") and host.endswith("]")) or "/" in host:
+            return None
+        host = host[1:-1]
+    elif "/" in host:
+        return None
+    target = address(replace(item, value=host))
+    return None if target is None else (target, str(int(port)))
 
 
 def dns_labels(domain: str) -> str | None:
@@ -187,6 +207,17 @@ class IdsRuleExporter(Exporter):
         if item.ioc_type in ("ipv4-addr", "ipv6-addr"):
             target = address(item)
             return [] if target is None else [(f"alert ip $HOME_NET any <> {target} any", "ip", [])]
+        if item.ioc_type in ("ipv4-port", "ipv6-port"):
+            # A connection to the service: the port makes it specific, so it is matched in one
+            # direction, from our networks to it, over TCP and over UDP (the pattern names no
+            # protocol; `ip` rules take no port).
+            found = address_and_port(item)
+            if found is None:
+                return []
+            target, port = found
+            return [
+                (f"alert {proto} $HOME_NET any -> {target} {port}", proto, []) for proto in ("tcp", "udp")
+            ]
         if item.ioc_type == "domain-name":
             return self.domain_rules(on_the_wire(IocType.DOMAIN, item.value))
         if item.ioc_type == "url":

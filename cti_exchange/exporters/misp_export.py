@@ -33,6 +33,10 @@ MISP_TYPES = {
     "ipv4-addr": ("ip-dst", "Network activity"),
     "ipv6-addr": ("ip-dst", "Network activity"),
     "domain-name": ("domain", "Network activity"),
+    # MISP writes composite values with "|": `1.2.3.4|443`, `c2.example|8080` (misp_value).
+    "ipv4-port": ("ip-dst|port", "Network activity"),
+    "ipv6-port": ("ip-dst|port", "Network activity"),
+    "domain-port": ("hostname|port", "Network activity"),
     "url": ("url", "Network activity"),
     "email-addr": ("email-src", "Payload delivery"),
     "file-name": ("filename", "Payload delivery"),
@@ -47,6 +51,16 @@ MISP_TYPES = {
 _EVENT_NAMESPACE = uuid.UUID("5d3c7f0e-7a43-5b8e-9a5e-2f6f0f4c1c07")
 _ORGANISATION_ONLY = "0"
 _INHERIT_EVENT = "5"
+
+
+def misp_value(ioc_type: str, value: str) -> str:
+    """The value as MISP writes its type: `host|port` for the composite port types."""
+    if not ioc_type.endswith("-port"):
+        return value
+    host, _, port = value.rpartition(":")
+    if ioc_type == "ipv6-port":
+        host = host.removeprefix("[").removesuffix("]")
+    return f"{host}|{port}"
 
 
 def misp_tag(level: Tlp) -> dict[str, str]:
@@ -86,7 +100,7 @@ class MispExporter(Exporter):
             "uuid": str(uuid.uuid5(self._event_uuid, f"{item.ioc_type}:{item.value}")),
             "type": misp_type,
             "category": category,
-            "value": item.value,
+            "value": misp_value(item.ioc_type, item.value),
             "to_ids": True,
             "distribution": _INHERIT_EVENT,
             "timestamp": self._timestamp,

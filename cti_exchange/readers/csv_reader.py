@@ -46,6 +46,9 @@ _ROLE_ALIASES = {
     "incident_id": "incidentid incident caseid case ticket ticketid incidentnumber",
 }
 _ROLES = tuple(_ROLE_ALIASES)
+# Identifiers and bookkeeping, never an indicator: without this "stix_id" (a column of our
+# own CSV export) would be read as a STIX pattern column, its word "stix" naming that type.
+_NOT_INDICATORS = frozenset("id stixid objectid uuid sources partners receivedat".split())
 COLUMN_ALIASES = {alias: role for role, text in _ROLE_ALIASES.items() for alias in text.split()}
 
 _DELIMITERS = (",", ";", "\t", "|")
@@ -87,6 +90,9 @@ class _Columns:
             role = COLUMN_ALIASES.get(key)
             if role is not None and role not in self.roles:
                 self.roles[role] = index
+                continue
+            if key in _NOT_INDICATORS:
+                self.unused.append(name.strip())
                 continue
             try:
                 typed.append((index, name.strip(), parse_type_hint(name)))

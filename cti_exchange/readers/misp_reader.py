@@ -49,6 +49,7 @@ MISP_TYPES = {
     "ip-dst": "ip",
     "ip-src|port": "ip:port",
     "ip-dst|port": "ip:port",
+    "hostname|port": "hostname:port",
     "domain": "domain",
     "hostname": "domain",
     "url": "url",
@@ -284,6 +285,8 @@ class MispReader(Reader):
             if hint == "ip:port":
                 address, _, port = value.rpartition("|")
                 value = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+            elif hint == "hostname:port":
+                value = value.replace("|", ":", 1)
             yield candidate(value, hint, description)
         else:
             yield Rejection(

@@ -153,6 +153,8 @@ class Guardrails:
             return self._ipv4_range(_ipv4_int(value.partition(":")[0]), None)
         if ioc_type is IocType.DOMAIN:
             return self._domain(value)
+        if ioc_type is IocType.DOMAIN_PORT:
+            return self._domain(value.rpartition(":")[0])
         if ioc_type is IocType.URL:
             return self._url(value)
         if ioc_type in HASH_TYPES:

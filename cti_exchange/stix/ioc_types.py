@@ -29,6 +29,7 @@ class IocType(Enum):
     IPV6_CIDR = "ipv6-cidr"
     IPV6_PORT = "ipv6-port"
     DOMAIN = "domain-name"
+    DOMAIN_PORT = "domain-port"
     URL = "url"
     EMAIL = "email-addr"
     MD5 = "md5"
@@ -75,6 +76,7 @@ _LIFETIME_KEYS = {
     IocType.IPV6_CIDR: "ipv6-addr",
     IocType.IPV6_PORT: "ipv6-addr",
     IocType.DOMAIN: "domain-name",
+    IocType.DOMAIN_PORT: "domain-name",
     IocType.URL: "url",
     IocType.EMAIL: "email-addr",
     IocType.MD5: "file",
@@ -185,6 +187,8 @@ def detect_ioc_type(value: str) -> IocType | None:
         return _detect_with_whitespace(value)
     match = _SHAPE.fullmatch(value)
     if match is None:
+        if _host_with_port(value):
+            return IocType.DOMAIN_PORT
         return IocType.FILE_NAME if _looks_like_file_name(value) else None
     kind = match.lastgroup
     if kind == "hex":
@@ -197,6 +201,13 @@ def detect_ioc_type(value: str) -> IocType | None:
         if last_label in FILE_EXTENSIONS:
             return IocType.FILE_NAME
     return _SHAPE_TYPES[kind]  # type: ignore[index]
+
+
+def _host_with_port(value: str) -> bool:
+    """`name:port` where the name alone is detected as a domain (`2.tcp.eu.ngrok.io:12002`,
+    a C2 list's usual spelling): the port is what makes a shared relay's name specific."""
+    host, sep, port = value.rpartition(":")
+    return bool(sep) and port.isdigit() and len(port) <= 6 and detect_ioc_type(host) is IocType.DOMAIN
 
 
 def is_hash_shaped(value: str) -> bool:
@@ -274,6 +285,10 @@ _TYPE_ALIASES: dict[str, frozenset[IocType]] = {
     **{
         key: frozenset({IocType.DOMAIN})
         for key in ("domain", "domainname", "hostname", "host", "fqdn", "dns", "dnsname")
+    },
+    **{
+        key: frozenset({IocType.DOMAIN_PORT})
+        for key in ("domain:port", "domainport", "hostname:port", "hostnameport", "host:port", "hostport")
     },
     **{key: frozenset({IocType.URL}) for key in ("url", "link", "uri", "weburl")},
     **{

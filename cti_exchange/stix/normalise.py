@@ -209,6 +209,13 @@ def _domain(value: str) -> str:
     return normalise_domain(value)
 
 
+def _domain_port(value: str) -> str:
+    name, sep, port = value.rpartition(":")
+    if not sep:
+        raise ValueError("a name with a port is written name:port")
+    return f"{normalise_domain(name)}:{_port(port)}"
+
+
 def _host(host: str) -> str:
     """A URL host: an IPv4 address, a bracketed IPv6 address or a domain name."""
     if host.startswith("["):
@@ -362,6 +369,7 @@ _NORMALISERS: dict[IocType, Callable[[str], str]] = {
     IocType.IPV6_CIDR: _ipv6_cidr,
     IocType.IPV6_PORT: _ipv6_port,
     IocType.DOMAIN: _domain,
+    IocType.DOMAIN_PORT: _domain_port,
     IocType.URL: _url,
     IocType.EMAIL: _email,
     **{hash_type: _hash(hash_type) for hash_type in HASH_TYPES},

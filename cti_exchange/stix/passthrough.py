@@ -225,6 +225,8 @@ class PassthroughPreparer:
                 continue
             if ioc_type is IocType.IPV4 and ":" in value:
                 ioc_type = IocType.IPV6
+            elif object_type == "network-traffic" and any(ch.isalpha() for ch in value):
+                ioc_type = IocType.DOMAIN  # dst_ref may be a domain-name (a name:port indicator)
             if "/" in value and ioc_type in (IocType.IPV4, IocType.IPV6):
                 ioc_type = IocType.IPV4_CIDR if ioc_type is IocType.IPV4 else IocType.IPV6_CIDR
             if not self._comparison_ok(index, obj, ioc_type, object_type, path, value):

@@ -61,7 +61,7 @@ def pattern_for(ioc_type: IocType, value: str) -> str:
     template = _TEMPLATES.get(ioc_type)
     if template is not None:
         return template.format(escape_string_literal(value))
-    if ioc_type is IocType.IPV4_PORT:
+    if ioc_type is IocType.IPV4_PORT or ioc_type is IocType.DOMAIN_PORT:
         address, _, port = value.rpartition(":")
         return _PORT_TEMPLATE.format(escape_string_literal(address), int(port))
     if ioc_type is IocType.IPV6_PORT:

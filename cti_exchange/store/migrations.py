@@ -3,8 +3,33 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
-MIGRATIONS: list[tuple[int, str]] = [
+from cti_exchange.store.projection import indicator_value
+
+
+def _project_host_and_port(conn: sqlite3.Connection) -> None:
+    """Indicators of a host and a port (`1.2.3.4:443`, `c2.example:8080`) were stored without
+    an IOC type and value before version 9, so no export wrote them: current ones are projected
+    now, as projection.py does for new rows. (Older versions are shown from their JSON.)"""
+    rows = conn.execute(
+        "SELECT rowid, json_extract(json, '$.pattern') FROM objects "
+        "INDEXED BY objects_current_other_by_type "
+        "WHERE type = 'indicator' AND is_current = 1 AND ioc_type IS NULL "
+        "AND (pattern_type = 'stix' OR pattern_type IS NULL)"
+    ).fetchall()
+    updates = []
+    for rowid, pattern in rows:
+        kind, value = indicator_value(pattern) if isinstance(pattern, str) else (None, None)
+        if kind is not None:
+            updates.append((kind, value, rowid))
+    conn.executemany("UPDATE objects SET ioc_type = ?, value = ? WHERE rowid = ?", updates)
+
+
+# (version, SQL script or a function run inside the migration's transaction)
+Migration = tuple[int, str | Callable[[sqlite3.Connection], None]]
+
+MIGRATIONS: list[Migration] = [
     (
         1,
         """
@@ -342,10 +367,11 @@ MIGRATIONS: list[tuple[int, str]] = [
             WHERE d.status != 'resealed' AND e.object_ids IS NOT NULL
         """,
     ),
+    (9, _project_host_and_port),
 ]
 
 
-def apply_migrations(conn: sqlite3.Connection, migrations: list[tuple[int, str]] = MIGRATIONS) -> int:
+def apply_migrations(conn: sqlite3.Connection, migrations: list[Migration] = MIGRATIONS) -> int:
     """Brings the schema to the newest of `migrations` (all of them unless a test builds an
     older store); each migration in its own transaction."""
     conn.execute(
@@ -361,9 +387,12 @@ def apply_migrations(conn: sqlite3.Connection, migrations: list[tuple[int, str]]
         # transaction so a crash mid-migration leaves the previous version intact.
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in script.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            if callable(script):
+                script(conn)
+            else:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
             conn.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
             conn.execute("COMMIT")
         except BaseException:

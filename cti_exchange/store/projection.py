@@ -34,6 +34,15 @@ _IOC_TYPES = {
 
 _RANGE_TYPES = {"ipv4-addr:value": "ipv4-addr", "ipv6-addr:value": "ipv6-addr"}
 
+# A host and a port, as stix/patterns.py builds it for `1.2.3.4:443`, `[2001:db8::1]:443` and
+# `c2.example:8080`, optionally naming the host's type first, as other producers write it.
+_PORT_PATTERN = re.compile(
+    r"^\[(?:network-traffic:dst_ref\.type = '(?P<ref_type>ipv4-addr|ipv6-addr|domain-name)' AND )?"
+    r"network-traffic:dst_ref\.value = '(?P<host>(?:[^'\\]|\\.)*)' "
+    r"AND network-traffic:dst_port = (?P<port>[1-9][0-9]{0,4})\]\Z"
+)
+_IPV4_SHAPE = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}\Z")
+
 
 def normalise_version(timestamp: str | None) -> str:
     """Fixed-width UTC timestamps compare correctly as strings (2026-11-23T10:00:00.000000Z)."""
@@ -66,13 +75,35 @@ def indicator_value(pattern: str | None) -> tuple[str | None, str | None]:
             return _RANGE_TYPES[head], value
     match = _SIMPLE_PATTERN.match(pattern)
     if not match:
-        return None, None
+        return _host_and_port(pattern)
     kind = _IOC_TYPES.get((match["type"], match["path"]))
     if kind is None:
         return None, None
     value = match["value"]
     if "\\" in value:
         value = re.sub(r"\\(.)", r"\1", value)
+    return kind, value
+
+
+def _host_and_port(pattern: str) -> tuple[str | None, str | None]:
+    """(`ipv4-port`, `1.2.3.4:443`), (`ipv6-port`, `[2001:db8::1]:443`) or (`domain-port`,
+    `c2.example:8080`) for a host-and-port pattern: blocklists and IDS rules take them. The
+    host's shape decides its type; a stated `dst_ref.type` must agree with it."""
+    match = _PORT_PATTERN.match(pattern)
+    if match is None or int(match["port"]) > 65535:
+        return None, None
+    host = match["host"]
+    if "\\" in host:
+        host = re.sub(r"\\(.)", r"\1", host)
+    if ":" in host:
+        kind, value = "ipv6-port", f"[{host}]:{match['port']}"
+    elif _IPV4_SHAPE.match(host):
+        kind, value = "ipv4-port", f"{host}:{match['port']}"
+    else:
+        kind, value = "domain-port", f"{host}:{match['port']}"
+    stated = match["ref_type"]
+    if stated is not None and stated.partition("-")[0] != kind.partition("-")[0]:
+        return None, None
     return kind, value
 
 

@@ -29,6 +29,9 @@ IOC_TYPES = (
     "ipv4-addr",
     "ipv6-addr",
     "domain-name",
+    "ipv4-port",
+    "ipv6-port",
+    "domain-port",
     "url",
     "email-addr",
     "file-name",
@@ -213,6 +216,8 @@ _HEX = frozenset("0123456789abcdef")
 _ALPHABETS = {
     "ipv4-addr": frozenset("0123456789./"),
     "ipv6-addr": _HEX | frozenset(":./"),
+    "ipv4-port": frozenset("0123456789.:"),
+    "ipv6-port": _HEX | frozenset(":.[]"),
     "md5": _HEX,
     "sha1": _HEX,
     "sha256": _HEX,

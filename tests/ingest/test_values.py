@@ -62,6 +62,10 @@ def test_refang_undoes_dot_defanging(name: str) -> None:
         ("2001:db8::1", T.IPV6),
         ("2001:db8::/32", T.IPV6_CIDR),
         ("[2001:db8::1]:443", T.IPV6_PORT),
+        ("2.tcp.eu.ngrok.io:12002", T.DOMAIN_PORT),  # Unit 42 VenomRAT C2 list
+        ("b\u00fccher.example:8080", T.DOMAIN_PORT),
+        ("report.pdf:12", None),  # not a name: a file extension is no top-level domain
+        ("evil.example:http", None),
         ("evil.example", T.DOMAIN),
         ("xn--pple-43d.com", T.DOMAIN),
         ("\u0430pple.com", T.DOMAIN),
@@ -102,6 +106,8 @@ def test_detect(value: str, expected: IocType | None) -> None:
         (T.IPV6, "::ffff:1.2.3.4", "::ffff:1.2.3.4"),  # RFC 5952 5: mixed notation
         (T.IPV6_CIDR, "2001:DB8::/32", "2001:db8::/32"),
         (T.IPV6_PORT, "[2001:DB8::1]:443", "[2001:db8::1]:443"),
+        (T.DOMAIN_PORT, "C2.Example.:08080", "c2.example:8080"),
+        (T.DOMAIN_PORT, "b\u00fccher.example:443", "xn--bcher-kva.example:443"),
         (T.DOMAIN, "Evil.EXAMPLE.", "evil.example"),
         (T.DOMAIN, "\u0430pple.com", "xn--pple-43d.com"),  # Cyrillic a: stays distinct
         (T.DOMAIN, "fa\u00df.de", "xn--fa-hia.de"),  # IDNA 2008, not 2003's "fass.de"
@@ -126,6 +132,9 @@ def test_normalise(ioc_type: IocType, value: str, expected: str) -> None:
         (T.IPV4, "010.1.1.1", "leading zero"),
         (T.IPV4_CIDR, "10.0.0.1/8", "host bits"),
         (T.IPV4_PORT, "95.214.26.97:None", "port"),
+        (T.DOMAIN_PORT, "c2.example:0", "port"),
+        (T.DOMAIN_PORT, "c2.example:65536", "port"),
+        (T.DOMAIN_PORT, "localhost:8080", "fully qualified"),
         (T.IPV6, "fe80::1%eth0", "zone"),
         (T.IPV6, "2001:db8::g", "not a valid IPv6"),
         (T.DOMAIN, "localhost", "fully qualified"),
@@ -180,6 +189,8 @@ def test_normalise_only_ever_raises_value_error(ioc_type: IocType, value: str) -
     ("hint", "expected"),
     [
         ("IPV4:PORT", {T.IPV4_PORT, T.IPV6_PORT}),
+        ("hostname:port", {T.DOMAIN_PORT}),
+        ("Domain Port", {T.DOMAIN_PORT}),
         ("C2 @ Pastebin URL", {T.URL}),
         ("DOMAIN", {T.DOMAIN}),
         ("Sample", {T.MD5, T.SHA1, T.SHA256, T.SHA512}),

@@ -121,7 +121,7 @@ def test_plain_into_a_directory_gives_one_file_per_type(soc: Agency, tmp_path: P
     assert (out / "ipv6-addr.txt").read_text().startswith("# TLP:AMBER")
     assert _body((out / "md5.txt").read_text()) == []
     files = {Path(f["path"]).name: f for f in result.json()["files"]}
-    assert files["sha256.txt"]["values"] == 1 and len(files) == 11
+    assert files["sha256.txt"]["values"] == 1 and len(files) == 14
     assert (out / "url.txt").stat().st_mode & 0o777 == 0o640
 
 
@@ -134,6 +134,15 @@ def test_csv(soc: Agency) -> None:
     assert shared["sources"] == "cert-fr cert-uk" and shared["tlp"] == "amber"
     assert next(r for r in rows if r["value"] == "a.example")["confidence"] == "90"
     assert next(r for r in rows if r["value"] == URL)["type"] == "url"
+
+
+def test_csv_export_is_a_push_input(soc: Agency, tmp_path: Path) -> None:
+    exported = tmp_path / "export.csv"
+    exported.write_text(_export(soc, "--format", "csv"))
+    converted = soc.run("convert", str(exported), "-o", str(tmp_path / "bundle.json"), "--json")
+    # Its stix_id column is an identifier, not a column of STIX patterns (every row was refused).
+    assert converted.exit_code == 0, converted.stdout
+    assert sum(converted.json()["accepted_by_type"].values()) == len(EXPECTED)
 
 
 def test_csv_cells_never_start_a_formula(cert_in: Agency) -> None:

@@ -243,6 +243,7 @@ def test_rare_text_falls_back_to_the_narrow_indexes(store_file: Path) -> None:
     assert _fallback_values(store, text="of the WEEK") == ["Trojan.Agent"]  # the name
     assert triage_queries._types_that_can_hold("host1.", ()) == (
         "domain-name",
+        "domain-port",
         "url",
         "email-addr",
         "file-name",
