@@ -18,6 +18,7 @@ from cti_exchange.readers.interface import Finding, ReadLimits, ReadResult, Reje
 from cti_exchange.readers.misp_reader import MispReader, tlp_from_tags
 from cti_exchange.readers.stix_reader import StixReader
 from cti_exchange.readers.text_reader import TextReader
+from cti_exchange.stix.ioc_types import IocType, parse_type_hint
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.untrusted_text import describe_value
 
@@ -229,6 +230,15 @@ def test_misp_wrappers_and_mapping(tmp_path: Path, wrap: str) -> None:
     )
     assert [r.code for r in result.rejections] == ["unsupported-type"]
     assert [f.code for f in result.findings] == ["not-for-detection"]
+
+
+def test_misp_hostname_and_port(tmp_path: Path) -> None:
+    attribute = {"uuid": "a6", "type": "hostname|port", "value": "2.tcp.eu.ngrok.io|12002", "to_ids": True}
+    result = MispReader().read_all(_write(tmp_path, json.dumps({"Event": _event(Attribute=[attribute])})))
+    assert [(c.value, c.type_hint) for c in result.candidates] == [
+        ("2.tcp.eu.ngrok.io:12002", "hostname:port")
+    ]
+    assert parse_type_hint("hostname:port") == {IocType.DOMAIN_PORT}
 
 
 def test_misp_unknown_tlp_rejects_the_event(tmp_path: Path) -> None:

@@ -82,7 +82,6 @@ def test_host_and_port_from_a_list_to_the_partners_exports(exchange: Exchange, t
         ("hostname|port", "2.tcp.eu.ngrok.io|12002"),
         ("hostname|port", "c2.example|8080"),
     }
-
     # The CSV export is a push input: the values come back as the same types.
     assert exchange.india.run("export", "--format", "csv", "-o", str(tmp_path / "out.csv")).exit_code == 0
     rows = list(csv.DictReader(line for line in (tmp_path / "out.csv").open() if not line.startswith("#")))
