@@ -43,9 +43,9 @@ from typing import Any
 from cti_exchange.collector import collector_paused
 from cti_exchange.export import ExportRequest, export_indicators
 from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.stix.pattern_values import indicator_value
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.store.objects import write_objects
-from cti_exchange.store.projection import indicator_value
 from cti_exchange.store.store import Store
 from cti_exchange.store.triage_queries import STATUSES
 from cti_exchange.triage import build_filter, list_objects

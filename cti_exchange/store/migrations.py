@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-from cti_exchange.store.projection import indicator_value
+from cti_exchange.stix.pattern_values import indicator_value
 
 
 def _project_host_and_port(conn: sqlite3.Connection) -> None:

@@ -20,7 +20,7 @@ import pytest
 
 from cti_exchange.readers.warning_list import bundled_warning_lists
 from cti_exchange.stix.guardrails import Guardrails
-from cti_exchange.store.projection import indicator_value
+from cti_exchange.stix.pattern_values import indicator_value
 from tests.conftest import PASSPHRASE, Agency
 from tests.triage.conftest import indicator, put, store_path
 from tests.triage.test_export import _RULE, _body
