@@ -28,6 +28,10 @@ from cti_exchange.server.provisioning import collection_id_for, plan_exchange, p
 from cti_exchange.server.runner import ServerProcess
 
 AGENCIES = (("cert-fr", "CERT-FR"), ("cert-in", "CERT-In"))
+# The demo's server is its own child on loopback: one that stops answering has died, and the
+# default two minutes of retries (for the push, then again for the pull) would only delay
+# saying so.
+RETRY_SECONDS = 10.0
 
 
 @dataclass
@@ -126,6 +130,7 @@ def _run_demo(work_dir: Path, say: Callable[[str], None], sample: Path | None) -
                         "auth": "basic",
                         "username": agency,
                         "secret_file": secret_file.name,
+                        "retry_budget_seconds": RETRY_SECONDS,
                     },
                 )
         say("3. Exchanged public keys and pinned each other's signing key by RFC 7638 fingerprint")

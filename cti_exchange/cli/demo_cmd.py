@@ -17,6 +17,7 @@ import typer
 from cti_exchange.cli.context import JsonOption
 from cti_exchange.cli.output import Output
 from cti_exchange.errors import IntegrityError, UsageError
+from cti_exchange.exchange.delivery import delivery_failure
 
 # Ending the demo as Ctrl-C does (exit 130) lets it stop its server and remove its temporary
 # directory, which holds private keys and the server's passwords.
@@ -86,6 +87,7 @@ def demo(
                 "all_arrived": result.all_arrived,
                 "server": result.server_url,
                 "indicators": [r.__dict__ for r in result.received],
+                "failed": result.push.failed if result.push else {},
             }
         )
     else:
@@ -95,10 +97,21 @@ def demo(
             title="Received and verified by CERT-In",
         )
         out.line(f"{len(result.received)} of {result.sent} indicators arrived verified.")
+    hint = "run again with --keep DIR and look at DIR/taxii-server/server.log"
+    if result.push is not None and result.push.failed:
+        # What did not arrive was never delivered: the cause's exit code, as `push` gives it
+        # (7 for a server out of reach), not an integrity alert.
+        names = "; ".join(
+            f"{partner}: {len(envs)} envelope(s) ({next(iter(envs.values()))})"
+            for partner, envs in result.push.failed.items()
+        )
+        partial = any(d.delivered for d in result.push.deliveries)
+        raise delivery_failure(
+            result.push.deliveries, f"delivery failed for {names}", hint=hint, partial=partial
+        )
     if not result.all_arrived:
         raise IntegrityError(
-            f"only {len(result.received)} of {result.sent} indicators arrived verified",
-            hint="run again with --keep DIR and look at DIR/taxii-server/server.log",
+            f"only {len(result.received)} of {result.sent} indicators arrived verified", hint=hint
         )
 
 

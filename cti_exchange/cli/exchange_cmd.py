@@ -86,8 +86,9 @@ def push_command(
         inputs=inputs,
         partners=to,
         allow_red=allow_red,
-        # A dry run goes past refusals to show the whole plan; it still ends as a refusal.
-        skip_refused=skip_refused or dry_run,
+        # A dry run shows every refusal; it still ends as a refusal (below). The option is
+        # passed as given: it is part of what makes a push the same push (push_request_id).
+        skip_refused=skip_refused,
         dry_run=dry_run,
         queue_only=queue,
         reshare=reshare,
@@ -161,8 +162,9 @@ def render_push(out: Output, result: PushResult) -> None:
                 "longer allows their TLP (see the audit trail, `reseal`)"
             )
     if result.already_shared_at:
+        nothing = "nothing would be sent" if result.dry_run else "nothing sent"
         out.line(
-            f"Already shared by the same push on {result.already_shared_at}; nothing sent "
+            f"Already shared by the same push on {result.already_shared_at}; {nothing} "
             "(use --reshare to share it again as new versions)."
         )
         return

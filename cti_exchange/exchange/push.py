@@ -41,6 +41,7 @@ class PushRequest:
     partners: list[str]
     allow_red: bool = False
     skip_refused: bool = False
+    # Nothing sealed or sent; refusals are returned in the result even without skip_refused.
     dry_run: bool = False
     queue_only: bool = False
     reshare: bool = False  # share again what an identical earlier push already shared
@@ -162,7 +163,8 @@ def share_objects(
     progress = reporter or NoProgress()
     moment = now or utc_now()
     decision = decide_sharing(objects, partners, allow_red=allow_red)
-    if decision.refusals and not skip_refused:
+    # A dry run goes past refusals to show the whole plan; its caller ends it as a refusal.
+    if decision.refusals and not (skip_refused or dry_run):
         raise refusal_error(decision.refusals, outcome="; nothing was sent", hint=REFUSAL_HINT)
     plans = []
     for partner in partners:
@@ -175,14 +177,14 @@ def share_objects(
         plans.append(PartnerPlan(partner.name, len(content_objects(allowed)), counts))
     result = ShareResult(decision.refusals, plans, [], dry_run, queue_only)
     if dry_run:
+        # Says what a real run would do: send nothing again for a request that finished.
+        if request_id and home.store_path().exists():
+            with open_store(home) as store:
+                _note_already_shared(store, request_id, result)
         return result
     with open_store(home) as store:
         sender = sender_keys(home)
-        state, finished_at = store.requests.state(request_id) if request_id else ("new", None)
-        if state == "finished" and request_id is not None:
-            for plan in plans:
-                plan.envelopes.extend(store.requests.envelopes(request_id, plan.partner))
-            result.already_shared_at = finished_at
+        if request_id and _note_already_shared(store, request_id, result):
             return result
         if request_id is not None:
             store.requests.start(request_id, stix_timestamp(moment))
@@ -223,6 +225,18 @@ def share_objects(
         if request_id is not None:
             store.requests.finish_if_done(request_id, stix_timestamp(utc_now()), queued=queue_only)
     return result
+
+
+def _note_already_shared(store: Store, request_id: str, result: ShareResult) -> bool:
+    """Whether the same request finished before; if so `result` says when, and names the
+    envelopes it sent."""
+    state, finished_at = store.requests.state(request_id)
+    if state != "finished":
+        return False
+    for plan in result.plans:
+        plan.envelopes.extend(store.requests.envelopes(request_id, plan.partner))
+    result.already_shared_at = finished_at
+    return True
 
 
 def keep_first_created(store: Store, objects: list[dict[str, Any]], identity_id: str) -> None:

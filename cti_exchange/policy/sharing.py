@@ -13,6 +13,9 @@ content of their own and go along unmarked; any other object with no TLP found i
 An object that refers to one refused for the same partner (a relationship, a sighting, a report
 listing it) is refused too: the id alone can tell what was withheld, since our indicator ids are
 uuidv5 of our identity and the pattern, so a partner could confirm a guessed TLP:RED value.
+
+A refusal names the object as the analyst knows it too (an indicator's value, else its name):
+a STIX id alone does not say which row of a CSV was refused.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from typing import Any
 
 from cti_exchange.errors import PolicyError
 from cti_exchange.profile.model import PartnerConfig
+from cti_exchange.stix.pattern_values import indicator_value
 from cti_exchange.stix.tlp import Tlp, tlp_markings_defined_in, tlp_of
+from cti_exchange.untrusted_text import describe_value, escape_controls
 
 RULE_RED = "tlp-red-needs-partner-and-flag"
 RULE_STRICT = "amber-strict-single-partner"
@@ -34,6 +39,9 @@ RULE_REFERS = "refers-to-refused"
 _PLUMBING = frozenset({"marking-definition", "identity", "extension-definition"})
 # References that name who made an object or how it is marked, not content it is about.
 _NOT_CONTENT_REFS = frozenset({"created_by_ref", "object_marking_refs"})
+# Characters of an input value or name quoted in a refusal: enough to find the row, and one
+# line even when the value is a long URL.
+SHOWN_SUBJECT = 60
 
 
 @dataclass(frozen=True)
@@ -42,10 +50,28 @@ class Refusal:
     tlp: Tlp | None  # None: no TLP marking found (RULE_UNMARKED)
     partner: str
     rule: str
+    # What the analyst knows the object by (`refusal_subject`): already cut and escaped.
+    subject: str | None = None
 
     def describe(self) -> str:
         label = self.tlp.label if self.tlp is not None else "no TLP"
-        return f"{self.object_id} ({label}) to {self.partner}: {self.rule}"
+        subject = f" [{self.subject}]" if self.subject else ""
+        return f"{escape_controls(self.object_id)}{subject} ({label}) to {self.partner}: {self.rule}"
+
+
+def refusal_subject(obj: dict[str, Any]) -> str | None:
+    """An indicator's type and value (`domain-name evil.example`), else the object's name, cut
+    to SHOWN_SUBJECT characters with control characters escaped: it comes from the input, and
+    is shown on a terminal and in --json."""
+    if obj.get("type") == "indicator" and obj.get("pattern_type", "stix") == "stix":
+        pattern = obj.get("pattern")
+        kind, value = indicator_value(pattern if isinstance(pattern, str) else None)
+        if kind is not None and value is not None:
+            return f"{kind} {describe_value(value, SHOWN_SUBJECT)}"
+    name = obj.get("name")
+    if isinstance(name, str) and name:
+        return describe_value(name, SHOWN_SUBJECT)
+    return None
 
 
 @dataclass(frozen=True)
@@ -100,7 +126,7 @@ def decide_sharing(
             if rule is None:
                 allowed[partner.name].append(obj)
             else:
-                refusals.append(Refusal(str(obj.get("id")), level, partner.name, rule))
+                refusals.append(Refusal(str(obj.get("id")), level, partner.name, rule, refusal_subject(obj)))
     if refusals:  # the common case has none, and costs nothing here
         for partner in partners:
             allowed[partner.name] = _without_references_to_refused(
@@ -137,7 +163,11 @@ def _without_references_to_refused(
         for obj in kept:
             if _content_refs(obj) & refused:
                 refused.add(str(obj.get("id")))
-                refusals.append(Refusal(str(obj.get("id")), tlp_of(obj, inline), partner, RULE_REFERS))
+                refusals.append(
+                    Refusal(
+                        str(obj.get("id")), tlp_of(obj, inline), partner, RULE_REFERS, refusal_subject(obj)
+                    )
+                )
                 changed = True
             else:
                 still.append(obj)

@@ -30,6 +30,7 @@ from medallion.exceptions import ProcessingError
 from medallion.views import MEDIA_TYPE_TAXII_V21
 
 from cti_exchange.errors import ConfigError
+from cti_exchange.failpoints import failpoint
 from cti_exchange.server.connection import (
     BUSY_TIMEOUT_SECONDS,
     DatabaseBusy,
@@ -306,6 +307,7 @@ class SqliteBackend(Backend):
     def add_objects(
         self, api_root: str, collection_id: str, objs: Any, request_time: datetime
     ) -> dict[str, Any]:
+        failpoint("server-add-objects")  # the server dies as a POST arrives (the demo's tests)
         try:
             items = envelope_objects(objs, max_items=max_envelope_items(self.max_content_length(api_root)))
             prepared = prepare(items)
