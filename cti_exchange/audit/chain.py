@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,7 +29,27 @@ EXTRACT_TYPE = "cti-audit-extract+jws"
 
 
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # allow_nan=False: NaN and Infinity are not JSON (RFC 8259 section 6); what we hash and
+    # sign must read back the same in any JSON parser (ValueError, never NaN, if one slips in).
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is beyond the range of a double")
+    return value
+
+
+def parse_strict_json(text: str | bytes) -> Any:
+    """JSON as RFC 8259 has it. Python's parser also takes NaN and Infinity, and reads 1e999
+    as infinity; all three would be written back as `NaN`/`Infinity`, which jq and every
+    strict parser refuse. ValueError for them, as for any text that is not JSON."""
+    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
 
 
 @dataclass(frozen=True)
@@ -131,6 +152,8 @@ def head_problem(head: SignedHead, keyring: Keyring) -> str | None:
         return f"signed head {head.seq}: {exc.message}"
     if not jws_verify(signing_input, signature, key.public_jwk):
         return f"signed head {head.seq}: the signature does not verify"
+    if head.kid != key.kid:
+        return f"signed head {head.seq}: it names key {head.kid}, but key {key.kid} signed it"
     payload = json.loads(pybase64.urlsafe_b64decode(signing_input.split(b".")[1] + b"=="))
     if payload.get("seq") != head.seq or payload.get("hash") != head.hash:
         return f"signed head {head.seq}: the signed values differ from the stored ones"

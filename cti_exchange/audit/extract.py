@@ -19,7 +19,6 @@ between is included, so the chain stays contiguous even if the clock stepped bac
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,10 +26,12 @@ from typing import Any
 
 from cti_exchange.audit.chain import (
     EXTRACT_TYPE,
+    GENESIS,
     AuditRecord,
     SignedHead,
     chain_problem,
     head_problem,
+    parse_strict_json,
     sign_extract,
 )
 from cti_exchange.audit.trail import record_event
@@ -48,7 +49,7 @@ from cti_exchange.errors import InputError, IntegrityError, KeyStoreError
 from cti_exchange.home.analyst import current_analyst
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.home.safe_files import write_output_file
-from cti_exchange.keys.model import Keyring, KeyUse
+from cti_exchange.keys.model import KeyInfo, Keyring, KeyUse
 
 EXTRACT_FORMAT = "cti-exchange-audit-extract/1"
 EXPORT_ACTION = "audit-export"
@@ -200,9 +201,13 @@ def _record(data: Any) -> AuditRecord:
 def _unsigned_document(jws_text: str) -> tuple[dict[str, Any], bytes, bytes, dict[str, Any]]:
     try:
         header, signing_input, signature = jws_split(jws_text.strip().encode())
-        document = json.loads(jws_payload(signing_input))
+        payload = jws_payload(signing_input)
     except (EnvelopeRejected, ValueError, UnicodeDecodeError):
         raise IntegrityError("this is not a signed audit extract (a compact JWS)") from None
+    try:
+        document = parse_strict_json(payload)
+    except (ValueError, RecursionError) as exc:  # NaN and Infinity included: not JSON
+        raise IntegrityError(f"the extract's payload is not JSON (RFC 8259): {exc}") from None
     if not isinstance(document, dict) or document.get("format") != EXTRACT_FORMAT:
         raise IntegrityError(f"the signed document is not a {EXTRACT_FORMAT}")
     return header, signing_input, signature, document
@@ -215,10 +220,63 @@ def embedded_keyring(jws_text: str) -> Keyring:
     return Keyring.from_document(document.get("keys"), source="the extract's key ring")
 
 
+def _signer_problem(kid: str, key: KeyInfo, document: dict[str, Any]) -> str | None:
+    """The signer the document names is the key that signed it: a reader compares
+    `signing_key_thumbprint` with the fingerprint obtained out of band (docs/AUDIT.md, step
+    1), so a holder of another of our keys (an old one) must not borrow the current one's."""
+    named = document.get("signing_kid")
+    if named != kid:
+        return f"signing_kid names key {named}, but the extract is signed with key {kid}"
+    thumbprint = document.get("signing_key_thumbprint")
+    if thumbprint != key.thumbprint:
+        return f"signing_key_thumbprint {thumbprint} is not the thumbprint of key {kid}, which signed it"
+    return None
+
+
+def _start_problem(prev: str, first: AuditRecord) -> str | None:
+    """Where the records start in the trail: `audit verify` walks it from GENESIS at record 1,
+    so record 1 links to GENESIS and no other record does."""
+    if first.seq < 1:
+        return f"record {first.seq}: the trail's records are numbered from 1"
+    if first.seq == 1 and prev != GENESIS:
+        return f"record 1: prev must be GENESIS (the start of the trail), not {prev}"
+    if first.seq > 1 and prev == GENESIS:
+        return f"record {first.seq}: prev is GENESIS, which only record 1 links to"
+    return None
+
+
+def _period_problem(document: dict[str, Any], records: list[AuditRecord]) -> str | None:
+    """The records fit the period the extract claims: every time readable, the first and last
+    record inside [since, until]. Records between them may lie outside it if the clock stepped
+    back meanwhile (the export includes them to keep the chain whole, module docstring)."""
+    period: Any = document.get("period")
+    try:
+        since = parse_timestamp(str(period["since"]))
+        until = parse_timestamp(str(period["until"]))
+    except (KeyError, TypeError, ValueError):
+        return "the extract has no readable period (since, until)"
+    if until < since:
+        return f"its period ends at {stix_timestamp(until)}, before it starts at {stix_timestamp(since)}"
+    times: dict[int, datetime] = {}
+    for record in records:
+        try:
+            times[record.seq] = parse_timestamp(record.at)
+        except ValueError:
+            return f"record {record.seq}: its time {record.at!r} is not a time"
+    for record in (records[0], records[-1]):
+        if not since <= times[record.seq] <= until:
+            return (
+                f"record {record.seq}: its time {record.at} lies outside the extract's period "
+                f"({stix_timestamp(since)} to {stix_timestamp(until)})"
+            )
+    return None
+
+
 def verify_extract(jws_text: str, public_keyring: Keyring) -> VerifiedExtract:
     """Checks an extract against the exporting agency's public keys (e.g. the ring a partner
-    pinned): the JWS signature, the hash chain of the records from `prev`, and the signed head
-    that covers them. Raises IntegrityError naming the first thing that fails."""
+    pinned): the JWS signature and the signer the document names, the hash chain of the
+    records from `prev` (from GENESIS at record 1), their times against the period, and the
+    signed head that covers them. Raises IntegrityError naming the first thing that fails."""
     header, signing_input, signature, document = _unsigned_document(jws_text)
     if header.get("typ") != EXTRACT_TYPE or header.get("alg") != "EdDSA":
         raise IntegrityError(f"the JWS header must say typ {EXTRACT_TYPE} and alg EdDSA")
@@ -230,6 +288,9 @@ def verify_extract(jws_text: str, public_keyring: Keyring) -> VerifiedExtract:
     key = public_keyring.signing_key(kid, at=exported_at)  # unknown, revoked, expired: raises
     if not jws_verify(signing_input, signature, key.public_jwk):
         raise IntegrityError(f"the extract's signature does not verify with key {kid}")
+    why = _signer_problem(kid, key, document)
+    if why is not None:
+        raise IntegrityError(why)
     agency = document.get("agency")
     named = agency.get("id") if isinstance(agency, dict) else None
     if named != public_keyring.agency.id:
@@ -240,11 +301,16 @@ def verify_extract(jws_text: str, public_keyring: Keyring) -> VerifiedExtract:
         raise IntegrityError("the extract holds no record")
     if records[0].seq != document.get("first_seq") or records[-1].seq != document.get("last_seq"):
         raise IntegrityError("first_seq/last_seq do not match the records")
-    problem = chain_problem(
-        records + continuation, start_prev=str(document.get("prev")), start_seq=records[0].seq
-    )
+    prev = str(document.get("prev"))
+    why = _start_problem(prev, records[0])
+    if why is not None:
+        raise IntegrityError(why)
+    problem = chain_problem(records + continuation, start_prev=prev, start_seq=records[0].seq)
     if problem is not None:
         raise IntegrityError(f"record {problem[0]}: {problem[1]}")
+    why = _period_problem(document, records)
+    if why is not None:
+        raise IntegrityError(why)
     try:
         raw_head = document["signed_head"]
         head = SignedHead(

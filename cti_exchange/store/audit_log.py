@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import sqlite3
 from typing import Any
 
-from cti_exchange.audit.chain import GENESIS, AuditRecord, SignedHead, canonical_json, record_hash
+from cti_exchange.audit.chain import (
+    GENESIS,
+    AuditRecord,
+    SignedHead,
+    canonical_json,
+    parse_strict_json,
+    record_hash,
+)
 from cti_exchange.store.database import Database
 
 # A lone surrogate (a file name in an undecodable encoding, kept by Python's surrogateescape)
@@ -16,7 +24,11 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _storable(value: Any) -> Any:
-    """`value` with each lone surrogate in its strings written as `\\udcff` text."""
+    """`value` with each lone surrogate in its strings written as `\\udcff` text, and each
+    NaN or infinity as the text `NaN`, `Infinity` or `-Infinity`: not JSON (RFC 8259 section
+    6), they would be read back as a tampered record's text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return json.dumps(value)
     if isinstance(value, str):
         return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
     if isinstance(value, dict):
@@ -33,10 +45,11 @@ def _text(raw: bytes | None) -> str | None:
 
 
 def _details(raw: str) -> Any:
-    """The stored details; their raw text if it is not JSON (edited by hand: fails its hash)."""
+    """The stored details; their raw text if it is not JSON (edited by hand: fails its hash),
+    NaN and Infinity included: `audit show --json` must print JSON whatever the store holds."""
     try:
-        return json.loads(raw)
-    except ValueError:
+        return parse_strict_json(raw)
+    except (ValueError, RecursionError):
         return raw
 
 

@@ -5,11 +5,15 @@ and command-line times Python reads but RFC 3339 does not allow."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import sqlite3
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from cti_exchange.audit.trail import record_event
 from cti_exchange.clock import utc_now
@@ -135,3 +139,82 @@ def test_pull_with_an_expired_signing_key_leaves_no_head_verify_would_reject(
     report = result.json()
     assert report["ok"] and report["unsigned_tail"] > 0
     assert "expired" in report["not_signed"]
+
+
+def _rfc8259(text: str) -> Any:
+    """JSON as RFC 8259 has it: Python's parser also takes NaN and Infinity, which jq and
+    every strict parser refuse."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_details_edited_to_hold_a_number_json_cannot_write(
+    trail: Agency, store_sql: sqlite3.Connection, number: str
+) -> None:
+    # 1e999 is valid JSON text, but Python reads it as inf and would write back `Infinity`.
+    stored = f'{{"day":{number}}}'
+    store_sql.execute("UPDATE audit_log SET details = ? WHERE seq = 3", (stored,))
+    shown = trail.run("audit", "show", "--json")
+    assert shown.exit_code == 0, shown.stderr
+    records = _rfc8259(shown.stdout)
+    assert records[2]["details"] == stored  # listed as stored, like any text that is not JSON
+    verified = trail.run("audit", "verify", "--json", "--no-sign")
+    assert verified.exit_code == 4
+    assert _rfc8259(verified.stdout)["first_bad"]["kind"] == "edited"
+
+
+def test_unsigned_tail_rewritten_with_nan_is_caught_not_printed(
+    trail: Agency, store_sql: sqlite3.Connection, tmp_path: Path
+) -> None:
+    # No head is signed yet: a forger recomputes the hash over NaN as Python's json writes it,
+    # so the links hold. Read back as JSON, such a record could only ever be printed as NaN.
+    row = store_sql.execute("SELECT * FROM audit_log WHERE seq = 6").fetchone()
+    body = dict(zip(("seq", "at", "actor", "action", "partner"), row[:5], strict=True))
+    body |= {"details": {"day": float("nan")}, "prev": row[6]}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    forged_hash = base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=")
+    store_sql.execute(
+        "UPDATE audit_log SET details = ?, hash = ? WHERE seq = 6", ('{"day":NaN}', forged_hash.decode())
+    )
+    verified = trail.run("audit", "verify", "--json", "--no-sign")
+    assert verified.exit_code == 4, verified.stdout
+    assert _rfc8259(verified.stdout)["first_bad"] | {"reason": ""} == {
+        "seq": 6,
+        "kind": "edited",
+        "reason": "",
+    }
+    shown = trail.run("audit", "show", "--json")
+    assert _rfc8259(shown.stdout)[5]["details"] == '{"day":NaN}'
+    out = tmp_path / "extract.jws"
+    exported = trail.run("audit", "export", "--since", "2030-01-01", "--until", "2030-01-09", "-o", str(out))
+    assert exported.exit_code == 4, exported.stderr  # no extract holding NaN is ever signed
+    assert not out.exists()
+
+
+def test_numbers_json_cannot_write_are_recorded_as_text(trail: Agency, tmp_path: Path) -> None:
+    home = ProfileHome(trail.home)
+    record_event(home, "triage", details={"ratio": float("nan"), "bounds": [float("-inf"), 1.5]})
+    verified = trail.run("audit", "verify", "--json")
+    assert verified.exit_code == 0, verified.stdout + verified.stderr
+    assert _rfc8259(verified.stdout)["ok"] is True
+    shown = trail.run("audit", "show", "--json", "--action", "triage")
+    assert _rfc8259(shown.stdout)[-1]["details"] == {"ratio": "NaN", "bounds": ["-Infinity", 1.5]}
+    out = tmp_path / "extract.jws"
+    exported = trail.run(
+        "audit", "export", "--since", "2000-01-01", "--until", "2999-12-31", "-o", str(out), "--json"
+    )
+    assert exported.exit_code == 0, exported.stderr
+    _rfc8259(exported.stdout)
+    _rfc8259(base64.urlsafe_b64decode(out.read_text().split(".")[1] + "==").decode())
+
+
+def test_details_edited_into_json_nested_too_deep_to_read(
+    trail: Agency, store_sql: sqlite3.Connection
+) -> None:
+    store_sql.execute("UPDATE audit_log SET details = ? WHERE seq = 3", ("[" * 100_000 + "]" * 100_000,))
+    assert _first_bad(trail)["seq"] == 3 and _first_bad(trail)["kind"] == "edited"
+    assert _seqs(trail) == [1, 2, 3, 4, 5, 6]  # still listed, as it is stored

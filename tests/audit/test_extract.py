@@ -16,9 +16,11 @@ from joserfc import jws as rfc_jws
 from joserfc.errors import BadSignatureError
 from joserfc.jwk import OKPKey
 
-from cti_exchange.audit.chain import sign_extract
+from cti_exchange.audit.chain import GENESIS, sign_extract, sign_head
 from cti_exchange.audit.extract import embedded_keyring, verify_extract
-from cti_exchange.errors import IntegrityError
+from cti_exchange.clock import utc_now
+from cti_exchange.envelope.jose_framing import jws_sign_compact
+from cti_exchange.errors import ExitCode, IntegrityError
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.model import AgencyRef, KeyUse
 from tests.conftest import PASSPHRASE, Agency
@@ -164,3 +166,190 @@ def test_the_recipe_in_docs_audit_md_checks_a_real_extract(trail: Agency, tmp_pa
     namespace: dict[str, Any] = {"KEYS": keys, "_b64": _b64url_decode}
     exec(compile(recipe, "docs/AUDIT.md", "exec"), namespace)  # noqa: S102 - our own docs
     assert namespace["seq"] - 1 == namespace["signed"]["seq"] == 6
+
+
+# -- forged extracts: re-signed with one of our real keys, as its thief (or an insider) could --
+
+
+def _document(text: str) -> dict[str, Any]:
+    return json.loads(_b64url_decode(text.split(".")[1]))
+
+
+def _signed(document: dict[str, Any], private_key: dict[str, Any], payload: bytes | None = None) -> str:
+    """The extract's JWS over `document` (or over `payload` as given), as sign_extract makes it."""
+    header = {
+        "alg": "EdDSA",
+        "kid": private_key["kid"],
+        "typ": "cti-audit-extract+jws",
+        "cty": "application/json",
+    }
+    body = payload if payload is not None else json.dumps(document, sort_keys=True).encode()
+    return jws_sign_compact(header, body, private_key).decode()
+
+
+def _rechain(document: dict[str, Any], private_key: dict[str, Any]) -> None:
+    """Every hash recomputed from `prev`, and a new head signed over the last record: the chain
+    and the head hold, whatever was changed."""
+    prev = document["prev"]
+    for record in document["records"] + document["continuation"]:
+        record["prev"] = prev
+        record["hash"] = prev = _rehash(record)
+    last = (document["records"] + document["continuation"])[-1]
+    head = sign_head("cert-fr", last["seq"], last["hash"], private_key, utc_now())
+    document["signed_head"] = {
+        "seq": head.seq,
+        "hash": head.hash,
+        "signed_at": head.signed_at,
+        "kid": head.kid,
+        "jws": head.jws,
+    }
+
+
+def _rotated(agency: Agency) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Our private signing keys (old, current) after the head at 6 was signed with the old one
+    and `keys rotate` retired it."""
+    assert agency.run("audit", "verify").exit_code == 0  # head 6, signed with the first key
+    home = ProfileHome(agency.home)
+    old_kid = home.keyring().current(KeyUse.SIG).kid
+    assert agency.run("keys", "rotate").exit_code == 0
+    keys = home.keys.unlock(PASSPHRASE)
+    return keys[old_kid], keys[home.keyring().current(KeyUse.SIG).kid]
+
+
+def _refused(text: str, agency: Agency, reason: str) -> None:
+    with pytest.raises(IntegrityError, match=reason) as refused:
+        verify_extract(text, ProfileHome(agency.home).keyring())
+    assert refused.value.exit_code == ExitCode.INTEGRITY
+    assert "\n" not in refused.value.diagnostics()
+
+
+def test_verify_extract_refuses_a_signer_other_than_the_one_it_names(trail: Agency, tmp_path: Path) -> None:
+    old, current = _rotated(trail)
+    out = tmp_path / "extract.jws"
+    _export(trail, out)
+    document = _document(out.read_text())
+    assert document["signing_kid"] == current["kid"] and document["signed_head"]["kid"] == old["kid"]
+    assert verify_extract(out.read_text(), ProfileHome(trail.home).keyring()).signer_kid == current["kid"]
+
+    # The retired key still verifies what it signed; its thief signs a new extract with it that
+    # still names the current key and thumbprint, which the reader checks out of band.
+    _refused(
+        _signed(document, old),
+        trail,
+        f"signing_kid names key {current['kid']}, but the extract is signed with key {old['kid']}",
+    )
+    _refused(
+        _signed(document | {"signing_kid": old["kid"]}, old),
+        trail,
+        f"signing_key_thumbprint {document['signing_key_thumbprint']} is not the thumbprint of key {old['kid']}",
+    )
+
+
+def test_verify_extract_refuses_a_signed_head_naming_another_key(trail: Agency, tmp_path: Path) -> None:
+    # The signed head says which key vouched for the records: a head signed by the old key
+    # cannot be passed off as signed by the current one.
+    old, current = _rotated(trail)
+    out = tmp_path / "extract.jws"
+    _export(trail, out)
+    document = _document(out.read_text())
+    relabelled = document | {"signed_head": document["signed_head"] | {"kid": current["kid"]}}
+    _refused(
+        _signed(relabelled, current),
+        trail,
+        f"signed head 6: it names key {current['kid']}, but key {old['kid']} signed it",
+    )
+
+
+@pytest.mark.parametrize(
+    ("period", "change", "reason"),
+    [
+        (
+            ("2000-01-01", "2030-01-02"),
+            "prev",
+            r"record 1: prev must be GENESIS \(the start of the trail\), not AAAA",
+        ),
+        (("2000-01-01", "2030-01-02"), "renumber", "record 0: the trail's records are numbered from 1"),
+        (("2030-01-03", "2030-01-04"), "genesis", "record 3: prev is GENESIS, which only record 1 links to"),
+    ],
+)
+def test_verify_extract_refuses_a_chain_that_does_not_start_where_the_trail_does(
+    trail: Agency, tmp_path: Path, period: tuple[str, str], change: str, reason: str
+) -> None:
+    out = tmp_path / "extract.jws"
+    _export(trail, out, *period)
+    document = _document(out.read_text())
+    home = ProfileHome(trail.home)
+    key = home.keys.unlock(PASSPHRASE)[home.keyring().current(KeyUse.SIG).kid]
+    if change == "prev":  # record 1 made to follow records nobody can see
+        document["prev"] = "A" * 43
+    elif change == "renumber":  # numbered from 0, so no record 1 has to link to GENESIS
+        for record in document["records"] + document["continuation"]:
+            record["seq"] -= 1
+        document["first_seq"] -= 1
+        document["last_seq"] -= 1
+        document["prev"] = "A" * 43
+    else:  # record 3 presented as the start of the trail
+        document["prev"] = GENESIS
+    _rechain(document, key)
+    _refused(_signed(document, key), trail, reason)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (
+            {"period": {"since": "2030-01-05T00:00:00.000Z", "until": "2030-01-06T23:59:59.999Z"}},
+            r"record 3: its time 2030-01-03T12:00:00.000Z lies outside the extract's period "
+            r"\(2030-01-05T00:00:00.000Z to 2030-01-06T23:59:59.999Z\)",
+        ),
+        (
+            {"period": {"since": "2030-01-03T00:00:00.000Z", "until": "2030-01-03T23:59:59.999Z"}},
+            "record 4: its time 2030-01-04T12:00:00.000Z lies outside",
+        ),
+        (
+            {"period": {"since": "2030-01-05T00:00:00.000Z", "until": "2030-01-01T00:00:00.000Z"}},
+            "its period ends at 2030-01-01T00:00:00.000Z, before it starts at 2030-01-05",
+        ),
+        ({"period": {"since": "soon"}}, r"the extract has no readable period \(since, until\)"),
+        ({"at": "yesterday"}, "record 4: its time 'yesterday' is not a time"),
+    ],
+)
+def test_verify_extract_refuses_records_outside_the_period_it_claims(
+    trail: Agency, tmp_path: Path, change: dict[str, Any], reason: str
+) -> None:
+    out = tmp_path / "extract.jws"
+    _export(trail, out)  # records 3 and 4: 2030-01-03 and 2030-01-04
+    document = _document(out.read_text())
+    home = ProfileHome(trail.home)
+    key = home.keys.unlock(PASSPHRASE)[home.keyring().current(KeyUse.SIG).kid]
+    if "at" in change:
+        document["records"][1]["at"] = change["at"]
+        _rechain(document, key)
+    else:
+        document |= change
+    _refused(_signed(document, key), trail, reason)
+
+
+@pytest.mark.parametrize(
+    ("note", "reason"),
+    [
+        (float("nan"), "NaN is not JSON"),  # Python's json writes NaN unless told not to
+        ([[[[]]]], "maximum recursion depth exceeded"),  # nested deeper than any parser goes
+    ],
+)
+def test_verify_extract_refuses_a_payload_that_is_not_json(
+    trail: Agency, tmp_path: Path, note: Any, reason: str
+) -> None:
+    out = tmp_path / "extract.jws"
+    _export(trail, out)
+    document = _document(out.read_text())
+    home = ProfileHome(trail.home)
+    key = home.keys.unlock(PASSPHRASE)[home.keyring().current(KeyUse.SIG).kid]
+    payload = json.dumps(document | {"note": note}).encode()
+    if isinstance(note, list):
+        payload = payload.replace(b"[[[[]]]]", b"[" * 100_000 + b"]" * 100_000)
+    _refused(
+        _signed(document, key, payload),
+        trail,
+        rf"the extract's payload is not JSON \(RFC 8259\): {reason}",
+    )

@@ -205,3 +205,12 @@ def test_first_record_must_link_to_the_start(trail: Agency, store_sql: sqlite3.C
     assert _rows(store_sql)[1][6] == GENESIS
     store_sql.execute("UPDATE audit_log SET prev = ? WHERE seq = 1", ("x" * 43,))
     _assert_tampered(trail, 1, "edited")
+
+
+def test_signed_head_row_naming_another_key(trail: Agency, store_sql: sqlite3.Connection) -> None:
+    _sign_head(trail)
+    assert trail.run("keys", "rotate").exit_code == 0
+    current = ProfileHome(trail.home).keyring().current(KeyUse.SIG).kid
+    store_sql.execute("UPDATE audit_heads SET kid = ? WHERE seq = 6", (current,))
+    report = _assert_tampered(trail, 6, "bad-head")
+    assert f"it names key {current}, but key" in report["first_bad"]["reason"]
