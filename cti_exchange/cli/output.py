@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import select
 import sys
@@ -117,8 +118,14 @@ class Output:
         return sys.stderr.isatty()
 
     def data(self, payload: Any) -> None:
-        """The command's result as JSON (only in --json mode)."""
-        sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+        """The command's result as JSON (only in --json mode): RFC 8259 JSON always. A NaN or
+        an infinity (read from a store edited by hand, say) is written as its text, never as
+        the bare `NaN` Python's json module writes and jq and strict parsers refuse."""
+        try:
+            text = json.dumps(payload, indent=2, sort_keys=True, default=str, allow_nan=False)
+        except ValueError:
+            text = json.dumps(_finite(payload), indent=2, sort_keys=True, default=str, allow_nan=False)
+        sys.stdout.write(text + "\n")
 
     def line(self, text: str = "", *, style: str | None = None) -> None:
         if self.json_mode:
@@ -165,3 +172,14 @@ class Output:
             sys.stdout.write("\t".join(columns) + "\n")
             for row in rows:
                 sys.stdout.write("\t".join(cell.replace("\t", " ") for cell in row) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    """`value` with each NaN or infinity as the text `NaN`, `Infinity` or `-Infinity`."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value

@@ -157,6 +157,18 @@ def test_untrusted_values_are_shown_escaped(cert_in: Agency) -> None:
     assert "\\u202e" in text and "\\x1b" in text
 
 
+def test_json_output_stays_json_when_the_store_holds_nan(cert_in: Agency) -> None:
+    """A store edited by hand can hold `NaN` in an object's JSON (Python's reader takes it):
+    --json output must still be JSON that jq and strict parsers read."""
+    put(cert_in, [indicator("nan.example")])
+    with sqlite3.connect(store_path(cert_in)) as conn:
+        conn.execute("UPDATE objects SET json = replace(json, '\"confidence\":70', '\"confidence\":NaN')")
+    shown = cert_in.run("triage", "show", "nan.example", "--json")
+    assert shown.exit_code == 0, shown.stderr
+    strict = json.loads(shown.stdout, parse_constant=lambda name: pytest.fail(f"{name} in --json output"))
+    assert strict["object"]["confidence"] == "NaN"
+
+
 def test_review_needs_a_terminal(analyst_store: Agency) -> None:
     refused = analyst_store.run("triage", "review")
     assert refused.exit_code == 2
