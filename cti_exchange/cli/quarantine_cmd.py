@@ -170,6 +170,7 @@ def quarantine_accept_gap(
                 "released_envelopes": released.envelope_ids,
                 "released_objects": released.objects,
                 "released_new_versions": released.new_versions,
+                "closed_records": released.closed,
             }
         )
         return
@@ -185,6 +186,12 @@ def quarantine_accept_gap(
         out.line(
             f"Then {len(released.envelope_ids)} envelope(s) held behind it: {released.objects} objects, "
             f"{released.new_versions} new versions"
+        )
+    if released.closed:
+        ids = ", ".join(map(str, released.closed))
+        out.warn(
+            f"quarantine record(s) {ids} closed: no longer acceptable after this gap "
+            "(`cti-exchange quarantine list --all` says why)"
         )
 
 

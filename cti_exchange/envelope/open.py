@@ -2,9 +2,10 @@
 
 The checks run in the order the envelope format requires (docs/ENVELOPE.md, "Receiving"):
 decrypt with our key; verify the signature with the sender's pinned key; check the signing key
-was valid when the envelope was issued; check the header (addressed to us, never seen, fresh,
-clear-text hints equal to the signed header); check channel continuity; validate the bundle,
-whose objects may not be dated after the envelope was issued.
+was valid when the envelope was issued; check the header (addressed to us, never seen, not
+issued in the future, clear-text hints equal to the signed header); check channel continuity,
+then the maximum age; validate the bundle, whose objects may not be dated after the envelope
+was issued.
 Each check is a small function that raises `EnvelopeRejected` with a named reason; nothing from
 an envelope is returned until every check has passed.
 """
@@ -91,9 +92,10 @@ def open_envelope(
         check_signing_key_valid(state, ctx)
         check_addressed_to_us(state, ctx)
         check_not_replayed(state, ctx)
-        check_fresh(state, ctx)
+        check_not_issued_in_future(state, ctx)
         check_hints_match(state)
         skipped = check_channel_continuity(state, ctx, accept_gap=accept_gap)
+        check_not_too_old(state, ctx, gap_skipped=skipped)
         check_bundle_valid(state, ctx)
         check_objects_not_dated_after_issue(state, ctx)
     except EnvelopeRejected as rejected:
@@ -216,7 +218,7 @@ def check_not_replayed(state: _Opening, ctx: ReceiverContext) -> None:
         )
 
 
-def check_fresh(state: _Opening, ctx: ReceiverContext) -> None:
+def check_not_issued_in_future(state: _Opening, ctx: ReceiverContext) -> None:
     assert state.header is not None
     issued = state.header.issued_at
     if issued > ctx.now + ctx.max_clock_skew:
@@ -224,10 +226,25 @@ def check_fresh(state: _Opening, ctx: ReceiverContext) -> None:
             RejectReason.ISSUED_IN_FUTURE,
             f"issued at {stix_timestamp(issued)}, beyond the allowed clock skew",
         )
+
+
+def check_not_too_old(state: _Opening, ctx: ReceiverContext, *, gap_skipped: tuple[int, ...]) -> None:
+    """The maximum age bounds how far back an envelope we cannot chain to what we accepted
+    may be dated (our own copy, one accepted across a gap): a signing key revoked long ago
+    still verifies whatever is dated before its revocation. The next envelope on our channel is
+    exempt (_continues_our_channel).
+    It runs after the continuity check so that it never hides where an envelope stands on the
+    channel: checked first, an old envelope behind a lost one was held as too-old, which
+    `quarantine accept-gap` cannot take, and one from before our position was held for ever
+    instead of refused as out of order. What is accepted is the same either way: without an
+    accepted gap only the next envelope passes continuity, and its age is waived anyway."""
+    assert state.header is not None
+    issued = state.header.issued_at
     if issued < ctx.now - ctx.max_age and not _continues_our_channel(state, ctx):
         raise EnvelopeRejected(
             RejectReason.TOO_OLD,
-            f"issued at {stix_timestamp(issued)}, older than {ctx.max_age.days} days",
+            f"issued at {stix_timestamp(issued)}, older than {ctx.max_age.days} days"
+            + (" (accepting a gap does not lift the age limit)" if gap_skipped else ""),
         )
 
 

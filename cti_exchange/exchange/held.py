@@ -5,9 +5,11 @@ Held (store/inbound.HELD_REASONS) means refused for now, not for good: every pul
 again (`retry_held_envelopes`). A gap that will never fill (the sender lost an envelope) holds
 every later envelope of that channel; an analyst accepts it with `quarantine accept-gap ID`,
 which opens the held envelope again with the gap allowed, under the partner it was read from,
-and then lets the envelopes held behind it through. Other records stay until an analyst closes
-them (`quarantine resolve`); a held one only with `--discard`, since closing it means its
-content is never accepted.
+and then lets the envelopes held behind it through. The maximum age still applies to the
+envelope the gap is accepted on (envelope/open.py, check_not_too_old): for one too old,
+accept-gap names the first held envelope of that sender recent enough to take the gap instead.
+Other records stay until an analyst closes them (`quarantine resolve`); a held one only with
+`--discard`, since closing it means its content is never accepted.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from cti_exchange.clock import stix_timestamp, utc_now
+from cti_exchange.clock import parse_timestamp, stix_timestamp, utc_now
+from cti_exchange.envelope.artifact import routing_hints
 from cti_exchange.envelope.open import OpenedEnvelope, ReceiverContext, open_envelope
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.errors import IntegrityError, UsageError
@@ -38,6 +41,7 @@ class Released:
     objects: int = 0
     new_versions: int = 0
     not_applied: list[NotApplied] = field(default_factory=list)
+    closed: list[int] = field(default_factory=list)  # records refused for good when opened again
 
 
 def misplaced(opened: OpenedEnvelope, partner: PartnerConfig) -> EnvelopeRejected | None:
@@ -101,6 +105,7 @@ def retry_held_envelopes(store: Store, ctx: ReceiverContext, partner: PartnerCon
             except EnvelopeRejected as rejected:
                 if rejected.reason.value not in HELD_REASONS:
                     _close(store, record, f"rejected again: {rejected.reason.value}")
+                    released.closed.append(record.id)
                     held.remove(listed)
                     continue
                 store.inbound.note_held_again(record, rejected)
@@ -110,6 +115,7 @@ def retry_held_envelopes(store: Store, ctx: ReceiverContext, partner: PartnerCon
             if (wrong := misplaced(opened, partner)) is not None:
                 # As on the direct path: never accepted under this partner's name.
                 _close(store, record, f"rejected again: {wrong}")
+                released.closed.append(record.id)
                 held.remove(listed)
                 continue
             stored = _accept_held(
@@ -173,11 +179,17 @@ def accept_gap(
 ) -> GapAccepted:
     """Accepts a held envelope despite the sequence numbers missing before it (recorded with
     the analyst), then opens again the envelopes held behind it. The missing envelopes can no
-    longer be accepted afterwards: they would come after a later one (`sequence-reorder`)."""
+    longer be accepted afterwards: they would come after a later one (`sequence-reorder`); held
+    ones are closed so (`Released.closed`)."""
     profile = home.load_profile()
     note = _clean_note(note)
+    moment = now or utc_now()
     with open_store(home) as store:
         record = _open_record(store, record_id)
+        ctx: ReceiverContext | None = None
+        if record.reason != RejectReason.SEQUENCE_GAP.value and record.reason in HELD_REASONS:
+            ctx = receiver_context(home, store, moment)
+            record = _held_now(store, ctx, record)
         if record.reason != RejectReason.SEQUENCE_GAP.value:
             raise UsageError(
                 f"quarantine record {record_id} was refused for {record.reason}, not for a sequence gap",
@@ -193,7 +205,7 @@ def accept_gap(
             )
         artifact = store.inbound.quarantined_artifact(record_id)
         assert artifact is not None  # the record exists
-        ctx = receiver_context(home, store, now or utc_now())
+        ctx = ctx or receiver_context(home, store, moment)
         try:
             opened = open_artifact(artifact, ctx, accept_gap=True)
             wrong = misplaced(opened, partner)
@@ -202,7 +214,9 @@ def accept_gap(
         except EnvelopeRejected as rejected:
             raise IntegrityError(
                 f"quarantine record {record_id} still fails: {rejected.reason.value}: {rejected.detail}",
-                hint="nothing from it was accepted and it stays in quarantine",
+                hint=_too_old_hint(store, ctx, record, partner)
+                if rejected.reason is RejectReason.TOO_OLD
+                else "nothing from it was accepted and it stays in quarantine",
             ) from None
         # The missing envelopes may have arrived since (by `open`, which retries nothing):
         # then no gap is accepted, and the record must not say one was.
@@ -223,6 +237,68 @@ def accept_gap(
         new_versions=stored.new_versions,
         released=released,
     )
+
+
+def _held_now(store: Store, ctx: ReceiverContext, record: QuarantineRecord) -> QuarantineRecord:
+    """A record held for another reason may be behind a gap by now (the clocks agree since the
+    last pull; an earlier version held an old envelope behind a gap as too-old): opened again,
+    one held for a gap now says so, as a pull would record it."""
+    artifact = store.inbound.quarantined_artifact(record.id)
+    if artifact is None:
+        return record
+    try:
+        open_artifact(artifact, ctx)
+    except EnvelopeRejected as rejected:
+        if rejected.reason is RejectReason.SEQUENCE_GAP:
+            store.inbound.note_held_again(record, rejected)
+            return store.inbound.quarantine_record(record.id) or record
+    return record
+
+
+def _too_old_hint(
+    store: Store, ctx: ReceiverContext, record: QuarantineRecord, partner: PartnerConfig
+) -> str:
+    """What to do with a gap whose held envelope is past the maximum age: take the gap on the
+    first later envelope recent enough (the older ones are then refused as sequence-reorder),
+    or raise the limit once the partner confirms it sent this one."""
+    raise_limit = (
+        f"or, once {partner.name} confirms it sent this one, raise envelope.max_age_days in "
+        "config.toml and run accept-gap again. Nothing from it was accepted"
+    )
+    recent = _first_recent_held(store, ctx, record)
+    if recent is None:
+        return (
+            f"no envelope held from {partner.name} is recent enough: ask {partner.name} to send "
+            f"again what was lost and accept the gap on that envelope; {raise_limit}"
+        )
+    return (
+        f"accept the gap on the first envelope held from {partner.name} recent enough instead, "
+        f"`cti-exchange quarantine accept-gap {recent}` (the older ones are then closed, never "
+        f"accepted); {raise_limit}"
+    )
+
+
+def _first_recent_held(store: Store, ctx: ReceiverContext, record: QuarantineRecord) -> int | None:
+    """Read from the clear-text routing hints, which only point the way: accept-gap on the
+    record named opens it with every check."""
+    oldest = ctx.now - ctx.max_age
+    last = ctx.channel_state(record.sender) if record.sender else None
+    found: list[tuple[int, int]] = []  # (sequence, record id)
+    for other in store.inbound.quarantined():
+        if other.id == record.id or (other.sender, other.partner) != (record.sender, record.partner):
+            continue
+        artifact = store.inbound.quarantined_artifact(other.id)
+        if other.reason not in HELD_REASONS or not isinstance(artifact, dict):
+            continue
+        try:
+            hints = routing_hints(artifact)
+            sequence = hints.sequences.get(ctx.agency_id)
+            issued = parse_timestamp(hints.issued_at)
+        except (EnvelopeRejected, ValueError):
+            continue
+        if sequence is not None and sequence > (last.sequence if last else 0) and issued >= oldest:
+            found.append((sequence, other.id))
+    return min(found)[1] if found else None
 
 
 @dataclass(frozen=True)

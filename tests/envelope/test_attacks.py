@@ -581,14 +581,18 @@ def test_issued_in_the_future(world: World, sealed: SealedEnvelope) -> None:
 def test_too_old(world: World, sealed: SealedEnvelope, bundle: Bundle) -> None:
     """Past the maximum age an envelope is refused, unless it is the next one on our channel:
     chained to the last one accepted, it cannot be a replay (a receiver offline for longer must
-    not find its channel blocked)."""
-    world.fr.seal(bundle, [world.in_.party, world.de.party])  # sequence 2, not delivered yet
+    not find its channel blocked). The age never hides where an envelope stands on the channel:
+    one behind a lost envelope is held for the gap (an analyst may accept it; that does not
+    lift the age limit), one from before our position is out of order."""
+    second = world.fr.seal(bundle, [world.in_.party, world.de.party])  # not delivered yet
     third = world.fr.seal(bundle, [world.in_.party, world.de.party])
     later = NOW + timedelta(days=30, milliseconds=1)
-    world.in_.rejects(third.artifact, RejectReason.TOO_OLD, now=later)
+    world.in_.rejects(third.artifact, RejectReason.SEQUENCE_GAP, now=later)
+    world.in_.rejects(third.artifact, RejectReason.TOO_OLD, now=later, accept_gap=True)
     assert world.in_.open(sealed.artifact, now=later)  # sequence 1: the channel's first
-    world.in_.rejects(third.artifact, RejectReason.TOO_OLD, now=later)  # still not the next one
+    world.in_.rejects(third.artifact, RejectReason.TOO_OLD, now=later, accept_gap=True)  # not the next
     assert world.in_.open(third.artifact, now=NOW + timedelta(days=30), accept_gap=True)
+    world.in_.rejects(second.artifact, RejectReason.SEQUENCE_REORDER, now=later)
 
 
 # -- the signed header itself ------------------------------------------------------------------

@@ -4,6 +4,7 @@ store files and (where pull is involved) a real TAXII server."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 
 from cti_exchange.clock import utc_now
-from cti_exchange.exchange import held, pull, push
+from cti_exchange.exchange import held, offline, pull, push
 from tests.conftest import Agency, lock_held_by_another_run
 from tests.envelope.conftest import indicator, make_bundle
 from tests.envelope.test_cli_envelope import bundle_file, open_json, rows, seal
@@ -205,3 +206,116 @@ def test_accept_gap_waits_for_a_sync_holding_the_profile_lock(partnered: Pair, t
     assert result.exit_code == 0, result.stderr
     assert waited >= 0.9
     assert len(result.json()["released_envelopes"]) == 1
+
+
+# -- an envelope past the maximum age behind a lost one ------------------------------------
+
+
+def _days_later(monkeypatch: pytest.MonkeyPatch, days: int, *modules: Any) -> None:
+    """The clock of the named modules, `days` from now: a receiver back from a long absence."""
+    moment = utc_now() + timedelta(days=days)
+    for module in modules:
+        monkeypatch.setattr(module, "utc_now", lambda: moment)
+
+
+def test_an_old_envelope_behind_a_lost_one_is_held_as_a_gap_and_the_gap_accepted_past_it(
+    exchange: Exchange, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CERT-FR lost envelope 1; CERT-In pulled 2 and 3 forty days after they were sent (past
+    the 30-day maximum age). Both were held as too-old, never as a gap: `accept-gap` refused
+    them ("not for a sequence gap"), every pull opened them again for nothing, and the only way
+    out was raising envelope.max_age_days. Now they are held for the gap; accepting it on one
+    of them still applies the age limit (and says what to do), and accepting it on the first
+    recent envelope closes the old ones for good and unblocks the channel."""
+    fr, india = exchange.fr, exchange.india
+    _envelopes(fr, tmp_path, 1)  # envelope 1, never posted
+    for n in (2, 3):
+        pushed = fr.run("push", str(write_iocs(tmp_path / f"{n}.csv", 2, start=10 * n)), "--to", "cert-in")
+        assert pushed.exit_code == 0, pushed.stderr
+
+    _days_later(monkeypatch, 40, pull, held, push)
+    pulled = _pulled(exchange)
+    assert [q["reason"] for q in pulled["quarantined"]] == ["sequence-gap", "sequence-gap"]
+    second, third = _records(india)
+    assert "missing sequence numbers 1 " in second["detail"]
+
+    refused = india.run("quarantine", "accept-gap", str(second["id"]))
+    assert refused.exit_code == 4, refused.stderr
+    assert "too-old" in refused.stderr and "max_age_days" in refused.stderr
+    assert "ask cert-fr to send again what was lost" in refused.stderr and "Traceback" not in refused.stderr
+    assert rows(india, "SELECT count(*) FROM envelopes_in") == [(0,)]
+    assert len(_records(india)) == 2
+
+    # CERT-FR sends again what it had; its envelope 4 is recent.
+    pushed = fr.run("push", str(write_iocs(tmp_path / "4.csv", 2, start=40)), "--to", "cert-in")
+    assert pushed.exit_code == 0, pushed.stderr
+    assert [q["reason"] for q in _pulled(exchange)["quarantined"]] == ["sequence-gap"]
+    fourth = _records(india)[2]
+    refused = india.run("quarantine", "accept-gap", str(second["id"]))
+    assert refused.exit_code == 4 and f"quarantine accept-gap {fourth['id']}" in refused.stderr
+
+    accepted = india.run("quarantine", "accept-gap", str(fourth["id"]), "--json")
+    assert accepted.exit_code == 0, accepted.stderr
+    assert accepted.json()["missing"] == [1, 2, 3]
+    assert accepted.json()["closed_records"] == [second["id"], third["id"]]
+    assert _records(india) == []
+    closed = {r["id"]: r["resolution"] for r in _records(india, "--all")}
+    assert closed[second["id"]] == closed[third["id"]] == "rejected again: sequence-reorder"
+    assert rows(india, "SELECT sequence FROM channels_in") == [(4,)]
+    assert rows(india, "SELECT count(*) FROM envelopes_in") == [(1,)]
+    after = india.run("pull", "--json")
+    assert after.exit_code == 0, after.stderr
+    assert after.json()["partners"][0]["quarantined"] == []
+
+
+def test_an_old_envelope_behind_a_lost_one_is_released_once_the_age_limit_allows_it(
+    partnered: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Envelopes 3 and 4 opened forty days late, 2 lost. CERT-FR confirms it sent 3, and the
+    analyst raises envelope.max_age_days for it: `accept-gap` on 3 accepts it, 4 (chained to
+    3) follows, each stored once, and the channel stands at 4."""
+    cert_fr, cert_in = partnered
+    envelopes = _envelopes(cert_fr, tmp_path, 4)
+    assert open_json(cert_in, envelopes[0])[0] == 0
+    _days_later(monkeypatch, 40, offline, held)
+    assert open_json(cert_in, envelopes[2])[1]["reason"] == "sequence-gap"
+    assert open_json(cert_in, envelopes[3])[1]["reason"] == "sequence-gap"
+    third, _ = _records(cert_in)
+
+    refused = cert_in.run("quarantine", "accept-gap", str(third["id"]))
+    assert refused.exit_code == 4 and "too-old" in refused.stderr
+    config = cert_in.home / "config.toml"
+    config.write_text(config.read_text().replace("max_age_days = 30", "max_age_days = 60"))
+
+    accepted = cert_in.run("quarantine", "accept-gap", str(third["id"]), "--json")
+    assert accepted.exit_code == 0, accepted.stderr
+    data = accepted.json()
+    assert data["missing"] == [2] and len(data["released_envelopes"]) == 1
+    assert _records(cert_in) == []
+    assert rows(cert_in, "SELECT sequence FROM envelopes_in ORDER BY sequence") == [(1,), (3,), (4,)]
+    assert rows(cert_in, "SELECT sequence FROM channels_in") == [(4,)]
+    assert rows(cert_in, "SELECT count(*) FROM audit_log WHERE action = 'accept'") == [(3,)]
+
+
+def test_accept_gap_takes_an_old_envelope_an_earlier_version_held_as_too_old(
+    partnered: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store written before the fix keeps such an envelope held as too-old: `accept-gap`
+    opens it again, finds the gap and records it, instead of refusing it as not a gap."""
+    cert_fr, cert_in = partnered
+    envelopes = _envelopes(cert_fr, tmp_path, 3)
+    assert open_json(cert_in, envelopes[0])[0] == 0
+    _days_later(monkeypatch, 40, offline, held)
+    assert open_json(cert_in, envelopes[2])[0] == 4
+    (record,) = _records(cert_in)
+    with sqlite3.connect(cert_in.home / "store.sqlite") as db:  # as the earlier version wrote it
+        db.execute("UPDATE quarantine SET reason = 'too-old', detail = 'older than 30 days'")
+    config = cert_in.home / "config.toml"
+    config.write_text(config.read_text().replace("max_age_days = 30", "max_age_days = 60"))
+
+    accepted = cert_in.run("quarantine", "accept-gap", str(record["id"]), "--json")
+    assert accepted.exit_code == 0, accepted.stderr
+    assert accepted.json()["missing"] == [2]
+    assert rows(cert_in, "SELECT sequence FROM channels_in") == [(3,)]
+    (closed,) = _records(cert_in, "--all")
+    assert closed["reason"] == "sequence-gap" and closed["resolution"].startswith("gap accepted")
