@@ -15,6 +15,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from stix2validator import ValidationOptions, validate_instance
+
 from cti_exchange.store.store import Store
 from tests.conftest import Agency
 from tests.exchange.conftest import Exchange
@@ -82,6 +84,13 @@ def test_host_and_port_from_a_list_to_the_partners_exports(exchange: Exchange, t
         ("hostname|port", "2.tcp.eu.ngrok.io|12002"),
         ("hostname|port", "c2.example|8080"),
     }
+    stix = exchange.india.run("export", "--format", "stix")
+    assert stix.exit_code == 0, stix.stderr
+    bundle = json.loads(stix.stdout)
+    results = validate_instance(bundle, ValidationOptions(version="2.1"))
+    assert results.is_valid, [str(e) for e in results.errors][:5]
+    assert len([o for o in bundle["objects"] if o["type"] == "indicator"]) == len(STORED)
+
     # The CSV export is a push input: the values come back as the same types.
     assert exchange.india.run("export", "--format", "csv", "-o", str(tmp_path / "out.csv")).exit_code == 0
     rows = list(csv.DictReader(line for line in (tmp_path / "out.csv").open() if not line.startswith("#")))
