@@ -33,9 +33,10 @@ from cti_exchange.stix.guardrails import (
 from cti_exchange.stix.ioc_types import (
     HASH_TYPES,
     IocType,
+    TypeHint,
     detect_ioc_type,
     is_hash_shaped,
-    parse_type_hint,
+    read_type_hint,
     type_hint_name,
 )
 from cti_exchange.stix.normalise import check_printable, normalise, normalise_any_hash
@@ -49,6 +50,7 @@ from cti_exchange.stix.properties import (
 )
 from cti_exchange.stix.refang import refang
 from cti_exchange.stix.tlp import Tlp
+from cti_exchange.untrusted_text import describe_value
 
 _TYPE_ORDER = list(IocType)
 MAX_VALUE_LENGTH = 128 * 1024  # the largest rule we accept; other types have lower limits
@@ -99,7 +101,7 @@ class CandidateConverter:
         self.sink = sink
         # How many candidates took the default TLP, per run; the caller announces it.
         self.default_tlp_count = 0
-        self._hints: dict[str, frozenset[IocType] | str] = {}
+        self._hints: dict[str, TypeHint | str] = {}
         self._tlps: dict[str, Tlp | str] = {}
 
     def converted(self, candidate: IndicatorCandidate) -> tuple[IocType, dict[str, Any]] | None:
@@ -124,7 +126,8 @@ class CandidateConverter:
         value = raw.strip()
         if not value:
             self._reject(c, "empty-value", value_field, "no value")
-        allowed = self._allowed_types(c) if c.type_hint else None
+        hint = self._type_hint(c) if c.type_hint else None
+        allowed = hint.types if hint is not None else None
         ioc_type = None
         if allowed is None:
             # Rules and STIX patterns are detected before refanging, which would rewrite a
@@ -139,7 +142,7 @@ class CandidateConverter:
         elif not all(t.is_rule or t is IocType.STIX_PATTERN for t in allowed):
             value = refang(value)
         if ioc_type is None:
-            ioc_type = self._resolve_type(c, value, allowed, value_field)
+            ioc_type = self._resolve_type(c, value, hint, value_field)
             if ioc_type is None:
                 return None
         try:
@@ -148,28 +151,31 @@ class CandidateConverter:
             self._reject(c, "invalid-value", value_field, f"not a valid {ioc_type.value}: {error}")
         return self._build(c, ioc_type, normalised, value_field)
 
-    def _allowed_types(self, c: IndicatorCandidate) -> frozenset[IocType]:
-        hint = c.type_hint or ""
-        allowed = self._hints.get(hint)
-        if allowed is None:
+    def _type_hint(self, c: IndicatorCandidate) -> TypeHint:
+        text = c.type_hint or ""
+        hint = self._hints.get(text)
+        if hint is None:
             try:
-                allowed = parse_type_hint(hint)
+                hint = read_type_hint(text)
             except ValueError as error:
-                allowed = str(error)
-            self._hints[hint] = allowed
-        if isinstance(allowed, str):
-            self._reject(c, "unknown-type", "type", allowed)
-        return allowed
+                hint = str(error)
+            self._hints[text] = hint
+        if isinstance(hint, str):
+            self._reject(c, "unknown-type", "type", hint)
+        return hint
 
     def _resolve_type(
         self,
         c: IndicatorCandidate,
         value: str,
-        allowed: frozenset[IocType] | None,
+        hint: TypeHint | None,
         value_field: str,
     ) -> IocType | None:
-        if allowed is not None and len(allowed) == 1:
-            return next(iter(allowed))
+        allowed = hint.types if hint is not None else None
+        if hint is not None and len(hint.types) == 1:
+            if hint.exact:
+                return next(iter(hint.types))
+            return self._weak_hint_type(c, value, hint, value_field)
         detected = detect_ioc_type(value)
         if allowed is not None and detected not in allowed:
             if allowed == HASH_TYPES:
@@ -202,6 +208,24 @@ class CandidateConverter:
             return None
         self._reject(c, "unrecognised", value_field, "not a recognised indicator")
         return None  # unreachable: _reject raises
+
+    def _weak_hint_type(self, c: IndicatorCandidate, value: str, hint: TypeHint, value_field: str) -> IocType:
+        """The type of a value whose type hint is one type named inside a longer label."""
+        (hinted,) = hint.types
+        detected = detect_ioc_type(value)
+        if detected is None or not hint.gives_way_to(detected):
+            return hinted
+        # "C2 @ Pastebin URL" says where Unit 42 found the C2, not that `host:port` is a URL:
+        # making it one would invent a scheme and a path the source never gave.
+        label = describe_value(c.type_hint, 60)
+        self._warn(
+            c,
+            "weak-type-hint",
+            value_field,
+            f"the type '{label}' names {hinted.value} only inside a longer label, and this value "
+            f"has no scheme and no path: kept as {detected.value} rather than an invented {hinted.value}",
+        )
+        return detected
 
     def _build(
         self, c: IndicatorCandidate, ioc_type: IocType, value: str, value_field: str

@@ -11,11 +11,15 @@ Ambiguities are settled on purpose:
   unless the input says otherwise (a type column, a MISP type, a `# Filename` section);
 - a hex string is a hash only at 32, 40, 64 or 128 digits; other lengths are still detected as
   hash-shaped (`HASH_SHAPED`) so that the rejection can say why.
+- a type found as a word inside a longer label ("C2 @ Pastebin URL") is a weak hint: a value it
+  could take only by inventing parts (`host:port` as `http://host:port/`) keeps its own type
+  (`TypeHint.gives_way_to`); a type name on its own ("URL") is followed as given.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from enum import Enum
 
 
@@ -319,17 +323,58 @@ def _alias_key(text: str) -> str:
     return "".join(text.lower().split()).replace("_", "").replace("-", "")
 
 
+@dataclass(frozen=True, slots=True)
+class TypeHint:
+    """What a type name says: the types it allows, and whether the text is a type name
+    (`exact`: "URL", "ip-dst", "IPV4:PORT") or a longer label with a type word in it ("C2 @
+    Pastebin URL", Unit 42's label for a C2 address found at a Pastebin URL)."""
+
+    types: frozenset[IocType]
+    exact: bool
+
+    def gives_way_to(self, detected: IocType | None) -> bool:
+        """True when a value detected as `detected` keeps its own type instead of this hint's:
+        the hint is only a word in a longer label, and the value could take the hint's type
+        only by inventing parts it does not have (see `_INVENTED_BY_COERCION`)."""
+        if self.exact or detected is None or len(self.types) != 1:
+            return False
+        (hinted,) = self.types
+        return detected in _INVENTED_BY_COERCION.get(hinted, ())
+
+
+# The values a type would take only by inventing parts. The URL normaliser adds `http://` and a
+# `/` path to anything without a scheme: `2.tcp.eu.ngrok.io:12002` would become a web address
+# that VenomRAT's raw-TCP C2 never uses, and rules or blocklists made from it never match. The
+# other types' normalisers reject a value of another type instead of completing it.
+_INVENTED_BY_COERCION: dict[IocType, frozenset[IocType]] = {
+    IocType.URL: frozenset(
+        {
+            *_ALL_IP,  # 94.46.175.132:45807, 1.2.3.4, 10.0.0.0/8, [2001:db8::1]:443
+            IocType.DOMAIN,  # bomba1.ddns.net
+            IocType.DOMAIN_PORT,  # 2.tcp.eu.ngrok.io:12002
+            IocType.EMAIL,  # jo@example.com, read as a URL's user name and host
+        }
+    ),
+}
+
+
 def parse_type_hint(text: str) -> frozenset[IocType]:
     """The types a type name allows: "IPv4" -> {IPV4}, "hash" -> the four hashes.
 
     Accepts our names, STIX names, MISP attribute names and common spreadsheet headers.
-    A longer label is searched for a type word: "C2 @ Pastebin URL" -> {URL}.
+    A longer label is searched for a type word: "C2 @ Pastebin URL" -> {URL}, a weaker hint
+    (`read_type_hint` tells them apart).
     Raises ValueError naming the text when nothing matches, or when two types match.
     """
+    return read_type_hint(text).types
+
+
+def read_type_hint(text: str) -> TypeHint:
+    """`parse_type_hint`, saying also whether the text was a type name or only contained one."""
     key = _alias_key(text)
     found = _TYPE_ALIASES.get(key) or _TYPE_ALIASES.get(key[:-1] if key.endswith("s") else key)
     if found:
-        return found
+        return TypeHint(found, exact=True)
     kinds = [
         _TYPE_ALIASES[alias]
         for word in _WORD.findall(text.lower())
@@ -342,7 +387,7 @@ def parse_type_hint(text: str) -> frozenset[IocType]:
     common = frozenset.intersection(*kinds)
     if not common:
         raise ValueError(f"ambiguous indicator type {text!r}")
-    return common
+    return TypeHint(common, exact=False)
 
 
 # Words too vague to decide a type on their own inside a longer label.

@@ -72,6 +72,30 @@ def test_venomrat_csv_ip_port_and_repeated_hashes() -> None:
     assert any(w.code == "private-ip" and w.line == 374 for w in result.warnings)
 
 
+def test_venomrat_c2_found_at_pastebin_keeps_its_own_type() -> None:
+    """Rows 426-439 are typed `C2 @ Pastebin URL`: where Unit 42 found the C2, not what it is.
+    VenomRAT speaks raw TCP to `host:port`; none of these may become an invented http:// URL."""
+    result = _ingest("iocs/unit42-venomrat_iocs.csv")
+    # Before: url 22 (10 of them invented from these rows), domain-name 7, ipv4-port 273.
+    assert result.accepted_by_type == {
+        "domain-name": 8,  # bomba1.ddns.net
+        "domain-port": 6,  # ngrok, portmap.host, ply.gg relays
+        "ipv4-port": 276,
+        "sha256": 308,
+        "url": 12,  # the Pastebin pastes themselves (rows typed URL)
+    }
+    found = patterns(result)
+    assert (
+        "[network-traffic:dst_ref.value = '2.tcp.eu.ngrok.io' AND network-traffic:dst_port = 12002]" in found
+    )
+    assert "[network-traffic:dst_ref.value = '94.46.175.132' AND network-traffic:dst_port = 45807]" in found
+    assert "[domain-name:value = 'bomba1.ddns.net']" in found
+    assert {p for p in found if p.startswith("[url:")} == {
+        p for p in found if p.startswith("[url:value = 'https://pastebin.com/raw/")
+    }
+    assert [w.line for w in result.warnings if w.code == "weak-type-hint"] == list(range(426, 440))
+
+
 def test_ta551_notes_username_is_not_defanging() -> None:
     result = _ingest("iocs/unit42-2020-07-14-TA551-IOCs-for-IcedID.txt")
     found = patterns(result)

@@ -362,3 +362,72 @@ def test_rules_and_patterns_are_not_refanged(ingest_text: IngestText) -> None:
         "[file:name = 'a[.]b']",
         "[domain-name:value = 'evil.example']",
     }
+
+
+_SAMPLE = "b45bc47b705c7c7ce66c8d8ada89d6f358667ccd341f7a0df82cc39046b82bf0"
+
+
+def test_a_type_word_in_a_longer_label_does_not_make_host_port_a_url(ingest_text: IngestText) -> None:
+    """Unit 42's VenomRAT list types the C2s it found on Pastebin `C2 @ Pastebin URL`: the value
+    is the raw-TCP C2 `2.tcp.eu.ngrok.io:12002`, which was shared as the invented URL
+    `http://2.tcp.eu.ngrok.io:12002/` (HTTP rules and blocklist entries that never match)."""
+    rows = [
+        ("C2 @ Pastebin URL", "2.tcp.eu.ngrok.io:12002"),  # line 2
+        ("C2 @ Pastebin URL", "94.46.175.132:45807"),
+        ("C2 @ Pastebin URL", "bomba1[.]ddns[.]net"),  # refanged before its type is read
+        ("C2 @ Pastebin URL", "[2001:db8::1]:8443"),  # line 5
+        ("C2 @ Pastebin URL", "evil.example/gate.php"),  # a path: a URL, http:// added as documented
+        ("C2 @ Pastebin URL", "https://pastebin.com/raw/SB9rQiH4"),
+        ("URL", "c2.example:8080"),  # an exact type name is followed as given
+        ("url", "c2.example/panel"),
+    ]
+    content = "SHA256,Type,C2\n" + "".join(f"{_SAMPLE},{kind},{value}\n" for kind, value in rows)
+    result = ingest_text(content, "venomrat.csv")
+    assert result.verdict is IngestVerdict.ALL_ACCEPTED, result.rejections
+    assert patterns(result) == {
+        f"[file:hashes.'SHA-256' = '{_SAMPLE}']",
+        "[network-traffic:dst_ref.value = '2.tcp.eu.ngrok.io' AND network-traffic:dst_port = 12002]",
+        "[network-traffic:dst_ref.value = '94.46.175.132' AND network-traffic:dst_port = 45807]",
+        "[domain-name:value = 'bomba1.ddns.net']",
+        "[network-traffic:dst_ref.value = '2001:db8::1' AND network-traffic:dst_port = 8443]",
+        "[url:value = 'http://evil.example/gate.php']",
+        "[url:value = 'https://pastebin.com/raw/SB9rQiH4']",
+        "[url:value = 'http://c2.example:8080/']",
+        "[url:value = 'http://c2.example/panel']",
+    }
+    weak = [w for w in result.warnings if w.code == "weak-type-hint"]
+    assert [(w.line, w.field) for w in weak] == [(2, "C2"), (3, "C2"), (4, "C2"), (5, "C2")]
+    kept = ["domain-port", "ipv4-port", "domain-name", "ipv6-port"]
+    assert all(f"kept as {own} rather" in w.reason for w, own in zip(weak, kept, strict=True))
+    assert str(weak[0]).endswith(
+        "venomrat.csv, line 2: C2: the type 'C2 @ Pastebin URL' names url only inside a longer "
+        "label, and this value has no scheme and no path: kept as domain-port rather than an "
+        "invented url [2.tcp.eu.ngrok.io:12002]"
+    )
+    oasis_validate(bundle_of(result))
+
+
+def test_a_weak_url_hint_from_a_csv_header_or_a_text_label_gives_way_too(ingest_text: IngestText) -> None:
+    """The rule lives in conversion, so it holds wherever the label comes from: a column named
+    `C2 URL`, a `Label: value` line, a section heading."""
+    csv_result = ingest_text("C2 URL\n7.tcp.eu.ngrok.io:18746\nhxxp://c2[.]example/x\n", "c2.csv")
+    text_result = ingest_text(
+        "C2 URL: 5.tcp.eu.ngrok.io:17844\n# C2 found at Pastebin URLs\n193.161.193.99:31780\n",
+        "c2.txt",
+        format="text",
+    )
+    assert patterns(csv_result) == {
+        "[network-traffic:dst_ref.value = '7.tcp.eu.ngrok.io' AND network-traffic:dst_port = 18746]",
+        "[url:value = 'http://c2.example/x']",
+    }
+    assert patterns(text_result) == {
+        "[network-traffic:dst_ref.value = '5.tcp.eu.ngrok.io' AND network-traffic:dst_port = 17844]",
+        "[network-traffic:dst_ref.value = '193.161.193.99' AND network-traffic:dst_port = 31780]",
+    }
+    assert [(w.line, w.code) for w in csv_result.warnings if w.code == "weak-type-hint"] == [
+        (2, "weak-type-hint")
+    ]
+    assert [(w.line, w.code) for w in text_result.warnings if w.code == "weak-type-hint"] == [
+        (1, "weak-type-hint"),
+        (3, "weak-type-hint"),
+    ]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cti_exchange.stix.ioc_types import IocType, detect_ioc_type, parse_type_hint
+from cti_exchange.stix.ioc_types import IocType, detect_ioc_type, parse_type_hint, read_type_hint
 from cti_exchange.stix.normalise import normalise
 from cti_exchange.stix.refang import is_defanged, refang
 
@@ -202,6 +202,40 @@ def test_normalise_only_ever_raises_value_error(ioc_type: IocType, value: str) -
 )
 def test_parse_type_hint(hint: str, expected: set[IocType]) -> None:
     assert parse_type_hint(hint) == expected
+
+
+@pytest.mark.parametrize(
+    ("hint", "exact"),
+    [
+        ("URL", True),
+        ("url", True),
+        ("link", True),
+        ("URLs", True),
+        ("Web URL", True),
+        ("IPV4:PORT", True),
+        ("Domain Port", True),
+        ("C2 @ Pastebin URL", False),  # Unit 42 VenomRAT: the C2 was found at a Pastebin URL
+        ("C2 URL", False),
+        ("SHA256 hash", False),
+    ],
+)
+def test_a_type_word_inside_a_longer_label_is_a_weak_hint(hint: str, exact: bool) -> None:
+    assert read_type_hint(hint).exact is exact
+    assert read_type_hint(hint).types == parse_type_hint(hint)
+
+
+def test_a_weak_url_hint_gives_way_only_to_values_without_scheme_or_path() -> None:
+    weak, exact = read_type_hint("C2 @ Pastebin URL"), read_type_hint("URL")
+    for own in (T.DOMAIN_PORT, T.IPV4_PORT, T.IPV6_PORT, T.DOMAIN, T.IPV4, T.IPV6, T.IPV4_CIDR, T.EMAIL):
+        assert weak.gives_way_to(own), own
+        assert not exact.gives_way_to(own), own  # an exact "URL" keeps today's coercion
+    # A URL (host/path included) fits the hint; a hash or an unknown value cannot be made a URL
+    # at all: that stays a rejection, not a silent change of type.
+    for other in (T.URL, T.SHA256, T.FILE_NAME, T.CVE, None):
+        assert not weak.gives_way_to(other), other
+    # Only the URL normaliser invents parts; other weak hints are followed as before.
+    assert not read_type_hint("SHA256 hash").gives_way_to(T.MD5)
+    assert not read_type_hint("C2 domain").gives_way_to(T.IPV4)
 
 
 def test_unknown_type_hint_is_an_error() -> None:
