@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cti_exchange.agency import export_key_document, init_agency
+from cti_exchange.exchange.delivery import describe_failed
 from cti_exchange.exchange.pull import PullResult, pull
 from cti_exchange.exchange.push import PushRequest, PushResult, push
 from cti_exchange.home.profile_home import ProfileHome
@@ -140,10 +141,14 @@ def _run_demo(work_dir: Path, say: Callable[[str], None], sample: Path | None) -
         result.sent = sum(1 for o in result.push.ingest.objects if o.get("type") == "indicator")
         envelopes = sum(len(p.envelopes) for p in result.push.plans)
         failed = result.push.failed
+        posted = (
+            f", but posting them to CERT-In's collection FAILED for {describe_failed(failed)}"
+            if failed
+            else " and posted them to CERT-In's collection"
+        )
         say(
             f"4. CERT-FR read {source.name}: {result.sent} indicators, signed and encrypted them "
-            f"into {envelopes} envelope(s) and posted them to CERT-In's collection"
-            + (f" (FAILED: {failed})" if failed else "")
+            f"into {envelopes} envelope(s){posted}"
         )
 
         result.pull = pull(homes["cert-in"])

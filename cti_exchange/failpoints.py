@@ -3,7 +3,8 @@
 `CTI_EXCHANGE_FAILPOINT=commit-after:3` sends SIGKILL to the process the third time a store
 transaction has just committed. Points: `commit-before`, `commit-after` (every store
 transaction), `http-before`, `http-after` (every TAXII request), and in the TAXII server
-`server-add-objects` (every POST of objects, before it is read): a server child process
+`server-add-objects` (every POST of objects, before it is read) and `server-get-objects` (every
+read of a collection's objects): a server child process
 (`ServerProcess`, as `demo` starts one) inherits the variable, so a client meets a server that
 died. Without the variable (always, outside tests) a failpoint is one dictionary lookup;
 nothing else changes.

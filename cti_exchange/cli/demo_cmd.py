@@ -15,9 +15,10 @@ from typing import Annotated
 import typer
 
 from cti_exchange.cli.context import JsonOption
+from cti_exchange.cli.exchange_cmd import raise_for_pull
 from cti_exchange.cli.output import Output
 from cti_exchange.errors import IntegrityError, UsageError
-from cti_exchange.exchange.delivery import delivery_failure
+from cti_exchange.exchange.delivery import delivery_failure, describe_failed
 
 # Ending the demo as Ctrl-C does (exit 130) lets it stop its server and remove its temporary
 # directory, which holds private keys and the server's passwords.
@@ -88,6 +89,9 @@ def demo(
                 "server": result.server_url,
                 "indicators": [r.__dict__ for r in result.received],
                 "failed": result.push.failed if result.push else {},
+                "pull_errors": {p.partner: p.error for p in result.pull.partners if p.error}
+                if result.pull
+                else {},
             }
         )
     else:
@@ -101,14 +105,16 @@ def demo(
     if result.push is not None and result.push.failed:
         # What did not arrive was never delivered: the cause's exit code, as `push` gives it
         # (7 for a server out of reach), not an integrity alert.
-        names = "; ".join(
-            f"{partner}: {len(envs)} envelope(s) ({next(iter(envs.values()))})"
-            for partner, envs in result.push.failed.items()
-        )
         partial = any(d.delivered for d in result.push.deliveries)
         raise delivery_failure(
-            result.push.deliveries, f"delivery failed for {names}", hint=hint, partial=partial
+            result.push.deliveries,
+            f"delivery failed for {describe_failed(result.push.failed)}",
+            hint=hint,
+            partial=partial,
         )
+    if result.pull is not None:
+        # Everything was posted but the pull failed: its cause's exit code, as `pull` gives it.
+        raise_for_pull(result.pull, hint=hint)
     if not result.all_arrived:
         raise IntegrityError(
             f"only {len(result.received)} of {result.sent} indicators arrived verified", hint=hint

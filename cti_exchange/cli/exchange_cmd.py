@@ -122,6 +122,7 @@ def render_push(out: Output, result: PushResult) -> None:
     report = result.ingest
     data = {
         "already_shared_at": result.already_shared_at,
+        "resumed": result.resumed,
         "dry_run": result.dry_run,
         "queued_only": result.queued_only,
         "accepted_by_type": dict(report.accepted_by_type),
@@ -135,6 +136,9 @@ def render_push(out: Output, result: PushResult) -> None:
                 "objects": plan.objects,
                 "by_tlp": plan.by_tlp,
                 "envelopes": plan.envelopes,
+                "to_seal": plan.to_seal,
+                "sealed_earlier": plan.sealed_earlier,
+                "other_queued": plan.other_queued,
                 "delivered": next((d.delivered for d in result.deliveries if d.partner == plan.partner), []),
                 "failed": next((d.failed for d in result.deliveries if d.partner == plan.partner), {}),
                 "withheld": next((d.withheld for d in result.deliveries if d.partner == plan.partner), 0),
@@ -168,6 +172,9 @@ def render_push(out: Output, result: PushResult) -> None:
             "(use --reshare to share it again as new versions)."
         )
         return
+    if result.dry_run and result.resumed:
+        render_resumption(out, result)
+        return
     verb = "would send" if result.dry_run else ("queued" if result.queued_only else "sent")
     outcomes = {d.partner: d for d in result.deliveries}
     rows = []
@@ -185,9 +192,30 @@ def render_push(out: Output, result: PushResult) -> None:
             parts.append(f"{earlier} queued earlier delivered")
         if outcome and outcome.failed:
             parts.append(f"{len(outcome.failed)} failed")
+        if result.dry_run and plan.other_queued and not result.queued_only:
+            parts.append(f"would also post {plan.other_queued} envelope(s) queued earlier")
         status = ", ".join(parts)
         rows.append([plan.partner, str(plan.objects), tlps, str(len(plan.envelopes)), status])
     out.table(["partner", f"objects {verb}", "TLP", "envelopes", "delivery"], rows)
+
+
+def render_resumption(out: Output, result: PushResult) -> None:
+    """A dry run of a push that was interrupted: what the real run would still do, which is
+    not the whole plan (what it sealed is not sealed again, what it queued is posted)."""
+    out.line("This push was interrupted before it finished; run again, it would resume:")
+    post = "would stay in the outbox for `sync`" if result.queued_only else "would be posted"
+    for plan in result.plans:
+        parts = []
+        if plan.sealed_earlier:
+            parts.append(
+                f"{len(plan.sealed_earlier)} envelope(s) already sealed and waiting in the outbox {post}"
+            )
+        if plan.to_seal:
+            then = "queued" if result.queued_only else "posted"
+            parts.append(f"{plan.to_seal} of {plan.objects} object(s) still to seal, then {then}")
+        if plan.other_queued and not result.queued_only:
+            parts.append(f"{plan.other_queued} other envelope(s) queued earlier would be posted too")
+        out.line(f"{plan.partner}: " + ("; ".join(parts) or "nothing left to seal or post"))
 
 
 def raise_for_push(result: PushResult) -> None:
@@ -243,6 +271,7 @@ def render_pull(out: Output, result: PullResult) -> None:
                         "new_versions": p.new_versions,
                         "versions_not_applied": [n.__dict__ for n in p.not_applied],
                         "quarantined": [q.__dict__ for q in p.quarantined],
+                        "closed_records": [c.__dict__ for c in p.closed],
                         "skipped": p.skipped,
                         "pages": p.pages,
                         "error": p.error,
@@ -271,9 +300,13 @@ def render_pull(out: Output, result: PullResult) -> None:
             out.warn(f"{p.partner}: envelope {q.envelope_id} rejected: {q.reason}: {q.detail}")
         if warning := p.not_applied_warning():
             out.warn(warning)
+        if warning := p.closed_warning():
+            out.warn(warning)
 
 
-def raise_for_pull(result: PullResult) -> None:
+def raise_for_pull(result: PullResult, *, hint: str | None = None) -> None:
+    """The error a pull with integrity alerts or failed partners ends in; `hint` is for the
+    failures (the alerts say where they are kept)."""
     alerts = [(p.partner, q) for p in result.partners for q in p.integrity_alerts]
     if alerts:
         partner, first = alerts[0]
@@ -286,12 +319,12 @@ def raise_for_pull(result: PullResult) -> None:
     if errors:
         names = "; ".join(f"{p.partner}: {p.error}" for p in errors)
         if len(errors) < len(result.partners):
-            raise PartialFailure(f"pull failed for {names}")
+            raise PartialFailure(f"pull failed for {names}", hint=hint)
         if any(p.auth_failed for p in errors):
-            raise AuthError(f"pull failed for {names}")
+            raise AuthError(f"pull failed for {names}", hint=hint)
         if all(p.config_failed for p in errors):
-            raise ConfigError(f"pull failed for {names}")
-        raise NetworkError(f"pull failed for {names}")
+            raise ConfigError(f"pull failed for {names}", hint=hint)
+        raise NetworkError(f"pull failed for {names}", hint=hint)
 
 
 def register(app: typer.Typer) -> None:

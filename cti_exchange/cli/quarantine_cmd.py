@@ -170,7 +170,7 @@ def quarantine_accept_gap(
                 "released_envelopes": released.envelope_ids,
                 "released_objects": released.objects,
                 "released_new_versions": released.new_versions,
-                "closed_records": released.closed,
+                "closed_records": [closed.id for closed in released.closed],
             }
         )
         return
@@ -188,7 +188,7 @@ def quarantine_accept_gap(
             f"{released.new_versions} new versions"
         )
     if released.closed:
-        ids = ", ".join(map(str, released.closed))
+        ids = ", ".join(str(closed.id) for closed in released.closed)
         out.warn(
             f"quarantine record(s) {ids} closed: no longer acceptable after this gap "
             "(`cti-exchange quarantine list --all` says why)"

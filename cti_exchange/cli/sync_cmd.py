@@ -124,6 +124,7 @@ def _sync_json(result: SyncResult) -> dict[str, object]:
                 "objects_received": p.objects_received,
                 "versions_not_applied": [n.__dict__ for n in p.not_applied],
                 "quarantined": [q.__dict__ for q in p.quarantined],
+                "closed_records": [c.__dict__ for c in p.closed],
                 "error": p.error,
             }
             for p in result.pull.partners

@@ -37,6 +37,7 @@ from cti_exchange.store.outbound import PendingDelivery
 from cti_exchange.store.store import Store
 from cti_exchange.taxii.client import AddStatus, TaxiiClient
 from cti_exchange.taxii.secrets import resolve_secret
+from cti_exchange.untrusted_text import escape_controls
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,16 @@ def delivery_failure(
     if partial:
         return PartialFailure(message, hint=hint)
     return DeliveryFailed(message, exit_code=failure_exit_code(outcomes), hint=hint)
+
+
+def describe_failed(failed: dict[str, dict[str, str]]) -> str:
+    """Failed deliveries (partner -> envelope id -> error) in one line: per partner, how many
+    envelopes and the first error (which may quote a server's answer)."""
+    parts = []
+    for partner, errors in failed.items():
+        first = escape_controls(" ".join(next(iter(errors.values())).split()))
+        parts.append(f"{partner}: {len(errors)} envelope(s) ({first})")
+    return "; ".join(parts)
 
 
 def taxii_client_for(home: ProfileHome, partner: PartnerConfig) -> TaxiiClient:

@@ -33,6 +33,17 @@ from cti_exchange.store.store import Store, open_store
 _LIST_HINT = "see `cti-exchange quarantine list`"
 
 
+@dataclass(frozen=True)
+class ClosedRecord:
+    """A held envelope refused for good when opened again: its quarantine record is closed
+    ("rejected again: REASON"), its content never accepted."""
+
+    id: int  # the quarantine record
+    envelope_id: str | None
+    reason: str
+    detail: str
+
+
 @dataclass
 class Released:
     """Held envelopes accepted when opened again."""
@@ -41,7 +52,7 @@ class Released:
     objects: int = 0
     new_versions: int = 0
     not_applied: list[NotApplied] = field(default_factory=list)
-    closed: list[int] = field(default_factory=list)  # records refused for good when opened again
+    closed: list[ClosedRecord] = field(default_factory=list)
 
 
 def misplaced(opened: OpenedEnvelope, partner: PartnerConfig) -> EnvelopeRejected | None:
@@ -105,7 +116,7 @@ def retry_held_envelopes(store: Store, ctx: ReceiverContext, partner: PartnerCon
             except EnvelopeRejected as rejected:
                 if rejected.reason.value not in HELD_REASONS:
                     _close(store, record, f"rejected again: {rejected.reason.value}")
-                    released.closed.append(record.id)
+                    released.closed.append(_closed(record, rejected))
                     held.remove(listed)
                     continue
                 store.inbound.note_held_again(record, rejected)
@@ -115,7 +126,7 @@ def retry_held_envelopes(store: Store, ctx: ReceiverContext, partner: PartnerCon
             if (wrong := misplaced(opened, partner)) is not None:
                 # As on the direct path: never accepted under this partner's name.
                 _close(store, record, f"rejected again: {wrong}")
-                released.closed.append(record.id)
+                released.closed.append(_closed(record, wrong))
                 held.remove(listed)
                 continue
             stored = _accept_held(
@@ -157,6 +168,10 @@ def _accept_held(
 
 def _close(store: Store, record: QuarantineRecord, resolution: str) -> None:
     store.inbound.resolve_quarantine([record.id], resolution, stix_timestamp(utc_now()))
+
+
+def _closed(record: QuarantineRecord, rejected: EnvelopeRejected) -> ClosedRecord:
+    return ClosedRecord(record.id, record.envelope_id, rejected.reason.value, rejected.detail)
 
 
 # -- an analyst's decisions ------------------------------------------------------------------
@@ -214,7 +229,9 @@ def accept_gap(
         except EnvelopeRejected as rejected:
             raise IntegrityError(
                 f"quarantine record {record_id} still fails: {rejected.reason.value}: {rejected.detail}",
-                hint=_too_old_hint(store, ctx, record, partner)
+                hint=too_old_hint(
+                    store, ctx, partner, record.sender, besides=record_id, again="run accept-gap again"
+                )
                 if rejected.reason is RejectReason.TOO_OLD
                 else "nothing from it was accepted and it stays in quarantine",
             ) from None
@@ -255,17 +272,25 @@ def _held_now(store: Store, ctx: ReceiverContext, record: QuarantineRecord) -> Q
     return record
 
 
-def _too_old_hint(
-    store: Store, ctx: ReceiverContext, record: QuarantineRecord, partner: PartnerConfig
+def too_old_hint(
+    store: Store,
+    ctx: ReceiverContext,
+    partner: PartnerConfig,
+    sender: str | None,
+    *,
+    besides: int | None,
+    again: str,
 ) -> str:
-    """What to do with a gap whose held envelope is past the maximum age: take the gap on the
-    first later envelope recent enough (the older ones are then refused as sequence-reorder),
-    or raise the limit once the partner confirms it sent this one."""
+    """What to do with a gap whose envelope is past the maximum age (`accept-gap` on a held
+    one, `open FILE --accept-gap`): take the gap on the first later envelope recent enough (the
+    older ones are then refused as sequence-reorder), or raise the limit once the partner
+    confirms it sent this one, then `again` (how to try this envelope again). `besides`: this
+    envelope's own quarantine record, if it has one."""
     raise_limit = (
         f"or, once {partner.name} confirms it sent this one, raise envelope.max_age_days in "
-        "config.toml and run accept-gap again. Nothing from it was accepted"
+        f"config.toml and {again}. Nothing from it was accepted"
     )
-    recent = _first_recent_held(store, ctx, record)
+    recent = _first_recent_held(store, ctx, sender, partner.name, besides=besides)
     if recent is None:
         return (
             f"no envelope held from {partner.name} is recent enough: ask {partner.name} to send "
@@ -278,14 +303,18 @@ def _too_old_hint(
     )
 
 
-def _first_recent_held(store: Store, ctx: ReceiverContext, record: QuarantineRecord) -> int | None:
-    """Read from the clear-text routing hints, which only point the way: accept-gap on the
-    record named opens it with every check."""
+def _first_recent_held(
+    store: Store, ctx: ReceiverContext, sender: str | None, partner: str | None, *, besides: int | None
+) -> int | None:
+    """The held record (other than `besides`) of the first envelope from `sender`, read from
+    `partner`, that is past our position on its channel and within the maximum age. Read from
+    the clear-text routing hints, which only point the way: accept-gap on the record named
+    opens it with every check."""
     oldest = ctx.now - ctx.max_age
-    last = ctx.channel_state(record.sender) if record.sender else None
+    last = ctx.channel_state(sender) if sender else None
     found: list[tuple[int, int]] = []  # (sequence, record id)
     for other in store.inbound.quarantined():
-        if other.id == record.id or (other.sender, other.partner) != (record.sender, record.partner):
+        if other.id == besides or (other.sender, other.partner) != (sender, partner):
             continue
         artifact = store.inbound.quarantined_artifact(other.id)
         if other.reason not in HELD_REASONS or not isinstance(artifact, dict):

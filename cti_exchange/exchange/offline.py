@@ -11,9 +11,10 @@ from typing import Any
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.envelope.artifact import is_envelope_artifact
 from cti_exchange.envelope.open import OpenedEnvelope, open_envelope
-from cti_exchange.envelope.reasons import EnvelopeRejected
+from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.envelope.seal import SealedEnvelope, seal_bundle
 from cti_exchange.errors import InputError, IntegrityError
+from cti_exchange.exchange.held import too_old_hint
 from cti_exchange.exchange.parties import (
     receiver_context,
     recipient_key,
@@ -138,14 +139,24 @@ def open_envelope_file(
             opened = open_envelope(artifact, ctx, accept_gap=accept_gap)
         except EnvelopeRejected as rejected:
             partner = profile.partner_by_agency(rejected.sender) if rejected.sender else None
+            record_id = None
             if store_result:
-                store.inbound.quarantine(
+                record_id = store.inbound.quarantine(
                     artifact,
                     rejected,
                     partner=partner.name if partner else None,
                     received_at=stix_timestamp(moment),
                 )
-            raise EnvelopeRefused(rejected, quarantined=store_result) from None
+            hint = None
+            if rejected.reason is RejectReason.TOO_OLD and accept_gap and partner is not None:
+                # As `quarantine accept-gap` says it: which envelope can take the gap instead.
+                again = (
+                    f"run `cti-exchange quarantine accept-gap {record_id}`"
+                    if record_id is not None
+                    else "open it again with --accept-gap"
+                )
+                hint = too_old_hint(store, ctx, partner, rejected.sender, besides=record_id, again=again)
+            raise EnvelopeRefused(rejected, quarantined=store_result, hint=hint) from None
         if opened.header.sender == profile.agency_id:
             return OpenVerdict(opened=opened, partner=None, new_versions=0, stored=False)
         partner = profile.partner_by_agency(opened.header.sender)
@@ -171,12 +182,15 @@ def open_envelope_file(
 class EnvelopeRefused(IntegrityError):
     """An envelope failed a check; carries the named reason for output and exit codes."""
 
-    def __init__(self, rejected: EnvelopeRejected, *, quarantined: bool) -> None:
+    def __init__(self, rejected: EnvelopeRejected, *, quarantined: bool, hint: str | None = None) -> None:
         where = " (kept in quarantine)" if quarantined else ""
         super().__init__(
             f"envelope rejected: {rejected.reason.value}: {rejected.detail}{where}",
-            hint="nothing from it was accepted; see `cti-exchange quarantine list`"
-            if quarantined
-            else "nothing from it was accepted",
+            hint=hint
+            or (
+                "nothing from it was accepted; see `cti-exchange quarantine list`"
+                if quarantined
+                else "nothing from it was accepted"
+            ),
         )
         self.rejected = rejected

@@ -22,7 +22,7 @@ from cti_exchange.envelope.open import ReceiverContext
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.errors import AuthError, ConfigError, NetworkError
 from cti_exchange.exchange.delivery import taxii_client_for
-from cti_exchange.exchange.held import misplaced, open_artifact, retry_held_envelopes
+from cti_exchange.exchange.held import ClosedRecord, misplaced, open_artifact, retry_held_envelopes
 from cti_exchange.exchange.parties import receiver_context
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.partnership import get_partner
@@ -53,6 +53,9 @@ class PartnerPull:
     not_applied: list[NotApplied] = field(default_factory=list)
     objects_received: int = 0
     quarantined: list[Quarantined] = field(default_factory=list)
+    # Held envelopes opened again and refused for good (sequence-reorder once a gap was
+    # accepted past them): their records are closed, so `quarantine list` no longer shows them.
+    closed: list[ClosedRecord] = field(default_factory=list)
     skipped: int = 0  # already processed, duplicates, not for us
     pages: int = 0
     error: str | None = None
@@ -70,6 +73,20 @@ class PartnerPull:
             return None
         first = self.not_applied[0].object_id
         return f"{self.partner} sent {summary}; first: {first}, see `cti-exchange triage show`"
+
+    def closed_warning(self) -> str | None:
+        """One line on held envelopes refused for good when opened again, or None."""
+        if not self.closed:
+            return None
+        by_reason: dict[str, list[str]] = {}
+        for closed in self.closed:
+            by_reason.setdefault(closed.reason, []).append(str(closed.id))
+        records = "; ".join(f"{', '.join(ids)} ({reason})" for reason, ids in by_reason.items())
+        return (
+            f"{self.partner}: {len(self.closed)} held envelope(s) refused for good when opened "
+            f"again, their quarantine record(s) closed: {records}; "
+            "`cti-exchange quarantine list --all` says why"
+        )
 
 
 @dataclass
@@ -142,6 +159,7 @@ def pull_partner(
         outcome.objects_received += released.objects
         outcome.new_versions += released.new_versions
         outcome.not_applied += released.not_applied
+        outcome.closed += released.closed
         # The alerts for these envelopes are resolved: drop them from this run's alerts.
         outcome.quarantined = [q for q in outcome.quarantined if q.envelope_id not in released.envelope_ids]
     except (NetworkError, AuthError, ConfigError) as exc:

@@ -54,6 +54,14 @@ class PartnerPlan:
     objects: int
     by_tlp: dict[str, int]
     envelopes: list[str] = field(default_factory=list)
+    # How many objects this run seals (a dry run: would seal): `objects` less those an
+    # interrupted earlier run of the same request sealed.
+    to_seal: int = 0
+    # Envelopes that earlier run sealed which no server has acknowledged: this run posts them
+    # (`--queue`: leaves them for `sync`).
+    sealed_earlier: list[str] = field(default_factory=list)
+    # Other envelopes waiting in the outbox for the partner (other shares): posted too.
+    other_queued: int = 0
 
 
 @dataclass
@@ -64,6 +72,7 @@ class ShareResult:
     dry_run: bool
     queued_only: bool
     already_shared_at: str | None = None  # the same request finished before: nothing sent
+    resumed: bool = False  # an earlier run of the same request was interrupted: resumed
 
     @property
     def failed(self) -> dict[str, dict[str, str]]:
@@ -174,28 +183,29 @@ def share_objects(
             level = tlp_of(obj)
             label = level.label if level else "unmarked"
             counts[label] = counts.get(label, 0) + 1
-        plans.append(PartnerPlan(partner.name, len(content_objects(allowed)), counts))
+        shared = len(content_objects(allowed))
+        plans.append(PartnerPlan(partner.name, shared, counts, to_seal=shared))
     result = ShareResult(decision.refusals, plans, [], dry_run, queue_only)
     if dry_run:
-        # Says what a real run would do: send nothing again for a request that finished.
-        if request_id and home.store_path().exists():
+        # Says what a real run would do, reading the store only: nothing again for a request
+        # that finished; for one interrupted, only what it did not seal is sealed.
+        if home.store_path().exists():
             with open_store(home) as store:
-                _note_already_shared(store, request_id, result)
+                if not _note_earlier_run(store, request_id, result):
+                    for partner, plan in zip(partners, plans, strict=True):
+                        _left_to_seal(
+                            store, request_id, plan, content_objects(decision.allowed[partner.name])
+                        )
         return result
     with open_store(home) as store:
         sender = sender_keys(home)
-        if request_id and _note_already_shared(store, request_id, result):
+        if _note_earlier_run(store, request_id, result):
             return result
         if request_id is not None:
             store.requests.start(request_id, stix_timestamp(moment))
         keep_first_created(store, objects, home.load_profile().identity_id)
         for partner, plan in zip(partners, plans, strict=True):
-            allowed = content_objects(decision.allowed[partner.name])
-            if request_id is not None:
-                # Resuming an interrupted run: what it sealed is not sealed again.
-                done = store.requests.sealed_object_ids(request_id, partner.name)
-                plan.envelopes.extend(store.requests.envelopes(request_id, partner.name))
-                allowed = [o for o in allowed if o["id"] not in done]
+            allowed = _left_to_seal(store, request_id, plan, content_objects(decision.allowed[partner.name]))
             if not allowed:
                 continue
             progress.step(f"sealing {len(allowed)} objects for {partner.name}")
@@ -227,16 +237,40 @@ def share_objects(
     return result
 
 
-def _note_already_shared(store: Store, request_id: str, result: ShareResult) -> bool:
+def _note_earlier_run(store: Store, request_id: str | None, result: ShareResult) -> bool:
     """Whether the same request finished before; if so `result` says when, and names the
-    envelopes it sent."""
+    envelopes it sent. Else `result` says whether an earlier run of it was interrupted."""
+    if request_id is None:
+        return False
     state, finished_at = store.requests.state(request_id)
     if state != "finished":
+        result.resumed = state == "unfinished"
         return False
     for plan in result.plans:
         plan.envelopes.extend(store.requests.envelopes(request_id, plan.partner))
+        plan.to_seal = 0
     result.already_shared_at = finished_at
     return True
+
+
+def _left_to_seal(
+    store: Store, request_id: str | None, plan: PartnerPlan, allowed: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The objects of `allowed` this run seals for `plan.partner`: when resuming an interrupted
+    run, not those it sealed. Notes in `plan` that run's envelopes, those of them still to post,
+    and the other envelopes the delivery will post too. Reads the store only: a dry run says
+    through it what a real run would do."""
+    earlier: set[str] = set()
+    if request_id is not None:
+        done = store.requests.sealed_object_ids(request_id, plan.partner)
+        plan.envelopes.extend(store.requests.envelopes(request_id, plan.partner))
+        earlier = set(plan.envelopes)
+        allowed = [o for o in allowed if o["id"] not in done]
+    queued = store.outbound.pending_ids(plan.partner)
+    plan.sealed_earlier = [e for e in queued if e in earlier]
+    plan.other_queued = len(queued) - len(plan.sealed_earlier)
+    plan.to_seal = len(allowed)
+    return allowed
 
 
 def keep_first_created(store: Store, objects: list[dict[str, Any]], identity_id: str) -> None:

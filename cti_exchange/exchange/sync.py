@@ -29,6 +29,7 @@ class SyncResult:
         accepted = sum(len(p.accepted) for p in self.pull.partners)
         objects = sum(p.objects_received for p in self.pull.partners)
         rejected = sum(len(p.quarantined) for p in self.pull.partners)
+        closed = sum(len(p.closed) for p in self.pull.partners)
         posted = sum(len(d.delivered) for d in self.deliveries)
         failed = sum(len(d.failed) for d in self.deliveries)
         # Partners whose pull or posting stopped on an error (stderr says which and why): not
@@ -41,6 +42,8 @@ class SyncResult:
             f"posted {posted} envelope(s), {failed} left in the outbox; "
             f"{sum(self.receipts_sent.values())} receipt(s) sent"
         )
+        if closed:
+            text += f"; {closed} held envelope(s) refused for good when reopened (`quarantine list --all`)"
         withheld = {d.partner: d.withheld for d in self.deliveries if d.withheld}
         if withheld:
             text += "; withheld by the sharing policy: " + ", ".join(
@@ -61,6 +64,8 @@ def sync(
         if partner.error:
             log.warning("pull from %s failed: %s", partner.partner, partner.error)
         if warning := partner.not_applied_warning():
+            log.warning("%s", warning)
+        if warning := partner.closed_warning():
             log.warning("%s", warning)
         for rejected in partner.quarantined:
             log.warning(

@@ -14,8 +14,10 @@ An object that refers to one refused for the same partner (a relationship, a sig
 listing it) is refused too: the id alone can tell what was withheld, since our indicator ids are
 uuidv5 of our identity and the pattern, so a partner could confirm a guessed TLP:RED value.
 
-A refusal names the object as the analyst knows it too (an indicator's value, else its name):
-a STIX id alone does not say which row of a CSV was refused.
+A refusal names the object as the analyst knows it too (an indicator's value, a cyber-observable's
+value or file hash, else its name): a STIX id alone does not say which row of a CSV was refused.
+Cyber-observables (SCOs) are shared under the same rules as any other object: `push` marks an
+unmarked one with the default TLP, and a refused one takes along what refers to it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from cti_exchange.errors import PolicyError
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.stix.pattern_values import indicator_value
 from cti_exchange.stix.tlp import Tlp, tlp_markings_defined_in, tlp_of
+from cti_exchange.stix.validate import SCO_TYPES
 from cti_exchange.untrusted_text import describe_value, escape_controls
 
 RULE_RED = "tlp-red-needs-partner-and-flag"
@@ -42,6 +45,9 @@ _NOT_CONTENT_REFS = frozenset({"created_by_ref", "object_marking_refs"})
 # Characters of an input value or name quoted in a refusal: enough to find the row, and one
 # line even when the value is a long URL.
 SHOWN_SUBJECT = 60
+# A file observable by its hash, named as an indicator comparing that hash is (pattern_values.py);
+# strongest first. Hash names are input too: only these are shown.
+_FILE_HASHES = (("SHA256", "sha256"), ("SHA512", "sha512"), ("SHA1", "sha1"), ("MD5", "md5"))
 
 
 @dataclass(frozen=True)
@@ -60,18 +66,40 @@ class Refusal:
 
 
 def refusal_subject(obj: dict[str, Any]) -> str | None:
-    """An indicator's type and value (`domain-name evil.example`), else the object's name, cut
-    to SHOWN_SUBJECT characters with control characters escaped: it comes from the input, and
-    is shown on a terminal and in --json."""
-    if obj.get("type") == "indicator" and obj.get("pattern_type", "stix") == "stix":
-        pattern = obj.get("pattern")
-        kind, value = indicator_value(pattern if isinstance(pattern, str) else None)
-        if kind is not None and value is not None:
-            return f"{kind} {describe_value(value, SHOWN_SUBJECT)}"
+    """An indicator's or a cyber-observable's type and value (`domain-name evil.example`,
+    `sha256 9f86...`), else the object's name, cut to SHOWN_SUBJECT characters with control
+    characters escaped: it comes from the input, and is shown on a terminal and in --json."""
+    kind, value = _subject_value(obj)
+    if kind is not None and value is not None:
+        return f"{kind} {describe_value(value, SHOWN_SUBJECT)}"
     name = obj.get("name")
     if isinstance(name, str) and name:
         return describe_value(name, SHOWN_SUBJECT)
     return None
+
+
+def _subject_value(obj: dict[str, Any]) -> tuple[str | None, str | None]:
+    kind = obj.get("type")
+    if kind == "indicator" and obj.get("pattern_type", "stix") == "stix":
+        pattern = obj.get("pattern")
+        return indicator_value(pattern if isinstance(pattern, str) else None)
+    if kind not in SCO_TYPES:  # the type is shown as it is: only a known one
+        return None, None
+    value = obj.get("value")  # domain-name, ipv4-addr, url, email-addr, mac-addr, ...
+    if isinstance(value, str) and value:
+        return str(kind), value
+    if kind == "file":
+        hashes = obj.get("hashes")
+        if isinstance(hashes, dict):
+            by_name = {str(k).upper().replace("-", ""): v for k, v in hashes.items()}
+            for algorithm, shown in _FILE_HASHES:
+                digest = by_name.get(algorithm)
+                if isinstance(digest, str) and digest:
+                    return shown, digest
+        name = obj.get("name")
+        if isinstance(name, str) and name:
+            return "file-name", name
+    return None, None
 
 
 @dataclass(frozen=True)

@@ -211,6 +211,7 @@ class SqliteBackend(Backend):
         allowed_filters: Sequence[str],
         limit: int,
     ) -> tuple[dict[str, Any], dict[str, str]]:
+        failpoint("server-get-objects")  # the server dies as a client reads (the demo's tests)
         # TAXII 2.1 "Pagination" lets the server limit a page by its own limit as well as the
         # client's; the API root's max_content_length, what the server accepts in one request,
         # is also what it sends in one page, so large objects never make one huge reply.

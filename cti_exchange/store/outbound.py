@@ -290,6 +290,17 @@ class Outbound:
         """Deliveries sealed but not yet acknowledged by a TAXII server, oldest first."""
         return self._deliveries_in((SEALED, FAILED), partner)
 
+    def pending_ids(self, partner: str) -> list[str]:
+        """The envelopes `pending` would return, by id only (no artifact read)."""
+        return [
+            row[0]
+            for row in self.db.conn.execute(
+                "SELECT d.envelope_id FROM deliveries d JOIN sent_envelopes s USING (envelope_id) "
+                "WHERE d.status IN (?, ?) AND d.partner = ? ORDER BY s.rowid",
+                (SEALED, FAILED, partner),
+            )
+        ]
+
     def posted_unconfirmed(self, partner: str) -> list[PendingDelivery]:
         """Envelopes a partner's server acknowledged, with no receipt from the partner yet."""
         return self._deliveries_in((POSTED,), partner)

@@ -192,6 +192,42 @@ def test_a_held_envelope_that_turns_out_to_be_behind_a_gap_can_be_accepted(
     assert rows(india, "SELECT sequence FROM channels_in") == [(2,)]
 
 
+@pytest.mark.parametrize("command", [("pull",), ("pull", "--json"), ("sync",), ("sync", "--json")])
+def test_pull_and_sync_report_held_envelopes_closed_for_good(
+    exchange: Exchange, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """Envelope 2 was pulled and held behind a lost 1; the analyst then opened 3 from a file
+    with --accept-gap. The next pull (or sync) opened 2 again, refused it for good
+    (sequence-reorder) and closed its record, and said nothing about it: the held envelope
+    left `quarantine list` unseen."""
+    fr, india = exchange.fr, exchange.india
+    _envelopes(fr, tmp_path, 1)  # envelope 1, never posted
+    assert fr.run("push", str(write_iocs(tmp_path / "a.csv", 3)), "--to", "cert-in").exit_code == 0
+    assert [q["reason"] for q in _pulled(exchange)["quarantined"]] == ["sequence-gap"]
+    (second,) = _records(india)
+    third = seal(fr, bundle_file(tmp_path, "bundle-3.json"), "cert-in", name="3.json")
+    assert open_json(india, third, "--accept-gap")[1]["gap_accepted"] == [1, 2]
+
+    result = india.run(*command)
+    assert result.exit_code == 0, result.stderr
+    assert _records(india) == []
+    (closed,) = _records(india, "--all")
+    assert closed["id"] == second["id"] and closed["resolution"] == "rejected again: sequence-reorder"
+    if "--json" in command:
+        partners = result.json()["partners" if command[0] == "pull" else "pulled"]
+        (entry,) = partners[0]["closed_records"]
+        assert entry["id"] == second["id"] and entry["envelope_id"] == second["envelope_id"]
+        assert entry["reason"] == "sequence-reorder"
+    elif command[0] == "pull":
+        (line,) = [line for line in result.stderr.splitlines() if "closed" in line]
+        assert "cert-fr: 1 held envelope(s) refused for good" in line
+        assert f"{second['id']} (sequence-reorder)" in line
+    else:
+        assert "1 held envelope(s) refused for good" in result.stdout
+        log = (india.home / "logs" / "cti-exchange.log").read_text()
+        assert f"{second['id']} (sequence-reorder)" in log
+
+
 def test_accept_gap_waits_for_a_sync_holding_the_profile_lock(partnered: Pair, tmp_path: Path) -> None:
     """accept-gap opens and accepts held envelopes as pull does, but did it without the lock
     pull and sync hold: a cron sync retrying the same envelopes meanwhile could accept one
@@ -319,3 +355,45 @@ def test_accept_gap_takes_an_old_envelope_an_earlier_version_held_as_too_old(
     assert rows(cert_in, "SELECT sequence FROM channels_in") == [(3,)]
     (closed,) = _records(cert_in, "--all")
     assert closed["reason"] == "sequence-gap" and closed["resolution"].startswith("gap accepted")
+
+
+def test_open_accept_gap_on_an_old_envelope_file_says_what_to_do(
+    partnered: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`open FILE --accept-gap` on an envelope past the maximum age behind a lost one said
+    only "too-old ... (accepting a gap does not lift the age limit)" and "see quarantine
+    list", where `quarantine accept-gap` names the first envelope recent enough to take the
+    gap, or says to ask the partner or raise max_age_days. The file case says the same, and
+    following it unblocks the channel."""
+    cert_fr, cert_in = partnered
+    envelopes = _envelopes(cert_fr, tmp_path, 4)  # 2 is lost
+    assert open_json(cert_in, envelopes[0])[0] == 0
+    _days_later(monkeypatch, 40, offline, held)
+
+    refused = cert_in.run("open", str(envelopes[2]), "--accept-gap")
+    assert refused.exit_code == 4, refused.stderr
+    assert "too-old" in refused.stderr and "Traceback" not in refused.stderr
+    assert "no envelope held from cert-fr is recent enough" in refused.stderr
+    assert "ask cert-fr to send again what was lost" in refused.stderr
+    (third,) = _records(cert_in)  # kept, as before: the hint names its record for later
+    assert f"max_age_days in config.toml and run `cti-exchange quarantine accept-gap {third['id']}`" in (
+        refused.stderr
+    )
+
+    # CERT-FR's next envelope is recent; it is held for the gap.
+    recent = seal(cert_fr, bundle_file(tmp_path, "bundle-5.json"), "cert-in", name="5.json")
+    assert open_json(cert_in, recent)[1]["reason"] == "sequence-gap"
+    fifth = _records(cert_in)[1]
+    dry = cert_in.run("open", str(envelopes[3]), "--accept-gap", "--dry-run")
+    assert dry.exit_code == 4 and f"`cti-exchange quarantine accept-gap {fifth['id']}`" in dry.stderr
+    assert "max_age_days in config.toml and open it again with --accept-gap" in dry.stderr
+    refused = cert_in.run("open", str(envelopes[3]), "--accept-gap")
+    assert refused.exit_code == 4 and f"`cti-exchange quarantine accept-gap {fifth['id']}`" in refused.stderr
+    fourth = _records(cert_in)[2]
+
+    accepted = cert_in.run("quarantine", "accept-gap", str(fifth["id"]), "--json")
+    assert accepted.exit_code == 0, accepted.stderr
+    assert accepted.json()["missing"] == [2, 3, 4]
+    assert accepted.json()["closed_records"] == [third["id"], fourth["id"]]
+    assert _records(cert_in) == []
+    assert rows(cert_in, "SELECT sequence FROM channels_in") == [(5,)]

@@ -1,15 +1,21 @@
 """What `push`, `seal` and `demo` tell the analyst about the outcome: which input a TLP refusal
-is about, what a dry run of a finished push would do, and why a demo's delivery failed."""
+is about, what a dry run of a finished or interrupted push would do, and why a demo's delivery
+failed."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 from cti_exchange.stix.tlp import Tlp
-from tests.conftest import Agency, run_cli
-from tests.exchange.conftest import Exchange, write_iocs
+from tests.conftest import PASSPHRASE, Agency, run_cli
+from tests.exchange.conftest import Exchange, running_exchange, write_iocs
 
 ROUGE = "malware--6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 
@@ -81,7 +87,75 @@ def test_a_refusal_names_an_object_by_its_name_escaped_and_cut(
     assert "\x1b" not in shown and "\u202e" not in shown and "x" * 200 not in shown
 
 
-# -- 2. a dry run of a finished push -------------------------------------------------------
+def _red_sco(kind: str, n: int, **properties: Any) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "spec_version": "2.1",
+        "id": f"{kind}--6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c{n:02d}",
+        "object_marking_refs": [Tlp.RED.marking_id],
+        **properties,
+    }
+
+
+SHA256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+
+def test_a_refusal_names_a_cyber_observable_by_its_value(
+    partnered: tuple[Agency, Agency], tmp_path: Path
+) -> None:
+    """Standalone SCOs are shared under the same TLP rules as indicators (marked, refused), but
+    a refusal named them by their id only: `domain-name--6a1b...` says nothing to the analyst."""
+    fr, _ = partnered
+    observables = [
+        _red_sco("domain-name", 1, value="rouge.example"),
+        _red_sco("ipv4-addr", 2, value="203.0.113.66"),
+        _red_sco("url", 3, value="https://rouge.example/payload"),
+        _red_sco("email-addr", 4, value="abuse@rouge.example"),
+        _red_sco("file", 5, name="dropper.exe", hashes={"MD5": "0" * 32, "SHA-256": SHA256}),
+        _red_sco("file", 6, name="loader.dll"),
+    ]
+    bundle = _bundle(tmp_path / "observables.json", observables)
+    expected = [
+        "[domain-name rouge.example] (TLP:RED) to cert-in",
+        "[ipv4-addr 203.0.113.66] (TLP:RED) to cert-in",
+        "[url https://rouge.example/payload] (TLP:RED) to cert-in",
+        "[email-addr abuse@rouge.example] (TLP:RED) to cert-in",
+        f"[sha256 {SHA256[:60]}... (64 characters)] (TLP:RED) to cert-in",
+        "[file-name loader.dll] (TLP:RED) to cert-in",
+    ]
+
+    dry = fr.run("push", str(bundle), "--to", "cert-in", "--dry-run", "--json")
+    assert dry.exit_code == 8, dry.stderr
+    refused = dry.json()["refused"]
+    assert len(refused) == len(observables)
+    for shown, obj, subject in zip(refused, observables, expected, strict=True):
+        assert shown == f"{obj['id']} {subject}: tlp-red-needs-partner-and-flag"
+
+    sealed = fr.run("seal", str(bundle), "--to", "cert-in", "-o", str(tmp_path / "envelope.json"))
+    assert sealed.exit_code == 8, sealed.stderr
+    assert f"{observables[0]['id']} [domain-name rouge.example] (TLP:RED)" in sealed.stderr
+
+
+def test_an_observables_value_is_escaped_and_cut_in_a_refusal(
+    partnered: tuple[Agency, Agency], tmp_path: Path
+) -> None:
+    """As an indicator's value or an object's name: no terminal escape or bidi override reaches
+    the terminal, and a long value is cut."""
+    fr, _ = partnered
+    url = _red_sco("url", 7, value="https://rouge.example/\x1b[2J\u202e" + "x" * 300)
+    # Hash algorithm names come from the input too: only the four known ones name a file.
+    odd_hash = _red_sco("file", 8, hashes={"X-\x1b[2J": "abc"})
+    bundle = _bundle(tmp_path / "hostile.json", [url, odd_hash])
+
+    sealed = fr.run("seal", str(bundle), "--to", "cert-in", "-o", str(tmp_path / "envelope.json"))
+    assert sealed.exit_code == 8, sealed.stderr
+    assert f"{url['id']} [url https://rouge.example/\\x1b[2J\\u202exxx" in sealed.stderr
+    assert "characters)] (TLP:RED) to cert-in" in sealed.stderr
+    assert "\x1b" not in sealed.stderr and "\u202e" not in sealed.stderr and "x" * 200 not in sealed.stderr
+    assert f"{odd_hash['id']} (TLP:RED) to cert-in" in sealed.stderr
+
+
+# -- 2. a dry run of a finished or interrupted push ----------------------------------------
 
 
 def test_a_dry_run_of_a_finished_push_says_nothing_would_be_sent(exchange: Exchange, tmp_path: Path) -> None:
@@ -122,6 +196,107 @@ def test_a_dry_run_of_a_finished_push_with_skip_refused(exchange: Exchange, tmp_
     # Without --skip-refused it is another request, which the real run would refuse.
     refused = exchange.fr.run("push", str(csv), "--to", "cert-in", "--dry-run", "--json")
     assert refused.exit_code == 8 and refused.json()["already_shared_at"] is None
+
+
+def _killed(agency: Agency, *args: str, failpoint: str) -> None:
+    """Runs the CLI in a process of its own, SIGKILLed at `failpoint` (cti_exchange/failpoints.py
+    reads it when imported: not in this process)."""
+    env = {**os.environ, "CTI_EXCHANGE_PASSPHRASE": PASSPHRASE, "CTI_EXCHANGE_FAILPOINT": failpoint}
+    done = subprocess.run(
+        [sys.executable, "-m", "cti_exchange", "--home", str(agency.home), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+
+
+def _store_rows(agency: Agency) -> list[str]:
+    conn = sqlite3.connect(agency.home / "store.sqlite")
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+def test_a_dry_run_of_an_interrupted_push_says_what_the_rerun_would_do(
+    tmp_path: Path, partnered: tuple[Agency, Agency]
+) -> None:
+    """Killed after sealing its first envelope, a push resumes: it seals only the rest and posts
+    the envelope waiting in the outbox. Its dry run showed the whole plan as if nothing had
+    happened ("would send 600 objects", no envelope)."""
+    fr, india = partnered
+    # A small request limit: 600 indicators take two envelopes, sealed one after the other.
+    with running_exchange(tmp_path, fr, india, max_content_length=48 * 1024):
+        iocs = write_iocs(tmp_path / "iocs.csv", 600)
+        # Store commits: the request starts, the server's limit is remembered, one envelope.
+        _killed(fr, "push", str(iocs), "--to", "cert-in", failpoint="commit-after:3")
+        conn = sqlite3.connect(fr.home / "store.sqlite")
+        try:
+            rows = conn.execute("SELECT envelope_id, object_ids FROM sent_envelopes").fetchall()
+        finally:
+            conn.close()
+        waiting = [envelope for envelope, _ in rows]
+        sealed = sum(len([i for i in json.loads(ids) if i.startswith("indicator--")]) for _, ids in rows)
+        assert 0 < sealed < 600, "killed before the first envelope or after the last"
+        before = _store_rows(fr)
+
+        dry = fr.run("push", str(iocs), "--to", "cert-in", "--dry-run")
+        assert dry.exit_code == 0, dry.stderr
+        assert "would send" not in dry.stdout
+        assert "interrupted" in dry.stdout
+        assert (
+            f"cert-in: {len(waiting)} envelope(s) already sealed and waiting in the outbox would be posted; "
+            f"{600 - sealed} of 600 object(s) still to seal, then posted"
+        ) in dry.stdout
+
+        as_json = fr.run("push", str(iocs), "--to", "cert-in", "--dry-run", "--json")
+        assert as_json.exit_code == 0, as_json.stderr
+        data = as_json.json()
+        assert data["dry_run"] and data["resumed"] and data["already_shared_at"] is None
+        [plan] = data["partners"]
+        assert plan["objects"] == 600 and plan["to_seal"] == 600 - sealed
+        assert plan["envelopes"] == plan["sealed_earlier"] == waiting
+        assert plan["other_queued"] == 0
+        assert _store_rows(fr) == before  # a dry run writes nothing
+
+        # The real run does what the dry run said: seals the rest, posts both.
+        real = fr.run("push", str(iocs), "--to", "cert-in", "--json")
+        assert real.exit_code == 0, real.stderr
+        assert real.json()["resumed"]
+        [done] = real.json()["partners"]
+        assert done["sealed_earlier"] == waiting and done["to_seal"] == 600 - sealed
+        assert done["envelopes"][: len(waiting)] == waiting
+        assert set(done["delivered"]) == set(done["envelopes"])
+        conn = sqlite3.connect(fr.home / "store.sqlite")
+        try:
+            fresh = [
+                json.loads(ids)
+                for envelope, ids in conn.execute("SELECT envelope_id, object_ids FROM sent_envelopes")
+                if envelope not in waiting
+            ]
+        finally:
+            conn.close()
+        assert sum(len([i for i in ids if i.startswith("indicator--")]) for ids in fresh) == 600 - sealed
+
+
+def test_a_dry_run_says_what_else_waits_in_the_outbox(exchange: Exchange, tmp_path: Path) -> None:
+    """A push also posts what earlier pushes queued for the partner: so says its dry run."""
+    queued = exchange.fr.run("push", str(write_iocs(tmp_path / "a.csv", 2)), "--to", "cert-in", "--queue")
+    assert queued.exit_code == 0, queued.stderr
+    iocs = write_iocs(tmp_path / "b.csv", 3, start=10)
+
+    dry = exchange.fr.run("push", str(iocs), "--to", "cert-in", "--dry-run")
+    assert dry.exit_code == 0, dry.stderr
+    assert "would send" in dry.stdout and "would also post 1 envelope(s) queued earlier" in dry.stdout
+    [plan] = exchange.fr.run("push", str(iocs), "--to", "cert-in", "--dry-run", "--json").json()["partners"]
+    assert plan["other_queued"] == 1 and plan["to_seal"] == 3 and plan["sealed_earlier"] == []
+
+    # With --queue nothing is posted: nothing else either.
+    as_queued = exchange.fr.run("push", str(iocs), "--to", "cert-in", "--dry-run", "--queue")
+    assert as_queued.exit_code == 0, as_queued.stderr
+    assert "queued earlier" not in as_queued.stdout
 
 
 # -- 3. the demo's delivery failure --------------------------------------------------------

@@ -41,6 +41,29 @@ def test_demo_delivers_every_indicator_verified() -> None:
     }
 
 
+def test_demo_exits_with_the_cause_of_a_failed_pull() -> None:
+    """The demo's server dies as CERT-In reads its collection (a failpoint in the server
+    process), after CERT-FR posted everything: the pull's network failure is exit 7, as for
+    `pull`, not "only 0 of 16 indicators arrived verified" (4)."""
+    result = run_cli("demo", "--json", env={"CTI_EXCHANGE_FAILPOINT": "server-get-objects:1"})
+    assert result.exit_code == 7, result.stderr
+    assert "pull failed for cert-fr" in result.stderr and "arrived verified" not in result.stderr
+    assert "DIR/taxii-server/server.log" in result.stderr
+    summary = result.json()
+    assert not summary["all_arrived"] and summary["received"] == 0 and summary["failed"] == {}
+    assert list(summary["pull_errors"]) == ["cert-fr"]
+
+
+def test_demo_names_its_failed_deliveries_readably() -> None:
+    """Step 4 showed the failed deliveries as a Python dict:
+    "(FAILED: {'cert-in': {'3f0c...': 'cert-in: ...'}})"."""
+    result = run_cli("demo", env={"CTI_EXCHANGE_FAILPOINT": "server-add-objects:1"})
+    assert result.exit_code == 7, result.stderr
+    (step,) = [line for line in result.stdout.splitlines() if line.startswith("4. ")]
+    assert "but posting them to CERT-In's collection FAILED for cert-in: 1 envelope(s) (" in step, step
+    assert "{'" not in step and "'}" not in step, step
+
+
 @contextmanager
 def _serving(agency: Agency, *options: str) -> Iterator[str]:
     """`cti-exchange serve` in a child process, until it answers; yields the API root URL."""
