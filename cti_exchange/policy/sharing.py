@@ -42,9 +42,9 @@ RULE_REFERS = "refers-to-refused"
 _PLUMBING = frozenset({"marking-definition", "identity", "extension-definition"})
 # References that name who made an object or how it is marked, not content it is about.
 _NOT_CONTENT_REFS = frozenset({"created_by_ref", "object_marking_refs"})
-# Characters of an input value or name quoted in a refusal: enough to find the row, and one
-# line even when the value is a long URL.
-SHOWN_SUBJECT = 60
+# Characters of an input value or name quoted in a refusal: enough to find the row (a SHA-512
+# whole, 128 hex digits), and one line even when the value is a long URL.
+SHOWN_SUBJECT = 128
 # A file observable by its hash, named as an indicator comparing that hash is (pattern_values.py);
 # strongest first. Hash names are input too: only these are shown.
 _FILE_HASHES = (("SHA256", "sha256"), ("SHA512", "sha512"), ("SHA1", "sha1"), ("MD5", "md5"))

@@ -5,7 +5,8 @@ Only the first 64 KiB are looked at:
   `"response"` key, STIX otherwise;
 - text whose first row (after blank lines, `#` comments and an Excel `sep=` line) is a CSV
   header naming an indicator column: CSV; but a one-cell first row that ends with a colon, or
-  is followed by such a row ("Domains:" ... "IP addresses:"), titles a section of a text list;
+  is followed by such a row ("Domains:" ... "IP addresses:"), titles a section of a text list,
+  and one with a label before its value ("C2 URL: evil.example:443") is a line of one;
 - anything else: a plain-text IOC list.
 The file extension is not used: exports are often misnamed (`.txt` CSVs, `.json` MISP events).
 """
@@ -35,6 +36,8 @@ _JSON_START = re.compile(r"\s*(?:\{|\[\s*(?:\{|\]))")
 _MISP_KEY = re.compile(r'"(?:Event|response)"\s*:')
 _STIX_BUNDLE = re.compile(r'"type"\s*:\s*"bundle"')
 _SEP_LINE = re.compile(r"\s*sep=.\s*", re.IGNORECASE)
+# "Label: value": a colon, a space, then more (a column named "IPV4:PORT" has no space).
+_LABELLED = re.compile(r":\s+\S")
 
 
 def detect_format(path: Path) -> str:
@@ -64,9 +67,13 @@ def detect_format(path: Path) -> str:
         if header is None:
             return "text"
         if len(header[1]) == 1 and (
-            stripped.endswith(":") or any(_is_title(later) for later in lines[index + 1 :])
+            stripped.endswith(":")
+            or _LABELLED.search(stripped) is not None
+            or any(_is_title(later) for later in lines[index + 1 :])
         ):
-            return "text"  # "Domains:" titles a section of a text list: not a column name
+            # "Domains:" titles a section of a text list, "C2 URL: evil.example:443" labels a
+            # value: neither is a column name.
+            return "text"
         return "csv"
     return "text"
 

@@ -120,7 +120,7 @@ def test_a_refusal_names_a_cyber_observable_by_its_value(
         "[ipv4-addr 203.0.113.66] (TLP:RED) to cert-in",
         "[url https://rouge.example/payload] (TLP:RED) to cert-in",
         "[email-addr abuse@rouge.example] (TLP:RED) to cert-in",
-        f"[sha256 {SHA256[:60]}... (64 characters)] (TLP:RED) to cert-in",
+        f"[sha256 {SHA256}] (TLP:RED) to cert-in",  # whole: a hash cut short names nothing
         "[file-name loader.dll] (TLP:RED) to cert-in",
     ]
 

@@ -278,6 +278,9 @@ def test_misp_tlp_tags() -> None:
         ("# list\n1.2.3.4\n", "text"),
         ("[::1]:443\n", "text"),
         ("185.178.209[.]193\tCobalt Strike\t\n", "text"),
+        # A labelled line names its value: not a one-column CSV header naming "URL".
+        ("C2 URL: 5.tcp.eu.ngrok.io:17844\nC2 URL: evil.example:443\n", "text"),
+        ("IPV4:PORT\n20.195.166.5:30120\n", "csv"),  # a column named ip:port
     ],
 )
 def test_format_detection(tmp_path: Path, content: str, expected: str) -> None:
