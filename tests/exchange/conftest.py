@@ -6,7 +6,11 @@ and every server is stopped by its fixture, even when the test fails.
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +20,7 @@ import pytest
 
 from cti_exchange.server.provisioning import collection_id_for, plan_exchange, provision
 from cti_exchange.server.runner import ServerProcess
-from tests.conftest import Agency
+from tests.conftest import PASSPHRASE, Agency
 from tests.fault_proxy import FaultProxy, FaultScript
 
 
@@ -135,3 +139,23 @@ def received_values(agency: Agency) -> list[str]:
     finally:
         conn.close()
     return [row[0] for row in rows]
+
+
+def run_in_own_process(agency: Agency, *args: str, failpoint: str | None = None) -> int:
+    """The CLI in a process of its own (cti_exchange/failpoints.py reads CTI_EXCHANGE_FAILPOINT
+    when imported, so a failpoint cannot fire in this process): its exit status, negative for
+    the signal that ended it (-SIGKILL at the failpoint)."""
+    env = {**os.environ, "CTI_EXCHANGE_PASSPHRASE": PASSPHRASE}
+    env.pop("CTI_EXCHANGE_FAILPOINT", None)
+    if failpoint:
+        env["CTI_EXCHANGE_FAILPOINT"] = failpoint
+    done = subprocess.run(
+        [sys.executable, "-m", "cti_exchange", "--home", str(agency.home), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode not in (0, -signal.SIGKILL):
+        raise AssertionError(f"exit {done.returncode}: {done.stderr}")
+    return done.returncode

@@ -7,37 +7,21 @@ commit and every HTTP request, one kill point per run.
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from cti_exchange.server.provisioning import collection_id_for
-from tests.conftest import PASSPHRASE, Agency
-from tests.exchange.conftest import Exchange, running_exchange, write_iocs
+from tests.conftest import Agency
+from tests.exchange.conftest import Exchange, run_in_own_process, running_exchange, write_iocs
 
 POINTS = ("commit-before", "commit-after", "http-before", "http-after")
 pytestmark = pytest.mark.slow
 
 
 def run(agency: Agency, *args: str, failpoint: str | None = None) -> int:
-    env = {**os.environ, "CTI_EXCHANGE_PASSPHRASE": PASSPHRASE}
-    env.pop("CTI_EXCHANGE_FAILPOINT", None)
-    if failpoint:
-        env["CTI_EXCHANGE_FAILPOINT"] = failpoint
-    done = subprocess.run(
-        [sys.executable, "-m", "cti_exchange", "--home", str(agency.home), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode in (0, -signal.SIGKILL), done.stderr
-    return done.returncode
+    return run_in_own_process(agency, *args, failpoint=failpoint)
 
 
 def _rows(path: Path, sql: str) -> list[tuple[object, ...]]:

@@ -5,17 +5,14 @@ failed."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from cti_exchange.stix.tlp import Tlp
-from tests.conftest import PASSPHRASE, Agency, run_cli
-from tests.exchange.conftest import Exchange, running_exchange, write_iocs
+from tests.conftest import Agency, run_cli
+from tests.exchange.conftest import Exchange, run_in_own_process, running_exchange, write_iocs
 
 ROUGE = "malware--6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 
@@ -199,17 +196,7 @@ def test_a_dry_run_of_a_finished_push_with_skip_refused(exchange: Exchange, tmp_
 
 
 def _killed(agency: Agency, *args: str, failpoint: str) -> None:
-    """Runs the CLI in a process of its own, SIGKILLed at `failpoint` (cti_exchange/failpoints.py
-    reads it when imported: not in this process)."""
-    env = {**os.environ, "CTI_EXCHANGE_PASSPHRASE": PASSPHRASE, "CTI_EXCHANGE_FAILPOINT": failpoint}
-    done = subprocess.run(
-        [sys.executable, "-m", "cti_exchange", "--home", str(agency.home), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert run_in_own_process(agency, *args, failpoint=failpoint) == -signal.SIGKILL
 
 
 def _store_rows(agency: Agency) -> list[str]:
