@@ -24,7 +24,8 @@ from cti_exchange.home.lock import profile_lock
 from cti_exchange.home.logs import LOG_NAME, enable_file_log
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.profile.model import Profile
-from cti_exchange.store.outbound import DROPPED, EXPORTED, RECEIVED, RESEALED
+from cti_exchange.store.outbound import DROPPED, EXPORTED, POSTED, RECEIVED, RESEALED
+from cti_exchange.store.receipts import receipt_only_envelopes
 from cti_exchange.store.store import open_store
 from cti_exchange.untrusted_text import describe_value
 
@@ -160,15 +161,18 @@ def status(ctx: typer.Context, json_mode: JsonOption = False) -> None:
     now = utc_now()
     with open_store(home) as store:
         deliveries = store.outbound.deliveries()
+        receipts_only = receipt_only_envelopes(store.db.conn)
         quarantined = store.inbound.quarantined()
         pulls = {name: store.audit.last_pull(name) for name in profile.partners}
     last_pull = {name: ok for name, (ok, _) in pulls.items()}
     last_pull_error = {name: error for name, (_, error) in pulls.items()}
-    # Resealed and dropped envelopes were never posted and never will be: nothing to wait for.
+    # Resealed and dropped envelopes were never posted and never will be, and a posted
+    # envelope of receipts is never acknowledged itself: nothing to wait for.
     late = [
         d
         for d in deliveries
         if d.status not in (RECEIVED, EXPORTED, RESEALED, DROPPED)
+        and not (d.status == POSTED and d.envelope_id in receipts_only)
         and now - parse_timestamp(d.created_at) > threshold
     ]
     counts: dict[str, dict[str, int]] = {}

@@ -5,6 +5,7 @@ See cti_exchange/exchange/receipts.py for the receipt object and how receipts tr
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any
 
@@ -17,6 +18,20 @@ _CONTEXT_TYPES = frozenset({"identity", "marking-definition", "extension-definit
 def is_receipt_only(objects: list[dict[str, Any]]) -> bool:
     kinds = {o.get("type") for o in objects} - _CONTEXT_TYPES
     return kinds == {RECEIPT_TYPE}
+
+
+def receipt_only_envelopes(conn: sqlite3.Connection) -> set[str]:
+    """The envelopes we sealed holding only receipts. Partners never acknowledge them (no
+    receipts for receipts): once a server took one, nothing more will happen to it."""
+    rows = conn.execute(
+        "SELECT envelope_id, object_ids FROM sent_envelopes WHERE object_ids LIKE ?",
+        (f'%"{RECEIPT_TYPE}--%',),
+    )
+    return {
+        envelope_id
+        for envelope_id, object_ids in rows
+        if is_receipt_only([{"type": i.split("--", 1)[0]} for i in json.loads(object_ids)])
+    }
 
 
 def owe_receipt(conn: sqlite3.Connection, *, envelope_id: str, partner: str, digest: str, at: str) -> None:

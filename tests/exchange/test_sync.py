@@ -111,3 +111,23 @@ def test_status_lists_what_is_undelivered_after_the_threshold(exchange: Exchange
     assert [d["status"] for d in late] == ["sealed"] and late[0]["partner"] == "cert-in"
     text = exchange.fr.run("status")
     assert "without a receipt" in text.stdout
+
+
+def test_status_does_not_wait_for_a_receipt_to_a_receipt_envelope(exchange: Exchange, tmp_path: Path) -> None:
+    """An envelope holding only our receipts is never acknowledged (no receipts for receipts):
+    once its partner's server took it, status listed it 'without a receipt' for good, one more
+    after every sync that accepted something."""
+    fr, india = exchange.fr, exchange.india
+    pushed = fr.run("push", str(write_iocs(tmp_path / "a.csv", 2)), "--to", "cert-in")
+    assert pushed.exit_code == 0, pushed.stderr
+    synced = india.run("sync")
+    assert synced.exit_code == 0 and "1 receipt(s) sent" in synced.stdout, synced.stderr
+    assert [d["status"] for d in india.run("sent", "--json").json()] == ["posted"]
+    conn = sqlite3.connect(india.home / "store.sqlite")
+    conn.execute("UPDATE sent_envelopes SET created_at = '2020-01-01T00:00:00.000Z'")
+    conn.commit()
+    conn.close()
+    status = india.run("status", "--json")
+    assert status.exit_code == 0, status.stderr
+    assert status.json()["undelivered"] == []
+    assert "Every envelope older than the threshold has a receipt." in india.run("status").stdout
