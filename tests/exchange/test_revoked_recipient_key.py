@@ -8,6 +8,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import Agency
 from tests.exchange.conftest import Exchange, received_values, write_iocs
 
@@ -98,3 +100,33 @@ def test_an_envelope_the_partner_confirmed_is_not_posted_again(exchange: Exchang
     assert fr.run("sync").exit_code == 0
     assert india.run("sync").exit_code == 0
     assert _rows(india, "SELECT reason FROM quarantine") == []
+
+
+@pytest.mark.parametrize("pushes", [1, 2])
+def test_receipts_already_posted_are_sent_again_as_new_receipts_not_replayed(
+    exchange: Exchange, tmp_path: Path, pushes: int
+) -> None:
+    """Envelopes of receipts are never acknowledged (no receipts for receipts), so every one
+    ever posted to a partner looked unconfirmed when it revoked its encryption key: each went
+    back to the outbox, and the partner refused each as a replay (exit 4, a quarantine record
+    apiece). The receipts they carried are owed again instead, in a new envelope."""
+    fr, india = exchange.fr, exchange.india
+    for n in range(pushes):
+        pushed = fr.run("push", str(write_iocs(tmp_path / f"{n}.csv", 2, start=10 * n)), "--to", "cert-in")
+        assert pushed.exit_code == 0, pushed.stderr
+        assert india.run("sync").exit_code == 0  # accepted: a receipt envelope posted to CERT-FR
+        assert fr.run("sync").exit_code == 0  # and read there
+    assert [d["status"] for d in fr.run("sent", "--json").json()] == ["received"] * pushes
+    _revoke_encryption_key(fr)
+
+    update = _pin_new_keys(india, fr, tmp_path)
+    assert update["requeued_envelopes"] == []
+    assert len(update["receipt_envelopes_replaced"]) == pushes
+    assert india.run("sync").exit_code == 0  # the receipts again, sealed to CERT-FR's new key
+    sent = india.run("sent", "--json").json()
+    # A new envelope, even for a single receipt owed again (same receipts, another request).
+    assert len(sent) == pushes + 1 and sent[-1]["envelope_id"] not in update["receipt_envelopes_replaced"]
+    synced = fr.run("sync", "--json")
+    assert synced.exit_code == 0, synced.stderr
+    assert _rows(fr, "SELECT reason FROM quarantine") == []
+    assert [d["status"] for d in fr.run("sent", "--json").json()] == ["received"] * pushes
