@@ -27,6 +27,11 @@ HELD_REASONS = (
     RejectReason.SEQUENCE_GAP.value,
     RejectReason.ISSUED_IN_FUTURE.value,
     RejectReason.TOO_OLD.value,
+    # Signed with a key of the partner we have not pinned: after `keys rotate` a partner's
+    # next envelope usually arrives before we run `partners update-keys`. Held, it goes through
+    # once its key is pinned (with the envelopes held behind it), instead of needing the
+    # artifact exported and opened by hand.
+    RejectReason.UNKNOWN_KEY.value,
 )
 _QUARANTINE_RECORD = (
     "SELECT id, partner, envelope_id, sender, reason, detail, received_at, resolved_at, resolution "
@@ -150,10 +155,11 @@ class Inbound:
             #   re-addressed it (envelope/readdress.py), and this is the same signed envelope;
             # - a copy held (a gap, a clock) and now accepted another way (`open --accept-gap`,
             #   or read again from a file): otherwise its next retry would call it a replay.
+            held = ", ".join(f"?{7 + n}" for n in range(len(HELD_REASONS)))
             conn.execute(
-                "UPDATE quarantine SET resolved_at = ?1, resolution = CASE reason WHEN ?2 THEN ?3 "
+                "UPDATE quarantine SET resolved_at = ?1, resolution = CASE reason WHEN ?2 THEN ?3 "  # noqa: S608 - numbered placeholders only
                 "ELSE ?4 END WHERE resolved_at IS NULL AND sender = ?5 AND envelope_id = ?6 "
-                "AND reason IN (?2, ?7, ?8, ?9)",
+                f"AND reason IN (?2, {held})",
                 (
                     received_at,
                     RejectReason.ENCRYPTED_TO_REVOKED_KEY.value,
