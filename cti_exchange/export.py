@@ -435,7 +435,10 @@ def export_indicators(
     if exporter_cls is None:
         raise UsageError(f"--format: {request.format!r} is not one of {', '.join(EXPORTERS)}")
     if request.output is not None and not request.output.parent.is_dir():
-        raise ConfigError(f"cannot write {request.output}: {request.output.parent} is not a directory")
+        raise ConfigError(
+            f"cannot write {request.output}: {request.output.parent} is not a directory",
+            hint="create it first, or give -o a path in an existing directory",
+        )
     parts = [
         _Part(target, filters, target is not None and _written_through(target))
         for target, filters in _targets(request, exporter_cls)

@@ -54,6 +54,14 @@ from cti_exchange.untrusted_text import describe_value
 _PROGRESS_EVERY = 10_000
 
 
+# Where each format carries its own TLP, besides --tlp (docs/INGEST.md); a text list has none.
+_TLP_IN_INPUT = {
+    "csv": " or a tlp column",
+    "stix": " or a TLP marking on the objects",
+    "misp": " or a tlp: tag on the event or attribute",
+}
+
+
 class IngestVerdict(Enum):
     ALL_ACCEPTED = "all accepted"
     SOME_REJECTED = "some rejected"
@@ -288,10 +296,11 @@ class _Run:
 
     def _announce_default_tlp(self, count: int, what: str) -> None:
         tlp = self.context.default_tlp
+        where = _TLP_IN_INPUT.get(self.formats.get(self.label, ""), "")
         self.remark(
             Finding(
                 self.label,
-                f"{count:,} {what}: marked {tlp.label}, the default (set another with --tlp or a tlp column)",
+                f"{count:,} {what}: marked {tlp.label}, the default (set another with --tlp{where})",
                 code="default-tlp",
             )
         )

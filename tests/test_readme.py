@@ -55,6 +55,23 @@ def test_command_reference_matches_help() -> None:
     )
 
 
+def test_the_home_option_works_where_getting_started_puts_it(tmp_path: Path) -> None:
+    """Getting started said "or --home DIR on every command", and `cti-exchange keys show
+    --home DIR` is refused ("No such option: --home"): --home goes before the command. The
+    form the README gives is run as written."""
+    from tests.conftest import run_cli
+
+    section = (REPO / "README.md").read_text().split("## Getting started as an agency", 1)[1]
+    (line,) = [line for line in section.splitlines() if line.startswith("export CTI_EXCHANGE_HOME=")]
+    assert "# or: " in line, line
+    form = line.split("# or:", 1)[1].strip()
+    assert form.startswith("cti-exchange --home DIR COMMAND"), form
+    home = tmp_path / "cert-fr"
+    args = form.split()[1:3] + ["init", "--agency", "cert-fr", "--name", "CERT-FR"]
+    assert run_cli(*[str(home) if a == "DIR" else a for a in args]).exit_code == 0
+    assert (home / "config.toml").is_file()
+
+
 if __name__ == "__main__" and "--update" in sys.argv:
     readme = REPO / "README.md"
     text = readme.read_text()

@@ -21,7 +21,7 @@ from cti_exchange.errors import (
     UsageError,
 )
 from cti_exchange.exchange.pull import PullResult, pull
-from cti_exchange.exchange.push import REFUSAL_HINT, PushRequest, PushResult, push
+from cti_exchange.exchange.push import PushRequest, PushResult, push, refusal_hint
 from cti_exchange.home.lock import LOCK_WAIT_SECONDS, profile_lock
 from cti_exchange.ingest_settings import IngestOptions
 from cti_exchange.policy.sharing import refusal_error
@@ -111,7 +111,9 @@ def push_command(
     render_push(out, result)
     if dry_run and result.refusals and not skip_refused:
         # The message a real push gives, after the plan and every refusal were shown.
-        raise refusal_error(result.refusals, outcome="; nothing was sent (dry run)", hint=REFUSAL_HINT)
+        raise refusal_error(
+            result.refusals, outcome="; nothing was sent (dry run)", hint=refusal_hint(result.refusals)
+        )
     raise_for_push(result)
 
 

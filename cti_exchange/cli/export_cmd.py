@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -36,8 +37,8 @@ def export_command(
         str,
         typer.Option("--format", metavar="FORMAT", help="plain, csv, stix, suricata, snort or misp."),
     ] = "plain",
-    output: Annotated[
-        Path | None,
+    output_arg: Annotated[
+        str | None,
         typer.Option(
             "--output",
             "-o",
@@ -77,6 +78,14 @@ def export_command(
     """Write indicators for defensive tools (default: accepted, not expired, not revoked), each
     value once, headed by its TLP."""
     out = Output(json_mode=json_mode)
+    output = None if output_arg is None else Path(output_arg)
+    if output_arg is not None and output_arg.endswith(("/", os.sep)) and not Path(output_arg).is_dir():
+        # Path() drops the trailing slash: `-o rules/` would write one file named rules.
+        raise UsageError(
+            f"-o {output_arg}: not an existing directory",
+            hint=f"create it first (mkdir {output_arg}) for one file per type, or drop the "
+            "trailing / to write one file",
+        )
     if json_mode and output is None:
         raise UsageError("--json writes the export's summary to stdout", hint="give the file with --output")
     filters = filters_from_options(
@@ -153,7 +162,8 @@ def render_export(out: Output, result: ExportResult) -> None:
         )
     if result.values == 0:
         out.warn(
-            "nothing matched: exports hold accepted indicators (see `triage accept`), or use --any-status"
+            "nothing matched: exports hold accepted indicators that have not expired (see "
+            "`triage accept`); --any-status and --include-expired widen that"
         )
 
 

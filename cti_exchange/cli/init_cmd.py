@@ -12,6 +12,7 @@ from cti_exchange.cli.output import Output
 from cti_exchange.cli.render_keys import key_rows, key_table_columns
 from cti_exchange.errors import UsageError
 from cti_exchange.home.passphrase import read_passphrase
+from cti_exchange.keys.model import AGENCY_ID
 from cti_exchange.stix.tlp import Tlp
 
 
@@ -37,6 +38,13 @@ def init(
     """
     out = Output(json_mode=json_mode)
     home = profile_home(ctx)
+    # Checked before the passphrase is asked for, and before the country is guessed from it.
+    if not AGENCY_ID.fullmatch(agency):
+        raise UsageError(
+            f"--agency {agency!r} is not an agency id: lower-case letters, digits and '-', "
+            "starting with a letter or digit, at most 63 characters",
+            hint="e.g. --agency cert-fr",
+        )
     try:
         tlp = Tlp.parse(default_tlp)
     except ValueError as exc:

@@ -13,7 +13,7 @@ from cti_exchange.cli.context import JsonOption, profile_home
 from cti_exchange.cli.output import Output
 from cti_exchange.cli.render_keys import key_json, key_rows, key_table_columns
 from cti_exchange.errors import UsageError
-from cti_exchange.home.safe_files import read_bytes
+from cti_exchange.home.safe_files import read_bytes, resolve_in_home
 from cti_exchange.keys.key_document import MAX_KEY_DOCUMENT_BYTES
 from cti_exchange.partnership import (
     add_partner,
@@ -293,13 +293,21 @@ def set_(
     json_mode: JsonOption = False,
 ) -> None:
     """Set what we may send a partner and how to reach its TAXII server (no secrets here)."""
+    given: list[object] = [max_tlp, allow_red, api_root, read_collection, write_collection, auth]
+    given += [username, secret_env, secret_file, ca_bundle, client_cert, client_key]
+    if all(value is None for value in [*given, page_size, timeout, retry_budget]):
+        raise UsageError(
+            f"nothing to set for partner {name}",
+            hint="give the settings to change, e.g. --max-tlp green (see `cti-exchange partners set --help`)",
+        )
     if auth is not None and auth not in ("none", "basic", "bearer"):
         raise UsageError(f"--auth must be none, basic or bearer, not {auth!r}")
     for option, seconds in (("--timeout", timeout), ("--retry-budget", retry_budget)):
         if seconds is not None and not math.isfinite(seconds):  # nan passes every range check
             raise UsageError(f"{option} must be a number of seconds, not {seconds}")
+    home = profile_home(ctx)
     partner = configure_partner(
-        profile_home(ctx),
+        home,
         name,
         max_tlp=_tlp_option(max_tlp, "--max-tlp"),
         allow_red=allow_red,
@@ -320,6 +328,23 @@ def set_(
         },
     )
     out = Output(json_mode=json_mode)
+    # Saved as given (the file may be made later), but a push or pull fails until it exists.
+    for option, value in (
+        ("--secret-file", secret_file),
+        ("--ca-bundle", ca_bundle),
+        ("--client-cert", client_cert),
+        ("--client-key", client_key),
+    ):
+        if value is not None and not resolve_in_home(value, home.root).exists():
+            out.warn(
+                f"{option} {resolve_in_home(value, home.root)} does not exist (yet): push and pull "
+                f"with {name} fail until it does"
+                + (
+                    ""
+                    if Path(value).expanduser().is_absolute()
+                    else "; a relative path is read from the profile home"
+                )
+            )
     if json_mode:
         out.data(_partner_json(partner))
         return

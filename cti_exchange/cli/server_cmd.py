@@ -56,9 +56,17 @@ def serve(
     One API root `exchange`; one collection per direction between agencies; one account per
     agency that may write only its outbound collections and read only its inbound ones. New
     accounts get a random password written once to <data>/credentials/<agency>.secret (0600).
+    It prints each collection's id and, once it listens, the API root URL: what each agency
+    gives `partners set`.
     """
     # Imported here: the server brings flask and medallion, which no other command needs.
-    from cti_exchange.server.provisioning import database_path, load_accounts, plan_exchange, provision
+    from cti_exchange.server.provisioning import (
+        collection_id_for,
+        database_path,
+        load_accounts,
+        plan_exchange,
+        provision,
+    )
     from cti_exchange.server.runner import proxy_settings, run_server
 
     # Wrong settings fail before anything is provisioned.
@@ -73,7 +81,8 @@ def serve(
     ]
     known = _known_accounts(data_dir, load_accounts, database_path(data_dir))
     passwords = {agency: secrets.token_urlsafe(24) for agency, _ in agencies if agency not in known}
-    provision(data_dir, plan_exchange(agencies), passwords=passwords)
+    layout = plan_exchange(agencies)
+    provision(data_dir, layout, passwords=passwords)
     out = Output()
     if passwords:
         credentials = data_dir / "credentials"
@@ -83,9 +92,26 @@ def serve(
             path.unlink(missing_ok=True)
             create_exclusive(path, (password + "\n").encode(), 0o600)
             out.note(f"New account {agency}: password written to {path}; hand it over, then delete it.")
-    out.note(f"Serving {len(agencies)} agencies on http://{host}:{port}/exchange/ (Ctrl-C stops)")
+
+    def ready(url: str) -> None:
+        # What each agency gives `partners set`, with the port bound (--port 0 lets it choose).
+        for sender, _ in agencies:
+            for recipient, _ in agencies:
+                if sender != recipient:
+                    out.note(
+                        f"Collection {sender} -> {recipient}: {collection_id_for(sender, recipient)} "
+                        f"({sender}'s --write-collection, {recipient}'s --read-collection)"
+                    )
+        out.note(f"Serving {len(agencies)} agencies on {url}{layout.api_root}/ (Ctrl-C stops)")
+
     run_server(
-        data_dir, host, port, allow_public=public, trusted_proxy=trusted_proxy, busy_timeout=busy_timeout
+        data_dir,
+        host,
+        port,
+        allow_public=public,
+        trusted_proxy=trusted_proxy,
+        busy_timeout=busy_timeout,
+        on_ready=ready,
     )
 
 

@@ -290,10 +290,19 @@ def review(
     out.line(f"Reviewed {summary.reviewed}: {decided}, {summary.skipped} skipped.")
 
 
+# What an analyst would write for each decision (the --help example).
+_EXAMPLE_NOTES = {
+    "accept": "seen in proxy logs",
+    "reject": "sinkholed since March",
+    "false-positive": "shared hosting: blocks legitimate sites",
+}
+
+
 def register(app: typer.Typer) -> None:
     for decision in DECISIONS:
         triage_app.command(
             decision,
-            epilog=f"Example: cti-exchange triage {decision} indicator--53fe3b22 --note 'seen in proxy logs'",
+            epilog=f"Example: cti-exchange triage {decision} indicator--53fe3b22 "
+            f"--note '{_EXAMPLE_NOTES[decision]}'",
         )(_decision_command(decision))
     app.add_typer(triage_app, name="triage")

@@ -24,7 +24,14 @@ from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.ingest import IngestResult, ingest_files
 from cti_exchange.ingest_settings import IngestContext, IngestOptions
 from cti_exchange.partnership import get_partner
-from cti_exchange.policy.sharing import Refusal, decide_sharing, refusal_error
+from cti_exchange.policy.sharing import (
+    RULE_MAX,
+    RULE_RED,
+    RULE_STRICT,
+    Refusal,
+    decide_sharing,
+    refusal_error,
+)
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.progress import NoProgress, ProgressReporter
 from cti_exchange.stix.tlp import Tlp, tlp_of
@@ -32,7 +39,27 @@ from cti_exchange.store.store import Store, open_store
 
 QUEUED_MAX_CONTENT_LENGTH = 1024 * 1024  # for a partner whose server we have never read
 
-REFUSAL_HINT = "send the rest with --skip-refused, or change the TLP or the partner's max TLP"
+
+def refusal_hint(refusals: list[Refusal]) -> str:
+    """How to get past the refusals of a push: what fixes each rule that refused something."""
+
+    def command(rule: str, options: str) -> str:
+        names = sorted({r.partner for r in refusals if r.rule == rule})
+        if len(names) == 1:
+            return f"`cti-exchange partners set {names[0]} {options}`"
+        return f"`cti-exchange partners set NAME {options}` for {', '.join(names)}"
+
+    rules = {r.rule for r in refusals}
+    fixes = []
+    if RULE_RED in rules:
+        fixes.append(f"for TLP:RED, {command(RULE_RED, '--allow-red')} and --allow-red here")
+    if RULE_MAX in rules:
+        fixes.append(f"above a max TLP, {command(RULE_MAX, '--max-tlp LEVEL')}")
+    if RULE_STRICT in rules:
+        fixes.append("TLP:AMBER+STRICT goes to one partner per push")
+    return "send the rest with --skip-refused, or change the TLP of the input" + (
+        "; or " + "; ".join(fixes) if fixes else ""
+    )
 
 
 @dataclass(frozen=True)
@@ -104,9 +131,16 @@ def push(
         request.inputs, IngestContext.for_profile(profile, moment, default_tlp), request.ingest
     )
     if not content_objects(ingested.objects):
+        non_ids = ingested.warnings_by_code.get("not-for-detection", 0)
         raise InputError(
             "nothing usable to share in " + ", ".join(str(p) for p in request.inputs),
-            hint="run `cti-exchange validate` on the input to see what was rejected",
+            hint="run `cti-exchange validate` on the input to see what was rejected"
+            + (
+                f"; {non_ids:,} MISP attribute(s) with to_ids false were skipped: to share them, "
+                "`cti-exchange convert --include-non-ids -o BUNDLE` and push the bundle"
+                if non_ids
+                else ""
+            ),
         )
     shared = share_objects(
         home,
@@ -174,7 +208,9 @@ def share_objects(
     decision = decide_sharing(objects, partners, allow_red=allow_red)
     # A dry run goes past refusals to show the whole plan; its caller ends it as a refusal.
     if decision.refusals and not (skip_refused or dry_run):
-        raise refusal_error(decision.refusals, outcome="; nothing was sent", hint=REFUSAL_HINT)
+        raise refusal_error(
+            decision.refusals, outcome="; nothing was sent", hint=refusal_hint(decision.refusals)
+        )
     plans = []
     for partner in partners:
         allowed = decision.allowed[partner.name]

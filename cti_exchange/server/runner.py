@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, Any
@@ -54,14 +55,16 @@ def run_server(
     max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
     trusted_proxy: str | None = None,
     busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+    on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve the exchange laid out in `data_dir` until SIGTERM or SIGINT.
 
     port=0 picks a free port; the one bound is written, with the URL, to `ready_file` (JSON)
-    once the server accepts connections. With `trusted_proxy` (the reverse proxy's address),
-    a request from that address is taken to come from the client its X-Forwarded-For names
-    last; the header is ignored on requests from anywhere else. A POST that waits
-    `busy_timeout` seconds for another to release the write lock is answered 503.
+    and given to `on_ready` once the server accepts connections. With `trusted_proxy` (the
+    reverse proxy's address), a request from that address is taken to come from the client
+    its X-Forwarded-For names last; the header is ignored on requests from anywhere else. A
+    POST that waits `busy_timeout` seconds for another to release the write lock is answered
+    503.
     """
     check_busy_timeout(busy_timeout)
     if not is_loopback(host) and not allow_public:
@@ -72,7 +75,7 @@ def run_server(
         )
     proxy = proxy_settings(trusted_proxy) if trusted_proxy else {}
     app = build_app(data_dir, max_page_size=max_page_size, busy_timeout=busy_timeout)
-    _serve(app, host, port, ready_file, threads, app.config["MAX_CONTENT_LENGTH"], **proxy)
+    _serve(app, host, port, ready_file, threads, app.config["MAX_CONTENT_LENGTH"], on_ready, **proxy)
 
 
 def proxy_settings(address: str) -> dict[str, Any]:
@@ -109,11 +112,18 @@ def run_medallion_config(
     if not is_loopback(host):
         raise ConfigError("plain medallion is for tests and benchmarks: loopback only")
     app = load_app(str(config_path))
-    _serve(app, host, port, ready_file, threads, max_body=32 * 1024 * 1024)
+    _serve(app, host, port, ready_file, threads, max_body=32 * 1024 * 1024, on_ready=None)
 
 
 def _serve(
-    app: Any, host: str, port: int, ready_file: Path | None, threads: int, max_body: int, **proxy: Any
+    app: Any,
+    host: str,
+    port: int,
+    ready_file: Path | None,
+    threads: int,
+    max_body: int,
+    on_ready: Callable[[str], None] | None,
+    **proxy: Any,
 ) -> None:
     try:
         # Bodies up to twice the API root's max_content_length reach medallion, which refuses
@@ -141,6 +151,8 @@ def _serve(
         _write_json_atomically(
             ready_file, {"host": bound_host, "port": bound_port, "url": url, "pid": os.getpid()}
         )
+    if on_ready is not None:
+        on_ready(url)
     server.run()
 
 

@@ -146,7 +146,7 @@ def test_country_needed_when_not_in_id(tmp_path: Path) -> None:
 def test_bad_agency_id_names_the_field(tmp_path: Path) -> None:
     result = run_cli("init", "--agency", "CERT FR", "--name", "x", "--country", "FR", home=tmp_path / "x")
     assert result.exit_code == 2
-    assert "agency.id" in result.stderr
+    assert "--agency 'CERT FR'" in result.stderr  # the option given (was the config field agency.id)
     assert not (tmp_path / "x" / "keys").exists()
 
 
@@ -155,3 +155,15 @@ def test_clear_default_tlp_refused(tmp_path: Path) -> None:
         "init", "--agency", "cert-fr", "--name", "F", "--default-tlp", "clear", home=tmp_path / "x"
     )
     assert result.exit_code == 2 and "CLEAR" in result.stderr
+
+
+def test_an_invalid_agency_id_is_named_as_the_option_before_anything_else(tmp_path: Path) -> None:
+    """`init --agency CERT_FR` said "cannot tell the country of agency 'CERT_FR'" (and, with
+    --country, quoted the schema's regular expression for the field agency.id)."""
+    for extra in ([], ["--country", "FR"]):
+        result = run_cli("init", "--agency", "CERT_FR", "--name", "CERT-FR", *extra, home=tmp_path / "fr")
+        assert result.exit_code == 2, result.stderr
+        assert result.stderr.startswith("cti-exchange: error: --agency 'CERT_FR' is not an agency id")
+        assert "country" not in result.stderr and "^[a-z0-9]" not in result.stderr
+        assert result.stderr.count("\n") == 1
+        assert not (tmp_path / "fr").exists()

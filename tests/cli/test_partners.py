@@ -170,6 +170,36 @@ def test_set_taxii_settings_validates_against_schema(partnered: tuple[Agency, Ag
     assert bad_tlp.exit_code == 2 and "unknown TLP" in bad_tlp.stderr
 
 
+def test_set_with_nothing_to_set_says_so(partnered: tuple[Agency, Agency]) -> None:
+    """`partners set cert-in` alone printed "Updated partner cert-in" and exited 0."""
+    cert_fr, _ = partnered
+    before = (cert_fr.home / "config.toml").read_text()
+    result = cert_fr.run("partners", "set", "cert-in")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("cti-exchange: error: nothing to set for partner cert-in")
+    assert result.stderr.count("\n") == 1 and result.stdout == ""
+    assert (cert_fr.home / "config.toml").read_text() == before
+
+
+def test_set_warns_when_a_named_file_is_not_there(partnered: tuple[Agency, Agency], tmp_path: Path) -> None:
+    """A mistyped --secret-file was saved in silence ("Updated partner cert-in"); the next pull
+    failed. It is still saved (the file may come later) but the command says so now, and where
+    a relative name is looked for."""
+    cert_fr, _ = partnered
+    api = ["--api-root", "https://taxii.example.in/exchange/", "--auth", "basic", "--username", "cert-fr"]
+    missing = tmp_path / "no-such.secret"
+    result = cert_fr.run("partners", "set", "cert-in", *api, "--secret-file", str(missing))
+    assert result.exit_code == 0, result.stderr
+    assert f"warning: --secret-file {missing} does not exist (yet)" in result.stderr
+    relative = cert_fr.run("partners", "set", "cert-in", "--secret-file", "taxii.secret")
+    assert f"--secret-file {cert_fr.home / 'taxii.secret'} does not exist" in relative.stderr
+    assert "a relative path is read from the profile home" in relative.stderr
+    (cert_fr.home / "taxii.secret").write_text("s3cret-password\n")
+    (cert_fr.home / "taxii.secret").chmod(0o600)
+    there = cert_fr.run("partners", "set", "cert-in", "--secret-file", "taxii.secret")
+    assert there.exit_code == 0 and there.stderr == ""
+
+
 def test_a_password_in_the_api_root_url_is_refused_and_never_echoed(
     partnered: tuple[Agency, Agency], tmp_path: Path
 ) -> None:

@@ -359,3 +359,41 @@ def test_an_envelope_that_cannot_fit_even_sealed_again_is_named_as_such(
             assert "unreachable" not in synced.stdout + synced.stderr and "Traceback" not in synced.stderr
         (still,) = fr.run("sent", "--json").json()
         assert (still["envelope_id"], still["status"]) == (envelope["envelope_id"], "failed")
+
+
+def test_a_push_of_a_misp_event_without_detection_attributes_says_how_to_share_them(
+    partnered: tuple[Agency, Agency],
+) -> None:
+    """push has no --include-non-ids: its "nothing usable" error now says how to share an
+    event whose attributes all have to_ids false (convert with the option, push the bundle)."""
+    cert_fr, _ = partnered
+    bespin = (
+        Path(__file__).resolve().parent.parent / "data" / "corpus" / "misp" / "eset-sshdoor-bespin.misp.json"
+    )
+    result = cert_fr.run("push", str(bespin), "--to", "cert-in")
+    assert result.exit_code == 6, result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "3 MISP attribute(s) with to_ids false were skipped" in result.stderr
+    assert "cti-exchange convert --include-non-ids -o BUNDLE" in result.stderr
+
+
+def test_a_refusal_says_what_would_let_each_refused_object_through(
+    partnered: tuple[Agency, Agency], tmp_path: Path
+) -> None:
+    """The hint was "change the TLP or the partner's max TLP" whatever refused what: for
+    TLP:RED a higher max TLP changes nothing, the partner's entry must allow RED."""
+    cert_fr, _ = partnered
+    csv = tmp_path / "mixed.csv"
+    csv.write_text("value,tlp\nred-1.example,red\nstrict-1.example,amber+strict\nfine-1.example,amber\n")
+    refused = cert_fr.run("push", str(csv), "--to", "cert-in", "--allow-red")
+    assert refused.exit_code == 8 and refused.stderr.count("\n") == 1, refused.stderr
+    assert (
+        "for TLP:RED, `cti-exchange partners set cert-in --allow-red` and --allow-red here" in refused.stderr
+    )
+    assert "above a max TLP, `cti-exchange partners set cert-in --max-tlp LEVEL`" in refused.stderr
+    dry = cert_fr.run("push", str(csv), "--to", "cert-in", "--dry-run")
+    assert dry.exit_code == 8 and "partners set cert-in --allow-red" in dry.stderr.splitlines()[-1]
+    only_red = tmp_path / "red.csv"
+    only_red.write_text("value,tlp\nred-2.example,red\n")
+    red = cert_fr.run("push", str(only_red), "--to", "cert-in")
+    assert red.exit_code == 8 and "--max-tlp" not in red.stderr, red.stderr

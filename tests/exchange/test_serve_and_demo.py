@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from cti_exchange.server.connection import DB_FILENAME
+from cti_exchange.server.provisioning import collection_id_for
 from tests.conftest import PASSPHRASE, Agency, run_cli
 
 TAXII = "application/taxii+json;version=2.1"
@@ -188,3 +189,34 @@ def test_serve_never_gives_new_passwords_when_the_accounts_cannot_be_read(
     assert result.exit_code == 2, result.stderr
     assert result.stderr.count("\n") == 1 and "file is not a database" in result.stderr
     assert not (data / "credentials").exists()
+
+
+def test_serve_names_the_port_it_bound_and_each_collection_id(partnered: tuple[Agency, Agency]) -> None:
+    """`serve --port 0` said "Serving 2 agencies on http://127.0.0.1:0/exchange/", and nothing
+    said which collection ids `partners set --read-collection / --write-collection` take."""
+    cert_fr, _ = partnered
+    env = {**os.environ, "CTI_EXCHANGE_PASSPHRASE": PASSPHRASE}
+    command = [sys.executable, "-m", "cti_exchange", "--home", str(cert_fr.home), "serve", "--port", "0"]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stderr is not None  # stderr=PIPE
+        lines: list[str] = []
+        while not (lines and lines[-1].startswith("Serving")):
+            line = server.stderr.readline()
+            assert line, "".join(lines)  # the server ended before it said where it listens
+            lines.append(line)
+        url = lines[-1].split(" on ", 1)[1].split(" ", 1)[0]
+        assert url.startswith("http://127.0.0.1:") and ":0/" not in url, lines[-1]
+        assert url.endswith("/exchange/")
+        answer = requests.get(url, auth=("cert-fr", _password(cert_fr)), headers={"Accept": TAXII}, timeout=5)
+        assert answer.status_code == 200, answer.text
+        fr_to_in, in_to_fr = collection_id_for("cert-fr", "cert-in"), collection_id_for("cert-in", "cert-fr")
+        said = "".join(lines)
+        assert (
+            f"Collection cert-fr -> cert-in: {fr_to_in} (cert-fr's --write-collection, cert-in's --read-collection)"
+            in said
+        )
+        assert f"Collection cert-in -> cert-fr: {in_to_fr}" in said
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)

@@ -146,3 +146,32 @@ def test_ids_quoted_from_an_input_cannot_drive_the_terminal(cli: Cli, tmp_path: 
         assert result.exit_code in (1, 6), shown
         assert "\x1b" not in shown and "\x07" not in shown, shown
         assert "\\x1b" in shown
+
+
+def test_nothing_usable_from_a_misp_event_names_include_non_ids(cli: Cli, tmp_path: Path) -> None:
+    """Every attribute of the Bespin event has to_ids false: validate said "nothing usable in
+    the input; see the rejections and warnings above" without the option that reads them."""
+    bespin = str(CORPUS / "misp" / "eset-sshdoor-bespin.misp.json")
+    result = cli("validate", bespin, home=tmp_path / "none")
+    assert result.exit_code == 6
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("cti-exchange: error: nothing usable in the input")
+    assert "3 MISP attribute(s) with to_ids false were skipped: --include-non-ids reads them" in last
+    assert cli("validate", "--include-non-ids", bespin, home=tmp_path / "none").exit_code != 6
+    plain = cli("validate", _file(tmp_path, "nothing.txt", "nothing-here\n"), home=tmp_path / "none")
+    assert plain.exit_code == 6 and "include-non-ids" not in plain.stderr
+
+
+def test_the_default_tlp_warning_names_where_each_format_carries_a_tlp(cli: Cli, tmp_path: Path) -> None:
+    """Every format was told to "set another with --tlp or a tlp column": a text list, a STIX
+    bundle or a MISP event has no column."""
+    inputs = {
+        "iocs/unit42-Conti_IOCs.txt": "(set another with --tlp)",
+        "iocs/unit42-venomrat_iocs.csv": "(set another with --tlp or a tlp column)",
+        "stix21/oasis-indicator-for-malicious-url.json": "(set another with --tlp or a TLP marking on the objects)",
+        "misp/eset-cloudmensis.misp.json": "(set another with --tlp or a tlp: tag on the event or attribute)",
+    }
+    for name, expected in inputs.items():
+        result = cli("validate", str(CORPUS / name), home=tmp_path / "none")
+        (line,) = [line for line in result.stderr.splitlines() if "the default (set another" in line]
+        assert line.endswith(expected), (name, line)

@@ -343,6 +343,35 @@ def test_export_usage_errors(soc: Agency, tmp_path: Path) -> None:
     assert empty.exit_code == 0 and "nothing matched" in empty.stderr
 
 
+def test_an_export_into_a_directory_that_is_not_there_writes_no_file(soc: Agency, tmp_path: Path) -> None:
+    """`-o rules/` (a directory meant, not yet made) wrote one file named `rules`: Path()
+    drops the trailing slash."""
+    target = tmp_path / "rules"
+    result = soc.run("export", "-o", f"{target}/")
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and f"mkdir {target}/" in result.stderr
+    assert not target.exists()
+    target.mkdir()
+    assert soc.run("export", "-o", f"{target}/").exit_code == 0
+    assert (target / "domain-name.txt").is_file()
+
+
+def test_an_export_into_a_missing_parent_says_how_to_fix_it(soc: Agency, tmp_path: Path) -> None:
+    result = soc.run("export", "-o", str(tmp_path / "nodir" / "x.csv"))
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "is not a directory; create it first" in result.stderr
+
+
+def test_nothing_matched_names_the_expiry_filter_too(soc: Agency) -> None:
+    """Only accepted indicators that have not expired are exported: the warning named only the
+    first condition, so an analyst who had accepted an expired indicator was told to accept it."""
+    expired = soc.run("export", "--search", "expired.example")
+    assert expired.exit_code == 0 and "nothing matched" in expired.stderr
+    assert "--include-expired" in expired.stderr
+    shown = soc.run("export", "--search", "expired.example", "--include-expired")
+    assert "expired.example" in shown.stdout
+
+
 CUSTOM_RED = "marking-definition--3a1f0c5e-2b1d-4c7a-9f3e-0d6c1b2a7e11"
 CUSTOM_STATEMENT = "marking-definition--7c2e9b44-1f0a-4d3b-8e6f-5a9d2c3b1e20"
 CUSTOM_SAYS_RED = "marking-definition--9d3f0b55-2a1b-4c6d-8e7f-6b0a1c2d3e40"

@@ -18,7 +18,7 @@ from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.store.store import Store
 from cti_exchange.triage import TriageLine
 from cti_exchange.triage_decisions import DecisionResult, review_loop
-from tests.conftest import PASSPHRASE, Agency
+from tests.conftest import PASSPHRASE, Agency, run_cli
 from tests.triage.conftest import indicator, put, store_path
 
 
@@ -307,3 +307,16 @@ def test_an_unknown_partner_is_named_when_nothing_matches(analyst_store: Agency)
     known = analyst_store.run("triage", "list", "--partner", "cert-uk", "--type", "url")
     assert known.exit_code == 0 and "no partner named" not in known.stderr
     assert "nothing matches" in known.stderr
+
+
+def test_each_decision_has_an_example_note_that_fits_it() -> None:
+    """The three decisions shared one example, so `triage false-positive --help` suggested
+    --note 'seen in proxy logs': the reason to accept an indicator, not to call it benign."""
+    notes = {}
+    for decision in ("accept", "reject", "false-positive"):
+        result = run_cli("triage", decision, "--help")
+        assert result.exit_code == 0
+        example = " ".join(result.stdout.split("Example:")[1].split())
+        assert example.startswith(f"cti-exchange triage {decision} indicator--53fe3b22 --note '"), example
+        notes[decision] = example.split("--note ")[1]
+    assert len(set(notes.values())) == 3, notes
