@@ -50,6 +50,17 @@ def serve(
             f"many partners post large bundles at once; at most {MAX_BUSY_TIMEOUT_SECONDS:g}.",
         ),
     ] = BUSY_TIMEOUT_SECONDS,
+    max_content_length: Annotated[
+        int | None,
+        typer.Option(
+            "--max-content-length",
+            metavar="BYTES",
+            min=1024,
+            help="The largest request the API root accepts (TAXII max_content_length), kept "
+            "for later starts; default: the one set before, 10 MiB on the first start. "
+            "Partners cut their envelopes to it.",
+        ),
+    ] = None,
 ) -> None:
     """Run the exchange's own TAXII 2.1 server for our agency and its partners.
 
@@ -61,9 +72,11 @@ def serve(
     """
     # Imported here: the server brings flask and medallion, which no other command needs.
     from cti_exchange.server.provisioning import (
+        DEFAULT_MAX_CONTENT_LENGTH,
         collection_id_for,
         database_path,
         load_accounts,
+        load_layout,
         plan_exchange,
         provision,
     )
@@ -81,7 +94,13 @@ def serve(
     ]
     known = _known_accounts(data_dir, load_accounts, database_path(data_dir))
     passwords = {agency: secrets.token_urlsafe(24) for agency, _ in agencies if agency not in known}
-    layout = plan_exchange(agencies)
+    if max_content_length is None:
+        # A restart keeps the limit set before: partners cut their envelopes to it.
+        existing = database_path(data_dir).is_file()
+        max_content_length = (
+            load_layout(data_dir).max_content_length if existing else DEFAULT_MAX_CONTENT_LENGTH
+        )
+    layout = plan_exchange(agencies, max_content_length=max_content_length)
     provision(data_dir, layout, passwords=passwords)
     out = Output()
     if passwords:

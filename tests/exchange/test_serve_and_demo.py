@@ -220,3 +220,24 @@ def test_serve_names_the_port_it_bound_and_each_collection_id(partnered: tuple[A
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_serve_keeps_the_request_limit_it_was_given(partnered: tuple[Agency, Agency]) -> None:
+    """Every start re-provisioned the API root with the default 10 MiB, so a limit set for a
+    small server (and partners' envelopes cut to it) did not survive a restart."""
+    cert_fr, _ = partnered
+
+    def limit(url: str) -> int:
+        auth = ("cert-fr", _password(cert_fr))
+        answer = requests.get(url, auth=auth, headers={"Accept": TAXII}, timeout=5)
+        assert answer.status_code == 200, answer.text
+        return int(answer.json()["max_content_length"])
+
+    with _serving(cert_fr) as url:
+        assert limit(url) == 10 * 1024 * 1024
+    with _serving(cert_fr, "--max-content-length", "65536") as url:
+        assert limit(url) == 65536
+    with _serving(cert_fr) as url:  # restarted without the option: kept
+        assert limit(url) == 65536
+    refused = cert_fr.run("serve", "--max-content-length", "10")
+    assert refused.exit_code == 2 and "1024" in refused.stderr
