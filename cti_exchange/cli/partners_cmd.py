@@ -248,9 +248,15 @@ def update_keys(
 def set_(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Partner name.")],
-    max_tlp: Annotated[str | None, typer.Option("--max-tlp", help="Highest TLP we send.")] = None,
+    max_tlp: Annotated[
+        str | None, typer.Option("--max-tlp", help="Highest TLP we send (TLP:RED aside: --allow-red).")
+    ] = None,
     allow_red: Annotated[
-        bool | None, typer.Option("--allow-red/--no-allow-red", help="Allow TLP:RED.")
+        bool | None,
+        typer.Option(
+            "--allow-red/--no-allow-red",
+            help="Allow TLP:RED, whatever --max-tlp says (a push also needs --allow-red).",
+        ),
     ] = None,
     api_root: Annotated[str | None, typer.Option("--api-root", help="TAXII 2.1 API root URL.")] = None,
     read_collection: Annotated[
