@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
 from cti_exchange import __version__
@@ -119,14 +120,36 @@ def _flush_stdout() -> None:
         raise
 
 
+def _usage_error(exc: UsageError) -> typer.Exit:
+    """A usage error as one line, like every other error (click writes the usage, a "Try"
+    line, a blank line and then the error): exit 2."""
+    where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+    _print_error(" ".join(exc.format_message().split()) + where)
+    return typer.Exit(int(ExitCode.USAGE))
+
+
 class CtiGroup(_LazyCommands, TyperGroup):
     """Top-level group: loads commands lazily, renders errors once for every sub-command."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except NoArgsIsHelpError:
+            raise  # `cti-exchange` alone: the help, as click shows it
+        except UsageError as exc:  # an unknown option or a bad value before the command name
+            raise _usage_error(exc) from None
 
     def invoke(self, ctx: Any) -> Any:
         try:
             result = super().invoke(ctx)
             _flush_stdout()
             return result
+        except NoArgsIsHelpError:
+            _flush_stdout()
+            raise  # `cti-exchange triage` alone: the group's help
+        except UsageError as exc:  # a sub-command's options or arguments
+            _flush_stdout()
+            raise _usage_error(exc) from None
         except CtiExchangeError as exc:
             if _debug_requested(ctx):
                 raise

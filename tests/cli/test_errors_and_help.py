@@ -92,6 +92,29 @@ def test_usage_error_exit_code() -> None:
     assert bad_option.exit_code == 2 and "internal error" not in bad_option.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "says", "help_of"),
+    [
+        (["--no-such-option"], "No such option: --no-such-option", "cti-exchange"),
+        (["no-such-command"], "No such command 'no-such-command'.", "cti-exchange"),
+        (["triage", "list", "--limit", "x"], "'x' is not a valid int.", "cti-exchange triage list"),
+        (["push"], "Missing argument 'inputs'.", "cti-exchange push"),
+    ],
+)
+def test_a_usage_error_is_one_line_naming_the_help(args: list[str], says: str, help_of: str) -> None:
+    """Click wrote the usage, a "Try" line and a blank line before the error: four lines
+    where every other error is one."""
+    result = run_cli(*args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("cti-exchange: error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert says in result.stderr and result.stderr.endswith(f"(see `{help_of} --help`)\n"), result.stderr
+
+
+def test_a_command_group_alone_still_shows_its_help() -> None:
+    result = run_cli("triage")
+    assert result.exit_code == 2 and "Usage: cti-exchange triage" in result.stdout + result.stderr
+
+
 def _with_tiny_file_size_limit() -> None:
     """In the child: writing past 64 KiB fails with EFBIG (as a full disk fails with ENOSPC)."""
     resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
