@@ -80,10 +80,11 @@ def serve(
         plan_exchange,
         provision,
     )
-    from cti_exchange.server.runner import proxy_settings, run_server
+    from cti_exchange.server.runner import check_listen_address, proxy_settings, run_server
 
     # Wrong settings fail before anything is provisioned.
     check_busy_timeout(busy_timeout)
+    check_listen_address(host, allow_public=public)
     if trusted_proxy:
         proxy_settings(trusted_proxy)
     home = profile_home(ctx)

@@ -44,6 +44,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def check_listen_address(host: str, *, allow_public: bool) -> None:
+    """Loopback only, unless a public address is allowed explicitly."""
+    if not is_loopback(host) and not allow_public:
+        raise ConfigError(
+            f"refusing to listen on {host}: the TAXII server speaks plain HTTP",
+            hint="listen on 127.0.0.1 behind a TLS-terminating proxy (docs/SERVER.md), "
+            "or allow a public address explicitly (serve --public)",
+        )
+
+
 def run_server(
     data_dir: Path,
     host: str = "127.0.0.1",
@@ -67,12 +77,7 @@ def run_server(
     503.
     """
     check_busy_timeout(busy_timeout)
-    if not is_loopback(host) and not allow_public:
-        raise ConfigError(
-            f"refusing to listen on {host}: the TAXII server speaks plain HTTP",
-            hint="listen on 127.0.0.1 behind a TLS-terminating proxy (docs/SERVER.md), "
-            "or allow a public address explicitly",
-        )
+    check_listen_address(host, allow_public=allow_public)
     proxy = proxy_settings(trusted_proxy) if trusted_proxy else {}
     app = build_app(data_dir, max_page_size=max_page_size, busy_timeout=busy_timeout)
     _serve(app, host, port, ready_file, threads, app.config["MAX_CONTENT_LENGTH"], on_ready, **proxy)

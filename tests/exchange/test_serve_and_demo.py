@@ -173,7 +173,9 @@ def test_serve_refuses_an_unusable_busy_timeout_before_provisioning(cert_fr: Age
 def test_serve_refuses_a_public_address_without_consent(partnered: tuple[Agency, Agency]) -> None:
     cert_fr, _ = partnered
     result = cert_fr.run("serve", "--host", "0.0.0.0", "--port", str(_free_port()))
-    assert result.exit_code == 2 and "0.0.0.0" in result.stderr
+    assert result.exit_code == 2 and "0.0.0.0" in result.stderr and "--public" in result.stderr
+    # Refused before anything is provisioned: no accounts, no password files written.
+    assert not (cert_fr.home / "taxii-server").exists()
 
 
 def test_serve_never_gives_new_passwords_when_the_accounts_cannot_be_read(
