@@ -11,7 +11,7 @@ import typer
 from cti_exchange.cli.context import JsonOption, profile_home
 from cti_exchange.cli.output import Output
 from cti_exchange.cli.progress import progress_for
-from cti_exchange.clock import parse_timestamp
+from cti_exchange.clock import parse_timestamp, time_ago, utc_now
 from cti_exchange.errors import UsageError
 from cti_exchange.sighting import SightingRequest, SightingResult, sight
 from cti_exchange.stix.tlp import Tlp
@@ -23,9 +23,16 @@ _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$", re.IGNORECASE)
 
 
-def _moment(text: str | None, option: str) -> datetime | None:
+def _moment(text: str | None, option: str, now: datetime) -> datetime | None:
+    """A timestamp with its zone, or an age before now (30m, 24h, 7d) as --since takes it."""
     if text is None:
         return None
+    try:
+        ago = time_ago(text, now)
+    except ValueError:
+        ago = None
+    if ago is not None:
+        return ago
     if _LOCAL_TIME.match(text.strip()):
         # 08:00 typed in Delhi or Paris, taken for UTC, would tell the partner a time hours off.
         raise UsageError(
@@ -38,7 +45,8 @@ def _moment(text: str | None, option: str) -> datetime | None:
         moment = None
     if moment is None or moment < _EARLIEST:
         raise UsageError(
-            f"{option}: {text!r} is not a timestamp after 1970", hint="e.g. 2026-11-23T08:15:00Z"
+            f"{option}: {text!r} is not a timestamp after 1970 or an age",
+            hint="e.g. 2026-11-23T08:15:00Z, or 24h for a day ago",
         )
     return moment
 
@@ -49,10 +57,15 @@ def sight_command(
     count: Annotated[int, typer.Option("--count", metavar="N", help="How many times it was seen.")] = 1,
     first_seen: Annotated[
         str | None,
-        typer.Option("--first-seen", metavar="WHEN", help="First seen (default: last seen)."),
+        typer.Option(
+            "--first-seen",
+            metavar="WHEN",
+            help="First seen: a timestamp, or an age (24h) (default: last seen).",
+        ),
     ] = None,
     last_seen: Annotated[
-        str | None, typer.Option("--last-seen", metavar="WHEN", help="Last seen (default: now).")
+        str | None,
+        typer.Option("--last-seen", metavar="WHEN", help="Last seen: a timestamp, or an age (default: now)."),
     ] = None,
     note: Annotated[
         str | None,
@@ -72,6 +85,7 @@ def sight_command(
     json_mode: JsonOption = False,
 ) -> None:
     """Send a STIX sighting of a partner's indicator back to every partner that shared it."""
+    now = utc_now()
     level = None
     if tlp is not None:
         try:
@@ -81,8 +95,8 @@ def sight_command(
     request = SightingRequest(
         reference=reference,
         count=count,
-        first_seen=_moment(first_seen, "--first-seen"),
-        last_seen=_moment(last_seen, "--last-seen"),
+        first_seen=_moment(first_seen, "--first-seen", now),
+        last_seen=_moment(last_seen, "--last-seen", now),
         note=note,
         tlp=level,
         allow_red=allow_red,
