@@ -319,7 +319,9 @@ def raise_for_pull(result: PullResult, *, hint: str | None = None) -> None:
         )
     errors = [p for p in result.partners if p.error]
     if errors:
-        names = "; ".join(f"{p.partner}: {p.error}" for p in errors)
+        from cti_exchange.exchange.delivery import for_partner
+
+        names = "; ".join(for_partner(p.partner, p.error) for p in errors if p.error)
         if len(errors) < len(result.partners):
             raise PartialFailure(f"pull failed for {names}", hint=hint)
         if any(p.auth_failed for p in errors):

@@ -141,7 +141,9 @@ def raise_for_sync(result: SyncResult) -> None:
     raise_for_pull(result.pull)  # integrity alerts first, then pull failures
     failed = [d for d in result.deliveries if d.failed]
     if failed:
-        names = "; ".join(f"{d.partner}: {d.error or next(iter(d.failed.values()))}" for d in failed)
+        from cti_exchange.exchange.delivery import for_partner
+
+        names = "; ".join(for_partner(d.partner, d.error or next(iter(d.failed.values()))) for d in failed)
         if any(d.auth_failed for d in failed):
             raise AuthError(f"posting failed for {names}")
         from cti_exchange.exchange.delivery import delivery_failure

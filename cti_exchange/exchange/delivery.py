@@ -81,6 +81,12 @@ def delivery_failure(
     return DeliveryFailed(message, exit_code=failure_exit_code(outcomes), hint=hint)
 
 
+def for_partner(partner: str, error: str) -> str:
+    """`partner: error`, without naming the partner twice (the TAXII client's errors start
+    with it already)."""
+    return error if error.startswith(f"{partner}: ") else f"{partner}: {error}"
+
+
 def describe_failed(failed: dict[str, dict[str, str]]) -> str:
     """Failed deliveries (partner -> envelope id -> error) in one line: per partner, how many
     envelopes and the first error (which may quote a server's answer)."""

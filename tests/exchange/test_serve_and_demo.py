@@ -49,6 +49,7 @@ def test_demo_exits_with_the_cause_of_a_failed_pull() -> None:
     result = run_cli("demo", "--json", env={"CTI_EXCHANGE_FAILPOINT": "server-get-objects:1"})
     assert result.exit_code == 7, result.stderr
     assert "pull failed for cert-fr" in result.stderr and "arrived verified" not in result.stderr
+    assert "cert-fr: cert-fr:" not in result.stderr  # the partner named once
     assert "DIR/taxii-server/server.log" in result.stderr
     summary = result.json()
     assert not summary["all_arrived"] and summary["received"] == 0 and summary["failed"] == {}
