@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 import uuid
 from collections.abc import Iterable, Mapping
@@ -21,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cti_exchange.errors import ConfigError
+from cti_exchange.keys.model import AGENCY_ID
 from cti_exchange.server.connection import DB_FILENAME, open_database, write_transaction
 from cti_exchange.server.passwords import hash_password, verify_password
 from cti_exchange.server.schema import ensure_schema
@@ -54,8 +54,6 @@ __all__ = [
     "provision",
     "verify_password",
 ]
-
-_AGENCY_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
 
 # -- the layout ------------------------------------------------------------------------------
@@ -135,10 +133,10 @@ def plan_exchange(
     parsed = tuple(Agency(agency_id, name) for agency_id, name in agencies)
     ids = [agency.agency_id for agency in parsed]
     for agency in parsed:
-        if not _AGENCY_ID.match(agency.agency_id):
+        if not AGENCY_ID.fullmatch(agency.agency_id):  # the profile's own rule: one definition
             raise ConfigError(
                 f"agency id {agency.agency_id!r} is not usable as an account name",
-                hint="use lower-case letters, digits and inner hyphens, e.g. cert-fr",
+                hint="use lower-case letters, digits and hyphens, e.g. cert-fr",
             )
         if not agency.display_name.strip():
             raise ConfigError(f"agency {agency.agency_id} has an empty display name")

@@ -227,6 +227,15 @@ def test_provisioning_refuses_what_it_cannot_do_safely(tmp_path: Path) -> None:
         plan_exchange([("cert-fr", "CERT-FR")])
 
 
+def test_the_server_takes_every_agency_id_a_profile_takes() -> None:
+    """`init --agency cert-x-` made a profile that `serve` then refused: two patterns."""
+    from cti_exchange.keys.model import AGENCY_ID
+
+    assert AGENCY_ID.fullmatch("cert-x-")
+    layout = plan_exchange([("cert-x-", "CERT-X"), ("cert-in", "CERT-In")])
+    assert [agency.agency_id for agency in layout.agencies] == ["cert-x-", "cert-in"]
+
+
 def test_the_server_refuses_a_public_address_unless_allowed(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="plain HTTP"):
         run_server(tmp_path, host="0.0.0.0")
