@@ -32,18 +32,8 @@ def country_from_agency_id(agency_id: str) -> str | None:
     return tail.upper() if len(tail) == 2 and tail.isalpha() else None
 
 
-def init_agency(
-    home: ProfileHome,
-    *,
-    agency_id: str,
-    name: str,
-    country: str | None,
-    passphrase: str,
-    default_tlp: Tlp = Tlp.AMBER,
-    key_lifetime_days: int = 365,
-    now: datetime | None = None,
-) -> InitResult:
-    moment = now or utc_now()
+def check_init(home: ProfileHome, *, agency_id: str, country: str | None, default_tlp: Tlp) -> str:
+    """What `init` can refuse before anyone types a passphrase; the country it will record."""
     country = (country or country_from_agency_id(agency_id) or "").upper()
     if not country:
         raise UsageError(
@@ -62,6 +52,22 @@ def init_agency(
             f"{home.keys.dir} already holds keys but there is no profile (an interrupted init?)",
             hint=f"move {home.keys.dir} aside and run init again",
         )
+    return country
+
+
+def init_agency(
+    home: ProfileHome,
+    *,
+    agency_id: str,
+    name: str,
+    country: str | None,
+    passphrase: str,
+    default_tlp: Tlp = Tlp.AMBER,
+    key_lifetime_days: int = 365,
+    now: datetime | None = None,
+) -> InitResult:
+    moment = now or utc_now()
+    country = check_init(home, agency_id=agency_id, country=country, default_tlp=default_tlp)
     check_new_passphrase(passphrase)
     profile = Profile(
         agency_id=agency_id,

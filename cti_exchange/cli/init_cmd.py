@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cti_exchange.agency import init_agency
+from cti_exchange.agency import check_init, init_agency
 from cti_exchange.cli.context import JsonOption, profile_home
 from cti_exchange.cli.output import Output
 from cti_exchange.cli.render_keys import key_rows, key_table_columns
@@ -49,6 +49,7 @@ def init(
         tlp = Tlp.parse(default_tlp)
     except ValueError as exc:
         raise UsageError(f"--default-tlp: {exc}") from None
+    check_init(home, agency_id=agency, country=country, default_tlp=tlp)  # before the prompt
     passphrase = read_passphrase(confirm=True, purpose="new agency keys")
     result = init_agency(
         home, agency_id=agency, name=name, country=country, passphrase=passphrase, default_tlp=tlp

@@ -167,3 +167,18 @@ def test_an_invalid_agency_id_is_named_as_the_option_before_anything_else(tmp_pa
         assert "country" not in result.stderr and "^[a-z0-9]" not in result.stderr
         assert result.stderr.count("\n") == 1
         assert not (tmp_path / "fr").exists()
+
+
+def test_init_on_an_existing_profile_refuses_before_asking_for_a_passphrase(tmp_path: Path) -> None:
+    """It asked for a new passphrase twice, then said the profile exists."""
+    home = tmp_path / "fr"
+    assert run_cli("init", "--agency", "cert-fr", "--name", "CERT-FR", home=home).exit_code == 0
+    # No passphrase anywhere: a prompt would fail without a terminal instead of this message.
+    again = run_cli(
+        "init", "--agency", "cert-fr", "--name", "Other", home=home, env={"CTI_EXCHANGE_PASSPHRASE": ""}
+    )
+    assert again.exit_code == 2 and "already exists" in again.stderr, again.stderr
+    unknown_country = run_cli(
+        "init", "--agency", "xyz", "--name", "X", home=tmp_path / "x", env={"CTI_EXCHANGE_PASSPHRASE": ""}
+    )
+    assert unknown_country.exit_code == 2 and "--country" in unknown_country.stderr, unknown_country.stderr
