@@ -168,7 +168,9 @@ class PassthroughPreparer:
                 self.upgraded_count += 1
         _map_markings(obj, tlp_map)
         is_marking = obj.get("type") == "marking-definition"
-        if not is_marking:
+        # Our own identity (a bundle `convert` made) stays as the profile has it: unmarked,
+        # like every identity we send, and not attributed to itself.
+        if not is_marking and obj.get("id") != self.settings.identity_id:
             self._mark_and_attribute(index, obj, defined_markings)
         problems = validate_object(obj)
         if problems:

@@ -83,6 +83,24 @@ def test_convert_writes_a_valid_bundle_with_our_identity(cli: Cli, cert_fr: Agen
     assert {tlp_of(o) for o in ours} == {Tlp.GREEN}
 
 
+def test_a_bundle_we_converted_converts_again_without_touching_our_identity(
+    cert_fr: Agency, tmp_path: Path
+) -> None:
+    """Pushing a bundle made by `convert` warned that "1 object(s) had no TLP marking" and "no
+    created_by_ref": our own identity, which was then marked with the default TLP and
+    attributed to itself."""
+    first = tmp_path / "first.json"
+    source = _file(tmp_path, "iocs.csv", "value,tlp\nevil.example,green\n")
+    assert cert_fr.run("convert", source, "-o", str(first)).exit_code == 0
+    again = cert_fr.run("convert", str(first), "-o", str(tmp_path / "again.json"), "--json")
+    assert again.exit_code == 0, again.stderr
+    assert again.json()["warnings"] == []
+    identity = next(
+        o for o in json.loads((tmp_path / "again.json").read_bytes())["objects"] if o["type"] == "identity"
+    )
+    assert "object_marking_refs" not in identity and "created_by_ref" not in identity
+
+
 def test_convert_needs_a_profile_and_writes_nothing_when_nothing_is_usable(
     cli: Cli, cert_fr: Agency, tmp_path: Path
 ) -> None:
