@@ -9,6 +9,14 @@ from typing import Annotated
 import typer
 
 from cti_exchange.cli.context import JsonOption, profile_home
+from cti_exchange.cli.ingest_cmd import (
+    FormatOption,
+    KeepPersonalOption,
+    MaxJsonOption,
+    NonIdsOption,
+    StrictOption,
+    TlpOption,
+)
 from cti_exchange.cli.output import Output
 from cti_exchange.cli.progress import progress_for
 from cti_exchange.collector import collector_paused
@@ -20,7 +28,7 @@ from cti_exchange.errors import (
     PartialFailure,
     UsageError,
 )
-from cti_exchange.exchange.pull import PullResult, pull
+from cti_exchange.exchange.pull import PullResult, Quarantined, pull
 from cti_exchange.exchange.push import PushRequest, PushResult, push, refusal_hint
 from cti_exchange.home.lock import LOCK_WAIT_SECONDS, profile_lock
 from cti_exchange.ingest_settings import IngestOptions
@@ -40,22 +48,28 @@ def push_command(
         ),
     ],
     to: Annotated[list[str], typer.Option("--to", help="Partner to send to (repeatable).")],
-    input_format: Annotated[
-        str | None, typer.Option("--format", help="Force the input format: csv, text, stix, misp.")
-    ] = None,
-    tlp: Annotated[
-        str | None, typer.Option("--tlp", help="TLP for rows that carry none (default: profile).")
-    ] = None,
+    input_format: FormatOption = None,
+    tlp: TlpOption = None,
     allow_red: Annotated[
         bool, typer.Option("--allow-red", help="Send TLP:RED to partners whose entry allows it.")
     ] = False,
     skip_refused: Annotated[
         bool, typer.Option("--skip-refused", help="Send what the TLP policy allows, skip the rest.")
     ] = False,
-    strict: Annotated[bool, typer.Option("--strict", help="Reject likely false positives.")] = False,
-    keep_personal_data: Annotated[
-        bool, typer.Option("--keep-personal-data", help="Keep values that look like personal data.")
-    ] = False,
+    strict: StrictOption = False,
+    keep_personal_data: KeepPersonalOption = False,
+    include_non_ids: NonIdsOption = False,
+    max_json_mb: MaxJsonOption = 64,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Processes for large CSV files (4 MiB and more); helps on idle cores only "
+            "(default: 2 with two CPUs or more).",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be sent to whom; send nothing.")
     ] = False,
@@ -92,13 +106,17 @@ def push_command(
         dry_run=dry_run,
         queue_only=queue,
         reshare=reshare,
+        # Reading options only change the push's id (push_request_id) where they change what
+        # is shared: --include-non-ids does on a MISP event; --workers never does.
         ingest=IngestOptions(
             format=input_format,
             strict=strict,
             keep_personal_data=keep_personal_data,
-            # Large CSV inputs are read by two processes: while a push reads its input the
-            # TAXII server (if local) and the rest of the pipeline are idle.
-            workers=min(2, os.cpu_count() or 1),
+            include_non_ids=include_non_ids,
+            max_json_bytes=max_json_mb * 1024 * 1024,
+            # Large CSV inputs are read by two processes unless told otherwise: while a push
+            # reads its input the TAXII server (if local) and the rest of the pipeline are idle.
+            workers=workers if workers is not None else min(2, os.cpu_count() or 1),
         ),
     )
     home = profile_home(ctx)
@@ -273,6 +291,7 @@ def render_pull(out: Output, result: PullResult) -> None:
                         "new_versions": p.new_versions,
                         "versions_not_applied": [n.__dict__ for n in p.not_applied],
                         "quarantined": [q.__dict__ for q in p.quarantined],
+                        "rejected_then_accepted": [q.__dict__ for q in p.accepted_since],
                         "closed_records": [c.__dict__ for c in p.closed],
                         "skipped": p.skipped,
                         "pages": p.pages,
@@ -300,6 +319,8 @@ def render_pull(out: Output, result: PullResult) -> None:
     for p in result.partners:
         for q in p.quarantined:
             out.warn(f"{p.partner}: envelope {q.envelope_id} rejected: {q.reason}: {q.detail}")
+        if note := p.accepted_since_note():
+            out.note(note)
         if warning := p.not_applied_warning():
             out.warn(warning)
         if warning := p.closed_warning():
@@ -311,12 +332,7 @@ def raise_for_pull(result: PullResult, *, hint: str | None = None) -> None:
     failures (the alerts say where they are kept)."""
     alerts = [(p.partner, q) for p in result.partners for q in p.integrity_alerts]
     if alerts:
-        partner, first = alerts[0]
-        raise IntegrityError(
-            f"{len(alerts)} envelope(s) rejected (first: {partner} {first.envelope_id}: "
-            f"{first.reason}: {first.detail})",
-            hint="they are in quarantine; see `cti-exchange quarantine list`",
-        )
+        raise integrity_alert(alerts, sum(len(p.accepted_since) for p in result.partners))
     errors = [p for p in result.partners if p.error]
     if errors:
         from cti_exchange.exchange.delivery import for_partner
@@ -329,6 +345,31 @@ def raise_for_pull(result: PullResult, *, hint: str | None = None) -> None:
         if all(p.config_failed for p in errors):
             raise ConfigError(f"pull failed for {names}", hint=hint)
         raise NetworkError(f"pull failed for {names}", hint=hint)
+
+
+def integrity_alert(alerts: list[tuple[str, Quarantined]], accepted_since: int) -> IntegrityError:
+    """The error for a run's alerts (partner, rejection): how many envelopes are still in
+    quarantine and how many were refused for good (their records closed), the first of them;
+    and, not as alerts, how many rejected in the same run were accepted after all."""
+    held = [alert for alert in alerts if alert[1].resolution is None]
+    refused = [alert for alert in alerts if alert[1].resolution is not None]
+    partner, first = (held or refused)[0]
+    where = []
+    if held:
+        where.append(f"{len(held)} still in quarantine")
+    if refused:
+        where.append(f"{len(refused)} refused for good when opened again, record(s) closed")
+    message = (
+        f"{len(alerts)} envelope(s) rejected ({', '.join(where)}; first: {partner} "
+        f"{first.envelope_id}: {first.reason}: {first.detail})"
+    )
+    if accepted_since:
+        message += (
+            f"; {accepted_since} other envelope(s) rejected in this run were accepted since "
+            "(another copy, re-addressed or released), their records closed"
+        )
+    hint = "see `cti-exchange quarantine list`" if held else "`cti-exchange quarantine list --all` says why"
+    return IntegrityError(message, hint=hint)
 
 
 def register(app: typer.Typer) -> None:

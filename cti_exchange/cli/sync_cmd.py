@@ -23,7 +23,6 @@ from cti_exchange.exchange.sync import SyncResult, sync
 from cti_exchange.home.lock import profile_lock
 from cti_exchange.home.logs import LOG_NAME, enable_file_log
 from cti_exchange.home.profile_home import ProfileHome
-from cti_exchange.profile.model import Profile
 from cti_exchange.store.outbound import DROPPED, EXPORTED, POSTED, RECEIVED, RESEALED
 from cti_exchange.store.receipts import receipt_only_envelopes
 from cti_exchange.store.store import open_store
@@ -57,7 +56,7 @@ def enable_sync_log(home: ProfileHome) -> None:
 
 def sync_command(ctx: typer.Context, json_mode: JsonOption = False) -> None:
     home = profile_home(ctx)
-    profile = home.load_profile()
+    home.load_profile()  # a missing or broken profile is said before the log is opened
     enable_sync_log(home)
     out = Output(json_mode=json_mode)
     try:
@@ -67,13 +66,12 @@ def sync_command(ctx: typer.Context, json_mode: JsonOption = False) -> None:
             collector_paused(),
         ):
             result = sync(home, reporter=progress)
-            waiting = _waiting_without_taxii(home, profile)
         if json_mode:
-            out.data(_sync_json(result) | {"waiting_without_taxii": waiting})
+            out.data(_sync_json(result))
         else:
-            out.line(result.summary() + _waiting_summary(waiting))
+            out.line(result.summary())
         raise_for_sync(result)
-        raise_for_waiting(waiting)
+        raise_for_waiting(result.waiting_without_taxii)
     except CtiExchangeError as exc:
         # cron mails stderr at best: the log keeps every run's ending, failures included.
         _log.error("sync ended with exit code %d: %s", int(exc.exit_code), exc.diagnostics())
@@ -81,25 +79,6 @@ def sync_command(ctx: typer.Context, json_mode: JsonOption = False) -> None:
     except Exception as exc:
         _log.error("sync ended with an internal error: %s", type(exc).__name__)
         raise
-
-
-def _waiting_without_taxii(home: ProfileHome, profile: Profile) -> dict[str, int]:
-    """Envelopes in the outbox (sealed or failed) for partners sync does not post to: no
-    TAXII settings or no write collection. They would wait there for good, unseen."""
-    names = [p.name for p in profile.partners.values() if not (p.taxii and p.taxii.write_collection)]
-    if not names:
-        return {}
-    with open_store(home) as store:
-        counts = {name: len(store.outbound.pending(name)) for name in names}
-    return {name: n for name, n in sorted(counts.items()) if n}
-
-
-def _waiting_summary(waiting: dict[str, int]) -> str:
-    if not waiting:
-        return ""
-    return "; without a TAXII server to post to: " + ", ".join(
-        f"{n} envelope(s) waiting for {partner}" for partner, n in waiting.items()
-    )
 
 
 def raise_for_waiting(waiting: dict[str, int]) -> None:
@@ -125,6 +104,7 @@ def _sync_json(result: SyncResult) -> dict[str, object]:
                 "objects_received": p.objects_received,
                 "versions_not_applied": [n.__dict__ for n in p.not_applied],
                 "quarantined": [q.__dict__ for q in p.quarantined],
+                "rejected_then_accepted": [q.__dict__ for q in p.accepted_since],
                 "closed_records": [c.__dict__ for c in p.closed],
                 "error": p.error,
             }
@@ -134,6 +114,7 @@ def _sync_json(result: SyncResult) -> dict[str, object]:
         "posted": {d.partner: d.delivered for d in result.deliveries},
         "failed": {d.partner: d.failed for d in result.deliveries if d.failed},
         "withheld": {d.partner: d.withheld for d in result.deliveries if d.withheld},
+        "waiting_without_taxii": result.waiting_without_taxii,
     }
 
 

@@ -42,6 +42,10 @@ class Quarantined:
     envelope_id: str | None
     reason: str
     detail: str
+    record_id: int | None = None  # its quarantine record (`cti-exchange quarantine show ID`)
+    # Set when the record was closed before the pull ended: its resolution. Still in
+    # quarantine while None.
+    resolution: str | None = None
 
 
 @dataclass
@@ -52,7 +56,12 @@ class PartnerPull:
     # Newer versions of objects another partner owns: kept, not made current (store/objects.py).
     not_applied: list[NotApplied] = field(default_factory=list)
     objects_received: int = 0
+    # Rejected in this run and not accepted since: still in quarantine, or (`resolution` set)
+    # held, then refused for good when opened again in this run (also in `closed`).
     quarantined: list[Quarantined] = field(default_factory=list)
+    # Rejected in this run, then accepted in it all the same, their records closed: a copy
+    # wrapped for a key we revoked whose sender re-addressed it, or a held envelope released.
+    accepted_since: list[Quarantined] = field(default_factory=list)
     # Held envelopes opened again and refused for good (sequence-reorder once a gap was
     # accepted past them): their records are closed, so `quarantine list` no longer shows them.
     closed: list[ClosedRecord] = field(default_factory=list)
@@ -65,6 +74,17 @@ class PartnerPull:
     @property
     def integrity_alerts(self) -> list[Quarantined]:
         return [q for q in self.quarantined if RejectReason(q.reason).is_integrity_alert]
+
+    def accepted_since_note(self) -> str | None:
+        """One line on envelopes rejected in this run and then accepted in it, or None."""
+        if not self.accepted_since:
+            return None
+        ids = ", ".join(str(q.envelope_id) for q in self.accepted_since)
+        return (
+            f"{self.partner}: {len(self.accepted_since)} envelope(s) rejected, then accepted in the "
+            f"same run (another copy, re-addressed to our current key, or released when opened "
+            f"again), their quarantine record(s) closed: {ids}"
+        )
 
     def not_applied_warning(self) -> str | None:
         """One line on newer versions kept but not applied, or None if there were none."""
@@ -124,6 +144,7 @@ def pull(
                 details={
                     "accepted": outcome.accepted,
                     "rejected": [q.envelope_id for q in outcome.quarantined],
+                    "rejected_then_accepted": [q.envelope_id for q in outcome.accepted_since],
                     "objects": outcome.objects_received,
                     "pages": outcome.pages,
                     "error": outcome.error,
@@ -160,13 +181,34 @@ def pull_partner(
         outcome.new_versions += released.new_versions
         outcome.not_applied += released.not_applied
         outcome.closed += released.closed
-        # The alerts for these envelopes are resolved: drop them from this run's alerts.
-        outcome.quarantined = [q for q in outcome.quarantined if q.envelope_id not in released.envelope_ids]
     except (NetworkError, AuthError, ConfigError) as exc:
         outcome.error = exc.diagnostics()
         outcome.auth_failed = isinstance(exc, AuthError)
         outcome.config_failed = isinstance(exc, ConfigError)
+    # Also after a failure: what was read before it may have closed records of this run.
+    _note_closed_records(store, outcome)
     return outcome
+
+
+def _note_closed_records(store: Store, outcome: PartnerPull) -> None:
+    """Sorts this run's rejections by what became of their quarantine records: still open;
+    closed because the same envelope was accepted after all (a re-addressed copy, a held one
+    released: `accepted_since`, no longer an alert); closed as refused for good when opened
+    again (kept in `quarantined`: never accepted, still an alert). Read from the records, not
+    matched by envelope id: a forged copy of an accepted envelope keeps its own open record."""
+    refused = {closed.id for closed in outcome.closed}
+    still: list[Quarantined] = []
+    for rejected in outcome.quarantined:
+        record = store.inbound.quarantine_record(rejected.record_id) if rejected.record_id else None
+        if record is None or record.resolved_at is None:
+            still.append(rejected)
+            continue
+        rejected.resolution = record.resolution
+        if record.id in refused:
+            still.append(rejected)
+        else:
+            outcome.accepted_since.append(rejected)
+    outcome.quarantined = still
 
 
 def _read_collection(
@@ -269,12 +311,10 @@ def _process(
             store.inbound.mark_processed(origin, "not-for-us")
             outcome.skipped += 1
             return 1
-        store.inbound.quarantine(obj, rejected, partner=partner.name, received_at=received_at, origin=origin)
-        outcome.quarantined.append(Quarantined(rejected.envelope_id, rejected.reason.value, rejected.detail))
+        _quarantine(store, obj, rejected, partner, received_at, origin, outcome)
         return 1
     if (wrong := misplaced(opened, partner)) is not None:
-        store.inbound.quarantine(obj, wrong, partner=partner.name, received_at=received_at, origin=origin)
-        outcome.quarantined.append(Quarantined(wrong.envelope_id, wrong.reason.value, wrong.detail))
+        _quarantine(store, obj, wrong, partner, received_at, origin, outcome)
         return 1
     stored = store.inbound.accept(
         opened,
@@ -289,3 +329,20 @@ def _process(
     outcome.accepted.append(opened.header.envelope_id)
     outcome.objects_received += opened.header.object_count
     return 1
+
+
+def _quarantine(
+    store: Store,
+    artifact: dict[str, Any],
+    rejected: EnvelopeRejected,
+    partner: PartnerConfig,
+    received_at: str,
+    origin: TaxiiOrigin,
+    outcome: PartnerPull,
+) -> None:
+    record_id = store.inbound.quarantine(
+        artifact, rejected, partner=partner.name, received_at=received_at, origin=origin
+    )
+    outcome.quarantined.append(
+        Quarantined(rejected.envelope_id, rejected.reason.value, rejected.detail, record_id or None)
+    )

@@ -72,6 +72,8 @@ class PushRequest:
     dry_run: bool = False
     queue_only: bool = False
     reshare: bool = False  # share again what an identical earlier push already shared
+    # How to read the inputs, as `validate` and `convert` take it (format, strict, personal data,
+    # MISP attributes with to_ids false, JSON size limit, workers).
     ingest: IngestOptions = field(default_factory=IngestOptions)
 
 
@@ -136,8 +138,8 @@ def push(
             "nothing usable to share in " + ", ".join(str(p) for p in request.inputs),
             hint="run `cti-exchange validate` on the input to see what was rejected"
             + (
-                f"; {non_ids:,} MISP attribute(s) with to_ids false were skipped: to share them, "
-                "`cti-exchange convert --include-non-ids -o BUNDLE` and push the bundle"
+                f"; {non_ids:,} MISP attribute(s) with to_ids false were skipped: --include-non-ids "
+                "reads them"
                 if non_ids
                 else ""
             ),
@@ -152,31 +154,50 @@ def push(
         queue_only=request.queue_only,
         reporter=progress,
         now=moment,
-        request_id=push_request_id(profile.agency_id, request, default_tlp, moment),
+        request_id=push_request_id(profile.agency_id, request, default_tlp, moment, ingested.formats),
     )
     return PushResult(**shared.__dict__, ingest=ingested)
 
 
-def push_request_id(agency_id: str, request: PushRequest, default_tlp: Tlp | None, now: datetime) -> str:
+def push_request_id(
+    agency_id: str,
+    request: PushRequest,
+    default_tlp: Tlp | None,
+    now: datetime,
+    formats: dict[str, str] | None = None,
+) -> str:
     """The same push (same input bytes, partners and options) has the same id, so running it
     again after an interruption resumes it instead of sharing the same intelligence twice.
-    `--reshare` makes a new request (new versions of the same objects)."""
+    `--reshare` makes a new request (new versions of the same objects).
+
+    Options that change what is shared are part of it; how the inputs are read (workers, the
+    JSON size limit) is not, except where the limit kept a file out: read with a larger limit,
+    it shares what the first run could not. `formats`: the format each input was read as
+    (IngestResult.formats); --include-non-ids counts only where a MISP event was read."""
+    options: dict[str, Any] = {
+        "agency": agency_id,
+        "partners": sorted(set(request.partners)),
+        "allow_red": request.allow_red,
+        "skip_refused": request.skip_refused,
+        "format": request.ingest.format,
+        "strict": request.ingest.strict,
+        "keep_personal_data": request.ingest.keep_personal_data,
+        "tlp": default_tlp.value if default_tlp else None,
+    }
+    read_as = formats or {}
+    # Added only when they matter: the id of every other push stays what it was, so one
+    # interrupted before an upgrade still resumes after it.
+    if request.ingest.include_non_ids and "misp" in read_as.values():
+        options["include_non_ids"] = True
+    too_large = [
+        n
+        for n, path in enumerate(request.inputs)
+        if read_as.get(str(path)) in ("stix", "misp") and path.stat().st_size > request.ingest.max_json_bytes
+    ]
+    if too_large:
+        options["inputs_too_large"] = too_large
     digest = hashlib.sha256()
-    digest.update(
-        json.dumps(
-            {
-                "agency": agency_id,
-                "partners": sorted(set(request.partners)),
-                "allow_red": request.allow_red,
-                "skip_refused": request.skip_refused,
-                "format": request.ingest.format,
-                "strict": request.ingest.strict,
-                "keep_personal_data": request.ingest.keep_personal_data,
-                "tlp": default_tlp.value if default_tlp else None,
-            },
-            sort_keys=True,
-        ).encode()
-    )
+    digest.update(json.dumps(options, sort_keys=True).encode())
     for path in request.inputs:
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     if request.reshare:

@@ -24,22 +24,35 @@ class SyncResult:
     pull: PullResult
     receipts_sent: dict[str, int] = field(default_factory=dict)
     deliveries: list[DeliveryOutcome] = field(default_factory=list)
+    # Envelopes left in the outbox (sealed or failed) for partners sync does not post to (no
+    # TAXII settings or no write collection), by partner: they would wait there for good.
+    waiting_without_taxii: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
         accepted = sum(len(p.accepted) for p in self.pull.partners)
         objects = sum(p.objects_received for p in self.pull.partners)
         rejected = sum(len(p.quarantined) for p in self.pull.partners)
+        accepted_since = sum(len(p.accepted_since) for p in self.pull.partners)
         closed = sum(len(p.closed) for p in self.pull.partners)
         posted = sum(len(d.delivered) for d in self.deliveries)
-        failed = sum(len(d.failed) for d in self.deliveries)
+        waiting = self.waiting_without_taxii
+        left = sum(len(d.failed) for d in self.deliveries) + sum(waiting.values())
         # Partners whose pull or posting stopped on an error (stderr says which and why): not
         # all "unreachable", a server that answered and refused is named here too.
         errors = [p.partner for p in self.pull.partners if p.error] + [
             d.partner for d in self.deliveries if d.error
         ]
+        then_accepted = f" ({accepted_since} more rejected, then accepted)" if accepted_since else ""
+        unposted = (
+            " (without a TAXII server to post to: "
+            + ", ".join(f"{n} envelope(s) waiting for {partner}" for partner, n in waiting.items())
+            + ")"
+            if waiting
+            else ""
+        )
         text = (
-            f"sync: pulled {accepted} envelope(s), {objects} object(s), {rejected} rejected; "
-            f"posted {posted} envelope(s), {failed} left in the outbox; "
+            f"sync: pulled {accepted} envelope(s), {objects} object(s), {rejected} rejected{then_accepted}; "
+            f"posted {posted} envelope(s), {left} left in the outbox{unposted}; "
             f"{sum(self.receipts_sent.values())} receipt(s) sent"
         )
         if closed:
@@ -67,6 +80,8 @@ def sync(
             log.warning("%s", warning)
         if warning := partner.closed_warning():
             log.warning("%s", warning)
+        if note := partner.accepted_since_note():
+            log.info("%s", note)
         for rejected in partner.quarantined:
             log.warning(
                 "rejected envelope %s from %s: %s: %s",
@@ -80,6 +95,9 @@ def sync(
         result.receipts_sent = send_owed_receipts(home, store, queue_only=True).by_partner
         writable = [p for p in profile.partners.values() if p.taxii and p.taxii.write_collection]
         result.deliveries = deliver_pending(home, store, writable, reporter)
+        unposted = [p.name for p in profile.partners.values() if not (p.taxii and p.taxii.write_collection)]
+        waiting = {name: len(store.outbound.pending(name)) for name in sorted(unposted)}
+        result.waiting_without_taxii = {name: n for name, n in waiting.items() if n}
         sign_audit_head(home, store)
     for outcome in result.deliveries:
         if outcome.error:

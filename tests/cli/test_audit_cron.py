@@ -110,6 +110,32 @@ def test_sync_says_when_envelopes_wait_for_a_partner_without_taxii_settings(
     assert "sync ended with exit code 2" in log
 
 
+def test_sync_summary_counts_what_waits_for_a_partner_without_taxii_settings(
+    partnered: tuple[Agency, Agency], tmp_path: Path
+) -> None:
+    """The summary said '0 left in the outbox' while two envelopes waited there for cert-in
+    (the same run exited 2 saying so), in the output, in --json and in the log."""
+    fr, _ = partnered
+    for n in range(2):
+        queued = fr.run(
+            "push", str(write_iocs(tmp_path / f"{n}.csv", 2, start=10 * n)), "--to", "cert-in", "--queue"
+        )
+        assert queued.exit_code == 0, queued.stderr
+
+    result = fr.run("sync")
+    assert result.exit_code == 2, result.stderr
+    assert "posted 0 envelope(s), 2 left in the outbox" in result.stdout
+    assert "2 envelope(s) waiting for cert-in" in result.stdout
+    summary = fr.run("sync", "--json").json()["summary"]
+    assert "2 left in the outbox" in summary and "2 envelope(s) waiting for cert-in" in summary
+    logged = [
+        line
+        for line in (fr.home / "logs" / "cti-exchange.log").read_text().splitlines()
+        if "sync: pulled" in line
+    ]
+    assert logged and all("2 left in the outbox" in line for line in logged)
+
+
 def test_sync_with_nothing_waiting_for_a_partner_without_taxii_settings_succeeds(
     partnered: tuple[Agency, Agency],
 ) -> None:

@@ -133,3 +133,35 @@ def test_envelopes_behind_a_gap_are_opened_again_only_once_the_channel_moves(
         assert read(2).accepted
         assert retry() == ([three, four], [3, 4])
         assert store.inbound.quarantined() == []
+
+
+def test_a_rejection_closed_in_the_same_pull_is_an_alert_only_when_refused_for_good(tmp_path: Path) -> None:
+    """A pull sorts its rejections by what became of their quarantine records by its end: one
+    held and then released in the same run is no alert (it is in `accepted_since`); one held
+    and then refused for good in the same run still is, and says how its record was closed.
+    Before, the pull's error said every such envelope was "in quarantine"."""
+    world = make_world()
+    first, second, third = (
+        world.fr.seal(make_bundle([indicator(f"198.51.100.{n}")]), [world.in_.party]) for n in (1, 2, 3)
+    )
+    fr, de = _partner("cert-fr"), _partner("cert-de")
+    with Store(tmp_path / "store.sqlite") as store:
+        ctx = _context(world.in_, store)
+        from_de, from_fr = pull.PartnerPull(partner="cert-de"), pull.PartnerPull(partner="cert-fr")
+        pull._process(store, ctx, de, "from-de", second.artifact, from_de)  # held: 1 is missing
+        pull._process(store, ctx, fr, "from-fr", third.artifact, from_fr)  # held: 1 and 2 missing
+        pull._process(store, ctx, fr, "from-fr", first.artifact, from_fr)
+
+        from_de.closed += retry_held_envelopes(store, ctx, de).closed  # CERT-FR's, in CERT-DE's
+        pull._note_closed_records(store, from_de)
+        (refused,) = from_de.integrity_alerts
+        assert refused.resolution is not None and "sender-key-mismatch" in refused.resolution
+        assert from_de.accepted_since == []
+
+        pull._process(store, ctx, fr, "from-fr", second.artifact, from_fr)
+        assert retry_held_envelopes(store, ctx, fr).envelope_ids == [third.header.envelope_id]
+        pull._note_closed_records(store, from_fr)
+        assert from_fr.quarantined == [] and from_fr.integrity_alerts == []
+        (released,) = from_fr.accepted_since
+        assert released.envelope_id == third.header.envelope_id
+        assert released.resolution == "accepted when retried (held for sequence-gap)"

@@ -6,6 +6,7 @@ import json
 import sqlite3
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from cti_exchange.server.runner import ServerProcess
 from tests.conftest import Agency
@@ -361,20 +362,72 @@ def test_an_envelope_that_cannot_fit_even_sealed_again_is_named_as_such(
         assert (still["envelope_id"], still["status"]) == (envelope["envelope_id"], "failed")
 
 
-def test_a_push_of_a_misp_event_without_detection_attributes_says_how_to_share_them(
-    partnered: tuple[Agency, Agency],
+MISP_CORPUS = Path(__file__).resolve().parent.parent / "data" / "corpus" / "misp"
+
+
+def test_a_misp_event_without_detection_attributes_is_pushed_with_include_non_ids(
+    exchange: Exchange,
 ) -> None:
-    """push has no --include-non-ids: its "nothing usable" error now says how to share an
-    event whose attributes all have to_ids false (convert with the option, push the bundle)."""
-    cert_fr, _ = partnered
-    bespin = (
-        Path(__file__).resolve().parent.parent / "data" / "corpus" / "misp" / "eset-sshdoor-bespin.misp.json"
-    )
-    result = cert_fr.run("push", str(bespin), "--to", "cert-in")
+    """push had no --include-non-ids (validate and convert had): an event whose publisher
+    never sets to_ids could only be shared by converting it to a bundle and pushing that. The
+    "nothing usable" error now names the option, and the option shares them."""
+    fr, india = exchange.fr, exchange.india
+    bespin = MISP_CORPUS / "eset-sshdoor-bespin.misp.json"
+    result = fr.run("push", str(bespin), "--to", "cert-in")
     assert result.exit_code == 6, result.stderr
     assert result.stderr.count("\n") == 1
-    assert "3 MISP attribute(s) with to_ids false were skipped" in result.stderr
-    assert "cti-exchange convert --include-non-ids -o BUNDLE" in result.stderr
+    assert "3 MISP attribute(s) with to_ids false were skipped: --include-non-ids reads them" in result.stderr
+
+    result = fr.run("push", str(bespin), "--to", "cert-in", "--include-non-ids", "--json")
+    assert result.exit_code == 1, result.stderr  # its `text` attribute has no STIX indicator
+    assert result.json()["partners"][0]["objects"] == 2
+    assert india.run("pull").exit_code == 0
+    assert len(received_values(india)) == 2
+
+
+def _push(agency: Agency, *args: str) -> dict[str, Any]:
+    result = agency.run("push", *args, "--to", "cert-in", "--queue", "--json")
+    assert result.exit_code in (0, 1), result.stderr  # 1: the corpus events hold unmapped types
+    return dict(result.json())
+
+
+def test_include_non_ids_makes_another_push_only_where_it_changes_what_is_shared(
+    partnered: tuple[Agency, Agency], tmp_path: Path
+) -> None:
+    """push_request_id (the same push run twice shares once): --include-non-ids on a MISP event
+    with to_ids false attributes shares more, so it is another push; on a CSV it changes
+    nothing, and --workers and --max-json-mb (how the inputs are read) never do."""
+    fr, _ = partnered
+    event = str(MISP_CORPUS / "eset-cloudmensis.misp.json")
+    first = _push(fr, event)
+    assert not first["already_shared_at"] and first["partners"][0]["objects"] == 9
+    with_non_ids = _push(fr, event, "--include-non-ids")
+    assert not with_non_ids["already_shared_at"] and with_non_ids["partners"][0]["objects"] == 11
+    assert _push(fr, event, "--include-non-ids", "--workers", "3", "--max-json-mb", "8")["already_shared_at"]
+    assert _push(fr, event, "--workers", "1", "--max-json-mb", "100")["already_shared_at"]
+
+    iocs = str(write_iocs(tmp_path / "iocs.csv", 4))
+    assert not _push(fr, iocs)["already_shared_at"]
+    assert _push(fr, iocs, "--include-non-ids", "--workers", "2")["already_shared_at"]
+    assert [d["status"] for d in fr.run("sent", "--json").json()] == ["sealed"] * 3
+
+
+def test_a_json_input_kept_out_by_max_json_mb_is_shared_once_read_with_a_larger_limit(
+    partnered: tuple[Agency, Agency], tmp_path: Path
+) -> None:
+    """--max-json-mb is not part of what makes the same push, but a file it kept out was not
+    shared: pushed again with a limit that reads it, the push is not "already shared"."""
+    fr, _ = partnered
+    padded = tmp_path / "event.misp.json"  # the same event, past 1 MiB with trailing spaces
+    padded.write_text((MISP_CORPUS / "eset-cloudmensis.misp.json").read_text() + " " * (1024 * 1024))
+    iocs = str(write_iocs(tmp_path / "iocs.csv", 4))
+
+    refused = _push(fr, str(padded), iocs, "--max-json-mb", "1")
+    assert any(r["code"] == "unreadable-file" for r in refused["rejections"])
+    assert refused["partners"][0]["objects"] == 4
+    read = _push(fr, str(padded), iocs, "--max-json-mb", "2")
+    assert not read["already_shared_at"] and read["partners"][0]["objects"] == 13
+    assert _push(fr, str(padded), iocs, "--max-json-mb", "3")["already_shared_at"]
 
 
 def test_a_refusal_says_what_would_let_each_refused_object_through(

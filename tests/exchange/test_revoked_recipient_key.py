@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Agency
+from tests.conftest import Agency, make_agency, pin
 from tests.exchange.conftest import Exchange, received_values, write_iocs
 
 
@@ -130,3 +130,78 @@ def test_receipts_already_posted_are_sent_again_as_new_receipts_not_replayed(
     assert synced.exit_code == 0, synced.stderr
     assert _rows(fr, "SELECT reason FROM quarantine") == []
     assert [d["status"] for d in fr.run("sent", "--json").json()] == ["received"] * pushes
+
+
+def _three_envelopes_re_addressed(exchange: Exchange, tmp_path: Path) -> list[str]:
+    """CERT-In revoked its encryption key; CERT-FR posted three envelopes sealed to it, then
+    pinned the new key and posted the same three re-addressed. CERT-In has read none yet: its
+    next run rejects the three and accepts their copies. The three envelope ids."""
+    fr, india = exchange.fr, exchange.india
+    _revoke_encryption_key(india)
+    for n in range(3):
+        pushed = fr.run("push", str(write_iocs(tmp_path / f"{n}.csv", 2, start=10 * n)), "--to", "cert-in")
+        assert pushed.exit_code == 0, pushed.stderr
+    requeued = list(_pin_new_keys(fr, india, tmp_path)["requeued_envelopes"])
+    assert len(requeued) == 3
+    assert fr.run("sync").exit_code == 0
+    return requeued
+
+
+@pytest.mark.parametrize("command", [("sync",), ("sync", "--json"), ("pull",), ("pull", "--json")])
+def test_an_alert_counts_only_what_stays_in_quarantine_once_re_addressed_copies_are_accepted(
+    exchange: Exchange, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """Three envelopes sealed to a revoked key and their re-addressed copies, read in one run,
+    and an impostor's envelope: the run said "4 envelope(s) rejected (...); they are in
+    quarantine" (and "4 rejected") when the copies had been accepted in the same run and their
+    records closed; one record stayed open. Still exit 4 for that one."""
+    india = exchange.india
+    requeued = _three_envelopes_re_addressed(exchange, tmp_path)
+    # An impostor posts to CERT-FR's collection for CERT-In, signing with a key CERT-In never
+    # pinned: held as unknown-key, a real alert.
+    impostor = make_agency(tmp_path / "impostor", "cert-fr", "Impostor")
+    pin(impostor, india, tmp_path / "impostor")
+    exchange.wire(impostor, india)
+    forged = impostor.run("push", str(write_iocs(tmp_path / "forged.csv", 1, start=99)), "--to", "cert-in")
+    assert forged.exit_code == 0, forged.stderr
+
+    result = india.run(*command)
+    assert result.exit_code == 4, result.stderr
+    values = received_values(india)
+    assert len(values) == len(set(values)) == 6  # the three re-addressed envelopes, two each
+    (still,) = india.run("quarantine", "list", "--json").json()
+    assert still["reason"] == "unknown-key"
+    assert "1 envelope(s) rejected (1 still in quarantine; first: cert-fr" in result.stderr
+    assert "unknown-key" in result.stderr
+    assert "3 other envelope(s) rejected in this run were accepted since" in result.stderr
+    # The error (one line), after pull's warning on the impostor's and its note on the three.
+    assert result.stderr.count("\n") == (3 if command == ("pull",) else 1)
+    if "--json" in command:
+        (partner,) = result.json()["partners" if command[0] == "pull" else "pulled"]
+        assert [q["record_id"] for q in partner["quarantined"]] == [still["id"]]
+        assert sorted(q["envelope_id"] for q in partner["rejected_then_accepted"]) == sorted(requeued)
+        assert {q["resolution"] for q in partner["rejected_then_accepted"]} == {
+            "accepted when re-addressed to our current key"
+        }
+    elif command[0] == "sync":
+        assert "1 rejected (3 more rejected, then accepted)" in result.stdout
+    else:
+        assert "3 envelope(s) rejected, then accepted in the same run" in result.stderr
+        row = next(line for line in result.stdout.splitlines() if line.startswith("cert-fr"))
+        assert (row.split("\t")[1], row.split("\t")[4]) == ("3", "1")  # accepted, rejected
+
+
+def test_a_run_whose_rejected_envelopes_were_all_accepted_as_re_addressed_copies_is_no_alert(
+    exchange: Exchange, tmp_path: Path
+) -> None:
+    """The same three envelopes and copies without the impostor: nothing is left in
+    quarantine, every envelope arrived; the run ended with exit 4 saying "3 envelope(s)
+    rejected ...; they are in quarantine"."""
+    india = exchange.india
+    _three_envelopes_re_addressed(exchange, tmp_path)
+
+    result = india.run("sync")
+    assert result.exit_code == 0, result.stderr
+    assert "0 rejected (3 more rejected, then accepted)" in result.stdout
+    assert india.run("quarantine", "list", "--json").json() == []
+    assert len(received_values(india)) == 6
