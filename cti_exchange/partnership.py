@@ -5,7 +5,7 @@ These functions are the Python API behind the `partners` commands.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,8 +19,6 @@ from cti_exchange.keys.model import AGENCY_ID, Keyring, KeyUse
 from cti_exchange.keys.pinning import KeyUpdate, merge_key_update, pin_first_keys
 from cti_exchange.profile.model import PartnerConfig, TaxiiSettings, identity_id_for
 from cti_exchange.stix.tlp import Tlp
-from cti_exchange.store.audit_log import append_audit
-from cti_exchange.store.receipts import owe_again, receipt_only_envelopes
 from cti_exchange.store.store import open_store
 from cti_exchange.taxii.endpoint import check_url_is_safe
 from cti_exchange.taxii.secrets import refuse_our_own_secrets
@@ -125,8 +123,6 @@ def add_partner(
 class PartnerKeysUpdated:
     update: KeyUpdate
     requeued: list[str]  # posted envelopes to post again, re-addressed (envelope/readdress.py)
-    # Posted envelopes of receipts to a revoked key: their receipts are owed again instead.
-    receipts_replaced: list[str] = field(default_factory=list)
 
 
 def update_partner_keys(
@@ -161,60 +157,37 @@ def update_partner_keys(
         },
         now=now,
     )
-    requeued, replaced = _requeue_to_revoked_keys(home, name, update, now or utc_now())
-    return PartnerKeysUpdated(update, requeued, replaced)
+    return PartnerKeysUpdated(update, _requeue_to_revoked_keys(home, name, update, now or utc_now()))
 
 
-def _requeue_to_revoked_keys(
-    home: ProfileHome, name: str, update: KeyUpdate, now: datetime
-) -> tuple[list[str], list[str]]:
+def _requeue_to_revoked_keys(home: ProfileHome, name: str, update: KeyUpdate, now: datetime) -> list[str]:
     """Envelopes the partner's server took but the partner has not confirmed, encrypted to an
     encryption key it has now revoked: it cannot open them (and whoever holds that key can).
     They go back to the outbox, where delivery re-addresses them to its current key. One the
     partner did open before revoking (its receipt not back yet) then comes to it a second time
-    and is refused there as a replay: nothing is lost or accepted twice.
-
-    Envelopes holding only our receipts are never confirmed (no receipts for receipts), so
-    every one ever posted would go back, and each be refused as a replay. Their receipts are
-    owed again instead: the next sync seals them in a new envelope to the current key, and a
-    receipt the partner reads twice changes nothing. Returns (requeued, receipt envelopes
-    whose receipts are owed again)."""
+    and is refused there as a replay: nothing is lost or accepted twice."""
     revoked = {
         kid
         for kid in update.newly_revoked
         if (key := update.keyring.find(kid)) is not None and key.use is KeyUse.ENC
     }
     if not revoked:
-        return [], []
+        return []
     with open_store(home) as store:
-        addressed = [
+        requeued = [
             delivery.envelope_id
             for delivery in store.outbound.posted_unconfirmed(name)
             if revoked & set(recipient_kids(delivery.artifact))
         ]
-        receipts_only = receipt_only_envelopes(store.db.conn)
-        requeued = [e for e in addressed if e not in receipts_only]
-        replaced = [e for e in addressed if e in receipts_only]
-        why = f"encrypted to {name}'s revoked key(s) {', '.join(sorted(revoked))}"
         if requeued:
             store.outbound.requeue(
-                name, requeued, f"{why}: posted again, re-addressed to its current key", stix_timestamp(now)
+                name,
+                requeued,
+                f"encrypted to {name}'s revoked key(s) {', '.join(sorted(revoked))}: posted again, "
+                "re-addressed to its current key",
+                stix_timestamp(now),
             )
-        if replaced:
-            with store.db.transaction() as conn:
-                owe_again(conn, partner=name, receipt_envelope_ids=replaced)
-                append_audit(
-                    conn,
-                    at=stix_timestamp(now),
-                    actor=store.actor,
-                    action="requeue",
-                    partner=name,
-                    details={
-                        "receipt_envelope_ids": replaced,
-                        "reason": f"{why}: the receipts they carry are sent again in a new envelope",
-                    },
-                )
-    return requeued, replaced
+    return requeued
 
 
 def undelivered_envelopes(home: ProfileHome, name: str) -> list[str]:

@@ -218,7 +218,6 @@ def update_keys(
                 "newly_revoked": list(update.newly_revoked),
                 "pinned_signing_key": update.anchor.thumbprint,
                 "requeued_envelopes": updated.requeued,
-                "receipt_envelopes_replaced": updated.receipts_replaced,
             }
         )
         return
@@ -231,11 +230,6 @@ def update_keys(
         out.line(
             f"  {len(updated.requeued)} envelope(s) posted to {name} but not confirmed were encrypted "
             "to a revoked key: queued again, re-addressed at the next `sync` or `push`"
-        )
-    if updated.receipts_replaced:
-        out.line(
-            f"  the receipts in {len(updated.receipts_replaced)} envelope(s) posted to {name} under a "
-            "revoked key are owed again: sent in a new envelope at the next `sync`"
         )
 
 

@@ -213,9 +213,11 @@ def check_addressed_to_us(state: _Opening, ctx: ReceiverContext) -> None:
 def check_not_replayed(state: _Opening, ctx: ReceiverContext) -> None:
     assert state.header is not None
     if ctx.seen_envelope(state.header.sender, state.header.envelope_id):
-        raise EnvelopeRejected(
+        replayed = EnvelopeRejected(
             RejectReason.REPLAYED, f"envelope {state.header.envelope_id} was already received"
         )
+        replayed.digest = envelope_digest(state.jws)
+        raise replayed
 
 
 def check_not_issued_in_future(state: _Opening, ctx: ReceiverContext) -> None:

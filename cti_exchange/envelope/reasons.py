@@ -53,3 +53,6 @@ class EnvelopeRejected(Exception):
         self.detail = " ".join(detail.split())[:500]
         self.envelope_id: str | None = None
         self.sender: str | None = None
+        # For `replayed-envelope`: the digest of this signed envelope, so that a receiver can
+        # tell a copy of the one it accepted (re-addressed by its sender) from another.
+        self.digest: str | None = None

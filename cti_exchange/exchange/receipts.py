@@ -25,7 +25,6 @@ from typing import Any
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.exchange.push import ShareResult, share_objects
 from cti_exchange.home.profile_home import ProfileHome
-from cti_exchange.keys.model import KeyUse
 from cti_exchange.partnership import get_partner
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.store.receipts import RECEIPT_TYPE
@@ -80,11 +79,7 @@ def send_owed_receipts(home: ProfileHome, store: Store, *, queue_only: bool = Tr
             receipt_object(profile.identity_id, entries[i : i + MAX_RECEIPTS_PER_OBJECT], utc_now())
             for i in range(0, len(entries), MAX_RECEIPTS_PER_OBJECT)
         ]
-        # The same receipts owed again after the partner revoked the key the first envelope was
-        # encrypted to (partnership.py) are another request: its current key is part of the id.
-        current = home.partner_keyring(partner).current_or_none(KeyUse.ENC)
-        owed_to = ",".join(e for e, _, _ in rows) + "|" + (current.kid if current else "")
-        request_id = "receipt-" + str(uuid.uuid5(uuid.NAMESPACE_URL, owed_to))
+        request_id = "receipt-" + str(uuid.uuid5(uuid.NAMESPACE_URL, ",".join(e for e, _, _ in rows)))
         result = share_objects(home, objects, [partner], queue_only=queue_only, request_id=request_id)
         envelope_ids = result.plans[0].envelopes if result.plans else []
         with store.db.transaction() as conn:

@@ -78,6 +78,13 @@ class Inbound:
         ).fetchone()
         return row is not None
 
+    def accepted_digest(self, sender: str, envelope_id: str) -> str | None:
+        """The digest of the signed envelope accepted under this id from `sender`, if any."""
+        row = self.db.conn.execute(
+            "SELECT digest FROM envelopes_in WHERE sender = ? AND envelope_id = ?", (sender, envelope_id)
+        ).fetchone()
+        return str(row[0]) if row else None
+
     def accepted_artifact(self, partner: str, artifact_id: str) -> bool:
         row = self.db.conn.execute(
             "SELECT 1 FROM envelopes_in WHERE partner = ? AND artifact_id = ?", (partner, artifact_id)

@@ -34,20 +34,6 @@ def receipt_only_envelopes(conn: sqlite3.Connection) -> set[str]:
     }
 
 
-def owe_again(conn: sqlite3.Connection, *, partner: str, receipt_envelope_ids: list[str]) -> int:
-    """The receipts these envelopes of ours carried to `partner` are owed again (the next sync
-    seals them in a new envelope): for envelopes it cannot open, encrypted to a key it revoked.
-    A receipt it reads twice changes nothing (`apply_receipts` marks once). Returns how many."""
-    count = 0
-    for envelope_id in receipt_envelope_ids:
-        count += conn.execute(
-            "UPDATE receipts_owed SET receipt_envelope_id = NULL "
-            "WHERE partner = ? AND receipt_envelope_id = ?",
-            (partner, envelope_id),
-        ).rowcount
-    return count
-
-
 def owe_receipt(conn: sqlite3.Connection, *, envelope_id: str, partner: str, digest: str, at: str) -> None:
     conn.execute(
         "INSERT OR IGNORE INTO receipts_owed (envelope_id, partner, digest, accepted_at) VALUES (?, ?, ?, ?)",

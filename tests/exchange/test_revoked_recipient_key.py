@@ -103,13 +103,15 @@ def test_an_envelope_the_partner_confirmed_is_not_posted_again(exchange: Exchang
 
 
 @pytest.mark.parametrize("pushes", [1, 2])
-def test_receipts_already_posted_are_sent_again_as_new_receipts_not_replayed(
+def test_receipt_envelopes_posted_again_are_no_alert_where_they_were_read(
     exchange: Exchange, tmp_path: Path, pushes: int
 ) -> None:
     """Envelopes of receipts are never acknowledged (no receipts for receipts), so every one
-    ever posted to a partner looked unconfirmed when it revoked its encryption key: each went
-    back to the outbox, and the partner refused each as a replay (exit 4, a quarantine record
-    apiece). The receipts they carried are owed again instead, in a new envelope."""
+    posted to a partner that revokes its encryption key goes back to the outbox, re-addressed
+    with its channel position (a receipt envelope the partner could not open must not leave a
+    gap). Where the partner had read them, the copies are the same signed envelopes it already
+    accepted: skipped as duplicates, not refused as replays (exit 4 and a quarantine record
+    apiece)."""
     fr, india = exchange.fr, exchange.india
     for n in range(pushes):
         pushed = fr.run("push", str(write_iocs(tmp_path / f"{n}.csv", 2, start=10 * n)), "--to", "cert-in")
@@ -120,16 +122,45 @@ def test_receipts_already_posted_are_sent_again_as_new_receipts_not_replayed(
     _revoke_encryption_key(fr)
 
     update = _pin_new_keys(india, fr, tmp_path)
-    assert update["requeued_envelopes"] == []
-    assert len(update["receipt_envelopes_replaced"]) == pushes
-    assert india.run("sync").exit_code == 0  # the receipts again, sealed to CERT-FR's new key
-    sent = india.run("sent", "--json").json()
-    # A new envelope, even for a single receipt owed again (same receipts, another request).
-    assert len(sent) == pushes + 1 and sent[-1]["envelope_id"] not in update["receipt_envelopes_replaced"]
+    assert len(update["requeued_envelopes"]) == pushes
+    assert india.run("sync").exit_code == 0  # posted again, re-addressed to CERT-FR's new key
     synced = fr.run("sync", "--json")
     assert synced.exit_code == 0, synced.stderr
     assert _rows(fr, "SELECT reason FROM quarantine") == []
     assert [d["status"] for d in fr.run("sent", "--json").json()] == ["received"] * pushes
+    # The channel goes on: CERT-In's next receipt envelope is accepted, not held behind a gap.
+    assert (
+        fr.run("push", str(write_iocs(tmp_path / "next.csv", 2, start=90)), "--to", "cert-in").exit_code == 0
+    )
+    assert india.run("sync").exit_code == 0
+    assert fr.run("sync").exit_code == 0
+    assert _rows(fr, "SELECT reason FROM quarantine") == []
+    assert [d["status"] for d in fr.run("sent", "--json").json()] == ["received"] * (pushes + 1)
+
+
+def test_a_receipt_envelope_the_partner_could_not_open_reaches_it_re_addressed(
+    exchange: Exchange, tmp_path: Path
+) -> None:
+    """A receipt envelope sealed to a key the partner revoked before reading it: it comes again,
+    re-addressed, with its own channel position, so the envelopes after it are no gap."""
+    fr, india = exchange.fr, exchange.india
+    assert fr.run("push", str(write_iocs(tmp_path / "a.csv", 2)), "--to", "cert-in").exit_code == 0
+    _revoke_encryption_key(fr)
+    assert india.run("sync").exit_code == 0  # accepted: a receipt envelope to CERT-FR's old key
+    refused = fr.run("sync")
+    assert refused.exit_code == 4  # it cannot open it
+    assert [reason for (reason,) in _rows(fr, "SELECT reason FROM quarantine")] == [
+        "encrypted-to-revoked-key"
+    ]
+
+    assert len(_pin_new_keys(india, fr, tmp_path)["requeued_envelopes"]) == 1
+    assert india.run("sync").exit_code == 0
+    assert fr.run("sync").exit_code == 0
+    assert fr.run("sent", "--json").json()[0]["status"] == "received"
+    assert fr.run("push", str(write_iocs(tmp_path / "b.csv", 2, start=10)), "--to", "cert-in").exit_code == 0
+    assert india.run("sync").exit_code == 0
+    assert fr.run("sync").exit_code == 0  # the next receipt envelope: no gap
+    assert [d["status"] for d in fr.run("sent", "--json").json()] == ["received", "received"]
 
 
 def _three_envelopes_re_addressed(exchange: Exchange, tmp_path: Path) -> list[str]:
