@@ -38,7 +38,7 @@ def test_init_creates_valid_profile_and_private_keys(tmp_path: Path) -> None:
     assert _mode(home / "store.sqlite") == 0o600  # partner intelligence, TLP:RED included
     blob = private.read_text()
     assert blob.count(".") == 4  # a compact JWE, not a JSON key
-    assert '"d"' not in blob and "kty" not in blob
+    assert '"d"' not in blob and '"kty"' not in blob  # JSON in clear; base64url has no quotes
     public = json.loads((home / "keys" / "public.json").read_text())
     assert all("d" not in key for key in public["keys"])
 
