@@ -35,6 +35,10 @@ _HASH_REASON = (
     "keywords), not written inline in rules: export them with --format plain --type sha256 "
     "and point a file-hash rule at that list"
 )
+_HOST_REASON = (
+    "a host artefact, never seen on the network: give it to the EDR or a host scanner "
+    "(--format plain --type mutex / --type windows-registry-key, or --format misp or stix)"
+)
 # Why a type gets no rule; the reason is written in the file's head.
 SKIP_REASONS = {
     "email-addr": "no rule keyword matches mail addresses reliably across engine versions; "
@@ -44,6 +48,8 @@ SKIP_REASONS = {
     "domain-port": "a rule cannot tie a name to a port (a name-only rule would match every "
     "service on a shared relay such as a tunnelling service): block name:port at the proxy "
     "(--format plain --type domain-port)",
+    "mutex": _HOST_REASON,
+    "windows-registry-key": _HOST_REASON,
     "md5": _HASH_REASON,
     "sha1": _HASH_REASON,
     "sha256": _HASH_REASON,

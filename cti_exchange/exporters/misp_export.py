@@ -1,10 +1,10 @@
 """A MISP event (JSON, as MISP's "Add event from JSON" and PyMISP read it).
 
 One attribute per value, typed for MISP (`ip-dst`, `domain`, `url`, `email-src`, `filename`,
-`md5`...), `to_ids` set so MISP pushes it to its IDS exports, tagged with its own TLP (MISP's
-`tlp:` taxonomy); the event carries the strictest TLP of its attributes. Values are written in
-canonical form, once whatever the spellings stored (as in plain lists, export.py
-`_canonical_spelling`): MISP correlates attributes by their text.
+`mutex`, `regkey`, `md5`...), `to_ids` set so MISP pushes it to its IDS exports, tagged with
+its own TLP (MISP's `tlp:` taxonomy); the event carries the strictest TLP of its attributes.
+Values are written in canonical form, once whatever the spellings stored (as in plain lists,
+export.py `_canonical_spelling`): MISP correlates attributes by their text.
 
 MISP wants attribute UUIDs unique across the instance, so they cannot be the same in two
 events. The event UUID is derived from the producer and the export's selection (its filter, in
@@ -40,6 +40,10 @@ MISP_TYPES = {
     "url": ("url", "Network activity"),
     "email-addr": ("email-src", "Payload delivery"),
     "file-name": ("filename", "Payload delivery"),
+    # MISP's category for "any artifact (files, registry keys etc.) dropped by the malware":
+    # not every key is a persistence point (regkey's default category).
+    "mutex": ("mutex", "Artifacts dropped"),
+    "windows-registry-key": ("regkey", "Artifacts dropped"),
     "md5": ("md5", "Payload delivery"),
     "sha1": ("sha1", "Payload delivery"),
     "sha256": ("sha256", "Payload delivery"),

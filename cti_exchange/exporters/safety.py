@@ -9,13 +9,14 @@ when it is:
 - **invalid**: it does not normalise as its type (`a` as an address, `*` or `com.` as a domain,
   a CIDR with host bits set), or it holds a control, invisible or bidirectional-formatting
   character (VT, NUL, U+2028: `str.splitlines()` and many tools split a line there, so one
-  stored value would become two entries) or whitespace (a file name may hold inner spaces);
-  never written;
+  stored value would become two entries) or whitespace (a file name, a mutex name or a registry
+  key may hold inner spaces); never written;
 - **overly broad**: a guardrail hit (the default route or any range broader than /16 or /32,
   reserved, private, loopback, link-local or multicast space, internal names such as
-  `*.localhost`, well-known benign domains, hashes and system file names), a single-label name
-  (a bare top-level domain such as `com`, or `localhost`), a wildcard, or a two-label name that
-  is a registry suffix (`co.uk`). Written only with `--allow-broad`.
+  `*.localhost`, well-known benign domains, hashes and system file names, registry keys every
+  Windows host has), a single-label name (a bare top-level domain such as `com`, or
+  `localhost`), a wildcard, or a two-label name that is a registry suffix (`co.uk`). Written
+  only with `--allow-broad`.
 
 Cheap on purpose: an export of a million values runs these checks on every value. Ordinary
 values (printable ASCII in canonical form) take a fast path; normalisers and guardrails are
@@ -58,6 +59,8 @@ _KINDS = {
     "url": IocType.URL,
     "email-addr": IocType.EMAIL,
     "file-name": IocType.FILE_NAME,
+    "mutex": IocType.MUTEX,
+    "windows-registry-key": IocType.WINDOWS_REGISTRY_KEY,
     "md5": IocType.MD5,
     "sha1": IocType.SHA1,
     "sha256": IocType.SHA256,
@@ -65,6 +68,8 @@ _KINDS = {
     "cve": IocType.CVE,
 }
 _RANGES = {IocType.IPV4: IocType.IPV4_CIDR, IocType.IPV6: IocType.IPV6_CIDR}
+# Names that may hold inner spaces (`legal paper.doc`, `...\services\Bonjoiur Host Controller`).
+_NAMES_WITH_SPACES = frozenset({"file-name", "mutex", "windows-registry-key"})
 _SPACE = re.compile(r"\s")
 # Second-level labels registries hand out names under (co.uk, com.au, gov.in, ac.jp, ...): a
 # two-label name made of one of these and a country code is a registry suffix, not a site.
@@ -170,8 +175,8 @@ class ValueCheck:
                 bad = UNPRINTABLE.search(value)
                 code = ord(bad.group()) if bad else 0
                 return Refusal("unprintable", f"holds the control character U+{code:04X}", False)
-            if " " in value and (ioc_type != "file-name" or value != value.strip()):
-                where = "begins or ends with" if ioc_type == "file-name" else "holds"
+            if " " in value and (ioc_type not in _NAMES_WITH_SPACES or value != value.strip()):
+                where = "begins or ends with" if ioc_type in _NAMES_WITH_SPACES else "holds"
                 return Refusal("whitespace", f"{where} a space", False)
         else:
             bad = UNPRINTABLE.search(value)
@@ -179,7 +184,7 @@ class ValueCheck:
                 return Refusal(
                     "unprintable", f"holds the invisible or control character U+{ord(bad.group()):04X}", False
                 )
-            if (ioc_type != "file-name" and _SPACE.search(value)) or value != value.strip():
+            if (ioc_type not in _NAMES_WITH_SPACES and _SPACE.search(value)) or value != value.strip():
                 return Refusal("whitespace", "holds whitespace", False)
         kind = _KINDS.get(ioc_type)
         if kind is None:

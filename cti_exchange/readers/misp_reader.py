@@ -7,8 +7,9 @@ organisation, pulls in the STIX 1 libraries, and failed on one of the ESET sampl
 The mapping (docs/INGEST.md has the full table):
 - each attribute, top-level or inside a MISP object, becomes one candidate indicator typed
   from its MISP type: ip-src/ip-dst (and `|port`), domain, hostname, url, email-*, md5, sha1,
-  sha256, sha512, filename, vulnerability, yara, snort, sigma, stix2-pattern; a composite
-  `filename|<hash>` gives the hash, with the file name in the description; `domain|ip` gives
+  sha256, sha512, filename, mutex, regkey, vulnerability, yara, snort, sigma, stix2-pattern; a
+  composite `filename|<hash>` gives the hash, with the file name in the description;
+  `regkey|value` gives the key, with the value's data in the description; `domain|ip` gives
   both;
 - `link` attributes are the event's references: external references on its indicators;
 - TLP: the event's `tlp:*` tag (TLP 1.0 or 2.0 taxonomy), made stricter by an attribute's (or
@@ -18,7 +19,7 @@ The mapping (docs/INGEST.md has the full table):
   would raise false positives; `include_non_ids` reads them anyway), and attributes
   (`link` ones too), objects and events with distribution 0 ("your organisation only");
   deleted attributes are skipped silently;
-- rejected: `to_ids` attributes of a type with no STIX indicator (text, mutex, regkey, ...).
+- rejected: `to_ids` attributes of a type with no STIX indicator (text, named pipe, ...).
 Galaxies, object references, sightings and the event's own description are not mapped.
 """
 
@@ -62,6 +63,8 @@ MISP_TYPES = {
     "sha256": "sha256",
     "sha512": "sha512",
     "filename": "file-name",
+    "mutex": "mutex",
+    "regkey": "windows-registry-key",
     "vulnerability": "cve",
     "yara": "yara",
     "snort": "snort",
@@ -276,6 +279,12 @@ class MispReader(Reader):
             note = f"file name: {name}"
             full = f"{description}; {note}" if description else note
             yield candidate(digest, _FILENAME_HASH[misp_type], full)
+        elif misp_type == "regkey|value":
+            # MISP writes `key|data` (up to the first "|", as for filename|hash). The indicator
+            # compares the key, as for a `regkey`; the data is kept in the description.
+            key, _, data = value.partition("|")
+            parts = [text for text in (description, data and f"registry value data: {data}") if text]
+            yield candidate(key, "windows-registry-key", "; ".join(parts) or None)
         elif misp_type == "domain|ip":
             domain, _, address = value.partition("|")
             yield candidate(domain, "domain", description)

@@ -9,7 +9,9 @@ Line by line:
   escape `\\https://` are removed; `Label: value` takes the value;
 - the first field (up to a tab, else up to a space) is the indicator, refanged; the rest of the
   line is its description (`185.178.209[.]193<TAB>Cobalt Strike C2`), unless the rest is itself
-  only indicators (`evil[.]com - 1.2.3[.]4`), which are then read too;
+  only indicators (`evil[.]com - 1.2.3[.]4`), which are then read too. A registry key (a line
+  starting with a hive, `HKLM\\...`) runs to the tab or the end of the line: key names hold
+  spaces (ESET's `...\\services\\Bonjoiur Host Controller\\`);
 - a line whose first word is not an indicator is prose and skipped: such lines are counted in
   one warning per file, as are titles ending with a colon (`Domains:`). A single word that is
   not an indicator is rejected;
@@ -147,6 +149,8 @@ class TextReader(Reader):
             if "\t" in line:
                 fields = [f.strip() for f in line.split("\t")]
                 first, description = fields[0], " ".join(f for f in fields[1:] if f)
+            elif "\\" in line and _kind(line) is IocType.WINDOWS_REGISTRY_KEY:
+                first, description = line, ""
             else:
                 first, _, description = line.partition(" ")
                 description = description.strip()

@@ -1,9 +1,10 @@
 """Turning indicator candidates from any reader into STIX 2.1 indicators and vulnerabilities.
 
-For each candidate: refang (unless it is a rule or a STIX pattern), settle the type (the
-input's type hint, else detection), normalise, check the guardrails, parse the optional fields,
-then build the object with a pattern made by construction. Everything wrong with a candidate is
-reported through the `IssueSink` with a code, the field and a reason; nothing raises.
+For each candidate: refang (unless it is a rule, a STIX pattern, a mutex or a registry key),
+settle the type (the input's type hint, else detection), normalise, check the guardrails, parse
+the optional fields, then build the object with a pattern made by construction. Everything
+wrong with a candidate is reported through the `IssueSink` with a code, the field and a reason;
+nothing raises.
 
 What is rejected and what is only warned about:
 - rejected: empty or over-long values, unknown type names, values that are not what their type
@@ -53,6 +54,16 @@ from cti_exchange.stix.tlp import Tlp
 from cti_exchange.untrusted_text import describe_value
 
 _TYPE_ORDER = list(IocType)
+# Never refanged: rules and patterns (a regular expression's "(.)"), and host artefacts, which
+# no one defangs and whose "[.]" or "hxxp" would be part of the name.
+_AS_WRITTEN = frozenset(
+    {
+        *(t for t in IocType if t.is_rule),
+        IocType.STIX_PATTERN,
+        IocType.MUTEX,
+        IocType.WINDOWS_REGISTRY_KEY,
+    }
+)
 MAX_VALUE_LENGTH = 128 * 1024  # the largest rule we accept; other types have lower limits
 MAX_DESCRIPTION_LENGTH = 16 * 1024
 
@@ -137,9 +148,11 @@ class CandidateConverter:
                 if ioc_type is not None and not ioc_type.is_rule and (ioc_type is not IocType.STIX_PATTERN):
                     ioc_type = None
             if ioc_type is None:
-                value = refang(value)
-                ioc_type = detect_ioc_type(value)
-        elif not all(t.is_rule or t is IocType.STIX_PATTERN for t in allowed):
+                refanged = refang(value)
+                ioc_type = detect_ioc_type(refanged)
+                if ioc_type is not IocType.WINDOWS_REGISTRY_KEY:
+                    value = refanged
+        elif not allowed <= _AS_WRITTEN:
             value = refang(value)
         if ioc_type is None:
             ioc_type = self._resolve_type(c, value, hint, value_field)

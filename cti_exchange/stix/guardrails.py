@@ -1,8 +1,9 @@
 """Guardrails: values that are likely false positives, and values that look like personal data.
 
 False positives. An indicator on a private, loopback, link-local, multicast or unspecified
-address, on an internal name, on a very broad network range, or on a well-known benign domain,
-hash or system file name would raise alerts on every partner's own network. These are warnings
+address, on an internal name, on a very broad network range, on a well-known benign domain,
+hash or system file name, or on a registry key every Windows host has (an autostart location
+itself rather than an entry in it) would raise alerts on every partner's own network. These are warnings
 (rejections with `--strict`). Documentation values (192.0.2.0/24, 198.51.100.0/24,
 203.0.113.0/24 from RFC 5737, 2001:db8::/32 from RFC 3849, and the names RFC 2606 / RFC 6761
 reserve: .test, .example, .invalid, example.com/.net/.org) are accepted without a warning, so
@@ -140,6 +141,31 @@ INTERNAL_SUFFIXES = (
     "corp",
 )
 
+_RUN_KEYS = "Run RunOnce RunOnceEx RunServices RunServicesOnce Policies\\Explorer\\Run".split()
+# Keys every Windows host has, in canonical form (stix.normalise), compared in lower case as
+# Windows compares them: the roots and the autostart locations attackers add entries under.
+SYSTEM_REGISTRY_KEYS = frozenset(
+    key.lower()
+    for key in (
+        *(f"HKEY_LOCAL_MACHINE\\{k}" for k in ("SOFTWARE", "SYSTEM", "HARDWARE", "SAM", "SECURITY")),
+        "HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet",
+        "HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services",
+        "HKEY_LOCAL_MACHINE\\SOFTWARE\\Classes",
+        "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Winlogon",
+        "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Image File Execution Options",
+        *(f"HKEY_CURRENT_USER\\{k}" for k in ("Software", "Environment", "Software\\Classes")),
+        *(
+            f"{root}\\Microsoft\\Windows\\CurrentVersion\\{run}"
+            for root in (
+                "HKEY_LOCAL_MACHINE\\SOFTWARE",
+                "HKEY_LOCAL_MACHINE\\SOFTWARE\\WOW6432Node",
+                "HKEY_CURRENT_USER\\Software",
+            )
+            for run in _RUN_KEYS
+        ),
+    )
+)
+
 
 class Guardrails:
     """Checks normalised values against the reserved ranges and the warning lists."""
@@ -165,6 +191,14 @@ class Guardrails:
             if value.lower() in self.lists.file_names:
                 return GuardrailHit(
                     "benign-file-name", "name of a standard system file: matches on every host"
+                )
+            return None
+        if ioc_type is IocType.WINDOWS_REGISTRY_KEY:
+            if value.lower() in SYSTEM_REGISTRY_KEYS:
+                return GuardrailHit(
+                    "system-registry-key",
+                    "a standard Windows key, on every host: name the malware's own key "
+                    "or its entry under this one",
                 )
             return None
         if ioc_type is IocType.IPV4_CIDR:

@@ -13,7 +13,11 @@ Ambiguities are settled on purpose:
   hash-shaped (`HASH_SHAPED`) so that the rejection can say why.
 - a type found as a word inside a longer label ("C2 @ Pastebin URL") is a weak hint: a value it
   could take only by inventing parts (`host:port` as `http://host:port/`) keeps its own type
-  (`TypeHint.gives_way_to`); a type name on its own ("URL") is followed as given.
+  (`TypeHint.gives_way_to`); a type name on its own ("URL") is followed as given;
+- a value that starts with a registry hive (`HKLM\\`, `HKEY_CURRENT_USER\\`) is a Windows
+  registry key, even when its last key looks like a file (`...\\Image File Execution
+  Options\\sethc.exe`); a mutex name is never detected, only typed by the input (a type
+  column, a MISP `mutex`, a `# Mutexes` section): any word can be one.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ class IocType(Enum):
     SHA256 = "sha256"
     SHA512 = "sha512"
     FILE_NAME = "file-name"
+    # Host artefacts: what an EDR or a host scanner looks for, not network traffic.
+    MUTEX = "mutex"
+    WINDOWS_REGISTRY_KEY = "windows-registry-key"
     YARA = "yara"
     SIGMA = "sigma"
     SNORT = "snort"
@@ -88,6 +95,9 @@ _LIFETIME_KEYS = {
     IocType.SHA256: "file",
     IocType.SHA512: "file",
     IocType.FILE_NAME: "file",
+    # A malware build's mutex and registry keys last as long as its samples.
+    IocType.MUTEX: "file",
+    IocType.WINDOWS_REGISTRY_KEY: "file",
     IocType.YARA: "rule",
     IocType.SIGMA: "rule",
     IocType.SNORT: "rule",
@@ -157,6 +167,19 @@ _SHAPE_TYPES: dict[str, IocType] = {
 }
 
 _HAS_SPACE = re.compile(r"\s")
+# A registry hive as written before the first `\` of a key path: full, as STIX 2.1 (section
+# 6.17) asks, or abbreviated, also as a PowerShell drive (`HKLM:\`); any case.
+REGISTRY_HIVES = {
+    "HKLM": "HKEY_LOCAL_MACHINE",
+    "HKCU": "HKEY_CURRENT_USER",
+    "HKCR": "HKEY_CLASSES_ROOT",
+    "HKU": "HKEY_USERS",
+    "HKCC": "HKEY_CURRENT_CONFIG",
+}
+REGISTRY_HIVE = re.compile(
+    rf"({'|'.join(REGISTRY_HIVES.values())}|(?:{'|'.join(REGISTRY_HIVES)}):?)(?:\\|\Z)",
+    re.IGNORECASE,
+)
 _FILE_EXTENSION = re.compile(r"\.([A-Za-z0-9_]{1,10})\Z")
 
 # Rule languages, recognised from their first lines. YARA: "rule name {" after optional
@@ -187,6 +210,8 @@ def detect_ioc_type(value: str) -> IocType | None:
     """
     if not value:
         return None
+    if (value[0] == "H" or value[0] == "h") and _is_registry_key(value):
+        return IocType.WINDOWS_REGISTRY_KEY
     if _HAS_SPACE.search(value) is not None:
         return _detect_with_whitespace(value)
     match = _SHAPE.fullmatch(value)
@@ -212,6 +237,12 @@ def _host_with_port(value: str) -> bool:
     a C2 list's usual spelling): the port is what makes a shared relay's name specific."""
     host, sep, port = value.rpartition(":")
     return bool(sep) and port.isdigit() and len(port) <= 6 and detect_ioc_type(host) is IocType.DOMAIN
+
+
+def _is_registry_key(value: str) -> bool:
+    """A hive, then a backslash and a key path on one line (key names may hold spaces)."""
+    match = REGISTRY_HIVE.match(value)
+    return match is not None and len(value) > match.end() and "\n" not in value and "\r" not in value
 
 
 def is_hash_shaped(value: str) -> bool:
@@ -305,6 +336,11 @@ _TYPE_ALIASES: dict[str, frozenset[IocType]] = {
     **{key: frozenset({IocType.SHA512}) for key in ("sha512",)},
     **{key: HASH_TYPES for key in ("hash", "filehash", "sample", "checksum", "digest")},
     **{key: frozenset({IocType.FILE_NAME}) for key in ("file", "filename", "name", "filepath", "path")},
+    **{key: frozenset({IocType.MUTEX}) for key in ("mutex", "mutexes", "mutexname", "mutant")},
+    **{
+        key: frozenset({IocType.WINDOWS_REGISTRY_KEY})
+        for key in ("registry", "registrykey", "regkey", "registrypath", "registrykeypath")
+    },
     "yara": frozenset({IocType.YARA}),
     "sigma": frozenset({IocType.SIGMA}),
     "snort": frozenset({IocType.SNORT}),
@@ -391,7 +427,10 @@ def read_type_hint(text: str) -> TypeHint:
 
 
 # Words too vague to decide a type on their own inside a longer label.
-_VAGUE_WORDS = frozenset({"name", "address", "file", "host", "path", "network", "pattern", "mail"})
+# ("registry" alone is a type name; inside a label it may be a domain registry.)
+_VAGUE_WORDS = frozenset(
+    {"name", "address", "file", "host", "path", "network", "pattern", "mail", "registry"}
+)
 
 
 def type_hint_name(allowed: frozenset[IocType]) -> str:

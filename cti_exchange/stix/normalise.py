@@ -15,6 +15,12 @@ reason an analyst can act on ("octet 999 is above 255"). The forms:
 - E-mail addresses: domain part as for domains; the local part keeps its case (RFC 5321 section
   2.4 leaves it case-sensitive).
 - Hashes: lower-case hex of the exact length. File names: the last path component.
+- Mutex names: as written (Windows compares them case-sensitively), `Global\\` prefix kept.
+- Registry keys: the hive in full and upper case (`HKLM\\` -> `HKEY_LOCAL_MACHINE\\`, as STIX
+  2.1 section 6.17 requires), the rest as written (STIX asks for the case to be kept), without
+  a trailing `\\`; doubled separators (`\\\\`, an escaped copy) become one, a key name being
+  never empty. Both are refused when they hold a placeholder (`%RANDOM%`, `<SID>`) or a regular
+  expression's character class (`[0-9A-F]{4}`): a literal comparison would never match them.
 - Rules: line endings as LF, trailing blanks removed; the text is otherwise kept.
 - CVE ids: upper case `CVE-YYYY-NNNN`.
 """
@@ -30,7 +36,14 @@ from urllib.parse import quote
 
 import idna
 
-from cti_exchange.stix.ioc_types import HASH_LENGTHS, HASH_TYPES, IocType, detect_rule_type
+from cti_exchange.stix.ioc_types import (
+    HASH_LENGTHS,
+    HASH_TYPES,
+    REGISTRY_HIVE,
+    REGISTRY_HIVES,
+    IocType,
+    detect_rule_type,
+)
 from cti_exchange.stix.patterns import validate_stix_pattern
 from cti_exchange.untrusted_text import UNPRINTABLE
 
@@ -38,6 +51,8 @@ MAX_DOMAIN_LENGTH = 253  # RFC 1035 section 2.3.4, without the trailing dot
 MAX_URL_LENGTH = 16 * 1024
 MAX_EMAIL_LENGTH = 254  # RFC 5321 section 4.5.3.1.3 path limit, minus the angle brackets
 MAX_FILE_NAME_LENGTH = 1024
+MAX_MUTEX_LENGTH = 260  # MAX_PATH, the limit of CreateMutex's lpName
+MAX_REGISTRY_KEY_LENGTH = 4096  # each key name is at most 255 characters; real paths are short
 MAX_RULE_LENGTH = 128 * 1024
 
 # Characters no indicator value may hold: C0/C1 controls, zero-width and bidirectional
@@ -56,6 +71,14 @@ _HEX = re.compile(r"[0-9A-Fa-f]+")
 _CVE = re.compile(r"CVE-(\d{4})-(\d{4,19})", re.IGNORECASE)
 _EMAIL_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _PLACEHOLDER = re.compile(r"%[A-Za-z_][A-Za-z0-9_]*%|\$\{?[A-Za-z_]+\}?|<[A-Za-z_ ]+>")
+# In a mutex name or a registry key: environment-variable and angle-bracket placeholders, and a
+# regular expression's character class with a repetition (ESET Stantinko's
+# `HKLM\\SOFTWARE\\Classes\\[0-9A-F]{4}.CoreClass.2\\`). `$` and `{...}` alone are literal:
+# `Global\\$x`, and CLSIDs as key names (`{21EC2020-3AEA-1069-A2DD-08002B30309D}`).
+_HOST_PLACEHOLDER = re.compile(r"%[A-Za-z_][A-Za-z0-9_]*%|<[A-Za-z_ ]+>")
+_CHARACTER_CLASS = re.compile(r"\[[^\]\\]+\](?:\{\d+(?:,\d*)?\}|[*+])")
+_DOUBLED_SEPARATORS = re.compile(r"\\{2,}")
+_KEY_ENDS = re.compile(r"^[\s\\]+|[\s\\]+\Z")
 _DEFAULT_PORTS = {"http": "80", "https": "443", "ftp": "21"}
 # RFC 3986 reserved and unreserved characters plus "%": left as they are when percent-encoding.
 _URL_SAFE = "!#$&'()*+,/:;=?@[]~-._%"
@@ -329,6 +352,41 @@ def _file_name(value: str) -> str:
     return name
 
 
+def _literal_host_name(value: str, what: str) -> None:
+    """ValueError when a mutex name or registry key is a template, not a literal name."""
+    check_printable(value, what)
+    if (found := _HOST_PLACEHOLDER.search(value)) is not None:
+        raise ValueError(f"{found.group()!r} is a placeholder, not a literal {what}")
+    if (found := _CHARACTER_CLASS.search(value)) is not None:
+        raise ValueError(f"{found.group()!r} is a regular expression, not a literal {what}")
+
+
+def _mutex(value: str) -> str:
+    if not value or value.endswith("\\"):
+        raise ValueError("no mutex name (after its namespace, such as Global\\)")
+    if len(value) > MAX_MUTEX_LENGTH:
+        raise ValueError(f"mutex name longer than {MAX_MUTEX_LENGTH} characters")
+    _literal_host_name(value, "mutex name")
+    return value
+
+
+def _registry_key(value: str) -> str:
+    if len(value) > MAX_REGISTRY_KEY_LENGTH:
+        raise ValueError(f"registry key longer than {MAX_REGISTRY_KEY_LENGTH} characters")
+    hive = REGISTRY_HIVE.match(value)
+    if hive is None:
+        raise ValueError(
+            "a registry key starts with its hive (HKEY_LOCAL_MACHINE, HKEY_CURRENT_USER, "
+            "HKEY_CLASSES_ROOT, HKEY_USERS, HKEY_CURRENT_CONFIG or HKLM, HKCU, HKCR, HKU, HKCC)"
+        )
+    name = hive.group(1).upper().rstrip(":")
+    path = _KEY_ENDS.sub("", _DOUBLED_SEPARATORS.sub(r"\\", value[hive.end() :]))
+    if not path:
+        raise ValueError(f"{name} alone is a hive, not a key: it holds every key on the host")
+    _literal_host_name(path, "registry key")
+    return f"{REGISTRY_HIVES.get(name, name)}\\{path}"
+
+
 def _rule(rule_type: IocType) -> Callable[[str], str]:
     def normalise_rule(value: str) -> str:
         text = "\n".join(line.rstrip() for line in value.replace("\r\n", "\n").split("\n"))
@@ -374,6 +432,8 @@ _NORMALISERS: dict[IocType, Callable[[str], str]] = {
     IocType.EMAIL: _email,
     **{hash_type: _hash(hash_type) for hash_type in HASH_TYPES},
     IocType.FILE_NAME: _file_name,
+    IocType.MUTEX: _mutex,
+    IocType.WINDOWS_REGISTRY_KEY: _registry_key,
     **{rule: _rule(rule) for rule in (IocType.YARA, IocType.SIGMA, IocType.SNORT, IocType.SURICATA)},
     IocType.STIX_PATTERN: _stix_pattern,
     IocType.CVE: _cve,

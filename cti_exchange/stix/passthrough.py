@@ -46,6 +46,8 @@ _COMPARED_TYPES = {
     ("file", "hashes.SHA-1"): IocType.SHA1,
     ("file", "hashes.SHA-256"): IocType.SHA256,
     ("file", "hashes.SHA-512"): IocType.SHA512,
+    ("mutex", "name"): IocType.MUTEX,
+    ("windows-registry-key", "key"): IocType.WINDOWS_REGISTRY_KEY,
 }
 
 

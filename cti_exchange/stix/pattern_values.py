@@ -25,6 +25,8 @@ _IOC_TYPES = {
     ("file", "hashes.'SHA-1'"): "sha1",
     ("file", "hashes.'SHA-256'"): "sha256",
     ("file", "hashes.'SHA-512'"): "sha512",
+    ("mutex", "name"): "mutex",
+    ("windows-registry-key", "key"): "windows-registry-key",
 }
 
 

@@ -38,6 +38,9 @@ _TEMPLATES = {
     IocType.SHA256: "[file:hashes.'SHA-256' = '{}']",
     IocType.SHA512: "[file:hashes.'SHA-512' = '{}']",
     IocType.FILE_NAME: "[file:name = '{}']",
+    # Host artefacts (STIX 2.1 sections 6.11 and 6.17); `Global\x` is written 'Global\\x'.
+    IocType.MUTEX: "[mutex:name = '{}']",
+    IocType.WINDOWS_REGISTRY_KEY: "[windows-registry-key:key = '{}']",
 }
 _PORT_TEMPLATE = "[network-traffic:dst_ref.value = '{}' AND network-traffic:dst_port = {}]"
 

@@ -8,10 +8,13 @@ from collections.abc import Callable
 from cti_exchange.stix.pattern_values import indicator_value
 
 
-def _project_host_and_port(conn: sqlite3.Connection) -> None:
-    """Indicators of a host and a port (`1.2.3.4:443`, `c2.example:8080`) were stored without
-    an IOC type and value before version 9, so no export wrote them: current ones are projected
-    now, as projection.py does for new rows. (Older versions are shown from their JSON.)"""
+def _project_new_indicator_types(conn: sqlite3.Connection) -> None:
+    """Current indicators the projection (stix/pattern_values.py) did not know when they were
+    stored have no IOC type and value, so no list, filter or export shows them: they are
+    projected now, as projection.py does for new rows. (Older versions are shown from their
+    JSON.) Version 9: a host and a port (`1.2.3.4:443`, `c2.example:8080`); version 10: mutex
+    names and Windows registry keys (`[mutex:name = ...]`, `[windows-registry-key:key = ...]`,
+    as MISP and other producers wrote them before cti-exchange did)."""
     rows = conn.execute(
         "SELECT rowid, json_extract(json, '$.pattern') FROM objects "
         "INDEXED BY objects_current_other_by_type "
@@ -367,7 +370,8 @@ MIGRATIONS: list[Migration] = [
             WHERE d.status != 'resealed' AND e.object_ids IS NOT NULL
         """,
     ),
-    (9, _project_host_and_port),
+    (9, _project_new_indicator_types),
+    (10, _project_new_indicator_types),
 ]
 
 

@@ -35,6 +35,8 @@ IOC_TYPES = (
     "url",
     "email-addr",
     "file-name",
+    "mutex",
+    "windows-registry-key",
     "md5",
     "sha1",
     "sha256",
@@ -212,7 +214,8 @@ class PageRequest:
 
 _HEX = frozenset("0123456789abcdef")
 # Characters an indicator value of these types can hold (any case): a text with another
-# character cannot be inside one, and the text search skips those types' index ranges.
+# character cannot be inside one, and the text search skips those types' index ranges. Names,
+# URLs, file names, mutex names and registry keys may hold almost anything: always searched.
 _ALPHABETS = {
     "ipv4-addr": frozenset("0123456789./"),
     "ipv6-addr": _HEX | frozenset(":./"),

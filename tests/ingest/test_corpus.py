@@ -121,6 +121,29 @@ def test_eset_stantinko_youtube_links_are_urls_not_hosts() -> None:
     assert any("placeholder" in r.reason for r in result.rejections)  # %RANDOM_GUID%.dll
 
 
+def test_eset_stantinko_windows_artefacts_are_mutexes_and_registry_keys() -> None:
+    """The "Windows Artifacts" section: 11 mutexes under `==== Mutexes`, the mutex name that is
+    also the RC4 key under `=== Mutex name and RC4 key`, and 15 registry keys under `==== Windows
+    Registry keys`. Before, all 24 one-word lines were rejected as "not a recognised indicator"
+    and the 3 keys with spaces in their names were skipped as prose."""
+    result = _ingest("iocs/eset-stantinko-README.adoc")
+    assert result.accepted_by_type["mutex"] == 12
+    assert result.accepted_by_type["windows-registry-key"] == 13
+    found = patterns(result)
+    assert "[mutex:name = 'Global\\\\BitStreamSvc']" in found
+    assert "[mutex:name = '3,141592653589793238462643']" in found
+    # HKLM written in full (STIX 2.1 section 6.17), the trailing separator dropped.
+    assert (
+        "[windows-registry-key:key = 'HKEY_LOCAL_MACHINE\\\\SYSTEM\\\\CurrentControlSet\\\\services\\\\"
+        "Bonjoiur Host Controller']" in found
+    )
+    # Only the two keys given as regular expressions (`[0-9A-F]{4}`) are left out: a literal
+    # comparison would never match them.
+    artefacts = [r for r in result.rejections if (r.value or "").startswith(("Global\\", "HKLM"))]
+    assert [r.line for r in artefacts] == [822, 823]
+    assert all("'[0-9A-F]{4}' is a regular expression" in r.reason for r in artefacts)
+
+
 def test_sednit_plain_sha256_list() -> None:
     result = _ingest("iocs/eset-sednit-samples.sha256")
     assert result.accepted_by_type == {"sha256": 133}

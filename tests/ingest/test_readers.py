@@ -139,13 +139,18 @@ def test_text_list_with_comments_bullets_and_defanging(tmp_path: Path) -> None:
 
 
 def test_text_sections_type_the_lines_below(tmp_path: Path) -> None:
-    content = "# Domain\nevil.example\n# IP Address\n1.2.3.4\n=== Mutexes\nGlobal\\x\n"
+    content = (
+        "# Domain\nevil.example\n# IP Address\n1.2.3.4\n=== Windows artefacts\nGlobal\\x\n"
+        "=== Mutexes\nGlobal\\y\n"
+    )
     result = TextReader().read_all(_write(tmp_path, content))
     assert [(c.value, c.type_hint) for c in result.candidates] == [
         ("evil.example", "Domain"),
         ("1.2.3.4", "IP Address"),
+        ("Global\\y", "Mutexes"),  # a mutex name is only ever typed by its section
     ]
-    assert [r.code for r in result.rejections] == ["unrecognised"]
+    # A heading that names no type ends the section: Global\x is not an IP address.
+    assert [(r.code, r.value) for r in result.rejections] == [("unrecognised", "Global\\x")]
 
 
 # --- STIX ----------------------------------------------------------------------------------
@@ -205,7 +210,7 @@ def _event(**changes: object) -> dict[str, object]:
                 "Tag": [{"name": "tlp:amber+strict"}],
             },
             {"uuid": "a3", "type": "text", "value": "context", "to_ids": False},
-            {"uuid": "a4", "type": "mutex", "value": "Global\\x", "to_ids": True},
+            {"uuid": "a4", "type": "named pipe", "value": "\\\\.\\pipe\\x", "to_ids": True},
             {"uuid": "a5", "type": "link", "value": "https://blog.example/post", "to_ids": False},
         ],
     }

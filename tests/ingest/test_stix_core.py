@@ -14,13 +14,15 @@ from stix2patterns.v21.pattern import Pattern
 
 from cti_exchange.errors import InputError
 from cti_exchange.stix.bundle import build_bundle, serialise_bundle
-from cti_exchange.stix.ioc_types import IocType
+from cti_exchange.stix.ioc_types import IocType, detect_ioc_type
+from cti_exchange.stix.normalise import normalise
 from cti_exchange.stix.objects import (
     INDICATOR_NAMESPACE,
     StixObjectBuilder,
     format_timestamp,
     indicator_id,
 )
+from cti_exchange.stix.pattern_values import indicator_value
 from cti_exchange.stix.patterns import (
     comparisons_in,
     escape_string_literal,
@@ -39,17 +41,61 @@ def _builder() -> StixObjectBuilder:
     return StixObjectBuilder(IDENTITY["id"], NOW, {"file": 365, "ipv4-addr": 30}, 60)
 
 
+# (IOC type, STIX object type, property): types whose value is free text with backslashes and
+# quotes (`Global\x`, `HKEY_LOCAL_MACHINE\...\it's`). Named by text, so that a missing type
+# fails its own cases only.
+_FREE_TEXT_TYPES = [
+    ("file-name", "file", "name"),
+    ("mutex", "mutex", "name"),
+    ("windows-registry-key", "windows-registry-key", "key"),
+]
+
+
+@pytest.mark.parametrize(("ioc_type", "object_type", "path"), _FREE_TEXT_TYPES)
 @settings(max_examples=300)
-@given(st.text(min_size=1, max_size=120))
-def test_no_value_can_break_out_of_a_pattern(value: str) -> None:
-    """Whatever the value, the pattern parses and compares exactly that value."""
-    pattern = pattern_for(T.FILE_NAME, value)
+@given(value=st.text(min_size=1, max_size=120))
+def test_no_value_can_break_out_of_a_pattern(ioc_type: str, object_type: str, path: str, value: str) -> None:
+    """Whatever the value, the pattern parses and compares exactly that value, and the store's
+    projection reads exactly that value back."""
+    pattern = pattern_for(IocType(ioc_type), value)
     assert validate_stix_pattern(pattern) is None, pattern
     (comparison,) = comparisons_in(pattern)
-    assert comparison == ("file", "name", "=", value)
+    assert comparison == (object_type, path, "=", value)
     inspected = Pattern(pattern).inspect()
-    assert set(inspected.comparisons) == {"file"}
+    assert set(inspected.comparisons) == {object_type}
     assert not inspected.observation_ops
+    assert indicator_value(pattern) == (ioc_type, value)
+
+
+_HIVES = ["HKLM", "hkcu", "HKCR:", "HKU", "HKCC", "HKEY_LOCAL_MACHINE", "hkey_users"]
+
+
+@pytest.mark.parametrize("ioc_type", ["mutex", "windows-registry-key"])
+@settings(max_examples=300)
+@given(hive=st.sampled_from(_HIVES), text=st.text(min_size=1, max_size=80))
+def test_a_host_artefact_survives_normalise_pattern_and_projection(
+    ioc_type: str, hive: str, text: str
+) -> None:
+    """Normalised (a registry key's hive in full), built into a pattern, validated and read
+    back by the store: the same value at every step, and normalising it again changes nothing."""
+    kind = IocType(ioc_type)
+    try:
+        value = normalise(kind, f"{hive}\\{text}" if kind is IocType.WINDOWS_REGISTRY_KEY else text)
+    except ValueError:
+        return
+    assert normalise(kind, value) == value
+    if kind is IocType.WINDOWS_REGISTRY_KEY:
+        assert value.partition("\\")[0] in {
+            "HKEY_LOCAL_MACHINE",
+            "HKEY_CURRENT_USER",
+            "HKEY_CLASSES_ROOT",
+            "HKEY_USERS",
+            "HKEY_CURRENT_CONFIG",
+        }
+        assert detect_ioc_type(value) is kind
+    pattern = pattern_for(kind, value)
+    assert validate_stix_pattern(pattern) is None, pattern
+    assert indicator_value(pattern) == (ioc_type, value)
 
 
 @pytest.mark.parametrize(

@@ -240,4 +240,4 @@ def test_a_weak_url_hint_gives_way_only_to_values_without_scheme_or_path() -> No
 
 def test_unknown_type_hint_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown indicator type"):
-        parse_type_hint("mutex")
+        parse_type_hint("named pipe")

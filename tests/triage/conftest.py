@@ -34,6 +34,8 @@ _PATHS = {
     "md5": "file:hashes.MD5",
     "sha1": "file:hashes.'SHA-1'",
     "sha256": "file:hashes.'SHA-256'",
+    "mutex": "mutex:name",
+    "windows-registry-key": "windows-registry-key:key",
 }
 
 
