@@ -402,5 +402,5 @@ def apply_migrations(conn: sqlite3.Connection, migrations: list[Migration] = MIG
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        newest = version
+        newest = max(newest, version)
     return newest

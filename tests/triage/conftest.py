@@ -8,6 +8,8 @@ envelopes, signatures and sightings on the wire.
 
 from __future__ import annotations
 
+import csv
+import sqlite3
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -115,3 +117,29 @@ def put(
 @pytest.fixture
 def store_file(tmp_path: Path) -> Path:
     return tmp_path / "store.sqlite"
+
+
+def csv_export_round_trip(agency: Agency, directory: Path) -> tuple[set[tuple[str, str]], dict[str, int]]:
+    """The CSV export's (type, value) rows, and what `convert` accepts of the file by type:
+    the export is a push input, so its values come back as the same types."""
+    exported = directory / "export.csv"
+    assert agency.run("export", "--format", "csv", "-o", str(exported)).exit_code == 0
+    with exported.open() as lines:
+        rows = {
+            (row["type"], row["value"]) for row in csv.DictReader(x for x in lines if not x.startswith("#"))
+        }
+    converted = agency.run("convert", str(exported), "-o", str(directory / "converted.json"), "--json")
+    assert converted.exit_code == 0, converted.stderr
+    return rows, dict(converted.json()["accepted_by_type"])
+
+
+def projected_after_upgrade(path: Path, stored_by: int) -> tuple[int, list[tuple[Any, ...]]]:
+    """The store at `path` as version `stored_by` left it (no IOC type nor value on any row,
+    the later migrations not applied), then opened: its schema version and sorted (IOC type,
+    value) rows."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM schema_migrations WHERE version > ?", (stored_by,))
+        conn.execute("UPDATE objects SET ioc_type = NULL, value = NULL")
+    with Store(path) as store:
+        rows = sorted(store.db.conn.execute("SELECT ioc_type, value FROM objects").fetchall())
+        return store.db.schema_version, rows

@@ -9,7 +9,6 @@ blocklist or rule: the store gave them no IOC type.
 
 from __future__ import annotations
 
-import csv
 import json
 import sqlite3
 from pathlib import Path
@@ -17,10 +16,10 @@ from typing import Any
 
 from stix2validator import ValidationOptions, validate_instance
 
-from cti_exchange.store.store import Store
+from cti_exchange.store.migrations import MIGRATIONS
 from tests.conftest import Agency
 from tests.exchange.conftest import Exchange
-from tests.triage.conftest import indicator, put, store_path
+from tests.triage.conftest import csv_export_round_trip, indicator, projected_after_upgrade, put, store_path
 
 VALUES = ["198.51.100.23:4444", "[2001:db8::23]:8443", "2.tcp.eu.ngrok.io:12002", "C2.Example:08080"]
 STORED = {
@@ -91,15 +90,9 @@ def test_host_and_port_from_a_list_to_the_partners_exports(exchange: Exchange, t
     assert results.is_valid, [str(e) for e in results.errors][:5]
     assert len([o for o in bundle["objects"] if o["type"] == "indicator"]) == len(STORED)
 
-    # The CSV export is a push input: the values come back as the same types.
-    assert exchange.india.run("export", "--format", "csv", "-o", str(tmp_path / "out.csv")).exit_code == 0
-    rows = list(csv.DictReader(line for line in (tmp_path / "out.csv").open() if not line.startswith("#")))
-    assert {(row["type"], row["value"]) for row in rows} == STORED
-    converted = exchange.india.run(
-        "convert", str(tmp_path / "out.csv"), "-o", str(tmp_path / "again.json"), "--json"
-    )
-    assert converted.exit_code == 0, converted.stderr
-    assert converted.json()["accepted_by_type"] == {"ipv4-port": 1, "ipv6-port": 1, "domain-port": 2}
+    rows, accepted = csv_export_round_trip(exchange.india, tmp_path)
+    assert rows == STORED
+    assert accepted == {"ipv4-port": 1, "ipv6-port": 1, "domain-port": 2}
 
 
 def test_a_reserved_address_with_a_port_stays_out_of_the_rules(cert_in: Agency, tmp_path: Path) -> None:
@@ -141,12 +134,8 @@ def _port_indicator(host: str, port: int, ref_type: str | None = None) -> dict[s
 def test_an_older_store_gets_its_host_and_port_indicators_projected(tmp_path: Path) -> None:
     path = tmp_path / "store.sqlite"
     put(path, [_port_indicator("198.51.100.7", 8080), _port_indicator("c2.example", 443, "domain-name")])
-    with sqlite3.connect(path) as conn:  # as version 8 stored them: no IOC type, no value
-        conn.execute("DELETE FROM schema_migrations WHERE version = 9")
-        conn.execute("UPDATE objects SET ioc_type = NULL, value = NULL")
-    with Store(path) as store:
-        assert store.db.schema_version == 9
-        rows = sorted(store.db.conn.execute("SELECT ioc_type, value FROM objects").fetchall())
+    version, rows = projected_after_upgrade(path, stored_by=8)
+    assert version == MIGRATIONS[-1][0]
     assert rows == [("domain-port", "c2.example:443"), ("ipv4-port", "198.51.100.7:8080")]
 
 

@@ -10,16 +10,13 @@ no list, filter or export showed them.
 
 from __future__ import annotations
 
-import csv
 import json
-import sqlite3
 from pathlib import Path
 
-from cti_exchange.store.store import Store
 from tests.conftest import Agency
 from tests.exchange.conftest import Exchange
 from tests.ingest.conftest import oasis_validate
-from tests.triage.conftest import indicator, put
+from tests.triage.conftest import csv_export_round_trip, indicator, projected_after_upgrade, put
 
 LIST = "\n".join(
     [
@@ -70,15 +67,9 @@ def test_mutexes_and_registry_keys_from_a_list_to_the_partners_exports(
     assert _lines(out / "mutex.txt") == ["3,141592653589793238462643", r"Global\BitStreamSvc"]
     assert _lines(out / "windows-registry-key.txt") == sorted([BONJOIUR, RUN_ENTRY])
 
-    assert exchange.india.run("export", "--format", "csv", "-o", str(tmp_path / "out.csv")).exit_code == 0
-    rows = list(csv.DictReader(line for line in (tmp_path / "out.csv").open() if not line.startswith("#")))
-    assert {(row["type"], row["value"]) for row in rows} == STORED
-    # The CSV export is a push input: the values come back as the same types.
-    converted = exchange.india.run(
-        "convert", str(tmp_path / "out.csv"), "-o", str(tmp_path / "again.json"), "--json"
-    )
-    assert converted.exit_code == 0, converted.stderr
-    assert converted.json()["accepted_by_type"] == {"mutex": 2, "windows-registry-key": 2}
+    rows, accepted = csv_export_round_trip(exchange.india, tmp_path)
+    assert rows == STORED
+    assert accepted == {"mutex": 2, "windows-registry-key": 2}
 
     assert exchange.india.run("export", "--format", "misp", "-o", str(tmp_path / "misp.json")).exit_code == 0
     attributes = json.loads((tmp_path / "misp.json").read_text())["Event"]["Attribute"]
@@ -153,10 +144,6 @@ def test_an_older_store_gets_its_mutex_and_registry_key_indicators_projected(tmp
     store of version 9 kept them without an IOC type; version 10 projects them."""
     path = tmp_path / "store.sqlite"
     put(path, [indicator(r"Global\ThemeControl", "mutex"), indicator(BONJOIUR, "windows-registry-key")])
-    with sqlite3.connect(path) as conn:  # as version 9 stored them: no IOC type, no value
-        conn.execute("DELETE FROM schema_migrations WHERE version = 10")
-        conn.execute("UPDATE objects SET ioc_type = NULL, value = NULL")
-    with Store(path) as store:
-        assert store.db.schema_version == 10
-        rows = sorted(store.db.conn.execute("SELECT ioc_type, value FROM objects").fetchall())
+    version, rows = projected_after_upgrade(path, stored_by=9)
+    assert version == 10
     assert rows == [("mutex", r"Global\ThemeControl"), ("windows-registry-key", BONJOIUR)]
