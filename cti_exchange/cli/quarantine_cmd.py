@@ -31,7 +31,7 @@ def quarantine_list(
 ) -> None:
     """List envelopes refused on arrival, with the check that refused them.
 
-    sequence-gap, issued-in-future and too-old are held: every pull opens them again.
+    sequence-gap, issued-in-future, too-old and unknown-key are held: every pull opens them again.
     """
     out = Output(json_mode=json_mode)
     with open_store(profile_home(ctx)) as store:
@@ -110,7 +110,7 @@ def quarantine_resolve(
         bool,
         typer.Option(
             "--discard",
-            help="Also close held records (sequence-gap, issued-in-future, too-old): pull stops "
+            help="Also close held records (sequence-gap, issued-in-future, too-old, unknown-key): pull stops "
             "retrying them and their content is never accepted.",
         ),
     ] = False,
