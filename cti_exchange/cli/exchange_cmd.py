@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,11 +10,13 @@ import typer
 from cti_exchange.cli.context import JsonOption, profile_home
 from cti_exchange.cli.ingest_cmd import (
     FormatOption,
+    InputsArgument,
     KeepPersonalOption,
     MaxJsonOption,
     NonIdsOption,
     StrictOption,
     TlpOption,
+    parse_default_tlp,
 )
 from cti_exchange.cli.output import Output
 from cti_exchange.cli.progress import progress_for
@@ -26,27 +27,18 @@ from cti_exchange.errors import (
     IntegrityError,
     NetworkError,
     PartialFailure,
-    UsageError,
 )
+from cti_exchange.exchange.delivery import delivery_failure, describe_failed, for_partner
 from cti_exchange.exchange.pull import PullResult, Quarantined, pull
 from cti_exchange.exchange.push import PushRequest, PushResult, push, refusal_hint
 from cti_exchange.home.lock import LOCK_WAIT_SECONDS, profile_lock
 from cti_exchange.ingest_settings import IngestOptions
 from cti_exchange.policy.sharing import refusal_error
-from cti_exchange.stix.tlp import Tlp
 
 
 def push_command(
     ctx: typer.Context,
-    inputs: Annotated[
-        list[Path],
-        typer.Argument(
-            help="CSV, IOC list, STIX bundle or MISP event files.",
-            exists=True,
-            dir_okay=False,
-            readable=True,
-        ),
-    ],
+    inputs: InputsArgument,
     to: Annotated[list[str], typer.Option("--to", help="Partner to send to (repeatable).")],
     input_format: FormatOption = None,
     tlp: TlpOption = None,
@@ -87,14 +79,7 @@ def push_command(
     json_mode: JsonOption = False,
 ) -> None:
     """Turn indicators into signed, encrypted envelopes and post them to partners' TAXII collections."""
-    default_tlp = None
-    if tlp is not None:
-        try:
-            default_tlp = Tlp.parse(tlp)
-        except ValueError as exc:
-            raise UsageError(f"--tlp: {exc}") from None
-        if default_tlp is Tlp.CLEAR:
-            raise UsageError("--tlp: the default TLP may not be CLEAR")
+    default_tlp = parse_default_tlp(tlp)
     out = Output(json_mode=json_mode)
     request = PushRequest(
         inputs=inputs,
@@ -241,14 +226,8 @@ def render_resumption(out: Output, result: PushResult) -> None:
 def raise_for_push(result: PushResult) -> None:
     failures = result.failed
     if failures:
-        names = "; ".join(
-            f"{partner}: {len(envs)} envelope(s) ({next(iter(envs.values()))})"
-            for partner, envs in failures.items()
-        )
-        message = f"delivery failed for {names}"
+        message = f"delivery failed for {describe_failed(failures)}"
         hint = "the envelopes are kept in the outbox and are posted again by the next push or sync"
-        from cti_exchange.exchange.delivery import delivery_failure
-
         partial = any(d.delivered for d in result.deliveries)
         raise delivery_failure(result.deliveries, message, hint=hint, partial=partial)
     if result.ingest.rejected_count:
@@ -335,8 +314,6 @@ def raise_for_pull(result: PullResult, *, hint: str | None = None) -> None:
         raise integrity_alert(alerts, sum(len(p.accepted_since) for p in result.partners))
     errors = [p for p in result.partners if p.error]
     if errors:
-        from cti_exchange.exchange.delivery import for_partner
-
         names = "; ".join(for_partner(p.partner, p.error) for p in errors if p.error)
         if len(errors) < len(result.partners):
             raise PartialFailure(f"pull failed for {names}", hint=hint)

@@ -101,7 +101,8 @@ def _options(
     )
 
 
-def _default_tlp(text: str | None) -> Tlp | None:
+def parse_default_tlp(text: str | None) -> Tlp | None:
+    """The --tlp option of validate, convert and push: never CLEAR."""
     if text is None:
         return None
     try:
@@ -157,7 +158,7 @@ def validate(
     Nothing is written. Exit code 0: all accepted; 1: some rejected; 6: nothing usable.
     """
     out = Output(json_mode=json_mode)
-    context = _context(ctx, _default_tlp(tlp), profile_required=False)
+    context = _context(ctx, parse_default_tlp(tlp), profile_required=False)
     if context.identity["id"] == PLACEHOLDER_IDENTITY_ID:
         out.note("No agency profile: using a placeholder identity and the built-in defaults.")
     options = _options(input_format, strict, keep_personal_data, include_non_ids, max_json_mb, workers)
@@ -191,7 +192,7 @@ def convert(
             f"cannot write {output}: {_parent(output)} is not a directory",
             hint="create it first, or give -o a path in an existing directory",
         )
-    context = _context(ctx, _default_tlp(tlp), profile_required=True)
+    context = _context(ctx, parse_default_tlp(tlp), profile_required=True)
     options = _options(input_format, strict, keep_personal_data, include_non_ids, max_json_mb, workers)
     with progress_for(out) as progress, collector_paused():
         result = ingest_files(inputs, context, options, progress=progress)

@@ -13,6 +13,7 @@ from cti_exchange.cli.output import Output
 from cti_exchange.cli.progress import progress_for
 from cti_exchange.clock import parse_timestamp, time_ago, utc_now
 from cti_exchange.errors import UsageError
+from cti_exchange.exchange.delivery import delivery_failure
 from cti_exchange.sighting import SightingRequest, SightingResult, sight
 from cti_exchange.stix.tlp import Tlp
 
@@ -110,8 +111,6 @@ def sight_command(
         names = "; ".join(f"{p}: {next(iter(f.values()))}" for p, f in result.failed.items())
         error = f"delivery failed for {names}"
         hint = "the sighting is in the outbox; the next push or sync posts it"
-        from cti_exchange.exchange.delivery import delivery_failure
-
         partial = any(s.delivered for s in result.sightings)
         raise delivery_failure(result.deliveries, error, hint=hint, partial=partial)
 

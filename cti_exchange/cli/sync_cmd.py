@@ -19,6 +19,7 @@ from cti_exchange.errors import (
     ConfigError,
     CtiExchangeError,
 )
+from cti_exchange.exchange.delivery import delivery_failure, for_partner
 from cti_exchange.exchange.sync import SyncResult, sync
 from cti_exchange.home.lock import profile_lock
 from cti_exchange.home.logs import LOG_NAME, enable_file_log
@@ -122,13 +123,9 @@ def raise_for_sync(result: SyncResult) -> None:
     raise_for_pull(result.pull)  # integrity alerts first, then pull failures
     failed = [d for d in result.deliveries if d.failed]
     if failed:
-        from cti_exchange.exchange.delivery import for_partner
-
         names = "; ".join(for_partner(d.partner, d.error or next(iter(d.failed.values()))) for d in failed)
         if any(d.auth_failed for d in failed):
             raise AuthError(f"posting failed for {names}")
-        from cti_exchange.exchange.delivery import delivery_failure
-
         # Not partial: the cause's exit code, 7 only when every server was out of reach.
         partial = any(d.delivered for d in result.deliveries) or len(failed) < len(result.deliveries)
         raise delivery_failure(

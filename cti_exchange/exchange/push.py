@@ -233,14 +233,15 @@ def share_objects(
             decision.refusals, outcome="; nothing was sent", hint=refusal_hint(decision.refusals)
         )
     plans = []
+    # What each partner is sent, plumbing (identities, marking definitions) aside.
+    content = {partner.name: content_objects(decision.allowed[partner.name]) for partner in partners}
     for partner in partners:
-        allowed = decision.allowed[partner.name]
         counts: dict[str, int] = {}
-        for obj in content_objects(allowed):
+        for obj in content[partner.name]:
             level = tlp_of(obj)
             label = level.label if level else "unmarked"
             counts[label] = counts.get(label, 0) + 1
-        shared = len(content_objects(allowed))
+        shared = len(content[partner.name])
         plans.append(PartnerPlan(partner.name, shared, counts, to_seal=shared))
     result = ShareResult(decision.refusals, plans, [], dry_run, queue_only)
     if dry_run:
@@ -250,9 +251,7 @@ def share_objects(
             with open_store(home) as store:
                 if not _note_earlier_run(store, request_id, result):
                     for partner, plan in zip(partners, plans, strict=True):
-                        _left_to_seal(
-                            store, request_id, plan, content_objects(decision.allowed[partner.name])
-                        )
+                        _left_to_seal(store, request_id, plan, content[partner.name])
         return result
     with open_store(home) as store:
         sender = sender_keys(home)
@@ -262,7 +261,7 @@ def share_objects(
             store.requests.start(request_id, stix_timestamp(moment))
         keep_first_created(store, objects, home.load_profile().identity_id)
         for partner, plan in zip(partners, plans, strict=True):
-            allowed = _left_to_seal(store, request_id, plan, content_objects(decision.allowed[partner.name]))
+            allowed = _left_to_seal(store, request_id, plan, content[partner.name])
             if not allowed:
                 continue
             progress.step(f"sealing {len(allowed)} objects for {partner.name}")

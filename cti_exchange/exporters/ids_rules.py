@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ipaddress
 from abc import abstractmethod
-from dataclasses import replace
 from typing import TextIO
 from urllib.parse import urlsplit
 
@@ -121,18 +120,14 @@ def address(item: ExportItem) -> str | None:
 
 def address_and_port(item: ExportItem) -> tuple[str, str] | None:
     """(address as a rule header writes it, port) of an `ipv4-port` or `ipv6-port` value
-    (`1.2.3.4:443`, `[2001:db8::1]:443`); None unless both parts are what they claim."""
-    host, sep, port = item.value.rpartition(":")
-    if not sep or not port.isdigit() or len(port) > 5 or not 1 <= int(port) <= 65535:
+    (`1.2.3.4:443`, `[2001:db8::1]:443`: the canonical form keeps IPv6 in brackets, as a rule
+    header wants it); None unless the value normalises as its type."""
+    kind = IocType.IPV6_PORT if item.ioc_type == "ipv6-port" else IocType.IPV4_PORT
+    try:
+        host, _, port = normalise(kind, item.value).rpartition(":")
+    except ValueError:
         return None
-    if item.ioc_type == "ipv6-port":
-        if not (host.startswith("[") and host.endswith("]")) or "/" in host:
-            return None
-        host = host[1:-1]
-    elif "/" in host:
-        return None
-    target = address(replace(item, value=host))
-    return None if target is None else (target, str(int(port)))
+    return host, port
 
 
 def dns_labels(domain: str) -> str | None:

@@ -25,7 +25,18 @@ def assert_taxii_error(response: requests.Response, status: int) -> dict:
     return body
 
 
-@pytest.mark.parametrize("accept", ["application/json", "application/taxii+json;version=2.0", "text/html"])
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "application/json",
+        "application/taxii+json;version=2.0",
+        "text/html",
+        # TAXII media ranges that still do not take TAXII 2.1 (q=0 refuses it explicitly).
+        "application/taxii+json;version=2.1;q=0",
+        "*/*",
+        "application/taxii+json;version=3.0",
+    ],
+)
 def test_wrong_accept_media_type_is_406(exchange: Exchange, accept: str) -> None:
     response = exchange.get(exchange.collection_url(SANDBOX_ID) + "objects/", user="cert-fr", accept=accept)
     assert_taxii_error(response, 406)
