@@ -17,7 +17,8 @@ from cti_exchange.store.database import Database
 if TYPE_CHECKING:
     from cti_exchange.store.audit_log import AuditLog
     from cti_exchange.store.inbound import Inbound
-    from cti_exchange.store.outbound import Outbound, ShareRequests
+    from cti_exchange.store.outbound import Outbound
+    from cti_exchange.store.share_requests import ShareRequests
 
 
 class Store:
@@ -45,7 +46,7 @@ class Store:
 
     @cached_property
     def requests(self) -> ShareRequests:
-        from cti_exchange.store.outbound import ShareRequests
+        from cti_exchange.store.share_requests import ShareRequests
 
         return ShareRequests(self.db)
 
