@@ -28,7 +28,8 @@ from cti_exchange.errors import InputError
 from cti_exchange.readers.interface import Finding, Reader, ReadItem, Rejection
 from cti_exchange.readers.lines import LineSource, unify_line_breaks
 from cti_exchange.stix.candidate import IndicatorCandidate
-from cti_exchange.stix.ioc_types import IocType, parse_type_hint
+from cti_exchange.stix.ioc_types import IocType
+from cti_exchange.stix.type_hints import parse_type_hint
 from cti_exchange.untrusted_text import describe_value
 
 _ROLE_ALIASES = {

@@ -30,8 +30,9 @@ from pathlib import Path
 from cti_exchange.readers.interface import Finding, Reader, ReadItem, Rejection
 from cti_exchange.readers.lines import LineSource
 from cti_exchange.stix.candidate import IndicatorCandidate
-from cti_exchange.stix.ioc_types import IocType, detect_ioc_type, is_hash_shaped, parse_type_hint
+from cti_exchange.stix.ioc_types import IocType, detect_ioc_type, is_hash_shaped
 from cti_exchange.stix.refang import is_defanged, refang
+from cti_exchange.stix.type_hints import parse_type_hint
 from cti_exchange.untrusted_text import describe_value
 
 _BULLET = re.compile(r"(?:[-*+\u2022\u2013]|\d{1,3}[.)])\s+")

@@ -34,11 +34,8 @@ from cti_exchange.stix.guardrails import (
 from cti_exchange.stix.ioc_types import (
     HASH_TYPES,
     IocType,
-    TypeHint,
     detect_ioc_type,
     is_hash_shaped,
-    read_type_hint,
-    type_hint_name,
 )
 from cti_exchange.stix.normalise import check_printable, normalise, normalise_any_hash
 from cti_exchange.stix.objects import StixObjectBuilder
@@ -51,6 +48,7 @@ from cti_exchange.stix.properties import (
 )
 from cti_exchange.stix.refang import refang
 from cti_exchange.stix.tlp import Tlp
+from cti_exchange.stix.type_hints import TypeHint, read_type_hint, type_hint_name
 from cti_exchange.untrusted_text import describe_value
 
 _TYPE_ORDER = list(IocType)

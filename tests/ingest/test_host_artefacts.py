@@ -13,9 +13,10 @@ import json
 import pytest
 
 from cti_exchange.ingest import IngestVerdict
-from cti_exchange.stix.ioc_types import IocType, detect_ioc_type, parse_type_hint
+from cti_exchange.stix.ioc_types import IocType, detect_ioc_type
 from cti_exchange.stix.normalise import normalise
 from cti_exchange.stix.patterns import pattern_for, validate_stix_pattern
+from cti_exchange.stix.type_hints import parse_type_hint
 
 from .conftest import IngestText, bundle_of, oasis_validate, patterns
 

@@ -18,8 +18,9 @@ from cti_exchange.readers.interface import Finding, ReadLimits, ReadResult, Reje
 from cti_exchange.readers.misp_reader import MispReader, tlp_from_tags
 from cti_exchange.readers.stix_reader import StixReader
 from cti_exchange.readers.text_reader import TextReader
-from cti_exchange.stix.ioc_types import IocType, parse_type_hint
+from cti_exchange.stix.ioc_types import IocType
 from cti_exchange.stix.tlp import Tlp
+from cti_exchange.stix.type_hints import parse_type_hint
 from cti_exchange.untrusted_text import describe_value
 
 from .conftest import make_context

@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cti_exchange.stix.ioc_types import IocType, detect_ioc_type, parse_type_hint, read_type_hint
+from cti_exchange.stix.ioc_types import IocType, detect_ioc_type
 from cti_exchange.stix.normalise import normalise
 from cti_exchange.stix.refang import is_defanged, refang
+from cti_exchange.stix.type_hints import parse_type_hint, read_type_hint
 
 T = IocType
 
