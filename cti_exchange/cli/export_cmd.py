@@ -43,7 +43,7 @@ def export_command(
             "--output",
             "-o",
             metavar="PATH",
-            help="File to write; a directory gives one plain file per type. Default: stdout.",
+            help="File to write; a directory gives one plain file per type. Default (or -): stdout.",
         ),
     ] = None,
     i_understand_tlp: Annotated[
@@ -78,7 +78,7 @@ def export_command(
     """Write indicators for defensive tools (default: accepted, not expired, not revoked), each
     value once, headed by its TLP."""
     out = Output(json_mode=json_mode)
-    output = None if output_arg is None else Path(output_arg)
+    output = None if output_arg in (None, "-") else Path(output_arg)  # "-": stdout, as keys export
     if output_arg is not None and output_arg.endswith(("/", os.sep)) and not Path(output_arg).is_dir():
         # Path() drops the trailing slash: `-o rules/` would write one file named rules.
         raise UsageError(

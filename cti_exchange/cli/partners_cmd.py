@@ -184,6 +184,12 @@ def remove(
     out.line(f"Removed partner {name}")
     if waiting:
         out.note(f"Dropped {len(waiting)} envelope(s) from its outbox; they will not be delivered.")
+    # What the removal leaves as it was (docs/OPERATIONS.md, "Removing a partner").
+    out.note(
+        f"What {name} sent stays in the store, and what was accepted stays in exports "
+        f"(`cti-exchange triage list --partner {name}`, then `triage reject`); {name} is not told. "
+        "If we run the TAXII server, restart `cti-exchange serve` to withdraw its access."
+    )
 
 
 @partners_app.command(

@@ -68,7 +68,8 @@ def serve(
     agency that may write only its outbound collections and read only its inbound ones. New
     accounts get a random password written once to <data>/credentials/<agency>.secret (0600).
     It prints each collection's id and, once it listens, the API root URL: what each agency
-    gives `partners set`.
+    gives `partners set`. Provisioned at each start: restart it after `partners add` or
+    `partners remove` (an agency no longer a partner loses its access to this server).
     """
     # Imported here: the server brings flask and medallion, which no other command needs.
     from cti_exchange.server.provisioning import (
@@ -102,8 +103,18 @@ def serve(
             load_layout(data_dir).max_content_length if existing else DEFAULT_MAX_CONTENT_LENGTH
         )
     layout = plan_exchange(agencies, max_content_length=max_content_length)
-    provision(data_dir, layout, passwords=passwords)
+    # Serving is for our agency and its partners: an agency we removed (`partners remove`)
+    # loses its rights here, not only its entry in our profile.
+    withdrawn = provision(data_dir, layout, passwords=passwords, withdraw_others=True)
     out = Output()
+    served = {agency for agency, _ in agencies}
+    for agency in withdrawn:
+        if agency not in served:
+            out.note(
+                f"Account {agency}: not a partner of {profile.agency_id} any more; its rights on "
+                "this server are withdrawn and the collections to and from it closed (kept with "
+                f"their objects; pin {agency} again and restart serve to restore them)"
+            )
     if passwords:
         credentials = data_dir / "credentials"
         ensure_private_dir(credentials)

@@ -173,12 +173,23 @@ def database_path(data_dir: Path) -> Path:
     return data_dir / DB_FILENAME
 
 
-def provision(data_dir: Path, layout: ExchangeLayout, *, passwords: Mapping[str, str]) -> None:
+def provision(
+    data_dir: Path,
+    layout: ExchangeLayout,
+    *,
+    passwords: Mapping[str, str],
+    withdraw_others: bool = False,
+) -> list[str]:
     """Create or update the server in `data_dir` to serve `layout`. Idempotent.
 
     Stored objects and statuses are kept. An account keeps its password hash unless
     `passwords` gives it a new password; a new account must be given one. Collections and
-    accounts that are no longer in the layout are left as they are (their data stays).
+    accounts that are no longer in the layout are left as they are (their data stays), with
+    their rights unless `withdraw_others`: then every right on a collection that is not in the
+    layout is withdrawn (an agency dropped from the layout can no longer read or write
+    anything, and nobody can write to it or read from it). Its account, collections and
+    objects are kept: provisioned again with it in the layout, it gets its rights back, with
+    its password. Returns the accounts that lost rights, sorted.
     """
     for username in passwords:
         if username not in {agency.agency_id for agency in layout.agencies}:
@@ -207,8 +218,31 @@ def provision(data_dir: Path, layout: ExchangeLayout, *, passwords: Mapping[str,
         hashes = {username: hash_password(secret) for username, secret in passwords.items()}
         with write_transaction(conn):
             _write_layout(conn, layout, hashes)
+            return _withdraw_others(conn, layout) if withdraw_others else []
     finally:
         conn.close()
+
+
+def _withdraw_others(conn: sqlite3.Connection, layout: ExchangeLayout) -> list[str]:
+    """Removes every right on the collections of the API root that are not in `layout`."""
+    kept = {collection.id for collection in layout.collections}
+    outside = [
+        collection_id
+        for (collection_id,) in conn.execute(
+            "SELECT id FROM collections WHERE api_root = ?", (layout.api_root,)
+        )
+        if collection_id not in kept
+    ]
+    withdrawn: set[str] = set()
+    for collection_id in outside:
+        withdrawn.update(
+            username
+            for (username,) in conn.execute(
+                "SELECT username FROM collection_acl WHERE collection_id = ?", (collection_id,)
+            )
+        )
+        conn.execute("DELETE FROM collection_acl WHERE collection_id = ?", (collection_id,))
+    return sorted(withdrawn)
 
 
 def _create_private_dir(data_dir: Path) -> None:

@@ -111,6 +111,14 @@ def test_plain_default_is_accepted_not_expired_not_revoked_each_value_once(soc: 
     assert _body(_export(soc, "--since", "2030-01-01T00:00:00Z")) == []
 
 
+def test_dash_as_output_is_stdout(soc: Agency, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`export -o -` (as `keys export -o -`) wrote a file named `-` in the current directory
+    and printed nothing."""
+    monkeypatch.chdir(tmp_path)
+    assert sorted(_body(_export(soc, "-o", "-"))) == sorted(EXPECTED)
+    assert not (tmp_path / "-").exists()
+
+
 def test_plain_into_a_directory_gives_one_file_per_type(soc: Agency, tmp_path: Path) -> None:
     out = tmp_path / "lists"
     out.mkdir()
