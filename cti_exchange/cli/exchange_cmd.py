@@ -30,7 +30,7 @@ from cti_exchange.errors import (
 )
 from cti_exchange.exchange.delivery import delivery_failure, describe_failed, for_partner
 from cti_exchange.exchange.pull import PullResult, Quarantined, pull
-from cti_exchange.exchange.push import PushRequest, PushResult, push, refusal_hint
+from cti_exchange.exchange.push import PartnerPlan, PushRequest, PushResult, push, refusal_hint
 from cti_exchange.home.lock import LOCK_WAIT_SECONDS, profile_lock
 from cti_exchange.ingest_settings import IngestOptions
 from cti_exchange.policy.sharing import refusal_error
@@ -132,8 +132,12 @@ def render_push(out: Output, result: PushResult) -> None:
         "queued_only": result.queued_only,
         "accepted_by_type": dict(report.accepted_by_type),
         "rejected_rows": report.rejected_count,
+        "rejections_by_code": report.rejections_by_code,
         "rejections": [r.to_dict() for r in report.rejections],
-        "warnings": report.warning_count,
+        # As `validate --json` has them: every warning counted, the first 10,000 listed.
+        "warning_count": report.warning_count,
+        "warnings_by_code": report.warnings_by_code,
+        "warnings": [w.to_dict() for w in report.warnings],
         "refused": [r.describe() for r in result.refusals],
         "partners": [
             {
@@ -142,6 +146,10 @@ def render_push(out: Output, result: PushResult) -> None:
                 "by_tlp": plan.by_tlp,
                 "envelopes": plan.envelopes,
                 "to_seal": plan.to_seal,
+                "envelopes_to_seal": plan.envelopes_to_seal,
+                "envelopes_estimated": plan.envelopes_estimated,
+                "max_request_bytes": plan.max_request_bytes,
+                "max_request_bytes_from": plan.limit_from,
                 "sealed_earlier": plan.sealed_earlier,
                 "other_queued": plan.other_queued,
                 "delivered": next((d.delivered for d in result.deliveries if d.partner == plan.partner), []),
@@ -200,8 +208,44 @@ def render_push(out: Output, result: PushResult) -> None:
         if result.dry_run and plan.other_queued and not result.queued_only:
             parts.append(f"would also post {plan.other_queued} envelope(s) queued earlier")
         status = ", ".join(parts)
-        rows.append([plan.partner, str(plan.objects), tlps, str(len(plan.envelopes)), status])
+        envelopes = str(len(plan.envelopes))
+        if result.dry_run:
+            # None sealed yet: what the real run would seal.
+            envelopes = envelope_count(plan, len(plan.envelopes))
+        rows.append([plan.partner, str(plan.objects), tlps, envelopes, status])
     out.table(["partner", f"objects {verb}", "TLP", "envelopes", "delivery"], rows)
+    note_estimates(out, result)
+
+
+def envelope_count(plan: PartnerPlan, sealed: int) -> str:
+    """A dry run's count of the envelopes `sealed` already and those the real run would seal."""
+    if plan.envelopes_to_seal is None:
+        return "? (estimate)"
+    return f"{sealed + plan.envelopes_to_seal}" + (" (estimate)" if plan.envelopes_estimated else "")
+
+
+def note_estimates(out: Output, result: PushResult) -> None:
+    """Why a dry run's envelope count is an estimate: the limit it assumed for each partner."""
+    for plan in result.plans:
+        if not (plan.envelopes_estimated and plan.max_request_bytes):
+            continue
+        limit = f"{plan.max_request_bytes:,} bytes"
+        source = (
+            "as its server was last read"
+            if plan.limit_from == "last-read"
+            else "a default: its server was never read"
+        )
+        if plan.envelopes_to_seal is None:
+            out.warn(
+                f"{plan.partner}: cannot count the envelopes: an object alone is larger than the "
+                f"request limit assumed ({limit}, {source}); the real push reads the server's "
+                "limit, and fails if that is not larger"
+            )
+        else:
+            out.note(
+                f"{plan.partner}: envelopes (estimate) counted for a request limit of {limit} "
+                f"({source}); the real push reads the server's limit, which may cut them otherwise"
+            )
 
 
 def render_resumption(out: Output, result: PushResult) -> None:
@@ -217,10 +261,16 @@ def render_resumption(out: Output, result: PushResult) -> None:
             )
         if plan.to_seal:
             then = "queued" if result.queued_only else "posted"
-            parts.append(f"{plan.to_seal} of {plan.objects} object(s) still to seal, then {then}")
+            count = "?" if plan.envelopes_to_seal is None else f"{plan.envelopes_to_seal}"
+            estimate = ", estimate" if plan.envelopes_estimated else ""
+            parts.append(
+                f"{plan.to_seal} of {plan.objects} object(s) still to seal, then {then} "
+                f"(in {count} envelope(s){estimate})"
+            )
         if plan.other_queued and not result.queued_only:
             parts.append(f"{plan.other_queued} other envelope(s) queued earlier would be posted too")
         out.line(f"{plan.partner}: " + ("; ".join(parts) or "nothing left to seal or post"))
+    note_estimates(out, result)
 
 
 def raise_for_push(result: PushResult) -> None:
@@ -231,9 +281,10 @@ def raise_for_push(result: PushResult) -> None:
         partial = any(d.delivered for d in result.deliveries)
         raise delivery_failure(result.deliveries, message, hint=hint, partial=partial)
     if result.ingest.rejected_count:
+        # With --queue nothing was posted: the rest waits in the outbox.
+        outcome = "checked" if result.dry_run else ("queued" if result.queued_only else "sent")
         raise PartialFailure(
-            f"{result.ingest.rejected_count:,} input row(s) were rejected; the rest was "
-            + ("checked" if result.dry_run else "sent"),
+            f"{result.ingest.rejected_count:,} input row(s) were rejected; the rest was {outcome}",
             hint="see the warnings above, or run `cti-exchange validate` on the input",
         )
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from cti_exchange.audit.trail import sign_audit_head
 from cti_exchange.clock import stix_timestamp, utc_now
+from cti_exchange.envelope.header import ChannelPosition
 from cti_exchange.envelope.seal import SealedEnvelope
 from cti_exchange.errors import ConfigError, InputError
 from cti_exchange.exchange.delivery import DeliveryOutcome, deliver_pending, taxii_client_for
@@ -91,6 +92,16 @@ class PartnerPlan:
     sealed_earlier: list[str] = field(default_factory=list)
     # Other envelopes waiting in the outbox for the partner (other shares): posted too.
     other_queued: int = 0
+    # How many envelopes this run seals for `to_seal` objects (a dry run: would seal; None when
+    # it cannot tell: an object alone is larger than the limit it assumed), the request limit
+    # they are cut to and where it comes from: "server" (read as the run starts), "last-read"
+    # (as a server was read before) or "default" (QUEUED_MAX_CONTENT_LENGTH). `--queue` cuts to
+    # the last read or the default; so does a dry run, which contacts no server: without
+    # `--queue` the real run reads the server's limit, and the dry run's count is an estimate.
+    envelopes_to_seal: int | None = 0
+    max_request_bytes: int | None = None
+    limit_from: str | None = None
+    envelopes_estimated: bool = False
 
 
 @dataclass
@@ -247,11 +258,17 @@ def share_objects(
     if dry_run:
         # Says what a real run would do, reading the store only: nothing again for a request
         # that finished; for one interrupted, only what it did not seal is sealed.
-        if home.store_path().exists():
-            with open_store(home) as store:
-                if not _note_earlier_run(store, request_id, result):
-                    for partner, plan in zip(partners, plans, strict=True):
-                        _left_to_seal(store, request_id, plan, content[partner.name])
+        if not home.store_path().exists():
+            for partner, plan in zip(partners, plans, strict=True):
+                _count_envelopes(
+                    home, None, partner, plan, content[partner.name], moment, queue_only, progress
+                )
+            return result
+        with open_store(home) as store:
+            if not _note_earlier_run(store, request_id, result):
+                for partner, plan in zip(partners, plans, strict=True):
+                    left = _left_to_seal(store, request_id, plan, content[partner.name])
+                    _count_envelopes(home, store, partner, plan, left, moment, queue_only, progress)
         return result
     with open_store(home) as store:
         sender = sender_keys(home)
@@ -269,10 +286,11 @@ def share_objects(
                 # Sealed now, posted later: cut to the server's limit as last read, or to a
                 # size most servers take. Sealed too large, an envelope could never be posted,
                 # and every later one on the channel would wait behind it.
-                limit = store.outbound.known_max_content_length(partner.name) or QUEUED_MAX_CONTENT_LENGTH
+                limit, plan.limit_from = assumed_max_content_length(store, partner)
             else:
                 with taxii_client_for(home, partner) as client:
                     limit = client.max_content_length()
+                plan.limit_from = "server"
                 store.outbound.remember_max_content_length(partner.name, limit, stix_timestamp(utc_now()))
             for sealed in seal_for_partner(
                 home,
@@ -285,12 +303,55 @@ def share_objects(
                 request_id=request_id,
             ):
                 plan.envelopes.append(sealed.header.envelope_id)
+                plan.envelopes_to_seal = (plan.envelopes_to_seal or 0) + 1
+            plan.max_request_bytes = limit
         if not queue_only:
             result.deliveries = deliver_pending(home, store, partners, progress)
         sign_audit_head(home, store)
         if request_id is not None:
             store.requests.finish_if_done(request_id, stix_timestamp(utc_now()), queued=queue_only)
     return result
+
+
+def assumed_max_content_length(store: Store | None, partner: PartnerConfig) -> tuple[int, str]:
+    """The request limit of the partner's server as last read, or a size most servers take;
+    and which (PartnerPlan.limit_from)."""
+    known = store.outbound.known_max_content_length(partner.name) if store is not None else None
+    return (known, "last-read") if known else (QUEUED_MAX_CONTENT_LENGTH, "default")
+
+
+def _count_envelopes(
+    home: ProfileHome,
+    store: Store | None,
+    partner: PartnerConfig,
+    plan: PartnerPlan,
+    objects: list[dict[str, Any]],
+    now: datetime,
+    queue_only: bool,
+    progress: ProgressReporter,
+) -> None:
+    """For a dry run: how many envelopes a real run would seal `objects` (what it has left to
+    seal) in, cut as it would cut them (PartnerSealing) to the limit it would use. `--queue`
+    uses the limit last read, as a dry run does; otherwise the real run reads the server's,
+    which a dry run does not contact: its count is then an estimate. Reads the store only."""
+    plan.envelopes_to_seal = 0
+    if not objects:
+        return
+    limit, plan.limit_from = assumed_max_content_length(store, partner)
+    plan.max_request_bytes = limit
+    plan.envelopes_estimated = not queue_only
+    progress.step(f"counting the envelopes of {len(objects)} objects for {partner.name}")
+    first = (
+        store.outbound.next_positions([partner.agency_id])[partner.agency_id]
+        if store is not None
+        else ChannelPosition(sequence=1, previous=None)
+    )
+    try:
+        plan.envelopes_to_seal = PartnerSealing.for_counting(home, partner, now).count(objects, limit, first)
+    except InputError:
+        if not plan.envelopes_estimated:
+            raise  # an object alone larger than the limit the real run uses: it would fail so
+        plan.envelopes_to_seal = None  # larger than the limit assumed: the server's may be larger
 
 
 def _note_earlier_run(store: Store, request_id: str | None, result: ShareResult) -> bool:

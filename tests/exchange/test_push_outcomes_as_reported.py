@@ -246,6 +246,9 @@ def test_a_dry_run_of_an_interrupted_push_says_what_the_rerun_would_do(
         assert plan["objects"] == 600 and plan["to_seal"] == 600 - sealed
         assert plan["envelopes"] == plan["sealed_earlier"] == waiting
         assert plan["other_queued"] == 0
+        # The rest in how many envelopes: cut to the server's limit as last read, an estimate.
+        assert plan["envelopes_estimated"] and plan["max_request_bytes"] == 48 * 1024
+        assert f"then posted (in {plan['envelopes_to_seal']} envelope(s), estimate)" in dry.stdout
         assert _store_rows(fr) == before  # a dry run writes nothing
 
         # The real run does what the dry run said: seals the rest, posts both.
@@ -255,6 +258,7 @@ def test_a_dry_run_of_an_interrupted_push_says_what_the_rerun_would_do(
         [done] = real.json()["partners"]
         assert done["sealed_earlier"] == waiting and done["to_seal"] == 600 - sealed
         assert done["envelopes"][: len(waiting)] == waiting
+        assert len(done["envelopes"]) - len(waiting) == done["envelopes_to_seal"] == plan["envelopes_to_seal"]
         assert set(done["delivered"]) == set(done["envelopes"])
         conn = sqlite3.connect(fr.home / "store.sqlite")
         try:
