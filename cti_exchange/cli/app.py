@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any, ClassVar
 
 import typer
@@ -27,7 +31,8 @@ EXIT_CODES_HELP = (
     "Exit codes: 0 success; 1 partial failure; 2 usage or configuration error; "
     "3 authentication failure; 4 integrity alert; 5 another instance holds the lock; "
     "6 nothing usable in the input; 7 network failure; 8 refused by sharing policy; "
-    "70 internal error; 130 interrupted (Ctrl-C); 141 output pipe closed early (export | head)."
+    "70 internal error; 130 interrupted (Ctrl-C); 141 output pipe closed early (export | head); "
+    "143 terminated (SIGTERM: systemctl stop, timeout)."
 )
 
 
@@ -41,6 +46,76 @@ def _debug_requested(ctx: Any) -> bool:
 def _print_error(text: str) -> None:
     sys.stderr.write(f"cti-exchange: error: {text}\n")
     sys.stderr.flush()
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during a command (`systemctl stop`, `timeout`, systemd's TimeoutStartSec).
+
+    Raised in the main thread by the handler `sigterm_unwinds` installs, so the command unwinds
+    exactly as after Ctrl-C: finally blocks run, store transactions roll back, the profile lock
+    is released. A KeyboardInterrupt, so that whatever already handles Ctrl-C handles it alike;
+    code that catches `Exception` (retries, error reports) lets it through. Only the ending
+    differs: `CtiGroup` says "terminated" and exits 143 (128 + SIGTERM, what a shell or systemd
+    reports for a process the signal ended).
+    """
+
+    signal_name = "SIGTERM"
+    exit_code = 128 + int(signal.SIGTERM)
+
+
+@contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """For the duration of a command, SIGTERM raises `Terminated` in the main thread.
+
+    Not installed outside the main thread (signal handlers cannot be), nor where SIGTERM is
+    ignored (left so by the parent, on purpose) or has a handler Python did not install. The
+    previous handler is restored when the command ends: tests run many commands in one
+    process. A command that installs its own handler inside (`serve`, `demo`) overrides this
+    one while it runs.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is None or previous == signal.SIG_IGN:
+        yield
+        return
+    owner = os.getpid()
+    raised = False
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        nonlocal raised
+        if os.getpid() != owner:
+            # A worker forked during the command (ingest's process pool): it ends by the
+            # signal, as it always did, instead of raising in code that is not a command.
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        if raised:
+            # Once is enough: `timeout` signals the process and then its process group, and a
+            # second exception would cut short the rollbacks the first one set off.
+            return
+        raised = True
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminated(exc: Terminated) -> typer.Exit:
+    """One line on stderr (if it is still there to write to), and exit 143."""
+    try:
+        sys.stderr.write(
+            f"cti-exchange: terminated ({exc.signal_name}); nothing half-written was kept, run the "
+            "command again to resume\n"
+        )
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # stderr closed (its reader, the journal, went away first): the exit code says it
+    return typer.Exit(exc.exit_code)
 
 
 # Each command's module, loaded only when that command runs (or when help lists them all), so
@@ -140,6 +215,15 @@ class CtiGroup(_LazyCommands, TyperGroup):
             raise _usage_error(exc) from None
 
     def invoke(self, ctx: Any) -> Any:
+        # Around the error handling too: the handler raises once, so a second SIGTERM (or a
+        # late one) does not interrupt the ending being written.
+        with sigterm_unwinds():
+            try:
+                return self._invoke(ctx)
+            except Terminated as exc:  # while another ending was being written
+                raise _terminated(exc) from None
+
+    def _invoke(self, ctx: Any) -> Any:
         try:
             result = super().invoke(ctx)
             _flush_stdout()
@@ -156,11 +240,16 @@ class CtiGroup(_LazyCommands, TyperGroup):
             _print_error(exc.diagnostics())
             _drop_stdout_if_reader_gone()
             raise typer.Exit(int(exc.exit_code)) from None
-        except (typer.TyperException, typer.Exit, typer.Abort):
+        except (typer.TyperException, typer.Exit, typer.Abort) as exc:
+            if isinstance(exc, typer.Abort) and isinstance(exc.__context__, Terminated):
+                # A prompt turns any KeyboardInterrupt into Abort ("Aborted!", exit 1).
+                raise _terminated(exc.__context__) from None
             # Usage errors, --help, Ctrl-C at a prompt: Typer renders those itself. (Typer
             # ships its own copy of click, so these are not `click.exceptions` classes.)
             _flush_stdout()
             raise
+        except Terminated as exc:
+            raise _terminated(exc) from None
         except KeyboardInterrupt:
             _print_error("interrupted")
             raise typer.Exit(130) from None

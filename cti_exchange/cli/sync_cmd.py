@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from cti_exchange.cli.app import Terminated
 from cti_exchange.cli.context import JsonOption, profile_home
 from cti_exchange.cli.exchange_cmd import raise_for_pull
 from cti_exchange.cli.output import Output
@@ -35,7 +36,8 @@ SYNC_HELP = (
     "never prompts without a terminal; it logs to <home>/logs/cti-exchange.log.\n\n"
     "Exit codes: 0 success; 1 partial failure; 2 configuration error; 3 authentication "
     "failure; 4 integrity alert (a rejected envelope, a sequence gap, a revoked key); "
-    "5 another instance holds the lock; 7 network failure; 70 internal error (a bug)."
+    "5 another instance holds the lock; 7 network failure; 70 internal error (a bug); "
+    "143 terminated by SIGTERM (systemctl stop, timeout): logged, and the next run resumes."
 )
 
 
@@ -79,6 +81,13 @@ def sync_command(ctx: typer.Context, json_mode: JsonOption = False) -> None:
         raise
     except Exception as exc:
         _log.error("sync ended with an internal error: %s", type(exc).__name__)
+        raise
+    except Terminated as exc:
+        # systemctl stop, `timeout`, TimeoutStartSec: unwound as after Ctrl-C (CtiGroup).
+        _log.error("sync ended: terminated by %s (exit %d)", exc.signal_name, exc.exit_code)
+        raise
+    except KeyboardInterrupt:
+        _log.error("sync ended: interrupted (exit 130)")
         raise
 
 
