@@ -297,13 +297,12 @@ class _Run:
     def _announce_default_tlp(self, count: int, what: str) -> None:
         tlp = self.context.default_tlp
         where = _TLP_IN_INPUT.get(self.formats.get(self.label, ""), "")
-        self.remark(
-            Finding(
-                self.label,
-                f"{count:,} {what}: marked {tlp.label}, the default (set another with --tlp{where})",
-                code="default-tlp",
-            )
+        how = (
+            "as --tlp asks"
+            if self.context.default_tlp_given
+            else f"the default (set another with --tlp{where})"
         )
+        self.remark(Finding(self.label, f"{count:,} {what}: marked {tlp.label}, {how}", code="default-tlp"))
 
     def result(self) -> IngestResult:
         collection = self.collection

@@ -29,6 +29,7 @@ class IngestContext:
     default_confidence: int
     lifetime_days: dict[str, int]  # ipv4-addr, ipv6-addr, domain-name, url, email-addr, ...
     now: datetime  # injected so that runs (and tests) are reproducible
+    default_tlp_given: bool = False  # chosen for this run (--tlp), not the profile's default
 
     def __post_init__(self) -> None:
         identity_id = self.identity.get("id") if isinstance(self.identity, dict) else None
@@ -52,6 +53,7 @@ class IngestContext:
             default_confidence=sharing.default_confidence,
             lifetime_days=dict(sharing.lifetime_days),
             now=now,
+            default_tlp_given=default_tlp is not None,
         )
 
 

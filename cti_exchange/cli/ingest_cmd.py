@@ -138,6 +138,7 @@ def _context(ctx: typer.Context, tlp: Tlp | None, *, profile_required: bool) -> 
         default_confidence=50,
         lifetime_days=dict(DEFAULT_LIFETIME_DAYS),
         now=now,
+        default_tlp_given=tlp is not None,
     )
 
 

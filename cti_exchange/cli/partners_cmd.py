@@ -48,6 +48,17 @@ def _tlp_option(value: str | None, option: str) -> Tlp | None:
         raise UsageError(f"{option}: {exc}") from None
 
 
+def _note_red_needs_allow_red(out: Output, partner: PartnerConfig) -> None:
+    """`--max-tlp red` alone does not let TLP:RED through (docs/OPERATIONS.md): say so, or the
+    analyst believes RED goes out and `partners show` reads as a contradiction."""
+    if partner.max_tlp is Tlp.RED and not partner.allow_red:
+        out.note(
+            f"TLP:RED is still not sent to {partner.name}: --max-tlp caps the other levels, and "
+            f"RED also needs `cti-exchange partners set {partner.name} --allow-red` (and "
+            "--allow-red on the push)"
+        )
+
+
 def _partner_json(partner: PartnerConfig) -> dict[str, object]:
     data = partner.to_dict()
     data["name"] = partner.name
@@ -97,6 +108,7 @@ def add(
         f"signing key {partner.fingerprint}"
     )
     out.note(f"Set its TAXII server with `cti-exchange partners set {name} --api-root URL ...`")
+    _note_red_needs_allow_red(out, partner)
 
 
 @partners_app.command("list", epilog="Example: cti-exchange partners list --json")
@@ -355,6 +367,8 @@ def set_(
         out.data(_partner_json(partner))
         return
     out.line(f"Updated partner {name}")
+    if max_tlp is not None:
+        _note_red_needs_allow_red(out, partner)
 
 
 def register(app: typer.Typer) -> None:

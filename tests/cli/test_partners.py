@@ -272,3 +272,17 @@ def test_our_passphrase_and_key_files_cannot_be_a_partner_secret(
     other.chmod(0o600)
     ok = cert_fr.run(*base, "--secret-file", str(other), "--secret-env", "CTI_TAXII_TOKEN")
     assert ok.exit_code == 0, ok.stderr
+
+
+def test_max_tlp_red_says_red_still_needs_allow_red(partnered: tuple[Agency, Agency]) -> None:
+    """`partners set X --max-tlp red` said "Updated" and nothing more, while `partners show`
+    then read "Max TLP we send: TLP:RED; RED allowed: False" and a RED push was refused."""
+    cert_fr, _ = partnered
+    red = cert_fr.run("partners", "set", "cert-in", "--max-tlp", "red")
+    assert red.exit_code == 0, red.stderr
+    assert "TLP:RED is still not sent to cert-in" in red.stderr
+    assert "partners set cert-in --allow-red" in red.stderr
+    allowed = cert_fr.run("partners", "set", "cert-in", "--allow-red", "--max-tlp", "red")
+    assert allowed.exit_code == 0 and "still not sent" not in allowed.stderr
+    amber = cert_fr.run("partners", "set", "cert-in", "--max-tlp", "amber")
+    assert amber.exit_code == 0 and "still not sent" not in amber.stderr

@@ -193,3 +193,12 @@ def test_the_default_tlp_warning_names_where_each_format_carries_a_tlp(cli: Cli,
         result = cli("validate", str(CORPUS / name), home=tmp_path / "none")
         (line,) = [line for line in result.stderr.splitlines() if "the default (set another" in line]
         assert line.endswith(expected), (name, line)
+
+
+def test_a_tlp_given_with_the_option_is_not_called_the_default(cli: Cli, tmp_path: Path) -> None:
+    """`--tlp amber` was announced as "marked TLP:AMBER, the default (set another with --tlp)"."""
+    iocs = str(CORPUS / "iocs/unit42-Conti_IOCs.txt")
+    given = cli("validate", "--tlp", "amber", iocs, home=tmp_path / "none")
+    (line,) = [line for line in given.stderr.splitlines() if "had no TLP" in line]
+    assert line.endswith("marked TLP:AMBER, as --tlp asks"), line
+    assert "the default" not in given.stderr
