@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from typing import Annotated
 
 import typer
@@ -33,7 +34,7 @@ from cti_exchange.exchange.pull import PullResult, Quarantined, pull
 from cti_exchange.exchange.push import PartnerPlan, PushRequest, PushResult, push, refusal_hint
 from cti_exchange.home.lock import LOCK_WAIT_SECONDS, profile_lock
 from cti_exchange.ingest_settings import IngestOptions
-from cti_exchange.policy.sharing import refusal_error
+from cti_exchange.policy.sharing import Refusal, refusal_error
 
 
 def push_command(
@@ -170,8 +171,11 @@ def render_push(out: Output, result: PushResult) -> None:
         out.warn(f"rejected {rejection}")
     if report.rejected_count > SHOWN_REMARKS:
         out.warn(f"... and {report.rejected_count - SHOWN_REMARKS:,} more rejected row(s) (see --json)")
-    for refusal in result.refusals:
+    for refusal in result.refusals[:SHOWN_REMARKS]:
         out.warn(f"not sent: {refusal.describe()}")
+    if len(result.refusals) > SHOWN_REMARKS:
+        rest = result.refusals[SHOWN_REMARKS:]
+        out.warn(f"... and {len(rest):,} more not sent ({_count_refusals(rest)}; see --json)")
     for delivery in result.deliveries:
         if delivery.withheld:
             out.warn(
@@ -215,6 +219,17 @@ def render_push(out: Output, result: PushResult) -> None:
         rows.append([plan.partner, str(plan.objects), tlps, envelopes, status])
     out.table(["partner", f"objects {verb}", "TLP", "envelopes", "delivery"], rows)
     note_estimates(out, result)
+
+
+def _count_refusals(refusals: list[Refusal]) -> str:
+    """`cert-in: 560 TLP:AMBER, 30 TLP:RED`: a long refusal list, counted per partner."""
+    counts: dict[str, Counter[str]] = {}
+    for refusal in refusals:
+        counts.setdefault(refusal.partner, Counter())[refusal.tlp.label if refusal.tlp else "no TLP"] += 1
+    return "; ".join(
+        f"{partner}: " + ", ".join(f"{n:,} {label}" for label, n in sorted(labels.items()))
+        for partner, labels in sorted(counts.items())
+    )
 
 
 def envelope_count(plan: PartnerPlan, sealed: int) -> str:

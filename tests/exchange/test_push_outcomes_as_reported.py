@@ -62,6 +62,20 @@ def test_a_tlp_refusal_names_the_indicators_value(partnered: tuple[Agency, Agenc
     assert shown.startswith("indicator--") and "[domain-name rouge.example] (TLP:RED) to cert-in" in shown
 
 
+def test_a_long_refusal_list_shows_twenty_then_counts_the_rest(
+    partnered: tuple[Agency, Agency], tmp_path: Path
+) -> None:
+    """`push --skip-refused` wrote one stderr line per withheld object (610 for one push)."""
+    fr, _ = partnered
+    csv = tmp_path / "many.csv"
+    csv.write_text("value,tlp\n" + "".join(f"r{n}.example,red\n" for n in range(25)) + "ok.example,amber\n")
+    dry = fr.run("push", str(csv), "--to", "cert-in", "--dry-run")
+    assert dry.exit_code == 8, dry.stderr
+    assert dry.stderr.count("not sent: indicator--") == 20
+    assert "... and 5 more not sent (cert-in: 5 TLP:RED; see --json)" in dry.stderr
+    assert len(fr.run("push", str(csv), "--to", "cert-in", "--dry-run", "--json").json()["refused"]) == 25
+
+
 def test_a_refusal_names_an_object_by_its_name_escaped_and_cut(
     partnered: tuple[Agency, Agency], tmp_path: Path
 ) -> None:
