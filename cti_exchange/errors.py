@@ -19,7 +19,7 @@ class ExitCode(IntEnum):
     OK = 0
     PARTIAL = 1  # some items failed or were rejected, the rest went through
     USAGE = 2  # bad option, malformed config, missing file, wrong permissions
-    AUTH = 3  # bad passphrase, TAXII server refused our credentials
+    AUTH = 3  # bad passphrase, TAXII server refused our credentials or access to a collection
     INTEGRITY = 4  # rejected envelope, signature failure, sequence gap, fingerprint mismatch
     LOCKED = 5  # another instance holds the lock
     INPUT = 6  # nothing usable in the input
@@ -67,6 +67,13 @@ class AuthError(CtiExchangeError):
     """A secret was wrong: the key passphrase, or credentials refused by a TAXII server."""
 
     exit_code = ExitCode.AUTH
+
+
+class CollectionAccessError(AuthError):
+    """A TAXII server answered 404 or 403 for a configured collection: the id is wrong, or our
+    account has no right on it (a server hides a collection we may not use behind a 404). It
+    answers the same until someone acts, so it is not a network failure: exit 3, as `doctor`'s
+    access check says it."""
 
 
 class InputError(CtiExchangeError):

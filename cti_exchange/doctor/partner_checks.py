@@ -181,10 +181,14 @@ def _check_access(client: TaxiiClient, partner: PartnerConfig, prefix: str) -> C
         try:
             info = _collection_rights(client, collection)
         except RequestFailed as exc:
+            # 404 (no such collection, or one hidden from our account) or 403: what pull, push
+            # and sync exit 3 on too (taxii/client.py, CollectionAccessError).
+            option = f"--{right.removeprefix('can_')}-collection"
             return fail(
                 name,
-                f"collection {collection}: {exc} (wrong id, or no right on it)",
-                fix,
+                f"{str(exc).rstrip('. ')} (wrong id, or no right on it)",
+                f"check {option} with the server's operator: the collection id, and our account's "
+                f"rights on it (`cti-exchange partners set {partner.name} {option} ID` changes the id)",
                 ExitCode.AUTH,
             )
         except (AuthError, NetworkError) as exc:

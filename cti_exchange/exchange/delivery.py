@@ -22,7 +22,6 @@ from cti_exchange.errors import (
     DeliveryFailed,
     ExitCode,
     KeyStoreError,
-    NetworkError,
     PartialFailure,
 )
 from cti_exchange.exchange.parties import all_keyrings
@@ -53,9 +52,10 @@ class DeliveryOutcome:
     error: str | None = None  # why the partner could not be reached at all
     auth_failed: bool = False
     withheld: int = 0  # queued objects its entry no longer lets it receive (exchange/reseal.py)
-    # Why posting stopped, as an exit-code family: NETWORK (unreachable), AUTH, USAGE (settings,
-    # keys), POLICY (its entry no longer allows what is queued); None when its server answered
-    # and refused (too large, a failed TAXII status)
+    # Why posting stopped, as an exit-code family: NETWORK (unreachable), AUTH (credentials
+    # refused, or the write collection refused: 404/403), USAGE (settings, keys), POLICY (its
+    # entry no longer allows what is queued); None when its server answered and refused (too
+    # large, a failed TAXII status)
     failure_code: ExitCode | None = None
 
 
@@ -318,8 +318,9 @@ def _post_pending(
             try:
                 status = client.post_objects(collection, [d.artifact for d in batch])
                 status = wait_until_final(client, status)
-            except (NetworkError, AuthError) as exc:
-                # The server is down or refuses us: everything stays queued for next time.
+            except CtiExchangeError as exc:
+                # The server is down, refuses our credentials, or has no such collection for us
+                # (404/403: CollectionAccessError, exit 3): everything stays queued for next time.
                 outcome.auth_failed = isinstance(exc, AuthError)
                 _fail_from(store, partner.name, pending, batch[0], exc.diagnostics(), outcome, exc.exit_code)
                 return

@@ -68,7 +68,7 @@ class PartnerPull:
     skipped: int = 0  # already processed, duplicates, not for us
     pages: int = 0
     error: str | None = None
-    auth_failed: bool = False
+    auth_failed: bool = False  # credentials refused, or the collection refused (404/403): exit 3
     config_failed: bool = False  # the partner entry (or a file it names) is wrong: exit 2, not 7
 
     @property
@@ -229,11 +229,14 @@ def _read_collection(
         try:
             page = client.get_page(collection, added_after=cursor, next_token=next_token, limit=limit)
         except NetworkError:
+            # A 404 or 403 for the collection is not one (CollectionAccessError): it says the
+            # same with or without a token, and ends this partner's pull at once (exit 3).
             if next_token is None:
                 raise
-            # An expired or unknown `next` token: start again from the durable cursor; objects
-            # already processed are skipped. Objects sharing the cursor's date_added may fill
-            # the first page again, so ask for larger pages until we get past them.
+            # An expired or unknown `next` token (HTTP 400): start again from the durable
+            # cursor; objects already processed are skipped. Objects sharing the cursor's
+            # date_added may fill the first page again, so ask for larger pages until we get
+            # past them.
             next_token = None
             cursor = store.inbound.cursor(partner.name, collection)
             limit = min(limit * 4, _MAX_RECOVERY_PAGE)

@@ -18,7 +18,7 @@ from requests.structures import CaseInsensitiveDict
 from taxii2client.common import _HTTPConnection
 from taxii2client.v21 import ApiRoot, Collection, Status
 
-from cti_exchange.errors import ConfigError, NetworkError
+from cti_exchange.errors import AuthError, CollectionAccessError, ConfigError, NetworkError
 from cti_exchange.failpoints import failpoint
 from cti_exchange.home.safe_files import check_private_file, resolve_in_home
 from cti_exchange.profile.model import TaxiiSettings
@@ -129,10 +129,25 @@ class TaxiiClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _call(self, what: str, action: Any) -> Any:
+    def _call(self, what: str, action: Any, *, right: str | None = None) -> Any:
+        """`action` with retries. `right`: the request uses a configured collection, to "read"
+        (its read collection) or to "write" (its write collection).
+
+        A 404 or 403 on a collection is a `CollectionAccessError` (exit 3), a 403 elsewhere an
+        authentication failure: the server answered, and will answer the same until someone
+        acts. Any other refusal (a 400: the request is wrong) stays a `NetworkError`, which
+        pull.py relies on to start again from its cursor when a `next` token has expired."""
         try:
             return call_with_retries(action, what=f"{self.partner}: {what}", policy=self.policy)
         except RequestFailed as exc:
+            if right is not None and exc.status in (403, 404):
+                raise _collection_refused(self.partner, exc, right) from None
+            if exc.status == 403:
+                raise AuthError(
+                    f"{_said(exc)}: the server refused us access",
+                    hint="check the partner's TAXII username and secret, and our account's rights "
+                    "with the server's operator (`cti-exchange doctor` checks them)",
+                ) from None
             raise NetworkError(str(exc), hint="check the partner's TAXII settings") from None
 
     def _collection(self, collection_id: str) -> Collection:
@@ -166,7 +181,7 @@ class TaxiiClient:
             # HTTP header names are case-insensitive (RFC 9110 section 5.1).
             return body, CaseInsensitiveDict(self._last_headers)
 
-        body, headers = self._call(f"reading collection {collection_id}", fetch)
+        body, headers = self._call(f"reading collection {collection_id}", fetch, right="read")
         objects = body.get("objects") or []
         return Page(
             objects=[o for o in objects if isinstance(o, dict)],
@@ -183,7 +198,7 @@ class TaxiiClient:
         def post() -> Status:
             return collection.add_objects(body, wait_for_completion=False)
 
-        status = self._call(f"posting to collection {collection_id}", post)
+        status = self._call(f"posting to collection {collection_id}", post, right="write")
         return _summary(status)
 
     def refresh_status(self, status_id: str) -> AddStatus:
@@ -193,6 +208,28 @@ class TaxiiClient:
             return Status(url, conn=self.conn)
 
         return _summary(self._call(f"reading status {status_id}", fetch))
+
+
+def _said(exc: RequestFailed) -> str:
+    """What was asked, the status and the server's text, without the text's final full stop."""
+    return str(exc).rstrip(". ")
+
+
+def _collection_refused(partner: str, exc: RequestFailed, right: str) -> CollectionAccessError:
+    """A 404 (no such collection, or one the server hides from our account) or a 403 (our
+    account may not use it so): what was asked, what the server said, and who can fix it."""
+    option = f"--{right}-collection"
+    why = (
+        "the collection does not exist, or our account has no access to it"
+        if exc.status == 404
+        else f"our account has no right to {right} it"
+    )
+    return CollectionAccessError(
+        f"{_said(exc)}: {why}",
+        hint=f"check {option} with the server's operator: the collection id, and our account's "
+        f"rights on it (`cti-exchange doctor` checks them; `cti-exchange partners set {partner} "
+        f"{option} ID` changes the id)",
+    )
 
 
 def _summary(status: Status) -> AddStatus:

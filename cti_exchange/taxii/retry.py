@@ -2,7 +2,9 @@
 timeouts, truncated bodies, 429 (honouring Retry-After) and 5xx, within a bounded total time.
 
 4xx other than 408/429 are not retried: the request itself is wrong and would fail again. Nor
-is a redirect: the client never follows one (see client.py), and it would come again.
+is a redirect: the client never follows one (see client.py), and it would come again. A 401 is
+an authentication failure; any other such answer (403 and 404 included) is a `RequestFailed`
+with its status, for the caller to say what it means for what it asked (client.py).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class RetryPolicy:
 
 
 class RequestFailed(Exception):
-    """A non-retryable HTTP error (e.g. 400, 404) with the server's TAXII error text."""
+    """A non-retryable HTTP error (e.g. 400, 403, 404) with the server's TAXII error text."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -113,10 +115,10 @@ def call_with_retries(
         except requests.HTTPError as exc:
             response = exc.response
             status = response.status_code if response is not None else 0
-            if status in (401, 403):
+            if status == 401:
                 raise AuthError(
                     f"{what}: the server refused our credentials (HTTP {status})",
-                    hint="check the partner's TAXII username and secret, and its collection rights",
+                    hint="check the partner's TAXII username and secret (`cti-exchange doctor` checks them)",
                 ) from None
             if status not in RETRYABLE_STATUS:
                 text = _server_text(response) if response is not None else ""
