@@ -29,8 +29,9 @@ from cti_exchange.home.profile_home import ProfileHome
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 success; 1 partial failure; 2 usage or configuration error; "
-    "3 authentication failure; 4 integrity alert; 5 another instance holds the lock; "
-    "6 nothing usable in the input; 7 network failure; 8 refused by sharing policy; "
+    "3 authentication failure (passphrase, TAXII credentials, a collection refused); "
+    "4 integrity alert; 5 another instance holds the lock; 6 nothing usable in the input; "
+    "7 network failure; 8 refused by sharing policy; "
     "70 internal error; 130 interrupted (Ctrl-C); 141 output pipe closed early (export | head); "
     "143 terminated (SIGTERM: systemctl stop, timeout)."
 )

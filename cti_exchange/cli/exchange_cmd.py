@@ -385,7 +385,8 @@ def raise_for_pull(result: PullResult, *, hint: str | None = None) -> None:
             raise PartialFailure(f"pull failed for {names}", hint=hint)
         if any(p.auth_failed for p in errors):
             raise AuthError(f"pull failed for {names}", hint=hint)
-        if all(p.config_failed for p in errors):
+        # 7 only when every failure was a network one: its advice is to wait.
+        if any(p.config_failed for p in errors):
             raise ConfigError(f"pull failed for {names}", hint=hint)
         raise NetworkError(f"pull failed for {names}", hint=hint)
 

@@ -224,3 +224,22 @@ def test_exit_7_only_when_every_failure_was_a_network_one(
     assert "cert-de" in synced.stderr and WRONG in synced.stderr
     assert _outbox(india, "cert-fr") == {"failed": 1}
     assert _outbox(india, "cert-de") == {"failed": 1}
+
+
+def test_a_pull_where_every_partner_failed_is_not_a_network_failure_if_one_was_settings(
+    trio: tuple[Exchange, Agency], tmp_path: Path
+) -> None:
+    """cert-de out of reach, cert-fr's entry without a read collection (settings to fix, exit 2
+    alone): the pull exited 7, whose advice is to do nothing."""
+    exchange, _ = trio
+    india = exchange.india
+    down = india.run("partners", "set", "cert-de", "--api-root", _closed_port_url(), "--retry-budget", "1")
+    assert down.exit_code == 0, down.stderr
+    config = india.home / "config.toml"
+    fr_read = f'read_collection = "{collection_id_for("cert-fr", "cert-in")}"\n'
+    assert fr_read in config.read_text()
+    config.write_text(config.read_text().replace(fr_read, ""))
+    assert india.run("pull", "--from", "cert-fr").exit_code == 2
+    pulled = india.run("pull", "--from", "cert-fr", "--from", "cert-de")
+    assert pulled.exit_code == 2, pulled.stderr
+    assert "cert-de" in pulled.stderr and "cert-fr has no read_collection" in pulled.stderr
