@@ -278,7 +278,10 @@ def sight(
         object_id = target.object_id
         own = Tlp(target.tlp) if target.tlp else profile.sharing.default_tlp
         if request.tlp is not None and request.tlp < own:
-            raise UsageError(f"--tlp: a sighting of {object_id} cannot be less strict than its {own.label}")
+            raise UsageError(
+                f"--tlp: a sighting of {object_id} cannot be less strict than its {own.label}",
+                hint=f"leave --tlp out (the sighting is then {own.label}) or give a stricter level",
+            )
         level = max(own, request.tlp) if request.tlp is not None else own
         partners, gone = _recipients(target, own, profile.partners)
         skipped += gone

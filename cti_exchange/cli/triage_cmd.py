@@ -7,6 +7,7 @@ Partner data is untrusted: every value shown on a terminal goes through `describ
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
@@ -30,6 +31,7 @@ from cti_exchange.cli.render_triage import render_detail, render_lines, short_ti
 from cti_exchange.errors import UsageError
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.store.store import Store, open_store
+from cti_exchange.store.triage_queries import TriageFilter
 from cti_exchange.triage import (
     TriageLine,
     iter_queue,
@@ -154,6 +156,7 @@ def list_(
             count=count,
         )
         strangers = [] if page.lines else _partners_never_seen(home, store, filters.partners)
+        empty_note = "" if page.lines or strangers else _nothing_matches(store, filters, after)
     if json_mode:
         out.data(
             {
@@ -167,13 +170,28 @@ def list_(
         known = ", ".join(home.load_profile().partners) or "none yet"
         out.note(f"nothing matches: no partner named {strangers[0]!r} (partners: {known})")
     elif not page.lines:
-        out.note("nothing matches; `cti-exchange pull` fetches what partners sent")
+        out.note(empty_note)
     else:
         render_lines(out, page.lines)
     if page.total is not None:
         out.note(f"{page.total:,} matching")
     if page.next_page:
         out.note(f"more: add --after {page.next_page}")
+
+
+def _nothing_matches(store: Store, filters: TriageFilter, after: str | None) -> str:
+    """Why the list is empty: the filters (and how many objects their source revoked would
+    match), the end of the pages, or an empty store. Never `pull` when the store holds
+    objects: a filter that excludes everything is not "nothing came in"."""
+    if after:
+        return "no more lines after this token"
+    if not filters.include_revoked:
+        revoked = list_objects(store, replace(filters, include_revoked=True), limit=1)
+        if revoked.lines:
+            return "nothing matches; objects their source revoked do: add --include-revoked to list them"
+    if replace(filters, now="") != TriageFilter():
+        return "nothing matches these filters; `cti-exchange triage list` without them lists everything"
+    return "nothing matches; `cti-exchange pull` fetches what partners sent"
 
 
 def _partners_never_seen(home: ProfileHome, store: Store, names: tuple[str, ...]) -> list[str]:

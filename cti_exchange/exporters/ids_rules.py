@@ -160,9 +160,20 @@ def url_parts(url: str) -> tuple[str, str] | None:
         return None
     if parts.scheme not in ("http", "https") or not host:
         return None
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal: the Host header keeps its brackets (RFC 3986)
     host_header = host if port is None else f"{host}:{port}"
     uri = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return host_header, uri
+
+
+def split_host_header(host_header: str) -> tuple[str, str | None]:
+    """(host, port or None) of a Host header value as `url_parts` writes it; an IPv6 host
+    keeps its brackets (`[2001:db8::1]`), as libhtp's normalised host does."""
+    host, colon, port = host_header.rpartition(":")
+    if colon and port.isdigit() and not host.endswith(":") and (":" not in host or host.endswith("]")):
+        return host, port
+    return host_header, None
 
 
 def raw_uri(uri: str) -> bool:

@@ -3,10 +3,11 @@
 - IPv4 / IPv6 addresses and CIDRs: `alert ip` between $HOME_NET and the address, both ways.
 - Domains: a DNS query rule and a TLS SNI rule, each matching the name and any name under it
   (`dotprefix; content:".evil.example"; endswith`), without case.
-- URLs: an HTTP rule on the exact Host and the exact URI (path and query, `startswith;
-  endswith`). An https URL only matches where TLS is decrypted before Suricata. `http.uri` is
-  normalised (%-escapes decoded), so a path or query written with a `%` is matched as written
-  in `http.uri.raw` instead, where it would otherwise never match.
+- URLs: an HTTP rule on the exact host name and the exact URI (path and query, `startswith;
+  endswith`); a port in the URL is the rule header's destination port, since `http.host`
+  holds the name without it. An https URL only matches where TLS is decrypted before
+  Suricata. `http.uri` is normalised (%-escapes decoded), so a path or query written with a
+  `%` is matched as written in `http.uri.raw` instead, where it would otherwise never match.
 - Not written, with the reason in the file's head: e-mail addresses and file names (no
   keyword matches them reliably across Suricata versions and protocols), file hashes (matched
   against hash list files, not inline), CVEs (not a network pattern).
@@ -14,7 +15,7 @@
 
 from __future__ import annotations
 
-from cti_exchange.exporters.ids_rules import IdsRuleExporter, Rule, content, raw_uri
+from cti_exchange.exporters.ids_rules import IdsRuleExporter, Rule, content, raw_uri, split_host_header
 
 
 class SuricataExporter(IdsRuleExporter):
@@ -29,10 +30,14 @@ class SuricataExporter(IdsRuleExporter):
         ]
 
     def url_rules(self, host: str, uri: str) -> list[Rule]:
+        # `http.host` is libhtp's normalised host name: lower case and without the port, which
+        # it keeps apart. A port in the URL goes into the rule header (the flow's destination
+        # port) instead: written into `http.host`, the rule would never match.
+        name, port = split_host_header(host)
         detection = [
             "flow:established,to_server;",
             "http.host;",
-            f'content:"{content(host)}";',
+            f'content:"{content(name.lower())}";',
             "startswith;",
             "endswith;",
             "http.uri.raw;" if raw_uri(uri) else "http.uri;",
@@ -40,4 +45,4 @@ class SuricataExporter(IdsRuleExporter):
             "startswith;",
             "endswith;",
         ]
-        return [("alert http $HOME_NET any -> any any", "http", detection)]
+        return [(f"alert http $HOME_NET any -> any {port or 'any'}", "http", detection)]

@@ -367,16 +367,17 @@ class CandidateConverter:
             check_printable(text.replace("\n", " "), "description")
         except ValueError as error:
             self._reject(c, "invalid-value", "description", str(error))
-        if not self.settings.keep_personal_data:
-            text, removed = scrub_personal_data(text)
-            if removed:
-                self._warn(
-                    c,
-                    "personal-data",
-                    "description",
-                    f"{removed} e-mail address(es) or phone number(s) removed from the text",
-                )
-        return text
+        scrubbed, found = scrub_personal_data(text)
+        if found:
+            # Kept with --keep-personal-data, but the analyst is told either way.
+            done = "kept in" if self.settings.keep_personal_data else "removed from"
+            self._warn(
+                c,
+                "personal-data",
+                "description",
+                f"{found} e-mail address(es) or phone number(s) {done} the text",
+            )
+        return text if self.settings.keep_personal_data else scrubbed
 
     def _external_references(self, c: IndicatorCandidate) -> list[dict[str, str]] | None:
         references: list[dict[str, str]] = list(c.external_references)

@@ -17,6 +17,10 @@ Each object is then validated (`validate.py`), indicator patterns with the OASIS
 the values inside simple pattern comparisons go through the same guardrails as our own
 indicators. Objects that hold an individual's e-mail address are withheld unless personal data
 is kept; relationships and sightings that point at a withheld or rejected object go with it.
+Individuals' e-mail addresses and international phone numbers in free text (a description, an
+identity's `contact_information`, a note, an external reference's description) are replaced
+as in our own indicators' descriptions (`guardrails.scrub_personal_data`), with a warning; with
+personal data kept, a warning says they were kept.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cti_exchange.stix.guardrails import Guardrails, is_individual_email
+from cti_exchange.stix.guardrails import Guardrails, is_individual_email, scrub_personal_data
 from cti_exchange.stix.ioc_types import IocType
 from cti_exchange.stix.normalise import normalise
 from cti_exchange.stix.patterns import comparisons_in, validate_stix_pattern
@@ -33,6 +37,11 @@ from cti_exchange.stix.upgrade import upgrade_object
 from cti_exchange.stix.validate import SCO_TYPES, object_category, validate_object
 
 _OFFICIAL_TLP2 = {level.marking_id: level for level in Tlp}
+
+# Free-text properties that may name a person's mailbox or phone (STIX 2.1: every SDO's
+# description, an identity's contact_information, a note's abstract and content, an opinion's
+# explanation).
+_FREE_TEXT = ("description", "contact_information", "abstract", "content", "explanation")
 
 # Pattern comparisons whose value we can check like one of our own indicators.
 _COMPARED_TYPES = {
@@ -174,6 +183,7 @@ class PassthroughPreparer:
         # like every identity we send, and not attributed to itself.
         if not is_marking and obj.get("id") != self.settings.identity_id:
             self._mark_and_attribute(index, obj, defined_markings)
+        self._personal_data_in_text(index, obj)
         problems = validate_object(obj)
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -189,6 +199,37 @@ class PassthroughPreparer:
             self._withhold(index, obj)
             return None
         return obj
+
+    def _personal_data_in_text(self, index: int, obj: dict[str, Any]) -> None:
+        """Replaces individuals' e-mail addresses and phone numbers in free text (unless
+        personal data is kept), and says so in a warning either way."""
+        places: list[tuple[dict[str, Any], str]] = [(obj, field) for field in _FREE_TEXT]
+        references = obj.get("external_references")
+        if isinstance(references, list):
+            places += [(ref, "description") for ref in references if isinstance(ref, dict)]
+        found = 0
+        fields: list[str] = []
+        for holder, field in places:
+            text = holder.get(field)
+            if not isinstance(text, str):
+                continue
+            scrubbed, count = scrub_personal_data(text)
+            if count:
+                found += count
+                name = field if holder is obj else f"external_references.{field}"
+                fields += [] if name in fields else [name]
+                if not self.settings.keep_personal_data:
+                    holder[field] = scrubbed
+        if found:
+            done = "kept in" if self.settings.keep_personal_data else "removed from"
+            self._issue(
+                index,
+                obj,
+                "personal-data",
+                ", ".join(fields),
+                f"{found} e-mail address(es) or phone number(s) {done} the text",
+                False,
+            )
 
     def _mark_and_attribute(self, index: int, obj: dict[str, Any], defined_markings: set[str]) -> None:
         refs = obj.get("object_marking_refs")

@@ -248,7 +248,7 @@ def test_suricata_rules(soc: Agency) -> None:
     assert 'dns.query; dotprefix; content:".a.example"; nocase; endswith;' in body
     assert 'tls.sni; dotprefix; content:".shared.example"' in body
     # The URL's `;` and `"` are hex in content, escaped in msg.
-    assert 'http.host; content:"bad.example|3A|8080"' in body
+    assert 'http.host; content:"bad.example"; startswith; endswith;' in body  # port: rule header
     assert 'http.uri; content:"/p/x.php?id=1|3B 22|q|22|"; startswith; endswith;' in body
     assert '\\;\\"q\\"' in body
     assert "not written: 1 sha256: file hashes" in text and "not written: 1 email-addr" in text

@@ -1,0 +1,90 @@
+"""Personal data in free text of STIX input (GDPR, DPDP Act): found on a walkthrough, where a
+STIX bundle's descriptions and an individual's `contact_information` reached the partner with
+the e-mail addresses and phone numbers that the CSV path removes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import Agency
+from tests.exchange.conftest import running_exchange
+from tests.triage.conftest import store_path
+
+EMAIL = "jean.dupont@gmail.com"
+PHONE = "+33 6 12 34 56 78"
+BUNDLE: dict[str, Any] = {
+    "type": "bundle",
+    "id": "bundle--0b1f9a1e-7f57-4f53-9c2c-111111111111",
+    "objects": [
+        {
+            "type": "identity",
+            "spec_version": "2.1",
+            "id": "identity--2a2b9c9e-1111-4c1e-8a11-222222222222",
+            "created": "2026-01-01T00:00:00Z",
+            "modified": "2026-01-01T00:00:00Z",
+            "name": "A researcher",
+            "identity_class": "individual",
+            "contact_information": f"{EMAIL}, {PHONE}",
+        },
+        {
+            "type": "indicator",
+            "spec_version": "2.1",
+            "id": "indicator--4a2b9c9e-1111-4c1e-8a11-444444444444",
+            "created": "2026-01-01T00:00:00Z",
+            "modified": "2026-01-01T00:00:00Z",
+            "description": f"C2 reported by {EMAIL} ({PHONE}); abuse@registrar.example notified",
+            "pattern": "[domain-name:value = 'c2-walk2.example']",
+            "pattern_type": "stix",
+            "valid_from": "2026-01-01T00:00:00Z",
+            "external_references": [{"source_name": "mail", "description": f"from {EMAIL}"}],
+        },
+    ],
+}
+
+
+def _bundle(tmp_path: Path) -> Path:
+    path = tmp_path / "pd-stix.json"
+    path.write_text(json.dumps(BUNDLE))
+    return path
+
+
+def _converted(agency: Agency, source: Path, out: Path, *extra: str) -> tuple[str, str]:
+    result = agency.run("convert", str(source), "--tlp", "green", "-o", str(out), *extra)
+    assert result.exit_code == 0, result.stderr
+    return out.read_text(), result.stderr
+
+
+def test_stix_free_text_is_scrubbed_and_the_analyst_is_told(cert_fr: Agency, tmp_path: Path) -> None:
+    text, stderr = _converted(cert_fr, _bundle(tmp_path), tmp_path / "out.json")
+    assert EMAIL not in text and "+33" not in text
+    assert "abuse@registrar.example" in text  # a role mailbox is not personal data
+    assert "[e-mail address removed]" in text and "[phone number removed]" in text
+    assert "contact_information: 2 e-mail address(es) or phone number(s) removed from the text" in stderr
+    assert "description, external_references.description: 3 e-mail" in stderr
+
+
+def test_keep_personal_data_keeps_it_and_says_so(cert_fr: Agency, tmp_path: Path) -> None:
+    text, stderr = _converted(cert_fr, _bundle(tmp_path), tmp_path / "out.json", "--keep-personal-data")
+    assert EMAIL in text and PHONE in text
+    assert "2 e-mail address(es) or phone number(s) kept in the text" in stderr
+    csv = tmp_path / "pd.csv"
+    csv.write_text(f"indicator,description\nevil-walk2.example,registered by {EMAIL}\n")
+    text, stderr = _converted(cert_fr, csv, tmp_path / "csv.json", "--keep-personal-data")
+    assert EMAIL in text
+    assert "1 e-mail address(es) or phone number(s) kept in the text" in stderr
+
+
+def test_the_partner_never_receives_it(partnered: tuple[Agency, Agency], tmp_path: Path) -> None:
+    fr, india = partnered
+    with running_exchange(tmp_path, fr, india):  # a real TAXII server on 127.0.0.1
+        pushed = fr.run("push", str(_bundle(tmp_path)), "--to", "cert-in", "--tlp", "green")
+        assert pushed.exit_code == 0, pushed.stderr
+        pulled = india.run("pull")
+        assert pulled.exit_code == 0, pulled.stderr
+    stored = store_path(india).read_bytes()
+    assert b"c2-walk2.example" in stored
+    assert EMAIL.encode() not in stored and b"+33 6 12" not in stored
+    shown = india.run("triage", "show", "c2-walk2.example")
+    assert "[e-mail address removed]" in shown.stdout and EMAIL not in shown.stdout
