@@ -22,6 +22,7 @@ from cti_exchange.cli.ingest_cmd import (
 from cti_exchange.cli.output import Output
 from cti_exchange.cli.progress import progress_for
 from cti_exchange.collector import collector_paused
+from cti_exchange.envelope.reasons import RejectReason
 from cti_exchange.errors import (
     AuthError,
     ConfigError,
@@ -413,6 +414,14 @@ def integrity_alert(alerts: list[tuple[str, Quarantined]], accepted_since: int) 
             "(another copy, re-addressed or released), their records closed"
         )
     hint = "see `cti-exchange quarantine list`" if held else "`cti-exchange quarantine list --all` says why"
+    if held and all(q.reason == RejectReason.UNKNOWN_KEY.value for _, q in held):
+        # Most often a partner's `keys rotate`: pinning its new keys releases them.
+        hint = (
+            f"signed with a key of {', '.join(sorted({p for p, _ in held}))} not pinned yet: if the "
+            "partner rotated its keys, get its new key file and run `cti-exchange partners "
+            "update-keys NAME --jwks FILE`, and the next pull accepts them; else see "
+            "`cti-exchange quarantine list`"
+        )
     return IntegrityError(message, hint=hint)
 
 

@@ -30,6 +30,9 @@ def test_an_envelope_signed_with_a_key_not_pinned_yet_goes_through_once_it_is(
 
     early = india.run("sync")
     assert early.exit_code == 4 and "unknown-key" in early.stderr  # an alert: a key we do not know
+    # ... and it says what most often fixes it (the sync summary counted it as "rejected").
+    assert "signed with a key of cert-fr not pinned yet" in early.stderr
+    assert "cti-exchange partners update-keys NAME --jwks FILE" in early.stderr
     assert fr.run("push", str(write_iocs(tmp_path / "c.csv", 2, start=20)), "--to", "cert-in").exit_code == 0
     assert india.run("sync").exit_code == 4  # signed with the new key too
     store = india.home / "store.sqlite"
