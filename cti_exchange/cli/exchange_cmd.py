@@ -336,6 +336,7 @@ def render_pull(out: Output, result: PullResult) -> None:
                         "objects_received": p.objects_received,
                         "new_versions": p.new_versions,
                         "versions_not_applied": [n.__dict__ for n in p.not_applied],
+                        "accepted_objects_revoked": p.revoked_accepted,
                         "quarantined": [q.__dict__ for q in p.quarantined],
                         "rejected_then_accepted": [q.__dict__ for q in p.accepted_since],
                         "closed_records": [c.__dict__ for c in p.closed],
@@ -366,6 +367,8 @@ def render_pull(out: Output, result: PullResult) -> None:
         for q in p.quarantined:
             out.warn(f"{p.partner}: envelope {q.envelope_id} rejected: {q.reason}: {q.detail}")
         if note := p.accepted_since_note():
+            out.note(note)
+        if note := p.revoked_note():
             out.note(note)
         if warning := p.not_applied_warning():
             out.warn(warning)

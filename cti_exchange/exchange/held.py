@@ -52,6 +52,7 @@ class Released:
     objects: int = 0
     new_versions: int = 0
     not_applied: list[NotApplied] = field(default_factory=list)
+    revoked_accepted: list[str] = field(default_factory=list)
     closed: list[ClosedRecord] = field(default_factory=list)
 
 
@@ -141,6 +142,7 @@ def retry_held_envelopes(store: Store, ctx: ReceiverContext, partner: PartnerCon
             released.objects += opened.header.object_count
             released.new_versions += stored.new_versions
             released.not_applied.extend(stored.not_applied)
+            released.revoked_accepted.extend(stored.revoked_accepted)
             held.remove(listed)
             progress_made = True
     return released

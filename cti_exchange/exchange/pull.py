@@ -55,6 +55,8 @@ class PartnerPull:
     new_versions: int = 0
     # Newer versions of objects another partner owns: kept, not made current (store/objects.py).
     not_applied: list[NotApplied] = field(default_factory=list)
+    # Accepted objects their source revoked in this pull: they leave every export.
+    revoked_accepted: list[str] = field(default_factory=list)
     objects_received: int = 0
     # Rejected in this run and not accepted since: still in quarantine, or (`resolution` set)
     # held, then refused for good when opened again in this run (also in `closed`).
@@ -84,6 +86,17 @@ class PartnerPull:
             f"{self.partner}: {len(self.accepted_since)} envelope(s) rejected, then accepted in the "
             f"same run (another copy, re-addressed to our current key, or released when opened "
             f"again), their quarantine record(s) closed: {ids}"
+        )
+
+    def revoked_note(self) -> str | None:
+        """One line on accepted objects their source revoked, or None: they leave the
+        exports, so tomorrow's blocklist is shorter than today's."""
+        if not self.revoked_accepted:
+            return None
+        return (
+            f"{self.partner} revoked {len(self.revoked_accepted)} object(s) we had accepted "
+            f"(first: {self.revoked_accepted[0]}): they leave every export from now on; "
+            "`cti-exchange triage list --include-revoked --status accepted` lists them"
         )
 
     def not_applied_warning(self) -> str | None:
@@ -180,6 +193,7 @@ def pull_partner(
         outcome.objects_received += released.objects
         outcome.new_versions += released.new_versions
         outcome.not_applied += released.not_applied
+        outcome.revoked_accepted += released.revoked_accepted
         outcome.closed += released.closed
     except (NetworkError, AuthError, ConfigError) as exc:
         outcome.error = exc.diagnostics()
@@ -335,6 +349,7 @@ def _process(
     )
     outcome.new_versions += stored.new_versions
     outcome.not_applied.extend(stored.not_applied)
+    outcome.revoked_accepted.extend(stored.revoked_accepted)
     outcome.accepted.append(opened.header.envelope_id)
     outcome.objects_received += opened.header.object_count
     return 1

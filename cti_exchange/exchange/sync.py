@@ -82,6 +82,8 @@ def sync(
             log.warning("%s", warning)
         if note := partner.accepted_since_note():
             log.info("%s", note)
+        if note := partner.revoked_note():
+            log.warning("%s", note)  # a blocklist the SOC relies on shrinks
         for rejected in partner.quarantined:
             log.warning(
                 "rejected envelope %s from %s: %s: %s",

@@ -61,14 +61,16 @@ _INSERT_NEW = (
 
 
 # One stored version: (version, is_current, partner, created_by_ref, status, status_by,
-# status_at, status_note, detects).
+# status_at, status_note, detects, revoked).
 _Version = tuple[Any, ...]
 _STATUS = slice(4, 8)
 _DETECTS = 8
+_WAS_REVOKED = 9
 _SYSTEM_ANALYST = "cti-exchange"  # triage_log entries the store writes itself
 # Where created_by_ref sits in a projected row (object_id, version, *PROJECTED_COLUMNS).
 _CREATED_BY = 2 + PROJECTED_COLUMNS.index("created_by_ref")
 _TLP = 2 + PROJECTED_COLUMNS.index("tlp")
+_REVOKED = 2 + PROJECTED_COLUMNS.index("revoked")
 
 
 NEWER = "newer"
@@ -112,6 +114,9 @@ def _owners(not_applied: list[NotApplied]) -> str:
 class StoredObjects:
     new_versions: int = 0
     not_applied: list[NotApplied] = field(default_factory=list)
+    # Objects an analyst accepted whose source revoked them in this write: they leave every
+    # export (a blocklist shrinks), which a pull says rather than doing silently.
+    revoked_accepted: list[str] = field(default_factory=list)
 
 
 def _rows_of(conn: sqlite3.Connection, columns: str, object_ids: list[str], where: str = "") -> Iterator[Any]:
@@ -129,7 +134,7 @@ def _existing_versions(conn: sqlite3.Connection, object_ids: list[str]) -> dict[
     found: dict[str, list[_Version]] = {}
     columns = (
         "object_id, version, is_current, partner, created_by_ref, status, status_by, status_at, "
-        "status_note, CASE WHEN type = 'indicator' THEN json_extract(json, '$.pattern') END"
+        "status_note, CASE WHEN type = 'indicator' THEN json_extract(json, '$.pattern') END, revoked"
     )
     for row in _rows_of(conn, columns, object_ids):
         found.setdefault(row[0], []).append(tuple(row[1:]))
@@ -224,7 +229,9 @@ def write_objects(
         known = existing.get(object_id)
         status: tuple[Any, ...] = ("new", None, None, None)
         if not known:
-            existing[object_id] = [(version, 1, partner, row[_CREATED_BY], *status, _detects(obj))]
+            existing[object_id] = [
+                (version, 1, partner, row[_CREATED_BY], *status, _detects(obj), row[_REVOKED])
+            ]
             fresh.append((*row, envelope_id, partner, received_at, object_json(obj)))
             continue
         elif (same := next((v for v in known if v[0] == version), None)) is not None:
@@ -243,6 +250,8 @@ def write_objects(
                 # something else: accepting c2.example must not accept whatever value a later
                 # version (buggy, or signed with a stolen key) puts in its place.
                 status = current[_STATUS]
+                if status[0] == "accepted" and row[_REVOKED] and not current[_WAS_REVOKED]:
+                    result.revoked_accepted.append(object_id)
                 if status[0] != "new" and _detects(obj) != current[_DETECTS]:
                     reset.append((object_id, status[0], version, current[_DETECTS], _detects(obj)))
                     status = ("new", None, None, None)
@@ -252,7 +261,7 @@ def write_objects(
                 is_current = 0
                 if version > current[0]:
                     result.not_applied.append(NotApplied(object_id, version, current[2]))
-        known.append((version, is_current, partner, row[_CREATED_BY], *status, _detects(obj)))
+        known.append((version, is_current, partner, row[_CREATED_BY], *status, _detects(obj), row[_REVOKED]))
         inserts.append((*row, is_current, envelope_id, partner, received_at, *status, object_json(obj)))
     # In key order, each page of the primary-key index is visited once per batch instead of
     # once per row (ids are random UUIDs): about a third less insert time. Row order within
