@@ -312,7 +312,12 @@ def pull_command(
     ] = None,
     json_mode: JsonOption = False,
 ) -> None:
-    """Fetch new envelopes from partners' collections, verify each before accepting it, store it."""
+    """Fetch new envelopes from partners' collections, verify each before accepting it, store it.
+
+    The summary gives, per partner, the envelopes accepted, the objects they held, and how many
+    of those were stored as new versions (the rest were stored already: the sender's identity,
+    marking definitions, an indicator shared again).
+    """
     out = Output(json_mode=json_mode)
     home = profile_home(ctx)
     with (
@@ -350,7 +355,9 @@ def render_pull(out: Output, result: PullResult) -> None:
         )
         return
     out.table(
-        ["partner", "envelopes accepted", "objects", "new versions", "rejected", "error"],
+        # "objects received" counts everything the envelopes held (identities, markings, copies
+        # of versions already stored); "stored" the new versions among them.
+        ["partner", "envelopes accepted", "objects received", "stored (new versions)", "rejected", "error"],
         [
             [
                 p.partner,
