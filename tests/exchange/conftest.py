@@ -20,7 +20,7 @@ import pytest
 
 from cti_exchange.server.provisioning import collection_id_for, plan_exchange, provision
 from cti_exchange.server.runner import ServerProcess
-from tests.conftest import PASSPHRASE, Agency
+from tests.conftest import PASSPHRASE, Agency, make_agency, pin
 from tests.fault_proxy import FaultProxy, FaultScript
 
 
@@ -100,6 +100,32 @@ def exchange(tmp_path: Path, partnered: tuple[Agency, Agency]) -> Iterator[Excha
     fr, india = partnered
     with running_exchange(tmp_path, fr, india) as wired:
         yield wired
+
+
+@pytest.fixture
+def trio(tmp_path: Path, partnered: tuple[Agency, Agency]) -> Iterator[tuple[Exchange, Agency]]:
+    """CERT-FR and CERT-In as usual, plus CERT-DE sharing with CERT-In, on one server."""
+    fr, india = partnered
+    de = make_agency(tmp_path, "cert-de", "CERT-DE")
+    pin(india, de, tmp_path)
+    pin(de, india, tmp_path)
+    agencies = (fr, india, de)
+    passwords = {a.agency_id: secrets.token_urlsafe(16) for a in agencies}
+    provision(
+        tmp_path / "taxii-server",
+        plan_exchange([(a.agency_id, a.name) for a in agencies]),
+        passwords=passwords,
+    )
+    server = ServerProcess(tmp_path / "taxii-server").start()
+    try:
+        wired = Exchange(fr, india, server, passwords)
+        wired.wire(fr, india)
+        wired.wire(india, fr)
+        wired.wire(india, de)
+        wired.wire(de, india)
+        yield wired, de
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -10,17 +10,14 @@ Through the CLI, against the real TAXII server (medallion and the SQLite backend
 
 from __future__ import annotations
 
-import secrets
 import socket
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cti_exchange.server.provisioning import collection_id_for, plan_exchange, provision
-from cti_exchange.server.runner import ServerProcess
-from tests.conftest import Agency, make_agency, pin
+from cti_exchange.server.provisioning import collection_id_for
+from tests.conftest import Agency
 from tests.exchange.conftest import Exchange, received_values, write_iocs
 
 WRONG = str(uuid.UUID(int=0x404))
@@ -155,30 +152,6 @@ def test_doctor_names_the_refused_collection_and_exits_3_too(exchange: Exchange)
     access = checks["partner cert-in: access"]
     assert access["status"] == "fail" and WRONG in access["detail"] and "HTTP 404" in access["detail"]
     assert "--write-collection" in access["fix"]
-
-
-@pytest.fixture
-def trio(tmp_path: Path, partnered: tuple[Agency, Agency]) -> Iterator[tuple[Exchange, Agency]]:
-    """CERT-FR and CERT-In as usual, plus CERT-DE, all three sharing on one server."""
-    fr, india = partnered
-    de = make_agency(tmp_path, "cert-de", "CERT-DE")
-    pin(india, de, tmp_path)
-    pin(de, india, tmp_path)
-    agencies = (fr, india, de)
-    passwords = {a.agency_id: secrets.token_urlsafe(16) for a in agencies}
-    provision(
-        tmp_path / "taxii-server",
-        plan_exchange([(a.agency_id, a.name) for a in agencies]),
-        passwords=passwords,
-    )
-    server = ServerProcess(tmp_path / "taxii-server").start()
-    try:
-        wired = Exchange(fr, india, server, passwords)
-        wired.wire(india, fr)
-        wired.wire(india, de)
-        yield wired, de
-    finally:
-        server.stop()
 
 
 def _closed_port_url() -> str:

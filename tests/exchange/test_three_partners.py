@@ -5,46 +5,14 @@ moves it to a newer version)."""
 from __future__ import annotations
 
 import json
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from cti_exchange.server.provisioning import plan_exchange, provision
-from cti_exchange.server.runner import ServerProcess
-from tests.conftest import Agency, make_agency, pin
+from tests.conftest import Agency
 from tests.exchange.conftest import Exchange
 
 OBJECT_ID = "indicator--3f1d2c4b-5a69-4e7f-8a9b-0c1d2e3f4a5b"
 FIRST, LATER = "2026-11-20T10:00:00.000Z", "2026-11-21T10:00:00.000Z"
-
-
-@pytest.fixture
-def trio(tmp_path: Path, partnered: tuple[Agency, Agency]) -> Iterator[tuple[Exchange, Agency]]:
-    """CERT-FR and CERT-In as usual, plus CERT-DE sharing with CERT-In, on one server."""
-    fr, india = partnered
-    de = make_agency(tmp_path, "cert-de", "CERT-DE")
-    pin(india, de, tmp_path)
-    pin(de, india, tmp_path)
-    agencies = (fr, india, de)
-    passwords = {a.agency_id: secrets.token_urlsafe(16) for a in agencies}
-    provision(
-        tmp_path / "taxii-server",
-        plan_exchange([(a.agency_id, a.name) for a in agencies]),
-        passwords=passwords,
-    )
-    server = ServerProcess(tmp_path / "taxii-server").start()
-    try:
-        wired = Exchange(fr, india, server, passwords)
-        wired.wire(fr, india)
-        wired.wire(india, fr)
-        wired.wire(india, de)
-        wired.wire(de, india)
-        yield wired, de
-    finally:
-        server.stop()
 
 
 def _bundle(path: Path, **changes: Any) -> Path:
