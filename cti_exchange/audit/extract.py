@@ -272,6 +272,39 @@ def _period_problem(document: dict[str, Any], records: list[AuditRecord]) -> str
     return None
 
 
+def _signed_after_revocation(
+    kid: str,
+    exported_at: datetime,
+    head: SignedHead,
+    records: list[AuditRecord],
+    keyring: Keyring,
+) -> str | None:
+    """A signature says when it was made (`exported_at`, the head's `signed_at`), and that is
+    only a claim: the thief of a key revoked since can date what it signs back to before the
+    revocation. What the extract holds cannot have been written after it was signed, so a key
+    must not have been revoked by the latest time the extract shows (a record's `at`, the
+    head's `signed_at`): otherwise an extract signed with a revoked key could vouch for records,
+    the revocation itself included, written after its revocation. (Only revocation: a record
+    dated ahead by a wrong clock must not make an honest extract fail as signed by an expired
+    key.)"""
+    newest = max(parse_timestamp(record.at) for record in records)  # _period_problem read them
+    head_signed = parse_timestamp(head.signed_at)  # head_problem read it
+    head_time = max(head_signed, newest)
+    for signer, claimed, moment, what in (
+        (kid, exported_at, max(exported_at, head_time), "the extract"),
+        (head.kid, head_signed, head_time, f"the signed head {head.seq}"),
+    ):
+        key = keyring.find(signer)
+        if key is None or key.revoked_at is None or moment < key.revoked_at:
+            continue
+        return (
+            f"{what} says it was signed at {stix_timestamp(claimed)} with key {signer}, but it "
+            f"holds what was written at {stix_timestamp(moment)}, when that key could not sign: "
+            f"it was revoked at {stix_timestamp(key.revoked_at)}"
+        )
+    return None
+
+
 def verify_extract(jws_text: str, public_keyring: Keyring) -> VerifiedExtract:
     """Checks an extract against the exporting agency's public keys (e.g. the ring a partner
     pinned): the JWS signature and the signer the document names, the hash chain of the
@@ -330,6 +363,13 @@ def verify_extract(jws_text: str, public_keyring: Keyring) -> VerifiedExtract:
         raise IntegrityError(
             f"the signed head covers record {head.seq}, but the records end at {last.seq} "
             "with a different hash"
+        )
+    why = _signed_after_revocation(kid, exported_at, head, records + continuation, public_keyring)
+    if why is not None:
+        raise IntegrityError(
+            why,
+            hint="a key cannot vouch for what was written after its revocation: "
+            "do not trust this extract; ask the agency for one signed with its current key",
         )
     return VerifiedExtract(
         agency_id=public_keyring.agency.id,

@@ -270,5 +270,92 @@ def export(
     out.note("The reader checks it against our signing key fingerprint, obtained out of band.")
 
 
+# -- check an extract ------------------------------------------------------------------------
+
+
+@audit_app.command(
+    "check-extract",
+    epilog="Example: cti-exchange audit check-extract cert-fr-audit-2026-03.jws --partner cert-fr",
+)
+def check_extract(
+    ctx: typer.Context,
+    extract: Annotated[Path, typer.Argument(help="The extract file (from `audit export`).")],
+    partner: Annotated[
+        str | None,
+        typer.Option(
+            "--partner",
+            help="The partner that exported it, checked against the keys we pinned for it "
+            "(default: our own extract, checked against our key ring).",
+        ),
+    ] = None,
+    json_mode: JsonOption = False,
+) -> None:
+    """Check a signed audit extract: signature by a pinned key valid when it was signed, the
+    hash chain of its records, its period, the signed head; exit 4 naming what fails."""
+    from cti_exchange.audit.extract import embedded_keyring, verify_extract
+    from cti_exchange.home.safe_files import read_bytes
+    from cti_exchange.partnership import get_partner
+
+    home = profile_home(ctx)
+    profile = home.load_profile()
+    raw = read_bytes(extract, what="audit extract", limit=_MAX_EXTRACT_BYTES)
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise IntegrityError(f"{extract} is not a signed audit extract (a compact JWS)") from None
+    if partner is not None:
+        keyring = home.partner_keyring(get_partner(home, partner))
+    else:
+        keyring = home.keyring()
+        # Which agency the extract claims to come from: untrusted, only to say what to run.
+        try:
+            claimed = embedded_keyring(text).agency.id
+        except CtiExchangeError:  # not an extract, or a mangled one: verify_extract says why
+            claimed = profile.agency_id
+        if claimed != profile.agency_id:
+            known = profile.partner_by_agency(claimed)
+            raise UsageError(
+                f"{extract} is an extract of {escape_controls(claimed)}, not ours",
+                hint=f"check it against the keys pinned for it: --partner {known.name}"
+                if known
+                else "pin that agency's keys first (`cti-exchange partners add`), then use --partner",
+            )
+    verified = verify_extract(text, keyring)
+    document = verified.document
+    records = verified.records
+    head = verified.signed_head
+    key = keyring.find(verified.signer_kid)
+    result = {
+        "ok": True,
+        "agency": verified.agency_id,
+        "exported_at": verified.exported_at,
+        "exported_by": document.get("exported_by"),
+        "since": document["period"]["since"],
+        "until": document["period"]["until"],
+        "first_seq": records[0].seq,
+        "last_seq": records[-1].seq,
+        "records": len(records),
+        "signing_kid": verified.signer_kid,
+        "signing_key_thumbprint": key.thumbprint if key else None,
+        "signed_head": {"seq": head.seq, "signed_at": head.signed_at, "kid": head.kid},
+    }
+    out = Output(json_mode=json_mode)
+    if json_mode:
+        out.data(result)
+        return
+    out.line(
+        f"Extract VERIFIED: {escape_controls(verified.agency_id)} records {records[0].seq} to "
+        f"{records[-1].seq} ({len(records)}) from {result['since']} to {result['until']}"
+    )
+    out.line(
+        f"Exported at {verified.exported_at} by {escape_controls(str(result['exported_by']))}, "
+        f"signed with key {verified.signer_kid} (thumbprint {result['signing_key_thumbprint']})"
+    )
+    out.line(f"Covered by the head signed at {head.signed_at} over record {head.seq} (key {head.kid})")
+
+
+_MAX_EXTRACT_BYTES = 512 * 1024 * 1024
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit")

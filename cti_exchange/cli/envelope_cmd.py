@@ -131,6 +131,7 @@ def open_(
         "new_versions": verdict.new_versions,
         "versions_not_applied": [n.__dict__ for n in verdict.not_applied],
         "own_copy": verdict.partner is None,
+        "still_held": list(verdict.still_held),
     }
     if json_mode:
         out.data(result)
@@ -147,11 +148,23 @@ def open_(
             ["issued at", result["issued_at"]],
             ["sequence", str(result["sequence"] or "-")],
             ["objects", str(header.object_count)],
-            ["new versions stored", str(verdict.new_versions)],
+            [
+                "new versions stored" if verdict.stored else "stored",
+                str(verdict.new_versions) if verdict.stored else "nothing (--dry-run)",
+            ],
         ],
     )
     if opened.gap_skipped:
-        out.warn(f"accepted despite missing sequence numbers {list(opened.gap_skipped)}")
+        done = "accepted" if verdict.stored else "would be accepted"
+        out.warn(f"{done} despite missing sequence numbers {list(opened.gap_skipped)}")
+    if verdict.still_held:
+        records = ", ".join(map(str, verdict.still_held))
+        out.warn(
+            f"{len(verdict.still_held)} envelope(s) from {verdict.partner} still held in quarantine "
+            f"behind a gap (record(s) {records}); `open` retries none: if this was what they "
+            f"waited for, `cti-exchange quarantine accept-gap {verdict.still_held[0]}` lets them "
+            "through (so does the next pull)"
+        )
     if summary := not_applied_summary(verdict.not_applied):
         out.warn(summary)
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from cti_exchange.clock import stix_timestamp, utc_now
-from cti_exchange.envelope.artifact import is_envelope_artifact
+from cti_exchange.envelope.artifact import is_envelope_artifact, routing_hints
 from cti_exchange.envelope.open import OpenedEnvelope, open_envelope
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.envelope.seal import SealedEnvelope, seal_bundle
@@ -28,7 +28,7 @@ from cti_exchange.stix.tlp import Tlp
 from cti_exchange.stix.validate import validate_bundle
 from cti_exchange.store.objects import NotApplied, StoredObjects
 from cti_exchange.store.outbound import EXPORTED
-from cti_exchange.store.store import open_store
+from cti_exchange.store.store import Store, open_store
 
 # STIX 2.1 section 8: a bundle has these and no other properties.
 _BUNDLE_PROPERTIES = frozenset({"type", "id", "objects"})
@@ -105,6 +105,10 @@ class OpenVerdict:
     new_versions: int
     stored: bool
     not_applied: list[NotApplied] = field(default_factory=list)
+    # Quarantine records of envelopes from the same partner still held behind a gap once this
+    # one was accepted, lowest sequence first: `open` retries nothing (a pull does, and
+    # `quarantine accept-gap` on the first lets them through).
+    still_held: list[int] = field(default_factory=list)
 
 
 def envelope_from_document(document: Any, *, source: str) -> dict[str, Any]:
@@ -147,7 +151,7 @@ def open_envelope_file(
                     partner=partner.name if partner else None,
                     received_at=stix_timestamp(moment),
                 )
-            hint = None
+            hint = _refusal_hint(rejected, record_id, partner.name if partner else None)
             if rejected.reason is RejectReason.TOO_OLD and accept_gap and partner is not None:
                 # As `quarantine accept-gap` says it: which envelope can take the gap instead.
                 again = (
@@ -162,6 +166,7 @@ def open_envelope_file(
         partner = profile.partner_by_agency(opened.header.sender)
         assert partner is not None  # the signature check found its pinned keys
         stored = StoredObjects()
+        still_held: list[int] = []
         if store_result:
             stored = store.inbound.accept(
                 opened,
@@ -170,13 +175,71 @@ def open_envelope_file(
                 artifact_id=artifact.get("id"),
                 partner_identity=partner.identity_id,
             )
+            still_held = _held_behind_gaps(store, partner.name, profile.agency_id)
         return OpenVerdict(
             opened=opened,
             partner=partner.name,
             new_versions=stored.new_versions,
             stored=store_result,
             not_applied=stored.not_applied,
+            still_held=still_held,
         )
+
+
+def _held_behind_gaps(store: Store, partner: str, us: str) -> list[int]:
+    """Open `sequence-gap` records of this partner, in channel order (their routing hints
+    equal the signed header: a held envelope passed that check)."""
+    held: list[tuple[int, int]] = []
+    for record in store.inbound.quarantined():
+        if record.partner != partner or record.reason != RejectReason.SEQUENCE_GAP.value:
+            continue
+        artifact = store.inbound.quarantined_artifact(record.id)
+        try:
+            sequence = routing_hints(artifact).sequences.get(us, 0) if artifact else 0
+        except EnvelopeRejected:
+            sequence = 0
+        held.append((sequence, record.id))
+    return [record_id for _, record_id in sorted(held)]
+
+
+def _refusal_hint(rejected: EnvelopeRejected, record_id: int | None, partner: str | None) -> str | None:
+    """What to do next, for the refusals an operator exchanging files meets most."""
+    reason = rejected.reason
+    kept = record_id is not None
+    if reason is RejectReason.SEQUENCE_GAP:
+        if not kept:
+            return (
+                "nothing from it was accepted; open the missing envelopes first, or, if the sender "
+                "confirms they are lost, open it with --accept-gap"
+            )
+        return (
+            "nothing from it was accepted; open the missing envelopes first (this one then "
+            "follows); if the sender confirms they are lost, "
+            f"`cti-exchange quarantine accept-gap {record_id}`"
+        )
+    if reason is RejectReason.UNKNOWN_KEY and partner is not None:
+        return (
+            f"nothing from it was accepted; if {partner} rotated its keys, pin its new key file "
+            f"(`cti-exchange partners update-keys {partner} --jwks FILE`), then open the file again"
+            + (" (a pull also retries what is held)" if kept else "")
+        )
+    if reason is RejectReason.UNKNOWN_SENDER:
+        return (
+            "nothing from it was accepted; if the sender is a partner, pin its keys first "
+            "(`cti-exchange partners add NAME --jwks FILE --fingerprint ...`), then open the file again"
+        )
+    if reason is RejectReason.REPLAYED and kept:
+        return (
+            "nothing from it was accepted twice; if the same file was simply opened again, close "
+            f"the record: `cti-exchange quarantine resolve {record_id} --note ...`"
+        )
+    if reason is RejectReason.ENCRYPTED_TO_REVOKED_KEY and partner is not None:
+        return (
+            f"nothing from it was accepted; once {partner} has pinned our current keys, a copy it "
+            "sends by TAXII is re-addressed by itself, but a file it sealed is not: ask it to seal "
+            "the bundle again, then accept the gap this one leaves (`cti-exchange quarantine accept-gap`)"
+        )
+    return None
 
 
 class EnvelopeRefused(IntegrityError):

@@ -1,0 +1,91 @@
+"""Offline exchange with a partner reached only by files (`seal` / `open`, no TAXII): once the
+missing file is opened, `open` names the held records and the one to accept, and a refused
+file says what to do next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import Agency
+
+from .test_cli_envelope import Pair, bundle_file, count, open_json, rows, seal
+
+
+def _open_records(agency: Agency) -> list[tuple[str, str]]:
+    return rows(agency, "SELECT envelope_id, reason FROM quarantine WHERE resolved_at IS NULL ORDER BY id")
+
+
+def test_opening_the_missing_file_names_the_record_that_lets_the_held_ones_through(
+    partnered: Pair, tmp_path: Path
+) -> None:
+    """A partner reached only by files has no pull to open held envelopes again: once the
+    missing file is accepted, `open` names the held records, the first in channel order (the
+    one `quarantine accept-gap` takes without losing any)."""
+    cert_fr, cert_in = partnered
+    bundle = bundle_file(tmp_path)
+    first, second, third = (seal(cert_fr, bundle, "cert-in", name=f"e{i}.json") for i in (1, 2, 3))
+
+    # The files arrive out of order (a courier, two e-mails): 3 and 2 are held for the gap.
+    code, verdict, _ = open_json(cert_in, third)
+    assert code == 4 and verdict["reason"] == "sequence-gap"
+    code, verdict, _ = open_json(cert_in, second)
+    assert code == 4 and verdict["reason"] == "sequence-gap"
+    assert [reason for _, reason in _open_records(cert_in)] == ["sequence-gap"] * 2
+
+    result = cert_in.run("open", str(first))
+    assert result.exit_code == 0, result.stderr
+    assert "2 envelope(s) from cert-fr still held" in result.stderr
+    # Record 2 holds sequence 2: accepting the "gap" on record 1 (sequence 3) would lose it.
+    assert "quarantine accept-gap 2" in result.stderr
+    assert count(cert_in, "envelopes_in") == 1
+
+    accepted = cert_in.run("quarantine", "accept-gap", "2")
+    assert accepted.exit_code == 0, accepted.stderr
+    assert _open_records(cert_in) == [] and count(cert_in, "envelopes_in") == 3
+
+    # Opening one of them again is still a replay (nothing accepted twice).
+    code, verdict, _ = open_json(cert_in, third)
+    assert code == 4 and verdict["reason"] == "replayed-envelope"
+    assert count(cert_in, "envelopes_in") == 3
+
+
+def test_a_gap_refusal_says_how_to_fill_or_accept_it(partnered: Pair, tmp_path: Path) -> None:
+    cert_fr, cert_in = partnered
+    bundle = bundle_file(tmp_path)
+    seal(cert_fr, bundle, "cert-in", name="e1.json")
+    second = seal(cert_fr, bundle, "cert-in", name="e2.json")
+    code, _, stderr = open_json(cert_in, second, "--dry-run")
+    assert code == 4 and "open it with --accept-gap" in stderr
+    code, verdict, stderr = open_json(cert_in, second)
+    assert code == 4 and verdict["reason"] == "sequence-gap"
+    assert "open the missing envelopes first" in stderr and "quarantine accept-gap 1" in stderr
+
+
+def test_a_dry_run_says_what_would_happen_and_stores_nothing(partnered: Pair, tmp_path: Path) -> None:
+    cert_fr, cert_in = partnered
+    bundle = bundle_file(tmp_path)
+    seal(cert_fr, bundle, "cert-in", name="e1.json")
+    second = seal(cert_fr, bundle, "cert-in", name="e2.json")
+    result = cert_in.run("open", str(second), "--dry-run", "--accept-gap")
+    assert result.exit_code == 0, result.stderr
+    assert "would be accepted despite missing sequence numbers [1]" in result.stderr
+    assert "nothing (--dry-run)" in result.stdout and "new versions stored" not in result.stdout
+    assert count(cert_in, "envelopes_in") == 0
+
+
+def test_an_envelope_signed_with_a_key_not_pinned_yet_says_to_update_keys(
+    partnered: Pair, tmp_path: Path
+) -> None:
+    cert_fr, cert_in = partnered
+    assert cert_fr.run("keys", "rotate").exit_code == 0
+    envelope = seal(cert_fr, bundle_file(tmp_path), "cert-in")
+    code, verdict, stderr = open_json(cert_in, envelope)
+    assert code == 4 and verdict["reason"] == "unknown-key"
+    assert "partners update-keys cert-fr --jwks FILE" in stderr
+
+    # Once the new key file is pinned, opening the file again accepts it and closes its record.
+    keys = cert_fr.export_keys(tmp_path / "cert-fr.rotated.keys.json")
+    assert cert_in.run("partners", "update-keys", "cert-fr", "--jwks", str(keys)).exit_code == 0
+    code, verdict, _ = open_json(cert_in, envelope)
+    assert code == 0 and verdict["verdict"] == "accepted"
+    assert _open_records(cert_in) == []
