@@ -3,7 +3,8 @@ ok, warn, fail or skip with a one-line fix.
 
 No check raises: whatever goes wrong inside one (including a bug) becomes its failed result, so
 the checklist is always complete. A failure carries the exit-code family of what failed
-(configuration 2, authentication 3, integrity 4, network 7); `DoctorReport.exit_code` is the
+(configuration 2, authentication 3, integrity 4, network 7); `DoctorReport.exit_code` is 4 if
+any check found an integrity failure (a security event no other failure may hide), else the
 family of the first failure in checklist order, because the checks run from the ground up
 (config, keys, passphrase, log, partners, servers, store) and an early failure usually explains the
 later ones. Warnings never fail.

@@ -78,6 +78,11 @@ class DoctorReport:
 
     @property
     def exit_code(self) -> ExitCode:
+        """An integrity failure (a tampered store or audit trail, a revoked key) first: it is a
+        security event, and a configuration failure found earlier must not hide it. Else the
+        family of the first failure."""
+        if any(r.exit_code is ExitCode.INTEGRITY for r in self.failures):
+            return ExitCode.INTEGRITY
         return self.failures[0].exit_code if self.failures else ExitCode.OK
 
     def result(self, name: str) -> CheckResult:

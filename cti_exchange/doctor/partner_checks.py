@@ -118,7 +118,15 @@ def check_partner_server(ctx: DoctorContext, partner: PartnerConfig) -> Iterable
         f"cti-exchange partners set {partner.name} --api-root URL --read-collection ID --write-collection ID"
     )
     if settings is None:
-        yield fail(f"{prefix}: TAXII settings", "no TAXII server configured", fix_set)
+        # A partner reached by files only (`seal` / `open`) is a valid set-up; one whose TAXII
+        # settings were forgotten shows here, and envelopes waiting for it fail `outbox`.
+        yield warn(
+            f"{prefix}: TAXII settings",
+            "no TAXII server configured: only envelopes carried as files (`seal`, `open`) reach it",
+            f"if it has a server: {fix_set}",
+        )
+        for what in ("reachable", "access", "clock"):
+            yield skip(f"{prefix}: {what}", "no TAXII server")
         return
     missing = [n for n in ("read_collection", "write_collection") if not getattr(settings, n)]
     if missing:

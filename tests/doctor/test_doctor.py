@@ -258,9 +258,10 @@ def _set_expiry(keys_file: Path, use: str, expires: datetime) -> None:
 def test_partner_settings_and_pinned_key_expiry(partnered: tuple[Agency, Agency]) -> None:
     fr, _ = partnered
     code, checks, _ = _doctor(fr, "--offline")
-    assert code == 2
+    assert code == 0  # a partner reached by files only is a valid set-up: a warning
     settings = checks["partner cert-in: TAXII settings"]
-    assert settings["status"] == "fail" and settings["fix"].startswith("cti-exchange partners set cert-in")
+    assert settings["status"] == "warn" and "cti-exchange partners set cert-in" in settings["fix"]
+    assert checks["partner cert-in: reachable"]["status"] == "skip"
 
     _offline_taxii(fr, "cert-in")
     pinned = fr.home / "partners" / "cert-in.keys.json"
@@ -375,3 +376,28 @@ def test_clock_skew_is_judged_from_the_date_header() -> None:
     assert "time synchronisation" in (failed.fix or "")
     assert judge_clock_skew("clock", None, now, 300).status is CheckStatus.WARN
     assert judge_clock_skew("clock", "yesterday-ish", now, 300).status is CheckStatus.WARN
+
+
+def test_a_tampered_audit_trail_is_exit_4_even_after_an_earlier_failure(
+    partnered: tuple[Agency, Agency],
+) -> None:
+    """A partner entry missing its write collection (a failure earlier in the list, exit 2) hid
+    a tampered audit trail: doctor exited 2, and a cron watching for 4 saw nothing."""
+    import sqlite3
+
+    fr, _ = partnered
+    half = fr.run(
+        "partners", "set", "cert-in", "--api-root", "https://taxii.example/api/", "--read-collection", "c"
+    )
+    assert half.exit_code == 0, half.stderr
+    code, checks, _ = _doctor(fr, "--offline")
+    assert code == 2 and checks["partner cert-in: TAXII settings"]["status"] == "fail"
+
+    conn = sqlite3.connect(fr.home / "store.sqlite")
+    conn.execute("""UPDATE audit_log SET details = '{}' WHERE seq = 1""")
+    conn.commit()
+    conn.close()
+    code, checks, _ = _doctor(fr, "--offline")
+    assert code == 4, checks
+    assert checks["partner cert-in: TAXII settings"]["status"] == "fail"
+    assert checks["audit trail"]["status"] == "fail"
