@@ -163,6 +163,9 @@ def export_audit_extract(
             "file": str(output.absolute()),
         },
         now=now,
+        # Signed at once (the keys are unlocked for the extract): otherwise the record of
+        # this export could be cut off the trail's unsigned tail without a trace.
+        sign_head=True,
     )
     return extract
 

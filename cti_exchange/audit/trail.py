@@ -20,9 +20,11 @@ def record_event(
     partner: str | None = None,
     details: dict[str, Any] | None = None,
     now: datetime | None = None,
+    sign_head: bool = False,
 ) -> None:
     """Appends one record for an action that does not write the store itself (key changes,
-    partner pins, exports)."""
+    partner pins, exports); with `sign_head` (our keys unlocked), signs the head it makes, so
+    cutting that record off the trail shows."""
     with Store(home.store_path(), actor=current_analyst()) as store:
         store.audit.append(
             at=stix_timestamp(now or utc_now()),
@@ -31,6 +33,8 @@ def record_event(
             partner=partner,
             details=details or {},
         )
+        if sign_head:
+            sign_audit_head(home, store, now)
 
 
 def sign_audit_head(home: ProfileHome, store: Store, now: datetime | None = None) -> SignedHead | None:
