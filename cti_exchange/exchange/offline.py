@@ -22,7 +22,7 @@ from cti_exchange.exchange.parties import (
 )
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.partnership import get_partner
-from cti_exchange.policy.sharing import decide_sharing, refusal_error
+from cti_exchange.policy.sharing import RULE_UNMARKED, decide_sharing, refusal_error
 from cti_exchange.readers.json_input import parse_json
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.stix.validate import validate_bundle
@@ -72,11 +72,14 @@ def seal_bundle_for(
     partners = [get_partner(home, name) for name in dict.fromkeys(partner_names)]
     decision = decide_sharing(objects, partners, allow_red=allow_red)
     if decision.refusals:
-        raise refusal_error(
-            decision.refusals,
-            outcome="",
-            hint="a sealed file carries the bundle as is; remove those objects or change the recipients",
-        )
+        hint = "a sealed file carries the bundle as is; remove those objects or change the recipients"
+        if any(r.rule == RULE_UNMARKED for r in decision.refusals):
+            # A third party's bundle often carries no TLP: `convert` marks it (and attributes it).
+            hint = (
+                f"a sealed file carries the bundle as is: mark it first, `cti-exchange convert "
+                f"{source} --tlp green -o marked.json` (or the level it deserves), then seal that"
+            )
+        raise refusal_error(decision.refusals, outcome="", hint=hint)
     levels = [lvl for lvl in decision.strictest.values() if lvl is not None]
     with open_store(home) as store:
         sealed = seal_bundle(
