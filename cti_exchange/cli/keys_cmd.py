@@ -52,7 +52,11 @@ def export(
     out = Output()
     out.line(f"Wrote {output}")
     out.line(f"Signing key fingerprint: {keyring.current(KeyUse.SIG).thumbprint}")
-    out.note("Read this fingerprint to the partner over a second channel (phone, in person).")
+    out.note(
+        "A new partner pins it with this fingerprint, read to it over a second channel (phone, in "
+        "person). A partner that pinned us already takes the file with `partners update-keys`, "
+        "which checks it against the keys it pinned: no new call after `keys rotate`."
+    )
 
 
 @keys_app.command("rotate", epilog="Example: cti-exchange keys rotate --use both")

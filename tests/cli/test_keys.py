@@ -65,6 +65,15 @@ def test_loose_private_key_file_refused(cert_fr: Agency, tmp_path: Path) -> None
     assert "Traceback" not in result.stderr
 
 
+def test_export_says_who_needs_the_fingerprint_call(cert_fr: Agency, tmp_path: Path) -> None:
+    """After a rotation it still told the operator to phone every partner, while a partner that
+    pinned us takes the new file with `partners update-keys`, checked against the old keys."""
+    result = cert_fr.run("keys", "export", "-o", str(tmp_path / "x.json"))
+    assert result.exit_code == 0, result.stderr
+    assert "A new partner pins it with this fingerprint" in result.stderr
+    assert "no new call after `keys rotate`" in result.stderr
+
+
 def test_rotation_keeps_old_keys_verifying(cert_fr: Agency, cert_in: Agency, tmp_path: Path) -> None:
     pin(cert_in, cert_fr, tmp_path)
     before = cert_fr.export_keys(tmp_path / "before.json").read_bytes()
