@@ -142,6 +142,13 @@ class TaxiiClient:
         except RequestFailed as exc:
             if right is not None and exc.status in (403, 404):
                 raise _collection_refused(self.partner, exc, right) from None
+            if right is None and exc.status == 404 and what == _API_ROOT:
+                # Nothing answers at the configured URL: a wrong --api-root, which no wait fixes.
+                raise ConfigError(
+                    f"{_said(exc)}: no TAXII API root at {self.api_root_url}",
+                    hint=f"check the API root URL with the server's operator (`cti-exchange partners "
+                    f"set {self.partner} --api-root URL` changes it; `cti-exchange doctor` checks it)",
+                ) from None
             if exc.status == 403:
                 raise AuthError(
                     f"{_said(exc)}: the server refused us access",
@@ -162,7 +169,7 @@ class TaxiiClient:
             root.refresh_information()
             return int(root.max_content_length)
 
-        return int(self._call("reading the API root", fetch))
+        return int(self._call(_API_ROOT, fetch))
 
     def get_page(
         self, collection_id: str, *, added_after: str | None, next_token: str | None, limit: int
@@ -208,6 +215,9 @@ class TaxiiClient:
             return Status(url, conn=self.conn)
 
         return _summary(self._call(f"reading status {status_id}", fetch))
+
+
+_API_ROOT = "reading the API root"
 
 
 def _said(exc: RequestFailed) -> str:

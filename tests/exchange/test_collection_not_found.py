@@ -216,3 +216,16 @@ def test_a_pull_where_every_partner_failed_is_not_a_network_failure_if_one_was_s
     pulled = india.run("pull", "--from", "cert-fr", "--from", "cert-de")
     assert pulled.exit_code == 2, pulled.stderr
     assert "cert-de" in pulled.stderr and "cert-fr has no read_collection" in pulled.stderr
+
+
+def test_a_wrong_api_root_is_settings_to_fix_not_a_network_failure(
+    exchange: Exchange, tmp_path: Path
+) -> None:
+    """A push to a server that answers 404 at the configured API root exited 7 "network
+    failure", whose advice is to wait."""
+    fr = exchange.fr
+    _set(fr, "cert-in", "api-root", exchange.server.url + "/no-such-root/")
+    pushed = fr.run("push", str(write_iocs(tmp_path / "a.csv", 2)), "--to", "cert-in")
+    assert pushed.exit_code == 2, pushed.stderr
+    line = _error_line(pushed.stderr)
+    assert "no TAXII API root at" in line and "--api-root URL" in line
