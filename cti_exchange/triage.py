@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shlex
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -306,9 +307,17 @@ class ObjectDetail:
         }
 
 
-def resolve_reference(store: Store, reference: str) -> str:
-    """The one object id a reference (id, unique id prefix, indicator value) names."""
+_NAME_CANDIDATES_SHOWN = 3
+_NAME_CANDIDATES_READ = 101
+
+
+def resolve_reference(store: Store, reference: str, *, names: bool = False) -> str:
+    """The one object id a reference (id, unique id prefix, indicator value) names; with
+    `names`, also an object's exact name (a malware, a threat actor) when no id or value
+    matches and one current object has it."""
     found = find_objects(store.db.conn, reference.strip())
+    if not found and names:
+        return _resolve_name(store, reference.strip())
     if not found:
         raise UsageError(
             f"no object {reference!r} in the store",
@@ -317,6 +326,28 @@ def resolve_reference(store: Store, reference: str) -> str:
     if len(found) > 1 and found[0].startswith(reference):
         raise UsageError(f"{reference!r} names several objects", hint="give more of the id")
     return found[0]
+
+
+def _resolve_name(store: Store, name: str) -> str:
+    from cti_exchange.store.triage_detail import objects_named
+
+    named = objects_named(store.db.conn, name, _NAME_CANDIDATES_READ) if name else []
+    if len(named) == 1:
+        return named[0].object_id
+    if not named:
+        raise UsageError(
+            f"no object {name!r} in the store",
+            hint="see `cti-exchange triage list`; give an id, a unique id prefix, a value or a name",
+        )
+    count = f"{len(named) - 1}+" if len(named) == _NAME_CANDIDATES_READ else str(len(named))
+    shown = ", ".join(
+        n.object_id + (" (revoked)" if n.revoked else "") for n in named[:_NAME_CANDIDATES_SHOWN]
+    )
+    more = f" and {len(named) - _NAME_CANDIDATES_SHOWN} more" if len(named) > _NAME_CANDIDATES_SHOWN else ""
+    raise UsageError(
+        f"{name!r} is the name of {count} objects: {shown}{more}",
+        hint=f"give one of their ids, or see `cti-exchange triage list --search {shlex.quote(name)}`",
+    )
 
 
 def show_object(store: Store, reference: str, *, now: datetime | None = None) -> ObjectDetail:
@@ -329,7 +360,7 @@ def show_object(store: Store, reference: str, *, now: datetime | None = None) ->
     )
 
     conn = store.db.conn
-    object_id = resolve_reference(store, reference)
+    object_id = resolve_reference(store, reference, names=True)
     moment = stix_timestamp(now or utc_now())
     obj = current_object(conn, object_id)
     assert obj is not None  # resolve_reference only returns current objects
@@ -349,6 +380,31 @@ def show_object(store: Store, reference: str, *, now: datetime | None = None) ->
         sightings=sightings_of(conn, object_id),
         decisions=decisions_of(conn, object_id),
     )
+
+
+# What `triage review` names around an object: who is behind it, what it belongs to.
+REVIEW_RELATED_TYPES = ("malware", "threat-actor", "intrusion-set", "campaign")
+
+
+@dataclass(frozen=True)
+class ReviewContext:
+    """What `triage review` shows besides the line, before asking: raw partner text, for the
+    renderer to escape and cut."""
+
+    description: str | None
+    related: list[RelatedObject]  # malware, threat actors... one or two relationships away
+
+
+def review_context(store: Store, line: TriageLine) -> ReviewContext:
+    """The object's description and the malware and threat actors around it: its JSON and
+    the relationship indexes, a few lookups per object reviewed."""
+    from cti_exchange.store.triage_detail import object_json, related_objects
+
+    conn = store.db.conn
+    object_id = line.object.object_id
+    description = (object_json(conn, object_id) or {}).get("description")
+    related = [r for r in related_objects(conn, object_id) if r.type in REVIEW_RELATED_TYPES and r.name]
+    return ReviewContext(description if isinstance(description, str) else None, related)
 
 
 def sightings_received(

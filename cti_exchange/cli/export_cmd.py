@@ -150,14 +150,18 @@ def render_export(out: Output, result: ExportResult) -> None:
         skipped = sum(f.summary.skipped.values())
         level = "TLP:" + f.tlp.upper() if f.tlp else "no TLP"
         out.note(
-            f"wrote {f.values:,} values to {f.path} ({level})"
+            f"wrote {_count(f.values, 'value')} to {f.path} ({level})"
             + (f", {skipped:,} not expressible in {result.format}" if skipped else "")
             + (f", {f.refused:,} invalid or overly broad left out (see {listed_in})" if f.refused else "")
-            + (f", {f.summary.merged:,} other spellings of values written" if f.summary.merged else "")
+            + (
+                f", {_count(f.summary.merged, 'other spelling')} of values written"
+                if f.summary.merged
+                else ""
+            )
         )
     if result.refused and all(f.path == "-" for f in result.files):
         out.warn(
-            f"{result.refused:,} invalid or overly broad values left out (listed in {listed_in}; "
+            f"{_count(result.refused, 'invalid or overly broad value')} left out (listed in {listed_in}; "
             "--allow-broad writes the overly broad ones)"
         )
     if result.values == 0:
@@ -165,6 +169,11 @@ def render_export(out: Output, result: ExportResult) -> None:
             "nothing matched: exports hold accepted indicators that have not expired (see "
             "`triage accept`); --any-status and --include-expired widen that"
         )
+
+
+def _count(n: int, noun: str) -> str:
+    """`n` and the noun, plural unless one: "1 value", "2 values", "1,000 values"."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def register(app: typer.Typer) -> None:

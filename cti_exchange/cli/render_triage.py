@@ -8,24 +8,43 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cti_exchange.cli.output import Output
-from cti_exchange.triage import ObjectDetail, TriageLine
+from cti_exchange.triage import ObjectDetail, ReviewContext, TriageLine
 from cti_exchange.untrusted_text import describe_value, escape_controls
+
+if TYPE_CHECKING:  # loaded by `triage show` and `triage review` when they run
+    from cti_exchange.store.triage_detail import RelatedObject
 
 
 def table(
-    out: Output, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None
+    out: Output,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    title: str | None = None,
+    first: bool = False,
 ) -> None:
     """`out.table` with control characters escaped in every cell: besides the values and names
     (already cut by `describe_value`), ids, versions, timestamps, relationship types and key ids
-    come from partners too, and a cell must not reach the terminal as an escape sequence."""
+    come from partners too, and a cell must not reach the terminal as an escape sequence.
+
+    Without a terminal the title is a line of its own ("Versions:") after a blank line (none
+    before the `first` section), since plain output has no table titles."""
+    if title and not out.is_terminal:
+        _heading(out, title, first=first)
     out.table(
         columns,
         [["" if cell is None else escape_controls(str(cell)) for cell in row] for row in rows],
         title=title,
     )
+
+
+def _heading(out: Output, title: str, *, first: bool = False) -> None:
+    if not first:
+        out.line("")
+    out.line(f"{title}:")
 
 
 def short_time(timestamp: str | None) -> str:
@@ -90,12 +109,40 @@ def ascii_json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=True)
 
 
-def render_detail(out: Output, detail: ObjectDetail) -> None:
+def shortest_time(version: str) -> str:
+    """A stored version (2026-01-10T10:00:00.000000Z) without the zeros normalising added:
+    2026-01-10T10:00:00Z, 2026-01-10T10:00:00.5Z; another text as it is."""
+    head, dot, fraction = version.partition(".")
+    if not dot or not fraction.endswith("Z"):
+        return version
+    digits = fraction[:-1].rstrip("0")
+    return f"{head}.{digits}Z" if digits else f"{head}Z"
+
+
+def _validity(detail: ObjectDetail) -> list[tuple[str, str]]:
+    """The validity row, for objects that carry a validity (indicators); none for the rest."""
     o = detail.line.object
+    if o.valid_from is None and o.valid_until is None:
+        return []
+    return [
+        (
+            "valid",
+            f"{o.valid_from or '?'} to {o.valid_until or 'no end'}"
+            + (" (expired)" if detail.line.expired else ""),
+        )
+    ]
+
+
+def render_detail(out: Output, detail: ObjectDetail) -> None:
+    from cti_exchange.store.triage_detail import observable_label
+
+    o = detail.line.object
+    # A cyber-observable (ipv4-addr, file) has no indicator value: its own value is shown.
+    value = o.value if o.value is not None or o.name is not None else observable_label(detail.stix)
     facts = [
         ("id", o.object_id),
         ("type", o.type + (f" ({o.ioc_type})" if o.ioc_type else "")),
-        ("value", describe_value(o.value or "", 500)),
+        ("value", describe_value(value or "", 500)),
         ("name", describe_value(o.name or "", 500)),
         (
             "TLP",
@@ -107,11 +154,7 @@ def render_detail(out: Output, detail: ObjectDetail) -> None:
             ),
         ),
         ("confidence", "" if o.confidence is None else str(o.confidence)),
-        (
-            "valid",
-            f"{o.valid_from or '?'} to {o.valid_until or 'no end'}"
-            + (" (expired)" if detail.line.expired else ""),
-        ),
+        *_validity(detail),
         (
             "status",
             o.status
@@ -121,7 +164,7 @@ def render_detail(out: Output, detail: ObjectDetail) -> None:
         ("revoked", "yes" if o.revoked else "no"),
         ("sources", " ".join(detail.line.partners)),
     ]
-    table(out, ["field", "value"], facts, title="Object")
+    table(out, ["field", "value"], facts, title="Object", first=True)
     table(
         out,
         ["partner", "envelope", "received", "TLP", "signer key", "signer thumbprint"],
@@ -160,9 +203,9 @@ def render_detail(out: Output, detail: ObjectDetail) -> None:
         ["version", "current", "revoked", "partner", "envelope", "received"],
         [
             [
-                v.version,
-                "yes" if v.is_current else "",
-                "yes" if v.revoked else "",
+                describe_value(v.modified, 40) if v.modified else shortest_time(v.version),
+                "yes" if v.is_current else "no",
+                "yes" if v.revoked else "no",
                 v.partner,
                 v.envelope_id,
                 v.received_at,
@@ -174,7 +217,7 @@ def render_detail(out: Output, detail: ObjectDetail) -> None:
     if detail.related:
         table(
             out,
-            ["relationship", "type", "name", "id", "via"],
+            ["relationship", "type", "name / value", "id", "via"],
             [
                 [
                     ("-> " if r.direction == "to" else "<- ") + r.relationship_type,
@@ -214,5 +257,48 @@ def render_detail(out: Output, detail: ObjectDetail) -> None:
             ],
             title="Decisions",
         )
+    if not out.is_terminal:
+        out.line("")
     out.line("STIX object:")
     out.line(ascii_json(detail.stix))
+
+
+def _related_names(related: list[RelatedObject], limit: int = 5) -> str:
+    names = [f"{r.type} {describe_value(r.name or '', 60)}" for r in related[:limit]]
+    more = f" and {len(related) - limit} more" if len(related) > limit else ""
+    return "; ".join(names) + more
+
+
+def render_review_item(out: Output, line: TriageLine, context: ReviewContext, number: int) -> None:
+    """One object of `triage review`: what it is and what is known around it, as labelled
+    lines, before the keys are asked for. Partner text escaped and cut."""
+    o = line.object
+    value = o.value if o.value is not None else o.name
+    facts = [
+        ("type", (o.ioc_type or o.type) + (f" ({o.type})" if o.ioc_type else "")),
+        ("value" if o.value is not None else "name", describe_value(value or "", 200)),
+        *(
+            [("name", describe_value(o.name, 200))]
+            if o.value is not None and o.name not in (None, o.value)
+            else []
+        ),
+        ("TLP", _tlp(line.strictest_tlp)),
+        ("partner", escape_controls(" ".join(line.partners))),
+        ("confidence", "-" if o.confidence is None else str(o.confidence)),
+        *(
+            [("valid until", (o.valid_until or "no end") + (" (expired)" if line.expired else ""))]
+            if o.valid_from is not None or o.valid_until is not None
+            else []
+        ),
+        *([("revoked", "yes: by its source")] if o.revoked else []),
+        (
+            "description",
+            describe_value(" ".join(context.description.split()), 300) if context.description else "-",
+        ),
+        *([("related", _related_names(context.related))] if context.related else []),
+    ]
+    out.line("")
+    out.line(f"#{number}  {escape_controls(o.object_id)}", style="bold")
+    width = max(len(label) for label, _ in facts)
+    for label, text in facts:
+        out.line(f"  {label:<{width}}  {escape_controls(text)}")

@@ -27,7 +27,13 @@ from cti_exchange.cli.filter_options import (
     filters_from_options,
 )
 from cti_exchange.cli.output import Output
-from cti_exchange.cli.render_triage import render_detail, render_lines, short_time, table
+from cti_exchange.cli.render_triage import (
+    render_detail,
+    render_lines,
+    render_review_item,
+    short_time,
+    table,
+)
 from cti_exchange.errors import UsageError
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.store.store import Store, open_store
@@ -36,6 +42,7 @@ from cti_exchange.triage import (
     TriageLine,
     iter_queue,
     list_objects,
+    review_context,
     show_object,
     sightings_received,
 )
@@ -210,7 +217,10 @@ def _partners_never_seen(home: ProfileHome, store: Store, names: tuple[str, ...]
 @triage_app.command("show", epilog="Example: cti-exchange triage show indicator--53fe3b22")
 def show(
     ctx: typer.Context,
-    reference: Annotated[str, typer.Argument(help="Object id, unique id prefix, or indicator value.")],
+    reference: Annotated[
+        str,
+        typer.Argument(help="Object id, unique id prefix, indicator value, or exact name (APT1)."),
+    ],
     json_mode: JsonOption = False,
 ) -> None:
     """Show one object: its versions, sources and signatures, related objects, sightings."""
@@ -293,8 +303,7 @@ def review(
     with open_store(profile_home(ctx)) as store:
 
         def present(line: TriageLine, number: int) -> None:
-            out.line("")
-            render_lines(out, [line])
+            render_review_item(out, line, review_context(store, line), number)
             out.line(f"#{number}  [a]ccept  [r]eject  [f]alse positive  [s]kip  [q]uit > ", style="bold")
 
         summary = review_loop(

@@ -173,7 +173,7 @@ class Exporter(ABC):
         lines = [
             f"{c} {tlp}",
             f"{c} cti-exchange {self.name} export by {self.context.producer} at "
-            f"{self.context.generated_at}: {summary.values:,} values",
+            f"{self.context.generated_at}: {summary.values:,} value{'' if summary.values == 1 else 's'}",
         ]
         if summary.by_type:
             lines.append(f"{c} types: " + ", ".join(f"{t} {n:,}" for t, n in sorted(summary.by_type.items())))

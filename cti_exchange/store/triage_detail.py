@@ -19,12 +19,13 @@ _RELATED_LIMIT = 50
 
 @dataclass(frozen=True)
 class StoredVersion:
-    version: str
+    version: str  # normalised to compare as text (2026-01-10T10:00:00.000000Z)
     is_current: bool
     revoked: bool
     partner: str
     envelope_id: str
     received_at: str
+    modified: str | None  # as the object says it (`modified`, else `created`): what is shown
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,20 @@ class RelatedObject:
     direction: str  # "to" (this object is the source) or "from" (it is the target)
     object_id: str
     type: str | None  # None: not in the store
-    name: str | None
+    name: str | None  # its name, indicator value, or a cyber-observable's value (observable_label)
     via: str | None  # the id of the object in between, for a second hop
+
+
+@dataclass(frozen=True)
+class NamedObject:
+    object_id: str
+    revoked: bool
+
+
+# What names a cyber-observable (an `ipv4-addr` an infrastructure `consists-of`, a file), in
+# order: none of them is projected into the `value` column, which holds indicator values.
+_OBSERVABLE_FIELDS = ("value", "name", "key", "path", "account_login", "number", "subject")
+_HASH_ORDER = ("SHA-256", "SHA-512", "SHA3-256", "SHA-1", "MD5")
 
 
 @dataclass(frozen=True)
@@ -78,21 +91,71 @@ def object_json(
 
 def versions_of(conn: sqlite3.Connection, object_id: str) -> list[StoredVersion]:
     return [
-        StoredVersion(r[0], bool(r[1]), bool(r[2]), r[3], r[4], r[5])
+        StoredVersion(r[0], bool(r[1]), bool(r[2]), r[3], r[4], r[5], _modified(r[6]))
         for r in conn.execute(
-            "SELECT version, is_current, revoked, partner, envelope_id, received_at FROM objects "
+            "SELECT version, is_current, revoked, partner, envelope_id, received_at, json FROM objects "
             "WHERE object_id = ? ORDER BY version DESC",
             (object_id,),
         )
     ]
 
 
+def _modified(text: str) -> str | None:
+    """The object's own `modified` (else `created`) text. Parsed here, not by SQLite's JSON
+    functions, which refuse a store edited by hand that holds a NaN."""
+    obj = json.loads(text)
+    if not isinstance(obj, dict):
+        return None
+    found = obj.get("modified") or obj.get("created")
+    return found if isinstance(found, str) else None
+
+
+def objects_named(conn: sqlite3.Connection, name: str, limit: int) -> list[NamedObject]:
+    """Current objects whose name is exactly `name` (malware, threat actors...), first stored
+    first, at most `limit`: a range of the named index, which leaves out indicators named by
+    their value (found by their value)."""
+    return [
+        NamedObject(r[0], bool(r[1]))
+        for r in conn.execute(
+            "SELECT object_id, revoked FROM objects INDEXED BY objects_current_named "
+            "WHERE is_current = 1 AND name IS NOT value AND name = ? ORDER BY rowid LIMIT ?",
+            (name, limit),
+        )
+    ]
+
+
+def observable_label(obj: dict[str, Any]) -> str | None:
+    """What names a cyber-observable: its value (`value`, a file's `name`, a registry key...),
+    else for a file without a name its strongest hash ("SHA-256:..."). Raw partner text."""
+    for field in _OBSERVABLE_FIELDS:
+        found = obj.get(field)
+        if isinstance(found, str) and found:
+            return found
+        if isinstance(found, int) and not isinstance(found, bool):
+            return str(found)
+    hashes = obj.get("hashes")
+    if isinstance(hashes, dict):
+        texts = {k: v for k, v in hashes.items() if isinstance(k, str) and isinstance(v, str) and v}
+        for algorithm in (*_HASH_ORDER, *sorted(texts)):
+            if algorithm in texts:
+                return f"{algorithm}:{texts[algorithm]}"
+    return None
+
+
 def _label(conn: sqlite3.Connection, object_id: str) -> tuple[str | None, str | None]:
     row = conn.execute(
-        "SELECT type, COALESCE(name, value) FROM objects WHERE object_id = ? AND is_current = 1",
+        "SELECT type, COALESCE(name, value), "
+        "CASE WHEN name IS NULL AND value IS NULL THEN json END "
+        "FROM objects WHERE object_id = ? AND is_current = 1",
         (object_id,),
     ).fetchone()
-    return (row[0], row[1]) if row else (None, None)
+    if row is None:
+        return None, None
+    kind, label, text = row
+    if label is None and text is not None:
+        stix = json.loads(text)
+        label = observable_label(stix) if isinstance(stix, dict) else None
+    return kind, label
 
 
 def _relationships(conn: sqlite3.Connection, object_id: str) -> list[tuple[str, str, str]]:
