@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import sqlite3
 import stat
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 import requests
 
 from cti_exchange.server.connection import DB_FILENAME
 from cti_exchange.server.provisioning import collection_id_for
-from tests.conftest import PASSPHRASE, Agency, run_cli
-
-TAXII = "application/taxii+json;version=2.1"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.conftest import Agency, run_cli
+from tests.exchange.serve_process import TAXII, free_port, serving, start_on_port_zero
 
 
 def test_demo_delivers_every_indicator_verified() -> None:
@@ -66,54 +53,13 @@ def test_demo_names_its_failed_deliveries_readably() -> None:
     assert "{'" not in step and "'}" not in step, step
 
 
-@contextmanager
-def _serving(agency: Agency, *options: str) -> Iterator[str]:
-    """`cti-exchange serve` in a child process, until it answers; yields the API root URL."""
-    port = _free_port()
-    env = {**os.environ, "CTI_EXCHANGE_PASSPHRASE": PASSPHRASE}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cti_exchange",
-            "--home",
-            str(agency.home),
-            "serve",
-            "--port",
-            str(port),
-            *options,
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        assert server.stderr is not None  # stderr=PIPE
-        url = f"http://127.0.0.1:{port}/exchange/"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(url, headers={"Accept": TAXII}, timeout=2).status_code == 401:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, (
-                server.stderr.read().decode() if server.poll() is not None else "no answer"
-            )
-            time.sleep(0.2)
-        yield url
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-
-
 def _password(agency: Agency) -> str:
     return (agency.home / "taxii-server" / "credentials" / f"{agency.agency_id}.secret").read_text().strip()
 
 
 def test_serve_provisions_accounts_from_the_profile(partnered: tuple[Agency, Agency]) -> None:
     cert_fr, _ = partnered
-    with _serving(cert_fr) as url:
+    with serving(cert_fr) as url:
         credentials = cert_fr.home / "taxii-server" / "credentials"
         for agency in ("cert-fr", "cert-in"):
             secret = credentials / f"{agency}.secret"
@@ -133,7 +79,7 @@ def test_serve_busy_timeout_is_how_long_a_post_waits_for_the_write_lock(
     partnered: tuple[Agency, Agency],
 ) -> None:
     cert_fr, _ = partnered
-    with _serving(cert_fr, "--busy-timeout", "0.3") as url:
+    with serving(cert_fr, "--busy-timeout", "0.3") as url:
         auth = ("cert-fr", _password(cert_fr))
         headers = {"Accept": TAXII, "Content-Type": TAXII}
         listed = requests.get(f"{url}collections/", auth=auth, headers=headers, timeout=5).json()
@@ -173,7 +119,7 @@ def test_serve_refuses_an_unusable_busy_timeout_before_provisioning(cert_fr: Age
 
 def test_serve_refuses_a_public_address_without_consent(partnered: tuple[Agency, Agency]) -> None:
     cert_fr, _ = partnered
-    result = cert_fr.run("serve", "--host", "0.0.0.0", "--port", str(_free_port()))
+    result = cert_fr.run("serve", "--host", "0.0.0.0", "--port", str(free_port()))
     assert result.exit_code == 2 and "0.0.0.0" in result.stderr and "--public" in result.stderr
     # Refused before anything is provisioned: no accounts, no password files written.
     assert not (cert_fr.home / "taxii-server").exists()
@@ -188,7 +134,7 @@ def test_serve_never_gives_new_passwords_when_the_accounts_cannot_be_read(
     data = cert_fr.home / "taxii-server"
     data.mkdir()
     (data / DB_FILENAME).write_bytes(b"not a SQLite database, but an existing file" * 100)
-    result = cert_fr.run("serve", "--port", str(_free_port()))
+    result = cert_fr.run("serve", "--port", str(free_port()))
     assert result.exit_code == 2, result.stderr
     assert result.stderr.count("\n") == 1 and "file is not a database" in result.stderr
     assert not (data / "credentials").exists()
@@ -198,16 +144,8 @@ def test_serve_names_the_port_it_bound_and_each_collection_id(partnered: tuple[A
     """`serve --port 0` said "Serving 2 agencies on http://127.0.0.1:0/exchange/", and nothing
     said which collection ids `partners set --read-collection / --write-collection` take."""
     cert_fr, _ = partnered
-    env = {**os.environ, "CTI_EXCHANGE_PASSPHRASE": PASSPHRASE}
-    command = [sys.executable, "-m", "cti_exchange", "--home", str(cert_fr.home), "serve", "--port", "0"]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    server, lines = start_on_port_zero(cert_fr)
     try:
-        assert server.stderr is not None  # stderr=PIPE
-        lines: list[str] = []
-        while not (lines and lines[-1].startswith("Serving")):
-            line = server.stderr.readline()
-            assert line, "".join(lines)  # the server ended before it said where it listens
-            lines.append(line)
         url = lines[-1].split(" on ", 1)[1].split(" ", 1)[0]
         assert url.startswith("http://127.0.0.1:") and ":0/" not in url, lines[-1]
         assert url.endswith("/exchange/")
@@ -236,11 +174,11 @@ def test_serve_keeps_the_request_limit_it_was_given(partnered: tuple[Agency, Age
         assert answer.status_code == 200, answer.text
         return int(answer.json()["max_content_length"])
 
-    with _serving(cert_fr) as url:
+    with serving(cert_fr) as url:
         assert limit(url) == 10 * 1024 * 1024
-    with _serving(cert_fr, "--max-content-length", "65536") as url:
+    with serving(cert_fr, "--max-content-length", "65536") as url:
         assert limit(url) == 65536
-    with _serving(cert_fr) as url:  # restarted without the option: kept
+    with serving(cert_fr) as url:  # restarted without the option: kept
         assert limit(url) == 65536
     refused = cert_fr.run("serve", "--max-content-length", "10")
     assert refused.exit_code == 2 and "1024" in refused.stderr

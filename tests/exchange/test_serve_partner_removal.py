@@ -4,48 +4,12 @@ process on 127.0.0.1."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import requests
 
-from tests.conftest import PASSPHRASE, Agency, make_agency, pin
-from tests.exchange.test_serve_and_demo import TAXII, _free_port
-
-
-@contextmanager
-def _serving(agency: Agency, stderr: list[str]) -> Iterator[str]:
-    """`cti-exchange serve` until it answers; yields the API root URL, and leaves what the
-    server wrote on stderr in `stderr` once it stopped."""
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "cti_exchange", "--home", str(agency.home), "serve", "--port", str(port)],
-        env={**os.environ, "CTI_EXCHANGE_PASSPHRASE": PASSPHRASE},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}/exchange/"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(url, headers={"Accept": TAXII}, timeout=2).status_code == 401:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "the server did not answer"
-            time.sleep(0.2)
-        yield url
-    finally:
-        server.send_signal(signal.SIGTERM)
-        _, err = server.communicate(timeout=30)
-        stderr.append(err.decode())
+from tests.conftest import Agency, make_agency, pin
+from tests.exchange.serve_process import TAXII, serving
 
 
 def _collection_titles(url: str, agency_id: str, password: str) -> set[str]:
@@ -70,7 +34,7 @@ def test_serve_withdraws_the_access_of_a_partner_removed_from_the_profile(
     cert_de = make_agency(tmp_path, "cert-de", "CERT-Bund")
     pin(cert_fr, cert_de, tmp_path)
     stderr: list[str] = []
-    with _serving(cert_fr, stderr) as url:
+    with serving(cert_fr, stderr=stderr) as url:
         de_password, in_password = _password(cert_fr, "cert-de"), _password(cert_fr, "cert-in")
         assert _collection_titles(url, "cert-de", de_password) == {
             "CERT-Bund to CERT-FR",
@@ -84,7 +48,7 @@ def test_serve_withdraws_the_access_of_a_partner_removed_from_the_profile(
     # It says what it leaves as it was: the data received, and the server until restarted.
     assert "What cert-de sent stays in the store" in removed.stderr, removed.stderr
     assert "restart `cti-exchange serve` to withdraw its access" in removed.stderr
-    with _serving(cert_fr, stderr) as url:
+    with serving(cert_fr, stderr=stderr) as url:
         assert _collection_titles(url, "cert-de", de_password) == set()
         # cert-in keeps its collections with cert-fr; those with cert-de are closed.
         assert _collection_titles(url, "cert-in", in_password) == {"CERT-FR to CERT-In", "CERT-In to CERT-FR"}
@@ -92,6 +56,6 @@ def test_serve_withdraws_the_access_of_a_partner_removed_from_the_profile(
     assert "Account cert-de: not a partner of cert-fr any more" in stderr[-1], stderr[-1]
 
     pin(cert_fr, cert_de, tmp_path)  # pinned again: the same account and password
-    with _serving(cert_fr, stderr) as url:
+    with serving(cert_fr, stderr=stderr) as url:
         assert len(_collection_titles(url, "cert-de", de_password)) == 4
     assert "New account" not in stderr[-1] and "not a partner" not in stderr[-1]

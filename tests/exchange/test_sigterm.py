@@ -28,6 +28,7 @@ from cti_exchange.home.lock import profile_lock
 from cti_exchange.server.provisioning import collection_id_for
 from tests.conftest import PASSPHRASE, Agency, CliResult, run_cli
 from tests.exchange.conftest import Exchange, received_values, running_exchange, write_iocs
+from tests.exchange.serve_process import start_on_port_zero
 from tests.fault_proxy import FaultProxy
 
 TERMINATED = "cti-exchange: terminated (SIGTERM)"
@@ -306,16 +307,8 @@ def test_a_worker_forked_during_a_command_still_ends_by_sigterm() -> None:
 def test_serve_still_stops_gracefully_on_sigterm(partnered: tuple[Agency, Agency]) -> None:
     """`serve` installs its own handler (waitress lets running requests finish): exit 0."""
     fr, _ = partnered
-    env = {**os.environ, "CTI_EXCHANGE_PASSPHRASE": PASSPHRASE}
-    command = [sys.executable, "-m", "cti_exchange", "--home", str(fr.home), "serve", "--port", "0"]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    server, lines = start_on_port_zero(fr)
     try:
-        assert server.stderr is not None  # stderr=PIPE
-        lines: list[str] = []
-        while not (lines and lines[-1].startswith("Serving")):
-            line = server.stderr.readline()
-            assert line, "".join(lines)  # ended before it listened
-            lines.append(line)
         assert "127.0.0.1" in lines[-1]
         server.send_signal(signal.SIGTERM)
         _, rest = server.communicate(timeout=30)
