@@ -9,7 +9,13 @@ envelopes, signatures and sightings on the wire.
 from __future__ import annotations
 
 import csv
+import os
+import pty
+import select
 import sqlite3
+import sys
+import termios
+import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,7 +26,7 @@ import pytest
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.store.objects import write_objects
 from cti_exchange.store.store import Store
-from tests.conftest import Agency
+from tests.conftest import PASSPHRASE, Agency
 from tests.exchange.conftest import exchange  # noqa: F401 - fixture re-exported for this package
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "triage"
@@ -143,3 +149,56 @@ def projected_after_upgrade(path: Path, stored_by: int) -> tuple[int, list[tuple
     with Store(path) as store:
         rows = sorted(store.db.conn.execute("SELECT ioc_type, value FROM objects").fetchall())
         return store.db.schema_version, rows
+
+
+def review_on_a_terminal(
+    agency: Agency, *args: str, keys: tuple[bytes, ...], env: dict[str, str] | None = None
+) -> tuple[bytes, int]:
+    """`triage review` on a pseudo-terminal, typing `keys` at each prompt: its output and exit
+    code."""
+    executable = Path(sys.executable).with_name("cti-exchange")
+    environ = dict(os.environ, CTI_EXCHANGE_PASSPHRASE=PASSPHRASE, COLUMNS="200", TERM="dumb", **(env or {}))
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI with the pseudo-terminal as stdin and stdout
+        argv = [str(executable), "--home", str(agency.home), "triage", "review", *args]
+        os.execve(str(executable), argv, environ)  # noqa: S606 - exec the CLI in the forked child
+    output, seen = b"", 0
+    deadline = time.monotonic() + 30
+    for key in keys:
+        while output.count(b"[q]uit") <= seen and time.monotonic() < deadline:
+            chunk = _read_terminal(fd)
+            if chunk is None:
+                break
+            output += chunk
+        seen += 1
+        # A key typed before getchar() puts the terminal in raw mode would be flushed by it.
+        while termios.tcgetattr(fd)[3] & termios.ICANON and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.write(fd, key)
+    while time.monotonic() < deadline and (chunk := _read_terminal(fd)) is not None:
+        output += chunk
+    _, status = os.waitpid(pid, 0)
+    return output, os.waitstatus_to_exitcode(status)
+
+
+def _read_terminal(fd: int) -> bytes | None:
+    """What the pseudo-terminal has; None once the other side is gone."""
+    if not select.select([fd], [], [], 0.2)[0]:
+        return b""
+    try:
+        return os.read(fd, 65536) or None
+    except OSError:  # EIO: the child closed the terminal
+        return None
+
+
+def stix_object(kind: str, object_id: str, **properties: Any) -> dict[str, Any]:
+    """A STIX 2.1 object CERT-FR created (malware, threat actor, infrastructure...)."""
+    return {
+        "type": kind,
+        "spec_version": "2.1",
+        "id": object_id,
+        "created": "2026-01-10T10:00:00.000Z",
+        "modified": "2026-01-10T10:00:00.000Z",
+        "created_by_ref": FR_IDENTITY,
+        **properties,
+    }

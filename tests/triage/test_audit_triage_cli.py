@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from tests.conftest import Agency
-from tests.triage.conftest import FR_IDENTITY, indicator, put
+from tests.triage.conftest import indicator, put, stix_object
 
 IND = "indicator--aaaaaaaa-0000-4000-8000-000000000001"
 MAL = "malware--bbbbbbbb-0000-4000-8000-000000000001"
 INF = "infrastructure--eeeeeeee-0000-4000-8000-000000000001"
-
-
-def _object(kind: str, object_id: str, **properties: Any) -> dict[str, Any]:
-    return {
-        "type": kind,
-        "spec_version": "2.1",
-        "id": object_id,
-        "created": "2026-01-10T10:00:00.000Z",
-        "modified": "2026-01-10T10:00:00.000Z",
-        "created_by_ref": FR_IDENTITY,
-        **properties,
-    }
 
 
 @pytest.mark.parametrize(
@@ -52,16 +38,16 @@ def test_show_escapes_every_partner_supplied_cell(cert_in: Agency) -> None:
         cert_in,
         [
             indicator("c2.example", object_id=IND),
-            _object("malware", MAL, name="Bad", is_family=True),
-            _object("infrastructure", INF, name="C2 box"),
-            _object(
+            stix_object("malware", MAL, name="Bad", is_family=True),
+            stix_object("infrastructure", INF, name="C2 box"),
+            stix_object(
                 "relationship",
                 "relationship--ffffffff-0000-4000-8000-000000000001",
                 relationship_type="indicates\x1b[2J",
                 source_ref=IND,
                 target_ref=MAL,
             ),
-            _object(
+            stix_object(
                 "relationship",
                 "relationship--ffffffff-0000-4000-8000-000000000002",
                 relationship_type="uses\x1b]0;pwned\x07",

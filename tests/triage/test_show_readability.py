@@ -4,20 +4,14 @@ unlabelled sections)."""
 
 from __future__ import annotations
 
-import os
-import pty
-import select
 import sqlite3
-import sys
-import termios
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import PASSPHRASE, Agency
-from tests.triage.conftest import FR_IDENTITY, indicator, put, store_path
+from tests.conftest import Agency
+from tests.triage.conftest import indicator, put, review_on_a_terminal, stix_object, store_path
 
 IND = "indicator--aaaaaaaa-0000-4000-8000-000000000001"
 MAL = "malware--bbbbbbbb-0000-4000-8000-000000000001"
@@ -32,25 +26,13 @@ DECOY = "malware--99999999-0000-4000-8000-000000000003"
 SHA = "ab" * 32
 
 
-def _object(kind: str, object_id: str, **properties: Any) -> dict[str, Any]:
-    return {
-        "type": kind,
-        "spec_version": "2.1",
-        "id": object_id,
-        "created": "2026-01-10T10:00:00.000Z",
-        "modified": "2026-01-10T10:00:00.000Z",
-        "created_by_ref": FR_IDENTITY,
-        **properties,
-    }
-
-
 def _observable(kind: str, object_id: str, **properties: Any) -> dict[str, Any]:
     return {"type": kind, "spec_version": "2.1", "id": object_id, **properties}
 
 
 def _relationship(n: int, kind: str, source: str, target: str) -> dict[str, Any]:
     rel_id = f"relationship--ffffffff-0000-4000-8000-{n:012d}"
-    return _object("relationship", rel_id, relationship_type=kind, source_ref=source, target_ref=target)
+    return stix_object("relationship", rel_id, relationship_type=kind, source_ref=source, target_ref=target)
 
 
 @pytest.fixture
@@ -63,14 +45,14 @@ def intel(cert_in: Agency) -> Agency:
         cert_in,
         [
             c2,
-            _object("malware", MAL, name="PoisonIvy", is_family=True, description="A RAT"),
-            _object("threat-actor", ACTOR, name="APT1", description="Comment Crew"),
-            _object("infrastructure", INF, name="C2 box"),
+            stix_object("malware", MAL, name="PoisonIvy", is_family=True, description="A RAT"),
+            stix_object("threat-actor", ACTOR, name="APT1", description="Comment Crew"),
+            stix_object("infrastructure", INF, name="C2 box"),
             _observable("ipv4-addr", IP, value="198.51.100.7"),
             _observable("domain-name", DOMAIN, value="evil\x1b[31m" + "x" * 200 + ".example"),
             _observable("file", FILE, hashes={"MD5": "0" * 32, "SHA-256": SHA}),
-            _object("malware", EMOTET_FR, name="Emotet", is_family=True),
-            _object("malware", DECOY, name="c2.example", is_family=False),
+            stix_object("malware", EMOTET_FR, name="Emotet", is_family=True),
+            stix_object("malware", DECOY, name="c2.example", is_family=False),
             _relationship(1, "indicates", IND, MAL),
             _relationship(2, "uses", ACTOR, MAL),
             _relationship(3, "uses", MAL, INF),
@@ -83,7 +65,7 @@ def intel(cert_in: Agency) -> Agency:
     )
     put(
         cert_in,
-        [_object("malware", EMOTET_UK, name="Emotet", is_family=True)],
+        [stix_object("malware", EMOTET_UK, name="Emotet", is_family=True)],
         partner="cert-uk",
         received_at="2026-01-11T12:00:00.000Z",
     )
@@ -140,7 +122,7 @@ def test_a_name_several_objects_share_is_refused_with_their_ids(intel: Agency) -
     assert EMOTET_FR in shared.stderr and EMOTET_UK in shared.stderr
     assert "cti-exchange triage list --search Emotet" in shared.stderr
     # A name with a space is quoted for the shell in the hint.
-    put(intel, [_object("threat-actor", f"threat-actor--{n}", name="Comment Crew") for n in range(5)])
+    put(intel, [stix_object("threat-actor", f"threat-actor--{n}", name="Comment Crew") for n in range(5)])
     many = intel.run("triage", "show", "Comment Crew")
     assert many.exit_code == 2 and "is the name of 5 objects" in many.stderr
     assert "and 2 more" in many.stderr and "--search 'Comment Crew'" in many.stderr
@@ -220,7 +202,11 @@ def test_plain_output_labels_every_section(intel: Agency) -> None:
     put(intel, [indicator("c2.example", tlp="green")], partner="cert-uk")
     put(
         intel,
-        [_object("sighting", "sighting--11111111-0000-4000-8000-000000000001", sighting_of_ref=IND, count=3)],
+        [
+            stix_object(
+                "sighting", "sighting--11111111-0000-4000-8000-000000000001", sighting_of_ref=IND, count=3
+            )
+        ],
         partner="cert-uk",
     )
     assert intel.run("triage", "accept", IND, "--note", "seen in proxy logs").exit_code == 0
@@ -247,7 +233,9 @@ def test_plain_output_labels_every_section(intel: Agency) -> None:
 
 
 def test_review_shows_the_description_and_context_before_asking(intel: Agency) -> None:
-    output, status = _review(intel, "--search", "c2.example", "--type", "domain-name", keys=(b"q",))
+    output, status = review_on_a_terminal(
+        intel, "--search", "c2.example", "--type", "domain-name", keys=(b"q",)
+    )
     assert status == 0, output.decode(errors="replace")
     text = output.decode()
     before_keys = text.split("[a]ccept")[0]
@@ -259,43 +247,6 @@ def test_review_shows_the_description_and_context_before_asking(intel: Agency) -
     related = next(line for line in before_keys.splitlines() if "related" in line)
     assert "malware PoisonIvy" in related and "threat-actor APT1" in related
     assert "Reviewed 0" in text
-
-
-def _review(agency: Agency, *args: str, keys: tuple[bytes, ...]) -> tuple[bytes, int]:
-    """`triage review` on a pseudo-terminal, typing `keys` at each prompt: its output and exit code."""
-    executable = Path(sys.executable).with_name("cti-exchange")
-    env = dict(os.environ, CTI_EXCHANGE_PASSPHRASE=PASSPHRASE, COLUMNS="200", TERM="dumb")
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the CLI with the pseudo-terminal as stdin and stdout
-        argv = [str(executable), "--home", str(agency.home), "triage", "review", *args]
-        os.execve(str(executable), argv, env)  # noqa: S606 - exec the CLI in the forked child
-    output, seen = b"", 0
-    deadline = time.monotonic() + 30
-    for key in keys:
-        while output.count(b"[q]uit") <= seen and time.monotonic() < deadline:
-            chunk = _read(fd)
-            if chunk is None:
-                break
-            output += chunk
-        seen += 1
-        # A key typed before getchar() puts the terminal in raw mode would be flushed by it.
-        while termios.tcgetattr(fd)[3] & termios.ICANON and time.monotonic() < deadline:
-            time.sleep(0.05)
-        os.write(fd, key)
-    while time.monotonic() < deadline and (chunk := _read(fd)) is not None:
-        output += chunk
-    _, status = os.waitpid(pid, 0)
-    return output, os.waitstatus_to_exitcode(status)
-
-
-def _read(fd: int) -> bytes | None:
-    """What the pseudo-terminal has; None once the other side is gone."""
-    if not select.select([fd], [], [], 0.2)[0]:
-        return b""
-    try:
-        return os.read(fd, 65536) or None
-    except OSError:  # EIO: the child closed the terminal
-        return None
 
 
 # -- 8. export ---------------------------------------------------------------------------

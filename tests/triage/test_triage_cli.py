@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
 import sqlite3
-import sys
-import termios
-import time
-from pathlib import Path
 
 import pytest
 
@@ -18,8 +11,8 @@ from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.store.store import Store
 from cti_exchange.triage import TriageLine
 from cti_exchange.triage_decisions import DecisionResult, review_loop
-from tests.conftest import PASSPHRASE, Agency, run_cli
-from tests.triage.conftest import indicator, put, store_path
+from tests.conftest import Agency, run_cli
+from tests.triage.conftest import indicator, put, review_on_a_terminal, store_path
 
 
 @pytest.fixture
@@ -208,64 +201,17 @@ def test_review_loop_single_key_decisions(analyst_store: Agency) -> None:
 
 
 def test_review_on_a_pseudo_terminal(analyst_store: Agency) -> None:
-    executable = Path(sys.executable).with_name("cti-exchange")
-    env = dict(
-        os.environ,
-        CTI_EXCHANGE_PASSPHRASE=PASSPHRASE,
-        CTI_EXCHANGE_ANALYST="tty-user",
-        COLUMNS="200",
-        TERM="dumb",
+    # One line matches: "a" decides it and the review ends.
+    output, code = review_on_a_terminal(
+        analyst_store, "--search", "in-only", keys=(b"a",), env={"CTI_EXCHANGE_ANALYST": "tty-user"}
     )
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the CLI with the pseudo-terminal as stdin and stdout
-        os.execve(  # noqa: S606 - exec the CLI in the forked pseudo-terminal child
-            str(executable),
-            [
-                str(executable),
-                "--home",
-                str(analyst_store.home),
-                "triage",
-                "review",
-                "--search",
-                "in-only",
-            ],
-            env,
-        )
-    output = b""
-    deadline = time.monotonic() + 30
-    for key in (b"a", b"q"):  # one line matches: "a" decides it and the review ends
-        while b"[q]uit" not in output and time.monotonic() < deadline:
-            chunk = _read(fd)
-            if chunk is None:
-                break
-            output += chunk
-        if b"[q]uit" not in output:
-            break
-        output = output.replace(b"[q]uit", b"[done]")
-        # A key typed before getchar() puts the terminal in raw mode would be flushed by it.
-        while termios.tcgetattr(fd)[3] & termios.ICANON and time.monotonic() < deadline:
-            time.sleep(0.05)
-        os.write(fd, key)
-    while time.monotonic() < deadline and (chunk := _read(fd)) is not None:
-        output += chunk
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, output.decode(errors="replace")
+    assert code == 0, output.decode(errors="replace")
     assert b"Reviewed 1: 1 accepted" in output
     conn = sqlite3.connect(store_path(analyst_store))
     assert conn.execute("SELECT value FROM objects WHERE status_by = 'tty-user'").fetchall() == [
         ("in-only.example",)
     ]
     conn.close()
-
-
-def _read(fd: int) -> bytes | None:
-    """What the pseudo-terminal has; None once the other side is gone."""
-    if not select.select([fd], [], [], 0.2)[0]:
-        return b""
-    try:
-        return os.read(fd, 65536) or None
-    except OSError:  # EIO: the child closed the terminal
-        return None
 
 
 def test_quarantine_list_and_show(cert_in: Agency) -> None:
