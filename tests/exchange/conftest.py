@@ -6,15 +6,18 @@ and every server is stopped by its fixture, even when the test fails.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -165,6 +168,36 @@ def received_values(agency: Agency) -> list[str]:
     finally:
         conn.close()
     return [row[0] for row in rows]
+
+
+def one_indicator_bundle(path: Path, object_id: str, address: str, **changes: Any) -> Path:
+    """A bundle of one indicator of `address` (first dated 2026-11-20), with `changes` applied
+    (a later `modified`, `revoked`...): another version of the same object each time."""
+    first = "2026-11-20T10:00:00.000Z"
+    indicator = {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": object_id,
+        "created": first,
+        "modified": first,
+        "name": "C2 server",
+        "pattern": f"[ipv4-addr:value = '{address}']",
+        "pattern_type": "stix",
+        "valid_from": first,
+        **changes,
+    }
+    bundle = {"type": "bundle", "id": f"bundle--{object_id.split('--', 1)[1]}", "objects": [indicator]}
+    path.write_text(json.dumps(bundle))
+    return path
+
+
+def store_dump(agency: Agency) -> list[str]:
+    """The whole store as SQL text: compared before and after, it shows any write at all."""
+    conn = sqlite3.connect(agency.home / "store.sqlite")
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
 
 
 def run_in_own_process(agency: Agency, *args: str, failpoint: str | None = None) -> int:

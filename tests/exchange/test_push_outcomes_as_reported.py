@@ -12,7 +12,7 @@ from typing import Any
 
 from cti_exchange.stix.tlp import Tlp
 from tests.conftest import Agency, run_cli
-from tests.exchange.conftest import Exchange, run_in_own_process, running_exchange, write_iocs
+from tests.exchange.conftest import Exchange, run_in_own_process, running_exchange, store_dump, write_iocs
 
 ROUGE = "malware--6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 
@@ -213,14 +213,6 @@ def _killed(agency: Agency, *args: str, failpoint: str) -> None:
     assert run_in_own_process(agency, *args, failpoint=failpoint) == -signal.SIGKILL
 
 
-def _store_rows(agency: Agency) -> list[str]:
-    conn = sqlite3.connect(agency.home / "store.sqlite")
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
-
-
 def test_a_dry_run_of_an_interrupted_push_says_what_the_rerun_would_do(
     tmp_path: Path, partnered: tuple[Agency, Agency]
 ) -> None:
@@ -241,7 +233,7 @@ def test_a_dry_run_of_an_interrupted_push_says_what_the_rerun_would_do(
         waiting = [envelope for envelope, _ in rows]
         sealed = sum(len([i for i in json.loads(ids) if i.startswith("indicator--")]) for _, ids in rows)
         assert 0 < sealed < 600, "killed before the first envelope or after the last"
-        before = _store_rows(fr)
+        before = store_dump(fr)
 
         dry = fr.run("push", str(iocs), "--to", "cert-in", "--dry-run")
         assert dry.exit_code == 0, dry.stderr
@@ -263,7 +255,7 @@ def test_a_dry_run_of_an_interrupted_push_says_what_the_rerun_would_do(
         # The rest in how many envelopes: cut to the server's limit as last read, an estimate.
         assert plan["envelopes_estimated"] and plan["max_request_bytes"] == 48 * 1024
         assert f"then posted (in {plan['envelopes_to_seal']} envelope(s), estimate)" in dry.stdout
-        assert _store_rows(fr) == before  # a dry run writes nothing
+        assert store_dump(fr) == before  # a dry run writes nothing
 
         # The real run does what the dry run said: seals the rest, posts both.
         real = fr.run("push", str(iocs), "--to", "cert-in", "--json")

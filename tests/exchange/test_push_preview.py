@@ -7,22 +7,13 @@ from __future__ import annotations
 import base64
 import json
 import os
-import sqlite3
 from pathlib import Path
 
 from cti_exchange.stix.tlp import Tlp
 from tests.conftest import Agency
-from tests.exchange.conftest import running_exchange, write_iocs
+from tests.exchange.conftest import running_exchange, store_dump, write_iocs
 
 DEFAULT_LIMIT = 1024 * 1024  # push.QUEUED_MAX_CONTENT_LENGTH
-
-
-def _store_rows(agency: Agency) -> list[str]:
-    conn = sqlite3.connect(agency.home / "store.sqlite")
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
 
 
 def _row(stdout: str, partner: str) -> list[str]:
@@ -42,7 +33,7 @@ def test_a_dry_run_counts_the_envelopes_the_push_would_seal(
         # A first push reads the server's limit, which the store remembers.
         assert fr.run("push", str(write_iocs(tmp_path / "a.csv", 2)), "--to", "cert-in").exit_code == 0
         iocs = write_iocs(tmp_path / "b.csv", 3000, start=2)
-        before = _store_rows(fr)
+        before = store_dump(fr)
 
         text = fr.run("push", str(iocs), "--to", "cert-in", "--dry-run")
         assert text.exit_code == 0, text.stderr
@@ -63,7 +54,7 @@ def test_a_dry_run_counts_the_envelopes_the_push_would_seal(
         assert queued.exit_code == 0, queued.stderr
         assert _row(queued.stdout, "cert-in")[3] == str(count)  # no estimate: the same limit
         assert "estimate" not in queued.stderr
-        assert _store_rows(fr) == before  # nothing written
+        assert store_dump(fr) == before  # nothing written
 
         real = fr.run("push", str(iocs), "--to", "cert-in", "--json")
         assert real.exit_code == 0, real.stderr
@@ -79,7 +70,7 @@ def test_a_dry_run_without_a_server_estimates_with_the_default_limit(
     queued push uses, says so, and neither contacts a server nor writes to the store."""
     fr, _ = partnered
     iocs = write_iocs(tmp_path / "iocs.csv", 3)
-    before = _store_rows(fr)
+    before = store_dump(fr)
 
     text = fr.run("push", str(iocs), "--to", "cert-in", "--dry-run")
     assert text.exit_code == 0, text.stderr
@@ -89,7 +80,7 @@ def test_a_dry_run_without_a_server_estimates_with_the_default_limit(
     [plan] = fr.run("push", str(iocs), "--to", "cert-in", "--dry-run", "--json").json()["partners"]
     assert plan["envelopes_to_seal"] == 1 and plan["envelopes_estimated"] is True
     assert plan["max_request_bytes"] == DEFAULT_LIMIT and plan["max_request_bytes_from"] == "default"
-    assert _store_rows(fr) == before
+    assert store_dump(fr) == before
 
 
 def test_a_dry_run_cannot_count_an_object_larger_than_the_limit_it_assumes(

@@ -3,31 +3,17 @@ sync's log) says so instead of the blocklist shrinking silently."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from tests.exchange.conftest import Exchange
+from tests.exchange.conftest import Exchange, one_indicator_bundle
 
 OBJECT_ID = "indicator--5c0ffee0-1d2e-4f3a-8b9c-0d1e2f3a4b5c"
-FIRST, LATER = "2026-11-20T10:00:00.000Z", "2026-11-21T10:00:00.000Z"
+LATER = "2026-11-21T10:00:00.000Z"  # after the first version (one_indicator_bundle)
 
 
 def _bundle(path: Path, **changes: Any) -> Path:
-    indicator = {
-        "type": "indicator",
-        "spec_version": "2.1",
-        "id": OBJECT_ID,
-        "created": FIRST,
-        "modified": FIRST,
-        "name": "C2 server",
-        "pattern": "[ipv4-addr:value = '203.0.113.91']",
-        "pattern_type": "stix",
-        "valid_from": FIRST,
-        **changes,
-    }
-    path.write_text(json.dumps({"type": "bundle", "id": f"bundle--{OBJECT_ID[11:]}", "objects": [indicator]}))
-    return path
+    return one_indicator_bundle(path, OBJECT_ID, "203.0.113.91", **changes)
 
 
 def test_a_pull_says_when_an_accepted_indicator_was_revoked_by_its_source(

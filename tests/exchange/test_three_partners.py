@@ -4,32 +4,18 @@ moves it to a newer version)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import Agency
-from tests.exchange.conftest import Exchange
+from tests.exchange.conftest import Exchange, one_indicator_bundle
 
 OBJECT_ID = "indicator--3f1d2c4b-5a69-4e7f-8a9b-0c1d2e3f4a5b"
-FIRST, LATER = "2026-11-20T10:00:00.000Z", "2026-11-21T10:00:00.000Z"
+LATER = "2026-11-21T10:00:00.000Z"  # after the first version (one_indicator_bundle)
 
 
 def _bundle(path: Path, **changes: Any) -> Path:
-    indicator = {
-        "type": "indicator",
-        "spec_version": "2.1",
-        "id": OBJECT_ID,
-        "created": FIRST,
-        "modified": FIRST,
-        "name": "C2 server",
-        "pattern": "[ipv4-addr:value = '203.0.113.88']",
-        "pattern_type": "stix",
-        "valid_from": FIRST,
-        **changes,
-    }
-    path.write_text(json.dumps({"type": "bundle", "id": f"bundle--{OBJECT_ID[11:]}", "objects": [indicator]}))
-    return path
+    return one_indicator_bundle(path, OBJECT_ID, "203.0.113.88", **changes)
 
 
 def test_a_partner_cannot_revoke_what_another_partner_shared(
