@@ -5,13 +5,13 @@ These functions are the Python API behind the `partners` commands.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from cti_exchange.audit.trail import record_event
 from cti_exchange.clock import stix_timestamp, utc_now
-from cti_exchange.envelope.readdress import recipient_kids
+from cti_exchange.envelope.readdress import has_usable_entry, recipient_kids
 from cti_exchange.errors import ConfigError, IntegrityError, UsageError
 from cti_exchange.home.profile_home import ProfileHome, validate_profile_data
 from cti_exchange.keys.key_document import verify_key_document
@@ -123,6 +123,9 @@ def add_partner(
 class PartnerKeysUpdated:
     update: KeyUpdate
     requeued: list[str]  # posted envelopes to post again, re-addressed (envelope/readdress.py)
+    # Envelopes sealed to a file for the partner, unconfirmed, that it cannot open: each to
+    # write again with `cti-exchange seal --readdress ID -o FILE` (exchange/offline.py).
+    files_to_readdress: list[str] = field(default_factory=list)
 
 
 def update_partner_keys(
@@ -157,7 +160,19 @@ def update_partner_keys(
         },
         now=now,
     )
-    return PartnerKeysUpdated(update, _requeue_to_revoked_keys(home, name, update, now or utc_now()))
+    return PartnerKeysUpdated(
+        update,
+        _requeue_to_revoked_keys(home, name, update, now or utc_now()),
+        _files_to_revoked_keys(home, name, update),
+    )
+
+
+def _newly_revoked_encryption_keys(update: KeyUpdate) -> set[str]:
+    return {
+        kid
+        for kid in update.newly_revoked
+        if (key := update.keyring.find(kid)) is not None and key.use is KeyUse.ENC
+    }
 
 
 def _requeue_to_revoked_keys(home: ProfileHome, name: str, update: KeyUpdate, now: datetime) -> list[str]:
@@ -166,11 +181,7 @@ def _requeue_to_revoked_keys(home: ProfileHome, name: str, update: KeyUpdate, no
     They go back to the outbox, where delivery re-addresses them to its current key. One the
     partner did open before revoking (its receipt not back yet) then comes to it a second time
     and is refused there as a replay: nothing is lost or accepted twice."""
-    revoked = {
-        kid
-        for kid in update.newly_revoked
-        if (key := update.keyring.find(kid)) is not None and key.use is KeyUse.ENC
-    }
+    revoked = _newly_revoked_encryption_keys(update)
     if not revoked:
         return []
     with open_store(home) as store:
@@ -188,6 +199,25 @@ def _requeue_to_revoked_keys(home: ProfileHome, name: str, update: KeyUpdate, no
                 stix_timestamp(now),
             )
     return requeued
+
+
+def _files_to_revoked_keys(home: ProfileHome, name: str, update: KeyUpdate) -> list[str]:
+    """Envelopes sealed to a file for the partner (`seal`), not confirmed by a receipt, and
+    wrapped for an encryption key it has now revoked and for none it still has: it cannot open
+    them, and no outbox re-addresses a file. Listed for the operator, who writes each again
+    re-addressed (`seal --readdress`); the partner opens that file in the first one's place.
+    A partner without TAXII sends no receipts back: it may have opened some before revoking
+    the key (a copy of one is then refused there as a replay, and nothing is accepted twice)."""
+    revoked = _newly_revoked_encryption_keys(update)
+    if not revoked:
+        return []
+    with open_store(home) as store:
+        return [
+            delivery.envelope_id
+            for delivery in store.outbound.exported_unconfirmed(name)
+            if revoked & set(kids := recipient_kids(delivery.artifact))
+            and not has_usable_entry(kids, update.keyring)
+        ]
 
 
 def undelivered_envelopes(home: ProfileHome, name: str) -> list[str]:

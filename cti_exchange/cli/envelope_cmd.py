@@ -12,11 +12,12 @@ import typer
 from cti_exchange.cli.context import JsonOption, profile_home
 from cti_exchange.cli.output import Output, refuse_stdout
 from cti_exchange.clock import stix_timestamp
-from cti_exchange.errors import InputError
+from cti_exchange.errors import InputError, UsageError
 from cti_exchange.exchange.offline import (
     EnvelopeRefused,
     envelope_from_document,
     open_envelope_file,
+    readdress_exported,
     seal_bundle_for,
 )
 from cti_exchange.home.lock import LOCK_WAIT_SECONDS, profile_lock
@@ -28,15 +29,65 @@ MAX_FILE_BYTES = 1024 * 1024 * 1024
 
 def seal(
     ctx: typer.Context,
-    bundle: Annotated[Path, typer.Argument(help="STIX 2.1 bundle file to seal (sent byte for byte).")],
-    to: Annotated[list[str], typer.Option("--to", help="Partner to seal for (repeatable).")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Envelope file to write.")],
+    bundle: Annotated[
+        Path | None,
+        typer.Argument(help="STIX 2.1 bundle file to seal (sent byte for byte).", show_default=False),
+    ] = None,
+    to: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--to",
+            help="Partner to seal for (repeatable). With --readdress: only for this partner "
+            "(default: whichever needs it).",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Envelope file to write.", show_default=False)
+    ] = None,
+    readdress: Annotated[
+        str | None,
+        typer.Option(
+            "--readdress",
+            metavar="ENVELOPE_ID",
+            help="Instead of a bundle: an envelope we sealed to a file, encrypted to a key the "
+            "partner revoked before opening it, written again for its current key (same "
+            "envelope id, sequence and signature).",
+        ),
+    ] = None,
     allow_red: Annotated[
         bool, typer.Option("--allow-red", help="Allow TLP:RED to partners whose entry allows it.")
     ] = False,
     json_mode: JsonOption = False,
 ) -> None:
-    """Sign a bundle with our key and encrypt it to partners (and ourselves), into a file."""
+    """Sign a bundle with our key and encrypt it to partners (and ourselves), into a file.
+
+    With --readdress ENVELOPE_ID (no bundle): a file we sealed earlier that the partner cannot
+    open because it revoked the encryption key it is wrapped for (`partners update-keys` lists
+    them, `files_to_readdress`) is written again wrapped for its current key, and nothing else
+    changes: the partner opens it in the first file's place, in order, with no gap. Refused
+    (exit 2) for an envelope that is not ours, not sealed to a file for the partner,
+    acknowledged by it (a receipt), or not wrapped for a key it revoked; exit 8 if the
+    partner's entry no longer allows its TLP. Written 0600.
+    """
+    if output is None:
+        raise UsageError("give the envelope file to write: -o FILE")
+    if readdress is not None:
+        if bundle is not None:
+            raise UsageError(
+                "give a bundle or --readdress ENVELOPE_ID, not both",
+                hint="--readdress writes an envelope we sealed before; a bundle is sealed anew",
+            )
+        if allow_red:
+            raise UsageError("--allow-red applies when a bundle is sealed, not to --readdress")
+        _readdress(ctx, readdress, to or [], output, json_mode)
+        return
+    if bundle is None:
+        raise UsageError(
+            "give the bundle file to seal",
+            hint="or --readdress ENVELOPE_ID to write again a file the partner cannot open",
+        )
+    if not to:
+        raise UsageError("give the partner to seal for: --to PARTNER (repeatable)")
     refuse_stdout(output, "seal writes the envelope to a file")
     # Before sealing, which moves the partners' channels: a target that cannot be written
     # would otherwise leave a sealed envelope no one can send (a gap in the channel).
@@ -61,6 +112,44 @@ def seal(
     out.line(
         f"Sealed {header.object_count} objects for {', '.join(header.recipients)} "
         f"into {output} (envelope {header.envelope_id})"
+    )
+
+
+def _readdress(ctx: typer.Context, envelope_id: str, to: list[str], output: Path, json_mode: bool) -> None:
+    """`seal --readdress`: the same signed envelope, wrapped for the partner's current key."""
+    refuse_stdout(output, "seal writes the envelope to a file")
+    check_output_target(output)
+    home = profile_home(ctx)
+    done = readdress_exported(home, envelope_id, to)
+    # As `seal` writes it: the content is encrypted to its recipients, and the file is handed over.
+    write_output_file(output, (json.dumps(done.artifact, indent=1) + "\n").encode(), 0o644)
+    out = Output(json_mode=json_mode)
+    if json_mode:
+        out.data(
+            {
+                "envelope_id": done.envelope_id,
+                "readdressed_for": done.partners,
+                "sequences": done.sequences,
+                "removed_kids": done.removed,
+                "added_kids": done.added,
+                "written_again": done.again,
+                "output": str(output),
+            }
+        )
+        return
+    whom = ", ".join(done.partners)
+    positions = ", ".join(f"{p} sequence {n}" for p, n in done.sequences.items())
+    if done.again:
+        out.line(f"Wrote envelope {done.envelope_id} into {output} again, as re-addressed ({positions})")
+    else:
+        out.line(
+            f"Re-addressed envelope {done.envelope_id} into {output} ({positions}): key(s) "
+            f"{', '.join(done.removed)} replaced by {', '.join(done.added) or 'none'}"
+        )
+    out.note(
+        f"Hand {output} to {whom} in place of the first file: the same signed envelope, which "
+        f"it opens with `cti-exchange open` in order (no gap); if it had opened the first one "
+        "after all, it refuses this one as a replay and nothing is accepted twice."
     )
 
 
@@ -172,7 +261,8 @@ def open_(
 def register(app: typer.Typer) -> None:
     app.command(
         "seal",
-        epilog="Example: cti-exchange seal bundle.json --to cert-in -o envelope.json",
+        epilog="\b\nExample: cti-exchange seal bundle.json --to cert-in -o envelope.json\n"
+        "Example: cti-exchange seal --readdress ENVELOPE_ID -o envelope-readdressed.json",
     )(seal)
     app.command(
         "open",

@@ -221,7 +221,13 @@ def update_keys(
     ] = None,
     json_mode: JsonOption = False,
 ) -> None:
-    """Accept a partner's rotated or revoked keys (signed by a key already pinned)."""
+    """Accept a partner's rotated or revoked keys (signed by a key already pinned).
+
+    If it revoked an encryption key, envelopes posted to it by TAXII, unconfirmed and
+    encrypted to that key, are queued again, re-addressed to its current key
+    (`requeued_envelopes` in --json); envelopes sealed to a file for it are listed
+    (`files_to_readdress`), to write again with `cti-exchange seal --readdress ID -o FILE`.
+    """
     home = profile_home(ctx)
     document = read_bytes(jwks, what="key file", limit=MAX_KEY_DOCUMENT_BYTES)
     updated = update_partner_keys(home, name, document, source=str(jwks), fingerprint=fingerprint)
@@ -236,6 +242,7 @@ def update_keys(
                 "newly_revoked": list(update.newly_revoked),
                 "pinned_signing_key": update.anchor.thumbprint,
                 "requeued_envelopes": updated.requeued,
+                "files_to_readdress": updated.files_to_readdress,
             }
         )
         return
@@ -249,6 +256,15 @@ def update_keys(
             f"  {len(updated.requeued)} envelope(s) posted to {name} but not confirmed were encrypted "
             "to a revoked key: queued again, re-addressed at the next `sync` or `push`"
         )
+    if updated.files_to_readdress:
+        out.line(
+            f"  {len(updated.files_to_readdress)} envelope(s) sealed to a file for {name} and not "
+            f"confirmed are encrypted to a revoked key: {name} cannot open them. Unless it already "
+            "did, write each again re-addressed, `cti-exchange seal --readdress ID -o FILE`, and "
+            "hand that file over in place of the first:"
+        )
+        for envelope_id in updated.files_to_readdress:
+            out.line(f"    {envelope_id}")
 
 
 @partners_app.command(

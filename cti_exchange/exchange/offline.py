@@ -11,23 +11,27 @@ from typing import Any
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.envelope.artifact import is_envelope_artifact, routing_hints
 from cti_exchange.envelope.open import OpenedEnvelope, open_envelope
+from cti_exchange.envelope.readdress import has_usable_entry, readdressing, recipient_kids
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.envelope.seal import SealedEnvelope, seal_bundle
-from cti_exchange.errors import InputError, IntegrityError
+from cti_exchange.errors import InputError, IntegrityError, PolicyError, UsageError
 from cti_exchange.exchange.held import too_old_hint
 from cti_exchange.exchange.parties import (
+    all_keyrings,
     receiver_context,
     recipient_key,
     sender_keys,
 )
 from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.keys.model import Keyring, KeyUse
 from cti_exchange.partnership import get_partner
-from cti_exchange.policy.sharing import RULE_UNMARKED, decide_sharing, refusal_error
+from cti_exchange.policy.sharing import RULE_UNMARKED, decide_sharing, delivery_refusal, refusal_error
+from cti_exchange.profile.model import Profile
 from cti_exchange.readers.json_input import parse_json
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.stix.validate import validate_bundle
 from cti_exchange.store.objects import NotApplied, StoredObjects
-from cti_exchange.store.outbound import EXPORTED
+from cti_exchange.store.outbound import EXPORTED, FAILED, POSTED, RECEIVED, SEALED, DeliveryRecord
 from cti_exchange.store.store import Store, open_store
 
 # STIX 2.1 section 8: a bundle has these and no other properties.
@@ -99,6 +103,139 @@ def seal_bundle_for(
             status=EXPORTED,
         )
     return sealed
+
+
+@dataclass(frozen=True)
+class ReaddressedFile:
+    envelope_id: str
+    artifact: dict[str, Any]  # the same signed envelope, wrapped for current keys
+    partners: list[str]  # whom the new file is for
+    sequences: dict[str, int]  # its position on each of their channels, by partner name
+    removed: list[str]  # revoked key ids whose entries are gone
+    added: list[str]  # key ids it is now wrapped for as well
+    again: bool = False  # re-addressed before: the file written then, written again
+
+
+def readdress_exported(
+    home: ProfileHome,
+    envelope_id: str,
+    partner_names: list[str] | None = None,
+    *,
+    now: datetime | None = None,
+) -> ReaddressedFile:
+    """An envelope we sealed to a file (`seal`) that a partner cannot open because it revoked
+    the encryption key the file is wrapped for, and has not acknowledged: the same signed
+    envelope (id, sequence, digest) wrapped for its current key (envelope/readdress.py), to
+    hand over in place of the first file. The store keeps the new artifact (the sent log notes
+    it), so the file can be written again if it is lost. `partner_names`: only these of its
+    recipients (each must need it); by default, every one that needs it.
+
+    UsageError (exit 2) for an envelope that is not ours, not exported to the partner,
+    acknowledged by it, or not wrapped for a key it revoked; PolicyError (exit 8) if it holds a
+    TLP the partner's entry no longer allows."""
+    profile = home.load_profile()
+    with open_store(home) as store:
+        copy = store.outbound.sent_copy(envelope_id)
+        if copy is None:
+            raise UsageError(
+                f"cannot re-address envelope {envelope_id}: it is not one we sealed",
+                hint="`cti-exchange sent` lists ours (files have status `exported`); an envelope a "
+                "partner sealed is re-addressed by that partner",
+            )
+        by_partner = {d.partner: d for d in copy.deliveries}
+        if partner_names:
+            unknown = [name for name in partner_names if name not in by_partner]
+            if unknown:
+                raise UsageError(
+                    f"cannot re-address envelope {envelope_id}: it was not sealed for {unknown[0]}",
+                    hint=f"it was sealed for {', '.join(by_partner)}; leave out --to to re-address "
+                    "it for whichever of them needs it",
+                )
+            targets = [by_partner[name] for name in dict.fromkeys(partner_names)]
+        else:
+            targets = copy.deliveries
+        rings = all_keyrings(home)
+        kids = recipient_kids(copy.artifact)
+        refusals = [(d, _readdress_refusal(envelope_id, d, profile, rings, kids)) for d in targets]
+        refused = [error for _, error in refusals if error is not None]
+        if refused and (partner_names or len(refused) == len(targets)):
+            raise refused[0]
+        chosen = [d.partner for d, error in refusals if error is None]
+        partners = [get_partner(home, name) for name in chosen]
+        if copy.tlp is not None:
+            for partner in partners:
+                if delivery_refusal(Tlp(copy.tlp), partner) is not None:
+                    raise PolicyError(
+                        f"cannot re-address envelope {envelope_id}: it holds {Tlp(copy.tlp).label}, "
+                        f"which {partner.name}'s entry no longer allows (max_tlp or allow_red "
+                        "changed since it was sealed)",
+                        hint=f"seal what {partner.name} may receive again (`cti-exchange seal`); "
+                        "it then accepts the gap the first file leaves (`quarantine accept-gap`)",
+                    )
+        hints = routing_hints(copy.artifact)
+        sequences = {p.name: hints.sequences[p.agency_id] for p in partners if p.agency_id in hints.sequences}
+        if all(has_usable_entry(kids, rings[p.agency_id]) for p in partners):
+            # Re-addressed before (`_readdress_refusal` lets it through for that alone): the
+            # file written then is lost; the stored artifact is that file, byte for byte.
+            return ReaddressedFile(envelope_id, copy.artifact, chosen, sequences, [], [], again=True)
+        readdressed, _ = readdressing(copy.artifact, rings, home.private_keys)
+        if readdressed is None:  # a target has no usable entry and a current key: not reached
+            raise IntegrityError(f"envelope {envelope_id} could not be re-addressed")
+        store.outbound.readdress_exported(
+            envelope_id,
+            chosen,
+            readdressed.artifact,
+            {"removed": readdressed.removed, "added": readdressed.added},
+            stix_timestamp(now or utc_now()),
+        )
+    return ReaddressedFile(
+        envelope_id, readdressed.artifact, chosen, sequences, readdressed.removed, readdressed.added
+    )
+
+
+def _readdress_refusal(
+    envelope_id: str,
+    delivery: DeliveryRecord,
+    profile: Profile,
+    rings: dict[str, Keyring],
+    kids: list[str],
+) -> UsageError | None:
+    """Why this partner's copy of a sent envelope is not one to re-address to a file, or None."""
+    name = delivery.partner
+    sent_log = "`cti-exchange sent` lists what we sent and its status"
+
+    def refused(why: str, hint: str = sent_log) -> UsageError:
+        return UsageError(f"cannot re-address envelope {envelope_id}: {why}", hint=hint)
+
+    partner = profile.partners.get(name)
+    if partner is None:
+        return refused(f"{name} is no longer a partner")
+    if delivery.status == RECEIVED:
+        return refused(f"{name} acknowledged it already (receipt of {delivery.received_at}): it opened it")
+    if delivery.status in (SEALED, POSTED, FAILED):
+        return refused(
+            f"it goes to {name} by TAXII, not as a file ({delivery.status})",
+            hint=f"`cti-exchange partners update-keys {name}` re-addresses what it has not read by itself",
+        )
+    if delivery.status != EXPORTED:
+        return refused(f"it was never delivered to {name} ({delivery.status})")
+    ring = rings[partner.agency_id]
+    if has_usable_entry(kids, ring):
+        if delivery.last_error is not None:  # our note (store/outbound.py): re-addressed before
+            return None
+        theirs = next((kid for kid in kids if ring.find(kid) is not None), "?")
+        return refused(
+            f"it is wrapped for {name}'s key {theirs}, which is not revoked: {name} opens the file as it is",
+            hint=f"if {name} revoked that key since, pin its new key file first "
+            f"(`cti-exchange partners update-keys {name} --jwks FILE`)",
+        )
+    if ring.current_or_none(KeyUse.ENC) is None:
+        return refused(
+            f"{name} revoked the key it is wrapped for, and no current key of {name} is pinned",
+            hint=f"ask {name} for a fresh `keys export`, then "
+            f"`cti-exchange partners update-keys {name} --jwks FILE`",
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -239,8 +376,9 @@ def _refusal_hint(rejected: EnvelopeRejected, record_id: int | None, partner: st
     if reason is RejectReason.ENCRYPTED_TO_REVOKED_KEY and partner is not None:
         return (
             f"nothing from it was accepted; once {partner} has pinned our current keys, a copy it "
-            "sends by TAXII is re-addressed by itself, but a file it sealed is not: ask it to seal "
-            "the bundle again, then accept the gap this one leaves (`cti-exchange quarantine accept-gap`)"
+            "sends by TAXII is re-addressed by itself; for a file, ask it for the same envelope "
+            f"re-addressed (`cti-exchange seal --readdress {rejected.envelope_id or 'ENVELOPE_ID'} "
+            "-o FILE`) and open that file: it takes this one's place, with no gap"
         )
     return None
 

@@ -53,6 +53,13 @@ class DeliveryRecord:
     last_error: str | None
 
 
+@dataclass(frozen=True)
+class SentCopy:
+    artifact: dict[str, Any]  # as last handed over (re-addressed, if it was)
+    tlp: str | None  # the strictest TLP of what it carries, as recorded when sealed
+    deliveries: list[DeliveryRecord]  # one per partner it is for
+
+
 class Outbound:
     def __init__(self, db: Database, actor: str = "cti-exchange") -> None:
         self.db = db
@@ -305,6 +312,29 @@ class Outbound:
         """Envelopes a partner's server acknowledged, with no receipt from the partner yet."""
         return self._deliveries_in((POSTED,), partner)
 
+    def exported_unconfirmed(self, partner: str) -> list[PendingDelivery]:
+        """Envelopes sealed to a file for a partner (`seal`), with no receipt from it yet."""
+        return self._deliveries_in((EXPORTED,), partner)
+
+    def sent_copy(self, envelope_id: str) -> SentCopy | None:
+        """An envelope we sealed, as the store keeps it, and its delivery to each partner it is
+        for; None if we sealed none under that id."""
+        row = self.db.conn.execute(
+            "SELECT artifact, tlp FROM sent_envelopes WHERE envelope_id = ?", (envelope_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        deliveries = [
+            DeliveryRecord(*r)
+            for r in self.db.conn.execute(
+                "SELECT d.envelope_id, d.partner, d.status, d.attempts, s.created_at, d.posted_at, "
+                "d.received_at, s.object_count, d.last_error FROM deliveries d "
+                "JOIN sent_envelopes s USING (envelope_id) WHERE d.envelope_id = ? ORDER BY d.rowid",
+                (envelope_id,),
+            )
+        ]
+        return SentCopy(json.loads(row[0]), row[1], deliveries)
+
     def _deliveries_in(self, statuses: tuple[str, ...], partner: str | None) -> list[PendingDelivery]:
         marks = ",".join("?" * len(statuses))
         sql = (
@@ -388,6 +418,44 @@ class Outbound:
                 actor=self.actor,
                 action="readdress",
                 details={"envelope_id": envelope_id, "artifact_id": artifact["id"], **keys},
+            )
+
+    def readdress_exported(
+        self,
+        envelope_id: str,
+        partners: list[str],
+        artifact: dict[str, Any],
+        keys: dict[str, list[str]],
+        at: str,
+    ) -> None:
+        """An envelope sealed to a file, wrapped for other keys to be handed over again
+        (`seal --readdress`, exchange/offline.py), in one transaction: the artifact, a note on
+        each partner's delivery (the sent log shows it) and the audit record."""
+        note = (
+            f"re-addressed {at} to key(s) {', '.join(keys.get('added', [])) or 'none'} "
+            "(`seal --readdress`): hand over the new file"
+        )
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE sent_envelopes SET artifact = ? WHERE envelope_id = ?",
+                (json.dumps(artifact, separators=(",", ":")), envelope_id),
+            )
+            conn.executemany(
+                "UPDATE deliveries SET last_error = ? WHERE envelope_id = ? AND partner = ? AND status = ?",
+                [(note, envelope_id, partner, EXPORTED) for partner in partners],
+            )
+            append_audit(
+                conn,
+                at=at,
+                actor=self.actor,
+                action="readdress",
+                partner=",".join(partners),
+                details={
+                    "envelope_id": envelope_id,
+                    "artifact_id": artifact["id"],
+                    **keys,
+                    "transport": "file",
+                },
             )
 
     def mark_posted(self, envelope_id: str, partner: str, at: str) -> None:
