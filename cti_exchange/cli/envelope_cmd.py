@@ -22,7 +22,7 @@ from cti_exchange.exchange.offline import (
 )
 from cti_exchange.home.lock import LOCK_WAIT_SECONDS, profile_lock
 from cti_exchange.home.safe_files import check_output_target, read_bytes, write_output_file
-from cti_exchange.store.objects import not_applied_summary
+from cti_exchange.store.objects import not_applied_summary, revoked_accepted_note
 
 MAX_FILE_BYTES = 1024 * 1024 * 1024
 
@@ -219,6 +219,7 @@ def open_(
         "objects": header.object_count,
         "new_versions": verdict.new_versions,
         "versions_not_applied": [n.__dict__ for n in verdict.not_applied],
+        "accepted_objects_revoked": verdict.revoked_accepted,
         "own_copy": verdict.partner is None,
         "still_held": list(verdict.still_held),
     }
@@ -254,6 +255,8 @@ def open_(
             f"waited for, `cti-exchange quarantine accept-gap {verdict.still_held[0]}` lets them "
             "through (so does the next pull)"
         )
+    if note := revoked_accepted_note(str(verdict.partner), verdict.revoked_accepted):
+        out.note(note)
     if summary := not_applied_summary(verdict.not_applied):
         out.warn(summary)
 

@@ -245,6 +245,7 @@ class OpenVerdict:
     new_versions: int
     stored: bool
     not_applied: list[NotApplied] = field(default_factory=list)
+    revoked_accepted: list[str] = field(default_factory=list)  # accepted objects it revoked
     # Quarantine records of envelopes from the same partner still held behind a gap once this
     # one was accepted, lowest sequence first: `open` retries nothing (a pull does, and
     # `quarantine accept-gap` on the first lets them through).
@@ -322,6 +323,7 @@ def open_envelope_file(
             new_versions=stored.new_versions,
             stored=store_result,
             not_applied=stored.not_applied,
+            revoked_accepted=stored.revoked_accepted,
             still_held=still_held,
         )
 

@@ -106,6 +106,18 @@ def not_applied_summary(not_applied: list[NotApplied]) -> str | None:
     return "; ".join(parts) + " (only the partner that shared an object, or its creator, updates it)"
 
 
+def revoked_accepted_note(partner: str, object_ids: list[str]) -> str | None:
+    """One line on accepted objects `partner` revoked, or None: they leave the exports, so a
+    blocklist made tomorrow is shorter than today's."""
+    if not object_ids:
+        return None
+    return (
+        f"{partner} revoked {len(object_ids)} object(s) we had accepted (first: {object_ids[0]}): "
+        "they leave every export from now on; `cti-exchange triage list --include-revoked "
+        "--status accepted` lists them"
+    )
+
+
 def _owners(not_applied: list[NotApplied]) -> str:
     return ", ".join(sorted({n.owner for n in not_applied}))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import Agency
+from tests.envelope.conftest import indicator, make_bundle
 
 from .test_cli_envelope import Pair, bundle_file, count, open_json, rows, seal
 
@@ -89,3 +90,19 @@ def test_an_envelope_signed_with_a_key_not_pinned_yet_says_to_update_keys(
     code, verdict, _ = open_json(cert_in, envelope)
     assert code == 0 and verdict["verdict"] == "accepted"
     assert _open_records(cert_in) == []
+
+
+def test_opening_a_revocation_of_an_accepted_indicator_says_it_leaves_the_exports(
+    partnered: Pair, tmp_path: Path
+) -> None:
+    cert_fr, cert_in = partnered
+    first = indicator("198.51.100.77")
+    e1 = seal(cert_fr, bundle_file(tmp_path, "a.json", make_bundle([first])), "cert-in", name="e1.json")
+    assert cert_in.run("open", str(e1)).exit_code == 0
+    assert cert_in.run("triage", "accept", first["id"]).exit_code == 0
+    revoked = first | {"modified": "2026-11-24T10:00:00.000Z", "revoked": True}
+    e2 = seal(cert_fr, bundle_file(tmp_path, "b.json", make_bundle([revoked])), "cert-in", name="e2.json")
+    result = cert_in.run("open", str(e2))
+    assert result.exit_code == 0, result.stderr
+    assert f"cert-fr revoked 1 object(s) we had accepted (first: {first['id']})" in result.stderr
+    assert "198.51.100.77" not in cert_in.run("export").stdout
