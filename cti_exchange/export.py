@@ -60,7 +60,7 @@ from cti_exchange.readers.warning_list import bundled_warning_lists
 from cti_exchange.stix.guardrails import Guardrails
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.store.audit_log import append_audit
-from cti_exchange.store.export_queries import in_selection, iter_export_groups
+from cti_exchange.store.export_queries import holds_tlp, in_selection, iter_export_groups
 from cti_exchange.store.store import Store
 from cti_exchange.store.triage_queries import IOC_TYPES, TriageFilter
 
@@ -193,8 +193,13 @@ def _write_body(
     respelt: set[tuple[str, str]] = set()  # (type, canonical value) written for another spelling
     for item in groups:
         if item.tlp in GATED_TLP and not i_understand_tlp:
+            held = [Tlp(item.tlp).label]
+            # Values come in type order, not TLP order: the first one gated may be AMBER+STRICT
+            # while RED follows, and the analyst decides on --i-understand-tlp for both.
+            if item.tlp != Tlp.RED.value and holds_tlp(conn, filters, Tlp.RED.value):
+                held.append(Tlp.RED.label)
             raise PolicyError(
-                f"the export holds {Tlp(item.tlp).label} content (first: {item.object_id}); "
+                f"the export holds {' and '.join(held)} content (first: {item.object_id}); "
                 "nothing was written",
                 hint="pass --i-understand-tlp if the file stays with the people the marking "
                 "names, or leave it out with --max-tlp amber",

@@ -88,6 +88,18 @@ def iter_export_groups(
         yield group
 
 
+def holds_tlp(conn: sqlite3.Connection, f: TriageFilter, tlp: str) -> bool:
+    """Whether an export with filter `f` reads a value marked `tlp` (read on the refusal
+    path only: without a filter that names an index, a scan)."""
+    where, params = filter_sql(f)
+    row = conn.execute(
+        f"SELECT 1 FROM objects o WHERE {where} AND o.ioc_type IS NOT NULL "  # noqa: S608 - only placeholders and fixed names; values are bound
+        "AND o.value IS NOT NULL AND o.tlp = ? LIMIT 1",
+        [*params, tlp],
+    ).fetchone()
+    return row is not None
+
+
 def in_selection(conn: sqlite3.Connection, f: TriageFilter, ioc_type: str, value: str) -> bool:
     """Whether an export with filter `f` reads this exact value (an index seek on the value)."""
     where, params = filter_sql(f)

@@ -302,6 +302,15 @@ def test_rule_escaping() -> None:
     assert message('x;"y"\\\x07z') == 'x\\;\\"y\\"\\\\z'
 
 
+def test_the_tlp_gate_names_red_when_amber_strict_comes_first(cert_in: Agency) -> None:
+    """Values come in type order: the gate named the AMBER+STRICT domain it met first and not
+    the TLP:RED hash after it, while --i-understand-tlp lets both out."""
+    put(cert_in, [indicator("strict.example", tlp="amber+strict"), indicator("f" * 64, "sha256", tlp="red")])
+    refused = cert_in.run("export", "--any-status")
+    assert refused.exit_code == 8
+    assert "the export holds TLP:AMBER+STRICT and TLP:RED content" in refused.stderr
+
+
 @pytest.mark.parametrize("level", ["red", "amber+strict"])
 def test_tlp_gate_on_export(cert_in: Agency, tmp_path: Path, level: str) -> None:
     put(cert_in, [indicator("secret.example", tlp=level), indicator("open.example", tlp="clear")])
