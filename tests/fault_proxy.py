@@ -5,7 +5,11 @@ Faults: "reset" (close the connection without an answer), "500", "503", "429" (w
 Retry-After: 0), "delay:SECONDS" (then forward), "truncate" (forward, but cut the answer body
 in half and close), "after-reset" (forward, let the server act, then drop the answer: the
 client never learns its POST succeeded), "expire-next" (400 for a request carrying `next=`),
-"pending" (the POST's status resource is answered as still pending).
+"pending" (the POST's status resource is answered as still pending), "drip:SECONDS" (forward,
+then send the answer one byte every SECONDS: a slow-drip server).
+
+`FaultScript.rewrite`, when set, sees every forwarded answer and returns the one to send
+instead: a compromised server, or a man in the middle, changing what the real server said.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 Rule = Callable[[str, str, int], str | None]  # (method, path, request number) -> fault or None
+Headers = list[tuple[str, str]]
+# (method, path, status, headers, body) -> (status, headers, body) sent instead
+Rewrite = Callable[[str, str, int, Headers, bytes], tuple[int, Headers, bytes]]
 
 
 @dataclass
@@ -31,6 +38,7 @@ class FaultScript:
 
     by_number: dict[int, str] = field(default_factory=dict)
     rule: Rule | None = None
+    rewrite: Rewrite | None = None
     seen: list[tuple[str, str, str | None]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -111,6 +119,10 @@ class FaultProxy:
                 if fault and fault.startswith("delay:"):
                     time.sleep(float(fault.split(":", 1)[1]))
                 status, headers, answer = proxy._forward(self.command, self.path, self.headers, body)
+                if proxy.script.rewrite is not None:
+                    status, headers, answer = proxy.script.rewrite(
+                        self.command, self.path, status, headers, answer
+                    )
                 if fault == "after-reset":
                     self._reset()
                     return
@@ -141,6 +153,16 @@ class FaultProxy:
                         self.send_header(name, value)
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
+                if fault and fault.startswith("drip:"):
+                    interval = float(fault.split(":", 1)[1])
+                    try:
+                        for n in range(len(answer)):
+                            self.wfile.write(answer[n : n + 1])
+                            self.wfile.flush()
+                            time.sleep(interval)
+                    except OSError:  # the client gave up
+                        self.close_connection = True
+                    return
                 self.wfile.write(answer)
 
             def _reset(self) -> None:

@@ -36,6 +36,7 @@ from cti_exchange.envelope.jose_framing import (
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.envelope.seal import envelope_digest
 from cti_exchange.keys.model import KeyCheckError, KeyInfo, KeyRejection, Keyring, KeyUse
+from cti_exchange.untrusted_text import escape_controls
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,12 @@ def open_envelope(
             rejected.envelope_id = state.header.envelope_id
             rejected.sender = state.header.sender
         elif state.hints is not None:
-            rejected.envelope_id = state.hints.envelope_id
-            rejected.sender = state.hints.sender
+            # Clear text anyone can write, as the detail may quote what was not verified (a
+            # kid): escaped, so that a lone surrogate (which SQLite cannot store: the pull
+            # would fail at this envelope every time) or a terminal escape never goes further.
+            rejected.envelope_id = escape_controls(state.hints.envelope_id)
+            rejected.sender = escape_controls(state.hints.sender)
+        rejected.detail = escape_controls(rejected.detail)
         raise
     assert state.header is not None and state.signer is not None
     return OpenedEnvelope(

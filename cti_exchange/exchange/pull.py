@@ -29,9 +29,10 @@ from cti_exchange.partnership import get_partner
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.progress import NoProgress, ProgressReporter
 from cti_exchange.store.inbound import TaxiiOrigin
-from cti_exchange.store.objects import NotApplied, not_applied_summary
+from cti_exchange.store.objects import NotApplied, not_applied_summary, revoked_accepted_note
 from cti_exchange.store.store import Store, open_store
-from cti_exchange.taxii.client import TaxiiClient
+from cti_exchange.taxii.client import ResponseTooLarge, TaxiiClient
+from cti_exchange.untrusted_text import escape_controls
 
 _MAX_RECOVERY_PAGE = 10_000
 _MAX_STALLED_PAGES = 8
@@ -89,15 +90,7 @@ class PartnerPull:
         )
 
     def revoked_note(self) -> str | None:
-        """One line on accepted objects their source revoked, or None: they leave the
-        exports, so tomorrow's blocklist is shorter than today's."""
-        if not self.revoked_accepted:
-            return None
-        return (
-            f"{self.partner} revoked {len(self.revoked_accepted)} object(s) we had accepted "
-            f"(first: {self.revoked_accepted[0]}): they leave every export from now on; "
-            "`cti-exchange triage list --include-revoked --status accepted` lists them"
-        )
+        return revoked_accepted_note(self.partner, self.revoked_accepted)
 
     def not_applied_warning(self) -> str | None:
         """One line on newer versions kept but not applied, or None if there were none."""
@@ -239,9 +232,19 @@ def _read_collection(
     next_token: str | None = None
     limit = partner.taxii.page_size
     stalled = 0  # pages in a row that brought nothing new (guards against endless loops)
+    rereads = 0  # objects read again by following `next` since a page brought one not read yet
+    # Every object read in this run: following `next` never brings one twice from an honest
+    # server, so a `next` page of nothing but those is a loop (a token repeated, or new tokens
+    # over the same objects), not progress.
+    read_here: set[tuple[str, str]] = set()
     while True:
         try:
             page = client.get_page(collection, added_after=cursor, next_token=next_token, limit=limit)
+        except ResponseTooLarge:
+            if limit <= 1:
+                raise
+            limit = max(1, limit // 8)  # the same objects, fewer to a page
+            continue
         except NetworkError:
             # A 404 or 403 for the collection is not one (CollectionAccessError): it says the
             # same with or without a token, and ends this partner's pull at once (exit 3).
@@ -256,27 +259,43 @@ def _read_collection(
             limit = min(limit * 4, _MAX_RECOVERY_PAGE)
             continue
         outcome.pages += 1
-        fresh = 0
+        fresh = unread = 0
         for obj in page.objects:
+            key = (str(obj.get("id")), str(obj.get("modified") or obj.get("created") or ""))
+            unread += key not in read_here
+            read_here.add(key)
             fresh += _process(store, ctx, partner, collection, obj, outcome)
             progress.advance()
-        last = page.date_added_last
+        last = _bounded(page.date_added_last)
         if not page.more:
             if last:
-                _move_cursor(store, partner, collection, parse_timestamp(last))
+                _move_cursor(store, partner, collection, last)
             return
         if last:
             # Everything before `last` is committed; objects at `last` may continue on the next
             # page (one POST shares one date_added), so the cursor stops just before it.
-            _move_cursor(store, partner, collection, parse_timestamp(last) - timedelta(microseconds=1))
-        # Following `next` always moves forward; re-reading from a cursor may not.
-        from_cursor = next_token is None
-        stalled = stalled + 1 if (from_cursor and not fresh) else 0
+            _move_cursor(store, partner, collection, last - timedelta(microseconds=1))
+        # Re-reading from a cursor may not move forward. Following `next` does: to objects not
+        # processed yet or, after a restart from the cursor, through those read before it to
+        # the ones not read yet in this run; never through the same ones for ever.
+        if next_token is None:
+            stalled = stalled + 1 if not fresh else 0
+            rereads = rereads if not fresh else 0
+        elif unread:
+            stalled = rereads = 0
+        else:
+            rereads += max(1, len(page.objects))
         if stalled > _MAX_STALLED_PAGES:
             raise NetworkError(
                 f"{partner.name}: reading collection {collection} makes no progress "
                 f"({stalled} pages in a row held nothing new)",
                 hint="the server's `next` tokens may expire too fast for the page size",
+            )
+        if rereads > len(read_here) * (stalled + 1) + _MAX_STALLED_PAGES:
+            raise NetworkError(
+                f"{partner.name}: reading collection {collection} makes no progress (its `next` "
+                f"pages keep bringing back {len(read_here)} object(s) already read in this run)",
+                hint="the TAXII server's paging loops; tell its operator",
             )
         if page.next:
             next_token = page.next
@@ -289,6 +308,17 @@ def _read_collection(
                 f"{partner.name}: the server says there is more but gives no way to read it",
                 hint="the TAXII server must return `next` or X-TAXII-Date-Added-Last",
             )
+
+
+def _bounded(date_added: str | None) -> datetime | None:
+    """The server's X-TAXII-Date-Added-Last, no later than our clock: a server, or a man in
+    the middle, naming a date ahead would otherwise move the cursor past everything posted
+    until then, which no later pull would ever read (not even a few minutes of clock skew:
+    what is posted in those minutes would be lost). Earlier than the truth (a server clock
+    ahead of ours), the cursor only makes the next pull read again what it then skips."""
+    if not date_added:
+        return None
+    return min(parse_timestamp(date_added), utc_now())
 
 
 def _move_cursor(store: Store, partner: PartnerConfig, collection: str, moment: datetime) -> None:
@@ -306,13 +336,15 @@ def _process(
     outcome: PartnerPull,
 ) -> int:
     """Opens one TAXII object; returns 1 if it had not been processed before, else 0."""
-    version = str(obj.get("modified") or obj.get("created") or "")
-    origin = TaxiiOrigin(partner.name, collection, str(obj.get("id")), version)
+    # Escaped: the server chooses these, and a lone surrogate (valid JSON, "\\ud800") cannot
+    # be stored: the pull would fail at this object every time, never reading past it.
+    version = escape_controls(str(obj.get("modified") or obj.get("created") or ""))
+    origin = TaxiiOrigin(partner.name, collection, escape_controls(str(obj.get("id"))), version)
     if store.inbound.processed(origin):
         outcome.skipped += 1
         return 0
     received_at = stix_timestamp(utc_now())
-    if not is_envelope_artifact(obj):
+    if not is_envelope_artifact(obj) or origin.object_id != obj.get("id"):
         store.inbound.mark_processed(origin, "not-an-envelope")
         outcome.skipped += 1
         return 1

@@ -7,6 +7,7 @@ Plain HTTP is refused except to a loopback address (the embedded server of `demo
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,9 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from taxii2client.common import _HTTPConnection
 from taxii2client.v21 import ApiRoot, Collection, Status
+from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
 
+from cti_exchange.clock import parse_timestamp
 from cti_exchange.errors import AuthError, CollectionAccessError, ConfigError, NetworkError
 from cti_exchange.failpoints import failpoint
 from cti_exchange.home.safe_files import check_private_file, resolve_in_home
@@ -26,6 +29,19 @@ from cti_exchange.taxii.endpoint import check_url_is_safe
 from cti_exchange.taxii.retry import RequestFailed, RetryPolicy, call_with_retries
 
 MEDIA_TYPE_TAXII = "application/taxii+json;version=2.1"
+# One answer may hold a page of envelopes, each up to envelope.max_envelope_bytes (256 MiB) as
+# base64: past this, a page is asked for again with fewer objects (pull.py), and an answer
+# this large holding one object is refused. Counted after Content-Encoding: a gzip bomb stops
+# here too.
+MAX_RESPONSE_BYTES = 512 * 1024 * 1024
+# The read timeout bounds each wait for bytes, not a whole answer: a server sending a byte
+# now and then would hold us for ever. An answer must arrive within the timeout plus the
+# time its size takes at this rate.
+MIN_BYTES_PER_SECOND = 16 * 1024
+
+
+class ResponseTooLarge(NetworkError):
+    """A server's answer went past MAX_RESPONSE_BYTES (not retried: it would come again)."""
 
 
 @dataclass(frozen=True)
@@ -52,10 +68,11 @@ class _TimeoutAdapter(HTTPAdapter):
     requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's `verify`
     (psf/requests#3829), which must not silently replace a pinned private CA."""
 
-    def __init__(self, timeout: float, ca_bundle: str | None) -> None:
+    def __init__(self, timeout: float, ca_bundle: str | None, max_bytes: int = MAX_RESPONSE_BYTES) -> None:
         super().__init__()
         self._timeout = timeout
         self._ca_bundle = ca_bundle
+        self._max_bytes = max_bytes
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if kwargs.get("timeout") is None:
@@ -63,9 +80,49 @@ class _TimeoutAdapter(HTTPAdapter):
         if self._ca_bundle is not None:
             kwargs["verify"] = self._ca_bundle
         failpoint("http-before")
+        streamed = bool(kwargs.get("stream"))
+        kwargs["stream"] = True  # the body is read here, within a deadline and a size
         response = super().send(request, **kwargs)
+        if not streamed:
+            _read_body(response, timeout=float(self._timeout), max_bytes=self._max_bytes)
+        # taxii2client reads the Content-Type of a success with headers["Content-Type"]: a
+        # server leaving it out would raise KeyError. Empty, it is an unexpected media type.
+        response.headers.setdefault("Content-Type", "")
         failpoint("http-after")
         return response
+
+
+def _read_body(response: requests.Response, *, timeout: float, max_bytes: int) -> None:
+    """Reads the whole body as requests would (Content-Encoding decoded), but stops past
+    `max_bytes` or once it takes longer than `timeout` plus its size at MIN_BYTES_PER_SECOND."""
+    started = time.monotonic()
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while chunk := response.raw.read1(64 * 1024, decode_content=True):
+            size += len(chunk)
+            if size > max_bytes:
+                response.close()
+                raise ResponseTooLarge(
+                    f"the server's answer to {_shown_url(response)} goes past {max_bytes:,} bytes",
+                    hint="a page of fewer objects is asked for; one object this large is refused",
+                )
+            if time.monotonic() - started > timeout + size / MIN_BYTES_PER_SECOND:
+                response.close()
+                raise requests.Timeout(f"the answer came too slowly ({size:,} bytes in {timeout:.0f}+ s)")
+            chunks.append(chunk)
+    except ReadTimeoutError as exc:
+        raise requests.ConnectionError(exc) from None
+    except ProtocolError as exc:
+        raise requests.exceptions.ChunkedEncodingError(exc) from None
+    except DecodeError as exc:
+        raise requests.exceptions.ContentDecodingError(exc) from None
+    response._content = b"".join(chunks)
+    response._content_consumed = True
+
+
+def _shown_url(response: requests.Response) -> str:
+    return (response.url or "").split("?")[0][:200]
 
 
 class _BearerAuth(requests.auth.AuthBase):
@@ -81,7 +138,15 @@ class _BearerAuth(requests.auth.AuthBase):
 
 
 class TaxiiClient:
-    def __init__(self, settings: TaxiiSettings, *, partner: str, secret: str | None, base_dir: Path) -> None:
+    def __init__(
+        self,
+        settings: TaxiiSettings,
+        *,
+        partner: str,
+        secret: str | None,
+        base_dir: Path,
+        max_response_bytes: int | None = None,
+    ) -> None:
         check_url_is_safe(settings.api_root, partner=partner)
         self.partner = partner
         self.settings = settings
@@ -106,7 +171,11 @@ class TaxiiClient:
         # credentials or envelopes to another host, or to plain HTTP: requests raises
         # TooManyRedirects at the first one instead, which retry.py reports without retrying.
         self.conn.session.max_redirects = 0
-        adapter = _TimeoutAdapter(settings.timeout_seconds, verify if isinstance(verify, str) else None)
+        adapter = _TimeoutAdapter(
+            settings.timeout_seconds,
+            verify if isinstance(verify, str) else None,
+            MAX_RESPONSE_BYTES if max_response_bytes is None else max_response_bytes,
+        )
         self.conn.session.mount("http://", adapter)
         self.conn.session.mount("https://", adapter)
         self._last_headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
@@ -188,14 +257,27 @@ class TaxiiClient:
             # HTTP header names are case-insensitive (RFC 9110 section 5.1).
             return body, CaseInsensitiveDict(self._last_headers)
 
-        body, headers = self._call(f"reading collection {collection_id}", fetch, right="read")
+        what = f"reading collection {collection_id}"
+        body, headers = self._call(what, fetch, right="read")
         objects = body.get("objects") or []
+        more = body.get("more", False)
+        next_token = body.get("next")
+        if (
+            not isinstance(objects, list)
+            or not isinstance(more, bool)
+            or not isinstance(next_token, (str, type(None)))
+        ):
+            raise NetworkError(
+                f"{self.partner}: {what}: the server's answer is not a TAXII envelope "
+                "(objects must be a list, more a boolean, next a string)",
+                hint="the TAXII server is broken or not the partner's; tell its operator",
+            )
         return Page(
             objects=[o for o in objects if isinstance(o, dict)],
-            more=bool(body.get("more")),
-            next=body.get("next"),
-            date_added_first=headers.get("X-TAXII-Date-Added-First"),
-            date_added_last=headers.get("X-TAXII-Date-Added-Last"),
+            more=more,
+            next=next_token,
+            date_added_first=_date_added(headers, "X-TAXII-Date-Added-First", self.partner, what),
+            date_added_last=_date_added(headers, "X-TAXII-Date-Added-Last", self.partner, what),
         )
 
     def post_objects(self, collection_id: str, objects: list[dict[str, Any]]) -> AddStatus:
@@ -218,6 +300,21 @@ class TaxiiClient:
 
 
 _API_ROOT = "reading the API root"
+
+
+def _date_added(headers: CaseInsensitiveDict[str], name: str, partner: str, what: str) -> str | None:
+    """A date_added header (TAXII 2.1 section 3.3.1): a timestamp, or absent."""
+    value = headers.get(name)
+    if value is None:
+        return None
+    try:
+        parse_timestamp(value)
+    except (ValueError, TypeError, OverflowError):
+        raise NetworkError(
+            f"{partner}: {what}: the server's {name} is not a timestamp",
+            hint="the TAXII server is broken or not the partner's; tell its operator",
+        ) from None
+    return value
 
 
 def _said(exc: RequestFailed) -> str:

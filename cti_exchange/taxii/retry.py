@@ -135,7 +135,13 @@ def call_with_retries(
             ) from None
         except (requests.ConnectionError, requests.Timeout) as exc:
             problem = type(exc).__name__
-        except (InvalidJSONError, requests.exceptions.ChunkedEncodingError, ValueError) as exc:
+        except (
+            InvalidJSONError,
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+            ValueError,
+            RecursionError,  # JSON nested deeper than the parser goes
+        ) as exc:
             problem = f"truncated or invalid response ({type(exc).__name__})"
         except TAXIIServiceException as exc:
             problem = f"unexpected response ({str(exc).splitlines()[0][:120]})"
