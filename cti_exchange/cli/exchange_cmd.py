@@ -347,6 +347,7 @@ def render_pull(out: Output, result: PullResult) -> None:
                         "closed_records": [c.__dict__ for c in p.closed],
                         "skipped": p.skipped,
                         "pages": p.pages,
+                        "stopped_early": p.stopped_early,
                         "error": p.error,
                     }
                     for p in result.partners
@@ -377,6 +378,8 @@ def render_pull(out: Output, result: PullResult) -> None:
             out.note(note)
         if note := p.revoked_note():
             out.note(note)
+        if note := p.stopped_early_note():
+            out.warn(note)
         if warning := p.not_applied_warning():
             out.warn(warning)
         if warning := p.closed_warning():

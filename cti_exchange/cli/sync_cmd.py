@@ -114,6 +114,7 @@ def _sync_json(result: SyncResult) -> dict[str, object]:
                 "objects_received": p.objects_received,
                 "versions_not_applied": [n.__dict__ for n in p.not_applied],
                 "accepted_objects_revoked": p.revoked_accepted,
+                "stopped_early": p.stopped_early,
                 "quarantined": [q.__dict__ for q in p.quarantined],
                 "rejected_then_accepted": [q.__dict__ for q in p.accepted_since],
                 "closed_records": [c.__dict__ for c in p.closed],

@@ -35,6 +35,10 @@ from cti_exchange.taxii.client import ResponseTooLarge, TaxiiClient
 from cti_exchange.untrusted_text import escape_controls
 
 _MAX_RECOVERY_PAGE = 10_000
+# Objects a pull processes from one collection in one run. A server (compromised, or broken)
+# could send new objects for ever; the cursor moves with every page, so stopping here loses
+# nothing and the next run goes on. Far above a real backlog: an object is a whole envelope.
+MAX_OBJECTS_PER_RUN = 200_000
 _MAX_STALLED_PAGES = 8
 
 
@@ -70,6 +74,7 @@ class PartnerPull:
     closed: list[ClosedRecord] = field(default_factory=list)
     skipped: int = 0  # already processed, duplicates, not for us
     pages: int = 0
+    stopped_early: bool = False  # MAX_OBJECTS_PER_RUN reached: the next run goes on
     error: str | None = None
     auth_failed: bool = False  # credentials refused, or the collection refused (404/403): exit 3
     config_failed: bool = False  # the partner entry (or a file it names) is wrong: exit 2, not 7
@@ -87,6 +92,15 @@ class PartnerPull:
             f"{self.partner}: {len(self.accepted_since)} envelope(s) rejected, then accepted in the "
             f"same run (another copy, re-addressed to our current key, or released when opened "
             f"again), their quarantine record(s) closed: {ids}"
+        )
+
+    def stopped_early_note(self) -> str | None:
+        if not self.stopped_early:
+            return None
+        return (
+            f"{self.partner}: stopped after {MAX_OBJECTS_PER_RUN:,} new objects in this run (what was "
+            "read is stored); the next pull goes on from there. If it keeps happening, the "
+            "partner's server may be sending junk: tell its operator"
         )
 
     def revoked_note(self) -> str | None:
@@ -229,6 +243,7 @@ def _read_collection(
 ) -> None:
     assert partner.taxii is not None
     cursor = store.inbound.cursor(partner.name, collection)
+    processed = 0  # objects not processed before this run: re-reads do not count
     next_token: str | None = None
     limit = partner.taxii.page_size
     stalled = 0  # pages in a row that brought nothing new (guards against endless loops)
@@ -266,6 +281,7 @@ def _read_collection(
             read_here.add(key)
             fresh += _process(store, ctx, partner, collection, obj, outcome)
             progress.advance()
+        processed += fresh
         last = _bounded(page.date_added_last)
         if not page.more:
             if last:
@@ -297,6 +313,9 @@ def _read_collection(
                 f"pages keep bringing back {len(read_here)} object(s) already read in this run)",
                 hint="the TAXII server's paging loops; tell its operator",
             )
+        if processed >= MAX_OBJECTS_PER_RUN:
+            outcome.stopped_early = True  # everything read so far is stored, the cursor with it
+            return
         if page.next:
             next_token = page.next
         elif last:

@@ -84,6 +84,8 @@ def sync(
             log.info("%s", note)
         if note := partner.revoked_note():
             log.warning("%s", note)  # a blocklist the SOC relies on shrinks
+        if note := partner.stopped_early_note():
+            log.warning("%s", note)
         for rejected in partner.quarantined:
             log.warning(
                 "rejected envelope %s from %s: %s: %s",

@@ -9,11 +9,13 @@ import base64
 import copy
 import gzip
 import hashlib
+import itertools
 import json
 import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -225,3 +227,38 @@ def test_lone_surrogates_from_the_server_do_not_block_the_channel(
     assert listed.exit_code == 0, listed.stderr
     assert "\\ud800" in listed.stdout and "\x1b" not in listed.stdout and "\u202e" not in listed.stdout
     assert exchange.india.run("pull").exit_code == 0  # nothing left to trip on
+
+
+def test_a_server_sending_new_objects_for_ever_is_read_in_bounded_runs(
+    exchange: Exchange, fault_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every page brings new junk objects, `more` and a new `next`: no stall guard trips (each
+    object is new), so the pull ran for ever, storing what it read. Now a run stops after
+    MAX_OBJECTS_PER_RUN new objects (lowered here), having kept what it read, and says so."""
+    import cti_exchange.exchange.pull as pull_module
+
+    _push(exchange, tmp_path, "a.csv")
+    pages = itertools.count()
+
+    def junk(
+        method: str, path: str, status: int, headers: Headers, body: bytes
+    ) -> tuple[int, Headers, bytes]:
+        if not _objects_page(method, path):
+            return status, headers, body
+        n = next(pages)
+        real = json.loads(body).get("objects", []) if n == 0 and status == 200 else []
+        notes = [
+            {"type": "note", "spec_version": "2.1", "id": f"note--{uuid.uuid4()}", "content": "junk"}
+            for _ in range(10)
+        ]
+        page = {"more": True, "next": f"token-{n}", "objects": real + notes}
+        kept = [(k, v) for k, v in headers if k.lower() not in ("content-length", "x-taxii-date-added-last")]
+        return 200, kept, json.dumps(page).encode()
+
+    fault_proxy.script.rewrite = junk
+    monkeypatch.setattr(pull_module, "MAX_OBJECTS_PER_RUN", 50)
+    pulled = exchange.india.run("pull")
+    assert pulled.exit_code == 0, pulled.stderr
+    assert "cert-fr: stopped after 50 new objects in this run" in pulled.stderr
+    assert len(received_values(exchange.india)) == 3  # the genuine envelope among them is kept
+    assert next(pages) < 10  # a few pages, not for ever
