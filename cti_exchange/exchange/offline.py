@@ -178,7 +178,14 @@ def readdress_exported(
             # Re-addressed before (`_readdress_refusal` lets it through for that alone): the
             # file written then is lost; the stored artifact is that file, byte for byte.
             return ReaddressedFile(envelope_id, copy.artifact, chosen, sequences, [], [], again=True)
-        readdressed, _ = readdressing(copy.artifact, rings, home.private_keys)
+        # Only the chosen partners' entries (and ours) change: another recipient's stays as it
+        # was, with nothing recorded for it, until it is re-addressed for in its turn.
+        wanted = {p.agency_id for p in partners} | {profile.agency_id}
+        readdressed, _ = readdressing(
+            copy.artifact,
+            {agency: ring for agency, ring in rings.items() if agency in wanted},
+            home.private_keys,
+        )
         if readdressed is None:  # a target has no usable entry and a current key: not reached
             raise IntegrityError(f"envelope {envelope_id} could not be re-addressed")
         store.outbound.readdress_exported(

@@ -197,6 +197,28 @@ def test_only_the_recipient_that_revoked_its_key_is_readdressed_for(
     assert open_json(cert_de, first)[0] == 0  # its copy of the first file opens as it is
 
 
+def test_readdressing_for_one_recipient_leaves_the_other_to_its_turn(
+    with_cert_de: Trio, tmp_path: Path
+) -> None:
+    """Both recipients revoked the key the file is wrapped for; `--to cert-in` re-wrapped it
+    for cert-de too, without a note on cert-de's delivery: `--to cert-de` was then refused as
+    "not revoked", and cert-de kept a file it could not open."""
+    cert_fr, cert_in, cert_de = with_cert_de
+    first = seal(cert_fr, bundle_file(tmp_path), "cert-in", "cert-de", name="e1.json")
+    envelope_id = _envelope_id(first)
+    _revoke_encryption_key(cert_in)
+    _revoke_encryption_key(cert_de)
+    _update_keys(cert_fr, cert_in, tmp_path)
+    _update_keys(cert_fr, cert_de, tmp_path)
+
+    for_in = _readdress(cert_fr, envelope_id, tmp_path / "for-in.json", "--to", "cert-in")
+    assert for_in["readdressed_for"] == ["cert-in"]
+    for_de = _readdress(cert_fr, envelope_id, tmp_path / "for-de.json", "--to", "cert-de")
+    assert for_de["readdressed_for"] == ["cert-de"] and for_de["written_again"] is False
+    assert open_json(cert_in, tmp_path / "for-in.json")[0] == 0
+    assert open_json(cert_de, tmp_path / "for-de.json")[0] == 0
+
+
 def _refused(sender: Agency, envelope_id: str, tmp_path: Path, *extra: str) -> str:
     output = tmp_path / "refused.json"
     result = sender.run("seal", "--readdress", envelope_id, "-o", str(output), *extra)
