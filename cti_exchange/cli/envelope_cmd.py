@@ -240,20 +240,24 @@ def open_(
             ["objects", str(header.object_count)],
             [
                 "new versions stored" if verdict.stored else "stored",
-                str(verdict.new_versions) if verdict.stored else "nothing (--dry-run)",
+                str(verdict.new_versions)
+                if verdict.stored
+                else (
+                    "nothing (--dry-run)" if dry_run else "nothing (our own copy: see `cti-exchange sent`)"
+                ),
             ],
         ],
     )
     if opened.gap_skipped:
-        done = "accepted" if verdict.stored else "would be accepted"
+        done = "would be accepted" if dry_run else "accepted"
         out.warn(f"{done} despite missing sequence numbers {list(opened.gap_skipped)}")
     if verdict.still_held:
         records = ", ".join(map(str, verdict.still_held))
         out.warn(
             f"{len(verdict.still_held)} envelope(s) from {verdict.partner} still held in quarantine "
-            f"behind a gap (record(s) {records}); `open` retries none: if this was what they "
-            f"waited for, `cti-exchange quarantine accept-gap {verdict.still_held[0]}` lets them "
-            "through (so does the next pull)"
+            f"behind a gap (record(s) {records}); `open` retries none: open their files again, the "
+            f"lowest sequence first (record {verdict.still_held[0]}), or let the next pull retry "
+            "them; `quarantine accept-gap` only if the partner confirms one is lost"
         )
     if note := revoked_accepted_note(str(verdict.partner), verdict.revoked_accepted):
         out.note(note)

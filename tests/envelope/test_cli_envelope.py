@@ -166,6 +166,8 @@ def test_the_sender_opens_its_own_copy(partnered: Pair, tmp_path: Path) -> None:
     assert verdict["own_copy"] is True and verdict["verdict"] == "verified"
     assert verdict["sequence"] is None and verdict["new_versions"] == 0
     assert received.read_bytes() == bundle.read_bytes()
+    text = cert_fr.run("open", str(envelope))
+    assert text.exit_code == 0 and "nothing (our own copy" in text.stdout  # not "(--dry-run)"
 
 
 # -- rejected: exit 4, one line on stderr, quarantined, nothing stored -------------------------

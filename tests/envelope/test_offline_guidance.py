@@ -36,12 +36,14 @@ def test_opening_the_missing_file_names_the_record_that_lets_the_held_ones_throu
     result = cert_in.run("open", str(first))
     assert result.exit_code == 0, result.stderr
     assert "2 envelope(s) from cert-fr still held" in result.stderr
-    # Record 2 holds sequence 2: accepting the "gap" on record 1 (sequence 3) would lose it.
-    assert "quarantine accept-gap 2" in result.stderr
+    # Record 2 holds sequence 2: the one to open first (opened after it, record 1 would wait).
+    assert "open their files again, the lowest sequence first (record 2)" in result.stderr
+    assert "`quarantine accept-gap` only if the partner confirms one is lost" in result.stderr
     assert count(cert_in, "envelopes_in") == 1
 
-    accepted = cert_in.run("quarantine", "accept-gap", "2")
-    assert accepted.exit_code == 0, accepted.stderr
+    # As it says: the files opened again, in order, go through and close their records.
+    assert cert_in.run("open", str(second)).exit_code == 0
+    assert cert_in.run("open", str(third)).exit_code == 0
     assert _open_records(cert_in) == [] and count(cert_in, "envelopes_in") == 3
 
     # Opening one of them again is still a replay (nothing accepted twice).
