@@ -67,7 +67,7 @@ def seal(
     changes: the partner opens it in the first file's place, in order, with no gap. Refused
     (exit 2) for an envelope that is not ours, not sealed to a file for the partner,
     acknowledged by it (a receipt), or not wrapped for a key it revoked; exit 8 if the
-    partner's entry no longer allows its TLP. Written 0600.
+    partner's entry no longer allows its TLP. Written 0644, as `seal` writes it (the content is encrypted).
     """
     if output is None:
         raise UsageError("give the envelope file to write: -o FILE")
