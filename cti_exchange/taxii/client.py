@@ -258,7 +258,10 @@ class TaxiiClient:
             return body, CaseInsensitiveDict(self._last_headers)
 
         what = f"reading collection {collection_id}"
-        body, headers = self._call(what, fetch, right="read")
+        # With a `next` token, a 404 may be the token's (expired, unknown: some servers answer
+        # so), not the collection's: a NetworkError, on which pull.py starts again from its
+        # cursor, and a 404 then is the collection's.
+        body, headers = self._call(what, fetch, right="read" if next_token is None else None)
         objects = body.get("objects") or []
         more = body.get("more", False)
         next_token = body.get("next")

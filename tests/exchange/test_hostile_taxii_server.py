@@ -262,3 +262,26 @@ def test_a_server_sending_new_objects_for_ever_is_read_in_bounded_runs(
     assert "cert-fr: stopped after 50 new objects in this run" in pulled.stderr
     assert len(received_values(exchange.india)) == 3  # the genuine envelope among them is kept
     assert next(pages) < 10  # a few pages, not for ever
+
+
+def test_a_404_for_a_next_token_falls_back_to_the_cursor(
+    exchange: Exchange, fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """Some servers answer an expired or unknown `next` token with 404: the pull ended with
+    exit 3, "the collection does not exist", when it should start again from its cursor."""
+    _push(exchange, tmp_path, "a.csv")
+    _push(exchange, tmp_path, "b.csv", start=3)
+    assert exchange.india.run("partners", "set", "cert-fr", "--page-size", "1").exit_code == 0
+
+    def unknown_token(
+        method: str, path: str, status: int, headers: Headers, body: bytes
+    ) -> tuple[int, Headers, bytes]:
+        if _objects_page(method, path) and "next=" in path:
+            error = {"title": "Not found", "description": "no such next token", "http_status": "404"}
+            return 404, [("Content-Type", "application/taxii+json;version=2.1")], json.dumps(error).encode()
+        return status, headers, body
+
+    fault_proxy.script.rewrite = unknown_token
+    pulled = exchange.india.run("pull")
+    assert pulled.exit_code == 0, pulled.stderr
+    assert len(received_values(exchange.india)) == 6
