@@ -255,9 +255,15 @@ def _read_collection(
     while True:
         try:
             page = client.get_page(collection, added_after=cursor, next_token=next_token, limit=limit)
-        except ResponseTooLarge:
+        except ResponseTooLarge as exc:
             if limit <= 1:
-                raise
+                # One object alone: every run would stop here again, so waiting (exit 7) does
+                # not help; someone must act (exit 2).
+                raise ConfigError(
+                    f"{partner.name}: reading collection {collection}: {exc.message}, for one "
+                    "object alone: it is not read, and every pull stops at it",
+                    hint="no envelope is that large: ask the partner's server operator to remove it",
+                ) from None
             limit = max(1, limit // 8)  # the same objects, fewer to a page
             continue
         except NetworkError:

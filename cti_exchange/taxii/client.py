@@ -105,7 +105,7 @@ def _read_body(response: requests.Response, *, timeout: float, max_bytes: int) -
                 response.close()
                 raise ResponseTooLarge(
                     f"the server's answer to {_shown_url(response)} goes past {max_bytes:,} bytes",
-                    hint="a page of fewer objects is asked for; one object this large is refused",
+                    hint="no envelope is that large: tell the server's operator",
                 )
             if time.monotonic() - started > timeout + size / MIN_BYTES_PER_SECOND:
                 response.close()
