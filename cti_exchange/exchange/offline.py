@@ -4,6 +4,7 @@ quarantine apply as over TAXII."""
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -81,7 +82,8 @@ def seal_bundle_for(
             # A third party's bundle often carries no TLP: `convert` marks it (and attributes it).
             hint = (
                 f"a sealed file carries the bundle as is: mark it first, `cti-exchange convert "
-                f"{source} --tlp green -o marked.json` (or the level it deserves), then seal that"
+                f"{shlex.quote(source)} --tlp amber -o marked.json` (or the level it deserves), "
+                "then seal that"
             )
         raise refusal_error(decision.refusals, outcome="", hint=hint)
     levels = [lvl for lvl in decision.strictest.values() if lvl is not None]

@@ -372,7 +372,7 @@ def test_red_written_another_way_or_no_tlp_at_all_does_not_leave(partnered: Pair
         assert sealed.exit_code == code, (name, sealed.stderr)
         assert said in sealed.stderr and not out.exists()
         if name == "unmarked":  # the fix: mark it with convert, then seal that
-            assert f"`cti-exchange convert {bundle} --tlp green -o marked.json`" in sealed.stderr
+            assert f"`cti-exchange convert {bundle} --tlp amber -o marked.json`" in sealed.stderr
         pushed = cert_fr.run("push", str(bundle), "--to", "cert-in", "--dry-run", "--json")
         if name == "unmarked":  # push marks it with the profile's default, TLP:AMBER: above green
             assert pushed.exit_code == 8 and "above-partner-max-tlp" in pushed.stderr, pushed.stderr
