@@ -110,7 +110,7 @@ def _terminated(exc: Terminated) -> typer.Exit:
     """One line on stderr (if it is still there to write to), and exit 143."""
     try:
         sys.stderr.write(
-            f"cti-exchange: terminated ({exc.signal_name}); nothing half-written was kept, run the "
+            f"cti-exchange: terminated ({exc.signal_name}); what was committed stays, run the "
             "command again to resume\n"
         )
         sys.stderr.flush()
