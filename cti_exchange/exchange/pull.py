@@ -36,8 +36,10 @@ from cti_exchange.untrusted_text import escape_controls
 
 _MAX_RECOVERY_PAGE = 10_000
 # Objects a pull processes from one collection in one run. A server (compromised, or broken)
-# could send new objects for ever; the cursor moves with every page, so stopping here loses
-# nothing and the next run goes on. Far above a real backlog: an object is a whole envelope.
+# could send new objects for ever. Stopping here loses nothing: every object read is stored and
+# recorded as processed, the cursor moves with each page that names its date_added, and the next
+# run reads again from the cursor, skipping what was processed (only new objects count here).
+# Far above a real backlog: an object is a whole envelope.
 MAX_OBJECTS_PER_RUN = 200_000
 _MAX_STALLED_PAGES = 8
 
@@ -168,6 +170,9 @@ def pull(
                     "objects": outcome.objects_received,
                     "pages": outcome.pages,
                     "error": outcome.error,
+                    # Cut to the first 1,000: a record stays small.
+                    "accepted_objects_revoked": outcome.revoked_accepted[:1000],
+                    "stopped_early": outcome.stopped_early,
                 },
             )
         sign_audit_head(home, store)

@@ -60,3 +60,5 @@ def test_sync_logs_it(exchange: Exchange, tmp_path: Path) -> None:
     assert pulled["accepted_objects_revoked"] == [OBJECT_ID]
     log = "\n".join(p.read_text() for p in (india.home / "logs").glob("*.log*"))
     assert "cert-fr revoked 1 object(s) we had accepted" in log
+    pulls = india.run("audit", "show", "--action", "pull", "--json").json()
+    assert pulls[-1]["details"]["accepted_objects_revoked"] == [OBJECT_ID]  # the trail keeps it
