@@ -16,6 +16,7 @@ from cti_exchange.untrusted_text import describe_value, escape_controls
 
 if TYPE_CHECKING:  # loaded by `triage show` and `triage review` when they run
     from cti_exchange.store.triage_detail import RelatedObject
+    from cti_exchange.store.triage_queries import StoredObject
 
 
 def table(
@@ -119,10 +120,15 @@ def shortest_time(version: str) -> str:
     return f"{head}.{digits}Z" if digits else f"{head}Z"
 
 
+def _has_validity(o: StoredObject) -> bool:
+    """Whether an object carries a validity (indicators do; malware, actors... do not)."""
+    return o.valid_from is not None or o.valid_until is not None
+
+
 def _validity(detail: ObjectDetail) -> list[tuple[str, str]]:
     """The validity row, for objects that carry a validity (indicators); none for the rest."""
     o = detail.line.object
-    if o.valid_from is None and o.valid_until is None:
+    if not _has_validity(o):
         return []
     return [
         (
@@ -287,7 +293,7 @@ def render_review_item(out: Output, line: TriageLine, context: ReviewContext, nu
         ("confidence", "-" if o.confidence is None else str(o.confidence)),
         *(
             [("valid until", (o.valid_until or "no end") + (" (expired)" if line.expired else ""))]
-            if o.valid_from is not None or o.valid_until is not None
+            if _has_validity(o)
             else []
         ),
         *([("revoked", "yes: by its source")] if o.revoked else []),
