@@ -28,7 +28,7 @@ from cti_exchange.doctor.checklist import (
     skip,
     warn,
 )
-from cti_exchange.errors import AuthError, CtiExchangeError, ExitCode, NetworkError
+from cti_exchange.errors import AuthError, ConfigError, CtiExchangeError, ExitCode, NetworkError
 from cti_exchange.keys.model import KeyUse
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.taxii.client import MEDIA_TYPE_TAXII, TaxiiClient
@@ -155,6 +155,11 @@ def _probe_server(
         client.max_content_length()
     except AuthError as exc:
         refused = exc  # it answered: reachable, but will not let us in
+    except ConfigError as exc:  # it answered 404 at the API root: a wrong --api-root
+        yield failed_with(f"{prefix}: reachable", exc)
+        yield skip(f"{prefix}: access", "no API root at that URL")
+        yield skip(f"{prefix}: clock", "no API root at that URL")
+        return
     except NetworkError as exc:
         yield fail(
             f"{prefix}: reachable",

@@ -229,3 +229,16 @@ def test_a_wrong_api_root_is_settings_to_fix_not_a_network_failure(
     assert pushed.exit_code == 2, pushed.stderr
     line = _error_line(pushed.stderr)
     assert "no TAXII API root at" in line and "--api-root URL" in line
+
+
+def test_doctor_names_a_wrong_api_root_and_still_lists_every_check(exchange: Exchange) -> None:
+    fr = exchange.fr
+    _set(fr, "cert-in", "api-root", exchange.server.url + "/no-such-root/")
+    result = fr.run("doctor", "--json")
+    assert result.exit_code == 2, result.stderr
+    checks = {c["name"]: c for c in result.json()["checks"]}
+    reachable = checks["partner cert-in: reachable"]
+    assert reachable["status"] == "fail" and "no TAXII API root at" in reachable["detail"]
+    assert "--api-root URL" in reachable["fix"]
+    assert checks["partner cert-in: TAXII settings"]["status"] == "ok"  # kept, not discarded
+    assert checks["partner cert-in: access"]["status"] == "skip"
