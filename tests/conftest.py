@@ -98,6 +98,23 @@ def pin(receiver: Agency, sender: Agency, tmp: Path) -> None:
     assert result.exit_code == 0, result.stderr
 
 
+def revoke_encryption_key(agency: Agency) -> str:
+    """`keys revoke` of the agency's current encryption key (a new one replaces it at once)."""
+    keys = agency.run("keys", "show", "--json").json()["keys"]
+    kid = next(k["kid"] for k in keys if k["use"] == "enc" and k["status"] == "current")
+    result = agency.run("keys", "revoke", kid, "--reason", "compromised")
+    assert result.exit_code == 0, result.stderr
+    return str(kid)
+
+
+def update_keys(receiver: Agency, partner: Agency, tmp: Path) -> dict[str, Any]:
+    """`partners update-keys` with the partner's key file as it is now: its --json output."""
+    document = partner.export_keys(tmp / f"{partner.agency_id}-after.keys.json")
+    result = receiver.run("partners", "update-keys", partner.agency_id, "--jwks", str(document), "--json")
+    assert result.exit_code == 0, result.stderr
+    return dict(result.json())
+
+
 @pytest.fixture
 def cert_fr(tmp_path: Path) -> Agency:
     return make_agency(tmp_path, "cert-fr", "CERT-FR")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Agency, make_agency, pin
+from tests.conftest import Agency, make_agency, pin, revoke_encryption_key, update_keys
 from tests.exchange.conftest import running_exchange
 
 from .conftest import artifact_jwe
@@ -29,22 +29,6 @@ def with_cert_de(partnered: Pair, tmp_path: Path) -> Trio:
     pin(cert_fr, cert_de, tmp_path)
     pin(cert_de, cert_fr, tmp_path)
     return cert_fr, cert_in, cert_de
-
-
-def _revoke_encryption_key(agency: Agency) -> str:
-    """`keys revoke` of the current encryption key (a new one replaces it at once)."""
-    keys = agency.run("keys", "show", "--json").json()["keys"]
-    kid = next(k["kid"] for k in keys if k["use"] == "enc" and k["status"] == "current")
-    result = agency.run("keys", "revoke", kid, "--reason", "compromised")
-    assert result.exit_code == 0, result.stderr
-    return str(kid)
-
-
-def _update_keys(receiver: Agency, partner: Agency, tmp_path: Path) -> dict[str, Any]:
-    document = partner.export_keys(tmp_path / f"{partner.agency_id}-after.keys.json")
-    result = receiver.run("partners", "update-keys", partner.agency_id, "--jwks", str(document), "--json")
-    assert result.exit_code == 0, result.stderr
-    return dict(result.json())
 
 
 def _readdress(sender: Agency, envelope_id: str, output: Path, *extra: str) -> dict[str, Any]:
@@ -68,13 +52,13 @@ def test_a_file_sealed_to_a_revoked_key_is_readdressed_and_opened_in_its_place(
     cert_fr, cert_in = partnered
     first = seal(cert_fr, bundle_file(tmp_path), "cert-in", name="e1.json")
     envelope_id = _envelope_id(first)
-    revoked = _revoke_encryption_key(cert_in)
+    revoked = revoke_encryption_key(cert_in)
 
     code, verdict, stderr = open_json(cert_in, first)
     assert code == 4 and verdict["reason"] == "encrypted-to-revoked-key"
     assert f"cti-exchange seal --readdress {envelope_id} -o FILE" in stderr  # what to ask for
 
-    update = _update_keys(cert_fr, cert_in, tmp_path)
+    update = update_keys(cert_fr, cert_in, tmp_path)
     assert update["requeued_envelopes"] == [] and update["files_to_readdress"] == [envelope_id]
 
     again = tmp_path / "e1-readdressed.json"
@@ -123,7 +107,7 @@ def test_a_file_sealed_to_a_revoked_key_is_readdressed_and_opened_in_its_place(
 def test_update_keys_names_the_files_and_the_command_to_run(partnered: Pair, tmp_path: Path) -> None:
     cert_fr, cert_in = partnered
     envelope_id = _envelope_id(seal(cert_fr, bundle_file(tmp_path), "cert-in"))
-    _revoke_encryption_key(cert_in)
+    revoke_encryption_key(cert_in)
     document = cert_in.export_keys(tmp_path / "cert-in-after.keys.json")
     result = cert_fr.run("partners", "update-keys", "cert-in", "--jwks", str(document))
     assert result.exit_code == 0, result.stderr
@@ -140,8 +124,8 @@ def test_a_later_file_opened_first_goes_through_once_the_readdressed_one_is_open
     cert_fr, cert_in = partnered
     bundle = bundle_file(tmp_path)
     first = seal(cert_fr, bundle, "cert-in", name="e1.json")
-    _revoke_encryption_key(cert_in)
-    [envelope_id] = _update_keys(cert_fr, cert_in, tmp_path)["files_to_readdress"]
+    revoke_encryption_key(cert_in)
+    [envelope_id] = update_keys(cert_fr, cert_in, tmp_path)["files_to_readdress"]
     second = seal(cert_fr, bundle, "cert-in", name="e2.json")
 
     assert open_json(cert_in, first)[1]["reason"] == "encrypted-to-revoked-key"
@@ -161,8 +145,8 @@ def test_a_later_file_opened_first_goes_through_once_the_readdressed_one_is_open
 def test_a_lost_readdressed_file_is_written_again_byte_for_byte(partnered: Pair, tmp_path: Path) -> None:
     cert_fr, cert_in = partnered
     envelope_id = _envelope_id(seal(cert_fr, bundle_file(tmp_path), "cert-in"))
-    _revoke_encryption_key(cert_in)
-    _update_keys(cert_fr, cert_in, tmp_path)
+    revoke_encryption_key(cert_in)
+    update_keys(cert_fr, cert_in, tmp_path)
     once, twice = tmp_path / "once.json", tmp_path / "twice.json"
     _readdress(cert_fr, envelope_id, once)
     done = _readdress(cert_fr, envelope_id, twice)
@@ -179,8 +163,8 @@ def test_only_the_recipient_that_revoked_its_key_is_readdressed_for(
     cert_fr, cert_in, cert_de = with_cert_de
     first = seal(cert_fr, bundle_file(tmp_path), "cert-in", "cert-de", name="e1.json")
     envelope_id = _envelope_id(first)
-    _revoke_encryption_key(cert_in)
-    assert _update_keys(cert_fr, cert_in, tmp_path)["files_to_readdress"] == [envelope_id]
+    revoke_encryption_key(cert_in)
+    assert update_keys(cert_fr, cert_in, tmp_path)["files_to_readdress"] == [envelope_id]
 
     refused = cert_fr.run(
         "seal", "--readdress", envelope_id, "--to", "cert-de", "-o", str(tmp_path / "x.json")
@@ -206,10 +190,10 @@ def test_readdressing_for_one_recipient_leaves_the_other_to_its_turn(
     cert_fr, cert_in, cert_de = with_cert_de
     first = seal(cert_fr, bundle_file(tmp_path), "cert-in", "cert-de", name="e1.json")
     envelope_id = _envelope_id(first)
-    _revoke_encryption_key(cert_in)
-    _revoke_encryption_key(cert_de)
-    _update_keys(cert_fr, cert_in, tmp_path)
-    _update_keys(cert_fr, cert_de, tmp_path)
+    revoke_encryption_key(cert_in)
+    revoke_encryption_key(cert_de)
+    update_keys(cert_fr, cert_in, tmp_path)
+    update_keys(cert_fr, cert_de, tmp_path)
 
     for_in = _readdress(cert_fr, envelope_id, tmp_path / "for-in.json", "--to", "cert-in")
     assert for_in["readdressed_for"] == ["cert-in"]
@@ -242,8 +226,8 @@ def test_what_is_not_a_file_to_readdress_is_refused_in_one_line(partnered: Pair,
     queued = cert_fr.run("push", str(bundle_file(tmp_path)), "--to", "cert-in", "--queue", "--json")
     assert queued.exit_code == 0, queued.stderr
     by_taxii = next(d["envelope_id"] for d in cert_fr.run("sent", "--json").json() if d["status"] == "sealed")
-    _revoke_encryption_key(cert_in)
-    _update_keys(cert_fr, cert_in, tmp_path)
+    revoke_encryption_key(cert_in)
+    update_keys(cert_fr, cert_in, tmp_path)
     assert "it goes to cert-in by TAXII, not as a file" in _refused(cert_fr, by_taxii, tmp_path)
 
     # Usage mistakes.
@@ -262,8 +246,8 @@ def test_a_file_holding_what_the_partner_may_no_longer_receive_is_not_readdresse
     what its entry no longer allows."""
     cert_fr, cert_in = partnered
     envelope_id = _envelope_id(seal(cert_fr, bundle_file(tmp_path), "cert-in"))  # TLP:AMBER
-    _revoke_encryption_key(cert_in)
-    _update_keys(cert_fr, cert_in, tmp_path)
+    revoke_encryption_key(cert_in)
+    update_keys(cert_fr, cert_in, tmp_path)
     assert cert_fr.run("partners", "set", "cert-in", "--max-tlp", "green").exit_code == 0
     output = tmp_path / "refused.json"
     result = cert_fr.run("seal", "--readdress", envelope_id, "-o", str(output))
@@ -284,6 +268,6 @@ def test_a_file_the_partner_acknowledged_is_not_readdressed(partnered: Pair, tmp
         assert cert_fr.run("sync").exit_code == 0  # and is read
     [delivery] = cert_fr.run("sent", "--json").json()
     assert delivery["status"] == "received"
-    _revoke_encryption_key(cert_in)
-    assert _update_keys(cert_fr, cert_in, tmp_path)["files_to_readdress"] == []
+    revoke_encryption_key(cert_in)
+    assert update_keys(cert_fr, cert_in, tmp_path)["files_to_readdress"] == []
     assert "cert-in acknowledged it already (receipt of " in _refused(cert_fr, envelope_id, tmp_path)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Agency, make_agency, pin
+from tests.conftest import Agency, make_agency, pin, revoke_encryption_key, update_keys
 from tests.exchange.conftest import Exchange, received_values, write_iocs
 
 
@@ -22,27 +22,12 @@ def _rows(agency: Agency, sql: str) -> list[tuple[Any, ...]]:
         conn.close()
 
 
-def _revoke_encryption_key(agency: Agency) -> str:
-    keys = agency.run("keys", "show", "--json").json()["keys"]
-    kid = next(k["kid"] for k in keys if k["use"] == "enc" and k["status"] == "current")
-    result = agency.run("keys", "revoke", kid, "--reason", "compromised")
-    assert result.exit_code == 0, result.stderr
-    return str(kid)
-
-
-def _pin_new_keys(receiver: Agency, partner: Agency, tmp_path: Path) -> dict[str, Any]:
-    document = partner.export_keys(tmp_path / f"{partner.agency_id}-after.json")
-    result = receiver.run("partners", "update-keys", partner.agency_id, "--jwks", str(document), "--json")
-    assert result.exit_code == 0, result.stderr
-    return dict(result.json())
-
-
 def test_a_queued_envelope_reaches_a_partner_that_revoked_its_key(exchange: Exchange, tmp_path: Path) -> None:
     fr, india = exchange.fr, exchange.india
     queued = fr.run("push", str(write_iocs(tmp_path / "a.csv", 5)), "--to", "cert-in", "--queue")
     assert queued.exit_code == 0, queued.stderr
-    revoked = _revoke_encryption_key(india)
-    assert _pin_new_keys(fr, india, tmp_path)["requeued_envelopes"] == []  # never posted
+    revoked = revoke_encryption_key(india)
+    assert update_keys(fr, india, tmp_path)["requeued_envelopes"] == []  # never posted
 
     posted = fr.run("sync", "--json")
     assert posted.exit_code == 0, posted.stderr
@@ -63,7 +48,7 @@ def test_an_envelope_posted_to_a_revoked_key_is_posted_again_once_we_pin_the_new
     exchange: Exchange, tmp_path: Path
 ) -> None:
     fr, india = exchange.fr, exchange.india
-    revoked = _revoke_encryption_key(india)
+    revoked = revoke_encryption_key(india)
     pushed = fr.run("push", str(write_iocs(tmp_path / "a.csv", 4)), "--to", "cert-in")
     assert pushed.exit_code == 0, pushed.stderr  # sealed for the key CERT-FR still has pinned
 
@@ -74,7 +59,7 @@ def test_an_envelope_posted_to_a_revoked_key_is_posted_again_once_we_pin_the_new
     assert reason == "encrypted-to-revoked-key" and revoked in detail
     assert received_values(india) == []
 
-    update = _pin_new_keys(fr, india, tmp_path)
+    update = update_keys(fr, india, tmp_path)
     [envelope_id] = update["requeued_envelopes"]
     assert fr.run("sent", "--json").json()[0]["status"] == "sealed"
     assert fr.run("sync").exit_code == 0
@@ -95,8 +80,8 @@ def test_an_envelope_the_partner_confirmed_is_not_posted_again(exchange: Exchang
     assert india.run("sync").exit_code == 0  # accepted, receipt sent
     assert fr.run("sync").exit_code == 0  # receipt read
     assert fr.run("sent", "--json").json()[0]["status"] == "received"
-    _revoke_encryption_key(india)
-    assert _pin_new_keys(fr, india, tmp_path)["requeued_envelopes"] == []
+    revoke_encryption_key(india)
+    assert update_keys(fr, india, tmp_path)["requeued_envelopes"] == []
     assert fr.run("sync").exit_code == 0
     assert india.run("sync").exit_code == 0
     assert _rows(india, "SELECT reason FROM quarantine") == []
@@ -119,9 +104,9 @@ def test_receipt_envelopes_posted_again_are_no_alert_where_they_were_read(
         assert india.run("sync").exit_code == 0  # accepted: a receipt envelope posted to CERT-FR
         assert fr.run("sync").exit_code == 0  # and read there
     assert [d["status"] for d in fr.run("sent", "--json").json()] == ["received"] * pushes
-    _revoke_encryption_key(fr)
+    revoke_encryption_key(fr)
 
-    update = _pin_new_keys(india, fr, tmp_path)
+    update = update_keys(india, fr, tmp_path)
     assert len(update["requeued_envelopes"]) == pushes
     assert india.run("sync").exit_code == 0  # posted again, re-addressed to CERT-FR's new key
     synced = fr.run("sync", "--json")
@@ -145,7 +130,7 @@ def test_a_receipt_envelope_the_partner_could_not_open_reaches_it_re_addressed(
     re-addressed, with its own channel position, so the envelopes after it are no gap."""
     fr, india = exchange.fr, exchange.india
     assert fr.run("push", str(write_iocs(tmp_path / "a.csv", 2)), "--to", "cert-in").exit_code == 0
-    _revoke_encryption_key(fr)
+    revoke_encryption_key(fr)
     assert india.run("sync").exit_code == 0  # accepted: a receipt envelope to CERT-FR's old key
     refused = fr.run("sync")
     assert refused.exit_code == 4  # it cannot open it
@@ -153,7 +138,7 @@ def test_a_receipt_envelope_the_partner_could_not_open_reaches_it_re_addressed(
         "encrypted-to-revoked-key"
     ]
 
-    assert len(_pin_new_keys(india, fr, tmp_path)["requeued_envelopes"]) == 1
+    assert len(update_keys(india, fr, tmp_path)["requeued_envelopes"]) == 1
     assert india.run("sync").exit_code == 0
     assert fr.run("sync").exit_code == 0
     assert fr.run("sent", "--json").json()[0]["status"] == "received"
@@ -168,11 +153,11 @@ def _three_envelopes_re_addressed(exchange: Exchange, tmp_path: Path) -> list[st
     pinned the new key and posted the same three re-addressed. CERT-In has read none yet: its
     next run rejects the three and accepts their copies. The three envelope ids."""
     fr, india = exchange.fr, exchange.india
-    _revoke_encryption_key(india)
+    revoke_encryption_key(india)
     for n in range(3):
         pushed = fr.run("push", str(write_iocs(tmp_path / f"{n}.csv", 2, start=10 * n)), "--to", "cert-in")
         assert pushed.exit_code == 0, pushed.stderr
-    requeued = list(_pin_new_keys(fr, india, tmp_path)["requeued_envelopes"])
+    requeued = list(update_keys(fr, india, tmp_path)["requeued_envelopes"])
     assert len(requeued) == 3
     assert fr.run("sync").exit_code == 0
     return requeued
