@@ -8,7 +8,6 @@ server, held up by the fault proxy (tests/fault_proxy.py) in front of it.
 
 from __future__ import annotations
 
-import gc
 import os
 import signal
 import sqlite3
@@ -24,7 +23,6 @@ from typing import Any, NoReturn
 
 import pytest
 
-from cti_exchange.home.lock import profile_lock
 from cti_exchange.server.provisioning import collection_id_for
 from tests.conftest import PASSPHRASE, Agency, CliResult, run_cli
 from tests.exchange.conftest import Exchange, received_values, running_exchange, write_iocs
@@ -89,25 +87,33 @@ def _sync_process(agency: Agency, tmp_path: Path) -> Iterator[subprocess.Popen[b
                 process.wait()
 
 
-def _terminate_when_held(process: subprocess.Popen[bytes], hold: Hold, tmp_path: Path) -> str:
-    """SIGTERM once the process waits on the held request; its exit code must be 143."""
+def _terminate_when_held(
+    process: subprocess.Popen[bytes],
+    hold: Hold,
+    tmp_path: Path,
+    signum: signal.Signals = signal.SIGTERM,
+    code: int = 143,
+) -> str:
+    """`signum` once the process waits on the held request; its exit code must be `code`."""
     deadline = time.monotonic() + 90
     while not hold.held.wait(0.2):
         assert process.poll() is None, (tmp_path / "sync.err").read_text()
         assert time.monotonic() < deadline, "the held request never came"
     time.sleep(0.3)  # well inside the blocking read (the partner's --timeout is 10 s)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     process.wait(timeout=60)
     stderr = (tmp_path / "sync.err").read_text()
-    assert process.returncode == 143, stderr
+    assert process.returncode == code, stderr
     return stderr
 
 
-def _assert_terminated_cleanly(stderr: str, agency: Agency) -> None:
+def _assert_terminated_cleanly(
+    stderr: str, agency: Agency, said: str = TERMINATED, logged: str = LOGGED
+) -> None:
     assert "Traceback" not in stderr, stderr
-    assert stderr.splitlines()[-1].startswith(TERMINATED), stderr
-    assert stderr.count(TERMINATED) == 1
-    assert LOGGED in _log_text(agency)
+    assert stderr.splitlines()[-1].startswith(said), stderr
+    assert stderr.count(said) == 1
+    assert logged in _log_text(agency)
 
 
 def _objects_path(method: str, path: str) -> bool:
@@ -165,11 +171,20 @@ def test_sigterm_while_sync_posts_exits_143_logs_and_the_rerun_doubles_nothing(
         assert stored[0][0] == stored[0][1] == 3  # each envelope held once
 
 
-def test_sigterm_while_sync_pulls_exits_143_logs_and_the_rerun_resumes(
-    exchange: Exchange, fault_proxy: FaultProxy, tmp_path: Path
+# (signal, exit code, the line on stderr, the line in the log): Ctrl-C is logged too.
+ENDINGS = {
+    "sigterm": (signal.SIGTERM, 143, TERMINATED, LOGGED),
+    "ctrl-c": (signal.SIGINT, 130, "cti-exchange: error: interrupted", "sync ended: interrupted (exit 130)"),
+}
+
+
+@pytest.mark.parametrize("ending", list(ENDINGS))
+def test_a_sync_stopped_while_pulling_exits_by_its_signal_logs_and_the_rerun_resumes(
+    exchange: Exchange, fault_proxy: FaultProxy, tmp_path: Path, ending: str
 ) -> None:
-    """A page at a time; the second page's GET is held (and then dropped); SIGTERM. The next
-    sync carries on from what the first one committed."""
+    """A page at a time; the second page's GET is held (and then dropped); SIGTERM (or Ctrl-C).
+    The next sync carries on from what the first one committed."""
+    signum, code, said, logged = ENDINGS[ending]
     fr, india = exchange.fr, exchange.india
     expected: set[str] = set()
     for n in range(3):
@@ -182,10 +197,10 @@ def test_sigterm_while_sync_pulls_exits_143_logs_and_the_rerun_resumes(
     fault_proxy.script.rule = hold
     try:
         with _sync_process(india, tmp_path) as process:
-            stderr = _terminate_when_held(process, hold, tmp_path)
+            stderr = _terminate_when_held(process, hold, tmp_path, signum, code)
     finally:
         hold.release.set()
-    _assert_terminated_cleanly(stderr, india)
+    _assert_terminated_cleanly(stderr, india, said, logged)
     assert 0 < len(received_values(india)) < len(expected)  # the first page was committed
 
     fault_proxy.script.rule = None
@@ -194,7 +209,7 @@ def test_sigterm_while_sync_pulls_exits_143_logs_and_the_rerun_resumes(
     values = received_values(india)
     assert len(values) == len(set(values)) and set(values) == expected
     assert _rows(india.home / "store.sqlite", "SELECT reason FROM quarantine") == []
-    assert _log_text(india).count(LOGGED) == 1  # the rerun ended normally
+    assert _log_text(india).count(logged) == 1  # the rerun ended normally
 
 
 # -- in this process: the handler is the CLI's, for the command's duration only -------------
@@ -211,50 +226,23 @@ def _sigterm_to_self() -> NoReturn:
     raise AssertionError("SIGTERM did not interrupt the command")
 
 
-def test_sigterm_in_sync_unwinds_releases_the_lock_and_restores_the_handler(
-    cert_fr: Agency, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import cti_exchange.cli.sync_cmd as sync_cmd
+def test_the_handler_raises_once_and_is_restored_after_the_command() -> None:
+    """`timeout` signals the process, then its process group: the second SIGTERM must not cut
+    the unwinding the first one set off short (as a second exception would). And the handler
+    is the command's only: the next command, and the test run, find the one before."""
+    from cti_exchange.cli.app import Terminated, sigterm_unwinds
 
+    before = signal.getsignal(signal.SIGTERM)
     unwound: list[str] = []
-
-    def sync_then_terminated(home: Any, reporter: Any) -> NoReturn:
-        assert not gc.isenabled()  # inside collector_paused(), inside the profile lock
+    with pytest.raises(Terminated), sigterm_unwinds():
         try:
             _sigterm_to_self()
         finally:
-            # `timeout` signals the process, then its process group: the second SIGTERM must
-            # not cut this unwinding short (as a second exception would, here).
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(0.3)
             unwound.append("finally")
-
-    before = signal.getsignal(signal.SIGTERM)
-    monkeypatch.setattr(sync_cmd, "sync", sync_then_terminated)
-    result = cert_fr.run("sync")
-    assert result.exit_code == 143, result.stderr
-    assert result.stderr.startswith(TERMINATED) and result.stderr.count("\n") == 1
-    assert LOGGED in _log_text(cert_fr)
     assert unwound == ["finally"]
-    assert signal.getsignal(signal.SIGTERM) == before  # restored for the next command
-    assert gc.isenabled()
-    with profile_lock(cert_fr.home, wait_seconds=0):  # released on the way out
-        pass
-    assert cert_fr.run("status").exit_code == 0  # and the next command runs as usual
     assert signal.getsignal(signal.SIGTERM) == before
-
-
-def test_ctrl_c_in_sync_is_logged_too(cert_fr: Agency, monkeypatch: pytest.MonkeyPatch) -> None:
-    import cti_exchange.cli.sync_cmd as sync_cmd
-
-    def interrupted(home: Any, reporter: Any) -> NoReturn:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(sync_cmd, "sync", interrupted)
-    result = cert_fr.run("sync")
-    assert result.exit_code == 130 and result.stderr == "cti-exchange: error: interrupted\n"
-    log = _log_text(cert_fr)
-    assert "sync ended: interrupted (exit 130)" in log and "SIGTERM" not in log
 
 
 def test_sigterm_at_a_confirmation_prompt_exits_143_not_aborted(
