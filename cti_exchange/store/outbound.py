@@ -324,16 +324,7 @@ class Outbound:
         ).fetchone()
         if row is None:
             return None
-        deliveries = [
-            DeliveryRecord(*r)
-            for r in self.db.conn.execute(
-                "SELECT d.envelope_id, d.partner, d.status, d.attempts, s.created_at, d.posted_at, "
-                "d.received_at, s.object_count, d.last_error FROM deliveries d "
-                "JOIN sent_envelopes s USING (envelope_id) WHERE d.envelope_id = ? ORDER BY d.rowid",
-                (envelope_id,),
-            )
-        ]
-        return SentCopy(json.loads(row[0]), row[1], deliveries)
+        return SentCopy(json.loads(row[0]), row[1], self.deliveries(envelope_id=envelope_id))
 
     def _deliveries_in(self, statuses: tuple[str, ...], partner: str | None) -> list[PendingDelivery]:
         marks = ",".join("?" * len(statuses))
@@ -493,14 +484,22 @@ class Outbound:
             )
         return cursor.rowcount > 0
 
-    def deliveries(self, partner: str | None = None) -> list[DeliveryRecord]:
+    def deliveries(
+        self, partner: str | None = None, *, envelope_id: str | None = None
+    ) -> list[DeliveryRecord]:
         sql = (
             "SELECT d.envelope_id, d.partner, d.status, d.attempts, s.created_at, d.posted_at, "
             "d.received_at, s.object_count, d.last_error FROM deliveries d "
             "JOIN sent_envelopes s USING (envelope_id)"
         )
-        params: list[Any] = []
+        terms, params = [], []
         if partner is not None:
-            sql += " WHERE d.partner = ?"
+            terms.append("d.partner = ?")
             params.append(partner)
-        return [DeliveryRecord(*row) for row in self.db.conn.execute(sql + " ORDER BY s.created_at", params)]
+        if envelope_id is not None:
+            terms.append("d.envelope_id = ?")
+            params.append(envelope_id)
+        if terms:
+            sql += " WHERE " + " AND ".join(terms)
+        order = " ORDER BY s.created_at, d.rowid"
+        return [DeliveryRecord(*row) for row in self.db.conn.execute(sql + order, params)]
