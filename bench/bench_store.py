@@ -5,6 +5,7 @@ the figures in docs/BENCHMARKS.md.
     .venv/bin/python bench/bench_store.py --objects 100000   # quicker
     .venv/bin/python bench/bench_store.py --keep /tmp/bench-store   # reuse the big store
     .venv/bin/python bench/bench_store.py --only-storing             # part 1 only
+    .venv/bin/python bench/bench_store.py --keep /tmp/bench-store --only-search  # text search
 
 Measures, on real files:
 1. storing pulled indicators: `write_objects` inside one transaction, batches of 10,000 and
@@ -15,7 +16,9 @@ Measures, on real files:
    version, 0.5% revoked, 10% expired, five TLP levels), then 70% of it accepted;
 3. `triage list` first page with filters, through the API and through the CLI process (which
    adds Python start-up and imports), beside a naive list (every row's JSON parsed, filtered
-   and sorted in Python);
+   and sorted in Python); first text search (`--search`), which builds the text-search index
+   (store/text_index.py), and then rare to common text with the index and with a scan (the
+   plan before the index) side by side (`--only-search --keep DIR` runs this part alone);
 4. `export --format plain` of all of it (any status, expired included) and of the default
    export (accepted, not expired), through the API and the CLI (time, size, peak memory),
    beside a naive export (every row's JSON parsed, values de-duplicated in a Python set).
@@ -47,7 +50,7 @@ from cti_exchange.stix.pattern_values import indicator_value
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.store.objects import write_objects
 from cti_exchange.store.store import Store
-from cti_exchange.store.triage_queries import STATUSES
+from cti_exchange.store.triage_queries import STATUSES, PageRequest, list_page
 from cti_exchange.triage import build_filter, list_objects
 
 PASSPHRASE = "bench passphrase, not a secret"
@@ -373,6 +376,65 @@ def bench_list(path: Path, home: Path, repeat: int) -> list[dict[str, Any]]:
     return results
 
 
+# -- 3b. text search ----------------------------------------------------------------------
+
+# Rare to common text in the benchmark's values (matches on 1,000,000 stored: 0, 4, about
+# 1,600, 3,500 and 20,000).
+SEARCH_CASES = ["host12345.", "bad66618", "42.e", "evil42.", "host1"]
+
+
+def _scan_page(store: Store, text: str) -> list[Any]:
+    """The first page as the search ran before the index: every value of the types that can
+    hold the text read from the value index (PageRequest.text_index=False)."""
+    conn = store.db.conn
+    conn.execute("BEGIN")
+    try:
+        return list_page(conn, build_filter(text=text), PageRequest(text_index=False))[0]
+    finally:
+        conn.execute("COMMIT")
+
+
+def bench_search(path: Path, home: Path, repeat: int) -> dict[str, Any]:
+    """`triage list --search`: the index built from nothing by the first search (through the
+    CLI), then each text through the API with the index and without it (a scan), through the
+    CLI, and the naive way (every row's JSON parsed in Python)."""
+    with Store(path) as store:
+        store.db.conn.execute("DROP TABLE IF EXISTS search_text")
+        store.db.conn.execute("DROP TABLE IF EXISTS search_text_state")
+        rows = store.db.conn.execute("SELECT max(rowid) FROM objects").fetchone()[0]
+    first, _, _ = _cli(home, "triage", "list", "--json", "--search", SEARCH_CASES[0])
+    report: dict[str, Any] = {"first_search_builds_index_s": first, "rows": rows, "cases": []}
+    with Store(path) as store:
+        for text in SEARCH_CASES:
+            f = build_filter(text=text)
+            indexed, page = _timed(partial(list_objects, store, f), repeat)
+            scan, scanned = _timed(partial(_scan_page, store, text), repeat)
+            assert [line.object.rowid for line in page.lines] == [r.rowid for r in scanned], text
+            cli = [_cli(home, "triage", "list", "--json", "--search", text)[0] for _ in range(repeat)]
+            report["cases"].append(
+                {
+                    "text": text,
+                    "lines": len(page.lines),
+                    "api_index_ms": indexed * 1000,
+                    "api_scan_ms": scan * 1000,
+                    "cli_ms": _median(cli) * 1000,
+                    "cli_min_ms": min(cli) * 1000,
+                    "cli_max_ms": max(cli) * 1000,
+                }
+            )
+    needle = SEARCH_CASES[0]
+    started = time.perf_counter()
+    naive_list(
+        path,
+        lambda o: (
+            needle in (indicator_value(o.get("pattern"))[1] or "").lower()
+            or needle in (o.get("name") or "").lower()
+        ),
+    )
+    report["naive_ms"] = (time.perf_counter() - started) * 1000
+    return report
+
+
 # -- 4. export ----------------------------------------------------------------------------
 
 
@@ -470,6 +532,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="directory to keep (and reuse) the big store in")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     parser.add_argument("--only-storing", action="store_true", help="measure storing only (part 1)")
+    parser.add_argument(
+        "--only-search", action="store_true", help="measure text search only (part 3b; use with --keep)"
+    )
     parser.add_argument("--naive-export", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.naive_export:  # the child process of bench_export
@@ -479,12 +544,13 @@ def main(argv: list[str] | None = None) -> int:
     directory.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"objects": args.objects, "repeat": args.repeat}
     try:
-        print("storing ...", flush=True)
-        report["storing"] = bench_storing(directory, args.repeat)
-        report["storing"]["naive_stix2_filesystem"] = naive_storing(directory, args.repeat)
-        print(json.dumps(report["storing"], indent=1), flush=True)
-        if args.only_storing:
-            return _write_report(args.json, report)
+        if not args.only_search:
+            print("storing ...", flush=True)
+            report["storing"] = bench_storing(directory, args.repeat)
+            report["storing"]["naive_stix2_filesystem"] = naive_storing(directory, args.repeat)
+            print(json.dumps(report["storing"], indent=1), flush=True)
+            if args.only_storing:
+                return _write_report(args.json, report)
         home = make_home(directory)
         path = ProfileHome(home).store_path()
         with Store(path) as store:
@@ -493,6 +559,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"building a store of {args.objects:,} ...", flush=True)
             report["build"] = build_store(path, args.objects)
             print(json.dumps(report["build"], indent=1), flush=True)
+        print("text search ...", flush=True)
+        report["search"] = bench_search(path, home, args.repeat)
+        print(json.dumps(report["search"], indent=1), flush=True)
+        if args.only_search:
+            return _write_report(args.json, report)
         print("triage list ...", flush=True)
         report["list"] = bench_list(path, home, args.repeat)
         for row in report["list"]:
@@ -501,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
         report["export"] = bench_export(path, home, directory, max(1, args.repeat // 2))
         for row in report["export"]:
             print(row, flush=True)
-        if args.keep is None:
+        if args.keep is None and "storing" in report:
             report["storing"]["batch_100000_into_big_store"] = bench_into_big(path)
             print(
                 "100,000 more into the big store:",

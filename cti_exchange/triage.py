@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from cti_exchange.clock import parse_timestamp, stix_timestamp, time_ago, utc_now
 from cti_exchange.errors import UsageError
 from cti_exchange.stix.tlp import Tlp
+from cti_exchange.store import text_index
 from cti_exchange.store.object_queries import Source, current_object, find_objects, sources_of, value_sources
 from cti_exchange.store.store import Store
 from cti_exchange.store.triage_queries import (
@@ -237,6 +238,14 @@ def _line(store: Store, obj: StoredObject, now: str) -> TriageLine:
     return TriageLine(obj, value_sources(store.db.conn, obj), expired)
 
 
+def search_index_to_build(store: Store, filters: TriageFilter) -> int:
+    """How many stored rows `list_objects` will index for text search before it answers
+    (0 when the index already serves it, or the filters search no text)."""
+    if not text_index.usable(filters.text) or text_index.serving(store.db.conn) is not None:
+        return 0
+    return text_index.behind(store.db.conn)
+
+
 def list_objects(
     store: Store,
     filters: TriageFilter,
@@ -259,6 +268,8 @@ def list_objects(
     elif position is not None:
         request = replace(request, after=position)
     conn = store.db.conn
+    if text_index.usable(filters.text):
+        text_index.prepare_for_search(conn)
     conn.execute("BEGIN")  # one snapshot for the page and its sources
     try:
         rows, following = list_page(conn, filters, request)

@@ -43,6 +43,7 @@ from cti_exchange.triage import (
     iter_queue,
     list_objects,
     review_context,
+    search_index_to_build,
     show_object,
     sightings_received,
 )
@@ -153,6 +154,11 @@ def list_(
             if token:
                 out.note(f"more: add --after {token}")
             return
+        if out.stderr_is_terminal and (pending := search_index_to_build(store, filters)):
+            out.note(
+                f"indexing {pending:,} stored objects for text search, once: later searches "
+                "and each sync keep the index current"
+            )
         page = list_objects(
             store,
             filters,

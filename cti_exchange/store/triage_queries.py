@@ -24,6 +24,8 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
+from cti_exchange.store import text_index
+
 # The `ioc_type` values store/projection.py writes.
 IOC_TYPES = (
     "ipv4-addr",
@@ -210,6 +212,7 @@ class PageRequest:
     offset: int = 0  # other orders
     # How long an ordered scan may run before a rare filter's fallback plan takes over.
     scan_budget: float = ORDERED_SCAN_BUDGET
+    text_index: bool = True  # False: text search scans, as without an index (benchmarks)
 
 
 _HEX = frozenset("0123456789abcdef")
@@ -259,6 +262,27 @@ def _fallback(f: TriageFilter) -> tuple[str, str, list[Any]] | None:
     return None
 
 
+@dataclass(frozen=True)
+class _IndexedText:
+    term: str  # `o.rowid IN (...)`: the rows that may hold the text
+    params: list[Any]
+    few: bool  # at most text_index.FEW_CANDIDATES: fetch them rather than scan in order
+
+
+def _indexed_text(conn: sqlite3.Connection, f: TriageFilter, use_index: bool = True) -> _IndexedText | None:
+    """The text-search index's candidates for `f.text`, when the index can serve it (built,
+    nearly current, and the text long enough). The LIKE terms of filter_sql still decide."""
+    if not use_index or f.text is None or not text_index.usable(f.text):
+        return None
+    through = text_index.serving(conn)
+    if through is None:
+        return None
+    like = _like_pattern(f.text)
+    sql, params = text_index.candidates_sql(f.text, through, like)
+    few = text_index.few_candidates(conn, f.text, through, like)
+    return _IndexedText(f"o.rowid IN ({sql})", params, few)
+
+
 class _Budget:
     """Interrupts a query that runs past `seconds` (SQLite progress handler)."""
 
@@ -290,6 +314,15 @@ def _received_page(
         f"SELECT {OBJECT_COLUMNS} FROM objects o INDEXED BY {index} "  # noqa: S608 - only placeholders and fixed names; values are bound
         f"WHERE {' AND '.join(terms + ([extra] if extra else []))} {tail}"
     )
+    indexed = _indexed_text(conn, f, page.text_index)
+    if indexed is not None and indexed.few:
+        # Rare text: its few candidates come from the index, sorted here.
+        sql = (
+            f"SELECT {OBJECT_COLUMNS} FROM objects o NOT INDEXED "  # noqa: S608 - only placeholders and fixed names; values are bound
+            f"WHERE {' AND '.join([*terms, indexed.term])} {tail}"
+        )
+        found = conn.execute(sql, [*all_params, *indexed.params, page.limit + 1]).fetchall()
+        return _page_of(found, page.limit)
     fallback = _fallback(f)
     try:
         # Matches that are common fill a page after a short ordered scan; rare ones would
@@ -305,9 +338,13 @@ def _received_page(
             f"WHERE {' AND '.join(terms + ([term] if term else []))} {tail}"
         )
         found = conn.execute(sql, [*all_params, *term_params, page.limit + 1]).fetchall()
+    return _page_of(found, page.limit)
+
+
+def _page_of(found: list[Any], limit: int) -> tuple[list[StoredObject], tuple[str, int] | None]:
     rows = [StoredObject(*r) for r in found]
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
+    more = len(rows) > limit
+    rows = rows[:limit]
     return rows, ((rows[-1].received_at, rows[-1].rowid) if more and rows else None)
 
 
@@ -320,6 +357,8 @@ def list_page(
     if page.sort == "received":
         return _received_page(conn, f, page, descending)
     where, params = filter_sql(f)
+    if (indexed := _indexed_text(conn, f, page.text_index)) is not None and indexed.few:
+        where, params = f"{where} AND {indexed.term}", [*params, *indexed.params]
     unique, unique_params = _first_of_value(f)
     order = "DESC" if descending else "ASC"
     sql = (
@@ -336,6 +375,8 @@ def list_page(
 def count_matching(conn: sqlite3.Connection, f: TriageFilter) -> int:
     """How many lines the whole list has: a full pass over the matches, so only when asked."""
     where, params = filter_sql(f)
+    if (indexed := _indexed_text(conn, f)) is not None and indexed.few:
+        where, params = f"{where} AND {indexed.term}", [*params, *indexed.params]
     unique, unique_params = _first_of_value(f)
     row = conn.execute(
         f"SELECT count(*) FROM objects o WHERE {where} AND {unique}",  # noqa: S608 - placeholders only

@@ -1,0 +1,161 @@
+"""The text-search index (store/text_index.py): built on the first search, kept current by
+`sync`, never in the way of storing, and never changing what a search finds."""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cti_exchange.store import text_index
+from cti_exchange.store.store import Store
+from cti_exchange.store.triage_queries import PageRequest, TriageFilter, count_matching, list_page
+from tests.conftest import Agency
+from tests.exchange.conftest import Exchange, write_iocs
+from tests.triage.conftest import indicator, put, store_path
+
+# Case pairs LIKE folds (ASCII) and pairs only the index folds (Unicode), LIKE's own wildcards
+# and escape, the phrase quote, and spaces.
+_ALPHABET = "abcAB-._%\\\"' éÉßẞǅǆ\u0130i"
+_names = st.text(_ALPHABET, min_size=3, max_size=12)
+
+
+def _search(conn: sqlite3.Connection, text: str, *, use_index: bool, sort: str = "received") -> list[str]:
+    f = TriageFilter(text=text)
+    conn.execute("BEGIN")
+    try:
+        rows, _ = list_page(conn, f, PageRequest(sort=sort, limit=1000, text_index=use_index))
+    finally:
+        conn.execute("COMMIT")
+    return sorted(r.object_id for r in rows)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    indexed=st.lists(_names, min_size=1, max_size=8),
+    tail=st.lists(_names, max_size=4),
+    picks=st.lists(st.tuples(st.integers(0, 11), st.integers(3, 6), st.booleans()), max_size=4),
+    other=st.lists(st.text(_ALPHABET, min_size=3, max_size=5), max_size=2),
+)
+def test_the_index_finds_what_a_scan_finds(
+    indexed: list[str], tail: list[str], picks: list[tuple[int, int, bool]], other: list[str]
+) -> None:
+    names = indexed + tail
+    texts = list(other)
+    for n, (which, length, swap) in enumerate(picks):
+        name = names[n % len(names)]
+        start = which % max(1, len(name) - 2)
+        piece = name[start : start + length]
+        if len(piece) >= 3:
+            texts.append(piece.swapcase() if swap else piece)
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "store.sqlite"
+        # Names ride on mutex indicators (any text) and as the name of domain indicators.
+        put(path, [indicator(name, "mutex") for name in indexed])
+        put(path, [indicator(f"d{n}.example", name=name) for n, name in enumerate(indexed)])
+        with Store(path) as store:
+            conn = store.db.conn
+            text_index.catch_up(conn)
+            put(path, [indicator(name, "mutex") for name in tail])  # stored after: the tail
+            assert text_index.serving(conn) is not None
+            for text in texts:
+                for sort in ("received", "value"):
+                    assert _search(conn, text, use_index=True, sort=sort) == _search(
+                        conn, text, use_index=False, sort=sort
+                    ), text
+                assert count_matching(conn, TriageFilter(text=text)) == len(
+                    _search(conn, text, use_index=False)
+                )
+
+
+def test_rows_stored_after_the_index_are_found_and_superseded_versions_are_not(store_file: Path) -> None:
+    first = indicator("v1.example", name="alpha-old-name", modified="2026-01-10T10:00:00.000Z")
+    put(store_file, [first])
+    with Store(store_file) as store:
+        conn = store.db.conn
+        assert text_index.catch_up(conn) == 1
+        second = indicator(
+            "v1.example", name="beta-new-name", modified="2026-02-10T10:00:00.000Z", object_id=first["id"]
+        )
+        put(store_file, [second])
+        assert text_index.behind(conn) == 1
+        for _ in range(2):  # in the tail, then indexed
+            assert _search(conn, "beta-new", use_index=True) == [first["id"]]
+            assert _search(conn, "alpha-old", use_index=True) == []  # indexed, no longer current
+            text_index.catch_up(conn)
+        assert text_index.behind(conn) == 0
+
+
+def test_catch_up_commits_chunk_by_chunk(store_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    put(store_file, [indicator(f"c{n}.example") for n in range(7)])
+    monkeypatch.setattr(text_index, "CHUNK_ROWS", 3)
+    with Store(store_file) as store:
+        conn = store.db.conn
+        assert text_index.catch_up(conn, create=False) == 0  # keeps an index current, makes none
+        assert text_index.indexed_through(conn) is None
+        assert text_index.catch_up(conn) == 7
+        assert text_index.indexed_through(conn) == 7
+        assert _search(conn, "c6.exa", use_index=True) != []
+
+
+def test_first_search_through_the_cli_builds_the_index_and_later_ones_use_it(
+    cert_in: Agency, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put(cert_in, [indicator(f"host-{n}.example") for n in range(30)] + [indicator("rare-needle.example")])
+    monkeypatch.setattr(text_index, "TAIL_SCAN_ROWS", 10)
+    found = cert_in.run("triage", "list", "--search", "NEEDLE", "--json")
+    assert found.exit_code == 0, found.stderr
+    assert [i["value"] for i in found.json()["items"]] == ["rare-needle.example"]
+    conn = sqlite3.connect(store_path(cert_in))
+    try:
+        assert text_index.indexed_through(conn) == 31
+        # Without a search term, or with text too short for trigrams, nothing is indexed.
+        put(cert_in, [indicator(f"later-{n}.example") for n in range(20)])
+        assert cert_in.run("triage", "list", "--search", "la", "--json").exit_code == 0
+        assert text_index.indexed_through(conn) == 31
+        later = cert_in.run("triage", "list", "--search", "later-1", "--json")
+        assert sorted(i["value"] for i in later.json()["items"]) == [
+            f"later-{n}.example" for n in (1, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19)
+        ]
+        assert text_index.indexed_through(conn) == 51
+    finally:
+        conn.close()
+
+
+def test_a_search_while_a_writer_holds_the_store_scans_instead_of_waiting(
+    cert_in: Agency, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put(cert_in, [indicator(f"busy-{n}.example") for n in range(5)])
+    monkeypatch.setattr(text_index, "TAIL_SCAN_ROWS", 0)
+    writer = sqlite3.connect(store_path(cert_in), isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a sync storing an envelope
+    try:
+        found = cert_in.run("triage", "list", "--search", "busy-3", "--json")
+        assert found.exit_code == 0, found.stderr
+        assert [i["value"] for i in found.json()["items"]] == ["busy-3.example"]
+        assert text_index.indexed_through(writer) is None
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
+def test_sync_keeps_an_index_current_once_a_search_made_one(exchange: Exchange, tmp_path: Path) -> None:
+    fr, india = exchange.fr, exchange.india
+    assert fr.run("push", str(write_iocs(tmp_path / "a.csv", 4)), "--to", "cert-in").exit_code == 0
+    assert india.run("sync").exit_code == 0
+    conn = sqlite3.connect(store_path(india))
+    try:
+        assert text_index.indexed_through(conn) is None  # nobody searched: nothing built
+        assert india.run("triage", "list", "--search", "c2-1.", "--json").exit_code == 0
+        built = text_index.indexed_through(conn)
+        assert built is not None and text_index.behind(conn) == 0
+        pushed = fr.run("push", str(write_iocs(tmp_path / "b.csv", 4, start=100)), "--to", "cert-in")
+        assert pushed.exit_code == 0, pushed.stderr
+        assert india.run("sync").exit_code == 0
+        assert text_index.behind(conn) == 0 and (text_index.indexed_through(conn) or 0) > built
+    finally:
+        conn.close()
