@@ -11,6 +11,8 @@ Exactly once, whatever happens:
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,12 +30,14 @@ from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.partnership import get_partner
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.progress import NoProgress, ProgressReporter
+from cti_exchange.store import text_index
 from cti_exchange.store.inbound import TaxiiOrigin
 from cti_exchange.store.objects import NotApplied, not_applied_summary, revoked_accepted_note
 from cti_exchange.store.store import Store, open_store
 from cti_exchange.taxii.client import ResponseTooLarge, TaxiiClient
 from cti_exchange.untrusted_text import escape_controls
 
+log = logging.getLogger(__name__)
 _MAX_RECOVERY_PAGE = 10_000
 # Objects a pull processes from one collection in one run. A server (compromised, or broken)
 # could send new objects for ever. Stopping here loses nothing: every object read is stored and
@@ -176,7 +180,18 @@ def pull(
                 },
             )
         sign_audit_head(home, store)
+        _keep_search_index_current(store)
     return PullResult(results)
+
+
+def _keep_search_index_current(store: Store) -> None:
+    """Indexes for text search what this run stored, once an analyst has searched (the index
+    exists), so the next search does not (store/text_index.py). Never fails the pull: a
+    search indexes what is left."""
+    try:
+        text_index.catch_up(store.db.conn, create=False)
+    except sqlite3.OperationalError as exc:
+        log.info("text-search index not brought up to date (a search will): %s", exc)
 
 
 def pull_partner(

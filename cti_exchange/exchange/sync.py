@@ -5,7 +5,6 @@ every step is idempotent, so a run with nothing new changes nothing."""
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -15,8 +14,7 @@ from cti_exchange.exchange.pull import PullResult, pull
 from cti_exchange.exchange.receipts import send_owed_receipts
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.progress import ProgressReporter
-from cti_exchange.store import text_index
-from cti_exchange.store.store import Store, open_store
+from cti_exchange.store.store import open_store
 
 log = logging.getLogger(__name__)
 
@@ -105,22 +103,8 @@ def sync(
         waiting = {name: len(store.outbound.pending(name)) for name in sorted(unposted)}
         result.waiting_without_taxii = {name: n for name, n in waiting.items() if n}
         sign_audit_head(home, store)
-        _keep_search_index_current(store)  # last: posting comes first
     for outcome in result.deliveries:
         if outcome.error:
             log.warning("posting to %s failed: %s", outcome.partner, outcome.error)
     log.info("%s", result.summary())
     return result
-
-
-def _keep_search_index_current(store: Store) -> None:
-    """Indexes for text search what this run stored, once an analyst has searched (the index
-    exists), so the next search in the morning does not. Never fails the sync: a search
-    indexes what is left."""
-    try:
-        covered = text_index.catch_up(store.db.conn, create=False)
-    except sqlite3.OperationalError as exc:
-        log.info("text-search index not brought up to date (a search will): %s", exc)
-        return
-    if covered:
-        log.debug("text-search index: %d stored rows indexed", covered)

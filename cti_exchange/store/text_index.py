@@ -4,7 +4,8 @@ beside the objects table and brought up to date after storing, not during it.
 Why deferred: indexing a row's trigrams costs about 9 us, a third of what storing the row
 costs, and storing has a rate to hold (issue 7). So storing never touches this index. It
 catches up with the rows stored since (`rowid` above `indexed_through`) when a search needs
-it, and after each `sync` once it exists; an agency that never searches never pays for it.
+it, and at the end of each pull (and so each `sync`) once it exists; an agency that never
+searches never pays for it.
 
 A search never misses a row: it reads the index for the rows up to `indexed_through` and scans
 the rows stored after them (a short tail: a search first indexes a tail longer than

@@ -1,5 +1,5 @@
 """The text-search index (store/text_index.py): built on the first search, kept current by
-`sync`, never in the way of storing, and never changing what a search finds."""
+pull and sync, never in the way of storing, and never changing what a search finds."""
 
 from __future__ import annotations
 
@@ -143,7 +143,9 @@ def test_a_search_while_a_writer_holds_the_store_scans_instead_of_waiting(
         writer.close()
 
 
-def test_sync_keeps_an_index_current_once_a_search_made_one(exchange: Exchange, tmp_path: Path) -> None:
+def test_pull_and_sync_keep_an_index_current_once_a_search_made_one(
+    exchange: Exchange, tmp_path: Path
+) -> None:
     fr, india = exchange.fr, exchange.india
     assert fr.run("push", str(write_iocs(tmp_path / "a.csv", 4)), "--to", "cert-in").exit_code == 0
     assert india.run("sync").exit_code == 0
@@ -153,9 +155,12 @@ def test_sync_keeps_an_index_current_once_a_search_made_one(exchange: Exchange, 
         assert india.run("triage", "list", "--search", "c2-1.", "--json").exit_code == 0
         built = text_index.indexed_through(conn)
         assert built is not None and text_index.behind(conn) == 0
-        pushed = fr.run("push", str(write_iocs(tmp_path / "b.csv", 4, start=100)), "--to", "cert-in")
-        assert pushed.exit_code == 0, pushed.stderr
-        assert india.run("sync").exit_code == 0
-        assert text_index.behind(conn) == 0 and (text_index.indexed_through(conn) or 0) > built
+        for n, command in enumerate(("pull", "sync"), start=1):
+            csv = write_iocs(tmp_path / f"{command}.csv", 4, start=100 * n)
+            pushed = fr.run("push", str(csv), "--to", "cert-in")
+            assert pushed.exit_code == 0, pushed.stderr
+            assert india.run(command).exit_code == 0
+            assert text_index.behind(conn) == 0 and (text_index.indexed_through(conn) or 0) > built
+            built = text_index.indexed_through(conn)
     finally:
         conn.close()
