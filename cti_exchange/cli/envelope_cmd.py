@@ -14,6 +14,7 @@ from cti_exchange.cli.output import Output, refuse_stdout
 from cti_exchange.clock import stix_timestamp
 from cti_exchange.errors import InputError, UsageError
 from cti_exchange.exchange.offline import (
+    AlreadyOpened,
     EnvelopeRefused,
     envelope_from_document,
     open_envelope_file,
@@ -201,6 +202,9 @@ def open_(
                 }
             )
         raise
+    if isinstance(verdict, AlreadyOpened):
+        _already_opened(out, verdict, output)
+        return
     opened = verdict.opened
     header = opened.header
     if output is not None:
@@ -263,6 +267,25 @@ def open_(
         out.note(note)
     if summary := not_applied_summary(verdict.not_applied):
         out.warn(summary)
+
+
+def _already_opened(out: Output, verdict: AlreadyOpened, output: Path | None) -> None:
+    """The same envelope accepted before: exit 0, so a script opening every file of a folder
+    can run again; with -o, an error, because no bundle is written."""
+    sender = verdict.partner or verdict.sender
+    said = f"envelope {verdict.envelope_id} from {sender} was accepted at {verdict.accepted_at}"
+    if output is not None:
+        raise UsageError(
+            f"{said} already: {output} is not written (a bundle is written when an envelope is accepted)",
+            hint=f"its objects are in the store: `cti-exchange triage list --partner {verdict.partner}`"
+            if verdict.partner
+            else None,
+        )
+    if out.json_mode:
+        out.data({"verdict": "already-opened", **verdict.__dict__})
+        return
+    out.line("Verdict: ALREADY OPENED")
+    out.note(f"{said}: nothing new, nothing quarantined")
 
 
 def register(app: typer.Typer) -> None:

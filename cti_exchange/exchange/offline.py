@@ -261,6 +261,16 @@ class OpenVerdict:
     still_held: list[int] = field(default_factory=list)
 
 
+@dataclass
+class AlreadyOpened:
+    """The envelope is exactly one we accepted before (signature checked): nothing to do."""
+
+    envelope_id: str
+    sender: str
+    partner: str | None
+    accepted_at: str
+
+
 def envelope_from_document(document: Any, *, source: str) -> dict[str, Any]:
     """An envelope file is the artifact itself, or a bundle holding one envelope artifact."""
     if is_envelope_artifact(document):
@@ -284,7 +294,7 @@ def open_envelope_file(
     store_result: bool = True,
     accept_gap: bool = False,
     now: datetime | None = None,
-) -> OpenVerdict:
+) -> OpenVerdict | AlreadyOpened:
     profile = home.load_profile()
     moment = now or utc_now()
     with open_store(home) as store:
@@ -293,6 +303,15 @@ def open_envelope_file(
             opened = open_envelope(artifact, ctx, accept_gap=accept_gap)
         except EnvelopeRejected as rejected:
             partner = profile.partner_by_agency(rejected.sender) if rejected.sender else None
+            if (accepted_at := store.inbound.copy_of_accepted(rejected)) is not None:
+                # The same file opened again (a script going over a folder): nothing new, and
+                # nothing to alert about, as pull treats a copy of an accepted envelope.
+                return AlreadyOpened(
+                    envelope_id=rejected.envelope_id or "",
+                    sender=rejected.sender or "",
+                    partner=partner.name if partner else None,
+                    accepted_at=accepted_at,
+                )
             record_id = None
             if store_result:
                 record_id = store.inbound.quarantine(
@@ -381,8 +400,9 @@ def _refusal_hint(rejected: EnvelopeRejected, record_id: int | None, partner: st
         )
     if reason is RejectReason.REPLAYED and kept:
         return (
-            "nothing from it was accepted twice; if the same file was simply opened again, close "
-            f"the record: `cti-exchange quarantine resolve {record_id} --note ...`"
+            "nothing from it was accepted; it is not the envelope accepted under that id before "
+            "(a copy of that one would be 'already opened'): ask the sender which one it sent, "
+            f"then close the record: `cti-exchange quarantine resolve {record_id} --note ...`"
         )
     if reason is RejectReason.ENCRYPTED_TO_REVOKED_KEY and partner is not None:
         return (

@@ -405,7 +405,7 @@ def _process(
             store.inbound.mark_processed(origin, "not-for-us")
             outcome.skipped += 1
             return 1
-        if _copy_of_accepted(store, rejected):
+        if store.inbound.copy_of_accepted(rejected) is not None:
             # The same signed envelope we accepted, re-addressed by its sender after we revoked
             # an encryption key (or posted twice): nothing new, nothing to alert about.
             store.inbound.mark_processed(origin, "duplicate")
@@ -430,15 +430,6 @@ def _process(
     outcome.accepted.append(opened.header.envelope_id)
     outcome.objects_received += opened.header.object_count
     return 1
-
-
-def _copy_of_accepted(store: Store, rejected: EnvelopeRejected) -> bool:
-    """A `replayed-envelope` whose signed content is exactly the envelope accepted under that
-    id (checked after its signature): a copy, not a replay to alert about."""
-    if rejected.reason is not RejectReason.REPLAYED or not (rejected.digest and rejected.sender):
-        return False
-    accepted = store.inbound.accepted_digest(rejected.sender, rejected.envelope_id or "")
-    return accepted is not None and accepted == rejected.digest
 
 
 def _quarantine(

@@ -78,12 +78,17 @@ class Inbound:
         ).fetchone()
         return row is not None
 
-    def accepted_digest(self, sender: str, envelope_id: str) -> str | None:
-        """The digest of the signed envelope accepted under this id from `sender`, if any."""
+    def copy_of_accepted(self, rejected: EnvelopeRejected) -> str | None:
+        """When a `replayed-envelope` is exactly the signed envelope we accepted under that id
+        (its digest, checked after its signature), when we accepted it: a copy (a file opened
+        again, an envelope posted twice or re-addressed), not a replay to alert about."""
+        if rejected.reason is not RejectReason.REPLAYED or not (rejected.digest and rejected.sender):
+            return None
         row = self.db.conn.execute(
-            "SELECT digest FROM envelopes_in WHERE sender = ? AND envelope_id = ?", (sender, envelope_id)
+            "SELECT digest, received_at FROM envelopes_in WHERE sender = ? AND envelope_id = ?",
+            (rejected.sender, rejected.envelope_id or ""),
         ).fetchone()
-        return str(row[0]) if row else None
+        return str(row[1]) if row and row[0] == rejected.digest else None
 
     def accepted_artifact(self, partner: str, artifact_id: str) -> bool:
         row = self.db.conn.execute(

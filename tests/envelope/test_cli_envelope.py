@@ -202,14 +202,30 @@ def test_the_json_rejection(partnered: Pair, tmp_path: Path) -> None:
     assert stderr.count("\n") == 1
 
 
-def test_opening_the_same_file_twice_is_a_replay(partnered: Pair, tmp_path: Path) -> None:
+def test_opening_the_same_file_again_changes_nothing_and_alerts_nobody(
+    partnered: Pair, tmp_path: Path
+) -> None:
+    # A script opening every file of a folder runs again: the copy is recognised by its
+    # signed content (as pull skips a copy of an accepted envelope), not quarantined as a
+    # replay each time, and the script's exit code stays 0.
     cert_fr, cert_in = partnered
     envelope = seal(cert_fr, bundle_file(tmp_path), "cert-in")
-    assert open_json(cert_in, envelope)[0] == 0
-    code, verdict, _ = open_json(cert_in, envelope)
-    assert code == 4 and verdict["reason"] == "replayed-envelope"
-    assert rows(cert_in, "SELECT reason FROM quarantine") == [("replayed-envelope",)]
+    code, first, _ = open_json(cert_in, envelope)
+    assert code == 0 and first["verdict"] == "accepted"
+    for _ in range(2):
+        code, verdict, _ = open_json(cert_in, envelope)
+        assert code == 0 and verdict["verdict"] == "already-opened"
+        assert verdict["envelope_id"] == first["envelope_id"] and verdict["partner"] == "cert-fr"
+    text = cert_in.run("open", str(envelope))
+    assert text.exit_code == 0 and text.stdout.startswith("Verdict: ALREADY OPENED")
+    assert f"envelope {first['envelope_id']} from cert-fr was accepted at" in text.stderr
+    assert count(cert_in, "quarantine") == 0
     assert count(cert_in, "envelopes_in") == 1 and count(cert_in, "objects") == 3
+    # Asked for the bundle, it says none is written rather than exit 0 without the file.
+    wanted = cert_in.run("open", str(envelope), "-o", str(tmp_path / "opened.json"))
+    assert wanted.exit_code == 2 and "opened.json is not written" in wanted.stderr
+    assert not (tmp_path / "opened.json").exists()
+    assert "triage list --partner cert-fr" in wanted.stderr
 
 
 def test_an_envelope_for_a_third_agency(trio: Trio, tmp_path: Path) -> None:
@@ -550,7 +566,7 @@ def test_open_waits_for_a_sync_holding_the_profile_lock(partnered: Pair, tmp_pat
     # A dry run stores nothing and does not wait.
     with profile_lock(cert_in.home):
         dry = cert_in.run("open", str(envelope), "--dry-run", "--json")
-    assert dry.exit_code == 4 and "replayed-envelope" in dry.stdout
+    assert dry.exit_code == 0 and json.loads(dry.stdout)["verdict"] == "already-opened"
 
 
 def test_an_offline_partner_is_not_queued_receipts_sync_cannot_post(partnered: Pair, tmp_path: Path) -> None:

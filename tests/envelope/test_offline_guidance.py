@@ -46,10 +46,10 @@ def test_opening_the_missing_file_names_the_record_that_lets_the_held_ones_throu
     assert cert_in.run("open", str(third)).exit_code == 0
     assert _open_records(cert_in) == [] and count(cert_in, "envelopes_in") == 3
 
-    # Opening one of them again is still a replay (nothing accepted twice).
+    # Opening one of them again accepts nothing twice, and is not an alert.
     code, verdict, _ = open_json(cert_in, third)
-    assert code == 4 and verdict["reason"] == "replayed-envelope"
-    assert count(cert_in, "envelopes_in") == 3
+    assert code == 0 and verdict["verdict"] == "already-opened"
+    assert count(cert_in, "envelopes_in") == 3 and _open_records(cert_in) == []
 
 
 def test_a_gap_refusal_says_how_to_fill_or_accept_it(partnered: Pair, tmp_path: Path) -> None:
