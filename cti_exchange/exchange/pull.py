@@ -12,7 +12,6 @@ Exactly once, whatever happens:
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -146,6 +145,7 @@ def pull(
     *,
     reporter: ProgressReporter | None = None,
     now: datetime | None = None,
+    index_text: bool = True,  # False: the caller keeps the text-search index current (sync)
 ) -> PullResult:
     profile = home.load_profile()
     if partner_names:
@@ -180,18 +180,17 @@ def pull(
                 },
             )
         sign_audit_head(home, store)
-        _keep_search_index_current(store)
+        if index_text:
+            keep_search_index_current(store)
     return PullResult(results)
 
 
-def _keep_search_index_current(store: Store) -> None:
+def keep_search_index_current(store: Store) -> None:
     """Indexes for text search what this run stored, once an analyst has searched (the index
-    exists), so the next search does not (store/text_index.py). Never fails the pull: a
-    search indexes what is left."""
-    try:
-        text_index.catch_up(store.db.conn, create=False)
-    except sqlite3.OperationalError as exc:
-        log.info("text-search index not brought up to date (a search will): %s", exc)
+    exists), so the next search does not (store/text_index.py). Never fails the run: a later
+    search or pull indexes what is left."""
+    if (why := text_index.keep_current(store.db.conn)) is not None:
+        log.info("text-search index not brought up to date (a search will): %s", why)
 
 
 def pull_partner(

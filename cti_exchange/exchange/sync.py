@@ -10,7 +10,7 @@ from datetime import datetime
 
 from cti_exchange.audit.trail import sign_audit_head
 from cti_exchange.exchange.delivery import DeliveryOutcome, deliver_pending
-from cti_exchange.exchange.pull import PullResult, pull
+from cti_exchange.exchange.pull import PullResult, keep_search_index_current, pull
 from cti_exchange.exchange.receipts import send_owed_receipts
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.progress import ProgressReporter
@@ -72,7 +72,9 @@ def sync(
 ) -> SyncResult:
     profile = home.load_profile()
     readable = [p.name for p in profile.partners.values() if p.taxii and p.taxii.read_collection]
-    pulled = pull(home, readable, reporter=reporter, now=now) if readable else PullResult([])
+    pulled = PullResult([])
+    if readable:  # the text-search index last, after posting (keep_search_index_current below)
+        pulled = pull(home, readable, reporter=reporter, now=now, index_text=False)
     for partner in pulled.partners:
         if partner.error:
             log.warning("pull from %s failed: %s", partner.partner, partner.error)
@@ -103,6 +105,7 @@ def sync(
         waiting = {name: len(store.outbound.pending(name)) for name in sorted(unposted)}
         result.waiting_without_taxii = {name: n for name, n in waiting.items() if n}
         sign_audit_head(home, store)
+        keep_search_index_current(store)  # last: posting comes first
     for outcome in result.deliveries:
         if outcome.error:
             log.warning("posting to %s failed: %s", outcome.partner, outcome.error)

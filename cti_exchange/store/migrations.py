@@ -1,4 +1,8 @@
-"""Versioned schema migrations of the local store. Append, never edit, a migration."""
+"""Versioned schema migrations of the local store. Append, never edit, a migration.
+
+A migration that changes `objects.value` or `objects.name` in place calls `text_index.drop`:
+the text-search index (built after storing, outside the migrations) would not see the change.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import sqlite3
 from collections.abc import Callable
 
 from cti_exchange.stix.pattern_values import indicator_value
+from cti_exchange.store import text_index
 
 
 def _project_new_indicator_types(conn: sqlite3.Connection) -> None:
@@ -27,6 +32,8 @@ def _project_new_indicator_types(conn: sqlite3.Connection) -> None:
         if kind is not None:
             updates.append((kind, value, rowid))
     conn.executemany("UPDATE objects SET ioc_type = ?, value = ? WHERE rowid = ?", updates)
+    if updates:
+        text_index.drop(conn)
 
 
 # (version, SQL script or a function run inside the migration's transaction)

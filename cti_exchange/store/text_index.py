@@ -23,6 +23,9 @@ Built lazily, not by a migration: a SQLite without FTS5 or its trigram tokenizer
 from __future__ import annotations
 
 import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 MIN_TEXT = 3  # characters: a trigram index cannot serve shorter text
@@ -31,7 +34,11 @@ TAIL_SCAN_ROWS = 20_000  # rows stored after the index a search scans rather tha
 # fills. Each CLI run starts with an empty page cache: on 1,000,000 stored, fetching 20,000
 # candidates (0.27 s for the whole command) beat the ordered scan of the same text (0.35 s).
 FEW_CANDIDATES = 20_000
-CHUNK_ROWS = 50_000  # rows indexed per transaction: a writer waits at most one chunk
+CHUNK_ROWS = 50_000  # rows indexed per transaction (about 0.5 s)
+# Pause between chunks: longer than SQLite's longest busy-handler sleep (100 ms), so a writer
+# waiting for the store (a sync, an analyst's decision) gets in after one chunk instead of
+# after the whole build.
+YIELD_SECONDS = 0.12
 
 _CREATE = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS search_text USING "
@@ -67,6 +74,8 @@ def catch_up(conn: sqlite3.Connection, *, create: bool = True) -> int:
     locked or read-only; each committed chunk stays."""
     covered = 0
     while True:
+        if covered:
+            time.sleep(YIELD_SECONDS)  # a waiting writer's turn
         conn.execute("BEGIN IMMEDIATE")
         try:
             start = indexed_through(conn)
@@ -97,6 +106,34 @@ def catch_up(conn: sqlite3.Connection, *, create: bool = True) -> int:
         covered += end - start
 
 
+def drop(conn: sqlite3.Connection) -> None:
+    """Forgets the index (the next search builds it again). For a migration that changes
+    `objects.value` or `objects.name` in place, which the index would otherwise not see."""
+    conn.execute("DROP TABLE IF EXISTS search_text")
+    conn.execute("DROP TABLE IF EXISTS search_text_state")
+
+
+@contextmanager
+def _waiting_at_most(conn: sqlite3.Connection, wait_ms: int) -> Iterator[None]:
+    previous = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={int(previous)}")
+
+
+def keep_current(conn: sqlite3.Connection, *, wait_ms: int = 1000) -> str | None:
+    """After storing: indexes the new rows if there is an index, waiting `wait_ms` at most for
+    the store. None when done; else why not (a later search or pull indexes what is left)."""
+    try:
+        with _waiting_at_most(conn, wait_ms):
+            catch_up(conn, create=False)
+    except sqlite3.OperationalError as exc:
+        return str(exc)
+    return None
+
+
 def serving(conn: sqlite3.Connection) -> int | None:
     """`indexed_through` when the index can serve a search (its tail is short), else None."""
     through = indexed_through(conn)
@@ -110,14 +147,11 @@ def prepare_for_search(conn: sqlite3.Connection, *, wait_ms: int = 1000) -> bool
     serves the search."""
     if serving(conn) is not None:
         return True
-    previous = conn.execute("PRAGMA busy_timeout").fetchone()[0]
-    conn.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
     try:
-        catch_up(conn)
+        with _waiting_at_most(conn, wait_ms):
+            catch_up(conn)
     except sqlite3.OperationalError:
         pass  # checked below: whatever was indexed before or committed here still serves
-    finally:
-        conn.execute(f"PRAGMA busy_timeout={int(previous)}")
     return serving(conn) is not None
 
 
@@ -136,15 +170,22 @@ def candidates_sql(text: str, through: int, like: str) -> tuple[str, list[Any]]:
     )
 
 
-def few_candidates(conn: sqlite3.Connection, text: str, through: int, like: str) -> bool:
-    """Whether the index and the tail propose at most FEW_CANDIDATES rows for `text`."""
+def few_candidates(conn: sqlite3.Connection, text: str, through: int, like: str) -> bool | None:
+    """Whether the index and the tail propose at most FEW_CANDIDATES rows for `text`; None
+    when this SQLite cannot read the index (built by one with FTS5 trigram, opened by one
+    without): the search then scans, as without an index."""
     sql, params = candidates_sql(text, through, like)
-    row = conn.execute(
-        f"SELECT count(*) FROM ({sql} LIMIT ?)",  # noqa: S608 - fixed SQL, values bound
-        [*params, FEW_CANDIDATES + 1],
-    ).fetchone()
+    try:
+        row = conn.execute(
+            f"SELECT count(*) FROM ({sql} LIMIT ?)",  # noqa: S608 - fixed SQL, values bound
+            [*params, FEW_CANDIDATES + 1],
+        ).fetchone()
+    except sqlite3.OperationalError:  # no such module: fts5 / no such tokenizer: trigram
+        return None
     return int(row[0]) <= FEW_CANDIDATES
 
 
 def usable(text: str | None) -> bool:
-    return text is not None and len(text) >= MIN_TEXT
+    """Whether the index can serve a search for `text`: three characters at least, and no NUL
+    (which ends an FTS5 phrase; the scan takes it)."""
+    return text is not None and len(text) >= MIN_TEXT and "\x00" not in text

@@ -280,6 +280,8 @@ def _indexed_text(conn: sqlite3.Connection, f: TriageFilter, use_index: bool = T
     like = _like_pattern(f.text)
     sql, params = text_index.candidates_sql(f.text, through, like)
     few = text_index.few_candidates(conn, f.text, through, like)
+    if few is None:
+        return None
     return _IndexedText(f"o.rowid IN ({sql})", params, few)
 
 

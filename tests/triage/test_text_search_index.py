@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cti_exchange.store import text_index
+from cti_exchange.store.migrations import _project_new_indicator_types
 from cti_exchange.store.store import Store
 from cti_exchange.store.triage_queries import PageRequest, TriageFilter, count_matching, list_page
 from tests.conftest import Agency
@@ -165,3 +168,75 @@ def test_pull_and_sync_keep_an_index_current_once_a_search_made_one(
             built = now_through
     finally:
         conn.close()
+
+
+def _as_if_opened_without(path: Path, what: str, instead: str) -> None:
+    """As a SQLite without FTS5 or its trigram tokenizer sees a store indexed elsewhere (a
+    home restored on an older host): it reports exactly this, "no such module/tokenizer"."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA writable_schema=ON")
+    conn.execute(
+        "UPDATE sqlite_master SET sql = replace(sql, ?, ?) WHERE name = 'search_text'", (what, instead)
+    )
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    ("what", "instead"),
+    [("tokenize='trigram'", "tokenize='trigram_missing'"), ("USING fts5(", "USING fts5_missing(")],
+)
+def test_a_search_scans_when_this_sqlite_cannot_read_the_index(
+    cert_in: Agency, what: str, instead: str
+) -> None:
+    put(cert_in, [indicator("needle-1.example"), indicator("other.example")])
+    assert cert_in.run("triage", "list", "--search", "needle", "--json").exit_code == 0  # builds it
+    _as_if_opened_without(store_path(cert_in), what, instead)
+    put(cert_in, [indicator("needle-2.example")])
+    found = cert_in.run("triage", "list", "--search", "needle", "--json")
+    assert found.exit_code == 0, found.stderr
+    assert sorted(i["value"] for i in found.json()["items"]) == ["needle-1.example", "needle-2.example"]
+
+
+def test_a_writer_waits_for_a_chunk_of_the_build_not_all_of_it(
+    store_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chunk = 200
+    put(store_file, [indicator(f"h-{n}.example", name=f"host {n} text") for n in range(3000)])
+    monkeypatch.setattr(text_index, "CHUNK_ROWS", chunk)  # 15 chunks
+
+    def search() -> None:
+        with Store(store_file) as store:
+            text_index.prepare_for_search(store.db.conn, wait_ms=30_000)
+
+    builder = threading.Thread(target=search)
+    builder.start()
+    probe = sqlite3.connect(store_file, isolation_level=None)
+    try:
+        while (text_index.indexed_through(probe) or 0) < chunk:  # the build is under way
+            time.sleep(0.001)
+        seen = text_index.indexed_through(probe) or 0
+        writer = sqlite3.connect(store_file, isolation_level=None, timeout=30)
+        writer.execute("BEGIN IMMEDIATE")  # a sync storing an envelope
+        got_in_at = text_index.indexed_through(writer) or 0
+        writer.execute("ROLLBACK")
+        writer.close()
+    finally:
+        probe.close()
+        builder.join()
+    assert (got_in_at - seen) // chunk <= 2, f"the writer waited {(got_in_at - seen) // chunk} chunks of 15"
+    with sqlite3.connect(store_file) as check:
+        assert text_index.behind(check) == 0  # and the build went on after it
+
+
+def test_a_migration_that_rewrites_values_drops_the_index(store_file: Path) -> None:
+    put(store_file, [indicator("mutex-name-1", "mutex")])
+    with Store(store_file) as store:
+        conn = store.db.conn
+        text_index.catch_up(conn)
+        # As a store written before its type was projected: no value in the columns.
+        conn.execute("UPDATE objects SET ioc_type = NULL, value = NULL")
+        with store.db.transaction():
+            _project_new_indicator_types(conn)
+        assert text_index.indexed_through(conn) is None  # rebuilt, with the value, by a search
+        assert _search(conn, "name-1", use_index=True) != []
