@@ -108,8 +108,8 @@ def test_loose_key_file_and_directory_permissions(cert_fr: Agency) -> None:
     assert checks["key files"]["status"] == "fail"
     assert f"`chmod 600 {private}`" in checks["key files"]["fix"]
     assert "rotate the keys" in checks["key files"]["fix"]
-    # What needs the key files is not tried.
-    assert checks["passphrase"]["status"] == "skip" and checks["audit trail"]["status"] == "skip"
+    # What needs the private key is not tried; the audit trail, which needs public.json only, is.
+    assert checks["passphrase"]["status"] == "skip" and checks["audit trail"]["status"] == "ok"
 
     private.chmod(0o600)
     (cert_fr.home / "keys").chmod(0o755)
@@ -401,3 +401,22 @@ def test_a_tampered_audit_trail_is_exit_4_even_after_an_earlier_failure(
     assert code == 4, checks
     assert checks["partner cert-in: TAXII settings"]["status"] == "fail"
     assert checks["audit trail"]["status"] == "fail"
+
+
+def test_a_loosened_private_key_file_does_not_hide_a_tampered_audit_trail(
+    partnered: tuple[Agency, Agency],
+) -> None:
+    """The audit check waited for the key-file check, so a private key left 0644 turned a
+    tampered trail into `skip ... needs key files` and exit 2. It needs only public.json."""
+    import sqlite3
+
+    fr, _ = partnered
+    conn = sqlite3.connect(fr.home / "store.sqlite")
+    conn.execute("""UPDATE audit_log SET details = '{}' WHERE seq = 1""")
+    conn.commit()
+    conn.close()
+    (fr.home / "keys" / "private.jwe").chmod(0o644)
+    code, checks, _ = _doctor(fr, "--offline")
+    assert checks["key files"]["status"] == "fail"
+    assert checks["audit trail"]["status"] == "fail"
+    assert code == 4, checks
