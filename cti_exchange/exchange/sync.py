@@ -53,7 +53,7 @@ class SyncResult:
         text = (
             f"sync: pulled {accepted} envelope(s), {objects} object(s), {rejected} rejected{then_accepted}; "
             f"posted {posted} envelope(s), {left} left in the outbox{unposted}; "
-            f"{sum(self.receipts_sent.values())} receipt(s) sent"
+            f"{sum(self.receipts_sent.values())} receipt(s) queued"  # posted with the outbox above
         )
         if closed:
             text += f"; {closed} held envelope(s) refused for good when reopened (`quarantine list --all`)"

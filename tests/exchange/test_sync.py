@@ -36,7 +36,7 @@ def test_sync_round_trip_with_receipts_and_idempotence(exchange: Exchange, tmp_p
     india_sync = india.run("sync")
     assert india_sync.exit_code == 0, india_sync.stderr
     assert india_sync.stdout.startswith("sync: pulled 1 envelope(s)")
-    assert "1 receipt(s) sent" in india_sync.stdout
+    assert "1 receipt(s) queued" in india_sync.stdout
     assert len(received_values(india)) == 12
 
     back = fr.run("sync", "--json")
@@ -121,7 +121,7 @@ def test_status_does_not_wait_for_a_receipt_to_a_receipt_envelope(exchange: Exch
     pushed = fr.run("push", str(write_iocs(tmp_path / "a.csv", 2)), "--to", "cert-in")
     assert pushed.exit_code == 0, pushed.stderr
     synced = india.run("sync")
-    assert synced.exit_code == 0 and "1 receipt(s) sent" in synced.stdout, synced.stderr
+    assert synced.exit_code == 0 and "1 receipt(s) queued" in synced.stdout, synced.stderr
     assert [d["status"] for d in india.run("sent", "--json").json()] == ["posted"]
     conn = sqlite3.connect(india.home / "store.sqlite")
     conn.execute("UPDATE sent_envelopes SET created_at = '2020-01-01T00:00:00.000Z'")
