@@ -156,8 +156,8 @@ def list_(
             return
         if out.stderr_is_terminal and (pending := search_index_to_build(store, filters)):
             out.note(
-                f"indexing {pending:,} stored objects for text search, once: later searches "
-                "and each sync keep the index current"
+                f"indexing {pending:,} stored objects for text search, once: later searches, "
+                "pulls and syncs keep the index current"
             )
         page = list_objects(
             store,
