@@ -6,12 +6,13 @@ Plain HTTP is refused except to a loopback address (the embedded server of `demo
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -167,6 +168,11 @@ class TaxiiClient:
         self.conn = _HTTPConnection(
             user=user, password=password, verify=verify, version="2.1", auth=auth, cert=cert
         )
+        self._secrets = _sent_forms(user, secret)
+        if urlsplit(self.api_root_url).scheme == "http":
+            # Plain HTTP is allowed to a loopback address only (check_url_is_safe): a proxy
+            # from the environment (http_proxy) would receive our credentials in clear text.
+            self.conn.session.trust_env = False
         # TAXII 2.1 servers have no use for redirects, and following one could take our
         # credentials or envelopes to another host, or to plain HTTP: requests raises
         # TooManyRedirects at the first one instead, which retry.py reports without retrying.
@@ -207,7 +213,9 @@ class TaxiiClient:
         acts. Any other refusal (a 400: the request is wrong) stays a `NetworkError`, which
         pull.py relies on to start again from its cursor when a `next` token has expired."""
         try:
-            return call_with_retries(action, what=f"{self.partner}: {what}", policy=self.policy)
+            return call_with_retries(
+                action, what=f"{self.partner}: {what}", policy=self.policy, secrets=self._secrets
+            )
         except RequestFailed as exc:
             if right is not None and exc.status in (403, 404):
                 raise _collection_refused(self.partner, exc, right) from None
@@ -318,6 +326,17 @@ def _date_added(headers: CaseInsensitiveDict[str], name: str, partner: str, what
             hint="the TAXII server is broken or not the partner's; tell its operator",
         ) from None
     return value
+
+
+def _sent_forms(user: str | None, secret: str | None) -> tuple[str, ...]:
+    """Our secret in each form a request carries it, for retry.redact: as is (a bearer token),
+    in the Basic header (base64 of `user:secret`) and URL-encoded."""
+    if not secret:
+        return ()
+    forms = [secret, quote(secret, safe=""), base64.b64encode(secret.encode()).decode()]
+    if user:
+        forms.append(base64.b64encode(f"{user}:{secret}".encode()).decode())
+    return tuple(dict.fromkeys(forms))
 
 
 def _said(exc: RequestFailed) -> str:

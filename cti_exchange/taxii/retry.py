@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
@@ -62,14 +62,27 @@ def _retry_after(response: requests.Response | None) -> float | None:
             return None
 
 
-def _server_text(response: requests.Response) -> str:
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """`text` from a server (a misconfigured gateway quoting our Authorization header, or a
+    hostile one) without our credentials in any form the caller lists. The text ends up in
+    errors, the log and the hash-chained audit trail, which cannot be scrubbed afterwards."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+def _server_text(response: requests.Response, secrets: Sequence[str] = ()) -> str:
     try:
         body = response.json()
         if isinstance(body, dict):
-            return str(body.get("description") or body.get("title") or "")[:200]
+            text = str(body.get("description") or body.get("title") or "")
+        else:
+            text = response.text
     except ValueError:
-        pass
-    return response.text[:200]
+        text = response.text
+    # Redacted before it is cut: a secret cut in two would no longer match.
+    return redact(text[:2000], secrets)[:200]
 
 
 def _redirect_target(response: requests.Response | None) -> str:
@@ -94,6 +107,7 @@ def call_with_retries(
     *,
     what: str,
     policy: RetryPolicy,
+    secrets: Sequence[str] = (),  # our credentials, kept out of the server's text we quote
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> T:
@@ -121,7 +135,7 @@ def call_with_retries(
                     hint="check the partner's TAXII username and secret (`cti-exchange doctor` checks them)",
                 ) from None
             if status not in RETRYABLE_STATUS:
-                text = _server_text(response) if response is not None else ""
+                text = _server_text(response, secrets) if response is not None else ""
                 raise RequestFailed(status, f"{what}: HTTP {status} {text}".strip()) from None
             retry_after = _retry_after(response)
             problem = f"HTTP {status}"
