@@ -36,13 +36,26 @@ def _refuse_emptied_store(path: Path) -> None:
         )
 
 
+def _keep_private(path: Path) -> None:
+    """Partner intelligence, TLP:RED included: for us alone, 0600. Checked at every opening,
+    not only when the store is made: a first run interrupted before it set the mode left the
+    store as the umask made it, for good. (Not created 0600 beforehand: an empty file left by
+    an interrupted first run would then be refused as a truncated store.) Files of another
+    owner are left alone: chmod would fail, and doctor names them."""
+    for name in (path.name, path.name + "-wal", path.name + "-shm"):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            target = path.with_name(name)
+            info = target.stat()
+            if info.st_uid == os.getuid() and info.st_mode & 0o077:
+                os.chmod(target, 0o600)
+
+
 class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
         _refuse_emptied_store(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            new_store = not path.exists()
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly
             # what `transaction()` encloses.
             self.conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
@@ -53,13 +66,7 @@ class Database:
             # 64 MiB page cache (default 2 MiB) keeps a 100,000-object envelope in memory.
             self.conn.execute("PRAGMA cache_size=-65536")
             self.schema_version = apply_migrations(self.conn)
-            if new_store:
-                # Partner intelligence, TLP:RED included: for us alone. (Not created 0600
-                # beforehand: an empty file left by an interrupted first run would then be
-                # refused as a truncated store.)
-                for name in (path.name, path.name + "-wal", path.name + "-shm"):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.chmod(path.with_name(name), 0o600)
+            _keep_private(path)
         except sqlite3.DatabaseError as exc:
             raise ConfigError(
                 f"cannot open the store {path}: {exc}",
