@@ -26,6 +26,7 @@ from cti_exchange.partnership import (
 )
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.stix.tlp import Tlp
+from cti_exchange.taxii.endpoint import shown_url
 from cti_exchange.untrusted_text import escape_controls
 
 # File options are stored as given in config.toml, where a relative path is read from the
@@ -61,6 +62,9 @@ def _note_red_needs_allow_red(out: Output, partner: PartnerConfig) -> None:
 
 def _partner_json(partner: PartnerConfig) -> dict[str, object]:
     data = partner.to_dict()
+    taxii = data.get("taxii")
+    if isinstance(taxii, dict) and isinstance(taxii.get("api_root"), str):
+        taxii["api_root"] = shown_url(taxii["api_root"])  # a hand-edited URL may hold a password
     data["name"] = partner.name
     data["display_name"] = partner.display_name
     return data
@@ -131,7 +135,7 @@ def list_(ctx: typer.Context, json_mode: JsonOption = False) -> None:
                 p.agency_id,
                 p.country or "",
                 p.max_tlp.label + (" (RED allowed)" if p.allow_red else ""),
-                p.taxii.api_root if p.taxii else "-",
+                shown_url(p.taxii.api_root) if p.taxii else "-",
                 p.fingerprint,
             ]
             for p in partners
@@ -162,7 +166,8 @@ def show(
         t = partner.taxii
         out.line(
             escape_controls(
-                f"TAXII: {t.api_root} read={t.read_collection} write={t.write_collection} auth={t.auth}"
+                f"TAXII: {shown_url(t.api_root)} read={t.read_collection} write={t.write_collection} "
+                f"auth={t.auth}"
             )
         )
     out.table(key_table_columns(), key_rows(keyring), title="Pinned keys")

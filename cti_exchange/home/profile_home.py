@@ -57,9 +57,34 @@ def validate_profile_data(data: Any, *, source: str) -> None:
         first = errors[0]
         field = ".".join(str(part) for part in first.absolute_path) or "(top level)"
         raise ConfigError(
-            f"{source}: {field}: {first.message}",
+            f"{source}: {field}: {_rule_broken(first)}",
             hint="fix that field (see schemas/profile.schema.json)",
         )
+
+
+def _rule_broken(error: Any) -> str:
+    """What a field must be, from the schema alone: jsonschema's own message quotes the value,
+    which may be a secret pasted in the wrong place (a token as `auth`, a password in a URL)
+    and would reach the terminal, cron mail and the journal."""
+    rule, expected = error.validator, error.validator_value
+    if rule == "enum":
+        return "must be one of " + ", ".join(map(str, expected))
+    if rule == "const":
+        return f"must be {expected}"
+    if rule == "type":
+        return "must be " + (" or ".join(expected) if isinstance(expected, list) else str(expected))
+    if rule in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        words = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "more than"}
+        return f"must be {words.get(rule, 'less than')} {expected}"
+    if rule in ("minLength", "maxLength", "minItems", "maxItems"):
+        word = "at least" if rule.startswith("min") else "at most"
+        unit = "characters" if rule.endswith("Length") else "items"
+        return f"must have {word} {expected} {unit}"
+    if rule == "pattern":
+        return f"does not have the expected form ({expected})"
+    if rule in ("required", "additionalProperties", "dependentRequired"):
+        return str(error.message)  # names properties, not values
+    return f"breaks the schema's {rule!r} rule"
 
 
 def _not_a_number(data: Any, path: str = "") -> str | None:

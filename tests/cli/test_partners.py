@@ -286,3 +286,39 @@ def test_max_tlp_red_says_red_still_needs_allow_red(partnered: tuple[Agency, Age
     assert allowed.exit_code == 0 and "still not sent" not in allowed.stderr
     amber = cert_fr.run("partners", "set", "cert-in", "--max-tlp", "amber")
     assert amber.exit_code == 0 and "still not sent" not in amber.stderr
+
+
+def test_secrets_pasted_into_config_toml_are_never_echoed(partnered: tuple[Agency, Agency]) -> None:
+    """A hand-edited config.toml with a password in the API root, a token in its query, or a
+    bearer token pasted as `auth`: no listing, --json or schema error repeats them (they
+    would reach the terminal, cron mail and the journal)."""
+    _, india = partnered
+    assert india.run("partners", "set", "cert-fr", "--api-root", "https://taxii.example/api/").exit_code == 0
+    config = india.home / "config.toml"
+    original = config.read_text()
+    config.write_text(
+        original.replace(
+            'api_root = "https://taxii.example/api/"',
+            'api_root = "https://user:hunter2-pass@taxii.example/api/?api_key=tok-abc-123"',
+        )
+    )
+    for args in (
+        ("partners", "list"),
+        ("partners", "list", "--json"),
+        ("partners", "show", "cert-fr"),
+        ("partners", "show", "cert-fr", "--json"),
+    ):
+        shown = india.run(*args)
+        assert shown.exit_code == 0, shown.stderr
+        assert "hunter2-pass" not in shown.stdout + shown.stderr and "tok-abc-123" not in shown.stdout
+        assert "taxii.example" in shown.stdout
+    config.write_text(
+        original.replace(
+            'api_root = "https://taxii.example/api/"',
+            'api_root = "https://taxii.example/api/"\nauth = "Bearer tok-xyz-987"',
+        )
+    )
+    refused = india.run("partners", "list")
+    assert refused.exit_code == 2
+    assert "auth: must be one of none, basic, bearer" in refused.stderr
+    assert "tok-xyz-987" not in refused.stderr
