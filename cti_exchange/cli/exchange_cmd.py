@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -32,10 +32,20 @@ from cti_exchange.errors import (
 )
 from cti_exchange.exchange.delivery import delivery_failure, describe_failed, for_partner
 from cti_exchange.exchange.pull import PullResult, Quarantined, pull
-from cti_exchange.exchange.push import PartnerPlan, PushRequest, PushResult, push, refusal_hint
+from cti_exchange.exchange.push import (
+    NothingToShare,
+    PartnerPlan,
+    PushRequest,
+    PushResult,
+    push,
+    refusal_hint,
+)
 from cti_exchange.home.lock import LOCK_WAIT_SECONDS, profile_lock
 from cti_exchange.ingest_settings import IngestOptions
 from cti_exchange.policy.sharing import Refusal, refusal_error
+
+if TYPE_CHECKING:
+    from cti_exchange.ingest import IngestResult
 
 
 def push_command(
@@ -112,7 +122,14 @@ def push_command(
         progress_for(out) as progress,
         collector_paused(),
     ):
-        result = push(home, request, reporter=progress, default_tlp=default_tlp)
+        try:
+            result = push(home, request, reporter=progress, default_tlp=default_tlp)
+        except NothingToShare as nothing:
+            # For scripts, what reading found, as `validate --json` has it; on a terminal the
+            # error stays one line, and its hint names `validate`.
+            if out.json_mode:
+                out.data(_reading_report(nothing.report) | {"nothing_usable": True})
+            raise
     render_push(out, result)
     if dry_run and result.refusals and not skip_refused:
         # The message a real push gives, after the plan and every refusal were shown.
@@ -125,13 +142,8 @@ def push_command(
 SHOWN_REMARKS = 20
 
 
-def render_push(out: Output, result: PushResult) -> None:
-    report = result.ingest
-    data = {
-        "already_shared_at": result.already_shared_at,
-        "resumed": result.resumed,
-        "dry_run": result.dry_run,
-        "queued_only": result.queued_only,
+def _reading_report(report: IngestResult) -> dict[str, Any]:
+    return {
         "accepted_by_type": dict(report.accepted_by_type),
         "rejected_rows": report.rejected_count,
         "rejections_by_code": report.rejections_by_code,
@@ -140,6 +152,28 @@ def render_push(out: Output, result: PushResult) -> None:
         "warning_count": report.warning_count,
         "warnings_by_code": report.warnings_by_code,
         "warnings": [w.to_dict() for w in report.warnings],
+    }
+
+
+def _show_reading_remarks(out: Output, report: IngestResult) -> None:
+    for warning in report.warnings[:SHOWN_REMARKS]:
+        out.warn(str(warning))
+    if report.warning_count > SHOWN_REMARKS:
+        out.warn(f"... and {report.warning_count - SHOWN_REMARKS:,} more warning(s) (see --json)")
+    for rejection in report.rejections[:SHOWN_REMARKS]:
+        out.warn(f"rejected {rejection}")
+    if report.rejected_count > SHOWN_REMARKS:
+        out.warn(f"... and {report.rejected_count - SHOWN_REMARKS:,} more rejected row(s) (see --json)")
+
+
+def render_push(out: Output, result: PushResult) -> None:
+    report = result.ingest
+    data = {
+        "already_shared_at": result.already_shared_at,
+        "resumed": result.resumed,
+        "dry_run": result.dry_run,
+        "queued_only": result.queued_only,
+        **_reading_report(report),
         "refused": [r.describe() for r in result.refusals],
         "partners": [
             {
@@ -164,14 +198,7 @@ def render_push(out: Output, result: PushResult) -> None:
     if out.json_mode:
         out.data(data)
         return
-    for warning in report.warnings[:SHOWN_REMARKS]:
-        out.warn(str(warning))
-    if report.warning_count > SHOWN_REMARKS:
-        out.warn(f"... and {report.warning_count - SHOWN_REMARKS:,} more warning(s) (see --json)")
-    for rejection in report.rejections[:SHOWN_REMARKS]:
-        out.warn(f"rejected {rejection}")
-    if report.rejected_count > SHOWN_REMARKS:
-        out.warn(f"... and {report.rejected_count - SHOWN_REMARKS:,} more rejected row(s) (see --json)")
+    _show_reading_remarks(out, report)
     for refusal in result.refusals[:SHOWN_REMARKS]:
         out.warn(f"not sent: {refusal.describe()}")
     if len(result.refusals) > SHOWN_REMARKS:

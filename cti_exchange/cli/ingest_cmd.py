@@ -187,6 +187,13 @@ def convert(
     The bundle is written only when something is usable. Exit code 0: all accepted; 1: some
     rejected (the rest is in the bundle); 6: nothing usable (nothing written).
     """
+    if json_mode and str(output) == "-":
+        # stdout holds the bundle: the JSON report would have nowhere to go.
+        raise UsageError(
+            "--json and -o - both want stdout (the bundle goes there)",
+            hint="write the bundle to a file (`-o FILE --json`), or leave out --json: the report "
+            "then goes to stderr",
+        )
     out = Output(json_mode=json_mode or str(output) == "-")
     if str(output) != "-" and not _parent(output).is_dir():
         raise ConfigError(

@@ -63,6 +63,14 @@ def refusal_hint(refusals: list[Refusal]) -> str:
     )
 
 
+class NothingToShare(InputError):
+    """No object worth sharing came out of the inputs: `report` says what reading found."""
+
+    def __init__(self, message: str, *, hint: str, report: IngestResult) -> None:
+        super().__init__(message, hint=hint)
+        self.report = report
+
+
 @dataclass(frozen=True)
 class PushRequest:
     inputs: list[Path]
@@ -145,15 +153,21 @@ def push(
     )
     if not content_objects(ingested.objects):
         non_ids = ingested.warnings_by_code.get("not-for-detection", 0)
-        raise InputError(
+        raise NothingToShare(
             "nothing usable to share in " + ", ".join(str(p) for p in request.inputs),
-            hint="run `cti-exchange validate` on the input to see what was rejected"
+            hint=(
+                "it holds no indicator or other object to share: marking definitions and identities "
+                "travel with the objects that use them"
+                if not (ingested.rejected_count or ingested.warning_count)
+                else "run `cti-exchange validate` on the input to see what was rejected"
+            )
             + (
                 f"; {non_ids:,} MISP attribute(s) with to_ids false were skipped: --include-non-ids "
                 "reads them"
                 if non_ids
                 else ""
             ),
+            report=ingested,
         )
     shared = share_objects(
         home,
