@@ -12,9 +12,19 @@ Line by line:
   only indicators (`evil[.]com - 1.2.3[.]4`), which are then read too. A registry key (a line
   starting with a hive, `HKLM\\...`) runs to the tab or the end of the line: key names hold
   spaces (ESET's `...\\services\\Bonjoiur Host Controller\\`);
-- a line whose first word is not an indicator is prose and skipped: such lines are counted in
-  one warning per file, as are titles ending with a colon (`Domains:`). A single word that is
-  not an indicator is rejected;
+- defanged tokens are indicators wherever they are on a line: the author marked them. On a
+  line whose first word is not an indicator (`Jan 21, 2014 | hxxp://...`, `Seen on
+  evil[.]com`) they are read with the whole line as their description;
+- a line whose first word is not an indicator and that holds nothing defanged is prose and
+  skipped: such lines are counted in one warning per file, as are titles ending with a colon
+  (`Domains:`). A single word that is not an indicator is rejected;
+- a bare (not defanged) name is a domain only when its last label is a top-level domain (the
+  IANA list in `cti_exchange/data/tlds-alpha-by-domain.txt`, the special-use names of RFC 2606
+  and 6761, internal names the guardrails flag, `.onion`, `.i2p`, `.bit`, `.alt`): `b.src` and
+  `b.style.display`, from code, are not; nor is `this._hrefs` a file name;
+- source code blocks (AsciiDoc `[source,...]` blocks, Markdown fences naming a language such
+  as ```` ```javascript ````) are code, not indicator lists: they are not read, and their lines
+  are counted in a warning;
 - table rows (`|...|`, as in AsciiDoc and Markdown) are skipped and counted in a warning: a
   table's columns say what its values are (ESET pages list victims' networks in tables), so
   export the table as CSV to share it. Document markup (`:toc:`, `[options=...]`, `----`) is
@@ -25,11 +35,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import cache
+from importlib import resources
 from pathlib import Path
+
+import idna
 
 from cti_exchange.readers.interface import Finding, Reader, ReadItem, Rejection
 from cti_exchange.readers.lines import LineSource
 from cti_exchange.stix.candidate import IndicatorCandidate
+from cti_exchange.stix.guardrails import DOCUMENTATION_SUFFIXES, INTERNAL_SUFFIXES
 from cti_exchange.stix.ioc_types import IocType, detect_ioc_type, is_hash_shaped
 from cti_exchange.stix.refang import is_defanged, refang
 from cti_exchange.stix.type_hints import parse_type_hint
@@ -45,7 +60,26 @@ _LABEL = re.compile(r"([A-Za-z][\w ()/-]{0,40}):\s+(\S+)")
 _MACRO = re.compile(r"(?:link|xref|image|include|mailto):")
 _WRAPPERS = (("`", "`"), ('"', '"'), ("'", "'"), ("<", ">"), ("(", ")"))
 _SEPARATORS = frozenset({"-", "\u2013", "\u2014", "|", ",", ";", "and", "/", "=>", "->"})
-MAX_SHOWN_LINES = 8
+# Runs of consecutive line numbers named in a summary warning (`lines 8-12, 21, ...`); the
+# lines after them are counted (`and 225 more`).
+MAX_SHOWN_RUNS = 8
+# AsciiDoc source blocks: `[source]`, `[source,javascript]`, `[source%linenums, js]`, and the
+# shorthand `[,ruby]`; the listing (`----`) or literal (`....`) block below holds code.
+_SOURCE_ATTRIBUTE = re.compile(r"\[(?:source\b|,)[^\]]*\]", re.IGNORECASE)
+_CODE_DELIMITER = re.compile(r"-{4,}|\.{4,}|```.*")
+# Markdown fences whose info string names no programming language: their lines are read.
+_PLAIN_FENCES = frozenset({"", "text", "txt", "plain", "plaintext", "none", "ioc", "iocs", "csv", "tsv"})
+# Types whose value is, or starts with, a host name.
+_NAMED_HOSTS = frozenset({IocType.DOMAIN, IocType.DOMAIN_PORT, IocType.URL})
+# Top-level names that are not in the IANA root zone but do name hosts in indicator lists:
+# Tor (RFC 7686), I2P, Namecoin, RFC 9476's `.alt`; and the documentation and internal names
+# the guardrails know (`.test`, `.example`, `.local`, `.corp`: warned about, not dropped).
+_SPECIAL_USE_TLDS = frozenset(
+    {"onion", "i2p", "bit", "alt"}
+    | {s for s in (*DOCUMENTATION_SUFFIXES, *INTERNAL_SUFFIXES) if "." not in s}
+)
+# `this._hrefs`, `self._cache`: a member access in code, not a file's extension.
+_MEMBER_ACCESS = re.compile(r"\._\w*\Z")
 
 
 def _unwrap(token: str) -> str:
@@ -93,17 +127,22 @@ class TextReader(Reader):
         label = str(path)
         source = LineSource(path, self.limits, label)
         section: str | None = None
-        prose: list[int] = []
-        table_rows: list[int] = []
+        prose = _LineTally()
+        table_rows = _LineTally()
+        code = _LineTally()
+        code_block = _CodeBlock()
         for raw_line in source:
             if source.remarks:
                 yield from source.drain()
             number = source.line_number
             line = raw_line.strip()
+            if code_block.takes(line):
+                code.add(number)
+                continue
             if not line:
                 continue
             if line.startswith("|"):
-                table_rows.append(number)
+                table_rows.add(number)
                 continue
             if len(line) > MAX_TEXT_LINE:
                 yield Rejection(
@@ -124,25 +163,36 @@ class TextReader(Reader):
                 continue
             yield from self._line(label, number, line, section, prose)
         yield from source.drain()
-        if prose:
-            yield _summary(label, prose, "lines without an indicator were skipped", "prose")
-        if table_rows:
-            yield _summary(
+        if prose.count:
+            yield prose.summary(
                 label,
-                table_rows,
+                "lines were skipped as prose (the first word is not an indicator and nothing "
+                "on the line is defanged)",
+                "prose",
+            )
+        if table_rows.count:
+            yield table_rows.summary(
+                label,
                 "table rows were not read (a table may list victims, not indicators: "
                 "export it as CSV to share it)",
                 "table-rows",
             )
+        if code.count:
+            yield code.summary(
+                label,
+                "lines of source code blocks were not read (code, not an indicator list)",
+                "code-block",
+            )
 
     def _line(
-        self, label: str, number: int, line: str, section: str | None, prose: list[int]
+        self, label: str, number: int, line: str, section: str | None, prose: _LineTally
     ) -> Iterator[ReadItem]:
         while (bullet := _BULLET.match(line)) is not None:
             line = line[bullet.end() :]
         hint = section
         extra: list[str] = []
         labelled = _LABEL.fullmatch(line)
+        rest = ""
         if labelled is not None:
             first, description = labelled.group(2), labelled.group(1)
             hint = _section_type(description) or section
@@ -155,22 +205,28 @@ class TextReader(Reader):
             else:
                 first, _, description = line.partition(" ")
                 description = description.strip()
+            rest = description
             extra, only_indicators = self._more_indicators(description)
             if only_indicators:
                 description = ""
         if _is_link_markup(first):
-            prose.append(number)
+            prose.add(number)
             return
         tokens = [first, *extra]
         if _kind(first) is None:
             # Prose: words before an indicator, or a title such as "Domains:" or "IP addresses:".
-            if (description or first.endswith(":")) and not is_defanged(first):
-                prose.append(number)
-                return
-            if hint is None:
+            if (rest or description or first.endswith(":")) and not is_defanged(first):
+                # Its defanged tokens were marked as indicators by the author (`Jan 21, 2014 |
+                # hxxp://...`, `Seen on evil[.]com`): read, with the line as their context.
+                marked = [t for t in extra if is_defanged(t)]
+                if not marked:
+                    prose.add(number)
+                    return
+                tokens, description = marked, line
+            elif hint is None:
                 yield Rejection(
                     label,
-                    "not a recognised indicator",
+                    _unrecognised(first),
                     line=number,
                     value=describe_value(first),
                     code="unrecognised",
@@ -206,12 +262,71 @@ class TextReader(Reader):
 
 
 def _kind(token: str) -> IocType | str | None:
-    """The indicator type of a token (refanged, unwrapped), "hash" for a hash-shaped one."""
-    value = refang(_unwrap(token))
+    """The indicator type of a token (refanged, unwrapped), "hash" for a hash-shaped one.
+
+    A bare (not defanged) name must end in a top-level domain (`b.style.display`, from code, is
+    not a domain), and `this._hrefs` is a member access, not a file name."""
+    written = _unwrap(token)
+    value = refang(written)
     detected = detect_ioc_type(value)
-    if detected is None and is_hash_shaped(value):
-        return "hash"
+    if detected is None:
+        return "hash" if is_hash_shaped(value) else None
+    if detected in _NAMED_HOSTS and value == written and _unknown_tld(detected, value) is not None:
+        return None
+    if detected is IocType.FILE_NAME and _MEMBER_ACCESS.search(value) is not None:
+        return None
     return detected
+
+
+def _unrecognised(token: str) -> str:
+    """Why a token that is not an indicator was rejected."""
+    written = _unwrap(token)
+    value = refang(written)
+    detected = detect_ioc_type(value)
+    if detected in _NAMED_HOSTS and value == written:
+        tld = _unknown_tld(detected, value)
+        if tld is not None:
+            return f"not a recognised indicator: .{describe_value(tld)} is not a top-level domain"
+    return "not a recognised indicator"
+
+
+def _unknown_tld(kind: IocType, value: str) -> str | None:
+    """The last label of the host name of `value` (of type `kind`) when it is not a top-level
+    domain; None when it is one, or when the host is an address (`1.2.3.4/x`), or when the
+    value has a scheme (`http://` says it is a URL)."""
+    host = value
+    if kind is not IocType.DOMAIN:
+        if "://" in value:
+            return None
+        host = value.split("/", 1)[0]
+        host = host.rpartition(":")[0] if host.count(":") == 1 else host
+        if detect_ioc_type(host) is not IocType.DOMAIN:
+            return None
+    label = host.rstrip(".").rsplit(".", 1)[-1]
+    return None if is_top_level_domain(label) else label
+
+
+def is_top_level_domain(label: str) -> bool:
+    """True when `label` (any case, Unicode or punycode) is a top-level domain: delegated in
+    the root zone (IANA's list, `cti_exchange/data/tlds-alpha-by-domain.txt`) or special-use
+    (`_SPECIAL_USE_TLDS`)."""
+    name = label.lower()
+    if not name.isascii():
+        try:
+            name = idna.encode(name, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError):
+            return True  # not a valid label: normalise says why
+    return name in _top_level_domains()
+
+
+@cache
+def _top_level_domains() -> frozenset[str]:
+    """IANA's list of top-level domains (`# Version ...` first line, one upper-case label a
+    line; from https://data.iana.org/TLD/tlds-alpha-by-domain.txt, copied unchanged), and the
+    special-use names."""
+    text = resources.files("cti_exchange").joinpath("data", "tlds-alpha-by-domain.txt")
+    listed = (line.strip().lower() for line in text.read_text(encoding="ascii").splitlines())
+    return frozenset(name for name in listed if name and not name.startswith("#")) | _SPECIAL_USE_TLDS
 
 
 def _is_link_markup(token: str) -> bool:
@@ -222,7 +337,68 @@ def _is_link_markup(token: str) -> bool:
     return "://" in refanged and "[" in refanged.split("://", 1)[1].lstrip("[")
 
 
-def _summary(label: str, lines: list[int], what: str, code: str) -> Finding:
-    shown = ", ".join(str(n) for n in lines[:MAX_SHOWN_LINES])
-    more = ", ..." if len(lines) > MAX_SHOWN_LINES else ""
-    return Finding(label, f"{len(lines):,} {what}: lines {shown}{more}", code=code)
+class _LineTally:
+    """Line numbers for one summary warning: all counted, the first runs of consecutive lines
+    kept (memory stays bounded whatever the file)."""
+
+    __slots__ = ("count", "runs")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.runs: list[list[int]] = []  # [first, last]; one more than shown, to extend
+
+    def add(self, number: int) -> None:
+        self.count += 1
+        if self.runs and self.runs[-1][1] == number - 1:
+            self.runs[-1][1] = number
+        elif len(self.runs) <= MAX_SHOWN_RUNS:
+            self.runs.append([number, number])
+
+    def summary(self, label: str, what: str, code: str) -> Finding:
+        """`233 <what>: lines 8-12, 21, ... and 225 more`."""
+        runs = self.runs[:MAX_SHOWN_RUNS]
+        shown = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+        hidden = self.count - sum(b - a + 1 for a, b in runs)
+        more = f" and {hidden:,} more" if hidden else ""
+        return Finding(label, f"{self.count:,} {what}: lines {shown}{more}", code=code)
+
+
+class _CodeBlock:
+    """Follows source code blocks: `takes(line)` is true for the lines of one (its attribute
+    line, delimiters and content), which are not read.
+
+    AsciiDoc: a `[source,...]` line, then a delimited block (`----`, `....`) up to the same
+    delimiter, or else the paragraph below it (up to a blank line). Markdown: a fence naming a
+    language (```` ```javascript ````) up to the closing fence; plain fences are read."""
+
+    __slots__ = ("closing", "pending")
+
+    def __init__(self) -> None:
+        self.pending = False  # a `[source]` line was seen; its block has not started
+        self.closing: str | None = None  # what ends the open block ("" for a blank line)
+
+    def takes(self, line: str) -> bool:
+        if self.closing == "":  # a source paragraph, up to a blank line
+            if not line:
+                self.closing = None
+            return bool(line)
+        if self.closing is not None:
+            if line == self.closing or (self.closing == "```" and line.startswith("```")):
+                self.closing = None
+            return True
+        if not line:
+            return self.pending
+        if self.pending:
+            if line[0] == "[" or (line[0] == "." and line[1:2] not in ("", ".", " ")):
+                return True  # another attribute line, or a block title
+            self.pending = False
+            delimiter = _CODE_DELIMITER.fullmatch(line)
+            self.closing = ("```" if line.startswith("```") else line) if delimiter else ""
+            return True
+        if line[0] == "[" and _SOURCE_ATTRIBUTE.fullmatch(line) is not None:
+            self.pending = True
+            return True
+        if line.startswith("```") and line[3:].strip().split(" ", 1)[0].lower() not in _PLAIN_FENCES:
+            self.closing = "```"
+            return True
+        return False
