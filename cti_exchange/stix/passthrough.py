@@ -14,36 +14,54 @@ STIX input is passed through, not re-authored: objects keep their ids, their aut
   sharing it (objects with an author keep it).
 
 Each object is then validated (`validate.py`), indicator patterns with the OASIS grammar, and
-the values inside simple pattern comparisons go through the same guardrails as our own
-indicators. Objects that hold an individual's e-mail address are withheld unless personal data
-is kept; relationships and sightings that point at a withheld or rejected object go with it.
-Individuals' e-mail addresses and international phone numbers in free text (a description, an
-identity's `contact_information`, a note, an external reference's description) are replaced
-as in our own indicators' descriptions (`guardrails.scrub_personal_data`), with a warning; with
-personal data kept, a warning says they were kept.
+the values inside pattern comparisons (`=`, and `ISSUBSET` on an address: a CIDR) and the
+`value` of ipv4-addr, ipv6-addr, domain-name and url observables go through the same
+guardrails as our own indicators. Objects that hold an individual's e-mail address (an
+email-addr, or a pattern comparing one, also as an email-message's sender or recipient) are
+withheld unless personal data is kept.
+
+References to a rejected or withheld object are removed wherever they are (`*_ref` and
+`*_refs` properties, nested ones included, such as an Incident Core task's
+`changed_objects[*].initial_ref`); a nested object left with no reference at all goes with
+them. An object that is not valid without them (a relationship without its `source_ref`, a
+report without `object_refs`) is left out, and so, in turn, are the references to it. Marking
+references and `created_by_ref` are never removed. The warnings that count objects (default
+TLP, attribution, STIX 2.0 upgrades) count only the objects that are shared.
+
+Individuals' e-mail addresses and international phone numbers in free text (a name, a
+description, an identity's `contact_information`, a note, an external reference's
+description) are replaced as in our own indicators' descriptions
+(`guardrails.scrub_personal_data`), with a warning; with personal data kept, a warning says
+they were kept.
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Protocol
 
 from cti_exchange.stix.guardrails import Guardrails, is_individual_email, scrub_personal_data
 from cti_exchange.stix.ioc_types import IocType
 from cti_exchange.stix.normalise import normalise
 from cti_exchange.stix.patterns import comparisons_in, validate_stix_pattern
+from cti_exchange.stix.references import drop_references, references_in
 from cti_exchange.stix.tlp import TLP1_MARKING_IDS, Tlp, canonical_marking_id, object_tlp, stated_tlp
 from cti_exchange.stix.upgrade import upgrade_object
 from cti_exchange.stix.validate import SCO_TYPES, object_category, validate_object
 
 _OFFICIAL_TLP2 = {level.marking_id: level for level in Tlp}
 
-# Free-text properties that may name a person's mailbox or phone (STIX 2.1: every SDO's
-# description, an identity's contact_information, a note's abstract and content, an opinion's
-# explanation).
-_FREE_TEXT = ("description", "contact_information", "abstract", "content", "explanation")
+# Free-text properties that may name a person's mailbox or phone (STIX 2.1: every SDO's name
+# and description, an identity's contact_information, a note's abstract and content, an
+# opinion's explanation). An observable's `name` (a file's, a mutex's) is a value, not text.
+_FREE_TEXT = ("name", "description", "contact_information", "abstract", "content", "explanation")
+_SCO_VALUES = frozenset({"name"})
 
-# Pattern comparisons whose value we can check like one of our own indicators.
+# Pattern comparisons whose value we can check like one of our own indicators. List indexes
+# in paths are written `[*]` (`to_refs[0].value` is checked as `to_refs[*].value`).
 _COMPARED_TYPES = {
     ("domain-name", "value"): IocType.DOMAIN,
     ("url", "value"): IocType.URL,
@@ -57,6 +75,26 @@ _COMPARED_TYPES = {
     ("file", "hashes.SHA-512"): IocType.SHA512,
     ("mutex", "name"): IocType.MUTEX,
     ("windows-registry-key", "key"): IocType.WINDOWS_REGISTRY_KEY,
+    # An e-mail's sender and recipients (STIX 2.1 section 6.5: email-addr references).
+    **{
+        ("email-message", path): IocType.EMAIL
+        for path in (
+            "from_ref.value",
+            "sender_ref.value",
+            "to_refs[*].value",
+            "cc_refs[*].value",
+            "bcc_refs[*].value",
+        )
+    },
+}
+_ADDRESS_TYPES = (IocType.IPV4, IocType.IPV6)
+
+# Observables whose `value` is checked like one of our own indicators.
+_OBSERVED_TYPES = {
+    "ipv4-addr": IocType.IPV4,
+    "ipv6-addr": IocType.IPV6,
+    "domain-name": IocType.DOMAIN,
+    "url": IocType.URL,
 }
 
 
@@ -89,9 +127,14 @@ class PassthroughPreparer:
         self.settings = settings
         self.guardrails = guardrails
         self.sink = sink
+        # Of the objects shared (rejected and withheld ones are not counted).
         self.default_tlp_count = 0
         self.attributed_count = 0
         self.upgraded_count = 0
+        # Input indexes of the objects these edits were made to.
+        self._defaulted: set[int] = set()
+        self._attributed: set[int] = set()
+        self._upgraded: set[int] = set()
 
     def prepared(self, objects: list[Any], *, stix20: bool = False) -> list[dict[str, Any]]:
         """The objects to share, in input order; issues go to the sink."""
@@ -107,7 +150,12 @@ class PassthroughPreparer:
                     dropped.add(obj["id"])
             else:
                 kept.append((index, prepared))
-        return self._without_dangling(kept, dropped)
+        shared = self._without_dangling(kept, dropped)
+        indexes = {index for index, _ in shared}
+        self.default_tlp_count += len(self._defaulted & indexes)
+        self.attributed_count += len(self._attributed & indexes)
+        self.upgraded_count += len(self._upgraded & indexes)
+        return [obj for _, obj in shared]
 
     def _issue(self, index: int, obj: Any, code: str, field: str | None, reason: str, rejected: bool) -> None:
         object_id = obj.get("id") if isinstance(obj, dict) else None
@@ -176,7 +224,7 @@ class PassthroughPreparer:
         if (stix20 or "spec_version" not in obj) and obj.get("type") not in SCO_TYPES:
             if obj.get("spec_version", "2.0") == "2.0":
                 obj = upgrade_object(obj)
-                self.upgraded_count += 1
+                self._upgraded.add(index)
         _map_markings(obj, tlp_map)
         is_marking = obj.get("type") == "marking-definition"
         # Our own identity (a bundle `convert` made) stays as the profile has it: unmarked,
@@ -198,12 +246,20 @@ class PassthroughPreparer:
         ):
             self._withhold(index, obj)
             return None
+        observed = _OBSERVED_TYPES.get(obj["type"])
+        value = obj.get("value")
+        if observed is not None and isinstance(value, str):
+            if "/" in value and observed in _ADDRESS_TYPES:
+                observed = IocType.IPV4_CIDR if observed is IocType.IPV4 else IocType.IPV6_CIDR
+            if not self._value_ok(index, obj, observed, "value", f"value {value!r}", value):
+                return None
         return obj
 
     def _personal_data_in_text(self, index: int, obj: dict[str, Any]) -> None:
         """Replaces individuals' e-mail addresses and phone numbers in free text (unless
         personal data is kept), and says so in a warning either way."""
-        places: list[tuple[dict[str, Any], str]] = [(obj, field) for field in _FREE_TEXT]
+        skipped = _SCO_VALUES if object_category(obj) == "sco" else frozenset()
+        places: list[tuple[dict[str, Any], str]] = [(obj, f) for f in _FREE_TEXT if f not in skipped]
         references = obj.get("external_references")
         if isinstance(references, list):
             places += [(ref, "description") for ref in references if isinstance(ref, dict)]
@@ -238,7 +294,7 @@ class PassthroughPreparer:
         if refs is None or object_tlp(obj) is None:
             refs = [*(refs or ()), self.settings.default_tlp.marking_id]
             obj["object_marking_refs"] = refs
-            self.default_tlp_count += 1
+            self._defaulted.add(index)
         markings = list(refs)
         granular = obj.get("granular_markings")
         if isinstance(granular, list):
@@ -255,7 +311,7 @@ class PassthroughPreparer:
                 )
         if "created_by_ref" not in obj and object_category(obj) in ("sdo", "sro"):
             obj["created_by_ref"] = self.settings.identity_id
-            self.attributed_count += 1
+            self._attributed.add(index)
 
     def _indicator_ok(self, index: int, obj: dict[str, Any]) -> bool:
         if obj.get("pattern_type") != "stix":
@@ -264,41 +320,43 @@ class PassthroughPreparer:
         if error is not None:
             self._issue(index, obj, "invalid-pattern", "pattern", error, True)
             return False
-        for object_type, path, operator, value in comparisons_in(obj["pattern"]):
+        for object_type, dotted, operator, value in comparisons_in(obj["pattern"]):
+            path = _indexes_as_star(dotted)
             ioc_type = _COMPARED_TYPES.get((object_type, path))
-            if ioc_type is None or operator != "=" or not isinstance(value, str):
+            if ioc_type is None or not isinstance(value, str):
                 continue
             if ioc_type is IocType.IPV4 and ":" in value:
                 ioc_type = IocType.IPV6
             elif object_type == "network-traffic" and any(ch.isalpha() for ch in value):
                 ioc_type = IocType.DOMAIN  # dst_ref may be a domain-name (a name:port indicator)
-            if "/" in value and ioc_type in (IocType.IPV4, IocType.IPV6):
+            # `=` compares a value; ISSUBSET an address with a network (STIX 2.1 section 9.5),
+            # the form `pattern_for` writes a CIDR in. Other operators (NOT =, MATCHES, LIKE,
+            # ...) do not name one value that a partner's sensors would look for.
+            if operator != "=" and not (operator == "ISSUBSET" and ioc_type in _ADDRESS_TYPES):
+                continue
+            if "/" in value and ioc_type in _ADDRESS_TYPES:
                 ioc_type = IocType.IPV4_CIDR if ioc_type is IocType.IPV4 else IocType.IPV6_CIDR
-            if not self._comparison_ok(index, obj, ioc_type, object_type, path, value):
+            compared = f"compares {object_type}:{path} {operator} {value!r}"
+            if not self._value_ok(index, obj, ioc_type, "pattern", compared, value):
                 return False
         return True
 
-    def _comparison_ok(
+    def _value_ok(
         self,
         index: int,
         obj: dict[str, Any],
         ioc_type: IocType,
-        object_type: str,
-        path: str,
+        field: str,
+        compared: str,
         value: str,
     ) -> bool:
-        compared = f"{object_type}:{path} {value!r}"
+        """Checks one value of `obj` (a pattern comparison, an observable's value) like one of
+        our own indicators; False when `obj` is rejected or withheld for it."""
         try:
             normalised = normalise(ioc_type, value)
         except ValueError as error:
-            self._issue(
-                index,
-                obj,
-                "suspect-pattern-value",
-                "pattern",
-                f"compares {compared}: {error}",
-                False,
-            )
+            code = "suspect-pattern-value" if field == "pattern" else "suspect-value"
+            self._issue(index, obj, code, field, f"{compared}: {error}", False)
             return True
         if (
             ioc_type is IocType.EMAIL
@@ -314,7 +372,7 @@ class PassthroughPreparer:
                 index,
                 obj,
                 hit.code,
-                "pattern",
+                field,
                 f"likely false positive: {compared}: {hit.message}",
                 rejected,
             )
@@ -334,42 +392,84 @@ class PassthroughPreparer:
 
     def _without_dangling(
         self, kept: list[tuple[int, dict[str, Any]]], dropped: set[str]
-    ) -> list[dict[str, Any]]:
-        if not dropped:
-            return [obj for _, obj in kept]
-        result = []
-        for index, obj in kept:
-            refs = [obj.get(k) for k in ("source_ref", "target_ref", "sighting_of_ref")]
-            if any(ref in dropped for ref in refs):
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """`kept` without its references to `dropped` objects, and without the objects that
+        are not valid without them (see the module docstring); issues go to the sink."""
+        alive = Counter(obj.get("id") for _, obj in kept)
+        # An id of which another version is kept still resolves.
+        gone = {object_id for object_id in dropped if not alive[object_id]}
+        if not gone:
+            return kept
+        referrers: dict[str, list[int]] = {}
+        for position, (_, obj) in enumerate(kept):
+            for ref in set(references_in(obj)):
+                referrers.setdefault(ref, []).append(position)
+        removed: dict[int, list[str]] = {}
+        left_out: dict[int, str] = {}
+        newly_gone = set(gone)
+        while newly_gone:
+            # Each round visits the objects that refer to what the last round took away.
+            positions = sorted({p for ref in newly_gone for p in referrers.get(ref, ())} - left_out.keys())
+            newly_gone = set()
+            for position in positions:
+                _, obj = kept[position]
+                paths = removed.setdefault(position, [])
+                try:
+                    drop_references(obj, gone, "", paths)
+                except RecursionError:  # JSON nested about as deep as the reader accepts
+                    problems = ["nested too deeply to remove the references"]
+                else:
+                    problems = validate_object(obj)
+                if not problems:
+                    continue
+                left_out[position] = problems[0]
+                object_id = obj.get("id")
+                alive[object_id] -= 1
+                if isinstance(object_id, str) and not alive[object_id]:
+                    gone.add(object_id)
+                    newly_gone.add(object_id)
+        for position, paths in sorted(removed.items()):
+            index, obj = kept[position]
+            where = f" ({', '.join(dict.fromkeys(paths))})" if paths else ""
+            if position in left_out:
                 self._issue(
                     index,
                     obj,
                     "dangling-reference",
                     None,
-                    "refers to an object that was rejected or withheld; left out",
+                    f"refers to objects that were rejected or withheld{where}; without those "
+                    f"references it is not valid ({left_out[position]}): left out",
                     True,
                 )
-                continue
-            for key in ("object_refs", "observed_data_refs", "where_sighted_refs"):
-                values = obj.get(key)
-                if isinstance(values, list) and any(v in dropped for v in values):
-                    remaining = [v for v in values if v not in dropped]
-                    if remaining:
-                        obj[key] = remaining
-                    else:
-                        del obj[key]
-            if validate_object(obj):
+            else:
                 self._issue(
                     index,
                     obj,
                     "dangling-reference",
                     None,
-                    "all the objects it refers to were rejected or withheld",
-                    True,
+                    f"referred to objects that were rejected or withheld: reference(s) removed{where}",
+                    False,
                 )
-                continue
-            result.append(obj)
-        return result
+        return [pair for position, pair in enumerate(kept) if position not in left_out]
+
+
+@cache
+def _star_text() -> str:
+    """How `comparisons_in` writes the `[*]` of a path (stix2patterns' index marker)."""
+    from stix2patterns.inspector import INDEX_STAR
+
+    return str(INDEX_STAR)
+
+
+_LIST_INDEX = re.compile(r"\.[0-9]+(?=\.|\Z)")
+
+
+def _indexes_as_star(dotted: str) -> str:
+    """`to_refs.0.value` and `to_refs.<*>.value` (as `comparisons_in` writes list indexes) as
+    `to_refs[*].value`."""
+    if "." not in dotted:
+        return dotted
+    return _LIST_INDEX.sub("[*]", dotted.replace("." + _star_text(), "[*]"))
 
 
 def _is_string_list(value: Any) -> bool:
