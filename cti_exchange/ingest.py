@@ -43,6 +43,7 @@ from cti_exchange.readers.interface import (
 )
 from cti_exchange.readers.lines import sniff_encoding
 from cti_exchange.readers.warning_list import bundled_warning_lists
+from cti_exchange.stix.bundle import content_objects
 from cti_exchange.stix.candidate import IndicatorCandidate
 from cti_exchange.stix.collection import ObjectCollection
 from cti_exchange.stix.conversion import CandidateConverter, ConversionSettings
@@ -99,7 +100,8 @@ class IngestResult:
 
     @property
     def verdict(self) -> IngestVerdict:
-        if not self.objects:
+        # As push judges it: marking-definitions and identities alone are nothing to share.
+        if not content_objects(self.objects):
             return IngestVerdict.NOTHING_USABLE
         if self.rejected_count:
             return IngestVerdict.SOME_REJECTED

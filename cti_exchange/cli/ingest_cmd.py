@@ -227,7 +227,12 @@ def raise_for_verdict(result: IngestResult, *, wrote: bool = False) -> None:
         raise InputError(
             "nothing usable in the input"
             + ("" if not result.rejected_count else f" ({result.rejected_count:,} rejected)"),
-            hint="see the rejections and warnings above"
+            hint=(
+                "it holds no indicator or other object to share: marking definitions and "
+                "identities travel with the objects that use them"
+                if not (result.rejected_count or result.warning_count)
+                else "see the rejections and warnings above"
+            )
             + (
                 f"; {non_ids:,} MISP attribute(s) with to_ids false were skipped: --include-non-ids "
                 "reads them"

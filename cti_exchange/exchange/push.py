@@ -20,7 +20,7 @@ from cti_exchange.envelope.seal import SealedEnvelope
 from cti_exchange.errors import ConfigError, InputError
 from cti_exchange.exchange.delivery import DeliveryOutcome, deliver_pending, taxii_client_for
 from cti_exchange.exchange.parties import sender_keys
-from cti_exchange.exchange.sealing import PartnerSealing, content_objects, strictest_tlp
+from cti_exchange.exchange.sealing import PartnerSealing, strictest_tlp
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.ingest import IngestResult, ingest_files
 from cti_exchange.ingest_settings import IngestContext, IngestOptions
@@ -35,6 +35,7 @@ from cti_exchange.policy.sharing import (
 )
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.progress import NoProgress, ProgressReporter
+from cti_exchange.stix.bundle import content_objects
 from cti_exchange.stix.tlp import Tlp, tlp_of
 from cti_exchange.store.store import Store, open_store
 

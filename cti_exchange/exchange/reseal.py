@@ -37,10 +37,11 @@ from cti_exchange.envelope.own_copy import OwnCopy, read_own_copy
 from cti_exchange.envelope.seal import SealedEnvelope
 from cti_exchange.errors import InputError
 from cti_exchange.exchange.parties import sender_keys
-from cti_exchange.exchange.sealing import PartnerSealing, content_objects, strictest_tlp
+from cti_exchange.exchange.sealing import PartnerSealing, strictest_tlp
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.policy.sharing import decide_sharing
 from cti_exchange.profile.model import PartnerConfig
+from cti_exchange.stix.bundle import content_objects
 from cti_exchange.store.outbound import PendingDelivery
 from cti_exchange.store.store import Store
 

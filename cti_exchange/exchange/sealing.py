@@ -20,16 +20,11 @@ from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.material import generate_key_pair
 from cti_exchange.keys.model import KeyUse
 from cti_exchange.profile.model import PartnerConfig
-from cti_exchange.stix.bundle import build_bundle, serialise_bundle
+from cti_exchange.stix.bundle import build_bundle, content_objects, serialise_bundle
 from cti_exchange.stix.tlp import Tlp, tlp_of
 
 # Room for the TAXII envelope around the artifact and for JSON escaping differences.
 _REQUEST_OVERHEAD = 1024
-
-
-def content_objects(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """What a partner learns from: everything but markings and identities we add anyway."""
-    return [o for o in objects if o.get("type") not in ("marking-definition", "identity")]
 
 
 def strictest_tlp(objects: list[dict[str, Any]]) -> str | None:

@@ -69,6 +69,12 @@ def referenced_tlp_levels(objects: Iterable[dict[str, Any]]) -> set[Tlp]:
     return {level for level in levels if level is not None}
 
 
+def content_objects(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What a partner learns from: everything but the marking-definitions and identities that
+    travel with it (a file of those alone has nothing to share)."""
+    return [o for o in objects if o.get("type") not in ("marking-definition", "identity")]
+
+
 def build_bundle(
     objects: list[dict[str, Any]], identity: dict[str, Any], *, validate: bool = True
 ) -> dict[str, Any]:

@@ -39,3 +39,15 @@ def test_convert_refuses_json_and_a_bundle_both_on_stdout(cert_fr: Agency) -> No
     both = cert_fr.run("convert", str(MARKINGS / "incident-impact-paid_ransom.json"), "-o", "-", "--json")
     assert both.exit_code == 2 and "--json and -o - both want stdout" in both.stderr
     assert both.stdout == ""
+
+
+def test_validate_and_push_agree_on_a_file_of_markings_alone(partnered: tuple[Agency, Agency]) -> None:
+    """validate said "all accepted: 1 objects" (exit 0) for a lone IEP marking-definition,
+    which push then refused as nothing to share (exit 6); and its exit 6 for a TLP marking
+    pointed at rejections and warnings that were not there."""
+    cert_fr, _ = partnered
+    for name in ("iep-data-marking-example.json", "statement-marking-bsd3.json", "tlp2-amber.json"):
+        checked = cert_fr.run("validate", str(MARKINGS / name))
+        pushed = cert_fr.run("push", str(MARKINGS / name), "--to", "cert-in", "--dry-run")
+        assert (checked.exit_code, pushed.exit_code) == (6, 6), name
+        assert "holds no indicator or other object to share" in checked.stderr, name

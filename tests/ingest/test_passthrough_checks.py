@@ -106,8 +106,8 @@ def test_own_cidr_output_fed_back_keeps_its_guardrails(cert_fr: Agency, tmp_path
     assert _codes([w for w in warned.json()["warnings"] if w.get("field") == "pattern"]) == CIDR_CODES
     strict = cert_fr.run("validate", "--strict", str(bundle), "--json")
     report = strict.json()
-    # Only our identity, which the bundle carries, is left.
-    assert strict.exit_code == 1 and report["accepted_by_type"] == {"identity": 1}, strict.stdout
+    # Only our identity, which the bundle carries, is left: nothing to share, as push says.
+    assert strict.exit_code == 6 and report["accepted_by_type"] == {"identity": 1}, strict.stdout
     assert _codes(report["rejections"]) == CIDR_CODES
     assert "compares ipv4-addr:value ISSUBSET '10.0.0.0/8'" in report["rejections"][0]["reason"]
 
