@@ -28,6 +28,7 @@ from typing import Any
 from cti_exchange.errors import PolicyError
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.stix.pattern_values import indicator_value
+from cti_exchange.stix.references import references_in
 from cti_exchange.stix.tlp import Tlp, tlp_markings_defined_in, tlp_of
 from cti_exchange.stix.validate import SCO_TYPES
 from cti_exchange.untrusted_text import describe_value, escape_controls
@@ -40,8 +41,6 @@ RULE_REFERS = "refers-to-refused"
 
 # Objects that carry no content of their own: they go along without a TLP.
 _PLUMBING = frozenset({"marking-definition", "identity", "extension-definition"})
-# References that name who made an object or how it is marked, not content it is about.
-_NOT_CONTENT_REFS = frozenset({"created_by_ref", "object_marking_refs"})
 # Characters of an input value or name quoted in a refusal: enough to find the row (a SHA-512
 # whole, 128 hex digits), and one line even when the value is a long URL.
 SHOWN_SUBJECT = 128
@@ -163,18 +162,6 @@ def decide_sharing(
     return SharingDecision(allowed=allowed, refusals=refusals, inline=inline)
 
 
-def _content_refs(obj: dict[str, Any]) -> set[str]:
-    found: set[str] = set()
-    for key, value in obj.items():
-        if key in _NOT_CONTENT_REFS:
-            continue
-        if key.endswith("_ref") and isinstance(value, str):
-            found.add(value)
-        elif key.endswith("_refs") and isinstance(value, list):
-            found.update(v for v in value if isinstance(v, str))
-    return found
-
-
 def _without_references_to_refused(
     objects: list[dict[str, Any]], partner: str, refusals: list[Refusal], inline: dict[str, Tlp] | None
 ) -> list[dict[str, Any]]:
@@ -189,7 +176,9 @@ def _without_references_to_refused(
         changed = False
         still = []
         for obj in kept:
-            if _content_refs(obj) & refused:
+            # At any depth: an Incident Core task names the impacts it changed inside
+            # `changed_objects[*].initial_ref`, not in a top-level property.
+            if refused.intersection(references_in(obj)):
                 refused.add(str(obj.get("id")))
                 refusals.append(
                     Refusal(

@@ -116,3 +116,26 @@ def test_what_refers_to_a_refused_object_is_refused_too() -> None:
     assert decision.allowed["cert-in"] == [malware]
     # Nothing refused: nothing is scanned or dropped.
     assert decide_sharing([relationship, malware], [GREEN_PARTNER], allow_red=False).refusals == []
+
+
+def test_a_reference_nested_in_an_object_to_a_refused_one_refuses_it_too() -> None:
+    """An Incident Core task names the impacts it changed inside `changed_objects`, not in a
+    top-level `*_ref`: a task about a TLP:RED impact went to a GREEN partner, with its id."""
+    impact = {
+        "type": "impact",
+        "id": "impact--1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+        "object_marking_refs": [RED],
+    }
+    task = {
+        "type": "task",
+        "id": "task--2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+        "object_marking_refs": [CLEAR],
+        "changed_objects": [{"state_change_type": "caused", "initial_ref": impact["id"]}],
+        "created_by_ref": "identity--f7057009-c6c7-5705-914f-068f8d8b4ab1",
+    }
+    decision = decide_sharing([task, impact], [GREEN_PARTNER], allow_red=False)
+    assert [(r.object_id, r.rule) for r in decision.refusals] == [
+        (impact["id"], RULE_RED),
+        (task["id"], RULE_REFERS),
+    ]
+    assert decision.allowed["cert-in"] == []
