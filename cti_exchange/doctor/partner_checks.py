@@ -32,6 +32,7 @@ from cti_exchange.errors import AuthError, ConfigError, CtiExchangeError, ExitCo
 from cti_exchange.keys.model import KeyUse
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.taxii.client import MEDIA_TYPE_TAXII, TaxiiClient
+from cti_exchange.taxii.endpoint import shown_url
 from cti_exchange.taxii.retry import RequestFailed, call_with_retries
 from cti_exchange.taxii.secrets import resolve_secret
 
@@ -56,6 +57,9 @@ def judge_clock_skew(
         server = parsedate_to_datetime(date_header)
     except (TypeError, ValueError):
         return warn(name, f"unreadable Date header {date_header!r}", "compare clocks by hand")
+    if server.tzinfo is None:
+        # `-0000` (RFC 5322: "no zone information"), or two Date headers joined by requests.
+        return warn(name, f"Date header without a time zone: {date_header!r}", "compare clocks by hand")
     skew = (local_now - server).total_seconds()
     where = "ahead of" if skew > 0 else "behind"
     detail = f"our clock is {abs(skew):.0f} s {where} the server's"
@@ -107,6 +111,7 @@ def _collection_rights(client: TaxiiClient, collection_id: str) -> dict[str, Any
         lambda: client.conn.get(url, headers={"Accept": MEDIA_TYPE_TAXII}),
         what=f"{client.partner}: reading collection {collection_id}'s description",
         policy=client.policy,
+        secrets=client.secrets,  # a server quoting our credentials back is not repeated
     )
     return info if isinstance(info, dict) else {}
 
@@ -137,7 +142,7 @@ def check_partner_server(ctx: DoctorContext, partner: PartnerConfig) -> Iterable
     except CtiExchangeError as exc:
         yield failed_with(f"{prefix}: TAXII settings", exc)
         return
-    yield ok(f"{prefix}: TAXII settings", f"{settings.api_root}, auth {settings.auth}")
+    yield ok(f"{prefix}: TAXII settings", f"{shown_url(settings.api_root)}, auth {settings.auth}")
     if ctx.offline:
         for what in ("reachable", "access", "clock"):
             yield skip(f"{prefix}: {what}", "--offline")
@@ -172,7 +177,7 @@ def _probe_server(
         return
     answered_at = utc_now()
     date_header = client.last_response_date()
-    yield ok(f"{prefix}: reachable", f"{client.api_root_url} answered")
+    yield ok(f"{prefix}: reachable", f"{shown_url(client.api_root_url)} answered")
     if refused is not None:
         yield failed_with(f"{prefix}: access", refused)
     else:

@@ -168,7 +168,7 @@ class TaxiiClient:
         self.conn = _HTTPConnection(
             user=user, password=password, verify=verify, version="2.1", auth=auth, cert=cert
         )
-        self._secrets = _sent_forms(user, secret)
+        self.secrets = _sent_forms(user, secret)  # for retry.redact
         if urlsplit(self.api_root_url).scheme == "http":
             # Plain HTTP is allowed to a loopback address only (check_url_is_safe): a proxy
             # from the environment (http_proxy) would receive our credentials in clear text.
@@ -214,7 +214,7 @@ class TaxiiClient:
         pull.py relies on to start again from its cursor when a `next` token has expired."""
         try:
             return call_with_retries(
-                action, what=f"{self.partner}: {what}", policy=self.policy, secrets=self._secrets
+                action, what=f"{self.partner}: {what}", policy=self.policy, secrets=self.secrets
             )
         except RequestFailed as exc:
             if right is not None and exc.status in (403, 404):
@@ -335,7 +335,12 @@ def _sent_forms(user: str | None, secret: str | None) -> tuple[str, ...]:
         return ()
     forms = [secret, quote(secret, safe=""), base64.b64encode(secret.encode()).decode()]
     if user:
-        forms.append(base64.b64encode(f"{user}:{secret}".encode()).decode())
+        pair = f"{user}:{secret}"
+        forms.append(base64.b64encode(pair.encode()).decode())
+        try:  # requests encodes Basic credentials as Latin-1 when it can
+            forms.append(base64.b64encode(pair.encode("latin-1")).decode())
+        except UnicodeEncodeError:
+            pass
     return tuple(dict.fromkeys(forms))
 
 

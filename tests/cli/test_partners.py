@@ -293,7 +293,18 @@ def test_secrets_pasted_into_config_toml_are_never_echoed(partnered: tuple[Agenc
     bearer token pasted as `auth`: no listing, --json or schema error repeats them (they
     would reach the terminal, cron mail and the journal)."""
     _, india = partnered
-    assert india.run("partners", "set", "cert-fr", "--api-root", "https://taxii.example/api/").exit_code == 0
+    wired = india.run(
+        "partners",
+        "set",
+        "cert-fr",
+        "--api-root",
+        "https://taxii.example/api/",
+        "--read-collection",
+        "r",
+        "--write-collection",
+        "w",
+    )
+    assert wired.exit_code == 0, wired.stderr
     config = india.home / "config.toml"
     original = config.read_text()
     config.write_text(
@@ -312,6 +323,9 @@ def test_secrets_pasted_into_config_toml_are_never_echoed(partnered: tuple[Agenc
         assert shown.exit_code == 0, shown.stderr
         assert "hunter2-pass" not in shown.stdout + shown.stderr and "tok-abc-123" not in shown.stdout
         assert "taxii.example" in shown.stdout
+    config.write_text(original.replace("taxii.example/api/", "taxii.example/api/?api_key=tok-abc-123"))
+    checked = india.run("doctor", "--offline")  # the output most often pasted into a ticket
+    assert "taxii.example/api/?..." in checked.stdout and "tok-abc-123" not in checked.stdout + checked.stderr
     config.write_text(
         original.replace(
             'api_root = "https://taxii.example/api/"',

@@ -376,6 +376,12 @@ def test_clock_skew_is_judged_from_the_date_header() -> None:
     assert "time synchronisation" in (failed.fix or "")
     assert judge_clock_skew("clock", None, now, 300).status is CheckStatus.WARN
     assert judge_clock_skew("clock", "yesterday-ish", now, 300).status is CheckStatus.WARN
+    # No zone (`-0000`, or two Date headers joined by requests): a warning, not exit 70.
+    for header in (
+        "Sat, 05 Dec 2026 10:00:00 -0000",
+        "Sat, 05 Dec 2026 10:00:00 GMT, Sat, 05 Dec 2026 10:00:00 GMT",
+    ):
+        assert judge_clock_skew("clock", header, now, 300).status is CheckStatus.WARN, header
 
 
 def test_a_tampered_audit_trail_is_exit_4_even_after_an_earlier_failure(
