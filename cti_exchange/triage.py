@@ -241,9 +241,10 @@ def _line(store: Store, obj: StoredObject, now: str) -> TriageLine:
 def search_index_to_build(store: Store, filters: TriageFilter) -> int:
     """How many stored rows `list_objects` will index for text search before it answers
     (0 when the index already serves it, or the filters search no text)."""
-    if not text_index.usable(filters.text) or text_index.serving(store.db.conn) is not None:
+    conn = store.db.conn
+    if not text_index.usable(filters.text) or text_index.serving(conn) is not None:
         return 0
-    return text_index.behind(store.db.conn)
+    return text_index.behind(conn) if text_index.can_build(conn) else 0
 
 
 def list_objects(

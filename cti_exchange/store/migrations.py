@@ -10,7 +10,6 @@ import sqlite3
 from collections.abc import Callable
 
 from cti_exchange.stix.pattern_values import indicator_value
-from cti_exchange.store import text_index
 
 
 def _project_new_indicator_types(conn: sqlite3.Connection) -> None:
@@ -32,8 +31,6 @@ def _project_new_indicator_types(conn: sqlite3.Connection) -> None:
         if kind is not None:
             updates.append((kind, value, rowid))
     conn.executemany("UPDATE objects SET ioc_type = ?, value = ? WHERE rowid = ?", updates)
-    if updates:
-        text_index.drop(conn)
 
 
 # (version, SQL script or a function run inside the migration's transaction)

@@ -108,9 +108,23 @@ def catch_up(conn: sqlite3.Connection, *, create: bool = True) -> int:
 
 def drop(conn: sqlite3.Connection) -> None:
     """Forgets the index (the next search builds it again). For a migration that changes
-    `objects.value` or `objects.name` in place, which the index would otherwise not see."""
-    conn.execute("DROP TABLE IF EXISTS search_text")
+    `objects.value` or `objects.name` in place, which the index would otherwise not see. A
+    SQLite without FTS5 cannot drop the table itself: without its state row it is not used,
+    and a SQLite with FTS5 builds it again (`IF NOT EXISTS` keeps the old table, whose rows
+    then only widen the candidates the LIKE terms decide on)."""
     conn.execute("DROP TABLE IF EXISTS search_text_state")
+    try:
+        conn.execute("DROP TABLE IF EXISTS search_text")
+    except sqlite3.OperationalError:  # no such module: fts5
+        pass
+
+
+def can_build(conn: sqlite3.Connection) -> bool:
+    """Whether this SQLite has FTS5 and its trigram tokenizer (3.34 and later)."""
+    if sqlite3.sqlite_version_info < (3, 34, 0):
+        return False
+    options = {row[0] for row in conn.execute("PRAGMA compile_options")}
+    return "ENABLE_FTS5" in options
 
 
 @contextmanager

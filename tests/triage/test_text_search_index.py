@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cti_exchange.store import text_index
-from cti_exchange.store.migrations import _project_new_indicator_types
 from cti_exchange.store.store import Store
 from cti_exchange.store.triage_queries import PageRequest, TriageFilter, count_matching, list_page
 from tests.conftest import Agency
@@ -229,14 +228,21 @@ def test_a_writer_waits_for_a_chunk_of_the_build_not_all_of_it(
         assert text_index.behind(check) == 0  # and the build went on after it
 
 
-def test_a_migration_that_rewrites_values_drops_the_index(store_file: Path) -> None:
-    put(store_file, [indicator("mutex-name-1", "mutex")])
+def test_dropping_the_index_after_values_change_in_place_rebuilds_it(store_file: Path) -> None:
+    """What a migration rewriting `objects.value` does (text_index.drop): the next search
+    builds the index again, with the new values; a SQLite without FTS5, which cannot drop the
+    table itself, still forgets it."""
+    put(store_file, [indicator("old-value.example")])
     with Store(store_file) as store:
         conn = store.db.conn
         text_index.catch_up(conn)
-        # As a store written before its type was projected: no value in the columns.
-        conn.execute("UPDATE objects SET ioc_type = NULL, value = NULL")
         with store.db.transaction():
-            _project_new_indicator_types(conn)
-        assert text_index.indexed_through(conn) is None  # rebuilt, with the value, by a search
-        assert _search(conn, "name-1", use_index=True) != []
+            conn.execute("UPDATE objects SET value = 'new-value.example'")
+            text_index.drop(conn)
+        assert text_index.indexed_through(conn) is None
+        assert text_index.prepare_for_search(conn)
+        assert _search(conn, "new-value", use_index=True) != []
+    _as_if_opened_without(store_file, "USING fts5(", "USING fts5_missing(")
+    with Store(store_file) as store, store.db.transaction() as conn:
+        text_index.drop(conn)
+        assert text_index.indexed_through(conn) is None
