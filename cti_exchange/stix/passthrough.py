@@ -88,6 +88,22 @@ _COMPARED_TYPES = {
     },
 }
 _ADDRESS_TYPES = (IocType.IPV4, IocType.IPV6)
+# An e-mail address inside a LIKE or MATCHES literal.
+_ADDRESS_IN_TEXT = re.compile(r"[A-Za-z0-9._+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
+
+def _kind_of(object_type: str, ioc_type: IocType, value: str) -> IocType:
+    """What `value` compared on a path of `ioc_type` is: an IPv6 address when it holds a
+    colon, a network when a slash, and a domain for a network-traffic `dst_ref` holding
+    letters (a name:port indicator)."""
+    if ioc_type is IocType.IPV4 and ":" in value:
+        ioc_type = IocType.IPV6
+    elif object_type == "network-traffic" and any(ch.isalpha() for ch in value):
+        ioc_type = IocType.DOMAIN
+    if "/" in value and ioc_type in _ADDRESS_TYPES:
+        return IocType.IPV4_CIDR if ioc_type is IocType.IPV4 else IocType.IPV6_CIDR
+    return ioc_type
+
 
 # Observables whose `value` is checked like one of our own indicators.
 _OBSERVED_TYPES = {
@@ -320,22 +336,33 @@ class PassthroughPreparer:
         if error is not None:
             self._issue(index, obj, "invalid-pattern", "pattern", error, True)
             return False
-        for object_type, dotted, operator, value in comparisons_in(obj["pattern"]):
+        for object_type, dotted, operator, compared_value in comparisons_in(obj["pattern"]):
             path = _indexes_as_star(dotted)
             ioc_type = _COMPARED_TYPES.get((object_type, path))
-            if ioc_type is None or not isinstance(value, str):
+            if ioc_type is None:
                 continue
-            if ioc_type is IocType.IPV4 and ":" in value:
-                ioc_type = IocType.IPV6
-            elif object_type == "network-traffic" and any(ch.isalpha() for ch in value):
-                ioc_type = IocType.DOMAIN  # dst_ref may be a domain-name (a name:port indicator)
+            if operator == "IN" and isinstance(compared_value, tuple):
+                # Each member of a set is looked for as `=` would look for it.
+                for member in compared_value:
+                    compared = f"compares {object_type}:{path} IN (... {member!r} ...)"
+                    kind = _kind_of(object_type, ioc_type, member)
+                    if not self._value_ok(index, obj, kind, "pattern", compared, member):
+                        return False
+                continue
+            if not isinstance(compared_value, str):
+                continue
+            value = compared_value
+            matching = operator in ("LIKE", "MATCHES")
+            if matching and ioc_type is IocType.EMAIL and self._names_individual(value):
+                # `LIKE 'john.smith@gmail.com'` compares one person's address as `=` does.
+                self._withhold(index, obj)
+                return False
             # `=` compares a value; ISSUBSET an address with a network (STIX 2.1 section 9.5),
-            # the form `pattern_for` writes a CIDR in. Other operators (NOT =, MATCHES, LIKE,
-            # ...) do not name one value that a partner's sensors would look for.
+            # the form `pattern_for` writes a CIDR in; IN a set of values (above). Other
+            # operators (NOT =, MATCHES, LIKE, ...) do not name a value a sensor would look for.
             if operator != "=" and not (operator == "ISSUBSET" and ioc_type in _ADDRESS_TYPES):
                 continue
-            if "/" in value and ioc_type in _ADDRESS_TYPES:
-                ioc_type = IocType.IPV4_CIDR if ioc_type is IocType.IPV4 else IocType.IPV6_CIDR
+            ioc_type = _kind_of(object_type, ioc_type, value)
             compared = f"compares {object_type}:{path} {operator} {value!r}"
             if not self._value_ok(index, obj, ioc_type, "pattern", compared, value):
                 return False
@@ -378,6 +405,14 @@ class PassthroughPreparer:
             )
             return not rejected
         return True
+
+    def _names_individual(self, text: str) -> bool:
+        """Whether a LIKE or MATCHES literal spells out an individual's address (regular
+        expression escapes such as `\\.` read as the character they escape)."""
+        if self.settings.keep_personal_data:
+            return False
+        plain = re.sub(r"\\(.)", r"\1", text)
+        return any(is_individual_email(found) for found in _ADDRESS_IN_TEXT.findall(plain))
 
     def _withhold(self, index: int, obj: dict[str, Any]) -> None:
         self._issue(

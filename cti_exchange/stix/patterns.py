@@ -94,6 +94,9 @@ def validate_stix_pattern(pattern: str) -> str | None:
     return " ".join(str(errors[0]).removeprefix("FAIL: ").split())
 
 
+_STRING_LITERAL = re.compile(r"'(?:[^'\\]|\\.)*'")
+
+
 def comparisons_in(pattern: str) -> list[tuple[str, str, str, Any]]:
     """(object type, property path, operator, value) for each comparison in a valid pattern.
 
@@ -113,5 +116,8 @@ def comparisons_in(pattern: str) -> list[tuple[str, str, str, Any]]:
             value: Any = literal
             if isinstance(literal, str) and literal.startswith("'"):
                 value = unescape_string_literal(literal)
+            elif operator == "IN" and isinstance(literal, str):
+                # The set's string members, each unescaped: `('10.1.2.3', '8.8.8.8')`.
+                value = tuple(unescape_string_literal(m) for m in _STRING_LITERAL.findall(literal))
             found.append((object_type, dotted, operator, value))
     return found

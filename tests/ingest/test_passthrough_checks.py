@@ -502,3 +502,41 @@ def test_an_ipv6_cidr_gets_one_verdict_whichever_way_it_comes(
     expected = (0 if hit else 1, [(hit.code, True)] if hit else [])
     assert _verdict([_indicator(1, f"[ipv6-addr:value ISSUBSET '{cidr}']")], True) == expected
     assert _verdict([_sco("ipv6-addr", 1, cidr)], True) == expected
+
+
+# -- IN sets, LIKE and MATCHES (review by helper-59) ------------------------------------------
+
+
+def test_each_member_of_an_in_set_gets_the_guardrails(cert_fr: Agency, tmp_path: Path) -> None:
+    """`[ipv4-addr:value IN ('10.1.2.3', '8.8.8.8')]` went out unchecked, even with --strict,
+    where `= '10.1.2.3'` is refused."""
+    source = _write(tmp_path, "in.json", [_indicator(1, "[ipv4-addr:value IN ('10.1.2.3', '8.8.8.8')]")])
+    warned = cert_fr.run("validate", source, "--json")
+    (hit,) = [w for w in warned.json()["warnings"] if w["code"] == "private-ip"]
+    assert warned.exit_code == 0 and "IN (... '10.1.2.3' ...)" in hit["reason"]
+    strict = cert_fr.run("validate", "--strict", source, "--json")
+    assert strict.exit_code == 6 and _codes(strict.json()["rejections"]) == ["private-ip"]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "[email-addr:value IN ('abuse@evil.example.net', 'john.smith@gmail.com')]",
+        "[email-message:from_ref.value LIKE 'john.smith@gmail.com']",
+        "[email-addr:value MATCHES '^john\\\\.smith@gmail\\\\.com$']",
+    ],
+)
+def test_an_individuals_address_in_a_set_or_a_match_is_withheld(
+    cert_fr: Agency, tmp_path: Path, pattern: str
+) -> None:
+    source = _write(
+        tmp_path,
+        "mail.json",
+        [_indicator(1, pattern), _indicator(2, "[email-addr:value LIKE '%@evil.example.net']")],
+    )
+    result, objects = _convert(cert_fr, tmp_path, source)
+    assert [o["id"] for o in objects if o["type"] == "indicator"] == [_id("indicator", 2)]
+    assert "john.smith" not in json.dumps(objects)
+    assert "personal-data" in _codes(result.json()["warnings"])
+    _, kept = _convert(cert_fr, tmp_path, source, "--keep-personal-data")
+    assert len([o for o in kept if o["type"] == "indicator"]) == 2
