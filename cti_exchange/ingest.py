@@ -98,6 +98,24 @@ class IngestResult:
     duplicates_merged: int = 0
     formats: dict[str, str] = field(default_factory=dict)  # file -> format read as
 
+    def nothing_usable_hint(self, see: str) -> str:
+        """What to do when nothing is usable: `see` (where the rejections and warnings are)
+        when there are some, else that markings and identities alone are nothing to share;
+        and --include-non-ids when MISP attributes were skipped for to_ids false."""
+        hint = (
+            see
+            if self.rejected_count or self.warning_count
+            else "it holds no indicator or other object to share: marking definitions and "
+            "identities travel with the objects that use them"
+        )
+        non_ids = self.warnings_by_code.get("not-for-detection", 0)
+        if non_ids:
+            hint += (
+                f"; {non_ids:,} MISP attribute(s) with to_ids false were skipped: "
+                "--include-non-ids reads them"
+            )
+        return hint
+
     @property
     def verdict(self) -> IngestVerdict:
         # As push judges it: marking-definitions and identities alone are nothing to share.

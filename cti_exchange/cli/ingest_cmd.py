@@ -223,22 +223,10 @@ def raise_for_verdict(result: IngestResult, *, wrote: bool = False) -> None:
     (1 some rejected, 6 nothing usable), rendered by the CLI as one line."""
     verdict = result.verdict
     if verdict is IngestVerdict.NOTHING_USABLE:
-        non_ids = result.warnings_by_code.get("not-for-detection", 0)
         raise InputError(
             "nothing usable in the input"
             + ("" if not result.rejected_count else f" ({result.rejected_count:,} rejected)"),
-            hint=(
-                "it holds no indicator or other object to share: marking definitions and "
-                "identities travel with the objects that use them"
-                if not (result.rejected_count or result.warning_count)
-                else "see the rejections and warnings above"
-            )
-            + (
-                f"; {non_ids:,} MISP attribute(s) with to_ids false were skipped: --include-non-ids "
-                "reads them"
-                if non_ids
-                else ""
-            ),
+            hint=result.nothing_usable_hint("see the rejections and warnings above"),
         )
     if verdict is IngestVerdict.SOME_REJECTED:
         rest = "the rest is in the bundle" if wrote else "the rest is usable"

@@ -12,8 +12,6 @@ from dataclasses import replace
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from functools import partial
-from typing import Any
-from urllib.parse import urljoin
 
 from cti_exchange.clock import utc_now
 from cti_exchange.doctor.checklist import (
@@ -31,9 +29,9 @@ from cti_exchange.doctor.checklist import (
 from cti_exchange.errors import AuthError, ConfigError, CtiExchangeError, ExitCode, NetworkError
 from cti_exchange.keys.model import KeyUse
 from cti_exchange.profile.model import PartnerConfig
-from cti_exchange.taxii.client import MEDIA_TYPE_TAXII, TaxiiClient
+from cti_exchange.taxii.client import TaxiiClient
 from cti_exchange.taxii.endpoint import shown_url
-from cti_exchange.taxii.retry import RequestFailed, call_with_retries
+from cti_exchange.taxii.retry import RequestFailed
 from cti_exchange.taxii.secrets import resolve_secret
 
 SKEW_WARNING_SECONDS = 60
@@ -103,17 +101,6 @@ def _partner_client(ctx: DoctorContext, partner: PartnerConfig) -> TaxiiClient:
     )
     secret = resolve_secret(settings, partner=partner.name, base_dir=ctx.home.root, environ=ctx.environ)
     return TaxiiClient(quick, partner=partner.name, secret=secret, base_dir=ctx.home.root)
-
-
-def _collection_rights(client: TaxiiClient, collection_id: str) -> dict[str, Any]:
-    url = urljoin(client.api_root_url, f"collections/{collection_id}/")
-    info = call_with_retries(
-        lambda: client.conn.get(url, headers={"Accept": MEDIA_TYPE_TAXII}),
-        what=f"{client.partner}: reading collection {collection_id}'s description",
-        policy=client.policy,
-        secrets=client.secrets,  # a server quoting our credentials back is not repeated
-    )
-    return info if isinstance(info, dict) else {}
 
 
 def check_partner_server(ctx: DoctorContext, partner: PartnerConfig) -> Iterable[CheckResult]:
@@ -197,7 +184,7 @@ def _check_access(client: TaxiiClient, partner: PartnerConfig, prefix: str) -> C
     ):
         assert collection is not None
         try:
-            info = _collection_rights(client, collection)
+            info = client.collection_description(collection)
         except RequestFailed as exc:
             # 404 (no such collection, or one hidden from our account) or 403: what pull, push
             # and sync exit 3 on too (taxii/client.py, CollectionAccessError).

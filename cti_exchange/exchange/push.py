@@ -22,7 +22,7 @@ from cti_exchange.exchange.delivery import DeliveryOutcome, deliver_pending, tax
 from cti_exchange.exchange.parties import sender_keys
 from cti_exchange.exchange.sealing import PartnerSealing, strictest_tlp
 from cti_exchange.home.profile_home import ProfileHome
-from cti_exchange.ingest import IngestResult, ingest_files
+from cti_exchange.ingest import IngestResult, IngestVerdict, ingest_files
 from cti_exchange.ingest_settings import IngestContext, IngestOptions
 from cti_exchange.partnership import get_partner
 from cti_exchange.policy.sharing import (
@@ -152,21 +152,11 @@ def push(
     ingested = ingest_files(
         request.inputs, IngestContext.for_profile(profile, moment, default_tlp), request.ingest
     )
-    if not content_objects(ingested.objects):
-        non_ids = ingested.warnings_by_code.get("not-for-detection", 0)
+    if ingested.verdict is IngestVerdict.NOTHING_USABLE:
         raise NothingToShare(
             "nothing usable to share in " + ", ".join(str(p) for p in request.inputs),
-            hint=(
-                "it holds no indicator or other object to share: marking definitions and identities "
-                "travel with the objects that use them"
-                if not (ingested.rejected_count or ingested.warning_count)
-                else "run `cti-exchange validate` on the input to see what was rejected"
-            )
-            + (
-                f"; {non_ids:,} MISP attribute(s) with to_ids false were skipped: --include-non-ids "
-                "reads them"
-                if non_ids
-                else ""
+            hint=ingested.nothing_usable_hint(
+                "run `cti-exchange validate` on the input to see what was rejected"
             ),
             report=ingested,
         )

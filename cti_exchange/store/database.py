@@ -41,7 +41,7 @@ def _keep_private(path: Path) -> None:
     not only when the store is made: a first run interrupted before it set the mode left the
     store as the umask made it, for good. (Not created 0600 beforehand: an empty file left by
     an interrupted first run would then be refused as a truncated store.) Files of another
-    owner are left alone: chmod would fail, and doctor names them."""
+    owner are left alone: chmod would fail."""
     for name in (path.name, path.name + "-wal", path.name + "-shm"):
         with contextlib.suppress(FileNotFoundError, PermissionError):
             target = path.with_name(name)

@@ -26,7 +26,7 @@ from cti_exchange.errors import AuthError, CollectionAccessError, ConfigError, N
 from cti_exchange.failpoints import failpoint
 from cti_exchange.home.safe_files import check_private_file, resolve_in_home
 from cti_exchange.profile.model import TaxiiSettings
-from cti_exchange.taxii.endpoint import check_url_is_safe
+from cti_exchange.taxii.endpoint import check_url_is_safe, shown_url
 from cti_exchange.taxii.retry import RequestFailed, RetryPolicy, call_with_retries
 
 MEDIA_TYPE_TAXII = "application/taxii+json;version=2.1"
@@ -104,8 +104,9 @@ def _read_body(response: requests.Response, *, timeout: float, max_bytes: int) -
             size += len(chunk)
             if size > max_bytes:
                 response.close()
+                where = shown_url(response.url or "")[:200]
                 raise ResponseTooLarge(
-                    f"the server's answer to {_shown_url(response)} goes past {max_bytes:,} bytes",
+                    f"the server's answer to {where} goes past {max_bytes:,} bytes",
                     hint="no envelope is that large: tell the server's operator",
                 )
             if time.monotonic() - started > timeout + size / MIN_BYTES_PER_SECOND:
@@ -120,10 +121,6 @@ def _read_body(response: requests.Response, *, timeout: float, max_bytes: int) -
         raise requests.exceptions.ContentDecodingError(exc) from None
     response._content = b"".join(chunks)
     response._content_consumed = True
-
-
-def _shown_url(response: requests.Response) -> str:
-    return (response.url or "").split("?")[0][:200]
 
 
 class _BearerAuth(requests.auth.AuthBase):
@@ -168,7 +165,7 @@ class TaxiiClient:
         self.conn = _HTTPConnection(
             user=user, password=password, verify=verify, version="2.1", auth=auth, cert=cert
         )
-        self.secrets = _sent_forms(user, secret)  # for retry.redact
+        self._secrets = _sent_forms(user, secret)  # kept out of server text we quote (retry.py)
         if urlsplit(self.api_root_url).scheme == "http":
             # Plain HTTP is allowed to a loopback address only (check_url_is_safe): a proxy
             # from the environment (http_proxy) would receive our credentials in clear text.
@@ -214,7 +211,7 @@ class TaxiiClient:
         pull.py relies on to start again from its cursor when a `next` token has expired."""
         try:
             return call_with_retries(
-                action, what=f"{self.partner}: {what}", policy=self.policy, secrets=self.secrets
+                action, what=f"{self.partner}: {what}", policy=self.policy, secrets=self._secrets
             )
         except RequestFailed as exc:
             if right is not None and exc.status in (403, 404):
@@ -290,6 +287,18 @@ class TaxiiClient:
             date_added_first=_date_added(headers, "X-TAXII-Date-Added-First", self.partner, what),
             date_added_last=_date_added(headers, "X-TAXII-Date-Added-Last", self.partner, what),
         )
+
+    def collection_description(self, collection_id: str) -> dict[str, Any]:
+        """A collection's description (`can_read`, `can_write`, ...), with retries. A refusal
+        stays a `RequestFailed` with its status, for `doctor` to say what it means."""
+        url = urljoin(self.api_root_url, f"collections/{collection_id}/")
+        info = call_with_retries(
+            lambda: self.conn.get(url, headers={"Accept": MEDIA_TYPE_TAXII}),
+            what=f"{self.partner}: reading collection {collection_id}'s description",
+            policy=self.policy,
+            secrets=self._secrets,
+        )
+        return info if isinstance(info, dict) else {}
 
     def post_objects(self, collection_id: str, objects: list[dict[str, Any]]) -> AddStatus:
         body = json.dumps({"objects": objects}, separators=(",", ":")).encode()

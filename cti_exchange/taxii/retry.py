@@ -15,12 +15,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin
 
 import requests
 from taxii2client.exceptions import InvalidJSONError, TAXIIServiceException
 
 from cti_exchange.errors import AuthError, NetworkError
+from cti_exchange.taxii.endpoint import shown_url
 
 T = TypeVar("T")
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -90,15 +91,7 @@ def _redirect_target(response: requests.Response | None) -> str:
     credentials or tokens), nothing unprintable (the text comes from the server), and short."""
     if response is None or not response.headers.get("Location"):
         return "an unnamed location"
-    parts = urlsplit(urljoin(response.url or "", response.headers["Location"]))
-    netloc = parts.hostname or ""
-    if ":" in netloc:
-        netloc = f"[{netloc}]"
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    shown = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-    if parts.query:
-        shown += "?..."
+    shown = shown_url(urljoin(response.url or "", response.headers["Location"]))
     return "".join(c if c.isprintable() and not c.isspace() else "?" for c in shown)[:200]
 
 
