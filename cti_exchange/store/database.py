@@ -17,6 +17,13 @@ from pathlib import Path
 from cti_exchange.errors import ConfigError, IntegrityError, is_storage_failure
 from cti_exchange.failpoints import failpoint
 from cti_exchange.store.migrations import apply_migrations
+from cti_exchange.store.wal_checkpointer import AUTOMATIC_CHECKPOINT_PAGES, WalCheckpointer
+
+# Pages of a new store. Rows of indicators are about 1 KB: 16 KiB pages hold fourteen of them
+# where 4 KiB pages held three, and storing 100,000 indicators wrote fewer pages, faster
+# (docs/BENCHMARKS.md). A store made with other pages keeps them: SQLite cannot change the size
+# of a database in WAL mode without rewriting it.
+NEW_STORE_PAGE_SIZE = 16384
 
 
 def _refuse_emptied_store(path: Path) -> None:
@@ -59,6 +66,7 @@ class Database:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly
             # what `transaction()` encloses.
             self.conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+            self.conn.execute(f"PRAGMA page_size={NEW_STORE_PAGE_SIZE}")  # a new store only
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.execute("PRAGMA busy_timeout=30000")
@@ -66,6 +74,11 @@ class Database:
             # 64 MiB page cache (default 2 MiB) keeps a 100,000-object envelope in memory.
             self.conn.execute("PRAGMA cache_size=-65536")
             self.schema_version = apply_migrations(self.conn)
+            # From here on, checkpoints run on a thread of their own after each commit
+            # (wal_checkpointer.py); a migration above had SQLite's own.
+            self.conn.execute("PRAGMA wal_autocheckpoint=0")
+            self.checkpointer = WalCheckpointer(path)
+            self._automatic_checkpoints = False
             _keep_private(path)
         except sqlite3.DatabaseError as exc:
             raise ConfigError(
@@ -87,8 +100,22 @@ class Database:
         failpoint("commit-before")
         self.conn.execute("COMMIT")
         failpoint("commit-after")
+        self.checkpoint_soon()
+
+    def checkpoint_soon(self) -> None:
+        """After a commit: the checkpoint thread copies its pages into the database file.
+        `transaction()` calls it; code that commits on the connection itself (the text index
+        build) calls it after each commit."""
+        if self.checkpointer.failure is None:
+            self.checkpointer.after_commit()
+        elif not self._automatic_checkpoints:
+            # The thread cannot work: SQLite checkpoints in our commits again, so the log does
+            # not grow without bound.
+            self.conn.execute(f"PRAGMA wal_autocheckpoint={AUTOMATIC_CHECKPOINT_PAGES}")
+            self._automatic_checkpoints = True
 
     def close(self) -> None:
+        self.checkpointer.close()
         self.conn.close()
 
     def integrity_check(self) -> str:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -49,6 +49,10 @@ _CREATE = (
 )
 
 
+def _nothing() -> None:
+    pass
+
+
 def indexed_through(conn: sqlite3.Connection) -> int | None:
     """The last objects rowid the index covers; None when there is no index (yet)."""
     try:
@@ -67,11 +71,14 @@ def behind(conn: sqlite3.Connection) -> int:
     return _last_rowid(conn) - (indexed_through(conn) or 0)
 
 
-def catch_up(conn: sqlite3.Connection, *, create: bool = True) -> int:
+def catch_up(
+    conn: sqlite3.Connection, *, create: bool = True, committed: Callable[[], None] = _nothing
+) -> int:
     """Indexes the rows stored since the last catch-up, CHUNK_ROWS per transaction, and returns
     how many rowids it covered. `create=False` only keeps an existing index current. Raises
     sqlite3.OperationalError when this SQLite has no FTS5 trigram tokenizer or the store is
-    locked or read-only; each committed chunk stays."""
+    locked or read-only; each committed chunk stays. `committed` runs after each chunk's commit
+    (`Database.checkpoint_soon`: the checkpoint thread copies the chunk into the store file)."""
     covered = 0
     while True:
         if covered:
@@ -99,6 +106,7 @@ def catch_up(conn: sqlite3.Connection, *, create: bool = True) -> int:
             )
             conn.execute("UPDATE search_text_state SET indexed_through = ? WHERE id = 1", (end,))
             conn.execute("COMMIT")
+            committed()
         except BaseException:
             if conn.in_transaction:  # SQLite may have rolled back already (disk full)
                 conn.execute("ROLLBACK")
@@ -137,12 +145,14 @@ def _waiting_at_most(conn: sqlite3.Connection, wait_ms: int) -> Iterator[None]:
         conn.execute(f"PRAGMA busy_timeout={int(previous)}")
 
 
-def keep_current(conn: sqlite3.Connection, *, wait_ms: int = 1000) -> str | None:
+def keep_current(
+    conn: sqlite3.Connection, *, wait_ms: int = 1000, committed: Callable[[], None] = _nothing
+) -> str | None:
     """After storing: indexes the new rows if there is an index, waiting `wait_ms` at most for
     the store. None when done; else why not (a later search or pull indexes what is left)."""
     try:
         with _waiting_at_most(conn, wait_ms):
-            catch_up(conn, create=False)
+            catch_up(conn, create=False, committed=committed)
     except sqlite3.OperationalError as exc:
         return str(exc)
     return None
@@ -154,7 +164,9 @@ def serving(conn: sqlite3.Connection) -> int | None:
     return through if through is not None and _last_rowid(conn) - through <= TAIL_SCAN_ROWS else None
 
 
-def prepare_for_search(conn: sqlite3.Connection, *, wait_ms: int = 1000) -> bool:
+def prepare_for_search(
+    conn: sqlite3.Connection, *, wait_ms: int = 1000, committed: Callable[[], None] = _nothing
+) -> bool:
     """Before a search: indexes the rows it would otherwise scan when they are many. Waits
     `wait_ms` at most for a writer (a sync) to finish; if the store stays busy, is read-only,
     or this SQLite cannot build the index, the search scans instead. True when the index
@@ -163,7 +175,7 @@ def prepare_for_search(conn: sqlite3.Connection, *, wait_ms: int = 1000) -> bool
         return True
     try:
         with _waiting_at_most(conn, wait_ms):
-            catch_up(conn)
+            catch_up(conn, committed=committed)
     except sqlite3.OperationalError:
         pass  # checked below: whatever was indexed before or committed here still serves
     return serving(conn) is not None
