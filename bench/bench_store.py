@@ -135,6 +135,9 @@ class _CheckpointsInTheCommit:
 
     failure = None
 
+    def before_write(self) -> None:
+        pass
+
     def after_commit(self) -> None:
         pass
 
@@ -152,6 +155,7 @@ def _open_store(path: Path, *, as_before: bool) -> Store:
         conn.execute("PRAGMA journal_mode=WAL")
     store = Store(path)
     store.db.conn.execute("PRAGMA wal_autocheckpoint=1000")
+    store.db.conn.execute("PRAGMA journal_size_limit=-1")
     store.db.checkpointer = _CheckpointsInTheCommit()  # type: ignore[assignment]
     return store
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from cti_exchange.errors import ConfigError, IntegrityError, is_storage_failure
 from cti_exchange.failpoints import failpoint
 from cti_exchange.store.migrations import apply_migrations
-from cti_exchange.store.wal_checkpointer import AUTOMATIC_CHECKPOINT_PAGES, WalCheckpointer
+from cti_exchange.store.wal_checkpointer import AUTOMATIC_CHECKPOINT_PAGES, LOG_LIMIT_BYTES, WalCheckpointer
 
 # Pages of a new store. Rows of indicators are about 1 KB: 16 KiB pages hold fourteen of them
 # where 4 KiB pages held three, and storing 100,000 indicators wrote fewer pages, faster
@@ -77,6 +77,9 @@ class Database:
             # From here on, checkpoints run on a thread of their own after each commit
             # (wal_checkpointer.py); a migration above had SQLite's own.
             self.conn.execute("PRAGMA wal_autocheckpoint=0")
+            # A log that started over is cut back to this size: its size then says how much
+            # it holds (WalCheckpointer.before_write).
+            self.conn.execute(f"PRAGMA journal_size_limit={LOG_LIMIT_BYTES}")
             self.checkpointer = WalCheckpointer(path)
             self._automatic_checkpoints = False
             _keep_private(path)
@@ -91,6 +94,7 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic unit of work: all of it is committed, or none of it."""
+        self.checkpointer.before_write()
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn

@@ -9,6 +9,11 @@ checkpoint, which never waits for or blocks the writer or readers, while the wri
 with the next envelope. SQLite does the copy without holding Python's lock, so on a machine
 with two cores it runs beside the writer.
 
+The log starts over from its beginning when a write begins after a checkpoint copied all of
+it. A writer faster than the checkpoints would never let that happen, and the log would grow
+for as long as a pull runs: so a write waits for the running checkpoint when the log has
+grown past LOG_LIMIT_BYTES.
+
 Durability does not change: a commit is durable once its pages are fsynced in the log
 (synchronous=FULL), and a checkpoint only moves them into the main file. An interrupted
 checkpoint is SQLite's to recover (the log is read again at the next opening). If the thread
@@ -23,6 +28,7 @@ import threading
 from pathlib import Path
 
 AUTOMATIC_CHECKPOINT_PAGES = 1000  # SQLite's default, restored when the thread cannot work
+LOG_LIMIT_BYTES = 64 * 1024 * 1024
 
 
 class WalCheckpointer:
@@ -30,7 +36,10 @@ class WalCheckpointer:
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._wanted = threading.Event()
+        self._log = path.with_name(path.name + "-wal")
+        self._state = threading.Condition()
+        self._asked = 0  # checkpoints asked for
+        self._done = 0  # of those, how many a finished checkpoint covered
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.failure: str | None = None  # why the thread stopped working, if it did
@@ -38,37 +47,63 @@ class WalCheckpointer:
 
     def after_commit(self) -> None:
         """Asks for a checkpoint; commits that come while one runs share the next one."""
-        if self.failure is not None or self._stopping:
+        with self._state:
+            if self.failure is not None or self._stopping:
+                return
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
+                self._thread.start()
+            self._asked += 1
+            self._state.notify_all()
+
+    def before_write(self) -> None:
+        """Before a write transaction: if the log has grown past LOG_LIMIT_BYTES, waits for
+        the checkpoints asked for, so that the write starts the log over."""
+        try:
+            if self._log.stat().st_size <= LOG_LIMIT_BYTES:
+                return
+        except FileNotFoundError:
             return
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
-            self._thread.start()
-        self._wanted.set()
+        with self._state:
+            self._state.wait_for(self._caught_up)
 
     def close(self) -> None:
         """Waits for a running checkpoint and stops the thread. The pages it had not copied yet
         stay in the log, where the last connection's close (or the next checkpoint) copies
         them."""
-        self._stopping = True
-        self._wanted.set()
+        with self._state:
+            self._stopping = True
+            self._state.notify_all()
         if self._thread is not None:
             self._thread.join()
 
+    def _caught_up(self) -> bool:
+        return self._done >= self._asked or self.failure is not None or self._stopping
+
     def _run(self) -> None:
         try:
-            conn = sqlite3.connect(self._path, isolation_level=None, timeout=30.0, check_same_thread=True)
+            conn = sqlite3.connect(self._path, isolation_level=None, timeout=30.0)
         except sqlite3.Error as exc:
-            self.failure = f"cannot open the store for checkpoints: {exc}"
+            self._stop_working(f"cannot open the store for checkpoints: {exc}")
             return
         try:
             while True:
-                self._wanted.wait()
-                self._wanted.clear()
-                if self._stopping:
-                    return
+                with self._state:
+                    self._state.wait_for(lambda: self._asked > self._done or self._stopping)
+                    if self._stopping:
+                        return
+                    covering = self._asked
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                self.checkpoints += 1
+                with self._state:
+                    self.checkpoints += 1
+                    self._done = covering
+                    self._state.notify_all()
         except sqlite3.Error as exc:
-            self.failure = f"checkpoint failed: {exc}"
+            self._stop_working(f"checkpoint failed: {exc}")
         finally:
             conn.close()
+
+    def _stop_working(self, why: str) -> None:
+        with self._state:
+            self.failure = why
+            self._state.notify_all()

@@ -1,7 +1,8 @@
 """The store's write-ahead log is checkpointed on a thread of its own after each commit
 (store/wal_checkpointer.py), on real SQLite files: committed pages reach the database file
 while the store stays open, the log does not grow without bound, a thread that cannot work
-hands checkpoints back to SQLite, and a writer killed at any moment loses no commit."""
+hands checkpoints back to SQLite, a write waits for the checkpoints once the log is past its
+limit, and a writer killed at any moment loses no commit."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from cti_exchange.store import wal_checkpointer
 from cti_exchange.store.objects import write_objects
 from cti_exchange.store.store import Store
 from cti_exchange.store.wal_checkpointer import AUTOMATIC_CHECKPOINT_PAGES
@@ -76,6 +78,24 @@ def test_commits_reach_the_database_file_while_the_store_stays_open(tmp_path: Pa
         assert _size(path) > 10 * ROWS * 500
         assert store.db.conn.execute("SELECT count(*) FROM objects").fetchone()[0] == 10 * ROWS
     assert store.db.checkpointer.failure is None
+
+
+def test_a_write_waits_for_the_checkpoints_once_the_log_is_past_its_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer faster than the checkpoints would otherwise never let the log start over:
+    past LOG_LIMIT_BYTES (here 0, so always) a write begins only once the checkpoints asked
+    for are done, and the log is reused rather than grown."""
+    monkeypatch.setattr(wal_checkpointer, "LOG_LIMIT_BYTES", 0)
+    path = tmp_path / "store.sqlite"
+    with Store(path) as store:
+        _commit_indicators(store, 0)
+        one_commit = _size(tmp_path / "store.sqlite-wal")
+        for batch in range(1, 8):
+            _commit_indicators(store, batch)  # begins after the previous commit's checkpoint
+            assert store.db.checkpointer.checkpoints >= batch
+        assert _size(tmp_path / "store.sqlite-wal") < 2 * one_commit
+        assert store.db.checkpointer.failure is None
 
 
 def test_a_thread_that_cannot_work_hands_checkpoints_back_to_the_commits(tmp_path: Path) -> None:
