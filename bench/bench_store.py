@@ -6,11 +6,13 @@ the figures in docs/BENCHMARKS.md.
     .venv/bin/python bench/bench_store.py --keep /tmp/bench-store   # reuse the big store
     .venv/bin/python bench/bench_store.py --only-storing             # part 1 only
     .venv/bin/python bench/bench_store.py --keep /tmp/bench-store --only-search  # text search
+    .venv/bin/python bench/bench_store.py --keep /tmp/bench-store --only-into-big  # adds to it
 
 Measures, on real files:
-1. storing pulled indicators: `write_objects` inside one transaction, batches of 10,000 and
-   100,000 into a fresh store, and 100,000 more into the big store at the end; beside the
-   naive way (stix2.parse and stix2's FileSystemSink, batches of 2,000);
+1. storing pulled indicators: `write_objects` inside one transaction, batches of 10,000,
+   50,000 and 100,000 into a fresh store, with the settings before stop 20 beside them, and
+   more into the big store at the end; beside the naive way (stix2.parse and stix2's
+   FileSystemSink, batches of 2,000);
 2. a store of N indicators built through the same `write_objects` path (three partners, one
    envelope of 10,000 per write, 5% of values sent by two partners, 2% updated to a second
    version, 0.5% revoked, 10% expired, five TLP levels), then 70% of it accepted;
@@ -553,20 +555,46 @@ def bench_export(path: Path, home: Path, directory: Path, repeat: int) -> list[d
     return results
 
 
-def bench_into_big(path: Path) -> float:
+def bench_into_big(path: Path, repeat: int) -> dict[str, Any]:
+    """Storing into the big store: `repeat` envelopes of 10,000, then one of 100,000, each
+    timed with the close that follows it (which waits for the checkpoint); with the store's
+    settings, then with checkpoints inside the commit as before stop 20 (the page size of an
+    existing store cannot change). Every run adds its indicators to the store for good."""
+    results: dict[str, Any] = {}
     rng = random.Random(99)  # noqa: S311 - test data, not secrets
-    objects = indicators(50_000_000, 100_000, rng)
+    start = 50_000_000 + _stored(path)
+    for label, as_before in (("now", False), ("checkpoints_in_the_commit", True)):
+        for batch, runs in ((10_000, repeat), (100_000, 1)):
+            rates = []
+            for _ in range(runs):
+                objects = indicators(start, batch, rng)
+                start += batch
+                store = Store(path)
+                if as_before:
+                    store.db.conn.execute("PRAGMA wal_autocheckpoint=1000")
+                    store.db.conn.execute("PRAGMA journal_size_limit=-1")
+                    store.db.checkpointer = _CheckpointsInTheCommit()  # type: ignore[assignment]
+                started = time.perf_counter()
+                with collector_paused(), store.db.transaction() as conn:
+                    write_objects(
+                        conn,
+                        objects,
+                        envelope_id=f"envelope--{uuid.uuid4()}",
+                        partner="cert-fr",
+                        received_at="2026-10-29T00:00:00.000Z",
+                    )
+                store.close()
+                rates.append(batch / (time.perf_counter() - started))
+            results[f"{label}_batch_{batch}"] = {
+                "objects_per_s": _median(rates),
+                "runs": [round(r) for r in rates],
+            }
+    return results
+
+
+def _stored(path: Path) -> int:
     with Store(path) as store:
-        started = time.perf_counter()
-        with store.db.transaction() as conn:
-            write_objects(
-                conn,
-                objects,
-                envelope_id="envelope--late",
-                partner="cert-fr",
-                received_at="2026-10-29T00:00:00.000Z",
-            )
-        return 100_000 / (time.perf_counter() - started)
+        return int(store.db.conn.execute("SELECT count(*) FROM objects").fetchone()[0])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -579,6 +607,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only-search", action="store_true", help="measure text search only (part 3b; use with --keep)"
     )
+    parser.add_argument(
+        "--only-into-big",
+        action="store_true",
+        help="measure storing into the big store only (use with --keep; adds to it for good)",
+    )
     parser.add_argument("--naive-export", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.naive_export:  # the child process of bench_export
@@ -588,7 +621,7 @@ def main(argv: list[str] | None = None) -> int:
     directory.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"objects": args.objects, "repeat": args.repeat}
     try:
-        if not args.only_search:
+        if not args.only_search and not args.only_into_big:
             print("storing ...", flush=True)
             report["storing"] = bench_storing(directory, args.repeat)
             report["storing"]["as_before_stop_20"] = bench_storing(directory, args.repeat, as_before=True)
@@ -604,6 +637,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"building a store of {args.objects:,} ...", flush=True)
             report["build"] = build_store(path, args.objects)
             print(json.dumps(report["build"], indent=1), flush=True)
+        if args.only_into_big:
+            report["into_big_store"] = bench_into_big(path, args.repeat)
+            print(json.dumps(report["into_big_store"], indent=1), flush=True)
+            return _write_report(args.json, report)
         print("text search ...", flush=True)
         report["search"] = bench_search(path, home, args.repeat)
         print(json.dumps(report["search"], indent=1), flush=True)
@@ -618,11 +655,8 @@ def main(argv: list[str] | None = None) -> int:
         for row in report["export"]:
             print(row, flush=True)
         if args.keep is None and "storing" in report:
-            report["storing"]["batch_100000_into_big_store"] = bench_into_big(path)
-            print(
-                "100,000 more into the big store:",
-                round(report["storing"]["batch_100000_into_big_store"]),
-            )
+            report["storing"]["into_big_store"] = bench_into_big(path, args.repeat)
+            print(json.dumps(report["storing"]["into_big_store"], indent=1), flush=True)
     finally:
         if args.keep is None:
             shutil.rmtree(directory, ignore_errors=True)
