@@ -155,11 +155,28 @@ def _open_store(path: Path, *, as_before: bool) -> Store:
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA page_size=4096")
         conn.execute("PRAGMA journal_mode=WAL")
-    store = Store(path)
+    return _checkpoints_in_the_commit(Store(path))
+
+
+def _checkpoints_in_the_commit(store: Store) -> Store:
+    """The store as it checkpointed before stop 20: SQLite's own checkpoints, in the commit."""
     store.db.conn.execute("PRAGMA wal_autocheckpoint=1000")
     store.db.conn.execute("PRAGMA journal_size_limit=-1")
     store.db.checkpointer = _CheckpointsInTheCommit()  # type: ignore[assignment]
     return store
+
+
+def _store_envelope(store: Store, objects: list[dict[str, Any]], received_at: str) -> None:
+    """One envelope's objects in one transaction, as `pull` stores them (with the cyclic
+    collector paused, cti_exchange/collector.py)."""
+    with collector_paused(), store.db.transaction() as conn:
+        write_objects(
+            conn,
+            objects,
+            envelope_id=f"envelope--{uuid.uuid4()}",
+            partner="cert-fr",
+            received_at=received_at,
+        )
 
 
 def bench_storing(directory: Path, repeat: int, *, as_before: bool = False) -> dict[str, Any]:
@@ -175,15 +192,7 @@ def bench_storing(directory: Path, repeat: int, *, as_before: bool = False) -> d
             for n in range(max(repeat, 3)):
                 objects = indicators(n * batch, batch, rng)
                 cpu, started = time.process_time(), time.perf_counter()
-                # As in `pull`, which runs with the cyclic collector paused (cti_exchange/collector.py).
-                with collector_paused(), store.db.transaction() as conn:
-                    write_objects(
-                        conn,
-                        objects,
-                        envelope_id=f"envelope--{uuid.uuid4()}",
-                        partner="cert-fr",
-                        received_at="2026-10-01T12:00:00.000Z",
-                    )
+                _store_envelope(store, objects, "2026-10-01T12:00:00.000Z")
                 elapsed = time.perf_counter() - started
                 busy += elapsed
                 rates.append(batch / elapsed)
@@ -569,20 +578,9 @@ def bench_into_big(path: Path, repeat: int) -> dict[str, Any]:
             for _ in range(runs):
                 objects = indicators(start, batch, rng)
                 start += batch
-                store = Store(path)
-                if as_before:
-                    store.db.conn.execute("PRAGMA wal_autocheckpoint=1000")
-                    store.db.conn.execute("PRAGMA journal_size_limit=-1")
-                    store.db.checkpointer = _CheckpointsInTheCommit()  # type: ignore[assignment]
+                store = _checkpoints_in_the_commit(Store(path)) if as_before else Store(path)
                 started = time.perf_counter()
-                with collector_paused(), store.db.transaction() as conn:
-                    write_objects(
-                        conn,
-                        objects,
-                        envelope_id=f"envelope--{uuid.uuid4()}",
-                        partner="cert-fr",
-                        received_at="2026-10-29T00:00:00.000Z",
-                    )
+                _store_envelope(store, objects, "2026-10-29T00:00:00.000Z")
                 store.close()
                 rates.append(batch / (time.perf_counter() - started))
             results[f"{label}_batch_{batch}"] = {
