@@ -162,6 +162,7 @@ def _checkpoints_in_the_commit(store: Store) -> Store:
     """The store as it checkpointed before stop 20: SQLite's own checkpoints, in the commit."""
     store.db.conn.execute("PRAGMA wal_autocheckpoint=1000")
     store.db.conn.execute("PRAGMA journal_size_limit=-1")
+    store.db.checkpointer.close()
     store.db.checkpointer = _CheckpointsInTheCommit()  # type: ignore[assignment]
     return store
 

@@ -270,7 +270,7 @@ def list_objects(
         request = replace(request, after=position)
     conn = store.db.conn
     if text_index.usable(filters.text):
-        text_index.prepare_for_search(conn, committed=store.db.checkpoint_soon)
+        text_index.prepare_for_search(conn, hooks=store.db)
     conn.execute("BEGIN")  # one snapshot for the page and its sources
     try:
         rows, following = list_page(conn, filters, request)

@@ -189,7 +189,7 @@ def keep_search_index_current(store: Store) -> None:
     """Indexes for text search what this run stored, once an analyst has searched (the index
     exists), so the next search does not (store/text_index.py). Never fails the run: a later
     search or pull indexes what is left."""
-    if (why := text_index.keep_current(store.db.conn, committed=store.db.checkpoint_soon)) is not None:
+    if (why := text_index.keep_current(store.db.conn, hooks=store.db)) is not None:
         log.info("text-search index not brought up to date (a search will): %s", why)
 
 

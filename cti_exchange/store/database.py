@@ -26,6 +26,13 @@ from cti_exchange.store.wal_checkpointer import AUTOMATIC_CHECKPOINT_PAGES, LOG_
 NEW_STORE_PAGE_SIZE = 16384
 
 
+def _beside_real_file(path: Path, suffix: str) -> Path:
+    """The store's file with `suffix` (`-wal`, `-shm`) where SQLite keeps it: beside the real
+    file when the configured path is a symlink."""
+    real = Path(os.path.realpath(path))
+    return real.with_name(real.name + suffix)
+
+
 def _refuse_emptied_store(path: Path) -> None:
     """SQLite takes an empty file for a new database. A store that exists but is empty was
     truncated: opening it would silently start over, without the replay protection, cursors,
@@ -34,7 +41,7 @@ def _refuse_emptied_store(path: Path) -> None:
         size = path.stat().st_size
     except FileNotFoundError:
         return  # a new store
-    wal = path.with_name(path.name + "-wal")
+    wal = _beside_real_file(path, "-wal")
     if size == 0 and not (wal.exists() and wal.stat().st_size > 0):
         raise IntegrityError(
             f"the store {path} is an empty file: it was truncated, and starting a new store in "
@@ -49,9 +56,9 @@ def _keep_private(path: Path) -> None:
     store as the umask made it, for good. (Not created 0600 beforehand: an empty file left by
     an interrupted first run would then be refused as a truncated store.) Files of another
     owner are left alone: chmod would fail."""
-    for name in (path.name, path.name + "-wal", path.name + "-shm"):
+    for suffix in ("", "-wal", "-shm"):
         with contextlib.suppress(FileNotFoundError, PermissionError):
-            target = path.with_name(name)
+            target = _beside_real_file(path, suffix)
             info = target.stat()
             if info.st_uid == os.getuid() and info.st_mode & 0o077:
                 os.chmod(target, 0o600)
@@ -75,13 +82,15 @@ class Database:
             self.conn.execute("PRAGMA cache_size=-65536")
             self.schema_version = apply_migrations(self.conn)
             # From here on, checkpoints run on a thread of their own after each commit
-            # (wal_checkpointer.py); a migration above had SQLite's own.
-            self.conn.execute("PRAGMA wal_autocheckpoint=0")
-            # A log that started over is cut back to this size: its size then says how much
-            # it holds (WalCheckpointer.before_write).
-            self.conn.execute(f"PRAGMA journal_size_limit={LOG_LIMIT_BYTES}")
+            # (wal_checkpointer.py); a migration above had SQLite's own, and so does a store
+            # the thread cannot open (read-only).
             self.checkpointer = WalCheckpointer(path)
-            self._automatic_checkpoints = False
+            self._automatic_checkpoints = self.checkpointer.failure is not None
+            if not self._automatic_checkpoints:
+                self.conn.execute("PRAGMA wal_autocheckpoint=0")
+                # A log that started over is cut back to this size: its size then says how
+                # much it holds (WalCheckpointer.before_write).
+                self.conn.execute(f"PRAGMA journal_size_limit={LOG_LIMIT_BYTES}")
             _keep_private(path)
         except sqlite3.DatabaseError as exc:
             raise ConfigError(
@@ -94,7 +103,7 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic unit of work: all of it is committed, or none of it."""
-        self.checkpointer.before_write()
+        self.before_write()
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
@@ -106,21 +115,28 @@ class Database:
         failpoint("commit-after")
         self.checkpoint_soon()
 
+    def before_write(self) -> None:
+        """Before a write transaction: waits for the checkpoint thread if the log has grown
+        past its limit (wal_checkpointer.py). `transaction()` calls it; code that begins its
+        own write transactions (the text index build) calls it before each."""
+        self.checkpointer.before_write()
+
     def checkpoint_soon(self) -> None:
         """After a commit: the checkpoint thread copies its pages into the database file.
         `transaction()` calls it; code that commits on the connection itself (the text index
         build) calls it after each commit."""
-        if self.checkpointer.failure is None:
-            self.checkpointer.after_commit()
-        elif not self._automatic_checkpoints:
+        self.checkpointer.after_commit()
+        if self.checkpointer.failure is not None and not self._automatic_checkpoints:
             # The thread cannot work: SQLite checkpoints in our commits again, so the log does
             # not grow without bound.
             self.conn.execute(f"PRAGMA wal_autocheckpoint={AUTOMATIC_CHECKPOINT_PAGES}")
             self._automatic_checkpoints = True
 
     def close(self) -> None:
-        self.checkpointer.close()
-        self.conn.close()
+        try:
+            self.checkpointer.close()
+        finally:
+            self.conn.close()
 
     def integrity_check(self) -> str:
         row = self.conn.execute("PRAGMA integrity_check").fetchone()

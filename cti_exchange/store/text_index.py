@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 MIN_TEXT = 3  # characters: a trigram index cannot serve shorter text
 TAIL_SCAN_ROWS = 20_000  # rows stored after the index a search scans rather than index first
@@ -49,8 +49,23 @@ _CREATE = (
 )
 
 
-def _nothing() -> None:
-    pass
+class WriteHooks(Protocol):
+    """What the build calls around each chunk's transaction: the store's `Database`."""
+
+    def before_write(self) -> None: ...
+
+    def checkpoint_soon(self) -> None: ...
+
+
+class _NoHooks:
+    def before_write(self) -> None:
+        pass
+
+    def checkpoint_soon(self) -> None:
+        pass
+
+
+NO_HOOKS: WriteHooks = _NoHooks()
 
 
 def indexed_through(conn: sqlite3.Connection) -> int | None:
@@ -71,18 +86,17 @@ def behind(conn: sqlite3.Connection) -> int:
     return _last_rowid(conn) - (indexed_through(conn) or 0)
 
 
-def catch_up(
-    conn: sqlite3.Connection, *, create: bool = True, committed: Callable[[], None] = _nothing
-) -> int:
+def catch_up(conn: sqlite3.Connection, *, create: bool = True, hooks: WriteHooks = NO_HOOKS) -> int:
     """Indexes the rows stored since the last catch-up, CHUNK_ROWS per transaction, and returns
     how many rowids it covered. `create=False` only keeps an existing index current. Raises
     sqlite3.OperationalError when this SQLite has no FTS5 trigram tokenizer or the store is
-    locked or read-only; each committed chunk stays. `committed` runs after each chunk's commit
-    (`Database.checkpoint_soon`: the checkpoint thread copies the chunk into the store file)."""
+    locked or read-only; each committed chunk stays. `hooks` run around each chunk's
+    transaction (the store's checkpoint thread, store/wal_checkpointer.py)."""
     covered = 0
     while True:
         if covered:
             time.sleep(YIELD_SECONDS)  # a waiting writer's turn
+        hooks.before_write()
         conn.execute("BEGIN IMMEDIATE")
         try:
             start = indexed_through(conn)
@@ -106,7 +120,7 @@ def catch_up(
             )
             conn.execute("UPDATE search_text_state SET indexed_through = ? WHERE id = 1", (end,))
             conn.execute("COMMIT")
-            committed()
+            hooks.checkpoint_soon()
         except BaseException:
             if conn.in_transaction:  # SQLite may have rolled back already (disk full)
                 conn.execute("ROLLBACK")
@@ -146,13 +160,13 @@ def _waiting_at_most(conn: sqlite3.Connection, wait_ms: int) -> Iterator[None]:
 
 
 def keep_current(
-    conn: sqlite3.Connection, *, wait_ms: int = 1000, committed: Callable[[], None] = _nothing
+    conn: sqlite3.Connection, *, wait_ms: int = 1000, hooks: WriteHooks = NO_HOOKS
 ) -> str | None:
     """After storing: indexes the new rows if there is an index, waiting `wait_ms` at most for
     the store. None when done; else why not (a later search or pull indexes what is left)."""
     try:
         with _waiting_at_most(conn, wait_ms):
-            catch_up(conn, create=False, committed=committed)
+            catch_up(conn, create=False, hooks=hooks)
     except sqlite3.OperationalError as exc:
         return str(exc)
     return None
@@ -165,7 +179,7 @@ def serving(conn: sqlite3.Connection) -> int | None:
 
 
 def prepare_for_search(
-    conn: sqlite3.Connection, *, wait_ms: int = 1000, committed: Callable[[], None] = _nothing
+    conn: sqlite3.Connection, *, wait_ms: int = 1000, hooks: WriteHooks = NO_HOOKS
 ) -> bool:
     """Before a search: indexes the rows it would otherwise scan when they are many. Waits
     `wait_ms` at most for a writer (a sync) to finish; if the store stays busy, is read-only,
@@ -175,7 +189,7 @@ def prepare_for_search(
         return True
     try:
         with _waiting_at_most(conn, wait_ms):
-            catch_up(conn, committed=committed)
+            catch_up(conn, hooks=hooks)
     except sqlite3.OperationalError:
         pass  # checked below: whatever was indexed before or committed here still serves
     return serving(conn) is not None

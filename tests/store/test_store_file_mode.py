@@ -5,7 +5,9 @@ made it, for good)."""
 from __future__ import annotations
 
 import stat
+from pathlib import Path
 
+from cti_exchange.store.store import Store
 from tests.conftest import Agency
 from tests.triage.conftest import indicator, put, store_path
 
@@ -23,3 +25,22 @@ def test_a_store_left_readable_is_made_private_at_the_next_command(cert_in: Agen
         if file.exists():
             assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_store_reached_through_a_symlink_has_its_log_made_private(tmp_path: Path) -> None:
+    """SQLite keeps `-wal` and `-shm` beside the real file, not beside the link: those are
+    the files made 0600."""
+    (tmp_path / "disk").mkdir()
+    real = tmp_path / "disk" / "store.sqlite"
+    link = tmp_path / "store.sqlite"
+    link.symlink_to(real)
+    with Store(real) as holder:  # keeps the log in place while the next one opens
+        with holder.db.transaction() as conn:
+            conn.execute("INSERT INTO pull_cursors (partner, collection, updated_at) VALUES ('x', 'y', 'z')")
+        log = [real.with_name("store.sqlite-wal"), real.with_name("store.sqlite-shm")]
+        for file in log:
+            file.chmod(0o644)
+        with Store(link):
+            pass
+        for file in log:
+            assert stat.S_IMODE(file.stat().st_mode) == 0o600, file

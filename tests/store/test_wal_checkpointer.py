@@ -1,7 +1,8 @@
 """The store's write-ahead log is checkpointed on a thread of its own after each commit
 (store/wal_checkpointer.py), on real SQLite files: committed pages reach the database file
 while the store stays open, the log does not grow without bound, a thread that cannot work
-hands checkpoints back to SQLite, a write waits for the checkpoints once the log is past its
+hands checkpoints back to SQLite (and nobody waits for it), a store renamed or reached through a
+symlink keeps a bounded log, a write waits for the checkpoints once the log is past its
 limit, and a writer killed at any moment loses no commit."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from functools import partial
@@ -98,25 +100,63 @@ def test_a_write_waits_for_the_checkpoints_once_the_log_is_past_its_limit(
         assert store.db.checkpointer.failure is None
 
 
-def test_a_thread_that_cannot_work_hands_checkpoints_back_to_the_commits(tmp_path: Path) -> None:
-    folder = tmp_path / "here"
-    folder.mkdir()
-    with Store(folder / "store.sqlite") as store:
-        # The store's folder moves away while the store is open: the thread, which opens the
-        # store by its path at the first commit, cannot; the open connection still writes.
-        folder.rename(tmp_path / "moved")
-        _commit_indicators(store, 0)
-        assert _within(10, lambda: store.db.checkpointer.failure is not None)
-        assert "cannot open the store" in str(store.db.checkpointer.failure)
-        _commit_indicators(store, 1)
+def test_a_thread_that_cannot_start_hands_checkpoints_back_to_the_commits(tmp_path: Path) -> None:
+    """Threads cannot be started (here: a stack no machine can give; in production, process
+    limits): the commit that asked for one still succeeds, SQLite checkpoints inside commits
+    again, a write past the log limit does not wait for a thread that never ran, and closing
+    works."""
+    path = tmp_path / "store.sqlite"
+    previous = threading.stack_size()
+    with Store(path) as store:
+        threading.stack_size(1 << 40)
+        try:
+            _commit_indicators(store, 0)
+        finally:
+            threading.stack_size(previous)
+        assert "cannot start the checkpoint thread" in str(store.db.checkpointer.failure)
         pages = store.db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
         assert pages == AUTOMATIC_CHECKPOINT_PAGES
-        moved = tmp_path / "moved" / "store.sqlite"
-        for batch in range(2, 12):  # past 1,000 pages of log: SQLite checkpoints in a commit
+        for batch in range(1, 12):  # past 1,000 pages of log: SQLite checkpoints in a commit
             _commit_indicators(store, batch)
-        assert _size(moved) > 5 * ROWS * 500
-    with Store(tmp_path / "moved" / "store.sqlite") as store:
+        assert _size(path) > 5 * ROWS * 500
+    with Store(path) as store:
         assert store.db.conn.execute("SELECT count(*) FROM objects").fetchone()[0] == 12 * ROWS
+
+
+def test_a_store_renamed_while_open_keeps_its_log(tmp_path: Path) -> None:
+    """The thread's connection is opened with the store: opened later by name, it created an
+    empty file where the store had been, and SQLite deleted the live log beside it."""
+    path = tmp_path / "store.sqlite"
+    with Store(path) as store:
+        path.rename(tmp_path / "moved.sqlite")
+        for batch in range(3):
+            _commit_indicators(store, batch)
+        assert _within(10, partial(_checkpointed_at_least, store, 1))
+        assert store.db.checkpointer.failure is None
+    assert not path.exists()  # no empty store left in its place
+    with Store(tmp_path / "moved.sqlite") as store:
+        assert store.db.conn.execute("SELECT count(*) FROM objects").fetchone()[0] == 3 * ROWS
+
+
+def test_the_log_limit_holds_for_a_store_reached_through_a_symlink(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite keeps the log beside the real file; the limit is checked there, not beside the
+    link (where no log ever is)."""
+    monkeypatch.setattr(wal_checkpointer, "LOG_LIMIT_BYTES", 0)
+    (tmp_path / "disk").mkdir()
+    real = tmp_path / "disk" / "store.sqlite"
+    with Store(real):
+        pass
+    link = tmp_path / "store.sqlite"
+    link.symlink_to(real)
+    with Store(link) as store:
+        _commit_indicators(store, 0)
+        one_commit = _size(tmp_path / "disk" / "store.sqlite-wal")
+        for batch in range(1, 8):
+            _commit_indicators(store, batch)
+        assert _size(tmp_path / "disk" / "store.sqlite-wal") < 2 * one_commit
+        assert not (tmp_path / "store.sqlite-wal").exists()
 
 
 _WRITER = """
