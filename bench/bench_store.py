@@ -199,7 +199,7 @@ def bench_storing(directory: Path, repeat: int, *, as_before: bool = False) -> d
                 rates.append(batch / elapsed)
                 cpu_rates.append(batch / (time.process_time() - cpu))
         finally:
-            # Closing waits for the checkpoint the last commit asked for (store/
+            # Closing runs the checkpoints the last commits asked for (store/
             # wal_checkpointer.py) and copies what is left of the log: part of the cost.
             started = time.perf_counter()
             store.close()
@@ -567,7 +567,7 @@ def bench_export(path: Path, home: Path, directory: Path, repeat: int) -> list[d
 
 def bench_into_big(path: Path, repeat: int) -> dict[str, Any]:
     """Storing into the big store: `repeat` envelopes of 10,000, then one of 100,000, each
-    timed with the close that follows it (which waits for the checkpoint); with the store's
+    timed with the close that follows it (which runs the checkpoint); with the store's
     settings, then with checkpoints inside the commit as before stop 20 (the page size of an
     existing store cannot change). Every run adds its indicators to the store for good."""
     results: dict[str, Any] = {}
