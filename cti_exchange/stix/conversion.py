@@ -290,12 +290,13 @@ class CandidateConverter:
                     f"the indicator has already expired: valid for {lifetime.days} days from "
                     "valid_from, the lifetime of its type (give valid_until to say otherwise)",
                 )
-        description = self._description(c) if c.description else None
+        description, personal_data = self._description(c) if c.description else (None, None)
         external_references = (
             self._external_references(c) if c.reference or c.incident_id or c.external_references else None
         )
 
         if ioc_type is IocType.CVE:
+            self._say_personal_data(c, personal_data)
             return ioc_type, self.builder.vulnerability_from(
                 value,
                 tlp=tlp,
@@ -314,6 +315,7 @@ class CandidateConverter:
                 kill_chain_phases = parse_kill_chain_phases(c.kill_chain_phases)
             except ValueError as error:
                 self._reject(c, "invalid-kill-chain-phases", "kill_chain_phases", str(error))
+        self._say_personal_data(c, personal_data)
         return ioc_type, self.builder.indicator_from(
             ioc_type,
             value,
@@ -354,12 +356,20 @@ class CandidateConverter:
         except ValueError as error:
             self._reject(c, "invalid-timestamp", field, str(error))
 
-    def _description(self, c: IndicatorCandidate) -> str | None:
+    def _say_personal_data(self, c: IndicatorCandidate, warning: str | None) -> None:
+        """The description's personal-data warning, said once the candidate is kept: a
+        rejected one shares nothing."""
+        if warning is not None:
+            self._warn(c, "personal-data", "description", warning)
+
+    def _description(self, c: IndicatorCandidate) -> tuple[str | None, str | None]:
+        """(the description to share, the personal-data warning to give if the candidate is
+        kept)."""
         text = c.description
         if not text or not text.strip():
-            return None
+            return None, None
         if text.isprintable() and "  " not in text and "@" not in text and "+" not in text:
-            return text.strip()  # the common case: nothing to tidy, check or scrub
+            return text.strip(), None  # the common case: nothing to tidy, check or scrub
         text = " ".join(text.split()) if "\n" not in text else text.strip()
         if len(text) > MAX_DESCRIPTION_LENGTH:
             self._reject(c, "value-too-long", "description", "description too long")
@@ -368,16 +378,10 @@ class CandidateConverter:
         except ValueError as error:
             self._reject(c, "invalid-value", "description", str(error))
         scrubbed, found = scrub_personal_data(text)
-        if found:
-            # Kept with --keep-personal-data, but the analyst is told either way.
-            done = "kept in" if self.settings.keep_personal_data else "removed from"
-            self._warn(
-                c,
-                "personal-data",
-                "description",
-                f"{found} e-mail address(es) or phone number(s) {done} the text",
-            )
-        return text if self.settings.keep_personal_data else scrubbed
+        # Kept with --keep-personal-data, but the analyst is told either way.
+        done = "kept in" if self.settings.keep_personal_data else "removed from"
+        warning = f"{found} e-mail address(es) or phone number(s) {done} the text" if found else None
+        return (text if self.settings.keep_personal_data else scrubbed), warning
 
     def _external_references(self, c: IndicatorCandidate) -> list[dict[str, str]] | None:
         references: list[dict[str, str]] = list(c.external_references)

@@ -247,7 +247,16 @@ class PassthroughPreparer:
         # like every identity we send, and not attributed to itself.
         if not is_marking and obj.get("id") != self.settings.identity_id:
             self._mark_and_attribute(index, obj, defined_markings)
-        self._personal_data_in_text(index, obj)
+        personal_data = self._personal_data_in_text(obj)
+        kept = self._checked(index, obj)
+        if kept is not None and personal_data is not None:
+            # Said only of objects that are kept: a rejected one shares nothing.
+            self._issue(index, obj, "personal-data", personal_data[0], personal_data[1], False)
+        return kept
+
+    def _checked(self, index: int, obj: dict[str, Any]) -> dict[str, Any] | None:
+        """The object if it is valid and its values pass the checks; None (with the issue
+        recorded) otherwise."""
         problems = validate_object(obj)
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -271,9 +280,10 @@ class PassthroughPreparer:
                 return None
         return obj
 
-    def _personal_data_in_text(self, index: int, obj: dict[str, Any]) -> None:
+    def _personal_data_in_text(self, obj: dict[str, Any]) -> tuple[str, str] | None:
         """Replaces individuals' e-mail addresses and phone numbers in free text (unless
-        personal data is kept), and says so in a warning either way."""
+        personal data is kept); (fields, message) of the warning that says so either way, or
+        None when there were none."""
         skipped = _SCO_VALUES if object_category(obj) == "sco" else frozenset()
         places: list[tuple[dict[str, Any], str]] = [(obj, f) for f in _FREE_TEXT if f not in skipped]
         references = obj.get("external_references")
@@ -292,16 +302,10 @@ class PassthroughPreparer:
                 fields += [] if name in fields else [name]
                 if not self.settings.keep_personal_data:
                     holder[field] = scrubbed
-        if found:
-            done = "kept in" if self.settings.keep_personal_data else "removed from"
-            self._issue(
-                index,
-                obj,
-                "personal-data",
-                ", ".join(fields),
-                f"{found} e-mail address(es) or phone number(s) {done} the text",
-                False,
-            )
+        if not found:
+            return None
+        done = "kept in" if self.settings.keep_personal_data else "removed from"
+        return ", ".join(fields), f"{found} e-mail address(es) or phone number(s) {done} the text"
 
     def _mark_and_attribute(self, index: int, obj: dict[str, Any], defined_markings: set[str]) -> None:
         refs = obj.get("object_marking_refs")

@@ -88,3 +88,38 @@ def test_the_partner_never_receives_it(partnered: tuple[Agency, Agency], tmp_pat
     assert EMAIL.encode() not in stored and b"+33 6 12" not in stored
     shown = india.run("triage", "show", "c2-walk2.example")
     assert "[e-mail address removed]" in shown.stdout and EMAIL not in shown.stdout
+
+
+def test_no_personal_data_warning_for_an_object_that_is_rejected(cert_fr: Agency, tmp_path: Path) -> None:
+    """A rejected object shares nothing: the analyst is told why it was rejected, not that
+    personal data was removed from it."""
+    broken = {
+        **BUNDLE["objects"][1],
+        "id": "indicator--4a2b9c9e-1111-4c1e-8a11-555555555555",
+        "pattern": "[domain-name:value = ",  # not a STIX pattern
+    }
+    kept = {key: value for key, value in BUNDLE["objects"][1].items() if key != "external_references"}
+    kept["description"] = "C2"
+    source = tmp_path / "one-broken.json"
+    source.write_text(json.dumps({**BUNDLE, "objects": [kept, broken]}))
+    out = tmp_path / "out.json"
+    result = cert_fr.run("convert", str(source), "--tlp", "green", "-o", str(out))
+    assert result.exit_code == 1, result.stderr  # one item rejected, the rest converted
+    assert "c2-walk2.example" in out.read_text()
+    assert "rejected:" in result.stderr and "555555555555" in result.stderr
+    assert "e-mail address(es) or phone number(s)" not in result.stderr
+
+
+def test_no_personal_data_warning_for_a_csv_row_that_is_rejected(cert_fr: Agency, tmp_path: Path) -> None:
+    csv = tmp_path / "rows.csv"
+    csv.write_text(
+        "indicator,description,kill_chain_phases\n"
+        "kept-walk2.example,C2,\n"
+        f"rejected-walk2.example,registered by {EMAIL},not a phase\n"
+    )
+    out = tmp_path / "out.json"
+    result = cert_fr.run("convert", str(csv), "--tlp", "green", "-o", str(out))
+    assert result.exit_code == 1, result.stderr  # one row rejected, the rest converted
+    assert "kept-walk2.example" in out.read_text()
+    assert "rejected:" in result.stderr and "kill_chain_phases" in result.stderr
+    assert "e-mail address(es) or phone number(s)" not in result.stderr
