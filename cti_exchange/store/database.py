@@ -26,14 +26,13 @@ from cti_exchange.store.wal_checkpointer import AUTOMATIC_CHECKPOINT_PAGES, LOG_
 NEW_STORE_PAGE_SIZE = 16384
 
 
-def _beside_real_file(path: Path, suffix: str) -> Path:
+def _beside(real: Path, suffix: str) -> Path:
     """The store's file with `suffix` (`-wal`, `-shm`) where SQLite keeps it: beside the real
-    file when the configured path is a symlink."""
-    real = Path(os.path.realpath(path))
+    file (`real`: the store's path, symlinks resolved)."""
     return real.with_name(real.name + suffix)
 
 
-def _refuse_emptied_store(path: Path) -> None:
+def _refuse_emptied_store(path: Path, real: Path) -> None:
     """SQLite takes an empty file for a new database. A store that exists but is empty was
     truncated: opening it would silently start over, without the replay protection, cursors,
     channel state and audit trail it held."""
@@ -41,7 +40,7 @@ def _refuse_emptied_store(path: Path) -> None:
         size = path.stat().st_size
     except FileNotFoundError:
         return  # a new store
-    wal = _beside_real_file(path, "-wal")
+    wal = _beside(real, "-wal")
     if size == 0 and not (wal.exists() and wal.stat().st_size > 0):
         raise IntegrityError(
             f"the store {path} is an empty file: it was truncated, and starting a new store in "
@@ -50,7 +49,7 @@ def _refuse_emptied_store(path: Path) -> None:
         )
 
 
-def _keep_private(path: Path) -> None:
+def _keep_private(real: Path) -> None:
     """Partner intelligence, TLP:RED included: for us alone, 0600. Checked at every opening,
     not only when the store is made: a first run interrupted before it set the mode left the
     store as the umask made it, for good. (Not created 0600 beforehand: an empty file left by
@@ -58,7 +57,7 @@ def _keep_private(path: Path) -> None:
     owner are left alone: chmod would fail."""
     for suffix in ("", "-wal", "-shm"):
         with contextlib.suppress(FileNotFoundError, PermissionError):
-            target = _beside_real_file(path, suffix)
+            target = _beside(real, suffix)
             info = target.stat()
             if info.st_uid == os.getuid() and info.st_mode & 0o077:
                 os.chmod(target, 0o600)
@@ -67,7 +66,8 @@ def _keep_private(path: Path) -> None:
 class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
-        _refuse_emptied_store(path)
+        real = Path(os.path.realpath(path))  # where SQLite keeps the store and its log
+        _refuse_emptied_store(path, real)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly
@@ -84,14 +84,14 @@ class Database:
             # From here on, checkpoints run on a thread of their own after each commit
             # (wal_checkpointer.py); a migration above had SQLite's own, and so does a store
             # the thread cannot open (read-only).
-            self.checkpointer = WalCheckpointer(path)
+            self.checkpointer = WalCheckpointer(real)
             self._automatic_checkpoints = self.checkpointer.failure is not None
             if not self._automatic_checkpoints:
                 self.conn.execute("PRAGMA wal_autocheckpoint=0")
                 # A log that started over is cut back to this size: its size then says how
                 # much it holds (WalCheckpointer.before_write).
                 self.conn.execute(f"PRAGMA journal_size_limit={LOG_LIMIT_BYTES}")
-            _keep_private(path)
+            _keep_private(real)
         except sqlite3.DatabaseError as exc:
             raise ConfigError(
                 f"cannot open the store {path}: {exc}",

@@ -29,7 +29,6 @@ without bound, and nobody waits for it.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -41,8 +40,8 @@ LOG_LIMIT_BYTES = 64 * 1024 * 1024
 class WalCheckpointer:
     """Runs `PRAGMA wal_checkpoint(PASSIVE)` on its own thread after each commit it is told of."""
 
-    def __init__(self, path: Path) -> None:
-        real = Path(os.path.realpath(path))
+    def __init__(self, real: Path) -> None:
+        """`real`: the store's path with symlinks resolved, where SQLite keeps the log."""
         self._log = real.with_name(real.name + "-wal")
         self._state = threading.Condition()
         self._asked = 0  # checkpoints asked for

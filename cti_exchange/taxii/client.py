@@ -210,9 +210,7 @@ class TaxiiClient:
         acts. Any other refusal (a 400: the request is wrong) stays a `NetworkError`, which
         pull.py relies on to start again from its cursor when a `next` token has expired."""
         try:
-            return call_with_retries(
-                action, what=f"{self.partner}: {what}", policy=self.policy, secrets=self._secrets
-            )
+            return self._retried(what, action)
         except RequestFailed as exc:
             if right is not None and exc.status in (403, 404):
                 raise _collection_refused(self.partner, exc, right) from None
@@ -230,6 +228,13 @@ class TaxiiClient:
                     "with the server's operator (`cti-exchange doctor` checks them)",
                 ) from None
             raise NetworkError(str(exc), hint="check the partner's TAXII settings") from None
+
+    def _retried(self, what: str, action: Any) -> Any:
+        """`action` with the client's retry policy; a refusal stays a `RequestFailed`, whose
+        server text has our credentials redacted."""
+        return call_with_retries(
+            action, what=f"{self.partner}: {what}", policy=self.policy, secrets=self._secrets
+        )
 
     def _collection(self, collection_id: str) -> Collection:
         url = urljoin(self.api_root_url, f"collections/{collection_id}/")
@@ -292,11 +297,9 @@ class TaxiiClient:
         """A collection's description (`can_read`, `can_write`, ...), with retries. A refusal
         stays a `RequestFailed` with its status, for `doctor` to say what it means."""
         url = urljoin(self.api_root_url, f"collections/{collection_id}/")
-        info = call_with_retries(
+        info = self._retried(
+            f"reading collection {collection_id}'s description",
             lambda: self.conn.get(url, headers={"Accept": MEDIA_TYPE_TAXII}),
-            what=f"{self.partner}: reading collection {collection_id}'s description",
-            policy=self.policy,
-            secrets=self._secrets,
         )
         return info if isinstance(info, dict) else {}
 
