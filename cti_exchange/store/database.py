@@ -73,32 +73,50 @@ class Database:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly
             # what `transaction()` encloses.
             self.conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
-            self.conn.execute(f"PRAGMA page_size={NEW_STORE_PAGE_SIZE}")  # a new store only
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=FULL")
-            self.conn.execute("PRAGMA busy_timeout=30000")
-            # STIX ids are random UUIDs, so inserts land all over the primary-key b-tree; a
-            # 64 MiB page cache (default 2 MiB) keeps a 100,000-object envelope in memory.
-            self.conn.execute("PRAGMA cache_size=-65536")
-            self.schema_version = apply_migrations(self.conn)
-            # From here on, checkpoints run on a thread of their own after each commit
-            # (wal_checkpointer.py); a migration above had SQLite's own, and so does a store
-            # the thread cannot open (read-only).
-            self.checkpointer = WalCheckpointer(real)
-            self._automatic_checkpoints = self.checkpointer.failure is not None
-            if not self._automatic_checkpoints:
-                self.conn.execute("PRAGMA wal_autocheckpoint=0")
-                # A log that started over is cut back to this size: its size then says how
-                # much it holds (WalCheckpointer.before_write).
-                self.conn.execute(f"PRAGMA journal_size_limit={LOG_LIMIT_BYTES}")
-            _keep_private(real)
         except sqlite3.DatabaseError as exc:
-            raise ConfigError(
-                f"cannot open the store {path}: {exc}",
-                hint="free space (or fix the device) and run the command again"
-                if is_storage_failure(exc)
-                else "check the path in config.toml [store] and that the file is a cti-exchange store",
-            ) from None
+            raise self._cannot_open(exc) from None
+        try:
+            self._set_up(real)
+        except BaseException as exc:
+            # Closed now, not when the error is gone: a caller keeping it (a log, --debug)
+            # would hold the store open, and the checkpoint thread's connection, for as long.
+            with contextlib.suppress(Exception):
+                if (checkpointer := getattr(self, "checkpointer", None)) is not None:
+                    checkpointer.close()
+            self.conn.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise self._cannot_open(exc) from None
+            raise
+
+    def _cannot_open(self, exc: sqlite3.DatabaseError) -> ConfigError:
+        return ConfigError(
+            f"cannot open the store {self.path}: {exc}",
+            hint="free space (or fix the device) and run the command again"
+            if is_storage_failure(exc)
+            else "check the path in config.toml [store] and that the file is a cti-exchange store",
+        )
+
+    def _set_up(self, real: Path) -> None:
+        """Settings, migrations and the checkpoint thread of the open connection."""
+        self.conn.execute(f"PRAGMA page_size={NEW_STORE_PAGE_SIZE}")  # a new store only
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.execute("PRAGMA busy_timeout=30000")
+        # STIX ids are random UUIDs, so inserts land all over the primary-key b-tree; a
+        # 64 MiB page cache (default 2 MiB) keeps a 100,000-object envelope in memory.
+        self.conn.execute("PRAGMA cache_size=-65536")
+        self.schema_version = apply_migrations(self.conn)
+        # From here on, checkpoints run on a thread of their own after each commit
+        # (wal_checkpointer.py); a migration above had SQLite's own, and so does a store
+        # the thread cannot open (read-only).
+        self.checkpointer = WalCheckpointer(real)
+        self._automatic_checkpoints = self.checkpointer.failure is not None
+        if not self._automatic_checkpoints:
+            self.conn.execute("PRAGMA wal_autocheckpoint=0")
+            # A log that started over is cut back to this size: its size then says how
+            # much it holds (WalCheckpointer.before_write).
+            self.conn.execute(f"PRAGMA journal_size_limit={LOG_LIMIT_BYTES}")
+        _keep_private(real)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
