@@ -171,7 +171,8 @@ def open_(
 ) -> None:
     """Verify an envelope (decrypt, signature, pinned signer, header, sequence, STIX) and accept it.
 
-    Prints the verdict: signer, key fingerprint, times, sequence, or why it was rejected.
+    Prints the verdict: signer, key fingerprint, times, sequence, or why it was rejected. Once
+    a file is accepted, the sender's envelopes held in quarantine behind it go through.
     """
     refuse_stdout(output, "the verified bundle may be TLP:RED and is written 0600")
     if output is not None:
@@ -225,6 +226,10 @@ def open_(
         "versions_not_applied": [n.__dict__ for n in verdict.not_applied],
         "accepted_objects_revoked": verdict.revoked_accepted,
         "own_copy": verdict.partner is None,
+        "released_envelopes": verdict.released.envelope_ids,
+        "released_objects": verdict.released.objects,
+        "released_new_versions": verdict.released.new_versions,
+        "closed_records": [closed.id for closed in verdict.released.closed],
         "still_held": list(verdict.still_held),
     }
     if json_mode:
@@ -255,17 +260,30 @@ def open_(
     if opened.gap_skipped:
         done = "would be accepted" if dry_run else "accepted"
         out.warn(f"{done} despite missing sequence numbers {list(opened.gap_skipped)}")
+    released = verdict.released
+    if released.envelope_ids:
+        out.line(
+            f"Then {len(released.envelope_ids)} envelope(s) from {verdict.partner} held behind it, "
+            f"accepted: {released.objects} objects, {released.new_versions} new versions"
+        )
+    if released.closed:
+        ids = ", ".join(str(closed.id) for closed in released.closed)
+        out.warn(
+            f"quarantine record(s) {ids} closed: opened again, refused for good "
+            "(`cti-exchange quarantine list --all` says why)"
+        )
     if verdict.still_held:
         records = ", ".join(map(str, verdict.still_held))
         out.warn(
             f"{len(verdict.still_held)} envelope(s) from {verdict.partner} still held in quarantine "
-            f"behind a gap (record(s) {records}); `open` retries none: open their files again, the "
-            f"lowest sequence first (record {verdict.still_held[0]}), or let the next pull retry "
-            "them; `quarantine accept-gap` only if the partner confirms one is lost"
+            f"behind a gap (record(s) {records}): another envelope is missing before them; open "
+            f"its file and they follow, or `quarantine accept-gap {verdict.still_held[0]}` (the "
+            "lowest sequence) only if the partner confirms it is lost"
         )
-    if note := revoked_accepted_note(str(verdict.partner), verdict.revoked_accepted):
+    revoked = verdict.revoked_accepted + released.revoked_accepted
+    if note := revoked_accepted_note(str(verdict.partner), revoked):
         out.note(note)
-    if summary := not_applied_summary(verdict.not_applied):
+    if summary := not_applied_summary(verdict.not_applied + released.not_applied):
         out.warn(summary)
 
 

@@ -237,8 +237,9 @@ def accept_gap(
                 if rejected.reason is RejectReason.TOO_OLD
                 else "nothing from it was accepted and it stays in quarantine",
             ) from None
-        # The missing envelopes may have arrived since (by `open`, which retries nothing):
-        # then no gap is accepted, and the record must not say one was.
+        # The missing envelopes may have arrived since and this one still be held (opened
+        # again then, it was held for another reason, or a store kept from when `open` retried
+        # nothing held): then no gap is accepted, and the record must not say one was.
         by = (
             f"gap accepted by {store.actor}"
             if opened.gap_skipped

@@ -16,7 +16,7 @@ from cti_exchange.envelope.readdress import has_usable_entry, readdressing, reci
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.envelope.seal import SealedEnvelope, seal_bundle
 from cti_exchange.errors import InputError, IntegrityError, PolicyError, UsageError
-from cti_exchange.exchange.held import too_old_hint
+from cti_exchange.exchange.held import Released, retry_held_envelopes, too_old_hint
 from cti_exchange.exchange.parties import (
     all_keyrings,
     receiver_context,
@@ -255,9 +255,11 @@ class OpenVerdict:
     stored: bool
     not_applied: list[NotApplied] = field(default_factory=list)
     revoked_accepted: list[str] = field(default_factory=list)  # accepted objects it revoked
-    # Quarantine records of envelopes from the same partner still held behind a gap once this
-    # one was accepted, lowest sequence first: `open` retries nothing (a pull does, and
-    # `quarantine accept-gap` on the first lets them through).
+    # The partner's held envelopes accepted once this one was (opened again, as a pull does:
+    # this one may have been the missing one they waited for), or closed as refused for good.
+    released: Released = field(default_factory=Released)
+    # Quarantine records of envelopes from the same partner still held behind a gap after
+    # that, lowest sequence first: another envelope is missing before them.
     still_held: list[int] = field(default_factory=list)
 
 
@@ -335,6 +337,7 @@ def open_envelope_file(
         partner = profile.partner_by_agency(opened.header.sender)
         assert partner is not None  # the signature check found its pinned keys
         stored = StoredObjects()
+        released = Released()
         still_held: list[int] = []
         if store_result:
             stored = store.inbound.accept(
@@ -344,6 +347,9 @@ def open_envelope_file(
                 artifact_id=artifact.get("id"),
                 partner_identity=partner.identity_id,
             )
+            # A partner reached only by files has no pull to open its held envelopes again:
+            # the ones that waited for this one go through now, each in its own transaction.
+            released = retry_held_envelopes(store, ctx, partner)
             still_held = _held_behind_gaps(store, partner.name, profile.agency_id)
         return OpenVerdict(
             opened=opened,
@@ -352,6 +358,7 @@ def open_envelope_file(
             stored=store_result,
             not_applied=stored.not_applied,
             revoked_accepted=stored.revoked_accepted,
+            released=released,
             still_held=still_held,
         )
 

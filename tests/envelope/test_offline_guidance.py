@@ -16,40 +16,55 @@ def _open_records(agency: Agency) -> list[tuple[str, str]]:
     return rows(agency, "SELECT envelope_id, reason FROM quarantine WHERE resolved_at IS NULL ORDER BY id")
 
 
-def test_opening_the_missing_file_names_the_record_that_lets_the_held_ones_through(
-    partnered: Pair, tmp_path: Path
-) -> None:
-    """A partner reached only by files has no pull to open held envelopes again: once the
-    missing file is accepted, `open` names the held records, the first in channel order (the
-    one `quarantine accept-gap` takes without losing any)."""
+def test_opening_the_missing_file_lets_the_held_ones_through(partnered: Pair, tmp_path: Path) -> None:
+    """A partner reached only by files has no pull to open held envelopes again: `open` does
+    it once it accepts a file, and names those still held behind another missing one."""
     cert_fr, cert_in = partnered
     bundle = bundle_file(tmp_path)
-    first, second, third = (seal(cert_fr, bundle, "cert-in", name=f"e{i}.json") for i in (1, 2, 3))
+    first, second, third, fourth = (seal(cert_fr, bundle, "cert-in", name=f"e{i}.json") for i in (1, 2, 3, 4))
 
-    # The files arrive out of order (a courier, two e-mails): 3 and 2 are held for the gap.
-    code, verdict, _ = open_json(cert_in, third)
-    assert code == 4 and verdict["reason"] == "sequence-gap"
-    code, verdict, _ = open_json(cert_in, second)
-    assert code == 4 and verdict["reason"] == "sequence-gap"
+    # The files arrive out of order (a courier, several e-mails): 4 and 2 are held for the gap.
+    held = {}
+    for envelope in (fourth, second):
+        code, verdict, _ = open_json(cert_in, envelope)
+        assert code == 4 and verdict["reason"] == "sequence-gap"
+        held[envelope] = verdict["envelope_id"]
     assert [reason for _, reason in _open_records(cert_in)] == ["sequence-gap"] * 2
 
+    # 1 arrives: 2 follows it; 4 still waits for 3, and the message says what to do.
     result = cert_in.run("open", str(first))
     assert result.exit_code == 0, result.stderr
-    assert "2 envelope(s) from cert-fr still held" in result.stderr
-    # Record 2 holds sequence 2: the one to open first (opened after it, record 1 would wait).
-    assert "open their files again, the lowest sequence first (record 2)" in result.stderr
-    assert "`quarantine accept-gap` only if the partner confirms one is lost" in result.stderr
-    assert count(cert_in, "envelopes_in") == 1
+    assert "Then 1 envelope(s) from cert-fr held behind it, accepted" in result.stdout
+    assert "1 envelope(s) from cert-fr still held in quarantine behind a gap (record(s) 1)" in result.stderr
+    assert "open its file and they follow, or `quarantine accept-gap 1`" in result.stderr
+    assert rows(cert_in, "SELECT sequence FROM envelopes_in ORDER BY sequence") == [(1,), (2,)]
+    assert [envelope_id for envelope_id, _ in _open_records(cert_in)] == [held[fourth]]
 
-    # As it says: the files opened again, in order, go through and close their records.
-    assert cert_in.run("open", str(second)).exit_code == 0
-    assert cert_in.run("open", str(third)).exit_code == 0
-    assert _open_records(cert_in) == [] and count(cert_in, "envelopes_in") == 3
+    # 3 arrives: 4 follows, and nothing is left in quarantine.
+    code, verdict, stderr = open_json(cert_in, third)
+    assert code == 0, stderr
+    assert verdict["released_envelopes"] == [held[fourth]] and verdict["still_held"] == []
+    assert verdict["closed_records"] == [] and verdict["released_objects"] == 3
+    assert _open_records(cert_in) == []
+    assert rows(cert_in, "SELECT sequence FROM envelopes_in ORDER BY sequence") == [(1,), (2,), (3,), (4,)]
+    resolutions = rows(cert_in, "SELECT resolution FROM quarantine ORDER BY id")
+    assert resolutions == [("accepted when retried (held for sequence-gap)",)] * 2
 
-    # Opening one of them again accepts nothing twice, and is not an alert.
-    code, verdict, _ = open_json(cert_in, third)
+    # Opening a released one's file again accepts nothing twice, and is not an alert.
+    code, verdict, _ = open_json(cert_in, fourth)
     assert code == 0 and verdict["verdict"] == "already-opened"
-    assert count(cert_in, "envelopes_in") == 3 and _open_records(cert_in) == []
+    assert count(cert_in, "envelopes_in") == 4 and _open_records(cert_in) == []
+
+
+def test_a_dry_run_releases_nothing_held(partnered: Pair, tmp_path: Path) -> None:
+    cert_fr, cert_in = partnered
+    bundle = bundle_file(tmp_path)
+    first, second = (seal(cert_fr, bundle, "cert-in", name=f"e{i}.json") for i in (1, 2))
+    assert open_json(cert_in, second)[0] == 4
+    code, verdict, stderr = open_json(cert_in, first, "--dry-run")
+    assert code == 0 and verdict["verdict"] == "verified", stderr
+    assert verdict["released_envelopes"] == [] and count(cert_in, "envelopes_in") == 0
+    assert [reason for _, reason in _open_records(cert_in)] == ["sequence-gap"]
 
 
 def test_a_gap_refusal_says_how_to_fill_or_accept_it(partnered: Pair, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ store files and (where pull is involved) a real TAXII server."""
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import time
 from datetime import timedelta
@@ -17,7 +18,7 @@ from cti_exchange.exchange import held, offline, pull, push
 from tests.conftest import Agency, lock_held_by_another_run
 from tests.envelope.conftest import indicator, make_bundle
 from tests.envelope.test_cli_envelope import bundle_file, open_json, rows, seal
-from tests.exchange.conftest import Exchange, write_iocs
+from tests.exchange.conftest import Exchange, run_in_own_process, write_iocs
 
 Pair = tuple[Agency, Agency]
 
@@ -101,15 +102,24 @@ def test_accept_gap_json_carries_the_counts_the_text_shows(partnered: Pair, tmp_
     assert data["released_new_versions"] == 2
 
 
+def _open_killed_once_stored(receiver: Agency, envelope: Path) -> None:
+    """`open FILE` killed right after the envelope's transaction committed: it is accepted,
+    and the envelopes held behind it were not opened again (a pull or the next `open` does)."""
+    accepted = rows(receiver, "SELECT count(*) FROM envelopes_in")[0][0]
+    assert run_in_own_process(receiver, "open", str(envelope), failpoint="commit-after:1") == -signal.SIGKILL
+    assert rows(receiver, "SELECT count(*) FROM envelopes_in")[0][0] == accepted + 1
+
+
 def test_accept_gap_once_the_gap_has_filled_does_not_claim_a_gap(partnered: Pair, tmp_path: Path) -> None:
-    """The missing envelope arrived by `open` (which retries nothing) before the analyst
-    accepted the gap: the warning said "accepted despite missing sequence numbers []" and the
-    record and audit trail said a gap was accepted."""
+    """The missing envelope arrived (`open`, killed once it was stored, before it opened
+    again the one held behind it) before the analyst accepted the gap: the warning said
+    "accepted despite missing sequence numbers []" and the record and audit trail said a gap
+    was accepted."""
     cert_fr, cert_in = partnered
     envelopes = _envelopes(cert_fr, tmp_path, 3)
     assert open_json(cert_in, envelopes[0])[0] == 0
     assert open_json(cert_in, envelopes[2])[0] == 4
-    assert open_json(cert_in, envelopes[1])[0] == 0
+    _open_killed_once_stored(cert_in, envelopes[1])
     (gap,) = _records(cert_in)
 
     result = cert_in.run("quarantine", "accept-gap", str(gap["id"]), env={"CTI_EXCHANGE_ANALYST": "a.dupont"})
@@ -147,7 +157,7 @@ def test_a_pull_releases_an_envelope_held_twice_once(exchange: Exchange, tmp_pat
     copy.write_text(shown.stdout)
     assert open_json(india, copy)[1]["reason"] == "sequence-gap"
     assert len(_records(india)) == 2
-    assert open_json(india, first)[0] == 0
+    _open_killed_once_stored(india, first)  # 1 arrived; 2 is left for the pull to retry
 
     result = india.run("pull", "--json")
     assert result.exit_code == 0, result.stderr
@@ -197,16 +207,18 @@ def test_pull_and_sync_report_held_envelopes_closed_for_good(
     exchange: Exchange, tmp_path: Path, command: tuple[str, ...]
 ) -> None:
     """Envelope 2 was pulled and held behind a lost 1; the analyst then opened 3 from a file
-    with --accept-gap. The next pull (or sync) opened 2 again, refused it for good
-    (sequence-reorder) and closed its record, and said nothing about it: the held envelope
-    left `quarantine list` unseen."""
+    with --accept-gap (killed once 3 was stored, before it opened 2 again). The next pull (or
+    sync) opened 2 again, refused it for good (sequence-reorder) and closed its record, and
+    said nothing about it: the held envelope left `quarantine list` unseen."""
     fr, india = exchange.fr, exchange.india
     _envelopes(fr, tmp_path, 1)  # envelope 1, never posted
     assert fr.run("push", str(write_iocs(tmp_path / "a.csv", 3)), "--to", "cert-in").exit_code == 0
     assert [q["reason"] for q in _pulled(exchange)["quarantined"]] == ["sequence-gap"]
     (second,) = _records(india)
     third = seal(fr, bundle_file(tmp_path, "bundle-3.json"), "cert-in", name="3.json")
-    assert open_json(india, third, "--accept-gap")[1]["gap_accepted"] == [1, 2]
+    killed = run_in_own_process(india, "open", str(third), "--accept-gap", failpoint="commit-after:1")
+    assert killed == -signal.SIGKILL
+    assert rows(india, "SELECT sequence FROM channels_in") == [(3,)] and len(_records(india)) == 1
 
     result = india.run(*command)
     assert result.exit_code == 0, result.stderr
@@ -226,6 +238,40 @@ def test_pull_and_sync_report_held_envelopes_closed_for_good(
         assert "1 held envelope(s) refused for good" in result.stdout
         log = (india.home / "logs" / "cti-exchange.log").read_text()
         assert f"{second['id']} (sequence-reorder)" in log
+
+
+@pytest.mark.parametrize("json_mode", [True, False])
+def test_open_across_a_gap_closes_the_envelopes_held_before_it_and_says_so(
+    exchange: Exchange, tmp_path: Path, json_mode: bool
+) -> None:
+    """Envelope 2 pulled and held behind a lost 1; 3 opened from a file with --accept-gap:
+    `open` opens 2 again at once, refuses it for good (it would come after 3) and says so."""
+    fr, india = exchange.fr, exchange.india
+    _envelopes(fr, tmp_path, 1)  # envelope 1, never posted
+    assert fr.run("push", str(write_iocs(tmp_path / "a.csv", 3)), "--to", "cert-in").exit_code == 0
+    assert [q["reason"] for q in _pulled(exchange)["quarantined"]] == ["sequence-gap"]
+    (second,) = _records(india)
+    third = seal(fr, bundle_file(tmp_path, "bundle-3.json"), "cert-in", name="3.json")
+
+    if json_mode:
+        code, verdict, stderr = open_json(india, third, "--accept-gap")
+        assert code == 0, stderr
+        assert verdict["gap_accepted"] == [1, 2] and verdict["closed_records"] == [second["id"]]
+        assert verdict["released_envelopes"] == [] and verdict["still_held"] == []
+    else:
+        result = india.run("open", str(third), "--accept-gap")
+        assert result.exit_code == 0, result.stderr
+        said = f"quarantine record(s) {second['id']} closed: opened again, refused for good"
+        assert said in result.stderr and "Then " not in result.stdout
+    assert _records(india) == []
+    (closed,) = _records(india, "--all")
+    assert closed["resolution"] == "rejected again: sequence-reorder"
+
+    # The text says it too, and a pull afterwards has nothing left to close.
+    fourth = seal(fr, bundle_file(tmp_path, "bundle-4.json"), "cert-in", name="4.json")
+    result = india.run("open", str(fourth))
+    assert result.exit_code == 0 and "closed" not in result.stderr, result.stderr
+    assert india.run("pull", "--json").json()["partners"][0]["closed_records"] == []
 
 
 def test_accept_gap_waits_for_a_sync_holding_the_profile_lock(partnered: Pair, tmp_path: Path) -> None:
