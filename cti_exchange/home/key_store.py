@@ -25,8 +25,8 @@ from cti_exchange.home.safe_files import (
     check_private_dir,
     create_exclusive,
     ensure_private_dir,
-    read_bytes,
     read_private_file,
+    read_trusted_file,
 )
 from cti_exchange.keys.model import Keyring
 
@@ -63,7 +63,12 @@ class KeyStore:
         return self.public_path.exists() or self.private_path.exists()
 
     def load_keyring(self) -> Keyring:
-        raw = read_bytes(self.public_path, what="public key ring")
+        raw = read_trusted_file(
+            self.public_path,
+            what="public key ring",
+            directory="key directory",
+            hint="check that it lists our keys only (`cti-exchange keys show`, against a backup)",
+        )
         try:
             doc = json.loads(raw)
         except ValueError as exc:

@@ -24,8 +24,7 @@ from cti_exchange.home.safe_files import (
     atomic_write,
     create_exclusive,
     ensure_private_dir,
-    read_bytes,
-    read_text,
+    read_trusted_file,
 )
 from cti_exchange.keys.model import Keyring
 from cti_exchange.profile.model import PartnerConfig, Profile
@@ -132,7 +131,19 @@ class ProfileHome:
                     hint="run `cti-exchange init --agency ID --name NAME`, or pass --home / "
                     f"set {HOME_ENV} to the right directory",
                 )
-            text = read_text(self.config_path, what="config file")
+            raw = read_trusted_file(
+                self.config_path,
+                what="config file",
+                directory="profile home",
+                hint="check its partners' fingerprints and servers before the next run",
+            )
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ConfigError(
+                    f"config file {self.config_path} is not UTF-8 text (byte {exc.start})",
+                    hint="save it as UTF-8",
+                ) from None
             try:
                 data = tomllib.loads(text)
             except tomllib.TOMLDecodeError as exc:
@@ -225,7 +236,13 @@ class ProfileHome:
 
     def partner_keyring(self, partner: PartnerConfig) -> Keyring:
         path = self.resolve_path(partner.jwks)
-        raw = read_bytes(path, what=f"pinned keys of partner {partner.name}")
+        raw = read_trusted_file(
+            path,
+            what=f"pinned keys of partner {partner.name}",
+            directory="partner key directory",
+            hint="then pin them again from the partner's key file "
+            f"(`cti-exchange partners update-keys {partner.name}`)",
+        )
         try:
             doc = json.loads(raw)
         except ValueError as exc:

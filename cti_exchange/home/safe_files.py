@@ -298,3 +298,55 @@ def read_bytes(path: Path, *, what: str, limit: int | None = None) -> bytes:
         raise ConfigError(f"{what} {path} is a directory, not a file") from None
     except PermissionError:
         raise ConfigError(f"cannot read {what} {path}: permission denied") from None
+
+
+def read_trusted_file(path: Path, *, what: str, hint: str, directory: str, limit: int = 1 << 22) -> bytes:
+    """The content of a file that says whom to trust (the config, pinned partner keys, our
+    public key ring): readable by anyone, but changed by nobody but us (or root). A file that
+    group or others can write, or that belongs to someone else, is refused (ConfigError, exit
+    2) before its content is used: whoever can write it could pin their own key or point the
+    exchange at their server. Judged on the file as opened and read from that descriptor; a
+    symlink is followed (a config kept elsewhere), and the directory the file really lies in
+    is judged as the home is (check_private_dir), since whoever can write there can swap it.
+    `hint`: what to check in the file once its mode is fixed; `directory`: what its directory
+    is called in messages ("profile home")."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what} {path} is a directory, not a file") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{what} {path} is not a regular file", hint="give the file itself")
+        me = os.geteuid()
+        if info.st_uid not in (me, 0):
+            raise ConfigError(
+                f"{what} {path} belongs to user {info.st_uid}, who could change it",
+                hint=f"use a file of your own (user {me}); {hint}",
+            )
+        mode = stat.S_IMODE(info.st_mode)
+        if mode & 0o022:
+            raise ConfigError(
+                f"{what} {path} is writable by group or others (mode {mode:04o})",
+                hint=f"run `chmod go-w {path}`; {hint}",
+            )
+        check_private_dir(path.parent, what=directory)  # a link to a directory: its target
+        real = Path(os.path.realpath(path)).parent
+        if real != Path(os.path.realpath(path.parent)):  # the file itself is a link
+            check_private_dir(real, what=f"the directory {what} {path} links into")
+        if info.st_size > limit:
+            raise ConfigError(f"{what} {path} is {info.st_size} bytes, more than the {limit}-byte limit")
+        os.set_blocking(fd, True)
+        chunks, size = [], 0
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise ConfigError(f"{what} {path} is more than the {limit}-byte limit")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)

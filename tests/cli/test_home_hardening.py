@@ -143,8 +143,8 @@ def test_a_directory_others_can_write_into_is_refused(
 
 
 def test_revoking_needs_a_private_key_directory_too(cert_fr: Agency) -> None:
-    (cert_fr.home / "keys").chmod(0o757)
     kid = cert_fr.run("keys", "show", "--json").json()["keys"][0]["kid"]
+    (cert_fr.home / "keys").chmod(0o757)
     result = cert_fr.run("keys", "revoke", kid)
     _one_line_error(result, f"key directory {cert_fr.home / 'keys'} is writable by group or others")
 
@@ -287,3 +287,72 @@ def test_a_taxii_secret_file_that_is_not_utf8_is_a_clear_error(partnered: tuple[
     assert configured.exit_code == 0, configured.stderr
     result = fr.run("doctor")
     _one_line_error(result, f"TAXII secret file {secret} is not UTF-8 text (byte 1)")
+
+
+# -- files that say whom to trust: written by nobody but us -------------------------------
+
+
+def _bundle(tmp_path: Path) -> Path:
+    path = tmp_path / "iocs.csv"
+    path.write_text("value,type,tlp\n198.51.100.7,ipv4-addr,green\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("relative", "what"),
+    [
+        ("config.toml", "config file"),
+        ("partners/cert-in.keys.json", "pinned keys of partner cert-in"),
+        ("keys/public.json", "public key ring"),
+    ],
+)
+def test_a_trust_file_others_can_write_is_refused_and_doctor_says_so(
+    partnered: tuple[Agency, Agency], tmp_path: Path, relative: str, what: str
+) -> None:
+    """A config (fingerprints, servers, max TLP) or pinned key file left 0666 was used as is:
+    anyone on the machine could pin their own encryption key for a partner, and we sealed to
+    it (doctor: all ok)."""
+    cert_fr, _ = partnered
+    target = cert_fr.home / relative
+    target.chmod(0o666)
+    result = cert_fr.run("push", str(_bundle(tmp_path)), "--to", "cert-in", "--queue")
+    _one_line_error(
+        result, f"{what} {target} is writable by group or others (mode 0666)", f"chmod go-w {target}"
+    )
+    doctor = cert_fr.run("doctor", "--offline", "--json")
+    assert doctor.exit_code == 2, doctor.stderr
+    failed = [c for c in doctor.json()["checks"] if c["status"] == "fail"]
+    assert failed and all(f"{what} {target} is writable" in c["detail"] for c in failed), failed
+
+    target.chmod(0o644)  # readable by all, as public keys are: fine
+    result = cert_fr.run("push", str(_bundle(tmp_path)), "--to", "cert-in", "--queue")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_a_partner_key_directory_others_can_write_is_refused(
+    partnered: tuple[Agency, Agency], tmp_path: Path
+) -> None:
+    cert_fr, _ = partnered
+    (cert_fr.home / "partners").chmod(0o777)
+    result = cert_fr.run("push", str(_bundle(tmp_path)), "--to", "cert-in", "--queue")
+    _one_line_error(
+        result, f"partner key directory {cert_fr.home / 'partners'} is writable by group or others"
+    )
+
+
+def test_a_config_linked_from_a_directory_others_can_write_is_refused(
+    cert_fr: Agency, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    (cert_fr.home / "config.toml").rename(shared / "config.toml")
+    (cert_fr.home / "config.toml").symlink_to(shared / "config.toml")
+    result = cert_fr.run("status")
+    _one_line_error(result, f"the directory config file {cert_fr.home / 'config.toml'} links into", "0777")
+
+
+def test_a_config_of_another_user_is_refused(cert_fr: Agency, give_away: Callable[[Path], None]) -> None:
+    give_away(cert_fr.home / "config.toml")
+    result = cert_fr.run("status")
+    _one_line_error(result, f"config file {cert_fr.home / 'config.toml'} belongs to user")
