@@ -38,6 +38,11 @@ _HOST_REASON = (
     "a host artefact, never seen on the network: give it to the EDR or a host scanner "
     "(--format plain --type mutex / --type windows-registry-key, or --format misp or stix)"
 )
+_FINGERPRINT_REASON = (
+    "Suricata's tls.cert_fingerprint compares SHA-1 fingerprints only, and Snort 2.9 has no "
+    "keyword for them: give them to the TLS inspection proxy or a Zeek certificate log "
+    "(--format plain --type x509-md5 / --type x509-sha256, or --format misp or stix)"
+)
 # Why a type gets no rule; the reason is written in the file's head.
 SKIP_REASONS = {
     "email-addr": "no rule keyword matches mail addresses reliably across engine versions; "
@@ -49,6 +54,20 @@ SKIP_REASONS = {
     "(--format plain --type domain-port)",
     "mutex": _HOST_REASON,
     "windows-registry-key": _HOST_REASON,
+    "autonomous-system": "an autonomous system is the set of prefixes it announces, not an address "
+    "a rule header can hold: block its prefixes as a routing registry or a BGP view lists them, "
+    "or match flow records by AS number (--format plain --type autonomous-system)",
+    "email-subject": "no rule keyword matches a mail's subject across the engine versions these "
+    "rules are for: give it to the mail gateway (--format plain --type email-subject)",
+    "ssdeep": "a fuzzy hash is compared by similarity (ssdeep -m), never matched exactly: give it "
+    "to a host scanner or the sandbox (--format plain --type ssdeep)",
+    "x509-md5": _FINGERPRINT_REASON,
+    "x509-sha256": _FINGERPRINT_REASON,
+    "x509-sha1": "Snort 2.9 has no keyword for a certificate's fingerprint: export them with "
+    "--format suricata (tls.cert_fingerprint) or --format plain --type x509-sha1",
+    "mac-addr": "a MAC address never crosses a router: a rule on an IP sensor only sees those of "
+    "its own segment's routers; give it to the NAC, the DHCP and switch logs (--format plain "
+    "--type mac-addr)",
     "md5": _HASH_REASON,
     "sha1": _HASH_REASON,
     "sha256": _HASH_REASON,
@@ -207,6 +226,11 @@ class IdsRuleExporter(Exporter):
         """Rules matching requests for this Host header and path-and-query (in the raw URI
         buffer when `raw_uri(uri)`, in the normalised one otherwise)."""
 
+    def certificate_rules(self, fingerprint: str) -> list[Rule]:
+        """Rules matching a server certificate by its SHA-1 fingerprint (lower-case hex pairs
+        joined by colons); none where the engine has no keyword for it."""
+        return []
+
     def write(self, item: ExportItem, out: TextIO, summary: ExportSummary) -> bool:
         rules = self._rules(item)
         for header, kind, detection in rules:
@@ -239,6 +263,12 @@ class IdsRuleExporter(Exporter):
             parts = url_parts(item.value)
             wire = url_parts(on_the_wire(IocType.URL, item.value))
             return [] if parts is None else self.url_rules(wire[0] if wire else parts[0], parts[1])
+        if item.ioc_type == "x509-sha1":
+            try:
+                digits = normalise(IocType.X509_SHA1, item.value)
+            except ValueError:
+                return []
+            return self.certificate_rules(":".join(digits[i : i + 2] for i in range(0, 40, 2)))
         return []
 
     def skip_reason(self, ioc_type: str) -> str:

@@ -1,7 +1,8 @@
 """A MISP event (JSON, as MISP's "Add event from JSON" and PyMISP read it).
 
 One attribute per value, typed for MISP (`ip-dst`, `domain`, `url`, `email-src`, `filename`,
-`mutex`, `regkey`, `md5`...), `to_ids` set so MISP pushes it to its IDS exports, tagged with
+`mutex`, `regkey`, `AS`, `email-subject`, `ssdeep`, `x509-fingerprint-sha1`, `mac-address`,
+`md5`...), `to_ids` set so MISP pushes it to its IDS exports, tagged with
 its own TLP (MISP's `tlp:` taxonomy); the event carries the strictest TLP of its attributes.
 Values are written in canonical form, once whatever the spellings stored (as in plain lists,
 export.py `_canonical_spelling`): MISP correlates attributes by their text.
@@ -44,6 +45,14 @@ MISP_TYPES = {
     # not every key is a persistence point (regkey's default category).
     "mutex": ("mutex", "Artifacts dropped"),
     "windows-registry-key": ("regkey", "Artifacts dropped"),
+    # MISP's default categories for these types.
+    "autonomous-system": ("AS", "Network activity"),
+    "email-subject": ("email-subject", "Payload delivery"),
+    "ssdeep": ("ssdeep", "Payload delivery"),
+    "x509-md5": ("x509-fingerprint-md5", "Network activity"),
+    "x509-sha1": ("x509-fingerprint-sha1", "Network activity"),
+    "x509-sha256": ("x509-fingerprint-sha256", "Network activity"),
+    "mac-addr": ("mac-address", "Network activity"),
     "md5": ("md5", "Payload delivery"),
     "sha1": ("sha1", "Payload delivery"),
     "sha256": ("sha256", "Payload delivery"),

@@ -9,12 +9,13 @@ when it is:
 - **invalid**: it does not normalise as its type (`a` as an address, `*` or `com.` as a domain,
   a CIDR with host bits set), or it holds a control, invisible or bidirectional-formatting
   character (VT, NUL, U+2028: `str.splitlines()` and many tools split a line there, so one
-  stored value would become two entries) or whitespace (a file name, a mutex name or a registry
-  key may hold inner spaces); never written;
+  stored value would become two entries) or whitespace (a file name, a mutex name, a registry
+  key or an e-mail subject may hold inner spaces); never written;
 - **overly broad**: a guardrail hit (the default route or any range broader than /16 or /32,
   reserved, private, loopback, link-local or multicast space, internal names such as
   `*.localhost`, well-known benign domains, hashes and system file names, registry keys every
-  Windows host has), a single-label name (a bare top-level domain such as `com`, or
+  Windows host has, private and reserved AS numbers, the broadcast and multicast MAC
+  addresses), a single-label name (a bare top-level domain such as `com`, or
   `localhost`), a wildcard, or a two-label name that is a registry suffix (`co.uk`). Written
   only with `--allow-broad`.
 
@@ -61,6 +62,13 @@ _KINDS = {
     "file-name": IocType.FILE_NAME,
     "mutex": IocType.MUTEX,
     "windows-registry-key": IocType.WINDOWS_REGISTRY_KEY,
+    "autonomous-system": IocType.AUTONOMOUS_SYSTEM,
+    "email-subject": IocType.EMAIL_SUBJECT,
+    "ssdeep": IocType.SSDEEP,
+    "x509-md5": IocType.X509_MD5,
+    "x509-sha1": IocType.X509_SHA1,
+    "x509-sha256": IocType.X509_SHA256,
+    "mac-addr": IocType.MAC_ADDR,
     "md5": IocType.MD5,
     "sha1": IocType.SHA1,
     "sha256": IocType.SHA256,
@@ -68,8 +76,9 @@ _KINDS = {
     "cve": IocType.CVE,
 }
 _RANGES = {IocType.IPV4: IocType.IPV4_CIDR, IocType.IPV6: IocType.IPV6_CIDR}
-# Names that may hold inner spaces (`legal paper.doc`, `...\services\Bonjoiur Host Controller`).
-_NAMES_WITH_SPACES = frozenset({"file-name", "mutex", "windows-registry-key"})
+# Names that may hold inner spaces (`legal paper.doc`, `...\services\Bonjoiur Host Controller`,
+# `Re: Invoice overdue`).
+_NAMES_WITH_SPACES = frozenset({"file-name", "mutex", "windows-registry-key", "email-subject"})
 _SPACE = re.compile(r"\s")
 # Second-level labels registries hand out names under (co.uk, com.au, gov.in, ac.jp, ...): a
 # two-label name made of one of these and a country code is a registry suffix, not a site.
@@ -78,6 +87,8 @@ _REGISTRY_LABELS = frozenset({"ac", "co", "com", "edu", "go", "gob", "gov", "mil
 # Fast paths: each pattern accepts only values its normaliser accepts unchanged (printable
 # ASCII, no space, canonical form); anything else takes the slow path, which gives the reason.
 _HASH_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
+# Certificate fingerprints: no guardrail, no warning list.
+_FINGERPRINT_LENGTHS = {"x509-md5": 32, "x509-sha1": 40, "x509-sha256": 64}
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _LABEL_TEXT = r"(?!-)[a-z0-9_-]{1,63}(?<!-)"
 _LABEL = re.compile(_LABEL_TEXT)
@@ -148,6 +159,7 @@ class ValueCheck:
                 ).fullmatch
                 for t, n in _HASH_LENGTHS.items()
             },
+            **{t: re.compile(f"[0-9a-f]{{{n}}}").fullmatch for t, n in _FINGERPRINT_LENGTHS.items()},
         }
 
     def refusal(self, ioc_type: str, value: str) -> Refusal | None:

@@ -8,9 +8,13 @@
   holds the name without it. An https URL only matches where TLS is decrypted before
   Suricata. `http.uri` is normalised (%-escapes decoded), so a path or query written with a
   `%` is matched as written in `http.uri.raw` instead, where it would otherwise never match.
+- X.509 certificate SHA-1 fingerprints: a TLS rule on the certificate the server sends
+  (`tls.cert_fingerprint`, lower-case hex pairs joined by colons, as Suricata writes it). TLS
+  1.3 encrypts the certificate: only TLS 1.2 and older handshakes show it.
 - Not written, with the reason in the file's head: e-mail addresses and file names (no
   keyword matches them reliably across Suricata versions and protocols), file hashes (matched
-  against hash list files, not inline), CVEs (not a network pattern).
+  against hash list files, not inline), CVEs (not a network pattern), and the other types
+  ids_rules.SKIP_REASONS names.
 """
 
 from __future__ import annotations
@@ -46,3 +50,9 @@ class SuricataExporter(IdsRuleExporter):
             "endswith;",
         ]
         return [(f"alert http $HOME_NET any -> any {port or 'any'}", "http", detection)]
+
+    def certificate_rules(self, fingerprint: str) -> list[Rule]:
+        # The server sends its certificate: traffic to our networks' clients. `fingerprint` is
+        # hex digits and colons only (ids_rules._rules builds it), nothing to escape.
+        detection = ["flow:established,to_client;", "tls.cert_fingerprint;", f'content:"{fingerprint}";']
+        return [("alert tls any any -> $HOME_NET any", "tls-cert", detection)]

@@ -5,8 +5,8 @@ with common aliases (see `COLUMN_ALIASES` and docs/INGEST.md):
 - `value` (also indicator, ioc, observable, c2): the indicator, its type detected or given by
   a `type` column;
 - a column named after an indicator type (`SHA256`, `Domain`, `IP address`, `URL`, ...): an
-  indicator of that type; a `Filename` column next to another indicator column is context (it
-  goes into the description), not an indicator of its own;
+  indicator of that type; a `Filename`, `ASN` or `MAC` column next to another indicator column
+  is context (it goes into the description), not an indicator of its own;
 - optional: type, tlp, confidence, description, valid_from, valid_until, indicator_types
   (or labels), kill_chain_phases, reference, incident_id.
 Columns with other names are ignored, and listed once in a warning.
@@ -49,6 +49,13 @@ _ROLE_ALIASES = {
 _ROLES = tuple(_ROLE_ALIASES)
 # Identifiers and bookkeeping, never an indicator: without this "stix_id" (a column of our
 # own CSV export) would be read as a STIX pattern column, its word "stix" naming that type.
+# Columns that describe the indicator of another column rather than being one: the file a hash
+# was taken from, the network an address is in (`ip,asn,country`, as enrichment adds it: the
+# hosting provider of every address would become an indicator), a host's hardware address.
+# Alone, they are the indicators.
+_CONTEXT_NEXT_TO_VALUES = frozenset(
+    frozenset({kind}) for kind in (IocType.FILE_NAME, IocType.AUTONOMOUS_SYSTEM, IocType.MAC_ADDR)
+)
 _NOT_INDICATORS = frozenset("id stixid objectid uuid sources partners receivedat".split())
 COLUMN_ALIASES = {alias: role for role, text in _ROLE_ALIASES.items() for alias in text.split()}
 
@@ -102,7 +109,7 @@ class _Columns:
         if "value" in self.roles:
             self.value_columns.append((self.roles["value"], None))
         for index, name, types in typed:
-            if types == frozenset({IocType.FILE_NAME}) and (self.value_columns or len(typed) > 1):
+            if types in _CONTEXT_NEXT_TO_VALUES and (self.value_columns or len(typed) > 1):
                 self.context_columns.append(index)
             else:
                 self.value_columns.append((index, name))

@@ -7,7 +7,8 @@ organisation, pulls in the STIX 1 libraries, and failed on one of the ESET sampl
 The mapping (docs/INGEST.md has the full table):
 - each attribute, top-level or inside a MISP object, becomes one candidate indicator typed
   from its MISP type: ip-src/ip-dst (and `|port`), domain, hostname, url, email-*, md5, sha1,
-  sha256, sha512, filename, mutex, regkey, vulnerability, yara, snort, sigma, stix2-pattern; a
+  sha256, sha512, filename, mutex, regkey, AS, email-subject, ssdeep, x509-fingerprint-md5
+  (-sha1, -sha256), mac-address, vulnerability, yara, snort, sigma, stix2-pattern; a
   composite `filename|<hash>` gives the hash, with the file name in the description;
   `regkey|value` gives the key, with the value's data in the description; `domain|ip` gives
   both;
@@ -65,6 +66,13 @@ MISP_TYPES = {
     "filename": "file-name",
     "mutex": "mutex",
     "regkey": "windows-registry-key",
+    "AS": "autonomous-system",
+    "email-subject": "email-subject",
+    "ssdeep": "ssdeep",
+    "x509-fingerprint-md5": "x509-md5",
+    "x509-fingerprint-sha1": "x509-sha1",
+    "x509-fingerprint-sha256": "x509-sha256",
+    "mac-address": "mac-addr",
     "vulnerability": "cve",
     "yara": "yara",
     "snort": "snort",

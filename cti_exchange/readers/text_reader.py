@@ -11,7 +11,8 @@ Line by line:
   line is its description (`185.178.209[.]193<TAB>Cobalt Strike C2`), unless the rest is itself
   only indicators (`evil[.]com - 1.2.3[.]4`), which are then read too. A registry key (a line
   starting with a hive, `HKLM\\...`) runs to the tab or the end of the line: key names hold
-  spaces (ESET's `...\\services\\Bonjoiur Host Controller\\`);
+  spaces (ESET's `...\\services\\Bonjoiur Host Controller\\`); in a section of e-mail subjects
+  (`# E-mail subjects`) the whole line up to a tab is one subject;
 - defanged tokens are indicators wherever they are on a line: the author marked them. On a
   line whose first word is not an indicator (`Jan 21, 2014 | hxxp://...`, `Seen on
   evil[.]com`) they are read with the whole line as their description;
@@ -189,6 +190,17 @@ class TextReader(Reader):
     ) -> Iterator[ReadItem]:
         while (bullet := _BULLET.match(line)) is not None:
             line = line[bullet.end() :]
+        if section is not None and _whole_line(section):
+            # An e-mail subject holds spaces and colons (`Re: Invoice overdue`): the whole
+            # line up to a tab, quotes around it removed, is the value.
+            value, _, description = line.partition("\t")
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'`":
+                value = value[1:-1]
+            yield IndicatorCandidate(
+                value, line=number, type_hint=section, description=description.strip() or None
+            )
+            return
         hint = section
         extra: list[str] = []
         labelled = _LABEL.fullmatch(line)
@@ -276,6 +288,12 @@ def _kind(token: str) -> IocType | str | None:
     if detected is IocType.FILE_NAME and _MEMBER_ACCESS.search(value) is not None:
         return None
     return detected
+
+
+@cache
+def _whole_line(section: str) -> bool:
+    """Whether a section's lines are each one value, spaces and all (`# Email subjects`)."""
+    return parse_type_hint(section) == {IocType.EMAIL_SUBJECT}
 
 
 def _unrecognised(token: str) -> str:

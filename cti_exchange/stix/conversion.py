@@ -1,6 +1,7 @@
 """Turning indicator candidates from any reader into STIX 2.1 indicators and vulnerabilities.
 
-For each candidate: refang (unless it is a rule, a STIX pattern, a mutex or a registry key),
+For each candidate: refang (unless it is a rule, a STIX pattern, a mutex, a registry key or an
+e-mail subject),
 settle the type (the input's type hint, else detection), normalise, check the guardrails, parse
 the optional fields, then build the object with a pattern made by construction. Everything
 wrong with a candidate is reported through the `IssueSink` with a code, the field and a reason;
@@ -14,7 +15,8 @@ What is rejected and what is only warned about:
   benign domains, hashes and file names), internationalised domain names (check for
   homographs), indicators already expired;
 - warned, and withheld unless `keep_personal_data`: individuals' e-mail addresses and phone
-  numbers; free-text fields are scrubbed of them.
+  numbers, and e-mail subjects holding one (an indicator's value cannot be scrubbed without
+  changing what it matches); free-text fields are scrubbed of them.
 
 This module is the hot path of ingestion: it avoids per-row allocations it can do without.
 """
@@ -33,11 +35,17 @@ from cti_exchange.stix.guardrails import (
 )
 from cti_exchange.stix.ioc_types import (
     HASH_TYPES,
+    X509_TYPES,
     IocType,
     detect_ioc_type,
     is_hash_shaped,
 )
-from cti_exchange.stix.normalise import check_printable, normalise, normalise_any_hash
+from cti_exchange.stix.normalise import (
+    check_printable,
+    normalise,
+    normalise_any_hash,
+    normalise_x509_fingerprint,
+)
 from cti_exchange.stix.objects import StixObjectBuilder
 from cti_exchange.stix.patterns import pattern_for
 from cti_exchange.stix.properties import (
@@ -60,6 +68,7 @@ _AS_WRITTEN = frozenset(
         IocType.STIX_PATTERN,
         IocType.MUTEX,
         IocType.WINDOWS_REGISTRY_KEY,
+        IocType.EMAIL_SUBJECT,
     }
 )
 MAX_VALUE_LENGTH = 128 * 1024  # the largest rule we accept; other types have lower limits
@@ -194,6 +203,12 @@ class CandidateConverter:
                     return normalise_any_hash(value)[0]
                 except ValueError as error:
                     self._reject(c, "invalid-value", value_field, f"not a valid hash: {error}")
+            if allowed == X509_TYPES:
+                try:
+                    return normalise_x509_fingerprint(value)[0]
+                except ValueError as error:
+                    reason = f"not a valid certificate fingerprint: {error}"
+                    self._reject(c, "invalid-value", value_field, reason)
             expected = type_hint_name(allowed)
             if detected is not None:
                 reason = f"the type says {expected} but it looks like {detected.value}"
@@ -248,6 +263,20 @@ class CandidateConverter:
                 "personal-data",
                 value_field,
                 "an individual's e-mail address is personal data (GDPR, DPDP Act): withheld; "
+                "use --keep-personal-data to share it",
+            )
+            return None
+        if (
+            ioc_type is IocType.EMAIL_SUBJECT
+            and not settings.keep_personal_data
+            and scrub_personal_data(value)[1]
+        ):
+            self._warn(
+                c,
+                "personal-data",
+                value_field,
+                "a subject holding an individual's e-mail address or phone number is personal data "
+                "(GDPR, DPDP Act), and scrubbing it would change what it matches: withheld; "
                 "use --keep-personal-data to share it",
             )
             return None

@@ -2,12 +2,15 @@
 
 False positives. An indicator on a private, loopback, link-local, multicast or unspecified
 address, on an internal name, on a very broad network range, on a well-known benign domain,
-hash or system file name, or on a registry key every Windows host has (an autostart location
-itself rather than an entry in it) would raise alerts on every partner's own network. These are warnings
+hash or system file name, on a registry key every Windows host has (an autostart location
+itself rather than an entry in it), on a private or reserved autonomous system number (as
+for addresses: private ASNs are each network's own), or on the broadcast, all-zero or a
+multicast MAC address would raise alerts on every partner's own network. These are warnings
 (rejections with `--strict`). Documentation values (192.0.2.0/24, 198.51.100.0/24,
-203.0.113.0/24 from RFC 5737, 2001:db8::/32 from RFC 3849, and the names RFC 2606 / RFC 6761
-reserve: .test, .example, .invalid, example.com/.net/.org) are accepted without a warning, so
-that exercises and examples can be shared.
+203.0.113.0/24 from RFC 5737, 2001:db8::/32 from RFC 3849, AS64496-AS64511 and
+AS65536-AS65551 from RFC 5398, and the names RFC 2606 / RFC 6761 reserve: .test, .example,
+.invalid, example.com/.net/.org) are accepted without a warning, so that exercises and
+examples can be shared.
 
 Personal data. GDPR (art. 4(1)) and India's DPDP Act 2023 (s. 2(t)) cover any data about an
 identifiable person: an individual's e-mail address or phone number. Such values are withheld
@@ -166,6 +169,19 @@ SYSTEM_REGISTRY_KEYS = frozenset(
     )
 )
 
+# (first, last, code, why) of the autonomous system numbers no one announces on the Internet
+# (IANA's "Special-Purpose AS Numbers" registry); the documentation ranges are left out on
+# purpose, as for addresses.
+AS_RESERVED = (
+    (0, 0, "reserved-asn", "AS 0, reserved (RFC 7607)"),
+    (23456, 23456, "reserved-asn", "AS_TRANS, the stand-in for four-octet numbers (RFC 6793)"),
+    (64512, 65534, "private-asn", "private-use AS numbers (RFC 6996)"),
+    (65535, 65535, "reserved-asn", "the last two-octet AS number, reserved (RFC 7300)"),
+    (65552, 131071, "reserved-asn", "reserved AS numbers (IANA)"),
+    (4200000000, 4294967294, "private-asn", "private-use AS numbers (RFC 6996)"),
+    (4294967295, 4294967295, "reserved-asn", "the last AS number, reserved (RFC 7300)"),
+)
+
 
 class Guardrails:
     """Checks normalised values against the reserved ranges and the warning lists."""
@@ -200,6 +216,18 @@ class Guardrails:
                     "a standard Windows key, on every host: name the malware's own key "
                     "or its entry under this one",
                 )
+            return None
+        if ioc_type is IocType.AUTONOMOUS_SYSTEM:
+            number = int(value)
+            for first, last, code, why in AS_RESERVED:
+                if first <= number <= last:
+                    return GuardrailHit(code, f"in {why}, not announced on the Internet")
+            return None
+        if ioc_type is IocType.MAC_ADDR:
+            if value in ("ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00"):
+                return GuardrailHit("reserved-mac", "the broadcast or all-zero MAC address: not one device")
+            if int(value[:2], 16) & 1:
+                return GuardrailHit("reserved-mac", "a multicast MAC address: not one device")
             return None
         if ioc_type is IocType.IPV4_CIDR:
             address, _, prefix = value.partition("/")

@@ -17,7 +17,13 @@ Ambiguities are settled on purpose:
 - a value that starts with a registry hive (`HKLM\\`, `HKEY_CURRENT_USER\\`) is a Windows
   registry key, even when its last key looks like a file (`...\\Image File Execution
   Options\\sethc.exe`); a mutex name is never detected, only typed by the input (a type
-  column, a MISP `mutex`, a `# Mutexes` section): any word can be one.
+  column, a MISP `mutex`, a `# Mutexes` section): any word can be one;
+- likewise autonomous system numbers (`AS400` is also a computer), e-mail subjects, ssdeep
+  hashes (`12:30:45` has their shape) and X.509 certificate fingerprints (hex digits, as file
+  hashes are) are only typed by the input (a type column, a MISP `AS`, `email-subject`,
+  `ssdeep`, `x509-fingerprint-sha1`..., a `# E-mail subjects` section); a MAC address is detected only
+  as six colon-separated pairs of hex digits (`00:1a:2b:3c:4d:5e`, which as IPv6 text would be
+  invalid): `00-1A-...` may be a phone number and `aabb.ccdd.eeff` a domain name.
 """
 
 from __future__ import annotations
@@ -47,6 +53,15 @@ class IocType(Enum):
     # Host artefacts: what an EDR or a host scanner looks for, not network traffic.
     MUTEX = "mutex"
     WINDOWS_REGISTRY_KEY = "windows-registry-key"
+    # Typed by the input only (see the module docstring), except colon-separated MACs.
+    AUTONOMOUS_SYSTEM = "autonomous-system"
+    EMAIL_SUBJECT = "email-subject"
+    SSDEEP = "ssdeep"
+    # A server certificate's fingerprint: not a file hash (exports and triage keep them apart).
+    X509_MD5 = "x509-md5"
+    X509_SHA1 = "x509-sha1"
+    X509_SHA256 = "x509-sha256"
+    MAC_ADDR = "mac-addr"
     YARA = "yara"
     SIGMA = "sigma"
     SNORT = "snort"
@@ -77,6 +92,8 @@ class IocType(Enum):
 RULE_TYPES = frozenset({IocType.YARA, IocType.SIGMA, IocType.SNORT, IocType.SURICATA})
 HASH_TYPES = frozenset({IocType.MD5, IocType.SHA1, IocType.SHA256, IocType.SHA512})
 HASH_LENGTHS = {32: IocType.MD5, 40: IocType.SHA1, 64: IocType.SHA256, 128: IocType.SHA512}
+X509_TYPES = frozenset({IocType.X509_MD5, IocType.X509_SHA1, IocType.X509_SHA256})
+X509_LENGTHS = {32: IocType.X509_MD5, 40: IocType.X509_SHA1, 64: IocType.X509_SHA256}
 
 _LIFETIME_KEYS = {
     IocType.IPV4: "ipv4-addr",
@@ -97,6 +114,16 @@ _LIFETIME_KEYS = {
     # A malware build's mutex and registry keys last as long as its samples.
     IocType.MUTEX: "file",
     IocType.WINDOWS_REGISTRY_KEY: "file",
+    # A network announces its prefixes for years; a hardware address stays with its device.
+    IocType.AUTONOMOUS_SYSTEM: "other",
+    IocType.MAC_ADDR: "other",
+    # A phishing campaign's subject lasts as long as its sender addresses.
+    IocType.EMAIL_SUBJECT: "email-addr",
+    IocType.SSDEEP: "file",
+    # A server's certificate is replaced along with its name (90 days for Let's Encrypt).
+    IocType.X509_MD5: "domain-name",
+    IocType.X509_SHA1: "domain-name",
+    IocType.X509_SHA256: "domain-name",
     IocType.YARA: "rule",
     IocType.SIGMA: "rule",
     IocType.SNORT: "rule",
@@ -140,6 +167,7 @@ _SHAPE = re.compile(
     | (?P<stix>\[\s*\(*\s*[a-z][a-z0-9-]*:.*\])
     | (?P<url>[A-Za-z][A-Za-z0-9+.-]*://\S+)
     | (?P<url_noscheme>(?:{_HOSTNAME}|{_IPV4})(?::\d{{1,5}})?/\S*)
+    | (?P<mac>[0-9A-Fa-f]{{2}}(?::[0-9A-Fa-f]{{2}}){{5}})
     | (?P<ipv6_port>\[[0-9A-Fa-f:.%\w]+\]:\d{{1,6}})
     | (?P<ipv6_cidr>{_IPV6}/\d{{1,3}})
     | (?P<ipv6>{_IPV6}(?:%\w+)?|\[{_IPV6}\])
@@ -157,6 +185,7 @@ _SHAPE_TYPES: dict[str, IocType] = {
     "stix": IocType.STIX_PATTERN,
     "url": IocType.URL,
     "url_noscheme": IocType.URL,
+    "mac": IocType.MAC_ADDR,
     "ipv6_port": IocType.IPV6_PORT,
     "ipv6_cidr": IocType.IPV6_CIDR,
     "ipv6": IocType.IPV6,

@@ -21,6 +21,18 @@ reason an analyst can act on ("octet 999 is above 255"). The forms:
   a trailing `\\`; doubled separators (`\\\\`, an escaped copy) become one, a key name being
   never empty. Both are refused when they hold a placeholder (`%RANDOM%`, `<SID>`) or a regular
   expression's character class (`[0-9A-F]{4}`): a literal comparison would never match them.
+- Autonomous systems: the number in decimal (`AS64496`, `as64496`, `64496` and the asdot
+  `AS0.64496` (RFC 5396) are `64496`), 0 to 4294967295 (RFC 6793).
+- E-mail subjects: as written (a mail gateway compares the decoded text), on one line, at
+  most 998 characters (RFC 5322 section 2.1.1); an RFC 2047 encoded word (`=?UTF-8?B?...?=`)
+  is refused: decode it first.
+- ssdeep hashes: `blocksize:hash:hash`, the block size a power-of-two multiple of 3 without
+  leading zeros, each hash base64 characters (at most 64 and 32), as written (case matters).
+- X.509 certificate fingerprints: lower-case hex of the exact length; colon-separated pairs
+  (`AB:CD:...`, as OpenSSL prints them) are accepted.
+- MAC addresses: six lower-case octets joined by colons, each of two digits, as STIX 2.1
+  section 6.10 requires (`AA-BB-CC-DD-EE-FF`, `aabb.ccdd.eeff`, `aabbccddeeff`,
+  `0:1a:...`); EUI-64 (eight octets) is refused, STIX's mac-addr being MAC-48.
 - Rules: line endings as LF, trailing blanks removed; the text is otherwise kept.
 - CVE ids: upper case `CVE-YYYY-NNNN`.
 """
@@ -41,6 +53,7 @@ from cti_exchange.stix.ioc_types import (
     HASH_TYPES,
     REGISTRY_HIVE,
     REGISTRY_HIVES,
+    X509_LENGTHS,
     IocType,
     detect_rule_type,
 )
@@ -53,6 +66,8 @@ MAX_EMAIL_LENGTH = 254  # RFC 5321 section 4.5.3.1.3 path limit, minus the angle
 MAX_FILE_NAME_LENGTH = 1024
 MAX_MUTEX_LENGTH = 260  # MAX_PATH, the limit of CreateMutex's lpName
 MAX_REGISTRY_KEY_LENGTH = 4096  # each key name is at most 255 characters; real paths are short
+MAX_EMAIL_SUBJECT_LENGTH = 998  # RFC 5322 section 2.1.1: the limit of a header line
+MAX_AS_NUMBER = 4294967295  # four octets (RFC 6793)
 MAX_RULE_LENGTH = 128 * 1024
 
 # Characters no indicator value may hold: C0/C1 controls, zero-width and bidirectional
@@ -79,6 +94,14 @@ _HOST_PLACEHOLDER = re.compile(r"%[A-Za-z_][A-Za-z0-9_]*%|<[A-Za-z_ ]+>")
 _CHARACTER_CLASS = re.compile(r"\[[^\]\\]+\](?:\{\d+(?:,\d*)?\}|[*+])")
 _DOUBLED_SEPARATORS = re.compile(r"\\{2,}")
 _KEY_ENDS = re.compile(r"^[\s\\]+|[\s\\]+\Z")
+_AS_NUMBER = re.compile(r"(?:AS)?\s*([0-9]{1,10})(?:\.([0-9]{1,5}))?", re.IGNORECASE)
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[BbQq]\?[^?\s]*\?=")
+_SSDEEP = re.compile(r"([0-9]{1,10}):([A-Za-z0-9+/]*):([A-Za-z0-9+/]*)")
+# ssdeep's block sizes: 3 times a power of two, up to 3 * 2**30 (31 block hashes).
+_SSDEEP_BLOCK_SIZES = frozenset(3 << n for n in range(31))
+_FINGERPRINT_PAIRS = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2})+")
+_MAC_GROUPS = re.compile(r"[0-9A-Fa-f]{1,2}(?::[0-9A-Fa-f]{1,2}){5}|[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5}")
+_MAC_DOTTED = re.compile(r"([0-9A-Fa-f]{4})\.([0-9A-Fa-f]{4})\.([0-9A-Fa-f]{4})")
 _DEFAULT_PORTS = {"http": "80", "https": "443", "ftp": "21"}
 # RFC 3986 reserved and unreserved characters plus "%": left as they are when percent-encoding.
 _URL_SAFE = "!#$&'()*+,/:;=?@[]~-._%"
@@ -387,6 +410,104 @@ def _registry_key(value: str) -> str:
     return f"{REGISTRY_HIVES.get(name, name)}\\{path}"
 
 
+def _autonomous_system(value: str) -> str:
+    match = _AS_NUMBER.fullmatch(value)
+    if match is None:
+        raise ValueError("not an autonomous system number (AS64496, or 64496)")
+    high, low = match.groups()
+    if low is not None:  # asdot (RFC 5396): high and low 16 bits
+        if int(high) > 65535 or int(low) > 65535:
+            raise ValueError(f"asdot {high}.{low}: each part is at most 65535 (RFC 5396)")
+        return str((int(high) << 16) | int(low))
+    if int(high) > MAX_AS_NUMBER:
+        raise ValueError(f"AS number {high} is above {MAX_AS_NUMBER} (four octets, RFC 6793)")
+    return str(int(high))
+
+
+def _email_subject(value: str) -> str:
+    if not value:
+        raise ValueError("empty subject")
+    if "\n" in value or "\r" in value:
+        raise ValueError(
+            "a subject is one line: unfold it (a folded header's line breaks are not part of it)"
+        )
+    if len(value) > MAX_EMAIL_SUBJECT_LENGTH:
+        raise ValueError(f"subject longer than {MAX_EMAIL_SUBJECT_LENGTH} characters (RFC 5322 line limit)")
+    check_printable(value, "subject")
+    if (found := _ENCODED_WORD.search(value)) is not None:
+        raise ValueError(f"{found.group()[:40]!r} is an RFC 2047 encoded word: give the decoded subject")
+    return value
+
+
+def _ssdeep(value: str) -> str:
+    if "," in value:
+        raise ValueError("ssdeep's output has the file name after a comma: give the hash alone")
+    match = _SSDEEP.fullmatch(value)
+    if match is None:
+        raise ValueError("not an ssdeep hash (blocksize:hash:hash, base64 characters)")
+    size, first, second = match.groups()
+    if int(size) not in _SSDEEP_BLOCK_SIZES:
+        raise ValueError(f"block size {size} is not 3 times a power of two (3, 6, 12, 24, ...)")
+    if not first or not second:
+        raise ValueError("a part of the hash is empty (the ssdeep of an empty or tiny input)")
+    if len(first) > 64 or len(second) > 32:
+        raise ValueError("hash parts longer than ssdeep's 64 and 32 characters")
+    return f"{int(size)}:{first}:{second}"
+
+
+def _x509(expected: IocType) -> Callable[[str], str]:
+    length = next(n for n, t in X509_LENGTHS.items() if t is expected)
+    name = HASH_NAMES[HASH_LENGTHS[length]]
+
+    def normalise_fingerprint(value: str) -> str:
+        digits = _fingerprint_digits(value)
+        if len(digits) != length:
+            actual = HASH_LENGTHS.get(len(digits)) if len(digits) in X509_LENGTHS else None
+            also = f" (the length of a {HASH_NAMES[actual]} fingerprint)" if actual else ""
+            raise ValueError(f"a {name} fingerprint is {length} hex digits, not {len(digits)}{also}")
+        return digits
+
+    return normalise_fingerprint
+
+
+def _fingerprint_digits(value: str) -> str:
+    if _FINGERPRINT_PAIRS.fullmatch(value):
+        value = value.replace(":", "")
+    elif _HEX.fullmatch(value) is None:
+        raise ValueError("a certificate fingerprint is hex digits, or pairs of them separated by colons")
+    return value.lower()
+
+
+def normalise_x509_fingerprint(value: str) -> tuple[IocType, str]:
+    """(fingerprint type chosen by length, canonical value) for a certificate fingerprint of
+    unknown algorithm."""
+    digits = _fingerprint_digits(value.strip())
+    kind = X509_LENGTHS.get(len(digits))
+    if kind is None:
+        raise ValueError(
+            f"{len(digits)} hex digits is not an MD5 (32), SHA-1 (40) or SHA-256 (64) fingerprint"
+        )
+    return kind, digits
+
+
+def _mac_address(value: str) -> str:
+    if _MAC_GROUPS.fullmatch(value):
+        octets = value.replace("-", ":").split(":")
+    elif (dotted := _MAC_DOTTED.fullmatch(value)) is not None:
+        digits = "".join(dotted.groups())
+        octets = [digits[i : i + 2] for i in range(0, 12, 2)]
+    elif len(value) == 12 and _HEX.fullmatch(value):
+        octets = [value[i : i + 2] for i in range(0, 12, 2)]
+    else:
+        digits = re.sub(r"[:.\-]", "", value)
+        if _HEX.fullmatch(digits) and len(digits) == 16:
+            raise ValueError("an EUI-64 (eight octets): STIX mac-addr values are MAC-48 (six octets)")
+        raise ValueError(
+            "not a MAC address (six octets: 00:1a:2b:3c:4d:5e, 00-1A-2B-3C-4D-5E or 001a.2b3c.4d5e)"
+        )
+    return ":".join(octet.lower().zfill(2) for octet in octets)
+
+
 def _rule(rule_type: IocType) -> Callable[[str], str]:
     def normalise_rule(value: str) -> str:
         text = "\n".join(line.rstrip() for line in value.replace("\r\n", "\n").split("\n"))
@@ -434,6 +555,11 @@ _NORMALISERS: dict[IocType, Callable[[str], str]] = {
     IocType.FILE_NAME: _file_name,
     IocType.MUTEX: _mutex,
     IocType.WINDOWS_REGISTRY_KEY: _registry_key,
+    IocType.AUTONOMOUS_SYSTEM: _autonomous_system,
+    IocType.EMAIL_SUBJECT: _email_subject,
+    IocType.SSDEEP: _ssdeep,
+    **{kind: _x509(kind) for kind in X509_LENGTHS.values()},
+    IocType.MAC_ADDR: _mac_address,
     **{rule: _rule(rule) for rule in (IocType.YARA, IocType.SIGMA, IocType.SNORT, IocType.SURICATA)},
     IocType.STIX_PATTERN: _stix_pattern,
     IocType.CVE: _cve,

@@ -75,6 +75,14 @@ _COMPARED_TYPES = {
     ("file", "hashes.SHA-512"): IocType.SHA512,
     ("mutex", "name"): IocType.MUTEX,
     ("windows-registry-key", "key"): IocType.WINDOWS_REGISTRY_KEY,
+    # An integer literal reads as its digits (`[autonomous-system:number = 64496]`).
+    ("autonomous-system", "number"): IocType.AUTONOMOUS_SYSTEM,
+    ("email-message", "subject"): IocType.EMAIL_SUBJECT,
+    ("file", "hashes.SSDEEP"): IocType.SSDEEP,
+    ("x509-certificate", "hashes.MD5"): IocType.X509_MD5,
+    ("x509-certificate", "hashes.SHA-1"): IocType.X509_SHA1,
+    ("x509-certificate", "hashes.SHA-256"): IocType.X509_SHA256,
+    ("mac-addr", "value"): IocType.MAC_ADDR,
     # An e-mail's sender and recipients (STIX 2.1 section 6.5: email-addr references).
     **{
         ("email-message", path): IocType.EMAIL
@@ -88,6 +96,7 @@ _COMPARED_TYPES = {
     },
 }
 _ADDRESS_TYPES = (IocType.IPV4, IocType.IPV6)
+_SUBJECT_NAMES_SOMEONE = "compares an e-mail subject holding an individual's e-mail address or phone number"
 # An e-mail address inside a LIKE or MATCHES literal.
 _ADDRESS_IN_TEXT = re.compile(r"[A-Za-z0-9._+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
@@ -111,6 +120,7 @@ _OBSERVED_TYPES = {
     "ipv6-addr": IocType.IPV6,
     "domain-name": IocType.DOMAIN,
     "url": IocType.URL,
+    "mac-addr": IocType.MAC_ADDR,
 }
 
 
@@ -396,6 +406,14 @@ class PassthroughPreparer:
         ):
             self._withhold(index, obj)
             return False
+        if (
+            ioc_type is IocType.EMAIL_SUBJECT
+            and not self.settings.keep_personal_data
+            and scrub_personal_data(normalised)[1]
+        ):
+            # Compared as written: it cannot be scrubbed as free text is without changing it.
+            self._withhold(index, obj, _SUBJECT_NAMES_SOMEONE)
+            return False
         hit = self.guardrails.check(ioc_type, normalised)
         if hit is not None:
             rejected = self.settings.strict
@@ -418,14 +436,15 @@ class PassthroughPreparer:
         plain = re.sub(r"\\(.)", r"\1", text)
         return any(is_individual_email(found) for found in _ADDRESS_IN_TEXT.findall(plain))
 
-    def _withhold(self, index: int, obj: dict[str, Any]) -> None:
+    def _withhold(
+        self, index: int, obj: dict[str, Any], what: str = "holds an individual's e-mail address"
+    ) -> None:
         self._issue(
             index,
             obj,
             "personal-data",
             None,
-            "holds an individual's e-mail address (personal data): withheld; "
-            "use --keep-personal-data to share it",
+            f"{what} (personal data): withheld; use --keep-personal-data to share it",
             False,
         )
 

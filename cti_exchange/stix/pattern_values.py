@@ -1,6 +1,7 @@
 """The indicator value a STIX pattern detects, when the pattern is one comparison of a value
 (as cti-exchange builds them, and as most producers write single indicators) or a host and a
-port: `[ipv4-addr:value = '203.0.113.7']` -> (`ipv4-addr`, `203.0.113.7`). Anything more complex
+port: `[ipv4-addr:value = '203.0.113.7']` -> (`ipv4-addr`, `203.0.113.7`), or an autonomous
+system's number (`[autonomous-system:number = 64496]`, an integer literal). Anything more complex
 gives (None, None) and stays a pattern. Used by the store's projection (hot path: one call per
 stored indicator), the sharing policy's messages and migrations.
 """
@@ -27,7 +28,19 @@ _IOC_TYPES = {
     ("file", "hashes.'SHA-512'"): "sha512",
     ("mutex", "name"): "mutex",
     ("windows-registry-key", "key"): "windows-registry-key",
+    ("email-message", "subject"): "email-subject",
+    ("file", "hashes.SSDEEP"): "ssdeep",
+    ("file", "hashes.'SSDEEP'"): "ssdeep",
+    ("x509-certificate", "hashes.MD5"): "x509-md5",
+    ("x509-certificate", "hashes.'MD5'"): "x509-md5",
+    ("x509-certificate", "hashes.'SHA-1'"): "x509-sha1",
+    ("x509-certificate", "hashes.'SHA-256'"): "x509-sha256",
+    ("mac-addr", "value"): "mac-addr",
 }
+# [autonomous-system:number = 64496]: an integer (STIX 2.1 section 6.2), never quoted; a quoted
+# number compares a string with an integer property and is left as a pattern.
+_AS_PATTERN = re.compile(r"^\[autonomous-system:number = (?P<number>0|[1-9][0-9]{0,9})\]\Z")
+_MAX_AS_NUMBER = 4294967295
 
 
 _RANGE_TYPES = {"ipv4-addr:value": "ipv4-addr", "ipv6-addr:value": "ipv6-addr"}
@@ -59,6 +72,8 @@ def indicator_value(pattern: str | None) -> tuple[str | None, str | None]:
             return _RANGE_TYPES[head], value
     match = _SIMPLE_PATTERN.match(pattern)
     if not match:
+        if pattern.startswith("[autonomous-system:"):
+            return _autonomous_system(pattern)
         return _host_and_port(pattern)
     kind = _IOC_TYPES.get((match["type"], match["path"]))
     if kind is None:
@@ -67,6 +82,14 @@ def indicator_value(pattern: str | None) -> tuple[str | None, str | None]:
     if "\\" in value:
         value = re.sub(r"\\(.)", r"\1", value)
     return kind, value
+
+
+def _autonomous_system(pattern: str) -> tuple[str | None, str | None]:
+    """(`autonomous-system`, `64496`) for `[autonomous-system:number = 64496]`."""
+    match = _AS_PATTERN.match(pattern)
+    if match is None or int(match["number"]) > _MAX_AS_NUMBER:
+        return None, None
+    return "autonomous-system", match["number"]
 
 
 def _host_and_port(pattern: str) -> tuple[str | None, str | None]:

@@ -41,7 +41,18 @@ _TEMPLATES = {
     # Host artefacts (STIX 2.1 sections 6.11 and 6.17); `Global\x` is written 'Global\\x'.
     IocType.MUTEX: "[mutex:name = '{}']",
     IocType.WINDOWS_REGISTRY_KEY: "[windows-registry-key:key = '{}']",
+    # STIX 2.1 sections 6.5 (email-message), 6.7 (file hashes: SSDEEP is in hash-algorithm-ov),
+    # 6.10 (mac-addr) and 6.18 (x509-certificate hashes).
+    IocType.EMAIL_SUBJECT: "[email-message:subject = '{}']",
+    IocType.SSDEEP: "[file:hashes.SSDEEP = '{}']",
+    IocType.X509_MD5: "[x509-certificate:hashes.MD5 = '{}']",
+    IocType.X509_SHA1: "[x509-certificate:hashes.'SHA-1' = '{}']",
+    IocType.X509_SHA256: "[x509-certificate:hashes.'SHA-256' = '{}']",
+    IocType.MAC_ADDR: "[mac-addr:value = '{}']",
 }
+# An autonomous system's `number` is an integer (STIX 2.1 section 6.2): compared with an
+# integer literal, not a quoted string.
+_AS_TEMPLATE = "[autonomous-system:number = {}]"
 _PORT_TEMPLATE = "[network-traffic:dst_ref.value = '{}' AND network-traffic:dst_port = {}]"
 
 
@@ -70,6 +81,10 @@ def pattern_for(ioc_type: IocType, value: str) -> str:
     if ioc_type is IocType.IPV6_PORT:
         address, _, port = value[1:].rpartition("]:")
         return _PORT_TEMPLATE.format(escape_string_literal(address), int(port))
+    if ioc_type is IocType.AUTONOMOUS_SYSTEM:
+        if not value.isascii() or not value.isdigit():  # int() would take " 1_0 "
+            raise ValueError(f"autonomous system number {value!r} is not a decimal number")
+        return _AS_TEMPLATE.format(int(value))
     if ioc_type.is_rule or ioc_type is IocType.STIX_PATTERN:
         return value
     raise ValueError(f"{ioc_type.value} values are not shared as indicator patterns")

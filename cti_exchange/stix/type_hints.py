@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cti_exchange.stix.ioc_types import HASH_TYPES, RULE_TYPES, IocType
+from cti_exchange.stix.ioc_types import HASH_TYPES, RULE_TYPES, X509_TYPES, IocType
 
 # Type names as they appear in type columns, MISP attributes and `# Section` comments, mapped to
 # the set of types they allow. Keys are compared after lower-casing and removing spaces, "_",
@@ -25,6 +25,21 @@ _ALL_IP = frozenset(
         IocType.IPV6_CIDR,
         IocType.IPV6_PORT,
     }
+)
+# Prefixes of a certificate fingerprint's type name ("x509-fingerprint-sha1", MISP's; "cert
+# sha1"), spaces and hyphens removed.
+_CERTIFICATE_PREFIXES = tuple(
+    f"{certificate}{fingerprint}"
+    for certificate in (
+        "x509",
+        "cert",
+        "certificate",
+        "sslcert",
+        "tlscert",
+        "sslcertificate",
+        "tlscertificate",
+    )
+    for fingerprint in ("", "fingerprint")
 )
 _TYPE_ALIASES: dict[str, frozenset[IocType]] = {
     **{key: _ALL_IP for key in ("ip", "ipaddres", "ipaddress", "ipsrc", "ipdst", "address")},
@@ -63,6 +78,32 @@ _TYPE_ALIASES: dict[str, frozenset[IocType]] = {
     **{
         key: frozenset({IocType.WINDOWS_REGISTRY_KEY})
         for key in ("registry", "registrykey", "regkey", "registrypath", "registrykeypath")
+    },
+    **{
+        key: frozenset({IocType.AUTONOMOUS_SYSTEM})
+        for key in ("as", "asn", "asnumber", "autonomoussystem", "autonomoussystemnumber")
+    },
+    **{
+        key: frozenset({IocType.EMAIL_SUBJECT})
+        # Not "subject" alone: a ticket's or a certificate's subject is no e-mail's.
+        for key in ("emailsubject", "mailsubject", "emailmessagesubject", "emailsubjectline")
+    },
+    **{key: frozenset({IocType.SSDEEP}) for key in ("ssdeep", "fuzzyhash", "ctph")},
+    # A certificate's fingerprint, however the column is named; the hash by its length when
+    # the name does not say ("x509", "certificate fingerprint").
+    **{
+        f"{prefix}{name}": frozenset({kind})
+        for name, kind in (
+            ("md5", IocType.X509_MD5),
+            ("sha1", IocType.X509_SHA1),
+            ("sha256", IocType.X509_SHA256),
+        )
+        for prefix in _CERTIFICATE_PREFIXES
+    },
+    **{key: X509_TYPES for key in _CERTIFICATE_PREFIXES},
+    **{
+        key: frozenset({IocType.MAC_ADDR})
+        for key in ("mac", "macaddress", "macaddresses", "macaddr", "hardwareaddress", "physicaladdress")
     },
     "yara": frozenset({IocType.YARA}),
     "sigma": frozenset({IocType.SIGMA}),
@@ -144,22 +185,49 @@ def read_type_hint(text: str) -> TypeHint:
         raise ValueError(f"unknown indicator type {text!r}")
     # "SHA256 hash" names both {SHA256} and the hashes: the most specific one is meant.
     common = frozenset.intersection(*kinds)
+    if common and common <= HASH_TYPES and not _CERTIFICATE_WORDS.isdisjoint(_WORD.findall(text.lower())):
+        # "TLS certificate SHA-1": a certificate's fingerprint, never a file's hash.
+        common = frozenset(_X509_OF_HASH[t] for t in common if t in _X509_OF_HASH)
     if not common:
         raise ValueError(f"ambiguous indicator type {text!r}")
     return TypeHint(common, exact=False)
 
 
 # Words too vague to decide a type on their own inside a longer label.
-# ("registry" alone is a type name; inside a label it may be a domain registry.)
+# ("registry" alone is a type name; inside a label it may be a domain registry. "as" and "mac"
+# too: "seen as C2", "MAC of the victim". "cert" may be a CERT's name.)
 _VAGUE_WORDS = frozenset(
-    {"name", "address", "file", "host", "path", "network", "pattern", "mail", "registry"}
+    {
+        "name",
+        "address",
+        "file",
+        "host",
+        "path",
+        "network",
+        "pattern",
+        "mail",
+        "registry",
+        "as",
+        "mac",
+        "cert",
+        "certificate",
+    }
 )
+# Words that make a hash named in a longer label a certificate's fingerprint.
+_CERTIFICATE_WORDS = frozenset({"x509", "cert", "certs", "certificate", "certificates", "ssl", "tls"})
+_X509_OF_HASH = {
+    IocType.MD5: IocType.X509_MD5,
+    IocType.SHA1: IocType.X509_SHA1,
+    IocType.SHA256: IocType.X509_SHA256,
+}
 
 
 def type_hint_name(allowed: frozenset[IocType]) -> str:
     """A short human name for a set of allowed types, for messages."""
     if allowed == HASH_TYPES:
         return "hash"
+    if allowed == X509_TYPES:
+        return "X.509 certificate fingerprint"
     if allowed == _ALL_IP:
         return "IP address"
     return " or ".join(sorted(t.value for t in allowed))

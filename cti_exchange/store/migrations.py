@@ -18,7 +18,15 @@ def _project_new_indicator_types(conn: sqlite3.Connection) -> None:
     projected now, as projection.py does for new rows. (Older versions are shown from their
     JSON.) Version 9: a host and a port (`1.2.3.4:443`, `c2.example:8080`); version 10: mutex
     names and Windows registry keys (`[mutex:name = ...]`, `[windows-registry-key:key = ...]`,
-    as MISP and other producers wrote them before cti-exchange did)."""
+    as MISP and other producers wrote them before cti-exchange did); version 11: autonomous
+    systems, e-mail subjects, ssdeep hashes, certificate fingerprints and MAC addresses
+    (`[autonomous-system:number = 64496]`, `[email-message:subject = ...]`,
+    `[file:hashes.SSDEEP = ...]`, `[x509-certificate:hashes.'SHA-1' = ...]`,
+    `[mac-addr:value = ...]`).
+
+    Only rows without an IOC type are read, through the partial index that holds them
+    (`objects_current_other_by_type`): on a store of a million indicators, nearly all
+    projected, it reads the few that are not, never the whole table."""
     rows = conn.execute(
         "SELECT rowid, json_extract(json, '$.pattern') FROM objects "
         "INDEXED BY objects_current_other_by_type "
@@ -376,6 +384,7 @@ MIGRATIONS: list[Migration] = [
     ),
     (9, _project_new_indicator_types),
     (10, _project_new_indicator_types),
+    (11, _project_new_indicator_types),
 ]
 
 

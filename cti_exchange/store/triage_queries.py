@@ -39,6 +39,13 @@ IOC_TYPES = (
     "file-name",
     "mutex",
     "windows-registry-key",
+    "autonomous-system",
+    "email-subject",
+    "ssdeep",
+    "x509-md5",
+    "x509-sha1",
+    "x509-sha256",
+    "mac-addr",
     "md5",
     "sha1",
     "sha256",
@@ -218,7 +225,8 @@ class PageRequest:
 _HEX = frozenset("0123456789abcdef")
 # Characters an indicator value of these types can hold (any case): a text with another
 # character cannot be inside one, and the text search skips those types' index ranges. Names,
-# URLs, file names, mutex names and registry keys may hold almost anything: always searched.
+# URLs, file names, mutex names, registry keys and e-mail subjects may hold almost anything:
+# always searched.
 _ALPHABETS = {
     "ipv4-addr": frozenset("0123456789./"),
     "ipv6-addr": _HEX | frozenset(":./"),
@@ -229,6 +237,12 @@ _ALPHABETS = {
     "sha256": _HEX,
     "sha512": _HEX,
     "cve": frozenset("cve-0123456789"),
+    "autonomous-system": frozenset("0123456789"),
+    "ssdeep": frozenset("abcdefghijklmnopqrstuvwxyz0123456789+/:"),
+    "x509-md5": _HEX,
+    "x509-sha1": _HEX,
+    "x509-sha256": _HEX,
+    "mac-addr": _HEX | frozenset(":"),
 }
 
 

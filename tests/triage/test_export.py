@@ -129,7 +129,7 @@ def test_plain_into_a_directory_gives_one_file_per_type(soc: Agency, tmp_path: P
     assert (out / "ipv6-addr.txt").read_text().startswith("# TLP:AMBER")
     assert _body((out / "md5.txt").read_text()) == []
     files = {Path(f["path"]).name: f for f in result.json()["files"]}
-    assert files["sha256.txt"]["values"] == 1 and len(files) == 16
+    assert files["sha256.txt"]["values"] == 1 and len(files) == 23
     assert (out / "url.txt").stat().st_mode & 0o777 == 0o640
 
 

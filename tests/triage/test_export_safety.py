@@ -220,7 +220,7 @@ def test_a_directory_export_refused_by_tlp_puts_no_file_in_place(cert_in: Agency
     assert _export_rows(cert_in) == []
     allowed = cert_in.run("export", "--any-status", "-o", str(out), "--i-understand-tlp")
     assert allowed.exit_code == 0, allowed.stderr
-    assert len(list(out.iterdir())) == 16 and not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert len(list(out.iterdir())) == 23 and not [p for p in out.iterdir() if p.name.startswith(".")]
     assert len(_export_rows(cert_in)) == 1
 
 

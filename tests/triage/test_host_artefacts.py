@@ -145,5 +145,5 @@ def test_an_older_store_gets_its_mutex_and_registry_key_indicators_projected(tmp
     path = tmp_path / "store.sqlite"
     put(path, [indicator(r"Global\ThemeControl", "mutex"), indicator(BONJOIUR, "windows-registry-key")])
     version, rows = projected_after_upgrade(path, stored_by=9)
-    assert version == 10
+    assert version >= 10  # and the later migrations
     assert rows == [("mutex", r"Global\ThemeControl"), ("windows-registry-key", BONJOIUR)]

@@ -249,6 +249,7 @@ def test_rare_text_falls_back_to_the_narrow_indexes(store_file: Path) -> None:
         "file-name",
         "mutex",
         "windows-registry-key",
+        "email-subject",
     )
     assert "sha256" in triage_queries._types_that_can_hold("DEADBEEF", ())
     assert triage_queries._types_that_can_hold("é", ("md5",)) == ()
