@@ -28,7 +28,8 @@ from cti_exchange.cli.output import Output, streaming_to_stdout
 from cti_exchange.cli.progress import progress_for
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.collector import collector_paused
-from cti_exchange.errors import ConfigError, InputError, PartialFailure, UsageError
+from cti_exchange.errors import ConfigError, InputError, PartialFailure, UsageError, is_storage_failure
+from cti_exchange.home.safe_files import check_output_target
 from cti_exchange.ingest import IngestResult, IngestVerdict, ingest_files
 from cti_exchange.ingest_settings import IngestContext, IngestOptions
 from cti_exchange.profile.model import DEFAULT_LIFETIME_DAYS
@@ -195,11 +196,10 @@ def convert(
             "then goes to stderr",
         )
     out = Output(json_mode=json_mode or str(output) == "-")
-    if str(output) != "-" and not _parent(output).is_dir():
-        raise ConfigError(
-            f"cannot write {output}: {_parent(output)} is not a directory",
-            hint="create it first, or give -o a path in an existing directory",
-        )
+    if str(output) != "-":
+        # Before any work: a directory, a device (/dev/null would be renamed over) or a missing
+        # directory is refused with exit 2, as every other `-o` is.
+        check_output_target(output, hint="give -o a file path (or - for stdout)")
     context = _context(ctx, parse_default_tlp(tlp), profile_required=True)
     options = _options(input_format, strict, keep_personal_data, include_non_ids, max_json_mb, workers)
     with progress_for(out) as progress, collector_paused():
@@ -258,9 +258,12 @@ def _write(bundle: dict[str, Any], output: Path) -> int:
     try:
         with os.fdopen(handle, "wb") as stream:
             size = write_bundle(bundle, stream)
+        check_output_target(output)  # again: it may have become a directory meanwhile
         os.replace(temporary, output)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError) and not is_storage_failure(error):
+            raise ConfigError(f"cannot write {output}: {error.strerror or error}") from None
         raise
     return size
 

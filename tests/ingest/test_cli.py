@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from cti_exchange.stix.tlp import Tlp, tlp_of
 from cti_exchange.stix.validate import validate_bundle
@@ -111,6 +115,25 @@ def test_convert_needs_a_profile_and_writes_nothing_when_nothing_is_usable(
     nothing = _file(tmp_path, "nothing.txt", "nothing-here\n")
     result = cert_fr.run("convert", nothing, "-o", str(out))
     assert result.exit_code == 6 and not out.exists()
+
+
+@pytest.mark.parametrize("target", ["a-directory", "a-fifo", "missing/out.json"])
+def test_convert_refuses_an_output_it_cannot_write_before_reading(
+    cert_fr: Agency, tmp_path: Path, target: str
+) -> None:
+    """`-o` naming a directory ended with "internal error: IsADirectoryError" (exit 70) after
+    the whole input was read; a device or a FIFO was renamed over (`-o /dev/null` as root
+    replaced /dev/null with a regular file). A FIFO stands for the device here: harmless."""
+    (tmp_path / "a-directory").mkdir()
+    os.mkfifo(tmp_path / "a-fifo")
+    listing = _file(tmp_path, "l.txt", "hxxp://evil[.]example/x\n")
+    output = str(tmp_path / target)
+    result = cert_fr.run("convert", listing, "-o", output)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and f"cannot write {output}" in result.stderr
+    assert "internal error" not in result.stderr
+    assert stat.S_ISFIFO((tmp_path / "a-fifo").lstat().st_mode)
+    assert sorted(p.name for p in (tmp_path / "a-directory").iterdir()) == []
 
 
 def test_convert_json_report(cert_fr: Agency, tmp_path: Path) -> None:
