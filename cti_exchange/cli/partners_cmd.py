@@ -12,8 +12,8 @@ import typer
 from cti_exchange.cli.context import JsonOption, profile_home
 from cti_exchange.cli.output import Output
 from cti_exchange.cli.render_keys import key_json, key_rows, key_table_columns
-from cti_exchange.errors import UsageError
-from cti_exchange.home.safe_files import read_bytes, resolve_in_home
+from cti_exchange.errors import KeyStoreError, UsageError
+from cti_exchange.home.safe_files import check_private_file, read_bytes, resolve_in_home
 from cti_exchange.keys.key_document import MAX_KEY_DOCUMENT_BYTES
 from cti_exchange.partnership import (
     add_partner,
@@ -384,12 +384,26 @@ def set_(
                     else "; a relative path is read from the profile home"
                 )
             )
+        elif value is not None and option in _SECRET_FILES:
+            # Judged now as push and pull will judge it, not first in the next cron mail.
+            try:
+                check_private_file(resolve_in_home(value, home.root), what=_SECRET_FILES[option].format(name))
+            except KeyStoreError as refused:
+                out.warn(f"{refused.message}: push and pull with {name} fail until then; {refused.hint}")
     if json_mode:
         out.data(_partner_json(partner))
         return
     out.line(f"Updated partner {name}")
     if max_tlp is not None:
         _note_red_needs_allow_red(out, partner)
+
+
+# Files push and pull refuse unless they are ours, 0600, not links (safe_files.check_private_file),
+# named as they name them (taxii/secrets.py, taxii/client.py).
+_SECRET_FILES = {
+    "--secret-file": "TAXII secret file of partner {}",
+    "--client-key": "partner {}: the TLS client key (--client-key)",
+}
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 from cti_exchange.resources import load_schema
 from tests.conftest import PASSPHRASE, Agency, make_agency, pin
@@ -198,6 +199,28 @@ def test_set_warns_when_a_named_file_is_not_there(partnered: tuple[Agency, Agenc
     (cert_fr.home / "taxii.secret").chmod(0o600)
     there = cert_fr.run("partners", "set", "cert-in", "--secret-file", "taxii.secret")
     assert there.exit_code == 0 and there.stderr == ""
+
+
+@pytest.mark.parametrize("option", ["--secret-file", "--client-key"])
+def test_set_warns_when_a_secret_file_is_readable_by_others(
+    partnered: tuple[Agency, Agency], tmp_path: Path, option: str
+) -> None:
+    """A 0644 secret file was saved with "Updated partner cert-in" alone; the next pull (a cron
+    run) refused it. The command says so now, with the fix, and never shows the secret."""
+    cert_fr, _ = partnered
+    loose = tmp_path / "loose.secret"
+    loose.write_text("s3cret-password\n")
+    loose.chmod(0o644)
+    api = ["--api-root", "https://taxii.example.in/exchange/", "--auth", "basic", "--username", "cert-fr"]
+    assert cert_fr.run("partners", "set", "cert-in", *api).exit_code == 0
+    result = cert_fr.run("partners", "set", "cert-in", option, str(loose))
+    assert result.exit_code == 0, result.stderr
+    (warning,) = result.stderr.splitlines()
+    assert f"{loose} is readable by group or others (mode 0644)" in warning
+    assert "push and pull with cert-in fail until then" in warning and f"chmod 600 {loose}" in warning
+    assert "s3cret" not in result.stdout + result.stderr
+    loose.chmod(0o600)
+    assert cert_fr.run("partners", "set", "cert-in", option, str(loose)).stderr == ""
 
 
 def test_a_password_in_the_api_root_url_is_refused_and_never_echoed(
