@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -25,6 +26,15 @@ def app_state(ctx: typer.Context) -> AppState:
 
 def profile_home(ctx: typer.Context) -> ProfileHome:
     return app_state(ctx).home
+
+
+def writer_lock(home: ProfileHome, what: str) -> AbstractContextManager[None]:
+    """The profile lock for a command run by hand (push, pull, open, accept-gap): it waits up
+    to LOCK_WAIT_SECONDS for a running sync, and says so on stderr when it has to wait."""
+    from cti_exchange.cli.output import Output
+    from cti_exchange.home.lock import LOCK_WAIT_SECONDS, profile_lock
+
+    return profile_lock(home.root, wait_seconds=LOCK_WAIT_SECONDS, what=what, waiting=Output().note)
 
 
 JsonOption = Annotated[

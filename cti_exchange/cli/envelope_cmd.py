@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from cti_exchange.cli.context import JsonOption, profile_home
+from cti_exchange.cli.context import JsonOption, profile_home, writer_lock
 from cti_exchange.cli.output import Output, refuse_stdout
 from cti_exchange.clock import stix_timestamp
 from cti_exchange.errors import InputError, UsageError
@@ -21,7 +21,6 @@ from cti_exchange.exchange.offline import (
     readdress_exported,
     seal_bundle_for,
 )
-from cti_exchange.home.lock import LOCK_WAIT_SECONDS, profile_lock
 from cti_exchange.home.safe_files import check_output_target, read_bytes, write_output_file
 from cti_exchange.store.objects import not_applied_summary, revoked_accepted_note
 
@@ -187,7 +186,7 @@ def open_(
     out = Output(json_mode=json_mode)
     # Accepting stores the envelope and moves the sender's channel, as pull and sync do: under
     # the same lock, or a sync taking the same envelope meanwhile would make one of the two fail.
-    guard = nullcontext() if dry_run else profile_lock(home.root, wait_seconds=LOCK_WAIT_SECONDS, what="open")
+    guard = nullcontext() if dry_run else writer_lock(home, "open")
     try:
         with guard:
             verdict = open_envelope_file(home, artifact, store_result=not dry_run, accept_gap=accept_gap)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cti_exchange.cli.context import JsonOption, profile_home
+from cti_exchange.cli.context import JsonOption, profile_home, writer_lock
 from cti_exchange.cli.ingest_cmd import (
     FormatOption,
     InputsArgument,
@@ -40,7 +40,6 @@ from cti_exchange.exchange.push import (
     push,
     refusal_hint,
 )
-from cti_exchange.home.lock import LOCK_WAIT_SECONDS, profile_lock
 from cti_exchange.ingest_settings import IngestOptions
 from cti_exchange.policy.sharing import Refusal, refusal_error
 
@@ -118,7 +117,7 @@ def push_command(
     )
     home = profile_home(ctx)
     with (
-        profile_lock(home.root, wait_seconds=LOCK_WAIT_SECONDS, what="push"),
+        writer_lock(home, "push"),
         progress_for(out) as progress,
         collector_paused(),
     ):
@@ -348,7 +347,7 @@ def pull_command(
     out = Output(json_mode=json_mode)
     home = profile_home(ctx)
     with (
-        profile_lock(home.root, wait_seconds=LOCK_WAIT_SECONDS, what="pull"),
+        writer_lock(home, "pull"),
         progress_for(out) as progress,
         collector_paused(),
     ):

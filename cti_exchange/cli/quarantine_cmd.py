@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cti_exchange.cli.context import JsonOption, profile_home
+from cti_exchange.cli.context import JsonOption, profile_home, writer_lock
 from cti_exchange.cli.output import Output
 from cti_exchange.cli.render_triage import ascii_json, short_time
 from cti_exchange.errors import UsageError
@@ -148,13 +148,12 @@ def quarantine_accept_gap(
     accepted afterwards (they would be refused as sequence-reorder).
     """
     from cti_exchange.exchange.held import accept_gap
-    from cti_exchange.home.lock import LOCK_WAIT_SECONDS, profile_lock
 
     out = Output(json_mode=json_mode)
     home = profile_home(ctx)
     # It opens held envelopes and accepts them, as pull does: under the same lock, or a sync
     # running meanwhile could accept the same envelope (one of the two would fail).
-    with profile_lock(home.root, wait_seconds=LOCK_WAIT_SECONDS, what="quarantine accept-gap"):
+    with writer_lock(home, "quarantine accept-gap"):
         result = accept_gap(home, record_id, note=note)
     released = result.released
     if json_mode:

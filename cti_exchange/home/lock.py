@@ -7,7 +7,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,16 +18,31 @@ LOCK_WAIT_SECONDS = 60.0
 
 
 @contextmanager
-def profile_lock(root: Path, *, wait_seconds: float = 0.0, what: str = "this command") -> Iterator[None]:
+def profile_lock(
+    root: Path,
+    *,
+    wait_seconds: float = 0.0,
+    what: str = "this command",
+    waiting: Callable[[str], None] | None = None,
+) -> Iterator[None]:
+    """`waiting`: told once, with what to say, when the lock is held and the wait begins (a
+    command silent for up to a minute looks hung)."""
     root.mkdir(parents=True, exist_ok=True)
     fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.monotonic() + wait_seconds
+        told = False
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if waiting is not None and not told and wait_seconds > 0:
+                    told = True
+                    waiting(
+                        f"another cti-exchange process{_holder(fd)} is working on {root}: {what} "
+                        f"waits for it to finish (at most {wait_seconds:.0f} s)"
+                    )
                 if time.monotonic() >= deadline:
                     raise LockHeldError(
                         f"another cti-exchange process is working on {root}; {what} did not start",
@@ -39,3 +54,12 @@ def profile_lock(root: Path, *, wait_seconds: float = 0.0, what: str = "this com
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def _holder(fd: int) -> str:
+    """` (pid N)` as the holder wrote it in the lock file, or nothing."""
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return ""
+    return f" (pid {text})" if text.isdigit() else ""

@@ -563,6 +563,11 @@ def test_open_waits_for_a_sync_holding_the_profile_lock(partnered: Pair, tmp_pat
         waited = time.monotonic() - started
     assert code == 0 and verdict["verdict"] == "accepted", stderr
     assert waited >= 0.9
+    # It said why it waited (a command silent for up to a minute looks hung): once, on stderr,
+    # naming the holder; stdout keeps the JSON alone.
+    (notice,) = [line for line in stderr.splitlines() if "waits for it to finish" in line]
+    assert f"another cti-exchange process (pid {os.getpid()}) is working on {cert_in.home}" in notice
+    assert "open waits for it to finish (at most 60 s)" in notice
     # A dry run stores nothing and does not wait.
     with profile_lock(cert_in.home):
         dry = cert_in.run("open", str(envelope), "--dry-run", "--json")
