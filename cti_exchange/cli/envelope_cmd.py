@@ -199,6 +199,8 @@ def open_(
                     "detail": refused.rejected.detail,
                     "envelope_id": refused.rejected.envelope_id,
                     "sender": refused.rejected.sender,
+                    "quarantine_record": refused.record_id,
+                    "recorded_before": refused.recorded_before,
                 }
             )
         raise

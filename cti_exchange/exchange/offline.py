@@ -31,6 +31,7 @@ from cti_exchange.profile.model import Profile
 from cti_exchange.readers.json_input import parse_json
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.stix.validate import validate_bundle
+from cti_exchange.store.inbound import HELD_REASONS
 from cti_exchange.store.objects import NotApplied, StoredObjects
 from cti_exchange.store.outbound import EXPORTED, FAILED, POSTED, RECEIVED, SEALED, DeliveryRecord
 from cti_exchange.store.store import Store, open_store
@@ -315,13 +316,22 @@ def open_envelope_file(
                     accepted_at=accepted_at,
                 )
             record_id = None
+            held_before = None
             if store_result:
-                record_id = store.inbound.quarantine(
-                    artifact,
-                    rejected,
-                    partner=partner.name if partner else None,
-                    received_at=stix_timestamp(moment),
-                )
+                held_before = store.inbound.open_record_holding(artifact, rejected)
+                if held_before is not None:
+                    # The same file opened again: one record for it, saying why it is refused
+                    # now (a held one may be held for another reason by now).
+                    if held_before.reason in HELD_REASONS and rejected.reason.value in HELD_REASONS:
+                        store.inbound.note_held_again(held_before, rejected)
+                    record_id = held_before.id
+                else:
+                    record_id = store.inbound.quarantine(
+                        artifact,
+                        rejected,
+                        partner=partner.name if partner else None,
+                        received_at=stix_timestamp(moment),
+                    )
             hint = _refusal_hint(rejected, record_id, partner.name if partner else None)
             if rejected.reason is RejectReason.TOO_OLD and accept_gap and partner is not None:
                 # As `quarantine accept-gap` says it: which envelope can take the gap instead.
@@ -331,7 +341,13 @@ def open_envelope_file(
                     else "open it again with --accept-gap"
                 )
                 hint = too_old_hint(store, ctx, partner, rejected.sender, besides=record_id, again=again)
-            raise EnvelopeRefused(rejected, quarantined=store_result, hint=hint) from None
+            raise EnvelopeRefused(
+                rejected,
+                quarantined=store_result,
+                hint=hint,
+                record_id=record_id,
+                recorded_before=held_before is not None,
+            ) from None
         if opened.header.sender == profile.agency_id:
             return OpenVerdict(opened=opened, partner=None, new_versions=0, stored=False)
         partner = profile.partner_by_agency(opened.header.sender)
@@ -424,8 +440,19 @@ def _refusal_hint(rejected: EnvelopeRejected, record_id: int | None, partner: st
 class EnvelopeRefused(IntegrityError):
     """An envelope failed a check; carries the named reason for output and exit codes."""
 
-    def __init__(self, rejected: EnvelopeRejected, *, quarantined: bool, hint: str | None = None) -> None:
-        where = " (kept in quarantine)" if quarantined else ""
+    def __init__(
+        self,
+        rejected: EnvelopeRejected,
+        *,
+        quarantined: bool,
+        hint: str | None = None,
+        record_id: int | None = None,
+        recorded_before: bool = False,
+    ) -> None:
+        if recorded_before:
+            where = f" (already in quarantine as record {record_id}: not recorded twice)"
+        else:
+            where = " (kept in quarantine)" if quarantined else ""
         super().__init__(
             f"envelope rejected: {rejected.reason.value}: {rejected.detail}{where}",
             hint=hint
@@ -436,3 +463,5 @@ class EnvelopeRefused(IntegrityError):
             ),
         )
         self.rejected = rejected
+        self.record_id = record_id
+        self.recorded_before = recorded_before  # the same file was refused before: no new record

@@ -280,6 +280,19 @@ class Inbound:
         row = self.db.conn.execute(_QUARANTINE_RECORD + " WHERE id = ?", (record_id,)).fetchone()
         return QuarantineRecord(*row) if row else None
 
+    def open_record_holding(
+        self, artifact: dict[str, Any], rejected: EnvelopeRejected
+    ) -> QuarantineRecord | None:
+        """The open record that already holds these very bytes, refused from the same sender
+        under the same envelope id (the same file opened twice), or None. Another artifact under
+        that id (a replay, a re-addressed copy) is not it."""
+        row = self.db.conn.execute(
+            _QUARANTINE_RECORD + " WHERE resolved_at IS NULL AND envelope_id IS ? AND sender IS ? "
+            "AND artifact = ? ORDER BY id LIMIT 1",
+            (rejected.envelope_id, rejected.sender, json.dumps(artifact, separators=(",", ":"))),
+        ).fetchone()
+        return QuarantineRecord(*row) if row else None
+
     def gap_unchanged(self, record_id: int, sender: str | None) -> bool:
         """Whether a record held for a sequence gap was last opened with its sender's channel
         where it is now: opening it again would only find the same gap."""

@@ -4,6 +4,7 @@ file says what to do next."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.conftest import Agency
@@ -123,3 +124,34 @@ def test_opening_a_revocation_of_an_accepted_indicator_says_it_leaves_the_export
     assert result.exit_code == 0, result.stderr
     assert f"cert-fr revoked 1 object(s) we had accepted (first: {first['id']})" in result.stderr
     assert "198.51.100.77" not in cert_in.run("export").stdout
+
+
+def test_the_same_held_file_opened_twice_keeps_one_record(partnered: Pair, tmp_path: Path) -> None:
+    """Opening a held file again (a retry, a script going over a folder) added a second
+    quarantine record for the same envelope: `status` counted two to review."""
+    cert_fr, cert_in = partnered
+    bundle = bundle_file(tmp_path)
+    first, second = (seal(cert_fr, bundle, "cert-in", name=f"e{i}.json") for i in (1, 2))
+    code, verdict, _ = open_json(cert_in, second)
+    assert code == 4 and verdict["recorded_before"] is False
+    record = verdict["quarantine_record"]
+
+    result = cert_in.run("open", str(second))
+    assert result.exit_code == 4
+    assert f"already in quarantine as record {record}: not recorded twice" in result.stderr
+    code, verdict, _ = open_json(cert_in, second)
+    assert code == 4 and verdict["quarantine_record"] == record and verdict["recorded_before"] is True
+    assert _open_records(cert_in) == [(verdict["envelope_id"], "sequence-gap")]
+    assert rows(cert_in, "SELECT count(*) FROM audit_log WHERE action = 'reject'") == [(1,)]
+
+    # Another file under the same envelope id is not the same file: it gets its own record.
+    copy = json.loads(second.read_text())
+    copy["id"] = "artifact--" + "0" * 8 + "-0000-4000-8000-" + "0" * 12
+    altered = tmp_path / "altered.json"
+    altered.write_text(json.dumps(copy))
+    assert open_json(cert_in, altered)[0] == 4
+    assert len(_open_records(cert_in)) == 2
+
+    # Once 1 arrives, 2 goes through and every record of it is closed.
+    assert open_json(cert_in, first)[0] == 0
+    assert _open_records(cert_in) == []

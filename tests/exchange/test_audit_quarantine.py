@@ -4,6 +4,7 @@ store files and (where pull is involved) a real TAXII server."""
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import time
@@ -60,14 +61,20 @@ def test_an_id_larger_than_sqlite_holds_is_an_unknown_record(partnered: Pair, ar
 
 
 def test_accept_gap_releases_an_envelope_held_twice_once(partnered: Pair, tmp_path: Path) -> None:
-    """Envelope 4 was held twice (read again from a file while waiting). Accepting the gap on 3
-    accepted 4 and closed its other copy's record with it; the retry then tried to close that
-    copy again, "was resolved at the same time", exit 5 - although the gap was accepted."""
+    """Envelope 4 was held twice (another copy of it read from a file while waiting: the same
+    file again keeps one record). Accepting the gap on 3 accepted 4 and closed its other copy's
+    record with it; the retry then tried to close that copy again, "was resolved at the same
+    time", exit 5 - although the gap was accepted."""
     cert_fr, cert_in = partnered
     envelopes = _envelopes(cert_fr, tmp_path, 5)
+    copy = json.loads(envelopes[3].read_text())
+    copy["id"] = "artifact--00000000-0000-4000-8000-000000000004"  # another TAXII object's id
+    other_copy = tmp_path / "4-copy.json"
+    other_copy.write_text(json.dumps(copy))
     assert open_json(cert_in, envelopes[0])[0] == 0
-    for envelope in (envelopes[2], envelopes[3], envelopes[3], envelopes[4]):
+    for envelope in (envelopes[2], envelopes[3], other_copy, envelopes[4]):
         assert open_json(cert_in, envelope)[0] == 4
+    assert len(_records(cert_in)) == 4
     gap = _records(cert_in)[0]
 
     result = cert_in.run("quarantine", "accept-gap", str(gap["id"]), "--json")
