@@ -20,9 +20,10 @@ DOCTOR_HELP = (
     "each failure; warnings do not fail.\n\n"
     "Run it with the environment cron or systemd gives sync (CTI_EXCHANGE_HOME, "
     "CTI_EXCHANGE_PASSPHRASE_FILE, TAXII secrets).\n\n"
-    "Exit codes: 0 no check failed; otherwise the family of the first failed check in the "
-    "list: 2 configuration or files, 3 authentication (passphrase, TAXII credentials or "
-    "rights), 4 integrity (store or audit trail), 7 network; 70 if a check itself hit a bug."
+    "Exit codes: 0 no check failed; 4 when any integrity check failed (store, audit trail, "
+    "a key missing from private.jwe: a security event no other failure hides); otherwise the "
+    "family of the first failed check in the list: 2 configuration or files, 3 authentication "
+    "(passphrase, TAXII credentials or rights), 7 network; 70 if a check itself hit a bug."
 )
 
 _MARKS = {

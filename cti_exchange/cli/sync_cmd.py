@@ -243,7 +243,14 @@ def sent(
     )
 
 
+# The full path: cron's PATH is short. examples/crontab has the environment it needs.
+_SYNC_EXAMPLE = (
+    "Example (crontab; examples/crontab sets the environment): "
+    "*/5 * * * * /opt/cti-exchange/bin/cti-exchange sync"
+)
+
+
 def register(app: typer.Typer) -> None:
-    app.command("sync", help=SYNC_HELP, epilog="Example: */5 * * * * cti-exchange sync")(sync_command)
+    app.command("sync", help=SYNC_HELP, epilog=_SYNC_EXAMPLE)(sync_command)
     app.command("status", epilog="Example: cti-exchange status --json")(status)
     app.command("sent", epilog="Example: cti-exchange sent --partner cert-in")(sent)
