@@ -40,7 +40,12 @@ def read_passphrase(
             hint=f"set {PASSPHRASE_FILE_ENV} to a 0600 file holding it (or {PASSPHRASE_ENV})",
         )
     if not passphrase:
-        raise AuthError("the passphrase is empty")
+        if file_name:
+            raise AuthError(
+                f"the passphrase file {file_name} ({PASSPHRASE_FILE_ENV}) is empty",
+                hint="write the key passphrase in it, on one line (or point the variable at the right file)",
+            )
+        raise AuthError("the passphrase is empty", hint="type the key passphrase")
     return passphrase
 
 

@@ -23,7 +23,7 @@ from cti_exchange.home.passphrase import PASSPHRASE_FILE_ENV, read_passphrase
 from cti_exchange.home.safe_files import read_private_file
 from cti_exchange.profile.model import TaxiiSettings
 from cti_exchange.taxii.secrets import resolve_secret
-from tests.conftest import PASSPHRASE
+from tests.conftest import PASSPHRASE, Agency
 
 _real_open = os.open
 
@@ -271,3 +271,16 @@ def test_init_takes_the_passphrase_from_process_substitution(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     assert PASSPHRASE not in done.stdout + done.stderr
     assert (tmp_path / "fr" / "keys" / "private.jwe").exists()
+
+
+def test_an_empty_passphrase_file_is_named_with_the_fix(cert_fr: Agency, tmp_path: Path) -> None:
+    """ "the passphrase is empty" (exit 3) named neither the file nor what to do."""
+    empty = tmp_path / "passphrase"
+    empty.write_bytes(b"\n")
+    empty.chmod(0o600)
+    result = cert_fr.run(
+        "keys", "export", "-o", str(tmp_path / "k.json"), env={PASSPHRASE_FILE_ENV: str(empty)}
+    )
+    assert result.exit_code == 3, result.stderr
+    assert f"the passphrase file {empty} ({PASSPHRASE_FILE_ENV}) is empty" in result.stderr
+    assert "write the key passphrase in it" in result.stderr and result.stderr.count("\n") == 1
