@@ -31,8 +31,8 @@ from cti_exchange.collector import collector_paused
 from cti_exchange.errors import ExitCode, InputError, UsageError
 from cti_exchange.ingest_settings import IngestContext, IngestOptions
 from cti_exchange.progress import NoProgress, ProgressReporter
-from cti_exchange.readers.csv_reader import CsvLayout, CsvReader
-from cti_exchange.readers.detect import reader_for
+from cti_exchange.readers.csv_reader import CsvLayout, CsvReader, no_indicator_column
+from cti_exchange.readers.detect import misnamed_csv_header, reader_for
 from cti_exchange.readers.file_parts import split_at_lines
 from cti_exchange.readers.interface import (
     Finding,
@@ -61,6 +61,11 @@ _TLP_IN_INPUT = {
     "stix": " or a TLP marking on the objects",
     "misp": " or a tlp: tag on the event or attribute",
 }
+
+
+# The rejection of a whole file (unreadable, not its format, no CSV header): docs/INGEST.md.
+_WHOLE_FILE = "unreadable-file"
+_WHOLE_FILES_IN_HINT = 2
 
 
 class IngestVerdict(Enum):
@@ -98,16 +103,30 @@ class IngestResult:
     duplicates_merged: int = 0
     formats: dict[str, str] = field(default_factory=dict)  # file -> format read as
 
-    def nothing_usable_hint(self, see: str) -> str:
+    def nothing_usable_hint(self, see: str, *, listed: bool = False) -> str:
         """What to do when nothing is usable: `see` (where the rejections and warnings are)
         when there are some, else that markings and identities alone are nothing to share;
-        and --include-non-ids when MISP attributes were skipped for to_ids false."""
-        hint = (
-            see
-            if self.rejected_count or self.warning_count
-            else "it holds no indicator or other object to share: marking definitions and "
-            "identities travel with the objects that use them"
-        )
+        and --include-non-ids when MISP attributes were skipped for to_ids false.
+
+        Unless the rejections are `listed` beside the hint (validate and convert print them;
+        push prints one line), why a whole file was refused (truncated, binary, no indicator
+        column in its header) comes first: it is the one thing to fix, and `see` points at
+        the other rejections and warnings, when there are any."""
+        whole_files = [r for r in self.rejections if r.code == _WHOLE_FILE]
+        if whole_files and not listed:
+            hint = "; ".join(str(r) for r in whole_files[:_WHOLE_FILES_IN_HINT])
+            refused = self.rejections_by_code.get(_WHOLE_FILE, len(whole_files))
+            if refused > _WHOLE_FILES_IN_HINT:
+                hint += f"; and {refused - _WHOLE_FILES_IN_HINT:,} more file(s) refused"
+            if self.rejected_count > refused or self.warning_count:
+                hint += f"; {see}"
+        elif self.rejected_count or self.warning_count:
+            hint = see
+        else:
+            hint = (
+                "it holds no indicator or other object to share: marking definitions and "
+                "identities travel with the objects that use them"
+            )
         non_ids = self.warnings_by_code.get("not-for-detection", 0)
         if non_ids:
             hint += (
@@ -211,20 +230,43 @@ class _Run:
         self.label = str(path)
         limits = ReadLimits(self.options.max_line_bytes, self.options.max_json_bytes)
         default_before = self.converter.default_tlp_count
+        produced_before = self._produced()
+        header: tuple[int, list[str]] | None = None
+        kept_log = self.log
         try:
             reader = reader_for(
                 path, self.options.format, limits, include_non_ids=self.options.include_non_ids
             )
             self.formats[self.label] = reader.format_name
+            if self.options.format is None and reader.format_name == "text":
+                header = misnamed_csv_header(path)
+                if header is not None:
+                    # A CSV file whose header names no indicator column: what reading it as
+                    # text finds is set aside until we know whether any of it was usable.
+                    self.log = RemarkLog(kept_log.limit)
             self.progress.step(f"reading {path.name} ({reader.format_name})")
             if not (isinstance(reader, CsvReader) and self._read_in_parts(path, reader)):
                 self._consume(reader.read(path))
         except InputError as error:
             reason = _without_file_name(error.diagnostics(), self.label)
-            self.remark(Rejection(self.label, reason, code="unreadable-file"))
+            self.remark(Rejection(self.label, reason, code=_WHOLE_FILE))
+        if header is not None:
+            text_log, self.log = self.log, kept_log
+            if self._produced() == produced_before:
+                # Every line rejected as "not a recognised indicator" says less than the
+                # header does: the rejection `--format csv` gives, in place of them.
+                what, hint = no_indicator_column(header[1])
+                reason = f"{what}: read as a text list, nothing in it was usable; {hint}"
+                self.remark(Rejection(self.label, reason, line=header[0], code=_WHOLE_FILE))
+            else:
+                self.log.absorb(text_log)
         defaulted = self.converter.default_tlp_count - default_before
         if defaulted:
             self._announce_default_tlp(defaulted, "value(s) had no TLP")
+
+    def _produced(self) -> int:
+        """Objects read so far, duplicates merged included."""
+        return len(self.collection) + self.collection.duplicates_merged
 
     def _read_in_parts(self, path: Path, reader: CsvReader) -> bool:
         """Read a large CSV file in parallel parts; False when it must be read in one piece."""

@@ -226,7 +226,7 @@ def raise_for_verdict(result: IngestResult, *, wrote: bool = False) -> None:
         raise InputError(
             "nothing usable in the input"
             + ("" if not result.rejected_count else f" ({result.rejected_count:,} rejected)"),
-            hint=result.nothing_usable_hint("see the rejections and warnings above"),
+            hint=result.nothing_usable_hint("see the rejections and warnings above", listed=True),
         )
     if verdict is IngestVerdict.SOME_REJECTED:
         rest = "the rest is in the bundle" if wrote else "the rest is usable"

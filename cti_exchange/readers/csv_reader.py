@@ -19,6 +19,7 @@ quoted fields (see `lines.py` for encodings and line limits).
 from __future__ import annotations
 
 import csv
+import difflib
 import re
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
@@ -135,6 +136,31 @@ def header_columns(line: str) -> tuple[str, list[str]] | None:
     return (delimiter, header) if _looks_like_header(_Columns(header)) else None
 
 
+# Names an indicator column is often given, to suggest one for a misspelt header cell.
+_USUAL_COLUMNS = sorted(
+    set(_ROLE_ALIASES["value"].split())
+    | set("sha256 sha1 md5 domain hostname url ipv4 ipv6 ip ipaddress email cve".split())
+)
+
+
+def no_indicator_column(header: list[str]) -> tuple[str, str]:
+    """(what is wrong, how to fix it) for a header row that names no indicator column; a cell
+    close to a usual column name ('vaule') is named in the fix."""
+    shown = ", ".join(describe_value(h, 30) for h in header[:12]) or "nothing"
+    what = f"no indicator column in the header ({shown})"
+    for cell in header[:50]:
+        if COLUMN_ALIASES.get(header_key(cell)) is not None:
+            continue  # a known role: type, tlp, description...
+        near = difflib.get_close_matches(header_key(cell), _USUAL_COLUMNS, n=1, cutoff=0.75)
+        if near and near[0] != header_key(cell):
+            name = describe_value(cell.strip(), 30)
+            return what, (
+                f"rename the column '{name}' to '{near[0]}', or name it after an indicator type "
+                "such as 'sha256'"
+            )
+    return what, "name the column 'value', or after an indicator type such as 'sha256'"
+
+
 @dataclass(frozen=True)
 class CsvLayout:
     """Where a CSV file's rows start, and how to read them (for reading it in parts)."""
@@ -221,11 +247,8 @@ class CsvReader(Reader):
             raise InputError(f"{label}: malformed header row: {error}") from None
         columns = _Columns(header)
         if not columns.value_columns:
-            shown = ", ".join(describe_value(h, 30) for h in header[:12]) or "nothing"
-            raise InputError(
-                f"{label}: no indicator column in the header ({shown})",
-                hint="name the column 'value', or after an indicator type such as 'sha256'",
-            )
+            what, hint = no_indicator_column(header)
+            raise InputError(f"{label}: {what}", hint=hint)
         return CsvLayout(delimiter, tuple(header), source.line_number, source.offset)
 
     def _rows(

@@ -9,15 +9,21 @@ Only the first 64 KiB are looked at:
   and one with a label before its value ("C2 URL: evil.example:443") is a line of one;
 - anything else: a plain-text IOC list.
 The file extension is not used: exports are often misnamed (`.txt` CSVs, `.json` MISP events).
+
+A CSV file whose header names no indicator column (`vaule,type`) is read as text. When that
+gives nothing usable, `misnamed_csv_header` lets the caller say what is wrong with the header
+instead: a first row of two or more column-like names, with every following row (up to 20) of
+as many cells, and the name ending `.csv` or `.tsv` or at least two such rows.
 """
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 
 from cti_exchange.errors import InputError, UsageError
-from cti_exchange.readers.csv_reader import CsvReader, header_columns
+from cti_exchange.readers.csv_reader import CsvReader, detect_delimiter, header_columns
 from cti_exchange.readers.interface import Reader, ReadLimits
 from cti_exchange.readers.lines import looks_binary, sniff_encoding
 from cti_exchange.readers.misp_reader import MispReader
@@ -40,8 +46,8 @@ _SEP_LINE = re.compile(r"\s*sep=.\s*", re.IGNORECASE)
 _LABELLED = re.compile(r":\s+\S")
 
 
-def detect_format(path: Path) -> str:
-    """'csv', 'text', 'stix' or 'misp' for the file at `path` (see the module docstring)."""
+def _head_text(path: Path) -> str:
+    """The first 64 KiB of the file, decoded."""
     try:
         with path.open("rb") as stream:
             head = stream.read(_HEAD_BYTES)
@@ -53,7 +59,12 @@ def detect_format(path: Path) -> str:
             hint="give a text, CSV, STIX or MISP JSON file",
         )
     encoding, bom_length = sniff_encoding(head)
-    text = head[bom_length:].decode(encoding or "utf-8", errors="replace")
+    return head[bom_length:].decode(encoding or "utf-8", errors="replace")
+
+
+def detect_format(path: Path) -> str:
+    """'csv', 'text', 'stix' or 'misp' for the file at `path` (see the module docstring)."""
+    text = _head_text(path)
     if _JSON_START.match(text):
         if _MISP_KEY.search(text) and not _STIX_BUNDLE.search(text):
             return "misp"
@@ -76,6 +87,60 @@ def detect_format(path: Path) -> str:
             return "text"
         return "csv"
     return "text"
+
+
+# A column name as people write them ("IP Address", "first_seen", "Hash (SHA-256)"); not a
+# value: no dots, colons or brackets, which domains, URLs, labels and defanged values have.
+_COLUMN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9 _()/#+-]{0,39}")
+_CSV_SUFFIXES = (".csv", ".tsv")
+_ROWS_COMPARED = 20
+
+
+def misnamed_csv_header(path: Path) -> tuple[int, list[str]] | None:
+    """(line number, cells) of the first row when the file looks like CSV whose header names no
+    indicator column (see the module docstring); None otherwise, or when it cannot be read."""
+    try:
+        text = _head_text(path)
+        cut = path.stat().st_size > _HEAD_BYTES
+    except (InputError, OSError):
+        return None
+    lines = text.splitlines()
+    if cut:
+        lines = lines[:-1]  # the last line may be cut
+    delimiter: str | None = None
+    header: tuple[int, str, list[str]] | None = None
+    rows: list[list[str]] = []
+    for number, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if header is None and delimiter is None and _SEP_LINE.fullmatch(stripped):
+            delimiter = stripped.split("=", 1)[1].strip()[:1] or None
+            continue
+        delimiter = delimiter or detect_delimiter(line)
+        try:
+            cells = next(csv.reader([line], delimiter=delimiter), [])
+        except csv.Error:
+            return None
+        if header is None:
+            header = (number, line, cells)
+            continue
+        rows.append(cells)
+        if len(rows) == _ROWS_COMPARED:
+            break
+    if header is None or not rows:
+        return None
+    number, line, cells = header
+    names = [cell.strip() for cell in cells if cell.strip()]
+    if (
+        len(names) < 2
+        or not all(_COLUMN_NAME.fullmatch(name) for name in names)
+        or header_columns(line) is not None
+        or any(len(row) != len(cells) for row in rows)
+        or (len(rows) < 2 and path.suffix.lower() not in _CSV_SUFFIXES)
+    ):
+        return None
+    return number, cells
 
 
 def _is_title(line: str) -> bool:
