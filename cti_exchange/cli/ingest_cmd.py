@@ -167,7 +167,7 @@ def validate(
     with progress_for(out) as progress, collector_paused():
         result = ingest_files(inputs, context, options, progress=progress)
     render_report(out, result)
-    raise_for_verdict(result)
+    raise_for_verdict(result, json_report=json_mode)
 
 
 def convert(
@@ -215,24 +215,26 @@ def convert(
         render_report(out, result, extra={"output": str(output), "bytes": written})
         if written is not None and not json_mode:
             out.line(f"Wrote {len(result.objects):,} objects to {output} ({written:,} bytes)")
-    raise_for_verdict(result, wrote=written is not None)
+    raise_for_verdict(result, wrote=written is not None, json_report=json_mode)
 
 
-def raise_for_verdict(result: IngestResult, *, wrote: bool = False) -> None:
+def raise_for_verdict(result: IngestResult, *, wrote: bool = False, json_report: bool = False) -> None:
     """Exit 0 when everything was accepted; else the error whose exit code says what happened
-    (1 some rejected, 6 nothing usable), rendered by the CLI as one line."""
+    (1 some rejected, 6 nothing usable), rendered by the CLI as one line. `json_report`: the
+    rejections are in the JSON on stdout, not printed above."""
     verdict = result.verdict
+    where = "in the JSON report (rejections, warnings)" if json_report else "above"
     if verdict is IngestVerdict.NOTHING_USABLE:
         raise InputError(
             "nothing usable in the input"
             + ("" if not result.rejected_count else f" ({result.rejected_count:,} rejected)"),
-            hint=result.nothing_usable_hint("see the rejections and warnings above", listed=True),
+            hint=result.nothing_usable_hint(f"see the rejections and warnings {where}", listed=True),
         )
     if verdict is IngestVerdict.SOME_REJECTED:
         rest = "the rest is in the bundle" if wrote else "the rest is usable"
         raise PartialFailure(
             f"{result.rejected_count:,} input item(s) rejected; {rest}",
-            hint="see the rejections above (or --json)",
+            hint=f"see the rejections {where}" if json_report else "see the rejections above (or --json)",
         )
 
 

@@ -47,9 +47,13 @@ def test_validate_exit_codes_and_json(cli: Cli, tmp_path: Path) -> None:
         "code": "unrecognised",
         "reason": "not a recognised indicator",
     }
+    # The rejections are in the JSON, not "above" (nothing is printed above with --json).
+    assert "see the rejections in the JSON report" in result.stderr and "above" not in result.stderr
     nothing = _file(tmp_path, "nothing.txt", "nothing-here\n")
     result = cli("validate", nothing, home=tmp_path / "none")
-    assert result.exit_code == 6
+    assert result.exit_code == 6 and "see the rejections and warnings above" in result.stderr
+    result = cli("validate", "--json", nothing, home=tmp_path / "none")
+    assert result.exit_code == 6 and "and warnings in the JSON report" in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("cti-exchange: error: nothing usable")
 
 
