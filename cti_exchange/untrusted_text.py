@@ -13,15 +13,20 @@ from typing import Any
 MAX_SHOWN_VALUE = 80
 
 # Control and invisible characters: C0/C1 controls, the soft hyphen, zero-width and
-# bidirectional formatting characters, line and paragraph separators, the BOM, lone surrogates.
+# bidirectional formatting characters (the Arabic letter mark among them), line and paragraph
+# separators, the Mongolian vowel separator, interlinear annotation marks, the BOM, lone
+# surrogates and tag characters (invisible, they can smuggle text past a reader).
 UNPRINTABLE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]"
+    "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069"
+    "\ufeff\ufff9-\ufffb\ud800-\udfff\U000e0000-\U000e007f]"
 )
 
 
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def escape_controls(text: str) -> str:

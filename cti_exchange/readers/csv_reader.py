@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import difflib
 import re
+import unicodedata
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,8 +110,11 @@ class _Columns:
                 self.unused.append(name.strip())
         if "value" in self.roles:
             self.value_columns.append((self.roles["value"], None))
+        # Context only beside a column of other indicators: `Filename,ASN` alone are both the
+        # indicators of their rows.
+        beside_values = "value" in self.roles or any(t not in _CONTEXT_NEXT_TO_VALUES for _, _, t in typed)
         for index, name, types in typed:
-            if types in _CONTEXT_NEXT_TO_VALUES and (self.value_columns or len(typed) > 1):
+            if types in _CONTEXT_NEXT_TO_VALUES and beside_values:
                 self.context_columns.append(index)
             else:
                 self.value_columns.append((index, name))
@@ -120,6 +124,18 @@ class _Columns:
         if index is None or index >= len(row):
             return None
         return row[index].strip() or None
+
+
+# What a spreadsheet would take for the start of a formula: a CSV export (ours, Excel's) writes
+# a `'` before such a value (exporters/csv_export.spreadsheet_safe), which is not part of it.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _without_formula_guard(value: str) -> str:
+    """`'+++ URGENT +++` as exported back to `+++ URGENT +++`; other values unchanged."""
+    if unicodedata.normalize("NFKC", value[1:2]).startswith(_FORMULA_START):
+        return value[1:]
+    return value
 
 
 def _looks_like_header(columns: _Columns) -> bool:
@@ -322,6 +338,8 @@ class CsvReader(Reader):
                 value = row[index]
                 if not value or value.isspace():
                     continue
+                if value[0] == "'":
+                    value = _without_formula_guard(value)
                 produced = True
                 yield IndicatorCandidate(
                     value,

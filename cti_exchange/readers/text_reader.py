@@ -201,6 +201,8 @@ class TextReader(Reader):
                 value, line=number, type_hint=section, description=description.strip() or None
             )
             return
+        if section is not None and _as_numbers(section):
+            line = _AS_SPACED.sub(r"\1", line)  # `AS 15169`, as whois writes it: one value
         hint = section
         extra: list[str] = []
         labelled = _LABEL.fullmatch(line)
@@ -288,6 +290,15 @@ def _kind(token: str) -> IocType | str | None:
     if detected is IocType.FILE_NAME and _MEMBER_ACCESS.search(value) is not None:
         return None
     return detected
+
+
+_AS_SPACED = re.compile(r"\b(AS)\s+(?=\d)", re.IGNORECASE)
+
+
+@cache
+def _as_numbers(section: str) -> bool:
+    """Whether a section lists autonomous systems (`# ASNs`)."""
+    return parse_type_hint(section) == {IocType.AUTONOMOUS_SYSTEM}
 
 
 @cache

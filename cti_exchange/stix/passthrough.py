@@ -371,6 +371,10 @@ class PassthroughPreparer:
                 # `LIKE 'john.smith@gmail.com'` compares one person's address as `=` does.
                 self._withhold(index, obj)
                 return False
+            if matching and ioc_type is IocType.EMAIL_SUBJECT and self._subject_names_someone(value):
+                # `LIKE '%john.doe@gmail.com%'`: the subject is shared as `=` would share it.
+                self._withhold(index, obj, _SUBJECT_NAMES_SOMEONE)
+                return False
             # `=` compares a value; ISSUBSET an address with a network (STIX 2.1 section 9.5),
             # the form `pattern_for` writes a CIDR in; IN a set of values (above). Other
             # operators (NOT =, MATCHES, LIKE, ...) do not name a value a sensor would look for.
@@ -435,6 +439,13 @@ class PassthroughPreparer:
             return False
         plain = re.sub(r"\\(.)", r"\1", text)
         return any(is_individual_email(found) for found in _ADDRESS_IN_TEXT.findall(plain))
+
+    def _subject_names_someone(self, text: str) -> bool:
+        """Whether a LIKE or MATCHES literal on a subject spells out an individual's address
+        or a phone number, as `=` on it is judged (escapes read as what they escape)."""
+        if self.settings.keep_personal_data:
+            return False
+        return bool(scrub_personal_data(re.sub(r"\\(.)", r"\1", text))[1])
 
     def _withhold(
         self, index: int, obj: dict[str, Any], what: str = "holds an individual's e-mail address"

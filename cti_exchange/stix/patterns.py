@@ -110,6 +110,7 @@ def validate_stix_pattern(pattern: str) -> str | None:
 
 
 _STRING_LITERAL = re.compile(r"'(?:[^'\\]|\\.)*'")
+_INTEGER_MEMBER = re.compile(r"(?<![\w.])-?[0-9]+(?![\w.])")
 
 
 def comparisons_in(pattern: str) -> list[tuple[str, str, str, Any]]:
@@ -132,7 +133,11 @@ def comparisons_in(pattern: str) -> list[tuple[str, str, str, Any]]:
             if isinstance(literal, str) and literal.startswith("'"):
                 value = unescape_string_literal(literal)
             elif operator == "IN" and isinstance(literal, str):
-                # The set's string members, each unescaped: `('10.1.2.3', '8.8.8.8')`.
-                value = tuple(unescape_string_literal(m) for m in _STRING_LITERAL.findall(literal))
+                # The set's string members, each unescaped: `('10.1.2.3', '8.8.8.8')`; or its
+                # integers as text (`(64512, 0)`, autonomous system numbers), as `=` gives them.
+                strings = _STRING_LITERAL.findall(literal)
+                value = tuple(unescape_string_literal(m) for m in strings) or tuple(
+                    _INTEGER_MEMBER.findall(literal)
+                )
             found.append((object_type, dotted, operator, value))
     return found

@@ -39,7 +39,7 @@ _CERTIFICATE_PREFIXES = tuple(
         "sslcertificate",
         "tlscertificate",
     )
-    for fingerprint in ("", "fingerprint")
+    for fingerprint in ("", "fingerprint", "thumbprint")
 )
 _TYPE_ALIASES: dict[str, frozenset[IocType]] = {
     **{key: _ALL_IP for key in ("ip", "ipaddres", "ipaddress", "ipsrc", "ipdst", "address")},
@@ -100,7 +100,9 @@ _TYPE_ALIASES: dict[str, frozenset[IocType]] = {
         )
         for prefix in _CERTIFICATE_PREFIXES
     },
-    **{key: X509_TYPES for key in _CERTIFICATE_PREFIXES},
+    # Not "certificate", "cert" or "x509" alone: such a column may hold the certificate's
+    # subject or issuer ("CN=evil.example"), which is no fingerprint.
+    **{key: X509_TYPES for key in _CERTIFICATE_PREFIXES if key.endswith(("fingerprint", "thumbprint"))},
     **{
         key: frozenset({IocType.MAC_ADDR})
         for key in ("mac", "macaddress", "macaddresses", "macaddr", "hardwareaddress", "physicaladdress")
@@ -185,8 +187,12 @@ def read_type_hint(text: str) -> TypeHint:
         raise ValueError(f"unknown indicator type {text!r}")
     # "SHA256 hash" names both {SHA256} and the hashes: the most specific one is meant.
     common = frozenset.intersection(*kinds)
-    if common and common <= HASH_TYPES and not _CERTIFICATE_WORDS.isdisjoint(_WORD.findall(text.lower())):
-        # "TLS certificate SHA-1": a certificate's fingerprint, never a file's hash.
+    words = set(_WORD.findall(text.lower()))
+    if common and common <= HASH_TYPES and words & _CERTIFICATE_WORDS and not words & _FILE_WORDS:
+        # "SHA-1 of the server's TLS certificate": a certificate's fingerprint. Not "SHA-1 of
+        # files signed with a stolen certificate", nor "SHA-256 (payload fetched over TLS)":
+        # those are files' hashes, and read as fingerprints they would leave every blocklist
+        # and EDR feed of hashes.
         common = frozenset(_X509_OF_HASH[t] for t in common if t in _X509_OF_HASH)
     if not common:
         raise ValueError(f"ambiguous indicator type {text!r}")
@@ -213,8 +219,15 @@ _VAGUE_WORDS = frozenset(
         "certificate",
     }
 )
-# Words that make a hash named in a longer label a certificate's fingerprint.
-_CERTIFICATE_WORDS = frozenset({"x509", "cert", "certs", "certificate", "certificates", "ssl", "tls"})
+# Words that make a hash named in a longer label a certificate's fingerprint ("TLS" or "SSL"
+# alone do not: "payloads fetched over TLS", "SSL VPN exploit"), unless the label also speaks of
+# files, which certificates sign.
+_CERTIFICATE_WORDS = frozenset({"x509", "cert", "certs", "certificate", "certificates"})
+_FILE_WORDS = frozenset(
+    """file files sample samples payload payloads binary binaries executable executables signed
+    signing signature signatures malware dropper droppers attachment attachments implant
+    implants tool tools""".split()
+)
 _X509_OF_HASH = {
     IocType.MD5: IocType.X509_MD5,
     IocType.SHA1: IocType.X509_SHA1,

@@ -10,9 +10,10 @@ import sqlite3
 from collections.abc import Callable
 
 from cti_exchange.stix.pattern_values import indicator_value
+from cti_exchange.store import text_index
 
 
-def _project_new_indicator_types(conn: sqlite3.Connection) -> None:
+def _project_new_indicator_types(conn: sqlite3.Connection) -> int:
     """Current indicators the projection (stix/pattern_values.py) did not know when they were
     stored have no IOC type and value, so no list, filter or export shows them: they are
     projected now, as projection.py does for new rows. (Older versions are shown from their
@@ -39,10 +40,19 @@ def _project_new_indicator_types(conn: sqlite3.Connection) -> None:
         if kind is not None:
             updates.append((kind, value, rowid))
     conn.executemany("UPDATE objects SET ioc_type = ?, value = ? WHERE rowid = ?", updates)
+    return len(updates)
+
+
+def _project_new_kinds_and_forget_the_text_index(conn: sqlite3.Connection) -> None:
+    """Version 11 (see above). The text-search index may exist by now (stop 19): values
+    changed in place are unseen by it, so it is dropped when any row changed, and the next
+    search builds it again."""
+    if _project_new_indicator_types(conn):
+        text_index.drop(conn)
 
 
 # (version, SQL script or a function run inside the migration's transaction)
-Migration = tuple[int, str | Callable[[sqlite3.Connection], None]]
+Migration = tuple[int, str | Callable[[sqlite3.Connection], object]]
 
 MIGRATIONS: list[Migration] = [
     (
@@ -384,7 +394,7 @@ MIGRATIONS: list[Migration] = [
     ),
     (9, _project_new_indicator_types),
     (10, _project_new_indicator_types),
-    (11, _project_new_indicator_types),
+    (11, _project_new_kinds_and_forget_the_text_index),
 ]
 
 

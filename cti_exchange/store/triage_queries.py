@@ -239,10 +239,12 @@ _ALPHABETS = {
     "cve": frozenset("cve-0123456789"),
     "autonomous-system": frozenset("0123456789"),
     "ssdeep": frozenset("abcdefghijklmnopqrstuvwxyz0123456789+/:"),
-    "x509-md5": _HEX,
-    "x509-sha1": _HEX,
-    "x509-sha256": _HEX,
-    "mac-addr": _HEX | frozenset(":"),
+    # Partners' values are stored as they spelled them: `AB:CD:...` fingerprints (OpenSSL's
+    # way), `AA-BB-...` and `aabb.ccdd.eeff` MAC addresses.
+    "x509-md5": _HEX | frozenset(":"),
+    "x509-sha1": _HEX | frozenset(":"),
+    "x509-sha256": _HEX | frozenset(":"),
+    "mac-addr": _HEX | frozenset(":-."),
 }
 
 

@@ -161,7 +161,11 @@ TYPE_NAMES = {
     "cert sha1": {"x509-sha1"},
     "TLS certificate SHA-256": {"x509-sha256"},
     "SHA-1 of the server's TLS certificate": {"x509-sha1"},  # a longer label: still a certificate
-    "x509": {"x509-md5", "x509-sha1", "x509-sha256"},  # by length, as "hash" is
+    # Alone, "x509", "certificate" may head a column of subjects or issuers (`CN=...`); with
+    # "fingerprint", the algorithm by the length, as "hash" is.
+    "x509": {"unknown indicator type 'x509'"},
+    "certificate": {"unknown indicator type 'certificate'"},
+    "x509 fingerprint": {"x509-md5", "x509-sha1", "x509-sha256"},
     "SHA1": {"sha1"},
     "SHA256 hash": {"sha256"},
     # Words that name these types alone are not type words inside a longer label.
@@ -348,9 +352,9 @@ def test_a_csv_type_column_keeps_certificates_apart_from_file_hashes(ingest_text
         "value,type\n"
         f"{CERT_SHA1_HEX},sha1\n"
         f"{CERT_SHA1},cert sha1\n"
-        f"{CERT_MD5},x509\n"  # the algorithm by its length
+        f"{CERT_MD5},x509 fingerprint\n"  # the algorithm by its length
         f"{CERT_SHA256},TLS certificate fingerprint\n"
-        "abcd,x509\n",
+        "abcd,x509 fingerprint\n",
         name="typed.csv",
     )
     assert result.accepted_by_type == {"sha1": 1, "x509-sha1": 1, "x509-md5": 1, "x509-sha256": 1}
@@ -500,3 +504,105 @@ def test_an_asn_or_mac_column_next_to_addresses_is_context(ingest_text: IngestTe
     assert address["description"] == "asn: AS13335; mac: 00-1A-2B-3C-4D-5E"
     alone = ingest_text("ASN,comment\nAS13335,hosting\n", name="asns.csv")
     assert patterns(alone) == {"[autonomous-system:number = 13335]"}
+
+
+# -- found in review (helper-64) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [
+        # Files' hashes, whatever else the label says about TLS or certificates.
+        ("SHA-1 hashes of the SSL VPN exploit payloads", {IocType.SHA1}),
+        ("SHA256 (payload fetched over TLS)", {IocType.SHA256}),
+        ("SHA256 of files downloaded over TLS", {IocType.SHA256}),
+        ("MD5 of samples using TLS callbacks", {IocType.MD5}),
+        ("SHA-1 of files signed with a stolen certificate", {IocType.SHA1}),
+        # A certificate's.
+        ("SHA-1 of the server's TLS certificate", {IocType.X509_SHA1}),
+        ("TLS certificate SHA-256", {IocType.X509_SHA256}),
+        ("cert sha1", {IocType.X509_SHA1}),
+        ("certificate thumbprint", {IocType.X509_MD5, IocType.X509_SHA1, IocType.X509_SHA256}),
+    ],
+)
+def test_a_hash_label_is_a_certificate_fingerprint_only_when_it_says_certificate(
+    label: str, expected: set[IocType]
+) -> None:
+    """`ssl` or `tls` alone made file hashes certificate fingerprints: they left the hash
+    blocklists and EDR feeds, and Suricata got tls.cert_fingerprint rules for them."""
+    assert parse_type_hint(label) == expected
+
+
+def test_hashes_in_a_section_about_tls_payloads_stay_file_hashes(cert_fr: Agency, tmp_path: Path) -> None:
+    listing = tmp_path / "tls.txt"
+    listing.write_text(f"# SHA-1 hashes of the SSL VPN exploit payloads\n{CERT_SHA1_HEX}\n")
+    table = tmp_path / "tls.csv"
+    table.write_text(f"SHA256 (payload fetched over TLS),C2\n{CERT_SHA256},evil.example\n")
+    out = tmp_path / "out.json"
+    result = cert_fr.run("convert", str(listing), str(table), "-o", str(out), "--tlp", "green")
+    assert result.exit_code == 0, result.stderr
+    found = {o["pattern"] for o in json.loads(out.read_text())["objects"] if o["type"] == "indicator"}
+    assert f"[file:hashes.'SHA-1' = '{CERT_SHA1_HEX}']" in found
+    assert f"[file:hashes.'SHA-256' = '{CERT_SHA256}']" in found
+    assert not any("x509" in pattern for pattern in found)
+
+
+def test_a_certificate_column_of_subject_names_is_not_read_as_fingerprints(ingest_text: IngestText) -> None:
+    """A `certificate` column (its subject, `CN=...`) became fingerprints: every row rejected,
+    exit 1 for a cron push."""
+    result = ingest_text("domain,ip,certificate\nevil.example,203.0.113.7,CN=evil.example\n", name="c.csv")
+    assert result.accepted_by_type == {"domain-name": 1, "ipv4-addr": 1} and result.rejections == []
+
+
+def test_context_kind_columns_alone_are_both_the_indicators(ingest_text: IngestText) -> None:
+    """`Filename,ASN` made each the other's context: nothing usable (a file name alone was
+    read before)."""
+    result = ingest_text("Filename,ASN\ninvoice_scan.exe,AS64496\n", name="f.csv")
+    assert result.accepted_by_type == {"file-name": 1, AS: 1}
+
+
+def test_a_partners_subject_matched_with_like_or_a_regex_is_held_to_the_same_rule(
+    ingest_text: IngestText,
+) -> None:
+    """`LIKE '%john.doe@gmail.com%'` and `MATCHES 'john\\.doe@gmail\\.com'` on a subject were
+    shared, though `=` on the same text was withheld as personal data; AS numbers in an `IN`
+    set escaped the private-AS check."""
+    bundle = _bundle(
+        "[email-message:subject LIKE '%john.doe@gmail.com%']",
+        "[email-message:subject MATCHES 'john\\\\.doe@gmail\\\\.com']",
+        "[email-message:subject LIKE '%Invoice%']",
+        "[autonomous-system:number IN (64512, 13335)]",
+    )
+    result = ingest_text(bundle, name="partner.json")
+    codes = sorted(w.code for w in result.warnings if w.code not in ("attributed", "default-tlp"))
+    assert codes == ["personal-data", "personal-data", "private-asn"]
+    kept = {o["pattern"] for o in result.objects if o["type"] == "indicator"}
+    assert kept == {
+        "[email-message:subject LIKE '%Invoice%']",
+        "[autonomous-system:number IN (64512, 13335)]",
+    }
+    kept_all = ingest_text(bundle, name="kept.json", keep_personal_data=True)
+    assert len([o for o in kept_all.objects if o["type"] == "indicator"]) == 4
+
+
+@pytest.mark.parametrize("character", ["\u061c", "\u180e", "\ufff9", "\U000e0041"])
+def test_invisible_characters_are_refused_in_a_subject(character: str) -> None:
+    """The Arabic letter mark (a bidi control), the Mongolian vowel separator, interlinear
+    annotations and tag characters were accepted inside a subject."""
+    with pytest.raises(ValueError, match="unprintable character"):
+        normalise(IocType.EMAIL_SUBJECT, f"Invoice{character} overdue")
+
+
+def test_a_subject_exported_with_a_formula_guard_reads_back_as_it_was(ingest_text: IngestText) -> None:
+    """The CSV export writes `'+++ URGENT +++` so that a spreadsheet keeps it text; read back,
+    the `'` stayed, and the subject matched no mail."""
+    result = ingest_text("value,type\n'+++ URGENT +++,email-subject\n'=cmd,email-subject\n", name="x.csv")
+    assert patterns(result) == {
+        "[email-message:subject = '+++ URGENT +++']",
+        "[email-message:subject = '=cmd']",
+    }
+
+
+def test_an_asn_section_takes_as_numbers_written_with_a_space(ingest_text: IngestText) -> None:
+    result = ingest_text("# ASNs\nAS 15169\nAS13335\n", name="asns.txt")
+    assert patterns(result) == {"[autonomous-system:number = 15169]", "[autonomous-system:number = 13335]"}

@@ -362,5 +362,7 @@ def test_convert_into_a_missing_directory_is_a_one_line_error(cert_in: Agency, t
     source.write_text("evil.example\n")
     result = cert_in.run("convert", str(source), "-o", str(tmp_path / "nodir" / "x.json"))
     assert result.exit_code == 2, result.stderr
-    assert result.stderr.count("\n") == 1 and "is not a directory" in result.stderr
+    assert (
+        result.stderr.count("\n") == 1 and f"directory {tmp_path / 'nodir'} does not exist" in result.stderr
+    )
     assert not (tmp_path / "nodir").exists()

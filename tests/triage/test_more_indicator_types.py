@@ -12,9 +12,13 @@ never be listed or exported as a file hash.
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
+from cti_exchange.store import text_index
+from cti_exchange.store.store import Store
+from cti_exchange.store.triage_queries import PageRequest, TriageFilter, list_page
 from tests.conftest import Agency
 from tests.exchange.conftest import Exchange
 from tests.ingest.conftest import oasis_validate
@@ -213,3 +217,48 @@ def test_an_older_store_gets_these_indicators_projected(tmp_path: Path) -> None:
     version, rows = projected_after_upgrade(path, stored_by=10)
     assert version == 11
     assert set(rows) == STORED
+
+
+def test_the_upgrade_forgets_a_text_index_that_could_not_see_the_new_values(tmp_path: Path) -> None:
+    """A store of version 10 searched once has a text index of its rows as they were (no value
+    for these patterns). Version 11 fills the values in place: the index, kept, never found
+    them (`--search 13335` gave nothing while `triage list` showed AS 13335). It is dropped, and
+    the next search builds it from the projected rows."""
+    path = tmp_path / "store.sqlite"
+    put(path, [_stored(pattern, "lure " + pattern) for pattern in PATTERNS])
+    old = sqlite3.connect(path, isolation_level=None)  # as version 10 left it, then searched
+    try:
+        old.execute("DELETE FROM schema_migrations WHERE version > 10")
+        old.execute("UPDATE objects SET ioc_type = NULL, value = NULL")
+        text_index.catch_up(old)
+        assert text_index.indexed_through(old) is not None
+    finally:
+        old.close()
+    with Store(path) as store:
+        conn = store.db.conn
+        assert store.db.schema_version == 11 and text_index.indexed_through(conn) is None
+        text_index.catch_up(conn)
+        for value in ("13335", MAC[:8], CERT_SHA1[:12], SUBJECT.split()[0]):
+            rows, _ = list_page(conn, TriageFilter(text=value), PageRequest())
+            assert [row.value for row in rows if row.value is not None], value
+
+
+def test_the_search_fallback_reads_partners_spellings_of_macs_and_fingerprints(tmp_path: Path) -> None:
+    """Partners' values are stored as spelled (`AA-BB-...`, `aabb.ccdd...`, `AB:CD:...`): the
+    search's fallback, which skips types whose values cannot hold the text, skipped these."""
+    path = tmp_path / "store.sqlite"
+    spelled = {
+        "[mac-addr:value = 'AA-BB-CC-DD-EE-F0']": "aa-bb-cc",
+        "[mac-addr:value = 'aabb.ccdd.eef2']": "aabb.cc",
+        f"[x509-certificate:hashes.'SHA-1' = '{CERT_SHA1_PAIRS.upper()}']": CERT_SHA1_PAIRS[:8],
+    }
+    put(path, [_stored(pattern, "x") for pattern in spelled])
+    # Received later: an ordered scan meets these first and gives up (budget 0) before the rest.
+    others = [indicator(f"198.51.{n // 250}.{n % 250}") for n in range(3000)]
+    put(path, others, received_at="2026-02-10T12:00:00.000Z")
+    with Store(path) as store:
+        for pattern, text in spelled.items():
+            rows, _ = list_page(
+                store.db.conn, TriageFilter(text=text), PageRequest(scan_budget=0.0, text_index=False)
+            )
+            assert [row.object_id for row in rows] and rows[0].value is not None, (pattern, text)
