@@ -29,6 +29,7 @@ from cti_exchange.readers.lines import looks_binary, sniff_encoding
 from cti_exchange.readers.misp_reader import MispReader
 from cti_exchange.readers.stix_reader import StixReader
 from cti_exchange.readers.text_reader import TextReader
+from cti_exchange.stix.type_hints import read_type_hint
 
 READERS: dict[str, type[Reader]] = {
     "csv": CsvReader,
@@ -80,10 +81,12 @@ def detect_format(path: Path) -> str:
         if len(header[1]) == 1 and (
             stripped.endswith(":")
             or _LABELLED.search(stripped) is not None
+            or (_COLUMN_NAME.fullmatch(stripped) is None and not _names_a_type(stripped))
             or any(_is_title(later) for later in lines[index + 1 :])
         ):
             # "Domains:" titles a section of a text list, "C2 URL: evil.example:443" labels a
-            # value: neither is a column name.
+            # value, "IP a[.]com" is a line of prose with a value in it (a dot, brackets): none
+            # is a column name.
             return "text"
         return "csv"
     return "text"
@@ -141,6 +144,15 @@ def misnamed_csv_header(path: Path) -> tuple[int, list[str]] | None:
     ):
         return None
     return number, cells
+
+
+def _names_a_type(cell: str) -> bool:
+    """Whether the cell is a type's name as a whole (`IPV4:PORT`, Unit 42's column), not a label
+    with a type word in it (`IP a[.]com`)."""
+    try:
+        return read_type_hint(cell).exact
+    except ValueError:
+        return False
 
 
 def _is_title(line: str) -> bool:

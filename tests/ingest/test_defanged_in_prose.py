@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -234,3 +235,26 @@ def test_markdown_code_fences_naming_a_language_are_not_read(tmp_path: Path) -> 
     report = run_cli("validate", source, "--json").json()
     assert report["accepted_by_type"] == {"domain-name": 2, "ipv4-addr": 1}
     assert _warning(report, "code-block").endswith(": lines 1-4, 11-12")
+
+
+@pytest.mark.parametrize(
+    ("line", "pattern"),
+    [
+        ("IP a[.]com", "[domain-name:value = 'a.com']"),
+        ("Domain evil[.]example seen today", "[domain-name:value = 'evil.example']"),
+        ("URL hxxp://evil[.]example/a", "[url:value = 'http://evil.example/a']"),
+    ],
+)
+def test_a_first_line_starting_with_a_type_word_is_prose_not_a_csv_header(
+    tmp_path: Path, line: str, pattern: str
+) -> None:
+    """`IP a[.]com` alone in a file was taken for the header of a one-column CSV: nothing read,
+    and not a word said (found as a rare example of the property above)."""
+    path = tmp_path / "note.txt"
+    path.write_text(line + "\n", encoding="utf-8")
+    result = ingest_files([path], make_context())
+    assert result.formats == {str(path): "text"}
+    assert [o["pattern"] for o in result.objects if o["type"] == "indicator"] == [pattern]
+    table = tmp_path / "hashes.csv"  # a one-column CSV named after its type is still one
+    table.write_text("SHA256\n" + "a" * 64 + "\n", encoding="utf-8")
+    assert ingest_files([table], make_context()).formats == {str(table): "csv"}
