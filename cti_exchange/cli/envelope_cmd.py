@@ -11,6 +11,7 @@ import typer
 
 from cti_exchange.cli.context import JsonOption, profile_home, writer_lock
 from cti_exchange.cli.output import Output, refuse_stdout
+from cti_exchange.cli.render_released import released_json, show_released
 from cti_exchange.clock import stix_timestamp
 from cti_exchange.errors import InputError, UsageError
 from cti_exchange.exchange.offline import (
@@ -227,10 +228,7 @@ def open_(
         "versions_not_applied": [n.__dict__ for n in verdict.not_applied],
         "accepted_objects_revoked": verdict.revoked_accepted,
         "own_copy": verdict.partner is None,
-        "released_envelopes": verdict.released.envelope_ids,
-        "released_objects": verdict.released.objects,
-        "released_new_versions": verdict.released.new_versions,
-        "closed_records": [closed.id for closed in verdict.released.closed],
+        **released_json(verdict.released),
         "still_held": list(verdict.still_held),
     }
     if json_mode:
@@ -262,17 +260,7 @@ def open_(
         done = "would be accepted" if dry_run else "accepted"
         out.warn(f"{done} despite missing sequence numbers {list(opened.gap_skipped)}")
     released = verdict.released
-    if released.envelope_ids:
-        out.line(
-            f"Then {len(released.envelope_ids)} envelope(s) from {verdict.partner} held behind it, "
-            f"accepted: {released.objects} objects, {released.new_versions} new versions"
-        )
-    if released.closed:
-        ids = ", ".join(str(closed.id) for closed in released.closed)
-        out.warn(
-            f"quarantine record(s) {ids} closed: opened again, refused for good "
-            "(`cti-exchange quarantine list --all` says why)"
-        )
+    show_released(out, released, verdict.partner)
     if verdict.still_held:
         records = ", ".join(map(str, verdict.still_held))
         out.warn(

@@ -9,6 +9,7 @@ import typer
 
 from cti_exchange.cli.context import JsonOption, profile_home, writer_lock
 from cti_exchange.cli.output import Output
+from cti_exchange.cli.render_released import released_json, show_released
 from cti_exchange.cli.render_triage import ascii_json, short_time
 from cti_exchange.errors import UsageError
 from cti_exchange.store.store import open_store
@@ -166,10 +167,7 @@ def quarantine_accept_gap(
                 "missing": result.missing,
                 "objects": result.objects,
                 "new_versions": result.new_versions,
-                "released_envelopes": released.envelope_ids,
-                "released_objects": released.objects,
-                "released_new_versions": released.new_versions,
-                "closed_records": [closed.id for closed in released.closed],
+                **released_json(released),
             }
         )
         return
@@ -181,17 +179,7 @@ def quarantine_accept_gap(
         f"Accepted envelope {result.envelope_id} (sequence {result.sequence}, {result.objects} objects, "
         f"{result.new_versions} new versions) from {result.partner}"
     )
-    if released.envelope_ids:
-        out.line(
-            f"Then {len(released.envelope_ids)} envelope(s) held behind it: {released.objects} objects, "
-            f"{released.new_versions} new versions"
-        )
-    if released.closed:
-        ids = ", ".join(str(closed.id) for closed in released.closed)
-        out.warn(
-            f"quarantine record(s) {ids} closed: no longer acceptable after this gap "
-            "(`cti-exchange quarantine list --all` says why)"
-        )
+    show_released(out, released, result.partner)
 
 
 def register(app: typer.Typer) -> None:

@@ -209,6 +209,17 @@ def test_a_held_envelope_that_turns_out_to_be_behind_a_gap_can_be_accepted(
     assert rows(india, "SELECT sequence FROM channels_in") == [(2,)]
 
 
+def _second_held_third_as_a_file(exchange: Exchange, tmp_path: Path) -> tuple[dict[str, Any], Path]:
+    """CERT-FR's envelope 1 lost (never posted), 2 pushed and pulled (held for the gap), 3
+    sealed to a file: the quarantine record of 2 and the file of 3."""
+    fr = exchange.fr
+    _envelopes(fr, tmp_path, 1)
+    assert fr.run("push", str(write_iocs(tmp_path / "a.csv", 3)), "--to", "cert-in").exit_code == 0
+    assert [q["reason"] for q in _pulled(exchange)["quarantined"]] == ["sequence-gap"]
+    (second,) = _records(exchange.india)
+    return second, seal(fr, bundle_file(tmp_path, "bundle-3.json"), "cert-in", name="3.json")
+
+
 @pytest.mark.parametrize("command", [("pull",), ("pull", "--json"), ("sync",), ("sync", "--json")])
 def test_pull_and_sync_report_held_envelopes_closed_for_good(
     exchange: Exchange, tmp_path: Path, command: tuple[str, ...]
@@ -217,12 +228,8 @@ def test_pull_and_sync_report_held_envelopes_closed_for_good(
     with --accept-gap (killed once 3 was stored, before it opened 2 again). The next pull (or
     sync) opened 2 again, refused it for good (sequence-reorder) and closed its record, and
     said nothing about it: the held envelope left `quarantine list` unseen."""
-    fr, india = exchange.fr, exchange.india
-    _envelopes(fr, tmp_path, 1)  # envelope 1, never posted
-    assert fr.run("push", str(write_iocs(tmp_path / "a.csv", 3)), "--to", "cert-in").exit_code == 0
-    assert [q["reason"] for q in _pulled(exchange)["quarantined"]] == ["sequence-gap"]
-    (second,) = _records(india)
-    third = seal(fr, bundle_file(tmp_path, "bundle-3.json"), "cert-in", name="3.json")
+    india = exchange.india
+    second, third = _second_held_third_as_a_file(exchange, tmp_path)
     killed = run_in_own_process(india, "open", str(third), "--accept-gap", failpoint="commit-after:1")
     assert killed == -signal.SIGKILL
     assert rows(india, "SELECT sequence FROM channels_in") == [(3,)] and len(_records(india)) == 1
@@ -253,12 +260,8 @@ def test_open_across_a_gap_closes_the_envelopes_held_before_it_and_says_so(
 ) -> None:
     """Envelope 2 pulled and held behind a lost 1; 3 opened from a file with --accept-gap:
     `open` opens 2 again at once, refuses it for good (it would come after 3) and says so."""
-    fr, india = exchange.fr, exchange.india
-    _envelopes(fr, tmp_path, 1)  # envelope 1, never posted
-    assert fr.run("push", str(write_iocs(tmp_path / "a.csv", 3)), "--to", "cert-in").exit_code == 0
-    assert [q["reason"] for q in _pulled(exchange)["quarantined"]] == ["sequence-gap"]
-    (second,) = _records(india)
-    third = seal(fr, bundle_file(tmp_path, "bundle-3.json"), "cert-in", name="3.json")
+    india = exchange.india
+    second, third = _second_held_third_as_a_file(exchange, tmp_path)
 
     if json_mode:
         code, verdict, stderr = open_json(india, third, "--accept-gap")
@@ -275,7 +278,7 @@ def test_open_across_a_gap_closes_the_envelopes_held_before_it_and_says_so(
     assert closed["resolution"] == "rejected again: sequence-reorder"
 
     # The text says it too, and a pull afterwards has nothing left to close.
-    fourth = seal(fr, bundle_file(tmp_path, "bundle-4.json"), "cert-in", name="4.json")
+    fourth = seal(exchange.fr, bundle_file(tmp_path, "bundle-4.json"), "cert-in", name="4.json")
     result = india.run("open", str(fourth))
     assert result.exit_code == 0 and "closed" not in result.stderr, result.stderr
     assert india.run("pull", "--json").json()["partners"][0]["closed_records"] == []
