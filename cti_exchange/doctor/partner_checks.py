@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from functools import partial
+from pathlib import Path
 
 from cti_exchange.clock import utc_now
 from cti_exchange.doctor.checklist import (
@@ -26,8 +27,16 @@ from cti_exchange.doctor.checklist import (
     skip,
     warn,
 )
-from cti_exchange.errors import AuthError, ConfigError, CtiExchangeError, ExitCode, NetworkError
-from cti_exchange.keys.model import KeyUse
+from cti_exchange.errors import (
+    AuthError,
+    ConfigError,
+    CtiExchangeError,
+    ExitCode,
+    KeyStoreError,
+    NetworkError,
+)
+from cti_exchange.home.safe_files import read_trusted_file
+from cti_exchange.keys.model import Keyring, KeyStatus, KeyUse
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.taxii.client import TaxiiClient
 from cti_exchange.taxii.endpoint import shown_url
@@ -76,6 +85,24 @@ def check_partner_keys(ctx: DoctorContext, partner: PartnerConfig) -> Iterable[C
         f"`cti-exchange partners update-keys {partner.name} --jwks FILE`"
     )
     keyring = ctx.home.partner_keyring(partner)  # checks the pinned fingerprint is in the file
+    evidence = ctx.home.partner_evidence_path(partner.name)
+    if not evidence.exists():
+        yield warn(
+            name,
+            f"{evidence}, the signed key file the pinned keys came in, is missing: they cannot be "
+            "checked against it",
+            fix,
+        )
+        return
+    if (differs := _differs_from_evidence(keyring, evidence, partner)) is not None:
+        yield fail(
+            name,
+            differs,
+            f"treat it as a security event: find out who changed {ctx.home.resolve_path(partner.jwks)}; "
+            f"then {fix}",
+            ExitCode.INTEGRITY,
+        )
+        return
     results = []
     for use, label in ((KeyUse.SIG, "signing"), (KeyUse.ENC, "encryption")):
         key = keyring.current_or_none(use)
@@ -89,6 +116,37 @@ def check_partner_keys(ctx: DoctorContext, partner: PartnerConfig) -> Iterable[C
     yield worst or ok(
         name, f"fingerprint {partner.fingerprint[:12]}... pinned; signing and encryption keys valid"
     )
+
+
+def _differs_from_evidence(keyring: Keyring, evidence: Path, partner: PartnerConfig) -> str | None:
+    """How the pinned keys differ from the signed key file they last came in, or None. Every
+    key pinned as current must be in that file, with the same key material and not revoked
+    there, and the file must still verify: a key swapped in the pinned file alone (ours to
+    write, read as is by every run) would have our envelopes sealed to its holder."""
+    from cti_exchange.keys.key_document import verify_key_document  # jwcrypto: only here
+
+    raw = read_trusted_file(
+        evidence,
+        what=f"signed key file of partner {partner.name}",
+        directory="partner key directory",
+        hint="then pin the partner's keys again",
+    )
+    try:
+        document = verify_key_document(raw, source=str(evidence))
+    except KeyStoreError as exc:
+        return f"the signed key file the pinned keys came in no longer verifies: {exc.message}"
+    if document.keyring.by_thumbprint(partner.fingerprint) is None:
+        return f"{evidence} does not hold the pinned key (fingerprint {partner.fingerprint})"
+    for key in keyring.keys:
+        if key.status is not KeyStatus.CURRENT:
+            continue
+        signed = document.keyring.find(key.kid)
+        if signed is None or signed.thumbprint != key.thumbprint or signed.status is KeyStatus.REVOKED:
+            return (
+                f"pinned key {key.kid} ({key.use.value}) is not the one in the signed key file it "
+                f"came in ({evidence})"
+            )
+    return None
 
 
 def _partner_client(ctx: DoctorContext, partner: PartnerConfig) -> TaxiiClient:

@@ -255,6 +255,10 @@ class ProfileHome:
             )
         return keyring
 
+    def partner_evidence_path(self, name: str) -> Path:
+        """The signed key document a partner's pinned keys last came in (kept as evidence)."""
+        return self.partners_dir / f"{name}.signed.json"
+
     def save_partner_keys(self, name: str, keyring: Keyring, signed_document: bytes) -> str:
         """Keeps the partner's ring and, as evidence, the signed document it came in."""
         ensure_private_dir(self.partners_dir, what="partner key directory")
@@ -264,9 +268,9 @@ class ProfileHome:
             (json.dumps(keyring.to_document(), indent=2, sort_keys=True) + "\n").encode(),
             0o644,
         )
-        atomic_write(self.partners_dir / f"{name}.signed.json", signed_document, 0o644)
+        atomic_write(self.partner_evidence_path(name), signed_document, 0o644)
         return str(path.relative_to(self.root))
 
     def remove_partner_keys(self, name: str) -> None:
-        for path in (self.partner_keys_path(name), self.partners_dir / f"{name}.signed.json"):
+        for path in (self.partner_keys_path(name), self.partner_evidence_path(name)):
             path.unlink(missing_ok=True)

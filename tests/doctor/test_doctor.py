@@ -3,6 +3,7 @@ the exit code of its family."""
 
 from __future__ import annotations
 
+import base64
 import errno
 import json
 import os
@@ -426,3 +427,48 @@ def test_a_loosened_private_key_file_does_not_hide_a_tampered_audit_trail(
     assert checks["key files"]["status"] == "fail"
     assert checks["audit trail"]["status"] == "fail"
     assert code == 4, checks
+
+
+def _x25519_public_jwk() -> dict[str, str]:
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    raw = X25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return {"x": base64.urlsafe_b64encode(raw).rstrip(b"=").decode()}
+
+
+def test_a_pinned_key_swapped_in_the_pinned_file_alone_is_an_integrity_failure(
+    partnered: tuple[Agency, Agency], tmp_path: Path
+) -> None:
+    """Another X25519 key written over the partner's encryption key in partners/cert-in.keys.json
+    (mode kept): doctor said "pinned keys ok" and seal sealed to it. It is checked against the
+    signed key file the keys came in, kept beside it."""
+    fr, india = partnered
+    _offline_taxii(fr, "cert-in")
+    assert _doctor(fr, "--offline")[1]["partner cert-in: pinned keys"]["status"] == "ok"
+    pinned = fr.home / "partners" / "cert-in.keys.json"
+    original = pinned.read_text()
+    doc = json.loads(original)
+    enc = next(k for k in doc["keys"] if k.get("use") == "enc")
+    enc.update(_x25519_public_jwk())
+    pinned.write_text(json.dumps(doc))
+    code, checks, _ = _doctor(fr, "--offline")
+    keys = checks["partner cert-in: pinned keys"]
+    assert code == 4 and keys["status"] == "fail", keys
+    assert f"pinned key {enc['kid']} (enc) is not the one in the signed key file" in keys["detail"]
+    assert "security event" in keys["fix"]
+
+    # The keys as pinned, and after the partner rotates and we pin its new file: consistent.
+    pinned.write_text(original)
+    assert india.run("keys", "rotate", "--use", "enc").exit_code == 0
+    document = india.export_keys(tmp_path / "cert-in-rotated.keys.json")
+    assert fr.run("partners", "update-keys", "cert-in", "--jwks", str(document)).exit_code == 0
+    code, checks, _ = _doctor(fr, "--offline")
+    assert code == 0 and checks["partner cert-in: pinned keys"]["status"] == "ok", checks
+
+    (fr.home / "partners" / "cert-in.signed.json").unlink()
+    code, checks, _ = _doctor(fr, "--offline")
+    assert (
+        checks["partner cert-in: pinned keys"]["status"] == "warn"
+        and "is missing" in (checks["partner cert-in: pinned keys"]["detail"])
+    )
