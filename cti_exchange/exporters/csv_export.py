@@ -14,24 +14,16 @@ U+FF0B, U+FF0D, U+FF20...) into the ASCII sign and then run the cell.
 from __future__ import annotations
 
 import csv
-import unicodedata
 from typing import TextIO
 
 from cti_exchange.exporters.interface import Exporter, ExportItem, ExportSummary
+from cti_exchange.spreadsheet_cells import formula_guarded
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Spreadsheets read the `#` head lines as rows too: partner text quoted there must not hold a
 # separator (`,`, or `;` where the locale uses it) or a quote, which would start a new cell,
 # one that could begin with `=`.
 _HEAD_ESCAPES = str.maketrans({",": "\\x2c", ";": "\\x3b", '"': "\\x22"})
 COLUMNS = ["value", "type", "tlp", "confidence", "valid_until", "sources", "stix_id", "received_at"]
-
-
-def spreadsheet_safe(cell: str) -> str:
-    """The cell with a leading `'` if a spreadsheet could take it for a formula."""
-    if unicodedata.normalize("NFKC", cell[:1]).startswith(_FORMULA_START):
-        return "'" + cell
-    return cell
 
 
 class CsvExporter(Exporter):
@@ -49,16 +41,16 @@ class CsvExporter(Exporter):
     def write(self, item: ExportItem, out: TextIO, summary: ExportSummary) -> bool:
         self._writer.writerow(
             [
-                spreadsheet_safe(item.value),
+                formula_guarded(item.value),
                 item.ioc_type,
                 item.tlp or "",
                 "" if item.confidence is None else item.confidence,
                 # Checked timestamps, ids and partner names; guarded anyway, so that no cell
                 # relies on validation done elsewhere.
-                spreadsheet_safe(item.valid_until or ""),
-                spreadsheet_safe(" ".join(item.partners)),
-                spreadsheet_safe(item.object_id),
-                spreadsheet_safe(item.received_at),
+                formula_guarded(item.valid_until or ""),
+                formula_guarded(" ".join(item.partners)),
+                formula_guarded(item.object_id),
+                formula_guarded(item.received_at),
             ]
         )
         return True

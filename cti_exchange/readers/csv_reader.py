@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import difflib
 import re
-import unicodedata
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 from cti_exchange.errors import InputError
 from cti_exchange.readers.interface import Finding, Reader, ReadItem, Rejection
 from cti_exchange.readers.lines import LineSource, unify_line_breaks
+from cti_exchange.spreadsheet_cells import without_formula_guard
 from cti_exchange.stix.candidate import IndicatorCandidate
 from cti_exchange.stix.ioc_types import IocType
 from cti_exchange.stix.type_hints import parse_type_hint
@@ -124,18 +124,6 @@ class _Columns:
         if index is None or index >= len(row):
             return None
         return row[index].strip() or None
-
-
-# What a spreadsheet would take for the start of a formula: a CSV export (ours, Excel's) writes
-# a `'` before such a value (exporters/csv_export.spreadsheet_safe), which is not part of it.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _without_formula_guard(value: str) -> str:
-    """`'+++ URGENT +++` as exported back to `+++ URGENT +++`; other values unchanged."""
-    if unicodedata.normalize("NFKC", value[1:2]).startswith(_FORMULA_START):
-        return value[1:]
-    return value
 
 
 def _looks_like_header(columns: _Columns) -> bool:
@@ -339,7 +327,7 @@ class CsvReader(Reader):
                 if not value or value.isspace():
                     continue
                 if value[0] == "'":
-                    value = _without_formula_guard(value)
+                    value = without_formula_guard(value)
                 produced = True
                 yield IndicatorCandidate(
                     value,

@@ -29,6 +29,7 @@ from typing import Any, NoReturn, Protocol
 from cti_exchange.stix.candidate import IndicatorCandidate
 from cti_exchange.stix.guardrails import (
     Guardrails,
+    holds_personal_data,
     is_individual_email,
     looks_like_phone_number,
     scrub_personal_data,
@@ -269,7 +270,7 @@ class CandidateConverter:
         if (
             ioc_type is IocType.EMAIL_SUBJECT
             and not settings.keep_personal_data
-            and scrub_personal_data(value)[1]
+            and holds_personal_data(value)
         ):
             self._warn(
                 c,

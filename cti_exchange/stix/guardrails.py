@@ -361,6 +361,13 @@ def looks_like_phone_number(value: str) -> bool:
     return 7 <= digits <= 15 and (value.startswith("+") or any(c in value for c in " ()-"))
 
 
+def holds_personal_data(text: str) -> bool:
+    """Whether `text` holds an individual's e-mail address or a phone number (as
+    `scrub_personal_data` finds them): a value that does, an e-mail subject, cannot be scrubbed
+    without changing what it matches, and is withheld."""
+    return scrub_personal_data(text)[1] > 0
+
+
 def scrub_personal_data(text: str) -> tuple[str, int]:
     """`text` with individuals' e-mail addresses and phone numbers replaced; and how many."""
     if "@" not in text and "+" not in text:

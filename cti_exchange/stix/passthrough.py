@@ -43,7 +43,12 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Protocol
 
-from cti_exchange.stix.guardrails import Guardrails, is_individual_email, scrub_personal_data
+from cti_exchange.stix.guardrails import (
+    Guardrails,
+    holds_personal_data,
+    is_individual_email,
+    scrub_personal_data,
+)
 from cti_exchange.stix.ioc_types import IocType
 from cti_exchange.stix.normalise import normalise
 from cti_exchange.stix.patterns import comparisons_in, validate_stix_pattern
@@ -99,6 +104,12 @@ _ADDRESS_TYPES = (IocType.IPV4, IocType.IPV6)
 _SUBJECT_NAMES_SOMEONE = "compares an e-mail subject holding an individual's e-mail address or phone number"
 # An e-mail address inside a LIKE or MATCHES literal.
 _ADDRESS_IN_TEXT = re.compile(r"[A-Za-z0-9._+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_ESCAPED = re.compile(r"\\(.)")
+
+
+def _unescaped(literal: str) -> str:
+    """A LIKE or MATCHES literal with its escapes read as what they escape (`john\\.doe`)."""
+    return _ESCAPED.sub(r"\1", literal)
 
 
 def _kind_of(object_type: str, ioc_type: IocType, value: str) -> IocType:
@@ -413,7 +424,7 @@ class PassthroughPreparer:
         if (
             ioc_type is IocType.EMAIL_SUBJECT
             and not self.settings.keep_personal_data
-            and scrub_personal_data(normalised)[1]
+            and holds_personal_data(normalised)
         ):
             # Compared as written: it cannot be scrubbed as free text is without changing it.
             self._withhold(index, obj, _SUBJECT_NAMES_SOMEONE)
@@ -437,15 +448,14 @@ class PassthroughPreparer:
         expression escapes such as `\\.` read as the character they escape)."""
         if self.settings.keep_personal_data:
             return False
-        plain = re.sub(r"\\(.)", r"\1", text)
-        return any(is_individual_email(found) for found in _ADDRESS_IN_TEXT.findall(plain))
+        return any(is_individual_email(found) for found in _ADDRESS_IN_TEXT.findall(_unescaped(text)))
 
     def _subject_names_someone(self, text: str) -> bool:
         """Whether a LIKE or MATCHES literal on a subject spells out an individual's address
         or a phone number, as `=` on it is judged (escapes read as what they escape)."""
         if self.settings.keep_personal_data:
             return False
-        return bool(scrub_personal_data(re.sub(r"\\(.)", r"\1", text))[1])
+        return holds_personal_data(_unescaped(text))
 
     def _withhold(
         self, index: int, obj: dict[str, Any], what: str = "holds an individual's e-mail address"
