@@ -311,9 +311,9 @@ def render_report(
         if hidden > 0:
             out.warn(f"... and {hidden:,} more '{code}' warning(s) (see --json)")
     for rejection in result.rejections[:SHOWN_REJECTIONS]:
-        out.warn(f"rejected: {rejection}")
+        out.reject(str(rejection))
     if result.rejected_count > SHOWN_REJECTIONS:
-        out.warn(f"... and {result.rejected_count - SHOWN_REJECTIONS:,} more rejection(s)")
+        out.reject(f"... and {result.rejected_count - SHOWN_REJECTIONS:,} more (see --json)")
     rows = [[kind, f"{count:,}"] for kind, count in sorted(result.accepted_by_type.items())]
     if rows and not to_stderr:
         out.table(["accepted", "count"], rows)

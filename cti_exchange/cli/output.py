@@ -149,6 +149,15 @@ class Output:
         else:
             sys.stderr.write(f"warning: {text}\n")
 
+    def reject(self, text: str) -> None:
+        """An input item that was left out: its own word, apart from warnings (the summary
+        counts them apart too)."""
+        text = escape_controls(text)  # rejections quote input files
+        if self.stderr_is_terminal:
+            self.stderr.print(f"rejected: {text}", style="red", markup=False)
+        else:
+            sys.stderr.write(f"rejected: {text}\n")
+
     def table(
         self, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None
     ) -> None:

@@ -45,7 +45,7 @@ def _validate(cli: Cli, tmp_path: Path, *args: str) -> CliResult:
 
 
 def _rejections(result: CliResult) -> list[str]:
-    return [line for line in result.stderr.splitlines() if line.startswith("warning: rejected: ")]
+    return [line for line in result.stderr.splitlines() if line.startswith("rejected: ")]
 
 
 # --- F4: truncated and malformed JSON --------------------------------------------------------
@@ -58,7 +58,7 @@ def test_a_cut_stix_file_is_called_truncated_with_where_and_how_to_fix(cli: Cli,
     result = _validate(cli, tmp_path, cut)
     assert result.exit_code == 6
     assert _rejections(result) == [
-        f"warning: rejected: {cut}: truncated JSON: the file ends early at line 15: an unterminated "
+        f"rejected: {cut}: truncated JSON: the file ends early at line 15: an unterminated "
         f"string that starts at line 15 column 9; {TRUNCATED_HINT}"
     ]
     assert "malformed" not in result.stderr and "Traceback" not in result.stderr
@@ -135,7 +135,7 @@ def test_json_that_ends_early_says_what_it_ends_inside(
         text or (content if isinstance(content, str) else content.decode(errors="ignore"))
     ).rstrip().count("\n") + 1
     assert _rejections(result) == [
-        f"warning: rejected: {path}: truncated JSON: the file ends early at line {last_line}: "
+        f"rejected: {path}: truncated JSON: the file ends early at line {last_line}: "
         f"{inside}; {TRUNCATED_HINT}"
     ]
 
@@ -173,7 +173,7 @@ def test_malformed_json_names_line_column_and_a_whole_reason(
     result = _validate(cli, tmp_path, path)
     assert result.exit_code == 6
     assert _rejections(result) == [
-        f"warning: rejected: {path}: {reason}; correct the JSON there, or export the file again"
+        f"rejected: {path}: {reason}; correct the JSON there, or export the file again"
     ]
     assert "truncated" not in result.stderr
 
@@ -183,7 +183,7 @@ def test_an_empty_json_file_is_called_empty(cli: Cli, tmp_path: Path) -> None:
     result = _validate(cli, tmp_path, "--format", "stix", path)
     assert result.exit_code == 6
     assert _rejections(result) == [
-        f"warning: rejected: {path}: the file is empty; give a STIX bundle or MISP event, or copy it again"
+        f"rejected: {path}: the file is empty; give a STIX bundle or MISP event, or copy it again"
     ]
 
 
@@ -264,7 +264,7 @@ def test_a_misspelt_csv_header_is_the_rejection(cli: Cli, tmp_path: Path) -> Non
     assert result.exit_code == 6
     assert f"{path}: read as text" in result.stdout
     assert _rejections(result) == [
-        f"warning: rejected: {path}, line 1: no indicator column in the header (vaule, type): read "
+        f"rejected: {path}, line 1: no indicator column in the header (vaule, type): read "
         "as a text list, nothing in it was usable; rename the column 'vaule' to 'value', or name it "
         "after an indicator type such as 'sha256'"
     ]
@@ -283,7 +283,7 @@ def test_forcing_csv_suggests_the_column_name_too(cli: Cli, tmp_path: Path) -> N
     path = _write(tmp_path, "typo.csv", "vaule,type\nevil[.]com,domain\n")
     result = _validate(cli, tmp_path, "--format", "csv", path)
     assert _rejections(result) == [
-        f"warning: rejected: {path}: no indicator column in the header (vaule, type); rename the "
+        f"rejected: {path}: no indicator column in the header (vaule, type); rename the "
         "column 'vaule' to 'value', or name it after an indicator type such as 'sha256'"
     ]
 
@@ -314,7 +314,7 @@ def test_other_csv_shapes_with_an_unknown_header(
     assert result.exit_code == 6
     (rejection,) = _rejections(result)
     assert rejection.startswith(
-        f"warning: rejected: {path}, line {line}: no indicator column in the header ({columns}): read as a text list"
+        f"rejected: {path}, line {line}: no indicator column in the header ({columns}): read as a text list"
     ), rejection
 
 
