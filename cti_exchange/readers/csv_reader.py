@@ -11,6 +11,15 @@ with common aliases (see `COLUMN_ALIASES` and docs/INGEST.md):
   (or labels), kill_chain_phases, reference, incident_id.
 Columns with other names are ignored, and listed once in a warning.
 
+A file without a header row is read too: a first row holding an indicator (`evil[.]com,domain`,
+`1.2.3.4;443;2026-01-01`) is data, since no header names a column `1.2.3.4`; the indicator must
+be an address, a URL, an e-mail address, a hash or defanged (a bare `event.date` may be a
+column name, see `_UNMISTAKABLE`). Its columns are
+named from that row: the first indicator cell is `value`, a later one is typed as it was
+detected, a cell that is exactly a type name is `type` and one like `TLP:AMBER` is `tlp`; the
+other cells are not read (free text may be internal notes: it is shared only under a header
+that calls it a description). One warning says so, with the fix: add a header row.
+
 Excel artefacts are handled: a `sep=;` first line, `,` `;` tab or `|` delimiters (detected
 from the header), padding columns and empty rows, BOMs, UTF-16, CRLF, line breaks inside
 quoted fields (see `lines.py` for encodings and line limits).
@@ -30,8 +39,9 @@ from cti_exchange.readers.interface import Finding, Reader, ReadItem, Rejection
 from cti_exchange.readers.lines import LineSource, unify_line_breaks
 from cti_exchange.spreadsheet_cells import without_formula_guard
 from cti_exchange.stix.candidate import IndicatorCandidate
-from cti_exchange.stix.ioc_types import IocType
-from cti_exchange.stix.type_hints import parse_type_hint
+from cti_exchange.stix.ioc_types import HASH_TYPES, IocType, detect_ioc_type
+from cti_exchange.stix.refang import is_defanged, refang
+from cti_exchange.stix.type_hints import parse_type_hint, read_type_hint
 from cti_exchange.untrusted_text import describe_value
 
 _ROLE_ALIASES = {
@@ -131,13 +141,99 @@ def _looks_like_header(columns: _Columns) -> bool:
 
 
 def header_columns(line: str) -> tuple[str, list[str]] | None:
-    """(delimiter, header cells) when `line` is a CSV header naming an indicator column."""
+    """(delimiter, header cells) when `line` is a CSV header naming an indicator column; None
+    for a row of data (`data_row_columns`) or a line with a defanged value in it
+    (`"evil[.]com, see below",domain`): no header holds either."""
     delimiter = detect_delimiter(line)
     try:
         header = next(csv.reader([line], delimiter=delimiter))
     except (csv.Error, StopIteration):
         return None
+    if data_row_columns(header) is not None or any(is_defanged(cell) for cell in header):
+        return None
     return (delimiter, header) if _looks_like_header(_Columns(header)) else None
+
+
+# Indicator types no column name ever looks like; and anything defanged is a value. A bare
+# name is not enough: 'threat.actor', 'event.date' and 'url.full' (Elastic's field names, as
+# SIEM exports write them) are domains under the top-level domains .actor, .date and .full.
+_UNMISTAKABLE = frozenset(
+    {
+        IocType.IPV4,
+        IocType.IPV4_CIDR,
+        IocType.IPV4_PORT,
+        IocType.IPV6,
+        IocType.IPV6_CIDR,
+        IocType.IPV6_PORT,
+        IocType.URL,
+        IocType.EMAIL,
+        *HASH_TYPES,
+    }
+)
+_LONGEST_CELL_TESTED = 2048
+
+
+def _indicator_in_cell(cell: str) -> IocType | None:
+    """The type of the indicator `cell` holds, when it holds one no column name could be."""
+    text = cell.strip()
+    if not text or len(text) > _LONGEST_CELL_TESTED or COLUMN_ALIASES.get(header_key(text)) is not None:
+        return None
+    try:
+        if read_type_hint(text).exact:
+            return None  # a type name ('Domain', 'ip-dst'), not a value
+    except ValueError:
+        pass
+    value = refang(text)
+    kind = detect_ioc_type(value)
+    if kind is None or kind is IocType.FILE_NAME:
+        return None
+    if value != text or (kind in _UNMISTAKABLE and (kind is not IocType.URL or "://" in value)):
+        return kind
+    return None
+
+
+def data_row_columns(cells: list[str]) -> list[str] | None:
+    """Column names for a first row that is data, not a header (see the module docstring):
+    '' for a cell not read; None when no cell holds an indicator."""
+    kinds = [_indicator_in_cell(cell) for cell in cells]
+    if not any(kinds):
+        return None
+    names = [""] * len(cells)
+    for index, kind in enumerate(kinds):
+        if kind is not None:
+            names[index] = kind.value if "value" in names else "value"
+    for index, cell in enumerate(cells):
+        if names[index]:
+            continue
+        text = cell.strip()
+        if "tlp" not in names and text.upper().startswith("TLP:"):
+            names[index] = "tlp"
+            continue
+        try:
+            exact = bool(text) and read_type_hint(text).exact
+        except ValueError:
+            exact = False
+        if exact and "type" not in names:
+            names[index] = "type"
+    return names
+
+
+def first_row_is_data(line: str) -> bool:
+    """True when `line`, the first row of a file, is a row of a CSV file without a header: its
+    first word is cells joined by ',' or ';' (`evil[.]com,domain`), one of them an indicator.
+    A line whose first word is a whole value (`evil[.]com, see below`, `1.2.3.4<TAB>C2`) is
+    left to the text reader, which keeps the rest as the value's description."""
+    words = line.split(None, 1)
+    delimiter = detect_delimiter(line)
+    if not words or delimiter not in (",", ";"):
+        return False
+    if sum(1 for part in words[0].split(delimiter) if part.strip()) < 2:
+        return False
+    try:
+        cells = next(csv.reader([line], delimiter=delimiter))
+    except (csv.Error, StopIteration):
+        return False
+    return data_row_columns(cells) is not None
 
 
 # Names an indicator column is often given, to suggest one for a misspelt header cell.
@@ -170,9 +266,18 @@ class CsvLayout:
     """Where a CSV file's rows start, and how to read them (for reading it in parts)."""
 
     delimiter: str
-    header: tuple[str, ...]
-    header_line: int  # line number of the header row
-    data_offset: int  # byte offset of the first line after the header
+    header: tuple[str, ...]  # for a file without a header row, the names data_row_columns gives
+    header_line: int  # line number of the header row (without one: of the line before the rows)
+    data_offset: int  # byte offset of the first row
+    first_row: str | None = None  # without a header row: the first row, read before the rest
+
+
+def _replayed(source: LineSource, first: str, line: int, rest: Iterator[str]) -> Iterator[str]:
+    """`first` (line `line`, already read as the would-be header) and then the other lines."""
+    if source.row_start is None:
+        source.row_start = line
+    yield first
+    yield from rest
 
 
 class CsvReader(Reader):
@@ -183,6 +288,8 @@ class CsvReader(Reader):
         source = LineSource(path, self.limits, label)
         lines = iter(source)
         layout = yield from self._header(source, lines, label)
+        if layout.first_row is not None:
+            lines = _replayed(source, layout.first_row, layout.header_line + 1, lines)
         columns = _Columns(list(layout.header))
         if columns.unused:
             yield Finding(
@@ -249,6 +356,20 @@ class CsvReader(Reader):
             header = next(csv.reader([header_line], delimiter=delimiter), [])
         except csv.Error as error:
             raise InputError(f"{label}: malformed header row: {error}") from None
+        names = data_row_columns(header)
+        if names is not None:
+            row_line = source.line_number
+            value = header[names.index("value")].strip()
+            yield Finding(
+                label,
+                f"no header row: line {row_line} holds the indicator '{describe_value(value, 60)}', "
+                f"so it is read as data, its columns as {', '.join(n or '(not read)' for n in names)}; "
+                "add a header row naming the columns (such as value,type,description) to read "
+                "them otherwise",
+                line=row_line,
+                code="no-header-row",
+            )
+            return CsvLayout(delimiter, tuple(names), row_line - 1, source.line_offset, header_line)
         columns = _Columns(header)
         if not columns.value_columns:
             what, hint = no_indicator_column(header)

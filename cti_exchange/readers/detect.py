@@ -7,6 +7,9 @@ Only the first 64 KiB are looked at:
   header naming an indicator column: CSV; but a one-cell first row that ends with a colon, or
   is followed by such a row ("Domains:" ... "IP addresses:"), titles a section of a text list,
   and one with a label before its value ("C2 URL: evil.example:443") is a line of one;
+- text whose first row is a row of data of a CSV file without a header: its first word is
+  cells joined by `,` or `;`, one of them an indicator (`evil[.]com,domain`): CSV
+  (`csv_reader.first_row_is_data`);
 - anything else: a plain-text IOC list.
 The file extension is not used: exports are often misnamed (`.txt` CSVs, `.json` MISP events).
 
@@ -23,7 +26,7 @@ import re
 from pathlib import Path
 
 from cti_exchange.errors import InputError, UsageError
-from cti_exchange.readers.csv_reader import CsvReader, detect_delimiter, header_columns
+from cti_exchange.readers.csv_reader import CsvReader, detect_delimiter, first_row_is_data, header_columns
 from cti_exchange.readers.interface import Reader, ReadLimits
 from cti_exchange.readers.lines import looks_binary, sniff_encoding
 from cti_exchange.readers.misp_reader import MispReader
@@ -75,6 +78,8 @@ def detect_format(path: Path) -> str:
         stripped = line.strip()
         if not stripped or stripped.startswith("#") or _SEP_LINE.fullmatch(stripped):
             continue
+        if first_row_is_data(stripped):
+            return "csv"
         header = header_columns(line)
         if header is None:
             return "text"

@@ -80,6 +80,7 @@ class LineSource:
         self.byte_range = byte_range
         self.line_number = first_line - 1
         self.offset = 0  # bytes consumed, for the caller to find where the data starts
+        self.line_offset = 0  # where the last line read starts (UTF-8 files; 0 for UTF-16/32)
         self.row_start: int | None = None
         self.remarks: list[Rejection | Finding] = []
         self.exhausted = False
@@ -145,6 +146,7 @@ class LineSource:
             raw = stream.readline(limit + 1)
             if not raw:
                 return
+            self.line_offset = self.offset
             self.offset += len(raw)
             if len(raw) > limit and not raw.endswith(b"\n"):
                 self.line_number += 1

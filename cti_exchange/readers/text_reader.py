@@ -60,6 +60,7 @@ MAX_TEXT_LINE = 16 * 1024
 _LABEL = re.compile(r"([A-Za-z][\w ()/-]{0,40}):\s+(\S+)")
 _MACRO = re.compile(r"(?:link|xref|image|include|mailto):")
 _WRAPPERS = (("`", "`"), ('"', '"'), ("'", "'"), ("<", ">"), ("(", ")"))
+_QUOTES = frozenset("`\"'")
 _SEPARATORS = frozenset({"-", "\u2013", "\u2014", "|", ",", ";", "and", "/", "=>", "->"})
 # Runs of consecutive line numbers named in a summary warning (`lines 8-12, 21, ...`); the
 # lines after them are counted (`and 225 more`).
@@ -89,6 +90,12 @@ def _unwrap(token: str) -> str:
         for opening, closing in _WRAPPERS:
             if len(token) >= 2 and token[0] == opening and token[-1] == closing:
                 token = token[1:-1].strip()
+    # A quote opened before the value and closed after more words (`"evil[.]com, see below"`)
+    # or the other way round: no indicator holds a quote mark.
+    if token[:1] in _QUOTES and token[0] not in token[1:]:
+        token = token[1:]
+    if token[-1:] in _QUOTES and token[-1] not in token[:-1]:
+        token = token[:-1]
     if "://" in token:
         if token.startswith("\\"):
             token = token[1:]  # AsciiDoc's "do not link" escape: `\https://...`

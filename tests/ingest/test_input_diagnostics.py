@@ -325,8 +325,9 @@ def test_other_csv_shapes_with_an_unknown_header(
         ("notes.txt", "vaule,type\nevil[.]com,domain\n"),
         # Rows of other widths than the first line: prose, not a table.
         ("notes.csv", "Hello team, see below\nnothing here\nor, here, either\n"),
-        # The first line holds values, not names.
-        ("list.csv", "evil[.]com,bad[.]org\nworse[.]net,foo\n"),
+        # The first line holds values, not names (with a comma between them, the file is a
+        # CSV file without a header: test_headerless_csv.py).
+        ("list.csv", "evil[.]com bad[.]org\nworse[.]net foo\n"),
     ],
 )
 def test_text_that_only_resembles_csv_reads_as_text_did(
