@@ -14,7 +14,8 @@ when it is:
 - **overly broad**: a guardrail hit (the default route or any range broader than /16 or /32,
   reserved, private, loopback, link-local or multicast space, internal names such as
   `*.localhost`, well-known benign domains, hashes and system file names, registry keys every
-  Windows host has, private and reserved AS numbers, the broadcast and multicast MAC
+  Windows host has, private and reserved AS numbers and those of big shared networks (the
+  warning list: clouds, CDNs, hosting providers, national ISPs), the broadcast and multicast MAC
   addresses), a single-label name (a bare top-level domain such as `com`, or
   `localhost`), a wildcard, or a two-label name that is a registry suffix (`co.uk`). Written
   only with `--allow-broad`.

@@ -1,4 +1,5 @@
-"""Loading the bundled warning lists (well-known benign domains, hashes and system file names).
+"""Loading the bundled warning lists (well-known benign domains, hashes, system file names, and
+the AS numbers of big shared networks).
 
 The lists are package data in `cti_exchange/data/warninglists/`; its README says where the
 entries come from and how to update them. They are read once per process.
@@ -15,6 +16,7 @@ _FILES = {
     "domains": "benign-domains.txt",
     "hashes": "benign-hashes.txt",
     "file_names": "benign-file-names.txt",
+    "asns": "benign-asns.txt",
 }
 
 

@@ -5,7 +5,10 @@ address, on an internal name, on a very broad network range, on a well-known ben
 hash or system file name, on a registry key every Windows host has (an autostart location
 itself rather than an entry in it), on a private or reserved autonomous system number (as
 for addresses: private ASNs are each network's own), or on the broadcast, all-zero or a
-multicast MAC address would raise alerts on every partner's own network. These are warnings
+multicast MAC address would raise alerts on every partner's own network. So would the
+number of a big shared network (a cloud, a CDN, a hosting provider, a national ISP, on the
+warning list): blocking it blocks everyone it hosts or serves; that a threat is hosted
+there is context, and its addresses or domains are the indicators. These are warnings
 (rejections with `--strict`). Documentation values (192.0.2.0/24, 198.51.100.0/24,
 203.0.113.0/24 from RFC 5737, 2001:db8::/32 from RFC 3849, AS64496-AS64511 and
 AS65536-AS65551 from RFC 5398, and the names RFC 2606 / RFC 6761 reserve: .test, .example,
@@ -18,9 +21,9 @@ unless the analyst keeps them explicitly; role mailboxes (abuse@, postmaster@, .
 personal data. Free-text fields are scrubbed of individuals' e-mail addresses and
 international phone numbers.
 
-The lists of benign domains, hashes and file names are data (`cti_exchange/data/warninglists/`),
-loaded by `cti_exchange.readers.warning_list`; the reserved address ranges are standards and
-live here.
+The lists of benign domains, hashes, file names and AS numbers are data
+(`cti_exchange/data/warninglists/`), loaded by `cti_exchange.readers.warning_list`; the
+reserved address ranges and AS numbers are standards and live here.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from __future__ import annotations
 import bisect
 import ipaddress
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from cti_exchange.stix.ioc_types import HASH_TYPES, IocType
 
@@ -47,17 +51,21 @@ class WarningLists:
 
     `domains` match themselves and their sub-domains; `platform_domains` too, but a URL with a
     path on them is a real indicator (one user's content); `exact_domains` match only
-    themselves (their sub-domains belong to users of a hosting or dynamic DNS service)."""
+    themselves (their sub-domains belong to users of a hosting or dynamic DNS service).
+    `asns` maps the AS numbers of big shared networks to the network's name."""
 
     domains: frozenset[str] = frozenset()
     platform_domains: frozenset[str] = frozenset()
     exact_domains: frozenset[str] = frozenset()
     hashes: frozenset[str] = frozenset()
     file_names: frozenset[str] = frozenset()
+    # A dict (picklable: parallel reading sends the lists to its workers), never changed.
+    asns: Mapping[int, str] = field(default_factory=dict, hash=False)
 
     @classmethod
-    def parse(cls, domains: str = "", hashes: str = "", file_names: str = "") -> WarningLists:
-        """Build from list texts: one entry a line, `#` comments, `+name` / `=name` prefixes."""
+    def parse(cls, domains: str = "", hashes: str = "", file_names: str = "", asns: str = "") -> WarningLists:
+        """Build from list texts: one entry a line, `#` comments, `+name` / `=name` prefixes;
+        an AS entry is its number in decimal, then the network's name."""
         entries = _entries(domains)
         return cls(
             domains=frozenset(d for d in entries if d[0] not in "+="),
@@ -65,6 +73,7 @@ class WarningLists:
             exact_domains=frozenset(d[1:] for d in entries if d[0] == "="),
             hashes=frozenset(_entries(hashes)),
             file_names=frozenset(_entries(file_names)),
+            asns=_as_entries(asns),
         )
 
 
@@ -72,6 +81,21 @@ def _entries(text: str) -> list[str]:
     return [
         line.split("#", 1)[0].strip().lower() for line in text.splitlines() if line.split("#", 1)[0].strip()
     ]
+
+
+def _as_entries(text: str) -> dict[int, str]:
+    """`13335 Cloudflare  # why` lines as {13335: "Cloudflare"}; a malformed line raises
+    ValueError (the list ships with the package: a bad edit must fail its tests)."""
+    found: dict[int, str] = {}
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split(None, 1)
+        if not fields:
+            continue
+        number, name = fields[0], fields[1] if len(fields) > 1 else ""
+        if not (number.isascii() and number.isdigit()) or not name.strip() or int(number) in found:
+            raise ValueError(f"not an 'AS-number network-name' line, or a repeated number: {line!r}")
+        found[int(number)] = name.strip()
+    return found
 
 
 def _v4(cidr: str) -> tuple[int, int]:
@@ -222,6 +246,14 @@ class Guardrails:
             for first, last, code, why in AS_RESERVED:
                 if first <= number <= last:
                     return GuardrailHit(code, f"in {why}, not announced on the Internet")
+            network = self.lists.asns.get(number)
+            if network is not None:
+                return GuardrailHit(
+                    "benign-asn",
+                    f"AS{number} is {network}, a network shared by countless legitimate sites or "
+                    "subscribers (warning list): blocking it blocks them all; share the addresses "
+                    "or domains instead",
+                )
             return None
         if ioc_type is IocType.MAC_ADDR:
             if value in ("ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00"):

@@ -37,7 +37,7 @@ EVENT = {
         "info": "Phishing wave",
         "Tag": [{"name": "tlp:green"}],
         "Attribute": [
-            {"uuid": "a1", "type": "AS", "value": "AS13335", "to_ids": True},
+            {"uuid": "a1", "type": "AS", "value": "AS64496", "to_ids": True},
             {"uuid": "a2", "type": "email-subject", "value": SUBJECT, "to_ids": True},
             {"uuid": "a3", "type": "ssdeep", "value": SSDEEP, "to_ids": True},
             {"uuid": "a4", "type": "x509-fingerprint-sha1", "value": CERT_SHA1_PAIRS.upper(), "to_ids": True},
@@ -47,7 +47,7 @@ EVENT = {
     }
 }
 STORED = {
-    ("autonomous-system", "13335"),
+    ("autonomous-system", "64496"),
     ("email-subject", SUBJECT),
     ("ssdeep", SSDEEP),
     ("x509-sha1", CERT_SHA1),
@@ -55,7 +55,7 @@ STORED = {
     ("mac-addr", MAC),
 }
 PATTERNS = {
-    "[autonomous-system:number = 13335]",
+    "[autonomous-system:number = 64496]",
     f"[email-message:subject = '{SUBJECT}']",
     f"[file:hashes.SSDEEP = '{SSDEEP}']",
     f"[x509-certificate:hashes.'SHA-1' = '{CERT_SHA1}']",
@@ -96,7 +96,7 @@ def test_a_misp_event_pushed_listed_and_exported_by_the_partner(exchange: Exchan
     # A certificate's fingerprint is not a file hash, in either direction.
     assert _listed(india, "--type", "sha1", "--type", "sha256") == set()
     assert _listed(india, "--search", "invoice #2026") == {("email-subject", SUBJECT)}
-    assert _listed(india, "--search", "13335") == {("autonomous-system", "13335")}
+    assert _listed(india, "--search", "64496") == {("autonomous-system", "64496")}
     assert india.run("triage", "accept", *[value for _, value in STORED]).exit_code == 0
 
     out = tmp_path / "lists"
@@ -116,7 +116,7 @@ def test_a_misp_event_pushed_listed_and_exported_by_the_partner(exchange: Exchan
     assert india.run("export", "--format", "misp", "-o", str(tmp_path / "misp.json")).exit_code == 0
     attributes = json.loads((tmp_path / "misp.json").read_text())["Event"]["Attribute"]
     assert {(a["type"], a["category"], a["value"]) for a in attributes} == {
-        ("AS", "Network activity", "13335"),
+        ("AS", "Network activity", "64496"),
         ("email-subject", "Payload delivery", SUBJECT),
         ("ssdeep", "Payload delivery", SSDEEP),
         ("x509-fingerprint-sha1", "Network activity", CERT_SHA1),
@@ -238,7 +238,7 @@ def test_the_upgrade_forgets_a_text_index_that_could_not_see_the_new_values(tmp_
         conn = store.db.conn
         assert store.db.schema_version == 11 and text_index.indexed_through(conn) is None
         text_index.catch_up(conn)
-        for value in ("13335", MAC[:8], CERT_SHA1[:12], SUBJECT.split()[0]):
+        for value in ("64496", MAC[:8], CERT_SHA1[:12], SUBJECT.split()[0]):
             rows, _ = list_page(conn, TriageFilter(text=value), PageRequest())
             assert [row.value for row in rows if row.value is not None], value
 
