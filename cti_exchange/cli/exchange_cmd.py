@@ -38,7 +38,6 @@ from cti_exchange.exchange.push import (
     PushRequest,
     PushResult,
     push,
-    refusal_hint,
 )
 from cti_exchange.ingest_settings import IngestOptions
 from cti_exchange.policy.sharing import Refusal, refusal_error
@@ -87,6 +86,14 @@ def push_command(
             "re-running a push resumes it if it was interrupted and otherwise sends nothing.",
         ),
     ] = False,
+    lower_tlp: Annotated[
+        bool,
+        typer.Option(
+            "--lower-tlp",
+            help="Share objects shared before at a stricter TLP at the lower one this input gives "
+            "them (a deliberate downgrade). Without it they keep the stricter TLP.",
+        ),
+    ] = False,
     json_mode: JsonOption = False,
 ) -> None:
     """Turn indicators into signed, encrypted envelopes and post them to partners' TAXII collections."""
@@ -102,6 +109,7 @@ def push_command(
         dry_run=dry_run,
         queue_only=queue,
         reshare=reshare,
+        lower_tlp=lower_tlp,
         # Reading options only change the push's id (push_request_id) where they change what
         # is shared: --include-non-ids does on a MISP event; --workers never does.
         ingest=IngestOptions(
@@ -132,9 +140,7 @@ def push_command(
     render_push(out, result)
     if dry_run and result.refusals and not skip_refused:
         # The message a real push gives, after the plan and every refusal were shown.
-        raise refusal_error(
-            result.refusals, outcome="; nothing was sent (dry run)", hint=refusal_hint(result.refusals)
-        )
+        raise refusal_error(result.refusals, outcome="; nothing was sent (dry run)", hint=result.refusal_hint)
     raise_for_push(result)
 
 
@@ -160,9 +166,9 @@ def _show_reading_remarks(out: Output, report: IngestResult) -> None:
     if report.warning_count > SHOWN_REMARKS:
         out.warn(f"... and {report.warning_count - SHOWN_REMARKS:,} more warning(s) (see --json)")
     for rejection in report.rejections[:SHOWN_REMARKS]:
-        out.warn(f"rejected {rejection}")
+        out.reject(str(rejection))
     if report.rejected_count > SHOWN_REMARKS:
-        out.warn(f"... and {report.rejected_count - SHOWN_REMARKS:,} more rejected row(s) (see --json)")
+        out.reject(f"... and {report.rejected_count - SHOWN_REMARKS:,} more (see --json)")
 
 
 def render_push(out: Output, result: PushResult) -> None:
@@ -174,6 +180,8 @@ def render_push(out: Output, result: PushResult) -> None:
         "queued_only": result.queued_only,
         **_reading_report(report),
         "refused": [r.describe() for r in result.refusals],
+        "tlp_kept": result.tlp_kept,
+        "tlp_lowered": result.tlp_lowered,
         "partners": [
             {
                 "partner": plan.partner,
@@ -198,6 +206,18 @@ def render_push(out: Output, result: PushResult) -> None:
         out.data(data)
         return
     _show_reading_remarks(out, report)
+    if result.tlp_kept:
+        out.warn(
+            f"{sum(result.tlp_kept.values()):,} object(s) shared before at a stricter TLP keep it "
+            f"({_counted(result.tlp_kept)}), though this input marks them lower; to lower their "
+            "TLP on purpose, run the push with --lower-tlp"
+        )
+    if result.tlp_lowered:
+        out.warn(
+            f"{sum(result.tlp_lowered.values()):,} object(s) shared before at a stricter TLP "
+            f"({_counted(result.tlp_lowered)}) go out at the lower TLP this input gives them, as "
+            "--lower-tlp asks"
+        )
     for refusal in result.refusals[:SHOWN_REMARKS]:
         out.warn(f"not sent: {refusal.describe()}")
     if len(result.refusals) > SHOWN_REMARKS:
@@ -246,6 +266,10 @@ def render_push(out: Output, result: PushResult) -> None:
         rows.append([plan.partner, str(plan.objects), tlps, envelopes, status])
     out.table(["partner", f"objects {verb}", "TLP", "envelopes", "delivery"], rows)
     note_estimates(out, result)
+
+
+def _counted(by_label: dict[str, int]) -> str:
+    return ", ".join(f"{label} {count:,}" for label, count in sorted(by_label.items()))
 
 
 def _count_refusals(refusals: list[Refusal]) -> str:
@@ -325,6 +349,8 @@ def raise_for_push(result: PushResult) -> None:
     if result.ingest.rejected_count:
         # With --queue nothing was posted: the rest waits in the outbox.
         outcome = "checked" if result.dry_run else ("queued" if result.queued_only else "sent")
+        if result.already_shared_at:
+            outcome = f"shared already, on {result.already_shared_at}"
         raise PartialFailure(
             f"{result.ingest.rejected_count:,} input row(s) were rejected; the rest was {outcome}",
             hint="see the warnings above, or run `cti-exchange validate` on the input",

@@ -158,6 +158,17 @@ def _fail_from(
         outcome.failed[delivery.envelope_id] = error
 
 
+def unreachable(store: Store, partner: str, error: CtiExchangeError) -> DeliveryOutcome:
+    """The outcome for a partner whose server could not be reached before anything was posted
+    (a push reading its request limit): what waits for it stays in the outbox, marked with the
+    reason, for the next `sync` or `push` to post."""
+    outcome = DeliveryOutcome(partner=partner)
+    pending = store.outbound.pending(partner)
+    if pending:
+        _fail_from(store, partner, pending, pending[0], error.diagnostics(), outcome, error.exit_code)
+    return outcome
+
+
 def _readdressed(
     home: ProfileHome,
     store: Store,

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,8 @@ from cti_exchange.audit.trail import sign_audit_head
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.envelope.header import ChannelPosition
 from cti_exchange.envelope.seal import SealedEnvelope
-from cti_exchange.errors import ConfigError, InputError
-from cti_exchange.exchange.delivery import DeliveryOutcome, deliver_pending, taxii_client_for
+from cti_exchange.errors import ConfigError, CtiExchangeError, InputError, NetworkError
+from cti_exchange.exchange.delivery import DeliveryOutcome, deliver_pending, taxii_client_for, unreachable
 from cti_exchange.exchange.parties import sender_keys
 from cti_exchange.exchange.sealing import PartnerSealing, strictest_tlp
 from cti_exchange.home.profile_home import ProfileHome
@@ -30,11 +32,13 @@ from cti_exchange.policy.sharing import (
     RULE_RED,
     RULE_STRICT,
     Refusal,
+    SharingDecision,
     decide_sharing,
     refusal_error,
 )
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.progress import NoProgress, ProgressReporter
+from cti_exchange.readers.detect import detect_format
 from cti_exchange.stix.bundle import content_objects
 from cti_exchange.stix.tlp import Tlp, tlp_of
 from cti_exchange.store.store import Store, open_store
@@ -42,11 +46,17 @@ from cti_exchange.store.store import Store, open_store
 QUEUED_MAX_CONTENT_LENGTH = 1024 * 1024  # for a partner whose server we have never read
 
 
-def refusal_hint(refusals: list[Refusal]) -> str:
-    """How to get past the refusals of a push: what fixes each rule that refused something."""
+def refusal_hint(
+    refusals: list[Refusal], partners: list[PartnerConfig] | None = None, *, allow_red: bool = False
+) -> str:
+    """How to get past the refusals of a push: what fixes each rule that refused something.
+    TLP:RED needs both the partner's entry and the push's flag: with `partners` and the
+    push's `allow_red`, only the missing one is named."""
 
-    def command(rule: str, options: str) -> str:
-        names = sorted({r.partner for r in refusals if r.rule == rule})
+    def names_for(rule: str) -> list[str]:
+        return sorted({r.partner for r in refusals if r.rule == rule})
+
+    def command(names: list[str], options: str) -> str:
         if len(names) == 1:
             return f"`cti-exchange partners set {names[0]} {options}`"
         return f"`cti-exchange partners set NAME {options}` for {', '.join(names)}"
@@ -54,9 +64,16 @@ def refusal_hint(refusals: list[Refusal]) -> str:
     rules = {r.rule for r in refusals}
     fixes = []
     if RULE_RED in rules:
-        fixes.append(f"for TLP:RED, {command(RULE_RED, '--allow-red')} and --allow-red here")
+        red = names_for(RULE_RED)
+        if partners is not None:
+            allowing = {p.name for p in partners if p.allow_red}
+            red = [name for name in red if name not in allowing]
+        steps = [command(red, "--allow-red")] if red else []
+        if partners is None or not allow_red:
+            steps.append("--allow-red here")
+        fixes.append("for TLP:RED, " + " and ".join(steps))
     if RULE_MAX in rules:
-        fixes.append(f"above a max TLP, {command(RULE_MAX, '--max-tlp LEVEL')}")
+        fixes.append(f"above a max TLP, {command(names_for(RULE_MAX), '--max-tlp LEVEL')}")
     if RULE_STRICT in rules:
         fixes.append("TLP:AMBER+STRICT goes to one partner per push")
     return "send the rest with --skip-refused, or change the TLP of the input" + (
@@ -82,6 +99,9 @@ class PushRequest:
     dry_run: bool = False
     queue_only: bool = False
     reshare: bool = False  # share again what an identical earlier push already shared
+    # Share objects shared before at a stricter TLP with the lower one this push gives them
+    # (a deliberate downgrade); without it they keep the stricter one (see keep_stricter_tlp).
+    lower_tlp: bool = False
     # How to read the inputs, as `validate` and `convert` take it (format, strict, personal data,
     # MISP attributes with to_ids false, JSON size limit, workers).
     ingest: IngestOptions = field(default_factory=IngestOptions)
@@ -122,6 +142,12 @@ class ShareResult:
     queued_only: bool
     already_shared_at: str | None = None  # the same request finished before: nothing sent
     resumed: bool = False  # an earlier run of the same request was interrupted: resumed
+    # Objects shared before at a stricter TLP than this share gave them, counted by that TLP's
+    # label: kept at it, or (lower_tlp) lowered as asked.
+    tlp_kept: dict[str, int] = field(default_factory=dict)
+    tlp_lowered: dict[str, int] = field(default_factory=dict)
+    # How to get past `refusals` (refusal_hint, knowing the partners' entries).
+    refusal_hint: str = ""
 
     @property
     def failed(self) -> dict[str, dict[str, str]]:
@@ -160,6 +186,11 @@ def push(
             ),
             report=ingested,
         )
+
+    def request_id_for(decision: SharingDecision) -> str:
+        as_run, tlp = _as_it_mattered(request, default_tlp, profile.sharing.default_tlp, ingested, decision)
+        return push_request_id(profile.agency_id, as_run, tlp, moment, ingested.formats)
+
     shared = share_objects(
         home,
         ingested.objects,
@@ -170,9 +201,45 @@ def push(
         queue_only=request.queue_only,
         reporter=progress,
         now=moment,
-        request_id=push_request_id(profile.agency_id, request, default_tlp, moment, ingested.formats),
+        lower_tlp=request.lower_tlp,
+        request_id_for=request_id_for,
     )
     return PushResult(**shared.__dict__, ingest=ingested)
+
+
+def _as_it_mattered(
+    request: PushRequest,
+    default_tlp: Tlp | None,
+    profile_tlp: Tlp,
+    ingested: IngestResult,
+    decision: SharingDecision,
+) -> tuple[PushRequest, Tlp | None]:
+    """The push's options as far as they changed what it shares, for its id: an option that
+    changed nothing this time counts as not given, so a push run again with `--strict`,
+    `--skip-refused` or the profile's TLP spelled out is the same push and sends nothing
+    again. `--strict` counts when anything was rejected (it may be what rejected it)."""
+    reading = request.ingest
+    forced = reading.format
+    if forced is not None:
+        try:
+            if all(detect_format(path) == forced.lower() for path in request.inputs):
+                forced = None
+        except CtiExchangeError:
+            pass  # unreadable: the format as given stays part of the push
+    defaulted = ingested.warnings_by_code.get("default-tlp", 0) > 0
+    as_run = replace(
+        request,
+        allow_red=request.allow_red and any(tlp_of(o, decision.inline) is Tlp.RED for o in ingested.objects),
+        skip_refused=request.skip_refused and bool(decision.refusals),
+        ingest=replace(
+            reading,
+            format=forced,
+            strict=reading.strict and ingested.rejected_count > 0,
+            keep_personal_data=reading.keep_personal_data and "personal-data" in ingested.warnings_by_code,
+        ),
+    )
+    tlp = default_tlp if default_tlp is not None and defaulted and default_tlp != profile_tlp else None
+    return as_run, tlp
 
 
 def push_request_id(
@@ -186,7 +253,8 @@ def push_request_id(
     again after an interruption resumes it instead of sharing the same intelligence twice.
     `--reshare` makes a new request (new versions of the same objects).
 
-    Options that change what is shared are part of it; how the inputs are read (workers, the
+    Options that change what is shared are part of it, as far as they changed it this time
+    (push() passes `request` through `_as_it_mattered`); how the inputs are read (workers, the
     JSON size limit) is not, except where the limit kept a file out: read with a larger limit,
     it shares what the first run could not. `formats`: the format each input was read as
     (IngestResult.formats); --include-non-ids counts only where a MISP event was read."""
@@ -205,6 +273,8 @@ def push_request_id(
     # interrupted before an upgrade still resumes after it.
     if request.ingest.include_non_ids and "misp" in read_as.values():
         options["include_non_ids"] = True
+    if request.lower_tlp:
+        options["lower_tlp"] = True
     too_large = [
         n
         for n, path in enumerate(request.inputs)
@@ -233,21 +303,27 @@ def share_objects(
     reporter: ProgressReporter | None = None,
     now: datetime | None = None,
     request_id: str | None = None,
+    request_id_for: Callable[[SharingDecision], str] | None = None,
+    lower_tlp: bool = False,
 ) -> ShareResult:
     """Sharing policy, then sealed envelopes recorded in the outbox, then delivery.
 
     The Python API behind `push` once inputs are read, and behind `sight`. With a
-    `request_id`, an unfinished earlier run of the same request is resumed: objects already
-    sealed for a partner are not sealed again, and its envelopes are (re)posted.
+    `request_id` (or `request_id_for`, which makes it from the policy's decision), an
+    unfinished earlier run of the same request is resumed: objects already sealed for a
+    partner are not sealed again, and its envelopes are (re)posted. Objects shared before at a
+    stricter TLP keep it, unless `lower_tlp` (keep_stricter_tlp).
     """
     progress = reporter or NoProgress()
     moment = now or utc_now()
+    kept, lowered = keep_stricter_tlp(home, objects, lower=lower_tlp)
     decision = decide_sharing(objects, partners, allow_red=allow_red)
+    if request_id_for is not None:
+        request_id = request_id_for(decision)
+    hint = refusal_hint(decision.refusals, partners, allow_red=allow_red) if decision.refusals else ""
     # A dry run goes past refusals to show the whole plan; its caller ends it as a refusal.
     if decision.refusals and not (skip_refused or dry_run):
-        raise refusal_error(
-            decision.refusals, outcome="; nothing was sent", hint=refusal_hint(decision.refusals)
-        )
+        raise refusal_error(decision.refusals, outcome="; nothing was sent", hint=hint)
     plans = []
     # What each partner is sent, plumbing (identities, marking definitions) aside.
     content = {partner.name: content_objects(decision.allowed[partner.name]) for partner in partners}
@@ -259,7 +335,16 @@ def share_objects(
             counts[label] = counts.get(label, 0) + 1
         shared = len(content[partner.name])
         plans.append(PartnerPlan(partner.name, shared, counts, to_seal=shared))
-    result = ShareResult(decision.refusals, plans, [], dry_run, queue_only)
+    result = ShareResult(
+        decision.refusals,
+        plans,
+        [],
+        dry_run,
+        queue_only,
+        tlp_kept=kept,
+        tlp_lowered=lowered,
+        refusal_hint=hint,
+    )
     if dry_run:
         # Says what a real run would do, reading the store only: nothing again for a request
         # that finished; for one interrupted, only what it did not seal is sealed.
@@ -282,6 +367,7 @@ def share_objects(
         if request_id is not None:
             store.requests.start(request_id, stix_timestamp(moment))
         keep_first_created(store, objects, home.load_profile().identity_id)
+        unreachable_servers: dict[str, NetworkError] = {}
         for partner, plan in zip(partners, plans, strict=True):
             allowed = _left_to_seal(store, request_id, plan, content[partner.name])
             if not allowed:
@@ -293,10 +379,17 @@ def share_objects(
                 # and every later one on the channel would wait behind it.
                 limit, plan.limit_from = assumed_max_content_length(store, partner)
             else:
-                with taxii_client_for(home, partner) as client:
-                    limit = client.max_content_length()
-                plan.limit_from = "server"
-                store.outbound.remember_max_content_length(partner.name, limit, stix_timestamp(utc_now()))
+                try:
+                    with taxii_client_for(home, partner) as client:
+                        limit = client.max_content_length()
+                except NetworkError as error:
+                    # Down or unreachable after the retry budget: sealed now, cut as `--queue`
+                    # cuts, and kept in the outbox for the next `sync` or push to post.
+                    limit, plan.limit_from = assumed_max_content_length(store, partner)
+                    unreachable_servers[partner.name] = error
+                else:
+                    plan.limit_from = "server"
+                    store.outbound.remember_max_content_length(partner.name, limit, stix_timestamp(utc_now()))
             for sealed in seal_for_partner(
                 home,
                 store,
@@ -311,7 +404,9 @@ def share_objects(
                 plan.envelopes_to_seal = (plan.envelopes_to_seal or 0) + 1
             plan.max_request_bytes = limit
         if not queue_only:
-            result.deliveries = deliver_pending(home, store, partners, progress)
+            reachable = [p for p in partners if p.name not in unreachable_servers]
+            result.deliveries = deliver_pending(home, store, reachable, progress)
+            result.deliveries += [unreachable(store, name, err) for name, err in unreachable_servers.items()]
         sign_audit_head(home, store)
         if request_id is not None:
             store.requests.finish_if_done(request_id, stix_timestamp(utc_now()), queued=queue_only)
@@ -393,6 +488,34 @@ def _left_to_seal(
     plan.other_queued = len(queued) - len(plan.sealed_earlier)
     plan.to_seal = len(allowed)
     return allowed
+
+
+def keep_stricter_tlp(
+    home: ProfileHome, objects: list[dict[str, Any]], *, lower: bool
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Objects shared before at a stricter TLP than they now carry keep that TLP: a TLP
+    belongs to the information, and a later list that marks the same indicator lower (a
+    default TLP, `--tlp green`) must not downgrade what partners hold. With `lower` (the
+    analyst's `--lower-tlp`) they go out at the lower TLP. Returns (kept, lowered), counted by
+    the TLP they were shared at. Reads the store only, when there is one."""
+    if not home.store_path().exists():
+        return {}, {}
+    with open_store(home) as store:
+        earlier = store.outbound.shared_tlps([o["id"] for o in content_objects(objects)])
+    kept: Counter[str] = Counter()
+    lowered: Counter[str] = Counter()
+    for obj in objects:
+        before = earlier.get(obj["id"])
+        level = tlp_of(obj) if before is not None else None
+        if before is None or level is None or not level < before:
+            continue
+        if lower:
+            lowered[before.label] += 1
+            continue
+        others = [ref for ref in obj.get("object_marking_refs", ()) if Tlp.from_marking_id(ref) is None]
+        obj["object_marking_refs"] = [before.marking_id, *others]
+        kept[before.label] += 1
+    return dict(kept), dict(lowered)
 
 
 def keep_first_created(store: Store, objects: list[dict[str, Any]], identity_id: str) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from cti_exchange.clock import stix_timestamp
 from cti_exchange.envelope.header import ChannelPosition, ChannelState
 from cti_exchange.errors import LockHeldError
+from cti_exchange.stix.tlp import Tlp
 from cti_exchange.store.audit_log import append_audit
 from cti_exchange.store.database import Database
 from cti_exchange.store.projection import summary
@@ -261,6 +262,20 @@ class Outbound:
                         status=SEALED,
                         request_id=request[0] if request else None,
                     )
+
+    def shared_tlps(self, object_ids: list[str]) -> dict[str, Tlp]:
+        """The TLP each of these objects was last shared at, for those we shared."""
+        found: dict[str, Tlp] = {}
+        for start in range(0, len(object_ids), 500):
+            chunk = object_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for object_id, level in self.db.conn.execute(
+                "SELECT object_id, tlp FROM shared_objects "  # noqa: S608
+                f"WHERE object_id IN ({marks}) AND tlp IS NOT NULL",  # placeholders only
+                chunk,
+            ):
+                found[object_id] = Tlp(level)
+        return found
 
     def first_created(self, object_ids: list[str]) -> dict[str, str]:
         """The `created` we gave objects we already shared, by id (for re-shares)."""

@@ -440,9 +440,9 @@ def test_a_refusal_says_what_would_let_each_refused_object_through(
     csv.write_text("value,tlp\nred-1.example,red\nstrict-1.example,amber+strict\nfine-1.example,amber\n")
     refused = cert_fr.run("push", str(csv), "--to", "cert-in", "--allow-red")
     assert refused.exit_code == 8 and refused.stderr.count("\n") == 1, refused.stderr
-    assert (
-        "for TLP:RED, `cti-exchange partners set cert-in --allow-red` and --allow-red here" in refused.stderr
-    )
+    # --allow-red was given: only the partner's entry is missing (test_push_tlp_and_repeats.py).
+    assert "for TLP:RED, `cti-exchange partners set cert-in --allow-red`;" in refused.stderr
+    assert "--allow-red here" not in refused.stderr
     assert "above a max TLP, `cti-exchange partners set cert-in --max-tlp LEVEL`" in refused.stderr
     dry = cert_fr.run("push", str(csv), "--to", "cert-in", "--dry-run")
     assert dry.exit_code == 8 and "partners set cert-in --allow-red" in dry.stderr.splitlines()[-1]
