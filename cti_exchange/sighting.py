@@ -9,6 +9,13 @@ A TLP:RED or TLP:AMBER+STRICT indicator a second partner relayed is sighted to i
 those levels reach the named recipients and no one else, and the relay was never meant to hold
 it. A partner we have since removed is skipped (and said to be).
 
+The same sighting is sent once, as `push` shares the same thing once: a sighting of the same
+indicators, to the same partner, with the same count, first and last seen, note and TLP is one
+request (`sight_request_id`, recorded as push's are in share_requests). Run again, it says when
+it was sent and in which envelope, and sends nothing; interrupted (killed, the server down), it
+is resumed: its sightings keep their ids (derived from the request), so what was sealed is not
+sealed twice and what was not posted is posted. `reshare` makes it a new request.
+
 The sighting carries the indicator's TLP, or a stricter one if the analyst asks: telling a
 partner where its indicator was seen says something about our networks, so it is never marked
 less strictly than what it is about.
@@ -16,6 +23,9 @@ less strictly than what it is about.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import sqlite3
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -54,6 +64,7 @@ class SightingRequest:
     tlp: Tlp | None = None  # stricter than the indicator's, if wanted
     allow_red: bool = False
     queue_only: bool = False
+    reshare: bool = False  # send it again although the same sighting was sent before
 
 
 @dataclass
@@ -65,6 +76,12 @@ class SentSighting:
     envelopes: list[str] = field(default_factory=list)
     delivered: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    # The same sighting was sent to the partner before, then (when that request finished):
+    # nothing was sent this time; `envelopes` are that run's, `outbox` those of them not yet
+    # posted (it was queued, or its delivery failed and no sync has posted it since).
+    already_sent_at: str | None = None
+    outbox: list[str] = field(default_factory=list)
+    resumed: bool = False  # an interrupted earlier run of the same sighting was resumed
 
 
 @dataclass
@@ -82,6 +99,10 @@ class SightingResult:
     def failed(self) -> dict[str, dict[str, str]]:
         return {s.partner: s.failed for s in self.sightings if s.failed}
 
+    @property
+    def already_sent(self) -> list[SentSighting]:
+        return [s for s in self.sightings if s.already_sent_at is not None]
+
 
 def build_sighting(
     *,
@@ -93,12 +114,13 @@ def build_sighting(
     tlp: Tlp,
     created: str,
     note: str | None = None,
+    sighting_id: str | None = None,
 ) -> dict[str, Any]:
     """A STIX 2.1 sighting by us of `sighting_of_ref`; ValueError if it would not be valid."""
     sighting: dict[str, Any] = {
         "type": "sighting",
         "spec_version": "2.1",
-        "id": f"sighting--{uuid.uuid4()}",
+        "id": sighting_id or f"sighting--{uuid.uuid4()}",
         "created": created,
         "modified": created,
         "created_by_ref": identity_id,
@@ -115,6 +137,43 @@ def build_sighting(
     if problems:
         raise ValueError(f"the sighting is not valid STIX 2.1: {problems[0]}")
     return sighting
+
+
+def sight_request_id(
+    agency_id: str,
+    partner: str,
+    aims: list[tuple[str, Tlp]],
+    *,
+    count: int,
+    first_seen: str,
+    last_seen: str,
+    note: str | None,
+    reshare_at: str | None = None,
+) -> str:
+    """One sighting to one partner (the indicators it is of, with the TLP of each, the count,
+    first and last seen, the note as sent): the same id every time it is asked for, so a run
+    again is recognised (nothing sent twice) or resumed. `reshare_at` (the run's time, for
+    `--reshare`) makes a new request."""
+    fields: dict[str, Any] = {
+        "agency": agency_id,
+        "partner": partner,
+        "of": sorted([object_id, level.value] for object_id, level in aims),
+        "count": count,
+        "first_seen": first_seen,
+        "last_seen": last_seen,
+        "note": note,
+    }
+    if reshare_at is not None:
+        fields["reshare_at"] = reshare_at
+    return "sight-" + hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def sighting_id_for(request_id: str, sighting_of_ref: str) -> str:
+    """The id of the sighting of `sighting_of_ref` a request sends: derived from the request,
+    so a resumed run seals nothing its interrupted run sealed. A version 4 UUID (STIX 2.1
+    section 2.9 asks SROs for one) whose random bits are a digest: unique per request."""
+    digest = hashlib.sha256(f"{request_id}\n{sighting_of_ref}".encode()).digest()
+    return f"sighting--{uuid.UUID(bytes=digest[:16], version=4)}"
 
 
 def _window(request: SightingRequest, now: datetime) -> tuple[str, str]:
@@ -272,7 +331,7 @@ def sight(
     profile = home.load_profile()
     value, targets = _targets(home, request.reference, moment)
     created = stix_timestamp(moment)
-    by_partner: dict[str, list[tuple[dict[str, Any], SentSighting]]] = {}
+    aims: dict[str, list[tuple[str, Tlp]]] = {}  # partner -> (indicator id, sighting's TLP)
     skipped: list[str] = []
     for target in targets:
         object_id = target.object_id
@@ -286,6 +345,22 @@ def sight(
         partners, gone = _recipients(target, own, profile.partners)
         skipped += gone
         for partner in partners:
+            aims.setdefault(partner, []).append((object_id, level))
+    skipped = list(dict.fromkeys(skipped))
+    by_partner: dict[str, list[tuple[dict[str, Any], SentSighting]]] = {}
+    request_ids: dict[str, str] = {}
+    for partner, of in aims.items():
+        request_id = request_ids[partner] = sight_request_id(
+            profile.agency_id,
+            partner,
+            of,
+            count=request.count,
+            first_seen=first_seen,
+            last_seen=last_seen,
+            note=note,
+            reshare_at=created if request.reshare else None,
+        )
+        for object_id, level in of:
             sighting = build_sighting(
                 identity_id=profile.identity_id,
                 sighting_of_ref=object_id,
@@ -295,10 +370,10 @@ def sight(
                 tlp=level,
                 created=created,
                 note=note,
+                sighting_id=sighting_id_for(request_id, object_id),
             )
             record = SentSighting(partner, sighting["id"], object_id, level.value)
             by_partner.setdefault(partner, []).append((sighting, record))
-    skipped = list(dict.fromkeys(skipped))
     if skipped and not by_partner:
         raise UsageError(
             f"{value or targets[0].object_id} came only from {', '.join(skipped)}, no longer "
@@ -333,22 +408,46 @@ def sight(
             queue_only=request.queue_only,
             reporter=reporter,
             now=moment,
+            request_id=request_ids[partner_name],
         )
         envelopes = [e for plan in shared.plans for e in plan.envelopes]
         outcome = next((d for d in shared.deliveries if d.partner == partner_name), None)
         if outcome is not None:
             outcomes.append(outcome)
+        outbox = _still_in_outbox(home, partner_name, envelopes) if shared.already_shared_at else []
         for _, record in entries:
             record.envelopes = envelopes
+            record.resumed = shared.resumed
+            record.already_sent_at = shared.already_shared_at  # then nothing was sent now
+            record.outbox = outbox
             if outcome is not None:
                 record.delivered = list(outcome.delivered)
                 record.failed = dict(outcome.failed) or (
                     {e: outcome.error for e in envelopes} if outcome.error else {}
                 )
             results.append(record)
-        _audit(home, entries, partner_name, envelopes, created, request.count, first_seen, last_seen)
+        # Sent before: recorded then, unless that run was killed between finishing the
+        # request and recording it (then it is recorded now, once).
+        _audit(
+            home,
+            entries,
+            partner_name,
+            envelopes,
+            created,
+            request.count,
+            first_seen,
+            last_seen,
+            request_ids[partner_name],
+        )
     stale = {t.object_id: t.stale for t in targets if t.stale is not None}
     return SightingResult(value, results, request.queue_only, skipped, stale, outcomes)
+
+
+def _still_in_outbox(home: ProfileHome, partner: str, envelopes: list[str]) -> list[str]:
+    """Those of `envelopes` still waiting in the outbox for `partner` (sealed or failed)."""
+    with open_store(home) as store:
+        waiting = set(store.outbound.pending_ids(partner))
+    return [e for e in envelopes if e in waiting]
 
 
 def _audit(
@@ -360,11 +459,14 @@ def _audit(
     count: int,
     first_seen: str,
     last_seen: str,
+    request_id: str,
 ) -> None:
     # After share_objects, which seals and records the envelopes in its own transactions: the
     # "seal" record already holds the envelope; this one says what it was about.
     with open_store(home) as store, store.db.transaction() as conn:
         for sighting, record in entries:
+            if (record.resumed or record.already_sent_at) and _audited(conn, request_id, record.sighting_id):
+                continue  # an earlier run of the same request recorded it
             append_audit(
                 conn,
                 at=at,
@@ -382,3 +484,17 @@ def _audit(
                     "note": sighting.get("description"),
                 },
             )
+
+
+def _audited(conn: sqlite3.Connection, request_id: str, sighting_id: str) -> bool:
+    """Whether an interrupted run of the request recorded the sighting: read from the time
+    the request started (the audit trail's time index), not the whole trail."""
+    return (
+        conn.execute(
+            "SELECT 1 FROM audit_log WHERE at >= (SELECT created_at FROM share_requests "
+            "WHERE request_id = ?) AND action = 'sighting' "
+            "AND json_extract(details, '$.sighting_id') = ? LIMIT 1",
+            (request_id, sighting_id),
+        ).fetchone()
+        is not None
+    )

@@ -20,7 +20,14 @@ from cti_exchange.clock import parse_timestamp, stix_timestamp, time_ago, utc_no
 from cti_exchange.errors import UsageError
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.store import text_index
-from cti_exchange.store.object_queries import Source, current_object, find_objects, sources_of, value_sources
+from cti_exchange.store.object_queries import (
+    Source,
+    current_object,
+    find_objects,
+    objects_with_value,
+    sources_of,
+    value_sources,
+)
 from cti_exchange.store.store import Store
 from cti_exchange.store.triage_queries import (
     IOC_TYPES,
@@ -326,31 +333,74 @@ _NAME_CANDIDATES_READ = 101
 def resolve_reference(store: Store, reference: str, *, names: bool = False) -> str:
     """The one object id a reference (id, unique id prefix, indicator value) names; with
     `names`, also an object's exact name (a malware, a threat actor) when no id or value
-    matches and one current object has it."""
-    found = find_objects(store.db.conn, reference.strip())
-    if not found and names:
-        return _resolve_name(store, reference.strip())
-    if not found:
-        raise UsageError(
-            f"no object {reference!r} in the store",
-            hint="see `cti-exchange triage list`; give an id, a unique id prefix or a value",
-        )
-    if len(found) > 1 and found[0].startswith(reference):
+    matches and one current object has it.
+
+    A value is looked up as typed, then as `push` would have stored it (`value_spellings`):
+    refanged and in canonical form, so a value pasted from a report (`185.178.209[.]193`,
+    `BESTARG.COM`) finds the stored `185.178.209.193`, `bestarg.com`."""
+    text = reference.strip()
+    conn = store.db.conn
+    found = find_objects(conn, text)
+    if len(found) > 1 and found[0].startswith(text):
         raise UsageError(f"{reference!r} names several objects", hint="give more of the id")
-    return found[0]
+    if found:
+        return found[0]
+    spellings = value_spellings(text)
+    for spelling in spellings:
+        found = objects_with_value(conn, spelling)
+        if found:
+            return found[0]  # a value several partners sent: as for the value typed
+    if names and (named := _resolve_name(store, text)) is not None:
+        return named
+    searched = f" (searched for {' and '.join(repr(s) for s in spellings)})" if spellings else ""
+    raise UsageError(
+        f"no object {reference!r} in the store{searched}",
+        hint="see `cti-exchange triage list`; give an id, a unique id prefix, a value"
+        + (" or a name" if names else ""),
+    )
 
 
-def _resolve_name(store: Store, name: str) -> str:
+_AS_NUMBER = re.compile(r"AS\s*[0-9]+(?:\.[0-9]+)?", re.IGNORECASE)
+
+
+def value_spellings(text: str) -> list[str]:
+    """The spellings other than `text` under which an indicator value pasted from a report
+    may be stored, as `validate` and `push` turn a value into an indicator
+    (stix/conversion.py): refanged (`hxxp://evil[.]example/A` -> `http://evil.example/A`),
+    then in canonical form (stix/normalise.py: `BESTARG.COM` -> `bestarg.com`, an upper-case
+    hash in lower case, `AS64496` -> `64496`). Empty when `text` is already canonical or not a
+    value (a name, an id prefix)."""
+    from cti_exchange.stix.ioc_types import IocType, detect_ioc_type
+    from cti_exchange.stix.normalise import normalise
+    from cti_exchange.stix.refang import refang
+
+    if not text:
+        return []
+    refanged = refang(text)
+    kind = detect_ioc_type(refanged)
+    if kind is IocType.WINDOWS_REGISTRY_KEY:
+        refanged = text  # as push reads it: brackets in a key are part of its name
+    elif kind is None and _AS_NUMBER.fullmatch(refanged):
+        kind = IocType.AUTONOMOUS_SYSTEM
+    spellings = [refanged]
+    if kind is not None and not kind.is_rule and kind is not IocType.STIX_PATTERN:
+        try:
+            spellings.append(normalise(kind, refanged))
+        except ValueError:
+            pass  # not a valid value of the type it looks like: only as typed and refanged
+    return [s for s in dict.fromkeys(spellings) if s != text]
+
+
+def _resolve_name(store: Store, name: str) -> str | None:
+    """The one current object named exactly `name`; None when none is; a usage error when
+    several are."""
     from cti_exchange.store.triage_detail import objects_named
 
     named = objects_named(store.db.conn, name, _NAME_CANDIDATES_READ) if name else []
     if len(named) == 1:
         return named[0].object_id
     if not named:
-        raise UsageError(
-            f"no object {name!r} in the store",
-            hint="see `cti-exchange triage list`; give an id, a unique id prefix, a value or a name",
-        )
+        return None
     count = f"{len(named) - 1}+" if len(named) == _NAME_CANDIDATES_READ else str(len(named))
     shown = ", ".join(
         n.object_id + (" (revoked)" if n.revoked else "") for n in named[:_NAME_CANDIDATES_SHOWN]

@@ -54,7 +54,13 @@ def _moment(text: str | None, option: str, now: datetime) -> datetime | None:
 
 def sight_command(
     ctx: typer.Context,
-    reference: Annotated[str, typer.Argument(help="Indicator id, unique id prefix, or value.")],
+    reference: Annotated[
+        str,
+        typer.Argument(
+            help="Indicator id, unique id prefix, or value (pasted from a report too: "
+            "203.0.113[.]7, EVIL.EXAMPLE)."
+        ),
+    ],
     count: Annotated[int, typer.Option("--count", metavar="N", help="How many times it was seen.")] = 1,
     first_seen: Annotated[
         str | None,
@@ -83,9 +89,23 @@ def sight_command(
     queue: Annotated[
         bool, typer.Option("--queue", help="Seal into the outbox only; `sync` posts it.")
     ] = False,
+    reshare: Annotated[
+        bool,
+        typer.Option(
+            "--reshare",
+            help="Send again a sighting already sent (same indicator, count, first and last seen, "
+            "note, TLP), as a new sighting. Without it, running the same sighting again resumes "
+            "it if it was interrupted and otherwise sends nothing.",
+        ),
+    ] = False,
     json_mode: JsonOption = False,
 ) -> None:
-    """Send a STIX sighting of a partner's indicator back to every partner that shared it."""
+    """Send a STIX sighting of a partner's indicator back to every partner that shared it.
+
+    The same sighting is sent once: run again with the same count, times and note, it says
+    when it was sent and in which envelope, and sends nothing (exit 0). Times given as an age
+    (24h) or left out (now) differ on every run: give timestamps to make a run repeatable.
+    """
     now = utc_now()
     level = None
     if tlp is not None:
@@ -102,6 +122,7 @@ def sight_command(
         tlp=level,
         allow_red=allow_red,
         queue_only=queue,
+        reshare=reshare,
     )
     out = Output(json_mode=json_mode)
     with progress_for(out) as progress:
@@ -137,6 +158,18 @@ def render_sighting(out: Output, result: SightingResult) -> None:
             }
         )
         return
+    for s in result.already_sent:
+        waiting = "; still in the outbox: `cti-exchange sync` posts it" if s.outbox else ""
+        out.line(
+            f"Already sent to {s.partner} on {s.already_sent_at}: {s.sighting_id} of "
+            f"{s.sighting_of_ref} in {' '.join(s.envelopes) or 'no envelope'}{waiting}; nothing "
+            "sent (use --reshare to send it again as a new sighting)."
+        )
+    sent = [s for s in result.sightings if s.already_sent_at is None]
+    if not sent:
+        return
+    if any(s.resumed for s in sent):
+        out.note("resumed an interrupted run of the same sighting: nothing sealed twice")
     verb = "queued" if result.queued_only else "sent"
     out.table(
         ["partner", "sighting", "of indicator", "TLP", "envelopes", "delivery"],
@@ -149,7 +182,7 @@ def render_sighting(out: Output, result: SightingResult) -> None:
                 " ".join(s.envelopes),
                 verb if result.queued_only else ("failed" if s.failed else "delivered"),
             ]
-            for s in result.sightings
+            for s in sent
         ],
     )
 
@@ -158,5 +191,7 @@ def register(app: typer.Typer) -> None:
     app.command(
         "sight",
         epilog="Example: cti-exchange sight 203.0.113.7 --count 12 "
-        "--first-seen 2026-11-22T08:00:00Z --note 'outbound proxy logs'",
+        "--first-seen 2026-11-22T08:00:00Z --last-seen 2026-11-23T09:30:00Z "
+        "--note 'outbound proxy logs' (the same command again sends nothing; "
+        "add --reshare to send it again)",
     )(sight_command)

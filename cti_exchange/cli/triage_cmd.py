@@ -225,7 +225,10 @@ def show(
     ctx: typer.Context,
     reference: Annotated[
         str,
-        typer.Argument(help="Object id, unique id prefix, indicator value, or exact name (APT1)."),
+        typer.Argument(
+            help="Object id, unique id prefix, indicator value (pasted from a report too: "
+            "203.0.113[.]7, EVIL.EXAMPLE), or exact name (APT1)."
+        ),
     ],
     json_mode: JsonOption = False,
 ) -> None:
@@ -242,7 +245,13 @@ def show(
 def _decision_command(decision: str) -> Any:
     def command(
         ctx: typer.Context,
-        references: Annotated[list[str], typer.Argument(help="Object ids, unique id prefixes or values.")],
+        references: Annotated[
+            list[str],
+            typer.Argument(
+                help="Object ids, unique id prefixes or values (pasted from a report too: "
+                "203.0.113[.]7, EVIL.EXAMPLE)."
+            ),
+        ],
         note: Annotated[
             str | None, typer.Option("--note", metavar="TEXT", help="Why, for the record.")
         ] = None,

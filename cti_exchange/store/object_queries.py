@@ -88,13 +88,19 @@ def find_objects(conn: sqlite3.Connection, reference: str) -> list[str]:
         exact = [r[0] for r in rows if r[0] == reference]
         if rows:
             return exact or [r[0] for r in rows]
+    return objects_with_value(conn, reference)
+
+
+def objects_with_value(conn: sqlite3.Connection, value: str) -> list[str]:
+    """Ids of the current indicators (and CVEs) holding exactly `value`, of any IOC type,
+    first stored first."""
     return [
         r[0]
         for r in conn.execute(
             "SELECT object_id FROM objects INDEXED BY objects_current_by_value "  # noqa: S608 - only placeholders and fixed names; values are bound
             f"WHERE is_current = 1 AND ioc_type IN ({placeholders(IOC_TYPES)}) AND value = ? "
             "ORDER BY rowid",
-            (*IOC_TYPES, reference),
+            (*IOC_TYPES, value),
         )
     ]
 
