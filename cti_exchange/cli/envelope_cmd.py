@@ -190,7 +190,13 @@ def open_(
     guard = nullcontext() if dry_run else writer_lock(home, "open")
     try:
         with guard:
-            verdict = open_envelope_file(home, artifact, store_result=not dry_run, accept_gap=accept_gap)
+            verdict = open_envelope_file(
+                home,
+                artifact,
+                store_result=not dry_run,
+                accept_gap=accept_gap,
+                received=raw if artifact is document else None,  # kept byte for byte if refused
+            )
     except EnvelopeRefused as refused:
         if json_mode:
             out.data(

@@ -3,17 +3,21 @@ once reviewed, and accepting a sequence gap that will never fill (exchange/held.
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cti_exchange.cli.context import JsonOption, profile_home, writer_lock
 from cti_exchange.cli.output import Output
 from cti_exchange.cli.render_released import released_json, show_released
-from cti_exchange.cli.render_triage import ascii_json, short_time
+from cti_exchange.cli.render_triage import short_time
 from cti_exchange.errors import UsageError
 from cti_exchange.store.store import open_store
-from cti_exchange.untrusted_text import describe_value
+from cti_exchange.untrusted_text import describe_value, escape_controls
+
+if TYPE_CHECKING:
+    from cti_exchange.store.inbound import QuarantinedEnvelope
 
 quarantine_app = typer.Typer(
     help="Envelopes refused on arrival, kept with the reason: list, show, resolve, accept a gap.",
@@ -70,7 +74,8 @@ def quarantine_show(
         bool,
         typer.Option(
             "--artifact",
-            help="Print only the refused envelope, as received (JSON; `open` reads it back).",
+            help="Print only the refused envelope, byte for byte as received where its bytes were "
+            "kept (an envelope file `open` refused); `open` reads it back.",
         ),
     ] = False,
     json_mode: JsonOption = False,
@@ -80,15 +85,17 @@ def quarantine_show(
     with open_store(profile_home(ctx)) as store:
         record = store.inbound.quarantine_record(record_id)
         raw = store.inbound.quarantined_artifact(record_id) if record else None
+        kept = store.inbound.quarantined_envelope(record_id) if record and artifact else None
     if record is None:
         raise UsageError(f"no quarantine record {record_id}", hint="see `cti-exchange quarantine list --all`")
     if json_mode:
-        out.data(record.__dict__ | ({"artifact": raw} if artifact else {}))
+        extra = {"artifact": raw, "artifact_as_received": kept.received is not None} if kept else {}
+        out.data(record.__dict__ | extra)
         return
-    if artifact:
+    if kept is not None:
         # Only the envelope on stdout, so `> envelope.json` is a file `open` reads.
         out.note(f"quarantine record {record_id}: {record.reason}: {describe_value(record.detail, 300)}")
-        out.line(ascii_json(raw))
+        _print_envelope(out, kept)
         return
     out.table(
         ["field", "value"],
@@ -97,6 +104,32 @@ def quarantine_show(
     )
     if isinstance(raw, dict):
         out.note(f"envelope fields: {', '.join(sorted(map(str, raw)))}; --artifact prints it")
+
+
+def _print_envelope(out: Output, kept: QuarantinedEnvelope) -> None:
+    """The bytes received, exactly (a file, `> envelope.json`); escaped on a terminal, which
+    they could drive (the stored JSON is ASCII). Where they were not kept, the artifact as
+    stored, and stderr says so rather than pass it off as the bytes received."""
+    if kept.received is None:
+        why = (
+            "read from TAXII, where it had no bytes of its own (one object of a server response)"
+            if kept.from_taxii
+            else "its bytes were not kept (it came inside a bundle file, or before they were kept)"
+        )
+        out.note(
+            f"not the bytes as received: {why}; this is the envelope as stored, the same JSON "
+            "content (keys in the order received) written compactly"
+        )
+        sys.stdout.write((kept.stored or "") + "\n")
+        return
+    if out.is_terminal:
+        out.note("on a terminal, control characters are escaped: redirect to a file for the exact bytes")
+        text = kept.received.decode("utf-8", "replace")
+        out.line("\n".join(escape_controls(line) for line in text.split("\n")))
+        return
+    sys.stdout.flush()
+    sys.stdout.buffer.write(kept.received)
+    sys.stdout.buffer.flush()
 
 
 @quarantine_app.command(
@@ -144,9 +177,11 @@ def quarantine_accept_gap(
     """Accept a held envelope although envelopes before it never arrived.
 
     For a gap that will not fill (ask the partner first: a withheld envelope is what the check
-    is for). The envelope is opened again with every other check, accepted under the partner
-    it came from, and the envelopes held behind it follow. The missing ones can no longer be
-    accepted afterwards (they would be refused as sequence-reorder).
+    is for). The gap accepted is the sequence numbers neither accepted nor held: envelopes held
+    before this one are not lost, the first of them takes the gap and the others follow in
+    sequence order, each opened again with every other check and accepted under the partner
+    it came from. The missing ones can no longer be accepted afterwards (they would be refused
+    as sequence-reorder).
     """
     from cti_exchange.exchange.held import accept_gap
 
@@ -161,6 +196,7 @@ def quarantine_accept_gap(
         out.data(
             {
                 "record_id": result.record_id,
+                "requested_record_id": result.requested_record_id,
                 "partner": result.partner,
                 "envelope_id": result.envelope_id,
                 "sequence": result.sequence,
@@ -168,9 +204,16 @@ def quarantine_accept_gap(
                 "objects": result.objects,
                 "new_versions": result.new_versions,
                 **released_json(released),
+                "still_held": result.still_held,
             }
         )
         return
+    if result.record_id != result.requested_record_id:
+        out.note(
+            f"record {result.requested_record_id} waits behind envelope(s) held from {result.partner}: "
+            f"the gap is accepted on the first of them, record {result.record_id}, and the others "
+            "follow in sequence order"
+        )
     if result.missing:
         out.warn(f"accepted despite missing sequence numbers {result.missing} from {result.partner}")
     else:
@@ -180,6 +223,12 @@ def quarantine_accept_gap(
         f"{result.new_versions} new versions) from {result.partner}"
     )
     show_released(out, released, result.partner)
+    if result.still_held:
+        records = ", ".join(map(str, result.still_held))
+        out.warn(
+            f"{len(result.still_held)} envelope(s) from {result.partner} still held in quarantine "
+            f"(record(s) {records}): `cti-exchange quarantine list` says what each waits for"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -3,24 +3,33 @@ records closed once reviewed.
 
 Held (store/inbound.HELD_REASONS) means refused for now, not for good: every pull opens them
 again (`retry_held_envelopes`). A gap that will never fill (the sender lost an envelope) holds
-every later envelope of that channel; an analyst accepts it with `quarantine accept-gap ID`,
-which opens the held envelope again with the gap allowed, under the partner it was read from,
-and then lets the envelopes held behind it through. The maximum age still applies to the
-envelope the gap is accepted on (envelope/open.py, check_not_too_old): for one too old,
-accept-gap names the first held envelope of that sender recent enough to take the gap instead.
+every later envelope of that channel; an analyst accepts it with `quarantine accept-gap ID`.
+The gap accepted is the real one, the sequence numbers neither accepted nor held: on whichever
+held record it is asked, the gap is taken by the first envelope held from that sender (in
+sequence order) that opens with the gap allowed, under the partner it was read from, and the
+envelopes held behind it follow, each in its own transaction, in sequence order. So no held
+envelope is lost to a gap accepted on a later one. The maximum age still applies to the
+envelope that takes the gap (envelope/open.py, check_not_too_old): one too old is passed over
+(its record is closed as sequence-reorder once the gap is taken past it), and accept-gap on a
+record that is itself too old names the first held envelope of that sender recent enough.
+One held before it for another reason that cannot be opened yet (unknown-key,
+issued-in-future) stops accept-gap: taking the gap past it would lose it.
+A sequence-gap refusal names the numbers held in quarantine before it as held, with their
+records, not as missing (`describe_gap`, `describe_held_gaps`).
 Other records stay until an analyst closes them (`quarantine resolve`); a held one only with
 `--discard`, since closing it means its content is never accepted.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from cti_exchange.clock import parse_timestamp, stix_timestamp, utc_now
 from cti_exchange.envelope.artifact import routing_hints
-from cti_exchange.envelope.open import OpenedEnvelope, ReceiverContext, open_envelope
+from cti_exchange.envelope.open import MAX_ACCEPTED_GAP, OpenedEnvelope, ReceiverContext, open_envelope
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.errors import IntegrityError, UsageError
 from cti_exchange.exchange.parties import receiver_context
@@ -97,6 +106,7 @@ def retry_held_envelopes(store: Store, ctx: ReceiverContext, partner: PartnerCon
         if record.partner == partner.name and record.reason in HELD_REASONS
     ]
     progress_made = True
+    reasons_changed = False
     while held and progress_made:
         progress_made = False
         for listed in list(held):
@@ -120,6 +130,8 @@ def retry_held_envelopes(store: Store, ctx: ReceiverContext, partner: PartnerCon
                     released.closed.append(_closed(record, rejected))
                     held.remove(listed)
                     continue
+                describe_gap(store, ctx, rejected, artifact, partner.name)
+                reasons_changed |= rejected.reason.value != record.reason
                 store.inbound.note_held_again(record, rejected)
                 if rejected.reason is RejectReason.SEQUENCE_GAP:
                     store.inbound.note_gap_tried(record.id, rejected.sender)
@@ -145,6 +157,12 @@ def retry_held_envelopes(store: Store, ctx: ReceiverContext, partner: PartnerCon
             released.revoked_accepted.extend(stored.revoked_accepted)
             held.remove(listed)
             progress_made = True
+    moved = bool(released.envelope_ids or released.closed) or reasons_changed
+    if moved or partner.name in store.inbound.newly_held:
+        # What each gap record says it waits for may have changed: envelopes held before it
+        # since (read out of order), or released, or our channel moved.
+        describe_held_gaps(store, ctx.agency_id, partner.name)
+        store.inbound.newly_held.discard(partner.name)
     return released
 
 
@@ -176,28 +194,172 @@ def _closed(record: QuarantineRecord, rejected: EnvelopeRejected) -> ClosedRecor
     return ClosedRecord(record.id, record.envelope_id, rejected.reason.value, rejected.detail)
 
 
+# -- what a gap record waits for ------------------------------------------------------------
+
+_NAMED = 5  # held envelopes (and runs of missing numbers) named in a gap record's detail
+
+
+@dataclass(frozen=True)
+class HeldEnvelope:
+    sequence: int  # on our channel from its sender, as its routing hints give it
+    record: QuarantineRecord
+
+
+def held_in_order(
+    store: Store,
+    agency_id: str,
+    partner: str | None,
+    sender: str | None,
+    records: list[QuarantineRecord] | None = None,
+) -> list[HeldEnvelope]:
+    """The open held records read from `partner` (`records`, when already read) and signed
+    (or, unverified, said to be) by `sender`, in sequence order on our channel, then oldest
+    record first. Their sequence comes from the routing hints: equal to the signed header for
+    sequence-gap and too-old (checked before those), a claim for issued-in-future and
+    unknown-key."""
+    held = [
+        HeldEnvelope(store.inbound.hinted_sequence(record.id, agency_id), record)
+        for record in (store.inbound.held_records(partner) if records is None else records)
+        if record.sender == sender
+    ]
+    return sorted((h for h in held if h.sequence > 0), key=lambda h: (h.sequence, h.record.id))
+
+
+class _HeldBefore:
+    """The envelopes held on one channel from `expected` (the next sequence number we would
+    accept) on, to say of a gap record which numbers before it are missing and which held."""
+
+    def __init__(self, held: list[HeldEnvelope], expected: int) -> None:
+        self.expected = expected
+        self.records: dict[int, list[QuarantineRecord]] = {}
+        for h in held:
+            if h.sequence >= expected:
+                self.records.setdefault(h.sequence, []).append(h.record)
+        self.sequences = sorted(self.records)
+        # Equal along a run of consecutive sequence numbers: a run is skipped in one search.
+        self._runs = [sequence - n for n, sequence in enumerate(self.sequences)]
+
+    def describe(self, sender: str, sequence: int, suffix: str = "") -> str:
+        """Why the envelope at `sequence` waits: the numbers missing before it (as open.py
+        names them when none is held) and those held in quarantine, with their records."""
+        held = bisect_left(self.sequences, sequence)
+        missing = sequence - self.expected - held
+        where = f"from {sender} before {sequence}{suffix}"
+        if not held:
+            return f"missing sequence numbers {self._missing(sequence, missing)} {where}"
+        named = [self._held(n) for n in self.sequences[: min(held, _NAMED)]]
+        if held > _NAMED:
+            named.append(f"and {held - _NAMED} more")
+        held_text = f"held in quarantine before it: {', '.join(named)}"
+        if not missing:
+            return f"no sequence number missing {where}: {held_text}"
+        return f"missing sequence numbers {self._missing(sequence, missing)} {where}; {held_text}"
+
+    def _held(self, sequence: int) -> str:
+        records = self.records[sequence]
+        ids = ", ".join(str(r.id) for r in records)
+        reasons = sorted({r.reason for r in records} - {RejectReason.SEQUENCE_GAP.value})
+        return f"{sequence} as record{'s' if len(records) > 1 else ''} {ids}" + (
+            f" ({', '.join(reasons)})" if reasons else ""
+        )
+
+    def _missing(self, sequence: int, count: int) -> str:
+        """The numbers from `expected` to sequence - 1 that are not held: each of them up to
+        five (as open.py), else runs as "3-40", the first few."""
+        runs: list[tuple[int, int]] = []
+        start, n, end = self.expected, 0, bisect_left(self.sequences, sequence)
+        while n < end and len(runs) <= _NAMED:
+            if self.sequences[n] > start:
+                runs.append((start, self.sequences[n] - 1))
+            last = bisect_right(self._runs, self._runs[n], n, end) - 1
+            start, n = self.sequences[last] + 1, last + 1
+        if len(runs) <= _NAMED and start < sequence:
+            runs.append((start, sequence - 1))
+        if count <= _NAMED:
+            return ", ".join(str(x) for first, last in runs for x in range(first, last + 1))
+        shown = [f"{first}-{last}" if last > first else str(first) for first, last in runs[:_NAMED]]
+        return ", ".join(shown) + (", ..." if len(runs) > _NAMED else "")
+
+
+def _suffix(detail: str) -> str:
+    """What open.py adds after the numbers of a gap too large to accept, kept as it was."""
+    limit = f" (more than {MAX_ACCEPTED_GAP} cannot be accepted)"
+    return limit if limit in detail else ""
+
+
+def describe_gap(
+    store: Store, ctx: ReceiverContext, rejected: EnvelopeRejected, artifact: Any, partner: str | None
+) -> None:
+    """A `sequence-gap` refusal of an envelope read from `partner`: its detail names the
+    sequence numbers held in quarantine before it as held, with their records, and only the
+    others as missing (otherwise `open` and the record sent the analyst looking for envelopes
+    it already has). Called before the refusal is stored or said; reads only."""
+    if rejected.reason is not RejectReason.SEQUENCE_GAP or not rejected.sender:
+        return
+    if not isinstance(artifact, dict):
+        return
+    try:
+        sequence = routing_hints(artifact).sequences.get(ctx.agency_id, 0)
+    except EnvelopeRejected:
+        return
+    last = ctx.channel_state(rejected.sender)
+    expected = last.sequence + 1 if last else 1
+    if sequence <= expected:
+        return
+    before = _HeldBefore(held_in_order(store, ctx.agency_id, partner, rejected.sender), expected)
+    rejected.detail = before.describe(rejected.sender, sequence, _suffix(rejected.detail))
+
+
+def describe_held_gaps(store: Store, agency_id: str, partner: str | None) -> None:
+    """Says again, for every open sequence-gap record read from `partner`, what it waits for:
+    an envelope held after it was refused (files opened out of order) is no longer missing,
+    and one released since is no longer held. Our channel as it stands now."""
+    records = store.inbound.held_records(partner)
+    changed: dict[int, str] = {}
+    for sender in {r.sender for r in records if r.reason == RejectReason.SEQUENCE_GAP.value}:
+        if sender is None:
+            continue
+        held = held_in_order(store, agency_id, partner, sender, records)
+        last = store.inbound.channel_state(sender)
+        before = _HeldBefore(held, last.sequence + 1 if last else 1)
+        for h in held:
+            if h.record.reason != RejectReason.SEQUENCE_GAP.value or h.sequence <= before.expected:
+                continue
+            detail = before.describe(sender, h.sequence, _suffix(h.record.detail))
+            if detail != h.record.detail:
+                changed[h.record.id] = detail
+    store.inbound.note_gap_details(changed)
+
+
 # -- an analyst's decisions ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class GapAccepted:
-    record_id: int
+    record_id: int  # the record the gap was accepted on: the one asked, or the first held before it
+    requested_record_id: int  # the record named to `accept-gap`
     partner: str
     envelope_id: str
     sequence: int | None
     missing: list[int]
     objects: int
     new_versions: int
-    released: Released  # envelopes held behind it, accepted right after
+    released: Released  # envelopes held behind it, accepted right after, in sequence order
+    # Records of that partner still held afterwards, in sequence order (behind another gap,
+    # or held for another reason).
+    still_held: list[int] = field(default_factory=list)
 
 
 def accept_gap(
     home: ProfileHome, record_id: int, *, note: str | None = None, now: datetime | None = None
 ) -> GapAccepted:
-    """Accepts a held envelope despite the sequence numbers missing before it (recorded with
-    the analyst), then opens again the envelopes held behind it. The missing envelopes can no
-    longer be accepted afterwards: they would come after a later one (`sequence-reorder`); held
-    ones are closed so (`Released.closed`)."""
+    """Accepts the gap behind a held envelope (recorded with the analyst): the sequence
+    numbers neither accepted nor held in quarantine. The first envelope held from that sender
+    inside the gap, or this one when none is, is accepted despite the numbers missing before
+    it, then the envelopes held behind it are opened again and follow, in sequence order. The
+    missing envelopes can no longer be accepted afterwards: they would come after a later one
+    (`sequence-reorder`); held ones passed over (too old to take the gap) are closed so
+    (`Released.closed`)."""
     profile = home.load_profile()
     note = _clean_note(note)
     moment = now or utc_now()
@@ -237,26 +399,103 @@ def accept_gap(
                 if rejected.reason is RejectReason.TOO_OLD
                 else "nothing from it was accepted and it stays in quarantine",
             ) from None
+        # Envelopes held before this one are not lost: the first of them takes the gap (only
+        # the numbers before it are missing), and this one follows it with the others.
+        first = _first_held_in_gap(store, ctx, partner, record, opened)
+        taken, taken_artifact, taken_opened = first or (record, artifact, opened)
+        asked = "" if taken.id == record_id else f" (asked on record {record_id}, held behind it)"
         # The missing envelopes may have arrived since and this one still be held (opened
         # again then, it was held for another reason, or a store kept from when `open` retried
         # nothing held): then no gap is accepted, and the record must not say one was.
         by = (
-            f"gap accepted by {store.actor}"
-            if opened.gap_skipped
+            f"gap accepted by {store.actor}{asked}"
+            if taken_opened.gap_skipped
             else f"accepted by {store.actor} (no gap left: the missing envelopes had arrived)"
         ) + (f": {note}" if note else "")
-        stored = _accept_held(store, opened, partner, artifact, record_id, by)
+        stored = _accept_held(store, taken_opened, partner, taken_artifact, taken.id, by)
         released = retry_held_envelopes(store, ctx, partner)
+        still_held = [
+            r.id
+            for r in sorted(
+                store.inbound.held_records(partner.name),
+                key=lambda r: (r.sender or "", store.inbound.hinted_sequence(r.id, ctx.agency_id), r.id),
+            )
+        ]
     return GapAccepted(
-        record_id=record_id,
+        record_id=taken.id,
+        requested_record_id=record_id,
         partner=partner.name,
-        envelope_id=opened.header.envelope_id,
-        sequence=opened.channel.sequence if opened.channel else None,
-        missing=list(opened.gap_skipped),
-        objects=opened.header.object_count,
+        envelope_id=taken_opened.header.envelope_id,
+        sequence=taken_opened.channel.sequence if taken_opened.channel else None,
+        missing=list(taken_opened.gap_skipped),
+        objects=taken_opened.header.object_count,
         new_versions=stored.new_versions,
         released=released,
+        still_held=still_held,
     )
+
+
+def _first_held_in_gap(
+    store: Store,
+    ctx: ReceiverContext,
+    partner: PartnerConfig,
+    record: QuarantineRecord,
+    opened: OpenedEnvelope,
+) -> tuple[QuarantineRecord, dict[str, Any], OpenedEnvelope] | None:
+    """The first envelope held from the same sender inside the gap before `opened` (the
+    envelope of `record`, opened with the gap allowed) that opens with the gap allowed, in
+    sequence order, with its record and artifact; None when none is held there. Taking the gap
+    on `opened` instead would refuse every one of them for good (sequence-reorder).
+    One past the maximum age is passed over, as `too_old_hint` advises: it cannot take a gap,
+    and is closed once the gap is taken past it. One refused for good now is passed over too
+    (the retry closes its record). One held for another reason that cannot be opened yet stops
+    accept-gap (IntegrityError, nothing accepted): taking the gap past it would lose it."""
+    if not opened.gap_skipped:
+        return None
+    first, last = opened.gap_skipped[0], opened.gap_skipped[-1]
+    for held in held_in_order(store, ctx.agency_id, partner.name, record.sender):
+        if held.record.id == record.id or not first <= held.sequence <= last:
+            continue
+        artifact = store.inbound.quarantined_artifact(held.record.id)
+        if not isinstance(artifact, dict):
+            continue
+        try:
+            candidate = open_artifact(artifact, ctx, accept_gap=True)
+        except EnvelopeRejected as rejected:
+            if rejected.reason is RejectReason.TOO_OLD or rejected.reason.value not in HELD_REASONS:
+                continue
+            raise IntegrityError(
+                f"sequence {held.sequence} from {partner.name}, inside the gap before record "
+                f"{record.id}, is held in quarantine as record {held.record.id} and cannot be opened "
+                f"yet ({rejected.reason.value}: {rejected.detail}): accepting the gap past it would "
+                "lose it, so nothing was accepted",
+                hint=_blocked_hint(rejected.reason, partner.name, held.record.id),
+            ) from None
+        position = candidate.channel
+        if misplaced(candidate, partner) is not None or position is None:
+            continue
+        if first <= position.sequence <= last:
+            return held.record, artifact, candidate
+    return None
+
+
+def _blocked_hint(reason: RejectReason, partner: str, record_id: int) -> str:
+    discard = (
+        f"`cti-exchange quarantine resolve {record_id} --discard` closes it for good (its content "
+        "is then never accepted), and accept-gap then takes the gap past it"
+    )
+    if reason is RejectReason.UNKNOWN_KEY:
+        return (
+            f"if {partner} rotated its keys, pin its new key file (`cti-exchange partners "
+            f"update-keys {partner} --jwks FILE`) and run accept-gap again; if that envelope is "
+            f"not {partner}'s, {discard}"
+        )
+    if reason is RejectReason.ISSUED_IN_FUTURE:
+        return (
+            f"{partner}'s clock ran ahead: run accept-gap again once that time has come (a pull "
+            f"also opens it again then); or {discard}"
+        )
+    return f"run accept-gap again once it can be opened; or {discard}"
 
 
 def _held_now(store: Store, ctx: ReceiverContext, record: QuarantineRecord) -> QuarantineRecord:
@@ -270,6 +509,7 @@ def _held_now(store: Store, ctx: ReceiverContext, record: QuarantineRecord) -> Q
         open_artifact(artifact, ctx)
     except EnvelopeRejected as rejected:
         if rejected.reason is RejectReason.SEQUENCE_GAP:
+            describe_gap(store, ctx, rejected, artifact, record.partner)
             store.inbound.note_held_again(record, rejected)
             return store.inbound.quarantine_record(record.id) or record
     return record

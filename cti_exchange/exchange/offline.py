@@ -16,7 +16,13 @@ from cti_exchange.envelope.readdress import has_usable_entry, readdressing, reci
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.envelope.seal import SealedEnvelope, seal_bundle
 from cti_exchange.errors import InputError, IntegrityError, PolicyError, UsageError
-from cti_exchange.exchange.held import Released, retry_held_envelopes, too_old_hint
+from cti_exchange.exchange.held import (
+    Released,
+    describe_gap,
+    describe_held_gaps,
+    retry_held_envelopes,
+    too_old_hint,
+)
 from cti_exchange.exchange.parties import (
     all_keyrings,
     receiver_context,
@@ -297,7 +303,10 @@ def open_envelope_file(
     store_result: bool = True,
     accept_gap: bool = False,
     now: datetime | None = None,
+    received: bytes | None = None,
 ) -> OpenVerdict | AlreadyOpened:
+    """`received`: the file's bytes when they are the artifact itself, kept as received if
+    it is quarantined."""
     profile = home.load_profile()
     moment = now or utc_now()
     with open_store(home) as store:
@@ -315,6 +324,7 @@ def open_envelope_file(
                     partner=partner.name if partner else None,
                     accepted_at=accepted_at,
                 )
+            describe_gap(store, ctx, rejected, artifact, partner.name if partner else None)
             record_id = None
             held_before = None
             if store_result:
@@ -331,7 +341,10 @@ def open_envelope_file(
                         rejected,
                         partner=partner.name if partner else None,
                         received_at=stix_timestamp(moment),
+                        received=received,
                     )
+                if partner is not None and partner.name in store.inbound.newly_held:
+                    describe_held_gaps(store, ctx.agency_id, partner.name)  # read out of order
             hint = _refusal_hint(rejected, record_id, partner.name if partner else None)
             if rejected.reason is RejectReason.TOO_OLD and accept_gap and partner is not None:
                 # As `quarantine accept-gap` says it: which envelope can take the gap instead.

@@ -23,7 +23,13 @@ from cti_exchange.envelope.open import ReceiverContext
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.errors import AuthError, ConfigError, NetworkError
 from cti_exchange.exchange.delivery import taxii_client_for
-from cti_exchange.exchange.held import ClosedRecord, misplaced, open_artifact, retry_held_envelopes
+from cti_exchange.exchange.held import (
+    ClosedRecord,
+    describe_gap,
+    misplaced,
+    open_artifact,
+    retry_held_envelopes,
+)
 from cti_exchange.exchange.parties import receiver_context
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.partnership import get_partner
@@ -410,6 +416,7 @@ def _process(
             store.inbound.mark_processed(origin, "duplicate")
             outcome.skipped += 1
             return 1
+        describe_gap(store, ctx, rejected, obj, partner.name)
         _quarantine(store, obj, rejected, partner, received_at, origin, outcome)
         return 1
     if (wrong := misplaced(opened, partner)) is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -33,10 +34,8 @@ HELD_REASONS = (
     # artifact exported and opened by hand.
     RejectReason.UNKNOWN_KEY.value,
 )
-_QUARANTINE_RECORD = (
-    "SELECT id, partner, envelope_id, sender, reason, detail, received_at, resolved_at, resolution "
-    "FROM quarantine"
-)
+_RECORD_COLUMNS = "id, partner, envelope_id, sender, reason, detail, received_at, resolved_at, resolution"
+_QUARANTINE_RECORD = f"SELECT {_RECORD_COLUMNS} FROM quarantine"  # noqa: S608 - constant text
 
 # Versions not applied are counted in the audit record; this many are named.
 _AUDITED_NOT_APPLIED = 20
@@ -65,10 +64,37 @@ class QuarantineRecord:
     resolution: str | None = None
 
 
+@dataclass(frozen=True)
+class QuarantinedEnvelope:
+    """A refused envelope as its quarantine record keeps it. `received`: the bytes of the
+    envelope file `open` read, exactly (kept as a BLOB in the `artifact` column). Otherwise
+    `stored`: the artifact as parsed and written again in compact JSON, its keys in the order
+    received; so for one read from TAXII (`from_taxii`: one object of a server's response,
+    which has no bytes of its own), one that came inside a bundle file, and every record made
+    before the bytes were kept."""
+
+    stored: str | None
+    received: bytes | None
+    from_taxii: bool
+
+
+def artifact_digest(artifact: Any) -> str:
+    """SHA-256 of the artifact's canonical JSON (keys sorted, no spaces, ASCII): the same
+    envelope written with other whitespace, key order or escapes has the same digest."""
+    canonical = json.dumps(artifact, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
 class Inbound:
     def __init__(self, db: Database, actor: str = "cti-exchange") -> None:
         self.db = db
         self.actor = actor
+        # (record id, recipient) -> the sequence number its routing hints give that recipient
+        # (0: none), read once per store handle (`hinted_sequence`).
+        self._hinted: dict[tuple[int, str], int] = {}
+        # Partners whose held records this handle added: their gap records are described
+        # again at the end of the retry (exchange/held.py, `describe_held_gaps`).
+        self.newly_held: set[str | None] = set()
 
     def seen_envelope(self, sender: str, envelope_id: str) -> bool:
         """Per sender: an envelope id is the sender's choice, so another partner must not be
@@ -227,8 +253,15 @@ class Inbound:
         partner: str | None,
         received_at: str,
         origin: TaxiiOrigin | None = None,
+        received: bytes | None = None,
     ) -> int:
-        """Keeps the raw envelope and why it was refused; nothing from it is accepted."""
+        """Keeps the envelope and why it was refused; nothing from it is accepted. `received`:
+        the bytes of the file that is this artifact, exactly as read (`quarantine show ID
+        --artifact` prints them back); they are kept as a BLOB in place of the compact JSON,
+        and parse to the same artifact."""
+        stored: str | bytes = (
+            received if received is not None else json.dumps(artifact, separators=(",", ":"))
+        )
         with self.db.transaction() as conn:
             cursor = conn.execute(
                 "INSERT INTO quarantine (partner, collection, taxii_object_id, envelope_id, "
@@ -243,7 +276,7 @@ class Inbound:
                     rejected.reason.value,
                     rejected.detail,
                     received_at,
-                    json.dumps(artifact, separators=(",", ":")),
+                    stored,
                     _channel_sequence(conn, rejected.sender)
                     if rejected.reason is RejectReason.SEQUENCE_GAP
                     else None,
@@ -265,6 +298,8 @@ class Inbound:
                     "quarantine_id": cursor.lastrowid,
                 },
             )
+        if rejected.reason.value in HELD_REASONS:
+            self.newly_held.add(partner)
         return int(cursor.lastrowid or 0)
 
     def quarantined(self, *, include_resolved: bool = False) -> list[QuarantineRecord]:
@@ -283,15 +318,24 @@ class Inbound:
     def open_record_holding(
         self, artifact: dict[str, Any], rejected: EnvelopeRejected
     ) -> QuarantineRecord | None:
-        """The open record that already holds these very bytes, refused from the same sender
-        under the same envelope id (the same file opened twice), or None. Another artifact under
-        that id (a replay, a re-addressed copy) is not it."""
-        row = self.db.conn.execute(
-            _QUARANTINE_RECORD + " WHERE resolved_at IS NULL AND envelope_id IS ? AND sender IS ? "
-            "AND artifact = ? ORDER BY id LIMIT 1",
-            (rejected.envelope_id, rejected.sender, json.dumps(artifact, separators=(",", ":"))),
-        ).fetchone()
-        return QuarantineRecord(*row) if row else None
+        """The open record that already holds this envelope, refused from the same sender
+        under the same envelope id (the same file opened twice), or None. Compared by content
+        (`artifact_digest`), not by the text: the copy `quarantine show ID --artifact` printed,
+        or one a tool indented again, is the same envelope. Another artifact under that id (a
+        replay, a re-addressed copy) is not it."""
+        wanted = artifact_digest(artifact)
+        rows = self.db.conn.execute(
+            f"SELECT {_RECORD_COLUMNS}, artifact FROM quarantine "  # noqa: S608 - constant text
+            "WHERE resolved_at IS NULL AND envelope_id IS ? AND sender IS ? ORDER BY id",
+            (rejected.envelope_id, rejected.sender),
+        )
+        for *fields, stored in rows:
+            try:
+                if artifact_digest(json.loads(stored)) == wanted:
+                    return QuarantineRecord(*fields)
+            except (ValueError, RecursionError):
+                continue
+        return None
 
     def gap_unchanged(self, record_id: int, sender: str | None) -> bool:
         """Whether a record held for a sequence gap was last opened with its sender's channel
@@ -326,6 +370,60 @@ class Inbound:
             return None
         row = self.db.conn.execute("SELECT artifact FROM quarantine WHERE id = ?", (record_id,)).fetchone()
         return json.loads(row[0]) if row else None
+
+    def quarantined_envelope(self, record_id: int) -> QuarantinedEnvelope | None:
+        """The refused envelope of a record, with the bytes received where they were kept."""
+        if not _storable_id(record_id):
+            return None
+        row = self.db.conn.execute(
+            "SELECT artifact, collection FROM quarantine WHERE id = ?", (record_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        kept, collection = row
+        if isinstance(kept, bytes):
+            return QuarantinedEnvelope(stored=None, received=kept, from_taxii=False)
+        return QuarantinedEnvelope(stored=str(kept), received=None, from_taxii=collection is not None)
+
+    def held_records(self, partner: str | None) -> list[QuarantineRecord]:
+        """The open held records read from `partner`, oldest first."""
+        held = ", ".join("?" for _ in HELD_REASONS)
+        rows = self.db.conn.execute(
+            f"{_QUARANTINE_RECORD} WHERE resolved_at IS NULL AND partner IS ? "
+            f"AND reason IN ({held}) ORDER BY id",
+            (partner, *HELD_REASONS),
+        )
+        return [QuarantineRecord(*row) for row in rows]
+
+    def hinted_sequence(self, record_id: int, recipient: str) -> int:
+        """The sequence number a record's routing hints give `recipient` (0: none, or hints
+        that do not read), read once per store handle. Equal to the signed header for an
+        envelope held as sequence-gap or too-old (checked before those reasons); for one held
+        as issued-in-future or unknown-key, only what the envelope claims."""
+        from cti_exchange.envelope.artifact import routing_hints
+
+        key = (record_id, recipient)
+        if key not in self._hinted:
+            artifact = self.quarantined_artifact(record_id)
+            sequence = 0
+            if isinstance(artifact, dict):
+                try:
+                    sequence = routing_hints(artifact).sequences.get(recipient, 0)
+                except EnvelopeRejected:
+                    pass
+            self._hinted[key] = sequence if 0 < sequence < 2**62 else 0
+        return self._hinted[key]
+
+    def note_gap_details(self, details: dict[int, str]) -> None:
+        """Says again why open records are held for a gap, now that the envelopes held before
+        them or our channel changed (exchange/held.py, `describe_held_gaps`)."""
+        if not details:
+            return
+        with self.db.transaction() as conn:
+            conn.executemany(
+                "UPDATE quarantine SET detail = ? WHERE id = ? AND resolved_at IS NULL AND reason = ?",
+                [(text, record_id, RejectReason.SEQUENCE_GAP.value) for record_id, text in details.items()],
+            )
 
     def resolve_quarantine(self, record_ids: list[int], resolution: str, at: str) -> None:
         """Closes records (all or none), each with an audit `quarantine-resolve` record: what
