@@ -131,7 +131,13 @@ def test_a_queued_push_with_rejected_rows_says_the_rest_was_queued(
 
     dry = fr.run("push", str(csv), "--to", "cert-in", "--queue", "--dry-run")
     assert dry.exit_code == 1, dry.stderr
-    assert "1 input row(s) were rejected; the rest was checked" in dry.stderr
+    # The same push finished (queued): its dry run says so, not that the rest was "checked".
+    assert "1 input row(s) were rejected; the rest was shared already, on " in dry.stderr
+    other = tmp_path / "other-bad.csv"
+    other.write_text("value,tlp\nnot an indicator,amber\nother.example,amber\n")
+    fresh = fr.run("push", str(other), "--to", "cert-in", "--queue", "--dry-run")
+    assert fresh.exit_code == 1, fresh.stderr
+    assert "1 input row(s) were rejected; the rest was checked" in fresh.stderr
 
 
 def test_push_json_gives_the_warnings_as_validate_does(
