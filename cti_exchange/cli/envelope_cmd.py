@@ -17,7 +17,9 @@ from cti_exchange.errors import InputError, UsageError
 from cti_exchange.exchange.offline import (
     AlreadyOpened,
     EnvelopeRefused,
+    ReaddressedFile,
     envelope_from_document,
+    exported_again,
     open_envelope_file,
     readdress_exported,
     seal_bundle_for,
@@ -55,12 +57,25 @@ def seal(
             "envelope id, sequence and signature).",
         ),
     ] = None,
+    again: Annotated[
+        str | None,
+        typer.Option(
+            "--again",
+            metavar="ENVELOPE_ID",
+            help="Instead of a bundle: an envelope we sealed to a file, written again as it was "
+            "(a file lost or overwritten before its partner opened it).",
+        ),
+    ] = None,
     allow_red: Annotated[
         bool, typer.Option("--allow-red", help="Allow TLP:RED to partners whose entry allows it.")
     ] = False,
     json_mode: JsonOption = False,
 ) -> None:
     """Sign a bundle with our key and encrypt it to partners (and ourselves), into a file.
+
+    The file must not exist: one sealed before and not yet opened by its partner would be lost,
+    leaving a gap in its sequence. With --again ENVELOPE_ID (no bundle): a file we sealed is
+    written again, byte for byte (`cti-exchange sent` lists them).
 
     With --readdress ENVELOPE_ID (no bundle): a file we sealed earlier that the partner cannot
     open because it revoked the encryption key it is wrapped for (`partners update-keys` lists
@@ -72,6 +87,25 @@ def seal(
     """
     if output is None:
         raise UsageError("give the envelope file to write: -o FILE")
+    refuse_stdout(output, "seal writes the envelope to a file")
+    # Before sealing, which moves the partners' channels: a target that cannot be written
+    # would otherwise leave a sealed envelope no one can send (a gap in the channel).
+    check_output_target(output)
+    if output.exists() or output.is_symlink():
+        raise UsageError(
+            f"{output} exists: seal does not overwrite a file (an envelope written there and not "
+            "yet opened by its partner would be lost, a gap in its sequence)",
+            hint="give a new file name, or remove the old file once its partner has it; "
+            "`cti-exchange seal --again ENVELOPE_ID -o FILE` writes a lost one again",
+        )
+    if again is not None:
+        if bundle is not None or readdress is not None or allow_red or to:
+            raise UsageError(
+                "--again takes an envelope id and -o FILE only",
+                hint="it writes an envelope we sealed before, as it was, for the partners it was for",
+            )
+        _write_again(ctx, again, output, json_mode)
+        return
     if readdress is not None:
         if bundle is not None:
             raise UsageError(
@@ -89,10 +123,6 @@ def seal(
         )
     if not to:
         raise UsageError("give the partner to seal for: --to PARTNER (repeatable)")
-    refuse_stdout(output, "seal writes the envelope to a file")
-    # Before sealing, which moves the partners' channels: a target that cannot be written
-    # would otherwise leave a sealed envelope no one can send (a gap in the channel).
-    check_output_target(output)
     home = profile_home(ctx)
     raw = read_bytes(bundle, what="bundle", limit=MAX_FILE_BYTES)
     sealed = seal_bundle_for(home, raw, to, source=str(bundle), allow_red=allow_red)
@@ -116,12 +146,18 @@ def seal(
     )
 
 
+def _write_again(ctx: typer.Context, envelope_id: str, output: Path, json_mode: bool) -> None:
+    """`seal --again`: an envelope we sealed to a file, written again as it was."""
+    _write_envelope_file(exported_again(profile_home(ctx), envelope_id), output, json_mode)
+
+
 def _readdress(ctx: typer.Context, envelope_id: str, to: list[str], output: Path, json_mode: bool) -> None:
     """`seal --readdress`: the same signed envelope, wrapped for the partner's current key."""
-    refuse_stdout(output, "seal writes the envelope to a file")
-    check_output_target(output)
     home = profile_home(ctx)
-    done = readdress_exported(home, envelope_id, to)
+    _write_envelope_file(readdress_exported(home, envelope_id, to), output, json_mode)
+
+
+def _write_envelope_file(done: ReaddressedFile, output: Path, json_mode: bool) -> None:
     # As `seal` writes it: the content is encrypted to its recipients, and the file is handed over.
     write_output_file(output, (json.dumps(done.artifact, indent=1) + "\n").encode(), 0o644)
     out = Output(json_mode=json_mode)
@@ -141,7 +177,7 @@ def _readdress(ctx: typer.Context, envelope_id: str, to: list[str], output: Path
     whom = ", ".join(done.partners)
     positions = ", ".join(f"{p} sequence {n}" for p, n in done.sequences.items())
     if done.again:
-        out.line(f"Wrote envelope {done.envelope_id} into {output} again, as re-addressed ({positions})")
+        out.line(f"Wrote envelope {done.envelope_id} into {output} again, as last written ({positions})")
     else:
         out.line(
             f"Re-addressed envelope {done.envelope_id} into {output} ({positions}): key(s) "

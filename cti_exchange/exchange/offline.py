@@ -209,6 +209,44 @@ def readdress_exported(
     )
 
 
+def exported_again(home: ProfileHome, envelope_id: str) -> ReaddressedFile:
+    """An envelope we sealed to a file, as it was last written (`seal --again`): for a file lost
+    or overwritten before a partner it is for opened it. The same bytes: id, sequence,
+    signature and wrapping; a partner that opened the first file refuses this one as a replay,
+    so nothing is accepted twice. UsageError (exit 2) for an envelope that is not ours, goes by
+    TAXII, or that every partner it is for acknowledged (a receipt: it opened it)."""
+    profile = home.load_profile()
+    with open_store(home) as store:
+        copy = store.outbound.sent_copy(envelope_id)
+    if copy is None:
+        raise UsageError(
+            f"cannot write envelope {envelope_id} again: it is not one we sealed",
+            hint="`cti-exchange sent` lists ours (files have status `exported`)",
+        )
+    files = [d for d in copy.deliveries if d.status in (EXPORTED, RECEIVED)]
+    if not files:
+        raise UsageError(
+            f"cannot write envelope {envelope_id} again: it goes by TAXII, not as a file",
+            hint="`cti-exchange sync` posts what is still in the outbox",
+        )
+    waiting = [d for d in files if d.status == EXPORTED]
+    if not waiting:
+        raise UsageError(
+            f"cannot write envelope {envelope_id} again: "
+            + ", ".join(f"{d.partner} acknowledged it on {d.received_at}" for d in files),
+            hint="its partners opened it already; `cti-exchange sent` lists what we sent",
+        )
+    hints = routing_hints(copy.artifact)
+    sequences = {
+        d.partner: hints.sequences[entry.agency_id]
+        for d in waiting
+        if (entry := profile.partners.get(d.partner)) is not None and entry.agency_id in hints.sequences
+    }
+    return ReaddressedFile(
+        envelope_id, copy.artifact, [d.partner for d in waiting], sequences, [], [], again=True
+    )
+
+
 def _readdress_refusal(
     envelope_id: str,
     delivery: DeliveryRecord,
@@ -243,7 +281,8 @@ def _readdress_refusal(
         return refused(
             f"it is wrapped for {name}'s key {theirs}, which is not revoked: {name} opens the file as it is",
             hint=f"if {name} revoked that key since, pin its new key file first "
-            f"(`cti-exchange partners update-keys {name} --jwks FILE`)",
+            f"(`cti-exchange partners update-keys {name} --jwks FILE`); if the file is lost, "
+            f"`cti-exchange seal --again {envelope_id} -o FILE` writes it again",
         )
     if ring.current_or_none(KeyUse.ENC) is None:
         return refused(
