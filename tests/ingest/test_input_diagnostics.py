@@ -422,4 +422,4 @@ def test_push_lists_a_refused_file_beside_what_it_shares(
     cut = _write(tmp_path, "a.json", '{"type": "bundle", "objects": [')
     good = _write(tmp_path, "good.csv", "value,type\n203.0.113.250,ipv4-addr\nevil.example.com,domain\n")
     result = cert_fr.run("push", cut, good, "--to", "cert-in", "--dry-run")
-    assert f"rejected {cut}: truncated JSON: the file ends early at line 1" in result.stderr
+    assert f"rejected: {cut}: truncated JSON: the file ends early at line 1" in result.stderr
