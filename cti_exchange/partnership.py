@@ -17,7 +17,13 @@ from cti_exchange.home.profile_home import ProfileHome, validate_profile_data
 from cti_exchange.keys.key_document import verify_key_document
 from cti_exchange.keys.model import AGENCY_ID, Keyring, KeyUse
 from cti_exchange.keys.pinning import KeyUpdate, merge_key_update, pin_first_keys
-from cti_exchange.profile.model import PartnerConfig, TaxiiSettings, identity_id_for
+from cti_exchange.profile.model import (
+    EXAMPLE_COLLECTION_ID,
+    PartnerConfig,
+    TaxiiSettings,
+    collection_id_problem,
+    identity_id_for,
+)
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.store.store import open_store
 from cti_exchange.taxii.endpoint import check_url_is_safe
@@ -45,6 +51,20 @@ def check_partner_name(name: str) -> None:
             f"partner name {name!r} is not usable: lower-case letters, digits and '-', starting "
             "with a letter or digit, at most 63 characters",
             hint="use the partner's agency id, e.g. cert-in",
+        )
+
+
+def check_collection_id(value: str, *, option: str) -> None:
+    """A collection id given to `partners set` must be one (a UUID, TAXII 2.1 section 5.2.1):
+    a placeholder (`ID`), an empty value or an option taken for one was stored and failed
+    only at the next pull or push, as HTTP 404. Refused before anything is saved."""
+    problem = collection_id_problem(value)
+    if problem is not None:
+        raise UsageError(
+            f"{option} {problem}",
+            hint=f"give the collection's id, a UUID such as {EXAMPLE_COLLECTION_ID}, as the "
+            "partner's server operator gives it (`cti-exchange serve` prints each one); nothing "
+            "was changed",
         )
 
 
@@ -271,6 +291,9 @@ def configure_partner(
     if allow_red is not None:
         partner = replace(partner, allow_red=allow_red)
     changes = {k: v for k, v in (taxii_changes or {}).items() if v is not None}
+    for key in ("read_collection", "write_collection"):
+        if key in changes:
+            check_collection_id(changes[key], option=f"--{key.replace('_', '-')}")
     if "api_root" in changes:
         check_url_is_safe(changes["api_root"], partner=name)  # refused before it is saved
     # Only what is being set is judged: a bad value already in config.toml is refused when used,

@@ -293,10 +293,10 @@ def set_(
     ] = None,
     api_root: Annotated[str | None, typer.Option("--api-root", help="TAXII 2.1 API root URL.")] = None,
     read_collection: Annotated[
-        str | None, typer.Option("--read-collection", help="Collection id we pull from.")
+        str | None, typer.Option("--read-collection", help="Collection id (a UUID) we pull from.")
     ] = None,
     write_collection: Annotated[
-        str | None, typer.Option("--write-collection", help="Collection id we push to.")
+        str | None, typer.Option("--write-collection", help="Collection id (a UUID) we push to.")
     ] = None,
     auth: Annotated[str | None, typer.Option("--auth", help="none, basic or bearer.")] = None,
     username: Annotated[str | None, typer.Option("--username", help="Basic auth user.")] = None,

@@ -15,10 +15,11 @@ when it is:
   reserved, private, loopback, link-local or multicast space, internal names such as
   `*.localhost`, well-known benign domains, hashes and system file names, registry keys every
   Windows host has, private and reserved AS numbers and those of big shared networks (the
-  warning list: clouds, CDNs, hosting providers, national ISPs), the broadcast and multicast MAC
-  addresses), a single-label name (a bare top-level domain such as `com`, or
-  `localhost`), a wildcard, or a two-label name that is a registry suffix (`co.uk`). Written
-  only with `--allow-broad`.
+  warning list: clouds, CDNs, hosting providers, national ISPs), the addresses of well-known
+  public DNS resolvers and ranges holding one (the warning list: 8.8.8.8, 1.1.1.1, 9.9.9.9,
+  ...), the broadcast and multicast MAC addresses), a single-label name (a bare top-level
+  domain such as `com`, or `localhost`), a wildcard, or a two-label name that is a registry
+  suffix (`co.uk`). Written only with `--allow-broad`.
 
 Cheap on purpose: an export of a million values runs these checks on every value. Ordinary
 values (printable ASCII in canonical form) take a fast path; normalisers and guardrails are
@@ -147,9 +148,16 @@ class ValueCheck:
         self._listed_tails = frozenset(".".join(s.split(".")[-2:]) for s in suffixes if "." in s)
         # Where the test is one regular expression, the matcher itself: no Python frame.
         benign = "|".join(re.escape(h) for h in sorted(lists.hashes))
+        # The listed resolvers' addresses (8.8.8.8, ...) are guardrail hits: left to close_look.
+        resolvers_v4 = "|".join(re.escape(a) for a in sorted(lists.resolvers) if ":" not in a)
+        resolvers_v6 = frozenset(a for a in lists.resolvers if ":" in a)
         self._fast: dict[str, FastPath] = {
-            "ipv4-addr": _PLAIN_IPV4.fullmatch,
-            "ipv6-addr": _fast_ipv6,
+            "ipv4-addr": (
+                re.compile(f"(?!(?:{resolvers_v4})\\Z){_PLAIN_IPV4.pattern}").fullmatch
+                if resolvers_v4
+                else _PLAIN_IPV4.fullmatch
+            ),
+            "ipv6-addr": _fast_ipv6_but(resolvers_v6) if resolvers_v6 else _fast_ipv6,
             "domain-name": self._fast_domain(),
             "url": self._fast_url(),
             "email-addr": _PLAIN_EMAIL.fullmatch,
@@ -298,6 +306,11 @@ def _fast_ipv6(value: str) -> bool:
         return socket.inet_ntop(socket.AF_INET6, socket.inet_pton(socket.AF_INET6, value)) == value
     except (OSError, ValueError):
         return False
+
+
+def _fast_ipv6_but(listed: frozenset[str]) -> FastPath:
+    """_fast_ipv6, false for the listed addresses too."""
+    return lambda value: value not in listed and _fast_ipv6(value)
 
 
 def _broad_name(kind: IocType, value: str) -> Refusal | None:

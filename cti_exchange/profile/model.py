@@ -7,6 +7,7 @@ trust the shape of their input.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -28,6 +29,31 @@ DEFAULT_LIFETIME_DAYS: dict[str, int] = {
     "rule": 365,
     "other": 90,
 }
+
+
+# TAXII 2.1 (OASIS Standard), section 5.2.1: a Collection's `id` is an `identifier`, which the
+# Data Types table defines as "an RFC 4122-compliant Version 4 UUID". The form is checked, not
+# the version: `cti-exchange serve` derives version 5 ids (server/provisioning.py), and other
+# servers mint theirs as they like. Either case is accepted, and stored as given: the id goes
+# into the collection's URL as the server wrote it.
+_COLLECTION_ID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+EXAMPLE_COLLECTION_ID = "0389298c-1d84-56a2-b7a8-48e1f2722470"
+
+
+def collection_id_problem(value: str) -> str | None:
+    """Why `value` cannot be a TAXII 2.1 collection id (said after the option's name), or None.
+
+    A value starting with `-` is an option the shell moved into its place: in
+    `--read-collection $ID --write-collection X`, an empty `$ID` leaves `--write-collection`."""
+    if not value.strip():
+        return "is empty (an unset variable?)"
+    if value.startswith("-"):
+        return f"took the option {value!r} as its value: the id before it is missing (an empty variable?)"
+    if not _COLLECTION_ID.fullmatch(value):
+        return f"{value!r} is not a TAXII collection id: TAXII 2.1 collection ids are UUIDs"
+    if not value.strip("0-"):
+        return "is the nil UUID, a placeholder: no server gives a collection that id"
+    return None
 
 
 def identity_id_for(agency_id: str) -> str:

@@ -1,5 +1,5 @@
-"""Loading the bundled warning lists (well-known benign domains, hashes, system file names, and
-the AS numbers of big shared networks).
+"""Loading the bundled warning lists (well-known benign domains, hashes, system file names, the
+AS numbers of big shared networks, and the addresses of public DNS resolvers).
 
 The lists are package data in `cti_exchange/data/warninglists/`; its README says where the
 entries come from and how to update them. They are read once per process.
@@ -17,6 +17,7 @@ _FILES = {
     "hashes": "benign-hashes.txt",
     "file_names": "benign-file-names.txt",
     "asns": "benign-asns.txt",
+    "resolvers": "benign-resolvers.txt",
 }
 
 

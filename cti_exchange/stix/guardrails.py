@@ -8,7 +8,10 @@ for addresses: private ASNs are each network's own), or on the broadcast, all-ze
 multicast MAC address would raise alerts on every partner's own network. So would the
 number of a big shared network (a cloud, a CDN, a hosting provider, a national ISP, on the
 warning list): blocking it blocks everyone it hosts or serves; that a threat is hosted
-there is context, and its addresses or domains are the indicators. These are warnings
+there is context, and its addresses or domains are the indicators. And so would the address
+of a well-known public DNS resolver (8.8.8.8, 1.1.1.1, ..., on the warning list), or a range
+holding one: malware queries them to test its connectivity, and blocking one breaks DNS for
+everyone who uses it; the C2 the malware then reaches is the indicator. These are warnings
 (rejections with `--strict`). Documentation values (192.0.2.0/24, 198.51.100.0/24,
 203.0.113.0/24 from RFC 5737, 2001:db8::/32 from RFC 3849, AS64496-AS64511 and
 AS65536-AS65551 from RFC 5398, and the names RFC 2606 / RFC 6761 reserve: .test, .example,
@@ -21,7 +24,7 @@ unless the analyst keeps them explicitly; role mailboxes (abuse@, postmaster@, .
 personal data. Free-text fields are scrubbed of individuals' e-mail addresses and
 international phone numbers.
 
-The lists of benign domains, hashes, file names and AS numbers are data
+The lists of benign domains, hashes, file names, AS numbers and resolver addresses are data
 (`cti_exchange/data/warninglists/`), loaded by `cti_exchange.readers.warning_list`; the
 reserved address ranges and AS numbers are standards and live here.
 """
@@ -52,7 +55,8 @@ class WarningLists:
     `domains` match themselves and their sub-domains; `platform_domains` too, but a URL with a
     path on them is a real indicator (one user's content); `exact_domains` match only
     themselves (their sub-domains belong to users of a hosting or dynamic DNS service).
-    `asns` maps the AS numbers of big shared networks to the network's name."""
+    `asns` maps the AS numbers of big shared networks to the network's name; `resolvers` the
+    addresses of public DNS resolvers, in canonical text (`stix.normalise`), to the service's."""
 
     domains: frozenset[str] = frozenset()
     platform_domains: frozenset[str] = frozenset()
@@ -61,11 +65,15 @@ class WarningLists:
     file_names: frozenset[str] = frozenset()
     # A dict (picklable: parallel reading sends the lists to its workers), never changed.
     asns: Mapping[int, str] = field(default_factory=dict, hash=False)
+    resolvers: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @classmethod
-    def parse(cls, domains: str = "", hashes: str = "", file_names: str = "", asns: str = "") -> WarningLists:
+    def parse(
+        cls, domains: str = "", hashes: str = "", file_names: str = "", asns: str = "", resolvers: str = ""
+    ) -> WarningLists:
         """Build from list texts: one entry a line, `#` comments, `+name` / `=name` prefixes;
-        an AS entry is its number in decimal, then the network's name."""
+        an AS entry is its number in decimal, then the network's name; a resolver entry its
+        address, then the service's name."""
         entries = _entries(domains)
         return cls(
             domains=frozenset(d for d in entries if d[0] not in "+="),
@@ -74,6 +82,7 @@ class WarningLists:
             hashes=frozenset(_entries(hashes)),
             file_names=frozenset(_entries(file_names)),
             asns=_as_entries(asns),
+            resolvers=_resolver_entries(resolvers),
         )
 
 
@@ -95,6 +104,26 @@ def _as_entries(text: str) -> dict[int, str]:
         if not (number.isascii() and number.isdigit()) or not name.strip() or int(number) in found:
             raise ValueError(f"not an 'AS-number network-name' line, or a repeated number: {line!r}")
         found[int(number)] = name.strip()
+    return found
+
+
+def _resolver_entries(text: str) -> dict[str, str]:
+    """`8.8.8.8 Google Public DNS  # why` lines as {"8.8.8.8": "Google Public DNS"}, each
+    address in canonical text (IPv6 compressed, lower case: what normalise writes); a malformed
+    line raises ValueError, as for AS numbers."""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split(None, 1)
+        if not fields:
+            continue
+        try:
+            address = str(ipaddress.ip_address(fields[0]))
+        except ValueError:
+            address = ""
+        name = fields[1].strip() if len(fields) > 1 else ""
+        if not address or not name or address in found:
+            raise ValueError(f"not an 'address service-name' line, or a repeated address: {line!r}")
+        found[address] = name
     return found
 
 
@@ -212,6 +241,16 @@ class Guardrails:
 
     def __init__(self, lists: WarningLists) -> None:
         self.lists = lists
+        # The listed resolvers by number: one dict look-up for an address, a bisection of the
+        # sorted numbers for a range (does it hold one?).
+        self._v4_resolvers: dict[int, str] = {}
+        v6_resolvers: dict[int, str] = {}
+        for text in lists.resolvers:
+            address = ipaddress.ip_address(text)
+            (self._v4_resolvers if address.version == 4 else v6_resolvers)[int(address)] = text
+        self._v4_resolver_numbers = sorted(self._v4_resolvers)
+        self._v6_resolvers = v6_resolvers
+        self._v6_resolver_numbers = sorted(v6_resolvers)
 
     def check(self, ioc_type: IocType, value: str) -> GuardrailHit | None:
         """The likely-false-positive rule `value` breaks, or None."""
@@ -281,13 +320,37 @@ class Guardrails:
         if index >= 0 and IPV4_RESERVED[index][1] >= start:
             _, _, code, why = IPV4_RESERVED[index]
             return GuardrailHit(code, _reserved_message(why, prefix is None))
+        if prefix is None:
+            resolver = self._v4_resolvers.get(start)
+            return None if resolver is None else self._resolver_hit(resolver, single_address=True)
+        return self._range_resolver(self._v4_resolvers, self._v4_resolver_numbers, start, end)
+
+    def _range_resolver(
+        self, by_number: dict[int, str], numbers: list[int], start: int, end: int
+    ) -> GuardrailHit | None:
+        """A hit when the range [start, end] holds a listed resolver."""
+        index = bisect.bisect_left(numbers, start)
+        if index < len(numbers) and numbers[index] <= end:
+            return self._resolver_hit(by_number[numbers[index]], single_address=start == end)
         return None
+
+    def _resolver_hit(self, address: str, *, single_address: bool) -> GuardrailHit:
+        service = self.lists.resolvers[address]
+        what = f"{address} is" if single_address else f"the range holds {address},"
+        return GuardrailHit(
+            "benign-ip",
+            f"{what} {service}, a public DNS resolver (warning list): malware queries it to test "
+            "its connectivity, and blocking it breaks DNS for everyone who uses it; share the C2 "
+            "instead",
+        )
 
     def _ipv6(self, value: str) -> GuardrailHit | None:
         text = value
         if text.startswith("["):
             text = text[1:].partition("]")[0]
         if "/" not in text:
+            if text in self.lists.resolvers:
+                return self._resolver_hit(text, single_address=True)
             # Canonical (RFC 5952) text: the first group decides for everything but "::..."
             # and 100::, which go the slow way. Most addresses are global unicast.
             first = text.partition(":")[0]
@@ -305,7 +368,8 @@ class Guardrails:
         for reserved, code, why in _IPV6_RESERVED:
             if network.overlaps(reserved):
                 return GuardrailHit(code, _reserved_message(why, network.prefixlen == 128))
-        return None
+        start, end = int(network.network_address), int(network.broadcast_address)
+        return self._range_resolver(self._v6_resolvers, self._v6_resolver_numbers, start, end)
 
     def _domain(self, name: str) -> GuardrailHit | None:
         hit, _ = self._domain_hit(name)

@@ -305,6 +305,7 @@ def test_partners_set_refuses_nan_and_out_of_range_numbers_naming_the_option(
 
 def test_partners_show_escapes_taxii_settings(partnered: tuple[Agency, Agency]) -> None:
     fr, _ = partnered
+    collection = "8f0f5d2e-6c1a-4b5e-9d3f-2a7c1e4b6d01"
     set_ = fr.run(
         "partners",
         "set",
@@ -312,9 +313,13 @@ def test_partners_show_escapes_taxii_settings(partnered: tuple[Agency, Agency]) 
         "--api-root",
         "https://taxii.example/api/",
         "--read-collection",
-        "a\n\x1b[2J",
+        collection,
     )
     assert set_.exit_code == 0, set_.stderr
+    # `partners set` takes only a UUID (tests/cli/test_collection_ids.py): the hostile value
+    # comes from a hand-edited config.toml.
+    config = fr.home / "config.toml"
+    config.write_text(config.read_text().replace(f'"{collection}"', '"a\\n\\u001b[2J"'))
     shown = fr.run("partners", "show", "cert-in")
     assert "\x1b" not in shown.stdout and "read=a\\x0a\\x1b[2J" in shown.stdout
 

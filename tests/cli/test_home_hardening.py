@@ -274,9 +274,9 @@ def test_a_taxii_secret_file_that_is_not_utf8_is_a_clear_error(partnered: tuple[
         "--api-root",
         "http://127.0.0.1:9/taxii2/api/",  # never contacted: the secret is read first
         "--read-collection",
-        "a",
+        "8f0f5d2e-6c1a-4b5e-9d3f-2a7c1e4b6d01",
         "--write-collection",
-        "b",
+        "8f0f5d2e-6c1a-4b5e-9d3f-2a7c1e4b6d02",
         "--auth",
         "basic",
         "--username",

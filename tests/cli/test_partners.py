@@ -145,9 +145,9 @@ def test_set_taxii_settings_validates_against_schema(partnered: tuple[Agency, Ag
         "--api-root",
         "https://taxii.example.in/exchange/",
         "--read-collection",
-        "c-in",
+        "8f0f5d2e-6c1a-4b5e-9d3f-2a7c1e4b6d01",
         "--write-collection",
-        "c-out",
+        "8f0f5d2e-6c1a-4b5e-9d3f-2a7c1e4b6d02",
         "--auth",
         "basic",
         "--username",
@@ -323,9 +323,9 @@ def test_secrets_pasted_into_config_toml_are_never_echoed(partnered: tuple[Agenc
         "--api-root",
         "https://taxii.example/api/",
         "--read-collection",
-        "r",
+        "8f0f5d2e-6c1a-4b5e-9d3f-2a7c1e4b6d01",
         "--write-collection",
-        "w",
+        "8f0f5d2e-6c1a-4b5e-9d3f-2a7c1e4b6d02",
     )
     assert wired.exit_code == 0, wired.stderr
     config = india.home / "config.toml"

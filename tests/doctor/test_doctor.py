@@ -49,9 +49,9 @@ def _offline_taxii(agency: Agency, partner: str) -> None:
         "--api-root",
         "http://127.0.0.1:9/exchange/",
         "--read-collection",
-        "r",
+        "8f0f5d2e-6c1a-4b5e-9d3f-2a7c1e4b6d01",
         "--write-collection",
-        "w",
+        "8f0f5d2e-6c1a-4b5e-9d3f-2a7c1e4b6d02",
     )
     assert result.exit_code == 0, result.stderr
 
@@ -393,9 +393,8 @@ def test_a_tampered_audit_trail_is_exit_4_even_after_an_earlier_failure(
     import sqlite3
 
     fr, _ = partnered
-    half = fr.run(
-        "partners", "set", "cert-in", "--api-root", "https://taxii.example/api/", "--read-collection", "c"
-    )
+    read = ["--read-collection", "8f0f5d2e-6c1a-4b5e-9d3f-2a7c1e4b6d01"]
+    half = fr.run("partners", "set", "cert-in", "--api-root", "https://taxii.example/api/", *read)
     assert half.exit_code == 0, half.stderr
     code, checks, _ = _doctor(fr, "--offline")
     assert code == 2 and checks["partner cert-in: TAXII settings"]["status"] == "fail"

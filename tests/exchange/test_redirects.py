@@ -92,7 +92,8 @@ def _wire(agency: Agency, partner: str, api_root: str, tmp_path: Path, **extra: 
     secret.chmod(0o600)
     args = ["partners", "set", partner, "--api-root", api_root, "--auth", "basic"]
     args += ["--username", agency.agency_id, "--secret-file", str(secret)]
-    args += ["--read-collection", "c-read", "--write-collection", "c-write", "--timeout", "2"]
+    args += ["--read-collection", "8f0f5d2e-6c1a-4b5e-9d3f-2a7c1e4b6d01", "--timeout", "2"]
+    args += ["--write-collection", "8f0f5d2e-6c1a-4b5e-9d3f-2a7c1e4b6d02"]
     for name, value in extra.items():
         args += [f"--{name.replace('_', '-')}", value]
     result = agency.run(*args)

@@ -58,7 +58,7 @@ def test_validate_exit_codes_and_json(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_validate_strict_and_format_options(cli: Cli, tmp_path: Path) -> None:
-    listing = _file(tmp_path, "list.csv", "10.0.0.1\n8.8.4.4\n")
+    listing = _file(tmp_path, "list.csv", "10.0.0.1\n192.0.2.44\n")
     assert cli("validate", listing, home=tmp_path / "none").exit_code == 0
     assert cli("validate", "--strict", listing, home=tmp_path / "none").exit_code == 1
     forced = cli("validate", "--format", "stix", listing, home=tmp_path / "none")
@@ -66,7 +66,7 @@ def test_validate_strict_and_format_options(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_tlp_option_rejects_clear_and_unknown(cli: Cli, tmp_path: Path) -> None:
-    listing = _file(tmp_path, "list.txt", "8.8.4.4\n")
+    listing = _file(tmp_path, "list.txt", "192.0.2.44\n")
     for value in ("clear", "white", "purple"):
         result = cli("validate", "--tlp", value, listing, home=tmp_path / "none")
         assert result.exit_code == 2, value
@@ -112,7 +112,7 @@ def test_a_bundle_we_converted_converts_again_without_touching_our_identity(
 def test_convert_needs_a_profile_and_writes_nothing_when_nothing_is_usable(
     cli: Cli, cert_fr: Agency, tmp_path: Path
 ) -> None:
-    listing = _file(tmp_path, "list.txt", "8.8.4.4\n")
+    listing = _file(tmp_path, "list.txt", "192.0.2.44\n")
     out = tmp_path / "out.json"
     no_profile = cli("convert", listing, "-o", str(out), home=tmp_path / "none")
     assert no_profile.exit_code == 2 and "no agency profile" in no_profile.stderr

@@ -59,9 +59,9 @@ def test_every_ioc_type_becomes_valid_stix(ingest_text: IngestText) -> None:
     rows = [
         "1.2.3.4",
         "2001:db8:0:0:0:0:0:1",
-        "8.8.0.0/16",
+        "45.33.0.0/16",
         "2001:db8::/48",
-        "8.8.8.8:53",
+        "45.33.2.1:53",
         "evil.example",
         "http://evil.example/a",
         "abuse@evil.example",
