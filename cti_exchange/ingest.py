@@ -22,7 +22,7 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from cti_exchange.ingest_settings import IngestContext, IngestOptions
 from cti_exchange.progress import NoProgress, ProgressReporter
 from cti_exchange.readers.csv_reader import CsvLayout, CsvReader, no_indicator_column
 from cti_exchange.readers.detect import misnamed_csv_header, reader_for
+from cti_exchange.readers.file_head import StatedTlp
 from cti_exchange.readers.file_parts import split_at_lines
 from cti_exchange.readers.interface import (
     Finding,
@@ -50,12 +51,15 @@ from cti_exchange.stix.conversion import CandidateConverter, ConversionSettings
 from cti_exchange.stix.guardrails import Guardrails, WarningLists
 from cti_exchange.stix.objects import StixObjectBuilder
 from cti_exchange.stix.passthrough import PassthroughPreparer, PassthroughSettings
+from cti_exchange.stix.tlp import Tlp
 from cti_exchange.untrusted_text import describe_value
 
 _PROGRESS_EVERY = 10_000
 
 
-# Where each format carries its own TLP, besides --tlp (docs/INGEST.md); a text list has none.
+# Where each format carries its own TLP, besides --tlp (docs/INGEST.md). A TLP line in the head
+# of a text list or CSV file (readers/file_head.py) marks the file's values in place of the
+# default: it is announced by its own warning (head-tlp).
 _TLP_IN_INPUT = {
     "csv": " or a tlp column",
     "stix": " or a TLP marking on the objects",
@@ -233,11 +237,18 @@ class _Run:
         produced_before = self._produced()
         header: tuple[int, list[str]] | None = None
         kept_log = self.log
+        settings = self.converter.settings
+        from_head: StatedTlp | None = None
         try:
             reader = reader_for(
                 path, self.options.format, limits, include_non_ids=self.options.include_non_ids
             )
             self.formats[self.label] = reader.format_name
+            head = reader.head(path)
+            from_head = self._head_tlp(head.tlp) if head is not None else None
+            if from_head is not None:
+                # The file's own TLP for its values that carry none, in place of the default.
+                self.converter.settings = replace(settings, default_tlp=from_head.tlp)
             if self.options.format is None and reader.format_name == "text":
                 header = misnamed_csv_header(path)
                 if header is not None:
@@ -249,7 +260,9 @@ class _Run:
                 self._consume(reader.read(path))
         except InputError as error:
             reason = _without_file_name(error.diagnostics(), self.label)
-            self.remark(Rejection(self.label, reason, code=_WHOLE_FILE))
+            self.remark(Rejection(self.label, reason, line=getattr(error, "line", None), code=_WHOLE_FILE))
+        finally:
+            self.converter.settings = settings
         if header is not None:
             text_log, self.log = self.log, kept_log
             if self._produced() == produced_before:
@@ -261,8 +274,38 @@ class _Run:
             else:
                 self.log.absorb(text_log)
         defaulted = self.converter.default_tlp_count - default_before
-        if defaulted:
+        if defaulted and from_head is not None:
+            self.remark(
+                Finding(
+                    self.label,
+                    f"{defaulted:,} value(s) had no TLP of their own: marked {from_head.tlp.label}, "
+                    "as the file's head states",
+                    line=from_head.line,
+                    code="head-tlp",
+                )
+            )
+        elif defaulted:
             self._announce_default_tlp(defaulted, "value(s) had no TLP")
+
+    def _head_tlp(self, stated: StatedTlp | None) -> StatedTlp | None:
+        """The TLP a file's head states, when it is the one its values without a TLP take: over
+        the profile's default, and over a --tlp as strict; a stricter --tlp applies instead
+        (None). A --tlp that would lower it is refused (UsageError): lowering a TLP is for
+        whoever set it, by changing the file's head (docs/INGEST.md)."""
+        context = self.context
+        if stated is None:
+            return None
+        if not context.default_tlp_given:
+            return stated
+        given = context.default_tlp
+        if given < stated.tlp:
+            raise UsageError(
+                f"{self.label}, line {stated.line}: the file's head marks it {stated.tlp.label}; "
+                f"--tlp {given.value} would lower its values to {given.label}",
+                hint=f"leave out --tlp, or give --tlp {stated.tlp.value} or stricter (a TLP is "
+                "lowered only by whoever set it: edit the file's head to do so)",
+            )
+        return stated if given is stated.tlp else None
 
     def _produced(self) -> int:
         """Objects read so far, duplicates merged included."""
@@ -291,10 +334,9 @@ class _Run:
         # conversion, which neither prints nor takes a lock another thread could hold.
         pool = ProcessPoolExecutor(len(parts) - 1, mp_context=multiprocessing.get_context("fork"))
         with pool:
-            futures = [
-                pool.submit(_read_part, path, layout, part, self.context, self.options, self.warning_lists)
-                for part in parts[1:]
-            ]
+            # The rows without a TLP take the file head's, if it states one, as here.
+            shared = (self.context, self.options, self.warning_lists, self.converter.settings.default_tlp)
+            futures = [pool.submit(_read_part, path, layout, part, *shared) for part in parts[1:]]
             start, end, first_line = parts[0]
             self._consume(reader.read_part(path, layout, (start, end), first_line))
             for future in futures:
@@ -410,10 +452,13 @@ def _read_part(
     context: IngestContext,
     options: IngestOptions,
     warning_lists: WarningLists,
+    default_tlp: Tlp,
 ) -> _PartResult:
-    """Runs in a worker process: convert the rows of one part of a CSV file."""
+    """Runs in a worker process: convert the rows of one part of a CSV file; `default_tlp`
+    for rows without a TLP (the file head's, or the run's default)."""
     run = _Run(context, options, warning_lists, NoProgress())
     run.label = str(path)
+    run.converter.settings = replace(run.converter.settings, default_tlp=default_tlp)
     start, end, first_line = part
     limits = ReadLimits(options.max_line_bytes, options.max_json_bytes)
     run._consume(CsvReader(limits).read_part(path, layout, (start, end), first_line))

@@ -20,6 +20,10 @@ detected, a cell that is exactly a type name is `type` and one like `TLP:AMBER` 
 other cells are not read (free text may be internal notes: it is shared only under a header
 that calls it a description). One warning says so, with the fix: add a header row.
 
+The `#` comment lines before the header row (and a line that is a TLP marking alone,
+`TLP:AMBER`) are the file's head: a TLP it states marks the rows without a tlp cell
+(file_head.py; ingest applies it).
+
 Excel artefacts are handled: a `sep=;` first line, `,` `;` tab or `|` delimiters (detected
 from the header), padding columns and empty rows, BOMs, UTF-16, CRLF, line breaks inside
 quoted fields (see `lines.py` for encodings and line limits).
@@ -35,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cti_exchange.errors import InputError
+from cti_exchange.readers.file_head import FileHead, is_marking_line, scan_head
 from cti_exchange.readers.interface import Finding, Reader, ReadItem, Rejection
 from cti_exchange.readers.lines import LineSource, unify_line_breaks
 from cti_exchange.spreadsheet_cells import without_formula_guard
@@ -283,6 +288,9 @@ def _replayed(source: LineSource, first: str, line: int, rest: Iterator[str]) ->
 class CsvReader(Reader):
     format_name = "csv"
 
+    def head(self, path: Path) -> FileHead:
+        return scan_head(path, self.limits)
+
     def read(self, path: Path) -> Iterator[ReadItem]:
         label = str(path)
         source = LineSource(path, self.limits, label)
@@ -340,8 +348,8 @@ class CsvReader(Reader):
         for line in lines:
             yield from source.drain()
             stripped = line.strip()
-            if not stripped or (stripped.startswith("#") and header_line is None):
-                continue
+            if not stripped or stripped.startswith("#") or is_marking_line(stripped):
+                continue  # the head: blank lines, comments, a `TLP:AMBER` line (file_head.py)
             sep = _SEP_LINE.fullmatch(stripped)
             if sep and delimiter is None:
                 delimiter = sep.group(1)

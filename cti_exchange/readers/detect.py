@@ -3,10 +3,14 @@
 Only the first 64 KiB are looked at:
 - JSON (the first character is `{`, or `[` followed by `{`): MISP when it has an `"Event"` or
   `"response"` key, STIX otherwise;
-- text whose first row (after blank lines, `#` comments and an Excel `sep=` line) is a CSV
-  header naming an indicator column: CSV; but a one-cell first row that ends with a colon, or
-  is followed by such a row ("Domains:" ... "IP addresses:"), titles a section of a text list,
-  and one with a label before its value ("C2 URL: evil.example:443") is a line of one;
+- text whose first row (after the head: blank lines, `#` comments, an Excel `sep=` line, a
+  `TLP:AMBER` line, see file_head.py) is a Snort or Suricata rule: a rules file, read as text,
+  where each rule line is a rule indicator. Its `;`-separated options are no CSV row: read as
+  CSV, `dns.query` and `tls.sni` became domain columns and their values fake indicators;
+- text whose first row (after the head) is a CSV header naming an indicator column: CSV; but
+  a one-cell first row that ends with a colon, or is followed by such a row ("Domains:" ...
+  "IP addresses:"), titles a section of a text list, and one with a label before its value
+  ("C2 URL: evil.example:443") is a line of one;
 - text whose first row is a row of data of a CSV file without a header: its first word is
   cells joined by `,` or `;`, one of them an indicator (`evil[.]com,domain`): CSV
   (`csv_reader.first_row_is_data`);
@@ -27,11 +31,13 @@ from pathlib import Path
 
 from cti_exchange.errors import InputError, UsageError
 from cti_exchange.readers.csv_reader import CsvReader, detect_delimiter, first_row_is_data, header_columns
+from cti_exchange.readers.file_head import is_head_line, is_marking_line
 from cti_exchange.readers.interface import Reader, ReadLimits
 from cti_exchange.readers.lines import looks_binary, sniff_encoding
 from cti_exchange.readers.misp_reader import MispReader
 from cti_exchange.readers.stix_reader import StixReader
 from cti_exchange.readers.text_reader import TextReader
+from cti_exchange.stix.ioc_types import IocType, detect_rule_type
 from cti_exchange.stix.type_hints import read_type_hint
 
 READERS: dict[str, type[Reader]] = {
@@ -46,6 +52,7 @@ _JSON_START = re.compile(r"\s*(?:\{|\[\s*(?:\{|\]))")
 _MISP_KEY = re.compile(r'"(?:Event|response)"\s*:')
 _STIX_BUNDLE = re.compile(r'"type"\s*:\s*"bundle"')
 _SEP_LINE = re.compile(r"\s*sep=.\s*", re.IGNORECASE)
+_IDS_RULES = (IocType.SNORT, IocType.SURICATA)
 # "Label: value": a colon, a space, then more (a column named "IPV4:PORT" has no space).
 _LABELLED = re.compile(r":\s+\S")
 
@@ -76,8 +83,10 @@ def detect_format(path: Path) -> str:
     lines = text.splitlines()
     for index, line in enumerate(lines[:50]):
         stripped = line.strip()
-        if not stripped or stripped.startswith("#") or _SEP_LINE.fullmatch(stripped):
+        if is_head_line(stripped):
             continue
+        if detect_rule_type(stripped) in _IDS_RULES:
+            return "text"  # a rules file: each rule line is a rule indicator (text_reader.py)
         if first_row_is_data(stripped):
             return "csv"
         header = header_columns(line)
@@ -120,7 +129,7 @@ def misnamed_csv_header(path: Path) -> tuple[int, list[str]] | None:
     rows: list[list[str]] = []
     for number, line in enumerate(lines, 1):
         stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
+        if not stripped or stripped.startswith("#") or (header is None and is_marking_line(stripped)):
             continue
         if header is None and delimiter is None and _SEP_LINE.fullmatch(stripped):
             delimiter = stripped.split("=", 1)[1].strip()[:1] or None

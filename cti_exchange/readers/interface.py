@@ -19,10 +19,13 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cti_exchange.stix.candidate import IndicatorCandidate
 from cti_exchange.untrusted_text import escape_controls
+
+if TYPE_CHECKING:
+    from cti_exchange.readers.file_head import FileHead
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,12 @@ class Reader(ABC):
     @abstractmethod
     def read(self, path: Path) -> Iterator[ReadItem]:
         """The items of the file at `path`, in file order. Raises InputError only."""
+
+    def head(self, path: Path) -> FileHead | None:
+        """What the head of the file says (file_head.py): the TLP it states for the values
+        that carry none, which the caller applies; None for formats that carry TLP otherwise
+        (STIX markings, MISP tags). Raises InputError only."""
+        return None
 
     def read_all(self, path: Path) -> ReadResult:
         """`read`, collected into lists: convenient for small files and tests."""

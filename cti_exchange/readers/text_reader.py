@@ -1,10 +1,23 @@
 """Plain-text IOC lists, as pasted from an advisory: one indicator per line.
 
 Line by line:
-- blank lines are skipped; `#` lines are comments, and a comment that names an indicator type
-  (`# Domain`, `# IP Address`, `# Sample`, `# URL`) types the lines below it, until the next
-  such comment (Unit 42's Gamaredon list); an AsciiDoc or Markdown heading does the same
-  (`=== Filenames`), and a heading that names no type ends the section;
+- blank lines are skipped; `#` lines are comments, and a comment that is a title naming an
+  indicator type (`# Domain`, `# IP Address`, `# Sample`, `# URL`) types the lines below it,
+  until the next such comment (Unit 42's Gamaredon list); an AsciiDoc or Markdown heading does
+  the same (`=== Filenames`), and a heading that names no type ends the section. A comment is
+  not a title when it quotes something (`"..."`), and of a `Label: text` comment only the label
+  is (`# Note: the domains below are sinkholed` names no type): our exports' heads list values
+  not written (`#   ipv4-addr "10.0.0.1": private-ip [broad]: ...`) and name the export
+  (`# cti-exchange suricata export by ...`), which type nothing. Their `# types: mutex 2` line
+  types the lines below when it names one type (an address type excepted: its values may be
+  ranges, read by their shape);
+- the file's head (file_head.py) may state a TLP (`# TLP:RED`, or a line `TLP:AMBER` alone):
+  ingest applies it; a TLP marking further down (a comment or a line stating one) marks
+  nothing and is rejected (`misplaced-tlp`), so that it is not silently ignored;
+- a Snort or Suricata rule on a line (`alert dns ... (msg:...; sid:1;)`, as a `.rules` file
+  holds them) is one rule indicator, the whole line, continued on the next lines when it ends
+  with `\\` (as the engines read it); its own TLP is the `tlp <level>` of its `metadata`, as
+  our rule exports write it;
 - list bullets (`-`, `*`, `+`, `•`, `1.`), surrounding backticks or quotes, and the AsciiDoc
   escape `\\https://` are removed; `Label: value` takes the value;
 - the first field (up to a tab, else up to a space) is the indicator, refanged; the rest of the
@@ -42,11 +55,12 @@ from pathlib import Path
 
 import idna
 
+from cti_exchange.readers.file_head import FileHead, is_marking_line, scan_head, stated_levels
 from cti_exchange.readers.interface import Finding, Reader, ReadItem, Rejection
 from cti_exchange.readers.lines import LineSource
 from cti_exchange.stix.candidate import IndicatorCandidate
 from cti_exchange.stix.guardrails import DOCUMENTATION_SUFFIXES, INTERNAL_SUFFIXES
-from cti_exchange.stix.ioc_types import IocType, detect_ioc_type, is_hash_shaped
+from cti_exchange.stix.ioc_types import IocType, detect_ioc_type, detect_rule_type, is_hash_shaped
 from cti_exchange.stix.refang import is_defanged, refang
 from cti_exchange.stix.type_hints import parse_type_hint
 from cti_exchange.untrusted_text import describe_value
@@ -82,6 +96,24 @@ _SPECIAL_USE_TLDS = frozenset(
 )
 # `this._hrefs`, `self._cache`: a member access in code, not a file's extension.
 _MEMBER_ACCESS = re.compile(r"\._\w*\Z")
+# Snort and Suricata rule actions: a line starting with one may be a rule (detect_rule_type).
+_RULE_ACTIONS = frozenset("alert drop reject pass log sdrop rejectsrc rejectdst rejectboth".split())
+_IDS_RULES = frozenset({IocType.SNORT, IocType.SURICATA})
+_SNORT, _SURICATA = IocType.SNORT, IocType.SURICATA
+# One option of a rule, `keyword;` or `keyword:value;`, the value's quoted strings and `\;`
+# escapes read as the engines read them (a `msg:"...; metadata: tlp clear"` is no metadata).
+_RULE_OPTION = re.compile(r'\s*([A-Za-z0-9_.-]+)\s*(?::((?:"(?:[^"\\]|\\.)*"|[^;"\\]|\\.)*))?;')
+# Our exports' `# types: domain-name 2, url 1` head line (exporters/interface.py), and the one
+# naming the export (`# cti-exchange suricata export by cert-in at ...`: no section of rules).
+_TYPES_TALLY = re.compile(r"types: ([a-z0-9-]+) \d[\d,]*((?:, [a-z0-9-]+ \d[\d,]*)*)")
+_EXPORT_LINE = re.compile(r"cti-exchange [a-z0-9-]+ export by ")
+# Store types whose values include ranges (`ipv4-addr` holds 10.0.0.0/8 too): no section.
+_TALLIED_WITH_RANGES = frozenset({"ipv4-addr", "ipv6-addr"})
+MISPLACED_TLP = (
+    "a TLP marking below the first value marks nothing: put it at the top of the file, before "
+    "the first value (it then marks every value without a TLP of its own), or use a CSV file "
+    "with a tlp column to mark values differently"
+)
 
 
 def _unwrap(token: str) -> str:
@@ -128,18 +160,40 @@ def _section_type(heading: str) -> str | None:
     return heading
 
 
+def _comment_section(title: str) -> str | None:
+    """The type a `#` comment's text names when the comment is a section title, else None
+    (see the module docstring): not a comment quoting something, and only the label of a
+    `Label: text` comment; our exports' `types:` line when it names one type."""
+    if not title or '"' in title or _EXPORT_LINE.match(title):
+        return None
+    tally = _TYPES_TALLY.fullmatch(title)
+    if tally is not None:
+        if tally[2] or tally[1] in _TALLIED_WITH_RANGES:
+            return None
+        return _section_type(tally[1])
+    label, separator, rest = title.partition(": ")
+    if separator and rest.strip():
+        title = label
+    return _section_type(title)
+
+
 class TextReader(Reader):
     format_name = "text"
 
+    def head(self, path: Path) -> FileHead:
+        return scan_head(path, self.limits)
+
     def read(self, path: Path) -> Iterator[ReadItem]:
         label = str(path)
+        self._head_end = head_end = self.head(path).end
         source = LineSource(path, self.limits, label)
+        lines = self._lines = iter(source)
         section: str | None = None
         prose = _LineTally()
         table_rows = _LineTally()
         code = _LineTally()
         code_block = _CodeBlock()
-        for raw_line in source:
+        for raw_line in lines:
             if source.remarks:
                 yield from source.drain()
             number = source.line_number
@@ -163,9 +217,12 @@ class TextReader(Reader):
             heading = _HEADING.match(line)
             if heading is not None and (line[0] == "#" or " " in line):
                 title = line[heading.end() :].rstrip("#= \t")
-                named = _section_type(title) if title else None
-                if named is not None or line[0] == "=":
-                    section = named
+                if line[0] == "=":
+                    section = _section_type(title) if title else None
+                else:
+                    if number >= head_end and "tlp" in title.lower() and stated_levels(line):
+                        yield Rejection(label, MISPLACED_TLP, line=number, code="misplaced-tlp")
+                    section = _comment_section(title) or section
                 continue
             if _is_markup(line):
                 continue
@@ -234,7 +291,17 @@ class TextReader(Reader):
             prose.add(number)
             return
         tokens = [first, *extra]
-        if _kind(first) is None:
+        kind = _kind(first)
+        if kind is None:
+            if first in _RULE_ACTIONS and (rule := self._rule(line, number)) is not None:
+                yield rule
+                return
+            if "tlp" in line.lower() and is_marking_line(line):
+                # A line stating a TLP and nothing else: part of the head (which ingest
+                # applies), or misplaced further down.
+                if number >= self._head_end:
+                    yield Rejection(label, MISPLACED_TLP, line=number, code="misplaced-tlp")
+                return
             # Prose: words before an indicator, or a title such as "Domains:" or "IP addresses:".
             if (rest or description or first.endswith(":")) and not is_defanged(first):
                 # Its defanged tokens were marked as indicators by the author (`Jan 21, 2014 |
@@ -253,6 +320,9 @@ class TextReader(Reader):
                     code="unrecognised",
                 )
                 return
+        elif (kind is _SURICATA or kind is _SNORT) and (rule := self._rule(line, number)) is not None:
+            yield rule  # a rule holding a tab, read up to it as the first field
+            return
         for token in tokens:
             yield IndicatorCandidate(
                 _unwrap(token),
@@ -260,6 +330,19 @@ class TextReader(Reader):
                 type_hint=hint,
                 description=description or None,
             )
+
+    def _rule(self, line: str, number: int) -> IndicatorCandidate | None:
+        """A Snort or Suricata rule on the line (joined with the next ones while it ends with
+        a backslash, as the engines read it), or None when the line is not one."""
+        if detect_rule_type(line) not in _IDS_RULES:
+            return None
+        while line.endswith("\\"):
+            more = next(self._lines, None)
+            if more is None:
+                break
+            line = line[:-1] + more.rstrip()
+        line = line.strip()
+        return IndicatorCandidate(line, line=number, tlp=_rule_tlp(line))
 
     @staticmethod
     def _more_indicators(rest: str) -> tuple[list[str], bool]:
@@ -297,6 +380,22 @@ def _kind(token: str) -> IocType | str | None:
     if detected is IocType.FILE_NAME and _MEMBER_ACCESS.search(value) is not None:
         return None
     return detected
+
+
+def _rule_tlp(rule: str) -> str | None:
+    """The TLP a rule's `metadata` option gives it (`metadata:stix_id ..., tlp amber, ...;`, as
+    our rule exports write it; `tlp none` is none), or None. Only the options are read, one by
+    one: a quoted `msg` holds partner text."""
+    position = rule.find("(") + 1
+    while (option := _RULE_OPTION.match(rule, position)) is not None:
+        position = option.end()
+        if option[1].lower() != "metadata" or not option[2]:
+            continue
+        for entry in option[2].split(","):
+            key, _, value = entry.strip().partition(" ")
+            if key.lower() == "tlp" and value.strip() and value.strip().lower() != "none":
+                return value.strip()
+    return None
 
 
 _AS_SPACED = re.compile(r"\b(AS)\s+(?=\d)", re.IGNORECASE)

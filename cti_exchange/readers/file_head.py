@@ -1,0 +1,147 @@
+"""The head of a text list or CSV file, and the TLP it states.
+
+The head is the lines before the first value (text list) or the header row (CSV): blank lines,
+`#` comments, an Excel `sep=;` line, and a line that is a TLP marking and nothing else
+(`TLP:AMBER`, `Classification: TLP:RED`). Our exports start with one
+(`# TLP:RED — for the eyes and ears of individual recipients only, ...`, see
+exporters/interface.py `Exporter.header`), and analysts write one in many ways: `# TLP:RED`,
+`# TLP: AMBER+STRICT`, `# tlp amber strict`, `# Classification: TLP:RED`, `# TLP:WHITE` (CLEAR
+in TLP 2.0). The level is read with `Tlp.parse`, as everywhere else.
+
+In a `#` comment of the head, every `TLP:<level>` counts, wherever it stands on the line, except:
+- text in double quotes (a value quoted, not a statement);
+- the lines of our exports that list values not written (`#   ipv4-addr "10.0.0.1": ...`):
+  partner text, which must never be able to mark a file;
+- our exports' tally of levels (`# TLP: amber 1, green 1, red 2`): how many values of each, of
+  which the first head line states the strictest.
+A head stating two different levels is refused (`HeadConflict`): which one applies is for a
+person to say. Only the head is read: this costs one short read per file, nothing per row.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cti_exchange.errors import InputError
+from cti_exchange.readers.interface import ReadLimits
+from cti_exchange.readers.lines import LineSource
+from cti_exchange.stix.tlp import Tlp
+
+_LEVEL = r"(amber[\s_+-]*strict|amber|red|green|clear|white)"
+# `TLP`, an optional version (`TLP 2.0:`), a separator, a level; not inside a word or a name
+# (`xtlp:red`, `tlp-red.example`), nor followed by more of one (`TLP:REDACTED`).
+_MARK = rf"(?<![\w.-])tlp(?:\s*v?[12](?:\.0)?)?[\s:=-]+{_LEVEL}(?![\w+]|[.-]\w)"
+# ASCII only: with Unicode case folding, a long s or a dotless i would match `s` or `i`
+# (`TLP:wh\u0131te`), and the level then fail to parse.
+_FLAGS = re.IGNORECASE | re.ASCII
+_MENTION = re.compile(_MARK, _FLAGS)
+# A label before the marking: `Classification: TLP:RED`, `Distribution - TLP:GREEN`.
+_LABEL = r"(?:[a-z][a-z ]{0,30}[:=-]\s*)?"
+# A whole line that is a marking and nothing else (outside a comment: `TLP:AMBER`).
+_BARE = re.compile(rf"\s*{_LABEL}{_MARK}\s*[.!]?\s*", _FLAGS)
+_QUOTED = re.compile(r'"[^"\n]*"')
+# Our exports' head: the list of values not written, and the tally of levels.
+_REFUSED_LISTED = re.compile(r"#\s{3}[a-z0-9-]+ \"")
+_TALLY = re.compile(
+    r"#\s*TLP:\s*(?:(?:clear|green|amber\+strict|amber|red|unmarked)\s+\d[\d,]*(?:,\s*|\s*\Z))+",
+    _FLAGS,
+)
+_SEP_LINE = re.compile(r"\s*sep=.\s*", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class StatedTlp:
+    """A TLP a file's head states, and the line that states it."""
+
+    tlp: Tlp
+    line: int
+
+
+@dataclass(frozen=True)
+class FileHead:
+    """What the head of a file says: the TLP it states (None when it states none), and the
+    number of the first line after it (the first value or header row)."""
+
+    tlp: StatedTlp | None
+    end: int
+
+
+class HeadConflict(InputError):
+    """A head that states two different TLPs."""
+
+    def __init__(self, message: str, *, line: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.line = line
+
+
+def _level(text: str) -> Tlp:
+    """A level as `_LEVEL` matched it (`amber strict`, `AMBER+STRICT`, `white`)."""
+    return Tlp.parse(re.sub(r"[\s_+-]+", "+", text))
+
+
+def is_marking_line(stripped: str) -> bool:
+    """Whether a line (stripped, not a comment) is a TLP marking and nothing else."""
+    return _BARE.fullmatch(stripped) is not None
+
+
+def is_head_line(stripped: str) -> bool:
+    """Whether a line (stripped) can be part of a head: blank, a comment, `sep=`, a marking."""
+    return (
+        not stripped
+        or stripped[0] == "#"
+        or _SEP_LINE.fullmatch(stripped) is not None
+        or is_marking_line(stripped)
+    )
+
+
+def stated_levels(stripped: str) -> set[Tlp]:
+    """The levels a head line (stripped) states: see the module docstring."""
+    if stripped[:1] == "#":
+        if _REFUSED_LISTED.match(stripped) or _TALLY.fullmatch(stripped):
+            return set()
+        text = _QUOTED.sub(" ", stripped[1:])
+        return {_level(found[1]) for found in _MENTION.finditer(text)}
+    found = _BARE.fullmatch(stripped)
+    return {_level(found[1])} if found is not None else set()
+
+
+def read_head(lines: Iterable[str]) -> FileHead:
+    """The head of a file given as its lines (numbered from 1); HeadConflict when it states
+    two different TLPs."""
+    stated: StatedTlp | None = None
+    number = 0
+    for number, raw in enumerate(lines, 1):
+        stripped = raw.strip()
+        if not is_head_line(stripped):
+            return FileHead(stated, number)
+        if not stripped or "tlp" not in stripped.lower():
+            continue
+        for level in sorted(stated_levels(stripped)):
+            if stated is None:
+                stated = StatedTlp(level, number)
+            elif level is not stated.tlp:
+                where = f"line {stated.line}" if stated.line != number else "the same line"
+                raise HeadConflict(
+                    f"the file's head states two TLPs, {stated.tlp.label} ({where}) and "
+                    f"{level.label} (line {number})",
+                    line=number,
+                    hint="keep the one that applies to the file's values (a CSV file can mark "
+                    "rows differently in a tlp column)",
+                )
+    return FileHead(stated, number + 1)
+
+
+def scan_head(path: Path, limits: ReadLimits) -> FileHead:
+    """`read_head` of the file at `path`: only its head is read. InputError when the file
+    cannot be read, HeadConflict when its head states two TLPs."""
+    source = LineSource(path, limits, str(path))
+    lines = iter(source)
+    try:
+        return read_head(lines)
+    finally:
+        close = getattr(lines, "close", None)
+        if close is not None:
+            close()
