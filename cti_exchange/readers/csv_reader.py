@@ -44,7 +44,7 @@ from cti_exchange.readers.interface import Finding, Reader, ReadItem, Rejection
 from cti_exchange.readers.lines import LineSource, unify_line_breaks
 from cti_exchange.spreadsheet_cells import without_formula_guard
 from cti_exchange.stix.candidate import IndicatorCandidate
-from cti_exchange.stix.ioc_types import HASH_TYPES, IocType, detect_ioc_type
+from cti_exchange.stix.ioc_types import HASH_TYPES, IP_TYPES, IocType, detect_ioc_type
 from cti_exchange.stix.refang import is_defanged, refang
 from cti_exchange.stix.type_hints import parse_type_hint, read_type_hint
 from cti_exchange.untrusted_text import describe_value
@@ -162,19 +162,7 @@ def header_columns(line: str) -> tuple[str, list[str]] | None:
 # Indicator types no column name ever looks like; and anything defanged is a value. A bare
 # name is not enough: 'threat.actor', 'event.date' and 'url.full' (Elastic's field names, as
 # SIEM exports write them) are domains under the top-level domains .actor, .date and .full.
-_UNMISTAKABLE = frozenset(
-    {
-        IocType.IPV4,
-        IocType.IPV4_CIDR,
-        IocType.IPV4_PORT,
-        IocType.IPV6,
-        IocType.IPV6_CIDR,
-        IocType.IPV6_PORT,
-        IocType.URL,
-        IocType.EMAIL,
-        *HASH_TYPES,
-    }
-)
+_UNMISTAKABLE = frozenset({*IP_TYPES, IocType.URL, IocType.EMAIL, *HASH_TYPES})
 _LONGEST_CELL_TESTED = 2048
 
 

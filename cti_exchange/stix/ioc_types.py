@@ -91,6 +91,16 @@ class IocType(Enum):
 
 RULE_TYPES = frozenset({IocType.YARA, IocType.SIGMA, IocType.SNORT, IocType.SURICATA})
 HASH_TYPES = frozenset({IocType.MD5, IocType.SHA1, IocType.SHA256, IocType.SHA512})
+IP_TYPES = frozenset(
+    {
+        IocType.IPV4,
+        IocType.IPV4_CIDR,
+        IocType.IPV4_PORT,
+        IocType.IPV6,
+        IocType.IPV6_CIDR,
+        IocType.IPV6_PORT,
+    }
+)
 HASH_LENGTHS = {32: IocType.MD5, 40: IocType.SHA1, 64: IocType.SHA256, 128: IocType.SHA512}
 X509_TYPES = frozenset({IocType.X509_MD5, IocType.X509_SHA1, IocType.X509_SHA256})
 X509_LENGTHS = {32: IocType.X509_MD5, 40: IocType.X509_SHA1, 64: IocType.X509_SHA256}

@@ -11,21 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cti_exchange.stix.ioc_types import HASH_TYPES, RULE_TYPES, X509_TYPES, IocType
+from cti_exchange.stix.ioc_types import HASH_TYPES, IP_TYPES, RULE_TYPES, X509_TYPES, IocType
 
-# Type names as they appear in type columns, MISP attributes and `# Section` comments, mapped to
-# the set of types they allow. Keys are compared after lower-casing and removing spaces, "_",
-# "-" and a final plural "s".
-_ALL_IP = frozenset(
-    {
-        IocType.IPV4,
-        IocType.IPV4_CIDR,
-        IocType.IPV4_PORT,
-        IocType.IPV6,
-        IocType.IPV6_CIDR,
-        IocType.IPV6_PORT,
-    }
-)
 # Prefixes of a certificate fingerprint's type name ("x509-fingerprint-sha1", MISP's; "cert
 # sha1"), spaces and hyphens removed.
 _CERTIFICATE_PREFIXES = tuple(
@@ -41,8 +28,11 @@ _CERTIFICATE_PREFIXES = tuple(
     )
     for fingerprint in ("", "fingerprint", "thumbprint")
 )
+# Type names as they appear in type columns, MISP attributes and `# Section` comments, mapped to
+# the set of types they allow. Keys are compared after lower-casing and removing spaces, "_",
+# "-" and a final plural "s".
 _TYPE_ALIASES: dict[str, frozenset[IocType]] = {
-    **{key: _ALL_IP for key in ("ip", "ipaddres", "ipaddress", "ipsrc", "ipdst", "address")},
+    **{key: IP_TYPES for key in ("ip", "ipaddres", "ipaddress", "ipsrc", "ipdst", "address")},
     **{key: frozenset({IocType.IPV4}) for key in ("ipv4", "ipv4addr", "ipv4address")},
     **{key: frozenset({IocType.IPV6}) for key in ("ipv6", "ipv6addr", "ipv6address")},
     **{
@@ -151,7 +141,7 @@ class TypeHint:
 _INVENTED_BY_COERCION: dict[IocType, frozenset[IocType]] = {
     IocType.URL: frozenset(
         {
-            *_ALL_IP,  # 94.46.175.132:45807, 1.2.3.4, 10.0.0.0/8, [2001:db8::1]:443
+            *IP_TYPES,  # 94.46.175.132:45807, 1.2.3.4, 10.0.0.0/8, [2001:db8::1]:443
             IocType.DOMAIN,  # bomba1.ddns.net
             IocType.DOMAIN_PORT,  # 2.tcp.eu.ngrok.io:12002
             IocType.EMAIL,  # jo@example.com, read as a URL's user name and host
@@ -241,6 +231,6 @@ def type_hint_name(allowed: frozenset[IocType]) -> str:
         return "hash"
     if allowed == X509_TYPES:
         return "X.509 certificate fingerprint"
-    if allowed == _ALL_IP:
+    if allowed == IP_TYPES:
         return "IP address"
     return " or ".join(sorted(t.value for t in allowed))

@@ -265,30 +265,24 @@ class Outbound:
 
     def shared_tlps(self, object_ids: list[str]) -> dict[str, Tlp]:
         """The TLP each of these objects was last shared at, for those we shared."""
-        found: dict[str, Tlp] = {}
-        for start in range(0, len(object_ids), 500):
-            chunk = object_ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for object_id, level in self.db.conn.execute(
-                "SELECT object_id, tlp FROM shared_objects "  # noqa: S608
-                f"WHERE object_id IN ({marks}) AND tlp IS NOT NULL",  # placeholders only
-                chunk,
-            ):
-                found[object_id] = Tlp(level)
-        return found
+        return {object_id: Tlp(level) for object_id, level in self._shared("tlp", object_ids).items()}
 
     def first_created(self, object_ids: list[str]) -> dict[str, str]:
         """The `created` we gave objects we already shared, by id (for re-shares)."""
+        return self._shared("first_created", object_ids)
+
+    def _shared(self, column: str, object_ids: list[str]) -> dict[str, str]:
+        """One column of the sent log per object, for the objects we shared that have it."""
         found: dict[str, str] = {}
         for start in range(0, len(object_ids), 500):
             chunk = object_ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for object_id, created in self.db.conn.execute(
-                "SELECT object_id, first_created FROM shared_objects "  # noqa: S608
-                f"WHERE object_id IN ({marks}) AND first_created IS NOT NULL",  # placeholders only
+            for object_id, value in self.db.conn.execute(
+                f"SELECT object_id, {column} FROM shared_objects "  # noqa: S608
+                f"WHERE object_id IN ({marks}) AND {column} IS NOT NULL",  # a fixed name, placeholders
                 chunk,
             ):
-                found[object_id] = created
+                found[object_id] = value
         return found
 
     def remember_max_content_length(self, partner: str, limit: int, at: str) -> None:

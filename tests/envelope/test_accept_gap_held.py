@@ -16,28 +16,14 @@ from cti_exchange.clock import utc_now
 from cti_exchange.exchange import held, offline
 from tests.conftest import Agency
 
+# The same helpers as the quarantine audit tests: list the records, seal envelopes 1..n.
+from tests.exchange.test_audit_quarantine import _envelopes, _records
+
 from .conftest import indicator, make_bundle
 from .test_cli_envelope import Pair, bundle_file, open_json, rows, seal, tampered_copy
 from .test_quarantine_cli import _run_on_terminal
 
 ANALYST = {"CTI_EXCHANGE_ANALYST": "a.dupont"}
-
-
-def _records(agency: Agency, *args: str) -> list[dict[str, Any]]:
-    result = agency.run("quarantine", "list", "--json", *args)
-    assert result.exit_code == 0, result.stderr
-    return result.json()
-
-
-def _envelopes(sender: Agency, tmp_path: Path, count: int) -> list[Path]:
-    """Envelopes 1..count to cert-in; envelope n carries the indicators 198.51.n.1 and .2."""
-    paths = []
-    for n in range(1, count + 1):
-        bundle = make_bundle([indicator(f"198.51.{n}.{i}") for i in (1, 2)])
-        paths.append(
-            seal(sender, bundle_file(tmp_path, f"bundle-{n}.json", bundle), "cert-in", name=f"{n}.json")
-        )
-    return paths
 
 
 def _held(agency: Agency, envelope: Path) -> dict[str, Any]:

@@ -89,3 +89,27 @@ def indicators(result: IngestResult) -> list[dict[str, Any]]:
 
 def patterns(result: IngestResult) -> set[str]:
     return {o["pattern"] for o in indicators(result)}
+
+
+# A partner's indicators, one per pattern, TLP:AMBER (tests of the checks partners' patterns get).
+PARTNER_OBJECT_IDS = "indicator--0b1c0f5e-1f0a-4c3e-9a51-3f0b7d1c2e{:02d}"
+
+
+def partner_bundle(*patterns_: str) -> str:
+    objects = [
+        {
+            "type": "indicator",
+            "spec_version": "2.1",
+            "id": PARTNER_OBJECT_IDS.format(index),
+            "created": "2025-01-01T00:00:00.000Z",
+            "modified": "2025-01-01T00:00:00.000Z",
+            "pattern": pattern,
+            "pattern_type": "stix",
+            "valid_from": "2025-01-01T00:00:00.000Z",
+            "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"],
+        }
+        for index, pattern in enumerate(patterns_)
+    ]
+    return json.dumps(
+        {"type": "bundle", "id": "bundle--6b1c0f5e-1f0a-4c3e-9a51-3f0b7d1c2e44", "objects": objects}
+    )

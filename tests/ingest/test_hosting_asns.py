@@ -22,14 +22,13 @@ from cti_exchange.stix.guardrails import AS_RESERVED, Guardrails, WarningLists
 from cti_exchange.stix.ioc_types import IocType
 from tests.conftest import Agency, CliResult
 
-from .conftest import IngestText, oasis_validate, patterns
+from .conftest import PARTNER_OBJECT_IDS, IngestText, oasis_validate, partner_bundle, patterns
 
 Cli = Callable[..., CliResult]
 AS = IocType.AUTONOMOUS_SYSTEM
 # A public AS number that is not on the list: an ordinary indicator, shared without a word.
 UNLISTED = "202425"
 FIX = "share the addresses or domains instead"
-PARTNER_OBJECT_IDS = "indicator--0b1c0f5e-1f0a-4c3e-9a51-3f0b7d1c2e{:02d}"
 
 
 def _file(tmp_path: Path, name: str, content: str) -> str:
@@ -51,26 +50,6 @@ def _misp_event(*attributes: tuple[str, str]) -> str:
                 ],
             }
         }
-    )
-
-
-def _partner_bundle(*patterns_: str) -> str:
-    objects = [
-        {
-            "type": "indicator",
-            "spec_version": "2.1",
-            "id": PARTNER_OBJECT_IDS.format(index),
-            "created": "2025-01-01T00:00:00.000Z",
-            "modified": "2025-01-01T00:00:00.000Z",
-            "pattern": pattern,
-            "pattern_type": "stix",
-            "valid_from": "2025-01-01T00:00:00.000Z",
-            "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"],
-        }
-        for index, pattern in enumerate(patterns_)
-    ]
-    return json.dumps(
-        {"type": "bundle", "id": "bundle--6b1c0f5e-1f0a-4c3e-9a51-3f0b7d1c2e44", "objects": objects}
     )
 
 
@@ -220,7 +199,7 @@ def test_convert_of_a_misp_as_attribute_warns_and_strict_leaves_it_out(
 def test_a_partners_listed_as_in_a_pattern_gets_the_same_check(ingest_text: IngestText) -> None:
     """`= 13335` and an integer `IN` set holding 16276 are warned about as ours are; a set of
     unlisted numbers is not; `--strict` refuses the two."""
-    bundle = _partner_bundle(
+    bundle = partner_bundle(
         "[autonomous-system:number = 13335]",
         f"[autonomous-system:number IN ({UNLISTED}, 16276)]",
         f"[autonomous-system:number IN ({UNLISTED}, 64500)]",
@@ -242,7 +221,7 @@ def test_a_partners_listed_as_in_a_pattern_gets_the_same_check(ingest_text: Inge
 
 
 def test_validate_of_a_partners_bundle_says_which_network(cli: Cli, tmp_path: Path) -> None:
-    bundle = _file(tmp_path, "partner.json", _partner_bundle("[autonomous-system:number IN (9498, 64512)]"))
+    bundle = _file(tmp_path, "partner.json", partner_bundle("[autonomous-system:number IN (9498, 64512)]"))
     report = cli("validate", "--json", bundle, home=tmp_path / "none").json()
     codes = sorted(w["code"] for w in report["warnings"] if w["code"] in ("benign-asn", "private-asn"))
     assert codes == ["benign-asn", "private-asn"]

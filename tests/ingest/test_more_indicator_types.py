@@ -24,7 +24,7 @@ from cti_exchange.stix.patterns import comparisons_in, pattern_for, validate_sti
 from cti_exchange.stix.type_hints import parse_type_hint
 from tests.conftest import Agency
 
-from .conftest import IngestText, bundle_of, oasis_validate, patterns
+from .conftest import IngestText, bundle_of, oasis_validate, partner_bundle, patterns
 
 AS = "autonomous-system"
 SUBJECT = "email-subject"
@@ -369,30 +369,10 @@ def test_a_csv_type_column_keeps_certificates_apart_from_file_hashes(ingest_text
     assert "4 hex digits is not an MD5 (32), SHA-1 (40) or SHA-256 (64) fingerprint" in rejection.reason
 
 
-def _bundle(*patterns_: str) -> str:
-    objects = [
-        {
-            "type": "indicator",
-            "spec_version": "2.1",
-            "id": f"indicator--0b1c0f5e-1f0a-4c3e-9a51-3f0b7d1c2e{index:02d}",
-            "created": "2025-01-01T00:00:00.000Z",
-            "modified": "2025-01-01T00:00:00.000Z",
-            "pattern": pattern,
-            "pattern_type": "stix",
-            "valid_from": "2025-01-01T00:00:00.000Z",
-            "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"],
-        }
-        for index, pattern in enumerate(patterns_)
-    ]
-    return json.dumps(
-        {"type": "bundle", "id": "bundle--6b1c0f5e-1f0a-4c3e-9a51-3f0b7d1c2e44", "objects": objects}
-    )
-
-
 def test_a_partners_stix_patterns_get_the_same_checks(ingest_text: IngestText) -> None:
     """A partner's `[autonomous-system:number = 64512]` is a private AS number as ours would be;
     a subject naming someone's mailbox is withheld as an e-mail address is."""
-    bundle = _bundle(
+    bundle = partner_bundle(
         "[autonomous-system:number = 64512]",
         "[autonomous-system:number = 13335]",
         "[mac-addr:value = 'ff:ff:ff:ff:ff:ff']",
@@ -572,7 +552,7 @@ def test_a_partners_subject_matched_with_like_or_a_regex_is_held_to_the_same_rul
     """`LIKE '%john.doe@gmail.com%'` and `MATCHES 'john\\.doe@gmail\\.com'` on a subject were
     shared, though `=` on the same text was withheld as personal data; AS numbers in an `IN`
     set escaped the private-AS check."""
-    bundle = _bundle(
+    bundle = partner_bundle(
         "[email-message:subject LIKE '%john.doe@gmail.com%']",
         "[email-message:subject MATCHES 'john\\\\.doe@gmail\\\\.com']",
         "[email-message:subject LIKE '%Invoice%']",

@@ -26,7 +26,7 @@ from cti_exchange.stix.normalise import normalise
 from tests.conftest import Agency, CliResult
 from tests.triage.conftest import indicator, put
 
-from .conftest import IngestText, oasis_validate, patterns
+from .conftest import PARTNER_OBJECT_IDS, IngestText, oasis_validate, partner_bundle, patterns
 
 Cli = Callable[..., CliResult]
 CODE = "benign-ip"
@@ -34,7 +34,6 @@ FIX = "share the C2 instead"
 # Public addresses on no list: ordinary indicators, shared without a word.
 ORDINARY_V4 = "45.33.2.1"
 ORDINARY_V6 = "2a00:1450:4007:80c::200e"
-PARTNER_OBJECT_IDS = "indicator--0b1c0f5e-1f0a-4c3e-9a51-3f0b7d1c2e{:02d}"
 
 # The resolvers the list must hold (each service's published anycast addresses).
 REQUIRED = {
@@ -63,26 +62,6 @@ def _file(tmp_path: Path, name: str, content: str) -> str:
     path = tmp_path / name
     path.write_text(content)
     return str(path)
-
-
-def _partner_bundle(*patterns_: str) -> str:
-    objects = [
-        {
-            "type": "indicator",
-            "spec_version": "2.1",
-            "id": PARTNER_OBJECT_IDS.format(index),
-            "created": "2025-01-01T00:00:00.000Z",
-            "modified": "2025-01-01T00:00:00.000Z",
-            "pattern": pattern,
-            "pattern_type": "stix",
-            "valid_from": "2025-01-01T00:00:00.000Z",
-            "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"],
-        }
-        for index, pattern in enumerate(patterns_)
-    ]
-    return json.dumps(
-        {"type": "bundle", "id": "bundle--6b1c0f5e-1f0a-4c3e-9a51-3f0b7d1c2e44", "objects": objects}
-    )
 
 
 def _issues(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -330,7 +309,7 @@ def test_a_partners_resolver_in_a_pattern_gets_the_same_check(ingest_text: Inges
         "[network-traffic:dst_ref.value = '208.67.222.222' AND network-traffic:dst_port = 53]",
         "[url:value = 'https://1.1.1.1/dns-query']",
     ]
-    bundle = _partner_bundle(*listed, *ordinary)
+    bundle = partner_bundle(*listed, *ordinary)
     result = ingest_text(bundle, name="partner.json")
     warned = sorted(w.reason for w in result.warnings if w.code == CODE)
     assert len(warned) == len(listed), result.warnings
@@ -347,7 +326,7 @@ def test_a_partners_resolver_in_a_pattern_gets_the_same_check(ingest_text: Inges
 
 def test_validate_of_a_partners_bundle_says_which_service(cli: Cli, tmp_path: Path) -> None:
     bundle = _file(
-        tmp_path, "partner.json", _partner_bundle(f"[ipv4-addr:value IN ('4.2.2.2', '{ORDINARY_V4}')]")
+        tmp_path, "partner.json", partner_bundle(f"[ipv4-addr:value IN ('4.2.2.2', '{ORDINARY_V4}')]")
     )
     report = cli("validate", "--json", bundle, home=tmp_path / "none").json()
     (warning,) = _issues(report["warnings"])
