@@ -29,7 +29,6 @@ without bound, and nobody waits for it.
 
 from __future__ import annotations
 
-import signal
 import sqlite3
 import threading
 from pathlib import Path
@@ -105,10 +104,6 @@ class WalCheckpointer:
         return self._done >= self._asked or self.failure is not None or self._stopping or not alive
 
     def _run(self) -> None:
-        # Ctrl-C and SIGTERM are for the main thread: delivered to this one, they would not
-        # interrupt the main thread's blocking read of a TAXII answer, which would first wait out
-        # its timeout (and its retries) before the command saw the signal.
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         conn = self._conn  # set: the thread starts only when the connection opened
         if conn is None:
             return
