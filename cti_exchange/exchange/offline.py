@@ -434,16 +434,11 @@ def open_envelope_file(
 def _held_behind_gaps(store: Store, partner: str, us: str) -> list[int]:
     """Open `sequence-gap` records of this partner, in channel order (their routing hints
     equal the signed header: a held envelope passed that check)."""
-    held: list[tuple[int, int]] = []
-    for record in store.inbound.quarantined():
-        if record.partner != partner or record.reason != RejectReason.SEQUENCE_GAP.value:
-            continue
-        artifact = store.inbound.quarantined_artifact(record.id)
-        try:
-            sequence = routing_hints(artifact).sequences.get(us, 0) if artifact else 0
-        except EnvelopeRejected:
-            sequence = 0
-        held.append((sequence, record.id))
+    held = [
+        (store.inbound.hinted_sequence(record.id, us), record.id)
+        for record in store.inbound.held_records(partner)
+        if record.reason == RejectReason.SEQUENCE_GAP.value
+    ]
     return [record_id for _, record_id in sorted(held)]
 
 
