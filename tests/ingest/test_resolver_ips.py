@@ -137,6 +137,40 @@ def test_an_unlisted_address_or_range_is_not_warned_about(ioc_type: IocType, val
     assert _guardrails().check(ioc_type, value) is None
 
 
+@pytest.mark.parametrize(
+    ("ioc_type", "value"),
+    [
+        (IocType.DOMAIN, "dns.google"),
+        (IocType.URL, "https://dns.google/dns-query"),
+        (IocType.URL, "https://cloudflare-dns.com/dns-query"),
+        (IocType.DOMAIN, "security.cloudflare-dns.com"),  # the filtering variants are Cloudflare's
+        (IocType.DOMAIN, "one.one.one.one"),
+        (IocType.URL, "https://dns.quad9.net/dns-query"),
+        (IocType.DOMAIN, "doh.opendns.com"),
+        (IocType.DOMAIN, "dns.adguard-dns.com"),
+        (IocType.URL, "https://dns.nextdns.io/abc123"),
+        (IocType.DOMAIN, "doh.cleanbrowsing.org"),
+        (IocType.DOMAIN, "dns.alidns.com"),
+        (IocType.DOMAIN, "doh.pub"),
+    ],
+)
+def test_a_resolvers_dns_over_https_name_is_a_likely_false_positive(ioc_type: IocType, value: str) -> None:
+    """Malware resolves its C2 through DNS over HTTPS or TLS to get past the local resolver, so
+    these names turn up beside the addresses; the C2 is the indicator."""
+    hit = _guardrails().check(ioc_type, value)
+    assert hit is not None and hit.code == "benign-domain", hit
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["evil.dns.google", "dns.google.evil.example", "c2.doh.pub", "dns-google.com", "cleanbrowsing.org.evil.example"],
+)
+def test_a_name_near_a_resolvers_is_not_warned_about(value: str) -> None:
+    """Listed exactly where the parent is not the resolver's (`dns.google` is one host of
+    Google's TLD; `doh.pub` is DNSPod's host, not a hosting domain of its users)."""
+    assert _guardrails().check(IocType.DOMAIN, value) is None
+
+
 def test_the_list_is_parsed_from_its_text() -> None:
     lists = WarningLists.parse(
         resolvers="# resolvers\n8.8.8.8 Google Public DNS  # primary\n\n2620:00FE:0::FE  Quad9 # odd spelling\n"
