@@ -37,7 +37,7 @@ from cti_exchange.errors import (
 )
 from cti_exchange.home.safe_files import read_trusted_file
 from cti_exchange.keys.model import Keyring, KeyStatus, KeyUse
-from cti_exchange.profile.model import PartnerConfig
+from cti_exchange.profile.model import PartnerConfig, collection_id_problem
 from cti_exchange.taxii.client import TaxiiClient
 from cti_exchange.taxii.endpoint import shown_url
 from cti_exchange.taxii.retry import RequestFailed
@@ -182,6 +182,19 @@ def check_partner_server(ctx: DoctorContext, partner: PartnerConfig) -> Iterable
     if missing:
         yield fail(f"{prefix}: TAXII settings", f"no {' or '.join(missing)}", fix_set)
         return
+    # `partners set` refuses such an id; one typed into config.toml by hand is only found here
+    # (otherwise every pull and push fails with HTTP 404 from the server).
+    for option, value in (
+        ("--read-collection", settings.read_collection),
+        ("--write-collection", settings.write_collection),
+    ):
+        if value is not None and (problem := collection_id_problem(value)) is not None:
+            yield fail(
+                f"{prefix}: TAXII settings",
+                f"{option.removeprefix('--').replace('-', '_')} {problem}",
+                f"cti-exchange partners set {partner.name} {option} ID, the UUID its server's operator gives",
+            )
+            return
     try:
         client = _partner_client(ctx, partner)
     except CtiExchangeError as exc:

@@ -471,3 +471,31 @@ def test_a_pinned_key_swapped_in_the_pinned_file_alone_is_an_integrity_failure(
         checks["partner cert-in: pinned keys"]["status"] == "warn"
         and "is missing" in (checks["partner cert-in: pinned keys"]["detail"])
     )
+
+
+@pytest.mark.parametrize(
+    ("field", "written", "said"),
+    [
+        ("write_collection", "ID", "'ID' is not a TAXII collection id"),
+        ("read_collection", "00000000-0000-0000-0000-000000000000", "is the nil UUID"),
+        ("read_collection", "--write-collection", "took the option"),
+    ],
+)
+def test_a_collection_id_typed_into_the_config_by_hand_is_checked(
+    partnered: tuple[Agency, Agency], field: str, written: str, said: str
+) -> None:
+    """`partners set` refuses an id that is not a UUID; one typed into config.toml by hand was
+    only found when every pull and push failed with HTTP 404. `doctor` names it, offline too."""
+    fr, _ = partnered
+    _offline_taxii(fr, "cert-in")
+    config = fr.home / "config.toml"
+    text = config.read_text()
+    old = next(line for line in text.splitlines() if line.startswith(f"{field} = "))
+    config.write_text(text.replace(old, f'{field} = "{written}"'))
+    code, checks, _ = _doctor(fr, "--offline")
+    assert code == 2
+    settings = checks["partner cert-in: TAXII settings"]
+    assert settings["status"] == "fail" and said in settings["detail"], settings
+    assert settings["detail"].startswith(field)
+    option = "--" + field.replace("_", "-")
+    assert settings["fix"].startswith(f"cti-exchange partners set cert-in {option} ID")

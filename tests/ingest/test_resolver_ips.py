@@ -163,7 +163,13 @@ def test_a_resolvers_dns_over_https_name_is_a_likely_false_positive(ioc_type: Io
 
 @pytest.mark.parametrize(
     "value",
-    ["evil.dns.google", "dns.google.evil.example", "c2.doh.pub", "dns-google.com", "cleanbrowsing.org.evil.example"],
+    [
+        "evil.dns.google",
+        "dns.google.evil.example",
+        "c2.doh.pub",
+        "dns-google.com",
+        "cleanbrowsing.org.evil.example",
+    ],
 )
 def test_a_name_near_a_resolvers_is_not_warned_about(value: str) -> None:
     """Listed exactly where the parent is not the resolver's (`dns.google` is one host of
