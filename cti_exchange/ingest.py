@@ -164,6 +164,7 @@ class _Run:
         self.warning_lists = warning_lists
         self.progress = progress
         self.label = ""
+        self.spooled: str | None = None
         self.formats: dict[str, str] = {}
         self.log = RemarkLog(options.max_reported)
         self.collection = ObjectCollection()
@@ -191,7 +192,15 @@ class _Run:
         )
 
     def remark(self, remark: Rejection | Finding) -> None:
+        if remark.file == self.spooled:
+            remark = replace(remark, file=self.label)  # readers name the file by its path
         self.log.add(remark)
+
+    def name_input(self, path: Path) -> None:
+        """The input read next, and what messages call it (its label: `-` for standard input,
+        which was spooled to a private file)."""
+        self.label = self.options.label_of(path)
+        self.spooled = str(path) if self.label != str(path) else None
 
     def _candidate_issue(
         self,
@@ -231,7 +240,7 @@ class _Run:
         self.remark(kind(self.label, reason, where=where, field=field_name, code=code))
 
     def read_file(self, path: Path) -> None:
-        self.label = str(path)
+        self.name_input(path)
         limits = ReadLimits(self.options.max_line_bytes, self.options.max_json_bytes)
         default_before = self.converter.default_tlp_count
         produced_before = self._produced()
@@ -259,7 +268,7 @@ class _Run:
             if not (isinstance(reader, CsvReader) and self._read_in_parts(path, reader)):
                 self._consume(reader.read(path))
         except InputError as error:
-            reason = _without_file_name(error.diagnostics(), self.label)
+            reason = _without_file_name(_without_file_name(error.diagnostics(), str(path)), self.label)
             self.remark(Rejection(self.label, reason, line=getattr(error, "line", None), code=_WHOLE_FILE))
         finally:
             self.converter.settings = settings
@@ -457,7 +466,7 @@ def _read_part(
     """Runs in a worker process: convert the rows of one part of a CSV file; `default_tlp`
     for rows without a TLP (the file head's, or the run's default)."""
     run = _Run(context, options, warning_lists, NoProgress())
-    run.label = str(path)
+    run.name_input(path)
     run.converter.settings = replace(run.converter.settings, default_tlp=default_tlp)
     start, end, first_line = part
     limits = ReadLimits(options.max_line_bytes, options.max_json_bytes)

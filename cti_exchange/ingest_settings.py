@@ -4,7 +4,8 @@ how to read the inputs (`IngestOptions`). See ingest.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,8 @@ from cti_exchange.readers.interface import ReadLimits
 from cti_exchange.stix.tlp import Tlp
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from cti_exchange.profile.model import Profile
 
 DEFAULT_MAX_REPORTED = 10_000
@@ -70,3 +73,9 @@ class IngestOptions:
     # process. The CLI passes the number of CPUs.
     workers: int = 1
     parallel_min_bytes: int = PARALLEL_MIN_BYTES  # smaller CSV files are read in one process
+    # What messages call an input, where not its path: `-` (standard input) is spooled to a
+    # private file (cli/stdin_input.py) and named "-" in every message and report.
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def label_of(self, path: Path) -> str:
+        return self.labels.get(str(path), str(path))

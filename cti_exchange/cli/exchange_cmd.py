@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -21,6 +22,7 @@ from cti_exchange.cli.ingest_cmd import (
 )
 from cti_exchange.cli.output import Output
 from cti_exchange.cli.progress import progress_for
+from cti_exchange.cli.stdin_input import stdin_spooled
 from cti_exchange.collector import collector_paused
 from cti_exchange.envelope.reasons import RejectReason
 from cti_exchange.errors import (
@@ -126,9 +128,11 @@ def push_command(
     home = profile_home(ctx)
     with (
         writer_lock(home, "push"),
+        stdin_spooled(inputs) as (paths, labels),
         progress_for(out) as progress,
         collector_paused(),
     ):
+        request = replace(request, inputs=paths, ingest=replace(request.ingest, labels=labels))
         try:
             result = push(home, request, reporter=progress, default_tlp=default_tlp)
         except NothingToShare as nothing:

@@ -180,7 +180,7 @@ def push(
     )
     if ingested.verdict is IngestVerdict.NOTHING_USABLE:
         raise NothingToShare(
-            "nothing usable to share in " + ", ".join(str(p) for p in request.inputs),
+            "nothing usable to share in " + ", ".join(request.ingest.label_of(p) for p in request.inputs),
             hint=ingested.nothing_usable_hint(
                 "run `cti-exchange validate` on the input to see what was rejected"
             ),
@@ -278,7 +278,8 @@ def push_request_id(
     too_large = [
         n
         for n, path in enumerate(request.inputs)
-        if read_as.get(str(path)) in ("stix", "misp") and path.stat().st_size > request.ingest.max_json_bytes
+        if read_as.get(request.ingest.label_of(path)) in ("stix", "misp")
+        and path.stat().st_size > request.ingest.max_json_bytes
     ]
     if too_large:
         options["inputs_too_large"] = too_large
