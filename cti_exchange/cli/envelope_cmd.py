@@ -125,8 +125,11 @@ def seal(
         raise UsageError("give the partner to seal for: --to PARTNER (repeatable)")
     home = profile_home(ctx)
     raw = read_bytes(bundle, what="bundle", limit=MAX_FILE_BYTES)
-    sealed = seal_bundle_for(home, raw, to, source=str(bundle), allow_red=allow_red)
-    write_output_file(output, (json.dumps(sealed.artifact, indent=1) + "\n").encode(), 0o644)
+    # Under the profile lock, as push: the sequence numbers it takes and the key it signs with
+    # must not change under it (`keys rotate`, `partners update-keys`, a sync).
+    with writer_lock(home, "seal"):
+        sealed = seal_bundle_for(home, raw, to, source=str(bundle), allow_red=allow_red)
+        write_output_file(output, (json.dumps(sealed.artifact, indent=1) + "\n").encode(), 0o644)
     header = sealed.header
     out = Output(json_mode=json_mode)
     summary = {
@@ -154,7 +157,9 @@ def _write_again(ctx: typer.Context, envelope_id: str, output: Path, json_mode: 
 def _readdress(ctx: typer.Context, envelope_id: str, to: list[str], output: Path, json_mode: bool) -> None:
     """`seal --readdress`: the same signed envelope, wrapped for the partner's current key."""
     home = profile_home(ctx)
-    _write_envelope_file(readdress_exported(home, envelope_id, to), output, json_mode)
+    with writer_lock(home, "seal --readdress"):
+        done = readdress_exported(home, envelope_id, to)
+    _write_envelope_file(done, output, json_mode)
 
 
 def _write_envelope_file(done: ReaddressedFile, output: Path, json_mode: bool) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cti_exchange.agency import export_key_document, revoke_key, rotate_keys
-from cti_exchange.cli.context import JsonOption, profile_home
+from cti_exchange.cli.context import JsonOption, profile_home, writer_lock
 from cti_exchange.cli.output import Output, streaming_to_stdout
 from cti_exchange.cli.render_keys import key_json, key_rows, key_table_columns
 from cti_exchange.errors import UsageError
@@ -70,7 +70,12 @@ def rotate(
     if use not in uses:
         raise UsageError(f"--use must be sig, enc or both, not {use!r}")
     home = profile_home(ctx)
-    new = rotate_keys(home, uses[use])
+    home.load_profile()
+    home.private_keys()  # unlocked before the lock is taken: a passphrase prompt never holds it
+    # Under the profile lock: a sync or push running now signs with the keys it unlocked and
+    # then signs the audit head with the current key, which must not change under it.
+    with writer_lock(home, "keys rotate"):
+        new = rotate_keys(home, uses[use])
     out = Output(json_mode=json_mode)
     if json_mode:
         out.data({"new_keys": [key_json(k) for k in new]})
@@ -98,7 +103,8 @@ def revoke(
         # A current key is replaced at once, which needs our private keys: unlocked first, so
         # a wrong passphrase changes nothing (not a revocation left without a replacement).
         home.private_keys()
-    result = revoke_key(home, kid, reason)
+    with writer_lock(home, "keys revoke"):
+        result = revoke_key(home, kid, reason)
     out = Output(json_mode=json_mode)
     if json_mode:
         out.data(

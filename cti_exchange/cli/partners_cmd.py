@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from cti_exchange.cli.context import JsonOption, profile_home
+from cti_exchange.cli.context import JsonOption, profile_home, writer_lock
 from cti_exchange.cli.output import Output
 from cti_exchange.cli.render_keys import key_json, key_rows, key_table_columns
 from cti_exchange.errors import KeyStoreError, UsageError
@@ -94,15 +94,16 @@ def add(
     """Pin a partner's keys after checking the fingerprint you were given out of band."""
     home = profile_home(ctx)
     document = read_bytes(jwks, what="key file", limit=MAX_KEY_DOCUMENT_BYTES)
-    partner, keyring = add_partner(
-        home,
-        name,
-        document,
-        fingerprint=fingerprint,
-        source=str(jwks),
-        max_tlp=_tlp_option(max_tlp, "--max-tlp") or Tlp.AMBER,
-        allow_red=allow_red,
-    )
+    with writer_lock(home, "partners add"):
+        partner, keyring = add_partner(
+            home,
+            name,
+            document,
+            fingerprint=fingerprint,
+            source=str(jwks),
+            max_tlp=_tlp_option(max_tlp, "--max-tlp") or Tlp.AMBER,
+            allow_red=allow_red,
+        )
     out = Output(json_mode=json_mode)
     if json_mode:
         out.data(_partner_json(partner) | {"keys": [key_json(k) for k in keyring.keys]})
@@ -196,7 +197,15 @@ def remove(
         if not sys.stdin.isatty():
             raise UsageError("refusing to remove a partner without --yes when not on a terminal")
         typer.confirm(f"Remove partner {name} and its pinned keys?", abort=True)
-    remove_partner(home, name, drop_outbox=drop_outbox)
+    # Under the profile lock, which a running sync or push holds: otherwise a sync posting the
+    # outbox at this moment delivered the envelopes said here to be dropped, to the partner
+    # being removed. What waits is read again once the lock is ours.
+    with writer_lock(home, "partners remove"):
+        get_partner(home, name)
+        waiting = undelivered_envelopes(home, name)
+        if waiting and not drop_outbox:
+            raise outbox_not_empty(name, len(waiting))
+        remove_partner(home, name, drop_outbox=drop_outbox)
     out = Output()
     out.line(f"Removed partner {name}")
     if waiting:
@@ -235,7 +244,8 @@ def update_keys(
     """
     home = profile_home(ctx)
     document = read_bytes(jwks, what="key file", limit=MAX_KEY_DOCUMENT_BYTES)
-    updated = update_partner_keys(home, name, document, source=str(jwks), fingerprint=fingerprint)
+    with writer_lock(home, "partners update-keys"):
+        updated = update_partner_keys(home, name, document, source=str(jwks), fingerprint=fingerprint)
     update = updated.update
     out = Output(json_mode=json_mode)
     if json_mode:
@@ -345,27 +355,30 @@ def set_(
         if seconds is not None and not math.isfinite(seconds):  # nan passes every range check
             raise UsageError(f"{option} must be a number of seconds, not {seconds}")
     home = profile_home(ctx)
-    partner = configure_partner(
-        home,
-        name,
-        max_tlp=_tlp_option(max_tlp, "--max-tlp"),
-        allow_red=allow_red,
-        taxii_changes={
-            "api_root": api_root,
-            "read_collection": read_collection,
-            "write_collection": write_collection,
-            "auth": auth,
-            "username": username,
-            "secret_env": secret_env,
-            "secret_file": secret_file,
-            "ca_bundle": ca_bundle,
-            "client_cert": client_cert,
-            "client_key": client_key,
-            "page_size": page_size,
-            "timeout_seconds": timeout,
-            "retry_budget_seconds": retry_budget,
-        },
-    )
+    taxii_changes = {
+        "api_root": api_root,
+        "read_collection": read_collection,
+        "write_collection": write_collection,
+        "auth": auth,
+        "username": username,
+        "secret_env": secret_env,
+        "secret_file": secret_file,
+        "ca_bundle": ca_bundle,
+        "client_cert": client_cert,
+        "client_key": client_key,
+        "page_size": page_size,
+        "timeout_seconds": timeout,
+        "retry_budget_seconds": retry_budget,
+    }
+    # A narrower --max-tlp takes effect between runs, never inside a running push or sync.
+    with writer_lock(home, "partners set"):
+        partner = configure_partner(
+            home,
+            name,
+            max_tlp=_tlp_option(max_tlp, "--max-tlp"),
+            allow_red=allow_red,
+            taxii_changes=taxii_changes,
+        )
     out = Output(json_mode=json_mode)
     # Saved as given (the file may be made later), but a push or pull fails until it exists.
     for option, value in (

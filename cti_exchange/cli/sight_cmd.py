@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cti_exchange.cli.context import JsonOption, profile_home
+from cti_exchange.cli.context import JsonOption, profile_home, writer_lock
 from cti_exchange.cli.output import Output
 from cti_exchange.cli.progress import progress_for
 from cti_exchange.clock import parse_timestamp, time_ago, utc_now
@@ -125,8 +125,10 @@ def sight_command(
         reshare=reshare,
     )
     out = Output(json_mode=json_mode)
-    with progress_for(out) as progress:
-        result = sight(profile_home(ctx), request, reporter=progress)
+    home = profile_home(ctx)
+    # Under the profile lock, as push: it seals and posts, which a sync must not do at once.
+    with writer_lock(home, "sight"), progress_for(out) as progress:
+        result = sight(home, request, reporter=progress)
     render_sighting(out, result)
     if result.failed:
         names = "; ".join(f"{p}: {next(iter(f.values()))}" for p, f in result.failed.items())
