@@ -464,6 +464,15 @@ def _note_earlier_run(store: Store, request_id: str | None, result: ShareResult)
     if state != "finished":
         result.resumed = state == "unfinished"
         return False
+    if any(
+        store.requests.dropped_for(request_id, plan.partner)
+        and not store.requests.envelopes(request_id, plan.partner)
+        for plan in result.plans
+    ):
+        # Finished, but what it sealed for a partner was dropped when that partner was removed
+        # (`partners remove --drop-outbox`), and it has been pinned again since: it is shared
+        # again with that partner, and with no other (_left_to_seal).
+        return False
     for plan in result.plans:
         plan.envelopes.extend(store.requests.envelopes(request_id, plan.partner))
         plan.to_seal = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from cti_exchange.store.database import Database
-from cti_exchange.store.outbound import FAILED, SEALED
+from cti_exchange.store.outbound import DROPPED, FAILED, SEALED
 
 
 class ShareRequests:
@@ -38,12 +38,14 @@ class ShareRequests:
                 (request_id, at),
             )
 
+    # Envelopes dropped from a removed partner's outbox (`partners remove --drop-outbox`) never
+    # reached it: for a partner pinned again under that name, the request has shared nothing.
     def sealed_object_ids(self, request_id: str, partner: str) -> set[str]:
         ids: set[str] = set()
         for (object_ids,) in self.db.conn.execute(
             "SELECT s.object_ids FROM sent_envelopes s JOIN deliveries d USING (envelope_id) "
-            "WHERE s.request_id = ? AND d.partner = ?",
-            (request_id, partner),
+            "WHERE s.request_id = ? AND d.partner = ? AND d.status != ?",
+            (request_id, partner, DROPPED),
         ):
             ids.update(json.loads(object_ids or "[]"))
         return ids
@@ -53,10 +55,20 @@ class ShareRequests:
             row[0]
             for row in self.db.conn.execute(
                 "SELECT s.envelope_id FROM sent_envelopes s JOIN deliveries d USING (envelope_id) "
-                "WHERE s.request_id = ? AND d.partner = ? ORDER BY s.created_at, s.envelope_id",
-                (request_id, partner),
+                "WHERE s.request_id = ? AND d.partner = ? AND d.status != ? "
+                "ORDER BY s.created_at, s.envelope_id",
+                (request_id, partner, DROPPED),
             )
         ]
+
+    def dropped_for(self, request_id: str, partner: str) -> bool:
+        """Whether envelopes of the request for `partner` were dropped with it."""
+        row = self.db.conn.execute(
+            "SELECT 1 FROM sent_envelopes s JOIN deliveries d USING (envelope_id) "
+            "WHERE s.request_id = ? AND d.partner = ? AND d.status = ? LIMIT 1",
+            (request_id, partner, DROPPED),
+        ).fetchone()
+        return row is not None
 
     def finish_if_done(self, request_id: str, at: str, *, queued: bool) -> bool:
         """Marks the request finished when nothing of it is left to post (or it was queued)."""

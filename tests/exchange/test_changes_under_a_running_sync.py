@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import PASSPHRASE, Agency
-from tests.exchange.conftest import Exchange, write_iocs
+from tests.conftest import PASSPHRASE, Agency, pin
+from tests.exchange.conftest import Exchange, received_values, write_iocs
 from tests.fault_proxy import FaultProxy
 
 HOLD_SECONDS = 3.0
@@ -104,3 +104,32 @@ def test_rotating_our_signing_key_waits_for_a_running_push(
     assert "internal error" not in err
     assert rotated.exit_code == 0, rotated.stderr
     assert fr.run("audit", "verify").exit_code == 0
+
+
+def test_a_push_dropped_with_its_partner_is_shared_again_once_the_partner_is_pinned_again(
+    exchange: Exchange, tmp_path: Path
+) -> None:
+    """The only envelope carrying these indicators was dropped with the partner: pushing the
+    same file again after pinning the partner again must send them, not say "Already shared"."""
+    fr, india = exchange.fr, exchange.india
+    iocs = write_iocs(tmp_path / "iocs.csv", 3)
+    assert fr.run("push", str(iocs), "--to", "cert-in", "--queue").exit_code == 0
+    assert fr.run("partners", "remove", "cert-in", "--yes", "--drop-outbox").exit_code == 0
+    pin(fr, india, tmp_path)
+    exchange.wire(fr, india, f"{exchange.server.url}exchange/")
+
+    dry = fr.run("push", str(iocs), "--to", "cert-in", "--dry-run", "--json")
+    assert dry.exit_code == 0 and not dry.json()["already_shared_at"], dry.stdout
+    again = fr.run("push", str(iocs), "--to", "cert-in", "--json")
+    assert again.exit_code == 0, again.stderr
+    assert not again.json()["already_shared_at"] and again.json()["partners"][0]["objects"] == 3
+    # The dropped envelope still held its place in the channel (docs/OPERATIONS.md, "Removing a
+    # partner"): the partner sees the gap, and accepts it once told out of band.
+    pulled = india.run("pull", "--json")
+    assert pulled.exit_code == 4 and "sequence-gap" in pulled.stdout, pulled.stdout
+    [held] = india.run("quarantine", "list", "--json").json()
+    assert india.run("quarantine", "accept-gap", str(held["id"]), "--note", "dropped").exit_code == 0
+    assert len(received_values(india)) == 3
+    # And once delivered, the same push is done: nothing is sent a third time.
+    third = fr.run("push", str(iocs), "--to", "cert-in", "--json")
+    assert third.exit_code == 0 and third.json()["already_shared_at"]
