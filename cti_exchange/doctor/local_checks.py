@@ -190,6 +190,21 @@ def check_audit_trail(ctx: DoctorContext) -> Iterable[CheckResult]:
 
 def check_outbox(ctx: DoctorContext) -> Iterable[CheckResult]:
     assert ctx.store is not None and ctx.profile is not None
+    # Envelopes queued for a partner with nowhere to post them: every `sync` ends with exit 2
+    # (cli/sync_cmd.raise_for_waiting) until it has a server, whatever their age.
+    for partner in sorted(ctx.profile.partners.values(), key=lambda p: p.name):
+        if partner.taxii and partner.taxii.write_collection:
+            continue
+        waiting = ctx.store.outbound.pending(partner.name)
+        if waiting:
+            yield fail(
+                "outbox",
+                f"{len(waiting)} envelope(s) wait in the outbox for {partner.name}, which has no TAXII "
+                "server or write collection to post them to: every `sync` fails (exit 2) until then",
+                f"cti-exchange partners set {partner.name} --api-root URL --read-collection ID "
+                f"--write-collection ID (or `partners remove {partner.name} --drop-outbox` to give them up)",
+            )
+            return
     hours = ctx.profile.operations.undelivered_after_hours
     cutoff = ctx.now - timedelta(hours=hours)
     stale = [

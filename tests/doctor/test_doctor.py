@@ -499,3 +499,21 @@ def test_a_collection_id_typed_into_the_config_by_hand_is_checked(
     assert settings["detail"].startswith(field)
     option = "--" + field.replace("_", "-")
     assert settings["fix"].startswith(f"cti-exchange partners set cert-in {option} ID")
+
+
+def test_envelopes_queued_for_a_partner_without_a_server_fail_the_outbox(
+    partnered: tuple[Agency, Agency], tmp_path: Path
+) -> None:
+    """Every cron `sync` ends with exit 2 while envelopes wait for a partner with no TAXII
+    server to post them to; `doctor` used to pass (a warning for the settings, ok for an
+    outbox whose envelopes were still young)."""
+    fr, _ = partnered
+    queued = fr.run("push", str(write_iocs(tmp_path / "iocs.csv", 2)), "--to", "cert-in", "--queue")
+    assert queued.exit_code == 0, queued.stderr
+    assert fr.run("sync").exit_code == 2
+    code, checks, _ = _doctor(fr, "--offline")
+    assert code == 2
+    outbox = checks["outbox"]
+    assert outbox["status"] == "fail" and "1 envelope(s) wait in the outbox for cert-in" in outbox["detail"]
+    assert "every `sync` fails" in outbox["detail"]
+    assert outbox["fix"].startswith("cti-exchange partners set cert-in --api-root URL")
