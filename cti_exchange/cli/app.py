@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,6 +43,14 @@ def _debug_requested(ctx: Any) -> bool:
     if isinstance(state, AppState) and state.debug:
         return True
     return "--debug" in sys.argv or os.environ.get("CTI_EXCHANGE_DEBUG") == "1"
+
+
+def _print_traceback() -> None:
+    """--debug: the traceback of the error being handled, then the usual one-line error and
+    the same exit code as without --debug (a cron line run with --debug to diagnose it must
+    not turn every failure into exit 1)."""
+    sys.stderr.write(traceback.format_exc())
+    sys.stderr.flush()
 
 
 def _print_error(text: str) -> None:
@@ -237,7 +246,7 @@ class CtiGroup(_LazyCommands, TyperGroup):
             raise _usage_error(exc) from None
         except CtiExchangeError as exc:
             if _debug_requested(ctx):
-                raise
+                _print_traceback()
             _print_error(exc.diagnostics())
             _drop_stdout_if_reader_gone()
             raise typer.Exit(int(exc.exit_code)) from None
@@ -256,7 +265,7 @@ class CtiGroup(_LazyCommands, TyperGroup):
             raise typer.Exit(130) from None
         except Exception as exc:  # a bug: say so, without a traceback unless asked
             if _debug_requested(ctx):
-                raise
+                _print_traceback()
             if isinstance(exc, BrokenPipeError):
                 _end_if_reader_went_away()
             if is_storage_failure(exc):

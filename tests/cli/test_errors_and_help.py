@@ -80,7 +80,10 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
         text=True,
         env=env,
     )
-    assert debug.returncode != 0 and "Traceback" in debug.stderr
+    # The same exit code as without --debug (a cron line run with --debug to diagnose it keeps
+    # the documented codes; it used to exit 1 for every error), and the one-line error last.
+    assert debug.returncode == 2 and "Traceback" in debug.stderr
+    assert debug.stderr.splitlines()[-1] == plain.stderr.splitlines()[-1]
 
 
 def test_usage_error_exit_code() -> None:
