@@ -8,19 +8,29 @@ backslash-escaped (Suricata "Meta keywords: msg"; Snort 2.9 manual 3.2) and cont
 characters dropped.
 
 A URL's path and query go to the engines' normalised URI buffers (Suricata `http.uri`, Snort
-`http_uri`), which hold them %-decoded; a path or query written with a `%` escape would never
-match there, so those rules match the raw URI buffer (`http.uri.raw`, `http_raw_uri`) with the
-value exactly as written instead.
+`http_uri`), which hold them %-decoded, when written without a `%` escape: as written, they are
+that decoded form (`/Ü` is the bytes a client's `/%C3%9C` decodes to). A path or query written
+with a `%` escape would never match there, so those rules match the raw URI buffer
+(`http.uri.raw`, `http_raw_uri`), which holds the URI as clients send it, with the path and
+query in that form: percent-encoded throughout (RFC 3986 section 2.1; RFC 3987 section 3.1 maps
+an IRI's non-ASCII characters to %-escaped UTF-8, as browsers do), as `stix.normalise` writes
+them (`/Ü?a=ä%20` is `/%C3%9C?a=%C3%A4%20`), never raw UTF-8 bytes beside a `%20`.
+
+A value stored in several spellings (`EVIL.example`, `evil.example.`; `203.0.113.5` and
+`203.0.113.5/32`) gives the same rule: it is written once, with the sid of the first spelling
+in the export's order (type, then value), and the file's head says how many values were merged
+into rules written for another spelling.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from abc import abstractmethod
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from cti_exchange.exporters.interface import Exporter, ExportItem, ExportSummary
+from cti_exchange.exporters.interface import ExportContext, Exporter, ExportItem, ExportSummary
 from cti_exchange.exporters.sids import rule_key
 from cti_exchange.stix.ioc_types import IocType
 from cti_exchange.stix.normalise import normalise
@@ -125,7 +135,9 @@ def address(item: ExportItem) -> str | None:
     """An IP address or CIDR for a rule header; IPv6 in brackets (a one-entry list), which
     both engines accept and which keeps its colons apart from the port field. None unless
     `ipaddress` reads the value as an address or a network without host bits set: a rule
-    header is no place for anything else (`a`, `1.2.3.4/8`)."""
+    header is no place for anything else (`a`, `1.2.3.4/8`). In canonical text, a /32 or /128
+    as the address alone: every spelling of one network (`203.0.113.5/32`, `2001:0DB8::5`)
+    gives the same header, so one rule."""
     value = item.value
     allowed = "0123456789abcdefABCDEF.:/"
     if not value or any(ch not in allowed for ch in value):
@@ -134,7 +146,9 @@ def address(item: ExportItem) -> str | None:
         network = ipaddress.ip_network(value, strict=True)
     except ValueError:
         return None
-    return f"[{value}]" if network.version == 6 else value
+    single = network.prefixlen == network.max_prefixlen
+    text = str(network.network_address) if single else network.compressed
+    return f"[{text}]" if network.version == 6 else text
 
 
 def address_and_port(item: ExportItem) -> tuple[str, str] | None:
@@ -196,8 +210,9 @@ def split_host_header(host_header: str) -> tuple[str, str | None]:
 
 
 def raw_uri(uri: str) -> bool:
-    """Whether a path and query must be matched in the raw URI buffer: it holds a %-escape,
-    which the normalised buffer decodes, so content written with it never matches there."""
+    """Whether a path and query (percent-encoded, as `url_parts` of a normalised URL gives
+    them) must be matched in the raw URI buffer: it holds a %-escape, which the normalised
+    buffer decodes, so content written with it never matches there."""
     return "%" in uri
 
 
@@ -231,13 +246,43 @@ class IdsRuleExporter(Exporter):
         joined by colons); none where the engine has no keyword for it."""
         return []
 
+    def __init__(self, context: ExportContext) -> None:
+        super().__init__(context)
+        # What each rule detects (header and detection options, without msg, sid and metadata)
+        # as a 128-bit digest: 16 bytes a rule rather than the rule's text.
+        self._written: set[bytes] = set()
+
     def write(self, item: ExportItem, out: TextIO, summary: ExportSummary) -> bool:
         rules = self._rules(item)
+        if not rules:
+            return False
+        fresh = []
         for header, kind, detection in rules:
+            digest = hashlib.blake2b("\0".join((header, *detection)).encode("utf-8"), digest_size=16).digest()
+            if digest not in self._written:
+                self._written.add(digest)
+                fresh.append((header, kind, detection))
+        if not fresh:
+            # Another spelling of a value already written (`EVIL.example` and `evil.example`):
+            # the rule is there with that spelling's sid. The value still counts as written
+            # (its TLP too: the file's head must be as strict as what its rules stand for).
+            summary.merged += 1
+        for header, kind, detection in fresh:
             assert self.context.sid_for is not None
             sid = self.context.sid_for(rule_key(item.ioc_type, item.value, kind))
             write_rule(out, summary, header, rule_options(item, sid, detection))
-        return bool(rules)
+        return True
+
+    def header(self, summary: ExportSummary) -> str:
+        head = super().header(summary)
+        if summary.merged and head:
+            n = summary.merged
+            head += (
+                f"{self.comment} {n:,} value{'' if n == 1 else 's'} stored in another spelling of a "
+                f"value written here (`EVIL.example`, `evil.example.`) share{'s' if n == 1 else ''} "
+                "its rules and sids\n"
+            )
+        return head
 
     def _rules(self, item: ExportItem) -> list[Rule]:
         if item.ioc_type in ("ipv4-addr", "ipv6-addr"):
@@ -257,12 +302,17 @@ class IdsRuleExporter(Exporter):
         if item.ioc_type == "domain-name":
             return self.domain_rules(on_the_wire(IocType.DOMAIN, item.value))
         if item.ioc_type == "url":
-            # The host as the Host header carries it; the path and query as written: what the
-            # engines' normalised URI buffers hold when it has no %-escape (they decode them),
-            # what their raw URI buffers hold when it has one (url_rules picks the buffer).
-            parts = url_parts(item.value)
+            # The host as the Host header carries it. The path and query: written with a
+            # %-escape, they are matched in the raw URI buffer as clients send them, every
+            # non-ASCII character percent-encoded too (`/%C3%9C?a=%C3%A4%20`, never raw UTF-8
+            # bytes beside a `%20`); without one, in the normalised buffer as written, which is
+            # the decoded form that buffer holds (`/|C3 9C|` matches `/%C3%9C` and `/%c3%9c`).
+            # url_rules picks the buffer with `raw_uri`.
+            written = url_parts(item.value)
             wire = url_parts(on_the_wire(IocType.URL, item.value))
-            return [] if parts is None else self.url_rules(wire[0] if wire else parts[0], parts[1])
+            if written is None or wire is None:
+                return []
+            return self.url_rules(wire[0], wire[1] if raw_uri(written[1]) else written[1])
         if item.ioc_type == "x509-sha1":
             try:
                 digits = normalise(IocType.X509_SHA1, item.value)

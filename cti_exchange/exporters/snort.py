@@ -6,10 +6,12 @@
   answers, resolvers retrying after truncation, and malware that talks DNS over TCP on
   purpose; the two-byte length prefix does not disturb a content match). Snort 2.9 has no TLS
   SNI buffer, so there is no rule on the TLS handshake as in Suricata.
-- URLs: HTTP requests whose normalised URI holds the path and query and whose Host header is
-  exactly the URL's host (`Host|3A| evil.example|0D 0A|` in http_header). `http_uri` is
-  normalised (%-escapes decoded), so a path or query written with a `%` is matched as written
-  with `http_raw_uri` instead, where it would otherwise never match.
+- URLs: HTTP requests whose normalised URI is exactly the path and query (the content at
+  `depth` its length, `urilen` that length: not a request for `/xyz` or `/a/x` when the URL's
+  path is `/x`) and whose Host header is exactly the URL's host (`Host|3A| evil.example|0D 0A|`
+  in http_header). The path and query are written as clients send them, percent-encoded
+  (ids_rules); `http_uri` is normalised (%-escapes decoded), so one with a `%` escape is matched
+  in `http_raw_uri` (and `urilen:N,raw`) instead, where it would otherwise never match.
 - Not written, with the reason in the file's head: e-mail addresses, file names, file hashes,
   CVEs (ids_rules.SKIP_REASONS says why).
 """
@@ -33,10 +35,19 @@ class SnortExporter(IdsRuleExporter):
         ]
 
     def url_rules(self, host: str, uri: str) -> list[Rule]:
+        # Exactly the path and query, as Suricata's `startswith; endswith;`: `depth` anchors
+        # the content at the start of the URI buffer, `urilen` (Snort 2.9 manual, "urilen":
+        # `norm`, the default, or `raw` names the buffer) fixes the buffer's length to the
+        # content's, so `/x` matches neither `/xyz` nor `/a/x`. snort2lua turns `urilen` into
+        # Snort 3's `bufferlen` on the same buffer.
+        size = len(uri.encode("utf-8"))
+        raw = raw_uri(uri)
         detection = [
             "flow:to_server,established;",
             f'content:"{content(uri)}";',
-            "http_raw_uri;" if raw_uri(uri) else "http_uri;",
+            "http_raw_uri;" if raw else "http_uri;",
+            f"depth:{size};",
+            f"urilen:{size},raw;" if raw else f"urilen:{size};",
             f'content:"Host|3A| {content(host)}|0D 0A|";',
             "http_header;",
             "nocase;",
