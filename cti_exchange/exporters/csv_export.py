@@ -9,6 +9,11 @@ Partner data is untrusted: a cell that a spreadsheet would run as a formula (sta
 first character is compared after NFKC normalisation, because spreadsheet apps may fold
 full-width and small-form lookalikes (U+FF1D FULLWIDTH EQUALS SIGN, U+FE66 SMALL EQUALS SIGN,
 U+FF0B, U+FF0D, U+FF20...) into the ASCII sign and then run the cell.
+
+A row whose value begins with `#` (`#evilmutex`) is written with every cell quoted
+(`"#evilmutex","mutex",...`): the head is `#` comment lines, and importers that skip them (and
+readers that drop every line beginning with `#`) would drop such a row too. A quoted cell is
+the same value to a CSV reader, ours included.
 """
 
 from __future__ import annotations
@@ -36,10 +41,12 @@ class CsvExporter(Exporter):
 
     def begin(self, out: TextIO) -> None:
         self._writer = csv.writer(out, lineterminator="\n")
+        self._quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
         self._writer.writerow(COLUMNS)
 
     def write(self, item: ExportItem, out: TextIO, summary: ExportSummary) -> bool:
-        self._writer.writerow(
+        writer = self._quoted if item.value.startswith("#") else self._writer
+        writer.writerow(
             [
                 formula_guarded(item.value),
                 item.ioc_type,
