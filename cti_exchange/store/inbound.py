@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # the envelope code (and JOSE) loads only when envelopes are 
 
 from cti_exchange.store.database import Database
 from cti_exchange.store.objects import StoredObjects, write_objects
-from cti_exchange.store.receipts import apply_receipts, is_receipt_only, owe_receipt
+from cti_exchange.store.receipts import RECEIPT_TYPE, apply_receipts, is_receipt_only, owe_receipt
 
 # Refused for now, not for good: a gap may fill, a sender's clock that ran ahead comes back, and
 # an envelope too old to open alone opens once it is the next on its channel (envelope/open.py).
@@ -175,7 +175,9 @@ class Inbound:
                 )
             stored = write_objects(
                 conn,
-                opened.bundle["objects"],
+                # Receipts are the exchange's own acknowledgements (apply_receipts below), not
+                # intelligence to triage or export: the envelope record keeps them.
+                [o for o in opened.bundle["objects"] if o.get("type") != RECEIPT_TYPE],
                 envelope_id=header.envelope_id,
                 partner=partner,
                 received_at=received_at,

@@ -395,6 +395,15 @@ MIGRATIONS: list[Migration] = [
     (9, _project_new_indicator_types),
     (10, _project_new_indicator_types),
     (11, _project_new_kinds_and_forget_the_text_index),
+    (
+        12,
+        # Receipts are no longer stored as objects (store/inbound.py): the ones a store holds
+        # were listed by `triage list` as new items. The envelope records keep them.
+        """
+        DELETE FROM object_sources WHERE object_id LIKE 'x-cti-exchange-receipt--%';
+        DELETE FROM objects WHERE type = 'x-cti-exchange-receipt'
+        """,
+    ),
 ]
 
 

@@ -131,3 +131,24 @@ def test_status_does_not_wait_for_a_receipt_to_a_receipt_envelope(exchange: Exch
     assert status.exit_code == 0, status.stderr
     assert status.json()["undelivered"] == []
     assert "Every envelope older than the threshold has a receipt." in india.run("status").stdout
+
+
+def test_receipts_are_not_items_to_triage_or_export(exchange: Exchange, tmp_path: Path) -> None:
+    """A receipt is the exchange's own acknowledgement, not intelligence: it marks our sent log
+    and stops there. It used to be stored as an object, listed by `triage list` as `new`, one
+    per receipt envelope, for the analyst to decide on."""
+    fr, india = exchange.fr, exchange.india
+    assert fr.run("push", str(write_iocs(tmp_path / "a.csv", 2)), "--to", "cert-in").exit_code == 0
+    assert india.run("sync").exit_code == 0  # pulls, and sends its receipt
+    assert fr.run("sync").exit_code == 0  # the receipt arrives
+    assert [d["status"] for d in fr.run("sent", "--json").json()] == ["received"]
+    listed = fr.run("triage", "list", "--json")  # every status
+    assert listed.exit_code == 0, listed.stderr
+    assert [item["type"] for item in listed.json()["items"]] == []
+    conn = sqlite3.connect(fr.home / "store.sqlite")
+    try:
+        assert conn.execute(
+            "SELECT COUNT(*) FROM objects WHERE type = 'x-cti-exchange-receipt'"
+        ).fetchone() == (0,)
+    finally:
+        conn.close()

@@ -133,3 +133,30 @@ def test_a_version_7_store_learns_which_partners_each_object_was_sealed_for(tmp_
             ("indicator--2", "cert-de"),
             ("indicator--2", "cert-in"),
         ]
+
+
+def test_receipts_stored_as_objects_before_version_12_are_removed(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrations.apply_migrations(conn, migrations.MIGRATIONS[:11]) == 11
+    for object_id, kind in (
+        ("x-cti-exchange-receipt--1", "x-cti-exchange-receipt"),
+        ("indicator--1", "indicator"),
+    ):
+        conn.execute(
+            "INSERT INTO objects (object_id, version, is_current, type, envelope_id, partner, "
+            "received_at, json) VALUES (?, 'v1', 1, ?, 'e1', 'cert-fr', 't', '{}')",
+            (object_id, kind),
+        )
+        conn.execute(
+            "INSERT INTO object_sources (object_id, version, envelope_id, partner, received_at) "
+            "VALUES (?, 'v1', 'e2', 'cert-de', 't')",
+            (object_id,),
+        )
+    conn.close()
+
+    with Store(path) as store:
+        assert store.db.schema_version == migrations.MIGRATIONS[-1][0]
+        conn = store.db.conn
+        assert conn.execute("SELECT object_id FROM objects").fetchall() == [("indicator--1",)]
+        assert conn.execute("SELECT object_id FROM object_sources").fetchall() == [("indicator--1",)]
