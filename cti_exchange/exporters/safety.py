@@ -17,9 +17,13 @@ when it is:
   Windows host has, private and reserved AS numbers and those of big shared networks (the
   warning list: clouds, CDNs, hosting providers, national ISPs), the addresses of well-known
   public DNS resolvers and ranges holding one (the warning list: 8.8.8.8, 1.1.1.1, 9.9.9.9,
-  ...), the broadcast and multicast MAC addresses), a single-label name (a bare top-level
-  domain such as `com`, or `localhost`), a wildcard, or a two-label name that is a registry
-  suffix (`co.uk`). Written only with `--allow-broad`.
+  ...), the broadcast and multicast MAC addresses, NAT64 and 6to4 addresses carrying any of
+  those IPv4 addresses, registry suffixes (`co.uk`) and infrastructure zones (`in-addr.arpa`)
+  as a domain, a `name:port` or a URL's host), a single-label name (a bare top-level domain
+  such as `com`, or `localhost`) or a wildcard. Written only with `--allow-broad`.
+
+A URL whose scheme is not in URL_SCHEMES (`hxxp://`, which stix.normalise refuses as
+defanged, or a typo) is invalid.
 
 Cheap on purpose: an export of a million values runs these checks on every value. Ordinary
 values (printable ASCII in canonical form) take a fast path; normalisers and guardrails are
@@ -37,8 +41,10 @@ from dataclasses import dataclass
 # paths below must know which values could hit them, to leave exactly those to the guardrails.
 from cti_exchange.stix.guardrails import (
     DOCUMENTATION_SUFFIXES,
+    INFRASTRUCTURE_TLD,
     INTERNAL_SUFFIXES,
     IPV4_RESERVED,
+    REGISTRY_LABELS,
     Guardrails,
 )
 from cti_exchange.stix.ioc_types import IocType
@@ -82,9 +88,17 @@ _RANGES = {IocType.IPV4: IocType.IPV4_CIDR, IocType.IPV6: IocType.IPV6_CIDR}
 # `Re: Invoice overdue`).
 _NAMES_WITH_SPACES = frozenset({"file-name", "mutex", "windows-registry-key", "email-subject"})
 _SPACE = re.compile(r"\s")
-# Second-level labels registries hand out names under (co.uk, com.au, gov.in, ac.jp, ...): a
-# two-label name made of one of these and a country code is a registry suffix, not a site.
-_REGISTRY_LABELS = frozenset({"ac", "co", "com", "edu", "go", "gob", "gov", "mil", "ne", "net", "or", "org"})
+# URL schemes written (RFC 3986 section 3.1, and the IANA registry's schemes that threat
+# reports give as indicators: C2 channels, payload stores, exploit callbacks such as
+# `ldap://` for Log4Shell). Any other scheme in a partner's value is a typo or a defanged
+# spelling our ingest would have refanged (`hxxp`, which stix.normalise refuses), never a
+# URL any tool matches.
+URL_SCHEMES = frozenset(
+    """http https ftp ftps sftp ssh telnet tcp udp tls ssl ws wss ldap ldaps rmi iiop dns smb
+    file irc ircs rtsp rtmp smtp smtps imap imaps pop3 pop3s sip sips git svn gopher nntp news
+    xmpp mms socks socks4 socks4a socks5 socks5h redis mongodb mysql postgres postgresql vnc rdp
+    nfs ipfs ipns s3 dav davs webdav""".split()
+)
 
 # Fast paths: each pattern accepts only values its normaliser accepts unchanged (printable
 # ASCII, no space, canonical form); anything else takes the slow path, which gives the reason.
@@ -143,6 +157,7 @@ class ValueCheck:
             *lists.domains,
             *lists.platform_domains,
             *lists.exact_domains,
+            INFRASTRUCTURE_TLD,
         ]
         self._listed_tlds = frozenset(s for s in suffixes if "." not in s)
         self._listed_tails = frozenset(".".join(s.split(".")[-2:]) for s in suffixes if "." in s)
@@ -217,15 +232,20 @@ class ValueCheck:
         except ValueError as error:
             broad = _broad_name(kind, value)
             return broad or Refusal("invalid-value", f"not a valid {kind.value}: {error}", False)
+        if kind is IocType.URL:
+            scheme = canonical.partition("://")[0]
+            if scheme not in URL_SCHEMES:
+                return Refusal(
+                    "unknown-scheme",
+                    f"not a valid url: the scheme {scheme!r} is not one any tool matches; "
+                    "ask the partner to send the URL with its real scheme (http://, https://, ...)",
+                    False,
+                )
+        # Registry suffixes (`co.uk`) and infrastructure zones (`in-addr.arpa`) are guardrail
+        # hits, as a domain, in `name:port` and as a URL's host alike.
         hit = self.guardrails.check(kind, canonical)
         if hit is not None:
             return Refusal(hit.code, hit.message, True)
-        if kind is IocType.DOMAIN:
-            labels = canonical.split(".")
-            if len(labels) == 2 and labels[0] in _REGISTRY_LABELS and len(labels[1]) == 2:
-                return Refusal(
-                    "registry-suffix", "a registry suffix: matches every name registered under it", True
-                )
         if kind is IocType.FILE_NAME and ("*" in canonical or "?" in canonical):
             return Refusal("wildcard", "a wildcard file name matches many files", True)
         return None
@@ -261,7 +281,7 @@ class ValueCheck:
             if labels[-1] in tlds:
                 return False
             if len(labels) == 2:
-                return labels[0] not in _REGISTRY_LABELS and name not in tails
+                return labels[0] not in REGISTRY_LABELS and name not in tails
             return f"{labels[1]}.{labels[2]}" not in tails
 
         return plain
@@ -295,12 +315,14 @@ def _no_fast_path(value: str) -> object:
 
 def _fast_ipv6(value: str) -> bool:
     """A global unicast address in RFC 5952 text, as normalise writes it (no range, no
-    embedded IPv4): clear of every guardrail (guardrails.Guardrails._ipv6 decides the same way
-    from the first group)."""
+    embedded IPv4, not NAT64 or 6to4): clear of every guardrail (guardrails.Guardrails._ipv6
+    decides the same way from the first group)."""
     if "/" in value or "." in value or "%" in value or "[" in value:
         return False
     first = value.partition(":")[0]
-    if not first or first == "100" or first.startswith("f"):
+    # 100::/64 is reserved; 64:ff9b::/96 (NAT64) and 2002::/16 (6to4) carry an IPv4 address
+    # the guardrails check.
+    if not first or first in ("100", "64", "2002") or first.startswith("f"):
         return False
     try:
         return socket.inet_ntop(socket.AF_INET6, socket.inet_pton(socket.AF_INET6, value)) == value

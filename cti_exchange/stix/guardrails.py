@@ -5,7 +5,10 @@ address, on an internal name, on a very broad network range, on a well-known ben
 hash or system file name, on a registry key every Windows host has (an autostart location
 itself rather than an entry in it), on a private or reserved autonomous system number (as
 for addresses: private ASNs are each network's own), or on the broadcast, all-zero or a
-multicast MAC address would raise alerts on every partner's own network. So would the
+multicast MAC address would raise alerts on every partner's own network; so would an IPv6
+address that carries one of those IPv4 addresses (NAT64 `64:ff9b::a00:1`, 6to4
+`2002:a00:1::`), a registry suffix (`co.uk`) or an infrastructure zone (`in-addr.arpa`),
+whether a domain, the name of a `name:port` or a URL's host. So would the
 number of a big shared network (a cloud, a CDN, a hosting provider, a national ISP, on the
 warning list): blocking it blocks everyone it hosts or serves; that a threat is hosted
 there is context, and its addresses or domains are the indicators. And so would the address
@@ -173,6 +176,13 @@ _IPV6_RESERVED = [
 ]
 _IPV6_DOCUMENTATION = ipaddress.IPv6Network("2001:db8::/32")
 _IPV6_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+# Addresses that carry an IPv4 address, which decides what they reach: NAT64's well-known
+# prefix (RFC 6052 section 2.1: the IPv4 address in the last 32 bits) and 6to4 (RFC 3056
+# section 2: in the 32 bits after 2002::/16). `64:ff9b::a00:1` is 10.0.0.1 to a NAT64 gateway.
+_IPV6_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV6_6TO4 = ipaddress.IPv6Network("2002::/16")
+# First groups (RFC 5952 text) of the addresses only a closer look can clear.
+_IPV6_SLOW_FIRST_GROUPS = frozenset({"100", "64", "2002"})
 
 # Broader than this is almost certainly a mistake or a shared-infrastructure block.
 MIN_IPV4_PREFIX = 16
@@ -196,6 +206,12 @@ INTERNAL_SUFFIXES = (
     "home.arpa",
     "corp",
 )
+# Second-level labels registries hand out names under (co.uk, com.au, gov.in, ac.jp, ...): a
+# two-label name made of one of these and a country code is a registry suffix, not a site.
+REGISTRY_LABELS = frozenset({"ac", "co", "com", "edu", "go", "gob", "gov", "mil", "ne", "net", "or", "org"})
+# The infrastructure top-level domain (RFC 3172): `arpa` and the zones under it
+# (`in-addr.arpa`, `ip6.arpa`, `e164.arpa`) hold every reverse-DNS or infrastructure name.
+INFRASTRUCTURE_TLD = "arpa"
 
 _RUN_KEYS = "Run RunOnce RunOnceEx RunServices RunServicesOnce Policies\\Explorer\\Run".split()
 # Keys every Windows host has, in canonical form (stix.normalise), compared in lower case as
@@ -354,7 +370,7 @@ class Guardrails:
             # Canonical (RFC 5952) text: the first group decides for everything but "::..."
             # and 100::, which go the slow way. Most addresses are global unicast.
             first = text.partition(":")[0]
-            if first and first != "100" and not first.startswith("f"):
+            if first and first not in _IPV6_SLOW_FIRST_GROUPS and not first.startswith("f"):
                 return None  # global unicast (2001:db8::/32, documentation, included)
         network = ipaddress.IPv6Network(text, strict=False)
         if network.subnet_of(_IPV6_DOCUMENTATION):
@@ -365,6 +381,9 @@ class Guardrails:
             return self._ipv4_range(int(mapped), prefix) if mapped else None
         if network.prefixlen < MIN_IPV6_PREFIX:
             return GuardrailHit("broad-range", f"a /{network.prefixlen} IPv6 range is very broad")
+        embedded = _embedded_ipv4(network)
+        if embedded is not None:
+            return self._ipv4_range(*embedded)
         for reserved, code, why in _IPV6_RESERVED:
             if network.overlaps(reserved):
                 return GuardrailHit(code, _reserved_message(why, network.prefixlen == 128))
@@ -386,6 +405,13 @@ class Guardrails:
         if name in lists.exact_domains:
             return GuardrailHit("benign-domain", "well-known benign domain (warning list)"), False
         labels = name.split(".")
+        if len(labels) <= 2:
+            if labels[-1] == INFRASTRUCTURE_TLD:
+                message = "an infrastructure zone (RFC 3172): matches every reverse-DNS name under it"
+                return GuardrailHit("infrastructure-zone", message), False
+            if len(labels) == 2 and labels[0] in REGISTRY_LABELS and len(labels[1]) == 2:
+                message = "a registry suffix: matches every name registered under it"
+                return GuardrailHit("registry-suffix", message), False
         for start in range(len(labels) - 1):
             suffix = ".".join(labels[start:])
             platform = suffix in lists.platform_domains
@@ -414,6 +440,18 @@ class Guardrails:
         if platform and rest not in ("", "/"):
             return None
         return hit
+
+
+def _embedded_ipv4(network: ipaddress.IPv6Network) -> tuple[int, int | None] | None:
+    """(IPv4 address as a number, prefix or None for one address) that a NAT64 or 6to4
+    address or range carries; None for any other, or a range too broad to carry one."""
+    number, prefix = int(network.network_address), network.prefixlen
+    if network.subnet_of(_IPV6_NAT64):
+        return number & 0xFFFFFFFF, None if prefix == 128 else prefix - 96
+    if network.subnet_of(_IPV6_6TO4) and prefix >= 48:
+        # A 6to4 site's /48 (and anything in it) is the one IPv4 address it is derived from.
+        return (number >> 80) & 0xFFFFFFFF, None
+    return None
 
 
 def _reserved_message(why: str, single_address: bool) -> str:

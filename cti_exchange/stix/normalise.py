@@ -11,7 +11,8 @@ reason an analyst can act on ("octet 999 is above 255"). The forms:
   mapping, so homographs such as a Cyrillic a, U+0430, stay distinct from the Latin one).
 - URLs: scheme and host lower case, host as for domains, default port dropped, empty HTTP path
   becomes "/", non-ASCII in the path percent-encoded as UTF-8 (RFC 3986 sections 6.2.2-6.2.3,
-  RFC 3987 section 3.1). A URL without a scheme (`evil.example/gate.php`) gets `http://`.
+  RFC 3987 section 3.1). A URL without a scheme (`evil.example/gate.php`) gets `http://`; a
+  defanged scheme (`hxxp`, `hxxps`, `fxp`, which refang.py undoes in what we read) is refused.
 - E-mail addresses: domain part as for domains; the local part keeps its case (RFC 5321 section
   2.4 leaves it case-sensitive).
 - Hashes: lower-case hex of the exact length. File names: the last path component.
@@ -103,6 +104,9 @@ _FINGERPRINT_PAIRS = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2})+")
 _MAC_GROUPS = re.compile(r"[0-9A-Fa-f]{1,2}(?::[0-9A-Fa-f]{1,2}){5}|[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5}")
 _MAC_DOTTED = re.compile(r"([0-9A-Fa-f]{4})\.([0-9A-Fa-f]{4})\.([0-9A-Fa-f]{4})")
 _DEFAULT_PORTS = {"http": "80", "https": "443", "ftp": "21"}
+# Defanged schemes (refang.py undoes them in what we read): in a stored value, a URL no tool
+# would ever see.
+_DEFANGED_SCHEMES = {"hxxp": "http", "hxxps": "https", "fxp": "ftp"}
 # RFC 3986 reserved and unreserved characters plus "%": left as they are when percent-encoding.
 _URL_SAFE = "!#$&'()*+,/:;=?@[]~-._%"
 
@@ -281,6 +285,10 @@ def _url(value: str) -> str:
             raise ValueError("not a URL")
     scheme, authority, rest = match.groups()
     scheme = scheme.lower()
+    if scheme in _DEFANGED_SCHEMES:
+        raise ValueError(
+            f"defanged scheme {scheme!r}: no request carries it; refang it to {_DEFANGED_SCHEMES[scheme]}://"
+        )
     if not authority:
         raise ValueError("URL has no host")
     if "\\" in authority:
