@@ -66,6 +66,15 @@ class Hold:
         return self.fault
 
 
+def _as_a_foreground_command() -> None:
+    """In the child, before exec: Ctrl-C reaches the command as at a terminal. A process
+    started with SIGINT ignored passes that on through exec, and Python then installs no
+    KeyboardInterrupt handler: a test run launched in the background (`... &` from a script,
+    where the shell ignores SIGINT for background jobs) made the Ctrl-C case fail, the sync
+    ignoring the signal as such a shell intends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextmanager
 def _sync_process(agency: Agency, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`cti-exchange sync` in a process of its own (as cron or systemd runs it); killed on the
@@ -78,6 +87,7 @@ def _sync_process(agency: Agency, tmp_path: Path) -> Iterator[subprocess.Popen[b
             env=env,
             stdout=out,
             stderr=err,
+            preexec_fn=_as_a_foreground_command,
         )
         try:
             yield process
