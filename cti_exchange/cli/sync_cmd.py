@@ -19,6 +19,7 @@ from cti_exchange.errors import (
     AuthError,
     ConfigError,
     CtiExchangeError,
+    KeyStoreError,
 )
 from cti_exchange.exchange.delivery import delivery_failure, for_partner
 from cti_exchange.exchange.sync import SyncResult, sync
@@ -127,11 +128,14 @@ def _sync_json(result: SyncResult) -> dict[str, object]:
         "failed": {d.partner: d.failed for d in result.deliveries if d.failed},
         "withheld": {d.partner: d.withheld for d in result.deliveries if d.withheld},
         "waiting_without_taxii": result.waiting_without_taxii,
+        "cannot_seal": result.cannot_seal,
     }
 
 
 def raise_for_sync(result: SyncResult) -> None:
     raise_for_pull(result.pull)  # integrity alerts first, then pull failures
+    if result.cannot_seal:  # one line naming the key and `keys rotate`
+        raise KeyStoreError(result.cannot_seal)
     failed = [d for d in result.deliveries if d.failed]
     if failed:
         names = "; ".join(for_partner(d.partner, d.error or next(iter(d.failed.values()))) for d in failed)

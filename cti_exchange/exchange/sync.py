@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cti_exchange.audit.trail import sign_audit_head
+from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.exchange.delivery import DeliveryOutcome, deliver_pending
+from cti_exchange.exchange.parties import own_keys_expiring, sealing_key_problem
 from cti_exchange.exchange.pull import PullResult, keep_search_index_current, pull
 from cti_exchange.exchange.receipts import send_owed_receipts
 from cti_exchange.home.profile_home import ProfileHome
@@ -17,6 +19,8 @@ from cti_exchange.progress import ProgressReporter
 from cti_exchange.store.store import open_store
 
 log = logging.getLogger(__name__)
+
+KEY_EXPIRY_WARNING = timedelta(days=14)
 
 
 @dataclass
@@ -27,6 +31,9 @@ class SyncResult:
     # Envelopes left in the outbox (sealed or failed) for partners sync does not post to (no
     # TAXII settings or no write collection), by partner: they would wait there for good.
     waiting_without_taxii: dict[str, int] = field(default_factory=dict)
+    # Why our keys cannot seal (expired, or dated ahead of our clock): receipts stay owed, and
+    # the run ends with exit 2 once its integrity alerts are said (exchange/parties.py).
+    cannot_seal: str | None = None
 
     def summary(self) -> str:
         accepted = sum(len(p.accepted) for p in self.pull.partners)
@@ -97,8 +104,24 @@ def sync(
                 rejected.detail,
             )
     result = SyncResult(pull=pulled)
+    moment = now or utc_now()
+    problem = sealing_key_problem(home, moment)
+    if problem is not None:
+        result.cannot_seal = problem.diagnostics()
+        log.error("%s", result.cannot_seal)
+    for key in own_keys_expiring(home, moment, KEY_EXPIRY_WARNING):
+        # In the log only: stderr every five minutes for two weeks would be mail nobody reads
+        # (`doctor`, run daily, warns from 30 days).
+        log.warning(
+            "our %s key %s expires at %s: run `cti-exchange keys rotate` before, then send partners "
+            "a fresh `keys export`",
+            key.use.value,
+            key.kid,
+            stix_timestamp(key.expires),
+        )
     with open_store(home) as store:
-        result.receipts_sent = send_owed_receipts(home, store, queue_only=True).by_partner
+        if problem is None:  # sealed by an expired key, a receipt would be quarantined
+            result.receipts_sent = send_owed_receipts(home, store, queue_only=True).by_partner
         writable = [p for p in profile.partners.values() if p.taxii and p.taxii.write_collection]
         result.deliveries = deliver_pending(home, store, writable, reporter)
         unposted = [p.name for p in profile.partners.values() if not (p.taxii and p.taxii.write_collection)]
