@@ -124,7 +124,7 @@ def rotate_keys(
     keys = []
     for key in keyring.keys:
         if key.use in uses and key.status is KeyStatus.CURRENT:
-            key = replace(key, status=KeyStatus.RETIRED)
+            key = key.retired(moment)  # `retired_at`: it signs nothing dated after this
         keys.append(key)
     for use in uses:
         private_jwk, info = generate_key_pair(

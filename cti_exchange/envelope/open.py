@@ -192,7 +192,9 @@ def check_signature(state: _Opening, ctx: ReceiverContext) -> None:
 def check_signing_key_valid(state: _Opening, ctx: ReceiverContext) -> None:
     assert state.header is not None and state.signer is not None
     try:
-        ctx.keyrings[state.header.sender].signing_key(state.signer.kid, at=state.header.issued_at)
+        ctx.keyrings[state.header.sender].signing_key(
+            state.signer.kid, at=state.header.issued_at, skew=ctx.max_clock_skew
+        )
     except KeyCheckError as exc:
         raise EnvelopeRejected(_KEY_REASONS[exc.reason], exc.message) from None
 
@@ -201,6 +203,7 @@ _KEY_REASONS = {
     KeyRejection.UNKNOWN: RejectReason.UNKNOWN_KEY,
     KeyRejection.WRONG_USE: RejectReason.WRONG_KEY_USE,
     KeyRejection.REVOKED: RejectReason.REVOKED_KEY,
+    KeyRejection.RETIRED: RejectReason.RETIRED_KEY,
     KeyRejection.EXPIRED: RejectReason.EXPIRED_KEY,
     KeyRejection.NOT_YET_VALID: RejectReason.KEY_NOT_YET_VALID,
 }

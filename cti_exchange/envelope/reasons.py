@@ -23,6 +23,9 @@ class RejectReason(StrEnum):
     UNKNOWN_KEY = "unknown-key"
     WRONG_KEY_USE = "wrong-key-use"
     REVOKED_KEY = "revoked-key"
+    # Signed with a key the sender had rotated out before `issued_at` (+ the clock skew): a
+    # retired key only verifies what it signed before its retirement (keys/model.py).
+    RETIRED_KEY = "retired-key"
     EXPIRED_KEY = "expired-key"
     KEY_NOT_YET_VALID = "key-not-yet-valid"
     SENDER_KEY_MISMATCH = "sender-key-mismatch"  # the key is not the sender agency's

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -31,6 +31,9 @@ AGENCY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 COUNTRY = re.compile(r"[A-Z]{2}")
 MAX_NAME_LENGTH = 200
 
+# How far two agencies' clocks may differ (the receiver's default, `envelope.max_clock_skew_seconds`).
+DEFAULT_CLOCK_SKEW = timedelta(minutes=5)
+
 
 class KeyUse(StrEnum):
     SIG = "sig"
@@ -39,7 +42,7 @@ class KeyUse(StrEnum):
 
 class KeyStatus(StrEnum):
     CURRENT = "current"  # used for new signatures / new envelopes addressed to us
-    RETIRED = "retired"  # rotated out: still verifies and decrypts older material
+    RETIRED = "retired"  # rotated out: verifies what it signed before retired_at; still decrypts
     REVOKED = "revoked"  # never used again; its signatures after revoked_at are rejected
 
 
@@ -49,6 +52,7 @@ class KeyRejection(StrEnum):
     UNKNOWN = "unknown-key"
     WRONG_USE = "wrong-key-use"
     REVOKED = "revoked-key"
+    RETIRED = "retired-key"  # a signature dated after the key was rotated out
     EXPIRED = "expired-key"
     NOT_YET_VALID = "key-not-yet-valid"
 
@@ -134,6 +138,13 @@ class KeyInfo:
     thumbprint: str  # RFC 7638, SHA-256, base64url
     revoked_at: datetime | None = None
     revocation_reason: str | None = None
+    # When `keys rotate` made it retired. Key documents written before this was recorded lack
+    # it: Keyring.retirement_time then takes the creation of its successor.
+    retired_at: datetime | None = None
+
+    def retired(self, moment: datetime) -> KeyInfo:
+        """This key rotated out at `moment`: it signs nothing after that (`keys rotate`)."""
+        return replace(self, status=KeyStatus.RETIRED, retired_at=moment)
 
     def status_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -146,16 +157,42 @@ class KeyInfo:
             out["revoked_at"] = stix_timestamp(self.revoked_at)
         if self.revocation_reason:
             out["revocation_reason"] = self.revocation_reason
+        if self.retired_at is not None:
+            out["retired_at"] = stix_timestamp(self.retired_at)
         return out
 
-    def check_usable_for_signature_at(self, moment: datetime) -> None:
-        """A signature made at `moment` by this key may be trusted (RFC 7515 leaves this to us)."""
+    def check_usable_for_signature_at(
+        self,
+        moment: datetime,
+        *,
+        retired_since: datetime | None = None,
+        skew: timedelta = DEFAULT_CLOCK_SKEW,
+    ) -> None:
+        """A signature made at `moment` by this key may be trusted (RFC 7515 leaves this to us).
+
+        A retired key verifies only what it signed before it was rotated out (`retired_since`,
+        from Keyring.retirement_time, or our own `retired_at`), give or take the clock skew:
+        whoever holds an old key, leaked once it was no longer guarded, cannot sign anything new."""
         if self.use is not KeyUse.SIG:
             raise KeyCheckError(KeyRejection.WRONG_USE, f"key {self.kid} is not a signing key")
         if self.revoked_at is not None and moment >= self.revoked_at:
             raise KeyCheckError(
                 KeyRejection.REVOKED,
                 f"key {self.kid} was revoked at {stix_timestamp(self.revoked_at)}",
+            )
+        if self.status is KeyStatus.REVOKED and self.revoked_at is None:
+            raise KeyCheckError(KeyRejection.REVOKED, f"key {self.kid} was revoked (the time is not known)")
+        cutoff = None if self.status is KeyStatus.CURRENT else self.retired_at or retired_since
+        # A key retired and later revoked keeps its retirement: revoking it must not widen what
+        # it may have signed. Datetimes subtracted, not shifted: no year-9999 overflow.
+        if (cutoff is not None and moment > cutoff and moment - cutoff > skew) or (
+            cutoff is None and self.status is KeyStatus.RETIRED
+        ):
+            since = f"at {stix_timestamp(cutoff)}" if cutoff is not None else "at a time not known"
+            raise KeyCheckError(
+                KeyRejection.RETIRED,
+                f"key {self.kid} was retired {since}, and the signature is dated "
+                f"{stix_timestamp(moment)}: a retired key signs nothing new",
             )
         if moment > self.expires:
             raise KeyCheckError(
@@ -200,14 +237,34 @@ class Keyring:
         except KeyStoreError:
             return None
 
-    def signing_key(self, kid: str, at: datetime) -> KeyInfo:
+    def signing_key(self, kid: str, at: datetime, *, skew: timedelta = DEFAULT_CLOCK_SKEW) -> KeyInfo:
         key = self.find(kid)
         if key is None:
             raise KeyCheckError(
                 KeyRejection.UNKNOWN, f"key {kid} is not among the keys pinned for {self.agency.id}"
             )
-        key.check_usable_for_signature_at(at)
+        key.check_usable_for_signature_at(at, retired_since=self.retirement_time(key), skew=skew)
         return key
+
+    def retirement_time(self, key: KeyInfo) -> datetime | None:
+        """When a retired key was rotated out: its recorded `retired_at`; for a document
+        written before that was recorded, the creation of its successor (the next key of the
+        same use: `keys rotate` creates it at the moment it retires the old one, and `keys
+        revoke` of a current key too); failing that, for a retired key, the date of the document
+        that calls it retired. None for the current key.
+        A key withdrawn or revoked from its creation (never valid) is nobody's successor."""
+        if key.status is KeyStatus.CURRENT:
+            return None
+        if key.retired_at is not None:
+            return key.retired_at
+        later = [
+            k.created
+            for k in self.keys
+            if k.use is key.use and k.created > key.created and k.revoked_at != k.created
+        ]
+        if later:
+            return min(later)
+        return self.issued if key.status is KeyStatus.RETIRED else None
 
     def by_thumbprint(self, thumbprint: str) -> KeyInfo | None:
         for key in self.keys:
@@ -273,6 +330,7 @@ class Keyring:
                 created = _timestamp(status["created"])
                 expires = _timestamp(status["expires"])
                 revoked_at = _timestamp(status["revoked_at"]) if status.get("revoked_at") else None
+                retired_at = _timestamp(status["retired_at"]) if status.get("retired_at") else None
                 key_status = KeyStatus(status.get("status", "current"))
             except (KeyError, ValueError, TypeError):
                 raise KeyStoreError(f"{source}: key_status for {kid} is missing or malformed") from None
@@ -293,6 +351,7 @@ class Keyring:
                     thumbprint=thumbprint(public),
                     revoked_at=revoked_at,
                     revocation_reason=reason,
+                    retired_at=retired_at,
                 )
             )
         issued = doc.get("issued")

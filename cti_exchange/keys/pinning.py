@@ -2,10 +2,10 @@
 
 First pin (`partners add`): the document must be signed by a key whose RFC 7638 thumbprint the
 partner gave us out of band. Update (`partners update-keys`): the new document must be signed by
-a key we already trust (pinned, signing, not revoked), or, when that is impossible (the partner
-revoked every key we knew), confirmed by a thumbprint given out of band again. Revocations are
-sticky: no later document can bring a revoked key back, and key material under a known kid
-can never change.
+a key we already trust (the signing key pinned as the partner's current one), or, when that is
+impossible (the partner revoked every key we knew), confirmed by a thumbprint given out of band
+again. Revocations are sticky: no later document can bring a revoked key back, and key material
+under a known kid can never change.
 
 The newest trusted document is the partner's whole key list. A pinned key it no longer lists
 is withdrawn (revoked from its creation): otherwise a key added with a stolen signing key would
@@ -14,19 +14,27 @@ agency ever had, so an honest partner never drops one. A key that pins or vouche
 must be valid now (not expired, not yet to come), and a document may name one current signing
 key only: the one pinned as the partner's anchor. A document dated beyond the clock skew is
 refused, so a stolen key cannot date one far ahead and make every later one a "rollback".
+
+A key pinned as retired vouches for nothing: it signs nothing dated after its retirement
+(KeyInfo.check_usable_for_signature_at), and a document it could vouch for would be dated after
+that, since the pinned document that retired it came first (else the new one is a rollback).
+A leaked old key must not be able to pin its holder's key as the partner's current one. A
+partner that rotated twice before we update still goes through: the key we pinned as current
+signs its export, whatever that export now calls it (`keys export` signs with every signing key
+neither revoked nor expired).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from cti_exchange.clock import stix_timestamp
 from cti_exchange.errors import IntegrityError
 from cti_exchange.keys.key_document import VerifiedKeyDocument
-from cti_exchange.keys.model import KeyInfo, Keyring, KeyStatus, KeyUse
+from cti_exchange.keys.model import DEFAULT_CLOCK_SKEW, KeyInfo, Keyring, KeyStatus, KeyUse
 
-MAX_CLOCK_SKEW = timedelta(minutes=5)
+MAX_CLOCK_SKEW = DEFAULT_CLOCK_SKEW
 
 
 def normalise_fingerprint(text: str) -> str:
@@ -103,7 +111,7 @@ def merge_key_update(
             continue  # sticky: a revoked key stays revoked, at its first revocation time
         if key.status is KeyStatus.REVOKED:
             newly_revoked.append(key.kid)
-        merged[key.kid] = key
+        merged[key.kid] = _keep_first_retirement(old, key, pinned)
     anchor_kid = incoming.current(KeyUse.SIG).kid  # exactly one (_check_document)
     if merged[anchor_kid].status is KeyStatus.REVOKED:
         revoked_at = merged[anchor_kid].revoked_at
@@ -134,6 +142,17 @@ def merge_key_update(
         newly_revoked=tuple(newly_revoked),
         anchor=anchor,
     )
+
+
+def _keep_first_retirement(old: KeyInfo, new: KeyInfo, pinned: Keyring) -> KeyInfo:
+    """A retirement once learned is not moved later by a later file (as a revocation is not):
+    that would widen what the retired key may have signed."""
+    known = old.retired_at or pinned.retirement_time(old)
+    if known is None or new.status is KeyStatus.CURRENT:
+        return new
+    if new.retired_at is None or new.retired_at > known:
+        return replace(new, retired_at=known)
+    return new
 
 
 def _check_document(keyring: Keyring, now: datetime) -> None:
@@ -176,7 +195,7 @@ def _trust_for_update(
             known is not None
             and new is not None
             and known.use is KeyUse.SIG
-            and known.status is not KeyStatus.REVOKED
+            and known.status is KeyStatus.CURRENT  # not a retired one (module docstring)
             and known.public_jwk == new.public_jwk
             and _valid_now(known, now)
         ):
@@ -198,7 +217,14 @@ def _trust_for_update(
             f"fingerprint {wanted} does not match any key that signed the file",
             hint="compare the fingerprint with the partner again, out of band",
         )
+    retired = [
+        kid
+        for kid in document.signer_kids
+        if (known := pinned.find(kid)) is not None and known.status is KeyStatus.RETIRED
+    ]
+    message = "the new key file is not signed by any key already pinned for this partner"
+    if retired:
+        message += f" as current (only by {', '.join(retired)}, pinned as retired, which vouches for nothing)"
     raise IntegrityError(
-        "the new key file is not signed by any key already pinned for this partner",
-        hint="confirm the partner's new signing key out of band and pass --fingerprint",
+        message, hint="confirm the partner's new signing key out of band and pass --fingerprint"
     )

@@ -19,6 +19,7 @@ import tracemalloc
 import uuid
 import zlib
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ from cti_exchange.envelope.jose_framing import (
 )
 from cti_exchange.envelope.reasons import RejectReason
 from cti_exchange.envelope.seal import SealedEnvelope
+from cti_exchange.keys.material import generate_key_pair
+from cti_exchange.keys.model import KeyStatus, KeyUse
 
 from .conftest import (
     KEYS_CREATED,
@@ -274,6 +277,40 @@ def test_an_envelope_signed_before_the_revocation_still_opens(world: World) -> N
     before = world.fr.seal(bundle, [world.in_.party], now=NOW - timedelta(days=2))
     world.in_.pin(world.fr.party.with_signing_key(revoked_at(NOW - timedelta(days=1))))
     assert world.in_.open(before.artifact).header.issued_at == NOW - timedelta(days=2)
+
+
+def retired_at(at: datetime) -> dict[str, Any]:
+    """A `with_signing_key` change: the key was rotated out at `at` (`keys rotate`)."""
+    return {"status": KeyStatus.RETIRED, "retired_at": at}
+
+
+def test_a_retired_key_is_rejected_for_envelopes_after_its_retirement(world: World, bundle: Bundle) -> None:
+    """CERT-FR rotated yesterday; its old signing key, no longer guarded, leaks: whatever it
+    signs now is refused, although the key stays pinned to verify what it signed before."""
+    world.in_.pin(world.fr.party.with_signing_key(retired_at(NOW - timedelta(days=1))))
+    sealed_by_thief = world.fr.seal(bundle, [world.in_.party])
+    rejected = world.in_.rejects(sealed_by_thief.artifact, RejectReason.RETIRED_KEY)
+    assert world.fr.party.signing_kid in rejected.detail and "retired at" in rejected.detail
+
+
+def test_an_envelope_signed_before_the_retirement_still_opens(world: World) -> None:
+    """... and within the clock skew after it (a sync signing as the rotation happened)."""
+    bundle = make_bundle([_dated("198.51.100.2", NOW - timedelta(days=3))])
+    before = world.fr.seal(bundle, [world.in_.party], now=NOW - timedelta(days=2))
+    rotated = NOW - timedelta(days=2) - timedelta(minutes=4)
+    world.in_.pin(world.fr.party.with_signing_key(retired_at(rotated)))
+    assert world.in_.open(before.artifact).header.issued_at == NOW - timedelta(days=2)
+
+
+def test_a_retirement_not_recorded_is_the_creation_of_the_successor(world: World, bundle: Bundle) -> None:
+    """A key document pinned before `retired_at` was recorded: the next signing key's creation
+    is when the old one was retired."""
+    successor, successor_info = generate_key_pair(KeyUse.SIG, "cert-fr", NOW - timedelta(days=1), 365)
+    old = world.fr.party.with_signing_key({"status": KeyStatus.RETIRED})
+    world.in_.pin(replace(old, keyring=old.keyring.replace_keys((*old.keyring.keys, successor_info), NOW)))
+    rejected = world.in_.rejects(world.fr.seal(bundle, [world.in_.party]).artifact, RejectReason.RETIRED_KEY)
+    assert stix_timestamp(successor_info.created) in rejected.detail
+    assert successor["kid"] == successor_info.kid
 
 
 def test_an_expired_key(world: World, bundle: Bundle) -> None:
