@@ -6,16 +6,16 @@ These functions are the Python API behind the `partners` commands.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cti_exchange.audit.trail import record_event
-from cti_exchange.clock import stix_timestamp, utc_now
+from cti_exchange.clock import parse_timestamp, stix_timestamp, utc_now
 from cti_exchange.envelope.readdress import has_usable_entry, recipient_kids
 from cti_exchange.errors import ConfigError, IntegrityError, UsageError
 from cti_exchange.home.profile_home import ProfileHome, validate_profile_data
 from cti_exchange.keys.key_document import verify_key_document
-from cti_exchange.keys.model import AGENCY_ID, Keyring, KeyUse
+from cti_exchange.keys.model import AGENCY_ID, KeyCheckError, Keyring, KeyUse
 from cti_exchange.keys.pinning import KeyUpdate, merge_key_update, pin_first_keys
 from cti_exchange.profile.model import (
     EXAMPLE_COLLECTION_ID,
@@ -25,6 +25,7 @@ from cti_exchange.profile.model import (
     identity_id_for,
 )
 from cti_exchange.stix.tlp import Tlp
+from cti_exchange.store.envelopes_by_signer import accepted_signed_by, reject_objects_of
 from cti_exchange.store.store import open_store
 from cti_exchange.taxii.endpoint import check_url_is_safe
 from cti_exchange.taxii.secrets import refuse_our_own_secrets
@@ -140,12 +141,53 @@ def add_partner(
 
 
 @dataclass(frozen=True)
+class SignedAfterRevocation:
+    """An envelope we accepted that the keys just pinned refuse: signed by a key revoked (or
+    retired) before the time it claims. Whoever held the key may have made it."""
+
+    envelope_id: str
+    signer_kid: str
+    issued_at: str
+    reason: str  # the receiver's reason for it now: revoked-key, retired-key, ...
+    detail: str
+    objects_rejected: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "envelope_id": self.envelope_id,
+            "signer_kid": self.signer_kid,
+            "issued_at": self.issued_at,
+            "reason": self.reason,
+            "detail": self.detail,
+            "objects_rejected": self.objects_rejected,
+        }
+
+
+@dataclass(frozen=True)
 class PartnerKeysUpdated:
     update: KeyUpdate
     requeued: list[str]  # posted envelopes to post again, re-addressed (envelope/readdress.py)
     # Envelopes sealed to a file for the partner, unconfirmed, that it cannot open: each to
     # write again with `cti-exchange seal --readdress ID -o FILE` (exchange/offline.py).
     files_to_readdress: list[str] = field(default_factory=list)
+    # Envelopes accepted before we learned their signing key was revoked (or retired) before
+    # they were issued: their objects are now `rejected`. An integrity alert (exit 4).
+    signed_after_revocation: list[SignedAfterRevocation] = field(default_factory=list)
+
+    def integrity_alert(self, name: str) -> IntegrityError | None:
+        """The alert the command ends with when accepted envelopes turned out forged-able."""
+        flagged = self.signed_after_revocation
+        if not flagged:
+            return None
+        objects = sum(len(f.objects_rejected) for f in flagged)
+        first = flagged[0]
+        return IntegrityError(
+            f"{len(flagged)} envelope(s) accepted from {name} were signed by a key it revoked "
+            f"before they were issued (first: {first.envelope_id}, {first.reason}: {first.detail}); "
+            f"their {objects} object(s) are now rejected and out of exports",
+            hint=f"see them with `cti-exchange triage list --partner {name} --status rejected`; ask "
+            f"{name} out of band whether it sent them, and `triage accept` only what it confirms",
+        )
 
 
 def update_partner_keys(
@@ -184,7 +226,60 @@ def update_partner_keys(
         update,
         _requeue_to_revoked_keys(home, name, update, now or utc_now()),
         _files_to_revoked_keys(home, name, update),
+        _reject_signed_after_revocation(home, name, pinned, update, now or utc_now()),
     )
+
+
+def _reject_signed_after_revocation(
+    home: ProfileHome, name: str, pinned: Keyring, update: KeyUpdate, now: datetime
+) -> list[SignedAfterRevocation]:
+    """Envelopes we accepted from the partner, signed by a signing key whose status this update
+    changed (revoked, withdrawn, retired), that the keys now pinned refuse: the receiver's own
+    check (Keyring.signing_key at the signed `issued_at`, with our clock skew). A stolen key
+    signs in the partner's name until we learn of the revocation; what it signed in that time
+    was accepted, and now must not reach our defences. Their objects are set to `rejected` with
+    a note saying why (store/envelopes_by_signer.py), each envelope in its own transaction with
+    an audit record. An analyst may still `triage accept` what the partner confirms it sent."""
+    changed = [
+        key.kid
+        for key in update.keyring.keys
+        if key.use is KeyUse.SIG and (old := pinned.find(key.kid)) is not None and old != key
+    ]
+    if not changed:
+        return []
+    skew = timedelta(seconds=home.load_profile().envelope.max_clock_skew_seconds)
+    agency = update.keyring.agency.id
+    at = stix_timestamp(now)
+    flagged: list[SignedAfterRevocation] = []
+    with open_store(home) as store:
+        for envelope in accepted_signed_by(store.db.conn, agency, changed):
+            try:
+                update.keyring.signing_key(
+                    envelope.signer_kid, at=parse_timestamp(envelope.issued_at), skew=skew
+                )
+            except KeyCheckError as refused:
+                reason, detail = refused.reason.value, refused.message
+            else:
+                continue
+            note = (
+                f"set aside by `partners update-keys {name}`: envelope {envelope.envelope_id} "
+                f"was signed by {envelope.signer_kid} at {envelope.issued_at}, but {detail}"
+            )
+            with store.db.transaction() as conn:
+                objects = reject_objects_of(
+                    conn,
+                    envelope,
+                    actor=store.actor,
+                    at=at,
+                    note=note,
+                    audit_details={"reason": reason, "detail": detail},
+                )
+            flagged.append(
+                SignedAfterRevocation(
+                    envelope.envelope_id, envelope.signer_kid, envelope.issued_at, reason, detail, objects
+                )
+            )
+    return flagged
 
 
 def _newly_revoked_encryption_keys(update: KeyUpdate) -> set[str]:

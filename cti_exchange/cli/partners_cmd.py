@@ -241,6 +241,8 @@ def update_keys(
     encrypted to that key, are queued again, re-addressed to its current key
     (`requeued_envelopes` in --json); envelopes sealed to a file for it are listed
     (`files_to_readdress`), to write again with `cti-exchange seal --readdress ID -o FILE`.
+    Envelopes already accepted that a newly revoked signing key signed after its revocation
+    have their objects set to rejected, out of exports (`signed_after_revocation`; exit 4).
     """
     home = profile_home(ctx)
     document = read_bytes(jwks, what="key file", limit=MAX_KEY_DOCUMENT_BYTES)
@@ -258,8 +260,11 @@ def update_keys(
                 "pinned_signing_key": update.anchor.thumbprint,
                 "requeued_envelopes": updated.requeued,
                 "files_to_readdress": updated.files_to_readdress,
+                "signed_after_revocation": [f.to_dict() for f in updated.signed_after_revocation],
             }
         )
+        if alert := updated.integrity_alert(name):
+            raise alert
         return
     out.line(f"Updated keys of {name} (trusted by {update.trusted_by})")
     for kid in update.added:
@@ -280,6 +285,14 @@ def update_keys(
         )
         for envelope_id in updated.files_to_readdress:
             out.line(f"    {envelope_id}")
+    for flagged in updated.signed_after_revocation:
+        out.line(
+            f"  ALERT envelope {flagged.envelope_id} (accepted) was signed by {flagged.signer_kid} at "
+            f"{flagged.issued_at}, but {flagged.detail}: its {len(flagged.objects_rejected)} object(s) "
+            "set to rejected"
+        )
+    if alert := updated.integrity_alert(name):
+        raise alert
 
 
 @partners_app.command(

@@ -1,0 +1,110 @@
+"""A partner's signing key is stolen; the thief signs in its name and we accept it, because we
+have not learned of the revocation yet. When `partners update-keys` pins the file that revokes
+the key, the envelopes it signed after its revocation are an integrity alert (exit 4), listed,
+audited, and their objects leave every export (set to `rejected`, with a note saying why).
+What the key signed before its revocation stays as it was. Real server, real keys; the stolen
+key signs as /tmp/wt-ops/signwith_push.py made it sign."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cti_exchange.exchange.push as push
+from cti_exchange.envelope.seal import SenderKeys
+from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.keys.model import KeyUse
+from tests.conftest import PASSPHRASE, Agency
+from tests.exchange.conftest import Exchange, write_iocs
+
+
+def _sign_with(monkeypatch: pytest.MonkeyPatch, agency: Agency, kid: str) -> None:
+    home = ProfileHome(agency.home)
+    private = home.keys.unlock(PASSPHRASE)
+
+    def sender(_: ProfileHome, now: Any = None) -> SenderKeys:
+        return SenderKeys(
+            agency_id=agency.agency_id,
+            signing_key=private[kid],
+            own_encryption_key=home.keyring().current(KeyUse.ENC).public_jwk,
+        )
+
+    monkeypatch.setattr(push, "sender_keys", sender)
+
+
+def _rows(agency: Agency, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(agency.home / "store.sqlite")
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+def _envelopes(agency: Agency) -> list[str]:
+    return [row[0] for row in _rows(agency, "SELECT envelope_id FROM envelopes_in ORDER BY sequence")]
+
+
+def test_update_keys_sets_aside_what_a_key_signed_after_its_revocation(
+    exchange: Exchange, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fr, india = exchange.fr, exchange.india
+    stolen = ProfileHome(fr.home).keyring().current(KeyUse.SIG).kid
+    genuine = write_iocs(tmp_path / "genuine.csv", 2)  # 203.0.0.0, c2-1.example
+    assert fr.run("push", str(genuine), "--to", "cert-in").exit_code == 0
+    assert india.run("pull").exit_code == 0
+    (before,) = _envelopes(india)
+
+    # CERT-FR learns its key leaked and revokes it; the thief signs in its name all the same,
+    # and CERT-In, not told yet, accepts it; an analyst even accepts what it carries.
+    assert fr.run("keys", "revoke", stolen, "--reason", "laptop stolen").exit_code == 0
+    _sign_with(monkeypatch, fr, stolen)
+    forged = write_iocs(tmp_path / "forged.csv", 2, start=40)  # 203.0.0.40, c2-41.example
+    assert fr.run("push", str(forged), "--to", "cert-in").exit_code == 0
+    monkeypatch.undo()
+    assert india.run("pull").exit_code == 0
+    (after,) = [e for e in _envelopes(india) if e != before]
+    accepted = india.run("triage", "accept", "c2-41.example", "c2-1.example")
+    assert accepted.exit_code == 0, accepted.stderr
+    assert "c2-41.example" in india.run("export").stdout
+
+    document = fr.export_keys(tmp_path / "revoked.json")
+    updated = india.run(
+        "partners",
+        "update-keys",
+        "cert-fr",
+        "--jwks",
+        str(document),
+        "--fingerprint",
+        fr.signing_fingerprint(),
+        "--json",
+    )
+    assert updated.exit_code == 4, updated.stderr  # an integrity alert
+    assert "1 envelope(s) accepted from cert-fr were signed by a key it revoked" in updated.stderr
+    assert "triage list --partner cert-fr --status rejected" in updated.stderr
+    (flagged,) = updated.json()["signed_after_revocation"]
+    assert flagged["envelope_id"] == after and flagged["signer_kid"] == stolen
+    assert flagged["reason"] == "revoked-key" and len(flagged["objects_rejected"]) == 2
+    assert updated.json()["newly_revoked"] == [stolen]  # the keys are pinned all the same
+
+    # Out of exports, visible in triage with why; what the key signed before stays.
+    exported = india.run("export").stdout
+    assert "c2-41.example" not in exported and "c2-1.example" in exported
+    rejected = india.run("triage", "list", "--partner", "cert-fr", "--status", "rejected", "--json")
+    assert rejected.exit_code == 0, rejected.stderr
+    assert sorted(flagged["objects_rejected"]) == sorted(o["id"] for o in rejected.json()["items"])
+    notes = _rows(
+        india,
+        "SELECT analyst, note FROM triage_log WHERE decision = 'rejected' ORDER BY id",
+    )
+    assert len(notes) == 2 and all(a == "cti-exchange" and after in n and stolen in n for a, n in notes)
+    (record,) = india.run("audit", "show", "--action", "key-alert", "--json").json()
+    assert record["details"]["envelope_id"] == after and record["details"]["reason"] == "revoked-key"
+    assert india.run("audit", "verify").exit_code == 0
+
+    # Once: the same file again changes nothing and alerts nobody.
+    again = india.run("partners", "update-keys", "cert-fr", "--jwks", str(document), "--json")
+    assert again.exit_code == 0, again.stderr
+    assert again.json()["signed_after_revocation"] == []
