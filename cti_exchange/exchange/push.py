@@ -362,7 +362,7 @@ def share_objects(
                     _count_envelopes(home, store, partner, plan, left, moment, queue_only, progress)
         return result
     with open_store(home) as store:
-        sender = sender_keys(home)
+        sender = sender_keys(home, moment)  # the time the envelopes are dated
         if _note_earlier_run(store, request_id, result):
             return result
         if request_id is not None:

@@ -86,7 +86,8 @@ def reseal_queued(
     agency = partner.agency_id
     if any(copy.header.recipients != (agency,) for copy in copies):
         return None
-    sealing = PartnerSealing(home, partner, sender_keys(home), now or utc_now())
+    moment = now or utc_now()
+    sealing = PartnerSealing(home, partner, sender_keys(home, moment), moment)
     start = copies[0].header.channels[agency]
     position = [start]  # where the next new envelope goes
     replaced: list[tuple[str, list[tuple[SealedEnvelope, str | None, list[dict[str, Any]]]]]] = []
