@@ -56,13 +56,14 @@ from cti_exchange.exporters.sids import SidRegistry
 from cti_exchange.exporters.snort import SnortExporter
 from cti_exchange.exporters.stix_export import StixExporter
 from cti_exchange.exporters.suricata import SuricataExporter
+from cti_exchange.exporters.value_forms import ValueForms
 from cti_exchange.readers.warning_list import bundled_warning_lists
 from cti_exchange.stix.guardrails import Guardrails
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.store.audit_log import append_audit
-from cti_exchange.store.export_queries import holds_tlp, in_selection, iter_export_groups
+from cti_exchange.store.export_queries import holds_tlp, iter_export_groups
 from cti_exchange.store.store import Store
-from cti_exchange.store.triage_queries import IOC_TYPES, TriageFilter
+from cti_exchange.store.triage_queries import IOC_TYPES, TLP_RANK, TriageFilter
 
 EXPORTERS: dict[str, type[Exporter]] = {
     cls.name: cls
@@ -146,35 +147,93 @@ def _identities(conn: sqlite3.Connection) -> Any:
         unmarked ones only): an identity is a related object, and must not take the file
         above what its values are marked, nor past the TLP gate (created_by_ref may stay
         unresolved in a bundle)."""
-        texts = []
-        for object_id in ids:
-            row = conn.execute(
-                "SELECT json, tlp FROM objects WHERE object_id = ? AND is_current = 1 AND type = 'identity'",
-                (object_id,),
-            ).fetchone()
-            if row and (row[1] is None or (ceiling is not None and Tlp(row[1]) <= ceiling)):
-                texts.append(row[0])
-        return texts
+        return _related(conn, ids, "identity", ceiling)
 
     return lookup
 
 
 def _markings(conn: sqlite3.Connection) -> Any:
-    def lookup(ids: list[str]) -> list[str]:
+    def lookup(ids: list[str], ceiling: Tlp | None) -> list[str]:
         """The stored marking-definitions among `ids` (statements and other non-TLP markings
-        the exported indicators reference), as received."""
-        texts = []
-        for object_id in ids:
-            row = conn.execute(
-                "SELECT json FROM objects WHERE object_id = ? AND is_current = 1 "
-                "AND type = 'marking-definition'",
-                (object_id,),
-            ).fetchone()
-            if row:
-                texts.append(row[0])
-        return texts
+        the exported indicators reference), as received, whose own TLP is no stricter than
+        `ceiling`, as identities: a statement marked TLP:RED (the name of a source, say) stays
+        out of a TLP:GREEN bundle, whose indicators then keep an unresolved reference to it,
+        as to a marking the store never received."""
+        return _related(conn, ids, "marking-definition", ceiling)
 
     return lookup
+
+
+def _related(conn: sqlite3.Connection, ids: list[str], kind: str, ceiling: Tlp | None) -> list[str]:
+    texts = []
+    for object_id in ids:
+        row = conn.execute(
+            "SELECT json, tlp FROM objects WHERE object_id = ? AND is_current = 1 AND type = ?",
+            (object_id, kind),
+        ).fetchone()
+        if row and (row[1] is None or (ceiling is not None and Tlp(row[1]) <= ceiling)):
+            texts.append(row[0])
+    return texts
+
+
+# Statuses whose values an export never writes in any spelling, unless it selects them.
+_DECIDED_AGAINST = ("false-positive", "rejected")
+
+
+def _decided_against(
+    conn: sqlite3.Connection, filters: TriageFilter, forms: ValueForms
+) -> dict[str, set[str]]:
+    """IOC type -> canonical forms of the values a current object marked false-positive or
+    rejected holds, for the statuses the export did not select: a value decided on in one
+    spelling (before decisions covered every spelling, or arriving later in another) is not
+    written in another. The few decided objects are read through the status index."""
+    statuses = [s for s in _DECIDED_AGAINST if s not in filters.statuses]
+    found: dict[str, set[str]] = {}
+    for status in statuses:
+        for ioc_type, value in conn.execute(
+            "SELECT ioc_type, value FROM objects INDEXED BY objects_current_by_status "
+            "WHERE status = ? AND is_current = 1 AND ioc_type IS NOT NULL AND value IS NOT NULL",
+            (status,),
+        ):
+            found.setdefault(ioc_type, set()).add(forms.of(ioc_type, value))
+    return found
+
+
+class _Gate:
+    """The TLP gate: TLP:RED and TLP:AMBER+STRICT content only with --i-understand-tlp."""
+
+    def __init__(self, conn: sqlite3.Connection, filters: TriageFilter, allowed: bool) -> None:
+        self.conn, self.filters, self.allowed = conn, filters, allowed
+
+    def check(self, item: ExportItem) -> None:
+        if item.tlp not in GATED_TLP or self.allowed:
+            return
+        held = [Tlp(item.tlp).label]
+        # Values come in type order, not TLP order: the first one gated may be AMBER+STRICT
+        # while RED follows, and the analyst decides on --i-understand-tlp for both.
+        if item.tlp != Tlp.RED.value and holds_tlp(self.conn, self.filters, Tlp.RED.value):
+            held.append(Tlp.RED.label)
+        raise PolicyError(
+            f"the export holds {' and '.join(held)} content (first: {item.object_id}); nothing was written",
+            hint="pass --i-understand-tlp if the file stays with the people the marking "
+            "names, or leave it out with --max-tlp amber",
+        )
+
+
+def _merge(into: ExportItem, other: ExportItem) -> None:
+    """Another spelling of `into`'s value: the strictest TLP, the highest confidence, the
+    latest expiry and every partner of both; the first-received object stands for them."""
+    rank = TLP_RANK.get
+    if other.tlp is not None and (into.tlp is None or rank(other.tlp, 0) > rank(into.tlp, 0)):
+        into.tlp = other.tlp
+    if other.confidence is not None and (into.confidence or -1) < other.confidence:
+        into.confidence = other.confidence
+    if other.valid_until is not None and (into.valid_until or "") < other.valid_until:
+        into.valid_until = other.valid_until
+    into.partners.extend(p for p in other.partners if p not in into.partners)
+    if other.received_at < into.received_at:
+        into.object_id, into.received_at, into.json = other.object_id, other.received_at, other.json
+    into.spellings += other.spellings
 
 
 def _write_body(
@@ -185,29 +244,46 @@ def _write_body(
     *,
     i_understand_tlp: bool,
     check: ValueCheck,
+    forms: ValueForms | None = None,
+    decided_against: dict[str, set[str]] | None = None,
 ) -> ExportSummary:
+    """Writes every value of the selection through `exporter`. A format that writes values in
+    canonical form (plain, CSV, MISP) writes each value once whatever its stored spellings,
+    with the strictest TLP and every source of them all; values of the spellings the
+    iteration cannot vouch for are held until their type ends (export_queries.py)."""
+    forms = forms or ValueForms(check)
+    against = decided_against or {}
+    gate = _Gate(conn, filters, i_understand_tlp)
     summary = ExportSummary(head_lists_refused=exporter.comment is not None)
+    merging = exporter.canonical_values
     exporter.begin(body)
-    groups = iter_export_groups(conn, filters, with_json=isinstance(exporter, StixExporter))
-    ioc_type, ordinary = "", check.fast_path("")
-    respelt: set[tuple[str, str]] = set()  # (type, canonical value) written for another spelling
+    groups = iter_export_groups(
+        conn, filters, with_json=isinstance(exporter, StixExporter), spelling_blocks=merging
+    )
+    ioc_type, ordinary, withheld = "", check.fast_path(""), frozenset[str]()
+    held: dict[str, ExportItem] = {}  # canonical form -> the spellings of it met so far
+
+    def emit(item: ExportItem) -> None:
+        summary.merged += item.spellings - 1
+        if exporter.write(item, body, summary):
+            summary.values += 1
+            summary.by_type[item.ioc_type] += 1
+            summary.by_tlp[item.tlp or "unmarked"] += 1
+        else:
+            summary.skipped[item.ioc_type] += 1
+            summary.skip_reasons.setdefault(item.ioc_type, exporter.skip_reason(item.ioc_type))
+
     for item in groups:
-        if item.tlp in GATED_TLP and not i_understand_tlp:
-            held = [Tlp(item.tlp).label]
-            # Values come in type order, not TLP order: the first one gated may be AMBER+STRICT
-            # while RED follows, and the analyst decides on --i-understand-tlp for both.
-            if item.tlp != Tlp.RED.value and holds_tlp(conn, filters, Tlp.RED.value):
-                held.append(Tlp.RED.label)
-            raise PolicyError(
-                f"the export holds {' and '.join(held)} content (first: {item.object_id}); "
-                "nothing was written",
-                hint="pass --i-understand-tlp if the file stays with the people the marking "
-                "names, or leave it out with --max-tlp amber",
-            )
         if item.ioc_type != ioc_type:  # items come in type order
+            for waiting in held.values():
+                emit(waiting)
+            held.clear()
             ioc_type, ordinary = item.ioc_type, check.fast_path(item.ioc_type)
+            withheld = frozenset(against.get(ioc_type, ()))
+        form = item.value
         if not ordinary(item.value):
             if refused := check.close_look(item.ioc_type, item.value):
+                gate.check(item)  # the head lists it, with its TLP
                 summary.refuse(
                     RefusedValue(
                         item.ioc_type,
@@ -220,40 +296,27 @@ def _write_body(
                     )
                 )
                 continue
-            if exporter.canonical_values and not _canonical_spelling(conn, filters, item, check, respelt):
-                summary.merged += 1
-                continue
-        if exporter.write(item, body, summary):
-            summary.values += 1
-            summary.by_type[item.ioc_type] += 1
-            summary.by_tlp[item.tlp or "unmarked"] += 1
-        else:
-            summary.skipped[item.ioc_type] += 1
-            summary.skip_reasons.setdefault(item.ioc_type, exporter.skip_reason(item.ioc_type))
+            form = forms.slow(item.ioc_type, item.value)
+        if form in withheld:
+            summary.withheld[item.ioc_type] += 1
+            continue
+        gate.check(item)
+        if not merging:
+            emit(item)
+            continue
+        vouched, item.value = item.plain, form
+        earlier = held.pop(form, None)
+        if earlier is not None:
+            _merge(earlier, item)
+            item = earlier
+        if not vouched:  # another spelling of it may follow: held until the type ends
+            held[form] = item
+            continue
+        emit(item)
+    for waiting in held.values():
+        emit(waiting)
     exporter.end(body, summary)
     return summary
-
-
-def _canonical_spelling(
-    conn: sqlite3.Connection,
-    filters: TriageFilter,
-    item: ExportItem,
-    check: ValueCheck,
-    respelt: set[tuple[str, str]],
-) -> bool:
-    """Puts a value stored in another spelling (`Bücher.Example`, `HTTP://EVIL.EXAMPLE:80/x`)
-    into its canonical form, which DNS, proxies and blocklists match; False when that form is
-    written anyway (stored so too, in this export's selection, or already given by another
-    spelling), so the file holds each value once."""
-    canonical = check.canonical(item.ioc_type, item.value)
-    if canonical == item.value:
-        return True
-    key = (item.ioc_type, canonical)
-    if key in respelt or in_selection(conn, filters, item.ioc_type, canonical):
-        return False
-    respelt.add(key)
-    item.value = canonical
-    return True
 
 
 def export_indicators(
@@ -282,6 +345,7 @@ def export_indicators(
         for target, filters in _targets(request, exporter_cls)
     ]
     check = ValueCheck(Guardrails(bundled_warning_lists()), allow_broad=request.allow_broad)
+    forms = ValueForms(check)
     at = stix_timestamp(now or utc_now())
     try:
         with store.db.transaction() as conn:
@@ -295,6 +359,7 @@ def export_indicators(
                 markings=_markings(conn),
                 selection=ExportContext.selection_of(request.filters),
             )
+            decided_against = _decided_against(conn, request.filters, forms)
             # 1. Every body, through the TLP gate and the value checks.
             for part in parts:
                 exporter = exporter_cls(context)
@@ -308,6 +373,8 @@ def export_indicators(
                         body,
                         i_understand_tlp=request.i_understand_tlp,
                         check=check,
+                        forms=forms,
+                        decided_against=decided_against,
                     )
                 part.header = exporter.header(part.summary)
             # 2. Every file complete beside its target; 3. all in place, then the audit record.

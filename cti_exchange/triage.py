@@ -432,6 +432,11 @@ def show_object(store: Store, reference: str, *, now: datetime | None = None) ->
         for s in line.sources
         if s.object_id != object_id and (other := current_object(conn, s.object_id)) is not None
     ]
+    siblings += [
+        _line(store, other, moment)
+        for other_id in _other_spellings(store, obj)
+        if other_id != object_id and (other := current_object(conn, other_id)) is not None
+    ]
     return ObjectDetail(
         line=line,
         stix=object_json(conn, object_id) or {},
@@ -442,6 +447,18 @@ def show_object(store: Store, reference: str, *, now: datetime | None = None) ->
         sightings=sightings_of(conn, object_id),
         decisions=decisions_of(conn, object_id),
     )
+
+
+def _other_spellings(store: Store, obj: StoredObject) -> list[str]:
+    """Ids of the current objects holding the object's indicator value in another spelling
+    (`Evil.Example.` for `evil.example`), which a decision on it covers too."""
+    from cti_exchange.exporters.value_forms import bundled_value_forms
+    from cti_exchange.store.object_queries import same_form
+
+    if obj.ioc_type is None or obj.value is None:
+        return []
+    found = same_form(store.db.conn, bundled_value_forms(), obj.ioc_type, [obj.value])
+    return [object_id for holders in found.values() for object_id, _ in holders]
 
 
 # What `triage review` names around an object: who is behind it, what it belongs to.

@@ -2,7 +2,8 @@
 or false positive. The API behind `triage accept|reject|false-positive` and `triage review`.
 
 A decision applies to every current object holding the same indicator value (one indicator,
-several sources), is recorded with the analyst and the time in the object's row and in
+several sources), in any spelling of it (`evil.example`, `Evil.Example.`: the same canonical
+form, exporters/value_forms.py), is recorded with the analyst and the time in the object's row and in
 `triage_log`, and is appended to the audit trail in the same transaction. The same decision
 again without a note keeps the note already there; another decision replaces it. `review_loop` steps
 through a queue with single-key decisions; it takes its input and output as functions, so the
@@ -64,9 +65,14 @@ def decide(
             f"--note: holds the control or invisible character U+{ord(bad.group()):04X}",
             hint="write the note as plain text",
         )
+    from cti_exchange.exporters.value_forms import bundled_value_forms
+
     object_ids = [resolve_reference(store, ref) for ref in references]
+    forms = bundled_value_forms()
     with store.db.transaction() as conn:
-        changed = record_decision(conn, object_ids, decision=status, analyst=store.actor, at=at, note=note)
+        changed = record_decision(
+            conn, object_ids, decision=status, analyst=store.actor, at=at, note=note, forms=forms
+        )
         revoked = [
             oid
             for oid in changed

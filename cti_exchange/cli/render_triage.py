@@ -190,11 +190,12 @@ def render_detail(out: Output, detail: ObjectDetail) -> None:
     if detail.same_value:
         table(
             out,
-            ["id", "partner", "TLP", "conf", "status", "received"],
+            ["id", "partner", "value", "TLP", "conf", "status", "received"],
             [
                 [
                     s.object.object_id,
                     s.object.partner,
+                    describe_value(s.object.value or "", 80),
                     _tlp(s.object.tlp),
                     str(s.object.confidence or ""),
                     s.object.status,
@@ -202,7 +203,7 @@ def render_detail(out: Output, detail: ObjectDetail) -> None:
                 ]
                 for s in detail.same_value
             ],
-            title="Same value from other sources",
+            title="Same value from other sources",  # and in other spellings
         )
     table(
         out,

@@ -62,8 +62,9 @@ class ExportContext:
     sid_for: SidLookup | None = None  # IDS formats
     # (ids, strictest TLP allowed) -> stored JSON texts of those identities no stricter than it
     identities: Callable[[list[str], Tlp | None], list[str]] | None = None
-    # marking-definition ids -> stored JSON texts of those the store holds (STIX)
-    markings: Callable[[list[str]], list[str]] | None = None
+    # (marking-definition ids, strictest TLP allowed) -> stored JSON texts of those the store
+    # holds no stricter than it (STIX), as identities
+    markings: Callable[[list[str], Tlp | None], list[str]] | None = None
     # What the export selected (selection_of its filter): the same text for the same choice
     selection: str = ""
 
@@ -116,6 +117,8 @@ class ExportSummary:
     rules: int = 0  # IDS formats: rules written (a domain gives two in Suricata)
     refused: Counter[str] = field(default_factory=Counter)  # IOC type -> invalid or broad values
     merged: int = 0  # values stored in another spelling of one written (canonical_values)
+    # IOC type -> values not written because a spelling of them is false-positive or rejected
+    withheld: Counter[str] = field(default_factory=Counter)
     refused_listed: list[RefusedValue] = field(default_factory=list)  # the first ones
     head_lists_refused: bool = True  # False: the format has no head (JSON) to list them in
 
@@ -181,6 +184,10 @@ class Exporter(ABC):
             lines.append(f"{c} TLP: " + ", ".join(f"{t} {n:,}" for t, n in sorted(summary.by_tlp.items())))
         for ioc_type, count in sorted(summary.skipped.items()):
             lines.append(f"{c} not written: {count:,} {ioc_type}: {summary.skip_reasons[ioc_type]}")
+        for ioc_type, count in sorted(summary.withheld.items()):
+            lines.append(
+                f"{c} not written: {count:,} {ioc_type}: marked false-positive or rejected in a spelling"
+            )
         for ioc_type, count in sorted(summary.refused.items()):
             lines.append(f"{c} not written: {count:,} {ioc_type}: invalid or overly broad (listed below)")
         if summary.refused:

@@ -6,7 +6,9 @@ name (when the store holds them, and their TLP is no stricter than the values': 
 marked TLP:RED stays out of a TLP:GREEN bundle), our own identity, and the official TLP 2.0
 marking-definitions they reference, so the bundle has no dangling reference a consumer needs.
 A marking-definition of another kind (a statement, a custom marking) that the indicators
-reference is added from the store as received, when the store holds it.
+reference is added from the store as received, when the store holds it and, as for identities,
+its own TLP is no stricter than the values' (a statement marked TLP:RED naming a source stays
+out of a TLP:GREEN bundle, an unresolved reference).
 Streamed: the stored JSON texts are copied, never parsed or held together in memory.
 """
 
@@ -73,9 +75,11 @@ class StixExporter(Exporter):
         self._separator(out)
         out.write(json.dumps(own, separators=(",", ":"), ensure_ascii=False))
         markings = self.context.markings
-        for text in markings(list(self._other_markings)) if markings else []:
+        for text in markings(list(self._other_markings), summary.strictest) if markings else []:
             self._separator(out)
             out.write(text)
+            # Its own TLP marking is defined in the bundle too (never stricter than the values').
+            self._levels.update(level for level in _LEVELS if level.marking_id in text)
         for level in sorted(self._levels):
             self._separator(out)
             out.write(json.dumps(marking_definition(level), separators=(",", ":")))

@@ -5,6 +5,13 @@ The same value from several partners is several objects; SQLite sorts the matchi
 the strictest TLP, the highest confidence, the latest expiry and every partner. Memory holds
 one group at a time, whatever the size of the store (SQLite's sorter spills to temporary
 files past its cache).
+
+The same value stored in other spellings (`evil.example`, `Evil.Example.`) is merged by the
+export (export.py), by canonical form, which SQLite cannot compute. What it can tell with GLOB
+alone is that a value is certainly in canonical form (`plain_spelling_sql`); with
+`spelling_blocks`, each type's values come in two blocks, those it cannot vouch for (the few
+other spellings, and every IPv6 address) first, so the export holds only that first block in
+memory and meets every spelling of a value before or with its canonical one.
 """
 
 from __future__ import annotations
@@ -29,6 +36,60 @@ class ExportGroup:
     object_id: str  # the first-stored object (its JSON for a STIX export)
     received_at: str
     json: str | None
+    plain: bool = True  # certainly in canonical form (plain_spelling_sql); only with spelling_blocks
+    spellings: int = 1  # stored spellings merged into this value (export.py)
+
+
+# Per IOC type, a test (SQL, {v} the value) true only for values that ValueForms.of leaves as
+# they are, or that the export refuses as invalid anyway (whitespace, control characters,
+# malformed): lower-case ASCII names without a trailing dot, lower-case hashes, an IPv4
+# address without a range, an http(s) URL whose host is a lower-case ASCII name or address
+# with no port or user and that has a path... A type without a test is never vouched for.
+# The test may say "not sure" of a canonical value (it is then merely held in memory until its
+# type ends); it must never vouch for another spelling of a valid value (a property test in
+# tests/triage/test_spellings_decided_together.py holds it to that). Built from functions that
+# cost one pass over the value in C (lower, instr, length): GLOB character classes cost 2 s
+# over 1,000,000 values.
+_ASCII = "length({v}) = length(CAST({v} AS BLOB))"
+_LOWER = "{v} = lower({v})"
+_NO_TRAILING_DOT = "substr({v}, -1) <> '.'"
+
+
+# An http(s) URL all in lower-case ASCII, with no user, port or IPv6 host, no dot ending its
+# host, and something after the host: its canonical form is itself. (A test on the host alone
+# costs its substr() calls: 0.6 s over 170,000 URLs.)
+_URL = (
+    f"{_ASCII} AND {_LOWER} AND ({{v}} GLOB 'http://?*' OR {{v}} GLOB 'https://?*') "
+    "AND instr(substr({v}, 7), ':') = 0 "
+    + " ".join(f"AND instr({{v}}, '{c}') = 0" for c in ("@", "[", "\\", "./", ".?", ".#"))
+    + f" AND {_NO_TRAILING_DOT} AND (instr(substr({{v}}, 9), '/') OR instr(substr({{v}}, 9), '?') "
+    "OR instr(substr({v}, 9), '#'))"
+)
+
+
+_PLAIN = {
+    **dict.fromkeys(("md5", "sha1", "sha256", "sha512"), _LOWER),
+    **dict.fromkeys(("x509-md5", "x509-sha1", "x509-sha256"), f"{_LOWER} AND instr({{v}}, ':') = 0"),
+    "ipv4-addr": "instr({v}, '/') = 0",
+    "domain-name": f"{_LOWER} AND {_NO_TRAILING_DOT} AND {_ASCII}",
+    "url": _URL,
+    "email-addr": f"{_ASCII} AND {_NO_TRAILING_DOT} AND "
+    "substr({v}, instr({v}, '@') + 1) = lower(substr({v}, instr({v}, '@') + 1))",
+    # Written as stored (ValueCheck.canonical leaves them as they are).
+    "file-name": "1",
+    "cve": "1",
+}
+
+
+def plain_spelling_sql(ioc_type: str, value: str) -> str:
+    """The SQL test of `_PLAIN` for one type, on the column or placeholder `value`."""
+    return "(" + _PLAIN.get(ioc_type, "0").replace("{v}", value) + ")"
+
+
+def _plain_spelling_case(value: str) -> str:
+    """`plain_spelling_sql` for every type, as one CASE on the row's type."""
+    whens = " ".join(f"WHEN '{t}' THEN {plain_spelling_sql(t, value)}" for t in _PLAIN)
+    return f"CASE o.ioc_type {whens} ELSE 0 END"
 
 
 def _export_source(f: TriageFilter) -> str:
@@ -43,16 +104,19 @@ def _export_source(f: TriageFilter) -> str:
 
 
 def iter_export_groups(
-    conn: sqlite3.Connection, f: TriageFilter, *, with_json: bool = False
+    conn: sqlite3.Connection, f: TriageFilter, *, with_json: bool = False, spelling_blocks: bool = False
 ) -> Iterator[ExportGroup]:
-    """Matching indicator values in (type, value) order, each once."""
+    """Matching indicator values in (type, value) order, each once; with `spelling_blocks`,
+    in (type, plain, value) order (see the module docstring)."""
     where, params = filter_sql(f)
     json_column = "o.json" if with_json else "NULL"
+    plain = _plain_spelling_case("o.value") if spelling_blocks else "1"
+    order = f"o.ioc_type, {plain}, o.value" if spelling_blocks else "o.ioc_type, o.value"
     cursor = conn.execute(
         "SELECT o.ioc_type, o.value, o.tlp, o.confidence, o.valid_until, o.partner, "  # noqa: S608 - only placeholders and fixed names; values are bound
-        f"o.object_id, o.received_at, {json_column} FROM objects o {_export_source(f)} "
+        f"o.object_id, o.received_at, {json_column}, {plain} FROM objects o {_export_source(f)} "
         f"WHERE {where} AND o.ioc_type IS NOT NULL AND o.value IS NOT NULL "
-        "ORDER BY o.ioc_type, o.value, o.rowid",
+        f"ORDER BY {order}, o.rowid",
         params,
     )
     group: ExportGroup | None = None
@@ -68,6 +132,7 @@ def iter_export_groups(
             object_id,
             received,
             text,
+            vouched,
         ) in rows:
             if group is not None and group.value == value and group.ioc_type == ioc_type:
                 if tlp is not None and (group.tlp is None or rank(tlp, 0) > rank(group.tlp, 0)):
@@ -82,7 +147,16 @@ def iter_export_groups(
             if group is not None:
                 yield group
             group = ExportGroup(
-                ioc_type, value, tlp, confidence, valid_until, [partner], object_id, received, text
+                ioc_type,
+                value,
+                tlp,
+                confidence,
+                valid_until,
+                [partner],
+                object_id,
+                received,
+                text,
+                bool(vouched),
             )
     if group is not None:
         yield group

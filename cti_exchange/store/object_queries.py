@@ -2,14 +2,30 @@
 reference (id, id prefix or value), its current row, every arrival of a version with the key
 that signed it, the other objects holding the same value (one indicator, several sources), and
 an analyst's decision recorded on all of them.
+
+A value is one value in all its spellings (`evil.example`, `Evil.Example.`, partners store
+what they wrote): decisions and `triage show` find the other spellings by canonical form
+(exporters/value_forms.py), which the store does not keep (storing must stay fast, issue 7).
+They read the value index's range of the value's type instead, where SQLite leaves out every
+value it can tell is canonical already (export_queries.plain_spelling_sql), so Python looks at
+the few others: about 0.1 s for a type of 170,000 values (docs/TRIAGE.md).
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
+from cti_exchange.store.export_queries import plain_spelling_sql
 from cti_exchange.store.triage_queries import IOC_TYPES, OBJECT_COLUMNS, StoredObject, placeholders
+
+
+class SpellingForms(Protocol):
+    """The canonical form of values (exporters/value_forms.ValueForms)."""
+
+    def of(self, ioc_type: str, value: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -35,6 +51,41 @@ def same_value(conn: sqlite3.Connection, ioc_type: str, value: str) -> list[tupl
             (ioc_type, value),
         )
     ]
+
+
+def same_form(
+    conn: sqlite3.Connection, forms: SpellingForms, ioc_type: str, values: Iterable[str]
+) -> dict[str, list[tuple[str, str]]]:
+    """Canonical form of each of `values` -> (object_id, version) of every current object of
+    `ioc_type` holding a spelling of it, first stored first: the form itself and each value as
+    given through the value index, the type's other spellings through one scan of its range
+    that hands Python only the values SQLite cannot vouch for."""
+    wanted: dict[str, set[str]] = {}
+    for value in values:
+        wanted.setdefault(forms.of(ioc_type, value), set()).update((value, forms.of(ioc_type, value)))
+    found: dict[str, dict[int, tuple[str, str]]] = {form: {} for form in wanted}
+    for form, spellings in wanted.items():
+        for spelling in spellings:
+            for rowid, object_id, version in conn.execute(
+                "SELECT rowid, object_id, version FROM objects INDEXED BY objects_current_by_value "
+                "WHERE is_current = 1 AND ioc_type = ? AND value = ?",
+                (ioc_type, spelling),
+            ):
+                found[form][rowid] = (object_id, version)
+    others: dict[int, str] = {}
+    for rowid, value in conn.execute(
+        "SELECT rowid, value FROM objects INDEXED BY objects_current_by_value "  # noqa: S608 - only placeholders and fixed names; values are bound
+        "WHERE is_current = 1 AND ioc_type = ? AND value IS NOT NULL "
+        f"AND NOT {plain_spelling_sql(ioc_type, 'value')}",
+        (ioc_type,),
+    ):
+        form = forms.of(ioc_type, value)
+        if form in found:
+            others[rowid] = form
+    for rowid, form in others.items():
+        row = conn.execute("SELECT object_id, version FROM objects WHERE rowid = ?", (rowid,)).fetchone()
+        found[form][rowid] = (row[0], row[1])
+    return {form: [holders[r] for r in sorted(holders)] for form, holders in found.items()}
 
 
 def sources_of(conn: sqlite3.Connection, object_id: str, version: str) -> list[Source]:
@@ -113,19 +164,29 @@ def record_decision(
     analyst: str,
     at: str,
     note: str | None,
+    forms: SpellingForms | None = None,
 ) -> list[str]:
-    """Sets the triage status of the objects and of every current object with the same value,
-    inside the caller's transaction; returns every object id changed."""
+    """Sets the triage status of the objects and of every current object with the same value
+    (with `forms`, in any spelling of it), inside the caller's transaction; returns every
+    object id changed."""
+    decided = [obj for object_id in object_ids if (obj := current_object(conn, object_id)) is not None]
+    by_form: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    if forms is not None:
+        per_type: dict[str, list[str]] = {}
+        for obj in decided:
+            if obj.ioc_type is not None and obj.value is not None:
+                per_type.setdefault(obj.ioc_type, []).append(obj.value)
+        for ioc_type, values in per_type.items():
+            for form, found in same_form(conn, forms, ioc_type, values).items():
+                by_form[(ioc_type, form)] = found
     changed: dict[str, None] = {}
-    for object_id in object_ids:
-        obj = current_object(conn, object_id)
-        if obj is None:
-            continue
-        holders = (
-            [h[0] for h in same_value(conn, obj.ioc_type, obj.value)]
-            if obj.ioc_type is not None and obj.value is not None
-            else [object_id]
-        )
+    for obj in decided:
+        if obj.ioc_type is None or obj.value is None:
+            holders = [obj.object_id]
+        elif forms is not None:
+            holders = [h[0] for h in by_form[(obj.ioc_type, forms.of(obj.ioc_type, obj.value))]]
+        else:
+            holders = [h[0] for h in same_value(conn, obj.ioc_type, obj.value)]
         for holder in holders:
             changed.setdefault(holder)
     for object_id in changed:
