@@ -36,6 +36,7 @@ from cti_exchange.envelope.jose_framing import (
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.envelope.seal import envelope_digest
 from cti_exchange.keys.model import KeyCheckError, KeyInfo, KeyRejection, Keyring, KeyUse
+from cti_exchange.stix.nesting import MAX_NESTING, nesting_beyond_limit
 from cti_exchange.untrusted_text import escape_controls
 
 
@@ -342,6 +343,11 @@ def check_bundle_valid(state: _Opening, ctx: ReceiverContext) -> None:
         raise EnvelopeRejected(
             RejectReason.BUNDLE_MISMATCH,
             f"the bundle holds {len(objects)} objects, the header says {state.header.object_count}",
+        )
+    if (depth := nesting_beyond_limit(bundle)) is not None:
+        raise EnvelopeRejected(
+            RejectReason.INVALID_STIX,
+            f"the bundle is nested {depth} levels deep (at most {MAX_NESTING}): no STIX object is",
         )
     problems = ctx.validate_bundle(bundle)
     if problems:

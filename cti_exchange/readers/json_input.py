@@ -24,6 +24,7 @@ from typing import Any
 
 from cti_exchange.errors import InputError
 from cti_exchange.readers.lines import looks_binary, sniff_encoding
+from cti_exchange.stix.nesting import MAX_NESTING, nesting_beyond_limit
 
 
 class _DuplicateKey(ValueError):
@@ -88,6 +89,12 @@ def parse_json(data: bytes, label: str) -> Any:
         raise InputError(f"{label}: invalid JSON: {str(error)[:100]}") from None
     if cut_character:  # a whole document, then the start of a character
         raise InputError(f"{label} is not UTF-8 JSON", hint="save it as UTF-8")
+    if (depth := nesting_beyond_limit(document)) is not None:
+        # Partners refuse an envelope nested so deep (stix/nesting.py): never shared.
+        raise InputError(
+            f"{label}: JSON nested {depth} levels deep (at most {MAX_NESTING}): "
+            "too deep to be a STIX or MISP file"
+        )
     wide = sniff_encoding(data[:4])[0] not in (None, "utf-8")
     if wide or _SURROGATE_ESCAPE.search(data) is not None:
         _refuse_lone_surrogates(document, label)
