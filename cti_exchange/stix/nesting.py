@@ -10,6 +10,7 @@ otherwise share what partners refuse).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -36,6 +37,7 @@ def _nesting(value: Any) -> int:
     while stack:
         item, depth = stack.pop()
         deepest = max(deepest, depth)
+        children: Iterable[Any]
         if isinstance(item, dict):
             children = item.values()
         elif isinstance(item, list):
