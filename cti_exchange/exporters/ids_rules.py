@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import re
 from abc import abstractmethod
 from typing import TextIO
-from urllib.parse import urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from cti_exchange.exporters.interface import ExportContext, Exporter, ExportItem, ExportSummary
 from cti_exchange.exporters.sids import rule_key
@@ -209,6 +210,26 @@ def split_host_header(host_header: str) -> tuple[str, str | None]:
     return host_header, None
 
 
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+
+
+def matched_path(wire_path: str) -> str:
+    """The path and query a rule matches, from their form on the wire (percent-encoded, as
+    clients send them). When every %-escape stands for a byte of a non-ASCII character (the
+    only reason a canonical URL has them: `/%C3%A4?x=1` for `/ä?x=1`), decoded: the engines'
+    normalised URI buffer holds it so, and `/|C3 A4|` there matches `/%C3%A4` and `/%c3%a4`
+    alike. Otherwise (`%20`, `%2F`: an ASCII character escaped, which decoding would change)
+    as sent, for the raw buffer, every non-ASCII character percent-encoded too
+    (`/%C3%9C?a=%C3%A4%20`, never raw UTF-8 bytes beside a `%20`)."""
+    escapes = _ESCAPE.findall(wire_path)
+    if not escapes or any(int(byte, 16) < 0x80 for byte in escapes) or wire_path.count("%") != len(escapes):
+        return wire_path
+    try:
+        return unquote_to_bytes(wire_path).decode("utf-8")
+    except UnicodeDecodeError:  # escapes of bytes that are not UTF-8: only the raw buffer
+        return wire_path
+
+
 def raw_uri(uri: str) -> bool:
     """Whether a path and query (percent-encoded, as `url_parts` of a normalised URL gives
     them) must be matched in the raw URI buffer: it holds a %-escape, which the normalised
@@ -231,6 +252,11 @@ class IdsRuleExporter(Exporter):
     engine says how it matches a domain and a URL."""
 
     extension = "rules"
+    # One rule per value, whatever its stored spellings (`C2.EVIL.example`, `c2.evil.example`):
+    # the rule's TLP and sources are the strictest and all of theirs (export._merge). Before,
+    # the first spelling's rule stood alone, so a partner's TLP:CLEAR spelling could label
+    # another partner's TLP:RED value CLEAR in msg and metadata, what SIEM alerts show.
+    canonical_values = True
 
     @abstractmethod
     def domain_rules(self, domain: str) -> list[Rule]:
@@ -302,17 +328,12 @@ class IdsRuleExporter(Exporter):
         if item.ioc_type == "domain-name":
             return self.domain_rules(on_the_wire(IocType.DOMAIN, item.value))
         if item.ioc_type == "url":
-            # The host as the Host header carries it. The path and query: written with a
-            # %-escape, they are matched in the raw URI buffer as clients send them, every
-            # non-ASCII character percent-encoded too (`/%C3%9C?a=%C3%A4%20`, never raw UTF-8
-            # bytes beside a `%20`); without one, in the normalised buffer as written, which is
-            # the decoded form that buffer holds (`/|C3 9C|` matches `/%C3%9C` and `/%c3%9c`).
-            # url_rules picks the buffer with `raw_uri`.
-            written = url_parts(item.value)
+            # The host as the Host header carries it; the path and query as `matched_path`
+            # gives them, for the buffer url_rules picks with `raw_uri`.
             wire = url_parts(on_the_wire(IocType.URL, item.value))
-            if written is None or wire is None:
+            if wire is None:
                 return []
-            return self.url_rules(wire[0], wire[1] if raw_uri(written[1]) else written[1])
+            return self.url_rules(wire[0], matched_path(wire[1]))
         if item.ioc_type == "x509-sha1":
             try:
                 digits = normalise(IocType.X509_SHA1, item.value)

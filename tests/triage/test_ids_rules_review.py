@@ -87,14 +87,15 @@ def test_spellings_of_one_domain_give_one_rule_per_kind(cert_in: Agency) -> None
     assert len(rules) == 2  # one DNS and one TLS rule, not three of each
     assert {r.split(" ", 2)[1] for r in rules} == {"dns", "tls"}
     assert any("2 values stored in another spelling" in line for line in lines if line.startswith("#"))
-    # The sid is the first spelling's (export order: type, then value), as before the merge.
+    # The sid is the value's, keyed by its canonical spelling: whichever spellings are stored,
+    # and in whatever order they arrive, the rule keeps it.
     conn = sqlite3.connect(store_path(cert_in))
     try:
         sids = dict(conn.execute("SELECT rule_key, sid FROM ids_sids").fetchall())
     finally:
         conn.close()
     dns = next(r for r in rules if r.startswith("alert dns"))
-    assert _sid(dns) == sids["domain-name:EVIL.example:dns"]
+    assert _sid(dns) == sids["domain-name:evil.example:dns"]
     assert len(sids) == 2  # the merged spellings got no sid of their own
     # Stable across runs.
     again = _rules(cert_in.run("export", "--format", "suricata").stdout.splitlines())
@@ -130,3 +131,25 @@ def test_a_merged_spelling_still_counts_towards_the_files_tlp(cert_in: Agency) -
     lines = _export(cert_in, objects, "suricata")
     assert lines[0].startswith("# TLP:AMBER")
     assert len(_rules(lines)) == 2
+
+
+def test_a_rule_carries_the_strictest_tlp_and_every_source_of_the_spellings_it_stands_for(
+    cert_in: Agency,
+) -> None:
+    """CERT-FR sends c2.evil.example at TLP:RED, another partner C2.EVIL.example at TLP:CLEAR.
+    The rule used to be the first spelling's (upper case sorts first): `TLP:CLEAR, from
+    cert-de` in msg and metadata, what SIEM alerts and rule managers show, for a RED value."""
+    put(cert_in, [indicator("c2.evil.example", tlp="red")], partner="cert-fr")
+    put(cert_in, [indicator("C2.EVIL.example", tlp="clear")], partner="cert-de")
+    assert cert_in.run("triage", "accept", "c2.evil.example").exit_code == 0
+    for engine in ("suricata", "snort"):
+        gated = cert_in.run("export", "--format", engine)
+        assert gated.exit_code == 8, gated.stderr  # RED: the TLP gate stops it
+        result = cert_in.run("export", "--format", engine, "--i-understand-tlp")
+        assert result.exit_code == 0, result.stderr
+        rules = _rules(result.stdout.splitlines())
+        assert rules, result.stdout
+        for rule in rules:
+            assert "TLP:RED" in rule and "tlp red" in rule, rule
+            assert "cert-fr" in rule and "cert-de" in rule, rule
+            assert "c2.evil.example" in rule and "C2.EVIL" not in rule, rule
