@@ -135,6 +135,9 @@ def render_export(out: Output, result: ExportResult) -> None:
                 "refused_values": [r.to_dict() for r in f.summary.refused_listed],
                 "rules": f.summary.rules,
                 "merged_spellings": f.summary.merged,
+                # Values not written: a current object marked false-positive or rejected holds
+                # them in some spelling (by IOC type).
+                "withheld": dict(f.summary.withheld),
             }
             for f in result.files
         ],

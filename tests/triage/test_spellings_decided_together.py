@@ -114,6 +114,10 @@ def test_an_export_withholds_a_value_decided_against_in_another_spelling(cert_in
         assert "evil.example" not in exported.stdout.lower(), fmt
     head = cert_in.run("export", "--format", "plain", "--status", "new").stdout
     assert "# not written: 2 domain-name: marked false-positive or rejected in a spelling" in head
+    listing = cert_in.home / "new.txt"
+    described = cert_in.run("export", "--format", "plain", "--status", "new", "-o", str(listing), "--json")
+    assert described.exit_code == 0, described.stderr
+    assert described.json()["files"][0]["withheld"] == {"domain-name": 2}
     # Asked for by status, the analyst gets them.
     chosen = cert_in.run("export", "--format", "plain", "--status", "new", "--status", "false-positive")
     assert sorted(_values(chosen.stdout)) == ["evil.example", "kept.example"]
