@@ -14,7 +14,13 @@ from the partner whose identity (from its signed key document) created the objec
 is kept as a non-current version, visible in `triage show`, and reported as not applied. The
 creator's version also replaces a version another partner relayed when it is the older of the
 two: the creator's word outranks a relay (envelope opening already refuses objects dated after
-their envelope, so a relay cannot date its copy far ahead).
+their envelope, so a relay cannot date its copy far ahead). And the creator's copy of the very
+version a relay holds with other content (same id and `modified`, say revoked or with another
+pattern: a co-recipient re-sending it first) takes that version's place: one row per version
+leaves no room for both, so the relay's copy leaves the table, noted in `triage_log` (its
+partner, envelope, what it detected) and reported (`RELAY_REPLACED`); its envelope stays in the
+archive. The replacing row takes a fresh rowid, as a new row would: the text-search index
+(store/text_index.py) never holds a row whose text changed under a rowid it already covered.
 """
 
 from __future__ import annotations
@@ -61,6 +67,26 @@ _INSERT_NEW = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, 'new', NULL, NULL, NULL, ?)"
 )
 
+# The creator's copy of a version a relay sent with other content, written over the relay's
+# row: every column but the key, and a fresh rowid (see the module docstring).
+_REPLACED_COLUMNS = (
+    *PROJECTED_COLUMNS,
+    "is_current",
+    "envelope_id",
+    "partner",
+    "received_at",
+    "status",
+    "status_by",
+    "status_at",
+    "status_note",
+    "json",
+)
+_REPLACE = (
+    "UPDATE objects SET rowid = (SELECT max(rowid) + 1 FROM objects), "  # noqa: S608 - fixed names
+    + ", ".join(f"{column} = ?" for column in _REPLACED_COLUMNS)
+    + " WHERE object_id = ? AND version = ?"
+)
+
 
 # One stored version: (version, is_current, partner, created_by_ref, status, status_by,
 # status_at, status_note, detects, revoked).
@@ -77,6 +103,7 @@ _REVOKED = 2 + PROJECTED_COLUMNS.index("revoked")
 
 NEWER = "newer"
 DIFFERENT_CONTENT = "different-content"
+RELAY_REPLACED = "relay-copy-replaced"
 
 
 @dataclass(frozen=True)
@@ -86,7 +113,9 @@ class NotApplied:
     object_id: str
     version: str
     owner: str  # the partner whose version stays current
-    kind: str = NEWER  # or DIFFERENT_CONTENT: a stored version's id and date, other content
+    kind: str = NEWER  # or DIFFERENT_CONTENT: a stored version's id and date, other content;
+    # or RELAY_REPLACED: the creator's copy replaced the one `relay` had sent of that version
+    relay: str | None = None
 
 
 def not_applied_summary(not_applied: list[NotApplied]) -> str | None:
@@ -104,6 +133,13 @@ def not_applied_summary(not_applied: list[NotApplied]) -> str | None:
         parts.append(
             f"{len(different)} copy(ies) of versions shared by {_owners(different)} with other "
             "content: not recorded as a source (the envelope archive keeps them)"
+        )
+    replaced = [n for n in not_applied if n.kind == RELAY_REPLACED]
+    if replaced:
+        relays = ", ".join(sorted({n.relay or "?" for n in replaced}))
+        parts.append(
+            f"{len(replaced)} version(s) of its own objects that {relays} had relayed with other "
+            "content: the relayed copies replaced (`triage show` notes what they held)"
         )
     return "; ".join(parts) + " (only the partner that shared an object, or its creator, updates it)"
 
@@ -188,6 +224,34 @@ def creator_reclaims(current: _Version, object_id: str, partner: str, partner_id
     return current[2] != partner and _is_creator(current, object_id, partner_identity)
 
 
+def _relayed_copies(
+    conn: sqlite3.Connection,
+    projected: list[tuple[tuple[Any, ...], dict[str, Any]]],
+    existing: dict[str, list[_Version]],
+    partner: str,
+    partner_identity: str,
+) -> dict[tuple[str, str], str]:
+    """(object id, version) -> the envelope it came in, for each version another partner
+    relayed that `partner`, its creator, now sends with other content: the creator's copy
+    takes its place (a co-recipient re-sending a version first, revoked or with another
+    pattern, must not keep the creator's own word out of the store)."""
+    candidates: dict[tuple[str, str], dict[str, Any]] = {}
+    for row, obj in projected:
+        for stored in existing.get(row[0], ()):
+            if stored[0] == row[1] and creator_reclaims(stored, row[0], partner, partner_identity):
+                candidates.setdefault((row[0], row[1]), obj)
+    if not candidates:
+        return {}
+    columns = "object_id, version, envelope_id, json"
+    return {
+        (object_id, version): envelope_id
+        for object_id, version, envelope_id, text in _rows_of(
+            conn, columns, sorted({o for o, _ in candidates})
+        )
+        if (sent := candidates.get((object_id, version))) is not None and json.loads(text) != sent
+    }
+
+
 def _stored_marking_levels(conn: sqlite3.Connection, marking_ids: list[str]) -> dict[str, Tlp | None]:
     rows = _rows_of(conn, "json", marking_ids, " AND is_current = 1")
     return marking_levels(json.loads(row[0]) for row in rows)
@@ -232,11 +296,18 @@ def write_objects(
     if custom:
         _with_custom_markings(conn, projected, custom)
     existing = _existing_versions(conn, list({row[0] for row, _ in projected}))
+    relayed = (
+        _relayed_copies(conn, projected, existing, partner, partner_identity)
+        if existing and partner_identity is not None
+        else {}
+    )
     result = StoredObjects()
     inserts = []
     fresh = []
     demote = []
     reset = []
+    replace = []
+    replaced_notes = []
     same_version: list[tuple[str, str, str, dict[str, Any]]] = []
     for row, obj in projected:
         object_id, version = row[0], row[1]
@@ -248,18 +319,25 @@ def write_objects(
             ]
             fresh.append((*row, envelope_id, partner, received_at, object_json(obj)))
             continue
-        elif (same := next((v for v in known if v[0] == version), None)) is not None:
+        elif (same := next((v for v in known if v[0] == version), None)) is not None and (
+            (object_id, version) not in relayed
+        ):
             same_version.append((object_id, version, same[2], obj))
             continue
         else:
             current = next((v for v in known if v[1] == 1), None)
+            if same is not None:  # a relay's copy of this version, which the creator's replaces
+                known.remove(same)
             if current is None:
                 is_current = 1
-            elif (version > current[0] and may_supersede(current, object_id, partner, partner_identity)) or (
-                version < current[0] and creator_reclaims(current, object_id, partner, partner_identity)
+            elif (
+                current is same
+                or (version > current[0] and may_supersede(current, object_id, partner, partner_identity))
+                or (version < current[0] and creator_reclaims(current, object_id, partner, partner_identity))
             ):
                 is_current = 1
-                demote.append((object_id, current[0]))
+                if current is not same:
+                    demote.append((object_id, current[0]))
                 # An analyst's decision carries over to the new version, unless it detects
                 # something else: accepting c2.example must not accept whatever value a later
                 # version (buggy, or signed with a stolen key) puts in its place.
@@ -269,14 +347,43 @@ def write_objects(
                 if status[0] != "new" and _detects(obj) != current[_DETECTS]:
                     reset.append((object_id, status[0], version, current[_DETECTS], _detects(obj)))
                     status = ("new", None, None, None)
-                known.remove(current)
-                known.append((current[0], 0, *current[2:]))
+                if current is not same:
+                    known.remove(current)
+                    known.append((current[0], 0, *current[2:]))
             else:
                 is_current = 0
                 if version > current[0]:
                     result.not_applied.append(NotApplied(object_id, version, current[2]))
         known.append((version, is_current, partner, row[_CREATED_BY], *status, _detects(obj), row[_REVOKED]))
-        inserts.append((*row, is_current, envelope_id, partner, received_at, *status, object_json(obj)))
+        if same is None:
+            inserts.append((*row, is_current, envelope_id, partner, received_at, *status, object_json(obj)))
+            continue
+        replace.append(
+            (
+                *row[2:],
+                is_current,
+                envelope_id,
+                partner,
+                received_at,
+                *status,
+                object_json(obj),
+                object_id,
+                version,
+            )
+        )
+        replaced_notes.append(
+            (
+                object_id,
+                status[0],
+                _SYSTEM_ANALYST,
+                received_at,
+                f"version {version} as {same[2]} relayed it (envelope {relayed[object_id, version]}"
+                f"{', revoked' if same[_WAS_REVOKED] else ''}, detecting {str(same[_DETECTS])[:200]}) "
+                f"replaced by the copy of its creator {partner} (envelope {envelope_id}): "
+                f"{same[2]} is no longer a source of it",
+            )
+        )
+        result.not_applied.append(NotApplied(object_id, version, partner, RELAY_REPLACED, same[2]))
     # In key order, each page of the primary-key index is visited once per batch instead of
     # once per row (ids are random UUIDs): about a third less insert time. Row order within
     # one write carries no meaning.
@@ -284,6 +391,16 @@ def write_objects(
     inserts.sort(key=_row_key)
     conn.executemany(_INSERT_NEW, fresh)
     conn.executemany(_INSERT, inserts)
+    if replace:
+        # Those who sent the relay's content are no sources of the creator's.
+        conn.executemany(
+            "DELETE FROM object_sources WHERE object_id = ? AND version = ?", [r[-2:] for r in replace]
+        )
+        conn.executemany(_REPLACE, replace)
+        conn.executemany(
+            "INSERT INTO triage_log (object_id, decision, analyst, decided_at, note) VALUES (?, ?, ?, ?, ?)",
+            replaced_notes,
+        )
     if demote:
         # After the inserts: a version superseded within this same batch is in the table now.
         conn.executemany("UPDATE objects SET is_current = 0 WHERE object_id = ? AND version = ?", demote)
@@ -320,5 +437,5 @@ def write_objects(
             "received_at) VALUES (?, ?, ?, ?, ?)",
             sources,
         )
-    result.new_versions = len(fresh) + len(inserts)
+    result.new_versions = len(fresh) + len(inserts) + len(replace)
     return result
