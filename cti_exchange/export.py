@@ -24,6 +24,7 @@ are written straight into instead: renaming over them would replace them, not fe
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
@@ -152,16 +153,62 @@ def _identities(conn: sqlite3.Connection) -> Any:
     return lookup
 
 
-def _markings(conn: sqlite3.Connection) -> Any:
+def _markings(conn: sqlite3.Connection, referencing: dict[str, list[str]]) -> Any:
     def lookup(ids: list[str], ceiling: Tlp | None) -> list[str]:
         """The stored marking-definitions among `ids` (statements and other non-TLP markings
         the exported indicators reference), as received, whose own TLP is no stricter than
         `ceiling`, as identities: a statement marked TLP:RED (the name of a source, say) stays
         out of a TLP:GREEN bundle, whose indicators then keep an unresolved reference to it,
-        as to a marking the store never received."""
-        return _related(conn, ids, "marking-definition", ceiling)
+        as to a marking the store never received. Each as the partner that sent the exported
+        objects referencing it defined it (`referencing`: marking id -> their ids), as the
+        store read their TLP: another partner's definition of that id (one that defined it
+        first, stating TLP:CLEAR) never travels with them. Objects from sources that defined
+        it differently, or not at all, leave it an unresolved reference too."""
+        texts = []
+        for marking_id in ids:
+            senders = _first_sources(conn, referencing.get(marking_id, []))
+            found = {_definition_sent_by(conn, marking_id, sender) for sender in senders}
+            row = found.pop() if len(found) == 1 else None
+            if row and (row[1] is None or (ceiling is not None and Tlp(row[1]) <= ceiling)):
+                texts.append(row[0])
+        return texts
 
     return lookup
+
+
+def _first_sources(conn: sqlite3.Connection, object_ids: list[str]) -> set[str]:
+    """The partners that first sent the current versions of `object_ids` (their TLP was read
+    with those partners' marking-definitions, store/objects.py)."""
+    found: set[str] = set()
+    for start in range(0, len(object_ids), 500):
+        chunk = object_ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        query = f"SELECT DISTINCT partner FROM objects WHERE is_current = 1 AND object_id IN ({marks})"  # noqa: S608 - placeholders only
+        found.update(partner for (partner,) in conn.execute(query, chunk))
+    return found
+
+
+def _definition_sent_by(
+    conn: sqlite3.Connection, marking_id: str, partner: str
+) -> tuple[str, str | None] | None:
+    """(JSON, TLP) of the latest definition of `marking_id` that `partner` sent, or None."""
+    return conn.execute(
+        "SELECT json, tlp FROM objects WHERE object_id = ? AND type = 'marking-definition' AND (partner = ? "
+        "OR EXISTS (SELECT 1 FROM object_sources AS s WHERE s.object_id = objects.object_id "
+        "AND s.version = objects.version AND s.partner = ?)) ORDER BY version DESC LIMIT 1",
+        (marking_id, partner, partner),
+    ).fetchone()
+
+
+_MARKING_REF = re.compile(r'"(marking-definition--[0-9a-fA-F-]{36})"')
+
+
+def _custom_marking_refs(text: str) -> list[str]:
+    """The marking refs in an object's JSON that are not TLP ids; fast for one TLP ref."""
+    count = text.count('"marking-definition--')
+    if not count or (count == 1 and any(level.marking_id in text for level in Tlp)):
+        return []
+    return [ref for ref in _MARKING_REF.findall(text) if Tlp.from_marking_id(ref) is None]
 
 
 def _related(conn: sqlite3.Connection, ids: list[str], kind: str, ceiling: Tlp | None) -> list[str]:
@@ -246,6 +293,7 @@ def _write_body(
     check: ValueCheck,
     forms: ValueForms | None = None,
     decided_against: dict[str, set[str]] | None = None,
+    referencing: dict[str, list[str]] | None = None,
 ) -> ExportSummary:
     """Writes every value of the selection through `exporter`. A format that writes values in
     canonical form (plain, CSV, MISP) writes each value once whatever its stored spellings,
@@ -266,6 +314,9 @@ def _write_body(
     def emit(item: ExportItem) -> None:
         summary.merged += item.spellings - 1
         if exporter.write(item, body, summary):
+            if referencing is not None and item.json is not None:  # STIX: for _markings
+                for ref in _custom_marking_refs(item.json):
+                    referencing.setdefault(ref, []).append(item.object_id)
             summary.values += 1
             summary.by_type[item.ioc_type] += 1
             summary.by_tlp[item.tlp or "unmarked"] += 1
@@ -347,6 +398,7 @@ def export_indicators(
     check = ValueCheck(Guardrails(bundled_warning_lists()), allow_broad=request.allow_broad)
     forms = ValueForms(check)
     at = stix_timestamp(now or utc_now())
+    referencing: dict[str, list[str]] = {}  # custom marking id -> exported objects (STIX)
     try:
         with store.db.transaction() as conn:
             sids = SidRegistry(conn, assigned_at=at)
@@ -356,7 +408,7 @@ def export_indicators(
                 producer_identity=identity,
                 sid_for=sids.sid_for,
                 identities=_identities(conn),
-                markings=_markings(conn),
+                markings=_markings(conn, referencing),
                 selection=ExportContext.selection_of(request.filters),
             )
             decided_against = _decided_against(conn, request.filters, forms)
@@ -375,6 +427,7 @@ def export_indicators(
                         check=check,
                         forms=forms,
                         decided_against=decided_against,
+                        referencing=referencing,
                     )
                 part.header = exporter.header(part.summary)
             # 2. Every file complete beside its target; 3. all in place, then the audit record.

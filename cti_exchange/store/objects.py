@@ -21,6 +21,11 @@ leaves no room for both, so the relay's copy leaves the table, noted in `triage_
 partner, envelope, what it detected) and reported (`RELAY_REPLACED`); its envelope stays in the
 archive. The replacing row takes a fresh rowid, as a new row would: the text-search index
 (store/text_index.py) never holds a row whose text changed under a rowid it already covered.
+
+Custom markings resolve per source: an object's marking-definition counts only as the partner
+that sent the object defined it (in the same envelope, or stored from it earlier). Another
+partner could otherwise define a marking id first and lower the TLP of whoever uses it; a
+marking its own source never defined counts as TLP:RED, as one nobody defined.
 """
 
 from __future__ import annotations
@@ -169,14 +174,21 @@ class StoredObjects:
     revoked_accepted: list[str] = field(default_factory=list)
 
 
-def _rows_of(conn: sqlite3.Connection, columns: str, object_ids: list[str], where: str = "") -> Iterator[Any]:
-    """`SELECT columns FROM objects` for the given ids, in chunks SQLite's parameter limit allows."""
+def _rows_of(
+    conn: sqlite3.Connection,
+    columns: str,
+    object_ids: list[str],
+    where: str = "",
+    params: tuple[Any, ...] = (),
+) -> Iterator[Any]:
+    """`SELECT columns FROM objects` for the given ids, in chunks SQLite's parameter limit allows
+    (`params`: those of `where`)."""
     for start in range(0, len(object_ids), _LOOKUP_CHUNK):
         chunk = object_ids[start : start + _LOOKUP_CHUNK]
         marks = ",".join("?" * len(chunk))
         yield from conn.execute(
             f"SELECT {columns} FROM objects WHERE object_id IN ({marks}){where}",  # noqa: S608 - fixed names and placeholders only
-            chunk,
+            (*chunk, *params),
         )
 
 
@@ -252,8 +264,20 @@ def _relayed_copies(
     }
 
 
-def _stored_marking_levels(conn: sqlite3.Connection, marking_ids: list[str]) -> dict[str, Tlp | None]:
-    rows = _rows_of(conn, "json", marking_ids, " AND is_current = 1")
+# A version `partner` sent: as its first source (on the row) or again later (object_sources).
+_SENT_BY = (
+    " AND (partner = ? OR EXISTS (SELECT 1 FROM object_sources AS s WHERE s.object_id = objects.object_id "
+    "AND s.version = objects.version AND s.partner = ?)) ORDER BY version"
+)
+
+
+def _stored_marking_levels(
+    conn: sqlite3.Connection, marking_ids: list[str], partner: str
+) -> dict[str, Tlp | None]:
+    """What the marking-definitions among `marking_ids` that `partner` itself sent us state (the
+    latest it sent of each), current or not: another partner's definition of the same id, even
+    one naming `partner` as its creator, says nothing of what `partner` meant."""
+    rows = _rows_of(conn, "json", marking_ids, _SENT_BY, (partner, partner))
     return marking_levels(json.loads(row[0]) for row in rows)
 
 
@@ -261,15 +285,17 @@ def _with_custom_markings(
     conn: sqlite3.Connection,
     projected: list[tuple[tuple[Any, ...], dict[str, Any]]],
     custom: dict[int, list[str]],
+    partner: str,
 ) -> None:
-    """The TLP column of objects that carry custom markings, read from their marking-definitions
-    (in the same bundle, or stored from an earlier one). A marking nobody defined counts as
-    TLP:RED, so content marked in a way we cannot read is never exported or re-shared as if it
-    carried no TLP."""
+    """The TLP column of objects that carry custom markings, read from the marking-definitions
+    their own source sent (in the same bundle, or stored from an earlier one). A marking it never
+    defined counts as TLP:RED, so content marked in a way we cannot read (or only as someone
+    else defined it: a partner could define another's marking id first, stating TLP:CLEAR) is
+    never exported or re-shared as if it carried no TLP."""
     levels = marking_levels(obj for _, obj in projected)
     wanted = sorted({ref for refs in custom.values() for ref in refs} - levels.keys())
     if wanted:
-        levels |= _stored_marking_levels(conn, wanted)
+        levels |= _stored_marking_levels(conn, wanted, partner)
     for index, refs in custom.items():
         row, obj = projected[index]
         found = [level for level in (levels.get(ref, Tlp.RED) for ref in refs) if level is not None]
@@ -294,7 +320,7 @@ def write_objects(
     projected = [(project(obj), obj) for obj in objects]
     custom = {index: refs for index, (_, obj) in enumerate(projected) if (refs := refs_beyond_tlp(obj))}
     if custom:
-        _with_custom_markings(conn, projected, custom)
+        _with_custom_markings(conn, projected, custom, partner)
     existing = _existing_versions(conn, list({row[0] for row, _ in projected}))
     relayed = (
         _relayed_copies(conn, projected, existing, partner, partner_identity)
