@@ -8,7 +8,9 @@ marking-definitions they reference, so the bundle has no dangling reference a co
 A marking-definition of another kind (a statement, a custom marking) that the indicators
 reference is added from the store as received, when the store holds it and, as for identities,
 its own TLP is no stricter than the values' (a statement marked TLP:RED naming a source stays
-out of a TLP:GREEN bundle, an unresolved reference).
+out of a TLP:GREEN bundle, an unresolved reference), and only as the partner that sent the
+objects referencing it sent it (another partner's definition of that id is never exported
+with them: it could state a lower TLP).
 Streamed: the stored JSON texts are copied, never parsed or held together in memory.
 """
 

@@ -51,6 +51,18 @@ def _project_new_kinds_and_forget_the_text_index(conn: sqlite3.Connection) -> No
         text_index.drop(conn)
 
 
+def _forget_stored_receipts(conn: sqlite3.Connection) -> None:
+    """Version 12. Receipts are no longer stored as objects (store/inbound.py): the ones a store
+    holds were listed by `triage list` as new items; the envelope records keep them. A deleted
+    row's rowid can be given again to the next row stored (the last envelope received is often
+    a receipt): the text-search index, which holds the receipt's text under that rowid and
+    counts it as indexed, would never find the new row. So when any row goes, the index goes
+    too, and the next search builds it again."""
+    conn.execute("DELETE FROM object_sources WHERE object_id LIKE 'x-cti-exchange-receipt--%'")
+    if conn.execute("DELETE FROM objects WHERE type = 'x-cti-exchange-receipt'").rowcount:
+        text_index.drop(conn)
+
+
 # (version, SQL script or a function run inside the migration's transaction)
 Migration = tuple[int, str | Callable[[sqlite3.Connection], object]]
 
@@ -395,15 +407,7 @@ MIGRATIONS: list[Migration] = [
     (9, _project_new_indicator_types),
     (10, _project_new_indicator_types),
     (11, _project_new_kinds_and_forget_the_text_index),
-    (
-        12,
-        # Receipts are no longer stored as objects (store/inbound.py): the ones a store holds
-        # were listed by `triage list` as new items. The envelope records keep them.
-        """
-        DELETE FROM object_sources WHERE object_id LIKE 'x-cti-exchange-receipt--%';
-        DELETE FROM objects WHERE type = 'x-cti-exchange-receipt'
-        """,
-    ),
+    (12, _forget_stored_receipts),
 ]
 
 

@@ -160,3 +160,24 @@ def test_receipts_stored_as_objects_before_version_12_are_removed(tmp_path: Path
         conn = store.db.conn
         assert conn.execute("SELECT object_id FROM objects").fetchall() == [("indicator--1",)]
         assert conn.execute("SELECT object_id FROM object_sources").fetchall() == [("indicator--1",)]
+
+
+def test_removing_stored_receipts_drops_the_text_index_that_held_them(tmp_path: Path) -> None:
+    """The next row stored may take a deleted receipt's rowid: an index that counts that rowid
+    as indexed, under the receipt's text, would never find it."""
+    from cti_exchange.store import text_index
+
+    path = tmp_path / "store.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrations.apply_migrations(conn, migrations.MIGRATIONS[:11]) == 11
+    conn.execute(
+        "INSERT INTO objects (object_id, version, is_current, type, envelope_id, partner, "
+        "received_at, json) VALUES ('x-cti-exchange-receipt--1', 'v1', 1, "
+        "'x-cti-exchange-receipt', 'e1', 'cert-fr', 't', '{}')"
+    )
+    text_index.catch_up(conn)
+    assert text_index.indexed_through(conn) is not None
+    conn.close()
+
+    with Store(path) as store:
+        assert text_index.indexed_through(store.db.conn) is None  # built again at the next search
