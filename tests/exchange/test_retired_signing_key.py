@@ -18,9 +18,7 @@ from typing import Any
 
 import pytest
 
-import cti_exchange.exchange.push as push
 from cti_exchange.clock import utc_now
-from cti_exchange.envelope.seal import SenderKeys
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.key_document import sign_key_document
 from cti_exchange.keys.material import generate_key_pair
@@ -28,21 +26,7 @@ from cti_exchange.keys.model import Keyring, KeyStatus, KeyUse
 from tests.conftest import PASSPHRASE, Agency, pin, update_keys
 from tests.exchange.clock_shift import clock_shifter
 from tests.exchange.conftest import Exchange, received_values, write_iocs
-
-
-def _sign_with(monkeypatch: pytest.MonkeyPatch, agency: Agency, kid: str) -> None:
-    """The agency's next push signs with `kid`, whatever its status (a leaked key)."""
-    home = ProfileHome(agency.home)
-    private = home.keys.unlock(PASSPHRASE)
-
-    def sender(_: ProfileHome, now: Any = None) -> SenderKeys:
-        return SenderKeys(
-            agency_id=agency.agency_id,
-            signing_key=private[kid],
-            own_encryption_key=home.keyring().current(KeyUse.ENC).public_jwk,
-        )
-
-    monkeypatch.setattr(push, "sender_keys", sender)
+from tests.exchange.leaked_key import sign_next_pushes_with
 
 
 def _quarantine(agency: Agency) -> list[tuple[Any, ...]]:
@@ -72,7 +56,7 @@ def test_a_new_envelope_signed_with_a_retired_key_is_refused(
 
     # Ten minutes later (beyond the clock skew a retired key is allowed), the old key leaks.
     clock_shifter(monkeypatch)(timedelta(minutes=10))
-    _sign_with(monkeypatch, fr, old)
+    sign_next_pushes_with(monkeypatch, fr, old)
     assert fr.run("push", str(write_iocs(tmp_path / "b.csv", 2, start=10)), "--to", "cert-in").exit_code == 0
     refused = india.run("pull")
     assert refused.exit_code == 4, refused.stderr

@@ -13,26 +13,11 @@ from typing import Any
 
 import pytest
 
-import cti_exchange.exchange.push as push
-from cti_exchange.envelope.seal import SenderKeys
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.model import KeyUse
-from tests.conftest import PASSPHRASE, Agency
+from tests.conftest import Agency
 from tests.exchange.conftest import Exchange, write_iocs
-
-
-def _sign_with(monkeypatch: pytest.MonkeyPatch, agency: Agency, kid: str) -> None:
-    home = ProfileHome(agency.home)
-    private = home.keys.unlock(PASSPHRASE)
-
-    def sender(_: ProfileHome, now: Any = None) -> SenderKeys:
-        return SenderKeys(
-            agency_id=agency.agency_id,
-            signing_key=private[kid],
-            own_encryption_key=home.keyring().current(KeyUse.ENC).public_jwk,
-        )
-
-    monkeypatch.setattr(push, "sender_keys", sender)
+from tests.exchange.leaked_key import sign_next_pushes_with
 
 
 def _rows(agency: Agency, sql: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -60,7 +45,7 @@ def test_update_keys_sets_aside_what_a_key_signed_after_its_revocation(
     # CERT-FR learns its key leaked and revokes it; the thief signs in its name all the same,
     # and CERT-In, not told yet, accepts it; an analyst even accepts what it carries.
     assert fr.run("keys", "revoke", stolen, "--reason", "laptop stolen").exit_code == 0
-    _sign_with(monkeypatch, fr, stolen)
+    sign_next_pushes_with(monkeypatch, fr, stolen)
     forged = write_iocs(tmp_path / "forged.csv", 2, start=40)  # 203.0.0.40, c2-41.example
     assert fr.run("push", str(forged), "--to", "cert-in").exit_code == 0
     monkeypatch.undo()
