@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from cti_exchange.store import migrations
+from cti_exchange.store import migrations, text_index
 from cti_exchange.store.store import Store
 from tests.conftest import Agency
 
@@ -165,8 +165,6 @@ def test_receipts_stored_as_objects_before_version_12_are_removed(tmp_path: Path
 def test_removing_stored_receipts_drops_the_text_index_that_held_them(tmp_path: Path) -> None:
     """The next row stored may take a deleted receipt's rowid: an index that counts that rowid
     as indexed, under the receipt's text, would never find it."""
-    from cti_exchange.store import text_index
-
     path = tmp_path / "store.sqlite"
     conn = sqlite3.connect(path, isolation_level=None)
     assert migrations.apply_migrations(conn, migrations.MIGRATIONS[:11]) == 11
