@@ -611,6 +611,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="measure storing into the big store only (use with --keep; adds to it for good)",
     )
+    parser.add_argument(
+        "--only-list-export",
+        action="store_true",
+        help="measure triage list and export only (parts 3 and 4; use with --keep)",
+    )
     parser.add_argument("--naive-export", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.naive_export:  # the child process of bench_export
@@ -620,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
     directory.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"objects": args.objects, "repeat": args.repeat}
     try:
-        if not args.only_search and not args.only_into_big:
+        if not args.only_search and not args.only_into_big and not args.only_list_export:
             print("storing ...", flush=True)
             report["storing"] = bench_storing(directory, args.repeat)
             report["storing"]["as_before_stop_20"] = bench_storing(directory, args.repeat, as_before=True)
@@ -640,11 +645,12 @@ def main(argv: list[str] | None = None) -> int:
             report["into_big_store"] = bench_into_big(path, args.repeat)
             print(json.dumps(report["into_big_store"], indent=1), flush=True)
             return _write_report(args.json, report)
-        print("text search ...", flush=True)
-        report["search"] = bench_search(path, home, args.repeat)
-        print(json.dumps(report["search"], indent=1), flush=True)
-        if args.only_search:
-            return _write_report(args.json, report)
+        if not args.only_list_export:
+            print("text search ...", flush=True)
+            report["search"] = bench_search(path, home, args.repeat)
+            print(json.dumps(report["search"], indent=1), flush=True)
+            if args.only_search:
+                return _write_report(args.json, report)
         print("triage list ...", flush=True)
         report["list"] = bench_list(path, home, args.repeat)
         for row in report["list"]:
