@@ -24,7 +24,14 @@ from flask import has_request_context, request
 from medallion import auth
 from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 
-from cti_exchange.server.login_throttle import ChecksBusy, CheckSlots, LoginThrottle, Throttled
+from cti_exchange.keys.model import AGENCY_ID
+from cti_exchange.server.login_throttle import (
+    ChecksBusy,
+    CheckSlots,
+    LoginThrottle,
+    Throttled,
+    address_bucket,
+)
 from cti_exchange.server.passwords import hash_password, verify_password
 from cti_exchange.server.sqlite_backend import SqliteBackend
 
@@ -59,6 +66,10 @@ class AccountScopedBackend(SqliteBackend):
         return None if row is None else str(row[0])
 
 
+# Agency ids (keys.model.AGENCY_ID) are at most 63 characters; checked before the pattern.
+MAX_USERNAME_CHARS = 64
+
+
 class CredentialVerifier:
     """Checks HTTP Basic credentials against the stored scrypt hashes.
 
@@ -67,7 +78,13 @@ class CredentialVerifier:
     under a random per-process key (never the password itself). A changed stored hash
     invalidates it. Failed checks are never cached: every wrong guess pays the full scrypt cost,
     and too many of them for one username, or for any usernames, from one address are refused
-    (login_throttle.py); at most a few checks run at once (CheckSlots).
+    (login_throttle.py); at most a few checks run at once (CheckSlots), and at most a budget
+    of them per minute on the whole server. A request never waits for a check: when none may
+    run it is answered 503 at once, so that the worker threads stay free for requests whose
+    credentials were already checked, which cost no scrypt and are always served.
+
+    A user name no account can have (not an agency id) is refused before any of this: no
+    scrypt, no pair remembered, one failure counted against the address.
     """
 
     def __init__(
@@ -89,7 +106,16 @@ class CredentialVerifier:
         """The username if the credentials are right, else None (medallion then answers 401)."""
         if not username or not password:
             return None  # no credentials: nothing guessed, nothing counted
-        key = (request.remote_addr or "", username)
+        address = address_bucket(request.remote_addr or "")
+        if len(username) > MAX_USERNAME_CHARS or not AGENCY_ID.fullmatch(username):
+            # No account has this name (accounts are agency ids): not worth a check, nor a
+            # pair in the throttle's memory (a name can be as long as the request headers).
+            refusal = self._throttle.refusal((address, ""))
+            if refusal is not None:
+                raise _too_many(refusal)
+            self._throttle.address_failed(address)
+            return None
+        key = (address, username)
         # Refused while throttled even if the password is right and cached: otherwise the
         # answer would tell a guesser when a guess is right.
         refusal = self._throttle.refusal(key)
@@ -100,10 +126,13 @@ class CredentialVerifier:
             self._throttle.succeeded(key)
             return username
         try:
+            # Counted before the check, so that concurrent guesses cannot all be checked
+            # before the first failure is recorded; given back below if it was right. Counted
+            # too when no check may run now (503): otherwise a guesser would learn, for free,
+            # which guess is the cached right password (200) and which is not (503).
+            reserved_at = self._throttle.reserve(key)
             with self._slots.check():
-                # Counted before the check, so that concurrent guesses cannot all be checked
-                # before the first failure is recorded; given back below if it was right.
-                reserved_at = self._throttle.reserve(key)
+                check_at = self._throttle.reserve_check()
                 right = self._verify(username, password, stored)
         except Throttled as exc:
             raise _too_many(exc) from None
@@ -113,6 +142,7 @@ class CredentialVerifier:
             ) from None
         if not right:
             return None
+        self._throttle.check_succeeded(check_at)
         self._throttle.succeeded(key, reserved_at)
         return username
 
@@ -139,7 +169,13 @@ class CredentialVerifier:
         return True
 
 
-def _too_many(throttled: Throttled) -> TooManyRequests:
+def _too_many(throttled: Throttled) -> TooManyRequests | ServiceUnavailable:
+    if throttled.server_wide:
+        # Not the client's doing: the server's budget of password checks is spent for now.
+        return ServiceUnavailable(
+            "Too many failed logins on this server; credentials not checked recently must try again later",
+            retry_after=math.ceil(throttled.wait),
+        )
     whom = "from this address" if throttled.per_address else "for this account from this address"
     return TooManyRequests(
         f"Too many failed logins {whom}; try again later", retry_after=math.ceil(throttled.wait)

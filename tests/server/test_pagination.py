@@ -171,13 +171,17 @@ def test_a_client_tailing_with_added_after_misses_nothing_from_concurrent_posts(
             response = fresh_exchange.post(url, {"objects": batch}, user="cert-fr")
             assert response.status_code == 202
 
+    reader = requests.Session()
+    reader.auth = ("cert-in", fresh_exchange.passwords["cert-in"])
+    # Each account logs in once first: at most two password checks run at once, and a login
+    # that finds none free is told to retry (503), which this plain client would not do.
+    assert reader.get(url, headers={"Accept": TAXII}, timeout=60).status_code == 200
+    assert fresh_exchange.get(fresh_exchange.server.api_root_url, user="cert-fr").status_code == 200
     writers = [threading.Thread(target=write, args=(batches[i::3],)) for i in range(3)]
     for writer in writers:
         writer.start()
     seen: list[str] = []
     cursor = "2000-01-01T00:00:00.000000Z"
-    reader = requests.Session()
-    reader.auth = ("cert-in", fresh_exchange.passwords["cert-in"])
     while True:
         finished = writers_done.is_set()
         params: dict[str, Any] = {"added_after": cursor, "limit": 100}
