@@ -20,6 +20,7 @@ from medallion.exceptions import ProcessingError
 from medallion.views import MEDIA_TYPE_TAXII_ANY, MEDIA_TYPE_TAXII_V21
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import parse_accept_header, parse_options_header
+from werkzeug.routing import RequestRedirect
 
 from cti_exchange.errors import ConfigError
 from cti_exchange.server.access import AccountScopedBackend, CredentialVerifier
@@ -42,9 +43,27 @@ def taxii_error(status: int, title: str, description: str) -> Response:
 
 class _JSONProvider(DefaultJSONProvider):
     """Flask's JSON, keeping each object's keys in the order it was posted (which also skips
-    the cost of sorting), and with a request body nested too deeply to parse answered 400."""
+    the cost of sorting), and with a request body nested too deeply to parse answered 400.
+
+    Written as UTF-8, compact, as objects are stored (intake.py): with Flask's default
+    ensure_ascii, a character outside ASCII is served as a \\uXXXX escape, 12 bytes for an
+    emoji (a surrogate pair) that takes 4 in UTF-8, so a page cut at max_content_length bytes
+    of stored objects (pages.py) was served up to 3 times larger, 12 times counted in
+    characters."""
 
     sort_keys = False
+    ensure_ascii = False
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        kwargs.setdefault("separators", (",", ":"))
+        text = super().dumps(obj, **kwargs)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate (from a request body, echoed in an error) has no UTF-8 form:
+            # escaped as Flask would, rather than failing the response.
+            return super().dumps(obj, **{**kwargs, "ensure_ascii": True})
+        return text
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         try:
@@ -116,6 +135,7 @@ def build_app(
     # InternalServerError; the traceback goes to the log, not to the client.
     app.register_error_handler(500, _internal_error)
     app.register_error_handler(ProcessingError, _processing_error)
+    app.before_request(_no_redirects)
     app.before_request(_negotiate_media_types)
     app.before_request(_head_as_get)
     register_blueprints(app)
@@ -175,6 +195,22 @@ def _is_taxii_21_content(content_type: str) -> bool:
         and set(params) <= {"version", "charset"}
         and params.get("charset", "utf-8").lower() == "utf-8"
     )
+
+
+def _no_redirects() -> Response | None:
+    """A URL without its trailing slash (or with a doubled slash) is 404 in the TAXII format.
+
+    werkzeug answered it with a 308 redirect: before authentication, with an HTML body, to an
+    http:// URL built from the client's Host header (a TLS proxy's clients were sent to plain
+    HTTP, on whatever host they named). TAXII 2.1 URLs end with a slash; clients use them."""
+    if isinstance(request.routing_exception, RequestRedirect):
+        return taxii_error(
+            404,
+            "Not Found",
+            "No such URL; TAXII 2.1 URLs end with '/' and have no empty segments "
+            "(e.g. /taxii2/, /exchange/collections/)",
+        )
+    return None
 
 
 def _negotiate_media_types() -> None:

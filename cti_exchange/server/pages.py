@@ -31,9 +31,9 @@ from cti_exchange.server.queries import (
 # Every paged query ends with these columns, so the page logic can find its position; then
 # the size of the row, counted against the budget.
 _POSITION_COLUMNS = "o.date_added, o.version_key, o.seq"
-# Characters, not bytes (SQLite 3.40 has no octet_length): the budget is approximate anyway,
-# as medallion re-encodes the page.
-_BODY_SIZE = "length(o.body)"
+# Bytes of the UTF-8 JSON, as served (app._JSONProvider writes compact UTF-8, as stored):
+# length() of a text counts characters, of a blob bytes (SQLite 3.40 has no octet_length).
+_BODY_SIZE = "length(CAST(o.body AS BLOB))"
 
 
 @dataclass
@@ -62,7 +62,7 @@ def read_page(
     budget: int | None = None,
 ) -> Page:
     """One page of at most `limit` rows and, with `budget`, of object bodies (`o.body`)
-    totalling at most that many characters, but never empty while a row matches."""
+    totalling at most that many bytes, but never empty while a row matches."""
     try:
         flt = ObjectFilter.from_args(filter_args, allowed_filters, default_versions=default_versions)
         fingerprint = flt.fingerprint(f"{scope}|{collection_id}|{object_id or ''}")

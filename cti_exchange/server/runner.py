@@ -12,6 +12,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -33,6 +34,18 @@ from cti_exchange.server.provisioning import API_ROOT_NAME
 
 DEFAULT_THREADS = 4
 LOG_FILENAME = "server.log"
+# waitress's defaults are 100 connections and 120 s before an idle one is closed: about 100
+# clients that open a connection and never finish their request headers (or send nothing)
+# took the server offline for two minutes. Connections cost a file descriptor and a few KB
+# each, so allow many; close the idle ones sooner, checked every few seconds.
+CONNECTION_LIMIT = 1000
+CHANNEL_TIMEOUT_SECONDS = 30
+CLEANUP_INTERVAL_SECONDS = 5
+# A request body is received (spooled to a temporary file past 512 KB) before the app sees
+# it, credentials included; waitress refuses a larger one from its Content-Length at once
+# (413), and a chunked one as soon as that much has arrived. The slack lets a body slightly
+# over max_content_length reach the app, which answers a TAXII-format 413.
+BODY_SLACK_BYTES = 64 * 1024
 
 
 def is_loopback(host: str) -> bool:
@@ -78,9 +91,45 @@ def run_server(
     """
     check_busy_timeout(busy_timeout)
     check_listen_address(host, allow_public=allow_public)
+    if not is_loopback(host) and not trusted_proxy:
+        print(public_warning(host), file=sys.stderr, flush=True)
     proxy = proxy_settings(trusted_proxy) if trusted_proxy else {}
     app = build_app(data_dir, max_page_size=max_page_size, busy_timeout=busy_timeout)
     _serve(app, host, port, ready_file, threads, app.config["MAX_CONTENT_LENGTH"], on_ready, **proxy)
+
+
+def public_warning(host: str) -> str:
+    return (
+        f"WARNING: serving plain HTTP on {host}, a public address, without --trusted-proxy: "
+        "HTTP Basic passwords and every object cross the network in clear, and nothing in "
+        "front of the server limits slow or idle connections. Put a TLS-terminating reverse "
+        "proxy in front of it, listen on 127.0.0.1 and start with --trusted-proxy 127.0.0.1 "
+        "(docs/SERVER.md, Behind TLS)."
+    )
+
+
+def waitress_settings(max_body: int) -> dict[str, Any]:
+    """waitress's limits, set explicitly rather than left to its defaults (see the constants
+    above): connections, idle time, and the largest request body it receives."""
+    return {
+        "connection_limit": CONNECTION_LIMIT,
+        "channel_timeout": CHANNEL_TIMEOUT_SECONDS,
+        "cleanup_interval": CLEANUP_INTERVAL_SECONDS,
+        # poll(), not select(): select() cannot watch descriptors numbered above 1023, and
+        # the connection limit lets more than that be open.
+        "asyncore_use_poll": True,
+        "max_request_body_size": max_body + BODY_SLACK_BYTES,
+    }
+
+
+def _raise_open_files_limit(needed: int) -> None:
+    """Room for CONNECTION_LIMIT sockets (plus the database, logs and spooled bodies) when the
+    soft limit is lower, as far as the hard limit allows."""
+    with contextlib.suppress(ValueError, OSError):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def proxy_settings(address: str) -> dict[str, Any]:
@@ -130,16 +179,15 @@ def _serve(
     on_ready: Callable[[str], None] | None,
     **proxy: Any,
 ) -> None:
+    _raise_open_files_limit(CONNECTION_LIMIT + 256)
     try:
-        # Bodies up to twice the API root's max_content_length reach medallion, which refuses
-        # them with a TAXII-format 413; waitress only cuts off absurd ones.
         server = waitress.create_server(
             app,
             host=host,
             port=port,
             threads=threads,
             ident="cti-exchange",
-            max_request_body_size=2 * max_body + 1024 * 1024,
+            **waitress_settings(max_body),
             **proxy,
         )
     except OSError as exc:
