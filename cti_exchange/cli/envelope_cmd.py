@@ -272,7 +272,7 @@ def open_(
         "bundle_id": header.bundle_id,
         "objects": header.object_count,
         "new_versions": verdict.new_versions,
-        "versions_not_applied": [n.__dict__ for n in verdict.not_applied],
+        "versions_not_applied": [n.to_dict() for n in verdict.not_applied],
         "accepted_objects_revoked": verdict.revoked_accepted,
         "own_copy": verdict.partner is None,
         **released_json(verdict.released),

@@ -396,7 +396,7 @@ def render_pull(out: Output, result: PullResult) -> None:
                         "accepted_envelopes": p.accepted,
                         "objects_received": p.objects_received,
                         "new_versions": p.new_versions,
-                        "versions_not_applied": [n.__dict__ for n in p.not_applied],
+                        "versions_not_applied": [n.to_dict() for n in p.not_applied],
                         "accepted_objects_revoked": p.revoked_accepted,
                         "quarantined": [q.__dict__ for q in p.quarantined],
                         "rejected_then_accepted": [q.__dict__ for q in p.accepted_since],

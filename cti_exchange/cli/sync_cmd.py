@@ -113,7 +113,7 @@ def _sync_json(result: SyncResult) -> dict[str, object]:
                 "partner": p.partner,
                 "accepted_envelopes": p.accepted,
                 "objects_received": p.objects_received,
-                "versions_not_applied": [n.__dict__ for n in p.not_applied],
+                "versions_not_applied": [n.to_dict() for n in p.not_applied],
                 "accepted_objects_revoked": p.revoked_accepted,
                 "stopped_early": p.stopped_early,
                 "quarantined": [q.__dict__ for q in p.quarantined],

@@ -122,6 +122,10 @@ class NotApplied:
     # or RELAY_REPLACED: the creator's copy replaced the one `relay` had sent of that version
     relay: str | None = None
 
+    def to_dict(self) -> dict[str, str]:
+        """As `--json` lists it: `relay` only where there is one (RELAY_REPLACED)."""
+        return {key: value for key, value in self.__dict__.items() if value is not None}
+
 
 def not_applied_summary(not_applied: list[NotApplied]) -> str | None:
     """One line on versions not applied, or None if there were none."""
