@@ -115,6 +115,21 @@ def update_keys(receiver: Agency, partner: Agency, tmp: Path) -> dict[str, Any]:
     return dict(result.json())
 
 
+def update_keys_confirmed(receiver: Agency, partner: Agency, document: Path, *extra: str) -> CliResult:
+    """`partners update-keys` from `document`, confirmed by the partner's signing fingerprint
+    read out of band (when no pinned key can vouch for the file)."""
+    return receiver.run(
+        "partners",
+        "update-keys",
+        partner.agency_id,
+        "--jwks",
+        str(document),
+        "--fingerprint",
+        partner.signing_fingerprint(),
+        *extra,
+    )
+
+
 @pytest.fixture
 def cert_fr(tmp_path: Path) -> Agency:
     return make_agency(tmp_path, "cert-fr", "CERT-FR")

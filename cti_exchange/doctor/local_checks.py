@@ -15,6 +15,7 @@ from cti_exchange.audit.verification import verify_audit_trail
 from cti_exchange.clock import parse_timestamp
 from cti_exchange.doctor.checklist import CheckResult, DoctorContext, fail, judge_key_expiry, ok, warn
 from cti_exchange.errors import CtiExchangeError, ExitCode, KeyStoreError
+from cti_exchange.exchange.sync import waiting_without_taxii
 from cti_exchange.home.logs import LOG_NAME
 from cti_exchange.home.passphrase import PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, read_passphrase
 from cti_exchange.home.safe_files import check_private_dir, check_private_file
@@ -192,19 +193,15 @@ def check_outbox(ctx: DoctorContext) -> Iterable[CheckResult]:
     assert ctx.store is not None and ctx.profile is not None
     # Envelopes queued for a partner with nowhere to post them: every `sync` ends with exit 2
     # (cli/sync_cmd.raise_for_waiting) until it has a server, whatever their age.
-    for partner in sorted(ctx.profile.partners.values(), key=lambda p: p.name):
-        if partner.taxii and partner.taxii.write_collection:
-            continue
-        waiting = ctx.store.outbound.pending(partner.name)
-        if waiting:
-            yield fail(
-                "outbox",
-                f"{len(waiting)} envelope(s) wait in the outbox for {partner.name}, which has no TAXII "
-                "server or write collection to post them to: every `sync` fails (exit 2) until then",
-                f"cti-exchange partners set {partner.name} --api-root URL --read-collection ID "
-                f"--write-collection ID (or `partners remove {partner.name} --drop-outbox` to give them up)",
-            )
-            return
+    for name, waiting in waiting_without_taxii(ctx.profile, ctx.store).items():
+        yield fail(
+            "outbox",
+            f"{waiting} envelope(s) wait in the outbox for {name}, which has no TAXII "
+            "server or write collection to post them to: every `sync` fails (exit 2) until then",
+            f"cti-exchange partners set {name} --api-root URL --read-collection ID "
+            f"--write-collection ID (or `partners remove {name} --drop-outbox` to give them up)",
+        )
+        return
     hours = ctx.profile.operations.undelivered_after_hours
     cutoff = ctx.now - timedelta(hours=hours)
     stale = [

@@ -15,8 +15,9 @@ from cti_exchange.exchange.parties import own_keys_expiring, sealing_key_problem
 from cti_exchange.exchange.pull import PullResult, keep_search_index_current, pull
 from cti_exchange.exchange.receipts import send_owed_receipts
 from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.profile.model import Profile
 from cti_exchange.progress import ProgressReporter
-from cti_exchange.store.store import open_store
+from cti_exchange.store.store import Store, open_store
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +125,7 @@ def sync(
             result.receipts_sent = send_owed_receipts(home, store, queue_only=True).by_partner
         writable = [p for p in profile.partners.values() if p.taxii and p.taxii.write_collection]
         result.deliveries = deliver_pending(home, store, writable, reporter)
-        unposted = [p.name for p in profile.partners.values() if not (p.taxii and p.taxii.write_collection)]
-        waiting = {name: len(store.outbound.pending(name)) for name in sorted(unposted)}
-        result.waiting_without_taxii = {name: n for name, n in waiting.items() if n}
+        result.waiting_without_taxii = waiting_without_taxii(profile, store)
         sign_audit_head(home, store)
         keep_search_index_current(store)  # last: posting comes first
     for outcome in result.deliveries:
@@ -134,3 +133,11 @@ def sync(
             log.warning("posting to %s failed: %s", outcome.partner, outcome.error)
     log.info("%s", result.summary())
     return result
+
+
+def waiting_without_taxii(profile: Profile, store: Store) -> dict[str, int]:
+    """Partner -> envelopes waiting in its outbox though it has no TAXII server or write
+    collection to post them to (every `sync` ends with exit 2 until then; `doctor` says so)."""
+    unposted = sorted(p.name for p in profile.partners.values() if not (p.taxii and p.taxii.write_collection))
+    waiting = {name: len(store.outbound.pending(name)) for name in unposted}
+    return {name: n for name, n in waiting.items() if n}

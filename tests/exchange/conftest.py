@@ -157,6 +157,15 @@ def write_iocs(path: Path, count: int, *, tlp: str = "amber", start: int = 0) ->
     return path
 
 
+def store_rows(agency: Agency, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """The rows a query of the agency's store gives (read-only, a connection of its own)."""
+    conn = sqlite3.connect(agency.home / "store.sqlite")
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
 def received_values(agency: Agency) -> list[str]:
     import sqlite3
 

@@ -12,14 +12,13 @@ holds its POST for a few seconds: the change is made while it is mid-delivery.
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from tests.conftest import PASSPHRASE, Agency, pin
-from tests.exchange.conftest import Exchange, received_values, write_iocs
+from tests.exchange.conftest import Exchange, received_values, store_rows, write_iocs
 from tests.fault_proxy import FaultProxy
 
 HOLD_SECONDS = 3.0
@@ -50,19 +49,11 @@ def _wait_for_post(proxy: FaultProxy, running: subprocess.Popen[str]) -> None:
 
 
 def _statuses(agency: Agency) -> list[tuple[str, str]]:
-    conn = sqlite3.connect(agency.home / "store.sqlite")
-    try:
-        return conn.execute("SELECT partner, status FROM deliveries ORDER BY envelope_id").fetchall()
-    finally:
-        conn.close()
+    return store_rows(agency, "SELECT partner, status FROM deliveries ORDER BY envelope_id")
 
 
 def _audit_actions(agency: Agency) -> list[str]:
-    conn = sqlite3.connect(agency.home / "store.sqlite")
-    try:
-        return [row[0] for row in conn.execute("SELECT action FROM audit_log ORDER BY seq")]
-    finally:
-        conn.close()
+    return [row[0] for row in store_rows(agency, "SELECT action FROM audit_log ORDER BY seq")]
 
 
 def test_removing_a_partner_waits_for_the_sync_delivering_to_it(

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from cti_exchange.stix.tlp import TLP2_EXTENSION_ID, Tlp
+from tests.exchange.conftest import store_rows
 from tests.exchange.test_co_recipient_relays import (
     DE_ID,
     FR_ID,
@@ -15,7 +16,6 @@ from tests.exchange.test_co_recipient_relays import (
     T2,
     _indicator,
     _marking,
-    _rows,
     _send,
     _three,
 )
@@ -44,7 +44,7 @@ def test_another_partner_cannot_lower_the_tlp_of_a_partners_custom_marking(tmp_p
         modified=T2,
     )
     _send(fr, india, [b], tmp_path)
-    assert _rows(india, "SELECT value, tlp FROM objects WHERE type = 'indicator' ORDER BY value") == [
+    assert store_rows(india, "SELECT value, tlp FROM objects WHERE type = 'indicator' ORDER BY value") == [
         ("a.evil.example", "red"),
         ("b.evil.example", "red"),
         ("decoy.example", "clear"),

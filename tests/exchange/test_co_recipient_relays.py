@@ -9,7 +9,6 @@ real keys, sealed file envelopes opened by cert-in, its real SQLite store.
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from cti_exchange.profile.model import identity_id_for
 from cti_exchange.stix.tlp import TLP2_EXTENSION_ID, Tlp
 from tests.conftest import Agency, make_agency, pin
+from tests.exchange.conftest import store_rows
 
 FR_ID = identity_id_for("cert-fr")
 DE_ID = identity_id_for("cert-de")
@@ -82,22 +82,14 @@ def _send(sender: Agency, receiver: Agency, objects: list[dict[str, Any]], tmp: 
     return dict(opened.json())
 
 
-def _rows(agency: Agency, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(agency.home / "store.sqlite")
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
-
-
 def test_the_creators_copy_replaces_a_co_recipients_earlier_one(tmp_path: Path) -> None:
     fr, india, de = _three(tmp_path)
     genuine = _indicator(IID, "c2.evil.example", creator=FR_ID, markings=[Tlp.AMBER.marking_id])
     forged = _indicator(IID, "harmless.example", creator=FR_ID, markings=[Tlp.CLEAR.marking_id], revoked=True)
     _send(de, india, [forged], tmp_path)
     opened = _send(fr, india, [genuine], tmp_path)
-    assert _rows(
-        india, "SELECT partner, value, tlp, revoked, is_current FROM objects WHERE object_id = ?", (IID,)
+    assert store_rows(
+        india, "SELECT partner, value, tlp, revoked, is_current FROM objects WHERE object_id = ?", IID
     ) == [("cert-fr", "c2.evil.example", "amber", 0, 1)]
     (reported,) = opened["versions_not_applied"]
     assert (reported["kind"], reported["owner"], reported["relay"]) == (

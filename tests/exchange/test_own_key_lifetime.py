@@ -7,19 +7,17 @@ naming the key and `keys rotate`). Real server, real keys; the clock is moved th
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.model import KeyUse
-from tests.conftest import Agency
+from tests.conftest import Agency, update_keys_confirmed
 from tests.exchange.clock_shift import clock_shifter
-from tests.exchange.conftest import Exchange, received_values, write_iocs
+from tests.exchange.conftest import Exchange, received_values, store_rows, write_iocs
 
 
 @pytest.fixture
@@ -27,14 +25,6 @@ def shift_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
     """shift(days): every utc_now() in the process that many days ahead (or back)."""
     shift = clock_shifter(monkeypatch)
     return lambda days: shift(timedelta(days=days))
-
-
-def _rows(agency: Agency, sql: str) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(agency.home / "store.sqlite")
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def _current_kid(agency: Agency, use: KeyUse) -> str:
@@ -51,29 +41,21 @@ def test_push_refuses_an_expired_signing_key_without_taking_a_sequence_number(
     assert refused.exit_code == 2, refused.stderr
     (line,) = refused.stderr.strip().splitlines()  # one line
     assert expired in line and "expired" in line and "cti-exchange keys rotate" in line
-    assert _rows(fr, "SELECT * FROM channels_out") == []  # no position taken
-    assert _rows(fr, "SELECT envelope_id FROM sent_envelopes") == []
+    assert store_rows(fr, "SELECT * FROM channels_out") == []  # no position taken
+    assert store_rows(fr, "SELECT envelope_id FROM sent_envelopes") == []
 
     # Rotated, it goes: the partner takes the new keys (the expired one cannot vouch for them,
     # so the new fingerprint is read out of band) and the first envelope is sequence 1.
     assert fr.run("keys", "rotate").exit_code == 0
     document = fr.export_keys(tmp_path / "rotated.json")
-    updated = india.run(
-        "partners",
-        "update-keys",
-        "cert-fr",
-        "--jwks",
-        str(document),
-        "--fingerprint",
-        fr.signing_fingerprint(),
-    )
+    updated = update_keys_confirmed(india, fr, document)
     assert updated.exit_code == 0, updated.stderr
     pushed = fr.run("push", str(write_iocs(tmp_path / "b.csv", 2)), "--to", "cert-in")
     assert pushed.exit_code == 0, pushed.stderr
     pulled = india.run("pull")
     assert pulled.exit_code == 0, pulled.stderr  # no expired-key, no sequence gap
     assert len(received_values(india)) == 2
-    assert _rows(india, "SELECT reason FROM quarantine") == []
+    assert store_rows(india, "SELECT reason FROM quarantine") == []
 
 
 def test_sync_pulls_but_seals_no_receipt_with_an_expired_key(
@@ -90,8 +72,8 @@ def test_sync_pulls_but_seals_no_receipt_with_an_expired_key(
     assert expired in synced.json()["cannot_seal"]
     assert len(received_values(fr)) == 2  # receiving goes on: what partners sign is still valid
     # The receipt stays owed, and no channel position went to it.
-    assert _rows(fr, "SELECT receipt_envelope_id FROM receipts_owed") == [(None,)]
-    assert _rows(fr, "SELECT * FROM channels_out") == []
+    assert store_rows(fr, "SELECT receipt_envelope_id FROM receipts_owed") == [(None,)]
+    assert store_rows(fr, "SELECT * FROM channels_out") == []
     log = (fr.home / "logs" / "cti-exchange.log").read_text()
     assert "sync ended with exit code 2" in log and expired in log
 

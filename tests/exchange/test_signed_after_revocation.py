@@ -7,29 +7,19 @@ key signs as /tmp/wt-ops/signwith_push.py made it sign."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.model import KeyUse
-from tests.conftest import Agency
-from tests.exchange.conftest import Exchange, write_iocs
+from tests.conftest import Agency, update_keys_confirmed
+from tests.exchange.conftest import Exchange, store_rows, write_iocs
 from tests.exchange.leaked_key import sign_next_pushes_with
 
 
-def _rows(agency: Agency, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(agency.home / "store.sqlite")
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
-
-
 def _envelopes(agency: Agency) -> list[str]:
-    return [row[0] for row in _rows(agency, "SELECT envelope_id FROM envelopes_in ORDER BY sequence")]
+    return [row[0] for row in store_rows(agency, "SELECT envelope_id FROM envelopes_in ORDER BY sequence")]
 
 
 def test_update_keys_sets_aside_what_a_key_signed_after_its_revocation(
@@ -56,16 +46,7 @@ def test_update_keys_sets_aside_what_a_key_signed_after_its_revocation(
     assert "c2-41.example" in india.run("export").stdout
 
     document = fr.export_keys(tmp_path / "revoked.json")
-    updated = india.run(
-        "partners",
-        "update-keys",
-        "cert-fr",
-        "--jwks",
-        str(document),
-        "--fingerprint",
-        fr.signing_fingerprint(),
-        "--json",
-    )
+    updated = update_keys_confirmed(india, fr, document, "--json")
     assert updated.exit_code == 4, updated.stderr  # an integrity alert
     assert "1 envelope(s) accepted from cert-fr were signed by a key it revoked" in updated.stderr
     assert "triage list --partner cert-fr --status rejected" in updated.stderr
@@ -80,7 +61,7 @@ def test_update_keys_sets_aside_what_a_key_signed_after_its_revocation(
     rejected = india.run("triage", "list", "--partner", "cert-fr", "--status", "rejected", "--json")
     assert rejected.exit_code == 0, rejected.stderr
     assert sorted(flagged["objects_rejected"]) == sorted(o["id"] for o in rejected.json()["items"])
-    notes = _rows(
+    notes = store_rows(
         india,
         "SELECT analyst, note FROM triage_log WHERE decision = 'rejected' ORDER BY id",
     )
