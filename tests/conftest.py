@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +16,14 @@ import pytest
 from typer.testing import CliRunner
 
 from cti_exchange.cli.app import app
+
+# Fewer PBKDF2 rounds for key files, in this process and every Python process a test starts:
+# tests/test_processes/sitecustomize.py says why and what checks the product's own strength.
+TEST_PROCESSES = Path(__file__).resolve().parent / "test_processes"
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(TEST_PROCESSES), *filter(None, [os.environ.get("PYTHONPATH")])]
+)
+runpy.run_path(str(TEST_PROCESSES / "sitecustomize.py"))
 
 PASSPHRASE = "correct horse battery staple"
 

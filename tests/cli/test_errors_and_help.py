@@ -130,7 +130,12 @@ def test_a_full_disk_is_reported_as_such_not_as_a_bug(cert_in: Agency, tmp_path:
     ingest = tmp_path / "many.txt"
     ingest.write_text("".join(f"host-{i}.example.org\n" for i in range(3000)))
     # No bytecode written: under the size limit CPython would leave truncated .pyc files.
-    env = {"CTI_EXCHANGE_PASSPHRASE": PASSPHRASE, "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {
+        "CTI_EXCHANGE_PASSPHRASE": PASSPHRASE,
+        "PATH": "/usr/bin:/bin",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPATH": os.environ["PYTHONPATH"],  # the suite's key derivation (tests/test_processes)
+    }
     cli = [sys.executable, "-m", "cti_exchange", "--home", str(cert_in.home)]
     full = subprocess.run(
         [*cli, "convert", str(ingest), "-o", str(tmp_path / "out.json")],
@@ -177,7 +182,12 @@ def test_a_closed_stdout_ends_a_stream_quietly(cert_in: Agency, tmp_path: Path, 
             [sys.executable, "-m", "cti_exchange", "--home", str(cert_in.home), *args],
             stdout=stdout,
             stderr=subprocess.PIPE,
-            env={"CTI_EXCHANGE_PASSPHRASE": PASSPHRASE, "PATH": "/usr/bin:/bin"},
+            # PYTHONPATH kept: the suite's key derivation (tests/test_processes/sitecustomize.py)
+            env={
+                "CTI_EXCHANGE_PASSPHRASE": PASSPHRASE,
+                "PATH": "/usr/bin:/bin",
+                "PYTHONPATH": os.environ["PYTHONPATH"],
+            },
             timeout=120,
         )
     finally:

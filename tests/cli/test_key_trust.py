@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,8 +23,10 @@ from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.key_document import sign_key_document
 from cti_exchange.keys.material import generate_key_pair
 from cti_exchange.keys.model import Keyring, KeyStatus, KeyUse
+from cti_exchange.keys.protection import PBKDF2_ITERATIONS
 from cti_exchange.profile.model import identity_id_for
-from tests.conftest import PASSPHRASE, Agency, make_agency, pin
+from tests.conftest import PASSPHRASE, TEST_PROCESSES, Agency, make_agency, pin
+from tests.test_processes.sitecustomize import TEST_PBKDF2_ITERATIONS
 
 
 def _pinned(receiver: Agency, partner: str) -> Keyring:
@@ -205,3 +210,40 @@ def test_a_malformed_partner_key_is_a_clear_error(cert_fr: Agency, cert_in: Agen
     broken.write_text(json.dumps(exported))
     result = cert_in.run("partners", "add", "cert-fr", "--jwks", str(broken), "--fingerprint", "x")
     assert result.exit_code == 2 and "'x' is not a 32-byte" in result.stderr
+
+
+def _without_test_processes_setting() -> dict[str, str]:
+    """The environment of a process started as users start one: without the suite's
+    sitecustomize (tests/test_processes), so with the product's own key derivation."""
+    kept = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and Path(p) != TEST_PROCESSES]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if kept:
+        env["PYTHONPATH"] = os.pathsep.join(kept)
+    return {**env, "CTI_EXCHANGE_PASSPHRASE": PASSPHRASE}
+
+
+def _key_file_rounds(home: Path) -> Any:
+    protected = (home / "keys" / "private.jwe").read_text().split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(protected + "=" * (-len(protected) % 4)))["p2c"]
+
+
+def test_the_product_derives_key_files_with_210000_rounds_and_refuses_the_tests_fewer(
+    cert_fr: Agency, tmp_path: Path
+) -> None:
+    """The suite writes key files with fewer PBKDF2 rounds to save time; the product, started
+    without that setting, writes OWASP's 210,000 and refuses a file with fewer as altered."""
+    assert PBKDF2_ITERATIONS == TEST_PBKDF2_ITERATIONS < 210_000
+    assert _key_file_rounds(cert_fr.home) == TEST_PBKDF2_ITERATIONS
+
+    def real_process(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "cti_exchange", *args]
+        env = _without_test_processes_setting()
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+    made = real_process("--home", str(tmp_path / "real"), "init", "--agency", "cert-in", "--name", "CERT-In")
+    assert made.returncode == 0, made.stderr
+    assert _key_file_rounds(tmp_path / "real") == 210_000
+    assert real_process("--home", str(tmp_path / "real"), "keys", "export", "-o", "-").returncode == 0
+
+    refused = real_process("--home", str(cert_fr.home), "keys", "export", "-o", "-")
+    assert refused.returncode == 2 and "it was altered" in refused.stderr, refused.stderr
