@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, has_request_context, request
 from flask.json.provider import DefaultJSONProvider
 from medallion import application_instance, auth, handle_processing_error, register_blueprints, set_config
 from medallion.exceptions import ProcessingError
 from medallion.views import MEDIA_TYPE_TAXII_ANY, MEDIA_TYPE_TAXII_V21
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.http import parse_accept_header, parse_options_header
 from werkzeug.routing import RequestRedirect
 
@@ -28,6 +29,18 @@ from cti_exchange.server.connection import BUSY_TIMEOUT_SECONDS
 from cti_exchange.server.provisioning import database_path
 
 DEFAULT_MAX_PAGE_SIZE = 1000
+
+# Request bodies over LARGE_BODY_BYTES are parsed and handled at most LARGE_BODY_SLOTS at a
+# time, the others waiting up to LARGE_BODY_WAIT_SECONDS (then 503 with Retry-After, which
+# clients retry). Parsed, a 10 MiB body of small JSON values (`{"objects":[[],[],...]}`)
+# takes over 200 MiB of Python objects until its request ends: one per waitress thread was
+# about 1 GiB. The wait comes after authentication and the collection's permissions
+# (medallion parses the body last), so only a partner's account can make others wait; the
+# write lock serialises the inserts of large POSTs anyway.
+LARGE_BODY_BYTES = 1024 * 1024
+LARGE_BODY_SLOTS = 2
+LARGE_BODY_WAIT_SECONDS = 60.0
+_large_bodies = threading.BoundedSemaphore(LARGE_BODY_SLOTS)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +79,10 @@ class _JSONProvider(DefaultJSONProvider):
         return text
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        if len(s) > LARGE_BODY_BYTES and has_request_context() and not g.get("large_body_slot"):
+            if not _large_bodies.acquire(timeout=LARGE_BODY_WAIT_SECONDS):
+                raise ServiceUnavailable("The server is busy with other large requests; retry", retry_after=5)
+            g.large_body_slot = True
         try:
             return super().loads(s, **kwargs)
         except RecursionError:
@@ -138,9 +155,15 @@ def build_app(
     app.before_request(_no_redirects)
     app.before_request(_negotiate_media_types)
     app.before_request(_head_as_get)
+    app.teardown_request(_release_large_body_slot)
     register_blueprints(app)
     _served_dir = data_dir
     return app
+
+
+def _release_large_body_slot(error: BaseException | None) -> None:
+    if g.pop("large_body_slot", False):
+        _large_bodies.release()
 
 
 def _unauthorized(status: int) -> Response:
