@@ -33,6 +33,7 @@ from cti_exchange.stix.guardrails import (
     is_individual_email,
     looks_like_phone_number,
     scrub_personal_data,
+    url_personal_data,
 )
 from cti_exchange.stix.ioc_types import (
     HASH_TYPES,
@@ -279,6 +280,15 @@ class CandidateConverter:
                 "a subject holding an individual's e-mail address or phone number is personal data "
                 "(GDPR, DPDP Act), and scrubbing it would change what it matches: withheld; "
                 "use --keep-personal-data to share it",
+            )
+            return None
+        if ioc_type is IocType.URL and not settings.keep_personal_data and (why := url_personal_data(value)):
+            self._warn(
+                c,
+                "personal-data",
+                value_field,
+                f"{why} is personal data (GDPR, DPDP Act), and scrubbing it would change what it "
+                "matches: withheld; use --keep-personal-data to share it",
             )
             return None
         hit = self.guardrails.check(ioc_type, value)

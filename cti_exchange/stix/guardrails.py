@@ -495,6 +495,27 @@ def looks_like_phone_number(value: str) -> bool:
     return 7 <= digits <= 15 and (value.startswith("+") or any(c in value for c in " ()-"))
 
 
+def url_personal_data(url: str) -> str | None:
+    """What makes a URL personal data, or None: a password in it (`user:password@host`, an
+    account's credentials, the victim's as often as an attacker's), or an individual's e-mail
+    address anywhere in it (`https://jdupont@mail.example/`, `?email=ravi.kumar@...`). A URL
+    cannot be scrubbed like a description without changing what it matches."""
+    rest = url.partition("://")[2]
+    authority = rest
+    for end in "/?#":
+        authority = authority.partition(end)[0]
+    userinfo, at, _ = authority.rpartition("@")
+    if at and ":" in userinfo:
+        return "a URL holding a password (user:password@)"
+    if "@" not in url:
+        return None
+    # A bare user name (`ftp://anonymous@host/`) is not an address; `user@host` read as one is.
+    texts = (userinfo, rest[len(authority) :]) if at else (url,)
+    if any(is_individual_email(m.group()) for text in texts for m in _EMAIL_IN_TEXT.finditer(text)):
+        return "a URL holding an individual's e-mail address"
+    return None
+
+
 def holds_personal_data(text: str) -> bool:
     """Whether `text` holds an individual's e-mail address or a phone number (as
     `scrub_personal_data` finds them): a value that does, an e-mail subject, cannot be scrubbed

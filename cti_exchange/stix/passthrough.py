@@ -48,6 +48,7 @@ from cti_exchange.stix.guardrails import (
     holds_personal_data,
     is_individual_email,
     scrub_personal_data,
+    url_personal_data,
 )
 from cti_exchange.stix.ioc_types import IocType
 from cti_exchange.stix.normalise import normalise
@@ -428,6 +429,13 @@ class PassthroughPreparer:
         ):
             # Compared as written: it cannot be scrubbed as free text is without changing it.
             self._withhold(index, obj, _SUBJECT_NAMES_SOMEONE)
+            return False
+        if (
+            ioc_type is IocType.URL
+            and not self.settings.keep_personal_data
+            and (why := url_personal_data(normalised))
+        ):
+            self._withhold(index, obj, f"compares {why}")
             return False
         hit = self.guardrails.check(ioc_type, normalised)
         if hit is not None:
