@@ -18,10 +18,10 @@ from datetime import datetime
 
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.errors import UsageError
-from cti_exchange.store.object_queries import record_decision
+from cti_exchange.store.object_queries import AlreadyDecided, record_decision
 from cti_exchange.store.store import Store
 from cti_exchange.triage import TriageLine, resolve_reference
-from cti_exchange.untrusted_text import UNPRINTABLE
+from cti_exchange.untrusted_text import UNPRINTABLE, escape_controls
 
 # Command word -> stored status.
 DECISIONS = {"accept": "accepted", "reject": "rejected", "false-positive": "false-positive"}
@@ -45,8 +45,10 @@ def decide(
     *,
     note: str | None = None,
     now: datetime | None = None,
+    only_undecided: bool = False,
 ) -> DecisionResult:
-    """Records one decision on objects (all or none), with the analyst (`store.actor`)."""
+    """Records one decision on objects (all or none), with the analyst (`store.actor`).
+    `only_undecided`: see record_decision (raises AlreadyDecided)."""
     from cti_exchange.store.audit_log import append_audit
 
     if decision not in DECISIONS:
@@ -71,7 +73,14 @@ def decide(
     forms = bundled_value_forms()
     with store.db.transaction() as conn:
         changed = record_decision(
-            conn, object_ids, decision=status, analyst=store.actor, at=at, note=note, forms=forms
+            conn,
+            object_ids,
+            decision=status,
+            analyst=store.actor,
+            at=at,
+            note=note,
+            forms=forms,
+            only_undecided=only_undecided,
         )
         revoked = [
             oid
@@ -103,6 +112,24 @@ def decide(
 # -- review ------------------------------------------------------------------------------
 
 
+def decide_in_review(
+    store: Store, line: TriageLine, decision: str, *, note: str | None, warn: Callable[[str], None]
+) -> DecisionResult | None:
+    """A review's decision on the line it showed as new: None, with a warning and nothing
+    changed, when the value was decided meanwhile (another analyst) or already is in another
+    spelling: a key pressed on what the screen showed must not overwrite what it did not."""
+    try:
+        return decide(store, [line.object.object_id], decision, note=note, only_undecided=True)
+    except AlreadyDecided as found:
+        what = escape_controls(found.value or found.object_id)
+        by = f" by {escape_controls(found.by)}" if found.by else ""
+        warn(
+            f"not changed: {what} is already {found.status}{by} at {found.at}; "
+            f"to change that, use `triage {decision} {line.object.object_id}`"
+        )
+        return None
+
+
 @dataclass
 class ReviewSummary:
     decided: dict[str, int] = field(default_factory=dict)  # status -> lines decided
@@ -120,13 +147,14 @@ def review_loop(
     *,
     read_key: Callable[[], str],
     present: Callable[[TriageLine, int], None],
-    apply: Callable[[TriageLine, str], DecisionResult],
+    apply: Callable[[TriageLine, str], DecisionResult | None],
     warn: Callable[[str], None] = lambda text: None,
 ) -> ReviewSummary:
     """Shows each line, reads single keys until one means something, applies the decision.
 
     a accept, r reject, f false positive, s skip, q quit. Objects already decided while the
-    review ran (a same-value object decided with an earlier line) are passed over.
+    review ran (a same-value object decided with an earlier line) are passed over; `apply`
+    returns None for a line it left as it was (decided elsewhere meanwhile), counted skipped.
     """
     summary = ReviewSummary()
     done: set[str] = set()
@@ -147,6 +175,9 @@ def review_loop(
             summary.skipped += 1
             continue
         result = apply(line, action)
+        if result is None:
+            summary.skipped += 1
+            continue
         done.update(result.object_ids)
         summary.decided[result.decision] = summary.decided.get(result.decision, 0) + 1
         summary.object_ids += result.object_ids

@@ -47,7 +47,7 @@ from cti_exchange.triage import (
     show_object,
     sightings_received,
 )
-from cti_exchange.triage_decisions import DECISIONS, decide, review_loop
+from cti_exchange.triage_decisions import DECISIONS, decide, decide_in_review, review_loop
 from cti_exchange.untrusted_text import describe_value
 
 triage_app = typer.Typer(
@@ -325,7 +325,7 @@ def review(
             iter_queue(store, filters),
             read_key=lambda: typer.getchar(echo=False),
             present=present,
-            apply=lambda line, decision: decide(store, [line.object.object_id], decision, note=note),
+            apply=lambda line, decision: decide_in_review(store, line, decision, note=note, warn=out.warn),
             warn=out.warn,
         )
     decided = ", ".join(f"{n} {status}" for status, n in summary.decided.items()) or "no decisions"

@@ -156,6 +156,16 @@ def objects_with_value(conn: sqlite3.Connection, value: str) -> list[str]:
     ]
 
 
+class AlreadyDecided(Exception):
+    """`record_decision(..., only_undecided=True)` met an object decided since it was shown."""
+
+    def __init__(
+        self, object_id: str, value: str | None, status: str, by: str | None, at: str | None
+    ) -> None:
+        super().__init__(f"{object_id} is {status}")
+        self.object_id, self.value, self.status, self.by, self.at = object_id, value, status, by, at
+
+
 def record_decision(
     conn: sqlite3.Connection,
     object_ids: list[str],
@@ -165,10 +175,13 @@ def record_decision(
     at: str,
     note: str | None,
     forms: SpellingForms | None = None,
+    only_undecided: bool = False,
 ) -> list[str]:
     """Sets the triage status of the objects and of every current object with the same value
     (with `forms`, in any spelling of it), inside the caller's transaction; returns every
-    object id changed."""
+    object id changed. With `only_undecided` (a review, which showed them as new), raises
+    AlreadyDecided, changing nothing, if any of them has a decision already: another
+    analyst's since, or one on another spelling of the value."""
     decided = [obj for object_id in object_ids if (obj := current_object(conn, object_id)) is not None]
     by_form: dict[tuple[str, str], list[tuple[str, str]]] = {}
     if forms is not None:
@@ -189,6 +202,15 @@ def record_decision(
             holders = [h[0] for h in same_value(conn, obj.ioc_type, obj.value)]
         for holder in holders:
             changed.setdefault(holder)
+    if only_undecided:
+        for object_id in changed:
+            row = conn.execute(
+                "SELECT value, status, status_by, status_at FROM objects "
+                "WHERE object_id = ? AND is_current = 1 AND status <> 'new'",
+                (object_id,),
+            ).fetchone()
+            if row is not None:
+                raise AlreadyDecided(object_id, *row)
     for object_id in changed:
         conn.execute(
             # The same decision again without a note keeps the note that explains it.
