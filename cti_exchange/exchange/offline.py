@@ -32,7 +32,14 @@ from cti_exchange.exchange.parties import (
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.model import Keyring, KeyUse
 from cti_exchange.partnership import get_partner
-from cti_exchange.policy.sharing import RULE_UNMARKED, decide_sharing, delivery_refusal, refusal_error
+from cti_exchange.policy.sharing import (
+    RULE_ONWARD,
+    RULE_UNMARKED,
+    decide_sharing,
+    delivery_refusal,
+    partner_creators,
+    refusal_error,
+)
 from cti_exchange.profile.model import Profile
 from cti_exchange.readers.json_input import parse_json
 from cti_exchange.stix.tlp import Tlp
@@ -82,9 +89,17 @@ def seal_bundle_for(
     bundle = parse_bundle(bundle_bytes, source=source)
     objects = bundle["objects"]
     partners = [get_partner(home, name) for name in dict.fromkeys(partner_names)]
-    decision = decide_sharing(objects, partners, allow_red=allow_red)
+    decision = decide_sharing(
+        objects, partners, allow_red=allow_red, creators=partner_creators(home.load_profile())
+    )
     if decision.refusals:
         hint = "a sealed file carries the bundle as is; remove those objects or change the recipients"
+        creators = sorted({r.creator for r in decision.refusals if r.rule == RULE_ONWARD and r.creator})
+        if creators:
+            hint += (
+                f"; a partner's TLP:AMBER or TLP:RED object goes on only from its creator: ask "
+                f"{', '.join(creators)} to share it directly"
+            )
         if any(r.rule == RULE_UNMARKED for r in decision.refusals):
             # A third party's bundle often carries no TLP: `convert` marks it (and attributes it).
             hint = (

@@ -29,11 +29,14 @@ from cti_exchange.ingest_settings import IngestContext, IngestOptions
 from cti_exchange.partnership import get_partner
 from cti_exchange.policy.sharing import (
     RULE_MAX,
+    RULE_ONWARD,
     RULE_RED,
+    RULE_REFERS,
     RULE_STRICT,
     Refusal,
     SharingDecision,
     decide_sharing,
+    partner_creators,
     refusal_error,
 )
 from cti_exchange.profile.model import PartnerConfig
@@ -76,8 +79,20 @@ def refusal_hint(
         fixes.append(f"above a max TLP, {command(names_for(RULE_MAX), '--max-tlp LEVEL')}")
     if RULE_STRICT in rules:
         fixes.append("TLP:AMBER+STRICT goes to one partner per push")
-    return "send the rest with --skip-refused, or change the TLP of the input" + (
-        "; or " + "; ".join(fixes) if fixes else ""
+    onward = ""
+    if RULE_ONWARD in rules:
+        creators = sorted({r.creator for r in refusals if r.rule == RULE_ONWARD and r.creator})
+        onward = (
+            f"; a partner's TLP:AMBER or TLP:RED object goes on only from its creator: ask "
+            f"{', '.join(creators)} to share it directly"
+        )
+    if rules <= {RULE_ONWARD, RULE_REFERS}:
+        # No TLP to change: marking a partner's object lower is not ours to do.
+        return "send the rest with --skip-refused" + onward
+    return (
+        "send the rest with --skip-refused, or change the TLP of the input"
+        + ("; or " + "; ".join(fixes) if fixes else "")
+        + onward
     )
 
 
@@ -318,7 +333,9 @@ def share_objects(
     progress = reporter or NoProgress()
     moment = now or utc_now()
     kept, lowered = keep_stricter_tlp(home, objects, lower=lower_tlp)
-    decision = decide_sharing(objects, partners, allow_red=allow_red)
+    decision = decide_sharing(
+        objects, partners, allow_red=allow_red, creators=partner_creators(home.load_profile())
+    )
     if request_id_for is not None:
         request_id = request_id_for(decision)
     hint = refusal_hint(decision.refusals, partners, allow_red=allow_red) if decision.refusals else ""

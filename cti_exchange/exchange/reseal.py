@@ -39,7 +39,7 @@ from cti_exchange.errors import InputError
 from cti_exchange.exchange.parties import sender_keys
 from cti_exchange.exchange.sealing import PartnerSealing, strictest_tlp
 from cti_exchange.home.profile_home import ProfileHome
-from cti_exchange.policy.sharing import decide_sharing
+from cti_exchange.policy.sharing import decide_sharing, partner_creators
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.stix.bundle import content_objects
 from cti_exchange.store.outbound import PendingDelivery
@@ -94,7 +94,9 @@ def reseal_queued(
     withheld: dict[str, list[str]] = {}
     for delivery, copy in zip(queued, copies, strict=True):
         # `--allow-red` was given when it was sealed: the partner entry decides now.
-        decision = decide_sharing(content_objects(copy.objects), [partner], allow_red=True)
+        decision = decide_sharing(
+            content_objects(copy.objects), [partner], allow_red=True, creators=partner_creators(profile)
+        )
         allowed = decision.allowed[partner.name]
         if decision.refusals:
             withheld[delivery.envelope_id] = [r.object_id for r in decision.refusals]

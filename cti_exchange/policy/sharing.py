@@ -14,6 +14,15 @@ An object that refers to one refused for the same partner (a relationship, a sig
 listing it) is refused too: the id alone can tell what was withheld, since our indicator ids are
 uuidv5 of our identity and the pattern, so a partner could confirm a guessed TLP:RED value.
 
+A partner's object goes on to no other agency at TLP:AMBER, TLP:AMBER+STRICT or TLP:RED
+(`RULE_ONWARD`): TLP 2.0 lets AMBER go to the recipient's own organisation and its clients,
+AMBER+STRICT to the organisation only, RED to no one further, and another partner CERT is none of
+these. "A partner's object" is one whose `created_by_ref` is the identity of a partner we have
+pinned (`partner_creators`: the identity its agency id gives, profile.model.identity_id_for, which
+pinning holds every key file to), not ours; it may still go back to that partner itself. Objects
+of ours, objects naming no creator or one we have not pinned, and a partner's TLP:CLEAR and
+TLP:GREEN objects are relayed as before (docs/TRIAGE.md: relaying is ordinary STIX sharing).
+
 A refusal names the object as the analyst knows it too (an indicator's value, a cyber-observable's
 value or file hash, else its name): a STIX id alone does not say which row of a CSV was refused.
 Cyber-observables (SCOs) are shared under the same rules as any other object: `push` marks an
@@ -22,11 +31,12 @@ unmarked one with the default TLP, and a refused one takes along what refers to 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from cti_exchange.errors import PolicyError
-from cti_exchange.profile.model import PartnerConfig
+from cti_exchange.profile.model import PartnerConfig, Profile, identity_id_for
 from cti_exchange.stix.pattern_values import indicator_value
 from cti_exchange.stix.references import references_in
 from cti_exchange.stix.tlp import Tlp, tlp_markings_defined_in, tlp_of
@@ -38,6 +48,10 @@ RULE_STRICT = "amber-strict-single-partner"
 RULE_MAX = "above-partner-max-tlp"
 RULE_UNMARKED = "no-tlp-marking"
 RULE_REFERS = "refers-to-refused"
+RULE_ONWARD = "partner-tlp-no-onward-sharing"
+
+# A partner's objects at these levels go back to that partner only (RULE_ONWARD).
+_NOT_ONWARD = frozenset({Tlp.AMBER, Tlp.AMBER_STRICT, Tlp.RED})
 
 # Objects that carry no content of their own: they go along without a TLP.
 _PLUMBING = frozenset({"marking-definition", "identity", "extension-definition"})
@@ -57,11 +71,19 @@ class Refusal:
     rule: str
     # What the analyst knows the object by (`refusal_subject`): already cut and escaped.
     subject: str | None = None
+    # RULE_ONWARD: the partner (local name) whose identity is the object's created_by_ref.
+    creator: str | None = None
 
     def describe(self) -> str:
         label = self.tlp.label if self.tlp is not None else "no TLP"
         subject = f" [{self.subject}]" if self.subject else ""
-        return f"{escape_controls(self.object_id)}{subject} ({label}) to {self.partner}: {self.rule}"
+        why = ""
+        if self.rule == RULE_ONWARD and self.creator is not None:
+            why = (
+                f" ({self.creator}'s object: {label} does not allow passing a partner's object on "
+                f"to another agency; {self.creator} can share it with {self.partner} directly)"
+            )
+        return f"{escape_controls(self.object_id)}{subject} ({label}) to {self.partner}: {self.rule}{why}"
 
 
 def refusal_subject(obj: dict[str, Any]) -> str | None:
@@ -137,23 +159,69 @@ def delivery_refusal(level: Tlp | None, partner: PartnerConfig) -> str | None:
     return refusal_rule(level, partner, partners_named=1, allow_red=True)
 
 
+def partner_creators(profile: Profile) -> dict[str, PartnerConfig]:
+    """Our pinned partners by the STIX identity their objects name in `created_by_ref`: the one
+    their agency id gives (pinning refuses a key file naming any other, partnership.py), and
+    the one the entry records, if it records one. Ours is never among them."""
+    out: dict[str, PartnerConfig] = {}
+    for partner in profile.partners.values():
+        for identity in (identity_id_for(partner.agency_id), partner.identity_id):
+            if identity is not None and identity != profile.identity_id:
+                out[identity] = partner
+    return out
+
+
+def onward_refusal(
+    obj: dict[str, Any], level: Tlp | None, partner: PartnerConfig, creators: Mapping[str, PartnerConfig]
+) -> PartnerConfig | None:
+    """The pinned partner that created `obj`, when `obj` is at a TLP that does not let us pass
+    it on to `partner`, another agency (RULE_ONWARD); else None."""
+    if level not in _NOT_ONWARD:
+        return None
+    creator_ref = obj.get("created_by_ref")
+    creator = creators.get(creator_ref) if isinstance(creator_ref, str) else None
+    if creator is None or creator.agency_id == partner.agency_id:
+        return None
+    return creator
+
+
 def decide_sharing(
-    objects: list[dict[str, Any]], partners: list[PartnerConfig], *, allow_red: bool
+    objects: list[dict[str, Any]],
+    partners: list[PartnerConfig],
+    *,
+    allow_red: bool,
+    creators: Mapping[str, PartnerConfig] | None = None,
 ) -> SharingDecision:
+    """What each of `partners` may receive of `objects`. `creators`: our pinned partners by
+    identity (`partner_creators`), for RULE_ONWARD; every caller deciding what leaves for a
+    partner passes them (without them, no object is known as a partner's)."""
     allowed: dict[str, list[dict[str, Any]]] = {p.name: [] for p in partners}
     refusals: list[Refusal] = []
     inline = tlp_markings_defined_in(objects) or None
     for obj in objects:
         level = tlp_of(obj, inline)
         for partner in partners:
-            if level is not None:
+            # Checked first: no partner entry or flag lifts it, so it is what the analyst is told.
+            creator = onward_refusal(obj, level, partner, creators) if creators else None
+            if creator is not None:
+                rule: str | None = RULE_ONWARD
+            elif level is not None:
                 rule = refusal_rule(level, partner, partners_named=len(partners), allow_red=allow_red)
             else:
                 rule = None if obj.get("type") in _PLUMBING else RULE_UNMARKED
             if rule is None:
                 allowed[partner.name].append(obj)
             else:
-                refusals.append(Refusal(str(obj.get("id")), level, partner.name, rule, refusal_subject(obj)))
+                refusals.append(
+                    Refusal(
+                        str(obj.get("id")),
+                        level,
+                        partner.name,
+                        rule,
+                        refusal_subject(obj),
+                        creator=creator.name if creator is not None else None,
+                    )
+                )
     if refusals:  # the common case has none, and costs nothing here
         for partner in partners:
             allowed[partner.name] = _without_references_to_refused(
