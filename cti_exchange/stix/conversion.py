@@ -40,6 +40,7 @@ from cti_exchange.stix.ioc_types import (
     X509_TYPES,
     IocType,
     detect_ioc_type,
+    is_defanged_host_name,
     is_hash_shaped,
 )
 from cti_exchange.stix.normalise import (
@@ -159,6 +160,8 @@ class CandidateConverter:
             if ioc_type is None:
                 refanged = refang(value)
                 ioc_type = detect_ioc_type(refanged)
+                if ioc_type is IocType.FILE_NAME and refanged != value and is_defanged_host_name(refanged):
+                    ioc_type = IocType.DOMAIN  # `evil_x[.]com`: defanged, so a host, not a file
                 if ioc_type is not IocType.WINDOWS_REGISTRY_KEY:
                     value = refanged
         elif not allowed <= _AS_WRITTEN:

@@ -262,12 +262,42 @@ def detect_ioc_type(value: str) -> IocType | None:
         return HASH_LENGTHS.get(len(value))  # other lengths: see is_hash_shaped
     if kind == "idn" and (value.isascii() or "_" in value):
         # Not a host name (an underscore, or ASCII outside letters-digits-hyphen).
-        return IocType.FILE_NAME if _looks_like_file_name(value) else None
+        if _looks_like_file_name(value):
+            return IocType.FILE_NAME
+        # DNS names may hold underscores (`my_host.duckdns.org`): two dots or more and a
+        # top-level label of letters, as a file name seldom has.
+        return IocType.DOMAIN if _underscored_dns_name(value) else None
     if kind in ("domain", "idn"):
         last_label = value.rstrip(".").rsplit(".", 1)[-1].lower()
         if last_label in FILE_EXTENSIONS:
             return IocType.FILE_NAME
     return _SHAPE_TYPES[kind]  # type: ignore[index]
+
+
+_UNDERSCORED_DNS_NAME = re.compile(
+    r"(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.){2,}[A-Za-z]{2,63}\.?"
+)
+
+
+def _underscored_dns_name(value: str) -> bool:
+    """A DNS name with an underscore in a label below the top (`a_b.evil.com`), as defanged
+    lists hold them; one dot alone (`evil_x.com`) stays a file name unless it was defanged
+    (is_defanged_host_name)."""
+    return "_" in value and _UNDERSCORED_DNS_NAME.fullmatch(value) is not None
+
+
+def is_defanged_host_name(value: str) -> bool:
+    """Whether a value that was defanged (`evil_x[.]com`: whoever wrote it meant a network
+    indicator) and detects as a file name is a DNS name with an underscore: one dot suffices."""
+    name = value.rstrip(".")
+    last = name.rsplit(".", 1)[-1].lower()
+    return (
+        "_" in name
+        and "." in name
+        and last not in FILE_EXTENSIONS
+        and re.fullmatch(r"(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)+[A-Za-z]{2,63}", name)
+        is not None
+    )
 
 
 def _host_with_port(value: str) -> bool:
