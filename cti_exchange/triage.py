@@ -39,6 +39,7 @@ from cti_exchange.store.triage_queries import (
     count_matching,
     list_page,
 )
+from cti_exchange.untrusted_text import escape_controls
 
 if TYPE_CHECKING:  # `triage show` and `--sighted` load the detail queries when they run
     from cti_exchange.store.triage_detail import Decision, ReceivedSighting, RelatedObject, StoredVersion
@@ -342,7 +343,9 @@ def resolve_reference(store: Store, reference: str, *, names: bool = False) -> s
     conn = store.db.conn
     found = find_objects(conn, text)
     if len(found) > 1 and found[0].startswith(text):
-        raise UsageError(f"{reference!r} names several objects", hint="give more of the id")
+        shown = ", ".join(escape_controls(object_id) for object_id in found[:3])
+        more = ", ..." if len(found) > 3 else ""
+        raise UsageError(f"{reference!r} names several objects: {shown}{more}", hint="give more of the id")
     if found:
         return found[0]
     spellings = value_spellings(text)

@@ -57,9 +57,20 @@ def _label(line: TriageLine, limit: int) -> str:
     return describe_value(o.value if o.value is not None else (o.name or ""), limit)
 
 
-def _short_id(object_id: str) -> str:
+def _short_ids(object_ids: Iterable[str]) -> dict[str, str]:
+    """Each id cut to its first 8 hex digits on a terminal, or longer where two ids shown
+    together would read the same (`triage show PREFIX` takes what the list shows)."""
+    ids = set(object_ids)
+    for digits in (8, 13, 18):  # up to the first, second, third group of the UUID
+        cut = {object_id: _cut_id(object_id, digits) for object_id in ids}
+        if len(set(cut.values())) == len(ids):
+            return cut
+    return {object_id: object_id for object_id in ids}
+
+
+def _cut_id(object_id: str, digits: int) -> str:
     kind, _, rest = object_id.partition("--")
-    return f"{kind}--{rest[:8]}"
+    return f"{kind}--{rest[:digits]}"
 
 
 def _tlp(value: str | None) -> str:
@@ -74,6 +85,7 @@ def _status(line: TriageLine) -> str:
 
 def render_lines(out: Output, lines: list[TriageLine]) -> None:
     terminal = out.is_terminal
+    short = _short_ids(line.object.object_id for line in lines) if terminal else {}
     table(
         out,
         [
@@ -90,14 +102,14 @@ def render_lines(out: Output, lines: list[TriageLine]) -> None:
         ],
         [
             [
-                _short_id(line.object.object_id) if terminal else line.object.object_id,
+                short.get(line.object.object_id, line.object.object_id),
                 line.object.ioc_type or line.object.type,
                 _label(line, 60 if terminal else 100_000),
                 _tlp(line.strictest_tlp),
                 "" if line.object.confidence is None else str(line.object.confidence),
                 _status(line),
                 " ".join(line.partners),
-                " ".join(k[:16] for k in line.signers) if terminal else " ".join(line.signers),
+                " ".join(line.signers),  # whole: after a rotation, two keys share a first part
                 short_time(line.object.received_at),
                 short_time(line.object.valid_until),
             ]

@@ -133,7 +133,7 @@ def find_objects(conn: sqlite3.Connection, reference: str) -> list[str]:
     if "--" in reference:
         rows = conn.execute(
             "SELECT DISTINCT object_id FROM objects WHERE object_id >= ? AND object_id < ? "
-            "AND is_current = 1 LIMIT 2",
+            "AND is_current = 1 LIMIT 4",
             (reference, reference + "\uffff"),
         ).fetchall()
         exact = [r[0] for r in rows if r[0] == reference]

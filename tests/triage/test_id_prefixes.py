@@ -1,0 +1,36 @@
+"""Id prefixes an analyst copies from the list (found on a walkthrough): two objects whose ids
+share their first 8 hex digits read the same on a terminal, and `triage show` of that prefix
+said only "names several objects". The list now cuts ids where they differ, and the refusal
+names the candidates."""
+
+from __future__ import annotations
+
+from cti_exchange.cli.render_triage import _short_ids
+from tests.conftest import Agency
+from tests.triage.conftest import indicator, put
+
+TWINS = (
+    "indicator--6a1f0a4e-1111-4c1e-8a11-000000000001",
+    "indicator--6a1f0a4e-2222-4c1e-8a11-000000000002",
+)
+
+
+def test_ids_shown_together_are_cut_where_they_differ() -> None:
+    alone = _short_ids([TWINS[0], "indicator--7b2e0000-1111-4c1e-8a11-000000000003"])
+    assert alone[TWINS[0]] == "indicator--6a1f0a4e"
+    together = _short_ids([*TWINS, TWINS[0]])
+    assert together == {TWINS[0]: "indicator--6a1f0a4e-1111", TWINS[1]: "indicator--6a1f0a4e-2222"}
+
+
+def test_an_ambiguous_prefix_names_its_candidates(cert_in: Agency) -> None:
+    put(
+        cert_in,
+        [indicator("first.example", object_id=TWINS[0]), indicator("second.example", object_id=TWINS[1])],
+    )
+    refused = cert_in.run("triage", "show", "indicator--6a1f0a4e")
+    assert refused.exit_code == 2
+    assert (
+        TWINS[0] in refused.stderr and TWINS[1] in refused.stderr and "give more of the id" in refused.stderr
+    )
+    shown = cert_in.run("triage", "show", "indicator--6a1f0a4e-2222")
+    assert shown.exit_code == 0 and "second.example" in shown.stdout
