@@ -459,7 +459,8 @@ def export_indicators(
                     "allow_broad": request.allow_broad,
                     "files": [
                         {
-                            "path": f.path,
+                            # Absolute: the record must say which file, whatever the directory.
+                            "path": f.path if f.path == "-" else os.path.abspath(f.path),
                             "values": f.values,
                             "refused": f.refused,
                             "sha256": f.sha256,
