@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cti_exchange.errors import InputError
-from cti_exchange.readers.file_head import FileHead, is_marking_line, scan_head
+from cti_exchange.readers.file_head import FileHead, floor_finding, floored, is_marking_line, scan_head
 from cti_exchange.readers.interface import Finding, Reader, ReadItem, Rejection
 from cti_exchange.readers.lines import LineSource, unify_line_breaks
 from cti_exchange.spreadsheet_cells import without_formula_guard
@@ -229,6 +229,18 @@ def first_row_is_data(line: str) -> bool:
     return data_row_columns(cells) is not None
 
 
+def names_tlp_column(line: str) -> bool:
+    """Whether `line` is two or more cells, one of them named as a tlp column (`TLP`,
+    `TLP Level`, `Marking`): a CSV header, whether or not it names an indicator column."""
+    delimiter = detect_delimiter(line)
+    try:
+        cells = next(csv.reader([line], delimiter=delimiter), [])
+    except csv.Error:
+        return False
+    named = [cell for cell in cells if cell.strip()]
+    return len(named) >= 2 and any(COLUMN_ALIASES.get(header_key(cell)) == "tlp" for cell in named)
+
+
 # Names an indicator column is often given, to suggest one for a misspelt header cell.
 _USUAL_COLUMNS = sorted(
     set(_ROLE_ALIASES["value"].split())
@@ -241,6 +253,12 @@ def no_indicator_column(header: list[str]) -> tuple[str, str]:
     close to a usual column name ('vaule') is named in the fix."""
     shown = ", ".join(describe_value(h, 30) for h in header[:12]) or "nothing"
     what = f"no indicator column in the header ({shown})"
+    tlp_column = any(COLUMN_ALIASES.get(header_key(cell)) == "tlp" for cell in header)
+    if tlp_column:
+        what += (
+            ": the file is not read, since its tlp column marks nothing without one (read as a "
+            "text list, its values would lose their TLP)"
+        )
     for cell in header[:50]:
         if COLUMN_ALIASES.get(header_key(cell)) is not None:
             continue  # a known role: type, tlp, description...
@@ -251,6 +269,12 @@ def no_indicator_column(header: list[str]) -> tuple[str, str]:
                 f"rename the column '{name}' to '{near[0]}', or name it after an indicator type "
                 "such as 'sha256'"
             )
+    if tlp_column:
+        return what, (
+            "name the indicator column 'value' (or indicator, ioc, iocs, observable, c2, c2 "
+            "server), or after an indicator type such as 'sha256', 'md5', 'domain', "
+            "'hostname', 'ip', 'ipv4', 'url' or 'email'"
+        )
     return what, "name the column 'value', or after an indicator type such as 'sha256'"
 
 
@@ -294,7 +318,7 @@ class CsvReader(Reader):
                 line=source.line_number,
                 code="unused-columns",
             )
-        yield from self._rows(source, lines, layout.delimiter, columns, label)
+        yield from self._rows(source, lines, layout.delimiter, columns, label, self.head(path))
 
     def layout(self, path: Path) -> tuple[CsvLayout, list[ReadItem]]:
         """(the header and where the rows start, remarks about the lines before the rows);
@@ -327,7 +351,7 @@ class CsvReader(Reader):
         label = str(path)
         source = LineSource(path, self.limits, label, byte_range=byte_range, first_line=first_line)
         columns = _Columns(list(layout.header))
-        yield from self._rows(source, iter(source), layout.delimiter, columns, label)
+        yield from self._rows(source, iter(source), layout.delimiter, columns, label, self.head(path))
 
     def _header(
         self, source: LineSource, lines: Iterator[str], label: str
@@ -379,8 +403,11 @@ class CsvReader(Reader):
         delimiter: str,
         columns: _Columns,
         label: str,
+        head: FileHead,
     ) -> Iterator[ReadItem]:
+        """The rows; a tlp cell weaker than the head's TLP is raised to it (`floored`)."""
         reader = csv.reader(lines, delimiter=delimiter)
+        floor = head.tlp is not None and "tlp" in columns.roles
         width = len(columns.names)
         value_columns = [(i, h, columns.names[i].strip() or "value") for i, h in columns.value_columns]
         # Rows are padded to the header's width plus one empty cell, the cell of every role
@@ -439,6 +466,11 @@ class CsvReader(Reader):
             description = _description(row, columns) if has_context else row[i_description].strip() or None
             if description is not None and "\r" in description:
                 description = unify_line_breaks(description)  # a quoted cell written with CRLF
+            tlp = row[i_tlp].strip() or None
+            if floor and tlp is not None:
+                tlp, raised = floored(tlp, head)
+                if raised is not None:
+                    yield floor_finding(label, line, raised, head)
             for index, hint, field_name in value_columns:
                 value = row[index]
                 if not value or value.isspace():
@@ -452,7 +484,7 @@ class CsvReader(Reader):
                     None,
                     field_name,
                     hint if hint is not None else row[i_type].strip() or None,
-                    row[i_tlp].strip() or None,
+                    tlp,
                     row[i_confidence].strip() or None,
                     description,
                     row[i_from].strip() or None,

@@ -14,6 +14,10 @@ Only the first 64 KiB are looked at:
 - text whose first row is a row of data of a CSV file without a header: its first word is
   cells joined by `,` or `;`, one of them an indicator (`evil[.]com,domain`): CSV
   (`csv_reader.first_row_is_data`);
+- text whose first row (after the head) is cells, one of them a tlp column's name (`TLP`,
+  `TLP Level`, `Marking`), but none an indicator column's (`Threat Indicator<TAB>TLP`): CSV,
+  which refuses it, naming the header; read as text, its tlp column would be dropped and the
+  values marked with the default TLP;
 - anything else: a plain-text IOC list.
 The file extension is not used: exports are often misnamed (`.txt` CSVs, `.json` MISP events).
 
@@ -30,7 +34,13 @@ import re
 from pathlib import Path
 
 from cti_exchange.errors import InputError, UsageError
-from cti_exchange.readers.csv_reader import CsvReader, detect_delimiter, first_row_is_data, header_columns
+from cti_exchange.readers.csv_reader import (
+    CsvReader,
+    detect_delimiter,
+    first_row_is_data,
+    header_columns,
+    names_tlp_column,
+)
 from cti_exchange.readers.file_head import is_head_line, is_marking_line
 from cti_exchange.readers.interface import Reader, ReadLimits
 from cti_exchange.readers.lines import looks_binary, sniff_encoding
@@ -91,7 +101,10 @@ def detect_format(path: Path) -> str:
             return "csv"
         header = header_columns(line)
         if header is None:
-            return "text"
+            # A header with a tlp column but no indicator column (`Threat Indicator,TLP`):
+            # read as text, its tlp column would be dropped and its values go out under the
+            # default TLP. Read as CSV, it is refused, naming the header.
+            return "csv" if names_tlp_column(line) else "text"
         if len(header[1]) == 1 and (
             stripped.endswith(":")
             or _LABELLED.search(stripped) is not None

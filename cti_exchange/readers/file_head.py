@@ -26,22 +26,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cti_exchange.errors import InputError
-from cti_exchange.readers.interface import ReadLimits
+from cti_exchange.readers.interface import Finding, ReadLimits
 from cti_exchange.readers.lines import LineSource
 from cti_exchange.stix.tlp import Tlp
 
 _LEVEL = r"(amber[\s_+-]*strict|amber|red|green|clear|white)"
-# `TLP`, an optional version (`TLP 2.0:`), a separator, a level; not inside a word or a name
-# (`xtlp:red`, `tlp-red.example`), nor followed by more of one (`TLP:REDACTED`).
-_MARK = rf"(?<![\w.-])tlp(?:\s*v?[12](?:\.0)?)?[\s:=-]+{_LEVEL}(?![\w+]|[.-]\w)"
+# `TLP` or `Traffic Light Protocol` (`Traffic Light Protocol (TLP)`), an optional version
+# (`TLP 2.0:`), a separator, a level; not inside a word or a name (`xtlp:red`,
+# `tlp-red.example`), nor followed by more of one (`TLP:REDACTED`).
+_NAME = r"(?:tlp|traffic[\s_-]*light[\s_-]*protocol(?:\s*\(tlp\))?)"
+_MARK = rf"(?<![\w.-]){_NAME}(?:\s*v?[12](?:\.0)?)?[\s:=-]+{_LEVEL}(?![\w+]|[.-]\w)"
 # ASCII only: with Unicode case folding, a long s or a dotless i would match `s` or `i`
 # (`TLP:wh\u0131te`), and the level then fail to parse.
 _FLAGS = re.IGNORECASE | re.ASCII
 _MENTION = re.compile(_MARK, _FLAGS)
 # A label before the marking: `Classification: TLP:RED`, `Distribution - TLP:GREEN`.
 _LABEL = r"(?:[a-z][a-z ]{0,30}[:=-]\s*)?"
-# A whole line that is a marking and nothing else (outside a comment: `TLP:AMBER`).
-_BARE = re.compile(rf"\s*{_LABEL}{_MARK}\s*[.!]?\s*", _FLAGS)
+# A whole line that is a marking (outside a comment: `TLP:AMBER`), as analysts decorate one:
+# comment markers, bullets, brackets and emphasis around it (`// TLP:RED`, `- TLP:RED`,
+# `[TLP:RED]`, `**TLP:RED**`), and after it, text set off by a separator (`TLP:RED - do not
+# share`, `TLP: RED (internal)`, `TLP:RED // internal`). Not a line where a value may follow
+# the level (`TLP:RED evil.example`, `TLP:RED,evil[.]com`: a space or a CSV delimiter).
+_OPENING = r"[\s/#;>*+_`~\[(\u2022\u2013\u2014-]*"
+_CLOSING = r"[\])*_`~]*\s*[.!]?"
+_TRAILER = r"(?:\s*(?:\(|\[|//|:\s|[\u2013\u2014])|\s+[-|]\s)"
+_BARE = re.compile(rf"{_OPENING}{_LABEL}{_MARK}{_CLOSING}(?:{_TRAILER}.*)?\s*", _FLAGS)
 _QUOTED = re.compile(r'"[^"\n]*"')
 # Our exports' head: the list of values not written, and the tally of levels.
 _REFUSED_LISTED = re.compile(r"#\s{3}[a-z0-9-]+ \"")
@@ -67,6 +76,9 @@ class FileHead:
 
     tlp: StatedTlp | None
     end: int
+    # The levels our exports' tally (`# TLP: amber 1, red 2`) lists: a file of several levels,
+    # whose first head line states the strictest and whose values carry their own.
+    tallied: frozenset[Tlp] = frozenset()
 
 
 class HeadConflict(InputError):
@@ -108,21 +120,48 @@ def stated_levels(stripped: str) -> set[Tlp]:
     return {_level(found[1])} if found is not None else set()
 
 
-def read_head(lines: Iterable[str]) -> FileHead:
-    """The head of a file given as its lines (numbered from 1); HeadConflict when it states
-    two different TLPs."""
-    stated: StatedTlp | None = None
-    number = 0
-    for number, raw in enumerate(lines, 1):
-        stripped = raw.strip()
-        if not is_head_line(stripped):
-            return FileHead(stated, number)
-        if not stripped or "tlp" not in stripped.lower():
-            continue
-        for level in sorted(stated_levels(stripped)):
-            if stated is None:
-                stated = StatedTlp(level, number)
-            elif level is not stated.tlp:
+def may_name_tlp(text: str) -> bool:
+    """A quick test before the regular expressions: whether `text` may name a TLP level."""
+    lowered = text.lower()
+    return "tlp" in lowered or "traffic" in lowered
+
+
+def named_levels(text: str) -> set[Tlp]:
+    """Every level `text` names (`TLP:RED`, `tlp amber`, `Traffic Light Protocol: GREEN`),
+    wherever it stands, quoted or not: what a line that is not the file's marking must not
+    name (text_reader.py refuses such a file rather than let its values go out weaker)."""
+    if not may_name_tlp(text):
+        return set()
+    return {_level(found[1]) for found in _MENTION.finditer(text)}
+
+
+def is_export_bookkeeping(stripped: str) -> bool:
+    """Our exports' head lines that name levels without stating one: the list of values not
+    written (partner text) and the tally of levels."""
+    return _REFUSED_LISTED.match(stripped) is not None or _TALLY.fullmatch(stripped) is not None
+
+
+def tallied_levels(stripped: str) -> frozenset[Tlp]:
+    """The levels our exports' tally line (`# TLP: amber 1, green 1, red 2`) lists."""
+    if _TALLY.fullmatch(stripped) is None:
+        return frozenset()
+    found = re.findall(r"(clear|green|amber\+strict|amber|red)\s+\d", stripped, _FLAGS)
+    return frozenset(Tlp.parse(level) for level in found)
+
+
+class HeadStates:
+    """The levels a head states, line by line: HeadConflict at a second, different level."""
+
+    def __init__(self) -> None:
+        self.stated: StatedTlp | None = None
+        self.tallied: frozenset[Tlp] = frozenset()
+
+    def add(self, levels: Iterable[Tlp], number: int) -> None:
+        for level in sorted(levels):
+            if self.stated is None:
+                self.stated = StatedTlp(level, number)
+            elif level is not self.stated.tlp:
+                stated = self.stated
                 where = f"line {stated.line}" if stated.line != number else "the same line"
                 raise HeadConflict(
                     f"the file's head states two TLPs, {stated.tlp.label} ({where}) and "
@@ -131,7 +170,45 @@ def read_head(lines: Iterable[str]) -> FileHead:
                     hint="keep the one that applies to the file's values (a CSV file can mark "
                     "rows differently in a tlp column)",
                 )
-    return FileHead(stated, number + 1)
+
+    def head(self, end: int) -> FileHead:
+        return FileHead(self.stated, end, self.tallied)
+
+
+def read_head(lines: Iterable[str]) -> FileHead:
+    """The head of a file given as its lines (numbered from 1); HeadConflict when it states
+    two different TLPs."""
+    states = HeadStates()
+    number = 0
+    for number, raw in enumerate(lines, 1):
+        stripped = raw.strip()
+        if not is_head_line(stripped):
+            return states.head(number)
+        if not stripped or not may_name_tlp(stripped):
+            continue
+        states.tallied |= tallied_levels(stripped)
+        states.add(stated_levels(stripped), number)
+    return states.head(number + 1)
+
+
+def floored(cell: str | None, head: FileHead) -> tuple[str | None, Tlp | None]:
+    """(the TLP a value carrying `cell` takes, the cell's level when the head raised it).
+
+    The head's TLP is a floor: a value's own TLP (a tlp cell, a rule's `metadata: tlp`) may be
+    stricter, never weaker; a weaker one is raised to the head's (docs/INGEST.md). Except in
+    our exports' heads with a tally of levels (`# TLP: amber 1, red 2`), whose first line
+    states the strictest of several: a level the tally lists stands. A cell that is no TLP is
+    left for the conversion to reject (`invalid-tlp`)."""
+    stated = head.tlp
+    if cell is None or stated is None:
+        return cell, None
+    try:
+        own = Tlp.parse(cell)
+    except ValueError:
+        return cell, None
+    if own >= stated.tlp or own in head.tallied:
+        return cell, None
+    return stated.tlp.value, own
 
 
 def scan_head(path: Path, limits: ReadLimits) -> FileHead:
@@ -145,3 +222,17 @@ def scan_head(path: Path, limits: ReadLimits) -> FileHead:
         close = getattr(lines, "close", None)
         if close is not None:
             close()
+
+
+def floor_finding(label: str, line: int | None, own: Tlp, head: FileHead) -> Finding:
+    """The warning for a value whose own TLP the head raised (`floored`)."""
+    assert head.tlp is not None
+    stated = head.tlp
+    return Finding(
+        label,
+        f"its own TLP, {own.label}, is weaker than the file's head ({stated.tlp.label}, line "
+        f"{stated.line}): marked {stated.tlp.label}, as the head is a floor (to share it at "
+        f"{own.label}, lower the head, and mark the stricter values in their own TLP)",
+        line=line,
+        code="head-tlp-floor",
+    )

@@ -11,9 +11,15 @@ Line by line:
   (`# cti-exchange suricata export by ...`), which type nothing. Their `# types: mutex 2` line
   types the lines below when it names one type (an address type excepted: its values may be
   ranges, read by their shape);
-- the file's head (file_head.py) may state a TLP (`# TLP:RED`, or a line `TLP:AMBER` alone):
-  ingest applies it; a TLP marking further down (a comment or a line stating one) marks
-  nothing and is rejected (`misplaced-tlp`), so that it is not silently ignored;
+- the file's head, its lines before the first value (title lines and prose included), may
+  state a TLP (`# TLP:RED`, or a line that is a marking, decorated or not: `TLP:AMBER`,
+  `[TLP:RED]`, `// TLP:RED`, `TLP:RED - do not share`, `Traffic Light Protocol: RED`;
+  file_head.py): ingest applies it. Any other line naming a level (`TLP:X`, `TLP X`,
+  `Traffic Light Protocol: X`) anywhere in the file (a marking below the first value, a
+  level in prose or beside a value) refuses the whole file (`TlpNotMarking`), before any of it
+  is read: a level the reader does not take as the file's marking must never let its values
+  go out under a weaker one. Rule lines carry their own TLP (`metadata: tlp ...`), and our
+  exports' head lines that list values not written or tally levels state none;
 - a Snort or Suricata rule on a line (`alert dns ... (msg:...; sid:1;)`, as a `.rules` file
   holds them) is one rule indicator, the whole line, continued on the next lines when it ends
   with `\\` (as the engines read it); its own TLP is the `tlp <level>` of its `metadata`, as
@@ -48,20 +54,32 @@ Line by line:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
 import idna
 
-from cti_exchange.readers.file_head import FileHead, is_marking_line, scan_head, stated_levels
+from cti_exchange.readers.file_head import (
+    FileHead,
+    HeadConflict,
+    HeadStates,
+    floor_finding,
+    floored,
+    is_export_bookkeeping,
+    may_name_tlp,
+    named_levels,
+    stated_levels,
+    tallied_levels,
+)
 from cti_exchange.readers.interface import Finding, Reader, ReadItem, Rejection
 from cti_exchange.readers.lines import LineSource
 from cti_exchange.stix.candidate import IndicatorCandidate
 from cti_exchange.stix.guardrails import DOCUMENTATION_SUFFIXES, INTERNAL_SUFFIXES
 from cti_exchange.stix.ioc_types import IocType, detect_ioc_type, detect_rule_type, is_hash_shaped
 from cti_exchange.stix.refang import is_defanged, refang
+from cti_exchange.stix.tlp import Tlp
 from cti_exchange.stix.type_hints import parse_type_hint
 from cti_exchange.untrusted_text import describe_value
 
@@ -109,11 +127,25 @@ _TYPES_TALLY = re.compile(r"types: ([a-z0-9-]+) \d[\d,]*((?:, [a-z0-9-]+ \d[\d,]
 _EXPORT_LINE = re.compile(r"cti-exchange [a-z0-9-]+ export by ")
 # Store types whose values include ranges (`ipv4-addr` holds 10.0.0.0/8 too): no section.
 _TALLIED_WITH_RANGES = frozenset({"ipv4-addr", "ipv6-addr"})
-MISPLACED_TLP = (
-    "a TLP marking below the first value marks nothing: put it at the top of the file, before "
-    "the first value (it then marks every value without a TLP of its own), or use a CSV file "
-    "with a tlp column to mark values differently"
-)
+
+
+class TlpNotMarking(HeadConflict):
+    """A line naming a TLP level that is not the file's marking: the file is refused."""
+
+
+def _not_marking(number: int, levels: set[Tlp], first_value: int | None) -> TlpNotMarking:
+    named = " and ".join(level.label for level in sorted(levels))
+    if first_value is not None and number > first_value:
+        what = f"{named} below the first value (line {first_value}) marks nothing"
+    else:
+        what = f"this line names {named} but is not a marking (a line of its own before the first value)"
+    return TlpNotMarking(
+        f"{what}: the file is not read, so that its values cannot go out under a weaker TLP",
+        line=number,
+        hint="put the marking on a line of its own before the first value (such as "
+        f"'{max(levels).label}', which marks every value without a TLP of its own) and remove "
+        "or reword this line, or use a CSV file with a tlp column to mark values differently",
+    )
 
 
 def _unwrap(token: str) -> str:
@@ -180,12 +212,77 @@ def _comment_section(title: str) -> str | None:
 class TextReader(Reader):
     format_name = "text"
 
+    _scanned: tuple[Path, FileHead, frozenset[int]] | None = None
+
     def head(self, path: Path) -> FileHead:
-        return scan_head(path, self.limits)
+        """The head: the lines before the first value (which only the reading itself finds,
+        so it reads up to there), and the TLP they state. Raises TlpNotMarking when a line
+        anywhere in the file names a TLP level that is not the file's marking (after the first
+        value, one quick test per line), HeadConflict when the head states two."""
+        if self._scanned is not None and self._scanned[0] == path:
+            return self._scanned[1]
+        states = HeadStates()
+        markings: set[int] = set()
+        first_value: int | None = None
+        items = self._items(path, states, markings)
+        try:
+            for item in items:
+                if isinstance(item, IndicatorCandidate):
+                    first_value = item.line
+                    break
+        finally:
+            items.close()
+        end = first_value if first_value is not None else self._last_line + 1
+        if first_value is not None:
+            self._check_below(path, first_value)
+        head = states.head(end)
+        self._scanned = (path, head, frozenset(markings))
+        return head
+
+    def _check_below(self, path: Path, first_value: int) -> None:
+        """TlpNotMarking for the first line from `first_value` on that names a TLP level,
+        other than a rule's (a rule holds its own, `metadata: tlp amber`)."""
+        source = LineSource(path, self.limits, str(path))
+        lines = iter(source)
+        in_rule = False
+        try:
+            for raw in lines:
+                number = source.line_number
+                if number < first_value:
+                    continue
+                line = raw.strip()
+                continued, in_rule = in_rule, False
+                if line.endswith("\\") and (continued or line.split(None, 1)[0] in _RULE_ACTIONS):
+                    in_rule = True
+                if continued or not may_name_tlp(line):
+                    continue
+                levels = named_levels(line)
+                if levels and detect_rule_type(line) not in _IDS_RULES:
+                    raise _not_marking(number, levels, first_value)
+        finally:
+            close = getattr(lines, "close", None)
+            if close is not None:
+                close()
 
     def read(self, path: Path) -> Iterator[ReadItem]:
+        head = self.head(path)
         label = str(path)
-        self._head_end = head_end = self.head(path).end
+        for item in self._items(path, HeadStates(), set()):
+            if isinstance(item, IndicatorCandidate) and item.tlp is not None:
+                tlp, raised = floored(item.tlp, head)
+                if raised is not None:
+                    item.tlp = tlp
+                    yield floor_finding(label, item.line, raised, head)
+            yield item
+
+    _last_line = 0
+
+    def _items(self, path: Path, states: HeadStates, markings: set[int]) -> Generator[ReadItem, None, None]:
+        """The reading: `states` and `markings` collect the head's markings (and their lines)
+        up to the first value; a line naming a level otherwise raises TlpNotMarking."""
+        label = str(path)
+        skipped = self._scanned[2] if self._scanned is not None and self._scanned[0] == path else frozenset()
+        first_value: int | None = None
         source = LineSource(path, self.limits, label)
         lines = self._lines = iter(source)
         section: str | None = None
@@ -196,8 +293,23 @@ class TextReader(Reader):
         for raw_line in lines:
             if source.remarks:
                 yield from source.drain()
-            number = source.line_number
+            number = self._last_line = source.line_number
             line = raw_line.strip()
+            if number in skipped:
+                continue  # the head's marking
+            if may_name_tlp(line) and first_value is None:
+                stated = stated_levels(line)
+                if is_export_bookkeeping(line):
+                    states.tallied |= tallied_levels(line)
+                elif stated:
+                    states.add(stated, number)
+                    markings.add(number)
+                    if line[0] != "#":
+                        continue  # a marking line, decorated or not; a comment may title a section
+                else:
+                    levels = named_levels(line)
+                    if levels and detect_rule_type(line) not in _IDS_RULES:
+                        raise _not_marking(number, levels, None)
             if code_block.takes(line):
                 code.add(number)
                 continue
@@ -220,13 +332,14 @@ class TextReader(Reader):
                 if line[0] == "=":
                     section = _section_type(title) if title else None
                 else:
-                    if number >= head_end and "tlp" in title.lower() and stated_levels(line):
-                        yield Rejection(label, MISPLACED_TLP, line=number, code="misplaced-tlp")
                     section = _comment_section(title) or section
                 continue
             if _is_markup(line):
                 continue
-            yield from self._line(label, number, line, section, prose)
+            for item in self._line(label, number, line, section, prose):
+                if first_value is None and isinstance(item, IndicatorCandidate):
+                    first_value = number
+                yield item
         yield from source.drain()
         if prose.count:
             yield prose.summary(
@@ -295,12 +408,6 @@ class TextReader(Reader):
         if kind is None:
             if first in _RULE_ACTIONS and (rule := self._rule(line, number)) is not None:
                 yield rule
-                return
-            if "tlp" in line.lower() and is_marking_line(line):
-                # A line stating a TLP and nothing else: part of the head (which ingest
-                # applies), or misplaced further down.
-                if number >= self._head_end:
-                    yield Rejection(label, MISPLACED_TLP, line=number, code="misplaced-tlp")
                 return
             # Prose: words before an indicator, or a title such as "Domains:" or "IP addresses:".
             if (rest or description or first.endswith(":")) and not is_defanged(first):

@@ -115,9 +115,10 @@ def test_a_rules_file_with_comments_disabled_and_continued_rules(tmp_path: Path)
     path.write_text(ET_STYLE)
     assert detect_format(path) == "text"
     result = TextReader().read_all(path)
+    # The rule's own `tlp green` is weaker than the head's TLP:AMBER, a floor: raised to it.
     assert [(c.line, c.tlp) for c in result.candidates] == [
         (6, None),
-        (7, "green"),
+        (7, "amber"),
         (10, None),
         (11, None),
         (12, None),
@@ -133,6 +134,9 @@ def test_a_rules_file_with_comments_disabled_and_continued_rules(tmp_path: Path)
     # A line of prose that starts with "alert" is no rule: its defanged value is read as before.
     assert prose_domain == "evil[.]example"
     assert result.rejections == []
+    assert [(f.line, f.code) for f in result.findings if f.code == "head-tlp-floor"] == [
+        (7, "head-tlp-floor")
+    ]
 
 
 def test_a_rule_messages_text_cannot_give_it_a_tlp(ingest_text: IngestText) -> None:

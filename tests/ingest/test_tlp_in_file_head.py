@@ -115,11 +115,12 @@ def test_a_tlp_option_as_strict_or_stricter_applies(cli: Cli, tmp_path: Path) ->
     )
 
 
-def test_the_head_wins_over_the_profile_default_and_a_tlp_cell_over_the_head(
+def test_the_head_wins_over_the_profile_default_and_a_stricter_tlp_cell_over_the_head(
     cert_fr: Agency, tmp_path: Path
 ) -> None:
     """The profile's default is AMBER: the head's GREEN marks the rows without a tlp cell, a
-    cell marks its own row."""
+    stricter cell marks its own row, and a weaker one (CLEAR) is raised to the head's GREEN,
+    with a warning: the head is a floor (test_tlp_floor_and_banners.py)."""
     table = tmp_path / "iocs.csv"
     table.write_text(
         "# TLP:GREEN\nvalue,type,tlp\ngreen.example,domain,\nred.example,domain,red\nclear.example,domain,clear\n"
@@ -130,15 +131,23 @@ def test_the_head_wins_over_the_profile_default_and_a_tlp_cell_over_the_head(
     assert result.json()["warnings"] == [
         {
             "file": str(table),
+            "line": 5,
+            "code": "head-tlp-floor",
+            "reason": "its own TLP, TLP:CLEAR, is weaker than the file's head (TLP:GREEN, line 1): "
+            "marked TLP:GREEN, as the head is a floor (to share it at TLP:CLEAR, lower the head, "
+            "and mark the stricter values in their own TLP)",
+        },
+        {
+            "file": str(table),
             "line": 1,
             "code": "head-tlp",
             "reason": "1 value(s) had no TLP of their own: marked TLP:GREEN, as the file's head states",
-        }
+        },
     ]
     assert _markings(json.loads(out.read_text())) == {
         "green.example": "green",
         "red.example": "red",
-        "clear.example": "clear",
+        "clear.example": "green",
     }
 
 
@@ -208,18 +217,17 @@ def test_a_head_stating_two_tlps_refuses_the_file(cli: Cli, tmp_path: Path) -> N
     assert cli("validate", str(one_line), home=tmp_path / "none").exit_code == 6
 
 
-def test_a_tlp_marking_below_the_first_value_is_rejected_not_ignored(cli: Cli, tmp_path: Path) -> None:
+def test_a_tlp_marking_below_the_first_value_refuses_the_file(cli: Cli, tmp_path: Path) -> None:
+    """Before, the marking was rejected and the rest went out: red.example as TLP:GREEN, exit 1.
+    Now the whole file is refused (test_tlp_floor_and_banners.py)."""
     listing = tmp_path / "iocs.txt"
     listing.write_text("# TLP:GREEN\nevil.example\n\n# TLP:RED\nred.example\nTLP:RED\n")
     result = cli("validate", "--json", str(listing), home=tmp_path / "none")
-    assert result.exit_code == 1
+    assert result.exit_code == 6
     report = result.json()
-    assert [(r["line"], r["code"]) for r in report["rejections"]] == [
-        (4, "misplaced-tlp"),
-        (6, "misplaced-tlp"),
-    ]
+    assert [(r["line"], r["code"]) for r in report["rejections"]] == [(4, "unreadable-file")]
     assert report["rejections"][0]["reason"].startswith(
-        "a TLP marking below the first value marks nothing: put it at the top of the file"
+        "TLP:RED below the first value (line 2) marks nothing: the file is not read"
     )
 
 
