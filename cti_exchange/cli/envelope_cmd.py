@@ -22,6 +22,7 @@ from cti_exchange.exchange.offline import (
     exported_again,
     open_envelope_file,
     readdress_exported,
+    refuse_personal_data,
     seal_bundle_for,
 )
 from cti_exchange.home.safe_files import check_output_target, read_bytes, write_output_file
@@ -69,6 +70,14 @@ def seal(
     allow_red: Annotated[
         bool, typer.Option("--allow-red", help="Allow TLP:RED to partners whose entry allows it.")
     ] = False,
+    keep_personal_data: Annotated[
+        bool,
+        typer.Option(
+            "--keep-personal-data",
+            help="Seal a bundle holding individuals' e-mail addresses, phone numbers or URLs with "
+            "passwords (refused by default: the bundle is sealed as is, nothing can be withheld).",
+        ),
+    ] = False,
     json_mode: JsonOption = False,
 ) -> None:
     """Sign a bundle with our key and encrypt it to partners (and ourselves), into a file.
@@ -99,7 +108,7 @@ def seal(
             "`cti-exchange seal --again ENVELOPE_ID -o FILE` writes a lost one again",
         )
     if again is not None:
-        if bundle is not None or readdress is not None or allow_red or to:
+        if bundle is not None or readdress is not None or allow_red or keep_personal_data or to:
             raise UsageError(
                 "--again takes an envelope id and -o FILE only",
                 hint="it writes an envelope we sealed before, as it was, for the partners it was for",
@@ -112,8 +121,9 @@ def seal(
                 "give a bundle or --readdress ENVELOPE_ID, not both",
                 hint="--readdress writes an envelope we sealed before; a bundle is sealed anew",
             )
-        if allow_red:
-            raise UsageError("--allow-red applies when a bundle is sealed, not to --readdress")
+        if allow_red or keep_personal_data:
+            flag = "--allow-red" if allow_red else "--keep-personal-data"
+            raise UsageError(f"{flag} applies when a bundle is sealed, not to --readdress")
         _readdress(ctx, readdress, to or [], output, json_mode)
         return
     if bundle is None:
@@ -125,6 +135,8 @@ def seal(
         raise UsageError("give the partner to seal for: --to PARTNER (repeatable)")
     home = profile_home(ctx)
     raw = read_bytes(bundle, what="bundle", limit=MAX_FILE_BYTES)
+    if not keep_personal_data:
+        refuse_personal_data(home, bundle, source=str(bundle))
     # Under the profile lock, as push: the sequence numbers it takes and the key it signs with
     # must not change under it (`keys rotate`, `partners update-keys`, a sync).
     with writer_lock(home, "seal"):

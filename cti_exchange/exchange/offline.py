@@ -7,6 +7,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from cti_exchange.clock import stix_timestamp, utc_now
@@ -51,6 +52,29 @@ from cti_exchange.store.store import Store, open_store
 
 # STIX 2.1 section 8: a bundle has these and no other properties.
 _BUNDLE_PROPERTIES = frozenset({"type", "id", "objects"})
+
+
+def refuse_personal_data(home: ProfileHome, path: Path, *, source: str) -> None:
+    """`seal` sends a bundle byte for byte, so it cannot withhold values or scrub text as
+    `convert` and `push` do (docs/INGEST.md, "Guardrails and personal data"): a bundle in
+    which they would find an individual's e-mail address, a phone number or a URL holding a
+    password is refused (exit 8), naming the first and how many."""
+    from cti_exchange.ingest import ingest_files
+    from cti_exchange.ingest_settings import IngestContext, IngestOptions
+
+    context = IngestContext.for_profile(home.load_profile(), utc_now())
+    result = ingest_files([path], context, IngestOptions(format="stix", labels={str(path): source}))
+    count = result.warnings_by_code.get("personal-data", 0)
+    if not count:
+        return
+    first = next((str(w) for w in result.warnings if w.code == "personal-data"), "")
+    first = first.removeprefix(f"{source}, ").removeprefix(f"{source}: ")
+    raise PolicyError(
+        f"{source}: {count} object(s) or text(s) hold personal data (GDPR, DPDP Act), and a sealed "
+        f"file carries the bundle as is" + (f"; first: {first}" if first else ""),
+        hint=f"`cti-exchange convert {shlex.quote(source)} -o clean.json` withholds and scrubs it; "
+        "seal that, or pass --keep-personal-data to seal it as it is",
+    )
 
 
 def parse_bundle(bundle_bytes: bytes, *, source: str) -> dict[str, Any]:
