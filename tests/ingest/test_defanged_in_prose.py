@@ -161,10 +161,14 @@ def test_a_defanged_value_anywhere_on_a_prose_line_is_read_with_the_line_as_cont
     [found] = [o for o in result.objects if o["type"] == "indicator"]
     assert (found["pattern"], found["description"]) == (pattern, line)
     assert "prose" not in result.warnings_by_code and not result.rejections
-    # The same line written plainly is prose: skipped, counted, nothing shared.
+    # The same line written plainly is prose: skipped, counted, nothing shared. (A lone line
+    # with a comma, `2014-01-21 a.com 21, AS`, reads as a CSV header with no value column:
+    # nothing shared either, said by a "columns not used" warning.)
     path.write_text(line.replace(written, pattern.split("'")[1]) + "\n", encoding="utf-8")
     plain = ingest_files([path], make_context())
-    assert plain.objects == [] and plain.warnings_by_code["prose"] == 1
+    assert plain.objects == []
+    as_csv = "," in line and plain.formats.get(str(path)) == "csv"
+    assert plain.warnings_by_code.get("prose") == 1 or (as_csv and plain.warning_count == 1), plain.warnings
 
 
 # -- 4. code is not indicators ------------------------------------------------------------
