@@ -282,7 +282,7 @@ class PassthroughPreparer:
         problems = validate_object(obj)
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            self._issue(index, obj, "invalid-object", None, problems[0] + more, True)
+            self._issue(index, obj, "invalid-object", None, _unlabelled(obj, problems[0]) + more, True)
             return None
         if obj.get("type") == "indicator" and not self._indicator_ok(index, obj):
             return None
@@ -509,7 +509,7 @@ class PassthroughPreparer:
                     problems = validate_object(obj)
                 if not problems:
                     continue
-                left_out[position] = problems[0]
+                left_out[position] = _unlabelled(obj, problems[0])
                 object_id = obj.get("id")
                 alive[object_id] -= 1
                 if isinstance(object_id, str) and not alive[object_id]:
@@ -577,3 +577,12 @@ def _map_markings(obj: dict[str, Any], tlp_map: dict[str, str]) -> None:
             ref = granular.get("marking_ref")
             if isinstance(ref, str):
                 granular["marking_ref"] = tlp_map.get(ref) or canonical_marking_id(ref)
+
+
+def _unlabelled(obj: dict[str, Any], problem: str) -> str:
+    """`problem` without the object id that `validate_object` puts first: the issue's location
+    (`objects[0] impact--...`) names the object already."""
+    object_id = obj.get("id")
+    if isinstance(object_id, str) and object_id and problem.startswith(f"{object_id}: "):
+        return problem[len(object_id) + 2 :]
+    return problem
