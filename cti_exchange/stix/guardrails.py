@@ -37,7 +37,7 @@ from __future__ import annotations
 import bisect
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from cti_exchange.stix.ioc_types import HASH_TYPES, IocType
@@ -476,9 +476,103 @@ ROLE_MAILBOXES = frozenset(
     service soc support sysadmin team webmaster www""".split()
 )
 _EMAIL_IN_TEXT = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-# International numbers only ("+33 1 23 45 67 89"): bare digit runs are too often ids or dates.
+# International numbers ("+33 1 23 45 67 89"); national ones are below, in their own forms.
 _PHONE_IN_TEXT = re.compile(r"\+\d[\d ().-]{5,22}\d")
 _PHONE_VALUE = re.compile(r"\+?\(?\d[\d ().-]{5,22}\d")
+
+# National identifiers and numbers in free text. Each is found only whole: not inside a word, a
+# hash, a dotted address or version, a `key=value`, a path or a longer group of digits, so
+# that threat-intelligence values (hashes, IP addresses, ports, timestamps, CVE ids, AS
+# numbers, sids, versions) are left alone; the identifiers with a check digit are found only
+# when it is right.
+_START = r"(?<![\w.,:/\\@#=$%&+-])(?<!\d[ ])"
+_END = r"(?![\w@]|[.,:/\\-]\w|[ ]\d)"
+# Aadhaar (UIDAI): 12 digits, the first 2-9, plain or in groups of 4; Verhoeff check digit.
+_AADHAAR = re.compile(_START + r"[2-9]\d{3}(?P<sep>[ -]?)\d{4}(?P=sep)\d{4}" + _END)
+# IBAN (ISO 13616): country, 2 check digits, the account; plain or in groups of 4; mod 97.
+_IBAN = re.compile(
+    _START + r"[A-Z]{2}\d{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4})?)" + _END
+)
+# French NIR: sex, year, month, department (2A/2B for Corsica), commune, order, key (mod 97).
+_NIR = re.compile(
+    _START
+    + r"[12](?P<sep>[ ]?)\d{2}(?P=sep)(?:0[1-9]|1[0-2])(?P=sep)(?:\d{2}|2[AB])(?P=sep)\d{3}"
+    + r"(?P=sep)\d{3}(?P=sep)\d{2}"
+    + _END
+)
+# Indian PAN of an individual: 3 letters, P (the holder is a person), a letter, 4 digits, a letter.
+_PAN = re.compile(r"(?<![\w-])[A-Z]{3}P[A-Z]\d{4}[A-Z](?![\w-])")
+# French national numbers: 0, then 1-9, then 8 digits, in pairs (space, dot or hyphen) or run
+# together.
+_FRENCH_PHONE = re.compile(_START + r"0[1-9](?:(?P<sep>[ .-])\d{2}(?:(?P=sep)\d{2}){3}|\d{8})" + _END)
+# Indian mobiles: 6-9 then 9 digits, as 5 + 5 (space or hyphen), after a trunk 0 or the
+# country code 91, or run together (10 digits).
+_INDIAN_PHONE = re.compile(_START + r"(?P<prefix>(?:0|91)[ -]?)?[6-9]\d{4}[ -]?\d{5}" + _END)
+# A run of digits after one of these words (or `#`, `=`) is a count, a size or an
+# identifier of something else, not a person's number; so is one followed by a unit of size.
+_NOT_PERSONAL_BEFORE = re.compile(
+    r"(?i)(?:\b(?:account|acct|asn?|build|bytes?|case|count|event|gid|length|offset|order"
+    r"|pid|ports?|rev|serial|sid|size|ticket|uid)\b|[#=])\W{0,3}$"
+)
+_NOT_PERSONAL_AFTER = re.compile(r"(?i)^\s?(?:bytes?|octets?|[kmgt]i?b|b|o)\b")
+# A number just before or after, in a list (`80, 60000 60001`, `60000 60001, 443`).
+_PHONE_WORD = re.compile(
+    r"(?i)\b(?:call|cell|contact|mob|mobile|no|number|ph|phone|tel|telephone|whatsapp)\b"
+)
+_NUMBER_BEFORE = re.compile(r"\d\s?[,;]\s?$")
+_NUMBER_AFTER = re.compile(r"^\s?[,;]\s?\d")
+# Country code: length of its IBANs (SWIFT's IBAN registry). A candidate of another length,
+# or from a country without IBANs (an upper-case hex hash), is not one.
+IBAN_LENGTHS: Mapping[str, int] = {
+    code: int(length)
+    for code, length in (
+        item.split(":")
+        for item in """AD:24 AE:23 AL:28 AT:20 AZ:28 BA:20 BE:16 BG:22 BH:22 BI:27 BR:29 BY:28
+        CH:21 CR:22 CY:28 CZ:24 DE:22 DJ:27 DK:18 DO:28 EE:20 EG:29 ES:24 FI:18 FK:18 FO:18
+        FR:27 GB:22 GE:22 GI:23 GL:18 GR:27 GT:28 HR:21 HU:28 IE:22 IL:23 IQ:23 IS:26 IT:27
+        JO:30 KW:30 KZ:20 LB:28 LC:32 LI:21 LT:20 LU:20 LV:21 LY:25 MC:27 MD:24 ME:22 MK:19
+        MN:20 MR:27 MT:31 MU:30 NI:28 NL:18 NO:15 OM:23 PK:24 PL:28 PS:29 PT:25 QA:29 RO:24
+        RS:22 RU:33 SA:24 SC:31 SD:18 SE:24 SI:19 SK:24 SM:27 SO:23 ST:25 SV:28 TL:23 TN:24
+        TR:26 UA:29 VA:22 VG:24 XK:20 YE:30""".split()
+    )
+}
+# Verhoeff's dihedral group D5: multiplication and the position permutation.
+_VERHOEFF_D = tuple(
+    tuple(int(c) for c in row)
+    for row in """0123456789 1234067895 2340178956 3401289567 4012395678 5987604321 6598710432
+    7659821043 8765932104 9876543210""".split()
+)
+_VERHOEFF_P = tuple(
+    tuple(int(c) for c in row)
+    for row in """0123456789 1576283094 5803796142 8916043527 9453126870 4286573901 2793806415
+    7046913258""".split()
+)
+
+
+def verhoeff_valid(digits: str) -> bool:
+    """Whether the last of `digits` is their Verhoeff check digit (Aadhaar's)."""
+    check = 0
+    for position, digit in enumerate(reversed(digits)):
+        check = _VERHOEFF_D[check][_VERHOEFF_P[position % 8][int(digit)]]
+    return check == 0
+
+
+def iban_valid(iban: str) -> bool:
+    """Whether `iban` (spaces allowed) has its country's length and ISO 13616 mod 97 == 1."""
+    compact = iban.replace(" ", "").upper()
+    if not compact.isalnum() or IBAN_LENGTHS.get(compact[:2]) != len(compact):
+        return False
+    return int("".join(str(int(c, 36)) for c in compact[4:] + compact[:4])) % 97 == 1
+
+
+def nir_valid(nir: str) -> bool:
+    """Whether the last 2 digits of a French NIR (spaces allowed) are its key: 97 - (the
+    13 characters mod 97), Corsica's 2A and 2B counted as 19 and 18."""
+    compact = nir.replace(" ", "").upper()
+    body = compact[:5] + {"2A": "19", "2B": "18"}.get(compact[5:7], compact[5:7]) + compact[7:13]
+    if len(compact) != 15 or not body.isdigit() or not compact[13:].isdigit():
+        return False
+    return 97 - int(body) % 97 == int(compact[13:])
 
 
 def is_individual_email(address: str) -> bool:
@@ -517,15 +611,90 @@ def url_personal_data(url: str) -> str | None:
 
 
 def holds_personal_data(text: str) -> bool:
-    """Whether `text` holds an individual's e-mail address or a phone number (as
-    `scrub_personal_data` finds them): a value that does, an e-mail subject, cannot be scrubbed
-    without changing what it matches, and is withheld."""
+    """Whether `text` holds personal data as `scrub_personal_data` finds it (an individual's
+    e-mail address, a phone number, a national identifier or an IBAN): a value that does, an
+    e-mail subject, cannot be scrubbed without changing what it matches, and is withheld."""
     return scrub_personal_data(text)[1] > 0
 
 
+def _number_of_something_else(match: re.Match[str]) -> bool:
+    """Whether a run of digits found as a national number is, by the words around it, a
+    count, a size, a port or another system's identifier (`AWS account 234567890124`,
+    `size 7516192768 bytes`, `ports 60000 60001`)."""
+    text = match.string
+    before = text[max(0, match.start() - 24) : match.start()]
+    return bool(_NOT_PERSONAL_BEFORE.search(before) or _NOT_PERSONAL_AFTER.search(text[match.end() :]))
+
+
+def _grouped(match: re.Match[str]) -> bool:
+    """Whether the number is written in groups (`06 12 34 56 78`), as people write theirs."""
+    return any(not ch.isdigit() for ch in match.group())
+
+
+def _ports(match: re.Match[str]) -> bool:
+    """Whether groups of digits are, by the words or numbers around them, a list of ports or
+    other numbers (`ports 3805 3806 3807`, `80, 60000 60001`)."""
+    text = match.string
+    before = text[max(0, match.start() - 24) : match.start()]
+    return bool(
+        re.search(r"(?i)\bports?\b", before)
+        or _NUMBER_BEFORE.search(before)
+        or _NUMBER_AFTER.search(text[match.end() :])
+    )
+
+
+def _aadhaar(match: re.Match[str]) -> bool:
+    groups = re.findall(r"\d+", match.group())
+    if not verhoeff_valid("".join(groups)):
+        return False
+    if len(groups) == 3 and all(1900 <= int(group) <= 2099 for group in groups):
+        return False  # years (`2019 2020 2021`)
+    return not _ports(match) if _grouped(match) else not _number_of_something_else(match)
+
+
+def _nir(match: re.Match[str]) -> bool:
+    return nir_valid(match.group()) and (" " in match.group() or not _number_of_something_else(match))
+
+
+def _french_phone(match: re.Match[str]) -> bool:
+    return _grouped(match) or not _number_of_something_else(match)
+
+
+def _indian_phone(match: re.Match[str]) -> bool:
+    """Run together or after a prefix, unless the words around make it something else;
+    grouped as 5 + 5, unless it sits among ports or other numbers (`80, 70000 71000`), and when
+    both halves could be ports (`60000 10000`) only after a word such as `mobile` or `call`."""
+    if match["prefix"] or not _grouped(match):
+        return not _number_of_something_else(match)
+    halves = re.findall(r"\d{5}", match.group())
+    if all(int(half) <= 65535 for half in halves):
+        # Two numbers that could be ports or counts (`60000 10000`) are a phone number only
+        # when the words before say so (`mobile 62000 60001`).
+        before = match.string[max(0, match.start() - 24) : match.start()]
+        return bool(_PHONE_WORD.search(before)) and not _ports(match)
+    return not _ports(match)
+
+
+# What is found in free text after e-mail addresses and international numbers, in this order
+# (what is replaced is not looked at again): the pattern, what a match must also satisfy,
+# and what replaces it.
+_NATIONAL_DATA: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], bool], str], ...] = (
+    (_IBAN, lambda match: iban_valid(match.group()), "[IBAN removed]"),
+    (_NIR, _nir, "[national id removed]"),
+    (_AADHAAR, _aadhaar, "[national id removed]"),
+    (_PAN, lambda match: True, "[national id removed]"),
+    (_FRENCH_PHONE, _french_phone, "[phone number removed]"),
+    (_INDIAN_PHONE, _indian_phone, "[phone number removed]"),
+)
+
+
 def scrub_personal_data(text: str) -> tuple[str, int]:
-    """`text` with individuals' e-mail addresses and phone numbers replaced; and how many."""
-    if "@" not in text and "+" not in text:
+    """`text` with personal data replaced, and how many items were: individuals' e-mail
+    addresses, international phone numbers (`+33 6 12 34 56 78`), French and Indian national
+    numbers (`06 12 34 56 78`, `0612345678`, `98765 43210`, `09876543210`, `9876543210`),
+    Aadhaar numbers and French NIRs with a right check digit, an individual's Indian PAN
+    (`ABCPE1234F`) and IBANs with a right check (mod 97)."""
+    if "@" not in text and not any(ch.isdigit() for ch in text):
         return text, 0
     count = 0
 
@@ -544,6 +713,20 @@ def scrub_personal_data(text: str) -> tuple[str, int]:
         count += 1
         return "[phone number removed]"
 
-    text = _EMAIL_IN_TEXT.sub(redact_email, text)
-    text = _PHONE_IN_TEXT.sub(redact_phone, text)
+    def redactor(accept: Callable[[re.Match[str]], bool], placeholder: str) -> Callable[[re.Match[str]], str]:
+        def redact(match: re.Match[str]) -> str:
+            nonlocal count
+            if not accept(match):
+                return match.group()
+            count += 1
+            return placeholder
+
+        return redact
+
+    if "@" in text:
+        text = _EMAIL_IN_TEXT.sub(redact_email, text)
+    if "+" in text:
+        text = _PHONE_IN_TEXT.sub(redact_phone, text)
+    for pattern, accept, placeholder in _NATIONAL_DATA:
+        text = pattern.sub(redactor(accept, placeholder), text)
     return text, count
