@@ -42,7 +42,7 @@ from cti_exchange.policy.sharing import (
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.progress import NoProgress, ProgressReporter
 from cti_exchange.readers.detect import detect_format
-from cti_exchange.stix.bundle import content_objects
+from cti_exchange.stix.bundle import content_objects, travelling_definitions
 from cti_exchange.stix.tlp import Tlp, tlp_of
 from cti_exchange.store.store import Store, open_store
 
@@ -345,6 +345,10 @@ def share_objects(
     plans = []
     # What each partner is sent, plumbing (identities, marking definitions) aside.
     content = {partner.name: content_objects(decision.allowed[partner.name]) for partner in partners}
+    # ... which travel along with the objects that refer to them (sealing.py).
+    travelling = {
+        partner.name: travelling_definitions(decision.allowed[partner.name]) for partner in partners
+    }
     for partner in partners:
         counts: dict[str, int] = {}
         for obj in content[partner.name]:
@@ -417,6 +421,7 @@ def share_objects(
                 now=moment,
                 max_request_bytes=limit,
                 request_id=request_id,
+                travelling=travelling[partner.name],
             ):
                 plan.envelopes.append(sealed.header.envelope_id)
                 plan.envelopes_to_seal = (plan.envelopes_to_seal or 0) + 1
@@ -566,13 +571,14 @@ def seal_for_partner(
     now: datetime,
     max_request_bytes: int,
     request_id: str | None = None,
+    travelling: dict[str, dict[str, Any]] | None = None,
 ) -> list[SealedEnvelope]:
     """Seals `objects` for one partner in as few envelopes as fit the server's request limit,
     recording each one (and its channel position) before sealing the next."""
     sealing = PartnerSealing(home, partner, sender, now)
     sealed_all: list[SealedEnvelope] = []
     for sealed, part in sealing.pieces(
-        objects, max_request_bytes, lambda: store.outbound.next_positions([partner.agency_id])
+        objects, max_request_bytes, lambda: store.outbound.next_positions([partner.agency_id]), travelling
     ):
         store.outbound.record_sealed(
             sealed,

@@ -41,7 +41,7 @@ from cti_exchange.exchange.sealing import PartnerSealing, strictest_tlp
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.policy.sharing import decide_sharing, partner_creators
 from cti_exchange.profile.model import PartnerConfig
-from cti_exchange.stix.bundle import content_objects
+from cti_exchange.stix.bundle import content_objects, travelling_definitions
 from cti_exchange.store.outbound import PendingDelivery
 from cti_exchange.store.store import Store
 
@@ -104,7 +104,8 @@ def reseal_queued(
         if not allowed:
             replaced.append((delivery.envelope_id, pieces))
             continue
-        for sealed, part in sealing.pieces(allowed, limit, lambda: {agency: position[0]}):
+        travelling = travelling_definitions(copy.objects)
+        for sealed, part in sealing.pieces(allowed, limit, lambda: {agency: position[0]}, travelling):
             if len(orjson.dumps(sealed.artifact)) + _REQUEST_OVERHEAD > limit:
                 # Sealing pieces never cuts below a few KiB: sealing again would not help, and
                 # doing it at every sync would only fill the sent log.

@@ -20,7 +20,7 @@ from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.material import generate_key_pair
 from cti_exchange.keys.model import KeyUse
 from cti_exchange.profile.model import PartnerConfig
-from cti_exchange.stix.bundle import build_bundle, content_objects, serialise_bundle
+from cti_exchange.stix.bundle import build_bundle, content_objects, serialise_bundle, travelling_with
 from cti_exchange.stix.tlp import Tlp, tlp_of
 
 # Room for the TAXII envelope around the artifact and for JSON escaping differences.
@@ -80,9 +80,11 @@ class PartnerSealing:
         objects: list[dict[str, Any]],
         max_request_bytes: int,
         positions: Callable[[], dict[str, ChannelPosition]],
+        travelling: dict[str, dict[str, Any]] | None = None,
     ) -> Iterator[tuple[SealedEnvelope, list[dict[str, Any]]]]:
         """(envelope, the objects it carries), one at a time: the next one is sealed only once
-        the caller has taken this one (and moved the channel)."""
+        the caller has taken this one (and moved the channel). Each envelope also carries the
+        definitions of `travelling` (`travelling_definitions`) its objects refer to."""
         budget = max(max_request_bytes - _REQUEST_OVERHEAD, 4096)
         content = content_objects(objects)
         # Cut into pieces up front from an estimate, rather than sealing everything once to
@@ -92,7 +94,9 @@ class PartnerSealing:
         queue = [content[i : i + step] for i in range(0, len(content), step)]
         while queue:
             part = queue.pop(0)
-            bundle = build_bundle(part, self.identity, validate=False)
+            bundle = build_bundle(
+                part + travelling_with(part, travelling or {}), self.identity, validate=False
+            )
             sealed = seal_bundle(
                 serialise_bundle(bundle),
                 bundle_id=bundle["id"],

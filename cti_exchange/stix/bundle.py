@@ -75,6 +75,42 @@ def content_objects(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [o for o in objects if o.get("type") not in ("marking-definition", "identity")]
 
 
+def travelling_definitions(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The marking-definitions and identities among `objects`, by id: what goes along with the
+    content objects that refer to them (`travelling_with`). TLP definitions and our own
+    identity among them are replaced by `build_bundle`."""
+    return {
+        o["id"]: o
+        for o in objects
+        if o.get("type") in ("marking-definition", "identity") and isinstance(o.get("id"), str)
+    }
+
+
+def travelling_with(part: list[dict[str, Any]], pool: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The definitions of `pool` that the objects of `part` refer to (`object_marking_refs`,
+    a granular marking's `marking_ref`, `created_by_ref`), and those these refer to in turn:
+    a custom or statement marking sent without its definition is an unknown restriction to
+    the partner (TLP:RED, docs/TRIAGE.md), and the creator's identity says who made it."""
+    if not pool:
+        return []
+    found: dict[str, dict[str, Any]] = {}
+    todo = list(part)
+    while todo:
+        obj = todo.pop()
+        refs = [obj.get("created_by_ref")]
+        markings = obj.get("object_marking_refs")
+        if isinstance(markings, list):
+            refs += markings
+        granular = obj.get("granular_markings")
+        if isinstance(granular, list):
+            refs += [g.get("marking_ref") for g in granular if isinstance(g, dict)]
+        for ref in refs:
+            if isinstance(ref, str) and ref in pool and ref not in found:
+                found[ref] = pool[ref]
+                todo.append(pool[ref])
+    return list(found.values())
+
+
 def build_bundle(
     objects: list[dict[str, Any]], identity: dict[str, Any], *, validate: bool = True
 ) -> dict[str, Any]:
