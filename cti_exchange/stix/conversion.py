@@ -32,6 +32,7 @@ from cti_exchange.stix.guardrails import (
     holds_personal_data,
     is_individual_email,
     looks_like_phone_number,
+    may_hold_a_personal_number,
     scrub_personal_data,
     url_personal_data,
 )
@@ -411,7 +412,12 @@ class CandidateConverter:
         text = c.description
         if not text or not text.strip():
             return None, None
-        if text.isprintable() and "  " not in text and "@" not in text and "+" not in text:
+        if (
+            text.isprintable()
+            and "  " not in text
+            and "@" not in text
+            and not may_hold_a_personal_number(text)
+        ):
             return text.strip(), None  # the common case: nothing to tidy, check or scrub
         text = " ".join(text.split()) if "\n" not in text else text.strip()
         if len(text) > MAX_DESCRIPTION_LENGTH:
@@ -423,7 +429,9 @@ class CandidateConverter:
         scrubbed, found = scrub_personal_data(text)
         # Kept with --keep-personal-data, but the analyst is told either way.
         done = "kept in" if self.settings.keep_personal_data else "removed from"
-        warning = f"{found} e-mail address(es) or phone number(s) {done} the text" if found else None
+        warning = (
+            f"{found} item(s) of personal data (e-mail, phone, id, IBAN) {done} the text" if found else None
+        )
         return (text if self.settings.keep_personal_data else scrubbed), warning
 
     def _external_references(self, c: IndicatorCandidate) -> list[dict[str, str]] | None:

@@ -688,13 +688,24 @@ _NATIONAL_DATA: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], bool], st
 )
 
 
+_NO_DIGITS = str.maketrans("", "", "0123456789")
+
+
+def may_hold_a_personal_number(text: str) -> bool:
+    """False when `text` cannot hold a number `scrub_personal_data` looks for: each has 8
+    digits or more, but a PAN (4). Most descriptions (`row 12`, `seen 2026-11-02`) end here,
+    at the cost of one pass in C."""
+    digits = len(text) - len(text.translate(_NO_DIGITS))
+    return digits >= 8 or (digits >= 4 and _PAN.search(text) is not None)
+
+
 def scrub_personal_data(text: str) -> tuple[str, int]:
     """`text` with personal data replaced, and how many items were: individuals' e-mail
     addresses, international phone numbers (`+33 6 12 34 56 78`), French and Indian national
     numbers (`06 12 34 56 78`, `0612345678`, `98765 43210`, `09876543210`, `9876543210`),
     Aadhaar numbers and French NIRs with a right check digit, an individual's Indian PAN
     (`ABCPE1234F`) and IBANs with a right check (mod 97)."""
-    if "@" not in text and not any(ch.isdigit() for ch in text):
+    if "@" not in text and not may_hold_a_personal_number(text):
         return text, 0
     count = 0
 

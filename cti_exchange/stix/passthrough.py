@@ -327,7 +327,10 @@ class PassthroughPreparer:
         if not found:
             return None
         done = "kept in" if self.settings.keep_personal_data else "removed from"
-        return ", ".join(fields), f"{found} e-mail address(es) or phone number(s) {done} the text"
+        return (
+            ", ".join(fields),
+            f"{found} item(s) of personal data (e-mail, phone, id, IBAN) {done} the text",
+        )
 
     def _mark_and_attribute(self, index: int, obj: dict[str, Any], defined_markings: set[str]) -> None:
         refs = obj.get("object_marking_refs")

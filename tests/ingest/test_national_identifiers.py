@@ -239,15 +239,7 @@ def _description(out: Path, value: str) -> str:
     return str(found["description"])
 
 
-# A CSV description without "@" or "+" skips scrubbing altogether: conversion.py's fast path
-# (`_description`: "nothing to tidy, check or scrub") predates national numbers, which hold
-# neither. Fixing it is outside this change's files; strict, so the fix is noticed.
-CSV_FAST_PATH = pytest.mark.xfail(
-    strict=True, reason="conversion.py skips scrubbing a description without '@' or '+'"
-)
-
-
-@pytest.mark.parametrize("source", [pytest.param(_csv, marks=CSV_FAST_PATH), _bundle], ids=["csv", "stix"])
+@pytest.mark.parametrize("source", [_csv, _bundle], ids=["csv", "stix"])
 def test_convert_scrubs_them_and_says_so(cert_fr: Agency, tmp_path: Path, source: Any) -> None:
     out = tmp_path / "out.json"
     result = cert_fr.run("convert", str(source(tmp_path)), "--tlp", "green", "-o", str(out))
@@ -257,7 +249,7 @@ def test_convert_scrubs_them_and_says_so(cert_fr: Agency, tmp_path: Path, source
     assert _description(out, "phish-nat.example") == (
         "Victim IBAN [IBAN removed], Aadhaar [national id removed], mobile [phone number removed]"
     )
-    assert "3 e-mail address(es) or phone number(s) removed from the text" in result.stderr
+    assert "3 item(s) of personal data (e-mail, phone, id, IBAN) removed from the text" in result.stderr
     if source is _csv:
         assert _description(out, "c2-nat.example") == (
             "C2 on 198.51.100.7:62000 (AS64500) since 2026-01-15T10:20:30Z"
@@ -271,4 +263,4 @@ def test_keep_personal_data_keeps_them_and_says_so(cert_fr: Agency, tmp_path: Pa
     )
     assert result.exit_code == 0, result.stderr
     assert IBAN in _description(out, "phish-nat.example")
-    assert "3 e-mail address(es) or phone number(s) kept in the text" in result.stderr
+    assert "3 item(s) of personal data (e-mail, phone, id, IBAN) kept in the text" in result.stderr

@@ -68,19 +68,19 @@ def test_stix_free_text_is_scrubbed_and_the_analyst_is_told(cert_fr: Agency, tmp
     assert EMAIL not in text and "+33" not in text
     assert "abuse@registrar.example" in text  # a role mailbox is not personal data
     assert "[e-mail address removed]" in text and "[phone number removed]" in text
-    assert "contact_information: 2 e-mail address(es) or phone number(s) removed from the text" in stderr
-    assert "description, external_references.description: 3 e-mail" in stderr
+    assert "contact_information: 2 item(s) of personal data (e-mail, phone, id, IBAN) removed from the text" in stderr
+    assert "description, external_references.description: 3 item(s) of personal data" in stderr
 
 
 def test_keep_personal_data_keeps_it_and_says_so(cert_fr: Agency, tmp_path: Path) -> None:
     text, stderr = _converted(cert_fr, _bundle(tmp_path), tmp_path / "out.json", "--keep-personal-data")
     assert EMAIL in text and PHONE in text
-    assert "2 e-mail address(es) or phone number(s) kept in the text" in stderr
+    assert "2 item(s) of personal data (e-mail, phone, id, IBAN) kept in the text" in stderr
     csv = tmp_path / "pd.csv"
     csv.write_text(f"indicator,description\nevil-walk2.example,registered by {EMAIL}\n")
     text, stderr = _converted(cert_fr, csv, tmp_path / "csv.json", "--keep-personal-data")
     assert EMAIL in text
-    assert "1 e-mail address(es) or phone number(s) kept in the text" in stderr
+    assert "1 item(s) of personal data (e-mail, phone, id, IBAN) kept in the text" in stderr
 
 
 def test_the_partner_never_receives_it(partnered: tuple[Agency, Agency], tmp_path: Path) -> None:
@@ -112,7 +112,7 @@ def test_no_personal_data_warning_for_an_object_that_is_rejected(cert_fr: Agency
     text, stderr = _converted_but_one(cert_fr, source, tmp_path / "out.json")
     assert "c2-walk2.example" in text
     assert "rejected:" in stderr and "555555555555" in stderr
-    assert "e-mail address(es) or phone number(s)" not in stderr
+    assert "item(s) of personal data (e-mail, phone, id, IBAN)" not in stderr
 
 
 def test_no_personal_data_warning_for_a_csv_row_that_is_rejected(cert_fr: Agency, tmp_path: Path) -> None:
@@ -125,4 +125,4 @@ def test_no_personal_data_warning_for_a_csv_row_that_is_rejected(cert_fr: Agency
     text, stderr = _converted_but_one(cert_fr, csv, tmp_path / "out.json")
     assert "kept-walk2.example" in text
     assert "rejected:" in stderr and "kill_chain_phases" in stderr
-    assert "e-mail address(es) or phone number(s)" not in stderr
+    assert "item(s) of personal data (e-mail, phone, id, IBAN)" not in stderr
