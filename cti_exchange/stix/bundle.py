@@ -79,10 +79,13 @@ def travelling_definitions(objects: list[dict[str, Any]]) -> dict[str, dict[str,
     """The marking-definitions and identities among `objects`, by id: what goes along with the
     content objects that refer to them (`travelling_with`). TLP definitions and our own
     identity among them are replaced by `build_bundle`."""
+    tlp_ids = {level.marking_id for level in Tlp} | set(TLP1_MARKING_IDS)
     return {
         o["id"]: o
         for o in objects
-        if o.get("type") in ("marking-definition", "identity") and isinstance(o.get("id"), str)
+        if o.get("type") in ("marking-definition", "identity")
+        and isinstance(o.get("id"), str)
+        and o["id"] not in tlp_ids  # build_bundle adds those it needs
     }
 
 
