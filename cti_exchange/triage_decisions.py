@@ -18,13 +18,15 @@ from datetime import datetime
 
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.errors import UsageError
-from cti_exchange.store.object_queries import AlreadyDecided, record_decision
+from cti_exchange.store.object_queries import AlreadyDecided, current_object, record_decision
 from cti_exchange.store.store import Store
 from cti_exchange.triage import TriageLine, resolve_reference
 from cti_exchange.untrusted_text import UNPRINTABLE, escape_controls
 
 # Command word -> stored status.
 DECISIONS = {"accept": "accepted", "reject": "rejected", "false-positive": "false-positive"}
+# Plumbing: `triage list` leaves these out, so a decision on one would be a slip.
+_NOT_DECIDED_ON = frozenset({"marking-definition", "identity", "extension-definition", "language-content"})
 MAX_NOTE = 1000  # characters, once runs of whitespace are folded
 REVIEW_KEYS = {"a": "accept", "r": "reject", "f": "false-positive", "s": "skip", "q": "quit"}
 
@@ -70,6 +72,16 @@ def decide(
     from cti_exchange.exporters.value_forms import bundled_value_forms
 
     object_ids = [resolve_reference(store, ref) for ref in references]
+    for object_id in object_ids:
+        found = current_object(store.db.conn, object_id)
+        if found is not None and found.type in _NOT_DECIDED_ON:
+            # What travels along with shared objects, never listed nor exported as such.
+            raise UsageError(
+                f"{escape_controls(object_id)} is {'an' if found.type[0] in 'aeiou' else 'a'} "
+                f"{found.type}: decisions are on what partners "
+                "share (indicators, malware, ...), not on the definitions that go along with it",
+                hint="see `cti-exchange triage list`",
+            )
     forms = bundled_value_forms()
     with store.db.transaction() as conn:
         changed = record_decision(
