@@ -126,11 +126,13 @@ class IngestResult:
                 hint += f"; {see}"
         elif self.rejected_count or self.warning_count:
             hint = see
-        else:
+        elif self.formats and all(read_as == "stix" for read_as in self.formats.values()):
             hint = (
                 "it holds no indicator or other object to share: marking definitions and "
                 "identities travel with the objects that use them"
             )
+        else:
+            hint = "it holds no indicator: it is empty, or only blank lines, comments or a header"
         non_ids = self.warnings_by_code.get("not-for-detection", 0)
         if non_ids:
             hint += (

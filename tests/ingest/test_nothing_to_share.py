@@ -51,3 +51,15 @@ def test_validate_and_push_agree_on_a_file_of_markings_alone(partnered: tuple[Ag
         pushed = cert_fr.run("push", str(MARKINGS / name), "--to", "cert-in", "--dry-run")
         assert (checked.exit_code, pushed.exit_code) == (6, 6), name
         assert "holds no indicator or other object to share" in checked.stderr, name
+
+
+def test_an_empty_or_comment_only_list_says_so(cert_fr: Agency, tmp_path: Path) -> None:
+    """Found on a walkthrough: an empty file was told that "marking definitions and identities
+    travel with the objects that use them", which is about STIX input."""
+    for name, text in (("empty.txt", ""), ("comments.txt", "# nothing here yet\n\n")):
+        source = tmp_path / name
+        source.write_text(text)
+        result = cert_fr.run("validate", str(source))
+        assert result.exit_code == 6
+        assert "it is empty, or only blank lines, comments or a header" in result.stderr
+        assert "marking definitions" not in result.stderr
