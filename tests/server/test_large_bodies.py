@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from cti_exchange.server.app import LARGE_BODY_BYTES, LARGE_BODY_SLOTS
 from cti_exchange.server.provisioning import DEFAULT_MAX_CONTENT_LENGTH
 from cti_exchange.server.runner import DEFAULT_THREADS
 
-from .conftest import SANDBOX_ID, Exchange, start_exchange
+from .conftest import SANDBOX_ID, Exchange
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -29,17 +28,8 @@ def _peak_resident_kib(pid: int) -> int:
     raise AssertionError("no VmHWM")
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Exchange]:
-    running = start_exchange(tmp_path / "exchange")
-    try:
-        yield running
-    finally:
-        running.close()
-        running.server.stop()
-
-
-def test_large_bodies_are_parsed_a_few_at_a_time(server: Exchange) -> None:
+def test_large_bodies_are_parsed_a_few_at_a_time(fresh_exchange: Exchange) -> None:
+    server = fresh_exchange
     assert LARGE_BODY_SLOTS < DEFAULT_THREADS
     pid = server.server.pid
     assert pid is not None
