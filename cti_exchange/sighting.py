@@ -5,6 +5,12 @@ When an indicator a partner shared is seen in our networks, the partner learns o
 was seen, where (`where_sighted_refs`: our identity), sealed and pushed like any envelope
 (`share_objects`: TLP policy, outbox, TAXII). A value several partners sent is several
 indicators (each agency mints its own id): each partner gets a sighting of its own indicator.
+A value is one value in all its spellings, as for decisions (`bestarg.com`, `BESTARG.COM.`:
+exporters/value_forms.py): a sighting of it, typed in any spelling or named by the id of any
+of its indicators, is a sighting of every current object holding any spelling of it, one
+sighting per object, each to the partners that sent that object (its TLP, its rules), grouped
+per partner in one request. A sighting of a malware, tool or other domain object (STIX allows
+`sighting_of_ref` to name any SDO) is of that object only.
 A TLP:RED or TLP:AMBER+STRICT indicator a second partner relayed is sighted to its creator only:
 those levels reach the named recipients and no one else, and the relay was never meant to hold
 it. A partner we have since removed is skipped (and said to be).
@@ -35,6 +41,7 @@ from cti_exchange.clock import parse_timestamp, stix_timestamp, utc_now
 from cti_exchange.errors import PolicyError, UsageError
 from cti_exchange.exchange.delivery import DeliveryOutcome
 from cti_exchange.exchange.push import ShareResult, share_objects
+from cti_exchange.exporters.value_forms import bundled_value_forms
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.policy.sharing import RULE_RED, decide_sharing
 from cti_exchange.profile.model import PartnerConfig, identity_id_for
@@ -43,7 +50,7 @@ from cti_exchange.stix.guardrails import scrub_personal_data
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.stix.validate import SDO_TYPES, validate_object
 from cti_exchange.store.audit_log import append_audit
-from cti_exchange.store.object_queries import current_object, same_value, sources_of
+from cti_exchange.store.object_queries import current_object, same_form, sources_of
 from cti_exchange.store.store import open_store
 from cti_exchange.store.triage_queries import StoredObject
 from cti_exchange.triage import resolve_reference
@@ -82,6 +89,7 @@ class SentSighting:
     already_sent_at: str | None = None
     outbox: list[str] = field(default_factory=list)
     resumed: bool = False  # an interrupted earlier run of the same sighting was resumed
+    value: str | None = None  # the spelling the sighted object holds (None: not an indicator)
 
 
 @dataclass
@@ -94,6 +102,9 @@ class SightingResult:
     # its withdrawn indicator is still seen), and the analyst is told
     stale: dict[str, str] = field(default_factory=dict)
     deliveries: list[DeliveryOutcome] = field(default_factory=list)  # per partner posted to
+    # object id -> "false-positive" or "rejected": a holder of the value (in any spelling) we
+    # decided against; sighted all the same, and the analyst is warned
+    decided_against: dict[str, str] = field(default_factory=dict)
 
     @property
     def failed(self) -> dict[str, dict[str, str]]:
@@ -200,6 +211,10 @@ class _Target:
     created_by_ref: str | None
     sources: list[str]  # the partners that sent it to us, as object_sources names them
     stale: str | None = None  # "revoked" or "expired": the partner withdrew it or let it lapse
+    value: str | None = None  # the spelling it holds
+
+
+_DECIDED_AGAINST = ("false-positive", "rejected")
 
 
 def _staleness(holder: StoredObject | None, now: datetime) -> str | None:
@@ -216,9 +231,12 @@ def _staleness(holder: StoredObject | None, now: datetime) -> str | None:
     return None
 
 
-def _targets(home: ProfileHome, reference: str, now: datetime) -> tuple[str | None, list[_Target]]:
-    """The value, and every object of it that a partner created: our own indicator, relayed
-    back to us, is nobody else's to hear of."""
+def _targets(
+    home: ProfileHome, reference: str, now: datetime
+) -> tuple[str | None, list[_Target], dict[str, str]]:
+    """The value, every object holding it in any spelling that a partner created (our own
+    indicator, relayed back to us, is nobody else's to hear of), and those of all its holders
+    we decided against (object id -> status)."""
     own_identity = home.load_profile().identity_id
     with open_store(home) as store:
         conn = store.db.conn
@@ -229,14 +247,20 @@ def _targets(home: ProfileHome, reference: str, now: datetime) -> tuple[str | No
                 f"{obj.object_id} is a {obj.type}: a sighting is of an indicator, malware or "
                 "other domain object"
             )
-        holders = (
-            same_value(conn, obj.ioc_type, obj.value)
-            if obj.ioc_type is not None and obj.value is not None
-            else [(obj.object_id, obj.version)]
-        )
+        if obj.ioc_type is not None and obj.value is not None:
+            # Every spelling of the value (`bestarg.com`, `BESTARG.COM.`), as decisions find them.
+            found = same_form(conn, bundled_value_forms(), obj.ioc_type, [obj.value])
+            holders = [holder for spelled in found.values() for holder in spelled]
+            if obj.object_id not in {object_id for object_id, _ in holders}:
+                holders.insert(0, (obj.object_id, obj.version))
+        else:
+            holders = [(obj.object_id, obj.version)]
         targets = []
+        decided: dict[str, str] = {}
         for object_id, version in holders:
             holder = current_object(conn, object_id)
+            if holder is not None and holder.status in _DECIDED_AGAINST:
+                decided[object_id] = holder.status
             if holder is not None and holder.created_by_ref == own_identity:
                 continue
             partners = list(dict.fromkeys(s.partner for s in sources_of(conn, object_id, version)))
@@ -247,6 +271,7 @@ def _targets(home: ProfileHome, reference: str, now: datetime) -> tuple[str | No
                     holder.created_by_ref if holder else None,
                     partners,
                     _staleness(holder, now),
+                    holder.value if holder else None,
                 )
             )
     if not targets:
@@ -255,7 +280,7 @@ def _targets(home: ProfileHome, reference: str, now: datetime) -> tuple[str | No
             "goes to the partner that created what was seen",
             hint="record it in our own tools; `sight` is for partners' indicators",
         )
-    return obj.value, targets
+    return obj.value, targets, decided
 
 
 def _identity(partner: PartnerConfig) -> str:
@@ -329,7 +354,8 @@ def sight(
                 hint="leave it out, or name the host or a role mailbox (soc@, abuse@) instead",
             )
     profile = home.load_profile()
-    value, targets = _targets(home, request.reference, moment)
+    value, targets, decided = _targets(home, request.reference, moment)
+    values = {t.object_id: t.value for t in targets}
     created = stix_timestamp(moment)
     aims: dict[str, list[tuple[str, Tlp]]] = {}  # partner -> (indicator id, sighting's TLP)
     skipped: list[str] = []
@@ -372,7 +398,9 @@ def sight(
                 note=note,
                 sighting_id=sighting_id_for(request_id, object_id),
             )
-            record = SentSighting(partner, sighting["id"], object_id, level.value)
+            record = SentSighting(
+                partner, sighting["id"], object_id, level.value, value=values.get(object_id)
+            )
             by_partner.setdefault(partner, []).append((sighting, record))
     if skipped and not by_partner:
         raise UsageError(
@@ -440,7 +468,7 @@ def sight(
             request_ids[partner_name],
         )
     stale = {t.object_id: t.stale for t in targets if t.stale is not None}
-    return SightingResult(value, results, request.queue_only, skipped, stale, outcomes)
+    return SightingResult(value, results, request.queue_only, skipped, stale, outcomes, decided)
 
 
 def _still_in_outbox(home: ProfileHome, partner: str, envelopes: list[str]) -> list[str]:

@@ -16,6 +16,7 @@ from cti_exchange.errors import UsageError
 from cti_exchange.exchange.delivery import delivery_failure
 from cti_exchange.sighting import SightingRequest, SightingResult, sight
 from cti_exchange.stix.tlp import Tlp
+from cti_exchange.untrusted_text import describe_value
 
 # Nothing was sighted on a network before this; an earlier year is a typo (and a year before
 # 1000 cannot be written as a STIX timestamp, nor one near 0001-01-01 moved to UTC at all).
@@ -102,6 +103,10 @@ def sight_command(
 ) -> None:
     """Send a STIX sighting of a partner's indicator back to every partner that shared it.
 
+    A value is one value in all its spellings (bestarg.com, BESTARG.COM.): each object holding
+    any of them gets its own sighting, at its own TLP, to the partners that sent it. A malware,
+    tool or other domain object is sighted by its id.
+
     The same sighting is sent once: run again with the same count, times and note, it says
     when it was sent and in which envelope, and sends nothing (exit 0). Times given as an age
     (24h) or left out (now) differ on every run: give timestamps to make a run repeatable.
@@ -145,6 +150,15 @@ def render_sighting(out: Output, result: SightingResult) -> None:
             f"Not sent to {', '.join(result.skipped)}: no longer among our partners "
             "(`cti-exchange partners list`)."
         )
+    if result.decided_against:
+        # A hint, not a refusal: the value may be seen again after all, or the decision wrong.
+        statuses = " or ".join(sorted(set(result.decided_against.values())))
+        shown = describe_value(result.value or next(iter(result.decided_against)), 100)
+        out.warn(
+            f"{shown} is marked {statuses} here "
+            f"({len(result.decided_against)} object(s), in any spelling); the sighting goes all "
+            "the same (see `cti-exchange triage show`)"
+        )
     for object_id, why in result.stale.items():
         out.note(
             f"{object_id} is {why} at its source; the sighting goes to it all the same "
@@ -157,6 +171,7 @@ def render_sighting(out: Output, result: SightingResult) -> None:
                 "sightings": [s.__dict__ for s in result.sightings],
                 "skipped": result.skipped,
                 "stale": result.stale,
+                "decided_against": result.decided_against,
             }
         )
         return
@@ -174,12 +189,14 @@ def render_sighting(out: Output, result: SightingResult) -> None:
         out.note("resumed an interrupted run of the same sighting: nothing sealed twice")
     verb = "queued" if result.queued_only else "sent"
     out.table(
-        ["partner", "sighting", "of indicator", "TLP", "envelopes", "delivery"],
+        # "of": an indicator, or a malware, tool or other domain object (STIX 2.1 allows any).
+        ["partner", "sighting", "of", "value", "TLP", "envelopes", "delivery"],
         [
             [
                 s.partner,
                 s.sighting_id,
                 s.sighting_of_ref,
+                describe_value(s.value or "", 100),  # partner data
                 "TLP:" + s.tlp.upper(),
                 " ".join(s.envelopes),
                 verb if result.queued_only else ("failed" if s.failed else "delivered"),

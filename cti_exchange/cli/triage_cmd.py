@@ -128,7 +128,7 @@ def list_(
             table(
                 out,
                 [
-                    "indicator",
+                    "of",  # an indicator, or another domain object (a tool, a malware)
                     "value",
                     "seen by",
                     "count",
@@ -142,7 +142,7 @@ def list_(
                         s.sighting_of_ref,
                         describe_value(s.value or "", 100),
                         s.partner,
-                        str(s.count or ""),
+                        "" if s.count is None else str(s.count),  # 0 is a count
                         short_time(s.first_seen),
                         short_time(s.last_seen),
                         short_time(s.received_at),
