@@ -94,8 +94,14 @@ def reseal_queued(
     withheld: dict[str, list[str]] = {}
     for delivery, copy in zip(queued, copies, strict=True):
         # `--allow-red` was given when it was sealed: the partner entry decides now.
+        # Its marking-definitions travel with it again (below): a marking they define is known.
+        travelling = travelling_definitions(copy.objects)
         decision = decide_sharing(
-            content_objects(copy.objects), [partner], allow_red=True, creators=partner_creators(profile)
+            content_objects(copy.objects),
+            [partner],
+            allow_red=True,
+            creators=partner_creators(profile),
+            definitions=travelling.values(),
         )
         allowed = decision.allowed[partner.name]
         if decision.refusals:
@@ -104,7 +110,6 @@ def reseal_queued(
         if not allowed:
             replaced.append((delivery.envelope_id, pieces))
             continue
-        travelling = travelling_definitions(copy.objects)
         for sealed, part in sealing.pieces(allowed, limit, lambda: {agency: position[0]}, travelling):
             if len(orjson.dumps(sealed.artifact)) + _REQUEST_OVERHEAD > limit:
                 # Sealing pieces never cuts below a few KiB: sealing again would not help, and

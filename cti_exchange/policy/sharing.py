@@ -10,6 +10,12 @@ of their own (stix/tlp.py). Marking-definitions, identities and extension-defini
 content of their own and go along unmarked; any other object with no TLP found is refused
 (`push` marks unmarked objects with the default TLP first; `seal` sends a bundle as it is).
 
+An object that refers (object or granular marking) to a marking-definition that is neither a TLP
+marking nor defined among the objects shared counts as TLP:RED: only the definitions among them
+travel with it (stix/bundle.py `travelling_with`), and a partner reads a marking it has no
+definition for as TLP:RED (docs/TRIAGE.md), so sending it under a lower TLP would share something
+under a restriction no one can read. The refusal names the unknown id (`Refusal.unknown_markings`).
+
 An object that refers to one refused for the same partner (a relationship, a sighting, a report
 listing it) is refused too: the id alone can tell what was withheld, since our indicator ids are
 uuidv5 of our identity and the pattern, so a partner could confirm a guessed TLP:RED value.
@@ -31,7 +37,7 @@ unmarked one with the default TLP, and a refused one takes along what refers to 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +45,7 @@ from cti_exchange.errors import PolicyError
 from cti_exchange.profile.model import PartnerConfig, Profile, identity_id_for
 from cti_exchange.stix.pattern_values import indicator_value
 from cti_exchange.stix.references import references_in
-from cti_exchange.stix.tlp import Tlp, tlp_markings_defined_in, tlp_of
+from cti_exchange.stix.tlp import Tlp, marking_levels, refs_beyond_tlp, tlp_of
 from cti_exchange.stix.validate import SCO_TYPES
 from cti_exchange.untrusted_text import describe_value, escape_controls
 
@@ -73,6 +79,9 @@ class Refusal:
     subject: str | None = None
     # RULE_ONWARD: the partner (local name) whose identity is the object's created_by_ref.
     creator: str | None = None
+    # Marking-definition ids the object refers to that are neither TLP nor defined among the
+    # objects shared: why it counts as TLP:RED (`sharing_level`).
+    unknown_markings: tuple[str, ...] = ()
 
     def describe(self) -> str:
         label = self.tlp.label if self.tlp is not None else "no TLP"
@@ -82,6 +91,14 @@ class Refusal:
             why = (
                 f" ({self.creator}'s object: {label} does not allow passing a partner's object on "
                 f"to another agency; {self.creator} can share it with {self.partner} directly)"
+            )
+        elif self.unknown_markings and self.rule == RULE_RED:
+            named = ", ".join(describe_value(ref, SHOWN_SUBJECT) for ref in self.unknown_markings[:2])
+            more = f" and {len(self.unknown_markings) - 2} more" if len(self.unknown_markings) > 2 else ""
+            why = (
+                f" (refers to unknown marking-definition {named}{more}, neither TLP nor defined among "
+                f"the objects shared: a partner reads it as TLP:RED; include its definition or "
+                f"remove the reference)"
             )
         return f"{escape_controls(self.object_id)}{subject} ({label}) to {self.partner}: {self.rule}{why}"
 
@@ -129,14 +146,32 @@ class SharingDecision:
     refusals: list[Refusal]
     # TLPs stated by marking-definitions in the objects under ids of their own.
     inline: dict[str, Tlp] | None = None
+    # The ids of every marking-definition among the objects (and the definitions given along):
+    # a marking ref to any other non-TLP id counts as TLP:RED (`sharing_level`).
+    defined: frozenset[str] = frozenset()
 
     @property
     def strictest(self) -> dict[str, Tlp | None]:
         out: dict[str, Tlp | None] = {}
         for partner, objects in self.allowed.items():
-            levels = [level for obj in objects if (level := tlp_of(obj, self.inline)) is not None]
+            levels = [
+                level
+                for obj in objects
+                if (level := sharing_level(obj, self.inline, self.defined)[0]) is not None
+            ]
             out[partner] = Tlp.strictest(levels) if levels else None
         return out
+
+
+def sharing_level(
+    obj: dict[str, Any], inline: Mapping[str, Tlp] | None, defined: frozenset[str]
+) -> tuple[Tlp | None, tuple[str, ...]]:
+    """An object's TLP for sharing (`tlp_of`), and the marking-definition ids it refers to that
+    are neither TLP nor in `defined`: with any, TLP:RED, as the partner will read it (docs/TRIAGE.md:
+    a marking resolves only from the definition its source sent)."""
+    level = tlp_of(obj, inline)
+    unknown = tuple(dict.fromkeys(ref for ref in refs_beyond_tlp(obj) if ref not in defined))
+    return (Tlp.RED, unknown) if unknown else (level, ())
 
 
 def refusal_rule(level: Tlp, partner: PartnerConfig, *, partners_named: int, allow_red: bool) -> str | None:
@@ -191,15 +226,20 @@ def decide_sharing(
     *,
     allow_red: bool,
     creators: Mapping[str, PartnerConfig] | None = None,
+    definitions: Iterable[dict[str, Any]] = (),
 ) -> SharingDecision:
     """What each of `partners` may receive of `objects`. `creators`: our pinned partners by
     identity (`partner_creators`), for RULE_ONWARD; every caller deciding what leaves for a
-    partner passes them (without them, no object is known as a partner's)."""
+    partner passes them (without them, no object is known as a partner's). `definitions`:
+    marking-definitions that travel with `objects` without being among them (an envelope
+    sealed again: those sealed in it), known as if they were among them."""
     allowed: dict[str, list[dict[str, Any]]] = {p.name: [] for p in partners}
     refusals: list[Refusal] = []
-    inline = tlp_markings_defined_in(objects) or None
+    markings = marking_levels([*objects, *definitions])
+    inline = {mid: level for mid, level in markings.items() if level is not None} or None
+    defined = frozenset(markings)
     for obj in objects:
-        level = tlp_of(obj, inline)
+        level, unknown = sharing_level(obj, inline, defined)
         for partner in partners:
             # Checked first: no partner entry or flag lifts it, so it is what the analyst is told.
             creator = onward_refusal(obj, level, partner, creators) if creators else None
@@ -220,18 +260,23 @@ def decide_sharing(
                         rule,
                         refusal_subject(obj),
                         creator=creator.name if creator is not None else None,
+                        unknown_markings=unknown,
                     )
                 )
     if refusals:  # the common case has none, and costs nothing here
         for partner in partners:
             allowed[partner.name] = _without_references_to_refused(
-                allowed[partner.name], partner.name, refusals, inline
+                allowed[partner.name], partner.name, refusals, inline, defined
             )
-    return SharingDecision(allowed=allowed, refusals=refusals, inline=inline)
+    return SharingDecision(allowed=allowed, refusals=refusals, inline=inline, defined=defined)
 
 
 def _without_references_to_refused(
-    objects: list[dict[str, Any]], partner: str, refusals: list[Refusal], inline: dict[str, Tlp] | None
+    objects: list[dict[str, Any]],
+    partner: str,
+    refusals: list[Refusal],
+    inline: dict[str, Tlp] | None,
+    defined: frozenset[str],
 ) -> list[dict[str, Any]]:
     """Refuses, until nothing changes, every object that refers to one refused for `partner`
     (a report listing a relationship that points at a TLP:RED indicator goes too)."""
@@ -246,11 +291,16 @@ def _without_references_to_refused(
         for obj in kept:
             # At any depth: an Incident Core task names the impacts it changed inside
             # `changed_objects[*].initial_ref`, not in a top-level property.
-            if refused.intersection(references_in(obj)):
+            # A marking whose definition is refused would reach the partner undefined: TLP:RED.
+            if refused.intersection(references_in(obj)) or refused.intersection(refs_beyond_tlp(obj)):
                 refused.add(str(obj.get("id")))
                 refusals.append(
                     Refusal(
-                        str(obj.get("id")), tlp_of(obj, inline), partner, RULE_REFERS, refusal_subject(obj)
+                        str(obj.get("id")),
+                        sharing_level(obj, inline, defined)[0],
+                        partner,
+                        RULE_REFERS,
+                        refusal_subject(obj),
                     )
                 )
                 changed = True

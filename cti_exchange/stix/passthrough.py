@@ -351,7 +351,9 @@ class PassthroughPreparer:
                     obj,
                     "unresolved-marking",
                     "object_marking_refs",
-                    f"refers to {ref}, which is not defined in the input; kept as it is",
+                    f"refers to {ref}, which is not defined in the input; kept as it is, and counted as "
+                    "TLP:RED when shared (a partner cannot read it): include its definition or remove "
+                    "the reference",
                     False,
                 )
         if "created_by_ref" not in obj and object_category(obj) in ("sdo", "sro"):
