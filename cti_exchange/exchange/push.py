@@ -583,7 +583,7 @@ def seal_for_partner(
         store.outbound.record_sealed(
             sealed,
             partners={partner.agency_id: partner.name},
-            tlp=strictest_tlp(part),
+            tlp=strictest_tlp(part, travelling),
             objects=part,
             request_id=request_id,
         )

@@ -118,7 +118,7 @@ def reseal_queued(
                     f"envelope {delivery.envelope_id} holds an object that alone makes an envelope "
                     f"larger than {partner.name}'s server accepts ({limit:,} bytes)"
                 )
-            pieces.append((sealed, strictest_tlp(part), part))
+            pieces.append((sealed, strictest_tlp(part, travelling), part))
             position[0] = ChannelPosition(sealed.header.channels[agency].sequence + 1, sealed.digest)
         replaced.append((delivery.envelope_id, pieces))
     store.outbound.replace_sealed(

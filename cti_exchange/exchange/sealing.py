@@ -19,16 +19,26 @@ from cti_exchange.exchange.parties import recipient_key
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.material import generate_key_pair
 from cti_exchange.keys.model import KeyUse
+from cti_exchange.policy.sharing import sharing_level
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.stix.bundle import build_bundle, content_objects, serialise_bundle, travelling_with
-from cti_exchange.stix.tlp import Tlp, tlp_of
+from cti_exchange.stix.tlp import Tlp, tlp_markings_defined_in
 
 # Room for the TAXII envelope around the artifact and for JSON escaping differences.
 _REQUEST_OVERHEAD = 1024
 
 
-def strictest_tlp(objects: list[dict[str, Any]]) -> str | None:
-    levels = [level for o in objects if (level := tlp_of(o)) is not None]
+def strictest_tlp(
+    objects: list[dict[str, Any]], travelling: dict[str, dict[str, Any]] | None = None
+) -> str | None:
+    """The strictest TLP among `objects` as the partner will read them, recorded with the
+    envelope (delivery_refusal checks it again when it leaves): a marking-definition stating a
+    TLP under an id of its own counts at that level, and a reference to one neither TLP nor
+    among `travelling` (the definitions that go along) as TLP:RED (policy/sharing.py)."""
+    pool = travelling or {}
+    inline = tlp_markings_defined_in(pool.values()) or None
+    defined = frozenset(pool)
+    levels = [level for o in objects if (level := sharing_level(o, inline, defined)[0]) is not None]
     return Tlp.strictest(levels).value if levels else None
 
 

@@ -108,6 +108,9 @@ def test_with_a_partner_allowing_red_and_allow_red_it_goes_and_both_sides_read_r
     pushed = exchange.fr.run("push", str(bundle), "--to", "cert-in", "--allow-red")
     assert pushed.exit_code == 0, (pushed.stdout, pushed.stderr)
     assert _received(exchange) == [("unknown.example", "red")]
+    # The sent log records it as RED too: a queued copy is held back if the partner's entry
+    # stops allowing RED before it leaves (delivery_refusal).
+    assert store_rows(exchange.fr, "SELECT tlp FROM sent_envelopes") == [("red",)]
 
 
 def test_an_object_marked_by_a_definition_that_is_itself_refused_is_refused_too(
