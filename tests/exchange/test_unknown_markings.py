@@ -13,24 +13,9 @@ from typing import Any
 
 from cti_exchange.stix.tlp import Tlp
 from tests.exchange.conftest import Exchange, store_rows
+from tests.exchange.test_definitions_travel import CREATED, STATEMENT, _indicator
 
 UNKNOWN = "marking-definition--99999999-9999-4999-8999-999999999999"
-STATEMENT = "marking-definition--11111111-2222-4333-8444-555555555555"
-CREATED = "2026-12-01T00:00:00.000Z"
-
-
-def _indicator(n: int, value: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "type": "indicator",
-        "spec_version": "2.1",
-        "id": f"indicator--00000000-0000-4000-8000-00000000000{n}",
-        "created": CREATED,
-        "modified": CREATED,
-        "pattern": f"[domain-name:value = '{value}']",
-        "pattern_type": "stix",
-        "valid_from": CREATED,
-        **extra,
-    }
 
 
 def _bundle(tmp_path: Path, objects: list[dict[str, Any]]) -> Path:

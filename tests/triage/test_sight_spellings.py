@@ -21,6 +21,7 @@ from cti_exchange.profile.model import identity_id_for
 from cti_exchange.stix.tlp import Tlp
 from tests.conftest import Agency, make_agency, pin
 from tests.triage.conftest import indicator, put, store_path
+from tests.triage.test_sighting_targets import _sighting
 
 FR = identity_id_for("cert-fr")
 DE = identity_id_for("cert-de")
@@ -142,20 +143,6 @@ def test_a_plain_value_two_partners_sent_goes_to_each_of_its_own(
 # Count 0 and sightings of other objects than indicators, as the partner lists them
 
 
-def _received(of: str, by: str, count: int) -> dict[str, Any]:
-    return {
-        "type": "sighting",
-        "spec_version": "2.1",
-        "id": f"sighting--{uuid.uuid4()}",
-        "created": "2026-02-01T10:00:00.000Z",
-        "modified": "2026-02-01T10:00:00.000Z",
-        "created_by_ref": by,
-        "sighting_of_ref": of,
-        "count": count,
-        "where_sighted_refs": [by],
-    }
-
-
 def test_sighted_shows_a_count_of_zero(partnered: tuple[Agency, Agency], tmp_path: Path) -> None:
     fr, india = partnered
     put(india, [indicator("zero.example", tlp="green", created_by=FR)], partner="cert-fr")
@@ -169,7 +156,7 @@ def test_sighted_shows_a_count_of_zero(partnered: tuple[Agency, Agency], tmp_pat
         [(shared,)] = conn.execute("SELECT object_id FROM shared_objects WHERE type = 'indicator'")
     finally:
         conn.close()
-    put(fr, [_received(shared, identity_id_for("cert-in"), 0)], partner="cert-in")
+    put(fr, [_sighting(shared, identity_id_for("cert-in"), 0)], partner="cert-in")
     listed = fr.run("triage", "list", "--sighted")
     assert listed.exit_code == 0, listed.stderr
     header, row = listed.stdout.splitlines()[:2]

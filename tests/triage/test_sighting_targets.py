@@ -185,7 +185,7 @@ def _pushed(agency: Agency, tmp_path: Path, values: list[str], *partners: str) -
         conn.close()
 
 
-def _sighting(of: str, by: str) -> dict[str, Any]:
+def _sighting(of: str, by: str, count: int = 3) -> dict[str, Any]:
     return {
         "type": "sighting",
         "spec_version": "2.1",
@@ -194,7 +194,7 @@ def _sighting(of: str, by: str) -> dict[str, Any]:
         "modified": "2026-02-01T10:00:00.000Z",
         "created_by_ref": by,
         "sighting_of_ref": of,
-        "count": 3,
+        "count": count,
         "where_sighted_refs": [by],
     }
 
