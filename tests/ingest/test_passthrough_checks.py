@@ -262,7 +262,8 @@ def test_names_are_scrubbed_like_other_free_text_but_not_observable_values(
     assert by_type["file"]["name"] == file_name
     (warning,) = [w for w in result.json()["warnings"] if w["code"] == "personal-data"]
     assert (
-        warning["field"] == "name" and "2 item(s) of personal data (e-mail, phone, id, IBAN) removed" in warning["reason"]
+        warning["field"] == "name"
+        and "2 item(s) of personal data (e-mail, phone, id, IBAN) removed" in warning["reason"]
     )
 
 

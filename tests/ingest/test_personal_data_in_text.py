@@ -68,7 +68,10 @@ def test_stix_free_text_is_scrubbed_and_the_analyst_is_told(cert_fr: Agency, tmp
     assert EMAIL not in text and "+33" not in text
     assert "abuse@registrar.example" in text  # a role mailbox is not personal data
     assert "[e-mail address removed]" in text and "[phone number removed]" in text
-    assert "contact_information: 2 item(s) of personal data (e-mail, phone, id, IBAN) removed from the text" in stderr
+    assert (
+        "contact_information: 2 item(s) of personal data (e-mail, phone, id, IBAN) removed from the text"
+        in stderr
+    )
     assert "description, external_references.description: 3 item(s) of personal data" in stderr
 
 
