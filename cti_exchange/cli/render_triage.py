@@ -52,8 +52,15 @@ def short_time(timestamp: str | None) -> str:
     return timestamp[:16].replace("T", " ") if timestamp else ""
 
 
+# Values a terminal shows whole, however long: a hash cut in the middle cannot be read out or
+# pasted into `triage accept` (SHA-512: 128 hex digits; an X.509 SHA-256 with colons: 95).
+_WHOLE = frozenset({"md5", "sha1", "sha256", "sha512", "x509-md5", "x509-sha1", "x509-sha256"})
+
+
 def _label(line: TriageLine, limit: int) -> str:
     o = line.object
+    if o.ioc_type in _WHOLE:
+        limit = max(limit, 130)
     return describe_value(o.value if o.value is not None else (o.name or ""), limit)
 
 

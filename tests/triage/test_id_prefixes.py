@@ -34,3 +34,20 @@ def test_an_ambiguous_prefix_names_its_candidates(cert_in: Agency) -> None:
     )
     shown = cert_in.run("triage", "show", "indicator--6a1f0a4e-2222")
     assert shown.exit_code == 0 and "second.example" in shown.stdout
+
+
+def test_hashes_are_shown_whole_on_a_terminal() -> None:
+    """A SHA-256 was cut to 60 characters (`f20ed03b...3dd8... (64 characters)`): it could be
+    neither read out nor pasted into `triage accept`."""
+    from types import SimpleNamespace
+
+    from cti_exchange.cli.render_triage import _label
+
+    digest = "f20ed03b" * 8
+    for ioc_type, value in (("sha256", digest), ("sha512", digest * 2)):
+        line = SimpleNamespace(object=SimpleNamespace(ioc_type=ioc_type, value=value, name=None))
+        assert _label(line, 60) == value  # type: ignore[arg-type]
+    long_name = SimpleNamespace(
+        object=SimpleNamespace(ioc_type="domain-name", value="a" * 80 + ".example", name=None)
+    )
+    assert _label(long_name, 60).endswith("(88 characters)")  # type: ignore[arg-type]
