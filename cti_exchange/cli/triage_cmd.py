@@ -47,7 +47,7 @@ from cti_exchange.triage import (
     show_object,
     sightings_received,
 )
-from cti_exchange.triage_decisions import DECISIONS, decide, decide_in_review, review_loop
+from cti_exchange.triage_decisions import DECISIONS, DecisionResult, decide, decide_in_review, review_loop
 from cti_exchange.untrusted_text import describe_value
 
 triage_app = typer.Typer(
@@ -321,13 +321,24 @@ def review(
             render_review_item(out, line, review_context(store, line), number)
             out.line(f"#{number}  [a]ccept  [r]eject  [f]alse positive  [s]kip  [q]uit > ", style="bold")
 
+        def apply(line: TriageLine, decision: str) -> DecisionResult | None:
+            result = decide_in_review(store, line, decision, note=note, warn=out.warn)
+            if result is not None:  # the key's effect, before the next item scrolls it away
+                others = len(result.object_ids) - 1
+                same = f" (and {others} other object(s) of the same value)" if others > 0 else ""
+                out.line(f"-> {result.decision}{same}")
+            return result
+
         summary = review_loop(
             iter_queue(store, filters),
             read_key=lambda: typer.getchar(echo=False),
             present=present,
-            apply=lambda line, decision: decide_in_review(store, line, decision, note=note, warn=out.warn),
+            apply=apply,
             warn=out.warn,
         )
+    if summary.reviewed == 0 and not summary.quit:
+        out.line("Nothing new to review with these filters (`triage list --status new` lists them).")
+        return
     decided = ", ".join(f"{n} {status}" for status, n in summary.decided.items()) or "no decisions"
     out.line(f"Reviewed {summary.reviewed}: {decided}, {summary.skipped} skipped.")
 

@@ -206,12 +206,19 @@ def test_review_on_a_pseudo_terminal(analyst_store: Agency) -> None:
         analyst_store, "--search", "in-only", keys=(b"a",), env={"CTI_EXCHANGE_ANALYST": "tty-user"}
     )
     assert code == 0, output.decode(errors="replace")
+    assert b"-> accepted" in output  # the key's effect, said at once
     assert b"Reviewed 1: 1 accepted" in output
     conn = sqlite3.connect(store_path(analyst_store))
     assert conn.execute("SELECT value FROM objects WHERE status_by = 'tty-user'").fetchall() == [
         ("in-only.example",)
     ]
     conn.close()
+
+
+def test_review_of_an_empty_selection_says_so(analyst_store: Agency) -> None:
+    output, code = review_on_a_terminal(analyst_store, "--search", "no-such-value", keys=())
+    assert code == 0, output.decode(errors="replace")
+    assert b"Nothing new to review with these filters" in output and b"Reviewed 0" not in output
 
 
 def test_quarantine_list_and_show(cert_in: Agency) -> None:
