@@ -35,7 +35,11 @@ MinConfidenceOpt = Annotated[
 ]
 SinceOpt = Annotated[
     str | None,
-    typer.Option("--since", metavar="WHEN", help="Received since: 24h, 7d, or a timestamp."),
+    typer.Option(
+        "--since",
+        metavar="WHEN",
+        help="Received since: 24h, 7d, or a timestamp, UTC unless it has an offset (2026-11-23T08:00+05:30).",
+    ),
 ]
 StatusOpt = Annotated[
     list[str] | None,
