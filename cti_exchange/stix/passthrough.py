@@ -102,6 +102,7 @@ _COMPARED_TYPES = {
     },
 }
 _ADDRESS_TYPES = (IocType.IPV4, IocType.IPV6)
+_COMPARES_A_CREDENTIAL = "compares a user account's credential (a password)"
 _SUBJECT_NAMES_SOMEONE = "compares an e-mail subject holding an individual's e-mail address or phone number"
 # An e-mail address inside a LIKE or MATCHES literal.
 _ADDRESS_IN_TEXT = re.compile(r"[A-Za-z0-9._+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
@@ -293,6 +294,10 @@ class PassthroughPreparer:
         ):
             self._withhold(index, obj)
             return None
+        if obj.get("type") == "user-account" and "credential" in obj and not self.settings.keep_personal_data:
+            # An account's password, the victim's as often as an attacker's.
+            self._withhold(index, obj, "holds an account's credential")
+            return None
         observed = _OBSERVED_TYPES.get(obj["type"])
         value = obj.get("value")
         if observed is not None and isinstance(value, str):
@@ -307,23 +312,34 @@ class PassthroughPreparer:
         personal data is kept); (fields, message) of the warning that says so either way, or
         None when there were none."""
         skipped = _SCO_VALUES if object_category(obj) == "sco" else frozenset()
-        places: list[tuple[dict[str, Any], str]] = [(obj, f) for f in _FREE_TEXT if f not in skipped]
+        # (where the text is, its key or index there, the field's name in the warning)
+        places: list[tuple[Any, Any, str]] = [(obj, f, f) for f in _FREE_TEXT if f not in skipped]
+        # Custom properties (`x_victim_email`) and labels are free text too, to whoever reads them.
+        places += [
+            (obj, key, key) for key, text in obj.items() if key.startswith("x_") and isinstance(text, str)
+        ]
+        labels = obj.get("labels")
+        if isinstance(labels, list):
+            places += [(labels, i, "labels") for i in range(len(labels))]
         references = obj.get("external_references")
         if isinstance(references, list):
-            places += [(ref, "description") for ref in references if isinstance(ref, dict)]
+            places += [
+                (ref, "description", "external_references.description")
+                for ref in references
+                if isinstance(ref, dict)
+            ]
         found = 0
         fields: list[str] = []
-        for holder, field in places:
-            text = holder.get(field)
+        for holder, key, name in places:
+            text = holder[key] if isinstance(holder, list) else holder.get(key)
             if not isinstance(text, str):
                 continue
             scrubbed, count = scrub_personal_data(text)
             if count:
                 found += count
-                name = field if holder is obj else f"external_references.{field}"
                 fields += [] if name in fields else [name]
                 if not self.settings.keep_personal_data:
-                    holder[field] = scrubbed
+                    holder[key] = scrubbed
         if not found:
             return None
         done = "kept in" if self.settings.keep_personal_data else "removed from"
@@ -369,6 +385,9 @@ class PassthroughPreparer:
             return False
         for object_type, dotted, operator, compared_value in comparisons_in(obj["pattern"]):
             path = _indexes_as_star(dotted)
+            if (object_type, path) == ("user-account", "credential") and not self.settings.keep_personal_data:
+                self._withhold(index, obj, _COMPARES_A_CREDENTIAL)
+                return False
             ioc_type = _COMPARED_TYPES.get((object_type, path))
             if ioc_type is None:
                 continue
