@@ -107,6 +107,10 @@ def _tags(container: dict[str, Any]) -> list[str]:
 _TLP_TAG = re.compile(r"^\s*tlp\s*:(.*)$", re.IGNORECASE | re.DOTALL)
 
 
+# The Permissible Actions Protocol (`pap:red`, `PAP:AMBER`): what a recipient may do with it.
+_PAP_TAG = re.compile(r"^\s*pap\s*:\s*\"?([a-z]+)\"?\s*$", re.IGNORECASE)
+
+
 def tlp_from_tags(tags: list[str]) -> Tlp | None:
     """The strictest TLP among MISP `tlp:*` tags; ValueError for an unknown level."""
     levels = []
@@ -162,6 +166,18 @@ class MispReader(Reader):
         except ValueError as error:
             yield Rejection(label, str(error), where=where, field="Tag", code="invalid-tlp")
             return
+        pap = sorted({m.group(1).strip().upper() for tag in _tags(event) if (m := _PAP_TAG.match(tag))})
+        if any(level in ("AMBER", "RED") for level in pap):
+            yield Finding(
+                label,
+                f"the event is tagged PAP:{'/'.join(pap)} (Permissible Actions Protocol: at AMBER "
+                "and RED, no blocking or other action the adversary could notice), and PAP is not "
+                "carried to partners, who may block what they receive: share it only if its owner "
+                "allows that",
+                where=where,
+                field="Tag",
+                code="pap-not-carried",
+            )
         if str(event.get("distribution")) == _NOT_SHARED:
             yield Finding(
                 label,
