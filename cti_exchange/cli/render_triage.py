@@ -15,6 +15,7 @@ from cti_exchange.triage import ObjectDetail, ReviewContext, TriageLine
 from cti_exchange.untrusted_text import describe_value, escape_controls
 
 if TYPE_CHECKING:  # loaded by `triage show` and `triage review` when they run
+    from cti_exchange.store.object_queries import Source
     from cti_exchange.store.triage_detail import RelatedObject
     from cti_exchange.store.triage_queries import StoredObject
 
@@ -158,6 +159,21 @@ def _validity(detail: ObjectDetail) -> list[tuple[str, str]]:
     ]
 
 
+def _value_sources(detail: ObjectDetail) -> list[Source]:
+    """Every arrival of the value shown, each with the key that signed its envelope: the
+    object's own first, then those of the other partners' objects of the value (in this or
+    another spelling), as listed under "Same value from other sources". Once each."""
+    found = [
+        *detail.sources,
+        *detail.line.sources,
+        *(s for line in detail.same_value for s in line.sources),
+    ]
+    unique: dict[tuple[str, str, str], Source] = {}
+    for source in found:
+        unique.setdefault((source.object_id, source.partner, source.envelope_id), source)
+    return list(unique.values())
+
+
 def render_detail(out: Output, detail: ObjectDetail) -> None:
     from cti_exchange.store.triage_detail import observable_label
 
@@ -190,9 +206,20 @@ def render_detail(out: Output, detail: ObjectDetail) -> None:
         ("sources", " ".join(detail.line.partners)),
     ]
     table(out, ["field", "value"], facts, title="Object", first=True)
+    sources = _value_sources(detail)
+    # Which object each arrival was (a row under "Same value from other sources", or this
+    # one): on a terminal as `triage list` cuts ids, the object shown marked; plain, the id.
+    shown_ids = (
+        {
+            object_id: cut + (" (this)" if object_id == o.object_id else "")
+            for object_id, cut in _short_ids(s.object_id for s in sources).items()
+        }
+        if out.is_terminal
+        else {s.object_id: s.object_id for s in sources}
+    )
     table(
         out,
-        ["partner", "envelope", "received", "TLP", "signer key", "signer thumbprint"],
+        ["partner", "envelope", "received", "TLP", "signer key", "signer thumbprint", "object"],
         [
             [
                 s.partner,
@@ -201,8 +228,9 @@ def render_detail(out: Output, detail: ObjectDetail) -> None:
                 _tlp(s.tlp),
                 s.signer_kid or "?",
                 s.signer_thumbprint or "?",
+                shown_ids[s.object_id],
             ]
-            for s in detail.sources
+            for s in sources
         ],
         title="Sources and signatures",
     )
