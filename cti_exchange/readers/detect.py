@@ -1,8 +1,8 @@
 """Choosing the reader for a file: from its content, unless the user forces a format.
 
 Only the first 64 KiB are looked at:
-- JSON (the first character is `{`, or `[` followed by `{`): MISP when it has an `"Event"` or
-  `"response"` key, STIX otherwise;
+- JSON (the first character is `{`, or `[` followed by `{`, `"`, `[` or `]`): MISP when it
+  has an `"Event"` or `"response"` key, STIX otherwise;
 - text whose first row (after the head: blank lines, `#` comments, an Excel `sep=` line, a
   `TLP:AMBER` line, see file_head.py) is a Snort or Suricata rule: a rules file, read as text,
   where each rule line is a rule indicator. Its `;`-separated options are no CSV row: read as
@@ -43,7 +43,7 @@ from cti_exchange.readers.csv_reader import (
 )
 from cti_exchange.readers.file_head import is_head_line, is_marking_line
 from cti_exchange.readers.interface import Reader, ReadLimits
-from cti_exchange.readers.lines import looks_binary, sniff_encoding
+from cti_exchange.readers.lines import binary_file_error, looks_binary, sniff_encoding
 from cti_exchange.readers.misp_reader import MispReader
 from cti_exchange.readers.stix_reader import StixReader
 from cti_exchange.readers.text_reader import TextReader
@@ -58,7 +58,10 @@ READERS: dict[str, type[Reader]] = {
 }
 FORMATS = tuple(READERS)
 _HEAD_BYTES = 64 * 1024
-_JSON_START = re.compile(r"\s*(?:\{|\[\s*(?:\{|\]))")
+# `[` then `"` or `[` too: a JSON array of strings (`["1.2.3.4", "evil.com"]`) or of arrays,
+# which the STIX reader names as such; read as text, it was one unrecognised "indicator", and
+# a document nested deep one line too long instead of nested too deep.
+_JSON_START = re.compile(r"\s*(?:\{|\[\s*(?:\{|\]|\"|\[))")
 _MISP_KEY = re.compile(r'"(?:Event|response)"\s*:')
 _STIX_BUNDLE = re.compile(r'"type"\s*:\s*"bundle"')
 _SEP_LINE = re.compile(r"\s*sep=.\s*", re.IGNORECASE)
@@ -75,10 +78,7 @@ def _head_text(path: Path) -> str:
     except OSError as error:
         raise InputError(f"cannot read {path}: {error.strerror or error}") from None
     if looks_binary(head):
-        raise InputError(
-            f"{path} looks like a binary file (it contains NUL bytes)",
-            hint="give a text, CSV, STIX or MISP JSON file",
-        )
+        raise binary_file_error(str(path), head)
     encoding, bom_length = sniff_encoding(head)
     return head[bom_length:].decode(encoding or "utf-8", errors="replace")
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from cti_exchange.errors import InputError
-from cti_exchange.readers.lines import looks_binary, sniff_encoding
+from cti_exchange.readers.lines import binary_file_error, looks_binary, sniff_encoding
 from cti_exchange.stix.nesting import MAX_NESTING, nesting_beyond_limit
 
 
@@ -62,7 +62,7 @@ def load_json(path: Path, max_bytes: int, label: str) -> Any:
     if len(data) > max_bytes:
         raise InputError(f"{label} is larger than {max_bytes:,} bytes")
     if looks_binary(data[:8192]):
-        raise InputError(f"{label} looks like a binary file (it contains NUL bytes)")
+        raise binary_file_error(label, data[:8192])
     return parse_json(data, label)
 
 

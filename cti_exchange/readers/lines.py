@@ -4,7 +4,8 @@
   with a BOM, and "CSV UTF-8" with a UTF-8 BOM).
 - Without a BOM the text is UTF-8; a line that is not valid UTF-8 is read as Windows-1252 (what
   Excel writes for "CSV" on Western-European Windows), with one warning per file.
-- A file with NUL bytes and no UTF-16/32 BOM is binary and refused.
+- A file with NUL bytes and no UTF-16/32 BOM is binary and refused; when every other byte is
+  NUL and the rest ASCII, it is named as UTF-16 without a BOM, with how to save it.
 - A line longer than `max_line_bytes` is skipped, without ever being held in memory whole,
   and reported.
 
@@ -55,6 +56,37 @@ def looks_binary(head: bytes) -> bool:
     return b"\x00" in head and sniff_encoding(head)[0] in (None, "utf-8")
 
 
+_UTF16_SAMPLE = 1024
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """'little-endian' or 'big-endian' when `head` reads as ASCII text in UTF-16 without a
+    BOM (every other byte NUL, the others printable ASCII or line breaks); None otherwise."""
+    sample = head[:_UTF16_SAMPLE]
+    sample = sample[: len(sample) - len(sample) % 2]
+    if len(sample) < 4:
+        return None
+    for nul_at, name in ((1, "little-endian"), (0, "big-endian")):
+        nuls, chars = sample[nul_at::2], sample[1 - nul_at :: 2]
+        if nuls.count(0) == len(nuls) and all(32 <= c < 127 or c in (9, 10, 13) for c in chars):
+            return name
+    return None
+
+
+def binary_file_error(label: str, head: bytes) -> InputError:
+    """The error for a file `looks_binary` refuses: UTF-16 text without a BOM (Windows tools,
+    PowerShell's `Out-File`) is named as such, with how to save it; anything else is binary."""
+    if (order := _utf16_without_bom(head)) is not None:
+        return InputError(
+            f"{label} looks like UTF-16 ({order}) text without a byte-order mark (every other byte is NUL)",
+            hint="save it as UTF-8, or as UTF-16 with a byte-order mark (BOM)",
+        )
+    return InputError(
+        f"{label} looks like a binary file (it contains NUL bytes)",
+        hint="give a text, CSV, STIX or MISP JSON file",
+    )
+
+
 class LineSource:
     """Iterates the decoded lines of a file; remarks about skipped lines collect in `remarks`.
 
@@ -101,10 +133,7 @@ class LineSource:
             head = stream.read(_SNIFF_BYTES)
             encoding, bom_length = sniff_encoding(head)
             if looks_binary(head):
-                raise InputError(
-                    f"{self.label} looks like a binary file (it contains NUL bytes)",
-                    hint="give a text, CSV, STIX or MISP JSON file",
-                )
+                raise binary_file_error(self.label, head)
             stream.seek(bom_length)
             self.offset = bom_length
             if encoding is None or encoding == "utf-8":

@@ -191,6 +191,17 @@ class MispReader(Reader):
             {"source_name": "MISP", "external_id": event_uuid, "description": "MISP event"}
         ]
         attributes: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+        for key in ("Attribute", "Object"):
+            if event.get(key) is not None and not isinstance(event[key], list):
+                # Dropped silently, it left "nothing usable" with nothing rejected.
+                yield Rejection(
+                    label,
+                    f"the event's {key!r} is {_json_kind(event[key])}, not a list of MISP "
+                    f"{key.lower()}s: nothing in it was read; export the event again from MISP",
+                    where=where,
+                    field=key,
+                    code="invalid-attribute",
+                )
         for attribute in _list(event.get("Attribute")):
             attributes.append((attribute, None))
         for misp_object in _list(event.get("Object")):
@@ -330,6 +341,16 @@ class MispReader(Reader):
                 value=describe_value(value),
                 code="unsupported-type",
             )
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a JSON object"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "true or false"
+    return "a number"
 
 
 def _list(value: Any) -> list[Any]:

@@ -29,6 +29,13 @@ class StixReader(Reader):
         document = load_json(path, self.limits.max_json_bytes, label)
         if is_misp_document(document):
             raise InputError(f"{label} is a MISP event, not STIX", hint="use --format misp")
+        if isinstance(document, list) and document and all(isinstance(item, str) for item in document):
+            # `["1.2.3.4", "evil.com"]`: values, not objects. Not read as a list of values: a
+            # text file is the documented way, and says which line a bad value is on.
+            raise InputError(
+                f"{label} is a JSON array of strings, not STIX objects",
+                hint="put one value per line in a text file (jq -r '.[]' FILE > values.txt)",
+            )
         if isinstance(document, list):
             yield Finding(label, "a JSON array of objects, not a bundle", code="not-a-bundle")
             objects, stix20 = document, False
