@@ -18,6 +18,17 @@ VENDOR = "identity--22222222-3333-4444-8555-666666666666"
 CREATED = "2026-12-01T00:00:00.000Z"
 
 
+def statement_marking() -> dict[str, Any]:
+    return {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": STATEMENT,
+        "created": CREATED,
+        "definition_type": "statement",
+        "definition": {"statement": "Copyright 2026 CERT-FR; do not republish"},
+    }
+
+
 def _indicator(n: int, value: str, **extra: Any) -> dict[str, Any]:
     return {
         "type": "indicator",
@@ -36,14 +47,7 @@ def test_a_statement_marking_and_a_creator_identity_reach_the_partner(
     exchange: Exchange, tmp_path: Path
 ) -> None:
     objects = [
-        {
-            "type": "marking-definition",
-            "spec_version": "2.1",
-            "id": STATEMENT,
-            "created": CREATED,
-            "definition_type": "statement",
-            "definition": {"statement": "Copyright 2026 CERT-FR; do not republish"},
-        },
+        statement_marking(),
         {
             "type": "identity",
             "spec_version": "2.1",

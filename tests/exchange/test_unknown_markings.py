@@ -13,7 +13,7 @@ from typing import Any
 
 from cti_exchange.stix.tlp import Tlp
 from tests.exchange.conftest import Exchange, store_rows
-from tests.exchange.test_definitions_travel import CREATED, STATEMENT, _indicator
+from tests.exchange.test_definitions_travel import STATEMENT, _indicator, statement_marking
 
 UNKNOWN = "marking-definition--99999999-9999-4999-8999-999999999999"
 
@@ -30,14 +30,7 @@ def _bundle(tmp_path: Path, objects: list[dict[str, Any]]) -> Path:
 
 def _objects() -> list[dict[str, Any]]:
     return [
-        {
-            "type": "marking-definition",
-            "spec_version": "2.1",
-            "id": STATEMENT,
-            "created": CREATED,
-            "definition_type": "statement",
-            "definition": {"statement": "Copyright 2026 CERT-FR; do not republish"},
-        },
+        statement_marking(),
         # No TLP of its own: ingest adds the default (AMBER), which is what made it leave.
         _indicator(1, "unknown.example", object_marking_refs=[UNKNOWN]),
         _indicator(
