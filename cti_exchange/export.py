@@ -64,7 +64,7 @@ from cti_exchange.stix.tlp import Tlp
 from cti_exchange.store.audit_log import append_audit
 from cti_exchange.store.export_queries import holds_tlp, iter_export_groups
 from cti_exchange.store.store import Store
-from cti_exchange.store.triage_queries import IOC_TYPES, TLP_RANK, TriageFilter
+from cti_exchange.store.triage_queries import DECIDED_AGAINST, IOC_TYPES, TLP_RANK, TriageFilter
 
 EXPORTERS: dict[str, type[Exporter]] = {
     cls.name: cls
@@ -223,10 +223,6 @@ def _related(conn: sqlite3.Connection, ids: list[str], kind: str, ceiling: Tlp |
     return texts
 
 
-# Statuses whose values an export never writes in any spelling, unless it selects them.
-_DECIDED_AGAINST = ("false-positive", "rejected")
-
-
 def _decided_against(
     conn: sqlite3.Connection, filters: TriageFilter, forms: ValueForms
 ) -> dict[str, set[str]]:
@@ -234,7 +230,8 @@ def _decided_against(
     rejected holds, for the statuses the export did not select: a value decided on in one
     spelling (before decisions covered every spelling, or arriving later in another) is not
     written in another. The few decided objects are read through the status index."""
-    statuses = [s for s in _DECIDED_AGAINST if s not in filters.statuses]
+    # Whose values an export never writes in any spelling, unless it selects them.
+    statuses = [s for s in DECIDED_AGAINST if s not in filters.statuses]
     found: dict[str, set[str]] = {}
     for status in statuses:
         for ioc_type, value in conn.execute(

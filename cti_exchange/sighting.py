@@ -52,7 +52,7 @@ from cti_exchange.stix.validate import SDO_TYPES, validate_object
 from cti_exchange.store.audit_log import append_audit
 from cti_exchange.store.object_queries import current_object, same_form, sources_of
 from cti_exchange.store.store import open_store
-from cti_exchange.store.triage_queries import StoredObject
+from cti_exchange.store.triage_queries import DECIDED_AGAINST, StoredObject
 from cti_exchange.triage import resolve_reference
 from cti_exchange.untrusted_text import UNPRINTABLE
 
@@ -214,9 +214,6 @@ class _Target:
     value: str | None = None  # the spelling it holds
 
 
-_DECIDED_AGAINST = ("false-positive", "rejected")
-
-
 def _staleness(holder: StoredObject | None, now: datetime) -> str | None:
     if holder is None:
         return None
@@ -259,7 +256,7 @@ def _targets(
         decided: dict[str, str] = {}
         for object_id, version in holders:
             holder = current_object(conn, object_id)
-            if holder is not None and holder.status in _DECIDED_AGAINST:
+            if holder is not None and holder.status in DECIDED_AGAINST:
                 decided[object_id] = holder.status
             if holder is not None and holder.created_by_ref == own_identity:
                 continue

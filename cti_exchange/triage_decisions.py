@@ -20,13 +20,15 @@ from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.errors import UsageError
 from cti_exchange.store.object_queries import AlreadyDecided, current_object, record_decision
 from cti_exchange.store.store import Store
+from cti_exchange.store.triage_queries import NOT_TRIAGED
 from cti_exchange.triage import TriageLine, resolve_reference
 from cti_exchange.untrusted_text import UNPRINTABLE, escape_controls
 
 # Command word -> stored status.
 DECISIONS = {"accept": "accepted", "reject": "rejected", "false-positive": "false-positive"}
-# Plumbing: `triage list` leaves these out, so a decision on one would be a slip.
-_NOT_DECIDED_ON = frozenset({"marking-definition", "identity", "extension-definition", "language-content"})
+# Plumbing `triage list` leaves out (NOT_TRIAGED), so a decision on one would be a slip;
+# relationships and sightings, listed when asked for by type, may be decided on.
+_NOT_DECIDED_ON = frozenset(NOT_TRIAGED) - {"relationship", "sighting"}
 MAX_NOTE = 1000  # characters, once runs of whitespace are folded
 REVIEW_KEYS = {"a": "accept", "r": "reject", "f": "false-positive", "s": "skip", "q": "quit"}
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cti_exchange.cli.output import Output
+from cti_exchange.stix.ioc_types import HASH_TYPES, X509_TYPES
 from cti_exchange.triage import ObjectDetail, ReviewContext, TriageLine
 from cti_exchange.untrusted_text import describe_value, escape_controls
 
@@ -55,7 +56,7 @@ def short_time(timestamp: str | None) -> str:
 
 # Values a terminal shows whole, however long: a hash cut in the middle cannot be read out or
 # pasted into `triage accept` (SHA-512: 128 hex digits; an X.509 SHA-256 with colons: 95).
-_WHOLE = frozenset({"md5", "sha1", "sha256", "sha512", "x509-md5", "x509-sha1", "x509-sha256"})
+_WHOLE = frozenset(t.value for t in HASH_TYPES | X509_TYPES)
 
 
 def _label(line: TriageLine, limit: int) -> str:

@@ -34,10 +34,10 @@ from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.model import Keyring, KeyUse
 from cti_exchange.partnership import get_partner
 from cti_exchange.policy.sharing import (
-    RULE_ONWARD,
     RULE_UNMARKED,
     decide_sharing,
     delivery_refusal,
+    onward_hint,
     partner_creators,
     refusal_error,
 )
@@ -118,12 +118,8 @@ def seal_bundle_for(
     )
     if decision.refusals:
         hint = "a sealed file carries the bundle as is; remove those objects or change the recipients"
-        creators = sorted({r.creator for r in decision.refusals if r.rule == RULE_ONWARD and r.creator})
-        if creators:
-            hint += (
-                f"; a partner's TLP:AMBER or TLP:RED object goes on only from its creator: ask "
-                f"{', '.join(creators)} to share it directly"
-            )
+        if onward := onward_hint(decision.refusals):
+            hint += f"; {onward}"
         if any(r.rule == RULE_UNMARKED for r in decision.refusals):
             # A third party's bundle often carries no TLP: `convert` marks it (and attributes it).
             hint = (

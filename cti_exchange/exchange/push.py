@@ -36,6 +36,7 @@ from cti_exchange.policy.sharing import (
     Refusal,
     SharingDecision,
     decide_sharing,
+    onward_hint,
     partner_creators,
     refusal_error,
 )
@@ -79,13 +80,7 @@ def refusal_hint(
         fixes.append(f"above a max TLP, {command(names_for(RULE_MAX), '--max-tlp LEVEL')}")
     if RULE_STRICT in rules:
         fixes.append("TLP:AMBER+STRICT goes to one partner per push")
-    onward = ""
-    if RULE_ONWARD in rules:
-        creators = sorted({r.creator for r in refusals if r.rule == RULE_ONWARD and r.creator})
-        onward = (
-            f"; a partner's TLP:AMBER or TLP:RED object goes on only from its creator: ask "
-            f"{', '.join(creators)} to share it directly"
-        )
+    onward = f"; {hint}" if (hint := onward_hint(refusals)) else ""
     if rules <= {RULE_ONWARD, RULE_REFERS}:
         # No TLP to change: marking a partner's object lower is not ours to do.
         return "send the rest with --skip-refused" + onward

@@ -194,6 +194,17 @@ def delivery_refusal(level: Tlp | None, partner: PartnerConfig) -> str | None:
     return refusal_rule(level, partner, partners_named=1, allow_red=True)
 
 
+def onward_hint(refusals: list[Refusal]) -> str:
+    """Whom to ask instead, for RULE_ONWARD refusals ("" when there are none)."""
+    creators = sorted({r.creator for r in refusals if r.rule == RULE_ONWARD and r.creator})
+    if not creators:
+        return ""
+    return (
+        "a partner's TLP:AMBER or TLP:RED object goes on only from its creator: ask "
+        f"{', '.join(creators)} to share it directly"
+    )
+
+
 def partner_creators(profile: Profile) -> dict[str, PartnerConfig]:
     """Our pinned partners by the STIX identity their objects name in `created_by_ref`: the one
     their agency id gives (pinning refuses a key file naming any other, partnership.py), and

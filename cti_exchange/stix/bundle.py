@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from typing import IO, Any
 
 from cti_exchange.errors import InputError
-from cti_exchange.stix.tlp import TLP1_MARKING_IDS, Tlp, marking_definition
+from cti_exchange.stix.tlp import TLP1_MARKING_IDS, Tlp, marking_definition, marking_refs
 from cti_exchange.stix.validate import validate_bundle
 
 try:  # orjson encodes about eight times faster; the standard library is the fallback
@@ -69,23 +69,28 @@ def referenced_tlp_levels(objects: Iterable[dict[str, Any]]) -> set[Tlp]:
     return {level for level in levels if level is not None}
 
 
+# What travels along with the content objects that refer to it.
+_DEFINITION_TYPES = ("marking-definition", "identity")
+# The TLP definitions build_bundle supplies itself (TLP 2.0, and the TLP 1.0 ids it replaces).
+_TLP_IDS = frozenset({level.marking_id for level in Tlp} | set(TLP1_MARKING_IDS))
+
+
 def content_objects(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What a partner learns from: everything but the marking-definitions and identities that
     travel with it (a file of those alone has nothing to share)."""
-    return [o for o in objects if o.get("type") not in ("marking-definition", "identity")]
+    return [o for o in objects if o.get("type") not in _DEFINITION_TYPES]
 
 
 def travelling_definitions(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The marking-definitions and identities among `objects`, by id: what goes along with the
     content objects that refer to them (`travelling_with`). TLP definitions and our own
     identity among them are replaced by `build_bundle`."""
-    tlp_ids = {level.marking_id for level in Tlp} | set(TLP1_MARKING_IDS)
     return {
         o["id"]: o
         for o in objects
-        if o.get("type") in ("marking-definition", "identity")
+        if o.get("type") in _DEFINITION_TYPES
         and isinstance(o.get("id"), str)
-        and o["id"] not in tlp_ids  # build_bundle adds those it needs
+        and o["id"] not in _TLP_IDS  # build_bundle adds those it needs
     }
 
 
@@ -100,14 +105,7 @@ def travelling_with(part: list[dict[str, Any]], pool: dict[str, dict[str, Any]])
     todo = list(part)
     while todo:
         obj = todo.pop()
-        refs = [obj.get("created_by_ref")]
-        markings = obj.get("object_marking_refs")
-        if isinstance(markings, list):
-            refs += markings
-        granular = obj.get("granular_markings")
-        if isinstance(granular, list):
-            refs += [g.get("marking_ref") for g in granular if isinstance(g, dict)]
-        for ref in refs:
+        for ref in [obj.get("created_by_ref"), *marking_refs(obj)]:
             if isinstance(ref, str) and ref in pool and ref not in found:
                 found[ref] = pool[ref]
                 todo.append(pool[ref])
@@ -125,8 +123,7 @@ def build_bundle(
     and ValueError when the result is not valid STIX 2.1 (a bug: inputs are validated before).
     """
     identity_id = identity.get("id")
-    tlp_ids = {level.marking_id for level in Tlp} | set(TLP1_MARKING_IDS)
-    kept = [obj for obj in objects if not _replaced(obj, identity_id, tlp_ids)]
+    kept = [obj for obj in objects if not _replaced(obj, identity_id)]
     if not kept:
         raise InputError(
             "nothing to share: the bundle would have no objects",
@@ -146,13 +143,13 @@ def build_bundle(
     return bundle
 
 
-def _replaced(obj: Any, identity_id: Any, tlp_ids: set[str]) -> bool:
+def _replaced(obj: Any, identity_id: Any) -> bool:
     """True for what build_bundle supplies itself: our identity and the TLP definitions."""
     if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
         return False  # left in, for the validator to report
     if obj["id"] == identity_id:
         return True
-    return obj.get("type") == "marking-definition" and obj["id"] in tlp_ids
+    return obj.get("type") == "marking-definition" and obj["id"] in _TLP_IDS
 
 
 def write_bundle(bundle: dict[str, Any], stream: IO[bytes]) -> int:

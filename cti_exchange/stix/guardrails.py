@@ -617,12 +617,17 @@ def holds_personal_data(text: str) -> bool:
     return scrub_personal_data(text)[1] > 0
 
 
+def _before(match: re.Match[str]) -> str:
+    """The few words before a match, where what a number is gets said (`port`, `mobile`)."""
+    return match.string[max(0, match.start() - 24) : match.start()]
+
+
 def _number_of_something_else(match: re.Match[str]) -> bool:
     """Whether a run of digits found as a national number is, by the words around it, a
     count, a size, a port or another system's identifier (`AWS account 234567890124`,
     `size 7516192768 bytes`, `ports 60000 60001`)."""
     text = match.string
-    before = text[max(0, match.start() - 24) : match.start()]
+    before = _before(match)
     return bool(_NOT_PERSONAL_BEFORE.search(before) or _NOT_PERSONAL_AFTER.search(text[match.end() :]))
 
 
@@ -635,7 +640,7 @@ def _ports(match: re.Match[str]) -> bool:
     """Whether groups of digits are, by the words or numbers around them, a list of ports or
     other numbers (`ports 3805 3806 3807`, `80, 60000 60001`)."""
     text = match.string
-    before = text[max(0, match.start() - 24) : match.start()]
+    before = _before(match)
     return bool(
         re.search(r"(?i)\bports?\b", before)
         or _NUMBER_BEFORE.search(before)
@@ -670,7 +675,7 @@ def _indian_phone(match: re.Match[str]) -> bool:
     if all(int(half) <= 65535 for half in halves):
         # Two numbers that could be ports or counts (`60000 10000`) are a phone number only
         # when the words before say so (`mobile 62000 60001`).
-        before = match.string[max(0, match.start() - 24) : match.start()]
+        before = _before(match)
         return bool(_PHONE_WORD.search(before)) and not _ports(match)
     return not _ports(match)
 
@@ -709,21 +714,6 @@ def scrub_personal_data(text: str) -> tuple[str, int]:
         return text, 0
     count = 0
 
-    def redact_email(match: re.Match[str]) -> str:
-        nonlocal count
-        if not is_individual_email(match.group()):
-            return match.group()
-        count += 1
-        return "[e-mail address removed]"
-
-    def redact_phone(match: re.Match[str]) -> str:
-        nonlocal count
-        digits = sum(ch.isdigit() for ch in match.group())
-        if not 8 <= digits <= 15:  # E.164 numbers have at most 15 digits
-            return match.group()
-        count += 1
-        return "[phone number removed]"
-
     def redactor(accept: Callable[[re.Match[str]], bool], placeholder: str) -> Callable[[re.Match[str]], str]:
         def redact(match: re.Match[str]) -> str:
             nonlocal count
@@ -735,9 +725,15 @@ def scrub_personal_data(text: str) -> tuple[str, int]:
         return redact
 
     if "@" in text:
-        text = _EMAIL_IN_TEXT.sub(redact_email, text)
+        text = _EMAIL_IN_TEXT.sub(
+            redactor(lambda match: is_individual_email(match.group()), "[e-mail address removed]"), text
+        )
     if "+" in text:
-        text = _PHONE_IN_TEXT.sub(redact_phone, text)
+        # E.164 numbers have at most 15 digits.
+        international = redactor(
+            lambda m: 8 <= sum(c.isdigit() for c in m.group()) <= 15, "[phone number removed]"
+        )
+        text = _PHONE_IN_TEXT.sub(international, text)
     for pattern, accept, placeholder in _NATIONAL_DATA:
         text = pattern.sub(redactor(accept, placeholder), text)
     return text, count

@@ -274,9 +274,10 @@ def detect_ioc_type(value: str) -> IocType | None:
     return _SHAPE_TYPES[kind]  # type: ignore[index]
 
 
-_UNDERSCORED_DNS_NAME = re.compile(
-    r"(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.){2,}[A-Za-z]{2,63}\.?"
-)
+# A DNS label that may hold underscores, then a dot.
+_UNDERSCORED_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\."
+_UNDERSCORED_DNS_NAME = re.compile(rf"(?:{_UNDERSCORED_LABEL}){{2,}}[A-Za-z]{{2,63}}\.?")
+_UNDERSCORED_HOST = re.compile(rf"(?:{_UNDERSCORED_LABEL})+[A-Za-z]{{2,63}}")
 
 
 def _underscored_dns_name(value: str) -> bool:
@@ -295,8 +296,7 @@ def is_defanged_host_name(value: str) -> bool:
         "_" in name
         and "." in name
         and last not in FILE_EXTENSIONS
-        and re.fullmatch(r"(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)+[A-Za-z]{2,63}", name)
-        is not None
+        and _UNDERSCORED_HOST.fullmatch(name) is not None
     )
 
 

@@ -179,10 +179,10 @@ def tlp_of(obj: dict[str, Any], inline: Mapping[str, Tlp] | None = None) -> Tlp 
     None if no TLP is found."""
     if not obj.get("granular_markings") and inline is None:  # the common case, on the hot path
         return object_tlp(obj)
-    return _strictest(_marking_refs(obj), inline)
+    return _strictest(marking_refs(obj), inline)
 
 
-def _marking_refs(obj: dict[str, Any]) -> list[Any]:
+def marking_refs(obj: dict[str, Any]) -> list[Any]:
     """Every marking ref on an object: object_marking_refs, then each granular marking_ref."""
     refs = obj.get("object_marking_refs")
     found = list(refs) if isinstance(refs, list) else []
@@ -261,5 +261,5 @@ def refs_beyond_tlp(obj: dict[str, Any]) -> list[str]:
     ):
         return []
     return [
-        r for r in _marking_refs(obj) if isinstance(r, str) and canonical_marking_id(r) not in _BY_MARKING_ID
+        r for r in marking_refs(obj) if isinstance(r, str) and canonical_marking_id(r) not in _BY_MARKING_ID
     ]

@@ -63,6 +63,8 @@ NOT_TRIAGED = (
 )
 ORDERED_SCAN_BUDGET = 0.02  # seconds
 STATUSES = ("new", "accepted", "rejected", "false-positive")
+# Decisions against a value: exports leave it out in every spelling, `sight` warns about it.
+DECIDED_AGAINST = ("false-positive", "rejected")
 TLP_RANK = {"clear": 0, "green": 1, "amber": 2, "amber+strict": 3, "red": 4}
 # Sort key -> (SQL expression, default descending). NULLS LAST keeps blanks out of the top.
 SORTS = {
