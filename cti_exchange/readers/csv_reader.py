@@ -22,7 +22,10 @@ that calls it a description). One warning says so, with the fix: add a header ro
 
 The `#` comment lines before the header row (and a line that is a TLP marking alone,
 `TLP:AMBER`) are the file's head: a TLP it states marks the rows without a tlp cell
-(file_head.py; ingest applies it).
+(file_head.py; ingest applies it). Up to three title lines above the header row, as
+spreadsheets export them (`IOCs for campaign X`, `Export of 2026-03-01`), are part of the head
+and not shared, with a warning; a title holding an indicator or naming a TLP is no title (the
+file is then read as text, which refuses a level that is not a marking: `title_lines`).
 
 Excel artefacts are handled: a `sep=;` first line, `,` `;` tab or `|` delimiters (detected
 from the header), padding columns and empty rows, BOMs, UTF-16, CRLF, line breaks inside
@@ -34,12 +37,20 @@ from __future__ import annotations
 import csv
 import difflib
 import re
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from cti_exchange.errors import InputError
-from cti_exchange.readers.file_head import FileHead, floor_finding, floored, is_marking_line, scan_head
+from cti_exchange.readers.file_head import (
+    FileHead,
+    floor_finding,
+    floored,
+    is_head_line,
+    is_marking_line,
+    may_name_tlp,
+    scan_head,
+)
 from cti_exchange.readers.interface import Finding, Reader, ReadItem, Rejection
 from cti_exchange.readers.lines import LineSource, unify_line_breaks
 from cti_exchange.spreadsheet_cells import without_formula_guard
@@ -241,6 +252,44 @@ def names_tlp_column(line: str) -> bool:
     return len(named) >= 2 and any(COLUMN_ALIASES.get(header_key(cell)) == "tlp" for cell in named)
 
 
+_MOST_TITLE_LINES = 3
+_LONGEST_TITLE = 200
+_TITLE_PUNCTUATION = "()[]{}<>,;:!?\"'"
+
+
+def _is_title(stripped: str) -> bool:
+    """Whether a line (stripped) may title a CSV file (`IOCs for campaign X`): not a header or
+    a row, no TLP named, and no word of it an indicator or defanged (its values would be lost)."""
+    if len(stripped) > _LONGEST_TITLE or may_name_tlp(stripped) or is_defanged(stripped):
+        return False
+    if names_tlp_column(stripped) or first_row_is_data(stripped):
+        return False
+    for word in stripped.split():
+        kind = detect_ioc_type(word.strip(_TITLE_PUNCTUATION))
+        if kind is not None and kind is not IocType.FILE_NAME:
+            return False
+    return True
+
+
+def title_lines(lines: Iterable[str]) -> frozenset[int]:
+    """The numbers (from 1) of a CSV file's title lines: at most three lines above a header row
+    of two or more cells naming an indicator column, between the head's lines (blank,
+    comments, a marking). Empty when the first line that is neither head nor title is no such
+    header."""
+    titles: list[int] = []
+    for number, raw in enumerate(lines, 1):
+        stripped = raw.strip()
+        if is_head_line(stripped):
+            continue
+        found = header_columns(stripped)
+        if found is not None:
+            return frozenset(titles) if len(found[1]) >= 2 else frozenset()
+        if len(titles) == _MOST_TITLE_LINES or not _is_title(stripped):
+            return frozenset()
+        titles.append(number)
+    return frozenset()
+
+
 # Names an indicator column is often given, to suggest one for a misspelt header cell.
 _USUAL_COLUMNS = sorted(
     set(_ROLE_ALIASES["value"].split())
@@ -301,13 +350,23 @@ class CsvReader(Reader):
     format_name = "csv"
 
     def head(self, path: Path) -> FileHead:
-        return scan_head(path, self.limits)
+        return scan_head(path, self.limits, self._titles(path))
+
+    def _titles(self, path: Path) -> frozenset[int]:
+        """`title_lines` of the file at `path`: only the lines up to its header row are read."""
+        lines = iter(LineSource(path, self.limits, str(path)))
+        try:
+            return title_lines(lines)
+        finally:
+            close = getattr(lines, "close", None)
+            if close is not None:
+                close()
 
     def read(self, path: Path) -> Iterator[ReadItem]:
         label = str(path)
         source = LineSource(path, self.limits, label)
         lines = iter(source)
-        layout = yield from self._header(source, lines, label)
+        layout = yield from self._header(source, lines, label, self._titles(path))
         if layout.first_row is not None:
             lines = _replayed(source, layout.first_row, layout.header_line + 1, lines)
         columns = _Columns(list(layout.header))
@@ -324,7 +383,7 @@ class CsvReader(Reader):
         """(the header and where the rows start, remarks about the lines before the rows);
         InputError when there is no usable header."""
         source = LineSource(path, self.limits, str(path))
-        generator = self._header(source, iter(source), str(path))
+        generator = self._header(source, iter(source), str(path), self._titles(path))
         remarks: list[ReadItem] = []
         try:
             while True:
@@ -354,7 +413,7 @@ class CsvReader(Reader):
         yield from self._rows(source, iter(source), layout.delimiter, columns, label, self.head(path))
 
     def _header(
-        self, source: LineSource, lines: Iterator[str], label: str
+        self, source: LineSource, lines: Iterator[str], label: str, titles: frozenset[int]
     ) -> Generator[ReadItem, None, CsvLayout]:
         delimiter, header_line = None, None
         for line in lines:
@@ -362,6 +421,15 @@ class CsvReader(Reader):
             stripped = line.strip()
             if not stripped or stripped.startswith("#") or is_marking_line(stripped):
                 continue  # the head: blank lines, comments, a `TLP:AMBER` line (file_head.py)
+            if source.line_number in titles:
+                yield Finding(
+                    label,
+                    f"'{describe_value(stripped, 60)}' is read as the file's title, above its "
+                    "header row: it is not shared (to share it, make it a description column)",
+                    line=source.line_number,
+                    code="title-line",
+                )
+                continue
             sep = _SEP_LINE.fullmatch(stripped)
             if sep and delimiter is None:
                 delimiter = sep.group(1)

@@ -14,6 +14,8 @@ Only the first 64 KiB are looked at:
 - text whose first row is a row of data of a CSV file without a header: its first word is
   cells joined by `,` or `;`, one of them an indicator (`evil[.]com,domain`): CSV
   (`csv_reader.first_row_is_data`);
+- text whose first rows (after the head) are up to three title lines above a CSV header
+  naming an indicator column (csv_reader.py `title_lines`): CSV;
 - text whose first row (after the head) is cells, one of them a tlp column's name (`TLP`,
   `TLP Level`, `Marking`), but none an indicator column's (`Threat Indicator<TAB>TLP`): CSV,
   which refuses it, naming the header; read as text, its tlp column would be dropped and the
@@ -40,6 +42,7 @@ from cti_exchange.readers.csv_reader import (
     first_row_is_data,
     header_columns,
     names_tlp_column,
+    title_lines,
 )
 from cti_exchange.readers.file_head import is_head_line, is_marking_line
 from cti_exchange.readers.interface import Reader, ReadLimits
@@ -103,8 +106,9 @@ def detect_format(path: Path) -> str:
         if header is None:
             # A header with a tlp column but no indicator column (`Threat Indicator,TLP`):
             # read as text, its tlp column would be dropped and its values go out under the
-            # default TLP. Read as CSV, it is refused, naming the header.
-            return "csv" if names_tlp_column(line) else "text"
+            # default TLP. Read as CSV, it is refused, naming the header. A title above a
+            # header row (`IOCs for campaign X`): CSV, the title in its head.
+            return "csv" if names_tlp_column(line) or title_lines(lines) else "text"
         if len(header[1]) == 1 and (
             stripped.endswith(":")
             or _LABELLED.search(stripped) is not None

@@ -175,13 +175,16 @@ class HeadStates:
         return FileHead(self.stated, end, self.tallied)
 
 
-def read_head(lines: Iterable[str]) -> FileHead:
+def read_head(lines: Iterable[str], titles: frozenset[int] = frozenset()) -> FileHead:
     """The head of a file given as its lines (numbered from 1); HeadConflict when it states
-    two different TLPs."""
+    two different TLPs. The lines numbered in `titles` (a CSV file's title lines above its
+    header row, which name no TLP: csv_reader.title_lines) are part of the head."""
     states = HeadStates()
     number = 0
     for number, raw in enumerate(lines, 1):
         stripped = raw.strip()
+        if number in titles:
+            continue
         if not is_head_line(stripped):
             return states.head(number)
         if not stripped or not may_name_tlp(stripped):
@@ -211,13 +214,13 @@ def floored(cell: str | None, head: FileHead) -> tuple[str | None, Tlp | None]:
     return stated.tlp.value, own
 
 
-def scan_head(path: Path, limits: ReadLimits) -> FileHead:
+def scan_head(path: Path, limits: ReadLimits, titles: frozenset[int] = frozenset()) -> FileHead:
     """`read_head` of the file at `path`: only its head is read. InputError when the file
     cannot be read, HeadConflict when its head states two TLPs."""
     source = LineSource(path, limits, str(path))
     lines = iter(source)
     try:
-        return read_head(lines)
+        return read_head(lines, titles)
     finally:
         close = getattr(lines, "close", None)
         if close is not None:
