@@ -458,7 +458,7 @@ def sight(
             entries,
             partner_name,
             envelopes,
-            created,
+            moment,
             request.count,
             first_seen,
             last_seen,
@@ -480,14 +480,18 @@ def _audit(
     entries: list[tuple[dict[str, Any], SentSighting]],
     partner: str,
     envelopes: list[str],
-    at: str,
+    moment: datetime,
     count: int,
     first_seen: str,
     last_seen: str,
     request_id: str,
 ) -> None:
     # After share_objects, which seals and records the envelopes in its own transactions: the
-    # "seal" record already holds the envelope; this one says what it was about.
+    # "seal" record already holds the envelope; this one says what it was about. Dated when it
+    # is written (the sighting's own time, `created`, is in its details), so that the trail's
+    # times never run backwards past the seal and push records before it.
+    created = stix_timestamp(moment)
+    at = stix_timestamp(max(utc_now(), moment))
     with open_store(home) as store, store.db.transaction() as conn:
         for sighting, record in entries:
             if (record.resumed or record.already_sent_at) and _audited(conn, request_id, record.sighting_id):
@@ -500,6 +504,7 @@ def _audit(
                 partner=partner,
                 details={
                     "sighting_id": record.sighting_id,
+                    "created": created,
                     "sighting_of_ref": record.sighting_of_ref,
                     "count": count,
                     "first_seen": first_seen,

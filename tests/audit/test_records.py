@@ -53,3 +53,22 @@ def test_push_pull_accept_reject_and_key_changes_are_recorded(exchange: Exchange
         assert result.exit_code == 0, result.stderr
         report = result.json()
         assert report["ok"] and report["signed_heads"] >= 1
+
+
+def test_a_sighting_record_is_dated_when_written_after_its_push(exchange: Exchange, tmp_path: Path) -> None:
+    """Before, the `sighting` record was dated with the sighting's creation, earlier than the
+    `seal` and `push` records written before it: the trail's times ran backwards."""
+    fr, india = exchange.fr, exchange.india
+    assert fr.run("push", str(write_iocs(tmp_path / "a.csv", 2)), "--to", "cert-in").exit_code == 0
+    assert india.run("pull").exit_code == 0
+    assert india.run("triage", "accept", "203.0.0.0").exit_code == 0
+    result = india.run("sight", "203.0.0.0")
+    assert result.exit_code == 0, result.stderr
+
+    records = _actions(india)
+    times = [r["at"] for r in records]
+    assert times == sorted(times), [(r["action"], r["at"]) for r in records]
+    actions = [r["action"] for r in records]
+    assert actions[-3:] == ["seal", "push", "sighting"]
+    sighting = records[-1]
+    assert sighting["details"]["created"] <= sighting["at"]
