@@ -5,7 +5,7 @@ These functions are the Python API behind the `partners` commands.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +27,7 @@ from cti_exchange.profile.model import (
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.store.envelopes_by_signer import accepted_signed_by, reject_objects_of
 from cti_exchange.store.store import open_store
-from cti_exchange.taxii.endpoint import check_url_is_safe
+from cti_exchange.taxii.endpoint import check_url_is_safe, shown_url
 from cti_exchange.taxii.secrets import refuse_our_own_secrets
 
 
@@ -410,5 +410,28 @@ def configure_partner(
         else:
             taxii = replace(partner.taxii, **changes)
         partner = replace(partner, taxii=taxii)
+    before = get_partner(home, name)
     home.save_profile(home.load_profile().with_partner(partner))
+    changed = _settings_changed(before, partner)
+    if changed:
+        record_event(home, "partner-settings", partner=name, details={"changed": changed})
     return partner
+
+
+def _settings(partner: PartnerConfig) -> dict[str, Any]:
+    """What `partners set` changes, as recorded: the TAXII settings hold no secret, only where
+    one is (an API root a hand edit gave a password is recorded without it)."""
+    taxii = asdict(partner.taxii) if partner.taxii is not None else {}
+    if isinstance(taxii.get("api_root"), str):
+        taxii["api_root"] = shown_url(taxii["api_root"])
+    return {"max_tlp": partner.max_tlp.value, "allow_red": partner.allow_red, **taxii}
+
+
+def _settings_changed(before: PartnerConfig, after: PartnerConfig) -> dict[str, dict[str, Any]]:
+    """{setting: {"from": ..., "to": ...}} for each setting that differs."""
+    old, new = _settings(before), _settings(after)
+    return {
+        key: {"from": old.get(key), "to": new.get(key)}
+        for key in sorted(old.keys() | new.keys())
+        if old.get(key) != new.get(key)
+    }
