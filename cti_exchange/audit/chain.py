@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -62,6 +62,18 @@ class AuditRecord:
     details: dict[str, Any]  # as stored: its raw text if that is not JSON (a tampered record)
     prev: str
     hash: str
+    # The details exactly as the store holds them (None where no stored text exists, e.g. a
+    # record read from an extract): the hash covers `details` as parsed, and a parser keeps
+    # the last of two duplicate keys where SQLite's json_extract reads the first.
+    details_text: str | None = field(default=None, compare=False, repr=False)
+
+    def details_as_written(self) -> bool:
+        """The stored details text is exactly the canonical JSON the trail writes. Every
+        writer (every version) stores `canonical_json(details)` and hashes that same text, so
+        any other text (a duplicate key, an escape such as `\\u0061`, a space) that still
+        parses to the hashed value was written by someone else: what other readers of the
+        text see is not what the hash vouches for."""
+        return self.details_text is None or self.details_text == canonical_json(self.details)
 
     def body(self) -> dict[str, Any]:
         return {

@@ -4,7 +4,8 @@
 `audit export`, `doctor` and the tests share one judgement; `verify_audit_trail` reads that
 data from the store. What each finding means:
 
-- a record whose content no longer matches its hash was EDITED;
+- a record whose content no longer matches its hash, or whose stored details text is not
+  exactly the canonical JSON the trail writes (a duplicate key, another escape), was EDITED;
 - a record whose successor links to the record before it was INSERTED;
 - a gap in the sequence numbers means records were DELETED;
 - a signed head beyond the last record means the END of the trail was deleted;
@@ -127,7 +128,8 @@ def first_chain_problem(
                 "inserted",
                 f"appears again after record {expected - 1}: inserted or reordered",
             )
-        hash_ok = record_hash(record.body()) == record.hash
+        hash_matches = record_hash(record.body()) == record.hash
+        hash_ok = hash_matches and record.details_as_written()
         if record.prev != prev:
             linked = seen.get(record.prev)
             if linked is not None:
@@ -155,6 +157,14 @@ def first_chain_problem(
                 f"record {record.seq} does not link to it: it was replaced (edited and re-hashed)",
             )
         if not hash_ok:
+            if hash_matches:  # the parsed details match; their stored text does not
+                return AuditProblem(
+                    record.seq,
+                    "edited",
+                    "its stored details are not the text the trail writes (a duplicate key, an "
+                    "escape or spacing the writer never produces): edited, so what other readers "
+                    "of that text see is not what its hash vouches for",
+                )
             return AuditProblem(record.seq, "edited", "its content no longer matches its hash: edited")
         seen[record.hash] = record.seq
         prev, expected = record.hash, expected + 1

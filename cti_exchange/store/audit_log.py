@@ -133,6 +133,7 @@ class AuditLog:
                     _details(details or ""),
                     prev or "",
                     digest or "",
+                    details_text=details or "",
                 )
             )
         return records
