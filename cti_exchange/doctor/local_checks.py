@@ -89,6 +89,16 @@ def check_passphrase(ctx: DoctorContext) -> Iterable[CheckResult]:
             ExitCode.INTEGRITY,
         )
         return
+    if source.startswith("environment"):
+        # Every process the job starts inherits it, and /proc/PID/environ shows it to the
+        # service user's other processes and to root; a file is read once and can be 0400.
+        yield warn(
+            name,
+            f"from the {source}; it unlocks our keys, but every process started from this "
+            "environment inherits it",
+            f"put it in a 0600 file named by {PASSPHRASE_FILE_ENV} and unset {PASSPHRASE_ENV}",
+        )
+        return
     yield ok(name, f"from the {source}; it unlocks our keys")
 
 

@@ -59,16 +59,24 @@ def _offline_taxii(agency: Agency, partner: str) -> None:
 # -- a healthy exchange ---------------------------------------------------------------------
 
 
-def test_every_check_passes_on_a_healthy_exchange(exchange: Exchange) -> None:
+def test_every_check_passes_on_a_healthy_exchange(exchange: Exchange, tmp_path: Path) -> None:
+    passphrase_file = tmp_path / "passphrase"
+    passphrase_file.write_text(PASSPHRASE + "\n")
+    passphrase_file.chmod(0o600)
+    # As docs/OPERATIONS.md sets it up: the passphrase in a file, not in the environment.
+    as_operated: dict[str, str | None] = {
+        "CTI_EXCHANGE_PASSPHRASE": None,
+        "CTI_EXCHANGE_PASSPHRASE_FILE": str(passphrase_file),
+    }
     for agency, partner in ((exchange.fr, "cert-in"), (exchange.india, "cert-fr")):
-        code, checks, stderr = _doctor(agency)
+        code, checks, stderr = _doctor(agency, env=as_operated)
         assert code == 0, stderr
         assert set(_statuses(checks).values()) == {"ok"}, checks
         for what in ("pinned keys", "TAXII settings", "reachable", "access", "clock"):
             assert checks[f"partner {partner}: {what}"]["status"] == "ok"
         assert {"config", "key files", "passphrase", "store", "audit trail", "outbox"} <= set(checks)
 
-    text = exchange.fr.run("doctor")
+    text = exchange.fr.run("doctor", env=as_operated)  # type: ignore[arg-type]
     assert text.exit_code == 0
     assert text.stdout.splitlines()[0].split("\t") == ["", "check", "result", "fix"]
     assert "0 failed" in text.stdout.splitlines()[-1]
@@ -182,6 +190,13 @@ def test_passphrase_for_unattended_use(cert_fr: Agency, tmp_path: Path) -> None:
     assert code == 3
     assert checks["passphrase"]["status"] == "fail"
     assert "CTI_EXCHANGE_PASSPHRASE_FILE" in checks["passphrase"]["fix"]
+
+    # In the environment: it works, with a warning (every child process inherits it).
+    code, checks, _ = _doctor(cert_fr, "--offline")
+    assert code == 0
+    assert checks["passphrase"]["status"] == "warn"
+    assert "environment variable CTI_EXCHANGE_PASSPHRASE" in checks["passphrase"]["detail"]
+    assert checks["passphrase"]["fix"].startswith("put it in a 0600 file named by CTI_EXCHANGE_PASSPHRASE_FILE")
 
     passphrase_file = tmp_path / "passphrase"
     passphrase_file.write_text("a wrong passphrase\n")
