@@ -196,7 +196,9 @@ def test_passphrase_for_unattended_use(cert_fr: Agency, tmp_path: Path) -> None:
     assert code == 0
     assert checks["passphrase"]["status"] == "warn"
     assert "environment variable CTI_EXCHANGE_PASSPHRASE" in checks["passphrase"]["detail"]
-    assert checks["passphrase"]["fix"].startswith("put it in a 0600 file named by CTI_EXCHANGE_PASSPHRASE_FILE")
+    assert checks["passphrase"]["fix"].startswith(
+        "put it in a 0600 file named by CTI_EXCHANGE_PASSPHRASE_FILE"
+    )
 
     passphrase_file = tmp_path / "passphrase"
     passphrase_file.write_text("a wrong passphrase\n")
