@@ -218,6 +218,16 @@ def check_trail(
             continue
         record = by_seq.get(head.seq)
         if record is None or record.hash != head.hash:
+            if chain is not None and last_good_head < chain.seq <= head.seq:
+                # The chain already shows where the trail changed (a record inserted, deleted or
+                # edited, the rest renumbered): the head no longer matching follows from that,
+                # and the records before it that still link are not the first bad ones.
+                reason = (
+                    f"record {head.seq} no longer matches the head signed at {head.signed_at}: "
+                    f"the trail changed from record {chain.seq} on (the {chain.kind} finding)"
+                )
+                problems.append(AuditProblem(chain.seq, "rewritten", reason))
+                continue
             problems.append(
                 AuditProblem(
                     last_good_head + 1,
@@ -228,8 +238,8 @@ def check_trail(
             )
             continue
         last_good_head = head.seq
-    # In record order; at the same record, a broken chain is named before a bad head.
-    problems.sort(key=lambda p: (p.seq, p.kind == "bad-head"))
+    # In record order; at the same record, the chain's finding is named before a head's.
+    problems.sort(key=lambda p: (p.seq, p is not chain, p.kind == "bad-head"))
     head_hash = records[-1].hash if records else GENESIS
     return TrailReport(
         records=len(records),
