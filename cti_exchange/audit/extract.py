@@ -45,10 +45,10 @@ from cti_exchange.audit.verification import (
 from cti_exchange.clock import parse_timestamp, stix_timestamp, utc_now
 from cti_exchange.envelope.jose_framing import jws_payload, jws_split, jws_verify
 from cti_exchange.envelope.reasons import EnvelopeRejected
-from cti_exchange.errors import InputError, IntegrityError, KeyStoreError
+from cti_exchange.errors import InputError, IntegrityError, KeyStoreError, UsageError
 from cti_exchange.home.analyst import current_analyst
 from cti_exchange.home.profile_home import ProfileHome
-from cti_exchange.home.safe_files import write_output_file
+from cti_exchange.home.safe_files import check_output_target, write_output_file
 from cti_exchange.keys.model import KeyInfo, Keyring, KeyUse
 
 EXTRACT_FORMAT = "cti-exchange-audit-extract/1"
@@ -146,9 +146,15 @@ def export_audit_extract(
     since: datetime,
     until: datetime,
     now: datetime | None = None,
+    overwrite: bool = False,
 ) -> AuditExtract:
-    """Writes the signed extract to `output` and records the export in the trail itself."""
+    """Writes the signed extract to `output` and records the export in the trail itself.
+    Refuses an existing file unless `overwrite`: an extract already handed over is evidence."""
+    if not overwrite:
+        refuse_existing_extract(output)
     extract = build_audit_extract(home, since=since, until=until, now=now)
+    if not overwrite:
+        refuse_existing_extract(output)  # again: one may have been written meanwhile
     write_output_file(output, (extract.jws + "\n").encode(), 0o600)
     record_event(
         home,
@@ -168,6 +174,16 @@ def export_audit_extract(
         sign_head=True,
     )
     return extract
+
+
+def refuse_existing_extract(output: Path) -> None:
+    """UsageError (exit 2) if `output` exists: checked before anything is signed."""
+    check_output_target(output)
+    if output.exists() or output.is_symlink():
+        raise UsageError(
+            f"{output} exists: audit export does not overwrite a file (an extract is evidence)",
+            hint="give a new file name, or --force to replace it",
+        )
 
 
 # -- checking an extract (anyone, with the exporting agency's public keys) ----------------

@@ -232,16 +232,20 @@ def export(
     since: Annotated[str, typer.Option("--since", help=f"Period start. {TIME_HELP}")],
     until: Annotated[str, typer.Option("--until", help=f"Period end (a date: its end). {TIME_HELP}")],
     output: Annotated[Path, typer.Option("-o", "--output", help="File to write (compact JWS).")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the file if it exists (refused otherwise, exit 2).")
+    ] = False,
     json_mode: JsonOption = False,
 ) -> None:
     """Write a signed extract of a period (chain-of-custody evidence); see docs/AUDIT.md for
-    how anyone can check it with any JOSE library and our public key."""
+    how anyone can check it with any JOSE library and our public key. An existing file is not
+    overwritten without --force."""
     refuse_stdout(output, "the extract is evidence, written 0600 and named in the audit trail")
     start = parse_when(since, "--since")
     end = parse_when(until, "--until", end_of_day=True)
     if end < start:
         raise UsageError("--until is before --since")
-    extract = export_audit_extract(profile_home(ctx), output, since=start, until=end)
+    extract = export_audit_extract(profile_home(ctx), output, since=start, until=end, overwrite=force)
     document = extract.document
     out = Output(json_mode=json_mode)
     if json_mode:
