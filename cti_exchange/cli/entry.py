@@ -9,7 +9,9 @@ affected.
 
 from __future__ import annotations
 
+import signal
 import sys
+from types import FrameType
 
 
 def _no_core_dumps() -> None:
@@ -33,9 +35,37 @@ def _no_core_dumps() -> None:
             pass
 
 
-def main() -> None:
-    _no_core_dumps()
-    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
-    from cti_exchange.cli.app import main as app_main
+class _TerminatedWhileStarting(Exception):
+    """SIGTERM before the command's own handler (app.py `sigterm_unwinds`) is installed."""
 
-    app_main()
+
+def _terminate_while_starting(signum: int, frame: FrameType | None) -> None:
+    raise _TerminatedWhileStarting
+
+
+def main() -> None:
+    """Runs the command. Ctrl-C or SIGTERM while Python is still importing the libraries (about
+    half a second), or after the command ended, leaves as one during the command does: one line,
+    exit 130 or 143, no traceback. Nothing is open yet, or any more, that could be left half done."""
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # not where the parent ignores it
+        signal.signal(signal.SIGTERM, _terminate_while_starting)
+    try:
+        _no_core_dumps()
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+        from cti_exchange.cli.app import main as app_main
+
+        app_main()
+    except KeyboardInterrupt:
+        _say("cti-exchange: error: interrupted")
+        raise SystemExit(130) from None
+    except _TerminatedWhileStarting:
+        _say("cti-exchange: terminated (SIGTERM) before the command began; nothing was done")
+        raise SystemExit(128 + int(signal.SIGTERM)) from None
+
+
+def _say(line: str) -> None:
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # stderr closed: the exit code says it
