@@ -33,9 +33,11 @@ from cti_exchange.audit.chain import (
     head_problem,
     parse_strict_json,
     sign_extract,
+    sign_head,
 )
-from cti_exchange.audit.trail import record_event
 from cti_exchange.audit.verification import (
+    EXPORT_ACTION,
+    HEAD_WITH_RECORD,
     check_trail,
     head_payload_problem,
     open_existing_store,
@@ -50,9 +52,9 @@ from cti_exchange.home.analyst import current_analyst
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.home.safe_files import check_output_target, write_output_file
 from cti_exchange.keys.model import KeyInfo, Keyring, KeyUse
+from cti_exchange.store.audit_log import append_audit, insert_signed_head
 
 EXTRACT_FORMAT = "cti-exchange-audit-extract/1"
-EXPORT_ACTION = "audit-export"
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,15 @@ def build_audit_extract(
             raise IntegrityError(
                 f"the audit trail fails verification ({first.describe()}); no extract was written",
                 hint="run `cti-exchange audit verify` and investigate before exporting evidence",
+            )
+        if report.warnings:
+            # The export signs a head over the whole trail: that must not vouch for a trail
+            # whose heads may have been deleted.
+            raise IntegrityError(
+                f"the audit trail needs a look before we sign evidence ({report.warnings[0].describe()}); "
+                "no extract was written",
+                hint="run `cti-exchange audit verify`; once you know why that record has no signed "
+                "head, `cti-exchange audit verify --sign-anyway`, then export again",
             )
         chosen = [r for r in records if since <= parse_timestamp(r.at) <= until]
         if not chosen:
@@ -156,24 +167,31 @@ def export_audit_extract(
     if not overwrite:
         refuse_existing_extract(output)  # again: one may have been written meanwhile
     write_output_file(output, (extract.jws + "\n").encode(), 0o600)
-    record_event(
-        home,
-        EXPORT_ACTION,
-        details={
-            "since": extract.document["period"]["since"],
-            "until": extract.document["period"]["until"],
-            "first_seq": extract.first_seq,
-            "last_seq": extract.last_seq,
-            "records": extract.record_count,
-            "sha256": extract.sha256,
-            "file": str(output.absolute()),
-        },
-        now=now,
-        # Signed at once (the keys are unlocked for the extract): otherwise the record of
-        # this export could be cut off the trail's unsigned tail without a trace.
-        sign_head=True,
-    )
+    details = {
+        "since": extract.document["period"]["since"],
+        "until": extract.document["period"]["until"],
+        "first_seq": extract.first_seq,
+        "last_seq": extract.last_seq,
+        "records": extract.record_count,
+        "sha256": extract.sha256,
+        "file": str(output.absolute()),
+        HEAD_WITH_RECORD: True,
+    }
+    _record_export(home, details, now or utc_now())
     return extract
+
+
+def _record_export(home: ProfileHome, details: dict[str, Any], moment: datetime) -> None:
+    """The export's record and a head over it, in one transaction: otherwise the record of
+    this export could be cut off the trail's unsigned tail without a trace, and a trail holding
+    it with no head over it can only mean the heads were deleted (`missing-head`)."""
+    profile = home.load_profile()
+    signing_key = home.private_keys()[home.keyring().current(KeyUse.SIG).kid]
+    with open_existing_store(home) as store, store.db.transaction() as conn:
+        record = append_audit(
+            conn, at=stix_timestamp(moment), actor=store.actor, action=EXPORT_ACTION, details=details
+        )
+        insert_signed_head(conn, sign_head(profile.agency_id, record.seq, record.hash, signing_key, moment))
 
 
 def refuse_existing_extract(output: Path) -> None:

@@ -16,6 +16,16 @@ data from the store. What each finding means:
 
 Records after the last signed head are the unsigned tail: the chain links them, but nothing
 signed yet vouches for them, so cutting them off would go unnoticed until the next head.
+
+Some records are always followed by a signed head, so one in the unsigned tail says the heads
+were deleted (and the trail possibly rewritten after them), or that a command was interrupted:
+
+- an `audit-export` record that says `head_signed_with_record` was written in one transaction
+  with a head over it: without a head covering it, the heads were deleted (MISSING-HEAD);
+- `push` and `pull` records (and `audit-export` records written before that), are covered by a
+  head the command signs at its end, unless it was killed first or our signing key had
+  expired: a WARNING, which stops `audit verify` from signing the head until someone checks
+  (`--sign-anyway`), since signing over a rewritten trail would vouch for it.
 """
 
 from __future__ import annotations
@@ -37,7 +47,7 @@ from cti_exchange.audit.chain import (
 from cti_exchange.clock import utc_now
 from cti_exchange.envelope.jose_framing import jws_payload, jws_split
 from cti_exchange.envelope.reasons import EnvelopeRejected
-from cti_exchange.errors import ConfigError
+from cti_exchange.errors import ConfigError, IntegrityError
 from cti_exchange.home.analyst import current_analyst
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.model import Keyring, KeyUse
@@ -50,7 +60,9 @@ class AuditProblem:
     tests) and a sentence for people."""
 
     seq: int
-    kind: str  # edited | inserted | deleted | broken-link | rewritten | deleted-tail | bad-head
+    # edited | inserted | deleted | broken-link | rewritten | deleted-tail | bad-head |
+    # missing-head; a warning: head-expected
+    kind: str
     reason: str
 
     def describe(self) -> str:
@@ -65,6 +77,8 @@ class TrailReport:
     signed_heads: int
     last_signed_seq: int  # highest seq a verified signed head vouches for, 0 if none
     problems: tuple[AuditProblem, ...]  # sorted by seq: the first is the first bad record
+    # Not tampering for sure, but no head may be signed without a look (module docstring).
+    warnings: tuple[AuditProblem, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -94,6 +108,7 @@ class TrailReport:
             "deleted_tail": self.deleted_tail,
             "first_bad": None if self.first_bad is None else _problem_dict(self.first_bad),
             "problems": [_problem_dict(p) for p in self.problems],
+            "warnings": [_problem_dict(p) for p in self.warnings],
         }
 
 
@@ -171,6 +186,48 @@ def first_chain_problem(
     return None
 
 
+# Records always followed by a signed head (module docstring): the export's record, written in
+# one transaction with its head (extract.py), and those signed at the end of push and pull.
+HEAD_WITH_RECORD = "head_signed_with_record"
+EXPORT_ACTION = "audit-export"
+HEAD_AT_COMMAND_END = ("push", "pull", EXPORT_ACTION)
+
+
+def missing_heads(
+    records: list[AuditRecord], covered_to: int
+) -> tuple[AuditProblem | None, AuditProblem | None]:
+    """The first record after `covered_to` (the last good signed head) written with a head over
+    it (a problem), and the first a command signs a head over when it ends (a warning)."""
+    problem: AuditProblem | None = None
+    expected: list[AuditRecord] = []
+    for record in records:
+        if record.seq <= covered_to:
+            continue
+        details = record.details if isinstance(record.details, dict) else {}
+        if record.action == EXPORT_ACTION and details.get(HEAD_WITH_RECORD) is True:
+            problem = problem or AuditProblem(
+                record.seq,
+                "missing-head",
+                "this audit-export record was written in one transaction with a signed head over "
+                "it, and no signed head covers it: the signed heads were deleted (the records "
+                "after the last remaining one may have been rewritten)",
+            )
+        elif record.action in HEAD_AT_COMMAND_END:
+            expected.append(record)
+    if not expected:
+        return problem, None
+    first = expected[0]
+    more = f" (and {len(expected) - 1} later such record(s))" if len(expected) > 1 else ""
+    warning = AuditProblem(
+        first.seq,
+        "head-expected",
+        f"no signed head covers this {first.action} record{more}, though the command that wrote "
+        "it signs one when it ends: it was interrupted or our signing key had expired, or the "
+        "signed heads were deleted; the head is not signed until you check (--sign-anyway)",
+    )
+    return problem, warning
+
+
 def head_payload_problem(head: SignedHead, agency_id: str) -> str | None:
     """What `head_problem` leaves out: the signed payload names our agency and the same
     signing time as the stored row (the time decides whether a revoked key may vouch)."""
@@ -238,6 +295,9 @@ def check_trail(
             )
             continue
         last_good_head = head.seq
+    missing, warning = missing_heads(records, last_good_head)
+    if missing is not None:
+        problems.append(missing)
     # In record order; at the same record, the chain's finding is named before a head's.
     problems.sort(key=lambda p: (p.seq, p is not chain, p.kind == "bad-head"))
     head_hash = records[-1].hash if records else GENESIS
@@ -248,6 +308,7 @@ def check_trail(
         signed_heads=len(heads),
         last_signed_seq=min(last_good_head, last_seq),
         problems=tuple(problems),
+        warnings=() if warning is None or problems else (warning,),
     )
 
 
@@ -294,17 +355,28 @@ def verify_audit_trail(home: ProfileHome, store: Store | None = None) -> TrailRe
 
 
 def sign_verified_head(
-    home: ProfileHome, store: Store, report: TrailReport, now: datetime | None = None
+    home: ProfileHome,
+    store: Store,
+    report: TrailReport,
+    now: datetime | None = None,
+    *,
+    despite_warnings: bool = False,
 ) -> SignedHead | None:
     """Signs the head that `report` verified (not whatever was appended since), and only if
-    the trail is intact: signing a tampered chain would vouch for the tampering. None when
-    there is nothing new to sign. Needs our unlocked private keys."""
+    the trail is intact: signing a tampered chain would vouch for the tampering; nor, unless
+    `despite_warnings`, while a record that should have a head has none (IntegrityError). None
+    when there is nothing new to sign. Needs our unlocked private keys."""
     if not report.ok or report.head_seq == 0 or report.head_seq <= report.last_signed_seq:
         return None
     moment = now or utc_now()
     profile = home.load_profile()
     signing = home.keyring().current(KeyUse.SIG)
     signing.check_usable_for_signature_at(moment)  # an expired key would sign a head that fails
+    if report.warnings and not despite_warnings:
+        raise IntegrityError(
+            f"record {report.warnings[0].seq} should have a signed head over it and has none",
+            hint="once you know why (see the warning), run `cti-exchange audit verify --sign-anyway`",
+        )
     head = sign_head(
         profile.agency_id,
         report.head_seq,

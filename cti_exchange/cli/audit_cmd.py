@@ -92,6 +92,14 @@ def verify(
         bool,
         typer.Option("--no-sign", help="Only check; do not sign the verified head (read-only)."),
     ] = False,
+    sign_anyway: Annotated[
+        bool,
+        typer.Option(
+            "--sign-anyway",
+            help="Sign the verified head even though a push, pull or audit-export record has no "
+            "signed head over it (a warning: check why first).",
+        ),
+    ] = False,
     json_mode: JsonOption = False,
 ) -> None:
     """Check every record's hash and link and every signed head; exit 4 naming the first bad
@@ -99,8 +107,12 @@ def verify(
 
     When the trail is intact and has records no signed head covers yet, the verified head is
     signed with our key (if the passphrase is available), so a later truncation shows. A
-    tampered trail is never signed. Use --no-sign to leave the store untouched.
+    tampered trail is never signed. A push, pull or audit-export record that no signed head
+    covers (an interrupted command, or deleted heads) is a warning, and the head is signed
+    only with --sign-anyway. Use --no-sign to leave the store untouched.
     """
+    if no_sign and sign_anyway:
+        raise UsageError("give --no-sign or --sign-anyway, not both")
     home = profile_home(ctx)
     out = Output(json_mode=json_mode)
     signed_now = None
@@ -109,8 +121,8 @@ def verify(
         report = verify_audit_trail(home, store)
         if report.ok and report.unsigned_tail and not no_sign:
             try:
-                signed_now = sign_verified_head(home, store, report)
-            except CtiExchangeError as exc:  # no passphrase, wrong passphrase, expired key
+                signed_now = sign_verified_head(home, store, report, despite_warnings=sign_anyway)
+            except CtiExchangeError as exc:  # no passphrase, wrong one, expired key, a warning
                 not_signed = exc.diagnostics()
     if json_mode:
         data = report.to_dict()
@@ -121,6 +133,8 @@ def verify(
         _render_verify(out, report)
         if signed_now is not None:
             out.line(f"Signed the head at record {signed_now.seq} with key {signed_now.kid}.")
+    for warning in report.warnings:
+        out.warn(warning.describe())
     if not_signed:
         out.warn(f"the head was not signed: {not_signed}")
     if not report.ok:

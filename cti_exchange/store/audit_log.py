@@ -87,6 +87,14 @@ def append_audit(
     return AuditRecord(seq, at, actor, action, partner, details, prev, digest)
 
 
+def insert_signed_head(conn: sqlite3.Connection, head: SignedHead) -> None:
+    """Stores a signed head inside the caller's (write) transaction."""
+    conn.execute(
+        "INSERT OR REPLACE INTO audit_heads (seq, hash, signed_at, kid, jws) VALUES (?, ?, ?, ?, ?)",
+        (head.seq, head.hash, head.signed_at, head.kid, head.jws),
+    )
+
+
 class AuditLog:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -169,7 +177,4 @@ class AuditLog:
 
     def add_signed_head(self, head: SignedHead) -> None:
         with self.db.transaction() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO audit_heads (seq, hash, signed_at, kid, jws) VALUES (?, ?, ?, ?, ?)",
-                (head.seq, head.hash, head.signed_at, head.kid, head.jws),
-            )
+            insert_signed_head(conn, head)
