@@ -51,6 +51,10 @@ class DemoResult:
     push: PushResult | None = None
     pull: PullResult | None = None
     server_url: str = ""
+    server_port: int | None = None
+    # Each agency's key passphrase file (0600, beside its profile home): what a kept profile
+    # (`demo --keep`) is unlocked with.
+    passphrase_files: dict[str, Path] = field(default_factory=dict)
 
     @property
     def all_arrived(self) -> bool:
@@ -96,17 +100,16 @@ def _run_demo(work_dir: Path, say: Callable[[str], None], sample: Path | None) -
     with ServerProcess(data_dir) as server:
         server.start()
         result.server_url = server.api_root_url
+        result.server_port = server.port
         say(f"1. TAXII 2.1 server (medallion, SQLite backend) listening at {server.api_root_url}")
 
         homes = {agency: ProfileHome(work_dir / agency) for agency, _ in AGENCIES}
         for agency, name in AGENCIES:
-            init_agency(
-                homes[agency],
-                agency_id=agency,
-                name=name,
-                country=None,
-                passphrase=secrets.token_urlsafe(24),
-            )
+            passphrase = secrets.token_urlsafe(24)
+            passphrase_file = work_dir / f"{agency}.passphrase"
+            create_exclusive(passphrase_file, passphrase.encode() + b"\n", 0o600)
+            result.passphrase_files[agency] = passphrase_file
+            init_agency(homes[agency], agency_id=agency, name=name, country=None, passphrase=passphrase)
         say("2. Created CERT-FR and CERT-In, each with Ed25519 signing and X25519 encryption keys")
 
         for agency, _ in AGENCIES:
@@ -156,7 +159,8 @@ def _run_demo(work_dir: Path, say: Callable[[str], None], sample: Path | None) -
         say(
             f"5. CERT-In pulled {len(partner.accepted)} envelope(s): decrypted, verified the "
             f"signature against the pinned CERT-FR key, checked header, sequence and STIX; "
-            f"{partner.objects_received} objects accepted, {len(partner.quarantined)} rejected"
+            f"{partner.objects_received} objects accepted (the indicators, CERT-FR's identity "
+            f"and the TLP marking definitions), {len(partner.quarantined)} rejected"
             + (f" (error: {partner.error})" if partner.error else "")
         )
         result.received = received_indicators(homes["cert-in"])

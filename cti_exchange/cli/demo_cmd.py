@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import signal
 import tempfile
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,6 +20,9 @@ from cti_exchange.cli.exchange_cmd import raise_for_pull
 from cti_exchange.cli.output import Output
 from cti_exchange.errors import IntegrityError, UsageError
 from cti_exchange.exchange.delivery import delivery_failure, describe_failed
+
+if TYPE_CHECKING:
+    from cti_exchange.demo import DemoResult
 
 # Ending the demo as Ctrl-C does (exit 130) lets it stop its server and remove its temporary
 # directory, which holds private keys and the server's passwords.
@@ -53,6 +57,22 @@ def _prepare_keep(keep: Path) -> None:
         keep.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"--keep {keep}: {exc.strerror or exc}", hint=hint) from None
+
+
+def _kept(keep: Path, result: DemoResult) -> list[str]:
+    """What `--keep` kept, and the commands that use it."""
+    fr, india = keep / "cert-fr", keep / "cert-in"
+    passphrase = result.passphrase_files.get("cert-in", keep / "cert-in.passphrase")
+    return [
+        f"Kept in {keep}: the profiles {fr} and {india}, their key passphrases "
+        f"({keep}/<agency>.passphrase, 0600) and the TAXII server's data ({keep / 'taxii-server'}).",
+        "What CERT-In received:",
+        f"  CTI_EXCHANGE_PASSPHRASE_FILE={shlex.quote(str(passphrase))} "
+        f"cti-exchange --home {shlex.quote(str(india))} triage list",
+        "To exchange more, start the server again on the port the profiles name, in another terminal:",
+        f"  cti-exchange --home {shlex.quote(str(fr))} serve --data "
+        f"{shlex.quote(str(keep / 'taxii-server'))} --port {result.server_port}",
+    ]
 
 
 def demo(
@@ -92,6 +112,17 @@ def demo(
                 "pull_errors": {p.partner: p.error for p in result.pull.partners if p.error}
                 if result.pull
                 else {},
+                "kept": (
+                    {
+                        "directory": str(keep),
+                        "homes": {agency: str(keep / agency) for agency in result.passphrase_files},
+                        "passphrase_files": {a: str(f) for a, f in result.passphrase_files.items()},
+                        "server_data": str(keep / "taxii-server"),
+                        "server_port": result.server_port,
+                    }
+                    if keep is not None
+                    else None
+                ),
             }
         )
     else:
@@ -101,6 +132,14 @@ def demo(
             title="Received and verified by CERT-In",
         )
         out.line(f"{len(result.received)} of {result.sent} indicators arrived verified.")
+        if keep is not None:
+            for line in _kept(keep, result):
+                out.line(line)
+        else:
+            out.line(
+                "Next: `cti-exchange demo --keep DIR` keeps both profiles to try the other commands "
+                "on; README.md 'Getting started as an agency' sets up a real one."
+            )
     hint = "run again with --keep DIR and look at DIR/taxii-server/server.log"
     if result.push is not None and result.push.failed:
         # What did not arrive was never delivered: the cause's exit code, as `push` gives it

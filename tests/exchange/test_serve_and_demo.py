@@ -5,7 +5,9 @@ from __future__ import annotations
 import signal
 import sqlite3
 import stat
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -13,7 +15,14 @@ import requests
 from cti_exchange.server.connection import DB_FILENAME
 from cti_exchange.server.provisioning import collection_id_for
 from tests.conftest import Agency, run_cli
-from tests.exchange.serve_process import TAXII, free_port, serving, start_on_port_zero
+from tests.exchange.serve_process import (
+    TAXII,
+    free_port,
+    serve_command,
+    serve_env,
+    serving,
+    start_on_port_zero,
+)
 
 
 def test_demo_delivers_every_indicator_verified() -> None:
@@ -182,3 +191,59 @@ def test_serve_keeps_the_request_limit_it_was_given(partnered: tuple[Agency, Age
         assert limit(url) == 65536
     refused = cert_fr.run("serve", "--max-content-length", "10")
     assert refused.exit_code == 2 and "1024" in refused.stderr
+
+
+def test_demo_keep_leaves_profiles_that_can_be_used(tmp_path: Path) -> None:
+    """Before, `demo --keep` kept profiles whose key passphrases were random and shown nowhere:
+    nothing could be done with them. Now each passphrase is in a 0600 file beside its profile,
+    and the output says how to use them and how to start the server again on its port."""
+    keep = tmp_path / "kept"
+    result = run_cli("demo", "--keep", str(keep), "--json")
+    assert result.exit_code == 0, result.stderr
+    kept = result.json()["kept"]
+    passphrases = {agency: Path(path) for agency, path in kept["passphrase_files"].items()}
+    assert set(passphrases) == {"cert-fr", "cert-in"}
+    for path in passphrases.values():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    fr = Agency("cert-fr", "CERT-FR", Path(kept["homes"]["cert-fr"]))
+    india = Agency("cert-in", "CERT-In", Path(kept["homes"]["cert-in"]))
+
+    def unlocked(agency: Agency) -> dict[str, str]:
+        only_the_file = {
+            "CTI_EXCHANGE_PASSPHRASE": None,
+            "CTI_EXCHANGE_PASSPHRASE_FILE": str(passphrases[agency.agency_id]),
+        }
+        return only_the_file  # type: ignore[return-value]
+
+    listed = india.run("triage", "list", "--json", env=unlocked(india))
+    assert listed.exit_code == 0, listed.stderr
+    assert len([o for o in listed.json()["items"] if o["type"] == "indicator"]) == 16
+
+    # The server again, as the text output says: the same data, the port the profiles name.
+    text = run_cli("demo", "--keep", str(tmp_path / "kept-too"))
+    assert "CTI_EXCHANGE_PASSPHRASE_FILE=" in text.stdout and " serve --data " in text.stdout
+    port = str(kept["server_port"])
+    command = serve_command(fr, "--data", kept["server_data"], "--port", port)
+    server = subprocess.Popen(command, env=serve_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}/exchange/"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(url, headers={"Accept": TAXII}, timeout=2).status_code == 401:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "the server did not answer"
+            time.sleep(0.2)
+        more = tmp_path / "more.csv"
+        more.write_text("value,type\nkept-demo.example,domain\n")
+        pushed = fr.run("push", str(more), "--to", "cert-in", env=unlocked(fr))
+        assert pushed.exit_code == 0, pushed.stderr
+        pulled = india.run("pull", env=unlocked(india))
+        assert pulled.exit_code == 0, pulled.stderr
+        found = india.run("triage", "list", "--search", "kept-demo", "--json", env=unlocked(india))
+        assert [o["value"] for o in found.json()["items"]] == ["kept-demo.example"]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=30)
