@@ -161,26 +161,167 @@ class Output:
     def table(
         self, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None
     ) -> None:
+        """Rows for a terminal (a table, or one record per block) or for a script (tab-separated
+        lines, a header first).
+
+        On a terminal a word (whatever has no space in it: an id, an indicator value, a hash, a
+        key id, a fingerprint, a URL) is never broken: analysts read them out over the phone
+        and paste them into the next command. Text wraps at its spaces only. Where the words do
+        not fit side by side at the terminal's width, each record is shown as `name: value`
+        fields packed on lines of their own rather than a table cutting them."""
         if self.json_mode:
             return
-        rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
+        cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
         if self.is_terminal:
-            from rich.table import Table
-            from rich.text import Text
-
-            # Cells as Text, never as markup: they quote partners' values, names and refusal
-            # details, where `[/x]` would stop the command and `[link=...]` would change what
-            # the analyst sees.
-            table = Table(title=Text(title) if title else None, show_lines=False)
-            for column in columns:
-                table.add_column(column, overflow="fold")
-            for row in rows:
-                table.add_row(*(Text(cell) for cell in row))
-            self.console.print(table)
+            widths = _column_widths(columns, cells, self.console.width - _table_frame(len(columns)))
+            if widths is None:
+                self._blocks(columns, cells, title=title)
+            else:
+                self._rich_table(columns, cells, widths, title=title)
         else:
             sys.stdout.write("\t".join(columns) + "\n")
-            for row in rows:
+            for row in cells:
                 sys.stdout.write("\t".join(cell.replace("\t", " ") for cell in row) + "\n")
+
+    def _rich_table(
+        self, columns: Sequence[str], rows: list[list[str]], widths: list[int], *, title: str | None
+    ) -> None:
+        from rich.table import Table
+        from rich.text import Text
+
+        # Cells as Text, never as markup: they quote partners' values, names and refusal
+        # details, where `[/x]` would stop the command and `[link=...]` would change what
+        # the analyst sees. Each column is as wide as its longest word at least, so "fold"
+        # never applies: text wraps at spaces.
+        table = Table(title=Text(title) if title else None, show_lines=False)
+        for column, width in zip(columns, widths, strict=True):
+            table.add_column(column, overflow="fold", width=width)
+        for row in rows:
+            table.add_row(*(Text(cell) for cell in row))
+        self.console.print(table)
+
+    def _blocks(self, columns: Sequence[str], rows: list[list[str]], *, title: str | None) -> None:
+        """One record per block: its fields as `name: value`, packed on lines as wide as the
+        terminal, the block's first line flush left and the others indented. A field is
+        never cut; text longer than a line wraps at its spaces; a single word longer than
+        the terminal is written whole (the terminal folds it on screen, a copy takes it
+        whole)."""
+        from rich.text import Text
+
+        width = self.console.width
+        if title:
+            self.console.print(Text(title, style="italic"))
+        for row in rows:
+            for line in _packed_fields(columns, row, width):
+                text = Text()
+                for label, value in line:
+                    if label is None:
+                        text.append(value)
+                    else:
+                        text.append(label, style="bold")
+                        text.append(value)
+                self.console.print(text, soft_wrap=True)
+
+
+_FIELD_GAP = "   "
+_INDENT = "  "
+
+
+def _table_frame(count: int) -> int:
+    """The width a rich table of `count` columns takes besides its cells: a border on each
+    side and between columns, a space of padding on each side of every cell."""
+    return count + 1 + 2 * count
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+def _column_widths(columns: Sequence[str], rows: list[list[str]], room: int) -> list[int] | None:
+    """Each column's width, so that no word is broken: as wide as its longest line where the
+    table fits, else as wide as its longest word plus a share of what is left. None where even
+    the longest words do not fit side by side in `room`."""
+    from rich.cells import cell_len
+
+    least, most = [], []
+    for index, column in enumerate(columns):
+        cells = [column, *(row[index] for row in rows if index < len(row))]
+        least.append(max((cell_len(word) for cell in cells for word in _words(cell)), default=1))
+        most.append(max((cell_len(line) for cell in cells for line in cell.splitlines()), default=1))
+    least = [max(1, width) for width in least]
+    most = [max(low, high) for low, high in zip(least, most, strict=True)]
+    if sum(most) <= room:
+        return most
+    if sum(least) > room:
+        return None
+    spare, wanting = room - sum(least), [high - low for low, high in zip(least, most, strict=True)]
+    total = sum(wanting)
+    widths = [low + spare * want // total for low, want in zip(least, wanting, strict=True)]
+    for index in sorted(range(len(widths)), key=lambda i: most[i] - widths[i], reverse=True):
+        if sum(widths) >= room:
+            break
+        if widths[index] < most[index]:
+            widths[index] += 1
+    return widths
+
+
+def _packed_fields(
+    columns: Sequence[str], row: Sequence[str], width: int
+) -> list[list[tuple[str | None, str]]]:
+    """A record's lines for `_blocks`: each a list of (label, text) pieces (label None for a
+    field's continuation or a gap). Empty fields are left out."""
+    from rich.cells import cell_len
+
+    lines: list[list[tuple[str | None, str]]] = []
+    current: list[tuple[str | None, str]] = []
+    used = 0
+    for column, cell in zip(columns, row, strict=False):
+        if not cell:
+            continue
+        label = f"{column}: " if column else ""
+        size = cell_len(label) + cell_len(cell)
+        indent = "" if not lines and not current else _INDENT
+        if current and used + len(_FIELD_GAP) + size <= width:
+            current.append((None, _FIELD_GAP))
+            current.append((label, cell))
+            used += len(_FIELD_GAP) + size
+            continue
+        if current:
+            lines.append(current)
+            current, used = [], 0
+        if cell_len(indent) + size <= width:
+            current = [(None, indent), (label, cell)] if indent else [(label, cell)]
+            used = cell_len(indent) + size
+            continue
+        # Longer than a line: wrapped at its spaces, its continuation indented further.
+        first = True
+        for piece in _wrap_words(cell, width - cell_len(indent) - cell_len(label), width - 2 * len(_INDENT)):
+            if first:
+                lines.append([(None, indent), (label, piece)] if indent else [(label, piece)])
+                first = False
+            else:
+                lines.append([(None, _INDENT * 2 + piece)])
+    if current:
+        lines.append(current)
+    return lines
+
+
+def _wrap_words(text: str, first: int, rest: int) -> list[str]:
+    """`text` in lines at most `first`, then `rest`, cells wide, broken at spaces only (a word
+    longer than a line stands alone on its line, whole)."""
+    from rich.cells import cell_len
+
+    lines: list[str] = []
+    current = ""
+    for word in _words(text):
+        limit = first if not lines else rest
+        if current and cell_len(current) + 1 + cell_len(word) > limit:
+            lines.append(current)
+            current = word
+        else:
+            current = f"{current} {word}" if current else word
+    lines.append(current)
+    return lines
 
 
 def _finite(value: Any) -> Any:

@@ -1,0 +1,125 @@
+"""Tables on a terminal never break a word (found by a fresh-eyes review): rich folded the
+signing-key fingerprint the README has the analyst read to the partner by phone over 2 lines
+at 120 columns and 5 at 80, and `triage list` showed `185.178.20` / `9.193`. A column is now
+as wide as its longest word at least; where the words do not fit side by side, each record
+is a block of `name: value` fields. Piped output (tab-separated) is unchanged."""
+
+from __future__ import annotations
+
+import io
+import os
+import pty
+import re
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from cti_exchange.cli.output import Output
+from tests.conftest import PASSPHRASE, Agency
+from tests.triage.conftest import _read_terminal
+
+THUMBPRINT = "nzstURRymcQ5LK2o1u6JMTu7I9OyWzdlG1cuG8ev7LA"
+COLUMNS = ["id", "type", "value / name", "TLP", "signed by", "received", "description"]
+ROWS = [
+    [
+        "indicator--f701b034",
+        "ipv4-addr",
+        "185.178.209.193",
+        "TLP:AMBER",
+        "cert-fr-sig-20261206-ftnrGnSV cert-de-sig-20261206-WOWZKisa",
+        "2026-12-06 18:01",
+        "Cobalt Strike C2 communication seen from several national networks over the weekend",
+    ],
+    [
+        "indicator--d6387e97",
+        "url",
+        "http://333media.co.uk/.tmb/inf.inf",
+        "TLP:GREEN",
+        "cert-fr-sig-20261206-ftnrGnSV",
+        "2026-12-06 18:03",
+        "",
+    ],
+    ["key", "sig", THUMBPRINT, "", "", "", "sha512 " + "f20ed03b" * 16],
+]
+
+
+class _Terminal(Output):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.screen = io.StringIO()
+        self.console = Console(
+            file=self.screen, width=width, color_system=None, highlight=False, soft_wrap=True
+        )
+
+    @property
+    def is_terminal(self) -> bool:
+        return True
+
+
+def _screen(width: int, columns: list[str], rows: list[list[str]]) -> str:
+    out = _Terminal(width)
+    out.table(columns, rows, title="Indicators")
+    return out.screen.getvalue()
+
+
+@pytest.mark.parametrize("width", [60, 80, 120, 160, 400])
+def test_no_word_is_broken_on_a_terminal(width: int) -> None:
+    screen = _screen(width, COLUMNS, ROWS)
+    lines = screen.splitlines()
+    for row in ROWS:
+        for word in " ".join(row).split():
+            assert any(word in line for line in lines), (word, screen)
+    # The description is text: wrapped at its spaces, every word still there.
+    assert "over the weekend" in " ".join(" ".join(screen.split()).split("│"))
+
+
+def test_a_table_that_fits_stays_a_table() -> None:
+    narrow = [row[:3] for row in ROWS]
+    screen = _screen(120, COLUMNS[:3], narrow)
+    assert "┃ id" in screen and THUMBPRINT in screen
+    # Text too long for its share wraps at spaces inside the table, words whole.
+    text = [["1", "a-rather-long-identifier-that-stays-whole", "word " * 40]]
+    screen = _screen(80, ["n", "id", "note"], text)
+    assert "┃ n" in screen and "a-rather-long-identifier-that-stays-whole" in screen
+    assert all(len(line) <= 80 for line in screen.splitlines())
+    assert not re.search(r"\bwor\b|\bor\b|\bw\b", screen)
+
+
+def test_piped_output_is_unchanged(capsys: pytest.CaptureFixture[str]) -> None:
+    Output().table(COLUMNS, [[*ROWS[0][:-1], "tab\there"]], title="Indicators")
+    assert (
+        capsys.readouterr().out == "\t".join(COLUMNS) + "\n" + "\t".join([*ROWS[0][:-1], "tab here"]) + "\n"
+    )
+
+
+def _keys_show_on_a_terminal(agency: Agency, columns: int) -> str:
+    executable = Path(sys.executable).with_name("cti-exchange")
+    environ = dict(
+        os.environ, CTI_EXCHANGE_PASSPHRASE=PASSPHRASE, COLUMNS=str(columns), TERM="xterm", NO_COLOR="1"
+    )
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI with the pseudo-terminal as stdout
+        argv = [str(executable), "--home", str(agency.home), "keys", "show"]
+        os.execve(str(executable), argv, environ)  # noqa: S606 - exec the CLI in the forked child
+    output = b""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (chunk := _read_terminal(fd)) is not None:
+        output += chunk
+    os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, output.decode(errors="replace")
+    return re.sub(r"\x1b\[[0-9;]*m", "", output.decode())  # NO_COLOR leaves bold and italic
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_keys_show_keeps_each_fingerprint_and_key_id_on_one_line(cert_in: Agency, columns: int) -> None:
+    keys = cert_in.run("keys", "show", "--json").json()["keys"]
+    screen = _keys_show_on_a_terminal(cert_in, columns)
+    lines = screen.splitlines()
+    for key in keys:
+        assert any(key["thumbprint"] in line for line in lines), screen
+        assert any(key["kid"] in line for line in lines), screen
+    assert all(len(line.rstrip("\r")) <= columns for line in lines), screen
