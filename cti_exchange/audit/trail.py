@@ -5,11 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from cti_exchange.audit.chain import SignedHead, sign_head
+from cti_exchange.audit.chain import GENESIS, SignedHead, head_problem, sign_head
+from cti_exchange.audit.verification import (
+    AuditProblem,
+    first_chain_problem,
+    head_payload_problem,
+    missing_heads,
+)
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.home.analyst import current_analyst
 from cti_exchange.home.profile_home import ProfileHome
-from cti_exchange.keys.model import KeyCheckError, KeyUse
+from cti_exchange.keys.model import KeyCheckError, Keyring, KeyUse
 from cti_exchange.store.store import Store
 
 
@@ -39,7 +45,9 @@ def record_event(
 
 def sign_audit_head(home: ProfileHome, store: Store, now: datetime | None = None) -> SignedHead | None:
     """Signs the current head with our signing key (needs the unlocked keys); None if empty,
-    already signed, or our signing key cannot sign now (expired)."""
+    already signed, our signing key cannot sign now (expired), or the records since the last
+    signed head are not what the trail writes (`unsigned_tail_problem`): push, pull and sync
+    then leave the head unsigned, and `audit verify` names the problem."""
     seq, head_hash = store.audit.head()
     if seq == 0:
         return None
@@ -48,7 +56,10 @@ def sign_audit_head(home: ProfileHome, store: Store, now: datetime | None = None
         return None
     moment = now or utc_now()
     profile = home.load_profile()
-    signing = home.keyring().current(KeyUse.SIG)
+    keyring = home.keyring()
+    if unsigned_tail_problem(store, heads, keyring, profile.agency_id) is not None:
+        return None  # signing would vouch for it
+    signing = keyring.current(KeyUse.SIG)
     try:
         signing.check_usable_for_signature_at(moment)
     except KeyCheckError:
@@ -58,3 +69,31 @@ def sign_audit_head(home: ProfileHome, store: Store, now: datetime | None = None
     head = sign_head(profile.agency_id, seq, head_hash, home.private_keys()[signing.kid], moment)
     store.audit.add_signed_head(head)
     return head
+
+
+def unsigned_tail_problem(
+    store: Store, heads: list[SignedHead], keyring: Keyring, agency_id: str
+) -> AuditProblem | None:
+    """Why the records after the last signed head must not be signed unattended: that head no
+    longer verifies or no longer matches its record, the records after it do not link to it
+    (verification.first_chain_problem), or one of them was written with a head over it that
+    is gone (verification.missing_heads: the heads were deleted). Reads only those records, so
+    it costs a command what it appended, not the whole trail (`audit verify` checks that)."""
+    last = heads[-1] if heads else None
+    if last is None:
+        tail = store.audit.records()
+        start_prev, start_seq, covered = GENESIS, 1, 0
+    else:
+        why = head_problem(last, keyring) or head_payload_problem(last, agency_id)
+        if why is not None:
+            return AuditProblem(last.seq, "bad-head", f"the head signed over it cannot be trusted: {why}")
+        records = store.audit.records(from_seq=last.seq)
+        if not records or records[0].seq != last.seq or records[0].hash != last.hash:
+            return AuditProblem(last.seq, "rewritten", "it no longer matches the head signed over it")
+        tail = records[1:]
+        start_prev, start_seq, covered = last.hash, last.seq + 1, last.seq
+    chain = first_chain_problem(tail, start_prev=start_prev, start_seq=start_seq)
+    if chain is not None:
+        return chain
+    missing, _ = missing_heads(tail, covered)
+    return missing

@@ -192,6 +192,15 @@ def check_audit_trail(ctx: DoctorContext) -> Iterable[CheckResult]:
             ExitCode.INTEGRITY,
         )
         return
+    if report.warnings:
+        first = report.warnings[0]
+        yield warn(
+            "audit trail",
+            f"record {first.seq}: {first.reason}",
+            "run `cti-exchange audit verify`; once you have checked the trail, "
+            "`cti-exchange audit verify --sign-anyway` signs its head",
+        )
+        return
     yield ok(
         "audit trail",
         f"{report.records} record(s) chained, {report.signed_heads} signed head(s), "

@@ -110,6 +110,7 @@ class AuditLog:
         until: str | None = None,
         partner: str | None = None,
         action: str | None = None,
+        from_seq: int | None = None,
     ) -> list[AuditRecord]:
         # Text columns as bytes (decoded by `_text`): a tampered row must fail its hash in
         # `audit verify`, not stop it with a decoding or type error.
@@ -124,6 +125,7 @@ class AuditLog:
             (" AND at <= ?", until),
             (" AND partner = ?", partner),
             (" AND action = ?", action),
+            (" AND seq >= ?", from_seq),
         ):
             if value is not None:
                 sql += clause
