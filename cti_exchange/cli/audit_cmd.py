@@ -244,8 +244,10 @@ def show(
 def export(
     ctx: typer.Context,
     since: Annotated[str, typer.Option("--since", help=f"Period start. {TIME_HELP}")],
-    until: Annotated[str, typer.Option("--until", help=f"Period end (a date: its end). {TIME_HELP}")],
     output: Annotated[Path, typer.Option("-o", "--output", help="File to write (compact JWS).")],
+    until: Annotated[
+        str | None, typer.Option("--until", help=f"Period end (a date: its end); default: now. {TIME_HELP}")
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Replace the file if it exists (refused otherwise, exit 2).")
     ] = False,
@@ -256,7 +258,7 @@ def export(
     overwritten without --force."""
     refuse_stdout(output, "the extract is evidence, written 0600 and named in the audit trail")
     start = parse_when(since, "--since")
-    end = parse_when(until, "--until", end_of_day=True)
+    end = parse_when(until, "--until", end_of_day=True) if until is not None else utc_now()
     if end < start:
         raise UsageError("--until is before --since")
     extract = export_audit_extract(profile_home(ctx), output, since=start, until=end, overwrite=force)

@@ -355,3 +355,14 @@ def test_verify_extract_refuses_a_payload_that_is_not_json(
         trail,
         rf"the extract's payload is not JSON \(RFC 8259\): {reason}",
     )
+
+
+def test_until_defaults_to_now(trail: Agency, tmp_path: Path) -> None:
+    """`--since 24h` alone: the last day up to now (before, a usage error: --until missing)."""
+    out = tmp_path / "last-day.jws"
+    before = utc_now()
+    result = trail.run("audit", "export", "--since", "24h", "-o", str(out), "--json")
+    assert result.exit_code == 0, result.stderr
+    report = result.json()
+    assert report["first_seq"] == report["last_seq"] == 1  # the key's creation; the rest is in 2030
+    assert before.isoformat()[:16] <= report["until"].replace("Z", "+00:00")[:16]
