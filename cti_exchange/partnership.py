@@ -5,6 +5,7 @@ These functions are the Python API behind the `partners` commands.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -74,9 +75,12 @@ def get_partner(home: ProfileHome, name: str) -> PartnerConfig:
     partner = profile.partners.get(name)
     if partner is None:
         known = ", ".join(sorted(profile.partners)) or "none yet"
+        folded = [other for other in profile.partners if other.casefold() == name.casefold()]
+        close = folded or difflib.get_close_matches(name, list(profile.partners), n=1, cutoff=0.75)
+        guess = f"did you mean {close[0]!r}? " if close else ""
         raise UsageError(
             f"no partner named {name!r}",
-            hint=f"known partners: {known}; add one with `cti-exchange partners add`",
+            hint=f"{guess}known partners: {known}; add one with `cti-exchange partners add`",
         )
     return partner
 

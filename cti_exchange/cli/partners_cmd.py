@@ -105,6 +105,15 @@ def add(
             allow_red=allow_red,
         )
     out = Output(json_mode=json_mode)
+    if partner.agency_id != name:
+        # The fingerprint vouches for the file, not for the name it is pinned under: another
+        # agency's file pinned as `cert-in` is a mix-up the analyst should see at once.
+        out.warn(
+            f"the key file is {escape_controls(partner.display_name)}'s (agency id "
+            f"{partner.agency_id}), pinned under the local name {name}: check that it is the file "
+            f"you meant; `cti-exchange partners remove {name}` undoes it (our TAXII server, "
+            f"`serve`, names the account {partner.agency_id})"
+        )
     if json_mode:
         out.data(_partner_json(partner) | {"keys": [key_json(k) for k in keyring.keys]})
         return

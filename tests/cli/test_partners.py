@@ -359,3 +359,32 @@ def test_secrets_pasted_into_config_toml_are_never_echoed(partnered: tuple[Agenc
     assert refused.exit_code == 2
     assert "auth: must be one of none, basic, bearer" in refused.stderr
     assert "tok-xyz-987" not in refused.stderr
+
+
+def test_a_partner_name_in_another_case_or_mistyped_is_suggested(partnered: tuple[Agency, Agency]) -> None:
+    fr, _ = partnered
+    upper = fr.run("partners", "set", "CERT-IN", "--max-tlp", "green")
+    assert upper.exit_code == 2
+    assert "no partner named 'CERT-IN'; did you mean 'cert-in'?" in upper.stderr
+    typo = fr.run("partners", "show", "cert-inn")
+    assert "did you mean 'cert-in'?" in typo.stderr
+    far = fr.run("partners", "show", "nobody")
+    assert "did you mean" not in far.stderr and "known partners: cert-in" in far.stderr
+
+
+def test_a_key_file_pinned_under_another_agencys_name_is_warned_of(
+    cert_fr: Agency, cert_in: Agency, tmp_path: Path
+) -> None:
+    """CERT-FR's file pinned as `cert-in` (the files mixed up): the fingerprint matches the file,
+    so it is pinned, but the analyst is told at once whose file it is."""
+    doc = cert_fr.export_keys(tmp_path / "fr.json")
+    fingerprint = cert_fr.signing_fingerprint()
+    result = cert_in.run("partners", "add", "cert-xx", "--jwks", str(doc), "--fingerprint", fingerprint)
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "the key file is CERT-FR's (agency id cert-fr), pinned under the local name cert-xx" in result.stderr
+    )
+    same = cert_in.run("partners", "remove", "cert-xx", "--yes")
+    assert same.exit_code == 0, same.stderr
+    named = cert_in.run("partners", "add", "cert-fr", "--jwks", str(doc), "--fingerprint", fingerprint)
+    assert named.exit_code == 0 and "the key file is" not in named.stderr
