@@ -211,6 +211,6 @@ def register(app: typer.Typer) -> None:
         "sight",
         epilog="Example: cti-exchange sight 203.0.113.7 --count 12 "
         "--first-seen 2026-11-22T08:00:00Z --last-seen 2026-11-23T09:30:00Z "
-        "--note 'outbound proxy logs' (the same command again sends nothing; "
-        "add --reshare to send it again)",
+        "--note 'outbound proxy logs'\n"
+        "The same command again sends nothing; add --reshare to send it again.",
     )(sight_command)

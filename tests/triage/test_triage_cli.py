@@ -269,7 +269,7 @@ def test_each_decision_has_an_example_note_that_fits_it() -> None:
     for decision in ("accept", "reject", "false-positive"):
         result = run_cli("triage", decision, "--help")
         assert result.exit_code == 0
-        example = " ".join(result.stdout.split("Example:")[1].split())
+        example = " ".join(result.stdout.split("Example:")[1].replace(" \\\n", " ").split())
         assert example.startswith(f"cti-exchange triage {decision} indicator--53fe3b22 --note '"), example
         notes[decision] = example.split("--note ")[1]
     assert len(set(notes.values())) == 3, notes
