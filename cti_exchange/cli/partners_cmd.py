@@ -307,8 +307,10 @@ def update_keys(
 @partners_app.command(
     "set",
     epilog="Example: cti-exchange partners set cert-in --api-root https://taxii.cert-in.org.in/exchange/ "
-    "--read-collection ID --write-collection ID --auth basic --username cert-fr "
-    "--secret-env CTI_TAXII_PASSWORD",
+    '--read-collection "$READ_COLLECTION" --write-collection "$WRITE_COLLECTION" '
+    "--auth basic --username cert-fr --secret-file ~/.cti-taxii-secret\n"
+    "READ_COLLECTION and WRITE_COLLECTION: the ids of the collections the partner's server "
+    "gives us (UUIDs; `cti-exchange serve` prints those of its collections).",
 )
 def set_(
     ctx: typer.Context,

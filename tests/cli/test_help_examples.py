@@ -96,3 +96,14 @@ def test_every_help_example_can_be_pasted_at_80_columns(path: list[str]) -> None
     assert [shlex.split(c) for c in commands] == [shlex.split(c) for c in written], result.stdout
     crontab = [c for c in written if c[:1] == "*"]
     assert all(len(line) <= 78 for line in shown if not crontab), result.stdout
+
+
+def test_no_example_uses_a_placeholder_the_command_refuses() -> None:
+    """`--read-collection ID` is refused (a collection id is a UUID; docs/OPERATIONS.md)."""
+    for path, examples in WRITTEN.items():
+        for example in examples:
+            words = shlex.split(example)
+            for option in ("--read-collection", "--write-collection"):
+                if option in words:
+                    value = example.split(option, 1)[1].split()[0]
+                    assert value.startswith('"$') or value.count("-") == 4, (path, example)
