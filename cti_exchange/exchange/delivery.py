@@ -26,16 +26,18 @@ from cti_exchange.errors import (
 )
 from cti_exchange.exchange.parties import all_keyrings
 from cti_exchange.exchange.reseal import reseal_queued
+from cti_exchange.exchange.run import RunProgress
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.model import Keyring, KeyUse
 from cti_exchange.policy.sharing import delivery_refusal
 from cti_exchange.profile.model import PartnerConfig
-from cti_exchange.progress import NoProgress, ProgressReporter
+from cti_exchange.progress import ProgressReporter
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.store.outbound import PendingDelivery
 from cti_exchange.store.store import Store
 from cti_exchange.taxii.client import AddStatus, TaxiiClient
 from cti_exchange.taxii.secrets import resolve_secret
+from cti_exchange.taxii.servers import ServersThisRun
 from cti_exchange.untrusted_text import escape_controls
 
 log = logging.getLogger(__name__)
@@ -97,7 +99,10 @@ def describe_failed(failed: dict[str, dict[str, str]]) -> str:
     return "; ".join(parts)
 
 
-def taxii_client_for(home: ProfileHome, partner: PartnerConfig) -> TaxiiClient:
+def taxii_client_for(
+    home: ProfileHome, partner: PartnerConfig, *, servers: ServersThisRun | None = None
+) -> TaxiiClient:
+    """`servers`: the run's servers found out of reach, shared by its clients (taxii/servers.py)."""
     if partner.taxii is None:
         raise ConfigError(
             f"partner {partner.name} has no TAXII settings",
@@ -105,7 +110,9 @@ def taxii_client_for(home: ProfileHome, partner: PartnerConfig) -> TaxiiClient:
             "--write-collection ID",
         )
     secret = resolve_secret(partner.taxii, partner=partner.name, base_dir=home.root)
-    return TaxiiClient(partner.taxii, partner=partner.name, secret=secret, base_dir=home.root)
+    return TaxiiClient(
+        partner.taxii, partner=partner.name, secret=secret, base_dir=home.root, servers=servers
+    )
 
 
 def wait_until_final(
@@ -231,7 +238,7 @@ def deliver_pending(
     partners: list[PartnerConfig],
     reporter: ProgressReporter | None = None,
 ) -> list[DeliveryOutcome]:
-    progress = reporter or NoProgress()
+    progress = RunProgress.of(reporter)
     outcomes = []
     rings: Mapping[str, Keyring] | CtiExchangeError | None = None  # read once, when first needed
     for partner in partners:
@@ -247,7 +254,7 @@ def deliver_pending(
         if not pending:
             continue
         try:
-            client = taxii_client_for(home, partner)
+            client = taxii_client_for(home, partner, servers=progress.servers)
             assert partner.taxii is not None
             collection = partner.taxii.write_collection
             if not collection:

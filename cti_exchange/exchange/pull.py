@@ -31,10 +31,11 @@ from cti_exchange.exchange.held import (
     retry_held_envelopes,
 )
 from cti_exchange.exchange.parties import receiver_context
+from cti_exchange.exchange.run import RunProgress
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.partnership import get_partner
 from cti_exchange.profile.model import PartnerConfig
-from cti_exchange.progress import NoProgress, ProgressReporter
+from cti_exchange.progress import ProgressReporter
 from cti_exchange.store import text_index
 from cti_exchange.store.inbound import TaxiiOrigin
 from cti_exchange.store.objects import NotApplied, not_applied_summary, revoked_accepted_note
@@ -164,9 +165,10 @@ def pull(
                 hint="cti-exchange partners set NAME --api-root URL --read-collection ID",
             )
     results = []
+    run = RunProgress.of(reporter)  # one for every partner: the servers found out of reach
     with open_store(home) as store:
         for partner in partners:
-            outcome = pull_partner(home, store, partner, reporter=reporter, now=now)
+            outcome = pull_partner(home, store, partner, reporter=run, now=now)
             results.append(outcome)
             store.audit.append(
                 at=stix_timestamp(utc_now()),
@@ -207,7 +209,7 @@ def pull_partner(
     reporter: ProgressReporter | None = None,
     now: datetime | None = None,
 ) -> PartnerPull:
-    progress = reporter or NoProgress()
+    progress = RunProgress.of(reporter)
     outcome = PartnerPull(partner=partner.name)
     try:
         if partner.taxii is None or not partner.taxii.read_collection:
@@ -218,7 +220,7 @@ def pull_partner(
         collection = partner.taxii.read_collection
         ctx = receiver_context(home, store, now or utc_now())
         progress.step(f"pulling from {partner.name}")
-        with taxii_client_for(home, partner) as client:
+        with taxii_client_for(home, partner, servers=progress.servers) as client:
             _read_collection(client, store, ctx, partner, collection, outcome, progress)
         released = retry_held_envelopes(store, ctx, partner)
         outcome.accepted += released.envelope_ids

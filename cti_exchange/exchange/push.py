@@ -22,6 +22,7 @@ from cti_exchange.envelope.seal import SealedEnvelope
 from cti_exchange.errors import ConfigError, CtiExchangeError, InputError, NetworkError
 from cti_exchange.exchange.delivery import DeliveryOutcome, deliver_pending, taxii_client_for, unreachable
 from cti_exchange.exchange.parties import sender_keys
+from cti_exchange.exchange.run import RunProgress
 from cti_exchange.exchange.sealing import PartnerSealing, strictest_tlp
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.ingest import IngestResult, IngestVerdict, ingest_files
@@ -325,7 +326,7 @@ def share_objects(
     partner are not sealed again, and its envelopes are (re)posted. Objects shared before at a
     stricter TLP keep it, unless `lower_tlp` (keep_stricter_tlp).
     """
-    progress = reporter or NoProgress()
+    progress = RunProgress.of(reporter)  # its servers: those found out of reach in this push
     moment = now or utc_now()
     kept, lowered = keep_stricter_tlp(home, objects, lower=lower_tlp)
     decision = decide_sharing(
@@ -397,7 +398,7 @@ def share_objects(
                 limit, plan.limit_from = assumed_max_content_length(store, partner)
             else:
                 try:
-                    with taxii_client_for(home, partner) as client:
+                    with taxii_client_for(home, partner, servers=progress.servers) as client:
                         limit = client.max_content_length()
                 except NetworkError as error:
                     # Down or unreachable after the retry budget: sealed now, cut as `--queue`

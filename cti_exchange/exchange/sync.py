@@ -14,6 +14,7 @@ from cti_exchange.exchange.delivery import DeliveryOutcome, deliver_pending
 from cti_exchange.exchange.parties import own_keys_expiring, sealing_key_problem
 from cti_exchange.exchange.pull import PullResult, keep_search_index_current, pull
 from cti_exchange.exchange.receipts import send_owed_receipts
+from cti_exchange.exchange.run import RunProgress
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.profile.model import Profile
 from cti_exchange.progress import ProgressReporter
@@ -80,9 +81,12 @@ def sync(
 ) -> SyncResult:
     profile = home.load_profile()
     readable = [p.name for p in profile.partners.values() if p.taxii and p.taxii.read_collection]
+    # One for the whole run: a server found out of reach while pulling is not tried again
+    # when posting (taxii/servers.py).
+    run = RunProgress.of(reporter)
     pulled = PullResult([])
     if readable:  # the text-search index last, after posting (keep_search_index_current below)
-        pulled = pull(home, readable, reporter=reporter, now=now, index_text=False)
+        pulled = pull(home, readable, reporter=run, now=now, index_text=False)
     for partner in pulled.partners:
         if partner.error:
             log.warning("pull from %s failed: %s", partner.partner, partner.error)
@@ -124,7 +128,7 @@ def sync(
         if problem is None:  # sealed by an expired key, a receipt would be quarantined
             result.receipts_sent = send_owed_receipts(home, store, queue_only=True).by_partner
         writable = [p for p in profile.partners.values() if p.taxii and p.taxii.write_collection]
-        result.deliveries = deliver_pending(home, store, writable, reporter)
+        result.deliveries = deliver_pending(home, store, writable, run)
         result.waiting_without_taxii = waiting_without_taxii(profile, store)
         sign_audit_head(home, store)
         keep_search_index_current(store)  # last: posting comes first

@@ -27,7 +27,16 @@ from cti_exchange.failpoints import failpoint
 from cti_exchange.home.safe_files import check_private_file, resolve_in_home
 from cti_exchange.profile.model import TaxiiSettings
 from cti_exchange.taxii.endpoint import check_url_is_safe, shown_url
-from cti_exchange.taxii.retry import RequestFailed, RetryPolicy, call_with_retries
+from cti_exchange.taxii.retry import (
+    KEPT,
+    AnswerStalled,
+    RequestFailed,
+    RetryNote,
+    RetryPolicy,
+    ServerUnreachable,
+    call_with_retries,
+)
+from cti_exchange.taxii.servers import ServersThisRun, Unreachable, server_of
 
 MEDIA_TYPE_TAXII = "application/taxii+json;version=2.1"
 # One answer may hold a page of envelopes, each up to envelope.max_envelope_bytes (256 MiB) as
@@ -111,10 +120,10 @@ def _read_body(response: requests.Response, *, timeout: float, max_bytes: int) -
                 )
             if time.monotonic() - started > timeout + size / MIN_BYTES_PER_SECOND:
                 response.close()
-                raise requests.Timeout(f"the answer came too slowly ({size:,} bytes in {timeout:.0f}+ s)")
+                raise AnswerStalled(f"the answer came too slowly ({size:,} bytes in {timeout:.0f}+ s)")
             chunks.append(chunk)
-    except ReadTimeoutError as exc:
-        raise requests.ConnectionError(exc) from None
+    except ReadTimeoutError:
+        raise AnswerStalled(f"no more of the answer within {timeout:.0f} s ({size:,} bytes read)") from None
     except ProtocolError as exc:
         raise requests.exceptions.ChunkedEncodingError(exc) from None
     except DecodeError as exc:
@@ -144,9 +153,12 @@ class TaxiiClient:
         secret: str | None,
         base_dir: Path,
         max_response_bytes: int | None = None,
+        servers: ServersThisRun | None = None,  # shared by the run's clients (servers.py)
     ) -> None:
         check_url_is_safe(settings.api_root, partner=partner)
         self.partner = partner
+        self.server = server_of(settings.api_root)
+        self.servers = servers
         self.settings = settings
         self.api_root_url = settings.api_root if settings.api_root.endswith("/") else settings.api_root + "/"
         self.policy = RetryPolicy(total_seconds=settings.retry_budget_seconds)
@@ -231,10 +243,53 @@ class TaxiiClient:
 
     def _retried(self, what: str, action: Any) -> Any:
         """`action` with the client's retry policy; a refusal stays a `RequestFailed`, whose
-        server text has our credentials redacted."""
-        return call_with_retries(
-            action, what=f"{self.partner}: {what}", policy=self.policy, secrets=self._secrets
-        )
+        server text has our credentials redacted. On a server this run already found out of
+        reach, a `NetworkError` at once, without a try (servers.py)."""
+        servers = self.servers
+        if servers is None:
+            return call_with_retries(
+                action,
+                what=f"{self.partner}: {what}",
+                policy=self.policy,
+                secrets=self._secrets,
+                server=self.server.shown,
+            )
+        if (down := servers.unreachable(self.server)) is not None:
+            raise NetworkError(
+                f"{self.partner}: {what}: server {self.server.shown} unreachable, already tried for "
+                f"{down.seconds:.0f} s this run (for {down.partner}: {down.problem}), so not tried "
+                f"again; {KEPT}",  # no hint: the error of the partner that tried it has it
+            )
+        retried = False
+
+        def on_retry(note: RetryNote) -> None:
+            nonlocal retried
+            retried = True
+            servers.retrying(
+                self.partner,
+                self.server,
+                note.problem,
+                connection=note.connection,
+                remaining=note.remaining,
+                first=note.attempt == 0,
+            )
+
+        try:
+            result = call_with_retries(
+                action,
+                what=f"{self.partner}: {what}",
+                policy=self.policy,
+                secrets=self._secrets,
+                server=self.server.shown,
+                on_retry=on_retry,
+            )
+        except ServerUnreachable as exc:
+            servers.mark_unreachable(Unreachable(self.server, self.partner, exc.seconds, exc.problem))
+            raise
+        finally:
+            if retried:
+                servers.retries_ended()
+        return result
 
     def _collection(self, collection_id: str) -> Collection:
         url = urljoin(self.api_root_url, f"collections/{collection_id}/")

@@ -5,6 +5,10 @@ timeouts, truncated bodies, 429 (honouring Retry-After) and 5xx, within a bounde
 is a redirect: the client never follows one (see client.py), and it would come again. A 401 is
 an authentication failure; any other such answer (403 and 404 included) is a `RequestFailed`
 with its status, for the caller to say what it means for what it asked (client.py).
+
+A budget used up failing to reach the server at all (refused, timed out, a name that does not
+resolve) is a `ServerUnreachable`, naming the server: the client tells the run, so that other
+partners on the same server are not retried for a budget of their own (servers.py).
 """
 
 from __future__ import annotations
@@ -38,6 +42,62 @@ class RetryPolicy:
             return min(retry_after, self.max_delay)
         # "Full jitter" (AWS architecture blog): spreads retries of many clients apart.
         return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))  # noqa: S311
+
+
+class ServerUnreachable(NetworkError):
+    """The retry budget ran out with the server not answering at all (its last attempt)."""
+
+    def __init__(self, message: str, *, hint: str, seconds: float, problem: str) -> None:
+        super().__init__(message, hint=hint)
+        self.seconds = seconds
+        self.problem = problem
+
+
+# What becomes of the work of a request given up on: pull keeps its cursor, the outbox its
+# envelopes.
+KEPT = "the work is kept and resumes next run"
+UNREACHABLE_HINT = f"{KEPT}; check the server is up and reachable (`cti-exchange doctor`)"
+
+
+@dataclass(frozen=True)
+class RetryNote:
+    """A failed attempt about to be retried (for a progress line)."""
+
+    problem: str
+    connection: bool  # nothing answered: refused, timed out, name not resolved
+    attempt: int  # 0 for the first failure
+    remaining: float  # seconds left in the budget
+
+
+def connection_problem(exc: requests.RequestException) -> str:
+    """A connection-level failure in a few words (requests says it in a paragraph)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connection timed out"
+    if isinstance(exc, requests.Timeout):
+        return "no answer in time"
+    text = str(exc)
+    for needle, said in (
+        ("Connection refused", "connection refused"),
+        ("NameResolutionError", "host name not resolved"),
+        ("Name or service not known", "host name not resolved"),
+        ("Temporary failure in name resolution", "host name not resolved"),
+        ("nodename nor servname", "host name not resolved"),
+        ("Read timed out", "no answer in time"),
+        ("timed out", "connection timed out"),
+        ("Network is unreachable", "network unreachable"),
+        ("No route to host", "no route to host"),
+        ("Connection reset", "connection reset"),
+        ("RemoteDisconnected", "connection closed without an answer"),
+        ("Connection aborted", "connection closed without an answer"),
+    ):
+        if needle in text:
+            return said
+    return f"connection failed ({type(exc).__name__})"
+
+
+class AnswerStalled(requests.ConnectionError):
+    """The server answered, then its body stopped coming or came too slowly (client.py): it is
+    up, so this is not "unreachable", and other partners on it are tried as usual."""
 
 
 class RequestFailed(Exception):
@@ -101,6 +161,8 @@ def call_with_retries(
     what: str,
     policy: RetryPolicy,
     secrets: Sequence[str] = (),  # our credentials, kept out of the server's text we quote
+    server: str = "the server",  # as shown in messages (servers.py)
+    on_retry: Callable[[RetryNote], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> T:
@@ -108,6 +170,7 @@ def call_with_retries(
     attempt = 0
     while True:
         retry_after: float | None = None
+        connection = False
         try:
             return action()
         except requests.TooManyRedirects as exc:
@@ -140,8 +203,11 @@ def call_with_retries(
                 f"{what}: TLS failed ({detail.rstrip(')')})",
                 hint="check the server certificate; for a private CA set the partner's --ca-bundle",
             ) from None
+        except AnswerStalled as exc:
+            problem = f"the answer stalled: {(str(exc).splitlines() or [''])[0][:120]}"
         except (requests.ConnectionError, requests.Timeout) as exc:
-            problem = type(exc).__name__
+            problem = connection_problem(exc)
+            connection = True
         except (
             InvalidJSONError,
             requests.exceptions.ChunkedEncodingError,
@@ -155,9 +221,19 @@ def call_with_retries(
         elapsed = clock() - started
         pause = policy.delay(attempt, retry_after)
         if elapsed + pause > policy.total_seconds:
+            if connection:
+                raise ServerUnreachable(
+                    f"{what}: server {server} unreachable ({problem}), tried {attempt + 1} time(s) "
+                    f"over {elapsed:.0f} s",
+                    hint=UNREACHABLE_HINT,
+                    seconds=elapsed,
+                    problem=problem,
+                )
             raise NetworkError(
                 f"{what}: still failing after {attempt + 1} attempts over {elapsed:.0f} s (last: {problem})",
                 hint="check the server is up and reachable; the work is kept and resumes next run",
             )
+        if on_retry is not None:
+            on_retry(RetryNote(problem, connection, attempt, policy.total_seconds - elapsed))
         sleep(pause)
         attempt += 1
