@@ -96,6 +96,15 @@ def push_command(
             "them (a deliberate downgrade). Without it they keep the stricter TLP.",
         ),
     ] = False,
+    observed_by_us: Annotated[
+        bool,
+        typer.Option(
+            "--observed-by-us",
+            help="The values are our own observations: share them even where partners sent us the "
+            "same values only at TLP:AMBER or stricter (without it they go only back to those "
+            "partners).",
+        ),
+    ] = False,
     json_mode: JsonOption = False,
 ) -> None:
     """Turn indicators into signed, encrypted envelopes and post them to partners' TAXII collections."""
@@ -112,6 +121,7 @@ def push_command(
         queue_only=queue,
         reshare=reshare,
         lower_tlp=lower_tlp,
+        observed_by_us=observed_by_us,
         # Reading options only change the push's id (push_request_id) where they change what
         # is shared: --include-non-ids does on a MISP event; --workers never does.
         ingest=IngestOptions(

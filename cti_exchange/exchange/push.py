@@ -21,6 +21,7 @@ from cti_exchange.envelope.header import ChannelPosition
 from cti_exchange.envelope.seal import SealedEnvelope
 from cti_exchange.errors import ConfigError, CtiExchangeError, InputError, NetworkError
 from cti_exchange.exchange.delivery import DeliveryOutcome, deliver_pending, taxii_client_for, unreachable
+from cti_exchange.exchange.learned_values import values_learned_from_partners
 from cti_exchange.exchange.parties import sender_keys
 from cti_exchange.exchange.run import RunProgress
 from cti_exchange.exchange.sealing import PartnerSealing, strictest_tlp
@@ -29,6 +30,7 @@ from cti_exchange.ingest import IngestResult, IngestVerdict, ingest_files
 from cti_exchange.ingest_settings import IngestContext, IngestOptions
 from cti_exchange.partnership import get_partner
 from cti_exchange.policy.sharing import (
+    RULE_LEARNED,
     RULE_MAX,
     RULE_ONWARD,
     RULE_RED,
@@ -82,7 +84,9 @@ def refusal_hint(
     if RULE_STRICT in rules:
         fixes.append("TLP:AMBER+STRICT goes to one partner per push")
     onward = f"; {hint}" if (hint := onward_hint(refusals)) else ""
-    if rules <= {RULE_ONWARD, RULE_REFERS}:
+    if RULE_LEARNED in rules:
+        onward += "; for values we observed ourselves, --observed-by-us"
+    if rules <= {RULE_ONWARD, RULE_LEARNED, RULE_REFERS}:
         # No TLP to change: marking a partner's object lower is not ours to do.
         return "send the rest with --skip-refused" + onward
     return (
@@ -113,6 +117,10 @@ class PushRequest:
     # Share objects shared before at a stricter TLP with the lower one this push gives them
     # (a deliberate downgrade); without it they keep the stricter one (see keep_stricter_tlp).
     lower_tlp: bool = False
+    # The values are our own observations: share them even where partners sent us the same
+    # values only at TLP:AMBER or stricter (lifts policy/sharing.py RULE_LEARNED, not the
+    # creator rule).
+    observed_by_us: bool = False
     # How to read the inputs, as `validate` and `convert` take it (format, strict, personal data,
     # MISP attributes with to_ids false, JSON size limit, workers).
     ingest: IngestOptions = field(default_factory=IngestOptions)
@@ -214,6 +222,7 @@ def push(
         now=moment,
         lower_tlp=request.lower_tlp,
         request_id_for=request_id_for,
+        observed_by_us=request.observed_by_us,
     )
     return PushResult(**shared.__dict__, ingest=ingested)
 
@@ -286,6 +295,8 @@ def push_request_id(
         options["include_non_ids"] = True
     if request.lower_tlp:
         options["lower_tlp"] = True
+    if request.observed_by_us:
+        options["observed_by_us"] = True
     too_large = [
         n
         for n, path in enumerate(request.inputs)
@@ -317,6 +328,7 @@ def share_objects(
     request_id: str | None = None,
     request_id_for: Callable[[SharingDecision], str] | None = None,
     lower_tlp: bool = False,
+    observed_by_us: bool = False,
 ) -> ShareResult:
     """Sharing policy, then sealed envelopes recorded in the outbox, then delivery.
 
@@ -324,13 +336,17 @@ def share_objects(
     `request_id` (or `request_id_for`, which makes it from the policy's decision), an
     unfinished earlier run of the same request is resumed: objects already sealed for a
     partner are not sealed again, and its envelopes are (re)posted. Objects shared before at a
-    stricter TLP keep it, unless `lower_tlp` (keep_stricter_tlp).
+    stricter TLP keep it, unless `lower_tlp` (keep_stricter_tlp). Indicators of ours whose
+    values partners sent us at TLP:AMBER or stricter go only to those partners, unless
+    `observed_by_us` (learned_values.py, RULE_LEARNED).
     """
     progress = RunProgress.of(reporter)  # its servers: those found out of reach in this push
     moment = now or utc_now()
     kept, lowered = keep_stricter_tlp(home, objects, lower=lower_tlp)
+    profile = home.load_profile()
+    learned = {} if observed_by_us else values_learned_from_partners(home, objects, profile.identity_id)
     decision = decide_sharing(
-        objects, partners, allow_red=allow_red, creators=partner_creators(home.load_profile())
+        objects, partners, allow_red=allow_red, creators=partner_creators(profile), learned=learned
     )
     if request_id_for is not None:
         request_id = request_id_for(decision)

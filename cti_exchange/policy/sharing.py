@@ -31,6 +31,14 @@ TLP:GREEN objects are relayed as before (docs/TRIAGE.md: relaying is ordinary ST
 
 A refusal names the object as the analyst knows it too (an indicator's value, a cyber-observable's
 value or file hash, else its name): a STIX id alone does not say which row of a CSV was refused.
+A value is a partner's too when it reaches us again as ours (`RULE_LEARNED`): an analyst exports
+cert-in's TLP:AMBER indicators (a plain list, a CSV) and pushes the file, whose indicators are
+then our objects, created by us. Such an indicator of ours goes to no agency other than those
+that sent us its value, when every partner that sent it did so at TLP:AMBER, AMBER+STRICT or RED
+(one that sent it at CLEAR or GREEN made it shareable), unless we shared it before the first of
+them arrived (`LearnedValue`, read from the store by exchange/push.py). `push --observed-by-us`
+says the values are our own observations and lifts this rule; the creator rule stays.
+
 Cyber-observables (SCOs) are shared under the same rules as any other object: `push` marks an
 unmarked one with the default TLP, and a refused one takes along what refers to it.
 """
@@ -55,6 +63,7 @@ RULE_MAX = "above-partner-max-tlp"
 RULE_UNMARKED = "no-tlp-marking"
 RULE_REFERS = "refers-to-refused"
 RULE_ONWARD = "partner-tlp-no-onward-sharing"
+RULE_LEARNED = "partner-value-no-onward-sharing"
 
 # A partner's objects at these levels go back to that partner only (RULE_ONWARD).
 _NOT_ONWARD = frozenset({Tlp.AMBER, Tlp.AMBER_STRICT, Tlp.RED})
@@ -82,6 +91,8 @@ class Refusal:
     # Marking-definition ids the object refers to that are neither TLP nor defined among the
     # objects shared: why it counts as TLP:RED (`sharing_level`).
     unknown_markings: tuple[str, ...] = ()
+    # RULE_LEARNED: the least strict TLP the partners that sent us the value gave it.
+    learned_tlp: Tlp | None = None
 
     def describe(self) -> str:
         label = self.tlp.label if self.tlp is not None else "no TLP"
@@ -91,6 +102,12 @@ class Refusal:
             why = (
                 f" ({self.creator}'s object: {label} does not allow passing a partner's object on "
                 f"to another agency; {self.creator} can share it with {self.partner} directly)"
+            )
+        elif self.rule == RULE_LEARNED and self.creator is not None and self.learned_tlp is not None:
+            why = (
+                f" ({self.creator} shared this value with us at {self.learned_tlp.label}: it goes on "
+                f"only from {self.creator}, who can share it with {self.partner} directly; if we "
+                "observed it ourselves, push with --observed-by-us)"
             )
         elif self.unknown_markings and self.rule == RULE_RED:
             named = ", ".join(describe_value(ref, SHOWN_SUBJECT) for ref in self.unknown_markings[:2])
@@ -196,7 +213,7 @@ def delivery_refusal(level: Tlp | None, partner: PartnerConfig) -> str | None:
 
 def onward_hint(refusals: list[Refusal]) -> str:
     """Whom to ask instead, for RULE_ONWARD refusals ("" when there are none)."""
-    creators = sorted({r.creator for r in refusals if r.rule == RULE_ONWARD and r.creator})
+    creators = sorted({r.creator for r in refusals if r.rule in (RULE_ONWARD, RULE_LEARNED) and r.creator})
     if not creators:
         return ""
     return (
@@ -215,6 +232,26 @@ def partner_creators(profile: Profile) -> dict[str, PartnerConfig]:
             if identity is not None and identity != profile.identity_id:
                 out[identity] = partner
     return out
+
+
+@dataclass(frozen=True)
+class LearnedValue:
+    """What our store says of an indicator value of ours that partners also sent us, each at
+    TLP:AMBER or stricter (`RULE_LEARNED`)."""
+
+    senders: frozenset[str]  # local names of the partners that sent it: they know it
+    first_sender: str  # the one that sent it first, named in the refusal
+    level: Tlp  # the least strict TLP they gave it
+
+
+def learned_refusal(
+    obj: dict[str, Any], partner: PartnerConfig, learned: Mapping[str, LearnedValue]
+) -> LearnedValue | None:
+    """The partners' record of `obj`'s value when it may not go to `partner` (RULE_LEARNED)."""
+    found = learned.get(str(obj.get("id")))
+    if found is None or partner.name in found.senders:
+        return None
+    return found
 
 
 def onward_refusal(
@@ -238,12 +275,14 @@ def decide_sharing(
     allow_red: bool,
     creators: Mapping[str, PartnerConfig] | None = None,
     definitions: Iterable[dict[str, Any]] = (),
+    learned: Mapping[str, LearnedValue] | None = None,
 ) -> SharingDecision:
     """What each of `partners` may receive of `objects`. `creators`: our pinned partners by
     identity (`partner_creators`), for RULE_ONWARD; every caller deciding what leaves for a
     partner passes them (without them, no object is known as a partner's). `definitions`:
     marking-definitions that travel with `objects` without being among them (an envelope
-    sealed again: those sealed in it), known as if they were among them."""
+    sealed again: those sealed in it), known as if they were among them. `learned`: our
+    objects by id whose values partners sent us at TLP:AMBER or stricter (RULE_LEARNED)."""
     allowed: dict[str, list[dict[str, Any]]] = {p.name: [] for p in partners}
     refusals: list[Refusal] = []
     markings = marking_levels([*objects, *definitions])
@@ -254,8 +293,11 @@ def decide_sharing(
         for partner in partners:
             # Checked first: no partner entry or flag lifts it, so it is what the analyst is told.
             creator = onward_refusal(obj, level, partner, creators) if creators else None
+            known = learned_refusal(obj, partner, learned) if learned and creator is None else None
             if creator is not None:
                 rule: str | None = RULE_ONWARD
+            elif known is not None:
+                rule = RULE_LEARNED
             elif level is not None:
                 rule = refusal_rule(level, partner, partners_named=len(partners), allow_red=allow_red)
             else:
@@ -270,8 +312,11 @@ def decide_sharing(
                         partner.name,
                         rule,
                         refusal_subject(obj),
-                        creator=creator.name if creator is not None else None,
+                        creator=creator.name
+                        if creator is not None
+                        else (known.first_sender if known else None),
                         unknown_markings=unknown,
+                        learned_tlp=known.level if known is not None else None,
                     )
                 )
     if refusals:  # the common case has none, and costs nothing here

@@ -1,0 +1,82 @@
+"""Indicators of ours whose values we learned from partners under TLP:AMBER or stricter
+(policy/sharing.py `RULE_LEARNED`): read from the store before a push decides what may go.
+
+An analyst exports a partner's TLP:AMBER indicators (a plain list, a CSV) and pushes the file:
+its indicators become ours, created by us, and the creator rule (`RULE_ONWARD`) no longer sees
+the partner in them. The store still does: it holds the partner's objects with the same values.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from functools import cached_property
+from typing import Any
+
+from cti_exchange.clock import parse_timestamp
+from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.policy.sharing import LearnedValue
+from cti_exchange.stix.pattern_values import indicator_value
+from cti_exchange.stix.tlp import Tlp
+from cti_exchange.store.object_queries import SpellingForms
+from cti_exchange.store.partner_values import holds_values, partner_values
+from cti_exchange.store.store import open_store
+
+
+class _Forms:
+    """exporters/value_forms' canonical forms, loaded (warning lists included) only when a
+    value has to be looked up."""
+
+    @cached_property
+    def _forms(self) -> SpellingForms:
+        from cti_exchange.exporters.value_forms import bundled_value_forms
+
+        return bundled_value_forms()
+
+    def of(self, ioc_type: str, value: str) -> str:
+        return self._forms.of(ioc_type, value)
+
+
+def values_learned_from_partners(
+    home: ProfileHome, objects: list[dict[str, Any]], identity_id: str
+) -> dict[str, LearnedValue]:
+    """Our indicators among `objects` (created by `identity_id`, or naming no creator), by id,
+    whose value partners sent us, every one of them at TLP:AMBER, AMBER+STRICT or RED, unless
+    we shared the indicator before the first of them arrived."""
+    if not home.store_path().exists():
+        return {}
+    with open_store(home) as store:
+        if not holds_values(store.db.conn):
+            return {}  # the common case of a store that received nothing: no value is read
+    ours: dict[str, tuple[str, str]] = {}
+    for obj in objects:
+        if obj.get("type") != "indicator" or obj.get("created_by_ref") not in (identity_id, None):
+            continue
+        if obj.get("pattern_type", "stix") != "stix":
+            continue
+        pattern = obj.get("pattern")
+        ioc_type, value = indicator_value(pattern if isinstance(pattern, str) else None)
+        if ioc_type is not None and value is not None:
+            ours[str(obj["id"])] = (ioc_type, value)
+    if not ours:
+        return {}
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for ioc_type, value in ours.values():
+        wanted[ioc_type].add(value)
+    forms = _Forms()
+    with open_store(home) as store:
+        sent = partner_values(store.db.conn, forms, wanted)
+        if not sent:
+            return {}
+        restricted = {}
+        for object_id, (ioc_type, value) in ours.items():
+            found = sent.get((ioc_type, forms.of(ioc_type, value)))
+            if found is not None and found.senders and found.least_strict >= Tlp.AMBER:
+                restricted[object_id] = found
+        shared_first = store.outbound.first_created(list(restricted)) if restricted else {}
+    learned = {}
+    for object_id, found in restricted.items():
+        ours_since = shared_first.get(object_id)
+        if ours_since is not None and parse_timestamp(ours_since) < parse_timestamp(found.first_received):
+            continue  # we shared it before any partner sent it: our own knowledge
+        learned[object_id] = LearnedValue(found.senders, found.first_sender, found.least_strict)
+    return learned
