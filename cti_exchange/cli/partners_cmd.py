@@ -171,7 +171,7 @@ def show(
     out.line(
         f"{escape_controls(partner.display_name)} ({partner.agency_id}), country {partner.country or '?'}"
     )
-    out.line(f"Max TLP we send: {partner.max_tlp.label}; RED allowed: {partner.allow_red}")
+    out.line(f"Max TLP we send: {partner.max_tlp.label}; RED allowed: {'yes' if partner.allow_red else 'no'}")
     if partner.taxii:
         t = partner.taxii
         out.line(
@@ -361,7 +361,14 @@ def set_(
     ] = None,
     retry_budget: Annotated[
         float | None,
-        typer.Option("--retry-budget", min=0, max=3600, help="Seconds to keep retrying a failing request."),
+        typer.Option(
+            "--retry-budget",
+            min=0,
+            max=3600,
+            help="Seconds to keep retrying a failing request (default 120). In one run, a server "
+            "that did not answer within a partner's budget is not tried again for the other "
+            "partners on it (docs/OPERATIONS.md).",
+        ),
     ] = None,
     json_mode: JsonOption = False,
 ) -> None:

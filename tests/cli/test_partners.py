@@ -309,6 +309,8 @@ def test_max_tlp_red_says_red_still_needs_allow_red(partnered: tuple[Agency, Age
     assert allowed.exit_code == 0 and "still not sent" not in allowed.stderr
     amber = cert_fr.run("partners", "set", "cert-in", "--max-tlp", "amber")
     assert amber.exit_code == 0 and "still not sent" not in amber.stderr
+    shown = cert_fr.run("partners", "show", "cert-in")
+    assert "Max TLP we send: TLP:AMBER; RED allowed: yes" in shown.stdout  # not Python's True
 
 
 def test_secrets_pasted_into_config_toml_are_never_echoed(partnered: tuple[Agency, Agency]) -> None:
