@@ -153,7 +153,7 @@ def test_convert_json_report(cert_fr: Agency, tmp_path: Path) -> None:
 def test_help_has_examples(cli: Cli) -> None:
     for command in ("validate", "convert"):
         result = cli(command, "--help")
-        assert "Example: cti-exchange " + command in result.stdout
+        assert "  Example:\n    cti-exchange " + command in result.stdout  # cli/app.py format_examples
 
 
 def test_convert_to_stdout_keeps_the_report_on_stderr(cert_fr: Agency, tmp_path: Path) -> None:
