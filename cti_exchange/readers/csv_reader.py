@@ -24,8 +24,9 @@ The `#` comment lines before the header row (and a line that is a TLP marking al
 `TLP:AMBER`) are the file's head: a TLP it states marks the rows without a tlp cell
 (file_head.py; ingest applies it). Up to three title lines above the header row, as
 spreadsheets export them (`IOCs for campaign X`, `Export of 2026-03-01`), are part of the head
-and not shared, with a warning; a title holding an indicator or naming a TLP is no title (the
-file is then read as text, which refuses a level that is not a marking: `title_lines`).
+and not shared, with a warning; a title holding an indicator, naming a TLP, or a word that may
+say how to handle the file (`AMBER`, `PAP`, `CONFIDENTIAL`, `do not share`) is no title (the file
+is then read as text, which refuses a level that is not a marking: `title_lines`).
 
 Excel artefacts are handled: a `sep=;` first line, `,` `;` tab or `|` delimiters (detected
 from the header), padding columns and empty rows, BOMs, UTF-16, CRLF, line breaks inside
@@ -255,12 +256,21 @@ def names_tlp_column(line: str) -> bool:
 _MOST_TITLE_LINES = 3
 _LONGEST_TITLE = 200
 _TITLE_PUNCTUATION = "()[]{}<>,;:!?\"'"
+# Words that may say how a file is to be handled (a TLP colour without "TLP", PAP, a
+# classification): a line holding one is no title to drop, as a person must say what it means.
+_HANDLING_WORDS = re.compile(
+    r"\b(?:red|amber|green|clear|white|pap|classified|confidential|restricted|secret|noforn|"
+    r"sensitive|internal|limited|distribution|share|sharing)\b",
+    re.IGNORECASE | re.ASCII,
+)
 
 
 def _is_title(stripped: str) -> bool:
     """Whether a line (stripped) may title a CSV file (`IOCs for campaign X`): not a header or
     a row, no TLP named, and no word of it an indicator or defanged (its values would be lost)."""
     if len(stripped) > _LONGEST_TITLE or may_name_tlp(stripped) or is_defanged(stripped):
+        return False
+    if _HANDLING_WORDS.search(stripped):
         return False
     if names_tlp_column(stripped) or first_row_is_data(stripped):
         return False
