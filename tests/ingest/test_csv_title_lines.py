@@ -83,7 +83,12 @@ def test_four_lines_above_the_header_are_not_titles(cli: Cli, tmp_path: Path) ->
 def test_a_line_that_may_say_how_to_handle_the_file_is_no_title(cli: Cli, tmp_path: Path) -> None:
     """Dropped as a title, "AMBER indicators" would have let the rows go out at a weaker
     default TLP: a person must say what such a line means."""
-    for line in ("AMBER indicators - campaign X", "RED - do not share", "PAP:RED", "CONFIDENTIAL // internal"):
+    for line in (
+        "AMBER indicators - campaign X",
+        "RED - do not share",
+        "PAP:RED",
+        "CONFIDENTIAL // internal",
+    ):
         result = _validate(cli, tmp_path, f"{line}\n" + ROWS)
         assert result.json()["formats"] == {str(tmp_path / "iocs.csv"): "text"}, line
         assert result.exit_code == 6, line
