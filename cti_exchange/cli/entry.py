@@ -35,12 +35,14 @@ def _no_core_dumps() -> None:
             pass
 
 
-class _TerminatedWhileStarting(Exception):
-    """SIGTERM before the command's own handler (app.py `sigterm_unwinds`) is installed."""
+class _TerminatedOutsideTheCommand(BaseException):
+    """SIGTERM while the command's own handler (app.py `sigterm_unwinds`) is not installed:
+    before it starts (imports) or after it ended. Not an Exception: code that catches those
+    must not swallow it."""
 
 
-def _terminate_while_starting(signum: int, frame: FrameType | None) -> None:
-    raise _TerminatedWhileStarting
+def _terminate_outside_the_command(signum: int, frame: FrameType | None) -> None:
+    raise _TerminatedOutsideTheCommand
 
 
 def main() -> None:
@@ -48,7 +50,7 @@ def main() -> None:
     half a second), or after the command ended, leaves as one during the command does: one line,
     exit 130 or 143, no traceback. Nothing is open yet, or any more, that could be left half done."""
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # not where the parent ignores it
-        signal.signal(signal.SIGTERM, _terminate_while_starting)
+        signal.signal(signal.SIGTERM, _terminate_outside_the_command)
     try:
         _no_core_dumps()
         sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
@@ -58,8 +60,8 @@ def main() -> None:
     except KeyboardInterrupt:
         _say("cti-exchange: error: interrupted")
         raise SystemExit(130) from None
-    except _TerminatedWhileStarting:
-        _say("cti-exchange: terminated (SIGTERM) before the command began; nothing was done")
+    except _TerminatedOutsideTheCommand:
+        _say("cti-exchange: terminated (SIGTERM) outside the command's work; nothing was left half done")
         raise SystemExit(128 + int(signal.SIGTERM)) from None
 
 

@@ -38,7 +38,7 @@ main()
         (
             signal.SIGTERM,
             143,
-            "cti-exchange: terminated (SIGTERM) before the command began; nothing was done\n",
+            "cti-exchange: terminated (SIGTERM) outside the command's work; nothing was left half done\n",
         ),
     ],
 )
