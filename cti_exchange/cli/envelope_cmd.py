@@ -78,6 +78,14 @@ def seal(
             "passwords (refused by default: the bundle is sealed as is, nothing can be withheld).",
         ),
     ] = False,
+    observed_by_us: Annotated[
+        bool,
+        typer.Option(
+            "--observed-by-us",
+            help="The bundle's values are our own observations: seal them even where partners sent "
+            "us the same values only at TLP:AMBER or stricter (as push --observed-by-us).",
+        ),
+    ] = False,
     json_mode: JsonOption = False,
 ) -> None:
     """Sign a bundle with our key and encrypt it to partners (and ourselves), into a file.
@@ -140,7 +148,9 @@ def seal(
     # Under the profile lock, as push: the sequence numbers it takes and the key it signs with
     # must not change under it (`keys rotate`, `partners update-keys`, a sync).
     with writer_lock(home, "seal"):
-        sealed = seal_bundle_for(home, raw, to, source=str(bundle), allow_red=allow_red)
+        sealed = seal_bundle_for(
+            home, raw, to, source=str(bundle), allow_red=allow_red, observed_by_us=observed_by_us
+        )
         write_output_file(output, (json.dumps(sealed.artifact, indent=1) + "\n").encode(), 0o644)
     header = sealed.header
     out = Output(json_mode=json_mode)

@@ -1,4 +1,4 @@
-"""Indicators of ours whose values we learned from partners under TLP:AMBER or stricter
+"""Indicators not created by a partner whose values we learned from partners under TLP:AMBER or stricter
 (policy/sharing.py `RULE_LEARNED`): read from the store before a push decides what may go.
 
 An analyst exports a partner's TLP:AMBER indicators (a plain list, a CSV) and pushes the file:
@@ -9,6 +9,7 @@ the partner in them. The store still does: it holds the partner's objects with t
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from functools import cached_property
 from typing import Any
 
@@ -37,19 +38,23 @@ class _Forms:
 
 
 def values_learned_from_partners(
-    home: ProfileHome, objects: list[dict[str, Any]], identity_id: str
+    home: ProfileHome, objects: list[dict[str, Any]], identity_id: str, partner_identities: Collection[str]
 ) -> dict[str, LearnedValue]:
-    """Our indicators among `objects` (created by `identity_id`, or naming no creator), by id,
-    whose value partners sent us, every one of them at TLP:AMBER, AMBER+STRICT or RED, unless
-    we shared the indicator before the first of them arrived."""
+    """The indicators among `objects` not created by a partner (ours, a third party's such as
+    our own MISP's, or naming no creator: a partner's own objects are the creator rule's), by
+    id, whose value partners sent us, every one of them at TLP:AMBER, AMBER+STRICT or RED; an
+    indicator of ours (created by `identity_id`) is left out when we shared it before the first
+    of them arrived. Its `created` is when our ingest first made it (a re-share keeps it); a
+    third party's `created` says nothing of when we had it."""
     if not home.store_path().exists():
         return {}
     with open_store(home) as store:
         if not holds_values(store.db.conn):
             return {}  # the common case of a store that received nothing: no value is read
     ours: dict[str, tuple[str, str]] = {}
+    by_id: dict[str, dict[str, Any]] = {}
     for obj in objects:
-        if obj.get("type") != "indicator" or obj.get("created_by_ref") not in (identity_id, None):
+        if obj.get("type") != "indicator" or obj.get("created_by_ref") in partner_identities:
             continue
         if obj.get("pattern_type", "stix") != "stix":
             continue
@@ -57,22 +62,26 @@ def values_learned_from_partners(
         ioc_type, value = indicator_value(pattern if isinstance(pattern, str) else None)
         if ioc_type is not None and value is not None:
             ours[str(obj["id"])] = (ioc_type, value)
+            by_id[str(obj["id"])] = obj
     if not ours:
         return {}
-    wanted: dict[str, set[str]] = defaultdict(set)
-    for ioc_type, value in ours.values():
-        wanted[ioc_type].add(value)
     forms = _Forms()
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for object_id, (ioc_type, value) in ours.items():
+        form = forms.of(ioc_type, value)
+        ours[object_id] = (ioc_type, form)
+        wanted[ioc_type].add(form)
     with open_store(home) as store:
         sent = partner_values(store.db.conn, forms, wanted)
         if not sent:
             return {}
         restricted = {}
-        for object_id, (ioc_type, value) in ours.items():
-            found = sent.get((ioc_type, forms.of(ioc_type, value)))
+        for object_id, key in ours.items():
+            found = sent.get(key)
             if found is not None and found.senders and found.least_strict >= Tlp.AMBER:
                 restricted[object_id] = found
-        shared_first = store.outbound.first_created(list(restricted)) if restricted else {}
+        ours_restricted = [i for i in restricted if by_id[i].get("created_by_ref") == identity_id]
+        shared_first = store.outbound.first_created(ours_restricted) if ours_restricted else {}
     learned = {}
     for object_id, found in restricted.items():
         ours_since = shared_first.get(object_id)

@@ -24,6 +24,7 @@ from cti_exchange.exchange.held import (
     retry_held_envelopes,
     too_old_hint,
 )
+from cti_exchange.exchange.learned_values import values_learned_from_partners
 from cti_exchange.exchange.parties import (
     all_keyrings,
     receiver_context,
@@ -108,14 +109,20 @@ def seal_bundle_for(
     source: str,
     allow_red: bool = False,
     now: datetime | None = None,
+    observed_by_us: bool = False,
 ) -> SealedEnvelope:
-    """Seals the exact bytes of a bundle file to the named partners (and to ourselves)."""
+    """Seals the exact bytes of a bundle file to the named partners (and to ourselves). The
+    sharing policy is push's, values learned from partners included (learned_values.py)
+    unless `observed_by_us`."""
     bundle = parse_bundle(bundle_bytes, source=source)
     objects = bundle["objects"]
     partners = [get_partner(home, name) for name in dict.fromkeys(partner_names)]
-    decision = decide_sharing(
-        objects, partners, allow_red=allow_red, creators=partner_creators(home.load_profile())
+    profile = home.load_profile()
+    creators = partner_creators(profile)
+    learned = (
+        {} if observed_by_us else values_learned_from_partners(home, objects, profile.identity_id, creators)
     )
+    decision = decide_sharing(objects, partners, allow_red=allow_red, creators=creators, learned=learned)
     if decision.refusals:
         hint = "a sealed file carries the bundle as is; remove those objects or change the recipients"
         if onward := onward_hint(decision.refusals):

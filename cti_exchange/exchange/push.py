@@ -344,10 +344,11 @@ def share_objects(
     moment = now or utc_now()
     kept, lowered = keep_stricter_tlp(home, objects, lower=lower_tlp)
     profile = home.load_profile()
-    learned = {} if observed_by_us else values_learned_from_partners(home, objects, profile.identity_id)
-    decision = decide_sharing(
-        objects, partners, allow_red=allow_red, creators=partner_creators(profile), learned=learned
+    creators = partner_creators(profile)
+    learned = (
+        {} if observed_by_us else values_learned_from_partners(home, objects, profile.identity_id, creators)
     )
+    decision = decide_sharing(objects, partners, allow_red=allow_red, creators=creators, learned=learned)
     if request_id_for is not None:
         request_id = request_id_for(decision)
     hint = refusal_hint(decision.refusals, partners, allow_red=allow_red) if decision.refusals else ""

@@ -33,11 +33,13 @@ A refusal names the object as the analyst knows it too (an indicator's value, a 
 value or file hash, else its name): a STIX id alone does not say which row of a CSV was refused.
 A value is a partner's too when it reaches us again as ours (`RULE_LEARNED`): an analyst exports
 cert-in's TLP:AMBER indicators (a plain list, a CSV) and pushes the file, whose indicators are
-then our objects, created by us. Such an indicator of ours goes to no agency other than those
-that sent us its value, when every partner that sent it did so at TLP:AMBER, AMBER+STRICT or RED
-(one that sent it at CLEAR or GREEN made it shareable), unless we shared it before the first of
-them arrived (`LearnedValue`, read from the store by exchange/push.py). `push --observed-by-us`
-says the values are our own observations and lifts this rule; the creator rule stays.
+then our objects, created by us (or by a third party: our own MISP's export). Such an indicator,
+not created by a partner, goes to no agency other than those that sent us its value, when every
+partner that sent it did so at TLP:AMBER, AMBER+STRICT or RED (one that sent it at CLEAR or
+GREEN made it shareable), unless it is ours and we shared it before the first of them arrived
+(`LearnedValue`, read from the store by exchange/learned_values.py for push and seal).
+`--observed-by-us` says the values are our own observations and lifts this rule; the creator
+rule stays.
 
 Cyber-observables (SCOs) are shared under the same rules as any other object: `push` marks an
 unmarked one with the default TLP, and a refused one takes along what refers to it.

@@ -14,7 +14,7 @@ the few others: about 0.1 s for a type of 170,000 values (docs/TRIAGE.md).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -72,6 +72,19 @@ def same_form(
                 (ioc_type, spelling),
             ):
                 found[form][rowid] = (object_id, version)
+    others = other_spellings(conn, forms, ioc_type, found.keys())
+    for rowid, form in others.items():
+        row = conn.execute("SELECT object_id, version FROM objects WHERE rowid = ?", (rowid,)).fetchone()
+        found[form][rowid] = (row[0], row[1])
+    return {form: [holders[r] for r in sorted(holders)] for form, holders in found.items()}
+
+
+def other_spellings(
+    conn: sqlite3.Connection, forms: SpellingForms, ioc_type: str, wanted: Collection[str]
+) -> dict[int, str]:
+    """rowid -> canonical form, for the current objects of `ioc_type` whose value is a spelling
+    of one of the forms `wanted` that SQLite cannot tell is canonical already (one scan of the
+    type's range of the value index; Python sees only those values)."""
     others: dict[int, str] = {}
     for rowid, value in conn.execute(
         "SELECT rowid, value FROM objects INDEXED BY objects_current_by_value "  # noqa: S608 - only placeholders and fixed names; values are bound
@@ -80,12 +93,9 @@ def same_form(
         (ioc_type,),
     ):
         form = forms.of(ioc_type, value)
-        if form in found:
+        if form in wanted:
             others[rowid] = form
-    for rowid, form in others.items():
-        row = conn.execute("SELECT object_id, version FROM objects WHERE rowid = ?", (rowid,)).fetchone()
-        found[form][rowid] = (row[0], row[1])
-    return {form: [holders[r] for r in sorted(holders)] for form, holders in found.items()}
+    return others
 
 
 def sources_of(conn: sqlite3.Connection, object_id: str, version: str) -> list[Source]:

@@ -5,6 +5,7 @@ rule no longer saw cert-fr in them and everything went to cert-de."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.conftest import Agency
@@ -85,3 +86,48 @@ def test_observed_by_us_lifts_the_rule(trio: tuple[Exchange, Agency], tmp_path: 
     assert sent.exit_code == 0, sent.stderr
     assert de.run("pull").exit_code == 0
     assert received_values(de) == [FR_VALUES["amber"]]
+
+
+def test_seal_and_a_third_partys_creator_are_held_to_it_too(
+    trio: tuple[Exchange, Agency], tmp_path: Path
+) -> None:
+    """The same values sealed to a file (seal), or in a STIX bundle created by a third party
+    (our own MISP's export keeps its identity as creator)."""
+    exchange, _ = trio
+    india = exchange.india
+    _fr_shares_with_india(exchange, tmp_path, [("amber", FR_VALUES["amber"])])
+    bundle = tmp_path / "ours.json"
+    converted = india.run(
+        "convert", str(_csv(tmp_path / "ours.csv", [FR_VALUES["amber"]])), "-o", str(bundle)
+    )
+    assert converted.exit_code == 0, converted.stderr
+
+    sealed = india.run("seal", str(bundle), "--to", "cert-de", "-o", str(tmp_path / "x.env"))
+    assert sealed.exit_code == 8, (sealed.stdout, sealed.stderr)
+    assert RULE_LEARNED in sealed.stderr and not (tmp_path / "x.env").exists()
+    again = india.run(
+        "seal", str(bundle), "--to", "cert-de", "-o", str(tmp_path / "y.env"), "--observed-by-us"
+    )
+    assert again.exit_code == 0, again.stderr
+
+    misp = "identity--5d0e8a5c-0000-4000-8000-00000000beef"
+    document = json.loads(bundle.read_text())
+    for obj in document["objects"]:
+        if obj["type"] == "indicator":
+            obj["created_by_ref"] = misp
+    document["objects"].append(
+        {
+            "type": "identity",
+            "spec_version": "2.1",
+            "id": misp,
+            "created": "2026-01-01T00:00:00.000Z",
+            "modified": "2026-01-01T00:00:00.000Z",
+            "name": "Our MISP",
+            "identity_class": "system",
+        }
+    )
+    theirs = tmp_path / "misp.json"
+    theirs.write_text(json.dumps(document))
+    pushed = india.run("push", str(theirs), "--to", "cert-de")
+    assert pushed.exit_code == 8, (pushed.stdout, pushed.stderr)
+    assert RULE_LEARNED in pushed.stderr
