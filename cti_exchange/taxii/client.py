@@ -254,7 +254,7 @@ class TaxiiClient:
                 secrets=self._secrets,
                 server=self.server.shown,
             )
-        if (down := servers.unreachable(self.server)) is not None:
+        if (down := servers.unreachable(self.server, self.policy.total_seconds)) is not None:
             raise NetworkError(
                 f"{self.partner}: {what}: server {self.server.shown} unreachable, already tried for "
                 f"{down.seconds:.0f} s this run (for {down.partner}: {down.problem}), so not tried "
@@ -284,7 +284,9 @@ class TaxiiClient:
                 on_retry=on_retry,
             )
         except ServerUnreachable as exc:
-            servers.mark_unreachable(Unreachable(self.server, self.partner, exc.seconds, exc.problem))
+            servers.mark_unreachable(
+                Unreachable(self.server, self.partner, exc.seconds, exc.problem, self.policy.total_seconds)
+            )
             raise
         finally:
             if retried:

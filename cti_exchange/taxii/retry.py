@@ -95,6 +95,20 @@ def connection_problem(exc: requests.RequestException) -> str:
     return f"connection failed ({type(exc).__name__})"
 
 
+# Failures where nothing answered at the address (servers.py): the server is not there. A read
+# timeout, a reset or a connection closed without an answer came from a server that accepted the
+# connection: it may answer another partner (a slow API root, a partner's short --timeout).
+NOTHING_ANSWERED = frozenset(
+    {
+        "connection refused",
+        "host name not resolved",
+        "connection timed out",
+        "network unreachable",
+        "no route to host",
+    }
+)
+
+
 class AnswerStalled(requests.ConnectionError):
     """The server answered, then its body stopped coming or came too slowly (client.py): it is
     up, so this is not "unreachable", and other partners on it are tried as usual."""
@@ -207,7 +221,7 @@ def call_with_retries(
             problem = f"the answer stalled: {(str(exc).splitlines() or [''])[0][:120]}"
         except (requests.ConnectionError, requests.Timeout) as exc:
             problem = connection_problem(exc)
-            connection = True
+            connection = problem in NOTHING_ANSWERED
         except (
             InvalidJSONError,
             requests.exceptions.ChunkedEncodingError,

@@ -2,15 +2,16 @@
 clients of every partner in that run.
 
 Several partners' API roots are often on one server. Once a request to it has used up its
-partner's retry budget failing at the connection level (refused, timed out, a name that does
-not resolve, a TLS handshake that never completes: nothing answered at that address), the
-other partners on the same server (scheme, host and port) fail at once in this run, with
-the same error, instead of each waiting out a budget of its own against the same dead
-server: with a few partners, a run would otherwise outlast the cron interval. Their work
-stays where it is (cursors unmoved, outbox kept) for the next run, as after any network
-failure.
+partner's retry budget failing at the connection level (refused, the connection timed out, a
+name that does not resolve, no route: nothing answered at that address), the other partners on
+the same server (scheme, host and port) whose retry budget is no larger fail at once in this
+run, with the same error, instead of each waiting out a budget of its own against the same dead
+server (a partner given a larger budget still tries its own): with a few partners, a run would
+otherwise outlast the cron interval. Their work stays where it is (cursors unmoved, outbox
+kept) for the next run, as after any network failure.
 
-A server that answers (an HTTP 5xx or 429, a truncated answer) is not marked: the answer may
+A server that accepted the connection (a read timeout, a reset, a connection closed without an
+answer) or answered (an HTTP 5xx or 429, a truncated answer) is not marked: the answer may
 be one API root's, or one account's (a rate limit), and another partner on the same server
 may well get through. Nor is a certificate that does not verify: it fails at once anyway,
 and partners may pin different CA bundles.
@@ -60,6 +61,7 @@ class Unreachable:
     partner: str  # whose request used up its retry budget on it
     seconds: float  # how long it was tried
     problem: str  # the last failure, e.g. "connection refused"
+    budget: float  # that partner's retry budget: a partner with a larger one still tries
 
 
 class ServersThisRun:
@@ -76,11 +78,16 @@ class ServersThisRun:
         self._notify = notify
         self._recovered = recovered
 
-    def unreachable(self, server: Server) -> Unreachable | None:
-        return self._down.get(server.key)
+    def unreachable(self, server: Server, budget: float) -> Unreachable | None:
+        """How `server` was found out of reach in this run, if a partner with a retry budget of
+        `budget` or more (more patient than the one asking) already used it up there."""
+        found = self._down.get(server.key)
+        return found if found is not None and found.budget >= budget else None
 
     def mark_unreachable(self, found: Unreachable) -> None:
-        self._down.setdefault(found.server.key, found)
+        known = self._down.get(found.server.key)
+        if known is None or found.budget > known.budget:
+            self._down[found.server.key] = found
         log.info(
             "%s: server %s unreachable after %.0f s of retries (%s): the other partners on it are "
             "not tried again in this run; their work is kept for the next run",
