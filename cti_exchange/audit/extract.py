@@ -49,6 +49,7 @@ from cti_exchange.envelope.jose_framing import jws_payload, jws_split, jws_verif
 from cti_exchange.envelope.reasons import EnvelopeRejected
 from cti_exchange.errors import InputError, IntegrityError, KeyStoreError, UsageError
 from cti_exchange.home.analyst import current_analyst
+from cti_exchange.home.lock import lock_held
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.home.safe_files import check_output_target, write_output_file
 from cti_exchange.keys.model import KeyInfo, Keyring, KeyUse
@@ -95,7 +96,7 @@ def build_audit_extract(
         )
     with open_existing_store(home) as store:
         records, heads = read_trail(store)
-        report = check_trail(records, heads, keyring, profile.agency_id)
+        report = check_trail(records, heads, keyring, profile.agency_id, command_running=lock_held(home.root))
         if not report.ok:
             first = report.problems[0]
             raise IntegrityError(

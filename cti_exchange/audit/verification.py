@@ -49,6 +49,7 @@ from cti_exchange.envelope.jose_framing import jws_payload, jws_split
 from cti_exchange.envelope.reasons import EnvelopeRejected
 from cti_exchange.errors import ConfigError, IntegrityError
 from cti_exchange.home.analyst import current_analyst
+from cti_exchange.home.lock import lock_held
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.model import Keyring, KeyUse
 from cti_exchange.store.store import Store
@@ -245,7 +246,12 @@ def head_payload_problem(head: SignedHead, agency_id: str) -> str | None:
 
 
 def check_trail(
-    records: list[AuditRecord], heads: list[SignedHead], keyring: Keyring, agency_id: str
+    records: list[AuditRecord],
+    heads: list[SignedHead],
+    keyring: Keyring,
+    agency_id: str,
+    *,
+    command_running: bool = False,
 ) -> TrailReport:
     """The whole trail judged: chain links, then each signed head (signature and position)."""
     problems: list[AuditProblem] = []
@@ -308,7 +314,9 @@ def check_trail(
         signed_heads=len(heads),
         last_signed_seq=min(last_good_head, last_seq),
         problems=tuple(problems),
-        warnings=() if warning is None or problems else (warning,),
+        # A push, pull or sync under way (the profile lock held) signs its head when it ends:
+        # its records without one are not yet a reason to look (`head-expected`).
+        warnings=() if warning is None or problems or command_running else (warning,),
     )
 
 
@@ -351,7 +359,7 @@ def verify_audit_trail(home: ProfileHome, store: Store | None = None) -> TrailRe
             records, heads = read_trail(opened)
     else:
         records, heads = read_trail(store)
-    return check_trail(records, heads, keyring, profile.agency_id)
+    return check_trail(records, heads, keyring, profile.agency_id, command_running=lock_held(home.root))
 
 
 def sign_verified_head(

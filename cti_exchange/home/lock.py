@@ -56,6 +56,22 @@ def profile_lock(
         os.close(fd)  # closing releases the lock
 
 
+def lock_held(root: Path) -> bool:
+    """Whether another process (or another lock of this one) holds the profile lock now: a push,
+    pull or sync is under way. Takes and releases it at once when it is free; creates nothing."""
+    try:
+        fd = os.open(root / ".lock", os.O_RDWR)
+    except OSError:
+        return False  # never locked: no lock file
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases it, if it was taken
+    return False
+
+
 def _holder(fd: int) -> str:
     """` (pid N)` as the holder wrote it in the lock file, or nothing."""
     try:

@@ -51,3 +51,21 @@ def test_doctor_warns_of_a_record_that_should_have_a_head(trail: Agency) -> None
     assert check["status"] == "warn", check
     assert check["detail"].startswith("record 7: no signed head covers this pull record")
     assert "--sign-anyway" in check["fix"]
+
+
+def test_a_command_under_way_is_no_reason_to_warn(trail: Agency, tmp_path: Path) -> None:
+    """While a push, pull or sync runs (the profile lock held), its records have no head until it
+    ends: `audit verify`, `doctor` and `audit export` warned (and export refused, exit 4) in that
+    window, teaching operators to reach for --sign-anyway."""
+    from cti_exchange.audit.trail import record_event
+    from cti_exchange.home.lock import profile_lock
+    from cti_exchange.home.profile_home import ProfileHome
+
+    record_event(ProfileHome(trail.home), "pull", partner="cert-in", details={"error": None})
+    with profile_lock(trail.home):  # as the running sync that wrote it holds it
+        report = trail.run("audit", "verify", "--json", "--no-sign").json()
+        assert report["ok"] is True and report["warnings"] == []
+        exported = trail.run("audit", "export", "--since", "24h", "-o", str(tmp_path / "x.jws"))
+        assert exported.exit_code == 0, exported.stderr
+    after = trail.run("audit", "verify", "--json", "--no-sign").json()
+    assert after["warnings"] == []  # the export signed a head over everything meanwhile
