@@ -3,9 +3,10 @@ ours that reached us from a partner first (policy/sharing.py `RULE_LEARNED`).
 
 A value is matched in all its spellings (`Evil.Example.` is `evil.example`, as
 object_queries.same_form matches them). Every current object holding it counts, whoever created
-it; its senders are the partners that delivered any of its versions (`objects.partner` and
-`object_sources`). A push may hold 100,000 values: they are looked up in a few joins through a
-temporary table (about 0.5 s against a store of 1,000,000), not one query each.
+it; its senders are the partner that delivered its current version first (`objects.partner`)
+and every other arrival of any version (`object_sources`). A push may hold 100,000 values: they
+are looked up in a few joins through a temporary table, not one query each (docs/BENCHMARKS.md,
+stop 25).
 """
 
 from __future__ import annotations
@@ -44,29 +45,35 @@ def partner_values(
     if not holds_values(conn):
         return {}
     holders: dict[str, tuple[tuple[str, str], str | None]] = {}  # object_id -> ((type, form), tlp)
+    # object_id -> partner -> first arrival: the current version's row says who delivered it
+    # first, `object_sources` every other arrival of any version.
+    arrivals: dict[str, dict[str, str]] = defaultdict(dict)
     rows = ((ioc_type, form) for ioc_type, found in wanted.items() for form in found)
     with _temporary(conn, "wanted_forms", "ioc_type TEXT, value TEXT", rows) as table:
-        for ioc_type, value, object_id, tlp in conn.execute(
-            f"SELECT w.ioc_type, w.value, o.object_id, o.tlp FROM temp.{table} w "  # noqa: S608 - a fixed name
-            "JOIN objects o INDEXED BY objects_current_by_value "
+        for ioc_type, value, object_id, tlp, partner, received_at in conn.execute(
+            f"SELECT w.ioc_type, w.value, o.object_id, o.tlp, o.partner, o.received_at "  # noqa: S608 - a fixed name
+            f"FROM temp.{table} w JOIN objects o INDEXED BY objects_current_by_value "
             "ON o.is_current = 1 AND o.ioc_type = w.ioc_type AND o.value = w.value"
         ):
             holders[object_id] = ((ioc_type, value), tlp)
+            arrivals[object_id][partner] = received_at
     for ioc_type, found in wanted.items():
         for rowid, form in other_spellings(conn, forms, ioc_type, found).items():
-            row = conn.execute("SELECT object_id, tlp FROM objects WHERE rowid = ?", (rowid,)).fetchone()
+            row = conn.execute(
+                "SELECT object_id, tlp, partner, received_at FROM objects WHERE rowid = ?", (rowid,)
+            ).fetchone()
             holders[row[0]] = ((ioc_type, form), row[1])
+            arrivals[row[0]][row[2]] = row[3]
     if not holders:
         return {}
-    arrivals: dict[str, dict[str, str]] = defaultdict(dict)  # object_id -> partner -> first arrival
     with _temporary(conn, "holder_ids", "object_id TEXT", ((i,) for i in holders)) as table:
         for object_id, partner, received_at in conn.execute(
             f"SELECT h.object_id, s.partner, min(s.received_at) FROM temp.{table} h "  # noqa: S608 - a fixed name
-            "JOIN (SELECT object_id, partner, received_at FROM objects UNION ALL "
-            "SELECT object_id, partner, received_at FROM object_sources) s ON s.object_id = h.object_id "
-            "GROUP BY h.object_id, s.partner"
+            "JOIN object_sources s ON s.object_id = h.object_id GROUP BY h.object_id, s.partner"
         ):
-            arrivals[object_id][partner] = received_at
+            known = arrivals[object_id].get(partner)
+            if known is None or received_at < known:
+                arrivals[object_id][partner] = received_at
     by_value: dict[tuple[str, str], list[str]] = defaultdict(list)
     for object_id, (key, _) in holders.items():
         by_value[key].append(object_id)
