@@ -14,6 +14,7 @@ from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.material import generate_key_pair
 from cti_exchange.keys.model import KeyUse
 from cti_exchange.store.store import Store
+from tests.audit.test_verify_first_bad import _insert_forged_record_3
 from tests.conftest import PASSPHRASE, Agency
 
 
@@ -74,33 +75,8 @@ def test_edited_record(trail: Agency, store_sql: sqlite3.Connection) -> None:
 
 
 def test_inserted_record(trail: Agency, store_sql: sqlite3.Connection) -> None:
-    rows = _rows(store_sql)
     # The forger renumbers what follows and gives the new record a valid hash and link.
-    store_sql.execute("UPDATE audit_log SET seq = seq + 100 WHERE seq >= 3")
-    store_sql.execute("UPDATE audit_log SET seq = seq - 99 WHERE seq >= 103")
-    body = {
-        "seq": 3,
-        "at": "2030-01-02T18:00:00.000Z",
-        "actor": "intruder",
-        "action": "triage",
-        "partner": "cert-de",
-        "details": {"day": 2},
-        "prev": rows[2][7],
-    }
-    store_sql.execute(
-        "INSERT INTO audit_log (seq, at, actor, action, partner, details, prev, hash) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            3,
-            body["at"],
-            body["actor"],
-            body["action"],
-            body["partner"],
-            canonical_json(body["details"]),
-            body["prev"],
-            record_hash(body),
-        ),
-    )
+    _insert_forged_record_3(store_sql)
     report = _assert_tampered(trail, 3, "inserted")
     assert "record 4 links to record 2" in report["first_bad"]["reason"]
 

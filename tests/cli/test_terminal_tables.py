@@ -7,19 +7,14 @@ is a block of `name: value` fields. Piped output (tab-separated) is unchanged.""
 from __future__ import annotations
 
 import io
-import os
-import pty
 import re
-import sys
-import time
-from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from cti_exchange.cli.output import Output
-from tests.conftest import PASSPHRASE, Agency
-from tests.triage.conftest import _read_terminal
+from tests.conftest import Agency
+from tests.triage.conftest import on_a_terminal
 
 THUMBPRINT = "nzstURRymcQ5LK2o1u6JMTu7I9OyWzdlG1cuG8ev7LA"
 COLUMNS = ["id", "type", "value / name", "TLP", "signed by", "received", "description"]
@@ -96,22 +91,8 @@ def test_piped_output_is_unchanged(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def _keys_show_on_a_terminal(agency: Agency, columns: int) -> str:
-    executable = Path(sys.executable).with_name("cti-exchange")
-    environ = dict(
-        os.environ, CTI_EXCHANGE_PASSPHRASE=PASSPHRASE, COLUMNS=str(columns), TERM="xterm", NO_COLOR="1"
-    )
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the CLI with the pseudo-terminal as stdout
-        argv = [str(executable), "--home", str(agency.home), "keys", "show"]
-        os.execve(str(executable), argv, environ)  # noqa: S606 - exec the CLI in the forked child
-    output = b""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and (chunk := _read_terminal(fd)) is not None:
-        output += chunk
-    os.close(fd)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, output.decode(errors="replace")
-    return re.sub(r"\x1b\[[0-9;]*m", "", output.decode())  # NO_COLOR leaves bold and italic
+    output = on_a_terminal(agency, "keys", "show", columns=columns)
+    return re.sub(r"\x1b\[[0-9;]*m", "", output)  # NO_COLOR leaves bold and italic
 
 
 @pytest.mark.parametrize("columns", [80, 120])

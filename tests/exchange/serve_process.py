@@ -34,10 +34,12 @@ def serve_env() -> dict[str, str]:
 
 
 @contextmanager
-def serving(agency: Agency, *options: str, stderr: list[str] | None = None) -> Iterator[str]:
-    """`serve --port N` until it answers; yields the API root URL. What the server wrote on
-    stderr is appended to `stderr` once it stopped, if given."""
-    port = free_port()
+def serving(
+    agency: Agency, *options: str, stderr: list[str] | None = None, port: int | None = None
+) -> Iterator[str]:
+    """`serve --port N` (a free port unless `port`) until it answers; yields the API root URL.
+    What the server wrote on stderr is appended to `stderr` once it stopped, if given."""
+    port = port or free_port()
     server = subprocess.Popen(
         serve_command(agency, "--port", str(port), *options),
         env=serve_env(),

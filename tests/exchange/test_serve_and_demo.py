@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import sqlite3
 import stat
-import subprocess
 import time
 from pathlib import Path
 
@@ -18,8 +17,6 @@ from tests.conftest import Agency, run_cli
 from tests.exchange.serve_process import (
     TAXII,
     free_port,
-    serve_command,
-    serve_env,
     serving,
     start_on_port_zero,
 )
@@ -222,20 +219,7 @@ def test_demo_keep_leaves_profiles_that_can_be_used(tmp_path: Path) -> None:
     # The server again, as the text output says: the same data, the port the profiles name.
     text = run_cli("demo", "--keep", str(tmp_path / "kept-too"))
     assert "CTI_EXCHANGE_PASSPHRASE_FILE=" in text.stdout and " serve --data " in text.stdout
-    port = str(kept["server_port"])
-    command = serve_command(fr, "--data", kept["server_data"], "--port", port)
-    server = subprocess.Popen(command, env=serve_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        url = f"http://127.0.0.1:{port}/exchange/"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(url, headers={"Accept": TAXII}, timeout=2).status_code == 401:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "the server did not answer"
-            time.sleep(0.2)
+    with serving(fr, "--data", kept["server_data"], port=int(kept["server_port"])):
         more = tmp_path / "more.csv"
         more.write_text("value,type\nkept-demo.example,domain\n")
         pushed = fr.run("push", str(more), "--to", "cert-in", env=unlocked(fr))
@@ -244,6 +228,3 @@ def test_demo_keep_leaves_profiles_that_can_be_used(tmp_path: Path) -> None:
         assert pulled.exit_code == 0, pulled.stderr
         found = india.run("triage", "list", "--search", "kept-demo", "--json", env=unlocked(india))
         assert [o["value"] for o in found.json()["items"]] == ["kept-demo.example"]
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.communicate(timeout=30)

@@ -181,6 +181,27 @@ def review_on_a_terminal(
     return output, os.waitstatus_to_exitcode(status)
 
 
+def on_a_terminal(agency: Agency, *args: str, columns: int = 400) -> str:
+    """`cti-exchange ARGS` with a pseudo-terminal of `columns` as its stdout (xterm: rich takes a
+    dumb one as 80 columns; NO_COLOR): what it wrote, once it exited 0."""
+    executable = Path(sys.executable).with_name("cti-exchange")
+    environ = dict(
+        os.environ, CTI_EXCHANGE_PASSPHRASE=PASSPHRASE, COLUMNS=str(columns), TERM="xterm", NO_COLOR="1"
+    )
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI with the pseudo-terminal as stdout
+        argv = [str(executable), "--home", str(agency.home), *args]
+        os.execve(str(executable), argv, environ)  # noqa: S606 - exec the CLI in the forked child
+    output = b""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (chunk := _read_terminal(fd)) is not None:
+        output += chunk
+    os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, output.decode(errors="replace")
+    return output.decode()
+
+
 def _read_terminal(fd: int) -> bytes | None:
     """What the pseudo-terminal has; None once the other side is gone."""
     if not select.select([fd], [], [], 0.2)[0]:

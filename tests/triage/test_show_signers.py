@@ -4,17 +4,12 @@ each sent `bestarg.com` as an object of its own (the table listed the shown obje
 
 from __future__ import annotations
 
-import os
-import pty
 import sqlite3
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSPHRASE, Agency
-from tests.triage.conftest import _read_terminal, indicator, put, store_path
+from tests.conftest import Agency
+from tests.triage.conftest import indicator, on_a_terminal, put, store_path
 
 DE = "indicator--de000000-0000-4000-8000-000000000001"
 FR = "indicator--f0000000-0000-4000-8000-000000000001"
@@ -97,22 +92,7 @@ def test_plain_show_names_the_signer_of_every_partner_of_the_value(bestarg: Agen
 
 
 def _show_on_a_terminal(agency: Agency, *args: str) -> str:
-    executable = Path(sys.executable).with_name("cti-exchange")
-    environ = dict(
-        os.environ, CTI_EXCHANGE_PASSPHRASE=PASSPHRASE, COLUMNS="400", TERM="xterm", NO_COLOR="1"
-    )  # xterm: rich takes a dumb one as 80 columns
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the CLI with the pseudo-terminal as stdout
-        argv = [str(executable), "--home", str(agency.home), "triage", "show", *args]
-        os.execve(str(executable), argv, environ)  # noqa: S606 - exec the CLI in the forked child
-    output = b""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and (chunk := _read_terminal(fd)) is not None:
-        output += chunk
-    os.close(fd)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, output.decode(errors="replace")
-    return output.decode()
+    return on_a_terminal(agency, "triage", "show", *args)
 
 
 def test_show_on_a_terminal_names_the_signer_of_every_partner_of_the_value(bestarg: Agency) -> None:
