@@ -159,7 +159,12 @@ class Output:
             sys.stderr.write(f"rejected: {text}\n")
 
     def table(
-        self, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None
+        self,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        *,
+        title: str | None = None,
+        optional: Sequence[str] = (),
     ) -> None:
         """Rows for a terminal (a table, or one record per block) or for a script (tab-separated
         lines, a header first).
@@ -167,17 +172,38 @@ class Output:
         On a terminal a word (whatever has no space in it: an id, an indicator value, a hash, a
         key id, a fingerprint, a URL) is never broken: analysts read them out over the phone
         and paste them into the next command. Text wraps at its spaces only. Where the words do
-        not fit side by side at the terminal's width, each record is shown as `name: value`
-        fields packed on lines of their own rather than a table cutting them."""
+        not fit side by side at the terminal's width, the `optional` columns (named in the
+        order they may go) are left out, one at a time, with a note naming them; where that is
+        not enough, each record is shown as `name: value` fields packed on lines of their own
+        rather than a table cutting them. Scripts always get every column."""
         if self.json_mode:
             return
         cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
         if self.is_terminal:
+            shown = list(range(len(columns)))
+            left_out: list[str] = []
             widths = _column_widths(columns, cells, self.console.width - _table_frame(len(columns)))
+            for name in optional:
+                if widths is not None or name not in columns:
+                    break
+                shown.remove(columns.index(name))
+                left_out.append(name)
+                kept = [columns[i] for i in shown]
+                widths = _column_widths(
+                    kept,
+                    [[row[i] for i in shown] for row in cells],
+                    self.console.width - _table_frame(len(kept)),
+                )
             if widths is None:
                 self._blocks(columns, cells, title=title)
             else:
-                self._rich_table(columns, cells, widths, title=title)
+                kept_cells = [[row[i] for i in shown] for row in cells]
+                self._rich_table([columns[i] for i in shown], kept_cells, widths, title=title)
+                if left_out:
+                    self.note(
+                        f"not shown at this terminal's width: {', '.join(left_out)} (a wider terminal "
+                        "shows them; --json has every field)"
+                    )
         else:
             sys.stdout.write("\t".join(columns) + "\n")
             for row in cells:

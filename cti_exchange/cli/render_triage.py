@@ -28,6 +28,7 @@ def table(
     *,
     title: str | None = None,
     first: bool = False,
+    optional: Sequence[str] = (),
 ) -> None:
     """`out.table` with control characters escaped in every cell: besides the values and names
     (already cut by `describe_value`), ids, versions, timestamps, relationship types and key ids
@@ -41,6 +42,7 @@ def table(
         columns,
         [["" if cell is None else escape_controls(str(cell)) for cell in row] for row in rows],
         title=title,
+        optional=optional,
     )
 
 
@@ -124,6 +126,9 @@ def render_lines(out: Output, lines: list[TriageLine]) -> None:
             ]
             for line in lines
         ],
+        # What `triage show` gives anyway, left out first on a narrow terminal: the table stays
+        # a table, its ids and values whole.
+        optional=("valid until", "received", "signed by", "sources", "conf", "type", "status"),
     )
 
 

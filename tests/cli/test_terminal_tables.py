@@ -104,3 +104,33 @@ def test_keys_show_keeps_each_fingerprint_and_key_id_on_one_line(cert_in: Agency
         assert any(key["thumbprint"] in line for line in lines), screen
         assert any(key["kid"] in line for line in lines), screen
     assert all(len(line.rstrip("\r")) <= columns for line in lines), screen
+
+
+def test_optional_columns_go_before_the_table_does(capsys: pytest.CaptureFixture[str]) -> None:
+    """`triage list` at 120 columns was a block per record: its columns are now left out, least
+    needed first (`optional`), with a note naming them, and it stays a table."""
+    out = _Terminal(100)
+    out.table(COLUMNS, ROWS[:2], optional=("description", "received", "signed by"))
+    screen = out.screen.getvalue()
+    assert "┃ id" in screen and "┃ TLP" in screen
+    assert "signed by" not in screen and "description" not in screen
+    for word in ("indicator--f701b034", "185.178.209.193", "http://333media.co.uk/.tmb/inf.inf"):
+        assert word in screen
+    assert "not shown at this terminal's width: description, received, signed by" in capsys.readouterr().err
+    # Too narrow even without them: one block per record, every field there.
+    out = _Terminal(40)
+    out.table(COLUMNS, ROWS[:2], optional=("description",))
+    assert "signed by: cert-fr-sig-20261206-ftnrGnSV" in out.screen.getvalue()
+
+
+def test_triage_list_stays_a_table_at_120_columns(partnered: tuple[Agency, Agency]) -> None:
+    from tests.triage.conftest import indicator, put
+
+    _, india = partnered
+    put(
+        india, [indicator("evil.example"), indicator("http://333media.co.uk/.tmb/inf.inf")], partner="cert-fr"
+    )
+    screen = re.sub(r"\x1b\[[0-9;]*m", "", on_a_terminal(india, "triage", "list", columns=120))
+    assert "┃ id" in screen and "┃ value / name" in screen and "┃ status" in screen
+    assert "http://333media.co.uk/.tmb/inf.inf" in screen
+    assert "not shown at this terminal's width:" in screen
