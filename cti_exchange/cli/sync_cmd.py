@@ -244,6 +244,7 @@ def sent(
             ]
             for d in deliveries
         ],
+        optional=("created", "posted", "objects"),  # on a narrow terminal: `sent --json` has them
     )
 
 
