@@ -183,6 +183,16 @@ class Output:
             shown = list(range(len(columns)))
             left_out: list[str] = []
             widths = _column_widths(columns, cells, self.console.width - _table_frame(len(columns)))
+            if widths is not None or len(columns) == 2:
+                pass  # fits; or field and value, which go on lines of their own
+            elif empty := [i for i in shown if not any(i < len(row) and row[i] for row in cells)]:
+                shown = [i for i in shown if i not in empty]  # nothing in them: nothing to say
+                kept = [columns[i] for i in shown]
+                widths = _column_widths(
+                    kept,
+                    [[row[i] for i in shown] for row in cells],
+                    self.console.width - _table_frame(len(kept)),
+                )
             for name in optional:
                 if widths is not None or name not in columns:
                     break
@@ -194,7 +204,9 @@ class Output:
                     [[row[i] for i in shown] for row in cells],
                     self.console.width - _table_frame(len(kept)),
                 )
-            if widths is None:
+            if widths is None and len(columns) == 2:
+                self._fields(cells, title=title)
+            elif widths is None:
                 self._blocks(columns, cells, title=title)
             else:
                 kept_cells = [[row[i] for i in shown] for row in cells]
@@ -225,6 +237,19 @@ class Output:
         for row in rows:
             table.add_row(*(Text(cell) for cell in row))
         self.console.print(table)
+
+    def _fields(self, rows: list[list[str]], *, title: str | None) -> None:
+        """A two-column table (a field and its value) too wide for the terminal: one `field:
+        value` line per row, the value whole."""
+        from rich.text import Text
+
+        if title:
+            self.console.print(Text(title, style="italic"))
+        for row in rows:
+            text = Text()
+            text.append(f"{row[0]}:", style="bold")
+            text.append(f" {row[1]}" if len(row) > 1 and row[1] else "")
+            self.console.print(text, soft_wrap=True)
 
     def _blocks(self, columns: Sequence[str], rows: list[list[str]], *, title: str | None) -> None:
         """One record per block: its fields as `name: value`, packed on lines as wide as the
@@ -272,7 +297,7 @@ def _column_widths(columns: Sequence[str], rows: list[list[str]], room: int) -> 
     least, most = [], []
     for index, column in enumerate(columns):
         cells = [column, *(row[index] for row in rows if index < len(row))]
-        least.append(max((cell_len(word) for cell in cells for word in _words(cell)), default=1))
+        least.append(max((_unbroken(cell) for cell in cells), default=1))
         most.append(max((cell_len(line) for cell in cells for line in cell.splitlines()), default=1))
     least = [max(1, width) for width in least]
     most = [max(low, high) for low, high in zip(least, most, strict=True)]
@@ -280,15 +305,29 @@ def _column_widths(columns: Sequence[str], rows: list[list[str]], room: int) -> 
         return most
     if sum(least) > room:
         return None
-    spare, wanting = room - sum(least), [high - low for low, high in zip(least, most, strict=True)]
-    total = sum(wanting)
-    widths = [low + spare * want // total for low, want in zip(least, wanting, strict=True)]
-    for index in sorted(range(len(widths)), key=lambda i: most[i] - widths[i], reverse=True):
-        if sum(widths) >= room:
-            break
-        if widths[index] < most[index]:
-            widths[index] += 1
+    # What is left goes to the columns that want least first: a date or a count gets its whole
+    # line, and the long text of a description wraps, not every row's time.
+    widths, spare = list(least), room - sum(least)
+    for index in sorted(range(len(widths)), key=lambda i: most[i] - least[i]):
+        given = min(spare, most[index] - least[index])
+        widths[index] += given
+        spare -= given
     return widths
+
+
+# A cell this short is kept on one line, spaces and all (`2026-12-06 19:01`, `TLP:AMBER 1`):
+# wrapped, every row would take two lines for a few characters.
+_SHORT_CELL = 20
+
+
+def _unbroken(cell: str) -> int:
+    """The width `cell` needs so that nothing in it is broken: its longest word, or the whole
+    of a short single-line cell."""
+    from rich.cells import cell_len
+
+    if "\n" not in cell and cell_len(cell) <= _SHORT_CELL:
+        return cell_len(cell)
+    return max((cell_len(word) for word in _words(cell)), default=1)
 
 
 def _packed_fields(

@@ -11,7 +11,6 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cti_exchange.cli.output import Output
-from cti_exchange.stix.ioc_types import HASH_TYPES, X509_TYPES
 from cti_exchange.triage import ObjectDetail, ReviewContext, TriageLine
 from cti_exchange.untrusted_text import describe_value, escape_controls
 
@@ -56,16 +55,17 @@ def short_time(timestamp: str | None) -> str:
     return timestamp[:16].replace("T", " ") if timestamp else ""
 
 
-# Values a terminal shows whole, however long: a hash cut in the middle cannot be read out or
-# pasted into `triage accept` (SHA-512: 128 hex digits; an X.509 SHA-256 with colons: 95).
-_WHOLE = frozenset(t.value for t in HASH_TYPES | X509_TYPES)
+# An indicator value is shown whole on a terminal, however long: a URL or a hash cut in the
+# middle cannot be read out or pasted into `triage accept` (the table keeps words whole, leaving
+# columns out first: cli/output.py). Up to this length; beyond it a value is no one's to read out.
+_LONGEST_VALUE = 2048
 
 
 def _label(line: TriageLine, limit: int) -> str:
     o = line.object
-    if o.ioc_type in _WHOLE:
-        limit = max(limit, 130)
-    return describe_value(o.value if o.value is not None else (o.name or ""), limit)
+    if o.value is not None:
+        return describe_value(o.value, max(limit, _LONGEST_VALUE))
+    return describe_value(o.name or "", limit)
 
 
 def _short_ids(object_ids: Iterable[str]) -> dict[str, str]:

@@ -134,3 +134,22 @@ def test_triage_list_stays_a_table_at_120_columns(partnered: tuple[Agency, Agenc
     assert "┃ id" in screen and "┃ value / name" in screen and "┃ status" in screen
     assert "http://333media.co.uk/.tmb/inf.inf" in screen
     assert "not shown at this terminal's width:" in screen
+
+
+def test_short_cells_stay_on_one_line_and_empty_columns_go_first(capsys: pytest.CaptureFixture[str]) -> None:
+    """At 200 columns every `triage list` row took two lines (`2026-12-06` / `19:01`); `sent`
+    at 80 columns left out its useful columns and kept two empty ones."""
+    columns = ["envelope", "partner", "objects", "created", "receipt", "note"]
+    rows = [["df14ac47-5ae2-4e32-907c-5039f5de059d", "cert-in", "19", "2026-12-06 18:18", "", ""]] * 2
+    out = _Terminal(80)
+    out.table(columns, rows, optional=("created", "objects"))
+    screen = out.screen.getvalue()
+    assert "2026-12-06 18:18" in screen and "receipt" not in screen and "note" not in screen
+    assert "┃ created" in screen and capsys.readouterr().err == ""
+
+
+def test_a_field_and_value_table_too_wide_is_a_line_per_field() -> None:
+    """`triage show`'s object at 80 columns was blocks labelled `field: id   value: ...`."""
+    out = _Terminal(60)
+    out.table(["field", "value"], [["id", "indicator--c13b7ec3"], ["value", "f20ed03b" * 8]], title="Object")
+    assert out.screen.getvalue().splitlines()[1:] == ["id: indicator--c13b7ec3", "value: " + "f20ed03b" * 8]

@@ -47,7 +47,11 @@ def test_hashes_are_shown_whole_on_a_terminal() -> None:
     for ioc_type, value in (("sha256", digest), ("sha512", digest * 2)):
         line = SimpleNamespace(object=SimpleNamespace(ioc_type=ioc_type, value=value, name=None))
         assert _label(line, 60) == value  # type: ignore[arg-type]
-    long_name = SimpleNamespace(
+    # Every value, as a URL of 69 characters was cut too (`...correlat... (69 characters)`);
+    # a name (an object with no indicator value) is text, cut.
+    long_value = SimpleNamespace(
         object=SimpleNamespace(ioc_type="domain-name", value="a" * 80 + ".example", name=None)
     )
-    assert _label(long_name, 60).endswith("(88 characters)")  # type: ignore[arg-type]
+    assert _label(long_value, 60) == "a" * 80 + ".example"  # type: ignore[arg-type]
+    long_name = SimpleNamespace(object=SimpleNamespace(ioc_type=None, value=None, name="Campaign " * 10))
+    assert _label(long_name, 60).endswith("(90 characters)")  # type: ignore[arg-type]
