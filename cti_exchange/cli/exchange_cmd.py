@@ -19,6 +19,7 @@ from cti_exchange.cli.ingest_cmd import (
     StrictOption,
     TlpOption,
     parse_default_tlp,
+    show_warnings,
 )
 from cti_exchange.cli.output import Output
 from cti_exchange.cli.progress import progress_for
@@ -175,10 +176,7 @@ def _reading_report(report: IngestResult) -> dict[str, Any]:
 
 
 def _show_reading_remarks(out: Output, report: IngestResult) -> None:
-    for warning in report.warnings[:SHOWN_REMARKS]:
-        out.warn(str(warning))
-    if report.warning_count > SHOWN_REMARKS:
-        out.warn(f"... and {report.warning_count - SHOWN_REMARKS:,} more warning(s) (see --json)")
+    show_warnings(out, report)  # as `validate` shows them: a few of each kind, then a count
     for rejection in report.rejections[:SHOWN_REMARKS]:
         out.reject(str(rejection))
     if report.rejected_count > SHOWN_REMARKS:

@@ -291,6 +291,20 @@ def report_data(result: IngestResult) -> dict[str, Any]:
     }
 
 
+def show_warnings(out: Output, result: IngestResult) -> None:
+    """Reading's warnings, the first SHOWN_WARNINGS_PER_CODE of each kind, then how many more
+    of that kind (a CSV with one odd type cell per row warned once per row)."""
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for warning in result.warnings:
+        grouped[warning.code].append(str(warning))
+    for code, texts in grouped.items():
+        for text in texts[:SHOWN_WARNINGS_PER_CODE]:
+            out.warn(text)
+        hidden = result.warnings_by_code.get(code, len(texts)) - SHOWN_WARNINGS_PER_CODE
+        if hidden > 0:
+            out.warn(f"... and {hidden:,} more '{code}' warning(s) (see --json)")
+
+
 def render_report(
     out: Output,
     result: IngestResult,
@@ -304,15 +318,7 @@ def render_report(
     say = out.note if to_stderr else out.line
     for path, name in result.formats.items():
         say(f"{path}: read as {name}")
-    grouped: dict[str, list[str]] = defaultdict(list)
-    for warning in result.warnings:
-        grouped[warning.code].append(str(warning))
-    for code, texts in grouped.items():
-        for text in texts[:SHOWN_WARNINGS_PER_CODE]:
-            out.warn(text)
-        hidden = result.warnings_by_code.get(code, len(texts)) - SHOWN_WARNINGS_PER_CODE
-        if hidden > 0:
-            out.warn(f"... and {hidden:,} more '{code}' warning(s) (see --json)")
+    show_warnings(out, result)
     for rejection in result.rejections[:SHOWN_REJECTIONS]:
         out.reject(str(rejection))
     if result.rejected_count > SHOWN_REJECTIONS:

@@ -160,3 +160,16 @@ def test_push_json_gives_the_warnings_as_validate_does(
     for key in ("warnings", "warnings_by_code", "warning_count", "rejections_by_code", "rejections"):
         assert data[key] == expected[key], key
     assert data["rejected_rows"] == expected["rejected"] == 1
+
+
+def test_push_shows_a_few_warnings_of_each_kind_as_validate_does(partnered: tuple[Agency, Agency]) -> None:
+    """Unit 42's VenomRAT list warns once per 'C2 @ Pastebin URL' row: push printed all 14 where
+    validate prints five and a count."""
+    fr, _ = partnered
+    venomrat = str(Path(__file__).parent.parent / "data" / "corpus" / "iocs" / "unit42-venomrat_iocs.csv")
+    validated = fr.run("validate", venomrat)
+    pushed = fr.run("push", venomrat, "--to", "cert-in", "--dry-run")
+    weak = [line for line in pushed.stderr.splitlines() if "names url only inside a longer label" in line]
+    assert len(weak) == 5, pushed.stderr
+    assert "more 'weak-type-hint' warning(s) (see --json)" in pushed.stderr
+    assert weak == [line for line in validated.stderr.splitlines() if "names url only inside" in line]
