@@ -163,13 +163,13 @@ def status(ctx: typer.Context, json_mode: JsonOption = False) -> None:
     last_pull_error = {name: error for name, (_, error) in pulls.items()}
     # Resealed and dropped envelopes were never posted and never will be, and a posted
     # envelope of receipts is never acknowledged itself: nothing to wait for.
-    late = [
+    awaited = [
         d
         for d in deliveries
         if d.status not in (RECEIVED, EXPORTED, RESEALED, DROPPED)
         and not (d.status == POSTED and d.envelope_id in receipts_only)
-        and now - parse_timestamp(d.created_at) > threshold
     ]
+    late = [d for d in awaited if now - parse_timestamp(d.created_at) > threshold]
     counts: dict[str, dict[str, int]] = {}
     for d in deliveries:
         counts.setdefault(d.partner, {}).setdefault(d.status, 0)
@@ -210,7 +210,8 @@ def status(ctx: typer.Context, json_mode: JsonOption = False) -> None:
             [[d.envelope_id, d.partner, d.status, d.created_at, d.last_error or ""] for d in late],
         )
     else:
-        out.line("Every envelope older than the threshold has a receipt.")
+        younger = f" ({len(awaited)} younger one(s) still wait for theirs)" if awaited else ""
+        out.line(f"Every envelope older than {threshold.total_seconds() / 3600:g} h has a receipt{younger}.")
     out.line(f"Quarantined envelopes waiting for review: {len(quarantined)}")
 
 

@@ -181,4 +181,4 @@ def test_status_does_not_count_dropped_envelopes_as_undelivered(
     status = fr.run("status", "--json")
     assert status.exit_code == 0, status.stderr
     assert status.json()["undelivered"] == []
-    assert "Every envelope older than the threshold has a receipt." in fr.run("status").stdout
+    assert "Every envelope older than 24 h has a receipt" in fr.run("status").stdout
