@@ -30,6 +30,7 @@ from cti_exchange.doctor.local_checks import (
     check_our_keys,
     check_outbox,
     check_passphrase,
+    check_quarantine,
     check_store,
 )
 from cti_exchange.doctor.partner_checks import check_partners
@@ -52,6 +53,7 @@ CHECKS: list[tuple[Check, tuple[str, ...], str]] = [
     # readable) must not hide a tampered trail.
     (check_audit_trail, ("store",), "audit trail"),
     (check_outbox, ("store",), "outbox"),
+    (check_quarantine, ("store",), "quarantine"),
 ]
 
 

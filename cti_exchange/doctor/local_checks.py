@@ -239,3 +239,27 @@ def check_outbox(ctx: DoctorContext) -> Iterable[CheckResult]:
         )
         return
     yield ok("outbox", f"nothing undelivered for more than {hours} h")
+
+
+def check_quarantine(ctx: DoctorContext) -> Iterable[CheckResult]:
+    """Envelopes held in quarantine (a sequence gap, an unknown key, a failed check): sync
+    alerts (exit 4) when one arrives, then ends 0 while the channel behind it waits. Monitoring
+    that runs doctor learns of it here, for as long as it lasts."""
+    assert ctx.store is not None and ctx.profile is not None
+    held = ctx.store.inbound.quarantined()
+    if not held:
+        yield ok("quarantine", "nothing waiting for review")
+        return
+    oldest = min(held, key=lambda r: r.received_at)
+    senders = sorted({r.partner or r.sender or "?" for r in held})
+    reasons = sorted({r.reason for r in held})
+    detail = (
+        f"{len(held)} envelope(s) held for review from {', '.join(senders)} ({', '.join(reasons)}; "
+        f"oldest {oldest.received_at}): what those partners send after them waits too"
+    )
+    fix = "cti-exchange quarantine list; a gap the partner confirms will not fill: quarantine accept-gap ID"
+    hours = ctx.profile.operations.undelivered_after_hours
+    if parse_timestamp(oldest.received_at) < ctx.now - timedelta(hours=hours):
+        yield fail("quarantine", f"{detail}, for more than {hours} h", fix, ExitCode.INTEGRITY)
+        return
+    yield warn("quarantine", detail, fix)

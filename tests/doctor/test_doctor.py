@@ -534,3 +534,39 @@ def test_envelopes_queued_for_a_partner_without_a_server_fail_the_outbox(
     assert outbox["status"] == "fail" and "1 envelope(s) wait in the outbox for cert-in" in outbox["detail"]
     assert "every `sync` fails" in outbox["detail"]
     assert outbox["fix"].startswith("cti-exchange partners set cert-in --api-root URL")
+
+
+def test_envelopes_held_in_quarantine_are_a_warning_then_a_failure(
+    partnered: tuple[Agency, Agency], tmp_path: Path
+) -> None:
+    """A gap: sync alerted once (exit 4), then ended 0 while the channel behind it waited, and
+    doctor, which monitoring runs daily, said nothing of it."""
+    import sqlite3
+
+    from tests.envelope.conftest import indicator, make_bundle
+    from tests.envelope.test_cli_envelope import bundle_file, open_json, seal
+
+    cert_fr, cert_in = partnered
+    envelopes = [
+        seal(
+            cert_fr,
+            bundle_file(tmp_path, f"b{n}.json", make_bundle([indicator(f"198.51.9.{n}")])),
+            "cert-in",
+            name=f"{n}.json",
+        )
+        for n in range(1, 4)
+    ]
+    assert open_json(cert_in, envelopes[0])[0] == 0
+    assert open_json(cert_in, envelopes[2])[0] == 4  # 2 lost: 3 waits behind the gap
+    code, checks, _ = _doctor(cert_in, "--offline")
+    assert code == 0 and checks["quarantine"]["status"] == "warn", checks["quarantine"]
+    assert checks["quarantine"]["detail"].startswith("1 envelope(s) held for review from cert-fr")
+    assert "quarantine list" in checks["quarantine"]["fix"]
+
+    conn = sqlite3.connect(cert_in.home / "store.sqlite")
+    conn.execute("UPDATE quarantine SET received_at = '2020-01-01T00:00:00.000Z'")
+    conn.commit()
+    conn.close()
+    code, checks, _ = _doctor(cert_in, "--offline")
+    assert code == 4 and checks["quarantine"]["status"] == "fail"
+    assert "for more than 24 h" in checks["quarantine"]["detail"]
