@@ -81,11 +81,12 @@ def serve(
         plan_exchange,
         provision,
     )
-    from cti_exchange.server.runner import check_listen_address, proxy_settings, run_server
+    from cti_exchange.server.runner import check_listen_address, check_port_free, proxy_settings, run_server
 
     # Wrong settings fail before anything is provisioned.
     check_busy_timeout(busy_timeout)
     check_listen_address(host, allow_public=public)
+    check_port_free(host, port)
     if trusted_proxy:
         proxy_settings(trusted_proxy)
     home = profile_home(ctx)

@@ -14,6 +14,7 @@ import json
 import os
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -55,6 +56,25 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def check_port_free(host: str, port: int) -> None:
+    """NetworkError when `port` on `host` cannot be listened on now (another server has it):
+    `serve` checks before it provisions, so that a start that fails changes nothing for the
+    server already running there (an agency removed keeps its access until a real restart).
+    Port 0 lets the system choose: always free."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise NetworkError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; nothing was changed",
+                hint="stop the server already running there first, or choose another port",
+            ) from None
 
 
 def check_listen_address(host: str, *, allow_public: bool) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sqlite3
 import stat
+import subprocess
 import time
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from tests.conftest import Agency, run_cli
 from tests.exchange.serve_process import (
     TAXII,
     free_port,
+    serve_command,
+    serve_env,
     serving,
     start_on_port_zero,
 )
@@ -228,3 +231,29 @@ def test_demo_keep_leaves_profiles_that_can_be_used(tmp_path: Path) -> None:
         assert pulled.exit_code == 0, pulled.stderr
         found = india.run("triage", "list", "--search", "kept-demo", "--json", env=unlocked(india))
         assert [o["value"] for o in found.json()["items"]] == ["kept-demo.example"]
+
+
+def test_a_serve_that_cannot_listen_changes_nothing(partnered: tuple[Agency, Agency]) -> None:
+    """A second `serve` on the port of the running one, after `partners remove`, failed with
+    "address already in use", but only after it had provisioned: the removed agency lost its
+    access to the running server at once, before any restart."""
+    cert_fr, cert_in = partnered
+    with serving(cert_fr) as url:
+        password = (cert_fr.home / "taxii-server" / "credentials" / "cert-in.secret").read_text().strip()
+        port = url.split(":")[2].split("/")[0]
+        assert cert_fr.run("partners", "remove", "cert-in", "--yes").exit_code == 0
+        second = subprocess.run(
+            serve_command(cert_fr, "--port", port),
+            env=serve_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 7, second.stderr
+        assert (
+            f"cannot listen on 127.0.0.1:{port}" in second.stderr and "nothing was changed" in second.stderr
+        )
+        listed = requests.get(
+            f"{url}collections/", auth=("cert-in", password), headers={"Accept": TAXII}, timeout=5
+        )
+        assert listed.status_code == 200 and len(listed.json()["collections"]) == 2
