@@ -218,12 +218,17 @@ def remove(
     out = Output()
     out.line(f"Removed partner {name}")
     if waiting:
-        out.note(f"Dropped {len(waiting)} envelope(s) from its outbox; they will not be delivered.")
+        out.note(
+            f"Dropped {len(waiting)} envelope(s) from its outbox; they will not be delivered. If "
+            f"{name} is pinned again, what we send it next follows a gap where they were: tell it "
+            "to run `cti-exchange quarantine accept-gap` for it then."
+        )
     # What the removal leaves as it was (docs/OPERATIONS.md, "Removing a partner").
     out.note(
         f"What {name} sent stays in the store, and what was accepted stays in exports "
         f"(`cti-exchange triage list --partner {name}`, then `triage reject`); {name} is not told. "
-        "If we run the TAXII server, restart `cti-exchange serve` to withdraw its access."
+        "If we run the TAXII server, restart `cti-exchange serve` to withdraw its access: from "
+        "every agency served there, so tell them first."
     )
 
 

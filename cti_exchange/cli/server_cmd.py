@@ -111,10 +111,13 @@ def serve(
     served = {agency for agency, _ in agencies}
     for agency in withdrawn:
         if agency not in served:
+            others = sorted(served - {profile.agency_id})
+            with_others = f", {', '.join(others)} included" if others else ""
             out.note(
                 f"Account {agency}: not a partner of {profile.agency_id} any more; its rights on "
-                "this server are withdrawn and the collections to and from it closed (kept with "
-                f"their objects; pin {agency} again and restart serve to restore them)"
+                "this server are withdrawn and the collections to and from it closed, with every "
+                f"agency served here{with_others}: tell them (kept with their objects; pin "
+                f"{agency} again and restart serve to restore them)"
             )
     if passwords:
         credentials = data_dir / "credentials"

@@ -54,6 +54,8 @@ def test_serve_withdraws_the_access_of_a_partner_removed_from_the_profile(
         assert _collection_titles(url, "cert-in", in_password) == {"CERT-FR to CERT-In", "CERT-In to CERT-FR"}
     assert "Serving 2 agencies" in stderr[-1]
     assert "Account cert-de: not a partner of cert-fr any more" in stderr[-1], stderr[-1]
+    # cert-in loses its collections with cert-de too, without having done anything: said so.
+    assert "with every agency served here, cert-in included: tell them" in stderr[-1], stderr[-1]
 
     pin(cert_fr, cert_de, tmp_path)  # pinned again: the same account and password
     with serving(cert_fr, stderr=stderr) as url:
