@@ -163,12 +163,14 @@ def review_loop(
     present: Callable[[TriageLine, int], None],
     apply: Callable[[TriageLine, str], DecisionResult | None],
     warn: Callable[[str], None] = lambda text: None,
+    skipped: Callable[[TriageLine], None] = lambda line: None,
 ) -> ReviewSummary:
     """Shows each line, reads single keys until one means something, applies the decision.
 
     a accept, r reject, f false positive, s skip, q quit. Objects already decided while the
     review ran (a same-value object decided with an earlier line) are passed over; `apply`
     returns None for a line it left as it was (decided elsewhere meanwhile), counted skipped.
+    `skipped` is told of a line the analyst skipped (s), as `apply` is of a decision.
     """
     summary = ReviewSummary()
     done: set[str] = set()
@@ -187,6 +189,7 @@ def review_loop(
             break
         if action == "skip":
             summary.skipped += 1
+            skipped(line)
             continue
         result = apply(line, action)
         if result is None:

@@ -37,7 +37,7 @@ from cti_exchange.cli.render_triage import (
 from cti_exchange.errors import UsageError
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.store.store import Store, open_store
-from cti_exchange.store.triage_queries import TriageFilter
+from cti_exchange.store.triage_queries import TriageFilter, count_matching
 from cti_exchange.triage import (
     TriageLine,
     iter_queue,
@@ -316,10 +316,12 @@ def review(
         include_revoked=False,
     )
     with open_store(profile_home(ctx)) as store:
+        total = count_matching(store.db.conn, filters)  # as the queue starts: "#3 of 623"
 
         def present(line: TriageLine, number: int) -> None:
             render_review_item(out, line, review_context(store, line), number)
-            out.line(f"#{number}  [a]ccept  [r]eject  [f]alse positive  [s]kip  [q]uit > ", style="bold")
+            of = f" of {total:,}" if number <= total else ""
+            out.line(f"#{number}{of}  [a]ccept  [r]eject  [f]alse positive  [s]kip  [q]uit > ", style="bold")
 
         def apply(line: TriageLine, decision: str) -> DecisionResult | None:
             result = decide_in_review(store, line, decision, note=note, warn=out.warn)
@@ -335,6 +337,7 @@ def review(
             present=present,
             apply=apply,
             warn=out.warn,
+            skipped=lambda line: out.line("-> skipped"),
         )
     if summary.reviewed == 0 and not summary.quit:
         out.line("Nothing new to review with these filters (`triage list --status new` lists them).")

@@ -273,3 +273,12 @@ def test_each_decision_has_an_example_note_that_fits_it() -> None:
         assert example.startswith(f"cti-exchange triage {decision} indicator--53fe3b22 --note '"), example
         notes[decision] = example.split("--note ")[1]
     assert len(set(notes.values())) == 3, notes
+
+
+def test_review_says_how_many_are_left_and_echoes_a_skip(analyst_store: Agency) -> None:
+    """An analyst on item 3 could not tell how many of the queue were left, and `s` echoed
+    nothing where `a`, `r` and `f` did."""
+    output, code = review_on_a_terminal(analyst_store, "--search", "fr-", keys=(b"s", b"q"))
+    assert code == 0, output.decode(errors="replace")
+    assert b"#1 of 5" in output and b"#2 of 5" in output
+    assert b"-> skipped" in output and b"Reviewed 1: no decisions, 1 skipped." in output
