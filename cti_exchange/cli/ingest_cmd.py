@@ -328,9 +328,14 @@ def render_report(
         out.table(["accepted", "count"], rows)
     merged = f", {result.duplicates_merged:,} duplicates merged" if result.duplicates_merged else ""
     say(
-        f"{result.verdict.value}: {len(result.objects):,} objects{merged}; "
-        f"{result.rejected_count:,} rejected; {result.warning_count:,} warnings"
+        f"{result.verdict.value}: {_counted(len(result.objects), 'object')}{merged}; "
+        f"{result.rejected_count:,} rejected; {_counted(result.warning_count, 'warning')}"
     )
+
+
+def _counted(count: int, noun: str) -> str:
+    """`1 object`, `2 objects`."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
 def register(app: typer.Typer) -> None:

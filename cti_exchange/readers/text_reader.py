@@ -602,7 +602,16 @@ class _LineTally:
         shown = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
         hidden = self.count - sum(b - a + 1 for a, b in runs)
         more = f" and {hidden:,} more" if hidden else ""
+        if self.count == 1:  # `1 line was skipped as prose ...: line 4`
+            return Finding(label, f"1 {_one_line(what)}: line {shown}", code=code)
         return Finding(label, f"{self.count:,} {what}: lines {shown}{more}", code=code)
+
+
+def _one_line(what: str) -> str:
+    """`lines were skipped ...` said of one line."""
+    for many, one in (("lines were", "line was"), ("rows were", "row was"), ("lines of", "line of")):
+        what = what.replace(many, one, 1)
+    return what
 
 
 class _CodeBlock:

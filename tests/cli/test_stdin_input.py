@@ -37,7 +37,7 @@ def test_validate_reads_standard_input_and_names_it_dash(cli: Cli, tmp_path: Pat
     assert result.exit_code == 0, result.stderr
     assert "-: read as text" in result.stdout
     assert "all accepted: 3 objects" in result.stdout
-    assert "-: 1 lines were skipped as prose" in result.stderr  # a reader's own remark, relabelled
+    assert "-: 1 line was skipped as prose" in result.stderr  # a reader's own remark, relabelled
     assert str(spool_dir) not in result.stdout + result.stderr  # the private copy is never named
 
     report = cli("validate", "--json", "-", home=tmp_path / "none", input=PIPED).json()

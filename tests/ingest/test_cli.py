@@ -162,7 +162,7 @@ def test_convert_to_stdout_keeps_the_report_on_stderr(cert_fr: Agency, tmp_path:
     assert result.exit_code == 0, result.stderr
     bundle = json.loads(result.stdout)
     assert [o["type"] for o in bundle["objects"]][-1] == "indicator"
-    assert "all accepted: 1 objects" in result.stderr
+    assert "all accepted: 1 object;" in result.stderr
 
 
 def test_ids_quoted_from_an_input_cannot_drive_the_terminal(cli: Cli, tmp_path: Path) -> None:
@@ -229,3 +229,11 @@ def test_a_tlp_given_with_the_option_is_not_called_the_default(cli: Cli, tmp_pat
     (line,) = [line for line in given.stderr.splitlines() if "had no TLP" in line]
     assert line.endswith("marked TLP:AMBER, as --tlp asks"), line
     assert "the default" not in given.stderr
+
+
+def test_counts_of_one_are_said_in_the_singular(cli: Cli, tmp_path: Path) -> None:
+    """`1 objects`, `1 warnings`, `1 lines were skipped as prose ...: lines 1`."""
+    listing = _file(tmp_path, "one.txt", "Some prose here\nevil[.]example\n")
+    result = cli("validate", listing, home=tmp_path / "no-profile")
+    assert "1 line was skipped as prose" in result.stderr and ": line 1" in result.stderr
+    assert "all accepted: 1 object; 0 rejected; 2 warnings" in result.stdout
