@@ -185,32 +185,26 @@ class Output:
             widths = _column_widths(columns, cells, self.console.width - _table_frame(len(columns)))
             if widths is not None or len(columns) == 2:
                 pass  # fits; or field and value, which go on lines of their own
-            elif empty := [i for i in shown if not any(i < len(row) and row[i] for row in cells)]:
+            elif len(empty := [i for i in shown if not any(i < len(row) and row[i] for row in cells)]) < len(
+                shown
+            ):
                 shown = [i for i in shown if i not in empty]  # nothing in them: nothing to say
-                kept = [columns[i] for i in shown]
-                widths = _column_widths(
-                    kept,
-                    [[row[i] for i in shown] for row in cells],
-                    self.console.width - _table_frame(len(kept)),
-                )
+                widths = self._widths_of(columns, cells, shown) if empty else None
             for name in optional:
-                if widths is not None or name not in columns:
+                if widths is not None:
                     break
+                if name not in columns or columns.index(name) not in shown:
+                    continue  # not in this table, or already gone (empty)
                 shown.remove(columns.index(name))
                 left_out.append(name)
-                kept = [columns[i] for i in shown]
-                widths = _column_widths(
-                    kept,
-                    [[row[i] for i in shown] for row in cells],
-                    self.console.width - _table_frame(len(kept)),
-                )
+                widths = self._widths_of(columns, cells, shown)
             if widths is None and len(columns) == 2:
                 self._fields(cells, title=title)
             elif widths is None:
                 self._blocks(columns, cells, title=title)
             else:
-                kept_cells = [[row[i] for i in shown] for row in cells]
-                self._rich_table([columns[i] for i in shown], kept_cells, widths, title=title)
+                kept = [columns[i] for i in shown]
+                self._rich_table(kept, _only(cells, shown), widths, title=title)
                 if left_out:
                     self.note(
                         f"not shown at this terminal's width: {', '.join(left_out)} (a wider terminal "
@@ -220,6 +214,13 @@ class Output:
             sys.stdout.write("\t".join(columns) + "\n")
             for row in cells:
                 sys.stdout.write("\t".join(cell.replace("\t", " ") for cell in row) + "\n")
+
+    def _widths_of(
+        self, columns: Sequence[str], cells: list[list[str]], shown: list[int]
+    ) -> list[int] | None:
+        """`_column_widths` of the columns `shown` (their indexes) at this terminal's width."""
+        kept = [columns[i] for i in shown]
+        return _column_widths(kept, _only(cells, shown), self.console.width - _table_frame(len(kept)))
 
     def _rich_table(
         self, columns: Sequence[str], rows: list[list[str]], widths: list[int], *, title: str | None
@@ -276,6 +277,11 @@ class Output:
 
 _FIELD_GAP = "   "
 _INDENT = "  "
+
+
+def _only(cells: list[list[str]], shown: list[int]) -> list[list[str]]:
+    """The cells of the columns `shown`, a row shorter than the header padded with ''."""
+    return [[row[i] if i < len(row) else "" for i in shown] for row in cells]
 
 
 def _table_frame(count: int) -> int:

@@ -153,3 +153,23 @@ def test_a_field_and_value_table_too_wide_is_a_line_per_field() -> None:
     out = _Terminal(60)
     out.table(["field", "value"], [["id", "indicator--c13b7ec3"], ["value", "f20ed03b" * 8]], title="Object")
     assert out.screen.getvalue().splitlines()[1:] == ["id: indicator--c13b7ec3", "value: " + "f20ed03b" * 8]
+
+
+def test_an_optional_column_that_is_empty_and_short_rows_do_not_break_the_table() -> None:
+    """Review of this stop's table code: an optional column already left out as empty was
+    removed a second time (ValueError), and a row shorter than the header (IndexError)."""
+    columns = ["envelope", "partner", "created", "posted", "receipt", "note"]
+    rows = [
+        ["df14ac47-5ae2-4e32-907c-5039f5de059d", "cert-in", "2026-12-06 18:18", "", "", "a note " * 6],
+        ["89b057fd-ad12-419e-9d6a-a8549c83c6cd", "cert-in"],
+    ]
+    for width in (40, 60, 80):
+        out = _Terminal(width)
+        out.table(columns, rows, optional=("posted", "created", "note"))
+        screen = out.screen.getvalue()
+        assert (
+            "df14ac47-5ae2-4e32-907c-5039f5de059d" in screen
+            and "89b057fd-ad12-419e-9d6a-a8549c83c6cd" in screen
+        )
+    blank = _Terminal(80)
+    blank.table(["a", "b", "c"], [["", "", ""]], optional=("a",))  # nothing at all to show
