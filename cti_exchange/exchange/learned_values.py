@@ -10,31 +10,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection
-from functools import cached_property
 from typing import Any
 
 from cti_exchange.clock import parse_timestamp
 from cti_exchange.home.profile_home import ProfileHome
-from cti_exchange.policy.sharing import LearnedValue
+from cti_exchange.policy.sharing import LearnedValue, SharingDecision, decide_sharing, partner_creators
+from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.stix.pattern_values import indicator_value
 from cti_exchange.stix.tlp import Tlp
-from cti_exchange.store.object_queries import SpellingForms
 from cti_exchange.store.partner_values import holds_values, partner_values
 from cti_exchange.store.store import open_store
-
-
-class _Forms:
-    """exporters/value_forms' canonical forms, loaded (warning lists included) only when a
-    value has to be looked up."""
-
-    @cached_property
-    def _forms(self) -> SpellingForms:
-        from cti_exchange.exporters.value_forms import bundled_value_forms
-
-        return bundled_value_forms()
-
-    def of(self, ioc_type: str, value: str) -> str:
-        return self._forms.of(ioc_type, value)
 
 
 def values_learned_from_partners(
@@ -51,30 +36,25 @@ def values_learned_from_partners(
     with open_store(home) as store:
         if not holds_values(store.db.conn):
             return {}  # the common case of a store that received nothing: no value is read
-    ours: dict[str, tuple[str, str]] = {}
-    by_id: dict[str, dict[str, Any]] = {}
-    for obj in objects:
-        if obj.get("type") != "indicator" or obj.get("created_by_ref") in partner_identities:
-            continue
-        if obj.get("pattern_type", "stix") != "stix":
-            continue
-        pattern = obj.get("pattern")
-        ioc_type, value = indicator_value(pattern if isinstance(pattern, str) else None)
-        if ioc_type is not None and value is not None:
-            ours[str(obj["id"])] = (ioc_type, value)
-            by_id[str(obj["id"])] = obj
-    if not ours:
-        return {}
-    forms = _Forms()
-    wanted: dict[str, set[str]] = defaultdict(set)
-    for object_id, (ioc_type, value) in ours.items():
-        form = forms.of(ioc_type, value)
-        ours[object_id] = (ioc_type, form)
-        wanted[ioc_type].add(form)
-    with open_store(home) as store:
-        sent = partner_values(store.db.conn, forms, wanted)
-        if not sent:
-            return {}
+        ours: dict[str, tuple[str, str]] = {}  # object id -> (IOC type, canonical form)
+        by_id: dict[str, dict[str, Any]] = {}
+        from cti_exchange.exporters.value_forms import bundled_value_forms  # only with values to judge
+
+        forms = bundled_value_forms()
+        wanted: dict[str, set[str]] = defaultdict(set)
+        for obj in objects:
+            if obj.get("type") != "indicator" or obj.get("created_by_ref") in partner_identities:
+                continue
+            if obj.get("pattern_type", "stix") != "stix":
+                continue
+            pattern = obj.get("pattern")
+            ioc_type, value = indicator_value(pattern if isinstance(pattern, str) else None)
+            if ioc_type is not None and value is not None:
+                form = forms.of(ioc_type, value)
+                ours[str(obj["id"])] = (ioc_type, form)
+                by_id[str(obj["id"])] = obj
+                wanted[ioc_type].add(form)
+        sent = partner_values(store.db.conn, forms, wanted) if wanted else {}
         restricted = {}
         for object_id, key in ours.items():
             found = sent.get(key)
@@ -89,3 +69,21 @@ def values_learned_from_partners(
             continue  # we shared it before any partner sent it: our own knowledge
         learned[object_id] = LearnedValue(found.senders, found.first_sender, found.least_strict)
     return learned
+
+
+def decide_with_learned_values(
+    home: ProfileHome,
+    objects: list[dict[str, Any]],
+    partners: list[PartnerConfig],
+    *,
+    allow_red: bool,
+    observed_by_us: bool,
+) -> SharingDecision:
+    """The sharing policy for a push or a seal of `objects`: the creator rule with our pinned
+    partners, and the values learned from them unless `observed_by_us`."""
+    profile = home.load_profile()
+    creators = partner_creators(profile)
+    learned = (
+        {} if observed_by_us else values_learned_from_partners(home, objects, profile.identity_id, creators)
+    )
+    return decide_sharing(objects, partners, allow_red=allow_red, creators=creators, learned=learned)

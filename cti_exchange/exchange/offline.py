@@ -24,7 +24,7 @@ from cti_exchange.exchange.held import (
     retry_held_envelopes,
     too_old_hint,
 )
-from cti_exchange.exchange.learned_values import values_learned_from_partners
+from cti_exchange.exchange.learned_values import decide_with_learned_values
 from cti_exchange.exchange.parties import (
     all_keyrings,
     receiver_context,
@@ -36,10 +36,8 @@ from cti_exchange.keys.model import Keyring, KeyUse
 from cti_exchange.partnership import get_partner
 from cti_exchange.policy.sharing import (
     RULE_UNMARKED,
-    decide_sharing,
     delivery_refusal,
     onward_hint,
-    partner_creators,
     refusal_error,
 )
 from cti_exchange.profile.model import Profile
@@ -117,12 +115,9 @@ def seal_bundle_for(
     bundle = parse_bundle(bundle_bytes, source=source)
     objects = bundle["objects"]
     partners = [get_partner(home, name) for name in dict.fromkeys(partner_names)]
-    profile = home.load_profile()
-    creators = partner_creators(profile)
-    learned = (
-        {} if observed_by_us else values_learned_from_partners(home, objects, profile.identity_id, creators)
+    decision = decide_with_learned_values(
+        home, objects, partners, allow_red=allow_red, observed_by_us=observed_by_us
     )
-    decision = decide_sharing(objects, partners, allow_red=allow_red, creators=creators, learned=learned)
     if decision.refusals:
         hint = "a sealed file carries the bundle as is; remove those objects or change the recipients"
         if onward := onward_hint(decision.refusals):

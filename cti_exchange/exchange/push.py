@@ -21,7 +21,7 @@ from cti_exchange.envelope.header import ChannelPosition
 from cti_exchange.envelope.seal import SealedEnvelope
 from cti_exchange.errors import ConfigError, CtiExchangeError, InputError, NetworkError
 from cti_exchange.exchange.delivery import DeliveryOutcome, deliver_pending, taxii_client_for, unreachable
-from cti_exchange.exchange.learned_values import values_learned_from_partners
+from cti_exchange.exchange.learned_values import decide_with_learned_values
 from cti_exchange.exchange.parties import sender_keys
 from cti_exchange.exchange.run import RunProgress
 from cti_exchange.exchange.sealing import PartnerSealing, strictest_tlp
@@ -38,9 +38,7 @@ from cti_exchange.policy.sharing import (
     RULE_STRICT,
     Refusal,
     SharingDecision,
-    decide_sharing,
     onward_hint,
-    partner_creators,
     refusal_error,
 )
 from cti_exchange.profile.model import PartnerConfig
@@ -343,12 +341,9 @@ def share_objects(
     progress = RunProgress.of(reporter)  # its servers: those found out of reach in this push
     moment = now or utc_now()
     kept, lowered = keep_stricter_tlp(home, objects, lower=lower_tlp)
-    profile = home.load_profile()
-    creators = partner_creators(profile)
-    learned = (
-        {} if observed_by_us else values_learned_from_partners(home, objects, profile.identity_id, creators)
+    decision = decide_with_learned_values(
+        home, objects, partners, allow_red=allow_red, observed_by_us=observed_by_us
     )
-    decision = decide_sharing(objects, partners, allow_red=allow_red, creators=creators, learned=learned)
     if request_id_for is not None:
         request_id = request_id_for(decision)
     hint = refusal_hint(decision.refusals, partners, allow_red=allow_red) if decision.refusals else ""

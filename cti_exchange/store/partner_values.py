@@ -41,9 +41,8 @@ def partner_values(
     conn: sqlite3.Connection, forms: SpellingForms, wanted: Mapping[str, Collection[str]]
 ) -> dict[tuple[str, str], PartnerValue]:
     """(IOC type, canonical form) -> what partners sent of it, for each of `wanted` (canonical
-    forms, `forms.of`, by IOC type) that some current object in the store holds."""
-    if not holds_values(conn):
-        return {}
+    forms, `forms.of`, by IOC type) that some current object in the store holds. A caller with
+    many values asks `holds_values` first: for a store that received none, nothing to read."""
     holders: dict[str, tuple[tuple[str, str], str | None]] = {}  # object_id -> ((type, form), tlp)
     # object_id -> partner -> first arrival: the current version's row says who delivered it
     # first, `object_sources` every other arrival of any version.
