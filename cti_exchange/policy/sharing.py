@@ -29,8 +29,6 @@ pinning holds every key file to), not ours; it may still go back to that partner
 of ours, objects naming no creator or one we have not pinned, and a partner's TLP:CLEAR and
 TLP:GREEN objects are relayed as before (docs/TRIAGE.md: relaying is ordinary STIX sharing).
 
-A refusal names the object as the analyst knows it too (an indicator's value, a cyber-observable's
-value or file hash, else its name): a STIX id alone does not say which row of a CSV was refused.
 A value is a partner's too when it reaches us again as ours (`RULE_LEARNED`): an analyst exports
 cert-in's TLP:AMBER indicators (a plain list, a CSV) and pushes the file, whose indicators are
 then our objects, created by us (or by a third party: our own MISP's export). Such an indicator,
@@ -40,6 +38,9 @@ GREEN made it shareable), unless it is ours and we shared it before the first of
 (`LearnedValue`, read from the store by exchange/learned_values.py for push and seal).
 `--observed-by-us` says the values are our own observations and lifts this rule; the creator
 rule stays.
+
+A refusal names the object as the analyst knows it too (an indicator's value, a cyber-observable's
+value or file hash, else its name): a STIX id alone does not say which row of a CSV was refused.
 
 Cyber-observables (SCOs) are shared under the same rules as any other object: `push` marks an
 unmarked one with the default TLP, and a refused one takes along what refers to it.
@@ -238,8 +239,8 @@ def partner_creators(profile: Profile) -> dict[str, PartnerConfig]:
 
 @dataclass(frozen=True)
 class LearnedValue:
-    """What our store says of an indicator value of ours that partners also sent us, each at
-    TLP:AMBER or stricter (`RULE_LEARNED`)."""
+    """What our store says of an indicator's value (one not created by a partner) that partners
+    also sent us, each at TLP:AMBER or stricter (`RULE_LEARNED`)."""
 
     senders: frozenset[str]  # local names of the partners that sent it: they know it
     first_sender: str  # the one that sent it first, named in the refusal
@@ -283,8 +284,9 @@ def decide_sharing(
     identity (`partner_creators`), for RULE_ONWARD; every caller deciding what leaves for a
     partner passes them (without them, no object is known as a partner's). `definitions`:
     marking-definitions that travel with `objects` without being among them (an envelope
-    sealed again: those sealed in it), known as if they were among them. `learned`: our
-    objects by id whose values partners sent us at TLP:AMBER or stricter (RULE_LEARNED)."""
+    sealed again: those sealed in it), known as if they were among them. `learned`: objects
+    not created by a partner, by id, whose values partners sent us at TLP:AMBER or stricter
+    (RULE_LEARNED)."""
     allowed: dict[str, list[dict[str, Any]]] = {p.name: [] for p in partners}
     refusals: list[Refusal] = []
     markings = marking_levels([*objects, *definitions])

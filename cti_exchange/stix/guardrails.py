@@ -710,7 +710,8 @@ def scrub_personal_data(text: str) -> tuple[str, int]:
     numbers (`06 12 34 56 78`, `0612345678`, `98765 43210`, `09876543210`, `9876543210`),
     Aadhaar numbers and French NIRs with a right check digit, an individual's Indian PAN
     (`ABCPE1234F`) and IBANs with a right check (mod 97)."""
-    if "@" not in text and not may_hold_a_personal_number(text):
+    numbers = may_hold_a_personal_number(text)
+    if "@" not in text and not numbers:
         return text, 0
     count = 0
 
@@ -728,12 +729,13 @@ def scrub_personal_data(text: str) -> tuple[str, int]:
         text = _EMAIL_IN_TEXT.sub(
             redactor(lambda match: is_individual_email(match.group()), "[e-mail address removed]"), text
         )
-    if "+" in text:
+    if "+" in text and numbers:
         # E.164 numbers have at most 15 digits.
         international = redactor(
             lambda m: 8 <= sum(c.isdigit() for c in m.group()) <= 15, "[phone number removed]"
         )
         text = _PHONE_IN_TEXT.sub(international, text)
-    for pattern, accept, placeholder in _NATIONAL_DATA:
-        text = pattern.sub(redactor(accept, placeholder), text)
+    if numbers:  # an e-mail address alone (`@`, fewer than 8 digits): no number to look for
+        for pattern, accept, placeholder in _NATIONAL_DATA:
+            text = pattern.sub(redactor(accept, placeholder), text)
     return text, count
