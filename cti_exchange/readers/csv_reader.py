@@ -360,17 +360,25 @@ class CsvReader(Reader):
     format_name = "csv"
 
     def head(self, path: Path) -> FileHead:
-        return scan_head(path, self.limits, self._titles(path))
+        return self._scanned(path)[1]
 
     def _titles(self, path: Path) -> frozenset[int]:
-        """`title_lines` of the file at `path`: only the lines up to its header row are read."""
-        lines = iter(LineSource(path, self.limits, str(path)))
-        try:
-            return title_lines(lines)
-        finally:
-            close = getattr(lines, "close", None)
-            if close is not None:
-                close()
+        return self._scanned(path)[0]
+
+    def _scanned(self, path: Path) -> tuple[frozenset[int], FileHead]:
+        """(`title_lines`, the head) of the file at `path`, read once per reader (ingest asks
+        for the head, then reads the rows): only the lines up to its header row are read."""
+        cache: dict[Path, tuple[frozenset[int], FileHead]] = self.__dict__.setdefault("_heads", {})
+        if path not in cache:
+            lines = iter(LineSource(path, self.limits, str(path)))
+            try:
+                titles = title_lines(lines)
+            finally:
+                close = getattr(lines, "close", None)
+                if close is not None:
+                    close()
+            cache[path] = (titles, scan_head(path, self.limits, titles))
+        return cache[path]
 
     def read(self, path: Path) -> Iterator[ReadItem]:
         label = str(path)
