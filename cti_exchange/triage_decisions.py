@@ -5,9 +5,10 @@ A decision applies to every current object holding the same indicator value (one
 several sources), in any spelling of it (`evil.example`, `Evil.Example.`: the same canonical
 form, exporters/value_forms.py), is recorded with the analyst and the time in the object's row and in
 `triage_log`, and is appended to the audit trail in the same transaction. The same decision
-again without a note keeps the note already there; another decision replaces it. `review_loop` steps
-through a queue with single-key decisions; it takes its input and output as functions, so the
-terminal stays in the CLI.
+again, without a note or with the same one, leaves the object as it is (who decided it and when
+stay) and records nothing; with another note it replaces the note; another decision replaces
+both. `review_loop` steps through a queue with single-key decisions; it takes its input and
+output as functions, so the terminal stays in the CLI.
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ from datetime import datetime
 
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.errors import UsageError
-from cti_exchange.store.object_queries import AlreadyDecided, current_object, record_decision
+from cti_exchange.store.object_queries import (
+    AlreadyDecided,
+    KeptDecision,
+    current_object,
+    record_decision,
+)
 from cti_exchange.store.store import Store
 from cti_exchange.store.triage_queries import NOT_TRIAGED
 from cti_exchange.triage import TriageLine, resolve_reference
@@ -40,6 +46,18 @@ class DecisionResult:
     decided_at: str
     object_ids: list[str]  # every object changed, same-value objects included
     revoked: list[str] = field(default_factory=list)  # of those, revoked by their creator
+    # Objects that already held this decision (and note): left as they were, not recorded again.
+    kept: list[KeptDecision] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "decision": self.decision,
+            "analyst": self.analyst,
+            "decided_at": self.decided_at,
+            "object_ids": self.object_ids,
+            "revoked": self.revoked,
+            "already": [{"object_id": k.object_id, "by": k.by, "at": k.at} for k in self.kept],
+        }
 
 
 def decide(
@@ -86,7 +104,7 @@ def decide(
             )
     forms = bundled_value_forms()
     with store.db.transaction() as conn:
-        changed = record_decision(
+        changed, kept = record_decision(
             conn,
             object_ids,
             decision=status,
@@ -112,15 +130,16 @@ def decide(
                 )
             }
         )
-        append_audit(
-            conn,
-            at=at,
-            actor=store.actor,
-            action="triage",
-            partner=",".join(partners) or None,
-            details={"decision": status, "objects": changed, "note": note},
-        )
-    return DecisionResult(status, store.actor, at, changed, revoked)
+        if changed:  # the same decision again changed nothing: nothing to record
+            append_audit(
+                conn,
+                at=at,
+                actor=store.actor,
+                action="triage",
+                partner=",".join(partners) or None,
+                details={"decision": status, "objects": changed, "note": note},
+            )
+    return DecisionResult(status, store.actor, at, changed, revoked, kept)
 
 
 # -- review ------------------------------------------------------------------------------

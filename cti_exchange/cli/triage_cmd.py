@@ -36,6 +36,7 @@ from cti_exchange.cli.render_triage import (
 )
 from cti_exchange.errors import UsageError
 from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.store.object_queries import KeptDecision
 from cti_exchange.store.store import Store, open_store
 from cti_exchange.store.triage_queries import TriageFilter, count_matching
 from cti_exchange.triage import (
@@ -48,7 +49,7 @@ from cti_exchange.triage import (
     sightings_received,
 )
 from cti_exchange.triage_decisions import DECISIONS, DecisionResult, decide, decide_in_review, review_loop
-from cti_exchange.untrusted_text import describe_value
+from cti_exchange.untrusted_text import describe_value, escape_controls
 
 triage_app = typer.Typer(
     help="Review what partners sent: list, show, accept, reject, mark false positives.",
@@ -242,6 +243,16 @@ def show(
         render_detail(out, detail)
 
 
+def _kept_summary(kept: list[KeptDecision]) -> str:
+    """`1 object (by amelie at 2026-...)`, or with several deciders `3 objects`."""
+    deciders = {(k.by or "unknown analyst", k.at or "an unknown time") for k in kept}
+    count = f"{len(kept)} object(s)"
+    if len(deciders) == 1:
+        by, at = deciders.pop()
+        return f"{count} (by {escape_controls(by)} at {at})"
+    return f"{count}, decided earlier (see `triage show`)"
+
+
 def _decision_command(decision: str) -> Any:
     def command(
         ctx: typer.Context,
@@ -263,10 +274,13 @@ def _decision_command(decision: str) -> Any:
             # get the same "names several objects" check as without them.
             result = decide(store, [r.strip() for r in references], decision, note=note)
         if json_mode:
-            out.data(result.__dict__)
+            out.data(result.to_dict())
             return
         count = len(result.object_ids)
-        out.line(f"{result.decision}: {count} object(s) by {result.analyst} at {result.decided_at}")
+        if count or not result.kept:
+            out.line(f"{result.decision}: {count} object(s) by {result.analyst} at {result.decided_at}")
+        if result.kept:
+            out.line(f"already {result.decision}, left as it was: {_kept_summary(result.kept)}")
         if result.revoked and result.decision == "accepted":
             out.note(
                 f"{len(result.revoked)} of them revoked by their source: revoked objects never go "

@@ -176,6 +176,16 @@ class AlreadyDecided(Exception):
         self.object_id, self.value, self.status, self.by, self.at = object_id, value, status, by, at
 
 
+@dataclass(frozen=True)
+class KeptDecision:
+    """An object that already held the decision asked for (and the note, if one was given):
+    left as it was, so who decided it and when stay on record."""
+
+    object_id: str
+    by: str | None
+    at: str | None
+
+
 def record_decision(
     conn: sqlite3.Connection,
     object_ids: list[str],
@@ -186,12 +196,14 @@ def record_decision(
     note: str | None,
     forms: SpellingForms | None = None,
     only_undecided: bool = False,
-) -> list[str]:
+) -> tuple[list[str], list[KeptDecision]]:
     """Sets the triage status of the objects and of every current object with the same value
     (with `forms`, in any spelling of it), inside the caller's transaction; returns every
-    object id changed. With `only_undecided` (a review, which showed them as new), raises
-    AlreadyDecided, changing nothing, if any of them has a decision already: another
-    analyst's since, or one on another spelling of the value."""
+    object id changed, and the objects that already held this decision (with no note given, or
+    the same note): those are left alone, with no second `triage_log` record. With
+    `only_undecided` (a review, which showed them as new), raises AlreadyDecided, changing
+    nothing, if any of them has a decision already: another analyst's since, or one on another
+    spelling of the value."""
     decided = [obj for object_id in object_ids if (obj := current_object(conn, object_id)) is not None]
     by_form: dict[tuple[str, str], list[tuple[str, str]]] = {}
     if forms is not None:
@@ -221,16 +233,26 @@ def record_decision(
             ).fetchone()
             if row is not None:
                 raise AlreadyDecided(object_id, *row)
+    updated: list[str] = []
+    kept: list[KeptDecision] = []
     for object_id in changed:
-        conn.execute(
-            # The same decision again without a note keeps the note that explains it.
-            "UPDATE objects SET status = ?, status_by = ?, status_at = ?, "
-            "status_note = CASE WHEN ? IS NULL AND status = ? THEN status_note ELSE ? END "
+        held = conn.execute(
+            "SELECT status, status_note, status_by, status_at FROM objects "
             "WHERE object_id = ? AND is_current = 1",
-            (decision, analyst, at, note, decision, note, object_id),
+            (object_id,),
+        ).fetchone()
+        if held is not None and held[0] == decision and note in (None, held[1]):
+            kept.append(KeptDecision(object_id, held[2], held[3]))
+            continue
+        conn.execute(
+            # Another decision, or the same one with another note (which then says who wrote it).
+            "UPDATE objects SET status = ?, status_by = ?, status_at = ?, status_note = ? "
+            "WHERE object_id = ? AND is_current = 1",
+            (decision, analyst, at, note, object_id),
         )
         conn.execute(
             "INSERT INTO triage_log (object_id, decision, analyst, decided_at, note) VALUES (?, ?, ?, ?, ?)",
             (object_id, decision, analyst, at, note),
         )
-    return list(changed)
+        updated.append(object_id)
+    return updated, kept
