@@ -45,7 +45,7 @@ class DecisionResult:
     analyst: str
     decided_at: str
     object_ids: list[str]  # every object changed, same-value objects included
-    revoked: list[str] = field(default_factory=list)  # of those, revoked by their creator
+    revoked: list[str] = field(default_factory=list)  # of those and `kept`, revoked by their creator
     # Objects that already held this decision (and note): left as they were, not recorded again.
     kept: list[KeptDecision] = field(default_factory=list)
 
@@ -116,7 +116,7 @@ def decide(
         )
         revoked = [
             oid
-            for oid in changed
+            for oid in [*changed, *(k.object_id for k in kept)]
             if conn.execute(
                 "SELECT 1 FROM objects WHERE object_id = ? AND is_current = 1 AND revoked = 1", (oid,)
             ).fetchone()
