@@ -147,9 +147,14 @@ def render_export(out: Output, result: ExportResult) -> None:
         out.data(data)
         return
     listed_in = "the file's head" if EXPORTERS[result.format].comment else "--json, with -o"
-    for f in result.files:
-        if f.path == "-":
-            continue
+    written = [f for f in result.files if f.path != "-"]
+    # A directory holds a file per type, most of them empty: one line for those, not twenty.
+    empty = [f for f in written if not (f.values or f.refused or f.summary.merged or f.summary.skipped)]
+    if len(written) > 1 and len(empty) > 1:
+        written = [f for f in written if f not in empty]
+    else:
+        empty = []
+    for f in written:
         skipped = sum(f.summary.skipped.values())
         level = "TLP:" + f.tlp.upper() if f.tlp else "no TLP"
         out.note(
@@ -161,6 +166,12 @@ def render_export(out: Output, result: ExportResult) -> None:
                 if f.summary.merged
                 else ""
             )
+        )
+    if empty:
+        out.note(
+            f"wrote 0 values to {len(empty)} {'other ' if written else ''}files in "
+            f"{Path(empty[0].path).parent} (one per type, emptied so that a tool reading them "
+            "drops what is no longer exported)"
         )
     if result.refused and all(f.path == "-" for f in result.files):
         out.warn(

@@ -132,6 +132,13 @@ def test_plain_into_a_directory_gives_one_file_per_type(soc: Agency, tmp_path: P
     assert files["sha256.txt"]["values"] == 1 and len(files) == 23
     assert (out / "url.txt").stat().st_mode & 0o777 == 0o640
 
+    # On a terminal or in a log: a line per file with values, one line for the empty ones.
+    said = soc.run("export", "-o", str(out)).stderr.splitlines()
+    written = [line for line in said if line.startswith("wrote ")]
+    with_values = sum(1 for f in files.values() if f["values"])
+    assert len(written) == with_values + 1, said
+    assert written[-1].startswith(f"wrote 0 values to {23 - with_values} other files in {out} (one per type")
+
 
 def test_csv(soc: Agency) -> None:
     lines = _export(soc, "--format", "csv").splitlines()
