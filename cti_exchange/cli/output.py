@@ -158,6 +158,16 @@ class Output:
         else:
             sys.stderr.write(f"rejected: {text}\n")
 
+    def heading(self, title: str, *, first: bool = False) -> None:
+        """A titled table's title where plain output has none (piped, in a log, in cron's mail):
+        a line of its own ("Sent envelopes:"), after a blank line unless `first`. Call it before
+        `table(..., title=title)`, which shows the title itself on a terminal."""
+        if self.json_mode or self.is_terminal:
+            return
+        if not first:
+            self.line("")
+        self.line(f"{title}:")
+
     def table(
         self,
         columns: Sequence[str],

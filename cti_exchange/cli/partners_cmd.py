@@ -180,6 +180,7 @@ def show(
                 f"auth={t.auth}"
             )
         )
+    out.heading("Pinned keys")
     out.table(key_table_columns(), key_rows(keyring), title="Pinned keys")
 
 

@@ -35,20 +35,14 @@ def table(
 
     Without a terminal the title is a line of its own ("Versions:") after a blank line (none
     before the `first` section), since plain output has no table titles."""
-    if title and not out.is_terminal:
-        _heading(out, title, first=first)
+    if title:
+        out.heading(title, first=first)
     out.table(
         columns,
         [["" if cell is None else escape_controls(str(cell)) for cell in row] for row in rows],
         title=title,
         optional=optional,
     )
-
-
-def _heading(out: Output, title: str, *, first: bool = False) -> None:
-    if not first:
-        out.line("")
-    out.line(f"{title}:")
 
 
 def short_time(timestamp: str | None) -> str:

@@ -187,6 +187,7 @@ def status(ctx: typer.Context, json_mode: JsonOption = False) -> None:
             }
         )
         return
+    out.heading("Partners", first=True)
     out.table(
         ["partner", "last pull", "last attempt failed"],
         [
@@ -195,6 +196,7 @@ def status(ctx: typer.Context, json_mode: JsonOption = False) -> None:
         ],
         title="Partners",
     )
+    out.heading("Sent envelopes")
     out.table(
         ["partner", "sealed", "posted", "received (receipt)", "failed", "exported (file)"],
         [
@@ -203,6 +205,8 @@ def status(ctx: typer.Context, json_mode: JsonOption = False) -> None:
         ],
         title="Sent envelopes",
     )
+    if not out.is_terminal:
+        out.line("")
     if late:
         out.line(f"{len(late)} envelope(s) without a receipt after {threshold.total_seconds() / 3600:g} h:")
         out.table(

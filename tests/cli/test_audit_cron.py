@@ -163,7 +163,7 @@ def test_status_last_pull_is_the_last_pull_that_reached_the_server(
     assert status.json()["last_pull"] == {"cert-in": None}
     assert "unreachable (connection refused)" in status.json()["last_pull_error"]["cert-in"]
     text = fr.run("status")
-    assert text.stdout.splitlines()[1].split("\t")[:2] == ["cert-in", "never"]
+    assert text.stdout.splitlines()[2].split("\t")[:2] == ["cert-in", "never"]  # after "Partners:"
 
 
 def test_status_does_not_count_dropped_envelopes_as_undelivered(
