@@ -216,6 +216,7 @@ class VerifiedExtract:
     records: tuple[AuditRecord, ...]
     signed_head: SignedHead
     document: dict[str, Any]
+    continuation: tuple[AuditRecord, ...] = ()  # after the period, up to the signed head
 
 
 def _record(data: Any) -> AuditRecord:
@@ -416,4 +417,5 @@ def verify_extract(jws_text: str, public_keyring: Keyring) -> VerifiedExtract:
         records=tuple(records),
         signed_head=head,
         document=document,
+        continuation=tuple(continuation),
     )

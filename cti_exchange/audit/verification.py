@@ -12,7 +12,9 @@ data from the store. What each finding means:
 - a signed head whose hash differs from the record it names means the chain was REWRITTEN
   (every hash recomputed) somewhere after the previous good head;
 - a head whose signature does not verify with our key ring (a retired key still verifies the
-  heads it signed; a key revoked before the head was signed does not) is FORGED.
+  heads it signed; a key revoked before the head was signed does not) is FORGED;
+- against an extract we exported earlier (`anchor_problems`), a record it holds that is gone
+  was DELETED, one with another hash REWRITTEN, even with the chain and heads redone.
 
 Records after the last signed head are the unsigned tail: the chain links them, but nothing
 signed yet vouches for them, so cutting them off would go unnoticed until the next head.
@@ -31,9 +33,9 @@ were deleted (and the trail possibly rewritten after them), or that a command wa
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from cti_exchange.audit.chain import (
@@ -320,6 +322,37 @@ def check_trail(
     )
 
 
+def anchor_problems(
+    records: list[AuditRecord], anchor: Sequence[AuditRecord], name: str
+) -> list[AuditProblem]:
+    """The trail against an anchor: the records of an extract we exported earlier and kept
+    off the machine (verified with our key ring first). Each must still be in the trail as it
+    was, same `seq`, same hash: what catches a forger who rewrote the chain and the heads."""
+    by_seq = {record.seq: record for record in records}
+    gone = [kept.seq for kept in anchor if kept.seq not in by_seq]
+    changed = [kept.seq for kept in anchor if kept.seq in by_seq and by_seq[kept.seq].hash != kept.hash]
+    problems = []
+    if gone:
+        problems.append(
+            AuditProblem(
+                gone[0],
+                "deleted",
+                f"missing: {len(gone)} record(s) of extract {name} ({_span(gone[0], gone[-1])}) "
+                "are no longer in the trail",
+            )
+        )
+    if changed:
+        problems.append(
+            AuditProblem(
+                changed[0],
+                "rewritten",
+                f"{len(changed)} record(s) differ from extract {name} ({_span(changed[0], changed[-1])}): "
+                "the trail was rewritten since that extract was exported",
+            )
+        )
+    return problems
+
+
 # -- reading the store --------------------------------------------------------------------
 
 
@@ -350,8 +383,14 @@ def read_trail(store: Store) -> tuple[list[AuditRecord], list[SignedHead]]:
         return store.audit.records(), store.audit.signed_heads()
 
 
-def verify_audit_trail(home: ProfileHome, store: Store | None = None) -> TrailReport:
-    """Verifies the whole trail of the profile's store against our own key ring."""
+def verify_audit_trail(
+    home: ProfileHome,
+    store: Store | None = None,
+    *,
+    anchors: Sequence[tuple[str, Sequence[AuditRecord]]] = (),
+) -> TrailReport:
+    """Verifies the whole trail of the profile's store against our own key ring, and against
+    `anchors` (a name, the records of a verified extract of ours: see `anchor_problems`)."""
     profile = home.load_profile()
     keyring = home.keyring()
     if store is None:
@@ -359,7 +398,12 @@ def verify_audit_trail(home: ProfileHome, store: Store | None = None) -> TrailRe
             records, heads = read_trail(opened)
     else:
         records, heads = read_trail(store)
-    return check_trail(records, heads, keyring, profile.agency_id, command_running=lock_held(home.root))
+    report = check_trail(records, heads, keyring, profile.agency_id, command_running=lock_held(home.root))
+    found = [problem for name, anchor in anchors for problem in anchor_problems(records, anchor, name)]
+    if not found:
+        return report
+    problems = sorted([*report.problems, *found], key=lambda p: p.seq)  # stable: the trail's first
+    return replace(report, problems=tuple(problems), warnings=())
 
 
 def sign_verified_head(

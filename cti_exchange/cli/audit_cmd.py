@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from cti_exchange.audit.chain import AuditRecord
-from cti_exchange.audit.extract import export_audit_extract
+from cti_exchange.audit.extract import VerifiedExtract, export_audit_extract
 from cti_exchange.audit.verification import (
     TrailReport,
     open_existing_store,
@@ -22,6 +22,8 @@ from cti_exchange.cli.context import JsonOption, profile_home
 from cti_exchange.cli.output import Output, refuse_stdout
 from cti_exchange.clock import parse_timestamp, stix_timestamp, time_ago, utc_now
 from cti_exchange.errors import CtiExchangeError, IntegrityError, UsageError
+from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.keys.model import Keyring
 from cti_exchange.untrusted_text import escape_controls
 
 audit_app = typer.Typer(
@@ -84,7 +86,7 @@ def _cells(row: list[str]) -> list[str]:
 
 @audit_app.command(
     "verify",
-    epilog="Example: cti-exchange audit verify --json",
+    epilog="Example: cti-exchange audit verify --against cert-fr-audit-2026-03.jws",
 )
 def verify(
     ctx: typer.Context,
@@ -100,10 +102,23 @@ def verify(
             "signed head over it (a warning: check why first).",
         ),
     ] = False,
+    against: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--against",
+            metavar="EXTRACT",
+            help="An extract we exported earlier and kept off this machine (repeatable): every "
+            "record it holds must still be in the trail unchanged.",
+        ),
+    ] = None,
     json_mode: JsonOption = False,
 ) -> None:
     """Check every record's hash and link and every signed head; exit 4 naming the first bad
     record if anything was edited, inserted or deleted.
+
+    With --against, the trail is also compared with extracts we exported earlier (each first
+    checked with our key ring): this catches a rewrite of the whole chain and its signed heads
+    by someone who held the store and the unlocked key, which the trail alone cannot show.
 
     When the trail is intact and has records no signed head covers yet, the verified head is
     signed with our key (if the passphrase is available), so a later truncation shows. A
@@ -117,8 +132,19 @@ def verify(
     out = Output(json_mode=json_mode)
     signed_now = None
     not_signed: str | None = None
+    anchors = []
+    for extract in against or []:
+        try:
+            verified = _verified_extract(home, extract, None)[0]
+        except IntegrityError as exc:
+            raise IntegrityError(
+                f"--against {extract}: {exc.message}",
+                hint="an extract of ours that no longer verifies with our key ring means the "
+                "extract or our keys changed since it was exported: keep both as evidence",
+            ) from None
+        anchors.append((str(extract), [*verified.records, *verified.continuation]))
     with open_existing_store(home) as store:
-        report = verify_audit_trail(home, store)
+        report = verify_audit_trail(home, store, anchors=anchors)
         if report.ok and report.unsigned_tail and not no_sign:
             try:
                 signed_now = sign_verified_head(home, store, report, despite_warnings=sign_anyway)
@@ -312,35 +338,8 @@ def check_extract(
 ) -> None:
     """Check a signed audit extract: signature by a pinned key valid when it was signed, the
     hash chain of its records, its period, the signed head; exit 4 naming what fails."""
-    from cti_exchange.audit.extract import embedded_keyring, verify_extract
-    from cti_exchange.home.safe_files import read_bytes
-    from cti_exchange.partnership import get_partner
-
     home = profile_home(ctx)
-    profile = home.load_profile()
-    raw = read_bytes(extract, what="audit extract", limit=_MAX_EXTRACT_BYTES)
-    try:
-        text = raw.decode("ascii")
-    except UnicodeDecodeError:
-        raise IntegrityError(f"{extract} is not a signed audit extract (a compact JWS)") from None
-    if partner is not None:
-        keyring = home.partner_keyring(get_partner(home, partner))
-    else:
-        keyring = home.keyring()
-        # Which agency the extract claims to come from: untrusted, only to say what to run.
-        try:
-            claimed = embedded_keyring(text).agency.id
-        except CtiExchangeError:  # not an extract, or a mangled one: verify_extract says why
-            claimed = profile.agency_id
-        if claimed != profile.agency_id:
-            known = profile.partner_by_agency(claimed)
-            raise UsageError(
-                f"{extract} is an extract of {escape_controls(claimed)}, not ours",
-                hint=f"check it against the keys pinned for it: --partner {known.name}"
-                if known
-                else "pin that agency's keys first (`cti-exchange partners add`), then use --partner",
-            )
-    verified = verify_extract(text, keyring)
+    verified, keyring = _verified_extract(home, extract, partner)
     document = verified.document
     records = verified.records
     head = verified.signed_head
@@ -375,6 +374,41 @@ def check_extract(
 
 
 _MAX_EXTRACT_BYTES = 512 * 1024 * 1024
+
+
+def _verified_extract(
+    home: ProfileHome, extract: Path, partner: str | None
+) -> tuple[VerifiedExtract, Keyring]:
+    """An extract file checked against a partner's pinned keys, or (no partner) our key ring,
+    refusing another agency's extract as ours; IntegrityError (exit 4) naming what fails."""
+    from cti_exchange.audit.extract import embedded_keyring, verify_extract
+    from cti_exchange.home.safe_files import read_bytes
+    from cti_exchange.partnership import get_partner
+
+    profile = home.load_profile()
+    raw = read_bytes(extract, what="audit extract", limit=_MAX_EXTRACT_BYTES)
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise IntegrityError(f"{extract} is not a signed audit extract (a compact JWS)") from None
+    if partner is not None:
+        keyring = home.partner_keyring(get_partner(home, partner))
+    else:
+        keyring = home.keyring()
+        # Which agency the extract claims to come from: untrusted, only to say what to run.
+        try:
+            claimed = embedded_keyring(text).agency.id
+        except CtiExchangeError:  # not an extract, or a mangled one: verify_extract says why
+            claimed = profile.agency_id
+        if claimed != profile.agency_id:
+            known = profile.partner_by_agency(claimed)
+            raise UsageError(
+                f"{extract} is an extract of {escape_controls(claimed)}, not ours",
+                hint=f"check it against the keys pinned for it: --partner {known.name}"
+                if known
+                else "pin that agency's keys first (`cti-exchange partners add`), then use --partner",
+            )
+    return verify_extract(text, keyring), keyring
 
 
 def register(app: typer.Typer) -> None:
