@@ -50,6 +50,7 @@ from cti_exchange.readers.file_head import (
     is_head_line,
     is_marking_line,
     may_name_tlp,
+    named_levels,
     scan_head,
 )
 from cti_exchange.readers.interface import Finding, Reader, ReadItem, Rejection
@@ -557,6 +558,7 @@ class CsvReader(Reader):
                 tlp, raised = floored(tlp, head)
                 if raised is not None:
                     yield floor_finding(label, line, raised, head)
+            named = _named_tlp(row, i_tlp) if may_name_tlp("\x1f".join(row)) else None
             for index, hint, field_name in value_columns:
                 value = row[index]
                 if not value or value.isspace():
@@ -579,10 +581,19 @@ class CsvReader(Reader):
                     row[i_phases].strip() or None,
                     row[i_reference].strip() or None,
                     row[i_incident].strip() or None,
+                    named_tlp=named,
                 )
             if not produced and any(c and not c.isspace() for c in row):
                 yield Rejection(label, "the row has no indicator value", line=line, code="empty-value")
         yield from source.drain()
+
+
+def _named_tlp(row: list[str], i_tlp: int) -> str | None:
+    """The strictest TLP level a cell other than the tlp cell names (`TLP:RED do not share` in
+    a comment, shared or not): the conversion refuses the row if its value would go out weaker
+    (`tlp-in-text`), as a text list naming a level below its head is refused."""
+    levels = [level for i, cell in enumerate(row) if i != i_tlp for level in named_levels(cell)]
+    return max(levels).value if levels else None
 
 
 def _description(row: list[str], columns: _Columns) -> str | None:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from cti_exchange.errors import InputError
+from cti_exchange.readers.file_head import named_levels
 from cti_exchange.readers.interface import (
     Finding,
     Reader,
@@ -294,6 +295,10 @@ class MispReader(Reader):
         levels = [level for level in (event_tlp, own) if level is not None]
         tlp = Tlp.strictest(levels).value if levels else None
         description = _description(attribute, misp_object, info)
+        # A comment or the event's title naming a stricter TLP than the tags (`TLP:RED - do
+        # not share`): the conversion refuses the value rather than send it weaker.
+        in_text = named_levels(description) if description else set()
+        named = max(in_text).value if in_text else None
         valid_from = _text(attribute.get("first_seen"))
         event_references = tuple(references)
 
@@ -307,6 +312,7 @@ class MispReader(Reader):
                 description=note,
                 valid_from=valid_from,
                 external_references=event_references,
+                named_tlp=named,
             )
 
         if misp_type in _FILENAME_HASH:

@@ -33,3 +33,6 @@ class IndicatorCandidate:
     incident_id: str | None = None
     # Structured external references a reader built itself (MISP event links).
     external_references: tuple[dict[str, str], ...] = ()
+    # The strictest TLP level the input names beside the value, outside its TLP field (a CSV
+    # comment cell `TLP:RED do not share`): the value must not go out weaker than that.
+    named_tlp: str | None = None

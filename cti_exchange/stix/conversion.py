@@ -303,6 +303,8 @@ class CandidateConverter:
         if ioc_type is IocType.DOMAIN and "xn--" in value:
             self._warn(c, "idn-domain", value_field, f"internationalised name, shared as {value}")
 
+        if c.named_tlp is not None:
+            self._refuse_weaker_than_named(c)
         tlp = self._tlp(c)
         confidence = None
         text = c.confidence
@@ -373,6 +375,27 @@ class CandidateConverter:
             kill_chain_phases=kill_chain_phases,
             external_references=external_references,
         )
+
+    def _refuse_weaker_than_named(self, c: IndicatorCandidate) -> None:
+        """Rejects a value whose input names a stricter TLP beside it (`named_tlp`) than the
+        one it would go out at: fail closed, as for a text list naming a level below its head."""
+        assert c.named_tlp is not None
+        named = Tlp.parse(c.named_tlp)
+        try:
+            own = Tlp.parse(c.tlp) if c.tlp and c.tlp.strip() else None
+        except ValueError:
+            return  # `_tlp` rejects it (invalid-tlp)
+        going = own or self.settings.default_tlp
+        if named > going:
+            whence = "its own TLP" if own else "the default, as it has no TLP of its own"
+            self._reject(
+                c,
+                "tlp-in-text",
+                "tlp",
+                f"the input names {named.label} beside the value, stricter than {going.label} "
+                f"({whence}): mark the value {named.value} (a tlp column or tag, or --tlp "
+                f"{named.value}), or reword that text",
+            )
 
     def _tlp(self, c: IndicatorCandidate) -> Tlp:
         text = c.tlp
