@@ -25,6 +25,7 @@ from cti_exchange.store.object_queries import (
     current_object,
     find_objects,
     objects_with_value,
+    same_form,
     sources_of,
     value_sources,
 )
@@ -338,7 +339,9 @@ def resolve_reference(store: Store, reference: str, *, names: bool = False) -> s
 
     A value is looked up as typed, then as `push` would have stored it (`value_spellings`):
     refanged and in canonical form, so a value pasted from a report (`185.178.209[.]193`,
-    `BESTARG.COM`) finds the stored `185.178.209.193`, `bestarg.com`."""
+    `BESTARG.COM`) finds the stored `185.178.209.193`, `bestarg.com`; then in any spelling a
+    partner stored it in, so the canonical value an export wrote (`evil.example`) finds the
+    `Evil.Example.` a partner sent."""
     text = reference.strip()
     conn = store.db.conn
     found = find_objects(conn, text)
@@ -353,6 +356,8 @@ def resolve_reference(store: Store, reference: str, *, names: bool = False) -> s
         found = objects_with_value(conn, spelling)
         if found:
             return found[0]  # a value several partners sent: as for the value typed
+    if (stored := _stored_in_another_spelling(store, text)) is not None:
+        return stored
     if names and (named := _resolve_name(store, text)) is not None:
         return named
     searched = f" (searched for {' and '.join(repr(s) for s in spellings)})" if spellings else ""
@@ -373,12 +378,22 @@ def value_spellings(text: str) -> list[str]:
     then in canonical form (stix/normalise.py: `BESTARG.COM` -> `bestarg.com`, an upper-case
     hash in lower case, `AS64496` -> `64496`). Empty when `text` is already canonical or not a
     value (a name, an id prefix)."""
+    return [s for s in _pasted_value(text)[1] if s != text]
+
+
+# Where the store files a value of these kinds: a range is listed with the addresses.
+_STORED_AS = {"ipv4-cidr": "ipv4-addr", "ipv6-cidr": "ipv6-addr"}
+
+
+def _pasted_value(text: str) -> tuple[str | None, list[str]]:
+    """(the IOC type the store files `text` under, if it is a value; its spellings: refanged,
+    then canonical, without repeats)."""
     from cti_exchange.stix.ioc_types import IocType, detect_ioc_type
     from cti_exchange.stix.normalise import normalise
     from cti_exchange.stix.refang import refang
 
     if not text:
-        return []
+        return None, []
     refanged = refang(text)
     kind = detect_ioc_type(refanged)
     if kind is IocType.WINDOWS_REGISTRY_KEY:
@@ -386,12 +401,29 @@ def value_spellings(text: str) -> list[str]:
     elif kind is None and _AS_NUMBER.fullmatch(refanged):
         kind = IocType.AUTONOMOUS_SYSTEM
     spellings = [refanged]
-    if kind is not None and not kind.is_rule and kind is not IocType.STIX_PATTERN:
-        try:
-            spellings.append(normalise(kind, refanged))
-        except ValueError:
-            pass  # not a valid value of the type it looks like: only as typed and refanged
-    return [s for s in dict.fromkeys(spellings) if s != text]
+    if kind is None or kind.is_rule or kind is IocType.STIX_PATTERN:
+        return None, spellings
+    try:
+        spellings.append(normalise(kind, refanged))
+    except ValueError:
+        return None, spellings  # not a valid value of the type it looks like
+    return _STORED_AS.get(kind.value, kind.value), list(dict.fromkeys(spellings))
+
+
+def _stored_in_another_spelling(store: Store, text: str) -> str | None:
+    """The first current object holding `text` in a spelling neither typed nor canonical: a
+    partner's `Evil.Example.` for `evil.example`, the spelling exports write (the same
+    canonical form as decisions and exports use, exporters/value_forms.py)."""
+    from cti_exchange.exporters.value_forms import bundled_value_forms
+
+    ioc_type, spellings = _pasted_value(text)
+    if ioc_type is None or ioc_type not in IOC_TYPES:
+        return None
+    forms = bundled_value_forms()
+    for holders in same_form(store.db.conn, forms, ioc_type, [spellings[-1]]).values():
+        if holders:
+            return holders[0][0]
+    return None
 
 
 def _resolve_name(store: Store, name: str) -> str | None:

@@ -76,6 +76,25 @@ def test_decisions_take_a_pasted_value(
     assert _status(india, value) == (ids[value], status)
 
 
+@pytest.mark.parametrize("command", ["show", "false-positive", "sight"])
+def test_the_spelling_an_export_wrote_finds_a_partners_own_spelling(
+    stored: tuple[Agency, dict[str, str]], command: str
+) -> None:
+    """An alert quotes what the export wrote, the canonical `mixed.example`; the partner sent
+    `Mixed.Example` (found on a walkthrough: "no object", so the SOC could not mark it)."""
+    india, ids = stored
+    exported = india.run("export", "--any-status").stdout.splitlines()
+    assert "mixed.example" in exported
+    if command == "show":
+        assert _status(india, "mixed.example") == (ids["Mixed.Example"], "new")
+        return
+    args = ["--note", "CDN"] if command == "false-positive" else ["--queue"]
+    done = india.run(*(["triage"] if command != "sight" else []), command, "mixed.example", *args)
+    assert done.exit_code == 0, done.stderr
+    if command == "false-positive":
+        assert _status(india, "Mixed.Example") == (ids["Mixed.Example"], "false-positive")
+
+
 def test_exact_values_and_ids_still_work(stored: tuple[Agency, dict[str, str]]) -> None:
     india, ids = stored
     assert _status(india, ADDRESS) == (ids[ADDRESS], "new")
