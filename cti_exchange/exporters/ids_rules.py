@@ -31,8 +31,14 @@ from abc import abstractmethod
 from typing import TextIO
 from urllib.parse import unquote_to_bytes, urlsplit
 
-from cti_exchange.exporters.interface import ExportContext, Exporter, ExportItem, ExportSummary
-from cti_exchange.exporters.sids import rule_key
+from cti_exchange.exporters.interface import (
+    ExportContext,
+    Exporter,
+    ExportItem,
+    ExportSummary,
+    SkippedValue,
+)
+from cti_exchange.exporters.sids import SID_BASE, SID_SPAN, rule_key
 from cti_exchange.stix.ioc_types import IocType
 from cti_exchange.stix.normalise import normalise
 from cti_exchange.stix.tlp import Tlp
@@ -40,6 +46,16 @@ from cti_exchange.stix.tlp import Tlp
 _LITERAL = frozenset(range(0x20, 0x7F)) - {ord(c) for c in '";\\|:'}
 _MSG_VALUE_LIMIT = 120
 CLASSTYPE = "trojan-activity"
+# The longest rule line written, its newline included: below Suricata's 8,192-byte line buffer
+# (which also holds fgets' NUL) with room to spare for a CR an editor adds or a `rev` raised by
+# hand, and far below Snort 2.9's 32,768. Same limit for both engines: one value, one decision.
+MAX_RULE_BYTES = 8_000
+RULE_TOO_LONG = (
+    f"its rule would be longer than {MAX_RULE_BYTES:,} bytes: Suricata reads rules in 8,192-byte "
+    "lines (Snort 2.9 in 32,768-byte ones) and fails to load it; block the URL at the web proxy "
+    "(--format plain --type url)"
+)
+_WIDEST_SID = SID_BASE + SID_SPAN - 1  # every sid has its digits (sids.py): a rule is measured with it
 _HASH_REASON = (
     "file hashes are matched against hash list files (filemd5 / filesha1 / filesha256 "
     "keywords), not written inline in rules: export them with --format plain --type sha256 "
@@ -237,9 +253,19 @@ def raw_uri(uri: str) -> bool:
     return "%" in uri
 
 
+def rule_line(header: str, options: list[str]) -> str:
+    return f"{header} ({' '.join(options)})\n"
+
+
 def write_rule(out: TextIO, summary: ExportSummary, header: str, options: list[str]) -> None:
-    out.write(f"{header} ({' '.join(options)})\n")
+    out.write(rule_line(header, options))
     summary.rules += 1
+
+
+def rule_size(item: ExportItem, header: str, detection: list[str]) -> int:
+    """The length in bytes of the rule line `write_rule` would write for this detection,
+    whatever its sid (measured before one is given out: a rule not written takes none)."""
+    return len(rule_line(header, rule_options(item, _WIDEST_SID, detection)).encode("utf-8"))
 
 
 # One rule to write: (header, rule kind, detection options). The kind ("ip", "dns", "tls",
@@ -281,6 +307,15 @@ class IdsRuleExporter(Exporter):
     def write(self, item: ExportItem, out: TextIO, summary: ExportSummary) -> bool:
         rules = self._rules(item)
         if not rules:
+            return False
+        longest = max(rule_size(item, header, detection) for header, _, detection in rules)
+        if longest > MAX_RULE_BYTES:
+            # None of its rules: a value half detected (Suricata's TLS rule of a domain without
+            # its DNS rule) would look covered when it is not.
+            detail = f"rule of {longest:,} bytes, {MAX_RULE_BYTES:,} at most"
+            summary.set_aside(
+                SkippedValue(item.ioc_type, item.value, RULE_TOO_LONG, detail, item.tlp, item.object_id)
+            )
             return False
         fresh = []
         for header, kind, detection in rules:

@@ -31,6 +31,7 @@ __all__ = [
     "Exporter",
     "RefusedValue",
     "SidLookup",
+    "SkippedValue",
 ]
 
 # What each TLP 2.0 level allows the recipient (FIRST TLP 2.0, "TLP:..." definitions).
@@ -107,6 +108,19 @@ class RefusedValue:
         }
 
 
+@dataclass(frozen=True)
+class SkippedValue:
+    """A value of a type the format writes, left out for a reason of its own (an IDS rule
+    longer than the engines load), where every other value of its type is written."""
+
+    ioc_type: str
+    value: str
+    reason: str  # the same for every value it leaves out: the head counts values by it
+    detail: str  # this value's own part of it (`rule of 9,214 bytes`)
+    tlp: str | None
+    object_id: str
+
+
 @dataclass
 class ExportSummary:
     values: int = 0
@@ -121,19 +135,31 @@ class ExportSummary:
     withheld: Counter[str] = field(default_factory=Counter)
     refused_listed: list[RefusedValue] = field(default_factory=list)  # the first ones
     head_lists_refused: bool = True  # False: the format has no head (JSON) to list them in
+    # Of the `skipped` values, those left out for a reason of their own (SkippedValue):
+    # (IOC type, reason) -> values, and the first ones, listed in the head as refused ones are
+    skipped_for: Counter[tuple[str, str]] = field(default_factory=Counter)
+    skipped_listed: list[SkippedValue] = field(default_factory=list)
 
     def refuse(self, value: RefusedValue) -> None:
         self.refused[value.ioc_type] += 1
         if len(self.refused_listed) < MAX_LISTED_REFUSALS:
             self.refused_listed.append(value)
 
+    def set_aside(self, value: SkippedValue) -> None:
+        """Notes a value `Exporter.write` leaves out (returning False) for a reason of its own;
+        the export counts it in `skipped` as every value not written."""
+        self.skipped_for[value.ioc_type, value.reason] += 1
+        if len(self.skipped_listed) < MAX_LISTED_REFUSALS:
+            self.skipped_listed.append(value)
+
     @property
     def strictest(self) -> Tlp | None:
         """The strictest TLP of what the file holds: the values written, and the refused
-        values its head lists."""
+        and skipped values its head lists."""
         levels = [Tlp(value) for value in self.by_tlp if value != "unmarked"]
         if self.head_lists_refused:
             levels += [Tlp(r.tlp) for r in self.refused_listed if r.tlp is not None]
+            levels += [Tlp(s.tlp) for s in self.skipped_listed if s.tlp is not None]
         return Tlp.strictest(levels) if levels else None
 
 
@@ -183,7 +209,11 @@ class Exporter(ABC):
         if len(summary.by_tlp) > 1:
             lines.append(f"{c} TLP: " + ", ".join(f"{t} {n:,}" for t, n in sorted(summary.by_tlp.items())))
         for ioc_type, count in sorted(summary.skipped.items()):
-            lines.append(f"{c} not written: {count:,} {ioc_type}: {summary.skip_reasons[ioc_type]}")
+            own = sorted((reason, n) for (kind, reason), n in summary.skipped_for.items() if kind == ioc_type)
+            if rest := count - sum(n for _, n in own):
+                lines.append(f"{c} not written: {rest:,} {ioc_type}: {summary.skip_reasons[ioc_type]}")
+            for reason, n in own:
+                lines.append(f"{c} not written: {n:,} {ioc_type}: {reason} (listed below)")
         for ioc_type, count in sorted(summary.withheld.items()):
             lines.append(
                 f"{c} not written: {count:,} {ioc_type}: marked false-positive or rejected in a spelling"
@@ -199,6 +229,15 @@ class Exporter(ABC):
                 f"{self.head_quote(escape_controls(refused.reason))}"
             )
         unlisted = sum(summary.refused.values()) - len(summary.refused_listed)
+        if unlisted > 0:
+            lines.append(f"{c}   ... and {unlisted:,} more")
+        if summary.skipped_listed:
+            lines.append(f"{c} not written, for a reason of their own (counted above):")
+        for skipped in summary.skipped_listed:
+            lines.append(
+                f'{c}   {skipped.ioc_type} "{self.head_quote(shown(skipped.value))}": {skipped.detail}'
+            )
+        unlisted = sum(summary.skipped_for.values()) - len(summary.skipped_listed)
         if unlisted > 0:
             lines.append(f"{c}   ... and {unlisted:,} more")
         return "\n".join(lines) + "\n"
