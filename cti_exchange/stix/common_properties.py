@@ -9,6 +9,9 @@ import re
 from typing import Any
 
 from cti_exchange.stix.primitives import KNOWN_IDS, UUID_PATTERN, is_id, remember_id, string_list_check
+from cti_exchange.untrusted_text import escape_controls
+
+_PROPERTY_NAME = re.compile(r"[a-z0-9_]{1,250}")
 
 
 def check_common_properties(obj: dict[str, Any], label: str, problems: list[str]) -> None:
@@ -23,6 +26,14 @@ def check_common_properties(obj: dict[str, Any], label: str, problems: list[str]
         value = obj[key]
         check = _PROPERTY_CHECKS.get(key, _BY_SUFFIX)
         if check is _BY_SUFFIX:
+            if _PROPERTY_NAME.fullmatch(key) is None:
+                # Section 3.1: a-z, 0-9 and _ only. A name is shown by `triage show`, kept in
+                # exports and read by other tools: an escape sequence or markup there is not data.
+                problems.append(
+                    f"{label}: property name '{escape_controls(key)[:60]}' is not a STIX property "
+                    "name (a-z, 0-9 and _, at most 250 characters)"
+                )
+                continue
             if key[-4:] == "_ref":
                 if (key != "object_ref" or object_type == "language-content") and not is_id(value):
                     problems.append(f"{label}: '{key}' is not a STIX identifier")

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from cti_exchange.stix.primitives import is_id, is_timestamp, later_or_equal, string_list_check
+from cti_exchange.stix.tlp import Tlp, stated_tlp
 
 _RELATIONSHIP_TYPE = re.compile(r"[a-z0-9][a-z0-9-]*")
 
@@ -113,6 +114,22 @@ def _check_marking_definition(obj: dict[str, Any], label: str, problems: list[st
     has_definition = "definition_type" in obj and "definition" in obj
     if not has_definition and not isinstance(obj.get("extensions"), dict):
         problems.append(f"{label}: needs 'definition_type' and 'definition', or 'extensions'")
+    predefined = Tlp.from_marking_id(obj["id"]) if isinstance(obj.get("id"), str) else None
+    if predefined is not None:
+        # The TLP markings' ids are predefined (STIX 2.1 7.2.1.4, the TLP 2.0 extension): a
+        # definition under one of them stating another level (or none) would be stored as the
+        # current version of that id and shown by `triage show` as what the id means.
+        stated = stated_tlp(obj)
+        try:
+            level = Tlp.parse(stated[0]) if stated is not None else None
+        except ValueError:
+            level = None
+        if level is not predefined:
+            says = f"states {stated[0]!r:.30}" if stated is not None else "states no TLP level"
+            problems.append(
+                f"{label}: this id is the predefined {predefined.label} marking, but the "
+                f"definition {says}: a predefined marking cannot be redefined"
+            )
 
 
 TYPE_CHECKS = {
