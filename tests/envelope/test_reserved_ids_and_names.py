@@ -54,22 +54,31 @@ def test_a_tlp_1_definition_under_its_own_id_passes_and_one_restated_fails() -> 
     }
     assert validate_object(white) == []
     red_as_white = white | {"id": "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed"}
-    assert "the predefined TLP:RED marking, but the definition states 'white'" in validate_object(red_as_white)[0]
+    assert (
+        "the predefined TLP:RED marking, but the definition states 'white'"
+        in validate_object(red_as_white)[0]
+    )
     statement = white | {"definition_type": "statement", "definition": {"statement": "all yours"}}
     assert "states no TLP level" in validate_object(statement)[0]
 
 
-@pytest.mark.parametrize("name", ["x_\x1b[31mred", "x_[link=https://evil.example]click", "X_Upper", "x" * 251, "x-dash"])
+@pytest.mark.parametrize(
+    "name", ["x_\x1b[31mred", "x_[link=https://evil.example]click", "X_Upper", "x" * 251, "x-dash"]
+)
 def test_a_property_name_stix_does_not_allow_is_refused(world: World, name: str) -> None:
     obj = indicator("198.51.100.8") | {name: "value"}
     problems = validate_object(obj)
     assert len(problems) == 1 and "is not a STIX property name (a-z, 0-9 and _" in problems[0]
     assert "\x1b" not in problems[0]
-    world.in_.rejects(world.fr.seal(make_bundle([obj]), [world.in_.party]).artifact, RejectReason.INVALID_STIX)
+    world.in_.rejects(
+        world.fr.seal(make_bundle([obj]), [world.in_.party]).artifact, RejectReason.INVALID_STIX
+    )
 
 
 def test_custom_properties_as_stix_allows_them_pass() -> None:
-    assert validate_object(indicator("198.51.100.9") | {"x_misp_category": "Network activity", "x_n2": 1}) == []
+    assert (
+        validate_object(indicator("198.51.100.9") | {"x_misp_category": "Network activity", "x_n2": 1}) == []
+    )
 
 
 def test_corpus_bundles_hold_only_allowed_names() -> None:
