@@ -1,8 +1,13 @@
 """CSV: one row per value with its type, TLP, confidence, expiry and sources.
 
 The first columns (value, type, tlp, confidence) are the ones `cti-exchange push` reads, so an
-export can be shared onwards as it is. The TLP head line is a `#` comment before the header
-row; most SIEM importers skip it, the `csv` module needs it skipped (`next(reader)`).
+export can be shared onwards as it is. The head is `#` comment lines before the header row;
+most SIEM importers skip them, the `csv` module needs them skipped (`csv.DictReader(line for
+line in f if not line.startswith("#"))`). The first, `# TLP:...` and what the level allows, is
+one cell to a reader or spreadsheet that does not skip it: its commas, semicolons and quotes
+are written `\x2c`, `\x3b`, `\x22`, as partner text quoted in the head is. (The other lines
+keep theirs: our own reader, readers/file_head.py, reads the level tally's commas and the
+quotes around a value listed as not written.)
 
 Partner data is untrusted: a cell that a spreadsheet would run as a formula (starting with
 `=`, `+`, `-`, `@`, tab or carriage return: OWASP "CSV Injection") gets a leading `'`. The
@@ -38,6 +43,10 @@ class CsvExporter(Exporter):
 
     def head_quote(self, text: str) -> str:
         return text.translate(_HEAD_ESCAPES)
+
+    def header(self, summary: ExportSummary) -> str:
+        tlp_line, _, rest = super().header(summary).partition("\n")
+        return tlp_line.translate(_HEAD_ESCAPES) + "\n" + rest
 
     def begin(self, out: TextIO) -> None:
         self._writer = csv.writer(out, lineterminator="\n")
