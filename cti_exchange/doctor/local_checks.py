@@ -13,13 +13,22 @@ from typing import Any
 
 from cti_exchange.audit.verification import verify_audit_trail
 from cti_exchange.clock import parse_timestamp
-from cti_exchange.doctor.checklist import CheckResult, DoctorContext, fail, judge_key_expiry, ok, warn
+from cti_exchange.doctor.checklist import (
+    CheckResult,
+    DoctorContext,
+    fail,
+    failed_with,
+    judge_key_expiry,
+    ok,
+    warn,
+)
 from cti_exchange.errors import CtiExchangeError, ExitCode, KeyStoreError
 from cti_exchange.exchange.sync import waiting_without_taxii
 from cti_exchange.home.logs import LOG_NAME
 from cti_exchange.home.passphrase import PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, read_passphrase
 from cti_exchange.home.safe_files import check_private_dir, check_private_file
 from cti_exchange.keys.model import KeyStatus, KeyUse
+from cti_exchange.store.database import StoreNotPrivate
 from cti_exchange.store.outbound import FAILED, SEALED
 from cti_exchange.store.store import Store
 
@@ -168,6 +177,9 @@ def check_store(ctx: DoctorContext) -> Iterable[CheckResult]:
     except (sqlite3.DatabaseError, CtiExchangeError) as exc:
         # Database() reports an unreadable file as a ConfigError naming the path already.
         detail = exc.message if isinstance(exc, CtiExchangeError) else f"{path}: {exc}"
+        if isinstance(exc, StoreNotPrivate):  # whose it is, who can read it: not damage
+            yield failed_with("store", exc)
+            return
         yield fail("store", detail, _RESTORE_STORE, ExitCode.INTEGRITY)
         return
     if verdict != "ok":

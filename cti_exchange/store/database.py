@@ -49,18 +49,38 @@ def _refuse_emptied_store(path: Path, real: Path) -> None:
         )
 
 
+class StoreNotPrivate(ConfigError):
+    """The store's file is another user's, or others can read it and we cannot change that."""
+
+
 def _keep_private(real: Path) -> None:
-    """Partner intelligence, TLP:RED included: for us alone, 0600. Checked at every opening,
-    not only when the store is made: a first run interrupted before it set the mode left the
-    store as the umask made it, for good. (Not created 0600 beforehand: an empty file left by
-    an interrupted first run would then be refused as a truncated store.) Files of another
-    owner are left alone: chmod would fail."""
+    """Partner intelligence, TLP:RED included, the replay state and the audit trail: for us
+    alone, 0600. Checked at every opening, not only when the store is made: a first run
+    interrupted before it set the mode left the store as the umask made it, for good. (Not
+    created 0600 beforehand: an empty file left by an interrupted first run would then be
+    refused as a truncated store.) A file of another user (who can read and change it), or one
+    others can read that we cannot make private, is refused, as key files are."""
+    me = os.geteuid()
     for suffix in ("", "-wal", "-shm"):
-        with contextlib.suppress(FileNotFoundError, PermissionError):
-            target = _beside(real, suffix)
+        target = _beside(real, suffix)
+        try:
             info = target.stat()
-            if info.st_uid == os.getuid() and info.st_mode & 0o077:
+        except FileNotFoundError:
+            continue
+        if info.st_uid not in (me, 0):
+            raise StoreNotPrivate(
+                f"the store {target} belongs to user {info.st_uid}, who can read and change it",
+                hint=f"use a store of your own: `chown {me} {target}` and `chmod 600 {target}`",
+            )
+        if info.st_mode & 0o077 and info.st_uid == me:
+            with contextlib.suppress(PermissionError):
                 os.chmod(target, 0o600)
+                continue
+        if info.st_mode & 0o077:
+            raise StoreNotPrivate(
+                f"the store {target} is readable by group or others (mode {info.st_mode & 0o777:04o})",
+                hint=f"run `chmod 600 {target}` as its owner, and check who else could have read it",
+            )
 
 
 class Database:
