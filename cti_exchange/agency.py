@@ -145,6 +145,21 @@ def rotate_keys(
     return new_infos
 
 
+def change_passphrase(home: ProfileHome, new_passphrase: str, now: datetime | None = None) -> None:
+    """Encrypts our private keys again under `new_passphrase` (unlocked with the current one);
+    the keys themselves, and what partners pinned, do not change. Recorded in the audit trail
+    (without either passphrase). Copies of keys/private.jwe made before (backups) keep the old
+    passphrase."""
+    moment = now or utc_now()
+    home.load_profile()
+    private = dict(home.private_keys())  # proves the current passphrase first
+    if new_passphrase == home.passphrase():
+        raise UsageError("the new passphrase is the current one", hint="choose another")
+    home.keys.save(home.keyring(), private, new_passphrase)
+    home.remember_unlocked(new_passphrase, private)
+    record_event(home, "key-change", details={"change": "passphrase"}, now=moment)
+
+
 @dataclass(frozen=True)
 class RevokeResult:
     revoked: KeyInfo

@@ -7,16 +7,17 @@ from typing import Annotated
 
 import typer
 
-from cti_exchange.agency import export_key_document, revoke_key, rotate_keys
+from cti_exchange.agency import change_passphrase, export_key_document, revoke_key, rotate_keys
 from cti_exchange.cli.context import JsonOption, profile_home, writer_lock
 from cti_exchange.cli.output import Output, streaming_to_stdout
 from cti_exchange.cli.render_keys import key_json, key_rows, key_table_columns
 from cti_exchange.errors import UsageError
+from cti_exchange.home.passphrase import read_new_passphrase
 from cti_exchange.home.safe_files import write_output_file
 from cti_exchange.keys.model import KeyStatus, KeyUse
 
 keys_app = typer.Typer(
-    help="Our agency's keys: show, export for partners, rotate, revoke.",
+    help="Our agency's keys: show, export for partners, rotate, revoke, change their passphrase.",
     epilog="Example: cti-exchange keys export -o cert-fr.keys.json",
     no_args_is_help=True,
 )
@@ -83,6 +84,32 @@ def rotate(
     for key in new:
         out.line(f"New current {key.use.value} key {key.kid} (thumbprint {key.thumbprint})")
     out.note("Send partners a fresh `keys export`; they run `partners update-keys`.")
+
+
+@keys_app.command(
+    "passphrase",
+    epilog="Example: CTI_EXCHANGE_NEW_PASSPHRASE_FILE=new.pass cti-exchange keys passphrase",
+)
+def passphrase(ctx: typer.Context) -> None:
+    """Change the passphrase of our private keys (keys/private.jwe): the keys stay the same.
+
+    The current passphrase comes as for every command (prompt, CTI_EXCHANGE_PASSPHRASE_FILE);
+    the new one is typed twice, or read from the 0600 file CTI_EXCHANGE_NEW_PASSPHRASE_FILE
+    names, never from the command line. For cron: write the new passphrase file first, change
+    the passphrase with it, then point CTI_EXCHANGE_PASSPHRASE_FILE at it. Backups of
+    keys/private.jwe keep the old passphrase."""
+    home = profile_home(ctx)
+    home.load_profile()
+    home.private_keys()  # unlocked (and the current passphrase checked) before anything else
+    new = read_new_passphrase()
+    with writer_lock(home, "keys passphrase"):
+        change_passphrase(home, new)
+    out = Output()
+    out.line(f"Passphrase changed for the keys in {home.keys.private_path}.")
+    out.note(
+        "Unattended runs read the old one until CTI_EXCHANGE_PASSPHRASE_FILE (or "
+        "CTI_EXCHANGE_PASSPHRASE) holds the new one; backups of private.jwe keep the old one."
+    )
 
 
 @keys_app.command(

@@ -17,6 +17,7 @@ from cti_exchange.home.safe_files import read_private_file
 
 PASSPHRASE_ENV = "CTI_EXCHANGE_PASSPHRASE"  # noqa: S105 - the name of a variable
 PASSPHRASE_FILE_ENV = "CTI_EXCHANGE_PASSPHRASE_FILE"  # noqa: S105 - ditto
+NEW_PASSPHRASE_FILE_ENV = "CTI_EXCHANGE_NEW_PASSPHRASE_FILE"  # noqa: S105 - `keys passphrase`
 MIN_PASSPHRASE_LENGTH = 12
 
 
@@ -46,6 +47,28 @@ def read_passphrase(
                 hint="write the key passphrase in it, on one line (or point the variable at the right file)",
             )
         raise AuthError("the passphrase is empty", hint="type the key passphrase")
+    return passphrase
+
+
+def read_new_passphrase(*, environ: Mapping[str, str] | None = None) -> str:
+    """The passphrase `keys passphrase` changes to: from the 0600 file named by
+    CTI_EXCHANGE_NEW_PASSPHRASE_FILE (unattended, and so that the file cron reads can be
+    written first), else typed twice on a terminal. Checked as `init` checks one."""
+    env = os.environ if environ is None else environ
+    file_name = env.get(NEW_PASSPHRASE_FILE_ENV)
+    if file_name:
+        path = Path(file_name)
+        passphrase = _utf8(read_private_file(path, what="new passphrase file"), path).rstrip("\r\n")
+    elif sys.stdin.isatty():
+        passphrase = getpass.getpass("New passphrase for the keys: ")
+        if getpass.getpass("Repeat the new passphrase: ") != passphrase:
+            raise AuthError("the two new passphrases differ", hint="run the command again")
+    else:
+        raise AuthError(
+            "no new passphrase available: there is no terminal to prompt on",
+            hint=f"set {NEW_PASSPHRASE_FILE_ENV} to a 0600 file holding it",
+        )
+    check_new_passphrase(passphrase)
     return passphrase
 
 
