@@ -22,6 +22,7 @@ from jwcrypto import jwk
 from jwcrypto.jwa import JWA
 
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
+from cti_exchange.readers.json_input import _DuplicateKey, _unique_keys
 
 SIGNATURE_ALG = "EdDSA"
 KEY_MANAGEMENT_ALG = "ECDH-ES+A256KW"
@@ -64,6 +65,50 @@ def b64url_decode(data: str | bytes, *, what: str) -> bytes:
         raise EnvelopeRejected(RejectReason.MALFORMED_ENVELOPE, f"{what} is not base64url") from None
 
 
+def loads_unique(data: str | bytes) -> Any:
+    """JSON with every member name once per object: parsers disagree on which of two `alg`
+    counts (Python's json takes the last, others the first or refuse), so a header giving one
+    twice means different things to different receivers. Raises ValueError (a subclass,
+    _DuplicateKey, naming the member, for a duplicate); RecursionError if nested too deep."""
+    return json.loads(data, object_pairs_hook=_unique_keys)
+
+
+def _duplicate_detail(what: str, error: _DuplicateKey) -> str:
+    return f"{what} gives the member {str(error)[:60]!r} twice in one object"
+
+
+def jwe_refuse_duplicate_members(payload_bin: str) -> None:
+    """Raises malformed-envelope if the JWE JSON serialisation in an artifact's `payload_bin`
+    (already checked and parsed by artifact.artifact_jwe) names a member twice in one object,
+    its recipient headers included. A second pass over the JWE (mostly one long string: a few
+    ms for a 25 MB bundle); artifact_jwe parsing with loads_unique would make it the only one."""
+    try:
+        name = first_duplicate_member(pybase64.b64decode(payload_bin, validate=True))
+    except (ValueError, TypeError, RecursionError):
+        raise EnvelopeRejected(RejectReason.MALFORMED_ENVELOPE, "the JWE is not JSON") from None
+    if name is not None:
+        raise EnvelopeRejected(
+            RejectReason.MALFORMED_ENVELOPE, f"the JWE gives the member {name[:60]!r} twice in one object"
+        )
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> None:
+    """_unique_keys without building the object: twice as fast on a large bundle, which
+    another parser (orjson) reads for its values (docs/BENCHMARKS.md, stop 26)."""
+    if len({name for name, _ in pairs}) != len(pairs):
+        _unique_keys(pairs)  # raises _DuplicateKey naming the member
+
+
+def first_duplicate_member(document: bytes) -> str | None:
+    """The first member name given twice in one object of a JSON document (any depth), or
+    None. ValueError if it is not JSON; RecursionError if nested too deep for json."""
+    try:
+        json.loads(document, object_pairs_hook=_refuse_duplicates)
+    except _DuplicateKey as exc:
+        return str(exc)
+    return None
+
+
 def json_b64(obj: dict[str, Any]) -> bytes:
     return b64url_encode(json.dumps(obj, separators=(",", ":"), sort_keys=True).encode())
 
@@ -84,8 +129,12 @@ def jws_split(compact: bytes) -> tuple[dict[str, Any], bytes, bytes]:
     if first <= 0 or last == first:
         raise EnvelopeRejected(RejectReason.MALFORMED_SIGNATURE, "plaintext is not a compact JWS")
     try:
-        header = json.loads(b64url_decode(compact[:first], what="JWS header"))
+        header = loads_unique(b64url_decode(compact[:first], what="JWS header"))
         signature = b64url_decode(compact[last + 1 :], what="JWS signature")
+    except _DuplicateKey as exc:
+        raise EnvelopeRejected(
+            RejectReason.MALFORMED_SIGNATURE, _duplicate_detail("the JWS header", exc)
+        ) from None
     except (EnvelopeRejected, ValueError, RecursionError):  # not base64url, not JSON, too deep
         raise EnvelopeRejected(
             RejectReason.MALFORMED_SIGNATURE, "JWS header or signature is not base64url JSON"
@@ -170,7 +219,11 @@ def _decrypt(
         iv = b64url_decode(jwe["iv"], what="JWE iv")
         ciphertext = b64url_decode(jwe["ciphertext"], what="JWE ciphertext")
         tag = b64url_decode(jwe["tag"], what="JWE tag")
-        protected = json.loads(b64url_decode(protected_b64, what="JWE protected header"))
+        protected = loads_unique(b64url_decode(protected_b64, what="JWE protected header"))
+    except _DuplicateKey as exc:
+        raise EnvelopeRejected(
+            RejectReason.MALFORMED_ENVELOPE, _duplicate_detail("the JWE protected header", exc)
+        ) from None
     except (
         KeyError,
         TypeError,

@@ -27,8 +27,10 @@ from cti_exchange.envelope.jose_framing import (
     SIGNATURE_ALG,
     bounded_inflate,
     deflate,
+    first_duplicate_member,
     jwe_decrypt_compressed,
     jwe_recipient_kids,
+    jwe_refuse_duplicate_members,
     jws_payload,
     jws_split,
     jws_verify,
@@ -128,6 +130,7 @@ def open_envelope(
 
 def check_decrypts(state: _Opening, ctx: ReceiverContext) -> None:
     jwe = artifact_jwe(state.artifact, max_envelope_bytes=ctx.max_envelope_bytes)
+    jwe_refuse_duplicate_members(state.artifact["payload_bin"])
     state.hints = routing_hints(state.artifact)
     try:
         protected, data = jwe_decrypt_compressed(jwe, ctx.decryption_keys)
@@ -348,6 +351,15 @@ def check_bundle_valid(state: _Opening, ctx: ReceiverContext) -> None:
         raise EnvelopeRejected(
             RejectReason.INVALID_STIX,
             f"the bundle is nested {depth} levels deep (at most {MAX_NESTING}): no STIX object is",
+        )
+    try:
+        name = first_duplicate_member(state.bundle_bytes)
+    except (ValueError, RecursionError):  # orjson read it: not expected
+        raise EnvelopeRejected(RejectReason.INVALID_STIX, "the signed payload is not JSON") from None
+    if name is not None:
+        # orjson keeps the last of two: RED then CLEAR markings would be stored as CLEAR.
+        raise EnvelopeRejected(
+            RejectReason.INVALID_STIX, f"the bundle gives the member {name[:60]!r} twice in one object"
         )
     problems = ctx.validate_bundle(bundle)
     if problems:
