@@ -202,12 +202,15 @@ def update_partner_keys(
     source: str,
     fingerprint: str | None = None,
     now: datetime | None = None,
+    old_keys_lost: bool = False,
 ) -> PartnerKeysUpdated:
     partner = get_partner(home, name)
     pinned = home.partner_keyring(partner)
     verified = verify_key_document(document, source=source)
     check_claimed_identity(verified.keyring.agency.id, verified.keyring.agency.identity_id)
-    update = merge_key_update(pinned, verified, fingerprint=fingerprint, now=now or utc_now())
+    update = merge_key_update(
+        pinned, verified, fingerprint=fingerprint, now=now or utc_now(), old_keys_lost=old_keys_lost
+    )
     relative = home.save_partner_keys(name, update.keyring, verified.raw)
     profile = home.load_profile()
     home.save_profile(
@@ -222,6 +225,7 @@ def update_partner_keys(
             "trusted_by": update.trusted_by,
             "added": list(update.added),
             "revoked": list(update.newly_revoked),
+            "retired_lost": list(update.retired_lost),
             "pinned_signing_key": update.anchor.thumbprint,
         },
         now=now,

@@ -248,9 +248,23 @@ def update_keys(
             help="Only if no pinned key signed the file: new signing key thumbprint, out of band.",
         ),
     ] = None,
+    old_keys_lost: Annotated[
+        bool,
+        typer.Option(
+            "--old-keys-lost",
+            help="With --fingerprint: the partner lost its old keys (made its profile again) and "
+            "said so out of band: keys its file no longer lists are retired, not withdrawn.",
+        ),
+    ] = False,
     json_mode: JsonOption = False,
 ) -> None:
     """Accept a partner's rotated or revoked keys (signed by a key already pinned).
+
+    A pinned key the new file no longer lists is withdrawn: everything it signed is refused,
+    and accepted envelopes it signed have their objects rejected. When the partner lost its
+    keys (a forgotten passphrase, a profile made again) and confirms its new signing key out
+    of band, --fingerprint with --old-keys-lost retires them instead, as of the file's date:
+    what they signed before stays accepted.
 
     If it revoked an encryption key, envelopes posted to it by TAXII, unconfirmed and
     encrypted to that key, are queued again, re-addressed to its current key
@@ -262,7 +276,9 @@ def update_keys(
     home = profile_home(ctx)
     document = read_bytes(jwks, what="key file", limit=MAX_KEY_DOCUMENT_BYTES)
     with writer_lock(home, "partners update-keys"):
-        updated = update_partner_keys(home, name, document, source=str(jwks), fingerprint=fingerprint)
+        updated = update_partner_keys(
+            home, name, document, source=str(jwks), fingerprint=fingerprint, old_keys_lost=old_keys_lost
+        )
     update = updated.update
     out = Output(json_mode=json_mode)
     if json_mode:
@@ -272,6 +288,7 @@ def update_keys(
                 "trusted_by": update.trusted_by,
                 "added": list(update.added),
                 "newly_revoked": list(update.newly_revoked),
+                "retired_lost": list(update.retired_lost),
                 "pinned_signing_key": update.anchor.thumbprint,
                 "requeued_envelopes": updated.requeued,
                 "files_to_readdress": updated.files_to_readdress,
@@ -286,6 +303,8 @@ def update_keys(
         out.line(f"  added {kid}")
     for kid in update.newly_revoked:
         out.line(f"  revoked {kid}")
+    for kid in update.retired_lost:
+        out.line(f"  retired {kid} (lost by {name}): what it signed before the new file stays accepted")
     if updated.requeued:
         out.line(
             f"  {len(updated.requeued)} envelope(s) posted to {name} but not confirmed were encrypted "

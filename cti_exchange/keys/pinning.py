@@ -71,11 +71,25 @@ class KeyUpdate:
     added: tuple[str, ...]
     newly_revoked: tuple[str, ...]
     anchor: KeyInfo  # the signing key now pinned (the document's current signing key)
+    # Keys the document no longer lists, retired at its date rather than withdrawn (the
+    # partner lost them: `old_keys_lost`).
+    retired_lost: tuple[str, ...] = ()
 
 
 def merge_key_update(
-    pinned: Keyring, document: VerifiedKeyDocument, *, fingerprint: str | None, now: datetime
+    pinned: Keyring,
+    document: VerifiedKeyDocument,
+    *,
+    fingerprint: str | None,
+    now: datetime,
+    old_keys_lost: bool = False,
 ) -> KeyUpdate:
+    """The pinned key ring updated with `document`. With `old_keys_lost` (the partner lost its
+    keys, a forgotten passphrase or a profile made again, and confirmed a new signing key out
+    of band: only with `fingerprint`), the keys the document no longer lists are retired at
+    its date, so what they signed before stays valid, instead of withdrawn from their creation,
+    which rejects everything they ever signed (the module docstring says why that is the rule
+    otherwise)."""
     incoming = document.keyring
     if incoming.agency.id != pinned.agency.id:
         raise IntegrityError(
@@ -92,6 +106,12 @@ def merge_key_update(
             hint="ask the partner for a fresh `keys export`",
         )
     trusted_by = _trust_for_update(pinned, incoming, document, fingerprint, now)
+    if old_keys_lost and not trusted_by.startswith("fingerprint"):
+        raise IntegrityError(
+            "the file is signed by a key already pinned for the partner: it still has its keys, "
+            "so it did not lose them",
+            hint="run it again without --old-keys-lost",
+        )
 
     merged: dict[str, KeyInfo] = {key.kid: key for key in pinned.keys}
     added: list[str] = []
@@ -123,8 +143,13 @@ def merge_key_update(
             "for a fresh `keys export`",
         )
     listed = {key.kid for key in incoming.keys}
+    retired_lost: list[str] = []
     for kid, key in list(merged.items()):
-        if kid not in listed and key.status is not KeyStatus.REVOKED:
+        if kid not in listed and key.status is not KeyStatus.REVOKED and old_keys_lost:
+            if key.status is KeyStatus.CURRENT:
+                merged[kid] = key.retired(incoming.issued or now)
+                retired_lost.append(kid)
+        elif kid not in listed and key.status is not KeyStatus.REVOKED:
             merged[kid] = replace(
                 key,
                 status=KeyStatus.REVOKED,
@@ -141,6 +166,7 @@ def merge_key_update(
         added=tuple(added),
         newly_revoked=tuple(newly_revoked),
         anchor=anchor,
+        retired_lost=tuple(retired_lost),
     )
 
 
