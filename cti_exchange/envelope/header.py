@@ -23,6 +23,14 @@ JWE_CONTENT_TYPE = "cti-envelope+jws"
 BUNDLE_CONTENT_TYPE = "application/stix+json;version=2.1"
 # Far more envelopes than a channel will ever carry; bounds what a gap can name.
 MAX_SEQUENCE = 2**31 - 1
+# Recipient entries in one JWE: the partner agencies plus the sender's own copy. Far more
+# partners than an agency has; bounds what a receiver reads before anything is authenticated.
+MAX_RECIPIENTS = 256
+# JWS header parameters that carry or point to a key or certificate (RFC 7515 section 4.1.2 to
+# 4.1.8): a receiver verifies with the sender's pinned key only, so one of these is refused
+# rather than ignored (RFC 8725 section 3.10): a reader that honoured it would trust the signer's
+# own word for its key.
+KEY_PARAMETERS = ("jku", "jwk", "x5u", "x5c", "x5t", "x5t#S256")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _DIGEST = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
@@ -107,6 +115,8 @@ def _header_problem(header: dict[str, Any], cti: Any) -> str | None:
         return f"cty is {header.get('cty')!r}, not {BUNDLE_CONTENT_TYPE!r}"
     if "crit" in header:
         return "crit is not supported"
+    if carried := [name for name in KEY_PARAMETERS if name in header]:
+        return f"{carried[0]} is not accepted: the signature is verified with the sender's pinned key only"
     if not isinstance(cti, dict):
         return "the cti header parameter is missing"
     if cti.get("version") != ENVELOPE_VERSION:
@@ -123,6 +133,11 @@ def _header_problem(header: dict[str, Any], cti: Any) -> str | None:
         or len(set(recipients)) != len(recipients)
     ):
         return "recipients is not a non-empty list of distinct agency ids"
+    if len(recipients) >= MAX_RECIPIENTS:  # one JWE entry each, and one for the sender's copy
+        return (
+            f"{len(recipients)} recipients: at most {MAX_RECIPIENTS - 1} "
+            f"(with the sender's own copy, {MAX_RECIPIENTS} entries)"
+        )
     try:
         parse_timestamp(cti["issued_at"])
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError):

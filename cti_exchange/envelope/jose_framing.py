@@ -21,6 +21,7 @@ from isal import isal_zlib
 from jwcrypto import jwk
 from jwcrypto.jwa import JWA
 
+from cti_exchange.envelope.header import JWE_CONTENT_TYPE, MAX_RECIPIENTS
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.readers.json_input import _DuplicateKey, _unique_keys
 
@@ -32,6 +33,15 @@ COMPRESSION = "DEF"
 # envelope travels once and is opened once, so speed wins.
 DEFLATE_LEVEL = 1
 _CEK_BITS = 256
+# What a receiver parses before anything is authenticated is bounded (docs/ENVELOPE.md, section
+# 5): MAX_RECIPIENTS (header.py) entries, and protected headers (a few hundred bytes, a few KiB
+# for many recipients) of at most this size.
+MAX_PROTECTED_HEADER_BYTES = 64 * 1024
+# The JWE members of this profile (RFC 7516 section 7.2.1). `aad` and `unprotected` are never
+# written; `header` and `encrypted_key` at the top level are the flattened syntax.
+_JWE_REFUSED_MEMBERS = ("aad", "unprotected", "header", "encrypted_key")
+_JWE_PROTECTED_MEMBERS = frozenset({"enc", "zip", "cty"})
+_RECIPIENT_HEADER_MEMBERS = frozenset({"alg", "kid", "epk"})
 
 
 def b64url_encode(data: bytes) -> bytes:
@@ -128,6 +138,12 @@ def jws_split(compact: bytes) -> tuple[dict[str, Any], bytes, bytes]:
     last = compact.rfind(b".")
     if first <= 0 or last == first:
         raise EnvelopeRejected(RejectReason.MALFORMED_SIGNATURE, "plaintext is not a compact JWS")
+    if first > _b64url_length(MAX_PROTECTED_HEADER_BYTES):
+        raise EnvelopeRejected(
+            RejectReason.MALFORMED_SIGNATURE,
+            f"the JWS header is {first} base64url characters, over the "
+            f"{MAX_PROTECTED_HEADER_BYTES}-byte limit",
+        )
     try:
         header = loads_unique(b64url_decode(compact[:first], what="JWS header"))
         signature = b64url_decode(compact[last + 1 :], what="JWS signature")
@@ -142,6 +158,11 @@ def jws_split(compact: bytes) -> tuple[dict[str, Any], bytes, bytes]:
     if not isinstance(header, dict):
         raise EnvelopeRejected(RejectReason.MALFORMED_SIGNATURE, "JWS header is not an object")
     return header, compact[:last], signature
+
+
+def _b64url_length(size: int) -> int:
+    """Characters of the unpadded base64url encoding of `size` bytes."""
+    return (size * 4 + 2) // 3
 
 
 def jws_verify(signing_input: bytes, signature: bytes, public_key: dict[str, Any]) -> bool:
@@ -164,6 +185,9 @@ def jwe_encrypt_general(
     plaintext: bytes, protected: dict[str, Any], recipient_keys: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """Compresses (if protected says zip DEF), encrypts once, wraps the CEK for each recipient."""
+    if not 1 <= len(recipient_keys) <= MAX_RECIPIENTS:
+        # Receivers refuse more (docs/ENVELOPE.md, section 2): never seal what none would open.
+        raise ValueError(f"{len(recipient_keys)} recipients: a JWE has 1 to {MAX_RECIPIENTS}")
     protected_b64 = json_b64(protected)
     cek = os.urandom(_CEK_BITS // 8)
     recipients = [_recipient_entry(cek, public) for public in recipient_keys]
@@ -216,6 +240,12 @@ def _decrypt(
     try:
         protected_b64 = jwe["protected"].encode("ascii")
         recipients = jwe["recipients"]
+        if len(protected_b64) > _b64url_length(MAX_PROTECTED_HEADER_BYTES):
+            raise EnvelopeRejected(
+                RejectReason.MALFORMED_ENVELOPE,
+                f"the JWE protected header is {len(protected_b64)} base64url characters, over "
+                f"the {MAX_PROTECTED_HEADER_BYTES}-byte limit",
+            )
         iv = b64url_decode(jwe["iv"], what="JWE iv")
         ciphertext = b64url_decode(jwe["ciphertext"], what="JWE ciphertext")
         tag = b64url_decode(jwe["tag"], what="JWE tag")
@@ -239,6 +269,11 @@ def _decrypt(
         ) from None
     if not isinstance(protected, dict) or not isinstance(recipients, list):
         raise EnvelopeRejected(RejectReason.MALFORMED_ENVELOPE, "JWE members have the wrong types")
+    if not 1 <= len(recipients) <= MAX_RECIPIENTS:
+        raise EnvelopeRejected(
+            RejectReason.MALFORMED_ENVELOPE,
+            f"the JWE has {len(recipients)} recipient entries (1 to {MAX_RECIPIENTS} allowed)",
+        )
     if _names_critical_extensions(jwe, protected, recipients):
         # RFC 7516 section 4.1.13 (RFC 7515 section 4.1.11): a recipient must reject critical
         # extensions it does not understand, and this profile defines none.
@@ -251,6 +286,7 @@ def _decrypt(
         raise EnvelopeRejected(
             RejectReason.UNSUPPORTED_ALGORITHM, f"JWE zip {protected.get('zip')!r} is not DEF"
         )
+    _check_unprotected(jwe, recipients)
     if len(iv) != 12 or len(tag) != 16:
         raise EnvelopeRejected(RejectReason.MALFORMED_ENVELOPE, "JWE iv or tag has the wrong length")
 
@@ -280,7 +316,46 @@ def _decrypt(
             RejectReason.DECRYPTION_FAILED,
             f"cannot decrypt with key {header['kid']} ({type(exc).__name__})",
         ) from None
+    _check_protected(protected)
     return protected, cek, plaintext
+
+
+def _check_protected(protected: dict[str, Any]) -> None:
+    """The protected header holds what docs/ENVELOPE.md section 2 says, nothing else. Checked
+    once AES-GCM has authenticated it, so that a header altered in transit is refused as
+    what it is (decryption-failed) and one its sender wrote wrong as malformed-envelope."""
+    if protected.get("cty") != JWE_CONTENT_TYPE:
+        raise EnvelopeRejected(
+            RejectReason.MALFORMED_ENVELOPE,
+            f"JWE cty {protected.get('cty')!r} is not {JWE_CONTENT_TYPE!r}",
+        )
+    if extra := sorted(set(protected) - _JWE_PROTECTED_MEMBERS):
+        raise EnvelopeRejected(
+            RejectReason.MALFORMED_ENVELOPE,
+            f"the JWE protected header carries {', '.join(extra)[:200]}: only enc, zip and cty belong there",
+        )
+
+
+def _check_unprotected(jwe: dict[str, Any], recipients: list[Any]) -> None:
+    """Every header parameter where docs/ENVELOPE.md section 2 puts it, and nothing else: a
+    parameter outside the protected header is not authenticated, and one RFC 7516 lets a
+    receiver ignore (or apply: `enc` in a shared header) means the receiver and another tool
+    could read the envelope differently. Refused rather than ignored: we never write one."""
+    if present := [name for name in _JWE_REFUSED_MEMBERS if name in jwe]:
+        raise EnvelopeRejected(
+            RejectReason.MALFORMED_ENVELOPE,
+            f"the JWE has a member {present[0]!r}: this profile never writes one "
+            "(General JSON Serialization; no aad, no shared unprotected header)",
+        )
+    for entry in recipients:
+        if not isinstance(entry, dict) or not isinstance(entry.get("header"), dict):
+            raise EnvelopeRejected(RejectReason.MALFORMED_ENVELOPE, "malformed JWE recipient entry")
+        if extra := sorted(set(entry["header"]) - _RECIPIENT_HEADER_MEMBERS):
+            raise EnvelopeRejected(
+                RejectReason.MALFORMED_ENVELOPE,
+                f"a JWE recipient header carries {', '.join(extra)[:200]}: only alg, kid and epk "
+                "belong there",
+            )
 
 
 def jwe_recipient_kids(jwe: dict[str, Any]) -> list[str]:

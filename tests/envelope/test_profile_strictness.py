@@ -18,10 +18,14 @@ import pytest
 from jwcrypto import jwk
 from jwcrypto.jwa import JWA
 
+from cti_exchange.envelope import header as envelope_header
+from cti_exchange.envelope import jose_framing
 from cti_exchange.envelope.jose_framing import (
     CONTENT_ENCRYPTION,
     b64url_encode,
+    jwe_encrypt_general,
     jws_payload,
+    jws_sign_compact,
 )
 from cti_exchange.envelope.reasons import RejectReason
 from cti_exchange.envelope.seal import SealedEnvelope
@@ -31,16 +35,27 @@ from .conftest import (
     PROTECTED,
     Bundle,
     World,
+    artifact_jwe,
     artifact_jwe_bytes,
     decrypt_jws,
     deflate,
     honest_entry,
     indicator,
+    jwe_by_hand,
     jws_header,
     make_bundle,
     reencrypt,
     with_jwe,
 )
+
+# The limits docs/ENVELOPE.md documents (section 5).
+MAX_RECIPIENTS = 256
+MAX_PROTECTED_HEADER_BYTES = 64 * 1024
+
+
+def test_the_documented_limits_are_the_code_s() -> None:
+    assert envelope_header.MAX_RECIPIENTS == MAX_RECIPIENTS
+    assert jose_framing.MAX_PROTECTED_HEADER_BYTES == MAX_PROTECTED_HEADER_BYTES
 
 
 @pytest.fixture
@@ -191,3 +206,150 @@ def test_a_duplicate_nested_deep_in_an_object(world: World) -> None:
     forged = bundle_text_with([obj], '"url":', '"url": "https://evil.example/", "url":')
     rejected = world.in_.rejects(world.fr.seal(forged, [world.in_.party]).artifact, RejectReason.INVALID_STIX)
     assert "'url' twice" in rejected.detail
+
+
+# -- 2. the JWE profile, exactly --------------------------------------------------------------
+
+
+def test_an_aad_member(world: World, sealed: SealedEnvelope) -> None:
+    """RFC 7516 would put it in the AAD; the profile never writes one."""
+    jwe = artifact_jwe(sealed.artifact)
+    jwe["aad"] = "AAAA"
+    rejected = world.in_.rejects(with_jwe(sealed.artifact, jwe), RejectReason.MALFORMED_ENVELOPE)
+    assert "'aad'" in rejected.detail
+
+
+@pytest.mark.parametrize(
+    "unprotected",
+    [{"enc": "A128GCM"}, {"jku": "https://evil.example/keys"}, {"zip": "DEF"}, {"cty": "JWE"}, {}],
+    ids=["enc", "jku", "zip", "cty", "empty"],
+)
+def test_a_shared_unprotected_header(
+    world: World, sealed: SealedEnvelope, unprotected: dict[str, Any]
+) -> None:
+    jwe = artifact_jwe(sealed.artifact)
+    jwe["unprotected"] = unprotected
+    rejected = world.in_.rejects(with_jwe(sealed.artifact, jwe), RejectReason.MALFORMED_ENVELOPE)
+    assert "'unprotected'" in rejected.detail
+
+
+def test_flattened_members_beside_recipients(world: World, sealed: SealedEnvelope) -> None:
+    jwe = artifact_jwe(sealed.artifact)
+    jwe["header"] = {"alg": "ECDH-ES+A256KW", "kid": world.in_.party.encryption_kid}
+    world.in_.rejects(with_jwe(sealed.artifact, jwe), RejectReason.MALFORMED_ENVELOPE)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("enc", "A128GCM"),
+        ("zip", "DEF"),
+        ("cty", "JWE"),
+        ("jku", "https://evil.example/keys"),
+        ("jwk", {"kty": "OKP", "crv": "X25519", "x": "AAAA"}),
+        ("x5u", "https://evil.example/cert"),
+        ("x5c", ["AAAA"]),
+        ("apu", "QUFB"),
+    ],
+)
+@pytest.mark.parametrize("whose", ["ours", "another"])
+def test_a_recipient_header_beyond_alg_kid_epk(
+    world: World, sealed: SealedEnvelope, name: str, value: Any, whose: str
+) -> None:
+    jwe = artifact_jwe(sealed.artifact)
+    ours = world.in_.party.encryption_kid
+    entry = next(e for e in jwe["recipients"] if (e["header"]["kid"] == ours) == (whose == "ours"))
+    entry["header"][name] = value
+    rejected = world.in_.rejects(with_jwe(sealed.artifact, jwe), RejectReason.MALFORMED_ENVELOPE)
+    assert f"carries {name}" in rejected.detail
+
+
+@pytest.mark.parametrize(
+    "protected",
+    [
+        {"enc": "A256GCM", "zip": "DEF"},
+        {"enc": "A256GCM", "zip": "DEF", "cty": "JWE"},
+        {"enc": "A256GCM", "zip": "DEF", "cty": "application/stix+json;version=2.1"},
+        {"enc": "A256GCM", "zip": "DEF", "cty": "cti-envelope+jws", "jku": "https://evil.example/k"},
+        {"enc": "A256GCM", "zip": "DEF", "cty": "cti-envelope+jws", "kid": "cert-in-enc-1"},
+        {"enc": "A256GCM", "zip": "DEF", "cty": "cti-envelope+jws", "x5c": ["AAAA"]},
+    ],
+    ids=["no-cty", "cty-JWE", "cty-stix", "jku", "kid", "x5c"],
+)
+def test_an_authentic_protected_header_beyond_the_profile(
+    world: World, sealed: SealedEnvelope, protected: dict[str, Any]
+) -> None:
+    """Encrypted correctly to CERT-In, so the header is authentic: refused for what it says."""
+    cek = os.urandom(32)
+    jws = decrypt_jws(sealed.artifact, world.in_.party)
+    jwe = jwe_by_hand(deflate(jws), [honest_entry(world.in_.party, cek)], cek, protected)
+    rejected = world.in_.rejects(with_jwe(sealed.artifact, jwe), RejectReason.MALFORMED_ENVELOPE)
+    assert "cty" in rejected.detail or "carries" in rejected.detail
+
+
+@pytest.mark.parametrize("name", ["jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256"])
+def test_a_jws_header_carrying_a_key_or_certificate(world: World, sealed: SealedEnvelope, name: str) -> None:
+    """Signed by the real sender: we verify with its pinned key anyway, but refuse to ignore it."""
+    jws = decrypt_jws(sealed.artifact, world.in_.party)
+    header = jws_header(jws)
+    header[name] = dict(world.fr.party.public_signing_key) if name == "jwk" else "https://evil.example/"
+    forged = jws_sign_compact(header, jws_payload(jws.rsplit(b".", 1)[0]), world.fr.party.signing_key)
+    rejected = world.in_.rejects(
+        reencrypt(sealed.artifact, forged, [world.in_.party]), RejectReason.BAD_HEADER
+    )
+    assert name in rejected.detail
+
+
+def test_more_recipient_entries_than_the_limit(world: World, sealed: SealedEnvelope) -> None:
+    jwe = artifact_jwe(sealed.artifact)
+    other = next(e for e in jwe["recipients"] if e["header"]["kid"] != world.in_.party.encryption_kid)
+    jwe["recipients"] = [other] * MAX_RECIPIENTS + jwe["recipients"]
+    rejected = world.in_.rejects(with_jwe(sealed.artifact, jwe), RejectReason.MALFORMED_ENVELOPE)
+    assert f"1 to {MAX_RECIPIENTS}" in rejected.detail
+
+
+def test_the_limit_of_recipient_entries_still_opens(world: World, sealed: SealedEnvelope) -> None:
+    jwe = artifact_jwe(sealed.artifact)
+    other = next(e for e in jwe["recipients"] if e["header"]["kid"] != world.in_.party.encryption_kid)
+    jwe["recipients"] += [other] * (MAX_RECIPIENTS - len(jwe["recipients"]))
+    world.in_.open(with_jwe(sealed.artifact, jwe))
+
+
+def test_a_sender_never_seals_more_than_the_limit(world: World) -> None:
+    keys = [world.in_.party.public_encryption_key] * (MAX_RECIPIENTS + 1)
+    with pytest.raises(ValueError, match=f"1 to {MAX_RECIPIENTS}"):
+        jwe_encrypt_general(b"x", PROTECTED, keys)
+
+
+def test_more_signed_recipients_than_the_limit(world: World, sealed: SealedEnvelope) -> None:
+    jws = decrypt_jws(sealed.artifact, world.in_.party)
+    header = jws_header(jws)
+    extra = [f"cert-x{i}" for i in range(MAX_RECIPIENTS)]
+    header["cti"]["recipients"] += extra
+    header["cti"]["channels"].update({r: {"sequence": 1, "previous": None} for r in extra})
+    forged = jws_sign_compact(header, jws_payload(jws.rsplit(b".", 1)[0]), world.fr.party.signing_key)
+    rejected = world.in_.rejects(
+        reencrypt(sealed.artifact, forged, [world.in_.party]), RejectReason.BAD_HEADER
+    )
+    assert f"at most {MAX_RECIPIENTS - 1}" in rejected.detail
+
+
+def test_a_jws_header_over_the_size_limit(world: World, sealed: SealedEnvelope) -> None:
+    """Refused before it is decoded or parsed (the walkthrough's had 50 MB)."""
+    jws = decrypt_jws(sealed.artifact, world.in_.party)
+    header = jws_header(jws)
+    header["junk"] = "A" * MAX_PROTECTED_HEADER_BYTES
+    forged = jws_sign_compact(header, jws_payload(jws.rsplit(b".", 1)[0]), world.fr.party.signing_key)
+    rejected = world.in_.rejects(
+        reencrypt(sealed.artifact, forged, [world.in_.party]), RejectReason.MALFORMED_SIGNATURE
+    )
+    assert f"{MAX_PROTECTED_HEADER_BYTES}-byte limit" in rejected.detail
+
+
+def test_a_jwe_protected_header_over_the_size_limit(world: World, sealed: SealedEnvelope) -> None:
+    protected = dict(PROTECTED, junk="A" * MAX_PROTECTED_HEADER_BYTES)
+    jwe = jwe_encrypt_general(
+        decrypt_jws(sealed.artifact, world.in_.party), protected, [world.in_.party.public_encryption_key]
+    )
+    rejected = world.in_.rejects(with_jwe(sealed.artifact, jwe), RejectReason.MALFORMED_ENVELOPE)
+    assert f"{MAX_PROTECTED_HEADER_BYTES}-byte limit" in rejected.detail
