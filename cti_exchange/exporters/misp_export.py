@@ -2,10 +2,13 @@
 
 One attribute per value, typed for MISP (`ip-dst`, `domain`, `url`, `email-src`, `filename`,
 `mutex`, `regkey`, `AS`, `email-subject`, `ssdeep`, `x509-fingerprint-sha1`, `mac-address`,
-`md5`...), `to_ids` set so MISP pushes it to its IDS exports, tagged with
-its own TLP (MISP's `tlp:` taxonomy); the event carries the strictest TLP of its attributes.
-Values are written in canonical form, once whatever the spellings stored (as in plain lists,
-export.py `_canonical_spelling`): MISP correlates attributes by their text.
+`md5`...), `to_ids` as MISP sets it by default for the type (PyMISP's describeTypes.json
+`sane_defaults`: true, so that MISP pushes the value to its IDS exports, except for `AS`,
+`email-subject`, `mac-address` and `vulnerability`, which MISP keeps out of them as too broad
+or no network pattern), tagged with its own TLP (MISP's `tlp:` taxonomy); the event carries
+the strictest TLP of its attributes. Values are written in canonical form, once whatever the
+spellings stored (as in plain lists, export.py `_canonical_spelling`): MISP correlates
+attributes by their text.
 
 MISP wants attribute UUIDs unique across the instance, so they cannot be the same in two
 events. The event UUID is derived from the producer and the export's selection (its filter, in
@@ -13,7 +16,18 @@ canonical form), and each attribute UUID from the event UUID, the type and the v
 selection exported again is the same event, and importing it updates that event and its
 attributes instead of duplicating them (as a MISP feed does); a different selection is another
 event and never reuses an attribute UUID. A relative `--since` (`1d`) is a different moment,
-so a different selection, on every run.
+so a different selection, on every run. The event's `info` (its title in MISP) is the same for
+the same selection too: the producer and the choices made, never the moment of the export,
+which the event's `date` and `timestamp` carry; before, each run retitled the event.
+
+Each attribute's `timestamp` is the export's moment too, so an import rewrites every attribute
+(MISP takes an attribute's update only when its timestamp is later): an item says what every
+object holding the value says (strictest TLP, every source) but not when that last changed,
+and a timestamp that missed a stricter TLP from another object would leave MISP's `tlp:` tag
+on the attribute looser than the value's; and every attribute already imported carries an
+earlier export's moment, so an earlier time would never be taken again. Values no longer
+exported stay in MISP (it never deletes an attribute missing from an update); docs/TRIAGE.md
+"MISP events exported again".
 
 The event's distribution is "your organisation only": partner intelligence must not be
 synchronised onwards by MISP on its own; its TLP says who may see it.
@@ -59,6 +73,9 @@ MISP_TYPES = {
     "sha512": ("sha512", "Payload delivery"),
     "cve": ("vulnerability", "External analysis"),
 }
+# MISP types whose `to_ids` MISP sets false by default (describeTypes.json `sane_defaults`):
+# the IDS exports of MISP leave them out, and so does an attribute we write.
+NOT_FOR_IDS = frozenset({"AS", "email-subject", "mac-address", "vulnerability"})
 # Event UUIDs: uuid5 in a namespace of our own, from the producer and the selection; attribute
 # UUIDs: uuid5 in the event's UUID, from "type:value".
 _EVENT_NAMESPACE = uuid.UUID("5d3c7f0e-7a43-5b8e-9a5e-2f6f0f4c1c07")
@@ -80,6 +97,23 @@ def misp_tag(level: Tlp) -> dict[str, str]:
     return {"name": f"tlp:{level.value}"}
 
 
+def event_info(producer: str, selection: str) -> str:
+    """The event's title: who exported what (the choices of `selection`, the canonical filter
+    ExportContext.selection_of writes, left out when empty), the same on every run of it."""
+    chosen = json.loads(selection) if selection else {}
+    parts = []
+    for name, value in sorted(chosen.items()):
+        if value in (None, "", []) or (name == "include_revoked" and value is False):
+            continue
+        shown = (
+            ",".join(str(v) for v in value)
+            if isinstance(value, list)
+            else json.dumps(value, ensure_ascii=False)
+        )
+        parts.append(f"{name}={shown}")
+    return f"cti-exchange export by {producer}" + (f" ({'; '.join(parts)})" if parts else "")
+
+
 class MispExporter(Exporter):
     name = "misp"
     extension = "json"
@@ -96,7 +130,7 @@ class MispExporter(Exporter):
         self._event_uuid = uuid.uuid5(_EVENT_NAMESPACE, name)
         event = {
             "uuid": str(self._event_uuid),
-            "info": f"cti-exchange export by {self.context.producer} at {self.context.generated_at}",
+            "info": event_info(self.context.producer, self.context.selection),
             "date": moment.date().isoformat(),
             "timestamp": self._timestamp,
             "published": False,
@@ -114,7 +148,7 @@ class MispExporter(Exporter):
             "type": misp_type,
             "category": category,
             "value": misp_value(item.ioc_type, item.value),
-            "to_ids": True,
+            "to_ids": misp_type not in NOT_FOR_IDS,
             "distribution": _INHERIT_EVENT,
             "timestamp": self._timestamp,
             "comment": f"from {', '.join(item.partners)}; STIX {item.object_id}",
