@@ -185,6 +185,22 @@ class PartnerKeysUpdated:
             return None
         objects = sum(len(f.objects_rejected) for f in flagged)
         first = flagged[0]
+        withdrawn = sorted(
+            {f.signer_kid for f in flagged}
+            & {k.kid for k in self.update.keyring.keys if (k.revocation_reason or "").startswith("withdrawn")}
+        )
+        if withdrawn:
+            # Not "revoked before they were issued": the new file just no longer lists the key.
+            return IntegrityError(
+                f"{len(flagged)} envelope(s) accepted from {name} were signed by a key its new key "
+                f"file no longer lists ({', '.join(withdrawn)}), which is therefore withdrawn as if "
+                f"revoked from its creation (first: {first.envelope_id}); their {objects} "
+                "object(s) are now rejected and out of exports",
+                hint=f"if {name} lost its keys (a profile made again), confirm with it out of band and "
+                f"`triage accept` what it sent (`cti-exchange triage list --partner {name} --status "
+                "rejected`): had it said so first, --old-keys-lost would have retired them instead; "
+                "if it did not lose them, treat this as a security event",
+            )
         return IntegrityError(
             f"{len(flagged)} envelope(s) accepted from {name} were signed by a key it revoked "
             f"before they were issued (first: {first.envelope_id}, {first.reason}: {first.detail}); "

@@ -46,6 +46,8 @@ def test_without_it_the_old_keys_are_withdrawn_as_before(exchange: Exchange, tmp
     updated = update_keys_confirmed(india, again, again.export_keys(tmp_path / "k.json"), "--json")
     assert updated.exit_code == 4  # every envelope the withdrawn key signed is set aside
     assert len(updated.json()["signed_after_revocation"]) == 1
+    assert "signed by a key its new key file no longer lists" in updated.stderr
+    assert "had it said so first, --old-keys-lost would have retired them instead" in updated.stderr
 
 
 def test_a_partner_that_still_has_its_keys_did_not_lose_them(exchange: Exchange, tmp_path: Path) -> None:
