@@ -286,16 +286,21 @@ def _decrypt(
         raise EnvelopeRejected(
             RejectReason.UNSUPPORTED_ALGORITHM, f"JWE zip {protected.get('zip')!r} is not DEF"
         )
+    if "alg" in protected:
+        raise EnvelopeRejected(
+            RejectReason.UNSUPPORTED_ALGORITHM,
+            f"the JWE protected header names alg {protected['alg']!r}: in this profile alg is "
+            f"per recipient ({KEY_MANAGEMENT_ALG}), never shared",
+        )
     _check_unprotected(jwe, recipients)
     if len(iv) != 12 or len(tag) != 16:
         raise EnvelopeRejected(RejectReason.MALFORMED_ENVELOPE, "JWE iv or tag has the wrong length")
 
     entry = _our_recipient(recipients, private_keys)
     header = entry["header"]
-    if header.get("alg") != KEY_MANAGEMENT_ALG or "alg" in protected:
+    if header.get("alg") != KEY_MANAGEMENT_ALG:
         raise EnvelopeRejected(
-            RejectReason.UNSUPPORTED_ALGORITHM,
-            f"JWE alg {header.get('alg', protected.get('alg'))!r} is not {KEY_MANAGEMENT_ALG}",
+            RejectReason.UNSUPPORTED_ALGORITHM, f"JWE alg {header.get('alg')!r} is not {KEY_MANAGEMENT_ALG}"
         )
     epk = header.get("epk")
     if not (

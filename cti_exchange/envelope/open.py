@@ -13,13 +13,13 @@ an envelope is returned until every check has passed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
-from cti_exchange.clock import stix_timestamp
+from cti_exchange.clock import parse_timestamp, stix_timestamp
 from cti_exchange.envelope.artifact import RoutingHints, artifact_jwe, routing_hints
 from cti_exchange.envelope.header import ChannelPosition, ChannelState, EnvelopeHeader
 from cti_exchange.envelope.jose_framing import (
@@ -280,16 +280,27 @@ def _continues_our_channel(state: _Opening, ctx: ReceiverContext) -> bool:
 def check_hints_match(state: _Opening) -> None:
     assert state.header is not None and state.hints is not None
     signed = RoutingHints.of(state.header)
-    if state.hints != signed:
+    hints = state.hints
+    if hints.issued_at != signed.issued_at and _same_time(hints.issued_at, state.header.issued_at):
+        # Another implementation may write 20:15:00Z where we write 20:15:00.000Z.
+        hints = replace(hints, issued_at=signed.issued_at)
+    if hints != signed:
         differing = [
             name
             for name in ("envelope_id", "sender", "recipients", "sequences", "issued_at")
-            if getattr(state.hints, name) != getattr(signed, name)
+            if getattr(hints, name) != getattr(signed, name)
         ]
         raise EnvelopeRejected(
             RejectReason.HINT_MISMATCH,
             f"clear-text routing hints differ from the signed header in {', '.join(differing)}",
         )
+
+
+def _same_time(text: str, moment: datetime) -> bool:
+    try:
+        return parse_timestamp(text) == moment
+    except (TypeError, ValueError, AttributeError, OverflowError):
+        return False
 
 
 # A gap this large is not lost envelopes but a forged or broken sequence number.

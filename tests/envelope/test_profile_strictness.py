@@ -45,6 +45,7 @@ from .conftest import (
     jws_header,
     make_bundle,
     reencrypt,
+    with_hints,
     with_jwe,
 )
 
@@ -353,3 +354,44 @@ def test_a_jwe_protected_header_over_the_size_limit(world: World, sealed: Sealed
     )
     rejected = world.in_.rejects(with_jwe(sealed.artifact, jwe), RejectReason.MALFORMED_ENVELOPE)
     assert f"{MAX_PROTECTED_HEADER_BYTES}-byte limit" in rejected.detail
+
+
+# -- 3. messages and another implementation's spelling ----------------------------------------
+
+
+def test_alg_in_the_jwe_protected_header_says_why(world: World, sealed: SealedEnvelope) -> None:
+    """It read "JWE alg 'ECDH-ES+A256KW' is not ECDH-ES+A256KW" (the recipient's alg, correct,
+    quoted for the protected one)."""
+    cek = os.urandom(32)
+    jws = decrypt_jws(sealed.artifact, world.in_.party)
+    protected = dict(PROTECTED, alg="ECDH-ES+A256KW")
+    jwe = jwe_by_hand(deflate(jws), [honest_entry(world.in_.party, cek)], cek, protected)
+    rejected = world.in_.rejects(with_jwe(sealed.artifact, jwe), RejectReason.UNSUPPORTED_ALGORITHM)
+    assert "'ECDH-ES+A256KW' is not ECDH-ES+A256KW" not in rejected.detail
+    assert "protected header names alg" in rejected.detail
+
+
+@pytest.mark.parametrize(
+    "spelling", ["2026-11-23T10:05:00Z", "2026-11-23T10:05:00.000000Z", "2026-11-23T10:05:00.0Z"]
+)
+def test_issued_at_spelled_otherwise_in_both_places_opens(
+    world: World, sealed: SealedEnvelope, spelling: str
+) -> None:
+    """Another implementation writes the same time in the signed header and the hints."""
+    jws = decrypt_jws(sealed.artifact, world.in_.party)
+    header = jws_header(jws)
+    header["cti"]["issued_at"] = spelling
+    forged = jws_sign_compact(header, jws_payload(jws.rsplit(b".", 1)[0]), world.fr.party.signing_key)
+    artifact = with_hints(reencrypt(sealed.artifact, forged, [world.in_.party]), issued_at=spelling)
+    world.in_.open(artifact)
+
+
+def test_issued_at_hint_of_another_time_is_still_a_mismatch(world: World, sealed: SealedEnvelope) -> None:
+    jws = decrypt_jws(sealed.artifact, world.in_.party)
+    header = jws_header(jws)
+    header["cti"]["issued_at"] = "2026-11-23T10:05:00Z"
+    forged = jws_sign_compact(header, jws_payload(jws.rsplit(b".", 1)[0]), world.fr.party.signing_key)
+    for hint in ("2026-11-23T10:05:01Z", "2026-11-23T10:04:00.000Z", "not a time", 1700000000):
+        artifact = with_hints(reencrypt(sealed.artifact, forged, [world.in_.party]), issued_at=hint)
+        rejected = world.in_.rejects(artifact, RejectReason.HINT_MISMATCH)
+        assert "issued_at" in rejected.detail
