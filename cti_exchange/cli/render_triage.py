@@ -271,7 +271,7 @@ def render_detail(out: Output, detail: ObjectDetail) -> None:
     if detail.related:
         table(
             out,
-            ["relationship", "type", "name / value", "id", "via"],
+            ["relationship", "type", "name / value", "id", "via", "said by"],
             [
                 [
                     ("-> " if r.direction == "to" else "<- ") + r.relationship_type,
@@ -279,10 +279,12 @@ def render_detail(out: Output, detail: ObjectDetail) -> None:
                     describe_value(r.name or "", 80),
                     r.object_id,
                     r.via or "",
+                    r.partner or "",
                 ]
                 for r in detail.related
             ],
             title="Related objects",
+            optional=("via",),
         )
     if detail.sightings:
         table(

@@ -36,6 +36,9 @@ class RelatedObject:
     type: str | None  # None: not in the store
     name: str | None  # its name, indicator value, or a cyber-observable's value (observable_label)
     via: str | None  # the id of the object in between, for a second hop
+    # The partner that sent the relationship: whoever asserts it, not necessarily the creator
+    # of either end (a partner may relate another partner's indicator to a malware).
+    partner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -158,18 +161,19 @@ def _label(conn: sqlite3.Connection, object_id: str) -> tuple[str | None, str | 
     return kind, label
 
 
-def _relationships(conn: sqlite3.Connection, object_id: str) -> list[tuple[str, str, str]]:
-    """(relationship_type, direction, other end) of current relationships touching the object."""
+def _relationships(conn: sqlite3.Connection, object_id: str) -> list[tuple[str, str, str, str]]:
+    """(relationship_type, direction, other end, partner that sent it) of current relationships
+    touching the object."""
     found = []
     for side, other, direction in (
         ("source_ref", "target_ref", "to"),
         ("target_ref", "source_ref", "from"),
     ):
         found += [
-            (r[0] or "related-to", direction, r[1])
+            (r[0] or "related-to", direction, r[1], r[2])
             for r in conn.execute(
                 "SELECT json_extract(json, '$.relationship_type'), "  # noqa: S608 - only placeholders and fixed names; values are bound
-                f"json_extract(json, '$.{other}') FROM objects "
+                f"json_extract(json, '$.{other}'), partner FROM objects "
                 f"WHERE type = 'relationship' AND json_extract(json, '$.{side}') = ? "
                 "AND is_current = 1 AND revoked = 0 LIMIT ?",
                 (object_id, _RELATED_LIMIT),
@@ -183,17 +187,17 @@ def related_objects(conn: sqlite3.Connection, object_id: str) -> list[RelatedObj
     related: list[RelatedObject] = []
     seen = {object_id}
     first_hop = _relationships(conn, object_id)
-    for kind, direction, other in first_hop:
+    for kind, direction, other, partner in first_hop:
         if other in seen:
             continue
         seen.add(other)
-        related.append(RelatedObject(kind, direction, other, *_label(conn, other), None))
-    for _, _, middle in first_hop:
-        for kind, direction, other in _relationships(conn, middle):
+        related.append(RelatedObject(kind, direction, other, *_label(conn, other), None, partner))
+    for _, _, middle, _ in first_hop:
+        for kind, direction, other, partner in _relationships(conn, middle):
             if other in seen or len(related) >= _RELATED_LIMIT:
                 continue
             seen.add(other)
-            related.append(RelatedObject(kind, direction, other, *_label(conn, other), middle))
+            related.append(RelatedObject(kind, direction, other, *_label(conn, other), middle, partner))
     return related
 
 

@@ -159,7 +159,8 @@ def test_related_observables_show_their_value_escaped_and_cut(intel: Agency) -> 
     domain = by_id[DOMAIN]
     assert domain.startswith("evil\\x1b[31mxxx") and domain.endswith("(217 characters)")
     assert "\x1b" not in shown.stdout
-    assert header == ["relationship", "type", "name / value", "id", "via"]
+    assert header == ["relationship", "type", "name / value", "id", "via", "said by"]
+    assert {row[5] for row in rows} == {"cert-fr"}  # who asserts each relationship
     # An observable shown itself has its value too.
     assert _facts(intel.run("triage", "show", IP).stdout)["value"] == "198.51.100.7"
 
@@ -262,3 +263,14 @@ def test_export_counts_values_in_the_singular_and_plural(cert_in: Agency, tmp_pa
     assert cert_in.run("triage", "accept", "two.example").exit_code == 0
     both = cert_in.run("export", "--format", "plain", "-o", str(tmp_path / "two.txt"))
     assert f"wrote 2 values to {tmp_path / 'two.txt'}" in both.stderr
+
+
+def test_a_relationship_another_partner_asserts_says_who(intel: Agency) -> None:
+    """Found on a walkthrough: cert-uk related cert-fr's indicator to a malware, and `triage
+    show` listed "-> indicates" with nothing saying who claimed it."""
+    put(intel, [_relationship(9, "indicates", IND, EMOTET_UK)], partner="cert-uk")
+    related = intel.run("triage", "show", IND, "--json").json()["related"]
+    by_target = {r["object_id"]: r["partner"] for r in related if r["via"] is None}
+    assert by_target[EMOTET_UK] == "cert-uk" and by_target[MAL] == "cert-fr"
+    rows = _sections(intel.run("triage", "show", IND).stdout)["Related objects"][1:]
+    assert [row[5] for row in rows if row[3] == EMOTET_UK] == ["cert-uk"]
