@@ -141,6 +141,10 @@ def check_decrypts(state: _Opening, ctx: ReceiverContext) -> None:
                 f"encrypted to our revoked key {revoked[0]}: the sender has not pinned our current "
                 "keys; once it has, it sends the same envelope wrapped for them",
             ) from None
+        if rejected.reason is RejectReason.NOT_ADDRESSED_TO_US and (
+            why := _for_us_by_clear_text(jwe, state.hints, ctx)
+        ):
+            raise EnvelopeRejected(RejectReason.SEALED_TO_UNKNOWN_KEY_OF_OURS, why) from None
         raise
     if protected.get("zip") == COMPRESSION:
         state.jws_deflated = data
@@ -157,6 +161,24 @@ def _our_revoked_kids(jwe: dict[str, Any], ctx: ReceiverContext) -> list[str]:
     ours = ctx.keyrings.get(ctx.agency_id)
     revoked = ours.revoked_kids(KeyUse.ENC) if ours is not None else set()
     return [kid for kid in jwe_recipient_kids(jwe) if kid in revoked]
+
+
+def _for_us_by_clear_text(jwe: dict[str, Any], hints: RoutingHints, ctx: ReceiverContext) -> str | None:
+    """Why an envelope none of our keys opens is for us all the same (a recipient kid named as
+    an encryption key of ours, `AGENCY-enc-...`, or the routing hints naming our agency), or
+    None: then it is another agency's. Clear text, unverified: it only keeps the envelope held
+    instead of dropped."""
+    kids = jwe_recipient_kids(jwe)
+    ours = [kid for kid in kids if kid.startswith(f"{ctx.agency_id}-enc-")]
+    if not ours and (ctx.agency_id not in hints.recipients or not kids):
+        return None  # another agency's, or a JWE naming no key at all (malformed, not held)
+    sealed_to = f"our key {ours[0]}" if ours else f"keys {', '.join(kids[:3])}"
+    return (
+        f"for us (by its clear text) but sealed to {sealed_to}, which this profile does not hold: "
+        f"keys/ may be older than the partner thinks (restored from a backup taken before `keys "
+        f"rotate`?); restore the newer keys, or ask {hints.sender} to re-seal it to our current "
+        "key; held, opened again once our keys change"
+    )
 
 
 def check_signature(state: _Opening, ctx: ReceiverContext) -> None:

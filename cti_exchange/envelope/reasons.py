@@ -17,6 +17,11 @@ class RejectReason(StrEnum):
     # For us, but only to a key of ours we revoked: the sender re-addresses it once it pins our
     # current keys (envelope/readdress.py), and the record is closed when that copy is accepted.
     ENCRYPTED_TO_REVOKED_KEY = "encrypted-to-revoked-key"
+    # For us by its clear text (a recipient kid named as ours, or the routing hints naming our
+    # agency), but sealed to an encryption key of ours the profile does not hold: keys/ older
+    # than the key the partner sealed to (restored from a backup taken before `keys rotate`).
+    # Held, and opened again once our keys change (exchange/held.py): never dropped as not for us.
+    SEALED_TO_UNKNOWN_KEY_OF_OURS = "sealed-to-unknown-key-of-ours"
     DECOMPRESSION_LIMIT = "decompression-limit"
     MALFORMED_SIGNATURE = "malformed-signature"
     UNKNOWN_SENDER = "unknown-sender"  # the sender is not a pinned partner

@@ -490,6 +490,12 @@ def _blocked_hint(reason: RejectReason, partner: str, record_id: int) -> str:
             f"update-keys {partner} --jwks FILE`) and run accept-gap again; if that envelope is "
             f"not {partner}'s, {discard}"
         )
+    if reason is RejectReason.SEALED_TO_UNKNOWN_KEY_OF_OURS:
+        return (
+            f"it is sealed to an encryption key of ours this profile does not hold: restore the "
+            f"newer keys/ (from after the last `keys rotate`), or ask {partner} to re-seal it to "
+            f"our current key, and run accept-gap again; if it is not {partner}'s, {discard}"
+        )
     if reason is RejectReason.ISSUED_IN_FUTURE:
         return (
             f"{partner}'s clock ran ahead: run accept-gap again once that time has come (a pull "

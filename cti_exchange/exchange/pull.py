@@ -409,6 +409,9 @@ def _process(
         opened = open_artifact(obj, ctx)
     except EnvelopeRejected as rejected:
         if rejected.reason is RejectReason.NOT_ADDRESSED_TO_US:
+            # Only another agency's: one whose clear text says it is for us but that no key
+            # of ours opens is held (sealed-to-unknown-key-of-ours, envelope/open.py), never
+            # dropped: marked processed here, it would not be read again once keys/ is right.
             store.inbound.mark_processed(origin, "not-for-us")
             outcome.skipped += 1
             return 1

@@ -33,6 +33,10 @@ HELD_REASONS = (
     # once its key is pinned (with the envelopes held behind it), instead of needing the
     # artifact exported and opened by hand.
     RejectReason.UNKNOWN_KEY.value,
+    # Sealed to an encryption key of ours the profile does not hold (keys/ restored from a
+    # backup older than the partner's copy of our keys): dropped as not for us, it was lost for
+    # good. Held, it goes through once the right keys are back.
+    RejectReason.SEALED_TO_UNKNOWN_KEY_OF_OURS.value,
 )
 _RECORD_COLUMNS = "id, partner, envelope_id, sender, reason, detail, received_at, resolved_at, resolution"
 _QUARANTINE_RECORD = f"SELECT {_RECORD_COLUMNS} FROM quarantine"  # noqa: S608 - constant text

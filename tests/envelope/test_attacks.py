@@ -542,6 +542,17 @@ def test_an_envelope_for_another_agency(world: World, bundle: Bundle) -> None:
     world.in_.rejects(sealed.artifact, RejectReason.NOT_ADDRESSED_TO_US)
 
 
+def test_an_envelope_sealed_to_a_key_of_ours_we_do_not_hold(world: World, bundle: Bundle) -> None:
+    """keys/ restored from a backup older than the key the partner sealed to: ours by its clear
+    text (our kid, our agency in the hints), but no key we hold opens it. It is named, and a
+    pull holds it, instead of skipping it as another agency's; nothing from it is opened."""
+    private, info = generate_key_pair(KeyUse.ENC, "cert-in", NOW, 365)
+    newer = replace(world.in_.party, encryption_key=private)
+    sealed = world.fr.seal(bundle, [newer])
+    rejected = world.in_.rejects(sealed.artifact, RejectReason.SEALED_TO_UNKNOWN_KEY_OF_OURS)
+    assert info.kid in rejected.detail and rejected.sender == "cert-fr"
+
+
 def test_a_partner_forwarding_an_envelope_it_received(world: World, bundle: Bundle) -> None:
     """CERT-DE decrypts what CERT-FR sent it and re-encrypts the genuine, validly signed JWS to
     CERT-In. The signed recipients say CERT-DE only."""
