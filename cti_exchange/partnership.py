@@ -177,6 +177,7 @@ class PartnerKeysUpdated:
     # Envelopes accepted before we learned their signing key was revoked (or retired) before
     # they were issued: their objects are now `rejected`. An integrity alert (exit 4).
     signed_after_revocation: list[SignedAfterRevocation] = field(default_factory=list)
+    unchanged: bool = False  # the file held exactly the keys pinned already
 
     def integrity_alert(self, name: str) -> IntegrityError | None:
         """The alert the command ends with when accepted envelopes turned out forged-able."""
@@ -227,6 +228,9 @@ def update_partner_keys(
     update = merge_key_update(
         pinned, verified, fingerprint=fingerprint, now=now or utc_now(), old_keys_lost=old_keys_lost
     )
+    if update.keyring == pinned:
+        # The file pinned already (sent again): nothing to save, record, queue or flag.
+        return PartnerKeysUpdated(update, [], unchanged=True)
     relative = home.save_partner_keys(name, update.keyring, verified.raw)
     profile = home.load_profile()
     home.save_profile(
@@ -433,6 +437,14 @@ def configure_partner(
             taxii = TaxiiSettings(**changes)
         else:
             taxii = replace(partner.taxii, **changes)
+        if taxii.read_collection and taxii.read_collection == taxii.write_collection:
+            # What we post would come back to us as the partner's, and the partner's pull would
+            # read its own envelopes: one collection cannot be both directions of a channel.
+            raise UsageError(
+                f"partner {name}: the read and write collections are the same, {taxii.read_collection}",
+                hint="--read-collection is where the partner posts for us, --write-collection where we "
+                "post for it: two different collections (`cti-exchange serve` prints both)",
+            )
         partner = replace(partner, taxii=taxii)
     before = get_partner(home, name)
     home.save_profile(home.load_profile().with_partner(partner))

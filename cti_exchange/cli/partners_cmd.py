@@ -290,6 +290,7 @@ def update_keys(
                 "newly_revoked": list(update.newly_revoked),
                 "retired_lost": list(update.retired_lost),
                 "pinned_signing_key": update.anchor.thumbprint,
+                "unchanged": updated.unchanged,
                 "requeued_envelopes": updated.requeued,
                 "files_to_readdress": updated.files_to_readdress,
                 "signed_after_revocation": [f.to_dict() for f in updated.signed_after_revocation],
@@ -297,6 +298,9 @@ def update_keys(
         )
         if alert := updated.integrity_alert(name):
             raise alert
+        return
+    if updated.unchanged:
+        out.line(f"Keys of {name} unchanged: the file holds the keys already pinned")
         return
     out.line(f"Updated keys of {name} (trusted by {update.trusted_by})")
     for kid in update.added:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from cti_exchange.errors import AuthError, ConfigError
+from cti_exchange.errors import AuthError, ConfigError, UsageError
 from cti_exchange.home.safe_files import read_private_file
 
 PASSPHRASE_ENV = "CTI_EXCHANGE_PASSPHRASE"  # noqa: S105 - the name of a variable
@@ -50,6 +50,17 @@ def read_passphrase(
     return passphrase
 
 
+def passphrase_source(*, environ: Mapping[str, str] | None = None) -> str:
+    """Where `read_passphrase` takes the passphrase from, for a message about a wrong one."""
+    env = os.environ if environ is None else environ
+    if env.get(PASSPHRASE_FILE_ENV):
+        also = f" ({PASSPHRASE_ENV} is set too, and the file wins)" if env.get(PASSPHRASE_ENV) else ""
+        return f"the file {env[PASSPHRASE_FILE_ENV]} ({PASSPHRASE_FILE_ENV}){also}"
+    if env.get(PASSPHRASE_ENV):
+        return PASSPHRASE_ENV
+    return "the prompt"
+
+
 def read_new_passphrase(*, environ: Mapping[str, str] | None = None) -> str:
     """The passphrase `keys passphrase` changes to: from the 0600 file named by
     CTI_EXCHANGE_NEW_PASSPHRASE_FILE (unattended, and so that the file cron reads can be
@@ -74,7 +85,7 @@ def read_new_passphrase(*, environ: Mapping[str, str] | None = None) -> str:
 
 def check_new_passphrase(passphrase: str) -> None:
     if len(passphrase) < MIN_PASSPHRASE_LENGTH:
-        raise AuthError(
+        raise UsageError(
             f"the passphrase is shorter than {MIN_PASSPHRASE_LENGTH} characters",
             hint="choose a longer one (a few random words work well)",
         )

@@ -17,9 +17,9 @@ from typing import Any
 
 import platformdirs
 
-from cti_exchange.errors import ConfigError
+from cti_exchange.errors import AuthError, ConfigError
 from cti_exchange.home.key_store import KEYS_DIR_NAME, KeyStore, PrivateKeys
-from cti_exchange.home.passphrase import read_passphrase
+from cti_exchange.home.passphrase import passphrase_source, read_passphrase
 from cti_exchange.home.safe_files import (
     atomic_write,
     create_exclusive,
@@ -222,7 +222,11 @@ class ProfileHome:
     def private_keys(self) -> PrivateKeys:
         """Unlocks our private keys once per process (the KDF is deliberately slow)."""
         if self._private_keys is None:
-            self._private_keys = self.keys.unlock(self.passphrase())
+            passphrase = self.passphrase()
+            try:
+                self._private_keys = self.keys.unlock(passphrase)
+            except AuthError as exc:  # a wrong passphrase: say where it came from
+                raise AuthError(exc.message, hint=f"the passphrase came from {passphrase_source()}") from None
         return self._private_keys
 
     def remember_unlocked(self, passphrase: str, private_keys: PrivateKeys) -> None:

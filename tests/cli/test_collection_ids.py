@@ -119,12 +119,13 @@ def test_the_nil_uuid_is_refused_as_a_placeholder(partnered: tuple[Agency, Agenc
 )
 def test_a_uuid_is_stored_as_given(partnered: tuple[Agency, Agency], collection: str) -> None:
     fr, _ = partnered
+    other = str(uuid.UUID(int=0x405))  # the other direction: never the same collection
     result = fr.run(
         "partners", "set", "cert-in", "--api-root", API_ROOT, "--read-collection", collection,
-        "--write-collection", collection,
+        "--write-collection", other,
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
-    assert _taxii(fr) == {"api_root": API_ROOT, "read_collection": collection, "write_collection": collection}
+    assert _taxii(fr) == {"api_root": API_ROOT, "read_collection": collection, "write_collection": other}
     config = tomllib.loads(_config(fr).decode())
     assert config["partners"]["cert-in"]["taxii"]["read_collection"] == collection
 

@@ -92,7 +92,7 @@ def test_passphrase_rules(tmp_path: Path) -> None:
         home=tmp_path / "a",
         env={"CTI_EXCHANGE_PASSPHRASE": "short"},
     )
-    assert short.exit_code == 3 and "shorter than 12" in short.stderr
+    assert short.exit_code == 2 and "shorter than 12" in short.stderr  # a usage error, not authentication
 
     none = run_cli(
         "init",

@@ -65,7 +65,7 @@ def test_refusals_change_nothing(cert_fr: Agency, tmp_path: Path) -> None:
     short = cert_fr.run(
         "keys", "passphrase", env={"CTI_EXCHANGE_NEW_PASSPHRASE_FILE": str(_new_file(tmp_path, "short"))}
     )
-    assert short.exit_code == 3 and "shorter than 12 characters" in short.stderr
+    assert short.exit_code == 2 and "shorter than 12 characters" in short.stderr
 
     wrong = cert_fr.run(
         "keys",
@@ -80,3 +80,14 @@ def test_refusals_change_nothing(cert_fr: Agency, tmp_path: Path) -> None:
     nothing = cert_fr.run("keys", "passphrase")  # no terminal, no file: never from argv
     assert nothing.exit_code == 3 and "CTI_EXCHANGE_NEW_PASSPHRASE_FILE" in nothing.stderr
     assert private.read_bytes() == before
+
+
+def test_a_wrong_passphrase_says_where_it_came_from(cert_fr: Agency, tmp_path: Path) -> None:
+    """Found on a walkthrough: with both variables set the file wins, and "wrong passphrase"
+    did not say which one was read."""
+    stale = tmp_path / "stale.pass"
+    stale.write_text("an old passphrase, long enough\n")
+    stale.chmod(0o600)
+    wrong = cert_fr.run("audit", "verify", "--sign-anyway", env={"CTI_EXCHANGE_PASSPHRASE_FILE": str(stale)})
+    assert f"the passphrase came from the file {stale} (CTI_EXCHANGE_PASSPHRASE_FILE)" in wrong.stderr
+    assert "CTI_EXCHANGE_PASSPHRASE is set too, and the file wins" in wrong.stderr
