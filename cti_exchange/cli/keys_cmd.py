@@ -142,9 +142,30 @@ def revoke(
         )
         return
     out.line(f"Revoked {result.revoked.kid}")
-    if result.replacement:
-        out.line(f"New current {result.replacement.use.value} key {result.replacement.kid}")
+    replacement = result.replacement
+    if replacement:
+        out.line(
+            f"New current {replacement.use.value} key {replacement.kid} (thumbprint {replacement.thumbprint})"
+        )
     out.note("Send partners a fresh `keys export` so they learn of the revocation.")
+    if replacement and replacement.use is KeyUse.SIG:
+        # The export is signed by the new key, which no partner pinned: the revoked one cannot
+        # vouch for it, so `partners update-keys` asks each of them for the thumbprint.
+        out.note(
+            f"It is signed by the new signing key, which partners have not pinned: read them its "
+            f"thumbprint {replacement.thumbprint} by another channel (phone), for `cti-exchange "
+            "partners update-keys NAME --jwks FILE --fingerprint THUMBPRINT`."
+        )
+    others = [
+        k.kid
+        for k in home.keyring().keys
+        if k.status is KeyStatus.CURRENT and k.kid != (replacement.kid if replacement else None)
+    ]
+    if others:
+        out.note(
+            "If keys/private.jwe itself was exposed, every key in it was: revoke the other current "
+            f"key too ({', '.join(others)}) and change the passphrase (`cti-exchange keys passphrase`)."
+        )
 
 
 def register(app: typer.Typer) -> None:

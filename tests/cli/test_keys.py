@@ -175,3 +175,23 @@ def test_rollback_to_an_older_key_document_refused(cert_fr: Agency, cert_in: Age
     assert result.exit_code == 0, result.stderr
     rollback = cert_in.run("partners", "update-keys", "cert-fr", "--jwks", str(old))
     assert rollback.exit_code == 4 and "rollback" in rollback.stderr
+
+
+def test_revoking_the_current_signing_key_says_what_partners_and_we_must_do(cert_fr: Agency) -> None:
+    """Found on a walkthrough: the output gave no thumbprint for the new key, did not say that
+    partners need it read out of band (the revoked key cannot vouch for the new file), nor that
+    a stolen keys/private.jwe holds the other current key as well."""
+    keys = cert_fr.run("keys", "show", "--json").json()["keys"]
+    signing = next(k["kid"] for k in keys if k["use"] == "sig")
+    encryption = next(k["kid"] for k in keys if k["use"] == "enc")
+    revoked = cert_fr.run("keys", "revoke", signing, "--reason", "compromised")
+    assert revoked.exit_code == 0, revoked.stderr
+    new = next(
+        k
+        for k in cert_fr.run("keys", "show", "--json").json()["keys"]
+        if k["use"] == "sig" and k["status"] == "current"
+    )
+    assert f"New current sig key {new['kid']} (thumbprint {new['thumbprint']})" in revoked.stdout
+    assert f"read them its thumbprint {new['thumbprint']} by another channel" in revoked.stderr
+    assert f"revoke the other current key too ({encryption})" in revoked.stderr
+    assert "`cti-exchange keys passphrase`" in revoked.stderr
