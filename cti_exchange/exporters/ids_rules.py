@@ -55,7 +55,7 @@ RULE_TOO_LONG = (
     "lines (Snort 2.9 in 32,768-byte ones) and fails to load it; block the URL at the web proxy "
     "(--format plain --type url)"
 )
-_WIDEST_SID = SID_BASE + SID_SPAN - 1  # every sid has its digits (sids.py): a rule is measured with it
+_SID_DIGITS = len(str(SID_BASE + SID_SPAN - 1))  # every sid has as many (sids.py)
 _HASH_REASON = (
     "file hashes are matched against hash list files (filemd5 / filesha1 / filesha256 "
     "keywords), not written inline in rules: export them with --format plain --type sha256 "
@@ -137,15 +137,16 @@ def metadata(item: ExportItem) -> str:
     return ", ".join(parts)
 
 
-def rule_options(item: ExportItem, sid: int, detection: list[str]) -> list[str]:
-    return [
-        f'msg:"{describe(item)}";',
-        *detection,
-        f"classtype:{CLASSTYPE};",
-        f"sid:{sid};",
-        "rev:1;",
-        f"metadata:{metadata(item)};",
-    ]
+def rule_text(header: str, msg: str, meta: str, detection: list[str]) -> tuple[str, str]:
+    """A rule line (`msg`, `meta` as `describe` and `metadata` give them) cut where its sid
+    goes: its length is known before a sid is given out (a rule not written takes none), and
+    the parts of an item's rules common to all are built once."""
+    before = f'{header} (msg:"{msg}"; ' + "".join(f"{option} " for option in detection)
+    return before + f"classtype:{CLASSTYPE}; sid:", f"; rev:1; metadata:{meta};)\n"
+
+
+def utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
 def address(item: ExportItem) -> str | None:
@@ -253,21 +254,6 @@ def raw_uri(uri: str) -> bool:
     return "%" in uri
 
 
-def rule_line(header: str, options: list[str]) -> str:
-    return f"{header} ({' '.join(options)})\n"
-
-
-def write_rule(out: TextIO, summary: ExportSummary, header: str, options: list[str]) -> None:
-    out.write(rule_line(header, options))
-    summary.rules += 1
-
-
-def rule_size(item: ExportItem, header: str, detection: list[str]) -> int:
-    """The length in bytes of the rule line `write_rule` would write for this detection,
-    whatever its sid (measured before one is given out: a rule not written takes none)."""
-    return len(rule_line(header, rule_options(item, _WIDEST_SID, detection)).encode("utf-8"))
-
-
 # One rule to write: (header, rule kind, detection options). The kind ("ip", "dns", "tls",
 # "http") is part of the rule key, so each rule of a value keeps its own stable sid.
 Rule = tuple[str, str, list[str]]
@@ -308,7 +294,9 @@ class IdsRuleExporter(Exporter):
         rules = self._rules(item)
         if not rules:
             return False
-        longest = max(rule_size(item, header, detection) for header, _, detection in rules)
+        msg, meta = describe(item), metadata(item)
+        texts = [rule_text(header, msg, meta, detection) for header, _, detection in rules]
+        longest = max(utf8_size(before) + _SID_DIGITS + utf8_size(after) for before, after in texts)
         if longest > MAX_RULE_BYTES:
             # None of its rules: a value half detected (Suricata's TLS rule of a domain without
             # its DNS rule) would look covered when it is not.
@@ -318,20 +306,21 @@ class IdsRuleExporter(Exporter):
             )
             return False
         fresh = []
-        for header, kind, detection in rules:
+        for (header, kind, detection), text in zip(rules, texts, strict=True):
             digest = hashlib.blake2b("\0".join((header, *detection)).encode("utf-8"), digest_size=16).digest()
             if digest not in self._written:
                 self._written.add(digest)
-                fresh.append((header, kind, detection))
+                fresh.append((kind, text))
         if not fresh:
             # Another spelling of a value already written (`EVIL.example` and `evil.example`):
             # the rule is there with that spelling's sid. The value still counts as written
             # (its TLP too: the file's head must be as strict as what its rules stand for).
             summary.merged += 1
-        for header, kind, detection in fresh:
+        for kind, (before, after) in fresh:
             assert self.context.sid_for is not None
             sid = self.context.sid_for(rule_key(item.ioc_type, item.value, kind))
-            write_rule(out, summary, header, rule_options(item, sid, detection))
+            out.write(f"{before}{sid}{after}")
+            summary.rules += 1
         return True
 
     def header(self, summary: ExportSummary) -> str:
