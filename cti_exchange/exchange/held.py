@@ -13,7 +13,13 @@ envelope that takes the gap (envelope/open.py, check_not_too_old): one too old i
 (its record is closed as sequence-reorder once the gap is taken past it), and accept-gap on a
 record that is itself too old names the first held envelope of that sender recent enough.
 One held before it for another reason that cannot be opened yet (unknown-key,
-issued-in-future) stops accept-gap: taking the gap past it would lose it.
+sealed-to-unknown-key-of-ours, issued-in-future) stops accept-gap: taking the gap past it would
+lose it. The sequence number of one held as unknown-key or sealed-to-unknown-key-of-ours is only
+what its clear text claims (its signature could not be checked), and is said to be unverified.
+A record held until a key ring changes (unknown-key: its sender's pinned keys; sealed-to-unknown-
+key-of-ours: our own keys) is opened again only once that ring has changed since it was last
+tried (`keys_fingerprint`): anyone who can write to the collection could otherwise make every
+pull decrypt and inflate, unauthenticated, envelopes up to the plaintext limit.
 A sequence-gap refusal names the numbers held in quarantine before it as held, with their
 records, not as missing (`describe_gap`, `describe_held_gaps`).
 Other records stay until an analyst closes them (`quarantine resolve`); a held one only with
@@ -22,6 +28,8 @@ Other records stay until an analyst closes them (`quarantine resolve`); a held o
 
 from __future__ import annotations
 
+import hashlib
+import json
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -95,6 +103,31 @@ def open_artifact(
         ) from exc
 
 
+# Held until a key ring changes; their signature was never checked, so neither was anything
+# the envelope claims (its sequence number).
+_UNVERIFIED = (RejectReason.UNKNOWN_KEY.value, RejectReason.SEALED_TO_UNKNOWN_KEY_OF_OURS.value)
+
+
+def keys_fingerprint(ctx: ReceiverContext, reason: str, sender: str | None) -> str | None:
+    """For a record held until a key ring changes, a fingerprint of that ring as it is now:
+    for unknown-key the keys pinned for its (claimed) sender, for sealed-to-unknown-key-of-ours
+    our own key ring and the private encryption keys we hold. None for other reasons."""
+    if reason == RejectReason.UNKNOWN_KEY.value:
+        ring = ctx.keyrings.get(sender) if sender else None
+        held: list[str] = []
+    elif reason == RejectReason.SEALED_TO_UNKNOWN_KEY_OF_OURS.value:
+        ring = ctx.keyrings.get(ctx.agency_id)
+        held = sorted(ctx.decryption_keys)
+    else:
+        return None
+    keys = sorted(
+        (key.kid, key.thumbprint, json.dumps(key.status_dict(), sort_keys=True, default=str))
+        for key in (ring.keys if ring is not None else ())
+    )
+    text = json.dumps([reason, sender if ring is not None else None, keys, held])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def retry_held_envelopes(store: Store, ctx: ReceiverContext, partner: PartnerConfig) -> Released:
     """Opens this partner's held envelopes again, until a round accepts none: a gap may have
     been filled, the clocks may agree now, an old envelope may now be the next on its channel.
@@ -119,6 +152,9 @@ def retry_held_envelopes(store: Store, ctx: ReceiverContext, partner: PartnerCon
             gap = record.reason == RejectReason.SEQUENCE_GAP.value
             if gap and store.inbound.gap_unchanged(record.id, record.sender):
                 continue  # its sender's channel has not moved: the gap is still there
+            keys = keys_fingerprint(ctx, record.reason, record.sender)
+            if keys is not None and store.inbound.keys_unchanged(record.id, keys):
+                continue  # the keys it waits for have not changed: it would fail the same way
             artifact = store.inbound.quarantined_artifact(record.id)
             if artifact is None:
                 continue
@@ -135,6 +171,9 @@ def retry_held_envelopes(store: Store, ctx: ReceiverContext, partner: PartnerCon
                 store.inbound.note_held_again(record, rejected)
                 if rejected.reason is RejectReason.SEQUENCE_GAP:
                     store.inbound.note_gap_tried(record.id, rejected.sender)
+                tried = keys_fingerprint(ctx, rejected.reason.value, record.sender)
+                if tried is not None:
+                    store.inbound.note_keys_tried(record.id, tried)
                 continue
             if (wrong := misplaced(opened, partner)) is not None:
                 # As on the direct path: never accepted under this partner's name.
@@ -259,8 +298,11 @@ class _HeldBefore:
         records = self.records[sequence]
         ids = ", ".join(str(r.id) for r in records)
         reasons = sorted({r.reason for r in records} - {RejectReason.SEQUENCE_GAP.value})
+        if all(r.reason in _UNVERIFIED for r in records):
+            # What the clear text claims: anyone who can write to the collection chooses it.
+            reasons.append("its sequence number unverified: its signature could not be checked")
         return f"{sequence} as record{'s' if len(records) > 1 else ''} {ids}" + (
-            f" ({', '.join(reasons)})" if reasons else ""
+            f" ({'; '.join(reasons)})" if reasons else ""
         )
 
     def _missing(self, sequence: int, count: int) -> str:
@@ -464,8 +506,14 @@ def _first_held_in_gap(
         except EnvelopeRejected as rejected:
             if rejected.reason is RejectReason.TOO_OLD or rejected.reason.value not in HELD_REASONS:
                 continue
+            claimed = (
+                f"an envelope claiming sequence {held.sequence} (unverified: its signature could not "
+                "be checked)"
+                if rejected.reason.value in _UNVERIFIED
+                else f"sequence {held.sequence}"
+            )
             raise IntegrityError(
-                f"sequence {held.sequence} from {partner.name}, inside the gap before record "
+                f"{claimed} from {partner.name}, inside the gap before record "
                 f"{record.id}, is held in quarantine as record {held.record.id} and cannot be opened "
                 f"yet ({rejected.reason.value}: {rejected.detail}): accepting the gap past it would "
                 "lose it, so nothing was accepted",

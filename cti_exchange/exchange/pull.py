@@ -26,6 +26,7 @@ from cti_exchange.exchange.delivery import taxii_client_for
 from cti_exchange.exchange.held import (
     ClosedRecord,
     describe_gap,
+    keys_fingerprint,
     misplaced,
     open_artifact,
     retry_held_envelopes,
@@ -422,10 +423,10 @@ def _process(
             outcome.skipped += 1
             return 1
         describe_gap(store, ctx, rejected, obj, partner.name)
-        _quarantine(store, obj, rejected, partner, received_at, origin, outcome)
+        _quarantine(store, ctx, obj, rejected, partner, received_at, origin, outcome)
         return 1
     if (wrong := misplaced(opened, partner)) is not None:
-        _quarantine(store, obj, wrong, partner, received_at, origin, outcome)
+        _quarantine(store, ctx, obj, wrong, partner, received_at, origin, outcome)
         return 1
     stored = store.inbound.accept(
         opened,
@@ -445,6 +446,7 @@ def _process(
 
 def _quarantine(
     store: Store,
+    ctx: ReceiverContext,
     artifact: dict[str, Any],
     rejected: EnvelopeRejected,
     partner: PartnerConfig,
@@ -453,7 +455,14 @@ def _quarantine(
     outcome: PartnerPull,
 ) -> None:
     record_id = store.inbound.quarantine(
-        artifact, rejected, partner=partner.name, received_at=received_at, origin=origin
+        artifact,
+        rejected,
+        partner=partner.name,
+        received_at=received_at,
+        origin=origin,
+        # Held until a key ring changes: not opened again at the end of this pull, nor later
+        # while that ring stays as it is (exchange/held.py).
+        tried_with_keys=keys_fingerprint(ctx, rejected.reason.value, rejected.sender),
     )
     outcome.quarantined.append(
         Quarantined(rejected.envelope_id, rejected.reason.value, rejected.detail, record_id or None)

@@ -260,19 +260,21 @@ class Inbound:
         received_at: str,
         origin: TaxiiOrigin | None = None,
         received: bytes | None = None,
+        tried_with_keys: str | None = None,
     ) -> int:
         """Keeps the envelope and why it was refused; nothing from it is accepted. `received`:
         the bytes of the file that is this artifact, exactly as read (`quarantine show ID
         --artifact` prints them back); they are kept as a BLOB in place of the compact JSON,
-        and parse to the same artifact."""
+        and parse to the same artifact. `tried_with_keys`: for one held until a key ring
+        changes, that ring's fingerprint now (`keys_unchanged`)."""
         stored: str | bytes = (
             received if received is not None else json.dumps(artifact, separators=(",", ":"))
         )
         with self.db.transaction() as conn:
             cursor = conn.execute(
                 "INSERT INTO quarantine (partner, collection, taxii_object_id, envelope_id, "
-                "sender, reason, detail, received_at, artifact, tried_at_sequence) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "sender, reason, detail, received_at, artifact, tried_at_sequence, tried_with_keys) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     partner,
                     origin.collection if origin else None,
@@ -286,6 +288,7 @@ class Inbound:
                     _channel_sequence(conn, rejected.sender)
                     if rejected.reason is RejectReason.SEQUENCE_GAP
                     else None,
+                    tried_with_keys,
                 ),
             )
             if origin is not None:
@@ -357,6 +360,19 @@ class Inbound:
                 "UPDATE quarantine SET tried_at_sequence = ? WHERE id = ?",
                 (_channel_sequence(conn, sender), record_id),
             )
+
+    def keys_unchanged(self, record_id: int, fingerprint: str) -> bool:
+        """Whether a record held until a key ring changes (unknown-key, sealed-to-unknown-key-
+        of-ours) was last opened with that ring as it is now (`fingerprint`): opening it again
+        would only decrypt and inflate it to the same refusal."""
+        row = self.db.conn.execute(
+            "SELECT tried_with_keys FROM quarantine WHERE id = ?", (record_id,)
+        ).fetchone()
+        return row is not None and row[0] == fingerprint
+
+    def note_keys_tried(self, record_id: int, fingerprint: str | None) -> None:
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE quarantine SET tried_with_keys = ? WHERE id = ?", (fingerprint, record_id))
 
     def note_held_again(self, record: QuarantineRecord, rejected: EnvelopeRejected) -> None:
         """A held envelope opened again and held for another reason (its sender's clock came

@@ -408,6 +408,14 @@ MIGRATIONS: list[Migration] = [
     (10, _project_new_indicator_types),
     (11, _project_new_kinds_and_forget_the_text_index),
     (12, _forget_stored_receipts),
+    (
+        13,
+        # A record held because no key could open or verify it (unknown-key, sealed-to-unknown-
+        # key-of-ours) can only pass once the key ring it waits for changes: a fingerprint of
+        # that ring when it was last opened, so a pull does not decrypt and inflate it again
+        # (up to the plaintext limit, unauthenticated) while nothing changed (exchange/held.py).
+        "ALTER TABLE quarantine ADD COLUMN tried_with_keys TEXT",
+    ),
 ]
 
 
