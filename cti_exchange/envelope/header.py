@@ -52,6 +52,7 @@ class ChannelState:
 
     sequence: int
     digest: str
+    issued_at: datetime | None = None  # as it says (None: accepted before this was kept)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from cti_exchange.envelope.jose_framing import (
 )
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.envelope.seal import envelope_digest
-from cti_exchange.keys.model import KeyCheckError, KeyInfo, KeyRejection, Keyring, KeyUse
+from cti_exchange.keys.model import KeyCheckError, KeyInfo, KeyRejection, Keyring, KeyStatus, KeyUse
 from cti_exchange.stix.nesting import MAX_NESTING, nesting_beyond_limit
 from cti_exchange.untrusted_text import escape_controls
 
@@ -99,6 +99,7 @@ def open_envelope(
         check_not_issued_in_future(state, ctx)
         check_hints_match(state)
         skipped = check_channel_continuity(state, ctx, accept_gap=accept_gap)
+        check_not_backdated(state, ctx)
         check_not_too_old(state, ctx, gap_skipped=skipped)
         check_bundle_valid(state, ctx)
         check_objects_not_dated_after_issue(state, ctx)
@@ -284,12 +285,39 @@ def check_not_too_old(state: _Opening, ctx: ReceiverContext, *, gap_skipped: tup
         )
 
 
+def check_not_backdated(state: _Opening, ctx: ReceiverContext) -> None:
+    """An envelope signed by a key the sender has since revoked or retired may not be dated
+    before the last envelope we accepted on its channel (beyond the clock skew). Such a key
+    still verifies whatever is dated before its revocation, so whoever stole it could date an
+    envelope back and chain it as the next one; honest envelopes on a channel are sealed, and
+    dated, in sequence order. (With a current key, dating back gains nothing.)"""
+    assert state.header is not None and state.signer is not None
+    if state.signer.status is KeyStatus.CURRENT:
+        return
+    position = state.header.channels.get(ctx.agency_id)
+    last = ctx.channel_state(state.header.sender) if position is not None else None
+    if last is None or last.issued_at is None:
+        return
+    issued = state.header.issued_at
+    if issued < last.issued_at - ctx.max_clock_skew:
+        raise EnvelopeRejected(
+            RejectReason.BACKDATED,
+            f"issued at {stix_timestamp(issued)}, before the last envelope accepted from "
+            f"{state.header.sender} ({stix_timestamp(last.issued_at)}), and signed by "
+            f"{state.signer.kid}, which {state.header.sender} has {state.signer.status.value}: "
+            "a key no longer current dating an envelope back",
+        )
+
+
 def _continues_our_channel(state: _Opening, ctx: ReceiverContext) -> bool:
     """The next envelope on the sender's channel to us, chained to the last one we accepted (or
     the channel's first): it cannot be a replay, so its age is only news, shown with it. Without
     this, a receiver offline longer than max_age would refuse it, hold every later one as a
-    gap, and the channel would stay blocked."""
+    gap, and the channel would stay blocked. Not when its key has since been revoked: the
+    age limit is what bounds how far back a stolen key can date what it signs."""
     assert state.header is not None
+    if state.signer is not None and state.signer.status is KeyStatus.REVOKED:
+        return False
     position = state.header.channels.get(ctx.agency_id)
     if position is None:
         return False

@@ -43,6 +43,9 @@ class RejectReason(StrEnum):
     SEQUENCE_GAP = "sequence-gap"  # envelopes withheld: missing sequence numbers named
     SEQUENCE_REORDER = "sequence-reorder"  # an older sequence number than already accepted
     CHAIN_MISMATCH = "chain-mismatch"  # previous-envelope digest differs from ours
+    # Signed by a key since revoked or retired and dated before the last envelope we accepted
+    # on its channel: a stolen key dating an envelope back to before its revocation.
+    BACKDATED = "backdated"
     BUNDLE_MISMATCH = "bundle-mismatch"  # bundle id / object count differ from the header
     INVALID_STIX = "invalid-stix"
 

@@ -8,7 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cti_exchange.clock import stix_timestamp
+from cti_exchange.clock import parse_timestamp, stix_timestamp
 from cti_exchange.envelope.header import ChannelState
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.errors import LockHeldError
@@ -128,9 +128,12 @@ class Inbound:
 
     def channel_state(self, sender: str) -> ChannelState | None:
         row = self.db.conn.execute(
-            "SELECT sequence, digest FROM channels_in WHERE sender = ?", (sender,)
+            "SELECT sequence, digest, issued_at FROM channels_in WHERE sender = ?", (sender,)
         ).fetchone()
-        return ChannelState(sequence=row[0], digest=row[1]) if row else None
+        if row is None:
+            return None
+        issued = parse_timestamp(row[2]) if row[2] else None
+        return ChannelState(sequence=row[0], digest=row[1], issued_at=issued)
 
     def accept(
         self,
@@ -171,11 +174,17 @@ class Inbound:
             )
             if opened.channel is not None:
                 conn.execute(
-                    "INSERT INTO channels_in (sender, sequence, digest, updated_at) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT (sender) DO UPDATE SET "
+                    "INSERT INTO channels_in (sender, sequence, digest, updated_at, issued_at) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (sender) DO UPDATE SET "
                     "sequence = excluded.sequence, digest = excluded.digest, "
-                    "updated_at = excluded.updated_at",
-                    (header.sender, opened.channel.sequence, opened.digest, received_at),
+                    "updated_at = excluded.updated_at, issued_at = excluded.issued_at",
+                    (
+                        header.sender,
+                        opened.channel.sequence,
+                        opened.digest,
+                        received_at,
+                        stix_timestamp(header.issued_at),
+                    ),
                 )
             stored = write_objects(
                 conn,

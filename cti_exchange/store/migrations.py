@@ -416,6 +416,15 @@ MIGRATIONS: list[Migration] = [
         # (up to the plaintext limit, unauthenticated) while nothing changed (exchange/held.py).
         "ALTER TABLE quarantine ADD COLUMN tried_with_keys TEXT",
     ),
+    (
+        14,
+        # When the last envelope accepted on each inbound channel says it was issued: the next
+        # one, signed by a key since revoked or retired, may not be dated before it (a stolen
+        # key dating its envelope back to before its revocation, envelope/open.py).
+        "ALTER TABLE channels_in ADD COLUMN issued_at TEXT; "
+        "UPDATE channels_in SET issued_at = (SELECT e.issued_at FROM envelopes_in e "
+        "WHERE e.sender = channels_in.sender AND e.digest = channels_in.digest)",
+    ),
 ]
 
 

@@ -177,7 +177,7 @@ class Inbox:
     def record(self, opened: OpenedEnvelope) -> None:
         self.seen.add((opened.header.sender, opened.header.envelope_id))
         if opened.channel is not None:
-            position = ChannelState(opened.channel.sequence, opened.digest)
+            position = ChannelState(opened.channel.sequence, opened.digest, opened.header.issued_at)
             self.channels[opened.header.sender] = position
 
 

@@ -279,6 +279,52 @@ def test_an_envelope_signed_before_the_revocation_still_opens(world: World) -> N
     assert world.in_.open(before.artifact).header.issued_at == NOW - timedelta(days=2)
 
 
+def test_a_revoked_key_cannot_date_an_envelope_back_to_before_the_last_one(world: World) -> None:
+    """Found on a walkthrough: a thief with a signing key revoked since, and the channel's
+    state, dated an envelope before the revocation and before the last one accepted, chained it
+    as the next one, and it was accepted (the next envelope on a channel was also exempt from the
+    age limit). Honest envelopes are sealed, and dated, in sequence order."""
+    first = world.fr.seal(
+        make_bundle([_dated("198.51.100.3", NOW - timedelta(days=3))]),
+        [world.in_.party],
+        now=NOW - timedelta(hours=2),
+    )
+    world.in_.open(first.artifact)
+    world.in_.pin(world.fr.party.with_signing_key(revoked_at(NOW - timedelta(hours=1))))
+    backdated = world.fr.seal(
+        make_bundle([_dated("198.51.100.4", NOW - timedelta(days=3))]),
+        [world.in_.party],
+        now=NOW - timedelta(hours=3),  # before its revocation, and before the envelope above
+    )
+    rejected = world.in_.rejects(backdated.artifact, RejectReason.BACKDATED)
+    assert "before the last envelope accepted from cert-fr" in rejected.detail
+    assert world.fr.party.signing_kid in rejected.detail and "revoked" in rejected.detail
+
+
+def test_the_next_envelope_signed_by_a_key_revoked_since_is_not_exempt_from_the_age_limit(
+    world: World,
+) -> None:
+    old = NOW - timedelta(days=20)  # the channel's first envelope, older than the age limit
+    world.in_.pin(world.fr.party.with_signing_key(revoked_at(NOW - timedelta(days=1))))
+    sealed = world.fr.seal(make_bundle([_dated("198.51.100.5", old)]), [world.in_.party], now=old)
+    world.in_.rejects(sealed.artifact, RejectReason.TOO_OLD, max_age=timedelta(days=7))
+    # The same envelope with the key still current is the next on its channel: its age is news.
+    world.in_.pin(world.fr.party)
+    assert world.in_.open(sealed.artifact, max_age=timedelta(days=7)).header.issued_at == old
+
+
+def test_a_current_key_dating_back_is_news_not_an_attack(world: World) -> None:
+    """A partner's clock stepped back (an NTP correction): with its current key, the envelope
+    opens as before; dating back gains nothing a current key does not already have."""
+    world.in_.open(world.fr.seal(make_bundle([indicator("198.51.100.6")]), [world.in_.party]).artifact)
+    earlier = world.fr.seal(
+        make_bundle([_dated("198.51.100.7", NOW - timedelta(days=1))]),
+        [world.in_.party],
+        now=NOW - timedelta(hours=6),
+    )
+    assert world.in_.open(earlier.artifact).header.issued_at == NOW - timedelta(hours=6)
+
+
 def retired_at(at: datetime) -> dict[str, Any]:
     """A `with_signing_key` change: the key was rotated out at `at` (`keys rotate`)."""
     return {"status": KeyStatus.RETIRED, "retired_at": at}

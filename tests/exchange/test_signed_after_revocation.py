@@ -31,6 +31,10 @@ def test_update_keys_sets_aside_what_a_key_signed_after_its_revocation(
     assert fr.run("push", str(genuine), "--to", "cert-in").exit_code == 0
     assert india.run("pull").exit_code == 0
     (before,) = _envelopes(india)
+    # What the back-dating check compares with (envelope/open.py check_not_backdated).
+    assert store_rows(india, "SELECT issued_at FROM channels_in") == store_rows(
+        india, "SELECT issued_at FROM envelopes_in"
+    )
 
     # CERT-FR learns its key leaked and revokes it; the thief signs in its name all the same,
     # and CERT-In, not told yet, accepts it; an analyst even accepts what it carries.

@@ -179,3 +179,28 @@ def test_removing_stored_receipts_drops_the_text_index_that_held_them(tmp_path: 
 
     with Store(path) as store:
         assert text_index.indexed_through(store.db.conn) is None  # built again at the next search
+
+
+def test_a_version_13_store_learns_when_each_channels_last_envelope_was_issued(tmp_path: Path) -> None:
+    """Migration 14: the issue time of the last envelope accepted per inbound channel, for the
+    back-dating check (envelope/open.py check_not_backdated), taken from the envelopes kept."""
+    path = tmp_path / "store.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrations.apply_migrations(conn, migrations.MIGRATIONS[:13]) == 13
+    for sequence, issued in ((1, "2026-11-01T10:00:00.000Z"), (2, "2026-11-02T10:00:00.000Z")):
+        conn.execute(
+            "INSERT INTO envelopes_in (envelope_id, partner, sender, sequence, digest, issued_at, "
+            "received_at, signer_kid, signer_thumbprint, bundle_id, object_count, artifact_id, "
+            f"jws_deflated) VALUES ('e{sequence}', 'cert-fr', 'cert-fr', {sequence}, 'd{sequence}', ?, "
+            "'t', 'k', 'th', 'bundle--1', 1, NULL, x'00')",
+            (issued,),
+        )
+    conn.execute(
+        "INSERT INTO channels_in (sender, sequence, digest, updated_at) VALUES ('cert-fr', 2, 'd2', 't')"
+    )
+    conn.close()
+
+    with Store(path) as store:
+        state = store.inbound.channel_state("cert-fr")
+    assert state is not None and state.sequence == 2
+    assert state.issued_at is not None and state.issued_at.isoformat() == "2026-11-02T10:00:00+00:00"
