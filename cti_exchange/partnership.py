@@ -437,14 +437,6 @@ def configure_partner(
             taxii = TaxiiSettings(**changes)
         else:
             taxii = replace(partner.taxii, **changes)
-        if taxii.read_collection and taxii.read_collection == taxii.write_collection:
-            # What we post would come back to us as the partner's, and the partner's pull would
-            # read its own envelopes: one collection cannot be both directions of a channel.
-            raise UsageError(
-                f"partner {name}: the read and write collections are the same, {taxii.read_collection}",
-                hint="--read-collection is where the partner posts for us, --write-collection where we "
-                "post for it: two different collections (`cti-exchange serve` prints both)",
-            )
         partner = replace(partner, taxii=taxii)
     before = get_partner(home, name)
     home.save_profile(home.load_profile().with_partner(partner))

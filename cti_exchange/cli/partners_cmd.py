@@ -463,6 +463,16 @@ def set_(
                 check_private_file(resolve_in_home(value, home.root), what=_SECRET_FILES[option].format(name))
             except KeyStoreError as refused:
                 out.warn(f"{refused.message}: push and pull with {name} fail until then; {refused.hint}")
+    taxii = partner.taxii
+    if taxii is not None and taxii.read_collection and taxii.read_collection == taxii.write_collection:
+        # A typo more often than a design (`serve` gives each direction its own collection); a
+        # server with one collection for both directions works, our own copies being skipped.
+        out.warn(
+            f"the read and write collections of {name} are the same, {taxii.read_collection}: "
+            "--read-collection is where the partner posts for us, --write-collection where we post "
+            "for it (`cti-exchange serve` prints both); check them unless its server uses one "
+            "collection for both directions"
+        )
     if json_mode:
         out.data(_partner_json(partner))
         return
