@@ -62,7 +62,7 @@ from cti_exchange.readers.warning_list import bundled_warning_lists
 from cti_exchange.stix.guardrails import Guardrails
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.store.audit_log import append_audit
-from cti_exchange.store.export_queries import holds_tlp, iter_export_groups
+from cti_exchange.store.export_queries import MispStamps, holds_tlp, iter_export_groups
 from cti_exchange.store.store import Store
 from cti_exchange.store.triage_queries import DECIDED_AGAINST, IOC_TYPES, TLP_RANK, TriageFilter
 
@@ -243,6 +243,28 @@ def _decided_against(
     return found
 
 
+def blocklist_url(value: str) -> str:
+    """A URL in canonical form without its fragment (`#frag`: never sent, so the entry would
+    never match, and readers that strip inline `#` comments would cut it to the site) and its
+    user information (`user:password@`: sent in an Authorization header if at all, never in
+    the URL a proxy compares, and a secret). Returns `value` itself when it holds neither."""
+    head = value.partition("#")[0]
+    scheme, separator, rest = head.partition("://")
+    if not separator:
+        return head
+    ends = [i for i in (rest.find("/"), rest.find("?")) if i >= 0]
+    end = min(ends) if ends else len(rest)
+    authority = rest[:end].rpartition("@")[2]
+    return f"{scheme}://{authority}{rest[end:]}"
+
+
+def _trimmed(forms: ValueForms, form: str) -> str:
+    """blocklist_url of a canonical URL, in canonical form again (`http://evil.example#x` is
+    `http://evil.example/`)."""
+    trimmed = blocklist_url(form)
+    return trimmed if trimmed == form else forms.of("url", trimmed)
+
+
 class _Gate:
     """The TLP gate: TLP:RED and TLP:AMBER+STRICT content only with --i-understand-tlp."""
 
@@ -275,6 +297,8 @@ def _merge(into: ExportItem, other: ExportItem) -> None:
     if other.valid_until is not None and (into.valid_until or "") < other.valid_until:
         into.valid_until = other.valid_until
     into.partners.extend(p for p in other.partners if p not in into.partners)
+    into.latest = max(into.latest, other.latest)
+    into.trimmed = into.trimmed or other.trimmed
     if other.received_at < into.received_at:
         into.object_id, into.received_at, into.json = other.object_id, other.received_at, other.json
     into.spellings += other.spellings
@@ -295,17 +319,44 @@ def _write_body(
     """Writes every value of the selection through `exporter`. A format that writes values in
     canonical form (plain, CSV, MISP) writes each value once whatever its stored spellings,
     with the strictest TLP and every source of them all; values of the spellings the
-    iteration cannot vouch for are held until their type ends (export_queries.py)."""
+    iteration cannot vouch for are held until their type ends (export_queries.py). Those
+    formats write URLs without fragment and user information (blocklist_url), the form a
+    proxy compares: two values that differ only there are one. A format that `withdraws`
+    (MISP) then writes, as withdrawn, the values of the selection now decided against or
+    revoked, unless written in another spelling."""
     forms = forms or ValueForms(check)
     against = decided_against or {}
     gate = _Gate(conn, filters, i_understand_tlp)
     summary = ExportSummary(head_lists_refused=exporter.comment is not None)
     merging = exporter.canonical_values
     exporter.begin(body)
+    # (IOC type, form) -> values to withdraw; a spelling of one written takes it out.
+    withdrawals: dict[tuple[str, str], ExportItem] = {}
+
+    def to_withdraw(item: ExportItem, form: str) -> None:
+        item.value = form
+        earlier = withdrawals.get((item.ioc_type, form))
+        if earlier is None:
+            withdrawals[item.ioc_type, form] = item
+        else:
+            _merge(earlier, item)
+
+    if exporter.withdraws:
+        for item in iter_export_groups(conn, filters, withdrawn=True):
+            form = item.value
+            if not check.fast_path(item.ioc_type)(form):
+                refused = check.close_look(item.ioc_type, form)
+                if refused is not None and not refused.broad:
+                    continue  # invalid: never written, nothing to withdraw
+                form = forms.slow(item.ioc_type, form)
+            if merging and item.ioc_type == "url":
+                form = _trimmed(forms, form)
+            to_withdraw(item, form)
     groups = iter_export_groups(
         conn, filters, with_json=isinstance(exporter, StixExporter), spelling_blocks=merging
     )
     ioc_type, ordinary, withheld = "", check.fast_path(""), frozenset[str]()
+    trimming = False
     held: dict[str, ExportItem] = {}  # canonical form -> the spellings of it met so far
 
     def emit(item: ExportItem) -> None:
@@ -317,6 +368,10 @@ def _write_body(
             summary.values += 1
             summary.by_type[item.ioc_type] += 1
             summary.by_tlp[item.tlp or "unmarked"] += 1
+            if item.trimmed:
+                summary.trimmed[item.ioc_type] += 1
+            if withdrawals:
+                withdrawals.pop((item.ioc_type, item.value), None)
         else:
             summary.skipped[item.ioc_type] += 1
             summary.skip_reasons.setdefault(item.ioc_type, exporter.skip_reason(item.ioc_type))
@@ -328,6 +383,9 @@ def _write_body(
             held.clear()
             ioc_type, ordinary = item.ioc_type, check.fast_path(item.ioc_type)
             withheld = frozenset(against.get(ioc_type, ()))
+            trimming = merging and ioc_type == "url"
+            if trimming:  # decided on as a proxy compares it
+                withheld = frozenset(_trimmed(forms, f) for f in withheld)
         form = item.value
         if not ordinary(item.value):
             if refused := check.close_look(item.ioc_type, item.value):
@@ -345,8 +403,14 @@ def _write_body(
                 )
                 continue
             form = forms.slow(item.ioc_type, item.value)
+        if trimming and ("#" in form or "@" in form):
+            trimmed = _trimmed(forms, form)
+            item.trimmed = trimmed != form
+            form = trimmed
         if form in withheld:
             summary.withheld[item.ioc_type] += 1
+            if exporter.withdraws:
+                to_withdraw(item, form)
             continue
         gate.check(item)
         if not merging:
@@ -363,6 +427,12 @@ def _write_body(
         emit(item)
     for waiting in held.values():
         emit(waiting)
+    for item in withdrawals.values():
+        gate.check(item)
+        if exporter.withdraw(item, body, summary):
+            summary.withdrawn[item.ioc_type] += 1
+            if item.tlp is not None:
+                summary.withdrawn_tlp[item.tlp] += 1
     exporter.end(body, summary)
     return summary
 
@@ -407,6 +477,7 @@ def export_indicators(
                 identities=_identities(conn),
                 markings=_markings(conn, referencing),
                 selection=ExportContext.selection_of(request.filters),
+                misp_stamps=lambda event, now: MispStamps(conn, event, now),
             )
             decided_against = _decided_against(conn, request.filters, forms)
             # 1. Every body, through the TLP gate and the value checks.

@@ -27,6 +27,8 @@ from cti_exchange.cli.filter_options import (
 from cti_exchange.cli.output import Output, reader_went_away
 from cti_exchange.errors import UsageError
 from cti_exchange.export import EXPORTERS, ExportRequest, ExportResult, export_indicators
+from cti_exchange.exporters.ids_rules import RULE_TOO_LONG
+from cti_exchange.exporters.interface import ExportSummary
 from cti_exchange.store.store import open_store
 from cti_exchange.store.triage_queries import STATUSES
 
@@ -138,6 +140,12 @@ def render_export(out: Output, result: ExportResult) -> None:
                 # Values not written: a current object marked false-positive or rejected holds
                 # them in some spelling (by IOC type).
                 "withheld": dict(f.summary.withheld),
+                # Why the `skipped` values were left out: IOC type -> {reason: values}
+                "skipped_reasons": _skipped_reasons(f.summary),
+                # MISP: values written as deleted attributes, now decided against or revoked
+                "withdrawn": dict(f.summary.withdrawn),
+                # URLs written without their #fragment and user:password@ (by IOC type)
+                "trimmed": dict(f.summary.trimmed),
             }
             for f in result.files
         ],
@@ -155,11 +163,22 @@ def render_export(out: Output, result: ExportResult) -> None:
     else:
         empty = []
     for f in written:
-        skipped = sum(f.summary.skipped.values())
+        too_long = sum(n for (_, reason), n in f.summary.skipped_for.items() if reason == RULE_TOO_LONG)
+        own = sum(f.summary.skipped_for.values()) - too_long
+        skipped = sum(f.summary.skipped.values()) - too_long - own
+        withdrawn = sum(f.summary.withdrawn.values())
         level = "TLP:" + f.tlp.upper() if f.tlp else "no TLP"
         out.note(
             f"wrote {_count(f.values, 'value')} to {f.path} ({level})"
             + (f", {skipped:,} not expressible in {result.format}" if skipped else "")
+            + (f", {too_long:,} left out (rule too long, see {listed_in})" if too_long else "")
+            + (f", {own:,} left out for a reason of their own (see {listed_in})" if own else "")
+            + (
+                f", {_count(withdrawn, 'value')} decided against or revoked written as withdrawn "
+                "(deleted in MISP)"
+                if withdrawn
+                else ""
+            )
             + (f", {f.refused:,} invalid or overly broad left out (see {listed_in})" if f.refused else "")
             + (
                 f", {_count(f.summary.merged, 'other spelling')} of values written"
@@ -183,6 +202,18 @@ def render_export(out: Output, result: ExportResult) -> None:
             "nothing matched: exports hold accepted indicators that have not expired (see "
             "`triage accept`); --any-status and --include-expired widen that"
         )
+
+
+def _skipped_reasons(summary: ExportSummary) -> dict[str, dict[str, int]]:
+    """IOC type -> {why values of it were not written: how many}."""
+    found: dict[str, dict[str, int]] = {}
+    for ioc_type, count in sorted(summary.skipped.items()):
+        own = {reason: n for (kind, reason), n in summary.skipped_for.items() if kind == ioc_type}
+        reasons = found[ioc_type] = {}
+        if rest := count - sum(own.values()):
+            reasons[summary.skip_reasons[ioc_type]] = rest
+        reasons.update(own)
+    return found
 
 
 def _count(n: int, noun: str) -> str:

@@ -19,6 +19,7 @@ from typing import ClassVar, TextIO
 
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.store.export_queries import ExportGroup as ExportItem
+from cti_exchange.store.export_queries import MispStamps
 from cti_exchange.store.triage_queries import TriageFilter
 from cti_exchange.untrusted_text import describe_value, escape_controls
 
@@ -68,6 +69,9 @@ class ExportContext:
     markings: Callable[[list[str], Tlp | None], list[str]] | None = None
     # What the export selected (selection_of its filter): the same text for the same choice
     selection: str = ""
+    # (MISP event UUID, the export's moment in epoch seconds) -> the attribute timestamps
+    # kept for that event in the store (MISP)
+    misp_stamps: Callable[[str, int], MispStamps] | None = None
 
     @staticmethod
     def selection_of(filters: TriageFilter) -> str:
@@ -139,6 +143,12 @@ class ExportSummary:
     # (IOC type, reason) -> values, and the first ones, listed in the head as refused ones are
     skipped_for: Counter[tuple[str, str]] = field(default_factory=Counter)
     skipped_listed: list[SkippedValue] = field(default_factory=list)
+    # IOC type -> values written as withdrawn (Exporter.withdraw: MISP), and their TLPs
+    withdrawn: Counter[str] = field(default_factory=Counter)
+    withdrawn_tlp: Counter[str] = field(default_factory=Counter)
+    # IOC type -> values written without parts no tool they go to sees (a URL's #fragment
+    # and user:password@, export.py blocklist_url)
+    trimmed: Counter[str] = field(default_factory=Counter)
 
     def refuse(self, value: RefusedValue) -> None:
         self.refused[value.ioc_type] += 1
@@ -157,6 +167,7 @@ class ExportSummary:
         """The strictest TLP of what the file holds: the values written, and the refused
         and skipped values its head lists."""
         levels = [Tlp(value) for value in self.by_tlp if value != "unmarked"]
+        levels += [Tlp(value) for value in self.withdrawn_tlp]
         if self.head_lists_refused:
             levels += [Tlp(r.tlp) for r in self.refused_listed if r.tlp is not None]
             levels += [Tlp(s.tlp) for s in self.skipped_listed if s.tlp is not None]
@@ -184,6 +195,18 @@ class Exporter(ABC):
     def skip_reason(self, ioc_type: str) -> str:
         return f"{self.name} has no form for {ioc_type}"
 
+    # True: the format can tell its reader to remove a value an earlier export of the same
+    # selection wrote (MISP, whose event updates never remove attributes on their own).
+    withdraws: ClassVar[bool] = False
+
+    def withdraw(self, item: ExportItem, out: TextIO, summary: ExportSummary) -> bool:
+        """Writes that `item`'s value, written by earlier exports of this selection, is now
+        decided against (false-positive, rejected) or revoked by its source; False when the
+        format has no such form (a list simply no longer holds the value). Called, when
+        `withdraws`, after every `write`, for values of the selection no spelling of which was
+        written."""
+        return False
+
     def end(self, out: TextIO, summary: ExportSummary) -> None:  # noqa: B027 - optional hook
         """Writes what comes after the last item (JSON closers, TLP markings)."""
 
@@ -206,6 +229,11 @@ class Exporter(ABC):
         ]
         if summary.by_type:
             lines.append(f"{c} types: " + ", ".join(f"{t} {n:,}" for t, n in sorted(summary.by_type.items())))
+        for ioc_type, count in sorted(summary.trimmed.items()):
+            lines.append(
+                f"{c} written without their #fragment and user:password@ (neither reaches a proxy): "
+                f"{count:,} {ioc_type}"
+            )
         if len(summary.by_tlp) > 1:
             lines.append(f"{c} TLP: " + ", ".join(f"{t} {n:,}" for t, n in sorted(summary.by_tlp.items())))
         for ioc_type, count in sorted(summary.skipped.items()):

@@ -20,14 +20,20 @@ so a different selection, on every run. The event's `info` (its title in MISP) i
 the same selection too: the producer and the choices made, never the moment of the export,
 which the event's `date` and `timestamp` carry; before, each run retitled the event.
 
-Each attribute's `timestamp` is the export's moment too, so an import rewrites every attribute
-(MISP takes an attribute's update only when its timestamp is later): an item says what every
-object holding the value says (strictest TLP, every source) but not when that last changed,
-and a timestamp that missed a stricter TLP from another object would leave MISP's `tlp:` tag
-on the attribute looser than the value's; and every attribute already imported carries an
-earlier export's moment, so an earlier time would never be taken again. Values no longer
-exported stay in MISP (it never deletes an attribute missing from an update); docs/TRIAGE.md
-"MISP events exported again".
+Each attribute's `timestamp` changes only when what the attribute says changes (MISP takes an
+attribute's update only when its timestamp is later than its copy's): the store keeps, per
+attribute UUID, a digest of what it said and the timestamp written with it
+(export_queries.MispStamps). The same content again gets the same timestamp, and MISP skips it;
+other content the latest `received_at` of the objects making it up, or a second after the
+timestamp written last when that is later (a decision, an object leaving the selection change
+the attribute without a newer object). An attribute this store never wrote gets at least the
+moment it first exported the event: earlier releases wrote the export's moment on each one.
+The event's `timestamp` is the export's moment (or the latest attribute's, when later).
+
+Values the selection held that are now decided against (false-positive, rejected) or revoked
+by their source are written again as withdrawn (`withdraw`): the same attribute UUID, `"deleted":
+true` and `to_ids` false, since MISP never deletes an attribute missing from an update;
+docs/TRIAGE.md "MISP events exported again".
 
 The event's distribution is "your organisation only": partner intelligence must not be
 synchronised onwards by MISP on its own; its TLP says who may see it.
@@ -35,9 +41,11 @@ synchronised onwards by MISP on its own; its TLP says who may see it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
-from typing import TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 from cti_exchange.clock import parse_timestamp
 from cti_exchange.exporters.interface import Exporter, ExportItem, ExportSummary
@@ -122,17 +130,23 @@ class MispExporter(Exporter):
     # are one attribute, written as DNS carries it.
     canonical_values = True
 
+    # A list holds no longer what it no longer lists; a MISP event keeps every attribute.
+    withdraws = True
+
     def begin(self, out: TextIO) -> None:
         moment = parse_timestamp(self.context.generated_at)
-        self._timestamp = str(int(moment.timestamp()))
+        self._now = int(moment.timestamp())
+        self._latest = self._now
         self._first = True
+        self._pending: list[tuple[str, str, str]] = []  # (UUID, JSON without timestamp, latest)
         name = json.dumps([self.context.producer, self.context.selection], ensure_ascii=False)
         self._event_uuid = uuid.uuid5(_EVENT_NAMESPACE, name)
+        factory = self.context.misp_stamps
+        self._stamps = factory(str(self._event_uuid), self._now) if factory is not None else None
         event = {
             "uuid": str(self._event_uuid),
             "info": event_info(self.context.producer, self.context.selection),
             "date": moment.date().isoformat(),
-            "timestamp": self._timestamp,
             "published": False,
             "analysis": "2",
             "threat_level_id": "4",
@@ -142,26 +156,67 @@ class MispExporter(Exporter):
         out.write('{"Event": ' + head + ', "Attribute": [\n')
 
     def write(self, item: ExportItem, out: TextIO, summary: ExportSummary) -> bool:
+        self._attribute(item, withdrawn=False, out=out)
+        return True
+
+    def withdraw(self, item: ExportItem, out: TextIO, summary: ExportSummary) -> bool:
+        """Only an attribute MISP may hold: one never exported needs no deleting, and a
+        deleted attribute would put a value decided against into MISP."""
+        attribute_uuid = str(uuid.uuid5(self._event_uuid, f"{item.ioc_type}:{item.value}"))
+        if self._stamps is not None and not self._stamps.written(attribute_uuid):
+            return False
+        self._attribute(item, withdrawn=True, out=out)
+        return True
+
+    def _attribute(self, item: ExportItem, *, withdrawn: bool, out: TextIO) -> None:
         misp_type, category = MISP_TYPES[item.ioc_type]
-        attribute = {
-            "uuid": str(uuid.uuid5(self._event_uuid, f"{item.ioc_type}:{item.value}")),
+        attribute_uuid = str(uuid.uuid5(self._event_uuid, f"{item.ioc_type}:{item.value}"))
+        attribute: dict[str, Any] = {
+            "uuid": attribute_uuid,
             "type": misp_type,
             "category": category,
             "value": misp_value(item.ioc_type, item.value),
-            "to_ids": misp_type not in NOT_FOR_IDS,
+            "to_ids": not withdrawn and misp_type not in NOT_FOR_IDS,
             "distribution": _INHERIT_EVENT,
-            "timestamp": self._timestamp,
-            "comment": f"from {', '.join(item.partners)}; STIX {item.object_id}",
+            "comment": f"from {', '.join(item.partners)}; STIX {item.object_id}"
+            + ("; withdrawn: decided against or revoked" if withdrawn else ""),
         }
+        if withdrawn:
+            attribute["deleted"] = True
         if item.tlp is not None:
             attribute["Tag"] = [misp_tag(Tlp(item.tlp))]
-        if not self._first:
-            out.write(",\n")
-        self._first = False
-        out.write(json.dumps(attribute, ensure_ascii=False))
-        return True
+        said = json.dumps(attribute, ensure_ascii=False)  # the same dict, the same text
+        self._pending.append((attribute_uuid, said, item.latest))
+        if len(self._pending) >= 1000:
+            self._flush(out)
+
+    def _flush(self, out: TextIO) -> None:
+        """Writes the pending attributes with their timestamps (MispStamps: the same while an
+        attribute says the same), looked up in one batch."""
+        pending, self._pending = self._pending, []
+        if self._stamps is None:
+            stamps = [self._now] * len(pending)
+        else:
+            now = self._now
+
+            def since(latest: str) -> Callable[[], int]:
+                return lambda: min(int(parse_timestamp(latest).timestamp()), now) if latest else now
+
+            stamps = self._stamps.stamps(
+                [
+                    (attribute_uuid, hashlib.blake2b(said.encode(), digest_size=16).digest(), since(latest))
+                    for attribute_uuid, said, latest in pending
+                ]
+            )
+        for (_, said, _), stamp in zip(pending, stamps, strict=True):
+            if not self._first:
+                out.write(",\n")
+            self._first = False
+            out.write(f'{said[:-1]}, "timestamp": "{stamp}"}}')
+            self._latest = max(self._latest, stamp)
 
     def end(self, out: TextIO, summary: ExportSummary) -> None:
+        self._flush(out)
         level = summary.strictest
         tags = [misp_tag(level)] if level is not None else []
-        out.write('\n], "Tag": ' + json.dumps(tags) + "}}\n")
+        out.write('\n], "timestamp": "' + str(self._latest) + '", "Tag": ' + json.dumps(tags) + "}}\n")

@@ -3,8 +3,10 @@
 Values are written in canonical form, once they passed the checks of safety.py (valid for
 their type, no control or line-separator character, not overly broad unless asked): a partner's
 `Bücher.Example` is written `xn--bcher-kva.example`, as DNS and proxies carry it, and once even
-if another partner sent `bücher.example` (export.py `_canonical_spelling`). A value that holds
-a line break is left out here too rather than split into two entries.
+if another partner sent `bücher.example` (export.py `_canonical_spelling`). A URL is written
+as a proxy compares it, without `#fragment` and `user:password@` (export.py `blocklist_url`,
+the head counts them). A value that holds a line break is left out here too rather than split
+into two entries.
 
 A value that begins with `#` (a mutex `#evilmutex`, a file `#payload.exe`, a subject `# TLP:CLEAR
 ...`) is left out as well, counted with the reason in the head: the head is `#` comment lines,

@@ -17,10 +17,17 @@ memory and meets every spelling of a value before or with its canonical one.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
 
-from cti_exchange.store.triage_queries import TLP_RANK, TriageFilter, filter_sql
+from cti_exchange.store.triage_queries import (
+    DECIDED_AGAINST,
+    TLP_RANK,
+    TriageFilter,
+    filter_sql,
+    placeholders,
+)
 
 
 @dataclass(slots=True)
@@ -38,6 +45,8 @@ class ExportGroup:
     json: str | None
     plain: bool = True  # certainly in canonical form (plain_spelling_sql); only with spelling_blocks
     spellings: int = 1  # stored spellings merged into this value (export.py)
+    latest: str = ""  # the latest received_at of its objects: when what they say last changed
+    trimmed: bool = False  # a URL written without its fragment or user:password@ (export.py)
 
 
 # Per IOC type, a test (SQL, {v} the value) true only for values that ValueForms.of leaves as
@@ -56,14 +65,14 @@ _NO_TRAILING_DOT = "substr({v}, -1) <> '.'"
 
 
 # An http(s) URL all in lower-case ASCII, with no user, port or IPv6 host, no dot ending its
-# host, and something after the host: its canonical form is itself. (A test on the host alone
-# costs its substr() calls: 0.6 s over 170,000 URLs.)
+# host, no fragment (blocklists write URLs without it, export.py), and something after the
+# host: its canonical form is itself. (A test on the host alone costs its substr() calls: 0.6 s
+# over 170,000 URLs.)
 _URL = (
     f"{_ASCII} AND {_LOWER} AND ({{v}} GLOB 'http://?*' OR {{v}} GLOB 'https://?*') "
     "AND instr(substr({v}, 7), ':') = 0 "
-    + " ".join(f"AND instr({{v}}, '{c}') = 0" for c in ("@", "[", "\\", "./", ".?", ".#"))
-    + f" AND {_NO_TRAILING_DOT} AND (instr(substr({{v}}, 9), '/') OR instr(substr({{v}}, 9), '?') "
-    "OR instr(substr({v}, 9), '#'))"
+    + " ".join(f"AND instr({{v}}, '{c}') = 0" for c in ("@", "[", "\\", "./", ".?", "#"))
+    + f" AND {_NO_TRAILING_DOT} AND (instr(substr({{v}}, 9), '/') OR instr(substr({{v}}, 9), '?'))"
 )
 
 
@@ -104,11 +113,18 @@ def _export_source(f: TriageFilter) -> str:
 
 
 def iter_export_groups(
-    conn: sqlite3.Connection, f: TriageFilter, *, with_json: bool = False, spelling_blocks: bool = False
+    conn: sqlite3.Connection,
+    f: TriageFilter,
+    *,
+    with_json: bool = False,
+    spelling_blocks: bool = False,
+    withdrawn: bool = False,
 ) -> Iterator[ExportGroup]:
     """Matching indicator values in (type, value) order, each once; with `spelling_blocks`,
-    in (type, plain, value) order (see the module docstring)."""
-    where, params = filter_sql(f)
+    in (type, plain, value) order (see the module docstring). With `withdrawn`, the values
+    the selection `f` no longer holds because they are decided against or revoked instead
+    (`withdrawn_sql`)."""
+    where, params = withdrawn_sql(f) if withdrawn else filter_sql(f)
     json_column = "o.json" if with_json else "NULL"
     plain = _plain_spelling_case("o.value") if spelling_blocks else "1"
     order = f"o.ioc_type, {plain}, o.value" if spelling_blocks else "o.ioc_type, o.value"
@@ -143,6 +159,8 @@ def iter_export_groups(
                     group.valid_until = valid_until
                 if partner not in group.partners:
                     group.partners.append(partner)
+                if received > group.latest:
+                    group.latest = received
                 continue
             if group is not None:
                 yield group
@@ -157,9 +175,32 @@ def iter_export_groups(
                 received,
                 text,
                 bool(vouched),
+                latest=received,
             )
     if group is not None:
         yield group
+
+
+def withdrawn_sql(f: TriageFilter) -> tuple[str, list[Any]]:
+    """The WHERE terms for the rows an export with filter `f` would read but for their status
+    or revocation: the same choices (types, partners, TLP, confidence, time, text, expiry),
+    current, and marked false-positive or rejected (those `f` does not select) or, unless `f`
+    includes revoked objects, revoked by their source while of a selected status. A scan of
+    the table when no filter names an index: MISP exports only (a few tenths of a second over
+    1,000,000 rows)."""
+    where, params = filter_sql(replace(f, statuses=(), include_revoked=True))
+    against = tuple(s for s in DECIDED_AGAINST if s not in f.statuses)
+    terms = []
+    if against:
+        terms.append(f"o.status IN ({placeholders(against)})")
+        params += against
+    if not f.include_revoked:
+        if f.statuses:
+            terms.append(f"(o.revoked = 1 AND o.status IN ({placeholders(f.statuses)}))")
+            params += f.statuses
+        else:
+            terms.append("o.revoked = 1")
+    return f"{where} AND ({' OR '.join(terms) or '0'})", params
 
 
 def holds_tlp(conn: sqlite3.Connection, f: TriageFilter, tlp: str) -> bool:
@@ -182,3 +223,82 @@ def in_selection(conn: sqlite3.Connection, f: TriageFilter, ioc_type: str, value
         [*params, ioc_type, value],
     ).fetchone()
     return row is not None
+
+
+# What MISP holds of each attribute we exported (exporters/misp_export.py): a digest of what the
+# attribute says (all but its timestamp) and the timestamp written with it, so that the next
+# export of the same content writes the same timestamp (MISP skips it) and a change a later one
+# (MISP takes it). One row per MISP event: when this store first exported it, the floor for an
+# attribute it has no row for (earlier releases wrote the export's moment on every attribute).
+# Created by the first MISP export (docs/TRIAGE.md "MISP events exported again").
+MISP_TABLES = (
+    "CREATE TABLE IF NOT EXISTS misp_events (event_uuid TEXT PRIMARY KEY, "
+    "first_exported INTEGER NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS misp_attributes (uuid TEXT PRIMARY KEY, digest BLOB NOT NULL, "
+    "timestamp INTEGER NOT NULL) WITHOUT ROWID",
+)
+
+
+class MispStamps:
+    """Attribute timestamps for one MISP event, kept in the store (MISP_TABLES)."""
+
+    def __init__(self, conn: sqlite3.Connection, event_uuid: str, now: int) -> None:
+        new = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'misp_events'").fetchone() is None
+        for statement in MISP_TABLES:  # executescript would commit the export's transaction
+            conn.execute(statement)
+        if new:  # the row of no event: since when this store keeps records
+            conn.execute("INSERT INTO misp_events (event_uuid, first_exported) VALUES ('', ?)", (now,))
+        self.conn = conn
+        row = conn.execute(
+            "SELECT first_exported FROM misp_events WHERE event_uuid = ?", (event_uuid,)
+        ).fetchone()
+        if row is None:
+            conn.execute(
+                "INSERT INTO misp_events (event_uuid, first_exported) VALUES (?, ?)", (event_uuid, now)
+            )
+        self.first: int = now if row is None else row[0]
+        # An event this store keeps no record of may have been exported by an earlier release
+        # (which kept none), if that ever exported to MISP: any value of it may be there.
+        self.unrecorded = (
+            row is None
+            and conn.execute(
+                "SELECT 1 FROM audit_log WHERE action = 'export' "
+                "AND json_extract(details, '$.format') = 'misp' AND CAST(strftime('%s', at) AS INTEGER) "
+                "< (SELECT first_exported FROM misp_events WHERE event_uuid = '') LIMIT 1"
+            ).fetchone()
+            is not None
+        )
+
+    def written(self, attribute_uuid: str) -> bool:
+        """Whether MISP may hold this attribute of the event: an export of it by this store
+        wrote it (as kept here), or the event was exported before this store kept records."""
+        if self.unrecorded:
+            return True
+        found = self.conn.execute("SELECT 1 FROM misp_attributes WHERE uuid = ?", (attribute_uuid,))
+        return found.fetchone() is not None
+
+    def stamps(self, attributes: list[tuple[str, bytes, Callable[[], int]]]) -> list[int]:
+        """The timestamps of attributes (UUID, digest of what it says, the latest time its
+        objects were received): the one written last while an attribute says the same; else
+        the later of that time and a second after the one written last (MISP takes an
+        attribute only when its timestamp is later), or, never written, the event's first
+        export with records. One query per batch of up to 500."""
+        found: dict[str, tuple[bytes, int]] = {}
+        for start in range(0, len(attributes), 500):
+            chunk = [attribute_uuid for attribute_uuid, _, _ in attributes[start : start + 500]]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT uuid, digest, timestamp FROM misp_attributes WHERE uuid IN ({marks})"  # noqa: S608 - placeholders only
+            found.update((row[0], (row[1], row[2])) for row in self.conn.execute(query, chunk))
+        result, changed = [], []
+        for attribute_uuid, digest, changed_at in attributes:
+            row = found.get(attribute_uuid)
+            if row is not None and row[0] == digest:
+                result.append(int(row[1]))
+                continue
+            stamp = max(changed_at(), self.first if row is None else row[1] + 1)
+            changed.append((attribute_uuid, digest, stamp))
+            result.append(stamp)
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO misp_attributes (uuid, digest, timestamp) VALUES (?, ?, ?)", changed
+        )
+        return result
