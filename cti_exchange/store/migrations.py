@@ -63,6 +63,32 @@ def _forget_stored_receipts(conn: sqlite3.Connection) -> None:
         text_index.drop(conn)
 
 
+def _add_column(table: str, column: str, declaration: str) -> Callable[[sqlite3.Connection], bool]:
+    """A migration adding a column, once: run again on a schema that has it (a store whose
+    version table was rolled back, as the upgrade tests do), it changes nothing. True when it
+    added the column."""
+
+    def add(conn: sqlite3.Connection) -> bool:
+        if any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})")):
+            return False
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+        return True
+
+    return add
+
+
+def _keep_channel_issue_times(conn: sqlite3.Connection) -> None:
+    """Version 14: when the last envelope accepted on each inbound channel says it was issued,
+    from the envelopes kept. The next one, signed by a key since revoked or retired, may not be
+    dated before it (a stolen key dating its envelope back to before its revocation,
+    envelope/open.py check_not_backdated)."""
+    if _add_column("channels_in", "issued_at", "TEXT")(conn):
+        conn.execute(
+            "UPDATE channels_in SET issued_at = (SELECT e.issued_at FROM envelopes_in e "
+            "WHERE e.sender = channels_in.sender AND e.digest = channels_in.digest)"
+        )
+
+
 # (version, SQL script or a function run inside the migration's transaction)
 Migration = tuple[int, str | Callable[[sqlite3.Connection], object]]
 
@@ -414,17 +440,9 @@ MIGRATIONS: list[Migration] = [
         # key-of-ours) can only pass once the key ring it waits for changes: a fingerprint of
         # that ring when it was last opened, so a pull does not decrypt and inflate it again
         # (up to the plaintext limit, unauthenticated) while nothing changed (exchange/held.py).
-        "ALTER TABLE quarantine ADD COLUMN tried_with_keys TEXT",
+        _add_column("quarantine", "tried_with_keys", "TEXT"),
     ),
-    (
-        14,
-        # When the last envelope accepted on each inbound channel says it was issued: the next
-        # one, signed by a key since revoked or retired, may not be dated before it (a stolen
-        # key dating its envelope back to before its revocation, envelope/open.py).
-        "ALTER TABLE channels_in ADD COLUMN issued_at TEXT; "
-        "UPDATE channels_in SET issued_at = (SELECT e.issued_at FROM envelopes_in e "
-        "WHERE e.sender = channels_in.sender AND e.digest = channels_in.digest)",
-    ),
+    (14, _keep_channel_issue_times),
 ]
 
 
