@@ -1,5 +1,6 @@
 """`cti-exchange quarantine`: envelopes refused on arrival, kept with the reason; closing them
-once reviewed, and accepting a sequence gap that will never fill (exchange/held.py)."""
+once reviewed, accepting a sequence gap that will never fill, and accepting a partner's
+channel restart (its store restored from a backup, its profile made again) (exchange/held.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
     from cti_exchange.store.inbound import QuarantinedEnvelope
 
 quarantine_app = typer.Typer(
-    help="Envelopes refused on arrival, kept with the reason: list, show, resolve, accept a gap.",
+    help="Envelopes refused on arrival, kept with the reason: list, show, resolve, accept a gap or a "
+    "partner's channel restart.",
     epilog="Example: cti-exchange quarantine list",
     no_args_is_help=True,
 )
@@ -104,6 +106,13 @@ def quarantine_show(
     )
     if isinstance(raw, dict):
         out.note(f"envelope fields: {', '.join(sorted(map(str, raw)))}; --artifact prints it")
+    if record.resolved_at is None and record.reason in ("sequence-reorder", "chain-mismatch"):
+        out.note(
+            f"refused for where it stands on {record.partner or 'its sender'}'s channel: if "
+            f"{record.partner or 'the sender'} restored its store from a backup or made its profile "
+            f"again (ask it), `cti-exchange quarantine accept-restart {record_id}` accepts it as the "
+            "channel's new start, and the envelopes refused behind it follow"
+        )
 
 
 def _print_envelope(out: Output, kept: QuarantinedEnvelope) -> None:
@@ -228,6 +237,77 @@ def quarantine_accept_gap(
         out.warn(
             f"{len(result.still_held)} envelope(s) from {result.partner} still held in quarantine "
             f"(record(s) {records}): `cti-exchange quarantine list` says what each waits for"
+        )
+
+
+@quarantine_app.command(
+    "accept-restart",
+    epilog="Example: cti-exchange quarantine accept-restart 9 --note 'CERT-FR restored a backup, call 12-06'",
+)
+def quarantine_accept_restart(
+    ctx: typer.Context,
+    record_id: Annotated[
+        int,
+        typer.Argument(
+            help="A sequence-reorder or chain-mismatch record (or a sequence-gap one) from `quarantine list`."
+        ),
+    ],
+    note: NoteOpt = None,
+    json_mode: JsonOption = False,
+) -> None:
+    """Accept a partner's envelope as the new start of its channel to us.
+
+    After the partner confirmed (out of band) that it restored its store or profile from a
+    backup, or made its profile again: its channel went back, so its envelopes are refused as
+    sequence-reorder or chain-mismatch. Name the first one it sent since. It is opened again
+    with every other check (signature, keys, addressing, replay, age, bundle) and accepted as
+    the channel's new start (audit record `channel-restart`); the envelopes refused or held
+    behind it are opened again in sequence order and those that now chain follow. An envelope
+    id already accepted stays a duplicate.
+    """
+    from cti_exchange.exchange.held import accept_restart
+
+    out = Output(json_mode=json_mode)
+    home = profile_home(ctx)
+    # It accepts envelopes as pull does: under the same lock.
+    with writer_lock(home, "quarantine accept-restart"):
+        result = accept_restart(home, record_id, note=note)
+    released = result.released
+    if json_mode:
+        out.data(
+            {
+                "record_id": result.record_id,
+                "partner": result.partner,
+                "sender": result.sender,
+                "envelope_id": result.envelope_id,
+                "restarted": result.restarted,
+                "previous_position": result.previous,
+                "sequence": result.sequence,
+                "objects": result.objects,
+                "new_versions": result.new_versions,
+                **released_json(released),
+                "still_open": result.still_open,
+            }
+        )
+        return
+    if result.restarted:
+        was = f"sequence {result.previous['sequence']}" if result.previous else "no envelope accepted yet"
+        out.warn(
+            f"{result.partner}'s channel restarted at sequence {result.sequence} (we were at {was}): "
+            "recorded in the audit trail as channel-restart"
+        )
+    else:
+        out.note(f"no restart needed: it chains to what we accepted from {result.partner}")
+    out.line(
+        f"Accepted envelope {result.envelope_id} (sequence {result.sequence}, {result.objects} objects, "
+        f"{result.new_versions} new versions) from {result.partner}"
+    )
+    show_released(out, released, result.partner)
+    if result.still_open:
+        records = ", ".join(map(str, result.still_open))
+        out.warn(
+            f"{len(result.still_open)} envelope(s) from {result.partner} still in quarantine (record(s) "
+            f"{records}): `cti-exchange quarantine list` says why each was refused or waits"
         )
 
 

@@ -269,7 +269,16 @@ def check_quarantine(ctx: DoctorContext) -> Iterable[CheckResult]:
         f"{len(held)} envelope(s) held for review from {', '.join(senders)} ({', '.join(reasons)}; "
         f"oldest {oldest.received_at}): what those partners send after them waits too"
     )
-    fix = "cti-exchange quarantine list; a gap the partner confirms will not fill: quarantine accept-gap ID"
+    fixes = ["cti-exchange quarantine list"]
+    if "sequence-gap" in reasons:
+        fixes.append("a gap the partner confirms will not fill: quarantine accept-gap ID")
+    if {"sequence-reorder", "chain-mismatch"} & set(reasons):
+        # Not accept-gap: these were refused for good, and a gap cannot take them.
+        fixes.append(
+            "sequence-reorder or chain-mismatch: if the partner restored its store from a backup or "
+            "made its profile again (ask it), quarantine accept-restart ID"
+        )
+    fix = "; ".join(fixes)
     hours = ctx.profile.operations.undelivered_after_hours
     if parse_timestamp(oldest.received_at) < ctx.now - timedelta(hours=hours):
         yield fail("quarantine", f"{detail}, for more than {hours} h", fix, ExitCode.INTEGRITY)

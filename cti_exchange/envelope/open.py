@@ -87,8 +87,12 @@ class _Opening:
 
 
 def open_envelope(
-    artifact: dict[str, Any], ctx: ReceiverContext, *, accept_gap: bool = False
+    artifact: dict[str, Any], ctx: ReceiverContext, *, accept_gap: bool = False, restart: bool = False
 ) -> OpenedEnvelope:
+    """`restart`: an analyst accepts this envelope as the new start of its sender's channel
+    (`quarantine accept-restart`: the partner restored its store from a backup or made its
+    profile again): every check but continuity applies, and it is not chained to what we
+    accepted, so the maximum age applies to it."""
     state = _Opening(artifact=artifact)
     try:
         check_decrypts(state, ctx)
@@ -98,9 +102,9 @@ def open_envelope(
         check_not_replayed(state, ctx)
         check_not_issued_in_future(state, ctx)
         check_hints_match(state)
-        skipped = check_channel_continuity(state, ctx, accept_gap=accept_gap)
+        skipped = check_channel_continuity(state, ctx, accept_gap=accept_gap, restart=restart)
         check_not_backdated(state, ctx)
-        check_not_too_old(state, ctx, gap_skipped=skipped)
+        check_not_too_old(state, ctx, gap_skipped=skipped, restart=restart)
         check_bundle_valid(state, ctx)
         check_objects_not_dated_after_issue(state, ctx)
     except EnvelopeRejected as rejected:
@@ -265,7 +269,9 @@ def check_not_issued_in_future(state: _Opening, ctx: ReceiverContext) -> None:
         )
 
 
-def check_not_too_old(state: _Opening, ctx: ReceiverContext, *, gap_skipped: tuple[int, ...]) -> None:
+def check_not_too_old(
+    state: _Opening, ctx: ReceiverContext, *, gap_skipped: tuple[int, ...], restart: bool = False
+) -> None:
     """The maximum age bounds how far back an envelope we cannot chain to what we accepted
     may be dated (our own copy, one accepted across a gap): a signing key revoked long ago
     still verifies whatever is dated before its revocation. The next envelope on our channel is
@@ -274,14 +280,18 @@ def check_not_too_old(state: _Opening, ctx: ReceiverContext, *, gap_skipped: tup
     channel: checked first, an old envelope behind a lost one was held as too-old, which
     `quarantine accept-gap` cannot take, and one from before our position was held for ever
     instead of refused as out of order. What is accepted is the same either way: without an
-    accepted gap only the next envelope passes continuity, and its age is waived anyway."""
+    accepted gap only the next envelope passes continuity, and its age is waived anyway.
+    An envelope accepted as a channel restart (`restart`) is not chained to what we accepted:
+    never exempt."""
     assert state.header is not None
     issued = state.header.issued_at
-    if issued < ctx.now - ctx.max_age and not _continues_our_channel(state, ctx):
+    if issued < ctx.now - ctx.max_age and (restart or not _continues_our_channel(state, ctx)):
+        lifted = " (accepting a gap does not lift the age limit)" if gap_skipped else ""
+        if restart:
+            lifted = " (accepting a channel restart does not lift the age limit)"
         raise EnvelopeRejected(
             RejectReason.TOO_OLD,
-            f"issued at {stix_timestamp(issued)}, older than {ctx.max_age.days} days"
-            + (" (accepting a gap does not lift the age limit)" if gap_skipped else ""),
+            f"issued at {stix_timestamp(issued)}, older than {ctx.max_age.days} days{lifted}",
         )
 
 
@@ -357,11 +367,17 @@ def _same_time(text: str, moment: datetime) -> bool:
 MAX_ACCEPTED_GAP = 10_000
 
 
-def check_channel_continuity(state: _Opening, ctx: ReceiverContext, *, accept_gap: bool) -> tuple[int, ...]:
-    """Sequence numbers and the hash chain detect withheld, replayed or reordered envelopes."""
+def check_channel_continuity(
+    state: _Opening, ctx: ReceiverContext, *, accept_gap: bool, restart: bool = False
+) -> tuple[int, ...]:
+    """Sequence numbers and the hash chain detect withheld, replayed or reordered envelopes.
+    `restart`: the envelope becomes the new start of the channel, wherever it stands (the
+    analyst confirmed the sender's channel went back: `quarantine accept-restart`)."""
     assert state.header is not None
     position = state.header.channels.get(ctx.agency_id)
     if position is None:  # our own copy of an envelope we sent: not on an inbound channel
+        return ()
+    if restart:
         return ()
     last = ctx.channel_state(state.header.sender)
     expected = 1 if last is None else last.sequence + 1
@@ -369,7 +385,7 @@ def check_channel_continuity(state: _Opening, ctx: ReceiverContext, *, accept_ga
         raise EnvelopeRejected(
             RejectReason.SEQUENCE_REORDER,
             f"sequence {position.sequence} from {state.header.sender} comes after "
-            f"{expected - 1} was accepted",
+            f"{expected - 1} was accepted" + _restart_advice(state.header.sender),
         )
     if position.sequence > expected:
         gap = position.sequence - expected
@@ -384,9 +400,20 @@ def check_channel_continuity(state: _Opening, ctx: ReceiverContext, *, accept_ga
     if last is not None and position.previous != last.digest:
         raise EnvelopeRejected(
             RejectReason.CHAIN_MISMATCH,
-            f"sequence {position.sequence} names a previous envelope we did not accept",
+            f"sequence {position.sequence} names a previous envelope we did not accept"
+            + _restart_advice(state.header.sender),
         )
     return ()
+
+
+def _restart_advice(sender: str) -> str:
+    """What a refusal for sequence-reorder or chain-mismatch says to do when the sender's
+    channel went back (its store restored from a backup, its profile made again): the
+    envelopes that follow would all be refused the same way."""
+    return (
+        f"; if {sender} restored its store from a backup or made its profile again (ask it), "
+        "`cti-exchange quarantine accept-restart ID` accepts it as the channel's new start"
+    )
 
 
 def check_bundle_valid(state: _Opening, ctx: ReceiverContext) -> None:

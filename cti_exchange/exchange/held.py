@@ -86,12 +86,12 @@ def misplaced(opened: OpenedEnvelope, partner: PartnerConfig) -> EnvelopeRejecte
 
 
 def open_artifact(
-    artifact: dict[str, Any], ctx: ReceiverContext, *, accept_gap: bool = False
+    artifact: dict[str, Any], ctx: ReceiverContext, *, accept_gap: bool = False, restart: bool = False
 ) -> OpenedEnvelope:
     """open_envelope, with an unforeseen failure (a bug some input trips) turned into a
     rejection: otherwise that one envelope would stop every later pull at the same place."""
     try:
-        return open_envelope(artifact, ctx, accept_gap=accept_gap)
+        return open_envelope(artifact, ctx, accept_gap=accept_gap, restart=restart)
     except EnvelopeRejected:
         raise
     except Exception as exc:
@@ -414,7 +414,14 @@ def accept_gap(
         if record.reason != RejectReason.SEQUENCE_GAP.value:
             raise UsageError(
                 f"quarantine record {record_id} was refused for {record.reason}, not for a sequence gap",
-                hint="only a gap can be accepted; `cti-exchange quarantine show ID` says why it was refused",
+                hint=(
+                    f"if its sender restored its store from a backup or made its profile again (ask "
+                    f"it), `cti-exchange quarantine accept-restart {record_id}` accepts it as the "
+                    "channel's new start"
+                    if record.reason in RESTART_REASONS
+                    else "only a gap can be accepted; `cti-exchange quarantine show ID` says why it was "
+                    "refused"
+                ),
             )
         partner = profile.partners.get(record.partner or "")
         if partner is None:
@@ -625,6 +632,276 @@ def _first_recent_held(
         if sequence is not None and sequence > (last.sequence if last else 0) and issued >= oldest:
             found.append((sequence, other.id))
     return min(found)[1] if found else None
+
+
+# -- a partner's channel that went back -------------------------------------------------------
+
+# Where an envelope stands on its channel, refused for good: the sender's channel went back (it
+# restored its store from a backup, made its profile again) or a thief's envelopes took the
+# positions. `quarantine accept-restart` takes these, and a gap whose chain cannot fill.
+RESTART_REASONS = (RejectReason.SEQUENCE_REORDER.value, RejectReason.CHAIN_MISMATCH.value)
+_RESTART_TAKES = (*RESTART_REASONS, RejectReason.SEQUENCE_GAP.value)
+# Opened again after a restart, in sequence order: those held until a key ring changes are
+# left to the retry (their sequence number is unverified, and they open only once the keys do).
+_AFTER_RESTART = RESTART_REASONS + tuple(r for r in HELD_REASONS if r not in _UNVERIFIED)
+
+
+@dataclass(frozen=True)
+class RestartAccepted:
+    record_id: int
+    partner: str
+    sender: str
+    envelope_id: str
+    previous: dict[str, Any] | None  # our position on its channel before: sequence, digest, issued_at
+    sequence: int
+    restarted: bool  # False: it chained to what we accepted by now, no restart was needed
+    objects: int
+    new_versions: int
+    released: Released  # the envelopes refused or held behind it, accepted right after
+    # Records of that sender still open afterwards, in sequence order (refused for their
+    # position, or held).
+    still_open: list[int] = field(default_factory=list)
+
+
+def accept_restart(
+    home: ProfileHome, record_id: int, *, note: str | None = None, now: datetime | None = None
+) -> RestartAccepted:
+    """Accepts the envelope of a record refused for where it stands on its channel
+    (sequence-reorder, chain-mismatch, or held behind a gap that cannot fill) as the new start
+    of its sender's channel, once the analyst has confirmed out of band that the sender
+    restored its store from a backup or made its profile again. Every other check applies
+    (signature, key validity, addressing, replay by envelope id, bundle; the maximum age, as
+    it is not chained to what we accepted). A `channel-restart` audit record keeps the old and
+    new positions, the analyst and the note. Then the other open records of that sender
+    refused for their position or held are opened again in sequence order, and those that now
+    chain are accepted. The new start must be the first of them: one from that sender before
+    it in sequence order stops it (it would be lost)."""
+    profile = home.load_profile()
+    note = _clean_note(note)
+    moment = now or utc_now()
+    with open_store(home) as store:
+        record = _open_record(store, record_id)
+        ctx = receiver_context(home, store, moment)
+        if record.reason in HELD_REASONS and record.reason != RejectReason.SEQUENCE_GAP.value:
+            record = _held_now(store, ctx, record)
+        if record.reason not in _RESTART_TAKES or record.sender is None:
+            raise UsageError(
+                f"quarantine record {record_id} was refused for {record.reason}, not for where it "
+                "stands on its sender's channel",
+                hint="accept-restart takes an envelope refused as sequence-reorder or chain-mismatch "
+                "(or held as sequence-gap) once its sender confirms it restored its store from a "
+                "backup or made its profile again; `cti-exchange quarantine show ID` says why it "
+                "was refused",
+            )
+        sender = record.sender
+        partner = profile.partners.get(record.partner or "")
+        if partner is None:
+            raise UsageError(
+                f"quarantine record {record_id} came from {record.partner or 'no known partner'}, "
+                "which is not a partner any more",
+                hint="pin the partner again (`partners add`), or close the record with `quarantine resolve`",
+            )
+        sequence = store.inbound.hinted_sequence(record.id, ctx.agency_id)
+        _refuse_restart_behind(store, ctx, partner, record, sequence)
+        artifact = store.inbound.quarantined_artifact(record_id)
+        assert artifact is not None  # the record exists
+        previous = ctx.channel_state(sender)
+        restarted = True
+        try:
+            try:
+                opened = open_artifact(artifact, ctx)
+                restarted = False  # it chains to what we accepted by now
+            except EnvelopeRejected as rejected:
+                if rejected.reason.value not in _RESTART_TAKES:
+                    raise
+                opened = open_artifact(artifact, ctx, restart=True)
+            wrong = misplaced(opened, partner)
+            if wrong is not None:
+                raise wrong
+        except EnvelopeRejected as rejected:
+            raise IntegrityError(
+                f"quarantine record {record_id} still fails: {rejected.reason.value}: {rejected.detail}",
+                hint=(
+                    f"once {partner.name} confirms it sent this one, raise envelope.max_age_days in "
+                    "config.toml and run accept-restart again; or close it (`cti-exchange quarantine "
+                    f"resolve {record_id}`) and run accept-restart on the next envelope from "
+                    f"{partner.name}. Nothing from it was accepted"
+                )
+                if rejected.reason is RejectReason.TOO_OLD
+                else "nothing from it was accepted and it stays in quarantine",
+            ) from None
+        if opened.channel is None:  # our own copy: no channel of ours to restart
+            raise UsageError(f"quarantine record {record_id} is not on a channel from {partner.name} to us")
+        said = f": {note}" if note else ""
+        old = (
+            {
+                "sequence": previous.sequence,
+                "digest": previous.digest,
+                "issued_at": stix_timestamp(previous.issued_at) if previous.issued_at else None,
+            }
+            if previous is not None
+            else None
+        )
+        if restarted:
+            was = f"was at sequence {previous.sequence}" if previous else "had none"
+            resolution = (
+                f"accepted by {store.actor} as the new start of {sender}'s channel ({was}, now "
+                f"{opened.channel.sequence}){said}"
+            )
+            details: dict[str, Any] | None = {
+                "sender": sender,
+                "quarantine_id": record.id,
+                "envelope_id": opened.header.envelope_id,
+                "refused_as": record.reason,
+                "previous_position": old,
+                "new_position": {
+                    "sequence": opened.channel.sequence,
+                    "digest": opened.digest,
+                    "issued_at": stix_timestamp(opened.header.issued_at),
+                },
+                "analyst": store.actor,
+                "note": note,
+            }
+        else:
+            resolution = f"accepted by {store.actor} (no restart needed: it chains to what we accepted){said}"
+            details = None
+        stored = store.inbound.accept(
+            opened,
+            partner=partner.name,
+            received_at=stix_timestamp(utc_now()),
+            artifact_id=artifact.get("id"),
+            partner_identity=partner.identity_id,
+            resolves=(record.id, resolution),
+            restart=details,
+        )
+        released = _reopen_after_restart(store, ctx, partner, sender, record.id)
+        _add_released(released, retry_held_envelopes(store, ctx, partner))
+        still_open = [h.record.id for h in _restart_candidates(store, ctx.agency_id, partner.name, sender)]
+    return RestartAccepted(
+        record_id=record.id,
+        partner=partner.name,
+        sender=sender,
+        envelope_id=opened.header.envelope_id,
+        previous=old,
+        sequence=opened.channel.sequence,
+        restarted=restarted,
+        objects=opened.header.object_count,
+        new_versions=stored.new_versions,
+        released=released,
+        still_open=still_open,
+    )
+
+
+def _restart_candidates(store: Store, agency_id: str, partner: str, sender: str) -> list[HeldEnvelope]:
+    """The open records read from `partner` and signed by `sender` that a restart may let
+    through (refused for their position, or held but not until a key ring changes), in
+    sequence order."""
+    records = [r for r in store.inbound.quarantined() if r.partner == partner and r.reason in _AFTER_RESTART]
+    return held_in_order(store, agency_id, partner, sender, records)
+
+
+def _refuse_restart_behind(
+    store: Store, ctx: ReceiverContext, partner: PartnerConfig, record: QuarantineRecord, sequence: int
+) -> None:
+    """The restart must be taken on the first envelope the sender sent since its channel went
+    back: one held or refused before it would never chain afterwards. And an envelope from
+    before our position that we never accepted at that position was passed over by an
+    accepted gap: it came late, it is no restart (taken as one, it would have everything the
+    sender sent since refused)."""
+    assert record.sender is not None
+    for held in _restart_candidates(store, ctx.agency_id, partner.name, record.sender):
+        if held.record.id == record.id or held.sequence >= sequence:
+            continue
+        close = "resolve" + (" --discard" if held.record.reason in HELD_REASONS else "")
+        raise UsageError(
+            f"record {held.record.id} holds sequence {held.sequence} from {partner.name} "
+            f"({held.record.reason}), before record {record.id} (sequence {sequence}): the "
+            f"channel's new start is the first envelope {partner.name} sent since its restore, "
+            "and the ones after it follow; nothing was accepted",
+            hint=f"`cti-exchange quarantine accept-restart {held.record.id}`; if that envelope is "
+            f"older than the restore, close it first (`cti-exchange quarantine {close} "
+            f"{held.record.id}`)",
+        )
+    last = ctx.channel_state(record.sender)
+    if (
+        record.reason == RejectReason.SEQUENCE_REORDER.value
+        and last is not None
+        and 0 < sequence <= last.sequence
+        and not store.inbound.accepted_at_sequence(record.sender, sequence)
+    ):
+        raise UsageError(
+            f"sequence {sequence} from {partner.name} was never accepted: it was passed over when "
+            "a gap was accepted, and arrived late; it is no restart (accepted as one, everything "
+            f"{partner.name} sent since would be refused); nothing was accepted",
+            hint=f"ask {partner.name} to send its content again, and close this record "
+            f"(`cti-exchange quarantine resolve {record.id}`)",
+        )
+
+
+def _reopen_after_restart(
+    store: Store, ctx: ReceiverContext, partner: PartnerConfig, sender: str, restart_record: int
+) -> Released:
+    """Opens again, in sequence order, the open records of `sender` refused for their position
+    or held, until a round accepts none: those that now chain to the restart follow it. One
+    refused now for another reason (a copy of an envelope accepted) is closed with it."""
+    released = Released()
+    progress_made = True
+    while progress_made:
+        progress_made = False
+        for held in _restart_candidates(store, ctx.agency_id, partner.name, sender):
+            record = store.inbound.quarantine_record(held.record.id)
+            if record is None or record.resolved_at is not None:
+                continue
+            artifact = store.inbound.quarantined_artifact(record.id)
+            if artifact is None:
+                continue
+            try:
+                opened = open_artifact(artifact, ctx)
+                wrong = misplaced(opened, partner)
+                if wrong is not None:
+                    raise wrong
+            except EnvelopeRejected as rejected:
+                if rejected.reason.value in HELD_REASONS:
+                    describe_gap(store, ctx, rejected, artifact, partner.name)
+                    store.inbound.note_held_again(record, rejected)
+                    if rejected.reason is RejectReason.SEQUENCE_GAP:
+                        store.inbound.note_gap_tried(record.id, rejected.sender)
+                elif rejected.reason.value not in RESTART_REASONS:
+                    copy = store.inbound.copy_of_accepted(rejected)
+                    _close(
+                        store,
+                        record,
+                        f"accepted: the same envelope, received again ({record.envelope_id})"
+                        if copy
+                        else f"rejected again: {rejected.reason.value}",
+                    )
+                    released.closed.append(_closed(record, rejected))
+                continue  # still before the new start, or not chained to it: stays open
+            stored = _accept_held(
+                store,
+                opened,
+                partner,
+                artifact,
+                record.id,
+                f"accepted after the restart of {sender}'s channel on record {restart_record} "
+                f"(refused for {record.reason})",
+            )
+            released.envelope_ids.append(opened.header.envelope_id)
+            released.objects += opened.header.object_count
+            released.new_versions += stored.new_versions
+            released.not_applied.extend(stored.not_applied)
+            released.revoked_accepted.extend(stored.revoked_accepted)
+            progress_made = True
+    return released
+
+
+def _add_released(into: Released, more: Released) -> None:
+    into.envelope_ids.extend(more.envelope_ids)
+    into.objects += more.objects
+    into.new_versions += more.new_versions
+    into.not_applied.extend(more.not_applied)
+    into.revoked_accepted.extend(more.revoked_accepted)
+    into.closed.extend(more.closed)
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,14 @@ class Inbound:
         issued = parse_timestamp(row[2]) if row[2] else None
         return ChannelState(sequence=row[0], digest=row[1], issued_at=issued)
 
+    def accepted_at_sequence(self, sender: str, sequence: int) -> bool:
+        """Whether an envelope from `sender` was accepted at that position of its channel to
+        us (one passed over by an accepted gap was not)."""
+        row = self.db.conn.execute(
+            "SELECT 1 FROM envelopes_in WHERE sender = ? AND sequence = ? LIMIT 1", (sender, sequence)
+        ).fetchone()
+        return row is not None
+
     def accept(
         self,
         opened: OpenedEnvelope,
@@ -145,13 +153,32 @@ class Inbound:
         origin: TaxiiOrigin | None = None,
         partner_identity: str | None = None,
         resolves: tuple[int, str] | None = None,
+        restart: dict[str, Any] | None = None,
     ) -> StoredObjects:
         """Stores an opened envelope and its objects in one transaction. `partner_identity` is
         the STIX identity the partner's signed key document names: objects it created are its
         to version even when another partner sent them first (store/objects.py). `resolves`
-        (quarantine record id, resolution) closes the record of a held envelope with it."""
+        (quarantine record id, resolution) closes the record of a held envelope with it.
+        `restart`: the envelope is accepted as the new start of its sender's channel
+        (`quarantine accept-restart`); the `channel-restart` audit record, with these details,
+        is written in the same transaction, before the `accept` one."""
         header = opened.header
         with self.db.transaction() as conn:
+            if restart is not None:
+                append_audit(
+                    conn,
+                    at=received_at,
+                    actor=self.actor,
+                    action="channel-restart",
+                    partner=partner,
+                    details=restart,
+                )
+                # The records held for a gap were tried at a position of the old channel: the
+                # new one may stand at the same number, and they must be opened again.
+                conn.execute(
+                    "UPDATE quarantine SET tried_at_sequence = NULL WHERE sender = ? AND resolved_at IS NULL",
+                    (header.sender,),
+                )
             conn.execute(
                 "INSERT INTO envelopes_in (envelope_id, partner, sender, sequence, digest, "
                 "issued_at, received_at, signer_kid, signer_thumbprint, bundle_id, object_count, "
