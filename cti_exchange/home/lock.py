@@ -1,4 +1,5 @@
-"""One writer at a time per profile: push, pull, sync, open and quarantine accept-gap take an
+"""One writer at a time per profile: push, pull, sync, seal, sight, open, quarantine accept-gap
+and accept-restart, and the keys and partners commands that change keys or settings take an
 exclusive lock on `<home>/.lock` (flock(2); released by the kernel when the process dies, even
 by SIGKILL, so a crash never leaves a stale lock behind)."""
 
