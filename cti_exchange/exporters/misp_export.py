@@ -181,8 +181,9 @@ class MispExporter(Exporter):
             "comment": f"from {', '.join(item.partners)}; STIX {item.object_id}"
             + ("; withdrawn: decided against or revoked" if withdrawn else ""),
         }
-        if withdrawn:
-            attribute["deleted"] = True
+        # Said on every attribute: MISP keeps a field an update leaves out, so a value accepted
+        # again after its withdrawal would otherwise stay deleted there.
+        attribute["deleted"] = withdrawn
         if item.tlp is not None:
             attribute["Tag"] = [misp_tag(Tlp(item.tlp))]
         said = json.dumps(attribute, ensure_ascii=False)  # the same dict, the same text

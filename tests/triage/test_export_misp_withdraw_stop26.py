@@ -8,12 +8,13 @@ every export, which made each import rewrite every attribute."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from tests.conftest import Agency
-from tests.triage.conftest import FR_IDENTITY, identity, indicator, put
+from tests.triage.conftest import FR_IDENTITY, identity, indicator, put, store_path
 
 
 def _event(agency: Agency, *args: str) -> dict[str, Any]:
@@ -69,13 +70,19 @@ def test_values_decided_against_or_revoked_are_withdrawn_from_the_event(cert_in:
         assert now[value]["deleted"] is True and now[value]["to_ids"] is False, value
         assert int(now[value]["timestamp"]) > int(first[value]["timestamp"])
     for value in ("kept.example", "shared.example"):
-        assert "deleted" not in now[value] and now[value]["to_ids"] is True
+        assert now[value]["deleted"] is False and now[value]["to_ids"] is True
 
     # Exported again, the withdrawals say the same: the same timestamps, MISP skips them.
     third = _by_value(_event(cert_in))
     assert {v: (a["timestamp"], a.get("deleted")) for v, a in third.items()} == {
         v: (a["timestamp"], a.get("deleted")) for v, a in now.items()
     }
+    # Accepted again: written live again (MISP keeps a field an update leaves out: `deleted`
+    # is said), with a later timestamp.
+    assert cert_in.run("triage", "accept", fp["id"]).exit_code == 0
+    back = _by_value(_event(cert_in))["fp.example"]
+    assert back["deleted"] is False and back["to_ids"] is True
+    assert int(back["timestamp"]) > int(now["fp.example"]["timestamp"])
     # Another selection is another event: it never held them, nothing to withdraw there.
     other = _event(cert_in, "--type", "domain-name", "--min-confidence", "1")
     assert not any(a.get("deleted") for a in other["Attribute"])
@@ -114,3 +121,23 @@ def test_an_attribute_timestamp_changes_only_with_what_it_says(cert_in: Agency) 
     assert int(third["three.example"]["timestamp"]) == max(_epoch(received), stamps["one.example"])
     assert third["two.example"]["Tag"] == [{"name": "tlp:amber"}]
     assert int(third["two.example"]["timestamp"]) > stamps["two.example"]
+
+
+def test_an_event_an_earlier_release_exported_gets_its_withdrawals(cert_in: Agency) -> None:
+    """An earlier release kept no records: any value of an event it exported may be in MISP."""
+    kept, rejected = indicator("kept.example", tlp="green"), indicator("rej.example", tlp="green")
+    put(cert_in, [identity(FR_IDENTITY, "CERT-FR"), kept, rejected])
+    assert cert_in.run("triage", "accept", kept["id"], rejected["id"]).exit_code == 0
+    # Exported, and no records: the store as that release left it, with its export to MISP
+    # in the audit trail.
+    _event(cert_in)
+    with sqlite3.connect(store_path(cert_in)) as conn:
+        conn.execute("DROP TABLE misp_attributes")
+        conn.execute("DROP TABLE misp_events")
+    time.sleep(1.1)  # the records begin after that export
+    assert cert_in.run("triage", "reject", rejected["id"]).exit_code == 0
+
+    event = _by_value(_event(cert_in))
+
+    assert event["rej.example"]["deleted"] is True and event["rej.example"]["to_ids"] is False
+    assert event["kept.example"]["deleted"] is False
