@@ -229,25 +229,15 @@ def in_selection(conn: sqlite3.Connection, f: TriageFilter, ioc_type: str, value
 # attribute says (all but its timestamp) and the timestamp written with it, so that the next
 # export of the same content writes the same timestamp (MISP skips it) and a change a later one
 # (MISP takes it). One row per MISP event: when this store first exported it, the floor for an
-# attribute it has no row for (earlier releases wrote the export's moment on every attribute).
-# Created by the first MISP export (docs/TRIAGE.md "MISP events exported again").
-MISP_TABLES = (
-    "CREATE TABLE IF NOT EXISTS misp_events (event_uuid TEXT PRIMARY KEY, "
-    "first_exported INTEGER NOT NULL) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS misp_attributes (uuid TEXT PRIMARY KEY, digest BLOB NOT NULL, "
-    "timestamp INTEGER NOT NULL) WITHOUT ROWID",
-)
+# attribute it has no row for (earlier releases wrote the export's moment on every attribute);
+# the row of no event ('') says since when the store keeps these records (migration 15,
+# docs/TRIAGE.md "MISP events exported again").
 
 
 class MispStamps:
-    """Attribute timestamps for one MISP event, kept in the store (MISP_TABLES)."""
+    """Attribute timestamps for one MISP event, kept in the store (misp_events, misp_attributes)."""
 
     def __init__(self, conn: sqlite3.Connection, event_uuid: str, now: int) -> None:
-        new = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'misp_events'").fetchone() is None
-        for statement in MISP_TABLES:  # executescript would commit the export's transaction
-            conn.execute(statement)
-        if new:  # the row of no event: since when this store keeps records
-            conn.execute("INSERT INTO misp_events (event_uuid, first_exported) VALUES ('', ?)", (now,))
         self.conn = conn
         row = conn.execute(
             "SELECT first_exported FROM misp_events WHERE event_uuid = ?", (event_uuid,)

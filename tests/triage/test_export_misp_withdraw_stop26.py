@@ -128,12 +128,13 @@ def test_an_event_an_earlier_release_exported_gets_its_withdrawals(cert_in: Agen
     kept, rejected = indicator("kept.example", tlp="green"), indicator("rej.example", tlp="green")
     put(cert_in, [identity(FR_IDENTITY, "CERT-FR"), kept, rejected])
     assert cert_in.run("triage", "accept", kept["id"], rejected["id"]).exit_code == 0
-    # Exported, and no records: the store as that release left it, with its export to MISP
-    # in the audit trail.
+    # Exported, and no records: the store as that release left it (before migration 15), with
+    # its export to MISP in the audit trail; the upgrade begins the records.
     _event(cert_in)
     with sqlite3.connect(store_path(cert_in)) as conn:
         conn.execute("DROP TABLE misp_attributes")
         conn.execute("DROP TABLE misp_events")
+        conn.execute("DELETE FROM schema_migrations WHERE version = 15")
     time.sleep(1.1)  # the records begin after that export
     assert cert_in.run("triage", "reject", rejected["id"]).exit_code == 0
 
