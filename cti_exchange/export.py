@@ -428,6 +428,8 @@ def _write_body(
     for waiting in held.values():
         emit(waiting)
     for item in withdrawals.values():
+        if not exporter.may_hold(item):
+            continue  # never in the reader's copy: not written, so not for the TLP gate either
         gate.check(item)
         if exporter.withdraw(item, body, summary):
             summary.withdrawn[item.ioc_type] += 1

@@ -199,12 +199,17 @@ class Exporter(ABC):
     # selection wrote (MISP, whose event updates never remove attributes on their own).
     withdraws: ClassVar[bool] = False
 
+    def may_hold(self, item: ExportItem) -> bool:
+        """Whether the reader may hold `item`'s value from an earlier export, so that `withdraw`
+        should write it: asked first, so that the TLP gate judges only what the file holds."""
+        return False
+
     def withdraw(self, item: ExportItem, out: TextIO, summary: ExportSummary) -> bool:
         """Writes that `item`'s value, written by earlier exports of this selection, is now
         decided against (false-positive, rejected) or revoked by its source; False when the
         format has no such form (a list simply no longer holds the value). Called, when
         `withdraws`, after every `write`, for values of the selection no spelling of which was
-        written."""
+        written and that the reader `may_hold`."""
         return False
 
     def end(self, out: TextIO, summary: ExportSummary) -> None:  # noqa: B027 - optional hook

@@ -159,12 +159,13 @@ class MispExporter(Exporter):
         self._attribute(item, withdrawn=False, out=out)
         return True
 
-    def withdraw(self, item: ExportItem, out: TextIO, summary: ExportSummary) -> bool:
-        """Only an attribute MISP may hold: one never exported needs no deleting, and a
-        deleted attribute would put a value decided against into MISP."""
+    def may_hold(self, item: ExportItem) -> bool:
+        """Only an attribute an export of this event wrote: one never exported needs no
+        deleting, and a deleted attribute would put a value decided against into MISP."""
         attribute_uuid = str(uuid.uuid5(self._event_uuid, f"{item.ioc_type}:{item.value}"))
-        if self._stamps is not None and not self._stamps.written(attribute_uuid):
-            return False
+        return self._stamps is None or self._stamps.written(attribute_uuid)
+
+    def withdraw(self, item: ExportItem, out: TextIO, summary: ExportSummary) -> bool:
         self._attribute(item, withdrawn=True, out=out)
         return True
 

@@ -229,9 +229,8 @@ def in_selection(conn: sqlite3.Connection, f: TriageFilter, ioc_type: str, value
 # attribute says (all but its timestamp) and the timestamp written with it, so that the next
 # export of the same content writes the same timestamp (MISP skips it) and a change a later one
 # (MISP takes it). One row per MISP event: when this store first exported it, the floor for an
-# attribute it has no row for (earlier releases wrote the export's moment on every attribute);
-# the row of no event ('') says since when the store keeps these records (migration 15,
-# docs/TRIAGE.md "MISP events exported again").
+# attribute it has no row for (earlier releases wrote the export's moment on every attribute).
+# Migration 15; docs/TRIAGE.md "MISP events exported again".
 
 
 class MispStamps:
@@ -247,23 +246,12 @@ class MispStamps:
                 "INSERT INTO misp_events (event_uuid, first_exported) VALUES (?, ?)", (event_uuid, now)
             )
         self.first: int = now if row is None else row[0]
-        # An event this store keeps no record of may have been exported by an earlier release
-        # (which kept none), if that ever exported to MISP: any value of it may be there.
-        self.unrecorded = (
-            row is None
-            and conn.execute(
-                "SELECT 1 FROM audit_log WHERE action = 'export' "
-                "AND json_extract(details, '$.format') = 'misp' AND CAST(strftime('%s', at) AS INTEGER) "
-                "< (SELECT first_exported FROM misp_events WHERE event_uuid = '') LIMIT 1"
-            ).fetchone()
-            is not None
-        )
 
     def written(self, attribute_uuid: str) -> bool:
-        """Whether MISP may hold this attribute of the event: an export of it by this store
-        wrote it (as kept here), or the event was exported before this store kept records."""
-        if self.unrecorded:
-            return True
+        """Whether MISP may hold this attribute of the event: an export by this store wrote it
+        (as kept here). Of an event exported before these records were kept (by an earlier
+        release) nothing is known: its values are not withdrawn, since writing one never
+        exported, even as deleted, would put a value decided against into MISP."""
         found = self.conn.execute("SELECT 1 FROM misp_attributes WHERE uuid = ?", (attribute_uuid,))
         return found.fetchone() is not None
 

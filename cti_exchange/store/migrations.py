@@ -446,15 +446,12 @@ MIGRATIONS: list[Migration] = [
     (
         15,
         # What MISP holds of each attribute we exported, so that exporting the same content
-        # again writes the same timestamp (store/export_queries.py MispStamps); the row of no
-        # event ('') says since when these records are kept: a MISP event exported before
-        # that, by an earlier release, may hold any of its values.
+        # again writes the same timestamp and only what an export wrote is withdrawn
+        # (store/export_queries.py MispStamps).
         "CREATE TABLE IF NOT EXISTS misp_events (event_uuid TEXT PRIMARY KEY, "
         "first_exported INTEGER NOT NULL) WITHOUT ROWID; "
         "CREATE TABLE IF NOT EXISTS misp_attributes (uuid TEXT PRIMARY KEY, digest BLOB NOT NULL, "
-        "timestamp INTEGER NOT NULL) WITHOUT ROWID; "
-        "INSERT OR IGNORE INTO misp_events (event_uuid, first_exported) "
-        "VALUES ('', CAST(strftime('%s', 'now') AS INTEGER))",
+        "timestamp INTEGER NOT NULL) WITHOUT ROWID",
     ),
 ]
 

@@ -123,22 +123,36 @@ def test_an_attribute_timestamp_changes_only_with_what_it_says(cert_in: Agency) 
     assert int(third["two.example"]["timestamp"]) > stamps["two.example"]
 
 
-def test_an_event_an_earlier_release_exported_gets_its_withdrawals(cert_in: Agency) -> None:
-    """An earlier release kept no records: any value of an event it exported may be in MISP."""
+def test_an_event_an_earlier_release_exported_withdraws_nothing(cert_in: Agency) -> None:
+    """An earlier release kept no records, so which values MISP holds is not known. Writing
+    every value decided against as deleted (as a first version of this did) put values never
+    exported into MISP (found on a review): nothing is withdrawn, and the value stays out."""
     kept, rejected = indicator("kept.example", tlp="green"), indicator("rej.example", tlp="green")
-    put(cert_in, [identity(FR_IDENTITY, "CERT-FR"), kept, rejected])
+    never = indicator("never.example", tlp="green")
+    put(cert_in, [identity(FR_IDENTITY, "CERT-FR"), kept, rejected, never])
     assert cert_in.run("triage", "accept", kept["id"], rejected["id"]).exit_code == 0
-    # Exported, and no records: the store as that release left it (before migration 15), with
-    # its export to MISP in the audit trail; the upgrade begins the records.
+    assert cert_in.run("triage", "reject", never["id"], "--note", "a victim's domain").exit_code == 0
+    # Exported, and no records: the store as that release left it (before migration 15).
     _event(cert_in)
     with sqlite3.connect(store_path(cert_in)) as conn:
         conn.execute("DROP TABLE misp_attributes")
         conn.execute("DROP TABLE misp_events")
         conn.execute("DELETE FROM schema_migrations WHERE version = 15")
-    time.sleep(1.1)  # the records begin after that export
     assert cert_in.run("triage", "reject", rejected["id"]).exit_code == 0
 
     event = _by_value(_event(cert_in))
 
-    assert event["rej.example"]["deleted"] is True and event["rej.example"]["to_ids"] is False
+    assert "rej.example" not in event and "never.example" not in event
     assert event["kept.example"]["deleted"] is False
+
+
+def test_a_red_value_rejected_before_any_export_does_not_stop_a_misp_export(cert_in: Agency) -> None:
+    """Found on a review: the TLP gate judged the values to withdraw before asking whether MISP
+    could hold them, so rejecting a TLP:RED value stopped every MISP export of its selection
+    (exit 8, "the export holds TLP:RED content") though the file would not hold it."""
+    kept, red = indicator("kept.example", tlp="green"), indicator("red.example", tlp="red")
+    put(cert_in, [identity(FR_IDENTITY, "CERT-FR"), kept, red])
+    assert cert_in.run("triage", "accept", kept["id"]).exit_code == 0
+    assert cert_in.run("triage", "reject", red["id"]).exit_code == 0
+    event = _by_value(_event(cert_in))
+    assert set(event) == {"kept.example"}
