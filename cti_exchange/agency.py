@@ -146,13 +146,16 @@ def rotate_keys(
 
 
 def change_passphrase(home: ProfileHome, new_passphrase: str, now: datetime | None = None) -> None:
-    """Encrypts our private keys again under `new_passphrase` (unlocked with the current one);
+    """Encrypts our private keys again under `new_passphrase` (unlocked with the current one,
+    as they are on disk now: call it under the profile lock);
     the keys themselves, and what partners pinned, do not change. Recorded in the audit trail
     (without either passphrase). Copies of keys/private.jwe made before (backups) keep the old
     passphrase."""
     moment = now or utc_now()
     home.load_profile()
-    private = dict(home.private_keys())  # proves the current passphrase first
+    # Read again from disk under the caller's lock, not the copy unlocked before the prompts: a
+    # `keys rotate` in between would otherwise lose the new keys' private halves.
+    private = dict(home.keys.unlock(home.passphrase()))
     if new_passphrase == home.passphrase():
         raise UsageError("the new passphrase is the current one", hint="choose another")
     home.keys.save(home.keyring(), private, new_passphrase)

@@ -248,9 +248,7 @@ def quarantine_accept_restart(
     ctx: typer.Context,
     record_id: Annotated[
         int,
-        typer.Argument(
-            help="A sequence-reorder or chain-mismatch record (or a sequence-gap one) from `quarantine list`."
-        ),
+        typer.Argument(help="A sequence-reorder or chain-mismatch record from `quarantine list`."),
     ],
     note: NoteOpt = None,
     json_mode: JsonOption = False,

@@ -638,9 +638,11 @@ def _first_recent_held(
 
 # Where an envelope stands on its channel, refused for good: the sender's channel went back (it
 # restored its store from a backup, made its profile again) or a thief's envelopes took the
-# positions. `quarantine accept-restart` takes these, and a gap whose chain cannot fill.
+# positions. `quarantine accept-restart` takes these. Not a gap: a channel ahead of ours is not
+# one that went back, and skipping it here would pass over accept-gap's safeguards (an envelope
+# held in the gap, MAX_ACCEPTED_GAP).
 RESTART_REASONS = (RejectReason.SEQUENCE_REORDER.value, RejectReason.CHAIN_MISMATCH.value)
-_RESTART_TAKES = (*RESTART_REASONS, RejectReason.SEQUENCE_GAP.value)
+_RESTART_TAKES = RESTART_REASONS
 # Opened again after a restart, in sequence order: those held until a key ring changes are
 # left to the retry (their sequence number is unverified, and they open only once the keys do).
 _AFTER_RESTART = RESTART_REASONS + tuple(r for r in HELD_REASONS if r not in _UNVERIFIED)
@@ -685,13 +687,19 @@ def accept_restart(
         if record.reason in HELD_REASONS and record.reason != RejectReason.SEQUENCE_GAP.value:
             record = _held_now(store, ctx, record)
         if record.reason not in _RESTART_TAKES or record.sender is None:
+            gap = record.reason == RejectReason.SEQUENCE_GAP.value
             raise UsageError(
-                f"quarantine record {record_id} was refused for {record.reason}, not for where it "
-                "stands on its sender's channel",
-                hint="accept-restart takes an envelope refused as sequence-reorder or chain-mismatch "
-                "(or held as sequence-gap) once its sender confirms it restored its store from a "
-                "backup or made its profile again; `cti-exchange quarantine show ID` says why it "
-                "was refused",
+                f"quarantine record {record_id} was "
+                + (
+                    "held behind a gap: its channel is ahead of ours, not back"
+                    if gap
+                    else f"refused for {record.reason}, not for where it stands on its sender's channel"
+                ),
+                hint=f"for a gap that will not fill, `cti-exchange quarantine accept-gap {record_id}`"
+                if gap
+                else "accept-restart takes an envelope refused as sequence-reorder or chain-mismatch "
+                "once its sender confirms it restored its store from a backup or made its profile "
+                "again; `cti-exchange quarantine show ID` says why it was refused",
             )
         sender = record.sender
         partner = profile.partners.get(record.partner or "")

@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from cti_exchange.clock import stix_timestamp
-from cti_exchange.errors import IntegrityError
+from cti_exchange.errors import IntegrityError, UsageError
 from cti_exchange.keys.key_document import VerifiedKeyDocument
 from cti_exchange.keys.model import DEFAULT_CLOCK_SKEW, KeyInfo, Keyring, KeyStatus, KeyUse
 
@@ -107,7 +107,7 @@ def merge_key_update(
         )
     trusted_by = _trust_for_update(pinned, incoming, document, fingerprint, now)
     if old_keys_lost and not trusted_by.startswith("fingerprint"):
-        raise IntegrityError(
+        raise UsageError(
             "the file is signed by a key already pinned for the partner: it still has its keys, "
             "so it did not lose them",
             hint="run it again without --old-keys-lost",

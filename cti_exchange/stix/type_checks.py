@@ -124,6 +124,20 @@ def _check_marking_definition(obj: dict[str, Any], label: str, problems: list[st
             level = Tlp.parse(stated[0]) if stated is not None else None
         except ValueError:
             level = None
+        # A TLP 1.0 `definition` beside the TLP 2.0 extension must agree too: readers that take
+        # the other one first would read another level.
+        definition = obj.get("definition")
+        older = definition.get("tlp") if isinstance(definition, dict) else None
+        if (
+            level is predefined
+            and isinstance(older, str)
+            and str(obj.get("definition_type")).lower() == "tlp"
+        ):
+            try:
+                level = Tlp.parse(older)
+            except ValueError:
+                level = None
+            stated = (older, "1.0")
         if level is not predefined:
             says = f"states {stated[0]!r:.30}" if stated is not None else "states no TLP level"
             problems.append(

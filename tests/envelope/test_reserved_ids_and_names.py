@@ -60,6 +60,12 @@ def test_a_tlp_1_definition_under_its_own_id_passes_and_one_restated_fails() -> 
     )
     statement = white | {"definition_type": "statement", "definition": {"statement": "all yours"}}
     assert "states no TLP level" in validate_object(statement)[0]
+    # Both forms at once must agree (found on a review: the extension was read, the TLP 1.0
+    # definition beside it not, and another reader may take that one first).
+    both = marking_definition(Tlp.RED) | {"definition_type": "tlp", "definition": {"tlp": "clear"}}
+    assert "the predefined TLP:RED marking, but the definition states 'clear'" in validate_object(both)[0]
+    agreeing = marking_definition(Tlp.RED) | {"definition_type": "tlp", "definition": {"tlp": "red"}}
+    assert validate_object(agreeing) == []
 
 
 @pytest.mark.parametrize(

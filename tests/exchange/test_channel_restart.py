@@ -14,6 +14,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from cti_exchange.store.store import Store
 from tests.conftest import Agency
 from tests.envelope.test_cli_envelope import bundle_file, seal, tampered_copy
 from tests.exchange.conftest import Exchange, received_values, store_rows, write_iocs
@@ -152,3 +153,20 @@ def test_what_is_no_restart_is_refused(partnered: tuple[Agency, Agency], tmp_pat
     assert store_rows(india, "SELECT sequence FROM channels_in WHERE sender = 'cert-fr'") == [(3,)]
     missing = india.run("quarantine", "accept-restart", "999")
     assert missing.exit_code == 2 and "no quarantine record 999" in missing.stderr
+
+
+def test_a_gap_record_is_not_a_restart(cert_in: Agency) -> None:
+    """Found on a review: accept-restart took a sequence-gap record, moving the channel forward
+    past envelopes held in the gap (an unknown-key one was then lost) without accept-gap's
+    safeguards. A channel ahead of ours is not one that went back: refused, pointing to
+    accept-gap."""
+    store = Store(cert_in.home / "store.sqlite")
+    with store, store.db.transaction() as conn:
+        conn.execute(
+            "INSERT INTO quarantine (partner, sender, envelope_id, reason, detail, received_at, artifact) "
+            "VALUES ('cert-fr', 'cert-fr', 'envelope--1', 'sequence-gap', 'missing 2', 't', '{}')"
+        )
+    refused = cert_in.run("quarantine", "accept-restart", "1")
+    assert refused.exit_code == 2
+    assert "held behind a gap: its channel is ahead of ours, not back" in refused.stderr
+    assert "quarantine accept-gap 1" in refused.stderr
