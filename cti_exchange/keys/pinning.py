@@ -71,8 +71,8 @@ class KeyUpdate:
     added: tuple[str, ...]
     newly_revoked: tuple[str, ...]
     anchor: KeyInfo  # the signing key now pinned (the document's current signing key)
-    # Keys the document no longer lists, retired at its date rather than withdrawn (the
-    # partner lost them: `old_keys_lost`).
+    # Signing keys the document no longer lists, retired at its date rather than withdrawn (the
+    # partner lost them: `old_keys_lost`; its lost encryption keys are revoked).
     retired_lost: tuple[str, ...] = ()
 
 
@@ -86,10 +86,11 @@ def merge_key_update(
 ) -> KeyUpdate:
     """The pinned key ring updated with `document`. With `old_keys_lost` (the partner lost its
     keys, a forgotten passphrase or a profile made again, and confirmed a new signing key out
-    of band: only with `fingerprint`), the keys the document no longer lists are retired at
-    its date, so what they signed before stays valid, instead of withdrawn from their creation,
-    which rejects everything they ever signed (the module docstring says why that is the rule
-    otherwise)."""
+    of band: only with `fingerprint`), the signing keys the document no longer lists are
+    retired at its date, so what they signed before stays valid, instead of withdrawn from their
+    creation, which rejects everything they ever signed (the module docstring says why that is
+    the rule otherwise); its encryption keys are revoked, so that what was sealed to them and
+    not confirmed is sent again to its new key."""
     incoming = document.keyring
     if incoming.agency.id != pinned.agency.id:
         raise IntegrityError(
@@ -146,8 +147,21 @@ def merge_key_update(
     retired_lost: list[str] = []
     for kid, key in list(merged.items()):
         if kid not in listed and key.status is not KeyStatus.REVOKED and old_keys_lost:
-            if key.status is KeyStatus.CURRENT:
-                merged[kid] = key.retired(incoming.issued or now)
+            if key.use is KeyUse.ENC:
+                # Nothing of the past depends on an encryption key, and the partner can no longer
+                # open what is sealed to it: revoked, so that envelopes posted to it and not
+                # confirmed are queued again, re-addressed to its new key.
+                merged[kid] = replace(
+                    key,
+                    status=KeyStatus.REVOKED,
+                    revoked_at=incoming.issued or now,
+                    revocation_reason="lost: not in the partner's newest key file",
+                )
+                newly_revoked.append(kid)
+            elif key.status is KeyStatus.CURRENT:
+                # Without the clock-skew grace a rotation gets (a sync signing as it happens):
+                # the partner lost the key, so nothing it signs after the new file is the partner's.
+                merged[kid] = key.retired((incoming.issued or now) - MAX_CLOCK_SKEW)
                 retired_lost.append(kid)
         elif kid not in listed and key.status is not KeyStatus.REVOKED:
             merged[kid] = replace(
