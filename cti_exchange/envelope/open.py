@@ -182,7 +182,8 @@ def _for_us_by_clear_text(jwe: dict[str, Any], hints: RoutingHints, ctx: Receive
         f"for us (by its clear text) but sealed to {sealed_to}, which this profile does not hold: "
         f"keys/ may be older than the partner thinks (restored from a backup taken before `keys "
         f"rotate`?); restore the newer keys, or ask {hints.sender} to re-seal it to our current "
-        "key; held, opened again once our keys change"
+        "key; held, opened again once our keys change. If this profile was made again (the old "
+        'keys lost for good), it never opens here: see OPERATIONS.md "Our own keys lost"'
     )
 
 

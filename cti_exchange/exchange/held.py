@@ -549,7 +549,8 @@ def _blocked_hint(reason: RejectReason, partner: str, record_id: int) -> str:
         return (
             f"it is sealed to an encryption key of ours this profile does not hold: restore the "
             f"newer keys/ (from after the last `keys rotate`), or ask {partner} to re-seal it to "
-            f"our current key, and run accept-gap again; if it is not {partner}'s, {discard}"
+            f"our current key, and run accept-gap again; if it is not {partner}'s, or our old "
+            f"keys are lost for good (a profile made again), {discard}"
         )
     if reason is RejectReason.ISSUED_IN_FUTURE:
         return (
