@@ -30,7 +30,7 @@ from cti_exchange.export import EXPORTERS, ExportRequest, ExportResult, export_i
 from cti_exchange.exporters.ids_rules import RULE_TOO_LONG
 from cti_exchange.exporters.interface import ExportSummary
 from cti_exchange.store.store import open_store
-from cti_exchange.store.triage_queries import STATUSES
+from cti_exchange.store.triage_queries import STATUSES, count_matching
 
 
 def export_command(
@@ -114,9 +114,22 @@ def export_command(
         result = export_indicators(
             store, request, producer=profile.agency_id, identity=profile.identity, stream=sys.stdout
         )
+        # --any-status takes values analysts judged benign too: a blocklist then blocks them.
+        decided_against = (
+            count_matching(store.db.conn, replace(filters, statuses=("false-positive", "rejected")))
+            if any_status and result.values
+            else 0
+        )
     if not result.complete:  # the export is in the audit trail, marked incomplete
         reader_went_away()
     render_export(out, result)
+    if decided_against:
+        out.warn(
+            f"--any-status: {_count(decided_against, 'object')} marked false-positive or rejected "
+            f"{'is' if decided_against == 1 else 'are'} in this export: a blocklist holding them "
+            "blocks what analysts judged benign or wrong (`--status new --status accepted` leaves "
+            "them out)"
+        )
 
 
 def render_export(out: Output, result: ExportResult) -> None:
