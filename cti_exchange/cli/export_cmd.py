@@ -205,6 +205,13 @@ def render_export(out: Output, result: ExportResult) -> None:
             f"{Path(empty[0].path).parent} (one per type, emptied so that a tool reading them "
             "drops what is no longer exported)"
         )
+    set_aside = sum(sum(f.summary.skipped_for.values()) for f in result.files if f.path == "-")
+    if set_aside and not EXPORTERS[result.format].comment:  # a head says it where there is one
+        reasons = sorted({reason for f in result.files for (_, reason) in f.summary.skipped_for})
+        out.warn(
+            f"{_count(set_aside, 'value')} left out: {reasons[0]}"
+            + (" (and more)" if len(reasons) > 1 else "")
+        )
     if result.refused and all(f.path == "-" for f in result.files):
         out.warn(
             f"{_count(result.refused, 'invalid or overly broad value')} left out (listed in {listed_in}; "

@@ -21,11 +21,28 @@ import re
 import uuid
 from typing import TextIO
 
-from cti_exchange.exporters.interface import Exporter, ExportItem, ExportSummary
+from cti_exchange.exporters.interface import Exporter, ExportItem, ExportSummary, SkippedValue
 from cti_exchange.stix.tlp import Tlp, marking_definition
 
 _LEVELS = tuple(Tlp)
 _MARKING_REF = re.compile(r'"(marking-definition--[0-9a-fA-F-]{36})"')
+# Hex digits of each hash a STIX pattern compares: the OASIS validator (and tools built on it)
+# refuses the whole bundle over one value written otherwise, such as a certificate fingerprint
+# with colons (`4A:A3:...`) as some partners send it.
+_HASH_DIGITS = {
+    "md5": 32,
+    "sha1": 40,
+    "sha256": 64,
+    "sha512": 128,
+    "x509-md5": 32,
+    "x509-sha1": 40,
+    "x509-sha256": 64,
+}
+_COMPARED = re.compile(r"hashes\.(?:'[^']*'|[A-Za-z0-9_-]+) = '([^']*)'")
+NOT_STIX_HASH = (
+    "its pattern compares a hash written otherwise than in hex digits, which makes the whole "
+    "bundle invalid STIX to other tools (the plain, CSV and MISP exports write it in hex)"
+)
 
 
 class StixExporter(Exporter):
@@ -48,6 +65,16 @@ class StixExporter(Exporter):
     def write(self, item: ExportItem, out: TextIO, summary: ExportSummary) -> bool:
         if item.json is None:
             return False
+        digits = _HASH_DIGITS.get(item.ioc_type)
+        if digits is not None:
+            for literal in _COMPARED.findall(item.json):
+                if len(literal) != digits or not all(c in "0123456789abcdefABCDEF" for c in literal):
+                    summary.set_aside(
+                        SkippedValue(
+                            item.ioc_type, item.value, NOT_STIX_HASH, literal[:80], item.tlp, item.object_id
+                        )
+                    )
+                    return False
         self._separator(out)
         out.write(item.json)
         # The creator is needed for the bundle to be self-contained; reading it back from the
