@@ -86,6 +86,9 @@ class ExportRequest:
     output: Path | None = None  # None: the `stream` given to export_indicators
     i_understand_tlp: bool = False
     allow_broad: bool = False  # write overly broad values too (exporters/safety.py)
+    # The TLP a value none of whose objects is marked goes out at (the profile's default): in
+    # the file's head, the TLP gate and --max-tlp, as our own unmarked input is marked on ingest.
+    unmarked_tlp: str | None = None
 
 
 @dataclass(frozen=True)
@@ -315,6 +318,7 @@ def _write_body(
     forms: ValueForms | None = None,
     decided_against: dict[str, set[str]] | None = None,
     referencing: dict[str, list[str]] | None = None,
+    unmarked_tlp: str | None = None,
 ) -> ExportSummary:
     """Writes every value of the selection through `exporter`. A format that writes values in
     canonical form (plain, CSV, MISP) writes each value once whatever its stored spellings,
@@ -327,6 +331,17 @@ def _write_body(
     forms = forms or ValueForms(check)
     against = decided_against or {}
     gate = _Gate(conn, filters, i_understand_tlp)
+    ceiling = TLP_RANK[filters.max_tlp] if filters.max_tlp is not None else None
+
+    def marked(item: ExportItem) -> bool:
+        """Gives a value no object of which is marked the default TLP (`unmarked_tlp`); False
+        when that is above --max-tlp (the query lets unmarked values through)."""
+        if item.tlp is None and unmarked_tlp is not None:
+            item.tlp = unmarked_tlp
+            summary.unmarked[item.ioc_type] += 1
+            return ceiling is None or TLP_RANK[unmarked_tlp] <= ceiling
+        return True
+
     summary = ExportSummary(head_lists_refused=exporter.comment is not None)
     merging = exporter.canonical_values
     exporter.begin(body)
@@ -343,6 +358,8 @@ def _write_body(
 
     if exporter.withdraws:
         for item in iter_export_groups(conn, filters, withdrawn=True):
+            if not marked(item):
+                continue
             form = item.value
             if not check.fast_path(item.ioc_type)(form):
                 refused = check.close_look(item.ioc_type, form)
@@ -377,6 +394,8 @@ def _write_body(
             summary.skip_reasons.setdefault(item.ioc_type, exporter.skip_reason(item.ioc_type))
 
     for item in groups:
+        if not marked(item):
+            continue
         if item.ioc_type != ioc_type:  # items come in type order
             for waiting in held.values():
                 emit(waiting)
@@ -498,6 +517,7 @@ def export_indicators(
                         forms=forms,
                         decided_against=decided_against,
                         referencing=referencing,
+                        unmarked_tlp=request.unmarked_tlp,
                     )
                 part.header = exporter.header(part.summary)
             # 2. Every file complete beside its target; 3. all in place, then the audit record.

@@ -13,7 +13,6 @@ import typer
 
 from cti_exchange.cli.context import JsonOption, profile_home
 from cti_exchange.cli.filter_options import (
-    MaxTlpOpt,
     MinConfidenceOpt,
     PartnerOpt,
     RevokedOpt,
@@ -64,7 +63,15 @@ def export_command(
     partner: PartnerOpt = None,
     type_: TypeOpt = None,
     tlp: TlpOpt = None,
-    max_tlp: MaxTlpOpt = None,
+    max_tlp: Annotated[
+        str | None,
+        typer.Option(
+            "--max-tlp",
+            metavar="TLP",
+            help="Marked at most this TLP (a value no object of which is marked counts as the "
+            "profile's default TLP).",
+        ),
+    ] = None,
     min_confidence: MinConfidenceOpt = None,
     since: SinceOpt = None,
     status: StatusOpt = None,
@@ -109,7 +116,14 @@ def export_command(
     )
     home = profile_home(ctx)
     profile = home.load_profile()
-    request = ExportRequest(format_, filters, output, i_understand_tlp, allow_broad)
+    request = ExportRequest(
+        format_,
+        filters,
+        output,
+        i_understand_tlp,
+        allow_broad,
+        unmarked_tlp=profile.sharing.default_tlp.value,
+    )
     with open_store(home) as store:
         result = export_indicators(
             store, request, producer=profile.agency_id, identity=profile.identity, stream=sys.stdout
@@ -159,6 +173,8 @@ def render_export(out: Output, result: ExportResult) -> None:
                 "withdrawn": dict(f.summary.withdrawn),
                 # URLs written without their #fragment and user:password@ (by IOC type)
                 "trimmed": dict(f.summary.trimmed),
+                # Values no object of which was marked: written at the profile's default TLP
+                "unmarked": dict(f.summary.unmarked),
             }
             for f in result.files
         ],
@@ -204,6 +220,13 @@ def render_export(out: Output, result: ExportResult) -> None:
             f"wrote 0 values to {len(empty)} {'other ' if written else ''}files in "
             f"{Path(empty[0].path).parent} (one per type, emptied so that a tool reading them "
             "drops what is no longer exported)"
+        )
+    unmarked = sum(sum(f.summary.unmarked.values()) for f in result.files)
+    if unmarked:
+        out.note(
+            f"{_count(unmarked, 'value')} carried no TLP marking (a partner's objects without one): "
+            "written at this profile's default TLP (sharing.default_tlp), as our own unmarked "
+            "input is marked"
         )
     set_aside = sum(sum(f.summary.skipped_for.values()) for f in result.files if f.path == "-")
     if set_aside and not EXPORTERS[result.format].comment:  # a head says it where there is one

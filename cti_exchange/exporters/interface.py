@@ -149,6 +149,8 @@ class ExportSummary:
     # IOC type -> values written without parts no tool they go to sees (a URL's #fragment
     # and user:password@, export.py blocklist_url)
     trimmed: Counter[str] = field(default_factory=Counter)
+    # IOC type -> values none of whose objects was marked: written at the profile's default TLP
+    unmarked: Counter[str] = field(default_factory=Counter)
 
     def refuse(self, value: RefusedValue) -> None:
         self.refused[value.ioc_type] += 1
