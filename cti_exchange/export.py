@@ -358,7 +358,7 @@ def _write_body(
 
     if exporter.withdraws:
         for item in iter_export_groups(conn, filters, withdrawn=True):
-            if not marked(item):
+            if item.tlp is None and not marked(item):
                 continue
             form = item.value
             if not check.fast_path(item.ioc_type)(form):
@@ -394,7 +394,7 @@ def _write_body(
             summary.skip_reasons.setdefault(item.ioc_type, exporter.skip_reason(item.ioc_type))
 
     for item in groups:
-        if not marked(item):
+        if item.tlp is None and not marked(item):  # a call only for the rare unmarked value
             continue
         if item.ioc_type != ioc_type:  # items come in type order
             for waiting in held.values():
