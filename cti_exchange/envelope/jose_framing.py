@@ -87,21 +87,6 @@ def _duplicate_detail(what: str, error: _DuplicateKey) -> str:
     return f"{what} gives the member {str(error)[:60]!r} twice in one object"
 
 
-def jwe_refuse_duplicate_members(payload_bin: str) -> None:
-    """Raises malformed-envelope if the JWE JSON serialisation in an artifact's `payload_bin`
-    (already checked and parsed by artifact.artifact_jwe) names a member twice in one object,
-    its recipient headers included. A second pass over the JWE (mostly one long string: a few
-    ms for a 25 MB bundle); artifact_jwe parsing with loads_unique would make it the only one."""
-    try:
-        name = first_duplicate_member(pybase64.b64decode(payload_bin, validate=True))
-    except (ValueError, TypeError, RecursionError):
-        raise EnvelopeRejected(RejectReason.MALFORMED_ENVELOPE, "the JWE is not JSON") from None
-    if name is not None:
-        raise EnvelopeRejected(
-            RejectReason.MALFORMED_ENVELOPE, f"the JWE gives the member {name[:60]!r} twice in one object"
-        )
-
-
 def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> None:
     """_unique_keys without building the object: twice as fast on a large bundle, which
     another parser (orjson) reads for its values (docs/BENCHMARKS.md, stop 26)."""

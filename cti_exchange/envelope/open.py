@@ -30,7 +30,6 @@ from cti_exchange.envelope.jose_framing import (
     first_duplicate_member,
     jwe_decrypt_compressed,
     jwe_recipient_kids,
-    jwe_refuse_duplicate_members,
     jws_payload,
     jws_split,
     jws_verify,
@@ -84,6 +83,17 @@ class _Opening:
     signer: KeyInfo | None = None
     bundle_bytes: bytes = b""
     bundle: dict[str, Any] = field(default_factory=dict)
+    # The last envelope accepted on the sender's channel to us, read once (_channel_state)
+    last: ChannelState | None = None
+    last_read: bool = False
+
+
+def _channel_state(state: _Opening, ctx: ReceiverContext) -> ChannelState | None:
+    """The sender's channel state, read from the store once per opening (three checks ask)."""
+    assert state.header is not None
+    if not state.last_read:
+        state.last, state.last_read = ctx.channel_state(state.header.sender), True
+    return state.last
 
 
 def open_envelope(
@@ -135,7 +145,6 @@ def open_envelope(
 
 def check_decrypts(state: _Opening, ctx: ReceiverContext) -> None:
     jwe = artifact_jwe(state.artifact, max_envelope_bytes=ctx.max_envelope_bytes)
-    jwe_refuse_duplicate_members(state.artifact["payload_bin"])
     state.hints = routing_hints(state.artifact)
     try:
         protected, data = jwe_decrypt_compressed(jwe, ctx.decryption_keys)
@@ -306,7 +315,7 @@ def check_not_backdated(state: _Opening, ctx: ReceiverContext) -> None:
     if state.signer.status is KeyStatus.CURRENT:
         return
     position = state.header.channels.get(ctx.agency_id)
-    last = ctx.channel_state(state.header.sender) if position is not None else None
+    last = _channel_state(state, ctx) if position is not None else None
     if last is None or last.issued_at is None:
         return
     issued = state.header.issued_at
@@ -332,7 +341,7 @@ def _continues_our_channel(state: _Opening, ctx: ReceiverContext) -> bool:
     position = state.header.channels.get(ctx.agency_id)
     if position is None:
         return False
-    last = ctx.channel_state(state.header.sender)
+    last = _channel_state(state, ctx)
     if last is None:
         return position.sequence == 1
     return position.sequence == last.sequence + 1 and position.previous == last.digest
@@ -380,7 +389,7 @@ def check_channel_continuity(
         return ()
     if restart:
         return ()
-    last = ctx.channel_state(state.header.sender)
+    last = _channel_state(state, ctx)
     expected = 1 if last is None else last.sequence + 1
     if position.sequence < expected:
         raise EnvelopeRejected(

@@ -42,7 +42,7 @@ from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.errors import IntegrityError, UsageError
 from cti_exchange.exchange.parties import receiver_context
 from cti_exchange.home.profile_home import ProfileHome
-from cti_exchange.profile.model import PartnerConfig
+from cti_exchange.profile.model import PartnerConfig, Profile
 from cti_exchange.store.inbound import HELD_REASONS, QuarantineRecord
 from cti_exchange.store.objects import NotApplied, StoredObjects
 from cti_exchange.store.store import Store, open_store
@@ -392,6 +392,20 @@ class GapAccepted:
     still_held: list[int] = field(default_factory=list)
 
 
+def _partner_of(profile: Profile, record: QuarantineRecord) -> PartnerConfig:
+    """The partner a quarantine record came from, which accept-gap and accept-restart accept
+    it under; a usage error when it is not a partner any more."""
+    partner = profile.partners.get(record.partner or "")
+    if partner is None:
+        raise UsageError(
+            f"quarantine record {record.id} came from {record.partner or 'no known partner'}, "
+            "which is not a partner any more",
+            hint="pin the partner again (`partners add`), "
+            "or close the record with `quarantine resolve --discard`",
+        )
+    return partner
+
+
 def accept_gap(
     home: ProfileHome, record_id: int, *, note: str | None = None, now: datetime | None = None
 ) -> GapAccepted:
@@ -423,14 +437,7 @@ def accept_gap(
                     "refused"
                 ),
             )
-        partner = profile.partners.get(record.partner or "")
-        if partner is None:
-            raise UsageError(
-                f"quarantine record {record_id} came from {record.partner or 'no known partner'}, "
-                "which is not a partner any more",
-                hint="pin the partner again (`partners add`), "
-                "or close the record with `quarantine resolve --discard`",
-            )
+        partner = _partner_of(profile, record)
         artifact = store.inbound.quarantined_artifact(record_id)
         assert artifact is not None  # the record exists
         ctx = ctx or receiver_context(home, store, moment)
@@ -703,13 +710,7 @@ def accept_restart(
                 "again; `cti-exchange quarantine show ID` says why it was refused",
             )
         sender = record.sender
-        partner = profile.partners.get(record.partner or "")
-        if partner is None:
-            raise UsageError(
-                f"quarantine record {record_id} came from {record.partner or 'no known partner'}, "
-                "which is not a partner any more",
-                hint="pin the partner again (`partners add`), or close the record with `quarantine resolve`",
-            )
+        partner = _partner_of(profile, record)
         sequence = store.inbound.hinted_sequence(record.id, ctx.agency_id)
         _refuse_restart_behind(store, ctx, partner, record, sequence)
         artifact = store.inbound.quarantined_artifact(record_id)

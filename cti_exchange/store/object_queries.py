@@ -224,25 +224,24 @@ def record_decision(
             holders = [h[0] for h in same_value(conn, obj.ioc_type, obj.value)]
         for holder in holders:
             changed.setdefault(holder)
-    if only_undecided:
-        for object_id in changed:
-            row = conn.execute(
-                "SELECT value, status, status_by, status_at FROM objects "
-                "WHERE object_id = ? AND is_current = 1 AND status <> 'new'",
-                (object_id,),
-            ).fetchone()
-            if row is not None:
-                raise AlreadyDecided(object_id, *row)
-    updated: list[str] = []
-    kept: list[KeptDecision] = []
-    for object_id in changed:
-        held = conn.execute(
-            "SELECT status, status_note, status_by, status_at FROM objects "
+    # What each holds now, read once: (value, status, note, by, at)
+    held = {
+        object_id: conn.execute(
+            "SELECT value, status, status_note, status_by, status_at FROM objects "
             "WHERE object_id = ? AND is_current = 1",
             (object_id,),
         ).fetchone()
-        if held is not None and held[0] == decision and note in (None, held[1]):
-            kept.append(KeptDecision(object_id, held[2], held[3]))
+        for object_id in changed
+    }
+    if only_undecided:
+        for object_id, row in held.items():
+            if row is not None and row[1] != "new":
+                raise AlreadyDecided(object_id, row[0], row[1], row[3], row[4])
+    updated: list[str] = []
+    kept: list[KeptDecision] = []
+    for object_id, row in held.items():
+        if row is not None and row[1] == decision and note in (None, row[2]):
+            kept.append(KeptDecision(object_id, row[3], row[4]))
             continue
         conn.execute(
             # Another decision, or the same one with another note (which then says who wrote it).
