@@ -12,6 +12,7 @@ from typing import Any
 
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.envelope.artifact import is_envelope_artifact, routing_hints
+from cti_exchange.envelope.header import MAX_RECIPIENTS
 from cti_exchange.envelope.open import OpenedEnvelope, open_envelope
 from cti_exchange.envelope.readdress import has_usable_entry, readdressing, recipient_kids
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
@@ -112,9 +113,16 @@ def seal_bundle_for(
     """Seals the exact bytes of a bundle file to the named partners (and to ourselves). The
     sharing policy is push's, values learned from partners included (learned_values.py)
     unless `observed_by_us`."""
+    names = list(dict.fromkeys(partner_names))
+    if len(names) >= MAX_RECIPIENTS:  # the JWE holds one entry each, and one for our own copy
+        raise UsageError(
+            f"{len(names)} partners named with --to: one sealed file holds at most "
+            f"{MAX_RECIPIENTS - 1} (partners refuse an envelope with more)",
+            hint="seal the bundle in several files, each for fewer partners",
+        )
     bundle = parse_bundle(bundle_bytes, source=source)
     objects = bundle["objects"]
-    partners = [get_partner(home, name) for name in dict.fromkeys(partner_names)]
+    partners = [get_partner(home, name) for name in names]
     decision = decide_with_learned_values(
         home, objects, partners, allow_red=allow_red, observed_by_us=observed_by_us
     )

@@ -552,6 +552,23 @@ def test_seal_to_a_path_it_cannot_write_moves_no_channel(partnered: Pair, tmp_pa
     assert verdict["gap_accepted"] == []
 
 
+def test_seal_to_more_partners_than_an_envelope_holds_is_a_usage_error(
+    partnered: Pair, tmp_path: Path
+) -> None:
+    # Partners refuse a JWE of more than 256 entries (ours is one of them): sealing one ended
+    # in a ValueError traceback. Counted before anything is read, pinned or sealed.
+    cert_fr, _ = partnered
+    args = ["seal", str(bundle_file(tmp_path)), "-o", str(tmp_path / "e.json")]
+    for i in range(256):
+        args += ["--to", f"agency-{i}"]
+    result = cert_fr.run(*args)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "256 partners named with --to" in result.stderr and "at most 255" in result.stderr
+    assert not (tmp_path / "e.json").exists()
+    assert rows(cert_fr, "SELECT COUNT(*) FROM sent_envelopes") == [(0,)]
+
+
 def test_open_waits_for_a_sync_holding_the_profile_lock(partnered: Pair, tmp_path: Path) -> None:
     # Accepting moves the sender's channel, as pull does: a sync taking the same envelope at
     # the same moment would make one of the two fail on the store's key.
