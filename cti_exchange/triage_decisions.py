@@ -13,6 +13,7 @@ output as functions, so the terminal stays in the CLI.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -114,22 +115,19 @@ def decide(
             forms=forms,
             only_undecided=only_undecided,
         )
-        revoked = [
-            oid
-            for oid in [*changed, *(k.object_id for k in kept)]
-            if conn.execute(
-                "SELECT 1 FROM objects WHERE object_id = ? AND is_current = 1 AND revoked = 1", (oid,)
-            ).fetchone()
-        ]
-        partners = sorted(
-            {
-                row[0]
-                for oid in changed
-                for row in conn.execute(
-                    "SELECT partner FROM objects WHERE object_id = ? AND is_current = 1", (oid,)
-                )
-            }
-        )
+        # One query for every object decided on, kept ones included: their revocation and who
+        # sent them (the audit record names the partners of the changed ones).
+        decided = [*changed, *(k.object_id for k in kept)]
+        current = {
+            oid: (partner, was_revoked)
+            for oid, partner, was_revoked in conn.execute(
+                "SELECT object_id, partner, revoked FROM objects WHERE is_current = 1 "
+                "AND object_id IN (SELECT value FROM json_each(?))",
+                (json.dumps(decided),),
+            )
+        }
+        revoked = [oid for oid in decided if oid in current and current[oid][1]]
+        partners = sorted({current[oid][0] for oid in changed if oid in current})
         if changed:  # the same decision again changed nothing: nothing to record
             append_audit(
                 conn,
