@@ -30,8 +30,9 @@ the attribute without a newer object). An attribute this store never wrote gets 
 moment it first exported the event: earlier releases wrote the export's moment on each one.
 The event's `timestamp` is the export's moment (or the latest attribute's, when later).
 
-Values the selection held that are now decided against (false-positive, rejected) or revoked
-by their source are written again as withdrawn (`withdraw`): the same attribute UUID, `"deleted":
+Values the selection held that are now decided against (false-positive, rejected), revoked
+by their source or expired (their `valid_until` passed: a default export selects valid values
+only) are written again as withdrawn (`withdraw`): the same attribute UUID, `"deleted":
 true` and `to_ids` false, since MISP never deletes an attribute missing from an update;
 docs/TRIAGE.md "MISP events exported again".
 
@@ -180,7 +181,7 @@ class MispExporter(Exporter):
             "to_ids": not withdrawn and misp_type not in NOT_FOR_IDS,
             "distribution": _INHERIT_EVENT,
             "comment": f"from {', '.join(item.partners)}; STIX {item.object_id}"
-            + ("; withdrawn: decided against or revoked" if withdrawn else ""),
+            + ("; withdrawn: decided against, revoked or expired" if withdrawn else ""),
         }
         # Said on every attribute: MISP keeps a field an update leaves out, so a value accepted
         # again after its withdrawal would otherwise stay deleted there.

@@ -182,24 +182,29 @@ def iter_export_groups(
 
 
 def withdrawn_sql(f: TriageFilter) -> tuple[str, list[Any]]:
-    """The WHERE terms for the rows an export with filter `f` would read but for their status
-    or revocation: the same choices (types, partners, TLP, confidence, time, text, expiry),
-    current, and marked false-positive or rejected (those `f` does not select) or, unless `f`
-    includes revoked objects, revoked by their source while of a selected status. A scan of
-    the table when no filter names an index: MISP exports only (a few tenths of a second over
-    1,000,000 rows)."""
-    where, params = filter_sql(replace(f, statuses=(), include_revoked=True))
+    """The WHERE terms for the rows an export with filter `f` would read but for their status,
+    revocation or expiry: the same choices (types, partners, TLP, confidence, time, text),
+    current, and marked false-positive or rejected (those `f` does not select) or, while of a
+    selected status, revoked by their source (unless `f` includes revoked objects) or expired
+    (when `f` selects valid ones only, the default). A scan of the table when no filter names
+    an index: MISP exports only (a few tenths of a second over 1,000,000 rows)."""
+    where, params = filter_sql(replace(f, statuses=(), include_revoked=True, expired=None))
     against = tuple(s for s in DECIDED_AGAINST if s not in f.statuses)
     terms = []
     if against:
         terms.append(f"o.status IN ({placeholders(against)})")
         params += against
+    gone = []
     if not f.include_revoked:
+        gone.append("o.revoked = 1")
+    if f.expired is False:
+        gone.append("(o.valid_until IS NOT NULL AND o.valid_until < ?)")
+        params.append(f.now)
+    if gone:
+        terms.append(f"({' OR '.join(gone)})")
         if f.statuses:
-            terms.append(f"(o.revoked = 1 AND o.status IN ({placeholders(f.statuses)}))")
+            terms[-1] = f"({terms[-1]} AND o.status IN ({placeholders(f.statuses)}))"
             params += f.statuses
-        else:
-            terms.append("o.revoked = 1")
     return f"{where} AND ({' OR '.join(terms) or '0'})", params
 
 
