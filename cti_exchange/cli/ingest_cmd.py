@@ -208,7 +208,9 @@ def convert(
     with stdin_spooled(inputs) as (paths, labels), progress_for(out) as progress, collector_paused():
         result = ingest_files(paths, context, replace(options, labels=labels), progress=progress)
         written = None
-        if result.objects:
+        # Exit 6 writes nothing: marking-definitions alone (an IEP or statement marking) are
+        # objects, but no content to share, and a script tests the file's existence.
+        if result.verdict is not IngestVerdict.NOTHING_USABLE:
             progress.step("writing the bundle")
             bundle = build_bundle(result.objects, context.identity)
             written = _write(bundle, output)
