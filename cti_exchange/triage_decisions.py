@@ -61,6 +61,22 @@ class DecisionResult:
         }
 
 
+def checked_note(note: str | None) -> str | None:
+    """An analyst's --note as recorded: runs of whitespace folded, None when empty. UsageError
+    when too long or holding a control or invisible character."""
+    note = " ".join(note.split()) if note else None
+    if note is not None and len(note) > MAX_NOTE:
+        raise UsageError(f"--note: {len(note):,} characters; at most {MAX_NOTE:,}", hint="shorten it")
+    bad = UNPRINTABLE.search(note) if note else None
+    if bad is not None:
+        # The note is shown by `triage show`, `audit show` and whatever reads the audit export.
+        raise UsageError(
+            f"--note: holds the control or invisible character U+{ord(bad.group()):04X}",
+            hint="write the note as plain text",
+        )
+    return note
+
+
 def decide(
     store: Store,
     references: list[str],
@@ -80,16 +96,7 @@ def decide(
         raise UsageError("name at least one object", hint="see `cti-exchange triage list`")
     status = DECISIONS[decision]
     at = stix_timestamp(now or utc_now())
-    note = " ".join(note.split()) if note else None
-    if note is not None and len(note) > MAX_NOTE:
-        raise UsageError(f"--note: {len(note):,} characters; at most {MAX_NOTE:,}", hint="shorten it")
-    bad = UNPRINTABLE.search(note) if note else None
-    if bad is not None:
-        # The note is shown by `triage show`, `audit show` and whatever reads the audit export.
-        raise UsageError(
-            f"--note: holds the control or invisible character U+{ord(bad.group()):04X}",
-            hint="write the note as plain text",
-        )
+    note = checked_note(note)
     from cti_exchange.exporters.value_forms import bundled_value_forms
 
     object_ids = [resolve_reference(store, ref) for ref in references]

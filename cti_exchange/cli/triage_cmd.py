@@ -48,7 +48,14 @@ from cti_exchange.triage import (
     show_object,
     sightings_received,
 )
-from cti_exchange.triage_decisions import DECISIONS, DecisionResult, decide, decide_in_review, review_loop
+from cti_exchange.triage_decisions import (
+    DECISIONS,
+    DecisionResult,
+    decide,
+    decide_in_review,
+    review_loop,
+)
+from cti_exchange.triage_erasure import erase, erasure_preview, erasure_reason
 from cti_exchange.untrusted_text import describe_value, escape_controls
 
 triage_app = typer.Typer(
@@ -358,6 +365,79 @@ def review(
         return
     decided = ", ".join(f"{n} {status}" for status, n in summary.decided.items()) or "no decisions"
     out.line(f"Reviewed {summary.reviewed}: {decided}, {summary.skipped} skipped.")
+
+
+@triage_app.command(
+    "erase",
+    epilog="Example: cti-exchange triage erase victim@example.org --note 'DPDP erasure request 2026-114'",
+)
+def erase_(
+    ctx: typer.Context,
+    references: Annotated[
+        list[str],
+        typer.Argument(
+            help="Object ids, unique id prefixes or values (every spelling of a value is erased)."
+        ),
+    ],
+    note: Annotated[
+        str | None,
+        typer.Option(
+            "--note", metavar="TEXT", help="Why (the request it answers); required. Kept in the audit trail."
+        ),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    json_mode: JsonOption = False,
+) -> None:
+    """Erase partner data on request (GDPR, DPDP Act, or the partner asking).
+
+    Every version of the objects and of every object of the same value, the relationships and
+    sightings about them, their triage notes, and the signed copies of the envelopes that
+    carried them. Cannot be undone; the audit trail records the object ids and the reason,
+    never the values."""
+    out = Output(json_mode=json_mode)
+    references = [r.strip() for r in references]
+    erasure_reason(note)  # a missing or bad --note is said before the question, not after
+    with open_store(profile_home(ctx)) as store:
+        if not yes:
+            if not sys.stdin.isatty():
+                raise UsageError("refusing to erase without --yes when not on a terminal")
+            found = erasure_preview(store, references)
+            typer.confirm(
+                f"Erase {len(found)} object(s), every version of them, and the signed copies of the "
+                "envelopes that carried them? This cannot be undone",
+                abort=True,
+            )
+        result = erase(store, references, note=note)
+    if json_mode:
+        out.data(result.to_dict())
+        return
+    values = ", ".join(describe_value(v) for _, v in result.values[:5])
+    more = f" and {len(result.values) - 5} more" if len(result.values) > 5 else ""
+    out.line(
+        f"erased: {len(result.object_ids)} object(s), {result.versions} version(s), by {result.analyst} "
+        f"at {result.erased_at}" + (f": {values}{more}" if values else "")
+    )
+    if result.envelopes:
+        out.note(
+            f"the signed copies of {result.envelopes} envelope(s) that carried them are erased too: "
+            "their other objects stay, with who sent and signed them, but not the signed bytes"
+        )
+    if result.mentioned_in:
+        shown = ", ".join(escape_controls(i) for i in result.mentioned_in[:3])
+        more = ", ..." if len(result.mentioned_in) > 3 else ""
+        out.warn(
+            f"still named in the text of {len(result.mentioned_in)} other object(s): {shown}{more}; "
+            "erase them by id if they must go too (`triage show ID` first)"
+        )
+    sources = ", ".join(result.partners) or "their sources"
+    out.note(
+        "not reached: exports already written (blocklists, IDS rules, MISP events) and backups "
+        f"still hold them; ask {sources} to revoke them, or a later envelope stores them again"
+    )
+    if not result.log_emptied:
+        out.warn(
+            "a reader held the store open: the erased pages leave its write-ahead log at the next checkpoint"
+        )
 
 
 # What an analyst would write for each decision (the --help example).

@@ -1,0 +1,115 @@
+"""Erasing partner data on request: the API behind `triage erase` (store/erasure.py says what
+is removed and what stays).
+
+An erasure names objects as decisions do (ids, id prefixes, values in any spelling), takes every
+current object of the same value and the relationships and sightings about them, and removes
+them in one transaction with an audit record naming the object ids, the counts, the analyst and
+the reason (`--note`, required: the request it answers). The audit trail never holds the values.
+Afterwards the write-ahead log is checkpointed and emptied, so the erased pages are gone from
+it too; a reader holding the store open at that moment leaves it to the next checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from cti_exchange.clock import stix_timestamp, utc_now
+from cti_exchange.errors import UsageError
+from cti_exchange.store.audit_log import append_audit
+from cti_exchange.store.erasure import erase_objects, objects_to_erase
+from cti_exchange.store.store import Store
+from cti_exchange.triage import resolve_reference
+from cti_exchange.triage_decisions import checked_note
+
+
+@dataclass(frozen=True)
+class ErasureResult:
+    analyst: str
+    erased_at: str
+    object_ids: list[str]
+    versions: int
+    values: list[tuple[str, str]]
+    partners: list[str]
+    envelopes: int  # signed envelope copies erased
+    mentioned_in: list[str]  # objects left whose text still names a value
+    log_emptied: bool  # False: a reader held the store, the log keeps old pages until later
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "analyst": self.analyst,
+            "erased_at": self.erased_at,
+            "object_ids": self.object_ids,
+            "versions": self.versions,
+            "values": [{"type": t, "value": v} for t, v in self.values],
+            "partners": self.partners,
+            "signed_envelopes_erased": self.envelopes,
+            "still_named_in": self.mentioned_in,
+            "log_emptied": self.log_emptied,
+        }
+
+
+def erasure_reason(note: str | None) -> str:
+    """The --note an erasure records; UsageError when missing or unfit (checked_note)."""
+    reason = checked_note(note)
+    if reason is None:
+        raise UsageError(
+            "say why with --note: the erasure's record keeps the reason, never the values",
+            hint="for example --note 'DPDP erasure request 2026-114'",
+        )
+    return reason
+
+
+def erasure_preview(store: Store, references: list[str]) -> list[str]:
+    """The object ids an erasure of `references` would remove now (read only)."""
+    from cti_exchange.exporters.value_forms import bundled_value_forms
+
+    ids = _resolved(store, references)
+    return objects_to_erase(store.db.conn, ids, bundled_value_forms())
+
+
+def erase(
+    store: Store, references: list[str], *, note: str | None, now: datetime | None = None
+) -> ErasureResult:
+    """Removes the objects `references` name (see the module docstring), all or nothing."""
+    from cti_exchange.exporters.value_forms import bundled_value_forms
+
+    reason = erasure_reason(note)
+    ids = _resolved(store, references)
+    forms = bundled_value_forms()
+    at = stix_timestamp(now or utc_now())
+    conn = store.db.conn
+    conn.execute("PRAGMA secure_delete = ON")  # freed pages overwritten, not left in the file
+    with store.db.transaction() as conn:
+        erased = erase_objects(conn, objects_to_erase(conn, ids, forms), forms)
+        append_audit(
+            conn,
+            at=at,
+            actor=store.actor,
+            action="erase",
+            partner=",".join(erased.partners) or None,
+            details={
+                "objects": erased.object_ids,
+                "versions": erased.versions,
+                "signed_envelopes_erased": erased.envelopes,
+                "note": reason,
+            },
+        )
+    busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return ErasureResult(
+        store.actor,
+        at,
+        erased.object_ids,
+        erased.versions,
+        erased.values,
+        erased.partners,
+        erased.envelopes,
+        erased.mentioned_in,
+        log_emptied=busy == 0,
+    )
+
+
+def _resolved(store: Store, references: list[str]) -> list[str]:
+    if not references:
+        raise UsageError("name at least one object", hint="see `cti-exchange triage list`")
+    return list(dict.fromkeys(resolve_reference(store, ref.strip()) for ref in references))

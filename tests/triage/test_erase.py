@@ -1,0 +1,155 @@
+"""`triage erase`: partner data erased on request (GDPR article 17, DPDP Act section 12, or the
+partner asking), through the CLI, on envelopes really sealed and opened."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import Agency
+from tests.envelope.conftest import indicator, make_bundle
+
+VICTIM = "victim@example.org"
+Pair = tuple[Agency, Agency]
+
+
+def _email(seed: int) -> dict[str, Any]:
+    return indicator(VICTIM, seed=seed) | {"pattern": f"[email-addr:value = '{VICTIM}']", "name": "contact"}
+
+
+def _send(sender: Agency, receiver: Agency, objects: list[dict[str, Any]], path: Path) -> None:
+    path.write_bytes(make_bundle(objects).data)
+    envelope = path.with_suffix(".envelope.json")
+    sealed = sender.run(
+        "seal", str(path), "--to", receiver.agency_id, "-o", str(envelope), "--keep-personal-data"
+    )
+    assert sealed.exit_code == 0, sealed.stderr
+    opened = receiver.run("open", str(envelope))
+    assert opened.exit_code == 0, opened.stderr
+
+
+def _rows(agency: Agency, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(f"file:{agency.home / 'store.sqlite'}?mode=ro", uri=True) as db:
+        return db.execute(sql).fetchall()
+
+
+def _on_disk(agency: Agency) -> bytes:
+    return b"".join(p.read_bytes() for p in agency.home.glob("store.sqlite*") if p.is_file())
+
+
+def test_erase_removes_every_trace_of_a_value_in_the_store(partnered: Pair, tmp_path: Path) -> None:
+    cert_fr, cert_in = partnered
+    first, again, kept = _email(1), _email(2), indicator("198.51.100.7")
+    malware = {
+        "type": "malware",
+        "spec_version": "2.1",
+        "id": "malware--31b940d4-6f7f-459a-80ea-9c1f17b58abc",
+        "created": "2026-11-23T10:00:00.000Z",
+        "modified": "2026-11-23T10:00:00.000Z",
+        "name": "Stealer",
+        "is_family": True,
+        "object_marking_refs": first["object_marking_refs"],
+    }
+    related = {
+        "type": "relationship",
+        "spec_version": "2.1",
+        "id": "relationship--44298a74-ba52-4f0c-87a3-1824e67d7fad",
+        "created": "2026-11-23T10:00:00.000Z",
+        "modified": "2026-11-23T10:00:00.000Z",
+        "relationship_type": "indicates",
+        "source_ref": first["id"],
+        "target_ref": malware["id"],
+        "object_marking_refs": first["object_marking_refs"],
+    }
+    _send(cert_fr, cert_in, [first, kept, malware, related], tmp_path / "one.json")
+    _send(cert_fr, cert_in, [again], tmp_path / "two.json")
+    assert cert_in.run("triage", "accept", VICTIM, kept["id"], "--note", "phishing sender").exit_code == 0
+    misp = cert_in.run("export", "--format", "misp", "-o", str(tmp_path / "event.json"))
+    assert misp.exit_code == 0, misp.stderr
+    rules = cert_in.run("export", "--format", "suricata", "-o", str(tmp_path / "rules"), "--i-understand-tlp")
+    assert rules.exit_code == 0, rules.stderr
+    assert cert_in.run("triage", "list", "--search", "victim@").exit_code == 0  # builds the text index
+    attributes = _rows(cert_in, "SELECT count(*) FROM misp_attributes")[0][0]
+    sids = _rows(cert_in, "SELECT rule_key FROM ids_sids")
+    assert VICTIM.encode() in _on_disk(cert_in)
+
+    # Off a terminal without --yes, or without a reason: refused, nothing changed.
+    for args, expected in (
+        (["--note", "DPDP erasure request 2026-114"], "without --yes"),
+        (["--yes"], "say why with --note"),
+    ):
+        refused = cert_in.run("triage", "erase", VICTIM, *args)
+        assert refused.exit_code == 2 and expected in refused.stderr, refused.stderr
+        assert refused.stderr.count("\n") == 1
+    assert _rows(cert_in, f"SELECT count(*) FROM objects WHERE object_id = '{first['id']}'") == [(1,)]
+
+    result = cert_in.run(
+        "triage", "erase", VICTIM, "--note", "DPDP erasure request 2026-114", "--yes", "--json"
+    )
+
+    assert result.exit_code == 0, result.stderr
+    erased = json.loads(result.stdout)
+    assert set(erased["object_ids"]) == {first["id"], again["id"], related["id"]}
+    assert erased["values"] == [{"type": "email-addr", "value": VICTIM}]
+    assert erased["signed_envelopes_erased"] == 2 and erased["partners"] == ["cert-fr"]
+    assert erased["log_emptied"] is True
+    gone = "','".join(erased["object_ids"])
+    for table in ("objects", "object_sources", "triage_log"):
+        assert _rows(cert_in, f"SELECT count(*) FROM {table} WHERE object_id IN ('{gone}')") == [(0,)], table
+    # The other objects of those envelopes stay; their envelopes' signed copies do not; the
+    # envelope records stay, so neither envelope is ever taken again.
+    assert {r[0] for r in _rows(cert_in, "SELECT object_id FROM objects")} >= {kept["id"], malware["id"]}
+    assert _rows(cert_in, "SELECT length(jws_deflated) FROM envelopes_in") == [(0,), (0,)]
+    assert VICTIM not in json.dumps(_rows(cert_in, "SELECT rule_key FROM ids_sids"))
+    assert {r for r in sids if VICTIM not in r[0]} == set(_rows(cert_in, "SELECT rule_key FROM ids_sids"))
+    assert _rows(cert_in, "SELECT count(*) FROM misp_attributes")[0][0] == attributes - 1
+    # Not in the file, nor in its log: rows, notes and text index overwritten, not just unlinked.
+    assert VICTIM.encode() not in _on_disk(cert_in)
+    # The audit trail stays whole and records the erasure, without the value.
+    assert cert_in.run("audit", "verify").exit_code == 0
+    record = _rows(cert_in, "SELECT actor, details FROM audit_log WHERE action = 'erase'")
+    assert len(record) == 1 and "DPDP erasure request 2026-114" in record[0][1]
+    assert VICTIM not in record[0][1]
+    # Found nowhere any more; a search rebuilds the index without it.
+    assert cert_in.run("triage", "show", VICTIM).exit_code == 2
+    search = cert_in.run("triage", "list", "--search", "victim@", "--json")
+    assert search.exit_code == 0 and VICTIM not in search.stdout
+
+
+def test_erase_says_what_it_did_and_what_it_cannot_reach(partnered: Pair, tmp_path: Path) -> None:
+    cert_fr, cert_in = partnered
+    other = indicator("198.51.100.7")
+    report = {
+        "type": "report",
+        "spec_version": "2.1",
+        "id": "report--84e4d88f-44ea-4bcd-bbf3-b2c1c320bcb3",
+        "created": "2026-11-23T10:00:00.000Z",
+        "modified": "2026-11-23T10:00:00.000Z",
+        "name": "Phishing wave",
+        "description": f"Mails sent from the hijacked mailbox {VICTIM}",
+        "published": "2026-11-23T10:00:00.000Z",
+        "object_refs": [other["id"]],
+        "object_marking_refs": other["object_marking_refs"],
+    }
+    _send(cert_fr, cert_in, [_email(1), other, report], tmp_path / "one.json")
+    noted = cert_in.run("triage", "reject", other["id"], "--note", f"same sender as {VICTIM}, see ticket 7")
+    assert noted.exit_code == 0, noted.stderr
+
+    result = cert_in.run("triage", "erase", VICTIM, "--note", "cert-fr asked us to delete it", "--yes")
+
+    assert result.exit_code == 0, result.stderr
+    assert "erased: 1 object(s), 1 version(s), by " in result.stdout and VICTIM in result.stdout
+    assert "signed copies of 1 envelope(s)" in result.stderr + result.stdout
+    assert "ask cert-fr to revoke them" in result.stderr + result.stdout
+    # Text that names it is the analyst's call: said, with the id, not erased.
+    assert f"still named in the text of 1 other object(s): {report['id']}" in result.stderr
+    assert cert_in.run("triage", "show", report["id"]).exit_code == 0
+    # An analyst's note on another object named it: redacted there (the audit trail's copy of
+    # that note cannot be, docs/TRIAGE.md).
+    notes = _rows(cert_in, f"SELECT note FROM triage_log WHERE object_id = '{other['id']}'")
+    assert notes == [("same sender as [erased], see ticket 7",)]
+    assert _rows(cert_in, f"SELECT status_note FROM objects WHERE object_id = '{other['id']}'") == notes
+    again = cert_in.run("triage", "erase", VICTIM, "--note", "again", "--yes")
+    assert again.exit_code == 2 and "no object" in again.stderr
