@@ -46,7 +46,7 @@ class Erasure:
     versions: int  # rows removed (every version of each)
     values: list[tuple[str, str]]  # (IOC type, value) of every version removed, as stored
     partners: list[str]  # who had sent them
-    envelopes: int  # signed envelope copies erased
+    envelopes: int  # signed envelope copies erased (not erased before)
     mentioned_in: list[str]  # objects left whose text still names a value: the analyst's call
 
 
@@ -98,10 +98,11 @@ def erase_objects(conn: sqlite3.Connection, object_ids: list[str], forms: Spelli
         envelopes.add((envelope_id, partner))
     for table in ("objects", "object_sources", "triage_log"):
         _rows(conn, f"DELETE FROM {table}", object_ids)  # noqa: S608 - fixed names
-    conn.executemany(
-        "UPDATE envelopes_in SET jws_deflated = x'' WHERE envelope_id = ? AND partner = ?",
+    signed_copies = conn.executemany(
+        "UPDATE envelopes_in SET jws_deflated = x'' WHERE envelope_id = ? AND partner = ? "
+        "AND length(jws_deflated) > 0",
         sorted(envelopes),
-    )
+    ).rowcount
     written = {(t, v) for t, v in values} | {(t, forms.of(t, v)) for t, v in values}
     # IDS rule keys are "type:value:kind" (exporters/sids.py): the range of each value.
     conn.executemany(
@@ -134,7 +135,7 @@ def erase_objects(conn: sqlite3.Connection, object_ids: list[str], forms: Spelli
             )
         )
     text_index.drop(conn)
-    return Erasure(object_ids, versions, sorted(values), sorted(partners), len(envelopes), list(mentioned))
+    return Erasure(object_ids, versions, sorted(values), sorted(partners), signed_copies, list(mentioned))
 
 
 def _rows(conn: sqlite3.Connection, statement: str, object_ids: list[str]) -> list[Any]:

@@ -13,10 +13,11 @@ the rows stored after them (a short tail: a search first indexes a tail longer t
 that holds the text, folding case more widely than LIKE does (Unicode, not ASCII alone), and
 the caller's LIKE terms decide. Versions demoted since they were indexed stay in the index and
 fail the caller's `is_current = 1`; a version stored as not current never becomes current, so
-only current rows are indexed. Objects rows are never deleted (migration 12 deleted stored
-receipts once, and dropped the index with them) and the store is never vacuumed, so a rowid
-names the same row for good; a version whose content the creator's copy replaces
-(store/objects.py) moves to a new rowid, leaving its old entry matching nothing.
+only current rows are indexed. Objects rows are deleted only by migration 12 (stored receipts,
+once) and by an erasure (store/erasure.py), each of which drops the index, and the store is
+never vacuumed, so a rowid names the same row for as long as the index lives; a version
+whose content the creator's copy replaces (store/objects.py) moves to a new rowid, leaving its
+old entry matching nothing.
 
 Built lazily, not by a migration: a SQLite without FTS5 or its trigram tokenizer (before
 3.34) keeps a working store, and a search there scans as it always did.
