@@ -106,6 +106,9 @@ class IngestResult:
     warnings_by_code: dict[str, int] = field(default_factory=dict)
     duplicates_merged: int = 0
     formats: dict[str, str] = field(default_factory=dict)  # file -> format read as
+    # Lines not read by design, by warning code (`table-rows`, `code-block`, `prose`): told
+    # beside the verdict, which counts only rejections.
+    skipped_lines_by_code: dict[str, int] = field(default_factory=dict)
 
     def nothing_usable_hint(self, see: str, *, listed: bool = False) -> str:
         """What to do when nothing is usable: `see` (where the rejections and warnings are)
@@ -432,6 +435,7 @@ class _Run:
             warnings_by_code=dict(self.log.warning_codes),
             duplicates_merged=collection.duplicates_merged,
             formats=self.formats,
+            skipped_lines_by_code=dict(self.log.skipped_lines),
         )
 
 

@@ -172,6 +172,8 @@ def _reading_report(report: IngestResult) -> dict[str, Any]:
         "warning_count": report.warning_count,
         "warnings_by_code": report.warnings_by_code,
         "warnings": [w.to_dict() for w in report.warnings],
+        "skipped_lines": sum(report.skipped_lines_by_code.values()),
+        "skipped_lines_by_code": report.skipped_lines_by_code,
     }
 
 

@@ -290,6 +290,8 @@ def report_data(result: IngestResult) -> dict[str, Any]:
         "warning_count": result.warning_count,
         "warnings_by_code": result.warnings_by_code,
         "warnings": [w.to_dict() for w in result.warnings],
+        "skipped_lines": sum(result.skipped_lines_by_code.values()),
+        "skipped_lines_by_code": result.skipped_lines_by_code,
     }
 
 
@@ -332,7 +334,20 @@ def render_report(
     say(
         f"{result.verdict.value}: {_counted(len(result.objects), 'object')}{merged}; "
         f"{result.rejected_count:,} rejected; {_counted(result.warning_count, 'warning')}"
+        f"{_skipped(result.skipped_lines_by_code)}"
     )
+
+
+# What the warnings that skip lines call them, in the summary line.
+_SKIPPED_NOUNS = {"table-rows": "table row", "code-block": "code-block line", "prose": "prose line"}
+
+
+def _skipped(by_code: dict[str, int]) -> str:
+    """`; not read: 74 table rows, 2 prose lines` (see the warnings), or nothing."""
+    parts = [
+        _counted(count, _SKIPPED_NOUNS.get(code, f"{code} line")) for code, count in by_code.items() if count
+    ]
+    return f"; not read: {', '.join(parts)} (see the warnings)" if parts else ""
 
 
 def _counted(count: int, noun: str) -> str:

@@ -50,6 +50,7 @@ from cti_exchange.readers.lines import binary_file_error, looks_binary, sniff_en
 from cti_exchange.readers.misp_reader import MispReader
 from cti_exchange.readers.stix_reader import StixReader
 from cti_exchange.readers.text_reader import TextReader
+from cti_exchange.readers.text_tables import is_table_row
 from cti_exchange.stix.ioc_types import IocType, detect_rule_type
 from cti_exchange.stix.type_hints import read_type_hint
 
@@ -100,6 +101,8 @@ def detect_format(path: Path) -> str:
             continue
         if detect_rule_type(stripped) in _IDS_RULES:
             return "text"  # a rules file: each rule line is a rule indicator (text_reader.py)
+        if is_table_row(stripped):
+            return "text"  # a Markdown or AsciiDoc table (`| SHA-256 | Details |`): text_tables.py
         if first_row_is_data(stripped):
             return "csv"
         header = header_columns(line)

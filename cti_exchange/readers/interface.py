@@ -39,6 +39,9 @@ class _InputRemark:
     field: str | None = None
     value: str | None = None  # already cut and escaped (describe_value)
     code: str = "remark"
+    # How many lines of input a warning says were not read (table rows, code, prose): the
+    # report counts them beside the verdict, so that "all accepted" hides nothing.
+    skipped_lines: int | None = None
 
     def location(self) -> str:
         parts = [self.file]
@@ -58,7 +61,7 @@ class _InputRemark:
     def to_dict(self) -> dict[str, Any]:
         return {
             key: getattr(self, key)
-            for key in ("file", "line", "where", "field", "value", "code", "reason")
+            for key in ("file", "line", "where", "field", "value", "code", "reason", "skipped_lines")
             if getattr(self, key) is not None
         }
 
@@ -151,10 +154,13 @@ class RemarkLog:
         self.warnings: list[Finding] = []
         self.rejection_codes: Counter[str] = Counter()
         self.warning_codes: Counter[str] = Counter()
+        self.skipped_lines: Counter[str] = Counter()  # by warning code
 
     def add(self, remark: Rejection | Finding) -> None:
         if isinstance(remark, Finding):
             self.warning_codes[remark.code] += 1
+            if remark.skipped_lines:
+                self.skipped_lines[remark.code] += remark.skipped_lines
             if len(self.warnings) < self.limit:
                 self.warnings.append(remark)
         else:
@@ -172,6 +178,7 @@ class RemarkLog:
                 self.rejections.append(remark)
         self.rejection_codes.update(other.rejection_codes)
         self.warning_codes.update(other.warning_codes)
+        self.skipped_lines.update(other.skipped_lines)
 
     @staticmethod
     def _kept(other: RemarkLog) -> Iterable[Rejection | Finding]:

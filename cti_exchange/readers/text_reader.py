@@ -45,10 +45,10 @@ Line by line:
 - source code blocks (AsciiDoc `[source,...]` blocks, Markdown fences naming a language such
   as ```` ```javascript ````) are code, not indicator lists: they are not read, and their lines
   are counted in a warning;
-- table rows (`|...|`, as in AsciiDoc and Markdown) are skipped and counted in a warning: a
-  table's columns say what its values are (ESET pages list victims' networks in tables), so
-  export the table as CSV to share it. Document markup (`:toc:`, `[options=...]`, `----`) is
-  skipped silently.
+- tables (AsciiDoc `|===` blocks, Markdown `| a | b |` rows) are read by their title and
+  header (text_tables.py): a table of victims or targets never, a table with an indicator
+  column as CSV, any other for its defanged values; rows not read are counted in warnings.
+  Document markup (`:toc:`, `[options=...]`, `----`) is skipped silently.
 """
 
 from __future__ import annotations
@@ -75,6 +75,12 @@ from cti_exchange.readers.file_head import (
 )
 from cti_exchange.readers.interface import Finding, Reader, ReadItem, Rejection
 from cti_exchange.readers.lines import LineSource
+from cti_exchange.readers.text_tables import (
+    TableSkip,
+    TextTable,
+    is_asciidoc_delimiter,
+    is_markdown_separator,
+)
 from cti_exchange.stix.candidate import IndicatorCandidate
 from cti_exchange.stix.guardrails import DOCUMENTATION_SUFFIXES, INTERNAL_SUFFIXES
 from cti_exchange.stix.ioc_types import IocType, detect_ioc_type, detect_rule_type, is_hash_shaped
@@ -287,7 +293,10 @@ class TextReader(Reader):
         lines = self._lines = iter(source)
         section: str | None = None
         prose = _LineTally()
-        table_rows = _LineTally()
+        table_rows = {reason: _LineTally() for reason in TableSkip}
+        table: TextTable | None = None
+        heading_title = ""
+        block_title: str | None = None  # an AsciiDoc `.Title` line: the next block's title
         code = _LineTally()
         code_block = _CodeBlock()
         for raw_line in lines:
@@ -313,10 +322,9 @@ class TextReader(Reader):
             if code_block.takes(line):
                 code.add(number)
                 continue
+            if table is not None and not table.asciidoc and not line.startswith("|"):
+                table = None  # a Markdown table ends at its first line that is not a row
             if not line:
-                continue
-            if line.startswith("|"):
-                table_rows.add(number)
                 continue
             if len(line) > MAX_TEXT_LINE:
                 yield Rejection(
@@ -326,16 +334,42 @@ class TextReader(Reader):
                     code="line-too-long",
                 )
                 continue
+            if is_asciidoc_delimiter(line):
+                opened = table is None or not table.asciidoc
+                table = TextTable(f"{heading_title} {block_title or ''}", asciidoc=True) if opened else None
+                block_title = None
+                continue
+            if line.startswith("|") or (table is not None and table.asciidoc):
+                if table is None:
+                    table = TextTable(heading_title, asciidoc=False)
+                    block_title = None
+                if not line.startswith("|"):
+                    table_rows[TableSkip.MISALIGNED].add(number)  # a cell continued on this line
+                    continue
+                if table.rows == 1 and not table.asciidoc and is_markdown_separator(line):
+                    continue
+                for found in table.row(line, number):
+                    if isinstance(found, TableSkip):
+                        table_rows[found].add(number)
+                        continue
+                    if first_value is None:
+                        first_value = number
+                    yield found
+                continue
             heading = _HEADING.match(line)
             if heading is not None and (line[0] == "#" or " " in line):
                 title = line[heading.end() :].rstrip("#= \t")
+                heading_title, block_title = title, None
                 if line[0] == "=":
                     section = _section_type(title) if title else None
                 else:
                     section = _comment_section(title) or section
                 continue
             if _is_markup(line):
+                if line[0] == ".":
+                    block_title = line[1:]
                 continue
+            block_title = None
             for item in self._line(label, number, line, section, prose):
                 if first_value is None and isinstance(item, IndicatorCandidate):
                     first_value = number
@@ -348,13 +382,9 @@ class TextReader(Reader):
                 "on the line is defanged)",
                 "prose",
             )
-        if table_rows.count:
-            yield table_rows.summary(
-                label,
-                "table rows were not read (a table may list victims, not indicators: "
-                "export it as CSV to share it)",
-                "table-rows",
-            )
+        for reason, rows in table_rows.items():
+            if rows.count:
+                yield rows.summary(label, f"table rows were not read ({reason.value})", "table-rows")
         if code.count:
             yield code.summary(
                 label,
@@ -603,8 +633,10 @@ class _LineTally:
         hidden = self.count - sum(b - a + 1 for a, b in runs)
         more = f" and {hidden:,} more" if hidden else ""
         if self.count == 1:  # `1 line was skipped as prose ...: line 4`
-            return Finding(label, f"1 {_one_line(what)}: line {shown}", code=code)
-        return Finding(label, f"{self.count:,} {what}: lines {shown}{more}", code=code)
+            return Finding(label, f"1 {_one_line(what)}: line {shown}", code=code, skipped_lines=1)
+        return Finding(
+            label, f"{self.count:,} {what}: lines {shown}{more}", code=code, skipped_lines=self.count
+        )
 
 
 def _one_line(what: str) -> str:

@@ -74,8 +74,9 @@ def test_stantinko_defanged_cnc_urls_after_a_date_are_read(cert_fr: Agency, tmp_
     # The line is the context: the date the site first served as C&C.
     first = urls["[url:value = 'http://www.corsionlinemtpromozione.it/images/banners/b1/index.php']"]
     assert first["description"] == cnc[0][1]
-    # Before: 33 URLs (the other lists of the page); the C&C list adds 170 (one repeats).
-    assert report["accepted_by_type"]["url"] == 203
+    # Before: 33 URLs (the other lists of the page); the C&C list adds 170 (one repeats); the
+    # C&C servers table one more (raw.githubusercontent.com/brenev/...).
+    assert report["accepted_by_type"]["url"] == 204
 
 
 def test_defanged_values_on_prose_lines_are_read_and_plain_words_are_not(tmp_path: Path) -> None:
@@ -178,7 +179,9 @@ def test_stantinko_javascript_block_gives_no_indicators(cert_fr: Agency, tmp_pat
     report, objects = _convert(cert_fr, tmp_path, STANTINKO)
     patterns = [o["pattern"] for o in objects if o["type"] == "indicator"]
     assert not [p for p in patterns if any(s in p for s in ("'b.src'", "'b.style.display'", "this._hrefs"))]
-    assert "domain-name" not in report["accepted_by_type"]  # b.src and b.style.display were the two
+    # b.src and b.style.display were two; the 41 are the C&C servers table's (lines 479-526).
+    domains = [o for o in objects if o["type"] == "indicator" and o["pattern"].startswith("[domain-name:")]
+    assert len(domains) == report["accepted_by_type"]["domain-name"] == 41
     assert _warning(report, "code-block") == (
         "62 lines of source code blocks were not read (code, not an indicator list): lines 855-916"
     )
@@ -192,11 +195,13 @@ def test_push_dry_run_of_stantinko_shares_the_cnc_urls_and_no_code(partnered: tu
     assert result.exit_code == 1, result.stderr  # the localhost URL and the placeholders
     report = result.json()
     assert report["accepted_by_type"] == {
+        "domain-name": 41,  # the C&C servers table (with 2 ip:port and a URL)
         "file-name": 22,
         "ipv4-addr": 97,
+        "ipv4-port": 2,
         "mutex": 12,
         "sha1": 127,
-        "url": 203,
+        "url": 204,
         "windows-registry-key": 13,
     }
     assert report["warnings_by_code"]["code-block"] == 1
