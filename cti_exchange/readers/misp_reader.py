@@ -12,7 +12,8 @@ The mapping (docs/INGEST.md has the full table):
   composite `filename|<hash>` gives the hash, with the file name in the description;
   `regkey|value` gives the key, with the value's data in the description; `domain|ip` gives
   both;
-- `link` attributes are the event's references: external references on its indicators;
+- `link` attributes, and `url` ones in category "External analysis" (the publisher's own
+  report), are the event's references: external references on its indicators;
 - TLP: the event's `tlp:*` tag (TLP 1.0 or 2.0 taxonomy), made stricter by an attribute's (or
   its object's) own tag; several tags on one level take the strictest; an unknown TLP tag
   rejects what it is on;
@@ -226,7 +227,7 @@ class MispReader(Reader):
         for attribute, _ in attributes:
             if (
                 isinstance(attribute, dict)
-                and attribute.get("type") == "link"
+                and _is_reference(attribute)
                 and not _flag(attribute.get("deleted"))
                 and str(attribute.get("distribution")) != _NOT_SHARED
             ):
@@ -275,7 +276,7 @@ class MispReader(Reader):
                 code="not-shareable",
             )
             return
-        if misp_type == "link":
+        if _is_reference(attribute):
             return  # read above, as a reference of the event's indicators
         if not self.include_non_ids and not _flag(attribute.get("to_ids", True)):
             yield Finding(
@@ -380,3 +381,10 @@ def _description(
         parts.append(f"MISP event: {info.strip()}")
     # Comments typed into MISP's web form have CRLF line breaks.
     return unify_line_breaks("; ".join(parts)) or None
+
+
+def _is_reference(attribute: dict[str, Any]) -> bool:
+    """A `link`, or a `url` in category "External analysis" (the publisher's own report, as
+    ESET's Zebrocy event cites its blog post): a reference of the event, not an indicator."""
+    kind = attribute.get("type")
+    return kind == "link" or (kind == "url" and attribute.get("category") == "External analysis")

@@ -297,7 +297,7 @@ class CandidateConverter:
             return None
         hit = self.guardrails.check(ioc_type, value)
         if hit is not None:
-            if settings.strict:
+            if settings.strict or hit.rejected:
                 self._reject(c, hit.code, value_field, f"likely false positive: {hit.message}")
             self._warn(c, hit.code, value_field, f"likely false positive: {hit.message}")
         if ioc_type is IocType.DOMAIN and "xn--" in value:

@@ -49,19 +49,25 @@ class GuardrailHit:
 
     code: str
     message: str
+    # Rejected without --strict too: a value that is never an indicator (a publisher's own
+    # report, a system file name), where a warning alone would let it reach every partner.
+    rejected: bool = False
 
 
 @dataclass(frozen=True)
 class WarningLists:
     """Well-known benign values (the syntax is in data/warninglists/README.md).
 
-    `domains` match themselves and their sub-domains; `platform_domains` too, but a URL with a
+    `domains` match themselves and their sub-domains; `reference_domains` (among them) are
+    security publishers' and reference sites, whose values are rejected, not only warned
+    about; `platform_domains` match too, but a URL with a
     path on them is a real indicator (one user's content); `exact_domains` match only
     themselves (their sub-domains belong to users of a hosting or dynamic DNS service).
     `asns` maps the AS numbers of big shared networks to the network's name; `resolvers` the
     addresses of public DNS resolvers, in canonical text (`stix.normalise`), to the service's."""
 
     domains: frozenset[str] = frozenset()
+    reference_domains: frozenset[str] = frozenset()
     platform_domains: frozenset[str] = frozenset()
     exact_domains: frozenset[str] = frozenset()
     hashes: frozenset[str] = frozenset()
@@ -79,7 +85,9 @@ class WarningLists:
         address, then the service's name."""
         entries = _entries(domains)
         return cls(
-            domains=frozenset(d for d in entries if d[0] not in "+="),
+            # A reference site is a benign domain too, to those who only ask that (exports).
+            domains=frozenset(d.lstrip("!") for d in entries if d[0] not in "+="),
+            reference_domains=frozenset(d[1:] for d in entries if d[0] == "!"),
             platform_domains=frozenset(d[1:] for d in entries if d[0] == "+"),
             exact_domains=frozenset(d[1:] for d in entries if d[0] == "="),
             hashes=frozenset(_entries(hashes)),
@@ -128,6 +136,18 @@ def _resolver_entries(text: str) -> dict[str, str]:
             raise ValueError(f"not an 'address service-name' line, or a repeated address: {line!r}")
         found[address] = name
     return found
+
+
+def _reference_hit(site: str) -> GuardrailHit:
+    """A value on a security vendor's or publisher's site: the report cited, not an indicator."""
+    return GuardrailHit(
+        "reference-site",
+        f"{site} is a security publisher's or reference site (warning list): a link to a report "
+        "is a citation, not an indicator: rejected; cite it in a CSV reference column (an "
+        "external reference on the indicators), or, if the site itself serves malware, give "
+        "the STIX pattern (type stix-pattern: [url:value = '...'])",
+        rejected=True,
+    )
 
 
 def _v4(cidr: str) -> tuple[int, int]:
@@ -285,7 +305,12 @@ class Guardrails:
         if ioc_type is IocType.FILE_NAME:
             if value.lower() in self.lists.file_names:
                 return GuardrailHit(
-                    "benign-file-name", "name of a standard system file: matches on every host"
+                    "benign-file-name",
+                    "name of a standard system file: a file-name indicator matches on every host: "
+                    "rejected; share the file's hash, or, to share the name anyway, give a STIX "
+                    "pattern that makes it specific (type stix-pattern: [file:name = '...' AND "
+                    "file:parent_directory_ref.path = '...'])",
+                    rejected=True,
                 )
             return None
         if ioc_type is IocType.WINDOWS_REGISTRY_KEY:
@@ -414,6 +439,8 @@ class Guardrails:
                 return GuardrailHit("registry-suffix", message), False
         for start in range(len(labels) - 1):
             suffix = ".".join(labels[start:])
+            if suffix in lists.reference_domains:
+                return _reference_hit(suffix), False
             platform = suffix in lists.platform_domains
             if platform or suffix in lists.domains:
                 message = f"domain of a well-known benign service ({suffix})"

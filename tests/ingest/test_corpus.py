@@ -202,16 +202,19 @@ def test_medallion_data_is_not_stix() -> None:
 def test_misp_zebrocy_to_ids_false_is_skipped_by_default() -> None:
     result = _ingest("misp/eset-sednit-2018-11-20_Zebrocy.misp.json")
     assert result.verdict is IngestVerdict.NOTHING_USABLE
-    assert result.warnings_by_code == {"not-for-detection": 32}
+    # 32 attributes: the 'External analysis' URL (ESET's blog post) is the event's reference.
+    assert result.warnings_by_code == {"not-for-detection": 31}
 
 
 def test_misp_zebrocy_with_non_ids_and_personal_data_withheld() -> None:
     result = _ingest("misp/eset-sednit-2018-11-20_Zebrocy.misp.json", include_non_ids=True)
-    assert result.accepted_by_type == {"md5": 5, "sha1": 5, "sha256": 5, "url": 2}
+    assert result.accepted_by_type == {"md5": 5, "sha1": 5, "sha256": 5, "url": 1}  # the C2
     assert result.warnings_by_code["personal-data"] == 11  # email-src / email-dst
     assert {r.code for r in result.rejections} == {"unsupported-type"}  # text attributes
     sha = next(o for o in indicators(result) if "SHA-256" in o["pattern"])
     assert sha["external_references"][0]["external_id"] == "5be1e65d-8198-497b-bdf5-5ec20a016219"
+    blog = "https://www.welivesecurity.com/2018/11/20/sednit-whats-going-zebrocy/"
+    assert {"source_name": "reference", "url": blog} in sha["external_references"]
 
 
 def test_misp_cloudmensis_attributes_inside_objects() -> None:

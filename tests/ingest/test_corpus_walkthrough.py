@@ -84,3 +84,43 @@ def test_a_markdown_table_is_read_by_its_header_and_skipped_rows_are_counted(
     bundle = cert_fr.run("convert", str(text), "-o", "-").stdout
     assert "First stage.; File name: loader.dll" in bundle
     assert "198.51.100.7" not in bundle and "mail.partner.example" not in bundle
+
+
+ZEBROCY = CORPUS / "misp" / "eset-sednit-2018-11-20_Zebrocy.misp.json"
+
+
+def test_a_publishers_own_report_links_are_rejected_not_shared(cert_fr: Agency, tmp_path: Path) -> None:
+    """F3: ESET's blog and PDF links were shared as malicious-activity URL indicators with a
+    benign-domain warning (in evasive_panda, the only objects). A URL on abused hosting named
+    in the same list (raw.githubusercontent.com) stays an indicator."""
+    lines = ESET_STANTINKO.read_text(encoding="utf-8").splitlines()
+    text = tmp_path / "stantinko.txt"
+    # The white paper's intro (lines 111-116) and one C&C URL of the page (line 514's table).
+    text.write_text(
+        "\n".join(lines[110:116]) + "\nhxxp://raw.githubusercontent.com/brenev/collection/master/index\n"
+    )
+    report = cert_fr.run("validate", "--json", str(text)).json()
+    assert report["accepted_by_type"] == {"url": 1}
+    refused = [r for r in report["rejections"] if r["code"] == "reference-site"]
+    assert [r["line"] for r in refused] == [3, 6]
+    assert "welivesecurity.com is a security publisher's or reference site" in refused[0]["reason"]
+    assert "cite it in a CSV reference column" in refused[0]["reason"]
+
+    # MISP: a `url` in category "External analysis" is the event's reference, as `link` is.
+    bundle = cert_fr.run("convert", str(ZEBROCY), "--include-non-ids", "-o", "-").stdout
+    blog = "https://www.welivesecurity.com/2018/11/20/sednit-whats-going-zebrocy/"
+    assert f"[url:value = '{blog}']" not in bundle
+    assert f'"url":"{blog}"' in bundle.replace(" ", "")
+
+
+def test_a_system_file_name_is_rejected_not_shared(cert_fr: Agency, tmp_path: Path) -> None:
+    """F4: `regsvr32.exe` (TA551 list, line 94: how the DLL is run) was shared as a file-name
+    indicator with a warning: it matches every Windows host."""
+    text = tmp_path / "ta551.txt"
+    text.write_text("DLL RUN METHOD:\n\n- regsvr32.exe [filename]\n- loader_x64.dll\n")
+    result = cert_fr.run("validate", "--json", str(text))
+    report = result.json()
+    assert result.exit_code == 1 and report["accepted_by_type"] == {"file-name": 1}
+    [refused] = report["rejections"]
+    assert (refused["line"], refused["code"]) == (3, "benign-file-name")
+    assert "share the file's hash" in refused["reason"] and "stix-pattern" in refused["reason"]
