@@ -436,9 +436,12 @@ class PassthroughPreparer:
         try:
             normalised = normalise(ioc_type, value)
         except ValueError as error:
+            # A value that can never match (`'domain autuo.xicp.net'`): a warning, a rejection
+            # with --strict, as the other likely false positives (docs/INGEST.md).
             code = "suspect-pattern-value" if field == "pattern" else "suspect-value"
-            self._issue(index, obj, code, field, f"{compared}: {error}", False)
-            return True
+            rejected = self.settings.strict
+            self._issue(index, obj, code, field, f"{compared}: {error}", rejected)
+            return not rejected
         if (
             ioc_type is IocType.EMAIL
             and not self.settings.keep_personal_data

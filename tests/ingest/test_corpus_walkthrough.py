@@ -124,3 +124,20 @@ def test_a_system_file_name_is_rejected_not_shared(cert_fr: Agency, tmp_path: Pa
     [refused] = report["rejections"]
     assert (refused["line"], refused["code"]) == (3, "benign-file-name")
     assert "share the file's hash" in refused["reason"] and "stix-pattern" in refused["reason"]
+
+
+POISONIVY = CORPUS / "stix21" / "oasis-poisonivy.json"
+
+
+def test_strict_rejects_a_pattern_value_that_can_never_match(cert_fr: Agency) -> None:
+    """F10: INGEST.md says suspect-pattern-value is a warning, a rejection with --strict; under
+    --strict PoisonIvy's `[domain-name:value = 'domain autuo.xicp.net' OR ...]` still passed."""
+    default = cert_fr.run("validate", "--json", str(POISONIVY)).json()
+    assert default["warnings_by_code"]["suspect-pattern-value"] == 1
+    assert "suspect-pattern-value" not in default["rejections_by_code"]
+    strict = cert_fr.run("validate", "--strict", "--json", str(POISONIVY))
+    assert strict.exit_code == 1
+    report = strict.json()
+    [refused] = [r for r in report["rejections"] if r["code"] == "suspect-pattern-value"]
+    assert "'domain autuo.xicp.net'" in refused["reason"]
+    assert report["objects"] == default["objects"] - 2  # the indicator and its relationship

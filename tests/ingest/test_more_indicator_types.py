@@ -390,7 +390,12 @@ def test_a_partners_stix_patterns_get_the_same_checks(ingest_text: IngestText) -
     assert "[email-message:subject = 'Mail jane.doe@gmail.com now']" not in kept
     assert len(kept) == 6
     strict = ingest_text(bundle, name="strict.json", strict=True)
-    assert sorted(r.code for r in strict.rejections) == ["benign-asn", "private-asn", "reserved-mac"]
+    assert sorted(r.code for r in strict.rejections) == [
+        "benign-asn",
+        "private-asn",
+        "reserved-mac",
+        "suspect-pattern-value",  # the ssdeep block size: INGEST.md's promise (walkthrough F10)
+    ]
 
 
 # -- properties ---------------------------------------------------------------------------

@@ -183,7 +183,8 @@ def test_push_dry_run_refuses_a_private_observable_under_strict(
 
 
 def test_other_comparisons_and_observable_values_keep_their_outcome(tmp_path: Path) -> None:
-    """Negated comparisons name no value to look for; a malformed value is a warning."""
+    """Negated comparisons name no value to look for; a malformed value is a warning, and a
+    rejection with --strict, as INGEST.md says (it stayed a warning then: walkthrough F10)."""
     source = _write(
         tmp_path,
         "other.json",
@@ -193,7 +194,7 @@ def test_other_comparisons_and_observable_values_keep_their_outcome(tmp_path: Pa
             _sco("domain-name", 3, "domain autuo.xicp.net"),
         ],
     )
-    report = run_cli("validate", "--strict", source, "--json").json()
+    report = run_cli("validate", source, "--json").json()
     assert report["rejected"] == 0 and report["objects"] == 3
     assert report["warnings_by_code"] == {
         "default-tlp": 1,
@@ -201,6 +202,9 @@ def test_other_comparisons_and_observable_values_keep_their_outcome(tmp_path: Pa
         "suspect-pattern-value": 1,
         "suspect-value": 1,
     }
+    strict = run_cli("validate", "--strict", source, "--json").json()
+    assert strict["objects"] == 1  # the negated comparison
+    assert strict["rejections_by_code"] == {"suspect-pattern-value": 1, "suspect-value": 1}
 
 
 # -- bug 3: e-mail addresses in email-message comparisons and in names ------------------------
