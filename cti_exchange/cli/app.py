@@ -55,8 +55,11 @@ def _print_traceback() -> None:
 
 
 def _print_error(text: str) -> None:
-    sys.stderr.write(f"cti-exchange: error: {text}\n")
-    sys.stderr.flush()
+    try:
+        sys.stderr.write(f"cti-exchange: error: {text}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # stderr full or gone (`2>/dev/full`): the exit code still says what happened
 
 
 class Terminated(KeyboardInterrupt):

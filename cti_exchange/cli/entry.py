@@ -45,6 +45,25 @@ def _terminate_outside_the_command(signum: int, frame: FrameType | None) -> None
     raise _TerminatedOutsideTheCommand
 
 
+def _reopen_closed_standard_streams() -> None:
+    """A standard stream closed by whoever started us (`cti-exchange sync >&-`, `<&-`, `2>&-`)
+    reads and writes as /dev/null: the command runs as with its output thrown away, exit codes
+    as documented. Without this, Python set sys.stdout to None and every command ended in an
+    internal error (exit 70, or a traceback for --version); and the next file opened (a key, an
+    export) would take the free descriptor 1 or 2 and receive whatever is written there."""
+    import os
+
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
+            if opened != fd:
+                os.dup2(opened, fd)
+                os.close(opened)
+            setattr(sys, name, open(fd, mode, encoding="utf-8", closefd=False))
+
+
 def main() -> None:
     """Runs the command. Ctrl-C or SIGTERM while Python is still importing the libraries (about
     half a second), or after the command ended, leaves as one during the command does: one line,
@@ -52,6 +71,7 @@ def main() -> None:
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # not where the parent ignores it
         signal.signal(signal.SIGTERM, _terminate_outside_the_command)
     try:
+        _reopen_closed_standard_streams()
         _no_core_dumps()
         sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
         from cti_exchange.cli.app import main as app_main
