@@ -225,6 +225,18 @@ def show(
     home.load_profile()
     with open_existing_store(home) as store:
         records = store.audit.records(action=action)
+        # A mistyped name must not read as "nothing happened": said when it matches nothing.
+        unknown = []
+        if (action is not None and not records) or (
+            partner is not None and not any(partner in (r.partner or "").split(",") for r in records)
+        ):
+            actions, partners = store.audit.names()
+            if action is not None and action not in actions:
+                unknown.append(f"no record has the action {action!r} (in the trail: {', '.join(actions)})")
+            if partner is not None and partner not in partners:
+                unknown.append(
+                    f"no record names the partner {partner!r} (in the trail: {', '.join(partners) or 'none'})"
+                )
     out = Output(json_mode=json_mode)
     chosen = []
     undated = []
@@ -250,6 +262,8 @@ def show(
     if json_mode:
         out.data([r.to_dict() for r in chosen])
         return
+    for line in unknown:
+        out.warn(escape_controls(line))
     if not chosen:
         out.note("No audit record matches.")
         return

@@ -103,6 +103,18 @@ class AuditLog:
         with self.db.transaction() as conn:
             return append_audit(conn, **fields)
 
+    def names(self) -> tuple[list[str], list[str]]:
+        """The actions and the partners the trail's records name, sorted (for telling a
+        mistyped filter from one that matches nothing)."""
+        actions: set[str] = set()
+        partners: set[str] = set()
+        for action, partner in self.db.conn.execute(
+            "SELECT DISTINCT CAST(action AS BLOB), CAST(partner AS BLOB) FROM audit_log"
+        ):
+            actions.add(bytes(action or b"").decode("utf-8", "replace"))
+            partners.update(p for p in bytes(partner or b"").decode("utf-8", "replace").split(",") if p)
+        return sorted(actions), sorted(partners)
+
     def records(
         self,
         *,

@@ -54,3 +54,16 @@ def test_times_on_the_command_line() -> None:
         "2030-01-04T23:59:59.999999+00:00"
     )
     assert parse_when("2030-01-04T10:00:00+05:30", "--since") == datetime(2030, 1, 4, 4, 30, tzinfo=UTC)
+
+
+def test_a_name_the_trail_does_not_hold_is_said_not_taken_for_no_match(trail: Agency) -> None:
+    # A typo in a report script (`--action dance`, `--partner cert-inn`) read as "nothing
+    # happened" (error-hunt walkthrough M9). Still exit 0 with no records: a removed partner's
+    # name, or an action that has not happened yet, is a fair question.
+    result = trail.run("audit", "show", "--action", "dance", "--partner", "cert-inn")
+    assert result.exit_code == 0, result.stderr
+    assert "no record has the action 'dance' (in the trail: key-change, sighting, triage)" in result.stderr
+    assert "no record names the partner 'cert-inn' (in the trail: cert-de, cert-in)" in result.stderr
+    # A name that is there but matches nothing with the other filters says nothing more.
+    quiet = trail.run("audit", "show", "--action", "triage", "--partner", "cert-in")
+    assert quiet.exit_code == 0 and "in the trail" not in quiet.stderr
