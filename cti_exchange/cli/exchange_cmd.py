@@ -23,7 +23,7 @@ from cti_exchange.cli.ingest_cmd import (
 )
 from cti_exchange.cli.output import Output
 from cti_exchange.cli.progress import progress_for
-from cti_exchange.cli.stdin_input import stdin_spooled
+from cti_exchange.cli.stdin_input import spooled_inputs
 from cti_exchange.collector import collector_paused
 from cti_exchange.envelope.reasons import RejectReason
 from cti_exchange.errors import (
@@ -139,7 +139,7 @@ def push_command(
     home = profile_home(ctx)
     with (
         writer_lock(home, "push"),
-        stdin_spooled(inputs) as (paths, labels),
+        spooled_inputs(inputs) as (paths, labels),
         progress_for(out) as progress,
         collector_paused(),
     ):

@@ -27,7 +27,7 @@ import typer
 from cti_exchange.cli.context import JsonOption, profile_home
 from cti_exchange.cli.output import Output, streaming_to_stdout
 from cti_exchange.cli.progress import progress_for
-from cti_exchange.cli.stdin_input import stdin_spooled
+from cti_exchange.cli.stdin_input import spooled_inputs
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.collector import collector_paused
 from cti_exchange.errors import ConfigError, InputError, PartialFailure, UsageError, is_storage_failure
@@ -167,7 +167,7 @@ def validate(
     if context.identity["id"] == PLACEHOLDER_IDENTITY_ID:
         out.note("No agency profile: using a placeholder identity and the built-in defaults.")
     options = _options(input_format, strict, keep_personal_data, include_non_ids, max_json_mb, workers)
-    with stdin_spooled(inputs) as (paths, labels), progress_for(out) as progress, collector_paused():
+    with spooled_inputs(inputs) as (paths, labels), progress_for(out) as progress, collector_paused():
         result = ingest_files(paths, context, replace(options, labels=labels), progress=progress)
     render_report(out, result)
     raise_for_verdict(result, json_report=json_mode)
@@ -205,7 +205,7 @@ def convert(
         check_output_target(output, hint="give -o a file path (or - for stdout)")
     context = _context(ctx, parse_default_tlp(tlp), profile_required=True)
     options = _options(input_format, strict, keep_personal_data, include_non_ids, max_json_mb, workers)
-    with stdin_spooled(inputs) as (paths, labels), progress_for(out) as progress, collector_paused():
+    with spooled_inputs(inputs) as (paths, labels), progress_for(out) as progress, collector_paused():
         result = ingest_files(paths, context, replace(options, labels=labels), progress=progress)
         written = None
         # Exit 6 writes nothing: marking-definitions alone (an IEP or statement marking) are

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cti_exchange.cli.stdin_input import STDIN, stdin_spooled
+from cti_exchange.cli.stdin_input import STDIN, spooled_inputs
 from cti_exchange.errors import ExitCode, UsageError
 from tests.conftest import Agency, CliResult
 
@@ -88,7 +88,7 @@ def test_a_terminal_on_standard_input_is_refused_not_waited_on() -> None:
             assert terminal.isatty()
             with (
                 pytest.raises(UsageError, match="standard input is a terminal"),
-                stdin_spooled([STDIN], terminal),
+                spooled_inputs([STDIN], terminal),
             ):
                 pass
     finally:
