@@ -298,7 +298,8 @@ class CandidateConverter:
         hit = self.guardrails.check(ioc_type, value)
         if hit is not None:
             if settings.strict or hit.rejected:
-                self._reject(c, hit.code, value_field, f"likely false positive: {hit.message}")
+                advice = f": rejected; {hit.advice}" if hit.rejected and hit.advice else ""
+                self._reject(c, hit.code, value_field, f"likely false positive: {hit.message}{advice}")
             self._warn(c, hit.code, value_field, f"likely false positive: {hit.message}")
         if ioc_type is IocType.DOMAIN and "xn--" in value:
             self._warn(c, "idn-domain", value_field, f"internationalised name, shared as {value}")

@@ -52,6 +52,9 @@ class GuardrailHit:
     # Rejected without --strict too: a value that is never an indicator (a publisher's own
     # report, a system file name), where a warning alone would let it reach every partner.
     rejected: bool = False
+    # What an analyst sharing it does instead (ingest says it with the rejection); not part of
+    # `message`, which exports and STIX warnings show as well.
+    advice: str = ""
 
 
 @dataclass(frozen=True)
@@ -143,10 +146,11 @@ def _reference_hit(site: str) -> GuardrailHit:
     return GuardrailHit(
         "reference-site",
         f"{site} is a security publisher's or reference site (warning list): a link to a report "
-        "is a citation, not an indicator: rejected; cite it in a CSV reference column (an "
-        "external reference on the indicators), or, if the site itself serves malware, give "
-        "the STIX pattern (type stix-pattern: [url:value = '...'])",
+        "is a citation, not an indicator",
         rejected=True,
+        advice="cite it in a CSV reference column (an external reference on the indicators), or, "
+        "if the site itself serves malware, give the STIX pattern (type stix-pattern: "
+        "[url:value = '...'])",
     )
 
 
@@ -306,11 +310,11 @@ class Guardrails:
             if value.lower() in self.lists.file_names:
                 return GuardrailHit(
                     "benign-file-name",
-                    "name of a standard system file: a file-name indicator matches on every host: "
-                    "rejected; share the file's hash, or, to share the name anyway, give a STIX "
+                    "name of a standard system file: a file-name indicator matches on every host",
+                    rejected=True,
+                    advice="share the file's hash, or, to share the name anyway, give a STIX "
                     "pattern that makes it specific (type stix-pattern: [file:name = '...' AND "
                     "file:parent_directory_ref.path = '...'])",
-                    rejected=True,
                 )
             return None
         if ioc_type is IocType.WINDOWS_REGISTRY_KEY:
