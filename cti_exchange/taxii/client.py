@@ -30,11 +30,15 @@ from cti_exchange.taxii.endpoint import check_url_is_safe, shown_url
 from cti_exchange.taxii.retry import (
     KEPT,
     AnswerStalled,
+    NotTaxiiAnswer,
     RequestFailed,
     RetryNote,
     RetryPolicy,
     ServerUnreachable,
+    body_excerpt,
     call_with_retries,
+    is_taxii,
+    media_type,
 )
 from cti_exchange.taxii.servers import ServersThisRun, Unreachable, server_of
 
@@ -95,6 +99,14 @@ class _TimeoutAdapter(HTTPAdapter):
         response = super().send(request, **kwargs)
         if not streamed:
             _read_body(response, timeout=float(self._timeout), max_bytes=self._max_bytes)
+        content_type = response.headers.get("Content-Type", "")
+        if response.ok and content_type and not is_taxii(content_type):
+            # A web page or plain JSON where TAXII 2.1 was asked for: not a TAXII API root
+            # there (an error answer keeps its status, read by retry.py).
+            response.close()
+            raise NotTaxiiAnswer(
+                response.status_code, content_type, body_excerpt(content_type, response.content or b"")
+            )
         # taxii2client reads the Content-Type of a success with headers["Content-Type"]: a
         # server leaving it out would raise KeyError. Empty, it is an unexpected media type.
         response.headers.setdefault("Content-Type", "")
@@ -224,15 +236,16 @@ class TaxiiClient:
         try:
             return self._retried(what, action)
         except RequestFailed as exc:
+            if right is not None and exc.status == 404:
+                # A 404 under a wrong API root URL names the collection too: the API root is
+                # read first, so a wrong --api-root is not reported as a wrong collection id.
+                self.check_api_root()
             if right is not None and exc.status in (403, 404):
                 raise _collection_refused(self.partner, exc, right) from None
             if right is None and exc.status == 404 and what == _API_ROOT:
                 # Nothing answers at the configured URL: a wrong --api-root, which no wait fixes.
-                raise ConfigError(
-                    f"{_said(exc)}: no TAXII API root at {self.api_root_url}",
-                    hint=f"check the API root URL with the server's operator (`cti-exchange partners "
-                    f"set {self.partner} --api-root URL` changes it; `cti-exchange doctor` checks it)",
-                ) from None
+                said = exc.text[1:-1] if exc.text.startswith("(") and exc.text.endswith(")") else exc.text
+                raise self._not_an_api_root(what, f"HTTP 404, {said}" if said else "HTTP 404") from None
             if exc.status == 403:
                 raise AuthError(
                     f"{_said(exc)}: the server refused us access",
@@ -241,10 +254,31 @@ class TaxiiClient:
                 ) from None
             raise NetworkError(str(exc), hint="check the partner's TAXII settings") from None
 
+    def _not_an_api_root(self, what: str, answered: str) -> ConfigError:
+        """What pull, push, sync and doctor all say when the URL holds no TAXII 2.1 API root."""
+        return ConfigError(
+            f"{self.partner}: {what}: {shown_url(self.api_root_url)} is not a TAXII 2.1 API root "
+            f"(it answered {answered})",
+            hint=f"check the partner's api_root with the server's operator (`cti-exchange partners "
+            f"set {self.partner} --api-root URL` changes it; `cti-exchange doctor` checks it)",
+        )
+
     def _retried(self, what: str, action: Any) -> Any:
         """`action` with the client's retry policy; a refusal stays a `RequestFailed`, whose
         server text has our credentials redacted. On a server this run already found out of
-        reach, a `NetworkError` at once, without a try (servers.py)."""
+        reach, a `NetworkError` at once, without a try (servers.py). An answer that is not
+        TAXII is a `ConfigError` at once: no wait makes a web page an API root."""
+        try:
+            return self._retried_as_is(what, action)
+        except NotTaxiiAnswer as exc:
+            answered = f"HTTP {exc.status}, {exc.content_type}"
+            if media_type(exc.content_type) == "application/vnd.oasis.taxii+json":
+                answered += ", the media type of TAXII 2.0"
+            raise self._not_an_api_root(
+                what, f"{answered}: {exc.excerpt}" if exc.excerpt else answered
+            ) from None
+
+    def _retried_as_is(self, what: str, action: Any) -> Any:
         servers = self.servers
         if servers is None:
             return call_with_retries(
@@ -298,6 +332,10 @@ class TaxiiClient:
         # Known rights: the per-account ACL on the server is what is enforced.
         info = {"id": collection_id, "title": collection_id, "can_read": True, "can_write": True}
         return Collection(url, conn=self.conn, collection_info=info)
+
+    def check_api_root(self) -> None:
+        """Reads the API root: a `ConfigError` if the URL holds none (see `_call`)."""
+        self.max_content_length()
 
     def max_content_length(self) -> int:
         def fetch() -> int:

@@ -13,7 +13,9 @@ partners on the same server are not retried for a budget of their own (servers.p
 
 from __future__ import annotations
 
+import html
 import random
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from taxii2client.exceptions import InvalidJSONError, TAXIIServiceException
 
 from cti_exchange.errors import AuthError, NetworkError
 from cti_exchange.taxii.endpoint import shown_url
+from cti_exchange.untrusted_text import escape_controls
 
 T = TypeVar("T")
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -117,9 +120,51 @@ class AnswerStalled(requests.ConnectionError):
 class RequestFailed(Exception):
     """A non-retryable HTTP error (e.g. 400, 403, 404) with the server's TAXII error text."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, content_type: str = "", text: str = "") -> None:
         super().__init__(message)
         self.status = status
+        self.content_type = content_type
+        self.text = text  # the server's words, short and escaped (what `message` ends with)
+
+
+class NotTaxiiAnswer(Exception):
+    """A success answered in a media type other than TAXII 2.1's (an HTML page, plain JSON): a
+    web server, not a TAXII API root, is at the URL. Not retried: it answers the same until
+    someone changes the URL (client.py says so)."""
+
+    def __init__(self, status: int, content_type: str, excerpt: str) -> None:
+        super().__init__(f"HTTP {status}, {content_type or 'no Content-Type'}")
+        self.status = status
+        self.content_type = content_type
+        self.excerpt = excerpt
+
+
+TAXII_MEDIA_TYPE = "application/taxii+json"
+EXCERPT_CHARACTERS = 60
+_HTML_SKIPPED = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
+_HTML_TAG = re.compile(r"<[^>]*>")
+
+
+def media_type(content_type: str) -> str:
+    """`application/taxii+json` of `application/taxii+json; version=2.1` (RFC 9110 8.3.1)."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def is_taxii(content_type: str) -> bool:
+    return media_type(content_type) == TAXII_MEDIA_TYPE
+
+
+def body_excerpt(content_type: str, body: bytes, secrets: Sequence[str] = ()) -> str:
+    """The start of a body that is not TAXII, as a short quoted line: an HTML page's text
+    without its markup, never the page itself; control characters escaped."""
+    text = body[:4096].decode("utf-8", "replace")
+    if "html" in media_type(content_type) or text.lstrip()[:1] == "<":
+        text = html.unescape(_HTML_TAG.sub(" ", _HTML_SKIPPED.sub(" ", text)))
+    text = " ".join(redact(text, secrets).split())
+    if not text:
+        return ""
+    cut = text[:EXCERPT_CHARACTERS] + ("..." if len(text) > EXCERPT_CHARACTERS else "")
+    return '"' + escape_controls(cut).replace('"', "'") + '"'
 
 
 def _retry_after(response: requests.Response | None) -> float | None:
@@ -148,6 +193,11 @@ def redact(text: str, secrets: Sequence[str]) -> str:
 
 
 def _server_text(response: requests.Response, secrets: Sequence[str] = ()) -> str:
+    content_type = response.headers.get("Content-Type", "")
+    if "json" not in media_type(content_type):
+        # A web server's error page (HTML) or a proxy's text: its first words, not the page.
+        excerpt = body_excerpt(content_type, response.content or b"", secrets)
+        return f"({content_type or 'no Content-Type'}{': ' + excerpt if excerpt else ''})"
     try:
         body = response.json()
         if isinstance(body, dict):
@@ -206,7 +256,10 @@ def call_with_retries(
                 ) from None
             if status not in RETRYABLE_STATUS:
                 text = _server_text(response, secrets) if response is not None else ""
-                raise RequestFailed(status, f"{what}: HTTP {status} {text}".strip()) from None
+                content_type = response.headers.get("Content-Type", "") if response is not None else ""
+                raise RequestFailed(
+                    status, f"{what}: HTTP {status} {text}".strip(), content_type=content_type, text=text
+                ) from None
             retry_after = _retry_after(response)
             problem = f"HTTP {status}"
         except requests.exceptions.SSLError as exc:

@@ -230,7 +230,7 @@ def test_a_wrong_api_root_is_settings_to_fix_not_a_network_failure(
     pushed = fr.run("push", str(write_iocs(tmp_path / "a.csv", 2)), "--to", "cert-in")
     assert pushed.exit_code == 2, pushed.stderr
     line = _error_line(pushed.stderr)
-    assert "no TAXII API root at" in line and "--api-root URL" in line
+    assert "is not a TAXII 2.1 API root" in line and "--api-root URL" in line
 
 
 def test_doctor_names_a_wrong_api_root_and_still_lists_every_check(exchange: Exchange) -> None:
@@ -240,7 +240,7 @@ def test_doctor_names_a_wrong_api_root_and_still_lists_every_check(exchange: Exc
     assert result.exit_code == 2, result.stderr
     checks = {c["name"]: c for c in result.json()["checks"]}
     reachable = checks["partner cert-in: reachable"]
-    assert reachable["status"] == "fail" and "no TAXII API root at" in reachable["detail"]
+    assert reachable["status"] == "fail" and "is not a TAXII 2.1 API root" in reachable["detail"]
     assert "--api-root URL" in reachable["fix"]
     assert checks["partner cert-in: TAXII settings"]["status"] == "ok"  # kept, not discarded
     assert checks["partner cert-in: access"]["status"] == "skip"
