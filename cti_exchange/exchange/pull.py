@@ -165,6 +165,12 @@ def pull(
                 "no partner has a TAXII collection to read",
                 hint="cti-exchange partners set NAME --api-root URL --read-collection ID",
             )
+    # Our keys are unlocked before anything is read or recorded: a wrong or unreadable
+    # passphrase fails the pull here, with nothing done and no `pull` record written. A record
+    # written then could get no signed head (signing needs the same keys), and a pull record
+    # without one is what `audit verify` must take for an interrupted run or deleted heads
+    # (docs/AUDIT.md §4, "head-expected").
+    home.private_keys()
     results = []
     run = RunProgress.of(reporter)  # one for every partner: the servers found out of reach
     with open_store(home) as store:
