@@ -40,7 +40,7 @@ from cti_exchange.keys.model import Keyring, KeyStatus, KeyUse
 from cti_exchange.profile.model import PartnerConfig, collection_id_problem
 from cti_exchange.taxii.client import TaxiiClient
 from cti_exchange.taxii.endpoint import shown_url
-from cti_exchange.taxii.retry import RequestFailed
+from cti_exchange.taxii.retry import DiagnosedNetworkError, RequestFailed
 from cti_exchange.taxii.secrets import resolve_secret
 
 SKEW_WARNING_SECONDS = 60
@@ -222,6 +222,11 @@ def _probe_server(
         yield failed_with(f"{prefix}: reachable", exc)
         yield skip(f"{prefix}: access", "no API root at that URL")
         yield skip(f"{prefix}: clock", "no API root at that URL")
+        return
+    except DiagnosedNetworkError as exc:  # it answered, or TLS named the cause: its own fix
+        yield failed_with(f"{prefix}: reachable", exc)
+        yield skip(f"{prefix}: access", "see reachable")
+        yield skip(f"{prefix}: clock", "see reachable")
         return
     except NetworkError as exc:
         yield fail(

@@ -30,6 +30,7 @@ from cti_exchange.taxii.endpoint import check_url_is_safe, shown_url
 from cti_exchange.taxii.retry import (
     KEPT,
     AnswerStalled,
+    DiagnosedNetworkError,
     NotTaxiiAnswer,
     RequestFailed,
     RetryNote,
@@ -41,6 +42,7 @@ from cti_exchange.taxii.retry import (
     media_type,
 )
 from cti_exchange.taxii.servers import ServersThisRun, Unreachable, server_of
+from cti_exchange.untrusted_text import escape_controls
 
 MEDIA_TYPE_TAXII = "application/taxii+json;version=2.1"
 # One answer may hold a page of envelopes, each up to envelope.max_envelope_bytes (256 MiB) as
@@ -56,6 +58,12 @@ MIN_BYTES_PER_SECOND = 16 * 1024
 
 class ResponseTooLarge(NetworkError):
     """A server's answer went past MAX_RESPONSE_BYTES (not retried: it would come again)."""
+
+
+class InvalidServerAnswer(DiagnosedNetworkError):
+    """The server answered, but what it said is invalid TAXII (not retried: it would say it
+    again). A network failure (exit 7), not settings to fix: the URL is a TAXII API root, the
+    server is failing, and what waits for it stays in the outbox until it is mended."""
 
 
 @dataclass(frozen=True)
@@ -338,12 +346,23 @@ class TaxiiClient:
         self.max_content_length()
 
     def max_content_length(self) -> int:
-        def fetch() -> int:
+        def fetch() -> Any:
             root = ApiRoot(self.api_root_url, conn=self.conn)
             root.refresh_information()
-            return int(root.max_content_length)
+            return root.max_content_length
 
-        return int(self._call(_API_ROOT, fetch))
+        limit = self._call(_API_ROOT, fetch)
+        # TAXII 2.1 section 4.2.1: "the maximum size of the request body in octets", an
+        # integer. A server announcing -1, 0, "lots" or more than JSON counts exactly (RFC 7493
+        # section 2.2) is broken, and every push sized to it would fail: said as what it is.
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= 2**53:
+            shown = escape_controls(repr(limit)[:40])
+            raise InvalidServerAnswer(
+                f"{self.partner}: {_API_ROOT}: the server's API root is invalid (max_content_length "
+                f"{shown}, not a positive number of bytes)",
+                hint=f"tell the server's operator; {KEPT} once it is mended",
+            )
+        return limit
 
     def get_page(
         self, collection_id: str, *, added_after: str | None, next_token: str | None, limit: int

@@ -56,6 +56,11 @@ class ServerUnreachable(NetworkError):
         self.problem = problem
 
 
+class DiagnosedNetworkError(NetworkError):
+    """A failure whose cause was recognised (a TLS certificate, an invalid answer): not
+    retried, and its hint is the fix, which `doctor` shows instead of its generic advice."""
+
+
 # What becomes of the work of a request given up on: pull keeps its cursor, the outbox its
 # envelopes.
 KEPT = "the work is kept and resumes next run"
