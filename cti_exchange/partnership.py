@@ -6,6 +6,7 @@ These functions are the Python API behind the `partners` commands.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -67,6 +68,25 @@ def check_collection_id(value: str, *, option: str) -> None:
             hint=f"give the collection's id, a UUID such as {EXAMPLE_COLLECTION_ID}, as the "
             "partner's server operator gives it (`cti-exchange serve` prints each one); nothing "
             "was changed",
+        )
+
+
+# An environment variable's name as config.toml takes it (schemas/profile.schema.json).
+ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+
+
+def check_secret_env(value: str) -> None:
+    """`--secret-env` names the variable that holds the TAXII secret. A value that is no such
+    name is most often the secret itself, typed where its variable's name goes: refused before
+    it is saved or recorded, and never repeated (it is in the shell's history already)."""
+    if ENV_NAME.fullmatch(value) is None:
+        raise UsageError(
+            "--secret-env takes the NAME of an environment variable (e.g. CTI_TAXII_SECRET), "
+            "not the secret; what was given is no such name (capital letters, digits and '_')",
+            hint="put the secret in that variable where push and pull run "
+            "(`export CTI_TAXII_SECRET=...`) or in a 0600 file for --secret-file; if you typed "
+            "the secret here, it is in your shell history: remove it there and have the "
+            "partner change it; nothing was changed",
         )
 
 
@@ -419,6 +439,8 @@ def configure_partner(
             check_collection_id(changes[key], option=f"--{key.replace('_', '-')}")
     if "api_root" in changes:
         check_url_is_safe(changes["api_root"], partner=name)  # refused before it is saved
+    if "secret_env" in changes:
+        check_secret_env(changes["secret_env"])
     # Only what is being set is judged: a bad value already in config.toml is refused when used,
     # and must not stop the command that replaces it.
     refuse_our_own_secrets(

@@ -364,7 +364,11 @@ def set_(
     auth: Annotated[str | None, typer.Option("--auth", help="none, basic or bearer.")] = None,
     username: Annotated[str | None, typer.Option("--username", help="Basic auth user.")] = None,
     secret_env: Annotated[
-        str | None, typer.Option("--secret-env", help="Env variable holding password/token.")
+        str | None,
+        typer.Option(
+            "--secret-env",
+            help="NAME of the env variable holding password/token (CTI_TAXII_SECRET), not the secret.",
+        ),
     ] = None,
     secret_file: Annotated[
         str | None, typer.Option("--secret-file", help=f"0600 file holding password/token. {_RELATIVE}")

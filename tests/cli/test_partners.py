@@ -164,7 +164,7 @@ def test_set_taxii_settings_validates_against_schema(partnered: tuple[Agency, Ag
     assert taxii["auth"] == "basic" and taxii["secret_env"] == "CTI_TAXII_SECRET"
     assert config["partners"]["cert-in"]["max_tlp"] == "green"
     bad = cert_fr.run("partners", "set", "cert-in", "--secret-env", "lower-case")
-    assert bad.exit_code == 2 and "secret_env" in bad.stderr
+    assert bad.exit_code == 2 and "--secret-env takes the NAME of an environment variable" in bad.stderr
     unknown = cert_fr.run("partners", "set", "nobody", "--max-tlp", "red")
     assert unknown.exit_code == 2 and "no partner named" in unknown.stderr
     bad_tlp = cert_fr.run("partners", "set", "cert-in", "--max-tlp", "purple")
@@ -246,6 +246,30 @@ def test_a_password_in_the_api_root_url_is_refused_and_never_echoed(
     pushed = cert_fr.run("push", str(iocs), "--to", "cert-in")
     assert pushed.exit_code == 2 and "holds a user name or password" in pushed.stderr
     assert "hunter2" not in pushed.stderr + pushed.stdout
+
+
+def test_a_secret_given_to_secret_env_is_named_as_such_and_never_echoed(
+    partnered: tuple[Agency, Agency],
+) -> None:
+    """`--secret-env 'S3cr3t!pa ss'`: the secret itself, typed where its variable's name goes.
+    The answer was the schema's regular expression for the field of config.toml."""
+    cert_fr, _ = partnered
+    before = (cert_fr.home / "config.toml").read_text()
+    audit_before = cert_fr.run("audit", "show", "--json").stdout
+    for secret in ("S3cr3t!pa ss", "hunter2-topsecret", "cti_taxii_secret"):
+        refused = cert_fr.run(
+            "partners", "set", "cert-in", "--api-root", "https://taxii.example.in/x/", "--secret-env", secret
+        )
+        assert refused.exit_code == 2, refused.stderr
+        assert (
+            "--secret-env takes the NAME of an environment variable (e.g. CTI_TAXII_SECRET), "
+            "not the secret" in refused.stderr
+        )
+        assert "shell history" in refused.stderr
+        assert secret not in refused.stderr + refused.stdout
+        assert "expected form" not in refused.stderr and "schema" not in refused.stderr
+    assert (cert_fr.home / "config.toml").read_text() == before  # nothing saved
+    assert cert_fr.run("audit", "show", "--json").stdout == audit_before  # nor recorded
 
 
 def test_remove(partnered: tuple[Agency, Agency]) -> None:
