@@ -24,7 +24,7 @@ from cti_exchange.server.connection import (
 def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port (0 picks a free one).")] = 9443,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port (0 picks a free one).")] = 9443,
     data: Annotated[
         Path | None,
         typer.Option("--data", help="Server data directory (default: <home>/taxii-server)."),
