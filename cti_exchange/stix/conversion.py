@@ -23,6 +23,7 @@ This module is the hot path of ingestion: it avoids per-row allocations it can d
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol
 
@@ -75,6 +76,15 @@ _AS_WRITTEN = frozenset(
         IocType.EMAIL_SUBJECT,
     }
 )
+# An address with a port, and the address alone: what `1.2.3.4:None` is shared as.
+_ADDRESS_OF = {
+    IocType.IPV4_PORT: IocType.IPV4,
+    IocType.IPV6_PORT: IocType.IPV6,
+    IocType.DOMAIN_PORT: IocType.DOMAIN,
+}
+# What a port the source did not know is written as: Python's None, JSON's null, a spreadsheet's
+# placeholders, or nothing.
+_UNKNOWN_PORTS = frozenset({"", "none", "null", "nil", "-", "--", "n/a", "na", "?", "unknown"})
 MAX_VALUE_LENGTH = 128 * 1024  # the largest rule we accept; other types have lower limits
 MAX_DESCRIPTION_LENGTH = 16 * 1024
 
@@ -168,6 +178,10 @@ class CandidateConverter:
         elif not allowed <= _AS_WRITTEN:
             value = refang(value)
         if ioc_type is None:
+            port_types = _ADDRESS_OF.keys() if allowed is None else allowed & _ADDRESS_OF.keys()
+            if port_types and (alone := self._without_unknown_port(c, value, port_types, value_field)):
+                ioc_type, value = alone
+        if ioc_type is None:
             ioc_type = self._resolve_type(c, value, hint, value_field)
             if ioc_type is None:
                 return None
@@ -176,6 +190,31 @@ class CandidateConverter:
         except ValueError as error:
             self._reject(c, "invalid-value", value_field, f"not a valid {ioc_type.value}: {error}")
         return self._build(c, ioc_type, normalised, value_field)
+
+    def _without_unknown_port(
+        self, c: IndicatorCandidate, value: str, port_types: Iterable[IocType], value_field: str
+    ) -> tuple[IocType, str] | None:
+        """`95.214.26.97:None`: a C2 list's ip:port whose port its source did not know (a
+        script's None, null, -, N/A, or nothing). The address is still the indicator: shared
+        alone, with a warning, rather than lost to a port that is no number. None when `value`
+        is no address (of `port_types`) with such a port."""
+        address, sep, port = value.rpartition(":")
+        if not sep or port.strip().lower() not in _UNKNOWN_PORTS:
+            return None
+        if address.startswith("[") and address.endswith("]"):
+            address = address[1:-1]
+        detected = detect_ioc_type(address)
+        if detected is None or detected not in {_ADDRESS_OF[t] for t in port_types}:
+            return None
+        port_text = f"'{describe_value(port, 20)}'" if port.strip() else "empty"
+        self._warn(
+            c,
+            "unknown-port",
+            value_field,
+            f"the port is unknown ({port_text}): shared as the {detected.value} alone, which "
+            "matches its traffic on every port",
+        )
+        return detected, address
 
     def _type_hint(self, c: IndicatorCandidate) -> TypeHint:
         text = c.type_hint or ""
