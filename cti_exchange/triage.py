@@ -50,14 +50,28 @@ _TYPE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,249}$")
 
 
 def parse_since(text: str, now: datetime) -> str:
-    """'24h', '7d', '30m', '2w' before now, or an RFC 3339 timestamp; as a STIX timestamp."""
+    """'24h', '7d', '30m', '2w' before now, or an RFC 3339 timestamp; as a STIX timestamp.
+    An empty value is refused: in a script it is an unset variable, and taken for no filter
+    it would list everything."""
+    example = "e.g. --since 24h or --since 2026-11-23T08:00:00Z"
+    if not text.strip():
+        raise UsageError(
+            "--since is empty (an unset shell variable?)",
+            hint=f"give an age or a timestamp, {example}, or leave --since out for no limit",
+        )
     try:
         moment = time_ago(text, now)
-        return stix_timestamp(moment if moment is not None else parse_timestamp(text))
     except ValueError:
         raise UsageError(
+            f"--since: {text!r} is a duration too large: it reaches back before year 1",
+            hint=f"give a shorter one, {example}, or leave --since out for no limit",
+        ) from None
+    try:
+        return stix_timestamp(moment if moment is not None else parse_timestamp(text))
+    except (ValueError, OverflowError):
+        raise UsageError(
             f"--since: {text!r} is neither a duration (24h, 7d) nor a timestamp",
-            hint="e.g. --since 24h or --since 2026-11-23T08:00:00Z",
+            hint=example,
         ) from None
 
 
@@ -96,7 +110,7 @@ def build_filter(
         tlps=tuple(dict.fromkeys(_tlp(t, "--tlp").value for t in tlps)),
         max_tlp=_tlp(max_tlp, "--max-tlp").value if max_tlp else None,
         min_confidence=min_confidence,
-        since=parse_since(since, moment) if since else None,
+        since=parse_since(since, moment) if since is not None else None,
         statuses=tuple(dict.fromkeys(statuses)),
         text=text or None,
         expired=expired,
