@@ -7,6 +7,7 @@ Plain HTTP is refused except to a loopback address (the embedded server of `demo
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import time
 from dataclasses import dataclass, field
@@ -22,13 +23,20 @@ from taxii2client.v21 import ApiRoot, Collection, Status
 from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
 
 from cti_exchange.clock import parse_timestamp
-from cti_exchange.errors import AuthError, CollectionAccessError, ConfigError, NetworkError
+from cti_exchange.errors import (
+    AuthError,
+    CollectionAccessError,
+    ConfigError,
+    CtiExchangeError,
+    NetworkError,
+)
 from cti_exchange.failpoints import failpoint
 from cti_exchange.home.safe_files import check_private_file, resolve_in_home
 from cti_exchange.profile.model import TaxiiSettings
 from cti_exchange.taxii.endpoint import check_url_is_safe, shown_url
 from cti_exchange.taxii.retry import (
     KEPT,
+    NOT_TLS_REASONS,
     AnswerStalled,
     DiagnosedNetworkError,
     NotTaxiiAnswer,
@@ -38,9 +46,12 @@ from cti_exchange.taxii.retry import (
     ServerUnreachable,
     body_excerpt,
     call_with_retries,
+    connection_problem,
     is_taxii,
     media_type,
+    ssl_cause,
 )
+from cti_exchange.taxii.scheme_probe import speaks_plain_http, speaks_tls
 from cti_exchange.taxii.servers import ServersThisRun, Unreachable, server_of
 from cti_exchange.untrusted_text import escape_controls
 
@@ -214,6 +225,7 @@ class TaxiiClient:
         self.conn.session.mount("http://", adapter)
         self.conn.session.mount("https://", adapter)
         self._last_headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+        self._scheme_probed = False
         self.conn.session.hooks["response"].append(self._remember_headers)
 
     def _remember_headers(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
@@ -295,6 +307,7 @@ class TaxiiClient:
                 policy=self.policy,
                 secrets=self._secrets,
                 server=self.server.shown,
+                diagnose=lambda exc: self._scheme_mismatch(what, exc),
             )
         if (down := servers.unreachable(self.server, self.policy.total_seconds)) is not None:
             raise NetworkError(
@@ -324,6 +337,7 @@ class TaxiiClient:
                 secrets=self._secrets,
                 server=self.server.shown,
                 on_retry=on_retry,
+                diagnose=lambda exc: self._scheme_mismatch(what, exc),
             )
         except ServerUnreachable as exc:
             servers.mark_unreachable(
@@ -334,6 +348,50 @@ class TaxiiClient:
             if retried:
                 servers.retries_ended()
         return result
+
+    def _scheme_mismatch(self, what: str, exc: requests.RequestException) -> CtiExchangeError | None:
+        """http:// to a port that speaks TLS, or https:// to one that speaks plain HTTP, asked
+        of the server once (scheme_probe.py) after a failure that such a mismatch explains."""
+        if self._scheme_probed:
+            return None
+        parts = urlsplit(self.api_root_url)
+        host = parts.hostname or ""
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            return None
+        where = f"{self.partner}: {what}: the server at {self.server.shown}"
+        fix = f"`cti-exchange partners set {self.partner} --api-root URL` changes it"
+        tls = isinstance(exc, requests.exceptions.SSLError)
+        if parts.scheme == "http" and not tls:
+            if connection_problem(exc) not in ("connection closed without an answer", "connection reset"):
+                return None
+            self._scheme_probed = True
+            if speaks_tls(host, port):
+                return ConfigError(
+                    f"{where} speaks TLS: use https://", hint=f"give the api_root as https://...; {fix}"
+                )
+            return None
+        if parts.scheme != "https":
+            return None
+        handshake = tls and (cause := ssl_cause(exc)) is not None and cause.reason in NOT_TLS_REASONS
+        waited = isinstance(exc, requests.Timeout) and not isinstance(exc, requests.ConnectTimeout)
+        if not (handshake or waited):
+            return None
+        self._scheme_probed = True
+        if not speaks_plain_http(host, port):
+            return None
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        return ConfigError(
+            f"{where}: TLS handshake failed: the server speaks plain HTTP",
+            hint=f"use http:// for this loopback server; {fix}"
+            if loopback
+            else "ask its operator for its TLS (https://) address: plain HTTP is refused except to "
+            f"this machine; {fix}",
+        )
 
     def _collection(self, collection_id: str) -> Collection:
         url = urljoin(self.api_root_url, f"collections/{collection_id}/")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import random
 import re
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from urllib.parse import urljoin
 import requests
 from taxii2client.exceptions import InvalidJSONError, TAXIIServiceException
 
-from cti_exchange.errors import AuthError, NetworkError
+from cti_exchange.errors import AuthError, CtiExchangeError, NetworkError
 from cti_exchange.taxii.endpoint import shown_url
 from cti_exchange.untrusted_text import escape_controls
 
@@ -215,6 +216,59 @@ def _server_text(response: requests.Response, secrets: Sequence[str] = ()) -> st
     return redact(text[:2000], secrets)[:200]
 
 
+def ssl_cause(exc: BaseException) -> ssl.SSLError | None:
+    """The `ssl.SSLError` under a requests/urllib3 SSLError (urllib3 wraps it in a
+    MaxRetryError's `reason`, requests in its first argument)."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop()
+        if id(item) in seen or not isinstance(item, BaseException):
+            continue
+        seen.add(id(item))
+        if isinstance(item, ssl.SSLError):
+            return item
+        todo += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
+    return None
+
+
+# OpenSSL's reasons when what came back is not TLS: most often a plain-HTTP answer.
+NOT_TLS_REASONS = frozenset(
+    {
+        "WRONG_VERSION_NUMBER",
+        "RECORD_LAYER_FAILURE",
+        "PACKET_LENGTH_TOO_LONG",
+        "UNKNOWN_PROTOCOL",
+        "HTTP_REQUEST",
+    }
+)
+CA_BUNDLE_HINT = (
+    "for a private CA set the partner's --ca-bundle (`cti-exchange partners set PARTNER --ca-bundle "
+    "FILE`); otherwise check the server's certificate with its operator"
+)
+
+
+def tls_failure(what: str, exc: BaseException) -> DiagnosedNetworkError:
+    """A TLS failure in words: certificate verify failed (and why), or a handshake that failed
+    (and the likely cause); never Python's repr of the exception chain."""
+    cause = ssl_cause(exc)
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        why = cause.verify_message or cause.reason or "unknown reason"
+        return DiagnosedNetworkError(f"{what}: certificate verify failed: {why}", hint=CA_BUNDLE_HINT)
+    reason = (cause.reason if cause is not None else None) or ""
+    if reason in NOT_TLS_REASONS:
+        return DiagnosedNetworkError(
+            f"{what}: TLS handshake failed: the server may speak plain HTTP "
+            f"({reason.lower().replace('_', ' ')})",
+            hint="check the api_root's scheme and port with the server's operator",
+        )
+    shown = reason.lower().replace("_", " ") if reason else type(cause or exc).__name__
+    return DiagnosedNetworkError(
+        f"{what}: TLS handshake failed ({shown})",
+        hint="check the server's certificate and, if it asks for one, our --client-cert with its operator",
+    )
+
+
 def _redirect_target(response: requests.Response | None) -> str:
     """Where a refused redirect pointed: without user info or query (they may carry someone's
     credentials or tokens), nothing unprintable (the text comes from the server), and short."""
@@ -232,6 +286,9 @@ def call_with_retries(
     secrets: Sequence[str] = (),  # our credentials, kept out of the server's text we quote
     server: str = "the server",  # as shown in messages (servers.py)
     on_retry: Callable[[RetryNote], None] | None = None,
+    # Names the cause of a first connection or TLS failure, if it can (a scheme mismatch):
+    # then it is raised at once, not retried.
+    diagnose: Callable[[requests.RequestException], CtiExchangeError | None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> T:
@@ -269,17 +326,16 @@ def call_with_retries(
             problem = f"HTTP {status}"
         except requests.exceptions.SSLError as exc:
             # A certificate that does not verify will not verify on the next try either.
-            reason = str(exc.args[0] if exc.args else exc)
-            detail = reason.split("(Caused by ")[-1][:160]
-            raise NetworkError(
-                f"{what}: TLS failed ({detail.rstrip(')')})",
-                hint="check the server certificate; for a private CA set the partner's --ca-bundle",
-            ) from None
+            if diagnose is not None and (known := diagnose(exc)) is not None:
+                raise known from None
+            raise tls_failure(what, exc) from None
         except AnswerStalled as exc:
             problem = f"the answer stalled: {(str(exc).splitlines() or [''])[0][:120]}"
         except (requests.ConnectionError, requests.Timeout) as exc:
             problem = connection_problem(exc)
             connection = problem in NOTHING_ANSWERED
+            if attempt == 0 and diagnose is not None and (known := diagnose(exc)) is not None:
+                raise known from None
         except (
             InvalidJSONError,
             requests.exceptions.ChunkedEncodingError,
