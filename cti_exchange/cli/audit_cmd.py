@@ -221,6 +221,8 @@ def show(
     # An empty value (an unset shell variable) is refused, not taken as no filter at all.
     start = parse_when(since, "--since") if since is not None else None
     end = parse_when(until, "--until", end_of_day=True) if until is not None else None
+    if start is not None and end is not None and end < start:
+        raise UsageError("--until is before --since", hint="swap them")  # as audit export says
     home = profile_home(ctx)
     home.load_profile()
     with open_existing_store(home) as store:

@@ -67,3 +67,10 @@ def test_a_name_the_trail_does_not_hold_is_said_not_taken_for_no_match(trail: Ag
     # A name that is there but matches nothing with the other filters says nothing more.
     quiet = trail.run("audit", "show", "--action", "triage", "--partner", "cert-in")
     assert quiet.exit_code == 0 and "in the trail" not in quiet.stderr
+
+
+def test_an_until_before_the_since_is_refused_as_audit_export_refuses_it(trail: Agency) -> None:
+    # It listed nothing with exit 0 (error-hunt walkthrough M10).
+    result = trail.run("audit", "show", "--since", "2030-01-05", "--until", "2030-01-02")
+    assert result.exit_code == 2
+    assert "--until is before --since" in result.stderr and result.stderr.count("\n") == 1
