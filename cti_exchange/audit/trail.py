@@ -13,10 +13,9 @@ from cti_exchange.audit.verification import (
     missing_heads,
 )
 from cti_exchange.clock import stix_timestamp, utc_now
-from cti_exchange.home.analyst import current_analyst
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.model import KeyCheckError, Keyring, KeyUse
-from cti_exchange.store.store import Store
+from cti_exchange.store.store import Store, open_store
 
 
 def record_event(
@@ -31,7 +30,7 @@ def record_event(
     """Appends one record for an action that does not write the store itself (key changes,
     partner pins, exports); with `sign_head` (our keys unlocked), signs the head it makes, so
     cutting that record off the trail shows."""
-    with Store(home.store_path(), actor=current_analyst()) as store:
+    with open_store(home) as store:
         store.audit.append(
             at=stix_timestamp(now or utc_now()),
             actor=store.actor,

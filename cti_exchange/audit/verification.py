@@ -50,11 +50,11 @@ from cti_exchange.clock import utc_now
 from cti_exchange.envelope.jose_framing import jws_payload, jws_split
 from cti_exchange.envelope.reasons import EnvelopeRejected
 from cti_exchange.errors import ConfigError, IntegrityError
-from cti_exchange.home.analyst import current_analyst
 from cti_exchange.home.lock import lock_held
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.model import Keyring, KeyUse
-from cti_exchange.store.store import Store
+from cti_exchange.store.store import Store, open_store
+from cti_exchange.store.store_file import STORE_MARKER
 
 
 @dataclass(frozen=True)
@@ -359,12 +359,12 @@ def anchor_problems(
 def open_existing_store(home: ProfileHome) -> Store:
     """The store, refusing to create an empty one where the config says it is."""
     path = home.store_path()
-    if not path.exists():
+    if not path.exists() and not (home.root / STORE_MARKER).exists():  # else open_store refuses
         raise ConfigError(
             f"the store {path} does not exist",
             hint="check [store] path in config.toml, or restore the store from backup",
         )
-    return Store(path, actor=current_analyst())
+    return open_store(home)
 
 
 @contextmanager

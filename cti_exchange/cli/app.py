@@ -211,6 +211,26 @@ def _flush_stdout() -> None:
         raise
 
 
+def _store_failure(ctx: Any, exc: Exception) -> CtiExchangeError | None:
+    """An SQLite error met after the store was opened that is not a bug: a table the
+    migrations made is gone (a damaged store), or another process kept the store locked past
+    the busy timeout."""
+    if type(exc).__name__ != "OperationalError":  # sqlite3 is not imported for every command
+        return None
+    from cti_exchange.store.database import BUSY_TIMEOUT_SECONDS
+    from cti_exchange.store.schema_check import damage_behind
+    from cti_exchange.store.store_file import is_locked, store_locked
+
+    state = ctx.find_root().obj
+    try:
+        path = state.home.store_path() if isinstance(state, AppState) else Path("store")
+    except CtiExchangeError:
+        path = Path("store")
+    if is_locked(exc):
+        return store_locked(path, BUSY_TIMEOUT_SECONDS)
+    return damage_behind(exc, path)
+
+
 def _usage_error(exc: UsageError) -> typer.Exit:
     """A usage error as one line, like every other error (click writes the usage, a "Try"
     line, a blank line and then the error): exit 2."""
@@ -272,6 +292,10 @@ class CtiGroup(_LazyCommands, TyperGroup):
         except Exception as exc:  # a bug: say so, without a traceback unless asked
             if _debug_requested(ctx):
                 _print_traceback()
+            store_error = _store_failure(ctx, exc)
+            if store_error is not None:
+                _print_error(store_error.diagnostics())
+                raise typer.Exit(int(store_error.exit_code)) from None
             if isinstance(exc, BrokenPipeError):
                 _end_if_reader_went_away()
             if is_storage_failure(exc):
@@ -328,7 +352,16 @@ def root(
         typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
-    ctx.obj = AppState(home=ProfileHome.resolve(home), debug=debug)
+    state = AppState(home=ProfileHome.resolve(home), debug=debug)
+    if sys.stderr is not None and sys.stderr.isatty():  # cron mail need not say it waited
+        state.home.store_waiting = _note
+    ctx.obj = state
+
+
+def _note(text: str) -> None:
+    from cti_exchange.cli.output import Output
+
+    Output().note(text)
 
 
 def main() -> None:

@@ -28,9 +28,11 @@ from cti_exchange.home.logs import LOG_NAME
 from cti_exchange.home.passphrase import PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, read_passphrase
 from cti_exchange.home.safe_files import check_private_dir, check_private_file
 from cti_exchange.keys.model import KeyStatus, KeyUse
-from cti_exchange.store.database import StoreNotPrivate
+from cti_exchange.store.database import UnreadableStore
 from cti_exchange.store.outbound import FAILED, SEALED
-from cti_exchange.store.store import Store
+from cti_exchange.store.schema_check import RESTORE, damaged_store, missing_from
+from cti_exchange.store.store import open_store
+from cti_exchange.store.store_file import STORE_MARKER
 
 
 def _mode(path: Any) -> int:
@@ -159,12 +161,11 @@ def check_log(ctx: DoctorContext) -> Iterable[CheckResult]:
     yield ok(name, f"{path} can be written")
 
 
-_RESTORE_STORE = "restore the store from backup (or try `sqlite3 FILE .recover`), keeping the damaged copy"
-
-
 def check_store(ctx: DoctorContext) -> Iterable[CheckResult]:
+    """Judged as every command would open it (the same refusals, the same exit codes), then
+    PRAGMA integrity_check, then the schema against what the migrations make."""
     path = ctx.home.store_path()
-    if not path.exists():
+    if not path.exists() and not (ctx.home.root / STORE_MARKER).exists():
         yield fail(
             "store",
             f"{path} does not exist",
@@ -172,25 +173,31 @@ def check_store(ctx: DoctorContext) -> Iterable[CheckResult]:
         )
         return
     try:
-        ctx.store = Store(path)
+        ctx.store = open_store(ctx.home)
         verdict = ctx.store.db.integrity_check()
-    except (sqlite3.DatabaseError, CtiExchangeError) as exc:
-        # Database() reports an unreadable file as a ConfigError naming the path already.
+        missing = missing_from(ctx.store.db.conn) if verdict == "ok" else []
+    except (sqlite3.DatabaseError, UnreadableStore) as exc:
+        # Database() reports a file it cannot open as a store as an error naming the path.
         detail = exc.message if isinstance(exc, CtiExchangeError) else f"{path}: {exc}"
-        if isinstance(exc, StoreNotPrivate):  # whose it is, who can read it: not damage
-            yield failed_with("store", exc)
-            return
-        yield fail("store", detail, _RESTORE_STORE, ExitCode.INTEGRITY)
+        yield fail("store", detail, RESTORE, ExitCode.INTEGRITY)
+        return
+    except CtiExchangeError as exc:
+        # Whose it is, a read-only disk, a lock, a newer release, a lost store: what every
+        # command would say about it, not damage to restore.
+        yield failed_with("store", exc)
         return
     if verdict != "ok":
         yield fail(
             "store",
             f"{path}: PRAGMA integrity_check: {verdict}",
-            _RESTORE_STORE,
+            RESTORE,
             ExitCode.INTEGRITY,
         )
         return
-    yield ok("store", f"{path}: integrity_check ok")
+    if missing:
+        yield failed_with("store", damaged_store(path, missing))
+        return
+    yield ok("store", f"{path}: integrity_check ok, schema {ctx.store.db.schema_version} complete")
 
 
 def check_audit_trail(ctx: DoctorContext) -> Iterable[CheckResult]:

@@ -11,7 +11,7 @@ import json
 import math
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,8 @@ class ProfileHome:
         self._profile: Profile | None = None
         self._private_keys: PrivateKeys | None = None
         self._passphrase: str | None = None
+        # Told when opening the store has to wait for another process (the CLI, on a terminal).
+        self.store_waiting: Callable[[str], None] | None = None
 
     @classmethod
     def resolve(cls, explicit: Path | None, environ: Mapping[str, str] | None = None) -> ProfileHome:

@@ -10,13 +10,22 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cti_exchange.errors import ConfigError, IntegrityError, is_storage_failure
+from cti_exchange.errors import ConfigError, is_storage_failure
 from cti_exchange.failpoints import failpoint
 from cti_exchange.store.migrations import apply_migrations
+from cti_exchange.store.store_file import (
+    beside,
+    is_locked,
+    record_store_exists,
+    refuse_lost_store,
+    refuse_read_only,
+    store_locked,
+    why_not_writable,
+)
 from cti_exchange.store.wal_checkpointer import AUTOMATIC_CHECKPOINT_PAGES, LOG_LIMIT_BYTES, WalCheckpointer
 
 # Pages of a new store. Rows of indicators are about 1 KB: 16 KiB pages hold fourteen of them
@@ -25,28 +34,10 @@ from cti_exchange.store.wal_checkpointer import AUTOMATIC_CHECKPOINT_PAGES, LOG_
 # of a database in WAL mode without rewriting it.
 NEW_STORE_PAGE_SIZE = 16384
 
-
-def _beside(real: Path, suffix: str) -> Path:
-    """The store's file with `suffix` (`-wal`, `-shm`) where SQLite keeps it: beside the real
-    file (`real`: the store's path, symlinks resolved)."""
-    return real.with_name(real.name + suffix)
-
-
-def _refuse_emptied_store(path: Path, real: Path) -> None:
-    """SQLite takes an empty file for a new database. A store that exists but is empty was
-    truncated: opening it would silently start over, without the replay protection, cursors,
-    channel state and audit trail it held."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return  # a new store
-    wal = _beside(real, "-wal")
-    if size == 0 and not (wal.exists() and wal.stat().st_size > 0):
-        raise IntegrityError(
-            f"the store {path} is an empty file: it was truncated, and starting a new store in "
-            "its place would lose the replay protection, cursors and audit trail it held",
-            hint="restore it from a backup; to start over knowingly, remove the empty file",
-        )
+# How long an opening waits for another process holding the store (an sqlite3 shell, a backup
+# taking an exclusive lock), and after how long it says it is waiting.
+BUSY_TIMEOUT_SECONDS = 30.0
+QUIET_WAIT_SECONDS = 1.0
 
 
 class StoreNotPrivate(ConfigError):
@@ -62,7 +53,7 @@ def _keep_private(real: Path) -> None:
     others can read that we cannot make private, is refused, as key files are."""
     me = os.geteuid()
     for suffix in ("", "-wal", "-shm"):
-        target = _beside(real, suffix)
+        target = beside(real, suffix)
         try:
             info = target.stat()
         except FileNotFoundError:
@@ -83,18 +74,33 @@ def _keep_private(real: Path) -> None:
             )
 
 
+class UnreadableStore(ConfigError):
+    """SQLite could not open the file as a store: not a database, or damaged."""
+
+
 class Database:
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        existed_marker: Path | None = None,
+        waiting: Callable[[str], None] | None = None,
+    ) -> None:
+        """`existed_marker`: the file in the profile home recording that its store exists
+        (store_file.py); a store missing while it is there is refused, not made anew. `waiting`:
+        told once when another process holds the store and the opening has to wait."""
         self.path = path
+        self._waiting = waiting
         real = Path(os.path.realpath(path))  # where SQLite keeps the store and its log
-        _refuse_emptied_store(path, real)
+        refuse_lost_store(path, real, existed_marker)
+        refuse_read_only(path, real)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly
             # what `transaction()` encloses.
-            self.conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+            self.conn = sqlite3.connect(path, isolation_level=None, timeout=QUIET_WAIT_SECONDS)
         except sqlite3.DatabaseError as exc:
-            raise self._cannot_open(exc) from None
+            raise self._cannot_open(exc, real) from None
         try:
             self._set_up(real)
         except BaseException as exc:
@@ -104,28 +110,56 @@ class Database:
                 if (checkpointer := getattr(self, "checkpointer", None)) is not None:
                     checkpointer.close()
             self.conn.close()
+            if is_locked(exc):
+                raise store_locked(path, BUSY_TIMEOUT_SECONDS) from None
             if isinstance(exc, sqlite3.DatabaseError):
-                raise self._cannot_open(exc) from None
+                raise self._cannot_open(exc, real) from None
             raise
+        record_store_exists(existed_marker)
 
-    def _cannot_open(self, exc: sqlite3.DatabaseError) -> ConfigError:
-        return ConfigError(
+    def _cannot_open(self, exc: sqlite3.DatabaseError, real: Path) -> ConfigError:
+        if is_storage_failure(exc):
+            return ConfigError(
+                f"cannot open the store {self.path}: {exc}",
+                hint="free space (or fix the device) and run the command again",
+            )
+        not_writable = why_not_writable(self.path, real)
+        if not_writable is not None:
+            return not_writable
+        return UnreadableStore(
             f"cannot open the store {self.path}: {exc}",
-            hint="free space (or fix the device) and run the command again"
-            if is_storage_failure(exc)
-            else "check the path in config.toml [store] and that the file is a cti-exchange store",
+            hint="check the path in config.toml [store] and that the file is a cti-exchange store",
         )
+
+    def _wait_for_other_processes(self) -> None:
+        """Reads the schema, waiting (at most BUSY_TIMEOUT_SECONDS) for a process that holds the
+        store locked; says so once the wait is longer than a moment."""
+        try:
+            self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            if not is_locked(exc):
+                raise
+        if self._waiting is not None:
+            self._waiting(
+                f"the store {self.path} is locked by another process: waiting for it "
+                f"(at most {BUSY_TIMEOUT_SECONDS:.0f} s)"
+            )
+        remaining = BUSY_TIMEOUT_SECONDS - QUIET_WAIT_SECONDS
+        self.conn.execute(f"PRAGMA busy_timeout={int(remaining * 1000)}")
+        self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
 
     def _set_up(self, real: Path) -> None:
         """Settings, migrations and the checkpoint thread of the open connection."""
         self.conn.execute(f"PRAGMA page_size={NEW_STORE_PAGE_SIZE}")  # a new store only
+        self._wait_for_other_processes()
+        self.conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
-        self.conn.execute("PRAGMA busy_timeout=30000")
         # STIX ids are random UUIDs, so inserts land all over the primary-key b-tree; a
         # 64 MiB page cache (default 2 MiB) keeps a 100,000-object envelope in memory.
         self.conn.execute("PRAGMA cache_size=-65536")
-        self.schema_version = apply_migrations(self.conn)
+        self.schema_version = apply_migrations(self.conn, store_name=f"the store {self.path}")
         # From here on, checkpoints run on a thread of their own after each commit
         # (wal_checkpointer.py); a migration above had SQLite's own, and so does a store
         # the thread cannot open (read-only).

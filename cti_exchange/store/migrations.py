@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from cti_exchange.errors import ConfigError
 from cti_exchange.stix.pattern_values import indicator_value
 from cti_exchange.store import text_index
 
@@ -456,15 +457,29 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
-def apply_migrations(conn: sqlite3.Connection, migrations: list[Migration] = MIGRATIONS) -> int:
+class StoreFromNewerRelease(ConfigError):
+    """The store records a migration this release does not know: a newer release wrote it,
+    and this one would write rows without the columns or tables that release relies on."""
+
+
+def apply_migrations(
+    conn: sqlite3.Connection, migrations: list[Migration] = MIGRATIONS, *, store_name: str = "the store"
+) -> int:
     """Brings the schema to the newest of `migrations` (all of them unless a test builds an
-    older store); each migration in its own transaction."""
+    older store); each migration in its own transaction. A store of a newer schema is refused
+    before anything is written to it."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
     )
     applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
     newest = max(applied, default=0)
+    known = max((version for version, _ in migrations), default=0)
+    if newest > known:
+        raise StoreFromNewerRelease(
+            f"{store_name} was written by a newer cti-exchange (schema {newest}; this release knows {known})",
+            hint="install that release or restore a backup",
+        )
     for version, script in migrations:
         if version in applied:
             continue

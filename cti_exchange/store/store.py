@@ -6,6 +6,7 @@ as `triage list`, does not load the envelope and sent-log code it never touches.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 from cti_exchange.home.analyst import current_analyst
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.store.database import Database
+from cti_exchange.store.store_file import STORE_MARKER
 
 if TYPE_CHECKING:
     from cti_exchange.store.audit_log import AuditLog
@@ -22,8 +24,16 @@ if TYPE_CHECKING:
 
 
 class Store:
-    def __init__(self, path: Path, *, actor: str = "cti-exchange") -> None:
-        self.db = Database(path)
+    def __init__(
+        self,
+        path: Path,
+        *,
+        actor: str = "cti-exchange",
+        existed_marker: Path | None = None,
+        waiting: Callable[[str], None] | None = None,
+    ) -> None:
+        """`existed_marker` and `waiting`: see Database; `open_store` passes the home's."""
+        self.db = Database(path, existed_marker=existed_marker, waiting=waiting)
         self.actor = actor  # recorded in the audit trail for what this store handle does
 
     @cached_property
@@ -61,5 +71,11 @@ class Store:
 
 
 def open_store(home: ProfileHome) -> Store:
-    """The store of a profile home, acting as the current analyst (for the audit trail)."""
-    return Store(home.store_path(), actor=current_analyst())
+    """The store of a profile home, acting as the current analyst (for the audit trail). A
+    store missing where the home records one existed is refused (store_file.py)."""
+    return Store(
+        home.store_path(),
+        actor=current_analyst(),
+        existed_marker=home.root / STORE_MARKER,
+        waiting=home.store_waiting,
+    )

@@ -99,7 +99,10 @@ def test_an_emptied_store_is_refused_not_started_over(cert_in: Agency) -> None:
     assert refused.exit_code == 4, refused.stderr
     assert refused.stderr.count("\n") == 1 and "is an empty file" in refused.stderr
     assert path.stat().st_size == 0  # left as found, for the operator to restore
-    path.unlink()  # removing it knowingly starts a new store
+    marker = cert_in.home / ".store-created"
+    assert f"`rm {path} {marker}`" in refused.stderr  # the exact step to start over knowingly
+    path.unlink()
+    marker.unlink()  # removing both knowingly starts a new store
     assert cert_in.run("triage", "list").exit_code == 0
 
 

@@ -1,0 +1,37 @@
+"""A store missing a table its migrations made (dropped by hand, a half-restored copy) passes
+PRAGMA integrity_check: doctor compares its schema with what the migrations make, and a command
+meeting "no such table" reports the damage, not an internal error (walkthrough T7)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from tests.conftest import Agency
+from tests.triage.conftest import indicator, put
+
+
+def test_a_dropped_table_is_damage_for_doctor_and_for_the_command_that_needs_it(cert_in: Agency) -> None:
+    stored = indicator("evil.example")
+    put(cert_in, [stored])
+    path = cert_in.home / "store.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("DROP TABLE triage_log")
+    conn.close()
+
+    doctor = cert_in.run("doctor", "--offline")
+    assert doctor.exit_code == 4, doctor.stdout + doctor.stderr
+    assert f"store: the store {path} is damaged: it lacks " in doctor.stderr
+    assert "table triage_log" in doctor.stderr and "restore the store from backup" in doctor.stderr
+
+    accepted = cert_in.run("triage", "accept", stored["id"])
+    assert accepted.exit_code == 4, accepted.stderr
+    assert accepted.stderr == (
+        f"cti-exchange: error: the store {path} is damaged: it lacks table triage_log; restore the "
+        "store from backup (or try `sqlite3 FILE .recover`), keeping the damaged copy\n"
+    )
+
+
+def test_a_complete_store_passes_the_schema_check(cert_in: Agency) -> None:
+    checks = cert_in.run("doctor", "--offline", "--json").json()["checks"]
+    (store,) = [c for c in checks if c["name"] == "store"]
+    assert store["status"] == "ok" and "complete" in store["detail"], store
