@@ -5,6 +5,7 @@ by SIGKILL, so a crash never leaves a stale lock behind)."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import time
@@ -12,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cti_exchange.errors import LockHeldError
+from cti_exchange.errors import ConfigError, LockHeldError
 
 # An interactive command waits this long for a running sync to finish (sync itself waits 0).
 LOCK_WAIT_SECONDS = 60.0
@@ -28,8 +29,18 @@ def profile_lock(
 ) -> Iterator[None]:
     """`waiting`: told once, with what to say, when the lock is held and the wait begins (a
     command silent for up to a minute looks hung)."""
-    root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+        raise ConfigError(
+            f"cannot write in the profile home {root} ({os.strerror(exc.errno)}): {what} "
+            "writes its lock, store and keys there",
+            hint="remount it read-write (`mount -o remount,rw`), or fix its permissions for "
+            "the user running cti-exchange",
+        ) from None
     try:
         deadline = time.monotonic() + wait_seconds
         told = False
