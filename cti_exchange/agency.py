@@ -34,6 +34,11 @@ def country_from_agency_id(agency_id: str) -> str | None:
 
 def check_init(home: ProfileHome, *, agency_id: str, country: str | None, default_tlp: Tlp) -> str:
     """What `init` can refuse before anyone types a passphrase; the country it will record."""
+    if home.root.exists() and not home.root.is_dir():
+        raise UsageError(
+            f"the profile home {home.root} is a file, not a directory",
+            hint="pass --home (or set CTI_EXCHANGE_HOME to) a new directory, or an empty one",
+        )
     country = (country or country_from_agency_id(agency_id) or "").upper()
     if not country:
         raise UsageError(

@@ -182,3 +182,16 @@ def test_init_on_an_existing_profile_refuses_before_asking_for_a_passphrase(tmp_
         "init", "--agency", "xyz", "--name", "X", home=tmp_path / "x", env={"CTI_EXCHANGE_PASSPHRASE": ""}
     )
     assert unknown_country.exit_code == 2 and "--country" in unknown_country.stderr, unknown_country.stderr
+
+
+def test_init_on_a_home_that_is_a_file_says_so(tmp_path: Path) -> None:
+    """Walkthrough T4: it ended in an internal error (FileExistsError)."""
+    file = tmp_path / "iocs.csv"
+    file.write_text("type,value\nipv4,203.0.113.5\n")
+    result = run_cli("init", "--agency", "cert-xx", "--name", "X", "--country", "XX", home=file)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr == (
+        f"cti-exchange: error: the profile home {file} is a file, not a directory; pass --home "
+        "(or set CTI_EXCHANGE_HOME to) a new directory, or an empty one\n"
+    )
+    assert file.read_text() == "type,value\nipv4,203.0.113.5\n"
