@@ -41,7 +41,7 @@ def held_exclusively(path: Path, seconds: float) -> Iterator[None]:
 def test_a_store_locked_past_the_wait_ends_with_exit_5(
     cert_in: Agency, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(database, "BUSY_TIMEOUT_SECONDS", 2.0, raising=False)  # the wait, shortened
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_SECONDS", 2.0)  # the wait, shortened (a tuning constant)
     path = cert_in.home / "store.sqlite"
     with held_exclusively(path, seconds=4):
         result = cert_in.run("triage", "list")
