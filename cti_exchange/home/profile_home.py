@@ -17,7 +17,7 @@ from typing import Any
 
 import platformdirs
 
-from cti_exchange.errors import AuthError, ConfigError
+from cti_exchange.errors import AuthError, ConfigError, IntegrityError
 from cti_exchange.home.key_store import KEYS_DIR_NAME, KeyStore, PrivateKeys
 from cti_exchange.home.passphrase import passphrase_source, read_passphrase
 from cti_exchange.home.safe_files import (
@@ -255,9 +255,15 @@ class ProfileHome:
             raise ConfigError(f"{path} is not valid JSON ({exc})") from None
         keyring = Keyring.from_document(doc, source=str(path))
         if keyring.by_thumbprint(partner.fingerprint) is None:
-            raise ConfigError(
-                f"{path} does not hold the key pinned for {partner.name} (fingerprint {partner.fingerprint})",
-                hint=f"re-pin with `cti-exchange partners update-keys {partner.name}`",
+            # Pinning writes the file with the key it pins: another ring there was put in its
+            # place since (a security event, as an altered signed copy is). Not "update-keys":
+            # it reads this file first, and must not take whatever is there as the old ring.
+            raise IntegrityError(
+                f"{path} no longer holds the key pinned for {partner.name} (fingerprint "
+                f"{partner.fingerprint}): the file was replaced or edited since it was pinned",
+                hint=f"treat it as a security event: find out who changed it; the keys as "
+                f"{partner.name} signed them are in {self.partner_evidence_path(partner.name)}; "
+                "restore the file from your backup",
             )
         return keyring
 

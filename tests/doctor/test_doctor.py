@@ -298,13 +298,19 @@ def test_partner_settings_and_pinned_key_expiry(partnered: tuple[Agency, Agency]
     assert keys["status"] == "fail" and "their signing key" in keys["detail"] and "expired" in keys["detail"]
     assert "cti-exchange partners update-keys cert-in" in keys["fix"]
 
-    # A pinned file that no longer holds the pinned fingerprint.
+    # A pinned file that no longer holds the pinned fingerprint: replaced or edited since it
+    # was pinned, a security event as OPERATIONS.md says (it was exit 2 and "re-pin with
+    # update-keys", which reads this file first and failed the same way; error-hunt M4).
     doc = json.loads(pinned.read_text())
     doc["keys"] = [k for k in doc["keys"] if k.get("use") != "sig"]
     doc["key_status"] = {k["kid"]: doc["key_status"][k["kid"]] for k in doc["keys"]}
     pinned.write_text(json.dumps(doc))
     code, checks, _ = _doctor(fr, "--offline")
-    assert code == 2 and "does not hold the key pinned" in checks["partner cert-in: pinned keys"]["detail"]
+    keys = checks["partner cert-in: pinned keys"]
+    assert code == 4 and "no longer holds the key pinned" in keys["detail"], checks
+    assert "security event" in keys["fix"] and "cert-in.signed.json" in keys["fix"]
+    shown = fr.run("partners", "show", "cert-in")
+    assert shown.exit_code == 4 and shown.stderr.count("\n") == 1 and "security event" in shown.stderr
 
 
 def test_our_keys_expiring_soon_warn_and_expired_fail(cert_fr: Agency) -> None:
