@@ -45,6 +45,13 @@ def check_init(home: ProfileHome, *, agency_id: str, country: str | None, defaul
             f"cannot tell the country of agency {agency_id!r}",
             hint="pass --country with its ISO 3166 code, e.g. --country FR",
         )
+    if not (len(country) == 2 and country.isascii() and country.isalpha()):
+        # Said here, not by the profile schema's pattern (`agency.country: does not have the
+        # expected form (^[A-Z]{2}$)`), which names a config field the analyst never typed.
+        raise UsageError(
+            f"--country {country!r} is not a two-letter ISO 3166 country code",
+            hint="for example --country FR or --country IN",
+        )
     if default_tlp is Tlp.CLEAR:
         raise UsageError("the default TLP may not be CLEAR", hint="use green, amber or stricter")
     if home.exists():

@@ -136,6 +136,18 @@ def test_passphrase_rules(tmp_path: Path) -> None:
     assert shown.exit_code == 0, shown.stderr
 
 
+def test_a_country_that_is_no_iso_code_is_said_as_the_option_typed(tmp_path: Path) -> None:
+    # It quoted the profile schema's pattern for agency.country (error-hunt walkthrough C3).
+    for typed in ("ZZZ", "F", "F1", "ÉÉ"):
+        result = run_cli(
+            "init", "--agency", "ncsc", "--name", "NCSC", "--country", typed, home=tmp_path / "x"
+        )
+        assert result.exit_code == 2, result.stderr
+        assert "is not a two-letter ISO 3166 country code" in result.stderr and "^[A-Z]" not in result.stderr
+        assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "x" / "config.toml").exists()
+
+
 def test_country_needed_when_not_in_id(tmp_path: Path) -> None:
     result = run_cli("init", "--agency", "ncsc", "--name", "NCSC", home=tmp_path / "x")
     assert result.exit_code == 2 and "--country" in result.stderr
