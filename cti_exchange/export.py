@@ -13,8 +13,11 @@ Partner values pass the normalisers and guardrails ours pass at ingest before th
 (exporters/safety.py): invalid ones never, overly broad ones only with `allow_broad`; the
 file's head and the result list them.
 
-The whole export runs in one store transaction: the values read, the signature ids given out
-(IDS formats) and the audit record are one consistent unit. Every part (one file per IOC type
+An IDS or MISP export runs in one store transaction: the values read, the signature ids or
+attribute timestamps it keeps and the audit record are one consistent unit. The other formats
+read a snapshot of the store, which holds no write lock (a cron sync and analysts' decisions go
+on while an export of a million values runs), and append the audit record in a short
+transaction once the files are in place. Every part (one file per IOC type
 into a directory) is written to a temporary file beside its destination and passes the TLP
 gate before any is renamed into place, so a reader never sees half a blocklist and a refused
 export leaves nothing behind. FIFOs, character devices and descriptor paths (`/dev/stdout`)
@@ -487,8 +490,9 @@ def export_indicators(
     forms = ValueForms(check)
     at = stix_timestamp(now or utc_now())
     referencing: dict[str, list[str]] = {}  # custom marking id -> exported objects (STIX)
+    keeps_records = exporter_cls.keeps_records
     try:
-        with store.db.transaction() as conn:
+        with store.db.transaction() if keeps_records else store.db.snapshot() as conn:
             sids = SidRegistry(conn, assigned_at=at)
             context = ExportContext(
                 generated_at=at,
@@ -537,31 +541,30 @@ def export_indicators(
                         raise ConfigError(f"cannot write {part.target}: {error.strerror or error}") from None
                     part.ready = None
             files = [_exported(part) for part in parts]
-            append_audit(
-                conn,
-                at=at,
-                actor=store.actor,
-                action="export",
-                details={
-                    "format": request.format,
-                    "filters": {k: v for k, v in asdict(request.filters).items() if v not in ((), None, "")},
-                    "i_understand_tlp": request.i_understand_tlp,
-                    "allow_broad": request.allow_broad,
-                    "files": [
-                        {
-                            # Absolute: the record must say which file, whatever the directory.
-                            "path": f.path if f.path == "-" else os.path.abspath(f.path),
-                            "values": f.values,
-                            "refused": f.refused,
-                            "sha256": f.sha256,
-                            "tlp": f.tlp,
-                            "complete": f.complete,
-                        }
-                        for f in files
-                    ],
-                    "sids_assigned": sids.assigned,
-                },
-            )
+            details = {
+                "format": request.format,
+                "filters": {k: v for k, v in asdict(request.filters).items() if v not in ((), None, "")},
+                "i_understand_tlp": request.i_understand_tlp,
+                "allow_broad": request.allow_broad,
+                "files": [
+                    {
+                        # Absolute: the record must say which file, whatever the directory.
+                        "path": f.path if f.path == "-" else os.path.abspath(f.path),
+                        "values": f.values,
+                        "refused": f.refused,
+                        "sha256": f.sha256,
+                        "tlp": f.tlp,
+                        "complete": f.complete,
+                    }
+                    for f in files
+                ],
+                "sids_assigned": sids.assigned,
+            }
+            if keeps_records:
+                append_audit(conn, at=at, actor=store.actor, action="export", details=details)
+        if not keeps_records:  # read from a snapshot: the record alone takes the write lock
+            with store.db.transaction() as conn:
+                append_audit(conn, at=at, actor=store.actor, action="export", details=details)
     finally:
         for part in parts:
             for leftover in (part.body_path, part.ready):

@@ -264,6 +264,7 @@ class IdsRuleExporter(Exporter):
     engine says how it matches a domain and a URL."""
 
     extension = "rules"
+    keeps_records = True  # the signature ids given out (sids.py)
     # One rule per value, whatever its stored spellings (`C2.EVIL.example`, `c2.evil.example`):
     # the rule's TLP and sources are the strictest and all of theirs (export._merge). Before,
     # the first spelling's rule stood alone, so a partner's TLP:CLEAR spelling could label

@@ -183,6 +183,10 @@ class Exporter(ABC):
     # True: values are written in canonical form (lists that tools match as text); IDS rules
     # put each part where the traffic carries it themselves, STIX keeps the source's object.
     canonical_values: ClassVar[bool] = False
+    # True: writing the format keeps records in the store as it goes (IDS signature ids, MISP
+    # attribute timestamps), so the export holds the store's write lock while it runs; the
+    # others read a snapshot and write only their audit record, after.
+    keeps_records: ClassVar[bool] = False
 
     def __init__(self, context: ExportContext) -> None:
         self.context = context

@@ -133,6 +133,7 @@ class MispExporter(Exporter):
 
     # A list holds no longer what it no longer lists; a MISP event keeps every attribute.
     withdraws = True
+    keeps_records = True  # the attribute timestamps written (export_queries.MispStamps)
 
     def begin(self, out: TextIO) -> None:
         moment = parse_timestamp(self.context.generated_at)

@@ -187,6 +187,22 @@ class Database:
         failpoint("commit-after")
         self.checkpoint_soon()
 
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A consistent read of the store that holds no write lock: in WAL mode writers (a
+        cron sync, an analyst's decision) go on while it runs, and it sees none of their
+        commits. Read only: a write in it fails (`query_only`), rather than being rolled back
+        unseen at its end."""
+        self.conn.execute("PRAGMA query_only = ON")
+        try:
+            self.conn.execute("BEGIN DEFERRED")
+            try:
+                yield self.conn
+            finally:
+                self.conn.execute("ROLLBACK")
+        finally:
+            self.conn.execute("PRAGMA query_only = OFF")
+
     def before_write(self) -> None:
         """Before a write transaction: waits for the checkpoint thread if the log has grown
         past its limit (wal_checkpointer.py). `transaction()` calls it; code that begins its
