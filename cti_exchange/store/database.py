@@ -176,7 +176,7 @@ class Database:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic unit of work: all of it is committed, or none of it."""
         self.before_write()
-        self.conn.execute("BEGIN IMMEDIATE")
+        self._begin_write()
         try:
             yield self.conn
         except BaseException:
@@ -186,6 +186,35 @@ class Database:
         self.conn.execute("COMMIT")
         failpoint("commit-after")
         self.checkpoint_soon()
+
+    def _begin_write(self) -> None:
+        """BEGIN IMMEDIATE, waiting (at most BUSY_TIMEOUT_SECONDS) for another process that is
+        writing the store (an IDS export, a sync, an sqlite3 shell), and saying so once the wait
+        is longer than a moment: reads go on in WAL mode, so the opening did not wait for it.
+        Past the wait, the documented exit 5 (LockHeldError), not SQLite's error."""
+        self.conn.execute(f"PRAGMA busy_timeout={int(QUIET_WAIT_SECONDS * 1000)}")
+        try:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not is_locked(exc):
+                    raise
+            if self._waiting is not None:
+                self._waiting(
+                    f"the store {self.path} is being written by another process: waiting for it "
+                    f"(at most {BUSY_TIMEOUT_SECONDS:.0f} s)"
+                )
+            remaining = BUSY_TIMEOUT_SECONDS - QUIET_WAIT_SECONDS
+            self.conn.execute(f"PRAGMA busy_timeout={int(remaining * 1000)}")
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if is_locked(exc):
+                    raise store_locked(self.path, BUSY_TIMEOUT_SECONDS) from None
+                raise
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
