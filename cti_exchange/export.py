@@ -13,11 +13,12 @@ Partner values pass the normalisers and guardrails ours pass at ingest before th
 (exporters/safety.py): invalid ones never, overly broad ones only with `allow_broad`; the
 file's head and the result list them.
 
-An IDS or MISP export runs in one store transaction: the values read, the signature ids or
-attribute timestamps it keeps and the audit record are one consistent unit. The other formats
-read a snapshot of the store, which holds no write lock (a cron sync and analysts' decisions go
-on while an export of a million values runs), and append the audit record in a short
-transaction once the files are in place. Every part (one file per IOC type
+An IDS or MISP export, and one streamed to stdout or a FIFO, runs in one store transaction: the
+values read, the signature ids or attribute timestamps it keeps and the audit record are one
+consistent unit. A plain, CSV or STIX export to files reads a snapshot of the store, which
+holds no write lock (a cron sync and analysts' decisions go on while an export of a million
+values runs), then puts its complete files in place and appends the audit record in one short
+write transaction: no file is installed without its record. Every part (one file per IOC type
 into a directory) is written to a temporary file beside its destination and passes the TLP
 gate before any is renamed into place, so a reader never sees half a blocklist and a refused
 export leaves nothing behind. FIFOs, character devices and descriptor paths (`/dev/stdout`)
@@ -461,6 +462,47 @@ def _write_body(
     return summary
 
 
+def _install(parts: list[ExportPart], stream: TextIO | None) -> list[ExportedFile]:
+    """Every part in place: streamed, written through, or its complete file renamed over the
+    target."""
+    for part in parts:
+        if part.target is None:
+            stream_out(part, stream)
+        elif part.through:
+            write_through(part)
+        else:
+            assert part.ready is not None
+            try:
+                os.replace(part.ready, part.target)
+            except OSError as error:
+                raise ConfigError(f"cannot write {part.target}: {error.strerror or error}") from None
+            part.ready = None
+    return [_exported(part) for part in parts]
+
+
+def _audited(request: ExportRequest, files: list[ExportedFile], sids: SidRegistry) -> dict[str, Any]:
+    """The `export` audit record's details."""
+    return {
+        "format": request.format,
+        "filters": {k: v for k, v in asdict(request.filters).items() if v not in ((), None, "")},
+        "i_understand_tlp": request.i_understand_tlp,
+        "allow_broad": request.allow_broad,
+        "files": [
+            {
+                # Absolute: the record must say which file, whatever the directory.
+                "path": f.path if f.path == "-" else os.path.abspath(f.path),
+                "values": f.values,
+                "refused": f.refused,
+                "sha256": f.sha256,
+                "tlp": f.tlp,
+                "complete": f.complete,
+            }
+            for f in files
+        ],
+        "sids_assigned": sids.assigned,
+    }
+
+
 def export_indicators(
     store: Store,
     request: ExportRequest,
@@ -490,9 +532,14 @@ def export_indicators(
     forms = ValueForms(check)
     at = stix_timestamp(now or utc_now())
     referencing: dict[str, list[str]] = {}  # custom marking id -> exported objects (STIX)
-    keeps_records = exporter_cls.keeps_records
+    # Read from a snapshot, without the write lock, unless the format keeps records as it goes
+    # or a part is streamed (stdout, a FIFO: what the reader took is only known once streamed,
+    # and the record must say it). Files are complete beside their targets before the short
+    # write transaction that puts them in place and records them: a lock that cannot be had
+    # leaves neither a file nor a record.
+    locked_throughout = exporter_cls.keeps_records or any(p.target is None or p.through for p in parts)
     try:
-        with store.db.transaction() if keeps_records else store.db.snapshot() as conn:
+        with store.db.transaction() if locked_throughout else store.db.snapshot() as conn:
             sids = SidRegistry(conn, assigned_at=at)
             context = ExportContext(
                 generated_at=at,
@@ -524,47 +571,21 @@ def export_indicators(
                         unmarked_tlp=request.unmarked_tlp,
                     )
                 part.header = exporter.header(part.summary)
-            # 2. Every file complete beside its target; 3. all in place, then the audit record.
+            # 2. Every file complete beside its target.
             for part in parts:
                 if part.target is not None and not part.through:
                     prepare_file(part)
-            for part in parts:
-                if part.target is None:
-                    stream_out(part, stream)
-                elif part.through:
-                    write_through(part)
-                else:
-                    assert part.ready is not None
-                    try:
-                        os.replace(part.ready, part.target)
-                    except OSError as error:
-                        raise ConfigError(f"cannot write {part.target}: {error.strerror or error}") from None
-                    part.ready = None
-            files = [_exported(part) for part in parts]
-            details = {
-                "format": request.format,
-                "filters": {k: v for k, v in asdict(request.filters).items() if v not in ((), None, "")},
-                "i_understand_tlp": request.i_understand_tlp,
-                "allow_broad": request.allow_broad,
-                "files": [
-                    {
-                        # Absolute: the record must say which file, whatever the directory.
-                        "path": f.path if f.path == "-" else os.path.abspath(f.path),
-                        "values": f.values,
-                        "refused": f.refused,
-                        "sha256": f.sha256,
-                        "tlp": f.tlp,
-                        "complete": f.complete,
-                    }
-                    for f in files
-                ],
-                "sids_assigned": sids.assigned,
-            }
-            if keeps_records:
-                append_audit(conn, at=at, actor=store.actor, action="export", details=details)
-        if not keeps_records:  # read from a snapshot: the record alone takes the write lock
+            if locked_throughout:  # 3. all in place, then the audit record
+                files = _install(parts, stream)
+                append_audit(
+                    conn, at=at, actor=store.actor, action="export", details=_audited(request, files, sids)
+                )
+        if not locked_throughout:
             with store.db.transaction() as conn:
-                append_audit(conn, at=at, actor=store.actor, action="export", details=details)
+                files = _install(parts, stream)
+                append_audit(
+                    conn, at=at, actor=store.actor, action="export", details=_audited(request, files, sids)
+                )
     finally:
         for part in parts:
             for leftover in (part.body_path, part.ready):

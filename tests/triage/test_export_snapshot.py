@@ -1,10 +1,10 @@
-"""A plain, CSV or STIX export reads a snapshot of the store and holds no write lock while it
-runs: a cron sync or an analyst's decision goes on meanwhile (concurrency walkthrough, stop 27:
-three analysts' exports of a store of 500,000 held the write lock for 11 to 37 s each, and a
-cron sync queued behind them past its 30 s limit). Its audit record is appended after.
-
-The export is held mid-run deterministically: it writes into a FIFO, which blocks it once the
-pipe is full, until the test reads it."""
+"""A plain, CSV or STIX export to files reads a snapshot of the store and holds no write lock
+while it reads: a cron sync or an analyst's decision goes on meanwhile (concurrency walkthrough,
+stop 27: three analysts' exports of a store of 500,000 held the write lock for 11 to 37 s each,
+and a cron sync queued behind them past its 30 s limit). Its complete files are put in place
+and recorded in one short write transaction after: a lock that cannot be had leaves neither a
+file nor a record (found on the stop's review: the files were installed, then the record
+failed)."""
 
 from __future__ import annotations
 
@@ -12,44 +12,104 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
+import pytest
+
+from cti_exchange.store import database
+from cti_exchange.store.database import Database
 from tests.conftest import PASSPHRASE, Agency
 from tests.triage.conftest import FR_IDENTITY, identity, indicator, put, store_path
 
 _RUN = "from cti_exchange.cli.entry import main; import sys; sys.argv[0] = 'cti-exchange'; main()"
 
 
-def test_a_plain_export_lets_writers_commit_while_it_runs(cert_in: Agency, tmp_path: Path) -> None:
-    values = [indicator(f"host{i:05d}.evil-example.net", tlp="green") for i in range(6000)]
+def test_writers_commit_while_a_plain_export_reads(cert_in: Agency, tmp_path: Path) -> None:
+    values = [indicator(f"host{i:06d}.evil-example.net", tlp="green") for i in range(60_000)]
     put(cert_in, [identity(FR_IDENTITY, "CERT-FR"), *values])
-    assert cert_in.run("triage", "accept", *(v["id"] for v in values[:5999])).exit_code == 0
-    fifo = tmp_path / "blocklist"
-    os.mkfifo(fifo)
+    out = tmp_path / "out"
+    out.mkdir()
     export = subprocess.Popen(
-        [sys.executable, "-c", _RUN, "export", "--format", "plain", "-o", str(fifo)],
+        [
+            sys.executable,
+            "-c",
+            _RUN,
+            "export",
+            "--format",
+            "plain",
+            "--any-status",
+            "-o",
+            str(out / "list.txt"),
+        ],
         env={**os.environ, "CTI_EXCHANGE_HOME": str(cert_in.home), "CTI_EXCHANGE_PASSPHRASE": PASSPHRASE},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    committed = refused = 0
     try:
-        with open(fifo, "rb") as reader:
-            first = reader.read(4096)  # the export is writing now, and blocks once the pipe fills
-            # A writer with no patience at all: it fails at once if anyone holds the write lock.
-            with sqlite3.connect(store_path(cert_in), timeout=0, isolation_level=None) as conn:
-                conn.execute("BEGIN IMMEDIATE")
-                conn.execute(
-                    "UPDATE objects SET status = 'accepted' WHERE object_id = ?", (values[5999]["id"],)
-                )
-                conn.execute("COMMIT")
-            rest = reader.read()
+        # While the export writes its body beside the target (it reads the store then), a
+        # writer with no patience at all tries to commit, again and again.
+        deadline = time.monotonic() + 60
+        while export.poll() is None and time.monotonic() < deadline:
+            if not any(p.name.startswith(".cti-export-body.") for p in out.iterdir()):
+                time.sleep(0.005)
+                continue
+            try:
+                with sqlite3.connect(store_path(cert_in), timeout=0, isolation_level=None) as conn:
+                    conn.execute("BEGIN IMMEDIATE")
+                    conn.execute(
+                        "UPDATE objects SET status = 'accepted' WHERE object_id = ?", (values[0]["id"],)
+                    )
+                    conn.execute("COMMIT")
+                committed += 1
+            except sqlite3.OperationalError:
+                refused += 1
+            time.sleep(0.01)
         _, stderr = export.communicate(timeout=120)
     finally:
         export.kill()
     assert export.returncode == 0, stderr
-    written = (first + rest).decode().splitlines()
-    # The snapshot: 5,999 values, not the one accepted while it ran.
-    assert sum(1 for line in written if line and not line.startswith("#")) == 5999
-    record = cert_in.run("audit", "show", "--action", "export", "--json").json()
-    assert len(record) == 1 and record[0]["details"]["files"][0]["values"] == 5999
+    assert committed > 0, f"every write was refused while the export read ({refused})"
+    assert len((out / "list.txt").read_text().splitlines()) > 60_000
+    assert len(cert_in.run("audit", "show", "--action", "export", "--json").json()) == 1
+
+
+def test_an_export_that_cannot_record_itself_installs_nothing(
+    cert_in: Agency, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_SECONDS", 2.0)  # the wait, shortened (a tuning constant)
+    red = [indicator(f"red{i}.example", tlp="red") for i in range(5)]
+    put(cert_in, [identity(FR_IDENTITY, "CERT-FR"), *red])
+    target = tmp_path / "red.txt"
+    writer = sqlite3.connect(store_path(cert_in), isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")  # a sync writing for longer than the export waits
+
+    def end_the_write() -> None:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+    release = threading.Timer(6, end_the_write)
+    release.start()
+    try:
+        result = cert_in.run(
+            "export", "--format", "plain", "--any-status", "--i-understand-tlp", "-o", str(target)
+        )
+    finally:
+        release.join()
+    assert result.exit_code == 5, result.stderr
+    assert not target.exists() and list(tmp_path.glob(".cti-export*")) == []
+    assert cert_in.run("audit", "show", "--action", "export", "--json").json() == []
+
+
+def test_a_write_inside_a_snapshot_fails_rather_than_vanishing(tmp_path: Path) -> None:
+    db = Database(tmp_path / "store.sqlite")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"), db.snapshot() as conn:
+            conn.execute("UPDATE objects SET status = 'accepted'")
+        with db.transaction() as conn:  # and the connection writes again afterwards
+            conn.execute("DELETE FROM objects")
+    finally:
+        db.close()
