@@ -17,10 +17,11 @@ from datetime import datetime
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.errors import UsageError
 from cti_exchange.store.audit_log import append_audit
-from cti_exchange.store.erasure import erase_objects, objects_to_erase
+from cti_exchange.store.erasure import erase_objects, objects_to_erase, sources_of
 from cti_exchange.store.store import Store
 from cti_exchange.triage import resolve_reference
 from cti_exchange.triage_decisions import checked_note
+from cti_exchange.untrusted_text import escape_controls
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class ErasureResult:
     values: list[tuple[str, str]]
     partners: list[str]
     envelopes: int  # signed envelope copies erased
+    quarantined: int  # copies in resolved quarantine records erased
     mentioned_in: list[str]  # objects left whose text still names a value
     log_emptied: bool  # False: a reader held the store, the log keeps old pages until later
 
@@ -44,6 +46,7 @@ class ErasureResult:
             "values": [{"type": t, "value": v} for t, v in self.values],
             "partners": self.partners,
             "signed_envelopes_erased": self.envelopes,
+            "quarantined_copies_erased": self.quarantined,
             "still_named_in": self.mentioned_in,
             "log_emptied": self.log_emptied,
         }
@@ -60,42 +63,70 @@ def erasure_reason(note: str | None) -> str:
     return reason
 
 
-def erasure_preview(store: Store, references: list[str]) -> list[str]:
-    """The object ids an erasure of `references` would remove now (read only)."""
+@dataclass(frozen=True)
+class ErasurePreview:
+    object_ids: list[str]
+    partners: list[str]  # who sent them
+
+
+def erasure_preview(store: Store, references: list[str], *, partner: str | None = None) -> ErasurePreview:
+    """What an erasure of `references` would remove now (read only), for the question asked
+    before it; `erase(expected=...)` refuses if that changed meanwhile."""
     from cti_exchange.exporters.value_forms import bundled_value_forms
 
-    ids = _resolved(store, references)
-    return objects_to_erase(store.db.conn, ids, bundled_value_forms())
+    conn = store.db.conn
+    ids = objects_to_erase(
+        conn, *_resolved(store, references, partner), bundled_value_forms(), partner=partner
+    )
+    return ErasurePreview(ids, sources_of(conn, ids))
 
 
 def erase(
-    store: Store, references: list[str], *, note: str | None, now: datetime | None = None
+    store: Store,
+    references: list[str],
+    *,
+    note: str | None,
+    partner: str | None = None,
+    expected: list[str] | None = None,
+    now: datetime | None = None,
 ) -> ErasureResult:
-    """Removes the objects `references` name (see the module docstring), all or nothing."""
+    """Removes the objects `references` name (see the module docstring), all or nothing. With
+    `expected` (the preview an analyst confirmed), nothing when the objects are others now (a
+    pull stored more of the value since the question)."""
     from cti_exchange.exporters.value_forms import bundled_value_forms
 
     reason = erasure_reason(note)
-    ids = _resolved(store, references)
     forms = bundled_value_forms()
     at = stix_timestamp(now or utc_now())
     conn = store.db.conn
     conn.execute("PRAGMA secure_delete = ON")  # freed pages overwritten, not left in the file
-    with store.db.transaction() as conn:
-        erased = erase_objects(conn, objects_to_erase(conn, ids, forms), forms)
-        append_audit(
-            conn,
-            at=at,
-            actor=store.actor,
-            action="erase",
-            partner=",".join(erased.partners) or None,
-            details={
-                "objects": erased.object_ids,
-                "versions": erased.versions,
-                "signed_envelopes_erased": erased.envelopes,
-                "note": reason,
-            },
-        )
-    busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    try:
+        with store.db.transaction() as conn:
+            ids = objects_to_erase(conn, *_resolved(store, references, partner), forms, partner=partner)
+            if expected is not None and set(ids) != set(expected):
+                raise UsageError(
+                    f"the objects to erase changed since the question ({len(expected)} then, "
+                    f"{len(ids)} now: a pull stored more of it meanwhile); nothing was erased",
+                    hint="run the command again",
+                )
+            erased = erase_objects(conn, ids, forms)
+            append_audit(
+                conn,
+                at=at,
+                actor=store.actor,
+                action="erase",
+                partner=",".join(erased.partners) or None,
+                details={
+                    "objects": erased.object_ids,
+                    "versions": erased.versions,
+                    "signed_envelopes_erased": erased.envelopes,
+                    "quarantined_copies_erased": erased.quarantined,
+                    "note": reason,
+                },
+            )
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        conn.execute("PRAGMA secure_delete = OFF")  # later writes on this store pay nothing for it
     return ErasureResult(
         store.actor,
         at,
@@ -104,12 +135,27 @@ def erase(
         erased.values,
         erased.partners,
         erased.envelopes,
+        erased.quarantined,
         erased.mentioned_in,
         log_emptied=busy == 0,
     )
 
 
-def _resolved(store: Store, references: list[str]) -> list[str]:
+def _resolved(store: Store, references: list[str], partner: str | None) -> tuple[list[str], list[str]]:
+    """(objects named by id or id prefix, objects named by value): a value erases every object
+    holding it, an id that object alone."""
     if not references:
         raise UsageError("name at least one object", hint="see `cti-exchange triage list`")
-    return list(dict.fromkeys(resolve_reference(store, ref.strip()) for ref in references))
+    named: list[str] = []
+    by_value: list[str] = []
+    for reference in references:
+        text = reference.strip()
+        object_id = resolve_reference(store, text)
+        is_id = "--" in text and object_id.startswith(text)
+        (named if is_id else by_value).append(object_id)
+        if is_id and partner is not None and partner not in sources_of(store.db.conn, [object_id]):
+            raise UsageError(
+                f"{escape_controls(object_id)} was not sent by {escape_controls(partner)}",
+                hint="leave out --partner, or name that partner's object",
+            )
+    return named, by_value

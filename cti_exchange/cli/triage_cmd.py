@@ -385,29 +385,39 @@ def erase_(
             "--note", metavar="TEXT", help="Why (the request it answers); required. Kept in the audit trail."
         ),
     ] = None,
+    partner: Annotated[
+        str | None,
+        typer.Option(
+            "--partner",
+            help="Only what this partner sent (a value another partner reported stays with it).",
+        ),
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     json_mode: JsonOption = False,
 ) -> None:
     """Erase partner data on request (GDPR, DPDP Act, or the partner asking).
 
-    Every version of the objects and of every object of the same value, the relationships and
-    sightings about them, their triage notes, and the signed copies of the envelopes that
-    carried them. Cannot be undone; the audit trail records the object ids and the reason,
-    never the values."""
+    An id erases that object; a value, every object holding it in any spelling (from every
+    partner, or only --partner's). With them go every version, the relationships and sightings
+    about them, their triage notes, and the signed copies of the envelopes that carried them.
+    Cannot be undone; the audit trail records the object ids and the reason, never the values."""
     out = Output(json_mode=json_mode)
     references = [r.strip() for r in references]
     erasure_reason(note)  # a missing or bad --note is said before the question, not after
+    expected = None
     with open_store(profile_home(ctx)) as store:
         if not yes:
             if not sys.stdin.isatty():
                 raise UsageError("refusing to erase without --yes when not on a terminal")
-            found = erasure_preview(store, references)
+            found = erasure_preview(store, references, partner=partner)
+            expected = found.object_ids
             typer.confirm(
-                f"Erase {len(found)} object(s), every version of them, and the signed copies of the "
-                "envelopes that carried them? This cannot be undone",
+                f"Erase {len(found.object_ids)} object(s) sent by {', '.join(found.partners) or 'nobody'}, "
+                "every version of them, and the signed copies of the envelopes that carried them? "
+                "This cannot be undone",
                 abort=True,
             )
-        result = erase(store, references, note=note)
+        result = erase(store, references, note=note, partner=partner, expected=expected)
     if json_mode:
         out.data(result.to_dict())
         return
@@ -417,10 +427,12 @@ def erase_(
         f"erased: {len(result.object_ids)} object(s), {result.versions} version(s), by {result.analyst} "
         f"at {result.erased_at}" + (f": {values}{more}" if values else "")
     )
-    if result.envelopes:
+    if result.envelopes or result.quarantined:
+        copies = f" (and {result.quarantined} in quarantine records)" if result.quarantined else ""
         out.note(
-            f"the signed copies of {result.envelopes} envelope(s) that carried them are erased too: "
-            "their other objects stay, with who sent and signed them, but not the signed bytes"
+            f"the signed copies of {result.envelopes} envelope(s) that carried them are erased "
+            f"too{copies}: their other objects stay, with who sent and signed them, but not the "
+            "signed bytes"
         )
     if result.mentioned_in:
         shown = ", ".join(escape_controls(i) for i in result.mentioned_in[:3])

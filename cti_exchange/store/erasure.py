@@ -2,14 +2,16 @@
 e-mail address, a person's name in a description), which GDPR (article 17) and India's DPDP
 Act (section 12) let a person have erased, or anything a partner asks us to forget.
 
-Erasing objects removes every version of them and every trace of what they said from the
-store, in one transaction: their rows, their sources, their triage notes (analysts and the
+Erasing objects removes every version of them and what the store keeps of what they said, in
+one transaction: their rows, their sources, their triage notes (analysts and the
 store write values into them), the relationships and sightings about them, the IDS sids and
 MISP attribute records kept for their values, the value wherever an analyst's note on another
-object names it (replaced by `[erased]`), and the signed copy (`envelopes_in.jws_deflated`)
-of every envelope that carried any version. The other objects of those envelopes stay, with
-their provenance (partner, signer, key, digest), but not the signed bytes that prove it. The
-envelope records themselves stay, so the envelope is never taken again (replays are still
+object names it whole (replaced by `[erased]`), the signed copy (`envelopes_in.jws_deflated`)
+of every envelope that carried any version, and the copy a resolved quarantine record keeps
+of such an envelope. The other objects of those envelopes stay, with their provenance
+(partner, signer, key, digest), but not the signed bytes that prove it. An open quarantine
+record, and what we shared onwards of the value (our own sent log), stay. The envelope records
+themselves stay, so the envelope is never taken again (replays are still
 refused), and the audit trail stays whole: its records name object ids and counts, never the
 values, and the erasure appends one more. Its records do keep analysts' notes as written, and
 a hash chain cannot forget one: notes are no place for personal data (docs/TRIAGE.md).
@@ -28,6 +30,7 @@ each.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import uuid
 from collections.abc import Iterable
@@ -47,20 +50,37 @@ class Erasure:
     values: list[tuple[str, str]]  # (IOC type, value) of every version removed, as stored
     partners: list[str]  # who had sent them
     envelopes: int  # signed envelope copies erased (not erased before)
+    quarantined: int  # copies in resolved quarantine records blanked
     mentioned_in: list[str]  # objects left whose text still names a value: the analyst's call
 
 
-def objects_to_erase(conn: sqlite3.Connection, object_ids: Iterable[str], forms: SpellingForms) -> list[str]:
-    """The objects named, every current object holding the same indicator value in any
-    spelling, and the relationships and sightings that refer to any of them."""
-    chosen = dict.fromkeys(object_ids)
+def objects_to_erase(
+    conn: sqlite3.Connection,
+    named: Iterable[str],
+    by_value: Iterable[str],
+    forms: SpellingForms,
+    *,
+    partner: str | None = None,
+) -> list[str]:
+    """The objects named by id; for one named by value, every current object holding that value
+    in any spelling; with `partner`, only those that partner sent; and the relationships and
+    sightings that refer to any of them. A partner asking us to forget its object names it by
+    id (or gives `partner`): another partner's report of the same value stays."""
+    chosen = dict.fromkeys(named)
+    valued = list(dict.fromkeys(by_value))
+    chosen.update(dict.fromkeys(valued))
     per_type: dict[str, list[str]] = {}
-    for ioc_type, value in _rows(conn, "SELECT ioc_type, value FROM objects", list(chosen)):
+    for ioc_type, value in _rows(conn, "SELECT ioc_type, value FROM objects", valued):
         if ioc_type is not None and value is not None:
             per_type.setdefault(ioc_type, []).append(value)
     for ioc_type, values in per_type.items():
         for holders in same_form(conn, forms, ioc_type, values).values():
             chosen.update(dict.fromkeys(object_id for object_id, _ in holders))
+    if partner is not None:
+        ids = list(chosen)
+        sent = {r[0] for r in _rows(conn, "SELECT object_id FROM objects", ids, partner=partner)}
+        sent |= {r[0] for r in _rows(conn, "SELECT object_id FROM object_sources", ids, partner=partner)}
+        chosen = {object_id: None for object_id in chosen if object_id in sent}
     about = (
         ("relationship", "json_extract(json, '$.source_ref')"),
         ("relationship", "json_extract(json, '$.target_ref')"),
@@ -76,6 +96,13 @@ def objects_to_erase(conn: sqlite3.Connection, object_ids: Iterable[str], forms:
             )
             chosen.update(dict.fromkeys(row[0] for row in conn.execute(query, chunk)))
     return list(chosen)
+
+
+def sources_of(conn: sqlite3.Connection, object_ids: list[str]) -> list[str]:
+    """The partners that sent any version of the objects, sorted."""
+    partners = {r[0] for r in _rows(conn, "SELECT DISTINCT partner FROM objects", object_ids)}
+    partners |= {r[0] for r in _rows(conn, "SELECT DISTINCT partner FROM object_sources", object_ids)}
+    return sorted(partners)
 
 
 def erase_objects(conn: sqlite3.Connection, object_ids: list[str], forms: SpellingForms) -> Erasure:
@@ -103,6 +130,13 @@ def erase_objects(conn: sqlite3.Connection, object_ids: list[str], forms: Spelli
         "AND length(jws_deflated) > 0",
         sorted(envelopes),
     ).rowcount
+    # A held envelope released since keeps its copy in its quarantine record, encrypted to our
+    # own key: readable again, so blanked too (the record and its reason stay).
+    quarantined = conn.executemany(
+        "UPDATE quarantine SET artifact = '' WHERE envelope_id = ? AND partner = ? "
+        "AND resolved_at IS NOT NULL AND artifact != ''",
+        sorted(envelopes),
+    ).rowcount
     written = {(t, v) for t, v in values} | {(t, forms.of(t, v)) for t, v in values}
     # IDS rule keys are "type:value:kind" (exporters/sids.py): the range of each value.
     conn.executemany(
@@ -115,35 +149,62 @@ def erase_objects(conn: sqlite3.Connection, object_ids: list[str], forms: Spelli
         "DELETE FROM misp_attributes WHERE uuid = ?",
         [(str(uuid.uuid5(event, f"{t}:{v}")),) for event in events for t, v in written],
     )
-    # Analysts' notes on other objects may name the value ("same sender as ..."): redacted.
-    for _, spelling in sorted(written):
-        for table, column in (("triage_log", "note"), ("objects", "status_note")):
-            conn.execute(
-                f"UPDATE {table} SET {column} = replace({column}, ?1, '[erased]') "  # noqa: S608 - fixed names
-                f"WHERE instr({column}, ?1) > 0",
-                (spelling,),
-            )
+    # Analysts' notes on other objects may name the value ("same sender as ..."): redacted,
+    # in any case and only where it stands as a whole (10.0.0.1 is not in "10.0.0.15").
+    spelled = _whole_value({v for _, v in written})
+    for table, column in (("triage_log", "note"), ("objects", "status_note")):
+        changed = []
+        for rowid, text in _holding(conn, table, column, written):
+            redacted = spelled.sub("[erased]", text)
+            if redacted != text:
+                changed.append((redacted, rowid))
+        conn.executemany(f"UPDATE {table} SET {column} = ? WHERE rowid = ?", changed)  # noqa: S608 - fixed names
     # Objects that name a value in their text (a report's description, a note object) are not
     # about it as a relationship is: said, for the analyst to erase by id if they must go. One
     # scan of the table per spelling (seconds on 1,000,000 objects; erasures are rare).
-    mentioned: dict[str, None] = {}
-    for _, spelling in sorted(written):
-        mentioned.update(
-            dict.fromkeys(
-                r[0]
-                for r in conn.execute("SELECT object_id FROM objects WHERE instr(json, ?) > 0", (spelling,))
-            )
-        )
+    mentioned = [
+        object_id
+        for object_id, text in dict(_holding(conn, "objects", "json", written, key="object_id")).items()
+        if spelled.search(text)
+    ]
     text_index.drop(conn)
-    return Erasure(object_ids, versions, sorted(values), sorted(partners), signed_copies, list(mentioned))
+    return Erasure(
+        object_ids, versions, sorted(values), sorted(partners), signed_copies, quarantined, mentioned
+    )
 
 
-def _rows(conn: sqlite3.Connection, statement: str, object_ids: list[str]) -> list[Any]:
-    """`statement` WHERE object_id IN each chunk of `object_ids`, the rows of all chunks."""
+def _rows(
+    conn: sqlite3.Connection, statement: str, object_ids: list[str], *, partner: str | None = None
+) -> list[Any]:
+    """`statement` WHERE object_id IN each chunk of `object_ids` (and, given, partner = it), the
+    rows of all chunks."""
     found: list[Any] = []
     for start in range(0, len(object_ids), _CHUNK):
         chunk = object_ids[start : start + _CHUNK]
+        where = f"object_id IN ({','.join('?' * len(chunk))})"
+        if partner is not None:
+            where += " AND partner = ?"
         found += conn.execute(
-            f"{statement} WHERE object_id IN ({','.join('?' * len(chunk))})", chunk
+            f"{statement} WHERE {where}", [*chunk, *([partner] if partner else [])]
         ).fetchall()
     return found
+
+
+def _whole_value(spellings: set[str]) -> re.Pattern[str]:
+    """Any of `spellings`, in any case, not inside a longer name or number (10.0.0.1 is not in
+    10.0.0.15, evil.example not in www.evil.example); inside a URL or an address it is (the
+    host of http://victim.example/login is the value). A full stop after it ends a sentence."""
+    alternatives = "|".join(re.escape(v) for v in sorted(spellings, key=len, reverse=True))
+    return re.compile(rf"(?<![\w.\-])(?:{alternatives})(?![\w\-])(?!\.\w)", re.IGNORECASE)
+
+
+def _holding(
+    conn: sqlite3.Connection, table: str, column: str, written: set[tuple[str, str]], *, key: str = "rowid"
+) -> list[tuple[Any, str]]:
+    """(key, text) of the rows whose `column` holds one of the values, in any case: the few
+    candidates Python then looks at whole."""
+    found: dict[Any, str] = {}
+    for spelling in sorted({v.lower() for _, v in written}):
+        query = f"SELECT {key}, {column} FROM {table} WHERE instr(lower({column}), ?) > 0"  # noqa: S608 - fixed names
+        found.update(conn.execute(query, (spelling,)).fetchall())
+    return list(found.items())

@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Agency
+from tests.conftest import Agency, make_agency, pin
 from tests.envelope.conftest import indicator, make_bundle
 
 VICTIM = "victim@example.org"
@@ -153,3 +153,81 @@ def test_erase_says_what_it_did_and_what_it_cannot_reach(partnered: Pair, tmp_pa
     assert _rows(cert_in, f"SELECT status_note FROM objects WHERE object_id = '{other['id']}'") == notes
     again = cert_in.run("triage", "erase", VICTIM, "--note", "again", "--yes")
     assert again.exit_code == 2 and "no object" in again.stderr
+
+
+def _seal(sender: Agency, receiver: Agency, objects: list[dict[str, Any]], path: Path) -> Path:
+    path.write_bytes(make_bundle(objects).data)
+    envelope = path.with_suffix(".envelope.json")
+    sealed = sender.run(
+        "seal", str(path), "--to", receiver.agency_id, "-o", str(envelope), "--keep-personal-data"
+    )
+    assert sealed.exit_code == 0, sealed.stderr
+    return envelope
+
+
+def test_an_id_erases_that_object_and_partner_keeps_to_one_source(partnered: Pair, tmp_path: Path) -> None:
+    # Found on the stop's review: an id (a partner asking us to forget its object) also took
+    # another partner's report of the same value, and blanked the signed copy of its envelope.
+    cert_fr, cert_in = partnered
+    cert_de = make_agency(tmp_path, "cert-de", "CERT-DE")
+    pin(cert_in, cert_de, tmp_path)
+    pin(cert_de, cert_in, tmp_path)
+    from_fr, from_de = indicator("203.0.113.9", seed=1), indicator("203.0.113.9", seed=2)
+    _send(cert_fr, cert_in, [from_fr], tmp_path / "fr.json")
+    _send(cert_de, cert_in, [from_de], tmp_path / "de.json")
+
+    by_id = cert_in.run("triage", "erase", from_fr["id"], "--note", "cert-fr asked", "--yes", "--json")
+    assert by_id.exit_code == 0, by_id.stderr
+    assert json.loads(by_id.stdout)["object_ids"] == [from_fr["id"]]
+    assert {r[0] for r in _rows(cert_in, "SELECT object_id FROM objects")} == {from_de["id"]}
+    assert _rows(cert_in, "SELECT partner, length(jws_deflated) > 0 FROM envelopes_in ORDER BY partner") == [
+        ("cert-de", 1),
+        ("cert-fr", 0),
+    ]
+    # A value with --partner: that partner's objects of it only; an id of another's is refused.
+    refused = cert_in.run("triage", "erase", from_de["id"], "--partner", "cert-fr", "--note", "x", "--yes")
+    assert refused.exit_code == 2 and "was not sent by cert-fr" in refused.stderr
+    _send(cert_fr, cert_in, [indicator("203.0.113.9", seed=3)], tmp_path / "fr2.json")
+    by_value = cert_in.run(
+        "triage", "erase", "203.0.113.9", "--partner", "cert-fr", "--note", "cert-fr asked", "--yes", "--json"
+    )
+    assert by_value.exit_code == 0, by_value.stderr
+    assert json.loads(by_value.stdout)["partners"] == ["cert-fr"]
+    assert {r[0] for r in _rows(cert_in, "SELECT object_id FROM objects")} == {from_de["id"]}
+
+
+def test_notes_are_redacted_where_the_value_stands_whole_in_any_case(partnered: Pair, tmp_path: Path) -> None:
+    # Found on the stop's review: a plain substring replace turned "10.0.0.15" in another
+    # object's note into "[erased]5", and left an upper-case spelling of the value alone.
+    cert_fr, cert_in = partnered
+    victim, neighbour, other = _email(1), indicator("198.51.100.15"), indicator("198.51.100.7")
+    _send(cert_fr, cert_in, [victim, neighbour, other], tmp_path / "one.json")
+    for target, note in (
+        (neighbour["id"], "same subnet as 198.51.100.1 but not it: 198.51.100.150"),
+        (other["id"], f"sender {VICTIM.upper()}, see mailto:{VICTIM}."),
+    ):
+        assert cert_in.run("triage", "reject", target, "--note", note).exit_code == 0
+    assert cert_in.run("triage", "erase", VICTIM, "--note", "DPDP request 9", "--yes").exit_code == 0
+
+    notes = dict(_rows(cert_in, "SELECT object_id, status_note FROM objects"))
+    assert notes[neighbour["id"]] == "same subnet as 198.51.100.1 but not it: 198.51.100.150"
+    assert notes[other["id"]] == "sender [erased], see mailto:[erased]."
+
+
+def test_the_copy_a_released_quarantine_record_keeps_is_erased_too(partnered: Pair, tmp_path: Path) -> None:
+    # Found on the stop's review: an envelope held behind a gap and accepted once the gap
+    # filled keeps its copy in its quarantine record, encrypted to our own key.
+    cert_fr, cert_in = partnered
+    first = _seal(cert_fr, cert_in, [indicator("198.51.100.7")], tmp_path / "one.json")
+    second = _seal(cert_fr, cert_in, [_email(1)], tmp_path / "two.json")
+    assert cert_in.run("open", str(second)).exit_code != 0  # held for the gap
+    assert cert_in.run("open", str(first)).exit_code == 0  # and released
+    assert _rows(cert_in, "SELECT length(artifact) > 0 FROM quarantine WHERE resolved_at IS NOT NULL") == [
+        (1,)
+    ]
+
+    result = cert_in.run("triage", "erase", VICTIM, "--note", "DPDP request 10", "--yes", "--json")
+
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["quarantined_copies_erased"] == 1
+    assert _rows(cert_in, "SELECT artifact, reason FROM quarantine") == [("", "sequence-gap")]
