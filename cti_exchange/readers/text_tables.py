@@ -6,7 +6,9 @@ shared as indicators). A table is read when an analyst reading it would call it 
 indicators, and otherwise skipped and counted:
 
 - a table whose title (the heading above it, its `.Title` line) or header row speaks of
-  victims or targets is skipped, whatever it holds;
+  victims or targets (compromised, impacted, breached, notified, a hit list), or whose header
+  has a column naming who holds the address (sector, country, organisation, owner, company,
+  customer), is skipped, whatever it holds;
 - a table whose header names an indicator column (a hash, a domain, an address, a URL, a C&C
   or C2 server: `SHA-1`, `Domain`, `IP address`, `C&C`) is read as the CSV file it would be
   exported as: its values from those columns, typed by them unless a value's shape says it is
@@ -34,8 +36,20 @@ from cti_exchange.stix.refang import is_defanged, refang
 from cti_exchange.stix.type_hints import parse_type_hint
 
 # Words of a table's title or header that say it lists victims, not the attacker's
-# infrastructure: "Targetted Networks", "Victims", "Affected organisations", "Infected hosts".
-_VICTIMS = re.compile(r"\b(?:victim|target|affected|infected)", re.IGNORECASE)
+# infrastructure: "Targetted Networks", "Victims", "Affected organisations", "Infected hosts",
+# "Compromised organisations", "Impacted networks", "Breached entities", "Customers notified",
+# "Hit list". Failing safe: a table of the attacker's compromised servers worded so is skipped
+# and counted (its rows can be shared as CSV), where sharing victims' networks cannot be undone.
+_VICTIMS = re.compile(
+    r"\b(?:victim|target|affected|infected|compromised|impacted|breach|notified|hit\s+list)", re.IGNORECASE
+)
+# A header cell naming who holds the row's address rather than what the attacker runs: a
+# table with one lists organisations (and their networks), not indicators.
+_WHO_COLUMN = re.compile(
+    r"\b(?:sectors?|countr(?:y|ies)|organi[sz]ations?|owners?|compan(?:y|ies)|customers?|"
+    r"industr(?:y|ies)|entit(?:y|ies)|institutions?)\b",
+    re.IGNORECASE,
+)
 # A header cell naming the attacker's servers without a type: its values are typed by their
 # shape (`C&C`, `C2 server`, `CnC`, `Command and control`, `Server`).
 _SERVER_COLUMN = re.compile(r"\b(?:c&c|c2|cnc|command\s+and\s+control|servers?)\b", re.IGNORECASE)
@@ -144,7 +158,7 @@ class TextTable:
 
     def _header(self, cells: list[str]) -> None:
         self.width = len(cells)
-        if any(_VICTIMS.search(cell) for cell in cells):
+        if any(_VICTIMS.search(cell) or _WHO_COLUMN.search(cell) for cell in cells):
             self.victims = True
         # `C&C`, `C2 server`: the value column, typed by each value's shape.
         named = ["value" if _SERVER_COLUMN.search(c) and not _typed(c) else c for c in cells]
