@@ -69,18 +69,17 @@ _NO_SUCH = re.compile(r"no such (table|index|column): (?:main\.)?([\w.]+)")
 
 
 def damage_behind(exc: BaseException, path: Path) -> IntegrityError | None:
-    """A runtime "no such table" (index, column) that the migrations would have made: the store
-    was damaged, not the query written wrong."""
-    if not isinstance(exc, sqlite3.OperationalError):
+    """A runtime "no such table" (index, column): the store was damaged when it lacks something
+    its migrations make, read from the store itself; otherwise the query was written wrong (a
+    bug, not a reason to restore a backup and lose what came since)."""
+    if not isinstance(exc, sqlite3.OperationalError) or _NO_SUCH.search(str(exc)) is None:
         return None
-    match = _NO_SUCH.search(str(exc))
-    if match is None:
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            missing = missing_from(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error:
         return None
-    kind, name = match.groups()
-    schema = expected_schema()
-    if kind == "column":
-        column = name.rsplit(".", 1)[-1]
-        known = any(column in columns for columns in schema.values())
-    else:
-        known = (kind, name) in schema
-    return damaged_store(path, [f"{kind} {name}"]) if known else None
+    return damaged_store(path, missing) if missing else None

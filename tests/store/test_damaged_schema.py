@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from cti_exchange.store.schema_check import damage_behind
 from tests.conftest import Agency
 from tests.triage.conftest import indicator, put
 
@@ -26,8 +27,8 @@ def test_a_dropped_table_is_damage_for_doctor_and_for_the_command_that_needs_it(
     accepted = cert_in.run("triage", "accept", stored["id"])
     assert accepted.exit_code == 4, accepted.stderr
     assert accepted.stderr == (
-        f"cti-exchange: error: the store {path} is damaged: it lacks table triage_log; restore the "
-        "store from backup (or try `sqlite3 FILE .recover`), keeping the damaged copy\n"
+        f"cti-exchange: error: the store {path} is damaged: it lacks index triage_log_by_object, "
+        "table triage_log; restore the store from backup (or try `sqlite3 FILE .recover`), keeping the damaged copy\n"
     )
 
 
@@ -35,3 +36,20 @@ def test_a_complete_store_passes_the_schema_check(cert_in: Agency) -> None:
     checks = cert_in.run("doctor", "--offline", "--json").json()["checks"]
     (store,) = [c for c in checks if c["name"] == "store"]
     assert store["status"] == "ok" and "complete" in store["detail"], store
+
+
+def test_a_query_written_wrong_on_a_complete_store_is_no_damage(cert_in: Agency) -> None:
+    # Found on the stop's review: any "no such column" naming a column some table has (value,
+    # status, partner) was called damage, sending the operator to restore a backup over a bug.
+    put(cert_in, [indicator("evil.example")])
+    path = cert_in.home / "store.sqlite"
+    with sqlite3.connect(path) as conn:
+        try:
+            conn.execute("SELECT value FROM triage_log").fetchall()  # a bug: value is an objects column
+        except sqlite3.OperationalError as exc:
+            bug = exc
+    assert damage_behind(bug, path) is None
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        conn.execute("DROP INDEX triage_log_by_object")
+    damage = damage_behind(bug, path)
+    assert damage is not None and "index triage_log_by_object" in str(damage)
