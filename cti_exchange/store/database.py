@@ -131,29 +131,39 @@ class Database:
             hint="check the path in config.toml [store] and that the file is a cti-exchange store",
         )
 
-    def _wait_for_other_processes(self) -> None:
-        """Reads the schema, waiting (at most BUSY_TIMEOUT_SECONDS) for a process that holds the
-        store locked; says so once the wait is longer than a moment."""
+    def _patiently(self, statement: str, waiting_for: str) -> None:
+        """Runs `statement`, waiting (at most BUSY_TIMEOUT_SECONDS) for another process that
+        holds the store, and saying so (`waiting`, on a terminal) once the wait is longer than
+        a moment. Past the wait, the documented exit 5 (LockHeldError), not SQLite's error."""
+        self.conn.execute(f"PRAGMA busy_timeout={int(QUIET_WAIT_SECONDS * 1000)}")
         try:
-            self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            return
-        except sqlite3.OperationalError as exc:
-            if not is_locked(exc):
+            try:
+                self.conn.execute(statement).fetchall()
+                return
+            except sqlite3.OperationalError as exc:
+                if not is_locked(exc):
+                    raise
+            if self._waiting is not None:
+                self._waiting(
+                    f"the store {self.path} is {waiting_for} by another process: waiting for it "
+                    f"(at most {BUSY_TIMEOUT_SECONDS:.0f} s)"
+                )
+            remaining = BUSY_TIMEOUT_SECONDS - QUIET_WAIT_SECONDS
+            self.conn.execute(f"PRAGMA busy_timeout={int(remaining * 1000)}")
+            try:
+                self.conn.execute(statement).fetchall()
+            except sqlite3.OperationalError as exc:
+                if is_locked(exc):
+                    raise store_locked(self.path, BUSY_TIMEOUT_SECONDS) from None
                 raise
-        if self._waiting is not None:
-            self._waiting(
-                f"the store {self.path} is locked by another process: waiting for it "
-                f"(at most {BUSY_TIMEOUT_SECONDS:.0f} s)"
-            )
-        remaining = BUSY_TIMEOUT_SECONDS - QUIET_WAIT_SECONDS
-        self.conn.execute(f"PRAGMA busy_timeout={int(remaining * 1000)}")
-        self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
 
     def _set_up(self, real: Path) -> None:
         """Settings, migrations and the checkpoint thread of the open connection."""
         self.conn.execute(f"PRAGMA page_size={NEW_STORE_PAGE_SIZE}")  # a new store only
-        self._wait_for_other_processes()
-        self.conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        # A process holding the store locked (an sqlite3 shell, a backup) makes even this wait.
+        self._patiently("SELECT count(*) FROM sqlite_master", "locked")
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
         # STIX ids are random UUIDs, so inserts land all over the primary-key b-tree; a
@@ -188,33 +198,9 @@ class Database:
         self.checkpoint_soon()
 
     def _begin_write(self) -> None:
-        """BEGIN IMMEDIATE, waiting (at most BUSY_TIMEOUT_SECONDS) for another process that is
-        writing the store (an IDS export, a sync, an sqlite3 shell), and saying so once the wait
-        is longer than a moment: reads go on in WAL mode, so the opening did not wait for it.
-        Past the wait, the documented exit 5 (LockHeldError), not SQLite's error."""
-        self.conn.execute(f"PRAGMA busy_timeout={int(QUIET_WAIT_SECONDS * 1000)}")
-        try:
-            try:
-                self.conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if not is_locked(exc):
-                    raise
-            if self._waiting is not None:
-                self._waiting(
-                    f"the store {self.path} is being written by another process: waiting for it "
-                    f"(at most {BUSY_TIMEOUT_SECONDS:.0f} s)"
-                )
-            remaining = BUSY_TIMEOUT_SECONDS - QUIET_WAIT_SECONDS
-            self.conn.execute(f"PRAGMA busy_timeout={int(remaining * 1000)}")
-            try:
-                self.conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if is_locked(exc):
-                    raise store_locked(self.path, BUSY_TIMEOUT_SECONDS) from None
-                raise
-        finally:
-            self.conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        """BEGIN IMMEDIATE, waiting for another process writing the store (an IDS export, a
+        sync): reads go on in WAL mode, so the opening did not wait for it."""
+        self._patiently("BEGIN IMMEDIATE", "being written")
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
