@@ -19,6 +19,7 @@ for a copy as for a file.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import stat
@@ -84,6 +85,17 @@ def spooled_inputs(
     source = None
     if STDIN in inputs:
         source = stream if stream is not None else sys.stdin.buffer
+        try:
+            standard = os.fstat(source.fileno())
+        except (OSError, ValueError, io.UnsupportedOperation):
+            standard = None  # not a real descriptor (a test runner's stream)
+        if standard is not None and stat.S_ISFIFO(standard.st_mode):
+            for path, identity in pipes.items():
+                if identity == (standard.st_dev, standard.st_ino):  # /dev/stdin beside '-'
+                    raise UsageError(
+                        f"{path} is standard input, given as '-' too",
+                        hint="standard input can be read once: give it once",
+                    )
         if source.isatty():
             raise UsageError(
                 "'-' reads the list from standard input, and standard input is a terminal",

@@ -105,3 +105,33 @@ def test_a_pipe_given_twice_is_refused(tmp_path: Path) -> None:
         result = run_process(tmp_path / "none", "validate", name, name, pass_fds=(read_end,))
     assert result.returncode == ExitCode.USAGE, result.stderr
     assert "is a pipe given twice" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_standard_input_given_as_dash_and_as_dev_stdin_is_refused(tmp_path: Path) -> None:
+    # Found on the stop's review: `-` copied standard input, then /dev/stdin read empty and
+    # counted as an input with nothing in it.
+    read_end, write_end = os.pipe()
+    os.write(write_end, LISTED.encode())
+    os.close(write_end)
+    try:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "cti_exchange",
+                "--home",
+                str(tmp_path / "none"),
+                "validate",
+                "-",
+                "/dev/stdin",
+            ],
+            env={**os.environ, "CTI_EXCHANGE_PASSPHRASE": PASSPHRASE},
+            capture_output=True,
+            text=True,
+            timeout=WAIT_SECONDS,
+            stdin=read_end,
+        )
+    finally:
+        os.close(read_end)
+    assert result.returncode == ExitCode.USAGE, result.stderr
+    assert "/dev/stdin is standard input, given as '-' too" in result.stderr
