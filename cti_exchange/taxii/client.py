@@ -7,7 +7,6 @@ Plain HTTP is refused except to a loopback address (the embedded server of `demo
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
+from requests.utils import get_environ_proxies
 from taxii2client.common import _HTTPConnection
 from taxii2client.v21 import ApiRoot, Collection, Status
 from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
@@ -33,7 +33,7 @@ from cti_exchange.errors import (
 from cti_exchange.failpoints import failpoint
 from cti_exchange.home.safe_files import check_private_file, resolve_in_home
 from cti_exchange.profile.model import TaxiiSettings
-from cti_exchange.taxii.endpoint import check_url_is_safe, shown_url
+from cti_exchange.taxii.endpoint import check_url_is_safe, is_loopback_host, shown_url
 from cti_exchange.taxii.retry import (
     KEPT,
     NOT_TLS_REASONS,
@@ -51,7 +51,7 @@ from cti_exchange.taxii.retry import (
     media_type,
     ssl_cause,
 )
-from cti_exchange.taxii.scheme_probe import speaks_plain_http, speaks_tls
+from cti_exchange.taxii.scheme_probe import speaks_plain_http, speaks_tls, timed_out_in_handshake
 from cti_exchange.taxii.servers import ServersThisRun, Unreachable, server_of
 from cti_exchange.untrusted_text import escape_controls
 
@@ -119,13 +119,13 @@ class _TimeoutAdapter(HTTPAdapter):
         if not streamed:
             _read_body(response, timeout=float(self._timeout), max_bytes=self._max_bytes)
         content_type = response.headers.get("Content-Type", "")
-        if response.ok and content_type and not is_taxii(content_type):
+        if 200 <= response.status_code < 300 and content_type and not is_taxii(content_type):
             # A web page or plain JSON where TAXII 2.1 was asked for: not a TAXII API root
-            # there (an error answer keeps its status, read by retry.py).
+            # there. An error answer keeps its status, and a redirect its target (an HTML
+            # page from nginx or Apache), both read by retry.py. The body's start is quoted by
+            # the client, which knows the credentials to keep out of it.
             response.close()
-            raise NotTaxiiAnswer(
-                response.status_code, content_type, body_excerpt(content_type, response.content or b"")
-            )
+            raise NotTaxiiAnswer(response.status_code, content_type, (response.content or b"")[:4096])
         # taxii2client reads the Content-Type of a success with headers["Content-Type"]: a
         # server leaving it out would raise KeyError. Empty, it is an unexpected media type.
         response.headers.setdefault("Content-Type", "")
@@ -258,14 +258,12 @@ class TaxiiClient:
         except RequestFailed as exc:
             if right is not None and exc.status == 404:
                 # A 404 under a wrong API root URL names the collection too: the API root is
-                # read first, so a wrong --api-root is not reported as a wrong collection id.
-                self.check_api_root()
+                # read once, so a wrong --api-root is not reported as a wrong collection id.
+                self._api_root_answers()
             if right is not None and exc.status in (403, 404):
                 raise _collection_refused(self.partner, exc, right) from None
             if right is None and exc.status == 404 and what == _API_ROOT:
-                # Nothing answers at the configured URL: a wrong --api-root, which no wait fixes.
-                said = exc.text[1:-1] if exc.text.startswith("(") and exc.text.endswith(")") else exc.text
-                raise self._not_an_api_root(what, f"HTTP 404, {said}" if said else "HTTP 404") from None
+                raise self._nothing_at(what, exc) from None
             if exc.status == 403:
                 raise AuthError(
                     f"{_said(exc)}: the server refused us access",
@@ -291,12 +289,20 @@ class TaxiiClient:
         try:
             return self._retried_as_is(what, action)
         except NotTaxiiAnswer as exc:
-            answered = f"HTTP {exc.status}, {exc.content_type}"
-            if media_type(exc.content_type) == "application/vnd.oasis.taxii+json":
-                answered += ", the media type of TAXII 2.0"
-            raise self._not_an_api_root(
-                what, f"{answered}: {exc.excerpt}" if exc.excerpt else answered
-            ) from None
+            raise self._not_taxii(what, exc) from None
+
+    def _not_taxii(self, what: str, exc: NotTaxiiAnswer) -> ConfigError:
+        answered = f"HTTP {exc.status}, {exc.content_type}"
+        if media_type(exc.content_type) == "application/vnd.oasis.taxii+json":
+            answered += ", the media type of TAXII 2.0"
+        # A gateway's page may echo our request, its Authorization header included.
+        excerpt = body_excerpt(exc.content_type, exc.body, self._secrets)
+        return self._not_an_api_root(what, f"{answered}: {excerpt}" if excerpt else answered)
+
+    def _nothing_at(self, what: str, exc: RequestFailed) -> ConfigError:
+        """A 404 on the API root itself: a wrong --api-root, which no wait fixes."""
+        said = exc.text[1:-1] if exc.text.startswith("(") and exc.text.endswith(")") else exc.text
+        return self._not_an_api_root(what, f"HTTP 404, {said}" if said else "HTTP 404")
 
     def _retried_as_is(self, what: str, action: Any) -> Any:
         servers = self.servers
@@ -354,6 +360,10 @@ class TaxiiClient:
         of the server once (scheme_probe.py) after a failure that such a mismatch explains."""
         if self._scheme_probed:
             return None
+        if self.conn.session.trust_env and get_environ_proxies(self.api_root_url):
+            # The requests go through a proxy (HTTPS_PROXY, not excluded by NO_PROXY): a probe
+            # of our own, direct, may be forbidden there, and would not ask the same server.
+            return None
         parts = urlsplit(self.api_root_url)
         host = parts.hostname or ""
         try:
@@ -374,21 +384,18 @@ class TaxiiClient:
             return None
         if parts.scheme != "https":
             return None
-        handshake = tls and (cause := ssl_cause(exc)) is not None and cause.reason in NOT_TLS_REASONS
-        waited = isinstance(exc, requests.Timeout) and not isinstance(exc, requests.ConnectTimeout)
-        if not (handshake or waited):
+        # Only a handshake that failed: a request sent over TLS that times out is a slow
+        # server (nginx or Apache in front of it answer a plain request too, with a 400).
+        not_tls = tls and (cause := ssl_cause(exc)) is not None and cause.reason in NOT_TLS_REASONS
+        if not (not_tls or (isinstance(exc, requests.Timeout) and timed_out_in_handshake(exc))):
             return None
         self._scheme_probed = True
-        if not speaks_plain_http(host, port):
+        if not speaks_plain_http(host, port) or speaks_tls(host, port):
             return None
-        try:
-            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = False
         return ConfigError(
             f"{where}: TLS handshake failed: the server speaks plain HTTP",
             hint=f"use http:// for this loopback server; {fix}"
-            if loopback
+            if is_loopback_host(host)
             else "ask its operator for its TLS (https://) address: plain HTTP is refused except to "
             f"this machine; {fix}",
         )
@@ -399,9 +406,29 @@ class TaxiiClient:
         info = {"id": collection_id, "title": collection_id, "can_read": True, "can_write": True}
         return Collection(url, conn=self.conn, collection_info=info)
 
-    def check_api_root(self) -> None:
-        """Reads the API root: a `ConfigError` if the URL holds none (see `_call`)."""
-        self.max_content_length()
+    def _api_root_answers(self) -> None:
+        """After a 404 on a collection: a `ConfigError` if the URL holds no API root, asked
+        once, outside the retry budget (the request before it may have spent it). Any other
+        failure says nothing about the URL, and the collection's 404 is what is reported."""
+
+        def fetch() -> None:
+            ApiRoot(self.api_root_url, conn=self.conn).refresh_information()
+
+        try:
+            call_with_retries(
+                fetch,
+                what=f"{self.partner}: {_API_ROOT}",
+                policy=RetryPolicy(total_seconds=0),
+                secrets=self._secrets,
+                server=self.server.shown,
+            )
+        except NotTaxiiAnswer as exc:
+            raise self._not_taxii(_API_ROOT, exc) from None
+        except RequestFailed as exc:
+            if exc.status == 404:
+                raise self._nothing_at(_API_ROOT, exc) from None
+        except NetworkError:
+            pass
 
     def max_content_length(self) -> int:
         def fetch() -> Any:

@@ -32,6 +32,14 @@ def refuse_credentials_in_url(url: str, *, partner: str) -> None:
         )
 
 
+def is_loopback_host(host: str) -> bool:
+    """`localhost` or a loopback address (127.0.0.0/8, ::1): this machine."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def check_url_is_safe(url: str, *, partner: str) -> None:
     """TLS, or plain HTTP to this machine only; and no credentials in the URL."""
     refuse_credentials_in_url(url, partner=partner)
@@ -39,12 +47,7 @@ def check_url_is_safe(url: str, *, partner: str) -> None:
     if parsed.scheme == "https":
         return
     if parsed.scheme == "http":
-        host = parsed.hostname or ""
-        try:
-            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = False
-        if loopback:
+        if is_loopback_host(parsed.hostname or ""):
             return
         raise ConfigError(
             f"partner {partner}: {shown_url(url)} is plain HTTP to a non-loopback host",

@@ -138,11 +138,11 @@ class NotTaxiiAnswer(Exception):
     web server, not a TAXII API root, is at the URL. Not retried: it answers the same until
     someone changes the URL (client.py says so)."""
 
-    def __init__(self, status: int, content_type: str, excerpt: str) -> None:
+    def __init__(self, status: int, content_type: str, body: bytes) -> None:
         super().__init__(f"HTTP {status}, {content_type or 'no Content-Type'}")
         self.status = status
         self.content_type = content_type
-        self.excerpt = excerpt
+        self.body = body  # its start, as sent: quoted only through body_excerpt, with secrets
 
 
 TAXII_MEDIA_TYPE = "application/taxii+json"

@@ -1,8 +1,12 @@
 """Which protocol a server speaks on a port, asked once after a connection failure that a
 scheme mismatch explains: an http:// API root on a TLS port (the server closes the connection
-on a plain request), or an https:// one on a plain-HTTP port (the handshake times out, or TLS
-reads an HTTP answer as a record of a wrong version). The answer names the likely cause
-instead of "connection closed" or "no answer in time"."""
+on a plain request), or an https:// one on a plain-HTTP port (the TLS handshake times out, or
+TLS reads an HTTP answer as a record of a wrong version). The answer names the likely cause
+instead of "connection closed" or "no answer in time".
+
+A timeout after the handshake (a slow server) is no mismatch, and is never probed. The probes
+open their own connections to the server: they are skipped when a proxy from the environment
+(HTTPS_PROXY, not excluded by NO_PROXY) carries the requests (client.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,30 @@ import socket
 import ssl
 
 PROBE_SECONDS = 3.0
+# What nginx and Apache answer a plain HTTP request on their TLS port with (a 400): the port
+# speaks TLS, whatever the status line says.
+_TLS_PORT_ANSWERS = (b"sent to https port", b"speaking plain http to an ssl-enabled server port")
+
+
+def timed_out_in_handshake(exc: BaseException) -> bool:
+    """`exc` (a requests/urllib3 timeout) was a wait for the TLS handshake, not for an answer
+    to a request sent over TLS: urllib3 reports both as a read timeout, so the socket timeout
+    under it is looked at, for a frame of ssl's handshake."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop()
+        if id(item) in seen or not isinstance(item, BaseException):
+            continue
+        seen.add(id(item))
+        if isinstance(item, TimeoutError):
+            tb = item.__traceback__
+            while tb is not None:
+                if tb.tb_frame.f_code.co_name == "do_handshake":
+                    return True
+                tb = tb.tb_next
+        todo += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
+    return False
 
 
 def speaks_tls(host: str, port: int, timeout: float = PROBE_SECONDS) -> bool:
@@ -29,10 +57,18 @@ def speaks_tls(host: str, port: int, timeout: float = PROBE_SECONDS) -> bool:
 
 
 def speaks_plain_http(host: str, port: int, timeout: float = PROBE_SECONDS) -> bool:
-    """A plain HTTP request is answered with an HTTP status line."""
+    """A plain HTTP request is answered with an HTTP status line, and not with the 400 of a
+    TLS port (nginx: "The plain HTTP request was sent to HTTPS port")."""
+    answer = b""
     try:
         with socket.create_connection((host, port), timeout=timeout) as raw:
-            raw.sendall(f"HEAD / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode("ascii", "replace"))
-            return raw.recv(5) == b"HTTP/"
+            raw.sendall(f"GET / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode("ascii", "replace"))
+            while len(answer) < 4096 and (chunk := raw.recv(4096 - len(answer))):
+                answer += chunk
+                if b"\r\n\r\n" in answer and answer[9:12] != b"400":
+                    break  # only a 400's page is read, for the words above
     except (OSError, UnicodeError):
-        return False
+        if not answer:
+            return False
+    lowered = answer.lower()
+    return answer.startswith(b"HTTP/") and not any(words in lowered for words in _TLS_PORT_ANSWERS)

@@ -11,7 +11,10 @@ Through the CLI, against the real TAXII server (medallion and the SQLite backend
 from __future__ import annotations
 
 import socket
+import threading
+import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -244,3 +247,57 @@ def test_doctor_names_a_wrong_api_root_and_still_lists_every_check(exchange: Exc
     assert "--api-root URL" in reachable["fix"]
     assert checks["partner cert-in: TAXII settings"]["status"] == "ok"  # kept, not discarded
     assert checks["partner cert-in: access"]["status"] == "skip"
+
+
+class _ApiRootFailing(BaseHTTPRequestHandler):
+    """A server whose collections answer 404 and whose API root answers 503 (overloaded, or
+    failing behind its front end): it counts the API root's requests."""
+
+    protocol_version = "HTTP/1.1"
+    api_root_requests = 0
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/").endswith("/exchange"):
+            type(self).api_root_requests += 1
+            status, body = 503, b'{"title":"Service Unavailable"}'
+        else:
+            status, body = 404, b'{"title":"Collection not found"}'
+        self.send_response(status)
+        self.send_header("Content-Type", "application/taxii+json;version=2.1")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_the_api_root_is_asked_once_after_a_collection_404_not_for_a_second_budget(
+    exchange: Exchange,
+) -> None:
+    """The API root is read after a collection's 404 only to tell a wrong --api-root from a
+    wrong collection: once. Failing, it says nothing of the URL, and the 404 is reported."""
+
+    class Handler(_ApiRootFailing):
+        api_root_requests = 0
+
+    handler = Handler
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/exchange/"
+        result = exchange.india.run("partners", "set", "cert-fr", "--api-root", url, "--retry-budget", "20")
+        assert result.exit_code == 0, result.stderr
+        started = time.monotonic()
+        pulled = exchange.india.run("pull")
+        took = time.monotonic() - started
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert pulled.exit_code == 3, pulled.stderr
+    line = _error_line(pulled.stderr)
+    assert "HTTP 404" in line and "--read-collection" in line, line
+    assert handler.api_root_requests == 1
+    assert took < 10, took  # not a second 20 s budget

@@ -12,11 +12,12 @@ Through the CLI, against a real `http.server` and the real TAXII server on 127.0
 
 from __future__ import annotations
 
+import base64
 import functools
 import threading
 import time
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,49 @@ def test_a_wrong_collection_under_the_right_api_root_still_names_the_collection(
     pulled = exchange.india.run("pull")
     assert pulled.exit_code == 3, pulled.stderr
     assert "--read-collection" in pulled.stderr and "API root" not in pulled.stderr
+
+
+class _EchoingGateway(BaseHTTPRequestHandler):
+    """A gateway's debug page, HTTP 200 in HTML, showing the request it was sent."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        shown = f"Authorization: {self.headers.get('Authorization')} Path: {self.path}"
+        body = f"<html><body><h1>Gateway</h1><p>{shown}</p></body></html>".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+
+def test_a_page_echoing_our_authorization_header_is_quoted_without_it(
+    exchange: Exchange, tmp_path: Path
+) -> None:
+    """The start of the page is quoted, our credentials in it redacted, as in every other
+    server text we quote: it ends up on stderr, in cron mail and in doctor's JSON."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoingGateway)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/exchange/"
+        _point_at(exchange.india, "cert-fr", url)
+        password = exchange.passwords["cert-in"]
+        basic = base64.b64encode(f"cert-in:{password}".encode()).decode()
+        runs = _runs(exchange, tmp_path)
+        runs["doctor"] = (exchange.india, ("doctor", "--json"))
+        for name, (agency, args) in runs.items():
+            result = agency.run(*args)
+            assert result.exit_code == 2, (name, result.stderr)
+            shown = result.stdout + result.stderr
+            assert "is not a TAXII 2.1 API root" in shown, (name, shown)
+            assert '"Gateway Authorization: Basic [redacted]' in shown.replace('\\"', '"'), (name, shown)
+            assert basic not in shown and basic[:20] not in shown and password not in shown, (name, shown)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -31,6 +31,9 @@ class LoopbackServer:
 
     status: int
     location: str | None = None
+    # As real servers send a redirect (nginx, Apache, load balancers): an HTML page.
+    content_type: str = "application/taxii+json;version=2.1"
+    payload: bytes = b'{"title":"moved"}'
     seen: list[Recorded] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -46,14 +49,13 @@ class LoopbackServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 owner.seen.append(Recorded(self.command, self.path, self.headers.get("Authorization"), body))
-                payload = b'{"title":"moved"}'
                 self.send_response(owner.status)
                 if owner.location is not None:
                     self.send_header("Location", owner.location.replace("{path}", self.path))
-                self.send_header("Content-Type", "application/taxii+json;version=2.1")
-                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("Content-Type", owner.content_type)
+                self.send_header("Content-Length", str(len(owner.payload)))
                 self.end_headers()
-                self.wfile.write(payload)
+                self.wfile.write(owner.payload)
 
             do_GET = do_POST = do_PUT = do_DELETE = _answer
 
@@ -145,4 +147,30 @@ def test_the_doctor_names_a_redirecting_server(partnered: tuple[Agency, Agency],
     reachable = checks["partner cert-in: reachable"]
     assert reachable["status"] == "fail"
     assert "https://taxii.example.net/exchange/" in reachable["detail"]
+    assert len(partner_server.seen) == 1
+
+
+NGINX_301 = (
+    b"<html>\r\n<head><title>301 Moved Permanently</title></head>\r\n<body>\r\n"
+    b"<center><h1>301 Moved Permanently</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+
+
+@pytest.mark.parametrize("command", ["pull", "push", "doctor"])
+def test_a_redirect_sent_as_an_html_page_still_names_its_target(
+    partnered: tuple[Agency, Agency], tmp_path: Path, command: str
+) -> None:
+    """nginx and Apache send a redirect as text/html: it is a redirect (exit 7, its target
+    named), not "not a TAXII 2.1 API root" (exit 2), which drops where the server points."""
+    cert_fr, _ = partnered
+    target = "https://taxii.example.net/exchange/"
+    args = {"pull": ("pull",), "push": ("push", str(write_iocs(tmp_path / "a.csv", 2)), "--to", "cert-in")}
+    with LoopbackServer(301, target, content_type="text/html", payload=NGINX_301) as partner_server:
+        _wire(cert_fr, "cert-in", f"{partner_server.url}exchange/", tmp_path, retry_budget="20")
+        result = cert_fr.run(*args.get(command, ("doctor", "--json")))
+    assert result.exit_code == 7, result.stderr
+    said = result.stderr if command != "doctor" else result.json()["checks"]
+    shown = str(said)
+    assert f"redirected (HTTP 301) to {target}" in shown and "not followed" in shown, shown
+    assert "not a TAXII 2.1 API root" not in shown and "nginx" not in shown, shown
     assert len(partner_server.seen) == 1
