@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from cti_exchange.audit.trail import record_event
+from cti_exchange.audit.trail import record_event, recorded
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.errors import KeyStoreError, UsageError
 from cti_exchange.home.passphrase import check_new_passphrase
@@ -146,14 +146,11 @@ def rotate_keys(
         keys.append(info)
         new_infos.append(info)
     updated = keyring.replace_keys(tuple(keys), issued=moment)
-    home.keys.save(updated, private, home.passphrase())
-    home.remember_unlocked(home.passphrase(), private)
-    record_event(
-        home,
-        "key-change",
-        details={"change": "rotated", "new_keys": {k.kid: k.thumbprint for k in new_infos}},
-        now=moment,
-    )
+    passphrase = home.passphrase()
+    details = {"change": "rotated", "new_keys": {k.kid: k.thumbprint for k in new_infos}}
+    with recorded(home, "key-change", details=details, now=moment):
+        home.keys.save(updated, private, passphrase)
+    home.remember_unlocked(passphrase, private)
     return new_infos
 
 
@@ -170,9 +167,10 @@ def change_passphrase(home: ProfileHome, new_passphrase: str, now: datetime | No
     private = dict(home.keys.unlock(home.passphrase()))
     if new_passphrase == home.passphrase():
         raise UsageError("the new passphrase is the current one", hint="choose another")
-    home.keys.save(home.keyring(), private, new_passphrase)
+    keyring = home.keyring()
+    with recorded(home, "key-change", details={"change": "passphrase"}, now=moment):
+        home.keys.save(keyring, private, new_passphrase)
     home.remember_unlocked(new_passphrase, private)
-    record_event(home, "key-change", details={"change": "passphrase"}, now=moment)
 
 
 @dataclass(frozen=True)
@@ -194,13 +192,9 @@ def revoke_key(home: ProfileHome, kid: str, reason: str | None, now: datetime | 
         raise UsageError(f"key {kid} is already revoked")
     revoked = replace(target, status=KeyStatus.REVOKED, revoked_at=moment, revocation_reason=reason or None)
     keys = tuple(revoked if key.kid == kid else key for key in keyring.keys)
-    home.keys.save_keyring(keyring.replace_keys(keys, issued=moment))
-    record_event(
-        home,
-        "key-change",
-        details={"change": "revoked", "kid": kid, "reason": reason},
-        now=moment,
-    )
+    details = {"change": "revoked", "kid": kid, "reason": reason}
+    with recorded(home, "key-change", details=details, now=moment):
+        home.keys.save_keyring(keyring.replace_keys(keys, issued=moment))
     replacement = None
     if target.status is KeyStatus.CURRENT:
         replacement = rotate_keys(home, uses=(target.use,), now=moment)[0]

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from cti_exchange.audit.trail import record_event
+from cti_exchange.audit.trail import record_event, recorded
 from cti_exchange.clock import parse_timestamp, stix_timestamp, utc_now
 from cti_exchange.envelope.readdress import has_usable_entry, recipient_kids
 from cti_exchange.errors import ConfigError, IntegrityError, UsageError
@@ -147,20 +147,15 @@ def add_partner(
     # The new entry is judged before the pinned files are written: a refusal leaves nothing.
     updated = profile.with_partner(partner)
     validate_profile_data(updated.to_dict(), source=f"the entry for partner {name} made from {source}")
-    home.save_partner_keys(name, keyring, verified.raw)
-    home.save_profile(updated)
-    record_event(
-        home,
-        "key-change",
-        partner=name,
-        details={
-            "change": "partner-pinned",
-            "agency": keyring.agency.id,
-            "pinned_signing_key": anchor.thumbprint,
-            "keys": {k.kid: k.thumbprint for k in keyring.keys},
-        },
-        now=now,
-    )
+    details = {
+        "change": "partner-pinned",
+        "agency": keyring.agency.id,
+        "pinned_signing_key": anchor.thumbprint,
+        "keys": {k.kid: k.thumbprint for k in keyring.keys},
+    }
+    with recorded(home, "key-change", partner=name, details=details, now=now):
+        home.save_partner_keys(name, keyring, verified.raw)
+        home.save_profile(updated)
     return partner, keyring
 
 
@@ -251,25 +246,20 @@ def update_partner_keys(
     if update.keyring == pinned:
         # The file pinned already (sent again): nothing to save, record, queue or flag.
         return PartnerKeysUpdated(update, [], unchanged=True)
-    relative = home.save_partner_keys(name, update.keyring, verified.raw)
-    profile = home.load_profile()
-    home.save_profile(
-        profile.with_partner(replace(partner, jwks=relative, fingerprint=update.anchor.thumbprint))
-    )
-    record_event(
-        home,
-        "key-change",
-        partner=name,
-        details={
-            "change": "partner-keys-updated",
-            "trusted_by": update.trusted_by,
-            "added": list(update.added),
-            "revoked": list(update.newly_revoked),
-            "retired_lost": list(update.retired_lost),
-            "pinned_signing_key": update.anchor.thumbprint,
-        },
-        now=now,
-    )
+    details = {
+        "change": "partner-keys-updated",
+        "trusted_by": update.trusted_by,
+        "added": list(update.added),
+        "revoked": list(update.newly_revoked),
+        "retired_lost": list(update.retired_lost),
+        "pinned_signing_key": update.anchor.thumbprint,
+    }
+    with recorded(home, "key-change", partner=name, details=details, now=now):
+        relative = home.save_partner_keys(name, update.keyring, verified.raw)
+        profile = home.load_profile()
+        home.save_profile(
+            profile.with_partner(replace(partner, jwks=relative, fingerprint=update.anchor.thumbprint))
+        )
     return PartnerKeysUpdated(
         update,
         _requeue_to_revoked_keys(home, name, update, now or utc_now()),

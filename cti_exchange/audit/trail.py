@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +17,7 @@ from cti_exchange.audit.verification import (
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.model import KeyCheckError, Keyring, KeyUse
+from cti_exchange.store.audit_log import append_audit
 from cti_exchange.store.store import Store, open_store
 
 
@@ -40,6 +43,33 @@ def record_event(
         )
         if sign_head:
             sign_audit_head(home, store, now)
+
+
+@contextmanager
+def recorded(
+    home: ProfileHome,
+    action: str,
+    *,
+    partner: str | None = None,
+    details: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> Iterator[None]:
+    """Around a change made outside the store (our key files, a partner's pinned keys): the
+    store's write lock is taken first and the record appended once the change is done. A
+    store that cannot be opened or written (missing, newer, read-only, locked past the wait)
+    refuses before anything changes, and a change that fails records nothing; before, keys
+    were saved and then the record failed, leaving a key change the trail never saw. Nothing
+    that prompts may run inside: other writers wait for the lock."""
+    with open_store(home) as store, store.db.transaction() as conn:
+        yield
+        append_audit(
+            conn,
+            at=stix_timestamp(now or utc_now()),
+            actor=store.actor,
+            action=action,
+            partner=partner,
+            details=details or {},
+        )
 
 
 def sign_audit_head(home: ProfileHome, store: Store, now: datetime | None = None) -> SignedHead | None:

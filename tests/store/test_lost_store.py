@@ -70,3 +70,31 @@ def test_a_new_profile_makes_its_store_and_uses_it(tmp_path: Path) -> None:
     assert agency.run("status").exit_code == 0
     checks = agency.run("doctor", "--offline", "--json").json()["checks"]
     assert [c["status"] for c in checks if c["name"] == "store"] == ["ok"], checks
+
+
+def test_a_key_change_the_trail_cannot_record_is_not_made(
+    partnered: tuple[Agency, Agency], tmp_path: Path
+) -> None:
+    # Found on the stop's walkthrough: `keys rotate` saved the new keys, then failed to record
+    # them in a store that was refused (missing, newer, read-only): a rotation the trail never saw.
+    cert_fr, cert_in = partnered
+    assert cert_in.run("status").exit_code == 0
+    keys_before = {p.name: p.read_bytes() for p in (cert_in.home / "keys").iterdir()}
+    pinned_before = {p.name: p.read_bytes() for p in (cert_in.home / "partners").iterdir()}
+    path = _remove_store(cert_in)
+
+    for args in (
+        ("keys", "rotate"),
+        (
+            "keys",
+            "revoke",
+            cert_in.run("keys", "show", "--json").json()["keys"][0]["kid"],
+            "--reason",
+            "test",
+        ),
+        ("partners", "update-keys", "cert-fr", "--jwks", str(cert_fr.export_keys(tmp_path / "fr.json"))),
+    ):
+        result = cert_in.run(*args)
+        _refused_as_lost(result.stderr, result.exit_code, path)
+    assert {p.name: p.read_bytes() for p in (cert_in.home / "keys").iterdir()} == keys_before
+    assert {p.name: p.read_bytes() for p in (cert_in.home / "partners").iterdir()} == pinned_before
