@@ -29,6 +29,7 @@ from taxii2client.exceptions import InvalidJSONError, TAXIIServiceException
 
 from cti_exchange.errors import AuthError, CtiExchangeError, NetworkError
 from cti_exchange.taxii.endpoint import shown_url
+from cti_exchange.taxii.scheme_probe import exception_causes
 from cti_exchange.untrusted_text import escape_controls
 
 T = TypeVar("T")
@@ -219,17 +220,7 @@ def _server_text(response: requests.Response, secrets: Sequence[str] = ()) -> st
 def ssl_cause(exc: BaseException) -> ssl.SSLError | None:
     """The `ssl.SSLError` under a requests/urllib3 SSLError (urllib3 wraps it in a
     MaxRetryError's `reason`, requests in its first argument)."""
-    seen: set[int] = set()
-    todo: list[object] = [exc]
-    while todo:
-        item = todo.pop()
-        if id(item) in seen or not isinstance(item, BaseException):
-            continue
-        seen.add(id(item))
-        if isinstance(item, ssl.SSLError):
-            return item
-        todo += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
-    return None
+    return next((item for item in exception_causes(exc) if isinstance(item, ssl.SSLError)), None)
 
 
 # OpenSSL's reasons when what came back is not TLS: most often a plain-HTTP answer.

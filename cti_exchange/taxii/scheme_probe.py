@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+from collections.abc import Iterator
 
 PROBE_SECONDS = 3.0
 # What nginx and Apache answer a plain HTTP request on their TLS port with (a 400): the port
@@ -19,10 +20,9 @@ PROBE_SECONDS = 3.0
 _TLS_PORT_ANSWERS = (b"sent to https port", b"speaking plain http to an ssl-enabled server port")
 
 
-def timed_out_in_handshake(exc: BaseException) -> bool:
-    """`exc` (a requests/urllib3 timeout) was a wait for the TLS handshake, not for an answer
-    to a request sent over TLS: urllib3 reports both as a read timeout, so the socket timeout
-    under it is looked at, for a frame of ssl's handshake."""
+def exception_causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and every exception under it, once each: requests and urllib3 wrap the socket's
+    or ssl's error in their arguments, a MaxRetryError's `reason`, `__cause__` or `__context__`."""
     seen: set[int] = set()
     todo: list[object] = [exc]
     while todo:
@@ -30,13 +30,21 @@ def timed_out_in_handshake(exc: BaseException) -> bool:
         if id(item) in seen or not isinstance(item, BaseException):
             continue
         seen.add(id(item))
+        yield item
+        todo += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
+
+
+def timed_out_in_handshake(exc: BaseException) -> bool:
+    """`exc` (a requests/urllib3 timeout) was a wait for the TLS handshake, not for an answer
+    to a request sent over TLS: urllib3 reports both as a read timeout, so the socket timeout
+    under it is looked at, for a frame of ssl's handshake."""
+    for item in exception_causes(exc):
         if isinstance(item, TimeoutError):
             tb = item.__traceback__
             while tb is not None:
                 if tb.tb_frame.f_code.co_name == "do_handshake":
                     return True
                 tb = tb.tb_next
-        todo += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
     return False
 
 

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,12 +26,11 @@ _RUN = "from cti_exchange.cli.entry import main; import sys; sys.argv[0] = 'cti-
 
 
 @contextmanager
-def held_exclusively(path: Path, seconds: float) -> Iterator[None]:
-    """As `sqlite3 store.sqlite` with `PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE` would."""
+def _held(path: Path, seconds: float, *statements: str) -> Iterator[None]:
+    """Another process's connection running `statements`, rolled back after `seconds`."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA locking_mode=EXCLUSIVE")
-    conn.execute("BEGIN EXCLUSIVE")
-    conn.execute("CREATE TABLE held_by_a_shell (x)")
+    for statement in statements:
+        conn.execute(statement)
 
     def release() -> None:
         time.sleep(seconds)
@@ -44,6 +43,22 @@ def held_exclusively(path: Path, seconds: float) -> Iterator[None]:
         yield
     finally:
         thread.join()
+
+
+def held_exclusively(path: Path, seconds: float) -> AbstractContextManager[None]:
+    """As `sqlite3 store.sqlite` with `PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE` would."""
+    return _held(
+        path,
+        seconds,
+        "PRAGMA locking_mode=EXCLUSIVE",
+        "BEGIN EXCLUSIVE",
+        "CREATE TABLE held_by_a_shell (x)",
+    )
+
+
+def written_by_another_process(path: Path, seconds: float) -> AbstractContextManager[None]:
+    """As an IDS export or another sync would: a write transaction held, reads still go on."""
+    return _held(path, seconds, "BEGIN IMMEDIATE")
 
 
 def test_a_store_locked_past_the_wait_ends_with_exit_5(
@@ -63,25 +78,6 @@ def test_a_store_released_during_the_wait_is_used(cert_in: Agency) -> None:
     with held_exclusively(cert_in.home / "store.sqlite", seconds=2.5):
         result = cert_in.run("status")
     assert result.exit_code == 0, result.stderr
-
-
-@contextmanager
-def written_by_another_process(path: Path, seconds: float) -> Iterator[None]:
-    """As an IDS export or another sync would: a write transaction held, reads still go on."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("BEGIN IMMEDIATE")
-
-    def release() -> None:
-        time.sleep(seconds)
-        conn.execute("ROLLBACK")
-        conn.close()
-
-    thread = threading.Thread(target=release)
-    thread.start()
-    try:
-        yield
-    finally:
-        thread.join()
 
 
 def test_a_decision_behind_another_writer_past_the_wait_ends_with_exit_5(
