@@ -17,6 +17,7 @@ from cti_exchange.errors import ConfigError, LockHeldError
 
 # An interactive command waits this long for a running sync to finish (sync itself waits 0).
 LOCK_WAIT_SECONDS = 60.0
+PROBE_GRACE_SECONDS = 0.3
 
 
 @contextmanager
@@ -42,7 +43,10 @@ def profile_lock(
             "the user running cti-exchange",
         ) from None
     try:
-        deadline = time.monotonic() + wait_seconds
+        # Never less than a moment: `lock_held` (audit verify, export) takes the lock for an
+        # instant to test it, and a cron sync (wait 0) starting in that instant must not end
+        # with "another process is working" when none is.
+        deadline = time.monotonic() + max(wait_seconds, PROBE_GRACE_SECONDS)
         told = False
         while True:
             try:
@@ -60,7 +64,7 @@ def profile_lock(
                         f"another cti-exchange process is working on {root}; {what} did not start",
                         hint="wait for it to finish (a cron sync usually takes seconds)",
                     ) from None
-                time.sleep(0.2)
+                time.sleep(0.05 if wait_seconds < 1 else 0.2)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         yield

@@ -6,6 +6,8 @@ import fcntl
 import os
 import sqlite3
 import stat
+import threading
+import time
 from pathlib import Path
 
 from tests.conftest import PASSPHRASE
@@ -66,6 +68,32 @@ def test_second_sync_exits_at_once_while_one_runs(exchange: Exchange) -> None:
     # cron mails stderr at best: the log has the ending of the refused run too.
     log = (exchange.fr.home / "logs" / "cti-exchange.log").read_text()
     assert "sync ended with exit code 5: another cti-exchange process" in log
+
+
+def test_a_sync_starting_while_the_lock_is_only_probed_still_runs(exchange: Exchange) -> None:
+    # `audit verify` and `export` test the lock by taking it for an instant (lock_held); a cron
+    # sync starting in that instant ended with exit 5, "another process is working", when none
+    # was (concurrency walkthrough F5). A hold of a tenth of a second stands for that instant.
+    log = exchange.fr.home / "logs" / "cti-exchange.log"
+    log.unlink(missing_ok=True)
+    lock = os.open(exchange.fr.home / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+
+    def probe_ends() -> None:
+        # sync opens its log, then takes the lock: the probe's instant ends just after.
+        deadline = time.monotonic() + 30
+        while not log.exists() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        time.sleep(0.1)
+        os.close(lock)
+
+    prober = threading.Thread(target=probe_ends)
+    prober.start()
+    try:
+        result = exchange.fr.run("sync")
+    finally:
+        prober.join()
+    assert result.exit_code == 0, result.stderr
 
 
 def test_sync_logs_to_a_private_rotating_file(exchange: Exchange, tmp_path: Path) -> None:
