@@ -103,6 +103,11 @@ def erase(
     try:
         with store.db.transaction() as conn:
             ids = objects_to_erase(conn, *_resolved(store, references, partner), forms, partner=partner)
+            if not ids:  # a value only others sent, with --partner (a typo in its name)
+                raise UsageError(
+                    f"nothing to erase: {escape_controls(partner or '')} sent none of it",
+                    hint=f"see who did: `cti-exchange triage show {escape_controls(references[0].strip())}`",
+                )
             if expected is not None and set(ids) != set(expected):
                 raise UsageError(
                     f"the objects to erase changed since the question ({len(expected)} then, "
@@ -146,6 +151,8 @@ def _resolved(store: Store, references: list[str], partner: str | None) -> tuple
     holding it, an id that object alone."""
     if not references:
         raise UsageError("name at least one object", hint="see `cti-exchange triage list`")
+    if partner is not None and not partner.strip():
+        raise UsageError("--partner: give the partner's name", hint="see `cti-exchange partners list`")
     named: list[str] = []
     by_value: list[str] = []
     for reference in references:

@@ -94,6 +94,11 @@ def quarantine_show(
         extra = {"artifact": raw, "artifact_as_received": kept.received is not None} if kept else {}
         out.data(record.__dict__ | extra)
         return
+    if artifact and kept is None:
+        raise UsageError(
+            f"quarantine record {record_id} keeps no envelope: it was erased (`triage erase`, "
+            "see `audit show --action erase`)"
+        )
     if kept is not None:
         # Only the envelope on stdout, so `> envelope.json` is a file `open` reads.
         out.note(f"quarantine record {record_id}: {record.reason}: {describe_value(record.detail, 300)}")

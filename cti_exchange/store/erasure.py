@@ -185,26 +185,34 @@ def _rows(
         if partner is not None:
             where += " AND partner = ?"
         found += conn.execute(
-            f"{statement} WHERE {where}", [*chunk, *([partner] if partner else [])]
+            f"{statement} WHERE {where}", [*chunk, *([partner] if partner is not None else [])]
         ).fetchall()
     return found
 
 
 def _whole_value(spellings: set[str]) -> re.Pattern[str]:
-    """Any of `spellings`, in any case, not inside a longer name or number (10.0.0.1 is not in
-    10.0.0.15, evil.example not in www.evil.example); inside a URL or an address it is (the
-    host of http://victim.example/login is the value). A full stop after it ends a sentence."""
-    alternatives = "|".join(re.escape(v) for v in sorted(spellings, key=len, reverse=True))
-    return re.compile(rf"(?<![\w.\-])(?:{alternatives})(?![\w\-])(?!\.\w)", re.IGNORECASE)
+    """Any of `spellings`, in any case, not inside a longer name, number or address
+    (10.0.0.1 is not in 10.0.0.15, bob@example.org not in alice+bob@example.org, 2001:db8::1
+    not in 2001:db8::1:5, evil.example not in www.evil.example); inside a URL or after
+    `mailto:` it is (the host of http://victim.example/login is the value), and so is an
+    address before its port. A full stop after it ends a sentence."""
+    alternatives = []
+    for value in sorted(spellings, key=len, reverse=True):
+        # An IPv6 address goes on with `:` and hex digits; any other value ends before `:`.
+        more = r"(?!:[0-9a-f])" if ":" in value and "/" not in value else ""
+        alternatives.append(re.escape(value) + more)
+    return re.compile(rf"(?<![\w.\-+%])(?:{'|'.join(alternatives)})(?![\w\-])(?!\.\w)", re.IGNORECASE)
 
 
 def _holding(
     conn: sqlite3.Connection, table: str, column: str, written: set[tuple[str, str]], *, key: str = "rowid"
 ) -> list[tuple[Any, str]]:
-    """(key, text) of the rows whose `column` holds one of the values, in any case: the few
-    candidates Python then looks at whole."""
-    found: dict[Any, str] = {}
-    for spelling in sorted({v.lower() for _, v in written}):
-        query = f"SELECT {key}, {column} FROM {table} WHERE instr(lower({column}), ?) > 0"  # noqa: S608 - fixed names
-        found.update(conn.execute(query, (spelling,)).fetchall())
-    return list(found.items())
+    """(key, text) of the rows whose `column` may hold one of the values, in one scan of the
+    table: in any ASCII case (SQLite's lower() folds ASCII only), and a value with other
+    letters as spelt, in lower and in upper case (`Ölaf`, `ölaf`, `ÖLAF`). Python then looks at
+    these few whole."""
+    folded = sorted({v.lower() for _, v in written})
+    exact = sorted({form for _, v in written if not v.isascii() for form in (v, v.lower(), v.upper())})
+    terms = [f"instr(lower({column}), ?) > 0" for _ in folded] + [f"instr({column}, ?) > 0" for _ in exact]
+    query = f"SELECT {key}, {column} FROM {table} WHERE {' OR '.join(terms)}"  # noqa: S608 - fixed names
+    return [(row[0], row[1]) for row in conn.execute(query, [*folded, *exact])]

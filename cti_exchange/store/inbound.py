@@ -427,7 +427,7 @@ class Inbound:
         if not _storable_id(record_id):
             return None
         row = self.db.conn.execute("SELECT artifact FROM quarantine WHERE id = ?", (record_id,)).fetchone()
-        return json.loads(row[0]) if row else None
+        return json.loads(row[0]) if row and row[0] else None  # '': erased (store/erasure.py)
 
     def quarantined_envelope(self, record_id: int) -> QuarantinedEnvelope | None:
         """The refused envelope of a record, with the bytes received where they were kept."""
@@ -439,6 +439,8 @@ class Inbound:
         if row is None:
             return None
         kept, collection = row
+        if not kept:  # erased (store/erasure.py)
+            return None
         if isinstance(kept, bytes):
             return QuarantinedEnvelope(stored=None, received=kept, from_taxii=False)
         return QuarantinedEnvelope(stored=str(kept), received=None, from_taxii=collection is not None)

@@ -19,14 +19,18 @@ def _email(seed: int) -> dict[str, Any]:
     return indicator(VICTIM, seed=seed) | {"pattern": f"[email-addr:value = '{VICTIM}']", "name": "contact"}
 
 
-def _send(sender: Agency, receiver: Agency, objects: list[dict[str, Any]], path: Path) -> None:
+def _seal(sender: Agency, receiver: Agency, objects: list[dict[str, Any]], path: Path) -> Path:
     path.write_bytes(make_bundle(objects).data)
     envelope = path.with_suffix(".envelope.json")
     sealed = sender.run(
         "seal", str(path), "--to", receiver.agency_id, "-o", str(envelope), "--keep-personal-data"
     )
     assert sealed.exit_code == 0, sealed.stderr
-    opened = receiver.run("open", str(envelope))
+    return envelope
+
+
+def _send(sender: Agency, receiver: Agency, objects: list[dict[str, Any]], path: Path) -> None:
+    opened = receiver.run("open", str(_seal(sender, receiver, objects, path)))
     assert opened.exit_code == 0, opened.stderr
 
 
@@ -155,16 +159,6 @@ def test_erase_says_what_it_did_and_what_it_cannot_reach(partnered: Pair, tmp_pa
     assert again.exit_code == 2 and "no object" in again.stderr
 
 
-def _seal(sender: Agency, receiver: Agency, objects: list[dict[str, Any]], path: Path) -> Path:
-    path.write_bytes(make_bundle(objects).data)
-    envelope = path.with_suffix(".envelope.json")
-    sealed = sender.run(
-        "seal", str(path), "--to", receiver.agency_id, "-o", str(envelope), "--keep-personal-data"
-    )
-    assert sealed.exit_code == 0, sealed.stderr
-    return envelope
-
-
 def test_an_id_erases_that_object_and_partner_keeps_to_one_source(partnered: Pair, tmp_path: Path) -> None:
     # Found on the stop's review: an id (a partner asking us to forget its object) also took
     # another partner's report of the same value, and blanked the signed copy of its envelope.
@@ -204,14 +198,14 @@ def test_notes_are_redacted_where_the_value_stands_whole_in_any_case(partnered: 
     _send(cert_fr, cert_in, [victim, neighbour, other], tmp_path / "one.json")
     for target, note in (
         (neighbour["id"], "same subnet as 198.51.100.1 but not it: 198.51.100.150"),
-        (other["id"], f"sender {VICTIM.upper()}, see mailto:{VICTIM}."),
+        (other["id"], f"sender {VICTIM.upper()}, see mailto:{VICTIM}, not alice+{VICTIM}."),
     ):
         assert cert_in.run("triage", "reject", target, "--note", note).exit_code == 0
     assert cert_in.run("triage", "erase", VICTIM, "--note", "DPDP request 9", "--yes").exit_code == 0
 
     notes = dict(_rows(cert_in, "SELECT object_id, status_note FROM objects"))
     assert notes[neighbour["id"]] == "same subnet as 198.51.100.1 but not it: 198.51.100.150"
-    assert notes[other["id"]] == "sender [erased], see mailto:[erased]."
+    assert notes[other["id"]] == f"sender [erased], see mailto:[erased], not alice+{VICTIM}."
 
 
 def test_the_copy_a_released_quarantine_record_keeps_is_erased_too(partnered: Pair, tmp_path: Path) -> None:
@@ -231,3 +225,35 @@ def test_the_copy_a_released_quarantine_record_keeps_is_erased_too(partnered: Pa
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["quarantined_copies_erased"] == 1
     assert _rows(cert_in, "SELECT artifact, reason FROM quarantine") == [("", "sequence-gap")]
+    # The record still shows; its envelope is said to be erased (it was an internal error).
+    assert cert_in.run("quarantine", "show", "1").exit_code == 0
+    shown = cert_in.run("quarantine", "show", "1", "--artifact")
+    assert shown.exit_code == 2 and "it was erased" in shown.stderr
+
+
+def test_a_partner_that_sent_none_of_it_erases_nothing_and_records_nothing(
+    partnered: Pair, tmp_path: Path
+) -> None:
+    # Found on the second review: a typo in --partner erased nothing, exit 0, and wrote an
+    # erase record; an empty --partner was an internal error.
+    cert_fr, cert_in = partnered
+    _send(cert_fr, cert_in, [_email(1)], tmp_path / "one.json")
+    for partner, said in (("cert-fx", "nothing to erase: cert-fx sent none of it"), ("", "--partner: give")):
+        result = cert_in.run("triage", "erase", VICTIM, "--partner", partner, "--note", "x", "--yes")
+        assert result.exit_code == 2 and said in result.stderr, result.stderr
+    assert _rows(cert_in, "SELECT count(*) FROM audit_log WHERE action = 'erase'") == [(0,)]
+    assert _rows(cert_in, "SELECT count(*) FROM objects") == [(1,)]
+
+
+def test_a_value_with_letters_beyond_ascii_is_redacted_in_notes(partnered: Pair, tmp_path: Path) -> None:
+    # Found on the second review: SQLite's lower() folds ASCII only, so a note holding
+    # "http://x.example/Ölaf" in another case was never a candidate.
+    cert_fr, cert_in = partnered
+    page = indicator("x") | {"pattern": "[url:value = 'http://x.example/Ölaf']", "name": "page"}
+    other = indicator("198.51.100.7")
+    _send(cert_fr, cert_in, [page, other], tmp_path / "one.json")
+    assert cert_in.run("triage", "reject", other["id"], "--note", "see HTTP://X.EXAMPLE/ÖLAF").exit_code == 0
+    assert cert_in.run("triage", "erase", page["id"], "--note", "request 11", "--yes").exit_code == 0
+    assert _rows(cert_in, f"SELECT status_note FROM objects WHERE object_id = '{other['id']}'") == [
+        ("see [erased]",)
+    ]
