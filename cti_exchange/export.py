@@ -18,7 +18,8 @@ values read, the signature ids or attribute timestamps it keeps and the audit re
 consistent unit. A plain, CSV or STIX export to files reads a snapshot of the store, which
 holds no write lock (a cron sync and analysts' decisions go on while an export of a million
 values runs), then puts its complete files in place and appends the audit record in one short
-write transaction: no file is installed without its record. Every part (one file per IOC type
+write transaction: no file is installed without its record, and none after an erasure that
+committed while it read. Every part (one file per IOC type
 into a directory) is written to a temporary file beside its destination and passes the TLP
 gate before any is renamed into place, so a reader never sees half a blocklist and a refused
 export leaves nothing behind. FIFOs, character devices and descriptor paths (`/dev/stdout`)
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from cti_exchange.clock import stix_timestamp, utc_now
-from cti_exchange.errors import ConfigError, PolicyError, UsageError
+from cti_exchange.errors import ConfigError, LockHeldError, PolicyError, UsageError
 from cti_exchange.exporters.csv_export import CsvExporter
 from cti_exchange.exporters.destination import (
     GATED_TLP,
@@ -462,6 +463,19 @@ def _write_body(
     return summary
 
 
+def _refuse_if_erased_since(conn: sqlite3.Connection, read_through: int) -> None:
+    """An erasure (`triage erase`) committed while the export read its snapshot: the files
+    would put back what it erased. Nothing is installed (audit records after `read_through`,
+    read by the primary key)."""
+    if conn.execute(
+        "SELECT 1 FROM audit_log WHERE seq > ? AND action = 'erase' LIMIT 1", (read_through,)
+    ).fetchone():
+        raise LockHeldError(
+            "an erasure (`triage erase`) ran while the export read the store; nothing was written",
+            hint="run the export again",
+        )
+
+
 def _install(parts: list[ExportPart], stream: TextIO | None) -> list[ExportedFile]:
     """Every part in place: streamed, written through, or its complete file renamed over the
     target."""
@@ -575,17 +589,22 @@ def export_indicators(
             for part in parts:
                 if part.target is not None and not part.through:
                     prepare_file(part)
-            if locked_throughout:  # 3. all in place, then the audit record
+            read_through = int(conn.execute("SELECT coalesce(max(seq), 0) FROM audit_log").fetchone()[0])
+
+            def install_and_record(conn: sqlite3.Connection) -> list[ExportedFile]:
+                """3. All in place, then the audit record, in the caller's write transaction."""
                 files = _install(parts, stream)
                 append_audit(
                     conn, at=at, actor=store.actor, action="export", details=_audited(request, files, sids)
                 )
+                return files
+
+            if locked_throughout:
+                files = install_and_record(conn)
         if not locked_throughout:
             with store.db.transaction() as conn:
-                files = _install(parts, stream)
-                append_audit(
-                    conn, at=at, actor=store.actor, action="export", details=_audited(request, files, sids)
-                )
+                _refuse_if_erased_since(conn, read_through)
+                files = install_and_record(conn)
     finally:
         for part in parts:
             for leftover in (part.body_path, part.ready):

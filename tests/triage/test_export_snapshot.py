@@ -113,3 +113,45 @@ def test_a_write_inside_a_snapshot_fails_rather_than_vanishing(tmp_path: Path) -
             conn.execute("DELETE FROM objects")
     finally:
         db.close()
+
+
+def test_an_erasure_while_an_export_reads_leaves_the_export_unwritten(
+    cert_in: Agency, tmp_path: Path
+) -> None:
+    # Found on the stop's second review: the snapshot was read before the erasure committed,
+    # and its files then put back what the erasure took out.
+    values = [indicator(f"host{i:06d}.evil-example.net", tlp="green") for i in range(100_000)]
+    put(cert_in, [identity(FR_IDENTITY, "CERT-FR"), *values])
+    out = tmp_path / "out"
+    out.mkdir()
+    export = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            _RUN,
+            "export",
+            "--format",
+            "plain",
+            "--any-status",
+            "-o",
+            str(out / "list.txt"),
+        ],
+        env={**os.environ, "CTI_EXCHANGE_HOME": str(cert_in.home), "CTI_EXCHANGE_PASSPHRASE": PASSPHRASE},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.name.startswith(".cti-export-body.") for p in out.iterdir()):
+            assert export.poll() is None and time.monotonic() < deadline
+            time.sleep(0.002)
+        erased = cert_in.run("triage", "erase", values[0]["id"], "--note", "request 12", "--yes")
+        _, stderr = export.communicate(timeout=120)
+    finally:
+        export.kill()
+    assert erased.exit_code == 0, erased.stderr
+    assert export.returncode == 5, stderr
+    assert "an erasure (`triage erase`) ran while the export read the store" in stderr
+    assert not (out / "list.txt").exists() and list(out.iterdir()) == []
+    assert cert_in.run("audit", "show", "--action", "export", "--json").json() == []
