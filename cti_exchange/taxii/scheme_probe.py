@@ -15,9 +15,14 @@ import ssl
 from collections.abc import Iterator
 
 PROBE_SECONDS = 3.0
-# What nginx and Apache answer a plain HTTP request on their TLS port with (a 400): the port
-# speaks TLS, whatever the status line says.
-_TLS_PORT_ANSWERS = (b"sent to https port", b"speaking plain http to an ssl-enabled server port")
+# What nginx, Apache and Go's servers (Caddy, Traefik) answer a plain HTTP request on their TLS
+# port with (a 400): the port speaks TLS, whatever the status line says. Any other 400 proves
+# nothing either way, so it is not taken for plain HTTP (`speaks_plain_http`).
+_TLS_PORT_ANSWERS = (
+    b"sent to https port",
+    b"speaking plain http to an ssl-enabled server port",
+    b"client sent an http request to an https server",
+)
 
 
 def exception_causes(exc: BaseException) -> Iterator[BaseException]:
@@ -65,8 +70,9 @@ def speaks_tls(host: str, port: int, timeout: float = PROBE_SECONDS) -> bool:
 
 
 def speaks_plain_http(host: str, port: int, timeout: float = PROBE_SECONDS) -> bool:
-    """A plain HTTP request is answered with an HTTP status line, and not with the 400 of a
-    TLS port (nginx: "The plain HTTP request was sent to HTTPS port")."""
+    """A plain HTTP request is answered with an HTTP status line other than 400, the status
+    TLS ports answer clear text with (nginx: "The plain HTTP request was sent to HTTPS port";
+    Go: "Client sent an HTTP request to an HTTPS server")."""
     answer = b""
     try:
         with socket.create_connection((host, port), timeout=timeout) as raw:
@@ -79,4 +85,6 @@ def speaks_plain_http(host: str, port: int, timeout: float = PROBE_SECONDS) -> b
         if not answer:
             return False
     lowered = answer.lower()
-    return answer.startswith(b"HTTP/") and not any(words in lowered for words in _TLS_PORT_ANSWERS)
+    if not answer.startswith(b"HTTP/") or answer[9:12] == b"400":
+        return False  # a 400 is what TLS ports answer clear text with, worded or not
+    return not any(words in lowered for words in _TLS_PORT_ANSWERS)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from cti_exchange.taxii.scheme_probe import speaks_plain_http
 from tests.conftest import Agency
 from tests.exchange.conftest import Exchange
 from tests.tls_material import make_pki
@@ -32,6 +33,8 @@ NGINX_400 = (
     b"HTTPS port</center><hr><center>nginx</center></body></html>"
 )
 BARE_400 = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+# Go's net/http (Caddy, Traefik) on its TLS port (found on the stop's second review).
+GO_400 = b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
 
 
 class RawServer:
@@ -165,7 +168,10 @@ def test_an_https_server_slow_to_answer_is_retried_not_called_plain_http(
 
 
 @pytest.mark.parametrize(
-    "slow_tls", [(1.5, 30, NGINX_400), (1.5, 30, BARE_400)], indirect=True, ids=["nginx-400", "bare-400"]
+    "slow_tls",
+    [(1.5, 30, NGINX_400), (1.5, 30, BARE_400), (1.5, 30, GO_400)],
+    indirect=True,
+    ids=["nginx-400", "bare-400", "go-400"],
 )
 def test_an_https_server_slow_to_handshake_is_retried_not_called_plain_http(
     exchange: Exchange, slow_tls: SlowTls, server_context: tuple[ssl.SSLContext, Path]
@@ -230,3 +236,25 @@ def test_no_probe_of_our_own_past_a_proxy(
     finally:
         proxy.server.close()
         target.close()
+
+
+@pytest.mark.parametrize("answer", [GO_400, BARE_400, NGINX_400])
+def test_a_400_to_clear_text_is_never_taken_for_plain_http(answer: bytes) -> None:
+    # A TLS port answers clear text with a 400, worded by nginx, Apache or Go, or bare; only the
+    # nginx and Apache wordings were known (found on the stop's second review).
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer_once() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(4096)
+            conn.sendall(answer)
+
+    thread = threading.Thread(target=answer_once)
+    thread.start()
+    try:
+        assert speaks_plain_http("127.0.0.1", port) is False
+    finally:
+        thread.join(10)
+        server.close()
