@@ -75,7 +75,8 @@ def damage_behind(exc: BaseException, path: Path) -> IntegrityError | None:
     if not isinstance(exc, sqlite3.OperationalError) or _NO_SUCH.search(str(exc)) is None:
         return None
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        # As a URI, percent-encoded: a `?`, `#` or `%` in the path is part of the name.
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
         try:
             missing = missing_from(conn)
         finally:

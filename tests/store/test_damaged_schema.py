@@ -5,7 +5,9 @@ meeting "no such table" reports the damage, not an internal error (walkthrough T
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
+from cti_exchange.store.database import Database
 from cti_exchange.store.schema_check import damage_behind
 from tests.conftest import Agency
 from tests.triage.conftest import indicator, put
@@ -53,3 +55,15 @@ def test_a_query_written_wrong_on_a_complete_store_is_no_damage(cert_in: Agency)
         conn.execute("DROP INDEX triage_log_by_object")
     damage = damage_behind(bug, path)
     assert damage is not None and "index triage_log_by_object" in str(damage)
+
+
+def test_a_store_path_with_uri_characters_is_read_as_it_is(tmp_path: Path) -> None:
+    # Found on the stop's second review: the store was opened as `file:{path}?mode=ro`, so a
+    # `?`, `#` or `%` in its path named another file, and damage went unseen.
+    folder = tmp_path / "we?ird#dir%20x"
+    folder.mkdir()
+    Database(folder / "store.sqlite").close()
+    with sqlite3.connect(folder / "store.sqlite") as conn:
+        conn.execute("DROP TABLE triage_log")
+    damage = damage_behind(sqlite3.OperationalError("no such table: triage_log"), folder / "store.sqlite")
+    assert damage is not None and "table triage_log" in str(damage)
