@@ -8,6 +8,11 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from cti_exchange.errors import UsageError
+from cti_exchange.store.store import Store
+from cti_exchange.triage_erasure import erase, erasure_preview
 from tests.conftest import Agency, make_agency, pin
 from tests.envelope.conftest import indicator, make_bundle
 
@@ -257,3 +262,20 @@ def test_a_value_with_letters_beyond_ascii_is_redacted_in_notes(partnered: Pair,
     assert _rows(cert_in, f"SELECT status_note FROM objects WHERE object_id = '{other['id']}'") == [
         ("see [erased]",)
     ]
+
+
+def test_what_changed_since_the_question_is_not_erased(partnered: Pair, tmp_path: Path) -> None:
+    # On a terminal the question names a count; a pull storing more of the value before the
+    # answer must not widen what the answer erases.
+    cert_fr, cert_in = partnered
+    _send(cert_fr, cert_in, [_email(1)], tmp_path / "one.json")
+    with Store(cert_in.home / "store.sqlite") as store:
+        asked = erasure_preview(store, [VICTIM])
+    _send(cert_fr, cert_in, [_email(2)], tmp_path / "two.json")  # a pull meanwhile
+    with (
+        Store(cert_in.home / "store.sqlite") as store,
+        pytest.raises(UsageError, match="changed since the question"),
+    ):
+        erase(store, [VICTIM], note="request 13", expected=asked.object_ids)
+    assert _rows(cert_in, "SELECT count(*) FROM objects") == [(2,)]
+    assert _rows(cert_in, "SELECT count(*) FROM audit_log WHERE action = 'erase'") == [(0,)]
