@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,8 +27,12 @@ from tests.triage.conftest import FR_IDENTITY, identity, indicator, put, store_p
 _RUN = "from cti_exchange.cli.entry import main; import sys; sys.argv[0] = 'cti-exchange'; main()"
 
 
-def test_writers_commit_while_a_plain_export_reads(cert_in: Agency, tmp_path: Path) -> None:
-    values = [indicator(f"host{i:06d}.evil-example.net", tlp="green") for i in range(60_000)]
+def _exporting(
+    count: int, cert_in: Agency, tmp_path: Path
+) -> tuple[list[dict[str, Any]], Path, subprocess.Popen[str]]:
+    """`count` indicators stored, and a plain export of them to out/list.txt running in a
+    process of its own."""
+    values = [indicator(f"host{i:06d}.evil-example.net", tlp="green") for i in range(count)]
     put(cert_in, [identity(FR_IDENTITY, "CERT-FR"), *values])
     out = tmp_path / "out"
     out.mkdir()
@@ -48,6 +53,11 @@ def test_writers_commit_while_a_plain_export_reads(cert_in: Agency, tmp_path: Pa
         stderr=subprocess.PIPE,
         text=True,
     )
+    return values, out, export
+
+
+def test_writers_commit_while_a_plain_export_reads(cert_in: Agency, tmp_path: Path) -> None:
+    values, out, export = _exporting(60_000, cert_in, tmp_path)
     committed = refused = 0
     try:
         # While the export writes its body beside the target (it reads the store then), a
@@ -120,27 +130,7 @@ def test_an_erasure_while_an_export_reads_leaves_the_export_unwritten(
 ) -> None:
     # Found on the stop's second review: the snapshot was read before the erasure committed,
     # and its files then put back what the erasure took out.
-    values = [indicator(f"host{i:06d}.evil-example.net", tlp="green") for i in range(100_000)]
-    put(cert_in, [identity(FR_IDENTITY, "CERT-FR"), *values])
-    out = tmp_path / "out"
-    out.mkdir()
-    export = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            _RUN,
-            "export",
-            "--format",
-            "plain",
-            "--any-status",
-            "-o",
-            str(out / "list.txt"),
-        ],
-        env={**os.environ, "CTI_EXCHANGE_HOME": str(cert_in.home), "CTI_EXCHANGE_PASSPHRASE": PASSPHRASE},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    values, out, export = _exporting(100_000, cert_in, tmp_path)
     try:
         deadline = time.monotonic() + 60
         while not any(p.name.startswith(".cti-export-body.") for p in out.iterdir()):
