@@ -109,6 +109,11 @@ def export_command(
         expired=None,
         include_revoked=include_revoked,
     )
+    if any_status and filters.statuses:
+        raise UsageError(
+            "--status and --any-status contradict each other: --any-status takes every status",
+            hint="give one of them",
+        )
     filters = replace(
         filters,
         statuses=STATUSES if any_status else (filters.statuses or ("accepted",)),

@@ -31,8 +31,10 @@ def _moment(text: str | None, option: str, now: datetime) -> datetime | None:
         return None
     try:
         ago = time_ago(text, now)
-    except ValueError:
-        ago = None
+    except ValueError as exc:  # an age, too large: said as such, not as "not an age"
+        raise UsageError(
+            f"{option}: a duration too large: {exc}", hint="give a shorter age, or a timestamp"
+        ) from None
     if ago is not None:
         return ago
     if _LOCAL_TIME.match(text.strip()):

@@ -34,3 +34,17 @@ def test_a_timestamp_and_an_age_still_filter(cert_fr: Agency) -> None:
     wrong = cert_fr.run("triage", "list", "--since", "yesterday")
     assert wrong.exit_code == ExitCode.USAGE
     assert "'yesterday' is neither a duration (24h, 7d) nor a timestamp" in wrong.stderr
+
+
+def test_sight_says_an_age_too_large_is_one(cert_fr: Agency) -> None:
+    # `sight --first-seen 99999999d` said it was not an age (noticed at stop 27).
+    result = cert_fr.run("sight", "indicator--0", "--first-seen", "99999999d")
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert "--first-seen: a duration too large: '99999999d' reaches back before year 1" in result.stderr
+
+
+def test_export_refuses_a_status_with_any_status(cert_fr: Agency) -> None:
+    # `export --status new --any-status` took every status silently (error-hunt walkthrough M10).
+    result = cert_fr.run("export", "--format", "plain", "--status", "new", "--any-status")
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert "--status and --any-status contradict each other" in result.stderr
