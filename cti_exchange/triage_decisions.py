@@ -44,7 +44,7 @@ REVIEW_KEYS = {"a": "accept", "r": "reject", "f": "false-positive", "s": "skip",
 class DecisionResult:
     decision: str  # stored status: accepted, rejected, false-positive
     analyst: str
-    decided_at: str
+    decided_at: str | None  # None: nothing was decided now (every object already held it)
     object_ids: list[str]  # every object changed, same-value objects included
     revoked: list[str] = field(default_factory=list)  # of those and `kept`, revoked by their creator
     # Objects that already held this decision (and note): left as they were, not recorded again.
@@ -144,7 +144,7 @@ def decide(
                 partner=",".join(partners) or None,
                 details={"decision": status, "objects": changed, "note": note},
             )
-    return DecisionResult(status, store.actor, at, changed, revoked, kept)
+    return DecisionResult(status, store.actor, at if changed else None, changed, revoked, kept)
 
 
 # -- review ------------------------------------------------------------------------------

@@ -50,6 +50,8 @@ def test_accepting_an_accepted_value_again_keeps_who_and_when(cert_in: Agency) -
 
     same_note = cert_in.run("triage", "accept", "twice.example", "--note", "seen in sandbox", "--json")
     assert same_note.exit_code == 0 and same_note.json()["object_ids"] == []
+    # Nothing was decided now: no fresh moment for it (stop 26 left one; stop 27).
+    assert same_note.json()["decided_at"] is None
     assert same_note.json()["already"] == [
         {"object_id": same_note.json()["already"][0]["object_id"], "by": "amelie", "at": decided[2]}
     ]
