@@ -178,3 +178,16 @@ def lock_held_by_another_run(home: Path, seconds: float) -> Iterator[None]:
     finally:
         release.set()
         holder.join()
+
+
+def set_store_wait(agency: Agency, seconds: int) -> None:
+    """config.toml `operations.store_wait_seconds`: how long the agency's commands wait for
+    another process holding its store (a test shortens the 30 s default to see the end of it)."""
+    import tomllib
+
+    import tomli_w
+
+    config = agency.home / "config.toml"
+    data = tomllib.loads(config.read_text())
+    data.setdefault("operations", {})["store_wait_seconds"] = seconds
+    config.write_text(tomli_w.dumps(data))

@@ -217,7 +217,6 @@ def _store_failure(ctx: Any, exc: Exception) -> CtiExchangeError | None:
     the busy timeout."""
     if type(exc).__name__ != "OperationalError":  # sqlite3 is not imported for every command
         return None
-    from cti_exchange.store.database import BUSY_TIMEOUT_SECONDS
     from cti_exchange.store.schema_check import damage_behind
     from cti_exchange.store.store_file import is_locked, store_locked
 
@@ -227,7 +226,7 @@ def _store_failure(ctx: Any, exc: Exception) -> CtiExchangeError | None:
     except CtiExchangeError:
         path = Path("store")
     if is_locked(exc):
-        return store_locked(path, BUSY_TIMEOUT_SECONDS)
+        return store_locked(path, None)
     return damage_behind(exc, path)
 
 

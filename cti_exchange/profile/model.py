@@ -161,6 +161,9 @@ class EnvelopeLimits:
 class Operations:
     undelivered_after_hours: int = 24
     key_lifetime_days: int = 365
+    # How long a command waits for another process holding the store (an export, a sync, an
+    # sqlite3 shell) before it ends with exit 5.
+    store_wait_seconds: int = 30
 
 
 @dataclass(frozen=True)
@@ -227,6 +230,7 @@ class Profile:
             "operations": {
                 "undelivered_after_hours": self.operations.undelivered_after_hours,
                 "key_lifetime_days": self.operations.key_lifetime_days,
+                "store_wait_seconds": self.operations.store_wait_seconds,
             },
             "partners": {name: p.to_dict() for name, p in sorted(self.partners.items())},
         }

@@ -34,8 +34,9 @@ from cti_exchange.store.wal_checkpointer import AUTOMATIC_CHECKPOINT_PAGES, LOG_
 # of a database in WAL mode without rewriting it.
 NEW_STORE_PAGE_SIZE = 16384
 
-# How long an opening waits for another process holding the store (an sqlite3 shell, a backup
-# taking an exclusive lock), and after how long it says it is waiting.
+# How long a command waits for another process holding the store (an sqlite3 shell, a backup
+# taking an exclusive lock, an export, a sync) unless config.toml says otherwise
+# (`operations.store_wait_seconds`), and after how long it says it is waiting.
 BUSY_TIMEOUT_SECONDS = 30.0
 QUIET_WAIT_SECONDS = 1.0
 
@@ -85,12 +86,15 @@ class Database:
         *,
         existed_marker: Path | None = None,
         waiting: Callable[[str], None] | None = None,
+        wait_seconds: float = BUSY_TIMEOUT_SECONDS,
     ) -> None:
         """`existed_marker`: the file in the profile home recording that its store exists
         (store_file.py); a store missing while it is there is refused, not made anew. `waiting`:
-        told once when another process holds the store and the opening has to wait."""
+        told once when another process holds the store and the opening has to wait.
+        `wait_seconds`: how long (config.toml `operations.store_wait_seconds`)."""
         self.path = path
         self._waiting = waiting
+        self.wait_seconds = wait_seconds
         real = Path(os.path.realpath(path))  # where SQLite keeps the store and its log
         refuse_lost_store(path, real, existed_marker)
         refuse_read_only(path, real)
@@ -111,7 +115,7 @@ class Database:
                     checkpointer.close()
             self.conn.close()
             if is_locked(exc):
-                raise store_locked(path, BUSY_TIMEOUT_SECONDS) from None
+                raise store_locked(path, self.wait_seconds) from None
             if isinstance(exc, sqlite3.DatabaseError):
                 raise self._cannot_open(exc, real) from None
             raise
@@ -132,7 +136,7 @@ class Database:
         )
 
     def _patiently(self, statement: str, waiting_for: str) -> None:
-        """Runs `statement`, waiting (at most BUSY_TIMEOUT_SECONDS) for another process that
+        """Runs `statement`, waiting (at most `wait_seconds`) for another process that
         holds the store, and saying so (`waiting`, on a terminal) once the wait is longer than
         a moment. Past the wait, the documented exit 5 (LockHeldError), not SQLite's error."""
         self.conn.execute(f"PRAGMA busy_timeout={int(QUIET_WAIT_SECONDS * 1000)}")
@@ -146,18 +150,18 @@ class Database:
             if self._waiting is not None:
                 self._waiting(
                     f"the store {self.path} is {waiting_for} by another process: waiting for it "
-                    f"(at most {BUSY_TIMEOUT_SECONDS:.0f} s)"
+                    f"(at most {self.wait_seconds:.0f} s)"
                 )
-            remaining = BUSY_TIMEOUT_SECONDS - QUIET_WAIT_SECONDS
+            remaining = self.wait_seconds - QUIET_WAIT_SECONDS
             self.conn.execute(f"PRAGMA busy_timeout={int(remaining * 1000)}")
             try:
                 self.conn.execute(statement).fetchall()
             except sqlite3.OperationalError as exc:
                 if is_locked(exc):
-                    raise store_locked(self.path, BUSY_TIMEOUT_SECONDS) from None
+                    raise store_locked(self.path, self.wait_seconds) from None
                 raise
         finally:
-            self.conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+            self.conn.execute(f"PRAGMA busy_timeout={int(self.wait_seconds * 1000)}")
 
     def _set_up(self, real: Path) -> None:
         """Settings, migrations and the checkpoint thread of the open connection."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from cti_exchange.home.analyst import current_analyst
 from cti_exchange.home.profile_home import ProfileHome
-from cti_exchange.store.database import Database
+from cti_exchange.store.database import BUSY_TIMEOUT_SECONDS, Database
 from cti_exchange.store.store_file import STORE_MARKER
 
 if TYPE_CHECKING:
@@ -31,9 +31,11 @@ class Store:
         actor: str = "cti-exchange",
         existed_marker: Path | None = None,
         waiting: Callable[[str], None] | None = None,
+        wait_seconds: float = BUSY_TIMEOUT_SECONDS,
     ) -> None:
-        """`existed_marker` and `waiting`: see Database; `open_store` passes the home's."""
-        self.db = Database(path, existed_marker=existed_marker, waiting=waiting)
+        """`existed_marker`, `waiting` and `wait_seconds`: see Database; `open_store` passes the
+        home's."""
+        self.db = Database(path, existed_marker=existed_marker, waiting=waiting, wait_seconds=wait_seconds)
         self.actor = actor  # recorded in the audit trail for what this store handle does
 
     @cached_property
@@ -78,4 +80,5 @@ def open_store(home: ProfileHome) -> Store:
         actor=current_analyst(),
         existed_marker=home.root / STORE_MARKER,
         waiting=home.store_waiting,
+        wait_seconds=home.load_profile().operations.store_wait_seconds,
     )

@@ -134,8 +134,9 @@ def is_locked(exc: BaseException) -> bool:
     )
 
 
-def store_locked(path: Path, waited_seconds: float) -> LockHeldError:
+def store_locked(path: Path, waited_seconds: float | None) -> LockHeldError:
+    waited = f" (waited {waited_seconds:.0f} s)" if waited_seconds is not None else ""
     return LockHeldError(
-        f"the store {path} is locked by another process (waited {waited_seconds:.0f} s)",
+        f"the store {path} is locked by another process{waited}",
         hint="retry when it has finished; `fuser` or `lsof` on the file shows which process it is",
     )

@@ -16,10 +16,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-import pytest
-
-from cti_exchange.store import database
-from tests.conftest import PASSPHRASE, Agency
+from tests.conftest import PASSPHRASE, Agency, set_store_wait
 from tests.triage.conftest import indicator, put
 
 _RUN = "from cti_exchange.cli.entry import main; import sys; sys.argv[0] = 'cti-exchange'; main()"
@@ -61,10 +58,8 @@ def written_by_another_process(path: Path, seconds: float) -> AbstractContextMan
     return _held(path, seconds, "BEGIN IMMEDIATE")
 
 
-def test_a_store_locked_past_the_wait_ends_with_exit_5(
-    cert_in: Agency, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(database, "BUSY_TIMEOUT_SECONDS", 2.0)  # the wait, shortened (a tuning constant)
+def test_a_store_locked_past_the_wait_ends_with_exit_5(cert_in: Agency) -> None:
+    set_store_wait(cert_in, 2)  # the wait, shortened in config.toml
     path = cert_in.home / "store.sqlite"
     with held_exclusively(path, seconds=4):
         result = cert_in.run("triage", "list")
@@ -80,13 +75,11 @@ def test_a_store_released_during_the_wait_is_used(cert_in: Agency) -> None:
     assert result.exit_code == 0, result.stderr
 
 
-def test_a_decision_behind_another_writer_past_the_wait_ends_with_exit_5(
-    cert_in: Agency, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_decision_behind_another_writer_past_the_wait_ends_with_exit_5(cert_in: Agency) -> None:
     # The opening read succeeds (WAL), so the wait is at the write: it ended in "internal
     # error: OperationalError: database is locked" (exit 70), and a sync's log said the same
     # (concurrency walkthrough F1, F2).
-    monkeypatch.setattr(database, "BUSY_TIMEOUT_SECONDS", 2.0)  # the wait, shortened (a tuning constant)
+    set_store_wait(cert_in, 2)  # the wait, shortened in config.toml
     found = indicator("evil.example")
     put(cert_in, [found])
     with written_by_another_process(cert_in.home / "store.sqlite", seconds=4):

@@ -19,9 +19,8 @@ from typing import Any
 
 import pytest
 
-from cti_exchange.store import database
 from cti_exchange.store.database import Database
-from tests.conftest import PASSPHRASE, Agency
+from tests.conftest import PASSPHRASE, Agency, set_store_wait
 from tests.triage.conftest import FR_IDENTITY, identity, indicator, put, store_path
 
 _RUN = "from cti_exchange.cli.entry import main; import sys; sys.argv[0] = 'cti-exchange'; main()"
@@ -87,10 +86,8 @@ def test_writers_commit_while_a_plain_export_reads(cert_in: Agency, tmp_path: Pa
     assert len(cert_in.run("audit", "show", "--action", "export", "--json").json()) == 1
 
 
-def test_an_export_that_cannot_record_itself_installs_nothing(
-    cert_in: Agency, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(database, "BUSY_TIMEOUT_SECONDS", 2.0)  # the wait, shortened (a tuning constant)
+def test_an_export_that_cannot_record_itself_installs_nothing(cert_in: Agency, tmp_path: Path) -> None:
+    set_store_wait(cert_in, 2)  # the wait, shortened in config.toml
     red = [indicator(f"red{i}.example", tlp="red") for i in range(5)]
     put(cert_in, [identity(FR_IDENTITY, "CERT-FR"), *red])
     target = tmp_path / "red.txt"
