@@ -18,6 +18,7 @@ from cti_exchange.store.store import open_store
 from cti_exchange.untrusted_text import describe_value, escape_controls
 
 if TYPE_CHECKING:
+    from cti_exchange.exchange.held import GapAccepted, Released, RestartAccepted
     from cti_exchange.store.inbound import QuarantinedEnvelope
 
 quarantine_app = typer.Typer(
@@ -232,17 +233,7 @@ def quarantine_accept_gap(
         out.warn(f"accepted despite missing sequence numbers {result.missing} from {result.partner}")
     else:
         out.note(f"no gap left before it: the envelopes missing from {result.partner} had arrived")
-    out.line(
-        f"Accepted envelope {result.envelope_id} (sequence {result.sequence}, {result.objects} objects, "
-        f"{result.new_versions} new versions) from {result.partner}"
-    )
-    show_released(out, released, result.partner)
-    if result.still_held:
-        records = ", ".join(map(str, result.still_held))
-        out.warn(
-            f"{len(result.still_held)} envelope(s) from {result.partner} still held in quarantine "
-            f"(record(s) {records}): `cti-exchange quarantine list` says what each waits for"
-        )
+    _show_accepted(out, result, released, result.still_held, "held in quarantine", "what each waits for")
 
 
 @quarantine_app.command(
@@ -301,16 +292,29 @@ def quarantine_accept_restart(
         )
     else:
         out.note(f"no restart needed: it chains to what we accepted from {result.partner}")
+    _show_accepted(out, result, released, result.still_open, "in quarantine", "why each was refused or waits")
+
+
+def _show_accepted(
+    out: Output,
+    result: GapAccepted | RestartAccepted,
+    released: Released,
+    still: list[int],
+    where: str,
+    says: str,
+) -> None:
+    """The envelope accept-gap or accept-restart accepted, what followed it, and what is still
+    `where` (held in quarantine, in quarantine)."""
     out.line(
         f"Accepted envelope {result.envelope_id} (sequence {result.sequence}, {result.objects} objects, "
         f"{result.new_versions} new versions) from {result.partner}"
     )
     show_released(out, released, result.partner)
-    if result.still_open:
-        records = ", ".join(map(str, result.still_open))
+    if still:
+        records = ", ".join(map(str, still))
         out.warn(
-            f"{len(result.still_open)} envelope(s) from {result.partner} still in quarantine (record(s) "
-            f"{records}): `cti-exchange quarantine list` says why each was refused or waits"
+            f"{len(still)} envelope(s) from {result.partner} still {where} (record(s) {records}): "
+            f"`cti-exchange quarantine list` says {says}"
         )
 
 

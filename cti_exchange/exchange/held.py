@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -376,6 +377,17 @@ def describe_held_gaps(store: Store, agency_id: str, partner: str | None) -> Non
 # -- an analyst's decisions ------------------------------------------------------------------
 
 
+def _still_fails(record_id: int, rejected: EnvelopeRejected, too_old: Callable[[], str]) -> IntegrityError:
+    """accept-gap's and accept-restart's refusal of a record whose envelope fails another check
+    too; `too_old`: the hint for one past the age limit (how to let it in)."""
+    return IntegrityError(
+        f"quarantine record {record_id} still fails: {rejected.reason.value}: {rejected.detail}",
+        hint=too_old()
+        if rejected.reason is RejectReason.TOO_OLD
+        else "nothing from it was accepted and it stays in quarantine",
+    )
+
+
 @dataclass(frozen=True)
 class GapAccepted:
     record_id: int  # the record the gap was accepted on: the one asked, or the first held before it
@@ -447,13 +459,12 @@ def accept_gap(
             if wrong is not None:
                 raise wrong
         except EnvelopeRejected as rejected:
-            raise IntegrityError(
-                f"quarantine record {record_id} still fails: {rejected.reason.value}: {rejected.detail}",
-                hint=too_old_hint(
+            raise _still_fails(
+                record_id,
+                rejected,
+                lambda: too_old_hint(
                     store, ctx, partner, record.sender, besides=record_id, again="run accept-gap again"
-                )
-                if rejected.reason is RejectReason.TOO_OLD
-                else "nothing from it was accepted and it stays in quarantine",
+                ),
             ) from None
         # Envelopes held before this one are not lost: the first of them takes the gap (only
         # the numbers before it are missing), and this one follows it with the others.
@@ -729,16 +740,15 @@ def accept_restart(
             if wrong is not None:
                 raise wrong
         except EnvelopeRejected as rejected:
-            raise IntegrityError(
-                f"quarantine record {record_id} still fails: {rejected.reason.value}: {rejected.detail}",
-                hint=(
+            raise _still_fails(
+                record_id,
+                rejected,
+                lambda: (
                     f"once {partner.name} confirms it sent this one, raise envelope.max_age_days in "
                     "config.toml and run accept-restart again; or close it (`cti-exchange quarantine "
                     f"resolve {record_id}`) and run accept-restart on the next envelope from "
                     f"{partner.name}. Nothing from it was accepted"
-                )
-                if rejected.reason is RejectReason.TOO_OLD
-                else "nothing from it was accepted and it stays in quarantine",
+                ),
             ) from None
         if opened.channel is None:  # our own copy: no channel of ours to restart
             raise UsageError(f"quarantine record {record_id} is not on a channel from {partner.name} to us")
