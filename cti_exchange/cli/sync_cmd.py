@@ -31,6 +31,17 @@ from cti_exchange.store.receipts import receipt_only_envelopes
 from cti_exchange.store.store import open_store
 from cti_exchange.untrusted_text import describe_value
 
+# `status`: posted envelopes that hold only our receipts (never acknowledged) are counted here.
+RECEIPTS_POSTED = "receipts_posted"
+_SENT_COLUMNS = (
+    ("sealed", "sealed"),
+    ("posted", "posted"),
+    ("received", "received (receipt)"),
+    ("failed", "failed"),
+    ("exported", "exported (file)"),
+    (RECEIPTS_POSTED, "our receipts posted"),
+)
+
 SYNC_HELP = (
     "Pull from every partner, send receipts, then post the outbox; one line of summary. "
     "Safe every minute from cron: a second run while one is going exits at once (code 5); it "
@@ -172,8 +183,11 @@ def status(ctx: typer.Context, json_mode: JsonOption = False) -> None:
     late = [d for d in awaited if now - parse_timestamp(d.created_at) > threshold]
     counts: dict[str, dict[str, int]] = {}
     for d in deliveries:
-        counts.setdefault(d.partner, {}).setdefault(d.status, 0)
-        counts[d.partner][d.status] += 1
+        # A posted envelope of our receipts stays "posted" for good: counted apart, so that
+        # the posted column holds only envelopes that still wait for the partner's receipt.
+        kind = RECEIPTS_POSTED if d.status == POSTED and d.envelope_id in receipts_only else d.status
+        counts.setdefault(d.partner, {}).setdefault(kind, 0)
+        counts[d.partner][kind] += 1
     out = Output(json_mode=json_mode)
     if json_mode:
         out.data(
@@ -198,11 +212,8 @@ def status(ctx: typer.Context, json_mode: JsonOption = False) -> None:
     )
     out.heading("Sent envelopes")
     out.table(
-        ["partner", "sealed", "posted", "received (receipt)", "failed", "exported (file)"],
-        [
-            [p, *(str(c.get(s, 0)) for s in ("sealed", "posted", "received", "failed", "exported"))]
-            for p, c in sorted(counts.items())
-        ],
+        ["partner", *(heading for _, heading in _SENT_COLUMNS)],
+        [[p, *(str(c.get(kind, 0)) for kind, _ in _SENT_COLUMNS)] for p, c in sorted(counts.items())],
         title="Sent envelopes",
     )
     if not out.is_terminal:

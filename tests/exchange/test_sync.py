@@ -158,6 +158,12 @@ def test_status_does_not_wait_for_a_receipt_to_a_receipt_envelope(exchange: Exch
     status = india.run("status", "--json")
     assert status.exit_code == 0, status.stderr
     assert status.json()["undelivered"] == []
+    # Counted apart: the posted column kept growing by one a sync with nothing to wait for.
+    assert status.json()["deliveries_by_partner"] == {"cert-fr": {"receipts_posted": 1}}
+    table = india.run("status").stdout.splitlines()
+    sent = table.index("Sent envelopes:")
+    assert table[sent + 1].split("\t")[2] == "posted" and table[sent + 1].endswith("our receipts posted")
+    assert table[sent + 2].split("\t") == ["cert-fr", "0", "0", "0", "0", "0", "1"]
     assert "Every envelope older than 24 h has a receipt" in india.run("status").stdout
     # cert-fr's envelope is a day younger than that and has no receipt yet: said so, with the
     # threshold in hours (the line read "older than the threshold" beside "received 0").
