@@ -18,6 +18,15 @@ from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.errors import UsageError
 from cti_exchange.store.audit_log import append_audit
 from cti_exchange.store.erasure import erase_objects, objects_to_erase, sources_of
+from cti_exchange.store.erasure_tombstones import (
+    ErasureInForce,
+    Lifted,
+    erasures_in_force,
+    lift_object,
+    lift_value,
+    plan_tombstones,
+    write_tombstones,
+)
 from cti_exchange.store.store import Store
 from cti_exchange.triage import resolve_reference
 from cti_exchange.triage_decisions import checked_note
@@ -36,6 +45,8 @@ class ErasureResult:
     quarantined: int  # copies in resolved quarantine records erased
     mentioned_in: list[str]  # objects left whose text still names a value
     log_emptied: bool  # False: a reader held the store, the log keeps old pages until later
+    withheld_values: int = 0  # erased values a partner sending them again will not store
+    withheld_from: str | None = None  # those values: from this partner only (None: every one)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -49,6 +60,12 @@ class ErasureResult:
             "quarantined_copies_erased": self.quarantined,
             "still_named_in": self.mentioned_in,
             "log_emptied": self.log_emptied,
+            # Not stored again when a partner sends them (store/erasure_tombstones.py).
+            "withheld_from_now_on": {
+                "object_ids": len(self.object_ids),
+                "values": self.withheld_values,
+                "partner": self.withheld_from,
+            },
         }
 
 
@@ -102,7 +119,8 @@ def erase(
     conn.execute("PRAGMA secure_delete = ON")  # freed pages overwritten, not left in the file
     try:
         with store.db.transaction() as conn:
-            ids = objects_to_erase(conn, *_resolved(store, references, partner), forms, partner=partner)
+            named, by_value = _resolved(store, references, partner)
+            ids = objects_to_erase(conn, named, by_value, forms, partner=partner)
             if not ids:  # a value only others sent, with --partner (a typo in its name)
                 raise UsageError(
                     f"nothing to erase: {escape_controls(partner or '')} sent none of it",
@@ -114,8 +132,9 @@ def erase(
                     f"{len(ids)} now: a pull stored more of it meanwhile); nothing was erased",
                     hint="run the command again",
                 )
+            tombstones = plan_tombstones(conn, ids, by_value, forms, partner=partner)
             erased = erase_objects(conn, ids, forms)
-            append_audit(
+            record = append_audit(
                 conn,
                 at=at,
                 actor=store.actor,
@@ -129,6 +148,9 @@ def erase(
                     "note": reason,
                 },
             )
+            # So that a partner sending it again does not store it again (its record's seq
+            # names the erasure; `triage erased` lists them, `triage unerase` lifts them).
+            write_tombstones(conn, tombstones, at=at, audit_seq=record.seq)
         busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     finally:
         conn.execute("PRAGMA secure_delete = OFF")  # later writes on this store pay nothing for it
@@ -143,6 +165,8 @@ def erase(
         erased.quarantined,
         erased.mentioned_in,
         log_emptied=busy == 0,
+        withheld_values=sum(1 for t in tombstones if t.object_id is None),
+        withheld_from=partner,
     )
 
 
@@ -166,3 +190,82 @@ def _resolved(store: Store, references: list[str], partner: str | None) -> tuple
                 hint="leave out --partner, or name that partner's object",
             )
     return named, by_value
+
+
+@dataclass(frozen=True)
+class LiftResult:
+    analyst: str
+    lifted_at: str
+    object_ids: list[str]  # erased objects a partner may send again
+    value_types: list[str]  # IOC types of the erased values a partner may send again
+    erasures: list[int]  # the erase records (audit seq) they came from
+    values_still_erased: list[str]  # ids lifted whose value another tombstone still withholds
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "analyst": self.analyst,
+            "lifted_at": self.lifted_at,
+            "object_ids": self.object_ids,
+            "values": [{"type": t} for t in self.value_types],
+            "erasures": self.erasures,
+            "value_still_erased_for": self.values_still_erased,
+        }
+
+
+def unerase(
+    store: Store, references: list[str], *, note: str | None, now: datetime | None = None
+) -> LiftResult:
+    """Lets partners' objects of an erased value (or an erased object id) be stored again:
+    removes the tombstones each reference matches, all or nothing, with an `unerase` audit
+    record (object ids, IOC types, the erasures lifted, the reason; never the values).
+    Nothing erased comes back: only what partners send from now on is stored. A UsageError
+    (exit 2) when a reference matches no tombstone."""
+    from cti_exchange.exporters.value_forms import bundled_value_forms
+    from cti_exchange.triage import value_spellings
+
+    reason = checked_note(note)
+    if reason is None:
+        raise UsageError(
+            "say why with --note: lifting an erasure is recorded with its reason",
+            hint="for example --note 'cert-fr: the address is the attacker's, not a victim's'",
+        )
+    if not references:
+        raise UsageError(
+            "name at least one erased value or object id", hint="see `cti-exchange triage erased`"
+        )
+    forms = bundled_value_forms()
+    at = stix_timestamp(now or utc_now())
+    lifted = Lifted()
+    with store.db.transaction() as conn:
+        for reference in references:
+            text = reference.strip()
+            found = lift_object(conn, text, lifted) if "--" in text else False
+            if not found:
+                found = lift_value(conn, [text, *value_spellings(text)], forms, lifted)
+            if not found:
+                raise UsageError(
+                    f"no erasure withholds {escape_controls(text)!r}; nothing was lifted",
+                    hint="see `cti-exchange triage erased` (give an object id it lists, or the value erased)",
+                )
+        partners = sorted({p for p in lifted.partners if p is not None})
+        append_audit(
+            conn,
+            at=at,
+            actor=store.actor,
+            action="unerase",
+            partner=",".join(partners) or None,
+            details={
+                "objects": lifted.object_ids,
+                "values": [{"type": t} for t in lifted.value_types],
+                "erasures": lifted.erasures,
+                "note": reason,
+            },
+        )
+    return LiftResult(
+        store.actor, at, lifted.object_ids, lifted.value_types, lifted.erasures, lifted.values_still_erased
+    )
+
+
+def erasures(store: Store) -> list[ErasureInForce]:
+    """The erasures that still withhold something from partners, oldest first."""
+    return erasures_in_force(store.db.conn)

@@ -55,7 +55,7 @@ from cti_exchange.triage_decisions import (
     decide_in_review,
     review_loop,
 )
-from cti_exchange.triage_erasure import erase, erasure_preview, erasure_reason
+from cti_exchange.triage_erasure import erase, erasure_preview, erasure_reason, erasures, unerase
 from cti_exchange.untrusted_text import describe_value, escape_controls
 
 triage_app = typer.Typer(
@@ -400,7 +400,8 @@ def erase_(
     An id erases that object; a value, every object holding it in any spelling (from every
     partner, or only --partner's). With them go every version, the relationships and sightings
     about them, their triage notes, and the signed copies of the envelopes that carried them.
-    Cannot be undone; the audit trail records the object ids and the reason, never the values."""
+    Cannot be undone; the audit trail records the object ids and the reason, never the values.
+    What a partner sends of them again is not stored (`triage unerase` lifts that)."""
     out = Output(json_mode=json_mode)
     references = [r.strip() for r in references]
     erasure_reason(note)  # a missing or bad --note is said before the question, not after
@@ -444,11 +445,101 @@ def erase_(
     sources = ", ".join(result.partners) or "their sources"
     out.note(
         "not reached: exports already written (blocklists, IDS rules, MISP events) and backups "
-        f"still hold them; ask {sources} to revoke them, or a later envelope stores them again"
+        f"still hold them; ask {sources} to revoke them"
+    )
+    scope = f"{result.withheld_from} sends" if result.withheld_from else "a partner sends"
+    out.note(
+        f"what {scope} of them again is not stored (the envelope is accepted); "
+        "`triage erased` lists the erasures, `triage unerase` lifts one"
     )
     if not result.log_emptied:
         out.warn(
             "a reader held the store open: the erased pages leave its write-ahead log at the next checkpoint"
+        )
+
+
+@triage_app.command(
+    "erased",
+    epilog="Example: cti-exchange triage erased --json",
+)
+def erased_(ctx: typer.Context, json_mode: JsonOption = False) -> None:
+    """List the erasures that keep partners' objects out of the store.
+
+    One line per erasure still in force: when, by whom, from which partner its values are
+    withheld (or every partner), the object ids erased, the IOC type of each value erased, and
+    the reason. Never the values: the store keeps only a keyed digest of them."""
+    out = Output(json_mode=json_mode)
+    with open_store(profile_home(ctx)) as store:
+        found = erasures(store)
+    if json_mode:
+        out.data({"erasures": [e.to_dict() for e in found]})
+        return
+    if not found:
+        out.line("No erasure withholds anything (`triage erase` makes one).")
+        return
+    rows = []
+    for e in found:
+        ids = e.object_ids
+        objects = f"{len(ids)}: {escape_controls(ids[0])}" + (", ..." if len(ids) > 1 else "") if ids else "0"
+        types: dict[str, int] = {}
+        for t in e.value_types:
+            types[t] = types.get(t, 0) + 1
+        values = ", ".join(f"{n} value(s) ({escape_controls(t)})" for t, n in types.items()) or "-"
+        rows.append(
+            [
+                str(e.erasure),
+                short_time(e.erased_at),
+                escape_controls(e.analyst or "?"),
+                escape_controls(e.partner or "every partner") if e.value_types else "-",
+                objects,
+                values,
+                describe_value(e.note or ""),
+            ]
+        )
+    out.table(["erasure", "erased at", "by", "values from", "objects", "values", "reason"], rows)
+
+
+@triage_app.command(
+    "unerase",
+    epilog="Example: cti-exchange triage unerase 203.0.113.9 --note 'cert-fr: attacker host, not a person'",
+)
+def unerase_(
+    ctx: typer.Context,
+    references: Annotated[
+        list[str],
+        typer.Argument(
+            help="Erased values (any spelling) or erased object ids, as `triage erased` lists them."
+        ),
+    ],
+    note: Annotated[
+        str | None,
+        typer.Option(
+            "--note", metavar="TEXT", help="Why it may be stored again; required. Kept in the audit trail."
+        ),
+    ] = None,
+    json_mode: JsonOption = False,
+) -> None:
+    """Let partners send again what an erasure keeps out of the store.
+
+    A value lifts its erasure and that of the objects that held it (and the relationships and
+    sightings about them); an object id, that object's (and those about it). Nothing erased
+    comes back: what partners send from now on is stored. Exit 2 when nothing matches."""
+    out = Output(json_mode=json_mode)
+    with open_store(profile_home(ctx)) as store:
+        result = unerase(store, [r.strip() for r in references], note=note)
+    if json_mode:
+        out.data(result.to_dict())
+        return
+    values = f", {len(result.value_types)} value(s)" if result.value_types else ""
+    erasures_lifted = ", ".join(map(str, result.erasures))
+    out.line(
+        f"lifted: {len(result.object_ids)} object id(s){values} of erasure(s) {erasures_lifted}, by "
+        f"{result.analyst} at {result.lifted_at}: partners sending them again are stored"
+    )
+    if result.values_still_erased:
+        out.warn(
+            f"the value of {escape_controls(result.values_still_erased[0])} is still erased: "
+            "objects holding it stay out until the value is lifted (`triage unerase VALUE`)"
         )
 
 

@@ -71,6 +71,7 @@ class Released:
     new_versions: int = 0
     not_applied: list[NotApplied] = field(default_factory=list)
     revoked_accepted: list[str] = field(default_factory=list)
+    withheld_erased: list[str] = field(default_factory=list)  # erased on request: not stored
     closed: list[ClosedRecord] = field(default_factory=list)
 
 
@@ -195,6 +196,7 @@ def retry_held_envelopes(store: Store, ctx: ReceiverContext, partner: PartnerCon
             released.new_versions += stored.new_versions
             released.not_applied.extend(stored.not_applied)
             released.revoked_accepted.extend(stored.revoked_accepted)
+            released.withheld_erased.extend(stored.withheld_erased)
             held.remove(listed)
             progress_made = True
     moved = bool(released.envelope_ids or released.closed) or reasons_changed
@@ -911,6 +913,7 @@ def _reopen_after_restart(
             released.new_versions += stored.new_versions
             released.not_applied.extend(stored.not_applied)
             released.revoked_accepted.extend(stored.revoked_accepted)
+            released.withheld_erased.extend(stored.withheld_erased)
             progress_made = True
     return released
 
@@ -921,6 +924,7 @@ def _add_released(into: Released, more: Released) -> None:
     into.new_versions += more.new_versions
     into.not_applied.extend(more.not_applied)
     into.revoked_accepted.extend(more.revoked_accepted)
+    into.withheld_erased.extend(more.withheld_erased)
     into.closed.extend(more.closed)
 
 

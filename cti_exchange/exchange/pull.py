@@ -38,6 +38,7 @@ from cti_exchange.partnership import get_partner
 from cti_exchange.profile.model import PartnerConfig
 from cti_exchange.progress import ProgressReporter
 from cti_exchange.store import text_index
+from cti_exchange.store.erasure_tombstones import withheld_note
 from cti_exchange.store.inbound import TaxiiOrigin
 from cti_exchange.store.objects import NotApplied, not_applied_summary, revoked_accepted_note
 from cti_exchange.store.store import Store, open_store
@@ -75,6 +76,8 @@ class PartnerPull:
     not_applied: list[NotApplied] = field(default_factory=list)
     # Accepted objects their source revoked in this pull: they leave every export.
     revoked_accepted: list[str] = field(default_factory=list)
+    # Objects not stored because erased on request (store/erasure_tombstones.py): their ids.
+    withheld_erased: list[str] = field(default_factory=list)
     objects_received: int = 0
     # Rejected in this run and not accepted since: still in quarantine, or (`resolution` set)
     # held, then refused for good when opened again in this run (also in `closed`).
@@ -118,6 +121,9 @@ class PartnerPull:
 
     def revoked_note(self) -> str | None:
         return revoked_accepted_note(self.partner, self.revoked_accepted)
+
+    def withheld_note(self) -> str | None:
+        return withheld_note(self.partner, self.withheld_erased)
 
     def not_applied_warning(self) -> str | None:
         """One line on newer versions kept but not applied, or None if there were none."""
@@ -191,6 +197,15 @@ def pull(
                     "error": outcome.error,
                     # Cut to the first 1,000: a record stays small.
                     "accepted_objects_revoked": outcome.revoked_accepted[:1000],
+                    # Erased on request, not stored again: how many, and the first ids (no values).
+                    **(
+                        {
+                            "withheld_as_erased": len(outcome.withheld_erased),
+                            "withheld_sample": outcome.withheld_erased[:20],
+                        }
+                        if outcome.withheld_erased
+                        else {}
+                    ),
                     "stopped_early": outcome.stopped_early,
                 },
             )
@@ -235,6 +250,7 @@ def pull_partner(
         outcome.new_versions += released.new_versions
         outcome.not_applied += released.not_applied
         outcome.revoked_accepted += released.revoked_accepted
+        outcome.withheld_erased += released.withheld_erased
         outcome.closed += released.closed
     except (NetworkError, AuthError, ConfigError) as exc:
         outcome.error = exc.diagnostics()
@@ -445,6 +461,7 @@ def _process(
     outcome.new_versions += stored.new_versions
     outcome.not_applied.extend(stored.not_applied)
     outcome.revoked_accepted.extend(stored.revoked_accepted)
+    outcome.withheld_erased.extend(stored.withheld_erased)
     outcome.accepted.append(opened.header.envelope_id)
     outcome.objects_received += opened.header.object_count
     return 1

@@ -6,6 +6,7 @@ import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from cti_exchange.clock import parse_timestamp, stix_timestamp
@@ -18,6 +19,8 @@ if TYPE_CHECKING:  # the envelope code (and JOSE) loads only when envelopes are 
     from cti_exchange.envelope.open import OpenedEnvelope
 
 from cti_exchange.store.database import Database
+from cti_exchange.store.erasure_tombstones import has_tombstones, withhold_erased
+from cti_exchange.store.object_queries import SpellingForms
 from cti_exchange.store.objects import StoredObjects, write_objects
 from cti_exchange.store.receipts import RECEIPT_TYPE, apply_receipts, is_receipt_only, owe_receipt
 
@@ -164,6 +167,12 @@ class Inbound:
         is written in the same transaction, before the `accept` one."""
         header = opened.header
         with self.db.transaction() as conn:
+            # Receipts are the exchange's own acknowledgements (apply_receipts below), not
+            # intelligence to triage or export: the envelope record keeps them.
+            objects = [o for o in opened.bundle["objects"] if o.get("type") != RECEIPT_TYPE]
+            withheld: list[str] = []
+            if has_tombstones(conn):  # what was erased on request is not stored again
+                objects, withheld = withhold_erased(conn, objects, partner, _value_forms())
             if restart is not None:
                 append_audit(
                     conn,
@@ -196,7 +205,8 @@ class Inbound:
                     header.bundle_id,
                     header.object_count,
                     artifact_id,
-                    opened.jws_deflated,
+                    # The signed copy holds what was withheld: not kept (as the erasure blanks it).
+                    b"" if withheld else opened.jws_deflated,
                 ),
             )
             if opened.channel is not None:
@@ -215,9 +225,7 @@ class Inbound:
                 )
             stored = write_objects(
                 conn,
-                # Receipts are the exchange's own acknowledgements (apply_receipts below), not
-                # intelligence to triage or export: the envelope record keeps them.
-                [o for o in opened.bundle["objects"] if o.get("type") != RECEIPT_TYPE],
+                objects,
                 envelope_id=header.envelope_id,
                 partner=partner,
                 received_at=received_at,
@@ -250,6 +258,14 @@ class Inbound:
                     *HELD_REASONS,
                 ),
             )
+            if withheld:
+                stored.withheld_erased = withheld
+                # Nor does a quarantine record closed with it keep its copy (nor one closed before).
+                conn.execute(
+                    "UPDATE quarantine SET artifact = '' WHERE resolved_at IS NOT NULL AND artifact != '' "
+                    "AND (id = ? OR (sender = ? AND envelope_id = ?))",
+                    (resolves[0] if resolves else None, header.sender, header.envelope_id),
+                )
             objects = opened.bundle["objects"]
             if opened.channel is not None and not is_receipt_only(objects):
                 owe_receipt(
@@ -283,6 +299,15 @@ class Inbound:
                         for n in stored.not_applied[:_AUDITED_NOT_APPLIED]
                     ],
                     "receipts_for_our_envelopes": acknowledged,
+                    # Erased on request, not stored again (store/erasure_tombstones.py): ids only.
+                    **(
+                        {
+                            "withheld_as_erased": len(withheld),
+                            "withheld_sample": withheld[:_AUDITED_NOT_APPLIED],
+                        }
+                        if withheld
+                        else {}
+                    ),
                 },
             )
         return stored
@@ -551,6 +576,14 @@ class Inbound:
                 "OR pull_cursors.added_after IS NULL",
                 (partner, collection, added_after, at),
             )
+
+
+@cache
+def _value_forms() -> SpellingForms:
+    """The canonical form of values, to match erased ones (loaded only when the store has any)."""
+    from cti_exchange.exporters.value_forms import bundled_value_forms
+
+    return bundled_value_forms()
 
 
 def _mark_processed(conn: sqlite3.Connection, origin: TaxiiOrigin, outcome: str) -> None:

@@ -6,6 +6,7 @@ the text-search index (built after storing, outside the migrations) would not se
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from collections.abc import Callable
 
@@ -88,6 +89,34 @@ def _keep_channel_issue_times(conn: sqlite3.Connection) -> None:
             "UPDATE channels_in SET issued_at = (SELECT e.issued_at FROM envelopes_in e "
             "WHERE e.sender = channels_in.sender AND e.digest = channels_in.digest)"
         )
+
+
+def _keep_erasures(conn: sqlite3.Connection) -> None:
+    """Version 16: what `triage erase` erased, so the next envelope carrying it does not store
+    it again (store/erasure_tombstones.py): per erased object its id, per erased value its IOC
+    type and a keyed digest (HMAC-SHA256 under the store's own random key, made here once),
+    never the value. Run again on a store that has them (its version table rolled back), it
+    changes nothing: the key in particular stays the one the digests were made with."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS erasure_key (id INTEGER PRIMARY KEY CHECK (id = 1), key BLOB NOT NULL)"
+    )
+    conn.execute("INSERT OR IGNORE INTO erasure_key (id, key) VALUES (1, ?)", (secrets.token_bytes(32),))
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS erased ("
+        "id INTEGER PRIMARY KEY, "
+        "object_id TEXT, "  # an erased object; NULL: an erased value
+        "ioc_type TEXT, "  # the value's IOC type (for an object: the value it held or was about)
+        "digest BLOB, "  # HMAC-SHA256 of the IOC type and the value's canonical form
+        "about TEXT, "  # a relationship or sighting: the erased object it was about
+        "partner TEXT, "  # a value withheld from this partner only; NULL: from every partner
+        "erased_at TEXT NOT NULL, "
+        "audit_seq INTEGER NOT NULL, "  # the `erase` audit record
+        "CHECK (object_id IS NOT NULL OR digest IS NOT NULL))"
+    )
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS erased_objects ON erased (object_id) WHERE object_id IS NOT NULL"
+    )
+    conn.execute("CREATE INDEX IF NOT EXISTS erased_by_digest ON erased (digest)")
 
 
 # (version, SQL script or a function run inside the migration's transaction)
@@ -454,6 +483,7 @@ MIGRATIONS: list[Migration] = [
         "CREATE TABLE IF NOT EXISTS misp_attributes (uuid TEXT PRIMARY KEY, digest BLOB NOT NULL, "
         "timestamp INTEGER NOT NULL) WITHOUT ROWID",
     ),
+    (16, _keep_erasures),
 ]
 
 

@@ -176,6 +176,9 @@ class StoredObjects:
     # Objects an analyst accepted whose source revoked them in this write: they leave every
     # export (a blocklist shrinks), which a pull says rather than doing silently.
     revoked_accepted: list[str] = field(default_factory=list)
+    # Objects not stored because erased on request (store/erasure_tombstones.py), set by the
+    # envelope's acceptance (store/inbound.py), not by write_objects.
+    withheld_erased: list[str] = field(default_factory=list)
 
 
 def _rows_of(
