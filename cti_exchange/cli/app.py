@@ -40,10 +40,24 @@ EXIT_CODES_HELP = (
 
 
 def _debug_requested(ctx: Any) -> bool:
-    state = ctx.find_root().obj
+    state = ctx.find_root().obj if ctx is not None else None
     if isinstance(state, AppState) and state.debug:
         return True
-    return "--debug" in sys.argv or os.environ.get("CTI_EXCHANGE_DEBUG") == "1"
+    return _debug_in_argv(sys.argv[1:]) or os.environ.get("CTI_EXCHANGE_DEBUG") == "1"
+
+
+def _debug_in_argv(args: list[str]) -> bool:
+    """`--debug` among the options before the command name (where the root callback reads it,
+    for errors met before it ran): not an option's value further on (`--note --debug`)."""
+    values = iter(args)
+    for arg in values:
+        if arg == "--debug":
+            return True
+        if arg == "--home":
+            next(values, None)  # its value, whatever it looks like
+        elif arg == "--" or not arg.startswith("-"):
+            return False  # the command name: the root's options end there
+    return False
 
 
 def _print_traceback() -> None:
@@ -211,6 +225,22 @@ def _flush_stdout() -> None:
         raise
 
 
+def _end_if_output_failed(exc: Exception) -> None:
+    """Ends a command whose output could not be written: exit 141 if stdout's reader went
+    away (`| head`), exit 2 with one line on a full disk or an I/O error; else returns."""
+    if isinstance(exc, BrokenPipeError):
+        _end_if_reader_went_away()
+    if is_storage_failure(exc):
+        # A full disk, a quota, an I/O error: the machine's problem, not a bug. Store writes
+        # are transactions and files are written aside then renamed, so nothing half-written
+        # was kept, and a re-run resumes.
+        _print_error(
+            f"cannot write to disk: {' '.join(str(exc).split())[:200]}; nothing "
+            "half-written was kept; free space (or fix the device) and run the command again"
+        )
+        raise typer.Exit(int(ExitCode.USAGE)) from None
+
+
 def _store_failure(ctx: Any, exc: Exception) -> CtiExchangeError | None:
     """An SQLite error met after the store was opened that is not a bug: a table the
     migrations made is gone (a damaged store), or another process kept the store locked past
@@ -248,6 +278,11 @@ class CtiGroup(_LazyCommands, TyperGroup):
             raise  # `cti-exchange` alone: the help, as click shows it
         except UsageError as exc:  # an unknown option or a bad value before the command name
             raise _usage_error(exc) from None
+        except OSError as exc:  # `--version` or `--help` written to a full disk or closed pipe
+            if _debug_requested(None):
+                _print_traceback()
+            _end_if_output_failed(exc)
+            raise
 
     def invoke(self, ctx: Any) -> Any:
         # Around the error handling too: the handler raises once, so a second SIGTERM (or a
@@ -295,17 +330,7 @@ class CtiGroup(_LazyCommands, TyperGroup):
             if store_error is not None:
                 _print_error(store_error.diagnostics())
                 raise typer.Exit(int(store_error.exit_code)) from None
-            if isinstance(exc, BrokenPipeError):
-                _end_if_reader_went_away()
-            if is_storage_failure(exc):
-                # A full disk, a quota, an I/O error: the machine's problem, not a bug. Store
-                # writes are transactions and files are written aside then renamed, so nothing
-                # half-written was kept, and a re-run resumes.
-                _print_error(
-                    f"cannot write to disk: {' '.join(str(exc).split())[:200]}; nothing "
-                    "half-written was kept; free space (or fix the device) and run the command again"
-                )
-                raise typer.Exit(int(ExitCode.USAGE)) from None
+            _end_if_output_failed(exc)
             _print_error(
                 f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}; "
                 "run again with --debug for the traceback and please report it"

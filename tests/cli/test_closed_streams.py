@@ -39,6 +39,10 @@ def _shell(
         ("validate {empty}", "2>&-", 6),
         ("validate {empty}", "2>/dev/full", 6),
         ("validate {missing}", "2>/dev/full", 2),
+        # The root's own --version and --help, written before any command runs (scripts-and-
+        # cron walkthrough, stop 28: a traceback and exit 1, where a subcommand's gave 2).
+        ("--version", ">/dev/full", 2),
+        ("--help", ">/dev/full", 2),
     ],
 )
 def test_closed_or_full_standard_streams_keep_the_documented_exit_code(
@@ -66,3 +70,15 @@ def test_a_closed_stdout_is_not_taken_by_the_next_file_opened(cert_in: Agency, t
     assert result.returncode == 0, result.stderr
     bundle = out.read_text()
     assert bundle.startswith("{") and "Wrote" not in bundle
+
+
+@pytest.mark.parametrize("args", ["--help", "--version", "status --help"])
+def test_the_roots_help_and_version_to_a_reader_gone_end_as_cat_would(tmp_path: Path, args: str) -> None:
+    """`cti-exchange --help | (exec 0<&-)`: exit 141, as every subcommand gives; the root's
+    own options left the exit to click, which gives 1 for a closed pipe."""
+    env = {**os.environ, "CTI_EXCHANGE_HOME": str(tmp_path / "no-home")}
+    command = f'{sys.executable} -c "{_RUN}" {args} | (exec 0<&-; sleep 0.2); echo "rc=$?"'
+    script = f"set -o pipefail 2>/dev/null; {command}"
+    result = subprocess.run(["/bin/bash", "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in result.stderr
+    assert result.stdout.strip() == "rc=141", result.stderr
