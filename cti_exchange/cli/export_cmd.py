@@ -196,13 +196,17 @@ def render_export(out: Output, result: ExportResult) -> None:
         written = [f for f in written if f not in empty]
     else:
         empty = []
+    # The summary is the command's report: on stdout, as sync's is, so that a cron export drops
+    # it with `>/dev/null` and mails only warnings and errors; on stderr when the data itself
+    # went to stdout.
+    report = out.note if any(f.path == "-" for f in result.files) else out.line
     for f in written:
         too_long = sum(n for (_, reason), n in f.summary.skipped_for.items() if reason == RULE_TOO_LONG)
         own = sum(f.summary.skipped_for.values()) - too_long
         skipped = sum(f.summary.skipped.values()) - too_long - own
         withdrawn = sum(f.summary.withdrawn.values())
         level = "TLP:" + f.tlp.upper() if f.tlp else "no TLP"
-        out.note(
+        report(
             f"wrote {_count(f.values, 'value')} to {f.path} ({level})"
             + (f", {skipped:,} not expressible in {result.format}" if skipped else "")
             + (f", {too_long:,} left out (rule too long, see {listed_in})" if too_long else "")
@@ -221,7 +225,7 @@ def render_export(out: Output, result: ExportResult) -> None:
             )
         )
     if empty:
-        out.note(
+        report(
             f"wrote 0 values to {len(empty)} {'other ' if written else ''}files in "
             f"{Path(empty[0].path).parent} (one per type, emptied so that a tool reading them "
             "drops what is no longer exported)"

@@ -133,7 +133,7 @@ def test_plain_into_a_directory_gives_one_file_per_type(soc: Agency, tmp_path: P
     assert (out / "url.txt").stat().st_mode & 0o777 == 0o640
 
     # On a terminal or in a log: a line per file with values, one line for the empty ones.
-    said = soc.run("export", "-o", str(out)).stderr.splitlines()
+    said = soc.run("export", "-o", str(out)).stdout.splitlines()  # the report: stdout, as sync's
     written = [line for line in said if line.startswith("wrote ")]
     with_values = sum(1 for f in files.values() if f["values"])
     assert len(written) == with_values + 1, said
