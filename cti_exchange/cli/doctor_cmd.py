@@ -72,7 +72,7 @@ def doctor_command(
 
 def _render(out: Output, report: DoctorReport) -> None:
     out.table(
-        ["", "check", "result", "fix"],
+        ["status", "check", "result", "fix"],
         [
             [
                 _MARKS[r.status],

@@ -113,9 +113,7 @@ def check_partner_keys(ctx: DoctorContext, partner: PartnerConfig) -> Iterable[C
     worst = next((r for r in results if r.status is CheckStatus.FAIL), None) or next(
         (r for r in results if r.status is CheckStatus.WARN), None
     )
-    yield worst or ok(
-        name, f"fingerprint {partner.fingerprint[:12]}... pinned; signing and encryption keys valid"
-    )
+    yield worst or ok(name, f"fingerprint {partner.fingerprint} pinned; signing and encryption keys valid")
 
 
 def _differs_from_evidence(keyring: Keyring, evidence: Path, partner: PartnerConfig) -> str | None:

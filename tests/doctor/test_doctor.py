@@ -75,10 +75,13 @@ def test_every_check_passes_on_a_healthy_exchange(exchange: Exchange, tmp_path: 
         for what in ("pinned keys", "TAXII settings", "reachable", "access", "clock"):
             assert checks[f"partner {partner}: {what}"]["status"] == "ok"
         assert {"config", "key files", "passphrase", "store", "audit trail", "outbox"} <= set(checks)
+        # The fingerprint whole, as pinned: compared by eye with what the partner read out.
+        pinned = agency.run("partners", "show", partner, "--json").json()["fingerprint"]
+        assert f"fingerprint {pinned} pinned" in checks[f"partner {partner}: pinned keys"]["detail"]
 
     text = exchange.fr.run("doctor", env=as_operated)  # type: ignore[arg-type]
     assert text.exit_code == 0
-    assert text.stdout.splitlines()[0].split("\t") == ["", "check", "result", "fix"]
+    assert text.stdout.splitlines()[0].split("\t") == ["status", "check", "result", "fix"]
     assert "0 failed" in text.stdout.splitlines()[-1]
 
 
