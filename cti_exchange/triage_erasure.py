@@ -7,6 +7,11 @@ them in one transaction with an audit record naming the object ids, the counts, 
 the reason (`--note`, required: the request it answers). The audit trail never holds the values.
 Afterwards the write-ahead log is checkpointed and emptied, so the erased pages are gone from
 it too; a reader holding the store open at that moment leaves it to the next checkpoint.
+
+The erasure leaves tombstones, written in its transaction and naming its audit record
+(store/erasure_tombstones.py), so that what partners send of it again is not stored: `erasures`
+lists those in force (`triage erased`), `unerase` lifts them (`triage unerase`), with an
+`unerase` audit record.
 """
 
 from __future__ import annotations

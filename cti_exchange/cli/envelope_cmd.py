@@ -26,6 +26,7 @@ from cti_exchange.exchange.offline import (
     seal_bundle_for,
 )
 from cti_exchange.home.safe_files import check_output_target, read_bytes, write_output_file
+from cti_exchange.store.erasure_tombstones import withheld_note
 from cti_exchange.store.objects import not_applied_summary, revoked_accepted_note
 
 MAX_FILE_BYTES = 1024 * 1024 * 1024
@@ -296,6 +297,8 @@ def open_(
         "new_versions": verdict.new_versions,
         "versions_not_applied": [n.to_dict() for n in verdict.not_applied],
         "accepted_objects_revoked": verdict.revoked_accepted,
+        # Erased on request, not stored (with those of held envelopes released after it).
+        "withheld_as_erased": verdict.withheld_erased + verdict.released.withheld_erased,
         "own_copy": verdict.partner is None,
         **released_json(verdict.released),
         "still_held": list(verdict.still_held),
@@ -340,6 +343,8 @@ def open_(
         )
     revoked = verdict.revoked_accepted + released.revoked_accepted
     if note := revoked_accepted_note(str(verdict.partner), revoked):
+        out.note(note)
+    if note := withheld_note(str(verdict.partner), result["withheld_as_erased"]):
         out.note(note)
     if summary := not_applied_summary(verdict.not_applied + released.not_applied):
         out.warn(summary)

@@ -408,6 +408,7 @@ def render_pull(out: Output, result: PullResult) -> None:
                         "new_versions": p.new_versions,
                         "versions_not_applied": [n.to_dict() for n in p.not_applied],
                         "accepted_objects_revoked": p.revoked_accepted,
+                        "withheld_as_erased": p.withheld_erased,
                         "quarantined": [q.__dict__ for q in p.quarantined],
                         "rejected_then_accepted": [q.__dict__ for q in p.accepted_since],
                         "closed_records": [c.__dict__ for c in p.closed],
@@ -443,6 +444,8 @@ def render_pull(out: Output, result: PullResult) -> None:
         if note := p.accepted_since_note():
             out.note(note)
         if note := p.revoked_note():
+            out.note(note)
+        if note := p.withheld_note():
             out.note(note)
         if note := p.stopped_early_note():
             out.warn(note)

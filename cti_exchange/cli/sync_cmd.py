@@ -126,6 +126,7 @@ def _sync_json(result: SyncResult) -> dict[str, object]:
                 "objects_received": p.objects_received,
                 "versions_not_applied": [n.to_dict() for n in p.not_applied],
                 "accepted_objects_revoked": p.revoked_accepted,
+                "withheld_as_erased": p.withheld_erased,
                 "stopped_early": p.stopped_early,
                 "quarantined": [q.__dict__ for q in p.quarantined],
                 "rejected_then_accepted": [q.__dict__ for q in p.accepted_since],

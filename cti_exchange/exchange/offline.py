@@ -346,6 +346,7 @@ class OpenVerdict:
     stored: bool
     not_applied: list[NotApplied] = field(default_factory=list)
     revoked_accepted: list[str] = field(default_factory=list)  # accepted objects it revoked
+    withheld_erased: list[str] = field(default_factory=list)  # erased on request: not stored
     # The partner's held envelopes accepted once this one was (opened again, as a pull does:
     # this one may have been the missing one they waited for), or closed as refused for good.
     released: Released = field(default_factory=Released)
@@ -471,6 +472,7 @@ def open_envelope_file(
             stored=store_result,
             not_applied=stored.not_applied,
             revoked_accepted=stored.revoked_accepted,
+            withheld_erased=stored.withheld_erased,
             released=released,
             still_held=still_held,
         )

@@ -66,6 +66,9 @@ class SyncResult:
         )
         if closed:
             text += f"; {closed} held envelope(s) refused for good when reopened (`quarantine list --all`)"
+        erased = sum(len(p.withheld_erased) for p in self.pull.partners)
+        if erased:
+            text += f"; {erased} object(s) not stored: erased on request (`triage erased`)"
         withheld = {d.partner: d.withheld for d in self.deliveries if d.withheld}
         if withheld:
             text += "; withheld by the sharing policy: " + ", ".join(
@@ -98,6 +101,8 @@ def sync(
             log.info("%s", note)
         if note := partner.revoked_note():
             log.warning("%s", note)  # a blocklist the SOC relies on shrinks
+        if note := partner.withheld_note():
+            log.info("%s", note)
         if note := partner.stopped_early_note():
             log.warning("%s", note)
         for rejected in partner.quarantined:

@@ -23,9 +23,13 @@ transaction), so the freed pages are overwritten rather than left in the file.
 
 Not erased but reported: objects left whose text names a value (a report's description): not
 about it as a relationship is, so the analyst decides, by id. Not reached: copies outside the
-store (exports already written, MISP, IDS rules loaded, backups), and a partner sending the
-object again, which stores it again; docs/TRIAGE.md "Erasing on request" says what to do about
-each.
+store (exports already written, MISP, IDS rules loaded, backups); docs/TRIAGE.md "Erasing on
+request" says what to do about each.
+
+It sticks: the erasure leaves tombstones in its transaction (store/erasure_tombstones.py: the
+erased object ids, and for each value named a keyed digest of its canonical form, never the
+value), so a partner sending the object or the value again (a new version, a re-share, a
+sighting of it) does not store it again, until `triage unerase` lifts them.
 """
 
 from __future__ import annotations
