@@ -89,9 +89,15 @@ def behind(conn: sqlite3.Connection) -> int:
     return _last_rowid(conn) - (indexed_through(conn) or 0)
 
 
-def catch_up(conn: sqlite3.Connection, *, create: bool = True, hooks: WriteHooks = NO_HOOKS) -> int:
-    """Indexes the rows stored since the last catch-up, CHUNK_ROWS per transaction, and returns
-    how many rowids it covered. `create=False` only keeps an existing index current. Raises
+def catch_up(
+    conn: sqlite3.Connection,
+    *,
+    create: bool = True,
+    hooks: WriteHooks = NO_HOOKS,
+    chunk_rows: int = CHUNK_ROWS,
+) -> int:
+    """Indexes the rows stored since the last catch-up, `chunk_rows` per transaction, and
+    returns how many rowids it covered. `create=False` only keeps an existing index current. Raises
     sqlite3.OperationalError when this SQLite has no FTS5 trigram tokenizer or the store is
     locked or read-only; each committed chunk stays. `hooks` run around each chunk's
     transaction (the store's checkpoint thread, store/wal_checkpointer.py)."""
@@ -110,7 +116,7 @@ def catch_up(conn: sqlite3.Connection, *, create: bool = True, hooks: WriteHooks
                 for statement in _CREATE:
                     conn.execute(statement)
                 start = 0
-            end = min(_last_rowid(conn), start + CHUNK_ROWS)
+            end = min(_last_rowid(conn), start + chunk_rows)
             if end <= start:
                 conn.execute("COMMIT")
                 return covered
@@ -182,17 +188,21 @@ def serving(conn: sqlite3.Connection) -> int | None:
 
 
 def prepare_for_search(
-    conn: sqlite3.Connection, *, wait_ms: int = 1000, hooks: WriteHooks = NO_HOOKS
+    conn: sqlite3.Connection,
+    *,
+    wait_ms: int = 1000,
+    hooks: WriteHooks = NO_HOOKS,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> bool:
     """Before a search: indexes the rows it would otherwise scan when they are many. Waits
     `wait_ms` at most for a writer (a sync) to finish; if the store stays busy, is read-only,
     or this SQLite cannot build the index, the search scans instead. True when the index
-    serves the search."""
+    serves the search. `chunk_rows`: as for `catch_up`."""
     if serving(conn) is not None:
         return True
     try:
         with _waiting_at_most(conn, wait_ms):
-            catch_up(conn, hooks=hooks)
+            catch_up(conn, hooks=hooks, chunk_rows=chunk_rows)
     except sqlite3.OperationalError:
         pass  # checked below: whatever was indexed before or committed here still serves
     return serving(conn) is not None

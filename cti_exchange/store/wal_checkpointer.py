@@ -16,7 +16,8 @@ store renamed meanwhile, and SQLite would then delete the live log beside it.
 The log starts over from its beginning when a write begins after a checkpoint copied all of
 it. A writer faster than the checkpoints would never let that happen, and the log would grow
 for as long as a pull runs: so a write waits for the checkpoints asked for when the log has
-grown past LOG_LIMIT_BYTES. (A reader in another process holding an old snapshot, a long
+grown past its limit, `log_limit_bytes` (LOG_LIMIT_BYTES unless the checkpointer is given
+another). (A reader in another process holding an old snapshot, a long
 export, keeps the log from starting over whatever we do, as with SQLite's own checkpoints.)
 
 Durability does not change: a commit is durable once its pages are fsynced in the log
@@ -40,9 +41,11 @@ LOG_LIMIT_BYTES = 64 * 1024 * 1024
 class WalCheckpointer:
     """Runs `PRAGMA wal_checkpoint(PASSIVE)` on its own thread after each commit it is told of."""
 
-    def __init__(self, real: Path) -> None:
-        """`real`: the store's path with symlinks resolved, where SQLite keeps the log."""
+    def __init__(self, real: Path, *, log_limit_bytes: int = LOG_LIMIT_BYTES) -> None:
+        """`real`: the store's path with symlinks resolved, where SQLite keeps the log.
+        `log_limit_bytes`: past this size of log, a write waits for the checkpoints asked for."""
         self._log = real.with_name(real.name + "-wal")
+        self.log_limit_bytes = log_limit_bytes
         self._state = threading.Condition()
         self._asked = 0  # checkpoints asked for
         self._done = 0  # of those, how many a finished checkpoint covered
@@ -78,10 +81,10 @@ class WalCheckpointer:
             self._state.notify_all()
 
     def before_write(self) -> None:
-        """Before a write transaction: if the log has grown past LOG_LIMIT_BYTES, waits for
+        """Before a write transaction: if the log has grown past `log_limit_bytes`, waits for
         the checkpoints asked for, so that the write starts the log over."""
         try:
-            if self._log.stat().st_size <= LOG_LIMIT_BYTES:
+            if self._log.stat().st_size <= self.log_limit_bytes:
                 return
         except FileNotFoundError:
             return

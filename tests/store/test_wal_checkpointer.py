@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from cti_exchange.store import wal_checkpointer
 from cti_exchange.store.objects import write_objects
 from cti_exchange.store.store import Store
 from cti_exchange.store.wal_checkpointer import AUTOMATIC_CHECKPOINT_PAGES
@@ -82,15 +81,13 @@ def test_commits_reach_the_database_file_while_the_store_stays_open(tmp_path: Pa
     assert store.db.checkpointer.failure is None
 
 
-def test_a_write_waits_for_the_checkpoints_once_the_log_is_past_its_limit(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_write_waits_for_the_checkpoints_once_the_log_is_past_its_limit(tmp_path: Path) -> None:
     """A writer faster than the checkpoints would otherwise never let the log start over:
-    past LOG_LIMIT_BYTES (here 0, so always) a write begins only once the checkpoints asked
-    for are done, and the log is reused rather than grown."""
-    monkeypatch.setattr(wal_checkpointer, "LOG_LIMIT_BYTES", 0)
+    past the log limit (LOG_LIMIT_BYTES; here 0, so always) a write begins only once the
+    checkpoints asked for are done, and the log is reused rather than grown."""
     path = tmp_path / "store.sqlite"
     with Store(path) as store:
+        store.db.checkpointer.log_limit_bytes = 0  # the store's own checkpointer
         _commit_indicators(store, 0)
         one_commit = _size(tmp_path / "store.sqlite-wal")
         for batch in range(1, 8):
@@ -138,12 +135,9 @@ def test_a_store_renamed_while_open_keeps_its_log(tmp_path: Path) -> None:
         assert store.db.conn.execute("SELECT count(*) FROM objects").fetchone()[0] == 3 * ROWS
 
 
-def test_the_log_limit_holds_for_a_store_reached_through_a_symlink(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """SQLite keeps the log beside the real file; the limit is checked there, not beside the
-    link (where no log ever is)."""
-    monkeypatch.setattr(wal_checkpointer, "LOG_LIMIT_BYTES", 0)
+def test_the_log_limit_holds_for_a_store_reached_through_a_symlink(tmp_path: Path) -> None:
+    """SQLite keeps the log beside the real file; the limit (here 0) is checked there, not
+    beside the link (where no log ever is)."""
     (tmp_path / "disk").mkdir()
     real = tmp_path / "disk" / "store.sqlite"
     with Store(real):
@@ -151,6 +145,7 @@ def test_the_log_limit_holds_for_a_store_reached_through_a_symlink(
     link = tmp_path / "store.sqlite"
     link.symlink_to(real)
     with Store(link) as store:
+        store.db.checkpointer.log_limit_bytes = 0
         _commit_indicators(store, 0)
         one_commit = _size(tmp_path / "disk" / "store.sqlite-wal")
         for batch in range(1, 8):

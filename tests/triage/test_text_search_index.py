@@ -92,50 +92,65 @@ def test_rows_stored_after_the_index_are_found_and_superseded_versions_are_not(s
         assert text_index.behind(conn) == 0
 
 
-def test_catch_up_commits_chunk_by_chunk(store_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_catch_up_commits_chunk_by_chunk(store_file: Path) -> None:
     put(store_file, [indicator(f"c{n}.example") for n in range(7)])
-    monkeypatch.setattr(text_index, "CHUNK_ROWS", 3)
     with Store(store_file) as store:
         conn = store.db.conn
-        assert text_index.catch_up(conn, create=False) == 0  # keeps an index current, makes none
+        # keeps an index current, makes none
+        assert text_index.catch_up(conn, create=False, chunk_rows=3) == 0
         assert text_index.indexed_through(conn) is None
-        assert text_index.catch_up(conn) == 7
+        statements: list[str] = []
+        conn.set_trace_callback(statements.append)  # what this connection ran, as SQLite saw it
+        try:
+            assert text_index.catch_up(conn, chunk_rows=3) == 7
+        finally:
+            conn.set_trace_callback(None)
         assert text_index.indexed_through(conn) == 7
+        # Three chunks of at most 3 rows, each in a transaction of its own, then nothing left.
+        steps = [
+            "index" if sql.startswith("INSERT INTO search_text (") else sql
+            for sql in statements
+            if sql in ("BEGIN IMMEDIATE", "COMMIT") or sql.startswith("INSERT INTO search_text (")
+        ]
+        assert steps == ["BEGIN IMMEDIATE", "index", "COMMIT"] * 3 + ["BEGIN IMMEDIATE", "COMMIT"]
         assert _search(conn, "c6.exa", use_index=True) != []
 
 
-def test_first_search_through_the_cli_builds_the_index_and_later_ones_use_it(
-    cert_in: Agency, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_first_search_through_the_cli_builds_the_index_and_later_ones_use_it(cert_in: Agency) -> None:
     put(cert_in, [indicator(f"host-{n}.example") for n in range(30)] + [indicator("rare-needle.example")])
-    monkeypatch.setattr(text_index, "TAIL_SCAN_ROWS", 10)
     found = cert_in.run("triage", "list", "--search", "NEEDLE", "--json")
     assert found.exit_code == 0, found.stderr
     assert [i["value"] for i in found.json()["items"]] == ["rare-needle.example"]
     conn = sqlite3.connect(store_path(cert_in))
     try:
         assert text_index.indexed_through(conn) == 31
+        # Stored after the index: more rows than a search scans (TAIL_SCAN_ROWS) rather than
+        # indexes first.
+        filler = text_index.TAIL_SCAN_ROWS
+        put(
+            cert_in,
+            [indicator(f"later-{n}.example") for n in range(20)]
+            + [indicator(f"filler-{n}.example") for n in range(filler)],
+        )
+        assert text_index.behind(conn) > text_index.TAIL_SCAN_ROWS
         # Without a search term, or with text too short for trigrams, nothing is indexed.
-        put(cert_in, [indicator(f"later-{n}.example") for n in range(20)])
         assert cert_in.run("triage", "list", "--search", "la", "--json").exit_code == 0
         assert text_index.indexed_through(conn) == 31
         later = cert_in.run("triage", "list", "--search", "later-1", "--json")
         assert sorted(i["value"] for i in later.json()["items"]) == [
             f"later-{n}.example" for n in (1, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19)
         ]
-        assert text_index.indexed_through(conn) == 51
+        assert text_index.indexed_through(conn) == 51 + filler
     finally:
         conn.close()
 
 
-def test_a_search_while_a_writer_holds_the_store_scans_instead_of_waiting(
-    cert_in: Agency, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_search_while_a_writer_holds_the_store_scans_instead_of_waiting(cert_in: Agency) -> None:
     put(cert_in, [indicator(f"busy-{n}.example") for n in range(5)])
-    monkeypatch.setattr(text_index, "TAIL_SCAN_ROWS", 0)
     writer = sqlite3.connect(store_path(cert_in), isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")  # a sync storing an envelope
     try:
+        # No index yet: the search would build one before it answers (text_index.serving).
         found = cert_in.run("triage", "list", "--search", "busy-3", "--json")
         assert found.exit_code == 0, found.stderr
         assert [i["value"] for i in found.json()["items"]] == ["busy-3.example"]
@@ -197,16 +212,13 @@ def test_a_search_scans_when_this_sqlite_cannot_read_the_index(
     assert sorted(i["value"] for i in found.json()["items"]) == ["needle-1.example", "needle-2.example"]
 
 
-def test_a_writer_waits_for_a_chunk_of_the_build_not_all_of_it(
-    store_file: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_writer_waits_for_a_chunk_of_the_build_not_all_of_it(store_file: Path) -> None:
     chunk = 200
     put(store_file, [indicator(f"h-{n}.example", name=f"host {n} text") for n in range(3000)])
-    monkeypatch.setattr(text_index, "CHUNK_ROWS", chunk)  # 15 chunks
 
     def search() -> None:
         with Store(store_file) as store:
-            text_index.prepare_for_search(store.db.conn, wait_ms=30_000)
+            text_index.prepare_for_search(store.db.conn, wait_ms=30_000, chunk_rows=chunk)  # 15 chunks
 
     builder = threading.Thread(target=search)
     builder.start()
@@ -224,6 +236,7 @@ def test_a_writer_waits_for_a_chunk_of_the_build_not_all_of_it(
         probe.close()
         builder.join()
     assert (got_in_at - seen) // chunk <= 2, f"the writer waited {(got_in_at - seen) // chunk} chunks of 15"
+    assert got_in_at < 3000, "the writer got in only once the whole build was done (one chunk?)"
     with sqlite3.connect(store_file) as check:
         assert text_index.behind(check) == 0  # and the build went on after it
 
