@@ -24,7 +24,7 @@ from cti_exchange.partnership import (
     undelivered_envelopes,
     update_partner_keys,
 )
-from cti_exchange.profile.model import PartnerConfig
+from cti_exchange.profile.model import MAX_RESPONSE_BYTES, PartnerConfig
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.taxii.endpoint import shown_url
 from cti_exchange.untrusted_text import escape_controls
@@ -403,12 +403,22 @@ def set_(
             "partners on it (docs/OPERATIONS.md).",
         ),
     ] = None,
+    max_response_bytes: Annotated[
+        int | None,
+        typer.Option(
+            "--max-response-bytes",
+            min=1024,
+            max=MAX_RESPONSE_BYTES,
+            help="Bytes: the largest answer read from its server, after decoding (default and most "
+            "512 MiB); a page larger is asked for again in fewer objects.",
+        ),
+    ] = None,
     json_mode: JsonOption = False,
 ) -> None:
     """Set what we may send a partner and how to reach its TAXII server (no secrets here)."""
     given: list[object] = [max_tlp, allow_red, api_root, read_collection, write_collection, auth]
     given += [username, secret_env, secret_file, ca_bundle, client_cert, client_key]
-    if all(value is None for value in [*given, page_size, timeout, retry_budget]):
+    if all(value is None for value in [*given, page_size, timeout, retry_budget, max_response_bytes]):
         raise UsageError(
             f"nothing to set for partner {name}",
             hint="give the settings to change, e.g. --max-tlp green (see `cti-exchange partners set --help`)",
@@ -433,6 +443,7 @@ def set_(
         "page_size": page_size,
         "timeout_seconds": timeout,
         "retry_budget_seconds": retry_budget,
+        "max_response_bytes": max_response_bytes,
     }
     # A narrower --max-tlp takes effect between runs, never inside a running push or sync.
     with writer_lock(home, "partners set"):

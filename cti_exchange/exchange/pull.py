@@ -35,24 +35,20 @@ from cti_exchange.exchange.parties import receiver_context
 from cti_exchange.exchange.run import RunProgress
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.partnership import get_partner
-from cti_exchange.profile.model import PartnerConfig
+from cti_exchange.profile.model import Operations, PartnerConfig
 from cti_exchange.progress import ProgressReporter
 from cti_exchange.store import text_index
 from cti_exchange.store.erasure_tombstones import withheld_note
 from cti_exchange.store.inbound import TaxiiOrigin
 from cti_exchange.store.objects import NotApplied, not_applied_summary, revoked_accepted_note
 from cti_exchange.store.store import Store, open_store
-from cti_exchange.taxii.client import ResponseTooLarge, TaxiiClient
+from cti_exchange.taxii.client import ResponseTooLarge, TaxiiClient, too_large_hint
 from cti_exchange.untrusted_text import escape_controls
 
 log = logging.getLogger(__name__)
 _MAX_RECOVERY_PAGE = 10_000
-# Objects a pull processes from one collection in one run. A server (compromised, or broken)
-# could send new objects for ever. Stopping here loses nothing: every object read is stored and
-# recorded as processed, the cursor moves with each page that names its date_added, and the next
-# run reads again from the cursor, skipping what was processed (only new objects count here).
-# Far above a real backlog: an object is a whole envelope.
-MAX_OBJECTS_PER_RUN = 200_000
+# New objects a pull processes from one collection in one run: config.toml
+# `operations.max_objects_per_run` (profile/model.py says why).
 _MAX_STALLED_PAGES = 8
 
 
@@ -90,7 +86,9 @@ class PartnerPull:
     closed: list[ClosedRecord] = field(default_factory=list)
     skipped: int = 0  # already processed, duplicates, not for us
     pages: int = 0
-    stopped_early: bool = False  # MAX_OBJECTS_PER_RUN reached: the next run goes on
+    stopped_early: bool = False  # `object_limit` reached: the next run goes on
+    # New objects this run may process from the collection (operations.max_objects_per_run).
+    object_limit: int = Operations.max_objects_per_run
     error: str | None = None
     auth_failed: bool = False  # credentials refused, or the collection refused (404/403): exit 3
     config_failed: bool = False  # the partner entry (or a file it names) is wrong: exit 2, not 7
@@ -114,9 +112,10 @@ class PartnerPull:
         if not self.stopped_early:
             return None
         return (
-            f"{self.partner}: stopped after {MAX_OBJECTS_PER_RUN:,} new objects in this run (what was "
+            f"{self.partner}: stopped after {self.object_limit:,} new objects in this run (what was "
             "read is stored); the next pull goes on from there. If it keeps happening, the "
-            "partner's server may be sending junk: tell its operator"
+            "partner's server may be sending junk: tell its operator (the limit is config.toml "
+            "operations.max_objects_per_run)"
         )
 
     def revoked_note(self) -> str | None:
@@ -232,7 +231,9 @@ def pull_partner(
     now: datetime | None = None,
 ) -> PartnerPull:
     progress = RunProgress.of(reporter)
-    outcome = PartnerPull(partner=partner.name)
+    outcome = PartnerPull(
+        partner=partner.name, object_limit=home.load_profile().operations.max_objects_per_run
+    )
     try:
         if partner.taxii is None or not partner.taxii.read_collection:
             raise ConfigError(
@@ -312,7 +313,11 @@ def _read_collection(
                 raise ConfigError(
                     f"{partner.name}: reading collection {collection}: {exc.message}, for one "
                     "object alone: it is not read, and every pull stops at it",
-                    hint="no envelope is that large: ask the partner's server operator to remove it",
+                    hint=too_large_hint(
+                        partner.name,
+                        partner.taxii.max_response_bytes,
+                        operator="ask the partner's server operator to remove it",
+                    ),
                 ) from None
             limit = max(1, limit // 8)  # the same objects, fewer to a page
             continue
@@ -369,7 +374,7 @@ def _read_collection(
                 f"pages keep bringing back {len(read_here)} object(s) already read in this run)",
                 hint="the TAXII server's paging loops; tell its operator",
             )
-        if processed >= MAX_OBJECTS_PER_RUN:
+        if processed >= outcome.object_limit:
             outcome.stopped_early = True  # everything read so far is stored, the cursor with it
             return
         if page.next:

@@ -56,6 +56,14 @@ def collection_id_problem(value: str) -> str | None:
     return None
 
 
+# The largest answer read from a partner's TAXII server, unless its `max_response_bytes` says
+# less. One answer may hold a page of envelopes, each up to envelope.max_envelope_bytes
+# (256 MiB) as base64: past this, a page is asked for again with fewer objects (pull.py), and
+# an answer this large holding one object is refused. Counted after Content-Encoding: a gzip
+# bomb stops here too. Also the most a partner's `max_response_bytes` may be.
+MAX_RESPONSE_BYTES = 512 * 1024 * 1024
+
+
 def identity_id_for(agency_id: str) -> str:
     """The stable STIX id of an agency's identity object."""
     return f"identity--{uuid.uuid5(CTI_EXCHANGE_NAMESPACE, 'agency:' + agency_id)}"
@@ -78,6 +86,9 @@ class TaxiiSettings:
     timeout_seconds: float = 30.0
     retry_budget_seconds: float = 120.0
     page_size: int = 1000
+    # The largest answer read from this server (1 KiB to MAX_RESPONSE_BYTES): lower on a host
+    # short of memory, or for a partner whose envelopes are known to be small.
+    max_response_bytes: int = MAX_RESPONSE_BYTES
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaxiiSettings:
@@ -164,6 +175,13 @@ class Operations:
     # How long a command waits for another process holding the store (an export, a sync, an
     # sqlite3 shell) before it ends with exit 5.
     store_wait_seconds: int = 30
+    # New objects a pull processes from one partner's collection in one run. A server
+    # (compromised, or broken) could send new objects for ever. Stopping here loses nothing:
+    # every object read is stored and recorded as processed, the cursor moves with each page
+    # that names its date_added, and the next run reads again from the cursor, skipping what
+    # was processed (only new objects count). Far above a real backlog: an object is a whole
+    # envelope.
+    max_objects_per_run: int = 200_000
 
 
 @dataclass(frozen=True)
@@ -231,6 +249,7 @@ class Profile:
                 "undelivered_after_hours": self.operations.undelivered_after_hours,
                 "key_lifetime_days": self.operations.key_lifetime_days,
                 "store_wait_seconds": self.operations.store_wait_seconds,
+                "max_objects_per_run": self.operations.max_objects_per_run,
             },
             "partners": {name: p.to_dict() for name, p in sorted(self.partners.items())},
         }

@@ -32,7 +32,7 @@ from cti_exchange.errors import (
 )
 from cti_exchange.failpoints import failpoint
 from cti_exchange.home.safe_files import check_private_file, resolve_in_home
-from cti_exchange.profile.model import TaxiiSettings
+from cti_exchange.profile.model import MAX_RESPONSE_BYTES, TaxiiSettings
 from cti_exchange.taxii.endpoint import check_url_is_safe, is_loopback_host, shown_url
 from cti_exchange.taxii.retry import (
     KEPT,
@@ -56,19 +56,26 @@ from cti_exchange.taxii.servers import ServersThisRun, Unreachable, server_of
 from cti_exchange.untrusted_text import escape_controls
 
 MEDIA_TYPE_TAXII = "application/taxii+json;version=2.1"
-# One answer may hold a page of envelopes, each up to envelope.max_envelope_bytes (256 MiB) as
-# base64: past this, a page is asked for again with fewer objects (pull.py), and an answer
-# this large holding one object is refused. Counted after Content-Encoding: a gzip bomb stops
-# here too.
-MAX_RESPONSE_BYTES = 512 * 1024 * 1024
 # The read timeout bounds each wait for bytes, not a whole answer: a server sending a byte
 # now and then would hold us for ever. An answer must arrive within the timeout plus the
 # time its size takes at this rate.
 MIN_BYTES_PER_SECOND = 16 * 1024
 
 
+def too_large_hint(partner: str, max_bytes: int, *, operator: str = "tell the server's operator") -> str:
+    """What to do about an answer past `max_bytes`: the server's operator's to mend, unless the
+    partner's `max_response_bytes` was lowered below the default, which may be the cause."""
+    if max_bytes >= MAX_RESPONSE_BYTES:
+        return f"no envelope is that large: {operator}"
+    return (
+        f"the limit is partner {partner}'s max_response_bytes: raise it (`cti-exchange partners set "
+        f"{partner} --max-response-bytes N`, at most {MAX_RESPONSE_BYTES:,}), or {operator}"
+    )
+
+
 class ResponseTooLarge(NetworkError):
-    """A server's answer went past MAX_RESPONSE_BYTES (not retried: it would come again)."""
+    """A server's answer went past the partner's `max_response_bytes` (at most
+    MAX_RESPONSE_BYTES, profile/model.py); not retried: it would come again."""
 
 
 class InvalidServerAnswer(DiagnosedNetworkError):
@@ -101,11 +108,12 @@ class _TimeoutAdapter(HTTPAdapter):
     requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's `verify`
     (psf/requests#3829), which must not silently replace a pinned private CA."""
 
-    def __init__(self, timeout: float, ca_bundle: str | None, max_bytes: int = MAX_RESPONSE_BYTES) -> None:
+    def __init__(self, timeout: float, ca_bundle: str | None, max_bytes: int, *, partner: str) -> None:
         super().__init__()
         self._timeout = timeout
         self._ca_bundle = ca_bundle
         self._max_bytes = max_bytes
+        self._partner = partner  # named in the hint of an answer too large
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if kwargs.get("timeout") is None:
@@ -117,7 +125,9 @@ class _TimeoutAdapter(HTTPAdapter):
         kwargs["stream"] = True  # the body is read here, within a deadline and a size
         response = super().send(request, **kwargs)
         if not streamed:
-            _read_body(response, timeout=float(self._timeout), max_bytes=self._max_bytes)
+            _read_body(
+                response, timeout=float(self._timeout), max_bytes=self._max_bytes, partner=self._partner
+            )
         content_type = response.headers.get("Content-Type", "")
         if 200 <= response.status_code < 300 and content_type and not is_taxii(content_type):
             # A web page or plain JSON where TAXII 2.1 was asked for: not a TAXII API root
@@ -133,7 +143,7 @@ class _TimeoutAdapter(HTTPAdapter):
         return response
 
 
-def _read_body(response: requests.Response, *, timeout: float, max_bytes: int) -> None:
+def _read_body(response: requests.Response, *, timeout: float, max_bytes: int, partner: str) -> None:
     """Reads the whole body as requests would (Content-Encoding decoded), but stops past
     `max_bytes` or once it takes longer than `timeout` plus its size at MIN_BYTES_PER_SECOND."""
     started = time.monotonic()
@@ -147,7 +157,7 @@ def _read_body(response: requests.Response, *, timeout: float, max_bytes: int) -
                 where = shown_url(response.url or "")[:200]
                 raise ResponseTooLarge(
                     f"the server's answer to {where} goes past {max_bytes:,} bytes",
-                    hint="no envelope is that large: tell the server's operator",
+                    hint=too_large_hint(partner, max_bytes),
                 )
             if time.monotonic() - started > timeout + size / MIN_BYTES_PER_SECOND:
                 response.close()
@@ -183,7 +193,7 @@ class TaxiiClient:
         partner: str,
         secret: str | None,
         base_dir: Path,
-        max_response_bytes: int | None = None,
+        max_response_bytes: int | None = None,  # the partner's `max_response_bytes` when None
         servers: ServersThisRun | None = None,  # shared by the run's clients (servers.py)
     ) -> None:
         check_url_is_safe(settings.api_root, partner=partner)
@@ -220,7 +230,8 @@ class TaxiiClient:
         adapter = _TimeoutAdapter(
             settings.timeout_seconds,
             verify if isinstance(verify, str) else None,
-            MAX_RESPONSE_BYTES if max_response_bytes is None else max_response_bytes,
+            settings.max_response_bytes if max_response_bytes is None else max_response_bytes,
+            partner=partner,
         )
         self.conn.session.mount("http://", adapter)
         self.conn.session.mount("https://", adapter)

@@ -294,6 +294,8 @@ def test_partners_set_refuses_nan_and_out_of_range_numbers_naming_the_option(
         ("--timeout", "inf"),
         ("--retry-budget", "1e308"),
         ("--page-size", "99999999999999999999"),
+        ("--max-response-bytes", "100"),  # under 1 KiB: no answer would ever be read
+        ("--max-response-bytes", str(2**29 + 1)),  # past the 512 MiB every answer is held to
     ):
         result = fr.run("partners", "set", "cert-in", option, value)
         assert result.exit_code == 2, (option, value, result.stderr)

@@ -7,9 +7,11 @@ import resource
 import signal
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+import tomli_w
 import typer
 
 from cti_exchange.cli.app import app, iter_commands
@@ -63,6 +65,39 @@ def test_nan_in_the_config_names_the_field(partnered: tuple[Agency, Agency]) -> 
     assert result.exit_code == 2, result.stderr
     assert result.stderr.count("\n") == 1
     assert "partners.cert-in.taxii.timeout_seconds: nan is not a number" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("operations.max_objects_per_run", 5, "must be at least 10"),
+        ("operations.max_objects_per_run", 20_000_000, "must be at most 10000000"),
+        ("operations.max_objects_per_run", "many", "must be integer"),
+        ("partners.cert-in.taxii.max_response_bytes", 100, "must be at least 1024"),
+        ("partners.cert-in.taxii.max_response_bytes", 2**29 + 1, "must be at most 536870912"),
+    ],
+)
+def test_a_tuning_setting_out_of_range_names_the_file_and_the_field(
+    partnered: tuple[Agency, Agency], field: str, value: object, said: str
+) -> None:
+    """config.toml's `operations.max_objects_per_run` and a partner's `max_response_bytes`,
+    written by hand: one line naming the file, the field and its range, exit 2."""
+    cert_fr, _ = partnered
+    assert (
+        cert_fr.run("partners", "set", "cert-in", "--api-root", "https://taxii.example/api/").exit_code == 0
+    )
+    config = cert_fr.home / "config.toml"
+    data = tomllib.loads(config.read_text())
+    *parents, name = field.split(".")
+    table = data
+    for parent in parents:
+        table = table.setdefault(parent, {})
+    table[name] = value
+    config.write_text(tomli_w.dumps(data))
+    result = cert_fr.run("pull")
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.count("\n") == 1
+    assert f"{config}: {field}: {said}" in result.stderr
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:

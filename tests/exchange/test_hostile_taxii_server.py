@@ -15,11 +15,13 @@ import os
 import subprocess
 import sys
 import time
+import tomllib
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import tomli_w
 
 from tests.conftest import PASSPHRASE, Agency
 from tests.exchange.conftest import Exchange, received_values, write_iocs
@@ -44,6 +46,14 @@ def _pull_in_own_process(agency: Agency, *, timeout: float) -> tuple[int | None,
     except subprocess.TimeoutExpired:
         return None, ""
     return done.returncode, done.stderr
+
+
+def _set_operations(agency: Agency, **values: int) -> None:
+    """Sets config.toml `[operations]` values of `agency`, as an operator would."""
+    config = agency.home / "config.toml"
+    data = tomllib.loads(config.read_text())
+    data.setdefault("operations", {}).update(values)
+    config.write_text(tomli_w.dumps(data))
 
 
 def _objects_page(method: str, path: str) -> bool:
@@ -162,10 +172,11 @@ def test_a_date_added_far_ahead_does_not_move_the_cursor_past_later_envelopes(
 
 
 def test_an_answer_past_the_size_limit_is_asked_for_in_smaller_pages(
-    exchange: Exchange, fault_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    exchange: Exchange, fault_proxy: FaultProxy, tmp_path: Path
 ) -> None:
     """A page too large is asked for again with fewer objects; a gzip bomb is stopped at the
-    limit instead of being inflated in memory whole."""
+    limit (the partner's max_response_bytes, lowered here) instead of being inflated in memory
+    whole."""
     for n in range(3):
         queued = exchange.fr.run(
             "push", str(write_iocs(tmp_path / f"q{n}.csv", 3, start=3 * n)), "--to", "cert-in", "--queue"
@@ -174,8 +185,13 @@ def test_an_answer_past_the_size_limit_is_asked_for_in_smaller_pages(
     _push(exchange, tmp_path, "last.csv", start=9)
     pages = [p for m, p, _ in fault_proxy.script.seen]
     one_envelope = 7_000  # an envelope of 3 indicators is ~4.5 KB; two in a page are more
-    monkeypatch.setattr("cti_exchange.taxii.client.MAX_RESPONSE_BYTES", one_envelope)
-    exchange.wire(exchange.india, exchange.fr, f"{fault_proxy.url}exchange/", page_size="16")
+    exchange.wire(
+        exchange.india,
+        exchange.fr,
+        f"{fault_proxy.url}exchange/",
+        page_size="16",
+        max_response_bytes=str(one_envelope),
+    )
     pulled = exchange.india.run("pull")
     assert pulled.exit_code == 0, pulled.stderr
     assert len(received_values(exchange.india)) == 12
@@ -233,13 +249,12 @@ def test_lone_surrogates_from_the_server_do_not_block_the_channel(
 
 
 def test_a_server_sending_new_objects_for_ever_is_read_in_bounded_runs(
-    exchange: Exchange, fault_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    exchange: Exchange, fault_proxy: FaultProxy, tmp_path: Path
 ) -> None:
     """Every page brings new junk objects, `more` and a new `next`: no stall guard trips (each
     object is new), so the pull ran for ever, storing what it read. Now a run stops after
-    MAX_OBJECTS_PER_RUN new objects (lowered here), having kept what it read, and says so."""
-    import cti_exchange.exchange.pull as pull_module
-
+    config.toml operations.max_objects_per_run new objects (lowered here), having kept what it
+    read, and says so."""
     _push(exchange, tmp_path, "a.csv")
     pages = itertools.count()
 
@@ -259,7 +274,7 @@ def test_a_server_sending_new_objects_for_ever_is_read_in_bounded_runs(
         return 200, kept, json.dumps(page).encode()
 
     fault_proxy.script.rewrite = junk
-    monkeypatch.setattr(pull_module, "MAX_OBJECTS_PER_RUN", 50)
+    _set_operations(exchange.india, max_objects_per_run=50)
     pulled = exchange.india.run("pull")
     assert pulled.exit_code == 0, pulled.stderr
     assert "cert-fr: stopped after 50 new objects in this run" in pulled.stderr
