@@ -263,3 +263,21 @@ def test_a_value_digest_matches_every_spelling_and_nothing_else(label: str, othe
 def test_one_address_ranges_are_the_address() -> None:
     assert _digest("ipv4-addr", "203.0.113.9/32") == _digest("ipv4-addr", "203.0.113.9")
     assert _digest("ipv4-addr", "203.0.113.10") != _digest("ipv4-addr", "203.0.113.9")
+
+
+def test_a_held_envelope_released_later_is_withheld_and_its_copy_not_kept(
+    partnered: Pair, tmp_path: Path
+) -> None:
+    # Held behind a gap, then released when the missing envelope arrives: its quarantine
+    # record's copy (readable: encrypted to our own key) holds the value, and goes.
+    cert_fr, cert_in = partnered
+    _send(cert_fr, cert_in, [_email(1)], tmp_path / "zero.json")
+    assert cert_in.run("triage", "erase", VICTIM, "--note", "request 2", "--yes").exit_code == 0
+    first = _seal(cert_fr, cert_in, [indicator("198.51.100.7")], tmp_path / "one.json")
+    second = _seal(cert_fr, cert_in, [_email(2)], tmp_path / "two.json")
+    assert cert_in.run("open", str(second)).exit_code != 0  # held for the gap
+    released = cert_in.run("open", str(first), "--json")
+    assert released.exit_code == 0, released.stderr
+    assert released.json()["withheld_as_erased"] == [_email(2)["id"]]
+    assert _rows(cert_in, "SELECT artifact, resolved_at IS NOT NULL FROM quarantine") == [("", 1)]
+    assert VICTIM.encode() not in _on_disk(cert_in)
