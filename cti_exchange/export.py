@@ -105,6 +105,9 @@ class ExportedFile:
     tlp: str | None  # strictest level in the file
     summary: ExportSummary = field(repr=False)
     complete: bool = True  # False: the reader of a stream or FIFO stopped before the end
+    # Written into a stream, a FIFO, a device or a descriptor path (`/dev/stdout`) rather than
+    # renamed into place: possibly our own stdout.
+    streamed: bool = False
 
     @property
     def refused(self) -> int:
@@ -624,4 +627,5 @@ def _exported(part: ExportPart) -> ExportedFile:
         strictest.value if strictest else None,
         part.summary,
         part.complete,
+        streamed=part.target is None or part.through,
     )

@@ -197,9 +197,9 @@ def render_export(out: Output, result: ExportResult) -> None:
     else:
         empty = []
     # The summary is the command's report: on stdout, as sync's is, so that a cron export drops
-    # it with `>/dev/null` and mails only warnings and errors; on stderr when the data itself
-    # went to stdout.
-    report = out.note if any(f.path == "-" for f in result.files) else out.line
+    # it with `>/dev/null` and mails only warnings and errors; on stderr when the data may itself
+    # have gone to stdout (streamed, or written through `/dev/stdout` or a FIFO).
+    report = out.note if any(f.streamed for f in result.files) else out.line
     for f in written:
         too_long = sum(n for (_, reason), n in f.summary.skipped_for.items() if reason == RULE_TOO_LONG)
         own = sum(f.summary.skipped_for.values()) - too_long
