@@ -268,7 +268,7 @@ def sent(
 # The full path: cron's PATH is short. examples/crontab has the environment it needs.
 _SYNC_EXAMPLE = (
     "Example (crontab; examples/crontab sets the environment): "
-    "*/5 * * * * /opt/cti-exchange/bin/cti-exchange sync"
+    "*/5 * * * * /opt/cti-exchange/bin/cti-exchange sync >/dev/null (the summary dropped, errors mailed)"
 )
 
 
