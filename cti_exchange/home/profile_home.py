@@ -55,10 +55,12 @@ def validate_profile_data(data: Any, *, source: str) -> None:
     if errors:
         first = errors[0]
         field = ".".join(str(part) for part in first.absolute_path) or "(top level)"
-        raise ConfigError(
-            f"{source}: {field}: {_rule_broken(first)}",
-            hint="fix that field (see schemas/profile.schema.json)",
-        )
+        hint = "fix that field (see schemas/profile.schema.json)"
+        if first.validator == "additionalProperties":
+            # A field this release does not know may have been written by a later one (an
+            # agency going back to an earlier release), not typed by the operator.
+            hint += "; a field a later cti-exchange writes is not known to this one: remove it"
+        raise ConfigError(f"{source}: {field}: {_rule_broken(first)}", hint=hint)
 
 
 def _rule_broken(error: Any) -> str:

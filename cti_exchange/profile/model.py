@@ -183,6 +183,21 @@ class Operations:
     # envelope.
     max_objects_per_run: int = 200_000
 
+    def to_dict(self) -> dict[str, int]:
+        """The settings every release knows, and the later ones only where set: a setting
+        written at its default would make the release before it refuse config.toml (its
+        schema allows no unknown field), so an agency could not go back to it without editing
+        the file (upgrade walkthrough, stop 28)."""
+        out = {
+            "undelivered_after_hours": self.undelivered_after_hours,
+            "key_lifetime_days": self.key_lifetime_days,
+        }
+        defaults = Operations()
+        for name in ("store_wait_seconds", "max_objects_per_run"):
+            if getattr(self, name) != getattr(defaults, name):
+                out[name] = getattr(self, name)
+        return out
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -245,12 +260,7 @@ class Profile:
                 "max_age_days": self.envelope.max_age_days,
                 "max_plaintext_bytes": self.envelope.max_plaintext_bytes,
             },
-            "operations": {
-                "undelivered_after_hours": self.operations.undelivered_after_hours,
-                "key_lifetime_days": self.operations.key_lifetime_days,
-                "store_wait_seconds": self.operations.store_wait_seconds,
-                "max_objects_per_run": self.operations.max_objects_per_run,
-            },
+            "operations": self.operations.to_dict(),
             "partners": {name: p.to_dict() for name, p in sorted(self.partners.items())},
         }
 
