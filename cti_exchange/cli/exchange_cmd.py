@@ -44,6 +44,7 @@ from cti_exchange.exchange.push import (
 )
 from cti_exchange.ingest_settings import IngestOptions
 from cti_exchange.policy.sharing import Refusal, refusal_error
+from cti_exchange.stix.tlp import Tlp
 
 if TYPE_CHECKING:
     from cti_exchange.ingest import IngestResult
@@ -257,7 +258,7 @@ def render_push(out: Output, result: PushResult) -> None:
     outcomes = {d.partner: d for d in result.deliveries}
     rows = []
     for plan in result.plans:
-        tlps = ", ".join(f"{k} {v}" for k, v in sorted(plan.by_tlp.items()))
+        tlps = _counted(plan.by_tlp)
         outcome = outcomes.get(plan.partner)
         # The delivery also posts what waited in the outbox: counted apart from this push's.
         ours = set(plan.envelopes)
@@ -282,8 +283,20 @@ def render_push(out: Output, result: PushResult) -> None:
     note_estimates(out, result)
 
 
-def _counted(by_label: dict[str, int]) -> str:
-    return ", ".join(f"{label} {count:,}" for label, count in sorted(by_label.items()))
+def tlp_label(value: str) -> str:
+    """A TLP value as --json gives it ("amber+strict") as a table shows it ("TLP:AMBER+STRICT");
+    "unmarked" as it is."""
+    try:
+        return Tlp(value).label
+    except ValueError:
+        return value
+
+
+def _counted(by_value: dict[str, int]) -> str:
+    """`TLP:AMBER 1, TLP:GREEN 2`: counts by TLP value, as a table or a warning shows them."""
+    return ", ".join(
+        f"{label} {count:,}" for label, count in sorted((tlp_label(v), n) for v, n in by_value.items())
+    )
 
 
 def _count_refusals(refusals: list[Refusal]) -> str:

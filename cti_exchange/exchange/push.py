@@ -128,6 +128,8 @@ class PushRequest:
 class PartnerPlan:
     partner: str
     objects: int
+    # Counted by TLP value ("green", "amber+strict"; "unmarked" for none), as `sight`, `triage`
+    # and `export` give a TLP in --json.
     by_tlp: dict[str, int]
     envelopes: list[str] = field(default_factory=list)
     # How many objects this run seals (a dry run: would seal): `objects` less those an
@@ -160,7 +162,7 @@ class ShareResult:
     already_shared_at: str | None = None  # the same request finished before: nothing sent
     resumed: bool = False  # an earlier run of the same request was interrupted: resumed
     # Objects shared before at a stricter TLP than this share gave them, counted by that TLP's
-    # label: kept at it, or (lower_tlp) lowered as asked.
+    # value ("amber"): kept at it, or (lower_tlp) lowered as asked.
     tlp_kept: dict[str, int] = field(default_factory=dict)
     tlp_lowered: dict[str, int] = field(default_factory=dict)
     # How to get past `refusals` (refusal_hint, knowing the partners' entries).
@@ -361,8 +363,8 @@ def share_objects(
         counts: dict[str, int] = {}
         for obj in content[partner.name]:
             level = tlp_of(obj)
-            label = level.label if level else "unmarked"
-            counts[label] = counts.get(label, 0) + 1
+            value = level.value if level else "unmarked"
+            counts[value] = counts.get(value, 0) + 1
         shared = len(content[partner.name])
         plans.append(PartnerPlan(partner.name, shared, counts, to_seal=shared))
     result = ShareResult(
@@ -537,7 +539,7 @@ def keep_stricter_tlp(
     belongs to the information, and a later list that marks the same indicator lower (a
     default TLP, `--tlp green`) must not downgrade what partners hold. With `lower` (the
     analyst's `--lower-tlp`) they go out at the lower TLP. Returns (kept, lowered), counted by
-    the TLP they were shared at. Reads the store only, when there is one."""
+    the TLP value they were shared at ("amber"). Reads the store only, when there is one."""
     if not home.store_path().exists():
         return {}, {}
     with open_store(home) as store:
@@ -550,11 +552,11 @@ def keep_stricter_tlp(
         if before is None or level is None or not level < before:
             continue
         if lower:
-            lowered[before.label] += 1
+            lowered[before.value] += 1
             continue
         others = [ref for ref in obj.get("object_marking_refs", ()) if Tlp.from_marking_id(ref) is None]
         obj["object_marking_refs"] = [before.marking_id, *others]
-        kept[before.label] += 1
+        kept[before.value] += 1
     return dict(kept), dict(lowered)
 
 

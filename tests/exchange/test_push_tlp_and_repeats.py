@@ -59,8 +59,11 @@ def test_the_dry_run_shows_the_tlp_kept(exchange: Exchange, tmp_path: Path) -> N
     dry = exchange.fr.run("push", str(later), "--to", "cert-in", "--tlp", "green", "--dry-run", "--json")
     assert dry.exit_code == 0, dry.stderr
     report = dry.json()
-    assert report["tlp_kept"] == {"TLP:AMBER": 1} and report["tlp_lowered"] == {}
-    assert report["partners"][0]["by_tlp"] == {"TLP:AMBER": 1, "TLP:GREEN": 1}
+    # Keyed by TLP value, as `sight`, `triage`, `export` and `partners` give a TLP in --json.
+    assert report["tlp_kept"] == {"amber": 1} and report["tlp_lowered"] == {}
+    assert report["partners"][0]["by_tlp"] == {"amber": 1, "green": 1}
+    table = exchange.fr.run("push", str(later), "--to", "cert-in", "--tlp", "green", "--dry-run")
+    assert "TLP:AMBER 1, TLP:GREEN 1" in table.stdout  # the table says it as TLP 2.0 writes it
 
 
 def test_lower_tlp_lowers_it_on_purpose(exchange: Exchange, tmp_path: Path) -> None:

@@ -92,7 +92,7 @@ def test_our_snort_export_reads_back_as_rules_and_pushes_with_its_tlps(soc: Agen
     assert planned.exit_code == 0, planned.stderr
     report = planned.json()
     assert report["accepted_by_type"] == {"snort": 2}
-    assert report["partners"][0]["by_tlp"] == {"TLP:AMBER": 1, "TLP:GREEN": 1}
+    assert report["partners"][0]["by_tlp"] == {"amber": 1, "green": 1}
 
 
 ET_STYLE = r"""# Emerging Threats style rules file
