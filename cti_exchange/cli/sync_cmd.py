@@ -26,7 +26,7 @@ from cti_exchange.exchange.sync import SyncResult, sync
 from cti_exchange.home.lock import profile_lock
 from cti_exchange.home.logs import LOG_NAME, enable_file_log
 from cti_exchange.home.profile_home import ProfileHome
-from cti_exchange.store.outbound import DROPPED, EXPORTED, POSTED, RECEIVED, RESEALED
+from cti_exchange.store.outbound import DROPPED, EXPORTED, FAILED, POSTED, RECEIVED, RESEALED, SEALED
 from cti_exchange.store.receipts import receipt_only_envelopes
 from cti_exchange.store.store import open_store
 from cti_exchange.untrusted_text import describe_value
@@ -41,6 +41,8 @@ _SENT_COLUMNS = (
     ("exported", "exported (file)"),
     (RECEIPTS_POSTED, "our receipts posted"),
 )
+# `status --json` gives every partner each of these counts, zeros included.
+_COUNTED = (SEALED, POSTED, RECEIVED, FAILED, EXPORTED, RESEALED, DROPPED, RECEIPTS_POSTED)
 
 SYNC_HELP = (
     "Pull from every partner, send receipts, then post the outbox; one line of summary. "
@@ -189,11 +191,17 @@ def status(ctx: typer.Context, json_mode: JsonOption = False) -> None:
         kind = RECEIPTS_POSTED if d.status == POSTED and d.envelope_id in receipts_only else d.status
         counts.setdefault(d.partner, {}).setdefault(kind, 0)
         counts[d.partner][kind] += 1
+    # For scripts, every partner (ours now, or sent to before) with every count, zeros included:
+    # `["posted"]` is 0, never a KeyError.
+    by_partner = {
+        name: {kind: counts.get(name, {}).get(kind, 0) for kind in _COUNTED}
+        for name in sorted({*profile.partners, *counts})
+    }
     out = Output(json_mode=json_mode)
     if json_mode:
         out.data(
             {
-                "deliveries_by_partner": counts,
+                "deliveries_by_partner": by_partner,
                 "undelivered_after_hours": profile.operations.undelivered_after_hours,
                 "undelivered": [d.__dict__ for d in late],
                 "quarantined": len(quarantined),

@@ -159,7 +159,19 @@ def test_status_does_not_wait_for_a_receipt_to_a_receipt_envelope(exchange: Exch
     assert status.exit_code == 0, status.stderr
     assert status.json()["undelivered"] == []
     # Counted apart: the posted column kept growing by one a sync with nothing to wait for.
-    assert status.json()["deliveries_by_partner"] == {"cert-fr": {"receipts_posted": 1}}
+    # Every count, zeros included: a script reading ["posted"] gets 0, not a KeyError.
+    assert status.json()["deliveries_by_partner"] == {
+        "cert-fr": {
+            "sealed": 0,
+            "posted": 0,
+            "received": 0,
+            "failed": 0,
+            "exported": 0,
+            "resealed": 0,
+            "dropped": 0,
+            "receipts_posted": 1,
+        }
+    }
     table = india.run("status").stdout.splitlines()
     sent = table.index("Sent envelopes:")
     assert table[sent + 1].split("\t")[2] == "posted" and table[sent + 1].endswith("our receipts posted")
@@ -170,6 +182,8 @@ def test_status_does_not_wait_for_a_receipt_to_a_receipt_envelope(exchange: Exch
     assert "Every envelope older than 24 h has a receipt (1 younger one(s) still wait for theirs)." in (
         fr.run("status").stdout
     )
+    counted = fr.run("status", "--json").json()["deliveries_by_partner"]["cert-in"]
+    assert counted["posted"] == 1 and counted["received"] == 0 and counted["receipts_posted"] == 0
 
 
 def test_receipts_are_not_items_to_triage_or_export(exchange: Exchange, tmp_path: Path) -> None:
