@@ -29,6 +29,7 @@ from cti_exchange.store.object_queries import (
     sources_of,
     value_sources,
 )
+from cti_exchange.store.projection import shown_version
 from cti_exchange.store.store import Store
 from cti_exchange.store.triage_queries import (
     IOC_TYPES,
@@ -333,7 +334,8 @@ class ObjectDetail:
         return {
             **self.line.to_dict(),
             "object": self.stix,
-            "versions": [v.__dict__ for v in self.versions],
+            # The stored key as a STIX timestamp, as `modified` beside it is written.
+            "versions": [v.__dict__ | {"version": shown_version(v.version)} for v in self.versions],
             "own_sources": [s.__dict__ for s in self.sources],
             "same_value": [line.to_dict() for line in self.same_value],
             "related": [r.__dict__ for r in self.related],

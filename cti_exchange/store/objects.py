@@ -40,7 +40,7 @@ from typing import Any
 import orjson
 
 from cti_exchange.stix.tlp import Tlp, marking_levels, refs_beyond_tlp
-from cti_exchange.store.projection import PROJECTED_COLUMNS, project
+from cti_exchange.store.projection import PROJECTED_COLUMNS, project, shown_version
 
 _LOOKUP_CHUNK = 500
 _stdlib_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -123,8 +123,10 @@ class NotApplied:
     relay: str | None = None
 
     def to_dict(self) -> dict[str, str]:
-        """As `--json` lists it: `relay` only where there is one (RELAY_REPLACED)."""
-        return {key: value for key, value in self.__dict__.items() if value is not None}
+        """As `--json` lists it: `relay` only where there is one (RELAY_REPLACED); the version as
+        a STIX timestamp (shown_version), not as the key the store compares."""
+        shown = self.__dict__ | {"version": shown_version(self.version)}
+        return {key: value for key, value in shown.items() if value is not None}
 
 
 def not_applied_summary(not_applied: list[NotApplied]) -> str | None:

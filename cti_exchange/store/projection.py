@@ -29,6 +29,16 @@ def normalise_version(timestamp: str | None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def shown_version(version: str) -> str:
+    """A stored version key (2026-11-23T10:00:00.000000Z, microseconds so that keys compare as
+    text) as output gives it: a STIX timestamp with millisecond precision, as `modified` is
+    written (2026-11-23T10:00:00.000Z); microseconds only where the object's own timestamp has
+    them (2026-11-23T10:00:00.123456Z). Any other text as it is."""
+    if len(version) == 27 and version[19] == "." and version[26] == "Z" and version.endswith("000Z"):
+        return version[:23] + "Z"
+    return version
+
+
 # Column order of `objects` rows written by store/objects.py (after object_id and version).
 PROJECTED_COLUMNS = (
     "type",

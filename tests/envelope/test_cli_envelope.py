@@ -455,7 +455,7 @@ def test_a_partner_cannot_revoke_another_partners_indicator(trio: Trio, tmp_path
     assert verdict["versions_not_applied"] == [
         {
             "object_id": original["id"],
-            "version": "2026-11-24T10:00:00.000000Z",
+            "version": "2026-11-24T10:00:00.000Z",  # as `modified` is written
             "owner": "cert-in",
             "kind": "newer",
         }

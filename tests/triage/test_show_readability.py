@@ -188,12 +188,18 @@ def test_versions_show_the_objects_own_modified_and_say_no(intel: Agency) -> Non
         ["2026-01-10T10:00:00.000Z", "no", "no"],
     ]
     assert "000000Z" not in shown.stdout.split("STIX object:")[0]
-    # The JSON keeps the stored (sortable) version and adds the object's own text.
+    # The JSON gives the version as a STIX timestamp with millisecond precision, as `modified`
+    # and every other timestamp are written (the store's microsecond key is not output), and
+    # the object's own text beside it.
     versions = intel.run("triage", "show", MAL, "--json").json()["versions"]
     assert [(v["version"], v["modified"]) for v in versions] == [
-        ("2026-02-01T08:30:00.500000Z", "2026-02-01T08:30:00.5Z"),
-        ("2026-01-10T10:00:00.000000Z", "2026-01-10T10:00:00.000Z"),
+        ("2026-02-01T08:30:00.500Z", "2026-02-01T08:30:00.5Z"),
+        ("2026-01-10T10:00:00.000Z", "2026-01-10T10:00:00.000Z"),
     ]
+    # Finer than a millisecond, the version keeps the digits the object has.
+    put(intel, [dict(later, modified="2026-03-01T08:30:00.123456Z")], partner="cert-fr")
+    newest = intel.run("triage", "show", MAL, "--json").json()["versions"][0]
+    assert newest["version"] == newest["modified"] == "2026-03-01T08:30:00.123456Z"
 
 
 # -- 6. section headings in plain output --------------------------------------------------
