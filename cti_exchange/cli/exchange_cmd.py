@@ -157,7 +157,7 @@ def push_command(
     if dry_run and result.refusals and not skip_refused:
         # The message a real push gives, after the plan and every refusal were shown.
         raise refusal_error(result.refusals, outcome="; nothing was sent (dry run)", hint=result.refusal_hint)
-    raise_for_push(result)
+    raise_for_push(result, json_report=out.json_mode)
 
 
 SHOWN_REMARKS = 20
@@ -366,7 +366,9 @@ def render_resumption(out: Output, result: PushResult) -> None:
     note_estimates(out, result)
 
 
-def raise_for_push(result: PushResult) -> None:
+def raise_for_push(result: PushResult, *, json_report: bool = False) -> None:
+    """The error a push ends in, if any. `json_report`: the rejected rows are in the JSON on
+    stdout, not printed above (as `rejected:` lines)."""
     failures = result.failed
     if failures:
         message = f"delivery failed for {describe_failed(failures)}"
@@ -380,7 +382,8 @@ def raise_for_push(result: PushResult) -> None:
             outcome = f"shared already, on {result.already_shared_at}"
         raise PartialFailure(
             f"{result.ingest.rejected_count:,} input row(s) were rejected; the rest was {outcome}",
-            hint="see the warnings above, or run `cti-exchange validate` on the input",
+            hint=f"see the rejections {'in the JSON report' if json_report else 'above'}, or run "
+            "`cti-exchange validate` on the input",
         )
 
 

@@ -128,6 +128,11 @@ def test_a_queued_push_with_rejected_rows_says_the_rest_was_queued(
     assert queued.exit_code == 1, queued.stderr
     assert "1 input row(s) were rejected; the rest was queued" in queued.stderr
     assert "was sent" not in queued.stderr
+    # The hint points where the rejections were given: `rejected:` lines above, or the JSON.
+    assert queued.stderr.startswith("rejected: ")
+    assert queued.stderr.splitlines()[-1].endswith(
+        "; see the rejections above, or run `cti-exchange validate` on the input"
+    )
 
     dry = fr.run("push", str(csv), "--to", "cert-in", "--queue", "--dry-run")
     assert dry.exit_code == 1, dry.stderr
@@ -138,6 +143,12 @@ def test_a_queued_push_with_rejected_rows_says_the_rest_was_queued(
     fresh = fr.run("push", str(other), "--to", "cert-in", "--queue", "--dry-run")
     assert fresh.exit_code == 1, fresh.stderr
     assert "1 input row(s) were rejected; the rest was checked" in fresh.stderr
+    reported = fr.run("push", str(other), "--to", "cert-in", "--queue", "--dry-run", "--json")
+    assert reported.exit_code == 1 and reported.json()["rejected_rows"] == 1
+    assert reported.stderr.count("\n") == 1 and "above" not in reported.stderr, reported.stderr
+    assert reported.stderr.endswith(
+        "; see the rejections in the JSON report, or run `cti-exchange validate` on the input\n"
+    )
 
 
 def test_push_json_gives_the_warnings_as_validate_does(
