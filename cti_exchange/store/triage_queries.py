@@ -224,36 +224,16 @@ class PageRequest:
     text_index: bool = True  # False: text search scans, as without an index (benchmarks)
 
 
-_HEX = frozenset("0123456789abcdef")
-# Characters an indicator value of these types can hold (any case): a text with another
-# character cannot be inside one, and the text search skips those types' index ranges. Names,
-# URLs, file names, mutex names, registry keys and e-mail subjects may hold almost anything:
-# always searched.
-_ALPHABETS = {
-    "ipv4-addr": frozenset("0123456789./"),
-    "ipv6-addr": _HEX | frozenset(":./"),
-    "ipv4-port": frozenset("0123456789.:"),
-    "ipv6-port": _HEX | frozenset(":.[]"),
-    "md5": _HEX,
-    "sha1": _HEX,
-    "sha256": _HEX,
-    "sha512": _HEX,
-    "cve": frozenset("cve-0123456789"),
-    "autonomous-system": frozenset("0123456789"),
-    "ssdeep": frozenset("abcdefghijklmnopqrstuvwxyz0123456789+/:"),
-    # Partners' values are stored as they spelled them: `AB:CD:...` fingerprints (OpenSSL's
-    # way), `AA-BB-...` and `aabb.ccdd.eeff` MAC addresses.
-    "x509-md5": _HEX | frozenset(":"),
-    "x509-sha1": _HEX | frozenset(":"),
-    "x509-sha256": _HEX | frozenset(":"),
-    "mac-addr": _HEX | frozenset(":-."),
-}
-
-
-def _types_that_can_hold(text: str, types: tuple[str, ...]) -> tuple[str, ...]:
-    chars = set(text.lower())
-    candidates = [t for t in types if t in IOC_TYPES] or list(IOC_TYPES)
-    return tuple(t for t in candidates if t not in _ALPHABETS or chars <= _ALPHABETS[t])
+def _ioc_types_searched(types: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The IOC types whose value-index ranges the text-search fallback reads for a `--type`
+    filter; None: every one. The STIX type `indicator` (or no type filter) holds indicators of
+    every IOC type. No range is skipped for what its values look like: partners' values are
+    stored as they spelled them (`fe80::1%eth0`, `203.0.113.7 (c2)`), so no alphabet is sure."""
+    if not types or "indicator" in types:
+        return None
+    # The `cve` value of a vulnerability is its name, any text ("Log4Shell"), and is not in
+    # the named index (name = value): its small range is always read.
+    return (*dict.fromkeys(t for t in types if t in IOC_TYPES), *(() if "cve" in types else ("cve",)))
 
 
 def _fallback(f: TriageFilter) -> tuple[str, str, list[Any]] | None:
@@ -261,19 +241,16 @@ def _fallback(f: TriageFilter) -> tuple[str, str, list[Any]] | None:
     filters an ordered scan may have to read the whole store for: rare text, rare types."""
     if f.text:
         pattern = _like_pattern(f.text)
-        kinds = _types_that_can_hold(f.text, f.types)
-        if "cve" not in kinds:
-            # The `cve` value of a vulnerability is its name, any text ("Log4Shell"), and is
-            # not in the named index (name = value): its small range is always read.
-            kinds += ("cve",)
+        kinds = _ioc_types_searched(f.types)
+        in_kinds = "ioc_type IS NOT NULL" if kinds is None else f"ioc_type IN ({placeholders(kinds)})"
         return (
             "NOT INDEXED",
             "o.rowid IN (SELECT rowid FROM objects INDEXED BY objects_current_by_value "  # noqa: S608 - placeholders only
-            f"WHERE is_current = 1 AND ioc_type IN ({placeholders(kinds) or 'NULL'}) "
+            f"WHERE is_current = 1 AND {in_kinds} "
             "AND value LIKE ? ESCAPE '\\' UNION SELECT rowid FROM objects "
             "INDEXED BY objects_current_named WHERE is_current = 1 AND name IS NOT value "
             "AND name LIKE ? ESCAPE '\\')",
-            [*kinds, pattern, pattern],
+            [*(kinds or ()), pattern, pattern],
         )
     if f.types and all(t in IOC_TYPES for t in f.types):
         return "INDEXED BY objects_current_by_value", "", []
