@@ -4,6 +4,7 @@ failed result."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,12 +49,27 @@ def ok(name: str, detail: str) -> CheckResult:
     return CheckResult(name, CheckStatus.OK, detail)
 
 
+# What the hints of errors met elsewhere say of doctor: inside doctor's own output they point
+# at itself, and are left out of its fixes.
+_DOCTOR_SAYS = re.compile(
+    r" ?\(`cti-exchange doctor`(?: checks (?:them|it))?\)"
+    r"|; `cti-exchange doctor` checks (?:them|it)(?=\))"
+    r"|`cti-exchange doctor` checks (?:them|it); "
+)
+
+
+def without_doctor(fix: str) -> str:
+    """A fix as doctor gives it: without a pointer to `cti-exchange doctor` (the error's hint
+    has it for the commands that met the same error)."""
+    return _DOCTOR_SAYS.sub("", fix)
+
+
 def warn(name: str, detail: str, fix: str) -> CheckResult:
-    return CheckResult(name, CheckStatus.WARN, detail, fix)
+    return CheckResult(name, CheckStatus.WARN, detail, without_doctor(fix))
 
 
 def fail(name: str, detail: str, fix: str, exit_code: ExitCode = ExitCode.USAGE) -> CheckResult:
-    return CheckResult(name, CheckStatus.FAIL, detail, fix, exit_code)
+    return CheckResult(name, CheckStatus.FAIL, detail, without_doctor(fix), exit_code)
 
 
 def skip(name: str, detail: str) -> CheckResult:

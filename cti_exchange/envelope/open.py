@@ -416,13 +416,25 @@ def check_channel_continuity(
     return ()
 
 
+RESTART_BY_RECORD = "`cti-exchange quarantine accept-restart ID`"
+
+
+def naming_record(detail: str, record_id: int | None) -> str:
+    """A refusal's detail as an error shows it once its quarantine record is known: the advice
+    to accept a restart names the record (`accept-restart 4`) instead of `ID`. The record
+    itself keeps the detail as it was (its id is beside it)."""
+    if record_id is None:
+        return detail
+    return detail.replace(RESTART_BY_RECORD, f"`cti-exchange quarantine accept-restart {record_id}`")
+
+
 def _restart_advice(sender: str) -> str:
     """What a refusal for sequence-reorder or chain-mismatch says to do when the sender's
     channel went back (its store restored from a backup, its profile made again): the
     envelopes that follow would all be refused the same way."""
     return (
         f"; if {sender} restored its store from a backup or made its profile again (ask it), "
-        "`cti-exchange quarantine accept-restart ID` accepts it as the channel's new start"
+        f"{RESTART_BY_RECORD} accepts it as the channel's new start"
     )
 
 

@@ -975,7 +975,8 @@ def _open_record(store: Store, record_id: int) -> QuarantineRecord:
         raise UsageError(
             f"quarantine record {record_id} was already resolved at {record.resolved_at} "
             f"({record.resolution})",
-            hint=_LIST_HINT,
+            # `quarantine list` alone leaves resolved records out.
+            hint="see `cti-exchange quarantine list --all`",
         )
     return record
 

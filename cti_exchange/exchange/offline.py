@@ -13,7 +13,7 @@ from typing import Any
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.envelope.artifact import is_envelope_artifact, routing_hints
 from cti_exchange.envelope.header import MAX_RECIPIENTS
-from cti_exchange.envelope.open import OpenedEnvelope, open_envelope
+from cti_exchange.envelope.open import OpenedEnvelope, naming_record, open_envelope
 from cti_exchange.envelope.readdress import has_usable_entry, readdressing, recipient_kids
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.envelope.seal import SealedEnvelope, seal_bundle
@@ -548,7 +548,7 @@ class EnvelopeRefused(IntegrityError):
         else:
             where = " (kept in quarantine)" if quarantined else ""
         super().__init__(
-            f"envelope rejected: {rejected.reason.value}: {rejected.detail}{where}",
+            f"envelope rejected: {rejected.reason.value}: {naming_record(rejected.detail, record_id)}{where}",
             hint=hint
             or (
                 "nothing from it was accepted; see `cti-exchange quarantine list`"

@@ -19,7 +19,7 @@ from typing import Any
 from cti_exchange.audit.trail import sign_audit_head
 from cti_exchange.clock import parse_timestamp, stix_timestamp, utc_now
 from cti_exchange.envelope.artifact import is_envelope_artifact
-from cti_exchange.envelope.open import ReceiverContext
+from cti_exchange.envelope.open import ReceiverContext, naming_record
 from cti_exchange.envelope.reasons import EnvelopeRejected, RejectReason
 from cti_exchange.errors import AuthError, ConfigError, NetworkError
 from cti_exchange.exchange.delivery import taxii_client_for
@@ -493,5 +493,10 @@ def _quarantine(
         tried_with_keys=keys_fingerprint(ctx, rejected.reason.value, rejected.sender),
     )
     outcome.quarantined.append(
-        Quarantined(rejected.envelope_id, rejected.reason.value, rejected.detail, record_id or None)
+        Quarantined(
+            rejected.envelope_id,
+            rejected.reason.value,
+            naming_record(rejected.detail, record_id or None),
+            record_id or None,
+        )
     )

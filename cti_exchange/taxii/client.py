@@ -278,7 +278,7 @@ class TaxiiClient:
             if exc.status == 403:
                 raise AuthError(
                     f"{_said(exc)}: the server refused us access",
-                    hint="check the partner's TAXII username and secret, and our account's rights "
+                    hint=f"check the partner's TAXII {self._credentials}, and our account's rights "
                     "with the server's operator (`cti-exchange doctor` checks them)",
                 ) from None
             raise NetworkError(str(exc), hint="check the partner's TAXII settings") from None
@@ -315,6 +315,24 @@ class TaxiiClient:
         said = exc.text[1:-1] if exc.text.startswith("(") and exc.text.endswith(")") else exc.text
         return self._not_an_api_root(what, f"HTTP 404, {said}" if said else "HTTP 404")
 
+    @property
+    def _credentials(self) -> str:
+        """What we send the server, as hints name it: a token with `auth = bearer`."""
+        if self.settings.auth == "bearer":
+            return "token"
+        return "username and secret" if self.settings.auth == "basic" else "credentials"
+
+    def _credentials_hint(self) -> str:
+        """What to do when the server refuses our credentials (401)."""
+        if self.settings.auth in ("basic", "bearer"):
+            them = "it" if self.settings.auth == "bearer" else "them"
+            return f"check the partner's TAXII {self._credentials} (`cti-exchange doctor` checks {them})"
+        return (
+            f"the server asks for credentials, and {self.partner} has none set: "
+            f"`cti-exchange partners set {self.partner} --auth basic --username NAME --secret-file "
+            "FILE` (or --auth bearer --secret-file FILE)"
+        )
+
     def _retried_as_is(self, what: str, action: Any) -> Any:
         servers = self.servers
         if servers is None:
@@ -324,6 +342,8 @@ class TaxiiClient:
                 policy=self.policy,
                 secrets=self._secrets,
                 server=self.server.shown,
+                partner=self.partner,
+                credentials_hint=self._credentials_hint(),
                 diagnose=lambda exc: self._scheme_mismatch(what, exc),
             )
         if (down := servers.unreachable(self.server, self.policy.total_seconds)) is not None:
@@ -353,6 +373,8 @@ class TaxiiClient:
                 policy=self.policy,
                 secrets=self._secrets,
                 server=self.server.shown,
+                partner=self.partner,
+                credentials_hint=self._credentials_hint(),
                 on_retry=on_retry,
                 diagnose=lambda exc: self._scheme_mismatch(what, exc),
             )
@@ -432,6 +454,8 @@ class TaxiiClient:
                 policy=RetryPolicy(total_seconds=0),
                 secrets=self._secrets,
                 server=self.server.shown,
+                partner=self.partner,
+                credentials_hint=self._credentials_hint(),
             )
         except NotTaxiiAnswer as exc:
             raise self._not_taxii(_API_ROOT, exc) from None

@@ -233,19 +233,27 @@ NOT_TLS_REASONS = frozenset(
         "HTTP_REQUEST",
     }
 )
-CA_BUNDLE_HINT = (
-    "for a private CA set the partner's --ca-bundle (`cti-exchange partners set PARTNER --ca-bundle "
-    "FILE`); otherwise check the server's certificate with its operator"
-)
 
 
-def tls_failure(what: str, exc: BaseException) -> DiagnosedNetworkError:
+def ca_bundle_hint(partner: str = "PARTNER") -> str:
+    return (
+        f"for a private CA set the partner's --ca-bundle (`cti-exchange partners set {partner} "
+        "--ca-bundle FILE`); otherwise check the server's certificate with its operator"
+    )
+
+
+CREDENTIALS_HINT = "check the partner's TAXII username and secret (`cti-exchange doctor` checks them)"
+
+
+def tls_failure(what: str, exc: BaseException, *, partner: str = "PARTNER") -> DiagnosedNetworkError:
     """A TLS failure in words: certificate verify failed (and why), or a handshake that failed
     (and the likely cause); never Python's repr of the exception chain."""
     cause = ssl_cause(exc)
     if isinstance(cause, ssl.SSLCertVerificationError):
         why = cause.verify_message or cause.reason or "unknown reason"
-        return DiagnosedNetworkError(f"{what}: certificate verify failed: {why}", hint=CA_BUNDLE_HINT)
+        return DiagnosedNetworkError(
+            f"{what}: certificate verify failed: {why}", hint=ca_bundle_hint(partner)
+        )
     reason = (cause.reason if cause is not None else None) or ""
     if reason in NOT_TLS_REASONS:
         return DiagnosedNetworkError(
@@ -280,6 +288,10 @@ def call_with_retries(
     # Names the cause of a first connection or TLS failure, if it can (a scheme mismatch):
     # then it is raised at once, not retried.
     diagnose: Callable[[requests.RequestException], CtiExchangeError | None] | None = None,
+    # The partner as hints name it (`partners set cert-in ...`), and what to check when the
+    # server refuses our credentials (401): they depend on its `auth` (client.py).
+    partner: str = "PARTNER",
+    credentials_hint: str = CREDENTIALS_HINT,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> T:
@@ -297,7 +309,7 @@ def call_with_retries(
                 f"{what}: the server redirected (HTTP {status}) to {_redirect_target(response)}, "
                 "and TAXII redirects are not followed",
                 hint="confirm the new address with the partner out of band, then set it with "
-                "`cti-exchange partners set PARTNER --api-root URL`",
+                f"`cti-exchange partners set {partner} --api-root URL`",
             ) from None
         except requests.HTTPError as exc:
             response = exc.response
@@ -305,7 +317,7 @@ def call_with_retries(
             if status == 401:
                 raise AuthError(
                     f"{what}: the server refused our credentials (HTTP {status})",
-                    hint="check the partner's TAXII username and secret (`cti-exchange doctor` checks them)",
+                    hint=credentials_hint,
                 ) from None
             if status not in RETRYABLE_STATUS:
                 text = _server_text(response, secrets) if response is not None else ""
@@ -319,7 +331,7 @@ def call_with_retries(
             # A certificate that does not verify will not verify on the next try either.
             if diagnose is not None and (known := diagnose(exc)) is not None:
                 raise known from None
-            raise tls_failure(what, exc) from None
+            raise tls_failure(what, exc, partner=partner) from None
         except AnswerStalled as exc:
             problem = f"the answer stalled: {(str(exc).splitlines() or [''])[0][:120]}"
         except (requests.ConnectionError, requests.Timeout) as exc:

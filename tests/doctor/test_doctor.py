@@ -94,6 +94,10 @@ def test_wrong_taxii_secret_fails_auth_and_a_dead_server_fails_network(exchange:
     access = checks["partner cert-in: access"]
     assert access["status"] == "fail" and "HTTP 401" in access["detail"]
     assert "username and secret" in access["fix"]
+    # Doctor's own fix does not send the reader to doctor (push's hint does: it says why).
+    assert "cti-exchange doctor" not in access["fix"], access["fix"]
+    pushed = exchange.fr.run("push", "-", "--to", "cert-in", input="c2.example\n")
+    assert pushed.exit_code == 3 and "(`cti-exchange doctor` checks them)" in pushed.stderr
     assert "doctor: 1 check(s) failed; first: partner cert-in: access" in stderr
 
     secret.write_text(exchange.passwords["cert-fr"])

@@ -102,6 +102,8 @@ def test_accept_gap_only_takes_an_open_gap_record(partnered: Pair, tmp_path: Pat
     again = cert_in.run("quarantine", "accept-gap", str(gap["id"]))
     assert again.exit_code == 2 and "already resolved" in again.stderr
     assert "Traceback" not in again.stderr
+    # `quarantine list` alone hides resolved records: the hint names the listing that shows it.
+    assert again.stderr.rstrip().endswith("see `cti-exchange quarantine list --all`"), again.stderr
 
 
 def test_an_analyst_closes_reviewed_records(partnered: Pair, tmp_path: Path) -> None:

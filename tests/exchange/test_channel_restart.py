@@ -72,11 +72,21 @@ def test_a_partner_that_restored_its_store_is_accepted_again_and_nothing_is_lost
 
     _restore(fr, tmp_path / "fr-store.backup")  # CERT-FR's channel to us is back at 1
     sent += _push(fr, tmp_path, "d", 30) + _push(fr, tmp_path, "e", 40) + _push(fr, tmp_path, "f", 50)
-    assert india.run("pull").exit_code == 4
+    pulled = india.run("pull", "--json")
+    assert pulled.exit_code == 4
     refused = _records(india)
     assert [r["reason"] for r in refused] == ["sequence-reorder", "sequence-reorder", "chain-mismatch"]
     first, second, third = (r["id"] for r in refused)
     assert all("accept-restart ID" in r["detail"] and "restored its store" in r["detail"] for r in refused)
+    # The errors of the pull name each record, as a gap's names `accept-gap N`.
+    assert f"`cti-exchange quarantine accept-restart {first}`" in pulled.stderr
+    details = [q["detail"] for q in pulled.json()["partners"][0]["quarantined"]]
+    assert [f"accept-restart {n}`" in d for n, d in zip((first, second, third), details, strict=True)] == [
+        True,
+        True,
+        True,
+    ]
+    assert not any("accept-restart ID" in d for d in details)
     shown = india.run("quarantine", "show", str(third))
     assert f"`cti-exchange quarantine accept-restart {third}`" in " ".join(shown.stderr.split())
 

@@ -117,6 +117,7 @@ def test_a_redirect_to_another_host_is_refused_not_followed_and_not_retried(
     assert "cert-in" in pushed.stderr and f"HTTP {status}" in pushed.stderr
     assert f"http://localhost:{sink.port}/elsewhere/exchange/" in pushed.stderr
     assert "not followed" in pushed.stderr
+    assert "`cti-exchange partners set cert-in --api-root URL`" in pushed.stderr  # not PARTNER
     assert password not in pushed.stdout + pushed.stderr
     assert sink.seen == []  # neither our credentials nor our envelopes went there
     assert len(partner_server.seen) == 1  # and a refused redirect is not tried again

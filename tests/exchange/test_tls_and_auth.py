@@ -100,6 +100,9 @@ def test_bearer_token_from_environment(exchange: Exchange, tmp_path: Path) -> No
             env={"CTI_TAXII_TOKEN": "wrong"},
         )
         assert wrong.exit_code == 3
+        # With `auth = bearer` what we send is a token, not a username and secret.
+        assert "check the partner's TAXII token" in wrong.stderr, wrong.stderr
+        assert "username" not in wrong.stderr
         # A token copied with its line end, or with a character no HTTP header can carry: one
         # line naming the variable, not an internal error, and never the token itself.
         for unusable in (f"{token}\nX-Injected: 1", "tok\u00e9n-\u20ac"):
