@@ -537,21 +537,49 @@ def review_context(store: Store, line: TriageLine) -> ReviewContext:
     return ReviewContext(description if isinstance(description, str) else None, related)
 
 
+# Filters of the list that say nothing about a sighting (it has no status of its own to triage,
+# no value or name of its own, no type but `sighting`, no validity period): refused with
+# `--sighted` rather than ignored, so that a narrowed list is never taken for a narrowed one.
+_NOT_FOR_SIGHTINGS = (
+    ("types", "--type"),
+    ("statuses", "--status"),
+    ("text", "--search"),
+)
+
+
 def sightings_received(
     store: Store,
+    filters: TriageFilter | None = None,
     *,
-    partners: tuple[str, ...] = (),
-    since: str | None = None,
     limit: int = 50,
     after: str | None = None,
 ) -> tuple[list[ReceivedSighting], str | None]:
     """`triage list --sighted`: partners' sightings of indicators we shared with them, a page
-    at a time (newest first)."""
+    at a time (newest first). Of `filters`, --partner (the sighting's sender), --since,
+    --tlp, --max-tlp and --min-confidence (the sighting's own marking and confidence) and
+    --include-revoked apply; the others are a UsageError naming the option."""
     from cti_exchange.store.triage_detail import sightings_of_shared
 
+    f = filters or TriageFilter()
+    for field, option in _NOT_FOR_SIGHTINGS:
+        if getattr(f, field):
+            raise UsageError(
+                f"{option} does not apply to --sighted (it filters by sender, time, TLP and confidence)"
+            )
+    if f.expired is not None:
+        option = "--expired" if f.expired else "--not-expired"
+        raise UsageError(f"{option} does not apply to --sighted (a sighting has no valid_until)")
     position = decode_position(after, SIGHTED_ORDER) if after else 0
     assert isinstance(position, int)  # decode_position refuses a keyset token for "sighted"
     rows, following = sightings_of_shared(
-        store.db.conn, partners=partners, since=since, limit=limit, offset=position
+        store.db.conn,
+        partners=f.partners,
+        since=f.since,
+        tlps=f.tlps,
+        max_tlp=f.max_tlp,
+        min_confidence=f.min_confidence,
+        include_revoked=f.include_revoked,
+        limit=limit,
+        offset=position,
     )
     return rows, encode_position(following, SIGHTED_ORDER)

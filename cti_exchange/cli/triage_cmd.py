@@ -127,9 +127,8 @@ def list_(
     )
     with open_store(home) as store:
         if sighted:
-            sightings, token = sightings_received(
-                store, partners=filters.partners, since=filters.since, limit=limit, after=after
-            )
+            _refuse_list_order_with_sighted(sort, ascending, count)
+            sightings, token = sightings_received(store, filters, limit=limit, after=after)
             if json_mode:
                 out.data({"sightings": [s.__dict__ for s in sightings], "next": token})
                 return
@@ -198,6 +197,17 @@ def list_(
         out.note(f"{page.total:,} matching")
     if page.next_page:
         out.note(f"more: add --after {page.next_page}")
+
+
+def _refuse_list_order_with_sighted(sort: str, ascending: bool | None, count: bool) -> None:
+    """Sightings come newest first, a page at a time: an order or a count is not ignored."""
+    for given, option in (
+        (sort != "received", "--sort"),
+        (ascending is not None, "--asc/--desc"),
+        (count, "--count"),
+    ):
+        if given:
+            raise UsageError(f"{option} does not apply to --sighted (sightings are listed newest first)")
 
 
 def _nothing_matches(store: Store, filters: TriageFilter, after: str | None) -> str:

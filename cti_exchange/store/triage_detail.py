@@ -256,11 +256,18 @@ def sightings_of_shared(
     *,
     partners: tuple[str, ...] = (),
     since: str | None = None,
+    tlps: tuple[str, ...] = (),
+    max_tlp: str | None = None,
+    min_confidence: int | None = None,
+    include_revoked: bool = False,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[ReceivedSighting], int | None]:
     """Sightings received of objects we sent (`shared_objects`) to the partner that sent the
-    sighting, newest first, one page."""
+    sighting, newest first, one page. The filters are on the sighting itself: its sender,
+    when it arrived, its own TLP marking and confidence, and whether its sender revoked it."""
+    from cti_exchange.store.triage_queries import TLP_RANK  # the list's own ranks
+
     terms = ["s.type = 'sighting'", "s.is_current = 1"]
     params: list[Any] = []
     if partners:
@@ -269,6 +276,18 @@ def sightings_of_shared(
     if since is not None:
         terms.append("s.received_at >= ?")
         params.append(since)
+    if tlps:
+        terms.append(f"s.tlp IN ({','.join('?' * len(tlps))})")
+        params += tlps
+    if max_tlp is not None:
+        allowed = [t for t, rank in TLP_RANK.items() if rank <= TLP_RANK[max_tlp]]
+        terms.append(f"(s.tlp IS NULL OR s.tlp IN ({','.join('?' * len(allowed))}))")
+        params += allowed
+    if min_confidence is not None:
+        terms.append("s.confidence >= ?")
+        params.append(min_confidence)
+    if not include_revoked:
+        terms.append("s.revoked = 0")
     # The indicator's value as we sent it: any one of the rows for it (sent to several
     # partners, or in several envelopes, it has one row per envelope).
     of_ref = "json_extract(s.json, '$.sighting_of_ref')"
