@@ -14,9 +14,9 @@ Partner values pass the normalisers and guardrails ours pass at ingest before th
 file's head and the result list them.
 
 An IDS or MISP export, and one streamed to stdout or a FIFO, runs in one store transaction: the
-values read, the signature ids or attribute timestamps it keeps and the audit record are one
-consistent unit. A plain, CSV or STIX export to files reads a snapshot of the store, which
-holds no write lock (a cron sync and analysts' decisions go on while an export of a million
+values read, the signature ids and revs or attribute timestamps it keeps and the audit record
+are one consistent unit. A plain, CSV or STIX export to files reads a snapshot of the store,
+which holds no write lock (a cron sync and analysts' decisions go on while an export of a million
 values runs), then puts its complete files in place and appends the audit record in one short
 write transaction: no file is installed without its record, and none after an erasure that
 committed while it read. Every part (one file per IOC type
@@ -119,6 +119,8 @@ class ExportResult:
     format: str
     files: list[ExportedFile]
     sids_assigned: int = 0
+    # IDS rules of known sids given a new rev: a text their sid had not had (exporters/sids.py)
+    rules_revised: int = 0
 
     @property
     def values(self) -> int:
@@ -517,6 +519,7 @@ def _audited(request: ExportRequest, files: list[ExportedFile], sids: SidRegistr
             for f in files
         ],
         "sids_assigned": sids.assigned,
+        "rules_revised": sids.revised,
     }
 
 
@@ -562,7 +565,7 @@ def export_indicators(
                 generated_at=at,
                 producer=producer,
                 producer_identity=identity,
-                sid_for=sids.sid_for,
+                sid_and_rev=sids.sid_and_rev,
                 identities=_identities(conn),
                 markings=_markings(conn, referencing),
                 selection=ExportContext.selection_of(request.filters),
@@ -613,7 +616,7 @@ def export_indicators(
             for leftover in (part.body_path, part.ready):
                 if leftover is not None:
                     leftover.unlink(missing_ok=True)
-    return ExportResult(request.format, files, sids.assigned)
+    return ExportResult(request.format, files, sids.assigned, sids.revised)
 
 
 def _exported(part: ExportPart) -> ExportedFile:

@@ -156,6 +156,7 @@ def render_export(out: Output, result: ExportResult) -> None:
         "format": result.format,
         "values": result.values,
         "sids_assigned": result.sids_assigned,
+        "rules_revised": result.rules_revised,
         "files": [
             {
                 "path": f.path,

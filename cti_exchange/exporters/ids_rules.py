@@ -38,7 +38,7 @@ from cti_exchange.exporters.interface import (
     ExportSummary,
     SkippedValue,
 )
-from cti_exchange.exporters.sids import SID_BASE, SID_SPAN, rule_key
+from cti_exchange.exporters.sids import SID_BASE, SID_SPAN, rule_key, text_digest
 from cti_exchange.stix.ioc_types import IocType
 from cti_exchange.stix.normalise import normalise
 from cti_exchange.stix.tlp import Tlp
@@ -50,12 +50,16 @@ CLASSTYPE = "trojan-activity"
 # (which also holds fgets' NUL) with room to spare for a CR an editor adds or a `rev` raised by
 # hand, and far below Snort 2.9's 32,768. Same limit for both engines: one value, one decision.
 MAX_RULE_BYTES = 8_000
+# A rule is measured before its sid and rev are given out (a rule not written takes none) with
+# a rev of this many digits: a rule's text would have to change 10,000 times to pass it.
+_REV_DIGITS = 4
 RULE_TOO_LONG = (
     f"its rule would be longer than {MAX_RULE_BYTES:,} bytes: Suricata reads rules in 8,192-byte "
     "lines (Snort 2.9 in 32,768-byte ones) and fails to load it; block the URL at the web proxy "
     "(--format plain --type url)"
 )
 _SID_DIGITS = len(str(SID_BASE + SID_SPAN - 1))  # every sid has as many (sids.py)
+_SID_AND_REV = _SID_DIGITS + len("; rev:") + _REV_DIGITS  # what rule_text leaves out
 _HASH_REASON = (
     "file hashes are matched against hash list files (filemd5 / filesha1 / filesha256 "
     "keywords), not written inline in rules: export them with --format plain --type sha256 "
@@ -121,7 +125,7 @@ def content(text: str) -> str:
 
 def message(text: str) -> str:
     """`text` as the inside of a msg:"..." option."""
-    clean = "".join(ch for ch in text if ch.isprintable())
+    clean = text if text.isprintable() else "".join(ch for ch in text if ch.isprintable())
     return clean.replace("\\", "\\\\").replace('"', '\\"').replace(";", "\\;")
 
 
@@ -139,10 +143,15 @@ def metadata(item: ExportItem) -> str:
 
 def rule_text(header: str, msg: str, meta: str, detection: list[str]) -> tuple[str, str]:
     """A rule line (`msg`, `meta` as `describe` and `metadata` give them) cut where its sid
-    goes: its length is known before a sid is given out (a rule not written takes none), and
-    the parts of an item's rules common to all are built once."""
+    and rev go (`before`, sid, `; rev:`, rev, `after`): its length is known before they are
+    given out (a rule not written takes none), the parts of an item's rules common to all are
+    built once, and `before` and `after` are the text its rev stands for (sids.text_digest)."""
     before = f'{header} (msg:"{msg}"; ' + "".join(f"{option} " for option in detection)
-    return before + f"classtype:{CLASSTYPE}; sid:", f"; rev:1; metadata:{meta};)\n"
+    return before + f"classtype:{CLASSTYPE}; sid:", f"; metadata:{meta};)\n"
+
+
+def rule_line(before: str, sid: int, rev: int, after: str) -> str:
+    return f"{before}{sid}; rev:{rev}{after}"
 
 
 def utf8_size(text: str) -> int:
@@ -297,7 +306,7 @@ class IdsRuleExporter(Exporter):
             return False
         msg, meta = describe(item), metadata(item)
         texts = [rule_text(header, msg, meta, detection) for header, _, detection in rules]
-        longest = max(utf8_size(before) + _SID_DIGITS + utf8_size(after) for before, after in texts)
+        longest = max(utf8_size(before) + _SID_AND_REV + utf8_size(after) for before, after in texts)
         if longest > MAX_RULE_BYTES:
             # None of its rules: a value half detected (Suricata's TLS rule of a domain without
             # its DNS rule) would look covered when it is not.
@@ -318,9 +327,10 @@ class IdsRuleExporter(Exporter):
             # (its TLP too: the file's head must be as strict as what its rules stand for).
             summary.merged += 1
         for kind, (before, after) in fresh:
-            assert self.context.sid_for is not None
-            sid = self.context.sid_for(rule_key(item.ioc_type, item.value, kind))
-            out.write(f"{before}{sid}{after}")
+            assert self.context.sid_and_rev is not None
+            key = rule_key(item.ioc_type, item.value, kind)
+            sid, rev = self.context.sid_and_rev(key, text_digest(before, after))
+            out.write(rule_line(before, sid, rev, after))
             summary.rules += 1
         return True
 

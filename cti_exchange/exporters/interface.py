@@ -31,7 +31,7 @@ __all__ = [
     "ExportSummary",
     "Exporter",
     "RefusedValue",
-    "SidLookup",
+    "SidAndRev",
     "SkippedValue",
 ]
 
@@ -45,7 +45,9 @@ TLP_MEANING = {
     Tlp.RED: "for the eyes and ears of individual recipients only, no further disclosure",
 }
 
-SidLookup = Callable[[str], int]  # rule key -> its stable signature id
+# (rule key, digest of the rule's text without its rev) -> its stable signature id and the
+# rev of that text (exporters/sids.py)
+SidAndRev = Callable[[str, bytes], tuple[int, int]]
 
 
 def shown(value: str) -> str:
@@ -61,7 +63,7 @@ class ExportContext:
     generated_at: str  # STIX timestamp
     producer: str  # our agency id
     producer_identity: dict[str, object]  # our STIX identity object
-    sid_for: SidLookup | None = None  # IDS formats
+    sid_and_rev: SidAndRev | None = None  # IDS formats
     # (ids, strictest TLP allowed) -> stored JSON texts of those identities no stricter than it
     identities: Callable[[list[str], Tlp | None], list[str]] | None = None
     # (marking-definition ids, strictest TLP allowed) -> stored JSON texts of those the store

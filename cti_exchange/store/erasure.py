@@ -3,18 +3,18 @@ e-mail address, a person's name in a description), which GDPR (article 17) and I
 Act (section 12) let a person have erased, or anything a partner asks us to forget.
 
 Erasing objects removes every version of them and what the store keeps of what they said, in
-one transaction: their rows, their sources, their triage notes (analysts and the
-store write values into them), the relationships and sightings about them, the IDS sids and
-MISP attribute records kept for their values, the value wherever an analyst's note on another
-object names it whole (replaced by `[erased]`), the signed copy (`envelopes_in.jws_deflated`)
-of every envelope that carried any version, and the copy a resolved quarantine record keeps
-of such an envelope. The other objects of those envelopes stay, with their provenance
-(partner, signer, key, digest), but not the signed bytes that prove it. An open quarantine
-record, and what we shared onwards of the value (our own sent log), stay. The envelope records
-themselves stay, so the envelope is never taken again (replays are still
-refused), and the audit trail stays whole: its records name object ids and counts, never the
-values, and the erasure appends one more. Its records do keep analysts' notes as written, and
-a hash chain cannot forget one: notes are no place for personal data (docs/TRIAGE.md).
+one transaction: their rows, their sources, their triage notes (analysts and the store write
+values into them), the relationships and sightings about them, the IDS sids (and their rules'
+revs) and MISP attribute records kept for their values, the value wherever an analyst's note on
+another object names it whole (replaced by `[erased]`), the signed copy
+(`envelopes_in.jws_deflated`) of every envelope that carried any version, and the copy a
+resolved quarantine record keeps of such an envelope. The other objects of those envelopes
+stay, with their provenance (partner, signer, key, digest), but not the signed bytes that prove
+it. An open quarantine record, and what we shared onwards of the value (our own sent log),
+stay. The envelope records themselves stay, so the envelope is never taken again (replays are
+still refused), and the audit trail stays whole: its records name object ids and counts, never
+the values, and the erasure appends one more. Its records do keep analysts' notes as written,
+and a hash chain cannot forget one: notes are no place for personal data (docs/TRIAGE.md).
 
 The text-search index is dropped (the next search builds it again): a contentless FTS5 index
 cannot forget one row's trigrams without its exact text, and keeps no text to read back. The
@@ -142,11 +142,15 @@ def erase_objects(conn: sqlite3.Connection, object_ids: list[str], forms: Spelli
         sorted(envelopes),
     ).rowcount
     written = {(t, v) for t, v in values} | {(t, forms.of(t, v)) for t, v in values}
-    # IDS rule keys are "type:value:kind" (exporters/sids.py): the range of each value.
+    # IDS rule keys are "type:value:kind" (exporters/sids.py): the range of each value. Their
+    # revs go first: digests of rule texts that held the value.
+    key_ranges = [(f"{t}:{v}:", f"{t}:{v};") for t, v in written]
     conn.executemany(
-        "DELETE FROM ids_sids WHERE rule_key >= ? AND rule_key < ?",
-        [(f"{t}:{v}:", f"{t}:{v};") for t, v in written],
+        "DELETE FROM ids_rule_revs WHERE sid IN "
+        "(SELECT sid FROM ids_sids WHERE rule_key >= ? AND rule_key < ?)",
+        key_ranges,
     )
+    conn.executemany("DELETE FROM ids_sids WHERE rule_key >= ? AND rule_key < ?", key_ranges)
     # MISP attribute UUIDs are uuid5(event UUID, "type:value") (exporters/misp_export.py).
     events = [uuid.UUID(row[0]) for row in conn.execute("SELECT event_uuid FROM misp_events")]
     conn.executemany(

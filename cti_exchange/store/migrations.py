@@ -119,6 +119,22 @@ def _keep_erasures(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS erased_by_digest ON erased (digest)")
 
 
+def _keep_rule_revs(conn: sqlite3.Connection) -> None:
+    """Version 17: IDS rules' revs (exporters/sids.py). Each sid's row gets the digest of its
+    rule's text as last exported and its rev; `ids_rule_revs` the texts a sid had before it.
+    A sid given out before (every rule written `rev:1`, its text not kept) reads rev 1 and no
+    digest, which no text has: its next export is rev 2, as a changed rule's would be, since
+    whether it changed cannot be told. Nothing is rewritten (a store of millions of sids is
+    upgraded at once), and run again on a store that has them (its version table rolled
+    back), it changes nothing."""
+    _add_column("ids_sids", "digest", "BLOB")(conn)
+    _add_column("ids_sids", "rev", "INTEGER NOT NULL DEFAULT 1")(conn)
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS ids_rule_revs (sid INTEGER NOT NULL, digest BLOB NOT NULL, "
+        "rev INTEGER NOT NULL, PRIMARY KEY (sid, digest)) WITHOUT ROWID"
+    )
+
+
 # (version, SQL script or a function run inside the migration's transaction)
 Migration = tuple[int, str | Callable[[sqlite3.Connection], object]]
 
@@ -484,6 +500,7 @@ MIGRATIONS: list[Migration] = [
         "timestamp INTEGER NOT NULL) WITHOUT ROWID",
     ),
     (16, _keep_erasures),
+    (17, _keep_rule_revs),
 ]
 
 

@@ -228,7 +228,7 @@ def test_the_tombstone_table_survives_its_migration_run_again(partnered: Pair, t
         key = conn.execute("SELECT key FROM erasure_key").fetchone()
         conn.execute("DELETE FROM schema_migrations WHERE version = 16")
     with Store(path) as store:
-        assert store.db.schema_version == migrations.MIGRATIONS[-1][0] == 16
+        assert store.db.schema_version == migrations.MIGRATIONS[-1][0]
         assert store.db.conn.execute("SELECT key FROM erasure_key").fetchone() == key
     assert _open(cert_in, cert_fr, [_email(2)], tmp_path / "two.json")["withheld_as_erased"] == [
         _email(2)["id"]

@@ -287,20 +287,21 @@ def test_snort_rules_and_sids_kept_whatever_else_is_exported(soc: Agency) -> Non
 
 
 def test_sid_collisions_are_resolved_and_remembered(store_file: Path) -> None:
+    text = sids.text_digest("a rule")
     with Store(store_file) as store, store.db.transaction() as conn:
         registry = sids.SidRegistry(
             conn, assigned_at="2026-01-01T00:00:00.000Z", candidate=lambda key: sids.SID_BASE + 5
         )
-        first, second = registry.sid_for("a"), registry.sid_for("b")
-        assert (first, second) == (sids.SID_BASE + 5, sids.SID_BASE + 6)
+        first, second = registry.sid_and_rev("a", text), registry.sid_and_rev("b", text)
+        assert (first, second) == ((sids.SID_BASE + 5, 1), (sids.SID_BASE + 6, 1))
         assert registry.collisions == 1
     with Store(store_file) as store, store.db.transaction() as conn:
         registry = sids.SidRegistry(
             conn, assigned_at="2026-01-02T00:00:00.000Z", candidate=lambda key: sids.SID_BASE + 6
         )
-        assert registry.sid_for("b") == sids.SID_BASE + 6  # remembered
-        assert registry.sid_for("c") == sids.SID_BASE + 7
-        assert registry.sid_for("a") == sids.SID_BASE + 5
+        assert registry.sid_and_rev("b", text) == (sids.SID_BASE + 6, 1)  # remembered
+        assert registry.sid_and_rev("c", text) == (sids.SID_BASE + 7, 1)
+        assert registry.sid_and_rev("a", text) == (sids.SID_BASE + 5, 1)
 
 
 def test_rule_escaping() -> None:
