@@ -12,8 +12,9 @@ one stored), and the sources of every object holding that value (export_queries.
 each value once).
 
 Paging: received order (the default) pages by keyset, `(received_at, rowid)` of the last row,
-so a page costs the same at any depth and a pull in between neither skips nor repeats lines;
-other orders page by offset.
+so a page costs the same at any depth and a pull in between neither skips nor repeats the lines
+whose objects it leaves alone (a value's line moves when the pull revokes or updates the holder
+it was listed at: docs/TRIAGE.md, "Sorting and paging"); other orders page by offset.
 """
 
 from __future__ import annotations
@@ -134,8 +135,10 @@ def placeholders(values: tuple[Any, ...]) -> str:
     return ",".join("?" * len(values))
 
 
-def filter_sql(f: TriageFilter, alias: str = "o") -> tuple[str, list[Any]]:
-    """The WHERE terms (joined by AND) for `f` on table alias `alias`, and their parameters."""
+def filter_sql(f: TriageFilter, alias: str = "o", *, seek_partners: bool = True) -> tuple[str, list[Any]]:
+    """The WHERE terms (joined by AND) for `f` on table alias `alias`, and their parameters.
+    `seek_partners=False` leaves out a term that only serves an index seek (in a correlated
+    subquery, SQLite would read `object_sources` for it at each outer row)."""
     a = alias
     terms = [f"{a}.is_current = 1"]
     params: list[Any] = []
@@ -153,8 +156,28 @@ def filter_sql(f: TriageFilter, alias: str = "o") -> tuple[str, list[Any]]:
     else:
         terms.append(f"{a}.type NOT IN ({placeholders(NOT_TRIAGED)})")
         params += NOT_TRIAGED
+    if f.partners:
+        # Sent by: the first sender (the row) or a partner that sent the same version again
+        # (`object_sources`, one primary-key seek), as the line's `partners` name them. The
+        # second term, implied by the first, lets a partner index seek: the partners named,
+        # and the first senders of what they sent again (read from `object_sources` once;
+        # CROSS JOIN keeps it the outer loop, which the planner has no statistics to choose).
+        named = placeholders(f.partners)
+        terms.append(
+            f"({a}.partner IN ({named}) OR EXISTS (SELECT 1 FROM object_sources {a}_src "  # noqa: S608 - placeholders and fixed names only
+            f"WHERE {a}_src.object_id = {a}.object_id AND {a}_src.version = {a}.version "
+            f"AND {a}_src.partner IN ({named})))"
+        )
+        params += [*f.partners, *f.partners]
+        if seek_partners:
+            terms.append(
+                f"{a}.partner IN (SELECT {a}_first.partner FROM object_sources {a}_again "  # noqa: S608 - placeholders and fixed names only
+                f"CROSS JOIN objects {a}_first ON {a}_first.object_id = {a}_again.object_id "
+                f"AND {a}_first.version = {a}_again.version WHERE {a}_again.partner IN ({named}) "
+                f"AND {a}_first.is_current = 1{' UNION SELECT ?' * len(f.partners)})"
+            )
+            params += [*f.partners, *f.partners]
     for column, values in (
-        (f"{a}.partner", f.partners),
         (f"{a}.status", f.statuses),
         (f"{a}.tlp", f.tlps),
     ):
@@ -187,7 +210,7 @@ def filter_sql(f: TriageFilter, alias: str = "o") -> tuple[str, list[Any]]:
 
 def _first_of_value(f: TriageFilter) -> tuple[str, list[Any]]:
     """Keeps one line per indicator value: the first-stored matching object holding it."""
-    where, params = filter_sql(f, "d")
+    where, params = filter_sql(f, "d", seek_partners=False)
     return (
         "(o.ioc_type IS NULL OR NOT EXISTS (SELECT 1 FROM objects d INDEXED BY "  # noqa: S608 - only placeholders and fixed names; values are bound
         "objects_current_by_value WHERE d.ioc_type = o.ioc_type AND d.value = o.value "
@@ -201,15 +224,17 @@ def _first_of_value(f: TriageFilter) -> tuple[str, list[Any]]:
 _MAY_CARRY_IOC = frozenset({"indicator", "vulnerability"})
 
 
-def _driving_index(f: TriageFilter) -> tuple[str, str]:
-    """(index, extra WHERE term) for a query in received order."""
+def _driving_index(f: TriageFilter) -> tuple[str, str, list[Any]]:
+    """(index, extra WHERE term, its parameters) for a query in received order."""
     if len(f.partners) == 1:
-        return "objects_current_by_partner", ""
+        # The index holds first senders: the page seeks its partner's range, and the objects
+        # the partner sent again after another (relays, few) are merged in (`_with_relayed`).
+        return "objects_current_by_partner", "o.partner = ?", [f.partners[0]]
     if len(f.statuses) == 1:
-        return "objects_current_by_status", ""
+        return "objects_current_by_status", "", []
     if f.types and not any(t in IOC_TYPES or t in _MAY_CARRY_IOC for t in f.types):
-        return "objects_current_other_by_type", "o.ioc_type IS NULL"
-    return "objects_current_by_received", ""
+        return "objects_current_other_by_type", "o.ioc_type IS NULL", []
+    return "objects_current_by_received", "", []
 
 
 @dataclass(frozen=True)
@@ -306,7 +331,7 @@ def _received_page(
         terms.append(f"o.received_at {compare}= ? AND (o.received_at {compare} ? OR o.rowid {compare} ?)")
         all_params += [page.after[0], page.after[0], page.after[1]]
     tail = f"ORDER BY o.received_at {order}, o.rowid {order} LIMIT ?"
-    index, extra = _driving_index(f)
+    index, extra, extra_params = _driving_index(f)
     ordered = (
         f"SELECT {OBJECT_COLUMNS} FROM objects o INDEXED BY {index} "  # noqa: S608 - only placeholders and fixed names; values are bound
         f"WHERE {' AND '.join(terms + ([extra] if extra else []))} {tail}"
@@ -325,7 +350,9 @@ def _received_page(
         # Matches that are common fill a page after a short ordered scan; rare ones would
         # have it read every row, so past the budget the fallback plan takes over.
         with _Budget(conn, page.scan_budget) if fallback else nullcontext():
-            found = conn.execute(ordered, [*all_params, page.limit + 1]).fetchall()
+            found = conn.execute(ordered, [*all_params, *extra_params, page.limit + 1]).fetchall()
+        if extra_params:
+            found = _with_relayed(conn, found, terms, all_params, f.partners[0], tail, page.limit, descending)
     except sqlite3.OperationalError as exc:
         if fallback is None or "interrupt" not in str(exc):
             raise
@@ -336,6 +363,33 @@ def _received_page(
         )
         found = conn.execute(sql, [*all_params, *term_params, page.limit + 1]).fetchall()
     return _page_of(found, page.limit)
+
+
+def _with_relayed(
+    conn: sqlite3.Connection,
+    found: list[Any],
+    terms: list[str],
+    params: list[Any],
+    partner: str,
+    tail: str,
+    limit: int,
+    descending: bool,
+) -> list[Any]:
+    """`found` (a page of `partner`'s own rows) merged with the matching rows another partner
+    sent first and `partner` sent again, in received order. `object_sources` has no index by
+    partner: this reads it whole, one row per re-sent version (none in most stores)."""
+    relayed = conn.execute(
+        f"SELECT {OBJECT_COLUMNS} FROM objects o WHERE o.rowid IN (SELECT r.rowid FROM "  # noqa: S608 - only placeholders and fixed names; values are bound
+        "object_sources s CROSS JOIN objects r ON r.object_id = s.object_id AND r.version = s.version "
+        "WHERE s.partner = ? AND r.is_current = 1 AND r.partner <> ?) "
+        f"AND {' AND '.join(terms)} {tail}",
+        [partner, partner, *params, limit + 1],
+    ).fetchall()
+    if not relayed:
+        return found
+    # received_at and rowid are the 16th and 1st columns (OBJECT_COLUMNS).
+    merged = sorted([*found, *relayed], key=lambda r: (r[15], r[0]), reverse=descending)
+    return merged[: limit + 1]
 
 
 def _page_of(found: list[Any], limit: int) -> tuple[list[StoredObject], tuple[str, int] | None]:
