@@ -47,7 +47,7 @@ StatusOpt = Annotated[
 ]
 SearchOpt = Annotated[
     str | None,
-    typer.Option("--search", metavar="TEXT", help="Text in the value or the name (any case)."),
+    typer.Option("--search", metavar="TEXT", help="Text in the value or the name (ASCII letters: any case)."),
 ]
 ExpiredOpt = Annotated[
     bool | None,
