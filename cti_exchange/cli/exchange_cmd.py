@@ -213,6 +213,9 @@ def render_push(out: Output, result: PushResult) -> None:
                 "delivered": next((d.delivered for d in result.deliveries if d.partner == plan.partner), []),
                 "failed": next((d.failed for d in result.deliveries if d.partner == plan.partner), {}),
                 "withheld": next((d.withheld for d in result.deliveries if d.partner == plan.partner), 0),
+                # Why posting to it stopped (its server down, our credentials refused...), as
+                # `pull --json` has it; null when nothing failed.
+                "error": next((d.error for d in result.deliveries if d.partner == plan.partner), None),
             }
             for plan in result.plans
         ],
@@ -260,21 +263,22 @@ def render_push(out: Output, result: PushResult) -> None:
     for plan in result.plans:
         tlps = _counted(plan.by_tlp)
         outcome = outcomes.get(plan.partner)
-        # The delivery also posts what waited in the outbox: counted apart from this push's.
+        # The delivery also posts what waited in the outbox: counted apart from this push's,
+        # and with them in "N of M delivered" (M: every envelope this run tried to post).
         ours = set(plan.envelopes)
-        delivered = [e for e in outcome.delivered if e in ours] if outcome else []
-        earlier = len(outcome.delivered) - len(delivered) if outcome else 0
+        tried = [*outcome.delivered, *outcome.failed] if outcome else []
+        earlier = len([e for e in dict.fromkeys(tried) if e not in ours])
         parts = []
-        if plan.envelopes and not result.queued_only:
-            parts.append(f"{len(delivered)}/{len(plan.envelopes)} delivered")
-        if earlier:
-            parts.append(f"{earlier} queued earlier delivered")
+        if (plan.envelopes or earlier) and not result.queued_only and not result.dry_run:
+            parts.append(f"{len(outcome.delivered) if outcome else 0} of {len(ours) + earlier} delivered")
         if outcome and outcome.failed:
-            parts.append(f"{len(outcome.failed)} failed")
+            parts.append(f"{len(outcome.failed)} failed (kept in the outbox)")
         if result.dry_run and plan.other_queued and not result.queued_only:
             parts.append(f"would also post {plan.other_queued} envelope(s) queued earlier")
         status = ", ".join(parts)
         envelopes = str(len(plan.envelopes))
+        if earlier:
+            envelopes = f"{len(plan.envelopes)} new, {earlier} queued earlier"
         if result.dry_run:
             # None sealed yet: what the real run would seal.
             envelopes = envelope_count(plan, len(plan.envelopes))

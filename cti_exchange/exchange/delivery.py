@@ -166,10 +166,11 @@ def _fail_from(
 
 
 def unreachable(store: Store, partner: str, error: CtiExchangeError) -> DeliveryOutcome:
-    """The outcome for a partner whose server could not be reached before anything was posted
-    (a push reading its request limit): what waits for it stays in the outbox, marked with the
-    reason, for the next `sync` or `push` to post."""
-    outcome = DeliveryOutcome(partner=partner)
+    """The outcome for a partner whose server could not be reached or used before anything was
+    posted (a push reading its request limit: down, our credentials refused, wrong settings):
+    what waits for it stays in the outbox, marked with the reason, for the next `sync` or
+    `push` to post."""
+    outcome = DeliveryOutcome(partner=partner, auth_failed=isinstance(error, AuthError))
     pending = store.outbound.pending(partner)
     if pending:
         _fail_from(store, partner, pending, pending[0], error.diagnostics(), outcome, error.exit_code)

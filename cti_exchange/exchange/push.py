@@ -19,7 +19,7 @@ from cti_exchange.audit.trail import sign_audit_head
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.envelope.header import ChannelPosition
 from cti_exchange.envelope.seal import SealedEnvelope
-from cti_exchange.errors import ConfigError, CtiExchangeError, InputError, NetworkError
+from cti_exchange.errors import ConfigError, CtiExchangeError, InputError
 from cti_exchange.exchange.delivery import DeliveryOutcome, deliver_pending, taxii_client_for, unreachable
 from cti_exchange.exchange.learned_values import decide_with_learned_values
 from cti_exchange.exchange.parties import sender_keys
@@ -392,6 +392,13 @@ def share_objects(
                     left = _left_to_seal(store, request_id, plan, content[partner.name])
                     _count_envelopes(home, store, partner, plan, left, moment, queue_only, progress)
         return result
+    if not queue_only:
+        # Said before anything is sealed: a partner reached by files only is no server failure
+        # to keep envelopes in the outbox for (`seal` is for it, or `--queue` if it is to get
+        # a server).
+        for partner in partners:
+            if partner.taxii is None:
+                taxii_client_for(home, partner)  # the ConfigError naming what to set
     with open_store(home) as store:
         sender = sender_keys(home, moment)  # the time the envelopes are dated
         if _note_earlier_run(store, request_id, result):
@@ -399,7 +406,7 @@ def share_objects(
         if request_id is not None:
             store.requests.start(request_id, stix_timestamp(moment))
         keep_first_created(store, objects, home.load_profile().identity_id)
-        unreachable_servers: dict[str, NetworkError] = {}
+        unreachable_servers: dict[str, CtiExchangeError] = {}
         for partner, plan in zip(partners, plans, strict=True):
             allowed = _left_to_seal(store, request_id, plan, content[partner.name])
             if not allowed:
@@ -414,9 +421,12 @@ def share_objects(
                 try:
                     with taxii_client_for(home, partner, servers=progress.servers) as client:
                         limit = client.max_content_length()
-                except NetworkError as error:
-                    # Down or unreachable after the retry budget: sealed now, cut as `--queue`
-                    # cuts, and kept in the outbox for the next `sync` or push to post.
+                except CtiExchangeError as error:
+                    # Down or unreachable after the retry budget, our credentials refused, its
+                    # settings wrong (not a TAXII API root, a TLS mismatch): sealed now, cut as
+                    # `--queue` cuts, and kept in the outbox for the next `sync` or push to post
+                    # once it is fixed; the failure is the partner's delivery outcome, with its
+                    # exit code, and the push's report says it (`--json` too).
                     limit, plan.limit_from = assumed_max_content_length(store, partner)
                     unreachable_servers[partner.name] = error
                 else:

@@ -74,7 +74,28 @@ def test_delivery_column_counts_this_pushs_envelopes(exchange: Exchange, tmp_pat
     pushed = exchange.fr.run("push", str(write_iocs(tmp_path / "b.csv", 2, start=2)), "--to", "cert-in")
     assert pushed.exit_code == 0, pushed.stderr
     assert "2/1" not in pushed.stdout
-    assert "1/1 delivered" in pushed.stdout and "1 queued earlier" in pushed.stdout
+    row = pushed.stdout.splitlines()[1].split("\t")
+    assert row[3:] == ["1 new, 1 queued earlier", "2 of 2 delivered"]
+
+
+def test_delivery_column_with_the_server_down_counts_one_way(exchange: Exchange, tmp_path: Path) -> None:
+    """With one envelope waiting and the server down, the table read "envelopes 1 ... 0/1
+    delivered, 2 failed"."""
+    queued = exchange.fr.run("push", str(write_iocs(tmp_path / "a.csv", 2)), "--to", "cert-in", "--queue")
+    assert queued.exit_code == 0, queued.stderr
+    down = f"http://127.0.0.1:{_closed_port()}/exchange/"
+    assert (
+        exchange.fr.run("partners", "set", "cert-in", "--api-root", down, "--retry-budget", "0").exit_code
+        == 0
+    )
+    iocs = write_iocs(tmp_path / "b.csv", 2, start=2)
+    pushed = exchange.fr.run("push", str(iocs), "--to", "cert-in")
+    assert pushed.exit_code == 7, pushed.stderr
+    row = pushed.stdout.splitlines()[1].split("\t")
+    assert row[3:] == ["1 new, 1 queued earlier", "0 of 2 delivered, 2 failed (kept in the outbox)"]
+    # --json keeps its fields: this push's envelopes, and every one that failed.
+    plan = exchange.fr.run("push", str(iocs), "--to", "cert-in", "--json").json()["partners"][0]
+    assert len(plan["envelopes"]) == 1 and len(plan["failed"]) == 2 and plan["delivered"] == []
 
 
 def test_demo_keep_refuses_a_file_or_a_directory_in_use(tmp_path: Path) -> None:

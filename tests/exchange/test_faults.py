@@ -92,12 +92,25 @@ def test_expired_next_token_falls_back_to_the_cursor(
 def test_wrong_credentials_are_an_auth_failure(exchange: Exchange, tmp_path: Path) -> None:
     secret = exchange.fr.home / "taxii.secret"
     secret.write_text("not the password")
-    result = exchange.fr.run("push", str(write_iocs(tmp_path / "a.csv", 2)), "--to", "cert-in")
+    result = exchange.fr.run("push", str(write_iocs(tmp_path / "a.csv", 2)), "--to", "cert-in", "--json")
     assert result.exit_code == 3
-    assert "refused our credentials" in result.stderr
+    assert result.stderr.count("\n") == 1 and "refused our credentials" in result.stderr
     assert "not the password" not in result.stderr + result.stdout
+    # Part of the work was done (sealed, kept in the outbox): the JSON report says so, as it
+    # does when the server is down, and as `pull --json` reports its failures.
+    plan = result.json()["partners"][0]
+    assert len(plan["envelopes"]) == 1 and list(plan["failed"]) == plan["envelopes"]
+    assert plan["delivered"] == [] and "refused our credentials (HTTP 401)" in plan["error"]
     pulled = exchange.fr.run("pull")
     assert pulled.exit_code == 3
+    # An error before any work (a partner we do not have): nothing on stdout, one line on stderr.
+    unknown = exchange.fr.run("push", str(tmp_path / "a.csv"), "--to", "cert-xx", "--json")
+    assert unknown.exit_code == 2 and unknown.stdout == "" and unknown.stderr.count("\n") == 1
+
+    secret.write_text(exchange.passwords["cert-fr"])  # fixed: the next sync posts what waited
+    assert exchange.fr.run("sync").exit_code == 0
+    assert exchange.india.run("pull").exit_code == 0
+    assert len(received_values(exchange.india)) == 2
 
 
 def test_plain_http_to_a_remote_host_is_refused(exchange: Exchange, tmp_path: Path) -> None:
