@@ -156,6 +156,9 @@ def erase(
             # So that a partner sending it again does not store it again (its record's seq
             # names the erasure; `triage erased` lists them, `triage unerase` lifts them).
             write_tombstones(conn, tombstones, at=at, audit_seq=record.seq)
+        # The erasure's commit asked the checkpoint thread for one: its PASSIVE checkpoint, if
+        # still running, would make this one busy, and the log would keep the erased pages.
+        store.db.checkpointer.settle()
         busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     finally:
         conn.execute("PRAGMA secure_delete = OFF")  # later writes on this store pay nothing for it

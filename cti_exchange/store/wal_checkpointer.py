@@ -88,6 +88,12 @@ class WalCheckpointer:
                 return
         except FileNotFoundError:
             return
+        self.settle()
+
+    def settle(self) -> None:
+        """Waits for the checkpoints asked for: before a checkpoint of our own on the store's
+        connection (`wal_checkpoint(TRUNCATE)`), which SQLite refuses as busy, at once, while
+        this thread's PASSIVE one holds the checkpoint lock."""
         with self._state:
             while not self._state.wait_for(self._caught_up, timeout=1.0):
                 pass
