@@ -222,5 +222,7 @@ def _holding(
     folded = sorted({v.lower() for _, v in written})
     exact = sorted({form for _, v in written if not v.isascii() for form in (v, v.lower(), v.upper())})
     terms = [f"instr(lower({column}), ?) > 0" for _ in folded] + [f"instr({column}, ?) > 0" for _ in exact]
+    if not terms:  # objects holding no value (a threat actor, an identity): nothing to look for
+        return []
     query = f"SELECT {key}, {column} FROM {table} WHERE {' OR '.join(terms)}"  # noqa: S608 - fixed names
     return [(row[0], row[1]) for row in conn.execute(query, [*folded, *exact])]
