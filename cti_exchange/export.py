@@ -151,8 +151,18 @@ def _targets(request: ExportRequest, exporter: type[Exporter]) -> list[tuple[Pat
         return [(output, request.filters)]
     if exporter is not PlainExporter:
         return [(output / f"cti-exchange.{exporter.extension}", request.filters)]
-    chosen = [t for t in request.filters.types if t in IOC_TYPES] or list(IOC_TYPES)
-    return [(output / f"{t}.txt", replace(request.filters, types=(t,))) for t in chosen]
+    types = request.filters.types
+    named = [t for t in types if t in IOC_TYPES]
+    stix = tuple(t for t in types if t not in IOC_TYPES)
+    if not stix:
+        return [(output / f"{t}.txt", replace(request.filters, types=(t,))) for t in named or IOC_TYPES]
+    # STIX types named (`--type vulnerability`, `--type indicator`): every IOC type's file, each
+    # holding the values of its type that the selection holds (the values of an IOC type named
+    # as such, whatever object holds them; of the others, only those the STIX types named hold).
+    return [
+        (output / f"{t}.txt", replace(request.filters, types=(t,) if t in named else stix, ioc_type=t))
+        for t in IOC_TYPES
+    ]
 
 
 def _identities(conn: sqlite3.Connection) -> Any:
@@ -307,8 +317,8 @@ def _merge(into: ExportItem, other: ExportItem) -> None:
         into.tlp = other.tlp
     if other.confidence is not None and (into.confidence or -1) < other.confidence:
         into.confidence = other.confidence
-    if other.valid_until is not None and (into.valid_until or "") < other.valid_until:
-        into.valid_until = other.valid_until
+    if into.valid_until is not None and (other.valid_until is None or other.valid_until > into.valid_until):
+        into.valid_until = other.valid_until  # None, no end, is the latest
     into.partners.extend(p for p in other.partners if p not in into.partners)
     into.latest = max(into.latest, other.latest)
     into.trimmed = into.trimmed or other.trimmed

@@ -2,9 +2,9 @@
 
 The same value from several partners is several objects; SQLite sorts the matching rows by
 (type, value) and the duplicates come out adjacent, so they merge into one `ExportGroup` with
-the strictest TLP, the highest confidence, the latest expiry and every partner. Memory holds
-one group at a time, whatever the size of the store (SQLite's sorter spills to temporary
-files past its cache).
+the strictest TLP, the highest confidence, the latest expiry (none, if one of them has none)
+and every partner. Memory holds one group at a time, whatever the size of the store (SQLite's
+sorter spills to temporary files past its cache).
 
 The same value stored in other spellings (`evil.example`, `Evil.Example.`) is merged by the
 export (export.py), by canonical form, which SQLite cannot compute. What it can tell with GLOB
@@ -155,7 +155,8 @@ def iter_export_groups(
                     group.tlp = tlp
                 if confidence is not None and (group.confidence or -1) < confidence:
                     group.confidence = confidence
-                if valid_until is not None and (group.valid_until or "") < valid_until:
+                # None (no valid_until: valid until revoked) is the latest of all.
+                if group.valid_until is not None and (valid_until is None or valid_until > group.valid_until):
                     group.valid_until = valid_until
                 if partner not in group.partners:
                     group.partners.append(partner)

@@ -98,6 +98,8 @@ class TriageFilter:
     expired: bool | None = None  # True: only expired (valid_until < now); False: only valid
     include_revoked: bool = False
     now: str = ""  # STIX timestamp that `expired` compares with
+    # And of this IOC type (`types` may name STIX types): one file of an export into a directory.
+    ioc_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,9 @@ def filter_sql(f: TriageFilter, alias: str = "o", *, seek_partners: bool = True)
     else:
         terms.append(f"{a}.type NOT IN ({placeholders(NOT_TRIAGED)})")
         params += NOT_TRIAGED
+    if f.ioc_type is not None:
+        terms.append(f"{a}.ioc_type = ?")
+        params.append(f.ioc_type)
     if f.partners:
         # Sent by: the first sender (the row) or a partner that sent the same version again
         # (`object_sources`, one primary-key seek), as the line's `partners` name them. The

@@ -287,19 +287,20 @@ def test_an_object_holding_no_indicator_value_is_erased_by_id(partnered: Pair, t
     erasure ended in an internal error (exit 70, "incomplete input"), nothing erased, when none
     of the objects erased held an indicator value (filters walkthrough, stop 28)."""
     cert_fr, cert_in = partnered
-    actor = {
+    actor_id = "threat-actor--7d1d5a3c-3d4e-4f7a-9d51-0f1e2d3c4b5a"
+    actor: dict[str, Any] = {
         "type": "threat-actor",
         "spec_version": "2.1",
-        "id": "threat-actor--7d1d5a3c-3d4e-4f7a-9d51-0f1e2d3c4b5a",
+        "id": actor_id,
         "created": "2026-01-10T10:00:00.000Z",
         "modified": "2026-01-10T10:00:00.000Z",
         "name": "John Doe",
         "object_marking_refs": [Tlp.AMBER.marking_id],
     }
     _send(cert_fr, cert_in, [actor, indicator("203.0.113.10", seed=4)], tmp_path / "actor.json")
-    erased = cert_in.run("triage", "erase", actor["id"], "--note", "GDPR request 7", "--yes", "--json")
+    erased = cert_in.run("triage", "erase", actor_id, "--note", "GDPR request 7", "--yes", "--json")
     assert erased.exit_code == 0, erased.stderr
-    assert json.loads(erased.stdout)["object_ids"] == [actor["id"]]
+    assert json.loads(erased.stdout)["object_ids"] == [actor_id]
     assert _rows(cert_in, "SELECT count(*) FROM objects WHERE type = 'threat-actor'") == [(0,)]
     assert b"John Doe" not in _on_disk(cert_in)
     assert _rows(cert_in, "SELECT count(*) FROM objects WHERE type = 'indicator'") == [(1,)]

@@ -17,7 +17,7 @@ from cti_exchange.exporters.ids_rules import content, message
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.store.store import Store
 from tests.conftest import Agency
-from tests.triage.conftest import FR_IDENTITY, identity, indicator, put, store_path
+from tests.triage.conftest import FR_IDENTITY, identity, indicator, put, stix_object, store_path
 
 URL = 'http://bad.example:8080/p/x.php?id=1;"q"'
 SHA = "e" * 64
@@ -446,3 +446,55 @@ def test_a_tlp_stated_by_a_custom_marking_or_an_unknown_marking_gates_the_export
     refused = cert_in.run("export")
     assert refused.exit_code == 8 and "TLP:RED" in refused.stderr
     assert _body(_export(cert_in, "--max-tlp", "amber")) == ["statement-only.example"]
+
+
+def test_a_directory_export_keeps_a_filter_naming_stix_types(cert_in: Agency, tmp_path: Path) -> None:
+    """`export --type vulnerability -o DIR` wrote every accepted value of every IOC type (each
+    file's filter replaced the STIX types by its IOC type), while `-o FILE` wrote the CVE
+    alone; `--type indicator` put vulnerabilities into `cve.txt` (filters walkthrough, stop 28)."""
+    cve = stix_object(
+        "vulnerability",
+        "vulnerability--0b9f4c8e-6a1d-4d8e-9f3a-2c1b0a9e8d7c",
+        name="CVE-2021-44228",
+        object_marking_refs=[Tlp.AMBER.marking_id],
+    )
+    domain = indicator("bad-domain.example")
+    put(cert_in, [identity(FR_IDENTITY, "CERT-FR"), cve, domain])
+    assert cert_in.run("triage", "accept", cve["id"], domain["id"]).exit_code == 0
+    for kind, expected in (
+        ("vulnerability", {"cve.txt": ["CVE-2021-44228"]}),
+        ("indicator", {"domain-name.txt": ["bad-domain.example"]}),
+        ("malware", {}),
+    ):
+        out = tmp_path / kind
+        out.mkdir()
+        result = cert_in.run("export", "--type", kind, "-o", str(out))
+        assert result.exit_code == 0, result.stderr
+        written = {p.name: _body(p.read_text()) for p in sorted(out.iterdir())}
+        assert {name: body for name, body in written.items() if body} == expected, kind
+    # An IOC type named beside a STIX type: every value of it, whatever object holds it.
+    both = tmp_path / "both"
+    both.mkdir()
+    assert cert_in.run("export", "--type", "malware", "--type", "cve", "-o", str(both)).exit_code == 0
+    assert _body((both / "cve.txt").read_text()) == ["CVE-2021-44228"]
+    assert _body((both / "domain-name.txt").read_text()) == []
+
+
+def test_a_value_one_source_gives_no_end_is_exported_without_one(cert_in: Agency) -> None:
+    """Two partners send a value, one without valid_until (valid until revoked), one with a
+    date; and another value in two spellings, likewise: the merged CSV row carried the date,
+    and a SIEM honouring it would drop the indicator then (filters walkthrough, stop 28)."""
+    put(
+        cert_in,
+        [indicator("forever.example", valid_until=None), indicator("spelt.example", valid_until=None)],
+    )
+    later = [
+        indicator("forever.example", valid_until="2099-12-31T00:00:00.000Z"),
+        indicator("Spelt.Example", valid_until="2099-12-31T00:00:00.000Z"),
+    ]
+    put(cert_in, later, partner="cert-uk", received_at="2026-01-11T12:00:00.000Z")
+    assert cert_in.run("triage", "accept", "forever.example", "spelt.example").exit_code == 0
+    result = cert_in.run("export", "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(line for line in result.stdout.splitlines() if not line.startswith("#")))
+    assert {row["value"]: row["valid_until"] for row in rows} == {"forever.example": "", "spelt.example": ""}
