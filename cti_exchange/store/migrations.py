@@ -501,6 +501,13 @@ MIGRATIONS: list[Migration] = [
     ),
     (16, _keep_erasures),
     (17, _keep_rule_revs),
+    (
+        18,
+        # `triage list --partner P` merges in the objects P sent again after another partner
+        # (triage_queries.py _with_relayed): read by partner, not the whole table, which grows
+        # by a row each time a partner sends an object version again.
+        "CREATE INDEX IF NOT EXISTS object_sources_by_partner ON object_sources (partner)",
+    ),
 ]
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from cti_exchange.store.migrations import MIGRATIONS
 from cti_exchange.store.store import Store
 from tests.conftest import Agency
 from tests.triage.conftest import FR_IDENTITY, identity, indicator, put, store_path
@@ -164,7 +165,7 @@ def test_sids_of_an_earlier_release_go_to_rev_2_once_and_the_migration_runs_agai
     with sqlite3.connect(path) as conn:
         conn.execute("DELETE FROM schema_migrations WHERE version = 17")
     with Store(path) as store:
-        assert store.db.schema_version == 17
+        assert store.db.schema_version == MIGRATIONS[-1][0]
         assert sorted(store.db.conn.execute("SELECT * FROM ids_sids")) == kept
     assert _revs(fr_values, "suricata") == upgraded
 

@@ -73,3 +73,24 @@ def test_the_first_page_of_one_partner_still_seeks_its_index(cert_in: Agency) ->
         conn.close()
     assert plan[0] == "SEARCH o USING INDEX objects_current_by_partner (partner=?)", plan
     assert "USE TEMP B-TREE FOR ORDER BY" not in plan, plan
+
+
+def test_the_objects_a_partner_sent_again_are_read_by_partner(cert_in: Agency) -> None:
+    """`_with_relayed` reads what P sent again after another partner from `object_sources`: by
+    its partner index (migration 18), not the whole table, which grows by a row each time a
+    partner sends an object version again."""
+    put(cert_in, [indicator("a.example")], partner="cert-fr")
+    conn = sqlite3.connect(store_path(cert_in))
+    try:
+        plan = [
+            row[3]
+            for row in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT r.rowid FROM object_sources s CROSS JOIN objects r "
+                "ON r.object_id = s.object_id AND r.version = s.version "
+                "WHERE s.partner = ? AND r.is_current = 1 AND r.partner <> ?",
+                ("cert-de", "cert-de"),
+            )
+        ]
+    finally:
+        conn.close()
+    assert plan[0] == "SEARCH s USING INDEX object_sources_by_partner (partner=?)", plan
