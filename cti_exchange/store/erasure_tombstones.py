@@ -10,7 +10,8 @@ object it erased and per value it was asked to erase:
 - an erased value (named by value, not by id): its IOC type and a keyed digest, HMAC-SHA256
   under the store's own random key (`erasure_key`, made once by the migration) of the type and
   the value's canonical form (exporters/value_forms.py, as decisions and the erasure compare
-  spellings: `Evil.Example.` and `evil.example` are one value), with the partner it applies to
+  spellings: `Evil.Example.` and `evil.example` are one value; an e-mail address in lower case
+  whole, `erasure_form`), with the partner it applies to
   (`--partner P`: only P's objects; otherwise every partner's). Never the value: the store
   keeps this digest so it can refuse the value again, a suppression list; the value cannot be
   read back from it short of guessing it (and guessing needs the key, which is in the store:
@@ -61,6 +62,15 @@ def has_tombstones(conn: sqlite3.Connection) -> bool:
 def store_key(conn: sqlite3.Connection) -> bytes:
     """The store's own key for value digests (migration 16 made it)."""
     return bytes(conn.execute("SELECT key FROM erasure_key WHERE id = 1").fetchone()[0])
+
+
+def erasure_form(forms: SpellingForms, ioc_type: str, value: str) -> str:
+    """The form a value is erased and withheld in: its canonical form (`forms.of`), and an
+    e-mail address in lower case whole. The canonical form keeps the local part's case, as
+    mail servers may; a suppression list errs towards withholding (`Victim@example.org` is
+    the person `victim@example.org` was erased for)."""
+    form = forms.of(ioc_type, value)
+    return form.lower() if ioc_type == "email-addr" else form
 
 
 def value_digest(key: bytes, ioc_type: str, form: str) -> bytes:
@@ -127,7 +137,9 @@ def plan_tombstones(
         list(dict.fromkeys([*erased_ids, *named])),
         "AND ioc_type IS NOT NULL AND value IS NOT NULL ORDER BY is_current DESC",
     ):
-        held.setdefault(object_id, (ioc_type, value_digest(key, ioc_type, forms.of(ioc_type, value))))
+        held.setdefault(
+            object_id, (ioc_type, value_digest(key, ioc_type, erasure_form(forms, ioc_type, value)))
+        )
     about: dict[str, str] = {}
     for object_id, text in _rows(
         conn, "SELECT object_id, json FROM objects", erased_ids, "AND type IN ('relationship', 'sighting')"
@@ -163,27 +175,39 @@ def write_tombstones(conn: sqlite3.Connection, planned: list[Tombstone], *, at: 
 
 
 def withhold_erased(
-    conn: sqlite3.Connection, objects: list[dict[str, Any]], partner: str, forms: SpellingForms
+    conn: sqlite3.Connection, objects: list[dict[str, Any]], partner: str, forms: SpellingForms, *, at: str
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """(objects to store, ids withheld): `objects` less those a tombstone hits (the module
-    docstring). Call only when `has_tombstones`."""
+    docstring). Call only when `has_tombstones`, inside the accept transaction: an object
+    withheld for its value gets a tombstone of its own (its id, with the value's digest and
+    erasure), so that a sighting or relationship about it sent in a later envelope is withheld
+    too, and lifting the value lifts it."""
     erased_ids = {row[0] for row in conn.execute("SELECT object_id FROM erased WHERE object_id IS NOT NULL")}
-    digests: dict[str, set[bytes]] = {}
-    for ioc_type, digest in conn.execute(
-        "SELECT ioc_type, digest FROM erased WHERE object_id IS NULL AND (partner IS NULL OR partner = ?)",
+    digests: dict[str, dict[bytes, tuple[str | None, int]]] = {}
+    for ioc_type, digest, scope, audit_seq in conn.execute(
+        "SELECT ioc_type, digest, partner, audit_seq FROM erased WHERE object_id IS NULL "
+        "AND (partner IS NULL OR partner = ?)",
         (partner,),
     ):
-        digests.setdefault(ioc_type, set()).add(bytes(digest))
+        digests.setdefault(ioc_type, {})[bytes(digest)] = (scope, audit_seq)
     key = store_key(conn) if digests else b""
     withheld: dict[str, None] = {}
+    remembered: list[tuple[str, str, bytes, str | None, int]] = []
     for obj in objects:
         object_id = str(obj.get("id"))
         if object_id in erased_ids:
             withheld.setdefault(object_id)
         elif digests and (held := object_value(obj)) is not None and held[0] in digests:
             ioc_type, value = held
-            if value_digest(key, ioc_type, forms.of(ioc_type, value)) in digests[ioc_type]:
+            digest = value_digest(key, ioc_type, erasure_form(forms, ioc_type, value))
+            if (erasure := digests[ioc_type].get(digest)) is not None:
                 withheld.setdefault(object_id)
+                remembered.append((object_id, ioc_type, digest, *erasure))
+    conn.executemany(
+        "INSERT INTO erased (object_id, ioc_type, digest, about, partner, erased_at, audit_seq) "
+        "VALUES (?, ?, ?, NULL, ?, ?, ?)",
+        [(object_id, t, d, scope, at, seq) for object_id, t, d, scope, seq in remembered],
+    )
     gone = erased_ids | withheld.keys()
     for obj in objects:
         refs = _ABOUT.get(str(obj.get("type")), ())
@@ -240,15 +264,19 @@ def lift_object(conn: sqlite3.Connection, object_id: str, lifted: Lifted) -> boo
 
 def lift_value(conn: sqlite3.Connection, spellings: list[str], forms: SpellingForms, lifted: Lifted) -> bool:
     """Removes the tombstones of a value (any of `spellings`, of whichever IOC type it was
-    erased as): the value's own, and those of the objects that held it and of the
-    relationships and sightings about them. False when none matches."""
+    erased as), from every partner scope: the value's own, and those of the objects the same
+    erasures took or withheld for it (and of the relationships and sightings about them). An
+    object erased by id alone stays erased: its erasure named no value (`unerase ID` lifts
+    it). False when no erasure of the value matches."""
     key = store_key(conn)
     types = [row[0] for row in conn.execute("SELECT DISTINCT ioc_type FROM erased WHERE digest IS NOT NULL")]
-    digests = {value_digest(key, t, forms.of(t, s)) for t in types for s in spellings}
+    digests = {value_digest(key, t, erasure_form(forms, t, s)) for t in types for s in spellings}
     rows = []
     for digest in digests:
         rows += conn.execute(
-            "SELECT id, object_id, audit_seq, digest, ioc_type, partner FROM erased WHERE digest = ?",
+            "SELECT id, object_id, audit_seq, digest, ioc_type, partner FROM erased e WHERE digest = ? "
+            "AND (object_id IS NULL OR EXISTS (SELECT 1 FROM erased v WHERE v.object_id IS NULL "
+            "AND v.digest = e.digest AND v.audit_seq = e.audit_seq))",
             (digest,),
         ).fetchall()
     for _, object_id, _, _, ioc_type, partner in rows:

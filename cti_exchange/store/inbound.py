@@ -172,7 +172,7 @@ class Inbound:
             objects = [o for o in opened.bundle["objects"] if o.get("type") != RECEIPT_TYPE]
             withheld: list[str] = []
             if has_tombstones(conn):  # what was erased on request is not stored again
-                objects, withheld = withhold_erased(conn, objects, partner, _value_forms())
+                objects, withheld = withhold_erased(conn, objects, partner, _value_forms(), at=received_at)
             if restart is not None:
                 append_audit(
                     conn,

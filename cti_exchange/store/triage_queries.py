@@ -381,8 +381,8 @@ def _with_relayed(
     descending: bool,
 ) -> list[Any]:
     """`found` (a page of `partner`'s own rows) merged with the matching rows another partner
-    sent first and `partner` sent again, in received order. `object_sources` has no index by
-    partner: this reads it whole, one row per re-sent version (none in most stores)."""
+    sent first and `partner` sent again, in received order, read from `object_sources` by its
+    partner index (migration 18)."""
     relayed = conn.execute(
         f"SELECT {OBJECT_COLUMNS} FROM objects o WHERE o.rowid IN (SELECT r.rowid FROM "  # noqa: S608 - only placeholders and fixed names; values are bound
         "object_sources s CROSS JOIN objects r ON r.object_id = s.object_id AND r.version = s.version "

@@ -103,7 +103,10 @@ def test_an_erased_value_is_withheld_when_sent_again_until_lifted(partnered: Pai
     listed = cert_in.run("triage", "erased", "--json")
     assert listed.exit_code == 0, listed.stderr
     [erasure] = listed.json()["erasures"]
-    assert erasure["object_ids"] == [first["id"]] and erasure["values"] == [{"type": "email-addr"}]
+    # The erased object, and the new one withheld for the value (remembered by id, so that
+    # what a later envelope says about it is withheld too).
+    assert erasure["object_ids"] == [first["id"], spelled["id"]]
+    assert erasure["values"] == [{"type": "email-addr"}]
     assert erasure["partner"] is None and erasure["note"] == "DPDP erasure request 2026-114"
     assert "victim" not in listed.stdout.lower()
     table = cert_in.run("triage", "erased")
@@ -164,6 +167,10 @@ def test_an_id_erasure_withholds_that_object_not_the_partners_new_report(
     new = indicator("203.0.113.9", seed=2)
     opened = _open(cert_in, cert_fr, [old | {"modified": LATER}, new], tmp_path / "two.json")
     assert opened["withheld_as_erased"] == [old["id"]] and _ids(cert_in) == {new["id"]}
+    # Its value was never erased as a value: `unerase VALUE` lifts nothing (it lifted the id
+    # erasure, review of stop 28).
+    by_value = cert_in.run("triage", "unerase", "203.0.113.9", "--note", "x")
+    assert by_value.exit_code == 2 and "no erasure withholds" in by_value.stderr
     # Lifting the object by id lets it back.
     assert cert_in.run("triage", "unerase", old["id"], "--note", "sent by mistake").exit_code == 0
     _open(cert_in, cert_fr, [old | {"modified": "2026-11-25T10:00:00.000Z"}], tmp_path / "three.json")
@@ -281,3 +288,42 @@ def test_a_held_envelope_released_later_is_withheld_and_its_copy_not_kept(
     assert released.json()["withheld_as_erased"] == [_email(2)["id"]]
     assert _rows(cert_in, "SELECT artifact, resolved_at IS NOT NULL FROM quarantine") == [("", 1)]
     assert VICTIM.encode() not in _on_disk(cert_in)
+
+
+def test_what_a_later_envelope_says_about_a_new_object_withheld_for_its_value_is_withheld(
+    partnered: Pair, tmp_path: Path
+) -> None:
+    """The partner re-shares an erased value in a new indicator (withheld for its value), then
+    sends a sighting and a relationship about that indicator in a later envelope: they were
+    stored, since only erased ids were remembered across envelopes (review of stop 28). The
+    capitalised local part of an erased address is withheld too (`Victim@`: it was stored)."""
+    cert_fr, cert_in = partnered
+    _send(cert_fr, cert_in, [_email(1)], tmp_path / "one.json")
+    assert cert_in.run("triage", "erase", VICTIM, "--note", "GDPR request 9", "--yes").exit_code == 0
+
+    again = _email(2)
+    capital = indicator("x", seed=3) | {"pattern": "[email-addr:value = 'Victim@example.org']"}
+    assert set(_open(cert_in, cert_fr, [again, capital], tmp_path / "two.json")["withheld_as_erased"]) == {
+        again["id"],
+        capital["id"],
+    }
+    about = [
+        _about("sighting", again, "5c6d7e8f-9a0b-4c1d-8e2f-3a4b5c6d7e8f"),
+        _about("relationship", capital, "6d7e8f9a-0b1c-4d2e-9f3a-4b5c6d7e8f9a"),
+    ]
+    later = _open(cert_in, cert_fr, about, tmp_path / "three.json")
+    assert set(later["withheld_as_erased"]) == {a["id"] for a in about}
+    assert _ids(cert_in) == set()
+
+    # Lifting the value lifts the objects withheld for it, and what is about them.
+    assert (
+        cert_in.run("triage", "unerase", VICTIM, "--note", "partner confirmed attacker mailbox").exit_code
+        == 0
+    )
+    _open(
+        cert_in,
+        cert_fr,
+        [again | {"modified": LATER}, about[0] | {"modified": "2026-11-25T10:00:00.000Z"}],
+        tmp_path / "four.json",
+    )
+    assert _ids(cert_in) == {again["id"], about[0]["id"]}
