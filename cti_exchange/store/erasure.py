@@ -80,6 +80,17 @@ def objects_to_erase(
     for ioc_type, values in per_type.items():
         for holders in same_form(conn, forms, ioc_type, values).values():
             chosen.update(dict.fromkeys(object_id for object_id, _ in holders))
+    # An e-mail address in any case (`Victim@example.org`), as its tombstone withholds it
+    # (erasure_tombstones.erasure_form): the canonical form keeps a local part's case.
+    if mailboxes := sorted({value.lower() for value in per_type.get("email-addr", [])}):
+        chosen.update(
+            (row[0], None)
+            for row in conn.execute(
+                "SELECT object_id FROM objects INDEXED BY objects_current_by_value WHERE is_current = 1 "  # noqa: S608 - placeholders only
+                f"AND ioc_type = 'email-addr' AND lower(value) IN ({','.join('?' * len(mailboxes))})",
+                mailboxes,
+            )
+        )
     if partner is not None:
         ids = list(chosen)
         sent = {r[0] for r in _rows(conn, "SELECT object_id FROM objects", ids, partner=partner)}

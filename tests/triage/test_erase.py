@@ -304,3 +304,17 @@ def test_an_object_holding_no_indicator_value_is_erased_by_id(partnered: Pair, t
     assert _rows(cert_in, "SELECT count(*) FROM objects WHERE type = 'threat-actor'") == [(0,)]
     assert b"John Doe" not in _on_disk(cert_in)
     assert _rows(cert_in, "SELECT count(*) FROM objects WHERE type = 'indicator'") == [(1,)]
+
+
+def test_an_e_mail_address_is_erased_in_any_case(partnered: Pair, tmp_path: Path) -> None:
+    """`Victim@example.org` is the person `victim@example.org` was erased for: it was left, only
+    listed as naming the value (the canonical form keeps a local part's case), while its
+    tombstone withholds it (review of stop 28)."""
+    cert_fr, cert_in = partnered
+    capital = indicator("x", seed=5) | {"pattern": "[email-addr:value = 'Victim@Example.org']"}
+    _send(cert_fr, cert_in, [_email(1), capital], tmp_path / "one.json")
+    erased = cert_in.run("triage", "erase", VICTIM, "--note", "GDPR request 11", "--yes", "--json")
+    assert erased.exit_code == 0, erased.stderr
+    assert set(json.loads(erased.stdout)["object_ids"]) == {_email(1)["id"], capital["id"]}
+    assert _rows(cert_in, "SELECT count(*) FROM objects") == [(0,)]
+    assert b"victim@" not in _on_disk(cert_in).lower()
