@@ -26,6 +26,7 @@ from cti_exchange.exporters.safety import ValueCheck
 from cti_exchange.exporters.value_forms import ValueForms
 from cti_exchange.readers.warning_list import bundled_warning_lists
 from cti_exchange.stix.guardrails import Guardrails
+from cti_exchange.store import triage_queries
 from cti_exchange.store.objects import write_objects
 from cti_exchange.store.store import Store
 from cti_exchange.triage_decisions import decide
@@ -48,39 +49,10 @@ TLP1_IDS = {
     "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed": "red",
 }
 RANK = {"clear": 0, "green": 1, "amber": 2, "amber+strict": 3, "red": 4}
-IOC_TYPES = (
-    "ipv4-addr",
-    "ipv6-addr",
-    "domain-name",
-    "ipv4-port",
-    "ipv6-port",
-    "domain-port",
-    "url",
-    "email-addr",
-    "file-name",
-    "mutex",
-    "windows-registry-key",
-    "autonomous-system",
-    "email-subject",
-    "ssdeep",
-    "x509-md5",
-    "x509-sha1",
-    "x509-sha256",
-    "mac-addr",
-    "md5",
-    "sha1",
-    "sha256",
-    "sha512",
-    "cve",
-)
-NOT_TRIAGED = (
-    "identity",
-    "marking-definition",
-    "relationship",
-    "sighting",
-    "extension-definition",
-    "language-content",
-)
+# The definitions the model shares with the code (which IOC types a store projects, which
+# STIX types are plumbing): the model re-derives everything else.
+IOC_TYPES = triage_queries.IOC_TYPES
+NOT_TRIAGED = triage_queries.NOT_TRIAGED
 PATHS = {
     "ipv4-addr": "ipv4-addr:value",
     "domain-name": "domain-name:value",
