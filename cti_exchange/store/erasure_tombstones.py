@@ -200,9 +200,9 @@ def withhold_erased(
         elif digests and (held := object_value(obj)) is not None and held[0] in digests:
             ioc_type, value = held
             digest = value_digest(key, ioc_type, erasure_form(forms, ioc_type, value))
-            if (erasure := digests[ioc_type].get(digest)) is not None:
+            if (erasure := digests[ioc_type].get(digest)) is not None and object_id not in withheld:
                 withheld.setdefault(object_id)
-                remembered.append((object_id, ioc_type, digest, *erasure))
+                remembered.append((object_id, ioc_type, digest, *erasure))  # once per id
     conn.executemany(
         "INSERT INTO erased (object_id, ioc_type, digest, about, partner, erased_at, audit_seq) "
         "VALUES (?, ?, ?, NULL, ?, ?, ?)",
