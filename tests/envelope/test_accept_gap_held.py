@@ -12,11 +12,10 @@ from typing import Any
 
 import pytest
 
-from cti_exchange.clock import utc_now
-from cti_exchange.exchange import held, offline
 from tests.conftest import Agency
 
 # The same helpers as the quarantine audit tests: list the records, seal envelopes 1..n.
+from tests.exchange.clock_shift import clock_shifter
 from tests.exchange.test_audit_quarantine import _envelopes, _records
 
 from .conftest import indicator, make_bundle
@@ -137,8 +136,8 @@ def test_a_held_envelope_that_cannot_be_opened_yet_stops_accept_gap_past_it(
     takes the gap on 3 and 4 follows."""
     cert_fr, cert_in = partnered
     first, second = _envelopes(cert_fr, tmp_path, 2)
-    ahead = utc_now() + timedelta(hours=1)
-    monkeypatch.setattr(offline, "utc_now", lambda: ahead)
+    shift = clock_shifter(monkeypatch)  # the process's clock (cti_exchange.clock)
+    shift(timedelta(hours=1))
     bundle = make_bundle([indicator("198.51.3.1")])
     third = seal(cert_fr, bundle_file(tmp_path, "bundle-3.json", bundle), "cert-in", name="3.json")
     monkeypatch.undo()
@@ -163,8 +162,7 @@ def test_a_held_envelope_that_cannot_be_opened_yet_stops_accept_gap_past_it(
     assert rows(cert_in, "SELECT count(*) FROM envelopes_in") == [(1,)]
     assert len(_records(cert_in)) == 2
 
-    later = utc_now() + timedelta(hours=2)
-    monkeypatch.setattr(held, "utc_now", lambda: later)
+    shift(timedelta(hours=2))
     result = cert_in.run("quarantine", "accept-gap", str(record_4), "--json")
     assert result.exit_code == 0, result.stderr
     accepted = result.json()

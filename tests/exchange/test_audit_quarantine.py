@@ -14,11 +14,10 @@ from typing import Any
 
 import pytest
 
-from cti_exchange.clock import utc_now
-from cti_exchange.exchange import held, offline, pull, push
 from tests.conftest import Agency, lock_held_by_another_run
 from tests.envelope.conftest import indicator, make_bundle
 from tests.envelope.test_cli_envelope import bundle_file, open_json, rows, seal
+from tests.exchange.clock_shift import clock_shifter
 from tests.exchange.conftest import Exchange, run_in_own_process, write_iocs
 
 Pair = tuple[Agency, Agency]
@@ -184,21 +183,16 @@ def test_a_held_envelope_that_turns_out_to_be_behind_a_gap_can_be_accepted(
     stayed blocked with no way for the analyst to unblock it."""
     fr, india = exchange.fr, exchange.india
     _envelopes(fr, tmp_path, 1)  # envelope 1, never posted
-    start = utc_now()
+    shift = clock_shifter(monkeypatch)  # the process's clock (cti_exchange.clock), not a module's
 
-    def clock(offset: timedelta) -> Any:
-        return lambda: start + offset
-
-    monkeypatch.setattr(push, "utc_now", clock(timedelta(hours=1)))
+    shift(timedelta(hours=1))
     assert fr.run("push", str(write_iocs(tmp_path / "a.csv", 3)), "--to", "cert-in").exit_code == 0
     monkeypatch.undo()
     pulled = _pulled(exchange)
     assert [q["reason"] for q in pulled["quarantined"]] == ["issued-in-future"]
 
     # Two hours later on CERT-In's clock: envelope 2 is no longer in the future.
-    later: Any = clock(timedelta(hours=2))
-    monkeypatch.setattr(pull, "utc_now", later)
-    monkeypatch.setattr(held, "utc_now", later)
+    shift(timedelta(hours=2))
     assert _pulled(exchange)["accepted_envelopes"] == []
     (record,) = _records(india)
     assert record["reason"] == "sequence-gap", record
@@ -305,11 +299,9 @@ def test_accept_gap_waits_for_a_sync_holding_the_profile_lock(partnered: Pair, t
 # -- an envelope past the maximum age behind a lost one ------------------------------------
 
 
-def _days_later(monkeypatch: pytest.MonkeyPatch, days: int, *modules: Any) -> None:
-    """The clock of the named modules, `days` from now: a receiver back from a long absence."""
-    moment = utc_now() + timedelta(days=days)
-    for module in modules:
-        monkeypatch.setattr(module, "utc_now", lambda: moment)
+def _days_later(monkeypatch: pytest.MonkeyPatch, days: int) -> None:
+    """The process's clock, `days` from now: a receiver back from a long absence."""
+    clock_shifter(monkeypatch)(timedelta(days=days))
 
 
 def test_an_old_envelope_behind_a_lost_one_is_held_as_a_gap_and_the_gap_accepted_past_it(
@@ -327,7 +319,7 @@ def test_an_old_envelope_behind_a_lost_one_is_held_as_a_gap_and_the_gap_accepted
         pushed = fr.run("push", str(write_iocs(tmp_path / f"{n}.csv", 2, start=10 * n)), "--to", "cert-in")
         assert pushed.exit_code == 0, pushed.stderr
 
-    _days_later(monkeypatch, 40, pull, held, push)
+    _days_later(monkeypatch, 40)
     pulled = _pulled(exchange)
     assert [q["reason"] for q in pulled["quarantined"]] == ["sequence-gap", "sequence-gap"]
     second, third = _records(india)
@@ -371,7 +363,7 @@ def test_an_old_envelope_behind_a_lost_one_is_released_once_the_age_limit_allows
     cert_fr, cert_in = partnered
     envelopes = _envelopes(cert_fr, tmp_path, 4)
     assert open_json(cert_in, envelopes[0])[0] == 0
-    _days_later(monkeypatch, 40, offline, held)
+    _days_later(monkeypatch, 40)
     assert open_json(cert_in, envelopes[2])[1]["reason"] == "sequence-gap"
     assert open_json(cert_in, envelopes[3])[1]["reason"] == "sequence-gap"
     third, _ = _records(cert_in)
@@ -399,7 +391,7 @@ def test_accept_gap_takes_an_old_envelope_an_earlier_version_held_as_too_old(
     cert_fr, cert_in = partnered
     envelopes = _envelopes(cert_fr, tmp_path, 3)
     assert open_json(cert_in, envelopes[0])[0] == 0
-    _days_later(monkeypatch, 40, offline, held)
+    _days_later(monkeypatch, 40)
     assert open_json(cert_in, envelopes[2])[0] == 4
     (record,) = _records(cert_in)
     with sqlite3.connect(cert_in.home / "store.sqlite") as db:  # as the earlier version wrote it
@@ -426,7 +418,7 @@ def test_open_accept_gap_on_an_old_envelope_file_says_what_to_do(
     cert_fr, cert_in = partnered
     envelopes = _envelopes(cert_fr, tmp_path, 4)  # 2 is lost
     assert open_json(cert_in, envelopes[0])[0] == 0
-    _days_later(monkeypatch, 40, offline, held)
+    _days_later(monkeypatch, 40)
 
     refused = cert_in.run("open", str(envelopes[2]), "--accept-gap")
     assert refused.exit_code == 4, refused.stderr
