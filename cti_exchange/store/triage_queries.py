@@ -370,6 +370,14 @@ def _received_page(
     return _page_of(found, page.limit)
 
 
+# The rowids of the current objects a partner (both parameters) sent again after another
+# partner sent them first: `object_sources` read by its partner index (migration 18).
+RELAYED_ROWIDS = (
+    "SELECT r.rowid FROM object_sources s CROSS JOIN objects r ON r.object_id = s.object_id "
+    "AND r.version = s.version WHERE s.partner = ? AND r.is_current = 1 AND r.partner <> ?"
+)
+
+
 def _with_relayed(
     conn: sqlite3.Connection,
     found: list[Any],
@@ -384,9 +392,7 @@ def _with_relayed(
     sent first and `partner` sent again, in received order, read from `object_sources` by its
     partner index (migration 18)."""
     relayed = conn.execute(
-        f"SELECT {OBJECT_COLUMNS} FROM objects o WHERE o.rowid IN (SELECT r.rowid FROM "  # noqa: S608 - only placeholders and fixed names; values are bound
-        "object_sources s CROSS JOIN objects r ON r.object_id = s.object_id AND r.version = s.version "
-        "WHERE s.partner = ? AND r.is_current = 1 AND r.partner <> ?) "
+        f"SELECT {OBJECT_COLUMNS} FROM objects o WHERE o.rowid IN ({RELAYED_ROWIDS}) "  # noqa: S608 - only placeholders and fixed names; values are bound
         f"AND {' AND '.join(terms)} {tail}",
         [partner, partner, *params, limit + 1],
     ).fetchall()

@@ -5,8 +5,9 @@ say. In received order the first page still seeks the partner index."""
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
-from cti_exchange.store.triage_queries import TriageFilter, _driving_index, filter_sql
+from cti_exchange.store.triage_queries import RELAYED_ROWIDS, TriageFilter, _driving_index, filter_sql
 from tests.conftest import Agency
 from tests.triage.conftest import indicator, put, store_path
 
@@ -59,18 +60,12 @@ def test_the_first_page_of_one_partner_still_seeks_its_index(cert_in: Agency) ->
     assert index == "objects_current_by_partner"
     where, params = filter_sql(f)
     where, params = f"{where} AND {extra}", [*params, *extra_params]
-    conn = sqlite3.connect(store_path(cert_in))
-    try:
-        plan = [
-            row[3]
-            for row in conn.execute(
-                "EXPLAIN QUERY PLAN SELECT o.rowid FROM objects o INDEXED BY objects_current_by_partner "
-                f"WHERE {where} ORDER BY o.received_at DESC LIMIT 51",
-                params,
-            )
-        ]
-    finally:
-        conn.close()
+    plan = _plan(
+        cert_in,
+        "SELECT o.rowid FROM objects o INDEXED BY objects_current_by_partner "
+        f"WHERE {where} ORDER BY o.received_at DESC LIMIT 51",
+        params,
+    )
     assert plan[0] == "SEARCH o USING INDEX objects_current_by_partner (partner=?)", plan
     assert "USE TEMP B-TREE FOR ORDER BY" not in plan, plan
 
@@ -80,17 +75,14 @@ def test_the_objects_a_partner_sent_again_are_read_by_partner(cert_in: Agency) -
     its partner index (migration 18), not the whole table, which grows by a row each time a
     partner sends an object version again."""
     put(cert_in, [indicator("a.example")], partner="cert-fr")
-    conn = sqlite3.connect(store_path(cert_in))
+    plan = _plan(cert_in, RELAYED_ROWIDS, ["cert-de", "cert-de"])
+    assert plan[0] == "SEARCH s USING INDEX object_sources_by_partner (partner=?)", plan
+
+
+def _plan(agency: Agency, sql: str, params: list[Any]) -> list[str]:
+    """SQLite's query plan of `sql` on the agency's store, one line per step."""
+    conn = sqlite3.connect(store_path(agency))
     try:
-        plan = [
-            row[3]
-            for row in conn.execute(
-                "EXPLAIN QUERY PLAN SELECT r.rowid FROM object_sources s CROSS JOIN objects r "
-                "ON r.object_id = s.object_id AND r.version = s.version "
-                "WHERE s.partner = ? AND r.is_current = 1 AND r.partner <> ?",
-                ("cert-de", "cert-de"),
-            )
-        ]
+        return [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
     finally:
         conn.close()
-    assert plan[0] == "SEARCH s USING INDEX object_sources_by_partner (partner=?)", plan
