@@ -74,7 +74,7 @@ def objects_to_erase(
     valued = list(dict.fromkeys(by_value))
     chosen.update(dict.fromkeys(valued))
     per_type: dict[str, list[str]] = {}
-    for ioc_type, value in _rows(conn, "SELECT ioc_type, value FROM objects", valued):
+    for ioc_type, value in rows_for_objects(conn, "SELECT ioc_type, value FROM objects", valued):
         if ioc_type is not None and value is not None:
             per_type.setdefault(ioc_type, []).append(value)
     for ioc_type, values in per_type.items():
@@ -93,8 +93,10 @@ def objects_to_erase(
         )
     if partner is not None:
         ids = list(chosen)
-        sent = {r[0] for r in _rows(conn, "SELECT object_id FROM objects", ids, partner=partner)}
-        sent |= {r[0] for r in _rows(conn, "SELECT object_id FROM object_sources", ids, partner=partner)}
+        sent = {r[0] for r in rows_for_objects(conn, "SELECT object_id FROM objects", ids, partner=partner)}
+        sent |= {
+            r[0] for r in rows_for_objects(conn, "SELECT object_id FROM object_sources", ids, partner=partner)
+        }
         chosen = {object_id: None for object_id in chosen if object_id in sent}
     about = (
         ("relationship", "json_extract(json, '$.source_ref')"),
@@ -115,8 +117,10 @@ def objects_to_erase(
 
 def sources_of(conn: sqlite3.Connection, object_ids: list[str]) -> list[str]:
     """The partners that sent any version of the objects, sorted."""
-    partners = {r[0] for r in _rows(conn, "SELECT DISTINCT partner FROM objects", object_ids)}
-    partners |= {r[0] for r in _rows(conn, "SELECT DISTINCT partner FROM object_sources", object_ids)}
+    partners = {r[0] for r in rows_for_objects(conn, "SELECT DISTINCT partner FROM objects", object_ids)}
+    partners |= {
+        r[0] for r in rows_for_objects(conn, "SELECT DISTINCT partner FROM object_sources", object_ids)
+    }
     return sorted(partners)
 
 
@@ -127,7 +131,7 @@ def erase_objects(conn: sqlite3.Connection, object_ids: list[str], forms: Spelli
     values: set[tuple[str, str]] = set()
     partners: set[str] = set()
     envelopes: set[tuple[str, str]] = set()
-    for ioc_type, value, partner, envelope_id in _rows(
+    for ioc_type, value, partner, envelope_id in rows_for_objects(
         conn, "SELECT ioc_type, value, partner, envelope_id FROM objects", object_ids
     ):
         versions += 1
@@ -135,11 +139,13 @@ def erase_objects(conn: sqlite3.Connection, object_ids: list[str], forms: Spelli
         envelopes.add((envelope_id, partner))
         if ioc_type is not None and value is not None:
             values.add((ioc_type, value))
-    for partner, envelope_id in _rows(conn, "SELECT partner, envelope_id FROM object_sources", object_ids):
+    for partner, envelope_id in rows_for_objects(
+        conn, "SELECT partner, envelope_id FROM object_sources", object_ids
+    ):
         partners.add(partner)
         envelopes.add((envelope_id, partner))
     for table in ("objects", "object_sources", "triage_log"):
-        _rows(conn, f"DELETE FROM {table}", object_ids)  # noqa: S608 - fixed names
+        rows_for_objects(conn, f"DELETE FROM {table}", object_ids)  # noqa: S608 - fixed names
     signed_copies = conn.executemany(
         "UPDATE envelopes_in SET jws_deflated = x'' WHERE envelope_id = ? AND partner = ? "
         "AND length(jws_deflated) > 0",
@@ -192,11 +198,16 @@ def erase_objects(conn: sqlite3.Connection, object_ids: list[str], forms: Spelli
     )
 
 
-def _rows(
-    conn: sqlite3.Connection, statement: str, object_ids: list[str], *, partner: str | None = None
+def rows_for_objects(
+    conn: sqlite3.Connection,
+    statement: str,
+    object_ids: list[str],
+    *,
+    partner: str | None = None,
+    more: str = "",
 ) -> list[Any]:
-    """`statement` WHERE object_id IN each chunk of `object_ids` (and, given, partner = it), the
-    rows of all chunks."""
+    """`statement` WHERE object_id IN each chunk of `object_ids` (and, given, partner = it)
+    `more` (fixed SQL: further terms, an ORDER BY), the rows of all chunks."""
     found: list[Any] = []
     for start in range(0, len(object_ids), _CHUNK):
         chunk = object_ids[start : start + _CHUNK]
@@ -204,7 +215,7 @@ def _rows(
         if partner is not None:
             where += " AND partner = ?"
         found += conn.execute(
-            f"{statement} WHERE {where}", [*chunk, *([partner] if partner is not None else [])]
+            f"{statement} WHERE {where} {more}", [*chunk, *([partner] if partner is not None else [])]
         ).fetchall()
     return found
 

@@ -44,9 +44,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cti_exchange.stix.pattern_values import indicator_value
+from cti_exchange.store.erasure import rows_for_objects
 from cti_exchange.store.object_queries import SpellingForms
 
-_CHUNK = 500  # ids per IN list
 # Cyber-observables whose `value` is an indicator value of the IOC type of their own name.
 _OBSERVABLE_VALUES = frozenset({"ipv4-addr", "ipv6-addr", "domain-name", "url", "email-addr", "mac-addr"})
 # What a relationship or sighting is about (as store/erasure.py erases them with their object).
@@ -131,18 +131,21 @@ def plan_tombstones(
     chosen = set(erased_ids)
     named = list(dict.fromkeys(by_value))
     held: dict[str, tuple[str, bytes]] = {}
-    for object_id, ioc_type, value in _rows(
+    for object_id, ioc_type, value in rows_for_objects(
         conn,
         "SELECT object_id, ioc_type, value FROM objects",
         list(dict.fromkeys([*erased_ids, *named])),
-        "AND ioc_type IS NOT NULL AND value IS NOT NULL ORDER BY is_current DESC",
+        more="AND ioc_type IS NOT NULL AND value IS NOT NULL ORDER BY is_current DESC",
     ):
         held.setdefault(
             object_id, (ioc_type, value_digest(key, ioc_type, erasure_form(forms, ioc_type, value)))
         )
     about: dict[str, str] = {}
-    for object_id, text in _rows(
-        conn, "SELECT object_id, json FROM objects", erased_ids, "AND type IN ('relationship', 'sighting')"
+    for object_id, text in rows_for_objects(
+        conn,
+        "SELECT object_id, json FROM objects",
+        erased_ids,
+        more="AND type IN ('relationship', 'sighting')",
     ):
         obj = json.loads(text)
         refs = [obj.get(name) for name in _ABOUT.get(obj.get("type"), ())]
@@ -344,15 +347,3 @@ def erasures_in_force(conn: sqlite3.Connection) -> list[ErasureInForce]:
             )
         )
     return listed
-
-
-def _rows(conn: sqlite3.Connection, statement: str, object_ids: list[str], more: str = "") -> list[Any]:
-    """`statement` WHERE object_id IN each chunk of `object_ids` `more`, the rows of all chunks."""
-    found: list[Any] = []
-    for start in range(0, len(object_ids), _CHUNK):
-        chunk = object_ids[start : start + _CHUNK]
-        found += conn.execute(
-            f"{statement} WHERE object_id IN ({','.join('?' * len(chunk))}) {more}",
-            chunk,
-        ).fetchall()
-    return found
