@@ -4,7 +4,7 @@ After `keys rotate` the old private key is kept (to read our own sent copies) bu
 used: if it leaks, whatever it signs is refused as `retired-key`, once the partner has pinned
 the rotation. It cannot vouch for a new key file either. A partner that rotates twice before
 we update still goes through with the one file. Real server, real keys, through the CLI; the
-old key signs as /tmp/wt-ops/retired_push.py made it sign.
+leaked key seals and posts as tests/exchange/leaked_key.py says.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from cti_exchange.keys.model import Keyring, KeyStatus, KeyUse
 from tests.conftest import PASSPHRASE, Agency, pin, update_keys
 from tests.exchange.clock_shift import clock_shifter
 from tests.exchange.conftest import Exchange, received_values, write_iocs
-from tests.exchange.leaked_key import sign_next_pushes_with
+from tests.exchange.leaked_key import post_signed_with
 
 
 def _quarantine(agency: Agency) -> list[tuple[Any, ...]]:
@@ -56,8 +56,7 @@ def test_a_new_envelope_signed_with_a_retired_key_is_refused(
 
     # Ten minutes later (beyond the clock skew a retired key is allowed), the old key leaks.
     clock_shifter(monkeypatch)(timedelta(minutes=10))
-    sign_next_pushes_with(monkeypatch, fr, old)
-    assert fr.run("push", str(write_iocs(tmp_path / "b.csv", 2, start=10)), "--to", "cert-in").exit_code == 0
+    post_signed_with(fr, "cert-in", write_iocs(tmp_path / "b.csv", 2, start=10), old)
     refused = india.run("pull")
     assert refused.exit_code == 4, refused.stderr
     assert "retired-key" in refused.stderr

@@ -3,19 +3,17 @@ have not learned of the revocation yet. When `partners update-keys` pins the fil
 the key, the envelopes it signed after its revocation are an integrity alert (exit 4), listed,
 audited, and their objects leave every export (set to `rejected`, with a note saying why).
 What the key signed before its revocation stays as it was. Real server, real keys; the stolen
-key signs as /tmp/wt-ops/signwith_push.py made it sign."""
+key seals and posts as tests/exchange/leaked_key.py says."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.model import KeyUse
 from tests.conftest import Agency, update_keys_confirmed
 from tests.exchange.conftest import Exchange, store_rows, write_iocs
-from tests.exchange.leaked_key import sign_next_pushes_with
+from tests.exchange.leaked_key import post_signed_with
 
 
 def _envelopes(agency: Agency) -> list[str]:
@@ -23,7 +21,7 @@ def _envelopes(agency: Agency) -> list[str]:
 
 
 def test_update_keys_sets_aside_what_a_key_signed_after_its_revocation(
-    exchange: Exchange, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    exchange: Exchange, tmp_path: Path
 ) -> None:
     fr, india = exchange.fr, exchange.india
     stolen = ProfileHome(fr.home).keyring().current(KeyUse.SIG).kid
@@ -39,12 +37,11 @@ def test_update_keys_sets_aside_what_a_key_signed_after_its_revocation(
     # CERT-FR learns its key leaked and revokes it; the thief signs in its name all the same,
     # and CERT-In, not told yet, accepts it; an analyst even accepts what it carries.
     assert fr.run("keys", "revoke", stolen, "--reason", "laptop stolen").exit_code == 0
-    sign_next_pushes_with(monkeypatch, fr, stolen)
     forged = write_iocs(tmp_path / "forged.csv", 2, start=40)  # 203.0.0.40, c2-41.example
-    assert fr.run("push", str(forged), "--to", "cert-in").exit_code == 0
-    monkeypatch.undo()
+    (sent,) = post_signed_with(fr, "cert-in", forged, stolen)
     assert india.run("pull").exit_code == 0
     (after,) = [e for e in _envelopes(india) if e != before]
+    assert after == sent
     accepted = india.run("triage", "accept", "c2-41.example", "c2-1.example")
     assert accepted.exit_code == 0, accepted.stderr
     assert "c2-41.example" in india.run("export").stdout
