@@ -15,9 +15,15 @@ import orjson
 import pytest
 import requests
 
-import cti_exchange.exchange.offline as offline
+from cti_exchange.clock import utc_now
+from cti_exchange.envelope.seal import SenderKeys, seal_bundle
+from cti_exchange.exchange.parties import recipient_key
+from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.keys.model import KeyUse
+from cti_exchange.partnership import get_partner
 from cti_exchange.server.provisioning import collection_id_for
-from tests.conftest import Agency
+from cti_exchange.store.store import open_store
+from tests.conftest import PASSPHRASE, Agency
 from tests.exchange.conftest import Exchange, received_values, write_iocs
 
 TAXII = "application/taxii+json;version=2.1"
@@ -43,24 +49,41 @@ def _deep_bundle(path: Path, depth: int) -> Path:
     return path
 
 
-def _hostile_seal(monkeypatch: pytest.MonkeyPatch, sender: Agency, bundle: Path, to: str, out: Path) -> Path:
-    """`seal` as a partner's modified client would: its own reading checks skipped."""
-    with monkeypatch.context() as patched:
-        patched.setattr(offline, "parse_json", lambda data, source: orjson.loads(data))
-        patched.setattr(offline, "validate_bundle", lambda bundle: [])
-        sealed = sender.run("seal", str(bundle), "--to", to, "-o", str(out))
-    assert sealed.exit_code == 0, sealed.stderr
+def _hostile_seal(sender: Agency, bundle: Path, to: str, out: Path) -> Path:
+    """`seal` as a partner's modified client would: the bundle's bytes sealed as they are, none
+    of `seal`'s reading checks made (the nesting limit among them), with the partner's own keys
+    and the next position of its channel to `to` (read from its store, nothing written to it),
+    through the core's sealing (envelope/seal.py); written as `seal -o` writes its file."""
+    home = ProfileHome(sender.home)
+    raw = bundle.read_bytes()
+    parsed = orjson.loads(raw)
+    partner = get_partner(home, to)
+    ring = home.keyring()
+    with open_store(home) as store:
+        channels = store.outbound.next_positions([partner.agency_id])
+    sealed = seal_bundle(
+        raw,
+        bundle_id=parsed["id"],
+        object_count=len(parsed["objects"]),
+        sender=SenderKeys(
+            agency_id=sender.agency_id,
+            signing_key=home.keys.unlock(PASSPHRASE)[ring.current(KeyUse.SIG).kid],
+            own_encryption_key=ring.current(KeyUse.ENC).public_jwk,
+        ),
+        recipients=[recipient_key(home, partner)],
+        channels=channels,
+        now=utc_now(),
+    )
+    out.write_text(json.dumps(sealed.artifact, indent=1) + "\n")
     return out
 
 
 @pytest.mark.parametrize("depth", [300, 1010])
 def test_open_refuses_a_bundle_nested_too_deep(
-    partnered: tuple[Agency, Agency], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, depth: int
+    partnered: tuple[Agency, Agency], tmp_path: Path, depth: int
 ) -> None:
     fr, india = partnered
-    envelope = _hostile_seal(
-        monkeypatch, fr, _deep_bundle(tmp_path / "deep.json", depth), "cert-in", tmp_path / "e"
-    )
+    envelope = _hostile_seal(fr, _deep_bundle(tmp_path / "deep.json", depth), "cert-in", tmp_path / "e")
     opened = india.run("open", str(envelope), "--json")
     assert opened.exit_code == 4, opened.stderr  # refused: an integrity alert, not exit 70
     assert "internal error" not in opened.stderr
@@ -78,13 +101,11 @@ def test_our_own_input_nested_too_deep_is_refused_before_it_is_shared(cli: Any, 
 
 
 def test_a_poisoned_envelope_does_not_stop_the_pull_of_other_partners(
-    trio: tuple[Exchange, Agency], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    trio: tuple[Exchange, Agency], tmp_path: Path
 ) -> None:
     exchange, de = trio
     fr, india = exchange.fr, exchange.india
-    envelope = _hostile_seal(
-        monkeypatch, de, _deep_bundle(tmp_path / "deep.json", 1010), "cert-in", tmp_path / "e"
-    )
+    envelope = _hostile_seal(de, _deep_bundle(tmp_path / "deep.json", 1010), "cert-in", tmp_path / "e")
     url = f"{exchange.server.api_root_url}collections/{collection_id_for('cert-de', 'cert-in')}/objects/"
     posted = requests.post(
         url,
