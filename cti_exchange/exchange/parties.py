@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.envelope.open import ReceiverContext
 from cti_exchange.envelope.seal import RecipientKey, SenderKeys
-from cti_exchange.errors import KeyStoreError
+from cti_exchange.errors import ConfigError, KeyStoreError
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.keys.model import KeyInfo, Keyring, KeyStatus, KeyUse
 from cti_exchange.profile.model import PartnerConfig
@@ -90,15 +90,32 @@ def recipient_key(home: ProfileHome, partner: PartnerConfig) -> RecipientKey:
     return RecipientKey(agency_id=partner.agency_id, encryption_key=encryption.public_jwk)
 
 
-def all_keyrings(home: ProfileHome) -> dict[str, Keyring]:
-    """Pinned partner rings by agency id, and our own (to read our own sent copies)."""
+def all_keyrings(home: ProfileHome, *, needed: PartnerConfig | None = None) -> dict[str, Keyring]:
+    """Pinned partner rings by agency id, and our own (to read our own sent copies).
+
+    With `needed` (a pull from that partner), only its ring and ours must be readable: another
+    partner's ring whose file is unsafe or unreadable (left group-writable, malformed) is left
+    out, so an envelope claiming that partner as sender is refused (unknown-sender), never
+    opened with keys we cannot trust. That partner's own pull reports the file's error; the
+    others go on. A ring file replaced since it was pinned (IntegrityError) is a security event
+    and still stops every pull.
+    """
     profile = home.load_profile()
-    rings = {p.agency_id: home.partner_keyring(p) for p in profile.partners.values()}
+    rings = {}
+    for partner in profile.partners.values():
+        try:
+            rings[partner.agency_id] = home.partner_keyring(partner)
+        except (ConfigError, KeyStoreError):
+            if needed is None or partner.name == needed.name:
+                raise
     rings[profile.agency_id] = home.keyring()
     return rings
 
 
-def receiver_context(home: ProfileHome, store: Store, now: datetime) -> ReceiverContext:
+def receiver_context(
+    home: ProfileHome, store: Store, now: datetime, *, partner: PartnerConfig | None = None
+) -> ReceiverContext:
+    """What opening envelopes needs; `partner`: the one whose collection is read (all_keyrings)."""
     profile = home.load_profile()
     keyring = home.keyring()
     private = home.private_keys()
@@ -111,7 +128,7 @@ def receiver_context(home: ProfileHome, store: Store, now: datetime) -> Receiver
     return ReceiverContext(
         agency_id=profile.agency_id,
         decryption_keys=decryption,
-        keyrings=all_keyrings(home),
+        keyrings=all_keyrings(home, needed=partner),
         now=now,
         seen_envelope=store.inbound.seen_envelope,
         channel_state=store.inbound.channel_state,

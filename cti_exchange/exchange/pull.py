@@ -241,7 +241,7 @@ def pull_partner(
                 hint=f"cti-exchange partners set {partner.name} --read-collection ID",
             )
         collection = partner.taxii.read_collection
-        ctx = receiver_context(home, store, now or utc_now())
+        ctx = receiver_context(home, store, now or utc_now(), partner=partner)
         progress.step(f"pulling from {partner.name}")
         with taxii_client_for(home, partner, servers=progress.servers) as client:
             _read_collection(client, store, ctx, partner, collection, outcome, progress)
