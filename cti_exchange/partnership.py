@@ -28,6 +28,8 @@ from cti_exchange.profile.model import (
 )
 from cti_exchange.stix.tlp import Tlp
 from cti_exchange.store.envelopes_by_signer import accepted_signed_by, reject_objects_of
+from cti_exchange.store.outbound import POSTED
+from cti_exchange.store.receipts import receipt_only_envelopes
 from cti_exchange.store.store import open_store
 from cti_exchange.taxii.endpoint import check_url_is_safe, shown_url
 from cti_exchange.taxii.secrets import refuse_our_own_secrets
@@ -377,6 +379,18 @@ def undelivered_envelopes(home: ProfileHome, name: str) -> list[str]:
     """Envelopes sealed to a partner and not yet taken by its server (the outbox)."""
     with open_store(home) as store:
         return [delivery.envelope_id for delivery in store.outbound.pending(name)]
+
+
+def unconfirmed_envelopes(home: ProfileHome, name: str) -> list[str]:
+    """Envelopes the partner's server took that it never acknowledged (no receipt yet); our
+    envelopes of receipts only are never acknowledged, so they are not among them."""
+    with open_store(home) as store:
+        receipts_only = receipt_only_envelopes(store.db.conn)
+        return [
+            d.envelope_id
+            for d in store.outbound.deliveries(name)
+            if d.status == POSTED and d.envelope_id not in receipts_only
+        ]
 
 
 def outbox_not_empty(name: str, count: int) -> UsageError:

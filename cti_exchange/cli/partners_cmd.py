@@ -21,6 +21,7 @@ from cti_exchange.partnership import (
     get_partner,
     outbox_not_empty,
     remove_partner,
+    unconfirmed_envelopes,
     undelivered_envelopes,
     update_partner_keys,
 )
@@ -196,8 +197,14 @@ def remove(
             help="Remove it even with envelopes still in its outbox; they are never delivered.",
         ),
     ] = False,
+    json_mode: JsonOption = False,
 ) -> None:
-    """Forget a partner and its pinned keys."""
+    """Forget a partner and its pinned keys.
+
+    The sent log keeps every envelope sealed for it: those its server took and it never
+    acknowledged are listed by `status` apart (`unconfirmed_to_removed_partners`), not as
+    undelivered.
+    """
     home = profile_home(ctx)
     get_partner(home, name)
     waiting = undelivered_envelopes(home, name)
@@ -215,14 +222,30 @@ def remove(
         waiting = undelivered_envelopes(home, name)
         if waiting and not drop_outbox:
             raise outbox_not_empty(name, len(waiting))
-        remove_partner(home, name, drop_outbox=drop_outbox)
-    out = Output()
+        partner = remove_partner(home, name, drop_outbox=drop_outbox)
+    unconfirmed = unconfirmed_envelopes(home, name)
+    out = Output(json_mode=json_mode)
+    if json_mode:
+        out.data(
+            {
+                "name": name,
+                "agency_id": partner.agency_id,
+                "dropped_envelopes": waiting,
+                "unconfirmed_envelopes": unconfirmed,
+            }
+        )
+        return
     out.line(f"Removed partner {name}")
     if waiting:
         out.note(
             f"Dropped {len(waiting)} envelope(s) from its outbox; they will not be delivered. If "
             f"{name} is pinned again, what we send it next follows a gap where they were: tell it "
             "to run `cti-exchange quarantine accept-gap` for it then."
+        )
+    if unconfirmed:
+        out.note(
+            f"{len(unconfirmed)} envelope(s) posted to {name} never got a receipt: the sent log "
+            "keeps them, and `cti-exchange status` lists them apart, not as undelivered."
         )
     # What the removal leaves as it was (docs/OPERATIONS.md, "Removing a partner").
     out.note(

@@ -183,7 +183,13 @@ def status(ctx: typer.Context, json_mode: JsonOption = False) -> None:
         if d.status not in (RECEIVED, EXPORTED, RESEALED, DROPPED)
         and not (d.status == POSTED and d.envelope_id in receipts_only)
     ]
-    late = [d for d in awaited if now - parse_timestamp(d.created_at) > threshold]
+    overdue = [d for d in awaited if now - parse_timestamp(d.created_at) > threshold]
+    # A partner removed since never sends the receipt: its envelopes are listed apart, not as
+    # undelivered, so a monitor alerting on `undelivered` is not woken for ever by an agency we
+    # chose to stop talking to. The sent log keeps them as they are (pinned again, the partner
+    # may still acknowledge them).
+    late = [d for d in overdue if d.partner in profile.partners]
+    to_removed = [d for d in overdue if d.partner not in profile.partners]
     counts: dict[str, dict[str, int]] = {}
     for d in deliveries:
         # A posted envelope of our receipts stays "posted" for good: counted apart, so that
@@ -204,6 +210,7 @@ def status(ctx: typer.Context, json_mode: JsonOption = False) -> None:
                 "deliveries_by_partner": by_partner,
                 "undelivered_after_hours": profile.operations.undelivered_after_hours,
                 "undelivered": [d.__dict__ for d in late],
+                "unconfirmed_to_removed_partners": [d.__dict__ for d in to_removed],
                 "quarantined": len(quarantined),
                 "last_pull": last_pull,
                 "last_pull_error": last_pull_error,
@@ -235,7 +242,17 @@ def status(ctx: typer.Context, json_mode: JsonOption = False) -> None:
         )
     else:
         younger = f" ({len(awaited)} younger one(s) still wait for theirs)" if awaited else ""
-        out.line(f"Every envelope older than {threshold.total_seconds() / 3600:g} h has a receipt{younger}.")
+        which = "to a partner we still have " if to_removed else ""
+        out.line(
+            f"Every envelope {which}older than {threshold.total_seconds() / 3600:g} h has a receipt{younger}."
+        )
+    if to_removed:
+        removed = sorted({d.partner for d in to_removed})
+        out.line(
+            f"{len(to_removed)} envelope(s) to removed partner(s) {', '.join(removed)} never got a "
+            "receipt; not counted as undelivered (`cti-exchange sent --partner "
+            f"{removed[0]}` lists them)"
+        )
     out.line(f"Quarantined envelopes waiting for review: {len(quarantined)}")
 
 
