@@ -11,7 +11,14 @@ STIX input is passed through, not re-authored: objects keep their ids, their aut
   is rejected;
 - an object without any TLP marking gets the run's default TLP: sharing rules need one;
 - an SDO or SRO without `created_by_ref` is attributed to our agency, which vouches for it by
-  sharing it (objects with an author keep it).
+  sharing it (objects with an author keep it);
+- but an identity the input names as an author (`created_by_ref`: a partner's identity, which
+  `export --format stix` writes with the partner's objects) is neither: it says who made them,
+  it is that organisation's own, and it goes along with them as `seal` sends it (an identity
+  carries no content of its own, policy/sharing.py). Marked with our TLP it was refused for a
+  partner with a lower max TLP, and attributed to us it became our version of another agency's
+  identity. Other identities (a victim a report names) are marked as any object: a
+  relationship to one shares what it is about.
 
 Each object is then validated (`validate.py`), indicator patterns with the OASIS grammar, and
 the values inside pattern comparisons (`=`, and `ISSUBSET` on an address: a CIDR) and the
@@ -178,12 +185,17 @@ class PassthroughPreparer:
     def prepared(self, objects: list[Any], *, stix20: bool = False) -> list[dict[str, Any]]:
         """The objects to share, in input order; issues go to the sink."""
         tlp_map, defined_markings, skip = self._markings(objects)
+        authors = {
+            obj["created_by_ref"]
+            for obj in objects
+            if isinstance(obj, dict) and isinstance(obj.get("created_by_ref"), str)
+        }
         kept: list[tuple[int, dict[str, Any]]] = []
         dropped: set[str] = set()
         for index, obj in enumerate(objects):
             if index in skip:
                 continue
-            prepared = self._prepare(index, obj, stix20, tlp_map, defined_markings)
+            prepared = self._prepare(index, obj, stix20, tlp_map, defined_markings, authors)
             if prepared is None:
                 if isinstance(obj, dict) and isinstance(obj.get("id"), str):
                     dropped.add(obj["id"])
@@ -253,6 +265,7 @@ class PassthroughPreparer:
         stix20: bool,
         tlp_map: dict[str, str],
         defined_markings: set[str],
+        authors: set[str],
     ) -> dict[str, Any] | None:
         if not isinstance(obj, dict):
             self._issue(index, obj, "invalid-object", None, "not a JSON object", True)
@@ -267,8 +280,10 @@ class PassthroughPreparer:
         _map_markings(obj, tlp_map)
         is_marking = obj.get("type") == "marking-definition"
         # Our own identity (a bundle `convert` made) stays as the profile has it: unmarked,
-        # like every identity we send, and not attributed to itself.
-        if not is_marking and obj.get("id") != self.settings.identity_id:
+        # like every identity we send, and not attributed to itself; so does the identity of
+        # any author the input names (see the module docstring).
+        author = obj.get("type") == "identity" and isinstance(obj.get("id"), str) and obj["id"] in authors
+        if not (is_marking or author) and obj.get("id") != self.settings.identity_id:
             self._mark_and_attribute(index, obj, defined_markings)
         personal_data = self._personal_data_in_text(obj)
         kept = self._checked(index, obj)
