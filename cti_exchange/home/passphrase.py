@@ -34,7 +34,7 @@ def read_passphrase(
     elif sys.stdin.isatty():
         passphrase = getpass.getpass(f"Passphrase for the {purpose}: ")
         if confirm and getpass.getpass("Repeat the passphrase: ") != passphrase:
-            raise AuthError("the two passphrases differ", hint="run the command again")
+            raise UsageError("the two passphrases differ", hint="run the command again")
     else:
         raise AuthError(
             "no passphrase available: there is no terminal to prompt on",
@@ -73,9 +73,11 @@ def read_new_passphrase(*, environ: Mapping[str, str] | None = None) -> str:
     elif sys.stdin.isatty():
         passphrase = getpass.getpass("New passphrase for the keys: ")
         if getpass.getpass("Repeat the new passphrase: ") != passphrase:
-            raise AuthError("the two new passphrases differ", hint="run the command again")
+            raise UsageError("the two new passphrases differ", hint="run the command again")
     else:
-        raise AuthError(
+        # A missing input (exit 2), as a new passphrase too short is: nothing was checked
+        # against a secret, so not an authentication failure (3).
+        raise UsageError(
             "no new passphrase available: there is no terminal to prompt on",
             hint=f"set {NEW_PASSPHRASE_FILE_ENV} to a 0600 file holding it",
         )

@@ -93,7 +93,9 @@ def merge_key_update(
     not confirmed is sent again to its new key."""
     incoming = document.keyring
     if incoming.agency.id != pinned.agency.id:
-        raise IntegrityError(
+        # Another agency's own file, handed to the wrong partner's update: an operator's mix-up
+        # (exit 2), not a forgery; nothing in it is trusted or pinned.
+        raise UsageError(
             f"the file holds keys of {incoming.agency.id}, not of {pinned.agency.id}",
             hint="check you picked the right partner and file",
         )

@@ -59,7 +59,7 @@ def is_loopback(host: str) -> bool:
 
 
 def check_port_free(host: str, port: int) -> None:
-    """NetworkError when `port` on `host` cannot be listened on now (another server has it):
+    """ConfigError when `port` on `host` cannot be listened on now (another server has it):
     `serve` checks before it provisions, so that a start that fails changes nothing for the
     server already running there (an agency removed keeps its access until a real restart).
     Port 0 lets the system choose: always free."""
@@ -71,7 +71,9 @@ def check_port_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise NetworkError(
+            # Our own machine's port, taken or not ours to bind: a setting to change (exit 2),
+            # not a partner's server out of reach (7).
+            raise ConfigError(
                 f"cannot listen on {host}:{port}: {exc.strerror or exc}; nothing was changed",
                 hint="stop the server already running there first, or choose another port",
             ) from None
@@ -211,7 +213,7 @@ def _serve(
             **proxy,
         )
     except OSError as exc:
-        raise NetworkError(f"cannot listen on {host}:{port}: {exc}", hint="choose another port") from exc
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc}", hint="choose another port") from exc
     bound_host, bound_port = _bound_address(server)
     url = f"http://{_url_host(bound_host)}:{bound_port}/"
 

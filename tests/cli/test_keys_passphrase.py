@@ -78,7 +78,7 @@ def test_refusals_change_nothing(cert_fr: Agency, tmp_path: Path) -> None:
     assert wrong.exit_code == 3
 
     nothing = cert_fr.run("keys", "passphrase")  # no terminal, no file: never from argv
-    assert nothing.exit_code == 3 and "CTI_EXCHANGE_NEW_PASSPHRASE_FILE" in nothing.stderr
+    assert nothing.exit_code == 2 and "CTI_EXCHANGE_NEW_PASSPHRASE_FILE" in nothing.stderr
     assert private.read_bytes() == before
 
 

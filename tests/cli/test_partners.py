@@ -133,7 +133,7 @@ def test_update_keys_from_another_agency_refused(tmp_path: Path, partnered: tupl
         "--fingerprint",
         impostor.signing_fingerprint(),
     )
-    assert r.exit_code == 4 and "not of cert-fr" in r.stderr
+    assert r.exit_code == 2 and "not of cert-fr" in r.stderr  # a mix-up, not a forgery
 
 
 def test_set_taxii_settings_validates_against_schema(partnered: tuple[Agency, Agency]) -> None:

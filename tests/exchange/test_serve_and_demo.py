@@ -249,7 +249,7 @@ def test_a_serve_that_cannot_listen_changes_nothing(partnered: tuple[Agency, Age
             text=True,
             timeout=60,
         )
-        assert second.returncode == 7, second.stderr
+        assert second.returncode == 2, second.stderr  # our own port: a setting, not a network failure
         assert (
             f"cannot listen on 127.0.0.1:{port}" in second.stderr and "nothing was changed" in second.stderr
         )
