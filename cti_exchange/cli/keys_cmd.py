@@ -11,9 +11,11 @@ from cti_exchange.agency import change_passphrase, export_key_document, revoke_k
 from cti_exchange.cli.context import JsonOption, profile_home, writer_lock
 from cti_exchange.cli.output import Output, streaming_to_stdout
 from cti_exchange.cli.render_keys import key_json, key_rows, key_table_columns
-from cti_exchange.errors import UsageError
+from cti_exchange.errors import ConfigError, CtiExchangeError, KeyStoreError, UsageError
 from cti_exchange.home.passphrase import read_new_passphrase
-from cti_exchange.home.safe_files import write_output_file
+from cti_exchange.home.profile_home import ProfileHome
+from cti_exchange.home.safe_files import check_private_file, read_bytes, write_output_file
+from cti_exchange.keys.key_document import MAX_KEY_DOCUMENT_BYTES, verify_key_document
 from cti_exchange.keys.model import KeyStatus, KeyUse
 
 keys_app = typer.Typer(
@@ -30,19 +32,62 @@ def show(ctx: typer.Context, json_mode: JsonOption = False) -> None:
     profile = home.load_profile()
     keyring = home.keyring()
     out = Output(json_mode=json_mode)
+    # Reading the public keys needs no passphrase, so nothing here judged the private file;
+    # this is the command an operator runs first, and every command that unlocks refuses it.
+    if (problem := _private_key_file_problem(home)) is not None:
+        out.warn(problem)
     if json_mode:
         out.data({"agency": profile.agency_id, "keys": [key_json(k) for k in keyring.keys]})
         return
     out.table(key_table_columns(), key_rows(keyring), title=f"Keys of {profile.agency_id}")
 
 
+def _held_elsewhere(home: ProfileHome, output: Path) -> str | None:
+    """What the regular file at `output` holds when it is not an earlier key export of ours
+    (re-exporting after `keys rotate` replaces that one), or None. Other targets (a directory,
+    a FIFO) are judged by write_output_file."""
+    if not output.is_file():
+        return None
+    try:
+        raw = read_bytes(output, what="existing file", limit=MAX_KEY_DOCUMENT_BYTES)
+        agency = verify_key_document(raw, source=str(output)).keyring.agency.id
+    except CtiExchangeError:
+        return "is not a key file of ours"
+    ours = home.load_profile().agency_id
+    return None if agency == ours else f"holds the keys of {agency}, not ours"
+
+
+def _private_key_file_problem(home: ProfileHome) -> str | None:
+    """Why commands that unlock our keys would refuse keys/ or private.jwe (the rule `doctor`
+    and unlocking apply), or None."""
+    try:
+        home.keys.check_dirs()
+        check_private_file(home.keys.private_path, what="private key file")
+    except (ConfigError, KeyStoreError) as exc:
+        return (
+            f"{exc.diagnostics()}; every command that unlocks the keys refuses it until then; rotate "
+            "the keys if others could have copied them"
+        )
+    return None
+
+
 @keys_app.command("export", epilog="Example: cti-exchange keys export -o cert-fr.keys.json")
 def export(
     ctx: typer.Context,
     output: Annotated[Path, typer.Option("-o", "--output", help="File to write ('-' for stdout).")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the file if it exists (refused otherwise, exit 2).")
+    ] = False,
 ) -> None:
-    """Write our public keys (a signed JWK Set, no private member) for partners to pin."""
+    """Write our public keys (a signed JWK Set, no private member) for partners to pin.
+    An existing file is replaced only if it is an earlier export of ours, or with --force: it
+    may be the partner's key file about to be pinned."""
     home = profile_home(ctx)
+    if output != Path("-") and not force and (held := _held_elsewhere(home, output)) is not None:
+        raise UsageError(
+            f"{output} already exists and {held}; nothing was written",
+            hint="give another path, or pass --force to replace it",
+        )
     document = export_key_document(home)
     if output == Path("-"):
         with streaming_to_stdout():
