@@ -226,9 +226,12 @@ def _readdressed(
     return ready
 
 
-def _pinned_rings(home: ProfileHome) -> Mapping[str, Keyring] | CtiExchangeError:
+def _pinned_rings(home: ProfileHome, partner: PartnerConfig) -> Mapping[str, Keyring] | CtiExchangeError:
+    """The rings posting to `partner` reads: its own and ours must be readable; another
+    partner's unsafe or unreadable key file is left out (parties.all_keyrings), so that it
+    holds up only what is posted to that partner, as it does only that partner's pull."""
     try:
-        return all_keyrings(home)
+        return all_keyrings(home, needed=partner)
     except CtiExchangeError as exc:
         return exc
 
@@ -241,7 +244,6 @@ def deliver_pending(
 ) -> list[DeliveryOutcome]:
     progress = RunProgress.of(reporter)
     outcomes = []
-    rings: Mapping[str, Keyring] | CtiExchangeError | None = None  # read once, when first needed
     for partner in partners:
         pending = store.outbound.pending(partner.name)
         outcome = DeliveryOutcome(partner=partner.name)
@@ -249,9 +251,7 @@ def deliver_pending(
         if not pending:
             continue
         progress.step(f"posting {len(pending)} envelope(s) to {partner.name}")
-        if rings is None:
-            rings = _pinned_rings(home)
-        pending = _readdressed(home, store, partner, rings, pending, outcome)
+        pending = _readdressed(home, store, partner, _pinned_rings(home, partner), pending, outcome)
         if not pending:
             continue
         try:

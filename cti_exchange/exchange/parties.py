@@ -93,12 +93,13 @@ def recipient_key(home: ProfileHome, partner: PartnerConfig) -> RecipientKey:
 def all_keyrings(home: ProfileHome, *, needed: PartnerConfig | None = None) -> dict[str, Keyring]:
     """Pinned partner rings by agency id, and our own (to read our own sent copies).
 
-    With `needed` (a pull from that partner), only its ring and ours must be readable: another
-    partner's ring whose file is unsafe or unreadable (left group-writable, malformed) is left
-    out, so an envelope claiming that partner as sender is refused (unknown-sender), never
-    opened with keys we cannot trust. That partner's own pull reports the file's error; the
-    others go on. A ring file replaced since it was pinned (IntegrityError) is a security event
-    and still stops every pull.
+    With `needed` (a pull from that partner, or a posting to it), only its ring and ours must
+    be readable: another partner's ring whose file is unsafe or unreadable (left group-writable,
+    malformed) is left out, so an envelope claiming that partner as sender is refused
+    (unknown-sender), never opened with keys we cannot trust, and a queued envelope's entry for
+    it is left as it is (envelope/readdress.py). That partner's own pull and postings report
+    the file's error; the others go on. A ring file replaced since it was pinned
+    (IntegrityError) is a security event and still stops every pull and posting.
     """
     profile = home.load_profile()
     rings = {}

@@ -41,3 +41,34 @@ def test_an_unsafe_pinned_file_fails_only_its_partners_pull(
     rows = {row["partner"]: row for row in again.json()["partners"]}
     assert len(rows["cert-de"]["accepted_envelopes"]) == 1 and rows["cert-de"]["quarantined"] == []
     assert len(received_values(india)) == 4
+
+
+def test_an_unsafe_pinned_file_holds_up_only_what_goes_to_its_partner(
+    trio: tuple[Exchange, Agency], tmp_path: Path
+) -> None:
+    # The posting side: an envelope for CERT-DE waits in CERT-In's outbox when CERT-DE's file
+    # turns unsafe. CERT-In's push to CERT-FR goes on; what waits for CERT-DE stays in its
+    # outbox with that file's error, and goes once the file is safe again.
+    exchange, de = trio
+    fr, india = exchange.fr, exchange.india
+    for_de = write_iocs(tmp_path / "de.csv", 2, tlp="green", start=10)
+    assert india.run("push", str(for_de), "--to", "cert-de", "--queue").exit_code == 0
+    unsafe = india.home / "partners" / "cert-de.keys.json"
+    unsafe.chmod(0o664)
+
+    to_fr = india.run("push", str(write_iocs(tmp_path / "fr.csv", 2, tlp="green")), "--to", "cert-fr")
+    assert to_fr.exit_code == 0, to_fr.stderr
+    assert fr.run("pull").exit_code == 0
+    assert sorted(received_values(fr)) == ["203.0.0.0", "c2-1.example"]
+
+    synced = india.run("sync", "--json")
+    assert synced.exit_code != 0
+    failed = synced.json()["failed"]
+    assert list(failed) == ["cert-de"], failed
+    assert all("pinned keys of partner cert-de" in error for error in failed["cert-de"].values())
+    assert received_values(de) == []
+
+    unsafe.chmod(0o644)
+    assert india.run("sync").exit_code == 0
+    assert de.run("pull").exit_code == 0
+    assert sorted(received_values(de)) == ["203.0.0.10", "c2-11.example"]
