@@ -32,6 +32,7 @@ from cti_exchange.errors import (
     IntegrityError,
     NetworkError,
     PartialFailure,
+    PolicyError,
 )
 from cti_exchange.exchange.delivery import delivery_failure, describe_failed, for_partner
 from cti_exchange.exchange.pull import PullResult, Quarantined, pull
@@ -117,7 +118,8 @@ def push_command(
         partners=to,
         allow_red=allow_red,
         # A dry run shows every refusal; it still ends as a refusal (below). The option is
-        # passed as given: it is part of what makes a push the same push (push_request_id).
+        # passed as given: the id of a push recorded by an earlier version holds it
+        # (push_request_id); it is no part of what makes the same content (push_request_ids).
         skip_refused=skip_refused,
         dry_run=dry_run,
         queue_only=queue,
@@ -195,11 +197,15 @@ def render_push(out: Output, result: PushResult) -> None:
         "queued_only": result.queued_only,
         **_reading_report(report),
         "refused": [r.describe() for r in result.refusals],
+        # The policy refused every object for every partner: nothing of this push went out.
+        "all_refused": result.all_refused,
         "tlp_kept": result.tlp_kept,
         "tlp_lowered": result.tlp_lowered,
         "partners": [
             {
                 "partner": plan.partner,
+                # The same push shared all of it with this partner then: nothing sent to it now.
+                "already_shared_at": plan.already_shared_at,
                 "objects": plan.objects,
                 "by_tlp": plan.by_tlp,
                 "envelopes": plan.envelopes,
@@ -261,6 +267,13 @@ def render_push(out: Output, result: PushResult) -> None:
     outcomes = {d.partner: d for d in result.deliveries}
     rows = []
     for plan in result.plans:
+        if plan.already_shared_at:
+            out.line(
+                f"{plan.partner}: already shared by the same push on {plan.already_shared_at}; "
+                f"nothing {'would be ' if result.dry_run else ''}sent to it (use --reshare to share "
+                "it again as new versions)."
+            )
+            continue
         tlps = _counted(plan.by_tlp)
         outcome = outcomes.get(plan.partner)
         # The delivery also posts what waited in the outbox: counted apart from this push's,
@@ -314,6 +327,12 @@ def _count_refusals(refusals: list[Refusal]) -> str:
     )
 
 
+def _count_rules(refusals: list[Refusal]) -> str:
+    """`above-partner-max-tlp 2, tlp-red-needs-partner-and-flag 1`: refusals counted by rule."""
+    counts = Counter(refusal.rule for refusal in refusals)
+    return ", ".join(f"{rule} {count:,}" for rule, count in sorted(counts.items()))
+
+
 def envelope_count(plan: PartnerPlan, sealed: int) -> str:
     """A dry run's count of the envelopes `sealed` already and those the real run would seal."""
     if plan.envelopes_to_seal is None:
@@ -351,6 +370,9 @@ def render_resumption(out: Output, result: PushResult) -> None:
     out.line("This push was interrupted before it finished; run again, it would resume:")
     post = "would stay in the outbox for `sync`" if result.queued_only else "would be posted"
     for plan in result.plans:
+        if plan.already_shared_at:
+            out.line(f"{plan.partner}: already shared by the same push on {plan.already_shared_at}")
+            continue
         parts = []
         if plan.sealed_earlier:
             parts.append(
@@ -379,6 +401,16 @@ def raise_for_push(result: PushResult, *, json_report: bool = False) -> None:
         hint = "the envelopes are kept in the outbox and are posted again by the next push or sync"
         partial = any(d.delivered for d in result.deliveries)
         raise delivery_failure(result.deliveries, message, hint=hint, partial=partial)
+    if result.all_refused:
+        # `--skip-refused` (or a dry run) with nothing left: the push did not do what it was
+        # run for, and a script must not take it for a push that sent (exit 8, as without it).
+        nothing = "nothing would be sent" if result.dry_run else "nothing was sent"
+        partners = ", ".join(plan.partner for plan in result.plans)
+        raise PolicyError(
+            f"{nothing}: the TLP policy refused every object for {partners} "
+            f"({len(result.refusals):,} refusal(s): {_count_rules(result.refusals)})",
+            hint=result.refusal_hint,
+        )
     if result.ingest.rejected_count:
         # With --queue nothing was posted: the rest waits in the outbox.
         outcome = "checked" if result.dry_run else ("queued" if result.queued_only else "sent")

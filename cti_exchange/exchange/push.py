@@ -52,11 +52,16 @@ QUEUED_MAX_CONTENT_LENGTH = 1024 * 1024  # for a partner whose server we have ne
 
 
 def refusal_hint(
-    refusals: list[Refusal], partners: list[PartnerConfig] | None = None, *, allow_red: bool = False
+    refusals: list[Refusal],
+    partners: list[PartnerConfig] | None = None,
+    *,
+    allow_red: bool = False,
+    nothing_left: bool = False,
 ) -> str:
     """How to get past the refusals of a push: what fixes each rule that refused something.
     TLP:RED needs both the partner's entry and the push's flag: with `partners` and the
-    push's `allow_red`, only the missing one is named."""
+    push's `allow_red`, only the missing one is named. `nothing_left`: the policy refused
+    everything, so `--skip-refused` is no way out (a push given it sent nothing)."""
 
     def names_for(rule: str) -> list[str]:
         return sorted({r.partner for r in refusals if r.rule == rule})
@@ -86,12 +91,15 @@ def refusal_hint(
         onward += "; for values we observed ourselves, --observed-by-us"
     if rules <= {RULE_ONWARD, RULE_LEARNED, RULE_REFERS}:
         # No TLP to change: marking a partner's object lower is not ours to do.
+        if nothing_left:
+            return onward.removeprefix("; ") or "see `cti-exchange partners show NAME`"
         return "send the rest with --skip-refused" + onward
-    return (
-        "send the rest with --skip-refused, or change the TLP of the input"
-        + ("; or " + "; ".join(fixes) if fixes else "")
-        + onward
+    first = (
+        "change the TLP of the input"
+        if nothing_left
+        else "send the rest with --skip-refused, or change the TLP of the input"
     )
+    return first + ("; or " + "; ".join(fixes) if fixes else "") + onward
 
 
 class NothingToShare(InputError):
@@ -150,6 +158,10 @@ class PartnerPlan:
     max_request_bytes: int | None = None
     limit_from: str | None = None
     envelopes_estimated: bool = False
+    # The same push shared all of it with this partner before, and finished then: nothing is
+    # sealed for it now (`envelopes`: those it was shared in). A push of the same input to
+    # more partners sends to the others only.
+    already_shared_at: str | None = None
 
 
 @dataclass
@@ -159,7 +171,8 @@ class ShareResult:
     deliveries: list[DeliveryOutcome]
     dry_run: bool
     queued_only: bool
-    already_shared_at: str | None = None  # the same request finished before: nothing sent
+    # The same request finished before for every partner it names: nothing sent.
+    already_shared_at: str | None = None
     resumed: bool = False  # an earlier run of the same request was interrupted: resumed
     # Objects shared before at a stricter TLP than this share gave them, counted by that TLP's
     # value ("amber"): kept at it, or (lower_tlp) lowered as asked.
@@ -171,6 +184,12 @@ class ShareResult:
     @property
     def failed(self) -> dict[str, dict[str, str]]:
         return {d.partner: d.failed for d in self.deliveries if d.failed}
+
+    @property
+    def all_refused(self) -> bool:
+        """The sharing policy refused every object for every partner (a push with
+        `--skip-refused`, or a dry run, goes on to report it): nothing of it was sent."""
+        return bool(self.refusals) and not any(plan.objects for plan in self.plans)
 
 
 @dataclass
@@ -206,9 +225,35 @@ def push(
             report=ingested,
         )
 
-    def request_id_for(decision: SharingDecision) -> str:
+    def request_ids_for(decision: SharingDecision) -> dict[str, str]:
         as_run, tlp = _as_it_mattered(request, default_tlp, profile.sharing.default_tlp, ingested, decision)
-        return push_request_id(profile.agency_id, as_run, tlp, moment, ingested.formats)
+        ids = push_request_ids(
+            profile.agency_id, as_run, tlp, moment, ingested.formats, [p.name for p in partners]
+        )
+        if not home.store_path().exists():
+            return ids
+
+        def earlier(partner_names: list[str], *, policy_options: bool = True) -> str:
+            then = replace(as_run, partners=partner_names)
+            if not policy_options:  # as a push that nothing was refused in had it
+                then = replace(then, allow_red=False, skip_refused=False)
+            return push_request_id(profile.agency_id, then, tlp, moment, ingested.formats)
+
+        # A push recorded before pushes were recorded per partner had one id for its set of
+        # partners and its policy options: run again as it was, it is resumed, or shared
+        # already, under that id; and a partner it alone was sent to (the usual push, to one
+        # partner) is known to have it when it is pushed again to more.
+        with open_store(home) as store:
+            known = store.requests.state
+            whole = earlier(list(request.partners))
+            if known(whole)[0] != "new":
+                return dict.fromkeys(ids, whole)
+            for name in ids:
+                for old in dict.fromkeys([earlier([name]), earlier([name], policy_options=False)]):
+                    if known(old)[0] != "new":
+                        ids[name] = old
+                        break
+        return ids
 
     shared = share_objects(
         home,
@@ -221,7 +266,7 @@ def push(
         reporter=progress,
         now=moment,
         lower_tlp=request.lower_tlp,
-        request_id_for=request_id_for,
+        request_ids_for=request_ids_for,
         observed_by_us=request.observed_by_us,
     )
     return PushResult(**shared.__dict__, ingest=ingested)
@@ -271,7 +316,9 @@ def push_request_id(
 ) -> str:
     """The same push (same input bytes, partners and options) has the same id, so running it
     again after an interruption resumes it instead of sharing the same intelligence twice.
-    `--reshare` makes a new request (new versions of the same objects).
+    `--reshare` makes a new request (new versions of the same objects). A push is recorded
+    under one id per partner made from this one (`push_request_ids`); this id as it is names
+    pushes recorded by earlier versions, which are still recognised.
 
     Options that change what is shared are part of it, as far as they changed it this time
     (push() passes `request` through `_as_it_mattered`); how the inputs are read (workers, the
@@ -314,6 +361,30 @@ def push_request_id(
     return "push-" + digest.hexdigest()
 
 
+def push_request_ids(
+    agency_id: str,
+    request: PushRequest,
+    default_tlp: Tlp | None,
+    now: datetime,
+    formats: dict[str, str] | None,
+    partners: list[str],
+) -> dict[str, str]:
+    """The push's request for each partner, by its name: the same content shared with the same
+    partner has the same id, whichever other partners the push names. Run again with one more
+    `--to`, a push sends to that partner only; the others are told it was shared with them.
+
+    "The same content" is what `push_request_id` hashes but the partners and the options that
+    only decide which objects the policy lets through (`--allow-red`, `--skip-refused`,
+    `--observed-by-us`): the input's bytes and the options that change the objects made from
+    them (how they are read, the default TLP, `--lower-tlp`). A file with one value, TLP or
+    confidence changed is other bytes: a new request, whose objects go out as new versions.
+    Within a request, what is sealed for a partner is kept per object (share_requests), so an
+    object the policy refused in one run goes out in a later one that allows it, alone."""
+    as_content = replace(request, partners=[], allow_red=False, skip_refused=False, observed_by_us=False)
+    content = push_request_id(agency_id, as_content, default_tlp, now, formats)
+    return {name: "push-" + hashlib.sha256(f"{content}\n{name}".encode()).hexdigest() for name in partners}
+
+
 def share_objects(
     home: ProfileHome,
     objects: list[dict[str, Any]],
@@ -326,19 +397,21 @@ def share_objects(
     reporter: ProgressReporter | None = None,
     now: datetime | None = None,
     request_id: str | None = None,
-    request_id_for: Callable[[SharingDecision], str] | None = None,
+    request_ids_for: Callable[[SharingDecision], dict[str, str]] | None = None,
     lower_tlp: bool = False,
     observed_by_us: bool = False,
 ) -> ShareResult:
     """Sharing policy, then sealed envelopes recorded in the outbox, then delivery.
 
     The Python API behind `push` once inputs are read, and behind `sight`. With a
-    `request_id` (or `request_id_for`, which makes it from the policy's decision), an
-    unfinished earlier run of the same request is resumed: objects already sealed for a
-    partner are not sealed again, and its envelopes are (re)posted. Objects shared before at a
-    stricter TLP keep it, unless `lower_tlp` (keep_stricter_tlp). Indicators of ours whose
-    values partners sent us at TLP:AMBER or stricter go only to those partners, unless
-    `observed_by_us` (learned_values.py, RULE_LEARNED).
+    `request_id` (or `request_ids_for`, which makes one per partner, by name, from the
+    policy's decision), an earlier run of the same request is taken up: objects already sealed
+    for a partner are not sealed again, its envelopes are (re)posted, and a partner whose part
+    finished with nothing left to seal gets nothing (PartnerPlan.already_shared_at; when that
+    is every partner, ShareResult.already_shared_at). Objects shared before at a stricter TLP
+    keep it, unless `lower_tlp` (keep_stricter_tlp). Indicators of ours whose values partners
+    sent us at TLP:AMBER or stricter go only to those partners, unless `observed_by_us`
+    (learned_values.py, RULE_LEARNED).
     """
     progress = RunProgress.of(reporter)  # its servers: those found out of reach in this push
     moment = now or utc_now()
@@ -346,27 +419,28 @@ def share_objects(
     decision = decide_with_learned_values(
         home, objects, partners, allow_red=allow_red, observed_by_us=observed_by_us
     )
-    if request_id_for is not None:
-        request_id = request_id_for(decision)
-    hint = refusal_hint(decision.refusals, partners, allow_red=allow_red) if decision.refusals else ""
+    ids: dict[str, str | None] = (dict(request_ids_for(decision)) if request_ids_for is not None else {}) or {
+        partner.name: request_id for partner in partners
+    }
+    # What each partner is sent, plumbing (identities, marking definitions) aside.
+    content = {partner.name: content_objects(decision.allowed[partner.name]) for partner in partners}
+    nothing_left = not any(content.values())
+    hint = (
+        refusal_hint(decision.refusals, partners, allow_red=allow_red, nothing_left=nothing_left)
+        if decision.refusals
+        else ""
+    )
     # A dry run goes past refusals to show the whole plan; its caller ends it as a refusal.
     if decision.refusals and not (skip_refused or dry_run):
         raise refusal_error(decision.refusals, outcome="; nothing was sent", hint=hint)
     plans = []
-    # What each partner is sent, plumbing (identities, marking definitions) aside.
-    content = {partner.name: content_objects(decision.allowed[partner.name]) for partner in partners}
     # ... which travel along with the objects that refer to them (sealing.py).
     travelling = {
         partner.name: travelling_definitions(decision.allowed[partner.name]) for partner in partners
     }
     for partner in partners:
-        counts: dict[str, int] = {}
-        for obj in content[partner.name]:
-            level = tlp_of(obj)
-            value = level.value if level else "unmarked"
-            counts[value] = counts.get(value, 0) + 1
         shared = len(content[partner.name])
-        plans.append(PartnerPlan(partner.name, shared, counts, to_seal=shared))
+        plans.append(PartnerPlan(partner.name, shared, _by_tlp(content[partner.name]), to_seal=shared))
     result = ShareResult(
         decision.refusals,
         plans,
@@ -378,8 +452,8 @@ def share_objects(
         refusal_hint=hint,
     )
     if dry_run:
-        # Says what a real run would do, reading the store only: nothing again for a request
-        # that finished; for one interrupted, only what it did not seal is sealed.
+        # Says what a real run would do, reading the store only: nothing again for a partner
+        # whose part finished; for one interrupted, only what it did not seal is sealed.
         if not home.store_path().exists():
             for partner, plan in zip(partners, plans, strict=True):
                 _count_envelopes(
@@ -387,10 +461,13 @@ def share_objects(
                 )
             return result
         with open_store(home) as store:
-            if not _note_earlier_run(store, request_id, result):
+            left = _earlier_runs(store, ids, result, content)
+            if result.already_shared_at is None:
                 for partner, plan in zip(partners, plans, strict=True):
-                    left = _left_to_seal(store, request_id, plan, content[partner.name])
-                    _count_envelopes(home, store, partner, plan, left, moment, queue_only, progress)
+                    if plan.already_shared_at is None:
+                        _count_envelopes(
+                            home, store, partner, plan, left[partner.name], moment, queue_only, progress
+                        )
         return result
     if not queue_only:
         # Said before anything is sealed: a partner reached by files only is no server failure
@@ -401,16 +478,18 @@ def share_objects(
                 taxii_client_for(home, partner)  # the ConfigError naming what to set
     with open_store(home) as store:
         sender = sender_keys(home, moment)  # the time the envelopes are dated
-        if _note_earlier_run(store, request_id, result):
+        left = _earlier_runs(store, ids, result, content)
+        if result.already_shared_at is not None:
             return result
-        if request_id is not None:
-            store.requests.start(request_id, stix_timestamp(moment))
         keep_first_created(store, objects, home.load_profile().identity_id)
         unreachable_servers: dict[str, CtiExchangeError] = {}
         for partner, plan in zip(partners, plans, strict=True):
-            allowed = _left_to_seal(store, request_id, plan, content[partner.name])
+            allowed = left[partner.name]
             if not allowed:
                 continue
+            partner_request = ids.get(partner.name)
+            if partner_request is not None:
+                store.requests.start(partner_request, stix_timestamp(moment))
             progress.step(f"sealing {len(allowed)} objects for {partner.name}")
             if queue_only:
                 # Sealed now, posted later: cut to the server's limit as last read, or to a
@@ -440,20 +519,33 @@ def share_objects(
                 sender=sender,
                 now=moment,
                 max_request_bytes=limit,
-                request_id=request_id,
+                request_id=partner_request,
                 travelling=travelling[partner.name],
             ):
                 plan.envelopes.append(sealed.header.envelope_id)
                 plan.envelopes_to_seal = (plan.envelopes_to_seal or 0) + 1
             plan.max_request_bytes = limit
         if not queue_only:
-            reachable = [p for p in partners if p.name not in unreachable_servers]
+            # Not a partner that had all of it already: this push has nothing for it.
+            shared_before = {plan.partner for plan in plans if plan.already_shared_at is not None}
+            reachable = [p for p in partners if p.name not in unreachable_servers.keys() | shared_before]
             result.deliveries = deliver_pending(home, store, reachable, progress)
             result.deliveries += [unreachable(store, name, err) for name, err in unreachable_servers.items()]
         sign_audit_head(home, store)
-        if request_id is not None:
-            store.requests.finish_if_done(request_id, stix_timestamp(utc_now()), queued=queue_only)
+        for partner_request in dict.fromkeys(ids.values()):
+            if partner_request is not None:
+                store.requests.finish_if_done(partner_request, stix_timestamp(utc_now()), queued=queue_only)
     return result
+
+
+def _by_tlp(objects: list[dict[str, Any]]) -> dict[str, int]:
+    """`objects` counted by TLP value ("unmarked" for none), as PartnerPlan.by_tlp has them."""
+    counts: dict[str, int] = {}
+    for obj in objects:
+        level = tlp_of(obj)
+        value = level.value if level else "unmarked"
+        counts[value] = counts.get(value, 0) + 1
+    return counts
 
 
 def assumed_max_content_length(store: Store | None, partner: PartnerConfig) -> tuple[int, str]:
@@ -497,29 +589,45 @@ def _count_envelopes(
         plan.envelopes_to_seal = None  # larger than the limit assumed: the server's may be larger
 
 
-def _note_earlier_run(store: Store, request_id: str | None, result: ShareResult) -> bool:
-    """Whether the same request finished before; if so `result` says when, and names the
-    envelopes it sent. Else `result` says whether an earlier run of it was interrupted."""
-    if request_id is None:
-        return False
-    state, finished_at = store.requests.state(request_id)
-    if state != "finished":
-        result.resumed = state == "unfinished"
-        return False
-    if any(
-        store.requests.dropped_for(request_id, plan.partner)
-        and not store.requests.envelopes(request_id, plan.partner)
-        for plan in result.plans
-    ):
-        # Finished, but what it sealed for a partner was dropped when that partner was removed
-        # (`partners remove --drop-outbox`), and it has been pinned again since: it is shared
-        # again with that partner, and with no other (_left_to_seal).
-        return False
+def _earlier_runs(
+    store: Store,
+    ids: dict[str, str | None],
+    result: ShareResult,
+    content: dict[str, list[dict[str, Any]]],
+) -> dict[str, list[dict[str, Any]]]:
+    """What is left to seal for each partner (by name), knowing what earlier runs of its
+    request did. A partner whose request finished with nothing left to seal for it is marked
+    already shared (its plan names the envelopes it got); when no partner has anything left
+    and one of them had it all, `result` says the push was shared already. `result.resumed`:
+    an earlier run of a partner's request was interrupted. Reads the store only."""
+    left: dict[str, list[dict[str, Any]]] = {}
+    finished: list[str] = []
     for plan in result.plans:
-        plan.envelopes.extend(store.requests.envelopes(request_id, plan.partner))
-        plan.to_seal = 0
-    result.already_shared_at = finished_at
-    return True
+        request_id = ids.get(plan.partner)
+        left[plan.partner] = _left_to_seal(store, request_id, plan, content[plan.partner])
+        if request_id is None:
+            continue
+        state, finished_at = store.requests.state(request_id)
+        result.resumed = result.resumed or state == "unfinished"
+        # A partner removed with `partners remove --drop-outbox` and pinned again under its
+        # name got nothing of what was dropped: it is left to seal (share_requests).
+        if state != "finished" or finished_at is None:
+            continue
+        if not left[plan.partner]:
+            plan.already_shared_at = finished_at
+            finished.append(finished_at)
+        else:
+            # Finished, but the policy refused some of it for this partner then (or it was
+            # dropped with the partner): what goes now is those objects, in envelopes of their
+            # own; what went then was delivered and is not this push's to count.
+            plan.objects = len(left[plan.partner])
+            plan.by_tlp = _by_tlp(left[plan.partner])
+            plan.envelopes = []
+            plan.other_queued += len(plan.sealed_earlier)  # still queued: posted with the rest
+            plan.sealed_earlier = []
+    if finished and not any(left.values()):
+        result.already_shared_at = max(finished)
+    return left
 
 
 def _left_to_seal(
