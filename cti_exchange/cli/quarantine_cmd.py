@@ -115,8 +115,9 @@ def quarantine_show(
     if record.resolved_at is None and record.reason in ("sequence-reorder", "chain-mismatch"):
         out.note(
             f"refused for where it stands on {record.partner or 'its sender'}'s channel: if "
-            f"{record.partner or 'the sender'} restored its store from a backup or made its profile "
-            f"again (ask it), `cti-exchange quarantine accept-restart {record_id}` accepts it as the "
+            f"{record.partner or 'the sender'} restored its store from a backup, made its profile "
+            f"again or had its signing key stolen (ask it), `cti-exchange quarantine accept-restart "
+            f"{record_id}` accepts it as the "
             "channel's new start, and the envelopes refused behind it follow"
         )
 

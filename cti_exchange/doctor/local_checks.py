@@ -282,8 +282,8 @@ def check_quarantine(ctx: DoctorContext) -> Iterable[CheckResult]:
     if {"sequence-reorder", "chain-mismatch"} & set(reasons):
         # Not accept-gap: these were refused for good, and a gap cannot take them.
         fixes.append(
-            "sequence-reorder or chain-mismatch: if the partner restored its store from a backup or "
-            "made its profile again (ask it), quarantine accept-restart ID"
+            "sequence-reorder or chain-mismatch: if the partner restored its store from a backup, "
+            "made its profile again or had its signing key stolen (ask it), quarantine accept-restart ID"
         )
     fix = "; ".join(fixes)
     hours = ctx.profile.operations.undelivered_after_hours

@@ -430,10 +430,11 @@ def naming_record(detail: str, record_id: int | None) -> str:
 
 def _restart_advice(sender: str) -> str:
     """What a refusal for sequence-reorder or chain-mismatch says to do when the sender's
-    channel went back (its store restored from a backup, its profile made again): the
-    envelopes that follow would all be refused the same way."""
+    channel went back (its store restored from a backup, its profile made again) or a thief's
+    envelopes took its positions: the envelopes that follow would all be refused the same way."""
     return (
-        f"; if {sender} restored its store from a backup or made its profile again (ask it), "
+        f"; if {sender} restored its store from a backup or made its profile again, or a thief "
+        f"with its stolen signing key took this position (ask it; docs/OPERATIONS.md), "
         f"{RESTART_BY_RECORD} accepts it as the channel's new start"
     )
 

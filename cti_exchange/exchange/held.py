@@ -443,9 +443,9 @@ def accept_gap(
             raise UsageError(
                 f"quarantine record {record_id} was refused for {record.reason}, not for a sequence gap",
                 hint=(
-                    f"if its sender restored its store from a backup or made its profile again (ask "
-                    f"it), `cti-exchange quarantine accept-restart {record_id}` accepts it as the "
-                    "channel's new start"
+                    f"if its sender restored its store from a backup, made its profile again or had "
+                    f"its signing key stolen (ask it), `cti-exchange quarantine accept-restart "
+                    f"{record_id}` accepts it as the channel's new start"
                     if record.reason in RESTART_REASONS
                     else "only a gap can be accepted; `cti-exchange quarantine show ID` says why it was "
                     "refused"
@@ -692,7 +692,8 @@ def accept_restart(
     """Accepts the envelope of a record refused for where it stands on its channel
     (sequence-reorder, chain-mismatch, or held behind a gap that cannot fill) as the new start
     of its sender's channel, once the analyst has confirmed out of band that the sender
-    restored its store from a backup or made its profile again. Every other check applies
+    restored its store from a backup, made its profile again or had its signing key stolen (a
+    thief's envelopes took its positions). Every other check applies
     (signature, key validity, addressing, replay by envelope id, bundle; the maximum age, as
     it is not chained to what we accepted). A `channel-restart` audit record keeps the old and
     new positions, the analyst and the note. Then the other open records of that sender
@@ -719,8 +720,9 @@ def accept_restart(
                 hint=f"for a gap that will not fill, `cti-exchange quarantine accept-gap {record_id}`"
                 if gap
                 else "accept-restart takes an envelope refused as sequence-reorder or chain-mismatch "
-                "once its sender confirms it restored its store from a backup or made its profile "
-                "again; `cti-exchange quarantine show ID` says why it was refused",
+                "once its sender confirms it restored its store from a backup, made its profile "
+                "again or had its signing key stolen; `cti-exchange quarantine show ID` says why it "
+                "was refused",
             )
         sender = record.sender
         partner = _partner_of(profile, record)

@@ -75,3 +75,32 @@ def test_update_keys_sets_aside_what_a_key_signed_after_its_revocation(
     again = india.run("partners", "update-keys", "cert-fr", "--jwks", str(document), "--json")
     assert again.exit_code == 0, again.stderr
     assert again.json()["signed_after_revocation"] == []
+
+
+def test_the_partners_next_envelope_where_the_thief_stood_says_how_to_recover(
+    exchange: Exchange, tmp_path: Path
+) -> None:
+    # The thief's envelope took the next position on CERT-FR's channel; CERT-FR's own next
+    # envelope stands at that same position, and is refused for it. The refusal names the
+    # stolen-key case beside a restored backup, and `quarantine accept-restart` takes it once
+    # CERT-FR confirms.
+    fr, india = exchange.fr, exchange.india
+    stolen = ProfileHome(fr.home).keyring().current(KeyUse.SIG).kid
+    assert fr.run("push", str(write_iocs(tmp_path / "genuine.csv", 2)), "--to", "cert-in").exit_code == 0
+    assert india.run("pull").exit_code == 0
+    assert fr.run("keys", "revoke", stolen, "--reason", "laptop stolen").exit_code == 0
+    post_signed_with(fr, "cert-in", write_iocs(tmp_path / "forged.csv", 2, start=40), stolen)
+    assert india.run("pull").exit_code == 0
+    assert update_keys_confirmed(india, fr, fr.export_keys(tmp_path / "revoked.json")).exit_code == 4
+
+    later = write_iocs(tmp_path / "later.csv", 2, start=80)  # 203.0.0.80, c2-81.example
+    assert fr.run("push", str(later), "--to", "cert-in").exit_code == 0
+    pulled = india.run("pull", "--json")
+    (refused,) = pulled.json()["partners"][0]["quarantined"]
+    assert refused["reason"] in ("sequence-reorder", "chain-mismatch"), refused
+    assert "stolen signing key" in refused["detail"], refused["detail"]
+    restarted = india.run(
+        "quarantine", "accept-restart", str(refused["record_id"]), "--note", "CERT-FR confirmed by phone"
+    )
+    assert restarted.exit_code == 0, restarted.stderr
+    assert "c2-81.example" in india.run("triage", "list", "--json").stdout
