@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import runpy
+import shutil
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,14 +41,18 @@ class CliResult:
         return json.loads(self.stdout)
 
 
-@pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test may touch the real user's profile or depend on the caller's environment."""
+def _isolate(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
     for name in list(os.environ):
         if name.startswith("CTI_EXCHANGE_"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", str(tmp_path / "user-home"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "user-home" / ".config"))
+    monkeypatch.setenv("HOME", str(root / "user-home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(root / "user-home" / ".config"))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test may touch the real user's profile or depend on the caller's environment."""
+    _isolate(monkeypatch, tmp_path)
 
 
 def run_cli(
@@ -154,21 +159,85 @@ def update_keys_confirmed(receiver: Agency, partner: Agency, document: Path, *ex
     )
 
 
-@pytest.fixture
-def cert_fr(tmp_path: Path) -> Agency:
-    return make_agency(tmp_path, "cert-fr", "CERT-FR")
+# The fixtures' agencies are made once per test process, `init` and `partners add` run as any
+# test would run them, and copied into each test's tmp_path: a copy is the profile those
+# commands leave (no file names a path), at a tenth of the cost (some 1,400 agencies and 900
+# pinnings a run). Their keys, and the time they were made, are then the same in each test a
+# process runs (servers and stores are each test's own); an agency a test makes itself
+# (make_agency) has keys of its own.
+_FIXTURE_AGENCIES = {"cert-fr": "CERT-FR", "cert-in": "CERT-In"}
+
+
+@dataclass(frozen=True)
+class _AgencyTemplates:
+    alone: Path  # cert-fr/ and cert-in/ as `init` left them
+    partnered: Path  # the same two after `partners add` of each other, and the key files pin exported
+    alone_state: dict[str, list[tuple[str, int, int, int]]]  # by agency id: _home_state of alone
+
+
+def _home_state(home: Path) -> list[tuple[str, int, int, int]]:
+    """Every file and directory of a home: name, size, mode and modification time (copies keep
+    them), to tell a copy nothing has touched yet."""
+    entries = []
+    for path in sorted(home.rglob("*")):
+        info = path.lstat()
+        entries.append((str(path.relative_to(home)), info.st_size, info.st_mode, info.st_mtime_ns))
+    return entries
+
+
+@pytest.fixture(scope="session")
+def _agency_templates(tmp_path_factory: pytest.TempPathFactory) -> _AgencyTemplates:
+    root = tmp_path_factory.mktemp("agency-templates")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _isolate(monkeypatch, root)
+        alone = root / "alone"
+        for agency_id, name in _FIXTURE_AGENCIES.items():
+            make_agency(alone, agency_id, name)
+        partnered = root / "partnered"
+        shutil.copytree(alone, partnered, symlinks=True)
+        fr, india = (Agency(a, n, partnered / a) for a, n in _FIXTURE_AGENCIES.items())
+        pin(india, fr, partnered)
+        pin(fr, india, partnered)
+    state = {agency_id: _home_state(alone / agency_id) for agency_id in _FIXTURE_AGENCIES}
+    return _AgencyTemplates(alone, partnered, state)
+
+
+def _copy_agency(templates: _AgencyTemplates, agency_id: str, root: Path) -> Agency:
+    home = root / agency_id
+    shutil.copytree(templates.alone / agency_id, home, symlinks=True)
+    return Agency(agency_id, _FIXTURE_AGENCIES[agency_id], home)
 
 
 @pytest.fixture
-def cert_in(tmp_path: Path) -> Agency:
-    return make_agency(tmp_path, "cert-in", "CERT-In")
+def cert_fr(tmp_path: Path, _agency_templates: _AgencyTemplates) -> Agency:
+    return _copy_agency(_agency_templates, "cert-fr", tmp_path)
 
 
 @pytest.fixture
-def partnered(cert_fr: Agency, cert_in: Agency, tmp_path: Path) -> Iterator[tuple[Agency, Agency]]:
+def cert_in(tmp_path: Path, _agency_templates: _AgencyTemplates) -> Agency:
+    return _copy_agency(_agency_templates, "cert-in", tmp_path)
+
+
+@pytest.fixture
+def partnered(
+    cert_fr: Agency, cert_in: Agency, tmp_path: Path, _agency_templates: _AgencyTemplates
+) -> Iterator[tuple[Agency, Agency]]:
     """CERT-FR and CERT-In, each having pinned the other's keys."""
-    pin(cert_in, cert_fr, tmp_path)
-    pin(cert_fr, cert_in, tmp_path)
+    untouched = all(
+        _home_state(agency.home) == _agency_templates.alone_state[agency.agency_id]
+        for agency in (cert_fr, cert_in)
+    )
+    if untouched:  # the pinned copies of the same two agencies
+        for entry in _agency_templates.partnered.iterdir():
+            target = tmp_path / entry.name
+            if entry.is_dir():
+                shutil.rmtree(target)
+                shutil.copytree(entry, target, symlinks=True)
+            else:
+                shutil.copy2(entry, target)
+    else:  # another fixture changed one first: pinned as it is now
+        pin(cert_in, cert_fr, tmp_path)
+        pin(cert_fr, cert_in, tmp_path)
     yield cert_fr, cert_in
 
 
