@@ -116,7 +116,8 @@ def catch_up(
                 for statement in _CREATE:
                     conn.execute(statement)
                 start = 0
-            end = min(_last_rowid(conn), start + chunk_rows)
+            last = _last_rowid(conn)
+            end = min(last, start + chunk_rows)
             if end <= start:
                 conn.execute("COMMIT")
                 return covered
@@ -135,6 +136,8 @@ def catch_up(
                 conn.execute("ROLLBACK")
             raise
         covered += end - start
+        if end == last:  # current as of this chunk: no pause, no empty transaction after it
+            return covered
 
 
 def drop(conn: sqlite3.Connection) -> None:

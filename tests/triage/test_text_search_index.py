@@ -106,13 +106,22 @@ def test_catch_up_commits_chunk_by_chunk(store_file: Path) -> None:
         finally:
             conn.set_trace_callback(None)
         assert text_index.indexed_through(conn) == 7
-        # Three chunks of at most 3 rows, each in a transaction of its own, then nothing left.
+        # Three chunks of at most 3 rows, each in a transaction of its own; the last one
+        # reached the last row, so no pause and no empty transaction after it.
         steps = [
             "index" if sql.startswith("INSERT INTO search_text (") else sql
             for sql in statements
             if sql in ("BEGIN IMMEDIATE", "COMMIT") or sql.startswith("INSERT INTO search_text (")
         ]
-        assert steps == ["BEGIN IMMEDIATE", "index", "COMMIT"] * 3 + ["BEGIN IMMEDIATE", "COMMIT"]
+        assert steps == ["BEGIN IMMEDIATE", "index", "COMMIT"] * 3
+        # Caught up, a catch-up finds nothing to do in one empty transaction.
+        statements.clear()
+        conn.set_trace_callback(statements.append)
+        try:
+            assert text_index.catch_up(conn, chunk_rows=3) == 0
+        finally:
+            conn.set_trace_callback(None)
+        assert [s for s in statements if s in ("BEGIN IMMEDIATE", "COMMIT")] == ["BEGIN IMMEDIATE", "COMMIT"]
         assert _search(conn, "c6.exa", use_index=True) != []
 
 
