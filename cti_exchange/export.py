@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -38,13 +39,13 @@ from typing import Any, TextIO
 
 from cti_exchange.clock import stix_timestamp, utc_now
 from cti_exchange.errors import ConfigError, LockHeldError, PolicyError, UsageError
+from cti_exchange.exporters.body_files import locked_body_file, stale_bodies
 from cti_exchange.exporters.csv_export import CsvExporter
 from cti_exchange.exporters.destination import (
     GATED_TLP,
     ExportPart,
     prepare_file,
     stream_out,
-    temporary_file,
     write_through,
     written_through,
 )
@@ -63,6 +64,7 @@ from cti_exchange.exporters.snort import SnortExporter
 from cti_exchange.exporters.stix_export import StixExporter
 from cti_exchange.exporters.suricata import SuricataExporter
 from cti_exchange.exporters.value_forms import ValueForms
+from cti_exchange.failpoints import failpoint
 from cti_exchange.readers.warning_list import bundled_warning_lists
 from cti_exchange.stix.guardrails import Guardrails
 from cti_exchange.stix.tlp import Tlp
@@ -568,6 +570,7 @@ def export_indicators(
     # write transaction that puts them in place and records them: a lock that cannot be had
     # leaves neither a file nor a record.
     locked_throughout = exporter_cls.keeps_records or any(p.target is None or p.through for p in parts)
+    body_locks: list[int] = []  # held until the bodies are removed
     try:
         with store.db.transaction() if locked_throughout else store.db.snapshot() as conn:
             sids = SidRegistry(conn, assigned_at=at)
@@ -582,11 +585,15 @@ def export_indicators(
                 misp_stamps=lambda event, now: MispStamps(conn, event, now),
             )
             decided_against = _decided_against(conn, request.filters, forms)
-            # 1. Every body, through the TLP gate and the value checks.
+            # 1. Every body, through the TLP gate and the value checks, each beside its target
+            # (or in the temporary directory), where the bodies killed exports left are removed
+            # first: those no live export holds locked (exporters/body_files.py).
             for part in parts:
                 exporter = exporter_cls(context)
                 scratch = part.target.parent if part.target is not None and not part.through else None
-                fd, part.body_path = temporary_file(scratch, ".cti-export-body.", part.target)
+                stale_bodies(scratch or Path(tempfile.gettempdir()), remove=True)
+                fd, part.body_path, lock = locked_body_file(scratch, part.target)
+                body_locks.append(lock)
                 with os.fdopen(fd, "w", encoding="utf-8", newline="") as body:
                     part.summary = _write_body(
                         conn,
@@ -601,6 +608,7 @@ def export_indicators(
                         unmarked_tlp=request.unmarked_tlp,
                     )
                 part.header = exporter.header(part.summary)
+            failpoint("export-bodies-written")
             # 2. Every file complete beside its target.
             for part in parts:
                 if part.target is not None and not part.through:
@@ -626,6 +634,8 @@ def export_indicators(
             for leftover in (part.body_path, part.ready):
                 if leftover is not None:
                     leftover.unlink(missing_ok=True)
+        for lock in body_locks:
+            os.close(lock)
     return ExportResult(request.format, files, sids.assigned, sids.revised)
 
 

@@ -4,7 +4,8 @@
 transaction has just committed. Points: `commit-before`, `commit-after` (every store
 transaction), `http-before`, `http-after` (every TAXII request), and in the TAXII server
 `server-add-objects` (every POST of objects, before it is read) and `server-get-objects` (every
-read of a collection's objects): a server child process
+read of a collection's objects), and `export-bodies-written` (an export's bodies are written
+beside their targets, none installed yet): a server child process
 (`ServerProcess`, as `demo` starts one) inherits the variable, so a client meets a server that
 died. Without the variable (always, outside tests) a failpoint is one dictionary lookup;
 nothing else changes.

@@ -25,6 +25,7 @@ from cti_exchange.doctor.checklist import CheckResult, CheckStatus, DoctorContex
 from cti_exchange.doctor.local_checks import (
     check_audit_trail,
     check_config,
+    check_export_leftovers,
     check_key_files,
     check_log,
     check_our_keys,
@@ -54,6 +55,7 @@ CHECKS: list[tuple[Check, tuple[str, ...], str]] = [
     (check_audit_trail, ("store",), "audit trail"),
     (check_outbox, ("store",), "outbox"),
     (check_quarantine, ("store",), "quarantine"),
+    (check_export_leftovers, ("store",), "export leftovers"),
 ]
 
 

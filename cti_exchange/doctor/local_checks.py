@@ -1,14 +1,16 @@
 """The doctor's checks of this machine: config, key files and their modes, the passphrase
 for unattended runs, our keys' expiry, the log sync writes, the store's integrity, the audit
-chain, the outbox."""
+chain, the outbox, what killed exports left."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import stat
 from collections.abc import Iterable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from cti_exchange.audit.verification import verify_audit_trail
@@ -24,6 +26,7 @@ from cti_exchange.doctor.checklist import (
 )
 from cti_exchange.errors import CtiExchangeError, ExitCode, KeyStoreError
 from cti_exchange.exchange.sync import waiting_without_taxii
+from cti_exchange.exporters.body_files import stale_bodies
 from cti_exchange.home.logs import LOG_NAME
 from cti_exchange.home.passphrase import PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, read_passphrase
 from cti_exchange.home.safe_files import check_private_dir, check_private_file
@@ -291,3 +294,48 @@ def check_quarantine(ctx: DoctorContext) -> Iterable[CheckResult]:
         yield fail("quarantine", f"{detail}, for more than {hours} h", fix, ExitCode.INTEGRITY)
         return
     yield warn("quarantine", detail, fix)
+
+
+# The export records read for the directories exports went to: enough for any schedule, and a
+# bounded read of a trail that can hold millions of records.
+_EXPORT_RECORDS_READ = 1000
+
+
+def _export_directories(ctx: DoctorContext) -> list[Path]:
+    """The directories the latest exports wrote files to, as their audit records name them
+    (absolute paths; `-` is a stream). An export killed before its first record left no trace
+    here."""
+    assert ctx.store is not None
+    rows = ctx.store.db.conn.execute(
+        "SELECT details FROM audit_log WHERE action = 'export' ORDER BY seq DESC LIMIT ?",
+        (_EXPORT_RECORDS_READ,),
+    ).fetchall()
+    directories: dict[Path, None] = {}
+    for (details,) in rows:
+        try:
+            files = json.loads(details).get("files") or []
+            paths = [f["path"] for f in files if isinstance(f, dict) and isinstance(f.get("path"), str)]
+        except (ValueError, AttributeError, TypeError):
+            continue  # a record edited by hand: `audit trail` says so
+        directories.update((Path(p).parent, None) for p in paths if p != "-" and os.path.isabs(p))
+    return list(directories)
+
+
+def check_export_leftovers(ctx: DoctorContext) -> Iterable[CheckResult]:
+    """Partial bodies (`.cti-export-body.*`, TLP-marked) that killed exports left beside the
+    files SOC tools read, in the directories exports were recorded writing to. Nothing is
+    removed here: the next export to that directory removes them (exporters/body_files.py)."""
+    directories = _export_directories(ctx)
+    left = [body for directory in directories for body in stale_bodies(directory)]
+    if not left:
+        yield ok("export leftovers", f"no partial export file in {len(directories)} export directory(ies)")
+        return
+    size = sum(body.size for body in left)
+    shown = ", ".join(str(body.path) for body in left[:3])
+    if len(left) > 3:
+        shown += f" and {len(left) - 3} more"
+    yield warn(
+        "export leftovers",
+        f"{len(left)} partial export file(s) ({size:,} bytes) left by exports that were killed: {shown}",
+        "run the export to that directory again (it removes them), or delete them",
+    )
