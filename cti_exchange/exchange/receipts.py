@@ -13,42 +13,26 @@ A receipt is a STIX 2.1 custom object in its own envelope:
 `digest` is the envelope's channel digest (base64url SHA-256 of its JWS), so a receipt proves
 that exactly the envelope we sent was accepted. Envelopes holding only receipts are never
 acknowledged themselves (no receipts for receipts).
+
+Receipt objects are cut to the partner server's request limit (exchange/receipt_objects.py), so
+a receipt envelope always fits it; one sealed larger (before that, or for a larger limit than
+the server now takes) is sealed again in envelopes that fit when `sync` posts it
+(exchange/reseal.py).
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
-from cti_exchange.clock import stix_timestamp, utc_now
-from cti_exchange.exchange.push import ShareResult, share_objects
+from cti_exchange.clock import utc_now
+from cti_exchange.exchange.push import ShareResult, assumed_max_content_length, share_objects
+from cti_exchange.exchange.receipt_objects import MAX_RECEIPTS_PER_OBJECT, receipt_object, receipt_objects
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.partnership import get_partner
-from cti_exchange.stix.tlp import Tlp
-from cti_exchange.store.receipts import RECEIPT_TYPE
 from cti_exchange.store.store import Store
 
-MAX_RECEIPTS_PER_OBJECT = 1000
-
-
-def receipt_object(identity_id: str, entries: list[dict[str, str]], now: datetime) -> dict[str, Any]:
-    """One receipt object for `entries`. Its id and date follow from what it acknowledges, so a
-    run interrupted after sealing it and resumed finds it already sealed instead of sealing a
-    second receipt under a new sequence number."""
-    created = max((e["accepted_at"] for e in entries), default=stix_timestamp(now))
-    name = f"{identity_id}|" + ",".join(e["envelope_id"] for e in entries)
-    return {
-        "type": RECEIPT_TYPE,
-        "spec_version": "2.1",
-        "id": f"{RECEIPT_TYPE}--{uuid.uuid5(uuid.NAMESPACE_URL, name)}",
-        "created": created,
-        "modified": created,
-        "created_by_ref": identity_id,
-        "object_marking_refs": [Tlp.CLEAR.marking_id],
-        "receipts": entries,
-    }
+__all__ = ["MAX_RECEIPTS_PER_OBJECT", "ReceiptsSent", "receipt_object", "send_owed_receipts"]
 
 
 @dataclass
@@ -58,7 +42,8 @@ class ReceiptsSent:
 
 
 def send_owed_receipts(home: ProfileHome, store: Store, *, queue_only: bool = True) -> ReceiptsSent:
-    """Seals one receipt envelope per partner for everything accepted since the last one."""
+    """Seals receipts for everything accepted since the last ones, per partner, in as few
+    envelopes as fit its server's limit as last read (or 1 MiB for a server never reached)."""
     profile = home.load_profile()
     sent = ReceiptsSent()
     owed: dict[str, list[tuple[str, str, str]]] = {}
@@ -75,10 +60,11 @@ def send_owed_receipts(home: ProfileHome, store: Store, *, queue_only: bool = Tr
             continue
         partner = get_partner(home, partner_name)
         entries = [{"envelope_id": e, "digest": d, "accepted_at": a} for e, d, a in rows]
-        objects = [
-            receipt_object(profile.identity_id, entries[i : i + MAX_RECEIPTS_PER_OBJECT], utc_now())
-            for i in range(0, len(entries), MAX_RECEIPTS_PER_OBJECT)
-        ]
+        # Cut to the limit share_objects seals queued envelopes to: an object too large for the
+        # server would make an envelope that could never be posted, and all later ones on the
+        # channel would wait behind it.
+        limit, _ = assumed_max_content_length(store, partner)
+        objects = receipt_objects(profile.identity_id, entries, utc_now(), limit)
         request_id = "receipt-" + str(uuid.uuid5(uuid.NAMESPACE_URL, ",".join(e for e, _, _ in rows)))
         result = share_objects(home, objects, [partner], queue_only=queue_only, request_id=request_id)
         envelope_ids = result.plans[0].envelopes if result.plans else []

@@ -12,9 +12,10 @@ in envelopes that fit), and the later queued ones after it, since their channel 
 - the content is read back from our own copy (every envelope is also encrypted to us), after
   checking it is signed by our key (envelope/own_copy.py);
 - the same objects, byte for byte the same STIX (less those the sharing policy now refuses,
-  which are withheld), go into new envelopes with new ids, signed now, from the first one's
-  channel position and previous digest: the partner sees an unbroken channel, because none of
-  the old envelopes was ever posted to it;
+  which are withheld; a receipt object too large for the server goes as smaller receipt
+  objects holding the same receipts: exchange/receipt_objects.py), go into new envelopes with
+  new ids, signed now, from the first one's channel position and previous digest: the partner
+  sees an unbroken channel, because none of the old envelopes was ever posted to it;
 - in one transaction the old envelopes leave the outbox as `resealed` (the sent log names
   what replaced them, the audit trail has a `reseal` record), and the new ones take their
   place. An interruption before the commit changes nothing.
@@ -37,6 +38,7 @@ from cti_exchange.envelope.own_copy import OwnCopy, read_own_copy
 from cti_exchange.envelope.seal import SealedEnvelope
 from cti_exchange.errors import InputError
 from cti_exchange.exchange.parties import sender_keys
+from cti_exchange.exchange.receipt_objects import receipts_cut_to_fit
 from cti_exchange.exchange.sealing import PartnerSealing, strictest_tlp
 from cti_exchange.home.profile_home import ProfileHome
 from cti_exchange.policy.sharing import decide_sharing, partner_creators
@@ -103,7 +105,9 @@ def reseal_queued(
             creators=partner_creators(profile),
             definitions=travelling.values(),
         )
-        allowed = decision.allowed[partner.name]
+        # A receipt object too large for the server is cut into ones that fit: the same
+        # receipts, in new objects (only ours: we sealed it, and nothing acknowledges receipts).
+        allowed = receipts_cut_to_fit(decision.allowed[partner.name], moment, limit)
         if decision.refusals:
             withheld[delivery.envelope_id] = [r.object_id for r in decision.refusals]
         pieces: list[tuple[SealedEnvelope, str | None, list[dict[str, Any]]]] = []

@@ -95,7 +95,7 @@ class PartnerSealing:
         """(envelope, the objects it carries), one at a time: the next one is sealed only once
         the caller has taken this one (and moved the channel). Each envelope also carries the
         definitions of `travelling` (`travelling_definitions`) its objects refer to."""
-        budget = max(max_request_bytes - _REQUEST_OVERHEAD, 4096)
+        budget = request_budget(max_request_bytes)
         content = content_objects(objects)
         # Cut into pieces up front from an estimate, rather than sealing everything once to
         # learn its size: sealing 100,000 indicators costs most of a second.
@@ -127,6 +127,12 @@ class PartnerSealing:
                 queue[:0] = [part[:half], part[half:]]
                 continue
             yield sealed, part
+
+
+def request_budget(max_request_bytes: int) -> int:
+    """The most an envelope's artifact may take for a server taking `max_request_bytes` a
+    request: `pieces` cuts to it, and receipts cut their objects to it (exchange/receipt_objects.py)."""
+    return max(max_request_bytes - _REQUEST_OVERHEAD, 4096)
 
 
 _SAMPLE_OBJECTS = 2000
