@@ -130,20 +130,41 @@ def sigterm_unwinds() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if signal.getsignal(signal.SIGTERM) is terminate:  # not once the process ignores it
+            signal.signal(signal.SIGTERM, previous)
 
 
-def _terminated(exc: Terminated) -> typer.Exit:
-    """One line on stderr (if it is still there to write to), and exit 143."""
+# Set by cli/entry.py, where the command is the process's only one: once the command's ending
+# is written (its output flushed, its error line and exit code decided), SIGINT and SIGTERM
+# are ignored until the process exits with that code. Python's own shutdown (about 150 ms
+# for a command that loaded the exchange modules) puts the default handlers back, and a
+# signal then ended a finished command by the signal, without a word; one in an atexit
+# callback printed a traceback. Tests that run many commands in one process leave it unset.
+ONE_COMMAND_PER_PROCESS = False
+
+
+def _signals_ignored_from_now() -> None:
+    """SIG_IGN, which Python's shutdown leaves as it is (it restores only handlers it runs);
+    what is left to do is closing, which nothing should cut short."""
+    if ONE_COMMAND_PER_PROCESS and threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(signum) is not None:  # None: a handler Python did not set
+                signal.signal(signum, signal.SIG_IGN)
+
+
+def _ended_by_signal(said: str, exit_code: int) -> typer.Exit:
+    """One line on stderr (if it is still there to write to), and the signal's exit code."""
     try:
-        sys.stderr.write(
-            f"cti-exchange: terminated ({exc.signal_name}); what was committed stays, run the "
-            "command again to resume\n"
-        )
+        sys.stderr.write(f"cti-exchange: {said}; what was committed stays, run the command again to resume\n")
         sys.stderr.flush()
     except (OSError, ValueError):
         pass  # stderr closed (its reader, the journal, went away first): the exit code says it
-    return typer.Exit(exc.exit_code)
+    return typer.Exit(exit_code)
+
+
+def _terminated(exc: Terminated) -> typer.Exit:
+    """SIGTERM: exit 143."""
+    return _ended_by_signal(f"terminated ({exc.signal_name})", exc.exit_code)
 
 
 # Each command's module, loaded only when that command runs (or when help lists them all), so
@@ -292,6 +313,8 @@ class CtiGroup(_LazyCommands, TyperGroup):
                 return self._invoke(ctx)
             except Terminated as exc:  # while another ending was being written
                 raise _terminated(exc) from None
+            finally:
+                _signals_ignored_from_now()
 
     def _invoke(self, ctx: Any) -> Any:
         try:
@@ -320,9 +343,8 @@ class CtiGroup(_LazyCommands, TyperGroup):
             raise
         except Terminated as exc:
             raise _terminated(exc) from None
-        except KeyboardInterrupt:
-            _print_error("interrupted")
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt:  # Ctrl-C: unwound as after SIGTERM, said alike
+            raise _ended_by_signal("interrupted (SIGINT)", 128 + int(signal.SIGINT)) from None
         except Exception as exc:  # a bug: say so, without a traceback unless asked
             if _debug_requested(ctx):
                 _print_traceback()

@@ -66,23 +66,37 @@ def _reopen_closed_standard_streams() -> None:
 
 def main() -> None:
     """Runs the command. Ctrl-C or SIGTERM while Python is still importing the libraries (about
-    half a second), or after the command ended, leaves as one during the command does: one line,
-    exit 130 or 143, no traceback. Nothing is open yet, or any more, that could be left half done."""
+    half a second) leaves as one during the command does: one line, exit 130 or 143, no
+    traceback; nothing is open yet that could be left half done. Once the command's ending is
+    written (its output, or its error line and exit code), both are ignored: the process exits
+    with the command's own code, through Python's shutdown too, which would otherwise put the
+    default handlers back and let a late signal end a finished command without a word."""
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # not where the parent ignores it
         signal.signal(signal.SIGTERM, _terminate_outside_the_command)
     try:
-        _reopen_closed_standard_streams()
-        _no_core_dumps()
-        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
-        from cti_exchange.cli.app import main as app_main
+        try:
+            _reopen_closed_standard_streams()
+            _no_core_dumps()
+            sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+            import cti_exchange.cli.app as app
 
-        app_main()
+            app.ONE_COMMAND_PER_PROCESS = True  # app.py ignores them once the command ended
+            app.main()
+        finally:
+            _ignore_signals()  # whatever the ending, it is decided now (an --help, a --version)
     except KeyboardInterrupt:
-        _say("cti-exchange: error: interrupted")
-        raise SystemExit(130) from None
+        _say("cti-exchange: interrupted (SIGINT) outside the command's work; nothing was left half done")
+        raise SystemExit(128 + int(signal.SIGINT)) from None
     except _TerminatedOutsideTheCommand:
         _say("cti-exchange: terminated (SIGTERM) outside the command's work; nothing was left half done")
         raise SystemExit(128 + int(signal.SIGTERM)) from None
+
+
+def _ignore_signals() -> None:
+    """SIG_IGN, which Python's shutdown keeps (it restores only the handlers it runs)."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        if signal.getsignal(signum) is not None:  # None: a handler Python did not set
+            signal.signal(signum, signal.SIG_IGN)
 
 
 def _say(line: str) -> None:

@@ -34,7 +34,11 @@ main()
 @pytest.mark.parametrize(
     ("signum", "code", "line"),
     [
-        (signal.SIGINT, 130, "cti-exchange: error: interrupted\n"),
+        (
+            signal.SIGINT,
+            130,
+            "cti-exchange: interrupted (SIGINT) outside the command's work; nothing was left half done\n",
+        ),
         (
             signal.SIGTERM,
             143,

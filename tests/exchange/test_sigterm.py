@@ -184,7 +184,12 @@ def test_sigterm_while_sync_posts_exits_143_logs_and_the_rerun_doubles_nothing(
 # (signal, exit code, the line on stderr, the line in the log): Ctrl-C is logged too.
 ENDINGS = {
     "sigterm": (signal.SIGTERM, 143, TERMINATED, LOGGED),
-    "ctrl-c": (signal.SIGINT, 130, "cti-exchange: error: interrupted", "sync ended: interrupted (exit 130)"),
+    "ctrl-c": (
+        signal.SIGINT,
+        130,
+        "cti-exchange: interrupted (SIGINT); what was committed stays, run the command again to resume",
+        "sync ended: interrupted (exit 130)",
+    ),
 }
 
 
