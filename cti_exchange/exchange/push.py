@@ -625,7 +625,9 @@ def _earlier_runs(
             plan.envelopes = []
             plan.other_queued += len(plan.sealed_earlier)  # still queued: posted with the rest
             plan.sealed_earlier = []
-    if finished and not any(left.values()):
+    # Not while another partner's part is unfinished: its envelopes, sealed, wait to be posted
+    # by this run (the delivery leaves out only the partners marked already shared).
+    if finished and not any(left.values()) and not result.resumed:
         result.already_shared_at = max(finished)
     return left
 

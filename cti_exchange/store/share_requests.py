@@ -32,9 +32,14 @@ class ShareRequests:
         return ("finished", row[0]) if row[0] else ("unfinished", None)
 
     def start(self, request_id: str, at: str) -> None:
+        """Called before sealing for the request. A request that finished is open again: it
+        seals more now (objects the policy refused then and allows now), and is finished again
+        only once those are posted too; an interruption before that is resumed, not taken
+        for a request done."""
         with self.db.transaction() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO share_requests (request_id, created_at) VALUES (?, ?)",
+                "INSERT INTO share_requests (request_id, created_at) VALUES (?, ?) "
+                "ON CONFLICT (request_id) DO UPDATE SET finished_at = NULL",
                 (request_id, at),
             )
 
