@@ -186,6 +186,9 @@ def main() -> None:
     directory.mkdir(parents=True, exist_ok=True)
     copy = directory / "store.sqlite"
     shutil.copyfile(args.store, copy)
+    wal = args.store.with_name(args.store.name + "-wal")
+    if wal.exists():  # what the store's last writer has not checkpointed yet
+        shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
     conn = sqlite3.connect(copy, isolation_level=None)
     conn.execute("PRAGMA cache_size = -65536")  # as the product's connections (database.py)
     start = time.perf_counter()
@@ -220,6 +223,8 @@ def main() -> None:
     conn.close()
     report["storing_100000_rows"] = storing_cost(args.store, directory, args.repeat)
     print(json.dumps(report, indent=1))
+    if args.dir is None:  # the copy is as large as the store
+        shutil.rmtree(directory)
 
 
 if __name__ == "__main__":

@@ -88,7 +88,8 @@ def push_command(
         typer.Option(
             "--reshare",
             help="Share again what the same push already shared (as new versions). Without it, "
-            "re-running a push resumes it if it was interrupted and otherwise sends nothing.",
+            "re-running a push resumes it if it was interrupted, sends what the policy refused "
+            "then and allows now, and otherwise sends nothing to a partner that had it.",
         ),
     ] = False,
     lower_tlp: Annotated[
@@ -401,9 +402,10 @@ def raise_for_push(result: PushResult, *, json_report: bool = False) -> None:
         hint = "the envelopes are kept in the outbox and are posted again by the next push or sync"
         partial = any(d.delivered for d in result.deliveries)
         raise delivery_failure(result.deliveries, message, hint=hint, partial=partial)
-    if result.all_refused:
+    if result.all_refused and not any(d.delivered for d in result.deliveries):
         # `--skip-refused` (or a dry run) with nothing left: the push did not do what it was
         # run for, and a script must not take it for a push that sent (exit 8, as without it).
+        # Not when this run posted what an interrupted earlier run of it had sealed.
         nothing = "nothing would be sent" if result.dry_run else "nothing was sent"
         partners = ", ".join(plan.partner for plan in result.plans)
         raise PolicyError(

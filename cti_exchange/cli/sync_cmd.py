@@ -241,7 +241,8 @@ def status(ctx: typer.Context, json_mode: JsonOption = False) -> None:
             [[d.envelope_id, d.partner, d.status, d.created_at, d.last_error or ""] for d in late],
         )
     else:
-        younger = f" ({len(awaited)} younger one(s) still wait for theirs)" if awaited else ""
+        waiting = len(awaited) - len(overdue)
+        younger = f" ({waiting} younger one(s) still wait for theirs)" if waiting else ""
         which = "to a partner we still have " if to_removed else ""
         out.line(
             f"Every envelope {which}older than {threshold.total_seconds() / 3600:g} h has a receipt{younger}."
