@@ -399,6 +399,10 @@ def _write_body(
     held: dict[str, ExportItem] = {}  # canonical form -> the spellings of it met so far
 
     def emit(item: ExportItem) -> None:
+        if item.tlp is None:  # every spelling of it unmarked (merging formats mark it here)
+            if not marked(item):
+                return
+            gate.check(item)  # the default TLP may be one the gate holds
         summary.merged += item.spellings - 1
         if exporter.write(item, body, summary):
             if referencing is not None and item.json is not None:  # STIX: for _markings
@@ -416,7 +420,12 @@ def _write_body(
             summary.skip_reasons.setdefault(item.ioc_type, exporter.skip_reason(item.ioc_type))
 
     for item in groups:
-        if item.tlp is None and not marked(item):  # a call only for the rare unmarked value
+        # A call only for the rare unmarked value. Where spellings merge, once they have: the
+        # default TLP is for a value no object of which is marked, in any spelling (a marked
+        # spelling's TLP stands, as an unmarked object beside a marked one of the same
+        # spelling leaves it, export_queries.py).
+        deferred = merging and item.tlp is None
+        if item.tlp is None and not deferred and not marked(item):
             continue
         if item.ioc_type != ioc_type:  # items come in type order
             for waiting in held.values():
@@ -430,6 +439,8 @@ def _write_body(
         form = item.value
         if not ordinary(item.value):
             if refused := check.close_look(item.ioc_type, item.value):
+                if deferred and not marked(item):  # never merged: marked as it is
+                    continue
                 gate.check(item)  # the head lists it, with its TLP
                 summary.refuse(
                     RefusedValue(
@@ -449,6 +460,8 @@ def _write_body(
             item.trimmed = trimmed != form
             form = trimmed
         if form in withheld:
+            if deferred and not marked(item):  # not written: marked as it is
+                continue
             summary.withheld[item.ioc_type] += 1
             if exporter.withdraws:
                 to_withdraw(item, form)

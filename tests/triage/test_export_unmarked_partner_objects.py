@@ -34,3 +34,27 @@ def test_an_unmarked_value_goes_out_at_the_default_tlp(cert_in: Agency) -> None:
     assert at_most_green.stdout.startswith("# TLP:GREEN")
     lines = at_most_green.stdout.splitlines()
     assert "green.example" in lines and "bare.example" not in lines
+
+
+def test_a_value_marked_in_one_spelling_keeps_that_marking(cert_in: Agency) -> None:
+    # The default TLP is for a value no object of which is marked. An unmarked object holding
+    # another spelling of a marked value (ALPHA.example beside alpha.example at TLP:CLEAR)
+    # gave the merged value the default TLP:AMBER; an unmarked object of the same spelling
+    # never did. Found by the model test (test_filters_against_a_model.py).
+    marked, other_spelling = indicator("alpha.example", tlp="clear"), _unmarked("ALPHA.example")
+    put(cert_in, [marked, other_spelling])
+    assert cert_in.run("triage", "accept", marked["id"], other_spelling["id"]).exit_code == 0
+
+    exported = cert_in.run("export", "--format", "csv")
+    assert exported.exit_code == 0, exported.stderr
+    (row,) = [line for line in exported.stdout.splitlines() if line.startswith("alpha.example,")]
+    assert ",clear," in row.lower(), row
+    assert "no TLP marking" not in exported.stderr
+    # Unmarked in every spelling, the value still takes the default, counted once.
+    lone = [_unmarked("BETA.example"), _unmarked("beta.example")]
+    put(cert_in, lone)
+    assert cert_in.run("triage", "accept", *(o["id"] for o in lone)).exit_code == 0
+    again = cert_in.run("export", "--format", "csv")
+    (beta,) = [line for line in again.stdout.splitlines() if line.startswith("beta.example,")]
+    assert ",amber," in beta.lower(), beta
+    assert "1 value carried no TLP marking" in again.stderr, again.stderr
