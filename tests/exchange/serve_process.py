@@ -25,6 +25,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def closed_port_url() -> str:
+    """An api_root on loopback where nothing listens: a partner's server that is down."""
+    return f"http://127.0.0.1:{free_port()}/exchange/"
+
+
 def serve_command(agency: Agency, *options: str) -> list[str]:
     return [sys.executable, "-m", "cti_exchange", "--home", str(agency.home), "serve", *options]
 

@@ -10,7 +10,6 @@ Through the CLI, against the real TAXII server (medallion and the SQLite backend
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import uuid
@@ -22,6 +21,7 @@ import pytest
 from cti_exchange.server.provisioning import collection_id_for
 from tests.conftest import Agency
 from tests.exchange.conftest import Exchange, received_values, write_iocs
+from tests.exchange.serve_process import closed_port_url
 
 WRONG = str(uuid.UUID(int=0x404))
 
@@ -168,13 +168,6 @@ def test_doctor_names_the_refused_collection_and_exits_3_too(exchange: Exchange)
     assert "--write-collection" in access["fix"]
 
 
-def _closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    return f"http://127.0.0.1:{port}/exchange/"
-
-
 def test_exit_7_only_when_every_failure_was_a_network_one(
     trio: tuple[Exchange, Agency], tmp_path: Path
 ) -> None:
@@ -182,7 +175,7 @@ def test_exit_7_only_when_every_failure_was_a_network_one(
     answers 404 for the collection set. Unreachable alone is 7; with a refused collection, 3."""
     exchange, _ = trio
     india = exchange.india
-    down = india.run("partners", "set", "cert-de", "--api-root", _closed_port_url(), "--retry-budget", "1")
+    down = india.run("partners", "set", "cert-de", "--api-root", closed_port_url(), "--retry-budget", "1")
     assert down.exit_code == 0, down.stderr
 
     pulled = india.run("pull", "--from", "cert-de")
@@ -222,7 +215,7 @@ def test_a_pull_where_every_partner_failed_is_not_a_network_failure_if_one_was_s
     alone): the pull exited 7, whose advice is to do nothing."""
     exchange, _ = trio
     india = exchange.india
-    down = india.run("partners", "set", "cert-de", "--api-root", _closed_port_url(), "--retry-budget", "1")
+    down = india.run("partners", "set", "cert-de", "--api-root", closed_port_url(), "--retry-budget", "1")
     assert down.exit_code == 0, down.stderr
     config = india.home / "config.toml"
     fr_read = f'read_collection = "{collection_id_for("cert-fr", "cert-in")}"\n'

@@ -5,18 +5,11 @@ records a push per partner.)"""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from tests.conftest import Agency
 from tests.exchange.conftest import Exchange, received_values, store_rows
-
-
-def _closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    return f"http://127.0.0.1:{port}/exchange/"
+from tests.exchange.serve_process import closed_port_url
 
 
 def test_a_rerun_posts_to_the_partner_that_was_down_though_the_other_part_finished(
@@ -25,7 +18,7 @@ def test_a_rerun_posts_to_the_partner_that_was_down_though_the_other_part_finish
     exchange, de = trio
     india = exchange.india
     good = exchange.server.api_root_url
-    down = india.run("partners", "set", "cert-de", "--api-root", _closed_port_url(), "--retry-budget", "1")
+    down = india.run("partners", "set", "cert-de", "--api-root", closed_port_url(), "--retry-budget", "1")
     assert down.exit_code == 0, down.stderr
     iocs = tmp_path / "h1.csv"
     iocs.write_text("value,type,tlp\nevil-one.example,domain-name,green\n")
@@ -62,7 +55,7 @@ def test_a_finished_push_that_seals_more_later_is_resumed_until_that_is_posted(
     # The partner's entry now allows AMBER: the same push seals the object refused then, but
     # the server is down when it posts.
     assert fr.run("partners", "set", "cert-in", "--max-tlp", "amber").exit_code == 0
-    down = fr.run("partners", "set", "cert-in", "--api-root", _closed_port_url(), "--retry-budget", "1")
+    down = fr.run("partners", "set", "cert-in", "--api-root", closed_port_url(), "--retry-budget", "1")
     assert down.exit_code == 0, down.stderr
     assert fr.run("push", str(mixed), "--to", "cert-in").exit_code != 0
 

@@ -13,12 +13,12 @@
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 from pathlib import Path
 
 from cti_exchange.stix.tlp import Tlp
 from tests.exchange.conftest import Exchange, received_values, write_iocs
+from tests.exchange.serve_process import closed_port_url
 
 
 def _tlp_of_value(agency_home: Path, value: str) -> str | None:
@@ -118,17 +118,10 @@ def test_already_shared_with_rejected_rows_says_so(exchange: Exchange, tmp_path:
     assert "rejected: " in again.stderr and "warning: rejected" not in again.stderr
 
 
-def _closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    return f"http://127.0.0.1:{port}/exchange/"
-
-
 def test_a_push_to_a_server_that_is_down_is_kept_for_sync(exchange: Exchange, tmp_path: Path) -> None:
     real = exchange.server.api_root_url
     set_down = exchange.fr.run(
-        "partners", "set", "cert-in", "--api-root", _closed_port_url(), "--retry-budget", "1"
+        "partners", "set", "cert-in", "--api-root", closed_port_url(), "--retry-budget", "1"
     )
     assert set_down.exit_code == 0, set_down.stderr
     iocs = write_iocs(tmp_path / "iocs.csv", 3)
