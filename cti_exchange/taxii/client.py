@@ -420,10 +420,13 @@ class TaxiiClient:
         # Only a handshake that failed: a request sent over TLS that times out is a slow
         # server (nginx or Apache in front of it answer a plain request too, with a 400).
         not_tls = tls and (cause := ssl_cause(exc)) is not None and cause.reason in NOT_TLS_REASONS
-        if not (not_tls or (isinstance(exc, requests.Timeout) and timed_out_in_handshake(exc))):
+        handshake_timed_out = isinstance(exc, requests.Timeout) and timed_out_in_handshake(exc)
+        if not (not_tls or handshake_timed_out):
             return None
         self._scheme_probed = True
-        if not speaks_plain_http(host, port) or speaks_tls(host, port):
+        # A handshake of our own again only where it failed fast: one that timed out would time
+        # out again (a plain HTTP server waits for a request line), PROBE_SECONDS for nothing.
+        if not speaks_plain_http(host, port) or (not handshake_timed_out and speaks_tls(host, port)):
             return None
         return ConfigError(
             f"{where}: TLS handshake failed: the server speaks plain HTTP",
