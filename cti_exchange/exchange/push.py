@@ -225,13 +225,11 @@ def push(
             report=ingested,
         )
 
-    def request_ids_for(decision: SharingDecision) -> dict[str, str]:
+    def request_ids_for(decision: SharingDecision, store: Store) -> dict[str, str]:
         as_run, tlp = _as_it_mattered(request, default_tlp, profile.sharing.default_tlp, ingested, decision)
         ids = push_request_ids(
             profile.agency_id, as_run, tlp, moment, ingested.formats, [p.name for p in partners]
         )
-        if not home.store_path().exists():
-            return ids
 
         def earlier(partner_names: list[str], *, policy_options: bool = True) -> str:
             then = replace(as_run, partners=partner_names)
@@ -243,16 +241,15 @@ def push(
         # partners and its policy options: run again as it was, it is resumed, or shared
         # already, under that id; and a partner it alone was sent to (the usual push, to one
         # partner) is known to have it when it is pushed again to more.
-        with open_store(home) as store:
-            known = store.requests.state
-            whole = earlier(list(request.partners))
-            if known(whole)[0] != "new":
-                return dict.fromkeys(ids, whole)
-            for name in ids:
-                for old in dict.fromkeys([earlier([name]), earlier([name], policy_options=False)]):
-                    if known(old)[0] != "new":
-                        ids[name] = old
-                        break
+        known = store.requests.state
+        whole = earlier(list(request.partners))
+        if known(whole)[0] != "new":
+            return dict.fromkeys(ids, whole)
+        for name in ids:
+            for old in dict.fromkeys([earlier([name]), earlier([name], policy_options=False)]):
+                if known(old)[0] != "new":
+                    ids[name] = old
+                    break
         return ids
 
     shared = share_objects(
@@ -397,7 +394,7 @@ def share_objects(
     reporter: ProgressReporter | None = None,
     now: datetime | None = None,
     request_id: str | None = None,
-    request_ids_for: Callable[[SharingDecision], dict[str, str]] | None = None,
+    request_ids_for: Callable[[SharingDecision, Store], dict[str, str]] | None = None,
     lower_tlp: bool = False,
     observed_by_us: bool = False,
 ) -> ShareResult:
@@ -419,9 +416,12 @@ def share_objects(
     decision = decide_with_learned_values(
         home, objects, partners, allow_red=allow_red, observed_by_us=observed_by_us
     )
-    ids: dict[str, str | None] = (dict(request_ids_for(decision)) if request_ids_for is not None else {}) or {
-        partner.name: request_id for partner in partners
-    }
+
+    def request_ids(store: Store) -> dict[str, str | None]:
+        """Each partner's request, by name (read with the store the run has open)."""
+        made: dict[str, str | None] = dict(request_ids_for(decision, store)) if request_ids_for else {}
+        return made or {partner.name: request_id for partner in partners}
+
     # What each partner is sent, plumbing (identities, marking definitions) aside.
     content = {partner.name: content_objects(decision.allowed[partner.name]) for partner in partners}
     nothing_left = not any(content.values())
@@ -461,7 +461,7 @@ def share_objects(
                 )
             return result
         with open_store(home) as store:
-            left = _earlier_runs(store, ids, result, content)
+            left = _earlier_runs(store, request_ids(store), result, content)
             if result.already_shared_at is None:
                 for partner, plan in zip(partners, plans, strict=True):
                     if plan.already_shared_at is None:
@@ -478,6 +478,7 @@ def share_objects(
                 taxii_client_for(home, partner)  # the ConfigError naming what to set
     with open_store(home) as store:
         sender = sender_keys(home, moment)  # the time the envelopes are dated
+        ids = request_ids(store)
         left = _earlier_runs(store, ids, result, content)
         if result.already_shared_at is not None:
             return result

@@ -66,15 +66,6 @@ class ShareRequests:
             )
         ]
 
-    def dropped_for(self, request_id: str, partner: str) -> bool:
-        """Whether envelopes of the request for `partner` were dropped with it."""
-        row = self.db.conn.execute(
-            "SELECT 1 FROM sent_envelopes s JOIN deliveries d USING (envelope_id) "
-            "WHERE s.request_id = ? AND d.partner = ? AND d.status = ? LIMIT 1",
-            (request_id, partner, DROPPED),
-        ).fetchone()
-        return row is not None
-
     def finish_if_done(self, request_id: str, at: str, *, queued: bool) -> bool:
         """Marks the request finished when nothing of it is left to post (or it was queued)."""
         with self.db.transaction() as conn:
