@@ -601,10 +601,13 @@ def export_indicators(
             # 1. Every body, through the TLP gate and the value checks, each beside its target
             # (or in the temporary directory), where the bodies killed exports left are removed
             # first: those no live export holds locked (exporters/body_files.py).
+            swept: set[Path] = set()  # once per directory: `-o DIR` writes a part per IOC type there
             for part in parts:
                 exporter = exporter_cls(context)
                 scratch = part.target.parent if part.target is not None and not part.through else None
-                stale_bodies(scratch or Path(tempfile.gettempdir()), remove=True)
+                if (directory := scratch or Path(tempfile.gettempdir())) not in swept:
+                    stale_bodies(directory, remove=True)
+                    swept.add(directory)
                 fd, part.body_path, lock = locked_body_file(scratch, part.target)
                 body_locks.append(lock)
                 with os.fdopen(fd, "w", encoding="utf-8", newline="") as body:
