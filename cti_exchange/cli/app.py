@@ -147,9 +147,9 @@ def _signals_ignored_from_now() -> None:
     """SIG_IGN, which Python's shutdown leaves as it is (it restores only handlers it runs);
     what is left to do is closing, which nothing should cut short."""
     if ONE_COMMAND_PER_PROCESS and threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            if signal.getsignal(signum) is not None:  # None: a handler Python did not set
-                signal.signal(signum, signal.SIG_IGN)
+        from cti_exchange.cli.entry import ignore_signals  # loaded: it set ONE_COMMAND_PER_PROCESS
+
+        ignore_signals()
 
 
 def _ended_by_signal(said: str, exit_code: int) -> typer.Exit:

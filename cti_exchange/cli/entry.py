@@ -83,7 +83,7 @@ def main() -> None:
             app.ONE_COMMAND_PER_PROCESS = True  # app.py ignores them once the command ended
             app.main()
         finally:
-            _ignore_signals()  # whatever the ending, it is decided now (an --help, a --version)
+            ignore_signals()  # whatever the ending, it is decided now (an --help, a --version)
     except KeyboardInterrupt:
         _say("cti-exchange: interrupted (SIGINT) outside the command's work; nothing was left half done")
         raise SystemExit(128 + int(signal.SIGINT)) from None
@@ -92,7 +92,7 @@ def main() -> None:
         raise SystemExit(128 + int(signal.SIGTERM)) from None
 
 
-def _ignore_signals() -> None:
+def ignore_signals() -> None:
     """SIG_IGN, which Python's shutdown keeps (it restores only the handlers it runs)."""
     for signum in (signal.SIGTERM, signal.SIGINT):
         if signal.getsignal(signum) is not None:  # None: a handler Python did not set
