@@ -18,14 +18,13 @@ from typer.testing import CliRunner
 
 from cti_exchange.cli.app import app
 
-# Fewer PBKDF2 rounds for key files and a cheaper scrypt for TAXII account passwords, in this
-# process and every Python process a test starts: tests/test_processes/sitecustomize.py says
-# why and what checks the product's own strength.
+# Fewer PBKDF2 rounds for key files, in this process and every Python process a test starts:
+# tests/test_processes/sitecustomize.py says why and what checks the product's own strength.
 TEST_PROCESSES = Path(__file__).resolve().parent / "test_processes"
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(TEST_PROCESSES), *filter(None, [os.environ.get("PYTHONPATH")])]
 )
-_TEST_SETTINGS = runpy.run_path(str(TEST_PROCESSES / "sitecustomize.py"))
+runpy.run_path(str(TEST_PROCESSES / "sitecustomize.py"))
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -66,20 +65,6 @@ def run_cli(
     argv = (["--home", str(home)] if home is not None else []) + list(args)
     result = CliRunner().invoke(app, argv, env=full_env, input=input, catch_exceptions=False)
     return CliResult(result.exit_code, result.stdout, result.stderr)
-
-
-@pytest.fixture
-def product_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    """TAXII account passwords hashed at the product's scrypt cost, in this process and in
-    the servers the test starts, for tests whose point is that a password check is expensive
-    (the login throttle and flood): the suite's other tests use a cheaper N (sitecustomize.py).
-    A server the test did not start (a session-scoped one) keeps the cheaper N."""
-    from cti_exchange.server import passwords
-
-    product_n = _TEST_SETTINGS["PRODUCT_SCRYPT_N"]
-    assert product_n != _TEST_SETTINGS["TEST_SCRYPT_N"], "the product's scrypt N was not kept"
-    monkeypatch.setattr(passwords, "_SCRYPT_N", product_n)
-    monkeypatch.setenv(_TEST_SETTINGS["PRODUCT_SCRYPT_ENV"], "1")
 
 
 @pytest.fixture

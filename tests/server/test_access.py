@@ -159,7 +159,6 @@ def test_a_partner_joining_later_gets_its_own_collections_only(
     }
 
 
-@pytest.mark.usefixtures("product_scrypt")  # the product's own cost: the suite's is lower
 def test_passwords_are_stored_only_as_scrypt_hashes(fresh_exchange: Exchange) -> None:
     fresh_exchange.server.stop()  # let the server checkpoint its log into the database file
     for path in fresh_exchange.data_dir.rglob("*"):

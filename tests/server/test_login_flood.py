@@ -33,11 +33,6 @@ from cti_exchange.server.login_throttle import (
 
 from .conftest import TAXII, Exchange, start_exchange
 
-# Password checks at the product's scrypt cost: what these tests hold the server to (no worker
-# waits for a check, at most a budget of checks, concurrent guesses counted) shows only when a
-# check takes as long as it does for users.
-pytestmark = pytest.mark.usefixtures("product_scrypt")
-
 ROOT = Path(__file__).resolve().parents[2]
 ATTACKERS = 64
 # Ten requests with checked credentials while the 64 attackers run, measured on a shared

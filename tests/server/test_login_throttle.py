@@ -18,9 +18,6 @@ from tests.conftest import run_cli
 
 from .conftest import TAXII, Exchange, start_exchange
 
-# Password checks at the product's scrypt cost, as concurrent guesses race users' checks.
-pytestmark = pytest.mark.usefixtures("product_scrypt")
-
 
 class FakeClock:
     def __init__(self) -> None:
